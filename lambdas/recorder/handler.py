@@ -1,0 +1,59 @@
+"""Provenance recorder Lambda: SQS (EventBridge aws.omics status events) -> provenance table."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from recorder.logic import Recorder
+from shared.consumer import body_json, process_sqs_batch
+from shared.events import IgnoredEvent, parse_omics_event
+from shared.observability import logger, metrics, tracer
+from shared.omics import omics_client
+from shared.provenance.repository import ProvenanceRepository
+from shared.rejections import record_rejected_event
+from shared.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def _recorder() -> Recorder:
+    settings = get_settings()
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    recorder = _recorder()
+    recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+
+    def handle(record: SQSRecord) -> list[dict[str, Any]]:
+        raw = body_json(record)
+        try:
+            event_model = parse_omics_event(raw)
+        except IgnoredEvent as ignored:
+            metrics.add_metric(name="IgnoredEvents", unit=MetricUnit.Count, value=1)
+            logger.info("ignored event", extra={"detail_type": ignored.detail_type, "source": ignored.source})
+            return []
+        except ValidationError as error:
+            record_rejected_event(recorder.repository, raw, str(error))
+            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+            return []
+        outcome = recorder.record(event_model)
+        metrics.add_metric(name=f"{outcome.kind.title()}Events", unit=MetricUnit.Count, value=1)
+        if outcome.enriched:
+            metrics.add_metric(name="RunsEnriched", unit=MetricUnit.Count, value=1)
+        return outcome.history
+
+    def flush(histories: dict[str, list[dict[str, Any]]]) -> set[str]:
+        owner = {(item["pk"], item["sk"]): mid for mid, items in histories.items() for item in items}
+        failed = recorder.repository.put_items([item for items in histories.values() for item in items])
+        return {owner[(item["pk"], item["sk"])] for item in failed}
+
+    return process_sqs_batch(event, handle, flush)

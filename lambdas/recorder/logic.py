@@ -1,0 +1,226 @@
+"""The provenance recorder: turns HealthOmics status events into provenance items.
+
+HealthOmics calls are few: task events cost none; a run costs one GetRun plus ListRunTasks pages,
+once, when it first reaches a terminal status; a batch costs ListRunsInBatch pages, once, when its
+run map is complete (INPROGRESS or PROCESSED). Duplicates and late events cost one DynamoDB request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.errors import PermanentError, RetryableError
+from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
+from shared.lineage import lineage_of
+from shared.omics import paginate
+from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
+from shared.provenance.repository import ProvenanceRepository
+from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, batch_rank, iso_time, order_key, run_rank
+
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+                              "ServiceQuotaExceededException", "InternalServerException",
+                              "ServiceUnavailableException", "RequestTimeoutException"})
+
+
+@dataclass
+class RecordOutcome:
+    """What recording one event did (for logs, metrics and tests)."""
+
+    kind: str
+    entity_id: str
+    status: str
+    advanced: bool = False
+    enriched: bool = False
+    members_recorded: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _time(value: Any) -> str | None:
+    return iso_time(value) if isinstance(value, datetime) else None
+
+
+def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> StatusObservation:
+    """Map a wire event to the status observation recorded in history."""
+    detail = event.detail
+    if isinstance(event, RunBatchStatusChange):
+        kind, entity, run_id, rank = "BATCH", event.detail.batch_id, None, batch_rank(detail.status)
+    elif isinstance(event, TaskStatusChange):
+        kind, entity, run_id, rank = "TASK", event.detail.task_id, event.detail.run_id, run_rank(detail.status)
+    else:
+        kind, entity, run_id, rank = "RUN", event.detail.run_id, None, run_rank(detail.status)
+    return StatusObservation(
+        kind=kind, entity_id=entity, run_id=run_id, status=detail.status, rank=rank, event_id=event.id,
+        event_time=iso_time(event.time), order=order_key(rank, event.time, event.id),
+        replay_name=event.replay_name,
+        attributes={"task_id": entity} if kind == "TASK" else {},
+    )
+
+
+def run_details(response: dict[str, Any]) -> RunDetails:
+    """Map a GetRun response to what we record about a run, including its lineage."""
+    run_id = response["id"]
+    tags = response.get("tags") or {}
+    lineage = lineage_of(run_id, tags, response.get("runId"), response.get("batchId"))
+    return RunDetails(
+        run_id=run_id, status=response.get("status"), name=response.get("name"), uuid=response.get("uuid"),
+        arn=response.get("arn"), workflow_id=response.get("workflowId"),
+        workflow_type=response.get("workflowType"), workflow_version_name=response.get("workflowVersionName"),
+        failure_reason=response.get("failureReason"), status_message=response.get("statusMessage"),
+        batch_id=response.get("batchId"), source_run_id=response.get("runId"), cache_id=response.get("cacheId"),
+        cache_behavior=response.get("cacheBehavior"), parameters=response.get("parameters"),
+        digest=response.get("digest"), resource_digests=response.get("resourceDigests"),
+        started_by=response.get("startedBy"), role_arn=response.get("roleArn"),
+        output_uri=response.get("outputUri"), run_output_uri=response.get("runOutputUri"),
+        storage_type=response.get("storageType"), storage_capacity=response.get("storageCapacity"),
+        retention_mode=response.get("retentionMode"), run_group_id=response.get("runGroupId"),
+        creation_time=_time(response.get("creationTime")), start_time=_time(response.get("startTime")),
+        stop_time=_time(response.get("stopTime")), tags=tags, **lineage.model_dump(),
+    )
+
+
+def task_details(run_id: str, item: dict[str, Any]) -> TaskDetails:
+    return TaskDetails(
+        task_id=item["taskId"], run_id=run_id, name=item.get("name"), status=item.get("status"),
+        cache_hit=item.get("cacheHit"), cache_s3_uri=item.get("cacheS3Uri"), cpus=item.get("cpus"),
+        memory=item.get("memory"), gpus=item.get("gpus"), instance_type=item.get("instanceType"),
+        creation_time=_time(item.get("creationTime")), start_time=_time(item.get("startTime")),
+        stop_time=_time(item.get("stopTime")),
+    )
+
+
+def member(batch_id: str, item: dict[str, Any]) -> BatchMember:
+    return BatchMember(
+        batch_id=batch_id, run_setting_id=item["runSettingId"], run_id=item.get("runId") or None,
+        run_arn=item.get("runArn") or None, submission_status=item.get("submissionStatus"),
+        submission_failure_reason=item.get("submissionFailureReason"),
+        submission_failure_message=item.get("submissionFailureMessage"),
+    )
+
+
+def _omics_error(error: ClientError, what: str) -> Exception:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in THROTTLING_CODES:
+        return RetryableError(f"{what}: {code}")
+    if code == "ResourceNotFoundException":
+        return PermanentError(f"{what}: {code}")
+    return RetryableError(f"{what}: {code}: {error}")
+
+
+class Recorder:
+    """Records one event at a time; the caller writes the returned history items in batches."""
+
+    def __init__(
+        self,
+        repository: ProvenanceRepository,
+        omics: Callable[[], Any],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_left: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
+        self.repository = repository
+        self._omics_factory = omics
+        self._omics: Any = None
+        self.now = now
+        self.time_left = time_left  # seconds of the invocation left, to checkpoint long batch maps
+
+    @property
+    def omics(self) -> Any:
+        if self._omics is None:  # built on first use: task events never need a client
+            self._omics = self._omics_factory()
+        return self._omics
+
+    def record(self, event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> RecordOutcome:
+        observation = observe(event)
+        outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status,
+                                history=[self.repository.history_item(observation)])
+        if isinstance(event, RunStatusChange):
+            self._record_run(event, observation, outcome)
+        elif isinstance(event, RunBatchStatusChange):
+            self._record_batch(event, observation, outcome)
+        return outcome
+
+    # ------------------------------------------------------------------ runs
+    def _record_run(self, event: RunStatusChange, observation: StatusObservation, outcome: RecordOutcome) -> None:
+        d = event.detail
+        attributes = {"run_name": d.runName, "workflow_id": d.workflowId, "workflow_name": d.workflowName,
+                      "run_uuid": d.uuid, "run_output_uri": d.runOutputUri, "arn": d.arn}
+        update = self.repository.advance_run(observation, {k: v for k, v in attributes.items() if v})
+        outcome.advanced = update.applied
+        item = update.item
+        # Enrich once: the first time a terminal status is recorded, or on a retry after enrichment failed.
+        if observation.status in RUN_TERMINAL and item.get("outcome") in RUN_TERMINAL \
+                and "details_recorded_at" not in item:
+            self._enrich_run(observation.entity_id)
+            outcome.enriched = True
+
+    def _enrich_run(self, run_id: str) -> None:
+        recorded_at = iso_time(self.now())
+        try:
+            details = run_details(self.omics.get_run(id=run_id))
+            tasks = [task_details(run_id, t) for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
+        except ClientError as error:
+            failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
+            if isinstance(failure, PermanentError):
+                # The run is gone (deleted, or a REMOVE-retention run aged out): record that, do not retry.
+                self.repository.record_run_details(RunDetails(run_id=run_id, root_run_id=run_id,
+                                                              status_message=str(failure)), recorded_at)
+                return
+            raise failure from error
+        if self.repository.put_tasks(tasks, recorded_at):
+            raise RetryableError(f"task details of run {run_id} were not all written")
+        self.repository.record_run_details(details, recorded_at)
+        if details.parent_run_id:
+            self.repository.supersede(details.parent_run_id, run_id)
+
+    # ------------------------------------------------------------------ batches
+    def _record_batch(self, event: RunBatchStatusChange, observation: StatusObservation,
+                      outcome: RecordOutcome) -> None:
+        d = event.detail
+        attributes: dict[str, Any] = {
+            "batch_name": d.batchName, "batch_uuid": d.uuid, "arn": d.arn, "workflow_id": d.workflowId,
+            "workflow_arn": d.workflowArn, "workflow_version_arn": d.workflowVersionArn,
+            "run_cache_arn": d.runCache, "run_cache_behavior": d.runCacheBehavior,
+            "failure_reason": d.failureReason, "failure_message": d.failureMessage,
+        }
+        attributes = {k: v for k, v in attributes.items() if v}
+        counts = d.counts()
+        if counts:
+            attributes["counts"] = counts
+        update = self.repository.advance_batch(observation, attributes)
+        outcome.advanced = update.applied
+        if observation.status in BATCH_MEMBERS_KNOWN and "members_recorded_at" not in update.item:
+            outcome.members_recorded = self._record_members(observation.entity_id, update.item)
+
+    def _record_members(self, batch_id: str, summary: dict[str, Any]) -> int:
+        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry."""
+        link = self.repository.get_batch_link(batch_id) or {}
+        root, attempt = link.get("root_batch_id", batch_id), int(link.get("attempt", 0))
+        recorded_at = iso_time(self.now())
+        token: str | None = summary.get("members_cursor")
+        count = int(summary.get("members_count_so_far", 0)) if token else 0
+        while True:
+            try:
+                page = self.omics.list_runs_in_batch(batchId=batch_id, maxItems=100,
+                                                     **({"startingToken": token} if token else {}))
+            except ClientError as error:
+                raise _omics_error(error, f"ListRunsInBatch {batch_id}") from error
+            count += self._write_members(root, attempt, [member(batch_id, r) for r in page.get("runs", [])],
+                                         recorded_at)
+            token = page.get("nextToken")
+            if not token:
+                break
+            if self.time_left() < 10:
+                self.repository.checkpoint_batch_members(batch_id, token, count)
+                raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
+        self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at)
+        return count
+
+    def _write_members(self, root: str, attempt: int, members: Iterable[BatchMember], recorded_at: str) -> int:
+        members = list(members)
+        if self.repository.put_batch_members(root, attempt, members, recorded_at):
+            raise RetryableError("batch members were not all written")
+        return len(members)

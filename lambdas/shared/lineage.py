@@ -1,0 +1,72 @@
+"""Run tags that carry lineage from whoever starts a run (launcher, re-runner) to the recorder.
+
+GetRun returns a run's tags, and batch per-run `runTags` become run tags, so a run's place in its
+lineage travels with the run itself: the recorder needs no extra lookup to know it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+TAG_PREFIX = "autopilot:"
+TAG_SUBMISSION = "autopilot:submission"
+TAG_SAMPLE = "autopilot:sample"
+TAG_ROOT_RUN = "autopilot:root-run"
+TAG_PARENT_RUN = "autopilot:parent-run"
+TAG_ATTEMPT = "autopilot:attempt"
+TAG_ROOT_BATCH = "autopilot:root-batch"
+TAG_RERUN_REASON = "autopilot:rerun-reason"
+TAG_REMEDIATION = "autopilot:remediation"
+
+
+class Lineage(BaseModel):
+    root_run_id: str
+    parent_run_id: str | None = None
+    attempt: int = 0
+    sample: str | None = None
+    root_batch_id: str | None = None
+    submission_id: str | None = None
+    rerun_reason: str | None = None
+    remediation: str | None = None
+
+
+def lineage_of(
+    run_id: str, tags: Mapping[str, str], source_run_id: str | None, batch_id: str | None
+) -> Lineage:
+    """Where a run stands in its attempt chain.
+
+    Our tags win. Without them (a run started outside this product) a run that copied another
+    (GetRun.runId) is taken as attempt 1 of that run's chain; anything else is its own root.
+    """
+    parent = tags.get(TAG_PARENT_RUN) or source_run_id
+    try:
+        attempt = int(tags.get(TAG_ATTEMPT, "1" if parent else "0"))
+    except ValueError:
+        attempt = 1 if parent else 0
+    return Lineage(
+        root_run_id=tags.get(TAG_ROOT_RUN) or parent or run_id,
+        parent_run_id=parent,
+        attempt=attempt,
+        sample=tags.get(TAG_SAMPLE),
+        root_batch_id=tags.get(TAG_ROOT_BATCH) or batch_id,
+        submission_id=tags.get(TAG_SUBMISSION),
+        rerun_reason=tags.get(TAG_RERUN_REASON),
+        remediation=tags.get(TAG_REMEDIATION),
+    )
+
+
+def lineage_tags(lineage: Lineage) -> dict[str, str]:
+    """The tags that make `lineage` recoverable from the run (inverse of lineage_of)."""
+    values = {
+        TAG_ROOT_RUN: lineage.root_run_id,
+        TAG_PARENT_RUN: lineage.parent_run_id,
+        TAG_ATTEMPT: str(lineage.attempt),
+        TAG_SAMPLE: lineage.sample,
+        TAG_ROOT_BATCH: lineage.root_batch_id,
+        TAG_SUBMISSION: lineage.submission_id,
+        TAG_RERUN_REASON: lineage.rerun_reason,
+        TAG_REMEDIATION: lineage.remediation,
+    }
+    return {key: value for key, value in values.items() if value}

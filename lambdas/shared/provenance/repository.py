@@ -1,0 +1,393 @@
+"""The provenance data-access layer: the only module that talks to the provenance table.
+
+Writes are idempotent and order-independent:
+- history items are keyed by (rank, time, event id), so a duplicate rewrites the same item;
+- summaries move forward only: a conditional update on `status_order` (rank, time, event id);
+- details from HealthOmics are facts of the run, written unconditionally (same truth each time).
+Queries answer DESIGN.md's questions with one DynamoDB Query each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from shared.provenance import keys
+from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
+from shared.status import RUN_TERMINAL, RunStatus
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+BATCH_WRITE_LIMIT = 25
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+
+class ProvenanceError(Exception):
+    """The table refused a write or read; `retryable` says whether a later attempt may succeed."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _plain(value: Any) -> Any:
+    """Python values -> DynamoDB-serializable values (floats as Decimal, drop None in maps)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_ddb(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_ddb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_ddb(v) for v in value]
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_plain(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_ddb(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+@dataclass
+class _Update:
+    """Builds one UpdateItem expression from SET and REMOVE clauses."""
+
+    sets: dict[str, Any] = field(default_factory=dict)
+    set_if_absent: dict[str, Any] = field(default_factory=dict)
+    removes: list[str] = field(default_factory=list)
+
+    def build(self) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        for index, (name, value) in enumerate(self.sets.items()):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = value
+            clauses.append(f"#s{index} = :s{index}")
+        for index, (name, value) in enumerate(self.set_if_absent.items()):
+            names[f"#n{index}"] = name
+            values[f":n{index}"] = value
+            clauses.append(f"#n{index} = if_not_exists(#n{index}, :n{index})")
+        expression = "SET " + ", ".join(clauses) if clauses else ""
+        if self.removes:
+            for index, name in enumerate(self.removes):
+                names[f"#r{index}"] = name
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(self.removes)))
+        return {
+            "UpdateExpression": expression.strip(),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values) if values else None,
+        }
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """Result of an ordered summary update: whether it moved the item forward, and the item now."""
+
+    applied: bool
+    item: dict[str, Any]
+
+
+class ProvenanceRepository:
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self.client = client or boto3.client("dynamodb")
+
+    # ------------------------------------------------------------------ low level
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        params = {k: v for k, v in params.items() if v is not None}
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **params)  # type: ignore[no-any-return]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise
+            raise ProvenanceError(f"{operation} failed: {code}: {error}", code in _RETRYABLE_CODES) from error
+
+    def put_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Unconditional idempotent puts in batches of 25; returns the items that could not be written."""
+        unique: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for item in items:
+            unique[(item[keys.PK], item[keys.SK])] = item  # a batch may not hold one key twice
+        pending = list(unique.values())
+        failed: list[dict[str, Any]] = []
+        for start in range(0, len(pending), BATCH_WRITE_LIMIT):
+            chunk = [{"PutRequest": {"Item": serialize(i)}} for i in pending[start : start + BATCH_WRITE_LIMIT]]
+            for _ in range(5):  # unprocessed items are retried; the SDK already backs off per request
+                try:
+                    response = self.client.batch_write_item(RequestItems={self.table_name: chunk})
+                except ClientError as error:
+                    code = error.response.get("Error", {}).get("Code", "")
+                    if code not in _RETRYABLE_CODES:
+                        raise ProvenanceError(f"BatchWriteItem failed: {code}", False) from error
+                    continue
+                chunk = response.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not chunk:
+                    break
+            failed.extend(deserialize(request["PutRequest"]["Item"]) for request in chunk)
+        return failed
+
+    def _ordered_update(
+        self, key: dict[str, str], order: str, update: _Update, order_attribute: str = "status_order"
+    ) -> UpdateOutcome:
+        update.sets[order_attribute] = order
+        built = update.build()
+        built["ExpressionAttributeNames"]["#order"] = order_attribute
+        values = built["ExpressionAttributeValues"]
+        values[":order"] = _serializer.serialize(order)
+        try:
+            response = self._call(
+                "update_item",
+                Key=serialize(key),
+                ConditionExpression="attribute_not_exists(#order) OR #order < :order",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **built,
+            )
+        except ClientError as error:
+            return UpdateOutcome(False, deserialize(error.response.get("Item", {})))
+        return UpdateOutcome(True, deserialize(response.get("Attributes", {})))
+
+    def _update(self, key: dict[str, str], update: _Update, **extra: Any) -> dict[str, Any]:
+        response = self._call("update_item", Key=serialize(key), ReturnValues="ALL_NEW", **update.build(), **extra)
+        return deserialize(response.get("Attributes", {}))
+
+    def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=serialize({keys.PK: pk, keys.SK: sk}), ConsistentRead=True)
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def _query(self, index: str | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+        request = {"IndexName": index, **params}
+        while True:
+            response = self._call("query", **request)
+            for item in response.get("Items", []):
+                yield deserialize(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _query_partition(self, index: tuple[str, str, str] | None, pk_value: str, **params: Any) -> list[dict[str, Any]]:
+        name, pk_attr = (index[0], index[1]) if index else (None, keys.PK)
+        return list(
+            self._query(
+                name,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": pk_attr},
+                ExpressionAttributeValues=serialize({":pk": pk_value}),
+                **params,
+            )
+        )
+
+    # ------------------------------------------------------------------ history
+    @staticmethod
+    def history_item(observation: StatusObservation) -> dict[str, Any]:
+        if observation.kind == "TASK":
+            assert observation.run_id is not None
+            pk = keys.run_pk(observation.run_id)
+            sk = keys.task_status_sk(observation.entity_id, observation.rank, observation.event_time, observation.event_id)
+        elif observation.kind == "RUN":
+            pk = keys.run_pk(observation.entity_id)
+            sk = keys.status_sk(observation.rank, observation.event_time, observation.event_id)
+        else:
+            pk = keys.batch_pk(observation.entity_id)
+            sk = keys.status_sk(observation.rank, observation.event_time, observation.event_id)
+        return {
+            keys.PK: pk,
+            keys.SK: sk,
+            "entity": f"{observation.kind}_STATUS",
+            "status": observation.status,
+            "event_id": observation.event_id,
+            "event_time": observation.event_time,
+            "replay_name": observation.replay_name,
+            **observation.attributes,
+        }
+
+    # ------------------------------------------------------------------ runs
+    def advance_run(self, observation: StatusObservation, attributes: Mapping[str, Any]) -> UpdateOutcome:
+        """Move a run's summary to this status if it is newer than what is recorded."""
+        update = _Update(sets={"entity": "RUN", "run_id": observation.entity_id, "status": observation.status,
+                               "status_time": observation.event_time, **attributes})
+        if observation.status in RUN_TERMINAL:
+            update.sets["outcome"] = observation.status
+            update.removes += ["active_pk", "active_sk"]
+        elif observation.status == RunStatus.DELETED:
+            update.removes += ["active_pk", "active_sk"]
+        else:
+            update.sets["active_pk"] = "ACTIVE#RUN"
+            update.sets["active_sk"] = f"{observation.event_time}#{observation.entity_id}"
+        return self._ordered_update({keys.PK: keys.run_pk(observation.entity_id), keys.SK: keys.SUMMARY},
+                                    observation.order, update)
+
+    def record_run_details(self, details: RunDetails, recorded_at: str) -> dict[str, Any]:
+        """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved."""
+        facts = details.model_dump(exclude_none=True, exclude={"run_id"})
+        update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "details_recorded_at": recorded_at})
+        update.sets.update(keys.lineage_keys(details.root_run_id, details.attempt, details.run_id))
+        when = details.creation_time or recorded_at
+        if details.sample:
+            update.sets.update(keys.sample_keys(details.sample, when, details.run_id))
+        if details.root_batch_id:
+            update.sets["batch_pk"] = keys.batch_pk(details.root_batch_id)
+            update.sets["batch_sk"] = f"RUN#{details.sample or '-'}#{details.attempt:04d}#{details.run_id}"
+        if details.status == RunStatus.FAILED:
+            update.sets["unresolved_pk"] = keys.UNRESOLVED
+            update.sets["unresolved_sk"] = f"{details.stop_time or recorded_at}#{details.run_id}"
+        item = self._update({keys.PK: keys.run_pk(details.run_id), keys.SK: keys.SUMMARY}, update)
+        if "unresolved_pk" in item and item.get("superseded_by"):
+            # A later attempt was recorded first (events reorder): this failure is already handled.
+            item = self._clear_unresolved(details.run_id, item["superseded_by"])
+        return item
+
+    def _clear_unresolved(self, run_id: str, child_run_id: str) -> dict[str, Any]:
+        update = _Update(sets={"superseded_by": child_run_id}, removes=["unresolved_pk", "unresolved_sk"])
+        return self._update({keys.PK: keys.run_pk(run_id), keys.SK: keys.SUMMARY}, update)
+
+    def supersede(self, parent_run_id: str, child_run_id: str) -> None:
+        """A later attempt of `parent_run_id` exists: the parent's failure is no longer unresolved."""
+        self._clear_unresolved(parent_run_id, child_run_id)
+
+    def put_tasks(self, tasks: Iterable[TaskDetails], recorded_at: str) -> list[dict[str, Any]]:
+        items = [
+            {keys.PK: keys.run_pk(t.run_id), keys.SK: keys.task_sk(t.task_id), "entity": "TASK",
+             "recorded_at": recorded_at, **t.model_dump(exclude_none=True)}
+            for t in tasks
+        ]
+        return self.put_items(items)
+
+    # ------------------------------------------------------------------ batches
+    def advance_batch(self, observation: StatusObservation, attributes: Mapping[str, Any]) -> UpdateOutcome:
+        batch_id = observation.entity_id
+        update = _Update(
+            sets={"entity": "BATCH", "batch_id": batch_id, "status": observation.status,
+                  "status_time": observation.event_time, **attributes},
+            set_if_absent={"batch_pk": keys.batch_pk(batch_id), "batch_sk": f"BATCH#0000#{batch_id}"},
+        )
+        if observation.status in ("PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"):
+            update.removes += ["active_pk", "active_sk"]
+        else:
+            update.sets["active_pk"] = "ACTIVE#BATCH"
+            update.sets["active_sk"] = f"{observation.event_time}#{batch_id}"
+        return self._ordered_update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}, observation.order, update)
+
+    def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
+        return self.get_item(keys.batch_pk(batch_id), "LINK")
+
+    def put_batch_link(self, batch_id: str, parent_batch_id: str, root_batch_id: str, attempt: int,
+                       attributes: Mapping[str, Any] | None = None) -> None:
+        """A follow-up batch's place in its root batch's history (written by whoever starts it)."""
+        self.put_items([{keys.PK: keys.batch_pk(batch_id), keys.SK: "LINK", "entity": "BATCH_LINK",
+                         "batch_id": batch_id, "parent_batch_id": parent_batch_id,
+                         "root_batch_id": root_batch_id, "attempt": attempt, **(attributes or {})}])
+        # Index the follow-up's summary under its root so the root's batch view shows it.
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(sets={"batch_pk": keys.batch_pk(root_batch_id),
+                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}",
+                                   "root_batch_id": root_batch_id, "attempt": attempt,
+                                   "batch_id": batch_id, "entity": "BATCH"}))
+
+    def put_batch_members(self, root_batch_id: str, attempt: int, members: Sequence[BatchMember],
+                          recorded_at: str) -> list[dict[str, Any]]:
+        items = []
+        for m in members:
+            items.append({
+                keys.PK: keys.batch_pk(m.batch_id), keys.SK: keys.member_sk(m.run_setting_id),
+                "entity": "MEMBER", "attempt": attempt, "root_batch_id": root_batch_id, "recorded_at": recorded_at,
+                "batch_pk": keys.batch_pk(root_batch_id),
+                "batch_sk": f"MEMBER#{m.run_setting_id}#{attempt:04d}",
+                "sample_pk": f"SAMPLE#{m.run_setting_id}",
+                "sample_sk": f"MEMBER#{m.batch_id}#{m.run_id or '-'}",
+                **m.model_dump(exclude_none=True),
+            })
+        return self.put_items(items)
+
+    def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int) -> None:
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count}))
+
+    def mark_batch_members_recorded(self, batch_id: str, root_batch_id: str, attempt: int, count: int,
+                                    recorded_at: str) -> None:
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(removes=["members_cursor", "members_count_so_far"],
+                             sets={"members_recorded_at": recorded_at, "members_recorded": count,
+                                   "root_batch_id": root_batch_id, "attempt": attempt,
+                                   "batch_pk": keys.batch_pk(root_batch_id),
+                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}"}))
+
+    # ------------------------------------------------------------------ generic records
+    def put_record(self, item: Mapping[str, Any]) -> None:
+        """Write one self-describing record (submission, prune pass, brake...) that a capability owns."""
+        failed = self.put_items([item])
+        if failed:
+            raise ProvenanceError(f"could not write record {item[keys.PK]}/{item[keys.SK]}", True)
+
+    # ------------------------------------------------------------------ queries (one Query each)
+    def run_items(self, run_id: str) -> list[dict[str, Any]]:
+        """Everything recorded about one run: summary, status history, tasks and their histories."""
+        return self._query_partition(None, keys.run_pk(run_id))
+
+    def batch_items(self, batch_id: str) -> list[dict[str, Any]]:
+        """One batch's own partition: summary, status history, ListRunsInBatch members, link."""
+        return self._query_partition(None, keys.batch_pk(batch_id))
+
+    def attempt_chain(self, root_run_id: str) -> list[dict[str, Any]]:
+        """Every attempt of a root run, in attempt order (root first)."""
+        return self._query_partition(keys.GSI_LINEAGE, f"ROOT#{root_run_id}")
+
+    def batch_view(self, root_batch_id: str) -> list[dict[str, Any]]:
+        """A root batch with its follow-ups, submission, members and every attempt's run summary."""
+        return self._query_partition(keys.GSI_BATCH, keys.batch_pk(root_batch_id))
+
+    def sample_runs(self, sample: str) -> list[dict[str, Any]]:
+        """Every run and batch membership of one sample (runSettingId / sample tag)."""
+        return self._query_partition(keys.GSI_SAMPLE, f"SAMPLE#{sample}")
+
+    def unresolved_failures(self) -> list[dict[str, Any]]:
+        """Failed runs with no later attempt recorded, oldest failure first."""
+        return self._query_partition(keys.GSI_UNRESOLVED, keys.UNRESOLVED)
+
+    def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
+        """Every prune pass over one run cache, oldest first."""
+        return list(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+            ExpressionAttributeValues=serialize({":pk": keys.cache_pk(cache_id), ":prefix": "PRUNE#"}),
+        ))
+
+    def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
+        """Runs or batches (kind RUN|BATCH) still non-terminal whose last event is older than `before`."""
+        name, pk_attr, sk_attr = keys.GSI_ACTIVE
+        return list(self._query(
+            name,
+            KeyConditionExpression="#pk = :pk AND #sk < :before",
+            ExpressionAttributeNames={"#pk": pk_attr, "#sk": sk_attr},
+            ExpressionAttributeValues=serialize({":pk": f"ACTIVE#{kind}", ":before": before}),
+        ))

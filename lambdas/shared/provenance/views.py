@@ -1,0 +1,147 @@
+"""Answers to DESIGN.md's provenance questions, each assembled from exactly one Query.
+
+The repository fetches; these pure functions shape the items into what a person asks about.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.provenance.repository import ProvenanceRepository
+
+
+class TaskView(BaseModel):
+    task_id: str
+    name: str | None = None
+    status: str | None = None
+    cache_hit: bool | None = None
+    cache_s3_uri: str | None = None
+    history: list[str] = []
+
+
+class RunView(BaseModel):
+    run_id: str
+    status: str | None = None
+    outcome: str | None = None
+    failure_reason: str | None = None
+    status_message: str | None = None
+    history: list[dict[str, Any]] = []
+    tasks: list[TaskView] = []
+    summary: dict[str, Any] = {}
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for t in self.tasks if t.cache_hit)
+
+
+def run_view(repository: ProvenanceRepository, run_id: str) -> RunView | None:
+    """A run: status history, latest status, failure reason, inputs, digests, cache, batch, lineage."""
+    items = repository.run_items(run_id)
+    if not items:
+        return None
+    summary: dict[str, Any] = {}
+    history: list[dict[str, Any]] = []
+    tasks: dict[str, TaskView] = {}
+    for item in items:  # sorted by sk: STATUS#<rank>#<time>, SUMMARY, TASK#<id>[#STATUS#...]
+        sk = item["sk"]
+        if sk == "SUMMARY":
+            summary = item
+        elif sk.startswith("STATUS#"):
+            history.append({"status": item["status"], "time": item["event_time"], "event_id": item["event_id"]})
+        elif sk.startswith("TASK#"):
+            task_id = sk.split("#")[1]
+            task = tasks.setdefault(task_id, TaskView(task_id=task_id))
+            if "#STATUS#" in sk:
+                task.history.append(item["status"])
+                task.status = item["status"]  # sk order is (rank, time): the last one is the latest
+            else:
+                task.name, task.cache_hit, task.cache_s3_uri = item.get("name"), item.get("cache_hit"), \
+                    item.get("cache_s3_uri")
+                task.status = task.status or item.get("status")
+    history.sort(key=lambda h: h["time"])
+    return RunView(run_id=run_id, status=summary.get("status"), outcome=summary.get("outcome"),
+                   failure_reason=summary.get("failure_reason"), status_message=summary.get("status_message"),
+                   history=history, tasks=list(tasks.values()), summary=summary)
+
+
+class Attempt(BaseModel):
+    attempt: int
+    run_id: str | None = None
+    batch_id: str | None = None
+    status: str | None = None
+    failure_reason: str | None = None
+    submission_status: str | None = None
+    submission_failure_reason: str | None = None
+
+
+class SampleOutcome(BaseModel):
+    run_setting_id: str
+    attempts: list[Attempt]
+
+    @property
+    def final(self) -> Attempt:
+        return self.attempts[-1]
+
+
+class BatchView(BaseModel):
+    batch_id: str
+    batches: list[dict[str, Any]] = []
+    submission: dict[str, Any] | None = None
+    samples: dict[str, SampleOutcome] = {}
+
+
+def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
+    """Join ListRunsInBatch members with run summaries by run id; group by runSettingId (sample)."""
+    runs = {i["run_id"]: i for i in items if i.get("entity") == "RUN"}
+    by_sample: dict[str, dict[tuple[int, str], Attempt]] = defaultdict(dict)
+    for item in items:
+        if item.get("entity") != "MEMBER":
+            continue
+        run = runs.pop(item["run_id"], {}) if item.get("run_id") else {}
+        attempt = Attempt(attempt=int(item.get("attempt", 0)), run_id=item.get("run_id"),
+                          batch_id=item.get("batch_id"), status=run.get("outcome") or run.get("status"),
+                          failure_reason=run.get("failure_reason"),
+                          submission_status=item.get("submission_status"),
+                          submission_failure_reason=item.get("submission_failure_reason"))
+        by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id", ""))] = attempt
+    for run in runs.values():  # runs whose membership was not listed (yet): known from their own tags
+        sample = run.get("sample") or run["run_id"]
+        attempt = Attempt(attempt=int(run.get("attempt", 0)), run_id=run["run_id"], batch_id=run.get("batch_id"),
+                          status=run.get("outcome") or run.get("status"), failure_reason=run.get("failure_reason"))
+        by_sample[sample][(attempt.attempt, run.get("batch_id") or "")] = attempt
+    return {s: [a for _, a in sorted(found.items())] for s, found in by_sample.items()}
+
+
+def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
+    """A batch: its submission, its follow-ups, and every runSettingId's attempts and final outcome."""
+    items = repository.batch_view(batch_id)
+    view = BatchView(batch_id=batch_id)
+    view.batches = sorted((i for i in items if i.get("entity") == "BATCH"), key=lambda i: i["batch_sk"])
+    view.submission = next((i for i in items if i.get("entity") == "SUBMISSION"), None)
+    view.samples = {s: SampleOutcome(run_setting_id=s, attempts=a) for s, a in sorted(_attempts(items).items())}
+    return view
+
+
+def sample_view(repository: ProvenanceRepository, sample: str) -> list[Attempt]:
+    """A sample: every run of it across batches and attempts, oldest first."""
+    return _attempts(repository.sample_runs(sample)).get(sample, [])
+
+
+def unresolved_failures(repository: ProvenanceRepository) -> list[dict[str, Any]]:
+    """Failed runs with no later attempt: what an operator must look at."""
+    return [{"run_id": i["run_id"], "failure_reason": i.get("failure_reason"), "workflow_id": i.get("workflow_id"),
+             "sample": i.get("sample"), "attempt": i.get("attempt", 0), "root_run_id": i.get("root_run_id"),
+             "batch_id": i.get("batch_id"), "stopped": i.get("stop_time")}
+            for i in repository.unresolved_failures()]
+
+
+def attempt_chain(repository: ProvenanceRepository, root_run_id: str) -> list[dict[str, Any]]:
+    """The root run and every re-run of it, in attempt order."""
+    return [{"attempt": i.get("attempt", 0), "run_id": i["run_id"], "parent_run_id": i.get("parent_run_id"),
+             "status": i.get("outcome") or i.get("status"), "failure_reason": i.get("failure_reason"),
+             "rerun_reason": i.get("rerun_reason"), "remediation": i.get("remediation"),
+             "cache_id": i.get("cache_id")}
+            for i in repository.attempt_chain(root_run_id)]

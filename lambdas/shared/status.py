@@ -1,0 +1,86 @@
+"""Status ordering for runs, tasks and batches.
+
+Events are best effort: duplicated, missing, out of order. Every write is ordered by
+(status rank, event time, event id) so any permutation of the same events converges.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PENDING = "PENDING"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    COMPLETED = "COMPLETED"
+    DELETED = "DELETED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+
+
+class BatchStatus(StrEnum):
+    CREATING = "CREATING"
+    PENDING = "PENDING"
+    SUBMITTING = "SUBMITTING"
+    INPROGRESS = "INPROGRESS"
+    STOPPING = "STOPPING"
+    CANCELLED = "CANCELLED"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+    RUNS_DELETING = "RUNS_DELETING"
+    RUNS_DELETED = "RUNS_DELETED"
+
+
+# Runs and tasks share one lifecycle. DELETED follows a terminal state (metadata removed later).
+RUN_RANK: dict[str, int] = {
+    RunStatus.PENDING: 1,
+    RunStatus.STARTING: 2,
+    RunStatus.RUNNING: 3,
+    RunStatus.STOPPING: 4,
+    RunStatus.COMPLETED: 5,
+    RunStatus.FAILED: 5,
+    RunStatus.CANCELLED: 5,
+    RunStatus.DELETED: 6,
+}
+RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+BATCH_RANK: dict[str, int] = {
+    BatchStatus.CREATING: 1,
+    BatchStatus.PENDING: 2,
+    BatchStatus.SUBMITTING: 3,
+    BatchStatus.INPROGRESS: 4,
+    BatchStatus.STOPPING: 5,
+    BatchStatus.PROCESSED: 6,
+    BatchStatus.FAILED: 6,
+    BatchStatus.CANCELLED: 6,
+    BatchStatus.RUNS_DELETING: 7,
+    BatchStatus.RUNS_DELETED: 8,
+}
+BATCH_TERMINAL = frozenset({BatchStatus.PROCESSED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+# Once every submission was attempted, ListRunsInBatch holds the complete runSettingId -> runId map.
+BATCH_MEMBERS_KNOWN = frozenset({BatchStatus.INPROGRESS, BatchStatus.PROCESSED})
+
+UNKNOWN_RANK = 0
+
+
+def run_rank(status: str) -> int:
+    return RUN_RANK.get(status, UNKNOWN_RANK)
+
+
+def batch_rank(status: str) -> int:
+    return BATCH_RANK.get(status, UNKNOWN_RANK)
+
+
+def iso_time(moment: datetime) -> str:
+    """Fixed-width UTC timestamp, so lexical order is time order."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def order_key(rank: int, moment: datetime, event_id: str) -> str:
+    """Total order of status observations: rank first, then event time, then event id (tie-break)."""
+    return f"{rank:02d}#{iso_time(moment)}#{event_id}"

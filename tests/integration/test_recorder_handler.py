@@ -1,0 +1,158 @@
+"""The recorder handler end to end against moto DynamoDB; HealthOmics answers from botocore's Stubber,
+which validates every request and response against the service model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+import recorder.handler as handler_module
+from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.views import batch_view, run_view, unresolved_failures
+from shared.settings import get_settings
+from tests.factories import (
+    FakeLambdaContext,
+    batch_event,
+    get_run_response,
+    list_run_tasks_response,
+    reference_event,
+    run_event,
+    sqs_event,
+    task_event,
+)
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def omics() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("omics", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def invoke(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    get_settings.cache_clear()
+    handler_module._recorder.cache_clear()
+    monkeypatch.setattr(handler_module, "omics_client", lambda *_a, **_k: omics[0])
+
+    def _invoke(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        return handler_module.lambda_handler(sqs_event(bodies), FakeLambdaContext())
+
+    yield _invoke
+    handler_module._recorder.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def repo(table_name: str) -> ProvenanceRepository:
+    return ProvenanceRepository(table_name, boto3.client("dynamodb"))
+
+
+def test_completed_run_is_enriched_once_with_one_get_run_and_task_pages(invoke, omics, repo) -> None:
+    # Given a run whose terminal event arrives twice, and 150 tasks (two ListRunTasks pages)
+    _, stub = omics
+    stub.add_response("get_run", get_run_response("111", "COMPLETED"), {"id": "111"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("111", 100, next_token="p2"), {"id": "111"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("111", 50, start=100),
+                      {"id": "111", "startingToken": "p2"})
+    completed = run_event("111", "COMPLETED", T0 + timedelta(hours=1))
+    # When the lifecycle and a duplicate of the terminal event are recorded
+    result = invoke([run_event("111", "RUNNING", T0), completed, task_event("111", "111000", "COMPLETED", T0),
+                     completed])
+    # Then nothing failed, the run is COMPLETED with its GetRun details and 150 task rows,
+    # and the duplicate caused no second GetRun (the Stubber would raise on an unexpected call).
+    assert result == {"batchItemFailures": []}
+    view = run_view(repo, "111")
+    assert view is not None
+    assert view.status == "COMPLETED" and view.outcome == "COMPLETED"
+    assert view.summary["digest"] == "sha256:abc"
+    assert view.summary["resource_digests"] == {"s3://in/a.bam": "etag-a"}
+    assert view.summary["cache_id"] == "cache-1"
+    assert len(view.tasks) == 150 and view.cache_hits == 75
+    assert [h["status"] for h in view.history] == ["RUNNING", "COMPLETED"]
+
+
+def test_task_events_cost_no_healthomics_call(invoke, repo) -> None:
+    events = [task_event("222", f"t{i}", s, T0 + timedelta(seconds=i)) for i in range(5)
+              for s in ("PENDING", "RUNNING", "COMPLETED")]
+    assert invoke(events) == {"batchItemFailures": []}
+    view = run_view(repo, "222")
+    assert view is not None and len(view.tasks) == 5
+    assert all(t.status == "COMPLETED" for t in view.tasks)
+
+
+def test_late_running_event_does_not_regress_a_completed_run(invoke, omics, repo) -> None:
+    _, stub = omics
+    stub.add_response("get_run", get_run_response("333", "COMPLETED"), {"id": "333"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "333"})
+    invoke([run_event("333", "COMPLETED", T0)])
+    invoke([run_event("333", "RUNNING", T0 + timedelta(minutes=5))])  # late and out of order
+    view = run_view(repo, "333")
+    assert view is not None and view.status == "COMPLETED"
+    assert {h["status"] for h in view.history} == {"COMPLETED", "RUNNING"}  # history keeps both
+
+
+def test_throttled_get_run_fails_only_its_record_and_is_retried(invoke, omics, repo) -> None:
+    _, stub = omics
+    stub.add_client_error("get_run", "ThrottlingException", http_status_code=429, expected_params={"id": "444"})
+    first = invoke([run_event("444", "FAILED", T0), task_event("555", "t1", "RUNNING", T0)])
+    assert len(first["batchItemFailures"]) == 1  # the task event in the same batch succeeded
+    # The redelivered record enriches the run (status already recorded, details not yet).
+    stub.add_response("get_run", get_run_response("444", "FAILED"), {"id": "444"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "444"})
+    assert invoke([run_event("444", "FAILED", T0)]) == {"batchItemFailures": []}
+    view = run_view(repo, "444")
+    assert view is not None and view.failure_reason == "SERVICE_ERROR"
+    assert [f["run_id"] for f in unresolved_failures(repo)] == ["444"]
+
+
+def test_guide_events_and_ignored_detail_types(invoke, omics, repo) -> None:
+    _, stub = omics
+    run = reference_event("run-status-change.completed")
+    stub.add_response("get_run", get_run_response("1234567", "COMPLETED"), {"id": "1234567"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "1234567"})
+    stub.add_response("list_runs_in_batch", {"runs": [
+        {"runSettingId": "s1", "runId": "9000001", "submissionStatus": "SUCCESS"},
+        {"runSettingId": "s2", "submissionStatus": "FAILED",
+         "submissionFailureReason": "ValidationException", "submissionFailureMessage": "bad param"}]},
+        {"batchId": "7123456", "maxItems": 100})
+    read_set = dict(run, **{"detail-type": "Read Set Import Job Status Change"})
+    result = invoke([run, reference_event("task-status-change.completed"),
+                     reference_event("runbatch-status-change.processed"), read_set])
+    assert result == {"batchItemFailures": []}
+    view = batch_view(repo, "7123456")
+    assert view.batches[0]["status"] == "PROCESSED" and view.batches[0]["counts"]["failedRunCount"] == 4
+    assert view.samples["s2"].final.submission_failure_reason == "ValidationException"
+    assert view.samples["s1"].final.run_id == "9000001"
+
+
+def test_malformed_event_is_recorded_as_rejected_not_retried(invoke, table_name) -> None:
+    bad = run_event("666", "RUNNING", T0)
+    del bad["detail"]["arn"]
+    assert invoke([bad]) == {"batchItemFailures": []}
+    items = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    rejected = [i for i in items if i["entity"]["S"] == "REJECTED_EVENT"]
+    assert len(rejected) == 1 and "arn" in rejected[0]["reason"]["S"]
+
+
+def test_batch_members_recorded_once_across_inprogress_and_processed(invoke, omics, repo) -> None:
+    _, stub = omics
+    stub.add_response("list_runs_in_batch", {"runs": [
+        {"runSettingId": f"s{i}", "runId": f"80{i}", "submissionStatus": "SUCCESS"} for i in range(3)]},
+        {"batchId": "77", "maxItems": 100})
+    assert invoke([batch_event("77", "INPROGRESS", T0, {"totalRuns": 3})]) == {"batchItemFailures": []}
+    # PROCESSED and a duplicate INPROGRESS cost no further ListRunsInBatch call
+    assert invoke([batch_event("77", "PROCESSED", T0 + timedelta(hours=1), {"totalRuns": 3}),
+                   batch_event("77", "INPROGRESS", T0, {"totalRuns": 3})]) == {"batchItemFailures": []}
+    view = batch_view(repo, "77")
+    assert view.batches[0]["status"] == "PROCESSED"
+    assert sorted(view.samples) == ["s0", "s1", "s2"]
