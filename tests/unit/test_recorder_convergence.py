@@ -1,0 +1,99 @@
+"""Property: any permutation and duplication of the same events converges to the same items."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from recorder.logic import Recorder
+from shared.events import parse_omics_event
+from shared.provenance.repository import ProvenanceRepository
+from tests.factories import batch_event, create_provenance_table, get_run_response, run_lifecycle
+
+T0 = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+class FakeOmics:
+    """Answers GetRun / ListRunTasks / ListRunsInBatch from fixed truth and counts calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get_run(self, id: str) -> dict[str, Any]:
+        self.calls.append("GetRun")
+        return get_run_response(id, "FAILED" if id == "2" else "COMPLETED",
+                                tags={"autopilot:sample": f"S-{id}"}, batchId="B1")
+
+    def get_paginator(self, operation: str) -> Any:
+        fake = self
+
+        class _Paginator:
+            def paginate(self, **params: Any) -> Any:
+                fake.calls.append("ListRunTasks")
+                run_id = params["id"]
+                yield {"items": [{"taskId": f"{run_id}{t:03d}", "name": f"task{t}", "status": "COMPLETED",
+                                  "cacheHit": False} for t in range(3)]}
+
+        return _Paginator()
+
+    def list_runs_in_batch(self, **params: Any) -> dict[str, Any]:
+        self.calls.append("ListRunsInBatch")
+        return {"runs": [{"runSettingId": f"S-{i}", "runId": str(i), "submissionStatus": "SUCCESS"}
+                         for i in (1, 2)]}
+
+
+def _events() -> list[dict[str, Any]]:
+    events = run_lifecycle("1", "COMPLETED", 3, T0) + run_lifecycle("2", "FAILED", 3, T0)
+    events += [batch_event("B1", s, T0.replace(minute=i), {"totalRuns": 2})
+               for i, s in enumerate(["CREATING", "PENDING", "SUBMITTING", "INPROGRESS", "PROCESSED"])]
+    return events
+
+
+EVENTS = _events()
+VOLATILE = {"details_recorded_at", "recorded_at", "members_recorded_at"}
+
+
+def _final_items(order: list[int]) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        repository = ProvenanceRepository(create_provenance_table(client), client)
+        omics = FakeOmics()
+        recorder = Recorder(repository, omics=lambda: omics, now=lambda: T0)
+        for index in order:
+            outcome = recorder.record(parse_omics_event(EVENTS[index]))
+            repository.put_items(outcome.history)
+        items = client.scan(TableName=repository.table_name)["Items"]
+        from shared.provenance.repository import deserialize
+        final = {}
+        for raw in items:
+            item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
+            final[(item["pk"], item["sk"])] = item
+        return final, omics.calls
+
+
+BASELINE, BASELINE_CALLS = _final_items(list(range(len(EVENTS))))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=0, max_value=len(EVENTS) - 1), min_size=len(EVENTS),
+                max_size=3 * len(EVENTS)).flatmap(
+    lambda extra: st.permutations(list(range(len(EVENTS))) + extra[: len(EVENTS)])))
+def test_any_permutation_with_duplicates_converges(order: list[int]) -> None:
+    final, calls = _final_items(order)
+    assert final == BASELINE
+    # HealthOmics is asked once per run and once per batch, whatever the order and duplication.
+    assert sorted(calls) == sorted(BASELINE_CALLS)
+
+
+def test_baseline_is_what_the_events_say() -> None:
+    summary_1 = BASELINE[("RUN#1", "SUMMARY")]
+    summary_2 = BASELINE[("RUN#2", "SUMMARY")]
+    assert summary_1["status"] == "COMPLETED" and "unresolved_pk" not in summary_1
+    assert summary_2["status"] == "FAILED" and summary_2["unresolved_pk"] == "UNRESOLVED"
+    assert BASELINE[("BATCH#B1", "SUMMARY")]["status"] == "PROCESSED"
+    assert sorted(BASELINE_CALLS) == ["GetRun", "GetRun", "ListRunTasks", "ListRunTasks", "ListRunsInBatch"]
