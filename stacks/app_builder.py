@@ -1,0 +1,39 @@
+"""Builds the app the same way for `cdk synth` (app.py) and for tests/sandbox (stacks.synth)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+
+from stacks.autopilot_stack import AutopilotStack
+from stacks.config import AutopilotConfig
+
+STACK_ID = "OmicsAutopilot"
+BUNDLING_CONTEXT_KEY = "bundling"
+
+
+def _flag(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("false", "0", "no", "off")
+
+
+def build_app(app: cdk.App) -> AutopilotStack:
+    """Validate config from the app's context, add the stack, and register cdk-nag.
+
+    cdk-nag 3 packs are CDK policy-validation plugins (not Aspects as in v2): a finding fails
+    `app.synth()` and is written to `validation-report.json` in the cloud assembly. Findings are
+    acknowledged per construct with `Validations.of(construct).acknowledge(...)` (see components/nag.py).
+    """
+    config = AutopilotConfig.from_context(app.node.try_get_context)
+    stack = AutopilotStack(
+        app,
+        STACK_ID,
+        config=config,
+        bundle_lambdas=_flag(app.node.try_get_context(BUNDLING_CONTEXT_KEY), default=True),
+        description="Event-driven autopilot for AWS HealthOmics: launch, re-run, prune, record provenance",
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))
+    return stack

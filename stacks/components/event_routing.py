@@ -1,0 +1,63 @@
+"""HealthOmics events on the account's default bus: routing rules to consumer queues, and an archive."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from stacks.components.queue_consumer import QueueConsumer
+
+OMICS_SOURCE = "aws.omics"
+RUN_STATUS_CHANGE = "Run Status Change"
+TASK_STATUS_CHANGE = "Task Status Change"
+RUNBATCH_STATUS_CHANGE = "RunBatch Status Change"
+RULE_METADATA_KEY = "OmicsAutopilot::Rule"
+
+
+class EventRouting(Construct):
+    """Rules live on the default bus (HealthOmics publishes nowhere else). Each rule targets one
+    consumer queue; events EventBridge cannot deliver go to that consumer's DLQ, so a redrive of the
+    DLQ replays them like any failed message. The archive keeps every aws.omics event for replay."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, archive_retention_days: int) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.archive = events.Archive(
+            self,
+            "OmicsArchive",
+            source_event_bus=self.bus,
+            description="Every aws.omics event, for replay (rebuilds provenance idempotently)",
+            event_pattern=events.EventPattern(source=[OMICS_SOURCE]),
+            retention=cdk.Duration.days(archive_retention_days) if archive_retention_days > 0 else None,
+        )
+
+    def route(
+        self,
+        construct_id: str,
+        *,
+        detail_types: Sequence[str],
+        consumer: QueueConsumer,
+        detail: Mapping[str, Any] | None = None,
+        description: str,
+    ) -> events.Rule:
+        rule = events.Rule(
+            self,
+            construct_id,
+            event_bus=self.bus,
+            description=description,
+            event_pattern=events.EventPattern(
+                source=[OMICS_SOURCE],
+                detail_type=list(detail_types),
+                detail=dict(detail) if detail else None,
+            ),
+        )
+        rule.add_target(targets.SqsQueue(consumer.queue, dead_letter_queue=consumer.dead_letter_queue))
+        cfn_rule = rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": consumer.consumer, "route": construct_id})
+        return rule

@@ -1,0 +1,111 @@
+"""The provenance recorder: Run/Task/RunBatch status changes -> provenance queue -> recorder -> table."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import (
+    RUN_STATUS_CHANGE,
+    RUNBATCH_STATUS_CHANGE,
+    TASK_STATUS_CHANGE,
+    EventRouting,
+)
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.queue_consumer import QueueConsumer
+
+RECORDER_HANDLER = "recorder.handler.lambda_handler"
+# The only HealthOmics actions the recorder calls, and the resource type each one authorizes on.
+RECORDER_OMICS_RUN_ACTIONS = ("omics:GetRun", "omics:ListRunTasks")
+RECORDER_OMICS_BATCH_ACTIONS = ("omics:ListRunsInBatch",)
+
+
+class ProvenanceRecorder(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        routing: EventRouting,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        reserved_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.function = factory.create(
+            self,
+            "Recorder",
+            FunctionSpec(
+                capability="recorder",
+                handler=RECORDER_HANDLER,
+                description="Records HealthOmics run, task and batch status changes as provenance",
+                timeout=cdk.Duration.seconds(60),
+                memory_mb=512,
+                reserved_concurrency=reserved_concurrency,
+            ),
+        )
+        table.grant_read_write_data(self.function)
+
+        run_arns = stack.format_arn(service="omics", resource="run", resource_name="*")
+        batch_arns = stack.format_arn(service="omics", resource="runBatch", resource_name="*")
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadRuns", actions=list(RECORDER_OMICS_RUN_ACTIONS), resources=[run_arns]
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadBatchMembers", actions=list(RECORDER_OMICS_BATCH_ACTIONS), resources=[batch_arns]
+            )
+        )
+
+        self.consumer = QueueConsumer(
+            self,
+            "Provenance",
+            consumer="recorder",
+            function=self.function,
+            key=key,
+            notifications=notifications,
+            batch_size=100,
+            max_batching_window=cdk.Duration.seconds(5),
+            # Never more pollers than reserved executions: excess batches would be throttled and
+            # burn receive counts towards the DLQ.
+            max_concurrency=reserved_concurrency,
+        )
+        self.rule = routing.route(
+            "ProvenanceRule",
+            detail_types=[RUN_STATUS_CHANGE, TASK_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE],
+            consumer=self.consumer,
+            description="HealthOmics run, task and batch status changes -> provenance recorder queue",
+        )
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "HealthOmics run and batch ids are assigned by the service at run time, so the three read "
+            "actions (GetRun, ListRunTasks on run; ListRunsInBatch on runBatch) are scoped to this "
+            "account and region's run/* and runBatch/* resources; no write action is granted.",
+            wildcard_arn("omics", "run/*"),
+            wildcard_arn("omics", "runBatch/*"),
+        )
+        acknowledge(
+            role,
+            "Queries on the provenance table's GSIs (lineage, batch, sample, unresolved, active) need "
+            "<table>/index/*; access is limited to this one table (grant_read_write_data).",
+            wildcard_under(table, "/index/*"),
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
+            "and apply to that single key only.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )

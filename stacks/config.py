@@ -1,0 +1,154 @@
+"""Deploy-time configuration: read from cdk.json context (or `-c key=value`), validated by pydantic.
+
+A bad value stops synthesis with ``Invalid configuration: <key>: <what is wrong>`` so the operator
+sees the exact context key to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Retention values CloudWatch Logs accepts (RetentionInDays), each with its CDK enum member.
+# "Never expire" is deliberately not offered: HIPAA checks require a retention period.
+_RETENTION = logs.RetentionDays
+LOG_RETENTION: dict[int, logs.RetentionDays] = {
+    1: _RETENTION.ONE_DAY, 3: _RETENTION.THREE_DAYS, 5: _RETENTION.FIVE_DAYS, 7: _RETENTION.ONE_WEEK,
+    14: _RETENTION.TWO_WEEKS, 30: _RETENTION.ONE_MONTH, 60: _RETENTION.TWO_MONTHS,
+    90: _RETENTION.THREE_MONTHS, 120: _RETENTION.FOUR_MONTHS, 150: _RETENTION.FIVE_MONTHS,
+    180: _RETENTION.SIX_MONTHS, 365: _RETENTION.ONE_YEAR, 400: _RETENTION.THIRTEEN_MONTHS,
+    545: _RETENTION.EIGHTEEN_MONTHS, 731: _RETENTION.TWO_YEARS, 1096: _RETENTION.THREE_YEARS,
+    1827: _RETENTION.FIVE_YEARS, 2192: _RETENTION.SIX_YEARS, 2557: _RETENTION.SEVEN_YEARS,
+    2922: _RETENTION.EIGHT_YEARS, 3288: _RETENTION.NINE_YEARS, 3653: _RETENTION.TEN_YEARS,
+}  # fmt: skip
+LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
+
+# The context keys this app reads, camelCase as they appear in cdk.json / `-c`.
+CONTEXT_KEYS = (
+    "namePrefix",
+    "omicsServiceRoleArn",
+    "runCacheId",
+    "logRetentionDays",
+    "eventArchiveRetentionDays",
+    "alarmEmail",
+    "omicsMaxTps",
+    "recorderReservedConcurrency",
+)
+
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ConfigError(ValueError):
+    """Raised when the context holds a value the stack cannot be built from."""
+
+
+def _to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _blank_to_none(value: Any) -> Any:
+    # `-c alarmEmail=` (or "null" from a CLI) means "not configured".
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
+    return value
+
+
+class AutopilotConfig(BaseModel):
+    """The deploy-time configuration of the autopilot stack."""
+
+    model_config = ConfigDict(alias_generator=_to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    name_prefix: str = Field(
+        default="omics-autopilot",
+        min_length=3,
+        max_length=32,
+        pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+        description="Lowercase letters, digits and single hyphens; prefixes names, tags and metrics.",
+    )
+    omics_service_role_arn: str | None = Field(
+        default=None,
+        pattern=_ROLE_ARN,
+        max_length=2048,
+        description="Existing HealthOmics service role; when absent the stack creates one.",
+    )
+    run_cache_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,18}$",
+        description="Existing HealthOmics run cache id; when absent the stack creates one.",
+    )
+    log_retention_days: int = Field(default=365, description="CloudWatch Logs retention of every log group.")
+    event_archive_retention_days: int = Field(
+        default=365, ge=0, description="Retention of the aws.omics event archive; 0 keeps events forever."
+    )
+    alarm_email: str | None = Field(default=None, pattern=_EMAIL, max_length=254)
+    omics_max_tps: float = Field(default=5.0, gt=0, le=100, description="Client-side HealthOmics call rate.")
+    recorder_reserved_concurrency: int = Field(default=5, ge=2, le=1000)
+
+    @field_validator("omics_service_role_arn", "run_cache_id", "alarm_email", mode="before")
+    @classmethod
+    def _optional(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("omics_max_tps")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def creates_service_role(self) -> bool:
+        return self.omics_service_role_arn is None
+
+    @property
+    def creates_run_cache(self) -> bool:
+        return self.run_cache_id is None
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any] | Mapping[str, Any]) -> AutopilotConfig:
+        """Build from a context getter (``app.node.try_get_context``) or a plain mapping.
+
+        Values given with ``-c key=value`` arrive as strings; numbers are coerced by pydantic, and a
+        JSON literal (``-c omicsMaxTps=2.5``) is accepted as such.
+        """
+        getter = get.get if isinstance(get, Mapping) else get
+        raw: dict[str, Any] = {}
+        for key in CONTEXT_KEYS:
+            value = getter(key)
+            if value is not None:
+                raw[key] = value
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "<context>"
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            message = f"{json.dumps(error.get('input'))} does not match {error['ctx']['pattern']}"
+        problems.append(f"{key}: {message}")
+    return "Invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,42 @@
+"""The contract between the stack and the Lambda code, imported from the code itself.
+
+The table key design (`shared.provenance.keys`) and the environment variable names
+(`shared.settings`) live in `lambdas/`; the stack imports them so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = PROJECT_ROOT / "lambdas"
+LAMBDA_REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
+
+if str(LAMBDAS_DIR) not in sys.path:
+    sys.path.insert(0, str(LAMBDAS_DIR))
+
+from shared import settings as _settings  # noqa: E402
+from shared.provenance import keys as table_keys  # noqa: E402
+
+ENV_TABLE = _settings.ENV_TABLE
+ENV_OMICS_TPS = _settings.ENV_OMICS_TPS
+ENV_RUN_CACHE_ID = _settings.ENV_RUN_CACHE_ID
+ENV_OMICS_ROLE_ARN = _settings.ENV_OMICS_ROLE_ARN
+ENV_ALARM_TOPIC_ARN = _settings.ENV_ALARM_TOPIC_ARN
+
+# Powertools reads these (service name per function, one metrics namespace for the product).
+METRICS_NAMESPACE = "OmicsAutopilot"
+
+__all__ = [
+    "ENV_ALARM_TOPIC_ARN",
+    "ENV_OMICS_ROLE_ARN",
+    "ENV_OMICS_TPS",
+    "ENV_RUN_CACHE_ID",
+    "ENV_TABLE",
+    "LAMBDAS_DIR",
+    "LAMBDA_REQUIREMENTS",
+    "METRICS_NAMESPACE",
+    "PROJECT_ROOT",
+    "table_keys",
+]
