@@ -11,6 +11,7 @@ Items (pk / sk):
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
   BATCH#<batchId>  / LINK                                follow-up batch -> parent/root batch, attempt
+  BATCH#<batchId>  / REQUEST                             the StartRunBatch request (for resubmission / re-runs)
   SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its batch
   CACHE#<cacheId>  / PRUNE#<time>#<passId>               prune pass audit record
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)

@@ -348,6 +348,55 @@ class ProvenanceRepository:
         if failed:
             raise ProvenanceError(f"could not write record {item[keys.PK]}/{item[keys.SK]}", True)
 
+    # ------------------------------------------------------------------ claims, leases, batch requests
+    def claim(self, pk: str, sk: str, attributes: Mapping[str, Any], expires_at: int | None = None) -> bool:
+        """Create an item only if it does not exist yet: the first caller wins, every other gets False.
+        Used to make an action (a re-run of (run, attempt), a resubmission) happen exactly once."""
+        item = {keys.PK: pk, keys.SK: sk, **attributes, keys.TTL_ATTRIBUTE: expires_at}
+        try:
+            self._call("put_item", Item=serialize(item), ConditionExpression="attribute_not_exists(#pk)",
+                       ExpressionAttributeNames={"#pk": keys.PK})
+        except ClientError:
+            return False
+        return True
+
+    def acquire_lease(self, name: str, owner: str, now_epoch: int, ttl_seconds: int) -> bool:
+        """A time-bounded exclusive lease (e.g. one prune of a cache at a time); re-entrant for `owner`,
+        taken over once expired, so a crashed holder never blocks for longer than `ttl_seconds`."""
+        try:
+            self._call(
+                "put_item",
+                Item=serialize({keys.PK: keys.lease_pk(name), keys.SK: "LEASE", "entity": "LEASE", "owner": owner,
+                                "lease_until": now_epoch + ttl_seconds,
+                                keys.TTL_ATTRIBUTE: now_epoch + ttl_seconds + 86_400}),
+                ConditionExpression="attribute_not_exists(#pk) OR lease_until < :now OR #owner = :owner",
+                ExpressionAttributeNames={"#pk": keys.PK, "#owner": "owner"},
+                ExpressionAttributeValues=serialize({":now": now_epoch, ":owner": owner}),
+            )
+        except ClientError:
+            return False
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        try:
+            self._call("delete_item", Key=serialize({keys.PK: keys.lease_pk(name), keys.SK: "LEASE"}),
+                       ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
+                       ExpressionAttributeValues=serialize({":owner": owner}))
+        except ClientError:
+            pass  # someone else holds it now (ours expired): nothing to release
+
+    def put_batch_request(self, batch_id: str, request: Mapping[str, Any], origin: str,
+                          attributes: Mapping[str, Any] | None = None) -> None:
+        """The exact StartRunBatch request that created `batch_id` (inline settings or the S3 settings
+        URI), so a batch-level failure can be resubmitted unchanged and failed members re-run with
+        their original per-run settings. `origin` is launcher | rerunner."""
+        self.put_record({keys.PK: keys.batch_pk(batch_id), keys.SK: "REQUEST", "entity": "BATCH_REQUEST",
+                         "batch_id": batch_id, "origin": origin, "request": dict(request),
+                         **(attributes or {})})
+
+    def get_batch_request(self, batch_id: str) -> dict[str, Any] | None:
+        return self.get_item(keys.batch_pk(batch_id), "REQUEST")
+
     # ------------------------------------------------------------------ queries (one Query each)
     def run_items(self, run_id: str) -> list[dict[str, Any]]:
         """Everything recorded about one run: summary, status history, tasks and their histories."""
