@@ -7,12 +7,13 @@ import sys
 
 import aws_cdk as cdk
 
-from stacks.app_builder import build_app
+from stacks.app_builder import build_app, default_context
 from stacks.config import ConfigError
 
 
 def main() -> None:
-    app = cdk.App()
+    # cdk.json's context as defaults, so `python app.py` synthesizes what `cdk synth` does.
+    app = cdk.App(context=default_context())
     try:
         build_app(app)
     except ConfigError as exc:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 
 from stacks.autopilot_stack import AutopilotStack
 from stacks.config import AutopilotConfig
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 STACK_ID = "OmicsAutopilot"
 BUNDLING_CONTEXT_KEY = "bundling"
+
+
+def default_context() -> dict[str, Any]:
+    """cdk.json's context (configuration defaults and feature flags).
+
+    The CDK CLI passes it to the app itself; `python app.py` and in-process synths pass it as the
+    App's `context=` argument, where values given by the CLI (`-c key=value`) still take precedence.
+    """
+    return dict(json.loads(CDK_JSON.read_text()).get("context", {}))
 
 
 def _flag(value: object, default: bool) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from constructs import Construct
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct, IConstruct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.bundling import lambda_code
@@ -27,6 +28,7 @@ from stacks.runtime_contract import (
 
 # Template-level metadata: logical ids of what the sandbox builds from the template.
 WIRING_METADATA_KEY = "OmicsAutopilot::Wiring"
+WIRING_VERSION = 1
 
 
 class AutopilotStack(cdk.Stack):
@@ -50,7 +52,7 @@ class AutopilotStack(cdk.Stack):
         self.omics = OmicsResources(self, "Omics", config=config, storage=self.storage, key=key)
         self.notifications = AlarmNotifications(self, "Alarms", key=key, email=config.alarm_email)
         self.routing = EventRouting(
-            self, "EventRouting", archive_retention_days=config.event_archive_retention_days
+            self, "EventRouting", key=key, archive_retention_days=config.event_archive_retention_days
         )
 
         factory = LambdaFactory(
@@ -86,3 +88,56 @@ class AutopilotStack(cdk.Stack):
         cdk.CfnOutput(
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
         )
+
+        self.consumers = {self.recorder.consumer.consumer: self.recorder.consumer}
+        self.template_options.metadata = {WIRING_METADATA_KEY: self._wiring()}
+
+    def _logical_id(self, construct: IConstruct) -> str:
+        cfn = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
+        assert isinstance(cfn, cdk.CfnElement), construct.node.path
+        return self.get_logical_id(cfn)
+
+    @staticmethod
+    def _handler(function: lambda_.Function) -> str:
+        cfn = function.node.default_child
+        assert isinstance(cfn, lambda_.CfnFunction)
+        return str(cfn.handler)
+
+    def _wiring(self) -> dict[str, Any]:
+        """Where the sandbox finds things: logical ids by role, plus each consumer's ESM settings.
+
+        The same facts are on the resources themselves (OmicsAutopilot::* resource metadata); this
+        index just saves a search.
+        """
+        rules_by_consumer: dict[str, list[str]] = {}
+        for rule, consumer in self.routing.routes:
+            rules_by_consumer.setdefault(consumer.consumer, []).append(self._logical_id(rule))
+        consumers = {}
+        for name, consumer in self.consumers.items():
+            window = consumer.max_batching_window
+            consumers[name] = {
+                "function": self._logical_id(consumer.function),
+                "handler": self._handler(consumer.function),
+                "queue": self._logical_id(consumer.queue),
+                "deadLetterQueue": self._logical_id(consumer.dead_letter_queue),
+                "eventSourceMapping": self._logical_id(consumer.event_source_mapping),
+                "rules": rules_by_consumer.get(name, []),
+                "batchSize": consumer.batch_size,
+                "maximumBatchingWindowInSeconds": int(window.to_seconds()) if window else 0,
+            }
+        return {
+            "version": WIRING_VERSION,
+            "table": self._logical_id(self.provenance.table),
+            "archive": self._logical_id(self.routing.archive),
+            "alarmTopic": self._logical_id(self.notifications.topic),
+            "key": self._logical_id(self.encryption.key),
+            "buckets": {
+                "submissions": self._logical_id(self.storage.submissions),
+                "outputs": self._logical_id(self.storage.outputs),
+                "runCache": self._logical_id(self.storage.run_cache),
+                "accessLogs": self._logical_id(self.storage.access_logs),
+            },
+            "runCache": self._logical_id(self.omics.run_cache) if self.omics.run_cache else None,
+            "serviceRole": self._logical_id(self.omics.service_role) if self.omics.service_role else None,
+            "consumers": consumers,
+        }

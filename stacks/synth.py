@@ -6,8 +6,9 @@ so a cdk-nag finding raises here too. Results are cached per context: one synth 
 
 from __future__ import annotations
 
-import copy
+import atexit
 import json
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -15,14 +16,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from stacks.app_builder import BUNDLING_CONTEXT_KEY, STACK_ID, build_app
-
-CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
-
-
-def default_context() -> dict[str, Any]:
-    """The context cdk.json gives the CLI (defaults and feature flags)."""
-    return dict(json.loads(CDK_JSON.read_text()).get("context", {}))
+from stacks.app_builder import BUNDLING_CONTEXT_KEY, STACK_ID, build_app, default_context
 
 
 def _freeze(context: dict[str, Any]) -> str:
@@ -33,6 +27,7 @@ def _freeze(context: dict[str, Any]) -> str:
 def _synth(frozen_context: str) -> tuple[str, str]:
     context = {**default_context(), **json.loads(frozen_context), BUNDLING_CONTEXT_KEY: "false"}
     outdir = tempfile.mkdtemp(prefix="omics-autopilot-cdk-")
+    atexit.register(shutil.rmtree, outdir, ignore_errors=True)
     app = cdk.App(context=context, outdir=outdir)
     stack = build_app(app)
     assembly = app.synth()
@@ -41,9 +36,12 @@ def _synth(frozen_context: str) -> tuple[str, str]:
 
 
 def synth_template(context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The synthesized CloudFormation template of the autopilot stack (a fresh copy each call)."""
+    """The synthesized CloudFormation template of the autopilot stack (a fresh copy each call).
+
+    `context` overrides cdk.json's context, like `-c key=value`; bundling is always off.
+    """
     template_json, _ = _synth(_freeze(context or {}))
-    return copy.deepcopy(json.loads(template_json))
+    return json.loads(template_json)
 
 
 def synth_assembly_dir(context: dict[str, Any] | None = None) -> Path:

@@ -11,7 +11,8 @@ from constructs import Construct
 class EncryptionKey(Construct):
     """A rotating CMK whose key policy lets the AWS services that write into our resources use it:
 
-    - EventBridge, to deliver events to the encrypted queues (SQS target and target DLQ);
+    - EventBridge, to deliver events to the encrypted queues and to encrypt the event archive (both
+      statements are added by CDK: the SQS rule target and `events.Archive(kms_key=...)`);
     - CloudWatch Logs, to encrypt the function log groups (scoped by encryption context);
     - CloudWatch, to publish alarm notifications to the encrypted SNS topic.
     Identity principals (function roles, the HealthOmics service role) get access through grant_*.
@@ -28,15 +29,6 @@ class EncryptionKey(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,  # the retained table and logs stay readable
         )
         self.key.add_alias(f"alias/{alias_prefix}")
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowEventBridgeToEncryptForQueues",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],  # in a key policy, "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogs",

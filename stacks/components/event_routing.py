@@ -8,6 +8,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.components.queue_consumer import QueueConsumer
@@ -24,9 +25,13 @@ class EventRouting(Construct):
     consumer queue; events EventBridge cannot deliver go to that consumer's DLQ, so a redrive of the
     DLQ replays them like any failed message. The archive keeps every aws.omics event for replay."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, archive_retention_days: int) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, key: kms.IKey, archive_retention_days: int
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        # Archived events are encrypted with the stack CMK; CDK adds the key-policy statements for
+        # EventBridge, scoped by the encryption context to this (default) bus.
         self.archive = events.Archive(
             self,
             "OmicsArchive",
@@ -34,7 +39,9 @@ class EventRouting(Construct):
             description="Every aws.omics event, for replay (rebuilds provenance idempotently)",
             event_pattern=events.EventPattern(source=[OMICS_SOURCE]),
             retention=cdk.Duration.days(archive_retention_days) if archive_retention_days > 0 else None,
+            kms_key=key,
         )
+        self.routes: list[tuple[events.Rule, QueueConsumer]] = []
 
     def route(
         self,
@@ -60,4 +67,5 @@ class EventRouting(Construct):
         cfn_rule = rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": consumer.consumer, "route": construct_id})
+        self.routes.append((rule, consumer))
         return rule

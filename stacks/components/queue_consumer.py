@@ -44,6 +44,8 @@ class QueueConsumer(Construct):
         function_timeout = function.timeout or cdk.Duration.seconds(3)
         self.consumer = consumer
         self.function = function
+        self.batch_size = batch_size
+        self.max_batching_window = max_batching_window
 
         self.dead_letter_queue = sqs.Queue(
             self,
