@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct, IConstruct
 
 from stacks.components.alarms import AlarmNotifications
@@ -15,6 +17,7 @@ from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.provenance_table import ProvenanceTable
+from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.recorder import ProvenanceRecorder
 from stacks.components.storage import Storage
 from stacks.config import AutopilotConfig
@@ -89,8 +92,8 @@ class AutopilotStack(cdk.Stack):
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
         )
 
-        self.consumers = {self.recorder.consumer.consumer: self.recorder.consumer}
-        self.template_options.metadata = {WIRING_METADATA_KEY: self._wiring()}
+        # Written by an aspect at synthesis, so every capability added to this stack is included.
+        cdk.Aspects.of(self).add(_WriteWiring())
 
     def _logical_id(self, construct: IConstruct) -> str:
         cfn = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
@@ -113,7 +116,8 @@ class AutopilotStack(cdk.Stack):
         for rule, consumer in self.routing.routes:
             rules_by_consumer.setdefault(consumer.consumer, []).append(self._logical_id(rule))
         consumers = {}
-        for name, consumer in self.consumers.items():
+        for consumer in self.queue_consumers():
+            name = consumer.consumer
             window = consumer.max_batching_window
             consumers[name] = {
                 "function": self._logical_id(consumer.function),
@@ -140,4 +144,20 @@ class AutopilotStack(cdk.Stack):
             "runCache": self._logical_id(self.omics.run_cache) if self.omics.run_cache else None,
             "serviceRole": self._logical_id(self.omics.service_role) if self.omics.service_role else None,
             "consumers": consumers,
+            "schedules": sorted(
+                self._logical_id(node)
+                for node in self.node.find_all()
+                if isinstance(node, scheduler.CfnSchedule)
+            ),
         }
+
+    def queue_consumers(self) -> list[QueueConsumer]:
+        """Every SQS-fed capability in the stack, in construction order."""
+        return [node for node in self.node.find_all() if isinstance(node, QueueConsumer)]
+
+
+@jsii.implements(cdk.IAspect)
+class _WriteWiring:
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, AutopilotStack):
+            node.template_options.metadata = {WIRING_METADATA_KEY: node._wiring()}
