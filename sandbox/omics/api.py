@@ -433,10 +433,10 @@ def list_batch(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListRunsInBatch")
 def list_runs_in_batch(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
-    batch = emu.get_batch_or_404(p["batchId"])
     filters = [k for k in ("submissionStatus", "runSettingId", "runId") if p.get(k)]
     if len(filters) > 1:
         raise ValidationException(f"Only one filter is supported per call, got {filters}")
+    batch = emu.get_batch_or_404(p["batchId"])
     entries = [e for e in batch.entries if e.submission_status is not None]
     if p.get("submissionStatus"):
         entries = [e for e in entries if e.submission_status == p["submissionStatus"]]
