@@ -5,16 +5,36 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
+# Plugin names of the cdk-nag packs app.py registers (the prefix of their rule ids).
+NAG_PACKS = ("AwsSolutions", "HIPAA.Security")
+
 
 def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     """Acknowledge rule findings on `scope` (and its children) with one written justification.
 
     cdk-nag 3 reads CDK's native `Validations.of(...).acknowledge(...)`; a finding id is the rule id,
-    optionally with the finding in brackets (``AwsSolutions-IAM5[Resource::*]``).
+    optionally with the finding in brackets (``AwsSolutions-IAM5[Resource::*]``). Acknowledgments
+    apply to the construct's subtree, so pass the narrowest construct that owns the finding.
     """
     if not rule_ids:
         raise ValueError("acknowledge() needs at least one rule id")
-    cdk.Validations.of(scope).acknowledge(*(cdk.Acknowledgment(id=rule, reason=reason) for rule in rule_ids))
+    cdk.Validations.of(scope).acknowledge(
+        *(cdk.Acknowledgment(id=qualified(rule), reason=reason) for rule in rule_ids)
+    )
+
+
+def qualified(rule_id: str) -> str:
+    """`<plugin>::<rule>`, the id form CDK's validation report asks for.
+
+    An id without a plugin prefix would be recorded as an `Annotation::` acknowledgment; cdk-nag
+    happens to honour those too, but the plugin-qualified form is the documented one.
+    """
+    if "::" in rule_id.split("[", 1)[0]:
+        return rule_id
+    for pack in NAG_PACKS:
+        if rule_id.startswith(f"{pack}-"):
+            return f"{pack}::{rule_id}"
+    raise ValueError(f"{rule_id!r} is not a rule of {', '.join(NAG_PACKS)}")
 
 
 def wildcard_under(resource: IConstruct, suffix: str) -> str:
