@@ -1,0 +1,53 @@
+"""Infrastructure fixtures: the stack is synthesized once per session (bundling off, cdk-nag on)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.synth import synth_assembly_dir, synth_template
+from tests.infrastructure.cfn import WIRING
+
+# A deployment that brings its own HealthOmics role and run cache and wants e-mail alarms.
+BRING_YOUR_OWN = {
+    "omicsServiceRoleArn": "arn:aws:iam::123456789012:role/existing-omics-service-role",
+    "runCacheId": "7654321",
+    "alarmEmail": "oncall@example.org",
+    "logRetentionDays": "30",  # as `-c logRetentionDays=30` passes it
+    "eventArchiveRetentionDays": 0,
+    "omicsMaxTps": "2.5",
+    "recorderReservedConcurrency": 3,
+}
+
+
+@pytest.fixture(scope="session")
+def template_dict() -> dict[str, Any]:
+    return synth_template()
+
+
+@pytest.fixture(scope="session")
+def template(template_dict: dict[str, Any]) -> Template:
+    return Template.from_json(template_dict)
+
+
+@pytest.fixture(scope="session")
+def wiring(template_dict: dict[str, Any]) -> dict[str, Any]:
+    return template_dict["Metadata"][WIRING]
+
+
+@pytest.fixture(scope="session")
+def recorder(wiring: dict[str, Any]) -> dict[str, Any]:
+    return wiring["consumers"]["recorder"]
+
+
+@pytest.fixture(scope="session")
+def validation_report(template_dict: dict[str, Any]) -> dict[str, Any]:
+    return json.loads((synth_assembly_dir() / "validation-report.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def byo_template_dict() -> dict[str, Any]:
+    return synth_template(BRING_YOUR_OWN)
