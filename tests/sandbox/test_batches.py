@@ -24,10 +24,14 @@ def batch_statuses(emu: OmicsEmulator, batch_id: str) -> list[str]:
     ]
 
 
-def test_lifecycle_and_pacing_at_the_start_run_quota(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+def test_lifecycle_and_pacing_at_the_start_run_quota(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
     """Guide: progressive submission (점진적 제출) — CREATING → PENDING → SUBMITTING → INPROGRESS → PROCESSED,
     runs submitted at the StartRun quota (5 per second by default)."""
-    b = client.start_run_batch(requestId="pace", defaultRunSetting=default(workflow_id), batchRunSettings=inline(23))
+    b = client.start_run_batch(
+        requestId="pace", defaultRunSetting=default(workflow_id), batchRunSettings=inline(23)
+    )
     emu.advance(3)  # created at t=0, PENDING at 1, validated at 3: first 5 submissions
     summary = client.get_batch(batchId=b["id"])["submissionSummary"]
     assert summary["successfulStartSubmissionCount"] == 5 and summary["pendingStartSubmissionCount"] == 18
@@ -39,7 +43,11 @@ def test_lifecycle_and_pacing_at_the_start_run_quota(client: Any, emu: OmicsEmul
     assert "submittedTime" in got
     emu.run_until_idle()
     got = client.get_batch(batchId=b["id"])
-    assert got["status"] == "PROCESSED" and got["runSummary"]["completedRunCount"] == 23 and "processedTime" in got
+    assert (
+        got["status"] == "PROCESSED"
+        and got["runSummary"]["completedRunCount"] == 23
+        and "processedTime" in got
+    )
     assert batch_statuses(emu, b["id"]) == ["CREATING", "PENDING", "SUBMITTING", "INPROGRESS", "PROCESSED"]
 
 
@@ -75,7 +83,9 @@ def test_merge_rules_and_batch_tags(client: Any, emu: OmicsEmulator, workflow_id
             }
         ]
     }
-    b = client.start_run_batch(requestId="merge", tags={"batch": "only"}, defaultRunSetting=d, batchRunSettings=settings)
+    b = client.start_run_batch(
+        requestId="merge", tags={"batch": "only"}, defaultRunSetting=d, batchRunSettings=settings
+    )
     emu.advance(5)
     (entry,) = client.list_runs_in_batch(batchId=b["id"])["runs"]
     run = client.get_run(id=entry["runId"])
@@ -84,7 +94,11 @@ def test_merge_rules_and_batch_tags(client: Any, emu: OmicsEmulator, workflow_id
         "inputUri": "s3://bucket/sample.fastq",
         "version": "v2",
     }
-    assert run["tags"] == {"project": "cancer-research", "patient-id": "patient001", "pipeline-version": "v3.0"}
+    assert run["tags"] == {
+        "project": "cancer-research",
+        "patient-id": "patient001",
+        "pipeline-version": "v3.0",
+    }
     assert run["name"] == "Sample-1" and run["outputUri"] == "s3://other/out" and run["batchId"] == b["id"]
     assert client.get_batch(batchId=b["id"])["tags"] == {"batch": "only"}
     assert [r["id"] for r in client.list_runs(batchId=b["id"])["items"]] == [entry["runId"]]
@@ -94,16 +108,22 @@ def test_list_runs_in_batch_filters(client: Any, emu: OmicsEmulator, workflow_id
     """Guide: ListRunsInBatch — one filter per call (submissionStatus | runSettingId | runId); failed submissions
     have no runId and carry submissionFailureReason/Message."""
     emu.faults.submissions.append(SubmissionFault(run_setting_ids=frozenset({"s3", "s7"})))
-    b = client.start_run_batch(requestId="f", defaultRunSetting=default(workflow_id), batchRunSettings=inline(10))
+    b = client.start_run_batch(
+        requestId="f", defaultRunSetting=default(workflow_id), batchRunSettings=inline(10)
+    )
     emu.advance(10)
     failed = client.list_runs_in_batch(batchId=b["id"], submissionStatus="FAILED")["runs"]
     assert {r["runSettingId"] for r in failed} == {"s3", "s7"}
-    assert all("runId" not in r and r["submissionFailureReason"] == "ServiceQuotaExceededException" for r in failed)
+    assert all(
+        "runId" not in r and r["submissionFailureReason"] == "ServiceQuotaExceededException" for r in failed
+    )
     (one,) = client.list_runs_in_batch(batchId=b["id"], runSettingId="s5")["runs"]
     assert client.list_runs_in_batch(batchId=b["id"], runId=one["runId"])["runs"] == [one]
     pages, token = [], None
     while True:
-        page = client.list_runs_in_batch(batchId=b["id"], maxItems=3, **({"startingToken": token} if token else {}))
+        page = client.list_runs_in_batch(
+            batchId=b["id"], maxItems=3, **({"startingToken": token} if token else {})
+        )
         pages.append(page["runs"])
         token = page.get("nextToken")
         if not token:
@@ -118,11 +138,16 @@ def test_list_runs_in_batch_filters(client: Any, emu: OmicsEmulator, workflow_id
 def test_run_summary_is_consistent_with_the_runs(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
     """Guide: monitoring (배치 진행 상황 모니터링) — runSummary counts per run status, exact at PROCESSED."""
     emu.faults.runs.append(RunFault(reason="RUN_TASK_FAILED", at_task="call", run_setting_id="s1"))
-    b = client.start_run_batch(requestId="c", defaultRunSetting=default(workflow_id), batchRunSettings=inline(6))
+    b = client.start_run_batch(
+        requestId="c", defaultRunSetting=default(workflow_id), batchRunSettings=inline(6)
+    )
     for _ in range(30):
         emu.advance(40)
         got = client.get_batch(batchId=b["id"])
-        statuses = [client.get_run(id=r["runId"])["status"] for r in client.list_runs_in_batch(batchId=b["id"])["runs"]]
+        statuses = [
+            client.get_run(id=r["runId"])["status"]
+            for r in client.list_runs_in_batch(batchId=b["id"])["runs"]
+        ]
         for status in ("PENDING", "STARTING", "RUNNING", "STOPPING", "COMPLETED", "FAILED"):
             assert got["runSummary"][f"{status.lower()}RunCount"] == statuses.count(status)
     emu.run_until_idle()
@@ -131,17 +156,25 @@ def test_run_summary_is_consistent_with_the_runs(client: Any, emu: OmicsEmulator
     assert (got["runSummary"]["completedRunCount"], got["runSummary"]["failedRunCount"]) == (5, 1)
 
 
-def test_s3_settings_etag_change_fails_the_batch(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
+def test_s3_settings_etag_change_fails_the_batch(
+    client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str
+) -> None:
     """Guide: s3UriSettings — the ETag is recorded at StartRunBatch; a changed file fails the batch."""
     uri = put_json(s3, "cfg.json", [{"runSettingId": f"r{i}"} for i in range(50)])
-    b = client.start_run_batch(requestId="etag", defaultRunSetting=default(workflow_id), batchRunSettings={"s3UriSettings": uri})
+    b = client.start_run_batch(
+        requestId="etag", defaultRunSetting=default(workflow_id), batchRunSettings={"s3UriSettings": uri}
+    )
     emu.advance(4)
     put_json(s3, "cfg.json", [{"runSettingId": "changed"}])
     emu.advance(2)
     got = client.get_batch(batchId=b["id"])
     assert got["status"] == "FAILED" and "s3UriConfigs was changed" in got["failureReason"]
     assert 0 < got["submissionSummary"]["successfulStartSubmissionCount"] < 50
-    failed = [e for e in emu.emitted_events if e["detail"].get("batchId") == b["id"] and e["detail"]["status"] == "FAILED"]
+    failed = [
+        e
+        for e in emu.emitted_events
+        if e["detail"].get("batchId") == b["id"] and e["detail"]["status"] == "FAILED"
+    ]
     assert failed[0]["detail"]["failureReason"] == "VALIDATION_EXCEPTION"
 
 
@@ -182,11 +215,15 @@ def test_whole_batch_fault(client: Any, emu: OmicsEmulator, workflow_id: str) ->
 def test_retry_batch_is_a_new_attempt(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
     """Guide: handling failed runs (실패한 실행 처리) — resubmit only the failed runSettingIds in a new batch."""
     emu.faults.runs.append(RunFault(reason="SERVICE_ERROR", at_task="align", run_setting_id="s2"))
-    first = client.start_run_batch(requestId="1", defaultRunSetting=default(workflow_id), batchRunSettings=inline(3))
+    first = client.start_run_batch(
+        requestId="1", defaultRunSetting=default(workflow_id), batchRunSettings=inline(3)
+    )
     emu.run_until_idle()
     assert client.get_batch(batchId=first["id"])["runSummary"]["failedRunCount"] == 1
     retry = client.start_run_batch(
-        requestId="2", defaultRunSetting=default(workflow_id), batchRunSettings={"inlineSettings": [{"runSettingId": "s2"}]}
+        requestId="2",
+        defaultRunSetting=default(workflow_id),
+        batchRunSettings={"inlineSettings": [{"runSettingId": "s2"}]},
     )
     emu.run_until_idle()
     assert client.get_batch(batchId=retry["id"])["runSummary"]["completedRunCount"] == 1
@@ -195,7 +232,9 @@ def test_retry_batch_is_a_new_attempt(client: Any, emu: OmicsEmulator, workflow_
 def test_cancel_and_delete_preconditions(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
     """Guide: cancel (배치 취소) only PENDING/SUBMITTING/INPROGRESS; delete runs (배치 실행 삭제) only PROCESSED/CANCELLED;
     DeleteBatch (배치 메타데이터 삭제) only terminal, and it keeps the runs."""
-    b = client.start_run_batch(requestId="cx", defaultRunSetting=default(workflow_id), batchRunSettings=inline(12))
+    b = client.start_run_batch(
+        requestId="cx", defaultRunSetting=default(workflow_id), batchRunSettings=inline(12)
+    )
     emu.advance(4)
     client.cancel_run_batch(batchId=b["id"])
     assert client.get_batch(batchId=b["id"])["status"] == "STOPPING"
@@ -208,7 +247,11 @@ def test_cancel_and_delete_preconditions(client: Any, emu: OmicsEmulator, workfl
     client.delete_run_batch(batchId=b["id"])
     emu.run_until_idle()
     got = client.get_batch(batchId=b["id"])
-    assert got["status"] == "RUNS_DELETED" and got["submissionSummary"]["successfulDeleteSubmissionCount"] == 10
+    assert (
+        got["status"] == "RUNS_DELETED" and got["submissionSummary"]["successfulDeleteSubmissionCount"] == 10
+    )
     assert got["runSummary"]["deletedRunCount"] == 10
-    assert {r["submissionStatus"] for r in client.list_runs_in_batch(batchId=b["id"])["runs"]} == {"DELETE_SUCCESS"}
+    assert {r["submissionStatus"] for r in client.list_runs_in_batch(batchId=b["id"])["runs"]} == {
+        "DELETE_SUCCESS"
+    }
     assert batch_statuses(emu, b["id"])[-4:] == ["STOPPING", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"]

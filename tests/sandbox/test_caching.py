@@ -10,7 +10,9 @@ from tests.sandbox.conftest import BUCKET, OUT, ROLE, start
 
 
 def make_cache(client: Any, behavior: str = "CACHE_ON_FAILURE") -> dict[str, Any]:
-    c = client.create_run_cache(cacheS3Location=f"s3://{BUCKET}/cache/", requestId=f"c-{behavior}", cacheBehavior=behavior)
+    c = client.create_run_cache(
+        cacheS3Location=f"s3://{BUCKET}/cache/", requestId=f"c-{behavior}", cacheBehavior=behavior
+    )
     return client.get_run_cache(id=c["id"])
 
 
@@ -19,7 +21,11 @@ def keys(s3: Any, prefix: str = "cache/") -> list[str]:
 
 
 def manifests(s3: Any) -> list[dict[str, Any]]:
-    return [json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys(s3) if k.endswith(".json")]
+    return [
+        json.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())
+        for k in keys(s3)
+        if k.endswith(".json")
+    ]
 
 
 def rerun(client: Any, run_id: str, rid: str) -> dict[str, Any]:
@@ -36,19 +42,32 @@ def test_cache_layout_and_manifest(client: Any, emu: OmicsEmulator, s3: Any, wor
     entries = manifests(s3)
     assert len(entries) == 3
     for m in entries:
-        assert set(m) == {"arn", "s3uri", "taskArn", "workDir", "files", "nextflowContext", "otherOutputs", "version"}
+        assert set(m) == {
+            "arn",
+            "s3uri",
+            "taskArn",
+            "workDir",
+            "files",
+            "nextflowContext",
+            "otherOutputs",
+            "version",
+        }
         task_id = m["taskArn"].rsplit("/", 1)[1]
         entry_uuid = m["arn"].rsplit("/", 1)[1]
-        assert m["arn"] == f"arn:aws:omics:us-east-1:123456789012:runCache/{cache['id']}/cacheEntry/{entry_uuid}"
+        assert (
+            m["arn"] == f"arn:aws:omics:us-east-1:123456789012:runCache/{cache['id']}/cacheEntry/{entry_uuid}"
+        )
         assert m["s3uri"] == f"s3://{BUCKET}/cache/{cache_uuid}/{run['id']}/{task_id}/{entry_uuid}"
         assert task_id in tasks and m["version"] == emu.manifest_version == 1
         for f in m["files"]:
-            head = s3.head_object(Bucket=BUCKET, Key=f"{m['s3uri'][len(f's3://{BUCKET}/'):]}/{f['path']}")
+            head = s3.head_object(Bucket=BUCKET, Key=f"{m['s3uri'][len(f's3://{BUCKET}/') :]}/{f['path']}")
             assert head["ETag"].strip('"') == f["etag"] and head["ContentLength"] > 0
     assert client.get_run(id=run["id"])["cacheBehavior"] == "CACHE_ALWAYS"
 
 
-def test_cache_on_failure_saves_only_failed_runs(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
+def test_cache_on_failure_saves_only_failed_runs(
+    client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str
+) -> None:
     """Guide: CACHE_ON_FAILURE saves completed tasks of failed runs; a completed run saves nothing."""
     cache = make_cache(client)
     start(client, workflow_id, "ok", cacheId=cache["id"])
@@ -109,7 +128,9 @@ def test_pruned_entry_is_a_miss(client: Any, emu: OmicsEmulator, s3: Any, workfl
     assert not any(t["cacheHit"] for t in client.list_run_tasks(id=second["id"])["items"])
 
 
-def test_out_of_space_and_timeout_save_nothing(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
+def test_out_of_space_and_timeout_save_nothing(
+    client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str
+) -> None:
     """Guide: nothing is cached when the run fails with FILE_SYSTEM_OUT_OF_SPACE or times out."""
     cache = make_cache(client, "CACHE_ALWAYS")
     emu.faults.runs.append(RunFault(reason="FILE_SYSTEM_OUT_OF_SPACE", at_task="report", run_name="oos"))
@@ -120,7 +141,9 @@ def test_out_of_space_and_timeout_save_nothing(client: Any, emu: OmicsEmulator, 
     assert keys(s3) == []
 
 
-def test_failure_before_any_task_saves_nothing(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
+def test_failure_before_any_task_saves_nothing(
+    client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str
+) -> None:
     """Guide: nothing is cached when the run fails before any task completes."""
     cache = make_cache(client)
     emu.faults.runs.append(RunFault(reason="INSTANCE_RESERVATION_FAILED", run_name="early"))
@@ -130,7 +153,9 @@ def test_failure_before_any_task_saves_nothing(client: Any, emu: OmicsEmulator, 
     assert keys(s3) == []
 
 
-def test_cancelled_run_exports_completed_tasks(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
+def test_cancelled_run_exports_completed_tasks(
+    client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str
+) -> None:
     """Guide: cancelled runs also export entries for tasks completed before the cancel."""
     cache = make_cache(client)
     run = start(client, workflow_id, "cx", cacheId=cache["id"])
@@ -138,4 +163,6 @@ def test_cancelled_run_exports_completed_tasks(client: Any, emu: OmicsEmulator, 
     client.cancel_run(id=run["id"])
     emu.run_until_idle()
     (m,) = manifests(s3)
-    assert m["taskArn"].endswith(next(t["taskId"] for t in client.list_run_tasks(id=run["id"])["items"] if t["name"] == "align"))
+    assert m["taskArn"].endswith(
+        next(t["taskId"] for t in client.list_run_tasks(id=run["id"])["items"] if t["name"] == "align")
+    )

@@ -35,7 +35,9 @@ def test_run_lifecycle_walks_every_status(client: Any, emu: OmicsEmulator, workf
     assert got["runOutputUri"] == f"{got['outputUri']}/{run['id']}/{got['uuid']}"
 
 
-def test_tasks_follow_the_graph_and_their_lifecycle(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+def test_tasks_follow_the_graph_and_their_lifecycle(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
     """Guide: task lifecycle (작업 수명 주기) — tasks start when their dependencies completed."""
     run = start(client, workflow_id, "tasks-1")
     emu.run_until_idle()
@@ -45,7 +47,9 @@ def test_tasks_follow_the_graph_and_their_lifecycle(client: Any, emu: OmicsEmula
     assert tasks["call"]["stopTime"] <= tasks["report"]["startTime"]
     align_id = tasks["align"]["taskId"]
     task_events = [
-        e["detail"]["status"] for e in emu.emitted_events if e["resources"] == [f"arn:aws:omics:us-east-1:123456789012:task/{align_id}"]
+        e["detail"]["status"]
+        for e in emu.emitted_events
+        if e["resources"] == [f"arn:aws:omics:us-east-1:123456789012:task/{align_id}"]
     ]
     assert task_events == ["PENDING", "STARTING", "RUNNING", "STOPPING", "COMPLETED"]
     assert all(t["cacheHit"] is False for t in tasks.values())
@@ -60,7 +64,9 @@ def test_at_most_25_concurrent_tasks(client: Any, emu: OmicsEmulator) -> None:
     for _ in range(400):
         emu.advance(5)
         r = emu.runs[run["id"]]
-        peak = max(peak, sum(1 for t in r.tasks.values() if t.status not in ("COMPLETED", "FAILED", "CANCELLED")))
+        peak = max(
+            peak, sum(1 for t in r.tasks.values() if t.status not in ("COMPLETED", "FAILED", "CANCELLED"))
+        )
         if r.status == "COMPLETED":
             break
     assert peak == 25
@@ -81,16 +87,26 @@ def test_request_id_idempotency(client: Any, emu: OmicsEmulator, workflow_id: st
 
 def test_rerun_copies_the_source_run(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
     """Guide: re-running a run (HealthOmics에서 실행 다시 실행) — StartRun(runId, roleArn, outputUri)."""
-    first = start(client, workflow_id, "orig", name="s1", parameters={"in": "s3://b/1.fq"}, storageCapacity=3000)
+    first = start(
+        client, workflow_id, "orig", name="s1", parameters={"in": "s3://b/1.fq"}, storageCapacity=3000
+    )
     emu.run_until_idle()
-    rerun = client.start_run(runId=first["id"], roleArn="arn:aws:iam::123456789012:role/R", outputUri="s3://b/o2", requestId="re")
+    rerun = client.start_run(
+        runId=first["id"], roleArn="arn:aws:iam::123456789012:role/R", outputUri="s3://b/o2", requestId="re"
+    )
     got = client.get_run(id=rerun["id"])
     assert got["runId"] == first["id"]
-    assert got["workflowId"] == workflow_id and got["parameters"] == {"in": "s3://b/1.fq"} and got["name"] == "s1"
+    assert (
+        got["workflowId"] == workflow_id
+        and got["parameters"] == {"in": "s3://b/1.fq"}
+        and got["name"] == "s1"
+    )
     assert got["storageCapacity"] == 4800
     client.delete_run(id=first["id"])
     with pytest.raises(client.exceptions.ResourceNotFoundException):
-        client.start_run(runId=first["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="re2")
+        client.start_run(
+            runId=first["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="re2"
+        )
 
 
 @pytest.mark.parametrize(
@@ -105,8 +121,14 @@ def test_static_storage_rounding(requested: int | None, provisioned: int) -> Non
 def test_storage_type_and_retention_are_reported(client: Any, workflow_id: str) -> None:
     """Guide: run storage types; retention mode RETAIN by default."""
     static = client.get_run(id=start(client, workflow_id, "st", storageCapacity=5000)["id"])
-    dynamic = client.get_run(id=start(client, workflow_id, "dy", storageType="DYNAMIC", retentionMode="REMOVE")["id"])
-    assert (static["storageType"], static["storageCapacity"], static["retentionMode"]) == ("STATIC", 7200, "RETAIN")
+    dynamic = client.get_run(
+        id=start(client, workflow_id, "dy", storageType="DYNAMIC", retentionMode="REMOVE")["id"]
+    )
+    assert (static["storageType"], static["storageCapacity"], static["retentionMode"]) == (
+        "STATIC",
+        7200,
+        "RETAIN",
+    )
     assert dynamic["storageType"] == "DYNAMIC" and "storageCapacity" not in dynamic
     assert dynamic["retentionMode"] == "REMOVE"
 
@@ -141,7 +163,10 @@ def test_failure_at_a_task(emu: OmicsEmulator, client: Any, workflow_id: str) ->
     tasks = {t["name"]: t for t in client.list_run_tasks(id=run["id"])["items"]}
     assert tasks["align"]["status"] == "COMPLETED" and tasks["call"]["status"] == "FAILED"
     assert "report" not in tasks
-    assert client.get_run_task(id=run["id"], taskId=tasks["call"]["taskId"])["failureReason"] == "OUT_OF_MEMORY_ERROR"
+    assert (
+        client.get_run_task(id=run["id"], taskId=tasks["call"]["taskId"])["failureReason"]
+        == "OUT_OF_MEMORY_ERROR"
+    )
     assert run_statuses(emu, run["id"])[-2:] == ["STOPPING", "FAILED"]
 
 
@@ -154,8 +179,12 @@ def test_fault_first_attempt_only_spares_the_rerun(emu: OmicsEmulator, client: A
     emu.run_until_idle()
     assert client.get_run(id=broken["id"])["failureReason"] == "SERVICE_ERROR"
     assert client.list_run_tasks(id=broken["id"])["items"] == []  # failed while STARTING
-    re_flaky = client.start_run(runId=flaky["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="f-2")
-    re_broken = client.start_run(runId=broken["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="b-2")
+    re_flaky = client.start_run(
+        runId=flaky["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="f-2"
+    )
+    re_broken = client.start_run(
+        runId=broken["id"], roleArn="arn:aws:iam::1:role/R", outputUri="s3://b/o", requestId="b-2"
+    )
     emu.run_until_idle()
     assert client.get_run(id=re_flaky["id"])["status"] == "COMPLETED"
     assert client.get_run(id=re_broken["id"])["status"] == "FAILED"
