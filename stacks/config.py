@@ -7,7 +7,6 @@ sees the exact context key to fix.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,7 +87,9 @@ class AutopilotConfig(BaseModel):
         default=365, ge=0, description="Retention of the aws.omics event archive; 0 keeps events forever."
     )
     alarm_email: str | None = Field(default=None, pattern=_EMAIL, max_length=254)
-    omics_max_tps: float = Field(default=5.0, gt=0, le=100, description="Client-side HealthOmics call rate.")
+    omics_max_tps: float = Field(
+        default=5.0, gt=0, le=100, allow_inf_nan=False, description="Client-side HealthOmics call rate."
+    )
     recorder_reserved_concurrency: int = Field(default=5, ge=2, le=1000)
 
     @field_validator("omics_service_role_arn", "run_cache_id", "alarm_email", mode="before")
@@ -101,13 +102,6 @@ class AutopilotConfig(BaseModel):
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return value
-
-    @field_validator("omics_max_tps")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
         return value
 
     @property

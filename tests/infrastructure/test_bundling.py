@@ -1,0 +1,41 @@
+"""Lambda packaging without Docker: pip for the Lambda platform, source copied without tests/caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from stacks.components.bundling import LocalPipBundling
+from stacks.runtime_contract import LAMBDA_REQUIREMENTS
+
+
+def test_pip_targets_python313_on_arm64_with_binary_wheels_only() -> None:
+    command = LocalPipBundling().pip_command("/out")
+    joined = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in joined
+    assert "--implementation cp" in joined
+    assert "--python-version 3.13" in joined
+    assert "--only-binary=:all:" in command
+    assert "--target /out" in joined
+    assert f"-r {LAMBDA_REQUIREMENTS}" in joined
+
+
+def test_source_tree_is_copied_without_tests_or_bytecode(tmp_path: Path) -> None:
+    source = tmp_path / "lambdas"
+    (source / "recorder" / "__pycache__").mkdir(parents=True)
+    (source / "recorder" / "handler.py").write_text("def lambda_handler(event, context): ...\n")
+    (source / "recorder" / "__pycache__" / "handler.cpython-313.pyc").write_bytes(b"\0")
+    (source / "shared" / "tests").mkdir(parents=True)
+    (source / "shared" / "tests" / "test_x.py").write_text("")
+    (source / "shared" / "__init__.py").write_text("")
+    output = tmp_path / "asset"
+    output.mkdir()
+
+    bundled = LocalPipBundling(source=source, requirements=tmp_path / "absent.txt").try_bundle(
+        str(output), image=cdk.DockerImage.from_registry("unused")
+    )
+
+    assert bundled is True
+    copied = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
+    assert copied == ["recorder/handler.py", "shared/__init__.py"]
