@@ -65,7 +65,8 @@ def test_configurable_pace(s3: Any, clock: Any) -> None:
 
 
 def test_merge_rules_and_batch_tags(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: parameter merging (파라미터 병합) — per-run parameters and runTags merge over the defaults key by key;
+    """Guide: parameter merging (파라미터 병합) — per-run parameters and runTags merge over the
+    defaults key by key;
     batch tags apply to the batch only."""
     d = default(
         workflow_id,
@@ -105,7 +106,8 @@ def test_merge_rules_and_batch_tags(client: Any, emu: OmicsEmulator, workflow_id
 
 
 def test_list_runs_in_batch_filters(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: ListRunsInBatch — one filter per call (submissionStatus | runSettingId | runId); failed submissions
+    """Guide: ListRunsInBatch — one filter per call (submissionStatus | runSettingId | runId);
+    failed submissions
     have no runId and carry submissionFailureReason/Message."""
     emu.faults.submissions.append(SubmissionFault(run_setting_ids=frozenset({"s3", "s7"})))
     b = client.start_run_batch(
@@ -197,7 +199,8 @@ def test_asynchronous_validation_failures(client: Any, emu: OmicsEmulator, s3: A
 
 
 def test_whole_batch_fault(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: batch-level failures — transient service error; resubmitting with the same requestId is idempotent."""
+    """Guide: batch-level failures — transient service error; resubmitting with the same
+    requestId is idempotent."""
     emu.faults.batches.append(BatchFault(batch_name="doomed"))
     b = client.start_run_batch(
         batchName="doomed", requestId="d", defaultRunSetting=default(workflow_id), batchRunSettings=inline(2)
@@ -213,7 +216,8 @@ def test_whole_batch_fault(client: Any, emu: OmicsEmulator, workflow_id: str) ->
 
 
 def test_retry_batch_is_a_new_attempt(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: handling failed runs (실패한 실행 처리) — resubmit only the failed runSettingIds in a new batch."""
+    """Guide: handling failed runs (실패한 실행 처리) — resubmit only the failed runSettingIds
+    in a new batch."""
     emu.faults.runs.append(RunFault(reason="SERVICE_ERROR", at_task="align", run_setting_id="s2"))
     first = client.start_run_batch(
         requestId="1", defaultRunSetting=default(workflow_id), batchRunSettings=inline(3)
@@ -230,7 +234,8 @@ def test_retry_batch_is_a_new_attempt(client: Any, emu: OmicsEmulator, workflow_
 
 
 def test_cancel_and_delete_preconditions(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: cancel (배치 취소) only PENDING/SUBMITTING/INPROGRESS; delete runs (배치 실행 삭제) only PROCESSED/CANCELLED;
+    """Guide: cancel (배치 취소) only PENDING/SUBMITTING/INPROGRESS;
+    delete runs (배치 실행 삭제) only PROCESSED/CANCELLED;
     DeleteBatch (배치 메타데이터 삭제) only terminal, and it keeps the runs."""
     b = client.start_run_batch(
         requestId="cx", defaultRunSetting=default(workflow_id), batchRunSettings=inline(12)

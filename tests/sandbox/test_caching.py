@@ -1,4 +1,7 @@
-"""Behaviour of call caching (guide: HealthOmics 실행을 위한 호출 캐싱; Fonctionnement de la mise en cache des appels)."""
+"""Behaviour of call caching.
+
+Guide: HealthOmics 실행을 위한 호출 캐싱; Fonctionnement de la mise en cache des appels.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ def rerun(client: Any, run_id: str, rid: str) -> dict[str, Any]:
 
 
 def test_cache_layout_and_manifest(client: Any, emu: OmicsEmulator, s3: Any, workflow_id: str) -> None:
-    """Guide §S3 layout: {cacheS3Location}/{cacheUuid}/{runId}/{taskId}/{entryUuid}/{entryUuid}.json + outputs."""
+    """Guide, S3 layout of call caching:
+    {cacheS3Location}/{cacheUuid}/{runId}/{taskId}/{entryUuid}/{entryUuid}.json + outputs."""
     cache = make_cache(client, "CACHE_ALWAYS")
     run = start(client, workflow_id, "lay", cacheId=cache["id"])
     emu.run_until_idle()

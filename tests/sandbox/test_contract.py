@@ -163,7 +163,8 @@ def test_batch_operations(omics: Any, emu: OmicsEmulator, workflow_id: str) -> N
     )  # fmt: skip
     missing_wf = {**default, "workflowId": "9999999"}
     expect_error(
-        "ResourceNotFoundException", 404, omics.start_run_batch, requestId="b-3", defaultRunSetting=missing_wf,
+        "ResourceNotFoundException", 404, omics.start_run_batch, requestId="b-3",
+        defaultRunSetting=missing_wf,
         batchRunSettings=settings,
     )  # fmt: skip
     expect_error(

@@ -13,14 +13,16 @@ from sandbox.omics import EventFaults, FaultPlan, OmicsEmulator
 from tests.sandbox.conftest import OUT, REGION, ROLE, start
 
 REFERENCE = Path("/work/shared/reference/events")
+_COMMON = {"omicsVersion", "arn", "status", "runId", "runName", "workflowId", "workflowName"}
 REFERENCE_KEYS = {
-    "Run Status Change": {"omicsVersion", "arn", "status", "uuid", "runId", "runName", "runOutputUri", "workflowId", "workflowName"},
-    "Task Status Change": {"omicsVersion", "arn", "status", "runArn", "runUuid", "runId", "runName", "workflowId", "workflowName"},
-}  # fmt: skip
+    "Run Status Change": _COMMON | {"uuid", "runOutputUri"},
+    "Task Status Change": _COMMON | {"runArn", "runUuid"},
+}
 
 
 def test_event_envelopes_match_the_guide(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: event envelopes — source aws.omics, version "0", one resource ARN, the documented detail fields."""
+    """Guide: event envelopes — source aws.omics, version "0", one resource ARN,
+    the documented detail fields."""
     start(client, workflow_id, "ev", name="n")
     client.start_run_batch(
         requestId="b",
