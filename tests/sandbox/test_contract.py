@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox.omics import OmicsEmulator, TaskSpec, definition_zip
+from sandbox.omics import OmicsEmulator, TaskSpec, definition_zip, serve_http
 from tests.sandbox.conftest import BUCKET, OUT, ROLE, put_json, start
 from tests.sandbox.helpers import assert_valid_response
 
@@ -217,3 +217,14 @@ def test_service_quota_on_max_runs(omics: Any, emu: OmicsEmulator, workflow_id: 
 
 def test_unimplemented_operation_is_reported(omics: Any) -> None:
     expect_error("NotImplementedException", 501, omics.list_run_groups)
+
+
+def test_http_transport_via_environment(emu: OmicsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``server.env`` is all a client needs: AWS_ENDPOINT_URL_OMICS plus no host-prefix injection."""
+    import boto3
+
+    with serve_http(emu) as server:
+        for key, value in server.env.items():
+            monkeypatch.setenv(key, value)
+        listed = boto3.client("omics", region_name="us-east-1").list_runs()
+    assert listed["items"] == [] and emu.calls["ListRuns"] == 1
