@@ -85,7 +85,7 @@ def provenance_queue(aws: None, template_dict: dict[str, Any], recorder: dict[st
 
 
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:

@@ -315,7 +315,7 @@ def test_key_rotates_and_is_retained(template: Template) -> None:
 
 def test_key_policy_lets_services_use_it_only_within_this_account(template_dict) -> None:
     statements = props(template_dict, _key_id(template_dict))["KeyPolicy"]["Statement"]
-    services = {}
+    services: dict[str, list[dict[str, Any]]] = {}
     for statement in statements:
         principal = statement["Principal"]
         if "Service" in principal:
