@@ -53,7 +53,11 @@ def omics_client(max_tps: float, session: boto3.Session | None = None, **client_
     session = session or boto3.Session()
     client = session.client("omics", config=RETRY_CONFIG, **client_kwargs)
     bucket = TokenBucket(max_tps)
-    client.meta.events.register("before-call.omics", lambda **_: bucket.acquire())
+
+    def take_token(**_: Any) -> None:
+        bucket.acquire()  # returns nothing: a before-call handler's return value would replace the response
+
+    client.meta.events.register("before-call.omics", take_token)
     return client
 
 

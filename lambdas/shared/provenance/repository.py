@@ -1,7 +1,8 @@
 """The provenance data-access layer: the only module that talks to the provenance table.
 
 Writes are idempotent and order-independent:
-- history items are keyed by (rank, time, event id), so a duplicate rewrites the same item;
+- history items are keyed by (rank, time, status), so a duplicate rewrites the same item, even when
+  it arrives under another event id;
 - summaries move forward only: a conditional update on `status_order` (rank, time, event id);
 - details from HealthOmics are facts of the run, written unconditionally (same truth each time).
 Queries answer DESIGN.md's questions with one DynamoDB Query each.
@@ -9,6 +10,7 @@ Queries answer DESIGN.md's questions with one DynamoDB Query each.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -212,21 +214,20 @@ class ProvenanceRepository:
         if observation.kind == "TASK":
             assert observation.run_id is not None
             pk = keys.run_pk(observation.run_id)
-            sk = keys.task_status_sk(observation.entity_id, observation.rank, observation.event_time, observation.event_id)
+            sk = keys.task_status_sk(observation.entity_id, observation.rank, observation.event_time,
+                                     observation.status)
         elif observation.kind == "RUN":
             pk = keys.run_pk(observation.entity_id)
-            sk = keys.status_sk(observation.rank, observation.event_time, observation.event_id)
+            sk = keys.status_sk(observation.rank, observation.event_time, observation.status)
         else:
             pk = keys.batch_pk(observation.entity_id)
-            sk = keys.status_sk(observation.rank, observation.event_time, observation.event_id)
+            sk = keys.status_sk(observation.rank, observation.event_time, observation.status)
         return {
             keys.PK: pk,
             keys.SK: sk,
             "entity": f"{observation.kind}_STATUS",
             "status": observation.status,
-            "event_id": observation.event_id,
             "event_time": observation.event_time,
-            "replay_name": observation.replay_name,
             **observation.attributes,
         }
 
@@ -440,3 +441,187 @@ class ProvenanceRepository:
             ExpressionAttributeNames={"#pk": pk_attr, "#sk": sk_attr},
             ExpressionAttributeValues=serialize({":pk": f"ACTIVE#{kind}", ":before": before}),
         ))
+
+    # ------------------------------------------------------------------ launcher: sample-sheet submissions
+    # SUBMISSION#<id>/SUMMARY moves forward only: ACCEPTED < REJECTED < SUBMITTED (ranked in
+    # `submission_order`), so a late or duplicate delivery never turns a submitted sheet back into an
+    # accepted one. Once a batch exists the item carries the batch GSI keys, so batch_view shows it.
+    SUBMISSION_RANK = {"ACCEPTED": 1, "REJECTED": 2, "SUBMITTED": 3}
+
+    def get_submission(self, submission_id: str) -> dict[str, Any] | None:
+        return self.get_item(keys.submission_pk(submission_id), keys.SUMMARY)
+
+    def record_submission(self, submission_id: str, status: str, recorded_at: str,
+                          attributes: Mapping[str, Any]) -> UpdateOutcome:
+        """Record a submission's status (ACCEPTED | REJECTED | SUBMITTED) with its facts, forward only."""
+        rank = self.SUBMISSION_RANK[status]
+        update = _Update(sets={"entity": "SUBMISSION", "submission_id": submission_id, "status": status,
+                               "status_time": recorded_at, **_plain(dict(attributes))})
+        batch_id = attributes.get("batch_id")
+        if batch_id:
+            update.sets["batch_pk"] = keys.batch_pk(str(batch_id))
+            update.sets["batch_sk"] = f"SUBMISSION#{submission_id}"
+        return self._ordered_update({keys.PK: keys.submission_pk(submission_id), keys.SK: keys.SUMMARY},
+                                    f"{rank:02d}", update, order_attribute="submission_order")
+
+    def annotate_submission(self, submission_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Add facts to an existing submission (e.g. a batch-level failure and its resubmission)."""
+        return self._update({keys.PK: keys.submission_pk(submission_id), keys.SK: keys.SUMMARY},
+                            _Update(sets=_plain(dict(attributes))))
+
+    # ------------------------------------------------------------------ re-runner: decisions, claims, brake
+    # RUN#<runId>/RERUN#<attempt:02>            why a failed run was (not) re-run as that attempt
+    # BATCH#<batchId>/RERUN#<attempt:02>#<group> one follow-up batch of a batch's failed members
+    # BRAKE#<workflowId>/WINDOW#<start>          failures of a workflow in one fixed window (TTL)
+    # BRAKE#<workflowId>/STATE                   the workflow's automatic re-runs are paused (or released)
+    # BRAKE#<workflowId>/HELD#<kind>#<id>        work skipped while paused, re-queued on release
+    def get_items(self, item_keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Consistent reads of many items (BatchGetItem, 100 a request); missing items are absent."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(item_keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {self.table_name: {
+                "Keys": [serialize({keys.PK: pk, keys.SK: sk}) for pk, sk in unique[start:start + 100]],
+                "ConsistentRead": True}}
+            for _ in range(8):
+                try:
+                    response = self.client.batch_get_item(RequestItems=request)
+                except ClientError as error:
+                    code = error.response.get("Error", {}).get("Code", "")
+                    raise ProvenanceError(f"BatchGetItem failed: {code}", code in _RETRYABLE_CODES) from error
+                for raw in response.get("Responses", {}).get(self.table_name, []):
+                    item = deserialize(raw)
+                    found[(item[keys.PK], item[keys.SK])] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise ProvenanceError("BatchGetItem left keys unprocessed", True)
+        return found
+
+    def items_with_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        return list(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+            ExpressionAttributeValues=serialize({":pk": pk, ":prefix": prefix}),
+        ))
+
+    def delete_item(self, pk: str, sk: str) -> None:
+        self._call("delete_item", Key=serialize({keys.PK: pk, keys.SK: sk}))
+
+    def record_decision(self, pk: str, sk: str, attributes: Mapping[str, Any],
+                        final: str = "STARTED") -> bool:
+        """Set a decision record's attributes unless it already holds the `final` decision (a start is
+        never overwritten by what a late or duplicate event concludes). Returns whether it was written."""
+        built = _Update(sets=_plain({k: v for k, v in attributes.items() if v is not None})).build()
+        built["ExpressionAttributeNames"]["#decision_"] = "decision"
+        built["ExpressionAttributeValues"] = {**(built["ExpressionAttributeValues"] or {}),
+                                              ":final_": _serializer.serialize(final)}
+        try:
+            self._call("update_item", Key=serialize({keys.PK: pk, keys.SK: sk}),
+                       ConditionExpression="attribute_not_exists(#decision_) OR #decision_ <> :final_",
+                       **built)
+        except ClientError:
+            return False
+        return True
+
+    def first_seen(self, pk: str, sk: str, seen_at: str) -> str:
+        """When a decision was first taken (set once; every later call reads the first value)."""
+        item = self._update({keys.PK: pk, keys.SK: sk}, _Update(set_if_absent={"first_seen_at": seen_at}))
+        return str(item["first_seen_at"])
+
+    def complete_claim(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:
+        """Record what a won claim produced (e.g. the run it started), so duplicates can skip."""
+        self._update({keys.PK: pk, keys.SK: sk}, _Update(sets=_plain(dict(attributes))))
+
+    def count_once(self, pk: str, sk: str, member: str, count: int, expires_at: int) -> int:
+        """Add `count` to a counter item once per `member` (a run or batch id); returns the total.
+        A duplicate delivery of the same member adds nothing (members are kept in a string set)."""
+        try:
+            response = self._call(
+                "update_item", Key=serialize({keys.PK: pk, keys.SK: sk}),
+                UpdateExpression="ADD #count :n, #members :m SET #ttl = if_not_exists(#ttl, :ttl)",
+                ConditionExpression="attribute_not_exists(#members) OR NOT contains(#members, :member)",
+                ExpressionAttributeNames={"#count": "failures", "#members": "members",
+                                          "#ttl": keys.TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":n": {"N": str(count)}, ":m": {"SS": [member]},
+                                           ":member": {"S": member}, ":ttl": {"N": str(expires_at)}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            item = self.get_item(pk, sk) or {}
+            return int(item.get("failures", 0))
+        return int(deserialize(response.get("Attributes", {})).get("failures", 0))
+
+    # ------------------------------------------------------------------ pruner: run-cache prune passes
+    # CACHE#<cacheId> / VERSION                               highest manifest version ever seen (monotonic)
+    # CACHE#<cacheId> / PRUNE#<startedAt>#<passId>            the pass record (counts added by work items)
+    # CACHE#<cacheId> / PRUNEITEM#<passId>#r<round>#<itemId>  a work item: key range, checkpoint, result
+    @staticmethod
+    def prune_pass_sk(started_at: str, pass_id: str) -> str:
+        return f"PRUNE#{started_at}#{pass_id}"
+
+    @staticmethod
+    def prune_item_sk(pass_id: str, round_number: int, item_id: str) -> str:
+        return f"PRUNEITEM#{pass_id}#r{round_number:02d}#{item_id}"
+
+    def cache_version(self, cache_id: str) -> int | None:
+        item = self.get_item(keys.cache_pk(cache_id), "VERSION")
+        return int(item["max_version"]) if item else None
+
+    def raise_cache_version(self, cache_id: str, version: int, observed_at: str) -> None:
+        """Record `version` as the cache's highest seen, unless a higher one is recorded already."""
+        # ConditionalCheckFailed means an equal or higher version is recorded: nothing to do.
+        with contextlib.suppress(ClientError):
+            self._call("update_item", Key=serialize({keys.PK: keys.cache_pk(cache_id), keys.SK: "VERSION"}),
+                       UpdateExpression="SET max_version = :v, observed_at = :t, entity = :e",
+                       ConditionExpression="attribute_not_exists(max_version) OR max_version < :v",
+                       ExpressionAttributeValues=serialize({":v": version, ":t": observed_at,
+                                                            ":e": "CACHE_VERSION"}))
+
+    def update_prune_record(self, cache_id: str, sk: str, sets: Mapping[str, Any]) -> dict[str, Any]:
+        return self._update({keys.PK: keys.cache_pk(cache_id), keys.SK: sk}, _Update(sets=dict(sets)))
+
+    def prune_items(self, cache_id: str, pass_id: str, round_number: int) -> list[dict[str, Any]]:
+        """Every work item of one round of a pass."""
+        return list(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+            ExpressionAttributeValues=serialize({":pk": keys.cache_pk(cache_id),
+                                                 ":prefix": f"PRUNEITEM#{pass_id}#r{round_number:02d}#"}),
+        ))
+
+    def complete_prune_item(self, cache_id: str, pass_sk: str, item_sk: str, item_sets: Mapping[str, Any],
+                            counters: Mapping[str, int]) -> dict[str, Any] | None:
+        """Mark a work item done and add its counters to the pass, atomically and exactly once.
+
+        Returns the pass record afterwards, or None when the item was already completed (a redelivery).
+        """
+        pk = keys.cache_pk(cache_id)
+        done = _Update(sets={**item_sets, "done": True}).build()
+        adds = {"items_done": 1, **{name: value for name, value in counters.items() if value}}
+        names = {f"#a{i}": name for i, name in enumerate(adds)}
+        values = {f":a{i}": value for i, value in enumerate(adds.values())}
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table_name, "Key": serialize({keys.PK: pk, keys.SK: item_sk}),
+                            "UpdateExpression": done["UpdateExpression"],
+                            "ConditionExpression": "attribute_not_exists(done)",
+                            "ExpressionAttributeNames": done["ExpressionAttributeNames"],
+                            "ExpressionAttributeValues": done["ExpressionAttributeValues"]}},
+                {"Update": {"TableName": self.table_name, "Key": serialize({keys.PK: pk, keys.SK: pass_sk}),
+                            "UpdateExpression": "ADD " + ", ".join(f"{n} :a{i}" for i, n in enumerate(names)),
+                            "ConditionExpression": "attribute_exists(#pk)",
+                            "ExpressionAttributeNames": {**names, "#pk": keys.PK},
+                            "ExpressionAttributeValues": serialize(values)}},
+            ])
+        except ClientError as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException" and \
+                    reasons and reasons[0] == "ConditionalCheckFailed":
+                return None
+            code = error.response.get("Error", {}).get("Code", "")
+            raise ProvenanceError(f"TransactWriteItems failed: {code}: {error}", True) from error
+        return self.get_item(pk, pass_sk)
