@@ -55,7 +55,7 @@ def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) ->
         kind, entity, run_id, rank = "RUN", event.detail.run_id, None, run_rank(detail.status)
     return StatusObservation(
         kind=kind, entity_id=entity, run_id=run_id, status=detail.status, rank=rank, event_id=event.id,
-        event_time=iso_time(event.time), order=order_key(rank, event.time, event.id),
+        event_time=iso_time(event.time), order=order_key(rank, event.time, detail.status),
         replay_name=event.replay_name,
         attributes={"task_id": entity} if kind == "TASK" else {},
     )

@@ -40,8 +40,9 @@ from shared.status import iso_time
 # Errors after which the very same request may succeed later (the service says so in the guide, or
 # the request never reached a decision). ConflictException "usually resolves" per the guide.
 RETRYABLE_CODES = frozenset({
-    "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ServiceQuotaExceededException",
-    "InternalServerException", "ServiceUnavailableException", "RequestTimeoutException", "ConflictException",
+    "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+    "ServiceQuotaExceededException", "InternalServerException", "ServiceUnavailableException",
+    "RequestTimeoutException", "ConflictException",
 })
 # Errors that no retry can fix: the request itself is wrong or not allowed.
 PERMANENT_CODES = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
@@ -109,8 +110,8 @@ def start_batch(
     params = dict(request)
     size = len(json.dumps(params, separators=(",", ":"), default=str).encode())
     if size > MAX_RECORDED_REQUEST_BYTES:
-        raise ValueError(f"request is {size} bytes, more than the {MAX_RECORDED_REQUEST_BYTES} that provenance "
-                         "can record: put the runs in an S3 settings file (s3UriSettings)")
+        raise ValueError(f"request is {size} bytes, more than the {MAX_RECORDED_REQUEST_BYTES} that "
+                         "provenance can record: put the runs in an S3 settings file (s3UriSettings)")
     summary = request_summary(params)
     response: dict[str, Any] | None = None
     for attempt in range(1, max_attempts + 1):
@@ -120,7 +121,7 @@ def start_batch(
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", str(error))
-            if code in RETRYABLE_CODES or code not in PERMANENT_CODES and _is_server_fault(error):
+            if code in RETRYABLE_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
                 logger.warning("StartRunBatch not accepted yet; retrying with the same requestId",
                                extra={**summary, "code": code, "attempt": attempt})
                 if attempt < max_attempts:

@@ -128,6 +128,11 @@ class RunBatchDetail(_Detail):
 class _OmicsEvent(EventBridgeModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     time: datetime
+    # Envelope fields we never need: tolerated when absent (re-routed or replayed copies may lack them).
+    version: str | None = None  # type: ignore[assignment]
+    account: str | None = None  # type: ignore[assignment]
+    region: str | None = None  # type: ignore[assignment]
+    resources: list[str] = []
 
 
 class RunStatusChange(_OmicsEvent):

@@ -1,7 +1,9 @@
 """Status ordering for runs, tasks and batches.
 
 Events are best effort: duplicated, missing, out of order. Every write is ordered by
-(status rank, event time, event id) so any permutation of the same events converges.
+(status rank, event time, status) so any permutation of the same events converges. The event id is
+deliberately not part of the order: a duplicate may reach us under a new id (a re-put or replayed
+copy), and it is still the same observation.
 """
 
 from __future__ import annotations
@@ -81,6 +83,6 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def order_key(rank: int, moment: datetime, event_id: str) -> str:
-    """Total order of status observations: rank first, then event time, then event id (tie-break)."""
-    return f"{rank:02d}#{iso_time(moment)}#{event_id}"
+def order_key(rank: int, moment: datetime, status: str) -> str:
+    """Total order of status observations: rank first, then event time, then status name (tie-break)."""
+    return f"{rank:02d}#{iso_time(moment)}#{status}"

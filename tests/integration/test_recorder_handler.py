@@ -156,3 +156,19 @@ def test_batch_members_recorded_once_across_inprogress_and_processed(invoke, omi
     view = batch_view(repo, "77")
     assert view.batches[0]["status"] == "PROCESSED"
     assert sorted(view.samples) == ["s0", "s1", "s2"]
+
+
+def test_duplicate_under_a_new_event_id_is_the_same_observation(invoke, repo) -> None:
+    """A duplicate re-put through EventBridge gets a new id; it must not add a second history entry."""
+    first = task_event("777", "t1", "RUNNING", T0)
+    copy = dict(first, id="another-id")
+    assert invoke([first, copy]) == {"batchItemFailures": []}
+    view = run_view(repo, "777")
+    assert view is not None and view.tasks[0].history == ["RUNNING"]
+
+
+def test_events_without_account_or_resources_are_accepted(invoke, repo) -> None:
+    event = task_event("778", "t1", "RUNNING", T0)
+    del event["account"], event["resources"]
+    assert invoke([event]) == {"batchItemFailures": []}
+    assert run_view(repo, "778") is not None

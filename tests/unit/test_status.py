@@ -24,14 +24,14 @@ def test_batch_ranks_follow_the_lifecycle() -> None:
 
 
 def test_late_running_never_outranks_completed_even_if_later_in_time() -> None:
-    completed = order_key(run_rank("COMPLETED"), T0, "a")
-    late_running = order_key(run_rank("RUNNING"), T0 + timedelta(hours=1), "b")
+    completed = order_key(run_rank("COMPLETED"), T0, "COMPLETED")
+    late_running = order_key(run_rank("RUNNING"), T0 + timedelta(hours=1), "RUNNING")
     assert late_running < completed
 
 
-def test_same_rank_orders_by_time_then_event_id() -> None:
-    assert order_key(3, T0, "z") < order_key(3, T0 + timedelta(microseconds=1), "a")
-    assert order_key(3, T0, "a") < order_key(3, T0, "b")
+def test_same_rank_orders_by_time_then_status_name() -> None:
+    assert order_key(3, T0, "RUNNING") < order_key(3, T0 + timedelta(microseconds=1), "RUNNING")
+    assert order_key(5, T0, "COMPLETED") < order_key(5, T0, "FAILED")
 
 
 def test_iso_time_is_fixed_width_utc() -> None:

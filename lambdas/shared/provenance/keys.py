@@ -3,11 +3,11 @@
 Single table, generic keys `pk`/`sk`, four sparse GSIs, TTL on `expires_at`.
 
 Items (pk / sk):
-  RUN#<runId>      / STATUS#<rank:02>#<time>#<eventId>   run status history (one per EventBridge event)
+  RUN#<runId>      / STATUS#<rank:02>#<time>#<status>    run status history (one per distinct observation)
   RUN#<runId>      / SUMMARY                             run: latest status (ordered), GetRun details, lineage
-  RUN#<runId>      / TASK#<taskId>#STATUS#<rank>#<time>#<eventId>   task status history
+  RUN#<runId>      / TASK#<taskId>#STATUS#<rank>#<time>#<status>    task status history
   RUN#<runId>      / TASK#<taskId>                       task details from ListRunTasks (name, cacheHit, ...)
-  BATCH#<batchId>  / STATUS#<rank:02>#<time>#<eventId>   batch status history
+  BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
   BATCH#<batchId>  / LINK                                follow-up batch -> parent/root batch, attempt
@@ -62,12 +62,12 @@ def lease_pk(name: str) -> str:
     return f"LEASE#{name}"
 
 
-def status_sk(rank: int, time: str, event_id: str) -> str:
-    return f"STATUS#{rank:02d}#{time}#{event_id}"
+def status_sk(rank: int, time: str, status: str) -> str:
+    return f"STATUS#{rank:02d}#{time}#{status}"
 
 
-def task_status_sk(task_id: str, rank: int, time: str, event_id: str) -> str:
-    return f"TASK#{task_id}#STATUS#{rank:02d}#{time}#{event_id}"
+def task_status_sk(task_id: str, rank: int, time: str, status: str) -> str:
+    return f"TASK#{task_id}#STATUS#{rank:02d}#{time}#{status}"
 
 
 def task_sk(task_id: str) -> str:

@@ -11,6 +11,8 @@ Queries answer DESIGN.md's questions with one DynamoDB Query each.
 from __future__ import annotations
 
 import contextlib
+
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -196,7 +198,9 @@ class ProvenanceRepository:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _query_partition(self, index: tuple[str, str, str] | None, pk_value: str, **params: Any) -> list[dict[str, Any]]:
+    def _query_partition(
+        self, index: tuple[str, str, str] | None, pk_value: str, **params: Any
+    ) -> list[dict[str, Any]]:
         name, pk_attr = (index[0], index[1]) if index else (None, keys.PK)
         return list(
             self._query(
@@ -296,7 +300,8 @@ class ProvenanceRepository:
         else:
             update.sets["active_pk"] = "ACTIVE#BATCH"
             update.sets["active_sk"] = f"{observation.event_time}#{batch_id}"
-        return self._ordered_update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}, observation.order, update)
+        key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
+        return self._ordered_update(key, observation.order, update)
 
     def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
         return self.get_item(keys.batch_pk(batch_id), "LINK")
@@ -379,12 +384,10 @@ class ProvenanceRepository:
         return True
 
     def release_lease(self, name: str, owner: str) -> None:
-        try:
+        with contextlib.suppress(ClientError):  # someone else holds it now (ours expired): nothing to release
             self._call("delete_item", Key=serialize({keys.PK: keys.lease_pk(name), keys.SK: "LEASE"}),
                        ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
                        ExpressionAttributeValues=serialize({":owner": owner}))
-        except ClientError:
-            pass  # someone else holds it now (ours expired): nothing to release
 
     def put_batch_request(self, batch_id: str, request: Mapping[str, Any], origin: str,
                           attributes: Mapping[str, Any] | None = None) -> None:

@@ -50,7 +50,7 @@ def run_view(repository: ProvenanceRepository, run_id: str) -> RunView | None:
         if sk == "SUMMARY":
             summary = item
         elif sk.startswith("STATUS#"):
-            history.append({"status": item["status"], "time": item["event_time"], "event_id": item["event_id"]})
+            history.append({"status": item["status"], "time": item["event_time"]})
         elif sk.startswith("TASK#"):
             task_id = sk.split("#")[1]
             task = tasks.setdefault(task_id, TaskView(task_id=task_id))

@@ -1,0 +1,357 @@
+"""A whole local account: moto + the HealthOmics emulator + the stack's resources (from the synthesized
+template) + the real handlers, driven with Lambda's SQS semantics on one virtual clock.
+
+    with LocalAccount() as account:
+        account.omics.start_run(...)            # the real boto3 client, served by the emulator
+        account.run_until_quiet()               # clock advances, events flow, handlers run
+        account.repository.unresolved_failures()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from sandbox.cloudformation import ConsumerSpec, FunctionSpec, ScheduleSpec, StackResources, TemplateSandbox
+from sandbox.omics import FaultPlan, OmicsEmulator, Timings, VirtualClock, mock_omics
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+STACK_NAME = "omics-autopilot"
+
+# Handlers run in this process: no real rate limit (the virtual clock stands still while they run),
+# no X-Ray, metrics and logs kept quiet unless asked for.
+SANDBOX_ENV = {
+    "AWS_ACCESS_KEY_ID": "sandbox",
+    "AWS_SECRET_ACCESS_KEY": "sandbox",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+}
+HANDLER_ENV_OVERRIDES = {"OMICS_MAX_TPS": "100000"}
+
+
+class SandboxContext:
+    """Lambda's context object for a handler run on the virtual clock."""
+
+    def __init__(self, function: FunctionSpec) -> None:
+        self.function_name = function.arn.rsplit(":", 1)[-1]
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "sandbox"
+        self._timeout_ms = function.timeout * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+@dataclass
+class _Invisible:
+    """A received message whose visibility timeout runs on the virtual clock."""
+
+    queue_url: str
+    receipt_handle: str
+    visible_at: datetime
+
+
+@dataclass
+class DeliveryStats:
+    invocations: Counter[str] = field(default_factory=Counter)
+    records: Counter[str] = field(default_factory=Counter)
+    record_failures: Counter[str] = field(default_factory=Counter)
+    handler_errors: Counter[str] = field(default_factory=Counter)
+    scheduled_runs: Counter[str] = field(default_factory=Counter)
+
+
+def _rate_seconds(expression: str) -> float | None:
+    match = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        return None
+    unit = match.group(2).rstrip("s")
+    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+def _at_time(expression: str) -> datetime | None:
+    match = re.fullmatch(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)", expression.strip())
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC) if match else None
+
+
+class LocalAccount:
+    """The embedded default: everything the stack does, offline, on a virtual clock."""
+
+    def __init__(
+        self,
+        context: dict[str, Any] | None = None,
+        *,
+        seed: int = 0,
+        faults: FaultPlan | None = None,
+        start: datetime | None = None,
+        timings: Timings | None = None,
+        template: dict[str, Any] | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.context = context or {}
+        self.seed = seed
+        self.faults = faults
+        self.clock = VirtualClock(start or datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+        self.timings = timings
+        self._template = template
+        self._environment = environment or {}
+        self.stats = DeliveryStats()
+        self._invisible: list[_Invisible] = []
+        self._schedule_next: dict[str, datetime] = {}
+        self._stack = contextlib.ExitStack()
+        self._saved_env: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalAccount:
+        for key, value in {**SANDBOX_ENV, **self._environment}.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._stack.enter_context(mock_aws())
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.events = boto3.client("events", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.scheduler = boto3.client("scheduler", region_name=REGION)
+        kwargs: dict[str, Any] = {"timings": self.timings} if self.timings else {}
+        self.emulator = OmicsEmulator(clock=self.clock, s3=self.s3, events=self.events, account_id=ACCOUNT_ID,
+                                      region=REGION, seed=self.seed, faults=self.faults, **kwargs)
+        self._stack.enter_context(mock_omics(self.emulator))
+        self.omics = boto3.client("omics", region_name=REGION)
+        template = self._template
+        if template is None:
+            from stacks.synth import synth_template  # imported late: synthesis needs Node (jsii)
+
+            template = synth_template(self.context)
+        self.resources: StackResources = TemplateSandbox(template, ACCOUNT_ID, REGION, STACK_NAME,
+                                                         self.omics).create_all()
+        for schedule in self.resources.schedules:
+            self._register_template_schedule(schedule)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    # ------------------------------------------------------------------ handy views
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.resources.outputs
+
+    @property
+    def table_name(self) -> str:
+        return self.resources.tables[0]
+
+    @property
+    def repository(self) -> Any:
+        from shared.provenance.repository import ProvenanceRepository
+
+        return ProvenanceRepository(self.table_name, self.dynamodb)
+
+    def function(self, capability: str) -> FunctionSpec:
+        """A function by its handler's package (recorder, launcher, rerunner, pruner...)."""
+        for spec in self.resources.functions.values():
+            if spec.handler.split(".")[0] == capability:
+                return spec
+        raise KeyError(f"no function for {capability!r} in the stack")
+
+    # ------------------------------------------------------------------ invoking handlers
+    def invoke(self, function: FunctionSpec | str, event: dict[str, Any]) -> Any:
+        """Run a function's real handler in-process with its environment from the template."""
+        spec = self.function(function) if isinstance(function, str) else function
+        module_name, attribute = spec.handler.rsplit(".", 1)
+        saved = {k: os.environ.get(k) for k in spec.environment}
+        os.environ.update(spec.environment)
+        os.environ.update(HANDLER_ENV_OVERRIDES)
+        try:
+            from shared.settings import get_settings
+
+            get_settings.cache_clear()
+            handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
+            self.stats.invocations[spec.logical_id] += 1
+            return handler(event, SandboxContext(spec))
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    # ------------------------------------------------------------------ SQS -> Lambda
+    def _receive(self, consumer: ConsumerSpec) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while len(messages) < consumer.batch_size:
+            response = self.sqs.receive_message(
+                QueueUrl=consumer.queue_url, MaxNumberOfMessages=min(10, consumer.batch_size - len(messages)),
+                VisibilityTimeout=max(consumer.visibility_timeout, 3600), AttributeNames=["All"],
+                MessageAttributeNames=["All"])
+            batch = response.get("Messages", [])
+            if not batch:
+                break
+            messages += batch
+        return messages
+
+    def _lambda_record(self, consumer: ConsumerSpec, message: dict[str, Any]) -> dict[str, Any]:
+        return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"], "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}), "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs", "eventSourceARN": consumer.queue_arn, "awsRegion": REGION}
+
+    def _deliver_once(self, consumer: ConsumerSpec) -> int:
+        messages = self._receive(consumer)
+        if not messages:
+            return 0
+        spec = self.resources.functions[consumer.function]
+        event = {"Records": [self._lambda_record(consumer, m) for m in messages]}
+        self.stats.records[spec.logical_id] += len(messages)
+        try:
+            response = self.invoke(spec, event) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:  # a function error fails the whole batch, exactly as Lambda does
+            self.stats.handler_errors[spec.logical_id] += 1
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(QueueUrl=consumer.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+        visible_at = self.clock.now() + timedelta(seconds=consumer.visibility_timeout)
+        for message in messages:
+            if message["MessageId"] in failed:
+                self.stats.record_failures[spec.logical_id] += 1
+                self._invisible.append(_Invisible(consumer.queue_url, message["ReceiptHandle"], visible_at))
+        return len(messages)
+
+    def _release_due_messages(self) -> None:
+        """Visibility timeouts expire on the virtual clock: due messages become receivable again."""
+        now, keep = self.clock.now(), []
+        for item in self._invisible:
+            if item.visible_at <= now:
+                with contextlib.suppress(Exception):  # the message may have moved to its DLQ meanwhile
+                    self.sqs.change_message_visibility(QueueUrl=item.queue_url, ReceiptHandle=item.receipt_handle,
+                                                       VisibilityTimeout=0)
+            else:
+                keep.append(item)
+        self._invisible = keep
+
+    def deliver(self, max_rounds: int = 10_000) -> int:
+        """Poll every event source mapping until no queue has a visible message; returns records handled."""
+        handled = 0
+        for _ in range(max_rounds):
+            self._release_due_messages()
+            round_total = sum(self._deliver_once(c) for c in self.resources.consumers)
+            if round_total == 0:
+                return handled
+            handled += round_total
+        return handled
+
+    # ------------------------------------------------------------------ schedules
+    def _register_template_schedule(self, schedule: ScheduleSpec) -> None:
+        every = _rate_seconds(schedule.expression)
+        if every is not None:
+            self._schedule_next[schedule.name] = self.clock.now() + timedelta(seconds=every)
+
+    def _fire(self, target_arn: str, payload: str | None) -> None:
+        if ":sqs:" in target_arn:
+            url = self.sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            self.sqs.send_message(QueueUrl=url, MessageBody=payload or "{}")
+            return
+        for spec in self.resources.functions.values():
+            if spec.arn == target_arn or target_arn.startswith(spec.arn):
+                self.stats.scheduled_runs[spec.logical_id] += 1
+                self.invoke(spec, json.loads(payload) if payload else {})
+                return
+
+    def run_schedules(self) -> None:
+        """Fire every schedule that is due on the virtual clock: the stack's recurring ones and the
+        one-time `at(...)` schedules created at run time (e.g. delayed re-runs)."""
+        now = self.clock.now()
+        for schedule in self.resources.schedules:
+            every = _rate_seconds(schedule.expression)
+            due = self._schedule_next.get(schedule.name)
+            if every is None or due is None:
+                continue
+            while due <= now:
+                self._fire(schedule.target_arn, schedule.input)
+                due += timedelta(seconds=every)
+            self._schedule_next[schedule.name] = due
+        for group in self._schedule_groups():
+            for entry in self.scheduler.list_schedules(GroupName=group).get("Schedules", []):
+                detail = self.scheduler.get_schedule(Name=entry["Name"], GroupName=group)
+                when = _at_time(detail.get("ScheduleExpression", ""))
+                if when is None or when > now:
+                    continue
+                self._fire(detail["Target"]["Arn"], detail["Target"].get("Input"))
+                self.scheduler.delete_schedule(Name=entry["Name"], GroupName=group)
+
+    def _schedule_groups(self) -> list[str]:
+        return [g["Name"] for g in self.scheduler.list_schedule_groups().get("ScheduleGroups", [])] or ["default"]
+
+    # ------------------------------------------------------------------ time
+    def step(self, seconds: float) -> None:
+        self.emulator.advance(seconds)
+        self.run_schedules()
+        self.deliver()
+
+    def pending_messages(self) -> int:
+        total = 0
+        for consumer in self.resources.consumers:
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=consumer.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            total += int(attributes["ApproximateNumberOfMessages"])
+        return total + len(self._invisible)
+
+    def dlq_messages(self) -> int:
+        total = 0
+        for consumer in self.resources.consumers:
+            if consumer.dlq_url:
+                attributes = self.sqs.get_queue_attributes(
+                    QueueUrl=consumer.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+                total += int(attributes["ApproximateNumberOfMessages"])
+        return total
+
+    def run_until_quiet(self, max_seconds: float = 7 * 86400, step_seconds: float = 60) -> bool:
+        """Advance in steps until HealthOmics is idle and every queue is drained (or time runs out)."""
+        deadline = self.clock.now() + timedelta(seconds=max_seconds)
+        self.deliver()
+        while self.clock.now() < deadline:
+            if self.emulator.is_idle() and self.pending_messages() == 0 and not self._pending_one_time_schedules():
+                return True
+            self.step(step_seconds)
+        return False
+
+    def _pending_one_time_schedules(self) -> bool:
+        return any(self.scheduler.list_schedules(GroupName=g).get("Schedules") for g in self._schedule_groups())
+
+    @contextlib.contextmanager
+    def http(self) -> Iterator[str]:
+        """Also serve the emulator over HTTP on localhost (for AWS_ENDPOINT_URL_OMICS users)."""
+        from sandbox.omics import serve_http
+
+        server = serve_http(self.emulator, host="127.0.0.1", port=0)
+        try:
+            yield server.url
+        finally:
+            server.shutdown()
