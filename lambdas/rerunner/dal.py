@@ -1,0 +1,227 @@
+"""The re-runner's data access to AWS services other than the provenance table: HealthOmics, SQS,
+EventBridge Scheduler and S3. Clients are built on first use; ClientError becomes a domain error.
+
+HealthOmics calls go through `shared.omics.omics_client` (adaptive retries + client-side rate limit).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from rerunner.settings_file import select_entries
+from shared.batch_submit import start_batch
+from shared.errors import PermanentError, RetryableError
+from shared.omics import paginate
+from shared.provenance.repository import ProvenanceRepository
+
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceQuotaExceededException",
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "RequestTimeoutException",
+        "ConflictException",
+    }
+)
+
+
+class NotFound(PermanentError):
+    """The resource is gone (deleted, or a REMOVE-retention run aged out)."""
+
+
+class StartRejected(PermanentError):
+    """HealthOmics refused a StartRun for a reason no retry can fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"StartRun rejected: {code}: {message}")
+        self.code = code
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _domain_error(error: ClientError, what: str) -> Exception:
+    code = _code(error)
+    if code == "ResourceNotFoundException":
+        return NotFound(f"{what}: {code}")
+    if code in RETRYABLE_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        return RetryableError(f"{what}: {code}")
+    return PermanentError(f"{what}: {code}: {error}")
+
+
+class AwsAccess:
+    """Everything the re-runner asks of HealthOmics, SQS, Scheduler and S3."""
+
+    def __init__(
+        self,
+        omics: Callable[[], Any],
+        session: Callable[[], boto3.Session] = boto3.Session,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._omics_factory = omics
+        self._session_factory = session
+        self._clients: dict[str, Any] = {}
+        self.sleep = sleep
+
+    @property
+    def omics(self) -> Any:
+        if "omics" not in self._clients:
+            self._clients["omics"] = self._omics_factory()
+        return self._clients["omics"]
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session_factory().client(service)
+        return self._clients[service]
+
+    # ------------------------------------------------------------------ HealthOmics reads
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        try:
+            return dict(self.omics.get_run(id=run_id))
+        except ClientError as error:
+            raise _domain_error(error, f"GetRun {run_id}") from error
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        try:
+            return dict(self.omics.get_batch(batchId=batch_id))
+        except ClientError as error:
+            raise _domain_error(error, f"GetBatch {batch_id}") from error
+
+    def failed_runs_of_batch(self, batch_id: str) -> list[dict[str, Any]]:
+        """ListRuns(batchId, status=FAILED): only the failed runs, 100 a page."""
+        try:
+            return list(paginate(self.omics, "list_runs", "items", batchId=batch_id, status="FAILED"))
+        except ClientError as error:
+            raise _domain_error(error, f"ListRuns {batch_id}") from error
+
+    def batch_members(self, batch_id: str, submission_status: str | None = None) -> Iterator[dict[str, Any]]:
+        """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), 100 a page."""
+        params: dict[str, Any] = {"batchId": batch_id}
+        if submission_status:
+            params["submissionStatus"] = submission_status
+        token: str | None = None
+        while True:
+            try:
+                page = self.omics.list_runs_in_batch(
+                    maxItems=100, **params, **({"startingToken": token} if token else {})
+                )
+            except ClientError as error:
+                raise _domain_error(error, f"ListRunsInBatch {batch_id}") from error
+            yield from page.get("runs", [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    # ------------------------------------------------------------------ HealthOmics starts
+    def start_run(self, request: dict[str, Any], max_attempts: int = 3, backoff_seconds: float = 2.0) -> str:
+        """StartRun with a derived requestId; throttling is retried with the same request (idempotent)."""
+        for attempt in range(1, max_attempts + 1):
+            try:
+                return str(self.omics.start_run(**request)["id"])
+            except ClientError as error:
+                code = _code(error)
+                if (
+                    code in RETRYABLE_CODES
+                    or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+                ):
+                    if attempt < max_attempts:
+                        self.sleep(backoff_seconds * 2 ** (attempt - 1))
+                        continue
+                    raise RetryableError(f"StartRun {code} after {attempt} attempts") from error
+                raise StartRejected(
+                    code, error.response.get("Error", {}).get("Message", str(error))
+                ) from error
+        raise AssertionError("unreachable")
+
+    def start_batch(
+        self, repository: ProvenanceRepository, request: dict[str, Any], attributes: dict[str, Any]
+    ) -> str:
+        """StartRunBatch through the project's one batch starter (records BATCH#<id>/REQUEST)."""
+        return start_batch(
+            self.omics, repository, request, origin="rerunner", attributes=attributes, sleep=self.sleep
+        )
+
+    # ------------------------------------------------------------------ S3 settings files
+    def read_settings(self, s3_uri: str, run_setting_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The wanted entries of a batch settings file, streamed (never the whole file in memory)."""
+        bucket, key = _split(s3_uri)
+        try:
+            body = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as error:
+            raise _domain_error(error, f"GetObject {s3_uri}") from error
+        try:
+            return select_entries(body.read, run_setting_ids)
+        finally:
+            body.close()
+
+    def write_settings(self, bucket: str, key: str, data: bytes) -> str:
+        """Write a follow-up batch's settings file once: an existing object (from a retried attempt,
+        same deterministic bytes) is left as is, so a batch that already read it never sees it change."""
+        s3 = self._client("s3")
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) not in ("404", "NoSuchKey", "NotFound"):
+                raise _domain_error(error, f"HeadObject s3://{bucket}/{key}") from error
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
+            except ClientError as put_error:
+                raise _domain_error(put_error, f"PutObject s3://{bucket}/{key}") from put_error
+        return f"s3://{bucket}/{key}"
+
+    # ------------------------------------------------------------------ delays
+    def send_delayed(self, queue_url: str, body: dict[str, Any], delay_seconds: int) -> None:
+        """Re-enqueue work on the re-run queue, invisible for up to 15 minutes."""
+        try:
+            self._client("sqs").send_message(
+                QueueUrl=queue_url,
+                MessageBody=json.dumps(body, sort_keys=True),
+                DelaySeconds=max(0, min(900, delay_seconds)),
+            )
+        except ClientError as error:
+            raise _domain_error(error, "SendMessage to the re-run queue") from error
+
+    def schedule_once(
+        self, name: str, group: str, at: datetime, queue_arn: str, role_arn: str, body: dict[str, Any]
+    ) -> bool:
+        """A one-time EventBridge Scheduler schedule that sends `body` to the re-run queue at `at` and
+        deletes itself. Returns False when a schedule of that name already exists (a duplicate)."""
+        try:
+            self._client("scheduler").create_schedule(
+                Name=name,
+                GroupName=group,
+                ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})",
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                Target={
+                    "Arn": queue_arn,
+                    "RoleArn": role_arn,
+                    "Input": json.dumps(body, sort_keys=True),
+                    "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400},
+                },
+                Description="HealthOmics autopilot: delayed re-run",
+            )
+        except ClientError as error:
+            if _code(error) == "ConflictException":
+                return False
+            raise _domain_error(error, f"CreateSchedule {name}") from error
+        return True
+
+
+def _split(s3_uri: str) -> tuple[str, str]:
+    if not s3_uri.startswith("s3://") or "/" not in s3_uri[5:]:
+        raise PermanentError(f"not an s3:// object URI: {s3_uri}")
+    bucket, key = s3_uri[5:].split("/", 1)
+    return bucket, key

@@ -1,0 +1,53 @@
+"""The re-runner's own runtime settings (environment set by its construct, or by the sandbox).
+
+Shared settings (table, HealthOmics rate, run cache, service role) come from `shared.settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel
+
+from rerunner.policy import RerunPolicy, load_policy
+
+ENV_RERUN_POLICY = "RERUN_POLICY"
+ENV_RERUN_QUEUE_URL = "RERUN_QUEUE_URL"
+ENV_RERUN_QUEUE_ARN = "RERUN_QUEUE_ARN"
+ENV_SCHEDULER_ROLE_ARN = "RERUN_SCHEDULER_ROLE_ARN"
+ENV_SCHEDULE_GROUP = "RERUN_SCHEDULE_GROUP"
+ENV_SETTINGS_BUCKET = "RERUN_SETTINGS_BUCKET"
+ENV_NAMES = (
+    ENV_RERUN_POLICY,
+    ENV_RERUN_QUEUE_URL,
+    ENV_RERUN_QUEUE_ARN,
+    ENV_SCHEDULER_ROLE_ARN,
+    ENV_SCHEDULE_GROUP,
+    ENV_SETTINGS_BUCKET,
+)
+
+
+class RerunnerSettings(BaseModel):
+    policy: RerunPolicy = RerunPolicy()
+    queue_url: str | None = None  # the re-run queue: delayed work (SQS DelaySeconds) and released work
+    queue_arn: str | None = None  # the same queue, as the target of one-time Scheduler schedules
+    scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to send to the queue
+    schedule_group: str = "default"
+    settings_bucket: str | None = None  # where follow-up batches with > 100 runs get their settings file
+
+    @classmethod
+    def from_env(cls) -> RerunnerSettings:
+        return cls(
+            policy=load_policy(os.environ.get(ENV_RERUN_POLICY)),
+            queue_url=os.environ.get(ENV_RERUN_QUEUE_URL) or None,
+            queue_arn=os.environ.get(ENV_RERUN_QUEUE_ARN) or None,
+            scheduler_role_arn=os.environ.get(ENV_SCHEDULER_ROLE_ARN) or None,
+            schedule_group=os.environ.get(ENV_SCHEDULE_GROUP) or "default",
+            settings_bucket=os.environ.get(ENV_SETTINGS_BUCKET) or None,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_rerunner_settings() -> RerunnerSettings:
+    return RerunnerSettings.from_env()

@@ -1,0 +1,238 @@
+"""A small account for re-runner tests: moto (DynamoDB, S3, SQS, Scheduler) + the HealthOmics emulator on
+a virtual clock, the real recorder and the real re-runner fed with the events the emulator emits.
+
+Delivery follows the stack's routing: every event goes to the recorder; Run FAILED and RunBatch PROCESSED
+go to the re-runner. Work the re-runner sends to its own queue (DelaySeconds) or schedules (one-time
+EventBridge Scheduler schedules in moto) is delivered when the virtual clock reaches it; SQS's delay runs
+in wall-clock time in moto, so the harness reads the DelaySeconds each message was sent with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from recorder.logic import Recorder
+from rerunner.dal import AwsAccess
+from rerunner.logic import Config, Outcome, Rerunner
+from rerunner.policy import RerunPolicy, load_policy
+from rerunner.work import NotOurs, Work, parse_work
+from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, TaskSpec, Timings, VirtualClock, mock_omics
+from shared.events import parse_omics_event
+from shared.provenance.repository import ProvenanceRepository
+from tests.factories import ACCOUNT, REGION, create_provenance_table
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/omics-service"
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/rerun-scheduler"
+BUCKET = "autopilot-data"
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+# align -> call -> report: a failure at "report" leaves two completed tasks for the cache.
+THREE_TASKS = (
+    TaskSpec("align", (), 600.0, (OutputSpec("bam", 4096),), cpus=8, memory=32),
+    TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),
+    TaskSpec("report", ("call",), 60.0, (OutputSpec("html", 512),)),
+)
+
+
+class CountingAccess(AwsAccess):
+    """The real data access, plus a record of the delayed sends (their DelaySeconds) for the clock."""
+
+    def __init__(self, harness: Harness, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.harness = harness
+
+    def send_delayed(self, queue_url: str, body: dict[str, Any], delay_seconds: int) -> None:
+        super().send_delayed(queue_url, body, delay_seconds)
+        self.harness.delayed.append((self.harness.clock.now() + timedelta(seconds=delay_seconds), body))
+
+
+class Harness:
+    """Use inside moto's mock_aws (the `aws` fixture)."""
+
+    def __init__(
+        self,
+        faults: FaultPlan | None = None,
+        policy: RerunPolicy | dict[str, Any] | None = None,
+        tasks: Iterable[TaskSpec] = THREE_TASKS,
+        storage_capacity: int | None = None,
+        omics_retries: int = 1,
+    ) -> None:
+        self.clock = VirtualClock(start=START)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.queue_url = self.sqs.create_queue(QueueName="rerun")["QueueUrl"]
+        self.queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:rerun"
+        self.scheduler = boto3.client("scheduler", region_name=REGION)
+        self.events: list[dict[str, Any]] = []
+        self.delayed: list[tuple[datetime, dict[str, Any]]] = []
+        self.faults = faults or FaultPlan()
+        self.emulator = OmicsEmulator(
+            clock=self.clock,
+            s3=self.s3,
+            event_sink=self.events.extend,
+            faults=self.faults,
+            timings=Timings(),
+            account_id=ACCOUNT,
+            region=REGION,
+        )
+        self._mock = mock_omics(self.emulator)
+        self._mock.__enter__()
+        self.omics = boto3.client(
+            "omics",
+            region_name=REGION,
+            config=BotoConfig(retries={"mode": "standard", "max_attempts": omics_retries}),
+        )
+        self.cache_id = self.omics.create_run_cache(
+            cacheS3Location=f"s3://{BUCKET}/cache/", requestId="cache-1"
+        )["id"]
+        self.workflow_id = self.emulator.register_workflow(
+            "wgs", tasks=list(tasks), storage_type="STATIC", storage_capacity=storage_capacity
+        )
+        self.repository = ProvenanceRepository(
+            create_provenance_table(boto3.client("dynamodb", region_name=REGION))
+        )
+        self.recorder = Recorder(self.repository, omics=lambda: self.omics, now=self.clock.now)
+        policy_model = policy if isinstance(policy, RerunPolicy) else load_policy(policy)
+        self.config = Config(
+            policy=policy_model,
+            run_cache_id=self.cache_id,
+            omics_role_arn=ROLE,
+            queue_url=self.queue_url,
+            queue_arn=self.queue_arn,
+            scheduler_role_arn=SCHEDULER_ROLE,
+            settings_bucket=BUCKET,
+        )
+        self.access = CountingAccess(self, omics=lambda: self.omics, sleep=lambda _: None)
+        self.rerunner = Rerunner(self.repository, self.access, self.config, now=self.clock.now)
+        self.outcomes: list[Outcome] = []
+
+    def close(self) -> None:
+        self._mock.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ starting work
+    def start_run(self, name: str, parameters: dict[str, Any] | None = None, **extra: Any) -> str:
+        return str(
+            self.omics.start_run(
+                workflowId=self.workflow_id,
+                roleArn=ROLE,
+                outputUri=f"s3://{BUCKET}/out",
+                name=name,
+                requestId=f"launch-{name}",
+                parameters=parameters or {"sample": name},
+                cacheId=self.cache_id,
+                cacheBehavior="CACHE_ON_FAILURE",
+                **extra,
+            )["id"]
+        )
+
+    def start_batch(
+        self, run_setting_ids: list[str], name: str = "cohort", via_s3: bool = False, **default: Any
+    ) -> str:
+        """A batch as the launcher starts it (its exact request recorded in provenance)."""
+        from shared.batch_submit import start_batch
+
+        entries = [
+            {
+                "runSettingId": s,
+                "name": f"run-{s}",
+                "parameters": {"sample": s},
+                "runTags": {"autopilot:sample": s},
+            }
+            for s in run_setting_ids
+        ]
+        if via_s3:
+            key = f"submissions/{name}.json"
+            self.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(entries).encode())
+            settings: dict[str, Any] = {"s3UriSettings": f"s3://{BUCKET}/{key}"}
+        else:
+            settings = {"inlineSettings": entries}
+        request = {
+            "requestId": f"launch-{name}",
+            "batchName": name,
+            "batchRunSettings": settings,
+            "defaultRunSetting": {
+                "workflowId": self.workflow_id,
+                "roleArn": ROLE,
+                "outputUri": f"s3://{BUCKET}/out",
+                "cacheId": self.cache_id,
+                "cacheBehavior": "CACHE_ON_FAILURE",
+                **default,
+            },
+        }
+        return start_batch(self.omics, self.repository, request, origin="launcher", sleep=lambda _: None)
+
+    # ------------------------------------------------------------------ delivery
+    def deliver(self, events: list[dict[str, Any]] | None = None, rerun: bool = True) -> list[Outcome]:
+        """Record every event; hand the re-run-worthy ones to the re-runner. Returns its outcomes."""
+        if events is None:
+            pending = list(self.events)
+            del self.events[:]  # the emulator's sink appends to this very list
+        else:
+            pending = list(events)
+        outcomes = []
+        for raw in pending:
+            model = parse_omics_event(raw)
+            outcome = self.recorder.record(model)
+            failed = self.repository.put_items(outcome.history)
+            assert not failed
+        if rerun:
+            for raw in pending:
+                try:
+                    work = parse_work(raw)
+                except NotOurs:
+                    continue
+                outcomes.append(self.handle(work))
+        return outcomes
+
+    def handle(self, work: Work) -> Outcome:
+        outcome = self.rerunner.handle(work)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def fire_due(self) -> list[Outcome]:
+        """Deliver delayed queue messages and one-time schedules that are due on the virtual clock."""
+        now = self.clock.now()
+        due = [body for when, body in self.delayed if when <= now]
+        self.delayed = [(when, body) for when, body in self.delayed if when > now]
+        for entry in self.scheduler.list_schedules().get("Schedules", []):
+            detail = self.scheduler.get_schedule(Name=entry["Name"])
+            when = datetime.strptime(detail["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(
+                tzinfo=UTC
+            )
+            if when <= now:
+                due.append(json.loads(detail["Target"]["Input"]))
+                self.scheduler.delete_schedule(Name=entry["Name"])  # ActionAfterCompletion=DELETE
+        return [self.handle(parse_work(body)) for body in due]
+
+    def run(self, seconds: float = 7 * 86400, step: float = 60.0) -> None:
+        """Advance the clock in steps, delivering events and due work, until nothing is left to do."""
+        end = self.clock.now() + timedelta(seconds=seconds)
+        while self.clock.now() < end:
+            self.deliver()
+            self.fire_due()
+            if (
+                self.emulator.is_idle()
+                and not self.events
+                and not self.delayed
+                and not self.scheduler.list_schedules().get("Schedules")
+            ):
+                return
+            self.emulator.advance(step)
+
+    # ------------------------------------------------------------------ reading back
+    def decisions(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            i
+            for i in self.repository.run_items(run_id)
+            if i["sk"].startswith("RERUN#") and not i["sk"].endswith("#CLAIM")
+        ]
+
+    def runs(self) -> dict[str, Any]:
+        return self.emulator.runs

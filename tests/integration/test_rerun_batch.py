@@ -1,0 +1,179 @@
+"""Batch members: failed runs and retryable failed submissions of a PROCESSED batch become ONE follow-up
+batch with the original default settings, the cache and only those runSettingIds (original per-run
+settings + lineage runTags); chained until max attempts. moto + emulator + real recorder and re-runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rerunner.logic import Decided, batch_request_id
+from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
+from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
+from tests.integration.rerun_harness import BUCKET, Harness
+
+
+@pytest.fixture
+def make(aws: None) -> Iterator:
+    made: list[Harness] = []
+
+    def build(**kwargs: object) -> Harness:
+        harness = Harness(**kwargs)  # type: ignore[arg-type]
+        made.append(harness)
+        return harness
+
+    yield build
+    for harness in made:
+        harness.close()
+
+
+def follow_ups(h: Harness, batch_id: str) -> list:
+    return [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+
+
+def test_failed_members_become_one_follow_up_batch(make) -> None:
+    # Given a batch of 6 where s2 fails with SERVICE_ERROR after two tasks, s4 with RUN_TASK_FAILED,
+    # s5 with a configuration error, and s6's submission fails with a retryable quota error
+    faults = FaultPlan(
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2"),
+              RunFault(reason="RUN_TASK_FAILED", at_task="call", run_setting_id="s4"),
+              RunFault(reason="ECR_PERMISSION_ERROR", at_task=None, run_setting_id="s5")])
+    h = make(faults=faults)
+    # the quota error hits the first batch only (it resolves by the time of the follow-up)
+    faults.submissions.append(SubmissionFault(run_setting_ids=frozenset({"s6"}), reason="ServiceQuotaExceededException",
+                                              predicate=lambda b, _: h.emulator.batches[b].name == "cohort"))
+    batch_id = h.start_batch([f"s{i}" for i in range(1, 7)], priority=7)
+    # When the account runs until quiet
+    h.run()
+    # Then exactly one follow-up batch holds s2, s4 and s6 with their original per-run settings
+    (follow_up,) = follow_ups(h, batch_id)
+    assert follow_up.request_id == batch_request_id(batch_id, 1, "same")
+    assert [e.run_setting_id for e in follow_up.entries] == ["s2", "s4", "s6"]
+    default = follow_up.default_run_setting
+    assert default["workflowId"] == h.workflow_id and default["priority"] == 7
+    assert default["cacheId"] == h.cache_id and default["cacheBehavior"] == "CACHE_ON_FAILURE"
+    settings = {e.run_setting_id: e.setting for e in follow_up.entries}
+    assert settings["s2"]["parameters"] == {"sample": "s2"} and settings["s2"]["name"] == "run-s2"
+    original = {e.run_setting_id: e.run_id for e in h.emulator.batches[batch_id].entries}
+    tags = settings["s2"]["runTags"]
+    assert tags["autopilot:parent-run"] == original["s2"] and tags["autopilot:root-run"] == original["s2"]
+    assert tags["autopilot:attempt"] == "1" and tags["autopilot:rerun-reason"] == "SERVICE_ERROR"
+    assert tags["autopilot:root-batch"] == batch_id and tags["autopilot:sample"] == "s2"
+    assert settings["s6"]["runTags"]["autopilot:rerun-reason"] == "ServiceQuotaExceededException"
+    # and the follow-up completed: s2 resumed from the cache (two hits), every member resolved
+    runs = {e.run_setting_id: h.runs()[e.run_id] for e in follow_up.entries}
+    assert all(r.status == "COMPLETED" for r in runs.values())
+    assert {t.spec.name: t.cache_hit for t in runs["s2"].tasks.values()} == {"align": True, "call": True,
+                                                                            "report": False}
+    assert [u["run_id"] for u in unresolved_failures(h.repository)] == [original["s5"]]
+    # and the root batch's view shows every sample's final outcome after the re-runs
+    view = batch_view(h.repository, batch_id)
+    finals = {s: o.final.status for s, o in view.samples.items()}
+    assert finals == {"s1": "COMPLETED", "s2": "COMPLETED", "s3": "COMPLETED", "s4": "COMPLETED",
+                      "s5": "FAILED", "s6": "COMPLETED"}
+    assert [b["batch_id"] for b in view.batches] == [batch_id, follow_up.id]
+    # and the lineage chain of s2 runs root -> attempt 1
+    chain = attempt_chain(h.repository, original["s2"])
+    assert [(c["attempt"], c["status"]) for c in chain] == [(0, "FAILED"), (1, "COMPLETED")]
+    # and each failed member has its decision record
+    assert [d["decision"] for d in h.decisions(original["s5"])] == [Decided.NEVER]
+    (started,) = h.decisions(original["s2"])
+    assert started["decision"] == Decided.STARTED and started["new_batch_id"] == follow_up.id
+    # and the follow-up is linked to its root and its request recorded for a next round
+    assert h.repository.get_batch_link(follow_up.id)["root_batch_id"] == batch_id
+    assert h.repository.get_batch_request(follow_up.id)["origin"] == "rerunner"
+
+
+def test_non_retryable_submission_failures_are_not_resubmitted(make) -> None:
+    faults = FaultPlan(submissions=[SubmissionFault(run_setting_ids=frozenset({"s2"}), reason="ValidationException")])
+    h = make(faults=faults)
+    batch_id = h.start_batch(["s1", "s2"])
+    h.run()
+    assert follow_ups(h, batch_id) == []
+    record = h.repository.get_item(f"BATCH#{batch_id}", "RERUN#01#SETTING#s2")
+    assert record is not None and record["decision"] == Decided.NEVER
+
+
+def test_follow_ups_chain_until_max_attempts(make) -> None:
+    # s1 fails with SERVICE_ERROR on every attempt: follow-ups of follow-ups until attempt 3
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1",
+                                      first_attempt_only=False)])
+    h = make(faults=faults)
+    root = h.start_batch(["s1", "s2"])
+    h.run()
+    chain = [root]
+    while nxt := follow_ups(h, chain[-1]):
+        chain.append(nxt[0].id)
+    assert len(chain) == 4  # root + attempts 1, 2, 3
+    links = [h.repository.get_batch_link(b) for b in chain[1:]]
+    assert [(lk["attempt"], lk["root_batch_id"]) for lk in links] == [(1, root), (2, root), (3, root)]
+    assert [len(h.emulator.batches[b].entries) for b in chain] == [2, 1, 1, 1]
+    first = h.emulator.batches[root].entries[0].run_id
+    runs = attempt_chain(h.repository, first)
+    assert [c["attempt"] for c in runs] == [0, 1, 2, 3]
+    assert [d["decision"] for d in h.decisions(runs[-1]["run_id"])] == [Decided.EXHAUSTED]
+
+
+def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) -> None:
+    # Static storage is batch-level: members that ran out of space go in a separate follow-up batch with
+    # more storage; the others keep the original storage in theirs.
+    gib = 1024**3
+    tasks = (TaskSpec("align", (), 600.0, (OutputSpec("bam", 100 * gib),)),
+             TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),)))
+    faults = FaultPlan(runs=[
+        RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1"),
+        RunFault(reason="FILE_SYSTEM_OUT_OF_SPACE", at_task="align", run_setting_id="s2")])
+    h = make(faults=faults, tasks=tasks)
+    batch_id = h.start_batch(["s1", "s2", "s3"], storageType="STATIC", storageCapacity=1200)
+    h.run()
+    groups = {b.default_run_setting.get("storageCapacity"): [e.run_setting_id for e in b.entries]
+              for b in follow_ups(h, batch_id)}
+    assert groups == {1200: ["s1"], 2400: ["s2"]}
+    bigger = next(b for b in follow_ups(h, batch_id) if b.default_run_setting.get("storageCapacity") == 2400)
+    assert bigger.request_id == batch_request_id(batch_id, 1, "static2400")
+    (run,) = h.emulator.batch_runs(bigger)
+    assert run.storage_capacity == 2400 and run.status == "COMPLETED"
+    assert not any(t.cache_hit for t in run.tasks.values())  # nothing was cached after running out of space
+    assert run.tags["autopilot:remediation"] == "storage=STATIC:2400GiB"
+
+
+def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> None:
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=f"s{i}")
+                             for i in (3, 50, 120)])
+    h = make(faults=faults)
+    batch_id = h.start_batch([f"s{i}" for i in range(150)], via_s3=True)
+    h.run()
+    (follow_up,) = follow_ups(h, batch_id)
+    assert sorted(e.run_setting_id for e in follow_up.entries) == ["s120", "s3", "s50"]
+    assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
+    assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
+
+
+def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
+                                      predicate=lambda r: int(r.run_setting_id[1:]) % 2 == 0)])
+    h = make(faults=faults)
+    batch_id = h.start_batch([f"s{i}" for i in range(240)], via_s3=True)
+    h.run()
+    (follow_up,) = follow_ups(h, batch_id)
+    assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
+    assert len(follow_up.entries) == 120
+    assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
+    finals = {s: o.final.status for s, o in batch_view(h.repository, batch_id).samples.items()}
+    assert set(finals.values()) == {"COMPLETED"} and len(finals) == 240
+
+
+def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="x2")])
+    h = make(faults=faults)
+    batch_id = h.omics.start_run_batch(
+        requestId="foreign", defaultRunSetting={"workflowId": h.workflow_id, "roleArn": "arn:aws:iam::123456789012:role/r",
+                                                "outputUri": f"s3://{BUCKET}/out"},
+        batchRunSettings={"inlineSettings": [{"runSettingId": f"x{i}", "parameters": {"n": i}} for i in range(3)]})["id"]
+    h.run()
+    (follow_up,) = follow_ups(h, batch_id)
+    (entry,) = follow_up.entries
+    assert entry.run_setting_id == "x2" and entry.setting["parameters"] == {"n": 2}
+    assert follow_up.default_run_setting["cacheId"] == h.cache_id  # the stack's cache was attached
+    assert h.runs()[entry.run_id].status == "COMPLETED"
