@@ -11,8 +11,6 @@ Queries answer DESIGN.md's questions with one DynamoDB Query each.
 from __future__ import annotations
 
 import contextlib
-
-import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
