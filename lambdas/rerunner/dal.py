@@ -139,18 +139,12 @@ class AwsAccess:
                         self.sleep(backoff_seconds * 2 ** (attempt - 1))
                         continue
                     raise RetryableError(f"StartRun {code} after {attempt} attempts") from error
-                raise StartRejected(
-                    code, error.response.get("Error", {}).get("Message", str(error))
-                ) from error
+                raise StartRejected(code, error.response.get("Error", {}).get("Message", str(error))) from error
         raise AssertionError("unreachable")
 
-    def start_batch(
-        self, repository: ProvenanceRepository, request: dict[str, Any], attributes: dict[str, Any]
-    ) -> str:
+    def start_batch(self, repository: ProvenanceRepository, request: dict[str, Any], attributes: dict[str, Any]) -> str:
         """StartRunBatch through the project's one batch starter (records BATCH#<id>/REQUEST)."""
-        return start_batch(
-            self.omics, repository, request, origin="rerunner", attributes=attributes, sleep=self.sleep
-        )
+        return start_batch(self.omics, repository, request, origin="rerunner", attributes=attributes, sleep=self.sleep)
 
     # ------------------------------------------------------------------ S3 settings files
     def read_settings(self, s3_uri: str, run_setting_ids: Collection[str]) -> dict[str, dict[str, Any]]:

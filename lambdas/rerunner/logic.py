@@ -216,9 +216,7 @@ class Rerunner:
         if failed.batch_id:
             outcome.skipped = "batch member: re-run with its batch once the batch is PROCESSED"
             return outcome
-        storage = Storage(
-            storageType=failed.storage_type or "STATIC", storageCapacity=failed.storage_capacity
-        )
+        storage = Storage(storageType=failed.storage_type or "STATIC", storageCapacity=failed.storage_capacity)
         decision = decide(self.policy, failed.failure_reason, failed.attempt, storage)
         pk, sk = keys.run_pk(failed.run_id), decision_sk(decision.attempt)
         record = self._record_base(failed, decision)
@@ -348,9 +346,7 @@ class Rerunner:
             run = runs[run_id]
             storage = Storage(storageType=run.storage_type or "STATIC", storageCapacity=run.storage_capacity)
             decision = decide(self.policy, run.failure_reason, run.attempt, storage)
-            candidates.append(
-                _Member(by_run[run_id]["runSettingId"], decision, run, summaries.get(run_id, {}))
-            )
+            candidates.append(_Member(by_run[run_id]["runSettingId"], decision, run, summaries.get(run_id, {})))
         for entry in failed_submissions:
             decision = decide_submission(self.policy, entry.get("submissionFailureReason"), batch_attempt)
             candidates.append(_Member(entry["runSettingId"], decision))
@@ -366,9 +362,7 @@ class Rerunner:
         if braked and work.origin != "release":
             self._hold(workflow_id, work, {"batch_id": batch_id, "members": len(rerun)})
             for member in rerun:
-                self._decide_member(
-                    outcome, member, {**context, "why": "automatic re-runs are paused"}, Decided.BRAKED
-                )
+                self._decide_member(outcome, member, {**context, "why": "automatic re-runs are paused"}, Decided.BRAKED)
             return outcome
 
         attempt = batch_attempt + 1
@@ -389,9 +383,7 @@ class Rerunner:
             summary = found.get((keys.run_pk(run_id), keys.SUMMARY), {})
             summaries[run_id] = summary
             runs[run_id] = (
-                RunDetails.model_validate(summary)
-                if _enriched(summary)
-                else run_details(self.aws.get_run(run_id))
+                RunDetails.model_validate(summary) if _enriched(summary) else run_details(self.aws.get_run(run_id))
             )
         return runs, summaries
 
@@ -499,9 +491,7 @@ class Rerunner:
         if recorded:
             settings = recorded["request"].get("batchRunSettings", {})
             if settings.get("inlineSettings") is not None:
-                entries = {
-                    e["runSettingId"]: e for e in settings["inlineSettings"] if e["runSettingId"] in wanted
-                }
+                entries = {e["runSettingId"]: e for e in settings["inlineSettings"] if e["runSettingId"] in wanted}
             elif settings.get("s3UriSettings"):
                 try:
                     entries = self.aws.read_settings(settings["s3UriSettings"], wanted)
@@ -527,9 +517,7 @@ class Rerunner:
             raise PermanentError(f"batch {batch_id}: its default run setting is unknown")
         cache_id = default.get("cacheId") or self.config.run_cache_id
         if cache_id:
-            default["cacheBehavior"] = _cache_behavior(
-                default.get("cacheBehavior") if default.get("cacheId") else None
-            )
+            default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)
             default["cacheId"] = cache_id
         storage = members[0].decision.storage  # the same for the whole group
         if storage is not None:
@@ -598,9 +586,7 @@ class Rerunner:
         if count:
             outcome.count(decision)
 
-    def _decide_member(
-        self, outcome: Outcome, member: _Member, context: dict[str, Any], decision: str
-    ) -> None:
+    def _decide_member(self, outcome: Outcome, member: _Member, context: dict[str, Any], decision: str) -> None:
         d = member.decision
         record = {
             "entity": "RERUN_DECISION",
@@ -632,9 +618,7 @@ class Rerunner:
         """None when the work may start now; else when it may (first decision time + delay)."""
         if delay_seconds <= 0:
             return None
-        first = datetime.fromisoformat(
-            self.repository.first_seen(pk, sk, iso_time(self.now())).replace("Z", "+00:00")
-        )
+        first = datetime.fromisoformat(self.repository.first_seen(pk, sk, iso_time(self.now())).replace("Z", "+00:00"))
         due = first + timedelta(seconds=delay_seconds)
         return due if self.now() < due else None
 
@@ -649,9 +633,7 @@ class Rerunner:
             self.aws.send_delayed(self.config.queue_url, body, seconds)
             return
         if not (self.config.queue_arn and self.config.scheduler_role_arn):
-            raise PermanentError(
-                "re-runs delayed beyond 15 minutes need RERUN_QUEUE_ARN and the scheduler role"
-            )
+            raise PermanentError("re-runs delayed beyond 15 minutes need RERUN_QUEUE_ARN and the scheduler role")
         self.aws.schedule_once(
             _schedule_name(name),
             self.config.schedule_group,
@@ -681,10 +663,9 @@ class Rerunner:
         state = self.repository.get_item(pk, "STATE") or {}
         if _paused(state, now):
             return True
-        released_in_window = (
-            state.get("status") == "RELEASED" and str(state.get("released_at", "")) >= window_start
-        )
-        if total > brake.maxFailures and not released_in_window:
+        # At most one pause per window: once a pause ended (cool-down or release), the failures already
+        # counted in its window do not pause the workflow again; the next window counts afresh.
+        if total > brake.maxFailures and state.get("window_start") != window_start:
             until = now + timedelta(minutes=brake.coolDownMinutes) if brake.coolDownMinutes else None
             self.repository.put_record(
                 {

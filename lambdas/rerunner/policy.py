@@ -128,9 +128,7 @@ def default_rules() -> dict[str, Rule]:
             maxAttempts=1,
             why="a task failed; one re-run from the cache tells a flaky task from a bug",
         ),
-        "RUN_TIMED_OUT": Rule(
-            action=Action.NEVER, why="run time limit exceeded; no cache is saved on a run timeout"
-        ),
+        "RUN_TIMED_OUT": Rule(action=Action.NEVER, why="run time limit exceeded; no cache is saved on a run timeout"),
         "TASK_TIMED_OUT": Rule(action=Action.NEVER, why="task time limit exceeded; needs a workflow change"),
         "OUT_OF_MEMORY_ERROR": Rule(action=Action.NEVER, why="task memory too low; needs a workflow change"),
     }
@@ -176,9 +174,7 @@ def load_policy(raw: str | dict[str, Any] | None) -> RerunPolicy:
     except json.JSONDecodeError as error:
         raise PolicyError(f"rerunPolicy is not valid JSON: {error}") from None
     except ValidationError as error:
-        problems = "; ".join(
-            f"rerunPolicy.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"rerunPolicy.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         raise PolicyError(problems) from None
 
 
@@ -245,9 +241,7 @@ class Decision(_Strict):
         return self.storage.label() if self.storage else None
 
 
-def decide(
-    policy: RerunPolicy, reason: str | None, parent_attempt: int, storage: Storage | None = None
-) -> Decision:
+def decide(policy: RerunPolicy, reason: str | None, parent_attempt: int, storage: Storage | None = None) -> Decision:
     """What to do about a failed run (attempt `parent_attempt`, 0 for an original run)."""
     rule = policy.rule(reason)
     attempt = parent_attempt + 1

@@ -95,9 +95,7 @@ def iter_array(read: Callable[[int], bytes], chunk_bytes: int = CHUNK_BYTES) -> 
         yield value
 
 
-def select_entries(
-    read: Callable[[int], bytes], run_setting_ids: Collection[str]
-) -> dict[str, dict[str, Any]]:
+def select_entries(read: Callable[[int], bytes], run_setting_ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """The entries of a settings file whose runSettingId is wanted, keyed by runSettingId."""
     wanted = set(run_setting_ids)
     found: dict[str, dict[str, Any]] = {}
