@@ -32,6 +32,10 @@ def repository(table_name: str) -> ProvenanceRepository:
     return ProvenanceRepository(table_name)
 
 
+def _no_sleep(_: float) -> None:
+    return None
+
+
 def _emulator(faults: FaultPlan | None = None) -> OmicsEmulator:
     return OmicsEmulator(clock=VirtualClock(), s3=boto3.client("s3"), events=boto3.client("events"),
                          faults=faults)
@@ -44,8 +48,8 @@ def test_starts_one_batch_and_records_request_and_submission(repository: Provena
     with mock_omics(emu):
         omics = omics_client(100)
         # When the batch is started twice with the same request (a redelivered message)
-        first = start_batch(omics, repository, _request(workflow_id), "launcher", "sub-1", sleep=lambda _: None)
-        second = start_batch(omics, repository, _request(workflow_id), "launcher", "sub-1", sleep=lambda _: None)
+        first = start_batch(omics, repository, _request(workflow_id), "launcher", "sub-1", sleep=_no_sleep)
+        second = start_batch(omics, repository, _request(workflow_id), "launcher", "sub-1", sleep=_no_sleep)
     # Then exactly one batch exists, and provenance holds its exact request and the submission link
     assert first == second
     assert len(emu.batches) == 1
@@ -85,7 +89,9 @@ def test_throttled_start_is_retried_with_the_same_request_id_and_creates_one_bat
     assert list(emu.batches) == [batch_id]
 
 
-def test_throttling_that_never_ends_is_retryable_and_records_nothing(repository: ProvenanceRepository) -> None:
+def test_throttling_that_never_ends_is_retryable_and_records_nothing(
+    repository: ProvenanceRepository,
+) -> None:
     emu = _emulator(FaultPlan(throttle={"StartRunBatch": 1.0}))
     workflow_id = emu.register_workflow("wgs")
     omics = omics_client(1000)
@@ -112,8 +118,10 @@ def test_stubbed_client_sees_the_exact_request() -> None:
     with Stubber(client) as stub:
         stub.add_client_error("start_run_batch", "ThrottlingException", "Rate exceeded", 400,
                               expected_params=request)
-        stub.add_response("start_run_batch", {"id": "7000001", "arn": "arn:aws:omics:us-east-1:1:runBatch/7000001",
-                                              "status": "CREATING", "uuid": "u-1"}, expected_params=request)
+        response = {"id": "7000001", "arn": "arn:aws:omics:us-east-1:1:runBatch/7000001",
+                    "status": "CREATING",
+                    "uuid": "u-1"}
+        stub.add_response("start_run_batch", response, expected_params=request)
         batch_id = start_batch(client, repository, request, "launcher", "sub-3", sleep=lambda _: None)
     assert batch_id == "7000001"
     assert repository.requests == [("7000001", request, "launcher")]
