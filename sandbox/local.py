@@ -25,6 +25,7 @@ import boto3
 from moto import mock_aws
 
 from sandbox.cloudformation import ConsumerSpec, FunctionSpec, ScheduleSpec, StackResources, TemplateSandbox
+from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, Timings, VirtualClock, mock_omics
 
 ACCOUNT_ID = "123456789012"
@@ -42,7 +43,7 @@ SANDBOX_ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }
-HANDLER_ENV_OVERRIDES = {"OMICS_MAX_TPS": "100000"}
+HANDLER_ENV_OVERRIDES = {"OMICS_MAX_TPS": "100000", "POWERTOOLS_LOG_LEVEL": "ERROR"}
 
 
 class SandboxContext:
@@ -106,8 +107,12 @@ class LocalAccount:
         timings: Timings | None = None,
         template: dict[str, Any] | None = None,
         environment: dict[str, str] | None = None,
+        prepare: Callable[[OmicsEmulator], dict[str, Any]] | None = None,
     ) -> None:
+        """`prepare` runs against the emulator before the stack is synthesized (e.g. to register the
+        workflow whose id the stack's configuration needs) and returns context to add."""
         self.context = context or {}
+        self._prepare = prepare
         self.seed = seed
         self.faults = faults
         self.clock = VirtualClock(start or datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
@@ -126,6 +131,7 @@ class LocalAccount:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._stack.enter_context(mock_aws())
+        self._stack.enter_context(speedups())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.events = boto3.client("events", region_name=REGION)
@@ -136,6 +142,8 @@ class LocalAccount:
                                       region=REGION, seed=self.seed, faults=self.faults, **kwargs)
         self._stack.enter_context(mock_omics(self.emulator))
         self.omics = boto3.client("omics", region_name=REGION)
+        if self._prepare is not None:
+            self.context = {**self.context, **self._prepare(self.emulator)}
         template = self._template
         if template is None:
             from stacks.synth import synth_template  # imported late: synthesis needs Node (jsii)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
@@ -32,23 +33,23 @@ def _recorder() -> Recorder:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     recorder = _recorder()
     recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+    counts: Counter[str] = Counter()  # one metric value per batch, not one per record
 
     def handle(record: SQSRecord) -> list[dict[str, Any]]:
         raw = body_json(record)
         try:
             event_model = parse_omics_event(raw)
         except IgnoredEvent as ignored:
-            metrics.add_metric(name="IgnoredEvents", unit=MetricUnit.Count, value=1)
+            counts["IgnoredEvents"] += 1
             logger.info("ignored event", extra={"detail_type": ignored.detail_type, "source": ignored.source})
             return []
         except ValidationError as error:
             record_rejected_event(recorder.repository, raw, str(error))
-            metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+            counts["RejectedEvents"] += 1
             return []
         outcome = recorder.record(event_model)
-        metrics.add_metric(name=f"{outcome.kind.title()}Events", unit=MetricUnit.Count, value=1)
-        if outcome.enriched:
-            metrics.add_metric(name="RunsEnriched", unit=MetricUnit.Count, value=1)
+        counts[f"{outcome.kind.title()}Events"] += 1
+        counts["RunsEnriched"] += int(outcome.enriched)
         return outcome.history
 
     def flush(histories: dict[str, list[dict[str, Any]]]) -> set[str]:
@@ -56,4 +57,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         failed = recorder.repository.put_items([item for items in histories.values() for item in items])
         return {owner[(item["pk"], item["sk"])] for item in failed}
 
-    return process_sqs_batch(event, handle, flush)
+    response = process_sqs_batch(event, handle, flush)
+    for name, value in counts.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return response

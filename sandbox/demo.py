@@ -1,0 +1,242 @@
+"""`make demo`: a 48-sample cohort played through the whole system in the local sandbox.
+
+The cohort sheet shipped in sandbox/cohort/ is submitted the way a lab would (uploaded under
+submissions/ when the launcher is deployed), HealthOmics (the emulator) fails some samples for
+several documented reasons and delivers events duplicated and out of order, and every handler the
+stack deploys reacts. The demo then compares provenance with the emulator's truth and prints a
+summary whose last line is one JSON object. It exits non-zero when the outcome is not the expected one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.local import LocalAccount
+from sandbox.omics import EventFaults, FaultPlan, OmicsEmulator, OutputSpec, RunFault, SubmissionFault, TaskSpec
+
+COHORT_SHEET = Path(__file__).with_name("cohort") / "cohort.csv"
+WORKFLOW_NAME = "wgs-germline"
+GiB = 1024**3
+
+# The simulated germline pipeline: what a 30x WGS run does, with virtual durations.
+WORKFLOW_TASKS = (
+    TaskSpec(name="fastqc", duration_seconds=900, outputs=(OutputSpec("qc", 2_000_000),)),
+    TaskSpec(name="align", depends_on=("fastqc",), duration_seconds=7200, outputs=(OutputSpec("bam", 8_000_000),)),
+    TaskSpec(name="markdup", depends_on=("align",), duration_seconds=2400, outputs=(OutputSpec("dedup", 6_000_000),)),
+    TaskSpec(name="call", depends_on=("markdup",), duration_seconds=5400, outputs=(OutputSpec("gvcf", 1_000_000),)),
+    TaskSpec(name="annotate", depends_on=("call",), duration_seconds=1200, outputs=(OutputSpec("vcf", 500_000),)),
+)
+
+
+@dataclass(frozen=True)
+class InjectedFailure:
+    sample: str
+    reason: str
+    at_task: str | None
+    every_attempt: bool  # a broken sample fails again on re-run; a transient one does not
+
+    @property
+    def permanent_with_rerunner(self) -> bool:
+        """Still failed after the re-runner did what the policy allows (guide: §2 failure reasons)."""
+        never = {"OUT_OF_MEMORY_ERROR", "RUN_TIMED_OUT", "TASK_TIMED_OUT", "INVALID_URI_INPUT"}
+        return self.reason in never or self.every_attempt
+
+
+SCENARIO_FAILURES = (
+    InjectedFailure("S-0003", "SERVICE_ERROR", "call", every_attempt=False),
+    InjectedFailure("S-0011", "SERVICE_ERROR", "markdup", every_attempt=False),
+    InjectedFailure("S-0017", "MODIFIED_INPUT_RESOURCE", "annotate", every_attempt=False),
+    InjectedFailure("S-0024", "FILE_SYSTEM_OUT_OF_SPACE", "markdup", every_attempt=False),
+    InjectedFailure("S-0031", "INSTANCE_RESERVATION_FAILED", None, every_attempt=False),
+    InjectedFailure("S-0038", "OUT_OF_MEMORY_ERROR", "call", every_attempt=True),
+    InjectedFailure("S-0045", "RUN_TASK_FAILED", "call", every_attempt=True),
+)
+THROTTLED_SUBMISSION = "S-0040"  # its StartRun inside the batch fails with a retryable reason
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def phase(self, name: str, detail: str) -> None:
+        line = f"[{time.perf_counter() - self.started:6.1f}s] {name:<10} {detail}"
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+def read_cohort(path: Path = COHORT_SHEET) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def fault_plan(seed: int) -> FaultPlan:
+    runs = [RunFault(reason=f.reason, at_task=f.at_task, run_setting_id=f.sample,
+                     first_attempt_only=not f.every_attempt, message=f"injected by the demo: {f.reason}")
+            for f in SCENARIO_FAILURES]
+    submissions = [SubmissionFault(run_setting_ids=frozenset({THROTTLED_SUBMISSION}), reason="ThrottlingException",
+                                   message="Rate exceeded (injected)",
+                                   predicate=lambda batch_id, setting: setting == THROTTLED_SUBMISSION
+                                   and _first_batch_only(batch_id))]
+    events = EventFaults(duplicate=0.15, reorder=0.3, reorder_window=8)
+    return FaultPlan(runs=runs, submissions=submissions, events=events, seed=seed)
+
+
+_FIRST_BATCH: list[str] = []
+
+
+def _first_batch_only(batch_id: str) -> bool:
+    """The submission fails in the cohort's own batch only (a follow-up batch finds capacity again)."""
+    if not _FIRST_BATCH:
+        _FIRST_BATCH.append(batch_id)
+    return batch_id == _FIRST_BATCH[0]
+
+
+def register_workflow(emulator: OmicsEmulator) -> dict[str, Any]:
+    workflow_id = emulator.register_workflow(WORKFLOW_NAME, tasks=WORKFLOW_TASKS)
+    return {"workflowId": workflow_id, "defaultStorageType": "STATIC", "defaultStorageCapacity": 1200}
+
+
+def _has(account: LocalAccount, capability: str) -> bool:
+    try:
+        account.function(capability)
+    except KeyError:
+        return False
+    return True
+
+
+def submit_cohort(account: LocalAccount, rows: list[dict[str, str]], report: Report) -> str:
+    """Upload the sheet where the launcher listens; without a launcher, start the batch directly."""
+    body = COHORT_SHEET.read_bytes()
+    if _has(account, "launcher"):
+        bucket = account.outputs["SubmissionsBucketName"]
+        account.s3.put_object(Bucket=bucket, Key="submissions/cohort-2026.csv", Body=body)
+        report.phase("submit", f"uploaded {len(rows)}-sample sheet to s3://{bucket}/submissions/cohort-2026.csv")
+        return "launcher"
+    from shared.batch_submit import start_batch  # the launcher's own submission path
+
+    settings = [{"runSettingId": r["sample_id"], "parameters": {k: v for k, v in r.items() if not k.startswith("tag:")
+                                                              and k != "sample_id"},
+                 "runTags": {"autopilot:sample": r["sample_id"]}} for r in rows]
+    request = {"requestId": "demo-cohort-2026", "batchName": "cohort-2026",
+               "defaultRunSetting": {"workflowId": account.context["workflowId"],
+                                     "roleArn": account.outputs["OmicsServiceRoleArn"],
+                                     "outputUri": f"s3://{account.outputs['RunOutputsBucketName']}/runs/",
+                                     "cacheId": account.outputs["RunCacheId"], "cacheBehavior": "CACHE_ON_FAILURE",
+                                     "storageType": "STATIC", "storageCapacity": 1200},
+               "batchRunSettings": {"inlineSettings": settings}}
+    batch_id = start_batch(account.omics, account.repository, request, origin="launcher", submission_id=None)
+    report.phase("submit", f"no launcher deployed: started batch {batch_id} directly ({len(rows)} runs)")
+    return "direct"
+
+
+def prune_caches(account: LocalAccount, report: Report) -> dict[str, Any]:
+    """A service update invalidates cache entries; the pruner reclaims them (when deployed)."""
+    version = account.emulator.bump_manifest_version()
+    if not _has(account, "pruner"):
+        report.phase("prune", f"manifest version bumped to {version}; no pruner deployed")
+        return {"entries": 0, "bytes": 0}
+    result = account.invoke("pruner", {"mode": "enforce"})
+    account.deliver()
+    records = account.repository.prune_history(account.outputs["RunCacheId"])
+    entries = sum(int(r.get("entries_deleted", r.get("deleted", 0)) or 0) for r in records)
+    reclaimed = sum(int(r.get("bytes_reclaimed", 0) or 0) for r in records)
+    report.phase("prune", f"manifest v{version}: pruned {entries} stale cache entries, {reclaimed / 1e6:.1f} MB "
+                          f"reclaimed ({json.dumps(result, default=str)[:120]})")
+    return {"entries": entries, "bytes": reclaimed}
+
+
+def _scan_count(account: LocalAccount) -> int:
+    paginator = account.dynamodb.get_paginator("scan")
+    return sum(page["Count"] for page in paginator.paginate(TableName=account.table_name, Select="COUNT"))
+
+
+def verify(account: LocalAccount, expected_unresolved: set[str]) -> list[str]:
+    """Provenance must agree with the emulator's truth for every run; nothing may be lost."""
+    from shared.provenance.views import run_view, unresolved_failures
+
+    problems: list[str] = []
+    for run in account.emulator.runs.values():
+        view = run_view(account.repository, run.id)
+        if view is None:
+            problems.append(f"run {run.id} missing from provenance")
+        elif view.status != run.status:
+            problems.append(f"run {run.id}: provenance says {view.status}, HealthOmics says {run.status}")
+    unresolved = {f.get("sample") or f["run_id"] for f in unresolved_failures(account.repository)}
+    if unresolved != expected_unresolved:
+        problems.append(f"unresolved failures {sorted(unresolved)} != expected {sorted(expected_unresolved)}")
+    if account.dlq_messages():
+        problems.append(f"{account.dlq_messages()} messages in dead-letter queues")
+    return problems
+
+
+def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, Any], list[str]]:
+    report = Report()
+    rows = read_cohort()
+    _FIRST_BATCH.clear()
+    with LocalAccount(seed=seed, faults=fault_plan(seed), prepare=register_workflow) as account:
+        deployed = sorted({spec.handler.split(".")[0] for spec in account.resources.functions.values()})
+        report.phase("deploy", f"stack created from the synthesized template: {', '.join(deployed)}")
+        submit_cohort(account, rows, report)
+        quiet = account.run_until_quiet(max_seconds=14 * 86400, step_seconds=300)
+        runs = list(account.emulator.runs.values())
+        statuses = Counter(r.status for r in runs)
+        report.phase("run", f"{len(runs)} runs in {len(account.emulator.batches)} batches, "
+                            f"{dict(statuses)}; quiet={quiet}; virtual time {account.clock.now():%Y-%m-%d %H:%M}")
+        pruned = prune_caches(account, report)
+        with_rerunner = _has(account, "rerunner")
+        failed_samples = {f.sample for f in SCENARIO_FAILURES}
+        expected = ({f.sample for f in SCENARIO_FAILURES if f.permanent_with_rerunner} if with_rerunner
+                    else failed_samples)
+        problems = verify(account, expected)
+        from shared.provenance.views import unresolved_failures
+
+        unresolved = unresolved_failures(account.repository)
+        cache_hits = sum(1 for r in runs for t in r.tasks.values() if t.cache_hit)
+        summary = {
+            "runs_total": len(runs),
+            "runs_completed": statuses.get("COMPLETED", 0),
+            "runs_failed_unresolved": len(unresolved),
+            "reruns": sum(1 for r in runs if r.attempt > 1),
+            "cache_hits": cache_hits,
+            "cache_entries_pruned": pruned["entries"],
+            "cache_bytes_reclaimed": pruned["bytes"],
+            "provenance_items": _scan_count(account),
+            "events_emitted": len(account.emulator.emitted_events),
+            "events_delivered": len(account.emulator.delivered_events),
+            "dlq_messages": account.dlq_messages(),
+            "handler_invocations": sum(account.stats.invocations.values()),
+            "omics_calls": sum(account.emulator.calls.values()),
+            "samples": len(rows),
+            "ok": not problems,
+        }
+        report.phase("verify", "provenance matches HealthOmics for every run" if not problems
+                     else f"{len(problems)} problems")
+        for failure in unresolved:
+            echo(f"  unresolved: sample {failure.get('sample')} run {failure['run_id']} "
+                 f"({failure.get('failure_reason')}, attempt {failure.get('attempt')})")
+        for problem in problems[:20]:
+            echo(f"  PROBLEM: {problem}")
+    return summary, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=7, help="fault and id seed (the demo is reproducible)")
+    args = parser.parse_args(argv)
+    summary, problems = play(seed=args.seed)
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
