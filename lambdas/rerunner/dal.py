@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError
 from rerunner.settings_file import select_entries
 from shared.batch_submit import start_batch
 from shared.errors import PermanentError, RetryableError
-from shared.omics import paginate
 from shared.provenance.repository import ProvenanceRepository
 
 RETRYABLE_CODES = frozenset(
@@ -97,13 +96,6 @@ class AwsAccess:
             return dict(self.omics.get_batch(batchId=batch_id))
         except ClientError as error:
             raise _domain_error(error, f"GetBatch {batch_id}") from error
-
-    def failed_runs_of_batch(self, batch_id: str) -> list[dict[str, Any]]:
-        """ListRuns(batchId, status=FAILED): only the failed runs, 100 a page."""
-        try:
-            return list(paginate(self.omics, "list_runs", "items", batchId=batch_id, status="FAILED"))
-        except ClientError as error:
-            raise _domain_error(error, f"ListRuns {batch_id}") from error
 
     def batch_members(self, batch_id: str, submission_status: str | None = None) -> Iterator[dict[str, Any]]:
         """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), 100 a page."""

@@ -331,12 +331,12 @@ class Rerunner:
 
         members = list(self.aws.batch_members(batch_id))
         by_run = {m["runId"]: m for m in members if m.get("runId")}
-        failed_ids = [r["id"] for r in self.aws.failed_runs_of_batch(batch_id) if r["id"] in by_run]
+        runs, summaries = self._failed_runs(batch_id, list(by_run))
+        failed_ids = list(runs)
         failed_submissions = [m for m in members if m.get("submissionStatus") == "FAILED"]
         if not failed_ids and not failed_submissions:
             outcome.skipped = "no failed members"
             return outcome
-        runs, summaries = self._failed_runs(failed_ids)
         workflow_id = next((r.workflow_id for r in runs.values() if r.workflow_id), None)
         if workflow_id is None:
             workflow_id = self._batch_default(batch_id).get("workflowId")
@@ -373,19 +373,37 @@ class Rerunner:
             self._follow_up(outcome, work, batch_id, root_batch_id, attempt, group, group_members, context)
         return outcome
 
-    def _failed_runs(self, run_ids: list[str]) -> tuple[dict[str, RunDetails], dict[str, dict[str, Any]]]:
-        """Facts of the failed runs: the recorder's records where complete (no HealthOmics call), GetRun
-        for the rest."""
+    def _failed_runs(
+        self, batch_id: str, run_ids: list[str]
+    ) -> tuple[dict[str, RunDetails], dict[str, dict[str, Any]]]:
+        """The batch's failed runs with their facts, in as few HealthOmics calls as possible.
+
+        The recorder has usually recorded every member's terminal status and GetRun details by the time
+        the batch is PROCESSED: those cost one BatchGetItem per 100 members and no HealthOmics call.
+        Members it has not recorded yet are looked up with GetRun, but only while GetBatch's exact
+        failed-run count (exact at PROCESSED) says failed runs are still unaccounted for.
+        """
         found = self.repository.get_items([(keys.run_pk(r), keys.SUMMARY) for r in run_ids])
-        runs: dict[str, RunDetails] = {}
-        summaries: dict[str, dict[str, Any]] = {}
-        for run_id in run_ids:
-            summary = found.get((keys.run_pk(run_id), keys.SUMMARY), {})
-            summaries[run_id] = summary
-            runs[run_id] = (
-                RunDetails.model_validate(summary) if _enriched(summary) else run_details(self.aws.get_run(run_id))
-            )
-        return runs, summaries
+        summaries = {r: found.get((keys.run_pk(r), keys.SUMMARY), {}) for r in run_ids}
+        failed: dict[str, RunDetails] = {}
+        unknown: list[str] = []
+        for run_id, summary in summaries.items():
+            outcome = summary.get("outcome")
+            if outcome == "FAILED":
+                failed[run_id] = (
+                    RunDetails.model_validate(summary) if _enriched(summary) else run_details(self.aws.get_run(run_id))
+                )
+            elif outcome not in ("COMPLETED", "CANCELLED"):
+                unknown.append(run_id)
+        if unknown:
+            expected = int((self.aws.get_batch(batch_id).get("runSummary") or {}).get("failedRunCount", 0))
+            for run_id in unknown:
+                if len(failed) >= expected:
+                    break
+                details = run_details(self.aws.get_run(run_id))
+                if details.status == "FAILED":
+                    failed[run_id] = details
+        return {r: failed[r] for r in run_ids if r in failed}, summaries
 
     def _follow_up(
         self,

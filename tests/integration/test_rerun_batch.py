@@ -36,13 +36,21 @@ def test_failed_members_become_one_follow_up_batch(make) -> None:
     # Given a batch of 6 where s2 fails with SERVICE_ERROR after two tasks, s4 with RUN_TASK_FAILED,
     # s5 with a configuration error, and s6's submission fails with a retryable quota error
     faults = FaultPlan(
-        runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2"),
-              RunFault(reason="RUN_TASK_FAILED", at_task="call", run_setting_id="s4"),
-              RunFault(reason="ECR_PERMISSION_ERROR", at_task=None, run_setting_id="s5")])
+        runs=[
+            RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2"),
+            RunFault(reason="RUN_TASK_FAILED", at_task="call", run_setting_id="s4"),
+            RunFault(reason="ECR_PERMISSION_ERROR", at_task=None, run_setting_id="s5"),
+        ]
+    )
     h = make(faults=faults)
     # the quota error hits the first batch only (it resolves by the time of the follow-up)
-    faults.submissions.append(SubmissionFault(run_setting_ids=frozenset({"s6"}), reason="ServiceQuotaExceededException",
-                                              predicate=lambda b, _: h.emulator.batches[b].name == "cohort"))
+    faults.submissions.append(
+        SubmissionFault(
+            run_setting_ids=frozenset({"s6"}),
+            reason="ServiceQuotaExceededException",
+            predicate=lambda b, _: h.emulator.batches[b].name == "cohort",
+        )
+    )
     batch_id = h.start_batch([f"s{i}" for i in range(1, 7)], priority=7)
     # When the account runs until quiet
     h.run()
@@ -64,14 +72,23 @@ def test_failed_members_become_one_follow_up_batch(make) -> None:
     # and the follow-up completed: s2 resumed from the cache (two hits), every member resolved
     runs = {e.run_setting_id: h.runs()[e.run_id] for e in follow_up.entries}
     assert all(r.status == "COMPLETED" for r in runs.values())
-    assert {t.spec.name: t.cache_hit for t in runs["s2"].tasks.values()} == {"align": True, "call": True,
-                                                                            "report": False}
+    assert {t.spec.name: t.cache_hit for t in runs["s2"].tasks.values()} == {
+        "align": True,
+        "call": True,
+        "report": False,
+    }
     assert [u["run_id"] for u in unresolved_failures(h.repository)] == [original["s5"]]
     # and the root batch's view shows every sample's final outcome after the re-runs
     view = batch_view(h.repository, batch_id)
     finals = {s: o.final.status for s, o in view.samples.items()}
-    assert finals == {"s1": "COMPLETED", "s2": "COMPLETED", "s3": "COMPLETED", "s4": "COMPLETED",
-                      "s5": "FAILED", "s6": "COMPLETED"}
+    assert finals == {
+        "s1": "COMPLETED",
+        "s2": "COMPLETED",
+        "s3": "COMPLETED",
+        "s4": "COMPLETED",
+        "s5": "FAILED",
+        "s6": "COMPLETED",
+    }
     assert [b["batch_id"] for b in view.batches] == [batch_id, follow_up.id]
     # and the lineage chain of s2 runs root -> attempt 1
     chain = attempt_chain(h.repository, original["s2"])
@@ -97,8 +114,9 @@ def test_non_retryable_submission_failures_are_not_resubmitted(make) -> None:
 
 def test_follow_ups_chain_until_max_attempts(make) -> None:
     # s1 fails with SERVICE_ERROR on every attempt: follow-ups of follow-ups until attempt 3
-    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1",
-                                      first_attempt_only=False)])
+    faults = FaultPlan(
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1", first_attempt_only=False)]
+    )
     h = make(faults=faults)
     root = h.start_batch(["s1", "s2"])
     h.run()
@@ -119,16 +137,23 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
     # Static storage is batch-level: members that ran out of space go in a separate follow-up batch with
     # more storage; the others keep the original storage in theirs.
     gib = 1024**3
-    tasks = (TaskSpec("align", (), 600.0, (OutputSpec("bam", 100 * gib),)),
-             TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),)))
-    faults = FaultPlan(runs=[
-        RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1"),
-        RunFault(reason="FILE_SYSTEM_OUT_OF_SPACE", at_task="align", run_setting_id="s2")])
+    tasks = (
+        TaskSpec("align", (), 600.0, (OutputSpec("bam", 100 * gib),)),
+        TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),)),
+    )
+    faults = FaultPlan(
+        runs=[
+            RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1"),
+            RunFault(reason="FILE_SYSTEM_OUT_OF_SPACE", at_task="align", run_setting_id="s2"),
+        ]
+    )
     h = make(faults=faults, tasks=tasks)
     batch_id = h.start_batch(["s1", "s2", "s3"], storageType="STATIC", storageCapacity=1200)
     h.run()
-    groups = {b.default_run_setting.get("storageCapacity"): [e.run_setting_id for e in b.entries]
-              for b in follow_ups(h, batch_id)}
+    groups = {
+        b.default_run_setting.get("storageCapacity"): [e.run_setting_id for e in b.entries]
+        for b in follow_ups(h, batch_id)
+    }
     assert groups == {1200: ["s1"], 2400: ["s2"]}
     bigger = next(b for b in follow_ups(h, batch_id) if b.default_run_setting.get("storageCapacity") == 2400)
     assert bigger.request_id == batch_request_id(batch_id, 1, "static2400")
@@ -139,8 +164,9 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
 
 
 def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> None:
-    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=f"s{i}")
-                             for i in (3, 50, 120)])
+    faults = FaultPlan(
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=f"s{i}") for i in (3, 50, 120)]
+    )
     h = make(faults=faults)
     batch_id = h.start_batch([f"s{i}" for i in range(150)], via_s3=True)
     h.run()
@@ -151,8 +177,9 @@ def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> 
 
 
 def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
-    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
-                                      predicate=lambda r: int(r.run_setting_id[1:]) % 2 == 0)])
+    faults = FaultPlan(
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", predicate=lambda r: int(r.run_setting_id[1:]) % 2 == 0)]
+    )
     h = make(faults=faults)
     batch_id = h.start_batch([f"s{i}" for i in range(240)], via_s3=True)
     h.run()
@@ -168,12 +195,46 @@ def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(m
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="x2")])
     h = make(faults=faults)
     batch_id = h.omics.start_run_batch(
-        requestId="foreign", defaultRunSetting={"workflowId": h.workflow_id, "roleArn": "arn:aws:iam::123456789012:role/r",
-                                                "outputUri": f"s3://{BUCKET}/out"},
-        batchRunSettings={"inlineSettings": [{"runSettingId": f"x{i}", "parameters": {"n": i}} for i in range(3)]})["id"]
+        requestId="foreign",
+        defaultRunSetting={
+            "workflowId": h.workflow_id,
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "outputUri": f"s3://{BUCKET}/out",
+        },
+        batchRunSettings={"inlineSettings": [{"runSettingId": f"x{i}", "parameters": {"n": i}} for i in range(3)]},
+    )["id"]
     h.run()
     (follow_up,) = follow_ups(h, batch_id)
     (entry,) = follow_up.entries
     assert entry.run_setting_id == "x2" and entry.setting["parameters"] == {"n": 2}
     assert follow_up.default_run_setting["cacheId"] == h.cache_id  # the stack's cache was attached
     assert h.runs()[entry.run_id].status == "COMPLETED"
+
+
+def test_recorded_members_cost_no_getrun_and_unrecorded_ones_are_looked_up(make) -> None:
+    from rerunner.work import Work
+
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s2")])
+    # Given the recorder has recorded every member: the re-runner needs no GetRun at all
+    h = make(faults=faults)
+    batch_id = h.start_batch([f"s{i}" for i in range(5)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    before = dict(h.emulator.calls)
+    assert h.handle(Work(kind="batch", id=batch_id)).started
+    calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
+    assert calls == {"ListRunsInBatch": 1, "StartRunBatch": 1}
+
+
+def test_unrecorded_members_are_looked_up_only_until_the_failed_count_is_reached(make) -> None:
+    from rerunner.work import Work
+
+    # Given nothing was recorded (recorder behind): GetBatch's exact failed count bounds the GetRun lookups
+    h2 = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s0")]))
+    batch2 = h2.start_batch([f"s{i}" for i in range(5)])
+    h2.emulator.run_until_idle()
+    before = dict(h2.emulator.calls)
+    assert h2.handle(Work(kind="batch", id=batch2)).started
+    calls = {op: n - before.get(op, 0) for op, n in h2.emulator.calls.items() if n != before.get(op, 0)}
+    assert calls["GetBatch"] == 1 and calls["StartRunBatch"] == 1
+    assert calls["GetRun"] == 1  # s0 was the only failure, found first: the other 4 are never looked up
