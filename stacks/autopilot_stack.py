@@ -12,12 +12,14 @@ from constructs import Construct, IConstruct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.bundling import lambda_code
+from stacks.components.dashboard import OperationsDashboard
 from stacks.components.encryption import EncryptionKey
 from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.queue_consumer import QueueConsumer
+from stacks.components.reconciler import Reconciler
 from stacks.components.recorder import ProvenanceRecorder
 from stacks.components.storage import Storage
 from stacks.config import AutopilotConfig
@@ -81,6 +83,17 @@ class AutopilotStack(cdk.Stack):
             reserved_concurrency=config.recorder_reserved_concurrency,
         )
 
+        self.reconciler = Reconciler(
+            self,
+            "Reconciler",
+            factory=factory,
+            table=self.provenance.table,
+            key=key,
+            notifications=self.notifications,
+            schedule_expression=config.reconcile_schedule,
+            stale_minutes=config.reconcile_stale_minutes,
+        )
+
         cdk.CfnOutput(self, "ProvenanceTableName", value=self.provenance.table.table_name)
         cdk.CfnOutput(self, "SubmissionsBucketName", value=self.storage.submissions.bucket_name)
         cdk.CfnOutput(self, "RunOutputsBucketName", value=self.storage.outputs.bucket_name)
@@ -92,8 +105,18 @@ class AutopilotStack(cdk.Stack):
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
         )
 
+        # Keep last: graphs every function and dead-letter queue defined above.
+        self.dashboard = self._operations_dashboard()
+
         # Written by an aspect at synthesis, so every capability added to this stack is included.
         cdk.Aspects.of(self).add(_WriteWiring())
+
+    def _operations_dashboard(self) -> OperationsDashboard:
+        functions = [(f.node.scope.node.id if f.node.scope else f.node.id, f)
+                     for f in self.node.find_all() if isinstance(f, lambda_.Function)]
+        queues = [(f"{c.consumer} DLQ", c.dead_letter_queue) for c in self.queue_consumers()]
+        queues.append(("reconciler schedule DLQ", self.reconciler.dead_letter_queue))
+        return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues)
 
     def _logical_id(self, construct: IConstruct) -> str:
         cfn = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child

@@ -37,6 +37,8 @@ CONTEXT_KEYS = (
     "alarmEmail",
     "omicsMaxTps",
     "recorderReservedConcurrency",
+    "reconcileSchedule",
+    "reconcileStaleMinutes",
 )
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
@@ -91,6 +93,15 @@ class AutopilotConfig(BaseModel):
         default=5.0, gt=0, le=100, allow_inf_nan=False, description="Client-side HealthOmics call rate."
     )
     recorder_reserved_concurrency: int = Field(default=5, ge=2, le=1000)
+    reconcile_schedule: str = Field(
+        default="rate(15 minutes)",
+        pattern=r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$",
+        description="EventBridge Scheduler expression of the reconciler's sweep.",
+    )
+    reconcile_stale_minutes: int = Field(
+        default=30, ge=5, le=10080,
+        description="A run or batch whose last recorded event is older than this is checked with HealthOmics.",
+    )
 
     @field_validator("omics_service_role_arn", "run_cache_id", "alarm_email", mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Reconciler: a scheduled sweep that heals provenance when HealthOmics events went missing."""

@@ -1,0 +1,74 @@
+"""Reconciler Lambda: invoked by EventBridge Scheduler (rate from config `reconcileSchedule`).
+
+Payload: {"scheduledTime": "<aws.scheduler.scheduled-time>"} (optional). The scheduled time is the
+sweep's reference "now" (the sandbox passes its virtual clock the same way); without it, the wall clock.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from reconciler.logic import Reconciler
+from recorder.logic import Recorder
+from shared.observability import logger, metrics, tracer
+from shared.omics import omics_client
+from shared.provenance.repository import ProvenanceRepository
+from shared.settings import get_settings
+
+ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"
+ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
+SAFETY_SECONDS = 30
+
+
+@lru_cache(maxsize=1)
+def _recorder() -> Recorder:
+    settings = get_settings()
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
+
+
+def reference_time(event: dict[str, Any] | None) -> datetime:
+    """The scheduler's scheduled time when it was passed (and is a real timestamp), else now."""
+    value = (event or {}).get("scheduledTime")
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def _gauges(name: str, dimension: str, values: dict[str, int]) -> None:
+    """One EMF document per dimension value (the dashboard graphs them by value)."""
+    for value, count in sorted(values.items()):
+        with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name=dimension, value=value)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    stale = timedelta(minutes=float(os.environ.get(ENV_STALE_MINUTES, "30")))
+    recorder = _recorder()
+    recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+    reconciler = Reconciler(recorder, stale_after=stale,
+                            list_runs_above=int(os.environ.get(ENV_LIST_RUNS_ABOVE, "25")),
+                            time_left=recorder.time_left, safety_seconds=SAFETY_SECONDS)
+    report = reconciler.sweep(reference_time(event))
+    metrics.add_metric(name="RecordsHealed", unit=MetricUnit.Count, value=len(report.healed))
+    metrics.add_metric(name="ReconcileChecked", unit=MetricUnit.Count,
+                       value=report.runs_checked + report.batches_checked)
+    metrics.add_metric(name="BatchesInFlight", unit=MetricUnit.Count, value=report.batches_in_flight)
+    _gauges("ActiveRuns", "status", report.active_runs_by_status)
+    _gauges("UnresolvedFailures", "failure_reason", report.unresolved_by_reason)
+    summary = report.summary()
+    logger.info("reconcile sweep", extra=summary)
+    return summary

@@ -1,0 +1,370 @@
+"""The reconciler: heal provenance when HealthOmics events went missing (they are best effort).
+
+A sweep looks up runs and batches whose recorded status has been non-terminal for longer than a
+threshold (the `active` index: one Query per kind), asks HealthOmics what their status really is, and
+records the truth through the recorder's own code path: a synthetic status event built from the API's
+answer (deterministic id `reconciled-<id>-<status>`, the API's own time for that status, truncated to
+the second like an EventBridge event), so the ordering rules, the history items and the terminal
+enrichment (GetRun + ListRunTasks, ListRunsInBatch) are exactly those of a delivered event. A real
+event for the same observation that arrives later rewrites the same items.
+
+HealthOmics calls are few and rate-limited (the client's token bucket): with few stale runs, one GetRun
+each; with many, ListRuns pages per active status (100 runs a page) tell which runs are unchanged, and
+only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
+Batches cost one GetBatch each. Every heal is recorded once (`RUN#<id>`/`BATCH#<id>` / `HEALED#...`,
+entity HEALED, a conditional create) and counted (metric RecordsHealed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from recorder.logic import THROTTLING_CODES, Recorder
+from shared.errors import RetryableError
+from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
+from shared.omics import paginate
+from shared.provenance import keys
+from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
+
+RECONCILED_PREFIX = "reconciled"
+HEALED = "HEALED"
+ALL_ACTIVE = "~"  # sorts after every `<time>#<id>` sort key of the active index
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
+LIST_PAGE = 100
+SWEEP_RETENTION_DAYS = 90
+
+
+def synthetic_event_id(entity_id: str, status: str) -> str:
+    return f"{RECONCILED_PREFIX}-{entity_id}-{status}"
+
+
+def _second(moment: datetime) -> datetime:
+    """EventBridge event times have one-second resolution; so do our synthetic observations."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _event_time(moment: datetime) -> str:
+    return _second(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _arn_parts(arn: str | None) -> tuple[str | None, str | None]:
+    parts = (arn or "").split(":")
+    return (parts[3], parts[4]) if len(parts) > 5 else (None, None)
+
+
+def run_status_time(run: dict[str, Any], status: str, fallback: datetime) -> datetime:
+    """The API's own time for a run status (GetRun or a ListRuns item)."""
+    if status in RUN_TERMINAL:
+        candidates = ("stopTime", "startTime", "creationTime")
+    elif status in (RunStatus.RUNNING, RunStatus.STOPPING):
+        candidates = ("startTime", "creationTime")
+    else:
+        candidates = ("creationTime",)
+    for name in candidates:
+        value = run.get(name)
+        if isinstance(value, datetime):
+            return value
+    return fallback
+
+
+def batch_status_time(batch: dict[str, Any], status: str, fallback: datetime) -> datetime:
+    """The API's own time for a batch status (GetBatch)."""
+    by_status = {
+        BatchStatus.PROCESSED: ("processedTime",),
+        BatchStatus.FAILED: ("failedTime",),
+        BatchStatus.INPROGRESS: ("submittedTime",),
+        BatchStatus.CREATING: ("creationTime",),
+        BatchStatus.PENDING: ("creationTime",),
+    }
+    for name in by_status.get(status, ()):
+        value = batch.get(name)
+        if isinstance(value, datetime):
+            return value
+    return fallback
+
+
+def run_event(run: dict[str, Any], status: str, when: datetime) -> dict[str, Any]:
+    """A Run Status Change event, in the guide's envelope, that says what the API says."""
+    arn = run.get("arn") or ""
+    region, account = _arn_parts(arn)
+    detail = {"omicsVersion": "1.0.0", "arn": arn, "status": status, "uuid": run.get("uuid"),
+              "runId": run["id"], "runName": run.get("name"), "runOutputUri": run.get("runOutputUri"),
+              "workflowId": run.get("workflowId"), "workflowName": run.get("workflowName")}
+    return {"version": "0", "id": synthetic_event_id(run["id"], status), "detail-type": RUN_STATUS_CHANGE,
+            "source": "aws.omics", "account": account, "time": _event_time(when), "region": region,
+            "resources": [arn] if arn else [], "detail": {k: v for k, v in detail.items() if v is not None}}
+
+
+def batch_event(batch: dict[str, Any], status: str, when: datetime) -> dict[str, Any]:
+    """A RunBatch Status Change event (counts as strings, as documented) from a GetBatch answer."""
+    arn = batch.get("arn") or ""
+    region, account = _arn_parts(arn)
+    submissions = batch.get("submissionSummary") or {}
+    runs = batch.get("runSummary") or {}
+    counts = {
+        "totalRuns": batch.get("totalRuns"),
+        "successfulStartSubmissionCount": submissions.get("successfulStartSubmissionCount"),
+        "failedStartSubmissionCount": submissions.get("failedStartSubmissionCount"),
+        "pendingStartSubmissionCount": submissions.get("pendingStartSubmissionCount"),
+        "pendingRunCount": runs.get("pendingRunCount"),
+        "startingRunCount": runs.get("startingRunCount"),
+        "runningRunCount": runs.get("runningRunCount"),
+        "stoppingRunCount": runs.get("stoppingRunCount"),
+        "completedRunCount": runs.get("completedRunCount"),
+        "failedRunCount": runs.get("failedRunCount"),
+        "cancelledRunCount": runs.get("cancelledRunCount"),
+        "deletedRunCount": runs.get("deletedRunCount"),
+    }
+    default = batch.get("defaultRunSetting") or {}
+    detail: dict[str, Any] = {
+        "omicsVersion": "1.0.0", "arn": arn, "batchId": batch["id"], "status": status, "uuid": batch.get("uuid"),
+        "batchName": batch.get("name"), "workflowId": default.get("workflowId"),
+        "runCacheBehavior": default.get("cacheBehavior"),
+        # GetBatch's failureReason carries the message (the event's failureReason is a category).
+        "failureMessage": batch.get("failureReason") if status == BatchStatus.FAILED else None,
+        **{name: str(value) for name, value in counts.items() if value is not None},
+    }
+    return {"version": "0", "id": synthetic_event_id(batch["id"], status), "detail-type": RUN_BATCH_STATUS_CHANGE,
+            "source": "aws.omics", "account": account, "time": _event_time(when), "region": region,
+            "resources": [arn] if arn else [], "detail": {k: v for k, v in detail.items() if v is not None}}
+
+
+@dataclass
+class Heal:
+    kind: str  # RUN | BATCH
+    entity_id: str
+    recorded_status: str | None
+    status: str
+    source: str  # GetRun | ListRuns | GetBatch | NotFound
+
+
+@dataclass
+class SweepReport:
+    now: str
+    threshold: str
+    runs_checked: int = 0
+    batches_checked: int = 0
+    unchanged: int = 0
+    healed: list[Heal] = field(default_factory=list)
+    enriched: int = 0
+    members_recorded: int = 0
+    used_list_runs: bool = False
+    stopped_early: bool = False
+    # Gauges after the sweep (the dashboard's runs by status, batches in flight, unresolved failures).
+    active_runs_by_status: dict[str, int] = field(default_factory=dict)
+    batches_in_flight: int = 0
+    unresolved_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"now": self.now, "threshold": self.threshold, "runs_checked": self.runs_checked,
+                "batches_checked": self.batches_checked, "unchanged": self.unchanged, "healed": len(self.healed),
+                "enriched": self.enriched, "members_recorded": self.members_recorded,
+                "used_list_runs": self.used_list_runs, "stopped_early": self.stopped_early,
+                "active_runs_by_status": self.active_runs_by_status, "batches_in_flight": self.batches_in_flight,
+                "unresolved_by_reason": self.unresolved_by_reason,
+                "healed_ids": [f"{h.kind}#{h.entity_id}:{h.recorded_status}->{h.status}" for h in self.healed[:100]]}
+
+
+class _RememberingOmics:
+    """The recorder's HealthOmics client, with the GetRun answers this sweep already holds, so a run
+    healed to a terminal status is enriched without asking GetRun twice."""
+
+    def __init__(self, client: Any, runs: dict[str, dict[str, Any]]) -> None:
+        self._client = client
+        self._runs = runs
+
+    def get_run(self, **params: Any) -> dict[str, Any]:
+        known = self._runs.pop(params.get("id", ""), None)
+        return known if known is not None else self._client.get_run(**params)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        recorder: Recorder,
+        stale_after: timedelta,
+        list_runs_above: int = 25,
+        time_left: Callable[[], float] = lambda: float("inf"),
+        safety_seconds: float = 20.0,
+    ) -> None:
+        self.recorder = recorder
+        self.repository = recorder.repository
+        self.stale_after = stale_after
+        self.list_runs_above = list_runs_above  # more stale runs than this: ListRuns pages, not GetRun each
+        self.time_left = time_left
+        self.safety_seconds = safety_seconds
+
+    # ------------------------------------------------------------------ sweep
+    def sweep(self, now: datetime) -> SweepReport:
+        threshold = iso_time(now - self.stale_after)
+        report = SweepReport(now=iso_time(now), threshold=threshold)
+        # One Query per kind reads every active entity: the stale ones are those last seen before the
+        # threshold (the index's sort key starts with the last event time); the rest feed the gauges.
+        active_runs = self.repository.active_since_before("RUN", ALL_ACTIVE)
+        active_batches = self.repository.active_since_before("BATCH", ALL_ACTIVE)
+        stale_runs = [i for i in active_runs if i.get("active_sk", "") < threshold]
+        report.runs_checked = len(stale_runs)
+        known: dict[str, dict[str, Any]] = {}
+        listed = self._listed_active(stale_runs, report)
+        raw_omics = self.recorder.omics
+        self.recorder._omics = _RememberingOmics(raw_omics, known)
+        try:
+            for item in stale_runs:
+                if self._out_of_time(report):
+                    break
+                self._reconcile_run(item, listed, known, now, report)
+            stale_batches = [i for i in active_batches if i.get("active_sk", "") < threshold]
+            report.batches_checked = len(stale_batches)
+            for item in stale_batches:
+                if self._out_of_time(report):
+                    break
+                self._reconcile_batch(item, now, report)
+        finally:
+            self.recorder._omics = raw_omics
+        self._gauges(active_runs, active_batches, report)
+        self._record_sweep(report)
+        return report
+
+    def _gauges(self, runs: list[dict[str, Any]], batches: list[dict[str, Any]], report: SweepReport) -> None:
+        status = {i["run_id"]: i.get("status") or "UNKNOWN" for i in runs}
+        healed_batches = 0
+        for heal in report.healed:
+            if heal.kind == "RUN":
+                status[heal.entity_id] = heal.status
+            else:
+                healed_batches += int(batch_rank(heal.status) >= batch_rank(BatchStatus.PROCESSED))
+        report.active_runs_by_status = dict(Counter(s for s in status.values() if s in ACTIVE_RUN_STATUSES))
+        report.batches_in_flight = len(batches) - healed_batches
+        report.unresolved_by_reason = dict(Counter(i.get("failure_reason") or "UNKNOWN"
+                                                   for i in self.repository.unresolved_failures()))
+
+    def _out_of_time(self, report: SweepReport) -> bool:
+        if self.time_left() < self.safety_seconds:
+            report.stopped_early = True  # the rest is still stale: the next sweep picks it up
+        return report.stopped_early
+
+    def _listed_active(self, stale: list[dict[str, Any]], report: SweepReport) -> dict[str, dict[str, Any]] | None:
+        """With many stale runs, one ListRuns pass per active status (100 runs a page) instead of a
+        GetRun per run. A run absent from every listing has left the active statuses (or is gone)."""
+        if len(stale) <= self.list_runs_above:
+            return None
+        report.used_list_runs = True
+        listed: dict[str, dict[str, Any]] = {}
+        for status in ACTIVE_RUN_STATUSES:
+            try:
+                for run in paginate(self.recorder.omics, "list_runs", "items", status=status,
+                                    PaginationConfig={"PageSize": LIST_PAGE}):
+                    listed[run["id"]] = run
+            except ClientError as error:
+                raise self._failure(error, "ListRuns") from error
+        return listed
+
+    @staticmethod
+    def _failure(error: ClientError, what: str) -> Exception:
+        code = _code(error)
+        return RetryableError(f"{what}: {code}" if code in THROTTLING_CODES else f"{what}: {code}: {error}")
+
+    # ------------------------------------------------------------------ runs
+    def _get_run(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return self.recorder.omics.get_run(id=run_id)  # type: ignore[no-any-return]
+        except ClientError as error:
+            if _code(error) == "ResourceNotFoundException":
+                return None
+            raise self._failure(error, f"GetRun {run_id}") from error
+
+    def _reconcile_run(self, item: dict[str, Any], listed: dict[str, dict[str, Any]] | None,
+                       known: dict[str, dict[str, Any]], now: datetime, report: SweepReport) -> None:
+        run_id, recorded = item["run_id"], item.get("status")
+        if listed is not None and run_id in listed:
+            truth, source = listed[run_id], "ListRuns"
+        else:
+            fetched = self._get_run(run_id)
+            if fetched is None:
+                # Deleted, or a REMOVE-retention run aged out: the service no longer knows it.
+                self._heal_run({"id": run_id, "arn": item.get("arn")}, RunStatus.DELETED, _second(now),
+                               recorded, "NotFound", report)
+                return
+            truth, source = fetched, "GetRun"
+            known[run_id] = fetched
+        status = truth["status"]
+        if status == recorded:
+            report.unchanged += 1
+            known.pop(run_id, None)
+            return
+        self._heal_run(truth, status, run_status_time(truth, status, _second(now)), recorded, source, report)
+        known.pop(run_id, None)
+
+    def _heal_run(self, run: dict[str, Any], status: str, when: datetime, recorded: str | None, source: str,
+                  report: SweepReport) -> None:
+        if run_rank(status) < run_rank(recorded or ""):
+            report.unchanged += 1  # the record is ahead of the API's (eventually consistent) answer
+            return
+        outcome = self.recorder.record(parse_omics_event(run_event(run, status, when)))
+        self._write_history(outcome.history)
+        report.enriched += int(outcome.enriched)
+        if outcome.advanced:
+            self._note_heal(Heal("RUN", run["id"], recorded, status, source), when, report)
+
+    # ------------------------------------------------------------------ batches
+    def _reconcile_batch(self, item: dict[str, Any], now: datetime, report: SweepReport) -> None:
+        batch_id, recorded = item["batch_id"], item.get("status")
+        try:
+            batch = self.recorder.omics.get_batch(batchId=batch_id)
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                raise self._failure(error, f"GetBatch {batch_id}") from error
+            report.unchanged += 1  # DeleteBatch removed it; its runs stay recorded on their own
+            return
+        status = batch["status"]
+        if status == recorded or batch_rank(status) < batch_rank(recorded or ""):
+            report.unchanged += 1
+            return
+        when = batch_status_time(batch, status, _second(now))
+        outcome = self.recorder.record(parse_omics_event(batch_event(batch, status, when)))
+        self._write_history(outcome.history)
+        report.members_recorded += outcome.members_recorded
+        if outcome.advanced:
+            self._note_heal(Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)
+
+    # ------------------------------------------------------------------ records
+    def _write_history(self, history: list[dict[str, Any]]) -> None:
+        if self.repository.put_items(history):
+            raise RetryableError("status history items were not all written")
+
+    def _note_heal(self, heal: Heal, when: datetime, report: SweepReport) -> None:
+        pk = keys.run_pk(heal.entity_id) if heal.kind == "RUN" else keys.batch_pk(heal.entity_id)
+        rank = run_rank(heal.status) if heal.kind == "RUN" else batch_rank(heal.status)
+        created = self.repository.claim(pk, f"{HEALED}#{rank:02d}#{heal.status}", {
+            "entity": HEALED, "kind": heal.kind, "entity_id": heal.entity_id, "from_status": heal.recorded_status,
+            "status": heal.status, "status_time": iso_time(when), "source": heal.source,
+            "healed_at": report.now})
+        if created:
+            report.healed.append(heal)
+
+    def _record_sweep(self, report: SweepReport) -> None:
+        """One audit record per sweep (kept 90 days): what was checked and healed."""
+        expires = int(datetime.fromisoformat(report.now.replace("Z", "+00:00")).timestamp()) + \
+            SWEEP_RETENTION_DAYS * 86_400
+        self.repository.put_record({keys.PK: "RECONCILE#SWEEPS", keys.SK: f"SWEEP#{report.now}",
+                                    "entity": "RECONCILE_SWEEP", keys.TTL_ATTRIBUTE: expires, **report.summary()})
+
+
+def heals_of(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The HEALED records among one entity's items (e.g. repository.run_items)."""
+    return [i for i in items if i.get("entity") == HEALED]
