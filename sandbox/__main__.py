@@ -1,0 +1,133 @@
+"""`python -m sandbox serve`: a long-lived local account on localhost (docs/SANDBOX.md).
+
+The first line on stdout is ONE JSON object with the endpoints, the client environment and the stack
+outputs; everything else (progress, errors) goes to stderr. Serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sandbox.server import DEFAULT_STEP_SECONDS, BadRequest, SandboxServer
+
+
+def _context_pair(text: str) -> tuple[str, Any]:
+    """`key=value` like `cdk -c`; the value is parsed as JSON when it is JSON, else kept as text."""
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _json_file(text: str) -> dict[str, Any]:
+    try:
+        document = json.loads(Path(text).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+    if not isinstance(document, dict):
+        raise argparse.ArgumentTypeError(f"{text}: expected a JSON object")
+    return document
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a local account on localhost until SIGINT/SIGTERM")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="interface to bind (default 127.0.0.1; the sandbox has no authentication)")
+    serve.add_argument("--aws-port", type=int, default=0, help="moto server port (default: a free port)")
+    serve.add_argument("--omics-port", type=int, default=0, help="HealthOmics emulator port (default: free)")
+    serve.add_argument("--control-port", type=int, default=0, help="control API port (default: free)")
+    serve.add_argument("--seed", type=int, default=0, help="seed of every random choice (ids, faults)")
+    serve.add_argument("--autoplay-speed", type=_non_negative, default=0.0,
+                       help="virtual seconds to advance per real second in the background (default 0: off)")
+    serve.add_argument("--step-seconds", type=_positive, default=DEFAULT_STEP_SECONDS,
+                       help="granularity of clock advances: handlers run after each step (default 60)")
+    serve.add_argument("-c", "--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
+                       help="CDK context override for the synthesized stack, like `cdk -c` (repeatable)")
+    serve.add_argument("--template", type=_json_file, default=None, metavar="PATH",
+                       help="use this synthesized CloudFormation template instead of synthesizing the app")
+    serve.add_argument("--faults", type=_json_file, default=None, metavar="PATH",
+                       help="initial fault plan (the JSON body of POST /faults)")
+    return parser
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Keep stdout clean for the endpoints line: anything written while starting (synthesis, Node
+    warnings, libraries) goes to stderr, at the file-descriptor level so child processes obey too."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def serve(args: argparse.Namespace) -> int:
+    server = SandboxServer(host=args.host, aws_port=args.aws_port, omics_port=args.omics_port,
+                           control_port=args.control_port, seed=args.seed, context=dict(args.context),
+                           template=args.template, faults=args.faults, autoplay_speed=args.autoplay_speed,
+                           step_seconds=args.step_seconds)
+
+    def request_stop(signum: int, _frame: object) -> None:
+        print(f"sandbox: {signal.Signals(signum).name}, stopping", file=sys.stderr, flush=True)
+        server.request_stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with _stdout_to_stderr():
+        server.start()
+    try:
+        sys.stdout.write(json.dumps(server.endpoints, default=str) + "\n")
+        sys.stdout.flush()
+        exports = " ".join(f"{k}={v}" for k, v in server.client_env.items())
+        print(f"sandbox: serving; for your scripts: export {exports}\n"
+              f"sandbox: control API {server.control_url} (docs/SANDBOX.md); Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+        server.wait()
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return serve(args)
+    except BadRequest as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
