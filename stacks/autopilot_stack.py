@@ -21,6 +21,7 @@ from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.reconciler import Reconciler
 from stacks.components.recorder import ProvenanceRecorder
+from stacks.components.rerunner import Rerunner
 from stacks.components.storage import Storage
 from stacks.config import AutopilotConfig
 from stacks.runtime_contract import (
@@ -81,6 +82,20 @@ class AutopilotStack(cdk.Stack):
             key=key,
             notifications=self.notifications,
             reserved_concurrency=config.recorder_reserved_concurrency,
+        )
+
+        self.rerunner = Rerunner(
+            self,
+            "Rerunner",
+            factory=factory,
+            table=self.provenance.table,
+            routing=self.routing,
+            key=key,
+            notifications=self.notifications,
+            settings_bucket=self.storage.submissions,
+            omics_service_role_arn=self.omics.service_role_arn,
+            policy_json=config.rerun_policy_json,
+            reserved_concurrency=config.rerunner_reserved_concurrency,
         )
 
         self.reconciler = Reconciler(

@@ -37,6 +37,8 @@ CONTEXT_KEYS = (
     "alarmEmail",
     "omicsMaxTps",
     "recorderReservedConcurrency",
+    "rerunPolicy",
+    "rerunnerReservedConcurrency",
     "reconcileSchedule",
     "reconcileStaleMinutes",
 )
@@ -102,6 +104,37 @@ class AutopilotConfig(BaseModel):
         default=30, ge=5, le=10080,
         description="A run or batch whose last recorded event is older than this is checked with HealthOmics.",
     )
+
+    rerun_policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Re-run policy overrides (docs/RERUN_POLICY.md): a JSON object, merged over the defaults.",
+    )
+    rerunner_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+
+    @field_validator("rerun_policy", mode="before")
+    @classmethod
+    def _rerun_policy(cls, value: Any) -> Any:
+        # Validated by the very models the function uses (lambdas/rerunner/policy.py).
+        # isort: off
+        from stacks import runtime_contract  # noqa: F401  (puts lambdas/ on sys.path)
+        from rerunner.policy import PolicyError, load_policy
+
+        # isort: on
+
+        value = _blank_to_none(value)
+        if value is None:
+            return {}
+        if not isinstance(value, str | dict):
+            raise ValueError("must be a JSON object")
+        try:
+            load_policy(value)
+        except PolicyError as error:
+            raise ValueError(str(error)) from None
+        return json.loads(value) if isinstance(value, str) else value
+
+    @property
+    def rerun_policy_json(self) -> str:
+        return json.dumps(self.rerun_policy, sort_keys=True, separators=(",", ":"))
 
     @field_validator("omics_service_role_arn", "run_cache_id", "alarm_email", mode="before")
     @classmethod

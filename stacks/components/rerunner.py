@@ -1,0 +1,240 @@
+"""The re-runner: Run FAILED / RunBatch PROCESSED -> re-run queue -> re-runner -> StartRun / StartRunBatch.
+
+Also: a role EventBridge Scheduler assumes to bring delayed re-runs back to the queue (one-time `at(...)`
+schedules named `autopilot-rerun-*` in the default group), and an alarm when the brake pauses a workflow.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import RUN_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE, EventRouting
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import (
+    INLINE_POLICY,
+    INLINE_POLICY_REASON,
+    acknowledge,
+    wildcard_action,
+    wildcard_arn,
+    wildcard_under,
+)
+from stacks.components.queue_consumer import QueueConsumer
+from stacks.runtime_contract import METRICS_NAMESPACE
+
+# isort: off
+# The runtime contract (imported above) puts lambdas/ on sys.path: the names come from the code itself.
+from rerunner.settings import (
+    ENV_RERUN_POLICY,
+    ENV_RERUN_QUEUE_ARN,
+    ENV_RERUN_QUEUE_URL,
+    ENV_SCHEDULE_GROUP,
+    ENV_SCHEDULER_ROLE_ARN,
+    ENV_SETTINGS_BUCKET,
+)
+# isort: on
+
+RERUNNER_HANDLER = "rerunner.handler.lambda_handler"
+SCHEDULE_GROUP = "default"
+SCHEDULE_NAME_PREFIX = "autopilot-rerun-"
+SETTINGS_PREFIX = "reruns/"
+# HealthOmics actions the re-runner calls, by the resource type each one authorizes on.
+RERUNNER_OMICS_ACTIONS = {
+    "run": ("omics:GetRun", "omics:StartRun", "omics:TagResource"),
+    "runBatch": ("omics:GetBatch", "omics:ListRunsInBatch", "omics:StartRunBatch", "omics:TagResource"),
+    "workflow": ("omics:StartRun",),
+    "runGroup": ("omics:StartRun",),
+    "runCache": ("omics:StartRun",),
+}
+BRAKE_METRIC = "RerunBrakeEngaged"
+
+
+class Rerunner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        routing: EventRouting,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        settings_bucket: s3.IBucket,
+        omics_service_role_arn: str,
+        policy_json: str,
+        reserved_concurrency: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.function = factory.create(
+            self,
+            "Rerunner",
+            FunctionSpec(
+                capability="rerunner",
+                handler=RERUNNER_HANDLER,
+                description="Re-runs failed HealthOmics runs from the run cache, by failure reason",
+                timeout=cdk.Duration.minutes(5),
+                memory_mb=1024,
+                reserved_concurrency=reserved_concurrency,
+                environment={
+                    ENV_RERUN_POLICY: policy_json,
+                    ENV_SCHEDULE_GROUP: SCHEDULE_GROUP,
+                    ENV_SETTINGS_BUCKET: settings_bucket.bucket_name,
+                },
+            ),
+        )
+        table.grant_read_write_data(self.function)
+
+        self.consumer = QueueConsumer(
+            self,
+            "Rerun",
+            consumer="rerunner",
+            function=self.function,
+            key=key,
+            notifications=notifications,
+            batch_size=5,
+            # StartRun's default quota is a few TPS per account: two pollers at most.
+            max_concurrency=reserved_concurrency,
+            # A re-run's delay can be up to a week (EventBridge Scheduler); the queue only holds work
+            # that is due (SQS delays are at most 15 minutes), so the default retention is enough.
+            max_message_age=cdk.Duration.hours(2),
+        )
+        queue = self.consumer.queue
+        self.function.add_environment(ENV_RERUN_QUEUE_URL, queue.queue_url)
+        self.function.add_environment(ENV_RERUN_QUEUE_ARN, queue.queue_arn)
+        queue.grant_send_messages(self.function)  # delayed and released work comes back on its own queue
+
+        # EventBridge Scheduler's role for the one-time schedules: send to the re-run queue, nothing else.
+        self.scheduler_role = iam.Role(
+            self,
+            "SchedulerRole",
+            description="EventBridge Scheduler: deliver delayed HealthOmics re-runs to the re-run queue",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+        )
+        queue.grant_send_messages(self.scheduler_role)
+        self.function.add_environment(ENV_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
+        schedules = stack.format_arn(
+            service="scheduler", resource="schedule", resource_name=f"{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(sid="CreateOneTimeSchedules", actions=["scheduler:CreateSchedule"],
+                                resources=[schedules])
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassSchedulerRole", actions=["iam:PassRole"], resources=[self.scheduler_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+            )
+        )
+
+        for resource_type, actions in RERUNNER_OMICS_ACTIONS.items():
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid=f"Omics{resource_type[0].upper()}{resource_type[1:]}",
+                    actions=list(actions),
+                    resources=[stack.format_arn(service="omics", resource=resource_type, resource_name="*")],
+                )
+            )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassOmicsServiceRole", actions=["iam:PassRole"], resources=[omics_service_role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
+            )
+        )
+        # Original settings files are read from the submissions bucket; follow-up settings files (> 100
+        # runs) are written under reruns/ there, where the HealthOmics service role reads settings.
+        settings_bucket.grant_read(self.function)
+        settings_bucket.grant_put(self.function, f"{SETTINGS_PREFIX}*")
+
+        # A CANCELLED run was stopped by a person: never routed. A batch-level FAILED batch created no runs
+        # (the launcher resubmits it): not routed either.
+        self.run_rule = routing.route(
+            "RerunFailedRunRule",
+            detail_types=[RUN_STATUS_CHANGE],
+            detail={"status": ["FAILED"]},
+            consumer=self.consumer,
+            description="Failed HealthOmics runs -> re-run queue",
+        )
+        self.batch_rule = routing.route(
+            "RerunProcessedBatchRule",
+            detail_types=[RUNBATCH_STATUS_CHANGE],
+            detail={"status": ["PROCESSED"]},
+            consumer=self.consumer,
+            description="Processed HealthOmics batches (failed members re-run as one follow-up batch) -> re-run queue",
+        )
+
+        self.brake_alarm = notifications.notify(
+            cloudwatch.Alarm(
+                self,
+                "BrakeEngaged",
+                alarm_description="rerunner: automatic re-runs of a workflow were paused by the failure brake "
+                "(see BRAKE#<workflowId> in the provenance table; release with "
+                '{"action": "release-brake", "workflowId": ...})',
+                metric=cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=BRAKE_METRIC,
+                    dimensions_map={"service": "rerunner"},
+                    period=cdk.Duration.minutes(5),
+                    statistic="Sum",
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
+            "run's, its batch's, the workflow it used), so the re-runner's actions are scoped to this "
+            "account and region's run/*, runBatch/*, workflow/*, runGroup/* and runCache/* resources: "
+            "reads of one run or batch, StartRun/StartRunBatch (which need StartRun on each resource "
+            "they use) and tagging at start.",
+            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS),
+        )
+        acknowledge(
+            role,
+            "One-time schedules are created per delayed re-run with names derived from the failed run "
+            "(autopilot-rerun-*), only in the default schedule group.",
+            wildcard_arn("scheduler", f"schedule/{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"),
+        )
+        acknowledge(
+            role,
+            "The provenance table's GSIs (lineage chain, batch view) are queried: <table>/index/*, this "
+            "table only. Batch settings files are read from the submissions bucket (object keys chosen by "
+            "submitters) and follow-up settings files written under reruns/ only.",
+            wildcard_under(table, "/index/*"),
+            wildcard_under(settings_bucket, "/*"),
+            wildcard_under(settings_bucket, f"/{SETTINGS_PREFIX}*"),
+            wildcard_action("s3:GetObject*"),
+            wildcard_action("s3:GetBucket*"),
+            wildcard_action("s3:List*"),
+            wildcard_action("s3:Abort*"),
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grants on the stack's customer-managed key "
+            "(table, queue, bucket) and apply to that single key only.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )
+        acknowledge(
+            self.scheduler_role,
+            "kms:GenerateDataKey* comes from CDK's grant to send to the KMS-encrypted re-run queue and applies "
+            "to the stack's single customer-managed key.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )
+        acknowledge(self.scheduler_role, INLINE_POLICY_REASON, INLINE_POLICY)
