@@ -1,0 +1,341 @@
+"""The launcher: a sample sheet becomes exactly one HealthOmics batch, or a REJECTED submission.
+
+Flow for one sheet (uploaded to S3 or sent directly):
+  identity (source + SHA-256 of the bytes) -> already SUBMITTED? done, zero calls
+  -> lease (one invocation works on a submission at a time) -> parse + validate everything
+  -> errors: REJECTED record with every error, `<sheet>.errors.json`, metric, alarm; zero HealthOmics calls
+  -> plan: inline (≤ 100 small runs) or a content-addressed settings file written once, by streaming
+  -> ACCEPTED record -> shared.batch_submit.start_batch (requestId from the identity) -> SUBMITTED.
+A batch that FAILs as a whole (RunBatch Status Change FAILED) is resubmitted unchanged, with the same
+requestId, when its failure is transient; otherwise the failure is recorded and alarmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
+from launcher.config import ERRORS_SUFFIX, LauncherConfig
+from launcher.plan import Plan, SheetIdentity, build_plan, settings_chunks, sha256_hex
+from launcher.sheet import SheetError, SheetFormat, detect_format, parse
+from launcher.store import LauncherStore, SheetUnreadable
+from launcher.validation import Validated, validate
+from shared.batch_submit import BatchRejected, start_batch
+from shared.errors import RetryableError
+from shared.events import RunBatchStatusChange
+from shared.observability import logger
+from shared.provenance import keys
+from shared.provenance.repository import ProvenanceRepository
+from shared.status import iso_time
+
+MAX_RECORDED_ERRORS = 100
+LEASE_SECONDS = 900
+MAX_RESUBMISSIONS = 3
+
+# Batch-level failure reasons the guide calls transient ("the service encountered a temporary error;
+# retry the batch"): resubmit the same request with the same requestId. Validation failures and a settings
+# file that changed after submission are not resubmitted (the second cannot happen to our
+# content-addressed files unless someone overwrote one: that needs a person).
+TRANSIENT_REASONS = frozenset({
+    "INTERNAL_SERVER_EXCEPTION", "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR_EXCEPTION", "INTERNAL_ERROR",
+    "SERVICE_ERROR", "SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE_EXCEPTION", "THROTTLING_EXCEPTION",
+    "REQUEST_TIMEOUT_EXCEPTION", "TRANSIENT_ERROR",
+})
+_TRANSIENT_MESSAGE = re.compile(r"\b(transient|temporary|temporarily|retry the batch)\b", re.IGNORECASE)
+_SETTINGS_CHANGED = re.compile(r"s3UriConfigs|changed after calling StartRunBatch", re.IGNORECASE)
+
+
+def classify_batch_failure(reason: str | None, message: str | None) -> str:
+    """TRANSIENT | SETTINGS_CHANGED | VALIDATION | UNKNOWN (only TRANSIENT is resubmitted)."""
+    text = message or ""
+    if _SETTINGS_CHANGED.search(text) or _SETTINGS_CHANGED.search(reason or ""):
+        return "SETTINGS_CHANGED"
+    normalized = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", reason or "")
+    normalized = re.sub(r"[^A-Za-z0-9]+", "_", normalized).strip("_").upper()
+    if normalized in TRANSIENT_REASONS:
+        return "TRANSIENT"
+    if normalized.startswith("VALIDATION"):
+        return "VALIDATION"
+    if _TRANSIENT_MESSAGE.search(text):
+        return "TRANSIENT"
+    return "UNKNOWN"
+
+
+@dataclass
+class LaunchOutcome:
+    """What happened to one sheet (returned to the CLI, logged, asserted in tests)."""
+
+    submission_id: str
+    status: str  # SUBMITTED | REJECTED | DUPLICATE | VALID (dry run) | IN_PROGRESS
+    sheet: str
+    request_id: str
+    run_count: int = 0
+    batch_id: str | None = None
+    inline: bool | None = None
+    settings_uri: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_report: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class BatchFailureOutcome:
+    batch_id: str
+    kind: str  # TRANSIENT | SETTINGS_CHANGED | VALIDATION | UNKNOWN | NOT_OURS | IGNORED
+    action: str  # RESUBMITTED | ALREADY_HANDLED | RECORDED | GAVE_UP | NONE
+    new_batch_id: str | None = None
+
+
+class Launcher:
+    def __init__(
+        self,
+        repository: ProvenanceRepository,
+        store: LauncherStore,
+        omics: Callable[[], Any],
+        config: LauncherConfig,
+        alarm_topic_arn: str | None = None,
+        *,
+        metric: Callable[[str, float], None] = lambda name, value: None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.repository = repository
+        self.store = store
+        self._omics_factory = omics
+        self._omics: Any = None
+        self.config = config
+        self.alarm_topic_arn = alarm_topic_arn
+        self.metric = metric
+        self.now = now
+        self.owner = owner or uuid.uuid4().hex
+        self.sleep = sleep
+
+    @property
+    def omics(self) -> Any:
+        if self._omics is None:
+            self._omics = self._omics_factory()
+        return self._omics
+
+    # ------------------------------------------------------------------------------- entry points
+    def launch_object(self, bucket: str, key: str, version_id: str | None = None) -> LaunchOutcome | None:
+        """A sheet uploaded to S3 (EventBridge Object Created). None when the object is not a sheet."""
+        if key.endswith(ERRORS_SUFFIX) or not key.startswith(self.config.submissions_prefix):
+            logger.info("not a sample sheet; ignored", extra={"bucket": bucket, "key": key})
+            return None
+        try:
+            obj = self.store.read_sheet(bucket, key, version_id)
+        except SheetUnreadable:
+            decoded = unquote_plus(key)
+            if decoded == key:
+                raise
+            key = decoded  # keys in some notifications arrive URL-encoded
+            obj = self.store.read_sheet(bucket, key, version_id)
+        identity = SheetIdentity("s3", obj.sha256, bucket=bucket, key=key, version_id=obj.version_id,
+                                 name=key.rsplit("/", 1)[-1])
+        return self._launch(obj.data, identity, detect_format(key, obj.data), report=(bucket, key + ERRORS_SUFFIX))
+
+    def launch_document(self, document: str | bytes | Mapping[str, Any], name: str | None = None,
+                        fmt: SheetFormat | None = None, dry_run: bool = False) -> LaunchOutcome:
+        """A sheet sent directly (CLI `submit`): CSV/JSON text, or an already parsed JSON sheet."""
+        if isinstance(document, Mapping):
+            data = json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
+            fmt = "json"
+        else:
+            data = document.encode() if isinstance(document, str) else document
+        identity = SheetIdentity("direct", sha256_hex(data), name=name)
+        return self._launch(data, identity, fmt or detect_format(name, data), report=None, dry_run=dry_run)
+
+    # ------------------------------------------------------------------------------------ one sheet
+    def _launch(self, data: bytes, identity: SheetIdentity, fmt: SheetFormat, report: tuple[str, str] | None,
+                dry_run: bool = False) -> LaunchOutcome:
+        submission_id = identity.submission_id
+        outcome = LaunchOutcome(submission_id, "", identity.label, identity.request_id)
+        existing = None if dry_run else self.repository.get_submission(submission_id)
+        if existing and existing.get("status") == "SUBMITTED":
+            logger.info("sheet already submitted; nothing to do",
+                        extra={"submission_id": submission_id, "batch_id": existing.get("batch_id")})
+            self.metric("DuplicateSheets", 1)
+            outcome.status, outcome.batch_id = "DUPLICATE", existing.get("batch_id")
+            outcome.run_count = int(existing.get("run_count", 0))
+            return outcome
+        lease = f"submission-{submission_id}"
+        if not dry_run and not self.repository.acquire_lease(lease, self.owner, self._epoch(), LEASE_SECONDS):
+            raise RetryableError(f"submission {submission_id} is being launched by another invocation")
+        try:
+            validated = self._validate(data, fmt, submission_id)
+            outcome.run_count = len(validated.entries)
+            if not validated.ok:
+                return self._reject(outcome, identity, validated.errors, report, existing, dry_run)
+            plan = build_plan(validated, identity, self.config.settings_prefix)
+            outcome.inline = plan.inline
+            if dry_run:
+                outcome.status = "VALID"
+                if not plan.inline:
+                    outcome.settings_uri = f"s3://{self._settings_bucket(identity)}/{plan.settings_key}"
+                return outcome
+            return self._submit(outcome, identity, validated, plan, report, existing)
+        finally:
+            if not dry_run:
+                self.repository.release_lease(lease, self.owner)
+
+    def _validate(self, data: bytes, fmt: SheetFormat, submission_id: str) -> Validated:
+        sheet = parse(data, fmt)
+        return validate(sheet, self.config.default_run_setting(), submission_id)
+
+    def _submit(self, outcome: LaunchOutcome, identity: SheetIdentity, validated: Validated, plan: Plan,
+                report: tuple[str, str] | None, existing: Mapping[str, Any] | None) -> LaunchOutcome:
+        submission_id = identity.submission_id
+        bucket = self._settings_bucket(identity)
+        request = plan.with_settings_uri(bucket)
+        recorded_at = iso_time(self.now())
+        settings_uri = None if plan.inline else str(request["batchRunSettings"]["s3UriSettings"])
+        facts: dict[str, Any] = {
+            "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": identity.request_id,
+            "inline": plan.inline, "settings_uri": settings_uri, "recorded_at": recorded_at}
+        self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts)
+        if not plan.inline:
+            assert plan.settings_key is not None
+            created = self.store.put_once(bucket, plan.settings_key, settings_chunks(validated.encoded))
+            logger.info("settings file ready", extra={"uri": settings_uri, "file_created": created,
+                                                      "bytes": plan.settings_bytes, "runs": plan.run_count})
+        try:
+            batch_id = start_batch(self.omics, self.repository, request, "launcher", submission_id,
+                                   attributes={"sheet": identity.as_dict(), "run_count": plan.run_count},
+                                   sleep=self.sleep, now=self.now)
+        except BatchRejected as rejected:
+            error = SheetError(None, None, f"HealthOmics refused the batch: {rejected.code}: {rejected.message}")
+            return self._reject(outcome, identity, [error], report, existing, dry_run=False)
+        self.metric("SheetsSubmitted", 1)
+        self.metric("RunsSubmitted", plan.run_count)
+        outcome.status, outcome.batch_id = "SUBMITTED", batch_id
+        outcome.settings_uri = settings_uri
+        return outcome
+
+    def _reject(self, outcome: LaunchOutcome, identity: SheetIdentity, errors: list[SheetError],
+                report: tuple[str, str] | None, existing: Mapping[str, Any] | None, dry_run: bool) -> LaunchOutcome:
+        outcome.status = "REJECTED"
+        outcome.errors = [e.as_dict() for e in errors]
+        if dry_run:
+            return outcome
+        digest = hashlib.sha256(json.dumps(outcome.errors, sort_keys=True).encode()).hexdigest()
+        body = {"sheet": identity.label, "submission_id": outcome.submission_id, "status": "REJECTED",
+                "error_count": len(errors), "errors": outcome.errors}
+        if report:
+            self.store.put_report(report[0], report[1], body)
+            outcome.errors_report = f"s3://{report[0]}/{report[1]}"
+        now = iso_time(self.now())
+        self.repository.record_submission(outcome.submission_id, "REJECTED", now, {
+            "sheet": identity.as_dict(), "request_id": identity.request_id, "error_count": len(errors),
+            "errors": outcome.errors[:MAX_RECORDED_ERRORS], "errors_truncated": len(errors) > MAX_RECORDED_ERRORS,
+            "errors_report": outcome.errors_report, "errors_digest": digest, "recorded_at": now})
+        if existing and existing.get("status") == "REJECTED" and existing.get("errors_digest") == digest:
+            logger.info("sheet rejected again for the same reasons; not alarming twice",
+                        extra={"submission_id": outcome.submission_id})
+            return outcome
+        logger.warning("sheet rejected", extra={"submission_id": outcome.submission_id, "sheet": identity.label,
+                                                "errors": len(errors), "first": outcome.errors[:5]})
+        self.metric("SheetsRejected", 1)
+        self.store.alarm(self.alarm_topic_arn, f"Sample sheet rejected: {identity.label}"[:100], {
+            "submission_id": outcome.submission_id, "sheet": identity.label, "error_count": len(errors),
+            "errors_report": outcome.errors_report, "errors": outcome.errors[:20]})
+        return outcome
+
+    def _settings_bucket(self, identity: SheetIdentity) -> str:
+        bucket = self.config.submissions_bucket or identity.bucket
+        if not bucket:
+            raise RetryableError("no bucket for settings files: SUBMISSIONS_BUCKET is not configured")
+        return bucket
+
+    def _epoch(self) -> int:
+        return int(self.now().timestamp())
+
+    # ------------------------------------------------------------------------- batch-level failure
+    def on_batch_failed(self, event: RunBatchStatusChange) -> BatchFailureOutcome:
+        detail = event.detail
+        batch_id = detail.batch_id
+        if detail.status != "FAILED":
+            return BatchFailureOutcome(batch_id, "IGNORED", "NONE")
+        recorded = self.repository.get_batch_request(batch_id)
+        if recorded is None:
+            logger.info("failed batch was not started by this stack", extra={"batch_id": batch_id})
+            return BatchFailureOutcome(batch_id, "NOT_OURS", "NONE")
+        reason, message = detail.failureReason, detail.failureMessage
+        if not reason:
+            reason, message = self._failure_from_service(batch_id, message)
+        kind = classify_batch_failure(reason, message)
+        submission_id = recorded.get("submission_id")
+        failure = {"batch_id": batch_id, "reason": reason, "message": message, "kind": kind,
+                   "event_id": event.id, "recorded_at": iso_time(self.now())}
+        if kind == "TRANSIENT":
+            return self._resubmit(batch_id, recorded, failure, submission_id)
+        if submission_id:
+            self.repository.annotate_submission(submission_id, {"batch_failure": failure})
+        if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
+            return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
+        self.metric("BatchFailures", 1)
+        self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed: {reason}",
+                         {**failure, "submission_id": submission_id, "action": "recorded, not resubmitted"})
+        return BatchFailureOutcome(batch_id, kind, "RECORDED")
+
+    def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
+        try:
+            response = self.omics.get_batch(batch=batch_id)
+        except ClientError as error:
+            raise RetryableError(f"GetBatch {batch_id}: {error}") from error
+        reason = response.get("failureReason")
+        return reason, message or reason
+
+    def _resubmit(self, batch_id: str, recorded: Mapping[str, Any], failure: dict[str, Any],
+                  submission_id: str | None) -> BatchFailureOutcome:
+        count = int(recorded.get("resubmission_count", 0))
+        claim_key = (keys.batch_pk(batch_id), "RESUBMISSION")
+        fresh = self.repository.claim(*claim_key, {"entity": "CLAIM", **failure})
+        if not fresh:
+            claim = self.repository.get_item(*claim_key) or {}
+            if claim.get("new_batch_id"):
+                return BatchFailureOutcome(batch_id, "TRANSIENT", "ALREADY_HANDLED", claim["new_batch_id"])
+            # An earlier attempt claimed it and stopped before recording the new batch: go on; the same
+            # requestId makes the service return that batch if it was in fact started.
+        if count >= MAX_RESUBMISSIONS:
+            self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed again: giving up",
+                             {**failure, "resubmissions": count, "submission_id": submission_id})
+            self.metric("BatchResubmissionsExhausted", 1)
+            self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM",
+                                        **failure, "new_batch_id": "-", "gave_up": True})
+            return BatchFailureOutcome(batch_id, "TRANSIENT", "GAVE_UP")
+        link = self.repository.get_batch_link(batch_id)
+        root = (link or {}).get("root_batch_id") or recorded.get("root_batch_id") or batch_id
+        new_batch_id = start_batch(self.omics, self.repository, recorded["request"], "resubmission", None,
+                                   attributes={"submission_id": submission_id, "resubmission_of": batch_id,
+                                               "resubmission_count": count + 1, "root_batch_id": root},
+                                   sleep=self.sleep, now=self.now)
+        self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM", **failure,
+                                    "new_batch_id": new_batch_id})
+        if new_batch_id == batch_id:
+            # The service answered the same requestId with the failed batch itself: nothing new started.
+            self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} could not be resubmitted",
+                             {**failure, "submission_id": submission_id,
+                              "action": "resubmitted with the same requestId; the service returned the same batch"})
+            return BatchFailureOutcome(batch_id, "TRANSIENT", "RECORDED", new_batch_id)
+        self.repository.put_batch_link(new_batch_id, batch_id, root, int((link or {}).get("attempt", 0)),
+                                       {"reason": "RESUBMISSION", "failure_reason": failure["reason"]})
+        if submission_id:
+            self.repository.annotate_submission(submission_id, {"batch_id": new_batch_id, "batch_failure": failure,
+                                                                "resubmissions": count + 1})
+        self.metric("BatchesResubmitted", 1)
+        logger.info("batch resubmitted after a transient failure",
+                    extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason"]})
+        return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)

@@ -1,0 +1,164 @@
+"""The launcher's S3 and SNS access: read sheets, write error reports, write settings files once, alarm.
+
+The only launcher module that talks to S3/SNS; S3 errors become domain errors (RetryableError for
+throttling/5xx, SheetUnreadable for an object that is gone or forbidden).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from shared.errors import PermanentError, RetryableError
+
+PART_BYTES = 8 << 20  # S3 multipart parts (≥ 5 MiB except the last)
+MAX_SHEET_BYTES = 512 << 20
+_RETRYABLE = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500",
+                        "ThrottlingException", "ConditionalRequestConflict", "OperationAborted"})
+
+
+class SheetUnreadable(PermanentError):
+    """The sheet object no longer exists, is too large, or cannot be read with our permissions."""
+
+
+@dataclass(frozen=True)
+class SheetObject:
+    data: bytes
+    sha256: str
+    version_id: str | None
+    etag: str | None
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _raise(error: ClientError, what: str) -> None:
+    code = _code(error)
+    if code in _RETRYABLE:
+        raise RetryableError(f"{what}: {code}") from error
+
+
+class LauncherStore:
+    def __init__(self, s3: Any | None = None, sns: Any | None = None) -> None:
+        self.s3 = s3 or boto3.client("s3")
+        self._sns = sns
+
+    @property
+    def sns(self) -> Any:
+        if self._sns is None:
+            self._sns = boto3.client("sns")
+        return self._sns
+
+    # ------------------------------------------------------------------------------------- sheets
+    def read_sheet(self, bucket: str, key: str, version_id: str | None) -> SheetObject:
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            response = self.s3.get_object(**params)
+        except ClientError as error:
+            _raise(error, f"GetObject s3://{bucket}/{key}")
+            raise SheetUnreadable(f"cannot read s3://{bucket}/{key}: {_code(error)}") from error
+        if int(response.get("ContentLength") or 0) > MAX_SHEET_BYTES:
+            raise SheetUnreadable(f"s3://{bucket}/{key} is larger than {MAX_SHEET_BYTES} bytes")
+        digest = hashlib.sha256()
+        parts = []
+        for chunk in response["Body"].iter_chunks(1 << 20):
+            digest.update(chunk)
+            parts.append(chunk)
+        return SheetObject(b"".join(parts), digest.hexdigest(), response.get("VersionId") or version_id,
+                           str(response.get("ETag", "")).strip('"') or None)
+
+    def put_report(self, bucket: str, key: str, report: dict[str, Any]) -> None:
+        body = json.dumps(report, indent=2, ensure_ascii=False).encode()
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        except ClientError as error:
+            _raise(error, f"PutObject s3://{bucket}/{key}")
+            raise
+
+    # ---------------------------------------------------------------------------- settings files
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            _raise(error, f"HeadObject s3://{bucket}/{key}")
+            raise
+        return True
+
+    def put_once(self, bucket: str, key: str, chunks: Iterable[bytes]) -> bool:
+        """Write `key` from a stream of chunks unless it already exists; never overwrite it.
+
+        Checks first (a redelivery costs one HEAD), then writes conditionally (If-None-Match: *), in one
+        PutObject when the stream fits one part, else as a multipart upload of PART_BYTES parts, so the
+        file is never held whole in memory. Returns True when this call created the object."""
+        if self.exists(bucket, key):
+            return False
+        buffer = bytearray()
+        stream = iter(chunks)
+        for chunk in stream:
+            buffer += chunk
+            if len(buffer) >= PART_BYTES:
+                return self._multipart(bucket, key, buffer, stream)
+        return self._conditional(lambda: self.s3.put_object(
+            Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="application/json", IfNoneMatch="*"),
+            f"s3://{bucket}/{key}")
+
+    def _multipart(self, bucket: str, key: str, buffer: bytearray, rest: Iterable[bytes]) -> bool:
+        upload = self.s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/json")
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+
+        def send(data: bytes) -> None:
+            number = len(parts) + 1
+            response = self.s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                           Body=data)
+            parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+        created = False
+        try:
+            for chunk in rest:
+                buffer += chunk
+                if len(buffer) >= PART_BYTES:
+                    send(bytes(buffer[:PART_BYTES]))
+                    del buffer[:PART_BYTES]
+            if buffer or not parts:
+                send(bytes(buffer))
+            created = self._conditional(lambda: self.s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}, IfNoneMatch="*"),
+                f"s3://{bucket}/{key}")
+        finally:
+            if not created:
+                # the lifecycle rule aborts incomplete uploads after 7 days if this fails too
+                with contextlib.suppress(ClientError):
+                    self.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        return created
+
+    @staticmethod
+    def _conditional(call: Any, where: str) -> bool:
+        try:
+            call()
+        except ClientError as error:
+            if _code(error) in ("PreconditionFailed", "412"):
+                return False  # a concurrent writer created it first: same key, same content by construction
+            _raise(error, f"write {where}")
+            raise
+        return True
+
+    # -------------------------------------------------------------------------------------- alarms
+    def alarm(self, topic_arn: str | None, subject: str, message: dict[str, Any]) -> bool:
+        if not topic_arn:
+            return False
+        self.sns.publish(TopicArn=topic_arn, Subject=subject[:100],
+                         Message=json.dumps(message, indent=2, ensure_ascii=False, default=str)[:250_000])
+        return True

@@ -1,0 +1,314 @@
+"""All-or-nothing validation of a parsed sheet against the batch API's rules and the deploy configuration.
+
+Every problem is collected (row, column, reason); a sheet with any error submits nothing. What passes is
+turned into the exact StartRunBatch pieces: the merged defaultRunSetting and one entry per run (with our
+lineage tags), each entry already encoded once as compact JSON for the settings file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from launcher.sheet import RunRow, Sheet, SheetError
+from shared.lineage import TAG_PREFIX, TAG_SAMPLE, TAG_SUBMISSION
+
+MAX_RUNS = 100_000
+MAX_PARAMETER_BYTES = 50_000
+MAX_TAGS_PER_RUN = 50
+# Every autopilot:* lineage tag a run of this product may carry at some attempt (shared/lineage.py):
+# submission, sample, root-run, parent-run, attempt, root-batch, rerun-reason, remediation. They are
+# reserved up front so a follow-up batch (re-runner) can always add its lineage without breaking the limit.
+RESERVED_TAGS = 8
+MAX_USER_TAGS = MAX_TAGS_PER_RUN - RESERVED_TAGS
+MAX_BATCH_TAGS = 50
+MAX_ID = 128
+MAX_NAME = 128
+MAX_BATCH_NAME = 64
+MAX_URI = 750
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_PRIORITY = 100_000
+MAX_STORAGE = 100_000
+
+ENUMS = {
+    "cacheBehavior": ("CACHE_ON_FAILURE", "CACHE_ALWAYS"),
+    "storageType": ("STATIC", "DYNAMIC"),
+    "retentionMode": ("RETAIN", "REMOVE"),
+    "logLevel": ("OFF", "FATAL", "ERROR", "ALL"),
+    "workflowType": ("PRIVATE", "READY2RUN"),
+    "networkingMode": ("RESTRICTED", "VPC"),
+    "scratchStorageMode": ("LOCAL", "SHARED"),
+}
+NUMERIC_IDS = ("workflowId", "cacheId", "runGroupId")
+
+# s3://bucket/key: bucket names as S3 allows them (3-63 lowercase letters, digits, dots, hyphens).
+_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[^\x00-\x1f]*)?")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def s3_uri_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be an s3:// URI, not {type(value).__name__}"
+    if len(value) > MAX_URI:
+        return f"S3 URI is {len(value)} characters; at most {MAX_URI}"
+    match = _S3_URI.fullmatch(value)
+    if not match or ".." in match.group(1):
+        return f"{value!r} is not a well-formed s3://bucket/key URI"
+    return None
+
+
+@dataclass
+class Validated:
+    """What a valid sheet becomes (errors empty), or every reason it is not."""
+
+    errors: list[SheetError]
+    default_run_setting: dict[str, Any] = field(default_factory=dict)
+    batch_name: str | None = None
+    batch_tags: dict[str, str] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    encoded: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: str) -> Validated:
+    """Check everything; on success return the merged defaults and the per-run entries."""
+    errors = list(sheet.errors)
+    default, batch_name, batch_tags = _batch_settings(sheet.settings, deploy_defaults, errors)
+    count = len(sheet.runs)
+    if count == 0 and not any(e.row is None and e.column is None for e in errors):
+        errors.append(SheetError(None, None, "sheet has no runs"))
+    if count > MAX_RUNS:
+        errors.append(SheetError(None, None, f"sheet has {count} runs; one batch holds at most {MAX_RUNS}"))
+    default_params = default.get("parameters") or {}
+    default_params_size = len(compact(default_params).encode()) if default_params else 0
+    default_tags = default.get("runTags") or {}
+    has_default_output = "outputUri" in default
+    has_default_name = "name" in default
+    first_seen: dict[str, int] = {}
+    entries: list[dict[str, Any]] = []
+    encoded: list[str] = []
+    for run in sheet.runs:
+        entry = _run_entry(run, errors, first_seen, default_params, default_params_size, default_tags,
+                           has_default_output, has_default_name, submission_id)
+        if entry is not None and not errors:
+            entries.append(entry)
+            encoded.append(compact(entry))
+    if errors:
+        return Validated(sorted(set(errors), key=_error_order))
+    return Validated([], default, batch_name, batch_tags, entries, encoded)
+
+
+def _error_order(error: SheetError) -> tuple[int, str, str]:
+    return (error.row or 0, error.column or "", error.reason)
+
+
+# ------------------------------------------------------------------------------------- batch level
+def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
+                    errors: list[SheetError]) -> tuple[dict[str, Any], str | None, dict[str, str]]:
+    merged = {**deploy, **{k: v for k, v in settings.items() if k not in ("batchName", "tags")}}
+    if "cacheId" in settings and "cacheBehavior" not in settings and merged.get("cacheId"):
+        merged["cacheBehavior"] = deploy.get("cacheBehavior", "CACHE_ON_FAILURE")
+    if not merged.get("workflowId"):
+        errors.append(SheetError(None, "workflowId", "no workflow: set workflowId in the sheet or the deploy "
+                                                     "configuration (workflowId)"))
+    if not merged.get("roleArn"):
+        errors.append(SheetError(None, "roleArn", "no HealthOmics service role is configured (OMICS_ROLE_ARN)"))
+    for key in NUMERIC_IDS:
+        value = merged.get(key)
+        if value is not None and not (isinstance(value, str) and _DIGITS.fullmatch(value)):
+            errors.append(SheetError(None, key, f"{key} must be a numeric id as a string, not {value!r}"))
+    for key, allowed in ENUMS.items():
+        value = merged.get(key)
+        if value is not None and value not in allowed:
+            errors.append(SheetError(None, key, f"{key} must be one of {', '.join(allowed)}, not {value!r}"))
+    version = merged.get("workflowVersionName")
+    if version is not None and not (isinstance(version, str) and _VERSION.fullmatch(version)):
+        errors.append(SheetError(None, "workflowVersionName", f"invalid workflow version name {version!r}"))
+    if merged.get("cacheBehavior") and not merged.get("cacheId"):
+        errors.append(SheetError(None, "cacheBehavior", "cacheBehavior needs a run cache (cacheId)"))
+    if "outputUri" in merged and (problem := s3_uri_problem(merged["outputUri"])):
+        errors.append(SheetError(None, "outputUri", problem))
+    capacity = merged.get("storageCapacity")
+    if capacity is not None and not _int_in(capacity, 0, MAX_STORAGE):
+        errors.append(SheetError(None, "storageCapacity", f"storageCapacity must be a whole number of GiB "
+                                                          f"from 0 to {MAX_STORAGE}, not {capacity!r}"))
+    if merged.get("storageType") == "STATIC" and capacity is None:
+        errors.append(SheetError(None, "storageCapacity", "STATIC storage needs storageCapacity (GiB)"))
+    if "priority" in merged and not _int_in(merged["priority"], 0, MAX_PRIORITY):
+        errors.append(SheetError(None, "priority", f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
+    if "name" in merged and not _text_ok(merged["name"], MAX_NAME):
+        errors.append(SheetError(None, "name", f"name must be text of 1 to {MAX_NAME} characters"))
+    if "outputBucketOwnerId" in merged and not _account_ok(merged["outputBucketOwnerId"]):
+        errors.append(SheetError(None, "outputBucketOwnerId", "outputBucketOwnerId must be a 12-digit account id"))
+    params = merged.get("parameters")
+    if params is not None:
+        if not isinstance(params, dict):
+            errors.append(SheetError(None, "parameters", "parameters must be a JSON object"))
+        else:
+            _check_parameter_uris(None, params, lambda name: f"parameters.{name}", errors)
+    run_tags = merged.get("runTags")
+    if run_tags is not None:
+        _check_tags(None, run_tags, "runTags", errors, user_limit=MAX_USER_TAGS)
+    for key in ("engineSettings",):
+        if key in merged and not isinstance(merged[key], dict):
+            errors.append(SheetError(None, key, f"{key} must be a JSON object"))
+    batch_name = settings.get("batchName")
+    if batch_name is not None and not _text_ok(batch_name, MAX_BATCH_NAME):
+        errors.append(SheetError(None, "batchName", f"batchName must be text of 1 to {MAX_BATCH_NAME} characters"))
+        batch_name = None
+    batch_tags = settings.get("tags") or {}
+    if not _check_tags(None, batch_tags, "tags", errors, user_limit=MAX_BATCH_TAGS):
+        batch_tags = {}
+    return merged, batch_name, batch_tags
+
+
+# ----------------------------------------------------------------------------------------- per run
+def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int],
+               default_params: Mapping[str, Any], default_params_size: int, default_tags: Mapping[str, str],
+               has_default_output: bool, has_default_name: bool, submission_id: str) -> dict[str, Any] | None:
+    fields = run.fields
+    row = run.row
+    before = len(errors)
+    run_id = fields.get("runSettingId")
+    id_column = run.column("runSettingId")
+    if not isinstance(run_id, str) or not run_id:
+        errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id else
+                                 f"runSettingId must be text, not {type(run_id).__name__}"))
+        run_id = None
+    elif len(run_id) > MAX_ID:
+        errors.append(SheetError(row, id_column, f"runSettingId is {len(run_id)} characters; at most {MAX_ID}"))
+    elif _CONTROL.search(run_id):
+        errors.append(SheetError(row, id_column, "runSettingId contains control characters"))
+    elif run_id in first_seen:
+        errors.append(SheetError(row, id_column, f"duplicate runSettingId {run_id!r} (first at row "
+                                                 f"{first_seen[run_id]})"))
+    else:
+        first_seen[run_id] = row
+    entry: dict[str, Any] = {"runSettingId": run_id}
+    name = fields.get("name")
+    if name is not None:
+        if not _text_ok(name, MAX_NAME):
+            errors.append(SheetError(row, run.column("name"), f"name must be text of 1 to {MAX_NAME} characters"))
+        entry["name"] = name
+    elif not has_default_name and run_id:
+        entry["name"] = run_id
+    if "outputUri" in fields:
+        if problem := s3_uri_problem(fields["outputUri"]):
+            errors.append(SheetError(row, run.column("outputUri"), problem))
+        entry["outputUri"] = fields["outputUri"]
+    elif not has_default_output:
+        errors.append(SheetError(row, "outputUri", "no output location: set outputUri for this run, in the "
+                                                   "sheet, or in the deploy configuration"))
+    if "priority" in fields:
+        if not _int_in(fields["priority"], 0, MAX_PRIORITY):
+            errors.append(SheetError(row, run.column("priority"),
+                                     f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
+        entry["priority"] = fields["priority"]
+    if "outputBucketOwnerId" in fields:
+        if not _account_ok(fields["outputBucketOwnerId"]):
+            errors.append(SheetError(row, run.column("outputBucketOwnerId"),
+                                     "outputBucketOwnerId must be a 12-digit account id"))
+        entry["outputBucketOwnerId"] = fields["outputBucketOwnerId"]
+    if "engineSettings" in fields:
+        if not isinstance(fields["engineSettings"], dict):
+            errors.append(SheetError(row, run.column("engineSettings"), "engineSettings must be a JSON object"))
+        entry["engineSettings"] = fields["engineSettings"]
+    params = fields.get("parameters")
+    if params is not None:
+        if not isinstance(params, dict):
+            errors.append(SheetError(row, run.column("parameters"), "parameters must be a JSON object"))
+        else:
+            _check_parameter_uris(row, params, lambda p: run.column(f"parameters.{p}"), errors)
+            size = _merged_size(params, default_params, default_params_size)
+            if size > MAX_PARAMETER_BYTES:
+                errors.append(SheetError(row, run.column("parameters"), f"parameters are {size} bytes after "
+                                         f"merging with the batch defaults; at most {MAX_PARAMETER_BYTES}"))
+            entry["parameters"] = params
+    tags = fields.get("runTags")
+    user_tags: dict[str, str] = dict(default_tags)
+    if tags is not None and _check_tags(row, tags, run.column("runTags"), errors, user_limit=None,
+                                        column_of=lambda k: run.column(f"runTags.{k}")):
+        user_tags.update(tags)
+    if len(user_tags) > MAX_USER_TAGS:
+        errors.append(SheetError(row, run.column("runTags"), f"{len(user_tags)} run tags after merging with "
+                                 f"the batch runTags; at most {MAX_USER_TAGS} ({MAX_TAGS_PER_RUN} per run minus "
+                                 f"{RESERVED_TAGS} reserved for autopilot:* lineage tags)"))
+    if len(errors) > before:
+        return None
+    run_tags = dict(tags or {})
+    run_tags[TAG_SUBMISSION] = submission_id
+    run_tags[TAG_SAMPLE] = str(run_id)
+    entry["runTags"] = run_tags
+    return entry
+
+
+def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], defaults_size: int) -> int:
+    own = len(compact(params).encode())
+    if not defaults:
+        return own
+    if own + defaults_size <= MAX_PARAMETER_BYTES:
+        return own + defaults_size  # an upper bound of the merged size, and it fits: no exact merge needed
+    return len(compact({**defaults, **params}).encode())
+
+
+def _check_parameter_uris(row: int | None, params: Mapping[str, Any], column_of: Any,
+                          errors: list[SheetError]) -> None:
+    for name, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and item[:3].lower() == "s3:" and (problem := s3_uri_problem(item)):
+                errors.append(SheetError(row, column_of(name), problem))
+                break
+        if value is None:
+            errors.append(SheetError(row, column_of(name), "null is not a parameter value; leave the cell "
+                                                           "empty (or omit the key) to leave it unset"))
+
+
+def _check_tags(row: int | None, tags: Any, column: str, errors: list[SheetError], *, user_limit: int | None,
+                column_of: Any = None) -> bool:
+    if not isinstance(tags, dict):
+        errors.append(SheetError(row, column, f"{column} must be a JSON object of text values"))
+        return False
+    ok = True
+    for key, value in tags.items():
+        where = column_of(key) if column_of else column
+        if key.startswith(TAG_PREFIX):
+            errors.append(SheetError(row, where, f"tag key {key!r} uses the reserved prefix {TAG_PREFIX!r}"))
+            ok = False
+        elif not 1 <= len(key) <= MAX_TAG_KEY:
+            errors.append(SheetError(row, where, f"tag key must be 1 to {MAX_TAG_KEY} characters"))
+            ok = False
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            errors.append(SheetError(row, where, f"tag {key!r} needs a text value of at most {MAX_TAG_VALUE} "
+                                                 "characters"))
+            ok = False
+    if user_limit is not None and len(tags) > user_limit:
+        errors.append(SheetError(row, column, f"{len(tags)} tags; at most {user_limit}"))
+        ok = False
+    return ok
+
+
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text_ok(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= limit and not _CONTROL.search(value)
+
+
+def _account_ok(value: Any) -> bool:
+    return isinstance(value, str) and bool(_ACCOUNT.fullmatch(value))

@@ -1,0 +1,259 @@
+"""Launcher: sheets of 1, 100, 101 and 100,000 rows; duplicates; batch-level failures. moto + emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from launcher.logic import classify_batch_failure
+from sandbox.omics import BatchFault, FaultPlan
+from shared.events import parse_omics_event
+from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
+from shared.provenance import views
+from tests.factories import reference_event
+from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
+
+
+@pytest.fixture
+def env() -> Iterator[LauncherEnv]:
+    with mock_aws(), launcher_env() as environment:
+        yield environment
+
+
+@pytest.mark.parametrize(("rows", "inline"), [(1, True), (100, True), (101, False)])
+def test_sheet_becomes_one_batch_inline_up_to_100_runs_then_through_a_settings_file(
+    env: LauncherEnv, rows: int, inline: bool
+) -> None:
+    # Given a sheet of `rows` samples uploaded under submissions/
+    key = f"submissions/cohort-{rows}.csv"
+    version = env.upload(key, csv_sheet(rows))
+    # When the launcher handles its Object Created event
+    outcome = env.launcher.launch_object(BUCKET, key, version)
+    # Then one StartRunBatch call started one batch with every run, with the run cache attached
+    assert outcome is not None and outcome.status == "SUBMITTED"
+    assert env.emu.calls["StartRunBatch"] == 1 and len(env.emu.batches) == 1
+    assert outcome.inline is inline and outcome.run_count == rows
+    batch = env.emu.batches[outcome.batch_id]
+    default = batch.default_run_setting
+    assert default["workflowId"] == env.workflow_id
+    assert default["cacheId"] == env.cache_id and default["cacheBehavior"] == "CACHE_ON_FAILURE"
+    assert default["roleArn"].endswith(":role/omics-service")
+    entries = batch.inline_settings if inline else env.read_json(batch.s3_uri_settings)
+    assert len(entries) == rows
+    first = entries[0]
+    assert first["runSettingId"] == "S000000"
+    assert first["parameters"] == {"input_bam": "s3://lab-data/S000000.bam", "coverage": 30, "call_indels": False,
+                                   "intervals": ["chr1", "chr2"]}
+    assert first["runTags"] == {"project": "cohort-a", TAG_SUBMISSION: outcome.submission_id,
+                                TAG_SAMPLE: "S000000"}
+    # And provenance maps the submission to the batch and holds the exact request
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None
+    assert submission["status"] == "SUBMITTED" and submission["batch_id"] == outcome.batch_id
+    assert submission["run_count"] == rows and submission["sheet"]["key"] == key
+    request = env.repository.get_batch_request(outcome.batch_id)
+    assert request is not None and request["request"]["requestId"] == f"autopilot-sheet-{outcome.submission_id}"
+    assert views.batch_view(env.repository, outcome.batch_id).submission["submission_id"] == outcome.submission_id
+
+
+def test_settings_file_is_content_addressed_and_readable_as_the_batch_runs(env: LauncherEnv) -> None:
+    env.upload("submissions/big.csv", csv_sheet(150))
+    outcome = env.launcher.launch_object(BUCKET, "submissions/big.csv")
+    assert outcome is not None and outcome.settings_uri is not None
+    key = outcome.settings_uri.removeprefix(f"s3://{BUCKET}/")
+    body = env.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    import hashlib
+
+    assert key == f"batch-settings/{hashlib.sha256(body).hexdigest()}.json"
+    # When the batch is processed by the service, every row becomes a run
+    env.emu.run_until_idle()
+    batch = env.emu.batches[outcome.batch_id]
+    assert batch.status == "PROCESSED" and batch.total_runs == 150
+
+
+@pytest.mark.slow
+def test_one_hundred_thousand_rows_go_through_the_s3_settings_file(env: LauncherEnv) -> None:
+    env.upload("submissions/national.csv", csv_sheet(100_000))
+    outcome = env.launcher.launch_object(BUCKET, "submissions/national.csv")
+    assert outcome is not None and outcome.status == "SUBMITTED" and outcome.run_count == 100_000
+    assert outcome.inline is False and env.emu.calls["StartRunBatch"] == 1
+    entries = env.read_json(outcome.settings_uri or "")
+    assert len(entries) == 100_000 and len({e["runSettingId"] for e in entries}) == 100_000
+    assert entries[-1]["runTags"][TAG_SAMPLE] == "S099999"
+    uploads = env.s3.list_object_versions(Bucket=BUCKET, Prefix="batch-settings/")["Versions"]
+    assert len(uploads) == 1 and uploads[0]["Size"] > 8 << 20  # large enough to need a multipart upload
+
+
+def test_duplicate_delivery_and_duplicate_upload_start_exactly_one_batch(env: LauncherEnv) -> None:
+    key = "submissions/cohort.csv"
+    version = env.upload(key, csv_sheet(120))
+    first = env.launcher.launch_object(BUCKET, key, version)
+    # the same event delivered again, then the same bytes uploaded again to the same key (a new version)
+    again = env.launcher.launch_object(BUCKET, key, version)
+    second_version = env.upload(key, csv_sheet(120))
+    reupload = env.launcher.launch_object(BUCKET, key, second_version)
+    assert first is not None and again is not None and reupload is not None
+    assert (again.status, reupload.status) == ("DUPLICATE", "DUPLICATE")
+    assert again.batch_id == reupload.batch_id == first.batch_id
+    assert env.emu.calls["StartRunBatch"] == 1 and len(env.emu.batches) == 1
+    assert len(env.s3.list_object_versions(Bucket=BUCKET, Prefix="batch-settings/")["Versions"]) == 1
+
+
+def test_a_crash_after_start_is_recovered_by_the_same_request_id(env: LauncherEnv) -> None:
+    # Given a first invocation that started the batch but died before recording it
+    env.upload("submissions/c.csv", csv_sheet(5))
+    original = env.repository.record_submission
+    calls = {"n": 0}
+
+    def crash_on_submitted(submission_id, status, recorded_at, attributes):  # type: ignore[no-untyped-def]
+        if status == "SUBMITTED" and calls["n"] == 0:
+            calls["n"] += 1
+            raise RuntimeError("Lambda timed out")
+        return original(submission_id, status, recorded_at, attributes)
+
+    env.repository.record_submission = crash_on_submitted  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        env.launcher.launch_object(BUCKET, "submissions/c.csv")
+    # When the message comes back
+    outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
+    # Then the service returned the same batch for the same requestId: still one batch, now recorded
+    assert outcome is not None and outcome.status == "SUBMITTED"
+    assert env.emu.calls["StartRunBatch"] == 2 and len(env.emu.batches) == 1
+
+
+def test_same_sheet_under_another_key_is_another_submission(env: LauncherEnv) -> None:
+    env.upload("submissions/a.csv", csv_sheet(3))
+    env.upload("submissions/b.csv", csv_sheet(3))
+    a = env.launcher.launch_object(BUCKET, "submissions/a.csv")
+    b = env.launcher.launch_object(BUCKET, "submissions/b.csv")
+    assert a is not None and b is not None and a.submission_id != b.submission_id
+    assert len(env.emu.batches) == 2
+
+
+def test_error_reports_and_other_prefixes_are_not_sheets(env: LauncherEnv) -> None:
+    env.upload("submissions/x.csv.errors.json", "{}")
+    env.upload("elsewhere/x.csv", csv_sheet(1))
+    assert env.launcher.launch_object(BUCKET, "submissions/x.csv.errors.json") is None
+    assert env.launcher.launch_object(BUCKET, "elsewhere/x.csv") is None
+    assert env.omics_calls == 1  # only the fixture's CreateRunCache
+
+
+def test_direct_document_and_dry_run(env: LauncherEnv) -> None:
+    sheet = {"batchName": "cli-cohort", "parameters": {"reference": "s3://lab-ref/hg38.fa"},
+             "runs": [{"runSettingId": "P1", "parameters": {"input_bam": "s3://lab-data/p1.bam"}},
+                      {"sample_id": "P2", "parameters": {"input_bam": "s3://lab-data/p2.bam"}, "priority": 5}]}
+    dry = env.launcher.launch_document(sheet, name="cli-cohort", dry_run=True)
+    assert dry.status == "VALID" and dry.run_count == 2 and env.emu.calls["StartRunBatch"] == 0
+    assert env.repository.get_submission(dry.submission_id) is None
+    outcome = env.launcher.launch_document(json.dumps(sheet), name="cli-cohort")
+    assert outcome.status == "SUBMITTED"
+    batch = env.emu.batches[outcome.batch_id or ""]
+    assert batch.name == "cli-cohort"
+    assert batch.default_run_setting["parameters"] == {"reference": "s3://lab-ref/hg38.fa"}
+    assert [e["runSettingId"] for e in batch.inline_settings] == ["P1", "P2"]
+    assert env.launcher.launch_document(json.dumps(sheet), name="cli-cohort").status == "DUPLICATE"
+
+
+def test_rejected_sheet_records_every_error_writes_report_alarms_once_and_calls_nothing(env: LauncherEnv) -> None:
+    body = "sample_id,input_bam,priority\nS1,s3:/bad/uri,1\nS1,s3://lab/x.bam,high\n"
+    key = "submissions/bad.csv"
+    env.upload(key, body)
+    outcome = env.launcher.launch_object(BUCKET, key)
+    again = env.launcher.launch_object(BUCKET, key)  # redelivered
+    expected = [
+        {"row": 2, "column": "input_bam", "reason": "'s3:/bad/uri' is not a well-formed s3://bucket/key URI"},
+        {"row": 3, "column": "priority", "reason": "priority must be a whole number, not 'high'"},
+        {"row": 3, "column": "sample_id", "reason": "duplicate runSettingId 'S1' (first at row 2)"},
+    ]
+    assert outcome is not None and again is not None
+    assert outcome.status == again.status == "REJECTED" and outcome.errors == expected
+    report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
+    assert report["errors"] == expected and report["error_count"] == 3
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None and submission["status"] == "REJECTED" and submission["errors"] == expected
+    assert "batch_pk" not in submission
+    alarms = env.alarms()
+    assert len(alarms) == 1 and alarms[0]["error_count"] == 3
+    assert env.metrics["SheetsRejected"] == 1
+    assert env.omics_calls == 1  # the fixture's CreateRunCache only: nothing for the sheet
+
+
+def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
+    with mock_aws(), launcher_env(workflow_id="4242") as env:
+        env.upload("submissions/c.csv", csv_sheet(2))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
+    assert outcome is not None and outcome.status == "REJECTED"
+    assert outcome.errors == [{"row": None, "column": None, "reason": "HealthOmics refused the batch: "
+                                                                    "ResourceNotFoundException: Workflow 4242 not found"}]
+
+
+@pytest.mark.parametrize(("reason", "message", "kind"), [
+    ("INTERNAL_SERVER_EXCEPTION", "The service encountered a transient error. Retry the batch.", "TRANSIENT"),
+    ("InternalServerException", None, "TRANSIENT"),
+    ("SERVICE_ERROR", None, "TRANSIENT"),
+    ("VALIDATION_EXCEPTION", "Expected 100 unique runSettingIds but there were 99", "VALIDATION"),
+    ("VALIDATION_EXCEPTION", 'Expected s3UriConfigs etag: "a" but was: "b". s3UriConfigs was changed after '
+                             "calling StartRunBatch.", "SETTINGS_CHANGED"),
+    ("Batch has 100001 runs but 100000 runs is the max.", None, "UNKNOWN"),
+    (None, "The service encountered a temporary error. Retry the batch.", "TRANSIENT"),
+])
+def test_batch_failure_classification(reason: str | None, message: str | None, kind: str) -> None:
+    assert classify_batch_failure(reason, message) == kind
+
+
+def _failed_event(batch_id: str, reason: str, message: str, event_id: str = "e1") -> object:
+    raw = reference_event("runbatch-status-change.failed")
+    raw["id"] = event_id
+    raw["detail"].update({"batchId": batch_id, "arn": f"arn:aws:omics:us-east-1:123456789012:runBatch/{batch_id}",
+                          "failureReason": reason, "failureMessage": message})
+    return parse_omics_event(raw)
+
+
+def test_transient_batch_failure_is_resubmitted_once_with_the_same_request() -> None:
+    faults = FaultPlan(batches=[BatchFault(predicate=lambda batch_id, name: batch_id == first_id[0])])
+    first_id: list[str] = [""]
+    with mock_aws(), launcher_env(faults=faults) as env:
+        env.upload("submissions/t.csv", csv_sheet(3))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/t.csv")
+        assert outcome is not None and outcome.batch_id
+        first_id[0] = outcome.batch_id
+        env.emu.run_until_idle()
+        assert env.emu.batches[outcome.batch_id].status == "FAILED"
+        event = _failed_event(outcome.batch_id, "INTERNAL_SERVER_EXCEPTION",
+                              "The service encountered a transient error. Retry the batch.")
+        result = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        duplicate = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        request = env.repository.get_batch_request(outcome.batch_id)
+        assert result.kind == "TRANSIENT" and duplicate.action == "ALREADY_HANDLED"
+        assert env.emu.calls["StartRunBatch"] == 2  # the original and exactly one resubmission
+        assert request is not None and request["request"]["requestId"] == outcome.request_id
+        if result.new_batch_id != outcome.batch_id:  # a service that starts a new batch for the same requestId
+            assert result.action == "RESUBMITTED"
+            link = env.repository.get_batch_link(result.new_batch_id or "")
+            assert link is not None and link["root_batch_id"] == outcome.batch_id
+        else:  # a service that answers with the failed batch: recorded and alarmed, never looped
+            assert result.action == "RECORDED" and len(env.alarms()) == 1
+
+
+def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env: LauncherEnv) -> None:
+    env.upload("submissions/v.csv", csv_sheet(2))
+    outcome = env.launcher.launch_object(BUCKET, "submissions/v.csv")
+    assert outcome is not None and outcome.batch_id
+    calls = env.omics_calls
+    event = _failed_event(outcome.batch_id, "VALIDATION_EXCEPTION", "Expected 2 unique runSettingIds but there were 1")
+    first = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+    second = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+    assert (first.kind, first.action, second.action) == ("VALIDATION", "RECORDED", "ALREADY_HANDLED")
+    assert env.omics_calls == calls
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None and submission["batch_failure"]["reason"] == "VALIDATION_EXCEPTION"
+    alarms = env.alarms()
+    assert len(alarms) == 1 and alarms[0]["message"] == "Expected 2 unique runSettingIds but there were 1"
+
+
+def test_failed_batch_not_started_here_is_left_alone(env: LauncherEnv) -> None:
+    result = env.launcher.on_batch_failed(_failed_event("7123456", "INTERNAL_SERVER_EXCEPTION", "x"))  # type: ignore[arg-type]
+    assert (result.kind, result.action) == ("NOT_OURS", "NONE")
