@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -26,8 +25,8 @@ ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
 SAFETY_SECONDS = 30
 
 
-@lru_cache(maxsize=1)
 def _recorder() -> Recorder:
+    """Built per invocation (a sweep every few minutes: no warm-start saving worth a stale client)."""
     settings = get_settings()
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
 
