@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from rerunner.dal import AwsAccess
 from rerunner.logic import Config, Rerunner
-from rerunner.settings import get_rerunner_settings
+from rerunner.settings import RerunnerSettings
 from rerunner.work import NotOurs, parse_work
 from shared.consumer import body_json, process_sqs_batch
 from shared.observability import logger, metrics, tracer
@@ -23,22 +22,29 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
+_built: dict[str, Rerunner] = {}
 
-@lru_cache(maxsize=1)
+
 def _rerunner() -> Rerunner:
-    settings, own = get_settings(), get_rerunner_settings()
-    config = Config(
-        policy=own.policy,
-        run_cache_id=settings.run_cache_id,
-        omics_role_arn=settings.omics_role_arn,
-        queue_url=own.queue_url,
-        queue_arn=own.queue_arn,
-        scheduler_role_arn=own.scheduler_role_arn,
-        schedule_group=own.schedule_group,
-        settings_bucket=own.settings_bucket,
-    )
-    aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
-    return Rerunner(ProvenanceRepository(settings.table_name), aws, config)
+    """One re-runner per configuration (one per container in Lambda; rebuilt when a sandbox changes the
+    environment between invocations). Nothing is built at import time."""
+    settings, own = get_settings(), RerunnerSettings.from_env()
+    key = settings.model_dump_json() + own.model_dump_json()
+    if key not in _built:
+        config = Config(
+            policy=own.policy,
+            run_cache_id=settings.run_cache_id,
+            omics_role_arn=settings.omics_role_arn,
+            queue_url=own.queue_url,
+            queue_arn=own.queue_arn,
+            scheduler_role_arn=own.scheduler_role_arn,
+            schedule_group=own.schedule_group,
+            settings_bucket=own.settings_bucket,
+        )
+        aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
+        _built.clear()
+        _built[key] = Rerunner(ProvenanceRepository(settings.table_name), aws, config)
+    return _built[key]
 
 
 def _operator(event: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Shared settings (table, HealthOmics rate, run cache, service role) come from `sh
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -46,8 +45,3 @@ class RerunnerSettings(BaseModel):
             schedule_group=os.environ.get(ENV_SCHEDULE_GROUP) or "default",
             settings_bucket=os.environ.get(ENV_SETTINGS_BUCKET) or None,
         )
-
-
-@lru_cache(maxsize=1)
-def get_rerunner_settings() -> RerunnerSettings:
-    return RerunnerSettings.from_env()
