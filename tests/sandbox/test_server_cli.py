@@ -1,0 +1,179 @@
+"""`python -m sandbox serve` as a user runs it: a process whose first stdout line is the endpoints JSON,
+used by a separate boto3 script configured only by that line's `env`, stopped by SIGTERM / SIGINT.
+
+Issue #3 item 8 (second bullet). Bounded everywhere: every wait has a timeout and the process is
+killed in `finally` whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 120  # seconds; synthesis without --template takes ~10 s, the rest ~2 s
+STOP_TIMEOUT = 30
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], endpoints: dict[str, Any]) -> None:
+        self.process = process
+        self.endpoints = endpoints
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.endpoints["control_url"] + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """The first stdout line, read in a thread so that a silent process cannot hang the test."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no endpoints line within {timeout} s") from None
+
+
+def _clean_env() -> dict[str, str]:
+    """The caller's environment without anything that would point boto3 elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> Served:
+        process = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", *args], cwd=ROOT, env=_clean_env(),
+                                   stdout=subprocess.PIPE, stderr=(tmp_path / "serve.err").open("w"), text=True)
+        processes.append(process)
+        line = _first_line(process, STARTUP_TIMEOUT)
+        assert line, f"process exited ({process.poll()}): {(tmp_path / 'serve.err').read_text()[-2000:]}"
+        return Served(process, json.loads(line))
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def template_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from stacks.synth import synth_template
+
+    path = tmp_path_factory.mktemp("template") / "template.json"
+    path.write_text(json.dumps(synth_template()))
+    return path
+
+
+USER_SCRIPT = textwrap.dedent('''
+    """A user's script: plain boto3, configured only by the environment the sandbox printed."""
+    import json, sys
+    import boto3
+    from sandbox.omics import OutputSpec, TaskSpec, definition_zip
+
+    outputs = json.loads(sys.argv[1])
+    bucket = outputs["RunOutputsBucketName"]
+    s3, omics = boto3.client("s3"), boto3.client("omics")
+    s3.put_object(Bucket=bucket, Key="inputs/NA12878.fastq", Body=b"@r\\nACGT\\n+\\nIIII\\n")
+    workflow = omics.create_workflow(name="germline", requestId="wf-germline", definitionZip=definition_zip(
+        [TaskSpec("align", (), 900, (OutputSpec("bam", 4096),)), TaskSpec("call", ("align",), 600)]))["id"]
+    run = omics.start_run(workflowId=workflow, roleArn=outputs["OmicsServiceRoleArn"], requestId="NA12878#1",
+                          outputUri=f"s3://{bucket}/out", name="NA12878", cacheId=outputs["RunCacheId"],
+                          parameters={"reads": f"s3://{bucket}/inputs/NA12878.fastq"})
+    print(json.dumps({"run_id": run["id"], "buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]]}))
+''')
+
+READ_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import boto3
+    run_id, table = sys.argv[1], sys.argv[2]
+    run = boto3.client("omics").get_run(id=run_id)
+    items = boto3.client("dynamodb").query(
+        TableName=table, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}})["Items"]
+    print(json.dumps({"status": run["status"], "sks": [i["sk"]["S"] for i in items]}))
+''')
+
+
+def _user_script(served: Served, source: str, *args: str) -> Any:
+    """Run a script in a fresh process with exactly the sandbox's client environment."""
+    env = {**_clean_env(), **served.endpoints["env"], "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", source, *args], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_serve_prints_endpoints_first_and_serves_a_users_script_until_sigterm(serve: Any, template_file: Path) -> None:
+    served = serve("--template", str(template_file), "--seed", "7")
+    endpoints = served.endpoints
+    assert set(endpoints) >= {"aws_endpoint_url", "omics_endpoint_url", "control_url", "region", "env", "outputs"}
+    assert all(endpoints[k].startswith("http://127.0.0.1:") for k in
+               ("aws_endpoint_url", "omics_endpoint_url", "control_url"))
+    assert endpoints["env"]["AWS_ENDPOINT_URL"] == endpoints["aws_endpoint_url"]
+    assert endpoints["env"]["AWS_ENDPOINT_URL_OMICS"] == endpoints["omics_endpoint_url"]
+
+    outputs = endpoints["outputs"]
+    started = _user_script(served, USER_SCRIPT, json.dumps(outputs))
+    assert outputs["RunOutputsBucketName"] in started["buckets"]
+
+    advanced = served.control("POST", "/clock/advance", {"seconds": 7200, "step_seconds": 300})
+    assert advanced["records_delivered"] > 0 and advanced["dlq_messages"] == 0
+
+    seen = _user_script(served, READ_SCRIPT, started["run_id"], outputs["ProvenanceTableName"])
+    assert seen["status"] == "COMPLETED"
+    assert "SUMMARY" in seen["sks"] and any(sk.startswith("STATUS#") for sk in seen["sks"])
+
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=STOP_TIMEOUT) == 0
+    assert served.process.stdout is not None and served.process.stdout.read() == ""  # one line, nothing else
+
+
+def test_serve_stops_on_sigint_with_autoplay_running(serve: Any, template_file: Path) -> None:
+    served = serve("--template", str(template_file), "--autoplay-speed", "600")
+    assert served.endpoints["autoplay_speed"] == 600
+    served.process.send_signal(signal.SIGINT)
+    assert served.process.wait(timeout=STOP_TIMEOUT) == 0
+
+
+def test_an_invalid_fault_plan_file_is_refused_before_serving(tmp_path: Path, template_file: Path) -> None:
+    plan = tmp_path / "faults.json"
+    plan.write_text(json.dumps({"runs": [{"reason": "RUN_TASK_FAILED", "probability": 3}]}))
+    result = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--template", str(template_file),
+                             "--faults", str(plan)], cwd=ROOT, env=_clean_env(), capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "runs.0.probability" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_synthesizes_the_stack_when_no_template_is_given(serve: Any) -> None:
+    served = serve("-c", "reconcileStaleMinutes=90")
+    assert served.control("GET", "/health")["status"] == "ok"
+    handlers = {q["handler"] for q in served.control("GET", "/state")["queues"]}
+    assert "recorder.handler.lambda_handler" in handlers
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=STOP_TIMEOUT) == 0
