@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import os
 import re
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,10 +41,24 @@ SANDBOX_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }
 HANDLER_ENV_OVERRIDES = {"OMICS_MAX_TPS": "100000", "POWERTOOLS_LOG_LEVEL": "ERROR"}
+
+
+class LambdaOutput(io.TextIOBase):
+    """What handlers print (EMF metrics, logs) goes here, as it would go to CloudWatch Logs: kept out
+    of the demo's own output, last lines retained for inspection."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.written = 0
+
+    def write(self, text: str) -> int:
+        self.written += 1
+        if text.strip():
+            self.lines.append(text.rstrip("\n"))
+        return len(text)
 
 
 class SandboxContext:
@@ -120,6 +135,7 @@ class LocalAccount:
         self._template = template
         self._environment = environment or {}
         self.stats = DeliveryStats()
+        self.lambda_output = LambdaOutput()
         self._invisible: list[_Invisible] = []
         self._schedule_next: dict[str, datetime] = {}
         self._stack = contextlib.ExitStack()
@@ -199,7 +215,8 @@ class LocalAccount:
             get_settings.cache_clear()
             handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
             self.stats.invocations[spec.logical_id] += 1
-            return handler(event, SandboxContext(spec))
+            with contextlib.redirect_stdout(self.lambda_output):
+                return handler(event, SandboxContext(spec))
         finally:
             for key, value in saved.items():
                 if value is None:

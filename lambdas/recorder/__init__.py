@@ -1,0 +1,3 @@
+"""Provenance recorder: HealthOmics status events -> provenance table."""
+
+import shared.coldstart  # noqa: F401  (must stay first: see shared/coldstart.py)
