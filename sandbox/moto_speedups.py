@@ -30,7 +30,7 @@ def _parse(input_template: str | None, input_paths_map: dict[str, Any] | None, e
 
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
-    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    retention_period = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
     return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
 
 

@@ -31,7 +31,7 @@ def process_sqs_batch(
 
     with processor(records=event.get("Records", []), handler=record_handler):
         processor.process()
-    response = processor.response()
+    response: dict[str, Any] = dict(processor.response())
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     if flush:
         pending = {mid: result for mid, result in results.items() if mid not in failed}

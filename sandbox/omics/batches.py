@@ -134,6 +134,8 @@ class BatchesMixin(RunsMixin):
             return batch.inline_settings
         assert batch.s3_uri_settings is not None
         bucket, key = split_s3_uri(batch.s3_uri_settings)
+        if self.s3 is None:
+            raise BatchFailed("VALIDATION_EXCEPTION", "the emulator has no S3 client to read s3UriSettings")
         try:
             obj = self.s3.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:

@@ -141,7 +141,7 @@ class CacheStore:
             entry_uuid=entry_uuid,
             bucket=bucket,
             manifest_key=manifest_key,
-            s3uri=manifest["s3uri"],
+            s3uri=str(manifest["s3uri"]),
             version=self.manifest_version,
             run_id=run.id,
             task_id=task.id,

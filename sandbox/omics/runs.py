@@ -6,6 +6,7 @@ Guide sections: run lifecycle (실행 수명 주기), task lifecycle (작업 수
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -351,7 +352,7 @@ class RunsMixin(EmulatorCore):
             else:
                 task.status = "STOPPING"
                 self._emit_task(run, task)
-                self.schedule(self.timings.task_stopping, lambda t=task: self._task_cancelled(run, t))
+                self.schedule(self.timings.task_stopping, functools.partial(self._task_cancelled, run, task))
         self._set_run_status(run, "STOPPING")
         self.schedule(self.timings.run_stopping, lambda: self._run_terminal(run, final, reason, message))
 

@@ -23,7 +23,7 @@ class OmicsHTTPServer:
         handler = _make_handler(emulator)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[0], self._server.server_address[1]
+        self.host, self.port = str(self._server.server_address[0]), int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="omics-emulator", daemon=True)
         self._thread.start()
 
