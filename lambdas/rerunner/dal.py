@@ -97,6 +97,21 @@ class AwsAccess:
         except ClientError as error:
             raise _domain_error(error, f"GetBatch {batch_id}") from error
 
+    def failed_run_ids(self, batch_id: str) -> Iterator[str]:
+        """ListRuns(batchId, status=FAILED): the ids of a batch's failed runs, 100 a page."""
+        token: str | None = None
+        while True:
+            try:
+                page = self.omics.list_runs(
+                    batchId=batch_id, status="FAILED", maxResults=100, **({"startingToken": token} if token else {})
+                )
+            except ClientError as error:
+                raise _domain_error(error, f"ListRuns {batch_id}") from error
+            yield from (item["id"] for item in page.get("items", []))
+            token = page.get("nextToken")
+            if not token:
+                return
+
     def batch_members(self, batch_id: str, submission_status: str | None = None) -> Iterator[dict[str, Any]]:
         """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), 100 a page."""
         params: dict[str, Any] = {"batchId": batch_id}

@@ -380,8 +380,8 @@ class Rerunner:
 
         The recorder has usually recorded every member's terminal status and GetRun details by the time
         the batch is PROCESSED: those cost one BatchGetItem per 100 members and no HealthOmics call.
-        Members it has not recorded yet are looked up with GetRun, but only while GetBatch's exact
-        failed-run count (exact at PROCESSED) says failed runs are still unaccounted for.
+        Only when GetBatch's failed-run count (exact at PROCESSED) says failed runs are unaccounted for,
+        ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
         """
         found = self.repository.get_items([(keys.run_pk(r), keys.SUMMARY) for r in run_ids])
         summaries = {r: found.get((keys.run_pk(r), keys.SUMMARY), {}) for r in run_ids}
@@ -397,12 +397,11 @@ class Rerunner:
                 unknown.append(run_id)
         if unknown:
             expected = int((self.aws.get_batch(batch_id).get("runSummary") or {}).get("failedRunCount", 0))
-            for run_id in unknown:
-                if len(failed) >= expected:
-                    break
-                details = run_details(self.aws.get_run(run_id))
-                if details.status == "FAILED":
-                    failed[run_id] = details
+            if len(failed) < expected:
+                waiting = set(unknown)
+                for run_id in self.aws.failed_run_ids(batch_id):
+                    if run_id in waiting:
+                        failed[run_id] = run_details(self.aws.get_run(run_id))
         return {r: failed[r] for r in run_ids if r in failed}, summaries
 
     def _follow_up(

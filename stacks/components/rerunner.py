@@ -46,7 +46,7 @@ SCHEDULE_NAME_PREFIX = "autopilot-rerun-"
 SETTINGS_PREFIX = "reruns/"
 # HealthOmics actions the re-runner calls, by the resource type each one authorizes on.
 RERUNNER_OMICS_ACTIONS = {
-    "run": ("omics:GetRun", "omics:StartRun", "omics:TagResource"),
+    "run": ("omics:GetRun", "omics:ListRuns", "omics:StartRun", "omics:TagResource"),
     "runBatch": ("omics:GetBatch", "omics:ListRunsInBatch", "omics:StartRunBatch", "omics:TagResource"),
     "workflow": ("omics:StartRun",),
     "runGroup": ("omics:StartRun",),
@@ -126,12 +126,15 @@ class Rerunner(Construct):
             service="scheduler", resource="schedule", resource_name=f"{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
         )
         self.function.add_to_role_policy(
-            iam.PolicyStatement(sid="CreateOneTimeSchedules", actions=["scheduler:CreateSchedule"],
-                                resources=[schedules])
+            iam.PolicyStatement(
+                sid="CreateOneTimeSchedules", actions=["scheduler:CreateSchedule"], resources=[schedules]
+            )
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="PassSchedulerRole", actions=["iam:PassRole"], resources=[self.scheduler_role.role_arn],
+                sid="PassSchedulerRole",
+                actions=["iam:PassRole"],
+                resources=[self.scheduler_role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
             )
         )
@@ -146,7 +149,9 @@ class Rerunner(Construct):
             )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="PassOmicsServiceRole", actions=["iam:PassRole"], resources=[omics_service_role_arn],
+                sid="PassOmicsServiceRole",
+                actions=["iam:PassRole"],
+                resources=[omics_service_role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
             )
         )
@@ -200,7 +205,8 @@ class Rerunner(Construct):
             "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
             "run's, its batch's, the workflow it used), so the re-runner's actions are scoped to this "
             "account and region's run/*, runBatch/*, workflow/*, runGroup/* and runCache/* resources: "
-            "reads of one run or batch, StartRun/StartRunBatch (which need StartRun on each resource "
+            "reads of one run or batch (ListRuns authorizes "
+            "on run/*, as for the reconciler), StartRun/StartRunBatch (which need StartRun on each resource "
             "they use) and tagging at start.",
             *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS),
         )

@@ -68,6 +68,7 @@ def test_healthomics_permissions_are_exactly_what_the_code_calls(template_dict, 
                 omics.setdefault(action, set()).update(join_text(r) for r in as_list(statement["Resource"]))
     assert omics == {
         "omics:GetRun": {f"{ARN}run/*"},
+        "omics:ListRuns": {f"{ARN}run/*"},
         "omics:GetBatch": {f"{ARN}runBatch/*"},
         "omics:ListRunsInBatch": {f"{ARN}runBatch/*"},
         "omics:StartRunBatch": {f"{ARN}runBatch/*"},

@@ -226,7 +226,7 @@ def test_recorded_members_cost_no_getrun_and_unrecorded_ones_are_looked_up(make)
     assert calls == {"ListRunsInBatch": 1, "StartRunBatch": 1}
 
 
-def test_unrecorded_members_are_looked_up_only_until_the_failed_count_is_reached(make) -> None:
+def test_unrecorded_failed_members_are_found_with_listruns_not_a_getrun_each(make) -> None:
     from rerunner.work import Work
 
     # Given nothing was recorded (recorder behind): GetBatch's exact failed count bounds the GetRun lookups
@@ -236,5 +236,5 @@ def test_unrecorded_members_are_looked_up_only_until_the_failed_count_is_reached
     before = dict(h2.emulator.calls)
     assert h2.handle(Work(kind="batch", id=batch2)).started
     calls = {op: n - before.get(op, 0) for op, n in h2.emulator.calls.items() if n != before.get(op, 0)}
-    assert calls["GetBatch"] == 1 and calls["StartRunBatch"] == 1
-    assert calls["GetRun"] == 1  # s0 was the only failure, found first: the other 4 are never looked up
+    # one GetBatch (exact failed count), one ListRuns page naming the failed run, one GetRun for its reason
+    assert calls == {"ListRunsInBatch": 1, "GetBatch": 1, "ListRuns": 1, "GetRun": 1, "StartRunBatch": 1}
