@@ -1,0 +1,202 @@
+"""Exports of a run's lineage, validated by the libraries' own validators: the RO-Crate with
+roc-validator (Provenance Run Crate profile, every REQUIRED check, which includes the Workflow Run,
+Process Run and Workflow RO-Crate profiles and RO-Crate 1.1) and read back by ro-crate-py and runcrate;
+PROV-JSON through the `prov` library; and the mermaid diagram."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import rocrate
+from prov.model import ProvDocument
+from rocrate.rocrate import ROCrate
+from rocrate_validator import models, services
+from rocrate_validator.utils import http
+from runcrate.report import dump_crate_actions
+
+from shared.exports.lineage import RunLineage, load_lineage
+from shared.exports.mermaid import lineage_mermaid
+from shared.exports.prov_json import prov_json
+from shared.exports.ro_crate import METADATA_FILE, PROFILES, build_crate, write_crate
+from shared.provenance.items import RunDetails, TaskDetails
+from shared.provenance.repository import ProvenanceRepository
+
+ARN = "arn:aws:omics:us-east-1:123456789012:run/{}"
+READS = "s3://cohort/inputs/S-0042.fastq.gz"
+ROOT, RERUN = "1111111", "2222222"
+
+# The RO-Crate 1.1 JSON-LD context, offline: the validator fetches it from w3id.org. ro-crate-py bundles
+# the 1.3 context (a superset); the four bioschemas terms whose IRIs changed after 1.1 are set back to
+# their 1.1 values, which are the IRIs the validator's profile shapes use.
+_CONTEXT_1_1 = {
+    **json.loads((Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld").read_text())["@context"],
+    "ComputationalWorkflow": "https://bioschemas.org/ComputationalWorkflow",
+    "FormalParameter": "https://bioschemas.org/FormalParameter",
+    "input": "https://bioschemas.org/ComputationalWorkflow#input",
+    "output": "https://bioschemas.org/ComputationalWorkflow#output",
+}
+
+
+@pytest.fixture
+def offline_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    def get(self: Any, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        if url.rstrip("/") != "https://w3id.org/ro/crate/1.1/context":
+            raise AssertionError(f"the validator wanted the network: {url}")
+        response = requests.Response()
+        response.status_code, response.url = 200, url
+        response.headers["Content-Type"] = "application/ld+json"
+        response._content = json.dumps({"@context": _CONTEXT_1_1}).encode()
+        return response
+
+    monkeypatch.setattr(http.HttpRequester, "get", get, raising=False)
+
+
+@pytest.fixture
+def lineage(table_name: str) -> Iterator[RunLineage]:
+    """Given sample S-0042's run failed at `call` and its re-run resumed from the run cache, as the
+    recorder writes them (GetRun details with lineage, ListRunTasks rows)."""
+    repository = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    common: dict[str, Any] = {"workflow_id": "9876543", "cache_id": "555", "cache_behavior": "CACHE_ON_FAILURE",
+                              "parameters": {"reads": READS, "lane": 2},
+                              "resource_digests": {READS: "etag:9b2cf535f27731c974343645a3985328"},
+                              "digest": "sha256:0f1e2d", "sample": "S-0042", "submission_id": "sheet-1",
+                              "started_by": "arn:aws:sts::123456789012:assumed-role/launcher/x"}
+    repository.record_run_details(RunDetails(
+        run_id=ROOT, arn=ARN.format(ROOT), status="FAILED", failure_reason="RUN_TASK_FAILED",
+        status_message="task call failed", run_output_uri=f"s3://cohort/runs/{ROOT}/u-1",
+        creation_time="2026-01-05T08:00:00.000000Z", start_time="2026-01-05T08:01:10.000000Z",
+        stop_time="2026-01-05T08:20:00.000000Z", root_run_id=ROOT, **common), "2026-01-05T08:21:00.000000Z")
+    repository.record_run_details(RunDetails(
+        run_id=RERUN, arn=ARN.format(RERUN), status="COMPLETED", source_run_id=ROOT,
+        run_output_uri=f"s3://cohort/runs/{RERUN}/u-2", creation_time="2026-01-05T09:00:00.000000Z",
+        start_time="2026-01-05T09:01:10.000000Z", stop_time="2026-01-05T09:10:00.000000Z", root_run_id=ROOT,
+        parent_run_id=ROOT, attempt=1, rerun_reason="RUN_TASK_FAILED", **common), "2026-01-05T09:11:00.000000Z")
+    repository.supersede(ROOT, RERUN)
+    repository.put_tasks([
+        TaskDetails(task_id="101", run_id=ROOT, name="align", status="COMPLETED", cache_hit=False, cpus=8,
+                    memory=32, start_time="2026-01-05T08:02:00.000000Z", stop_time="2026-01-05T08:12:00.000000Z"),
+        TaskDetails(task_id="102", run_id=ROOT, name="call", status="FAILED", cache_hit=False, cpus=4, memory=16,
+                    start_time="2026-01-05T08:12:30.000000Z", stop_time="2026-01-05T08:19:00.000000Z"),
+        TaskDetails(task_id="201", run_id=RERUN, name="align", status="COMPLETED", cache_hit=True,
+                    cache_s3_uri=f"s3://cohort-cache/c-uuid/{ROOT}/101/e-1/", cpus=8, memory=32,
+                    start_time="2026-01-05T09:02:00.000000Z", stop_time="2026-01-05T09:02:01.000000Z"),
+        TaskDetails(task_id="202", run_id=RERUN, name="call", status="COMPLETED", cache_hit=False, cpus=4,
+                    memory=16, start_time="2026-01-05T09:02:05.000000Z", stop_time="2026-01-05T09:09:00.000000Z"),
+    ], "2026-01-05T09:11:00.000000Z")
+    found = load_lineage(repository, RERUN)
+    assert found is not None
+    yield found
+
+
+def _validate(crate_dir: Path, profile: str) -> models.ValidationResult:
+    settings = services.ValidationSettings(rocrate_uri=str(crate_dir), profile_identifier=profile,
+                                           requirement_severity=models.Severity.REQUIRED)
+    return services.validate(settings)
+
+
+def test_lineage_holds_both_attempts_root_first(lineage: RunLineage) -> None:
+    assert [(a.run_id, a.attempt, a.status) for a in lineage.attempts] == [(ROOT, 0, "FAILED"), (RERUN, 1, "COMPLETED")]
+    assert lineage.root_run_id == ROOT and lineage.subject.run_id == RERUN
+    assert [t.cache_hit for t in lineage.subject.tasks] == [True, False]
+
+
+@pytest.mark.parametrize("profile", ["provenance-run-crate", "workflow-run-crate", "process-run-crate",
+                                     "workflow-ro-crate", "ro-crate-1.1"])
+def test_ro_crate_passes_every_required_check_of_the_profile(lineage: RunLineage, tmp_path: Path,
+                                                             offline_context: None, profile: str) -> None:
+    # When the run's lineage is exported as a crate
+    write_crate(lineage, tmp_path / "crate", created=datetime(2026, 1, 6, tzinfo=UTC))
+    # Then roc-validator finds no issue at the REQUIRED level
+    result = _validate(tmp_path / "crate", profile)
+    assert [(i.check.identifier, i.message) for i in result.get_issues()] == []
+    assert result.passed()
+
+
+def test_ro_crate_validator_catches_a_broken_crate(lineage: RunLineage, tmp_path: Path,
+                                                   offline_context: None) -> None:
+    # The validation above is meaningful: the same crate whose workflow no longer lists its steps fails
+    path = write_crate(lineage, tmp_path / "crate")
+    crate = json.loads(path.read_text())
+    for entity in crate["@graph"]:
+        if "ComputationalWorkflow" in entity["@type"]:
+            del entity["step"]
+    path.write_text(json.dumps(crate))
+    assert not _validate(tmp_path / "crate", "provenance-run-crate").passed()
+
+
+def test_ro_crate_carries_attempts_tasks_inputs_digests_outputs_and_cache_reuse(lineage: RunLineage,
+                                                                                tmp_path: Path) -> None:
+    write_crate(lineage, tmp_path / "crate")
+    crate = ROCrate(tmp_path / "crate")  # ro-crate-py reads it back
+    assert {p.id for p in crate.root_dataset["conformsTo"]} >= set(PROFILES)
+    workflow = crate.mainEntity
+    assert "ComputationalWorkflow" in workflow.type and workflow["identifier"].endswith(":workflow/9876543")
+    runs = {e["identifier"]: e for e in crate.get_entities() if e.type == "CreateAction"
+            and e.get("instrument") is workflow}
+    assert set(runs) == {ROOT, RERUN}
+    assert runs[RERUN]["isBasedOn"].id == f"#run-{ROOT}" and runs[RERUN]["rerunReason"] == "RUN_TASK_FAILED"
+    status = runs[ROOT]["actionStatus"]
+    assert getattr(status, "id", status) == "http://schema.org/FailedActionStatus"
+    assert runs[ROOT]["error"].startswith("RUN_TASK_FAILED")
+    reads = crate.dereference(READS)
+    assert reads is not None and reads["resourceDigest"] == "etag:9b2cf535f27731c974343645a3985328"
+    tasks = {e["identifier"]: e for e in crate.get_entities() if e.type == "CreateAction"
+             and e.get("instrument") is not workflow}
+    assert tasks["201"]["cacheHit"] is True and tasks["201"]["cacheS3Uri"].endswith("/101/e-1/")
+    assert tasks["202"]["cacheHit"] is False
+    organize = [e for e in crate.get_entities() if e.type == "OrganizeAction"]
+    assert {o["result"].id for o in organize} == {f"#run-{ROOT}", f"#run-{RERUN}"}
+    assert "Container images are not recorded" in crate.root_dataset["description"]
+
+    # runcrate's report walks the actions: the workflow runs first, every task with its step
+    report = io.StringIO()
+    dump_crate_actions(crate, f=report)
+    text = report.getvalue()
+    assert text.index(f"action: #run-{RERUN}") < text.index("action: #task-201")
+    assert "step: #step-align" in text and "step: #step-call" in text
+    assert f"{READS} <- #param-input-reads" in text
+
+
+def test_ro_crate_is_deterministic_for_the_same_records(lineage: RunLineage) -> None:
+    when = datetime(2026, 1, 6, tzinfo=UTC)
+    assert build_crate(lineage, when) == build_crate(lineage, when)
+
+
+def test_prov_json_round_trips_through_the_prov_library(lineage: RunLineage) -> None:
+    # When exported as PROV-JSON
+    text = prov_json(lineage)
+    # Then the prov library parses it back into the same document
+    document = ProvDocument.deserialize(content=text, format="json")
+    from shared.exports.prov_json import build_prov
+
+    assert document == build_prov(lineage)
+    data = json.loads(text)
+    assert f"omics:run/{ROOT}" in data["activity"] and f"omics:run/{RERUN}" in data["activity"]
+    assert "omics:task/201" in data["activity"]
+    rerun_links = [r for r in data["wasInformedBy"].values()
+                   if r["prov:informed"] == f"omics:run/{RERUN}" and r["prov:informant"] == f"omics:run/{ROOT}"]
+    assert rerun_links and rerun_links[0]["autopilot:rerunReason"] == "RUN_TASK_FAILED"
+    cache_use = [u for u in data["used"].values() if u["prov:activity"] == "omics:task/201"]
+    assert cache_use and "cache-entry" in cache_use[0]["prov:entity"]
+    reads = [e for e in data["entity"].values() if e.get("prov:location") == READS]
+    assert reads and reads[0]["autopilot:resourceDigest"] == "etag:9b2cf535f27731c974343645a3985328"
+
+
+def test_mermaid_diagram_shows_the_attempt_chain_and_cache_hits(lineage: RunLineage) -> None:
+    text = lineage_mermaid(lineage)
+    assert text.startswith("flowchart LR\n")
+    assert f"n_{ROOT} -->|RUN_TASK_FAILED| n_{RERUN}" in text
+    assert "align (cache hit)" in text and f"class n_{ROOT} failed" in text and f"class n_{RERUN} completed" in text
+    assert "★" in text.split(f'n_{RERUN}["')[1].split("]")[0]
+
+
+def test_metadata_file_name_is_the_standard_one() -> None:
+    assert METADATA_FILE == "ro-crate-metadata.json"
