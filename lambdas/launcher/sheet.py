@@ -98,6 +98,7 @@ class Sheet:
     settings: dict[str, Any]
     runs: list[RunRow]
     errors: list[SheetError]
+    ids_known: bool = True  # False when the header has no usable id column (already one error for it)
 
 
 def detect_format(name: str | None, data: bytes) -> SheetFormat:
@@ -239,7 +240,7 @@ def parse_csv(text: str) -> Sheet:
             runs.append(_csv_run(row, cells, kinds, id_column, errors))
     except csv.Error as error:
         errors.append(SheetError(reader.line_num, None, f"malformed CSV: {error}"))
-    return Sheet("csv", {}, runs, errors)
+    return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
 
 
 def _csv_run(row: int, cells: list[str], kinds: list[tuple[str, str, str]], id_column: str | None,

@@ -89,7 +89,7 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     errors = list(sheet.errors)
     default, batch_name, batch_tags = _batch_settings(sheet.settings, deploy_defaults, errors)
     count = len(sheet.runs)
-    if count == 0 and not any(e.row is None and e.column is None for e in errors):
+    if count == 0 and not sheet.errors:
         errors.append(SheetError(None, None, "sheet has no runs"))
     if count > MAX_RUNS:
         errors.append(SheetError(None, None, f"sheet has {count} runs; one batch holds at most {MAX_RUNS}"))
@@ -103,7 +103,7 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     encoded: list[str] = []
     for run in sheet.runs:
         entry = _run_entry(run, errors, first_seen, default_params, default_params_size, default_tags,
-                           has_default_output, has_default_name, submission_id)
+                           has_default_output, has_default_name, submission_id, sheet.ids_known)
         if entry is not None and not errors:
             entries.append(entry)
             encoded.append(compact(entry))
@@ -179,13 +179,16 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
 # ----------------------------------------------------------------------------------------- per run
 def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int],
                default_params: Mapping[str, Any], default_params_size: int, default_tags: Mapping[str, str],
-               has_default_output: bool, has_default_name: bool, submission_id: str) -> dict[str, Any] | None:
+               has_default_output: bool, has_default_name: bool, submission_id: str,
+               ids_known: bool = True) -> dict[str, Any] | None:
     fields = run.fields
     row = run.row
     before = len(errors)
     run_id = fields.get("runSettingId")
     id_column = run.column("runSettingId")
-    if not isinstance(run_id, str) or not run_id:
+    if not ids_known:
+        run_id = None
+    elif not isinstance(run_id, str) or not run_id:
         errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id else
                                  f"runSettingId must be text, not {type(run_id).__name__}"))
         run_id = None

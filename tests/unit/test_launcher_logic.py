@@ -186,8 +186,8 @@ def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
         env.upload("submissions/c.csv", csv_sheet(2))
         outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
     assert outcome is not None and outcome.status == "REJECTED"
-    assert outcome.errors == [{"row": None, "column": None, "reason": "HealthOmics refused the batch: "
-                                                                    "ResourceNotFoundException: Workflow 4242 not found"}]
+    reason = "HealthOmics refused the batch: ResourceNotFoundException: Workflow 4242 not found"
+    assert outcome.errors == [{"row": None, "column": None, "reason": reason}]
 
 
 @pytest.mark.parametrize(("reason", "message", "kind"), [

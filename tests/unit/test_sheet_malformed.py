@@ -1,0 +1,154 @@
+"""Malformed sample sheets: each is REJECTED with its exact message(s) and costs zero HealthOmics calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from launcher.sheet import parse
+from launcher.validation import validate
+from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
+
+HEADER = "sample_id,input_bam\n"
+BIG = "x" * 50_000
+
+
+def _tags_header(count: int) -> str:
+    return "sample_id," + ",".join(f"tag:k{i}" for i in range(count)) + "\n"
+
+
+# (name, file name, bytes, expected errors as (row, column, reason))
+MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]] = [
+    ("duplicate ids", "dup.csv", (HEADER + "S1,s3://lab/a.bam\nS2,s3://lab/b.bam\nS1,s3://lab/c.bam\n").encode(),
+     [(4, "sample_id", "duplicate runSettingId 'S1' (first at row 2)")]),
+    ("missing id column", "noid.csv", b"sample,input_bam\nS1,s3://lab/a.bam\n",
+     [(1, None, "header has no runSettingId or sample_id column")]),
+    ("both id columns", "both.csv", b"runSettingId,sample_id,x\nA,B,1\n",
+     [(1, None, "header has both runSettingId and sample_id; keep one")]),
+    ("bad JSON cell", "json-cell.csv", b'sample_id,intervals\nS1,"[""chr1"" ""chr2""]"\n',
+     [(2, "intervals", "invalid JSON value: Expecting ',' delimiter at character 9")]),
+    ("oversize parameters", "big.csv", (HEADER + f"S1,{BIG}\n").encode(),
+     [(2, "parameters", "parameters are 50016 bytes after merging with the batch defaults; at most 50000")]),
+    ("too many tags", "tags.csv", (_tags_header(43) + "S1," + ",".join("v" for _ in range(43)) + "\n").encode(),
+     [(2, "runTags", "43 run tags after merging with the batch runTags; at most 42 (50 per run minus 8 "
+                     "reserved for autopilot:* lineage tags)")]),
+    ("reserved tag", "reserved.csv", b"sample_id,tag:autopilot:sample\nS1,other\n",
+     [(2, "tag:autopilot:sample", "tag key 'autopilot:sample' uses the reserved prefix 'autopilot:'")]),
+    ("bad S3 URI parameter", "uri.csv", (HEADER + "S1,s3:/lab/a.bam\n").encode(),
+     [(2, "input_bam", "'s3:/lab/a.bam' is not a well-formed s3://bucket/key URI")]),
+    ("bad output URI", "out.csv", b"sample_id,outputUri\nS1,https://lab/out/\n",
+     [(2, "outputUri", "'https://lab/out/' is not a well-formed s3://bucket/key URI")]),
+    ("empty sheet", "empty.csv", b"", [(None, None, "sheet is empty")]),
+    ("header only", "header.csv", HEADER.encode(), [(None, None, "sheet has no runs")]),
+    ("wrong encoding (Latin-1)", "latin1.csv", (HEADER + "S1,s3://lab/é.bam\n").encode("latin-1"),
+     [(None, None, "sheet is not UTF-8: byte 0xe9 at offset 32 (line 2) is invalid; save it as UTF-8 "
+                   "(e.g. 'CSV UTF-8')")]),
+    ("wrong encoding (UTF-16)", "utf16.csv", (HEADER + "S1,s3://lab/a.bam\n").encode("utf-16"),
+     [(None, None, "sheet is UTF-16 encoded; save it as UTF-8 (e.g. 'CSV UTF-8')")]),
+    ("batch-level column", "storage.csv", b"sample_id,storageType\nS1,STATIC\n",
+     [(1, "storageType", "storageType is a batch-level setting and cannot vary per run; set it in the deploy "
+                         "configuration or a JSON sheet (name a workflow parameter param:storageType)")]),
+    ("priority not a number", "prio.csv", b"sample_id,priority\nS1,high\n",
+     [(2, "priority", "priority must be a whole number, not 'high'")]),
+    ("priority out of range", "prio2.csv", b"sample_id,priority\nS1,100001\n",
+     [(2, "priority", "priority must be a whole number from 0 to 100000")]),
+    ("more cells than header", "wide.csv", (HEADER + "S1,s3://lab/a.bam,extra\n").encode(),
+     [(2, None, "row has 3 cells but the header has 2")]),
+    ("missing id cell", "blank-id.csv", (HEADER + ",s3://lab/a.bam\n").encode(),
+     [(2, "sample_id", "runSettingId is missing")]),
+    ("duplicate column", "dupcol.csv", b"sample_id,x,x\nS1,1,2\n",
+     [(1, "x", "column appears twice (columns 2 and 3)")]),
+    ("invalid JSON document", "bad.json", b'{"runs": [{"runSettingId": "S1",}]}',
+     [(None, None, "sheet is not valid JSON: Expecting property name enclosed in double quotes at line 1 "
+                   "column 33")]),
+    ("JSON run sets a batch-level field", "wf.json",
+     json.dumps({"runs": [{"runSettingId": "S1", "workflowId": "123"}]}).encode(),
+     [(1, "workflowId", "workflowId is a batch-level setting and cannot be set per run")]),
+    ("JSON run with unknown field", "unk.json", json.dumps({"runs": [{"runSettingId": "S1", "bam": "x"}]}).encode(),
+     [(1, "bam", "unknown run field 'bam' (workflow parameters go in \"parameters\")")]),
+    ("JSON sets the role", "role.json",
+     json.dumps({"roleArn": "arn:aws:iam::1:role/x", "runs": [{"runSettingId": "S1"}]}).encode(),
+     [(None, "roleArn", "roleArn is fixed by the deployment and cannot be set in a sheet")]),
+    ("JSON runs not a list", "runs.json", json.dumps({"runs": {"S1": {}}}).encode(),
+     [(None, "runs", '"runs" must be a list of run objects')]),
+    ("JSON null parameter", "null.json",
+     json.dumps({"runs": [{"runSettingId": "S1", "parameters": {"bam": None}}]}).encode(),
+     [(1, "parameters.bam", "null is not a parameter value; leave the cell empty (or omit the key) to leave "
+                            "it unset")]),
+    ("bad batch enum and storage", "enum.json",
+     json.dumps({"storageType": "STATIC", "logLevel": "DEBUG", "runs": [{"runSettingId": "S1"}]}).encode(),
+     [(None, "logLevel", "logLevel must be one of OFF, FATAL, ERROR, ALL, not 'DEBUG'"),
+      (None, "storageCapacity", "STATIC storage needs storageCapacity (GiB)")]),
+]
+
+
+@pytest.fixture
+def env() -> Iterator[LauncherEnv]:
+    with mock_aws(), launcher_env() as environment:
+        yield environment
+
+
+def test_at_least_fifteen_distinct_malformed_sheets() -> None:
+    assert len({name for name, *_ in MALFORMED}) >= 15
+
+
+@pytest.mark.parametrize(("name", "filename", "body", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_sheet_is_rejected_with_its_exact_message_and_no_healthomics_call(
+    env: LauncherEnv, name: str, filename: str, body: bytes,
+    expected: list[tuple[int | None, str | None, str]],
+) -> None:
+    # Given a malformed sheet uploaded under submissions/
+    key = f"submissions/malformed/{filename}"
+    env.upload(key, body)
+    calls_before = env.omics_calls
+    # When the launcher handles it
+    outcome = env.launcher.launch_object(BUCKET, key)
+    # Then it is rejected with exactly these errors, a report beside it, and no HealthOmics call
+    assert outcome is not None and outcome.status == "REJECTED", name
+    assert [(e["row"], e["column"], e["reason"]) for e in outcome.errors] == expected
+    assert env.omics_calls == calls_before
+    report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
+    assert [(e["row"], e["column"], e["reason"]) for e in report["errors"]] == expected
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None and submission["status"] == "REJECTED"
+    assert submission["error_count"] == len(expected)
+
+
+def test_every_error_of_a_sheet_is_reported_at_once() -> None:
+    body = (b"sample_id,input_bam,priority,tag:autopilot:x\n"
+            b"S1,s3://lab/a.bam,1,\n"
+            b"S1,s3:/lab/b.bam,-1,y\n"
+            b",s3://lab/c.bam,2,\n")
+    sheet = parse(body, "csv")
+    defaults = {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r", "outputUri": "s3://lab-out/"}
+    result = validate(sheet, defaults, "sub")
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (3, "input_bam", "'s3:/lab/b.bam' is not a well-formed s3://bucket/key URI"),
+        (3, "priority", "priority must be a whole number from 0 to 100000"),
+        (3, "sample_id", "duplicate runSettingId 'S1' (first at row 2)"),
+        (3, "tag:autopilot:x", "tag key 'autopilot:x' uses the reserved prefix 'autopilot:'"),
+        (4, "sample_id", "runSettingId is missing"),
+    ]
+
+
+def test_more_than_one_hundred_thousand_runs_is_rejected() -> None:
+    body = ("sample_id\n" + "".join(f"S{i}\n" for i in range(100_001))).encode()
+    result = validate(parse(body, "csv"), {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r",
+                                           "outputUri": "s3://lab-out/"}, "sub")
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (None, None, "sheet has 100001 runs; one batch holds at most 100000")]
+
+
+def test_missing_deploy_settings_are_reported() -> None:
+    with mock_aws(), launcher_env(with_workflow_default=False, output_uri=None) as env:
+        env.upload("submissions/x.csv", HEADER + "S1,s3://lab/a.bam\n")
+        outcome = env.launcher.launch_object(BUCKET, "submissions/x.csv")
+        assert outcome is not None and env.emu.calls["StartRunBatch"] == 0
+    assert [(e["row"], e["column"], e["reason"]) for e in outcome.errors] == [
+        (None, "workflowId", "no workflow: set workflowId in the sheet or the deploy configuration (workflowId)"),
+        (2, "outputUri", "no output location: set outputUri for this run, in the sheet, or in the deploy "
+                         "configuration"),
+    ]
