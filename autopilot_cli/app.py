@@ -1,0 +1,529 @@
+"""Commands of the operator CLI. Human tables by default, `--json` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import boto3
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, CliError, NotFound, UsageError
+from autopilot_cli.target import SandboxTarget, StackTarget, TableTarget, Target
+from shared.exports.lineage import RunLineage, load_lineage
+from shared.exports.mermaid import lineage_mermaid
+from shared.provenance import keys
+from shared.provenance.repository import ProvenanceError
+from shared.provenance.views import batch_view, sample_view, unresolved_failures
+
+ENV_STACK = "AUTOPILOT_STACK"
+ENV_TABLE = "AUTOPILOT_TABLE"
+SUBMISSIONS_PREFIX = "submissions/"
+MAX_INVOKE_SHEET_BYTES = 5_000_000  # Lambda's synchronous payload limit is 6 MB
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+class Output:
+    def __init__(self, as_json: bool, stdout: Any, stderr: Any) -> None:
+        self.as_json = as_json
+        self.console = Console(file=stdout, width=160, highlight=False, soft_wrap=False)
+        self.err = Console(file=stderr, width=120, highlight=False)
+        self.stdout = stdout
+
+    def emit(self, data: Any, human: Callable[[], None]) -> None:
+        if self.as_json:
+            self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        else:
+            human()
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+        self.console.print(table)
+
+    def fields(self, title: str, pairs: Sequence[tuple[str, Any]]) -> None:
+        self.table(title, ("field", "value"), [(k, v) for k, v in pairs if v not in (None, "", {}, [])])
+
+    def progress(self) -> Progress:
+        return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                        console=self.err, transient=True)
+
+
+# ====================================================================== run / batch / sample / failures
+def _lineage(target: Target, run_id: str) -> RunLineage:
+    lineage = load_lineage(target.repository, run_id)
+    if lineage is None:
+        raise NotFound(f"run {run_id} is not recorded in the provenance table")
+    return lineage
+
+
+def run_document(lineage: RunLineage) -> dict[str, Any]:
+    subject = lineage.subject
+    s = subject.summary
+    return {
+        "run_id": subject.run_id, "status": s.get("status"), "outcome": s.get("outcome"),
+        "failure_reason": s.get("failure_reason"), "status_message": s.get("status_message"),
+        "name": s.get("name") or s.get("run_name"), "workflow_id": s.get("workflow_id"),
+        "sample": s.get("sample"), "batch_id": s.get("batch_id"), "root_batch_id": s.get("root_batch_id"),
+        "submission_id": s.get("submission_id"), "cache_id": s.get("cache_id"),
+        "cache_behavior": s.get("cache_behavior"), "run_output_uri": s.get("run_output_uri"),
+        "created": s.get("creation_time"), "started": s.get("start_time"), "stopped": s.get("stop_time"),
+        "inputs": subject.inputs, "resource_digests": subject.digests, "workflow_digest": s.get("digest"),
+        "root_run_id": lineage.root_run_id, "attempt": subject.attempt, "superseded_by": s.get("superseded_by"),
+        "history": subject.history,
+        "attempts": [{"attempt": a.attempt, "run_id": a.run_id, "status": a.status,
+                      "failure_reason": a.summary.get("failure_reason"), "rerun_reason": a.summary.get("rerun_reason"),
+                      "remediation": a.summary.get("remediation"), "parent_run_id": a.summary.get("parent_run_id"),
+                      "cache_hits": sum(1 for t in a.tasks if t.cache_hit), "tasks": len(a.tasks)}
+                     for a in lineage.attempts],
+        "tasks": [{"task_id": t.task_id, "name": t.name, "status": t.status, "cache_hit": bool(t.cache_hit),
+                   "cache_s3_uri": t.cache_s3_uri, "started": t.start_time, "stopped": t.stop_time}
+                  for t in subject.tasks],
+        "cache_hits": sum(1 for t in subject.tasks if t.cache_hit),
+        "healed": [{"status": h.get("status"), "from": h.get("from_status"), "source": h.get("source"),
+                    "healed_at": h.get("healed_at")} for h in subject.heals],
+    }
+
+
+def cmd_run_show(args: argparse.Namespace, target: Target, out: Output) -> int:
+    doc = run_document(_lineage(target, args.run_id))
+
+    def human() -> None:
+        out.fields(f"run {doc['run_id']}", [
+            ("status", doc["status"]), ("failure reason", doc["failure_reason"]),
+            ("status message", doc["status_message"]), ("name", doc["name"]), ("sample", doc["sample"]),
+            ("workflow", doc["workflow_id"]), ("batch", doc["batch_id"]), ("submission", doc["submission_id"]),
+            ("attempt", f"{doc['attempt']} of root run {doc['root_run_id']}"),
+            ("superseded by", doc["superseded_by"]),
+            ("run cache", f"{doc['cache_id']} ({doc['cache_behavior']})" if doc["cache_id"] else None),
+            ("cache hits", f"{doc['cache_hits']} of {len(doc['tasks'])} tasks"), ("outputs", doc["run_output_uri"]),
+            ("created / started / stopped", f"{doc['created']} / {doc['started']} / {doc['stopped']}")])
+        out.table("attempt lineage", ("attempt", "run", "status", "failure reason", "re-run reason", "cache hits"),
+                  [(a["attempt"], a["run_id"] + (" *" if a["run_id"] == doc["run_id"] else ""), a["status"],
+                    a["failure_reason"], a["rerun_reason"], f"{a['cache_hits']}/{a['tasks']}")
+                   for a in doc["attempts"]])
+        if doc["inputs"]:
+            out.table("inputs", ("parameter", "value", "digest"),
+                      [(k, v, doc["resource_digests"].get(v) if isinstance(v, str) else None)
+                       for k, v in sorted(doc["inputs"].items())])
+        if doc["tasks"]:
+            out.table("tasks", ("task", "name", "status", "cache hit", "cache entry"),
+                      [(t["task_id"], t["name"], t["status"], "yes" if t["cache_hit"] else "no", t["cache_s3_uri"])
+                       for t in doc["tasks"]])
+        out.table("status history", ("time", "status"), [(h["time"], h["status"]) for h in doc["history"]])
+        if doc["healed"]:
+            out.table("healed by the reconciler", ("status", "was", "source", "when"),
+                      [(h["status"], h["from"], h["source"], h["healed_at"]) for h in doc["healed"]])
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
+def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int:
+    view = batch_view(target.repository, args.batch_id)
+    if not view.batches and not view.samples and view.submission is None:
+        raise NotFound(f"batch {args.batch_id} is not recorded in the provenance table")
+    finals = {s: o.final for s, o in view.samples.items()}
+    outcome_counts: dict[str, int] = {}
+    for attempt in finals.values():
+        key = attempt.status or attempt.submission_status or "UNKNOWN"
+        outcome_counts[key] = outcome_counts.get(key, 0) + 1
+    doc = {
+        "batch_id": args.batch_id,
+        "batches": [{"batch_id": b.get("batch_id"), "attempt": b.get("attempt", 0), "status": b.get("status"),
+                     "name": b.get("batch_name"), "counts": b.get("counts"), "failure_reason": b.get("failure_reason")}
+                    for b in view.batches],
+        "submission": view.submission,
+        "samples": {s: {"final": o.final.model_dump(), "attempts": [a.model_dump() for a in o.attempts]}
+                    for s, o in view.samples.items()},
+        "final_outcomes": outcome_counts,
+    }
+
+    def human() -> None:
+        out.table(f"batch {args.batch_id} and its follow-ups", ("attempt", "batch", "name", "status", "failure"),
+                  [(b["attempt"], b["batch_id"], b["name"], b["status"], b["failure_reason"]) for b in doc["batches"]])
+        if view.submission:
+            out.fields("submission", [("id", view.submission.get("submission_id")),
+                                      ("status", view.submission.get("status")),
+                                      ("sheet", view.submission.get("label") or view.submission.get("key"))])
+        out.table("samples: final outcome after re-runs",
+                  ("sample", "attempts", "final run", "final status", "failure reason", "submission"),
+                  [(s, len(o.attempts), o.final.run_id, o.final.status, o.final.failure_reason,
+                    o.final.submission_failure_reason or o.final.submission_status)
+                   for s, o in view.samples.items()])
+        out.console.print("final outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome_counts.items())))
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
+def cmd_sample_show(args: argparse.Namespace, target: Target, out: Output) -> int:
+    attempts = sample_view(target.repository, args.sample_id)
+    if not attempts:
+        raise NotFound(f"sample {args.sample_id} has no recorded run")
+    doc = {"sample": args.sample_id, "attempts": [a.model_dump() for a in attempts],
+           "final": attempts[-1].model_dump()}
+
+    def human() -> None:
+        out.table(f"sample {args.sample_id}: every run across batches and attempts",
+                  ("attempt", "run", "batch", "status", "failure reason", "submission"),
+                  [(a.attempt, a.run_id, a.batch_id, a.status, a.failure_reason,
+                    a.submission_failure_reason or a.submission_status) for a in attempts])
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
+def cmd_failures(args: argparse.Namespace, target: Target, out: Output) -> int:
+    failures = unresolved_failures(target.repository)
+    if args.reason:
+        failures = [f for f in failures if f.get("failure_reason") == args.reason]
+
+    def human() -> None:
+        out.table(f"unresolved failures ({len(failures)}): failed runs with no later attempt",
+                  ("stopped", "run", "failure reason", "sample", "attempt", "root run", "batch", "workflow"),
+                  [(f["stopped"], f["run_id"], f["failure_reason"], f["sample"], f["attempt"], f["root_run_id"],
+                    f["batch_id"], f["workflow_id"]) for f in failures])
+
+    out.emit({"failures": failures, "count": len(failures)}, human)
+    return EXIT_OK
+
+
+# ====================================================================== cache
+def _cache_id(args: argparse.Namespace, target: Target) -> str:
+    cache_id = args.cache_id or target.run_cache_id()
+    if not cache_id:
+        raise UsageError("no run cache given: pass --cache-id (a --table target does not know the stack's cache)")
+    return str(cache_id)
+
+
+PASS_FIELDS = ("mode", "status", "entries_scanned", "stale", "entries_deleted", "bytes_reclaimed", "stale_bytes",
+               "unreadable", "orphans", "errors", "floor_version", "completed_at")
+
+
+def cmd_cache_report(args: argparse.Namespace, target: Target, out: Output) -> int:
+    cache_id = _cache_id(args, target)
+    passes = target.repository.prune_history(cache_id)
+    version = target.repository.get_item(keys.cache_pk(cache_id), "VERSION")
+    reclaimed = sum(int(p.get("bytes_reclaimed") or 0) for p in passes if p.get("mode") == "enforce")
+    doc = {"cache_id": cache_id, "highest_manifest_version": (version or {}).get("max_version"),
+           "passes": passes, "bytes_reclaimed_total": reclaimed,
+           "entries_deleted_total": sum(int(p.get("entries_deleted") or 0) for p in passes)}
+
+    def human() -> None:
+        out.fields(f"run cache {cache_id}", [("highest manifest version seen", doc["highest_manifest_version"]),
+                                             ("prune passes", len(passes)),
+                                             ("bytes reclaimed (enforced passes)", _bytes(reclaimed)),
+                                             ("entries deleted", doc["entries_deleted_total"])])
+        if passes:
+            out.table("prune history", ("started", "mode", "status", "scanned", "stale", "deleted", "reclaimed"),
+                      [(p.get("started_at") or p["sk"].split("#")[1], p.get("mode"), p.get("status"),
+                        p.get("entries_scanned"), p.get("stale"), p.get("entries_deleted"),
+                        _bytes(int(p.get("bytes_reclaimed") or 0))) for p in passes])
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
+def _bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> int:
+    cache_id = _cache_id(args, target)
+    payload = {"mode": "enforce" if args.enforce else "dry-run", "cacheIds": [cache_id]}
+    with out.progress() as progress:
+        progress.add_task(f"pruner: {payload['mode']} pass over run cache {cache_id}", total=None)
+        result = target.invoke("pruner", payload)
+        target.settle()
+    passes = target.repository.prune_history(cache_id)
+    doc = {"request": payload, "response": result, "latest_pass": passes[-1] if passes else None}
+
+    def human() -> None:
+        mode = "ENFORCE: stale entries are deleted" if args.enforce else "dry run: nothing is deleted"
+        out.console.print(f"prune of run cache {cache_id} ({mode})")
+        if passes:
+            latest = passes[-1]
+            out.fields("latest pass", [(name, latest.get(name)) for name in PASS_FIELDS])
+        else:
+            out.console.print(json.dumps(result, default=str))
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
+# ====================================================================== submit / reconcile
+def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
+    sheet = Path(args.sheet)
+    if not sheet.is_file():
+        raise UsageError(f"sheet {sheet} is not a readable file")
+    body = sheet.read_bytes()
+    name = args.name or sheet.name
+    if args.via_s3:
+        if not isinstance(target, StackTarget):
+            raise UsageError("--via-s3 needs --stack (the submissions bucket is a stack output)")
+        bucket = target.outputs.get("SubmissionsBucketName")
+        if not bucket:
+            raise CliError(f"stack {target.stack} has no SubmissionsBucketName output")
+        key = f"{SUBMISSIONS_PREFIX}{name}"
+        put = target.clients.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        doc = {"bucket": bucket, "key": key, "version_id": put.get("VersionId"),
+               "note": "the launcher starts the batch when the upload's event reaches it"}
+        out.emit(doc, lambda: out.fields("sheet uploaded", list(doc.items())))
+        return EXIT_OK
+    if len(body) > MAX_INVOKE_SHEET_BYTES:
+        raise UsageError(f"sheet is {len(body)} bytes: larger than a synchronous invocation takes; use --via-s3")
+    payload: dict[str, Any] = {"sheet": body.decode("utf-8"), "name": name, "dryRun": bool(args.dry_run)}
+    fmt = args.format or ("json" if sheet.suffix.lower() == ".json" else "csv" if sheet.suffix.lower() == ".csv"
+                          else None)
+    if fmt:
+        payload["format"] = fmt
+    with out.progress() as progress:
+        progress.add_task(f"launcher: {'validating' if args.dry_run else 'submitting'} {name}", total=None)
+        result = target.invoke("launcher", payload)
+        target.settle()
+    if isinstance(result, dict) and result.get("error"):
+        raise CliError(f"launcher refused the sheet: {result['error']}")
+    out.emit(result, lambda: out.fields(f"submission of {name}", sorted((result or {}).items())))
+    return EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace, target: Target, out: Output) -> int:
+    payload = {"scheduledTime": args.at} if args.at else {}
+    with out.progress() as progress:
+        progress.add_task("reconciler: sweeping stale runs and batches", total=None)
+        result = target.invoke("reconciler", payload)
+        target.settle()
+    out.emit(result, lambda: out.fields("reconcile sweep", sorted((result or {}).items())))
+    return EXIT_OK
+
+
+# ====================================================================== replay
+def parse_time(value: str, now: datetime | None = None) -> datetime:
+    """ISO 8601 (`2026-01-05T08:00:00Z`, a date, ...), `now`, or relative to now: `-2h`, `-30m`, `-7d`."""
+    now = now or datetime.now(UTC)
+    text = value.strip()
+    if text == "now":
+        return now
+    if text.startswith("-") and text[1:-1].isdigit() and text[-1] in "mhd":
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[text[-1]]
+        return now - timedelta(**{unit: int(text[1:-1])})
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"not a time: {value!r} (ISO 8601, 'now' or -<n>m|h|d)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_replay(args: argparse.Namespace, target: Target, out: Output) -> int:
+    start, end = parse_time(args.start), parse_time(args.end)
+    if start >= end:
+        raise UsageError("--from must be before --to")
+    archive_arn, bus_arn = target.archive()
+    destination: dict[str, Any] = {"Arn": bus_arn}
+    if not args.all_rules:
+        rules = target.provenance_rule_arns()
+        if rules:
+            destination["FilterArns"] = rules
+    name = args.name or f"autopilot-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}-{uuid.uuid4().hex[:8]}"
+    events = target.events_client()
+    try:
+        events.start_replay(ReplayName=name, EventSourceArn=archive_arn, EventStartTime=start, EventEndTime=end,
+                            Destination=destination, Description="omics autopilot: replay archived aws.omics events")
+    except Exception as error:  # botocore ClientError: a bad range, a name in use...
+        raise CliError(f"StartReplay failed: {error}") from error
+    span = (end - start).total_seconds()
+    state, described = "STARTING", {}
+    with out.progress() as progress:
+        task = progress.add_task(f"replay {name}", total=100)
+        deadline = time.monotonic() + args.timeout
+        while True:
+            described = events.describe_replay(ReplayName=name)
+            state = described.get("State", "")
+            last = described.get("EventLastReplayedTime")
+            if isinstance(last, datetime):
+                progress.update(task, completed=max(0.0, min(100.0, (last - start).total_seconds() * 100 / span)))
+            if state in ("COMPLETED", "FAILED", "CANCELLED") or time.monotonic() > deadline:
+                break
+            time.sleep(args.poll_seconds)
+        progress.update(task, completed=100)
+    target.settle()
+    doc = {"replay": name, "state": state, "from": start.isoformat(), "to": end.isoformat(),
+           "archive": archive_arn, "filter_rules": destination.get("FilterArns", "all rules"),
+           "reason": described.get("StateReason")}
+    out.emit(doc, lambda: out.fields("replay", list(doc.items())))
+    if state != "COMPLETED":
+        raise CliError(f"replay {name} ended {state or 'unknown'}: {described.get('StateReason') or 'timed out'}")
+    return EXIT_OK
+
+
+# ====================================================================== export
+def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
+    lineage = _lineage(target, args.run_id)
+    directory = Path(args.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    if args.format == "ro-crate":
+        from shared.exports.ro_crate import write_crate
+
+        crate_dir = directory / f"run-{args.run_id}-crate"
+        write_crate(lineage, crate_dir)
+        written = [str(p) for p in sorted(crate_dir.rglob("*")) if p.is_file()]
+    elif args.format == "prov":
+        from shared.exports.prov_json import prov_json
+
+        path = directory / f"run-{args.run_id}.prov.json"
+        path.write_text(prov_json(lineage))
+        written = [str(path)]
+    else:
+        path = directory / f"run-{args.run_id}.mmd"
+        path.write_text(lineage_mermaid(lineage))
+        written = [str(path)]
+    doc = {"run_id": args.run_id, "format": args.format, "attempts": len(lineage.attempts), "files": written}
+    out.emit(doc, lambda: out.table(f"exported run {args.run_id} ({args.format}, {len(lineage.attempts)} attempts)",
+                                    ("file",), [(f,) for f in written]))
+    return EXIT_OK
+
+
+def cmd_lineage(args: argparse.Namespace, target: Target, out: Output) -> int:
+    lineage = _lineage(target, args.run_id)
+    text = lineage_mermaid(lineage, with_tasks=not args.no_tasks)
+    out.emit({"run_id": args.run_id, "mermaid": text}, lambda: out.stdout.write(text))
+    return EXIT_OK
+
+
+# ====================================================================== parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="autopilot", description="Operate the HealthOmics autopilot: provenance you can query, "
+                                                   "export, replay and trust.")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stack", default=os.environ.get(ENV_STACK),
+                       help=f"deployed stack name (default ${ENV_STACK}); resolves table, functions, archive")
+    where.add_argument("--table", default=os.environ.get(ENV_TABLE),
+                       help=f"provenance table name only (default ${ENV_TABLE}): queries, no actions")
+    parser.add_argument("--endpoint-url", default=None,
+                        help="endpoint of every AWS client (e.g. a local sandbox server); AWS_ENDPOINT_URL works too")
+    parser.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    parser.add_argument("--profile", default=None, help="AWS named profile")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="runs").add_subparsers(dest="action", required=True, parser_class=_Parser)
+    show = run.add_parser("show", help="a run: status, attempt lineage, failure reasons, inputs, cache hits")
+    show.add_argument("run_id")
+    show.set_defaults(handler=cmd_run_show)
+    lineage = run.add_parser("lineage", help="a run's attempt lineage as a mermaid diagram")
+    lineage.add_argument("run_id")
+    lineage.add_argument("--no-tasks", action="store_true")
+    lineage.set_defaults(handler=cmd_lineage)
+
+    batch = commands.add_parser("batch", help="batches").add_subparsers(dest="action", required=True,
+                                                                        parser_class=_Parser)
+    show = batch.add_parser("show", help="a batch: its samples and their final outcomes after re-runs")
+    show.add_argument("batch_id")
+    show.set_defaults(handler=cmd_batch_show)
+
+    sample = commands.add_parser("sample", help="samples").add_subparsers(dest="action", required=True,
+                                                                          parser_class=_Parser)
+    show = sample.add_parser("show", help="a sample across batches and attempts")
+    show.add_argument("sample_id")
+    show.set_defaults(handler=cmd_sample_show)
+
+    failures = commands.add_parser("failures", help="unresolved failures: failed runs with no later attempt")
+    failures.add_argument("--reason", help="only this failure reason")
+    failures.set_defaults(handler=cmd_failures)
+
+    cache = commands.add_parser("cache", help="run cache").add_subparsers(dest="action", required=True,
+                                                                          parser_class=_Parser)
+    report = cache.add_parser("report", help="prune history and bytes reclaimed of a run cache")
+    report.add_argument("--cache-id", help="default: the stack's run cache")
+    report.set_defaults(handler=cmd_cache_report)
+    prune = cache.add_parser("prune", help="run a prune pass now (dry run unless --enforce)")
+    prune.add_argument("--cache-id", help="default: the stack's run cache")
+    prune.add_argument("--enforce", action="store_true", help="really delete stale entries")
+    prune.set_defaults(handler=cmd_cache_prune)
+
+    submit = commands.add_parser("submit", help="submit a sample sheet (CSV or JSON) to the launcher")
+    submit.add_argument("sheet")
+    submit.add_argument("--name", help="submission name (default: the file name)")
+    submit.add_argument("--format", choices=("csv", "json"))
+    submit.add_argument("--dry-run", action="store_true", help="validate only: nothing is started")
+    submit.add_argument("--via-s3", action="store_true", help="upload to the submissions bucket instead")
+    submit.set_defaults(handler=cmd_submit)
+
+    replay = commands.add_parser("replay", help="replay archived aws.omics events of a time range")
+    replay.add_argument("--from", dest="start", required=True, help="ISO 8601, 'now' or -<n>m|h|d")
+    replay.add_argument("--to", dest="end", default="now")
+    replay.add_argument("--name", help="replay name (default derived from the range)")
+    replay.add_argument("--all-rules", action="store_true",
+                        help="replay to every rule (default: only the provenance recorder's rules)")
+    replay.add_argument("--timeout", type=float, default=3600.0)
+    replay.add_argument("--poll-seconds", type=float, default=5.0)
+    replay.set_defaults(handler=cmd_replay)
+
+    export = commands.add_parser("export", help="export a run and its lineage")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=("ro-crate", "prov", "mermaid"), default="ro-crate")
+    export.add_argument("--out", required=True, help="output directory")
+    export.set_defaults(handler=cmd_export)
+
+    reconcile = commands.add_parser("reconcile", help="run the reconciler's sweep now")
+    reconcile.add_argument("--at", help="reference time of the sweep (ISO 8601; default now)")
+    reconcile.set_defaults(handler=cmd_reconcile)
+    return parser
+
+
+def _target(args: argparse.Namespace) -> Target:
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.stack:
+        return StackTarget(args.stack, session, args.endpoint_url)
+    if args.table:
+        return TableTarget(args.table, session, args.endpoint_url)
+    raise UsageError(f"say where: --stack NAME (or ${ENV_STACK}), or --table NAME (or ${ENV_TABLE})")
+
+
+def main(argv: Sequence[str] | None = None, *, target: Target | None = None, stdout: Any = None,
+         stderr: Any = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 failure, 2 bad arguments, 3 not found).
+    `target` injects where to work (tests pass a SandboxTarget)."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(list(argv) if argv is not None else None)
+        out = Output(args.json, stdout, stderr)
+        return int(args.handler(args, target or _target(args), out))
+    except CliError as error:
+        stderr.write(f"autopilot: {error}\n")
+        return error.exit_code
+    except ProvenanceError as error:
+        stderr.write(f"autopilot: provenance table: {error}\n")
+        return EXIT_FAILURE
+    except Exception as error:  # a clear message and exit 1 rather than a traceback for operators
+        if os.environ.get("AUTOPILOT_DEBUG"):
+            raise
+        stderr.write(f"autopilot: {type(error).__name__}: {error}\n")
+        return EXIT_FAILURE
+
+
+__all__ = ["SandboxTarget", "StackTarget", "TableTarget", "main"]
