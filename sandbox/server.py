@@ -35,6 +35,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -73,6 +74,10 @@ class AdvanceRequest(_Strict):
 class RunUntilQuietRequest(_Strict):
     max_seconds: float = Field(MAX_ADVANCE_SECONDS, gt=0, le=MAX_ADVANCE_SECONDS)
     step_seconds: float = Field(DEFAULT_STEP_SECONDS, gt=0, le=86400)
+
+
+class LogsRequest(_Strict):
+    lines: int = Field(200, ge=1, le=2000)
 
 
 class AutoplayRequest(_Strict):
@@ -408,6 +413,15 @@ class SandboxServer:
             "start_run_tps": plan.start_run_tps,
         }
 
+    def logs(self, lines: int) -> dict[str, Any]:
+        """The last lines the handlers wrote (logs, EMF metrics): the sandbox's CloudWatch Logs."""
+        output = getattr(self.account, "lambda_output", None)
+        if output is None:
+            return {"lines": [], "written": 0}
+        with self.lock:
+            kept = list(output.lines)
+            return {"lines": kept[-lines:], "written": output.written}
+
     def state(self) -> dict[str, Any]:
         with self.lock:
             account, emulator = self.account, self.account.emulator
@@ -509,6 +523,7 @@ Route = Callable[["SandboxServer", dict[str, Any]], dict[str, Any]]
 ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/health"): lambda s, _: {"status": "ok", "clock": s.account.clock.now().isoformat()},
     ("GET", "/state"): lambda s, _: s.state(),
+    ("GET", "/logs"): lambda s, b: s.logs(_parse(LogsRequest, b).lines),
     ("POST", "/clock/advance"): lambda s, b: s.advance(**_parse(AdvanceRequest, b).model_dump()),
     ("POST", "/run-until-quiet"): lambda s, b: s.run_until_quiet(**_parse(RunUntilQuietRequest, b).model_dump()),
     ("GET", "/faults"): lambda s, _: s.faults_view(),
@@ -518,6 +533,13 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/autoplay"): lambda s, b: s.set_autoplay(_parse(AutoplayRequest, b).speed),
 }
 MAX_BODY_BYTES = 1_000_000
+
+
+def _query_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _control_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
@@ -560,7 +582,11 @@ def _control_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                                       "endpoints": sorted(f"{m} {p}" for m, p in ROUTES)})
                 return
             try:
-                self._reply(200, route(server, self._body()))
+                body = self._body()
+                if "?" in self.path:  # GET parameters, e.g. /logs?lines=50 (numbers as JSON values)
+                    for key, values in parse_qs(self.path.split("?", 1)[1], strict_parsing=False).items():
+                        body.setdefault(key, _query_value(values[-1]))
+                self._reply(200, route(server, body))
             except BadRequest as exc:
                 self._reply(400, {"error": "BadRequest", "message": str(exc), "details": exc.details})
             except Exception as exc:  # a handler or the emulator failed while driving the account

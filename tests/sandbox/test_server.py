@@ -151,6 +151,16 @@ def test_a_users_run_flows_through_the_real_handlers_into_provenance(user: User,
     assert state["clock"] == advanced["clock"]
 
 
+def test_logs_hold_what_the_handlers_wrote(user: User) -> None:
+    user.start_run(user.workflow("logged"), "logged-1")
+    user.ok("POST", "/clock/advance", {"seconds": 3600, "step_seconds": 300})
+    logs = user.ok("GET", "/logs?lines=3")
+    assert logs["written"] > 0 and 1 <= len(logs["lines"]) <= 3
+    assert all(isinstance(line, str) and line for line in logs["lines"])
+    status, document = user.control("GET", "/logs?lines=0")
+    assert status == 400 and document["details"][0]["field"] == "lines"
+
+
 def test_run_until_quiet_drains_everything(user: User) -> None:
     run_id = user.start_run(user.workflow("quiet"), "quiet-1")
     result = user.ok("POST", "/run-until-quiet", {"max_seconds": 86400, "step_seconds": 120})
