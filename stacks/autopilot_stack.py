@@ -16,6 +16,7 @@ from stacks.components.dashboard import OperationsDashboard
 from stacks.components.encryption import EncryptionKey
 from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import LambdaFactory
+from stacks.components.launcher import SheetLauncher
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.queue_consumer import QueueConsumer
@@ -109,12 +110,27 @@ class AutopilotStack(cdk.Stack):
             stale_minutes=config.reconcile_stale_minutes,
         )
 
+        self.launcher = SheetLauncher(
+            self,
+            "Launcher",
+            factory=factory,
+            table=self.provenance.table,
+            routing=self.routing,
+            key=key,
+            notifications=self.notifications,
+            submissions=self.storage.submissions,
+            default_output_uri=self.storage.outputs.s3_url_for_object("runs/"),
+            omics_service_role_arn=self.omics.service_role_arn,
+            config=config,
+        )
+
         cdk.CfnOutput(self, "ProvenanceTableName", value=self.provenance.table.table_name)
         cdk.CfnOutput(self, "SubmissionsBucketName", value=self.storage.submissions.bucket_name)
         cdk.CfnOutput(self, "RunOutputsBucketName", value=self.storage.outputs.bucket_name)
         cdk.CfnOutput(self, "RunCacheId", value=self.omics.run_cache_id)
         cdk.CfnOutput(self, "OmicsServiceRoleArn", value=self.omics.service_role_arn)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.notifications.topic.topic_arn)
+        cdk.CfnOutput(self, "LauncherFunctionName", value=self.launcher.function.function_name)
         cdk.CfnOutput(self, "ProvenanceQueueUrl", value=self.recorder.consumer.queue.queue_url)
         cdk.CfnOutput(
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aws_cdk import aws_logs as logs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 # Retention values CloudWatch Logs accepts (RetentionInDays), each with its CDK enum member.
 # "Never expire" is deliberately not offered: HIPAA checks require a retention period.
@@ -41,6 +48,17 @@ CONTEXT_KEYS = (
     "rerunnerReservedConcurrency",
     "reconcileSchedule",
     "reconcileStaleMinutes",
+    # launcher: batch-level defaults a sample sheet falls back to
+    "workflowId",
+    "workflowVersionName",
+    "runOutputUri",
+    "runCacheBehavior",
+    "runStorageType",
+    "runStorageCapacity",
+    "runGroupId",
+    "runRetentionMode",
+    "runLogLevel",
+    "launcherReservedConcurrency",
 )
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
@@ -110,6 +128,39 @@ class AutopilotConfig(BaseModel):
         description="Re-run policy overrides (docs/RERUN_POLICY.md): a JSON object, merged over the defaults.",
     )
     rerunner_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+
+    # launcher: batch-level defaults of every sample sheet (a JSON sheet may override all but the role)
+    workflow_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$",
+                                    description="HealthOmics workflow id sheets run by default.")
+    workflow_version_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-._]{0,63}$")
+    run_output_uri: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", max_length=750,
+        description="Default run output location; when absent, runs/ in the stack's run outputs bucket.",
+    )
+    run_cache_behavior: Literal["CACHE_ON_FAILURE", "CACHE_ALWAYS"] = "CACHE_ON_FAILURE"
+    run_storage_type: Literal["STATIC", "DYNAMIC"] | None = None
+    run_storage_capacity: int | None = Field(default=None, ge=0, le=100_000, validate_default=True,
+                                             description="GiB (STATIC)")
+    run_group_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
+    run_retention_mode: Literal["RETAIN", "REMOVE"] | None = None
+    run_log_level: Literal["OFF", "FATAL", "ERROR", "ALL"] | None = None
+    launcher_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+
+    @field_validator("workflow_id", "workflow_version_name", "run_output_uri", "run_storage_type",
+                     "run_storage_capacity", "run_group_id", "run_retention_mode", "run_log_level", mode="before")
+    @classmethod
+    def _optional_run_setting(cls, value: Any, info: ValidationInfo) -> Any:
+        value = _blank_to_none(value)
+        if info.field_name in ("workflow_id", "run_group_id") and type(value) is int:
+            return str(value)  # ids written as JSON numbers in cdk.json
+        return value
+
+    @field_validator("run_storage_capacity", mode="after")
+    @classmethod
+    def _static_storage_needs_capacity(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if info.data.get("run_storage_type") == "STATIC" and value is None:
+            raise ValueError("STATIC run storage (runStorageType) needs a capacity in GiB")
+        return value
 
     @field_validator("rerun_policy", mode="before")
     @classmethod

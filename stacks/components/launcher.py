@@ -1,0 +1,216 @@
+"""The launcher: sample sheets -> HealthOmics batches.
+
+S3 Object Created (submissions bucket, key prefix submissions/, via EventBridge) and aws.omics
+RunBatch Status Change FAILED -> launch queue -> launcher function -> StartRunBatch. The CLI invokes the
+same function directly ({"sheet": ...}).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, EventRouting
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.queue_consumer import QueueConsumer
+from stacks.config import AutopilotConfig
+from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
+
+# isort: off
+# The names come from the code itself (lambdas/launcher/config.py).
+from launcher.config import (
+    DEFAULT_SETTINGS_PREFIX,
+    DEFAULT_SUBMISSIONS_PREFIX,
+    ENV_CACHE_BEHAVIOR,
+    ENV_LOG_LEVEL,
+    ENV_OUTPUT_URI,
+    ENV_RETENTION_MODE,
+    ENV_RUN_GROUP_ID,
+    ENV_SETTINGS_PREFIX,
+    ENV_STORAGE_CAPACITY,
+    ENV_STORAGE_TYPE,
+    ENV_SUBMISSIONS_BUCKET,
+    ENV_SUBMISSIONS_PREFIX,
+    ENV_WORKFLOW_ID,
+    ENV_WORKFLOW_VERSION,
+    ERRORS_SUFFIX,
+)
+# isort: on
+
+LAUNCHER_HANDLER = "launcher.handler.lambda_handler"
+S3_SOURCE = "aws.s3"
+OBJECT_CREATED = "Object Created"
+# What the launcher calls, by the resource type each action authorizes on. StartRunBatch needs
+# StartRunBatch on the batch AND StartRun on the runs, workflow and run group it creates runs with
+# (the guide's dual authorization) and the run cache every run attaches; TagResource because batches and
+# runs are tagged at creation; GetBatch only when a FAILED event carries no failure reason.
+LAUNCHER_OMICS_ACTIONS = {
+    "runBatch": ("omics:StartRunBatch", "omics:GetBatch", "omics:TagResource"),
+    "run": ("omics:StartRun", "omics:TagResource"),
+    "workflow": ("omics:StartRun",),
+    "runGroup": ("omics:StartRun",),
+    "runCache": ("omics:StartRun",),
+}
+
+
+class SheetLauncher(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        routing: EventRouting,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        submissions: s3.Bucket,
+        default_output_uri: str,
+        omics_service_role_arn: str,
+        config: AutopilotConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        environment = {
+            ENV_SUBMISSIONS_BUCKET: submissions.bucket_name,
+            ENV_SUBMISSIONS_PREFIX: DEFAULT_SUBMISSIONS_PREFIX,
+            ENV_SETTINGS_PREFIX: DEFAULT_SETTINGS_PREFIX,
+            ENV_OUTPUT_URI: config.run_output_uri or default_output_uri,
+            ENV_CACHE_BEHAVIOR: config.run_cache_behavior,
+        }
+        optional = {
+            ENV_WORKFLOW_ID: config.workflow_id,
+            ENV_WORKFLOW_VERSION: config.workflow_version_name,
+            ENV_STORAGE_TYPE: config.run_storage_type,
+            ENV_STORAGE_CAPACITY: None if config.run_storage_capacity is None else str(config.run_storage_capacity),
+            ENV_RUN_GROUP_ID: config.run_group_id,
+            ENV_RETENTION_MODE: config.run_retention_mode,
+            ENV_LOG_LEVEL: config.run_log_level,
+        }
+        environment.update({name: value for name, value in optional.items() if value is not None})
+        self.function = factory.create(
+            self,
+            "Launcher",
+            FunctionSpec(
+                capability="launcher",
+                handler=LAUNCHER_HANDLER,
+                description="Turns sample sheets into HealthOmics batch runs (StartRunBatch)",
+                # A 100,000-row sheet takes seconds; the budget covers a throttled StartRunBatch's retries.
+                timeout=cdk.Duration.minutes(5),
+                memory_mb=1024,
+                reserved_concurrency=config.launcher_reserved_concurrency,
+                environment=environment,
+            ),
+        )
+        table.grant_read_write_data(self.function)
+        notifications.topic.grant_publish(self.function)
+
+        self.consumer = QueueConsumer(
+            self,
+            "Launch",
+            consumer="launcher",
+            function=self.function,
+            key=key,
+            notifications=notifications,
+            batch_size=1,  # one sheet per invocation: each gets the whole time and memory budget
+            max_concurrency=config.launcher_reserved_concurrency,
+        )
+
+        # S3 -> EventBridge for the submissions bucket (native property: no custom resource).
+        cfn_bucket = submissions.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        self.sheet_rule = events.Rule(
+            self,
+            "SheetUploadedRule",
+            event_bus=routing.bus,
+            description=f"Sample sheets uploaded under {DEFAULT_SUBMISSIONS_PREFIX} -> launch queue "
+            f"(the launcher skips its own *{ERRORS_SUFFIX} reports)",
+            event_pattern=events.EventPattern(
+                source=[S3_SOURCE],
+                detail_type=[OBJECT_CREATED],
+                detail={
+                    "bucket": {"name": [submissions.bucket_name]},
+                    "object": {"key": [{"prefix": DEFAULT_SUBMISSIONS_PREFIX}]},
+                },
+            ),
+        )
+        self.sheet_rule.add_target(
+            targets.SqsQueue(self.consumer.queue, dead_letter_queue=self.consumer.dead_letter_queue)
+        )
+        cfn_rule = self.sheet_rule.node.default_child
+        assert isinstance(cfn_rule, events.CfnRule)
+        cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": "launcher", "route": "SheetUploadedRule"})
+        routing.routes.append((self.sheet_rule, self.consumer))
+
+        # A batch that fails as a whole is resubmitted (transient) or recorded and alarmed.
+        self.batch_failed_rule = routing.route(
+            "LaunchBatchFailedRule",
+            detail_types=[RUNBATCH_STATUS_CHANGE],
+            detail={"status": ["FAILED"]},
+            consumer=self.consumer,
+            description="HealthOmics batches that failed as a whole -> launch queue (resubmit or alarm)",
+        )
+
+        # S3: read sheets, write their error reports beside them, write settings files once.
+        submissions.grant_read(self.function, f"{DEFAULT_SUBMISSIONS_PREFIX}*")
+        submissions.grant_put(self.function, f"{DEFAULT_SUBMISSIONS_PREFIX}*{ERRORS_SUFFIX}")
+        submissions.grant_read(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")  # HEAD before writing
+        submissions.grant_put(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")
+
+        for resource_type, actions in LAUNCHER_OMICS_ACTIONS.items():
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid=f"Omics{resource_type[0].upper()}{resource_type[1:]}",
+                    actions=list(actions),
+                    resources=[stack.format_arn(service="omics", resource=resource_type, resource_name="*")],
+                )
+            )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="PassOmicsServiceRole",
+                actions=["iam:PassRole"],
+                resources=[omics_service_role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
+            )
+        )
+
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "Batch and run ids are created by StartRunBatch itself and the workflow / run group come from "
+            "each sheet, so HealthOmics actions are scoped to this account and region's runBatch/*, run/*, "
+            "workflow/* and runGroup/* (the guide's policy for StartRunBatch's dual authorization) and "
+            "runCache/* (runs attach the run cache), plus GetBatch and tag-on-create on the same resources.",
+            *(wildcard_arn("omics", f"{t}/*") for t in LAUNCHER_OMICS_ACTIONS),
+        )
+        acknowledge(
+            role,
+            "Sheets are read under submissions/ (keys chosen by submitters), their error reports written "
+            "beside them (submissions/*.errors.json), and content-addressed settings files written and "
+            "checked under batch-settings/ only; the provenance table's GSIs are read for the batch view.",
+            wildcard_under(submissions, f"/{DEFAULT_SUBMISSIONS_PREFIX}*"),
+            wildcard_under(submissions, f"/{DEFAULT_SUBMISSIONS_PREFIX}*{ERRORS_SUFFIX}"),
+            wildcard_under(submissions, f"/{DEFAULT_SETTINGS_PREFIX}*"),
+            wildcard_under(table, "/index/*"),
+            wildcard_action("s3:GetObject*"),
+            wildcard_action("s3:GetBucket*"),
+            wildcard_action("s3:List*"),
+            wildcard_action("s3:Abort*"),
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grants on the stack's customer-managed key "
+            "(table, queue, bucket, topic) and apply to that single key only.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )
