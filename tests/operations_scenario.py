@@ -18,6 +18,7 @@ TASKS = (
     TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),
 )
 FAILING_SAMPLE = "S-0042"
+UNRESOLVED_SAMPLE = "S-0003"  # fails for a reason not worth a re-run: stays an unresolved failure
 # The sandbox passes a schedule's input as is (its `<aws.scheduler.scheduled-time>` is not substituted
 # with the virtual clock), so these tests fire the reconciler themselves, with the virtual time: the
 # stack's own schedule is set far enough out not to fire during a scenario.
@@ -37,7 +38,8 @@ class Cohort:
 
 
 def failing_faults() -> list[RunFault]:
-    return [RunFault(reason="RUN_TASK_FAILED", at_task="call", run_name=f"run-{FAILING_SAMPLE}")]
+    return [RunFault(reason="RUN_TASK_FAILED", at_task="call", run_name=f"run-{FAILING_SAMPLE}"),
+            RunFault(reason="OUT_OF_MEMORY_ERROR", at_task="align", run_name=f"run-{UNRESOLVED_SAMPLE}")]
 
 
 def play_cohort(account: LocalAccount, samples: int = 4, batch_size: int = 6) -> Cohort:
