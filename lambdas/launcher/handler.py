@@ -9,7 +9,6 @@ Two ways in:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,7 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from launcher.config import get_config
+from launcher.config import LauncherConfig
 from launcher.logic import Launcher
 from launcher.store import LauncherStore
 from shared.consumer import body_json, process_sqs_batch
@@ -28,19 +27,28 @@ from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
-from shared.settings import get_settings
+from shared.settings import Settings
 
 
 def _count(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-@lru_cache(maxsize=1)
+_launchers: dict[str, Launcher] = {}
+
+
 def _launcher() -> Launcher:
-    settings = get_settings()
-    return Launcher(ProvenanceRepository(settings.table_name), LauncherStore(),
-                    omics=lambda: omics_client(settings.omics_max_tps), config=get_config(),
-                    alarm_topic_arn=settings.alarm_topic_arn, metric=_count)
+    """One Launcher per configuration (reused across warm invocations; rebuilt when the environment
+    changes, as in the sandbox where several stacks share one process)."""
+    settings = Settings.from_env()
+    config = LauncherConfig.from_env()
+    key = settings.model_dump_json() + config.model_dump_json()
+    if key not in _launchers:
+        _launchers.clear()
+        _launchers[key] = Launcher(ProvenanceRepository(settings.table_name), LauncherStore(),
+                                   omics=lambda: omics_client(settings.omics_max_tps), config=config,
+                                   alarm_topic_arn=settings.alarm_topic_arn, metric=_count)
+    return _launchers[key]
 
 
 def handle_event(launcher: Launcher, raw: dict[str, Any]) -> dict[str, Any] | None:

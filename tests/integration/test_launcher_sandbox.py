@@ -1,0 +1,79 @@
+"""The launcher in the sandbox (sandbox.local.LocalAccount: resources from the synthesized template, real
+handlers behind their queues): upload -> batch runs in the emulator -> provenance maps every runSettingId
+to its runId and final status. Also the direct invocation path the CLI uses, and SQS handler semantics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sandbox.local import LocalAccount
+from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec
+from shared.provenance.views import batch_view
+from tests.launcher_env import csv_sheet
+
+TASKS = [TaskSpec("align", (), 600.0, (OutputSpec("bam", 4096),)), TaskSpec("call", ("align",), 300.0, ())]
+
+pytestmark = pytest.mark.slow
+
+
+def _prepare(emulator: OmicsEmulator) -> dict[str, Any]:
+    return {"workflowId": emulator.register_workflow("germline", tasks=TASKS)}
+
+
+@pytest.mark.parametrize("rows", [3, 120])
+def test_uploaded_sheet_becomes_a_batch_whose_every_sample_is_in_provenance(rows: int) -> None:
+    faults = FaultPlan(runs=[RunFault(reason="OUT_OF_MEMORY_ERROR", at_task="call", run_setting_id="S000001")])
+    with LocalAccount(prepare=_prepare, faults=faults) as account:
+        bucket = account.outputs["SubmissionsBucketName"]
+        # Given a sheet uploaded where the launcher listens
+        account.s3.put_object(Bucket=bucket, Key="submissions/cohort.csv", Body=csv_sheet(rows).encode())
+        # When the account runs until nothing is left to do
+        assert account.run_until_quiet()
+        # Then one batch ran every row, and provenance maps each runSettingId to its run and final status
+        (batch,) = account.emulator.batches.values()
+        assert batch.status == "PROCESSED" and batch.total_runs == rows
+        truth = {e.run_setting_id: account.emulator.runs[e.run_id] for e in batch.entries}
+        view = batch_view(account.repository, batch.id)
+        assert view.submission is not None and view.submission["status"] == "SUBMITTED"
+        assert view.submission["run_count"] == rows and view.submission["sheet"]["key"] == "submissions/cohort.csv"
+        first = {sample: outcome.attempts[0] for sample, outcome in view.samples.items()}
+        assert set(first) == set(truth) and len(first) == rows
+        assert {s: (a.run_id, a.status) for s, a in first.items()} == {
+            s: (run.id, run.status) for s, run in truth.items()}
+        assert first["S000001"].status == "FAILED" and first["S000000"].status == "COMPLETED"
+        request = account.repository.get_batch_request(batch.id)
+        assert request is not None and request["origin"] == "launcher"
+        assert ("inlineSettings" in request["request"]["batchRunSettings"]) is (rows <= 100)
+        # a second delivery of the same upload (same bytes, same key) starts nothing
+        account.s3.put_object(Bucket=bucket, Key="submissions/cohort.csv", Body=csv_sheet(rows).encode())
+        assert account.run_until_quiet()
+        assert len(account.emulator.batches) == 1
+        assert account.dlq_messages() == 0
+
+
+def test_rejected_upload_gets_a_report_and_starts_nothing() -> None:
+    with LocalAccount(prepare=_prepare) as account:
+        bucket = account.outputs["SubmissionsBucketName"]
+        account.s3.put_object(Bucket=bucket, Key="submissions/bad.csv", Body=b"sample_id,bam\nS1,s3:/x\nS1,\n")
+        assert account.run_until_quiet()
+        report = json.loads(account.s3.get_object(Bucket=bucket, Key="submissions/bad.csv.errors.json")["Body"].read())
+        assert report["status"] == "REJECTED" and [e["reason"] for e in report["errors"]] == [
+            "'s3:/x' is not a well-formed s3://bucket/key URI", "duplicate runSettingId 'S1' (first at row 2)"]
+        assert account.emulator.calls["StartRunBatch"] == 0 and not account.emulator.batches
+        assert account.dlq_messages() == 0
+
+
+def test_direct_invocation_is_the_cli_path() -> None:
+    sheet = {"batchName": "cli", "runs": [{"runSettingId": f"P{i}", "parameters": {"sample": f"P{i}"}}
+                                          for i in range(3)]}
+    with LocalAccount(prepare=_prepare) as account:
+        dry = account.invoke("launcher", {"sheet": sheet, "name": "cli", "dryRun": True})
+        assert dry["status"] == "VALID" and dry["run_count"] == 3 and not account.emulator.batches
+        outcome = account.invoke("launcher", {"sheet": json.dumps(sheet), "name": "cli", "format": "json"})
+        assert outcome["status"] == "SUBMITTED"
+        assert account.run_until_quiet()
+        samples = batch_view(account.repository, outcome["batch_id"]).samples
+        assert {s: o.final.status for s, o in samples.items()} == {f"P{i}": "COMPLETED" for i in range(3)}
