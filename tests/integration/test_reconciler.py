@@ -89,7 +89,7 @@ def test_dropped_events_are_healed_so_provenance_matches_healthomics_for_every_r
         assert calls["GetRun"] <= summary["runs_checked"]
         assert calls["GetBatch"] <= summary["batches_checked"]
         assert set(calls) <= {"GetRun", "ListRuns", "GetBatch", "ListRunTasks", "ListRunsInBatch"}
-        assert cohort.rerun_id and cohort.runs[FAILING_SAMPLE]
+        assert cohort.runs[FAILING_SAMPLE]
 
         # When the sweep runs again, nothing is stale: no HealthOmics call, nothing healed twice
         again_before = Counter(account.emulator.calls)
@@ -99,11 +99,10 @@ def test_dropped_events_are_healed_so_provenance_matches_healthomics_for_every_r
 
 
 def test_a_heal_is_the_same_observation_a_late_event_would_have_made() -> None:
-    # Given a run whose terminal event was lost (every event after RUNNING dropped for this test)
+    # Given a run whose terminal event was lost (its COMPLETED observation removed for this test)
     with LocalAccount(CONTEXT, seed=1, faults=FaultPlan(runs=failing_faults())) as account:
-        cohort = play_cohort(account, samples=1, batch_size=0)
-        run_id = cohort.rerun_id
-        assert run_id
+        cohort = play_cohort(account, samples=2, batch_size=0)
+        run_id = cohort.runs["S-0001"]
         items = scan(account)
         # Simulate the loss: put the run back to RUNNING as if COMPLETED never arrived
         summary = items[(keys.run_pk(run_id), keys.SUMMARY)]
