@@ -21,7 +21,7 @@ from launcher.config import LauncherConfig
 from launcher.logic import Launcher
 from launcher.store import LauncherStore
 from shared.consumer import body_json, process_sqs_batch
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
 from shared.events import IgnoredEvent, RunBatchStatusChange, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
@@ -73,8 +73,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     launcher = _launcher()
     launcher.owner = context.aws_request_id
     if "sheet" in event:
-        outcome = launcher.launch_document(event["sheet"], name=event.get("name"), fmt=event.get("format"),
-                                           dry_run=bool(event.get("dryRun", False)))
+        try:
+            outcome = launcher.launch_document(event["sheet"], name=event.get("name"), fmt=event.get("format"),
+                                               dry_run=bool(event.get("dryRun", False)))
+        except (RetryableError, PermanentError) as error:  # the caller sees why, and whether to try again
+            logger.warning("direct submission not completed", extra={"error": str(error)})
+            return {"error": str(error), "retryable": isinstance(error, RetryableError)}
         return outcome.as_dict()
 
     def handle(record: SQSRecord) -> dict[str, Any] | None:

@@ -77,3 +77,29 @@ def test_direct_invocation_is_the_cli_path() -> None:
         assert account.run_until_quiet()
         samples = batch_view(account.repository, outcome["batch_id"]).samples
         assert {s: o.final.status for s, o in samples.items()} == {f"P{i}": "COMPLETED" for i in range(3)}
+
+
+def test_project_cli_submit_dry_run_then_submit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+    from pathlib import Path
+
+    from autopilot_cli.app import SandboxTarget, main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sheets" / "germline-cohort.csv"
+    with LocalAccount(prepare=_prepare) as account:
+        target = SandboxTarget(account)
+
+        def cli(*argv: str) -> dict[str, Any]:
+            stdout, stderr = io.StringIO(), io.StringIO()
+            assert main(["--json", *argv], target=target, stdout=stdout, stderr=stderr) == 0, stderr.getvalue()
+            return json.loads(stdout.getvalue())  # type: ignore[no-any-return]
+
+        dry = cli("submit", str(example), "--dry-run")
+        assert dry["status"] == "VALID" and dry["run_count"] == 3 and not account.emulator.batches
+        done = cli("submit", str(example))
+        assert done["status"] == "SUBMITTED" and list(account.emulator.batches) == [done["batch_id"]]
+        assert cli("submit", str(example))["status"] == "DUPLICATE"
+        bad = tmp_path / "bad.csv"
+        bad.write_text("sample_id,storageType\nS1,STATIC\n")
+        rejected = cli("submit", str(bad))
+        assert rejected["status"] == "REJECTED" and rejected["errors"][0]["column"] == "storageType"
