@@ -136,6 +136,8 @@ class AutopilotStack(cdk.Stack):
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
         )
 
+        # Keep last (with the dashboard): healed observations reach every consumer routed above.
+        self.reconciler.forward_routes_of(self.routing)
         # Keep last: graphs every function and dead-letter queue defined above.
         self.dashboard = self._operations_dashboard()
 

@@ -10,11 +10,14 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
-from reconciler.logic import Reconciler
+from reconciler.logic import Forwarder, Reconciler, parse_routes
 from recorder.logic import Recorder
+from shared.errors import RetryableError
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
@@ -22,6 +25,7 @@ from shared.settings import get_settings
 
 ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"
 ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
+ENV_FORWARD_ROUTES = "RECONCILE_FORWARD_ROUTES"
 SAFETY_SECONDS = 30
 
 
@@ -29,6 +33,21 @@ def _recorder() -> Recorder:
     """Built per invocation (a sweep every few minutes: no warm-start saving worth a stale client)."""
     settings = get_settings()
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
+
+
+def _forwarder() -> Forwarder | None:
+    routes = parse_routes(os.environ.get(ENV_FORWARD_ROUTES))
+    if not routes:
+        return None
+    sqs = boto3.client("sqs")
+
+    def send(queue_url: str, body: str) -> None:
+        try:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        except ClientError as error:
+            raise RetryableError(f"forwarding a healed event to {queue_url}: {error}") from error
+
+    return Forwarder(routes, send)
 
 
 def reference_time(event: dict[str, Any] | None) -> datetime:
@@ -60,7 +79,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
     reconciler = Reconciler(recorder, stale_after=stale,
                             list_runs_above=int(os.environ.get(ENV_LIST_RUNS_ABOVE, "25")),
-                            time_left=recorder.time_left, safety_seconds=SAFETY_SECONDS)
+                            time_left=recorder.time_left, safety_seconds=SAFETY_SECONDS,
+                            forwarder=_forwarder())
     report = reconciler.sweep(reference_time(event))
     metrics.add_metric(name="RecordsHealed", unit=MetricUnit.Count, value=len(report.healed))
     metrics.add_metric(name="ReconcileChecked", unit=MetricUnit.Count,

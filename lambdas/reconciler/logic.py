@@ -17,6 +17,7 @@ entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -137,6 +138,53 @@ def batch_event(batch: dict[str, Any], status: str, when: datetime) -> dict[str,
             "resources": [arn] if arn else [], "detail": {k: v for k, v in detail.items() if v is not None}}
 
 
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge pattern matching for literal-value patterns (every key present, value in its list)."""
+    for key, expected in pattern.items():
+        value = event.get(key)
+        if isinstance(expected, dict):
+            if not isinstance(value, dict) or not matches(expected, value):
+                return False
+        elif isinstance(expected, list):
+            if any(isinstance(e, dict) for e in expected):
+                raise ValueError(f"unsupported pattern operator in {key}: {expected}")
+            if value not in expected:
+                return False
+        else:
+            raise ValueError(f"pattern value of {key} must be a list or an object")
+    return True
+
+
+@dataclass(frozen=True)
+class Route:
+    """A consumer queue the stack routes aws.omics events to (besides the recorder), and its pattern."""
+
+    queue_url: str
+    pattern: dict[str, Any]
+
+
+class Forwarder:
+    """Hands a healed observation to every other consumer whose rule would have matched the lost event
+    (the re-runner for a FAILED run or a PROCESSED batch, the launcher for a FAILED batch), exactly as
+    EventBridge would have: the event is the SQS message body. Consumers are idempotent (claims)."""
+
+    def __init__(self, routes: Iterable[Route], send: Callable[[str, str], None]) -> None:
+        self.routes = list(routes)
+        self.send = send
+
+    def forward(self, event: dict[str, Any]) -> int:
+        sent = 0
+        for route in self.routes:
+            if matches(route.pattern, event):
+                self.send(route.queue_url, json.dumps(event, sort_keys=True))
+                sent += 1
+        return sent
+
+
+def parse_routes(text: str | None) -> list[Route]:
+    return [Route(r["queueUrl"], r["pattern"]) for r in json.loads(text or "[]")]
+
+
 @dataclass
 class Heal:
     kind: str  # RUN | BATCH
@@ -155,6 +203,7 @@ class SweepReport:
     unchanged: int = 0
     healed: list[Heal] = field(default_factory=list)
     enriched: int = 0
+    forwarded: int = 0
     members_recorded: int = 0
     used_list_runs: bool = False
     stopped_early: bool = False
@@ -166,7 +215,8 @@ class SweepReport:
     def summary(self) -> dict[str, Any]:
         return {"now": self.now, "threshold": self.threshold, "runs_checked": self.runs_checked,
                 "batches_checked": self.batches_checked, "unchanged": self.unchanged, "healed": len(self.healed),
-                "enriched": self.enriched, "members_recorded": self.members_recorded,
+                "enriched": self.enriched, "forwarded": self.forwarded,
+                "members_recorded": self.members_recorded,
                 "used_list_runs": self.used_list_runs, "stopped_early": self.stopped_early,
                 "active_runs_by_status": self.active_runs_by_status, "batches_in_flight": self.batches_in_flight,
                 "unresolved_by_reason": self.unresolved_by_reason,
@@ -201,7 +251,9 @@ class Reconciler:
         list_runs_above: int = 25,
         time_left: Callable[[], float] = lambda: float("inf"),
         safety_seconds: float = 20.0,
+        forwarder: Forwarder | None = None,
     ) -> None:
+        self.forwarder = forwarder
         self.recorder = recorder
         self.repository = recorder.repository
         self.stale_after = stale_after
@@ -315,7 +367,9 @@ class Reconciler:
         if run_rank(status) < run_rank(recorded or ""):
             report.unchanged += 1  # the record is ahead of the API's (eventually consistent) answer
             return
-        outcome = self.recorder.record(parse_omics_event(run_event(run, status, when)))
+        event = run_event(run, status, when)
+        self._forward(event, report)
+        outcome = self.recorder.record(parse_omics_event(event))
         self._write_history(outcome.history)
         report.enriched += int(outcome.enriched)
         if outcome.advanced:
@@ -336,13 +390,21 @@ class Reconciler:
             report.unchanged += 1
             return
         when = batch_status_time(batch, status, _second(now))
-        outcome = self.recorder.record(parse_omics_event(batch_event(batch, status, when)))
+        event = batch_event(batch, status, when)
+        self._forward(event, report)
+        outcome = self.recorder.record(parse_omics_event(event))
         self._write_history(outcome.history)
         report.members_recorded += outcome.members_recorded
         if outcome.advanced:
             self._note_heal(Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)
 
     # ------------------------------------------------------------------ records
+    def _forward(self, event: dict[str, Any], report: SweepReport) -> None:
+        """Before recording: if recording succeeds the entity leaves the active index, so a forward that
+        failed after it would never be retried. Forwarded twice (a failed sweep redone) is harmless."""
+        if self.forwarder is not None:
+            report.forwarded += self.forwarder.forward(event)
+
     def _write_history(self, history: list[dict[str, Any]]) -> None:
         if self.repository.put_items(history):
             raise RetryableError("status history items were not all written")

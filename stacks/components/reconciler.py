@@ -7,9 +7,12 @@ EventBridge Scheduler (rate from config `reconcileSchedule`) --invoke--> reconci
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -19,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import OMICS_SOURCE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import (
     INLINE_POLICY,
@@ -36,6 +40,7 @@ RECONCILER_OMICS_RUN_ACTIONS = ("omics:GetRun", "omics:ListRuns", "omics:ListRun
 RECONCILER_OMICS_BATCH_ACTIONS = ("omics:GetBatch", "omics:ListRunsInBatch")
 ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"
 ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
+ENV_FORWARD_ROUTES = "RECONCILE_FORWARD_ROUTES"
 
 
 class Reconciler(Construct):
@@ -183,6 +188,28 @@ class Reconciler(Construct):
             "(ScheduleDeadLetterQueue) and retry policy; a Lambda-level DLQ would duplicate it.",
             "HIPAA.Security-LambdaDLQ",
         )
+
+    def forward_routes_of(self, routing: EventRouting, except_consumers: Sequence[str] = ("recorder",)) -> None:
+        """Every other consumer routed aws.omics events gets a healed observation its rule would have
+        matched (a lost Run FAILED still reaches the re-runner). Call after every capability is routed."""
+        from reconciler.logic import matches  # the runtime's own matcher validates each pattern at synthesis
+
+        from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on the import path)
+
+        stack = cdk.Stack.of(self)
+        routes = []
+        for rule, consumer in routing.routes:
+            if consumer.consumer in except_consumers:
+                continue
+            cfn_rule = rule.node.default_child
+            assert isinstance(cfn_rule, events.CfnRule)
+            pattern = stack.resolve(cfn_rule.event_pattern)
+            if pattern.get("source") != [OMICS_SOURCE]:
+                continue  # e.g. S3 uploads: nothing the reconciler heals
+            matches(pattern, {})  # fails synthesis on a pattern operator the runtime matcher cannot evaluate
+            routes.append({"queueUrl": consumer.queue.queue_url, "pattern": pattern})
+            consumer.queue.grant_send_messages(self.function)
+        self.function.add_environment(ENV_FORWARD_ROUTES, stack.to_json_string(routes))
 
     def _cfn_function(self) -> lambda_.CfnFunction:
         cfn = self.function.node.default_child
