@@ -1,0 +1,119 @@
+"""The pruner's runtime configuration and wire models (schedule/CLI payload, fan-out work item).
+
+Environment variables are set by the stack (stacks/components/pruner.py imports these names) or by the
+sandbox; `PrunerConfig.from_env()` is the only reader.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pruner.rules import Rules
+
+ENV_MODE = "PRUNE_MODE"
+ENV_CACHE_IDS = "PRUNE_CACHE_IDS"  # "*" = every run cache of the account; comma list; empty = RUN_CACHE_ID
+ENV_MIN_VERSION = "PRUNE_MIN_VERSION"
+ENV_MAX_AGE_DAYS = "PRUNE_MAX_AGE_DAYS"
+ENV_ORPHAN_GUARD_DAYS = "PRUNE_ORPHAN_GUARD_DAYS"
+ENV_DELETE_UNREADABLE = "PRUNE_DELETE_UNREADABLE"
+ENV_QUEUE_URL = "PRUNE_QUEUE_URL"
+ENV_REPORT_BUCKET = "PRUNE_REPORT_BUCKET"
+ENV_REPORT_PREFIX = "PRUNE_REPORT_PREFIX"
+ENV_RUNS_PER_ITEM = "PRUNE_RUNS_PER_ITEM"
+ENV_LEASE_SECONDS = "PRUNE_LEASE_SECONDS"
+ENV_ITEM_LEASE_SECONDS = "PRUNE_ITEM_LEASE_SECONDS"
+
+Mode = Literal["dry-run", "enforce"]
+ALL_CACHES = "*"
+
+
+class RulesModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    min_version: int | None = Field(default=None, ge=1)
+    max_age_days: int | None = Field(default=None, ge=1)
+    orphan_guard_days: int | None = Field(default=None, ge=1)
+    delete_unreadable: bool = False
+
+    def rules(self) -> Rules:
+        return Rules(self.min_version, self.max_age_days, self.orphan_guard_days, self.delete_unreadable)
+
+
+class PrunerConfig(BaseModel):
+    default_mode: Mode = "dry-run"
+    cache_ids: list[str] = Field(default_factory=list)  # [] = the stack's cache; ["*"] = all
+    rules: RulesModel = Field(default_factory=RulesModel)
+    queue_url: str | None = None
+    report_bucket: str | None = None
+    report_prefix: str = "prune-reports/"
+    runs_per_item: int = Field(default=2000, ge=1)
+    lease_seconds: int = Field(default=6 * 3600, ge=60)
+    item_lease_seconds: int = Field(default=960, ge=60)
+    max_rounds: int = Field(default=3, ge=1)
+
+    @classmethod
+    def from_env(cls, default_cache_id: str | None = None) -> PrunerConfig:
+        env = os.environ
+
+        def optional_int(name: str) -> int | None:
+            value = env.get(name, "").strip()
+            return int(value) if value else None
+
+        ids = [part.strip() for part in env.get(ENV_CACHE_IDS, "").split(",") if part.strip()]
+        return cls(
+            default_mode=env.get(ENV_MODE) or "dry-run",  # type: ignore[arg-type]
+            cache_ids=ids or ([default_cache_id] if default_cache_id else []),
+            rules=RulesModel(
+                min_version=optional_int(ENV_MIN_VERSION),
+                max_age_days=optional_int(ENV_MAX_AGE_DAYS),
+                orphan_guard_days=optional_int(ENV_ORPHAN_GUARD_DAYS),
+                delete_unreadable=env.get(ENV_DELETE_UNREADABLE, "").lower() in ("1", "true", "yes"),
+            ),
+            queue_url=env.get(ENV_QUEUE_URL) or None,
+            report_bucket=env.get(ENV_REPORT_BUCKET) or None,
+            report_prefix=env.get(ENV_REPORT_PREFIX) or "prune-reports/",
+            runs_per_item=optional_int(ENV_RUNS_PER_ITEM) or 2000,
+            lease_seconds=optional_int(ENV_LEASE_SECONDS) or 6 * 3600,
+            item_lease_seconds=optional_int(ENV_ITEM_LEASE_SECONDS) or 960,
+        )
+
+
+class PruneRequest(BaseModel):
+    """What EventBridge Scheduler (or the CLI) sends: everything optional."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mode: Mode | None = None
+    cacheIds: list[str] | None = None
+    # Scheduler's <aws.scheduler.scheduled-time>: makes the pass id deterministic, so a duplicated
+    # scheduler invocation starts nothing twice.
+    scheduledTime: str | None = None
+
+    @field_validator("cacheIds", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class WorkItem(BaseModel):
+    """One key range of one cache in one round of a pass: the fan-out unit (an SQS message)."""
+
+    cache_id: str
+    pass_id: str
+    pass_sk: str
+    round: int = 1
+    item_id: str
+    bucket: str
+    cache_prefix: str
+    start: str | None = None
+    end: str | None = None
+    floor: int
+    previous_floor: int | None = None
+    mode: Mode
+    rules: RulesModel
+    started_at: str

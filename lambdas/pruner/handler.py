@@ -1,0 +1,79 @@
+"""Run-cache pruner Lambdas.
+
+`lambda_handler`: invoked by EventBridge Scheduler (payload {"mode"?, "cacheIds"?, "scheduledTime"?})
+or on demand (CLI / `aws lambda invoke`): starts one pass per cache and fans its work out.
+`worker_handler`: the SQS consumer of the fan-out queue: scans one key range per message.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pruner.config import PrunerConfig, PruneRequest, WorkItem
+from pruner.dispatch import SqsDispatcher
+from pruner.s3_store import S3_CONFIG, S3Store
+from pruner.service import Pruner
+from shared.consumer import process_sqs_batch
+from shared.observability import logger, metrics, tracer
+from shared.omics import omics_client
+from shared.provenance.repository import ProvenanceRepository
+from shared.settings import get_settings
+
+# Stop scanning while this much of the invocation is left: drain deletes, checkpoint, hand over.
+SAFETY_SECONDS = 90
+
+
+@lru_cache(maxsize=1)
+def _pruner() -> Pruner:
+    settings = get_settings()
+    config = PrunerConfig.from_env(default_cache_id=settings.run_cache_id)
+    if not config.queue_url:
+        raise RuntimeError("PRUNE_QUEUE_URL is not set")
+    return Pruner(
+        ProvenanceRepository(settings.table_name),
+        S3Store(boto3.client("s3", config=S3_CONFIG)),
+        omics=lambda: omics_client(settings.omics_max_tps),
+        config=config,
+        send=SqsDispatcher(boto3.client("sqs"), config.queue_url),
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = PruneRequest.model_validate(event or {})
+    results = _pruner().start(request)
+    return {"passes": results}
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def worker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    pruner = _pruner()
+
+    def should_stop() -> bool:
+        return context.get_remaining_time_in_millis() < SAFETY_SECONDS * 1000
+
+    def handle(record: SQSRecord) -> str:
+        item = WorkItem.model_validate_json(record.body)
+        outcome = pruner.work(item, should_stop, invocation_id=f"{context.aws_request_id}:{record.message_id}")
+        logger.info(
+            "prune work item",
+            extra={
+                "cache_id": item.cache_id,
+                "pass_id": item.pass_id,
+                "item": item.item_id,
+                "round": item.round,
+                "outcome": outcome,
+            },
+        )
+        return outcome
+
+    return process_sqs_batch(event, handle)

@@ -1,0 +1,427 @@
+"""Scan one key range of a run cache: group entries, read manifests, decide, delete, count, report.
+
+Memory is bounded by a window of entries (manifests are read for a window at a time) and by the
+delete queue (at most one DeleteObjects batch plus the manifests waiting for their entry's data).
+
+Deleting an entry: its data objects first, its manifest last, and only once every data object is
+gone. A partial failure (or an interruption) therefore leaves a stale entry with its manifest, which
+the next pass recognises and finishes, never an orphan that looks unknown.
+
+Resumable: the scan stops when `should_stop()` says so (between windows), drains its deletes and
+returns a `ScanState` whose `start_after` is the last key of the last fully handled entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pruner.entries import Entry, Stray, group_entries
+from pruner.manifest import ManifestInfo
+from pruner.rules import DELETE_REASONS, Reason, Rules, decide, floor_after
+from pruner.s3_store import DELETE_BATCH, S3Store
+
+WINDOW = 256  # entries whose manifests are read together (and between which a scan may stop)
+
+
+class Counts(BaseModel):
+    """Counters of a scan; additive across invocations, items and rounds."""
+
+    entries_scanned: int = 0
+    objects_scanned: int = 0
+    bytes_scanned: int = 0
+    strays: int = 0
+    current: int = 0
+    stale: int = 0  # entries to delete (any delete reason); in dry-run: would be deleted
+    stale_bytes: int = 0
+    stale_objects: int = 0
+    legacy: int = 0
+    expired: int = 0
+    unreadable: int = 0
+    orphans: int = 0
+    foreign: int = 0
+    active_skipped: int = 0
+    vanished: int = 0
+    entries_deleted: int = 0
+    objects_deleted: int = 0
+    bytes_reclaimed: int = 0
+    errors: int = 0  # keys that could not be deleted
+
+    def add(self, other: Counts) -> Counts:
+        return Counts(**{name: getattr(self, name) + getattr(other, name) for name in Counts.model_fields})
+
+
+class Rise(BaseModel):
+    """Where the floor rose during the main scan: entries before `at` were judged under `floor_before`."""
+
+    at: str
+    floor_before: int
+
+
+class ScanState(BaseModel):
+    """Checkpointed progress of one work item (a key range)."""
+
+    phase: Literal["main", "rescan", "done"] = "main"
+    start_after: str | None = None
+    floor: int
+    previous_floor: int | None = None  # catch-up round: the floor this range was judged under before
+    max_seen: int = 0
+    rises: list[Rise] = Field(default_factory=list)
+    rescan_index: int = 0
+    kept_versions: list[int] = Field(default_factory=list)  # versions of this cache's entries kept
+    counts: Counts = Field(default_factory=Counts)
+
+
+@dataclass(frozen=True)
+class ScanScope:
+    bucket: str
+    cache_prefix: str
+    cache_id: str
+    start: str | None = None  # inclusive key bound
+    end: str | None = None  # exclusive key bound
+
+
+class ReportWriter:
+    """Streams the per run/task report as JSON lines into a file-like object.
+
+    Decisions of contiguous entries of one (run, task) are aggregated into one line, so memory holds
+    one aggregate at a time; anomalies and delete errors are one line each.
+    """
+
+    def __init__(self, sink: IO[bytes], enforce: bool) -> None:
+        self.sink = sink
+        self.enforce = enforce
+        self._group: tuple[str, str] | None = None
+        self._agg: dict[str, Any] = {}
+
+    def _write(self, line: dict[str, Any]) -> None:
+        self.sink.write(json.dumps(line, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+
+    def decided(self, entry: Entry, reason: Reason, size: int, objects: int) -> None:
+        if reason in DELETE_REASONS:
+            group = (entry.run_id, entry.task_id)
+            if group != self._group:
+                self.flush()
+                self._group = group
+                self._agg = {
+                    "runId": entry.run_id,
+                    "taskId": entry.task_id,
+                    "action": "delete" if self.enforce else "would-delete",
+                    "entries": 0,
+                    "objects": 0,
+                    "bytes": 0,
+                    "reasons": {},
+                }
+            self._agg["entries"] += 1
+            self._agg["objects"] += objects
+            self._agg["bytes"] += size
+            self._agg["reasons"][reason.value] = self._agg["reasons"].get(reason.value, 0) + 1
+        elif reason not in (Reason.CURRENT, Reason.ALREADY_DECIDED):
+            self._write(
+                {
+                    "runId": entry.run_id,
+                    "taskId": entry.task_id,
+                    "entry": entry.prefix,
+                    "action": "keep",
+                    "reason": reason.value,
+                    "bytes": size,
+                }
+            )
+
+    def error(self, key: str, code: str) -> None:
+        self._write({"action": "delete-failed", "key": key, "code": code})
+
+    def flush(self) -> None:
+        if self._group is not None:
+            self._write(self._agg)
+        self._group, self._agg = None, {}
+
+
+@dataclass
+class _Pending:
+    entry: Entry
+    manifest_key: str | None
+    outstanding: int
+    sizes: dict[str, int]
+    deleted_bytes: int = 0
+    deleted_objects: int = 0
+    failed: int = 0
+
+
+@dataclass
+class DeleteBatcher:
+    """Queues keys of entries to delete; sends full DeleteObjects batches; manifests go last."""
+
+    store: S3Store
+    bucket: str
+    counts: Counts
+    report: ReportWriter
+    queue: deque[str] = field(default_factory=deque)
+    owner: dict[str, _Pending] = field(default_factory=dict)
+
+    def add(self, entry: Entry) -> None:
+        manifest = entry.manifest_key if entry.has_manifest else None
+        sizes = {o.key: o.size for o in entry.objects}
+        data = [o.key for o in entry.objects if o.key != manifest]
+        pending = _Pending(entry, manifest, len(data), sizes)
+        for key in data:
+            self.owner[key] = pending
+            self.queue.append(key)
+        if not data:
+            self._data_done(pending)
+        while len(self.queue) >= DELETE_BATCH:
+            self._send()
+
+    def drain(self) -> None:
+        while self.queue:
+            self._send()
+
+    def _send(self) -> None:
+        batch = [self.queue.popleft() for _ in range(min(DELETE_BATCH, len(self.queue)))]
+        outcome = self.store.delete(self.bucket, batch)
+        for key in outcome.deleted:
+            self._settle(key, None)
+        for key, code in outcome.failed.items():
+            self._settle(key, code)
+
+    def _settle(self, key: str, error: str | None) -> None:
+        pending = self.owner.pop(key)
+        if error is None:
+            pending.deleted_bytes += pending.sizes[key]
+            pending.deleted_objects += 1
+        else:
+            pending.failed += 1
+            self.counts.errors += 1
+            self.report.error(key, error)
+        if key == pending.manifest_key:
+            self._finish(pending)
+            return
+        pending.outstanding -= 1
+        if pending.outstanding == 0:
+            self._data_done(pending)
+
+    def _data_done(self, pending: _Pending) -> None:
+        if pending.manifest_key is None or pending.failed:
+            self._finish(pending)  # keep the manifest when data remains: the next pass finishes the entry
+            return
+        self.owner[pending.manifest_key] = pending
+        self.queue.appendleft(pending.manifest_key)
+
+    def _finish(self, pending: _Pending) -> None:
+        self.counts.objects_deleted += pending.deleted_objects
+        self.counts.bytes_reclaimed += pending.deleted_bytes
+        if not pending.failed:
+            self.counts.entries_deleted += 1
+
+
+class RangeScanner:
+    """Scans one ScanScope from a ScanState until done or told to stop."""
+
+    def __init__(
+        self,
+        store: S3Store,
+        scope: ScanScope,
+        *,
+        rules: Rules,
+        enforce: bool,
+        now: datetime,
+        active_runs: Collection[str],
+        report: ReportWriter,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_checkpoint: Callable[[ScanState], None] | None = None,
+        checkpoint_every: int = 40,
+        window: int = WINDOW,
+    ) -> None:
+        self.store = store
+        self.scope = scope
+        self.rules = rules
+        self.enforce = enforce
+        self.now = now
+        self.active_runs = active_runs
+        self.report = report
+        self.should_stop = should_stop
+        self.on_checkpoint = on_checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.window = window
+
+    # ------------------------------------------------------------------ driver
+    def run(self, state: ScanState) -> ScanState:
+        state = state.model_copy(deep=True)
+        batcher = None
+        if self.enforce:
+            batcher = DeleteBatcher(self.store, self.scope.bucket, state.counts, self.report)
+        while state.phase != "done":
+            if state.phase == "main":
+                scope = self.scope
+                finished = self._segment(state, batcher, scope.start, scope.end, state.previous_floor, True)
+                if not finished:
+                    return state
+                state.phase, state.start_after = ("rescan" if state.rises else "done"), None
+            else:
+                index = state.rescan_index
+                start = self.scope.start if index == 0 else state.rises[index - 1].at
+                end = state.rises[index].at
+                finished = self._segment(state, batcher, start, end, state.rises[index].floor_before, False)
+                if not finished:
+                    return state
+                state.rescan_index += 1
+                state.start_after = None
+                if state.rescan_index >= len(state.rises):
+                    state.phase = "done"
+        self.report.flush()
+        return state
+
+    def _segment(
+        self,
+        state: ScanState,
+        batcher: DeleteBatcher | None,
+        start: str | None,
+        end: str | None,
+        previous_floor: int | None,
+        may_rise: bool,
+    ) -> bool:
+        """Scan [start, end) from state.start_after; True when the segment is finished."""
+        entries = self._entries(state.start_after or (start[:-1] if start else None), start, end)
+        windows = 0
+        while True:
+            window = _take(entries, self.window)
+            if not window:
+                break
+            self._judge(window, state, batcher, previous_floor, may_rise)
+            windows += 1
+            if batcher is not None and windows % self.checkpoint_every == 0:
+                batcher.drain()
+                self._checkpoint(state)
+            if self.should_stop():
+                if batcher is not None:
+                    batcher.drain()
+                self.report.flush()
+                self._checkpoint(state)
+                return False
+        if batcher is not None:
+            batcher.drain()
+        return True
+
+    def _checkpoint(self, state: ScanState) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(state.model_copy(deep=True))
+
+    def _entries(self, start_after: str | None, start: str | None, end: str | None) -> Iterator[Entry | Stray]:
+        prefix = self.scope.cache_prefix
+        objects = self.store.list_objects(self.scope.bucket, prefix, start_after)
+        yield from group_entries(_bounded(objects, start, end), prefix)
+
+    # ------------------------------------------------------------------ judging
+    def _judge(
+        self,
+        window: list[Entry | Stray],
+        state: ScanState,
+        batcher: DeleteBatcher | None,
+        previous_floor: int | None,
+        may_rise: bool,
+    ) -> None:
+        entries = [item for item in window if isinstance(item, Entry)]
+        first_look = may_rise and previous_floor is None  # counted once: later looks only add deletions
+        counts = state.counts
+        if first_look:
+            counts.strays += len(window) - len(entries)
+        with_manifest = [e for e in entries if e.has_manifest]
+        bodies = self.store.read_manifests(self.scope.bucket, [e.manifest_key for e in with_manifest])
+        manifests = dict(zip((e.prefix for e in with_manifest), bodies, strict=True))
+        for entry in entries:
+            manifest: ManifestInfo | None = manifests.get(entry.prefix)
+            if may_rise:
+                raised = floor_after(state.floor, manifest, self.scope.cache_id)
+                if raised > state.floor:
+                    state.rises.append(Rise(at=entry.prefix, floor_before=state.floor))
+                    state.floor = raised
+            ours = manifest is not None and not _foreign(manifest, self.scope.cache_id)
+            version = manifest.comparable_version if manifest is not None and ours else None
+            if version is not None:
+                state.max_seen = max(state.max_seen, version)
+            decision = decide(
+                entry,
+                manifest,
+                cache_id=self.scope.cache_id,
+                floor=state.floor,
+                rules=self.rules,
+                now=self.now,
+                active_runs=self.active_runs,
+                previous_floor=previous_floor,
+            )
+            size, objects = entry.size, len(entry.objects)
+            if first_look:
+                counts.entries_scanned += 1
+                counts.objects_scanned += objects
+                counts.bytes_scanned += size
+            self._count(counts, decision.reason, size, objects)
+            self.report.decided(entry, decision.reason, size, objects)
+            if (
+                version is not None
+                and version not in state.kept_versions
+                and _kept_at_version(decision.reason, version, state)
+            ):
+                state.kept_versions.append(version)
+            if decision.delete and batcher is not None:
+                batcher.add(entry)
+        last = window[-1]
+        state.start_after = last.last_key if isinstance(last, Entry) else last.obj.key
+
+    @staticmethod
+    def _count(counts: Counts, reason: Reason, size: int, objects: int) -> None:
+        if reason in DELETE_REASONS:
+            counts.stale += 1
+            counts.stale_bytes += size
+            counts.stale_objects += objects
+        attribute = {
+            Reason.CURRENT: "current",
+            Reason.LEGACY: "legacy",
+            Reason.EXPIRED: "expired",
+            Reason.UNREADABLE: "unreadable",
+            Reason.UNREADABLE_DELETED: "unreadable",
+            Reason.ORPHAN: "orphans",
+            Reason.ORPHAN_EXPIRED: "orphans",
+            Reason.FOREIGN: "foreign",
+            Reason.ACTIVE_RUN: "active_skipped",
+            Reason.VANISHED: "vanished",
+        }.get(reason)
+        if attribute:
+            setattr(counts, attribute, getattr(counts, attribute) + 1)
+
+
+def _kept_at_version(reason: Reason, version: int, state: ScanState) -> bool:
+    return reason is Reason.CURRENT or (reason is Reason.ALREADY_DECIDED and version >= state.floor)
+
+
+def lowest_kept(state: ScanState) -> int | None:
+    """The lowest version of this cache's entries the finished scan left in place. Entries kept under an
+    earlier, lower floor were re-scanned once the floor rose, so only versions >= the final floor remain."""
+    return min((v for v in state.kept_versions if v >= state.floor), default=None)
+
+
+def _foreign(manifest: ManifestInfo, cache_id: str) -> bool:
+    return manifest.cache_id is not None and manifest.cache_id != cache_id
+
+
+def _bounded(objects: Iterator[Any], start: str | None, end: str | None) -> Iterator[Any]:
+    for obj in objects:
+        if start is not None and obj.key < start:
+            continue
+        if end is not None and obj.key >= end:
+            return
+        yield obj
+
+
+def _take(iterator: Iterator[Any], count: int) -> list[Any]:
+    taken = []
+    for item in iterator:
+        taken.append(item)
+        if len(taken) >= count:
+            break
+    return taken

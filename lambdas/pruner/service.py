@@ -1,0 +1,472 @@
+"""Prune passes: plan (per cache: lease, floor, key ranges by run prefix), work (scan one range,
+resumably), finish (catch-up round when the floor rose, audit record, report, metrics, release).
+
+A pass over a cache:
+  start()  lease `prune:<cacheId>` (owned by the pass) → floor = max(configured minimum, highest
+           version recorded by earlier passes) → ranges of `runs_per_item` run prefixes → items sent.
+  work()   per item: item lease, checkpoint in the item record, RangeScanner, continuation message
+           when the Lambda's time runs low; on completion the item's counts are added to the pass
+           record exactly once (transaction) and the highest version seen is recorded.
+  finish() when every item is done: if some range was judged under a floor below the highest
+           version any range saw, a catch-up round re-scans those ranges (only entries that became
+           stale are touched); else the pass record is closed, the report summary written, metrics
+           emitted and the lease released.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from botocore.exceptions import ClientError
+
+from pruner.config import ALL_CACHES, Mode, PrunerConfig, PruneRequest, WorkItem
+from pruner.rules import initial_floor
+from pruner.s3_store import S3Store
+from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
+from shared.errors import RetryableError
+from shared.observability import NAMESPACE, logger
+from shared.omics import paginate
+from shared.provenance import keys
+from shared.provenance.repository import ProvenanceRepository
+from shared.status import iso_time
+
+FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
+
+
+@dataclass(frozen=True)
+class CacheTarget:
+    cache_id: str
+    s3_uri: str
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ("bucket", "a/b/"); the bucket root -> ("bucket", "")."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in {uri!r}")
+    key = key.strip("/")
+    return bucket, f"{key}/" if key else ""
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class Pruner:
+    def __init__(
+        self,
+        repository: ProvenanceRepository,
+        store: S3Store,
+        omics: Callable[[], Any],
+        config: PrunerConfig,
+        send: Callable[[list[WorkItem]], None],
+        report_store: S3Store | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scan_window: int = WINDOW,
+        checkpoint_every: int = 40,
+    ) -> None:
+        self.repository = repository
+        self.store = store
+        self.report_store = report_store or store
+        self._omics = omics
+        self._omics_client: Any = None
+        self.config = config
+        self.send = send
+        self.clock = clock
+        self.scan_window = scan_window
+        self.checkpoint_every = checkpoint_every
+
+    @property
+    def omics(self) -> Any:
+        if self._omics_client is None:
+            self._omics_client = self._omics()
+        return self._omics_client
+
+    # ================================================================== start
+    def targets(self, cache_ids: list[str]) -> Iterator[CacheTarget | dict[str, Any]]:
+        """Caches to prune: every ACTIVE one (ListRunCaches) or the listed ids (GetRunCache)."""
+        if ALL_CACHES in cache_ids:
+            for cache in paginate(self.omics, "list_run_caches", "items"):
+                if cache.get("status", "ACTIVE") == "ACTIVE" and cache.get("cacheS3Uri"):
+                    yield CacheTarget(cache["id"], cache["cacheS3Uri"])
+            return
+        for cache_id in cache_ids:
+            try:
+                cache = self.omics.get_run_cache(id=cache_id)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                yield {"cacheId": cache_id, "status": "SKIPPED", "reason": f"GetRunCache: {code}"}
+                continue
+            yield CacheTarget(cache_id, cache["cacheS3Uri"])
+
+    def start(self, request: PruneRequest) -> list[dict[str, Any]]:
+        mode = request.mode or self.config.default_mode
+        cache_ids = request.cacheIds or self.config.cache_ids
+        if not cache_ids:
+            raise ValueError("no run cache to prune: set PRUNE_CACHE_IDS or RUN_CACHE_ID, or pass cacheIds")
+        results = []
+        for target in self.targets(cache_ids):
+            if isinstance(target, dict):
+                results.append(target)
+                continue
+            results.append(self.start_pass(target, mode, request.scheduledTime))
+        return results
+
+    def start_pass(self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None) -> dict[str, Any]:
+        now = self.clock()
+        started_at = iso_time(now)
+        pass_id = (
+            hashlib.sha256(f"{target.cache_id}#{scheduled_time}".encode()).hexdigest()[:16]
+            if scheduled_time
+            else uuid.uuid4().hex[:16]
+        )
+        result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
+        if not self.repository.claim(
+            keys.cache_pk(target.cache_id),
+            f"PRUNECLAIM#{pass_id}",
+            {"entity": "PRUNE_CLAIM", "claimed_at": started_at},
+            expires_at=int(now.timestamp()) + 7 * 86_400,
+        ):
+            return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
+        if not self.repository.acquire_lease(
+            self._lease(target.cache_id), pass_id, int(now.timestamp()), self.config.lease_seconds
+        ):
+            return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
+        bucket, prefix = split_s3_uri(target.s3_uri)
+        floor = initial_floor(self.config.rules.rules(), self.repository.cache_version(target.cache_id))
+        ranges = self.plan_ranges(bucket, prefix)
+        pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
+        items = [
+            WorkItem(
+                cache_id=target.cache_id,
+                pass_id=pass_id,
+                pass_sk=pass_sk,
+                round=1,
+                item_id=f"{i:05d}",
+                bucket=bucket,
+                cache_prefix=prefix,
+                start=start,
+                end=end,
+                floor=floor,
+                mode=mode,
+                rules=self.config.rules,
+                started_at=started_at,
+            )
+            for i, (start, end) in enumerate(ranges)
+        ]
+        report_uri = self._report_uri(target.cache_id, pass_id, "summary.json")
+        self.repository.put_record(
+            {
+                keys.PK: keys.cache_pk(target.cache_id),
+                keys.SK: pass_sk,
+                "entity": "PRUNE_PASS",
+                "cache_id": target.cache_id,
+                "pass_id": pass_id,
+                "mode": mode,
+                "status": "RUNNING",
+                "started_at": started_at,
+                "cache_s3_uri": target.s3_uri,
+                "initial_floor": floor,
+                "rules": self.config.rules.model_dump(exclude_none=True),
+                "round": 1,
+                "items_total": len(items),
+                "items_done": 0,
+                **Counts().model_dump(),
+                "report_uri": report_uri,
+            }
+        )
+        self._put_items(items)
+        self.send(items)
+        logger.info("prune pass started", extra={**result, "items": len(items), "floor": floor})
+        return {**result, "status": "STARTED", "items": len(items), "floor": floor, "reportUri": report_uri}
+
+    def plan_ranges(self, bucket: str, prefix: str) -> list[tuple[str | None, str | None]]:
+        """Key ranges of `runs_per_item` consecutive run prefixes ({cacheUuid}/{runId}/), in key order.
+
+        Only every `runs_per_item`-th run prefix is kept (as a boundary), so memory stays bounded.
+        The first range starts at the cache prefix and the last one runs to its end.
+        """
+        boundaries: list[str] = []
+        count = 0
+        for cache_uuid in self.store.list_prefixes(bucket, prefix):
+            for run_prefix in self.store.list_prefixes(bucket, cache_uuid):
+                if count and count % self.config.runs_per_item == 0:
+                    boundaries.append(run_prefix)
+                count += 1
+        starts: list[str | None] = [None, *boundaries]
+        ends: list[str | None] = [*boundaries, None]
+        return list(zip(starts, ends, strict=True))
+
+    def _put_items(self, items: list[WorkItem]) -> None:
+        records = [
+            {
+                keys.PK: keys.cache_pk(i.cache_id),
+                keys.SK: self._item_sk(i),
+                "entity": "PRUNE_ITEM",
+                "pass_id": i.pass_id,
+                "round": i.round,
+                "item_id": i.item_id,
+                "start": i.start,
+                "end": i.end,
+                "floor": i.floor,
+                "previous_floor": i.previous_floor,
+            }
+            for i in items
+        ]
+        failed = self.repository.put_items(records)
+        if failed:
+            raise RetryableError(f"{len(failed)} prune work items could not be recorded")
+
+    # ================================================================== work
+    def work(self, item: WorkItem, should_stop: Callable[[], bool], invocation_id: str) -> str:
+        """Scan one range until done or `should_stop()`; returns done | continued | duplicate | aborted."""
+        now_epoch = int(self.clock().timestamp())
+        item_lease = f"prune-item:{item.pass_id}:r{item.round}:{item.item_id}"
+        if not self.repository.acquire_lease(item_lease, invocation_id, now_epoch, self.config.item_lease_seconds):
+            raise RetryableError(f"work item {item_lease} is being processed by another invocation")
+        try:
+            return self._work(item, should_stop, now_epoch)
+        finally:
+            self.repository.release_lease(item_lease, invocation_id)
+
+    def _work(self, item: WorkItem, should_stop: Callable[[], bool], now_epoch: int) -> str:
+        item_sk = self._item_sk(item)
+        record = self.repository.get_item(keys.cache_pk(item.cache_id), item_sk) or {}
+        if record.get("done"):
+            return "duplicate"
+        if not self.repository.acquire_lease(
+            self._lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
+        ):
+            # The pass outlived its lease and another pass owns the cache now: touch nothing.
+            self._complete(item, None, {"aborted": "cache lease lost"})
+            return "aborted"
+        active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE) if "run_id" in i}
+        state = (
+            ScanState.model_validate(record["checkpoint"])
+            if record.get("checkpoint")
+            else ScanState(floor=item.floor, previous_floor=item.previous_floor)
+        )
+        sequence = int(record.get("invocations", 0))
+        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.start, item.end)
+
+        def checkpoint(progress: ScanState) -> None:
+            self.repository.update_prune_record(
+                item.cache_id,
+                item_sk,
+                {"checkpoint": progress.model_dump(), "checkpointed_at": iso_time(self.clock())},
+            )
+
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
+            report = ReportWriter(sink, enforce=item.mode == "enforce")
+            scanner = RangeScanner(
+                self.store,
+                scope,
+                rules=item.rules.rules(),
+                enforce=item.mode == "enforce",
+                now=_parse_time(item.started_at),
+                active_runs=active_runs,
+                report=report,
+                should_stop=should_stop,
+                on_checkpoint=checkpoint,
+                window=self.scan_window,
+                checkpoint_every=self.checkpoint_every,
+            )
+            state = scanner.run(state)
+            part = None
+            if sink.tell():
+                part = f"r{item.round:02d}-{item.item_id}-{sequence:04d}.jsonl"
+                sink.seek(0)
+                self._put_report(item.cache_id, item.pass_id, part, sink, "application/x-ndjson")
+        if state.phase != "done":
+            self.repository.update_prune_record(
+                item.cache_id,
+                item_sk,
+                {
+                    "checkpoint": state.model_dump(),
+                    "invocations": sequence + 1,
+                    "checkpointed_at": iso_time(self.clock()),
+                },
+            )
+            self.send([item])  # continue in a fresh invocation
+            return "continued"
+        if state.max_seen:
+            self.repository.raise_cache_version(item.cache_id, state.max_seen, iso_time(self.clock()))
+        self._complete(item, state, {"invocations": sequence + 1})
+        return "done"
+
+    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> None:
+        counts = state.counts if state else Counts()
+        sets = {
+            **extra,
+            "completed_at": iso_time(self.clock()),
+            "counts": counts.model_dump(),
+            "applied_floor": state.floor if state else item.floor,
+            "max_seen": state.max_seen if state else 0,
+            "lowest_kept": lowest_kept(state) if state else None,
+        }
+        if state:
+            sets["checkpoint"] = state.model_dump()
+        sets = {name: value for name, value in sets.items() if value is not None}
+        pass_record = self.repository.complete_prune_item(
+            item.cache_id, item.pass_sk, self._item_sk(item), sets, counts.model_dump()
+        )
+        if pass_record and int(pass_record.get("items_done", 0)) >= int(pass_record.get("items_total", 0)):
+            self.finish(item.cache_id, pass_record)
+
+    # ================================================================== finish
+    def finish(self, cache_id: str, pass_record: dict[str, Any]) -> None:
+        pass_id, round_number = pass_record["pass_id"], int(pass_record.get("round", 1))
+        if not self.repository.claim(
+            keys.cache_pk(cache_id), f"PRUNEFINAL#{pass_id}#r{round_number:02d}", {"entity": "PRUNE_CLAIM"}
+        ):
+            return
+        items = self.repository.prune_items(cache_id, pass_id, round_number)
+        recorded = self.repository.cache_version(cache_id) or 0
+        highest = max([recorded, *(int(i.get("max_seen", 0)) for i in items)])
+        # Ranges that kept entries of a version below the highest one seen anywhere in the cache.
+        behind = [i for i in items if i.get("lowest_kept") is not None and int(i["lowest_kept"]) < highest]
+        if behind and round_number < self.config.max_rounds:
+            self._catch_up(cache_id, pass_record, behind, highest)
+            return
+        self._close(cache_id, pass_record, items, highest, unfinished=len(behind))
+
+    def _catch_up(self, cache_id: str, pass_record: dict[str, Any], behind: list[dict[str, Any]], highest: int) -> None:
+        """Re-scan the ranges judged under a lower floor than the highest version seen in the cache."""
+        round_number = int(pass_record.get("round", 1)) + 1
+        bucket, prefix = split_s3_uri(pass_record["cache_s3_uri"])
+        rules = pass_record.get("rules", {})
+        items = [
+            WorkItem(
+                cache_id=cache_id,
+                pass_id=pass_record["pass_id"],
+                pass_sk=pass_record["sk"],
+                round=round_number,
+                item_id=i["item_id"],
+                bucket=bucket,
+                cache_prefix=prefix,
+                start=i.get("start"),
+                end=i.get("end"),
+                floor=highest,
+                previous_floor=int(i["applied_floor"]),
+                mode=pass_record["mode"],
+                rules=rules,
+                started_at=pass_record["started_at"],
+            )
+            for i in behind
+        ]
+        self._put_items(items)
+        total = int(pass_record.get("items_total", 0)) + len(items)
+        self.repository.update_prune_record(cache_id, pass_record["sk"], {"round": round_number, "items_total": total})
+        logger.info(
+            "prune catch-up round",
+            extra={"cache_id": cache_id, "round": round_number, "items": len(items), "floor": highest},
+        )
+        self.send(items)
+
+    def _close(
+        self,
+        cache_id: str,
+        pass_record: dict[str, Any],
+        items: list[dict[str, Any]],
+        highest: int,
+        unfinished: int,
+    ) -> None:
+        finished = self.clock()
+        started = _parse_time(pass_record["started_at"])
+        errors = int(pass_record.get("errors", 0))
+        aborted = sum(1 for i in items if i.get("aborted"))
+        status = "ABORTED" if aborted else "COMPLETED_WITH_ERRORS" if errors or unfinished else "COMPLETED"
+        sets = {
+            "status": status,
+            "finished_at": iso_time(finished),
+            "final_floor": highest,
+            "duration_seconds": round((finished - started).total_seconds(), 3),
+            "aborted_items": aborted,
+            "unfinished_items": unfinished,
+        }
+        record = {**pass_record, **sets}
+        summary = {
+            name: record.get(name)
+            for name in (
+                "cache_id",
+                "pass_id",
+                "mode",
+                "status",
+                "started_at",
+                "finished_at",
+                "duration_seconds",
+                "cache_s3_uri",
+                "initial_floor",
+                "final_floor",
+                "rules",
+                "round",
+                *Counts.model_fields,
+            )
+        }
+        summary["details"] = self._report_uri(cache_id, pass_record["pass_id"], "")
+        self._put_report(
+            cache_id,
+            pass_record["pass_id"],
+            "summary.json",
+            json.dumps(summary, indent=2, default=str).encode(),
+            "application/json",
+        )
+        self.repository.update_prune_record(cache_id, pass_record["sk"], sets)
+        self.repository.release_lease(self._lease(cache_id), pass_record["pass_id"])
+        emit_metrics(cache_id, pass_record["mode"], record)
+        logger.info("prune pass finished", extra={"cache_id": cache_id, **summary})
+
+    # ================================================================== helpers
+    @staticmethod
+    def _lease(cache_id: str) -> str:
+        return f"prune:{cache_id}"
+
+    @staticmethod
+    def _item_sk(item: WorkItem) -> str:
+        return ProvenanceRepository.prune_item_sk(item.pass_id, item.round, item.item_id)
+
+    def _report_uri(self, cache_id: str, pass_id: str, name: str) -> str | None:
+        if not self.config.report_bucket:
+            return None
+        return f"s3://{self.config.report_bucket}/{self.config.report_prefix}{cache_id}/{pass_id}/{name}"
+
+    def _put_report(self, cache_id: str, pass_id: str, name: str, body: Any, content_type: str) -> None:
+        if self.config.report_bucket:
+            key = f"{self.config.report_prefix}{cache_id}/{pass_id}/{name}"
+            self.report_store.put_object(self.config.report_bucket, key, body, content_type)
+
+
+METRICS = {
+    "entries_scanned": ("PruneEntriesScanned", MetricUnit.Count),
+    "stale": ("PruneEntriesStale", MetricUnit.Count),
+    "entries_deleted": ("PruneEntriesDeleted", MetricUnit.Count),
+    "unreadable": ("PruneManifestsUnreadable", MetricUnit.Count),
+    "orphans": ("PruneOrphans", MetricUnit.Count),
+    "bytes_reclaimed": ("PruneBytesReclaimed", MetricUnit.Bytes),
+    "stale_bytes": ("PruneBytesStale", MetricUnit.Bytes),
+    "errors": ("PruneDeleteErrors", MetricUnit.Count),
+    "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
+}
+
+
+def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:
+    """One EMF document per metric, dimensioned by cache and mode."""
+    for attribute, (name, unit) in METRICS.items():
+        with single_metric(
+            name=name,
+            unit=unit,
+            value=float(record.get(attribute, 0) or 0),
+            namespace=NAMESPACE,
+            default_dimensions={"CacheId": cache_id, "Mode": mode},
+        ):
+            pass

@@ -1,0 +1,345 @@
+"""A whole prune pass against moto S3 + DynamoDB: exact deletions and bytes on a synthetic cache that
+mixes version 2, version 1, legacy, unreadable (the guide's own example), orphan, foreign and
+active-run entries, plus keys outside the cache prefix."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from pruner.config import PrunerConfig, RulesModel
+from pruner.dispatch import InlineQueue
+from pruner.s3_store import S3Store
+from pruner.service import CacheTarget, Pruner
+from shared.provenance.items import StatusObservation
+from shared.provenance.repository import ProvenanceRepository
+from shared.status import iso_time, order_key, run_rank
+from tests.pruner_synthetic import GUIDE_MANIFEST_TEXT, REFERENCE_MANIFEST
+
+CACHE_BUCKET = "run-cache"
+REPORTS = "reports"
+CACHE_ID = "0123456"  # the cache the guide's example manifest belongs to
+UUID = "1234567-d0d1-e230-d599-10f1539f4a32"
+ACTIVE_RUN = "1003"
+
+
+def manifest(entry: str, version: int | None, cache_id: str = CACHE_ID) -> bytes:
+    doc: dict[str, Any] = {
+        "arn": f"arn:aws:omics:us-east-1:123456789012:runCache/{cache_id}/cacheEntry/{entry}",
+        "files": [],
+        "nextflowContext": {},
+        "otherOutputs": {},
+    }
+    if version is not None:
+        doc["version"] = version
+    return json.dumps(doc).encode()
+
+
+def entry_objects(
+    run: str, task: str, entry: str, body: bytes | None, sizes: tuple[int, ...]
+) -> dict[str, bytes]:
+    prefix = f"cache/{UUID}/{run}/{task}/{entry}/"
+    objects = {f"{prefix}out/o{i}/file.dat": b"x" * size for i, size in enumerate(sizes)}
+    if body is not None:
+        objects[f"{prefix}{entry}.json"] = body
+    return objects
+
+
+# name -> (objects, expected to be deleted)
+def layout() -> dict[str, tuple[dict[str, bytes], bool]]:
+    reference = REFERENCE_MANIFEST.read_bytes()  # the guide's manifest, valid JSON, version 2
+    return {
+        "v2-reference": (
+            entry_objects("1001", "4795326", "7e8c69b1-145f-3991-a1fa-ffffcef0a6a4", reference, (300, 200)),
+            False,
+        ),
+        "v2": (entry_objects("1001", "2001", "aaaa0001", manifest("aaaa0001", 2), (1000,)), False),
+        "v1": (entry_objects("1001", "2002", "aaaa0002", manifest("aaaa0002", 1), (1500, 2500)), True),
+        "legacy": (entry_objects("1001", "2003", "aaaa0003", manifest("aaaa0003", None), (700,)), True),
+        "unreadable": (
+            entry_objects("1002", "2004", "aaaa0004", GUIDE_MANIFEST_TEXT.encode(), (900,)),
+            False,
+        ),
+        "orphan": (entry_objects("1002", "2005", "aaaa0005", None, (400, 50)), False),
+        "foreign-v1": (
+            entry_objects("1002", "2006", "aaaa0006", manifest("aaaa0006", 1, "7654321"), (80,)),
+            False,
+        ),
+        "active-v1": (entry_objects(ACTIVE_RUN, "2007", "aaaa0007", manifest("aaaa0007", 1), (60,)), False),
+        "stray": ({"cache/README.txt": b"hello", f"cache/{UUID}/1001/loose.txt": b"loose"}, False),
+        "outside": (
+            {
+                "cachex/u/1/2/3/3.json": manifest("3", 1),
+                "other/u/1/2/e/e.json": manifest("e", 1),
+                "root.json": b"{}",
+            },
+            False,
+        ),
+    }
+
+
+@pytest.fixture
+def world(table_name: str) -> dict[str, Any]:
+    s3 = boto3.client("s3")
+    for bucket in (CACHE_BUCKET, REPORTS):
+        s3.create_bucket(Bucket=bucket)
+    objects = layout()
+    for keys, _ in objects.values():
+        for key, body in keys.items():
+            s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
+    repository = ProvenanceRepository(table_name)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    observation = StatusObservation(
+        kind="RUN",
+        entity_id=ACTIVE_RUN,
+        status="RUNNING",
+        rank=run_rank("RUNNING"),
+        event_id="e1",
+        event_time=iso_time(when),
+        order=order_key(run_rank("RUNNING"), when, "e1"),
+    )
+    repository.advance_run(observation, {})
+    return {"s3": s3, "repository": repository, "objects": objects}
+
+
+def make_pruner(
+    world: dict[str, Any],
+    queue: InlineQueue,
+    *,
+    client: Any = None,
+    rules: RulesModel | None = None,
+    runs_per_item: int = 2000,
+    clock_days: int = 0,
+    **kwargs: Any,
+) -> Pruner:
+    config = PrunerConfig(
+        default_mode="dry-run",
+        cache_ids=[CACHE_ID],
+        rules=rules or RulesModel(),
+        report_bucket=REPORTS,
+        report_prefix="prune-reports/",
+        runs_per_item=runs_per_item,
+    )
+    now = datetime.now(UTC) + timedelta(days=clock_days)
+    return Pruner(
+        world["repository"],
+        S3Store(client or world["s3"], sleep=lambda _: None),
+        omics=lambda: None,
+        config=config,
+        send=queue,
+        clock=lambda: now,
+        **kwargs,
+    )
+
+
+def run_pass(
+    world: dict[str, Any], mode: str = "enforce", **kwargs: Any
+) -> tuple[dict[str, Any], InlineQueue]:
+    queue = InlineQueue()
+    pruner = make_pruner(world, queue, **kwargs)
+    started = pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), mode)  # type: ignore[arg-type]
+    n = 0
+
+    def work(item: Any) -> str:
+        nonlocal n
+        n += 1
+        return pruner.work(item, lambda: False, invocation_id=f"inv-{n}")
+
+    queue.drain(work)
+    return started, queue
+
+
+def remaining(world: dict[str, Any]) -> set[str]:
+    paginator = world["s3"].get_paginator("list_objects_v2")
+    return {o["Key"] for page in paginator.paginate(Bucket=CACHE_BUCKET) for o in page.get("Contents", [])}
+
+
+def expected(world: dict[str, Any], *deleted_names: str) -> tuple[set[str], int]:
+    keep, freed = set(), 0
+    for name, (keys, _) in world["objects"].items():
+        if name in deleted_names:
+            freed += sum(len(body) for body in keys.values())
+        else:
+            keep |= set(keys)
+    return keep, freed
+
+
+def last_pass(world: dict[str, Any]) -> dict[str, Any]:
+    history = world["repository"].prune_history(CACHE_ID)
+    assert history, "no prune record"
+    return history[-1]
+
+
+def report_lines(world: dict[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
+    prefix = f"prune-reports/{CACHE_ID}/{record['pass_id']}/"
+    listing = world["s3"].list_objects_v2(Bucket=REPORTS, Prefix=prefix).get("Contents", [])
+    lines = []
+    for obj in listing:
+        if obj["Key"].endswith(".jsonl"):
+            body = world["s3"].get_object(Bucket=REPORTS, Key=obj["Key"])["Body"].read().decode()
+            lines += [json.loads(line) for line in body.splitlines()]
+    return lines
+
+
+def test_enforce_deletes_exactly_the_stale_entries_and_counts_their_bytes(world: dict[str, Any]) -> None:
+    # Given the mixed cache, When an enforce pass runs
+    started, _ = run_pass(world, "enforce")
+    # Then exactly the version-1 and legacy entries of this cache are gone, everything else is intact
+    keep, freed = expected(world, "v1", "legacy")
+    assert started["status"] == "STARTED" and started["floor"] == 0
+    assert remaining(world) == keep
+    record = last_pass(world)
+    assert record["status"] == "COMPLETED"
+    assert record["mode"] == "enforce"
+    assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (8, 2, 2)
+    assert record["bytes_reclaimed"] == freed == record["stale_bytes"]
+    assert record["objects_deleted"] == 5
+    assert (record["unreadable"], record["orphans"], record["foreign"], record["active_skipped"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (record["legacy"], record["current"], record["strays"], record["errors"]) == (1, 2, 2, 0)
+    assert world["repository"].cache_version(CACHE_ID) == 2
+    # And the report lists per run and task what was deleted, with bytes
+    lines = report_lines(world, record)
+    deleted = {(line["runId"], line["taskId"]): line for line in lines if line["action"] == "delete"}
+    assert set(deleted) == {("1001", "2002"), ("1001", "2003")}
+    assert sum(line["bytes"] for line in deleted.values()) == freed
+    assert deleted[("1001", "2003")]["reasons"] == {"LEGACY": 1}
+    kept = {line["reason"] for line in lines if line["action"] == "keep"}
+    assert kept == {"UNREADABLE", "ORPHAN", "FOREIGN", "ACTIVE_RUN"}
+    summary = json.loads(
+        world["s3"]
+        .get_object(Bucket=REPORTS, Key=f"prune-reports/{CACHE_ID}/{record['pass_id']}/summary.json")["Body"]
+        .read()
+    )
+    assert summary["bytes_reclaimed"] == freed and summary["status"] == "COMPLETED"
+    assert record["report_uri"] == f"s3://{REPORTS}/prune-reports/{CACHE_ID}/{record['pass_id']}/summary.json"
+
+
+def test_dry_run_deletes_nothing_and_reports_what_would_go(world: dict[str, Any]) -> None:
+    before = remaining(world)
+    run_pass(world, "dry-run")
+    assert remaining(world) == before
+    record = last_pass(world)
+    _, freed = expected(world, "v1", "legacy")
+    assert (record["stale"], record["stale_bytes"], record.get("bytes_reclaimed", 0)) == (2, freed, 0)
+    actions = {line["action"] for line in report_lines(world, record)}
+    assert "would-delete" in actions and "delete" not in actions
+
+
+def test_a_second_prune_of_the_same_cache_is_refused_while_the_lease_is_held(world: dict[str, Any]) -> None:
+    repository: ProvenanceRepository = world["repository"]
+    assert repository.acquire_lease(
+        f"prune:{CACHE_ID}", "someone-else", int(datetime.now(UTC).timestamp()), 600
+    )
+    before = remaining(world)
+    started, queue = run_pass(world, "enforce")
+    assert started["status"] == "SKIPPED" and "lease" in started["reason"]
+    assert queue.sent == 0 and remaining(world) == before
+
+
+def test_configured_minimum_version_makes_version_2_stale_too(world: dict[str, Any]) -> None:
+    run_pass(world, "enforce", rules=RulesModel(min_version=3))
+    keep, _ = expected(world, "v1", "legacy", "v2", "v2-reference")
+    assert remaining(world) == keep
+
+
+def test_opt_in_age_rules_delete_old_orphans_and_old_entries(world: dict[str, Any]) -> None:
+    # Every object is 10 days old from the pruner's point of view.
+    run_pass(world, "enforce", rules=RulesModel(orphan_guard_days=30), clock_days=10)
+    assert remaining(world) == expected(world, "v1", "legacy")[0]  # the guard protects the orphan
+    run_pass(world, "enforce", rules=RulesModel(orphan_guard_days=7, max_age_days=9), clock_days=10)
+    keep, _ = expected(world, "v1", "legacy", "orphan", "v2", "v2-reference")
+    assert remaining(world) == keep
+
+
+class FlakyDeletes:
+    """The real (moto) client, except that DeleteObjects reports per-key errors for chosen keys."""
+
+    def __init__(self, client: Any, faults: dict[str, list[str]]) -> None:
+        self._client = client
+        self.faults = faults  # key -> codes to return, one per attempt
+        self.delete_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        self.delete_calls += 1
+        failing = {
+            o["Key"]: self.faults[o["Key"]].pop(0) for o in Delete["Objects"] if self.faults.get(o["Key"])
+        }
+        rest = [o for o in Delete["Objects"] if o["Key"] not in failing]
+        response = (
+            self._client.delete_objects(Bucket=Bucket, Delete={**Delete, "Objects": rest}) if rest else {}
+        )
+        errors = [{"Key": k, "Code": c, "Message": c} for k, c in failing.items()]
+        return {**response, "Errors": [*response.get("Errors", []), *errors]}
+
+
+def test_partial_delete_errors_are_retried_recorded_and_finished_by_the_next_pass(
+    world: dict[str, Any],
+) -> None:
+    v1_keys = sorted(world["objects"]["v1"][0])
+    legacy_data = next(k for k in world["objects"]["legacy"][0] if k.endswith(".dat"))
+    legacy_manifest = next(k for k in world["objects"]["legacy"][0] if k.endswith(".json"))
+    flaky = FlakyDeletes(
+        world["s3"], {v1_keys[0]: ["SlowDown", "InternalError"], legacy_data: ["AccessDenied"]}
+    )
+    # When one key is throttled twice and another is refused
+    run_pass(world, "enforce", client=flaky)
+    # Then the throttled key was retried and deleted; the refused one is recorded and its entry keeps
+    # its manifest, so it is still recognised as a stale entry, not turned into an orphan
+    left = remaining(world)
+    assert not set(v1_keys) & left
+    assert {legacy_data, legacy_manifest} <= left
+    record = last_pass(world)
+    assert record["status"] == "COMPLETED_WITH_ERRORS"
+    assert (record["errors"], record["entries_deleted"], record["stale"]) == (1, 1, 2)
+    failures = [line for line in report_lines(world, record) if line["action"] == "delete-failed"]
+    assert failures == [{"action": "delete-failed", "code": "AccessDenied", "key": legacy_data}]
+    # And the next pass finishes the entry
+    run_pass(world, "enforce")
+    assert remaining(world) == expected(world, "v1", "legacy")[0]
+
+
+def test_fan_out_by_run_prefix_catches_up_ranges_judged_before_a_higher_version_was_seen(
+    world: dict[str, Any],
+) -> None:
+    # Given one work item per run prefix; run 1000 (first in key order) holds only version-1 entries,
+    # so its range is judged with floor 1 before run 1001's version 2 is seen
+    s3 = world["s3"]
+    early = entry_objects("1000", "2000", "bbbb0001", manifest("bbbb0001", 1), (123,))
+    for key, body in early.items():
+        s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
+    # When the pass runs
+    started, queue = run_pass(world, "enforce", runs_per_item=1)
+    # Then a catch-up round deleted run 1000's entry as well, and counted it once
+    assert started["items"] == 4
+    assert not set(early) & remaining(world)
+    assert remaining(world) == expected(world, "v1", "legacy")[0]
+    record = last_pass(world)
+    assert record["round"] == 2 and record["status"] == "COMPLETED"
+    assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (9, 3, 3)
+    assert queue.sent == 4 + 1
+
+
+def test_interrupted_invocations_resume_to_the_same_state_and_counts(world: dict[str, Any]) -> None:
+    queue = InlineQueue()
+    pruner = make_pruner(world, queue, scan_window=1)
+    pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
+    outcomes = queue.drain(lambda item: pruner.work(item, lambda: True, invocation_id="inv"))
+    # Every invocation stops after one entry and hands over to the next one
+    assert outcomes.count("continued") >= 7 and outcomes[-1] == "done"
+    keep, freed = expected(world, "v1", "legacy")
+    assert remaining(world) == keep
+    record = last_pass(world)
+    assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (8, 2, 2)
+    assert record["bytes_reclaimed"] == freed

@@ -1,0 +1,311 @@
+"""Synthetic run caches for pruner tests and benchmarks, plus an in-memory S3 client.
+
+`FakeS3` implements the subset of the boto3 S3 client contract the pruner uses (list_objects_v2
+with Prefix/StartAfter/ContinuationToken/MaxKeys/Delimiter, get_object, delete_objects, put_object,
+head_object) with S3's lexical ordering, and counts requests. Correctness tests use moto; the fake
+serves the property test and the 100k+ entry benchmark, where moto would take minutes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+REFERENCE_MANIFEST = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "reference"
+    / "events"
+    / "run-cache-entry-manifest.v2.json"
+)
+# The guide's example manifest exactly as printed in the user guide: a trailing comma after "version".
+GUIDE_MANIFEST_TEXT = REFERENCE_MANIFEST.read_text().rstrip().removesuffix("}").rstrip() + ",\n}\n"
+
+KINDS = ("current", "stale", "legacy", "unreadable", "orphan", "foreign")
+BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class SyntheticEntry:
+    cache_uuid: str
+    run_id: str
+    task_id: str
+    entry_uuid: str
+    kind: str  # one of KINDS
+    version: int | None  # manifest version (None: legacy / unreadable / orphan)
+    sizes: tuple[int, ...]  # data object sizes
+    age_days: int = 1
+
+    def prefix(self, cache_prefix: str) -> str:
+        return f"{cache_prefix}{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}/"
+
+    def manifest_body(self, cache_id: str, account: str = "123456789012") -> bytes | None:
+        if self.kind == "orphan":
+            return None
+        if self.kind == "unreadable":
+            return GUIDE_MANIFEST_TEXT.encode()
+        owner = "9999999" if self.kind == "foreign" else cache_id
+        doc: dict[str, Any] = {
+            "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{self.entry_uuid}",
+            "s3uri": f"s3://bucket/{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}",
+            "taskArn": f"arn:aws:omics:us-east-1:{account}:task/{self.task_id}",
+            "files": [
+                {"name": f"o{i}", "path": f"out/o{i}/f.dat", "etag": "x"} for i in range(len(self.sizes))
+            ],
+            "nextflowContext": {},
+            "otherOutputs": {},
+        }
+        if self.version is not None:
+            doc["version"] = self.version
+        return json.dumps(doc).encode()
+
+    def objects(self, cache_prefix: str, cache_id: str) -> list[tuple[str, bytes | None, int]]:
+        """(key, body or None for sized filler, size) of every object of the entry."""
+        prefix = self.prefix(cache_prefix)
+        result: list[tuple[str, bytes | None, int]] = [
+            (f"{prefix}out/o{i}/f.dat", None, size) for i, size in enumerate(self.sizes)
+        ]
+        body = self.manifest_body(cache_id)
+        if body is not None:
+            result.append((f"{prefix}{self.entry_uuid}.json", body, len(body)))
+        return result
+
+
+@dataclass
+class SyntheticCache:
+    cache_id: str
+    cache_prefix: str
+    entries: list[SyntheticEntry]
+    outside: list[str] = field(default_factory=list)  # keys that must never be touched
+
+    @property
+    def current_version(self) -> int | None:
+        versions = [
+            e.version for e in self.entries if e.kind in ("current", "stale") and e.version is not None
+        ]
+        return max(versions) if versions else None
+
+    def is_stale(self, entry: SyntheticEntry) -> bool:
+        current = self.current_version
+        if current is None:
+            return False
+        if entry.kind == "legacy":
+            return True
+        return entry.kind in ("current", "stale") and entry.version is not None and entry.version < current
+
+    def keys_of(self, entry: SyntheticEntry) -> list[str]:
+        return [key for key, _, _ in entry.objects(self.cache_prefix, self.cache_id)]
+
+    def bytes_of(self, entry: SyntheticEntry) -> int:
+        return sum(size for _, _, size in entry.objects(self.cache_prefix, self.cache_id))
+
+    def write(
+        self, put: Callable[[str, bytes | None, int, datetime], None], now: datetime = BASE_TIME
+    ) -> None:
+        for entry in self.entries:
+            for key, body, size in entry.objects(self.cache_prefix, self.cache_id):
+                put(key, body, size, now - timedelta(days=entry.age_days))
+        for key in self.outside:
+            put(key, b"keep me", 7, now)
+
+
+def make_cache(
+    rng: random.Random,
+    *,
+    runs: int,
+    tasks_per_run: int,
+    kinds: dict[str, float],
+    versions: tuple[int, ...] = (1, 2),
+    cache_id: str = "1234567",
+    cache_prefix: str = "cache/",
+    objects_per_entry: int = 2,
+    cache_uuid: str | None = None,
+) -> SyntheticCache:
+    """A cache of runs x tasks entries whose kinds are drawn with the given weights."""
+    cache_uuid = cache_uuid or str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    names, weights = zip(*kinds.items(), strict=True)
+    top = max(versions)
+    entries = []
+    for r in range(runs):
+        run_id = str(1_000_000 + rng.randrange(9_000_000)) + f"{r:05d}"
+        for t in range(tasks_per_run):
+            kind = rng.choices(names, weights)[0]
+            version = {
+                "current": top,
+                "stale": rng.choice([v for v in versions if v < top] or [top]),
+                "foreign": rng.choice(versions),
+            }.get(kind)
+            if kind == "stale" and version == top:
+                kind = "current"
+            entries.append(
+                SyntheticEntry(
+                    cache_uuid,
+                    run_id,
+                    str(2_000_000 + r * tasks_per_run + t),
+                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    kind,
+                    version,
+                    tuple(rng.randrange(1, 5000) for _ in range(objects_per_entry)),
+                )
+            )
+    return SyntheticCache(cache_id, cache_prefix, entries)
+
+
+# ---------------------------------------------------------------------- in-memory S3
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def read(self, amount: int | None = None) -> bytes:
+        return self._stream.read() if amount is None else self._stream.read(amount)
+
+
+_HIGHEST = "\U0010ffff"  # sorts after every character a key can hold
+
+
+def _error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class FakeS3:
+    """A lexically ordered in-memory S3 with request counting and scriptable faults."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, dict[str, tuple[bytes | None, int, datetime]]] = {}
+        self._sorted: dict[str, list[str]] = {}
+        self.calls: Counter[str] = Counter()
+        # Scriptable faults: keys whose deletion fails with a code (a count of times, or forever: -1).
+        self.delete_faults: dict[str, tuple[str, int]] = {}
+        self.fail_after: int | None = None  # raise RuntimeError on the n-th request (a crash)
+        self.deleted_keys: list[str] = []
+
+    def create_bucket(self, Bucket: str) -> None:
+        self.buckets.setdefault(Bucket, {})
+        self._sorted[Bucket] = []
+
+    def put(self, bucket: str, key: str, body: bytes | None, size: int, when: datetime) -> None:
+        objects = self.buckets.setdefault(bucket, {})
+        keys = self._sorted.setdefault(bucket, [])
+        if key not in objects:
+            if keys and key > keys[-1]:
+                keys.append(key)
+            else:
+                bisect.insort(keys, key)
+        objects[key] = (body, size, when)
+
+    def bulk_load(self, bucket: str, rows: list[tuple[str, bytes | None, int, datetime]]) -> None:
+        objects = self.buckets.setdefault(bucket, {})
+        for key, body, size, when in rows:
+            objects[key] = (body, size, when)
+        self._sorted[bucket] = sorted(objects)
+
+    def keys(self, bucket: str) -> set[str]:
+        return set(self.buckets.get(bucket, {}))
+
+    def _tick(self, operation: str) -> None:
+        self.calls[operation] += 1
+        if self.fail_after is not None and sum(self.calls.values()) >= self.fail_after:
+            self.fail_after = None
+            raise RuntimeError(f"simulated crash during {operation}")
+
+    # -- the boto3 contract -------------------------------------------------------------------
+    def list_objects_v2(
+        self,
+        Bucket: str,
+        Prefix: str = "",
+        MaxKeys: int = 1000,
+        StartAfter: str | None = None,
+        ContinuationToken: str | None = None,
+        Delimiter: str | None = None,
+    ) -> dict[str, Any]:
+        self._tick("ListObjectsV2")
+        objects, keys = self.buckets[Bucket], self._sorted[Bucket]
+        after = ContinuationToken or StartAfter or ""
+        index = bisect.bisect_right(keys, after) if after else bisect.bisect_left(keys, Prefix)
+        index = max(index, bisect.bisect_left(keys, Prefix))
+        contents: list[dict[str, Any]] = []
+        prefixes: list[dict[str, str]] = []
+        last = None
+        while index < len(keys) and len(contents) + len(prefixes) < MaxKeys:
+            key = keys[index]
+            if not key.startswith(Prefix):
+                break
+            index += 1
+            if key not in objects:
+                continue
+            if Delimiter:
+                cut = key.find(Delimiter, len(Prefix))
+                if cut >= 0:
+                    common = key[: cut + 1]
+                    prefixes.append({"Prefix": common})
+                    last = common
+                    index = bisect.bisect_left(keys, common + _HIGHEST)  # skip the keys under it
+                    continue
+            _, size, when = objects[key]
+            contents.append({"Key": key, "Size": size, "LastModified": when})
+            last = key
+        truncated = False
+        while index < len(keys) and keys[index].startswith(Prefix):
+            if keys[index] in objects:
+                truncated = True
+                break
+            index += 1
+        page: dict[str, Any] = {"IsTruncated": truncated, "KeyCount": len(contents) + len(prefixes)}
+        if contents:
+            page["Contents"] = contents
+        if prefixes:
+            page["CommonPrefixes"] = prefixes
+        if truncated and last is not None:
+            common = Delimiter and last.endswith(Delimiter)
+            page["NextContinuationToken"] = last + _HIGHEST if common else last
+        return page
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self._tick("GetObject")
+        found = self.buckets.get(Bucket, {}).get(Key)
+        if found is None:
+            raise _error("NoSuchKey", "GetObject")
+        body, size, _ = found
+        return {"Body": _Body(body if body is not None else b"\0" * size), "ContentLength": size}
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self._tick("HeadObject")
+        if Key not in self.buckets.get(Bucket, {}):
+            raise _error("404", "HeadObject")
+        return {}
+
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        self._tick("DeleteObjects")
+        requested = [o["Key"] for o in Delete["Objects"]]
+        if len(requested) > 1000:
+            raise _error("MalformedXML", "DeleteObjects")
+        errors = []
+        objects = self.buckets[Bucket]
+        for key in requested:
+            fault = self.delete_faults.get(key)
+            if fault is not None:
+                code, times = fault
+                if times != 0:
+                    self.delete_faults[key] = (code, times - 1 if times > 0 else times)
+                    errors.append({"Key": key, "Code": code, "Message": code})
+                    continue
+            if objects.pop(key, None) is not None:
+                self.deleted_keys.append(key)
+        return {"Errors": errors} if errors else {}
+
+    def put_object(self, Bucket: str, Key: str, Body: Any, ContentType: str | None = None) -> dict[str, Any]:
+        self._tick("PutObject")
+        data = Body.read() if hasattr(Body, "read") else bytes(Body)
+        self.put(Bucket, Key, data, len(data), datetime.now(UTC))
+        return {"ETag": '"x"'}
