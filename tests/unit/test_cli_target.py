@@ -1,0 +1,174 @@
+"""How the CLI finds a deployed stack's pieces, against botocore's Stubber (requests and responses are
+validated against the CloudFormation, Lambda and EventBridge service models): outputs, functions by
+their capability metadata, the event archive and the recorder's rules from the wiring index."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from autopilot_cli.app import main
+from autopilot_cli.errors import CliError, NotFound
+from autopilot_cli.target import StackTarget
+
+STACK = "omics-autopilot"
+TEMPLATE = {
+    "Metadata": {"OmicsAutopilot::Wiring": {"archive": "EventRoutingOmicsArchiveA1",
+                                            "consumers": {"recorder": {"rules": ["EventRoutingProvenanceRuleB2"]}}}},
+    "Resources": {
+        "RecorderFunctionC3": {"Type": "AWS::Lambda::Function",
+                               "Metadata": {"OmicsAutopilot::Function": {"capability": "recorder"}}},
+        "PrunerPlannerD4": {"Type": "AWS::Lambda::Function",
+                            "Metadata": {"OmicsAutopilot::Function": {"capability": "pruner"}}},
+    },
+}
+
+
+class FakeSession:
+    """boto3.Session stand-in that hands out the stubbed clients."""
+
+    def __init__(self) -> None:
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        self.clients = {name: session.client(name) for name in ("cloudformation", "lambda", "events", "dynamodb")}
+        self.stubs = {name: Stubber(client) for name, client in self.clients.items()}
+
+    def client(self, service: str, **_: Any) -> Any:
+        return self.clients[service]
+
+
+@pytest.fixture
+def session() -> Iterator[FakeSession]:
+    fake = FakeSession()
+    for stub in fake.stubs.values():
+        stub.activate()
+    yield fake
+    for stub in fake.stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+def _stack_response(outputs: dict[str, str]) -> dict[str, Any]:
+    return {"Stacks": [{"StackName": STACK, "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]}]}
+
+
+def _resource(logical_id: str, physical_id: str, resource_type: str) -> dict[str, Any]:
+    return {"StackResourceDetail": {"LogicalResourceId": logical_id, "PhysicalResourceId": physical_id,
+                                    "ResourceType": resource_type, "LastUpdatedTimestamp": "2026-01-01T00:00:00Z",
+                                    "ResourceStatus": "CREATE_COMPLETE", "StackName": STACK}}
+
+
+def test_outputs_give_the_table_and_run_cache(session: FakeSession) -> None:
+    session.stubs["cloudformation"].add_response(
+        "describe_stacks", _stack_response({"ProvenanceTableName": "prov-123", "RunCacheId": "555"}),
+        {"StackName": STACK})
+    target = StackTarget(STACK, session)  # type: ignore[arg-type]
+    assert (target.table, target.run_cache_id()) == ("prov-123", "555")
+
+
+def test_a_missing_stack_is_not_found(session: FakeSession) -> None:
+    session.stubs["cloudformation"].add_client_error(
+        "describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist",
+        expected_params={"StackName": STACK})
+    with pytest.raises(NotFound, match="does not exist"):
+        StackTarget(STACK, session).outputs  # type: ignore[arg-type]  # noqa: B018
+
+
+def test_functions_are_found_by_capability_and_invoked(session: FakeSession) -> None:
+    cfn, lam = session.stubs["cloudformation"], session.stubs["lambda"]
+    cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
+                     {"StackName": STACK, "TemplateStage": "Processed"})
+    cfn.add_response("describe_stack_resource",
+                     _resource("PrunerPlannerD4", "omics-autopilot-PrunerPlanner-x1", "AWS::Lambda::Function"),
+                     {"StackName": STACK, "LogicalResourceId": "PrunerPlannerD4"})
+    body = json.dumps({"passes": [{"pass_id": "p1"}]}).encode()
+    lam.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))},
+                     {"FunctionName": "omics-autopilot-PrunerPlanner-x1", "InvocationType": "RequestResponse",
+                      "Payload": json.dumps({"mode": "dry-run", "cacheIds": ["555"]}).encode()})
+    target = StackTarget(STACK, session)  # type: ignore[arg-type]
+    assert target.invoke("pruner", {"mode": "dry-run", "cacheIds": ["555"]}) == {"passes": [{"pass_id": "p1"}]}
+
+
+def test_a_capability_not_deployed_is_not_found(session: FakeSession) -> None:
+    session.stubs["cloudformation"].add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
+                                                 {"StackName": STACK, "TemplateStage": "Processed"})
+    with pytest.raises(NotFound, match="no launcher function"):
+        StackTarget(STACK, session).function_name("launcher")  # type: ignore[arg-type]
+
+
+def test_a_function_error_is_reported(session: FakeSession) -> None:
+    cfn, lam = session.stubs["cloudformation"], session.stubs["lambda"]
+    cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
+                     {"StackName": STACK, "TemplateStage": "Processed"})
+    cfn.add_response("describe_stack_resource", _resource("RecorderFunctionC3", "rec-fn", "AWS::Lambda::Function"),
+                     {"StackName": STACK, "LogicalResourceId": "RecorderFunctionC3"})
+    body = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError"}).encode()
+    lam.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
+                                "Payload": StreamingBody(io.BytesIO(body), len(body))},
+                     {"FunctionName": "rec-fn", "InvocationType": "RequestResponse", "Payload": b"{}"})
+    with pytest.raises(CliError, match="recorder function failed: boom"):
+        StackTarget(STACK, session).invoke("recorder", {})  # type: ignore[arg-type]
+
+
+def test_archive_and_provenance_rules_come_from_the_wiring_index(session: FakeSession) -> None:
+    cfn, events = session.stubs["cloudformation"], session.stubs["events"]
+    cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
+                     {"StackName": STACK, "TemplateStage": "Processed"})
+    cfn.add_response("describe_stack_resource",
+                     _resource("EventRoutingOmicsArchiveA1", "OmicsArchive-abc", "AWS::Events::Archive"),
+                     {"StackName": STACK, "LogicalResourceId": "EventRoutingOmicsArchiveA1"})
+    archive_arn = "arn:aws:events:us-east-1:123456789012:archive/OmicsArchive-abc"
+    bus_arn = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    events.add_response("describe_archive", {"ArchiveArn": archive_arn, "EventSourceArn": bus_arn},
+                        {"ArchiveName": "OmicsArchive-abc"})
+    cfn.add_response("describe_stack_resource",
+                     _resource("EventRoutingProvenanceRuleB2", "omics-autopilot-ProvenanceRule-9", "AWS::Events::Rule"),
+                     {"StackName": STACK, "LogicalResourceId": "EventRoutingProvenanceRuleB2"})
+    rule_arn = "arn:aws:events:us-east-1:123456789012:rule/omics-autopilot-ProvenanceRule-9"
+    events.add_response("describe_rule", {"Arn": rule_arn, "Name": "omics-autopilot-ProvenanceRule-9"},
+                        {"Name": "omics-autopilot-ProvenanceRule-9"})
+    target = StackTarget(STACK, session)  # type: ignore[arg-type]
+    assert target.archive() == (archive_arn, bus_arn)
+    assert target.provenance_rule_arns() == [rule_arn]
+
+
+def test_replay_through_a_stack_filters_to_the_provenance_rules(session: FakeSession) -> None:
+    # Given the archive and rule lookups (as above) and a replay that completes at once
+    cfn, events = session.stubs["cloudformation"], session.stubs["events"]
+    archive_arn = "arn:aws:events:us-east-1:123456789012:archive/OmicsArchive-abc"
+    bus_arn = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    rule_arn = "arn:aws:events:us-east-1:123456789012:rule/prov"
+    cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
+                     {"StackName": STACK, "TemplateStage": "Processed"})
+    cfn.add_response("describe_stack_resource",
+                     _resource("EventRoutingOmicsArchiveA1", "OmicsArchive-abc", "AWS::Events::Archive"),
+                     {"StackName": STACK, "LogicalResourceId": "EventRoutingOmicsArchiveA1"})
+    events.add_response("describe_archive", {"ArchiveArn": archive_arn, "EventSourceArn": bus_arn},
+                        {"ArchiveName": "OmicsArchive-abc"})
+    cfn.add_response("describe_stack_resource",
+                     _resource("EventRoutingProvenanceRuleB2", "prov", "AWS::Events::Rule"),
+                     {"StackName": STACK, "LogicalResourceId": "EventRoutingProvenanceRuleB2"})
+    events.add_response("describe_rule", {"Arn": rule_arn, "Name": "prov"}, {"Name": "prov"})
+    from datetime import UTC, datetime
+
+    start, end = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC)
+    events.add_response("start_replay", {"ReplayArn": "arn:aws:events:us-east-1:123456789012:replay/r1",
+                                         "State": "STARTING"},
+                        {"ReplayName": "r1", "EventSourceArn": archive_arn, "EventStartTime": start,
+                         "EventEndTime": end, "Destination": {"Arn": bus_arn, "FilterArns": [rule_arn]},
+                         "Description": "omics autopilot: replay archived aws.omics events"})
+    events.add_response("describe_replay", {"ReplayName": "r1", "State": "COMPLETED",
+                                            "EventLastReplayedTime": end}, {"ReplayName": "r1"})
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["--json", "replay", "--from", "2026-01-05T00:00:00Z", "--to", "2026-01-06T00:00:00Z",
+                 "--name", "r1", "--poll-seconds", "0"], target=StackTarget(STACK, session),  # type: ignore[arg-type]
+                stdout=stdout, stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    assert json.loads(stdout.getvalue())["filter_rules"] == [rule_arn]
