@@ -19,6 +19,7 @@ from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.launcher import SheetLauncher
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.provenance_table import ProvenanceTable
+from stacks.components.pruner import CachePruner
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.reconciler import Reconciler
 from stacks.components.recorder import ProvenanceRecorder
@@ -136,6 +137,19 @@ class AutopilotStack(cdk.Stack):
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
         )
 
+        self.pruner = CachePruner(
+            self,
+            "Pruner",
+            factory=factory,
+            table=self.provenance.table,
+            key=key,
+            notifications=self.notifications,
+            cache_bucket=self.storage.run_cache,
+            reports_bucket=self.storage.outputs,
+            config=config,
+        )
+        cdk.CfnOutput(self, "PrunerFunctionName", value=self.pruner.planner.function_name)
+
         # Keep last (with the dashboard): healed observations reach every consumer routed above.
         self.reconciler.forward_routes_of(self.routing)
         # Keep last: graphs every function and dead-letter queue defined above.
@@ -149,6 +163,7 @@ class AutopilotStack(cdk.Stack):
                      for f in self.node.find_all() if isinstance(f, lambda_.Function)]
         queues = [(f"{c.consumer} DLQ", c.dead_letter_queue) for c in self.queue_consumers()]
         queues.append(("reconciler schedule DLQ", self.reconciler.dead_letter_queue))
+        queues.append(("pruner schedule DLQ", self.pruner.dead_letter_queue))
         return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues)
 
     def _logical_id(self, construct: IConstruct) -> str:

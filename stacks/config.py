@@ -7,6 +7,7 @@ sees the exact context key to fix.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -59,6 +60,16 @@ CONTEXT_KEYS = (
     "runRetentionMode",
     "runLogLevel",
     "launcherReservedConcurrency",
+    # pruner: scheduled run-cache cleanup
+    "pruneSchedule",
+    "pruneMode",
+    "pruneCacheIds",
+    "pruneCacheBuckets",
+    "pruneMinVersion",
+    "pruneMaxAgeDays",
+    "pruneOrphanGuardDays",
+    "pruneDeleteUnreadable",
+    "pruneWorkerConcurrency",
 )
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
@@ -145,6 +156,53 @@ class AutopilotConfig(BaseModel):
     run_retention_mode: Literal["RETAIN", "REMOVE"] | None = None
     run_log_level: Literal["OFF", "FATAL", "ERROR", "ALL"] | None = None
     launcher_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+
+    # pruner: scheduled cleanup of stale run-cache entries (docs in README, "Run-cache pruner")
+    prune_schedule: str = Field(
+        default="rate(1 day)",
+        pattern=r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$",
+        description="EventBridge Scheduler expression of the prune pass.",
+    )
+    prune_mode: Literal["dry-run", "enforce"] = Field(
+        default="dry-run", description="dry-run reports what would be deleted; enforce deletes it."
+    )
+    prune_cache_ids: str | None = Field(
+        default=None, pattern=r"^(\*|[0-9]{1,18}(,[0-9]{1,18})*)$",
+        description="Run caches to prune: '*' = every cache of the account, or comma-separated ids; "
+                    "absent = the stack's run cache.",
+    )
+    prune_cache_buckets: list[str] = Field(
+        default_factory=list,
+        description="Buckets of caches outside the stack's run-cache bucket the pruner may list and delete in.",
+    )
+    prune_min_version: int | None = Field(default=None, ge=1, le=1_000_000)
+    prune_max_age_days: int | None = Field(default=None, ge=1, le=36_500)
+    prune_orphan_guard_days: int | None = Field(default=None, ge=1, le=36_500)
+    prune_delete_unreadable: bool = False
+    prune_worker_concurrency: int = Field(default=2, ge=2, le=50)
+
+    @field_validator("prune_cache_ids", "prune_min_version", "prune_max_age_days", "prune_orphan_guard_days",
+                     mode="before")
+    @classmethod
+    def _optional_prune_setting(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        return ",".join(str(v) for v in value) if isinstance(value, list) else value
+
+    @field_validator("prune_cache_buckets", mode="before")
+    @classmethod
+    def _bucket_names(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return []
+        names = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        for name in names:
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+                raise ValueError(f"{name!r} is not an S3 bucket name")
+        return names
+
+    @property
+    def prune_cache_bucket_names(self) -> list[str]:
+        return list(self.prune_cache_buckets)
 
     @field_validator("workflow_id", "workflow_version_name", "run_output_uri", "run_storage_type",
                      "run_storage_capacity", "run_group_id", "run_retention_mode", "run_log_level", mode="before")

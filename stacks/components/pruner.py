@@ -1,0 +1,252 @@
+"""The run-cache pruner: scheduled, fan-out by run prefix, resumable.
+
+EventBridge Scheduler (config `pruneSchedule`) --invoke--> planner Lambda (pruner.handler.lambda_handler)
+  per cache: lease, floor, key ranges of run prefixes --SQS--> prune queue --ESM--> worker Lambda
+  (pruner.handler.worker_handler): LIST / GET manifests / DeleteObjects under the cache prefix only,
+  checkpoints + continuation messages, audit records in the provenance table, reports in the run
+  outputs bucket under prune-reports/ (outside every cache prefix).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import (
+    INLINE_POLICY,
+    INLINE_POLICY_REASON,
+    acknowledge,
+    wildcard_action,
+    wildcard_arn,
+    wildcard_under,
+)
+from stacks.components.queue_consumer import QueueConsumer
+from stacks.config import AutopilotConfig
+from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
+
+# isort: off
+from pruner.config import (
+    ENV_CACHE_IDS,
+    ENV_DELETE_UNREADABLE,
+    ENV_ITEM_LEASE_SECONDS,
+    ENV_MAX_AGE_DAYS,
+    ENV_MIN_VERSION,
+    ENV_MODE,
+    ENV_ORPHAN_GUARD_DAYS,
+    ENV_QUEUE_URL,
+    ENV_REPORT_BUCKET,
+    ENV_REPORT_PREFIX,
+)
+# isort: on
+
+PLANNER_HANDLER = "pruner.handler.lambda_handler"
+WORKER_HANDLER = "pruner.handler.worker_handler"
+REPORT_PREFIX = "prune-reports/"
+WORKER_TIMEOUT = cdk.Duration.minutes(15)
+
+
+class CachePruner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        cache_bucket: s3.IBucket,
+        reports_bucket: s3.IBucket,
+        config: AutopilotConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        environment = {
+            ENV_MODE: config.prune_mode,
+            ENV_CACHE_IDS: config.prune_cache_ids or "",
+            ENV_MIN_VERSION: str(config.prune_min_version or ""),
+            ENV_MAX_AGE_DAYS: str(config.prune_max_age_days or ""),
+            ENV_ORPHAN_GUARD_DAYS: str(config.prune_orphan_guard_days or ""),
+            ENV_DELETE_UNREADABLE: "true" if config.prune_delete_unreadable else "false",
+            ENV_REPORT_BUCKET: reports_bucket.bucket_name,
+            ENV_REPORT_PREFIX: REPORT_PREFIX,
+            # An item lease outlives one worker invocation, so a crashed one is taken over after it.
+            ENV_ITEM_LEASE_SECONDS: str(int(WORKER_TIMEOUT.to_seconds()) + 60),
+        }
+        self.worker = factory.create(
+            self,
+            "Worker",
+            FunctionSpec(
+                capability="pruner",
+                handler=WORKER_HANDLER,
+                description="Prunes one key range of a HealthOmics run cache (stale manifest versions)",
+                timeout=WORKER_TIMEOUT,
+                memory_mb=1024,
+                reserved_concurrency=config.prune_worker_concurrency,
+                environment=environment,
+            ),
+        )
+        self.consumer = QueueConsumer(
+            self,
+            "Prune",
+            consumer="pruner",
+            function=self.worker,
+            key=key,
+            notifications=notifications,
+            batch_size=1,  # one key range per invocation: each may use most of the 15 minutes
+            max_concurrency=config.prune_worker_concurrency,
+            max_message_age=cdk.Duration.hours(6),
+        )
+        queue_url = self.consumer.queue.queue_url
+        self.worker.add_environment(ENV_QUEUE_URL, queue_url)
+        self.planner = factory.create(
+            self,
+            "Planner",
+            FunctionSpec(
+                capability="pruner",
+                handler=PLANNER_HANDLER,
+                description="Starts a prune pass per run cache: lease, version floor, key ranges to the queue",
+                timeout=cdk.Duration.minutes(5),
+                memory_mb=512,
+                reserved_concurrency=1,
+                environment={**environment, ENV_QUEUE_URL: queue_url},
+            ),
+        )
+
+        for function in (self.planner, self.worker):
+            table.grant_read_write_data(function)
+            self.consumer.queue.grant_send_messages(function)  # fan-out, continuations, catch-up rounds
+        # S3: listing the cache bucket (planner: run prefixes; worker: entries), reading manifests and
+        # deleting entry objects (worker only), writing reports outside any cache prefix (worker only).
+        cache_buckets = [
+            cache_bucket,
+            *(
+                s3.Bucket.from_bucket_name(self, f"CacheBucket{i}", name)
+                for i, name in enumerate(config.prune_cache_bucket_names)
+            ),
+        ]
+        for bucket in cache_buckets:
+            for function in (self.planner, self.worker):
+                function.add_to_role_policy(
+                    iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+                )
+            self.worker.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject", "s3:DeleteObject"], resources=[bucket.arn_for_objects("*")]
+                )
+            )
+        key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
+        reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
+
+        # HealthOmics: where each cache's data lives (GetRunCache), or every cache (ListRunCaches).
+        cache_arns = stack.format_arn(service="omics", resource="runCache", resource_name="*")
+        self.planner.add_to_role_policy(
+            iam.PolicyStatement(sid="ReadRunCaches", actions=["omics:GetRunCache"], resources=[cache_arns])
+        )
+        if config.prune_cache_ids == "*":
+            self.planner.add_to_role_policy(
+                iam.PolicyStatement(sid="ListRunCaches", actions=["omics:ListRunCaches"], resources=["*"])
+            )
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "ScheduleDeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        self.scheduler_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="EventBridge Scheduler: invoke the run-cache prune planner",
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"Prune stale run-cache entries ({config.prune_mode})",
+            schedule=scheduler.ScheduleExpression.expression(config.prune_schedule),
+            target=scheduler_targets.LambdaInvoke(
+                self.planner,
+                role=self.scheduler_role,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"scheduledTime": scheduler.ContextAttribute.scheduled_time}
+                ),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=cdk.Duration.hours(1),
+            ),
+        )
+
+        acknowledge(
+            self.dead_letter_queue,
+            "This queue is itself a dead-letter queue (of the prune schedule target).",
+            "AwsSolutions-SQS3",
+        )
+        planner_cfn = self.planner.node.default_child
+        assert isinstance(planner_cfn, lambda_.CfnFunction)
+        acknowledge(
+            self.scheduler_role,
+            "CDK's grant_invoke covers the planner function and its versions (<function ARN>:*); the role "
+            "can invoke nothing else.",
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(planner_cfn)}.Arn>:*]",
+        )
+        acknowledge(self.scheduler_role, INLINE_POLICY_REASON, INLINE_POLICY)
+        acknowledge(
+            self.planner,
+            "The planner is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "
+            "(ScheduleDeadLetterQueue) and retry policy; a Lambda-level DLQ would duplicate it.",
+            "HIPAA.Security-LambdaDLQ",
+        )
+        for function in (self.planner, self.worker):
+            role = function.role
+            assert role is not None
+            acknowledge(
+                role,
+                "Run caches are created and named by HealthOmics at run time, so GetRunCache is scoped to this "
+                "account and region's runCache/*. Cache entries are objects whose keys (cache uuid, run, task, "
+                "entry uuid) are chosen by the service: object actions are granted on <cache bucket>/*, "
+                "reports only on prune-reports/* of the outputs bucket. ListRunCaches supports no "
+                "resource-level permission (granted only when pruneCacheIds is '*').",
+                wildcard_arn("omics", "runCache/*"),
+                "AwsSolutions-IAM5[Resource::*]",
+                *(wildcard_under(bucket, "/*") for bucket in cache_buckets if bucket is cache_bucket),
+                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(reports_bucket))}.Arn>/{REPORT_PREFIX}*]",
+                *(
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/*]"
+                    for name in config.prune_cache_bucket_names
+                ),
+            )
+            acknowledge(
+                role,
+                "Queries on the provenance table's `active` GSI need <table>/index/*; access is limited to this "
+                "one table (grant_read_write_data).",
+                wildcard_under(table, "/index/*"),
+            )
+            acknowledge(
+                role,
+                "kms:GenerateDataKey*/ReEncrypt* and s3:Abort* come from CDK's grants on the stack's single "
+                "customer-managed key and on the reports prefix of the outputs bucket.",
+                wildcard_action("kms:GenerateDataKey*"),
+                wildcard_action("kms:ReEncrypt*"),
+                wildcard_action("s3:Abort*"),
+            )
+
+
+def _cfn(bucket: s3.IBucket) -> cdk.CfnElement:
+    cfn = bucket.node.default_child
+    assert isinstance(cfn, cdk.CfnElement)
+    return cfn

@@ -1,0 +1,135 @@
+"""The pruner's infrastructure: schedule, fan-out queue, least privilege, configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stacks.config import AutopilotConfig, ConfigError
+from stacks.synth import synth_template
+from tests.infrastructure.cfn import resources
+
+
+def function(template: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    [(lid, res)] = [
+        (lid, r)
+        for lid, r in resources(template, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] == handler
+    ]
+    return lid, res["Properties"]
+
+
+def statements(template: dict[str, Any], function_props: dict[str, Any]) -> list[dict[str, Any]]:
+    role = function_props["Role"]["Fn::GetAtt"][0]
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"]["Roles"]:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+def test_schedule_invokes_the_planner_with_its_scheduled_time_and_a_dead_letter_queue(
+    template_dict: dict[str, Any],
+) -> None:
+    planner, _ = function(template_dict, "pruner.handler.lambda_handler")
+    [schedule] = [
+        r["Properties"]
+        for r in resources(template_dict, "AWS::Scheduler::Schedule").values()
+        if r["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [planner, "Arn"]}
+    ]
+    assert schedule["ScheduleExpression"] == "rate(1 day)"
+    assert json.loads(schedule["Target"]["Input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
+    assert "DeadLetterConfig" in schedule["Target"] and schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_worker_consumes_one_range_per_invocation_with_partial_batch_failures(template_dict: dict[str, Any]) -> None:
+    worker, props = function(template_dict, "pruner.handler.worker_handler")
+    [esm] = [
+        r["Properties"]
+        for r in resources(template_dict, "AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Ref": worker}
+    ]
+    assert esm["BatchSize"] == 1 and esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = esm["EventSourceArn"]["Fn::GetAtt"][0]
+    queue_props = template_dict["Resources"][queue]["Properties"]
+    assert queue_props["VisibilityTimeout"] >= 6 * props["Timeout"]
+    assert "deadLetterTargetArn" in queue_props["RedrivePolicy"]
+    assert props["Environment"]["Variables"]["PRUNE_MODE"] == "dry-run"  # safe default
+
+
+def test_only_the_worker_deletes_and_only_inside_the_run_cache_bucket(template_dict: dict[str, Any]) -> None:
+    _, worker = function(template_dict, "pruner.handler.worker_handler")
+    _, planner = function(template_dict, "pruner.handler.lambda_handler")
+    deletes = [s for s in statements(template_dict, worker) if "s3:DeleteObject" in actions(s)]
+    assert [s["Resource"] for s in deletes] == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [_bucket(template_dict, "RunCache"), "Arn"]}, "/*"]]}
+    ]
+    assert not any(
+        a.startswith("s3:Delete") or a == "s3:*" for s in statements(template_dict, planner) for a in actions(s)
+    )
+    puts = [s for s in statements(template_dict, worker) if "s3:PutObject" in actions(s)]
+    assert [s["Resource"] for s in puts] == [
+        {"Fn::Join": ["", [{"Fn::GetAtt": [_bucket(template_dict, "RunOutputs"), "Arn"]}, "/prune-reports/*"]]}
+    ]
+    omics = {a for s in statements(template_dict, planner) for a in actions(s) if a.startswith("omics:")}
+    assert omics == {"omics:GetRunCache"}  # ListRunCaches only when every cache is pruned
+    assert not any(a.startswith("omics:") for s in statements(template_dict, worker) for a in actions(s))
+
+
+def _bucket(template: dict[str, Any], name: str) -> str:
+    [lid] = [lid for lid in resources(template, "AWS::S3::Bucket") if lid.startswith(f"Storage{name}")]
+    return lid
+
+
+def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> None:
+    template = synth_template(
+        {"pruneCacheIds": "*", "pruneCacheBuckets": "legacy-cache-bucket", "pruneMode": "enforce"}
+    )
+    _, planner = function(template, "pruner.handler.lambda_handler")
+    _, worker = function(template, "pruner.handler.worker_handler")
+    assert any("omics:ListRunCaches" in actions(s) for s in statements(template, planner))
+    deletes = [
+        r
+        for s in statements(template, worker)
+        if "s3:DeleteObject" in actions(s)
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::legacy-cache-bucket/*"]]} in deletes
+    assert worker["Environment"]["Variables"]["PRUNE_CACHE_IDS"] == "*"
+    assert worker["Environment"]["Variables"]["PRUNE_MODE"] == "enforce"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pruneMode", "delete-everything"),
+        ("pruneSchedule", "every day"),
+        ("pruneCacheIds", "abc"),
+        ("pruneMinVersion", 0),
+        ("pruneCacheBuckets", "Not_A_Bucket"),
+        ("pruneWorkerConcurrency", 1),
+    ],
+)
+def test_invalid_prune_configuration_names_the_key(key: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=key):
+        AutopilotConfig.from_context({key: value})
+
+
+def test_prune_configuration_from_cli_strings() -> None:
+    config = AutopilotConfig.from_context(
+        {
+            "pruneMinVersion": "3",
+            "pruneOrphanGuardDays": "14",
+            "pruneDeleteUnreadable": "true",
+            "pruneCacheIds": "1234,5678",
+        }
+    )
+    assert (config.prune_min_version, config.prune_orphan_guard_days) == (3, 14)
+    assert config.prune_delete_unreadable and config.prune_cache_ids == "1234,5678"
