@@ -23,11 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 REFERENCE_MANIFEST = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "reference"
-    / "events"
-    / "run-cache-entry-manifest.v2.json"
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "events" / "run-cache-entry-manifest.v2.json"
 )
 # The guide's example manifest exactly as printed in the user guide: a trailing comma after "version".
 GUIDE_MANIFEST_TEXT = REFERENCE_MANIFEST.read_text().rstrip().removesuffix("}").rstrip() + ",\n}\n"
@@ -60,9 +56,7 @@ class SyntheticEntry:
             "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{self.entry_uuid}",
             "s3uri": f"s3://bucket/{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}",
             "taskArn": f"arn:aws:omics:us-east-1:{account}:task/{self.task_id}",
-            "files": [
-                {"name": f"o{i}", "path": f"out/o{i}/f.dat", "etag": "x"} for i in range(len(self.sizes))
-            ],
+            "files": [{"name": f"o{i}", "path": f"out/o{i}/f.dat", "etag": "x"} for i in range(len(self.sizes))],
             "nextflowContext": {},
             "otherOutputs": {},
         }
@@ -91,9 +85,7 @@ class SyntheticCache:
 
     @property
     def current_version(self) -> int | None:
-        versions = [
-            e.version for e in self.entries if e.kind in ("current", "stale") and e.version is not None
-        ]
+        versions = [e.version for e in self.entries if e.kind in ("current", "stale") and e.version is not None]
         return max(versions) if versions else None
 
     def is_stale(self, entry: SyntheticEntry) -> bool:
@@ -110,9 +102,7 @@ class SyntheticCache:
     def bytes_of(self, entry: SyntheticEntry) -> int:
         return sum(size for _, _, size in entry.objects(self.cache_prefix, self.cache_id))
 
-    def write(
-        self, put: Callable[[str, bytes | None, int, datetime], None], now: datetime = BASE_TIME
-    ) -> None:
+    def write(self, put: Callable[[str, bytes | None, int, datetime], None], now: datetime = BASE_TIME) -> None:
         for entry in self.entries:
             for key, body, size in entry.objects(self.cache_prefix, self.cache_id):
                 put(key, body, size, now - timedelta(days=entry.age_days))
@@ -156,7 +146,8 @@ def make_cache(
                     str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                     kind,
                     version,
-                    tuple(rng.randrange(1, 5000) for _ in range(objects_per_entry)),
+                    # an orphan is data without a manifest: it has at least one data object
+                    tuple(rng.randrange(1, 5000) for _ in range(max(objects_per_entry, kind == "orphan"))),
                 )
             )
     return SyntheticCache(cache_id, cache_prefix, entries)

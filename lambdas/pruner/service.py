@@ -31,6 +31,7 @@ from pruner.config import ALL_CACHES, Mode, PrunerConfig, PruneRequest, WorkItem
 from pruner.rules import initial_floor
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
+from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.observability import NAMESPACE, logger
 from shared.omics import paginate
@@ -71,7 +72,7 @@ class Pruner:
         config: PrunerConfig,
         send: Callable[[list[WorkItem]], None],
         report_store: S3Store | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         scan_window: int = WINDOW,
         checkpoint_every: int = 40,
     ) -> None:

@@ -1,0 +1,155 @@
+"""Pure pieces of the pruner: manifest parsing, entry grouping, rules, and DeleteObjects retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pruner.entries import Entry, S3Object, Stray, group_entries
+from pruner.manifest import LEGACY_VERSION, ManifestInfo, ManifestState, parse_manifest
+from pruner.rules import Reason, Rules, decide, floor_after, initial_floor
+from pruner.s3_store import S3Store
+from tests.pruner_synthetic import GUIDE_MANIFEST_TEXT, REFERENCE_MANIFEST, FakeS3
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_the_guides_manifest_file_is_version_2_of_cache_0123456() -> None:
+    info = parse_manifest(REFERENCE_MANIFEST.read_bytes())
+    assert (info.state, info.version, info.cache_id) == (ManifestState.VERSIONED, 2, "0123456")
+
+
+def test_the_guides_printed_example_with_its_trailing_comma_is_unreadable() -> None:
+    info = parse_manifest(GUIDE_MANIFEST_TEXT.encode())
+    assert info.state is ManifestState.UNREADABLE and info.comparable_version is None
+    assert "not valid JSON" in (info.problem or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "version"),
+    [
+        (b'{"arn": "x"}', ManifestState.LEGACY, LEGACY_VERSION),
+        (b'{"version": 3}', ManifestState.VERSIONED, 3),
+        (b'{"version": true}', ManifestState.UNREADABLE, None),
+        (b'{"version": "2"}', ManifestState.UNREADABLE, None),
+        (b'{"version": 2.5}', ManifestState.UNREADABLE, None),
+        (b'{"version": null}', ManifestState.UNREADABLE, None),
+        (b'{"version": -1}', ManifestState.UNREADABLE, None),
+        (b"[1, 2]", ManifestState.UNREADABLE, None),
+        (b"\xff\xfe", ManifestState.UNREADABLE, None),
+    ],
+)
+def test_only_a_missing_or_non_negative_integer_version_is_trusted(
+    body: bytes, state: ManifestState, version: int | None
+) -> None:
+    info = parse_manifest(body)
+    assert (info.state, info.comparable_version) == (state, version)
+
+
+def obj(key: str, size: int = 1) -> S3Object:
+    return S3Object(key, size, NOW)
+
+
+def test_contiguous_keys_group_into_entries_and_other_shapes_are_strays() -> None:
+    listing = [
+        obj("c/u/r1/t1/e1/.command.out"),
+        obj("c/u/r1/t1/e1/e1.json"),
+        obj("c/u/r1/t1/e1/out/a", 5),
+        obj("c/u/r1/t1/e2/out/b"),
+        obj("c/u/r1/t1/loose"),
+        obj("c/u/r2/t1/e3/e3.json"),
+        obj("c/z.txt"),
+    ]
+    grouped = list(group_entries(listing, "c/"))
+    assert [type(g).__name__ for g in grouped] == ["Entry", "Entry", "Stray", "Entry", "Stray"]
+    first = grouped[0]
+    assert isinstance(first, Entry)
+    assert (first.run_id, first.task_id, first.entry_uuid, first.size, first.has_manifest) == (
+        "r1",
+        "t1",
+        "e1",
+        7,
+        True,
+    )
+    assert isinstance(grouped[1], Entry) and not grouped[1].has_manifest  # an orphan
+    assert isinstance(grouped[2], Stray) and grouped[2].obj.key == "c/u/r1/t1/loose"
+    with pytest.raises(ValueError, match="outside"):
+        list(group_entries([obj("d/u/r/t/e/x")], "c/"))
+
+
+def entry(run: str = "r1", age_days: int = 1) -> Entry:
+    return Entry(
+        "c/u/r1/t1/e1/", "u", run, "t1", "e1", [S3Object("c/u/r1/t1/e1/x", 10, NOW - timedelta(days=age_days))]
+    )
+
+
+def info(version: int | None, cache_id: str | None = "42") -> ManifestInfo:
+    if version is None:
+        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id)
+    return ManifestInfo(ManifestState.VERSIONED, version, cache_id)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "floor", "rules", "run", "expected"),
+    [
+        (info(2), 2, Rules(), "r1", Reason.CURRENT),
+        (info(1), 2, Rules(), "r1", Reason.STALE_VERSION),
+        (info(None), 1, Rules(), "r1", Reason.LEGACY),
+        (info(None), 0, Rules(), "r1", Reason.CURRENT),  # only legacy entries: nothing to compare with
+        (info(1), 2, Rules(), "active", Reason.ACTIVE_RUN),
+        (info(1, "7"), 2, Rules(), "r1", Reason.FOREIGN),
+        (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(), "r1", Reason.UNREADABLE),
+        (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE_DELETED),
+        (ManifestInfo(ManifestState.VANISHED), 2, Rules(), "r1", Reason.VANISHED),
+        (None, 2, Rules(), "r1", Reason.ORPHAN),
+        (None, 2, Rules(orphan_guard_days=30), "r1", Reason.ORPHAN),
+        (None, 2, Rules(orphan_guard_days=7), "r1", Reason.ORPHAN_EXPIRED),
+        (info(2), 2, Rules(max_age_days=7), "r1", Reason.EXPIRED),
+        (info(2), 2, Rules(max_age_days=30), "r1", Reason.CURRENT),
+    ],
+)
+def test_decisions(manifest: ManifestInfo | None, floor: int, rules: Rules, run: str, expected: Reason) -> None:
+    decision = decide(
+        entry(run, age_days=10), manifest, cache_id="42", floor=floor, rules=rules, now=NOW, active_runs={"active"}
+    )
+    assert decision.reason is expected
+
+
+def test_a_rescan_acts_only_on_entries_that_became_stale_since() -> None:
+    def rescan(manifest: ManifestInfo | None) -> Reason:
+        return decide(
+            entry(), manifest, cache_id="42", floor=3, rules=Rules(), now=NOW, active_runs=(), previous_floor=2
+        ).reason
+
+    assert rescan(info(2)) is Reason.STALE_VERSION
+    assert rescan(info(1)) is Reason.ALREADY_DECIDED  # judged (and deleted) under floor 2 already
+    assert rescan(info(3)) is Reason.ALREADY_DECIDED
+    assert rescan(None) is Reason.ALREADY_DECIDED
+    assert rescan(info(2, "7")) is Reason.ALREADY_DECIDED
+
+
+def test_floor_rises_only_with_this_caches_versions() -> None:
+    assert initial_floor(Rules(min_version=3), recorded_max=2) == 3
+    assert initial_floor(Rules(), recorded_max=None) == 0
+    assert floor_after(1, info(2), "42") == 2
+    assert floor_after(1, info(5, "7"), "42") == 1
+    assert floor_after(2, info(1), "42") == 2
+    assert floor_after(2, ManifestInfo(ManifestState.UNREADABLE), "42") == 2
+
+
+def test_delete_retries_throttled_keys_and_reports_refused_ones() -> None:
+    s3 = FakeS3()
+    s3.create_bucket("b")
+    for key in ("a", "b", "c", "d"):
+        s3.put("b", key, b"x", 1, NOW)
+    s3.delete_faults = {"a": ("SlowDown", 2), "b": ("AccessDenied", -1), "c": ("InternalError", -1)}
+    sleeps: list[float] = []
+    outcome = S3Store(s3, sleep=sleeps.append, max_delete_attempts=4).delete("b", ["a", "b", "c", "d"])
+    assert sorted(outcome.deleted) == ["a", "d"]
+    assert outcome.failed == {"b": "AccessDenied", "c": "RetriesExhausted"}
+    assert s3.calls["DeleteObjects"] == 4 and len(sleeps) == 3
+    # exponential backoff with jitter: attempt n waits 0.2 * 2**(n-1) * [0.5, 1.5)
+    assert all(0.1 * 2**n <= wait < 0.3 * 2**n for n, wait in enumerate(sleeps))
+    with pytest.raises(ValueError, match="at most 1000"):
+        S3Store(s3).delete("b", [str(i) for i in range(1001)])
