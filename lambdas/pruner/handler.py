@@ -22,16 +22,23 @@ from shared.consumer import process_sqs_batch
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 # Stop scanning while this much of the invocation is left: drain deletes, checkpoint, hand over.
 SAFETY_SECONDS = 90
 
 
-@lru_cache(maxsize=1)
 def _pruner() -> Pruner:
     settings = get_settings()
     config = PrunerConfig.from_env(default_cache_id=settings.run_cache_id)
+    return _build(settings.model_dump_json(), config.model_dump_json())
+
+
+@lru_cache(maxsize=1)
+def _build(settings_json: str, config_json: str) -> Pruner:
+    """One pruner (and its clients) per process and configuration."""
+    settings = Settings.model_validate_json(settings_json)
+    config = PrunerConfig.model_validate_json(config_json)
     if not config.queue_url:
         raise RuntimeError("PRUNE_QUEUE_URL is not set")
     return Pruner(

@@ -1,0 +1,80 @@
+"""Sandbox: the emulator writes real cache entries into (moto) S3, a service update bumps the manifest
+version, the stack's own pruner (planner + queue + worker, from the synthesized template) deletes the
+stale entries, and a following re-run still gets cache hits from the current ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.local import LocalAccount
+from sandbox.omics import OutputSpec, TaskSpec
+
+pytestmark = pytest.mark.slow
+
+TASKS = [
+    TaskSpec("align", (), 600, (OutputSpec("bam", 4096),)),
+    TaskSpec("call", ("align",), 300, (OutputSpec("vcf", 1024),)),
+]
+
+
+def run(account: LocalAccount, workflow_id: str, request_id: str) -> str:
+    omics = account.omics
+    run_id = omics.start_run(
+        workflowId=workflow_id,
+        roleArn=account.outputs["OmicsServiceRoleArn"],
+        requestId=request_id,
+        outputUri=f"s3://{account.outputs['RunOutputsBucketName']}/runs/",
+        parameters={"sample": "S1"},
+        cacheId=account.outputs["RunCacheId"],
+        cacheBehavior="CACHE_ALWAYS",
+    )["id"]
+    for _ in range(200):
+        account.step(300)
+        if omics.get_run(id=run_id)["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            break
+    account.deliver()
+    return str(run_id)
+
+
+def tasks(account: LocalAccount, run_id: str) -> list[dict[str, Any]]:
+    return account.omics.list_run_tasks(id=run_id)["items"]
+
+
+def function(account: LocalAccount, handler: str) -> Any:
+    [spec] = [s for s in account.resources.functions.values() if s.handler == handler]
+    return spec
+
+
+def test_version_bump_then_prune_reclaims_bytes_and_current_entries_still_hit() -> None:
+    with LocalAccount() as account:
+        emulator = account.emulator
+        cache_id = account.outputs["RunCacheId"]
+        workflow_id = emulator.register_workflow("germline", tasks=TASKS)
+        # Given run A's entries written under manifest version 1
+        run_a = run(account, workflow_id, "run-a")
+        old = [e for e in emulator.cache_store.entries(cache_id) if e.version == 1]
+        assert {e.run_id for e in old} == {run_a} and len(old) == 2
+        # When a service update bumps the version, run B recomputes and writes version-2 entries
+        assert emulator.bump_manifest_version() == 2
+        run_b = run(account, workflow_id, "run-b")
+        assert not any(t["cacheHit"] for t in tasks(account, run_b))
+        # And the pruner runs on demand (enforce) through the stack's planner, queue and worker
+        result = account.invoke(function(account, "pruner.handler.lambda_handler"), {"mode": "enforce"})
+        assert [p["status"] for p in result["passes"]] == ["STARTED"]
+        account.deliver()
+        # Then exactly run A's entries are gone, with their bytes reclaimed and recorded
+        [record] = account.repository.prune_history(cache_id)
+        assert record["status"] == "COMPLETED" and record["mode"] == "enforce"
+        assert record["entries_deleted"] == 2 and record["stale"] == 2
+        assert record["bytes_reclaimed"] == sum(e.size_bytes for e in old)
+        bucket = account.outputs.get("RunCacheBucketName") or old[0].bucket
+        left = {o["Key"] for o in account.s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+        assert not any(f"/{run_a}/" in key for key in left)
+        assert any(f"/{run_b}/" in key for key in left)
+        # And a following re-run gets cache hits from the current entries
+        run_c = run(account, workflow_id, "run-c")
+        hits = tasks(account, run_c)
+        assert hits and all(t["cacheHit"] for t in hits)
+        assert all(f"/{run_b}/" in t["cacheS3Uri"] for t in hits)
