@@ -210,12 +210,14 @@ class LocalAccount:
         os.environ.update(spec.environment)
         os.environ.update(HANDLER_ENV_OVERRIDES)
         try:
+            from shared.clock import use_clock
             from shared.settings import get_settings
 
             get_settings.cache_clear()
             handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
             self.stats.invocations[spec.logical_id] += 1
-            with contextlib.redirect_stdout(self.lambda_output):
+            # The handler sees the virtual clock, so its delays and ages agree with HealthOmics here.
+            with contextlib.redirect_stdout(self.lambda_output), use_clock(self.clock.now):
                 return handler(event, SandboxContext(spec))
         finally:
             for key, value in saved.items():

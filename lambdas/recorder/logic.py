@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
@@ -118,7 +119,7 @@ class Recorder:
         self,
         repository: ProvenanceRepository,
         omics: Callable[[], Any],
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
         time_left: Callable[[], float] = lambda: float("inf"),
     ) -> None:
         self.repository = repository

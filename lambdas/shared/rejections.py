@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
+from shared.clock import utc_now
 from shared.observability import logger
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
@@ -16,7 +16,7 @@ def record_rejected_event(repository: ProvenanceRepository, raw: Any, reason: st
     body = json.dumps(raw, sort_keys=True, default=str)
     event_id = raw.get("id") if isinstance(raw, dict) else None
     key = event_id or hashlib.sha256(body.encode()).hexdigest()[:32]
-    now = iso_time(datetime.now(UTC))
+    now = iso_time(utc_now())
     logger.error("rejected malformed event", extra={"event_id": key, "reason": reason[:1000]})
     repository.put_record({"pk": f"REJECTED#{now[:10]}", "sk": f"EVENT#{key}", "entity": "REJECTED_EVENT",
                            "reason": reason[:4000], "body": body[:100_000], "recorded_at": now})
