@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -31,6 +31,7 @@ from launcher.sheet import SheetError, SheetFormat, detect_format, parse
 from launcher.store import LauncherStore, SheetUnreadable
 from launcher.validation import Validated, validate
 from shared.batch_submit import BatchRejected, start_batch
+from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
 from shared.observability import logger
@@ -108,7 +109,7 @@ class Launcher:
         alarm_topic_arn: str | None = None,
         *,
         metric: Callable[[str, float], None] = lambda name, value: None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
         owner: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

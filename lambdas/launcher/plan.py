@@ -68,7 +68,8 @@ def batch_name_for(identity: SheetIdentity, explicit: str | None) -> str:
 
 
 def settings_chunks(encoded: Iterable[str], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The settings file (a JSON array of run entries) as a stream of ≈chunk_bytes pieces."""
+    """The settings file (a JSON array of run entries) as a stream of ≈chunk_bytes pieces; `encoded` holds
+    compact JSON pieces of one or more entries each (joined by ",")."""
     parts: list[str] = ["["]
     size = 1
     first = True

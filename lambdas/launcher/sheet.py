@@ -87,6 +87,8 @@ class RunRow:
     row: int
     fields: dict[str, Any]
     columns: dict[str, str] = field(default_factory=dict)
+    # CSV: characters of the raw parameter cells (a cheap bound of the encoded size); None: unknown
+    param_chars: int | None = None
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -230,67 +232,88 @@ def parse_csv(text: str) -> Sheet:
         kinds, header_errors, id_column = _classify(header)
         errors.extend(header_errors)
         width = len(kinds)
+        labels = _column_labels(kinds, id_column)
+        cache: dict[str, tuple[Any, str | None]] = {}
         for cells in reader:
             row = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue  # blank lines (e.g. trailing) are not runs
             if len(cells) > width and any(c.strip() for c in cells[width:]):
                 errors.append(SheetError(row, None, f"row has {len(cells)} cells but the header has {width}"))
                 continue
-            runs.append(_csv_run(row, cells, kinds, id_column, errors))
+            run = _csv_run(row, cells, kinds, id_column, errors, labels, cache)
+            if run is not None:
+                runs.append(run)
     except csv.Error as error:
         errors.append(SheetError(reader.line_num, None, f"malformed CSV: {error}"))
     return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
 
 
+def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> dict[str, str]:
+    """Field (or parameters.<name> / runTags.<key>) -> the header cell that sets it; one map per sheet."""
+    labels = {"runSettingId": id_column or "runSettingId"}
+    for kind, name, label in kinds:
+        if kind == "param":
+            labels[f"parameters.{name}"] = label
+        elif kind == "tag":
+            labels[f"runTags.{name}"] = label
+        elif kind == "field":
+            labels[name] = label
+    return labels
+
+
+_CACHEABLE = 64  # short cells repeat across rows (true, 30, ["chr1"], a project name): type them once
+
+
 def _csv_run(row: int, cells: list[str], kinds: list[tuple[str, str, str]], id_column: str | None,
-             errors: list[SheetError]) -> RunRow:
+             errors: list[SheetError], labels: dict[str, str],
+             cache: dict[str, tuple[Any, str | None]]) -> RunRow | None:
     fields: dict[str, Any] = {}
-    columns: dict[str, str] = {}
     parameters: dict[str, Any] = {}
     tags: dict[str, str] = {}
+    chars = 0
+    blank = True
     for (kind, name, label), cell in zip(kinds, cells, strict=False):
-        if kind == "skip":
-            continue
         value = cell.strip()
-        if kind == "id":
-            if name == id_column:
-                fields["runSettingId"] = value
-                columns["runSettingId"] = name
-            continue
         if not value:
             continue
-        if kind == "tag":
-            tags[name] = value
-            columns[f"runTags.{name}"] = label
-        elif kind == "param":
-            typed, problem = typed_cell(value)
-            if problem:
-                errors.append(SheetError(row, label, problem))
+        blank = False
+        if kind == "param":
+            typed = cache.get(value)
+            if typed is None:
+                typed = typed_cell(value)
+                if len(value) <= _CACHEABLE and len(cache) < 100_000:
+                    cache[value] = typed
+            if typed[1]:
+                errors.append(SheetError(row, label, typed[1]))
                 continue
-            parameters[name] = typed
-            columns[f"parameters.{name}"] = label
+            parameters[name] = typed[0]
+            chars += len(value) + len(name)
+        elif kind == "id":
+            if name == id_column:
+                fields["runSettingId"] = value
+        elif kind == "tag":
+            tags[name] = value
+        elif kind == "skip":
+            continue
         elif name == "priority":
             if _INT.fullmatch(value):
                 fields["priority"] = int(value)
             else:
                 errors.append(SheetError(row, name, f"priority must be a whole number, not {value!r}"))
-            columns[name] = name
         elif name == "engineSettings":
-            typed, problem = typed_cell(value)
-            if problem or not isinstance(typed, dict):
+            parsed, problem = typed_cell(value)
+            if problem or not isinstance(parsed, dict):
                 errors.append(SheetError(row, name, problem or "engineSettings must be a JSON object"))
             else:
-                fields[name] = typed
-            columns[name] = name
+                fields[name] = parsed
         else:
             fields[name] = value
-            columns[name] = name
+    if blank:
+        return None  # blank lines (e.g. trailing) are not runs
     if parameters:
         fields["parameters"] = parameters
     if tags:
         fields["runTags"] = tags
-    return RunRow(row, fields, columns)
+    return RunRow(row, fields, labels, chars)
 
 
 # --------------------------------------------------------------------------------------------- JSON

@@ -2,7 +2,7 @@
 
 Every problem is collected (row, column, reason); a sheet with any error submits nothing. What passes is
 turned into the exact StartRunBatch pieces: the merged defaultRunSetting and one entry per run (with our
-lineage tags), each entry already encoded once as compact JSON for the settings file.
+lineage tags), encoded once as compact JSON in pieces of ENCODE_GROUP entries for the settings file.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_PRIORITY = 100_000
 MAX_STORAGE = 100_000
+ENCODE_GROUP = 1_000  # entries encoded per json.dumps call (C speed, bounded piece size)
 
 ENUMS = {
     "cacheBehavior": ("CACHE_ON_FAILURE", "CACHE_ALWAYS"),
@@ -77,6 +78,7 @@ class Validated:
     batch_name: str | None = None
     batch_tags: dict[str, str] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    # The settings file's entries as compact JSON pieces: each piece is consecutive entries joined by ","
     encoded: list[str] = field(default_factory=list)
 
     @property
@@ -100,15 +102,14 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     has_default_name = "name" in default
     first_seen: dict[str, int] = {}
     entries: list[dict[str, Any]] = []
-    encoded: list[str] = []
     for run in sheet.runs:
         entry = _run_entry(run, errors, first_seen, default_params, default_params_size, default_tags,
                            has_default_output, has_default_name, submission_id, sheet.ids_known)
         if entry is not None and not errors:
             entries.append(entry)
-            encoded.append(compact(entry))
     if errors:
         return Validated(sorted(set(errors), key=_error_order))
+    encoded = [compact(entries[start : start + ENCODE_GROUP])[1:-1] for start in range(0, len(entries), ENCODE_GROUP)]
     return Validated([], default, batch_name, batch_tags, entries, encoded)
 
 
@@ -159,7 +160,7 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
         if not isinstance(params, dict):
             errors.append(SheetError(None, "parameters", "parameters must be a JSON object"))
         else:
-            _check_parameter_uris(None, params, lambda name: f"parameters.{name}", errors)
+            _check_parameter_values(None, params, errors)
     run_tags = merged.get("runTags")
     if run_tags is not None:
         _check_tags(None, run_tags, "runTags", errors, user_limit=MAX_USER_TAGS)
@@ -185,22 +186,24 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     row = run.row
     before = len(errors)
     run_id = fields.get("runSettingId")
-    id_column = run.column("runSettingId")
     if not ids_known:
         run_id = None
-    elif not isinstance(run_id, str) or not run_id:
-        errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id else
-                                 f"runSettingId must be text, not {type(run_id).__name__}"))
-        run_id = None
-    elif len(run_id) > MAX_ID:
-        errors.append(SheetError(row, id_column, f"runSettingId is {len(run_id)} characters; at most {MAX_ID}"))
-    elif _CONTROL.search(run_id):
-        errors.append(SheetError(row, id_column, "runSettingId contains control characters"))
-    elif run_id in first_seen:
-        errors.append(SheetError(row, id_column, f"duplicate runSettingId {run_id!r} (first at row "
-                                                 f"{first_seen[run_id]})"))
-    else:
+    elif type(run_id) is str and 0 < len(run_id) <= MAX_ID and run_id not in first_seen \
+            and not _CONTROL.search(run_id):
         first_seen[run_id] = row
+    else:
+        id_column = run.column("runSettingId")
+        if not isinstance(run_id, str) or not run_id:
+            errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id else
+                                     f"runSettingId must be text, not {type(run_id).__name__}"))
+            run_id = None
+        elif len(run_id) > MAX_ID:
+            errors.append(SheetError(row, id_column, f"runSettingId is {len(run_id)} characters; at most {MAX_ID}"))
+        elif run_id in first_seen:
+            errors.append(SheetError(row, id_column, f"duplicate runSettingId {run_id!r} (first at row "
+                                                     f"{first_seen[run_id]})"))
+        else:
+            errors.append(SheetError(row, id_column, "runSettingId contains control characters"))
     entry: dict[str, Any] = {"runSettingId": run_id}
     name = fields.get("name")
     if name is not None:
@@ -235,19 +238,18 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
         if not isinstance(params, dict):
             errors.append(SheetError(row, run.column("parameters"), "parameters must be a JSON object"))
         else:
-            _check_parameter_uris(row, params, lambda p: run.column(f"parameters.{p}"), errors)
-            size = _merged_size(params, default_params, default_params_size)
+            _check_parameter_values(run, params, errors)
+            size = _merged_size(params, default_params, default_params_size, run.param_chars)
             if size > MAX_PARAMETER_BYTES:
                 errors.append(SheetError(row, run.column("parameters"), f"parameters are {size} bytes after "
                                          f"merging with the batch defaults; at most {MAX_PARAMETER_BYTES}"))
             entry["parameters"] = params
     tags = fields.get("runTags")
-    user_tags: dict[str, str] = dict(default_tags)
-    if tags is not None and _check_tags(row, tags, run.column("runTags"), errors, user_limit=None,
-                                        column_of=lambda k: run.column(f"runTags.{k}")):
-        user_tags.update(tags)
-    if len(user_tags) > MAX_USER_TAGS:
-        errors.append(SheetError(row, run.column("runTags"), f"{len(user_tags)} run tags after merging with "
+    tag_count = len(default_tags)
+    if tags is not None and _check_tags(row, tags, run.column("runTags"), errors, user_limit=None, run=run):
+        tag_count += len(tags) if not default_tags else sum(1 for k in tags if k not in default_tags)
+    if tag_count > MAX_USER_TAGS:
+        errors.append(SheetError(row, run.column("runTags"), f"{tag_count} run tags after merging with "
                                  f"the batch runTags; at most {MAX_USER_TAGS} ({MAX_TAGS_PER_RUN} per run minus "
                                  f"{RESERVED_TAGS} reserved for autopilot:* lineage tags)"))
     if len(errors) > before:
@@ -259,7 +261,16 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     return entry
 
 
-def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], defaults_size: int) -> int:
+def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], defaults_size: int,
+                 raw_chars: int | None = None) -> int:
+    """Bytes of the merged parameters as compact JSON, or a bound of it when the bound already fits.
+
+    `raw_chars` (CSV: the characters of the row's parameter cells and names) bounds the encoding: each
+    character becomes at most 6 bytes (a \\uXXXX escape), plus 6 bytes of quotes and separators a parameter."""
+    if raw_chars is not None:
+        bound = 6 * raw_chars + 6 * len(params) + 2 + defaults_size
+        if bound <= MAX_PARAMETER_BYTES:
+            return bound
     own = len(compact(params).encode())
     if not defaults:
         return own
@@ -268,27 +279,34 @@ def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], default
     return len(compact({**defaults, **params}).encode())
 
 
-def _check_parameter_uris(row: int | None, params: Mapping[str, Any], column_of: Any,
-                          errors: list[SheetError]) -> None:
+def _s3_like(value: Any) -> bool:
+    return type(value) is str and value[:1] in "sS" and value[:3].lower() == "s3:"
+
+
+def _check_parameter_values(run: RunRow | None, params: Mapping[str, Any], errors: list[SheetError]) -> None:
+    """S3 URIs (a value, or an element of a list value, starting with s3:) must be well formed; no nulls."""
+    row = run.row if run else None
     for name, value in params.items():
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, str) and item[:3].lower() == "s3:" and (problem := s3_uri_problem(item)):
-                errors.append(SheetError(row, column_of(name), problem))
-                break
-        if value is None:
-            errors.append(SheetError(row, column_of(name), "null is not a parameter value; leave the cell "
-                                                           "empty (or omit the key) to leave it unset"))
+        problem = None
+        if _s3_like(value):
+            problem = s3_uri_problem(value)
+        elif type(value) is list:
+            problem = next((p for item in value if _s3_like(item) and (p := s3_uri_problem(item))), None)
+        elif value is None:
+            problem = "null is not a parameter value; leave the cell empty (or omit the key) to leave it unset"
+        if problem:
+            column = run.column(f"parameters.{name}") if run else f"parameters.{name}"
+            errors.append(SheetError(row, column, problem))
 
 
 def _check_tags(row: int | None, tags: Any, column: str, errors: list[SheetError], *, user_limit: int | None,
-                column_of: Any = None) -> bool:
+                run: RunRow | None = None) -> bool:
     if not isinstance(tags, dict):
         errors.append(SheetError(row, column, f"{column} must be a JSON object of text values"))
         return False
     ok = True
     for key, value in tags.items():
-        where = column_of(key) if column_of else column
+        where = run.column(f"runTags.{key}") if run else column
         if key.startswith(TAG_PREFIX):
             errors.append(SheetError(row, where, f"tag key {key!r} uses the reserved prefix {TAG_PREFIX!r}"))
             ok = False

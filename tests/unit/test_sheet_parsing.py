@@ -51,7 +51,7 @@ def test_valid_sheet_becomes_entries_with_lineage_tags_and_defaults_from_the_dep
         {"runSettingId": "A2", "name": "A2", "parameters": {"bam": "s3://lab/a2.bam"},
          "runTags": {TAG_SUBMISSION: "sub-9", TAG_SAMPLE: "A2"}},
     ]
-    assert [json.loads(e) for e in result.encoded] == result.entries
+    assert json.loads("[" + ",".join(result.encoded) + "]") == result.entries
 
 
 def test_json_sheet_settings_override_the_deployment_and_merge_tags() -> None:

