@@ -214,8 +214,9 @@ def _cache_id(args: argparse.Namespace, target: Target) -> str:
     return str(cache_id)
 
 
-PASS_FIELDS = ("mode", "status", "entries_scanned", "stale", "entries_deleted", "bytes_reclaimed", "stale_bytes",
-               "unreadable", "orphans", "errors", "floor_version", "completed_at")
+PASS_FIELDS = ("pass_id", "mode", "status", "started_at", "finished_at", "entries_scanned", "current", "stale",
+               "legacy", "stale_bytes", "entries_deleted", "bytes_reclaimed", "unreadable", "orphans", "errors",
+               "final_floor", "report_uri")
 
 
 def cmd_cache_report(args: argparse.Namespace, target: Target, out: Output) -> int:
@@ -305,8 +306,13 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
         result = target.invoke("launcher", payload)
         target.settle()
     if isinstance(result, dict) and result.get("error"):
-        raise CliError(f"launcher refused the sheet: {result['error']}")
+        raise CliError(f"launcher refused the request: {result['error']}")
     out.emit(result, lambda: out.fields(f"submission of {name}", sorted((result or {}).items())))
+    if isinstance(result, dict) and result.get("status") == "REJECTED":
+        problems = "; ".join(f"{e.get('column') or ''}{'@' + str(e['row']) if e.get('row') else ''}: {e.get('reason')}"
+                             for e in result.get("errors", []))
+        out.err.print(f"autopilot: the launcher rejected the sheet: {problems}")
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -144,11 +144,20 @@ class StackTarget(TableTarget):
         return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
     def function_name(self, capability: str) -> str:
+        """The capability's entry function: the `<Capability>FunctionName` output when the stack has one,
+        else the function of that capability whose handler is `lambda_handler` (a capability may also
+        have workers, e.g. the pruner's queue consumer)."""
+        output = self.outputs.get(f"{capability.title()}FunctionName")
+        if output:
+            return output
+        candidates = []
         for logical_id, resource in self.template.get("Resources", {}).items():
             meta = (resource.get("Metadata") or {}).get(FUNCTION_METADATA_KEY) or {}
             if resource.get("Type") == "AWS::Lambda::Function" and meta.get("capability") == capability:
-                return self._physical_id(logical_id)
-        raise NotFound(f"stack {self.stack} has no {capability} function (is that capability deployed?)")
+                candidates.append((not str(meta.get("handler", "")).endswith(".lambda_handler"), logical_id))
+        if not candidates:
+            raise NotFound(f"stack {self.stack} has no {capability} function (is that capability deployed?)")
+        return self._physical_id(min(candidates)[1])
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
         name = self.function_name(capability)
@@ -195,10 +204,12 @@ class SandboxTarget:
         return self.account.outputs.get("RunCacheId")  # type: ignore[no-any-return]
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
-        try:
-            spec = self.account.function(capability)
-        except KeyError:
-            raise NotFound(f"the sandbox stack has no {capability} function (is that capability deployed?)") from None
+        specs = [spec for spec in self.account.resources.functions.values()
+                 if spec.handler.split(".")[0] == capability]
+        if not specs:
+            raise NotFound(f"the sandbox stack has no {capability} function (is that capability deployed?)")
+        # the entry function (handler `lambda_handler`), not a worker of the same capability
+        spec = min(specs, key=lambda s: (not s.handler.endswith(".lambda_handler"), s.handler))
         result = self.account.invoke(spec, payload)
         self.account.deliver()  # what the function sent to queues is handled, as Lambda would
         return result

@@ -169,24 +169,17 @@ def test_cache_prune_is_a_dry_run_by_default(sandbox: Sandbox) -> None:
         assert code == 3 and "no pruner function" in err  # a clear answer while the pruner is not deployed
         pytest.xfail("the pruner is not in the stack yet (issue 6): `cache prune` says so with exit 3")
     doc = sandbox.cli_json("cache", "prune")
-    assert doc["request"]["mode"] == "dry-run"
-    assert doc["latest_pass"] is not None and doc["latest_pass"].get("entries_deleted", 0) == 0
+    assert doc["request"] == {"mode": "dry-run", "cacheIds": [sandbox.account.outputs["RunCacheId"]]}
+    latest = doc["latest_pass"]
+    assert latest["mode"] == "dry-run" and latest["status"] == "COMPLETED"
+    assert latest["entries_scanned"] >= 1 and latest["entries_deleted"] == 0  # a dry run deletes nothing
+    report = sandbox.cli_json("cache", "report")
+    assert [p["pass_id"] for p in report["passes"]] == [latest["pass_id"]]
+    code, out, _ = sandbox.cli("cache", "report")
+    assert code == 0 and "prune history" in out and "dry-run" in out
 
 
 # ---------------------------------------------------------------------------------------------- submit / reconcile
-def test_submit_dry_run_validates_a_sheet_through_the_launcher(sandbox: Sandbox) -> None:
-    try:
-        sandbox.account.function("launcher")
-    except KeyError:
-        pytest.xfail("the launcher is not in the stack yet (issue 4)")
-    code, out, err = sandbox.cli("--json", "submit", str(EXAMPLE_SHEET), "--dry-run")
-    assert code in (0, 1), err
-    if code == 0:
-        assert isinstance(json.loads(out), dict)
-    else:  # the launcher refused the sheet for this stack's configuration: the reason is shown
-        assert "launcher" in err
-
-
 def test_submit_missing_sheet_exits_2(sandbox: Sandbox, tmp_path: Path) -> None:
     code, _, err = sandbox.cli("submit", str(tmp_path / "nope.csv"))
     assert code == 2 and "not a readable file" in err
@@ -235,3 +228,39 @@ def test_parse_time_accepts_iso_now_and_relative() -> None:
     assert parse_time("-2h", now) == datetime(2026, 1, 5, 10, tzinfo=UTC)
     assert parse_time("now", now) == now
     assert parse_time("2026-01-05T08:00:00Z", now) == datetime(2026, 1, 5, 8, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------- submit (last:
+# it starts a batch in the shared sandbox)
+def _sheet(tmp_path: Path, workflow_id: str | None) -> Path:
+    sheet = {"batchName": "cli-cohort", "parameters": {"reference": "s3://lab-reference/hg38.fasta"},
+             "runs": [{"runSettingId": f"C-{i}", "parameters": {"reads": f"s3://lab-data/C-{i}.fastq.gz"}}
+                      for i in range(3)]}
+    if workflow_id:
+        sheet["workflowId"] = workflow_id
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(sheet))
+    return path
+
+
+def test_submit_a_rejected_sheet_exits_1_with_the_launchers_reasons(sandbox: Sandbox, tmp_path: Path) -> None:
+    code, out, err = sandbox.cli("--json", "submit", str(_sheet(tmp_path, None)), "--dry-run")
+    assert code == 1 and "rejected the sheet" in err and "workflowId" in err
+    assert json.loads(out)["status"] == "REJECTED"
+
+
+def test_submit_a_sheet_then_follow_its_batch(sandbox: Sandbox, tmp_path: Path) -> None:
+    sheet = _sheet(tmp_path, sandbox.cohort.workflow_id)
+    # a dry run validates and starts nothing
+    runs_before = len(sandbox.account.emulator.runs)
+    checked = sandbox.cli_json("submit", str(sheet), "--dry-run")
+    assert checked["status"] != "REJECTED" and checked["run_count"] == 3
+    assert len(sandbox.account.emulator.runs) == runs_before
+    # the real submission starts one batch; once it ran, `batch show` has every sample's outcome
+    submitted = sandbox.cli_json("submit", str(sheet))
+    assert submitted["status"] == "SUBMITTED" and submitted["batch_id"]
+    sandbox.account.run_until_quiet(max_seconds=6 * 3600)
+    batch = sandbox.cli_json("batch", "show", submitted["batch_id"])
+    assert sorted(batch["samples"]) == ["C-0", "C-1", "C-2"]
+    assert batch["final_outcomes"] == {"COMPLETED": 3}
+    assert batch["submission"]["submission_id"] == submitted["submission_id"]

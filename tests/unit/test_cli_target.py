@@ -25,8 +25,12 @@ TEMPLATE = {
     "Resources": {
         "RecorderFunctionC3": {"Type": "AWS::Lambda::Function",
                                "Metadata": {"OmicsAutopilot::Function": {"capability": "recorder"}}},
+        "PrunerAWorker00": {"Type": "AWS::Lambda::Function",
+                            "Metadata": {"OmicsAutopilot::Function": {"capability": "pruner",
+                                                                      "handler": "pruner.handler.worker_handler"}}},
         "PrunerPlannerD4": {"Type": "AWS::Lambda::Function",
-                            "Metadata": {"OmicsAutopilot::Function": {"capability": "pruner"}}},
+                            "Metadata": {"OmicsAutopilot::Function": {"capability": "pruner",
+                                                                      "handler": "pruner.handler.lambda_handler"}}},
     },
 }
 
@@ -83,6 +87,7 @@ def test_a_missing_stack_is_not_found(session: FakeSession) -> None:
 
 def test_functions_are_found_by_capability_and_invoked(session: FakeSession) -> None:
     cfn, lam = session.stubs["cloudformation"], session.stubs["lambda"]
+    cfn.add_response("describe_stacks", _stack_response({"ProvenanceTableName": "prov-123"}), {"StackName": STACK})
     cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
                      {"StackName": STACK, "TemplateStage": "Processed"})
     cfn.add_response("describe_stack_resource",
@@ -97,18 +102,16 @@ def test_functions_are_found_by_capability_and_invoked(session: FakeSession) -> 
 
 
 def test_a_capability_not_deployed_is_not_found(session: FakeSession) -> None:
+    session.stubs["cloudformation"].add_response("describe_stacks", _stack_response({}), {"StackName": STACK})
     session.stubs["cloudformation"].add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
                                                  {"StackName": STACK, "TemplateStage": "Processed"})
     with pytest.raises(NotFound, match="no launcher function"):
         StackTarget(STACK, session).function_name("launcher")  # type: ignore[arg-type]
 
 
-def test_a_function_error_is_reported(session: FakeSession) -> None:
+def test_the_entry_function_output_wins_and_a_function_error_is_reported(session: FakeSession) -> None:
     cfn, lam = session.stubs["cloudformation"], session.stubs["lambda"]
-    cfn.add_response("get_template", {"TemplateBody": json.dumps(TEMPLATE)},
-                     {"StackName": STACK, "TemplateStage": "Processed"})
-    cfn.add_response("describe_stack_resource", _resource("RecorderFunctionC3", "rec-fn", "AWS::Lambda::Function"),
-                     {"StackName": STACK, "LogicalResourceId": "RecorderFunctionC3"})
+    cfn.add_response("describe_stacks", _stack_response({"RecorderFunctionName": "rec-fn"}), {"StackName": STACK})
     body = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError"}).encode()
     lam.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
                                 "Payload": StreamingBody(io.BytesIO(body), len(body))},
