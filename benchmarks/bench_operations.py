@@ -66,8 +66,7 @@ def heal(list_runs_above: int) -> dict[str, float]:
                 1 for k, v in items.items() if v.get("entity") != "RERUN_DECISION" and after.get(k) != v)
             result["replay: table items"] = len(items)
             result["replay seconds (wall)"] = round(time.perf_counter() - started, 2)
-            run_id = next(iter(account.repository.unresolved_failures()), {}).get("run_id") or \
-                next(i["run_id"] for i in items.values() if i.get("entity") == "RUN")
+            run_id = next(i["run_id"] for i in items.values() if i.get("entity") == "RUN")
             with tempfile.TemporaryDirectory() as out:
                 started = time.perf_counter()
                 cli(["export", run_id, "--format", "ro-crate", "--out", out], target=SandboxTarget(account),

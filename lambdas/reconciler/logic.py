@@ -63,6 +63,7 @@ def _arn_parts(arn: str | None) -> tuple[str | None, str | None]:
 
 def run_status_time(run: dict[str, Any], status: str, fallback: datetime) -> datetime:
     """The API's own time for a run status (GetRun or a ListRuns item)."""
+    candidates: tuple[str, ...]
     if status in RUN_TERMINAL:
         candidates = ("stopTime", "startTime", "creationTime")
     elif status in (RunStatus.RUNNING, RunStatus.STOPPING):
@@ -78,7 +79,7 @@ def run_status_time(run: dict[str, Any], status: str, fallback: datetime) -> dat
 
 def batch_status_time(batch: dict[str, Any], status: str, fallback: datetime) -> datetime:
     """The API's own time for a batch status (GetBatch)."""
-    by_status = {
+    by_status: dict[str, tuple[str, ...]] = {
         BatchStatus.PROCESSED: ("processedTime",),
         BatchStatus.FAILED: ("failedTime",),
         BatchStatus.INPROGRESS: ("submittedTime",),
