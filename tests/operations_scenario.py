@@ -19,9 +19,8 @@ TASKS = (
 )
 FAILING_SAMPLE = "S-0042"
 UNRESOLVED_SAMPLE = "S-0003"  # fails for a reason not worth a re-run: stays an unresolved failure
-# The sandbox passes a schedule's input as is (its `<aws.scheduler.scheduled-time>` is not substituted
-# with the virtual clock), so these tests fire the reconciler themselves, with the virtual time: the
-# stack's own schedule is set far enough out not to fire during a scenario.
+# These tests fire the reconciler themselves at chosen virtual times, so the stack's own schedule is set
+# far enough out not to sweep in the middle of a scenario (which would heal before the test looks).
 CONTEXT = {"reconcileSchedule": "rate(7 days)"}
 
 

@@ -1,7 +1,7 @@
 """Reconciler Lambda: invoked by EventBridge Scheduler (rate from config `reconcileSchedule`).
 
 Payload: {"scheduledTime": "<aws.scheduler.scheduled-time>"} (optional). The scheduled time is the
-sweep's reference "now" (the sandbox passes its virtual clock the same way); without it, the wall clock.
+sweep's reference "now"; without a usable one, shared.clock's now (the sandbox's virtual clock there).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from reconciler.logic import Forwarder, Reconciler, parse_routes
 from recorder.logic import Recorder
+from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
@@ -51,7 +52,8 @@ def _forwarder() -> Forwarder | None:
 
 
 def reference_time(event: dict[str, Any] | None) -> datetime:
-    """The scheduler's scheduled time when it was passed (and is a real timestamp), else now."""
+    """The scheduler's scheduled time when it was passed (and is a real timestamp), else now (the sandbox
+    points shared.clock at its virtual clock while a handler runs)."""
     value = (event or {}).get("scheduledTime")
     if isinstance(value, str):
         try:
@@ -60,7 +62,7 @@ def reference_time(event: dict[str, Any] | None) -> datetime:
             moment = None
         if moment is not None:
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+    return utc_now()
 
 
 def _gauges(name: str, dimension: str, values: dict[str, int]) -> None:

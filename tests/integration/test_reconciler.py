@@ -184,3 +184,16 @@ def test_many_stale_runs_are_checked_with_list_runs_pages_not_a_get_run_each() -
         assert calls["GetRun"] <= len(stale)
         assert len(report.healed) == len(stale)
         assert truth_mismatches(account) == []
+
+
+def test_the_stacks_schedule_fires_the_sweep_on_the_sandbox_clock() -> None:
+    # Given the stack as configured by default (reconcileSchedule rate(15 minutes))
+    with LocalAccount(seed=2) as account:
+        # When 20 virtual minutes pass
+        account.step(20 * 60)
+        # Then the schedule fired the reconciler once, and its sweep ran at the virtual time
+        fired = {name: count for name, count in account.stats.scheduled_runs.items() if "Reconciler" in name}
+        assert sum(fired.values()) == 1
+        sweeps = account.repository.items_with_prefix("RECONCILE#SWEEPS", "SWEEP#")
+        assert len(sweeps) == 1 and sweeps[0]["now"].startswith(account.clock.now().strftime("%Y-%m-%d"))
+        assert sweeps[0]["runs_checked"] == 0 and sweeps[0]["healed"] == 0
