@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import boto3
+from botocore.exceptions import NoCredentialsError, NoRegionError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, CliError, NotFound, UsageError
+from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import SandboxTarget, StackTarget, TableTarget, Target
 from shared.exports.lineage import RunLineage, load_lineage
 from shared.exports.mermaid import lineage_mermaid
@@ -525,6 +526,12 @@ def main(argv: Sequence[str] | None = None, *, target: Target | None = None, std
     except ProvenanceError as error:
         stderr.write(f"autopilot: provenance table: {error}\n")
         return EXIT_FAILURE
+    except NoRegionError:
+        stderr.write("autopilot: no AWS region: pass --region or set AWS_DEFAULT_REGION\n")
+        return EXIT_USAGE
+    except NoCredentialsError:
+        stderr.write("autopilot: no AWS credentials: configure them (aws configure / --profile / environment)\n")
+        return EXIT_USAGE
     except Exception as error:  # a clear message and exit 1 rather than a traceback for operators
         if os.environ.get("AUTOPILOT_DEBUG"):
             raise

@@ -175,3 +175,12 @@ def test_replay_through_a_stack_filters_to_the_provenance_rules(session: FakeSes
                 stdout=stdout, stderr=stderr)
     assert code == 0, stderr.getvalue()
     assert json.loads(stdout.getvalue())["filter_rules"] == [rule_arn]
+
+
+def test_missing_region_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    stderr = io.StringIO()
+    assert main(["--table", "prov", "failures"], stdout=io.StringIO(), stderr=stderr) == 2
+    assert "no AWS region" in stderr.getvalue()
