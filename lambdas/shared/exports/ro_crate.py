@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.clock import utc_now
 from shared.exports.lineage import AttemptRecord, RunLineage, TaskRecord
 
 RO_CRATE = "https://w3id.org/ro/crate/1.1"
@@ -154,7 +155,7 @@ def build_crate(lineage: RunLineage, created: datetime | None = None) -> dict[st
     for attempt in lineage.attempts:
         actions += _attempt_actions(graph, attempt, lineage, workflow_ref, output_param, outputs)
 
-    when = (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = (created or utc_now()).strftime("%Y-%m-%dT%H:%M:%SZ")
     description = (
         f"Provenance of HealthOmics run {subject.run_id} (sample {subject.summary.get('sample') or '-'}, "
         f"attempt {subject.attempt} of root run {lineage.root_run_id}) and every attempt of its lineage, "
