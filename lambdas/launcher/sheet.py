@@ -56,8 +56,49 @@ TAG_PREFIX = "tag:"
 PARAM_PREFIX = "param:"
 STRING_COLUMNS = frozenset({"name", "outputUri", "outputBucketOwnerId"})
 
+MAX_URI = 750
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+RESERVED_TAG_PREFIX = "autopilot:"  # shared.lineage.TAG_PREFIX: lineage tags are the product's own
+
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+# s3://bucket/key: bucket names as S3 allows them (3-63 lowercase letters, digits, dots, hyphens).
+_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[^\x00-\x1f]*)?")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def s3_uri_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be an s3:// URI, not {type(value).__name__}"
+    if len(value) > MAX_URI:
+        return f"S3 URI is {len(value)} characters; at most {MAX_URI}"
+    match = _S3_URI.fullmatch(value)
+    if not match or ".." in match.group(1):
+        return f"{value!r} is not a well-formed s3://bucket/key URI"
+    return None
+
+
+def _s3_like(value: Any) -> bool:
+    return type(value) is str and value[:1] in "sS" and value[:3].lower() == "s3:"
+
+
+def parameter_value_problem(value: Any) -> str | None:
+    """A parameter value's problem: a malformed S3 URI (the value, or an element of a list), or null."""
+    if _s3_like(value):
+        return s3_uri_problem(value)
+    if type(value) is list:
+        return next((p for item in value if _s3_like(item) and (p := s3_uri_problem(item))), None)
+    if value is None:
+        return "null is not a parameter value; leave the cell empty (or omit the key) to leave it unset"
+    return None
+
+
+def tag_key_problem(key: str) -> str | None:
+    if key.startswith(RESERVED_TAG_PREFIX):
+        return f"tag key {key!r} uses the reserved prefix {RESERVED_TAG_PREFIX!r}"
+    if not 1 <= len(key) <= MAX_TAG_KEY:
+        return f"tag key must be 1 to {MAX_TAG_KEY} characters"
+    return None
 
 
 @dataclass(frozen=True, order=True)
@@ -77,7 +118,7 @@ class SheetError:
         return f"{where}: {self.reason}" if where else self.reason
 
 
-@dataclass
+@dataclass(slots=True)
 class RunRow:
     """One run of the sheet: where it came from and its per-run fields (batch API names).
 
@@ -89,6 +130,8 @@ class RunRow:
     columns: dict[str, str] = field(default_factory=dict)
     # CSV: characters of the raw parameter cells (a cheap bound of the encoded size); None: unknown
     param_chars: int | None = None
+    # CSV: parameter values and tags were already checked column by column (each distinct cell once)
+    values_checked: bool = False
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -191,6 +234,9 @@ def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[Sheet
             if not key:
                 errors.append(SheetError(1, name, "tag column needs a key: tag:<key>"))
                 kinds.append(("skip", name, name))
+            elif problem := tag_key_problem(key):
+                errors.append(SheetError(1, name, problem))
+                kinds.append(("skip", name, name))
             else:
                 kinds.append(("tag", key, name))
         elif name.startswith(PARAM_PREFIX):
@@ -220,9 +266,13 @@ def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[Sheet
 
 
 def parse_csv(text: str) -> Sheet:
+    """Rows are read by the csv module, then typed column by column: each distinct cell text of a column is
+    typed once (sample sheets repeat most values), which keeps a 100,000-row sheet to a few seconds."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     errors: list[SheetError] = []
-    runs: list[RunRow] = []
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    id_column: str | None = None
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
@@ -232,19 +282,140 @@ def parse_csv(text: str) -> Sheet:
         kinds, header_errors, id_column = _classify(header)
         errors.extend(header_errors)
         width = len(kinds)
-        labels = _column_labels(kinds, id_column)
-        cache: dict[str, tuple[Any, str | None]] = {}
-        for cells in reader:
-            row = reader.line_num
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                errors.append(SheetError(row, None, f"row has {len(cells)} cells but the header has {width}"))
-                continue
-            run = _csv_run(row, cells, kinds, id_column, errors, labels, cache)
-            if run is not None:
-                runs.append(run)
+        first_line = reader.line_num + 1
+        raw_rows = list(reader)
+        if len(raw_rows) + first_line - 1 == text.count("\n") + (not text.endswith("\n")):
+            numbers: Any = range(first_line, first_line + len(raw_rows))  # one line per row
+        else:  # quoted cells span lines: number rows as the csv module reads them
+            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+            numbers = []
+            for _ in reader:
+                numbers.append(reader.line_num)
+            numbers = numbers[-len(raw_rows):] if raw_rows else []
+        if set(map(len, raw_rows)) <= {width}:
+            lines, rows = list(numbers), raw_rows
+        else:
+            for line, cells in zip(numbers, raw_rows, strict=True):
+                if len(cells) > width and any(c.strip() for c in cells[width:]):
+                    errors.append(SheetError(line, None, f"row has {len(cells)} cells but the header has {width}"))
+                    continue
+                lines.append(line)
+                rows.append(cells if len(cells) == width else (cells + [""] * width)[:width])
     except csv.Error as error:
         errors.append(SheetError(reader.line_num, None, f"malformed CSV: {error}"))
+        return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
+    runs = _csv_runs(lines, rows, kinds, id_column, errors)
     return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
+
+
+_UNSET: Any = object()
+
+
+def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
+                  convert: Any, check: Any = None) -> list[Any]:
+    """Each distinct text converted (and checked) once; `convert(text) -> (value, error)`,
+    `check(value) -> error | None`; empty cells -> _UNSET."""
+    table: dict[str, Any] = {}
+    bad: dict[str, str] = {}
+    for text in set(values):
+        if not text:
+            table[text] = _UNSET
+            continue
+        value, problem = convert(text)
+        if not problem and check is not None:
+            problem = check(value)
+        if problem:
+            bad[text] = problem
+            table[text] = _UNSET
+        else:
+            table[text] = value
+    if bad:
+        errors.extend(SheetError(line, label, bad[text]) for line, text in zip(lines, values, strict=True)
+                      if text in bad)
+    return list(map(table.__getitem__, values))
+
+
+def _priority(text: str) -> tuple[Any, str | None]:
+    if _INT.fullmatch(text):
+        return int(text), None
+    return None, f"priority must be a whole number, not {text!r}"
+
+
+def _engine_settings(text: str) -> tuple[Any, str | None]:
+    value, problem = typed_cell(text)
+    if problem or not isinstance(value, dict):
+        return None, problem or "engineSettings must be a JSON object"
+    return value, None
+
+
+def _text(text: str) -> tuple[Any, str | None]:
+    return text, None
+
+
+def _tag_value_problem(value: str) -> str | None:
+    return f"tag value must be at most {MAX_TAG_VALUE} characters" if len(value) > MAX_TAG_VALUE else None
+
+
+def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, str, str]], id_column: str | None,
+              errors: list[SheetError]) -> list[RunRow]:
+    if not rows:
+        return []
+    labels = _column_labels(kinds, id_column)
+    columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
+    blank = {index for index, cells in enumerate(zip(*columns, strict=True)) if not any(cells)} \
+        if not all(map(all, columns)) else set()
+    if blank:  # blank lines (e.g. trailing, or only commas) are not runs
+        keep = [index for index in range(len(rows)) if index not in blank]
+        lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
+        columns = [[column[i] for i in keep] for column in columns]
+        if not rows:
+            return []
+    ids: list[Any] = [None] * len(rows)
+    fields: list[tuple[str, list[Any]]] = []
+    params: list[tuple[str, list[Any]]] = []
+    tags: list[tuple[str, list[Any]]] = []
+    for (kind, name, label), values in zip(kinds, columns, strict=True):
+        if kind == "id" and name == id_column:
+            ids = [v or None for v in values]
+        elif kind == "param":
+            params.append((name, _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem)))
+        elif kind == "tag":
+            tags.append((name, _typed_column(values, lines, label, errors, _text, _tag_value_problem)))
+        elif kind == "field":
+            convert = _priority if name == "priority" else _engine_settings if name == "engineSettings" else _text
+            fields.append((name, _typed_column(values, lines, label, errors, convert)))
+    # A bound of each row's encoded parameter size: every character of the row and of the names (see
+    # validation._merged_size); exact sizes are only computed for rows whose bound is too large.
+    names = sum(len(name) for name, _ in params)
+    chars = [sum(map(len, cells)) + names for cells in rows]
+    param_dicts = _row_dicts(params, len(rows))
+    tag_dicts = _row_dicts(tags, len(rows))
+    field_dicts = _row_dicts(fields, len(rows))
+    if not fields and None not in ids and all(param_dicts) and (not tags or all(tag_dicts)):
+        entries = [{"runSettingId": i, "parameters": p, "runTags": t} if tags else {"runSettingId": i, "parameters": p}
+                   for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
+    else:
+        entries = []
+        for run_id, row_fields, row_params, row_tags in zip(ids, field_dicts, param_dicts, tag_dicts, strict=True):
+            if run_id is not None:
+                row_fields["runSettingId"] = run_id
+            if row_params:
+                row_fields["parameters"] = row_params
+            if row_tags:
+                row_fields["runTags"] = row_tags
+            entries.append(row_fields)
+    return [RunRow(line, entry, labels, count, True) for line, entry, count in zip(lines, entries, chars, strict=True)]
+
+
+def _row_dicts(columns: list[tuple[str, list[Any]]], count: int) -> list[dict[str, Any]]:
+    """Per row {name: value} of the given columns, leaving out unset cells."""
+    if not columns:
+        return [{} for _ in range(count)]
+    names = [name for name, _ in columns]
+    values = [column for _, column in columns]
+    if not any(_UNSET in column for column in values):
+        return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    return [{n: v for n, v in zip(names, row, strict=True) if v is not _UNSET} for row in zip(*values, strict=True)]
 
 
 def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> dict[str, str]:
@@ -258,62 +429,6 @@ def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> 
         elif kind == "field":
             labels[name] = label
     return labels
-
-
-_CACHEABLE = 64  # short cells repeat across rows (true, 30, ["chr1"], a project name): type them once
-
-
-def _csv_run(row: int, cells: list[str], kinds: list[tuple[str, str, str]], id_column: str | None,
-             errors: list[SheetError], labels: dict[str, str],
-             cache: dict[str, tuple[Any, str | None]]) -> RunRow | None:
-    fields: dict[str, Any] = {}
-    parameters: dict[str, Any] = {}
-    tags: dict[str, str] = {}
-    chars = 0
-    blank = True
-    for (kind, name, label), cell in zip(kinds, cells, strict=False):
-        value = cell.strip()
-        if not value:
-            continue
-        blank = False
-        if kind == "param":
-            typed = cache.get(value)
-            if typed is None:
-                typed = typed_cell(value)
-                if len(value) <= _CACHEABLE and len(cache) < 100_000:
-                    cache[value] = typed
-            if typed[1]:
-                errors.append(SheetError(row, label, typed[1]))
-                continue
-            parameters[name] = typed[0]
-            chars += len(value) + len(name)
-        elif kind == "id":
-            if name == id_column:
-                fields["runSettingId"] = value
-        elif kind == "tag":
-            tags[name] = value
-        elif kind == "skip":
-            continue
-        elif name == "priority":
-            if _INT.fullmatch(value):
-                fields["priority"] = int(value)
-            else:
-                errors.append(SheetError(row, name, f"priority must be a whole number, not {value!r}"))
-        elif name == "engineSettings":
-            parsed, problem = typed_cell(value)
-            if problem or not isinstance(parsed, dict):
-                errors.append(SheetError(row, name, problem or "engineSettings must be a JSON object"))
-            else:
-                fields[name] = parsed
-        else:
-            fields[name] = value
-    if blank:
-        return None  # blank lines (e.g. trailing) are not runs
-    if parameters:
-        fields["parameters"] = parameters
-    if tags:
-        fields["runTags"] = tags
-    return RunRow(row, fields, labels, chars)
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -359,11 +474,17 @@ def from_document(document: Any) -> Sheet:
     return Sheet("json", settings, runs, errors)
 
 
+_JSON_LABELS = {"runSettingId": "runSettingId"}
+
+
 def _json_runs(raw_runs: list[Any], errors: list[SheetError]) -> Iterator[RunRow | None]:
     for index, raw in enumerate(raw_runs, start=1):
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
             yield None
+            continue
+        if "runSettingId" in raw and raw.keys() <= PER_RUN_FIELDS:  # the usual run: taken as it is
+            yield RunRow(index, raw, _JSON_LABELS)
             continue
         fields: dict[str, Any] = {}
         present_ids = [k for k in ID_COLUMNS if k in raw]

@@ -13,8 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.sheet import RunRow, Sheet, SheetError
-from shared.lineage import TAG_PREFIX, TAG_SAMPLE, TAG_SUBMISSION
+from launcher.sheet import (
+    MAX_TAG_VALUE,
+    RunRow,
+    Sheet,
+    SheetError,
+    parameter_value_problem,
+    s3_uri_problem,
+    tag_key_problem,
+)
+from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
 
 MAX_RUNS = 100_000
 MAX_PARAMETER_BYTES = 50_000
@@ -28,9 +36,6 @@ MAX_BATCH_TAGS = 50
 MAX_ID = 128
 MAX_NAME = 128
 MAX_BATCH_NAME = 64
-MAX_URI = 750
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 256
 MAX_PRIORITY = 100_000
 MAX_STORAGE = 100_000
 ENCODE_GROUP = 1_000  # entries encoded per json.dumps call (C speed, bounded piece size)
@@ -47,26 +52,18 @@ ENUMS = {
 NUMERIC_IDS = ("workflowId", "cacheId", "runGroupId")
 
 # s3://bucket/key: bucket names as S3 allows them (3-63 lowercase letters, digits, dots, hyphens).
-_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[^\x00-\x1f]*)?")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def s3_uri_problem(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return f"must be an s3:// URI, not {type(value).__name__}"
-    if len(value) > MAX_URI:
-        return f"S3 URI is {len(value)} characters; at most {MAX_URI}"
-    match = _S3_URI.fullmatch(value)
-    if not match or ".." in match.group(1):
-        return f"{value!r} is not a well-formed s3://bucket/key URI"
-    return None
+    """Compact JSON, as the settings file and the 50,000-byte parameter limit count it (one shared encoder)."""
+    return _ENCODER.encode(value)
 
 
 @dataclass
@@ -182,10 +179,11 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
                default_params: Mapping[str, Any], default_params_size: int, default_tags: Mapping[str, str],
                has_default_output: bool, has_default_name: bool, submission_id: str,
                ids_known: bool = True) -> dict[str, Any] | None:
-    fields = run.fields
+    """Check one run and turn its fields (a fresh dict per run) into its batch entry, in place."""
+    entry = run.fields
     row = run.row
     before = len(errors)
-    run_id = fields.get("runSettingId")
+    run_id = entry.get("runSettingId")
     if not ids_known:
         run_id = None
     elif type(run_id) is str and 0 < len(run_id) <= MAX_ID and run_id not in first_seen \
@@ -204,49 +202,28 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
                                                      f"{first_seen[run_id]})"))
         else:
             errors.append(SheetError(row, id_column, "runSettingId contains control characters"))
-    entry: dict[str, Any] = {"runSettingId": run_id}
-    name = fields.get("name")
-    if name is not None:
-        if not _text_ok(name, MAX_NAME):
-            errors.append(SheetError(row, run.column("name"), f"name must be text of 1 to {MAX_NAME} characters"))
-        entry["name"] = name
-    elif not has_default_name and run_id:
+    if len(entry) > 1 + ("parameters" in entry) + ("runTags" in entry):  # optional per-run settings present
+        _check_optional_fields(run, errors)
+    if "name" not in entry and not has_default_name and run_id:
         entry["name"] = run_id
-    if "outputUri" in fields:
-        if problem := s3_uri_problem(fields["outputUri"]):
-            errors.append(SheetError(row, run.column("outputUri"), problem))
-        entry["outputUri"] = fields["outputUri"]
-    elif not has_default_output:
+    if "outputUri" not in entry and not has_default_output:
         errors.append(SheetError(row, "outputUri", "no output location: set outputUri for this run, in the "
                                                    "sheet, or in the deploy configuration"))
-    if "priority" in fields:
-        if not _int_in(fields["priority"], 0, MAX_PRIORITY):
-            errors.append(SheetError(row, run.column("priority"),
-                                     f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
-        entry["priority"] = fields["priority"]
-    if "outputBucketOwnerId" in fields:
-        if not _account_ok(fields["outputBucketOwnerId"]):
-            errors.append(SheetError(row, run.column("outputBucketOwnerId"),
-                                     "outputBucketOwnerId must be a 12-digit account id"))
-        entry["outputBucketOwnerId"] = fields["outputBucketOwnerId"]
-    if "engineSettings" in fields:
-        if not isinstance(fields["engineSettings"], dict):
-            errors.append(SheetError(row, run.column("engineSettings"), "engineSettings must be a JSON object"))
-        entry["engineSettings"] = fields["engineSettings"]
-    params = fields.get("parameters")
+    params = entry.get("parameters")
     if params is not None:
-        if not isinstance(params, dict):
+        if type(params) is not dict:
             errors.append(SheetError(row, run.column("parameters"), "parameters must be a JSON object"))
         else:
-            _check_parameter_values(run, params, errors)
+            if not run.values_checked:
+                _check_parameter_values(run, params, errors)
             size = _merged_size(params, default_params, default_params_size, run.param_chars)
             if size > MAX_PARAMETER_BYTES:
                 errors.append(SheetError(row, run.column("parameters"), f"parameters are {size} bytes after "
                                          f"merging with the batch defaults; at most {MAX_PARAMETER_BYTES}"))
-            entry["parameters"] = params
-    tags = fields.get("runTags")
+    tags = entry.get("runTags")
     tag_count = len(default_tags)
-    if tags is not None and _check_tags(row, tags, run.column("runTags"), errors, user_limit=None, run=run):
+    if tags is not None and (run.values_checked or _check_tags(row, tags, run.column("runTags"), errors,
+                                                                user_limit=None, run=run)):
         tag_count += len(tags) if not default_tags else sum(1 for k in tags if k not in default_tags)
     if tag_count > MAX_USER_TAGS:
         errors.append(SheetError(row, run.column("runTags"), f"{tag_count} run tags after merging with "
@@ -254,11 +231,28 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
                                  f"{RESERVED_TAGS} reserved for autopilot:* lineage tags)"))
     if len(errors) > before:
         return None
-    run_tags = dict(tags or {})
-    run_tags[TAG_SUBMISSION] = submission_id
-    run_tags[TAG_SAMPLE] = str(run_id)
-    entry["runTags"] = run_tags
+    if type(tags) is dict:
+        tags[TAG_SUBMISSION] = submission_id
+        tags[TAG_SAMPLE] = run_id
+    else:
+        entry["runTags"] = {TAG_SUBMISSION: submission_id, TAG_SAMPLE: run_id}
     return entry
+
+
+def _check_optional_fields(run: RunRow, errors: list[SheetError]) -> None:
+    fields, row = run.fields, run.row
+    if "name" in fields and not _text_ok(fields["name"], MAX_NAME):
+        errors.append(SheetError(row, run.column("name"), f"name must be text of 1 to {MAX_NAME} characters"))
+    if "outputUri" in fields and (problem := s3_uri_problem(fields["outputUri"])):
+        errors.append(SheetError(row, run.column("outputUri"), problem))
+    if "priority" in fields and not _int_in(fields["priority"], 0, MAX_PRIORITY):
+        errors.append(SheetError(row, run.column("priority"),
+                                 f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
+    if "outputBucketOwnerId" in fields and not _account_ok(fields["outputBucketOwnerId"]):
+        errors.append(SheetError(row, run.column("outputBucketOwnerId"),
+                                 "outputBucketOwnerId must be a 12-digit account id"))
+    if "engineSettings" in fields and not isinstance(fields["engineSettings"], dict):
+        errors.append(SheetError(row, run.column("engineSettings"), "engineSettings must be a JSON object"))
 
 
 def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], defaults_size: int,
@@ -279,22 +273,11 @@ def _merged_size(params: Mapping[str, Any], defaults: Mapping[str, Any], default
     return len(compact({**defaults, **params}).encode())
 
 
-def _s3_like(value: Any) -> bool:
-    return type(value) is str and value[:1] in "sS" and value[:3].lower() == "s3:"
-
-
 def _check_parameter_values(run: RunRow | None, params: Mapping[str, Any], errors: list[SheetError]) -> None:
     """S3 URIs (a value, or an element of a list value, starting with s3:) must be well formed; no nulls."""
     row = run.row if run else None
     for name, value in params.items():
-        problem = None
-        if _s3_like(value):
-            problem = s3_uri_problem(value)
-        elif type(value) is list:
-            problem = next((p for item in value if _s3_like(item) and (p := s3_uri_problem(item))), None)
-        elif value is None:
-            problem = "null is not a parameter value; leave the cell empty (or omit the key) to leave it unset"
-        if problem:
+        if problem := parameter_value_problem(value):
             column = run.column(f"parameters.{name}") if run else f"parameters.{name}"
             errors.append(SheetError(row, column, problem))
 
@@ -307,11 +290,8 @@ def _check_tags(row: int | None, tags: Any, column: str, errors: list[SheetError
     ok = True
     for key, value in tags.items():
         where = run.column(f"runTags.{key}") if run else column
-        if key.startswith(TAG_PREFIX):
-            errors.append(SheetError(row, where, f"tag key {key!r} uses the reserved prefix {TAG_PREFIX!r}"))
-            ok = False
-        elif not 1 <= len(key) <= MAX_TAG_KEY:
-            errors.append(SheetError(row, where, f"tag key must be 1 to {MAX_TAG_KEY} characters"))
+        if problem := tag_key_problem(key):
+            errors.append(SheetError(row, where, problem))
             ok = False
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
             errors.append(SheetError(row, where, f"tag {key!r} needs a text value of at most {MAX_TAG_VALUE} "

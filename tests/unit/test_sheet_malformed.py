@@ -36,7 +36,7 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
      [(2, "runTags", "43 run tags after merging with the batch runTags; at most 42 (50 per run minus 8 "
                      "reserved for autopilot:* lineage tags)")]),
     ("reserved tag", "reserved.csv", b"sample_id,tag:autopilot:sample\nS1,other\n",
-     [(2, "tag:autopilot:sample", "tag key 'autopilot:sample' uses the reserved prefix 'autopilot:'")]),
+     [(1, "tag:autopilot:sample", "tag key 'autopilot:sample' uses the reserved prefix 'autopilot:'")]),
     ("bad S3 URI parameter", "uri.csv", (HEADER + "S1,s3:/lab/a.bam\n").encode(),
      [(2, "input_bam", "'s3:/lab/a.bam' is not a well-formed s3://bucket/key URI")]),
     ("bad output URI", "out.csv", b"sample_id,outputUri\nS1,https://lab/out/\n",
@@ -126,10 +126,10 @@ def test_every_error_of_a_sheet_is_reported_at_once() -> None:
     defaults = {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r", "outputUri": "s3://lab-out/"}
     result = validate(sheet, defaults, "sub")
     assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (1, "tag:autopilot:x", "tag key 'autopilot:x' uses the reserved prefix 'autopilot:'"),
         (3, "input_bam", "'s3:/lab/b.bam' is not a well-formed s3://bucket/key URI"),
         (3, "priority", "priority must be a whole number from 0 to 100000"),
         (3, "sample_id", "duplicate runSettingId 'S1' (first at row 2)"),
-        (3, "tag:autopilot:x", "tag key 'autopilot:x' uses the reserved prefix 'autopilot:'"),
         (4, "sample_id", "runSettingId is missing"),
     ]
 
