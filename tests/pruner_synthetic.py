@@ -9,6 +9,7 @@ serves the property test and the 100k+ entry benchmark, where moto would take mi
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import json
 import random
@@ -83,7 +84,7 @@ class SyntheticCache:
     entries: list[SyntheticEntry]
     outside: list[str] = field(default_factory=list)  # keys that must never be touched
 
-    @property
+    @functools.cached_property
     def current_version(self) -> int | None:
         versions = [e.version for e in self.entries if e.kind in ("current", "stale") and e.version is not None]
         return max(versions) if versions else None
@@ -179,7 +180,6 @@ class FakeS3:
         # Scriptable faults: keys whose deletion fails with a code (a count of times, or forever: -1).
         self.delete_faults: dict[str, tuple[str, int]] = {}
         self.fail_after: int | None = None  # raise RuntimeError on the n-th request (a crash)
-        self.deleted_keys: list[str] = []
 
     def create_bucket(self, Bucket: str) -> None:
         self.buckets.setdefault(Bucket, {})
@@ -291,9 +291,13 @@ class FakeS3:
                     self.delete_faults[key] = (code, times - 1 if times > 0 else times)
                     errors.append({"Key": key, "Code": code, "Message": code})
                     continue
-            if objects.pop(key, None) is not None:
-                self.deleted_keys.append(key)
+            objects.pop(key, None)
         return {"Errors": errors} if errors else {}
+
+    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self._tick("DeleteObject")
+        self.buckets[Bucket].pop(Key, None)
+        return {}
 
     def put_object(self, Bucket: str, Key: str, Body: Any, ContentType: str | None = None) -> dict[str, Any]:
         self._tick("PutObject")
