@@ -16,35 +16,30 @@ from rerunner.logic import Config, Rerunner
 from rerunner.settings import RerunnerSettings
 from rerunner.work import NotOurs, parse_work
 from shared.consumer import body_json, process_sqs_batch
+from shared.errors import PermanentError
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
-_built: dict[str, Rerunner] = {}
-
 
 def _rerunner() -> Rerunner:
-    """One re-runner per configuration (one per container in Lambda; rebuilt when a sandbox changes the
-    environment between invocations). Nothing is built at import time."""
+    """Built per invocation from the environment: re-run work is rare (failures only), so a few clients per
+    invocation cost nothing that matters, and no state outlives a configuration (nothing at import time)."""
     settings, own = get_settings(), RerunnerSettings.from_env()
-    key = settings.model_dump_json() + own.model_dump_json()
-    if key not in _built:
-        config = Config(
-            policy=own.policy,
-            run_cache_id=settings.run_cache_id,
-            omics_role_arn=settings.omics_role_arn,
-            queue_url=own.queue_url,
-            queue_arn=own.queue_arn,
-            scheduler_role_arn=own.scheduler_role_arn,
-            schedule_group=own.schedule_group,
-            settings_bucket=own.settings_bucket,
-        )
-        aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
-        _built.clear()
-        _built[key] = Rerunner(ProvenanceRepository(settings.table_name), aws, config)
-    return _built[key]
+    config = Config(
+        policy=own.policy,
+        run_cache_id=settings.run_cache_id,
+        omics_role_arn=settings.omics_role_arn,
+        queue_url=own.queue_url,
+        queue_arn=own.queue_arn,
+        scheduler_role_arn=own.scheduler_role_arn,
+        schedule_group=own.schedule_group,
+        settings_bucket=own.settings_bucket,
+    )
+    aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
+    return Rerunner(ProvenanceRepository(settings.table_name), aws, config)
 
 
 def _operator(event: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +76,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             record_rejected_event(rerunner.repository, raw, str(error))
             metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
             return
-        outcome = rerunner.handle(work)
+        try:
+            outcome = rerunner.handle(work)
+        except PermanentError as error:
+            # Never succeeds on a retry (a deleted run, a misconfiguration): recorded and alarmed, not retried.
+            record_rejected_event(rerunner.repository, raw, f"{type(error).__name__}: {error}")
+            metrics.add_metric(name="RerunPermanentErrors", unit=MetricUnit.Count, value=1)
+            logger.error("re-run work cannot succeed", extra={"kind": work.kind, "id": work.id, "error": str(error)})
+            return
         for decision, count in outcome.decisions.items():
             metrics.add_metric(name=f"Rerun{decision.title()}", unit=MetricUnit.Count, value=count)
         if outcome.brake_engaged:

@@ -34,6 +34,7 @@ from rerunner.policy import (
 from rerunner.settings_file import encode
 from rerunner.work import Work
 from shared.batch_submit import BatchRejected
+from shared.clock import utc_now
 from shared.errors import PermanentError
 from shared.lineage import (
     TAG_ATTEMPT,
@@ -186,7 +187,7 @@ class Rerunner:
         repository: ProvenanceRepository,
         aws: AwsAccess,
         config: Config,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.repository = repository
         self.aws = aws
@@ -454,7 +455,15 @@ class Rerunner:
                 self._decide_member(outcome, member, {**context, "due_at": iso_time(due)}, Decided.DELAYED)
             return
 
-        request = self._batch_request(batch_id, root_batch_id, attempt, group, live)
+        originals = self._original_entries(batch_id, live)
+        unknown = [m for m in live if m.run_setting_id not in originals]
+        for member in unknown:  # a failed submission of a batch this product did not start
+            why = "its original per-run settings are unknown (the batch was not started by this product)"
+            self._decide_member(outcome, member, {**context, "why": why}, Decided.REJECTED)
+        live = [m for m in live if m.run_setting_id in originals]
+        if not live:
+            return
+        request = self._batch_request(batch_id, root_batch_id, attempt, group, live, originals)
         self.repository.claim(
             pk,
             sk + "#CLAIM",
@@ -527,7 +536,13 @@ class Rerunner:
         return entries
 
     def _batch_request(
-        self, batch_id: str, root_batch_id: str, attempt: int, group: str, members: list[_Member]
+        self,
+        batch_id: str,
+        root_batch_id: str,
+        attempt: int,
+        group: str,
+        members: list[_Member],
+        originals: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         default = self._batch_default(batch_id)
         if not default.get("workflowId") or not default.get("roleArn"):
@@ -540,19 +555,13 @@ class Rerunner:
         if storage is not None:
             default.pop("storageCapacity", None)
             default.update(storage.request_fields())
-        originals = self._original_entries(batch_id, members)
         entries = []
         for member in sorted(members, key=lambda m: m.run_setting_id):
-            original = originals.get(member.run_setting_id)
-            if original is None:
-                continue  # a failed submission of a batch this product did not start: nothing to resubmit
-            entry = {k: v for k, v in original.items() if k in PER_RUN_FIELDS}
+            entry = {k: v for k, v in originals[member.run_setting_id].items() if k in PER_RUN_FIELDS}
             entry["runTags"] = _with_lineage(
                 dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt)
             )
             entries.append(entry)
-        if not entries:
-            raise PermanentError(f"batch {batch_id}: no original settings for its failed members")
         request: dict[str, Any] = {
             "requestId": batch_request_id(batch_id, attempt, group),
             "batchName": _batch_name(batch_id, attempt, group),

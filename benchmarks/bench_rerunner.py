@@ -1,0 +1,228 @@
+"""Re-runner benchmark (issue 5): recovering K = 500 failed members of a 10,000-run batch.
+
+Measured in one run against the HealthOmics emulator (moto for DynamoDB and S3):
+- follow-up batch (what the re-runner does), with the recorder caught up ("warm": the failed runs' facts
+  come from provenance) and with nothing recorded ("cold": ListRuns + GetRun find them);
+- one StartRun(runId=...) per failed run (what a per-run tool does: a GetRun to read the failure reason,
+  then a StartRun), for comparison.
+Figures: HealthOmics calls by API, and the time those calls need under the default quotas
+(HEALTHOMICS.md §5; StartRun is 1 TPS in the guide's table and 5 in the service-quota table, both shown),
+plus the virtual seconds the service needs to create the 500 new runs (batch submission is paced by the
+same StartRun quota). Sizes: BENCH_RERUN_RUNS (10000) and BENCH_RERUN_FAILED (500).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+QUOTA_TPS = {
+    "StartRun": 1.0,
+    "StartRunBatch": 1.0,
+    "GetBatch": 10.0,
+    "ListRunsInBatch": 10.0,
+    "GetRun": 10.0,
+    "ListRuns": 10.0,
+    "ListRunTasks": 10.0,
+}
+BUCKET = "bench-rerunner"
+ROLE = "arn:aws:iam::123456789012:role/omics-service"
+
+
+def _quota_seconds(calls: Counter[str], start_run_tps: float = 1.0) -> float:
+    tps = {**QUOTA_TPS, "StartRun": start_run_tps}
+    return sum(count / tps.get(op, 10.0) for op, count in calls.items())
+
+
+def _delta(before: Counter[str], after: Counter[str]) -> Counter[str]:
+    return Counter({op: after[op] - before[op] for op in after if after[op] != before[op]})
+
+
+def _measure(emulator: Any, action: Callable[[], Any]) -> tuple[Any, Counter[str], float]:
+    before = Counter(emulator.calls)
+    started = time.perf_counter()
+    result = action()
+    return result, _delta(before, Counter(emulator.calls)), time.perf_counter() - started
+
+
+def main() -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }.items():
+        os.environ.setdefault(name, value)
+    import boto3
+    from moto import mock_aws
+
+    from recorder.logic import run_details
+    from rerunner.dal import AwsAccess
+    from rerunner.logic import Config, Rerunner
+    from rerunner.policy import RerunPolicy
+    from rerunner.work import Work
+    from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, VirtualClock, mock_omics
+    from shared.batch_submit import start_batch
+    from shared.provenance.repository import ProvenanceRepository
+    from tests.factories import create_provenance_table
+
+    runs = int(os.environ.get("BENCH_RERUN_RUNS", "10000"))
+    failed_count = int(os.environ.get("BENCH_RERUN_FAILED", "500"))
+    every = max(1, runs // failed_count)
+
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        ddb = boto3.client("dynamodb")
+        warm = ProvenanceRepository(create_provenance_table(ddb, "warm"))
+        cold = ProvenanceRepository(create_provenance_table(ddb, "cold"))
+        faults = FaultPlan(
+            runs=[
+                RunFault(
+                    reason="SERVICE_ERROR",
+                    at_task="call",
+                    predicate=lambda r: int((r.run_setting_id or "s1")[1:]) % every == 0,
+                )
+            ],
+            start_run_tps=1.0,
+        )
+        clock = VirtualClock(start=datetime(2026, 6, 1, tzinfo=UTC))
+        emulator = OmicsEmulator(clock=clock, s3=s3, faults=faults, event_sink=lambda events: None)
+        workflow = emulator.register_workflow(
+            "wgs",
+            tasks=[
+                TaskSpec("align", (), 600.0, (OutputSpec("bam", 1024),)),
+                TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 512),)),
+            ],
+        )
+        with mock_omics(emulator):
+            omics = boto3.client("omics")
+            cache = omics.create_run_cache(cacheS3Location=f"s3://{BUCKET}/cache/", requestId="bench")["id"]
+            entries = [
+                {
+                    "runSettingId": f"s{i}",
+                    "name": f"s{i}",
+                    "parameters": {"sample": f"s{i}"},
+                    "runTags": {"autopilot:sample": f"s{i}"},
+                }
+                for i in range(runs)
+            ]
+            s3.put_object(Bucket=BUCKET, Key="cohort.json", Body=json.dumps(entries).encode())
+            request = {
+                "requestId": "bench-cohort",
+                "batchName": "cohort",
+                "defaultRunSetting": {
+                    "workflowId": workflow,
+                    "roleArn": ROLE,
+                    "outputUri": f"s3://{BUCKET}/out",
+                    "cacheId": cache,
+                    "cacheBehavior": "CACHE_ON_FAILURE",
+                },
+                "batchRunSettings": {"s3UriSettings": f"s3://{BUCKET}/cohort.json"},
+            }
+            batch_id = start_batch(omics, warm, request, origin="launcher", sleep=lambda _: None)
+            cold.put_batch_request(batch_id, request, "launcher")
+            started = time.perf_counter()
+            emulator.run_until_idle()
+            simulate_seconds = time.perf_counter() - started
+            batch = emulator.batches[batch_id]
+            failed_ids = [r.id for r in emulator.batch_runs(batch) if r.status == "FAILED"]
+            print(
+                f"batch of {runs} runs PROCESSED in the emulator ({simulate_seconds:.0f} s wall); "
+                f"failed members: {len(failed_ids)}"
+            )
+
+            # The recorder's state once caught up: every member's terminal outcome, and GetRun's facts for the
+            # failed ones (the recorder's own GetRun/ListRunTasks calls are its cost, not counted here).
+            started = time.perf_counter()
+            items = []
+            for run in emulator.batch_runs(batch):
+                item = {
+                    "pk": f"RUN#{run.id}",
+                    "sk": "SUMMARY",
+                    "entity": "RUN",
+                    "run_id": run.id,
+                    "status": run.status,
+                    "outcome": run.status,
+                }
+                if run.status == "FAILED":
+                    details = run_details(emulator.dispatch("GetRun", {"id": run.id}))
+                    item.update(details.model_dump(exclude_none=True), details_recorded_at=clock.now().isoformat())
+                items.append(item)
+            assert not warm.put_items(items)
+            print(
+                f"provenance seeded as the recorder leaves it: {len(items)} run summaries "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+
+            config = Config(
+                policy=RerunPolicy(brake={"maxFailures": 100_000}),
+                run_cache_id=cache,
+                omics_role_arn=ROLE,
+                settings_bucket=BUCKET,
+            )
+            access = AwsAccess(omics=lambda: omics, sleep=lambda _: None)
+            work = Work(kind="batch", id=batch_id)
+            results: dict[str, tuple[Counter[str], float]] = {}
+            for label, repository in (
+                ("follow-up batch, recorder caught up", warm),
+                ("follow-up batch, nothing recorded", cold),
+            ):
+                rerunner = Rerunner(repository, access, config, now=clock.now)
+                outcome, calls, wall = _measure(emulator, lambda r=rerunner: r.handle(work))
+                results[label] = (calls, wall)
+                follow_up = outcome.started[0]
+            submitted_at = clock.now()
+            while emulator.batches[follow_up].status in ("CREATING", "PENDING", "SUBMITTING"):
+                emulator.advance(5)
+            batch_submission = (clock.now() - submitted_at).total_seconds()
+            created = len(emulator.batches[follow_up].entries)
+
+            def per_run() -> None:
+                for attempt, run_id in enumerate(failed_ids):
+                    details = omics.get_run(id=run_id)
+                    omics.start_run(
+                        runId=run_id,
+                        roleArn=details["roleArn"],
+                        outputUri=details["outputUri"],
+                        cacheId=cache,
+                        cacheBehavior="CACHE_ON_FAILURE",
+                        requestId=f"bench-per-run-{run_id}-{attempt}",
+                    )
+
+            _, calls, wall = _measure(emulator, per_run)
+            results["one StartRun per failed run"] = (calls, wall)
+
+    print(
+        f"\nrecovering K={len(failed_ids)} failed members of a {runs}-run batch (follow-up batch holds {created} runs)"
+    )
+    print(f"{'approach':40} {'HealthOmics calls':>18} {'quota s (StartRun 1/5 TPS)':>28} {'wall s':>8}  calls by API")
+    for label, (calls, wall) in results.items():
+        total = sum(calls.values())
+        print(
+            f"{label:40} {total:>18} {_quota_seconds(calls, 1.0):>17.1f} / {_quota_seconds(calls, 5.0):<8.1f}"
+            f" {wall:>8.2f}  {dict(sorted(calls.items()))}"
+        )
+    per_run_calls = sum(results["one StartRun per failed run"][0].values())
+    for label in ("follow-up batch, recorder caught up", "follow-up batch, nothing recorded"):
+        calls = results[label][0]
+        print(
+            f"ratio calls per-run / {label}: {per_run_calls / max(1, sum(calls.values())):.1f}x; "
+            f"start calls: {calls['StartRunBatch']} StartRunBatch vs "
+            f"{results['one StartRun per failed run'][0]['StartRun']} StartRun"
+        )
+    print(
+        f"service-side: the follow-up batch's {created} runs were all submitted after {batch_submission:.0f} "
+        f"virtual s at the StartRun pace of {faults.start_run_tps:g}/s "
+        f"(per-run StartRun calls need {len(failed_ids) / 1.0:.0f} s at 1 TPS, of the caller's time)"
+    )
+
+
+if __name__ == "__main__":
+    main()
