@@ -78,12 +78,14 @@ def test_existing_role_and_cache_are_used_not_created(byo_template_dict) -> None
     for role in resources(byo_template_dict, "AWS::IAM::Role").values():
         principals = [s["Principal"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
         assert {"Service": "omics.amazonaws.com"} not in principals
-    (function,) = resources(byo_template_dict, "AWS::Lambda::Function").values()
-    env = function["Properties"]["Environment"]["Variables"]
-    assert env["OMICS_ROLE_ARN"] == BRING_YOUR_OWN["omicsServiceRoleArn"]
-    assert env["RUN_CACHE_ID"] == BRING_YOUR_OWN["runCacheId"]
-    assert env["OMICS_MAX_TPS"] == "2.5"
-    assert function["Properties"]["ReservedConcurrentExecutions"] == 3
+    functions = resources(byo_template_dict, "AWS::Lambda::Function")
+    for function in functions.values():  # every capability gets the deployment's role, cache and rate
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["OMICS_ROLE_ARN"] == BRING_YOUR_OWN["omicsServiceRoleArn"]
+        assert env["RUN_CACHE_ID"] == BRING_YOUR_OWN["runCacheId"]
+        assert env["OMICS_MAX_TPS"] == "2.5"
+    recorder = _recorder_function(byo_template_dict)
+    assert recorder["Properties"]["ReservedConcurrentExecutions"] == 3
 
 
 def test_alarm_email_subscribes_to_the_topic(byo_template_dict) -> None:
@@ -99,7 +101,16 @@ def test_retention_settings_reach_log_groups_and_archive(byo_template_dict) -> N
     assert props(byo_template_dict, archive_id)["RetentionDays"] == 0  # CloudFormation: 0 = keep forever
 
 
+def _recorder_function(template: dict) -> dict:
+    (function,) = [f for f in resources(template, "AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "recorder.handler.lambda_handler"]
+    return function
+
+
 def test_recorder_mapping_follows_the_configured_concurrency(byo_template_dict) -> None:
-    (mapping,) = resources(byo_template_dict, "AWS::Lambda::EventSourceMapping").values()
+    (recorder_id,) = [k for k, f in resources(byo_template_dict, "AWS::Lambda::Function").items()
+                      if f["Properties"]["Handler"] == "recorder.handler.lambda_handler"]
+    (mapping,) = [m for m in resources(byo_template_dict, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": recorder_id}]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 3}
     assert as_list(mapping["Properties"]["FunctionResponseTypes"]) == ["ReportBatchItemFailures"]
