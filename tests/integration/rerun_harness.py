@@ -10,11 +10,12 @@ in wall-clock time in moto, so the harness reads the DelaySeconds each message w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config as BotoConfig
 
 from recorder.logic import Recorder
@@ -89,15 +90,11 @@ class Harness:
             region_name=REGION,
             config=BotoConfig(retries={"mode": "standard", "max_attempts": omics_retries}),
         )
-        self.cache_id = self.omics.create_run_cache(
-            cacheS3Location=f"s3://{BUCKET}/cache/", requestId="cache-1"
-        )["id"]
+        self.cache_id = self.omics.create_run_cache(cacheS3Location=f"s3://{BUCKET}/cache/", requestId="cache-1")["id"]
         self.workflow_id = self.emulator.register_workflow(
             "wgs", tasks=list(tasks), storage_type="STATIC", storage_capacity=storage_capacity
         )
-        self.repository = ProvenanceRepository(
-            create_provenance_table(boto3.client("dynamodb", region_name=REGION))
-        )
+        self.repository = ProvenanceRepository(create_provenance_table(boto3.client("dynamodb", region_name=REGION)))
         self.recorder = Recorder(self.repository, omics=lambda: self.omics, now=self.clock.now)
         policy_model = policy if isinstance(policy, RerunPolicy) else load_policy(policy)
         self.config = Config(
@@ -203,9 +200,7 @@ class Harness:
         self.delayed = [(when, body) for when, body in self.delayed if when > now]
         for entry in self.scheduler.list_schedules().get("Schedules", []):
             detail = self.scheduler.get_schedule(Name=entry["Name"])
-            when = datetime.strptime(detail["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(
-                tzinfo=UTC
-            )
+            when = datetime.strptime(detail["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
             if when <= now:
                 due.append(json.loads(detail["Target"]["Input"]))
                 self.scheduler.delete_schedule(Name=entry["Name"])  # ActionAfterCompletion=DELETE
@@ -236,3 +231,26 @@ class Harness:
 
     def runs(self) -> dict[str, Any]:
         return self.emulator.runs
+
+    def reruns_of(self, run_id: str) -> list[Any]:
+        """The emulator's runs that re-ran `run_id` (StartRun runId=...)."""
+        return [r for r in self.emulator.runs.values() if r.source_run_id == run_id]
+
+    def follow_ups(self, batch_id: str) -> list[Any]:
+        """The emulator's batches started as follow-ups of `batch_id`."""
+        return [b for b in self.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+
+
+@pytest.fixture
+def make(aws: None) -> Iterator[Callable[..., Harness]]:
+    """Build harnesses inside the test's moto context (the `aws` fixture); closed after the test."""
+    made: list[Harness] = []
+
+    def build(**kwargs: Any) -> Harness:
+        harness = Harness(**kwargs)
+        made.append(harness)
+        return harness
+
+    yield build
+    for harness in made:
+        harness.close()

@@ -4,32 +4,12 @@ settings + lineage runTags); chained until max attempts. moto + emulator + real 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
-from tests.integration.rerun_harness import BUCKET, Harness
+from tests.integration.rerun_harness import BUCKET
 
-
-@pytest.fixture
-def make(aws: None) -> Iterator:
-    made: list[Harness] = []
-
-    def build(**kwargs: object) -> Harness:
-        harness = Harness(**kwargs)  # type: ignore[arg-type]
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.close()
-
-
-def follow_ups(h: Harness, batch_id: str) -> list:
-    return [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
 
 def test_failed_members_become_one_follow_up_batch(make) -> None:
@@ -55,7 +35,7 @@ def test_failed_members_become_one_follow_up_batch(make) -> None:
     # When the account runs until quiet
     h.run()
     # Then exactly one follow-up batch holds s2, s4 and s6 with their original per-run settings
-    (follow_up,) = follow_ups(h, batch_id)
+    (follow_up,) = h.follow_ups(batch_id)
     assert follow_up.request_id == batch_request_id(batch_id, 1, "same")
     assert [e.run_setting_id for e in follow_up.entries] == ["s2", "s4", "s6"]
     default = follow_up.default_run_setting
@@ -107,7 +87,7 @@ def test_non_retryable_submission_failures_are_not_resubmitted(make) -> None:
     h = make(faults=faults)
     batch_id = h.start_batch(["s1", "s2"])
     h.run()
-    assert follow_ups(h, batch_id) == []
+    assert h.follow_ups(batch_id) == []
     record = h.repository.get_item(f"BATCH#{batch_id}", "RERUN#01#SETTING#s2")
     assert record is not None and record["decision"] == Decided.NEVER
 
@@ -121,7 +101,7 @@ def test_follow_ups_chain_until_max_attempts(make) -> None:
     root = h.start_batch(["s1", "s2"])
     h.run()
     chain = [root]
-    while nxt := follow_ups(h, chain[-1]):
+    while nxt := h.follow_ups(chain[-1]):
         chain.append(nxt[0].id)
     assert len(chain) == 4  # root + attempts 1, 2, 3
     links = [h.repository.get_batch_link(b) for b in chain[1:]]
@@ -152,10 +132,10 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
     h.run()
     groups = {
         b.default_run_setting.get("storageCapacity"): [e.run_setting_id for e in b.entries]
-        for b in follow_ups(h, batch_id)
+        for b in h.follow_ups(batch_id)
     }
     assert groups == {1200: ["s1"], 2400: ["s2"]}
-    bigger = next(b for b in follow_ups(h, batch_id) if b.default_run_setting.get("storageCapacity") == 2400)
+    bigger = next(b for b in h.follow_ups(batch_id) if b.default_run_setting.get("storageCapacity") == 2400)
     assert bigger.request_id == batch_request_id(batch_id, 1, "static2400")
     (run,) = h.emulator.batch_runs(bigger)
     assert run.storage_capacity == 2400 and run.status == "COMPLETED"
@@ -170,7 +150,7 @@ def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> 
     h = make(faults=faults)
     batch_id = h.start_batch([f"s{i}" for i in range(150)], via_s3=True)
     h.run()
-    (follow_up,) = follow_ups(h, batch_id)
+    (follow_up,) = h.follow_ups(batch_id)
     assert sorted(e.run_setting_id for e in follow_up.entries) == ["s120", "s3", "s50"]
     assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
@@ -183,7 +163,7 @@ def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
     h = make(faults=faults)
     batch_id = h.start_batch([f"s{i}" for i in range(240)], via_s3=True)
     h.run()
-    (follow_up,) = follow_ups(h, batch_id)
+    (follow_up,) = h.follow_ups(batch_id)
     assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
     assert len(follow_up.entries) == 120
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
@@ -204,7 +184,7 @@ def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(m
         batchRunSettings={"inlineSettings": [{"runSettingId": f"x{i}", "parameters": {"n": i}} for i in range(3)]},
     )["id"]
     h.run()
-    (follow_up,) = follow_ups(h, batch_id)
+    (follow_up,) = h.follow_ups(batch_id)
     (entry,) = follow_up.entries
     assert entry.run_setting_id == "x2" and entry.setting["parameters"] == {"n": 2}
     assert follow_up.default_run_setting["cacheId"] == h.cache_id  # the stack's cache was attached

@@ -4,33 +4,14 @@ operator) and the delay path (SQS DelaySeconds up to 15 minutes, one-time Schedu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from rerunner.logic import Decided
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from tests.integration.rerun_harness import SCHEDULER_ROLE, Harness
 
-
-@pytest.fixture
-def make(aws: None) -> Iterator:
-    made: list[Harness] = []
-
-    def build(**kwargs: object) -> Harness:
-        harness = Harness(**kwargs)  # type: ignore[arg-type]
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.close()
-
-
-def reruns_of(h: Harness, run_id: str) -> list:
-    return [r for r in h.runs().values() if r.source_run_id == run_id]
+pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
 
 def drain_queue(h: Harness) -> list:
@@ -53,7 +34,7 @@ def test_instance_reservation_failed_waits_through_a_one_time_schedule(make) -> 
     # When its failure is handled
     (outcome,) = h.deliver()
     # Then nothing is started yet: a one-time schedule brings the work back after the delay
-    assert outcome.decisions == {Decided.DELAYED: 1} and reruns_of(h, failed) == []
+    assert outcome.decisions == {Decided.DELAYED: 1} and h.reruns_of(failed) == []
     (entry,) = h.scheduler.list_schedules()["Schedules"]
     schedule = h.scheduler.get_schedule(Name=entry["Name"])
     due = failed_at + timedelta(seconds=1800)
@@ -65,10 +46,10 @@ def test_instance_reservation_failed_waits_through_a_one_time_schedule(make) -> 
     assert decision["decision"] == Decided.DELAYED and decision["due_at"].startswith(due.strftime("%Y-%m-%dT%H:%M"))
     # and a duplicate of the failure event neither starts the run early nor adds a second schedule
     h.handle(Work(kind="run", id=failed))
-    assert reruns_of(h, failed) == [] and len(h.scheduler.list_schedules()["Schedules"]) == 1
+    assert h.reruns_of(failed) == [] and len(h.scheduler.list_schedules()["Schedules"]) == 1
     # When the clock reaches the due time, the schedule fires and the re-run starts (and completes)
     h.run()
-    (rerun,) = reruns_of(h, failed)
+    (rerun,) = h.reruns_of(failed)
     assert rerun.creation_time >= due and rerun.status == "COMPLETED"
     assert h.scheduler.list_schedules()["Schedules"] == []
     assert h.decisions(failed)[0]["decision"] == Decided.STARTED
@@ -88,7 +69,7 @@ def test_short_delays_use_sqs_delay_seconds(make) -> None:
         ({"autopilotRerun": 1, "kind": "run", "id": failed, "origin": "wake"}, timedelta(seconds=300))
     ]
     h.run()
-    (rerun,) = reruns_of(h, failed)
+    (rerun,) = h.reruns_of(failed)
     assert rerun.status == "COMPLETED"
 
 
@@ -103,11 +84,11 @@ def test_a_batch_with_a_delayed_member_starts_the_others_now(make) -> None:
     batch_id = h.start_batch(["s1", "s2", "s3"])
     h.emulator.run_until_idle()
     h.deliver()
-    follow = [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+    follow = h.follow_ups(batch_id)
     assert [[e["runSettingId"] for e in b.inline_settings] for b in follow] == [["s1"]]
     assert len(h.scheduler.list_schedules()["Schedules"]) == 1
     h.run()
-    follow = [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+    follow = h.follow_ups(batch_id)
     assert sorted(b.name for b in follow) == [f"rerun-{batch_id}-a1-same", f"rerun-{batch_id}-a1-same-d1800"]
     assert all(r.status == "COMPLETED" for b in follow for r in h.emulator.batch_runs(b))
 
@@ -125,7 +106,7 @@ def test_a_failure_storm_pauses_reruns_records_and_holds_them_until_released(mak
     h.emulator.run_until_idle()
     outcomes = h.deliver()
     # the first two failures are re-run, the third exceeds the threshold and pauses the workflow
-    assert [len(reruns_of(h, r)) for r in failed] == [1, 1, 0, 0]
+    assert [len(h.reruns_of(r)) for r in failed] == [1, 1, 0, 0]
     assert sum(o.brake_engaged for o in outcomes) == 1
     state = h.repository.get_item(f"BRAKE#{h.workflow_id}", "STATE")
     assert state["status"] == "PAUSED" and "3 failures" in state["reason"] and state.get("paused_until") is None
@@ -135,13 +116,13 @@ def test_a_failure_storm_pauses_reruns_records_and_holds_them_until_released(mak
     assert held["paused"] and sorted(x["id"] for x in held["held"]) == sorted(failed[2:])
     # nothing more happens while paused (the braked runs stay unresolved, not lost)
     h.run(seconds=3600)
-    assert [len(reruns_of(h, r)) for r in failed[2:]] == [0, 0]
+    assert [len(h.reruns_of(r)) for r in failed[2:]] == [0, 0]
     # When an operator releases the brake, the held work is re-queued and re-run
     result = h.rerunner.release_brake(h.workflow_id, "alice")
     assert result["requeued"] == 2
     released = drain_queue(h)
     assert [o.decisions for o in released] == [{Decided.STARTED: 1}] * 2
-    assert [len(reruns_of(h, r)) for r in failed] == [1, 1, 1, 1]
+    assert [len(h.reruns_of(r)) for r in failed] == [1, 1, 1, 1]
     state = h.repository.get_item(f"BRAKE#{h.workflow_id}", "STATE")
     assert state["status"] == "RELEASED" and state["released_by"] == "alice"
     assert h.rerunner.brake_status(h.workflow_id)["held"] == []
@@ -154,7 +135,7 @@ def test_the_pause_expires_after_its_cool_down(make) -> None:
     first = [h.start_run("a"), h.start_run("b")]
     h.emulator.run_until_idle()
     h.deliver()
-    assert [len(reruns_of(h, r)) for r in first] == [1, 0]  # the second failure paused the workflow
+    assert [len(h.reruns_of(r)) for r in first] == [1, 0]  # the second failure paused the workflow
     paused_until = datetime.fromisoformat(
         h.repository.get_item(f"BRAKE#{h.workflow_id}", "STATE")["paused_until"].replace("Z", "+00:00")
     )
@@ -162,7 +143,7 @@ def test_the_pause_expires_after_its_cool_down(make) -> None:
     later = h.start_run("c")
     h.emulator.run_until_idle()
     h.deliver()
-    assert len(reruns_of(h, later)) == 1  # resumed by itself; the held one still waits for an operator
+    assert len(h.reruns_of(later)) == 1  # resumed by itself; the held one still waits for an operator
     assert [x["id"] for x in h.rerunner.brake_status(h.workflow_id)["held"]] == [first[1]]
 
 
@@ -173,7 +154,7 @@ def test_batch_failures_count_towards_the_brake(make) -> None:
     h.emulator.run_until_idle()
     (outcome,) = [o for o in h.deliver() if o.work.kind == "batch"]
     assert outcome.brake_engaged and outcome.decisions == {Decided.BRAKED: 3}
-    assert [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id] == []
+    assert h.follow_ups(batch_id) == []
     h.rerunner.release_brake(h.workflow_id)
     (released,) = drain_queue(h)
     assert released.decisions == {Decided.STARTED: 3}

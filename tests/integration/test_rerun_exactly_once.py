@@ -4,7 +4,6 @@ exactly one re-run per (failed run, attempt) and one follow-up batch per (batch,
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,29 +13,9 @@ from rerunner.work import Work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.lineage import Lineage, lineage_tags
-from tests.integration.rerun_harness import BUCKET, ROLE, Harness
+from tests.integration.rerun_harness import BUCKET, ROLE
 
-
-@pytest.fixture
-def make(aws: None) -> Iterator:
-    made: list[Harness] = []
-
-    def build(**kwargs: object) -> Harness:
-        harness = Harness(**kwargs)  # type: ignore[arg-type]
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.close()
-
-
-def reruns_of(h: Harness, run_id: str) -> list[Any]:
-    return [r for r in h.runs().values() if r.source_run_id == run_id]
-
-
-def follow_ups(h: Harness, batch_id: str) -> list[Any]:
-    return [b for b in h.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -63,8 +42,8 @@ def test_three_times_duplicated_and_shuffled_events_start_exactly_one_rerun_each
     h.deliver(stream)
     h.run()
     # Then each failed run got exactly one re-run and the batch exactly one follow-up
-    assert [len(reruns_of(h, r)) for r in standalone] == [1, 0, 1]
-    (follow_up,) = follow_ups(h, batch_id)
+    assert [len(h.reruns_of(r)) for r in standalone] == [1, 0, 1]
+    (follow_up,) = h.follow_ups(batch_id)
     assert sorted(e.run_setting_id for e in follow_up.entries) == ["s1", "s3"]
     assert all(r.status == "COMPLETED" for r in h.runs().values() if r.source_run_id or r.batch_id == follow_up.id)
     # and the service saw one StartRun per re-run (duplicates stopped at the claim, not at the service)
@@ -96,7 +75,7 @@ def test_redelivery_after_a_crash_between_start_and_record_starts_nothing_twice(
     # the message comes back (SQS redelivery): the claim is taken but has no result -> same requestId again
     outcome = h.handle(work)
     assert outcome.decisions == {Decided.STARTED: 1}
-    assert len(reruns_of(h, failed)) == 1
+    assert len(h.reruns_of(failed)) == 1
     # and a third delivery is a recognised duplicate that calls nothing
     calls = h.emulator.calls["StartRun"]
     assert h.handle(work).skipped.startswith("duplicate") and h.emulator.calls["StartRun"] == calls
@@ -123,7 +102,7 @@ def test_concurrent_handlers_of_the_same_failure_start_one_run(make) -> None:
     h.access.start_run = interleaved  # type: ignore[method-assign]
     mine = h.handle(work)
     # Then both report the same run, and only one exists
-    (rerun,) = reruns_of(h, failed)
+    (rerun,) = h.reruns_of(failed)
     assert mine.started == [rerun.id] and seen_by_other[0].started == [rerun.id]
 
 
@@ -144,7 +123,7 @@ def test_a_later_successful_attempt_supersedes_the_failure(make) -> None:
     )
     # Then nothing is started and the decision says why
     assert [o.decisions for o in outcomes] == [{Decided.SUPERSEDED: 1}]
-    assert len(reruns_of(h, failed)) == 1
+    assert len(h.reruns_of(failed)) == 1
     assert "already succeeded" in h.decisions(failed)[0]["why"]
 
 
@@ -175,7 +154,7 @@ def test_throttled_start_run_is_retried_none_lost_none_doubled(make) -> None:
             except RetryableError:
                 redeliveries += 1
     assert redeliveries > 0  # throttling really happened beyond the in-call retries
-    assert [len(reruns_of(h, r)) for r in failed] == [1] * 8
+    assert [len(h.reruns_of(r)) for r in failed] == [1] * 8
     assert h.emulator.calls["StartRun"] > 16  # throttled calls were made and retried
 
 
@@ -198,4 +177,4 @@ def test_throttled_start_run_batch_is_retried_none_lost_none_doubled(make) -> No
     faults.throttle.clear()
     for _ in range(3):
         assert h.handle(work).skipped.startswith("duplicate")
-    assert len(follow_ups(h, batch_id)) == 1
+    assert len(h.follow_ups(batch_id)) == 1

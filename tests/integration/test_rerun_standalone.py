@@ -4,28 +4,13 @@ Given/When/Then against moto + the HealthOmics emulator, the real recorder and t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from rerunner.logic import Decided, run_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, TaskSpec
 from shared.provenance.views import attempt_chain, run_view, unresolved_failures
-from tests.integration.rerun_harness import Harness
 
-
-@pytest.fixture
-def make(aws: None) -> Iterator:
-    made: list[Harness] = []
-
-    def build(**kwargs: object) -> Harness:
-        harness = Harness(**kwargs)  # type: ignore[arg-type]
-        made.append(harness)
-        return harness
-
-    yield build
-    for harness in made:
-        harness.close()
+pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
 
 def test_service_error_after_two_tasks_reruns_from_cache_and_resolves(make) -> None:
@@ -35,7 +20,7 @@ def test_service_error_after_two_tasks_reruns_from_cache_and_resolves(make) -> N
     # When the account runs until quiet (events -> recorder + re-runner)
     h.run()
     # Then exactly one re-run was started, from the cache, as attempt 1 of the failed root
-    reruns = [r for r in h.runs().values() if r.source_run_id == failed]
+    reruns = h.reruns_of(failed)
     assert len(reruns) == 1
     rerun = reruns[0]
     assert rerun.status == "COMPLETED"
@@ -65,7 +50,7 @@ def test_rerun_reasons_start_one_rerun(make, reason: str) -> None:
     h = make(faults=FaultPlan(runs=[RunFault(reason=reason, at_task="call", run_name="s1")]))
     failed = h.start_run("s1")
     h.run()
-    reruns = [r for r in h.runs().values() if r.source_run_id == failed]
+    reruns = h.reruns_of(failed)
     assert [r.status for r in reruns] == ["COMPLETED"]
     assert reruns[0].tags["autopilot:rerun-reason"] == reason
     assert reruns[0].tags["autopilot:root-run"] == failed and reruns[0].tags["autopilot:attempt"] == "1"
@@ -101,9 +86,7 @@ def test_run_task_failed_is_rerun_once_only(make) -> None:
     # Given a task that fails on every attempt
     h = make(
         faults=FaultPlan(
-            runs=[
-                RunFault(reason="RUN_TASK_FAILED", at_task="report", run_name="s1", first_attempt_only=False)
-            ]
+            runs=[RunFault(reason="RUN_TASK_FAILED", at_task="report", run_name="s1", first_attempt_only=False)]
         )
     )
     failed = h.start_run("s1")
@@ -154,7 +137,7 @@ def test_file_system_out_of_space_reruns_with_larger_storage_and_no_cache_hits(m
     failed_run = h.runs()[failed]
     assert failed_run.failure_reason == "FILE_SYSTEM_OUT_OF_SPACE" and failed_run.storage_capacity == 1200
     # Then the re-run got the next static size by the guide's rounding (1,200 x 2 -> 2,400 GiB) and completed
-    (rerun,) = [r for r in h.runs().values() if r.source_run_id == failed]
+    (rerun,) = h.reruns_of(failed)
     assert rerun.storage_type == "STATIC" and rerun.storage_capacity == 2400
     assert rerun.status == "COMPLETED"
     # with no cache hits: nothing is cached after FILE_SYSTEM_OUT_OF_SPACE
@@ -170,7 +153,7 @@ def test_out_of_space_with_dynamic_remediation(make) -> None:
     h = make(tasks=tasks, policy={"storage": {"mode": "DYNAMIC"}})
     failed = h.start_run("s1")
     h.run()
-    (rerun,) = [r for r in h.runs().values() if r.source_run_id == failed]
+    (rerun,) = h.reruns_of(failed)
     assert rerun.storage_type == "DYNAMIC" and rerun.storage_capacity is None and rerun.status == "COMPLETED"
 
 
@@ -197,5 +180,5 @@ def test_the_stack_cache_is_attached_when_the_run_had_none(make) -> None:
         )["id"]
     )
     h.run()
-    (rerun,) = [r for r in h.runs().values() if r.source_run_id == failed]
+    (rerun,) = h.reruns_of(failed)
     assert rerun.cache_id == h.cache_id and rerun.cache_behavior == "CACHE_ON_FAILURE"
