@@ -61,6 +61,8 @@ SCENARIO_FAILURES = (
     InjectedFailure("S-0045", "RUN_TASK_FAILED", "call", every_attempt=True),
 )
 THROTTLED_SUBMISSION = "S-0040"  # its StartRun inside the batch fails with a retryable reason
+LINEAGE_SAMPLE = "S-0003"  # failed with SERVICE_ERROR after three tasks, re-run from the cache
+OUTPUT_DIR = Path("demo-output")
 
 
 @dataclass
@@ -140,19 +142,57 @@ def submit_cohort(account: LocalAccount, rows: list[dict[str, str]], report: Rep
 
 
 def prune_caches(account: LocalAccount, report: Report) -> dict[str, Any]:
-    """A service update invalidates cache entries; the pruner reclaims them (when deployed)."""
+    """A service update invalidates cache entries: the next run writes entries of the new manifest
+    version, and the pruner (through the operator CLI) reclaims the old ones."""
     version = account.emulator.bump_manifest_version()
+    canary = account.omics.start_run(
+        workflowId=account.context["workflowId"], roleArn=account.outputs["OmicsServiceRoleArn"],
+        outputUri=f"s3://{account.outputs['RunOutputsBucketName']}/runs/", requestId="demo-canary-after-update",
+        name="canary-after-service-update", cacheId=account.outputs["RunCacheId"], cacheBehavior="CACHE_ALWAYS",
+        parameters={"fastq_r1": "s3://demo-inputs/fastq/CANARY_R1.fastq.gz"}, tags={"autopilot:sample": "CANARY"})
+    account.run_until_quiet(max_seconds=2 * 86400, step_seconds=300)
+    report.phase("update", f"service manifest version bumped to {version}; canary run {canary['id']} wrote "
+                           f"version-{version} cache entries")
     if not _has(account, "pruner"):
-        report.phase("prune", f"manifest version bumped to {version}; no pruner deployed")
+        report.phase("prune", "no pruner deployed")
         return {"entries": 0, "bytes": 0}
-    result = account.invoke("pruner", {"mode": "enforce"})
-    account.deliver()
-    records = account.repository.prune_history(account.outputs["RunCacheId"])
-    entries = sum(int(r.get("entries_deleted", r.get("deleted", 0)) or 0) for r in records)
-    reclaimed = sum(int(r.get("bytes_reclaimed", 0) or 0) for r in records)
-    report.phase("prune", f"manifest v{version}: pruned {entries} stale cache entries, {reclaimed / 1e6:.1f} MB "
-                          f"reclaimed ({json.dumps(result, default=str)[:120]})")
+    cli_output = _cli(account, ["--json", "cache", "prune", "--enforce"])
+    latest = (json.loads(cli_output).get("latest_pass") or {}) if cli_output.strip() else {}
+    entries = int(latest.get("entries_deleted", 0) or 0)
+    reclaimed = int(latest.get("bytes_reclaimed", 0) or 0)
+    report.phase("prune", f"autopilot cache prune --enforce: {entries} stale entries deleted, "
+                          f"{reclaimed / 1e6:.1f} MB reclaimed, {latest.get('current', 0)} current entries kept")
     return {"entries": entries, "bytes": reclaimed}
+
+
+def _cli(account: LocalAccount, argv: list[str]) -> str:
+    """Run one operator CLI command against the sandbox; returns what it printed."""
+    import io
+
+    from autopilot_cli.app import main as autopilot
+    from autopilot_cli.target import SandboxTarget
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = autopilot(argv, target=SandboxTarget(account), stdout=stdout, stderr=stderr)
+    if code != 0:
+        raise RuntimeError(f"autopilot {' '.join(argv)} exited {code}: {stderr.getvalue().strip()}")
+    return stdout.getvalue()
+
+
+def show_lineage(account: LocalAccount, report: Report, out_dir: Path) -> None:
+    """End as an operator would: one re-run sample's lineage, and its Workflow Run RO-Crate."""
+    from shared.provenance.views import sample_view
+
+    attempts = sample_view(account.repository, LINEAGE_SAMPLE)
+    if not attempts or not attempts[-1].run_id:
+        report.phase("lineage", f"sample {LINEAGE_SAMPLE} has no recorded run")
+        return
+    run_id = attempts[-1].run_id
+    report.phase("lineage", f"autopilot run lineage {run_id} (sample {LINEAGE_SAMPLE}, {len(attempts)} attempts)")
+    print(_cli(account, ["run", "lineage", run_id]).rstrip())
+    crate_dir = out_dir / f"run-{run_id}-crate"
+    _cli(account, ["export", run_id, "--format", "ro-crate", "--out", str(crate_dir)])
+    report.phase("export", f"Workflow Run RO-Crate of run {run_id} written to {crate_dir}/")
 
 
 def _scan_count(account: LocalAccount) -> int:
@@ -193,6 +233,8 @@ def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, 
         report.phase("run", f"{len(runs)} runs in {len(account.emulator.batches)} batches, "
                             f"{dict(statuses)}; quiet={quiet}; virtual time {account.clock.now():%Y-%m-%d %H:%M}")
         pruned = prune_caches(account, report)
+        runs = list(account.emulator.runs.values())
+        statuses = Counter(r.status for r in runs)
         with_rerunner = _has(account, "rerunner")
         failed_samples = {f.sample for f in SCENARIO_FAILURES}
         expected = ({f.sample for f in SCENARIO_FAILURES if f.permanent_with_rerunner} if with_rerunner
@@ -226,6 +268,7 @@ def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, 
                  f"({failure.get('failure_reason')}, attempt {failure.get('attempt')})")
         for problem in problems[:20]:
             echo(f"  PROBLEM: {problem}")
+        show_lineage(account, report, OUTPUT_DIR)
     return summary, problems
 
 

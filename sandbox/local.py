@@ -195,11 +195,12 @@ class LocalAccount:
         return ProvenanceRepository(self.table_name, self.dynamodb)
 
     def function(self, capability: str) -> FunctionSpec:
-        """A function by its handler's package (recorder, launcher, rerunner, pruner...)."""
-        for spec in self.resources.functions.values():
-            if spec.handler.split(".")[0] == capability:
-                return spec
-        raise KeyError(f"no function for {capability!r} in the stack")
+        """A capability's entry function by its handler's package (recorder, launcher, rerunner,
+        pruner...): the one whose handler is `lambda_handler`, not a worker of the same package."""
+        specs = [s for s in self.resources.functions.values() if s.handler.split(".")[0] == capability]
+        if not specs:
+            raise KeyError(f"no function for {capability!r} in the stack")
+        return min(specs, key=lambda s: (not s.handler.endswith(".lambda_handler"), s.handler))
 
     # ------------------------------------------------------------------ invoking handlers
     def invoke(self, function: FunctionSpec | str, event: dict[str, Any]) -> Any:
