@@ -94,3 +94,24 @@ def test_operator_actions_and_malformed_messages() -> None:
         items = account.dynamodb.scan(TableName=account.table_name)["Items"]
         (rejected,) = [i for i in items if i["pk"]["S"].startswith("REJECTED#")]
         assert rejected["sk"]["S"] == "EVENT#e1" and "validation error" in rejected["reason"]["S"]
+
+
+def test_a_delayed_rerun_waits_for_its_schedule_on_the_sandbox_clock() -> None:
+    faults = FaultPlan(runs=[RunFault(reason="INSTANCE_RESERVATION_FAILED", run_name="wgs-2")])
+    with LocalAccount(faults=faults) as account:
+        workflow = account.emulator.register_workflow("wgs", tasks=TASKS)
+        outputs = account.outputs
+        failed = account.omics.start_run(
+            workflowId=workflow,
+            roleArn=outputs["OmicsServiceRoleArn"],
+            name="wgs-2",
+            requestId="wgs-2",
+            outputUri=f"s3://{outputs['RunOutputsBucketName']}/out",
+            cacheId=outputs["RunCacheId"],
+        )["id"]
+        assert account.run_until_quiet()
+        chain = attempt_chain(account.repository, failed)
+        assert [(c["attempt"], c["status"]) for c in chain] == [(0, "FAILED"), (1, "COMPLETED")]
+        rerun = account.emulator.runs[chain[1]["run_id"]]
+        failed_at = account.emulator.runs[failed].stop_time
+        assert (rerun.creation_time - failed_at).total_seconds() >= 1800  # the default 30-minute wait
