@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 QUOTA_TPS = {
@@ -65,7 +66,7 @@ def main() -> None:
     from recorder.logic import run_details
     from rerunner.dal import AwsAccess
     from rerunner.logic import Config, Rerunner
-    from rerunner.policy import RerunPolicy
+    from rerunner.policy import load_policy
     from rerunner.work import Work
     from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, VirtualClock, mock_omics
     from shared.batch_submit import start_batch
@@ -162,7 +163,7 @@ def main() -> None:
             )
 
             config = Config(
-                policy=RerunPolicy(brake={"maxFailures": 100_000}),
+                policy=load_policy({"brake": {"maxFailures": 100_000}}),
                 run_cache_id=cache,
                 omics_role_arn=ROLE,
                 settings_bucket=BUCKET,
@@ -175,7 +176,7 @@ def main() -> None:
                 ("follow-up batch, nothing recorded", cold),
             ):
                 rerunner = Rerunner(repository, access, config, now=clock.now)
-                outcome, calls, wall = _measure(emulator, lambda r=rerunner: r.handle(work))
+                outcome, calls, wall = _measure(emulator, partial(rerunner.handle, work))
                 results[label] = (calls, wall)
                 follow_up = outcome.started[0]
             submitted_at = clock.now()
