@@ -32,7 +32,6 @@ from launcher.store import LauncherStore, SheetUnreadable
 from launcher.validation import Validated, validate
 from shared.batch_submit import BatchRejected, start_batch
 from shared.clock import utc_now
-from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
 from shared.observability import logger
