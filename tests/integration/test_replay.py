@@ -78,8 +78,6 @@ def test_replay_changes_no_provenance_item(replayed: Replayed) -> None:
     assert replayed.changed(lambda entity: entity != "RERUN_DECISION") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="the re-runner rewrites RERUN_DECISION.decided_at with the wall clock when "
-                                       "a FAILED event is redelivered for a run it decided NEVER/EXHAUSTED to re-run "
-                                       "(lambdas/rerunner/logic.py _record_base): reported to issue 5")
 def test_replay_changes_no_rerun_decision(replayed: Replayed) -> None:
+    # A redelivered FAILED event reaches the re-runner again: its decision record keeps its first time.
     assert replayed.changed(lambda entity: entity == "RERUN_DECISION") == {}

@@ -514,8 +514,12 @@ class ProvenanceRepository:
     def record_decision(self, pk: str, sk: str, attributes: Mapping[str, Any],
                         final: str = "STARTED") -> bool:
         """Set a decision record's attributes unless it already holds the `final` decision (a start is
-        never overwritten by what a late or duplicate event concludes). Returns whether it was written."""
-        built = _Update(sets=_plain({k: v for k, v in attributes.items() if v is not None})).build()
+        never overwritten by what a late or duplicate event concludes). `decided_at` keeps the first
+        decision's time, so a duplicate or replayed event leaves the record exactly as it was.
+        Returns whether it was written."""
+        values = {k: v for k, v in attributes.items() if v is not None}
+        first = {"decided_at": values.pop("decided_at")} if "decided_at" in values else {}
+        built = _Update(sets=_plain(values), set_if_absent=_plain(first)).build()
         built["ExpressionAttributeNames"]["#decision_"] = "decision"
         built["ExpressionAttributeValues"] = {**(built["ExpressionAttributeValues"] or {}),
                                               ":final_": _serializer.serialize(final)}
