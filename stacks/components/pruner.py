@@ -13,24 +13,19 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import (
-    INLINE_POLICY,
-    INLINE_POLICY_REASON,
     acknowledge,
     wildcard_action,
     wildcard_arn,
     wildcard_under,
 )
 from stacks.components.queue_consumer import QueueConsumer
+from stacks.components.scheduled_invocation import schedule_invocation
 from stacks.config import AutopilotConfig
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
 
@@ -158,59 +153,19 @@ class CachePruner(Construct):
                 iam.PolicyStatement(sid="ListRunCaches", actions=["omics:ListRunCaches"], resources=["*"])
             )
 
-        self.dead_letter_queue = sqs.Queue(
+        scheduled = schedule_invocation(
             self,
-            "ScheduleDeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        self.scheduler_role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description="EventBridge Scheduler: invoke the run-cache prune planner",
-        )
-        self.schedule = scheduler.Schedule(
-            self,
-            "Schedule",
+            function=self.planner,
+            expression=config.prune_schedule,
             description=f"Prune stale run-cache entries ({config.prune_mode})",
-            schedule=scheduler.ScheduleExpression.expression(config.prune_schedule),
-            target=scheduler_targets.LambdaInvoke(
-                self.planner,
-                role=self.scheduler_role,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"scheduledTime": scheduler.ContextAttribute.scheduled_time}
-                ),
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=2,
-                max_event_age=cdk.Duration.hours(1),
-            ),
+            what="run-cache prune planner",
+            key=key,
+            notifications=notifications,
+            max_event_age=cdk.Duration.hours(1),
         )
+        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
+        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
-        acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself a dead-letter queue (of the prune schedule target).",
-            "AwsSolutions-SQS3",
-        )
-        planner_cfn = self.planner.node.default_child
-        assert isinstance(planner_cfn, lambda_.CfnFunction)
-        acknowledge(
-            self.scheduler_role,
-            "CDK's grant_invoke covers the planner function and its versions (<function ARN>:*); the role "
-            "can invoke nothing else.",
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(planner_cfn)}.Arn>:*]",
-        )
-        acknowledge(self.scheduler_role, INLINE_POLICY_REASON, INLINE_POLICY)
-        acknowledge(
-            self.planner,
-            "The planner is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "
-            "(ScheduleDeadLetterQueue) and retry policy; a Lambda-level DLQ would duplicate it.",
-            "HIPAA.Security-LambdaDLQ",
-        )
         for function in (self.planner, self.worker):
             role = function.role
             assert role is not None

@@ -13,25 +13,20 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.event_routing import OMICS_SOURCE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import (
-    INLINE_POLICY,
-    INLINE_POLICY_REASON,
     acknowledge,
     wildcard_action,
     wildcard_arn,
     wildcard_under,
 )
+from stacks.components.permissions import grant_omics
+from stacks.components.scheduled_invocation import schedule_invocation
 
 RECONCILER_HANDLER = "reconciler.handler.lambda_handler"
 # GetRun / ListRunTasks on run (the sweep and the recorder's terminal enrichment);
@@ -57,7 +52,6 @@ class Reconciler(Construct):
         stale_minutes: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.function = factory.create(
             self,
             "Reconciler",
@@ -73,52 +67,20 @@ class Reconciler(Construct):
             ),
         )
         table.grant_read_write_data(self.function)
-        run_arns = stack.format_arn(service="omics", resource="run", resource_name="*")
-        batch_arns = stack.format_arn(service="omics", resource="runBatch", resource_name="*")
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(sid="ReadRuns", actions=list(RECONCILER_OMICS_RUN_ACTIONS), resources=[run_arns])
-        )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadBatches", actions=list(RECONCILER_OMICS_BATCH_ACTIONS), resources=[batch_arns]
-            )
-        )
+        grant_omics(self.function, {"run": RECONCILER_OMICS_RUN_ACTIONS, "runBatch": RECONCILER_OMICS_BATCH_ACTIONS})
 
-        # A failed asynchronous invocation (after Lambda's own retries) lands here instead of vanishing.
-        self.dead_letter_queue = sqs.Queue(
+        scheduled = schedule_invocation(
             self,
-            "ScheduleDeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        # The scheduler's own role, in this construct: it may invoke this one function and nothing else.
-        self.scheduler_role = iam.Role(
-            self,
-            "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
-            description="EventBridge Scheduler: invoke the reconciler",
-        )
-        self.schedule = scheduler.Schedule(
-            self,
-            "Schedule",
+            function=self.function,
+            expression=schedule_expression,
             description="Reconcile provenance with HealthOmics (stale non-terminal runs and batches)",
-            schedule=scheduler.ScheduleExpression.expression(schedule_expression),
-            target=scheduler_targets.LambdaInvoke(
-                self.function,
-                role=self.scheduler_role,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"scheduledTime": scheduler.ContextAttribute.scheduled_time}
-                ),
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=2,
-                max_event_age=cdk.Duration.minutes(30),
-            ),
+            what="reconciler",
+            key=key,
+            notifications=notifications,
+            max_event_age=cdk.Duration.minutes(30),
         )
+        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
+        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
         self.errors_alarm = notifications.notify(
             cloudwatch.Alarm(
@@ -132,33 +94,7 @@ class Reconciler(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
         )
-        self.dlq_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "ScheduleDeadLetterQueueNotEmpty",
-                alarm_description="reconciler: scheduled invocations could not be delivered",
-                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=cdk.Duration.minutes(5), statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-        )
 
-        acknowledge(
-            self.dead_letter_queue,
-            "This queue is itself a dead-letter queue (of the reconciler's schedule target).",
-            "AwsSolutions-SQS3",
-        )
-        acknowledge(
-            self.scheduler_role,
-            "CDK's grant_invoke covers the reconciler function and its versions/aliases (<function ARN>:*); "
-            "the role can invoke nothing else.",
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self._cfn_function())}.Arn>:*]",
-        )
-        acknowledge(self.scheduler_role, INLINE_POLICY_REASON, INLINE_POLICY)
         role = self.function.role
         assert role is not None
         acknowledge(
@@ -182,12 +118,6 @@ class Reconciler(Construct):
             wildcard_action("kms:GenerateDataKey*"),
             wildcard_action("kms:ReEncrypt*"),
         )
-        acknowledge(
-            self.function,
-            "The function is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "
-            "(ScheduleDeadLetterQueue) and retry policy; a Lambda-level DLQ would duplicate it.",
-            "HIPAA.Security-LambdaDLQ",
-        )
 
     def forward_routes_of(self, routing: EventRouting, except_consumers: Sequence[str] = ("recorder",)) -> None:
         """Every other consumer routed aws.omics events gets a healed observation its rule would have
@@ -210,8 +140,3 @@ class Reconciler(Construct):
             routes.append({"queueUrl": consumer.queue.queue_url, "pattern": pattern})
             consumer.queue.grant_send_messages(self.function)
         self.function.add_environment(ENV_FORWARD_ROUTES, stack.to_json_string(routes))
-
-    def _cfn_function(self) -> lambda_.CfnFunction:
-        cfn = self.function.node.default_child
-        assert isinstance(cfn, lambda_.CfnFunction)
-        return cfn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -17,6 +16,7 @@ from stacks.components.event_routing import (
 )
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.permissions import grant_omics
 from stacks.components.queue_consumer import QueueConsumer
 
 RECORDER_HANDLER = "recorder.handler.lambda_handler"
@@ -39,7 +39,6 @@ class ProvenanceRecorder(Construct):
         reserved_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.function = factory.create(
             self,
             "Recorder",
@@ -54,18 +53,7 @@ class ProvenanceRecorder(Construct):
         )
         table.grant_read_write_data(self.function)
 
-        run_arns = stack.format_arn(service="omics", resource="run", resource_name="*")
-        batch_arns = stack.format_arn(service="omics", resource="runBatch", resource_name="*")
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadRuns", actions=list(RECORDER_OMICS_RUN_ACTIONS), resources=[run_arns]
-            )
-        )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="ReadBatchMembers", actions=list(RECORDER_OMICS_BATCH_ACTIONS), resources=[batch_arns]
-            )
-        )
+        grant_omics(self.function, {"run": RECORDER_OMICS_RUN_ACTIONS, "runBatch": RECORDER_OMICS_BATCH_ACTIONS})
 
         self.consumer = QueueConsumer(
             self,

@@ -25,6 +25,7 @@ from stacks.components.nag import (
     wildcard_arn,
     wildcard_under,
 )
+from stacks.components.permissions import grant_omics, grant_pass_role
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.runtime_contract import METRICS_NAMESPACE
 
@@ -130,31 +131,9 @@ class Rerunner(Construct):
                 sid="CreateOneTimeSchedules", actions=["scheduler:CreateSchedule"], resources=[schedules]
             )
         )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="PassSchedulerRole",
-                actions=["iam:PassRole"],
-                resources=[self.scheduler_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
-            )
-        )
-
-        for resource_type, actions in RERUNNER_OMICS_ACTIONS.items():
-            self.function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid=f"Omics{resource_type[0].upper()}{resource_type[1:]}",
-                    actions=list(actions),
-                    resources=[stack.format_arn(service="omics", resource=resource_type, resource_name="*")],
-                )
-            )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="PassOmicsServiceRole",
-                actions=["iam:PassRole"],
-                resources=[omics_service_role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
-            )
-        )
+        grant_pass_role(self.function, self.scheduler_role.role_arn, "scheduler.amazonaws.com", "PassSchedulerRole")
+        grant_omics(self.function, RERUNNER_OMICS_ACTIONS)
+        grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
         # Original settings files are read from the submissions bucket; follow-up settings files (> 100
         # runs) are written under reruns/ there, where the HealthOmics service role reads settings.
         settings_bucket.grant_read(self.function)

@@ -1,0 +1,111 @@
+"""A function invoked on a schedule by EventBridge Scheduler: the one way the stack does it.
+
+The schedule's target has its own dead-letter queue (alarmed) and retry policy, and the scheduler
+gets a role of its own that may invoke this one function and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge
+
+
+@dataclass(frozen=True)
+class ScheduledInvocation:
+    dead_letter_queue: sqs.Queue
+    role: iam.Role
+    schedule: scheduler.Schedule
+    dead_letter_alarm: cloudwatch.Alarm
+
+
+def schedule_invocation(
+    scope: Construct,
+    *,
+    function: lambda_.Function,
+    expression: str,
+    description: str,
+    what: str,
+    key: kms.IKey,
+    notifications: AlarmNotifications,
+    max_event_age: cdk.Duration,
+) -> ScheduledInvocation:
+    """Invoke `function` on `expression` with {"scheduledTime": <the schedule's time>} as its event
+    (a stable key: a duplicated invocation of the same tick can be recognised)."""
+    stack = cdk.Stack.of(scope)
+    dead_letter_queue = sqs.Queue(
+        scope,
+        "ScheduleDeadLetterQueue",
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=cdk.Duration.days(14),
+    )
+    role = iam.Role(
+        scope,
+        "ScheduleRole",
+        assumed_by=iam.ServicePrincipal(
+            "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+        ),
+        description=f"EventBridge Scheduler: invoke the {what}",
+    )
+    schedule = scheduler.Schedule(
+        scope,
+        "Schedule",
+        description=description,
+        schedule=scheduler.ScheduleExpression.expression(expression),
+        target=scheduler_targets.LambdaInvoke(
+            function,
+            role=role,
+            input=scheduler.ScheduleTargetInput.from_object(
+                {"scheduledTime": scheduler.ContextAttribute.scheduled_time}
+            ),
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=2,
+            max_event_age=max_event_age,
+        ),
+    )
+    alarm = notifications.notify(
+        cloudwatch.Alarm(
+            scope,
+            "ScheduleDeadLetterQueueNotEmpty",
+            alarm_description=f"{what}: scheduled invocations could not be delivered",
+            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+    )
+
+    acknowledge(dead_letter_queue, f"This queue is itself a dead-letter queue (of the {what}'s schedule).",
+                "AwsSolutions-SQS3")
+    cfn_function = function.node.default_child
+    assert isinstance(cfn_function, lambda_.CfnFunction)
+    acknowledge(
+        role,
+        f"CDK's grant_invoke covers the {what} function and its versions (<function ARN>:*); the role can "
+        "invoke nothing else.",
+        f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cfn_function)}.Arn>:*]",
+    )
+    acknowledge(role, INLINE_POLICY_REASON, INLINE_POLICY)
+    acknowledge(
+        function,
+        "The function is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "
+        "(ScheduleDeadLetterQueue, alarmed) and retry policy; a Lambda-level DLQ would duplicate it.",
+        "HIPAA.Security-LambdaDLQ",
+    )
+    return ScheduledInvocation(dead_letter_queue, role, schedule, alarm)
