@@ -29,7 +29,7 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy lambdas sandbox stacks app.py
+	$(VENV)/bin/mypy lambdas sandbox stacks app.py autopilot_cli
 
 synth: install
 	$(PY) app.py
