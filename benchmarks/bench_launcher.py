@@ -78,14 +78,16 @@ def sheet_figures(count: int) -> dict[str, Any]:
     defaults = {"workflowId": "1234567", "roleArn": ROLE, "outputUri": "s3://lab-out/runs/", "cacheId": "555",
                 "cacheBehavior": "CACHE_ON_FAILURE"}
 
-    def baseline() -> int:
-        return len(json.dumps(json.loads(plain_json)))
-
     figures: dict[str, Any] = {"rows": count}
-    base_time, base_peak = _measure(baseline)
-    figures["baseline json load+dump"] = {"seconds": round(base_time, 3), "peak_mb": round(base_peak, 1)}
+    # The baseline is a plain json load + dump of the same rows: for the CSV sheet the rows as flat JSON
+    # objects, for the JSON sheet the sheet document itself.
+    baselines = {"csv": plain_json, "json": documents["json"]}
     for fmt, data in documents.items():
         identity = SheetIdentity("s3", "0" * 64, bucket=BUCKET, key=f"submissions/bench.{fmt}")
+        source = baselines[fmt]
+
+        def baseline(source: bytes = source) -> int:
+            return len(json.dumps(json.loads(source)))
 
         def launch(data: bytes = data, fmt: Any = fmt, identity: SheetIdentity = identity) -> int:
             validated = validate(parse(data, fmt), defaults, identity.submission_id)
@@ -94,11 +96,14 @@ def sheet_figures(count: int) -> dict[str, Any]:
             assert not plan.inline
             return sum(len(chunk) for chunk in settings_chunks(validated.encoded))  # the upload's stream
 
+        base_time, base_peak = _measure(baseline)
         seconds, peak = _measure(launch)
-        figures[f"launcher {fmt} sheet"] = {
-            "sheet_mb": round(len(data) / 1e6, 1), "seconds": round(seconds, 3), "peak_mb": round(peak, 1),
+        figures[f"{fmt} sheet"] = {
+            "sheet_mb": round(len(data) / 1e6, 1),
+            "baseline json load+dump": {"seconds": round(base_time, 3), "peak_mb": round(base_peak, 1)},
+            "launcher": {"seconds": round(seconds, 3), "peak_mb": round(peak, 1)},
             "time_ratio": round(seconds / base_time, 2), "memory_ratio": round(peak / base_peak, 2),
-            "goal_met": seconds / base_time <= 2.0 and peak <= 512}
+            "goal (<= 2x time, <= 512 MB peak) met": seconds / base_time <= 2.0 and peak <= 512}
     return figures
 
 
