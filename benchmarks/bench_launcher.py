@@ -174,6 +174,13 @@ def submission_figures(n: int) -> dict[str, Any]:
             outcome = launcher.launch_object(bucket, "submissions/cohort.csv")
             assert outcome is not None and outcome.batch_id
             launch_calls = dict(emu.calls)
+            # a redelivered upload event, and a retried StartRunBatch after a crash (same request)
+            again = launcher.launch_object(bucket, "submissions/cohort.csv")
+            recorded = repository.get_batch_request(outcome.batch_id)
+            assert again is not None and recorded is not None
+            retried = omics_client(1000).start_run_batch(**recorded["request"])["id"]
+            batches_after_retries = len(emu.batches)
+            assert retried == outcome.batch_id
             # the service's own progressive submission of the batch's runs, at the StartRun quota
             batch = emu.batches[outcome.batch_id]
             virtual_start = emu.clock.now()
@@ -185,7 +192,8 @@ def submission_figures(n: int) -> dict[str, Any]:
                 "client_seconds_at_default_quota": sum(c / QUOTA_TPS.get(op, 10.0) for op, c in launch_calls.items()),
                 "service_submission_virtual_seconds": round(submitted_after),
                 "runs_created": sum(1 for e in batch.entries if e.run_id),
-                "duplicate_runs_on_a_retried_invocation": 0,
+                "batches after a redelivered event and a retried StartRunBatch": batches_after_retries,
+                "redelivered event outcome": again.status,
             }
         per_row = OmicsEmulatorCalls.start_run_per_row(workflow_id, n)
         figures["StartRun per row"] = per_row
