@@ -293,7 +293,7 @@ class Launcher:
 
     def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
         try:
-            response = self.omics.get_batch(batch=batch_id)
+            response = self.omics.get_batch(batchId=batch_id)
         except ClientError as error:
             raise RetryableError(f"GetBatch {batch_id}: {error}") from error
         reason = response.get("failureReason")

@@ -27,11 +27,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.observability import logger
 from shared.provenance.repository import ProvenanceRepository
@@ -86,7 +87,7 @@ def start_batch(
     max_attempts: int = 3,
     backoff_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = utc_now,
 ) -> str:
     """Start one batch with `request` (StartRunBatch's exact parameters) and record it; return its id.
 
