@@ -21,8 +21,10 @@ from shared.lineage import lineage_of
 from shared.omics import paginate
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, batch_rank, iso_time, order_key, run_rank
+from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, RunStatus, batch_rank, iso_time, order_key, run_rank
 
+# Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
+ENRICH_BUDGET_SECONDS = 10.0
 THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                               "ServiceQuotaExceededException", "InternalServerException",
                               "ServiceUnavailableException", "RequestTimeoutException"})
@@ -153,28 +155,38 @@ class Recorder:
         outcome.advanced = update.applied
         item = update.item
         # Enrich once: the first time a terminal status is recorded, or on a retry after enrichment failed.
-        if observation.status in RUN_TERMINAL and item.get("outcome") in RUN_TERMINAL \
-                and "details_recorded_at" not in item:
-            self._enrich_run(observation.entity_id)
+        final = item.get("outcome")
+        if observation.status in RUN_TERMINAL and final in RUN_TERMINAL and "details_recorded_at" not in item:
+            if self.time_left() < ENRICH_BUDGET_SECONDS:
+                # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
+                raise RetryableError(f"run {observation.entity_id}: no time left to enrich; retried")
+            self._enrich_run(observation.entity_id, final)
             outcome.enriched = True
 
-    def _enrich_run(self, run_id: str) -> None:
+    def _enrich_run(self, run_id: str, final: str) -> None:
+        """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
+        says is kept beside it (api_status), never over it."""
         recorded_at = iso_time(self.now())
         try:
             details = run_details(self.omics.get_run(id=run_id))
+            if details.status not in RUN_TERMINAL and details.status != RunStatus.DELETED:
+                # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
+                raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
             tasks = [task_details(run_id, t) for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
                 # The run is gone (deleted, or a REMOVE-retention run aged out): record that, do not retry.
                 self.repository.record_run_details(RunDetails(run_id=run_id, root_run_id=run_id,
-                                                              status_message=str(failure)), recorded_at)
+                                                              status_message=str(failure)), recorded_at, final)
                 return
             raise failure from error
         if self.repository.put_tasks(tasks, recorded_at):
             raise RetryableError(f"task details of run {run_id} were not all written")
-        self.repository.record_run_details(details, recorded_at)
-        if details.parent_run_id:
+        self.repository.record_run_details(details, recorded_at, final)
+        if details.parent_run_id and final in (RunStatus.COMPLETED, RunStatus.FAILED):
+            # A later attempt that completed, or failed itself (and is then the unresolved one), settles
+            # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, run_id)
 
     # ------------------------------------------------------------------ batches

@@ -172,3 +172,47 @@ def test_events_without_account_or_resources_are_accepted(invoke, repo) -> None:
     del event["account"], event["resources"]
     assert invoke([event]) == {"batchItemFailures": []}
     assert run_view(repo, "778") is not None
+
+
+def test_get_run_lagging_behind_the_event_is_retried_not_frozen(invoke, omics, repo) -> None:
+    # Given GetRun still answers STOPPING right after the FAILED event (eventual consistency)
+    _, stub = omics
+    stub.add_response("get_run", get_run_response("901", "STOPPING"), {"id": "901"})
+    # When the FAILED event is recorded, the record fails alone and is retried
+    assert len(invoke([run_event("901", "FAILED", T0)])["batchItemFailures"]) == 1
+    view = run_view(repo, "901")
+    assert view is not None and view.status == "FAILED"  # the ordered status is never overwritten
+    # Then the redelivery finds GetRun caught up and the failure is indexed as unresolved
+    stub.add_response("get_run", get_run_response("901", "FAILED"), {"id": "901"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "901"})
+    assert invoke([run_event("901", "FAILED", T0)]) == {"batchItemFailures": []}
+    assert [f["run_id"] for f in unresolved_failures(repo)] == ["901"]
+
+
+def test_no_time_left_fails_the_terminal_record_alone(table_name, omics, monkeypatch, repo) -> None:
+    # Given an invocation with 5 seconds left: enrichment (GetRun + ListRunTasks) must not start
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    get_settings.cache_clear()
+    handler_module._recorder.cache_clear()
+    monkeypatch.setattr(handler_module, "omics_client", lambda *_a, **_k: omics[0])
+    result = handler_module.lambda_handler(
+        sqs_event([run_event("902", "COMPLETED", T0), task_event("902", "t1", "RUNNING", T0)]),
+        FakeLambdaContext(remaining_ms=5_000))
+    # Then only the terminal record is retried; the task event and the status itself are recorded
+    assert len(result["batchItemFailures"]) == 1
+    view = run_view(repo, "902")
+    assert view is not None and view.status == "COMPLETED" and len(view.tasks) == 1
+    handler_module._recorder.cache_clear()
+
+
+def test_a_cancelled_rerun_does_not_resolve_its_parents_failure(invoke, omics, repo) -> None:
+    _, stub = omics
+    stub.add_response("get_run", get_run_response("910", "FAILED"), {"id": "910"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "910"})
+    stub.add_response("get_run", get_run_response("911", "CANCELLED", runId="910",
+                                                  tags={"autopilot:parent-run": "910", "autopilot:root-run": "910",
+                                                        "autopilot:attempt": "1"}), {"id": "911"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "911"})
+    invoke([run_event("910", "FAILED", T0)])
+    invoke([run_event("911", "CANCELLED", T0 + timedelta(hours=1))])
+    assert [f["run_id"] for f in unresolved_failures(repo)] == ["910"]

@@ -73,12 +73,13 @@ def lineage(table_name: str) -> Iterator[RunLineage]:
         run_id=ROOT, arn=ARN.format(ROOT), status="FAILED", failure_reason="RUN_TASK_FAILED",
         status_message="task call failed", run_output_uri=f"s3://cohort/runs/{ROOT}/u-1",
         creation_time="2026-01-05T08:00:00.000000Z", start_time="2026-01-05T08:01:10.000000Z",
-        stop_time="2026-01-05T08:20:00.000000Z", root_run_id=ROOT, **common), "2026-01-05T08:21:00.000000Z")
+        stop_time="2026-01-05T08:20:00.000000Z", root_run_id=ROOT, **common), "2026-01-05T08:21:00.000000Z", "FAILED")
     repository.record_run_details(RunDetails(
         run_id=RERUN, arn=ARN.format(RERUN), status="COMPLETED", source_run_id=ROOT,
         run_output_uri=f"s3://cohort/runs/{RERUN}/u-2", creation_time="2026-01-05T09:00:00.000000Z",
         start_time="2026-01-05T09:01:10.000000Z", stop_time="2026-01-05T09:10:00.000000Z", root_run_id=ROOT,
-        parent_run_id=ROOT, attempt=1, rerun_reason="RUN_TASK_FAILED", **common), "2026-01-05T09:11:00.000000Z")
+        parent_run_id=ROOT, attempt=1, rerun_reason="RUN_TASK_FAILED", **common), "2026-01-05T09:11:00.000000Z",
+        "COMPLETED")
     repository.supersede(ROOT, RERUN)
     repository.put_tasks([
         TaskDetails(task_id="101", run_id=ROOT, name="align", status="COMPLETED", cache_hit=False, cpus=8,

@@ -249,10 +249,14 @@ class ProvenanceRepository:
         return self._ordered_update({keys.PK: keys.run_pk(observation.entity_id), keys.SK: keys.SUMMARY},
                                     observation.order, update)
 
-    def record_run_details(self, details: RunDetails, recorded_at: str) -> dict[str, Any]:
-        """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved."""
-        facts = details.model_dump(exclude_none=True, exclude={"run_id"})
-        update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "details_recorded_at": recorded_at})
+    def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> dict[str, Any]:
+        """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
+
+        `outcome` is the run's terminal status as the ordered event history established it; GetRun's own
+        status is kept as `api_status` and never overwrites the ordered `status`/`outcome`."""
+        facts = details.model_dump(exclude_none=True, exclude={"run_id", "status"})
+        update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "details_recorded_at": recorded_at,
+                               "api_status": details.status})
         update.sets.update(keys.lineage_keys(details.root_run_id, details.attempt, details.run_id))
         when = details.creation_time or recorded_at
         if details.sample:
@@ -260,7 +264,9 @@ class ProvenanceRepository:
         if details.root_batch_id:
             update.sets["batch_pk"] = keys.batch_pk(details.root_batch_id)
             update.sets["batch_sk"] = f"RUN#{details.sample or '-'}#{details.attempt:04d}#{details.run_id}"
-        if details.status == RunStatus.FAILED:
+        if outcome:  # already set by the ordered event history; only fills a summary no event reached yet
+            update.set_if_absent.update({"outcome": outcome, "status": outcome})
+        if outcome == RunStatus.FAILED:
             update.sets["unresolved_pk"] = keys.UNRESOLVED
             update.sets["unresolved_sk"] = f"{details.stop_time or recorded_at}#{details.run_id}"
         item = self._update({keys.PK: keys.run_pk(details.run_id), keys.SK: keys.SUMMARY}, update)
