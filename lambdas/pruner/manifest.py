@@ -21,6 +21,7 @@ class ManifestState(StrEnum):
     LEGACY = "LEGACY"
     UNREADABLE = "UNREADABLE"  # not JSON, not an object, or a `version` that is not a non-negative int
     VANISHED = "VANISHED"  # listed, but gone by the time it was read (deleted concurrently)
+    READ_FAILED = "READ_FAILED"  # GetObject failed (throttling, access, KMS): nothing is known, always kept
 
 
 @dataclass(frozen=True)

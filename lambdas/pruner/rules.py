@@ -111,6 +111,8 @@ def decide(
         return Decision(Reason.VANISHED)
     if is_foreign(manifest, cache_id):
         return Decision(Reason.FOREIGN)
+    if manifest.state is ManifestState.READ_FAILED:
+        return Decision(Reason.UNREADABLE)  # kept whatever the configuration: a failed read proves nothing
     if manifest.state is ManifestState.UNREADABLE:
         return Decision(Reason.UNREADABLE_DELETED if rules.delete_unreadable else Reason.UNREADABLE)
     version = manifest.comparable_version

@@ -122,7 +122,8 @@ class S3Store:
             code = _code(error)
             if code in ("NoSuchKey", "404"):
                 return ManifestInfo(ManifestState.VANISHED, problem="deleted since it was listed")
-            return ManifestInfo(ManifestState.UNREADABLE, problem=f"GetObject failed: {code}")
+            # Not "unreadable": the bytes were never read. Never a reason to delete (pruneDeleteUnreadable).
+            return ManifestInfo(ManifestState.READ_FAILED, problem=f"GetObject failed: {code}")
         return parse_manifest(body)
 
     # ------------------------------------------------------------------ DELETE

@@ -19,7 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
-from stacks.components.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge
+from stacks.components.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, wildcard_action
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def schedule_invocation(
         ),
         description=f"EventBridge Scheduler: invoke the {what}",
     )
+    # Sending to the KMS-encrypted dead-letter queue needs the key too: grant both, to this role only.
+    dead_letter_queue.grant_send_messages(role)
     schedule = scheduler.Schedule(
         scope,
         "Schedule",
@@ -102,6 +104,13 @@ def schedule_invocation(
         f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cfn_function)}.Arn>:*]",
     )
     acknowledge(role, INLINE_POLICY_REASON, INLINE_POLICY)
+    acknowledge(
+        role,
+        "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant to send to the schedule's dead-letter queue, "
+        "encrypted with the stack's single customer-managed key; they apply to that key only.",
+        wildcard_action("kms:GenerateDataKey*"),
+        wildcard_action("kms:ReEncrypt*"),
+    )
     acknowledge(
         function,
         "The function is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "

@@ -102,6 +102,8 @@ def info(version: int | None, cache_id: str | None = "42") -> ManifestInfo:
         (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(), "r1", Reason.UNREADABLE),
         (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE_DELETED),
         (ManifestInfo(ManifestState.VANISHED), 2, Rules(), "r1", Reason.VANISHED),
+        # a manifest that could not be read (throttling, access, KMS) is kept even with delete_unreadable
+        (ManifestInfo(ManifestState.READ_FAILED), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE),
         (None, 2, Rules(), "r1", Reason.ORPHAN),
         (None, 2, Rules(orphan_guard_days=30), "r1", Reason.ORPHAN),
         (None, 2, Rules(orphan_guard_days=7), "r1", Reason.ORPHAN_EXPIRED),
