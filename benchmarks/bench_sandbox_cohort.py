@@ -42,8 +42,8 @@ def main() -> None:
     failing = {f"S-{i:04d}": reason for i, reason in zip(range(7, SAMPLES, 50), (
         "SERVICE_ERROR", "OUT_OF_MEMORY_ERROR", "MODIFIED_INPUT_RESOURCE", "RUN_TASK_FAILED"
     ) * (SAMPLES // 200 + 1), strict=False)}
-    faults = FaultPlan(runs=[RunFault(reason=r, at_task="call", run_setting_id=s, first_attempt_only=r != "RUN_TASK_FAILED")
-                             for s, r in failing.items()],
+    faults = FaultPlan(runs=[RunFault(reason=r, at_task="call", run_setting_id=s,
+                                      first_attempt_only=r != "RUN_TASK_FAILED") for s, r in failing.items()],
                        events=EventFaults(duplicate=0.1, reorder=0.2, reorder_window=8), seed=11)
     with LocalAccount(seed=11, faults=faults, prepare=demo.register_workflow) as account:
         phases["deploy (synth + resources from the template)"] = time.perf_counter() - started

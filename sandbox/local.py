@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -72,10 +73,11 @@ class SandboxContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "sandbox"
-        self._timeout_ms = function.timeout * 1000
+        self._deadline = time.monotonic() + function.timeout
 
     def get_remaining_time_in_millis(self) -> int:
-        return self._timeout_ms
+        """Real time left, as in Lambda: handlers' time-budget paths (checkpoint, hand over) run here too."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass
