@@ -46,6 +46,7 @@ from shared.lineage import (
     Lineage,
     lineage_tags,
 )
+from shared.observability import logger
 from shared.provenance import keys
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
@@ -391,9 +392,9 @@ class Rerunner:
         for run_id, summary in summaries.items():
             outcome = summary.get("outcome")
             if outcome == "FAILED":
-                failed[run_id] = (
-                    RunDetails.model_validate(summary) if _enriched(summary) else run_details(self.aws.get_run(run_id))
-                )
+                details = RunDetails.model_validate(summary) if _enriched(summary) else self._get_run(run_id)
+                if details is not None:
+                    failed[run_id] = details
             elif outcome not in ("COMPLETED", "CANCELLED"):
                 unknown.append(run_id)
         if unknown:
@@ -401,9 +402,18 @@ class Rerunner:
             if len(failed) < expected:
                 waiting = set(unknown)
                 for run_id in self.aws.failed_run_ids(batch_id):
-                    if run_id in waiting:
-                        failed[run_id] = run_details(self.aws.get_run(run_id))
+                    if run_id in waiting and (details := self._get_run(run_id)) is not None:
+                        failed[run_id] = details
         return {r: failed[r] for r in run_ids if r in failed}, summaries
+
+    def _get_run(self, run_id: str) -> RunDetails | None:
+        """GetRun of one member; a member whose metadata is gone (deleted, or aged out under REMOVE
+        retention) is left out and logged, so it cannot cancel the follow-up of every other member."""
+        try:
+            return run_details(self.aws.get_run(run_id))
+        except NotFound as gone:
+            logger.warning("failed batch member is gone: not re-run", extra={"run_id": run_id, "error": str(gone)})
+            return None
 
     def _follow_up(
         self,
