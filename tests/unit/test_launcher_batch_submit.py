@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 
 from sandbox.omics import FaultPlan, OmicsEmulator, VirtualClock, mock_omics
@@ -63,14 +64,20 @@ def test_starts_one_batch_and_records_request_and_submission(repository: Provena
     assert submission["batch_pk"] == f"BATCH#{first}" and submission["batch_sk"] == "SUBMISSION#sub-1"
 
 
+def _retrying_client_without_real_sleep(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """botocore's own retries (standard mode, the same retry decisions as the deployed adaptive mode
+    without its client-side rate limiter) with their back-off sleeps skipped: a test never waits."""
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _seconds: None)
+    return boto3.client("omics", config=Config(retries={"mode": "standard", "max_attempts": 10}))
+
+
 def test_throttled_start_is_retried_with_the_same_request_id_and_creates_one_batch(
-    repository: ProvenanceRepository,
+    repository: ProvenanceRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a service that throttles every StartRunBatch call at first
     emu = _emulator(FaultPlan(throttle={"StartRunBatch": 1.0}))
     workflow_id = emu.register_workflow("wgs")
-    omics = omics_client(1000)
-    omics.meta.events.register("before-sleep.retryhandler", lambda **_: None)  # no real sleeping in tests
+    omics = _retrying_client_without_real_sleep(monkeypatch)
     seen: list[str] = []
     omics.meta.events.register("provide-client-params.omics.StartRunBatch",
                                lambda params, **_: seen.append(params["requestId"]))
@@ -90,12 +97,11 @@ def test_throttled_start_is_retried_with_the_same_request_id_and_creates_one_bat
 
 
 def test_throttling_that_never_ends_is_retryable_and_records_nothing(
-    repository: ProvenanceRepository,
+    repository: ProvenanceRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = _emulator(FaultPlan(throttle={"StartRunBatch": 1.0}))
     workflow_id = emu.register_workflow("wgs")
-    omics = omics_client(1000)
-    omics.meta.events.register("before-sleep.retryhandler", lambda **_: None)
+    omics = _retrying_client_without_real_sleep(monkeypatch)
     with mock_omics(emu), pytest.raises(RetryableError, match="ThrottlingException after 3 attempts"):
         start_batch(omics, repository, _request(workflow_id), "launcher", "sub-2", sleep=lambda _: None)
     assert not emu.batches
