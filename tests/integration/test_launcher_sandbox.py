@@ -101,5 +101,6 @@ def test_project_cli_submit_dry_run_then_submit(tmp_path) -> None:  # type: igno
         assert cli("submit", str(example))["status"] == "DUPLICATE"
         bad = tmp_path / "bad.csv"
         bad.write_text("sample_id,storageType\nS1,STATIC\n")
-        rejected = cli("submit", str(bad))
-        assert rejected["status"] == "REJECTED" and rejected["errors"][0]["column"] == "storageType"
+        stdout, stderr = io.StringIO(), io.StringIO()
+        assert main(["--json", "submit", str(bad)], target=target, stdout=stdout, stderr=stderr) == 1
+        assert "storageType is a batch-level setting and cannot vary per run" in stderr.getvalue()
