@@ -105,7 +105,7 @@ def _first_batch_only(batch_id: str) -> bool:
 
 def register_workflow(emulator: OmicsEmulator) -> dict[str, Any]:
     workflow_id = emulator.register_workflow(WORKFLOW_NAME, tasks=WORKFLOW_TASKS)
-    return {"workflowId": workflow_id, "defaultStorageType": "STATIC", "defaultStorageCapacity": 1200}
+    return {"workflowId": workflow_id, "runStorageType": "STATIC", "runStorageCapacity": 1200}
 
 
 def _has(account: LocalAccount, capability: str) -> bool:
