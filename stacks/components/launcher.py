@@ -11,7 +11,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -20,6 +19,7 @@ from stacks.components.alarms import AlarmNotifications
 from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.permissions import grant_omics, grant_pass_role
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.config import AutopilotConfig
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
@@ -78,7 +78,6 @@ class SheetLauncher(Construct):
         config: AutopilotConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         environment = {
             ENV_SUBMISSIONS_BUCKET: submissions.bucket_name,
             ENV_SUBMISSIONS_PREFIX: DEFAULT_SUBMISSIONS_PREFIX,
@@ -166,22 +165,8 @@ class SheetLauncher(Construct):
         submissions.grant_read(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")  # HEAD before writing
         submissions.grant_put(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")
 
-        for resource_type, actions in LAUNCHER_OMICS_ACTIONS.items():
-            self.function.add_to_role_policy(
-                iam.PolicyStatement(
-                    sid=f"Omics{resource_type[0].upper()}{resource_type[1:]}",
-                    actions=list(actions),
-                    resources=[stack.format_arn(service="omics", resource=resource_type, resource_name="*")],
-                )
-            )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid="PassOmicsServiceRole",
-                actions=["iam:PassRole"],
-                resources=[omics_service_role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
-            )
-        )
+        grant_omics(self.function, LAUNCHER_OMICS_ACTIONS)
+        grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
 
         role = self.function.role
         assert role is not None
