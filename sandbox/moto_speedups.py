@@ -1,22 +1,30 @@
 """Two hot spots of moto that make a cohort-sized sandbox slow, replaced with equivalent fast paths.
 
-Both are pure performance fixes with moto's own semantics, scoped to a `with speedups():` block:
+All are pure performance fixes with moto's own semantics, scoped to a `with speedups():` block:
 - EventBridge -> target without an InputTransformer: moto renders its default template through
   jsonpath for every event and target (~10 ms each, and it drops the `account` field); the real
   service delivers the event itself, which is what the fast path does.
 - SQS retention check on receive: moto computes every queue attribute (counting all messages) for
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
+- EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
+  expressions again for every event; the fast path caches the compiled expressions (they are pure).
+- DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
+  the fast path hands moto only the queried partition (moto already stores items by partition), so a
+  query costs the size of its partition, as in DynamoDB. Index queries are left as moto does them.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
+import jsonpath_ng.ext
 from moto.core.utils import unix_time
+from moto.dynamodb.models.table import Table
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 
@@ -34,10 +42,30 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
     return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
 
 
+_original_query = Table.query
+
+
+def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None or not self.has_range_key:
+        return _original_query(self, hash_key, *args, **kwargs)
+    partition = list(self.items.get(hash_key, {}).values())
+    self.all_items = lambda: partition  # type: ignore[method-assign]  # this call only
+    try:
+        return _original_query(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+_cached_jsonpath = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(EventTemplateParser, "parse", staticmethod(_parse)))
         stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
                                               _is_message_valid_based_on_retention_period))
+        stack.enter_context(mock.patch.object(Table, "query", _query))
+        stack.enter_context(mock.patch.object(jsonpath_ng.ext, "parse", _cached_jsonpath))
         yield
