@@ -272,6 +272,7 @@ class Rerunner:
             self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
             return outcome
         self.repository.complete_claim(pk, sk + "#CLAIM", {"new_run_id": new_run_id})
+        self.repository.note_started("RUN", new_run_id, iso_time(self.now()))
         self._decide(
             outcome,
             pk,

@@ -137,6 +137,7 @@ def start_batch(
         "request_id": request_id, "submission_id": submission_id, "batch_arn": response.get("arn"),
         "batch_uuid": response.get("uuid"), "started_at": recorded_at, **(attributes or {}),
     })
+    repository.note_started("BATCH", batch_id, recorded_at)
     if submission_id:
         repository.record_submission(submission_id, "SUBMITTED", recorded_at,
                                      {"batch_id": batch_id, "request_id": request_id,

@@ -216,3 +216,14 @@ def test_a_cancelled_rerun_does_not_resolve_its_parents_failure(invoke, omics, r
     invoke([run_event("910", "FAILED", T0)])
     invoke([run_event("911", "CANCELLED", T0 + timedelta(hours=1))])
     assert [f["run_id"] for f in unresolved_failures(repo)] == ["910"]
+
+
+def test_a_noted_start_is_in_flight_until_its_first_event_and_never_overrides_one(invoke, repo) -> None:
+    # Given a batch noted as started (every one of its events may be lost: the reconciler must see it)
+    repo.note_started("BATCH", "55", "2026-03-01T00:00:00.000000Z")
+    assert [i["batch_id"] for i in repo.active_since_before("BATCH", "9999")] == ["55"]
+    # When its first event arrives, the event wins; a late note changes nothing
+    invoke([batch_event("55", "SUBMITTING", T0, {"totalRuns": 2})])
+    repo.note_started("BATCH", "55", "2026-03-02T00:00:00.000000Z")
+    (active,) = repo.active_since_before("BATCH", "9999")
+    assert active["status"] == "SUBMITTING" and active["started_at"] == "2026-03-01T00:00:00.000000Z"

@@ -132,6 +132,7 @@ def test_stubbed_client_sees_the_exact_request() -> None:
     assert batch_id == "7000001"
     assert repository.requests == [("7000001", request, "launcher")]
     assert repository.submissions == [("sub-3", "SUBMITTED", "7000001")]
+    assert repository.started == [("BATCH", "7000001")]  # in flight for the reconciler before any event
 
 
 def test_request_too_large_to_record_is_refused_before_any_call() -> None:
@@ -156,9 +157,13 @@ class _MemoryRepository(ProvenanceRepository):
     def __init__(self) -> None:
         self.requests: list[tuple[str, Any, str]] = []
         self.submissions: list[tuple[str, str, str]] = []
+        self.started: list[tuple[str, str]] = []
 
     def put_batch_request(self, batch_id: str, request: Any, origin: str, attributes: Any = None) -> None:
         self.requests.append((batch_id, request, origin))
+
+    def note_started(self, kind: str, entity_id: str, started_at: str) -> None:
+        self.started.append((kind, entity_id))
 
     def record_submission(self, submission_id: str, status: str, recorded_at: str, attributes: Any) -> Any:
         self.submissions.append((submission_id, status, attributes["batch_id"]))

@@ -358,6 +358,18 @@ class ProvenanceRepository:
         if failed:
             raise ProvenanceError(f"could not write record {item[keys.PK]}/{item[keys.SK]}", True)
 
+    def note_started(self, kind: str, entity_id: str, started_at: str) -> None:
+        """Whoever starts a run or batch notes it as in flight before any event arrives, so that even if
+        every one of its events is lost, the reconciler's `active` index finds it and heals it. Written
+        only while no event was recorded (an event always carries more than this note)."""
+        pk = keys.run_pk(entity_id) if kind == "RUN" else keys.batch_pk(entity_id)
+        id_attribute = "run_id" if kind == "RUN" else "batch_id"
+        update = _Update(sets={"entity": kind, id_attribute: entity_id, "started_at": started_at,
+                               "active_pk": f"ACTIVE#{kind}", "active_sk": f"{started_at}#{entity_id}"})
+        with contextlib.suppress(ClientError):  # an event was recorded first: nothing to note
+            self._call("update_item", Key=serialize({keys.PK: pk, keys.SK: keys.SUMMARY}),
+                       ConditionExpression="attribute_not_exists(status_order)", **update.build())
+
     # ------------------------------------------------------------------ claims, leases, batch requests
     def claim(self, pk: str, sk: str, attributes: Mapping[str, Any], expires_at: int | None = None) -> bool:
         """Create an item only if it does not exist yet: the first caller wins, every other gets False.
