@@ -132,6 +132,7 @@ class AutopilotStack(cdk.Stack):
         cdk.CfnOutput(self, "OmicsServiceRoleArn", value=self.omics.service_role_arn)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.notifications.topic.topic_arn)
         cdk.CfnOutput(self, "LauncherFunctionName", value=self.launcher.function.function_name)
+        cdk.CfnOutput(self, "RerunnerFunctionName", value=self.rerunner.function.function_name)
         cdk.CfnOutput(self, "ProvenanceQueueUrl", value=self.recorder.consumer.queue.queue_url)
         cdk.CfnOutput(
             self, "ProvenanceDeadLetterQueueUrl", value=self.recorder.consumer.dead_letter_queue.queue_url
