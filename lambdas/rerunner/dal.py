@@ -194,7 +194,8 @@ class AwsAccess:
             raise _domain_error(error, "SendMessage to the re-run queue") from error
 
     def schedule_once(
-        self, name: str, group: str, at: datetime, queue_arn: str, role_arn: str, body: dict[str, Any]
+        self, name: str, group: str, at: datetime, queue_arn: str, role_arn: str, body: dict[str, Any],
+        dead_letter_arn: str | None = None,
     ) -> bool:
         """A one-time EventBridge Scheduler schedule that sends `body` to the re-run queue at `at` and
         deletes itself. Returns False when a schedule of that name already exists (a duplicate)."""
@@ -211,6 +212,8 @@ class AwsAccess:
                     "RoleArn": role_arn,
                     "Input": json.dumps(body, sort_keys=True),
                     "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400},
+                    # A wake-up the scheduler cannot deliver lands in the re-run DLQ (alarmed), never lost.
+                    **({"DeadLetterConfig": {"Arn": dead_letter_arn}} if dead_letter_arn else {}),
                 },
                 Description="HealthOmics autopilot: delayed re-run",
             )

@@ -37,6 +37,7 @@ def _rerunner() -> Rerunner:
         scheduler_role_arn=own.scheduler_role_arn,
         schedule_group=own.schedule_group,
         settings_bucket=own.settings_bucket,
+        dead_letter_arn=own.dead_letter_arn,
     )
     aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
     return Rerunner(ProvenanceRepository(settings.table_name), aws, config)

@@ -105,6 +105,7 @@ class Config:
     scheduler_role_arn: str | None = None
     schedule_group: str = "default"
     settings_bucket: str | None = None
+    dead_letter_arn: str | None = None
 
 
 def decision_sk(attempt: int) -> str:
@@ -678,6 +679,7 @@ class Rerunner:
             self.config.queue_arn,
             self.config.scheduler_role_arn,
             body,
+            dead_letter_arn=self.config.dead_letter_arn,
         )
 
     # ================================================================== brake

@@ -17,7 +17,9 @@ ENV_RERUN_QUEUE_ARN = "RERUN_QUEUE_ARN"
 ENV_SCHEDULER_ROLE_ARN = "RERUN_SCHEDULER_ROLE_ARN"
 ENV_SCHEDULE_GROUP = "RERUN_SCHEDULE_GROUP"
 ENV_SETTINGS_BUCKET = "RERUN_SETTINGS_BUCKET"
+ENV_DEAD_LETTER_ARN = "RERUN_DEAD_LETTER_ARN"
 ENV_NAMES = (
+    ENV_DEAD_LETTER_ARN,
     ENV_RERUN_POLICY,
     ENV_RERUN_QUEUE_URL,
     ENV_RERUN_QUEUE_ARN,
@@ -34,6 +36,7 @@ class RerunnerSettings(BaseModel):
     scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to send to the queue
     schedule_group: str = "default"
     settings_bucket: str | None = None  # where follow-up batches with > 100 runs get their settings file
+    dead_letter_arn: str | None = None  # where a one-time schedule's undeliverable wake-up lands (alarmed)
 
     @classmethod
     def from_env(cls) -> RerunnerSettings:
@@ -44,4 +47,5 @@ class RerunnerSettings(BaseModel):
             scheduler_role_arn=os.environ.get(ENV_SCHEDULER_ROLE_ARN) or None,
             schedule_group=os.environ.get(ENV_SCHEDULE_GROUP) or "default",
             settings_bucket=os.environ.get(ENV_SETTINGS_BUCKET) or None,
+            dead_letter_arn=os.environ.get(ENV_DEAD_LETTER_ARN) or None,
         )

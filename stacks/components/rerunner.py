@@ -36,6 +36,7 @@ from rerunner.settings import (
     ENV_RERUN_QUEUE_ARN,
     ENV_RERUN_QUEUE_URL,
     ENV_SCHEDULE_GROUP,
+    ENV_DEAD_LETTER_ARN,
     ENV_SCHEDULER_ROLE_ARN,
     ENV_SETTINGS_BUCKET,
 )
@@ -122,7 +123,9 @@ class Rerunner(Construct):
             ),
         )
         queue.grant_send_messages(self.scheduler_role)
+        self.consumer.dead_letter_queue.grant_send_messages(self.scheduler_role)  # undeliverable wake-ups
         self.function.add_environment(ENV_SCHEDULER_ROLE_ARN, self.scheduler_role.role_arn)
+        self.function.add_environment(ENV_DEAD_LETTER_ARN, self.consumer.dead_letter_queue.queue_arn)
         schedules = stack.format_arn(
             service="scheduler", resource="schedule", resource_name=f"{SCHEDULE_GROUP}/{SCHEDULE_NAME_PREFIX}*"
         )

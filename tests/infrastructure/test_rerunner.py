@@ -89,7 +89,7 @@ def test_roles_are_passed_only_to_their_services(template_dict, rerunner, wiring
         "arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/default/autopilot-rerun-*"]
 
 
-def test_the_scheduler_role_can_only_send_to_the_rerun_queue(template_dict, rerunner) -> None:
+def test_the_scheduler_role_can_only_send_to_the_rerun_queue_and_its_dlq(template_dict, rerunner) -> None:
     env = _environment(template_dict, rerunner)
     role_id = env["RERUN_SCHEDULER_ROLE_ARN"]["Fn::GetAtt"][0]
     trust = props(template_dict, role_id)["AssumeRolePolicyDocument"]["Statement"]
@@ -97,7 +97,10 @@ def test_the_scheduler_role_can_only_send_to_the_rerun_queue(template_dict, reru
     assert "aws:SourceAccount" in trust[0]["Condition"]["StringEquals"]
     statements = policies_of_role(template_dict, role_id)
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
-    assert sqs and all(s["Resource"] == {"Fn::GetAtt": [rerunner["queue"], "Arn"]} for s in sqs)
+    queues = {rerunner["queue"], rerunner["deadLetterQueue"]}  # wake-ups, and wake-ups it cannot deliver
+    targets = [r["Fn::GetAtt"][0] for s in sqs for r in as_list(s["Resource"])]
+    assert sqs and set(targets) == queues
+    assert env["RERUN_DEAD_LETTER_ARN"] == {"Fn::GetAtt": [rerunner["deadLetterQueue"], "Arn"]}
     assert {a for s in statements for a in as_list(s["Action"])} <= {
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
         "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
