@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -220,7 +221,10 @@ class LocalAccount:
             handler: Callable[..., Any] = getattr(importlib.import_module(module_name), attribute)
             self.stats.invocations[spec.logical_id] += 1
             # The handler sees the virtual clock, so its delays and ages agree with HealthOmics here.
-            with contextlib.redirect_stdout(self.lambda_output), use_clock(self.clock.now):
+            with contextlib.redirect_stdout(self.lambda_output), use_clock(self.clock.now), \
+                    warnings.catch_warnings():
+                # An invocation that had nothing to count is normal here, as it is in Lambda.
+                warnings.filterwarnings("ignore", message="No application metrics to publish")
                 return handler(event, SandboxContext(spec))
         finally:
             for key, value in saved.items():
