@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.lineage import Lineage
+
 
 class StatusObservation(BaseModel):
     """One status event of a run, task or batch, as recorded in its history (idempotent on event id)."""
@@ -24,8 +26,8 @@ class StatusObservation(BaseModel):
     attributes: dict[str, Any] = {}
 
 
-class RunDetails(BaseModel):
-    """What GetRun (once, at a terminal status) tells about a run, plus its lineage from our tags."""
+class RunDetails(Lineage):
+    """What GetRun (once, at a terminal status) tells about a run, plus its lineage (from our tags)."""
 
     run_id: str
     status: str | None = None
@@ -56,15 +58,6 @@ class RunDetails(BaseModel):
     start_time: str | None = None
     stop_time: str | None = None
     tags: dict[str, str] = {}
-    # lineage
-    root_run_id: str
-    parent_run_id: str | None = None
-    attempt: int = 0
-    sample: str | None = None
-    root_batch_id: str | None = None
-    submission_id: str | None = None
-    rerun_reason: str | None = None
-    remediation: str | None = None
 
 
 class TaskDetails(BaseModel):
