@@ -8,9 +8,13 @@ time, whatever the cache size. Keys that do not have that shape are *strays*: re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+
+# The guide's own examples have uuid-like ids whose first group is not 8 digits: match the shape loosely.
+_UUID_LIKE = re.compile(r"[0-9a-f]+(-[0-9a-f]+){4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,13 @@ class Entry:
     @property
     def manifest_key(self) -> str:
         return f"{self.prefix}{self.entry_uuid}.json"
+
+    @property
+    def has_cache_shape(self) -> bool:
+        """The path looks like HealthOmics wrote it: uuid-like cache and entry directories, numeric run
+        and task ids. A prefix without a manifest is only ever deleted when it has this shape."""
+        return bool(_UUID_LIKE.fullmatch(self.cache_uuid) and _UUID_LIKE.fullmatch(self.entry_uuid)
+                    and self.run_id.isdigit() and self.task_id.isdigit())
 
     @property
     def has_manifest(self) -> bool:

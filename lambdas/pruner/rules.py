@@ -105,7 +105,9 @@ def decide(
     if entry.run_id in active_runs:
         return Decision(Reason.ACTIVE_RUN)
     if manifest is None:
-        expired = _older_than(entry, rules.orphan_guard_days, now)
+        # Only a prefix shaped like a cache entry is an orphan that may expire: anything else under a
+        # shared prefix (another team's data) is kept whatever its age.
+        expired = entry.has_cache_shape and _older_than(entry, rules.orphan_guard_days, now)
         return Decision(Reason.ORPHAN_EXPIRED if expired else Reason.ORPHAN)
     if manifest.state is ManifestState.VANISHED:
         return Decision(Reason.VANISHED)

@@ -64,7 +64,8 @@ def layout() -> dict[str, tuple[dict[str, bytes], bool]]:
             entry_objects("1002", "2004", "aaaa0004", GUIDE_MANIFEST_TEXT.encode(), (900,)),
             False,
         ),
-        "orphan": (entry_objects("1002", "2005", "aaaa0005", None, (400, 50)), False),
+        # uuid-like directories, numeric ids: shaped like a cache entry, so the opt-in orphan rule may expire it
+        "orphan": (entry_objects("1002", "2005", "aaaa0005-0000-4000-8000-000000000005", None, (400, 50)), False),
         "foreign-v1": (
             entry_objects("1002", "2006", "aaaa0006", manifest("aaaa0006", 1, "7654321"), (80,)),
             False,

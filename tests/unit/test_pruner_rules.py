@@ -78,10 +78,13 @@ def test_contiguous_keys_group_into_entries_and_other_shapes_are_strays() -> Non
         list(group_entries([obj("d/u/r/t/e/x")], "c/"))
 
 
-def entry(run: str = "r1", age_days: int = 1) -> Entry:
-    return Entry(
-        "c/u/r1/t1/e1/", "u", run, "t1", "e1", [S3Object("c/u/r1/t1/e1/x", 10, NOW - timedelta(days=age_days))]
-    )
+CACHE_UUID, ENTRY_UUID = "1234567-d0d1-e230-d599-10f1539f4a32", "7e8c69b1-145f-3991-a1fa-ffffcef0a6a4"  # the guide's
+
+
+def entry(run: str = "r1", age_days: int = 1, task: str = "4795326") -> Entry:
+    prefix = f"c/{CACHE_UUID}/{run}/{task}/{ENTRY_UUID}/"
+    objects = [S3Object(f"{prefix}x", 10, NOW - timedelta(days=age_days))]
+    return Entry(prefix, CACHE_UUID, run, task, ENTRY_UUID, objects)
 
 
 def info(version: int | None, cache_id: str | None = "42") -> ManifestInfo:
@@ -106,7 +109,9 @@ def info(version: int | None, cache_id: str | None = "42") -> ManifestInfo:
         (ManifestInfo(ManifestState.READ_FAILED), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE),
         (None, 2, Rules(), "r1", Reason.ORPHAN),
         (None, 2, Rules(orphan_guard_days=30), "r1", Reason.ORPHAN),
-        (None, 2, Rules(orphan_guard_days=7), "r1", Reason.ORPHAN_EXPIRED),
+        (None, 2, Rules(orphan_guard_days=7), "1348677", Reason.ORPHAN_EXPIRED),
+        # a prefix that does not look like HealthOmics wrote it (run id not numeric) is never expired
+        (None, 2, Rules(orphan_guard_days=7), "r1", Reason.ORPHAN),
         (info(2), 2, Rules(max_age_days=7), "r1", Reason.EXPIRED),
         (info(2), 2, Rules(max_age_days=30), "r1", Reason.CURRENT),
     ],
