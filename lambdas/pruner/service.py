@@ -115,12 +115,19 @@ class Pruner:
         cache_ids = request.cacheIds or self.config.cache_ids
         if not cache_ids:
             raise ValueError("no run cache to prune: set PRUNE_CACHE_IDS or RUN_CACHE_ID, or pass cacheIds")
-        results = []
+        results, failures = [], []
         for target in self.targets(cache_ids):
             if isinstance(target, dict):
                 results.append(target)
                 continue
-            results.append(self.start_pass(target, mode, request.scheduledTime))
+            try:
+                results.append(self.start_pass(target, mode, request.scheduledTime))
+            except Exception as error:  # one cache's failure must not stop the others
+                logger.exception("prune pass could not start", extra={"cache_id": target.cache_id})
+                failures.append(f"{target.cache_id}: {error}")
+        if failures:
+            # Fail the invocation so the scheduler retries; caches already started skip by their claims.
+            raise RuntimeError(f"prune passes could not start for {len(failures)} cache(s): {'; '.join(failures)}")
         return results
 
     def start_pass(self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None) -> dict[str, Any]:
@@ -143,6 +150,17 @@ class Pruner:
             self._lease(target.cache_id), pass_id, int(now.timestamp()), self.config.lease_seconds
         ):
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
+        try:
+            return self._plan_and_queue(target, mode, pass_id, started_at, result)
+        except Exception:
+            # Nothing was queued for certain: give the claim and the lease back, so a retry can start.
+            self.repository.release_lease(self._lease(target.cache_id), pass_id)
+            self.repository.delete_item(keys.cache_pk(target.cache_id), f"PRUNECLAIM#{pass_id}")
+            raise
+
+    def _plan_and_queue(
+        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any]
+    ) -> dict[str, Any]:
         bucket, prefix = split_s3_uri(target.s3_uri)
         floor = initial_floor(self.config.rules.rules(), self.repository.cache_version(target.cache_id))
         ranges = self.plan_ranges(bucket, prefix)

@@ -344,3 +344,26 @@ def test_interrupted_invocations_resume_to_the_same_state_and_counts(world: dict
     record = last_pass(world)
     assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (8, 2, 2)
     assert record["bytes_reclaimed"] == freed
+
+
+def test_a_pass_that_fails_before_queueing_gives_back_its_claim_and_lease(world: dict[str, Any]) -> None:
+    # Given the work queue refuses the pass's items once (e.g. SQS unavailable)
+    queue = InlineQueue()
+    calls = {"n": 0}
+
+    def flaky_send(items: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("SQS unavailable")
+        queue(items)
+
+    target = CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache")
+    failing = make_pruner(world, queue)
+    failing.send = flaky_send  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="SQS unavailable"):
+        failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    # When the scheduler retries the same scheduled pass
+    retried = failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    # Then it starts (neither the claim nor the lease was left behind) and its items are queued
+    assert retried["status"] == "STARTED" and retried["items"] >= 1
+    assert len(queue.items) == retried["items"]
