@@ -17,7 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = int(os.environ.get("BENCH_COHORT_SAMPLES", "1000"))
+# The goal is stated for 1,000 samples (BENCH_COHORT_SAMPLES=1000); that size does not yet finish
+# in reasonable time on moto (see the README's benchmark table), so `make bench` plays 200 by default.
+SAMPLES = int(os.environ.get("BENCH_COHORT_SAMPLES", "200"))
 
 
 def _sheet(samples: int) -> bytes:
@@ -73,7 +75,7 @@ def main() -> None:
           f"DLQ {dlq}")
     for name, seconds in phases.items():
         print(f"  {name}: {seconds:.1f} s")
-    print(f"total wall time: {total:.1f} s on {os.cpu_count()} cores (goal <= 120 s)")
+    print(f"total wall time: {total:.1f} s on {os.cpu_count()} cores (goal: 1,000 samples <= 120 s)")
 
 
 if __name__ == "__main__":
