@@ -8,6 +8,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
 - EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
   expressions again for every event; the fast path caches the compiled expressions (they are pure).
+- SQS ReceiveMessage: moto lists every visible message of the queue (checking each one's visibility
+  against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
+  what it returns, not the queue's depth.
 - DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
   the fast path hands moto only the queried partition (moto already stores items by partition), so a
   query costs the size of its partition, as in DynamoDB. Index queries are left as moto does them.
@@ -26,7 +29,7 @@ import jsonpath_ng.ext
 from moto.core.utils import unix_time
 from moto.dynamodb.models.table import Table
 from moto.events.utils import EventTemplateParser
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend
 
 _original_parse = EventTemplateParser.parse
 
@@ -60,6 +63,19 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
 _cached_jsonpath = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
 
 
+class _VisibleMessages:
+    """`Queue.messages` evaluated lazily (moto iterates it in receive_message and takes len() of it)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self._queue = queue
+
+    def __iter__(self) -> Iterator[Any]:
+        return (m for m in list(self._queue._messages) if m.visible and not m.delayed)
+
+    def __len__(self) -> int:
+        return sum(1 for m in self._queue._messages if m.visible and not m.delayed)
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -68,4 +84,5 @@ def speedups() -> Iterator[None]:
                                               _is_message_valid_based_on_retention_period))
         stack.enter_context(mock.patch.object(Table, "query", _query))
         stack.enter_context(mock.patch.object(jsonpath_ng.ext, "parse", _cached_jsonpath))
+        stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         yield
