@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 import traceback
@@ -33,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -50,15 +48,6 @@ AUTOPLAY_TICK_SECONDS = 0.2  # real seconds between autoplay advances
 AUTOPLAY_MAX_LAG_SECONDS = 5.0  # real time that autoplay catches up at most after a slow step
 
 REASON_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
-LAMBDA_ASSET_ROOT = Path(__file__).resolve().parents[1] / "lambdas"
-
-
-def ensure_lambda_asset_root() -> None:
-    """The handlers import as they do in Lambda, with lambdas/ as the root (`recorder.handler`,
-    `shared.settings`). pytest sets this path from pyproject; `python -m sandbox` must set it itself."""
-    root = str(LAMBDA_ASSET_ROOT)
-    if root not in sys.path:
-        sys.path.insert(0, root)
 
 
 # ====================================================================== request models
@@ -198,7 +187,6 @@ class SandboxServer:
             raise ValueError("autoplay speed must be >= 0 (virtual seconds per real second)")
         if step_seconds <= 0:
             raise ValueError("step seconds must be > 0")
-        ensure_lambda_asset_root()
         self.host = host
         self._ports = (aws_port, omics_port, control_port)
         self.plan = FaultPlan()
