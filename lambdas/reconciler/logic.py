@@ -26,10 +26,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.logic import THROTTLING_CODES, Recorder
+from recorder.logic import Recorder
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
-from shared.omics import paginate
+from shared.omics import RETRYABLE_OMICS_CODES, paginate
 from shared.provenance import keys
 from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
 
@@ -330,7 +330,7 @@ class Reconciler:
     @staticmethod
     def _failure(error: ClientError, what: str) -> Exception:
         code = _code(error)
-        return RetryableError(f"{what}: {code}" if code in THROTTLING_CODES else f"{what}: {code}: {error}")
+        return RetryableError(f"{what}: {code}" if code in RETRYABLE_OMICS_CODES else f"{what}: {code}: {error}")
 
     # ------------------------------------------------------------------ runs
     def _get_run(self, run_id: str) -> dict[str, Any] | None:

@@ -18,16 +18,13 @@ from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
-from shared.omics import paginate
+from shared.omics import RETRYABLE_OMICS_CODES, paginate
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, RunStatus, batch_rank, iso_time, order_key, run_rank
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
-THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-                              "ServiceQuotaExceededException", "InternalServerException",
-                              "ServiceUnavailableException", "RequestTimeoutException"})
 
 
 @dataclass
@@ -107,7 +104,7 @@ def member(batch_id: str, item: dict[str, Any]) -> BatchMember:
 
 def _omics_error(error: ClientError, what: str) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
-    if code in THROTTLING_CODES:
+    if code in RETRYABLE_OMICS_CODES:
         return RetryableError(f"{what}: {code}")
     if code == "ResourceNotFoundException":
         return PermanentError(f"{what}: {code}")

@@ -18,20 +18,8 @@ from botocore.exceptions import ClientError
 from rerunner.settings_file import select_entries
 from shared.batch_submit import start_batch
 from shared.errors import PermanentError, RetryableError
+from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance.repository import ProvenanceRepository
-
-RETRYABLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ServiceQuotaExceededException",
-        "InternalServerException",
-        "ServiceUnavailableException",
-        "RequestTimeoutException",
-        "ConflictException",
-    }
-)
 
 
 class NotFound(PermanentError):
@@ -54,7 +42,7 @@ def _domain_error(error: ClientError, what: str) -> Exception:
     code = _code(error)
     if code == "ResourceNotFoundException":
         return NotFound(f"{what}: {code}")
-    if code in RETRYABLE_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+    if code in RETRYABLE_OMICS_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
         return RetryableError(f"{what}: {code}")
     return PermanentError(f"{what}: {code}: {error}")
 
@@ -139,7 +127,7 @@ class AwsAccess:
             except ClientError as error:
                 code = _code(error)
                 if (
-                    code in RETRYABLE_CODES
+                    code in RETRYABLE_OMICS_CODES
                     or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
                 ):
                     if attempt < max_attempts:

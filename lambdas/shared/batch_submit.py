@@ -35,16 +35,10 @@ from botocore.exceptions import ClientError
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.observability import logger
+from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
 
-# Errors after which the very same request may succeed later (the service says so in the guide, or
-# the request never reached a decision). ConflictException "usually resolves" per the guide.
-RETRYABLE_CODES = frozenset({
-    "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-    "ServiceQuotaExceededException", "InternalServerException", "ServiceUnavailableException",
-    "RequestTimeoutException", "ConflictException",
-})
 # Errors that no retry can fix: the request itself is wrong or not allowed.
 PERMANENT_CODES = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
 
@@ -122,7 +116,7 @@ def start_batch(
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", str(error))
-            if code in RETRYABLE_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
+            if code in RETRYABLE_OMICS_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
                 logger.warning("StartRunBatch not accepted yet; retrying with the same requestId",
                                extra={**summary, "code": code, "attempt": attempt})
                 if attempt < max_attempts:

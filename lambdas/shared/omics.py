@@ -14,6 +14,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# Error codes after which the very same HealthOmics request may succeed later: throttling, quota,
+# transient service errors, and ConflictException ("usually resolves", the guide says).
+RETRYABLE_OMICS_CODES = frozenset({
+    "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+    "ServiceQuotaExceededException", "InternalServerException", "ServiceUnavailableException",
+    "RequestTimeoutException", "ConflictException",
+})
+
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=30)
 
 
