@@ -13,7 +13,8 @@ from typing import Any
 from shared.provenance import keys
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE_EVENTS = REPO.parent / "shared" / "reference" / "events"
+# The guide's own example events and cache manifest, copied into the repository as fixtures.
+REFERENCE_EVENTS = REPO / "tests" / "fixtures" / "guide"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 

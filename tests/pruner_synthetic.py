@@ -23,9 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-REFERENCE_MANIFEST = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "events" / "run-cache-entry-manifest.v2.json"
-)
+REFERENCE_MANIFEST = Path(__file__).resolve().parent / "fixtures" / "guide" / "run-cache-entry-manifest.v2.json"
 # The guide's example manifest exactly as printed in the user guide: a trailing comma after "version".
 GUIDE_MANIFEST_TEXT = REFERENCE_MANIFEST.read_text().rstrip().removesuffix("}").rstrip() + ",\n}\n"
 

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 
 from sandbox.omics import EventFaults, FaultPlan, OmicsEmulator
+from tests.factories import REFERENCE_EVENTS as REFERENCE
 from tests.sandbox.conftest import OUT, REGION, ROLE, start
 
-REFERENCE = Path("/work/shared/reference/events")
 _COMMON = {"omicsVersion", "arn", "status", "runId", "runName", "workflowId", "workflowName"}
 REFERENCE_KEYS = {
     "Run Status Change": _COMMON | {"uuid", "runOutputUri"},
