@@ -31,8 +31,8 @@ METRICS_NAMESPACE = "OmicsAutopilot"
 
 __all__ = [
     "ENV_ALARM_TOPIC_ARN",
-    "ENV_OMICS_ROLE_ARN",
     "ENV_OMICS_RATE_LIMITS",
+    "ENV_OMICS_ROLE_ARN",
     "ENV_RUN_CACHE_ID",
     "ENV_TABLE",
     "LAMBDAS_DIR",

@@ -10,8 +10,8 @@ bounds the invocation's HealthOmics calls by the time Lambda says is left (share
 
 from __future__ import annotations
 
-import os
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 

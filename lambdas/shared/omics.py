@@ -264,7 +264,9 @@ def omics_client(
     total_attempts = int(client.meta.config.retries.get("total_max_attempts", MAX_ATTEMPTS + 1))
     guard = _CallGuard(limits, clock, sleep, count, total_attempts)
     events = client.meta.events
-    events.register("before-call.omics", guard.before_call)
+    # On this client's own emitter, ahead of any handler that answers the call (botocore's Stubber answers
+    # on "before-call.*.*", which runs before "before-call.omics"): the budget applies to every call.
+    events.register_first("before-call.*.*", guard.before_call)
     events.register_first("before-send.omics", guard.before_send)
     events.register_first("needs-retry.omics", guard.needs_retry)
     return client
