@@ -154,3 +154,29 @@ def test_a_bad_input_uri_is_a_usage_error(uri: str) -> None:
 
     with pytest.raises(UsageError):
         list(check_service_role(_view({"iam": _iam()}), uri, None))
+
+
+def test_doctor_needs_a_stack_not_a_table() -> None:
+    from autopilot_cli.app import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert main(["--table", "provenance", "--region", "us-east-1", "doctor"], stdout=stdout, stderr=stderr) == 2
+    assert "pass --stack NAME" in stderr.getvalue()
+
+
+def test_an_unknown_stack_is_not_found() -> None:
+    from autopilot_cli.errors import NotFound
+
+    cfn = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+    class Target:
+        stack = "nope"
+
+        class clients:
+            @staticmethod
+            def client(service: str) -> Any:
+                return cfn
+
+    with Stubber(cfn) as stub, pytest.raises(NotFound, match="stack nope not found"):
+        stub.add_client_error("list_stack_resources", "ValidationError", "Stack with id nope does not exist")
+        _deployed_view(Target(), fetch=lambda url: b"")
