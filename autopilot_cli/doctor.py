@@ -3,7 +3,7 @@
 Read-only: it describes, simulates and downloads; it invokes no function and changes nothing.
 
 - EventBridge rules of the stack are ENABLED;
-- every queue of the stack exists, and every dead-letter queue is empty;
+- every queue of the stack exists, and every dead-letter queue (of a queue or of a schedule) is empty;
 - the run cache answers GetRunCache and is ACTIVE;
 - the HealthOmics service role may read `--input` (s3:GetObject, s3:ListBucket) and write the output
   location (s3:PutObject under `--output`, default the stack's runs/ prefix), by IAM policy
@@ -100,12 +100,13 @@ def check_queues(view: StackView) -> Iterator[Finding]:
                           "redeploy the stack (cdk deploy): the queue is missing")
     dead_letter_arns = {json.loads(a["RedrivePolicy"])["deadLetterTargetArn"]
                         for a in attributes.values() if a.get("RedrivePolicy")}
-    for _logical_id, url in queues:
+    for logical_id, url in queues:
         attrs = attributes.get(url)
         if attrs is None:
             continue
         name = url.rsplit("/", 1)[-1]
-        if attrs.get("QueueArn") not in dead_letter_arns:
+        # A queue's redrive target, or a schedule's (the stack names those <...>ScheduleDeadLetterQueue<hash>).
+        if attrs.get("QueueArn") not in dead_letter_arns and "DeadLetterQueue" not in logical_id:
             yield Finding("queues", "ok", f"queue {name} is present")
             continue
         waiting = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(

@@ -44,7 +44,11 @@ def test_a_fresh_sandbox_stack_is_healthy(account: LocalAccount) -> None:
     assert code == 0, err
     checks = _by_check(report)
     assert checks["rules"] and all(f["status"] == "ok" for f in checks["rules"])
-    assert any("dead-letter queue" in f["detail"] for f in checks["queues"])
+    dead_letter = [f for f in checks["queues"] if "dead-letter queue" in f["detail"]]
+    dlq_urls = [c.dlq_url for c in account.resources.consumers if c.dlq_url]
+    dlq_urls += [url for lid, url in account.resources.queues.items() if "ScheduleDeadLetterQueue" in lid]
+    assert len(dlq_urls) >= 5  # consumers' and schedules' dead-letter queues, all checked
+    assert all(any(url.rsplit("/", 1)[-1] in f["detail"] for f in dead_letter) for url in dlq_urls)
     assert all(f["status"] == "ok" for f in checks["queues"])
     assert [f["status"] for f in checks["run cache"]] == ["ok"]
     assert all(f["status"] == "ok" for f in checks["function botocore"])
