@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autopilot_cli import doctor
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import SandboxTarget, StackTarget, TableTarget, Target
 from shared.exports.lineage import RunLineage, load_lineage
@@ -499,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="run the reconciler's sweep now")
     reconcile.add_argument("--at", help="reference time of the sweep (ISO 8601; default now)")
     reconcile.set_defaults(handler=cmd_reconcile)
+    doctor.register(commands)
     return parser
 
 

@@ -97,7 +97,7 @@ def stream_costs() -> None:
     batches = _sqs_batches(events)
     delivered = sum(len(b["Records"]) for b in batches)
     os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR",
-                       "POWERTOOLS_TRACE_DISABLED": "true", "OMICS_MAX_TPS": "100000",
+                       "POWERTOOLS_TRACE_DISABLED": "true", "OMICS_RATE_LIMITS": '{"*": 100000}',
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
     with mock_aws(), mock_omics(emulator):
         os.environ["PROVENANCE_TABLE"] = create_provenance_table(boto3.client("dynamodb"))

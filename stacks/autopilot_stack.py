@@ -17,6 +17,7 @@ from stacks.components.encryption import EncryptionKey
 from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.launcher import SheetLauncher
+from stacks.components.omics_budgets import OmicsBudgets
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.pruner import CachePruner
@@ -29,7 +30,6 @@ from stacks.config import AutopilotConfig
 from stacks.runtime_contract import (
     ENV_ALARM_TOPIC_ARN,
     ENV_OMICS_ROLE_ARN,
-    ENV_OMICS_TPS,
     ENV_RUN_CACHE_ID,
     ENV_TABLE,
 )
@@ -69,7 +69,6 @@ class AutopilotStack(cdk.Stack):
             log_retention=config.log_retention,
             common_environment={
                 ENV_TABLE: self.provenance.table.table_name,
-                ENV_OMICS_TPS: f"{config.omics_max_tps:g}",
                 ENV_RUN_CACHE_ID: self.omics.run_cache_id,
                 ENV_OMICS_ROLE_ARN: self.omics.service_role_arn,
                 ENV_ALARM_TOPIC_ARN: self.notifications.topic.topic_arn,
@@ -158,6 +157,8 @@ class AutopilotStack(cdk.Stack):
 
         # Written by an aspect at synthesis, so every capability added to this stack is included.
         cdk.Aspects.of(self).add(_WriteWiring())
+        # At synthesis too: each function's share of the HealthOmics quotas, from every grant and invoker.
+        cdk.Aspects.of(self).add(OmicsBudgets(config.omics_quotas), priority=cdk.AspectPriority.MUTATING)
 
     def _operations_dashboard(self) -> OperationsDashboard:
         functions = [(f.node.scope.node.id if f.node.scope else f.node.id, f)

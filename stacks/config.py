@@ -7,6 +7,7 @@ sees the exact context key to fix.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
+from stacks.runtime_contract import omics_quotas
 
 # Retention values CloudWatch Logs accepts (RetentionInDays), each with its CDK enum member.
 # "Never expire" is deliberately not offered: HIPAA checks require a retention period.
@@ -43,7 +46,7 @@ CONTEXT_KEYS = (
     "logRetentionDays",
     "eventArchiveRetentionDays",
     "alarmEmail",
-    "omicsMaxTps",
+    "omicsQuotas",
     "recorderReservedConcurrency",
     "rerunPolicy",
     "rerunnerReservedConcurrency",
@@ -71,6 +74,10 @@ CONTEXT_KEYS = (
     "pruneDeleteUnreadable",
     "pruneWorkerConcurrency",
 )
+
+# HealthOmics quota groups and the guide's default quotas (HEALTHOMICS.md §5), from the Lambda code.
+DEFAULT_QUOTAS = omics_quotas.DEFAULT_QUOTAS
+MAX_QUOTA = 1000  # calls/s: far above any HealthOmics quota, catches a typo'd extra digit or two
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -120,8 +127,10 @@ class AutopilotConfig(BaseModel):
         default=365, ge=0, description="Retention of the aws.omics event archive; 0 keeps events forever."
     )
     alarm_email: str | None = Field(default=None, pattern=_EMAIL, max_length=254)
-    omics_max_tps: float = Field(
-        default=5.0, gt=0, le=100, allow_inf_nan=False, description="Client-side HealthOmics call rate."
+    omics_quotas: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_QUOTAS),
+        description="Account HealthOmics quotas (calls/s) by quota group, merged over the guide's defaults; "
+                    "shared by every function instance that may call the group's APIs.",
     )
     recorder_reserved_concurrency: int = Field(default=5, ge=2, le=1000)
     reconcile_schedule: str = Field(
@@ -245,6 +254,29 @@ class AutopilotConfig(BaseModel):
     def rerun_policy_json(self) -> str:
         return json.dumps(self.rerun_policy, sort_keys=True, separators=(",", ":"))
 
+    @field_validator("omics_quotas", mode="before")
+    @classmethod
+    def _quotas(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return dict(DEFAULT_QUOTAS)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("must be a JSON object of quota group -> calls per second") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of quota group -> calls per second")
+        merged = dict(DEFAULT_QUOTAS)
+        for group, quota in value.items():
+            if group not in DEFAULT_QUOTAS:
+                raise ValueError(f"unknown quota group {group!r} (one of {', '.join(DEFAULT_QUOTAS)})")
+            if isinstance(quota, bool) or not isinstance(quota, int | float) or not math.isfinite(quota) \
+                    or not 0 < quota <= MAX_QUOTA:
+                raise ValueError(f"{group}: {quota!r} is not a number of calls per second in (0, {MAX_QUOTA}]")
+            merged[group] = float(quota)
+        return merged
+
     @field_validator("omics_service_role_arn", "run_cache_id", "alarm_email", mode="before")
     @classmethod
     def _optional(cls, value: Any) -> Any:
@@ -274,7 +306,7 @@ class AutopilotConfig(BaseModel):
         """Build from a context getter (``app.node.try_get_context``) or a plain mapping.
 
         Values given with ``-c key=value`` arrive as strings; numbers are coerced by pydantic, and a
-        JSON literal (``-c omicsMaxTps=2.5``) is accepted as such.
+        JSON literal (``-c omicsQuotas='{"run": 20}'``) is accepted as such.
         """
         getter = get.get if isinstance(get, Mapping) else get
         raw: dict[str, Any] = {}

@@ -16,11 +16,12 @@ LAMBDA_REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
 if str(LAMBDAS_DIR) not in sys.path:
     sys.path.insert(0, str(LAMBDAS_DIR))
 
+from shared import omics_quotas  # noqa: E402
 from shared import settings as _settings  # noqa: E402
 from shared.provenance import keys as table_keys  # noqa: E402
 
 ENV_TABLE = _settings.ENV_TABLE
-ENV_OMICS_TPS = _settings.ENV_OMICS_TPS
+ENV_OMICS_RATE_LIMITS = _settings.ENV_OMICS_RATE_LIMITS
 ENV_RUN_CACHE_ID = _settings.ENV_RUN_CACHE_ID
 ENV_OMICS_ROLE_ARN = _settings.ENV_OMICS_ROLE_ARN
 ENV_ALARM_TOPIC_ARN = _settings.ENV_ALARM_TOPIC_ARN
@@ -30,13 +31,14 @@ METRICS_NAMESPACE = "OmicsAutopilot"
 
 __all__ = [
     "ENV_ALARM_TOPIC_ARN",
+    "ENV_OMICS_RATE_LIMITS",
     "ENV_OMICS_ROLE_ARN",
-    "ENV_OMICS_TPS",
     "ENV_RUN_CACHE_ID",
     "ENV_TABLE",
     "LAMBDAS_DIR",
     "LAMBDA_REQUIREMENTS",
     "METRICS_NAMESPACE",
     "PROJECT_ROOT",
+    "omics_quotas",
     "table_keys",
 ]

@@ -46,7 +46,7 @@ def _launcher() -> Launcher:
     if key not in _launchers:
         _launchers.clear()
         _launchers[key] = Launcher(ProvenanceRepository(settings.table_name), LauncherStore(),
-                                   omics=lambda: omics_client(settings.omics_max_tps), config=config,
+                                   omics=lambda: omics_client(settings.omics_limits), config=config,
                                    alarm_topic_arn=settings.alarm_topic_arn, metric=_count)
     return _launchers[key]
 

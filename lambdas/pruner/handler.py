@@ -44,7 +44,7 @@ def _build(settings_json: str, config_json: str) -> Pruner:
     return Pruner(
         ProvenanceRepository(settings.table_name),
         S3Store(boto3.client("s3", config=S3_CONFIG)),
-        omics=lambda: omics_client(settings.omics_max_tps),
+        omics=lambda: omics_client(settings.omics_limits),
         config=config,
         send=SqsDispatcher(boto3.client("sqs"), config.queue_url),
     )

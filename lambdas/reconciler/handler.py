@@ -33,7 +33,7 @@ SAFETY_SECONDS = 30
 def _recorder() -> Recorder:
     """Built per invocation (a sweep every few minutes: no warm-start saving worth a stale client)."""
     settings = get_settings()
-    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_limits))
 
 
 def _forwarder() -> Forwarder | None:

@@ -24,7 +24,7 @@ from shared.settings import get_settings
 @lru_cache(maxsize=1)
 def _recorder() -> Recorder:
     settings = get_settings()
-    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_max_tps))
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_limits))
 
 
 @logger.inject_lambda_context

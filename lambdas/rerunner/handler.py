@@ -39,7 +39,7 @@ def _rerunner() -> Rerunner:
         settings_bucket=own.settings_bucket,
         dead_letter_arn=own.dead_letter_arn,
     )
-    aws = AwsAccess(omics=lambda: omics_client(settings.omics_max_tps))
+    aws = AwsAccess(omics=lambda: omics_client(settings.omics_limits))
     return Rerunner(ProvenanceRepository(settings.table_name), aws, config)
 
 

@@ -3,13 +3,17 @@
 X-Ray SDK instrumentation is opt-in (ENABLE_XRAY_SDK=true): importing it costs ~90 ms of every cold
 start, more than the rest of a handler's own imports, while Lambda's active tracing (always on in
 the stack) already records each invocation. Turn it on when per-call subsegments are worth that.
+
+`tracer.capture_lambda_handler` is the entry point every function's handler goes through: it also
+bounds the invocation's HealthOmics calls by the time Lambda says is left (shared.omics).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -34,10 +38,24 @@ class _Tracer:
             self._tracer = Tracer(service=SERVICE)
 
     def capture_lambda_handler(self, handler: Handler) -> Handler:
-        return self._tracer.capture_lambda_handler(handler) if self._tracer else handler
+        traced = self._tracer.capture_lambda_handler(handler) if self._tracer else handler
+        return bounded_by_remaining_time(traced)
 
     def capture_method(self, method: Handler) -> Handler:
         return self._tracer.capture_method(method) if self._tracer else method
 
 
 tracer = _Tracer()
+
+
+def bounded_by_remaining_time(handler: Handler) -> Handler:
+    """Every HealthOmics call the handler makes ends before the invocation's deadline (shared.omics)."""
+    from shared.omics import invocation_deadline
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        with invocation_deadline(remaining() / 1000 if remaining else None):
+            return handler(event, context, *args, **kwargs)
+
+    return cast(Handler, wrapper)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from shared.omics import RateLimits
 
 # Environment variable names: the stack sets them, the sandbox sets them, nothing else reads os.environ.
 ENV_TABLE = "PROVENANCE_TABLE"
-ENV_OMICS_TPS = "OMICS_MAX_TPS"
+ENV_OMICS_RATE_LIMITS = "OMICS_RATE_LIMITS"  # JSON: quota group -> calls/s of one instance
 ENV_RUN_CACHE_ID = "RUN_CACHE_ID"
 ENV_OMICS_ROLE_ARN = "OMICS_ROLE_ARN"
 ENV_ALARM_TOPIC_ARN = "ALARM_TOPIC_ARN"
@@ -17,7 +19,8 @@ ENV_ALARM_TOPIC_ARN = "ALARM_TOPIC_ARN"
 
 class Settings(BaseModel):
     table_name: str = Field(min_length=1)
-    omics_max_tps: float = Field(default=5.0, gt=0)
+    # The stack's per-instance share of each HealthOmics quota (stacks/components/omics_budgets.py).
+    omics_rate_limits: str = ""
     run_cache_id: str | None = None
     omics_role_arn: str | None = None
     alarm_topic_arn: str | None = None
@@ -26,11 +29,21 @@ class Settings(BaseModel):
     def from_env(cls) -> Settings:
         return cls(
             table_name=os.environ.get(ENV_TABLE, ""),
-            omics_max_tps=float(os.environ.get(ENV_OMICS_TPS, "5")),
+            omics_rate_limits=os.environ.get(ENV_OMICS_RATE_LIMITS, ""),
             run_cache_id=os.environ.get(ENV_RUN_CACHE_ID) or None,
             omics_role_arn=os.environ.get(ENV_OMICS_ROLE_ARN) or None,
             alarm_topic_arn=os.environ.get(ENV_ALARM_TOPIC_ARN) or None,
         )
+
+    @field_validator("omics_rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: str) -> str:
+        RateLimits.from_json(value)  # fail at start-up, not at the first call
+        return value
+
+    @property
+    def omics_limits(self) -> RateLimits:
+        return RateLimits.from_json(self.omics_rate_limits)
 
 
 @lru_cache(maxsize=1)

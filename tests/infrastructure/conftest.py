@@ -18,7 +18,7 @@ BRING_YOUR_OWN = {
     "alarmEmail": "oncall@example.org",
     "logRetentionDays": "30",  # as `-c logRetentionDays=30` passes it
     "eventArchiveRetentionDays": 0,
-    "omicsMaxTps": "2.5",
+    "omicsQuotas": '{"run": 20}',  # as `-c omicsQuotas=...` passes it
     "recorderReservedConcurrency": 3,
 }
 

@@ -18,17 +18,17 @@ def test_defaults_come_from_cdk_json() -> None:
     assert config.name_prefix == "omics-autopilot"
     assert config.creates_service_role and config.creates_run_cache
     assert config.alarm_email is None
-    assert config.omics_max_tps == 5.0
+    assert config.omics_quotas == {"StartRun": 1, "StartRunBatch": 1, "batch": 10, "run": 10, "runCache": 10}
     assert config.recorder_reserved_concurrency == 5
     assert set(CONTEXT_KEYS) <= set(default_context())
 
 
 def test_cli_strings_are_coerced_and_blank_means_unset() -> None:
     config = AutopilotConfig.from_context(
-        {"logRetentionDays": "30", "omicsMaxTps": "2.5", "alarmEmail": "", "runCacheId": "null"}
+        {"logRetentionDays": "30", "omicsQuotas": '{"run": 20}', "alarmEmail": "", "runCacheId": "null"}
     )
     assert config.log_retention_days == 30
-    assert config.omics_max_tps == 2.5
+    assert config.omics_quotas["run"] == 20 and config.omics_quotas["StartRun"] == 1  # merged over defaults
     assert config.alarm_email is None and config.run_cache_id is None
 
 
@@ -42,8 +42,10 @@ def test_cli_strings_are_coerced_and_blank_means_unset() -> None:
         ({"omicsServiceRoleArn": "arn:aws:iam::123:user/me"}, "omicsServiceRoleArn", "does not match"),
         ({"runCacheId": "cache-1"}, "runCacheId", "does not match"),
         ({"alarmEmail": "not-an-address"}, "alarmEmail", "does not match"),
-        ({"omicsMaxTps": 0}, "omicsMaxTps", "greater than 0"),
-        ({"omicsMaxTps": "nan"}, "omicsMaxTps", "finite"),
+        ({"omicsQuotas": {"run": 0}}, "omicsQuotas", "not a number of calls per second"),
+        ({"omicsQuotas": {"run": float("nan")}}, "omicsQuotas", "not a number of calls per second"),
+        ({"omicsQuotas": {"GetRun": 10}}, "omicsQuotas", "unknown quota group 'GetRun'"),
+        ({"omicsQuotas": "10"}, "omicsQuotas", "must be a JSON object"),
         ({"recorderReservedConcurrency": 1}, "recorderReservedConcurrency", "greater than or equal to 2"),
     ],
 )
@@ -57,8 +59,8 @@ def test_a_bad_value_names_the_key_and_the_problem(context: dict[str, Any], key:
 
 def test_every_bad_key_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as error:
-        AutopilotConfig.from_context({"logRetentionDays": 2, "omicsMaxTps": -1})
-    assert "logRetentionDays: " in str(error.value) and "omicsMaxTps: " in str(error.value)
+        AutopilotConfig.from_context({"logRetentionDays": 2, "omicsQuotas": {"run": -1}})
+    assert "logRetentionDays: " in str(error.value) and "omicsQuotas: " in str(error.value)
 
 
 def test_synthesis_stops_on_a_bad_value_before_building_anything() -> None:
@@ -79,11 +81,10 @@ def test_existing_role_and_cache_are_used_not_created(byo_template_dict) -> None
         principals = [s["Principal"] for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]]
         assert {"Service": "omics.amazonaws.com"} not in principals
     functions = resources(byo_template_dict, "AWS::Lambda::Function")
-    for function in functions.values():  # every capability gets the deployment's role, cache and rate
+    for function in functions.values():  # every capability gets the deployment's role and cache
         env = function["Properties"]["Environment"]["Variables"]
         assert env["OMICS_ROLE_ARN"] == BRING_YOUR_OWN["omicsServiceRoleArn"]
         assert env["RUN_CACHE_ID"] == BRING_YOUR_OWN["runCacheId"]
-        assert env["OMICS_MAX_TPS"] == "2.5"
     recorder = _recorder_function(byo_template_dict)
     assert recorder["Properties"]["ReservedConcurrentExecutions"] == 3
 

@@ -185,7 +185,7 @@ def test_log_groups_have_retention_and_the_stack_key(template_dict) -> None:
 def test_recorder_environment_follows_the_settings_contract(template_dict, wiring, recorder) -> None:
     env = props(template_dict, recorder["function"])["Environment"]["Variables"]
     assert env["PROVENANCE_TABLE"] == ref(wiring["table"])
-    assert env["OMICS_MAX_TPS"] == "5"
+    assert set(json.loads(env["OMICS_RATE_LIMITS"])) == {"run", "batch"}  # what its role may call
     assert env["RUN_CACHE_ID"] == getatt(wiring["runCache"], "Id")
     assert env["OMICS_ROLE_ARN"] == getatt(wiring["serviceRole"])
     assert env["ALARM_TOPIC_ARN"] == ref(wiring["alarmTopic"])

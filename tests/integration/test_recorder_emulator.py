@@ -32,7 +32,7 @@ def played(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     emulator = OmicsEmulator(clock=VirtualClock(), s3=boto3.client("s3"), event_sink=events.extend, faults=faults)
     workflow = emulator.register_workflow("wgs", tasks=TASKS)
     monkeypatch.setenv("PROVENANCE_TABLE", table_name)
-    monkeypatch.setenv("OMICS_MAX_TPS", "100000")
+    monkeypatch.setenv("OMICS_RATE_LIMITS", '{"*": 100000}')
     get_settings.cache_clear()
     handler_module._recorder.cache_clear()
     with mock_omics(emulator):

@@ -19,7 +19,7 @@ from tests.launcher_env import BUCKET, ROLE, LauncherEnv, csv_sheet, launcher_en
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LauncherEnv]:
     with mock_aws(), launcher_env() as environment:
         cache_id = environment.cache_id
-        for name, value in {"PROVENANCE_TABLE": environment.repository.table_name, "OMICS_MAX_TPS": "1000",
+        for name, value in {"PROVENANCE_TABLE": environment.repository.table_name, "OMICS_RATE_LIMITS": '{"*": 1000}',
                             "OMICS_ROLE_ARN": ROLE, "RUN_CACHE_ID": cache_id, "WORKFLOW_ID": environment.workflow_id,
                             "RUN_OUTPUT_URI": "s3://lab-outputs/runs/", "SUBMISSIONS_BUCKET": BUCKET,
                             "ALARM_TOPIC_ARN": environment.launcher.alarm_topic_arn or ""}.items():
