@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from pruner.entries import Entry, Stray, group_entries
 from pruner.manifest import ManifestInfo
-from pruner.rules import DELETE_REASONS, Reason, Rules, decide, floor_after
+from pruner.rules import DELETE_REASONS, Reason, Rules, decide, floor_after, ours
 from pruner.s3_store import DELETE_BATCH, S3Store
 
 WINDOW = 256  # entries whose manifests are read together (and between which a scan may stop)
@@ -46,6 +46,7 @@ class Counts(BaseModel):
     unreadable: int = 0
     orphans: int = 0
     foreign: int = 0
+    held: int = 0  # entries of this cache whose version is above what the pass may apply
     active_skipped: int = 0
     vanished: int = 0
     entries_deleted: int = 0
@@ -71,7 +72,8 @@ class ScanState(BaseModel):
     start_after: str | None = None
     floor: int
     previous_floor: int | None = None  # catch-up round: the floor this range was judged under before
-    max_seen: int = 0
+    max_seen: int = 0  # highest believable version of this cache seen (<= the scope's ceiling)
+    held_version: int = 0  # highest version seen above the ceiling: reported, never applied
     rises: list[Rise] = Field(default_factory=list)
     rescan_index: int = 0
     kept_versions: list[int] = Field(default_factory=list)  # versions of this cache's entries kept
@@ -83,6 +85,7 @@ class ScanScope:
     bucket: str
     cache_prefix: str
     cache_id: str
+    ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
     start: str | None = None  # inclusive key bound
     end: str | None = None  # exclusive key bound
 
@@ -133,6 +136,10 @@ class ReportWriter:
                     "bytes": size,
                 }
             )
+
+    def deleted(self, key: str, delete_marker: str | None) -> None:
+        """One deleted key and its delete marker: what `autopilot cache restore` needs to undo the pass."""
+        self._write({"action": "deleted", "key": key, "deleteMarkerVersionId": delete_marker})
 
     def error(self, key: str, code: str) -> None:
         self._write({"action": "delete-failed", "key": key, "code": code})
@@ -185,7 +192,8 @@ class DeleteBatcher:
     def _send(self) -> None:
         batch = [self.queue.popleft() for _ in range(min(DELETE_BATCH, len(self.queue)))]
         outcome = self.store.delete(self.bucket, batch)
-        for key in outcome.deleted:
+        for key, marker in outcome.deleted.items():
+            self.report.deleted(key, marker)
             self._settle(key, None)
         for key, code in outcome.failed.items():
             self._settle(key, code)
@@ -336,15 +344,19 @@ class RangeScanner:
         manifests = dict(zip((e.prefix for e in with_manifest), bodies, strict=True))
         for entry in entries:
             manifest: ManifestInfo | None = manifests.get(entry.prefix)
+            ceiling = self.scope.ceiling
             if may_rise:
-                raised = floor_after(state.floor, manifest, self.scope.cache_id)
+                raised = floor_after(state.floor, entry, manifest, self.scope.cache_id, ceiling)
                 if raised > state.floor:
                     state.rises.append(Rise(at=entry.prefix, floor_before=state.floor))
                     state.floor = raised
-            ours = manifest is not None and not _foreign(manifest, self.scope.cache_id)
-            version = manifest.comparable_version if manifest is not None and ours else None
-            if version is not None:
+            version = manifest.version if manifest is not None and ours(entry, manifest, self.scope.cache_id) else None
+            if version is not None and version <= ceiling:
                 state.max_seen = max(state.max_seen, version)
+            elif version is not None:
+                state.held_version = max(state.held_version, version)
+                if first_look:
+                    counts.held += 1
             decision = decide(
                 entry,
                 manifest,
@@ -384,9 +396,7 @@ class RangeScanner:
             Reason.LEGACY: "legacy",
             Reason.EXPIRED: "expired",
             Reason.UNREADABLE: "unreadable",
-            Reason.UNREADABLE_DELETED: "unreadable",
             Reason.ORPHAN: "orphans",
-            Reason.ORPHAN_EXPIRED: "orphans",
             Reason.FOREIGN: "foreign",
             Reason.ACTIVE_RUN: "active_skipped",
             Reason.VANISHED: "vanished",
@@ -403,10 +413,6 @@ def lowest_kept(state: ScanState) -> int | None:
     """The lowest version of this cache's entries the finished scan left in place. Entries kept under an
     earlier, lower floor were re-scanned once the floor rose, so only versions >= the final floor remain."""
     return min((v for v in state.kept_versions if v >= state.floor), default=None)
-
-
-def _foreign(manifest: ManifestInfo, cache_id: str) -> bool:
-    return manifest.cache_id is not None and manifest.cache_id != cache_id
 
 
 def _bounded(objects: Iterator[Any], start: str | None, end: str | None) -> Iterator[Any]:

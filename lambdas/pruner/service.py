@@ -27,8 +27,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from pruner.config import ALL_CACHES, Mode, PrunerConfig, PruneRequest, WorkItem
-from pruner.rules import initial_floor
+from pruner.config import ALL_CACHES, FLOOR_JUMP_METRIC, Mode, PrunerConfig, PruneRequest, WorkItem
+from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
 from shared.clock import utc_now
@@ -110,6 +110,20 @@ class Pruner:
                 continue
             yield CacheTarget(cache_id, cache["cacheS3Uri"])
 
+    def unversioned_refusal(self, target: CacheTarget, mode: Mode) -> str | None:
+        """Why an enforce pass may not run on this cache's bucket, if it may not: deletions are only
+        undoable (`autopilot cache restore`) on a versioned bucket, so an unversioned one needs the
+        operator's explicit consent (pruneAllowUnversionedBuckets)."""
+        if mode != "enforce":
+            return None
+        bucket, _ = split_s3_uri(target.s3_uri)
+        if bucket in self.config.allow_unversioned_buckets:
+            return None
+        status = self.store.versioning(bucket)
+        if status == "Enabled":
+            return None
+        return f"bucket versioning is {status}: deletions could not be undone (see pruneAllowUnversionedBuckets)"
+
     def start(self, request: PruneRequest) -> list[dict[str, Any]]:
         mode = request.mode or self.config.default_mode
         cache_ids = request.cacheIds or self.config.cache_ids
@@ -139,6 +153,10 @@ class Pruner:
             else uuid.uuid4().hex[:16]
         )
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
+        refusal = self.unversioned_refusal(target, mode)
+        if refusal:
+            logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            return {**result, "status": "REFUSED", "reason": refusal}
         if not self.repository.claim(
             keys.cache_pk(target.cache_id),
             f"PRUNECLAIM#{pass_id}",
@@ -162,7 +180,9 @@ class Pruner:
         self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any]
     ) -> dict[str, Any]:
         bucket, prefix = split_s3_uri(target.s3_uri)
-        floor = initial_floor(self.config.rules.rules(), self.repository.cache_version(target.cache_id))
+        recorded = self.repository.cache_version(target.cache_id)
+        floor = initial_floor(self.config.rules.rules(), recorded)
+        ceiling = version_ceiling(self.config.rules.rules(), recorded)
         ranges = self.plan_ranges(bucket, prefix)
         pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
         items = [
@@ -177,6 +197,7 @@ class Pruner:
                 start=start,
                 end=end,
                 floor=floor,
+                ceiling=ceiling,
                 mode=mode,
                 rules=self.config.rules,
                 started_at=started_at,
@@ -196,6 +217,7 @@ class Pruner:
                 "started_at": started_at,
                 "cache_s3_uri": target.s3_uri,
                 "initial_floor": floor,
+                "ceiling": ceiling,
                 "rules": self.config.rules.model_dump(exclude_none=True),
                 "round": 1,
                 "items_total": len(items),
@@ -276,7 +298,7 @@ class Pruner:
             else ScanState(floor=item.floor, previous_floor=item.previous_floor)
         )
         sequence = int(record.get("invocations", 0))
-        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.start, item.end)
+        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end)
 
         def checkpoint(progress: ScanState) -> None:
             self.repository.update_prune_record(
@@ -331,6 +353,7 @@ class Pruner:
             "counts": counts.model_dump(),
             "applied_floor": state.floor if state else item.floor,
             "max_seen": state.max_seen if state else 0,
+            "held_version": state.held_version if state else 0,
             "lowest_kept": lowest_kept(state) if state else None,
         }
         if state:
@@ -376,6 +399,7 @@ class Pruner:
                 start=i.get("start"),
                 end=i.get("end"),
                 floor=highest,
+                ceiling=int(pass_record["ceiling"]),
                 previous_floor=int(i["applied_floor"]),
                 mode=pass_record["mode"],
                 rules=rules,
@@ -405,6 +429,23 @@ class Pruner:
         errors = int(pass_record.get("errors", 0))
         aborted = sum(1 for i in items if i.get("aborted"))
         status = "ABORTED" if aborted else "COMPLETED_WITH_ERRORS" if errors or unfinished else "COMPLETED"
+        held = max([0, *(int(i.get("held_version", 0)) for i in items)])
+        if held:
+            # A manifest of this cache claims a version more than one above the recorded floor: either a
+            # service jump or a forged manifest. Not applied: an operator confirms it with pruneMinVersion.
+            logger.warning(
+                "prune floor jump held",
+                extra={"cache_id": cache_id, "held_version": held, "floor": highest},
+            )
+            # One dimension only (no cache id), so that one stack alarm watches every cache.
+            with single_metric(
+                name=FLOOR_JUMP_METRIC,
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=NAMESPACE,
+                default_dimensions={"service": "pruner"},
+            ):
+                pass
         sets = {
             "status": status,
             "finished_at": iso_time(finished),
@@ -412,6 +453,7 @@ class Pruner:
             "duration_seconds": round((finished - started).total_seconds(), 3),
             "aborted_items": aborted,
             "unfinished_items": unfinished,
+            "held_version": held,
         }
         record = {**pass_record, **sets}
         summary = {
@@ -427,6 +469,8 @@ class Pruner:
                 "cache_s3_uri",
                 "initial_floor",
                 "final_floor",
+                "ceiling",
+                "held_version",
                 "rules",
                 "round",
                 *Counts.model_fields,
@@ -474,6 +518,7 @@ METRICS = {
     "bytes_reclaimed": ("PruneBytesReclaimed", MetricUnit.Bytes),
     "stale_bytes": ("PruneBytesStale", MetricUnit.Bytes),
     "errors": ("PruneDeleteErrors", MetricUnit.Count),
+    "held": ("PruneEntriesHeld", MetricUnit.Count),
     "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
 }
 

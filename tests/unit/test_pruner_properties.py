@@ -1,5 +1,7 @@
-"""Properties of a range scan over random caches (in-memory S3, see tests/pruner_synthetic.py):
-nothing outside the cache prefix and no current-version entry is ever deleted, every stale entry is;
+"""Properties of a range scan over random caches with hostile neighbours (in-memory S3, see
+tests/pruner_synthetic.py: entry-shaped run outputs, invalid, forged, mismatched and version-jumping
+manifests, other caches' entries, orphans; caches under a prefix or at a bucket root): only stale entries
+of this cache are ever deleted, and every one of them is;
 a scan interrupted at random points and resumed reaches the same final state with the same counts;
 a scan that crashes at a random request and resumes from its last checkpoint reaches the same state."""
 
@@ -15,10 +17,11 @@ from hypothesis import strategies as st
 from pruner.rules import Rules
 from pruner.s3_store import S3Store
 from pruner.scan import RangeScanner, ReportWriter, ScanScope, ScanState
-from tests.pruner_synthetic import KINDS, FakeS3, SyntheticCache, make_cache
+from tests.pruner_synthetic import JUMP_VERSION, KINDS, FakeS3, SyntheticCache, make_cache
 
 BUCKET = "cache-bucket"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CEILING = 3  # as after a pass recorded floor 2: versions 1-3 are believable, 10**9 is held
 OUTSIDE = ["cache", "cachex/u/1/2/e/e.json", "other/u/1/2/e/e.json", "cache/stray.json", "cache/u/1/loose.txt"]
 
 
@@ -41,7 +44,7 @@ def scanner(
     stops = iter(stop or [])
     return RangeScanner(
         S3Store(s3, max_workers=4, sleep=lambda _: None),
-        ScanScope(BUCKET, cache.cache_prefix, cache.cache_id),
+        ScanScope(BUCKET, cache.cache_prefix, cache.cache_id, ceiling=CEILING),
         rules=Rules(),
         enforce=True,
         now=NOW,
@@ -55,14 +58,16 @@ def scanner(
 
 
 caches = st.builds(
-    lambda seed, runs, tasks, objects, weights: make_cache(
+    lambda seed, runs, tasks, objects, weights, prefix: make_cache(
         random.Random(seed),
         runs=runs,
         tasks_per_run=tasks,
         objects_per_entry=objects,
         versions=(1, 2, 3),
         kinds=dict(zip(KINDS, weights, strict=True)),
+        cache_prefix=prefix,
     ),
+    prefix=st.sampled_from(["cache/", ""]),  # "": the cache at a bucket root, next to everything else
     seed=st.integers(0, 2**32 - 1),
     runs=st.integers(1, 5),
     tasks=st.integers(1, 4),
@@ -96,7 +101,10 @@ def test_interrupted_scans_delete_exactly_the_stale_entries_with_the_same_counts
     assert whole.phase == "done"
     assert s3.keys(BUCKET) == kept  # nothing outside, nothing current, every stale entry
     assert (whole.counts.stale, whole.counts.entries_deleted, whole.counts.bytes_reclaimed) == (stale, stale, freed)
-    assert whole.counts.entries_scanned == len(cache.entries)
+    if cache.cache_prefix:
+        assert whole.counts.entries_scanned == len(cache.entries)
+    jumps = sum(1 for e in cache.entries if e.kind == "jump")
+    assert (whole.counts.held, whole.held_version) == (jumps, JUMP_VERSION if jumps else 0)
 
     s3 = load(cache)
     state, invocations = ScanState(floor=0), 0
