@@ -207,10 +207,12 @@ class FakeS3:
         objects = self.buckets.setdefault(bucket, {})
         keys = self._sorted.setdefault(bucket, [])
         if key not in objects:
-            if keys and key > keys[-1]:
+            if not keys or key > keys[-1]:
                 keys.append(key)
             else:
-                bisect.insort(keys, key)
+                at = bisect.bisect_left(keys, key)
+                if at == len(keys) or keys[at] != key:  # a deleted key stays in the sorted list
+                    keys.insert(at, key)
         objects[key] = (body, size, when)
 
     def bulk_load(self, bucket: str, rows: list[tuple[str, bytes | None, int, datetime]]) -> None:

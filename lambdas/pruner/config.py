@@ -91,6 +91,8 @@ class PruneRequest(BaseModel):
     # Scheduler's <aws.scheduler.scheduled-time>: makes the pass id deterministic, so a duplicated
     # scheduler invocation starts nothing twice.
     scheduledTime: str | None = None
+    # Re-read every manifest even when an earlier clean pass allows an incremental one.
+    full: bool = False
 
     @field_validator("cacheIds", mode="before")
     @classmethod
@@ -114,6 +116,7 @@ class WorkItem(BaseModel):
     end: str | None = None
     floor: int
     ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
+    unchanged_before: str | None = None  # incremental: manifests modified before this are not re-read
     previous_floor: int | None = None
     mode: Mode
     rules: RulesModel

@@ -37,9 +37,12 @@ class Reason(StrEnum):
     ACTIVE_RUN = "ACTIVE_RUN"  # provenance shows the entry's run as still active
     VANISHED = "VANISHED"  # the manifest disappeared between LIST and GET
     ALREADY_DECIDED = "ALREADY_DECIDED"  # a re-scan: this entry was judged before, under the same rules
+    UNCHANGED = "UNCHANGED"  # incremental pass: judged by an earlier clean pass at this floor, not re-read
 
 
 DELETE_REASONS = frozenset({Reason.STALE_VERSION, Reason.LEGACY, Reason.EXPIRED})
+# Kept for a reason that may not hold next time: an incremental pass re-reads these entries.
+TRANSIENT_REASONS = frozenset({Reason.ACTIVE_RUN, Reason.UNREADABLE})
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ the next pass recognises and finishes, never an orphan that looks unknown.
 
 Resumable: the scan stops when `should_stop()` says so (between windows), drains its deletes and
 returns a `ScanState` whose `start_after` is the last key of the last fully handled entry.
+
+Incremental (`ScanScope.unchanged_before`): an entry of this cache judged current at the current floor
+stays current until the floor rises (the service only increments versions). So when an earlier clean
+pass judged the cache at this floor, an entry whose manifest was last modified before that pass is not
+read again (UNCHANGED), unless it was kept then for a transient reason (the watermark is moved back to
+cover it), it may have reached `maxAgeDays`, or the floor rose during this scan (then it is read).
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ import json
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from pruner.entries import Entry, Stray, group_entries
 from pruner.manifest import ManifestInfo
-from pruner.rules import DELETE_REASONS, Reason, Rules, decide, floor_after, ours
+from pruner.rules import DELETE_REASONS, TRANSIENT_REASONS, Reason, Rules, decide, floor_after, ours
 from pruner.s3_store import DELETE_BATCH, S3Store
+from shared.status import iso_time
 
 WINDOW = 256  # entries whose manifests are read together (and between which a scan may stop)
 
@@ -47,6 +54,7 @@ class Counts(BaseModel):
     orphans: int = 0
     foreign: int = 0
     held: int = 0  # entries of this cache whose version is above what the pass may apply
+    unchanged: int = 0  # incremental: entries not re-read (judged by an earlier clean pass at this floor)
     active_skipped: int = 0
     vanished: int = 0
     entries_deleted: int = 0
@@ -74,6 +82,9 @@ class ScanState(BaseModel):
     previous_floor: int | None = None  # catch-up round: the floor this range was judged under before
     max_seen: int = 0  # highest believable version of this cache seen (<= the scope's ceiling)
     held_version: int = 0  # highest version seen above the ceiling: reported, never applied
+    # Oldest manifest (LastModified, ISO) of an entry kept for a transient reason (active run, failed read,
+    # held version): the next incremental pass re-reads everything modified since.
+    revisit_since: str | None = None
     rises: list[Rise] = Field(default_factory=list)
     rescan_index: int = 0
     kept_versions: list[int] = Field(default_factory=list)  # versions of this cache's entries kept
@@ -88,6 +99,7 @@ class ScanScope:
     ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
     start: str | None = None  # inclusive key bound
     end: str | None = None  # exclusive key bound
+    unchanged_before: datetime | None = None  # incremental: manifests older than this are not re-read
 
 
 class ReportWriter:
@@ -339,10 +351,24 @@ class RangeScanner:
         counts = state.counts
         if first_look:
             counts.strays += len(window) - len(entries)
+        incremental = first_look and not state.rises
         with_manifest = [e for e in entries if e.has_manifest]
-        bodies = self.store.read_manifests(self.scope.bucket, [e.manifest_key for e in with_manifest])
-        manifests = dict(zip((e.prefix for e in with_manifest), bodies, strict=True))
+        unchanged = {e.prefix for e in with_manifest if incremental and self._unchanged(e)}
+        to_read = [e for e in with_manifest if e.prefix not in unchanged]
+        bodies = self.store.read_manifests(self.scope.bucket, [e.manifest_key for e in to_read])
+        manifests = dict(zip((e.prefix for e in to_read), bodies, strict=True))
         for entry in entries:
+            if entry.prefix in unchanged and not state.rises:
+                # Judged at this floor by an earlier clean pass; its version is at least the floor.
+                counts.entries_scanned += 1
+                counts.objects_scanned += len(entry.objects)
+                counts.bytes_scanned += entry.size
+                counts.unchanged += 1
+                if state.floor not in state.kept_versions:
+                    state.kept_versions.append(state.floor)
+                continue
+            if entry.prefix in unchanged:  # the floor rose in this window: read it after all
+                [manifests[entry.prefix]] = self.store.read_manifests(self.scope.bucket, [entry.manifest_key])
             manifest: ManifestInfo | None = manifests.get(entry.prefix)
             ceiling = self.scope.ceiling
             if may_rise:
@@ -357,6 +383,7 @@ class RangeScanner:
                 state.held_version = max(state.held_version, version)
                 if first_look:
                     counts.held += 1
+                self._revisit(state, entry)
             decision = decide(
                 entry,
                 manifest,
@@ -372,6 +399,8 @@ class RangeScanner:
                 counts.entries_scanned += 1
                 counts.objects_scanned += objects
                 counts.bytes_scanned += size
+            if decision.reason in TRANSIENT_REASONS:
+                self._revisit(state, entry)
             self._count(counts, decision.reason, size, objects)
             self.report.decided(entry, decision.reason, size, objects)
             if (
@@ -384,6 +413,21 @@ class RangeScanner:
                 batcher.add(entry)
         last = window[-1]
         state.start_after = last.last_key if isinstance(last, Entry) else last.obj.key
+
+    def _unchanged(self, entry: Entry) -> bool:
+        """Not re-read by an incremental scan: manifest older than the watermark and not an age candidate."""
+        since, modified = self.scope.unchanged_before, entry.manifest_modified
+        if since is None or modified is None or modified >= since:
+            return False
+        days = self.rules.max_age_days
+        return days is None or self.now - entry.newest < timedelta(days=days)
+
+    @staticmethod
+    def _revisit(state: ScanState, entry: Entry) -> None:
+        modified = entry.manifest_modified
+        if modified is not None:
+            stamp = iso_time(modified)
+            state.revisit_since = min(state.revisit_since or stamp, stamp)
 
     @staticmethod
     def _count(counts: Counts, reason: Reason, size: int, objects: int) -> None:

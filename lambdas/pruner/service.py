@@ -11,6 +11,11 @@ A pass over a cache:
            version any range saw, a catch-up round re-scans those ranges (only entries that became
            stale are touched); else the pass record is closed, the report summary written, metrics
            emitted and the lease released.
+
+Incremental passes: when the last enforce pass over the cache completed cleanly at the same floor, under
+the same rules, the next pass re-reads only manifests modified since it started (less a margin, and
+back to the oldest entry it kept for a transient reason); see scan.py. A rise of the floor, a change of
+rules, an unclean last pass or `{"full": true}` makes a full pass.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -40,6 +45,9 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
 
 FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
+# A manifest listed by the previous pass was written well before it started; the margin covers clock
+# skew between S3's LastModified and the pass's clock, and a write in flight when the listing passed.
+INCREMENTAL_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -135,7 +143,7 @@ class Pruner:
                 results.append(target)
                 continue
             try:
-                results.append(self.start_pass(target, mode, request.scheduledTime))
+                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full))
             except Exception as error:  # one cache's failure must not stop the others
                 logger.exception("prune pass could not start", extra={"cache_id": target.cache_id})
                 failures.append(f"{target.cache_id}: {error}")
@@ -144,7 +152,9 @@ class Pruner:
             raise RuntimeError(f"prune passes could not start for {len(failures)} cache(s): {'; '.join(failures)}")
         return results
 
-    def start_pass(self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None) -> dict[str, Any]:
+    def start_pass(
+        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False
+    ) -> dict[str, Any]:
         now = self.clock()
         started_at = iso_time(now)
         pass_id = (
@@ -169,7 +179,7 @@ class Pruner:
         ):
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
         try:
-            return self._plan_and_queue(target, mode, pass_id, started_at, result)
+            return self._plan_and_queue(target, mode, pass_id, started_at, result, full)
         except Exception:
             # Nothing was queued for certain: give the claim and the lease back, so a retry can start.
             self.repository.release_lease(self._lease(target.cache_id), pass_id)
@@ -177,12 +187,13 @@ class Pruner:
             raise
 
     def _plan_and_queue(
-        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any]
+        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any], full: bool
     ) -> dict[str, Any]:
         bucket, prefix = split_s3_uri(target.s3_uri)
         recorded = self.repository.cache_version(target.cache_id)
         floor = initial_floor(self.config.rules.rules(), recorded)
         ceiling = version_ceiling(self.config.rules.rules(), recorded)
+        since = None if full else self.incremental_since(target, floor)
         ranges = self.plan_ranges(bucket, prefix)
         pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
         items = [
@@ -198,6 +209,7 @@ class Pruner:
                 end=end,
                 floor=floor,
                 ceiling=ceiling,
+                unchanged_before=since,
                 mode=mode,
                 rules=self.config.rules,
                 started_at=started_at,
@@ -218,6 +230,7 @@ class Pruner:
                 "cache_s3_uri": target.s3_uri,
                 "initial_floor": floor,
                 "ceiling": ceiling,
+                "incremental_since": since,
                 "rules": self.config.rules.model_dump(exclude_none=True),
                 "round": 1,
                 "items_total": len(items),
@@ -228,8 +241,35 @@ class Pruner:
         )
         self._put_items(items)
         self.send(items)
-        logger.info("prune pass started", extra={**result, "items": len(items), "floor": floor})
-        return {**result, "status": "STARTED", "items": len(items), "floor": floor, "reportUri": report_uri}
+        logger.info(
+            "prune pass started", extra={**result, "items": len(items), "floor": floor, "incremental": bool(since)}
+        )
+        return {
+            **result,
+            "status": "STARTED",
+            "items": len(items),
+            "floor": floor,
+            "incrementalSince": since,
+            "reportUri": report_uri,
+        }
+
+    def incremental_since(self, target: CacheTarget, floor: int) -> str | None:
+        """The watermark of an incremental pass, or None for a full one (see the module docstring)."""
+        history = [p for p in self.repository.prune_history(target.cache_id) if p.get("mode") == "enforce"]
+        if not history:
+            return None
+        last = history[-1]  # RUNNING here means it died (this pass holds the lease): not clean
+        clean = (
+            last.get("status") == "COMPLETED"
+            and last.get("cache_s3_uri") == target.s3_uri
+            and int(last.get("final_floor", -1)) == floor
+            and last.get("rules", {}) == self.config.rules.model_dump(exclude_none=True)
+        )
+        if not clean:
+            return None
+        since = iso_time(_parse_time(last["started_at"]) - INCREMENTAL_MARGIN)
+        revisit = last.get("revisit_since")
+        return min(since, revisit) if revisit else since
 
     def plan_ranges(self, bucket: str, prefix: str) -> list[tuple[str | None, str | None]]:
         """Key ranges of `runs_per_item` consecutive run prefixes ({cacheUuid}/{runId}/), in key order.
@@ -298,7 +338,8 @@ class Pruner:
             else ScanState(floor=item.floor, previous_floor=item.previous_floor)
         )
         sequence = int(record.get("invocations", 0))
-        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end)
+        since = _parse_time(item.unchanged_before) if item.unchanged_before else None
+        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end, since)
 
         def checkpoint(progress: ScanState) -> None:
             self.repository.update_prune_record(
@@ -354,6 +395,7 @@ class Pruner:
             "applied_floor": state.floor if state else item.floor,
             "max_seen": state.max_seen if state else 0,
             "held_version": state.held_version if state else 0,
+            "revisit_since": state.revisit_since if state else None,
             "lowest_kept": lowest_kept(state) if state else None,
         }
         if state:
@@ -430,6 +472,7 @@ class Pruner:
         aborted = sum(1 for i in items if i.get("aborted"))
         status = "ABORTED" if aborted else "COMPLETED_WITH_ERRORS" if errors or unfinished else "COMPLETED"
         held = max([0, *(int(i.get("held_version", 0)) for i in items)])
+        revisits = [str(i["revisit_since"]) for i in items if i.get("revisit_since")]
         if held:
             # A manifest of this cache claims a version more than one above the recorded floor: either a
             # service jump or a forged manifest. Not applied: an operator confirms it with pruneMinVersion.
@@ -454,7 +497,9 @@ class Pruner:
             "aborted_items": aborted,
             "unfinished_items": unfinished,
             "held_version": held,
+            "revisit_since": min(revisits) if revisits else None,
         }
+        sets = {name: value for name, value in sets.items() if value is not None}
         record = {**pass_record, **sets}
         summary = {
             name: record.get(name)
@@ -470,6 +515,7 @@ class Pruner:
                 "initial_floor",
                 "final_floor",
                 "ceiling",
+                "incremental_since",
                 "held_version",
                 "rules",
                 "round",
