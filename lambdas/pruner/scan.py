@@ -168,27 +168,71 @@ class _Pending:
     manifest_key: str | None
     outstanding: int
     sizes: dict[str, int]
+    seq: int  # order in which entries were judged
+    judged: Counts  # what judging this entry added to the counts
     deleted_bytes: int = 0
     deleted_objects: int = 0
     failed: int = 0
 
+    def deletion(self) -> Counts:
+        return Counts(
+            objects_deleted=self.deleted_objects,
+            bytes_reclaimed=self.deleted_bytes,
+            entries_deleted=0 if self.failed else 1,
+            errors=self.failed,
+        )
+
+
+@dataclass
+class _Deferred:
+    """A checkpoint taken at an entry boundary, written once every entry judged before it is settled."""
+
+    state: ScanState
+    last_seq: int
+    extra: Counts = field(default_factory=Counts)
+
 
 @dataclass
 class DeleteBatcher:
-    """Queues keys of entries to delete; sends full DeleteObjects batches; manifests go last."""
+    """Queues keys of entries to delete; sends full DeleteObjects batches; manifests go last.
+
+    Periodic checkpoints do not flush the queue (a partial batch each time would cost requests over
+    the minimum): they are deferred until the entries judged before them are settled, then written
+    with exactly those entries' outcomes plus those of later entries already fully deleted (which a
+    resumed scan will not list again).
+    """
 
     store: S3Store
     bucket: str
     counts: Counts
     report: ReportWriter
+    emit: Callable[[ScanState], None] = lambda _: None
     queue: deque[str] = field(default_factory=deque)
     owner: dict[str, _Pending] = field(default_factory=dict)
+    seq: int = 0
+    unfinished: dict[int, None] = field(default_factory=dict)  # seqs in judging order
+    deferred: _Deferred | None = None
 
-    def add(self, entry: Entry) -> None:
+    def defer_checkpoint(self, state: ScanState) -> None:
+        if self.deferred is not None:
+            return  # the earlier one is written first
+        snapshot = state.model_copy(deep=True)
+        if not self.unfinished:
+            self.emit(snapshot)
+            return
+        self.deferred = _Deferred(snapshot, self.seq)
+
+    def cancel_deferred(self) -> None:
+        """A checkpoint after a drain supersedes the deferred one."""
+        self.deferred = None
+
+    def add(self, entry: Entry, judged: Counts) -> None:
         manifest = entry.manifest_key if entry.has_manifest else None
         sizes = {o.key: o.size for o in entry.objects}
         data = [o.key for o in entry.objects if o.key != manifest]
-        pending = _Pending(entry, manifest, len(data), sizes)
+        self.seq += 1
+        self.unfinished[self.seq] = None
+        pending = _Pending(entry, manifest, len(data), sizes, self.seq, judged)
         for key in data:
             self.owner[key] = pending
             self.queue.append(key)
@@ -238,6 +282,18 @@ class DeleteBatcher:
         self.counts.bytes_reclaimed += pending.deleted_bytes
         if not pending.failed:
             self.counts.entries_deleted += 1
+        del self.unfinished[pending.seq]
+        deferred = self.deferred
+        if deferred is None:
+            return
+        if pending.seq <= deferred.last_seq:
+            deferred.extra = deferred.extra.add(pending.deletion())
+        elif not pending.failed:  # gone for good: a resumed scan will not list it again
+            deferred.extra = deferred.extra.add(pending.judged).add(pending.deletion())
+        if not self.unfinished or next(iter(self.unfinished)) > deferred.last_seq:
+            self.deferred = None
+            deferred.state.counts = deferred.state.counts.add(deferred.extra)
+            self.emit(deferred.state)
 
 
 class RangeScanner:
@@ -275,7 +331,7 @@ class RangeScanner:
         state = state.model_copy(deep=True)
         batcher = None
         if self.enforce:
-            batcher = DeleteBatcher(self.store, self.scope.bucket, state.counts, self.report)
+            batcher = DeleteBatcher(self.store, self.scope.bucket, state.counts, self.report, self._checkpoint)
         while state.phase != "done":
             if state.phase == "main":
                 scope = self.scope
@@ -316,11 +372,11 @@ class RangeScanner:
             self._judge(window, state, batcher, previous_floor, may_rise)
             windows += 1
             if batcher is not None and windows % self.checkpoint_every == 0:
-                batcher.drain()
-                self._checkpoint(state)
+                batcher.defer_checkpoint(state)
             if self.should_stop():
                 if batcher is not None:
                     batcher.drain()
+                    batcher.cancel_deferred()
                 self.report.flush()
                 self._checkpoint(state)
                 return False
@@ -410,9 +466,17 @@ class RangeScanner:
             ):
                 state.kept_versions.append(version)
             if decision.delete and batcher is not None:
-                batcher.add(entry)
+                batcher.add(entry, self._judged(decision.reason, size, objects, first_look))
         last = window[-1]
         state.start_after = last.last_key if isinstance(last, Entry) else last.obj.key
+
+    def _judged(self, reason: Reason, size: int, objects: int, first_look: bool) -> Counts:
+        """The counts judging one entry adds (as in _judge)."""
+        delta = Counts()
+        if first_look:
+            delta.entries_scanned, delta.objects_scanned, delta.bytes_scanned = 1, objects, size
+        self._count(delta, reason, size, objects)
+        return delta
 
     def _unchanged(self, entry: Entry) -> bool:
         """Not re-read by an incremental scan: manifest older than the watermark and not an age candidate."""
