@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli import doctor
+from autopilot_cli import cache_restore, doctor
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import SandboxTarget, StackTarget, TableTarget, Target
 from shared.exports.lineage import RunLineage, load_lineage
@@ -472,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--cache-id", help="default: the stack's run cache")
     prune.add_argument("--enforce", action="store_true", help="really delete stale entries")
     prune.set_defaults(handler=cmd_cache_prune)
+    cache_restore.register(cache)
 
     submit = commands.add_parser("submit", help="submit a sample sheet (CSV or JSON) to the launcher")
     submit.add_argument("sheet")

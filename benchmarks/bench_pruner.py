@@ -1,10 +1,17 @@
 """Run-cache pruner: S3 requests against the theoretical minimum, a naive script, and peak memory.
 
-Theoretical minimum for one pass = LIST pages (ceil(keys / 1000)) + one GET per manifest +
-DeleteObjects batches (ceil(stale keys / 1000)). The 100,000- and 200,000-entry caches live in an
-in-memory S3 fake implementing the same list_objects_v2 / get_object / delete_objects contract
-(tests/pruner_synthetic.FakeS3): moto needs minutes per 100k objects. A 1,000-entry cache on moto,
-with requests counted by botocore event hooks, checks that the fake counts the same requests.
+Theoretical minimum for one full pass = LIST pages (ceil(keys / 1000)) + one GET per manifest +
+DeleteObjects batches (ceil(stale keys / 1000)). For an incremental pass (issue 13: the steady state,
+after a clean pass at the same floor) = LIST pages + one GET per *new* manifest + DeleteObjects
+batches; the planner's delimiter LIST pages are counted on top. A scan sends one DeleteObjects batch
+over the minimum at its tail: a manifest is deleted only after its entry's data (never in the same
+request), so the manifests of the last data batch need a request of their own.
+
+Sizes: PRUNER_BENCH_ENTRIES (full pass, default 100,000), PRUNER_BENCH_INCREMENTAL_ENTRIES (default
+1,000,000; smaller when CPU is short). The caches live in an in-memory S3 fake implementing the same
+list_objects_v2 / get_object / delete_objects contract (tests/pruner_synthetic.FakeS3): moto needs
+minutes per 100k objects. A 1,000-entry cache on moto, with requests counted by botocore event hooks,
+checks that the fake counts the same requests.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import tracemalloc
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,16 +39,18 @@ for path in (ROOT / "lambdas", ROOT):
 from pruner.rules import Rules  # noqa: E402
 from pruner.s3_store import S3Store  # noqa: E402
 from pruner.scan import RangeScanner, ReportWriter, ScanScope, ScanState  # noqa: E402
+from pruner.service import Pruner  # noqa: E402
 from tests.pruner_synthetic import FakeS3, SyntheticCache, make_cache  # noqa: E402
 
 BUCKET = "run-cache"
-KINDS = {"current": 0.5, "stale": 0.3, "legacy": 0.1, "unreadable": 0.03, "orphan": 0.04, "foreign": 0.03}
+KINDS = {"current": 0.5, "stale": 0.3, "legacy": 0.1, "invalid": 0.03, "orphan": 0.04, "foreign": 0.03}
+NEW_KINDS = {"current": 0.9, "stale": 0.05, "legacy": 0.05}  # what arrives between two passes
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def synthetic(entries: int, seed: int = 7) -> SyntheticCache:
+def synthetic(entries: int, seed: int = 7, kinds: dict[str, float] = KINDS) -> SyntheticCache:
     return make_cache(
-        random.Random(seed), runs=entries // 10, tasks_per_run=10, kinds=KINDS, versions=(1, 2), objects_per_entry=2
+        random.Random(seed), runs=entries // 10, tasks_per_run=10, kinds=kinds, versions=(1, 2), objects_per_entry=2
     )
 
 
@@ -55,7 +65,7 @@ def load(cache: SyntheticCache) -> FakeS3:
 
 def minimum(cache: SyntheticCache) -> dict[str, int]:
     keys = sum(len(cache.keys_of(e)) for e in cache.entries)
-    manifests = sum(1 for e in cache.entries if e.kind != "orphan")
+    manifests = sum(1 for e in cache.entries if e.manifest_body(cache.cache_id) is not None)
     stale_keys = sum(len(cache.keys_of(e)) for e in cache.entries if cache.is_stale(e))
     return {
         "ListObjectsV2": math.ceil(keys / 1000),
@@ -66,19 +76,21 @@ def minimum(cache: SyntheticCache) -> dict[str, int]:
     }
 
 
-def prune(client: Any, cache: SyntheticCache) -> ScanState:
+def prune(
+    client: Any, cache: SyntheticCache, floor: int = 0, unchanged_before: datetime | None = None
+) -> ScanState:
     """One enforce scan of the whole cache; the report streams to a temporary file, as in the Lambda."""
     with tempfile.TemporaryFile() as sink:
         scanner = RangeScanner(
             S3Store(client, max_workers=16),
-            ScanScope(BUCKET, cache.cache_prefix, cache.cache_id),
+            ScanScope(BUCKET, cache.cache_prefix, cache.cache_id, ceiling=3, unchanged_before=unchanged_before),
             rules=Rules(),
             enforce=True,
             now=NOW,
             active_runs=(),
             report=ReportWriter(sink, True),
         )
-        return scanner.run(ScanState(floor=0))
+        return scanner.run(ScanState(floor=floor))
 
 
 def naive(client: Any, cache: SyntheticCache) -> None:
@@ -161,6 +173,58 @@ def request_figures(entries: int) -> None:
     )
 
 
+def incremental_figure(entries: int) -> None:
+    """Steady state: a clean pass over `entries`, then 1 % new entries, then the next (incremental) pass."""
+    cache = synthetic(entries, seed=13, kinds={"current": 0.8, "stale": 0.1, "legacy": 0.05, "foreign": 0.05})
+    s3 = load(cache)  # written at 2025-12-31 (BASE_TIME - 1 day)
+    first = prune(s3, cache)
+    new = make_cache(
+        random.Random(14), runs=max(entries // 1000, 1), tasks_per_run=10, kinds=NEW_KINDS, versions=(1, 2),
+        cache_uuid=cache.entries[0].cache_uuid,
+    )
+    view = SyntheticCache(cache.cache_id, cache.cache_prefix, new.entries)
+    view.write(
+        lambda key, body, size, when: s3.put(BUCKET, key, body, size, when), now=datetime(2026, 1, 10, tzinfo=UTC)
+    )
+    s3.calls.clear()
+    planner = SimpleNamespace(store=S3Store(s3), config=SimpleNamespace(runs_per_item=2000))
+    ranges = Pruner.plan_ranges(planner, BUCKET, cache.cache_prefix)  # type: ignore[arg-type]
+    planner_lists = s3.calls["ListObjectsV2"]
+    started = time.perf_counter()
+    state = prune(s3, cache, floor=first.floor, unchanged_before=datetime(2026, 1, 2, tzinfo=UTC))
+    elapsed = time.perf_counter() - started
+    live = len(s3.keys(BUCKET)) + state.counts.objects_deleted
+    new_manifests = sum(1 for e in new.entries if e.manifest_body(cache.cache_id) is not None)
+    stale_keys = sum(len(view.keys_of(e)) for e in new.entries if e.kind in ("stale", "legacy"))
+    floor = {
+        "ListObjectsV2": math.ceil(live / 1000),
+        "GetObject": new_manifests,
+        "DeleteObjects": math.ceil(stale_keys / 1000),
+    }
+    ops = ("ListObjectsV2", "GetObject", "DeleteObjects")
+    total = sum(s3.calls[o] for o in ops)
+    print(
+        json.dumps(
+            {
+                "figure": "pruner incremental pass (1 % new entries)",
+                "entries": len(cache.entries) + len(new.entries) - first.counts.entries_deleted,
+                "new_entries": len(new.entries),
+                "ranges": len(ranges),
+                "requests": {o: s3.calls[o] for o in ops},
+                "of_which_planner_lists": planner_lists,
+                "minimum": floor,
+                "ratio_to_minimum": round(total / sum(floor.values()), 4),
+                "full_pass_gets_would_be": state.counts.entries_scanned - state.counts.orphans,
+                "unchanged_entries": state.counts.unchanged,
+                "deleted_entries": state.counts.entries_deleted,
+                "goal": "<= 1.05",
+                "seconds": round(elapsed, 1),
+            }
+        ),
+        flush=True,
+    )
+
+
 def memory_figure(entries: int) -> dict[str, Any]:
     cache = synthetic(entries, seed=11)
     s3 = load(cache)
@@ -218,7 +282,8 @@ def moto_cross_check(entries: int = 1000) -> None:
 
 def main() -> None:
     moto_cross_check()
-    request_figures(100_000)
+    request_figures(int(os.environ.get("PRUNER_BENCH_ENTRIES", "100000")))
+    incremental_figure(int(os.environ.get("PRUNER_BENCH_INCREMENTAL_ENTRIES", "1000000")))
     small, large = memory_figure(10_000), memory_figure(200_000)
     print(
         json.dumps(

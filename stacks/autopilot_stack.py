@@ -55,7 +55,7 @@ class AutopilotStack(cdk.Stack):
 
         self.encryption = EncryptionKey(self, "Encryption", alias_prefix=config.name_prefix)
         key = self.encryption.key
-        self.storage = Storage(self, "Storage", key=key)
+        self.storage = Storage(self, "Storage", key=key, undo_retention_days=config.prune_undo_retention_days)
         self.provenance = ProvenanceTable(self, "ProvenanceTable", key=key)
         self.omics = OmicsResources(self, "Omics", config=config, storage=self.storage, key=key)
         self.notifications = AlarmNotifications(self, "Alarms", key=key, email=config.alarm_email)

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from stacks.runtime_contract import omics_quotas
@@ -70,8 +71,8 @@ CONTEXT_KEYS = (
     "pruneCacheBuckets",
     "pruneMinVersion",
     "pruneMaxAgeDays",
-    "pruneOrphanGuardDays",
-    "pruneDeleteUnreadable",
+    "pruneAllowUnversionedBuckets",
+    "pruneUndoRetentionDays",
     "pruneWorkerConcurrency",
 )
 
@@ -186,18 +187,24 @@ class AutopilotConfig(BaseModel):
     )
     prune_min_version: int | None = Field(default=None, ge=1, le=1_000_000)
     prune_max_age_days: int | None = Field(default=None, ge=1, le=36_500)
-    prune_orphan_guard_days: int | None = Field(default=None, ge=1, le=36_500)
-    prune_delete_unreadable: bool = False
+    prune_allow_unversioned_buckets: list[str] = Field(
+        default_factory=list,
+        description="Cache buckets (of pruneCacheBuckets) an enforce pass may delete in although they are not "
+                    "versioned, so its deletions cannot be undone; any other unversioned bucket is refused.",
+    )
+    prune_undo_retention_days: int = Field(
+        default=7, ge=1, le=365,
+        description="Days the run-cache bucket keeps noncurrent versions: the window of `autopilot cache restore`.",
+    )
     prune_worker_concurrency: int = Field(default=2, ge=2, le=50)
 
-    @field_validator("prune_cache_ids", "prune_min_version", "prune_max_age_days", "prune_orphan_guard_days",
-                     mode="before")
+    @field_validator("prune_cache_ids", "prune_min_version", "prune_max_age_days", mode="before")
     @classmethod
     def _optional_prune_setting(cls, value: Any) -> Any:
         value = _blank_to_none(value)
         return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
-    @field_validator("prune_cache_buckets", mode="before")
+    @field_validator("prune_cache_buckets", "prune_allow_unversioned_buckets", mode="before")
     @classmethod
     def _bucket_names(cls, value: Any) -> Any:
         value = _blank_to_none(value)
@@ -208,6 +215,13 @@ class AutopilotConfig(BaseModel):
             if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
                 raise ValueError(f"{name!r} is not an S3 bucket name")
         return names
+
+    @model_validator(mode="after")
+    def _allowed_unversioned_are_cache_buckets(self) -> AutopilotConfig:
+        unknown = sorted(set(self.prune_allow_unversioned_buckets) - set(self.prune_cache_buckets))
+        if unknown:
+            raise ValueError(f"pruneAllowUnversionedBuckets: {', '.join(unknown)} not in pruneCacheBuckets")
+        return self
 
     @property
     def prune_cache_bucket_names(self) -> list[str]:

@@ -27,7 +27,14 @@ REFERENCE_MANIFEST = Path(__file__).resolve().parent / "fixtures" / "guide" / "r
 # The guide's example manifest exactly as printed in the user guide: a trailing comma after "version".
 GUIDE_MANIFEST_TEXT = REFERENCE_MANIFEST.read_text().rstrip().removesuffix("}").rstrip() + ",\n}\n"
 
-KINDS = ("current", "stale", "legacy", "unreadable", "orphan", "foreign")
+# Entries of this cache: current, stale, legacy. Everything else is a hostile or careless neighbour that
+# must be kept: an invalid manifest (the guide's printed example), an orphan (no manifest), another
+# cache's entry, a forged bare `{"version": N}`, a valid manifest of this cache naming another entry
+# directory, a valid manifest jumping to version 10**9 (held, never applied), and run outputs shaped
+# `<a>/<b>/<c>/<d>/<d>.json` (a lookalike).
+KINDS = ("current", "stale", "legacy", "invalid", "orphan", "foreign", "forged", "mismatched", "jump", "lookalike")
+OURS = ("current", "stale", "legacy")
+JUMP_VERSION = 10**9
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -38,23 +45,31 @@ class SyntheticEntry:
     task_id: str
     entry_uuid: str
     kind: str  # one of KINDS
-    version: int | None  # manifest version (None: legacy / unreadable / orphan)
+    version: int | None  # manifest version (None: legacy / invalid / orphan)
     sizes: tuple[int, ...]  # data object sizes
     age_days: int = 1
 
     def prefix(self, cache_prefix: str) -> str:
+        if self.kind == "lookalike":  # e.g. 9876543/out/results/NA12878/
+            return f"{cache_prefix}{self.run_id}/out/results/{self.entry_uuid}/"
         return f"{cache_prefix}{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}/"
 
     def manifest_body(self, cache_id: str, account: str = "123456789012") -> bytes | None:
         if self.kind == "orphan":
             return None
-        if self.kind == "unreadable":
+        if self.kind == "invalid":
             return GUIDE_MANIFEST_TEXT.encode()
+        if self.kind == "forged":
+            return json.dumps({"version": JUMP_VERSION}).encode()
+        if self.kind == "lookalike":
+            return json.dumps({"sample": self.entry_uuid, "reads": 1234}).encode()
         owner = "9999999" if self.kind == "foreign" else cache_id
+        named = str(uuid.UUID(int=int(self.task_id))) if self.kind == "mismatched" else self.entry_uuid
         doc: dict[str, Any] = {
-            "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{self.entry_uuid}",
+            "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{named}",
             "s3uri": f"s3://bucket/{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}",
             "taskArn": f"arn:aws:omics:us-east-1:{account}:task/{self.task_id}",
+            "workDir": f"/mnt/workflow/{self.cache_uuid}/workdir/call-Task/{self.task_id}",
             "files": [{"name": f"o{i}", "path": f"out/o{i}/f.dat", "etag": "x"} for i in range(len(self.sizes))],
             "nextflowContext": {},
             "otherOutputs": {},
@@ -88,12 +103,13 @@ class SyntheticCache:
         return max(versions) if versions else None
 
     def is_stale(self, entry: SyntheticEntry) -> bool:
+        """Only entries of this cache are ever stale; the floor is the highest believable version."""
         current = self.current_version
-        if current is None:
+        if current is None or entry.kind not in OURS:
             return False
         if entry.kind == "legacy":
             return True
-        return entry.kind in ("current", "stale") and entry.version is not None and entry.version < current
+        return entry.version is not None and entry.version < current
 
     def keys_of(self, entry: SyntheticEntry) -> list[str]:
         return [key for key, _, _ in entry.objects(self.cache_prefix, self.cache_id)]
@@ -134,15 +150,19 @@ def make_cache(
                 "current": top,
                 "stale": rng.choice([v for v in versions if v < top] or [top]),
                 "foreign": rng.choice(versions),
+                "mismatched": min(versions),
+                "jump": JUMP_VERSION,
             }.get(kind)
+            task_id = str(2_000_000 + r * tasks_per_run + t)
+            entry_uuid = f"NA{task_id}" if kind == "lookalike" else str(uuid.UUID(int=rng.getrandbits(128), version=4))
             if kind == "stale" and version == top:
                 kind = "current"
             entries.append(
                 SyntheticEntry(
                     cache_uuid,
                     run_id,
-                    str(2_000_000 + r * tasks_per_run + t),
-                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    task_id,
+                    entry_uuid,
                     kind,
                     version,
                     # an orphan is data without a manifest: it has at least one data object
@@ -187,10 +207,12 @@ class FakeS3:
         objects = self.buckets.setdefault(bucket, {})
         keys = self._sorted.setdefault(bucket, [])
         if key not in objects:
-            if keys and key > keys[-1]:
+            if not keys or key > keys[-1]:
                 keys.append(key)
             else:
-                bisect.insort(keys, key)
+                at = bisect.bisect_left(keys, key)
+                if at == len(keys) or keys[at] != key:  # a deleted key stays in the sorted list
+                    keys.insert(at, key)
         objects[key] = (body, size, when)
 
     def bulk_load(self, bucket: str, rows: list[tuple[str, bytes | None, int, datetime]]) -> None:
@@ -280,6 +302,7 @@ class FakeS3:
         if len(requested) > 1000:
             raise _error("MalformedXML", "DeleteObjects")
         errors = []
+        deleted = []
         objects = self.buckets[Bucket]
         for key in requested:
             fault = self.delete_faults.get(key)
@@ -290,7 +313,15 @@ class FakeS3:
                     errors.append({"Key": key, "Code": code, "Message": code})
                     continue
             objects.pop(key, None)
-        return {"Errors": errors} if errors else {}
+            deleted.append({"Key": key})  # an unversioned bucket: no delete marker
+        response: dict[str, Any] = {"Errors": errors} if errors else {}
+        if not Delete.get("Quiet") and deleted:
+            response["Deleted"] = deleted
+        return response
+
+    def get_bucket_versioning(self, Bucket: str) -> dict[str, Any]:
+        self._tick("GetBucketVersioning")
+        return {}  # never enabled
 
     def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self._tick("DeleteObject")

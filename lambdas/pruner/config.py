@@ -17,14 +17,16 @@ ENV_MODE = "PRUNE_MODE"
 ENV_CACHE_IDS = "PRUNE_CACHE_IDS"  # "*" = every run cache of the account; comma list; empty = RUN_CACHE_ID
 ENV_MIN_VERSION = "PRUNE_MIN_VERSION"
 ENV_MAX_AGE_DAYS = "PRUNE_MAX_AGE_DAYS"
-ENV_ORPHAN_GUARD_DAYS = "PRUNE_ORPHAN_GUARD_DAYS"
-ENV_DELETE_UNREADABLE = "PRUNE_DELETE_UNREADABLE"
 ENV_QUEUE_URL = "PRUNE_QUEUE_URL"
 ENV_REPORT_BUCKET = "PRUNE_REPORT_BUCKET"
 ENV_REPORT_PREFIX = "PRUNE_REPORT_PREFIX"
 ENV_RUNS_PER_ITEM = "PRUNE_RUNS_PER_ITEM"
 ENV_LEASE_SECONDS = "PRUNE_LEASE_SECONDS"
 ENV_ITEM_LEASE_SECONDS = "PRUNE_ITEM_LEASE_SECONDS"
+# Cache buckets an enforce pass may delete in although they are not versioned (no undo): comma list.
+ENV_ALLOW_UNVERSIONED = "PRUNE_ALLOW_UNVERSIONED_BUCKETS"
+
+FLOOR_JUMP_METRIC = "PruneFloorJumpHeld"  # emitted by a pass that held a version jump; alarmed by the stack
 
 Mode = Literal["dry-run", "enforce"]
 ALL_CACHES = "*"
@@ -35,11 +37,9 @@ class RulesModel(BaseModel):
 
     min_version: int | None = Field(default=None, ge=1)
     max_age_days: int | None = Field(default=None, ge=1)
-    orphan_guard_days: int | None = Field(default=None, ge=1)
-    delete_unreadable: bool = False
 
     def rules(self) -> Rules:
-        return Rules(self.min_version, self.max_age_days, self.orphan_guard_days, self.delete_unreadable)
+        return Rules(self.min_version, self.max_age_days)
 
 
 class PrunerConfig(BaseModel):
@@ -53,6 +53,7 @@ class PrunerConfig(BaseModel):
     lease_seconds: int = Field(default=6 * 3600, ge=60)
     item_lease_seconds: int = Field(default=960, ge=60)
     max_rounds: int = Field(default=3, ge=1)
+    allow_unversioned_buckets: list[str] = Field(default_factory=list)
 
     @classmethod
     def from_env(cls, default_cache_id: str | None = None) -> PrunerConfig:
@@ -69,8 +70,6 @@ class PrunerConfig(BaseModel):
             rules=RulesModel(
                 min_version=optional_int(ENV_MIN_VERSION),
                 max_age_days=optional_int(ENV_MAX_AGE_DAYS),
-                orphan_guard_days=optional_int(ENV_ORPHAN_GUARD_DAYS),
-                delete_unreadable=env.get(ENV_DELETE_UNREADABLE, "").lower() in ("1", "true", "yes"),
             ),
             queue_url=env.get(ENV_QUEUE_URL) or None,
             report_bucket=env.get(ENV_REPORT_BUCKET) or None,
@@ -78,6 +77,7 @@ class PrunerConfig(BaseModel):
             runs_per_item=optional_int(ENV_RUNS_PER_ITEM) or 2000,
             lease_seconds=optional_int(ENV_LEASE_SECONDS) or 6 * 3600,
             item_lease_seconds=optional_int(ENV_ITEM_LEASE_SECONDS) or 960,
+            allow_unversioned_buckets=[b.strip() for b in env.get(ENV_ALLOW_UNVERSIONED, "").split(",") if b.strip()],
         )
 
 
@@ -91,6 +91,8 @@ class PruneRequest(BaseModel):
     # Scheduler's <aws.scheduler.scheduled-time>: makes the pass id deterministic, so a duplicated
     # scheduler invocation starts nothing twice.
     scheduledTime: str | None = None
+    # Re-read every manifest even when an earlier clean pass allows an incremental one.
+    full: bool = False
 
     @field_validator("cacheIds", mode="before")
     @classmethod
@@ -113,6 +115,8 @@ class WorkItem(BaseModel):
     start: str | None = None
     end: str | None = None
     floor: int
+    ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
+    unchanged_before: str | None = None  # incremental: manifests modified before this are not re-read
     previous_floor: int | None = None
     mode: Mode
     rules: RulesModel

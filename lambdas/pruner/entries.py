@@ -50,6 +50,11 @@ class Entry:
         return any(o.key == manifest for o in self.objects)
 
     @property
+    def manifest_modified(self) -> datetime | None:
+        manifest = self.manifest_key
+        return next((o.last_modified for o in self.objects if o.key == manifest), None)
+
+    @property
     def size(self) -> int:
         return sum(o.size for o in self.objects)
 

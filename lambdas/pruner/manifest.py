@@ -1,25 +1,60 @@
-"""Cache-entry manifests: the one field the pruner needs (`version`) and who owns the entry.
+"""Cache-entry manifests: the guide's format, validated, and which cache and entry they name.
 
-The guide: runs started after 2025-02-12 carry an integer `version`; absent means a legacy entry,
-older than any version. The guide's own example manifest is not valid JSON (a trailing comma), so a
-manifest that does not parse is *unreadable*: reported, and kept unless the operator opts in.
+The guide ("Call caching", cache S3 layout and manifest; example in
+tests/fixtures/guide/run-cache-entry-manifest.v2.json): a manifest holds `arn`
+(…:runCache/<cacheId>/cacheEntry/<entryUuid>), `s3uri`, `taskArn`, `workDir`, `files[{name, path, etag}]`,
+`nextflowContext`, `otherOutputs` and, for runs started after 2025-02-12, an integer `version` (absent:
+a legacy entry, older than any version). Only a manifest that validates against this format can make an
+object set a cache entry; anything else (not JSON, another shape, a float or string version) is kept
+by the pruner. The guide's own printed example is not valid JSON (a trailing comma).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 # Legacy entries (no `version`) rank below every versioned entry.
 LEGACY_VERSION = 0
 MAX_MANIFEST_BYTES = 1024 * 1024
 
+_ENTRY_ARN = re.compile(
+    r"arn:aws[a-z-]*:omics:[a-z0-9-]+:[0-9]{1,12}:runCache/(?P<cache>[0-9A-Za-z]+)/cacheEntry/(?P<entry>[0-9a-f-]+)"
+)
+
+
+class ManifestFile(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    name: StrictStr
+    path: StrictStr
+    etag: StrictStr
+
+
+class CacheEntryManifest(BaseModel):
+    """The guide's manifest format. Extra fields are tolerated (the service may add some)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    arn: StrictStr = Field(pattern=f"^{_ENTRY_ARN.pattern}$")
+    s3uri: StrictStr = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
+    taskArn: StrictStr = Field(pattern=r"^arn:aws[a-z-]*:omics:[a-z0-9-]+:[0-9]{1,12}:task/[0-9]+$")
+    workDir: StrictStr | None = None
+    files: list[ManifestFile]
+    nextflowContext: dict[str, Any] = Field(default_factory=dict)
+    otherOutputs: dict[str, Any] = Field(default_factory=dict)
+    version: StrictInt | None = Field(default=None, ge=1)  # None only when absent (checked below)
+
 
 class ManifestState(StrEnum):
     VERSIONED = "VERSIONED"
     LEGACY = "LEGACY"
-    UNREADABLE = "UNREADABLE"  # not JSON, not an object, or a `version` that is not a non-negative int
+    INVALID = "INVALID"  # not JSON, or not the guide's manifest format: never this cache's entry
     VANISHED = "VANISHED"  # listed, but gone by the time it was read (deleted concurrently)
     READ_FAILED = "READ_FAILED"  # GetObject failed (throttling, access, KMS): nothing is known, always kept
 
@@ -28,38 +63,39 @@ class ManifestState(StrEnum):
 class ManifestInfo:
     state: ManifestState
     version: int | None = None  # LEGACY_VERSION for legacy entries
-    cache_id: str | None = None  # from the entry ARN (…:runCache/<id>/cacheEntry/<uuid>), when present
+    cache_id: str | None = None  # from the entry ARN
+    entry_uuid: str | None = None  # from the entry ARN
     problem: str | None = None
 
     @property
-    def comparable_version(self) -> int | None:
-        """The version rules compare, or None when the manifest tells nothing usable."""
-        return self.version if self.state in (ManifestState.VERSIONED, ManifestState.LEGACY) else None
+    def valid(self) -> bool:
+        return self.state in (ManifestState.VERSIONED, ManifestState.LEGACY)
 
-
-def cache_id_of(arn: object) -> str | None:
-    if not isinstance(arn, str):
-        return None
-    _, found, rest = arn.partition(":runCache/")
-    return (rest.split("/", 1)[0] or None) if found else None
+    def names(self, cache_id: str, entry_uuid: str) -> bool:
+        """A valid manifest of `cache_id` for the entry directory `entry_uuid`."""
+        return self.valid and self.cache_id == cache_id and self.entry_uuid == entry_uuid
 
 
 def parse_manifest(body: bytes) -> ManifestInfo:
     """Interpret a manifest object's bytes; never raises."""
     if len(body) > MAX_MANIFEST_BYTES:
-        return ManifestInfo(ManifestState.UNREADABLE, problem=f"larger than {MAX_MANIFEST_BYTES} bytes")
+        return ManifestInfo(ManifestState.INVALID, problem=f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        return ManifestInfo(ManifestState.UNREADABLE, problem=f"not valid JSON: {str(error)[:200]}")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return ManifestInfo(ManifestState.INVALID, problem="not valid JSON")
     if not isinstance(document, dict):
-        return ManifestInfo(ManifestState.UNREADABLE, problem="manifest is not a JSON object")
-    cache_id = cache_id_of(document.get("arn"))
-    if "version" not in document:
-        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id)
-    version = document["version"]
-    # bool is an int in Python; a version of true/false, a float, a string or null is not trusted.
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        problem = f"unusable version {version!r}"
-        return ManifestInfo(ManifestState.UNREADABLE, cache_id=cache_id, problem=problem)
-    return ManifestInfo(ManifestState.VERSIONED, version, cache_id)
+        return ManifestInfo(ManifestState.INVALID, problem="not a JSON object")
+    if "version" in document and document["version"] is None:
+        return ManifestInfo(ManifestState.INVALID, problem="version is null")
+    try:
+        manifest = CacheEntryManifest.model_validate(document)
+    except ValidationError as error:
+        fields = sorted({".".join(str(p) for p in e["loc"][:1]) for e in error.errors()})
+        return ManifestInfo(ManifestState.INVALID, problem=f"not the guide's manifest format: {', '.join(fields)}")
+    match = _ENTRY_ARN.fullmatch(manifest.arn)
+    assert match is not None  # the field pattern matched
+    cache_id, entry_uuid = match["cache"], match["entry"]
+    if manifest.version is None:
+        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id, entry_uuid)
+    return ManifestInfo(ManifestState.VERSIONED, manifest.version, cache_id, entry_uuid)

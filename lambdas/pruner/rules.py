@@ -1,8 +1,14 @@
 """What happens to one cache entry: pure decisions, no I/O.
 
-Current version = the highest version seen in the cache, or a configured minimum if higher (the
-"floor"). The service only ever increments the version, so any version seen is a lower bound of the
-true current one: an entry below the floor is certainly stale. Every doubt keeps the entry.
+An object set is a cache entry of this cache only when (guide, "Call caching": layout and manifest)
+its path has the layout `{cache uuid}/{runId}/{taskId}/{entry uuid}/`, its manifest validates against
+the guide's format, and the manifest's ARN names this cache and the entry directory's uuid. Everything
+else is FOREIGN: kept, reported. Only entries of this cache are ever judged stale.
+
+Current version = the highest version seen in the cache's valid manifests, or a configured minimum if
+higher (the "floor"). The service only ever increments the version, one step at a time, so a version
+more than one above the recorded floor is not believed: it is *held* (reported, alarmed, not applied)
+until the operator confirms it with `pruneMinVersion`. Every doubt keeps the entry.
 """
 
 from __future__ import annotations
@@ -15,33 +21,34 @@ from enum import StrEnum
 from pruner.entries import Entry
 from pruner.manifest import ManifestInfo, ManifestState
 
+# Until a pass has recorded a floor, the service's first version is the baseline: versions 1 and 2
+# are believed, anything higher is held for the operator.
+FIRST_VERSION = 1
+
 
 class Reason(StrEnum):
     STALE_VERSION = "STALE_VERSION"  # version below the floor
     LEGACY = "LEGACY"  # no version at all, while versioned entries exist
     EXPIRED = "EXPIRED"  # older than maxAgeDays (opt-in)
-    ORPHAN_EXPIRED = "ORPHAN_EXPIRED"  # no manifest, older than the orphan guard age (opt-in)
-    UNREADABLE_DELETED = "UNREADABLE_DELETED"  # opt-in
     CURRENT = "CURRENT"
-    ORPHAN = "ORPHAN"
-    UNREADABLE = "UNREADABLE"
-    FOREIGN = "FOREIGN"  # the manifest names another run cache: not ours to judge
+    ORPHAN = "ORPHAN"  # an entry-shaped directory without a manifest: kept
+    UNREADABLE = "UNREADABLE"  # the manifest could not be read (GetObject failed): kept
+    FOREIGN = "FOREIGN"  # not an entry of this cache (path, manifest format or ARN): kept
     ACTIVE_RUN = "ACTIVE_RUN"  # provenance shows the entry's run as still active
     VANISHED = "VANISHED"  # the manifest disappeared between LIST and GET
     ALREADY_DECIDED = "ALREADY_DECIDED"  # a re-scan: this entry was judged before, under the same rules
+    UNCHANGED = "UNCHANGED"  # incremental pass: judged by an earlier clean pass at this floor, not re-read
 
 
-DELETE_REASONS = frozenset(
-    {Reason.STALE_VERSION, Reason.LEGACY, Reason.EXPIRED, Reason.ORPHAN_EXPIRED, Reason.UNREADABLE_DELETED}
-)
+DELETE_REASONS = frozenset({Reason.STALE_VERSION, Reason.LEGACY, Reason.EXPIRED})
+# Kept for a reason that may not hold next time: an incremental pass re-reads these entries.
+TRANSIENT_REASONS = frozenset({Reason.ACTIVE_RUN, Reason.UNREADABLE})
 
 
 @dataclass(frozen=True)
 class Rules:
     min_version: int | None = None
     max_age_days: int | None = None
-    orphan_guard_days: int | None = None
-    delete_unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,21 +66,27 @@ def initial_floor(rules: Rules, recorded_max: int | None) -> int:
     return max(rules.min_version or 0, recorded_max or 0)
 
 
-def floor_after(floor: int, entry_manifest: ManifestInfo | None, cache_id: str) -> int:
-    """The floor after seeing one manifest: raised by a higher version of *this* cache's entries."""
-    if entry_manifest is None or is_foreign(entry_manifest, cache_id):
+def version_ceiling(rules: Rules, recorded_max: int | None) -> int:
+    """The highest version a pass may apply as its floor: one over the recorded floor (or the service's
+    first version), or the operator's `pruneMinVersion` when that is higher (a confirmed jump)."""
+    return max((recorded_max or FIRST_VERSION) + 1, rules.min_version or 0)
+
+
+def ours(entry: Entry, manifest: ManifestInfo | None, cache_id: str) -> bool:
+    """The entry is a cache entry of `cache_id`: entry-shaped path, valid manifest naming it."""
+    return entry.has_cache_shape and manifest is not None and manifest.names(cache_id, entry.entry_uuid)
+
+
+def floor_after(floor: int, entry: Entry, manifest: ManifestInfo | None, cache_id: str, ceiling: int) -> int:
+    """The floor after seeing one entry: raised by a higher, believable version of this cache's entries."""
+    if manifest is None or not ours(entry, manifest, cache_id):
         return floor
-    version = entry_manifest.comparable_version
-    return version if version is not None and version > floor else floor
+    version = manifest.version
+    return version if version is not None and floor < version <= ceiling else floor
 
 
-def is_foreign(manifest: ManifestInfo, cache_id: str) -> bool:
-    return manifest.cache_id is not None and manifest.cache_id != cache_id
-
-
-def _stale_reason(manifest: ManifestInfo | None) -> Reason:
-    legacy = manifest is not None and manifest.state is ManifestState.LEGACY
-    return Reason.LEGACY if legacy else Reason.STALE_VERSION
+def _stale_reason(manifest: ManifestInfo) -> Reason:
+    return Reason.LEGACY if manifest.state is ManifestState.LEGACY else Reason.STALE_VERSION
 
 
 def _older_than(entry: Entry, days: int | None, now: datetime) -> bool:
@@ -91,35 +104,34 @@ def decide(
     active_runs: Collection[str],
     previous_floor: int | None = None,
 ) -> Decision:
-    """Judge one entry. `manifest` is None when the entry has no manifest object (an orphan).
+    """Judge one entry. `manifest` is None when the entry has no manifest object.
 
     `previous_floor` marks a re-scan of entries already judged under that floor: only entries that
     became stale because the floor rose since (previous_floor <= version < floor) are acted on.
     """
+    mine = ours(entry, manifest, cache_id)
     if previous_floor is not None:
-        version = manifest.comparable_version if manifest and not is_foreign(manifest, cache_id) else None
-        if version is None or not previous_floor <= version < floor or entry.run_id in active_runs:
+        if not mine or entry.run_id in active_runs:
+            return Decision(Reason.ALREADY_DECIDED)
+        assert manifest is not None and manifest.version is not None
+        if not previous_floor <= manifest.version < floor:
             return Decision(Reason.ALREADY_DECIDED)
         return Decision(_stale_reason(manifest))
 
-    if entry.run_id in active_runs:
-        return Decision(Reason.ACTIVE_RUN)
+    if not entry.has_cache_shape:
+        return Decision(Reason.FOREIGN)
     if manifest is None:
-        # Only a prefix shaped like a cache entry is an orphan that may expire: anything else under a
-        # shared prefix (another team's data) is kept whatever its age.
-        expired = entry.has_cache_shape and _older_than(entry, rules.orphan_guard_days, now)
-        return Decision(Reason.ORPHAN_EXPIRED if expired else Reason.ORPHAN)
+        return Decision(Reason.ORPHAN)
     if manifest.state is ManifestState.VANISHED:
         return Decision(Reason.VANISHED)
-    if is_foreign(manifest, cache_id):
-        return Decision(Reason.FOREIGN)
     if manifest.state is ManifestState.READ_FAILED:
-        return Decision(Reason.UNREADABLE)  # kept whatever the configuration: a failed read proves nothing
-    if manifest.state is ManifestState.UNREADABLE:
-        return Decision(Reason.UNREADABLE_DELETED if rules.delete_unreadable else Reason.UNREADABLE)
-    version = manifest.comparable_version
-    assert version is not None
-    if version < floor:
+        return Decision(Reason.UNREADABLE)  # a failed read proves nothing
+    if not mine:
+        return Decision(Reason.FOREIGN)
+    if entry.run_id in active_runs:
+        return Decision(Reason.ACTIVE_RUN)
+    assert manifest.version is not None
+    if manifest.version < floor:
         return Decision(_stale_reason(manifest))
     if _older_than(entry, rules.max_age_days, now):
         return Decision(Reason.EXPIRED)

@@ -2,8 +2,10 @@
 
 - LIST: ListObjectsV2 pages of 1,000 keys (StartAfter to resume at an entry boundary).
 - GET: manifests only, in parallel on a bounded thread pool (boto3 clients are thread-safe).
-- DELETE: DeleteObjects with up to 1,000 keys a request, Quiet; keys that fail with a retryable
-  code (SlowDown, InternalError, ...) are retried with exponential backoff, the rest are returned.
+- DELETE: DeleteObjects with up to 1,000 keys a request, verbose: on a versioned bucket each deleted key
+  comes back with the id of the delete marker it got, which the pass report keeps so that
+  `autopilot cache restore` can remove exactly those markers. Keys that fail with a retryable code
+  (SlowDown, InternalError, ...) are retried with exponential backoff, the rest are returned.
 Whole-request throttling (503 SlowDown) is retried by botocore's adaptive retry mode.
 """
 
@@ -36,7 +38,7 @@ class S3AccessError(Exception):
 
 @dataclass
 class DeleteOutcome:
-    deleted: list[str] = field(default_factory=list)
+    deleted: dict[str, str | None] = field(default_factory=dict)  # key -> delete marker version id
     failed: dict[str, str] = field(default_factory=dict)  # key -> error code
 
 
@@ -103,6 +105,14 @@ class S3Store:
             where = f"s3://{request['Bucket']}/{request['Prefix']}"
             raise S3AccessError(f"ListObjectsV2 {where}: {_code(error)}") from error
 
+    def versioning(self, bucket: str) -> str:
+        """The bucket's versioning status: Enabled, Suspended or Disabled (never enabled)."""
+        try:
+            response = self.client.get_bucket_versioning(Bucket=bucket)
+        except ClientError as error:
+            raise S3AccessError(f"GetBucketVersioning s3://{bucket}: {_code(error)}") from error
+        return str(response.get("Status") or "Disabled")
+
     # ------------------------------------------------------------------ GET (manifests only)
     def read_manifests(self, bucket: str, keys: Sequence[str]) -> list[ManifestInfo]:
         """Parsed manifests, in the order of `keys`, read on the bounded pool."""
@@ -122,7 +132,7 @@ class S3Store:
             code = _code(error)
             if code in ("NoSuchKey", "404"):
                 return ManifestInfo(ManifestState.VANISHED, problem="deleted since it was listed")
-            # Not "unreadable": the bytes were never read. Never a reason to delete (pruneDeleteUnreadable).
+            # The bytes were never read: nothing is known, the entry is kept.
             return ManifestInfo(ManifestState.READ_FAILED, problem=f"GetObject failed: {code}")
         return parse_manifest(body)
 
@@ -140,7 +150,7 @@ class S3Store:
                 self._sleep(self.backoff_base * (2 ** (attempt - 1)) * (0.5 + self._rng.random()))
             try:
                 response = self.client.delete_objects(
-                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": True}
+                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": False}
                 )
             except ClientError as error:
                 code = _code(error)
@@ -149,7 +159,8 @@ class S3Store:
                     return outcome
                 continue  # the whole request was refused: back off and send it again
             errors = {e["Key"]: str(e.get("Code", "Unknown")) for e in response.get("Errors", [])}
-            outcome.deleted.extend(k for k in pending if k not in errors)
+            markers = {d["Key"]: d.get("DeleteMarkerVersionId") for d in response.get("Deleted", [])}
+            outcome.deleted.update((k, markers.get(k)) for k in pending if k not in errors)
             retry = []
             for key, code in errors.items():
                 if code in RETRYABLE_DELETE_CODES:

@@ -9,6 +9,12 @@ the next pass recognises and finishes, never an orphan that looks unknown.
 
 Resumable: the scan stops when `should_stop()` says so (between windows), drains its deletes and
 returns a `ScanState` whose `start_after` is the last key of the last fully handled entry.
+
+Incremental (`ScanScope.unchanged_before`): an entry of this cache judged current at the current floor
+stays current until the floor rises (the service only increments versions). So when an earlier clean
+pass judged the cache at this floor, an entry whose manifest was last modified before that pass is not
+read again (UNCHANGED), unless it was kept then for a transient reason (the watermark is moved back to
+cover it), it may have reached `maxAgeDays`, or the floor rose during this scan (then it is read).
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ import json
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from pruner.entries import Entry, Stray, group_entries
 from pruner.manifest import ManifestInfo
-from pruner.rules import DELETE_REASONS, Reason, Rules, decide, floor_after
+from pruner.rules import DELETE_REASONS, TRANSIENT_REASONS, Reason, Rules, decide, floor_after, ours
 from pruner.s3_store import DELETE_BATCH, S3Store
+from shared.status import iso_time
 
 WINDOW = 256  # entries whose manifests are read together (and between which a scan may stop)
 
@@ -46,6 +53,8 @@ class Counts(BaseModel):
     unreadable: int = 0
     orphans: int = 0
     foreign: int = 0
+    held: int = 0  # entries of this cache whose version is above what the pass may apply
+    unchanged: int = 0  # incremental: entries not re-read (judged by an earlier clean pass at this floor)
     active_skipped: int = 0
     vanished: int = 0
     entries_deleted: int = 0
@@ -71,7 +80,11 @@ class ScanState(BaseModel):
     start_after: str | None = None
     floor: int
     previous_floor: int | None = None  # catch-up round: the floor this range was judged under before
-    max_seen: int = 0
+    max_seen: int = 0  # highest believable version of this cache seen (<= the scope's ceiling)
+    held_version: int = 0  # highest version seen above the ceiling: reported, never applied
+    # Oldest manifest (LastModified, ISO) of an entry kept for a transient reason (active run, failed read,
+    # held version): the next incremental pass re-reads everything modified since.
+    revisit_since: str | None = None
     rises: list[Rise] = Field(default_factory=list)
     rescan_index: int = 0
     kept_versions: list[int] = Field(default_factory=list)  # versions of this cache's entries kept
@@ -83,8 +96,10 @@ class ScanScope:
     bucket: str
     cache_prefix: str
     cache_id: str
+    ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
     start: str | None = None  # inclusive key bound
     end: str | None = None  # exclusive key bound
+    unchanged_before: datetime | None = None  # incremental: manifests older than this are not re-read
 
 
 class ReportWriter:
@@ -134,6 +149,10 @@ class ReportWriter:
                 }
             )
 
+    def deleted(self, key: str, delete_marker: str | None) -> None:
+        """One deleted key and its delete marker: what `autopilot cache restore` needs to undo the pass."""
+        self._write({"action": "deleted", "key": key, "deleteMarkerVersionId": delete_marker})
+
     def error(self, key: str, code: str) -> None:
         self._write({"action": "delete-failed", "key": key, "code": code})
 
@@ -149,27 +168,71 @@ class _Pending:
     manifest_key: str | None
     outstanding: int
     sizes: dict[str, int]
+    seq: int  # order in which entries were judged
+    judged: Counts  # what judging this entry added to the counts
     deleted_bytes: int = 0
     deleted_objects: int = 0
     failed: int = 0
 
+    def deletion(self) -> Counts:
+        return Counts(
+            objects_deleted=self.deleted_objects,
+            bytes_reclaimed=self.deleted_bytes,
+            entries_deleted=0 if self.failed else 1,
+            errors=self.failed,
+        )
+
+
+@dataclass
+class _Deferred:
+    """A checkpoint taken at an entry boundary, written once every entry judged before it is settled."""
+
+    state: ScanState
+    last_seq: int
+    extra: Counts = field(default_factory=Counts)
+
 
 @dataclass
 class DeleteBatcher:
-    """Queues keys of entries to delete; sends full DeleteObjects batches; manifests go last."""
+    """Queues keys of entries to delete; sends full DeleteObjects batches; manifests go last.
+
+    Periodic checkpoints do not flush the queue (a partial batch each time would cost requests over
+    the minimum): they are deferred until the entries judged before them are settled, then written
+    with exactly those entries' outcomes plus those of later entries already fully deleted (which a
+    resumed scan will not list again).
+    """
 
     store: S3Store
     bucket: str
     counts: Counts
     report: ReportWriter
+    emit: Callable[[ScanState], None] = lambda _: None
     queue: deque[str] = field(default_factory=deque)
     owner: dict[str, _Pending] = field(default_factory=dict)
+    seq: int = 0
+    unfinished: dict[int, None] = field(default_factory=dict)  # seqs in judging order
+    deferred: _Deferred | None = None
 
-    def add(self, entry: Entry) -> None:
+    def defer_checkpoint(self, state: ScanState) -> None:
+        if self.deferred is not None:
+            return  # the earlier one is written first
+        snapshot = state.model_copy(deep=True)
+        if not self.unfinished:
+            self.emit(snapshot)
+            return
+        self.deferred = _Deferred(snapshot, self.seq)
+
+    def cancel_deferred(self) -> None:
+        """A checkpoint after a drain supersedes the deferred one."""
+        self.deferred = None
+
+    def add(self, entry: Entry, judged: Counts) -> None:
         manifest = entry.manifest_key if entry.has_manifest else None
         sizes = {o.key: o.size for o in entry.objects}
         data = [o.key for o in entry.objects if o.key != manifest]
-        pending = _Pending(entry, manifest, len(data), sizes)
+        self.seq += 1
+        self.unfinished[self.seq] = None
+        pending = _Pending(entry, manifest, len(data), sizes, self.seq, judged)
         for key in data:
             self.owner[key] = pending
             self.queue.append(key)
@@ -185,7 +248,8 @@ class DeleteBatcher:
     def _send(self) -> None:
         batch = [self.queue.popleft() for _ in range(min(DELETE_BATCH, len(self.queue)))]
         outcome = self.store.delete(self.bucket, batch)
-        for key in outcome.deleted:
+        for key, marker in outcome.deleted.items():
+            self.report.deleted(key, marker)
             self._settle(key, None)
         for key, code in outcome.failed.items():
             self._settle(key, code)
@@ -218,6 +282,18 @@ class DeleteBatcher:
         self.counts.bytes_reclaimed += pending.deleted_bytes
         if not pending.failed:
             self.counts.entries_deleted += 1
+        del self.unfinished[pending.seq]
+        deferred = self.deferred
+        if deferred is None:
+            return
+        if pending.seq <= deferred.last_seq:
+            deferred.extra = deferred.extra.add(pending.deletion())
+        elif not pending.failed:  # gone for good: a resumed scan will not list it again
+            deferred.extra = deferred.extra.add(pending.judged).add(pending.deletion())
+        if not self.unfinished or next(iter(self.unfinished)) > deferred.last_seq:
+            self.deferred = None
+            deferred.state.counts = deferred.state.counts.add(deferred.extra)
+            self.emit(deferred.state)
 
 
 class RangeScanner:
@@ -255,7 +331,7 @@ class RangeScanner:
         state = state.model_copy(deep=True)
         batcher = None
         if self.enforce:
-            batcher = DeleteBatcher(self.store, self.scope.bucket, state.counts, self.report)
+            batcher = DeleteBatcher(self.store, self.scope.bucket, state.counts, self.report, self._checkpoint)
         while state.phase != "done":
             if state.phase == "main":
                 scope = self.scope
@@ -296,11 +372,11 @@ class RangeScanner:
             self._judge(window, state, batcher, previous_floor, may_rise)
             windows += 1
             if batcher is not None and windows % self.checkpoint_every == 0:
-                batcher.drain()
-                self._checkpoint(state)
+                batcher.defer_checkpoint(state)
             if self.should_stop():
                 if batcher is not None:
                     batcher.drain()
+                    batcher.cancel_deferred()
                 self.report.flush()
                 self._checkpoint(state)
                 return False
@@ -331,20 +407,39 @@ class RangeScanner:
         counts = state.counts
         if first_look:
             counts.strays += len(window) - len(entries)
+        incremental = first_look and not state.rises
         with_manifest = [e for e in entries if e.has_manifest]
-        bodies = self.store.read_manifests(self.scope.bucket, [e.manifest_key for e in with_manifest])
-        manifests = dict(zip((e.prefix for e in with_manifest), bodies, strict=True))
+        unchanged = {e.prefix for e in with_manifest if incremental and self._unchanged(e)}
+        to_read = [e for e in with_manifest if e.prefix not in unchanged]
+        bodies = self.store.read_manifests(self.scope.bucket, [e.manifest_key for e in to_read])
+        manifests = dict(zip((e.prefix for e in to_read), bodies, strict=True))
         for entry in entries:
+            if entry.prefix in unchanged and not state.rises:
+                # Judged at this floor by an earlier clean pass; its version is at least the floor.
+                counts.entries_scanned += 1
+                counts.objects_scanned += len(entry.objects)
+                counts.bytes_scanned += entry.size
+                counts.unchanged += 1
+                if state.floor not in state.kept_versions:
+                    state.kept_versions.append(state.floor)
+                continue
+            if entry.prefix in unchanged:  # the floor rose in this window: read it after all
+                [manifests[entry.prefix]] = self.store.read_manifests(self.scope.bucket, [entry.manifest_key])
             manifest: ManifestInfo | None = manifests.get(entry.prefix)
+            ceiling = self.scope.ceiling
             if may_rise:
-                raised = floor_after(state.floor, manifest, self.scope.cache_id)
+                raised = floor_after(state.floor, entry, manifest, self.scope.cache_id, ceiling)
                 if raised > state.floor:
                     state.rises.append(Rise(at=entry.prefix, floor_before=state.floor))
                     state.floor = raised
-            ours = manifest is not None and not _foreign(manifest, self.scope.cache_id)
-            version = manifest.comparable_version if manifest is not None and ours else None
-            if version is not None:
+            version = manifest.version if manifest is not None and ours(entry, manifest, self.scope.cache_id) else None
+            if version is not None and version <= ceiling:
                 state.max_seen = max(state.max_seen, version)
+            elif version is not None:
+                state.held_version = max(state.held_version, version)
+                if first_look:
+                    counts.held += 1
+                self._revisit(state, entry)
             decision = decide(
                 entry,
                 manifest,
@@ -360,6 +455,8 @@ class RangeScanner:
                 counts.entries_scanned += 1
                 counts.objects_scanned += objects
                 counts.bytes_scanned += size
+            if decision.reason in TRANSIENT_REASONS:
+                self._revisit(state, entry)
             self._count(counts, decision.reason, size, objects)
             self.report.decided(entry, decision.reason, size, objects)
             if (
@@ -369,9 +466,32 @@ class RangeScanner:
             ):
                 state.kept_versions.append(version)
             if decision.delete and batcher is not None:
-                batcher.add(entry)
+                batcher.add(entry, self._judged(decision.reason, size, objects, first_look))
         last = window[-1]
         state.start_after = last.last_key if isinstance(last, Entry) else last.obj.key
+
+    def _judged(self, reason: Reason, size: int, objects: int, first_look: bool) -> Counts:
+        """The counts judging one entry adds (as in _judge)."""
+        delta = Counts()
+        if first_look:
+            delta.entries_scanned, delta.objects_scanned, delta.bytes_scanned = 1, objects, size
+        self._count(delta, reason, size, objects)
+        return delta
+
+    def _unchanged(self, entry: Entry) -> bool:
+        """Not re-read by an incremental scan: manifest older than the watermark and not an age candidate."""
+        since, modified = self.scope.unchanged_before, entry.manifest_modified
+        if since is None or modified is None or modified >= since:
+            return False
+        days = self.rules.max_age_days
+        return days is None or self.now - entry.newest < timedelta(days=days)
+
+    @staticmethod
+    def _revisit(state: ScanState, entry: Entry) -> None:
+        modified = entry.manifest_modified
+        if modified is not None:
+            stamp = iso_time(modified)
+            state.revisit_since = min(state.revisit_since or stamp, stamp)
 
     @staticmethod
     def _count(counts: Counts, reason: Reason, size: int, objects: int) -> None:
@@ -384,9 +504,7 @@ class RangeScanner:
             Reason.LEGACY: "legacy",
             Reason.EXPIRED: "expired",
             Reason.UNREADABLE: "unreadable",
-            Reason.UNREADABLE_DELETED: "unreadable",
             Reason.ORPHAN: "orphans",
-            Reason.ORPHAN_EXPIRED: "orphans",
             Reason.FOREIGN: "foreign",
             Reason.ACTIVE_RUN: "active_skipped",
             Reason.VANISHED: "vanished",
@@ -403,10 +521,6 @@ def lowest_kept(state: ScanState) -> int | None:
     """The lowest version of this cache's entries the finished scan left in place. Entries kept under an
     earlier, lower floor were re-scanned once the floor rose, so only versions >= the final floor remain."""
     return min((v for v in state.kept_versions if v >= state.floor), default=None)
-
-
-def _foreign(manifest: ManifestInfo, cache_id: str) -> bool:
-    return manifest.cache_id is not None and manifest.cache_id != cache_id
 
 
 def _bounded(objects: Iterator[Any], start: str | None, end: str | None) -> Iterator[Any]:

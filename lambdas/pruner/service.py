@@ -11,6 +11,11 @@ A pass over a cache:
            version any range saw, a catch-up round re-scans those ranges (only entries that became
            stale are touched); else the pass record is closed, the report summary written, metrics
            emitted and the lease released.
+
+Incremental passes: when the last enforce pass over the cache completed cleanly at the same floor, under
+the same rules, the next pass re-reads only manifests modified since it started (less a margin, and
+back to the oldest entry it kept for a transient reason); see scan.py. A rise of the floor, a change of
+rules, an unclean last pass or `{"full": true}` makes a full pass.
 """
 
 from __future__ import annotations
@@ -21,14 +26,14 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from pruner.config import ALL_CACHES, Mode, PrunerConfig, PruneRequest, WorkItem
-from pruner.rules import initial_floor
+from pruner.config import ALL_CACHES, FLOOR_JUMP_METRIC, Mode, PrunerConfig, PruneRequest, WorkItem
+from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
 from shared.clock import utc_now
@@ -40,6 +45,9 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
 
 FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
+# A manifest listed by the previous pass was written well before it started; the margin covers clock
+# skew between S3's LastModified and the pass's clock, and a write in flight when the listing passed.
+INCREMENTAL_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,20 @@ class Pruner:
                 continue
             yield CacheTarget(cache_id, cache["cacheS3Uri"])
 
+    def unversioned_refusal(self, target: CacheTarget, mode: Mode) -> str | None:
+        """Why an enforce pass may not run on this cache's bucket, if it may not: deletions are only
+        undoable (`autopilot cache restore`) on a versioned bucket, so an unversioned one needs the
+        operator's explicit consent (pruneAllowUnversionedBuckets)."""
+        if mode != "enforce":
+            return None
+        bucket, _ = split_s3_uri(target.s3_uri)
+        if bucket in self.config.allow_unversioned_buckets:
+            return None
+        status = self.store.versioning(bucket)
+        if status == "Enabled":
+            return None
+        return f"bucket versioning is {status}: deletions could not be undone (see pruneAllowUnversionedBuckets)"
+
     def start(self, request: PruneRequest) -> list[dict[str, Any]]:
         mode = request.mode or self.config.default_mode
         cache_ids = request.cacheIds or self.config.cache_ids
@@ -121,7 +143,7 @@ class Pruner:
                 results.append(target)
                 continue
             try:
-                results.append(self.start_pass(target, mode, request.scheduledTime))
+                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full))
             except Exception as error:  # one cache's failure must not stop the others
                 logger.exception("prune pass could not start", extra={"cache_id": target.cache_id})
                 failures.append(f"{target.cache_id}: {error}")
@@ -130,7 +152,9 @@ class Pruner:
             raise RuntimeError(f"prune passes could not start for {len(failures)} cache(s): {'; '.join(failures)}")
         return results
 
-    def start_pass(self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None) -> dict[str, Any]:
+    def start_pass(
+        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False
+    ) -> dict[str, Any]:
         now = self.clock()
         started_at = iso_time(now)
         pass_id = (
@@ -139,6 +163,10 @@ class Pruner:
             else uuid.uuid4().hex[:16]
         )
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
+        refusal = self.unversioned_refusal(target, mode)
+        if refusal:
+            logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            return {**result, "status": "REFUSED", "reason": refusal}
         if not self.repository.claim(
             keys.cache_pk(target.cache_id),
             f"PRUNECLAIM#{pass_id}",
@@ -151,7 +179,7 @@ class Pruner:
         ):
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
         try:
-            return self._plan_and_queue(target, mode, pass_id, started_at, result)
+            return self._plan_and_queue(target, mode, pass_id, started_at, result, full)
         except Exception:
             # Nothing was queued for certain: give the claim and the lease back, so a retry can start.
             self.repository.release_lease(self._lease(target.cache_id), pass_id)
@@ -159,10 +187,13 @@ class Pruner:
             raise
 
     def _plan_and_queue(
-        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any]
+        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any], full: bool
     ) -> dict[str, Any]:
         bucket, prefix = split_s3_uri(target.s3_uri)
-        floor = initial_floor(self.config.rules.rules(), self.repository.cache_version(target.cache_id))
+        recorded = self.repository.cache_version(target.cache_id)
+        floor = initial_floor(self.config.rules.rules(), recorded)
+        ceiling = version_ceiling(self.config.rules.rules(), recorded)
+        since = None if full else self.incremental_since(target, floor)
         ranges = self.plan_ranges(bucket, prefix)
         pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
         items = [
@@ -177,6 +208,8 @@ class Pruner:
                 start=start,
                 end=end,
                 floor=floor,
+                ceiling=ceiling,
+                unchanged_before=since,
                 mode=mode,
                 rules=self.config.rules,
                 started_at=started_at,
@@ -196,6 +229,8 @@ class Pruner:
                 "started_at": started_at,
                 "cache_s3_uri": target.s3_uri,
                 "initial_floor": floor,
+                "ceiling": ceiling,
+                "incremental_since": since,
                 "rules": self.config.rules.model_dump(exclude_none=True),
                 "round": 1,
                 "items_total": len(items),
@@ -206,8 +241,35 @@ class Pruner:
         )
         self._put_items(items)
         self.send(items)
-        logger.info("prune pass started", extra={**result, "items": len(items), "floor": floor})
-        return {**result, "status": "STARTED", "items": len(items), "floor": floor, "reportUri": report_uri}
+        logger.info(
+            "prune pass started", extra={**result, "items": len(items), "floor": floor, "incremental": bool(since)}
+        )
+        return {
+            **result,
+            "status": "STARTED",
+            "items": len(items),
+            "floor": floor,
+            "incrementalSince": since,
+            "reportUri": report_uri,
+        }
+
+    def incremental_since(self, target: CacheTarget, floor: int) -> str | None:
+        """The watermark of an incremental pass, or None for a full one (see the module docstring)."""
+        history = [p for p in self.repository.prune_history(target.cache_id) if p.get("mode") == "enforce"]
+        if not history:
+            return None
+        last = history[-1]  # RUNNING here means it died (this pass holds the lease): not clean
+        clean = (
+            last.get("status") == "COMPLETED"
+            and last.get("cache_s3_uri") == target.s3_uri
+            and int(last.get("final_floor", -1)) == floor
+            and last.get("rules", {}) == self.config.rules.model_dump(exclude_none=True)
+        )
+        if not clean:
+            return None
+        since = iso_time(_parse_time(last["started_at"]) - INCREMENTAL_MARGIN)
+        revisit = last.get("revisit_since")
+        return min(since, revisit) if revisit else since
 
     def plan_ranges(self, bucket: str, prefix: str) -> list[tuple[str | None, str | None]]:
         """Key ranges of `runs_per_item` consecutive run prefixes ({cacheUuid}/{runId}/), in key order.
@@ -276,7 +338,8 @@ class Pruner:
             else ScanState(floor=item.floor, previous_floor=item.previous_floor)
         )
         sequence = int(record.get("invocations", 0))
-        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.start, item.end)
+        since = _parse_time(item.unchanged_before) if item.unchanged_before else None
+        scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end, since)
 
         def checkpoint(progress: ScanState) -> None:
             self.repository.update_prune_record(
@@ -331,6 +394,8 @@ class Pruner:
             "counts": counts.model_dump(),
             "applied_floor": state.floor if state else item.floor,
             "max_seen": state.max_seen if state else 0,
+            "held_version": state.held_version if state else 0,
+            "revisit_since": state.revisit_since if state else None,
             "lowest_kept": lowest_kept(state) if state else None,
         }
         if state:
@@ -376,6 +441,7 @@ class Pruner:
                 start=i.get("start"),
                 end=i.get("end"),
                 floor=highest,
+                ceiling=int(pass_record["ceiling"]),
                 previous_floor=int(i["applied_floor"]),
                 mode=pass_record["mode"],
                 rules=rules,
@@ -405,6 +471,24 @@ class Pruner:
         errors = int(pass_record.get("errors", 0))
         aborted = sum(1 for i in items if i.get("aborted"))
         status = "ABORTED" if aborted else "COMPLETED_WITH_ERRORS" if errors or unfinished else "COMPLETED"
+        held = max([0, *(int(i.get("held_version", 0)) for i in items)])
+        revisits = [str(i["revisit_since"]) for i in items if i.get("revisit_since")]
+        if held:
+            # A manifest of this cache claims a version more than one above the recorded floor: either a
+            # service jump or a forged manifest. Not applied: an operator confirms it with pruneMinVersion.
+            logger.warning(
+                "prune floor jump held",
+                extra={"cache_id": cache_id, "held_version": held, "floor": highest},
+            )
+            # One dimension only (no cache id), so that one stack alarm watches every cache.
+            with single_metric(
+                name=FLOOR_JUMP_METRIC,
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=NAMESPACE,
+                default_dimensions={"service": "pruner"},
+            ):
+                pass
         sets = {
             "status": status,
             "finished_at": iso_time(finished),
@@ -412,7 +496,10 @@ class Pruner:
             "duration_seconds": round((finished - started).total_seconds(), 3),
             "aborted_items": aborted,
             "unfinished_items": unfinished,
+            "held_version": held,
+            "revisit_since": min(revisits) if revisits else None,
         }
+        sets = {name: value for name, value in sets.items() if value is not None}
         record = {**pass_record, **sets}
         summary = {
             name: record.get(name)
@@ -427,6 +514,9 @@ class Pruner:
                 "cache_s3_uri",
                 "initial_floor",
                 "final_floor",
+                "ceiling",
+                "incremental_since",
+                "held_version",
                 "rules",
                 "round",
                 *Counts.model_fields,
@@ -474,6 +564,7 @@ METRICS = {
     "bytes_reclaimed": ("PruneBytesReclaimed", MetricUnit.Bytes),
     "stale_bytes": ("PruneBytesStale", MetricUnit.Bytes),
     "errors": ("PruneDeleteErrors", MetricUnit.Count),
+    "held": ("PruneEntriesHeld", MetricUnit.Count),
     "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
 }
 

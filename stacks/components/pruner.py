@@ -2,14 +2,19 @@
 
 EventBridge Scheduler (config `pruneSchedule`) --invoke--> planner Lambda (pruner.handler.lambda_handler)
   per cache: lease, floor, key ranges of run prefixes --SQS--> prune queue --ESM--> worker Lambda
-  (pruner.handler.worker_handler): LIST / GET manifests / DeleteObjects under the cache prefix only,
+  (pruner.handler.worker_handler): LIST / GET manifests / DeleteObjects of entry-shaped keys only,
   checkpoints + continuation messages, audit records in the provenance table, reports in the run
   outputs bucket under prune-reports/ (outside every cache prefix).
+
+Object permissions follow the guide's cache layout `{cache uuid}/{runId}/{taskId}/{entry uuid}/…`: the
+worker may read `*/*/*/*/*.json` (manifests) and delete `*/*/*/*/*` (keys at entry depth); anything
+shallower in a cache bucket (notes, reports, run outputs at the root) is out of its reach.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,17 +32,20 @@ from stacks.components.nag import (
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.scheduled_invocation import schedule_invocation
 from stacks.config import AutopilotConfig
-from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
+from stacks.runtime_contract import (
+    LAMBDAS_DIR,  # noqa: F401  (puts lambdas/ on sys.path)
+    METRICS_NAMESPACE,
+)
 
 # isort: off
 from pruner.config import (
+    ENV_ALLOW_UNVERSIONED,
+    FLOOR_JUMP_METRIC,
     ENV_CACHE_IDS,
-    ENV_DELETE_UNREADABLE,
     ENV_ITEM_LEASE_SECONDS,
     ENV_MAX_AGE_DAYS,
     ENV_MIN_VERSION,
     ENV_MODE,
-    ENV_ORPHAN_GUARD_DAYS,
     ENV_QUEUE_URL,
     ENV_REPORT_BUCKET,
     ENV_REPORT_PREFIX,
@@ -47,6 +55,8 @@ from pruner.config import (
 PLANNER_HANDLER = "pruner.handler.lambda_handler"
 WORKER_HANDLER = "pruner.handler.worker_handler"
 REPORT_PREFIX = "prune-reports/"
+ENTRY_KEYS = "/*/*/*/*/*"  # {cache uuid}/{runId}/{taskId}/{entry uuid}/<object>: at least four slashes
+MANIFEST_KEYS = "/*/*/*/*/*.json"
 WORKER_TIMEOUT = cdk.Duration.minutes(15)
 
 
@@ -71,8 +81,7 @@ class CachePruner(Construct):
             ENV_CACHE_IDS: config.prune_cache_ids or "",
             ENV_MIN_VERSION: str(config.prune_min_version or ""),
             ENV_MAX_AGE_DAYS: str(config.prune_max_age_days or ""),
-            ENV_ORPHAN_GUARD_DAYS: str(config.prune_orphan_guard_days or ""),
-            ENV_DELETE_UNREADABLE: "true" if config.prune_delete_unreadable else "false",
+            ENV_ALLOW_UNVERSIONED: ",".join(config.prune_allow_unversioned_buckets),
             ENV_REPORT_BUCKET: reports_bucket.bucket_name,
             ENV_REPORT_PREFIX: REPORT_PREFIX,
             # An item lease outlives one worker invocation, so a crashed one is taken over after it.
@@ -121,8 +130,9 @@ class CachePruner(Construct):
         for function in (self.planner, self.worker):
             table.grant_read_write_data(function)
             self.consumer.queue.grant_send_messages(function)  # fan-out, continuations, catch-up rounds
-        # S3: listing the cache bucket (planner: run prefixes; worker: entries), reading manifests and
-        # deleting entry objects (worker only), writing reports outside any cache prefix (worker only).
+        # S3: listing the cache bucket (planner: run prefixes; worker: entries), the bucket's versioning
+        # (planner: enforce needs undo), reading manifests and deleting keys at entry depth (worker only),
+        # writing reports outside any cache prefix (worker only).
         cache_buckets = [
             cache_bucket,
             *(
@@ -135,10 +145,14 @@ class CachePruner(Construct):
                 function.add_to_role_policy(
                     iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
                 )
+            self.planner.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetBucketVersioning"], resources=[bucket.bucket_arn])
+            )
             self.worker.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:DeleteObject"], resources=[bucket.arn_for_objects("*")]
-                )
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.bucket_arn + MANIFEST_KEYS])
+            )
+            self.worker.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[bucket.bucket_arn + ENTRY_KEYS])
             )
         key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
         reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
@@ -166,6 +180,27 @@ class CachePruner(Construct):
         self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
         self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
+        self.floor_jump_alarm = notifications.notify(
+            cloudwatch.Alarm(
+                self,
+                "FloorJumpHeld",
+                alarm_description="pruner: a manifest of a run cache claims a version more than one above the "
+                "recorded floor; it was not applied (see the pass report's held_version; confirm with "
+                "pruneMinVersion if the service really moved, else look for a forged manifest)",
+                metric=cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=FLOOR_JUMP_METRIC,
+                    dimensions_map={"service": "pruner"},
+                    period=cdk.Duration.hours(1),
+                    statistic="Sum",
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
         for function in (self.planner, self.worker):
             role = function.role
             assert role is not None
@@ -173,16 +208,19 @@ class CachePruner(Construct):
                 role,
                 "Run caches are created and named by HealthOmics at run time, so GetRunCache is scoped to this "
                 "account and region's runCache/*. Cache entries are objects whose keys (cache uuid, run, task, "
-                "entry uuid) are chosen by the service: object actions are granted on <cache bucket>/*, "
+                "entry uuid) are chosen by the service: reads are granted on <cache bucket>/*/*/*/*/*.json "
+                "(manifests), deletes on <cache bucket>/*/*/*/*/* (keys at entry depth), "
                 "reports only on prune-reports/* of the outputs bucket. ListRunCaches supports no "
                 "resource-level permission (granted only when pruneCacheIds is '*').",
                 wildcard_arn("omics", "runCache/*"),
                 "AwsSolutions-IAM5[Resource::*]",
-                *(wildcard_under(bucket, "/*") for bucket in cache_buckets if bucket is cache_bucket),
+                wildcard_under(cache_bucket, MANIFEST_KEYS),
+                wildcard_under(cache_bucket, ENTRY_KEYS),
                 f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(reports_bucket))}.Arn>/{REPORT_PREFIX}*]",
                 *(
-                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/*]"
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}{keys}]"
                     for name in config.prune_cache_bucket_names
+                    for keys in (MANIFEST_KEYS, ENTRY_KEYS)
                 ),
             )
             acknowledge(

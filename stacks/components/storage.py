@@ -19,7 +19,7 @@ class Storage(Construct):
     """Every bucket: KMS-encrypted with the stack CMK (except the access-log bucket, see below),
     public access blocked, TLS enforced by bucket policy, versioned, access-logged."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, undo_retention_days: int = 7) -> None:
         super().__init__(scope, construct_id)
 
         # S3 server access log delivery only writes to buckets encrypted with SSE-S3, not SSE-KMS.
@@ -50,8 +50,10 @@ class Storage(Construct):
         # Run outputs written by HealthOmics when the launcher uses the stack's default output location.
         self.outputs = self._data_bucket("RunOutputs", key, noncurrent_days=30)
         # Run cache data (AWS::Omics::RunCache location). Entries are recomputable; noncurrent versions
-        # left by the pruner are kept a week as an undo window, then expire so pruning frees storage.
-        self.run_cache = self._data_bucket("RunCache", key, noncurrent_days=7)
+        # left by the pruner are kept `pruneUndoRetentionDays` as the undo window (`autopilot cache
+        # restore`), then expire so pruning frees storage; the delete markers left behind expire too.
+        self.run_cache = self._data_bucket("RunCache", key, noncurrent_days=undo_retention_days)
+        self.run_cache.add_lifecycle_rule(id="expire-delete-markers", expired_object_delete_marker=True)
 
         for bucket in (self.access_logs, self.submissions, self.outputs, self.run_cache):
             acknowledge(bucket, _NO_REPLICATION, "HIPAA.Security-S3BucketReplicationEnabled")

@@ -64,13 +64,22 @@ def test_worker_consumes_one_range_per_invocation_with_partial_batch_failures(te
     assert props["Environment"]["Variables"]["PRUNE_MODE"] == "dry-run"  # safe default
 
 
-def test_only_the_worker_deletes_and_only_inside_the_run_cache_bucket(template_dict: dict[str, Any]) -> None:
+def test_only_the_worker_deletes_and_only_keys_at_cache_entry_depth(template_dict: dict[str, Any]) -> None:
+    """Guide, "Call caching": entries live at {cache uuid}/{runId}/{taskId}/{entry uuid}/ with the
+    manifest {entry uuid}.json: deletes are granted on keys with four slashes, reads on manifests."""
     _, worker = function(template_dict, "pruner.handler.worker_handler")
     _, planner = function(template_dict, "pruner.handler.lambda_handler")
+    cache_arn = {"Fn::GetAtt": [_bucket(template_dict, "RunCache"), "Arn"]}
     deletes = [s for s in statements(template_dict, worker) if "s3:DeleteObject" in actions(s)]
-    assert [s["Resource"] for s in deletes] == [
-        {"Fn::Join": ["", [{"Fn::GetAtt": [_bucket(template_dict, "RunCache"), "Arn"]}, "/*"]]}
+    assert [(s["Resource"], actions(s)) for s in deletes] == [
+        ({"Fn::Join": ["", [cache_arn, "/*/*/*/*/*"]]}, {"s3:DeleteObject"})
     ]
+    reads = [s for s in statements(template_dict, worker) if "s3:GetObject" in actions(s)]
+    assert [s["Resource"] for s in reads] == [{"Fn::Join": ["", [cache_arn, "/*/*/*/*/*.json"]]}]
+    assert any(
+        "s3:GetBucketVersioning" in actions(s) and s["Resource"] == cache_arn
+        for s in statements(template_dict, planner)
+    )
     assert not any(
         a.startswith("s3:Delete") or a == "s3:*" for s in statements(template_dict, planner) for a in actions(s)
     )
@@ -101,7 +110,7 @@ def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> N
         if "s3:DeleteObject" in actions(s)
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     ]
-    assert {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::legacy-cache-bucket/*"]]} in deletes
+    assert {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::legacy-cache-bucket/*/*/*/*/*"]]} in deletes
     assert worker["Environment"]["Variables"]["PRUNE_CACHE_IDS"] == "*"
     assert worker["Environment"]["Variables"]["PRUNE_MODE"] == "enforce"
 
@@ -115,6 +124,8 @@ def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> N
         ("pruneMinVersion", 0),
         ("pruneCacheBuckets", "Not_A_Bucket"),
         ("pruneWorkerConcurrency", 1),
+        ("pruneUndoRetentionDays", 0),
+        ("pruneAllowUnversionedBuckets", "not-a-cache-bucket"),
     ],
 )
 def test_invalid_prune_configuration_names_the_key(key: str, value: Any) -> None:
@@ -126,10 +137,32 @@ def test_prune_configuration_from_cli_strings() -> None:
     config = AutopilotConfig.from_context(
         {
             "pruneMinVersion": "3",
-            "pruneOrphanGuardDays": "14",
-            "pruneDeleteUnreadable": "true",
+            "pruneUndoRetentionDays": "14",
             "pruneCacheIds": "1234,5678",
+            "pruneCacheBuckets": "old-cache,other-cache",
+            "pruneAllowUnversionedBuckets": "old-cache",
         }
     )
-    assert (config.prune_min_version, config.prune_orphan_guard_days) == (3, 14)
-    assert config.prune_delete_unreadable and config.prune_cache_ids == "1234,5678"
+    assert (config.prune_min_version, config.prune_undo_retention_days) == (3, 14)
+    assert config.prune_cache_ids == "1234,5678" and config.prune_allow_unversioned_buckets == ["old-cache"]
+
+
+def test_the_run_cache_bucket_keeps_pruned_versions_for_undo_and_expires_delete_markers(
+    template_dict: dict[str, Any],
+) -> None:
+    bucket = template_dict["Resources"][_bucket(template_dict, "RunCache")]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-noncurrent"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    assert rules["expire-delete-markers"]["ExpiredObjectDeleteMarker"] is True
+    assert rules["expire-delete-markers"]["Status"] == "Enabled"
+
+
+def test_a_held_floor_jump_is_alarmed(template_dict: dict[str, Any]) -> None:
+    [alarm] = [
+        r["Properties"]
+        for r in resources(template_dict, "AWS::CloudWatch::Alarm").values()
+        if r["Properties"].get("MetricName") == "PruneFloorJumpHeld"
+    ]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "pruner"}]
+    assert alarm["Threshold"] == 0 and alarm["AlarmActions"]

@@ -1,6 +1,7 @@
 """A whole prune pass against moto S3 + DynamoDB: exact deletions and bytes on a synthetic cache that
-mixes version 2, version 1, legacy, unreadable (the guide's own example), orphan, foreign and
-active-run entries, plus keys outside the cache prefix."""
+mixes version 2, version 1, legacy, invalid (the guide's own printed example), orphan, foreign and
+active-run entries, plus keys outside the cache prefix. Manifests are in the guide's format
+("Call caching"; tests/fixtures/guide/run-cache-entry-manifest.v2.json)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,16 @@ UUID = "1234567-d0d1-e230-d599-10f1539f4a32"
 ACTIVE_RUN = "1003"
 
 
+def uid(name: str) -> str:
+    """An entry directory name shaped like the service's (uuid-like)."""
+    return f"{name}-0000-4000-8000-000000000000"
+
+
 def manifest(entry: str, version: int | None, cache_id: str = CACHE_ID) -> bytes:
     doc: dict[str, Any] = {
         "arn": f"arn:aws:omics:us-east-1:123456789012:runCache/{cache_id}/cacheEntry/{entry}",
+        "s3uri": f"s3://{CACHE_BUCKET}/cache/{UUID}/1/2/{entry}",
+        "taskArn": "arn:aws:omics:us-east-1:123456789012:task/2",
         "files": [],
         "nextflowContext": {},
         "otherOutputs": {},
@@ -54,23 +62,24 @@ def layout() -> dict[str, tuple[dict[str, bytes], bool]]:
     reference = REFERENCE_MANIFEST.read_bytes()  # the guide's manifest, valid JSON, version 2
     return {
         "v2-reference": (
-            entry_objects("1001", "4795326", "7e8c69b1-145f-3991-a1fa-ffffcef0a6a4", reference, (300, 200)),
+            # in the directory of the entry its ARN names
+            entry_objects("1001", "4795326", "1234567-195f-3921-a1fa-ffffcef0a6a4", reference, (300, 200)),
             False,
         ),
-        "v2": (entry_objects("1001", "2001", "aaaa0001", manifest("aaaa0001", 2), (1000,)), False),
-        "v1": (entry_objects("1001", "2002", "aaaa0002", manifest("aaaa0002", 1), (1500, 2500)), True),
-        "legacy": (entry_objects("1001", "2003", "aaaa0003", manifest("aaaa0003", None), (700,)), True),
-        "unreadable": (
-            entry_objects("1002", "2004", "aaaa0004", GUIDE_MANIFEST_TEXT.encode(), (900,)),
+        "v2": (entry_objects("1001", "2001", uid("aaaa0001"), manifest(uid("aaaa0001"), 2), (1000,)), False),
+        "v1": (entry_objects("1001", "2002", uid("aaaa0002"), manifest(uid("aaaa0002"), 1), (1500, 2500)), True),
+        "legacy": (entry_objects("1001", "2003", uid("aaaa0003"), manifest(uid("aaaa0003"), None), (700,)), True),
+        "invalid": (
+            entry_objects("1002", "2004", uid("aaaa0004"), GUIDE_MANIFEST_TEXT.encode(), (900,)),
             False,
         ),
-        # uuid-like directories, numeric ids: shaped like a cache entry, so the opt-in orphan rule may expire it
+        # uuid-like directories, numeric ids, no manifest: nothing says it is this cache's, kept
         "orphan": (entry_objects("1002", "2005", "aaaa0005-0000-4000-8000-000000000005", None, (400, 50)), False),
         "foreign-v1": (
-            entry_objects("1002", "2006", "aaaa0006", manifest("aaaa0006", 1, "7654321"), (80,)),
+            entry_objects("1002", "2006", uid("aaaa0006"), manifest(uid("aaaa0006"), 1, "7654321"), (80,)),
             False,
         ),
-        "active-v1": (entry_objects(ACTIVE_RUN, "2007", "aaaa0007", manifest("aaaa0007", 1), (60,)), False),
+        "active-v1": (entry_objects(ACTIVE_RUN, "2007", uid("aaaa0007"), manifest(uid("aaaa0007"), 1), (60,)), False),
         "stray": ({"cache/README.txt": b"hello", f"cache/{UUID}/1001/loose.txt": b"loose"}, False),
         "outside": (
             {
@@ -88,6 +97,7 @@ def world(table_name: str) -> dict[str, Any]:
     s3 = boto3.client("s3")
     for bucket in (CACHE_BUCKET, REPORTS):
         s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=CACHE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     objects = layout()
     for keys, _ in objects.values():
         for key, body in keys.items():
@@ -199,12 +209,7 @@ def test_enforce_deletes_exactly_the_stale_entries_and_counts_their_bytes(world:
     assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (8, 2, 2)
     assert record["bytes_reclaimed"] == freed == record["stale_bytes"]
     assert record["objects_deleted"] == 5
-    assert (record["unreadable"], record["orphans"], record["foreign"], record["active_skipped"]) == (
-        1,
-        1,
-        1,
-        1,
-    )
+    assert (record["unreadable"], record["orphans"], record["foreign"], record["active_skipped"]) == (0, 1, 2, 1)
     assert (record["legacy"], record["current"], record["strays"], record["errors"]) == (1, 2, 2, 0)
     assert world["repository"].cache_version(CACHE_ID) == 2
     # And the report lists per run and task what was deleted, with bytes
@@ -214,7 +219,7 @@ def test_enforce_deletes_exactly_the_stale_entries_and_counts_their_bytes(world:
     assert sum(line["bytes"] for line in deleted.values()) == freed
     assert deleted[("1001", "2003")]["reasons"] == {"LEGACY": 1}
     kept = {line["reason"] for line in lines if line["action"] == "keep"}
-    assert kept == {"UNREADABLE", "ORPHAN", "FOREIGN", "ACTIVE_RUN"}
+    assert kept == {"ORPHAN", "FOREIGN", "ACTIVE_RUN"}
     summary = json.loads(
         world["s3"]
         .get_object(Bucket=REPORTS, Key=f"prune-reports/{CACHE_ID}/{record['pass_id']}/summary.json")["Body"]
@@ -252,12 +257,13 @@ def test_configured_minimum_version_makes_version_2_stale_too(world: dict[str, A
     assert remaining(world) == keep
 
 
-def test_opt_in_age_rules_delete_old_orphans_and_old_entries(world: dict[str, Any]) -> None:
+def test_the_opt_in_age_rule_deletes_old_entries_of_this_cache_only(world: dict[str, Any]) -> None:
     # Every object is 10 days old from the pruner's point of view.
-    run_pass(world, "enforce", rules=RulesModel(orphan_guard_days=30), clock_days=10)
-    assert remaining(world) == expected(world, "v1", "legacy")[0]  # the guard protects the orphan
-    run_pass(world, "enforce", rules=RulesModel(orphan_guard_days=7, max_age_days=9), clock_days=10)
-    keep, _ = expected(world, "v1", "legacy", "orphan", "v2", "v2-reference")
+    run_pass(world, "enforce", rules=RulesModel(max_age_days=30), clock_days=10)
+    assert remaining(world) == expected(world, "v1", "legacy")[0]
+    run_pass(world, "enforce", rules=RulesModel(max_age_days=9), clock_days=10)
+    # the orphan, the invalid and the foreign entries are not this cache's: kept whatever their age
+    keep, _ = expected(world, "v1", "legacy", "v2", "v2-reference")
     assert remaining(world) == keep
 
 
@@ -317,7 +323,7 @@ def test_fan_out_by_run_prefix_catches_up_ranges_judged_before_a_higher_version_
     # Given one work item per run prefix; run 1000 (first in key order) holds only version-1 entries,
     # so its range is judged with floor 1 before run 1001's version 2 is seen
     s3 = world["s3"]
-    early = entry_objects("1000", "2000", "bbbb0001", manifest("bbbb0001", 1), (123,))
+    early = entry_objects("1000", "2000", uid("bbbb0001"), manifest(uid("bbbb0001"), 1), (123,))
     for key, body in early.items():
         s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
     # When the pass runs

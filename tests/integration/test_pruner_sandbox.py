@@ -1,13 +1,18 @@
 """Sandbox: the emulator writes real cache entries into (moto) S3, a service update bumps the manifest
 version, the stack's own pruner (planner + queue + worker, from the synthesized template) deletes the
-stale entries, and a following re-run still gets cache hits from the current ones."""
+stale entries, and a following re-run still gets cache hits from the current ones; an enforce pass is
+undone with `autopilot cache restore`."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
 
+from autopilot_cli.app import main
+from autopilot_cli.target import SandboxTarget
 from sandbox.local import LocalAccount
 from sandbox.omics import OutputSpec, TaskSpec
 
@@ -78,3 +83,44 @@ def test_version_bump_then_prune_reclaims_bytes_and_current_entries_still_hit() 
         hits = tasks(account, run_c)
         assert hits and all(t["cacheHit"] for t in hits)
         assert all(f"/{run_b}/" in t["cacheS3Uri"] for t in hits)
+
+
+def test_an_enforce_pass_that_deleted_current_entries_is_undone_and_a_rerun_hits_them_again() -> None:
+    """A mistaken `pruneMinVersion` (2, while the service writes version 1) makes every entry stale; the
+    operator undoes the pass with `autopilot cache restore <passId>`, and HealthOmics (the emulator, which
+    serves a hit only when the entry's manifest is in S3) hits the restored entries again."""
+    with LocalAccount({"pruneMinVersion": 2}) as account:
+        emulator = account.emulator
+        cache_id = account.outputs["RunCacheId"]
+        workflow_id = emulator.register_workflow("germline", tasks=TASKS)
+        run_a = run(account, workflow_id, "run-a")
+        entries = emulator.cache_store.entries(cache_id)
+        assert len(entries) == 2 and {e.version for e in entries} == {1}
+        bucket = entries[0].bucket
+
+        def cache_keys() -> set[str]:
+            return {o["Key"] for o in account.s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+        before = cache_keys()
+        # Given an enforce pass (CLI) that deleted the current entries
+        code, out, err = cli(account, "--json", "cache", "prune", "--enforce")
+        assert code == 0, err
+        pass_id = json.loads(out)["latest_pass"]["pass_id"]
+        assert not any(f"/{run_a}/" in key for key in cache_keys())
+        # When the operator restores the pass
+        code, out, err = cli(account, "--json", "cache", "restore", pass_id)
+        assert code == 0, err
+        restored = json.loads(out)
+        # Then every deleted object is back and a re-run hits the restored entries
+        assert cache_keys() == before
+        assert restored["restored"] == len(before) and restored["not_restorable"] == restored["failed"] == 0
+        run_b = run(account, workflow_id, "run-b")
+        hits = tasks(account, run_b)
+        assert hits and all(t["cacheHit"] for t in hits)
+        assert all(f"/{run_a}/" in t["cacheS3Uri"] for t in hits)
+
+
+def cli(account: LocalAccount, *argv: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(list(argv), target=SandboxTarget(account), stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()

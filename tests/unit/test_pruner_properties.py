@@ -1,5 +1,7 @@
-"""Properties of a range scan over random caches (in-memory S3, see tests/pruner_synthetic.py):
-nothing outside the cache prefix and no current-version entry is ever deleted, every stale entry is;
+"""Properties of a range scan over random caches with hostile neighbours (in-memory S3, see
+tests/pruner_synthetic.py: entry-shaped run outputs, invalid, forged, mismatched and version-jumping
+manifests, other caches' entries, orphans; caches under a prefix or at a bucket root): only stale entries
+of this cache are ever deleted, and every one of them is;
 a scan interrupted at random points and resumed reaches the same final state with the same counts;
 a scan that crashes at a random request and resumes from its last checkpoint reaches the same state."""
 
@@ -7,18 +9,19 @@ from __future__ import annotations
 
 import io
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pruner.rules import Rules
 from pruner.s3_store import S3Store
 from pruner.scan import RangeScanner, ReportWriter, ScanScope, ScanState
-from tests.pruner_synthetic import KINDS, FakeS3, SyntheticCache, make_cache
+from tests.pruner_synthetic import BASE_TIME, JUMP_VERSION, KINDS, FakeS3, SyntheticCache, make_cache
 
 BUCKET = "cache-bucket"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CEILING = 3  # as after a pass recorded floor 2: versions 1-3 are believable, 10**9 is held
 OUTSIDE = ["cache", "cachex/u/1/2/e/e.json", "other/u/1/2/e/e.json", "cache/stray.json", "cache/u/1/loose.txt"]
 
 
@@ -37,11 +40,12 @@ def scanner(
     window: int,
     stop: list[bool] | None = None,
     checkpoints: list[ScanState] | None = None,
+    unchanged_before: datetime | None = None,
 ) -> RangeScanner:
     stops = iter(stop or [])
     return RangeScanner(
         S3Store(s3, max_workers=4, sleep=lambda _: None),
-        ScanScope(BUCKET, cache.cache_prefix, cache.cache_id),
+        ScanScope(BUCKET, cache.cache_prefix, cache.cache_id, ceiling=CEILING, unchanged_before=unchanged_before),
         rules=Rules(),
         enforce=True,
         now=NOW,
@@ -55,14 +59,16 @@ def scanner(
 
 
 caches = st.builds(
-    lambda seed, runs, tasks, objects, weights: make_cache(
+    lambda seed, runs, tasks, objects, weights, prefix: make_cache(
         random.Random(seed),
         runs=runs,
         tasks_per_run=tasks,
         objects_per_entry=objects,
         versions=(1, 2, 3),
         kinds=dict(zip(KINDS, weights, strict=True)),
+        cache_prefix=prefix,
     ),
+    prefix=st.sampled_from(["cache/", ""]),  # "": the cache at a bucket root, next to everything else
     seed=st.integers(0, 2**32 - 1),
     runs=st.integers(1, 5),
     tasks=st.integers(1, 4),
@@ -96,7 +102,10 @@ def test_interrupted_scans_delete_exactly_the_stale_entries_with_the_same_counts
     assert whole.phase == "done"
     assert s3.keys(BUCKET) == kept  # nothing outside, nothing current, every stale entry
     assert (whole.counts.stale, whole.counts.entries_deleted, whole.counts.bytes_reclaimed) == (stale, stale, freed)
-    assert whole.counts.entries_scanned == len(cache.entries)
+    if cache.cache_prefix:
+        assert whole.counts.entries_scanned == len(cache.entries)
+    jumps = sum(1 for e in cache.entries if e.kind == "jump")
+    assert (whole.counts.held, whole.held_version) == (jumps, JUMP_VERSION if jumps else 0)
 
     s3 = load(cache)
     state, invocations = ScanState(floor=0), 0
@@ -126,4 +135,41 @@ def test_a_crash_at_any_request_then_resume_from_the_last_checkpoint_reaches_the
         state = scanner(s3, cache, window).run(state)
     assert state.phase == "done"
     assert s3.keys(BUCKET) == kept
-    assert state.counts.entries_deleted <= stale
+    # checkpoints hold exactly the entries judged before them (plus later ones already gone)
+    assert state.counts.entries_deleted == state.counts.stale == stale
+
+
+@settings(max_examples=80, deadline=None)
+@given(old=caches, new=caches, window=st.integers(1, 4))
+def test_an_incremental_scan_after_a_clean_one_leaves_what_a_full_scan_leaves(
+    old: SyntheticCache, new: SyntheticCache, window: int
+) -> None:
+    """Issue 13: entries unchanged since a clean scan at this floor are not re-read; new entries (which may
+    raise the floor, as a service update does) are; the result is the full scan's."""
+    new = SyntheticCache(old.cache_id, old.cache_prefix, new.entries)
+    # HealthOmics writes an entry once (a new entry uuid per export): the new entries are new keys
+    assume(not {k for e in old.entries for k in old.keys_of(e)} & {k for e in new.entries for k in new.keys_of(e)})
+    s3 = load(old)  # written at BASE_TIME - 1 day
+    first = scanner(s3, old, window).run(ScanState(floor=0))
+    rows: list[tuple[str, bytes | None, int, datetime]] = []
+    new.write(lambda key, body, size, when: rows.append((key, body, size, when)), now=BASE_TIME + timedelta(days=5))
+    for key, body, size, when in rows:
+        s3.put(BUCKET, key, body, size, when)
+    full_s3 = FakeS3()
+    full_s3.create_bucket(BUCKET)
+    full_s3.bulk_load(BUCKET, [(k, *s3.buckets[BUCKET][k]) for k in s3.keys(BUCKET)])
+    # When one scan re-reads only manifests written after the first scan, and another reads everything
+    before = s3.calls["GetObject"]
+    incremental = scanner(s3, old, window, unchanged_before=BASE_TIME + timedelta(days=1)).run(
+        ScanState(floor=first.floor)
+    )
+    gets = s3.calls["GetObject"] - before
+    full = scanner(full_s3, old, window).run(ScanState(floor=first.floor))
+    # Then both leave the same objects; without a rise, the incremental one read exactly the new manifests
+    assert s3.keys(BUCKET) == full_s3.keys(BUCKET)
+    assert incremental.floor == full.floor
+    if incremental.floor == first.floor:
+        assert gets == sum(1 for e in new.entries if e.manifest_body(new.cache_id) is not None)
+        assert incremental.counts.unchanged == sum(
+            1 for e in old.entries if not old.is_stale(e) and e.manifest_body(old.cache_id) is not None
+        )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pruner.entries import Entry, S3Object, Stray, group_entries
 from pruner.manifest import LEGACY_VERSION, ManifestInfo, ManifestState, parse_manifest
-from pruner.rules import Reason, Rules, decide, floor_after, initial_floor
+from pruner.rules import Reason, Rules, decide, floor_after, initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from tests.pruner_synthetic import GUIDE_MANIFEST_TEXT, REFERENCE_MANIFEST, FakeS3
 
@@ -16,35 +17,63 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def test_the_guides_manifest_file_is_version_2_of_cache_0123456() -> None:
+    """Guide, "Call caching": the example manifest (arn …:runCache/<id>/cacheEntry/<uuid>, version)."""
     info = parse_manifest(REFERENCE_MANIFEST.read_bytes())
     assert (info.state, info.version, info.cache_id) == (ManifestState.VERSIONED, 2, "0123456")
+    assert info.entry_uuid == "1234567-195f-3921-a1fa-ffffcef0a6a4"
 
 
-def test_the_guides_printed_example_with_its_trailing_comma_is_unreadable() -> None:
+def test_the_guides_printed_example_with_its_trailing_comma_is_invalid() -> None:
     info = parse_manifest(GUIDE_MANIFEST_TEXT.encode())
-    assert info.state is ManifestState.UNREADABLE and info.comparable_version is None
+    assert info.state is ManifestState.INVALID and not info.valid
     assert "not valid JSON" in (info.problem or "")
+
+
+def guide(**changes: object) -> bytes:
+    doc = json.loads(REFERENCE_MANIFEST.read_text())
+    for name, value in changes.items():
+        if value is REMOVE:
+            del doc[name]
+        else:
+            doc[name] = value
+    return json.dumps(doc).encode()
+
+
+REMOVE = object()
 
 
 @pytest.mark.parametrize(
     ("body", "state", "version"),
     [
-        (b'{"arn": "x"}', ManifestState.LEGACY, LEGACY_VERSION),
-        (b'{"version": 3}', ManifestState.VERSIONED, 3),
-        (b'{"version": true}', ManifestState.UNREADABLE, None),
-        (b'{"version": "2"}', ManifestState.UNREADABLE, None),
-        (b'{"version": 2.5}', ManifestState.UNREADABLE, None),
-        (b'{"version": null}', ManifestState.UNREADABLE, None),
-        (b'{"version": -1}', ManifestState.UNREADABLE, None),
-        (b"[1, 2]", ManifestState.UNREADABLE, None),
-        (b"\xff\xfe", ManifestState.UNREADABLE, None),
+        (guide(), ManifestState.VERSIONED, 2),
+        (guide(version=REMOVE), ManifestState.LEGACY, LEGACY_VERSION),  # absent: a legacy entry (guide)
+        (guide(version=3, extraField={"x": 1}), ManifestState.VERSIONED, 3),  # new service fields tolerated
+        (guide(version=True), ManifestState.INVALID, None),
+        (guide(version="2"), ManifestState.INVALID, None),
+        (guide(version=2.5), ManifestState.INVALID, None),
+        (guide(version=1e9), ManifestState.INVALID, None),
+        (guide(version=None), ManifestState.INVALID, None),
+        (guide(version=-1), ManifestState.INVALID, None),
+        (guide(arn=REMOVE), ManifestState.INVALID, None),
+        (guide(arn="arn:aws:omics:us-west-2:1:runCache/0123456"), ManifestState.INVALID, None),
+        (guide(arn="x arn:aws:omics:us-west-2:1:runCache/1/cacheEntry/ab"), ManifestState.INVALID, None),
+        (guide(files=REMOVE), ManifestState.INVALID, None),
+        (guide(files=[{"name": "a"}]), ManifestState.INVALID, None),
+        (guide(taskArn=REMOVE), ManifestState.INVALID, None),
+        (guide(s3uri="https://example/x"), ManifestState.INVALID, None),
+        (b'{"arn": "x"}', ManifestState.INVALID, None),
+        (b'{"version": 3}', ManifestState.INVALID, None),
+        (b'{"version": 1e9}', ManifestState.INVALID, None),
+        (b"[1, 2]", ManifestState.INVALID, None),
+        (b"[" * 100_000, ManifestState.INVALID, None),
+        (b"\xff\xfe", ManifestState.INVALID, None),
     ],
 )
-def test_only_a_missing_or_non_negative_integer_version_is_trusted(
+def test_only_a_manifest_in_the_guides_format_is_trusted(
     body: bytes, state: ManifestState, version: int | None
 ) -> None:
     info = parse_manifest(body)
-    assert (info.state, info.comparable_version) == (state, version)
+    assert (info.state, info.version) == (state, version)
 
 
 def obj(key: str, size: int = 1) -> S3Object:
@@ -87,38 +116,34 @@ def entry(run: str = "r1", age_days: int = 1, task: str = "4795326") -> Entry:
     return Entry(prefix, CACHE_UUID, run, task, ENTRY_UUID, objects)
 
 
-def info(version: int | None, cache_id: str | None = "42") -> ManifestInfo:
+def info(version: int | None, cache_id: str = "42", entry_uuid: str = ENTRY_UUID) -> ManifestInfo:
     if version is None:
-        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id)
-    return ManifestInfo(ManifestState.VERSIONED, version, cache_id)
+        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id, entry_uuid)
+    return ManifestInfo(ManifestState.VERSIONED, version, cache_id, entry_uuid)
 
 
 @pytest.mark.parametrize(
     ("manifest", "floor", "rules", "run", "expected"),
     [
-        (info(2), 2, Rules(), "r1", Reason.CURRENT),
-        (info(1), 2, Rules(), "r1", Reason.STALE_VERSION),
-        (info(None), 1, Rules(), "r1", Reason.LEGACY),
-        (info(None), 0, Rules(), "r1", Reason.CURRENT),  # only legacy entries: nothing to compare with
-        (info(1), 2, Rules(), "active", Reason.ACTIVE_RUN),
-        (info(1, "7"), 2, Rules(), "r1", Reason.FOREIGN),
-        (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(), "r1", Reason.UNREADABLE),
-        (ManifestInfo(ManifestState.UNREADABLE), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE_DELETED),
-        (ManifestInfo(ManifestState.VANISHED), 2, Rules(), "r1", Reason.VANISHED),
-        # a manifest that could not be read (throttling, access, KMS) is kept even with delete_unreadable
-        (ManifestInfo(ManifestState.READ_FAILED), 2, Rules(delete_unreadable=True), "r1", Reason.UNREADABLE),
-        (None, 2, Rules(), "r1", Reason.ORPHAN),
-        (None, 2, Rules(orphan_guard_days=30), "r1", Reason.ORPHAN),
-        (None, 2, Rules(orphan_guard_days=7), "1348677", Reason.ORPHAN_EXPIRED),
-        # a prefix that does not look like HealthOmics wrote it (run id not numeric) is never expired
-        (None, 2, Rules(orphan_guard_days=7), "r1", Reason.ORPHAN),
-        (info(2), 2, Rules(max_age_days=7), "r1", Reason.EXPIRED),
-        (info(2), 2, Rules(max_age_days=30), "r1", Reason.CURRENT),
+        (info(2), 2, Rules(), "1348677", Reason.CURRENT),
+        (info(1), 2, Rules(), "1348677", Reason.STALE_VERSION),
+        (info(None), 1, Rules(), "1348677", Reason.LEGACY),
+        (info(None), 0, Rules(), "1348677", Reason.CURRENT),  # only legacy entries: nothing to compare with
+        (info(1), 2, Rules(), "1003", Reason.ACTIVE_RUN),
+        (info(1, cache_id="7"), 2, Rules(), "1348677", Reason.FOREIGN),  # another cache's entry
+        (info(1, entry_uuid="aaaa-bbbb-cccc-dddd-eeee"), 2, Rules(), "1348677", Reason.FOREIGN),  # not this entry's
+        (info(1), 2, Rules(), "r1", Reason.FOREIGN),  # a run id that is not numeric: not the guide's layout
+        (ManifestInfo(ManifestState.INVALID), 2, Rules(), "1348677", Reason.FOREIGN),
+        (ManifestInfo(ManifestState.VANISHED), 2, Rules(), "1348677", Reason.VANISHED),
+        (ManifestInfo(ManifestState.READ_FAILED), 2, Rules(), "1348677", Reason.UNREADABLE),
+        (None, 2, Rules(), "1348677", Reason.ORPHAN),
+        (info(2), 2, Rules(max_age_days=7), "1348677", Reason.EXPIRED),
+        (info(2), 2, Rules(max_age_days=30), "1348677", Reason.CURRENT),
     ],
 )
 def test_decisions(manifest: ManifestInfo | None, floor: int, rules: Rules, run: str, expected: Reason) -> None:
     decision = decide(
-        entry(run, age_days=10), manifest, cache_id="42", floor=floor, rules=rules, now=NOW, active_runs={"active"}
+        entry(run, age_days=10), manifest, cache_id="42", floor=floor, rules=rules, now=NOW, active_runs={"1003"}
     )
     assert decision.reason is expected
 
@@ -126,7 +151,7 @@ def test_decisions(manifest: ManifestInfo | None, floor: int, rules: Rules, run:
 def test_a_rescan_acts_only_on_entries_that_became_stale_since() -> None:
     def rescan(manifest: ManifestInfo | None) -> Reason:
         return decide(
-            entry(), manifest, cache_id="42", floor=3, rules=Rules(), now=NOW, active_runs=(), previous_floor=2
+            entry("1001"), manifest, cache_id="42", floor=3, rules=Rules(), now=NOW, active_runs=(), previous_floor=2
         ).reason
 
     assert rescan(info(2)) is Reason.STALE_VERSION
@@ -136,13 +161,22 @@ def test_a_rescan_acts_only_on_entries_that_became_stale_since() -> None:
     assert rescan(info(2, "7")) is Reason.ALREADY_DECIDED
 
 
-def test_floor_rises_only_with_this_caches_versions() -> None:
+def test_floor_rises_only_with_this_caches_believable_versions() -> None:
+    mine = entry("1001")
     assert initial_floor(Rules(min_version=3), recorded_max=2) == 3
     assert initial_floor(Rules(), recorded_max=None) == 0
-    assert floor_after(1, info(2), "42") == 2
-    assert floor_after(1, info(5, "7"), "42") == 1
-    assert floor_after(2, info(1), "42") == 2
-    assert floor_after(2, ManifestInfo(ManifestState.UNREADABLE), "42") == 2
+    assert floor_after(1, mine, info(2), "42", ceiling=3) == 2
+    assert floor_after(1, mine, info(5, "7"), "42", ceiling=9) == 1
+    assert floor_after(2, mine, info(1), "42", ceiling=3) == 2
+    assert floor_after(2, mine, ManifestInfo(ManifestState.INVALID), "42", ceiling=3) == 2
+    assert floor_after(2, entry("r1"), info(3), "42", ceiling=3) == 2  # not the guide's layout
+    assert floor_after(2, mine, info(10**9), "42", ceiling=3) == 2  # a jump: held
+
+
+def test_the_ceiling_is_one_version_over_the_recorded_floor_unless_the_operator_confirms_more() -> None:
+    assert version_ceiling(Rules(), recorded_max=None) == 2  # the service's first version, plus one
+    assert version_ceiling(Rules(), recorded_max=4) == 5
+    assert version_ceiling(Rules(min_version=10**9), recorded_max=4) == 10**9
 
 
 def test_delete_retries_throttled_keys_and_reports_refused_ones() -> None:
@@ -153,7 +187,7 @@ def test_delete_retries_throttled_keys_and_reports_refused_ones() -> None:
     s3.delete_faults = {"a": ("SlowDown", 2), "b": ("AccessDenied", -1), "c": ("InternalError", -1)}
     sleeps: list[float] = []
     outcome = S3Store(s3, sleep=sleeps.append, max_delete_attempts=4).delete("b", ["a", "b", "c", "d"])
-    assert sorted(outcome.deleted) == ["a", "d"]
+    assert sorted(outcome.deleted) == ["a", "d"]  # FakeS3 is not versioned: no delete markers
     assert outcome.failed == {"b": "AccessDenied", "c": "RetriesExhausted"}
     assert s3.calls["DeleteObjects"] == 4 and len(sleeps) == 3
     # exponential backoff with jitter: attempt n waits 0.2 * 2**(n-1) * [0.5, 1.5)

@@ -1,0 +1,49 @@
+"""Undo of an enforce pass (issue 11): `restore_pass` brings back exactly what the pass deleted, from the
+versioned cache bucket's noncurrent versions, using the keys and delete-marker version ids the pass
+report lists. Oracle: moto's S3 versioning (DeleteObjects on a versioned bucket creates delete markers;
+deleting a marker version makes the previous version current again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pruner.restore import RestoreError, restore_pass
+from shared.provenance.repository import ProvenanceRepository
+from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, a_cache, keys, prune, put_all
+from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
+
+
+def bodies(s3: Any, names: set[str]) -> dict[str, bytes]:
+    return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in names}
+
+
+def test_restore_brings_back_exactly_what_an_enforce_pass_deleted(s3: Any, table_name: str) -> None:
+    # Given a cache whose stale entries an enforce pass deleted
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    assert keys(s3) == set(current)
+    repository = ProvenanceRepository(table_name)
+    # When the pass is restored
+    restored = restore_pass(repository, s3, CACHE_ID, result["passId"])
+    # Then every deleted object is current again, byte for byte, and the audit record says so
+    assert keys(s3) == set(current) | set(stale)
+    assert bodies(s3, set(stale)) == stale
+    assert (restored.restored, restored.not_restorable, restored.failed) == (len(stale), [], {})
+    assert repository.prune_history(CACHE_ID)[-1]["restored_objects"] == len(stale)
+    # And a second restore changes nothing (removing an absent version is a no-op)
+    again = restore_pass(repository, s3, CACHE_ID, result["passId"])
+    assert keys(s3) == set(current) | set(stale) and again.restored == len(stale)
+
+
+def test_a_dry_run_or_unknown_pass_cannot_be_restored(s3: Any, table_name: str) -> None:
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    dry = prune(s3, table_name, f"s3://{BUCKET}/cache", mode="dry-run")
+    repository = ProvenanceRepository(table_name)
+    with pytest.raises(RestoreError, match="dry-run"):
+        restore_pass(repository, s3, CACHE_ID, dry["passId"])
+    with pytest.raises(RestoreError, match="no prune pass"):
+        restore_pass(repository, s3, CACHE_ID, "0000000000000000")
