@@ -65,8 +65,9 @@ def test_gpu_tasks_get_accelerated_types_and_regional_exclusions_apply() -> None
     # A 4-GPU request gets a 4-GPU type; a no-GPU request never gets a GPU type.
     four = smallest_fitting(8, 8, 4, region="us-east-1")
     assert four is not None and four.gpus == 4 and four.vcpus == 48
-    assert all(smallest_fitting(c, m) is not None and not smallest_fitting(c, m).gpus  # type: ignore[union-attr]
-               for c, m in [(4, 16), (8, 32), (96, 384)])
+    for cpus, memory in [(4, 16), (8, 32), (96, 384)]:
+        plain = smallest_fitting(cpus, memory)
+        assert plain is not None and plain.gpus == 0
 
 
 def test_request_beyond_every_type_fits_nothing() -> None:

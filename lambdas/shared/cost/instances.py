@@ -48,8 +48,13 @@ def instance_types() -> tuple[InstanceType, ...]:
     )
 
 
+@lru_cache(maxsize=1)
+def _named() -> dict[str, InstanceType]:
+    return {t.name: t for t in instance_types()}
+
+
 def by_name(name: str | None) -> InstanceType | None:
-    return {t.name: t for t in instance_types()}.get(name or "")
+    return _named().get(name or "")
 
 
 def requested_units(value: float | None) -> int:

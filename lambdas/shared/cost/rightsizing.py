@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.cost.calculator import SECONDS_PER_HOUR, billed_seconds, elapsed_seconds, region_of, static_capacity_gib
-from shared.cost.instances import by_name, smallest_fitting
+from shared.cost.instances import smallest_fitting
 from shared.cost.prices import PriceList, PriceRef
 
 LOG_GROUP = "/aws/omics/WorkflowLog"
