@@ -1,0 +1,247 @@
+"""Right-sizing from a run manifest, streamed (pure: the caller reads the log events).
+
+The manifest is the CloudWatch Logs stream `manifest/run/<run id>/<run uuid>` in `/aws/omics/WorkflowLog`,
+written when a run completes (the guide, 'Run manifest' / 'CloudWatch Logs'): one JSON record per log
+event, the run (arn `...:run/<id>`) and each task (arn `...:task/<id>`: name, cpus, memory, gpus,
+instanceType, startTime, stopTime). Its utilisation statistics (the guide lists cpusAverage,
+cpusMaximum, cpusReserved, gpusReserved, memoryAverageGiB, memoryMaximumGiB, memoryReservedGiB,
+runningSeconds) sit under `metrics` as the Run Analyzer reads them; top-level figures are accepted too.
+
+Recommendation (as the Run Analyzer's `add_metrics`): the smallest omics type that fits
+ceil(peak x (1 + headroom)) vCPUs and GiB; GPU tasks keep their type; the saving is priced over the same
+billed seconds (60-second minimum). Memory is bounded: records are consumed one at a time and a batch
+keeps one small aggregate per task name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from shared.cost.calculator import SECONDS_PER_HOUR, billed_seconds, elapsed_seconds, region_of, static_capacity_gib
+from shared.cost.instances import smallest_fitting
+from shared.cost.prices import PriceList, PriceRef
+
+LOG_GROUP = "/aws/omics/WorkflowLog"
+# The guide (run optimisation): include at least 5 % headroom for background OS processes.
+DEFAULT_HEADROOM = 0.05
+
+
+def manifest_stream(run_id: str, run_uuid: str) -> str:
+    return f"manifest/run/{run_id}/{run_uuid}"
+
+
+def manifest_records(events: Iterable[str | Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """JSON records from log events (GetLogEvents/FilterLogEvents events, or their messages). Lines
+    that are not JSON objects are skipped, as the Run Analyzer does."""
+    for event in events:
+        message = event.get("message") if isinstance(event, Mapping) else event
+        try:
+            record = json.loads(message) if isinstance(message, str) else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("arn"), str):
+            yield record
+
+
+def _kind(record: Mapping[str, Any]) -> str:
+    parts = record["arn"].split(":")
+    return parts[-1].split("/")[0] if parts else ""
+
+
+def _metric(record: Mapping[str, Any], name: str) -> float | None:
+    value = (record.get("metrics") or {}).get(name, record.get(name))
+    return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class TaskUsage:
+    arn: str
+    name: str
+    region: str | None
+    instance_type: str | None
+    gpus: int
+    cpus_maximum: float | None
+    memory_maximum_gib: float | None
+    billed_seconds: Decimal | None
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> TaskUsage:
+        gpus = int(_metric(record, "gpusReserved") or record.get("gpus") or 0)
+        instance = record.get("instanceType") or _metric_str(record, "omicsInstanceTypeReserved")
+        if not instance:  # the service's own choice for what the task asked
+            chosen = smallest_fitting(record.get("cpus"), record.get("memory"), gpus, region=region_of(record["arn"]))
+            instance = chosen.name if chosen else None
+        return cls(arn=record["arn"], name=str(record.get("name") or record["arn"]), region=region_of(record["arn"]),
+                   instance_type=instance, gpus=gpus, cpus_maximum=_metric(record, "cpusMaximum"),
+                   memory_maximum_gib=_metric(record, "memoryMaximumGiB"),
+                   billed_seconds=billed_seconds(record.get("startTime"), record.get("stopTime")))
+
+
+def _metric_str(record: Mapping[str, Any], name: str) -> str | None:
+    value = (record.get("metrics") or {}).get(name)
+    return value if isinstance(value, str) else None
+
+
+def task_usages(events: Iterable[str | Mapping[str, Any]]) -> Iterator[TaskUsage]:
+    for record in manifest_records(events):
+        if _kind(record) == "task":
+            yield TaskUsage.of(record)
+
+
+def _price(prices: PriceList, instance: str | None, region: str | None, seconds: Decimal | None) -> Decimal | None:
+    hourly = prices.instance_hourly(instance, region)
+    return None if hourly is None or seconds is None else hourly * seconds / SECONDS_PER_HOUR
+
+
+def fitting_type(cpus_peak: float, memory_peak_gib: float, headroom: float, region: str | None) -> str | None:
+    need_cpu = max(1, math.ceil(cpus_peak * (1 + headroom)))
+    need_mem = max(1, math.ceil(memory_peak_gib * (1 + headroom)))
+    chosen = smallest_fitting(need_cpu, need_mem, 0, region=region)
+    return chosen.name if chosen else None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    name: str
+    arn: str
+    current_type: str | None
+    recommended_type: str | None  # None: no utilisation figures, or nothing fits
+    billed_seconds: Decimal | None
+    current_usd: Decimal | None
+    recommended_usd: Decimal | None
+    price: PriceRef
+
+    @property
+    def saving_usd(self) -> Decimal | None:
+        if self.current_usd is None or self.recommended_usd is None:
+            return None
+        return self.current_usd - self.recommended_usd
+
+
+def recommend(usage: TaskUsage, prices: PriceList, headroom: float = DEFAULT_HEADROOM) -> Recommendation:
+    if usage.gpus or usage.cpus_maximum is None or usage.memory_maximum_gib is None:
+        target = usage.instance_type if usage.gpus else None
+    else:
+        target = fitting_type(usage.cpus_maximum, usage.memory_maximum_gib, headroom, usage.region)
+    return Recommendation(
+        name=usage.name, arn=usage.arn, current_type=usage.instance_type, recommended_type=target,
+        billed_seconds=usage.billed_seconds,
+        current_usd=_price(prices, usage.instance_type, usage.region, usage.billed_seconds),
+        recommended_usd=_price(prices, target, usage.region, usage.billed_seconds) if target else None,
+        price=prices.ref)
+
+
+def recommendations(events: Iterable[str | Mapping[str, Any]], prices: PriceList,
+                    headroom: float = DEFAULT_HEADROOM) -> Iterator[Recommendation]:
+    """Per task of one run's manifest, streamed."""
+    for usage in task_usages(events):
+        yield recommend(usage, prices, headroom)
+
+
+@dataclass(frozen=True)
+class StorageRecommendation:
+    storage_type: str
+    current_gib: int | None  # static: the provisioned (rounded) capacity
+    recommended_gib: int | None  # static capacity that fits the peak + headroom, rounded as the service does
+    seconds: Decimal | None
+    current_usd: Decimal | None
+    recommended_usd: Decimal | None
+    price: PriceRef
+
+
+def recommend_storage(run_record: Mapping[str, Any], prices: PriceList,
+                      headroom: float = DEFAULT_HEADROOM) -> StorageRecommendation:
+    """Static storage sized to the run's storageMaximumGiB (plus headroom), priced for the run's duration."""
+    storage_type = str(run_record.get("storageType") or "STATIC")
+    region = region_of(run_record.get("arn"))
+    seconds = elapsed_seconds(run_record.get("startTime"), run_record.get("stopTime"))
+    rate = prices.storage_gib_hourly("STATIC", region)
+    peak = _metric(run_record, "storageMaximumGiB")
+    current = static_capacity_gib(run_record.get("storageCapacity")) if storage_type == "STATIC" else None
+    recommended = static_capacity_gib(math.ceil(peak * (1 + headroom))) if peak is not None else None
+
+    def cost(gib: int | None) -> Decimal | None:
+        return None if gib is None or rate is None or seconds is None else rate * gib * seconds / SECONDS_PER_HOUR
+
+    return StorageRecommendation(storage_type, current, recommended, seconds, cost(current), cost(recommended),
+                                 prices.ref)
+
+
+@dataclass
+class NameAggregate:
+    """One task name across a batch: peaks, billed time per current type, and what it cost."""
+
+    tasks: int = 0
+    cpus_peak: float | None = None
+    memory_peak_gib: float | None = None
+    seconds_by_type: dict[tuple[str | None, str | None], Decimal] = field(default_factory=dict)
+
+    def add(self, usage: TaskUsage) -> None:
+        self.tasks += 1
+        if usage.cpus_maximum is not None:
+            self.cpus_peak = max(self.cpus_peak or 0.0, usage.cpus_maximum)
+        if usage.memory_maximum_gib is not None:
+            self.memory_peak_gib = max(self.memory_peak_gib or 0.0, usage.memory_maximum_gib)
+        if usage.billed_seconds is not None:
+            key = (usage.instance_type, usage.region)
+            self.seconds_by_type[key] = self.seconds_by_type.get(key, Decimal(0)) + usage.billed_seconds
+
+
+@dataclass(frozen=True)
+class NameRecommendation:
+    name: str
+    tasks: int
+    current_types: tuple[str, ...]
+    recommended_type: str | None
+    current_usd: Decimal | None
+    recommended_usd: Decimal | None
+    price: PriceRef
+
+    @property
+    def saving_usd(self) -> Decimal | None:
+        if self.current_usd is None or self.recommended_usd is None:
+            return None
+        return self.current_usd - self.recommended_usd
+
+
+class BatchRightsizing:
+    """Aggregate task usage by name across the runs of a batch; memory grows with distinct names only.
+    The batch recommendation fits the batch-wide peak (the Run Analyzer's --batch mode: the maximum
+    needed to handle the outliers of the data set)."""
+
+    def __init__(self, prices: PriceList, headroom: float = DEFAULT_HEADROOM) -> None:
+        self.prices, self.headroom = prices, headroom
+        self.by_name: dict[str, NameAggregate] = {}
+
+    def add_manifest(self, events: Iterable[str | Mapping[str, Any]]) -> None:
+        for usage in task_usages(events):
+            self.add(usage)
+
+    def add(self, usage: TaskUsage) -> None:
+        if not usage.gpus:  # GPU tasks keep their accelerator type
+            self.by_name.setdefault(usage.name, NameAggregate()).add(usage)
+
+    def results(self) -> Iterator[NameRecommendation]:
+        for name in sorted(self.by_name):
+            agg = self.by_name[name]
+            regions = {region for _, region in agg.seconds_by_type}
+            target = None
+            if agg.cpus_peak is not None and agg.memory_peak_gib is not None:
+                # One type for every region the name ran in: fit it where the fewest types are offered.
+                fits = {fitting_type(agg.cpus_peak, agg.memory_peak_gib, self.headroom, r) for r in regions or {None}}
+                target = fits.pop() if len(fits) == 1 else None
+            current: Decimal | None = Decimal(0)
+            recommended: Decimal | None = Decimal(0) if target else None
+            for (instance, region), seconds in agg.seconds_by_type.items():
+                now = _price(self.prices, instance, region, seconds)
+                current = None if current is None or now is None else current + now
+                if recommended is not None:
+                    then = _price(self.prices, target, region, seconds)
+                    recommended = None if then is None else recommended + then
+            yield NameRecommendation(name, agg.tasks, tuple(sorted(i for i, _ in agg.seconds_by_type if i)),
+                                     target, current, recommended, self.prices.ref)
