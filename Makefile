@@ -14,6 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproje
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
+	# Wheels of the Lambda asset for its platform (arm64, CPython 3.13): synthesis bundles offline from here.
+	$(PY) -m pip download --quiet --disable-pip-version-check --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.13 --only-binary=:all: -d $(VENV)/wheelhouse -r lambdas/requirements.txt
 	touch $(STAMP)
 
 demo: install
