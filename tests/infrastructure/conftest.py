@@ -19,7 +19,8 @@ BRING_YOUR_OWN = {
     "logRetentionDays": "30",  # as `-c logRetentionDays=30` passes it
     "eventArchiveRetentionDays": 0,
     "omicsMaxTps": "2.5",
-    "recorderReservedConcurrency": 3,
+    "recorderMaxConcurrency": 3,
+    "reservedConcurrency": "true",  # the opt-in, as `-c reservedConcurrency=true` passes it
 }
 
 

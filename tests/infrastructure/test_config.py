@@ -19,7 +19,7 @@ def test_defaults_come_from_cdk_json() -> None:
     assert config.creates_service_role and config.creates_run_cache
     assert config.alarm_email is None
     assert config.omics_max_tps == 5.0
-    assert config.recorder_reserved_concurrency == 5
+    assert config.recorder_max_concurrency == 5 and config.reserved_concurrency is False
     assert set(CONTEXT_KEYS) <= set(default_context())
 
 
@@ -44,7 +44,11 @@ def test_cli_strings_are_coerced_and_blank_means_unset() -> None:
         ({"alarmEmail": "not-an-address"}, "alarmEmail", "does not match"),
         ({"omicsMaxTps": 0}, "omicsMaxTps", "greater than 0"),
         ({"omicsMaxTps": "nan"}, "omicsMaxTps", "finite"),
-        ({"recorderReservedConcurrency": 1}, "recorderReservedConcurrency", "greater than or equal to 2"),
+        ({"recorderMaxConcurrency": 1}, "recorderMaxConcurrency", "greater than or equal to 2"),
+        ({"recorderReservedConcurrency": 5}, "recorderReservedConcurrency", "renamed to recorderMaxConcurrency"),
+        ({"serviceRoleReadLocations": ["lab-data"]}, "serviceRoleReadLocations", "is not s3://bucket[/prefix]"),
+        ({"serviceRoleWriteLocations": "s3://out/*"}, "serviceRoleWriteLocations", "is not s3://bucket[/prefix]"),
+        ({"serviceRoleKmsKeyArns": "alias/data"}, "serviceRoleKmsKeyArns", "is not a KMS key ARN"),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_problem(context: dict[str, Any], key: str, hint: str) -> None:
