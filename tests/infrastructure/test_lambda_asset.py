@@ -80,3 +80,18 @@ def test_bundled_botocore_has_every_operation_and_parameter_the_code_calls(asset
                 problems.append(f"{call.path}:{call.line}: {call.operation}({name}=...) unknown to bundled botocore")
     assert not problems, "\n".join(problems)
     assert ("ListRuns", "batchId") in seen_parameters or ("StartRunBatch", "defaultRunSetting") in seen_parameters
+
+
+def test_every_module_ships_bytecode_for_the_lambda_python(asset: Path) -> None:
+    """Issue 13: cold starts as deployed. Each module has a .pyc compiled by CPython 3.13 (cache tag
+    cpython-313, the Lambda runtime's), hash-based and unchecked (the asset zip keeps no source mtimes)."""
+    sources = [p for p in asset.rglob("*.py") if "__pycache__" not in p.parts]
+    assert len(sources) > 500  # our code and the bundled packages
+    magics = set()
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert compiled.is_file(), source.relative_to(asset)
+        header = compiled.read_bytes()[:8]
+        magics.add(header[:4])
+        assert int.from_bytes(header[4:8], "little") == 0b01, compiled  # hash-based, not checked
+    assert len(magics) == 1 and not list(asset.rglob("*.cpython-311.pyc"))
