@@ -182,12 +182,16 @@ class OmicsResources(Construct):
             arns = [_s3_arns(location) for location in locations]
             objects = sorted({pattern for _, pattern, _ in arns})
             role.add_to_policy(iam.PolicyStatement(sid=sid, actions=list(actions), resources=objects))
+            role.add_to_policy(
+                iam.PolicyStatement(sid=f"{sid}Region", actions=["s3:GetBucketLocation"],
+                                    resources=sorted({bucket for bucket, _, _ in arns}))
+            )
             for index, (bucket, _, prefix) in enumerate(arns):
                 # Listing is limited to the prefix (HealthOmics lists input directories and the cache).
                 role.add_to_policy(
                     iam.PolicyStatement(
                         sid=f"{sid}List{index}",
-                        actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                        actions=["s3:ListBucket"],
                         resources=[bucket],
                         conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
                     )
