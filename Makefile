@@ -1,6 +1,8 @@
 # Two commands on a fresh machine: `make demo` (the local sandbox) and `make test`.
 # Each installs what it needs: a virtual environment with the pinned packages.
 PYTHON ?= python3
+# CPython 3.13 (the Lambda runtime's) as WebAssembly, from the npm registry: compiles the asset's bytecode.
+PYODIDE_VERSION := 0.29.3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,6 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproje
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
+	# Wheels of the Lambda asset for its platform (arm64, CPython 3.13): synthesis bundles offline from here.
+	$(PY) -m pip download --quiet --disable-pip-version-check --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.13 --only-binary=:all: -d $(VENV)/wheelhouse -r lambdas/requirements.txt
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node pyodide@$(PYODIDE_VERSION)
 	touch $(STAMP)
 
 demo: install

@@ -26,6 +26,10 @@ def default_context() -> dict[str, Any]:
     return dict(json.loads(CDK_JSON.read_text()).get("context", {}))
 
 
+def new_app(*, context: dict[str, Any], outdir: str | None = None) -> cdk.App:
+    return cdk.App(context=context, outdir=outdir)
+
+
 def _flag(value: object, default: bool) -> bool:
     if value is None:
         return default

@@ -73,6 +73,7 @@ class AutopilotStack(cdk.Stack):
                 ENV_OMICS_ROLE_ARN: self.omics.service_role_arn,
                 ENV_ALARM_TOPIC_ARN: self.notifications.topic.topic_arn,
             },
+            reserve_concurrency=config.reserved_concurrency,
         )
         self.recorder = ProvenanceRecorder(
             self,
@@ -82,7 +83,7 @@ class AutopilotStack(cdk.Stack):
             routing=self.routing,
             key=key,
             notifications=self.notifications,
-            reserved_concurrency=config.recorder_reserved_concurrency,
+            max_concurrency=config.recorder_max_concurrency,
         )
 
         self.rerunner = Rerunner(
@@ -96,7 +97,7 @@ class AutopilotStack(cdk.Stack):
             settings_bucket=self.storage.submissions,
             omics_service_role_arn=self.omics.service_role_arn,
             policy_json=config.rerun_policy_json,
-            reserved_concurrency=config.rerunner_reserved_concurrency,
+            max_concurrency=config.rerunner_max_concurrency,
         )
 
         self.reconciler = Reconciler(

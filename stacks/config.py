@@ -48,9 +48,10 @@ CONTEXT_KEYS = (
     "eventArchiveRetentionDays",
     "alarmEmail",
     "omicsQuotas",
-    "recorderReservedConcurrency",
+    "reservedConcurrency",
+    "recorderMaxConcurrency",
     "rerunPolicy",
-    "rerunnerReservedConcurrency",
+    "rerunnerMaxConcurrency",
     "reconcileSchedule",
     "reconcileStaleMinutes",
     # launcher: batch-level defaults a sample sheet falls back to
@@ -63,7 +64,7 @@ CONTEXT_KEYS = (
     "runGroupId",
     "runRetentionMode",
     "runLogLevel",
-    "launcherReservedConcurrency",
+    "launcherMaxConcurrency",
     # pruner: scheduled run-cache cleanup
     "pruneSchedule",
     "pruneMode",
@@ -74,14 +75,27 @@ CONTEXT_KEYS = (
     "pruneAllowUnversionedBuckets",
     "pruneUndoRetentionDays",
     "pruneWorkerConcurrency",
+    # data the created HealthOmics service role may read and write (beyond the stack's own buckets)
+    "serviceRoleReadLocations",
+    "serviceRoleWriteLocations",
+    "serviceRoleKmsKeyArns",
 )
 
 # HealthOmics quota groups and the guide's default quotas (HEALTHOMICS.md §5), from the Lambda code.
 DEFAULT_QUOTAS = omics_quotas.DEFAULT_QUOTAS
 MAX_QUOTA = 1000  # calls/s: far above any HealthOmics quota, catches a typo'd extra digit or two
+# Keys of earlier releases: naming one stops synthesis with what replaced it, instead of ignoring it.
+RENAMED_KEYS = {
+    "recorderReservedConcurrency": "recorderMaxConcurrency (and reservedConcurrency=true to reserve it)",
+    "rerunnerReservedConcurrency": "rerunnerMaxConcurrency (and reservedConcurrency=true to reserve it)",
+    "launcherReservedConcurrency": "launcherMaxConcurrency (and reservedConcurrency=true to reserve it)",
+}
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# An S3 location the created service role may use: a bucket, or a key prefix in it (no IAM wildcards).
+_S3_LOCATION = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^*?]*)?"
+_KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+"
 
 
 class ConfigError(ValueError):
@@ -133,7 +147,15 @@ class AutopilotConfig(BaseModel):
         description="Account HealthOmics quotas (calls/s) by quota group, merged over the guide's defaults; "
                     "shared by every function instance that may call the group's APIs.",
     )
-    recorder_reserved_concurrency: int = Field(default=5, ge=2, le=1000)
+    # Reserved concurrency is opt-in: Lambda keeps a minimum unreserved (100 units; 10 in an account whose
+    # quota is 10), so an account with the smallest quota can reserve none. By default consumers are
+    # bounded by their event source mapping's maximum concurrency (at least 2, AWS's minimum) instead.
+    reserved_concurrency: bool = Field(
+        default=False,
+        description="Reserve each function's concurrency bound (consumers: their maximum concurrency; "
+                    "scheduled functions: 1). Needs that many units of account concurrency.",
+    )
+    recorder_max_concurrency: int = Field(default=5, ge=2, le=1000)
     reconcile_schedule: str = Field(
         default="rate(15 minutes)",
         pattern=r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$",
@@ -148,7 +170,7 @@ class AutopilotConfig(BaseModel):
         default_factory=dict,
         description="Re-run policy overrides (docs/RERUN_POLICY.md): a JSON object, merged over the defaults.",
     )
-    rerunner_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+    rerunner_max_concurrency: int = Field(default=2, ge=2, le=100)
 
     # launcher: batch-level defaults of every sample sheet (a JSON sheet may override all but the role)
     workflow_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$",
@@ -165,7 +187,7 @@ class AutopilotConfig(BaseModel):
     run_group_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$")
     run_retention_mode: Literal["RETAIN", "REMOVE"] | None = None
     run_log_level: Literal["OFF", "FATAL", "ERROR", "ALL"] | None = None
-    launcher_reserved_concurrency: int = Field(default=2, ge=2, le=100)
+    launcher_max_concurrency: int = Field(default=2, ge=2, le=100)
 
     # pruner: scheduled cleanup of stale run-cache entries (docs in README, "Run-cache pruner")
     prune_schedule: str = Field(
@@ -222,6 +244,43 @@ class AutopilotConfig(BaseModel):
         if unknown:
             raise ValueError(f"pruneAllowUnversionedBuckets: {', '.join(unknown)} not in pruneCacheBuckets")
         return self
+    # data the created HealthOmics service role may use, beyond the stack's own buckets and key
+    service_role_read_locations: list[str] = Field(
+        default_factory=list,
+        description="s3://bucket or s3://bucket/prefix/ the created service role may read (run inputs).",
+    )
+    service_role_write_locations: list[str] = Field(
+        default_factory=list,
+        description="s3://bucket or s3://bucket/prefix/ the created service role may write (run outputs); "
+                    "runOutputUri is added by itself.",
+    )
+    service_role_kms_key_arns: list[str] = Field(
+        default_factory=list,
+        description="KMS keys (key ARNs) that encrypt those locations: Decrypt and GenerateDataKey.",
+    )
+
+    @field_validator("service_role_read_locations", "service_role_write_locations", "service_role_kms_key_arns",
+                     mode="before")
+    @classmethod
+    def _service_role_data(cls, value: Any, info: ValidationInfo) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return []
+        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError("must be a list (or a comma-separated string)")
+        kms = info.field_name == "service_role_kms_key_arns"
+        pattern, what = (_KMS_KEY_ARN, "a KMS key ARN") if kms else (_S3_LOCATION, "s3://bucket[/prefix]")
+        for item in items:
+            if not isinstance(item, str) or not re.fullmatch(pattern, item):
+                raise ValueError(f"{item!r} is not {what}")
+        return items
+
+    @property
+    def service_role_writes(self) -> list[str]:
+        """Where the created service role writes: the configured locations plus runOutputUri, if set."""
+        extra = [self.run_output_uri] if self.run_output_uri else []
+        return list(dict.fromkeys([*self.service_role_write_locations, *extra]))
 
     @property
     def prune_cache_bucket_names(self) -> list[str]:
@@ -323,6 +382,9 @@ class AutopilotConfig(BaseModel):
         JSON literal (``-c omicsQuotas='{"run": 20}'``) is accepted as such.
         """
         getter = get.get if isinstance(get, Mapping) else get
+        renamed = [f"{old}: renamed to {new}" for old, new in RENAMED_KEYS.items() if getter(old) is not None]
+        if renamed:
+            raise ConfigError("Invalid configuration: " + "; ".join(renamed))
         raw: dict[str, Any] = {}
         for key in CONTEXT_KEYS:
             value = getter(key)

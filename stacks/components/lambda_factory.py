@@ -29,6 +29,8 @@ class FunctionSpec:
     description: str
     timeout: cdk.Duration = field(default_factory=lambda: cdk.Duration.seconds(60))
     memory_mb: int = 512
+    # The most concurrent executions the function needs (a consumer: its mapping's maximum concurrency;
+    # a scheduled function: 1). Reserved only when the deployment opts in (config `reservedConcurrency`).
     reserved_concurrency: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
@@ -46,8 +48,10 @@ class LambdaFactory:
         key: kms.IKey,
         log_retention: logs.RetentionDays,
         common_environment: Mapping[str, str] | None = None,
+        reserve_concurrency: bool = False,
     ) -> None:
         self._code = code
+        self._reserve_concurrency = reserve_concurrency
         self._key = key
         self._log_retention = log_retention
         self._common_environment = dict(common_environment or {})
@@ -85,7 +89,7 @@ class LambdaFactory:
             role=role,
             timeout=spec.timeout,
             memory_size=spec.memory_mb,
-            reserved_concurrent_executions=spec.reserved_concurrency,
+            reserved_concurrent_executions=spec.reserved_concurrency if self._reserve_concurrency else None,
             environment=environment,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -119,5 +123,14 @@ class LambdaFactory:
             "(active tracing, added by CDK).",
             "AwsSolutions-IAM5[Resource::*]",
         )
+        if not self._reserve_concurrency:
+            acknowledge(
+                function,
+                "Reserved concurrency is opt-in (config reservedConcurrency): Lambda keeps a minimum of the "
+                "account's concurrency unreserved, so an account with the smallest quota could not deploy a "
+                "stack that reserves any. Queue consumers are bounded by their event source mapping's "
+                "maximum concurrency; scheduled functions are invoked once per schedule tick.",
+                "HIPAA.Security-LambdaConcurrency",
+            )
         acknowledge(role, INLINE_POLICY_REASON, INLINE_POLICY)
         return function

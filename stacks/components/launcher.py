@@ -105,7 +105,7 @@ class SheetLauncher(Construct):
                 # A 100,000-row sheet takes seconds; the budget covers a throttled StartRunBatch's retries.
                 timeout=cdk.Duration.minutes(5),
                 memory_mb=1024,
-                reserved_concurrency=config.launcher_reserved_concurrency,
+                reserved_concurrency=config.launcher_max_concurrency,
                 environment=environment,
             ),
         )
@@ -120,7 +120,7 @@ class SheetLauncher(Construct):
             key=key,
             notifications=notifications,
             batch_size=1,  # one sheet per invocation: each gets the whole time and memory budget
-            max_concurrency=config.launcher_reserved_concurrency,
+            max_concurrency=config.launcher_max_concurrency,
         )
 
         # S3 -> EventBridge for the submissions bucket (native property: no custom resource).

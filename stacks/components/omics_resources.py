@@ -2,6 +2,11 @@
 
 Both can be given by configuration instead (an existing role ARN / cache id); the stack then creates
 neither and only passes the values to the functions.
+
+The created role reaches the stack's own buckets and key, plus the data locations the deployment names
+(`serviceRoleReadLocations`, `serviceRoleWriteLocations`, `runOutputUri`, `serviceRoleKmsKeyArns`).
+Without read locations it can read run inputs only from the stack's buckets: synthesis says so with a
+warning, since every run whose inputs live elsewhere would fail with AccessDenied.
 """
 
 from __future__ import annotations
@@ -19,10 +24,19 @@ from stacks.components.nag import (
     wildcard_arn,
     wildcard_under,
 )
+from stacks.components.regions import require_supported_region
 from stacks.components.storage import Storage
 from stacks.config import AutopilotConfig
 
 OMICS_WORKFLOW_LOG_GROUP = "/aws/omics/WorkflowLog"
+NO_INPUT_DATA_WARNING = "omics-autopilot:serviceRoleInputs"
+
+
+def _s3_arns(location: str) -> tuple[str, str, str | None]:
+    """(bucket ARN, object ARN pattern, key prefix or None) of `s3://bucket[/prefix]`."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    partition = cdk.Aws.PARTITION
+    return (f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/{prefix}*", prefix or None)
 
 
 class OmicsResources(Construct):
@@ -38,9 +52,10 @@ class OmicsResources(Construct):
         super().__init__(scope, construct_id)
         self.service_role: iam.Role | None = None
         self.run_cache: omics.CfnRunCache | None = None
+        self.region_rule = require_supported_region(self)
 
         if config.omics_service_role_arn is None:
-            self.service_role = self._service_role(storage, key)
+            self.service_role = self._service_role(storage, key, config)
             self.service_role_arn = self.service_role.role_arn
         else:
             self.service_role_arn = config.omics_service_role_arn
@@ -58,7 +73,7 @@ class OmicsResources(Construct):
         else:
             self.run_cache_id = config.run_cache_id
 
-    def _service_role(self, storage: Storage, key: kms.IKey) -> iam.Role:
+    def _service_role(self, storage: Storage, key: kms.IKey, config: AutopilotConfig) -> iam.Role:
         stack = cdk.Stack.of(self)
         role = iam.Role(
             self,
@@ -98,23 +113,30 @@ class OmicsResources(Construct):
                 resources=[key.key_arn],
             )
         )
+        self._grant_data_locations(role, config)
+        # The guide's service-role policy (Service roles for AWS HealthOmics): stream actions on
+        # <group>:log-stream:*, CreateLogGroup on <group>:*, for the fixed /aws/omics/WorkflowLog group.
         log_group_arn = stack.format_arn(
             service="logs",
             resource="log-group",
-            resource_name=OMICS_WORKFLOW_LOG_GROUP,
+            resource_name=f"{OMICS_WORKFLOW_LOG_GROUP}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        log_streams_arn = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{OMICS_WORKFLOW_LOG_GROUP}:log-stream:*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="WorkflowLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:DescribeLogStreams",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                ],
-                resources=[log_group_arn, f"{log_group_arn}:log-stream:*"],
+                sid="WorkflowLogStreams",
+                actions=["logs:DescribeLogStreams", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_streams_arn],
             )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="WorkflowLogGroup", actions=["logs:CreateLogGroup"], resources=[log_group_arn])
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -139,6 +161,7 @@ class OmicsResources(Construct):
             "HealthOmics writes one log stream per run and per run cache (named by ids known only at "
             "run time) in the fixed /aws/omics/WorkflowLog group.",
             wildcard_arn("logs", f"log-group:{OMICS_WORKFLOW_LOG_GROUP}:log-stream:*"),
+            wildcard_arn("logs", f"log-group:{OMICS_WORKFLOW_LOG_GROUP}:*"),
         )
         acknowledge(
             role,
@@ -148,3 +171,59 @@ class OmicsResources(Construct):
         )
         acknowledge(role, INLINE_POLICY_REASON, INLINE_POLICY)
         return role
+
+    def _grant_data_locations(self, role: iam.Role, config: AutopilotConfig) -> None:
+        """Run inputs and outputs outside the stack: the locations the deployment names, no others."""
+        reads, writes = config.service_role_read_locations, config.service_role_writes
+        for sid, locations, actions in (("ReadDataLocations", reads, ("s3:GetObject",)),
+                                       ("WriteDataLocations", writes, ("s3:GetObject", "s3:PutObject"))):
+            if not locations:
+                continue
+            arns = [_s3_arns(location) for location in locations]
+            objects = sorted({pattern for _, pattern, _ in arns})
+            role.add_to_policy(iam.PolicyStatement(sid=sid, actions=list(actions), resources=objects))
+            role.add_to_policy(
+                iam.PolicyStatement(sid=f"{sid}Region", actions=["s3:GetBucketLocation"],
+                                    resources=sorted({bucket for bucket, _, _ in arns}))
+            )
+            for index, (bucket, _, prefix) in enumerate(arns):
+                # Listing is limited to the prefix (HealthOmics lists input directories and the cache).
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid=f"{sid}List{index}",
+                        actions=["s3:ListBucket"],
+                        resources=[bucket],
+                        conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
+                    )
+                )
+        if config.service_role_kms_key_arns:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="UseDataLocationKeys",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=list(config.service_role_kms_key_arns),
+                )
+            )
+        object_findings = [f"AwsSolutions-IAM5[Resource::{_finding_arn(objects)}]"
+                           for objects in sorted({_s3_arns(loc)[1] for loc in (*reads, *writes)})]
+        if object_findings:
+            acknowledge(
+                role,
+                "Run inputs and outputs are objects under the data locations the deployment configured "
+                "(serviceRoleReadLocations / serviceRoleWriteLocations / runOutputUri); keys below them are "
+                "chosen per sample and per run.",
+                *object_findings,
+            )
+        if not reads:
+            cdk.Annotations.of(role).add_warning_v2(
+                NO_INPUT_DATA_WARNING,
+                "The created HealthOmics service role can read run inputs only from this stack's buckets. "
+                "Runs whose inputs live elsewhere (e.g. the example sheets' s3://lab-data/...) fail with "
+                "AccessDenied: set serviceRoleReadLocations (and serviceRoleKmsKeyArns for SSE-KMS data), "
+                "or bring a role with omicsServiceRoleArn.",
+            )
+
+
+def _finding_arn(arn: str) -> str:
+    """How cdk-nag renders an ARN built with the partition token in its finding id."""
+    return arn.replace(cdk.Aws.PARTITION, "<AWS::Partition>")

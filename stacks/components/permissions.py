@@ -8,21 +8,25 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
+# The "resource type" of HealthOmics actions that support no resource-level permission (ListRuns,
+# ListRunCaches...): IAM only matches them with `"Resource": "*"`; any ARN there is AccessDenied.
+NO_RESOURCE_TYPE = "*"
+
 
 def grant_omics(function: lambda_.IFunction, actions_by_resource: Mapping[str, Sequence[str]]) -> None:
     """One statement per HealthOmics resource type (run, runBatch, workflow...): the actions on
     `arn:...:omics:<region>:<account>:<type>/*` of this account and region only. Ids are assigned by
     the service at run time, so the resource name is a wildcard (each capability's nag suppression
-    says so)."""
+    says so). Actions listed under NO_RESOURCE_TYPE are granted on `*` (the IAM Service Authorization
+    Reference lists no resource type for them; tests check every grant against it)."""
     stack = cdk.Stack.of(function)
     for resource_type, actions in actions_by_resource.items():
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                sid=f"Omics{resource_type[0].upper()}{resource_type[1:]}",
-                actions=list(actions),
-                resources=[stack.format_arn(service="omics", resource=resource_type, resource_name="*")],
-            )
-        )
+        if resource_type == NO_RESOURCE_TYPE:
+            sid, resources = "OmicsNoResourceLevel", ["*"]
+        else:
+            sid = f"Omics{resource_type[0].upper()}{resource_type[1:]}"
+            resources = [stack.format_arn(service="omics", resource=resource_type, resource_name="*")]
+        function.add_to_role_policy(iam.PolicyStatement(sid=sid, actions=list(actions), resources=resources))
 
 
 def grant_pass_role(function: lambda_.IFunction, role_arn: str, service: str, sid: str) -> None:

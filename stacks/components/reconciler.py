@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -25,14 +24,18 @@ from stacks.components.nag import (
     wildcard_arn,
     wildcard_under,
 )
-from stacks.components.permissions import grant_omics
+from stacks.components.permissions import NO_RESOURCE_TYPE, grant_omics
 from stacks.components.scheduled_invocation import schedule_invocation
 
 RECONCILER_HANDLER = "reconciler.handler.lambda_handler"
 # GetRun / ListRunTasks on run (the sweep and the recorder's terminal enrichment);
-# GetBatch / ListRunsInBatch on runBatch. ListRuns authorizes on run/* as well.
-RECONCILER_OMICS_RUN_ACTIONS = ("omics:GetRun", "omics:ListRuns", "omics:ListRunTasks")
-RECONCILER_OMICS_BATCH_ACTIONS = ("omics:GetBatch", "omics:ListRunsInBatch")
+# GetBatch / ListRunsInBatch on runBatch; ListRuns (more than 25 stale runs) supports no resource-level
+# permission, so it is granted on "*".
+RECONCILER_OMICS_ACTIONS = {
+    "run": ("omics:GetRun", "omics:ListRunTasks"),
+    "runBatch": ("omics:GetBatch", "omics:ListRunsInBatch"),
+    NO_RESOURCE_TYPE: ("omics:ListRuns",),
+}
 ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"
 ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
 ENV_FORWARD_ROUTES = "RECONCILE_FORWARD_ROUTES"
@@ -61,13 +64,14 @@ class Reconciler(Construct):
                 description="Heals provenance of runs and batches whose events went missing (scheduled sweep)",
                 timeout=cdk.Duration.minutes(5),
                 memory_mb=512,
-                # One sweep at a time: two concurrent sweeps would ask HealthOmics the same questions.
+                # One sweep per schedule tick; reserved (with reservedConcurrency) so a duplicated tick
+                # cannot double the HealthOmics calls. Heals are claimed, so an overlap is only extra reads.
                 reserved_concurrency=1,
                 environment={ENV_STALE_MINUTES: str(stale_minutes), ENV_LIST_RUNS_ABOVE: "25"},
             ),
         )
         table.grant_read_write_data(self.function)
-        grant_omics(self.function, {"run": RECONCILER_OMICS_RUN_ACTIONS, "runBatch": RECONCILER_OMICS_BATCH_ACTIONS})
+        grant_omics(self.function, RECONCILER_OMICS_ACTIONS)
 
         scheduled = schedule_invocation(
             self,
@@ -81,29 +85,20 @@ class Reconciler(Construct):
         )
         self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
         self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
-
-        self.errors_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "SweepErrors",
-                alarm_description="reconciler: a sweep failed",
-                metric=self.function.metric_errors(period=cdk.Duration.minutes(15), statistic="Sum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-        )
+        self.errors_alarm = scheduled.errors_alarm
 
         role = self.function.role
         assert role is not None
         acknowledge(
             role,
             "HealthOmics run and batch ids are assigned by the service at run time, so the read-only actions "
-            "(GetRun, ListRuns, ListRunTasks on run; GetBatch, ListRunsInBatch on runBatch) are scoped to this "
-            "account and region's run/* and runBatch/* resources; no write action is granted.",
+            "(GetRun, ListRunTasks on run; GetBatch, ListRunsInBatch on runBatch) are scoped to this "
+            "account and region's run/* and runBatch/* resources; no write action is granted. ListRuns "
+            "supports no resource-level permission (IAM Service Authorization Reference), so it is granted "
+            "on * (besides X-Ray's resource-less actions).",
             wildcard_arn("omics", "run/*"),
             wildcard_arn("omics", "runBatch/*"),
+            "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(
             role,

@@ -36,7 +36,7 @@ class ProvenanceRecorder(Construct):
         routing: EventRouting,
         key: kms.IKey,
         notifications: AlarmNotifications,
-        reserved_concurrency: int,
+        max_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = factory.create(
@@ -48,7 +48,7 @@ class ProvenanceRecorder(Construct):
                 description="Records HealthOmics run, task and batch status changes as provenance",
                 timeout=cdk.Duration.seconds(60),
                 memory_mb=512,
-                reserved_concurrency=reserved_concurrency,
+                reserved_concurrency=max_concurrency,
             ),
         )
         table.grant_read_write_data(self.function)
@@ -64,9 +64,10 @@ class ProvenanceRecorder(Construct):
             notifications=notifications,
             batch_size=100,
             max_batching_window=cdk.Duration.seconds(5),
-            # Never more pollers than reserved executions: excess batches would be throttled and
-            # burn receive counts towards the DLQ.
-            max_concurrency=reserved_concurrency,
+            # The mapping bounds the recorder's concurrency (and so its HealthOmics call rate); with
+            # reservedConcurrency the same number is reserved, never fewer: excess batches would be
+            # throttled and burn receive counts towards the DLQ.
+            max_concurrency=max_concurrency,
         )
         self.rule = routing.route(
             "ProvenanceRule",

@@ -25,7 +25,7 @@ from stacks.components.nag import (
     wildcard_arn,
     wildcard_under,
 )
-from stacks.components.permissions import grant_omics, grant_pass_role
+from stacks.components.permissions import NO_RESOURCE_TYPE, grant_omics, grant_pass_role
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.runtime_contract import METRICS_NAMESPACE
 
@@ -48,7 +48,9 @@ SCHEDULE_NAME_PREFIX = "autopilot-rerun-"
 SETTINGS_PREFIX = "reruns/"
 # HealthOmics actions the re-runner calls, by the resource type each one authorizes on.
 RERUNNER_OMICS_ACTIONS = {
-    "run": ("omics:GetRun", "omics:ListRuns", "omics:StartRun", "omics:TagResource"),
+    # ListRuns(batchId=...) supports no resource-level permission: granted on "*".
+    NO_RESOURCE_TYPE: ("omics:ListRuns",),
+    "run": ("omics:GetRun", "omics:StartRun", "omics:TagResource"),
     "runBatch": ("omics:GetBatch", "omics:ListRunsInBatch", "omics:StartRunBatch", "omics:TagResource"),
     "workflow": ("omics:StartRun",),
     "runGroup": ("omics:StartRun",),
@@ -71,7 +73,7 @@ class Rerunner(Construct):
         settings_bucket: s3.IBucket,
         omics_service_role_arn: str,
         policy_json: str,
-        reserved_concurrency: int,
+        max_concurrency: int,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -84,7 +86,7 @@ class Rerunner(Construct):
                 description="Re-runs failed HealthOmics runs from the run cache, by failure reason",
                 timeout=cdk.Duration.minutes(5),
                 memory_mb=1024,
-                reserved_concurrency=reserved_concurrency,
+                reserved_concurrency=max_concurrency,
                 environment={
                     ENV_RERUN_POLICY: policy_json,
                     ENV_SCHEDULE_GROUP: SCHEDULE_GROUP,
@@ -103,7 +105,7 @@ class Rerunner(Construct):
             notifications=notifications,
             batch_size=5,
             # StartRun's default quota is a few TPS per account: two pollers at most.
-            max_concurrency=reserved_concurrency,
+            max_concurrency=max_concurrency,
             # A re-run's delay can be up to a week (EventBridge Scheduler); the queue only holds work
             # that is due (SQS delays are at most 15 minutes), so the default retention is enough.
             max_message_age=cdk.Duration.hours(2),
@@ -187,10 +189,11 @@ class Rerunner(Construct):
             "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
             "run's, its batch's, the workflow it used), so the re-runner's actions are scoped to this "
             "account and region's run/*, runBatch/*, workflow/*, runGroup/* and runCache/* resources: "
-            "reads of one run or batch (ListRuns authorizes "
-            "on run/*, as for the reconciler), StartRun/StartRunBatch (which need StartRun on each resource "
-            "they use) and tagging at start.",
-            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS),
+            "reads of one run or batch, StartRun/StartRunBatch (which need StartRun on each resource "
+            "they use) and tagging at start. ListRuns supports no resource-level permission (IAM Service "
+            "Authorization Reference), so it is granted on * (besides X-Ray's resource-less actions).",
+            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS if t != NO_RESOURCE_TYPE),
+            "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(
             role,

@@ -1,7 +1,11 @@
 """A function invoked on a schedule by EventBridge Scheduler: the one way the stack does it.
 
-The schedule's target has its own dead-letter queue (alarmed) and retry policy, and the scheduler
-gets a role of its own that may invoke this one function and nothing else.
+EventBridge Scheduler invokes Lambda asynchronously: its dead-letter queue only receives invocations
+it could not deliver. A function *error* is handled by Lambda's asynchronous invocation instead, so the
+function gets an async invoke configuration (2 retries, the schedule's maximum event age) whose
+on-failure destination is the same dead-letter queue: whatever goes wrong, a message lands in one
+alarmed queue. An Errors alarm reports each failed attempt as it happens. The scheduler gets a role of
+its own that may invoke this one function and nothing else.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
@@ -28,6 +33,7 @@ class ScheduledInvocation:
     role: iam.Role
     schedule: scheduler.Schedule
     dead_letter_alarm: cloudwatch.Alarm
+    errors_alarm: cloudwatch.Alarm
 
 
 def schedule_invocation(
@@ -78,14 +84,33 @@ def schedule_invocation(
             max_event_age=max_event_age,
         ),
     )
+    # Function errors (after Lambda's own retries) go to the same queue: the on-failure destination.
+    function.configure_async_invoke(
+        on_failure=destinations.SqsDestination(dead_letter_queue),
+        retry_attempts=2,
+        max_event_age=max_event_age,
+    )
     alarm = notifications.notify(
         cloudwatch.Alarm(
             scope,
             "ScheduleDeadLetterQueueNotEmpty",
-            alarm_description=f"{what}: scheduled invocations could not be delivered",
+            alarm_description=f"{what}: scheduled invocations failed or could not be delivered",
             metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=cdk.Duration.minutes(5), statistic="Maximum"
             ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+    )
+
+    errors_alarm = notifications.notify(
+        cloudwatch.Alarm(
+            scope,
+            "FunctionErrors",
+            alarm_description=f"{what}: a scheduled invocation failed",
+            metric=function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
@@ -113,8 +138,8 @@ def schedule_invocation(
     )
     acknowledge(
         function,
-        "The function is invoked by EventBridge Scheduler, whose target has its own dead-letter queue "
-        "(ScheduleDeadLetterQueue, alarmed) and retry policy; a Lambda-level DLQ would duplicate it.",
+        "The function's asynchronous invocations have an on-failure destination (the schedule's alarmed "
+        "dead-letter queue), the successor of a Lambda DLQ; the schedule target delivers there too.",
         "HIPAA.Security-LambdaDLQ",
     )
-    return ScheduledInvocation(dead_letter_queue, role, schedule, alarm)
+    return ScheduledInvocation(dead_letter_queue, role, schedule, alarm, errors_alarm)

@@ -19,7 +19,8 @@ BRING_YOUR_OWN = {
     "logRetentionDays": "30",  # as `-c logRetentionDays=30` passes it
     "eventArchiveRetentionDays": 0,
     "omicsQuotas": '{"run": 20}',  # as `-c omicsQuotas=...` passes it
-    "recorderReservedConcurrency": 3,
+    "recorderMaxConcurrency": 3,
+    "reservedConcurrency": "true",  # the opt-in, as `-c reservedConcurrency=true` passes it
 }
 
 

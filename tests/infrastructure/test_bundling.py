@@ -19,6 +19,13 @@ def test_pip_targets_python313_on_arm64_with_binary_wheels_only() -> None:
     assert "--only-binary=:all:" in command
     assert "--target /out" in joined
     assert f"-r {LAMBDA_REQUIREMENTS}" in joined
+    assert "--no-compile" in command  # the host's pip would write bytecode for the host's Python
+
+
+def test_with_a_wheelhouse_pip_never_reaches_an_index(tmp_path: Path) -> None:
+    command = LocalPipBundling(wheelhouse=tmp_path).pip_command("/out")
+    assert "--no-index" in command and command[command.index("--find-links") + 1] == str(tmp_path)
+    assert "--no-index" not in LocalPipBundling(wheelhouse=tmp_path / "absent").pip_command("/out")
 
 
 def test_source_tree_is_copied_without_tests_or_bytecode(tmp_path: Path) -> None:
@@ -32,7 +39,8 @@ def test_source_tree_is_copied_without_tests_or_bytecode(tmp_path: Path) -> None
     output = tmp_path / "asset"
     output.mkdir()
 
-    bundled = LocalPipBundling(source=source, requirements=tmp_path / "absent.txt").try_bundle(
+    bundled = LocalPipBundling(source=source, requirements=tmp_path / "absent.txt",
+                               pyodide=tmp_path / "no-compiler").try_bundle(
         str(output), image=cdk.DockerImage.from_registry("unused")
     )
 

@@ -19,7 +19,7 @@ def test_defaults_come_from_cdk_json() -> None:
     assert config.creates_service_role and config.creates_run_cache
     assert config.alarm_email is None
     assert config.omics_quotas == {"StartRun": 1, "StartRunBatch": 1, "batch": 10, "run": 10, "runCache": 10}
-    assert config.recorder_reserved_concurrency == 5
+    assert config.recorder_max_concurrency == 5 and config.reserved_concurrency is False
     assert set(CONTEXT_KEYS) <= set(default_context())
 
 
@@ -46,7 +46,11 @@ def test_cli_strings_are_coerced_and_blank_means_unset() -> None:
         ({"omicsQuotas": {"run": float("nan")}}, "omicsQuotas", "not a number of calls per second"),
         ({"omicsQuotas": {"GetRun": 10}}, "omicsQuotas", "unknown quota group 'GetRun'"),
         ({"omicsQuotas": "10"}, "omicsQuotas", "must be a JSON object"),
-        ({"recorderReservedConcurrency": 1}, "recorderReservedConcurrency", "greater than or equal to 2"),
+        ({"recorderMaxConcurrency": 1}, "recorderMaxConcurrency", "greater than or equal to 2"),
+        ({"recorderReservedConcurrency": 5}, "recorderReservedConcurrency", "renamed to recorderMaxConcurrency"),
+        ({"serviceRoleReadLocations": ["lab-data"]}, "serviceRoleReadLocations", "is not s3://bucket[/prefix]"),
+        ({"serviceRoleWriteLocations": "s3://out/*"}, "serviceRoleWriteLocations", "is not s3://bucket[/prefix]"),
+        ({"serviceRoleKmsKeyArns": "alias/data"}, "serviceRoleKmsKeyArns", "is not a KMS key ARN"),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_problem(context: dict[str, Any], key: str, hint: str) -> None:

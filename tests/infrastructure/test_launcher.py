@@ -55,7 +55,8 @@ def test_queue_semantics(template_dict, launcher) -> None:
     queue = props(template_dict, launcher["queue"])
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [launcher["deadLetterQueue"], "Arn"]}
-    assert function["MemorySize"] >= 1024 and function["ReservedConcurrentExecutions"] == 2
+    assert function["MemorySize"] >= 1024 and "ReservedConcurrentExecutions" not in function  # opt-in
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == 2
 
 
 def test_healthomics_permissions_are_dual_authorization_and_nothing_wider(template_dict, launcher) -> None:
@@ -139,7 +140,7 @@ def test_default_output_location_is_the_stack_outputs_bucket(template_dict, laun
     ({"runRetentionMode": "KEEP"}, "runRetentionMode: Input should be 'RETAIN' or 'REMOVE'"),
     ({"runCacheBehavior": "NEVER"}, "runCacheBehavior: Input should be 'CACHE_ON_FAILURE' or 'CACHE_ALWAYS'"),
     ({"runStorageCapacity": -1}, "runStorageCapacity: Input should be greater than or equal to 0"),
-    ({"launcherReservedConcurrency": 1}, "launcherReservedConcurrency: Input should be greater than or equal to 2"),
+    ({"launcherMaxConcurrency": 1}, "launcherMaxConcurrency: Input should be greater than or equal to 2"),
 ])
 def test_invalid_launcher_configuration_names_the_key(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match="Invalid configuration") as raised:

@@ -79,15 +79,22 @@ def test_reconciler_forwards_only_to_the_queues_of_omics_routed_consumers(
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     sends = [s for s in policies_of_role(template_dict, role_id) if "sqs:SendMessage" in as_list(s["Action"])]
     sent_to = {r["Fn::GetAtt"][0] for s in sends for r in as_list(s["Resource"])}
+    # its own schedule's dead-letter queue is the on-failure destination of its async invocations
+    schedule_dlqs = {props(template_dict, lid)["Target"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+                     for lid in wiring["schedules"]}
+    sent_to -= schedule_dlqs
     assert recorder_queue not in sent_to
     assert sent_to == {c["queue"] for name, c in wiring["consumers"].items()
                        if c["queue"] in routes_text and name != "recorder"}
 
 
-def test_reconciler_runs_one_sweep_at_a_time(reconciler: tuple[str, dict[str, Any]]) -> None:
+def test_reconciler_reserves_one_sweep_only_when_the_deployment_opts_in(
+        reconciler: tuple[str, dict[str, Any]], byo_template_dict: dict[str, Any]) -> None:
     _, function = reconciler
-    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in function["Properties"]
     assert function["Properties"]["Timeout"] == 300
+    _, opted_in = _function_by_capability(byo_template_dict, "reconciler")  # reservedConcurrency=true
+    assert opted_in["Properties"]["ReservedConcurrentExecutions"] == 1
 
 
 def test_dashboard_graphs_every_requested_view(template_dict: dict[str, Any], wiring: dict[str, Any]) -> None:

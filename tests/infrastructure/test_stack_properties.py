@@ -137,11 +137,19 @@ def test_every_mapping_reports_batch_item_failures(template_dict) -> None:
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], lid
 
 
-def test_mapping_concurrency_never_exceeds_reserved_concurrency(template_dict, wiring) -> None:
+def test_every_consumer_is_bounded_by_its_mapping_and_reserves_nothing_by_default(template_dict, wiring) -> None:
     for name, consumer in wiring["consumers"].items():
         scaling = props(template_dict, consumer["eventSourceMapping"])["ScalingConfig"]["MaximumConcurrency"]
-        reserved = props(template_dict, consumer["function"])["ReservedConcurrentExecutions"]
-        assert 2 <= scaling <= reserved, name
+        assert scaling >= 2, name  # AWS's minimum for an SQS event source's maximum concurrency
+        assert "ReservedConcurrentExecutions" not in props(template_dict, consumer["function"]), name
+
+
+def test_with_the_opt_in_each_consumer_reserves_exactly_its_mapping_concurrency(byo_template_dict) -> None:
+    wiring = byo_template_dict["Metadata"]["OmicsAutopilot::Wiring"]
+    for name, consumer in wiring["consumers"].items():
+        scaling = props(byo_template_dict, consumer["eventSourceMapping"])["ScalingConfig"]["MaximumConcurrency"]
+        reserved = props(byo_template_dict, consumer["function"])["ReservedConcurrentExecutions"]
+        assert 2 <= scaling <= reserved, name  # never fewer executions than pollers
 
 
 # --- functions ------------------------------------------------------------------------------------
@@ -160,7 +168,6 @@ def test_functions_are_python313_arm64_json_logged_traced(template_dict) -> None
         env = p["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OmicsAutopilot", lid
         assert env["POWERTOOLS_SERVICE_NAME"] and env["POWERTOOLS_LOG_LEVEL"], lid
-        assert p["ReservedConcurrentExecutions"] >= 1, lid
 
 
 def test_each_function_has_a_role_of_its_own(template_dict) -> None:
