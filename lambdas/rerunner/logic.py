@@ -620,8 +620,11 @@ class Rerunner:
         else:
             if not self.config.settings_bucket:
                 raise PermanentError("a follow-up batch of more than 100 runs needs RERUN_SETTINGS_BUCKET")
-            key = f"reruns/{root_batch_id}/{batch_id}/attempt-{attempt:02d}-{group}.json"
-            uri = self.aws.write_settings(self.config.settings_bucket, key, encode(entries))
+            body = encode(entries)
+            # Content-addressed: written once (If-None-Match), reused only with the same bytes.
+            digest = hashlib.sha256(body).hexdigest()[:16]
+            key = f"reruns/{root_batch_id}/{batch_id}/attempt-{attempt:02d}-{group}-{digest}.json"
+            uri = self.aws.write_settings(self.config.settings_bucket, key, body)
             request["batchRunSettings"] = {"s3UriSettings": uri}
         return request
 
