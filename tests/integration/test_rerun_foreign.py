@@ -6,7 +6,6 @@ unless `rerunForeignRuns` says otherwise; even then, the stack's cache is never 
 from __future__ import annotations
 
 from rerunner.logic import NOT_STARTED_HERE, Decided
-
 from sandbox.omics import FaultPlan, RunFault
 from tests.integration.rerun_harness import BUCKET, ROLE
 
