@@ -592,7 +592,8 @@ class Rerunner:
         default = self._batch_default(batch_id)
         if not default.get("workflowId") or not default.get("roleArn"):
             raise PermanentError(f"batch {batch_id}: its default run setting is unknown")
-        started_here = self.repository.get_batch_request(batch_id) is not None
+        # The stack's cache goes only to batches the stack started: a foreign one keeps its own (or none).
+        started_here = self.repository.get_batch_link(batch_id) is not None or self._batch_started_here(batch_id)
         cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
         if cache_id:
             default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)

@@ -77,6 +77,7 @@ def test_a_batch_with_the_products_tags_but_no_recorded_request_is_ours(make) ->
     h.run()
     (follow_up,) = h.follow_ups(batch_id)
     assert [e.run_setting_id for e in follow_up.entries] == ["x1"]
+    assert follow_up.default_run_setting["cacheId"] == h.cache_id  # ours: the stack's cache is attached
 
 
 def test_with_rerun_foreign_runs_they_are_rerun_without_the_stacks_cache(make) -> None:
