@@ -52,6 +52,7 @@ CONTEXT_KEYS = (
     "recorderMaxConcurrency",
     "rerunPolicy",
     "rerunnerMaxConcurrency",
+    "rerunForeignRuns",
     "reconcileSchedule",
     "reconcileStaleMinutes",
     # launcher: batch-level defaults a sample sheet falls back to
@@ -171,6 +172,10 @@ class AutopilotConfig(BaseModel):
         description="Re-run policy overrides (docs/RERUN_POLICY.md): a JSON object, merged over the defaults.",
     )
     rerunner_max_concurrency: int = Field(default=2, ge=2, le=100)
+    rerun_foreign_runs: bool = Field(
+        default=False,
+        description="Also re-run failed runs and batches this stack did not start (docs/RERUN_POLICY.md).",
+    )
 
     # launcher: batch-level defaults of every sample sheet (a JSON sheet may override all but the role)
     workflow_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$",

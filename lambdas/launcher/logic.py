@@ -30,7 +30,7 @@ from launcher.plan import Plan, SheetIdentity, build_plan, settings_chunks, sha2
 from launcher.sheet import SheetError, SheetFormat, detect_format, parse
 from launcher.store import LauncherStore, SheetUnreadable
 from launcher.validation import Validated, validate
-from shared.batch_submit import BatchRejected, start_batch
+from shared.batch_submit import BatchRejected, resubmit_batch, start_batch
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
@@ -291,6 +291,12 @@ class Launcher:
                          {**failure, "submission_id": submission_id, "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
 
+    def _running_again(self, batch_id: str) -> bool:
+        try:
+            return bool(self.omics.get_batch(batchId=batch_id).get("status") != "FAILED")
+        except ClientError as error:
+            raise RetryableError(f"GetBatch {batch_id}: {error}") from error
+
     def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
         try:
             response = self.omics.get_batch(batchId=batch_id)
@@ -302,7 +308,10 @@ class Launcher:
     def _resubmit(self, batch_id: str, recorded: Mapping[str, Any], failure: dict[str, Any],
                   submission_id: str | None) -> BatchFailureOutcome:
         count = int(recorded.get("resubmission_count", 0))
-        claim_key = (keys.batch_pk(batch_id), "RESUBMISSION")
+        if count and self._running_again(batch_id):
+            # Restarted in place (the service's SAME_BATCH answer): this is a late copy of an earlier failure.
+            return BatchFailureOutcome(batch_id, "TRANSIENT", "ALREADY_HANDLED", batch_id)
+        claim_key = (keys.batch_pk(batch_id), f"RESUBMISSION#{count:02d}" if count else "RESUBMISSION")
         fresh = self.repository.claim(*claim_key, {"entity": "CLAIM", **failure})
         if not fresh:
             claim = self.repository.get_item(*claim_key) or {}
@@ -319,24 +328,24 @@ class Launcher:
             return BatchFailureOutcome(batch_id, "TRANSIENT", "GAVE_UP")
         link = self.repository.get_batch_link(batch_id)
         root = (link or {}).get("root_batch_id") or recorded.get("root_batch_id") or batch_id
-        new_batch_id = start_batch(self.omics, self.repository, recorded["request"], "resubmission", None,
-                                   attributes={"submission_id": submission_id, "resubmission_of": batch_id,
-                                               "resubmission_count": count + 1, "root_batch_id": root},
-                                   sleep=self.sleep, now=self.now)
+        # The same batch back in submission, or a new batch linked to this one: both are handled there.
+        result = resubmit_batch(self.omics, self.repository, batch_id, recorded, root_batch_id=str(root),
+                                attempt=int((link or {}).get("attempt", 0)), reason=failure["reason"],
+                                sleep=self.sleep, now=self.now)
+        new_batch_id = result.batch_id
         self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM", **failure,
-                                    "new_batch_id": new_batch_id})
-        if new_batch_id == batch_id:
+                                    "new_batch_id": new_batch_id, "answer": result.answer})
+        if not result.restarted:
             # The service answered the same requestId with the failed batch itself: nothing new started.
             self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} could not be resubmitted",
                              {**failure, "submission_id": submission_id,
                               "action": "resubmitted with the same requestId; the service returned the same batch"})
             return BatchFailureOutcome(batch_id, "TRANSIENT", "RECORDED", new_batch_id)
-        self.repository.put_batch_link(new_batch_id, batch_id, root, int((link or {}).get("attempt", 0)),
-                                       {"reason": "RESUBMISSION", "failure_reason": failure["reason"]})
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_id": new_batch_id, "batch_failure": failure,
-                                                                "resubmissions": count + 1})
+                                                                "resubmissions": result.count})
         self.metric("BatchesResubmitted", 1)
         logger.info("batch resubmitted after a transient failure",
-                    extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason"]})
+                    extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason"],
+                           "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)

@@ -6,6 +6,7 @@ HealthOmics calls go through `shared.omics.omics_client` (adaptive retries + cli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -155,19 +156,36 @@ class AwsAccess:
             body.close()
 
     def write_settings(self, bucket: str, key: str, data: bytes) -> str:
-        """Write a follow-up batch's settings file once: an existing object (from a retried attempt,
-        same deterministic bytes) is left as is, so a batch that already read it never sees it change."""
+        """Write a follow-up batch's settings file once, conditionally (If-None-Match: *), so that a batch
+        that already read it never sees it change (HealthOmics fails a batch whose file's ETag changed).
+        An existing object (a concurrent or retried copy of this work) is reused only when its content
+        hash is ours; anything else there was not written by us and is refused."""
         s3 = self._client("s3")
         try:
-            s3.head_object(Bucket=bucket, Key=key)
+            s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json", IfNoneMatch="*")
         except ClientError as error:
-            if _code(error) not in ("404", "NoSuchKey", "NotFound"):
-                raise _domain_error(error, f"HeadObject s3://{bucket}/{key}") from error
-            try:
-                s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json")
-            except ClientError as put_error:
-                raise _domain_error(put_error, f"PutObject s3://{bucket}/{key}") from put_error
+            # 412: the object exists; 409: a concurrent conditional write of it is in flight (retryable).
+            if _code(error) == "ConditionalRequestConflict":
+                raise RetryableError(f"PutObject s3://{bucket}/{key}: concurrent write") from error
+            if _code(error) != "PreconditionFailed":
+                raise _domain_error(error, f"PutObject s3://{bucket}/{key}") from error
+            if self._sha256(bucket, key) != hashlib.sha256(data).hexdigest():
+                raise PermanentError(f"s3://{bucket}/{key} exists with other content: not reused") from error
         return f"s3://{bucket}/{key}"
+
+    def _sha256(self, bucket: str, key: str) -> str:
+        """The SHA-256 of an object, read as a stream."""
+        try:
+            body = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as error:
+            raise _domain_error(error, f"GetObject s3://{bucket}/{key}") from error
+        digest = hashlib.sha256()
+        try:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+        finally:
+            body.close()
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ delays
     def send_delayed(self, queue_url: str, body: dict[str, Any], delay_seconds: int) -> None:

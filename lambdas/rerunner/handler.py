@@ -38,6 +38,7 @@ def _rerunner() -> Rerunner:
         schedule_group=own.schedule_group,
         settings_bucket=own.settings_bucket,
         dead_letter_arn=own.dead_letter_arn,
+        rerun_foreign_runs=own.rerun_foreign_runs,
     )
     aws = AwsAccess(omics=lambda: omics_client(settings.omics_limits))
     return Rerunner(ProvenanceRepository(settings.table_name), aws, config)

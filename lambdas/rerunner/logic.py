@@ -35,7 +35,7 @@ from rerunner.settings_file import encode
 from rerunner.work import Work
 from shared.batch_submit import BatchRejected
 from shared.clock import utc_now
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
 from shared.lineage import (
     TAG_ATTEMPT,
     TAG_PREFIX,
@@ -50,7 +50,7 @@ from shared.observability import logger
 from shared.provenance import keys
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import iso_time
+from shared.status import RUN_TERMINAL, RunStatus, iso_time
 
 TAG_PARENT_BATCH = "autopilot:parent-batch"
 MAX_INLINE_SETTINGS = 100
@@ -79,6 +79,10 @@ class Decided:
     SUPERSEDED = "SUPERSEDED"
     REJECTED = "REJECTED"
     GONE = "GONE"
+    FOREIGN = "FOREIGN"  # not started by this stack, and rerunForeignRuns is off
+
+
+NOT_STARTED_HERE = "not started by this stack"
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Config:
     schedule_group: str = "default"
     settings_bucket: str | None = None
     dead_letter_arn: str | None = None
+    rerun_foreign_runs: bool = False  # act on runs and batches this stack did not start (docs/RERUN_POLICY.md)
 
 
 def decision_sk(attempt: int) -> str:
@@ -214,6 +219,7 @@ class Rerunner:
             outcome.skipped = "run no longer exists"
             return outcome
         if failed.status != "FAILED":
+            _raise_if_lagging(failed)
             outcome.skipped = f"run is {failed.status}"
             return outcome
         if failed.batch_id:
@@ -223,6 +229,9 @@ class Rerunner:
         decision = decide(self.policy, failed.failure_reason, failed.attempt, storage)
         pk, sk = keys.run_pk(failed.run_id), decision_sk(decision.attempt)
         record = self._record_base(failed, decision)
+        if not self.config.rerun_foreign_runs and not _started_here(failed.tags):
+            self._decide(outcome, pk, sk, {**record, "why": NOT_STARTED_HERE}, Decided.FOREIGN)
+            return outcome
         braked = self._count_and_check_brake(failed.workflow_id, f"run:{failed.run_id}", 1, work, outcome)
 
         claim = self.repository.get_item(pk, sk + "#CLAIM")
@@ -308,7 +317,8 @@ class Rerunner:
             "requestId": run_request_id(failed.run_id, decision.attempt),
             "tags": _with_lineage(_kept_tags(failed.tags), lineage_tags(lineage)),
         }
-        cache_id = failed.cache_id or self.config.run_cache_id
+        # The stack's cache goes only to runs the stack started: a foreign run keeps its own (or none).
+        cache_id = failed.cache_id or (self.config.run_cache_id if _started_here(failed.tags) else None)
         if cache_id:
             request["cacheId"] = cache_id
             request["cacheBehavior"] = _cache_behavior(failed.cache_behavior if failed.cache_id else None)
@@ -332,6 +342,13 @@ class Rerunner:
         link = self.repository.get_batch_link(batch_id) or {}
         root_batch_id = str(link.get("root_batch_id") or batch_id)
         batch_attempt = int(link.get("attempt", 0))
+        owned = bool(link) or self._batch_started_here(batch_id)
+        if not owned and not self.config.rerun_foreign_runs:
+            record = {"entity": "RERUN_BATCH", "batch_id": batch_id, "attempt": batch_attempt + 1,
+                      "why": NOT_STARTED_HERE, "decided_at": iso_time(self.now())}
+            self._decide(outcome, keys.batch_pk(batch_id), group_decision_sk(batch_attempt + 1, "foreign"),
+                         record, Decided.FOREIGN)
+            return outcome
 
         members = list(self.aws.batch_members(batch_id))
         by_run = {m["runId"]: m for m in members if m.get("runId")}
@@ -409,13 +426,29 @@ class Rerunner:
         return {r: failed[r] for r in run_ids if r in failed}, summaries
 
     def _get_run(self, run_id: str) -> RunDetails | None:
-        """GetRun of one member; a member whose metadata is gone (deleted, or aged out under REMOVE
-        retention) is left out and logged, so it cannot cancel the follow-up of every other member."""
+        """GetRun of one failed member; a member whose metadata is gone (deleted, or aged out under REMOVE
+        retention) is left out and logged, so it cannot cancel the follow-up of every other member.
+        GetRun lagging behind the FAILED status fails the whole work, to come back (never decided on)."""
         try:
-            return run_details(self.aws.get_run(run_id))
+            details = run_details(self.aws.get_run(run_id))
         except NotFound as gone:
             logger.warning("failed batch member is gone: not re-run", extra={"run_id": run_id, "error": str(gone)})
             return None
+        if details.status != RunStatus.FAILED:
+            _raise_if_lagging(details)
+            return None
+        return details
+
+    def _batch_started_here(self, batch_id: str) -> bool:
+        """A batch this stack started: its request recorded in provenance (launcher, re-runner), or, should
+        that write have been lost, the product's tags on the batch (one GetBatch, foreign batches only)."""
+        if self.repository.get_batch_request(batch_id) is not None:
+            return True
+        try:
+            tags = self.aws.get_batch(batch_id).get("tags") or {}
+        except NotFound:
+            return False
+        return _started_here(tags)
 
     def _follow_up(
         self,
@@ -559,7 +592,9 @@ class Rerunner:
         default = self._batch_default(batch_id)
         if not default.get("workflowId") or not default.get("roleArn"):
             raise PermanentError(f"batch {batch_id}: its default run setting is unknown")
-        cache_id = default.get("cacheId") or self.config.run_cache_id
+        # The stack's cache goes only to batches the stack started: a foreign one keeps its own (or none).
+        started_here = self.repository.get_batch_link(batch_id) is not None or self._batch_started_here(batch_id)
+        cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
         if cache_id:
             default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)
             default["cacheId"] = cache_id
@@ -586,8 +621,11 @@ class Rerunner:
         else:
             if not self.config.settings_bucket:
                 raise PermanentError("a follow-up batch of more than 100 runs needs RERUN_SETTINGS_BUCKET")
-            key = f"reruns/{root_batch_id}/{batch_id}/attempt-{attempt:02d}-{group}.json"
-            uri = self.aws.write_settings(self.config.settings_bucket, key, encode(entries))
+            body = encode(entries)
+            # Content-addressed: written once (If-None-Match), reused only with the same bytes.
+            digest = hashlib.sha256(body).hexdigest()[:16]
+            key = f"reruns/{root_batch_id}/{batch_id}/attempt-{attempt:02d}-{group}-{digest}.json"
+            uri = self.aws.write_settings(self.config.settings_bucket, key, body)
             request["batchRunSettings"] = {"s3UriSettings": uri}
         return request
 
@@ -780,6 +818,19 @@ class Rerunner:
             "state": state,
             "held": [{"kind": h["kind"], "id": h["id"], "held_at": h.get("held_at")} for h in held],
         }
+
+
+def _started_here(tags: dict[str, str] | None) -> bool:
+    """A run this product started carries its autopilot:* lineage tags (shared.lineage): the launcher's
+    batch members (sample, submission), the re-runner's attempts (root, parent, attempt...)."""
+    return any(key.startswith(TAG_PREFIX) for key in (tags or {}))
+
+
+def _raise_if_lagging(run: RunDetails) -> None:
+    """GetRun is eventually consistent and can still answer STOPPING (or RUNNING) after the FAILED event:
+    fail this work so it comes back through the queue (bounded by its redrive policy), never drop it."""
+    if run.status not in RUN_TERMINAL and run.status != RunStatus.DELETED:
+        raise RetryableError(f"GetRun {run.run_id} still says {run.status} after a FAILED event; retried")
 
 
 def _enriched(summary: dict[str, Any]) -> bool:

@@ -18,8 +18,10 @@ ENV_SCHEDULER_ROLE_ARN = "RERUN_SCHEDULER_ROLE_ARN"
 ENV_SCHEDULE_GROUP = "RERUN_SCHEDULE_GROUP"
 ENV_SETTINGS_BUCKET = "RERUN_SETTINGS_BUCKET"
 ENV_DEAD_LETTER_ARN = "RERUN_DEAD_LETTER_ARN"
+ENV_FOREIGN_RUNS = "RERUN_FOREIGN_RUNS"
 ENV_NAMES = (
     ENV_DEAD_LETTER_ARN,
+    ENV_FOREIGN_RUNS,
     ENV_RERUN_POLICY,
     ENV_RERUN_QUEUE_URL,
     ENV_RERUN_QUEUE_ARN,
@@ -37,6 +39,7 @@ class RerunnerSettings(BaseModel):
     schedule_group: str = "default"
     settings_bucket: str | None = None  # where follow-up batches with > 100 runs get their settings file
     dead_letter_arn: str | None = None  # where a one-time schedule's undeliverable wake-up lands (alarmed)
+    rerun_foreign_runs: bool = False  # also act on runs and batches this stack did not start
 
     @classmethod
     def from_env(cls) -> RerunnerSettings:
@@ -48,4 +51,13 @@ class RerunnerSettings(BaseModel):
             schedule_group=os.environ.get(ENV_SCHEDULE_GROUP) or "default",
             settings_bucket=os.environ.get(ENV_SETTINGS_BUCKET) or None,
             dead_letter_arn=os.environ.get(ENV_DEAD_LETTER_ARN) or None,
+            rerun_foreign_runs=_flag(os.environ.get(ENV_FOREIGN_RUNS)),
         )
+
+
+def _flag(raw: str | None) -> bool:
+    """The construct writes "true" or "false"; anything else is a misconfiguration, refused at cold start."""
+    value = (raw or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"{ENV_FOREIGN_RUNS} must be true or false, not {raw!r}")
+    return value == "true"

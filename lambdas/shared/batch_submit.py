@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.observability import logger
 from shared.omics import RETRYABLE_OMICS_CODES
+from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
 
@@ -108,23 +110,7 @@ def start_batch(
         raise ValueError(f"request is {size} bytes, more than the {MAX_RECORDED_REQUEST_BYTES} that "
                          "provenance can record: put the runs in an S3 settings file (s3UriSettings)")
     summary = request_summary(params)
-    response: dict[str, Any] | None = None
-    for attempt in range(1, max_attempts + 1):
-        try:
-            response = omics.start_run_batch(**params)
-            break
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            message = error.response.get("Error", {}).get("Message", str(error))
-            if code in RETRYABLE_OMICS_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
-                logger.warning("StartRunBatch not accepted yet; retrying with the same requestId",
-                               extra={**summary, "code": code, "attempt": attempt})
-                if attempt < max_attempts:
-                    sleep(backoff_seconds * 2 ** (attempt - 1))
-                    continue
-                raise RetryableError(f"StartRunBatch {code} after {attempt} attempts: {message}") from error
-            raise BatchRejected(code or "UnknownError", message) from error
-    assert response is not None
+    response = _start_run_batch(omics, params, max_attempts, backoff_seconds, sleep)
     batch_id = str(response["id"])
     recorded_at = iso_time(now())
     repository.put_batch_request(batch_id, params, origin, attributes={
@@ -139,6 +125,101 @@ def start_batch(
     logger.info("batch started", extra={**summary, "batch_id": batch_id, "origin": origin,
                                         "submission_id": submission_id})
     return batch_id
+
+
+def _start_run_batch(omics: Any, params: dict[str, Any], max_attempts: int, backoff_seconds: float,
+                     sleep: Callable[[float], None]) -> dict[str, Any]:
+    """StartRunBatch, retried with the same request while throttled or unavailable; its response."""
+    summary = request_summary(params)
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return dict(omics.start_run_batch(**params))
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = error.response.get("Error", {}).get("Message", str(error))
+            if code in RETRYABLE_OMICS_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
+                logger.warning("StartRunBatch not accepted yet; retrying with the same requestId",
+                               extra={**summary, "code": code, "attempt": attempt})
+                if attempt < max_attempts:
+                    sleep(backoff_seconds * 2 ** (attempt - 1))
+                    continue
+                raise RetryableError(f"StartRunBatch {code} after {attempt} attempts: {message}") from error
+            raise BatchRejected(code or "UnknownError", message) from error
+    raise AssertionError("unreachable")
+
+
+# The answers a resubmission of a failed batch (same request, same requestId) can get. The guide says to
+# resubmit; what the service then returns is not documented, so each one is handled:
+SAME_BATCH = "SAME_BATCH"  # the failed batch itself goes back through submission, under its own id
+NEW_BATCH = "NEW_BATCH"  # a new batch (new id) carries the request; the failed one stays FAILED
+NOT_RESTARTED = "NOT_RESTARTED"  # the failed batch is returned as it is: nothing was started
+_RECORD_FIELDS = frozenset({keys.PK, keys.SK, keys.TTL_ATTRIBUTE, "entity", "batch_id", "origin", "request"})
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    failed_batch_id: str
+    batch_id: str  # the batch that now carries the request (the failed one itself, or a new one)
+    answer: str  # SAME_BATCH | NEW_BATCH | NOT_RESTARTED
+    count: int  # the how-manieth resubmission of the request this was
+
+    @property
+    def restarted(self) -> bool:
+        return self.answer != NOT_RESTARTED
+
+
+def resubmit_batch(
+    omics: Any,
+    repository: ProvenanceRepository,
+    failed_batch_id: str,
+    recorded: Mapping[str, Any],
+    *,
+    root_batch_id: str,
+    attempt: int,
+    reason: str | None,
+    max_attempts: int = 3,
+    backoff_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = utc_now,
+) -> Resubmission:
+    """Resubmit a batch that failed as a whole for a transient reason: its recorded request, unchanged,
+    with the same requestId (guide, 실패한 실행 처리 > 배치 수준 실패: "일시적인 서비스 오류 ... 동일한
+    배치를 다시 제출하여 재시도합니다. 멱등성 requestId에 동일한를 사용합니다").
+
+    `recorded` is BATCH#<failed>/REQUEST. Provenance afterwards:
+    - NEW_BATCH: the new batch's REQUEST (origin resubmission, `resubmission_of`), its LINK to the failed
+      batch under the same root and attempt (so `batch show` of the original reaches its runs), and on the
+      failed batch a RESUBMITTED#<n> item naming the new one;
+    - SAME_BATCH: the failed batch's REQUEST counts the resubmission (`resubmission_count`,
+      `resubmitted_at`), so its next failure is told from a duplicate of this one;
+    - NOT_RESTARTED: nothing (the caller records and alarms).
+    """
+    request = dict(recorded["request"])
+    count = int(recorded.get("resubmission_count", 0)) + 1
+    response = _start_run_batch(omics, request, max_attempts, backoff_seconds, sleep)
+    batch_id = str(response["id"])
+    at = iso_time(now())
+    if batch_id == failed_batch_id:
+        if response.get("status") == "FAILED":
+            return Resubmission(failed_batch_id, batch_id, NOT_RESTARTED, count)
+        kept = {k: v for k, v in recorded.items() if k not in _RECORD_FIELDS}
+        repository.put_batch_request(batch_id, request, str(recorded.get("origin") or "launcher"),
+                                     attributes={**kept, "resubmission_count": count, "resubmitted_at": at})
+        return Resubmission(failed_batch_id, batch_id, SAME_BATCH, count)
+    repository.put_batch_request(batch_id, request, "resubmission", attributes={
+        "request_id": request.get("requestId"), "submission_id": recorded.get("submission_id"),
+        "batch_arn": response.get("arn"), "batch_uuid": response.get("uuid"), "started_at": at,
+        "resubmission_of": failed_batch_id, "resubmission_count": count, "root_batch_id": root_batch_id,
+    })
+    repository.note_started("BATCH", batch_id, at)
+    repository.put_batch_link(batch_id, failed_batch_id, root_batch_id, attempt,
+                              {"reason": "RESUBMISSION", "failure_reason": reason, "origin": "resubmission"})
+    repository.put_record({keys.PK: keys.batch_pk(failed_batch_id), keys.SK: f"RESUBMITTED#{count:02d}",
+                           "entity": "BATCH_RESUBMISSION", "batch_id": failed_batch_id,
+                           "new_batch_id": batch_id, "resubmitted_at": at, "failure_reason": reason})
+    logger.info("failed batch resubmitted as a new batch",
+                extra={"failed_batch_id": failed_batch_id, "batch_id": batch_id, "resubmission": count})
+    return Resubmission(failed_batch_id, batch_id, NEW_BATCH, count)
 
 
 def _is_server_fault(error: ClientError) -> bool:

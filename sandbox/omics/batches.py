@@ -19,6 +19,7 @@ from sandbox.omics.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
 from sandbox.omics.runs import RunsMixin
 from sandbox.omics.state import BATCH_TERMINAL, RUN_TERMINAL, Batch, BatchEntry
 
@@ -71,7 +72,15 @@ class BatchesMixin(RunsMixin):
     def start_batch(self, req: dict[str, Any]) -> tuple[Batch, bool]:
         existing = self.request_ids.get(("batch", req["requestId"]))
         if existing is not None and existing in self.batches and not self.batches[existing].deleted:
-            return self.batches[existing], False
+            batch = self.batches[existing]
+            # Guide (실패한 실행 처리 > 배치 수준 실패): a transient batch-level failure is retried by
+            # resubmitting the same batch with the same requestId. Any other state: idempotent, as is.
+            if batch.status != "FAILED" or self.faults.batch_resubmission == RESUBMIT_FAILED_BATCH:
+                return batch, False
+            if self.faults.batch_resubmission == RESUBMIT_SAME_BATCH:
+                self._restart_batch(batch, req)
+                return batch, True
+            # RESUBMIT_NEW_BATCH: a new batch for the same request (the failed one keeps its record)
         default = dict(req["defaultRunSetting"])
         settings = req["batchRunSettings"]
         inline = settings.get("inlineSettings")
@@ -119,6 +128,22 @@ class BatchesMixin(RunsMixin):
         self._emit_batch(batch)
         self.schedule(self.timings.batch_creating, lambda: self._batch_pending(batch))
         return batch, True
+
+    def _restart_batch(self, batch: Batch, req: dict[str, Any]) -> None:
+        """The SAME_BATCH answer: the failed batch goes back through validation and submission, same id."""
+        settings = req["batchRunSettings"]
+        s3_uri = settings.get("s3UriSettings")
+        etag = self._settings_etag(s3_uri) if s3_uri is not None else None
+        if s3_uri is not None and etag is None:
+            raise ValidationException(f"Unable to access s3UriSettings {s3_uri}")
+        inline = settings.get("inlineSettings")
+        batch.inline_settings = list(inline) if inline is not None else None
+        batch.s3_uri_settings, batch.s3_etag = s3_uri, etag
+        batch.entries, batch.next_submission = [], 0
+        batch.failure_reason = batch.failure_message = None
+        batch.failed_time = None
+        self._set_batch_status(batch, "PENDING")
+        self.schedule(self.timings.batch_validating, lambda: self._batch_validate(batch))
 
     def _settings_etag(self, s3_uri: str) -> str | None:
         if self.s3 is None:

@@ -72,12 +72,17 @@ class SubmissionFault:
 
 @dataclass(frozen=True)
 class BatchFault:
-    """Fail a whole batch during its asynchronous validation (status FAILED, no runs created)."""
+    """Fail a whole batch during its asynchronous validation (status FAILED, no runs created).
+
+    ``times``: fail only the first ``times`` matching validations (a transient error that a resubmission
+    gets past, whatever the service answers it with); ``None`` fails every one.
+    """
 
     batch_name: str | None = None
     predicate: Callable[[str, str | None], bool] | None = None  # (batch_id, batch_name)
     reason: str = "INTERNAL_SERVER_EXCEPTION"
     message: str = "The service encountered a transient error. Retry the batch."
+    times: int | None = None
 
     def selects(self, batch_id: str, batch_name: str | None) -> bool:
         if self.batch_name is not None and batch_name != self.batch_name:
@@ -97,6 +102,16 @@ class EventFaults:
     reorder_window: int = 10
 
 
+# What StartRunBatch answers when a batch that FAILED is resubmitted with its requestId. The guide says to
+# resubmit a transient batch-level failure with the same requestId (실패한 실행 처리 > 배치 수준 실패); what the
+# service then returns is not documented, so each plausible answer can be played:
+RESUBMIT_NEW_BATCH = "NEW_BATCH"  # a new batch (new id) for the request; the failed one stays FAILED (default:
+#                                   FAILED is terminal in the guide's batch lifecycle)
+RESUBMIT_SAME_BATCH = "SAME_BATCH"  # the failed batch goes back through validation and submission, same id
+RESUBMIT_FAILED_BATCH = "FAILED_BATCH"  # the failed batch as it is (idempotency wins): nothing restarts
+RESUBMIT_ANSWERS = (RESUBMIT_NEW_BATCH, RESUBMIT_SAME_BATCH, RESUBMIT_FAILED_BATCH)
+
+
 @dataclass
 class FaultPlan:
     """All faults of a scenario. Reproducible: every random choice uses ``random.Random(seed)``."""
@@ -107,6 +122,8 @@ class FaultPlan:
     throttle: dict[str, float] = field(default_factory=dict)  # operation name or "*" -> probability
     events: EventFaults = field(default_factory=EventFaults)
     start_run_tps: float = 5.0  # batch submission pace (StartRun quota, runs per virtual second)
+    batch_resubmission: str = RESUBMIT_NEW_BATCH  # one of RESUBMIT_ANSWERS
+    batch_fault_hits: dict[int, int] = field(default_factory=dict, repr=False)  # BatchFault index -> failures
     seed: int | None = None  # defaults to the emulator's seed
 
     def rng(self, fallback_seed: int) -> random.Random:
@@ -121,8 +138,20 @@ class FaultPlan:
     def submission_fault_for(self, batch_id: str, run_setting_id: str) -> SubmissionFault | None:
         return next((f for f in self.submissions if f.selects(batch_id, run_setting_id)), None)
 
+    def __post_init__(self) -> None:
+        if self.batch_resubmission not in RESUBMIT_ANSWERS:
+            raise ValueError(f"batch_resubmission must be one of {RESUBMIT_ANSWERS}, not {self.batch_resubmission!r}")
+
     def batch_fault_for(self, batch_id: str, batch_name: str | None) -> BatchFault | None:
-        return next((f for f in self.batches if f.selects(batch_id, batch_name)), None)
+        for index, fault in enumerate(self.batches):
+            if not fault.selects(batch_id, batch_name):
+                continue
+            hits = self.batch_fault_hits.get(index, 0)
+            if fault.times is not None and hits >= fault.times:
+                continue
+            self.batch_fault_hits[index] = hits + 1
+            return fault
+        return None
 
     def should_throttle(self, operation: str, rng: random.Random) -> bool:
         p = self.throttle.get(operation, self.throttle.get("*", 0.0))

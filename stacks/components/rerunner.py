@@ -37,6 +37,7 @@ from rerunner.settings import (
     ENV_RERUN_QUEUE_URL,
     ENV_SCHEDULE_GROUP,
     ENV_DEAD_LETTER_ARN,
+    ENV_FOREIGN_RUNS,
     ENV_SCHEDULER_ROLE_ARN,
     ENV_SETTINGS_BUCKET,
 )
@@ -74,6 +75,7 @@ class Rerunner(Construct):
         omics_service_role_arn: str,
         policy_json: str,
         max_concurrency: int,
+        rerun_foreign_runs: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -91,6 +93,8 @@ class Rerunner(Construct):
                     ENV_RERUN_POLICY: policy_json,
                     ENV_SCHEDULE_GROUP: SCHEDULE_GROUP,
                     ENV_SETTINGS_BUCKET: settings_bucket.bucket_name,
+                    # Off: only runs and batches this stack started are re-run (docs/RERUN_POLICY.md).
+                    ENV_FOREIGN_RUNS: "true" if rerun_foreign_runs else "false",
                 },
             ),
         )

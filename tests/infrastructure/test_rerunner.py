@@ -56,6 +56,7 @@ def test_the_function_gets_its_queue_scheduler_role_settings_bucket_and_policy(t
     assert env["RERUN_SCHEDULER_ROLE_ARN"]["Fn::GetAtt"][1] == "Arn"
     assert env["RERUN_SCHEDULE_GROUP"] == "default"
     assert env["RERUN_POLICY"] == "{}"
+    assert env["RERUN_FOREIGN_RUNS"] == "false"  # only what this stack started, by default
     assert {"PROVENANCE_TABLE", "RUN_CACHE_ID", "OMICS_ROLE_ARN", "RERUN_SETTINGS_BUCKET"} <= set(env)
 
 
@@ -139,3 +140,14 @@ def test_invalid_policy_stops_synthesis_naming_the_key(value: str) -> None:
 def test_max_concurrency_has_a_floor_of_two() -> None:
     with pytest.raises(ConfigError, match="rerunnerMaxConcurrency"):
         AutopilotConfig.from_context({"rerunnerMaxConcurrency": 1})
+
+
+def test_rerun_foreign_runs_is_validated_and_reaches_the_function() -> None:
+    assert AutopilotConfig.from_context({"rerunForeignRuns": "true"}).rerun_foreign_runs is True
+    assert AutopilotConfig.from_context({}).rerun_foreign_runs is False
+    with pytest.raises(ConfigError, match="rerunForeignRuns"):
+        AutopilotConfig.from_context({"rerunForeignRuns": "sometimes"})
+    template = synth_template({"rerunForeignRuns": "true"})
+    (function,) = [f for f in resources(template, "AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "rerunner.handler.lambda_handler"]
+    assert function["Properties"]["Environment"]["Variables"]["RERUN_FOREIGN_RUNS"] == "true"

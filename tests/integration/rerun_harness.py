@@ -48,6 +48,14 @@ class CountingAccess(AwsAccess):
         super().__init__(**kwargs)
         self.harness = harness
 
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """GetRun, answering STOPPING while `harness.lagging[run_id]` > 0: the API behind the event."""
+        response = super().get_run(run_id)
+        if self.harness.lagging.get(run_id, 0) > 0:
+            self.harness.lagging[run_id] -= 1
+            response = {**response, "status": "STOPPING", "failureReason": None, "stopTime": None}
+        return response
+
     def send_delayed(self, queue_url: str, body: dict[str, Any], delay_seconds: int) -> None:
         super().send_delayed(queue_url, body, delay_seconds)
         self.harness.delayed.append((self.harness.clock.now() + timedelta(seconds=delay_seconds), body))
@@ -63,6 +71,7 @@ class Harness:
         tasks: Iterable[TaskSpec] = THREE_TASKS,
         storage_capacity: int | None = None,
         omics_retries: int = 1,
+        rerun_foreign_runs: bool = False,
     ) -> None:
         self.clock = VirtualClock(start=START)
         self.s3 = boto3.client("s3", region_name=REGION)
@@ -73,6 +82,7 @@ class Harness:
         self.scheduler = boto3.client("scheduler", region_name=REGION)
         self.events: list[dict[str, Any]] = []
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
+        self.lagging: dict[str, int] = {}  # run id -> how many more GetRun calls of the re-runner lag
         self.faults = faults or FaultPlan()
         self.emulator = OmicsEmulator(
             clock=self.clock,
@@ -105,6 +115,7 @@ class Harness:
             queue_arn=self.queue_arn,
             scheduler_role_arn=SCHEDULER_ROLE,
             settings_bucket=BUCKET,
+            rerun_foreign_runs=rerun_foreign_runs,
         )
         self.access = CountingAccess(self, omics=lambda: self.omics, sleep=lambda _: None)
         self.rerunner = Rerunner(self.repository, self.access, self.config, now=self.clock.now)
@@ -115,6 +126,8 @@ class Harness:
 
     # ------------------------------------------------------------------ starting work
     def start_run(self, name: str, parameters: dict[str, Any] | None = None, **extra: Any) -> str:
+        """A standalone run as this product starts it: with its autopilot:* lineage tags."""
+        extra.setdefault("tags", {"autopilot:sample": name})
         return str(
             self.omics.start_run(
                 workflowId=self.workflow_id,
@@ -192,6 +205,15 @@ class Harness:
         outcome = self.rerunner.handle(work)
         self.outcomes.append(outcome)
         return outcome
+
+    def advance_until_event(self, match: Callable[[dict[str, Any]], bool], step: float = 60.0) -> dict[str, Any]:
+        """Advance the clock, delivering nothing, until the emulator emitted an event that `match`es."""
+        for _ in range(int(7 * 86400 / step)):
+            found = next((e for e in self.events if match(e)), None)
+            if found is not None:
+                return found
+            self.emulator.advance(step)
+        raise AssertionError("no such event within a week")
 
     def fire_due(self) -> list[Outcome]:
         """Deliver delayed queue messages and one-time schedules that are due on the virtual clock."""

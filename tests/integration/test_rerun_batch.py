@@ -172,8 +172,9 @@ def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
 
 
 def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:
+    # Given an operator who opted in to re-running batches this stack did not start (rerunForeignRuns)
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="x2")])
-    h = make(faults=faults)
+    h = make(faults=faults, rerun_foreign_runs=True)
     batch_id = h.omics.start_run_batch(
         requestId="foreign",
         defaultRunSetting={
@@ -187,7 +188,7 @@ def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(m
     (follow_up,) = h.follow_ups(batch_id)
     (entry,) = follow_up.entries
     assert entry.run_setting_id == "x2" and entry.setting["parameters"] == {"n": 2}
-    assert follow_up.default_run_setting["cacheId"] == h.cache_id  # the stack's cache was attached
+    assert "cacheId" not in follow_up.default_run_setting  # the stack's cache is only for its own batches
     assert h.runs()[entry.run_id].status == "COMPLETED"
 
 

@@ -177,6 +177,7 @@ def test_the_stack_cache_is_attached_when_the_run_had_none(make) -> None:
             outputUri="s3://autopilot-data/out",
             name="s1",
             requestId="no-cache",
+            tags={"autopilot:sample": "s1"},  # ours (lineage tags), started without a cache
         )["id"]
     )
     h.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.omics import BatchFault, OmicsEmulator, RunFault, SubmissionFault
+from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
 from tests.sandbox.conftest import BUCKET, OUT, ROLE, put_json
 
 
@@ -198,21 +199,86 @@ def test_asynchronous_validation_failures(client: Any, emu: OmicsEmulator, s3: A
     assert emu.runs == {}
 
 
-def test_whole_batch_fault(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
-    """Guide: batch-level failures — transient service error; resubmitting with the same
-    requestId is idempotent."""
-    emu.faults.batches.append(BatchFault(batch_name="doomed"))
-    b = client.start_run_batch(
+# Guide: 실패한 실행 처리 > 배치 수준 실패, 일시적인 서비스 오류 — "서비스에 일시적인 오류가 발생했습니다. 배치를
+# 다시 시도합니다." / "동일한 배치를 다시 제출하여 재시도합니다. 멱등성 requestId에 동일한를 사용합니다" (retry by
+# resubmitting the same batch, with the same idempotency requestId). What the service answers is not documented:
+# the emulator plays each answer (FaultPlan.batch_resubmission).
+
+
+def _doomed(client: Any, workflow_id: str) -> dict[str, Any]:
+    return client.start_run_batch(
         batchName="doomed", requestId="d", defaultRunSetting=default(workflow_id), batchRunSettings=inline(2)
     )
+
+
+def test_whole_batch_fault(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+    """Guide: batch-level failures (배치 수준 실패) — the batch itself fails, no runs are created."""
+    emu.faults.batches.append(BatchFault(batch_name="doomed"))
+    b = _doomed(client, workflow_id)
     emu.run_until_idle()
     got = client.get_batch(batchId=b["id"])
     assert got["status"] == "FAILED" and "failedTime" in got
+    assert got["failureReason"] == "The service encountered a transient error. Retry the batch."
     assert batch_statuses(emu, b["id"]) == ["CREATING", "PENDING", "FAILED"]
-    again = client.start_run_batch(
-        batchName="doomed", requestId="d", defaultRunSetting=default(workflow_id), batchRunSettings=inline(2)
-    )
-    assert again["id"] == b["id"]
+    assert emu.runs == {}
+
+
+def test_resubmitting_a_transient_failure_starts_a_new_batch_by_default(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
+    """Guide: 배치 수준 실패 > 일시적인 서비스 오류 — resubmit with the same requestId. Default answer: a new
+    batch (FAILED is terminal in the guide's batch lifecycle)."""
+    emu.faults.batches.append(BatchFault(batch_name="doomed", times=1))
+    b = _doomed(client, workflow_id)
+    emu.run_until_idle()
+    again = _doomed(client, workflow_id)
+    assert again["id"] != b["id"] and again["status"] == "CREATING"
+    emu.run_until_idle()
+    assert client.get_batch(batchId=b["id"])["status"] == "FAILED"
+    assert client.get_batch(batchId=again["id"])["runSummary"]["completedRunCount"] == 2
+    # from then on the requestId is idempotent again: it names the new batch
+    assert _doomed(client, workflow_id)["id"] == again["id"]
+
+
+def test_the_same_batch_answer_goes_back_through_submission(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
+    """Guide: 배치 수준 실패 > 일시적인 서비스 오류 — the SAME_BATCH answer: the failed batch, same id."""
+    emu.faults.batch_resubmission = RESUBMIT_SAME_BATCH
+    emu.faults.batches.append(BatchFault(batch_name="doomed", times=1))
+    b = _doomed(client, workflow_id)
+    emu.run_until_idle()
+    again = _doomed(client, workflow_id)
+    assert again["id"] == b["id"] and again["status"] == "PENDING"
+    emu.run_until_idle()
+    got = client.get_batch(batchId=b["id"])
+    assert got["status"] == "PROCESSED" and got["runSummary"]["completedRunCount"] == 2
+    assert "failureReason" not in got
+    assert batch_statuses(emu, b["id"]) == [
+        "CREATING", "PENDING", "FAILED", "PENDING", "SUBMITTING", "INPROGRESS", "PROCESSED"
+    ]
+
+
+def test_the_failed_batch_answer_restarts_nothing(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+    """Guide: 배치 수준 실패 > 일시적인 서비스 오류 — the FAILED_BATCH answer: idempotency returns it as is."""
+    emu.faults.batch_resubmission = RESUBMIT_FAILED_BATCH
+    emu.faults.batches.append(BatchFault(batch_name="doomed", times=1))
+    b = _doomed(client, workflow_id)
+    emu.run_until_idle()
+    again = _doomed(client, workflow_id)
+    assert again["id"] == b["id"] and again["status"] == "FAILED"
+    emu.run_until_idle()
+    assert emu.runs == {}
+
+
+def test_a_persistent_batch_fault_fails_every_resubmission(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+    """Guide: 배치 수준 실패 — a failure that is not transient fails the resubmission too."""
+    emu.faults.batches.append(BatchFault(batch_name="doomed"))  # times=None: every validation fails
+    first = _doomed(client, workflow_id)
+    emu.run_until_idle()
+    second = _doomed(client, workflow_id)
+    emu.run_until_idle()
+    assert [client.get_batch(batchId=b["id"])["status"] for b in (first, second)] == ["FAILED", "FAILED"]
 
 
 def test_retry_batch_is_a_new_attempt(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rerunner.dal import AwsAccess
 from rerunner.settings_file import SettingsFileError, encode, iter_array, select_entries
+from shared.errors import PermanentError
 
 entries = st.lists(
     st.fixed_dictionaries(
@@ -61,3 +66,70 @@ def test_encode_is_deterministic() -> None:
     a = [{"runSettingId": "x", "parameters": {"b": 1, "a": 2}}]
     b = [{"parameters": {"a": 2, "b": 1}, "runSettingId": "x"}]
     assert encode(a) == encode(b) and json.loads(encode(a)) == a
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing a follow-up batch's settings file (issue 11): once, conditionally, reused only by content hash.
+# HealthOmics fails a batch whose s3UriSettings changed after StartRunBatch (guide, batch-level failures:
+# "s3UriConfigs was changed after calling StartRunBatch"), so the file must never change once written.
+BUCKET = "settings"
+KEY = "reruns/b0/b1/attempt-01-same-0123456789abcdef.json"
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def _access() -> AwsAccess:
+    return AwsAccess(omics=lambda: None)
+
+
+def test_moto_refuses_a_second_conditional_put(s3: Any) -> None:
+    # The oracle this relies on (S3 conditional writes, as moto 5 implements them): If-None-Match: *
+    # on an existing key fails with 412 PreconditionFailed and leaves the object as it was.
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"second", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == b"first"
+
+
+def test_the_same_content_written_twice_is_one_unchanged_object(s3: Any) -> None:
+    data = encode([{"runSettingId": "s1"}])
+    access = _access()
+    assert access.write_settings(BUCKET, KEY, data) == f"s3://{BUCKET}/{KEY}"
+    etag = s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"]
+    # a retried or concurrent copy of the same work reuses it
+    assert access.write_settings(BUCKET, KEY, data) == f"s3://{BUCKET}/{KEY}"
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"] == etag
+
+
+def test_a_planted_file_with_other_content_is_refused_not_reused(s3: Any) -> None:
+    # Given someone who may write under reruns/ planted a file at the key
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b'[{"runSettingId":"s1","parameters":{"evil":1}}]')
+    # When the re-runner writes its settings there, it refuses (recorded, alarmed), and changes nothing
+    with pytest.raises(PermanentError, match="other content"):
+        _access().write_settings(BUCKET, KEY, encode([{"runSettingId": "s1"}]))
+    assert b"evil" in s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
+
+
+def test_a_concurrent_copy_never_changes_the_file_between_check_and_write(s3: Any) -> None:
+    # Given a concurrent copy that writes its file at the moment this one writes (after any check)
+    theirs = encode([{"runSettingId": "s1", "name": "theirs"}])
+    access = _access()
+    client = access._client("s3")
+    writes = []
+
+    def concurrent_copy(**_: Any) -> None:
+        if not writes:
+            writes.append(boto3.client("s3").put_object(Bucket=BUCKET, Key=KEY, Body=theirs)["ETag"])
+
+    client.meta.events.register("before-call.s3.PutObject", concurrent_copy)
+    # When this copy writes other bytes, it does not replace the file the other copy's batch reads
+    with pytest.raises(PermanentError):
+        access.write_settings(BUCKET, KEY, encode([{"runSettingId": "s1", "name": "ours"}]))
+    assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == theirs
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"] == writes[0]

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 
 
@@ -118,6 +119,12 @@ def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
 def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
     """A batch: its submission, its follow-ups, and every runSettingId's attempts and final outcome."""
     items = repository.batch_view(batch_id)
+    # A batch resubmitted under a new id (transient batch failure) runs the request unchanged: its runs carry
+    # no root-batch tag and are indexed under their own batch. Its members (recorded under the root) name them.
+    indexed = {i["run_id"] for i in items if i.get("entity") == "RUN"}
+    unindexed = sorted({i["run_id"] for i in items if i.get("entity") == "MEMBER" and i.get("run_id")} - indexed)
+    if unindexed:
+        items = items + list(repository.get_items([(keys.run_pk(r), keys.SUMMARY) for r in unindexed]).values())
     view = BatchView(batch_id=batch_id)
     view.batches = sorted((i for i in items if i.get("entity") == "BATCH"), key=lambda i: i["batch_sk"])
     view.submission = next((i for i in items if i.get("entity") == "SUBMISSION"), None)

@@ -1,0 +1,40 @@
+"""A batch resubmitted after a transient batch-level failure keeps its place in provenance: `batch show`
+of the original reaches the runs of the batch that carried its request, and their re-runs.
+
+Guide: 실패한 실행 처리 > 배치 수준 실패, 일시적인 서비스 오류 — resubmit the same batch with the same
+requestId. The emulator's default answer is a new batch (FaultPlan.batch_resubmission)."""
+
+from __future__ import annotations
+
+from sandbox.omics import BatchFault, FaultPlan, RunFault
+from shared.batch_submit import NEW_BATCH, resubmit_batch
+from shared.provenance.views import batch_view
+
+pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
+
+
+def test_the_original_batch_reaches_the_runs_of_its_resubmission_and_their_reruns(make) -> None:
+    # Given a launched batch that fails as a whole once (transient), one member of which then fails a task
+    faults = FaultPlan(
+        batches=[BatchFault(batch_name="cohort", times=1)],
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1")],
+    )
+    h = make(faults=faults)
+    failed = h.start_batch(["s0", "s1", "s2"])
+    h.run()
+    assert h.emulator.batches[failed].status == "FAILED"
+    # When it is resubmitted as the guide says (same request, same requestId) and the account runs on
+    recorded = h.repository.get_batch_request(failed)
+    assert recorded is not None
+    result = resubmit_batch(h.omics, h.repository, failed, recorded, root_batch_id=failed, attempt=0,
+                            reason="INTERNAL_SERVER_EXCEPTION", sleep=lambda _: None, now=h.clock.now)
+    assert result.answer == NEW_BATCH
+    h.run()
+    # Then the re-runner followed the new batch up (it is the stack's own: linked, request recorded)
+    (follow_up,) = h.follow_ups(result.batch_id)
+    assert [e.run_setting_id for e in follow_up.entries] == ["s1"]
+    # and the original's view shows every sample's final outcome, through the resubmission and the re-run
+    view = batch_view(h.repository, failed)
+    assert {s: o.final.status for s, o in view.samples.items()} == {f"s{i}": "COMPLETED" for i in range(3)}
+    assert [a.attempt for a in view.samples["s1"].attempts] == [0, 1]
+    assert {b["batch_id"] for b in view.batches} >= {result.batch_id, follow_up.id}
