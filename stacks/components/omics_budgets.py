@@ -92,7 +92,8 @@ def function_budgets(stack: cdk.Stack, quotas: Mapping[str, float]) -> dict[str,
         if isinstance(node, lambda_.CfnEventSourceMapping):
             scaling = resolve(node.scaling_config) or {}
             for target in _refs(resolve(node.function_name)) & invokers.keys():
-                invokers[target].append(scaling.get("MaximumConcurrency"))
+                # resolve() of the L1 struct gives jsii property names (maximumConcurrency)
+                invokers[target].append(scaling.get("maximumConcurrency", scaling.get("MaximumConcurrency")))
         elif isinstance(node, scheduler.CfnSchedule):
             for target in _refs(resolve(node.target)) & invokers.keys():
                 invokers[target].append(1)  # a schedule invokes once per tick
