@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
 from tests.factories import create_provenance_table
 
 
