@@ -20,7 +20,7 @@ demo: install
 	$(PY) -m sandbox.demo
 
 sandbox: install
-	$(PY) -m sandbox serve
+	@$(PY) -m sandbox serve
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile
