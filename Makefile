@@ -10,14 +10,20 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
-	touch $(STAMP)
+	@echo "install [1/4] virtual environment in $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "install [2/4] pip"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "install [3/4] pinned packages (about 3 minutes the first time; pip lists each one as it goes)"
+	@bash -o pipefail -c "$(PY) -m pip install --disable-pip-version-check --progress-bar off \
+		-r requirements-dev.txt | grep --line-buffered '^Collecting' | sed -u 's/^/    /'"
+	@echo "install [4/4] the autopilot CLI"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
+	@touch $(STAMP)
+	@echo "install done"
 
 demo: install
-	$(PY) -m sandbox.demo
+	@$(PY) -m sandbox.demo
 
 sandbox: install
 	@$(PY) -m sandbox serve

@@ -459,8 +459,9 @@ def cmd_lineage(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 # ====================================================================== parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(top_level=True, prog="autopilot", description="Operate the HealthOmics autopilot: provenance you can query, "
-                                                   "export, replay and trust.")
+    parser = _Parser(top_level=True, prog="autopilot",
+                     description="Operate the HealthOmics autopilot: provenance you can query, export, replay "
+                                 "and trust.")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", default=os.environ.get(ENV_STACK),
                        help=f"deployed stack name (default ${ENV_STACK}); resolves table, functions, archive")
