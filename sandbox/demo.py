@@ -93,7 +93,8 @@ class Narrator:
         self.duplicates = 0
         self.reordered = 0
         self._delivered = 0
-        self._latest_index = -1
+        self._previous_index = -1
+        self._arrived: set[str] = set()
         self._emitted_index: dict[str, int] = {}
 
     def poll(self) -> None:
@@ -111,7 +112,7 @@ class Narrator:
                                            f"{len(run.tasks)} tasks from the run cache ({', '.join(hits)})")
         for item in self._decisions():
             key = (item["pk"], item["sk"])
-            if key in self.seen_decisions:
+            if key in self.seen_decisions or "decision" not in item:  # claims carry no decision
                 continue
             self.seen_decisions.add(key)
             self.report.phase("re-run", self._decision_text(item))
@@ -131,30 +132,33 @@ class Narrator:
 
     def _decision_text(self, item: dict[str, Any]) -> str:
         kind, subject = str(item["pk"]).split("#", 1)
-        what = f"batch {subject}" if kind == "BATCH" else f"run {subject}"
-        sample = item.get("sample")
-        decision = item.get("decision", "?")
-        reason = item.get("failure_reason") or item.get("reason")
-        detail = ", ".join(str(p) for p in (reason, item.get("explanation") or item.get("why"),
-                                            item.get("remediation")) if p)
+        run = self.account.emulator.runs.get(str(item.get("run_id") or ""))
+        sample = item.get("run_setting_id") or (_sample_of(run) if run else None)
+        what = (f"{sample} " if sample else "") + (f"(batch {subject})" if kind == "BATCH" else f"(run {subject})")
+        remediation = item.get("remediation")
+        if isinstance(remediation, dict):
+            remediation = ", ".join(f"{k} {v}" for k, v in sorted(remediation.items()))
+        detail = "; ".join(str(p) for p in (item.get("failure_reason"), item.get("why"), remediation) if p)
         started = item.get("new_run_id") or item.get("new_batch_id")
-        return (f"{what}{f' (sample {sample})' if sample else ''}: {decision}"
-                f"{f' — {detail}' if detail else ''}{f' → {started}' if started else ''}")
+        return (f"{what}: {item.get('decision', '?')}{f' ({detail})' if detail else ''}"
+                f"{f', new {started}' if started else ''}")
 
     def _count_event_faults(self) -> None:
-        """Duplicates and reorderings among the events HealthOmics delivered since the last poll."""
+        """Duplicates and reorderings among the events HealthOmics delivered since the last poll: a
+        copy of an event already delivered is a duplicate; an event that arrives right after one
+        HealthOmics emitted later than it arrived out of order."""
         emulator = self.account.emulator
         for index in range(len(self._emitted_index), len(emulator.emitted_events)):
             self._emitted_index[emulator.emitted_events[index]["id"]] = index
-        seen = {event["id"] for event in emulator.delivered_events[:self._delivered]}
         for event in emulator.delivered_events[self._delivered:]:
-            index = self._emitted_index.get(event["id"], -1)
-            if event["id"] in seen:
+            if event["id"] in self._arrived:
                 self.duplicates += 1
-            elif index < self._latest_index:
-                self.reordered += 1  # arrived after an event HealthOmics emitted later
-            seen.add(event["id"])
-            self._latest_index = max(self._latest_index, index)
+                continue
+            self._arrived.add(event["id"])
+            index = self._emitted_index.get(event["id"], -1)
+            if index < self._previous_index:
+                self.reordered += 1
+            self._previous_index = index
         self._delivered = len(emulator.delivered_events)
 
 

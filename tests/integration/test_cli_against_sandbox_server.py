@@ -131,7 +131,7 @@ def test_cache_prune_dry_run_then_enforce(served: Served, cli: Any) -> None:
     # When the operator runs a dry-run pass: stale entries are reported, nothing is deleted
     dry = _json(cli("--json", "cache", "prune"))
     assert dry["latest_pass"]["mode"] == "dry-run" and dry["latest_pass"]["status"] == "COMPLETED"
-    assert dry["latest_pass"]["stale"] >= 1 and dry["latest_pass"]["entries_deleted"] == 0
+    assert dry["latest_pass"]["stale"] >= 1 and dry["latest_pass"]["entries_deleted"] == 0, dry
     # When the operator enforces: the stale entries are deleted and the history shows both passes
     enforced = _json(cli("--json", "cache", "prune", "--enforce"))
     assert enforced["latest_pass"]["mode"] == "enforce"
