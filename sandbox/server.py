@@ -80,6 +80,8 @@ def demo_configuration(context: dict[str, Any]) -> Any:
 
     def prepare(emulator: OmicsEmulator) -> dict[str, Any]:
         workflow_id = emulator.register_workflow(DEMO_WORKFLOW_NAME, tasks=DEMO_WORKFLOW_TASKS)
+        # What examples/sheets/* need from the configuration: the default workflow (tests/integration/
+        # test_cli_against_sandbox_server.py submits them as they are).
         defaults = {"workflowId": workflow_id}
         return {key: value for key, value in defaults.items() if key not in context}
 

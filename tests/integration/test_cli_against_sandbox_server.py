@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from autopilot_cli.app import main
 
@@ -118,15 +120,19 @@ def test_the_shipped_sheets_validate_and_launch_in_the_sandbox(served: Served, c
 
 
 def test_cache_prune_dry_run_then_enforce(served: Served, cli: Any) -> None:
-    # Given cache entries written by the failed runs, then a service update (manifest version bump) and a
-    # new failure writing entries of the new version
+    # Given the cache entries the failed run wrote, then a service update (manifest version bump) and a
+    # run started by a user's script that writes entries of the new version
     served.control("POST", "/manifest-version/bump")
-    served.control("POST", "/faults", {"replace": True, "runs": [
-        {"reason": "RUN_TASK_FAILED", "at_task": "call", "run_setting_id": "NA12878"}]})
-    sheet = (SHEETS / "germline-cohort.csv").read_text().replace("giab", "giab-v2")  # a new submission
-    path = served.endpoints_file.with_name("after-update.csv")
-    path.write_text(sheet)
-    assert _json(cli("--json", "submit", str(path)))["status"] == "SUBMITTED"
+    env, outputs = served.endpoints["env"], served.endpoints["outputs"]
+    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_REGION"])
+    omics = session.client("omics", endpoint_url=env["AWS_ENDPOINT_URL_OMICS"],
+                           config=Config(inject_host_prefix=False))
+    workflow = next(w["id"] for w in omics.list_workflows()["items"] if w["name"] == "demo-germline")
+    omics.start_run(workflowId=workflow, roleArn=outputs["OmicsServiceRoleArn"], requestId="canary-after-update",
+                    outputUri=f"s3://{outputs['RunOutputsBucketName']}/runs/", name="canary",
+                    cacheId=outputs["RunCacheId"], cacheBehavior="CACHE_ALWAYS",
+                    parameters={"input_bam": "s3://lab-data/bams/NA12878.bam"})
     served.quiet()
     # When the operator runs a dry-run pass: stale entries are reported, nothing is deleted
     dry = _json(cli("--json", "cache", "prune"))
