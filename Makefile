@@ -9,18 +9,19 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# Install progress goes to stderr: `make sandbox > file` keeps the endpoints line first.
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
-	@echo "install [1/4] virtual environment in $(VENV)"
+	@echo "install [1/4] virtual environment in $(VENV)" >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "install [2/4] pip"
+	@echo "install [2/4] pip" >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@echo "install [3/4] pinned packages (about 3 minutes the first time; pip lists each one as it goes)"
+	@echo "install [3/4] pinned packages (about 3 minutes the first time; pip lists each one as it goes)" >&2
 	@bash -o pipefail -c "$(PY) -m pip install --disable-pip-version-check --progress-bar off \
-		-r requirements-dev.txt | grep --line-buffered '^Collecting' | sed -u 's/^/    /'"
-	@echo "install [4/4] the autopilot CLI"
+		-r requirements-dev.txt | grep --line-buffered '^Collecting' | sed -u 's/^/    /' >&2"
+	@echo "install [4/4] the autopilot CLI" >&2
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
 	@touch $(STAMP)
-	@echo "install done"
+	@echo "install done" >&2
 
 demo: install
 	@$(PY) -m sandbox.demo
