@@ -89,7 +89,8 @@ def sandbox_endpoints(path: Path | None = None, timeout: float = 3.0) -> dict[st
         first = path.read_text(encoding="utf-8").split("\n", 1)[0]
         endpoints = json.loads(first)
     except FileNotFoundError:
-        raise UsageError(f"no running sandbox ({path} does not exist): start one with `make sandbox`") from None
+        raise UsageError(f"no running sandbox ({path} does not exist): start one with `make sandbox` and wait "
+                         "for its first line (the endpoints)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"{path} does not start with a sandbox's endpoints line: {error}") from None
     if not isinstance(endpoints, dict) or not {"control_url", "env", "stack_name"} <= endpoints.keys():
