@@ -370,6 +370,7 @@ class SandboxServer:
             "control_url": self.control_url,
             "stack_endpoint_url": self.stack_endpoint_url,
             "stack_name": STACK_NAME,
+            "workflow_id": self.account.context.get("workflowId"),  # the stack's default (the demo workflow)
             "region": REGION,
             "account_id": ACCOUNT_ID,
             "env": self.client_env,

@@ -129,6 +129,7 @@ def test_cache_prune_dry_run_then_enforce(served: Served, cli: Any) -> None:
     omics = session.client("omics", endpoint_url=env["AWS_ENDPOINT_URL_OMICS"],
                            config=Config(inject_host_prefix=False))
     workflow = next(w["id"] for w in omics.list_workflows()["items"] if w["name"] == "demo-germline")
+    assert workflow == served.endpoints["workflow_id"]  # the endpoints line names the stack's default workflow
     omics.start_run(workflowId=workflow, roleArn=outputs["OmicsServiceRoleArn"], requestId="canary-after-update",
                     outputUri=f"s3://{outputs['RunOutputsBucketName']}/runs/", name="canary",
                     cacheId=outputs["RunCacheId"], cacheBehavior="CACHE_ALWAYS",
