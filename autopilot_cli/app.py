@@ -288,13 +288,16 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
         result = target.invoke("pruner", payload)
         target.settle()
     passes = target.repository.prune_history(cache_id)
-    doc = {"request": payload, "response": result, "latest_pass": passes[-1] if passes else None}
+    # The pass this request started (passes started in the same second sort by their random id)
+    started = {p.get("passId") for p in (result or {}).get("passes", [])
+               if isinstance(p, dict) and p.get("cacheId") == cache_id} if isinstance(result, dict) else set()
+    latest = next((p for p in reversed(passes) if p.get("pass_id") in started), passes[-1] if passes else None)
+    doc = {"request": payload, "response": result, "latest_pass": latest}
 
     def human() -> None:
         mode = "ENFORCE: stale entries are deleted" if args.enforce else "dry run: nothing is deleted"
         out.console.print(f"prune of run cache {cache_id} ({mode})")
-        if passes:
-            latest = passes[-1]
+        if latest:
             out.fields("latest pass", [(name, latest.get(name)) for name in PASS_FIELDS])
         else:
             out.console.print(json.dumps(result, default=str))

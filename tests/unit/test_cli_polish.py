@@ -115,3 +115,27 @@ def test_the_sandbox_keeps_going_when_its_reader_has_gone() -> None:
     _say(stream, "sandbox: SIGINT, stopping")
     _say(stream, "again")
     stream.close()
+
+
+class PrunedTarget(FakeTarget):
+    """Two passes started in the same second: the history sorts them by their random id."""
+
+    class Repository:
+        def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
+            return [{"pass_id": "aaaa", "mode": "dry-run"}, {"pass_id": "ffff", "mode": "dry-run"}]
+
+    @property
+    def repository(self) -> Any:
+        return self.Repository()
+
+    def run_cache_id(self) -> str:
+        return "1234567"
+
+
+def test_cache_prune_reports_the_pass_it_started_not_the_last_in_sort_order() -> None:
+    # Given a pass started now whose id sorts before an earlier pass of the same second
+    target = PrunedTarget({"passes": [{"cacheId": "1234567", "passId": "aaaa", "status": "STARTED"}]})
+    # When the operator prunes
+    code, out, _ = _cli(["--json", "cache", "prune"], target)
+    # Then the pass reported is the one this request started
+    assert code == 0 and json.loads(out)["latest_pass"]["pass_id"] == "aaaa"
