@@ -11,22 +11,31 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# Install progress goes to stderr: `make sandbox > file` keeps the endpoints line first.
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
-	# Wheels of the Lambda asset for its platform (arm64, CPython 3.13): synthesis bundles offline from here.
-	$(PY) -m pip download --quiet --disable-pip-version-check --platform manylinux2014_aarch64 \
+	@echo "install [1/6] virtual environment in $(VENV)" >&2
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "install [2/6] pip" >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "install [3/6] pinned packages (about 3 minutes the first time; pip lists each one as it goes)" >&2
+	@bash -o pipefail -c "$(PY) -m pip install --disable-pip-version-check --progress-bar off \
+		-r requirements-dev.txt | grep --line-buffered '^Collecting' | sed -u 's/^/    /' >&2"
+	@echo "install [4/6] the autopilot CLI" >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .  # the `autopilot` CLI
+	@# Wheels of the Lambda asset for its platform (arm64, CPython 3.13): synthesis bundles offline from here.
+	@echo "install [5/6] the Lambda asset's wheels (arm64, CPython 3.13) into $(VENV)/wheelhouse" >&2
+	@$(PY) -m pip download --quiet --disable-pip-version-check --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.13 --only-binary=:all: -d $(VENV)/wheelhouse -r lambdas/requirements.txt
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/node pyodide@$(PYODIDE_VERSION)
-	touch $(STAMP)
+	@echo "install [6/6] CPython 3.13 as WebAssembly (pyodide, npm) to compile the asset's bytecode" >&2
+	@npm install --silent --no-audit --no-fund --prefix $(VENV)/node pyodide@$(PYODIDE_VERSION)
+	@touch $(STAMP)
+	@echo "install done" >&2
 
 demo: install
-	$(PY) -m sandbox.demo
+	@$(PY) -m sandbox.demo
 
 sandbox: install
-	$(PY) -m sandbox serve
+	@$(PY) -m sandbox serve
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile

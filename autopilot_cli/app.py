@@ -21,7 +21,16 @@ from rich.table import Table
 
 from autopilot_cli import cache_restore, doctor
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
-from autopilot_cli.target import SandboxTarget, StackTarget, TableTarget, Target
+from autopilot_cli.target import (
+    SANDBOX_FILE_ENV,
+    SandboxTarget,
+    StackTarget,
+    TableTarget,
+    Target,
+    default_sandbox_file,
+    sandbox_endpoints,
+    sandbox_session,
+)
 from shared.exports.lineage import RunLineage, load_lineage
 from shared.exports.mermaid import lineage_mermaid
 from shared.provenance import keys
@@ -35,6 +44,15 @@ MAX_INVOKE_SHEET_BYTES = 5_000_000  # Lambda's synchronous payload limit is 6 MB
 
 
 class _Parser(argparse.ArgumentParser):
+    """Errors are usage errors (exit 2). Every subcommand's parser also takes `--json`, so that it works
+    anywhere on the line; its default is SUPPRESS so that a subcommand does not reset the top-level flag."""
+
+    def __init__(self, *args: Any, top_level: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not top_level:
+            self.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                              help="machine-readable output")
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
@@ -59,6 +77,15 @@ class Output:
         for row in rows:
             table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
         self.console.print(table)
+
+    def error_table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """A table on stderr (what went wrong, readable whether stdout is JSON or not)."""
+        table = Table(show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("-" if v is None or v == "" else str(v) for v in row))
+        self.err.print(table)
 
     def fields(self, title: str, pairs: Sequence[tuple[str, Any]]) -> None:
         self.table(title, ("field", "value"), [(k, v) for k, v in pairs if v not in (None, "", {}, [])])
@@ -262,13 +289,16 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
         result = target.invoke("pruner", payload)
         target.settle()
     passes = target.repository.prune_history(cache_id)
-    doc = {"request": payload, "response": result, "latest_pass": passes[-1] if passes else None}
+    # The pass this request started (passes started in the same second sort by their random id)
+    started = {p.get("passId") for p in (result or {}).get("passes", [])
+               if isinstance(p, dict) and p.get("cacheId") == cache_id} if isinstance(result, dict) else set()
+    latest = next((p for p in reversed(passes) if p.get("pass_id") in started), passes[-1] if passes else None)
+    doc = {"request": payload, "response": result, "latest_pass": latest}
 
     def human() -> None:
         mode = "ENFORCE: stale entries are deleted" if args.enforce else "dry run: nothing is deleted"
         out.console.print(f"prune of run cache {cache_id} ({mode})")
-        if passes:
-            latest = passes[-1]
+        if latest:
             out.fields("latest pass", [(name, latest.get(name)) for name in PASS_FIELDS])
         else:
             out.console.print(json.dumps(result, default=str))
@@ -298,7 +328,12 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
         return EXIT_OK
     if len(body) > MAX_INVOKE_SHEET_BYTES:
         raise UsageError(f"sheet is {len(body)} bytes: larger than a synchronous invocation takes; use --via-s3")
-    payload: dict[str, Any] = {"sheet": body.decode("utf-8"), "name": name, "dryRun": bool(args.dry_run)}
+    from launcher.sheet import decode  # the launcher's own rule and message: a sheet is UTF-8 text
+
+    text, problem = decode(body)
+    if text is None:
+        raise CliError(f"the launcher would reject {sheet.name}: {problem.reason if problem else 'not UTF-8'}")
+    payload: dict[str, Any] = {"sheet": text, "name": name, "dryRun": bool(args.dry_run)}
     fmt = args.format or ("json" if sheet.suffix.lower() == ".json" else "csv" if sheet.suffix.lower() == ".csv"
                           else None)
     if fmt:
@@ -309,11 +344,15 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
         target.settle()
     if isinstance(result, dict) and result.get("error"):
         raise CliError(f"launcher refused the request: {result['error']}")
-    out.emit(result, lambda: out.fields(f"submission of {name}", sorted((result or {}).items())))
-    if isinstance(result, dict) and result.get("status") == "REJECTED":
-        problems = "; ".join(f"{e.get('column') or ''}{'@' + str(e['row']) if e.get('row') else ''}: {e.get('reason')}"
-                             for e in result.get("errors", []))
-        out.err.print(f"autopilot: the launcher rejected the sheet: {problems}")
+    result = result if isinstance(result, dict) else {"response": result}
+    out.emit(result, lambda: out.fields(f"submission of {name}",
+                                        sorted((k, v) for k, v in result.items() if k != "errors")))
+    if result.get("status") == "REJECTED":
+        errors = result.get("errors") or []
+        out.err.print(f"autopilot: the launcher rejected the sheet {name} ({len(errors)} "
+                      f"problem{'s' if len(errors) != 1 else ''}; nothing was started):")
+        out.error_table(("row", "column", "reason"),
+                        [(e.get("row"), e.get("column"), e.get("reason")) for e in errors])
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -424,18 +463,22 @@ def cmd_lineage(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 # ====================================================================== parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="autopilot", description="Operate the HealthOmics autopilot: provenance you can query, "
-                                                   "export, replay and trust.")
+    parser = _Parser(top_level=True, prog="autopilot",
+                     description="Operate the HealthOmics autopilot: provenance you can query, export, replay "
+                                 "and trust.")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", default=os.environ.get(ENV_STACK),
                        help=f"deployed stack name (default ${ENV_STACK}); resolves table, functions, archive")
     where.add_argument("--table", default=os.environ.get(ENV_TABLE),
                        help=f"provenance table name only (default ${ENV_TABLE}): queries, no actions")
+    where.add_argument("--sandbox", action="store_true",
+                       help="the running local sandbox (`make sandbox`): its stack, as --stack would find it; "
+                            f"endpoints read from ${SANDBOX_FILE_ENV} (default {default_sandbox_file()})")
     parser.add_argument("--endpoint-url", default=None,
                         help="endpoint of every AWS client (e.g. a local sandbox server); AWS_ENDPOINT_URL works too")
     parser.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
     parser.add_argument("--profile", default=None, help="AWS named profile")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (anywhere on the line)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="runs").add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -506,12 +549,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _target(args: argparse.Namespace) -> Target:
+    if args.sandbox:  # the sandbox's own stack, found exactly as a deployed one
+        endpoints = sandbox_endpoints()
+        session, services = sandbox_session(endpoints)
+        return StackTarget(str(endpoints["stack_name"]), session, endpoints=services)
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.stack:
         return StackTarget(args.stack, session, args.endpoint_url)
     if args.table:
         return TableTarget(args.table, session, args.endpoint_url)
-    raise UsageError(f"say where: --stack NAME (or ${ENV_STACK}), or --table NAME (or ${ENV_TABLE})")
+    raise UsageError(f"say where: --stack NAME (or ${ENV_STACK}), --table NAME (or ${ENV_TABLE}), "
+                     "or --sandbox (a running `make sandbox`)")
 
 
 def main(argv: Sequence[str] | None = None, *, target: Target | None = None, stdout: Any = None,

@@ -6,12 +6,21 @@
 - TableTarget: just a table (`--table`), e.g. on a local endpoint; queries only.
 - SandboxTarget: an in-process sandbox (sandbox.local.LocalAccount): functions run with its handlers.
 Every boto3 client honours `--endpoint-url` (and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE>).
+
+`--sandbox` is a StackTarget too: `python -m sandbox serve` answers the CloudFormation and Lambda calls
+a deployed stack answers (sandbox/stack_api.py) and writes its endpoints line to a file;
+`sandbox_endpoints()` reads that file, and the StackTarget uses its endpoints and credentials.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
@@ -22,6 +31,7 @@ from shared.provenance.repository import ProvenanceRepository
 
 FUNCTION_METADATA_KEY = "OmicsAutopilot::Function"
 WIRING_METADATA_KEY = "OmicsAutopilot::Wiring"
+SANDBOX_FILE_ENV = "AUTOPILOT_SANDBOX_FILE"
 
 
 class Target(Protocol):
@@ -50,13 +60,60 @@ class Target(Protocol):
 
 
 class _Clients:
-    def __init__(self, session: boto3.Session, endpoint_url: str | None) -> None:
+    """boto3 clients; `endpoints` (service -> URL, e.g. a sandbox's) wins over `endpoint_url`."""
+
+    def __init__(self, session: boto3.Session, endpoint_url: str | None,
+                 endpoints: dict[str, str] | None = None) -> None:
         self.session = session
         self.endpoint_url = endpoint_url
+        self.endpoints = endpoints or {}
 
     def client(self, service: str) -> Any:
-        kwargs = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
-        return self.session.client(service, **kwargs)
+        endpoint = self.endpoints.get(service) or self.endpoint_url
+        return self.session.client(service, **({"endpoint_url": endpoint} if endpoint else {}))
+
+
+def default_sandbox_file() -> Path:
+    """Where `python -m sandbox serve` writes its endpoints line and `autopilot --sandbox` reads it."""
+    configured = os.environ.get(SANDBOX_FILE_ENV)
+    if configured:
+        return Path(configured)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"omics-autopilot-sandbox-{uid}.json"
+
+
+def sandbox_endpoints(path: Path | None = None, timeout: float = 3.0) -> dict[str, Any]:
+    """The endpoints line of the running sandbox (the first line of `path`), checked to answer."""
+    path = path or default_sandbox_file()
+    try:
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        endpoints = json.loads(first)
+    except FileNotFoundError:
+        raise UsageError(f"no running sandbox ({path} does not exist): start one with `make sandbox` and wait "
+                         "for its first line (the endpoints)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path} does not start with a sandbox's endpoints line: {error}") from None
+    if not isinstance(endpoints, dict) or not {"control_url", "env", "stack_name"} <= endpoints.keys():
+        raise UsageError(f"{path} does not start with the endpoints line of `python -m sandbox serve`")
+    try:
+        with urllib.request.urlopen(f"{endpoints['control_url']}/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError):
+        raise UsageError(f"the sandbox of {path} does not answer at {endpoints['control_url']}: "
+                         "is it still running? (start one with `make sandbox`)") from None
+    return endpoints
+
+
+def sandbox_session(endpoints: dict[str, Any]) -> tuple[boto3.Session, dict[str, str]]:
+    """The session and per-service endpoints a client of the sandbox uses (what its `env` says)."""
+    env = endpoints["env"]
+    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_REGION"])
+    default = env.get("AWS_ENDPOINT_URL")
+    services = {key.removeprefix("AWS_ENDPOINT_URL_").lower(): value for key, value in env.items()
+                if key.startswith("AWS_ENDPOINT_URL_")}
+    return session, {service: services.get(service, default)
+                     for service in ("cloudformation", "lambda", "dynamodb", "events", "s3", "sqs", "omics")}
 
 
 def _aws(call: Any, what: str, **params: Any) -> Any:
@@ -106,9 +163,10 @@ class TableTarget:
 class StackTarget(TableTarget):
     """A deployed stack: names resolved from CloudFormation."""
 
-    def __init__(self, stack: str, session: boto3.Session, endpoint_url: str | None = None) -> None:
+    def __init__(self, stack: str, session: boto3.Session, endpoint_url: str | None = None,
+                 endpoints: dict[str, str] | None = None) -> None:
         self.stack = stack
-        self.clients = _Clients(session, endpoint_url)
+        self.clients = _Clients(session, endpoint_url, endpoints)
         self.description = f"stack {stack}"
 
     @cached_property

@@ -1,7 +1,9 @@
 """`python -m sandbox serve`: a long-lived local account on localhost (docs/SANDBOX.md).
 
 The first line on stdout is ONE JSON object with the endpoints, the client environment and the stack
-outputs; everything else (progress, errors) goes to stderr. Serves until SIGINT or SIGTERM.
+outputs; everything else (progress, errors) goes to stderr. The same line is written to a file that
+`autopilot --sandbox` reads (removed at exit). Serves until SIGINT or SIGTERM, and stops cleanly even
+when whoever read its output is gone (a closed pipe).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from autopilot_cli.target import SANDBOX_FILE_ENV, default_sandbox_file
 from sandbox.server import DEFAULT_STEP_SECONDS, BadRequest, SandboxServer
 
 
@@ -75,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="use this synthesized CloudFormation template instead of synthesizing the app")
     serve.add_argument("--faults", type=_json_file, default=None, metavar="PATH",
                        help="initial fault plan (the JSON body of POST /faults)")
+    serve.add_argument("--endpoints-file", type=Path, default=None, metavar="PATH",
+                       help=f"where to write the endpoints line for `autopilot --sandbox` (default "
+                            f"${SANDBOX_FILE_ENV} or {default_sandbox_file()})")
+    serve.add_argument("--no-demo-workflow", dest="demo_workflow", action="store_false",
+                       help="start without the registered demo workflow (and its workflowId default)")
     return parser
 
 
@@ -93,30 +101,46 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _say(stream: Any, text: str) -> None:
+    """Write a line; a reader that went away (a closed pipe, a killed `| head`) is not our failure."""
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        with contextlib.suppress(OSError):  # later writes (and the flush at exit) go nowhere, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 def serve(args: argparse.Namespace) -> int:
     server = SandboxServer(host=args.host, aws_port=args.aws_port, omics_port=args.omics_port,
                            control_port=args.control_port, seed=args.seed, context=dict(args.context),
                            template=args.template, faults=args.faults, autoplay_speed=args.autoplay_speed,
-                           step_seconds=args.step_seconds)
+                           step_seconds=args.step_seconds, demo_workflow=args.demo_workflow)
 
     def request_stop(signum: int, _frame: object) -> None:
-        print(f"sandbox: {signal.Signals(signum).name}, stopping", file=sys.stderr, flush=True)
+        _say(sys.stderr, f"sandbox: {signal.Signals(signum).name}, stopping")
         server.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    endpoints_file: Path = args.endpoints_file or default_sandbox_file()
     with _stdout_to_stderr():
         server.start()
+    line = json.dumps(server.endpoints, default=str)
     try:
-        sys.stdout.write(json.dumps(server.endpoints, default=str) + "\n")
-        sys.stdout.flush()
+        _say(sys.stdout, line)
+        endpoints_file.parent.mkdir(parents=True, exist_ok=True)
+        endpoints_file.write_text(line + "\n", encoding="utf-8")
         exports = " ".join(f"{k}={v}" for k, v in server.client_env.items())
-        print(f"sandbox: serving; for your scripts: export {exports}\n"
-              f"sandbox: control API {server.control_url} (docs/SANDBOX.md); Ctrl-C to stop",
-              file=sys.stderr, flush=True)
+        _say(sys.stderr, f"sandbox: serving; the CLI: autopilot --sandbox ... (endpoints in {endpoints_file})\n"
+                         f"sandbox: for your scripts: export {exports}\n"
+                         f"sandbox: control API {server.control_url} (docs/SANDBOX.md); Ctrl-C to stop")
         server.wait()
     finally:
         server.stop()
+        with contextlib.suppress(OSError):  # only our own file: another sandbox may have started since
+            if endpoints_file.read_text(encoding="utf-8").strip() == line:
+                endpoints_file.unlink()
     return 0
 
 

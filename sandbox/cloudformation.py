@@ -58,6 +58,7 @@ class StackResources:
     outputs: dict[str, Any] = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
+    template: dict[str, Any] = field(default_factory=dict)  # what it was created from (GetTemplate)
 
 
 class TemplateSandbox:
@@ -96,6 +97,7 @@ class TemplateSandbox:
 
     # ------------------------------------------------------------------ driver
     def create_all(self) -> StackResources:
+        self.result.template = self.template
         for logical_id in self.resources_by_id:
             self.physical(logical_id)
         self.result.outputs = {name: self.resolve(output["Value"])

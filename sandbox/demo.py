@@ -76,6 +76,112 @@ class Report:
         print(line, flush=True)
 
 
+def _sample_of(run: Any) -> str:
+    return str(run.run_setting_id or run.tags.get("autopilot:sample") or run.name or run.id)
+
+
+class Narrator:
+    """Tells what happens while it happens: polled between slices of virtual time, it reports each
+    failure (the injected reason), each re-run decision the re-runner recorded, each run that reused the
+    run cache, and the duplicated and reordered events the handlers absorbed."""
+
+    def __init__(self, account: LocalAccount, report: Report) -> None:
+        self.account = account
+        self.report = report
+        self.seen_runs: set[str] = set()
+        self.seen_decisions: set[tuple[str, str]] = set()
+        self.duplicates = 0
+        self.reordered = 0
+        self._delivered = 0
+        self._previous_index = -1
+        self._arrived: set[str] = set()
+        self._emitted_index: dict[str, int] = {}
+
+    def poll(self) -> None:
+        for run in list(self.account.emulator.runs.values()):
+            if run.id in self.seen_runs or run.status not in ("COMPLETED", "FAILED", "CANCELLED"):
+                continue
+            self.seen_runs.add(run.id)
+            sample, attempt = _sample_of(run), f"attempt {run.attempt}"
+            if run.status == "FAILED":
+                where = f" at task {run.fault.at_task}" if run.fault and run.fault.at_task else ""
+                self.report.phase("fault", f"{sample}: run {run.id} FAILED, {run.failure_reason}{where} ({attempt})")
+            hits = [t.name for t in run.tasks.values() if t.cache_hit]
+            if hits:
+                self.report.phase("cache", f"{sample}: run {run.id} ({attempt}) reused {len(hits)} of "
+                                           f"{len(run.tasks)} tasks from the run cache ({', '.join(hits)})")
+        for item in self._decisions():
+            key = (item["pk"], item["sk"])
+            if key in self.seen_decisions or "decision" not in item:  # claims carry no decision
+                continue
+            self.seen_decisions.add(key)
+            self.report.phase("re-run", self._decision_text(item))
+        self._count_event_faults()
+
+    def _decisions(self) -> list[dict[str, Any]]:
+        """The re-runner's decision records (RUN#…/RERUN#…, BATCH#…/RERUN#…), in the order taken."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer, items = TypeDeserializer(), []
+        paginator = self.account.dynamodb.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.account.table_name,
+                                       FilterExpression="begins_with(sk, :rerun)",
+                                       ExpressionAttributeValues={":rerun": {"S": "RERUN#"}}):
+            items += [{k: deserializer.deserialize(v) for k, v in raw.items()} for raw in page["Items"]]
+        return sorted(items, key=lambda i: (str(i.get("decided_at", "")), i["pk"], i["sk"]))
+
+    def _decision_text(self, item: dict[str, Any]) -> str:
+        kind, subject = str(item["pk"]).split("#", 1)
+        run = self.account.emulator.runs.get(str(item.get("run_id") or ""))
+        sample = item.get("run_setting_id") or (_sample_of(run) if run else None)
+        what = (f"{sample} " if sample else "") + (f"(batch {subject})" if kind == "BATCH" else f"(run {subject})")
+        remediation = item.get("remediation")
+        if isinstance(remediation, dict):
+            remediation = ", ".join(f"{k} {v}" for k, v in sorted(remediation.items()))
+        detail = "; ".join(str(p) for p in (item.get("failure_reason"), item.get("why"), remediation) if p)
+        started = item.get("new_run_id") or item.get("new_batch_id")
+        return (f"{what}: {item.get('decision', '?')}{f' ({detail})' if detail else ''}"
+                f"{f', new {started}' if started else ''}")
+
+    def _count_event_faults(self) -> None:
+        """Duplicates and reorderings among the events HealthOmics delivered since the last poll: a
+        copy of an event already delivered is a duplicate; an event that arrives right after one
+        HealthOmics emitted later than it arrived out of order."""
+        emulator = self.account.emulator
+        for index in range(len(self._emitted_index), len(emulator.emitted_events)):
+            self._emitted_index[emulator.emitted_events[index]["id"]] = index
+        for event in emulator.delivered_events[self._delivered:]:
+            if event["id"] in self._arrived:
+                self.duplicates += 1
+                continue
+            self._arrived.add(event["id"])
+            index = self._emitted_index.get(event["id"], -1)
+            if index < self._previous_index:
+                self.reordered += 1
+            self._previous_index = index
+        self._delivered = len(emulator.delivered_events)
+
+
+def run_with_progress(account: LocalAccount, narrator: Narrator, report: Report, phase: str,
+                      max_seconds: float, step_seconds: float = 300, slice_seconds: float = 2 * 3600) -> bool:
+    """`run_until_quiet` in slices of virtual time, with a progress line and the story after each slice."""
+    started, elapsed = account.clock.now(), 0.0
+    while elapsed < max_seconds:
+        quiet = account.run_until_quiet(max_seconds=min(slice_seconds, max_seconds - elapsed),
+                                        step_seconds=step_seconds)
+        narrator.poll()
+        elapsed = (account.clock.now() - started).total_seconds()
+        runs = list(account.emulator.runs.values())
+        counts = Counter(r.status for r in runs)
+        active = sum(n for status, n in counts.items() if status not in ("COMPLETED", "FAILED", "CANCELLED"))
+        report.phase(phase, f"virtual +{elapsed / 3600:4.1f} h: {len(runs)} runs, {counts.get('COMPLETED', 0)} "
+                            f"completed, {counts.get('FAILED', 0)} failed, {active} in flight; "
+                            f"{narrator.duplicates} duplicated and {narrator.reordered} reordered events so far")
+        if quiet:
+            return True
+    return False
+
+
 def read_cohort(path: Path = COHORT_SHEET) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -141,7 +247,7 @@ def submit_cohort(account: LocalAccount, rows: list[dict[str, str]], report: Rep
     return "direct"
 
 
-def prune_caches(account: LocalAccount, report: Report) -> dict[str, Any]:
+def prune_caches(account: LocalAccount, narrator: Narrator, report: Report) -> dict[str, Any]:
     """A service update invalidates cache entries: the next run writes entries of the new manifest
     version, and the pruner (through the operator CLI) reclaims the old ones."""
     version = account.emulator.bump_manifest_version()
@@ -150,7 +256,8 @@ def prune_caches(account: LocalAccount, report: Report) -> dict[str, Any]:
         outputUri=f"s3://{account.outputs['RunOutputsBucketName']}/runs/", requestId="demo-canary-after-update",
         name="canary-after-service-update", cacheId=account.outputs["RunCacheId"], cacheBehavior="CACHE_ALWAYS",
         parameters={"fastq_r1": "s3://demo-inputs/fastq/CANARY_R1.fastq.gz"}, tags={"autopilot:sample": "CANARY"})
-    account.run_until_quiet(max_seconds=2 * 86400, step_seconds=300)
+    report.phase("update", f"a service update: manifest version {version}; a canary run writes new cache entries")
+    run_with_progress(account, narrator, report, "update", max_seconds=2 * 86400)
     report.phase("update", f"service manifest version bumped to {version}; canary run {canary['id']} wrote "
                            f"version-{version} cache entries")
     if not _has(account, "pruner"):
@@ -219,20 +326,63 @@ def verify(account: LocalAccount, expected_unresolved: set[str]) -> list[str]:
     return problems
 
 
+def announce_faults(report: Report) -> None:
+    """What the demo will do to the system, before it does it."""
+    for failure in SCENARIO_FAILURES:
+        where = f"at task {failure.at_task}" if failure.at_task else "while starting"
+        when = "every attempt" if failure.every_attempt else "first attempt only"
+        report.phase("plan", f"{failure.sample} will fail with {failure.reason} {where} ({when})")
+    report.phase("plan", f"{THROTTLED_SUBMISSION}'s StartRun inside the cohort batch will be throttled "
+                         "(ThrottlingException)")
+    events = fault_plan(0).events
+    report.phase("plan", f"events: {events.duplicate:.0%} delivered twice, {events.reorder:.0%} reordered "
+                         f"within {events.reorder_window}")
+
+
+def summary_table(summary: dict[str, Any], narrator: Narrator, statuses: Counter[str]) -> list[str]:
+    """The closing table: plain words and numbers."""
+    rows = [
+        ("samples in the sheet", summary["samples"]),
+        ("runs started (with re-runs)", summary["runs_total"]),
+        ("runs completed", summary["runs_completed"]),
+        ("runs failed", statuses.get("FAILED", 0)),
+        ("failures left unresolved", summary["runs_failed_unresolved"]),
+        ("re-runs", summary["reruns"]),
+        ("tasks reused from the run cache", summary["cache_hits"]),
+        ("stale cache entries pruned", summary["cache_entries_pruned"]),
+        ("cache bytes reclaimed", f"{summary['cache_bytes_reclaimed'] / 1e6:.1f} MB"),
+        ("events emitted by HealthOmics", summary["events_emitted"]),
+        ("events delivered", summary["events_delivered"]),
+        ("  of which duplicates absorbed", narrator.duplicates),
+        ("  of which reordered, absorbed", narrator.reordered),
+        ("provenance items", summary["provenance_items"]),
+        ("handler invocations", summary["handler_invocations"]),
+        ("HealthOmics API calls", summary["omics_calls"]),
+        ("messages in dead-letter queues", summary["dlq_messages"]),
+        ("provenance matches HealthOmics", "yes" if summary["ok"] else "NO"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    rule = "-" * (width + 14)
+    return [rule, *(f"{name:<{width}}  {value!s:>10}" for name, value in rows), rule]
+
+
 def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, Any], list[str]]:
     report = Report()
     rows = read_cohort()
     _FIRST_BATCH.clear()
+    report.phase("deploy", "synthesizing the stack (CDK, about 10-40 s) and creating its resources in moto")
     with LocalAccount(seed=seed, faults=fault_plan(seed), prepare=register_workflow) as account:
         deployed = sorted({spec.handler.split(".")[0] for spec in account.resources.functions.values()})
         report.phase("deploy", f"stack created from the synthesized template: {', '.join(deployed)}")
+        announce_faults(report)
+        narrator = Narrator(account, report)
         submit_cohort(account, rows, report)
-        quiet = account.run_until_quiet(max_seconds=14 * 86400, step_seconds=300)
+        quiet = run_with_progress(account, narrator, report, "run", max_seconds=14 * 86400)
         runs = list(account.emulator.runs.values())
-        statuses = Counter(r.status for r in runs)
-        report.phase("run", f"{len(runs)} runs in {len(account.emulator.batches)} batches, "
-                            f"{dict(statuses)}; quiet={quiet}; virtual time {account.clock.now():%Y-%m-%d %H:%M}")
-        pruned = prune_caches(account, report)
+        report.phase("run", f"{'all quiet' if quiet else 'NOT quiet after 14 virtual days'}: {len(runs)} runs "
+                            f"in {len(account.emulator.batches)} batches; "
+                            f"virtual time {account.clock.now():%Y-%m-%d %H:%M}")
+        pruned = prune_caches(account, narrator, report)
         runs = list(account.emulator.runs.values())
         statuses = Counter(r.status for r in runs)
         with_rerunner = _has(account, "rerunner")
@@ -255,20 +405,25 @@ def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, 
             "provenance_items": _scan_count(account),
             "events_emitted": len(account.emulator.emitted_events),
             "events_delivered": len(account.emulator.delivered_events),
+            "events_duplicated": narrator.duplicates,
+            "events_reordered": narrator.reordered,
             "dlq_messages": account.dlq_messages(),
             "handler_invocations": sum(account.stats.invocations.values()),
             "omics_calls": sum(account.emulator.calls.values()),
             "samples": len(rows),
             "ok": not problems,
         }
-        report.phase("verify", "provenance matches HealthOmics for every run" if not problems
+        report.phase("verify", f"provenance matches HealthOmics for every run; {narrator.duplicates} duplicated "
+                               f"and {narrator.reordered} reordered events absorbed" if not problems
                      else f"{len(problems)} problems")
         for failure in unresolved:
             echo(f"  unresolved: sample {failure.get('sample')} run {failure['run_id']} "
-                 f"({failure.get('failure_reason')}, attempt {failure.get('attempt')})")
+                 f"({failure.get('failure_reason')}, attempt {failure.get('attempt')}): not re-run by policy")
         for problem in problems[:20]:
             echo(f"  PROBLEM: {problem}")
         show_lineage(account, report, OUTPUT_DIR)
+        for line in summary_table(summary, narrator, statuses):
+            echo(line)
     return summary, problems
 
 

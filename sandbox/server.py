@@ -1,10 +1,15 @@
 """`python -m sandbox serve`: the local account on localhost, for a user's own boto3 scripts.
 
-Three loopback endpoints, one state:
+Four loopback endpoints, one state:
 
 - **AWS** (S3, SQS, DynamoDB, EventBridge, Scheduler, SNS...): moto's ``ThreadedMotoServer``;
 - **HealthOmics**: the emulator over HTTP (``serve_http``);
+- **the stack**: CloudFormation (outputs, template, physical ids) and Lambda ``Invoke`` running the real
+  handlers (sandbox.stack_api), so that a client of a deployed stack (the `autopilot` CLI) works unchanged;
 - **control**: a small JSON API to drive the virtual clock and inject faults (docs/SANDBOX.md).
+
+The account starts with a registered demo workflow, configured as the stack's default (`workflowId`),
+so that the sheets in examples/sheets/ launch as they are.
 
 How the handlers and the user's scripts see the same state: the account is an ordinary
 :class:`~sandbox.local.LocalAccount` (moto in-process via ``mock_aws`` + emulator via ``mock_omics`` +
@@ -37,9 +42,21 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sandbox.local import ACCOUNT_ID, REGION, SANDBOX_ENV, LocalAccount
-from sandbox.omics import BatchFault, EventFaults, FaultPlan, OmicsHTTPServer, RunFault, SubmissionFault, serve_http
+from sandbox.local import ACCOUNT_ID, REGION, SANDBOX_ENV, STACK_NAME, LocalAccount
+from sandbox.omics import (
+    BatchFault,
+    EventFaults,
+    FaultPlan,
+    OmicsEmulator,
+    OmicsHTTPServer,
+    OutputSpec,
+    RunFault,
+    SubmissionFault,
+    TaskSpec,
+    serve_http,
+)
 from sandbox.omics.state import BATCH_TERMINAL, RUN_TERMINAL
+from sandbox.stack_api import SandboxStack, StackApiServer
 
 MAX_ADVANCE_SECONDS = 7 * 86400.0  # one control request moves the clock at most a week
 MAX_STEPS_PER_REQUEST = 20_000  # seconds / step_seconds, so that one request stays bounded
@@ -48,6 +65,27 @@ AUTOPLAY_TICK_SECONDS = 0.2  # real seconds between autoplay advances
 AUTOPLAY_MAX_LAG_SECONDS = 5.0  # real time that autoplay catches up at most after a slow step
 
 REASON_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+# The workflow the sandbox starts with: a germline pipeline with simulated durations (docs/EMULATOR.md).
+DEMO_WORKFLOW_NAME = "demo-germline"
+DEMO_WORKFLOW_TASKS = (
+    TaskSpec(name="align", duration_seconds=3600, outputs=(OutputSpec("bam", 4_000_000),)),
+    TaskSpec(name="call", depends_on=("align",), duration_seconds=1800, outputs=(OutputSpec("gvcf", 500_000),)),
+)
+
+
+def demo_configuration(context: dict[str, Any]) -> Any:
+    """The `prepare` hook of the served account: register the demo workflow and make it the stack's
+    default, unless the user's own context (`-c workflowId=...`) says otherwise."""
+
+    def prepare(emulator: OmicsEmulator) -> dict[str, Any]:
+        workflow_id = emulator.register_workflow(DEMO_WORKFLOW_NAME, tasks=DEMO_WORKFLOW_TASKS)
+        # What examples/sheets/* need from the configuration: the default workflow (tests/integration/
+        # test_cli_against_sandbox_server.py submits them as they are).
+        defaults = {"workflowId": workflow_id}
+        return {key: value for key, value in defaults.items() if key not in context}
+
+    return prepare
 
 
 # ====================================================================== request models
@@ -182,6 +220,7 @@ class SandboxServer:
         autoplay_speed: float = 0.0,
         step_seconds: float = DEFAULT_STEP_SECONDS,
         start: datetime | None = None,
+        demo_workflow: bool = True,
     ) -> None:
         if autoplay_speed < 0:
             raise ValueError("autoplay speed must be >= 0 (virtual seconds per real second)")
@@ -190,7 +229,9 @@ class SandboxServer:
         self.host = host
         self._ports = (aws_port, omics_port, control_port)
         self.plan = FaultPlan()
-        self.account = LocalAccount(context, seed=seed, faults=self.plan, start=start, template=template)
+        context = dict(context or {})
+        self.account = LocalAccount(context, seed=seed, faults=self.plan, start=start, template=template,
+                                    prepare=demo_configuration(context) if demo_workflow else None)
         self._initial_faults = _parse(FaultsRequest, faults) if faults else None
         self.autoplay_speed = autoplay_speed
         self.step_seconds = step_seconds
@@ -199,6 +240,7 @@ class SandboxServer:
         self._moto: Any = None
         self._omics: OmicsHTTPServer | None = None
         self._control: ThreadingHTTPServer | None = None
+        self._stack_api: StackApiServer | None = None
         self._threads: list[threading.Thread] = []
         self._entered = False
         self.autoplay_error: str | None = None
@@ -218,6 +260,8 @@ class SandboxServer:
             self._moto = ThreadedMotoServer(ip_address=self.host, port=aws_port, verbose=False)
             self._moto.start()
             self._omics = serve_http(self.account.emulator, host=self.host, port=omics_port)
+            stack = SandboxStack(self.account, STACK_NAME, self.stack_id, self._locked)
+            self._stack_api = StackApiServer(stack, self.host)
             self._control = ThreadingHTTPServer((self.host, control_port), _control_handler(self))
             self._control.daemon_threads = True
             self._spawn("sandbox-control", self._control.serve_forever)
@@ -226,6 +270,10 @@ class SandboxServer:
             self.stop()
             raise
         return self
+
+    def _locked(self, action: Callable[[], Any]) -> Any:
+        with self.lock:
+            return action()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -242,6 +290,9 @@ class SandboxServer:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
+        if self._stack_api is not None:
+            self._stack_api.shutdown()
+            self._stack_api = None
         if self._omics is not None:
             self._omics.shutdown()
             self._omics = None
@@ -288,12 +339,23 @@ class SandboxServer:
         return self._url(self._control.server_address[1])
 
     @property
+    def stack_endpoint_url(self) -> str:
+        assert self._stack_api is not None, "call start() first"
+        return self._stack_api.url
+
+    @property
+    def stack_id(self) -> str:
+        return f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/sandbox"
+
+    @property
     def client_env(self) -> dict[str, str]:
-        """The variables a user's boto3 script needs to talk to this account."""
-        assert self._omics is not None, "call start() first"
+        """The variables a user's boto3 script (or `autopilot --stack omics-autopilot`) needs to talk to
+        this account."""
+        assert self._omics is not None and self._stack_api is not None, "call start() first"
         return {
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
             **self._omics.env,  # AWS_ENDPOINT_URL_OMICS + AWS_DISABLE_HOST_PREFIX_INJECTION
+            **self._stack_api.env,  # AWS_ENDPOINT_URL_CLOUDFORMATION + AWS_ENDPOINT_URL_LAMBDA
             "AWS_ACCESS_KEY_ID": SANDBOX_ENV["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": SANDBOX_ENV["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": REGION,
@@ -306,6 +368,9 @@ class SandboxServer:
             "aws_endpoint_url": self.aws_endpoint_url,
             "omics_endpoint_url": self.omics_endpoint_url,
             "control_url": self.control_url,
+            "stack_endpoint_url": self.stack_endpoint_url,
+            "stack_name": STACK_NAME,
+            "workflow_id": self.account.context.get("workflowId"),  # the stack's default (the demo workflow)
             "region": REGION,
             "account_id": ACCOUNT_ID,
             "env": self.client_env,

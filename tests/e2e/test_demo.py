@@ -26,3 +26,16 @@ def test_demo_cohort_outcome_is_what_the_scenario_expects(capsys: pytest.Capture
                 "cache_entries_pruned", "provenance_items", "events_delivered", "dlq_messages"):
         assert isinstance(summary[key], int), key
     assert summary["runs_completed"] + summary["runs_failed_unresolved"] <= summary["runs_total"]
+    # And the story was told while it happened (issue 12): every injected fault by its reason, the re-run
+    # decisions, the cache hits, the absorbed duplicates and reorderings, a closing table without reprs
+    story = lines[:-1]
+    for failure in demo.SCENARIO_FAILURES:
+        assert any(" fault " in line and f"{failure.sample}:" in line and failure.reason in line for line in story), \
+            failure
+    assert any(" re-run " in line and "STARTED" in line for line in story)
+    assert any(" re-run " in line and "NEVER" in line and "OUT_OF_MEMORY_ERROR" in line for line in story)
+    assert any(" cache " in line and "from the run cache" in line for line in story)
+    assert sum(" run " in line and "virtual +" in line for line in story) >= 2  # progress, not silence
+    assert summary["events_duplicated"] == summary["events_delivered"] - summary["events_emitted"]  # none dropped
+    assert any(line.startswith("provenance matches HealthOmics") and line.endswith("yes") for line in story)
+    assert not any("{'" in line or "quiet=" in line or "Counter(" in line for line in story)

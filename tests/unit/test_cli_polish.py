@@ -1,0 +1,141 @@
+"""The CLI's edges a newcomer meets first (issue 12): `--json` anywhere on the line, a rejected sheet's
+problems as a table, a non-UTF-8 sheet answered with the launcher's own message, `--sandbox` without a
+running sandbox, and the exit codes the README documents (0 ok, 1 failure, 2 usage, 3 not found)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autopilot_cli.app import main
+from autopilot_cli.errors import NotFound
+from sandbox.__main__ import _say
+
+REJECTED = {"status": "REJECTED", "submission_id": "s1", "run_count": 0, "errors": [
+    {"row": None, "column": None, "reason": "sheet is empty"},
+    {"row": 1, "column": "sample_id", "reason": "runSettingId is missing"}]}
+
+
+class FakeTarget:
+    """A target whose launcher answers `response`; records what was invoked."""
+
+    description = "fake"
+
+    def __init__(self, response: Any = None) -> None:
+        self.response = response
+        self.invoked: list[tuple[str, Any]] = []
+
+    @property
+    def repository(self) -> Any:
+        raise NotFound("run X is not recorded in the provenance table")
+
+    def invoke(self, capability: str, payload: Any) -> Any:
+        self.invoked.append((capability, payload))
+        return self.response
+
+    def settle(self) -> None:
+        return None
+
+
+def _cli(argv: list[str], target: Any) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(argv, target=target, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.parametrize("argv", [["--json", "submit", "SHEET"], ["submit", "SHEET", "--json"],
+                                  ["submit", "--json", "SHEET", "--dry-run"]])
+def test_json_is_accepted_anywhere_on_the_line(argv: list[str], tmp_path: Path) -> None:
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("sample_id,input\nA,s3://b/k\n")
+    target = FakeTarget({"status": "VALID", "errors": [], "run_count": 1})
+    code, out, _ = _cli([str(sheet) if a == "SHEET" else a for a in argv], target)
+    assert code == 0 and json.loads(out)["status"] == "VALID"
+
+
+def test_run_show_with_json_after_the_subcommand_reaches_the_command() -> None:
+    # `autopilot run show X --json` used to be refused as an unknown argument (exit 2)
+    code, _, err = _cli(["run", "show", "X", "--json"], FakeTarget())
+    assert code == 3 and "not recorded" in err
+
+
+def test_a_rejected_sheet_prints_a_table_of_row_column_reason_and_exits_1(tmp_path: Path) -> None:
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("sample_id\n\n")
+    code, out, err = _cli(["submit", str(sheet)], FakeTarget(REJECTED))
+    assert code == 1
+    assert "rejected the sheet bad.csv (2 problems; nothing was started)" in err
+    header = next(line for line in err.splitlines() if "reason" in line)
+    assert "row" in header and "column" in header
+    assert any("sheet is empty" in line and "-" in line for line in err.splitlines())
+    assert any("runSettingId is missing" in line and "sample_id" in line for line in err.splitlines())
+    assert ": sheet is empty" not in err and "@1" not in err  # no stray prefixes
+    assert "{'row'" not in out and "[{" not in out  # no Python reprs on stdout
+
+
+def test_a_non_utf8_sheet_gets_the_launchers_message_and_nothing_is_invoked(tmp_path: Path) -> None:
+    sheet = tmp_path / "latin1.csv"
+    sheet.write_bytes("sample_id,site\nS1,Montréal\n".encode("latin-1"))
+    target = FakeTarget()
+    code, _, err = _cli(["submit", str(sheet)], target)
+    assert code == 1 and target.invoked == []
+    assert "sheet is not UTF-8" in err and "save it as UTF-8" in err
+    assert "UnicodeDecodeError" not in err
+
+
+def test_exit_codes_for_usage_errors(tmp_path: Path) -> None:
+    assert _cli(["submit", str(tmp_path / "missing.csv")], FakeTarget())[0] == 2
+    assert _cli(["run"], FakeTarget())[0] == 2
+    assert _cli(["no-such-command"], FakeTarget())[0] == 2
+
+
+def test_sandbox_without_a_running_sandbox_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOPILOT_SANDBOX_FILE", str(tmp_path / "absent.json"))
+    code, _, err = _cli(["--sandbox", "failures"], None)
+    assert code == 2 and "make sandbox" in err
+    # a file left by a sandbox that has stopped: its control endpoint does not answer
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({"control_url": "http://127.0.0.1:9", "env": {}, "stack_name": "x"}) + "\n")
+    monkeypatch.setenv("AUTOPILOT_SANDBOX_FILE", str(stale))
+    code, _, err = _cli(["--sandbox", "failures"], None)
+    assert code == 2 and "does not answer" in err
+
+
+def test_the_sandbox_keeps_going_when_its_reader_has_gone() -> None:
+    # Given a pipe whose reader closed (a `| head` that exited)
+    read, write = os.pipe()
+    os.close(read)
+    stream = os.fdopen(write, "w")
+    # When the sandbox writes a line there, then another: no BrokenPipeError escapes
+    _say(stream, "sandbox: SIGINT, stopping")
+    _say(stream, "again")
+    stream.close()
+
+
+class PrunedTarget(FakeTarget):
+    """Two passes started in the same second: the history sorts them by their random id."""
+
+    class Repository:
+        def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
+            return [{"pass_id": "aaaa", "mode": "dry-run"}, {"pass_id": "ffff", "mode": "dry-run"}]
+
+    @property
+    def repository(self) -> Any:
+        return self.Repository()
+
+    def run_cache_id(self) -> str:
+        return "1234567"
+
+
+def test_cache_prune_reports_the_pass_it_started_not_the_last_in_sort_order() -> None:
+    # Given a pass started now whose id sorts before an earlier pass of the same second
+    target = PrunedTarget({"passes": [{"cacheId": "1234567", "passId": "aaaa", "status": "STARTED"}]})
+    # When the operator prunes
+    code, out, _ = _cli(["--json", "cache", "prune"], target)
+    # Then the pass reported is the one this request started
+    assert code == 0 and json.loads(out)["latest_pass"]["pass_id"] == "aaaa"
