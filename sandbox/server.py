@@ -82,7 +82,13 @@ def demo_configuration(context: dict[str, Any]) -> Any:
         workflow_id = emulator.register_workflow(DEMO_WORKFLOW_NAME, tasks=DEMO_WORKFLOW_TASKS)
         # What examples/sheets/* need from the configuration: the default workflow (tests/integration/
         # test_cli_against_sandbox_server.py submits them as they are).
-        defaults = {"workflowId": workflow_id}
+        defaults = {
+            "workflowId": workflow_id,
+            # The data the examples read and write, for the created service role (README: "Deploying
+            # into a real account"; IAM is not enforced by the emulator, synthesis and doctor read it).
+            "serviceRoleReadLocations": ["s3://lab-data/", "s3://lab-reference/"],
+            "serviceRoleWriteLocations": ["s3://lab-outputs/trio/"],
+        }
         return {key: value for key, value in defaults.items() if key not in context}
 
     return prepare
