@@ -167,7 +167,8 @@ class AutopilotConfig(BaseModel):
     # role, so a sheet may only choose what these allow; the run cache is always the stack's.
     sheet_workflows: list[str] = Field(
         default_factory=list,
-        description="Workflows sheets may run: 'id' (any version) or 'id:version'; empty = workflowId only.",
+        description="Workflows sheets may run: 'id' (any version), 'id:version', or '*' (every workflow, an "
+                    "explicit opt-in); empty = workflowId only.",
     )
     sheet_output_prefixes: list[str] = Field(
         default_factory=list,
@@ -192,7 +193,7 @@ class AutopilotConfig(BaseModel):
         if not isinstance(items, list):
             raise ValueError("must be a list or a comma-separated string")
         items = [str(item) if type(item) is int else item for item in items]
-        pattern = {"sheet_workflows": r"[0-9]{1,18}(:[A-Za-z0-9][A-Za-z0-9\-._]{0,63})?",
+        pattern = {"sheet_workflows": r"\*|[0-9]{1,18}(:[A-Za-z0-9][A-Za-z0-9\-._]{0,63})?",
                    "sheet_output_prefixes": r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f]*)?",
                    "sheet_run_group_ids": r"[0-9]{1,18}"}[str(info.field_name)]
         for item in items:

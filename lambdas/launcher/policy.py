@@ -21,6 +21,7 @@ SETTING_MAX_STORAGE = "sheetMaxStorageGib"
 SETTING_MAX_BYTES = "sheetMaxBytes"
 SETTING_RUN_CACHE = "runCacheId"
 
+ANY_WORKFLOW = "*"  # sheetWorkflows=* : the deployer opts in to every workflow the service role can run
 DEFAULT_MAX_STORAGE_GIB = 4_800
 DEFAULT_MAX_SHEET_BYTES = 64 << 20
 
@@ -51,7 +52,8 @@ class SheetPolicy:
     cache_buckets: frozenset[str] = frozenset()
 
     def workflow_problem(self, workflow_id: str, version: str | None) -> str | None:
-        if (workflow_id, None) in self.workflows or (workflow_id, version or "") in self.workflows:
+        if (ANY_WORKFLOW, None) in self.workflows or (workflow_id, None) in self.workflows \
+                or (workflow_id, version or "") in self.workflows:
             return None
         what = f"workflow {workflow_id}" + (f" version {version}" if version else " (no version named)")
         return f"{what} is not one the deployment allows sheets to run ({SETTING_WORKFLOWS})"

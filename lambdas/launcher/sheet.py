@@ -36,7 +36,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from operator import itemgetter
 from typing import Any, Literal
 
 from launcher.limits import MAX_RUNS
@@ -289,23 +288,22 @@ def parse_csv(text: str) -> Sheet:
     lines: Any = []
     rows: Any = []
     id_column: str | None = None
-    # (spreadsheet row, cells) of every non-empty record; blank lines are rows too, but never runs
-    records = filter(itemgetter(1), enumerate(reader, start=1))
     try:
-        header_row, header = next(records, (0, None))
-        while header is not None and not any(cell.strip() for cell in header):
-            header_row, header = next(records, (0, None))
+        header_row, header = 0, None
+        for cells in reader:  # blank lines before the header are rows too, as a spreadsheet shows them
+            header_row += 1
+            if any(cell.strip() for cell in cells):
+                header = cells
+                break
         if header is None:
             return Sheet("csv", {}, [], [SheetError(None, None, "sheet is empty")])
         kinds, header_errors, id_column = _classify(header, header_row)
         errors.extend(header_errors)
         width = len(kinds)
-        numbered = list(islice(records, MAX_RUNS + 1))
-        if len(numbered) > MAX_RUNS:
+        lines, raw_rows = _records(reader, header_row + 1)
+        if len(raw_rows) > MAX_RUNS:
             errors.append(too_many_runs())
             return Sheet("csv", {}, [], errors, ids_known=id_column is not None, truncated=True)
-        lines, raw_rows = zip(*numbered, strict=True) if numbered else ((), ())
-        del numbered
         if set(map(len, raw_rows)) <= {width}:
             rows = raw_rows
         else:
@@ -322,6 +320,22 @@ def parse_csv(text: str) -> Sheet:
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
     runs = _csv_runs(list(lines), list(rows), kinds, id_column, errors)
     return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
+
+
+def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
+    """(spreadsheet row numbers, cells) of the non-empty records, at most MAX_RUNS + 1 of them (C-speed
+    reading; row numbers are only listed one by one when blank lines make them differ from a range)."""
+    rows = list(islice(reader, MAX_RUNS + 1))
+    if [] not in rows:
+        return range(first, first + len(rows)), rows
+    numbered = [(row, cells) for row, cells in enumerate(rows, start=first) if cells]
+    if len(rows) > MAX_RUNS:  # the slice was full of blank lines too: runs may follow it
+        for row, cells in enumerate(reader, start=first + len(rows)):
+            if cells:
+                numbered.append((row, cells))
+                if len(numbered) > MAX_RUNS:
+                    break
+    return [row for row, _ in numbered], [cells for _, cells in numbered]
 
 
 def _failing_row(text: str) -> int:

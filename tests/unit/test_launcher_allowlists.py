@@ -83,6 +83,8 @@ def test_workflows_and_versions_outside_the_list_are_refused(env: LauncherEnv) -
                                                    "sheets to run (sheetWorkflows)")
     assert policy.workflow_problem(env.workflow_id, None) is None  # the deployment's default, as configured
     assert policy.workflow_problem(env.workflow_id, "v9") is not None
+    opted_in = LauncherConfig(**{**env.launcher.config.model_dump(), "allowed_workflows": ["*"]}).policy()
+    assert opted_in.workflow_problem("123456", "any") is None  # sheetWorkflows=*: the deployer's explicit choice
 
 
 def test_run_groups_storage_and_another_cache_are_refused(env: LauncherEnv) -> None:
