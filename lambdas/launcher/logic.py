@@ -215,7 +215,7 @@ class Launcher:
                 return self._reject(outcome, identity, [refused], report, existing, dry_run)
             validated = self._validate(data, fmt, submission_id)
             del data
-            outcome.run_count = len(validated.entries)
+            outcome.run_count = validated.run_count
             if not validated.ok:
                 return self._reject(outcome, identity, validated.errors, report, existing, dry_run)
             plan = build_plan(validated, identity, self.config.settings_prefix)

@@ -18,7 +18,6 @@ from typing import Any, Literal
 from launcher.limits import api_limits
 from launcher.validation import Validated
 
-INLINE_LIMIT = 100
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
 MAX_INLINE_REQUEST_BYTES = 256_000
 CHUNK_BYTES = 1 << 20
@@ -131,8 +130,8 @@ def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: s
     }
     tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id}
     request["tags"] = tags
-    count = len(validated.entries)
-    inline_size = sum(len(e) for e in validated.encoded) if count <= INLINE_LIMIT else None
+    count = validated.run_count
+    inline_size = sum(len(e) for e in validated.encoded) if count <= api_limits().inline_max else None
     if inline_size is not None and inline_size <= MAX_INLINE_REQUEST_BYTES:
         request["batchRunSettings"] = {"inlineSettings": validated.entries}
         return Plan(identity, request, count, inline=True)

@@ -305,7 +305,7 @@ def parse_csv(text: str) -> Sheet:
             errors.append(too_many_runs())
             return Sheet("csv", {}, [], errors, ids_known=id_column is not None, truncated=True)
         if set(map(len, raw_rows)) <= {width}:
-            rows = raw_rows
+            rows, raw_rows = raw_rows, None
         else:
             kept_lines, kept_rows = [], []
             for line, cells in zip(lines, raw_rows, strict=True):
@@ -318,7 +318,9 @@ def parse_csv(text: str) -> Sheet:
     except csv.Error as error:
         errors.append(SheetError(_failing_row(text), None, f"malformed CSV: {error}"))
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
-    runs = _csv_runs(list(lines), list(rows), kinds, id_column, errors)
+    if not isinstance(rows, list):
+        rows = list(rows)
+    runs = _csv_runs(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
     return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
 
 
@@ -418,15 +420,18 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         return []
     labels = _column_labels(kinds, id_column)
     columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
+    count = len(rows)
+    rows.clear()  # the cells live on in `columns`: the row lists need not
     blank = {index for index, cells in enumerate(zip(*columns, strict=True)) if not any(cells)} \
         if not all(map(all, columns)) else set()
     if blank:  # blank lines (e.g. trailing, or only commas) are not runs
-        keep = [index for index in range(len(rows)) if index not in blank]
-        lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
+        keep = [index for index in range(count) if index not in blank]
+        lines = [lines[i] for i in keep]
         columns = [[column[i] for i in keep] for column in columns]
-        if not rows:
+        count = len(keep)
+        if not count:
             return []
-    ids: list[Any] = [None] * len(rows)
+    ids: list[Any] = [None] * count
     fields: list[tuple[str, list[Any]]] = []
     params: list[tuple[str, list[Any]]] = []
     tags: list[tuple[str, list[Any]]] = []
@@ -444,11 +449,12 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
     # validation._merged_size); exact sizes are only computed for rows whose bound is too large.
     names = sum(len(name) for name, _ in params)
     widest = sum(max(map(len, column)) for column in columns) + names  # bounds every row at once
-    chars: Any = [widest] * len(rows) if 6 * widest + 6 * len(params) + 2 <= 50_000 else \
-        [sum(map(len, cells)) + names for cells in rows]
-    param_dicts = _row_dicts(params, len(rows))
-    tag_dicts = _row_dicts(tags, len(rows))
-    field_dicts = _row_dicts(fields, len(rows))
+    chars: Any = [widest] * count if 6 * widest + 6 * len(params) + 2 <= 50_000 else \
+        [sum(cells) + names for cells in zip(*(map(len, column) for column in columns), strict=True)]
+    del columns
+    param_dicts = _row_dicts(params, count)
+    tag_dicts = _row_dicts(tags, count)
+    field_dicts = _row_dicts(fields, count)
     if not fields and None not in ids and all(param_dicts) and (not tags or all(tag_dicts)):
         entries = [{"runSettingId": i, "parameters": p, "runTags": t} if tags else {"runSettingId": i, "parameters": p}
                    for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]

@@ -73,6 +73,8 @@ class Validated:
     entries: list[dict[str, Any]] = field(default_factory=list)
     # The settings file's entries as compact JSON pieces: each piece is consecutive entries joined by ","
     encoded: list[str] = field(default_factory=list)
+    # How many runs; `entries` is kept only for a batch that may go inline (≤ the API's inline maximum)
+    run_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -114,8 +116,18 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
             entries.append(entry)
     if errors:
         return Validated(sorted(set(errors), key=_error_order))
-    encoded = [compact(entries[start : start + ENCODE_GROUP])[1:-1] for start in range(0, len(entries), ENCODE_GROUP)]
-    return Validated([], default, batch_name, batch_tags, entries, encoded)
+    run_count = len(entries)
+    if run_count > limits.inline_max:
+        # Only the settings file's bytes are needed from here on: encode the entries group by group and let
+        # each group's dicts (and the sheet's rows) go, so they never coexist whole with their encoding.
+        sheet.runs.clear()
+        encoded = []
+        while entries:
+            encoded.append(compact(entries[:ENCODE_GROUP])[1:-1])
+            del entries[:ENCODE_GROUP]
+    else:
+        encoded = [compact(entries)[1:-1]] if entries else []
+    return Validated([], default, batch_name, batch_tags, entries, encoded, run_count)
 
 
 def _error_order(error: SheetError) -> tuple[int, str, str]:
