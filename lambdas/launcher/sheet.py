@@ -305,7 +305,7 @@ def parse_csv(text: str) -> Sheet:
             errors.append(too_many_runs())
             return Sheet("csv", {}, [], errors, ids_known=id_column is not None, truncated=True)
         if set(map(len, raw_rows)) <= {width}:
-            rows, raw_rows = raw_rows, None
+            rows = raw_rows
         else:
             kept_lines, kept_rows = [], []
             for line, cells in zip(lines, raw_rows, strict=True):
@@ -315,6 +315,7 @@ def parse_csv(text: str) -> Sheet:
                 kept_lines.append(line)
                 kept_rows.append(cells if len(cells) == width else (cells + [""] * width)[:width])
             lines, rows = kept_lines, kept_rows
+        del raw_rows  # `rows` is the one reference left: _csv_runs empties it
     except csv.Error as error:
         errors.append(SheetError(_failing_row(text), None, f"malformed CSV: {error}"))
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
@@ -568,11 +569,11 @@ def _decode(text: str, pos: int, row: int | None, column: str | None) -> tuple[A
 def _read_document(text: str) -> tuple[Any, list[Any] | None]:
     pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     if text[pos : pos + 1] != "{":
-        document, end = _decode(text, pos, None, None)
+        value, end = _decode(text, pos, None, None)
         end = _SPACE.match(text, end).end()  # type: ignore[union-attr]
         if end != len(text):
             raise json.JSONDecodeError("Extra data", text, end)
-        return document, None
+        return value, None
     document: dict[str, Any] = {}
     runs: list[Any] | None = None
     pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
