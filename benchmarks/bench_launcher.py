@@ -8,7 +8,10 @@
    row, both made for real against the emulator, and the time each needs under the default quotas
    (StartRunBatch 1 TPS, StartRun 1 TPS; HEALTHOMICS.md §5), plus the virtual seconds the service itself needs
    to create the batch's runs (its progressive submission is paced by the same StartRun quota).
-Sizes: BENCH_LAUNCHER_ROWS (100000), BENCH_LAUNCHER_N (10000).
+3. Peak RSS of the launcher's whole path (read, parse, validate, plan, settings file stream) in a fresh process,
+   for the worst sheet it accepts (sheetMaxBytes = 64 MiB of 100,000 rows) and for a 1,000,000-row sheet (37 MB:
+   rejected after reading 100,001 rows), against the 512 MB goal in a 1,024 MB function.
+Sizes: BENCH_LAUNCHER_ROWS (100000), BENCH_LAUNCHER_N (10000), BENCH_LAUNCHER_RSS (1: measure RSS, 0: skip).
 """
 
 from __future__ import annotations
@@ -67,9 +70,13 @@ def _measure(work: Callable[[], Any]) -> tuple[float, float]:
 
 
 def sheet_figures(count: int) -> dict[str, Any]:
+    from launcher.limits import api_limits
+    from launcher.logic import without_cyclic_gc
     from launcher.plan import SheetIdentity, build_plan, settings_chunks
     from launcher.sheet import parse
     from launcher.validation import validate
+
+    api_limits()  # loaded once per process (the first sheet of a cold start), not part of either figure
 
     rows = _rows(count)
     documents = {"csv": _csv(rows), "json": _json_sheet(rows)}
@@ -90,7 +97,8 @@ def sheet_figures(count: int) -> dict[str, Any]:
             return len(json.dumps(json.loads(source)))
 
         def launch(data: bytes = data, fmt: Any = fmt, identity: SheetIdentity = identity) -> int:
-            validated = validate(parse(data, fmt), defaults, identity.submission_id)
+            with without_cyclic_gc():  # as Launcher._validate runs it
+                validated = validate(parse(data, fmt), defaults, identity.submission_id)
             assert validated.ok, validated.errors[:3]
             plan = build_plan(validated, identity, "batch-settings/")
             assert not plan.inline
@@ -104,6 +112,85 @@ def sheet_figures(count: int) -> dict[str, Any]:
             "launcher": {"seconds": round(seconds, 3), "peak_mb": round(peak, 1)},
             "time_ratio": round(seconds / base_time, 2), "memory_ratio": round(peak / base_peak, 2),
             "goal (<= 2x time, <= 512 MB peak) met": seconds / base_time <= 2.0 and peak <= 512}
+    return figures
+
+
+def _wide_rows(count: int, target_bytes: int) -> list[dict[str, Any]]:
+    """`count` rows whose CSV fills about `target_bytes`: the sheet's long tail of extra parameter columns."""
+    base = _rows(1)[0]
+    per_row = target_bytes // count - len(_csv([base]).splitlines()[1]) - 1
+    columns = max(0, per_row // 12)
+    return [{**row, **{f"extra_{c:03d}": f"v{(i * 7 + c) % 1000:09d}" for c in range(columns)}}
+            for i, row in enumerate(_rows(count))]
+
+
+def _narrow(count: int, fmt: str) -> bytes:
+    """The issue's 1,000,000-row sheet: one short id (and, in CSV, one input) per row, under the size cap."""
+    if fmt == "csv":
+        return ("sample_id,input_bam\n" + "".join(f"S{i:07d},s3://lab/S{i:07d}.bam\n" for i in range(count))).encode()
+    return ('{"runs":[' + ",".join(f'{{"runSettingId":"S{i:07d}"}}' for i in range(count)) + "]}").encode()
+
+
+def _rss_child(path: str, fmt: str) -> None:
+    """In a fresh process: read the sheet file, run the launcher's path, report the peak RSS (as the
+    function's memory holds the sheet's bytes and everything made of them)."""
+    from pathlib import Path
+
+    def high_water_mb() -> float:
+        # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, inherited at fork)
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+    from launcher.limits import api_limits
+    from launcher.logic import without_cyclic_gc
+    from launcher.plan import SheetIdentity, build_plan, settings_chunks
+    from launcher.sheet import parse
+    from launcher.validation import validate
+
+    api_limits()
+    data = Path(path).read_bytes()
+    before = high_water_mb()
+    defaults = {"workflowId": "1234567", "roleArn": ROLE, "outputUri": "s3://lab-out/runs/", "cacheId": "555"}
+    identity = SheetIdentity("s3", "0" * 64, bucket=BUCKET, key=f"submissions/rss.{fmt}")
+    with without_cyclic_gc():
+        validated = validate(parse(data, fmt), defaults, identity.submission_id)  # type: ignore[arg-type]
+    if validated.ok:
+        build_plan(validated, identity, "batch-settings/")
+        for _ in settings_chunks(validated.encoded):
+            pass
+    peak = high_water_mb()
+    print(json.dumps({"sheet_mb": round(len(data) / 1e6, 1), "accepted": validated.ok,
+                      "errors": [e.reason for e in validated.errors[:1]], "peak_rss_mb": round(peak),
+                      "rss_with_the_sheet_read_mb": round(before)}))
+
+
+def rss_figures() -> dict[str, Any]:
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in ("worst accepted (64 MiB, 100,000 rows)", "1,000,000 rows"):
+            for fmt in ("csv", "json"):
+                if kind.startswith("worst"):
+                    encode = _csv if fmt == "csv" else _json_sheet
+                    target = 63 << 20
+                    data = encode(_wide_rows(100_000, target))
+                    if len(data) > 64 << 20:  # JSON repeats the names: fewer columns for the same bytes
+                        data = encode(_wide_rows(100_000, int(target * target / len(data))))
+                else:
+                    data = _narrow(1_000_000, fmt)
+                path = Path(folder) / f"sheet.{fmt}"
+                path.write_bytes(data)
+                del data
+                code = ("import sys; sys.path[:0] = ['lambdas', '.']; "
+                        f"from benchmarks.bench_launcher import _rss_child; _rss_child({str(path)!r}, {fmt!r})")
+                done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                figure = json.loads(done.stdout.strip().splitlines()[-1])
+                figure["goal (peak RSS <= 512 MB) met"] = figure["peak_rss_mb"] <= 512
+                figures[f"{kind} ({fmt})"] = figure
     return figures
 
 
@@ -233,6 +320,8 @@ def main() -> None:
     rows = int(os.environ.get("BENCH_LAUNCHER_ROWS", "100000"))
     n = int(os.environ.get("BENCH_LAUNCHER_N", "10000"))
     print(json.dumps({"sheet": sheet_figures(rows)}, indent=2), flush=True)
+    if os.environ.get("BENCH_LAUNCHER_RSS", "1") != "0":
+        print(json.dumps({"peak_rss": rss_figures()}, indent=2), flush=True)
     print(json.dumps({"end_to_end": end_to_end(rows)}, indent=2), flush=True)
     print(json.dumps({"submit": submission_figures(n)}, indent=2), flush=True)
 

@@ -124,6 +124,8 @@ class AutopilotStack(cdk.Stack):
             default_output_uri=self.storage.outputs.s3_url_for_object("runs/"),
             omics_service_role_arn=self.omics.service_role_arn,
             config=config,
+            outputs=self.storage.outputs,
+            run_cache_bucket=self.storage.run_cache,
         )
 
         cdk.CfnOutput(self, "ProvenanceTableName", value=self.provenance.table.table_name)

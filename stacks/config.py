@@ -66,6 +66,12 @@ CONTEXT_KEYS = (
     "runRetentionMode",
     "runLogLevel",
     "launcherMaxConcurrency",
+    # launcher: what the deployer allows a sample sheet to do
+    "sheetWorkflows",
+    "sheetOutputPrefixes",
+    "sheetRunGroupIds",
+    "sheetMaxStorageGib",
+    "sheetMaxBytes",
     # pruner: scheduled run-cache cleanup
     "pruneSchedule",
     "pruneMode",
@@ -193,6 +199,57 @@ class AutopilotConfig(BaseModel):
     run_retention_mode: Literal["RETAIN", "REMOVE"] | None = None
     run_log_level: Literal["OFF", "FATAL", "ERROR", "ALL"] | None = None
     launcher_max_concurrency: int = Field(default=2, ge=2, le=100)
+    # launcher allow-lists (lambdas/launcher/policy.py): whoever may upload a sheet acts through the service
+    # role, so a sheet may only choose what these allow; the run cache is always the stack's.
+    sheet_workflows: list[str] = Field(
+        default_factory=list,
+        description="Workflows sheets may run: 'id' (any version), 'id:version', or '*' (every workflow, an "
+                    "explicit opt-in); empty = workflowId only.",
+    )
+    sheet_output_prefixes: list[str] = Field(
+        default_factory=list,
+        description="s3:// locations run outputs may go to; empty = the stack's outputs bucket. Never a "
+                    "run-cache bucket.",
+    )
+    sheet_run_group_ids: list[str] = Field(
+        default_factory=list, description="Run groups sheets may use; empty = runGroupId only (or none)."
+    )
+    sheet_max_storage_gib: int = Field(default=4_800, ge=0, le=100_000,
+                                       description="Cap of storageCapacity (GiB) a sheet may ask for.")
+    sheet_max_bytes: int = Field(default=64 << 20, ge=1024, le=512 << 20,
+                                 description="Largest sample sheet read; larger ones are rejected unread.")
+
+    @field_validator("sheet_workflows", "sheet_output_prefixes", "sheet_run_group_ids", mode="before")
+    @classmethod
+    def _sheet_lists(cls, value: Any, info: ValidationInfo) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return []
+        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError("must be a list or a comma-separated string")
+        items = [str(item) if type(item) is int else item for item in items]
+        pattern = {"sheet_workflows": r"\*|[0-9]{1,18}(:[A-Za-z0-9][A-Za-z0-9\-._]{0,63})?",
+                   "sheet_output_prefixes": r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f]*)?",
+                   "sheet_run_group_ids": r"[0-9]{1,18}"}[str(info.field_name)]
+        for item in items:
+            if not isinstance(item, str) or not re.fullmatch(pattern, item) or len(item) > 750:
+                raise ValueError(f"{item!r} does not match {pattern}")
+        return items
+
+    @model_validator(mode="after")
+    def _sheet_limits_agree(self) -> AutopilotConfig:
+        # The stack's own run-cache bucket is refused by the launcher itself (its name is known at deploy).
+        for uri in self.sheet_output_prefixes:
+            if uri.removeprefix("s3://").split("/", 1)[0] in self.prune_cache_buckets:
+                raise ValueError(f"sheetOutputPrefixes: {uri} is in a run-cache bucket (pruneCacheBuckets); "
+                                 "run outputs never go there")
+        capacity = self.run_storage_capacity
+        if capacity is not None and capacity > self.sheet_max_storage_gib:
+            raise ValueError(f"runStorageCapacity: {capacity} GiB is over sheetMaxStorageGib "
+                             f"({self.sheet_max_storage_gib} GiB)")
+        return self
+
 
     # pruner: scheduled cleanup of stale run-cache entries (docs in README, "Run-cache pruner")
     prune_schedule: str = Field(

@@ -92,7 +92,9 @@ def launcher_env(faults: FaultPlan | None = None, with_workflow_default: bool = 
         omics = omics_client(1000)
         cache_id = omics.create_run_cache(cacheS3Location="s3://lab-cache/cache/", requestId="cache-1")["id"]
         settings = {"workflow_id": workflow_id if with_workflow_default else None, "role_arn": ROLE,
-                    "output_uri": OUTPUTS, "cache_id": cache_id, "submissions_bucket": BUCKET, **config}
+                    "output_uri": OUTPUTS, "cache_id": cache_id, "submissions_bucket": BUCKET,
+                    # as the stack sets them: outputs anywhere in the outputs bucket, never in the cache's
+                    "allowed_output_prefixes": ["s3://lab-outputs/"], "run_cache_buckets": ["lab-cache"], **config}
         repository = ProvenanceRepository(table)
         env_metrics: dict[str, float] = {}
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from launcher.config import LauncherConfig
+from launcher.events import ObjectCreated
 from launcher.logic import Launcher
 from launcher.store import LauncherStore
 from shared.consumer import body_json, process_sqs_batch
@@ -54,7 +54,7 @@ def _launcher() -> Launcher:
 def handle_event(launcher: Launcher, raw: dict[str, Any]) -> dict[str, Any] | None:
     """One EventBridge event from the launch queue."""
     if raw.get("source") == "aws.s3":
-        event = S3EventNotificationEventBridgeModel.model_validate(raw)
+        event = ObjectCreated.model_validate(raw)
         obj = event.detail.object
         outcome = launcher.launch_object(event.detail.bucket.name, obj.key, obj.version_id)
         return outcome.as_dict() if outcome else None

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from launcher.limits import api_limits
 from launcher.validation import Validated
 
-INLINE_LIMIT = 100
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
 MAX_INLINE_REQUEST_BYTES = 256_000
 CHUNK_BYTES = 1 << 20
@@ -60,11 +60,15 @@ def sha256_hex(data: bytes) -> str:
 
 
 def batch_name_for(identity: SheetIdentity, explicit: str | None) -> str:
-    """batchName: the sheet's own, else the file (or CLI) name, trimmed to the API's 64 characters."""
+    """batchName: the sheet's own (validated), else the file (or CLI) name, cut to the API's maximum and
+    without the characters its pattern forbids (botocore's model, launcher/limits.py)."""
     if explicit:
         return explicit
-    base = identity.name or (identity.key or "").rsplit("/", 1)[-1] or identity.submission_id
-    return base[:64]
+    rule = api_limits().batch_name
+    base = identity.name or (identity.key or "").rsplit("/", 1)[-1]
+    if base and not rule.allows(base[: rule.max_length]):
+        base = "".join(c for c in base if rule.allows(c))
+    return base[: rule.max_length] or identity.submission_id[: rule.max_length]
 
 
 def settings_chunks(encoded: Iterable[str], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -108,6 +112,7 @@ class Plan:
     inline: bool
     settings_key: str | None = None
     settings_bytes: int | None = None
+    settings_sha256: str | None = None
 
     def with_settings_uri(self, bucket: str) -> dict[str, Any]:
         if self.inline:
@@ -125,11 +130,11 @@ def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: s
     }
     tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id}
     request["tags"] = tags
-    count = len(validated.entries)
-    inline_size = sum(len(e) for e in validated.encoded) if count <= INLINE_LIMIT else None
+    count = validated.run_count
+    inline_size = sum(len(e) for e in validated.encoded) if count <= api_limits().inline_max else None
     if inline_size is not None and inline_size <= MAX_INLINE_REQUEST_BYTES:
         request["batchRunSettings"] = {"inlineSettings": validated.entries}
         return Plan(identity, request, count, inline=True)
     digest, size = settings_digest(validated.encoded)
     key = f"{settings_prefix}{digest}.json"
-    return Plan(identity, request, count, inline=False, settings_key=key, settings_bytes=size)
+    return Plan(identity, request, count, inline=False, settings_key=key, settings_bytes=size, settings_sha256=digest)

@@ -32,9 +32,13 @@ import io
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
+
+from launcher.limits import MAX_RUNS
 
 SheetFormat = Literal["csv", "json"]
 
@@ -144,6 +148,7 @@ class Sheet:
     runs: list[RunRow]
     errors: list[SheetError]
     ids_known: bool = True  # False when the header has no usable id column (already one error for it)
+    truncated: bool = False  # more than MAX_RUNS runs: reading stopped (already one error for it)
 
 
 def detect_format(name: str | None, data: bytes) -> SheetFormat:
@@ -190,7 +195,7 @@ def typed_cell(text: str) -> tuple[Any, str | None]:
     first = text[0]
     if first in "-0123456789":
         if _INT.fullmatch(text):
-            return int(text), None
+            return _int(text)
         if _FLOAT.fullmatch(text):
             value = float(text)
             if math.isfinite(value):
@@ -199,17 +204,19 @@ def typed_cell(text: str) -> tuple[Any, str | None]:
         return text, None
     if first in "[{\"":
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as error:
             return None, f"invalid JSON value: {error.msg} at character {error.pos + 1}"
+        except ValueError as error:  # a number too long to convert, NaN, Infinity
+            return None, f"invalid JSON value: {_value_error(error)}"
         if first == "\"" and not isinstance(value, str):
             return None, "invalid JSON value: a quoted cell must be one JSON string"
         return value, None
     return text, None
 
 
-def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[SheetError], str | None]:
-    """Each column -> (kind, name, header label): kind in id | field | tag | param | skip."""
+def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str]], list[SheetError], str | None]:
+    """Each column -> (kind, name, header label): kind in id | field | tag | param | skip; `row`: the header's."""
     errors: list[SheetError] = []
     kinds: list[tuple[str, str, str]] = []
     seen: dict[str, int] = {}
@@ -217,11 +224,11 @@ def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[Sheet
     for index, raw in enumerate(header, start=1):
         name = raw.strip()
         if not name:
-            errors.append(SheetError(1, f"#{index}", "header cell is empty"))
+            errors.append(SheetError(row, f"#{index}", "header cell is empty"))
             kinds.append(("skip", "", ""))
             continue
         if name in seen:
-            errors.append(SheetError(1, name, f"column appears twice (columns {seen[name]} and {index})"))
+            errors.append(SheetError(row, name, f"column appears twice (columns {seen[name]} and {index})"))
             kinds.append(("skip", name, name))
             continue
         seen[name] = index
@@ -232,17 +239,17 @@ def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[Sheet
         elif name.startswith(TAG_PREFIX):
             key = name[len(TAG_PREFIX):]
             if not key:
-                errors.append(SheetError(1, name, "tag column needs a key: tag:<key>"))
+                errors.append(SheetError(row, name, "tag column needs a key: tag:<key>"))
                 kinds.append(("skip", name, name))
             elif problem := tag_key_problem(key):
-                errors.append(SheetError(1, name, problem))
+                errors.append(SheetError(row, name, problem))
                 kinds.append(("skip", name, name))
             else:
                 kinds.append(("tag", key, name))
         elif name.startswith(PARAM_PREFIX):
             param = name[len(PARAM_PREFIX):]
             if not param:
-                errors.append(SheetError(1, name, "parameter column needs a name: param:<name>"))
+                errors.append(SheetError(row, name, "parameter column needs a name: param:<name>"))
                 kinds.append(("skip", name, name))
             else:
                 kinds.append(("param", param, name))
@@ -251,61 +258,99 @@ def _classify(header: list[str]) -> tuple[list[tuple[str, str, str]], list[Sheet
                       f"configuration or a JSON sheet (name a workflow parameter param:{name})")
             if name in ("parameters", "runTags"):
                 reason = f"{name} is not a column: use one column per parameter, or tag:<key> for tags"
-            errors.append(SheetError(1, name, reason))
+            errors.append(SheetError(row, name, reason))
             kinds.append(("skip", name, name))
         else:
             kinds.append(("param", name, name))
     id_column: str | None = None
     if not id_columns:
-        errors.append(SheetError(1, None, "header has no runSettingId or sample_id column"))
+        errors.append(SheetError(row, None, "header has no runSettingId or sample_id column"))
     elif len(set(id_columns)) > 1:
-        errors.append(SheetError(1, None, "header has both runSettingId and sample_id; keep one"))
+        errors.append(SheetError(row, None, "header has both runSettingId and sample_id; keep one"))
     else:
         id_column = id_columns[0]
     return kinds, errors, id_column
 
 
+def too_many_runs() -> SheetError:
+    return SheetError(None, None, f"sheet has more than {MAX_RUNS} runs; one batch holds at most {MAX_RUNS} "
+                                  "(reading stopped there)")
+
+
 def parse_csv(text: str) -> Sheet:
     """Rows are read by the csv module, then typed column by column: each distinct cell text of a column is
-    typed once (sample sheets repeat most values), which keeps a 100,000-row sheet to a few seconds."""
+    typed once (sample sheets repeat most values), which keeps a 100,000-row sheet to a few seconds.
+
+    Rows are numbered by record, as a spreadsheet shows them (a quoted cell that spans lines is one row);
+    reading stops after MAX_RUNS + 1 rows, so a sheet far over the limit costs no more than one just over."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     errors: list[SheetError] = []
-    lines: list[int] = []
-    rows: list[list[str]] = []
+    lines: Any = []
+    rows: Any = []
     id_column: str | None = None
     try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)
+        header_row, header = 0, None
+        for cells in reader:  # blank lines before the header are rows too, as a spreadsheet shows them
+            header_row += 1
+            if any(cell.strip() for cell in cells):
+                header = cells
+                break
         if header is None:
             return Sheet("csv", {}, [], [SheetError(None, None, "sheet is empty")])
-        kinds, header_errors, id_column = _classify(header)
+        kinds, header_errors, id_column = _classify(header, header_row)
         errors.extend(header_errors)
         width = len(kinds)
-        first_line = reader.line_num + 1
-        raw_rows = list(reader)
-        if len(raw_rows) + first_line - 1 == text.count("\n") + (not text.endswith("\n")):
-            numbers: Any = range(first_line, first_line + len(raw_rows))  # one line per row
-        else:  # quoted cells span lines: number rows as the csv module reads them
-            reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-            numbers = []
-            for _ in reader:
-                numbers.append(reader.line_num)
-            numbers = numbers[-len(raw_rows):] if raw_rows else []
+        lines, raw_rows = _records(reader, header_row + 1)
+        if len(raw_rows) > MAX_RUNS:
+            errors.append(too_many_runs())
+            return Sheet("csv", {}, [], errors, ids_known=id_column is not None, truncated=True)
         if set(map(len, raw_rows)) <= {width}:
-            lines, rows = list(numbers), raw_rows
+            rows = raw_rows
         else:
-            for line, cells in zip(numbers, raw_rows, strict=True):
+            kept_lines, kept_rows = [], []
+            for line, cells in zip(lines, raw_rows, strict=True):
                 if len(cells) > width and any(c.strip() for c in cells[width:]):
                     errors.append(SheetError(line, None, f"row has {len(cells)} cells but the header has {width}"))
                     continue
-                lines.append(line)
-                rows.append(cells if len(cells) == width else (cells + [""] * width)[:width])
+                kept_lines.append(line)
+                kept_rows.append(cells if len(cells) == width else (cells + [""] * width)[:width])
+            lines, rows = kept_lines, kept_rows
+        del raw_rows  # `rows` is the one reference left: _csv_runs empties it
     except csv.Error as error:
-        errors.append(SheetError(reader.line_num, None, f"malformed CSV: {error}"))
+        errors.append(SheetError(_failing_row(text), None, f"malformed CSV: {error}"))
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
-    runs = _csv_runs(lines, rows, kinds, id_column, errors)
+    if not isinstance(rows, list):
+        rows = list(rows)
+    runs = _csv_runs(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
     return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
+
+
+def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
+    """(spreadsheet row numbers, cells) of the non-empty records, at most MAX_RUNS + 1 of them (C-speed
+    reading; row numbers are only listed one by one when blank lines make them differ from a range)."""
+    rows = list(islice(reader, MAX_RUNS + 1))
+    if [] not in rows:
+        return range(first, first + len(rows)), rows
+    numbered = [(row, cells) for row, cells in enumerate(rows, start=first) if cells]
+    if len(rows) > MAX_RUNS:  # the slice was full of blank lines too: runs may follow it
+        for row, cells in enumerate(reader, start=first + len(rows)):
+            if cells:
+                numbered.append((row, cells))
+                if len(numbered) > MAX_RUNS:
+                    break
+    return [row for row, _ in numbered], [cells for _, cells in numbered]
+
+
+def _failing_row(text: str) -> int:
+    """The spreadsheet row of the record the csv module cannot read (counted again: errors only)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    row = 0
+    try:
+        for row, _ in enumerate(reader, start=1):  # noqa: B007
+            pass
+    except csv.Error:
+        return row + 1
+    return row
 
 
 _UNSET: Any = object()
@@ -335,9 +380,23 @@ def _typed_column(values: list[str], lines: list[int], label: str, errors: list[
     return list(map(table.__getitem__, values))
 
 
+def _int(text: str) -> tuple[Any, str | None]:
+    """int(text), or why not: Python refuses to convert more digits than sys.get_int_max_str_digits()."""
+    try:
+        return int(text), None
+    except ValueError:
+        return None, f"number has {len(text.lstrip('-'))} digits; at most {sys.get_int_max_str_digits()}"
+
+
+def _value_error(error: ValueError) -> str:
+    if "int_max_str_digits" in str(error) or "Exceeds the limit" in str(error):
+        return f"a number has more than {sys.get_int_max_str_digits()} digits"
+    return str(error)
+
+
 def _priority(text: str) -> tuple[Any, str | None]:
     if _INT.fullmatch(text):
-        return int(text), None
+        return _int(text)
     return None, f"priority must be a whole number, not {text!r}"
 
 
@@ -362,15 +421,18 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         return []
     labels = _column_labels(kinds, id_column)
     columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
+    count = len(rows)
+    rows.clear()  # the cells live on in `columns`: the row lists need not
     blank = {index for index, cells in enumerate(zip(*columns, strict=True)) if not any(cells)} \
         if not all(map(all, columns)) else set()
     if blank:  # blank lines (e.g. trailing, or only commas) are not runs
-        keep = [index for index in range(len(rows)) if index not in blank]
-        lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
+        keep = [index for index in range(count) if index not in blank]
+        lines = [lines[i] for i in keep]
         columns = [[column[i] for i in keep] for column in columns]
-        if not rows:
+        count = len(keep)
+        if not count:
             return []
-    ids: list[Any] = [None] * len(rows)
+    ids: list[Any] = [None] * count
     fields: list[tuple[str, list[Any]]] = []
     params: list[tuple[str, list[Any]]] = []
     tags: list[tuple[str, list[Any]]] = []
@@ -388,11 +450,12 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
     # validation._merged_size); exact sizes are only computed for rows whose bound is too large.
     names = sum(len(name) for name, _ in params)
     widest = sum(max(map(len, column)) for column in columns) + names  # bounds every row at once
-    chars: Any = [widest] * len(rows) if 6 * widest + 6 * len(params) + 2 <= 50_000 else \
-        [sum(map(len, cells)) + names for cells in rows]
-    param_dicts = _row_dicts(params, len(rows))
-    tag_dicts = _row_dicts(tags, len(rows))
-    field_dicts = _row_dicts(fields, len(rows))
+    chars: Any = [widest] * count if 6 * widest + 6 * len(params) + 2 <= 50_000 else \
+        [sum(cells) + names for cells in zip(*(map(len, column) for column in columns), strict=True)]
+    del columns
+    param_dicts = _row_dicts(params, count)
+    tag_dicts = _row_dicts(tags, count)
+    field_dicts = _row_dicts(fields, count)
     if not fields and None not in ids and all(param_dicts) and (not tags or all(tag_dicts)):
         entries = [{"runSettingId": i, "parameters": p, "runTags": t} if tags else {"runSettingId": i, "parameters": p}
                    for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
@@ -434,19 +497,145 @@ def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> 
 
 
 # --------------------------------------------------------------------------------------------- JSON
-def parse_json(text: str) -> Sheet:
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        return Sheet("json", {}, [], [SheetError(None, None, f"sheet is not valid JSON: {error.msg} at line "
-                                                             f"{error.lineno} column {error.colno}")])
-    except ValueError as error:
-        return Sheet("json", {}, [], [SheetError(None, None, f"sheet is not valid JSON: {error}")])
-    return from_document(document)
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice (json.loads would silently keep the last value)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return obj
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _RunsOverflow(Exception):
+    """More than MAX_RUNS runs: reading stopped."""
+
+
+def parse_json(text: str) -> Sheet:
+    """The top-level object is read key by key and its "runs" list run by run (json's own C decoder for each
+    value), so duplicate keys are found where they are and reading stops after MAX_RUNS + 1 runs."""
+    try:
+        document, runs = _read_document(text)
+    except _RunsOverflow:
+        return Sheet("json", {}, [], [too_many_runs()], truncated=True)
+    except json.JSONDecodeError as error:
+        return Sheet("json", {}, [], [SheetError(None, None, f"sheet is not valid JSON: {error.msg} at line "
+                                                             f"{error.lineno} column {error.colno}")])
+    except _At as located:
+        where, cause = (located.row, located.column), located.cause
+        if isinstance(cause, DuplicateKey):
+            return Sheet("json", {}, [], [SheetError(*where, f"key {cause.key!r} appears twice in one JSON object "
+                                                             "(only one value can count)")])
+        return Sheet("json", {}, [], [SheetError(*where, f"sheet is not valid JSON: {_value_error(cause)}")])
+    if runs is not None:
+        document["runs"] = runs
+    return from_document(document)
+
+
+class _At(Exception):
+    """A ValueError (duplicate key, over-long number) while decoding a value: where it was."""
+
+    def __init__(self, row: int | None, column: str | None, cause: ValueError) -> None:
+        super().__init__(str(cause))
+        self.row, self.column, self.cause = row, column, cause
+
+
+def _decode(text: str, pos: int, row: int | None, column: str | None) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:
+        raise _At(row, column, error) from error
+
+
+def _read_document(text: str) -> tuple[Any, list[Any] | None]:
+    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if text[pos : pos + 1] != "{":
+        value, end = _decode(text, pos, None, None)
+        end = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+        return value, None
+    document: dict[str, Any] = {}
+    runs: list[Any] | None = None
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    if text[pos : pos + 1] == "}":
+        pos += 1
+    else:
+        while True:
+            if text[pos : pos + 1] != '"':
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] != ":":
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+            pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            if key in document:
+                raise _At(None, key, DuplicateKey(key))
+            if key == "runs" and text[pos : pos + 1] == "[":
+                runs, pos = _read_runs(text, pos)
+                document[key] = None  # placeholder: the key was seen
+            else:
+                document[key], pos = _decode(text, pos, None, key)
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[pos : pos + 1] == ",":
+                pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                continue
+            if text[pos : pos + 1] != "}":
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            pos += 1
+            break
+    end = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return document, runs
+
+
+def _read_runs(text: str, pos: int) -> tuple[list[Any], int]:
+    """The "runs" array from its "[" at `pos`: (runs, position after "]")."""
+    runs: list[Any] = []
+    decode = _DECODER.raw_decode
+    space = _SPACE.match
+    pos = space(text, pos + 1).end()  # type: ignore[union-attr]
+    if text[pos : pos + 1] == "]":
+        return runs, pos + 1
+    append = runs.append
+    while True:
+        if len(runs) == MAX_RUNS:
+            raise _RunsOverflow
+        try:
+            run, pos = decode(text, pos)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:
+            raise _At(len(runs) + 1, None, error) from error
+        append(run)
+        pos = space(text, pos).end()  # type: ignore[union-attr]
+        char = text[pos : pos + 1]
+        if char == ",":
+            pos = space(text, pos + 1).end()  # type: ignore[union-attr]
+        elif char == "]":
+            return runs, pos + 1
+        else:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
 
 
 def from_document(document: Any) -> Sheet:

@@ -19,13 +19,24 @@ from botocore.exceptions import ClientError
 from shared.errors import PermanentError, RetryableError
 
 PART_BYTES = 8 << 20  # S3 multipart parts (≥ 5 MiB except the last)
-MAX_SHEET_BYTES = 512 << 20
 _RETRYABLE = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500",
                         "ThrottlingException", "ConditionalRequestConflict", "OperationAborted"})
 
 
 class SheetUnreadable(PermanentError):
-    """The sheet object no longer exists, is too large, or cannot be read with our permissions."""
+    """The sheet object no longer exists, or cannot be read with our permissions."""
+
+
+class SheetTooLarge(Exception):
+    """The sheet is over the size cap: known from its metadata, its body is never downloaded."""
+
+    def __init__(self, size: int, etag: str | None, version_id: str | None) -> None:
+        super().__init__(f"{size} bytes")
+        self.size, self.etag, self.version_id = size, etag, version_id
+
+
+class SettingsFileMismatch(PermanentError):
+    """A settings file exists at its content-addressed key with other content (someone wrote it)."""
 
 
 @dataclass(frozen=True)
@@ -58,20 +69,32 @@ class LauncherStore:
         return self._sns
 
     # ------------------------------------------------------------------------------------- sheets
-    def read_sheet(self, bucket: str, key: str, version_id: str | None) -> SheetObject:
+    def read_sheet(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> SheetObject:
+        """The sheet's bytes; SheetTooLarge (from HeadObject, before any download) over `max_bytes`."""
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             params["VersionId"] = version_id
         try:
+            head = self.s3.head_object(**params)
+            size = int(head.get("ContentLength") or 0)
+            version_id = head.get("VersionId") or version_id
+            etag = str(head.get("ETag", "")).strip('"') or None
+            if size > max_bytes:
+                raise SheetTooLarge(size, etag, version_id)
+            if version_id:
+                params["VersionId"] = version_id  # the very object whose size was checked
             response = self.s3.get_object(**params)
         except ClientError as error:
-            _raise(error, f"GetObject s3://{bucket}/{key}")
+            _raise(error, f"read s3://{bucket}/{key}")
             raise SheetUnreadable(f"cannot read s3://{bucket}/{key}: {_code(error)}") from error
-        if int(response.get("ContentLength") or 0) > MAX_SHEET_BYTES:
-            raise SheetUnreadable(f"s3://{bucket}/{key} is larger than {MAX_SHEET_BYTES} bytes")
         digest = hashlib.sha256()
         parts = []
+        read = 0
         for chunk in response["Body"].iter_chunks(1 << 20):
+            read += len(chunk)
+            if read > max_bytes:  # replaced since the HEAD (no version pinned): never hold more than the cap
+                response["Body"].close()
+                raise SheetTooLarge(read, etag, version_id)
             digest.update(chunk)
             parts.append(chunk)
         return SheetObject(b"".join(parts), digest.hexdigest(), response.get("VersionId") or version_id,
@@ -96,23 +119,49 @@ class LauncherStore:
             raise
         return True
 
-    def put_once(self, bucket: str, key: str, chunks: Iterable[bytes]) -> bool:
+    def put_once(self, bucket: str, key: str, chunks: Iterable[bytes], sha256: str) -> bool:
         """Write `key` from a stream of chunks unless it already exists; never overwrite it.
 
         Checks first (a redelivery costs one HEAD), then writes conditionally (If-None-Match: *), in one
         PutObject when the stream fits one part, else as a multipart upload of PART_BYTES parts, so the
-        file is never held whole in memory. Returns True when this call created the object."""
+        file is never held whole in memory. Returns True when this call created the object.
+
+        A file found at the key (before, or written concurrently) is reused only when its bytes hash to
+        `sha256`: anyone who can write the settings prefix could have planted it, and it cannot be replaced
+        (the write is conditional), so any other content raises SettingsFileMismatch."""
         if self.exists(bucket, key):
+            self.verify(bucket, key, sha256)
             return False
         buffer = bytearray()
         stream = iter(chunks)
+        created = None
         for chunk in stream:
             buffer += chunk
             if len(buffer) >= PART_BYTES:
-                return self._multipart(bucket, key, buffer, stream)
-        return self._conditional(lambda: self.s3.put_object(
-            Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="application/json", IfNoneMatch="*"),
-            f"s3://{bucket}/{key}")
+                created = self._multipart(bucket, key, buffer, stream)
+                break
+        if created is None:
+            created = self._conditional(lambda: self.s3.put_object(
+                Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="application/json", IfNoneMatch="*"),
+                f"s3://{bucket}/{key}")
+        if not created:
+            self.verify(bucket, key, sha256)
+        return created
+
+    def verify(self, bucket: str, key: str, sha256: str) -> None:
+        """Stream the object and compare its SHA-256 (nothing held whole in memory)."""
+        try:
+            response = self.s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            _raise(error, f"GetObject s3://{bucket}/{key}")
+            raise
+        digest = hashlib.sha256()
+        for chunk in response["Body"].iter_chunks(1 << 20):
+            digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise SettingsFileMismatch(
+                f"settings file s3://{bucket}/{key} exists with other content (SHA-256 {digest.hexdigest()}, "
+                f"expected {sha256}); it cannot be replaced, so no batch is started from it")
 
     def _multipart(self, bucket: str, key: str, buffer: bytearray, rest: Iterable[bytes]) -> bool:
         upload = self.s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/json")

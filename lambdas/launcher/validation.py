@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from launcher.limits import MAX_RUNS, ApiLimits, api_limits
+from launcher.policy import SheetPolicy, as_prefix
 from launcher.sheet import (
     MAX_TAG_VALUE,
     RunRow,
@@ -21,10 +23,10 @@ from launcher.sheet import (
     parameter_value_problem,
     s3_uri_problem,
     tag_key_problem,
+    too_many_runs,
 )
 from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
 
-MAX_RUNS = 100_000
 MAX_PARAMETER_BYTES = 50_000
 MAX_TAGS_PER_RUN = 50
 # Every autopilot:* lineage tag a run of this product may carry at some attempt (shared/lineage.py):
@@ -33,11 +35,6 @@ MAX_TAGS_PER_RUN = 50
 RESERVED_TAGS = 8
 MAX_USER_TAGS = MAX_TAGS_PER_RUN - RESERVED_TAGS
 MAX_BATCH_TAGS = 50
-MAX_ID = 128
-MAX_NAME = 128
-MAX_BATCH_NAME = 64
-MAX_PRIORITY = 100_000
-MAX_STORAGE = 100_000
 ENCODE_GROUP = 1_000  # entries encoded per json.dumps call (C speed, bounded piece size)
 
 ENUMS = {
@@ -55,7 +52,6 @@ NUMERIC_IDS = ("workflowId", "cacheId", "runGroupId")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-._]{0,63}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -77,21 +73,35 @@ class Validated:
     entries: list[dict[str, Any]] = field(default_factory=list)
     # The settings file's entries as compact JSON pieces: each piece is consecutive entries joined by ","
     encoded: list[str] = field(default_factory=list)
+    # How many runs; `entries` is kept only for a batch that may go inline (≤ the API's inline maximum)
+    run_count: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: str) -> Validated:
-    """Check everything; on success return the merged defaults and the per-run entries."""
+def default_policy(deploy_defaults: Mapping[str, Any]) -> SheetPolicy:
+    """The narrowest allow-lists: exactly the deployment's own workflow, output location, run group, cache."""
+    workflow, group, output = (deploy_defaults.get(k) for k in ("workflowId", "runGroupId", "outputUri"))
+    return SheetPolicy(workflows=frozenset({(workflow, None)} if workflow else ()),
+                       output_prefixes=(as_prefix(output),) if output else (),
+                       run_group_ids=frozenset({group} if group else ()), cache_id=deploy_defaults.get("cacheId"))
+
+
+def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: str,
+             policy: SheetPolicy | None = None) -> Validated:
+    """Check everything; on success return the merged defaults and the per-run entries. `policy` holds the
+    deployer's allow-lists (default: only what `deploy_defaults` names)."""
     errors = list(sheet.errors)
-    default, batch_name, batch_tags = _batch_settings(sheet.settings, deploy_defaults, errors)
+    limits = api_limits()
+    policy = policy or default_policy(deploy_defaults)
+    default, batch_name, batch_tags = _batch_settings(sheet.settings, deploy_defaults, errors, limits, policy)
     count = len(sheet.runs)
     if count == 0 and not sheet.errors:
         errors.append(SheetError(None, None, "sheet has no runs"))
-    if count > MAX_RUNS:
-        errors.append(SheetError(None, None, f"sheet has {count} runs; one batch holds at most {MAX_RUNS}"))
+    if count > MAX_RUNS and not sheet.truncated:
+        errors.append(too_many_runs())
     default_params = default.get("parameters") or {}
     default_params_size = len(compact(default_params).encode()) if default_params else 0
     default_tags = default.get("runTags") or {}
@@ -101,13 +111,23 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     entries: list[dict[str, Any]] = []
     for run in sheet.runs:
         entry = _run_entry(run, errors, first_seen, default_params, default_params_size, default_tags,
-                           has_default_output, has_default_name, submission_id, sheet.ids_known)
+                           has_default_output, has_default_name, submission_id, sheet.ids_known, limits, policy)
         if entry is not None and not errors:
             entries.append(entry)
     if errors:
         return Validated(sorted(set(errors), key=_error_order))
-    encoded = [compact(entries[start : start + ENCODE_GROUP])[1:-1] for start in range(0, len(entries), ENCODE_GROUP)]
-    return Validated([], default, batch_name, batch_tags, entries, encoded)
+    run_count = len(entries)
+    if run_count > limits.inline_max:
+        # Only the settings file's bytes are needed from here on: encode the entries group by group and let
+        # each group's dicts (and the sheet's rows) go, so they never coexist whole with their encoding.
+        sheet.runs.clear()
+        encoded = []
+        while entries:
+            encoded.append(compact(entries[:ENCODE_GROUP])[1:-1])
+            del entries[:ENCODE_GROUP]
+    else:
+        encoded = [compact(entries)[1:-1]] if entries else []
+    return Validated([], default, batch_name, batch_tags, entries, encoded, run_count)
 
 
 def _error_order(error: SheetError) -> tuple[int, str, str]:
@@ -115,8 +135,8 @@ def _error_order(error: SheetError) -> tuple[int, str, str]:
 
 
 # ------------------------------------------------------------------------------------- batch level
-def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
-                    errors: list[SheetError]) -> tuple[dict[str, Any], str | None, dict[str, str]]:
+def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any], errors: list[SheetError],
+                    limits: ApiLimits, policy: SheetPolicy) -> tuple[dict[str, Any], str | None, dict[str, str]]:
     merged = {**deploy, **{k: v for k, v in settings.items() if k not in ("batchName", "tags")}}
     if "cacheId" in settings and "cacheBehavior" not in settings and merged.get("cacheId"):
         merged["cacheBehavior"] = deploy.get("cacheBehavior", "CACHE_ON_FAILURE")
@@ -138,18 +158,21 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
         errors.append(SheetError(None, "workflowVersionName", f"invalid workflow version name {version!r}"))
     if merged.get("cacheBehavior") and not merged.get("cacheId"):
         errors.append(SheetError(None, "cacheBehavior", "cacheBehavior needs a run cache (cacheId)"))
-    if "outputUri" in merged and (problem := s3_uri_problem(merged["outputUri"])):
+    if "outputUri" in merged and (problem := _output_problem(merged["outputUri"], policy)):
         errors.append(SheetError(None, "outputUri", problem))
+    _check_allowed(settings, merged, policy, errors)
     capacity = merged.get("storageCapacity")
-    if capacity is not None and not _int_in(capacity, 0, MAX_STORAGE):
+    if capacity is not None and not _int_in(capacity, 0, limits.storage_max):
         errors.append(SheetError(None, "storageCapacity", f"storageCapacity must be a whole number of GiB "
-                                                          f"from 0 to {MAX_STORAGE}, not {capacity!r}"))
+                                                          f"from 0 to {limits.storage_max}, not {capacity!r}"))
+    elif capacity is not None and (problem := policy.storage_problem(capacity)):
+        errors.append(SheetError(None, "storageCapacity", problem))
     if merged.get("storageType") == "STATIC" and capacity is None:
         errors.append(SheetError(None, "storageCapacity", "STATIC storage needs storageCapacity (GiB)"))
-    if "priority" in merged and not _int_in(merged["priority"], 0, MAX_PRIORITY):
-        errors.append(SheetError(None, "priority", f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
-    if "name" in merged and not _text_ok(merged["name"], MAX_NAME):
-        errors.append(SheetError(None, "name", f"name must be text of 1 to {MAX_NAME} characters"))
+    if "priority" in merged and not _int_in(merged["priority"], 0, limits.priority_max):
+        errors.append(SheetError(None, "priority", f"priority must be a whole number from 0 to {limits.priority_max}"))
+    if "name" in merged and (problem := limits.run_name.problem("name", merged["name"])):
+        errors.append(SheetError(None, "name", problem))
     if "outputBucketOwnerId" in merged and not _account_ok(merged["outputBucketOwnerId"]):
         errors.append(SheetError(None, "outputBucketOwnerId", "outputBucketOwnerId must be a 12-digit account id"))
     params = merged.get("parameters")
@@ -165,8 +188,8 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
         if key in merged and not isinstance(merged[key], dict):
             errors.append(SheetError(None, key, f"{key} must be a JSON object"))
     batch_name = settings.get("batchName")
-    if batch_name is not None and not _text_ok(batch_name, MAX_BATCH_NAME):
-        errors.append(SheetError(None, "batchName", f"batchName must be text of 1 to {MAX_BATCH_NAME} characters"))
+    if batch_name is not None and (problem := limits.batch_name.problem("batchName", batch_name)):
+        errors.append(SheetError(None, "batchName", problem))
         batch_name = None
     batch_tags = settings.get("tags") or {}
     if not _check_tags(None, batch_tags, "tags", errors, user_limit=MAX_BATCH_TAGS):
@@ -174,36 +197,56 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any],
     return merged, batch_name, batch_tags
 
 
+def _output_problem(uri: Any, policy: SheetPolicy) -> str | None:
+    return s3_uri_problem(uri) or policy.output_problem(uri)
+
+
+def _check_allowed(settings: Mapping[str, Any], merged: Mapping[str, Any], policy: SheetPolicy,
+                   errors: list[SheetError]) -> None:
+    """The deployer's allow-lists for what a sheet chose at batch level (well-formed values only: a
+    malformed one already has its own error)."""
+    workflow, version = merged.get("workflowId"), merged.get("workflowVersionName")
+    if type(workflow) is str and _DIGITS.fullmatch(workflow) and (version is None or type(version) is str) \
+            and (problem := policy.workflow_problem(workflow, version)):
+        errors.append(SheetError(None, "workflowVersionName" if "workflowVersionName" in settings
+                                 and "workflowId" not in settings else "workflowId", problem))
+    group = merged.get("runGroupId")
+    if type(group) is str and _DIGITS.fullmatch(group) and (problem := policy.run_group_problem(group)):
+        errors.append(SheetError(None, "runGroupId", problem))
+    cache = settings.get("cacheId")
+    if type(cache) is str and _DIGITS.fullmatch(cache) and (problem := policy.cache_problem(cache)):
+        errors.append(SheetError(None, "cacheId", problem))
+
+
 # ----------------------------------------------------------------------------------------- per run
 def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int],
                default_params: Mapping[str, Any], default_params_size: int, default_tags: Mapping[str, str],
                has_default_output: bool, has_default_name: bool, submission_id: str,
-               ids_known: bool = True) -> dict[str, Any] | None:
+               ids_known: bool, limits: ApiLimits, policy: SheetPolicy) -> dict[str, Any] | None:
     """Check one run and turn its fields (a fresh dict per run) into its batch entry, in place."""
     entry = run.fields
     row = run.row
     before = len(errors)
     run_id = entry.get("runSettingId")
+    id_rule = limits.run_setting_id
     if not ids_known:
         run_id = None
-    elif type(run_id) is str and 0 < len(run_id) <= MAX_ID and run_id not in first_seen \
-            and not _CONTROL.search(run_id):
+    elif type(run_id) is str and run_id not in first_seen and id_rule.allows(run_id) and not run_id.isspace():
         first_seen[run_id] = row
     else:
         id_column = run.column("runSettingId")
-        if not isinstance(run_id, str) or not run_id:
-            errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id else
+        if not isinstance(run_id, str) or not run_id or run_id.isspace():
+            errors.append(SheetError(row, id_column, "runSettingId is missing" if not run_id or
+                                     isinstance(run_id, str) else
                                      f"runSettingId must be text, not {type(run_id).__name__}"))
             run_id = None
-        elif len(run_id) > MAX_ID:
-            errors.append(SheetError(row, id_column, f"runSettingId is {len(run_id)} characters; at most {MAX_ID}"))
         elif run_id in first_seen:
             errors.append(SheetError(row, id_column, f"duplicate runSettingId {run_id!r} (first at row "
                                                      f"{first_seen[run_id]})"))
         else:
-            errors.append(SheetError(row, id_column, "runSettingId contains control characters"))
+            errors.append(SheetError(row, id_column, id_rule.problem("runSettingId", run_id) or "invalid"))
     if len(entry) > 1 + ("parameters" in entry) + ("runTags" in entry):  # optional per-run settings present
-        _check_optional_fields(run, errors)
+        _check_optional_fields(run, errors, limits, policy)
     if "name" not in entry and not has_default_name and run_id:
         entry["name"] = run_id
     if "outputUri" not in entry and not has_default_output:
@@ -239,15 +282,15 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     return entry
 
 
-def _check_optional_fields(run: RunRow, errors: list[SheetError]) -> None:
+def _check_optional_fields(run: RunRow, errors: list[SheetError], limits: ApiLimits, policy: SheetPolicy) -> None:
     fields, row = run.fields, run.row
-    if "name" in fields and not _text_ok(fields["name"], MAX_NAME):
-        errors.append(SheetError(row, run.column("name"), f"name must be text of 1 to {MAX_NAME} characters"))
-    if "outputUri" in fields and (problem := s3_uri_problem(fields["outputUri"])):
+    if "name" in fields and (problem := limits.run_name.problem("name", fields["name"])):
+        errors.append(SheetError(row, run.column("name"), problem))
+    if "outputUri" in fields and (problem := _output_problem(fields["outputUri"], policy)):
         errors.append(SheetError(row, run.column("outputUri"), problem))
-    if "priority" in fields and not _int_in(fields["priority"], 0, MAX_PRIORITY):
+    if "priority" in fields and not _int_in(fields["priority"], 0, limits.priority_max):
         errors.append(SheetError(row, run.column("priority"),
-                                 f"priority must be a whole number from 0 to {MAX_PRIORITY}"))
+                                 f"priority must be a whole number from 0 to {limits.priority_max}"))
     if "outputBucketOwnerId" in fields and not _account_ok(fields["outputBucketOwnerId"]):
         errors.append(SheetError(row, run.column("outputBucketOwnerId"),
                                  "outputBucketOwnerId must be a 12-digit account id"))
@@ -305,10 +348,6 @@ def _check_tags(row: int | None, tags: Any, column: str, errors: list[SheetError
 
 def _int_in(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _text_ok(value: Any, limit: int) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= limit and not _CONTROL.search(value)
 
 
 def _account_ok(value: Any) -> bool:

@@ -17,6 +17,9 @@ def record_rejected_event(repository: ProvenanceRepository, raw: Any, reason: st
     event_id = raw.get("id") if isinstance(raw, dict) else None
     key = event_id or hashlib.sha256(body.encode()).hexdigest()[:32]
     now = iso_time(utc_now())
-    logger.error("rejected malformed event", extra={"event_id": key, "reason": reason[:1000]})
+    # The reason can quote the event (sample ids, S3 keys): it is in the REJECTED record, not in the log.
+    source, detail_type = (raw.get("source"), raw.get("detail-type")) if isinstance(raw, dict) else (None, None)
+    logger.error("rejected malformed event", extra={"event_id": key, "source": source, "detail_type": detail_type,
+                                                    "reason_chars": len(reason)})
     repository.put_record({"pk": f"REJECTED#{now[:10]}", "sk": f"EVENT#{key}", "entity": "REJECTED_EVENT",
                            "reason": reason[:4000], "body": body[:100_000], "recorded_at": now})

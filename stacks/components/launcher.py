@@ -33,8 +33,14 @@ from launcher.config import (
     ENV_LOG_LEVEL,
     ENV_OUTPUT_URI,
     ENV_RETENTION_MODE,
+    ENV_RUN_CACHE_BUCKETS,
     ENV_RUN_GROUP_ID,
     ENV_SETTINGS_PREFIX,
+    ENV_SHEET_MAX_BYTES,
+    ENV_SHEET_MAX_STORAGE_GIB,
+    ENV_SHEET_OUTPUT_PREFIXES,
+    ENV_SHEET_RUN_GROUP_IDS,
+    ENV_SHEET_WORKFLOWS,
     ENV_STORAGE_CAPACITY,
     ENV_STORAGE_TYPE,
     ENV_SUBMISSIONS_BUCKET,
@@ -76,14 +82,24 @@ class SheetLauncher(Construct):
         default_output_uri: str,
         omics_service_role_arn: str,
         config: AutopilotConfig,
+        outputs: s3.IBucket | None = None,
+        run_cache_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        # The deployer's allow-lists (launcher/policy.py). Outputs default to the stack's outputs bucket;
+        # run-cache buckets (the stack's and pruneCacheBuckets) are refused as output locations at run time.
+        output_prefixes = config.sheet_output_prefixes or ([f"s3://{outputs.bucket_name}/"] if outputs else [])
+        cache_buckets = [*([run_cache_bucket.bucket_name] if run_cache_bucket else []), *config.prune_cache_buckets]
         environment = {
             ENV_SUBMISSIONS_BUCKET: submissions.bucket_name,
             ENV_SUBMISSIONS_PREFIX: DEFAULT_SUBMISSIONS_PREFIX,
             ENV_SETTINGS_PREFIX: DEFAULT_SETTINGS_PREFIX,
             ENV_OUTPUT_URI: config.run_output_uri or default_output_uri,
             ENV_CACHE_BEHAVIOR: config.run_cache_behavior,
+            ENV_SHEET_OUTPUT_PREFIXES: cdk.Fn.join(",", output_prefixes) if output_prefixes else "",
+            ENV_RUN_CACHE_BUCKETS: cdk.Fn.join(",", cache_buckets) if cache_buckets else "",
+            ENV_SHEET_MAX_STORAGE_GIB: str(config.sheet_max_storage_gib),
+            ENV_SHEET_MAX_BYTES: str(config.sheet_max_bytes),
         }
         optional = {
             ENV_WORKFLOW_ID: config.workflow_id,
@@ -93,8 +109,11 @@ class SheetLauncher(Construct):
             ENV_RUN_GROUP_ID: config.run_group_id,
             ENV_RETENTION_MODE: config.run_retention_mode,
             ENV_LOG_LEVEL: config.run_log_level,
+            ENV_SHEET_WORKFLOWS: ",".join(config.sheet_workflows) or None,
+            ENV_SHEET_RUN_GROUP_IDS: ",".join(config.sheet_run_group_ids) or None,
         }
         environment.update({name: value for name, value in optional.items() if value is not None})
+        environment = {name: value for name, value in environment.items() if value != ""}
         self.function = factory.create(
             self,
             "Launcher",

@@ -132,6 +132,15 @@ def test_default_output_location_is_the_stack_outputs_bucket(template_dict, laun
     assert text.startswith("s3://") and text.endswith("/runs/") and wiring["buckets"]["outputs"] in text
 
 
+def test_allow_lists_reach_the_function_outputs_bucket_by_default_and_the_cache_bucket_refused(
+        template_dict, launcher, wiring) -> None:
+    env = props(template_dict, launcher["function"])["Environment"]["Variables"]
+    assert join_text(env["SHEET_OUTPUT_PREFIXES"]) == f"s3://<{wiring['buckets']['outputs']}>/"
+    assert join_text(env["RUN_CACHE_BUCKETS"]) == f"<{wiring['buckets']['runCache']}>"
+    assert env["SHEET_MAX_BYTES"] == str(64 << 20) and env["SHEET_MAX_STORAGE_GIB"] == "4800"
+    assert "SHEET_WORKFLOWS" not in env and "SHEET_RUN_GROUP_IDS" not in env  # the deploy defaults only
+
+
 @pytest.mark.parametrize(("context", "message"), [
     ({"workflowId": "wgs"}, 'workflowId: "wgs" does not match'),
     ({"runStorageType": "STATIC"}, "STATIC run storage (runStorageType) needs a capacity in GiB"),

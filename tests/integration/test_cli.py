@@ -49,7 +49,8 @@ class Sandbox:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with LocalAccount(CONTEXT, seed=5, faults=FaultPlan(runs=failing_faults())) as account:
+    # The cohort's workflow is registered after synthesis and named by the sheets: allow every workflow.
+    with LocalAccount({**CONTEXT, "sheetWorkflows": "*"}, seed=5, faults=FaultPlan(runs=failing_faults())) as account:
         cohort = play_cohort(account, samples=4, batch_size=5)
         yield Sandbox(account, cohort)
 

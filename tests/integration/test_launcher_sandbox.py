@@ -5,8 +5,10 @@ to its runId and final status. Also the direct invocation path the CLI uses, and
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+import boto3
 import pytest
 
 from sandbox.local import LocalAccount
@@ -104,3 +106,61 @@ def test_project_cli_submit_dry_run_then_submit(tmp_path) -> None:  # type: igno
         stdout, stderr = io.StringIO(), io.StringIO()
         assert main(["--json", "submit", str(bad)], target=target, stdout=stdout, stderr=stderr) == 1
         assert "storageType is a batch-level setting and cannot vary per run" in stderr.getvalue()
+
+
+class _Captured(logging.Handler):
+    """Every log record of every function, with its extra fields, as CloudWatch Logs would keep it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {record.__dict__}")
+
+
+def test_a_rejected_sheet_leaves_no_sample_id_or_s3_key_in_logs_or_alarm_messages() -> None:
+    """HIPAA: errors of a rejected sheet name samples and S3 locations. Logs at INFO and the alarm e-mail
+    carry counts and the report's location only (issue 11, "Privacy")."""
+    from shared.observability import logger
+
+    samples = [f"PT-{n}-QX" for n in (7781, 7782, 7783)]
+    keys = [f"s3://clinic-data/patients/{s}.bam" for s in samples]
+    bad_output = "s3://exfil-bucket/patients/"
+    body = "sample_id,input_bam,outputUri\n" + "\n".join(
+        [f"{samples[0]},{keys[0]},", f"{samples[1]},{keys[1]},{bad_output}", f"{samples[1]},s3:/{keys[2][5:]},",
+         f"{samples[2]}\u200b,{keys[2]},"]) + "\n"
+    captured = _Captured()
+    logger.addHandler(captured)
+    level = logger.log_level
+    logger.setLevel(logging.INFO)
+    try:
+        with LocalAccount(prepare=_prepare) as account:
+            sqs = account.sqs
+            inbox = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+            inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            boto3.client("sns", region_name="us-east-1").subscribe(
+                TopicArn=account.outputs["AlarmTopicArn"], Protocol="sqs", Endpoint=inbox_arn)
+            bucket = account.outputs["SubmissionsBucketName"]
+            # Given a cohort's sheet that is rejected for several reasons, each naming a sample or a key
+            account.s3.put_object(Bucket=bucket, Key="submissions/clinic.csv", Body=body.encode())
+            # When the account runs it
+            assert account.run_until_quiet()
+            # Then the report beside the sheet holds the details (so a leak would have had them to leak) ...
+            report = json.loads(account.s3.get_object(Bucket=bucket, Key="submissions/clinic.csv.errors.json")
+                                ["Body"].read())
+            assert report["error_count"] == 4 and samples[1] in json.dumps(report)
+            alarms = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10)
+                      .get("Messages", [])]
+            output = list(account.lambda_output.lines)
+            assert account.dlq_messages() == 0 and not account.emulator.batches
+    finally:
+        logger.removeHandler(captured)
+        logger.setLevel(level)
+    # ... and no log line of any function, nor any alarm (subject or message), names a sample or a key
+    assert alarms and captured.lines
+    alarm_text = [json.dumps(alarm) for alarm in alarms]
+    assert all(json.loads(alarm["Message"])["error_count"] == 4 for alarm in alarms)
+    for text in (*captured.lines, *output, *alarm_text):
+        for secret in (*samples, *keys, *(k.split("/", 3)[3] for k in keys), bad_output):
+            assert secret not in text, (secret, text[:300])

@@ -46,7 +46,7 @@ def test_a_sheet_being_launched_elsewhere_is_retried_later(env: LauncherEnv) -> 
     env.upload("submissions/b.csv", csv_sheet(2))
     event = sqs_event([env.object_created("submissions/b.csv")])
     # Given another invocation that holds the submission's lease
-    obj = LauncherStore(env.s3).read_sheet(BUCKET, "submissions/b.csv", None)
+    obj = LauncherStore(env.s3).read_sheet(BUCKET, "submissions/b.csv", None, 1 << 20)
     identity = SheetIdentity("s3", obj.sha256, bucket=BUCKET, key="submissions/b.csv")
     assert env.repository.acquire_lease(f"submission-{identity.submission_id}", "other-invocation",
                                         2_000_000_000, 900)

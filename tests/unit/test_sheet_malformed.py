@@ -139,7 +139,7 @@ def test_more_than_one_hundred_thousand_runs_is_rejected() -> None:
     result = validate(parse(body, "csv"), {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r",
                                            "outputUri": "s3://lab-out/"}, "sub")
     assert [(e.row, e.column, e.reason) for e in result.errors] == [
-        (None, None, "sheet has 100001 runs; one batch holds at most 100000")]
+        (None, None, "sheet has more than 100000 runs; one batch holds at most 100000 (reading stopped there)")]
 
 
 def test_missing_deploy_settings_are_reported() -> None:

@@ -91,7 +91,10 @@ def test_plan_inline_vs_settings_file_and_identity() -> None:
     large = validate(parse(b"sample_id\n" + b"".join(b"S%d\n" % i for i in range(101)), "csv"), DEFAULTS, "s")
     plan = build_plan(large, identity, "batch-settings/")
     body = b"".join(settings_chunks(large.encoded, chunk_bytes=64))
-    assert not plan.inline and json.loads(body) == large.entries
+    assert not plan.inline and [e["runSettingId"] for e in json.loads(body)] == [f"S{i}" for i in range(101)]
+    assert json.loads(body)[0] == {"runSettingId": "S0", "name": "S0",
+                                   "runTags": {TAG_SUBMISSION: "s", TAG_SAMPLE: "S0"}}
+    assert large.run_count == plan.run_count == 101 and large.entries == []  # only the encoding is kept
     digest, size = settings_digest(large.encoded)
     assert plan.settings_key == f"batch-settings/{digest}.json" and plan.settings_bytes == size == len(body)
 

@@ -1,0 +1,187 @@
+"""What a sheet may make the service role do is what the deployer allowed (issue 11, "Deployer allow-lists").
+
+Each test reproduces a sheet that, before the allow-lists, was accepted: outputs into the run-cache bucket
+or any writable bucket, any workflow, run group or cache, 100,000 GiB of static storage. Each is now REJECTED
+with zero HealthOmics calls and an error naming the deploy setting. Also: a settings file planted at the
+content-addressed key is never used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from launcher.config import LauncherConfig
+from launcher.plan import SheetIdentity, build_plan, settings_chunks
+from launcher.sheet import parse
+from launcher.validation import validate
+from stacks.config import AutopilotConfig, ConfigError
+from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
+
+
+@pytest.fixture
+def env() -> Iterator[LauncherEnv]:
+    with mock_aws(), launcher_env() as environment:
+        yield environment
+
+
+def _launch(env: LauncherEnv, sheet: dict[str, Any], name: str = "s.json") -> list[tuple[Any, Any, str]]:
+    key = f"submissions/{name}"
+    env.upload(key, json.dumps(sheet))
+    calls = env.omics_calls
+    outcome = env.launcher.launch_object(BUCKET, key)
+    assert outcome is not None
+    if outcome.status != "SUBMITTED":
+        assert outcome.status == "REJECTED" and env.omics_calls == calls
+    return [(e["row"], e["column"], e["reason"]) for e in outcome.errors]
+
+
+def _runs(**fields: Any) -> list[dict[str, Any]]:
+    return [{"runSettingId": "S1", **fields}]
+
+
+def test_outputs_into_the_run_cache_bucket_are_refused_even_when_allowed() -> None:
+    with mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/", "s3://lab-cache/"]) as env:
+        errors = _launch(env, {"outputUri": "s3://lab-cache/cache/", "runs": _runs()})
+        assert errors == [(None, "outputUri", "outputUri is in a run-cache bucket (lab-cache); run outputs never go "
+                                              "there, whatever sheetOutputPrefixes says")]
+        per_run = _launch(env, {"runs": _runs(outputUri="s3://lab-cache/9876543/out/")}, "p.json")
+        assert per_run == [(1, "outputUri", "outputUri is in a run-cache bucket (lab-cache); run outputs never go "
+                                            "there, whatever sheetOutputPrefixes says")]
+
+
+def test_outputs_outside_the_allowed_prefixes_are_refused(env: LauncherEnv) -> None:
+    reason = "outputUri is outside the output locations the deployment allows (sheetOutputPrefixes)"
+    assert _launch(env, {"outputUri": "s3://other-team/x/", "runs": _runs()}) == [(None, "outputUri", reason)]
+    csv = "sample_id,outputUri\nS1,s3://lab-outputs/trio/\nS2,s3://lab-outputs-evil/x/\n"
+    env.upload("submissions/o.csv", csv)
+    outcome = env.launcher.launch_object(BUCKET, "submissions/o.csv")
+    assert outcome is not None and [(e["row"], e["column"], e["reason"]) for e in outcome.errors] == [
+        (3, "outputUri", reason)]
+
+
+def test_a_folder_prefix_does_not_allow_its_longer_siblings() -> None:
+    with mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/runs"]) as env:
+        assert _launch(env, {"outputUri": "s3://lab-outputs/runs/a/", "runs": _runs()}) == []
+        assert _launch(env, {"outputUri": "s3://lab-outputs/runs-x/", "runs": _runs()}, "b.json") == [
+            (None, "outputUri", "outputUri is outside the output locations the deployment allows "
+                                "(sheetOutputPrefixes)")]
+
+
+def test_workflows_and_versions_outside_the_list_are_refused(env: LauncherEnv) -> None:
+    assert _launch(env, {"workflowId": "999", "runs": _runs()}) == [
+        (None, "workflowId", "workflow 999 (no version named) is not one the deployment allows sheets to run "
+                             "(sheetWorkflows)")]
+    pinned = LauncherConfig(**{**env.launcher.config.model_dump(), "allowed_workflows": ["77:v1"]})
+    policy = pinned.policy()
+    assert policy.workflow_problem("77", "v1") is None
+    assert policy.workflow_problem("77", "v2") == ("workflow 77 version v2 is not one the deployment allows "
+                                                   "sheets to run (sheetWorkflows)")
+    assert policy.workflow_problem(env.workflow_id, None) is None  # the deployment's default, as configured
+    assert policy.workflow_problem(env.workflow_id, "v9") is not None
+    opted_in = LauncherConfig(**{**env.launcher.config.model_dump(), "allowed_workflows": ["*"]}).policy()
+    assert opted_in.workflow_problem("123456", "any") is None  # sheetWorkflows=*: the deployer's explicit choice
+
+
+def test_run_groups_storage_and_another_cache_are_refused(env: LauncherEnv) -> None:
+    errors = _launch(env, {"runGroupId": "4242", "cacheId": "31337", "storageType": "STATIC",
+                           "storageCapacity": 100_000, "runs": _runs()})
+    assert errors == [
+        (None, "cacheId", "cacheId 31337: runs always use this stack's run cache (runCacheId)"),
+        (None, "runGroupId", "run group 4242 is not one the deployment allows sheets to use (sheetRunGroupIds)"),
+        (None, "storageCapacity", "storageCapacity 100000 GiB is over the deployment's cap of 4800 GiB "
+                                  "(sheetMaxStorageGib)"),
+    ]
+
+
+def test_what_the_lists_allow_is_submitted() -> None:
+    with mock_aws(), launcher_env(max_storage_gib=9600) as env:
+        sheet = {"storageType": "STATIC", "storageCapacity": 9600, "cacheId": env.cache_id,
+                 "outputUri": "s3://lab-outputs/trio/", "runs": _runs()}
+        assert _launch(env, sheet) == []
+        assert env.emu.calls["StartRunBatch"] == 1
+
+
+def test_allow_lists_come_from_the_environment_the_stack_sets() -> None:
+    config = LauncherConfig.from_env({
+        "WORKFLOW_ID": "1", "RUN_OUTPUT_URI": "s3://out/runs/", "SHEET_WORKFLOWS": "2, 3:v1",
+        "SHEET_OUTPUT_PREFIXES": "s3://out/,s3://shared/team-a/", "SHEET_RUN_GROUP_IDS": "9",
+        "SHEET_MAX_STORAGE_GIB": "2400", "SHEET_MAX_BYTES": "1048576", "RUN_CACHE_BUCKETS": "cache-b,cache-c"})
+    policy = config.policy()
+    assert policy.workflows == {("1", ""), ("2", None), ("3", "v1")}
+    assert policy.output_prefixes == (("out", ""), ("shared", "team-a/"), ("out", "runs/"))
+    assert policy.run_group_ids == {"9"} and policy.max_storage_gib == 2400
+    assert policy.cache_buckets == {"cache-b", "cache-c"} and config.max_sheet_bytes == 1 << 20
+
+
+def test_validate_without_a_policy_allows_only_the_deployment_defaults() -> None:
+    defaults = {"workflowId": "1", "roleArn": "arn:aws:iam::123456789012:role/r", "outputUri": "s3://out/runs/"}
+    body = json.dumps({"workflowId": "2", "runs": [{"runSettingId": "S1", "outputUri": "s3://out/other/"}]})
+    reasons = [e.column for e in validate(parse(body.encode(), "json"), defaults, "sub").errors]
+    assert reasons == ["workflowId", "outputUri"]
+
+
+# ------------------------------------------------------------------------------ deploy configuration
+def test_configuration_keys_are_validated() -> None:
+    config = AutopilotConfig.from_context({"sheetWorkflows": "123,456:v2", "sheetRunGroupIds": [42],
+                                           "sheetOutputPrefixes": ["s3://lab-out/runs/"]})
+    assert config.sheet_workflows == ["123", "456:v2"] and config.sheet_run_group_ids == ["42"]
+    assert config.sheet_max_bytes == 64 << 20 and config.sheet_max_storage_gib == 4800
+    for context, hint in [
+        ({"sheetWorkflows": "abc"}, "sheetWorkflows: 'abc' does not match"),
+        ({"sheetOutputPrefixes": "https://x/"}, "sheetOutputPrefixes: 'https://x/' does not match"),
+        ({"sheetOutputPrefixes": "s3://cache-b/x/", "pruneCacheBuckets": "cache-b"},
+         "sheetOutputPrefixes: s3://cache-b/x/ is in a run-cache bucket (pruneCacheBuckets)"),
+        ({"runStorageType": "STATIC", "runStorageCapacity": 9600},
+         "runStorageCapacity: 9600 GiB is over sheetMaxStorageGib (4800 GiB)"),
+        ({"sheetMaxBytes": 10}, "sheetMaxBytes"),
+    ]:
+        with pytest.raises(ConfigError, match="Invalid configuration") as raised:
+            AutopilotConfig.from_context(context)
+        assert hint in str(raised.value)
+
+
+# ------------------------------------------------------------------------------ settings file reuse
+def _settings_key(env: LauncherEnv, body: str, key: str) -> tuple[str, bytes]:
+    """Where the launcher will put this sheet's settings file, and the bytes it would write."""
+    obj = env.s3.get_object(Bucket=BUCKET, Key=key)
+    from launcher.plan import sha256_hex
+
+    identity = SheetIdentity("s3", sha256_hex(obj["Body"].read()), bucket=BUCKET, key=key)
+    config = env.launcher.config
+    validated = validate(parse(body.encode(), "csv"), config.default_run_setting(), identity.submission_id,
+                         config.policy())
+    plan = build_plan(validated, identity, config.settings_prefix)
+    assert plan.settings_key is not None
+    return plan.settings_key, b"".join(settings_chunks(validated.encoded))
+
+
+def test_a_planted_settings_file_is_never_used(env: LauncherEnv) -> None:
+    # Given someone who can write batch-settings/ planted a file at the key the sheet's settings go to
+    body = csv_sheet(150)
+    env.upload("submissions/big.csv", body)
+    settings_key, genuine = _settings_key(env, body, "submissions/big.csv")
+    forged = genuine.replace(b"s3://lab-data/S000000.bam", b"s3://attacker/evil.bam")
+    env.s3.put_object(Bucket=BUCKET, Key=settings_key, Body=forged)
+    # When the sheet is launched
+    outcome = env.launcher.launch_object(BUCKET, "submissions/big.csv")
+    # Then no batch starts, the sheet is rejected with the reason, and the alarm says so (without details)
+    assert outcome is not None and outcome.status == "REJECTED"
+    (error,) = outcome.errors
+    assert error["reason"].startswith(f"settings file s3://{BUCKET}/{settings_key} exists with other content")
+    assert env.emu.calls["StartRunBatch"] == 0 and env.metrics["SettingsFileMismatches"] == 1
+    assert [a["error_count"] for a in env.alarms()] == [1]
+
+
+def test_a_genuine_settings_file_is_reused_after_its_hash_is_checked(env: LauncherEnv) -> None:
+    body = csv_sheet(150)
+    env.upload("submissions/big.csv", body)
+    settings_key, genuine = _settings_key(env, body, "submissions/big.csv")
+    env.s3.put_object(Bucket=BUCKET, Key=settings_key, Body=genuine)  # e.g. written before a crash
+    outcome = env.launcher.launch_object(BUCKET, "submissions/big.csv")
+    assert outcome is not None and outcome.status == "SUBMITTED"
+    assert env.emu.calls["StartRunBatch"] == 1
