@@ -335,7 +335,8 @@ class Launcher:
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
         self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed: {reason}",
-                         {**failure, "submission_id": submission_id, "action": "recorded, not resubmitted"})
+                         {**_alarm_safe(failure), "submission_id": submission_id,
+                          "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
 
     def _running_again(self, batch_id: str) -> bool:
@@ -368,7 +369,7 @@ class Launcher:
             # requestId makes the service return that batch if it was in fact started.
         if count >= MAX_RESUBMISSIONS:
             self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed again: giving up",
-                             {**failure, "resubmissions": count, "submission_id": submission_id})
+                             {**_alarm_safe(failure), "resubmissions": count, "submission_id": submission_id})
             self.metric("BatchResubmissionsExhausted", 1)
             self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM",
                                         **failure, "new_batch_id": "-", "gave_up": True})
@@ -385,7 +386,7 @@ class Launcher:
         if not result.restarted:
             # The service answered the same requestId with the failed batch itself: nothing new started.
             self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} could not be resubmitted",
-                             {**failure, "submission_id": submission_id,
+                             {**_alarm_safe(failure), "submission_id": submission_id,
                               "action": "resubmitted with the same requestId; the service returned the same batch"})
             return BatchFailureOutcome(batch_id, "TRANSIENT", "RECORDED", new_batch_id)
         if submission_id:
@@ -396,3 +397,9 @@ class Launcher:
                     extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason"],
                            "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)
+
+
+def _alarm_safe(failure: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch failure as an alarm e-mail may carry it: the service's free-text message can name S3
+    locations and samples (PHI), so it stays in the provenance record, not in the e-mail."""
+    return {key: value for key, value in failure.items() if key != "message"}
