@@ -118,7 +118,8 @@ def test_throttled_get_run_fails_only_its_record_and_is_retried(invoke, omics, r
 def test_guide_events_and_ignored_detail_types(invoke, omics, repo) -> None:
     _, stub = omics
     run = reference_event("run-status-change.completed")
-    stub.add_response("get_run", get_run_response("1234567", "COMPLETED"), {"id": "1234567"})
+    stub.add_response("get_run", get_run_response("1234567", "COMPLETED", uuid=run["detail"]["uuid"]),
+                      {"id": "1234567"})
     stub.add_response("list_run_tasks", {"items": []}, {"id": "1234567"})
     stub.add_response("list_runs_in_batch", {"runs": [
         {"runSettingId": "s1", "runId": "9000001", "submissionStatus": "SUCCESS"},
