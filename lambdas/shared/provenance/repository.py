@@ -270,7 +270,8 @@ class ProvenanceRepository:
                                "status_time": observation.event_time, **attributes})
         terminal = observation.status in RUN_TERMINAL
         if terminal:
-            update.sets.update(outcome=observation.status, outcome_order=observation.order)
+            update.sets.update(outcome=observation.status, outcome_order=observation.order,
+                               outcome_time=observation.event_time)
             update.removes += ["active_pk", "active_sk"]
         elif observation.status == RunStatus.DELETED:
             update.removes += ["active_pk", "active_sk"]
@@ -297,7 +298,9 @@ class ProvenanceRepository:
         facts = details.model_dump(exclude_none=True, exclude={"run_id", "status"})
         digests = facts.pop("resource_digests", None)
         update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "run_uuid": run_uuid,
-                               "details_recorded_at": recorded_at, "api_status": details.status})
+                               "details_recorded_at": recorded_at})
+        if details.status:  # a run that is gone has no API status
+            update.sets["api_status"] = details.status
         if digests:
             chunks = self._digest_chunks(digests)
             if len(chunks) == 1 and _size(digests) <= INLINE_DIGESTS_BYTES:
@@ -558,8 +561,12 @@ class ProvenanceRepository:
         """One batch's own partition: summary, status history, ListRunsInBatch members, link."""
         return self._query_partition(None, keys.batch_pk(batch_id))
 
-    def attempt_chain(self, root_run_id: str, root_run_uuid: str | None) -> list[dict[str, Any]]:
-        """Every attempt of a root run (id, uuid), in attempt order (root first)."""
+    def attempt_chain(self, root_run_id: str, root_run_uuid: str | None = None) -> list[dict[str, Any]]:
+        """Every attempt of a root run (id, uuid), in attempt order (root first). Without a uuid: of the
+        latest run that carried the root's id (one more Query)."""
+        if root_run_uuid is None:
+            latest = self.run_summaries(root_run_id)
+            root_run_uuid = str(latest[-1]["run_uuid"]) if latest else None
         return self._query_partition(keys.GSI_LINEAGE, keys.lineage_pk(root_run_id, root_run_uuid))
 
     def batch_view(self, root_batch_id: str) -> list[dict[str, Any]]:

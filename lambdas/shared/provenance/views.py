@@ -73,7 +73,8 @@ def _run_view(run_id: str, items: list[dict[str, Any]]) -> RunView:
                     item.get("cache_s3_uri")
                 task.status = task.status or item.get("status")
     history.sort(key=lambda h: h["time"])
-    return RunView(run_id=run_id, run_uuid=summary.get("run_uuid"), status=summary.get("status"), outcome=summary.get("outcome"),
+    return RunView(run_id=run_id, run_uuid=summary.get("run_uuid"), status=summary.get("status"),
+                   outcome=summary.get("outcome"),
                    failure_reason=summary.get("failure_reason"), status_message=summary.get("status_message"),
                    history=history, tasks=list(tasks.values()), summary=summary)
 
@@ -117,7 +118,8 @@ def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
         key = by_member.get((item.get("batch_id") or "", item["run_id"])) if item.get("run_id") else None
         run = runs.pop(key, {}) if key else {}
         attempt = Attempt(attempt=int(item.get("attempt", 0)), run_id=item.get("run_id"),
-                          run_uuid=run.get("run_uuid"), batch_id=item.get("batch_id"), status=run.get("outcome") or run.get("status"),
+                          run_uuid=run.get("run_uuid"), batch_id=item.get("batch_id"),
+                          status=run.get("outcome") or run.get("status"),
                           failure_reason=run.get("failure_reason"),
                           submission_status=item.get("submission_status"),
                           submission_failure_reason=item.get("submission_failure_reason"))
@@ -148,14 +150,15 @@ def sample_view(repository: ProvenanceRepository, sample: str) -> list[Attempt]:
 
 def unresolved_failures(repository: ProvenanceRepository) -> list[dict[str, Any]]:
     """Failed runs with no later attempt: what an operator must look at."""
-    return [{"run_id": i["run_id"], "run_uuid": i.get("run_uuid"), "failure_reason": i.get("failure_reason"), "workflow_id": i.get("workflow_id"),
+    return [{"run_id": i["run_id"], "run_uuid": i.get("run_uuid"), "failure_reason": i.get("failure_reason"),
+             "workflow_id": i.get("workflow_id"),
              "sample": i.get("sample"), "attempt": i.get("attempt", 0), "root_run_id": i.get("root_run_id"),
              "batch_id": i.get("batch_id"), "stopped": i.get("stop_time")}
             for i in repository.unresolved_failures()]
 
 
 def attempt_chain(repository: ProvenanceRepository, root_run_id: str,
-                  root_run_uuid: str | None) -> list[dict[str, Any]]:
+                  root_run_uuid: str | None = None) -> list[dict[str, Any]]:
     """The root run (id, uuid) and every re-run of it, in attempt order."""
     return [{"attempt": i.get("attempt", 0), "run_id": i["run_id"], "run_uuid": i.get("run_uuid"),
              "parent_run_id": i.get("parent_run_id"),
