@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 from botocore.stub import Stubber
 from moto import mock_aws
+from reconciler.logic import HEALED, Reconciler
 
 from recorder.logic import Recorder
-from reconciler.logic import HEALED, Reconciler
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
 from shared.provenance.views import run_views
