@@ -19,6 +19,7 @@ from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
 from shared.omics import RETRYABLE_OMICS_CODES, paginate
+from shared.provenance import keys
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
@@ -144,9 +145,10 @@ class Recorder:
         observation = observe(event)
         history = self.repository.history_item(observation)
         check_key_sizes(history)
-        if observation.kind == "RUN":
-            check_key_sizes({**self.repository.run_summary_key(observation.entity_id, str(observation.run_uuid)),
-                             "active_sk": f"{observation.event_time}#{observation.entity_id}"})
+        if observation.kind != "TASK":  # the summary's own keys: its sort key and the active/batch index keys
+            summary_sk = keys.run_summary_sk(str(observation.run_uuid)) if observation.kind == "RUN" else keys.SUMMARY
+            check_key_sizes({keys.SK: summary_sk, "active_sk": f"{observation.event_time}#{observation.entity_id}",
+                             "batch_sk": f"BATCH#0000#{observation.entity_id}"})
         outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status, history=[history])
         if isinstance(event, RunStatusChange):
             self._record_run(event, observation, outcome)

@@ -237,6 +237,17 @@ def _rejected(table_name: str) -> list[dict[str, Any]]:
     return [i for i in items if i["entity"]["S"] == "REJECTED_EVENT"]
 
 
+def test_a_batch_id_too_long_for_an_index_key_is_rejected_before_any_write(invoke, table_name) -> None:
+    # Given a RunBatch event whose batch id (from its ARN) makes an active-index sort key over 1,024 bytes
+    bad = batch_event("7" * 1100, "SUBMITTING", T0)
+    del bad["detail"]["batchId"]
+    # When it is recorded
+    assert invoke([bad]) == {"batchItemFailures": []}
+    # Then it is REJECTED, and nothing else was written
+    items = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    assert [i["entity"]["S"] for i in items] == ["REJECTED_EVENT"]
+
+
 @pytest.mark.parametrize("field", ["status", "arn"])
 def test_a_task_event_whose_key_dynamodb_refuses_is_rejected_and_the_rest_of_the_batch_lands(
         invoke, repo, table_name, field) -> None:
