@@ -354,6 +354,9 @@ class Reconciler:
     def _reconcile_run(self, item: dict[str, Any], listed: dict[str, dict[str, Any]] | None,
                        known: dict[str, dict[str, Any]], now: datetime, report: SweepReport) -> None:
         run_id, run_uuid, recorded = item["run_id"], item.get("run_uuid"), item.get("status")
+        if not run_uuid:  # every run summary is written under its uuid; an item without one is not a run's
+            report.unchanged += 1
+            return
         if listed is not None and run_id in listed:
             truth, source = {**listed[run_id], "uuid": run_uuid}, "ListRuns"
         else:
