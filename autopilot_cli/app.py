@@ -96,8 +96,8 @@ class Output:
 
 
 # ====================================================================== run / batch / sample / failures
-def _lineage(target: Target, run_id: str) -> RunLineage:
-    lineage = load_lineage(target.repository, run_id)
+def _lineage(target: Target, run_id: str, run_uuid: str | None = None) -> RunLineage:
+    lineage = load_lineage(target.repository, run_id, run_uuid)
     if lineage is None:
         raise NotFound(f"run {run_id} is not recorded in the provenance table")
     return lineage
@@ -107,7 +107,7 @@ def run_document(lineage: RunLineage) -> dict[str, Any]:
     subject = lineage.subject
     s = subject.summary
     return {
-        "run_id": subject.run_id, "status": s.get("status"), "outcome": s.get("outcome"),
+        "run_id": subject.run_id, "run_uuid": s.get("run_uuid"), "status": s.get("status"), "outcome": s.get("outcome"),
         "failure_reason": s.get("failure_reason"), "status_message": s.get("status_message"),
         "name": s.get("name") or s.get("run_name"), "workflow_id": s.get("workflow_id"),
         "sample": s.get("sample"), "batch_id": s.get("batch_id"), "root_batch_id": s.get("root_batch_id"),
@@ -132,10 +132,21 @@ def run_document(lineage: RunLineage) -> dict[str, Any]:
 
 
 def cmd_run_show(args: argparse.Namespace, target: Target, out: Output) -> int:
-    doc = run_document(_lineage(target, args.run_id))
+    # HealthOmics reuses the ids of deleted runs: show every run that carried this id, the live one last.
+    uuids = [str(s["run_uuid"]) for s in target.repository.run_summaries(args.run_id) if s.get("run_uuid")]
+    docs = [run_document(_lineage(target, args.run_id, u)) for u in uuids] or [run_document(_lineage(target,
+                                                                                                      args.run_id))]
+    for earlier in docs[:-1]:
+        _show_run(earlier, out, emit=False)
+    doc = docs[-1]
+    if len(docs) > 1:
+        doc["runs_with_this_id"] = docs[:-1]
+    return _show_run(doc, out)
 
+
+def _show_run(doc: dict[str, Any], out: Output, emit: bool = True) -> int:
     def human() -> None:
-        out.fields(f"run {doc['run_id']}", [
+        out.fields(f"run {doc['run_id']} ({doc['run_uuid']})", [
             ("status", doc["status"]), ("failure reason", doc["failure_reason"]),
             ("status message", doc["status_message"]), ("name", doc["name"]), ("sample", doc["sample"]),
             ("workflow", doc["workflow_id"]), ("batch", doc["batch_id"]), ("submission", doc["submission_id"]),
@@ -161,7 +172,10 @@ def cmd_run_show(args: argparse.Namespace, target: Target, out: Output) -> int:
             out.table("healed by the reconciler", ("status", "was", "source", "when"),
                       [(h["status"], h["from"], h["source"], h["healed_at"]) for h in doc["healed"]])
 
-    out.emit(doc, human)
+    if emit:
+        out.emit(doc, human)
+    elif not out.as_json:
+        human()
     return EXIT_OK
 
 
@@ -455,8 +469,10 @@ def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace, target: Target, out: Output) -> int:
-    lineage = _lineage(target, args.run_id)
-    text = lineage_mermaid(lineage, with_tasks=not args.no_tasks)
+    # Every run that carried the id (ids of deleted runs are reused), each with its own attempt chain.
+    uuids = [str(s["run_uuid"]) for s in target.repository.run_summaries(args.run_id) if s.get("run_uuid")]
+    lineages = [_lineage(target, args.run_id, u) for u in uuids] or [_lineage(target, args.run_id)]
+    text = "\n".join(lineage_mermaid(lineage, with_tasks=not args.no_tasks) for lineage in lineages)
     out.emit({"run_id": args.run_id, "mermaid": text}, lambda: out.stdout.write(text))
     return EXIT_OK
 

@@ -146,9 +146,10 @@ def main() -> None:
             for run in emulator.batch_runs(batch):
                 item = {
                     "pk": f"RUN#{run.id}",
-                    "sk": "SUMMARY",
+                    "sk": f"SUMMARY#{run.uuid}",  # a run is (id, uuid): keys.run_summary_sk
                     "entity": "RUN",
                     "run_id": run.id,
+                    "run_uuid": run.uuid,
                     "status": run.status,
                     "outcome": run.status,
                 }

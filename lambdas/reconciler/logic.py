@@ -3,7 +3,7 @@
 A sweep looks up runs and batches whose recorded status has been non-terminal for longer than a
 threshold (the `active` index: one Query per kind), asks HealthOmics what their status really is, and
 records the truth through the recorder's own code path: a synthetic status event built from the API's
-answer (deterministic id `reconciled-<id>-<status>`, the API's own time for that status, truncated to
+answer (deterministic id `reconciled-<id>[-<run uuid>]-<status>`, the API's own time for that status, truncated to
 the second like an EventBridge event), so the ordering rules, the history items and the terminal
 enrichment (GetRun + ListRunTasks, ListRunsInBatch) are exactly those of a delivered event. A real
 event for the same observation that arrives later rewrites the same items.
@@ -11,8 +11,14 @@ event for the same observation that arrives later rewrites the same items.
 HealthOmics calls are few and rate-limited (the client's token bucket): with few stale runs, one GetRun
 each; with many, ListRuns pages per active status (100 runs a page) tell which runs are unchanged, and
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
-Batches cost one GetBatch each. Every heal is recorded once (`RUN#<id>`/`BATCH#<id>` / `HEALED#...`,
-entity HEALED, a conditional create) and counted (metric RecordsHealed).
+Batches cost one GetBatch each. Every heal is recorded once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
+`BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
+
+A run is (run id, run uuid): HealthOmics reuses the ids of deleted runs. GetRun takes the id alone, so an
+answer with another uuid means the recorded run was deleted (and its id given to a new run): the recorded
+run is healed to DELETED, and the new run is left to its own events. ListRuns items carry no uuid: a listed
+id is taken as the recorded run (a reused id needs the recorded run terminal and deleted first, which the
+GetRun path then finds out once the listing no longer shows it active).
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ LIST_PAGE = 100
 SWEEP_RETENTION_DAYS = 90
 
 
-def synthetic_event_id(entity_id: str, status: str) -> str:
-    return f"{RECONCILED_PREFIX}-{entity_id}-{status}"
+def synthetic_event_id(entity_id: str, status: str, run_uuid: str | None = None) -> str:
+    identity = f"{entity_id}-{run_uuid}" if run_uuid else entity_id
+    return f"{RECONCILED_PREFIX}-{identity}-{status}"
 
 
 def _second(moment: datetime) -> datetime:
@@ -100,7 +107,8 @@ def run_event(run: dict[str, Any], status: str, when: datetime) -> dict[str, Any
     detail = {"omicsVersion": "1.0.0", "arn": arn, "status": status, "uuid": run.get("uuid"),
               "runId": run["id"], "runName": run.get("name"), "runOutputUri": run.get("runOutputUri"),
               "workflowId": run.get("workflowId"), "workflowName": run.get("workflowName")}
-    return {"version": "0", "id": synthetic_event_id(run["id"], status), "detail-type": RUN_STATUS_CHANGE,
+    return {"version": "0", "id": synthetic_event_id(run["id"], status, run.get("uuid")),
+            "detail-type": RUN_STATUS_CHANGE,
             "source": "aws.omics", "account": account, "time": _event_time(when), "region": region,
             "resources": [arn] if arn else [], "detail": {k: v for k, v in detail.items() if v is not None}}
 
@@ -192,7 +200,8 @@ class Heal:
     entity_id: str
     recorded_status: str | None
     status: str
-    source: str  # GetRun | ListRuns | GetBatch | NotFound
+    source: str  # GetRun | ListRuns | GetBatch | NotFound | IdReused
+    run_uuid: str | None = None
 
 
 @dataclass
@@ -221,7 +230,8 @@ class SweepReport:
                 "used_list_runs": self.used_list_runs, "stopped_early": self.stopped_early,
                 "active_runs_by_status": self.active_runs_by_status, "batches_in_flight": self.batches_in_flight,
                 "unresolved_by_reason": self.unresolved_by_reason,
-                "healed_ids": [f"{h.kind}#{h.entity_id}:{h.recorded_status}->{h.status}" for h in self.healed[:100]]}
+                "healed_ids": [f"{h.kind}#{h.entity_id}{'#' + h.run_uuid if h.run_uuid else ''}:"
+                               f"{h.recorded_status}->{h.status}" for h in self.healed[:100]]}
 
 
 class _RememberingOmics:
@@ -294,11 +304,11 @@ class Reconciler:
         return report
 
     def _gauges(self, runs: list[dict[str, Any]], batches: list[dict[str, Any]], report: SweepReport) -> None:
-        status = {i["run_id"]: i.get("status") or "UNKNOWN" for i in runs}
+        status = {(i["run_id"], i.get("run_uuid")): i.get("status") or "UNKNOWN" for i in runs}
         healed_batches = 0
         for heal in report.healed:
             if heal.kind == "RUN":
-                status[heal.entity_id] = heal.status
+                status[(heal.entity_id, heal.run_uuid)] = heal.status
             else:
                 healed_batches += int(batch_rank(heal.status) >= batch_rank(BatchStatus.PROCESSED))
         report.active_runs_by_status = dict(Counter(s for s in status.values() if s in ACTIVE_RUN_STATUSES))
@@ -343,16 +353,22 @@ class Reconciler:
 
     def _reconcile_run(self, item: dict[str, Any], listed: dict[str, dict[str, Any]] | None,
                        known: dict[str, dict[str, Any]], now: datetime, report: SweepReport) -> None:
-        run_id, recorded = item["run_id"], item.get("status")
+        run_id, run_uuid, recorded = item["run_id"], item.get("run_uuid"), item.get("status")
+        if not run_uuid:  # every run summary is written under its uuid; an item without one is not a run's
+            report.unchanged += 1
+            return
         if listed is not None and run_id in listed:
-            truth, source = listed[run_id], "ListRuns"
+            truth, source = {**listed[run_id], "uuid": run_uuid}, "ListRuns"
         else:
             fetched = self._get_run(run_id)
-            if fetched is None:
-                # Deleted, or a REMOVE-retention run aged out: the service no longer knows it.
-                self._heal_run({"id": run_id, "arn": item.get("arn")}, RunStatus.DELETED, _second(now),
-                               recorded, "NotFound", report)
+            gone = "NotFound" if fetched is None else "IdReused" if fetched.get("uuid") != run_uuid else None
+            if gone:
+                # Deleted (its id perhaps given to a new run since), or a REMOVE-retention run aged out:
+                # the service no longer knows this run.
+                self._heal_run({"id": run_id, "uuid": run_uuid, "arn": item.get("arn")}, RunStatus.DELETED,
+                               _second(now), recorded, gone, report)
                 return
+            assert fetched is not None
             truth, source = fetched, "GetRun"
             known[run_id] = fetched
         status = truth["status"]
@@ -374,7 +390,7 @@ class Reconciler:
         self._write_history(outcome.history)
         report.enriched += int(outcome.enriched)
         if outcome.advanced:
-            self._note_heal(Heal("RUN", run["id"], recorded, status, source), when, report)
+            self._note_heal(Heal("RUN", run["id"], recorded, status, source, run.get("uuid")), when, report)
 
     # ------------------------------------------------------------------ batches
     def _reconcile_batch(self, item: dict[str, Any], now: datetime, report: SweepReport) -> None:
@@ -411,9 +427,15 @@ class Reconciler:
             raise RetryableError("status history items were not all written")
 
     def _note_heal(self, heal: Heal, when: datetime, report: SweepReport) -> None:
-        pk = keys.run_pk(heal.entity_id) if heal.kind == "RUN" else keys.batch_pk(heal.entity_id)
         rank = run_rank(heal.status) if heal.kind == "RUN" else batch_rank(heal.status)
-        created = self.repository.claim(pk, f"{HEALED}#{rank:02d}#{heal.status}", {
+        pk, sk = keys.batch_pk(heal.entity_id), f"{HEALED}#{rank:02d}#{heal.status}"
+        identity: dict[str, Any] = {}
+        if heal.kind == "RUN":
+            assert heal.run_uuid is not None
+            pk, sk = keys.run_pk(heal.entity_id), keys.run_sk(heal.run_uuid, sk)
+            identity = {"run_uuid": heal.run_uuid}
+        created = self.repository.claim(pk, sk, {
+            **identity,
             "entity": HEALED, "kind": heal.kind, "entity_id": heal.entity_id, "from_status": heal.recorded_status,
             "status": heal.status, "status_time": iso_time(when), "source": heal.source,
             "healed_at": report.now})

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
-from shared.events import IgnoredEvent, parse_omics_event
+from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client
+from shared.provenance.keys import KeyTooLarge
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
@@ -43,11 +44,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             counts["IgnoredEvents"] += 1
             logger.info("ignored event", extra={"detail_type": ignored.detail_type, "source": ignored.source})
             return []
-        except ValidationError as error:
+        except (ValidationError, MalformedEvent) as error:
             record_rejected_event(recorder.repository, raw, str(error))
             counts["RejectedEvents"] += 1
             return []
-        outcome = recorder.record(event_model)
+        try:
+            outcome = recorder.record(event_model)
+        except KeyTooLarge as error:  # checked before any write: one bad record never sinks the batch
+            record_rejected_event(recorder.repository, raw, str(error))
+            counts["RejectedEvents"] += 1
+            return []
         counts[f"{outcome.kind.title()}Events"] += 1
         counts["RunsEnriched"] += int(outcome.enriched)
         return outcome.history

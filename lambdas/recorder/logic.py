@@ -19,7 +19,9 @@ from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
 from shared.omics import RETRYABLE_OMICS_CODES, paginate
+from shared.provenance import keys
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
+from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, RunStatus, batch_rank, iso_time, order_key, run_rank
 
@@ -47,14 +49,19 @@ def _time(value: Any) -> str | None:
 def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> StatusObservation:
     """Map a wire event to the status observation recorded in history."""
     detail = event.detail
+    run_uuid: str | None
     if isinstance(event, RunBatchStatusChange):
         kind, entity, run_id, rank = "BATCH", event.detail.batch_id, None, batch_rank(detail.status)
+        run_uuid = None
     elif isinstance(event, TaskStatusChange):
         kind, entity, run_id, rank = "TASK", event.detail.task_id, event.detail.run_id, run_rank(detail.status)
+        run_uuid = event.detail.runUuid
     else:
         kind, entity, run_id, rank = "RUN", event.detail.run_id, None, run_rank(detail.status)
+        run_uuid = event.detail.uuid
     return StatusObservation(
-        kind=kind, entity_id=entity, run_id=run_id, status=detail.status, rank=rank, event_id=event.id,
+        kind=kind, entity_id=entity, run_id=run_id, run_uuid=run_uuid, status=detail.status, rank=rank,
+        event_id=event.id,
         event_time=iso_time(event.time), order=order_key(rank, event.time, detail.status),
         replay_name=event.replay_name,
         attributes={"task_id": entity} if kind == "TASK" else {},
@@ -65,7 +72,7 @@ def run_details(response: dict[str, Any]) -> RunDetails:
     """Map a GetRun response to what we record about a run, including its lineage."""
     run_id = response["id"]
     tags = response.get("tags") or {}
-    lineage = lineage_of(run_id, tags, response.get("runId"), response.get("batchId"))
+    lineage = lineage_of(run_id, tags, response.get("runId"), response.get("batchId"), response.get("uuid"))
     return RunDetails(
         run_id=run_id, status=response.get("status"), name=response.get("name"), uuid=response.get("uuid"),
         arn=response.get("arn"), workflow_id=response.get("workflowId"),
@@ -83,9 +90,9 @@ def run_details(response: dict[str, Any]) -> RunDetails:
     )
 
 
-def task_details(run_id: str, item: dict[str, Any]) -> TaskDetails:
+def task_details(run_id: str, run_uuid: str, item: dict[str, Any]) -> TaskDetails:
     return TaskDetails(
-        task_id=item["taskId"], run_id=run_id, name=item.get("name"), status=item.get("status"),
+        task_id=item["taskId"], run_id=run_id, run_uuid=run_uuid, name=item.get("name"), status=item.get("status"),
         cache_hit=item.get("cacheHit"), cache_s3_uri=item.get("cacheS3Uri"), cpus=item.get("cpus"),
         memory=item.get("memory"), gpus=item.get("gpus"), instance_type=item.get("instanceType"),
         creation_time=_time(item.get("creationTime")), start_time=_time(item.get("startTime")),
@@ -134,9 +141,15 @@ class Recorder:
         return self._omics
 
     def record(self, event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> RecordOutcome:
+        """Raises KeyTooLarge, before any write, when the event's fields make a key DynamoDB refuses."""
         observation = observe(event)
-        outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status,
-                                history=[self.repository.history_item(observation)])
+        history = self.repository.history_item(observation)
+        check_key_sizes(history)
+        if observation.kind != "TASK":  # the summary's own keys: its sort key and the active/batch index keys
+            summary_sk = keys.run_summary_sk(str(observation.run_uuid)) if observation.kind == "RUN" else keys.SUMMARY
+            check_key_sizes({keys.SK: summary_sk, "active_sk": f"{observation.event_time}#{observation.entity_id}",
+                             "batch_sk": f"BATCH#0000#{observation.entity_id}"})
+        outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status, history=[history])
         if isinstance(event, RunStatusChange):
             self._record_run(event, observation, outcome)
         elif isinstance(event, RunBatchStatusChange):
@@ -147,44 +160,73 @@ class Recorder:
     def _record_run(self, event: RunStatusChange, observation: StatusObservation, outcome: RecordOutcome) -> None:
         d = event.detail
         attributes = {"run_name": d.runName, "workflow_id": d.workflowId, "workflow_name": d.workflowName,
-                      "run_uuid": d.uuid, "run_output_uri": d.runOutputUri, "arn": d.arn}
+                      "run_output_uri": d.runOutputUri, "arn": d.arn}
         update = self.repository.advance_run(observation, {k: v for k, v in attributes.items() if v})
         outcome.advanced = update.applied
         item = update.item
-        # Enrich once: the first time a terminal status is recorded, or on a retry after enrichment failed.
+        # Enrich once: the first time a terminal status is recorded (even after DELETED), or on a retry
+        # after enrichment failed.
         final = item.get("outcome")
         if observation.status in RUN_TERMINAL and final in RUN_TERMINAL and "details_recorded_at" not in item:
             if self.time_left() < ENRICH_BUDGET_SECONDS:
                 # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
                 raise RetryableError(f"run {observation.entity_id}: no time left to enrich; retried")
-            self._enrich_run(observation.entity_id, final)
+            self._enrich_run(observation.entity_id, d.uuid, final)
             outcome.enriched = True
 
-    def _enrich_run(self, run_id: str, final: str) -> None:
+    def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> None:
         """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
-        says is kept beside it (api_status), never over it."""
+        says is kept beside it (api_status), never over it. GetRun takes the id alone: when it answers
+        with another uuid, the id was reused after this run was deleted and this run is gone."""
         recorded_at = iso_time(self.now())
         try:
             details = run_details(self.omics.get_run(id=run_id))
+            if details.uuid != run_uuid:
+                self._record_gone(run_id, run_uuid, final, recorded_at,
+                                  f"run id {run_id} now belongs to another run: this run was deleted")
+                return
             if details.status not in RUN_TERMINAL and details.status != RunStatus.DELETED:
                 # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
-            tasks = [task_details(run_id, t) for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
+            tasks = [task_details(run_id, run_uuid, t)
+                     for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
                 # The run is gone (deleted, or a REMOVE-retention run aged out): record that, do not retry.
-                self.repository.record_run_details(RunDetails(run_id=run_id, root_run_id=run_id,
-                                                              status_message=str(failure)), recorded_at, final)
+                self._record_gone(run_id, run_uuid, final, recorded_at, str(failure))
                 return
             raise failure from error
         if self.repository.put_tasks(tasks, recorded_at):
             raise RetryableError(f"task details of run {run_id} were not all written")
+        details = self._with_parent_uuid(details)
         self.repository.record_run_details(details, recorded_at, final)
-        if details.parent_run_id and final in (RunStatus.COMPLETED, RunStatus.FAILED):
+        if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
-            self.repository.supersede(details.parent_run_id, run_id)
+            self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+
+    def _record_gone(self, run_id: str, run_uuid: str, final: str, recorded_at: str, why: str) -> None:
+        self.repository.record_run_details(
+            RunDetails(run_id=run_id, uuid=run_uuid, root_run_id=run_id, root_run_uuid=run_uuid, status_message=why),
+            recorded_at, final)
+
+    def _with_parent_uuid(self, details: RunDetails) -> RunDetails:
+        """A run started elsewhere names its source by id only (GetRun.runId): its parent is the run that
+        carried that id when this one was created (a source must exist to be copied), as recorded here."""
+        if not details.parent_run_id or details.parent_run_uuid:
+            return details
+        created = details.creation_time or "~"
+        candidates = [s for s in self.repository.run_summaries(details.parent_run_id)
+                      if str(s.get("creation_time") or s.get("status_time") or "") <= created]
+        if not candidates:
+            return details
+        parent = candidates[-1]
+        root_uuid = details.root_run_uuid
+        if root_uuid is None:
+            same_root = details.root_run_id == details.parent_run_id
+            root_uuid = parent.get("run_uuid") if same_root else parent.get("root_run_uuid")
+        return details.model_copy(update={"parent_run_uuid": parent.get("run_uuid"), "root_run_uuid": root_uuid})
 
     # ------------------------------------------------------------------ batches
     def _record_batch(self, event: RunBatchStatusChange, observation: StatusObservation,

@@ -120,11 +120,15 @@ class AwsAccess:
                 return
 
     # ------------------------------------------------------------------ HealthOmics starts
-    def start_run(self, request: dict[str, Any], max_attempts: int = 3, backoff_seconds: float = 2.0) -> str:
-        """StartRun with a derived requestId; throttling is retried with the same request (idempotent)."""
+    def start_run(
+        self, request: dict[str, Any], max_attempts: int = 3, backoff_seconds: float = 2.0
+    ) -> tuple[str, str]:
+        """StartRun with a derived requestId; throttling is retried with the same request (idempotent).
+        Returns the new run's identity: (run id, run uuid)."""
         for attempt in range(1, max_attempts + 1):
             try:
-                return str(self.omics.start_run(**request)["id"])
+                started = self.omics.start_run(**request)
+                return str(started["id"]), str(started["uuid"])
             except ClientError as error:
                 code = _code(error)
                 if (

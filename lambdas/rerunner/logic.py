@@ -125,8 +125,12 @@ def brake_pk(workflow_id: str) -> str:
     return f"BRAKE#{workflow_id}"
 
 
-def run_request_id(run_id: str, attempt: int) -> str:
-    return f"autopilot-rerun-{run_id}-{attempt}"
+def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
+    """Derived from the failed run's identity (id, uuid: HealthOmics reuses the ids of deleted runs)."""
+    request_id = f"autopilot-rerun-{run_id}-{run_uuid}-{attempt}"
+    if len(request_id) > 128:  # StartRun's requestId limit; a uuid is usually 36 characters
+        request_id = f"autopilot-rerun-{run_id}-{hashlib.sha256(run_uuid.encode()).hexdigest()[:32]}-{attempt}"
+    return request_id
 
 
 def batch_request_id(batch_id: str, attempt: int, group: str) -> str:
@@ -168,7 +172,9 @@ def _with_lineage(tags: dict[str, str], lineage: dict[str, str]) -> dict[str, st
 def next_lineage(failed: RunDetails, decision: Decision, root_batch_id: str | None = None) -> Lineage:
     return Lineage(
         root_run_id=failed.root_run_id,
+        root_run_uuid=failed.root_run_uuid,
         parent_run_id=failed.run_id,
+        parent_run_uuid=failed.uuid,
         attempt=decision.attempt,
         sample=failed.sample,
         root_batch_id=root_batch_id or failed.root_batch_id,
@@ -214,7 +220,7 @@ class Rerunner:
     def handle_run(self, work: Work) -> Outcome:
         outcome = Outcome(work)
         try:
-            failed = self._failed_run(work.id)
+            failed = self._failed_run(work.id, work.uuid)
         except NotFound:
             outcome.skipped = "run no longer exists"
             return outcome
@@ -227,12 +233,13 @@ class Rerunner:
             return outcome
         storage = Storage(storageType=failed.storage_type or "STATIC", storageCapacity=failed.storage_capacity)
         decision = decide(self.policy, failed.failure_reason, failed.attempt, storage)
-        pk, sk = keys.run_pk(failed.run_id), decision_sk(decision.attempt)
+        pk, sk = keys.run_pk(failed.run_id), keys.run_sk(str(failed.uuid), decision_sk(decision.attempt))
         record = self._record_base(failed, decision)
         if not self.config.rerun_foreign_runs and not _started_here(failed.tags):
             self._decide(outcome, pk, sk, {**record, "why": NOT_STARTED_HERE}, Decided.FOREIGN)
             return outcome
-        braked = self._count_and_check_brake(failed.workflow_id, f"run:{failed.run_id}", 1, work, outcome)
+        braked = self._count_and_check_brake(failed.workflow_id, f"run:{failed.run_id}:{failed.uuid}", 1, work,
+                                             outcome)
 
         claim = self.repository.get_item(pk, sk + "#CLAIM")
         if claim and claim.get("new_run_id"):
@@ -263,7 +270,7 @@ class Rerunner:
             return outcome
         due = self._due(pk, sk, decision.delay_seconds)
         if due is not None:
-            self._wake_later(work, due, f"run-{failed.run_id}-{decision.attempt}")
+            self._wake_later(work, due, f"run-{failed.run_id}-{failed.uuid}-{decision.attempt}")
             self._decide(outcome, pk, sk, {**record, "due_at": iso_time(due)}, Decided.DELAYED)
             return outcome
 
@@ -277,12 +284,12 @@ class Rerunner:
         # Won, or lost to an attempt that recorded no result (crash, timeout, concurrent call): either way
         # the derived requestId makes this call return the run the first one created, never a second run.
         try:
-            new_run_id = self.aws.start_run(request)
+            new_run_id, new_run_uuid = self.aws.start_run(request)
         except StartRejected as rejected:
             self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
             return outcome
-        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_run_id": new_run_id})
-        self.repository.note_started("RUN", new_run_id, iso_time(self.now()))
+        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_run_id": new_run_id, "new_run_uuid": new_run_uuid})
+        self.repository.note_started("RUN", new_run_id, iso_time(self.now()), new_run_uuid)
         self._decide(
             outcome,
             pk,
@@ -290,6 +297,7 @@ class Rerunner:
             {
                 **record,
                 "new_run_id": new_run_id,
+                "new_run_uuid": new_run_uuid,
                 "request_id": request["requestId"],
                 "cache_id": request.get("cacheId"),
             },
@@ -298,12 +306,17 @@ class Rerunner:
         outcome.started.append(new_run_id)
         return outcome
 
-    def _failed_run(self, run_id: str) -> RunDetails:
-        """The failed run's facts: the recorder's GetRun details when already recorded, else one GetRun."""
-        summary = self.repository.get_item(keys.run_pk(run_id), keys.SUMMARY) or {}
-        if _enriched(summary):
+    def _failed_run(self, run_id: str, run_uuid: str | None) -> RunDetails:
+        """The failed run's facts: the recorder's GetRun details when already recorded, else one GetRun.
+        A run is (id, uuid): GetRun answering with another uuid means the id was reused, this run is gone."""
+        found = self.repository.run_summary(run_id, run_uuid) if run_uuid else None
+        summary = found if found is not None else (self.repository.live_run_summaries([run_id]).get(run_id) or {})
+        if _enriched(summary) and (run_uuid is None or summary.get("uuid") == run_uuid):
             return RunDetails.model_validate(summary)
-        return run_details(self.aws.get_run(run_id))
+        details = run_details(self.aws.get_run(run_id))
+        if run_uuid is not None and details.uuid != run_uuid:
+            raise NotFound(f"run {run_id} ({run_uuid}) was deleted; its id now names run {details.uuid}")
+        return details
 
     def _run_request(self, failed: RunDetails, decision: Decision) -> dict[str, Any]:
         role = failed.role_arn or self.config.omics_role_arn
@@ -314,7 +327,7 @@ class Rerunner:
             "runId": failed.run_id,
             "roleArn": role,
             "outputUri": failed.output_uri,
-            "requestId": run_request_id(failed.run_id, decision.attempt),
+            "requestId": run_request_id(failed.run_id, str(failed.uuid), decision.attempt),
             "tags": _with_lineage(_kept_tags(failed.tags), lineage_tags(lineage)),
         }
         # The stack's cache goes only to runs the stack started: a foreign run keeps its own (or none).
@@ -327,7 +340,7 @@ class Rerunner:
         return request
 
     def _later_success(self, failed: RunDetails) -> int | None:
-        for item in self.repository.attempt_chain(failed.root_run_id):
+        for item in self.repository.attempt_chain(failed.root_run_id, failed.root_run_uuid):
             if (
                 int(item.get("attempt", 0)) > failed.attempt
                 and (item.get("outcome") or item.get("status")) == "COMPLETED"
@@ -404,8 +417,9 @@ class Rerunner:
         Only when GetBatch's failed-run count (exact at PROCESSED) says failed runs are unaccounted for,
         ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
         """
-        found = self.repository.get_items([(keys.run_pk(r), keys.SUMMARY) for r in run_ids])
-        summaries = {r: found.get((keys.run_pk(r), keys.SUMMARY), {}) for r in run_ids}
+        # Members name runs by id alone: the latest run that carried each id, when it is this batch's.
+        live = self.repository.live_run_summaries(run_ids)
+        summaries = {r: s if (s := live.get(r, {})).get("batch_id") in (None, batch_id) else {} for r in run_ids}
         failed: dict[str, RunDetails] = {}
         unknown: list[str] = []
         for run_id, summary in summaries.items():
@@ -645,6 +659,7 @@ class Rerunner:
         return {
             "entity": "RERUN_DECISION",
             "run_id": failed.run_id,
+            "run_uuid": failed.uuid,
             "attempt": decision.attempt,
             "failure_reason": decision.reason,
             "why": decision.why,
@@ -676,8 +691,8 @@ class Rerunner:
             **context,
         }
         if member.run is not None:
-            pk, sk = keys.run_pk(member.run.run_id), decision_sk(d.attempt)
-            record.update(run_id=member.run.run_id, root_run_id=member.run.root_run_id)
+            pk, sk = keys.run_pk(member.run.run_id), keys.run_sk(str(member.run.uuid), decision_sk(d.attempt))
+            record.update(run_id=member.run.run_id, run_uuid=member.run.uuid, root_run_id=member.run.root_run_id)
         else:
             pk, sk = (
                 keys.batch_pk(context["parent_batch_id"]),

@@ -27,12 +27,14 @@ class Work(BaseModel):
 
     kind: Literal["run", "batch"]
     id: str
+    uuid: str | None = None  # a run's uuid: with its id, the run's identity (ids of deleted runs are reused)
     origin: Literal["event", "wake", "release"] = "event"
     event_id: str | None = None
 
     def message(self, origin: Literal["wake", "release"]) -> dict[str, Any]:
         """The queue message that brings this work back."""
-        return {WORK_MARKER: WORK_VERSION, "kind": self.kind, "id": self.id, "origin": origin}
+        identity = {"uuid": self.uuid} if self.uuid else {}
+        return {WORK_MARKER: WORK_VERSION, "kind": self.kind, "id": self.id, **identity, "origin": origin}
 
 
 class NotOurs(Exception):
@@ -53,7 +55,7 @@ def parse_work(raw: Any) -> Work:
     if isinstance(event, RunStatusChange):
         if event.detail.status != RunStatus.FAILED:  # CANCELLED is a person's decision: never re-run
             raise NotOurs(f"run status {event.detail.status}")
-        return Work(kind="run", id=event.detail.run_id, event_id=event.id)
+        return Work(kind="run", id=event.detail.run_id, uuid=event.detail.uuid, event_id=event.id)
     if isinstance(event, RunBatchStatusChange):
         if event.detail.status != BatchStatus.PROCESSED:
             raise NotOurs(f"batch status {event.detail.status}")

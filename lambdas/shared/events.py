@@ -2,6 +2,8 @@
 
 Field names follow the guide's examples exactly; unknown fields are tolerated (the service adds
 fields over time) and most fields are optional in practice. Batch counts arrive as strings.
+A run's identity is (run id, run uuid): HealthOmics reuses the ids of deleted runs (guide, "Working with
+HealthOmics runs"), so a run or task event without its run's uuid cannot be attributed and is malformed.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class _Detail(BaseModel):
 
 
 class RunDetail(_Detail):
-    uuid: str | None = None
+    uuid: str = Field(min_length=1)
     runId: str | None = None
     runName: str | None = None
     runOutputUri: str | None = None
@@ -57,7 +59,7 @@ class RunDetail(_Detail):
 
 class TaskDetail(_Detail):
     runArn: str | None = None
-    runUuid: str | None = None
+    runUuid: str = Field(min_length=1)
     runId: str | None = None
     runName: str | None = None
     workflowId: str | None = None
@@ -164,6 +166,10 @@ _MODEL_BY_DETAIL_TYPE: dict[str, type[_OmicsEvent]] = {
 }
 
 
+class MalformedEvent(ValueError):
+    """An aws.omics event we cannot even classify (no detail-type): recorded as REJECTED, never dropped."""
+
+
 class IgnoredEvent(Exception):
     """An event this consumer does not handle (other source or detail-type): counted, not an error."""
 
@@ -175,8 +181,11 @@ class IgnoredEvent(Exception):
 
 def parse_omics_event(raw: dict[str, Any]) -> OmicsEvent:
     """Parse one EventBridge event; raises IgnoredEvent for what we do not consume,
-    pydantic.ValidationError for a malformed event of a consumed type."""
+    pydantic.ValidationError for a malformed event of a consumed type, MalformedEvent for an aws.omics
+    event without a detail-type (it may be one we consume: dropping it would lose it unseen)."""
     source, detail_type = raw.get("source"), raw.get("detail-type")
+    if source == OMICS_SOURCE and (not isinstance(detail_type, str) or not detail_type.strip()):
+        raise MalformedEvent(f"aws.omics event without a detail-type (got {detail_type!r})")
     model = _MODEL_BY_DETAIL_TYPE.get(detail_type or "")
     if source != OMICS_SOURCE or model is None:
         raise IgnoredEvent(source, detail_type)

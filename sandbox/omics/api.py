@@ -169,7 +169,7 @@ def get_run(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
         "cacheId": run.cache_id,
         "cacheBehavior": run.cache_behavior,
         "engineVersion": "1.0" if wf.engine in ("WDL", "WDL_LENIENT") else None,
-        "status": run.status,
+        "status": emu.api_run_status(run),
         "workflowId": wf.id,
         "workflowType": "PRIVATE",
         "runId": run.source_run_id,

@@ -1,7 +1,14 @@
 """Runs and tasks: StartRun validation and the run/task lifecycles on the virtual clock.
 
 Guide sections: run lifecycle (실행 수명 주기), task lifecycle (작업 수명 주기), run failure reasons
-(실행 실패 이유), re-running a run (HealthOmics에서 실행 다시 실행), run storage, call caching.
+(실행 실패 이유), re-running a run (HealthOmics에서 실행 다시 실행), run storage, call caching, and
+"Working with HealthOmics runs" (HealthOmics 실행 사용): a run gets a run id and a run uuid, and
+"HealthOmics reuses the IDs of deleted runs", so only the uuid tells two runs with one id apart.
+
+Two behaviours a scenario switches on (attributes of the emulator, off by default):
+- ``reuse_deleted_run_ids``: a new run takes the id of the most recently deleted run (with a new uuid);
+- ``get_run_lag_seconds``: GetRun keeps answering a run's previous status for that many virtual seconds
+  after a transition, while the event already says the new one (the API is eventually consistent).
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ def parameters_size(parameters: dict[str, Any]) -> int:
 
 
 class RunsMixin(EmulatorCore):
+    reuse_deleted_run_ids: bool = False
+    get_run_lag_seconds: float = 0.0
+
     # ---- StartRun ------------------------------------------------------------------------------
     def start_run(
         self,
@@ -55,7 +65,7 @@ class RunsMixin(EmulatorCore):
         """Validate and create a run. Returns ``(run, created)``; False on a repeated requestId."""
         request_id = req["requestId"]
         existing = self.request_ids.get(("run", request_id))
-        if existing is not None and existing in self.runs:
+        if existing is not None and existing in self.runs and self.runs[existing].request_id == request_id:
             return self.runs[existing], False
 
         source: Run | None = None
@@ -126,7 +136,7 @@ class RunsMixin(EmulatorCore):
             attempt = self.setting_attempts[run_setting_id] + 1
         else:
             attempt = 1
-        run_id = self.new_id()
+        run_id = self._new_run_id()
         run = Run(
             id=run_id,
             arn=self.arn("run", run_id),
@@ -175,6 +185,22 @@ class RunsMixin(EmulatorCore):
         self.schedule(self.timings.run_pending, lambda: self._run_starting(run))
         return run, True
 
+    def _new_run_id(self) -> str:
+        """A fresh id, or (``reuse_deleted_run_ids``) the id of the most recently deleted run: the guide
+        says HealthOmics reuses the ids of deleted runs; the new run always gets a new uuid."""
+        if self.reuse_deleted_run_ids:
+            deleted = [r for r in self.runs.values() if r.status == "DELETED"]
+            if deleted:
+                return max(deleted, key=lambda r: (r.status_changed_at or r.creation_time, r.id)).id
+        return self.new_id()
+
+    def api_run_status(self, run: Run) -> str:
+        """The status GetRun answers: the previous one while within ``get_run_lag_seconds`` of the last
+        transition (the event already announced the new one)."""
+        lagging = run.previous_status is not None and run.status_changed_at is not None and \
+            (self.now() - run.status_changed_at).total_seconds() < self.get_run_lag_seconds
+        return str(run.previous_status) if lagging else run.status
+
     def _make_room_for_a_run(self) -> None:
         """Max runs quota: REMOVE-mode terminal runs make room (oldest first); otherwise the call fails."""
         live = [r for r in self.runs.values() if r.status != "DELETED"]
@@ -189,7 +215,7 @@ class RunsMixin(EmulatorCore):
                 f"The account has reached its maximum of {self.max_runs} runs"
             )
         victim = removable[0]
-        victim.status = "DELETED"
+        victim.previous_status, victim.status, victim.status_changed_at = victim.status, "DELETED", self.now()
         self.tags.pop(victim.arn, None)
 
     # ---- run lifecycle -------------------------------------------------------------------------
@@ -210,7 +236,7 @@ class RunsMixin(EmulatorCore):
         )
 
     def _set_run_status(self, run: Run, status: str) -> None:
-        run.status = status
+        run.previous_status, run.status, run.status_changed_at = run.status, status, self.now()
         self._emit_run(run)
 
     def _run_starting(self, run: Run) -> None:

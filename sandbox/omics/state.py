@@ -93,6 +93,8 @@ class Run:
     task_by_name: dict[str, Task] = field(default_factory=dict)
     storage_used_bytes: int = 0
     ending: bool = False  # STOPPING towards a terminal status has begun
+    previous_status: str | None = None  # what GetRun still answers while it lags the last transition
+    status_changed_at: datetime | None = None
 
     @property
     def run_output_uri(self) -> str:

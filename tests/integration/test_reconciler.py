@@ -28,7 +28,7 @@ def truth_mismatches(account: LocalAccount) -> list[str]:
     assert runs, "the scenario started runs"
     for listed in runs:
         run = omics.get_run(id=listed["id"])
-        summary = repository.get_item(keys.run_pk(run["id"]), keys.SUMMARY) or {}
+        summary = repository.run_summary(run["id"], run["uuid"]) or {}
         if summary.get("status") != run["status"]:
             problems.append(f"run {run['id']}: recorded {summary.get('status')}, API {run['status']}")
             continue
@@ -41,7 +41,8 @@ def truth_mismatches(account: LocalAccount) -> list[str]:
                 problems.append(f"run {run['id']}: still indexed as active")
             tasks = {t["taskId"]: t for page in omics.get_paginator("list_run_tasks").paginate(id=run["id"])
                      for t in page["items"]}
-            recorded = {i["task_id"]: i for i in repository.items_with_prefix(keys.run_pk(run["id"]), "TASK#")
+            recorded = {i["task_id"]: i for i in repository.items_with_prefix(keys.run_pk(run["id"]),
+                                                                              keys.run_sk(run["uuid"], "TASK#"))
                         if i.get("entity") == "TASK"}
             if set(recorded) != set(tasks):
                 problems.append(f"run {run['id']}: tasks {sorted(recorded)} != {sorted(tasks)}")
@@ -118,8 +119,11 @@ def test_a_heal_is_the_same_observation_a_late_event_would_have_made_and_reaches
         runs_before = len(account.emulator.runs)
         items = scan(account)
         # Simulate the loss: put the run back to RUNNING as if COMPLETED never arrived
-        summary = items[(keys.run_pk(run_id), keys.SUMMARY)]
-        history = {k: v for k, v in items.items() if k[0] == keys.run_pk(run_id) and k[1].startswith("STATUS#")}
+        run_uuid = account.emulator.runs[run_id].uuid
+        summary_key = (keys.run_pk(run_id), keys.run_summary_sk(run_uuid))
+        summary = items[summary_key]
+        history = {k: v for k, v in items.items()
+                   if k[0] == keys.run_pk(run_id) and k[1].startswith(keys.run_sk(run_uuid, "STATUS#"))}
         terminal = [k for k in history if history[k]["status"] in RUN_TERMINAL]
         assert terminal
         from shared.provenance.repository import serialize
@@ -127,7 +131,7 @@ def test_a_heal_is_the_same_observation_a_late_event_would_have_made_and_reaches
         account.dynamodb.delete_item(TableName=account.table_name, Key=serialize({"pk": terminal[0][0],
                                                                                   "sk": terminal[0][1]}))
         lost = {k: v for k, v in summary.items()
-                if k not in ("outcome", "status", "status_order", "status_time")}
+                if k not in ("outcome", "outcome_order", "outcome_time", "status", "status_order", "status_time")}
         account.dynamodb.put_item(TableName=account.table_name, Item=serialize({
             **{k: v for k, v in lost.items() if not k.startswith(("details", "lineage", "sample_", "batch_",
                                                                   "unresolved"))},
@@ -143,8 +147,8 @@ def test_a_heal_is_the_same_observation_a_late_event_would_have_made_and_reaches
         # summary is terminal and enriched, and the heal is recorded with its source
         healed_items = scan(account)
         assert terminal[0] in healed_items
-        assert healed_items[(keys.run_pk(run_id), keys.SUMMARY)]["status"] == history[terminal[0]]["status"]
-        assert "details_recorded_at" in healed_items[(keys.run_pk(run_id), keys.SUMMARY)]
+        assert healed_items[summary_key]["status"] == history[terminal[0]]["status"]
+        assert "details_recorded_at" in healed_items[summary_key]
         heal = [v for k, v in healed_items.items() if k[0] == keys.run_pk(run_id) and v.get("entity") == HEALED]
         assert len(heal) == 1 and heal[0]["from_status"] == "RUNNING" and heal[0]["source"] == "GetRun"
         assert summary_out["healed"] == 1

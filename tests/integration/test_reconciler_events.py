@@ -23,7 +23,7 @@ def test_a_healed_run_event_has_the_guides_shape_and_the_apis_time_to_the_second
     guide = reference_event("run-status-change.completed")
     event = run_event(GET_RUN, "COMPLETED", run_status_time(GET_RUN, "COMPLETED", datetime.now(UTC)))
     assert set(guide) <= set(event) and set(event["detail"]) <= set(guide["detail"])
-    assert event["id"] == "reconciled-1234567-COMPLETED"
+    assert event["id"] == "reconciled-1234567-u-1-COMPLETED"  # a run is (id, uuid)
     assert event["time"] == "2026-01-05T08:20:00Z"  # stopTime, at EventBridge's one-second resolution
     parsed = parse_omics_event(event)
     assert isinstance(parsed, RunStatusChange) and parsed.detail.runId == "1234567"

@@ -3,6 +3,7 @@ which validates every request and response against the service model."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from botocore.stub import Stubber
 
 import recorder.handler as handler_module
 from shared.provenance.repository import ProvenanceRepository
-from shared.provenance.views import batch_view, run_view, unresolved_failures
+from shared.provenance.views import batch_view, run_view, run_views, unresolved_failures
 from shared.settings import get_settings
 from tests.factories import (
     FakeLambdaContext,
@@ -118,7 +119,8 @@ def test_throttled_get_run_fails_only_its_record_and_is_retried(invoke, omics, r
 def test_guide_events_and_ignored_detail_types(invoke, omics, repo) -> None:
     _, stub = omics
     run = reference_event("run-status-change.completed")
-    stub.add_response("get_run", get_run_response("1234567", "COMPLETED"), {"id": "1234567"})
+    stub.add_response("get_run", get_run_response("1234567", "COMPLETED", uuid=run["detail"]["uuid"]),
+                      {"id": "1234567"})
     stub.add_response("list_run_tasks", {"items": []}, {"id": "1234567"})
     stub.add_response("list_runs_in_batch", {"runs": [
         {"runSettingId": "s1", "runId": "9000001", "submissionStatus": "SUCCESS"},
@@ -227,3 +229,95 @@ def test_a_noted_start_is_in_flight_until_its_first_event_and_never_overrides_on
     repo.note_started("BATCH", "55", "2026-03-02T00:00:00.000000Z")
     (active,) = repo.active_since_before("BATCH", "9999")
     assert active["status"] == "SUBMITTING" and active["started_at"] == "2026-03-01T00:00:00.000000Z"
+
+
+# ---------------------------------------------------------------------- one record never sinks a batch
+def _rejected(table_name: str) -> list[dict[str, Any]]:
+    items = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    return [i for i in items if i["entity"]["S"] == "REJECTED_EVENT"]
+
+
+def test_a_batch_id_too_long_for_an_index_key_is_rejected_before_any_write(invoke, table_name) -> None:
+    # Given a RunBatch event whose batch id (from its ARN) makes an active-index sort key over 1,024 bytes
+    bad = batch_event("7" * 1100, "SUBMITTING", T0)
+    del bad["detail"]["batchId"]
+    # When it is recorded
+    assert invoke([bad]) == {"batchItemFailures": []}
+    # Then it is REJECTED, and nothing else was written
+    items = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    assert [i["entity"]["S"] for i in items] == ["REJECTED_EVENT"]
+
+
+@pytest.mark.parametrize("field", ["status", "arn"])
+def test_a_task_event_whose_key_dynamodb_refuses_is_rejected_and_the_rest_of_the_batch_lands(
+        invoke, repo, table_name, field) -> None:
+    # Given a task event with a ~1,400-character status or a ~1,550-character task ARN
+    bad = task_event("920", "t1", "RUNNING", T0)
+    if field == "status":
+        bad["detail"]["status"] = "R" * 1400
+    else:
+        bad["detail"]["arn"] = "arn:aws:omics:us-east-1:123456789012:task/" + "9" * 1510
+    # and DynamoDB itself (moto as the oracle) refuses the history item it would make
+    from recorder.logic import observe
+    from shared.events import parse_omics_event
+    item = repo.history_item(observe(parse_omics_event(bad)))  # type: ignore[arg-type]
+    from shared.provenance.repository import serialize
+    with pytest.raises(repo.client.exceptions.ClientError, match=r"1024|size"):
+        repo.client.put_item(TableName=table_name, Item=serialize(item))
+    # When it arrives in one SQS batch with good events
+    good = [task_event("921", f"t{i}", "RUNNING", T0) for i in range(3)]
+    result = invoke([good[0], bad, *good[1:]])
+    # Then no record fails (nothing is redelivered), the good events land, the bad one is REJECTED
+    assert result == {"batchItemFailures": []}
+    view = run_view(repo, "921")
+    assert view is not None and len(view.tasks) == 3
+    (rejected,) = _rejected(table_name)
+    assert "DynamoDB allows 1024" in rejected["reason"]["S"]
+    assert len(rejected["body"]["S"].encode()) <= 100_000  # a bounded excerpt
+
+
+def test_an_omics_event_without_detail_type_is_rejected_not_dropped(invoke, table_name) -> None:
+    # Given an aws.omics event that lost its detail-type
+    event = run_event("930", "COMPLETED", T0)
+    del event["detail-type"]
+    # When it is recorded
+    assert invoke([event]) == {"batchItemFailures": []}
+    # Then it is a REJECTED record saying why, not a silent drop
+    (rejected,) = _rejected(table_name)
+    assert "detail-type" in rejected["reason"]["S"]
+
+
+def test_a_run_with_5000_inputs_is_recorded_whole(invoke, omics, repo) -> None:
+    # Given a run with 5,000 inputs: its resourceDigests alone are over DynamoDB's 400 KB item limit
+    digests = {f"s3://lab-data/cohort-2026/sample-{i:05d}/reads.cram": f"etag-{i:032d}" for i in range(5000)}
+    assert len(json.dumps(digests).encode()) > 400 * 1024
+    _, stub = omics
+    stub.add_response("get_run", get_run_response("940", "COMPLETED", resourceDigests=digests), {"id": "940"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "940"})
+    # When its terminal event is recorded
+    assert invoke([run_event("940", "COMPLETED", T0)]) == {"batchItemFailures": []}
+    # Then the run is enriched and one query returns every digest
+    view = run_view(repo, "940")
+    assert view is not None and view.summary["details_recorded_at"]
+    assert view.summary["resource_digests"] == digests
+
+
+def test_a_reused_run_id_is_a_new_run_and_deleted_keeps_the_outcome(invoke, omics, repo) -> None:
+    """Guide, "Working with HealthOmics runs": HealthOmics reuses the IDs of deleted runs; the run uuid
+    identifies a run."""
+    _, stub = omics
+    # Given run 950 (uuid-a) deleted before its FAILED event arrived; GetRun now answers the id's new run
+    stub.add_response("get_run", get_run_response("950", "RUNNING", uuid="uuid-b"), {"id": "950"})
+    deleted = run_event("950", "DELETED", T0 + timedelta(minutes=5))
+    failed = run_event("950", "FAILED", T0)
+    for event in (deleted, failed):
+        event["detail"]["uuid"] = "uuid-a"
+    reused = run_event("950", "RUNNING", T0 + timedelta(hours=1))
+    reused["detail"]["uuid"] = "uuid-b"
+    # When the events arrive, DELETED first, then the new run's
+    assert invoke([deleted, failed, reused]) == {"batchItemFailures": []}
+    # Then both runs are recorded under the id: the deleted one keeps its outcome, the new one is live
+    views = run_views(repo, "950")
+    assert [(v.run_uuid, v.status, v.outcome) for v in views] == [("uuid-a", "DELETED", "FAILED"),
+                                                                  ("uuid-b", "RUNNING", None)]
+    assert [i["run_uuid"] for i in repo.active_since_before("RUN", "~")] == ["uuid-b"]

@@ -41,7 +41,8 @@ def test_instance_reservation_failed_waits_through_a_one_time_schedule(make) -> 
     assert schedule["ScheduleExpression"] == f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})"
     assert schedule["ActionAfterCompletion"] == "DELETE" and schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["Target"]["Arn"] == h.queue_arn and schedule["Target"]["RoleArn"] == SCHEDULER_ROLE
-    assert parse_work(json.loads(schedule["Target"]["Input"])) == Work(kind="run", id=failed, origin="wake")
+    assert parse_work(json.loads(schedule["Target"]["Input"])) == Work(
+        kind="run", id=failed, uuid=h.runs()[failed].uuid, origin="wake")
     (decision,) = h.decisions(failed)
     assert decision["decision"] == Decided.DELAYED and decision["due_at"].startswith(due.strftime("%Y-%m-%dT%H:%M"))
     # and a duplicate of the failure event neither starts the run early nor adds a second schedule
@@ -66,7 +67,8 @@ def test_short_delays_use_sqs_delay_seconds(make) -> None:
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
     assert h.scheduler.list_schedules()["Schedules"] == []
     assert [(body, when - h.clock.now()) for when, body in h.delayed] == [
-        ({"autopilotRerun": 1, "kind": "run", "id": failed, "origin": "wake"}, timedelta(seconds=300))
+        ({"autopilotRerun": 1, "kind": "run", "id": failed, "uuid": h.runs()[failed].uuid, "origin": "wake"},
+         timedelta(seconds=300))
     ]
     h.run()
     (rerun,) = h.reruns_of(failed)

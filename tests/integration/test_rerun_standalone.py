@@ -25,7 +25,7 @@ def test_service_error_after_two_tasks_reruns_from_cache_and_resolves(make) -> N
     rerun = reruns[0]
     assert rerun.status == "COMPLETED"
     assert rerun.cache_id == h.cache_id and rerun.cache_behavior == "CACHE_ON_FAILURE"
-    assert rerun.request_id == run_request_id(failed, 1)
+    assert rerun.request_id == run_request_id(failed, h.runs()[failed].uuid, 1)
     # the tasks before the failure point were cache hits, the failed one was computed again
     hits = {t.spec.name: t.cache_hit for t in rerun.tasks.values()}
     assert hits == {"align": True, "call": True, "report": False}

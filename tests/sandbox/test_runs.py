@@ -223,3 +223,42 @@ def test_reproducible_with_the_same_seed(s3: Any) -> None:
         return [f"{ev['id']}:{ev['detail']['status']}" for ev in e.emitted_events]
 
     assert scenario() == scenario()
+
+
+def test_a_deleted_runs_id_is_reused_by_a_new_run_with_a_new_uuid(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
+    """Guide, "Working with HealthOmics runs" (HealthOmics 실행 사용): HealthOmics reuses the IDs of deleted
+    runs, so a run and a deleted run can have the same run ID; the run uuid tells them apart."""
+    emu.reuse_deleted_run_ids = True
+    # Given a run that completed and was deleted
+    first = start(client, workflow_id, "reuse-1")
+    emu.run_until_idle()
+    client.delete_run(id=first["id"])
+    # When a new run starts
+    second = start(client, workflow_id, "reuse-2")
+    # Then it carries the deleted run's id under a new uuid, and the API answers for the new run only
+    assert second["id"] == first["id"] and second["uuid"] != first["uuid"]
+    assert client.get_run(id=second["id"])["uuid"] == second["uuid"]
+    emu.run_until_idle()
+    events = [e["detail"] for e in emu.emitted_events if e["detail-type"] == "Run Status Change"]
+    assert [(d["uuid"], d["status"]) for d in events if d["status"] in ("COMPLETED", "DELETED")] == [
+        (first["uuid"], "COMPLETED"), (first["uuid"], "DELETED"), (second["uuid"], "COMPLETED")]
+    tasks = [e["detail"] for e in emu.emitted_events if e["detail-type"] == "Task Status Change"]
+    assert {d["runUuid"] for d in tasks} == {first["uuid"], second["uuid"]}
+    # and the deleted run's requestId does not answer with the new run
+    again = start(client, workflow_id, "reuse-1")
+    assert again["uuid"] not in (first["uuid"], second["uuid"])
+
+
+def test_get_run_can_lag_behind_the_status_event(client: Any, emu: OmicsEmulator, workflow_id: str) -> None:
+    """GetRun is eventually consistent: right after a transition's event it may still answer the previous
+    status (the recorder and re-runner retry rather than trust it)."""
+    emu.get_run_lag_seconds = 5.0
+    run = start(client, workflow_id, "lag-1")
+    while run_statuses(emu, run["id"])[-1] != "COMPLETED":
+        emu.advance(1)
+    # Right after the COMPLETED event GetRun still says STOPPING; a few virtual seconds later it catches up
+    assert client.get_run(id=run["id"])["status"] == "STOPPING"
+    emu.advance(5)
+    assert client.get_run(id=run["id"])["status"] == "COMPLETED"

@@ -114,7 +114,7 @@ READ_SCRIPT = textwrap.dedent('''
     items = boto3.client("dynamodb").query(
         TableName=table, KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}})["Items"]
-    print(json.dumps({"status": run["status"], "sks": [i["sk"]["S"] for i in items]}))
+    print(json.dumps({"status": run["status"], "uuid": run["uuid"], "sks": [i["sk"]["S"] for i in items]}))
 ''')
 
 
@@ -145,7 +145,9 @@ def test_serve_prints_endpoints_first_and_serves_a_users_script_until_sigterm(se
 
     seen = _user_script(served, READ_SCRIPT, started["run_id"], outputs["ProvenanceTableName"])
     assert seen["status"] == "COMPLETED"
-    assert "SUMMARY" in seen["sks"] and any(sk.startswith("STATUS#") for sk in seen["sks"])
+    # a run is (id, uuid): its items live under its uuid in the id's partition
+    assert f"SUMMARY#{seen['uuid']}" in seen["sks"]
+    assert any(sk.startswith(f"UUID#{seen['uuid']}#STATUS#") for sk in seen["sks"])
 
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=STOP_TIMEOUT) == 0

@@ -70,27 +70,31 @@ def lineage(table_name: str) -> Iterator[RunLineage]:
                               "digest": "sha256:0f1e2d", "sample": "S-0042", "submission_id": "sheet-1",
                               "started_by": "arn:aws:sts::123456789012:assumed-role/launcher/x"}
     repository.record_run_details(RunDetails(
-        run_id=ROOT, arn=ARN.format(ROOT), status="FAILED", failure_reason="RUN_TASK_FAILED",
+        run_id=ROOT, uuid="u-1", arn=ARN.format(ROOT), status="FAILED", failure_reason="RUN_TASK_FAILED",
         status_message="task call failed", run_output_uri=f"s3://cohort/runs/{ROOT}/u-1",
         creation_time="2026-01-05T08:00:00.000000Z", start_time="2026-01-05T08:01:10.000000Z",
-        stop_time="2026-01-05T08:20:00.000000Z", root_run_id=ROOT, **common), "2026-01-05T08:21:00.000000Z", "FAILED")
+        stop_time="2026-01-05T08:20:00.000000Z", root_run_id=ROOT, root_run_uuid="u-1",
+        **common), "2026-01-05T08:21:00.000000Z", "FAILED")
     repository.record_run_details(RunDetails(
-        run_id=RERUN, arn=ARN.format(RERUN), status="COMPLETED", source_run_id=ROOT,
+        run_id=RERUN, uuid="u-2", arn=ARN.format(RERUN), status="COMPLETED", source_run_id=ROOT,
         run_output_uri=f"s3://cohort/runs/{RERUN}/u-2", creation_time="2026-01-05T09:00:00.000000Z",
         start_time="2026-01-05T09:01:10.000000Z", stop_time="2026-01-05T09:10:00.000000Z", root_run_id=ROOT,
-        parent_run_id=ROOT, attempt=1, rerun_reason="RUN_TASK_FAILED", **common), "2026-01-05T09:11:00.000000Z",
-        "COMPLETED")
-    repository.supersede(ROOT, RERUN)
+        root_run_uuid="u-1", parent_run_id=ROOT, parent_run_uuid="u-1", attempt=1, rerun_reason="RUN_TASK_FAILED",
+        **common), "2026-01-05T09:11:00.000000Z", "COMPLETED")
+    repository.supersede(ROOT, "u-1", RERUN)
     repository.put_tasks([
-        TaskDetails(task_id="101", run_id=ROOT, name="align", status="COMPLETED", cache_hit=False, cpus=8,
-                    memory=32, start_time="2026-01-05T08:02:00.000000Z", stop_time="2026-01-05T08:12:00.000000Z"),
-        TaskDetails(task_id="102", run_id=ROOT, name="call", status="FAILED", cache_hit=False, cpus=4, memory=16,
+        TaskDetails(task_id="101", run_id=ROOT, run_uuid="u-1", name="align", status="COMPLETED", cache_hit=False,
+                    cpus=8, memory=32, start_time="2026-01-05T08:02:00.000000Z",
+                    stop_time="2026-01-05T08:12:00.000000Z"),
+        TaskDetails(task_id="102", run_id=ROOT, run_uuid="u-1", name="call", status="FAILED", cache_hit=False,
+                    cpus=4, memory=16,
                     start_time="2026-01-05T08:12:30.000000Z", stop_time="2026-01-05T08:19:00.000000Z"),
-        TaskDetails(task_id="201", run_id=RERUN, name="align", status="COMPLETED", cache_hit=True,
+        TaskDetails(task_id="201", run_id=RERUN, run_uuid="u-2", name="align", status="COMPLETED", cache_hit=True,
                     cache_s3_uri=f"s3://cohort-cache/c-uuid/{ROOT}/101/e-1/", cpus=8, memory=32,
                     start_time="2026-01-05T09:02:00.000000Z", stop_time="2026-01-05T09:02:01.000000Z"),
-        TaskDetails(task_id="202", run_id=RERUN, name="call", status="COMPLETED", cache_hit=False, cpus=4,
-                    memory=16, start_time="2026-01-05T09:02:05.000000Z", stop_time="2026-01-05T09:09:00.000000Z"),
+        TaskDetails(task_id="202", run_id=RERUN, run_uuid="u-2", name="call", status="COMPLETED", cache_hit=False,
+                    cpus=4, memory=16, start_time="2026-01-05T09:02:05.000000Z",
+                    stop_time="2026-01-05T09:09:00.000000Z"),
     ], "2026-01-05T09:11:00.000000Z")
     found = load_lineage(repository, RERUN)
     assert found is not None

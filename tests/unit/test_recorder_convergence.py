@@ -91,8 +91,8 @@ def test_any_permutation_with_duplicates_converges(order: list[int]) -> None:
 
 
 def test_baseline_is_what_the_events_say() -> None:
-    summary_1 = BASELINE[("RUN#1", "SUMMARY")]
-    summary_2 = BASELINE[("RUN#2", "SUMMARY")]
+    summary_1 = BASELINE[("RUN#1", "SUMMARY#uuid-1")]
+    summary_2 = BASELINE[("RUN#2", "SUMMARY#uuid-2")]
     assert summary_1["status"] == "COMPLETED" and "unresolved_pk" not in summary_1
     assert summary_2["status"] == "FAILED" and summary_2["unresolved_pk"] == "UNRESOLVED"
     assert BASELINE[("BATCH#B1", "SUMMARY")]["status"] == "PROCESSED"

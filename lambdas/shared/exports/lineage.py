@@ -95,17 +95,19 @@ def _attempt(run_id: str, items: list[dict[str, Any]]) -> AttemptRecord:
     return AttemptRecord(run_id, summary, history, ordered, heals)
 
 
-def load_lineage(repository: ProvenanceRepository, run_id: str) -> RunLineage | None:
-    """The run, its root and every attempt of that root; None when the run is not recorded."""
-    items = repository.run_items(run_id)
+def load_lineage(repository: ProvenanceRepository, run_id: str, run_uuid: str | None = None) -> RunLineage | None:
+    """The run, its root and every attempt of that root; None when the run is not recorded. A run is
+    (id, uuid): without a uuid, the latest run that carried the id (HealthOmics reuses deleted runs' ids)."""
+    items = repository.run_items(run_id, run_uuid)
     if not items:
         return None
     subject = _attempt(run_id, items)
     root = str(subject.summary.get("root_run_id") or run_id)
-    attempts = {subject.run_id: subject}
-    for row in repository.attempt_chain(root):
-        other = str(row["run_id"])
+    root_uuid = subject.summary.get("root_run_uuid") or (subject.summary.get("run_uuid") if root == run_id else None)
+    attempts = {(subject.run_id, subject.summary.get("run_uuid")): subject}
+    for row in repository.attempt_chain(root, root_uuid):
+        other = (str(row["run_id"]), row.get("run_uuid"))
         if other not in attempts:
-            attempts[other] = _attempt(other, repository.run_items(other))
+            attempts[other] = _attempt(other[0], repository.run_items(*other))
     ordered = sorted(attempts.values(), key=lambda a: (a.attempt, a.summary.get("creation_time") or "", a.run_id))
     return RunLineage(run_id=run_id, root_run_id=root, attempts=ordered)

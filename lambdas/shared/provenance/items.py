@@ -17,6 +17,7 @@ class StatusObservation(BaseModel):
     kind: str  # RUN | TASK | BATCH
     entity_id: str  # run id, task id or batch id
     run_id: str | None = None  # for tasks: the owning run
+    run_uuid: str | None = None  # for runs and tasks: the run's uuid (with the run id, its identity)
     status: str
     rank: int
     event_id: str
@@ -65,6 +66,7 @@ class TaskDetails(BaseModel):
 
     task_id: str
     run_id: str
+    run_uuid: str
     name: str | None = None
     status: str | None = None
     cache_hit: bool | None = None

@@ -2,11 +2,17 @@
 
 Single table, generic keys `pk`/`sk`, four sparse GSIs, TTL on `expires_at`.
 
+A run is identified by (run id, run uuid): HealthOmics reuses the ids of deleted runs (guide, "Working
+with HealthOmics runs": the run uuid tells two runs with the same id apart). Every run that ever carried
+an id lives in that id's partition, each under its own uuid, so one Query answers "every run with this id".
+
 Items (pk / sk):
-  RUN#<runId>      / STATUS#<rank:02>#<time>#<status>    run status history (one per distinct observation)
-  RUN#<runId>      / SUMMARY                             run: latest status (ordered), GetRun details, lineage
-  RUN#<runId>      / TASK#<taskId>#STATUS#<rank>#<time>#<status>    task status history
-  RUN#<runId>      / TASK#<taskId>                       task details from ListRunTasks (name, cacheHit, ...)
+  RUN#<runId>      / SUMMARY#<uuid>                      run: latest status (ordered), outcome, GetRun details
+  RUN#<runId>      / UUID#<uuid>#STATUS#<rank:02>#<time>#<status>   run status history
+  RUN#<runId>      / UUID#<uuid>#TASK#<taskId>#STATUS#<rank>#<time>#<status>   task status history
+  RUN#<runId>      / UUID#<uuid>#TASK#<taskId>           task details from ListRunTasks (name, cacheHit, ...)
+  RUN#<runId>      / UUID#<uuid>#DIGESTS#<chunk:04>      resourceDigests of a run with too many inputs to inline
+  RUN#<runId>      / UUID#<uuid>#<capability record>     re-run decisions and claims, heals (RERUN#, HEALED#)
   BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
@@ -17,11 +23,15 @@ Items (pk / sk):
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)
 
 GSIs (all projections ALL, all sparse):
-  lineage:    lineage_pk = ROOT#<rootRunId>        lineage_sk = <attempt:04>#<runId>   attempt chain
+  lineage:    lineage_pk = ROOT#<rootRunId>#<rootUuid>  lineage_sk = <attempt:04>#<runId>#<uuid>  attempt chain
   batch:      batch_pk   = BATCH#<rootBatchId>     batch_sk   = kind-prefixed sort key  batch view
-  sample:     sample_pk  = SAMPLE#<sample>         sample_sk  = <time>#<runId>          every run of a sample
-  unresolved: unresolved_pk = UNRESOLVED           unresolved_sk = <time>#<runId>       failed, no later attempt
+  sample:     sample_pk  = SAMPLE#<sample>         sample_sk  = <time>#<runId>#<uuid>   every run of a sample
+  unresolved: unresolved_pk = UNRESOLVED           unresolved_sk = <time>#<runId>#<uuid> failed, no later attempt
   active:     active_pk  = ACTIVE#RUN|ACTIVE#BATCH active_sk  = <lastEventTime>#<id>    non-terminal (reconciler)
+
+Key attributes are bounded by DynamoDB (partition keys 2,048 bytes, sort keys 1,024 bytes, UTF-8): a key
+built from an event's fields is checked before any write (`check_key_sizes`), so an oversized field makes
+one REJECTED record instead of a write that fails the whole SQS batch.
 """
 
 from __future__ import annotations
@@ -42,8 +52,31 @@ UNRESOLVED = "UNRESOLVED"
 SUMMARY = "SUMMARY"
 
 
+# DynamoDB's documented key limits (moto enforces the same ones).
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+UNKNOWN_UUID = "-"  # lineage of a run started elsewhere whose parent's uuid is not recorded
+
+
+class KeyTooLarge(ValueError):
+    """A key built from input data exceeds DynamoDB's limits: the input is rejected, never written."""
+
+
 def run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
+
+
+def run_summary_sk(run_uuid: str) -> str:
+    return f"SUMMARY#{run_uuid}"
+
+
+def run_sk(run_uuid: str, rest: str) -> str:
+    """A per-run item's sort key: `rest` (STATUS#..., TASK#..., RERUN#...) scoped to the run's uuid."""
+    return f"UUID#{run_uuid}#{rest}"
+
+
+def digests_sk(run_uuid: str, chunk: int) -> str:
+    return run_sk(run_uuid, f"DIGESTS#{chunk:04d}")
 
 
 def batch_pk(batch_id: str) -> str:
@@ -78,9 +111,24 @@ def member_sk(run_setting_id: str) -> str:
     return f"MEMBER#{run_setting_id}"
 
 
-def lineage_keys(root_run_id: str, attempt: int, run_id: str) -> dict[str, str]:
-    return {"lineage_pk": f"ROOT#{root_run_id}", "lineage_sk": f"{attempt:04d}#{run_id}"}
+def lineage_pk(root_run_id: str, root_run_uuid: str | None) -> str:
+    return f"ROOT#{root_run_id}#{root_run_uuid or UNKNOWN_UUID}"
 
 
-def sample_keys(sample: str, time: str, run_id: str) -> dict[str, str]:
-    return {"sample_pk": f"SAMPLE#{sample}", "sample_sk": f"{time}#{run_id}"}
+def lineage_keys(root_run_id: str, root_run_uuid: str | None, attempt: int, run_id: str,
+                 run_uuid: str) -> dict[str, str]:
+    return {"lineage_pk": lineage_pk(root_run_id, root_run_uuid), "lineage_sk": f"{attempt:04d}#{run_id}#{run_uuid}"}
+
+
+def sample_keys(sample: str, time: str, run_id: str, run_uuid: str) -> dict[str, str]:
+    return {"sample_pk": f"SAMPLE#{sample}", "sample_sk": f"{time}#{run_id}#{run_uuid}"}
+
+
+def check_key_sizes(item: dict[str, object]) -> None:
+    """Raise KeyTooLarge when a table or index key attribute of `item` exceeds DynamoDB's limits."""
+    pairs = [(PK, SK), *((pk, sk) for _, pk, sk in ALL_GSIS)]
+    for pk, sk in pairs:
+        for name, limit in ((pk, MAX_PARTITION_KEY_BYTES), (sk, MAX_SORT_KEY_BYTES)):
+            value = item.get(name)
+            if isinstance(value, str) and len(value.encode()) > limit:
+                raise KeyTooLarge(f"key attribute {name} is {len(value.encode())} bytes; DynamoDB allows {limit}")

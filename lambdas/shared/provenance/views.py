@@ -25,6 +25,7 @@ class TaskView(BaseModel):
 
 class RunView(BaseModel):
     run_id: str
+    run_uuid: str | None = None
     status: str | None = None
     outcome: str | None = None
     failure_reason: str | None = None
@@ -38,11 +39,21 @@ class RunView(BaseModel):
         return sum(1 for t in self.tasks if t.cache_hit)
 
 
-def run_view(repository: ProvenanceRepository, run_id: str) -> RunView | None:
-    """A run: status history, latest status, failure reason, inputs, digests, cache, batch, lineage."""
-    items = repository.run_items(run_id)
+def run_view(repository: ProvenanceRepository, run_id: str, run_uuid: str | None = None) -> RunView | None:
+    """A run: status history, latest status, failure reason, inputs, digests, cache, batch, lineage.
+    A run is (id, uuid); without a uuid, the latest run that carried the id."""
+    items = repository.run_items(run_id, run_uuid)
     if not items:
         return None
+    return _run_view(run_id, items)
+
+
+def run_views(repository: ProvenanceRepository, run_id: str) -> list[RunView]:
+    """Every run that carried `run_id` (HealthOmics reuses the ids of deleted runs), oldest first."""
+    return [_run_view(run_id, items) for items in repository.runs_with_id(run_id).values()]
+
+
+def _run_view(run_id: str, items: list[dict[str, Any]]) -> RunView:
     summary: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
     tasks: dict[str, TaskView] = {}
@@ -63,7 +74,8 @@ def run_view(repository: ProvenanceRepository, run_id: str) -> RunView | None:
                     item.get("cache_s3_uri")
                 task.status = task.status or item.get("status")
     history.sort(key=lambda h: h["time"])
-    return RunView(run_id=run_id, status=summary.get("status"), outcome=summary.get("outcome"),
+    return RunView(run_id=run_id, run_uuid=summary.get("run_uuid"), status=summary.get("status"),
+                   outcome=summary.get("outcome"),
                    failure_reason=summary.get("failure_reason"), status_message=summary.get("status_message"),
                    history=history, tasks=list(tasks.values()), summary=summary)
 
@@ -71,6 +83,7 @@ def run_view(repository: ProvenanceRepository, run_id: str) -> RunView | None:
 class Attempt(BaseModel):
     attempt: int
     run_id: str | None = None
+    run_uuid: str | None = None
     batch_id: str | None = None
     status: str | None = None
     failure_reason: str | None = None
@@ -95,22 +108,27 @@ class BatchView(BaseModel):
 
 
 def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
-    """Join ListRunsInBatch members with run summaries by run id; group by runSettingId (sample)."""
-    runs = {i["run_id"]: i for i in items if i.get("entity") == "RUN"}
+    """Join ListRunsInBatch members with run summaries by (batch id, run id): members carry no run uuid,
+    and within one batch a run id names one run. Group by runSettingId (sample)."""
+    runs = {(i.get("batch_id") or "", i["run_id"], i.get("run_uuid")): i for i in items if i.get("entity") == "RUN"}
+    by_member = {(batch, run_id): (batch, run_id, run_uuid) for batch, run_id, run_uuid in runs}
     by_sample: dict[str, dict[tuple[int, str], Attempt]] = defaultdict(dict)
     for item in items:
         if item.get("entity") != "MEMBER":
             continue
-        run = runs.pop(item["run_id"], {}) if item.get("run_id") else {}
+        key = by_member.get((item.get("batch_id") or "", item["run_id"])) if item.get("run_id") else None
+        run = runs.pop(key, {}) if key else {}
         attempt = Attempt(attempt=int(item.get("attempt", 0)), run_id=item.get("run_id"),
-                          batch_id=item.get("batch_id"), status=run.get("outcome") or run.get("status"),
+                          run_uuid=run.get("run_uuid"), batch_id=item.get("batch_id"),
+                          status=run.get("outcome") or run.get("status"),
                           failure_reason=run.get("failure_reason"),
                           submission_status=item.get("submission_status"),
                           submission_failure_reason=item.get("submission_failure_reason"))
         by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id", ""))] = attempt
     for run in runs.values():  # runs whose membership was not listed (yet): known from their own tags
         sample = run.get("sample") or run["run_id"]
-        attempt = Attempt(attempt=int(run.get("attempt", 0)), run_id=run["run_id"], batch_id=run.get("batch_id"),
+        attempt = Attempt(attempt=int(run.get("attempt", 0)), run_id=run["run_id"], run_uuid=run.get("run_uuid"),
+                          batch_id=run.get("batch_id"),
                           status=run.get("outcome") or run.get("status"), failure_reason=run.get("failure_reason"))
         by_sample[sample][(attempt.attempt, run.get("batch_id") or "")] = attempt
     return {s: [a for _, a in sorted(found.items())] for s, found in by_sample.items()}
@@ -139,16 +157,19 @@ def sample_view(repository: ProvenanceRepository, sample: str) -> list[Attempt]:
 
 def unresolved_failures(repository: ProvenanceRepository) -> list[dict[str, Any]]:
     """Failed runs with no later attempt: what an operator must look at."""
-    return [{"run_id": i["run_id"], "failure_reason": i.get("failure_reason"), "workflow_id": i.get("workflow_id"),
+    return [{"run_id": i["run_id"], "run_uuid": i.get("run_uuid"), "failure_reason": i.get("failure_reason"),
+             "workflow_id": i.get("workflow_id"),
              "sample": i.get("sample"), "attempt": i.get("attempt", 0), "root_run_id": i.get("root_run_id"),
              "batch_id": i.get("batch_id"), "stopped": i.get("stop_time")}
             for i in repository.unresolved_failures()]
 
 
-def attempt_chain(repository: ProvenanceRepository, root_run_id: str) -> list[dict[str, Any]]:
-    """The root run and every re-run of it, in attempt order."""
-    return [{"attempt": i.get("attempt", 0), "run_id": i["run_id"], "parent_run_id": i.get("parent_run_id"),
+def attempt_chain(repository: ProvenanceRepository, root_run_id: str,
+                  root_run_uuid: str | None = None) -> list[dict[str, Any]]:
+    """The root run (id, uuid) and every re-run of it, in attempt order."""
+    return [{"attempt": i.get("attempt", 0), "run_id": i["run_id"], "run_uuid": i.get("run_uuid"),
+             "parent_run_id": i.get("parent_run_id"),
              "status": i.get("outcome") or i.get("status"), "failure_reason": i.get("failure_reason"),
              "rerun_reason": i.get("rerun_reason"), "remediation": i.get("remediation"),
              "cache_id": i.get("cache_id")}
-            for i in repository.attempt_chain(root_run_id)]
+            for i in repository.attempt_chain(root_run_id, root_run_uuid)]

@@ -1,0 +1,48 @@
+"""The reconciler and run identity (run id, run uuid): GetRun takes the id alone, so an answer with
+another uuid means the recorded run was deleted and its id given to a new run.
+
+Guide, "Working with HealthOmics runs" (HealthOmics 실행 사용): HealthOmics reuses the IDs of deleted runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+from botocore.stub import Stubber
+from moto import mock_aws
+from reconciler.logic import HEALED, Reconciler
+
+from recorder.logic import Recorder
+from shared.events import parse_omics_event
+from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.views import run_views
+from tests.factories import create_provenance_table, get_run_response, run_event
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_stale_run_whose_id_now_names_another_run_is_healed_to_deleted() -> None:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
+        omics = boto3.client("omics", region_name="us-east-1")
+        with Stubber(omics) as stub:
+            recorder = Recorder(repository, omics=lambda: omics)
+            # Given run 960 (uuid-a) last seen RUNNING, its later events lost
+            running = run_event("960", "RUNNING", T0)
+            running["detail"]["uuid"] = "uuid-a"
+            repository.put_items(recorder.record(parse_omics_event(running)).history)
+            # and HealthOmics has since deleted it and given id 960 to a new run (uuid-b)
+            stub.add_response("get_run", get_run_response("960", "RUNNING", uuid="uuid-b"), {"id": "960"})
+            # When a sweep finds it stale
+            report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
+            stub.assert_no_pending_responses()  # one GetRun, nothing else
+        # Then the recorded run is healed to DELETED (its outcome unknown, never taken from uuid-b)
+        assert [(h.entity_id, h.run_uuid, h.status, h.source) for h in report.healed] == [
+            ("960", "uuid-a", "DELETED", "IdReused")]
+        (view,) = run_views(repository, "960")
+        assert (view.run_uuid, view.status, view.outcome) == ("uuid-a", "DELETED", None)
+        assert [i["entity"] for i in repository.run_items("960", "uuid-a") if i.get("entity") == HEALED] == [HEALED]
+        # and it is no longer in flight; the new run is left to its own events
+        assert repository.active_since_before("RUN", "~") == []
