@@ -35,7 +35,8 @@ from botocore.exceptions import ClientError
 from recorder.logic import Recorder
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
-from shared.omics import RETRYABLE_OMICS_CODES, paginate
+from shared.observability import logger
+from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
 from shared.provenance import keys
 from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
 
@@ -217,6 +218,7 @@ class SweepReport:
     members_recorded: int = 0
     used_list_runs: bool = False
     stopped_early: bool = False
+    deferred: int = 0  # stale entities left for the next sweep (throttled, lagging, out of call time)
     # Gauges after the sweep (the dashboard's runs by status, batches in flight, unresolved failures).
     active_runs_by_status: dict[str, int] = field(default_factory=dict)
     batches_in_flight: int = 0
@@ -228,6 +230,7 @@ class SweepReport:
                 "enriched": self.enriched, "forwarded": self.forwarded,
                 "members_recorded": self.members_recorded,
                 "used_list_runs": self.used_list_runs, "stopped_early": self.stopped_early,
+                "deferred": self.deferred,
                 "active_runs_by_status": self.active_runs_by_status, "batches_in_flight": self.batches_in_flight,
                 "unresolved_by_reason": self.unresolved_by_reason,
                 "healed_ids": [f"{h.kind}#{h.entity_id}{'#' + h.run_uuid if h.run_uuid else ''}:"
@@ -288,15 +291,14 @@ class Reconciler:
         self.recorder._omics = _RememberingOmics(raw_omics, known)
         try:
             for item in stale_runs:
-                if self._out_of_time(report):
+                if self._out_of_time(report) or not self._item(report, self._reconcile_run, item, listed, known,
+                                                               now, report):
                     break
-                self._reconcile_run(item, listed, known, now, report)
             stale_batches = [i for i in active_batches if i.get("active_sk", "") < threshold]
             report.batches_checked = len(stale_batches)
             for item in stale_batches:
-                if self._out_of_time(report):
+                if self._out_of_time(report) or not self._item(report, self._reconcile_batch, item, now, report):
                     break
-                self._reconcile_batch(item, now, report)
         finally:
             self.recorder._omics = raw_omics
         self._gauges(active_runs, active_batches, report)
@@ -336,6 +338,22 @@ class Reconciler:
             except ClientError as error:
                 raise self._failure(error, "ListRuns") from error
         return listed
+
+    @staticmethod
+    def _item(report: SweepReport, reconcile: Callable[..., None], *args: Any) -> bool:
+        """Reconcile one stale entity; False when the sweep should stop. One entity that cannot be
+        reconciled now (a throttled or lagging answer, an error) is left for the next sweep instead of
+        failing the whole sweep; out of call time, the rest is left too."""
+        try:
+            reconcile(*args)
+        except DeadlineExceeded:
+            report.deferred += 1
+            report.stopped_early = True
+            return False
+        except RetryableError as error:
+            report.deferred += 1
+            logger.warning("stale entity left for the next sweep", extra={"error": str(error)[:300]})
+        return True
 
     @staticmethod
     def _failure(error: ClientError, what: str) -> Exception:

@@ -46,3 +46,49 @@ def test_a_stale_run_whose_id_now_names_another_run_is_healed_to_deleted() -> No
         assert [i["entity"] for i in repository.run_items("960", "uuid-a") if i.get("entity") == HEALED] == [HEALED]
         # and it is no longer in flight; the new run is left to its own events
         assert repository.active_since_before("RUN", "~") == []
+
+
+def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> None:
+    """A throttled GetRun for one stale run (the service already retried) leaves that run for the next
+    sweep; the other stale runs are still healed and the sweep is recorded."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
+        omics = boto3.client("omics", region_name="us-east-1")
+        with Stubber(omics) as stub:
+            recorder = Recorder(repository, omics=lambda: omics)
+            # Given two runs last seen RUNNING, their later events lost
+            for run_id, run_uuid in (("961", "uuid-1"), ("962", "uuid-2")):
+                running = run_event(run_id, "RUNNING", T0)
+                running["detail"]["uuid"] = run_uuid
+                repository.put_items(recorder.record(parse_omics_event(running)).history)
+            # and GetRun is throttled for the first, answers CANCELLED for the second
+            stub.add_client_error("get_run", "ThrottlingException", "Rate exceeded", 400, expected_params={"id": "961"})
+            stub.add_response("get_run", get_run_response("962", "CANCELLED", uuid="uuid-2"), {"id": "962"})
+            stub.add_response("list_run_tasks", {"items": []}, {"id": "962"})
+            # When a sweep finds them stale
+            report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
+        # Then the sweep completes: the second is healed, the first is left for the next sweep
+        assert [(h.entity_id, h.status) for h in report.healed] == [("962", "CANCELLED")]
+        assert report.summary()["deferred"] == 1 and not report.stopped_early
+        assert [i["run_id"] for i in repository.active_since_before("RUN", "~")] == ["961"]
+
+
+def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> None:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
+        from shared.omics import DeadlineExceeded
+
+        class OutOfTime:
+            def get_run(self, **_: object) -> None:
+                raise DeadlineExceeded("GetRun: 1.0 s left for the call, not started")
+
+        recorder = Recorder(repository, omics=lambda: OutOfTime())
+        for run_id in ("963", "964"):
+            running = run_event(run_id, "RUNNING", T0)
+            running["detail"]["uuid"] = f"uuid-{run_id}"
+            repository.put_items(recorder.record(parse_omics_event(running)).history)
+        report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
+        assert report.stopped_early and report.summary()["deferred"] == 1 and report.healed == []
+        assert len(repository.active_since_before("RUN", "~")) == 2
