@@ -133,6 +133,8 @@ def observe(repository: ProvenanceRepository, run_id: str, status: str, when: da
         StatusObservation(
             kind="RUN",
             entity_id=run_id,
+            run_id=run_id,
+            run_uuid=f"uuid-{run_id}",
             status=status,
             rank=run_rank(status),
             event_id=f"{run_id}-{status}",

@@ -107,6 +107,8 @@ def world(table_name: str) -> dict[str, Any]:
     observation = StatusObservation(
         kind="RUN",
         entity_id=ACTIVE_RUN,
+        run_id=ACTIVE_RUN,
+        run_uuid=f"uuid-{ACTIVE_RUN}",
         status="RUNNING",
         rank=run_rank("RUNNING"),
         event_id="e1",

@@ -46,7 +46,8 @@ def run(run_id: str, *, root: str | None = None, attempt: int = 0, sample: str =
 
 def task(task_id: str, seconds: int, instance: str | None = "omics.c.large", name: str = "align",
          cache_hit: bool = False) -> TaskDetails:
-    return TaskDetails(task_id=task_id, run_id="r", name=name, instance_type=instance, cache_hit=cache_hit,
+    return TaskDetails(task_id=task_id, run_id="r", run_uuid="u", name=name, instance_type=instance,
+                       cache_hit=cache_hit,
                        start_time="2026-11-02T10:00:00.000000Z",
                        stop_time=f"2026-11-02T10:{seconds // 60:02d}:{seconds % 60:02d}.000000Z")
 

@@ -77,7 +77,8 @@ def test_hand_calculation_on_the_guide_manifest_with_utilisation() -> None:
     assert (rec.current_usd, rec.recommended_usd, rec.saving_usd) == (Decimal("0.012"), Decimal("0.004"),
                                                                        Decimal("0.008"))
     # And the calculator prices the same task identically (one rule for cost and right-sizing).
-    task = TaskDetails(task_id="1245938", run_id="1695324", name="geno-123", instance_type="omics.c.4xlarge",
+    task = TaskDetails(task_id="1245938", run_id="1695324", run_uuid="u", name="geno-123",
+                       instance_type="omics.c.4xlarge",
                        start_time="2022-08-24T20:08:22.278Z", stop_time="2022-08-24T20:08:22.278Z")
     context = RunContext(run_id="1695324", region=REGION)
     assert task_cost(task, context, PRICES).usd == rec.current_usd

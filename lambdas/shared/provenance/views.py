@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 
 
@@ -142,7 +141,8 @@ def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
     indexed = {i["run_id"] for i in items if i.get("entity") == "RUN"}
     unindexed = sorted({i["run_id"] for i in items if i.get("entity") == "MEMBER" and i.get("run_id")} - indexed)
     if unindexed:
-        items = items + list(repository.get_items([(keys.run_pk(r), keys.SUMMARY) for r in unindexed]).values())
+        # Members name runs by id alone (ListRunsInBatch): the live run that carries each id.
+        items = items + list(repository.live_run_summaries(unindexed).values())
     view = BatchView(batch_id=batch_id)
     view.batches = sorted((i for i in items if i.get("entity") == "BATCH"), key=lambda i: i["batch_sk"])
     view.submission = next((i for i in items if i.get("entity") == "SUBMISSION"), None)
