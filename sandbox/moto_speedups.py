@@ -44,7 +44,7 @@ from unittest import mock
 import jsonpath_ng.ext
 from moto.core.utils import unix_time
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.parsing.ast_nodes import Node
+from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import Queue, SQSBackend
@@ -68,6 +68,7 @@ _original_query = Table.query
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    candidates: list[Any]
     if index_name:
         candidates = [item for entry in self.items.values()
                       for item in (entry.values() if self.range_key_attr else (entry,))]
