@@ -99,6 +99,24 @@ class DeliveryStats:
     scheduled_runs: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class HealAudit:
+    """Entities as (kind, id), kind RUN or BATCH: the reconciler must heal only what lost an event
+    (`unexplained` empty) and every entity whose last status event was lost (`unhealed` empty)."""
+
+    healed: set[tuple[str, str]]
+    dropped: set[tuple[str, str]]  # lost at least one status-change event
+    last_dropped: set[tuple[str, str]]  # lost its latest status-change event
+
+    @property
+    def unexplained(self) -> set[tuple[str, str]]:
+        return self.healed - self.dropped
+
+    @property
+    def unhealed(self) -> set[tuple[str, str]]:
+        return self.last_dropped - self.healed
+
+
 def _rate_seconds(expression: str) -> float | None:
     match = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", expression.strip())
     if not match:
@@ -344,7 +362,13 @@ class LocalAccount:
 
     # ------------------------------------------------------------------ time
     def step(self, seconds: float) -> None:
+        """Advance the clock; the events of the interval reach their consumers before any schedule fires.
+
+        Lambda polls its queues continuously, so by the time a sweep runs the recorder has long recorded
+        what was delivered; firing schedules first made the reconciler "heal" runs whose events were only
+        waiting in the queue, so its heals stopped meaning "an event was lost"."""
         self.emulator.advance(seconds)
+        self.deliver()
         self.run_schedules()
         self.deliver()
 
@@ -375,6 +399,27 @@ class LocalAccount:
                 return True
             self.step(step_seconds)
         return False
+
+    def heal_audit(self) -> HealAudit:
+        """What the reconciler healed against what the emulator's event faults really dropped."""
+        from shared.provenance.repository import deserialize
+
+        healed: set[tuple[str, str]] = set()
+        for page in self.dynamodb.get_paginator("scan").paginate(
+                TableName=self.table_name, FilterExpression="entity = :healed",
+                ExpressionAttributeValues={":healed": {"S": "HEALED"}}):
+            healed.update((item["kind"], item["entity_id"]) for item in map(deserialize, page["Items"]))
+        kinds = {"Run Status Change": "RUN", "RunBatch Status Change": "BATCH"}
+        dropped_ids = {id(event) for event in self.emulator.publisher.dropped}
+        dropped: set[tuple[str, str]] = set()
+        last: dict[tuple[str, str], bool] = {}
+        for event in self.emulator.publisher.emitted:
+            if event["detail-type"] in kinds:
+                entity = (kinds[event["detail-type"]], event["resources"][0].rsplit("/", 1)[-1])
+                last[entity] = id(event) in dropped_ids
+                if last[entity]:
+                    dropped.add(entity)
+        return HealAudit(healed, dropped, {entity for entity, lost in last.items() if lost})
 
     def _pending_one_time_schedules(self) -> bool:
         return any(self.scheduler.list_schedules(GroupName=g).get("Schedules") for g in self._schedule_groups())

@@ -10,7 +10,13 @@ import pytest
 from moto import mock_aws
 
 import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
+from tests import synth_cache
 from tests.factories import create_provenance_table
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process of the run (each xdist worker too) shares one synthesis per stack context."""
+    synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
 
 
 @pytest.fixture(autouse=True)

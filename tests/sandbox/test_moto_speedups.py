@@ -1,0 +1,274 @@
+"""Contract tests of sandbox/moto_speedups.py: every fast path answers the same calls exactly as the moto
+it replaces (moto is the oracle: the same scenario runs under plain `mock_aws()` and with `speedups()`,
+and the answers are compared), so the sandbox cannot drift from moto's behaviour when moto changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.sqs.models import sqs_backends
+
+from sandbox.moto_speedups import speedups
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# Values that moto draws at random or from the wall clock differ between two runs by design.
+VOLATILE = {"MessageId", "ReceiptHandle", "SequenceNumber", "SentTimestamp", "ApproximateFirstReceiveTimestamp",
+            "CreatedTimestamp", "LastModifiedTimestamp", "ResponseMetadata", "MD5OfMessageAttributes", "id", "time",
+            "EventId"}
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    """A call's answer, or its error code and message (errors are part of the contract too)."""
+    try:
+        return _stable(fn())
+    except ClientError as error:
+        return {"error": error.response["Error"]["Code"], "message": error.response["Error"]["Message"]}
+
+
+def plain_and_fast(scenario: Callable[[], Any]) -> tuple[Any, Any]:
+    with mock_aws():
+        plain = scenario()
+    with mock_aws(), speedups():
+        fast = scenario()
+    return plain, fast
+
+
+# ---------------------------------------------------------------------------------------------- SQS
+def _sqs_scenario() -> list[Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    out: list[Any] = []
+    standard = sqs.create_queue(QueueName="standard", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    fifo = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
+                                                            "ContentBasedDeduplication": "true"})["QueueUrl"]
+    strict = sqs.create_queue(QueueName="strict.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    short = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    # creating an existing queue again: same attributes are fine, different ones are refused
+    out.append(_call(lambda: sqs.create_queue(QueueName="q.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})))
+    out.append(_call(lambda: sqs.create_queue(QueueName="q.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "false"})))
+    for i in range(25):
+        out.append(_call(lambda i=i: sqs.send_message(QueueUrl=standard, MessageBody=f"m{i}", MessageAttributes={
+            "n": {"DataType": "Number", "StringValue": str(i)}})))
+    out.append(_call(lambda: sqs.send_message_batch(QueueUrl=standard, Entries=[
+        {"Id": f"b{i}", "MessageBody": f"batch{i}"} for i in range(10)])))
+    for body in ("same", "same", "other"):  # content-based deduplication drops the second "same"
+        out.append(_call(lambda body=body: sqs.send_message(QueueUrl=fifo, MessageBody=body, MessageGroupId="g")))
+    out.append(_call(lambda: sqs.send_message(QueueUrl=strict, MessageBody="x", MessageGroupId="g")))
+    out.append(_call(lambda: sqs.send_message(QueueUrl=strict, MessageBody="x", MessageGroupId="g",
+                                              MessageDeduplicationId="d1")))
+    out.append(_call(lambda: sqs.send_message(QueueUrl=standard, MessageBody="late", DelaySeconds=120)))
+    for body in ("old", "new"):
+        sqs.send_message(QueueUrl=short, MessageBody=body)
+    old = next(m for m in sqs_backends[ACCOUNT][REGION].get_queue("short")._messages if m.body == "old")
+    old.sent_timestamp -= 120_000  # older than the queue's retention period: never received
+    for url in (standard, fifo, strict, short):
+        out.append(_call(lambda url=url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])))
+        out.append(_call(lambda url=url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ContentBasedDeduplication", "FifoQueue", "VisibilityTimeout"])))
+    received: list[dict[str, Any]] = []
+    for url in (standard, standard, fifo, strict, short):
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                     MessageAttributeNames=["All"])
+        received += answer.get("Messages", [])
+        out.append(_stable(answer))
+    # delete some, put one back, and count again
+    sqs.delete_message_batch(QueueUrl=standard, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received[:5])])
+    sqs.change_message_visibility(QueueUrl=standard, ReceiptHandle=received[6]["ReceiptHandle"], VisibilityTimeout=0)
+    out.append(_stable(sqs.receive_message(QueueUrl=standard, MaxNumberOfMessages=10)))
+    out.append(_call(lambda: sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["All"])))
+    return out
+
+
+def test_sqs_send_receive_and_attributes_answer_as_moto_does() -> None:
+    """Given standard and FIFO queues (content-based deduplication on and off), when messages are sent,
+    batched, delayed, deduplicated, expired, received, deleted and made visible again, then every answer
+    (errors included) and every queue attribute equals plain moto's."""
+    plain, fast = plain_and_fast(_sqs_scenario)
+
+    assert fast == plain
+    assert any("error" in answer for answer in plain)  # the refusals were exercised
+
+
+# ----------------------------------------------------------------------------------------- DynamoDB
+def _dynamodb_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="t", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in
+                              (("pk", "S"), ("sk", "S"), ("status", "S"), ("since", "S"), ("n", "N"))],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "active", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                                  {"AttributeName": "since", "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "by_n", "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+    ddb.create_table(TableName="h", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "g", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "by_g",
+                                              "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "ALL"}}])
+    for i in range(90):  # inserted out of key order; some items are absent from the sparse indexes
+        j = (i * 37) % 90
+        item: dict[str, Any] = {"pk": {"S": f"P#{j % 7}"}, "sk": {"S": f"S#{j:03d}"}, "v": {"N": str(j)}}
+        if j % 3:
+            item["status"] = {"S": ("RUNNING", "PENDING")[j % 2]}
+            item["since"] = {"S": f"2026-01-{1 + j % 28:02d}T00:00:{j % 60:02d}Z"}
+        if j % 4 == 0:
+            item["n"] = {"N": str(j % 5)}
+        ddb.put_item(TableName="t", Item=item)
+        ddb.put_item(TableName="h", Item={"pk": {"S": f"H#{j}"}, "g": {"S": f"G#{j % 4}"}})
+    queries: list[dict[str, Any]] = [
+        {"TableName": "t", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P#3"}}},
+        {"TableName": "t", "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)", "ScanIndexForward": False,
+         "ExpressionAttributeValues": {":p": {"S": "P#1"}, ":s": {"S": "S#0"}}},
+        {"TableName": "t", "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b", "Limit": 3,
+         "ExpressionAttributeValues": {":p": {"S": "P#2"}, ":a": {"S": "S#010"}, ":b": {"S": "S#080"}}},
+        {"TableName": "t", "KeyConditionExpression": "pk = :p", "FilterExpression": "v > :v",
+         "ProjectionExpression": "sk, v", "ExpressionAttributeValues": {":p": {"S": "P#4"}, ":v": {"N": "40"}}},
+        {"TableName": "t", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        {"TableName": "t", "IndexName": "active", "KeyConditionExpression": "#s = :s", "Limit": 7,
+         "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "RUNNING"}}},
+        {"TableName": "t", "IndexName": "active", "KeyConditionExpression": "#s = :s AND since < :t",
+         "ScanIndexForward": False, "Limit": 4, "ExpressionAttributeNames": {"#s": "status"},
+         "ExpressionAttributeValues": {":s": {"S": "PENDING"}, ":t": {"S": "2026-01-20"}}},
+        {"TableName": "t", "IndexName": "by_n", "KeyConditionExpression": "n = :n", "Limit": 2,
+         "ExpressionAttributeValues": {":n": {"N": "0"}}},
+        {"TableName": "h", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "H#5"}}},
+        {"TableName": "h", "IndexName": "by_g", "KeyConditionExpression": "g = :g", "Limit": 5,
+         "ExpressionAttributeValues": {":g": {"S": "G#1"}}},
+        {"TableName": "t", "IndexName": "missing", "KeyConditionExpression": "pk = :p",
+         "ExpressionAttributeValues": {":p": {"S": "P#1"}}},
+    ]
+    out: list[Any] = []
+    for query in queries:  # every page, as a paginating caller reads them
+        pages: list[Any] = []
+        start: dict[str, Any] | None = None
+        while True:
+            args = {**query, **({"ExclusiveStartKey": start} if start else {})}
+            page = _call(lambda args=args: ddb.query(**args))
+            pages.append(page)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        out.append(pages)
+    return out
+
+
+def test_dynamodb_queries_on_tables_and_indexes_answer_as_moto_does() -> None:
+    """Given a table with a range key and two sparse GSIs (one without a range key), and a table without
+    a range key, when they are queried forward, backward, filtered, projected and paged, then every page
+    (items, order, counts, LastEvaluatedKey) and every error equals plain moto's."""
+    plain, fast = plain_and_fast(_dynamodb_scenario)
+
+    assert fast == plain
+    assert sum(len(pages) for pages in plain) > len(plain)  # pagination was exercised
+
+
+# -------------------------------------------------------------------------------------- EventBridge
+EVENT = {"Source": "aws.omics", "DetailType": "Run Status Change", "Resources": ["arn:aws:omics:run/1"],
+         "Detail": json.dumps({"runId": "1", "status": "COMPLETED", "nested": {"a": [1, 2]}})}
+
+
+def _events_scenario() -> list[Any]:
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    urls = {}
+    for name in ("plain", "transformed"):
+        urls[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.omics"]}))
+    events.put_targets(Rule="r", Targets=[
+        {"Id": "plain", "Arn": arn + "plain"},
+        {"Id": "transformed", "Arn": arn + "transformed", "InputTransformer": {
+            "InputPathsMap": {"run": "$.detail.runId", "status": "$.detail.status", "first": "$.detail.nested.a[0]"},
+            "InputTemplate": '{"run": "<run>", "status": "<status>", "first": <first>}'}}])
+    for status in ("RUNNING", "COMPLETED"):
+        events.put_events(Entries=[{**EVENT, "Detail": json.dumps({**json.loads(EVENT["Detail"]), "status": status})}])
+    out = []
+    for name, url in urls.items():
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        out.append((name, _stable(bodies)))
+    return out
+
+
+def test_eventbridge_targets_get_what_moto_delivers_and_the_event_itself_without_a_transformer() -> None:
+    """Given a rule with two SQS targets (no input transformation, an InputTransformer), when events are
+    put, then the transformed input equals plain moto's (jsonpath expressions compiled once), and the untransformed
+    target receives the event itself: moto's own rendering, plus the `account` field moto leaves out
+    (AWS delivers the whole event: EventBridge User Guide, "Amazon EventBridge events")."""
+    plain, fast = plain_and_fast(_events_scenario)
+
+    assert fast[1:] == plain[1:]
+    assert [{k: v for k, v in body.items() if k != "account"} for body in fast[0][1]] == plain[0][1]
+    assert all(body["account"] == ACCOUNT for body in fast[0][1])
+
+
+@pytest.mark.parametrize("value", [Decimal("1.5"), "text"])
+def test_values_survive_untouched(value: Any) -> None:
+    """The harness itself: `_stable` keeps every non-volatile value as it is."""
+    assert _stable({"a": [value], "MessageId": "x"}) == {"a": [value]}
+
+
+def _update_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="u", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.put_item(TableName="u", Item={"pk": {"S": "k"}, "m": {"M": {"x": {"N": "1"}}}, "l": {"L": [{"S": "a"}]},
+                                      "c": {"N": "1"}, "s": {"SS": ["a"]}})
+    many = ", ".join(f"#a{i} = :v{i}" for i in range(120))
+    expressions: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+        ("SET " + many, {f"#a{i}": f"attr{i}" for i in range(120)}, {f":v{i}": {"N": str(i)} for i in range(120)}),
+        ("SET a = :1, b = :2, m.y = :3 REMOVE l[0] ADD c :2, s :ss", {}, {":1": {"S": "x"}, ":2": {"N": "2"},
+                                                                         ":3": {"S": "y"}, ":ss": {"SS": ["b"]}}),
+        ("SET a = :1, a = :2", {}, {":1": {"S": "x"}, ":2": {"S": "y"}}),
+        ("SET a = :1, b = :2, b.c = :3, a.d = :4", {}, {f":{i}": {"S": str(i)} for i in range(1, 5)}),
+        ("SET #n = :1, #n = :2", {"#n": "a"}, {":1": {"S": "x"}, ":2": {"S": "y"}}),
+        ("SET a = :1 SET b = :1", {}, {":1": {"S": "x"}}),
+        ("ADD c :1 ADD d :1 SET a = :1 SET b = :1", {}, {":1": {"N": "1"}}),
+        ("REMOVE a REMOVE b", {}, {}),
+        ("SET m.x = :1, m = :2", {}, {":1": {"N": "1"}, ":2": {"M": {}}}),
+        ("SET pk = :1", {}, {":1": {"S": "other"}}),
+        ("SET a = if_not_exists(a, :1), l = list_append(l, :2)", {}, {":1": {"S": "x"}, ":2": {"L": [{"S": "b"}]}}),
+    ]
+    out: list[Any] = []
+    for expression, names, values in expressions:
+        args: dict[str, Any] = {"TableName": "u", "Key": {"pk": {"S": "k"}}, "UpdateExpression": expression,
+                                "ReturnValues": "ALL_NEW"}
+        if names:
+            args["ExpressionAttributeNames"] = names
+        if values:
+            args["ExpressionAttributeValues"] = values
+        out.append(_call(lambda args=args: ddb.update_item(**args)))
+    return out
+
+
+def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() -> None:
+    """Given an item, when it is updated with a 120-action SET, mixed clauses, duplicate and overlapping
+    paths (plain and through attribute names), repeated clauses, a key update and functions, then every
+    new item and every refusal (same error, same message) equals plain moto's."""
+    plain, fast = plain_and_fast(_update_scenario)
+
+    assert fast == plain
+    assert sum("error" in answer for answer in plain) >= 6  # the refusals were exercised

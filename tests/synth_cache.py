@@ -1,0 +1,118 @@
+"""One CDK synthesis per stack context for a whole test run, shared by every pytest-xdist worker.
+
+Synthesis runs jsii/Node and takes seconds; each worker process used to synthesize the same contexts
+again (and every run from scratch). The cache keeps each synthesized template (and the small JSON
+files of its cloud assembly, e.g. cdk-nag's validation report) in `.pytest_cache/`, keyed by the
+context AND a hash of everything synthesis reads (stacks/, lambdas/, cdk.json, the CDK packages'
+versions), so an edit to any of them synthesizes afresh. A file lock makes the workers wait for the
+one that synthesizes instead of doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import importlib.abc
+import importlib.machinery
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("stacks", "lambdas")
+FILES = ("cdk.json", "app.py")
+PACKAGES = ("aws-cdk-lib", "constructs", "cdk-nag", "jsii")
+TEMPLATE = "template.json"
+MODULE = "stacks.synth"
+
+
+def source_fingerprint(root: Path = ROOT) -> str:
+    """A hash of every input of synthesis: the stack and Lambda sources, cdk.json, the CDK versions."""
+    digest = hashlib.sha256()
+    paths = [root / name for name in FILES]
+    for folder in SOURCES:
+        paths += sorted(p for p in (root / folder).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes() if path.exists() else b"<missing>")
+    for package in PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} absent".encode())
+    digest.update(repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("CDK_"))).encode())
+    return digest.hexdigest()
+
+
+def cached_synth(synth: Callable[[str], tuple[str, str]], cache_dir: Path,
+                 fingerprint: str) -> Callable[[str], tuple[str, str]]:
+    """Wrap `stacks.synth._synth(frozen_context) -> (template_json, assembly_dir)` with the file cache."""
+
+    @functools.lru_cache(maxsize=32)
+    def _synth(frozen_context: str) -> tuple[str, str]:
+        key = hashlib.sha256(f"{fingerprint}\0{frozen_context}".encode()).hexdigest()[:32]
+        entry = cache_dir / key
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(cache_dir / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait here for the one synthesizing
+            if not (entry / TEMPLATE).exists():
+                template_json, assembly = synth(frozen_context)
+                staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir))
+                for path in Path(assembly).glob("*.json"):  # the assembly's small files, not its assets
+                    shutil.copyfile(path, staging / path.name)
+                (staging / TEMPLATE).write_text(template_json)
+                shutil.rmtree(entry, ignore_errors=True)
+                os.replace(staging, entry)
+        return (entry / TEMPLATE).read_text(), str(entry)
+
+    return _synth
+
+
+def _wrap(module: ModuleType, cache_dir: Path) -> None:
+    if not getattr(module._synth, "shared_cache", False):
+        wrapped = cached_synth(module._synth, cache_dir, source_fingerprint())
+        wrapped.shared_cache = True  # type: ignore[attr-defined]
+        module._synth = wrapped
+
+
+class _WrapOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Wraps `stacks.synth` when something first imports it: importing it starts jsii (seconds), which
+    a run of unit tests alone must not pay."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._loader: importlib.abc.Loader | None = None
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        self._loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        assert self._loader is not None
+        self._loader.exec_module(module)
+        _wrap(module, self.cache_dir)
+
+
+def install(cache_dir: Path) -> None:
+    """Route `stacks.synth`'s synthesis through the shared cache in this process, now or on import."""
+    if MODULE in sys.modules:
+        _wrap(sys.modules[MODULE], cache_dir)
+    elif not any(isinstance(f, _WrapOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WrapOnImport(cache_dir))

@@ -1,0 +1,66 @@
+"""The test run's shared synthesis cache (tests/synth_cache.py): one synthesis per context and sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.synth_cache import cached_synth, source_fingerprint
+
+
+def _fake_synth(tmp_path: Path, calls: list[str]):  # type: ignore[no-untyped-def]
+    def synth(frozen_context: str) -> tuple[str, str]:
+        calls.append(frozen_context)
+        assembly = tmp_path / f"assembly-{len(calls)}"
+        assembly.mkdir()
+        (assembly / "validation-report.json").write_text(json.dumps({"context": frozen_context}))
+        (assembly / "asset.abc").mkdir()  # assets stay out of the cache
+        return json.dumps({"Resources": {"For": frozen_context}}), str(assembly)
+
+    return synth
+
+
+def test_each_context_is_synthesized_once_across_processes(tmp_path: Path) -> None:
+    """Given two processes' wrappers over one cache directory (an xdist run's workers),
+    when both ask for the same context, then synthesis runs once and both see the same template and report."""
+    calls: list[str] = []
+    cache = tmp_path / "cache"
+    first = cached_synth(_fake_synth(tmp_path, calls), cache, "sources-1")
+    second = cached_synth(_fake_synth(tmp_path, calls), cache, "sources-1")
+
+    template_a, assembly_a = first('{"a": 1}')
+    template_b, assembly_b = second('{"a": 1}')
+    other, _ = second('{"a": 2}')
+
+    assert calls == ['{"a": 1}', '{"a": 2}']
+    assert template_a == template_b == json.dumps({"Resources": {"For": '{"a": 1}'}})
+    assert json.loads((Path(assembly_b) / "validation-report.json").read_text()) == {"context": '{"a": 1}'}
+    assert assembly_a == assembly_b and not (Path(assembly_a) / "asset.abc").exists()
+    assert json.loads(other)["Resources"]["For"] == '{"a": 2}'
+
+
+def test_changed_sources_synthesize_again(tmp_path: Path) -> None:
+    """Given a cached template, when the sources' fingerprint changes, then synthesis runs again."""
+    calls: list[str] = []
+    cache = tmp_path / "cache"
+    cached_synth(_fake_synth(tmp_path, calls), cache, "sources-1")("{}")
+    cached_synth(_fake_synth(tmp_path, calls), cache, "sources-2")("{}")
+
+    assert calls == ["{}", "{}"]
+
+
+def test_fingerprint_follows_stack_and_lambda_sources(tmp_path: Path) -> None:
+    """Given a checkout, when a Lambda source changes (a cached __pycache__ file does not count),
+    then the fingerprint changes."""
+    for folder in ("stacks", "lambdas/shared/__pycache__"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "cdk.json").write_text("{}")
+    (tmp_path / "stacks" / "stack.py").write_text("x = 1\n")
+    (tmp_path / "lambdas" / "shared" / "settings.py").write_text("y = 1\n")
+    before = source_fingerprint(tmp_path)
+
+    (tmp_path / "lambdas" / "shared" / "__pycache__" / "settings.cpython-311.pyc").write_bytes(b"\0")
+    unchanged = source_fingerprint(tmp_path)
+    (tmp_path / "lambdas" / "shared" / "settings.py").write_text("y = 2\n")
+
+    assert unchanged == before != source_fingerprint(tmp_path)
