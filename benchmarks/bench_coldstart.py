@@ -1,0 +1,145 @@
+"""Cold start as deployed (issue 13): each handler's import time divided by `import boto3`.
+
+The handlers are imported from a copy of the asset's layout, not from the checkout: the source tree
+(copied with the bundler's own skip patterns) plus the bundled distributions of lambdas/requirements.txt
+(the host's installed copies of the same pinned versions: the asset's own wheels are for CPython 3.13 on
+arm64, which this host cannot import). Two variants of that layout:
+- "bytecode": compiled as the bundler compiles the asset (compileall, unchecked hash-based .pyc; see
+  stacks/components/compile_pyc.mjs), here for the host's Python, since the asset's 3.13 .pyc would be
+  ignored by it;
+- "sources": no .pyc at all, as the asset shipped before it carried bytecode.
+Lambda's /var/task is read-only, so nothing is written at run time: the copies are made read-only and
+every interpreter runs with -B; -S -E keep the host's site-packages and environment out of sys.path.
+
+The reference is `import boto3` from the bytecode layout (what a function that only imports boto3 pays).
+Handler and reference alternate in fresh interpreters and the median of the pair ratios is reported,
+so it holds while the shared machine's speed drifts. BENCH_COLDSTART_PAIRS sets the pairs (default 9);
+BENCH_COLDSTART_PROFILE=1 also prints each handler's heaviest imports (-X importtime, bytecode layout).
+"""
+
+from __future__ import annotations
+
+import compileall
+import os
+import py_compile
+import shutil
+import statistics
+import stat
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDAS = ROOT / "lambdas"
+GOAL = 2.0
+
+
+def handler_modules() -> list[str]:
+    return sorted(f"{p.parent.name}.handler" for p in LAMBDAS.glob("*/handler.py"))
+
+
+def _distributions() -> list[metadata.Distribution]:
+    """lambdas/requirements.txt and everything it requires (markers evaluated for this host, no extras)."""
+    lines = (LAMBDAS / "requirements.txt").read_text().splitlines()
+    pending = [Requirement(line.split("#")[0].strip()) for line in lines if line.split("#")[0].strip()]
+    found: dict[str, metadata.Distribution] = {}
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        found[name] = metadata.distribution(requirement.name)
+        pending.extend(Requirement(r) for r in found[name].requires or [])
+    return list(found.values())
+
+
+def build_layout(destination: Path, *, bytecode: bool) -> Path:
+    """The asset's layout in `destination`: bundled distributions, then the sources, then (optionally) .pyc."""
+    from stacks.components.bundling import _SKIP  # the bundler's skip patterns (imports the CDK: ~4 s)
+
+    for distribution in _distributions():
+        for file in distribution.files or []:
+            if file.parts[0] == ".." or "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue  # console scripts outside site-packages; the host's own bytecode
+            target = destination / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(distribution.locate_file(file), target)
+    shutil.copytree(LAMBDAS, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_SKIP))
+    if bytecode:  # as compile_pyc.mjs does with CPython 3.13
+        compileall.compile_dir(str(destination), quiet=1, workers=1,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    for path in destination.rglob("*"):  # read-only, as /var/task is
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return destination
+
+
+def _interpreter(*options: str) -> list[str]:
+    return [sys.executable, "-S", "-E", "-B", *options, "-c"]
+
+
+def import_seconds(layout: Path, statement: str) -> float:
+    """Seconds `statement` takes in a fresh interpreter whose only import path besides the stdlib is `layout`."""
+    code = (f"import sys, time; sys.path.insert(0, {str(layout)!r}); t = time.perf_counter(); "
+            f"{statement}; print(time.perf_counter() - t)")
+    result = subprocess.run([*_interpreter(), code], cwd=layout, capture_output=True, text=True, check=True)
+    return float(result.stdout)
+
+
+def ratios(handler_layout: Path, reference_layout: Path, modules: list[str], pairs: int) -> dict[str, tuple[float, float, float]]:
+    """{module: (median ms, median `import boto3` ms, median of the pair ratios)}, pairs alternating."""
+    figures = {}
+    for module in modules:
+        samples = [(import_seconds(handler_layout, f"import {module}"), import_seconds(reference_layout, "import boto3"))
+                   for _ in range(pairs)]
+        figures[module] = (statistics.median(h for h, _ in samples) * 1000,
+                           statistics.median(b for _, b in samples) * 1000,
+                           statistics.median(h / b for h, b in samples))
+    return figures
+
+
+def heaviest_imports(layout: Path, module: str, top: int = 8) -> list[tuple[int, str]]:
+    """The top-level imports `module` pays most for (cumulative microseconds, -X importtime)."""
+    result = subprocess.run([*_interpreter("-X", "importtime"),
+                             f"import sys; sys.path.insert(0, {str(layout)!r}); import {module}"],
+                            cwd=layout, capture_output=True, text=True, check=True)
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        rows.append((int(cumulative), name))
+    return sorted(rows, reverse=True)[1:top + 1]  # [0] is the module itself
+
+
+def main() -> None:
+    pairs = int(os.environ.get("BENCH_COLDSTART_PAIRS", "9"))
+    modules = handler_modules()
+    with tempfile.TemporaryDirectory(prefix="coldstart-") as scratch:
+        compiled = build_layout(Path(scratch) / "bytecode", bytecode=True)
+        sources = build_layout(Path(scratch) / "sources", bytecode=False)
+        try:
+            with_pyc = ratios(compiled, compiled, modules, pairs)
+            without_pyc = ratios(sources, compiled, modules, pairs)
+            for module in modules:
+                h, b, r = with_pyc[module]
+                hs, _, rs = without_pyc[module]
+                print(f"import {module}: {h:.0f} ms with bytecode / {hs:.0f} ms sources only; "
+                      f"import boto3 {b:.0f} ms -> ratio {r:.2f}x with bytecode ({'ok' if r <= GOAL else 'OVER'}), "
+                      f"{rs:.2f}x sources only (median of {pairs} pairs; goal <= {GOAL:g}x with bytecode)")
+            if os.environ.get("BENCH_COLDSTART_PROFILE") == "1":
+                for module in modules:
+                    print(f"{module} heaviest imports: " + ", ".join(
+                        f"{name} {us / 1000:.0f} ms" for us, name in heaviest_imports(compiled, module)))
+        finally:
+            for path in Path(scratch).rglob("*"):  # writable again so the scratch directory can be removed
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
