@@ -14,7 +14,8 @@ every interpreter runs with -B; -S -E keep the host's site-packages and environm
 The reference is `import boto3` from the bytecode layout (what a function that only imports boto3 pays).
 Handler and reference alternate in fresh interpreters and the median of the pair ratios is reported,
 so it holds while the shared machine's speed drifts. BENCH_COLDSTART_PAIRS sets the pairs (default 9);
-BENCH_COLDSTART_PROFILE=1 also prints each handler's heaviest imports (-X importtime, bytecode layout).
+BENCH_COLDSTART_PROFILE=1 also prints each handler's heaviest imports (-X importtime, bytecode layout);
+BENCH_COLDSTART_BASELINE=<git revision> also measures that revision's lambdas/ (bytecode) in the same pairs.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import compileall
 import os
 import py_compile
 import shutil
-import statistics
 import stat
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,7 @@ def _distributions() -> list[metadata.Distribution]:
     return list(found.values())
 
 
-def build_layout(destination: Path, *, bytecode: bool) -> Path:
+def build_layout(destination: Path, *, bytecode: bool, sources: Path = LAMBDAS) -> Path:
     """The asset's layout in `destination`: bundled distributions, then the sources, then (optionally) .pyc."""
     from stacks.components.bundling import _SKIP  # the bundler's skip patterns (imports the CDK: ~4 s)
 
@@ -69,7 +70,7 @@ def build_layout(destination: Path, *, bytecode: bool) -> Path:
             target = destination / file
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(distribution.locate_file(file), target)
-    shutil.copytree(LAMBDAS, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_SKIP))
+    shutil.copytree(sources, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_SKIP))
     if bytecode:  # as compile_pyc.mjs does with CPython 3.13
         compileall.compile_dir(str(destination), quiet=1, workers=1,
                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
@@ -90,16 +91,30 @@ def import_seconds(layout: Path, statement: str) -> float:
     return float(result.stdout)
 
 
-def ratios(handler_layout: Path, reference_layout: Path, modules: list[str], pairs: int) -> dict[str, tuple[float, float, float]]:
-    """{module: (median ms, median `import boto3` ms, median of the pair ratios)}, pairs alternating."""
+def ratios(variants: dict[str, Path], reference: Path, modules: list[str],
+           pairs: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """{module: {variant: (median ms, median of the pair ratios)}, "boto3": (median ms, 1)}.
+
+    Each pair imports the module from every variant's layout, then `import boto3` from `reference`; a
+    variant's ratio in a pair divides by that pair's boto3 time, so all variants share the same drift."""
     figures = {}
     for module in modules:
-        samples = [(import_seconds(handler_layout, f"import {module}"), import_seconds(reference_layout, "import boto3"))
-                   for _ in range(pairs)]
-        figures[module] = (statistics.median(h for h, _ in samples) * 1000,
-                           statistics.median(b for _, b in samples) * 1000,
-                           statistics.median(h / b for h, b in samples))
+        samples = []
+        for _ in range(pairs):
+            times = {name: import_seconds(layout, f"import {module}") for name, layout in variants.items()}
+            samples.append((times, import_seconds(reference, "import boto3")))
+        figures[module] = {name: (statistics.median(t[name] for t, _ in samples) * 1000,
+                                  statistics.median(t[name] / b for t, b in samples)) for name in variants}
+        figures[module]["boto3"] = (statistics.median(b for _, b in samples) * 1000, 1.0)
     return figures
+
+
+def _baseline_sources(revision: str, destination: Path) -> Path:
+    """lambdas/ as of a git revision (BENCH_COLDSTART_BASELINE), to measure before and after in one run."""
+    destination.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision, "lambdas"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+    return destination / "lambdas"
 
 
 def heaviest_imports(layout: Path, module: str, top: int = 8) -> list[tuple[int, str]]:
@@ -118,25 +133,29 @@ def heaviest_imports(layout: Path, module: str, top: int = 8) -> list[tuple[int,
 
 def main() -> None:
     pairs = int(os.environ.get("BENCH_COLDSTART_PAIRS", "9"))
+    baseline = os.environ.get("BENCH_COLDSTART_BASELINE")
     modules = handler_modules()
     with tempfile.TemporaryDirectory(prefix="coldstart-") as scratch:
-        compiled = build_layout(Path(scratch) / "bytecode", bytecode=True)
-        sources = build_layout(Path(scratch) / "sources", bytecode=False)
+        work = Path(scratch)
         try:
-            with_pyc = ratios(compiled, compiled, modules, pairs)
-            without_pyc = ratios(sources, compiled, modules, pairs)
+            variants = {"bytecode": build_layout(work / "bytecode", bytecode=True),
+                        "sources only": build_layout(work / "sources", bytecode=False)}
+            if baseline:
+                old = _baseline_sources(baseline, work / "baseline-src")
+                variants[f"{baseline} bytecode"] = build_layout(work / "baseline", bytecode=True, sources=old)
+            figures = ratios(variants, variants["bytecode"], modules, pairs)
             for module in modules:
-                h, b, r = with_pyc[module]
-                hs, _, rs = without_pyc[module]
-                print(f"import {module}: {h:.0f} ms with bytecode / {hs:.0f} ms sources only; "
-                      f"import boto3 {b:.0f} ms -> ratio {r:.2f}x with bytecode ({'ok' if r <= GOAL else 'OVER'}), "
-                      f"{rs:.2f}x sources only (median of {pairs} pairs; goal <= {GOAL:g}x with bytecode)")
+                ratio = figures[module]["bytecode"][1]
+                print(f"import {module} / import boto3 ({figures[module]['boto3'][0]:.0f} ms), median of {pairs} "
+                      f"pairs: {ratio:.2f}x with bytecode ({'ok' if ratio <= GOAL else 'OVER'}; goal <= {GOAL:g}x); "
+                      + "; ".join(f"{name}: {ms:.0f} ms, {r:.2f}x" for name, (ms, r) in figures[module].items()
+                                  if name != "boto3"))
             if os.environ.get("BENCH_COLDSTART_PROFILE") == "1":
                 for module in modules:
                     print(f"{module} heaviest imports: " + ", ".join(
-                        f"{name} {us / 1000:.0f} ms" for us, name in heaviest_imports(compiled, module)))
+                        f"{name} {us / 1000:.0f} ms" for us, name in heaviest_imports(variants["bytecode"], module)))
         finally:
-            for path in Path(scratch).rglob("*"):  # writable again so the scratch directory can be removed
+            for path in work.rglob("*"):  # writable again so the scratch directory can be removed
                 path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 

@@ -1,9 +1,9 @@
 """Recorder benchmark (issue 2).
 
-1. Import time of each handler module divided by `import boto3`, in fresh interpreters, same run.
-2. A generated stream of 1,000 runs x 20 tasks (the emulator's own events, duplicated 10 % and
-   shuffled within windows) through the real recorder handler in SQS batches of 100:
-   HealthOmics calls per run and DynamoDB requests per event, counted with botocore event hooks.
+A generated stream of 1,000 runs x 20 tasks (the emulator's own events, duplicated 10 % and shuffled
+within windows) through the real recorder handler in SQS batches of 100: HealthOmics calls per run and
+DynamoDB requests per event, counted with botocore event hooks.
+Each handler's import time against `import boto3` (cold start) is bench_coldstart's.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -24,25 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = 1000
 TASKS = 20
 BATCH = 100
-
-
-def _import_seconds(statement: str) -> float:
-    code = ("import sys, time; sys.path.insert(0, 'lambdas'); t = time.perf_counter(); "
-            f"{statement}; print(time.perf_counter() - t)")
-    return float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout)
-
-
-def import_times(pairs: int = 9) -> None:
-    """Each handler against `import boto3` in alternating fresh interpreters; the median of the
-    pair ratios holds while the shared machine's speed drifts."""
-    handlers = sorted(p.parent.name for p in (ROOT / "lambdas").glob("*/handler.py"))
-    for name in handlers:
-        samples = [(_import_seconds(f"import {name}.handler"), _import_seconds("import boto3")) for _ in range(pairs)]
-        ratio = statistics.median(h / b for h, b in samples)
-        print(f"import {name}.handler: {statistics.median(h for h, _ in samples) * 1000:.0f} ms, "
-              f"import boto3: {statistics.median(b for _, b in samples) * 1000:.0f} ms -> "
-              f"ratio {ratio:.2f}x (median of {pairs} pairs; goal <= 2x)")
 
 
 def _stream() -> tuple[list[dict[str, Any]], Any]:
@@ -131,7 +110,6 @@ def stream_costs() -> None:
 
 
 def main() -> None:
-    import_times()
     stream_costs()
 
 
