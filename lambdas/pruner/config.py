@@ -27,6 +27,10 @@ ENV_ITEM_LEASE_SECONDS = "PRUNE_ITEM_LEASE_SECONDS"
 ENV_ALLOW_UNVERSIONED = "PRUNE_ALLOW_UNVERSIONED_BUCKETS"
 
 FLOOR_JUMP_METRIC = "PruneFloorJumpHeld"  # emitted by a pass that held a version jump; alarmed by the stack
+# Emitted by a pass that found manifests but none of this cache (it would prune nothing, forever); alarmed.
+NONE_OF_THIS_CACHE_METRIC = "PruneNoEntryOfThisCache"
+# Emitted when an enforce pass is refused (unversioned bucket without consent); alarmed.
+REFUSED_METRIC = "PrunePassRefused"
 
 Mode = Literal["dry-run", "enforce"]
 ALL_CACHES = "*"

@@ -32,7 +32,16 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from pruner.config import ALL_CACHES, FLOOR_JUMP_METRIC, Mode, PrunerConfig, PruneRequest, WorkItem
+from pruner.config import (
+    ALL_CACHES,
+    FLOOR_JUMP_METRIC,
+    NONE_OF_THIS_CACHE_METRIC,
+    REFUSED_METRIC,
+    Mode,
+    PrunerConfig,
+    PruneRequest,
+    WorkItem,
+)
 from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
@@ -165,7 +174,25 @@ class Pruner:
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
+            # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
+            # pass that found nothing to do.
             logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            self.repository.put_record(
+                {
+                    keys.PK: keys.cache_pk(target.cache_id),
+                    keys.SK: ProvenanceRepository.prune_pass_sk(started_at, pass_id),
+                    "entity": "PRUNE_PASS",
+                    "cache_id": target.cache_id,
+                    "pass_id": pass_id,
+                    "mode": mode,
+                    "status": "REFUSED",
+                    "reason": refusal,
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                    "cache_s3_uri": target.s3_uri,
+                }
+            )
+            alarm_metric(REFUSED_METRIC)
             return {**result, "status": "REFUSED", "reason": refusal}
         if not self.repository.claim(
             keys.cache_pk(target.cache_id),
@@ -480,15 +507,20 @@ class Pruner:
                 "prune floor jump held",
                 extra={"cache_id": cache_id, "held_version": held, "floor": highest},
             )
-            # One dimension only (no cache id), so that one stack alarm watches every cache.
-            with single_metric(
-                name=FLOOR_JUMP_METRIC,
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=NAMESPACE,
-                default_dimensions={"service": "pruner"},
-            ):
-                pass
+            alarm_metric(FLOOR_JUMP_METRIC)
+        # Manifests were found but none names this cache at its own location (wrong cache id, data moved or
+        # copied, a layout the pruner does not know): the pass prunes nothing and would do so forever.
+        none_of_this_cache = (
+            int(pass_record.get("foreign", 0)) > 0
+            and int(pass_record.get("ours", 0)) == 0
+            and int(pass_record.get("unchanged", 0)) == 0
+        )
+        if none_of_this_cache:
+            logger.warning(
+                "prune pass found no entry of this cache",
+                extra={"cache_id": cache_id, "foreign": int(pass_record.get("foreign", 0))},
+            )
+            alarm_metric(NONE_OF_THIS_CACHE_METRIC)
         sets = {
             "status": status,
             "finished_at": iso_time(finished),
@@ -497,6 +529,7 @@ class Pruner:
             "aborted_items": aborted,
             "unfinished_items": unfinished,
             "held_version": held,
+            "none_of_this_cache": none_of_this_cache,
             "revisit_since": min(revisits) if revisits else None,
         }
         sets = {name: value for name, value in sets.items() if value is not None}
@@ -517,6 +550,7 @@ class Pruner:
                 "ceiling",
                 "incremental_since",
                 "held_version",
+                "none_of_this_cache",
                 "rules",
                 "round",
                 *Counts.model_fields,
@@ -567,6 +601,15 @@ METRICS = {
     "held": ("PruneEntriesHeld", MetricUnit.Count),
     "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
 }
+
+
+def alarm_metric(name: str) -> None:
+    """One count of an alarmed condition. One dimension only (no cache id), so that one stack alarm
+    watches every cache."""
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": "pruner"}
+    ):
+        pass
 
 
 def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:

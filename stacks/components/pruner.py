@@ -49,6 +49,8 @@ from pruner.config import (
     ENV_QUEUE_URL,
     ENV_REPORT_BUCKET,
     ENV_REPORT_PREFIX,
+    NONE_OF_THIS_CACHE_METRIC,
+    REFUSED_METRIC,
 )
 # isort: on
 
@@ -180,26 +182,46 @@ class CachePruner(Construct):
         self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
         self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
-        self.floor_jump_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "FloorJumpHeld",
-                alarm_description="pruner: a manifest of a run cache claims a version more than one above the "
-                "recorded floor; it was not applied (see the pass report's held_version; confirm with "
-                "pruneMinVersion if the service really moved, else look for a forged manifest)",
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=FLOOR_JUMP_METRIC,
-                    dimensions_map={"service": "pruner"},
-                    period=cdk.Duration.hours(1),
-                    statistic="Sum",
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        # One alarm per condition a pass cannot settle alone; one dimension (no cache id): every cache.
+        alarmed = {
+            "FloorJumpHeld": (
+                FLOOR_JUMP_METRIC,
+                "pruner: a manifest of a run cache claims a version more than one above the recorded floor; it "
+                "was not applied (see the pass report's held_version; confirm with pruneMinVersion if the "
+                "service really moved, else look for a forged manifest)",
+            ),
+            "NoEntryOfThisCache": (
+                NONE_OF_THIS_CACHE_METRIC,
+                "pruner: a pass found manifests in a run cache's location but none of that cache (wrong cache, "
+                "moved or copied data): it prunes nothing (see the pass report's none_of_this_cache)",
+            ),
+            "PassRefused": (
+                REFUSED_METRIC,
+                "pruner: an enforce pass was refused: the cache bucket is not versioned, so deletions could not "
+                "be undone (enable versioning, or allow the bucket in pruneAllowUnversionedBuckets)",
+            ),
+        }
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for alarm_id, (metric_name, description) in alarmed.items():
+            self.alarms[alarm_id] = notifications.notify(
+                cloudwatch.Alarm(
+                    self,
+                    alarm_id,
+                    alarm_description=description,
+                    metric=cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=metric_name,
+                        dimensions_map={"service": "pruner"},
+                        period=cdk.Duration.hours(1),
+                        statistic="Sum",
+                    ),
+                    threshold=0,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
-        )
+        self.floor_jump_alarm = self.alarms["FloorJumpHeld"]
 
         for function in (self.planner, self.worker):
             role = function.role

@@ -158,11 +158,19 @@ def test_the_run_cache_bucket_keeps_pruned_versions_for_undo_and_expires_delete_
     assert rules["expire-delete-markers"]["Status"] == "Enabled"
 
 
-def test_a_held_floor_jump_is_alarmed(template_dict: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "PruneFloorJumpHeld",  # a version jump held for the operator
+        "PruneNoEntryOfThisCache",  # manifests found, none of this cache: prunes nothing forever
+        "PrunePassRefused",  # an enforce pass refused (unversioned bucket)
+    ],
+)
+def test_the_conditions_a_pass_cannot_settle_alone_are_alarmed(template_dict: dict[str, Any], metric: str) -> None:
     [alarm] = [
         r["Properties"]
         for r in resources(template_dict, "AWS::CloudWatch::Alarm").values()
-        if r["Properties"].get("MetricName") == "PruneFloorJumpHeld"
+        if r["Properties"].get("MetricName") == metric
     ]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "pruner"}]
     assert alarm["Threshold"] == 0 and alarm["AlarmActions"]
