@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
@@ -41,6 +42,7 @@ from pruner.config import (
     PrunerConfig,
     PruneRequest,
     WorkItem,
+    ceiling_from,
 )
 from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
@@ -78,6 +80,37 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+REPORT_PART = re.compile(r"r[0-9]{2}-[0-9]{5}-[0-9]{4}(-[0-9a-f]{12}-[0-9]{4})?\.jsonl")
+
+
+def report_part_name(round_number: int, item_id: str, sequence: int, tag: str, part: int) -> str:
+    """`r<round>-<item>-<invocation>-<tag>-<part>.jsonl` (matches REPORT_PART; restore reads only these).
+    `tag` is random per invocation: a retried invocation (same sequence) never overwrites a part."""
+    return f"r{round_number:02d}-{item_id}-{sequence:04d}-{tag}-{part:04d}.jsonl"
+
+
+class ReportParts:
+    """Uploads a work item's report lines as numbered parts: at each checkpoint and when the invocation
+    ends, normally or not."""
+
+    def __init__(self, pruner: Pruner, item: WorkItem, sequence: int, sink: IO[bytes], report: ReportWriter) -> None:
+        self.pruner, self.item, self.sequence = pruner, item, sequence
+        self.sink, self.report = sink, report
+        self.tag = uuid.uuid4().hex[:12]
+        self.part = 0
+
+    def upload(self) -> None:
+        self.report.flush()
+        if not self.sink.tell():
+            return
+        name = report_part_name(self.item.round, self.item.item_id, self.sequence, self.tag, self.part)
+        self.sink.seek(0)
+        self.pruner._put_report(self.item.cache_id, self.item.pass_id, name, self.sink, "application/x-ndjson")
+        self.sink.seek(0)
+        self.sink.truncate()
+        self.part += 1
 
 
 class Pruner:
@@ -368,15 +401,20 @@ class Pruner:
         since = _parse_time(item.unchanged_before) if item.unchanged_before else None
         scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end, since)
 
-        def checkpoint(progress: ScanState) -> None:
-            self.repository.update_prune_record(
-                item.cache_id,
-                item_sk,
-                {"checkpoint": progress.model_dump(), "checkpointed_at": iso_time(self.clock())},
-            )
-
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
             report = ReportWriter(sink, enforce=item.mode == "enforce")
+            parts = ReportParts(self, item, sequence, sink, report)
+
+            def checkpoint(progress: ScanState) -> None:
+                # The report lines of every deletion so far (the undo records) are stored before the
+                # checkpoint that lets a retry resume past those deletions.
+                parts.upload()
+                self.repository.update_prune_record(
+                    item.cache_id,
+                    item_sk,
+                    {"checkpoint": progress.model_dump(), "checkpointed_at": iso_time(self.clock())},
+                )
+
             scanner = RangeScanner(
                 self.store,
                 scope,
@@ -390,12 +428,10 @@ class Pruner:
                 window=self.scan_window,
                 checkpoint_every=self.checkpoint_every,
             )
-            state = scanner.run(state)
-            part = None
-            if sink.tell():
-                part = f"r{item.round:02d}-{item.item_id}-{sequence:04d}.jsonl"
-                sink.seek(0)
-                self._put_report(item.cache_id, item.pass_id, part, sink, "application/x-ndjson")
+            try:
+                state = scanner.run(state)
+            finally:
+                parts.upload()  # a failing invocation too: what it deleted must be restorable
         if state.phase != "done":
             self.repository.update_prune_record(
                 item.cache_id,
@@ -468,7 +504,8 @@ class Pruner:
                 start=i.get("start"),
                 end=i.get("end"),
                 floor=highest,
-                ceiling=int(pass_record["ceiling"]),
+                # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
+                ceiling=int(pass_record.get("ceiling") or ceiling_from(rules, pass_record.get("initial_floor", 0))),
                 previous_floor=int(i["applied_floor"]),
                 mode=pass_record["mode"],
                 rules=rules,

@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from pruner.config import PrunerConfig
+from pruner.dispatch import InlineQueue
 from pruner.restore import RestoreError, restore_pass
+from pruner.s3_store import S3Store
+from pruner.service import CacheTarget, Pruner
 from shared.provenance.repository import ProvenanceRepository
-from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, a_cache, keys, prune, put_all
+from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, REPORTS, a_cache, keys, prune, put_all
 from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
 
 
@@ -47,3 +51,50 @@ def test_a_dry_run_or_unknown_pass_cannot_be_restored(s3: Any, table_name: str) 
         restore_pass(repository, s3, CACHE_ID, dry["passId"])
     with pytest.raises(RestoreError, match="no prune pass"):
         restore_pass(repository, s3, CACHE_ID, "0000000000000000")
+
+
+class DropsAfterDeleting:
+    """The real (moto) client, except that the `fail_on`-th DeleteObjects call deletes nothing and raises
+    (a lost connection), after earlier calls really deleted."""
+
+    def __init__(self, client: Any, fail_on: int) -> None:
+        self._client = client
+        self.fail_on = fail_on
+        self.delete_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, **kwargs: Any) -> dict[str, Any]:
+        self.delete_calls += 1
+        if self.delete_calls == self.fail_on:
+            raise ConnectionResetError("connection reset by peer")
+        return self._client.delete_objects(**kwargs)
+
+
+def test_what_a_failed_invocation_deleted_is_in_the_report_and_restored(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose worker dies after deleting the stale entries' data objects (first
+    # DeleteObjects call) and before their manifests (second call)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    queue = InlineQueue()
+    repository = ProvenanceRepository(table_name)
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+
+    def pruner(client: Any) -> Pruner:
+        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
+
+    started = pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
+    [item] = list(queue.items)
+    queue.items.clear()
+    with pytest.raises(ConnectionResetError):
+        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+    # When the message is redelivered, the pass completes, and the pass is restored
+    queue([item])
+    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    assert keys(s3) == set(current)
+    restored = restore_pass(repository, s3, CACHE_ID, started["passId"])
+    # Then everything the pass deleted, in either invocation, is back
+    assert keys(s3) == set(current) | set(stale)
+    assert bodies(s3, set(stale)) == stale
+    assert (restored.restored, restored.not_restorable, restored.failed) == (len(stale), [], {})

@@ -236,3 +236,21 @@ def test_delete_retries_throttled_keys_and_reports_refused_ones() -> None:
     assert all(0.1 * 2**n <= wait < 0.3 * 2**n for n, wait in enumerate(sleeps))
     with pytest.raises(ValueError, match="at most 1000"):
         S3Store(s3).delete("b", [str(i) for i in range(1001)])
+
+
+def test_a_work_item_queued_before_ceilings_existed_gets_the_ceiling_of_its_recorded_floor() -> None:
+    """In-flight messages of the previous release have no `ceiling`: they must not fail into the DLQ."""
+    from pruner.config import WorkItem, ceiling_from
+
+    # Given a message of the previous release (no ceiling), floor 2, no configured minimum
+    old = {
+        "cache_id": "42", "pass_id": "p", "pass_sk": "PRUNE#t#p", "item_id": "00000", "bucket": "b",
+        "cache_prefix": "c/", "floor": 2, "mode": "enforce", "rules": {}, "started_at": "2026-01-01T00:00:00.000000Z",
+    }
+    # Then it parses, with the ceiling a pass of this release computes from that floor
+    assert WorkItem.model_validate(old).ceiling == version_ceiling(Rules(), recorded_max=2) == 3
+    assert WorkItem.model_validate({**old, "floor": 0}).ceiling == 2  # nothing recorded yet
+    assert WorkItem.model_validate({**old, "rules": {"min_version": 9}}).ceiling == 9
+    assert WorkItem.model_validate({**old, "ceiling": 5}).ceiling == 5  # a message of this release
+    # And a pass record without a ceiling (a catch-up round) derives it the same way
+    assert ceiling_from({}, 2) == 3 and ceiling_from(None, 0) == 2
