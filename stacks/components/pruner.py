@@ -38,6 +38,7 @@ from stacks.runtime_contract import (
 )
 
 # isort: off
+from launcher.policy import PRUNE_REPORTS_PREFIX
 from pruner.config import (
     ENV_ALLOW_UNVERSIONED,
     FLOOR_JUMP_METRIC,
@@ -56,7 +57,7 @@ from pruner.config import (
 
 PLANNER_HANDLER = "pruner.handler.lambda_handler"
 WORKER_HANDLER = "pruner.handler.worker_handler"
-REPORT_PREFIX = "prune-reports/"
+REPORT_PREFIX = PRUNE_REPORTS_PREFIX  # the launcher refuses run outputs there
 ENTRY_KEYS = "/*/*/*/*/*"  # {cache uuid}/{runId}/{taskId}/{entry uuid}/<object>: at least four slashes
 MANIFEST_KEYS = "/*/*/*/*/*.json"
 WORKER_TIMEOUT = cdk.Duration.minutes(15)

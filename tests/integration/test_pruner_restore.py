@@ -5,6 +5,7 @@ deleting a marker version makes the previous version current again)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -98,3 +99,37 @@ def test_what_a_failed_invocation_deleted_is_in_the_report_and_restored(s3: Any,
     assert keys(s3) == set(current) | set(stale)
     assert bodies(s3, set(stale)) == stale
     assert (restored.restored, restored.not_restorable, restored.failed) == (len(stale), [], {})
+
+
+def test_restore_removes_only_delete_markers_of_the_cache_named_by_the_passs_own_report_parts(
+    s3: Any, table_name: str
+) -> None:
+    """Whoever can write under the pass's report prefix must not be able to make a restore delete data:
+    only the pass's part files are read, only keys under the cache prefix are touched, and only a version
+    that is a delete marker is removed."""
+    # Given an enforce pass that deleted the stale entries, and data outside the cache prefix
+    current, stale = a_cache("cache/")
+    outside = {"notes/keep.txt": b"precious"}
+    put_all(s3, {**current, **stale, **outside})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    pass_prefix = f"prune-reports/{CACHE_ID}/{result['passId']}/"
+
+    def version(key: str) -> str:
+        return str(s3.head_object(Bucket=BUCKET, Key=key)["VersionId"])
+
+    current_key = sorted(current)[0]
+    hostile = [
+        {"action": "deleted", "key": current_key, "deleteMarkerVersionId": version(current_key)},
+        {"action": "deleted", "key": "notes/keep.txt", "deleteMarkerVersionId": version("notes/keep.txt")},
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in hostile).encode()
+    # ... and hostile lines planted: deeper, under another name, and as a well-named part
+    for name in ("x/r01-00000-0000.jsonl", "extra.jsonl", "r09-00000-0000-0123456789ab-0000.jsonl"):
+        s3.put_object(Bucket=REPORTS, Key=pass_prefix + name, Body=body)
+    # When the pass is restored
+    restored = restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, result["passId"])
+    # Then the stale entries are back and nothing else was touched
+    assert keys(s3) == set(current) | set(stale) | set(outside)
+    assert bodies(s3, {current_key, "notes/keep.txt"}) == {current_key: current[current_key], **outside}
+    assert restored.restored == len(stale)
+    assert restored.failed == {current_key: "NotADeleteMarker"}  # outside the prefix: not even looked at

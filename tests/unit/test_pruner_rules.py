@@ -254,3 +254,16 @@ def test_a_work_item_queued_before_ceilings_existed_gets_the_ceiling_of_its_reco
     assert WorkItem.model_validate({**old, "ceiling": 5}).ceiling == 5  # a message of this release
     # And a pass record without a ceiling (a catch-up round) derives it the same way
     assert ceiling_from({}, 2) == 3 and ceiling_from(None, 0) == 2
+
+
+def test_a_sheet_can_never_send_outputs_into_the_prune_reports() -> None:
+    """A restore trusts the pass's report parts: a run writing there could plant undo records."""
+    from launcher.policy import PRUNE_REPORTS_PREFIX, SheetPolicy  # the stack's REPORT_PREFIX is this constant
+
+    # Given the default allow-list: the whole outputs bucket
+    policy = SheetPolicy(output_prefixes=(("outputs", ""),))
+    # Then outputs anywhere in it are allowed, except under the pruner's reports prefix
+    assert PRUNE_REPORTS_PREFIX == "prune-reports/"
+    assert policy.output_problem("s3://outputs/runs/") is None
+    assert "prune-reports" in (policy.output_problem("s3://outputs/prune-reports/0123456/") or "")
+    assert policy.output_problem("s3://outputs/prune-reports") is not None
