@@ -249,8 +249,11 @@ class DeleteBatcher:
     def _send(self) -> None:
         batch = [self.queue.popleft() for _ in range(min(DELETE_BATCH, len(self.queue)))]
         outcome = self.store.delete(self.bucket, batch)
+        # Every undo record of the batch is written before settling any key: settling may emit a
+        # checkpoint, and a checkpoint stores the report first (service.ReportParts).
         for key, marker in outcome.deleted.items():
             self.report.deleted(key, marker)
+        for key in outcome.deleted:
             self._settle(key, None)
         for key, code in outcome.failed.items():
             self._settle(key, code)
