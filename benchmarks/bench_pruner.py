@@ -42,7 +42,7 @@ from pruner.scan import RangeScanner, ReportWriter, ScanScope, ScanState  # noqa
 from pruner.service import Pruner  # noqa: E402
 from tests.pruner_synthetic import FakeS3, SyntheticCache, make_cache  # noqa: E402
 
-BUCKET = "run-cache"
+BUCKET = "cache-bucket"  # the synthetic manifests' s3uri bucket (tests/pruner_synthetic.py)
 KINDS = {"current": 0.5, "stale": 0.3, "legacy": 0.1, "invalid": 0.03, "orphan": 0.04, "foreign": 0.03}
 NEW_KINDS = {"current": 0.9, "stale": 0.05, "legacy": 0.05}  # what arrives between two passes
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ def load(cache: SyntheticCache) -> FakeS3:
 
 def minimum(cache: SyntheticCache) -> dict[str, int]:
     keys = sum(len(cache.keys_of(e)) for e in cache.entries)
-    manifests = sum(1 for e in cache.entries if e.manifest_body(cache.cache_id) is not None)
+    manifests = sum(1 for e in cache.entries if e.has_manifest)
     stale_keys = sum(len(cache.keys_of(e)) for e in cache.entries if cache.is_stale(e))
     return {
         "ListObjectsV2": math.ceil(keys / 1000),
@@ -194,7 +194,7 @@ def incremental_figure(entries: int) -> None:
     state = prune(s3, cache, floor=first.floor, unchanged_before=datetime(2026, 1, 2, tzinfo=UTC))
     elapsed = time.perf_counter() - started
     live = len(s3.keys(BUCKET)) + state.counts.objects_deleted
-    new_manifests = sum(1 for e in new.entries if e.manifest_body(cache.cache_id) is not None)
+    new_manifests = sum(1 for e in new.entries if e.has_manifest)
     stale_keys = sum(len(view.keys_of(e)) for e in new.entries if e.kind in ("stale", "legacy"))
     floor = {
         "ListObjectsV2": math.ceil(live / 1000),

@@ -121,6 +121,9 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+_BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+
+
 class AutopilotConfig(BaseModel):
     """The deploy-time configuration of the autopilot stack."""
 
@@ -241,7 +244,7 @@ class AutopilotConfig(BaseModel):
     def _sheet_limits_agree(self) -> AutopilotConfig:
         # The stack's own run-cache bucket is refused by the launcher itself (its name is known at deploy).
         for uri in self.sheet_output_prefixes:
-            if uri.removeprefix("s3://").split("/", 1)[0] in self.prune_cache_buckets:
+            if uri.removeprefix("s3://").split("/", 1)[0] in self.prune_cache_bucket_names:
                 raise ValueError(f"sheetOutputPrefixes: {uri} is in a run-cache bucket (pruneCacheBuckets); "
                                  "run outputs never go there")
         capacity = self.run_storage_capacity
@@ -267,7 +270,9 @@ class AutopilotConfig(BaseModel):
     )
     prune_cache_buckets: list[str] = Field(
         default_factory=list,
-        description="Buckets of caches outside the stack's run-cache bucket the pruner may list and delete in.",
+        description="Locations of caches outside the stack's run-cache bucket the pruner may list and delete in: "
+                    "s3://bucket/prefix/ (deletes only under the prefix), or a bare bucket name (the whole bucket "
+                    "is a cache).",
     )
     prune_min_version: int | None = Field(default=None, ge=1, le=1_000_000)
     prune_max_age_days: int | None = Field(default=None, ge=1, le=36_500)
@@ -288,7 +293,7 @@ class AutopilotConfig(BaseModel):
         value = _blank_to_none(value)
         return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
-    @field_validator("prune_cache_buckets", "prune_allow_unversioned_buckets", mode="before")
+    @field_validator("prune_allow_unversioned_buckets", mode="before")
     @classmethod
     def _bucket_names(cls, value: Any) -> Any:
         value = _blank_to_none(value)
@@ -296,13 +301,33 @@ class AutopilotConfig(BaseModel):
             return []
         names = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
         for name in names:
-            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name):
+            if not isinstance(name, str) or not re.fullmatch(_BUCKET_NAME, name):
                 raise ValueError(f"{name!r} is not an S3 bucket name")
         return names
 
+    @field_validator("prune_cache_buckets", mode="before")
+    @classmethod
+    def _cache_locations(cls, value: Any) -> Any:
+        """s3://bucket/prefix or a bare bucket name (the cache is the whole bucket), as s3://bucket/prefix/."""
+        value = _blank_to_none(value)
+        if value is None:
+            return []
+        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        locations = []
+        for item in items:
+            if isinstance(item, str) and re.fullmatch(_BUCKET_NAME, item):
+                item = f"s3://{item}/"
+            match = re.fullmatch(rf"s3://({_BUCKET_NAME})(/[A-Za-z0-9!_.*'()/-]*)?", item) \
+                if isinstance(item, str) else None
+            if match is None:
+                raise ValueError(f"{item!r} is not s3://bucket/prefix or an S3 bucket name")
+            prefix = (match[2] or "").strip("/")
+            locations.append(f"s3://{match[1]}/{prefix}/" if prefix else f"s3://{match[1]}/")
+        return locations
+
     @model_validator(mode="after")
     def _allowed_unversioned_are_cache_buckets(self) -> AutopilotConfig:
-        unknown = sorted(set(self.prune_allow_unversioned_buckets) - set(self.prune_cache_buckets))
+        unknown = sorted(set(self.prune_allow_unversioned_buckets) - set(self.prune_cache_bucket_names))
         if unknown:
             raise ValueError(f"pruneAllowUnversionedBuckets: {', '.join(unknown)} not in pruneCacheBuckets")
         return self
@@ -345,8 +370,13 @@ class AutopilotConfig(BaseModel):
         return list(dict.fromkeys([*self.service_role_write_locations, *extra]))
 
     @property
+    def prune_cache_locations(self) -> list[tuple[str, str]]:
+        """(bucket, key prefix) of each pruneCacheBuckets entry; "" is the whole bucket."""
+        return [(uri[5:].split("/", 1)[0], uri[5:].split("/", 1)[1]) for uri in self.prune_cache_buckets]
+
+    @property
     def prune_cache_bucket_names(self) -> list[str]:
-        return list(self.prune_cache_buckets)
+        return list(dict.fromkeys(bucket for bucket, _ in self.prune_cache_locations))
 
     @field_validator("workflow_id", "workflow_version_name", "run_output_uri", "run_storage_type",
                      "run_storage_capacity", "run_group_id", "run_retention_mode", "run_log_level", mode="before")

@@ -54,7 +54,12 @@ class SyntheticEntry:
             return f"{cache_prefix}{self.run_id}/out/results/{self.entry_uuid}/"
         return f"{cache_prefix}{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}/"
 
-    def manifest_body(self, cache_id: str, account: str = "123456789012") -> bytes | None:
+    @property
+    def has_manifest(self) -> bool:
+        return self.kind != "orphan"
+
+    def manifest_body(self, cache_id: str, location: str, account: str = "123456789012") -> bytes | None:
+        """The entry's manifest; `location` is the entry directory's s3:// URI (the manifest's s3uri)."""
         if self.kind == "orphan":
             return None
         if self.kind == "invalid":
@@ -64,10 +69,12 @@ class SyntheticEntry:
         if self.kind == "lookalike":
             return json.dumps({"sample": self.entry_uuid, "reads": 1234}).encode()
         owner = "9999999" if self.kind == "foreign" else cache_id
-        named = str(uuid.UUID(int=int(self.task_id))) if self.kind == "mismatched" else self.entry_uuid
+        if self.kind == "mismatched":  # a valid manifest of this cache copied from another entry directory
+            location = location.rsplit("/", 2)[0] + "/" + str(uuid.UUID(int=int(self.task_id)))
         doc: dict[str, Any] = {
-            "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{named}",
-            "s3uri": f"s3://bucket/{self.cache_uuid}/{self.run_id}/{self.task_id}/{self.entry_uuid}",
+            # The ARN's entry id is not the directory's name (as in the guide's example)
+            "arn": f"arn:aws:omics:us-east-1:{account}:runCache/{owner}/cacheEntry/{uuid.UUID(int=int(self.run_id))}",
+            "s3uri": location,
             "taskArn": f"arn:aws:omics:us-east-1:{account}:task/{self.task_id}",
             "workDir": f"/mnt/workflow/{self.cache_uuid}/workdir/call-Task/{self.task_id}",
             "files": [{"name": f"o{i}", "path": f"out/o{i}/f.dat", "etag": "x"} for i in range(len(self.sizes))],
@@ -78,13 +85,13 @@ class SyntheticEntry:
             doc["version"] = self.version
         return json.dumps(doc).encode()
 
-    def objects(self, cache_prefix: str, cache_id: str) -> list[tuple[str, bytes | None, int]]:
+    def objects(self, cache_prefix: str, cache_id: str, bucket: str) -> list[tuple[str, bytes | None, int]]:
         """(key, body or None for sized filler, size) of every object of the entry."""
         prefix = self.prefix(cache_prefix)
         result: list[tuple[str, bytes | None, int]] = [
             (f"{prefix}out/o{i}/f.dat", None, size) for i, size in enumerate(self.sizes)
         ]
-        body = self.manifest_body(cache_id)
+        body = self.manifest_body(cache_id, f"s3://{bucket}/{prefix}")
         if body is not None:
             result.append((f"{prefix}{self.entry_uuid}.json", body, len(body)))
         return result
@@ -96,6 +103,7 @@ class SyntheticCache:
     cache_prefix: str
     entries: list[SyntheticEntry]
     outside: list[str] = field(default_factory=list)  # keys that must never be touched
+    bucket: str = "cache-bucket"  # where the entries' manifests say they are (s3uri)
 
     @functools.cached_property
     def current_version(self) -> int | None:
@@ -112,14 +120,14 @@ class SyntheticCache:
         return entry.version is not None and entry.version < current
 
     def keys_of(self, entry: SyntheticEntry) -> list[str]:
-        return [key for key, _, _ in entry.objects(self.cache_prefix, self.cache_id)]
+        return [key for key, _, _ in entry.objects(self.cache_prefix, self.cache_id, self.bucket)]
 
     def bytes_of(self, entry: SyntheticEntry) -> int:
-        return sum(size for _, _, size in entry.objects(self.cache_prefix, self.cache_id))
+        return sum(size for _, _, size in entry.objects(self.cache_prefix, self.cache_id, self.bucket))
 
     def write(self, put: Callable[[str, bytes | None, int, datetime], None], now: datetime = BASE_TIME) -> None:
         for entry in self.entries:
-            for key, body, size in entry.objects(self.cache_prefix, self.cache_id):
+            for key, body, size in entry.objects(self.cache_prefix, self.cache_id, self.bucket):
                 put(key, body, size, now - timedelta(days=entry.age_days))
         for key in self.outside:
             put(key, b"keep me", 7, now)
@@ -136,6 +144,7 @@ def make_cache(
     cache_prefix: str = "cache/",
     objects_per_entry: int = 2,
     cache_uuid: str | None = None,
+    bucket: str = "cache-bucket",
 ) -> SyntheticCache:
     """A cache of runs x tasks entries whose kinds are drawn with the given weights."""
     cache_uuid = cache_uuid or str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -169,7 +178,7 @@ def make_cache(
                     tuple(rng.randrange(1, 5000) for _ in range(max(objects_per_entry, kind == "orphan"))),
                 )
             )
-    return SyntheticCache(cache_id, cache_prefix, entries)
+    return SyntheticCache(cache_id, cache_prefix, entries, bucket=bucket)
 
 
 # ---------------------------------------------------------------------- in-memory S3

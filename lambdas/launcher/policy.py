@@ -24,6 +24,9 @@ SETTING_RUN_CACHE = "runCacheId"
 ANY_WORKFLOW = "*"  # sheetWorkflows=* : the deployer opts in to every workflow the service role can run
 DEFAULT_MAX_STORAGE_GIB = 4_800
 DEFAULT_MAX_SHEET_BYTES = 64 << 20
+# Where the pruner writes its pass reports (in the outputs bucket): `autopilot cache restore` acts on them,
+# so no run may write there, whatever sheetOutputPrefixes allows.
+PRUNE_REPORTS_PREFIX = "prune-reports/"
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -65,6 +68,8 @@ class SheetPolicy:
                     f"{SETTING_OUTPUT_PREFIXES} says")
         if not key.endswith("/"):
             key += "/"  # s3://lab/runs names the folder runs/
+        if key.startswith(PRUNE_REPORTS_PREFIX):
+            return f"outputUri is under {PRUNE_REPORTS_PREFIX} (the pruner's reports); run outputs never go there"
         if any(bucket == allowed and key.startswith(prefix) for allowed, prefix in self.output_prefixes):
             return None
         return f"outputUri is outside the output locations the deployment allows ({SETTING_OUTPUT_PREFIXES})"

@@ -7,11 +7,11 @@ sandbox; `PrunerConfig.from_env()` is the only reader.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pruner.rules import Rules
+from pruner.rules import Rules, version_ceiling
 
 ENV_MODE = "PRUNE_MODE"
 ENV_CACHE_IDS = "PRUNE_CACHE_IDS"  # "*" = every run cache of the account; comma list; empty = RUN_CACHE_ID
@@ -27,6 +27,10 @@ ENV_ITEM_LEASE_SECONDS = "PRUNE_ITEM_LEASE_SECONDS"
 ENV_ALLOW_UNVERSIONED = "PRUNE_ALLOW_UNVERSIONED_BUCKETS"
 
 FLOOR_JUMP_METRIC = "PruneFloorJumpHeld"  # emitted by a pass that held a version jump; alarmed by the stack
+# Emitted by a pass that found manifests but none of this cache (it would prune nothing, forever); alarmed.
+NONE_OF_THIS_CACHE_METRIC = "PruneNoEntryOfThisCache"
+# Emitted when an enforce pass is refused (unversioned bucket without consent); alarmed.
+REFUSED_METRIC = "PrunePassRefused"
 
 Mode = Literal["dry-run", "enforce"]
 ALL_CACHES = "*"
@@ -121,3 +125,18 @@ class WorkItem(BaseModel):
     mode: Mode
     rules: RulesModel
     started_at: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ceiling_of_earlier_releases(cls, data: Any) -> Any:
+        """Messages queued by a release without `ceiling`: the ceiling follows from the item's floor (the
+        recorded floor when the pass started), as a pass of this release would have computed it."""
+        if isinstance(data, dict) and data.get("ceiling") is None and "floor" in data:
+            data = {**data, "ceiling": ceiling_from(data.get("rules"), data["floor"])}
+        return data
+
+
+def ceiling_from(rules: Any, floor: Any) -> int:
+    """rules.version_ceiling for a recorded floor (0: none recorded) and rules as stored (dict or model)."""
+    model = rules if isinstance(rules, RulesModel) else RulesModel.model_validate(rules or {})
+    return version_ceiling(model.rules(), int(floor) or None)

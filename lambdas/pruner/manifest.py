@@ -64,16 +64,27 @@ class ManifestInfo:
     state: ManifestState
     version: int | None = None  # LEGACY_VERSION for legacy entries
     cache_id: str | None = None  # from the entry ARN
-    entry_uuid: str | None = None  # from the entry ARN
+    entry_uuid: str | None = None  # from the entry ARN: informative only, not the directory's name (guide)
+    location: str | None = None  # the manifest's `s3uri`
     problem: str | None = None
 
     @property
     def valid(self) -> bool:
         return self.state in (ManifestState.VERSIONED, ManifestState.LEGACY)
 
-    def names(self, cache_id: str, entry_uuid: str) -> bool:
-        """A valid manifest of `cache_id` for the entry directory `entry_uuid`."""
-        return self.valid and self.cache_id == cache_id and self.entry_uuid == entry_uuid
+    def names(self, cache_id: str, bucket: str, entry_prefix: str) -> bool:
+        """A valid manifest of `cache_id` that says it lives in the entry directory `bucket`/`entry_prefix`.
+
+        The ARN's entry id is not compared with the directory: in the guide's own example they differ
+        (`cacheEntry/1234567-195f-…` in `…/7e8c69b1-145f-…/`). The `s3uri` is what ties a manifest to its
+        directory, so a manifest copied or forged elsewhere names no entry there."""
+        location = (self.location or "").rstrip("/")
+        return self.valid and self.cache_id == cache_id and location == entry_location(bucket, entry_prefix)
+
+
+def entry_location(bucket: str, key_prefix: str) -> str:
+    """`s3://bucket/key/prefix`, without a trailing slash: how an entry directory and `s3uri` compare."""
+    return f"s3://{bucket}/{key_prefix}".rstrip("/")
 
 
 def parse_manifest(body: bytes) -> ManifestInfo:
@@ -97,5 +108,5 @@ def parse_manifest(body: bytes) -> ManifestInfo:
     assert match is not None  # the field pattern matched
     cache_id, entry_uuid = match["cache"], match["entry"]
     if manifest.version is None:
-        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id, entry_uuid)
-    return ManifestInfo(ManifestState.VERSIONED, manifest.version, cache_id, entry_uuid)
+        return ManifestInfo(ManifestState.LEGACY, LEGACY_VERSION, cache_id, entry_uuid, manifest.s3uri)
+    return ManifestInfo(ManifestState.VERSIONED, manifest.version, cache_id, entry_uuid, manifest.s3uri)

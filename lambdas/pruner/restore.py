@@ -7,6 +7,10 @@ The pass report lists every key it deleted with the version id of the marker it 
 previous version current again. Removing a version that is already gone is a no-op in S3, so a restore
 can be repeated. Data objects are restored before manifests, so HealthOmics never sees a manifest whose
 files are not back (the reverse of the pruner's delete order).
+
+A restore deletes object versions, so it trusts its input no more than the pruner does: it reads only the
+pass's own report parts (service.REPORT_PART, directly under the pass's report prefix), skips keys outside
+the cache prefix, and removes a version only when S3 lists it as a delete marker of that key.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pruner.service import split_s3_uri
+from pruner.service import REPORT_PART, split_s3_uri
 from shared.provenance.repository import ProvenanceRepository
 
 
@@ -59,12 +63,12 @@ def _is_manifest(key: str) -> bool:
 
 
 def deleted_keys(s3: Any, report_uri: str) -> Iterator[tuple[str, str | None]]:
-    """(key, delete marker version id) of every key the pass deleted, from its report parts."""
-    bucket, key = split_s3_uri(report_uri.rsplit("/", 1)[0])
+    """(key, delete marker version id) of every key the pass deleted, from its own report parts only."""
+    bucket, prefix = split_s3_uri(report_uri.rsplit("/", 1)[0])
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
         for obj in page.get("Contents", []):
-            if not obj["Key"].endswith(".jsonl"):
+            if not REPORT_PART.fullmatch(obj["Key"][len(prefix) :]):
                 continue
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
             for line in body.splitlines():
@@ -73,22 +77,41 @@ def deleted_keys(s3: Any, report_uri: str) -> Iterator[tuple[str, str | None]]:
                     yield record["key"], record.get("deleteMarkerVersionId")
 
 
+def is_delete_marker(s3: Any, bucket: str, key: str, version_id: str) -> bool | None:
+    """True: `version_id` is a delete marker of `key`; False: it is a version of data; None: no such version
+    (already removed by an earlier restore, or expired)."""
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        for marker in page.get("DeleteMarkers", []):
+            if marker["Key"] == key and marker["VersionId"] == version_id:
+                return True
+        for version in page.get("Versions", []):
+            if version["Key"] == key and version["VersionId"] == version_id:
+                return False
+    return None
+
+
 def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_id: str) -> RestoreResult:
     record = find_pass(repository, cache_id, pass_id)
     if record.get("mode") != "enforce":
         raise RestoreError(f"pass {pass_id} was a {record.get('mode')} pass: it deleted nothing")
     if not record.get("report_uri"):
         raise RestoreError(f"pass {pass_id} wrote no report (no report bucket): nothing says what it deleted")
-    bucket, _ = split_s3_uri(record["cache_s3_uri"])
+    bucket, cache_prefix = split_s3_uri(record["cache_s3_uri"])
     result = RestoreResult(cache_id, pass_id, bucket)
-    deleted = dict(deleted_keys(s3, record["report_uri"]))
+    deleted = {key: marker for key, marker in deleted_keys(s3, record["report_uri"]) if key.startswith(cache_prefix)}
     for key in sorted(deleted, key=lambda k: (_is_manifest(k), k)):
         marker = deleted[key]
         if marker is None:
             result.not_restorable.append(key)  # deleted from an unversioned bucket: gone
             continue
         try:
-            s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
+            kind = is_delete_marker(s3, bucket, key, marker)
+            if kind is False:
+                result.failed[key] = "NotADeleteMarker"  # a data version: never removed by a restore
+                continue
+            if kind:
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))

@@ -2,8 +2,10 @@
 
 An object set is a cache entry of this cache only when (guide, "Call caching": layout and manifest)
 its path has the layout `{cache uuid}/{runId}/{taskId}/{entry uuid}/`, its manifest validates against
-the guide's format, and the manifest's ARN names this cache and the entry directory's uuid. Everything
-else is FOREIGN: kept, reported. Only entries of this cache are ever judged stale.
+the guide's format, the manifest's ARN names this cache, and its `s3uri` is the entry directory's own
+location (bucket and key prefix). The ARN's entry id is not compared with the directory name: in the
+guide's example they differ. Everything else is FOREIGN: kept, reported. Only entries of this cache
+are ever judged stale.
 
 Current version = the highest version seen in the cache's valid manifests, or a configured minimum if
 higher (the "floor"). The service only ever increments the version, one step at a time, so a version
@@ -72,14 +74,17 @@ def version_ceiling(rules: Rules, recorded_max: int | None) -> int:
     return max((recorded_max or FIRST_VERSION) + 1, rules.min_version or 0)
 
 
-def ours(entry: Entry, manifest: ManifestInfo | None, cache_id: str) -> bool:
-    """The entry is a cache entry of `cache_id`: entry-shaped path, valid manifest naming it."""
-    return entry.has_cache_shape and manifest is not None and manifest.names(cache_id, entry.entry_uuid)
+def ours(entry: Entry, manifest: ManifestInfo | None, cache_id: str, bucket: str) -> bool:
+    """The entry is a cache entry of `cache_id`: entry-shaped path, valid manifest of this cache whose
+    `s3uri` is the entry's location in `bucket`."""
+    return entry.has_cache_shape and manifest is not None and manifest.names(cache_id, bucket, entry.prefix)
 
 
-def floor_after(floor: int, entry: Entry, manifest: ManifestInfo | None, cache_id: str, ceiling: int) -> int:
+def floor_after(
+    floor: int, entry: Entry, manifest: ManifestInfo | None, cache_id: str, bucket: str, ceiling: int
+) -> int:
     """The floor after seeing one entry: raised by a higher, believable version of this cache's entries."""
-    if manifest is None or not ours(entry, manifest, cache_id):
+    if manifest is None or not ours(entry, manifest, cache_id, bucket):
         return floor
     version = manifest.version
     return version if version is not None and floor < version <= ceiling else floor
@@ -98,6 +103,7 @@ def decide(
     manifest: ManifestInfo | None,
     *,
     cache_id: str,
+    bucket: str,
     floor: int,
     rules: Rules,
     now: datetime,
@@ -109,7 +115,7 @@ def decide(
     `previous_floor` marks a re-scan of entries already judged under that floor: only entries that
     became stale because the floor rose since (previous_floor <= version < floor) are acted on.
     """
-    mine = ours(entry, manifest, cache_id)
+    mine = ours(entry, manifest, cache_id, bucket)
     if previous_floor is not None:
         if not mine or entry.run_id in active_runs:
             return Decision(Reason.ALREADY_DECIDED)

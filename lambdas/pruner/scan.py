@@ -53,6 +53,7 @@ class Counts(BaseModel):
     unreadable: int = 0
     orphans: int = 0
     foreign: int = 0
+    ours: int = 0  # entries whose manifest names this cache at their own location (any decision)
     held: int = 0  # entries of this cache whose version is above what the pass may apply
     unchanged: int = 0  # incremental: entries not re-read (judged by an earlier clean pass at this floor)
     active_skipped: int = 0
@@ -248,8 +249,11 @@ class DeleteBatcher:
     def _send(self) -> None:
         batch = [self.queue.popleft() for _ in range(min(DELETE_BATCH, len(self.queue)))]
         outcome = self.store.delete(self.bucket, batch)
+        # Every undo record of the batch is written before settling any key: settling may emit a
+        # checkpoint, and a checkpoint stores the report first (service.ReportParts).
         for key, marker in outcome.deleted.items():
             self.report.deleted(key, marker)
+        for key in outcome.deleted:
             self._settle(key, None)
         for key, code in outcome.failed.items():
             self._settle(key, code)
@@ -428,11 +432,12 @@ class RangeScanner:
             manifest: ManifestInfo | None = manifests.get(entry.prefix)
             ceiling = self.scope.ceiling
             if may_rise:
-                raised = floor_after(state.floor, entry, manifest, self.scope.cache_id, ceiling)
+                raised = floor_after(state.floor, entry, manifest, self.scope.cache_id, self.scope.bucket, ceiling)
                 if raised > state.floor:
                     state.rises.append(Rise(at=entry.prefix, floor_before=state.floor))
                     state.floor = raised
-            version = manifest.version if manifest is not None and ours(entry, manifest, self.scope.cache_id) else None
+            mine = manifest is not None and ours(entry, manifest, self.scope.cache_id, self.scope.bucket)
+            version = manifest.version if manifest is not None and mine else None
             if version is not None and version <= ceiling:
                 state.max_seen = max(state.max_seen, version)
             elif version is not None:
@@ -444,6 +449,7 @@ class RangeScanner:
                 entry,
                 manifest,
                 cache_id=self.scope.cache_id,
+                bucket=self.scope.bucket,
                 floor=state.floor,
                 rules=self.rules,
                 now=self.now,
@@ -455,6 +461,7 @@ class RangeScanner:
                 counts.entries_scanned += 1
                 counts.objects_scanned += objects
                 counts.bytes_scanned += size
+                counts.ours += mine
             if decision.reason in TRANSIENT_REASONS:
                 self._revisit(state, entry)
             self._count(counts, decision.reason, size, objects)
@@ -475,6 +482,7 @@ class RangeScanner:
         delta = Counts()
         if first_look:
             delta.entries_scanned, delta.objects_scanned, delta.bytes_scanned = 1, objects, size
+            delta.ours = 1  # only this cache's entries are deleted
         self._count(delta, reason, size, objects)
         return delta
 

@@ -22,17 +22,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from pruner.config import ALL_CACHES, FLOOR_JUMP_METRIC, Mode, PrunerConfig, PruneRequest, WorkItem
+from pruner.config import (
+    ALL_CACHES,
+    FLOOR_JUMP_METRIC,
+    NONE_OF_THIS_CACHE_METRIC,
+    REFUSED_METRIC,
+    Mode,
+    PrunerConfig,
+    PruneRequest,
+    WorkItem,
+    ceiling_from,
+)
 from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
@@ -69,6 +80,37 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+REPORT_PART = re.compile(r"r[0-9]{2}-[0-9]{5}-[0-9]{4}(-[0-9a-f]{12}-[0-9]{4})?\.jsonl")
+
+
+def report_part_name(round_number: int, item_id: str, sequence: int, tag: str, part: int) -> str:
+    """`r<round>-<item>-<invocation>-<tag>-<part>.jsonl` (matches REPORT_PART; restore reads only these).
+    `tag` is random per invocation: a retried invocation (same sequence) never overwrites a part."""
+    return f"r{round_number:02d}-{item_id}-{sequence:04d}-{tag}-{part:04d}.jsonl"
+
+
+class ReportParts:
+    """Uploads a work item's report lines as numbered parts: at each checkpoint and when the invocation
+    ends, normally or not."""
+
+    def __init__(self, pruner: Pruner, item: WorkItem, sequence: int, sink: IO[bytes], report: ReportWriter) -> None:
+        self.pruner, self.item, self.sequence = pruner, item, sequence
+        self.sink, self.report = sink, report
+        self.tag = uuid.uuid4().hex[:12]
+        self.part = 0
+
+    def upload(self) -> None:
+        self.report.flush()
+        if not self.sink.tell():
+            return
+        name = report_part_name(self.item.round, self.item.item_id, self.sequence, self.tag, self.part)
+        self.sink.seek(0)
+        self.pruner._put_report(self.item.cache_id, self.item.pass_id, name, self.sink, "application/x-ndjson")
+        self.sink.seek(0)
+        self.sink.truncate()
+        self.part += 1
 
 
 class Pruner:
@@ -165,7 +207,25 @@ class Pruner:
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
+            # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
+            # pass that found nothing to do.
             logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            self.repository.put_record(
+                {
+                    keys.PK: keys.cache_pk(target.cache_id),
+                    keys.SK: ProvenanceRepository.prune_pass_sk(started_at, pass_id),
+                    "entity": "PRUNE_PASS",
+                    "cache_id": target.cache_id,
+                    "pass_id": pass_id,
+                    "mode": mode,
+                    "status": "REFUSED",
+                    "reason": refusal,
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                    "cache_s3_uri": target.s3_uri,
+                }
+            )
+            alarm_metric(REFUSED_METRIC)
             return {**result, "status": "REFUSED", "reason": refusal}
         if not self.repository.claim(
             keys.cache_pk(target.cache_id),
@@ -341,15 +401,20 @@ class Pruner:
         since = _parse_time(item.unchanged_before) if item.unchanged_before else None
         scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end, since)
 
-        def checkpoint(progress: ScanState) -> None:
-            self.repository.update_prune_record(
-                item.cache_id,
-                item_sk,
-                {"checkpoint": progress.model_dump(), "checkpointed_at": iso_time(self.clock())},
-            )
-
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
             report = ReportWriter(sink, enforce=item.mode == "enforce")
+            parts = ReportParts(self, item, sequence, sink, report)
+
+            def checkpoint(progress: ScanState) -> None:
+                # The report lines of every deletion so far (the undo records) are stored before the
+                # checkpoint that lets a retry resume past those deletions.
+                parts.upload()
+                self.repository.update_prune_record(
+                    item.cache_id,
+                    item_sk,
+                    {"checkpoint": progress.model_dump(), "checkpointed_at": iso_time(self.clock())},
+                )
+
             scanner = RangeScanner(
                 self.store,
                 scope,
@@ -363,12 +428,10 @@ class Pruner:
                 window=self.scan_window,
                 checkpoint_every=self.checkpoint_every,
             )
-            state = scanner.run(state)
-            part = None
-            if sink.tell():
-                part = f"r{item.round:02d}-{item.item_id}-{sequence:04d}.jsonl"
-                sink.seek(0)
-                self._put_report(item.cache_id, item.pass_id, part, sink, "application/x-ndjson")
+            try:
+                state = scanner.run(state)
+            finally:
+                parts.upload()  # a failing invocation too: what it deleted must be restorable
         if state.phase != "done":
             self.repository.update_prune_record(
                 item.cache_id,
@@ -441,7 +504,8 @@ class Pruner:
                 start=i.get("start"),
                 end=i.get("end"),
                 floor=highest,
-                ceiling=int(pass_record["ceiling"]),
+                # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
+                ceiling=int(pass_record.get("ceiling") or ceiling_from(rules, pass_record.get("initial_floor", 0))),
                 previous_floor=int(i["applied_floor"]),
                 mode=pass_record["mode"],
                 rules=rules,
@@ -480,15 +544,20 @@ class Pruner:
                 "prune floor jump held",
                 extra={"cache_id": cache_id, "held_version": held, "floor": highest},
             )
-            # One dimension only (no cache id), so that one stack alarm watches every cache.
-            with single_metric(
-                name=FLOOR_JUMP_METRIC,
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=NAMESPACE,
-                default_dimensions={"service": "pruner"},
-            ):
-                pass
+            alarm_metric(FLOOR_JUMP_METRIC)
+        # Manifests were found but none names this cache at its own location (wrong cache id, data moved or
+        # copied, a layout the pruner does not know): the pass prunes nothing and would do so forever.
+        none_of_this_cache = (
+            int(pass_record.get("foreign", 0)) > 0
+            and int(pass_record.get("ours", 0)) == 0
+            and int(pass_record.get("unchanged", 0)) == 0
+        )
+        if none_of_this_cache:
+            logger.warning(
+                "prune pass found no entry of this cache",
+                extra={"cache_id": cache_id, "foreign": int(pass_record.get("foreign", 0))},
+            )
+            alarm_metric(NONE_OF_THIS_CACHE_METRIC)
         sets = {
             "status": status,
             "finished_at": iso_time(finished),
@@ -497,6 +566,7 @@ class Pruner:
             "aborted_items": aborted,
             "unfinished_items": unfinished,
             "held_version": held,
+            "none_of_this_cache": none_of_this_cache,
             "revisit_since": min(revisits) if revisits else None,
         }
         sets = {name: value for name, value in sets.items() if value is not None}
@@ -517,6 +587,7 @@ class Pruner:
                 "ceiling",
                 "incremental_since",
                 "held_version",
+                "none_of_this_cache",
                 "rules",
                 "round",
                 *Counts.model_fields,
@@ -567,6 +638,15 @@ METRICS = {
     "held": ("PruneEntriesHeld", MetricUnit.Count),
     "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
 }
+
+
+def alarm_metric(name: str) -> None:
+    """One count of an alarmed condition. One dimension only (no cache id), so that one stack alarm
+    watches every cache."""
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions={"service": "pruner"}
+    ):
+        pass
 
 
 def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:

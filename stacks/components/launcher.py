@@ -89,7 +89,9 @@ class SheetLauncher(Construct):
         # The deployer's allow-lists (launcher/policy.py). Outputs default to the stack's outputs bucket;
         # run-cache buckets (the stack's and pruneCacheBuckets) are refused as output locations at run time.
         output_prefixes = config.sheet_output_prefixes or ([f"s3://{outputs.bucket_name}/"] if outputs else [])
-        cache_buckets = [*([run_cache_bucket.bucket_name] if run_cache_bucket else []), *config.prune_cache_buckets]
+        cache_buckets = [
+            *([run_cache_bucket.bucket_name] if run_cache_bucket else []), *config.prune_cache_bucket_names
+        ]
         environment = {
             ENV_SUBMISSIONS_BUCKET: submissions.bucket_name,
             ENV_SUBMISSIONS_PREFIX: DEFAULT_SUBMISSIONS_PREFIX,

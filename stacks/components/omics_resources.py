@@ -30,6 +30,9 @@ from stacks.config import AutopilotConfig
 
 OMICS_WORKFLOW_LOG_GROUP = "/aws/omics/WorkflowLog"
 NO_INPUT_DATA_WARNING = "omics-autopilot:serviceRoleInputs"
+# The created run cache lives under this prefix of the run-cache bucket, not at its root: IAM can scope the
+# pruner's deletes to a key prefix, and nothing else (`*` matches `/`), so the cache needs a prefix of its own.
+RUN_CACHE_PREFIX = "cache/"
 
 
 def _s3_arns(location: str) -> tuple[str, str, str | None]:
@@ -64,7 +67,7 @@ class OmicsResources(Construct):
             self.run_cache = omics.CfnRunCache(
                 self,
                 "RunCache",
-                cache_s3_location=f"s3://{storage.run_cache.bucket_name}/",
+                cache_s3_location=f"s3://{storage.run_cache.bucket_name}/{RUN_CACHE_PREFIX}",
                 cache_behavior="CACHE_ON_FAILURE",
                 description=f"{config.name_prefix}: call cache of autopilot runs (resume after failure)",
                 name=f"{config.name_prefix}-run-cache",

@@ -6,9 +6,11 @@ EventBridge Scheduler (config `pruneSchedule`) --invoke--> planner Lambda (prune
   checkpoints + continuation messages, audit records in the provenance table, reports in the run
   outputs bucket under prune-reports/ (outside every cache prefix).
 
-Object permissions follow the guide's cache layout `{cache uuid}/{runId}/{taskId}/{entry uuid}/…`: the
-worker may read `*/*/*/*/*.json` (manifests) and delete `*/*/*/*/*` (keys at entry depth); anything
-shallower in a cache bucket (notes, reports, run outputs at the root) is out of its reach.
+Object permissions are scoped by the cache's key prefix, the only scope IAM can express (`*` in a resource
+matches any characters, `/` included, so no pattern means "entry depth"): the worker may read
+`<prefix>*.json` (manifests) and delete `<prefix>*`: the stack's cache is under `cache/` of its bucket,
+an external one where `pruneCacheBuckets` says (a bare bucket name: the whole bucket is the cache).
+Which keys under the prefix are entries is decided by the pruner's rules (lambdas/pruner/rules.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from stacks.components.nag import (
     wildcard_arn,
     wildcard_under,
 )
+from stacks.components.omics_resources import RUN_CACHE_PREFIX
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.scheduled_invocation import schedule_invocation
 from stacks.config import AutopilotConfig
@@ -38,6 +41,7 @@ from stacks.runtime_contract import (
 )
 
 # isort: off
+from launcher.policy import PRUNE_REPORTS_PREFIX
 from pruner.config import (
     ENV_ALLOW_UNVERSIONED,
     FLOOR_JUMP_METRIC,
@@ -49,14 +53,16 @@ from pruner.config import (
     ENV_QUEUE_URL,
     ENV_REPORT_BUCKET,
     ENV_REPORT_PREFIX,
+    NONE_OF_THIS_CACHE_METRIC,
+    REFUSED_METRIC,
 )
 # isort: on
 
 PLANNER_HANDLER = "pruner.handler.lambda_handler"
 WORKER_HANDLER = "pruner.handler.worker_handler"
-REPORT_PREFIX = "prune-reports/"
-ENTRY_KEYS = "/*/*/*/*/*"  # {cache uuid}/{runId}/{taskId}/{entry uuid}/<object>: at least four slashes
-MANIFEST_KEYS = "/*/*/*/*/*.json"
+REPORT_PREFIX = PRUNE_REPORTS_PREFIX  # the launcher refuses run outputs there
+CACHE_KEYS = "*"  # under the cache prefix
+MANIFEST_KEYS = "*.json"
 WORKER_TIMEOUT = cdk.Duration.minutes(15)
 
 
@@ -133,14 +139,14 @@ class CachePruner(Construct):
         # S3: listing the cache bucket (planner: run prefixes; worker: entries), the bucket's versioning
         # (planner: enforce needs undo), reading manifests and deleting keys at entry depth (worker only),
         # writing reports outside any cache prefix (worker only).
-        cache_buckets = [
-            cache_bucket,
+        cache_locations: list[tuple[s3.IBucket, str]] = [
+            (cache_bucket, RUN_CACHE_PREFIX),
             *(
-                s3.Bucket.from_bucket_name(self, f"CacheBucket{i}", name)
-                for i, name in enumerate(config.prune_cache_bucket_names)
+                (s3.Bucket.from_bucket_name(self, f"CacheBucket{i}", name), prefix)
+                for i, (name, prefix) in enumerate(config.prune_cache_locations)
             ),
         ]
-        for bucket in cache_buckets:
+        for bucket, prefix in cache_locations:
             for function in (self.planner, self.worker):
                 function.add_to_role_policy(
                     iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
@@ -149,10 +155,14 @@ class CachePruner(Construct):
                 iam.PolicyStatement(actions=["s3:GetBucketVersioning"], resources=[bucket.bucket_arn])
             )
             self.worker.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.bucket_arn + MANIFEST_KEYS])
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[bucket.arn_for_objects(prefix + MANIFEST_KEYS)]
+                )
             )
             self.worker.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[bucket.bucket_arn + ENTRY_KEYS])
+                iam.PolicyStatement(
+                    actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(prefix + CACHE_KEYS)]
+                )
             )
         key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
         reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
@@ -180,26 +190,46 @@ class CachePruner(Construct):
         self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
         self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
-        self.floor_jump_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "FloorJumpHeld",
-                alarm_description="pruner: a manifest of a run cache claims a version more than one above the "
-                "recorded floor; it was not applied (see the pass report's held_version; confirm with "
-                "pruneMinVersion if the service really moved, else look for a forged manifest)",
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=FLOOR_JUMP_METRIC,
-                    dimensions_map={"service": "pruner"},
-                    period=cdk.Duration.hours(1),
-                    statistic="Sum",
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        # One alarm per condition a pass cannot settle alone; one dimension (no cache id): every cache.
+        alarmed = {
+            "FloorJumpHeld": (
+                FLOOR_JUMP_METRIC,
+                "pruner: a manifest of a run cache claims a version more than one above the recorded floor; it "
+                "was not applied (see the pass report's held_version; confirm with pruneMinVersion if the "
+                "service really moved, else look for a forged manifest)",
+            ),
+            "NoEntryOfThisCache": (
+                NONE_OF_THIS_CACHE_METRIC,
+                "pruner: a pass found manifests in a run cache's location but none of that cache (wrong cache, "
+                "moved or copied data): it prunes nothing (see the pass report's none_of_this_cache)",
+            ),
+            "PassRefused": (
+                REFUSED_METRIC,
+                "pruner: an enforce pass was refused: the cache bucket is not versioned, so deletions could not "
+                "be undone (enable versioning, or allow the bucket in pruneAllowUnversionedBuckets)",
+            ),
+        }
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for alarm_id, (metric_name, description) in alarmed.items():
+            self.alarms[alarm_id] = notifications.notify(
+                cloudwatch.Alarm(
+                    self,
+                    alarm_id,
+                    alarm_description=description,
+                    metric=cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=metric_name,
+                        dimensions_map={"service": "pruner"},
+                        period=cdk.Duration.hours(1),
+                        statistic="Sum",
+                    ),
+                    threshold=0,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
-        )
+        self.floor_jump_alarm = self.alarms["FloorJumpHeld"]
 
         for function in (self.planner, self.worker):
             role = function.role
@@ -208,19 +238,19 @@ class CachePruner(Construct):
                 role,
                 "Run caches are created and named by HealthOmics at run time, so GetRunCache is scoped to this "
                 "account and region's runCache/*. Cache entries are objects whose keys (cache uuid, run, task, "
-                "entry uuid) are chosen by the service: reads are granted on <cache bucket>/*/*/*/*/*.json "
-                "(manifests), deletes on <cache bucket>/*/*/*/*/* (keys at entry depth), "
-                "reports only on prune-reports/* of the outputs bucket. ListRunCaches supports no "
-                "resource-level permission (granted only when pruneCacheIds is '*').",
+                "entry uuid) are chosen by the service: reads are granted on <cache prefix>*.json (manifests), "
+                "deletes on <cache prefix>* (the stack's cache is under cache/ of its bucket; external caches "
+                "where pruneCacheBuckets says), reports only on prune-reports/* of the outputs bucket. "
+                "ListRunCaches supports no resource-level permission (granted only when pruneCacheIds is '*').",
                 wildcard_arn("omics", "runCache/*"),
                 "AwsSolutions-IAM5[Resource::*]",
-                wildcard_under(cache_bucket, MANIFEST_KEYS),
-                wildcard_under(cache_bucket, ENTRY_KEYS),
+                wildcard_under(cache_bucket, f"/{RUN_CACHE_PREFIX}{MANIFEST_KEYS}"),
+                wildcard_under(cache_bucket, f"/{RUN_CACHE_PREFIX}{CACHE_KEYS}"),
                 f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(reports_bucket))}.Arn>/{REPORT_PREFIX}*]",
                 *(
-                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}{keys}]"
-                    for name in config.prune_cache_bucket_names
-                    for keys in (MANIFEST_KEYS, ENTRY_KEYS)
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/{prefix}{keys}]"
+                    for name, prefix in config.prune_cache_locations
+                    for keys in (MANIFEST_KEYS, CACHE_KEYS)
                 ),
             )
             acknowledge(

@@ -64,18 +64,22 @@ def test_worker_consumes_one_range_per_invocation_with_partial_batch_failures(te
     assert props["Environment"]["Variables"]["PRUNE_MODE"] == "dry-run"  # safe default
 
 
-def test_only_the_worker_deletes_and_only_keys_at_cache_entry_depth(template_dict: dict[str, Any]) -> None:
-    """Guide, "Call caching": entries live at {cache uuid}/{runId}/{taskId}/{entry uuid}/ with the
-    manifest {entry uuid}.json: deletes are granted on keys with four slashes, reads on manifests."""
+def test_only_the_worker_deletes_and_only_under_the_cache_prefix(template_dict: dict[str, Any]) -> None:
+    """IAM: `*` in a resource matches any characters, `/` and the empty string included, so no pattern
+    means "entry depth" (`bucket/*/*/*/*/*` is any key with four slashes: run outputs too). Deletes are
+    scoped by the one thing IAM can express: the cache's key prefix, `cache/` in the stack's bucket."""
     _, worker = function(template_dict, "pruner.handler.worker_handler")
     _, planner = function(template_dict, "pruner.handler.lambda_handler")
-    cache_arn = {"Fn::GetAtt": [_bucket(template_dict, "RunCache"), "Arn"]}
+    cache_bucket = _bucket(template_dict, "RunCache")
+    cache_arn = {"Fn::GetAtt": [cache_bucket, "Arn"]}
+    [run_cache] = [r["Properties"] for r in resources(template_dict, "AWS::Omics::RunCache").values()]
+    assert run_cache["CacheS3Location"] == {"Fn::Join": ["", ["s3://", {"Ref": cache_bucket}, "/cache/"]]}
     deletes = [s for s in statements(template_dict, worker) if "s3:DeleteObject" in actions(s)]
     assert [(s["Resource"], actions(s)) for s in deletes] == [
-        ({"Fn::Join": ["", [cache_arn, "/*/*/*/*/*"]]}, {"s3:DeleteObject"})
+        ({"Fn::Join": ["", [cache_arn, "/cache/*"]]}, {"s3:DeleteObject"})
     ]
     reads = [s for s in statements(template_dict, worker) if "s3:GetObject" in actions(s)]
-    assert [s["Resource"] for s in reads] == [{"Fn::Join": ["", [cache_arn, "/*/*/*/*/*.json"]]}]
+    assert [s["Resource"] for s in reads] == [{"Fn::Join": ["", [cache_arn, "/cache/*.json"]]}]
     assert any(
         "s3:GetBucketVersioning" in actions(s) and s["Resource"] == cache_arn
         for s in statements(template_dict, planner)
@@ -97,9 +101,13 @@ def _bucket(template: dict[str, Any], name: str) -> str:
     return lid
 
 
-def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> None:
+def test_pruning_every_cache_grants_list_run_caches_and_deletes_only_under_the_named_cache_locations() -> None:
     template = synth_template(
-        {"pruneCacheIds": "*", "pruneCacheBuckets": "legacy-cache-bucket", "pruneMode": "enforce"}
+        {
+            "pruneCacheIds": "*",
+            "pruneCacheBuckets": "s3://legacy-cache-bucket/omics/cache,whole-cache-bucket",
+            "pruneMode": "enforce",
+        }
     )
     _, planner = function(template, "pruner.handler.lambda_handler")
     _, worker = function(template, "pruner.handler.worker_handler")
@@ -110,9 +118,23 @@ def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> N
         if "s3:DeleteObject" in actions(s)
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     ]
-    assert {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::legacy-cache-bucket/*/*/*/*/*"]]} in deletes
+
+    def arn(key: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{key}"]]}
+
+    # s3://bucket/prefix: under the prefix only; a bare bucket name: the cache is the whole bucket
+    assert arn("legacy-cache-bucket/omics/cache/*") in deletes and arn("whole-cache-bucket/*") in deletes
+    assert not any("legacy-cache-bucket/*" in json.dumps(r) for r in deletes)
     assert worker["Environment"]["Variables"]["PRUNE_CACHE_IDS"] == "*"
     assert worker["Environment"]["Variables"]["PRUNE_MODE"] == "enforce"
+
+
+def test_cache_locations_are_normalised_and_unversioned_consent_names_their_buckets() -> None:
+    config = AutopilotConfig.from_context(
+        {"pruneCacheBuckets": "s3://a-cache/x/y, s3://b-cache/, c-cache", "pruneAllowUnversionedBuckets": "a-cache"}
+    )
+    assert config.prune_cache_locations == [("a-cache", "x/y/"), ("b-cache", ""), ("c-cache", "")]
+    assert config.prune_cache_bucket_names == ["a-cache", "b-cache", "c-cache"]
 
 
 @pytest.mark.parametrize(
@@ -123,6 +145,8 @@ def test_pruning_every_cache_grants_list_run_caches_and_the_named_buckets() -> N
         ("pruneCacheIds", "abc"),
         ("pruneMinVersion", 0),
         ("pruneCacheBuckets", "Not_A_Bucket"),
+        ("pruneCacheBuckets", "s3://Not_A_Bucket/cache"),
+        ("pruneCacheBuckets", "https://bucket/cache"),
         ("pruneWorkerConcurrency", 1),
         ("pruneUndoRetentionDays", 0),
         ("pruneAllowUnversionedBuckets", "not-a-cache-bucket"),
@@ -158,11 +182,19 @@ def test_the_run_cache_bucket_keeps_pruned_versions_for_undo_and_expires_delete_
     assert rules["expire-delete-markers"]["Status"] == "Enabled"
 
 
-def test_a_held_floor_jump_is_alarmed(template_dict: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "PruneFloorJumpHeld",  # a version jump held for the operator
+        "PruneNoEntryOfThisCache",  # manifests found, none of this cache: prunes nothing forever
+        "PrunePassRefused",  # an enforce pass refused (unversioned bucket)
+    ],
+)
+def test_the_conditions_a_pass_cannot_settle_alone_are_alarmed(template_dict: dict[str, Any], metric: str) -> None:
     [alarm] = [
         r["Properties"]
         for r in resources(template_dict, "AWS::CloudWatch::Alarm").values()
-        if r["Properties"].get("MetricName") == "PruneFloorJumpHeld"
+        if r["Properties"].get("MetricName") == metric
     ]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "pruner"}]
     assert alarm["Threshold"] == 0 and alarm["AlarmActions"]

@@ -383,7 +383,8 @@ def test_function_error_alarm_notifies_the_topic(template_dict, wiring) -> None:
 def test_run_cache_caches_on_failure_in_the_stack_cache_bucket(template_dict, wiring) -> None:
     cache = props(template_dict, wiring["runCache"])
     assert cache["CacheBehavior"] == "CACHE_ON_FAILURE"
-    assert cache["CacheS3Location"] == {"Fn::Join": ["", ["s3://", ref(wiring["buckets"]["runCache"]), "/"]]}
+    # under cache/, so that the pruner's deletes can be scoped to the cache (tests/infrastructure/test_pruner.py)
+    assert cache["CacheS3Location"] == {"Fn::Join": ["", ["s3://", ref(wiring["buckets"]["runCache"]), "/cache/"]]}
 
 
 def test_service_role_is_assumable_only_by_healthomics_of_this_account(template_dict, wiring) -> None:

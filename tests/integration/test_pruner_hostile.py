@@ -33,11 +33,13 @@ def entry_uuid(n: int) -> str:
     return f"aaaa{n:04d}-0000-4000-8000-{n:012d}"
 
 
-def guide_manifest(entry: str, version: int | None, run: str, task: str, cache_id: str = CACHE_ID) -> bytes:
-    """The guide's example manifest, re-aimed at one entry of one cache."""
+def guide_manifest(
+    entry: str, version: int | None, run: str, task: str, cache_id: str = CACHE_ID, location: str = ""
+) -> bytes:
+    """The guide's example manifest, re-aimed at one entry of one cache (`location`: its s3uri)."""
     doc = json.loads(REFERENCE_MANIFEST.read_text())
     doc["arn"] = f"arn:aws:omics:us-west-2:123456789012:runCache/{cache_id}/cacheEntry/{entry}"
-    doc["s3uri"] = f"s3://{BUCKET}/{CACHE_UUID}/{run}/{task}/{entry}"
+    doc["s3uri"] = location or f"s3://{BUCKET}/{CACHE_UUID}/{run}/{task}/{entry}"
     doc["taskArn"] = f"arn:aws:omics:us-west-2:123456789012:task/{task}"
     if version is None:
         del doc["version"]
@@ -46,12 +48,14 @@ def guide_manifest(entry: str, version: int | None, run: str, task: str, cache_i
     return json.dumps(doc).encode()
 
 
-def cache_entry(prefix: str, run: str, task: str, n: int, version: int | None) -> dict[str, bytes]:
+def cache_entry(
+    prefix: str, run: str, task: str, n: int, version: int | None, bucket: str = BUCKET
+) -> dict[str, bytes]:
     entry = entry_uuid(n)
     base = f"{prefix}{CACHE_UUID}/{run}/{task}/{entry}/"
     return {
         f"{base}out/output_txt_file/outfile.txt": b"x" * (100 + n),
-        f"{base}{entry}.json": guide_manifest(entry, version, run, task),
+        f"{base}{entry}.json": guide_manifest(entry, version, run, task, location=f"s3://{bucket}/{base}"),
     }
 
 
@@ -90,10 +94,16 @@ def prune(s3: Any, table_name: str, cache_uri: str, mode: str = "enforce", **rul
     return {**started, "record": history[-1] if history else None}
 
 
-def a_cache(prefix: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+def a_cache(prefix: str, bucket: str = BUCKET) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(current entries, stale entries) of this cache: versions 2 and 1."""
-    current = {**cache_entry(prefix, "1001", "2001", 1, 2), **cache_entry(prefix, "1001", "2002", 2, 2)}
-    stale = {**cache_entry(prefix, "1002", "2003", 3, 1), **cache_entry(prefix, "1002", "2004", 4, None)}
+    current = {
+        **cache_entry(prefix, "1001", "2001", 1, 2, bucket),
+        **cache_entry(prefix, "1001", "2002", 2, 2, bucket),
+    }
+    stale = {
+        **cache_entry(prefix, "1002", "2003", 3, 1, bucket),
+        **cache_entry(prefix, "1002", "2004", 4, None, bucket),
+    }
     return current, stale
 
 
@@ -210,7 +220,7 @@ def test_an_unversioned_cache_bucket_is_refused_in_enforce_mode_unless_allowed(a
     client = boto3.client("s3")
     client.create_bucket(Bucket="external-cache")
     client.create_bucket(Bucket=REPORTS)
-    current, stale = a_cache("")
+    current, stale = a_cache("", "external-cache")
     for key, body in {**current, **stale}.items():
         client.put_object(Bucket="external-cache", Key=key, Body=body)
 
@@ -230,3 +240,90 @@ def test_an_unversioned_cache_bucket_is_refused_in_enforce_mode_unless_allowed(a
     # With the operator's explicit consent it runs
     assert run("enforce", ["external-cache"])["status"] == "STARTED"
     assert {o["Key"] for o in client.list_objects_v2(Bucket="external-cache")["Contents"]} == set(current)
+
+
+def test_a_believable_step_from_a_manifest_not_at_its_s3uri_does_not_move_the_floor(
+    s3: Any, table_name: str
+) -> None:
+    """Guide, "Call caching": a manifest's s3uri is its entry directory. A floor+1 manifest of this cache
+    copied (or forged) into another directory proves nothing about the service's version."""
+    # Given a version-2 cache and a well-formed version-3 manifest of this cache whose s3uri names a
+    # directory other than the one it lies in
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    prune(s3, table_name, f"s3://{BUCKET}/cache")
+    entry = entry_uuid(98)
+    elsewhere = f"s3://{BUCKET}/cache/{CACHE_UUID}/1003/2098/{entry_uuid(97)}"
+    forged = {f"cache/{CACHE_UUID}/1003/2098/{entry}/{entry}.json": guide_manifest(entry, 3, "1003", "2098",
+                                                                                    location=elsewhere)}
+    put_all(s3, forged)
+    # When an enforce pass runs
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    # Then the floor stays at 2, the current entries stay, and the forged manifest is kept as foreign
+    assert ProvenanceRepository(table_name).cache_version(CACHE_ID) == 2
+    assert result["record"]["final_floor"] == 2 and result["record"]["foreign"] == 1
+    assert keys(s3) == set(current) | set(forged)
+
+
+def test_the_guides_example_entry_at_its_own_s3uri_is_pruned_as_this_caches(aws: None, table_name: str) -> None:
+    """Guide, "Call caching": the example manifest (ARN entry id 1234567-195f-…) lies in the directory its
+    s3uri names (…/7e8c69b1-145f-…, bucket `example`, cache at the bucket root): it is an entry of cache
+    0123456 and is judged by its version like any other."""
+    client = boto3.client("s3")
+    for bucket in ("example", REPORTS):
+        client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket="example", VersioningConfiguration={"Status": "Enabled"})
+    doc = json.loads(REFERENCE_MANIFEST.read_text())
+    directory = doc["s3uri"].removeprefix("s3://example/")
+    entry = directory.rsplit("/", 1)[1]
+    guide_entry = {
+        f"{directory}/{entry}.json": REFERENCE_MANIFEST.read_bytes(),
+        f"{directory}/{doc['files'][0]['path']}": b"hello",
+    }
+    for key, body in guide_entry.items():
+        client.put_object(Bucket="example", Key=key, Body=body)
+
+    def listed() -> set[str]:
+        return {o["Key"] for o in client.list_objects_v2(Bucket="example").get("Contents", [])}
+
+    # When an enforce pass runs at the guide's version: the entry is this cache's and current
+    result = prune(client, table_name, "s3://example")
+    assert (result["record"]["current"], result["record"]["foreign"]) == (1, 0)
+    assert listed() == set(guide_entry)
+    # When the operator confirms version 3: the guide's version-2 entry is stale and deleted
+    result = prune(client, table_name, "s3://example", min_version=3)
+    assert result["record"]["entries_deleted"] == 1 and listed() == set()
+
+
+def test_a_pass_that_finds_manifests_but_none_of_this_cache_warns_and_alarms(
+    s3: Any, table_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cache whose manifests all fail to name it (wrong cache id, moved data) would prune nothing,
+    forever and silently: the pass says so (report field, warning, alarmed metric)."""
+    # Given a cache prefix whose only manifests belong to another cache
+    for key, body in cache_entry("cache/", "1001", "2001", 1, 2).items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body.replace(CACHE_ID.encode(), b"7654321"))
+    # When an enforce pass runs
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    # Then the pass record flags it and the alarmed metric is emitted
+    assert result["record"]["foreign"] == 1 and result["record"]["none_of_this_cache"] is True
+    assert '"PruneNoEntryOfThisCache"' in capsys.readouterr().out
+
+
+def test_a_refused_enforce_pass_is_recorded_and_alarmed(
+    aws: None, table_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an unversioned cache bucket and no consent to delete in it
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="external-cache")
+    client.create_bucket(Bucket=REPORTS)
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+    pruner = Pruner(ProvenanceRepository(table_name), S3Store(client), lambda: None, config, InlineQueue())
+    # When an enforce pass is asked for
+    refused = pruner.start_pass(CacheTarget(CACHE_ID, "s3://external-cache"), "enforce")
+    # Then it is refused, recorded as a REFUSED pass with its reason, and the alarmed metric is emitted
+    assert refused["status"] == "REFUSED"
+    [record] = ProvenanceRepository(table_name).prune_history(CACHE_ID)
+    assert (record["status"], record["pass_id"], record["mode"]) == ("REFUSED", refused["passId"], "enforce")
+    assert "versioning" in record["reason"]
+    assert '"PrunePassRefused"' in capsys.readouterr().out

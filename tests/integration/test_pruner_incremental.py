@@ -7,13 +7,14 @@ settable; request counts per operation); the provenance table is moto's."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from pruner.config import PrunerConfig, PruneRequest
+from pruner.config import PrunerConfig, PruneRequest, RulesModel
 from pruner.dispatch import InlineQueue
 from pruner.s3_store import S3Store
 from pruner.service import CacheTarget, Pruner
@@ -143,3 +144,54 @@ def observe(repository: ProvenanceRepository, run_id: str, status: str, when: da
         ),
         {},
     )
+
+
+class CheckedRepository(ProvenanceRepository):
+    """At every checkpoint write, checks that every key deleted so far has its undo record in a stored
+    report part (the checkpoint lets a retry resume past those deletions)."""
+
+    def __init__(self, table_name: str, s3: FakeS3, written: set[str]) -> None:
+        super().__init__(table_name)
+        self.s3, self.written, self.checked = s3, written, 0
+
+    def reported(self) -> set[str]:
+        lines = [
+            json.loads(line)
+            for key in self.s3.keys(REPORTS)
+            if key.endswith(".jsonl")
+            for line in self.s3.get_object(Bucket=REPORTS, Key=key)["Body"].read().decode().splitlines()
+        ]
+        return {line["key"] for line in lines if line.get("action") == "deleted"}
+
+    def update_prune_record(self, cache_id: str, sk: str, sets: dict[str, Any]) -> None:
+        if "checkpoint" in sets:
+            deleted = self.written - self.s3.keys(BUCKET)
+            assert deleted <= self.reported(), "a checkpoint was written before the undo records of its deletions"
+            self.checked += bool(deleted)
+        super().update_prune_record(cache_id, sk, sets)
+
+
+def test_every_checkpoint_follows_the_stored_undo_records_of_the_deletions_before_it(table_name: str) -> None:
+    # Given a cache large enough for several DeleteObjects batches and a checkpoint after every window
+    s3 = FakeS3()
+    s3.create_bucket(BUCKET)
+    s3.create_bucket(REPORTS)
+    cache = make_cache(random.Random(9), runs=30, tasks_per_run=10, kinds={"current": 1, "stale": 1},
+                       versions=(2, 3), objects_per_entry=8)
+    cache.write(lambda key, body, size, at: s3.put(BUCKET, key, body, size, at), now=DAY1)
+    written = s3.keys(BUCKET)
+    repository = CheckedRepository(table_name, s3, written)
+    queue = InlineQueue()
+    config = PrunerConfig(
+        cache_ids=[cache.cache_id], report_bucket=REPORTS, allow_unversioned_buckets=[BUCKET],
+        rules=RulesModel(min_version=3),
+    )
+    pruner = Pruner(repository, S3Store(s3, sleep=lambda _: None), lambda: None, config, queue,
+                    clock=lambda: DAY1, scan_window=4, checkpoint_every=1)
+    # When an enforce pass runs
+    pruner.start_pass(CacheTarget(cache.cache_id, f"s3://{BUCKET}/{cache.cache_prefix}"), "enforce")
+    queue.drain(lambda item: pruner.work(item, lambda: False, invocation_id="inv"))
+    # Then checkpoints were written after deletions, each after their undo records; all deletions are reported
+    assert repository.checked > 0
+    stale = {key for entry in cache.entries if cache.is_stale(entry) for key in cache.keys_of(entry)}
+    assert written - s3.keys(BUCKET) == stale == repository.reported()

@@ -33,10 +33,11 @@ def uid(name: str) -> str:
     return f"{name}-0000-4000-8000-000000000000"
 
 
-def manifest(entry: str, version: int | None, cache_id: str = CACHE_ID) -> bytes:
+def manifest(entry: str, version: int | None, cache_id: str = CACHE_ID, run: str = "1", task: str = "2") -> bytes:
+    """A manifest whose s3uri is the entry directory cache/{UUID}/{run}/{task}/{entry} of the cache bucket."""
     doc: dict[str, Any] = {
         "arn": f"arn:aws:omics:us-east-1:123456789012:runCache/{cache_id}/cacheEntry/{entry}",
-        "s3uri": f"s3://{CACHE_BUCKET}/cache/{UUID}/1/2/{entry}",
+        "s3uri": f"s3://{CACHE_BUCKET}/cache/{UUID}/{run}/{task}/{entry}",
         "taskArn": "arn:aws:omics:us-east-1:123456789012:task/2",
         "files": [],
         "nextflowContext": {},
@@ -57,18 +58,35 @@ def entry_objects(
     return objects
 
 
+def cached(
+    run: str, task: str, name: str, version: int | None, sizes: tuple[int, ...], cache_id: str = CACHE_ID
+) -> dict[str, bytes]:
+    """An entry with a manifest at its own location (s3uri) in the cache bucket."""
+    entry = uid(name)
+    return entry_objects(run, task, entry, manifest(entry, version, cache_id, run, task), sizes)
+
+
 # name -> (objects, expected to be deleted)
 def layout() -> dict[str, tuple[dict[str, bytes], bool]]:
     reference = REFERENCE_MANIFEST.read_bytes()  # the guide's manifest, valid JSON, version 2
     return {
         "v2-reference": (
-            # in the directory of the entry its ARN names
+            # in the directory the ARN's entry id names, not at its s3uri: copied here, foreign
             entry_objects("1001", "4795326", "1234567-195f-3921-a1fa-ffffcef0a6a4", reference, (300, 200)),
             False,
         ),
-        "v2": (entry_objects("1001", "2001", uid("aaaa0001"), manifest(uid("aaaa0001"), 2), (1000,)), False),
-        "v1": (entry_objects("1001", "2002", uid("aaaa0002"), manifest(uid("aaaa0002"), 1), (1500, 2500)), True),
-        "legacy": (entry_objects("1001", "2003", uid("aaaa0003"), manifest(uid("aaaa0003"), None), (700,)), True),
+        "v2": (
+            cached("1001", "2001", "aaaa0001", 2, (1000,)),
+            False,
+        ),
+        "v1": (
+            cached("1001", "2002", "aaaa0002", 1, (1500, 2500)),
+            True,
+        ),
+        "legacy": (
+            cached("1001", "2003", "aaaa0003", None, (700,)),
+            True,
+        ),
         "invalid": (
             entry_objects("1002", "2004", uid("aaaa0004"), GUIDE_MANIFEST_TEXT.encode(), (900,)),
             False,
@@ -76,10 +94,13 @@ def layout() -> dict[str, tuple[dict[str, bytes], bool]]:
         # uuid-like directories, numeric ids, no manifest: nothing says it is this cache's, kept
         "orphan": (entry_objects("1002", "2005", "aaaa0005-0000-4000-8000-000000000005", None, (400, 50)), False),
         "foreign-v1": (
-            entry_objects("1002", "2006", uid("aaaa0006"), manifest(uid("aaaa0006"), 1, "7654321"), (80,)),
+            cached("1002", "2006", "aaaa0006", 1, (80,), "7654321"),
             False,
         ),
-        "active-v1": (entry_objects(ACTIVE_RUN, "2007", uid("aaaa0007"), manifest(uid("aaaa0007"), 1), (60,)), False),
+        "active-v1": (
+            cached(ACTIVE_RUN, "2007", "aaaa0007", 1, (60,)),
+            False,
+        ),
         "stray": ({"cache/README.txt": b"hello", f"cache/{UUID}/1001/loose.txt": b"loose"}, False),
         "outside": (
             {
@@ -211,8 +232,8 @@ def test_enforce_deletes_exactly_the_stale_entries_and_counts_their_bytes(world:
     assert (record["entries_scanned"], record["stale"], record["entries_deleted"]) == (8, 2, 2)
     assert record["bytes_reclaimed"] == freed == record["stale_bytes"]
     assert record["objects_deleted"] == 5
-    assert (record["unreadable"], record["orphans"], record["foreign"], record["active_skipped"]) == (0, 1, 2, 1)
-    assert (record["legacy"], record["current"], record["strays"], record["errors"]) == (1, 2, 2, 0)
+    assert (record["unreadable"], record["orphans"], record["foreign"], record["active_skipped"]) == (0, 1, 3, 1)
+    assert (record["legacy"], record["current"], record["strays"], record["errors"]) == (1, 1, 2, 0)
     assert world["repository"].cache_version(CACHE_ID) == 2
     # And the report lists per run and task what was deleted, with bytes
     lines = report_lines(world, record)
@@ -255,7 +276,7 @@ def test_a_second_prune_of_the_same_cache_is_refused_while_the_lease_is_held(wor
 
 def test_configured_minimum_version_makes_version_2_stale_too(world: dict[str, Any]) -> None:
     run_pass(world, "enforce", rules=RulesModel(min_version=3))
-    keep, _ = expected(world, "v1", "legacy", "v2", "v2-reference")
+    keep, _ = expected(world, "v1", "legacy", "v2")
     assert remaining(world) == keep
 
 
@@ -264,8 +285,8 @@ def test_the_opt_in_age_rule_deletes_old_entries_of_this_cache_only(world: dict[
     run_pass(world, "enforce", rules=RulesModel(max_age_days=30), clock_days=10)
     assert remaining(world) == expected(world, "v1", "legacy")[0]
     run_pass(world, "enforce", rules=RulesModel(max_age_days=9), clock_days=10)
-    # the orphan, the invalid and the foreign entries are not this cache's: kept whatever their age
-    keep, _ = expected(world, "v1", "legacy", "v2", "v2-reference")
+    # the orphan, the invalid and the foreign entries (the copied guide manifest too) are not this cache's: kept
+    keep, _ = expected(world, "v1", "legacy", "v2")
     assert remaining(world) == keep
 
 
@@ -325,7 +346,7 @@ def test_fan_out_by_run_prefix_catches_up_ranges_judged_before_a_higher_version_
     # Given one work item per run prefix; run 1000 (first in key order) holds only version-1 entries,
     # so its range is judged with floor 1 before run 1001's version 2 is seen
     s3 = world["s3"]
-    early = entry_objects("1000", "2000", uid("bbbb0001"), manifest(uid("bbbb0001"), 1), (123,))
+    early = cached("1000", "2000", "bbbb0001", 1, (123,))
     for key, body in early.items():
         s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
     # When the pass runs

@@ -169,7 +169,7 @@ def test_an_incremental_scan_after_a_clean_one_leaves_what_a_full_scan_leaves(
     assert s3.keys(BUCKET) == full_s3.keys(BUCKET)
     assert incremental.floor == full.floor
     if incremental.floor == first.floor:
-        assert gets == sum(1 for e in new.entries if e.manifest_body(new.cache_id) is not None)
+        assert gets == sum(1 for e in new.entries if e.has_manifest)
         assert incremental.counts.unchanged == sum(
-            1 for e in old.entries if not old.is_stale(e) and e.manifest_body(old.cache_id) is not None
+            1 for e in old.entries if not old.is_stale(e) and e.has_manifest
         )
