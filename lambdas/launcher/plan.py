@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from launcher.limits import api_limits
+from shared.api_limits import api_limits
 from launcher.validation import Validated
 
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
@@ -61,7 +61,7 @@ def sha256_hex(data: bytes) -> str:
 
 def batch_name_for(identity: SheetIdentity, explicit: str | None) -> str:
     """batchName: the sheet's own (validated), else the file (or CLI) name, cut to the API's maximum and
-    without the characters its pattern forbids (botocore's model, launcher/limits.py)."""
+    without the characters its pattern forbids (botocore's model, shared/api_limits.py)."""
     if explicit:
         return explicit
     rule = api_limits().batch_name

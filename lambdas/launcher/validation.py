@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.limits import MAX_RUNS, ApiLimits, api_limits
+from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
 from launcher.policy import SheetPolicy, as_prefix
 from launcher.sheet import (
     MAX_TAG_VALUE,

@@ -33,6 +33,7 @@ from rerunner.policy import (
 )
 from rerunner.settings_file import encode
 from rerunner.work import Work
+from shared.api_limits import api_limits
 from shared.batch_submit import BatchRejected
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
@@ -845,7 +846,11 @@ def _paused(state: dict[str, Any], now: datetime) -> bool:
 
 
 def _batch_name(batch_id: str, attempt: int, group: str) -> str:
-    return f"rerun-{batch_id}-a{attempt}-{group}"[:127]
+    """batchName within StartRunBatch's bounds (botocore's model); a cut name keeps a hash of the whole."""
+    name, longest = f"rerun-{batch_id}-a{attempt}-{group}", api_limits().batch_name.max_length
+    if len(name) <= longest:
+        return name
+    return name[: longest - 13] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def _schedule_name(name: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from launcher import sheet as sheet_module
-from launcher.limits import MAX_RUNS, api_limits, category_classes
+from shared.api_limits import MAX_RUNS, api_limits, category_classes
 from launcher.plan import SheetIdentity, batch_name_for
 from launcher.sheet import parse
 from launcher.validation import validate
