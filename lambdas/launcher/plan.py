@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.api_limits import api_limits
+from shared.lineage import stack_id_from_env, stack_tags
 from launcher.validation import Validated
 
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
@@ -128,7 +129,7 @@ def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: s
         "batchName": batch_name_for(identity, validated.batch_name or sheet_batch_name),
         "defaultRunSetting": validated.default_run_setting,
     }
-    tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id}
+    tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id, **stack_tags(stack_id_from_env())}
     request["tags"] = tags
     count = validated.run_count
     inline_size = sum(len(e) for e in validated.encoded) if count <= api_limits().inline_max else None

@@ -39,6 +39,7 @@ def _rerunner() -> Rerunner:
         settings_bucket=own.settings_bucket,
         dead_letter_arn=own.dead_letter_arn,
         rerun_foreign_runs=own.rerun_foreign_runs,
+        stack_id=own.stack_id,
     )
     aws = AwsAccess(omics=lambda: omics_client_for(settings.omics_limits))
     return Rerunner(ProvenanceRepository(settings.table_name), aws, config)
