@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from launcher.validation import Validated
 from shared.api_limits import api_limits
 from shared.lineage import stack_id_from_env, stack_tags
-from launcher.validation import Validated
 
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
 MAX_INLINE_REQUEST_BYTES = 256_000

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
 from launcher.policy import SheetPolicy, as_prefix
 from launcher.sheet import (
     MAX_TAG_VALUE,
@@ -25,6 +24,7 @@ from launcher.sheet import (
     tag_key_problem,
     too_many_runs,
 )
+from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
 from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION, stack_id_from_env, stack_tags
 
 MAX_PARAMETER_BYTES = 50_000

@@ -43,7 +43,9 @@ def test_without_a_wheelhouse_bundling_fails_clearly_instead_of_reaching_the_ind
     assert not (tmp_path / "out").exists()
 
 
-def test_the_package_index_is_used_only_when_explicitly_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_package_index_is_used_only_when_explicitly_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(INDEX_OPT_IN_ENV, "1")
     command = LocalPipBundling(wheelhouse=tmp_path / "absent").pip_command("/out")
     assert "--no-index" not in command and "--find-links" not in command

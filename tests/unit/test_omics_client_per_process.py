@@ -90,7 +90,9 @@ def test_two_invocations_of_the_rerunner_share_the_start_run_budget(environment:
         _start_run(second)
 
 
-@pytest.mark.parametrize("client_of", [_rerunner_client, _launcher_client, _recorder_client, _reconciler_client, _pruner_client])
+@pytest.mark.parametrize(
+    "client_of", [_rerunner_client, _launcher_client, _recorder_client, _reconciler_client, _pruner_client]
+)
 def test_every_handler_reuses_one_client_per_limits(environment: None, client_of: Callable[[], Any]) -> None:
     first = client_of()
     assert client_of() is first
@@ -98,4 +100,5 @@ def test_every_handler_reuses_one_client_per_limits(environment: None, client_of
 
 
 def test_different_limits_get_their_own_client(environment: None) -> None:
-    assert omics_client_for(RateLimits.from_json(LIMITS)) is not omics_client_for(RateLimits.from_json('{"*": 5}'))
+    other = omics_client_for(RateLimits.from_json('{"*": 5}'))
+    assert omics_client_for(RateLimits.from_json(LIMITS)) is not other
