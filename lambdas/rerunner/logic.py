@@ -314,15 +314,17 @@ class Rerunner:
         if not role or not failed.output_uri:
             raise PermanentError(f"run {failed.run_id}: no role or output URI to re-run with")
         lineage = next_lineage(failed, decision)
+        # A foreign run (rerunForeignRuns) is re-run as it was: not claimed for this stack, no cache of ours.
+        ours = self._run_started_here(failed)
         request: dict[str, Any] = {
             "runId": failed.run_id,
             "roleArn": role,
             "outputUri": failed.output_uri,
             "requestId": run_request_id(failed.run_id, decision.attempt),
-            "tags": _with_lineage(_kept_tags(failed.tags), {**lineage_tags(lineage), **self._stack_tags()}),
+            "tags": _with_lineage(_kept_tags(failed.tags), {**lineage_tags(lineage), **self._stack_tags(ours)}),
         }
         # The stack's cache goes only to runs the stack started: a foreign run keeps its own (or none).
-        cache_id = failed.cache_id or (self.config.run_cache_id if self._run_started_here(failed) else None)
+        cache_id = failed.cache_id or (self.config.run_cache_id if ours else None)
         if cache_id:
             request["cacheId"] = cache_id
             request["cacheBehavior"] = _cache_behavior(failed.cache_behavior if failed.cache_id else None)
@@ -330,8 +332,9 @@ class Rerunner:
             request.update(decision.storage.request_fields())
         return request
 
-    def _stack_tags(self) -> dict[str, str]:
-        return stack_tags(self.config.stack_id)
+    def _stack_tags(self, ours: bool) -> dict[str, str]:
+        """autopilot:stack for what this stack starts on its own behalf; never on a foreign run's re-run."""
+        return stack_tags(self.config.stack_id) if ours else {}
 
     def _run_started_here(self, failed: RunDetails) -> bool:
         """A standalone run this stack started: first its provenance (the re-runner's claim on the parent
@@ -623,7 +626,7 @@ class Rerunner:
         for member in sorted(members, key=lambda m: m.run_setting_id):
             entry = {k: v for k, v in originals[member.run_setting_id].items() if k in PER_RUN_FIELDS}
             entry["runTags"] = _with_lineage(
-                dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt)
+                dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt, started_here)
             )
             entries.append(entry)
         request: dict[str, Any] = {
@@ -631,7 +634,7 @@ class Rerunner:
             "batchName": _batch_name(batch_id, attempt, group),
             "defaultRunSetting": default,
             "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt),
-                     **self._stack_tags()},
+                     **self._stack_tags(started_here)},
         }
         inline_size = len(encode(entries))
         if len(entries) <= MAX_INLINE_SETTINGS and inline_size <= MAX_INLINE_BYTES:
@@ -647,16 +650,16 @@ class Rerunner:
             request["batchRunSettings"] = {"s3UriSettings": uri}
         return request
 
-    def _member_tags(self, member: _Member, root_batch_id: str, attempt: int) -> dict[str, str]:
+    def _member_tags(self, member: _Member, root_batch_id: str, attempt: int, ours: bool) -> dict[str, str]:
         if member.run is not None:
-            return {**lineage_tags(next_lineage(member.run, member.decision, root_batch_id)), **self._stack_tags()}
+            return {**lineage_tags(next_lineage(member.run, member.decision, root_batch_id)), **self._stack_tags(ours)}
         # A failed submission never became a run: its first run will be its own root.
         return {
             TAG_ATTEMPT: str(member.decision.attempt),
             TAG_ROOT_BATCH: root_batch_id,
             TAG_RERUN_REASON: member.decision.reason,
             TAG_SAMPLE: member.run_setting_id,
-            **self._stack_tags(),
+            **self._stack_tags(ours),
         }
 
     # ================================================================== decisions

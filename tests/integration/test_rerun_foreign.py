@@ -88,10 +88,13 @@ def test_with_rerun_foreign_runs_they_are_rerun_without_the_stacks_cache(make) -
     # Then both are re-run, with their own settings: no cache attached where they had none
     (rerun,) = h.reruns_of(run_id)
     assert rerun.status == "COMPLETED" and rerun.cache_id is None
+    assert "autopilot:stack" not in rerun.tags  # still theirs: its next failure gets no cache of ours either
     (follow_up,) = h.follow_ups(batch_id)
     assert "cacheId" not in follow_up.default_run_setting
+    assert "autopilot:stack" not in follow_up.tags
     (entry,) = follow_up.entries
     assert entry.run_setting_id == "x1" and entry.setting["parameters"] == {"n": 1}
+    assert "autopilot:stack" not in entry.setting["runTags"]
     assert h.runs()[entry.run_id].status == "COMPLETED"
 
 
