@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from autopilot_cli.errors import CliError, NotFound, UsageError
@@ -32,6 +33,11 @@ from shared.provenance.repository import ProvenanceRepository
 FUNCTION_METADATA_KEY = "OmicsAutopilot::Function"
 WIRING_METADATA_KEY = "OmicsAutopilot::Wiring"
 SANDBOX_FILE_ENV = "AUTOPILOT_SANDBOX_FILE"
+# A synchronous invoke waits for the function: up to Lambda's longest timeout (900 s) plus a margin, and
+# is never retried (botocore's default 60 s read timeout would retry it while the first run still works,
+# running `submit` or `cache prune` several times at once).
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+INVOKE_CONFIG = Config(read_timeout=LAMBDA_MAX_TIMEOUT_SECONDS + 60, retries={"total_max_attempts": 1})
 
 
 class Target(Protocol):
@@ -70,7 +76,10 @@ class _Clients:
 
     def client(self, service: str) -> Any:
         endpoint = self.endpoints.get(service) or self.endpoint_url
-        return self.session.client(service, **({"endpoint_url": endpoint} if endpoint else {}))
+        options: dict[str, Any] = {"endpoint_url": endpoint} if endpoint else {}
+        if service == "lambda":
+            options["config"] = INVOKE_CONFIG
+        return self.session.client(service, **options)
 
 
 def default_sandbox_file() -> Path:

@@ -70,11 +70,11 @@ def _measure(work: Callable[[], Any]) -> tuple[float, float]:
 
 
 def sheet_figures(count: int) -> dict[str, Any]:
-    from launcher.limits import api_limits
     from launcher.logic import without_cyclic_gc
     from launcher.plan import SheetIdentity, build_plan, settings_chunks
     from launcher.sheet import parse
     from launcher.validation import validate
+    from shared.api_limits import api_limits
 
     api_limits()  # loaded once per process (the first sheet of a cold start), not part of either figure
 
@@ -141,11 +141,11 @@ def _rss_child(path: str, fmt: str) -> None:
         status = Path("/proc/self/status").read_text()
         return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
 
-    from launcher.limits import api_limits
     from launcher.logic import without_cyclic_gc
     from launcher.plan import SheetIdentity, build_plan, settings_chunks
     from launcher.sheet import parse
     from launcher.validation import validate
+    from shared.api_limits import api_limits
 
     api_limits()
     data = Path(path).read_bytes()

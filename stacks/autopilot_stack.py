@@ -31,6 +31,7 @@ from stacks.runtime_contract import (
     ENV_ALARM_TOPIC_ARN,
     ENV_OMICS_ROLE_ARN,
     ENV_RUN_CACHE_ID,
+    ENV_STACK_ID,
     ENV_TABLE,
 )
 
@@ -72,6 +73,7 @@ class AutopilotStack(cdk.Stack):
                 ENV_RUN_CACHE_ID: self.omics.run_cache_id,
                 ENV_OMICS_ROLE_ARN: self.omics.service_role_arn,
                 ENV_ALARM_TOPIC_ARN: self.notifications.topic.topic_arn,
+                ENV_STACK_ID: cdk.Aws.STACK_NAME,  # as deployed: tags what this stack starts (autopilot:stack)
             },
             reserve_concurrency=config.reserved_concurrency,
         )

@@ -18,6 +18,7 @@ if str(LAMBDAS_DIR) not in sys.path:
 
 from shared import omics_quotas  # noqa: E402
 from shared import settings as _settings  # noqa: E402
+from shared.lineage import ENV_STACK_ID  # noqa: E402
 from shared.provenance import keys as table_keys  # noqa: E402
 
 ENV_TABLE = _settings.ENV_TABLE
@@ -34,6 +35,7 @@ __all__ = [
     "ENV_OMICS_RATE_LIMITS",
     "ENV_OMICS_ROLE_ARN",
     "ENV_RUN_CACHE_ID",
+    "ENV_STACK_ID",
     "ENV_TABLE",
     "LAMBDAS_DIR",
     "LAMBDA_REQUIREMENTS",

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.local import LocalAccount
+from sandbox.local import STACK_NAME, LocalAccount
 from sandbox.omics import OutputSpec, RunFault, TaskSpec
-from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION, Lineage, lineage_tags
+from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION, Lineage, lineage_tags, stack_tags
 from shared.status import iso_time
 
 TASKS = (
@@ -53,7 +53,7 @@ def play_cohort(account: LocalAccount, samples: int = 4, batch_size: int = 6) ->
             workflowId=cohort.workflow_id, roleArn=role, outputUri=f"s3://{bucket}/runs", name=f"run-{sample}",
             requestId=f"sheet-1#{sample}", cacheId=cache, cacheBehavior="CACHE_ON_FAILURE",
             parameters={"reads": f"s3://{bucket}/inputs/{sample}.fastq.gz"},
-            tags={TAG_SAMPLE: sample, TAG_SUBMISSION: "sheet-1"})
+            tags={TAG_SAMPLE: sample, TAG_SUBMISSION: "sheet-1", **stack_tags(STACK_NAME)})  # as this stack starts
         cohort.runs[sample] = started["id"]
     if batch_size:
         batch = account.omics.start_run_batch(

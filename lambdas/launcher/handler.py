@@ -24,7 +24,7 @@ from shared.consumer import body_json, process_sqs_batch
 from shared.errors import PermanentError, RetryableError
 from shared.events import IgnoredEvent, RunBatchStatusChange, parse_omics_event
 from shared.observability import logger, metrics, tracer
-from shared.omics import omics_client
+from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import Settings
@@ -46,7 +46,7 @@ def _launcher() -> Launcher:
     if key not in _launchers:
         _launchers.clear()
         _launchers[key] = Launcher(ProvenanceRepository(settings.table_name), LauncherStore(),
-                                   omics=lambda: omics_client(settings.omics_limits), config=config,
+                                   omics=lambda: omics_client_for(settings.omics_limits), config=config,
                                    alarm_topic_arn=settings.alarm_topic_arn, metric=_count)
     return _launchers[key]
 

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from launcher.limits import api_limits
 from launcher.validation import Validated
+from shared.api_limits import api_limits
+from shared.lineage import stack_id_from_env, stack_tags
 
 # Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
 MAX_INLINE_REQUEST_BYTES = 256_000
@@ -61,7 +62,7 @@ def sha256_hex(data: bytes) -> str:
 
 def batch_name_for(identity: SheetIdentity, explicit: str | None) -> str:
     """batchName: the sheet's own (validated), else the file (or CLI) name, cut to the API's maximum and
-    without the characters its pattern forbids (botocore's model, launcher/limits.py)."""
+    without the characters its pattern forbids (botocore's model, shared/api_limits.py)."""
     if explicit:
         return explicit
     rule = api_limits().batch_name
@@ -128,7 +129,7 @@ def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: s
         "batchName": batch_name_for(identity, validated.batch_name or sheet_batch_name),
         "defaultRunSetting": validated.default_run_setting,
     }
-    tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id}
+    tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id, **stack_tags(stack_id_from_env())}
     request["tags"] = tags
     count = validated.run_count
     inline_size = sum(len(e) for e in validated.encoded) if count <= api_limits().inline_max else None

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
-from launcher.limits import MAX_RUNS
+from shared.api_limits import MAX_RUNS
 
 SheetFormat = Literal["csv", "json"]
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.limits import MAX_RUNS, ApiLimits, api_limits
 from launcher.policy import SheetPolicy, as_prefix
 from launcher.sheet import (
     MAX_TAG_VALUE,
@@ -25,16 +24,17 @@ from launcher.sheet import (
     tag_key_problem,
     too_many_runs,
 )
-from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
+from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
+from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION, stack_id_from_env, stack_tags
 
 MAX_PARAMETER_BYTES = 50_000
 MAX_TAGS_PER_RUN = 50
 # Every autopilot:* lineage tag a run of this product may carry at some attempt (shared/lineage.py):
-# submission, sample, root-run, parent-run, attempt, root-batch, rerun-reason, remediation. They are
+# submission, sample, root-run, parent-run, attempt, root-batch, rerun-reason, remediation, stack. They are
 # reserved up front so a follow-up batch (re-runner) can always add its lineage without breaking the limit.
-RESERVED_TAGS = 8
+RESERVED_TAGS = 9
 MAX_USER_TAGS = MAX_TAGS_PER_RUN - RESERVED_TAGS
-MAX_BATCH_TAGS = 50
+MAX_BATCH_TAGS = 50 - 2  # the launcher adds autopilot:submission and autopilot:stack to the batch's
 ENCODE_GROUP = 1_000  # entries encoded per json.dumps call (C speed, bounded piece size)
 
 ENUMS = {
@@ -277,8 +277,9 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     if type(tags) is dict:
         tags[TAG_SUBMISSION] = submission_id
         tags[TAG_SAMPLE] = run_id
+        tags.update(stack_tags(stack_id_from_env()))
     else:
-        entry["runTags"] = {TAG_SUBMISSION: submission_id, TAG_SAMPLE: run_id}
+        entry["runTags"] = {TAG_SUBMISSION: submission_id, TAG_SAMPLE: run_id, **stack_tags(stack_id_from_env())}
     return entry
 
 

@@ -20,7 +20,7 @@ from pruner.s3_store import S3_CONFIG, S3Store
 from pruner.service import Pruner
 from shared.consumer import process_sqs_batch
 from shared.observability import logger, metrics, tracer
-from shared.omics import omics_client
+from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import Settings, get_settings
 
@@ -44,7 +44,7 @@ def _build(settings_json: str, config_json: str) -> Pruner:
     return Pruner(
         ProvenanceRepository(settings.table_name),
         S3Store(boto3.client("s3", config=S3_CONFIG)),
-        omics=lambda: omics_client(settings.omics_limits),
+        omics=lambda: omics_client_for(settings.omics_limits),
         config=config,
         send=SqsDispatcher(boto3.client("sqs"), config.queue_url),
     )

@@ -20,7 +20,7 @@ from recorder.logic import Recorder
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.observability import logger, metrics, tracer
-from shared.omics import omics_client
+from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import get_settings
 
@@ -31,9 +31,9 @@ SAFETY_SECONDS = 30
 
 
 def _recorder() -> Recorder:
-    """Built per invocation (a sweep every few minutes: no warm-start saving worth a stale client)."""
+    """Built per invocation; the HealthOmics client (and its call budget) is the process's."""
     settings = get_settings()
-    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_limits))
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits))
 
 
 def _forwarder() -> Forwarder | None:

@@ -15,7 +15,7 @@ from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
-from shared.omics import omics_client
+from shared.omics import omics_client_for
 from shared.provenance.keys import KeyTooLarge
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
@@ -25,7 +25,7 @@ from shared.settings import get_settings
 @lru_cache(maxsize=1)
 def _recorder() -> Recorder:
     settings = get_settings()
-    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client(settings.omics_limits))
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits))
 
 
 @logger.inject_lambda_context

@@ -18,15 +18,15 @@ from rerunner.work import NotOurs, parse_work
 from shared.consumer import body_json, process_sqs_batch
 from shared.errors import PermanentError
 from shared.observability import logger, metrics, tracer
-from shared.omics import omics_client
+from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
 
 def _rerunner() -> Rerunner:
-    """Built per invocation from the environment: re-run work is rare (failures only), so a few clients per
-    invocation cost nothing that matters, and no state outlives a configuration (nothing at import time)."""
+    """Built per invocation from the environment (nothing at import time); the HealthOmics client, and so
+    its StartRun/StartRunBatch budget, is the process's (shared.omics.omics_client_for)."""
     settings, own = get_settings(), RerunnerSettings.from_env()
     config = Config(
         policy=own.policy,
@@ -39,8 +39,9 @@ def _rerunner() -> Rerunner:
         settings_bucket=own.settings_bucket,
         dead_letter_arn=own.dead_letter_arn,
         rerun_foreign_runs=own.rerun_foreign_runs,
+        stack_id=own.stack_id,
     )
-    aws = AwsAccess(omics=lambda: omics_client(settings.omics_limits))
+    aws = AwsAccess(omics=lambda: omics_client_for(settings.omics_limits))
     return Rerunner(ProvenanceRepository(settings.table_name), aws, config)
 
 

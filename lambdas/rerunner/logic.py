@@ -33,6 +33,7 @@ from rerunner.policy import (
 )
 from rerunner.settings_file import encode
 from rerunner.work import Work
+from shared.api_limits import api_limits
 from shared.batch_submit import BatchRejected
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
@@ -42,9 +43,11 @@ from shared.lineage import (
     TAG_RERUN_REASON,
     TAG_ROOT_BATCH,
     TAG_SAMPLE,
+    TAG_STACK,
     TAG_SUBMISSION,
     Lineage,
     lineage_tags,
+    stack_tags,
 )
 from shared.observability import logger
 from shared.provenance import keys
@@ -111,6 +114,7 @@ class Config:
     settings_bucket: str | None = None
     dead_letter_arn: str | None = None
     rerun_foreign_runs: bool = False  # act on runs and batches this stack did not start (docs/RERUN_POLICY.md)
+    stack_id: str | None = None  # this stack's identity (autopilot:stack tag): what "started here" means
 
 
 def decision_sk(attempt: int) -> str:
@@ -235,7 +239,7 @@ class Rerunner:
         decision = decide(self.policy, failed.failure_reason, failed.attempt, storage)
         pk, sk = keys.run_pk(failed.run_id), keys.run_sk(str(failed.uuid), decision_sk(decision.attempt))
         record = self._record_base(failed, decision)
-        if not self.config.rerun_foreign_runs and not _started_here(failed.tags):
+        if not self.config.rerun_foreign_runs and not self._run_started_here(failed):
             self._decide(outcome, pk, sk, {**record, "why": NOT_STARTED_HERE}, Decided.FOREIGN)
             return outcome
         braked = self._count_and_check_brake(failed.workflow_id, f"run:{failed.run_id}:{failed.uuid}", 1, work,
@@ -323,21 +327,38 @@ class Rerunner:
         if not role or not failed.output_uri:
             raise PermanentError(f"run {failed.run_id}: no role or output URI to re-run with")
         lineage = next_lineage(failed, decision)
+        # A foreign run (rerunForeignRuns) is re-run as it was: not claimed for this stack, no cache of ours.
+        ours = self._run_started_here(failed)
         request: dict[str, Any] = {
             "runId": failed.run_id,
             "roleArn": role,
             "outputUri": failed.output_uri,
             "requestId": run_request_id(failed.run_id, str(failed.uuid), decision.attempt),
-            "tags": _with_lineage(_kept_tags(failed.tags), lineage_tags(lineage)),
+            "tags": _with_lineage(_kept_tags(failed.tags), {**lineage_tags(lineage), **self._stack_tags(ours)}),
         }
         # The stack's cache goes only to runs the stack started: a foreign run keeps its own (or none).
-        cache_id = failed.cache_id or (self.config.run_cache_id if _started_here(failed.tags) else None)
+        cache_id = failed.cache_id or (self.config.run_cache_id if ours else None)
         if cache_id:
             request["cacheId"] = cache_id
             request["cacheBehavior"] = _cache_behavior(failed.cache_behavior if failed.cache_id else None)
         if decision.storage is not None:
             request.update(decision.storage.request_fields())
         return request
+
+    def _stack_tags(self, ours: bool) -> dict[str, str]:
+        """autopilot:stack for what this stack starts on its own behalf; never on a foreign run's re-run."""
+        return stack_tags(self.config.stack_id) if ours else {}
+
+    def _run_started_here(self, failed: RunDetails) -> bool:
+        """A standalone run this stack started: first its provenance (the re-runner's claim on the parent
+        run, in this stack's own table, names it), then its tags (autopilot:stack = this stack)."""
+        parent, parent_uuid = failed.parent_run_id, failed.parent_run_uuid
+        if parent and parent_uuid and failed.attempt > 0:
+            claim = self.repository.get_item(
+                keys.run_pk(parent), keys.run_sk(parent_uuid, decision_sk(failed.attempt)) + "#CLAIM") or {}
+            if claim.get("new_run_id") == failed.run_id and claim.get("new_run_uuid") in (None, failed.uuid):
+                return True
+        return _started_here(failed.tags, self.config.stack_id)
 
     def _later_success(self, failed: RunDetails) -> int | None:
         for item in self.repository.attempt_chain(failed.root_run_id, failed.root_run_uuid):
@@ -462,7 +483,7 @@ class Rerunner:
             tags = self.aws.get_batch(batch_id).get("tags") or {}
         except NotFound:
             return False
-        return _started_here(tags)
+        return _started_here(tags, self.config.stack_id)
 
     def _follow_up(
         self,
@@ -620,14 +641,15 @@ class Rerunner:
         for member in sorted(members, key=lambda m: m.run_setting_id):
             entry = {k: v for k, v in originals[member.run_setting_id].items() if k in PER_RUN_FIELDS}
             entry["runTags"] = _with_lineage(
-                dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt)
+                dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt, started_here)
             )
             entries.append(entry)
         request: dict[str, Any] = {
             "requestId": batch_request_id(batch_id, attempt, group),
             "batchName": _batch_name(batch_id, attempt, group),
             "defaultRunSetting": default,
-            "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt)},
+            "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt),
+                     **self._stack_tags(started_here)},
         }
         inline_size = len(encode(entries))
         if len(entries) <= MAX_INLINE_SETTINGS and inline_size <= MAX_INLINE_BYTES:
@@ -643,15 +665,16 @@ class Rerunner:
             request["batchRunSettings"] = {"s3UriSettings": uri}
         return request
 
-    def _member_tags(self, member: _Member, root_batch_id: str, attempt: int) -> dict[str, str]:
+    def _member_tags(self, member: _Member, root_batch_id: str, attempt: int, ours: bool) -> dict[str, str]:
         if member.run is not None:
-            return lineage_tags(next_lineage(member.run, member.decision, root_batch_id))
+            return {**lineage_tags(next_lineage(member.run, member.decision, root_batch_id)), **self._stack_tags(ours)}
         # A failed submission never became a run: its first run will be its own root.
         return {
             TAG_ATTEMPT: str(member.decision.attempt),
             TAG_ROOT_BATCH: root_batch_id,
             TAG_RERUN_REASON: member.decision.reason,
             TAG_SAMPLE: member.run_setting_id,
+            **self._stack_tags(ours),
         }
 
     # ================================================================== decisions
@@ -835,10 +858,10 @@ class Rerunner:
         }
 
 
-def _started_here(tags: dict[str, str] | None) -> bool:
-    """A run this product started carries its autopilot:* lineage tags (shared.lineage): the launcher's
-    batch members (sample, submission), the re-runner's attempts (root, parent, attempt...)."""
-    return any(key.startswith(TAG_PREFIX) for key in (tags or {}))
+def _started_here(tags: dict[str, str] | None, stack_id: str | None) -> bool:
+    """Tagged by this very stack: autopilot:stack equal to its id. Any autopilot:* tag is not enough, every
+    deployment in the account (dev beside prod) writes those; without a stack id nothing is ours by tag."""
+    return bool(stack_id) and (tags or {}).get(TAG_STACK) == stack_id
 
 
 def _raise_if_lagging(run: RunDetails) -> None:
@@ -860,7 +883,11 @@ def _paused(state: dict[str, Any], now: datetime) -> bool:
 
 
 def _batch_name(batch_id: str, attempt: int, group: str) -> str:
-    return f"rerun-{batch_id}-a{attempt}-{group}"[:127]
+    """batchName within StartRunBatch's bounds (botocore's model); a cut name keeps a hash of the whole."""
+    name, longest = f"rerun-{batch_id}-a{attempt}-{group}", api_limits().batch_name.max_length
+    if len(name) <= longest:
+        return name
+    return name[: longest - 13] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def _schedule_name(name: str) -> str:

@@ -10,6 +10,7 @@ import os
 from pydantic import BaseModel
 
 from rerunner.policy import RerunPolicy, load_policy
+from shared.lineage import stack_id_from_env
 
 ENV_RERUN_POLICY = "RERUN_POLICY"
 ENV_RERUN_QUEUE_URL = "RERUN_QUEUE_URL"
@@ -40,6 +41,7 @@ class RerunnerSettings(BaseModel):
     settings_bucket: str | None = None  # where follow-up batches with > 100 runs get their settings file
     dead_letter_arn: str | None = None  # where a one-time schedule's undeliverable wake-up lands (alarmed)
     rerun_foreign_runs: bool = False  # also act on runs and batches this stack did not start
+    stack_id: str | None = None  # this stack (shared.lineage.ENV_STACK_ID): what "started here" means
 
     @classmethod
     def from_env(cls) -> RerunnerSettings:
@@ -52,6 +54,7 @@ class RerunnerSettings(BaseModel):
             settings_bucket=os.environ.get(ENV_SETTINGS_BUCKET) or None,
             dead_letter_arn=os.environ.get(ENV_DEAD_LETTER_ARN) or None,
             rerun_foreign_runs=_flag(os.environ.get(ENV_FOREIGN_RUNS)),
+            stack_id=stack_id_from_env(),
         )
 
 

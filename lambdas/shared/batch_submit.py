@@ -15,7 +15,7 @@ follow-up batch) start batches here, so every batch is started the same way:
 
 Usage::
 
-    batch_id = start_batch(omics_client(settings.omics_limits), repository,
+    batch_id = start_batch(omics_client_for(settings.omics_limits), repository,
                            {"requestId": ..., "defaultRunSetting": {...},
                             "batchRunSettings": {"inlineSettings": [...]}},   # or {"s3UriSettings": uri}
                            origin="rerunner", submission_id=None,

@@ -9,6 +9,7 @@ tagged with their uuids too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from pydantic import BaseModel
@@ -24,6 +25,21 @@ TAG_ATTEMPT = "autopilot:attempt"
 TAG_ROOT_BATCH = "autopilot:root-batch"
 TAG_RERUN_REASON = "autopilot:rerun-reason"
 TAG_REMEDIATION = "autopilot:remediation"
+# Which stack started the run or batch: every autopilot:* tag above is shared by every deployment in an
+# account (dev beside prod); this one tells them apart. Its value is the stack's name (stable, unique per
+# account and region), which the stack hands every function as AUTOPILOT_STACK_ID.
+TAG_STACK = "autopilot:stack"
+ENV_STACK_ID = "AUTOPILOT_STACK_ID"
+
+
+def stack_id_from_env() -> str | None:
+    """This function's stack (ENV_STACK_ID); None outside a stack (scripts, older deployments)."""
+    return os.environ.get(ENV_STACK_ID) or None
+
+
+def stack_tags(stack_id: str | None) -> dict[str, str]:
+    """The tag that says `stack_id` started a run or batch (none without a stack id)."""
+    return {TAG_STACK: stack_id} if stack_id else {}
 
 
 class Lineage(BaseModel):

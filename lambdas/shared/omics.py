@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -270,6 +271,34 @@ def omics_client(
     events.register_first("before-send.omics", guard.before_send)
     events.register_first("needs-retry.omics", guard.needs_retry)
     return client
+
+
+class _ClientCache:
+    """The process's HealthOmics clients, one per (limits, endpoint, region): their token buckets live as
+    long as the function instance, so a warm instance's invocations share one budget (a client per
+    invocation would start each with full buckets). The endpoint and region are part of the key because
+    a client keeps the ones it was created with (the sandbox runs several stacks in one process)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, limits: RateLimits) -> Any:
+        env = os.environ
+        key = (limits.to_json(), env.get("AWS_ENDPOINT_URL_OMICS", ""), env.get("AWS_ENDPOINT_URL", ""),
+               env.get("AWS_REGION", ""), env.get("AWS_DEFAULT_REGION", ""))
+        with self._lock:  # boto3 sessions are not thread-safe; the clients they make are
+            if key not in self._clients:
+                self._clients[key] = omics_client(limits)
+            return self._clients[key]
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._clients.clear()
+
+
+# Every handler takes its client here: omics_client_for(settings.omics_limits).
+omics_client_for = _ClientCache()
 
 
 def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Any:

@@ -3,7 +3,8 @@
 `LocalPipBundling.try_bundle` installs `lambdas/requirements.txt` as manylinux aarch64 / CPython 3.13
 wheels with pip into the asset output, then copies the source tree. The wheels come from the local
 wheelhouse that `make install` fills (`.venv/wheelhouse`, `pip download` for the Lambda platform), with
-`--no-index`, so synthesis needs no network; without a wheelhouse pip reads the index. The asset bundles
+`--no-index`, so synthesis needs no network. Without a wheelhouse bundling stops and says to run
+`make install`; only AUTOPILOT_BUNDLE_FROM_INDEX=1 lets pip read the package index instead. The asset bundles
 boto3/botocore too (lambdas/requirements.txt): the runtime's copy lags the HealthOmics batch API.
 
 The asset ships bytecode for the Lambda's Python (3.13), so a cold start does not compile every module
@@ -34,6 +35,8 @@ PIP_PLATFORM = "manylinux2014_aarch64"
 WHEELHOUSE = PROJECT_ROOT / ".venv" / "wheelhouse"
 PYODIDE = PROJECT_ROOT / ".venv" / "node" / "node_modules" / "pyodide"
 COMPILE_SCRIPT = Path(__file__).with_name("compile_pyc.mjs")
+# Set to 1 to let pip download the Lambda's wheels from the package index when there is no wheelhouse.
+INDEX_OPT_IN_ENV = "AUTOPILOT_BUNDLE_FROM_INDEX"
 _SKIP = ("__pycache__", "*.pyc", "tests", ".pytest_cache", ".mypy_cache", "requirements*.txt")
 
 
@@ -54,7 +57,16 @@ class LocalPipBundling:
         self._pyodide = pyodide
 
     def pip_command(self, output_dir: str) -> list[str]:
-        offline = ["--no-index", "--find-links", str(self._wheelhouse)] if self._wheelhouse.is_dir() else []
+        if self._wheelhouse.is_dir():
+            offline = ["--no-index", "--find-links", str(self._wheelhouse)]
+        elif os.environ.get(INDEX_OPT_IN_ENV) == "1":
+            offline = []
+        else:
+            # Offline, pip's fallback to the index fails with a raw network error; online it would
+            # silently bundle whatever the index serves today.
+            raise RuntimeError(f"local bundling: no wheelhouse at {self._wheelhouse}: run `make install` "
+                               f"(it downloads the Lambda's wheels), or set {INDEX_OPT_IN_ENV}=1 to let pip "
+                               "read the package index")
         return [
             sys.executable, "-m", "pip", "install",
             "--platform", PIP_PLATFORM,

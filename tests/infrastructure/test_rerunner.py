@@ -151,3 +151,14 @@ def test_rerun_foreign_runs_is_validated_and_reaches_the_function() -> None:
     (function,) = [f for f in resources(template, "AWS::Lambda::Function").values()
                    if f["Properties"]["Handler"] == "rerunner.handler.lambda_handler"]
     assert function["Properties"]["Environment"]["Variables"]["RERUN_FOREIGN_RUNS"] == "true"
+
+
+def test_every_function_knows_its_stack_as_deployed(template_dict) -> None:
+    """What "started by this stack" means (docs/RERUN_POLICY.md): the launcher and the re-runner tag what
+    they start with autopilot:stack = the stack's name as deployed (AWS::StackName, unique per account
+    and region), and the re-runner compares against it."""
+    functions = resources(template_dict, "AWS::Lambda::Function")
+    assert functions
+    for logical_id in functions:
+        variables = props(template_dict, logical_id)["Environment"]["Variables"]
+        assert variables["AUTOPILOT_STACK_ID"] == {"Ref": "AWS::StackName"}, logical_id

@@ -31,6 +31,7 @@ from tests.factories import ACCOUNT, REGION, create_provenance_table
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/omics-service"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/rerun-scheduler"
 BUCKET = "autopilot-data"
+STACK_ID = "omics-autopilot-dev"  # the stack under test (its functions' AUTOPILOT_STACK_ID)
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 # align -> call -> report: a failure at "report" leaves two completed tasks for the cache.
@@ -116,6 +117,7 @@ class Harness:
             scheduler_role_arn=SCHEDULER_ROLE,
             settings_bucket=BUCKET,
             rerun_foreign_runs=rerun_foreign_runs,
+            stack_id=STACK_ID,
         )
         self.access = CountingAccess(self, omics=lambda: self.omics, sleep=lambda _: None)
         self.rerunner = Rerunner(self.repository, self.access, self.config, now=self.clock.now)
@@ -127,7 +129,7 @@ class Harness:
     # ------------------------------------------------------------------ starting work
     def start_run(self, name: str, parameters: dict[str, Any] | None = None, **extra: Any) -> str:
         """A standalone run as this product starts it: with its autopilot:* lineage tags."""
-        extra.setdefault("tags", {"autopilot:sample": name})
+        extra.setdefault("tags", {"autopilot:sample": name, "autopilot:stack": STACK_ID})
         return str(
             self.omics.start_run(
                 workflowId=self.workflow_id,

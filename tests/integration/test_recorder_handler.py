@@ -43,7 +43,7 @@ def invoke(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.Monk
     monkeypatch.setenv("PROVENANCE_TABLE", table_name)
     get_settings.cache_clear()
     handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client", lambda *_a, **_k: omics[0])
+    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
 
     def _invoke(bodies: list[dict[str, Any]]) -> dict[str, Any]:
         return handler_module.lambda_handler(sqs_event(bodies), FakeLambdaContext())
@@ -196,7 +196,7 @@ def test_no_time_left_fails_the_terminal_record_alone(table_name, omics, monkeyp
     monkeypatch.setenv("PROVENANCE_TABLE", table_name)
     get_settings.cache_clear()
     handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client", lambda *_a, **_k: omics[0])
+    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
     result = handler_module.lambda_handler(
         sqs_event([run_event("902", "COMPLETED", T0), task_event("902", "t1", "RUNNING", T0)]),
         FakeLambdaContext(remaining_ms=5_000))

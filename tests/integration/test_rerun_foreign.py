@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rerunner.logic import NOT_STARTED_HERE, Decided
 from sandbox.omics import FaultPlan, RunFault
-from tests.integration.rerun_harness import BUCKET, ROLE
+from tests.integration.rerun_harness import BUCKET, ROLE, STACK_ID
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -69,7 +69,7 @@ def test_a_batch_with_the_products_tags_but_no_recorded_request_is_ours(make) ->
     h = make(faults=FAILS)
     batch_id = str(
         h.omics.start_run_batch(
-            requestId="ours-unrecorded", tags={"autopilot:submission": "sheet-1"},
+            requestId="ours-unrecorded", tags={"autopilot:submission": "sheet-1", "autopilot:stack": STACK_ID},
             defaultRunSetting={"workflowId": h.workflow_id, "roleArn": ROLE, "outputUri": f"s3://{BUCKET}/out"},
             batchRunSettings={"inlineSettings": [{"runSettingId": f"x{i}", "parameters": {"n": i}} for i in range(3)]},
         )["id"]
@@ -88,8 +88,69 @@ def test_with_rerun_foreign_runs_they_are_rerun_without_the_stacks_cache(make) -
     # Then both are re-run, with their own settings: no cache attached where they had none
     (rerun,) = h.reruns_of(run_id)
     assert rerun.status == "COMPLETED" and rerun.cache_id is None
+    assert "autopilot:stack" not in rerun.tags  # still theirs: its next failure gets no cache of ours either
     (follow_up,) = h.follow_ups(batch_id)
     assert "cacheId" not in follow_up.default_run_setting
+    assert "autopilot:stack" not in follow_up.tags
     (entry,) = follow_up.entries
     assert entry.run_setting_id == "x1" and entry.setting["parameters"] == {"n": 1}
+    assert "autopilot:stack" not in entry.setting["runTags"]
     assert h.runs()[entry.run_id].status == "COMPLETED"
+
+
+def _other_stacks_batch(h) -> str:
+    """A batch the launcher of another autopilot stack in the same account (prod beside dev) started."""
+    return str(
+        h.omics.start_run_batch(
+            requestId="prod-batch", tags={"autopilot:submission": "sheet-9", "autopilot:stack": "omics-autopilot-prod"},
+            defaultRunSetting={"workflowId": h.workflow_id, "roleArn": ROLE, "outputUri": f"s3://{BUCKET}/prod"},
+            batchRunSettings={"inlineSettings": [
+                {"runSettingId": f"x{i}", "parameters": {"n": i},
+                 "runTags": {"autopilot:submission": "sheet-9", "autopilot:sample": f"x{i}",
+                             "autopilot:stack": "omics-autopilot-prod"}} for i in range(3)]},
+        )["id"]
+    )
+
+
+def test_runs_and_batches_of_another_autopilot_stack_are_foreign(make) -> None:
+    """Given two autopilot stacks in one account (dev, prod), whose runs and batches both carry autopilot:*
+    tags, When a run and a batch member of the other stack fail, Then this stack's re-runner leaves
+    them to their own stack: FOREIGN, no re-run, no cache of ours attached."""
+    h = make(faults=FAILS)
+    theirs = h.start_run("theirs", tags={"autopilot:sample": "theirs", "autopilot:stack": "omics-autopilot-prod"})
+    batch_id = _other_stacks_batch(h)
+    h.run()
+    assert h.reruns_of(theirs) == [] and h.follow_ups(batch_id) == []
+    (decision,) = h.decisions(theirs)
+    assert decision["decision"] == Decided.FOREIGN and decision["why"] == NOT_STARTED_HERE
+    record = h.repository.get_item(f"BATCH#{batch_id}", "RERUN#01#foreign")
+    assert record is not None and record["decision"] == Decided.FOREIGN
+
+
+def test_what_this_stack_starts_carries_its_stack_identity(make) -> None:
+    """Re-runs and follow-up batches carry autopilot:stack = this stack's id, so the next failure in
+    the chain is recognised as ours again (and not by any other stack)."""
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="ours"),
+                                    RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s2")]))
+    ours, batch_id = h.start_run("ours"), h.start_batch(["s1", "s2"])
+    h.run()
+    (rerun,) = h.reruns_of(ours)
+    assert rerun.tags["autopilot:stack"] == STACK_ID
+    (follow_up,) = h.follow_ups(batch_id)
+    assert follow_up.tags["autopilot:stack"] == STACK_ID
+    (entry,) = follow_up.entries
+    assert entry.setting["runTags"]["autopilot:stack"] == STACK_ID
+    assert h.runs()[entry.run_id].tags["autopilot:stack"] == STACK_ID
+
+
+def test_a_re_run_recorded_here_is_ours_even_without_the_stack_tag(make) -> None:
+    """Provenance first: a run whose parent's claim in this stack's table names it is ours, whatever its
+    tags say (a tag can be removed or lost; the recorded start cannot be forged from outside the stack)."""
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="child")]))
+    parent = h.start_run("parent")
+    child = h.start_run("child", tags={"autopilot:parent-run": parent, "autopilot:root-run": parent,
+                                       "autopilot:attempt": "1"})
+    h.repository.claim(f"RUN#{parent}", "RERUN#01#CLAIM", {"entity": "RERUN_CLAIM"})
+    h.repository.complete_claim(f"RUN#{parent}", "RERUN#01#CLAIM", {"new_run_id": child})
+    h.run()
+    assert len(h.reruns_of(child)) == 1

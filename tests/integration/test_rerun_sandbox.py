@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.local import LocalAccount
+from sandbox.local import STACK_NAME, LocalAccount
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, TaskSpec
 from shared.provenance.views import attempt_chain, batch_view, run_view, unresolved_failures
 
@@ -39,12 +39,12 @@ def test_failed_run_is_rerun_from_cache_through_the_deployed_wiring() -> None:
             cacheId=cache,
             cacheBehavior="CACHE_ON_FAILURE",
             parameters={"sample": "wgs-1"},
-            tags={"autopilot:sample": "wgs-1"},  # started as this product does: with its lineage tags
+            tags={"autopilot:sample": "wgs-1", "autopilot:stack": STACK_NAME},  # as this stack starts runs
         )["id"]
         batch = account.omics.start_run_batch(
             requestId="cohort",
             batchName="cohort",
-            tags={"autopilot:submission": "cohort"},  # the launcher's tag: a batch of this stack
+            tags={"autopilot:submission": "cohort", "autopilot:stack": STACK_NAME},  # as the launcher tags it
             defaultRunSetting={
                 "workflowId": workflow,
                 "roleArn": role,
@@ -110,7 +110,7 @@ def test_a_delayed_rerun_waits_for_its_schedule_on_the_sandbox_clock() -> None:
             requestId="wgs-2",
             outputUri=f"s3://{outputs['RunOutputsBucketName']}/out",
             cacheId=outputs["RunCacheId"],
-            tags={"autopilot:sample": "wgs-2"},
+            tags={"autopilot:sample": "wgs-2", "autopilot:stack": STACK_NAME},
         )["id"]
         assert account.run_until_quiet()
         chain = attempt_chain(account.repository, failed)

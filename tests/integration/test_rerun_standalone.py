@@ -9,6 +9,7 @@ import pytest
 from rerunner.logic import Decided, run_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, TaskSpec
 from shared.provenance.views import attempt_chain, run_view, unresolved_failures
+from tests.integration.rerun_harness import STACK_ID
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -177,7 +178,7 @@ def test_the_stack_cache_is_attached_when_the_run_had_none(make) -> None:
             outputUri="s3://autopilot-data/out",
             name="s1",
             requestId="no-cache",
-            tags={"autopilot:sample": "s1"},  # ours (lineage tags), started without a cache
+            tags={"autopilot:sample": "s1", "autopilot:stack": STACK_ID},  # ours, started without a cache
         )["id"]
     )
     h.run()

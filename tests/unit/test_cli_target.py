@@ -184,3 +184,17 @@ def test_missing_region_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     stderr = io.StringIO()
     assert main(["--table", "prov", "failures"], stdout=io.StringIO(), stderr=stderr) == 2
     assert "no AWS region" in stderr.getvalue()
+
+
+def test_the_lambda_client_waits_for_the_longest_function_and_never_invokes_twice() -> None:
+    """Given a stack target on a real boto3 session,
+    When the CLI builds the client it invokes the stack's functions with,
+    Then its read timeout outlasts the longest a Lambda function may run (900 s, the Lambda quota) and
+    it makes exactly one attempt: a RequestResponse invoke retried after botocore's default 60 s read
+    timeout runs the same function again while the first run is still working."""
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    client = StackTarget(STACK, session).clients.client("lambda")
+    assert client.meta.config.read_timeout > 900
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    other = StackTarget(STACK, session).clients.client("cloudformation")
+    assert other.meta.config.read_timeout == 60  # only invocations wait that long

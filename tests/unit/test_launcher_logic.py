@@ -259,3 +259,19 @@ def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env
 def test_failed_batch_not_started_here_is_left_alone(env: LauncherEnv) -> None:
     result = env.launcher.on_batch_failed(_failed_event("7123456", "INTERNAL_SERVER_EXCEPTION", "x"))  # type: ignore[arg-type]
     assert (result.kind, result.action) == ("NOT_OURS", "NONE")
+
+
+
+def test_a_launched_batch_and_its_runs_carry_the_stacks_identity(env: LauncherEnv,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given the launcher of stack "omics-autopilot-dev" (AUTOPILOT_STACK_ID, set by the stack),
+    When it launches a sheet,
+    Then the batch and every run carry autopilot:stack, so another autopilot stack in the account
+    (whose runs carry autopilot:submission as well) never takes them for its own (docs/RERUN_POLICY.md)."""
+    monkeypatch.setenv("AUTOPILOT_STACK_ID", "omics-autopilot-dev")
+    env.upload("submissions/cohort-2.csv", csv_sheet(2))
+    outcome = env.launcher.launch_object(BUCKET, "submissions/cohort-2.csv")
+    assert outcome is not None and outcome.status == "SUBMITTED"
+    batch = env.emu.batches[outcome.batch_id]
+    assert batch.tags["autopilot:stack"] == "omics-autopilot-dev"
+    assert [e["runTags"]["autopilot:stack"] for e in batch.inline_settings] == ["omics-autopilot-dev"] * 2

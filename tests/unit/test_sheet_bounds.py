@@ -17,10 +17,10 @@ import pytest
 from moto import mock_aws
 
 from launcher import sheet as sheet_module
-from launcher.limits import MAX_RUNS, api_limits, category_classes
 from launcher.plan import SheetIdentity, batch_name_for
 from launcher.sheet import parse
 from launcher.validation import validate
+from shared.api_limits import MAX_RUNS, api_limits, category_classes
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
 DEFAULTS = {"workflowId": "1", "roleArn": "arn:aws:iam::123456789012:role/r", "outputUri": "s3://lab-out/"}

@@ -32,8 +32,8 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
      [(2, "intervals", "invalid JSON value: Expecting ',' delimiter at character 9")]),
     ("oversize parameters", "big.csv", (HEADER + f"S1,{BIG}\n").encode(),
      [(2, "parameters", "parameters are 50016 bytes after merging with the batch defaults; at most 50000")]),
-    ("too many tags", "tags.csv", (_tags_header(43) + "S1," + ",".join("v" for _ in range(43)) + "\n").encode(),
-     [(2, "runTags", "43 run tags after merging with the batch runTags; at most 42 (50 per run minus 8 "
+    ("too many tags", "tags.csv", (_tags_header(42) + "S1," + ",".join("v" for _ in range(42)) + "\n").encode(),
+     [(2, "runTags", "42 run tags after merging with the batch runTags; at most 41 (50 per run minus 9 "
                      "reserved for autopilot:* lineage tags)")]),
     ("reserved tag", "reserved.csv", b"sample_id,tag:autopilot:sample\nS1,other\n",
      [(1, "tag:autopilot:sample", "tag key 'autopilot:sample' uses the reserved prefix 'autopilot:'")]),

@@ -1,4 +1,5 @@
-"""The StartRunBatch bounds a sheet is checked against, read from botocore's omics service model.
+"""The StartRunBatch bounds a sheet (launcher) or a follow-up batch (re-runner) is checked against, read
+from botocore's omics service model.
 
 Lengths and patterns are the API's own (never retyped): when botocore's model changes, so do our checks.
 The model is loaded once, on the first sheet, not at import (a cold start that only routes an event
