@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rerunner.logic import NOT_STARTED_HERE, Decided
 from sandbox.omics import FaultPlan, RunFault
+from shared.provenance import keys
 from tests.integration.rerun_harness import BUCKET, ROLE, STACK_ID
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
@@ -148,9 +149,13 @@ def test_a_re_run_recorded_here_is_ours_even_without_the_stack_tag(make) -> None
     tags say (a tag can be removed or lost; the recorded start cannot be forged from outside the stack)."""
     h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="child")]))
     parent = h.start_run("parent")
-    child = h.start_run("child", tags={"autopilot:parent-run": parent, "autopilot:root-run": parent,
+    parent_uuid = h.omics.get_run(id=parent)["uuid"]
+    child = h.start_run("child", tags={"autopilot:parent-run": parent, "autopilot:parent-run-uuid": parent_uuid,
+                                       "autopilot:root-run": parent, "autopilot:root-run-uuid": parent_uuid,
                                        "autopilot:attempt": "1"})
-    h.repository.claim(f"RUN#{parent}", "RERUN#01#CLAIM", {"entity": "RERUN_CLAIM"})
-    h.repository.complete_claim(f"RUN#{parent}", "RERUN#01#CLAIM", {"new_run_id": child})
+    claim_sk = keys.run_sk(parent_uuid, "RERUN#01#CLAIM")
+    h.repository.claim(keys.run_pk(parent), claim_sk, {"entity": "RERUN_CLAIM"})
+    h.repository.complete_claim(keys.run_pk(parent), claim_sk,
+                                {"new_run_id": child, "new_run_uuid": h.omics.get_run(id=child)["uuid"]})
     h.run()
     assert len(h.reruns_of(child)) == 1
