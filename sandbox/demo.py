@@ -119,13 +119,13 @@ class Narrator:
         self._count_event_faults()
 
     def _decisions(self) -> list[dict[str, Any]]:
-        """The re-runner's decision records (RUN#…/RERUN#…, BATCH#…/RERUN#…), in the order taken."""
+        """The re-runner's decision records (RUN#…/UUID#…#RERUN#…, BATCH#…/RERUN#…), in the order taken."""
         from boto3.dynamodb.types import TypeDeserializer
 
         deserializer, items = TypeDeserializer(), []
         paginator = self.account.dynamodb.get_paginator("scan")
         for page in paginator.paginate(TableName=self.account.table_name,
-                                       FilterExpression="begins_with(sk, :rerun)",
+                                       FilterExpression="contains(sk, :rerun)",
                                        ExpressionAttributeValues={":rerun": {"S": "RERUN#"}}):
             items += [{k: deserializer.deserialize(v) for k, v in raw.items()} for raw in page["Items"]]
         return sorted(items, key=lambda i: (str(i.get("decided_at", "")), i["pk"], i["sk"]))

@@ -11,7 +11,6 @@ import pytest
 
 from sandbox.local import LocalAccount
 from sandbox.omics import EventFaults, FaultPlan, OutputSpec, RunFault, TaskSpec
-from shared.provenance import keys
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +34,7 @@ def _play(account: LocalAccount, samples: int = 8) -> None:
 
 def _recorded_status_mismatches(account: LocalAccount) -> list[str]:
     return [run.id for run in account.emulator.runs.values()
-            if (account.repository.get_item(keys.run_pk(run.id), keys.SUMMARY) or {}).get("status") != run.status]
+            if (account.repository.run_summary(run.id, run.uuid) or {}).get("status") != run.status]
 
 
 def _settle(account: LocalAccount) -> None:
