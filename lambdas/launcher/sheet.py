@@ -384,7 +384,8 @@ def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
     reading; row numbers are only listed one by one when blank lines make them differ from a range)."""
     # Each distinct cell text is kept once (sample sheets repeat most values): equal cells of a wide sheet
     # share one string instead of holding millions of copies (setdefault at C speed, one dict per sheet).
-    keep = {}.setdefault
+    memo: dict[str, str] = {}
+    keep = memo.setdefault
     rows = [list(map(keep, cells, cells)) if cells else cells for cells in islice(reader, MAX_RUNS + 1)]
     if [] not in rows:
         return range(first, first + len(rows)), rows
