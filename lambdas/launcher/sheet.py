@@ -27,6 +27,7 @@ JSON (UTF-8): {"batchName": ..., "tags": {...}, <defaultRunSetting fields>..., "
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -201,6 +202,11 @@ def parse(source: bytes | IO[bytes], fmt: SheetFormat) -> Sheet:
     text_stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
         return _parse_json_stream(text_stream)
+    except _RunsOverflow:  # as parse_json says, once the rest of the sheet is known to be UTF-8 too
+        with contextlib.suppress(UnicodeDecodeError):
+            while text_stream.read(CHUNK_CHARS):
+                pass
+            return Sheet("json", {}, [], [too_many_runs()], truncated=True)
     except Exception:  # anything but a well-formed sheet: read whole, for the exact same error
         pass
     finally:

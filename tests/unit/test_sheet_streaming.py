@@ -114,3 +114,14 @@ def test_encoded_runs_read_back_the_same_pieces_each_time_also_from_disk() -> No
     encoded = EncodedRuns(pieces)
     # Then every reading returns exactly the pieces written, in order
     assert list(encoded) == pieces and list(encoded) == pieces and len(encoded) == len(pieces)
+
+
+@pytest.mark.parametrize("tail", [b"", b'"\xff"'])
+def test_a_json_sheet_over_the_batch_limit_stops_reading_unless_its_bytes_are_not_utf8(
+        tail: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a JSON sheet of more runs than a batch holds (a smaller limit here), maybe with a byte that is not UTF-8
+    monkeypatch.setattr(sheet_module, "MAX_RUNS", 3)
+    data = b'{"runs": [' + b",".join(b'{"runSettingId": "S%d"}' % i for i in range(6)) + b'], "batchName": ' + \
+        (tail or b'"x"') + b"}"
+    # When it is parsed from its file, Then it is what the whole-text reading says
+    assert _as_tuple(parse(io.BytesIO(data), "json")) == _as_tuple(_whole(data, "json"))
