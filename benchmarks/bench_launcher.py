@@ -8,7 +8,8 @@
    row, both made for real against the emulator, and the time each needs under the default quotas
    (StartRunBatch 1 TPS, StartRun 1 TPS; HEALTHOMICS.md §5), plus the virtual seconds the service itself needs
    to create the batch's runs (its progressive submission is paced by the same StartRun quota).
-3. Peak RSS of the launcher's whole path (read, parse, validate, plan, settings file stream) in a fresh process,
+3. Peak RSS of the launcher's whole path (parse from the sheet's file as LauncherStore spools it to /tmp, validate,
+   plan, settings file stream) in a fresh process,
    for the worst sheet it accepts (sheetMaxBytes = 64 MiB of 100,000 rows) and for a 1,000,000-row sheet (37 MB:
    rejected after reading 100,001 rows), against the 512 MB goal in a 1,024 MB function.
 Sizes: BENCH_LAUNCHER_ROWS (100000), BENCH_LAUNCHER_N (10000), BENCH_LAUNCHER_RSS (1: measure RSS, 0: skip).
