@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
@@ -172,9 +172,8 @@ class Launcher:
                                 refused=self._too_large(large.size))
         identity = SheetIdentity("s3", obj.sha256, bucket=bucket, key=key, version_id=obj.version_id,
                                  name=key.rsplit("/", 1)[-1])
-        data = obj.data
-        del obj  # parsing may hold several copies' worth: keep one
-        return self._launch(data, identity, detect_format(key, data), report=(bucket, key + ERRORS_SUFFIX))
+        with obj.body as body:  # parsed from the file as it is read: its bytes are never held whole
+            return self._launch(body, identity, detect_format(key, body), report=(bucket, key + ERRORS_SUFFIX))
 
     def _too_large(self, size: int) -> SheetError:
         return SheetError(None, None, f"sheet is {size} bytes; at most {self.config.max_sheet_bytes} "
@@ -194,8 +193,9 @@ class Launcher:
                             refused=refused)
 
     # ------------------------------------------------------------------------------------ one sheet
-    def _launch(self, data: bytes, identity: SheetIdentity, fmt: SheetFormat, report: tuple[str, str] | None,
-                dry_run: bool = False, refused: SheetError | None = None) -> LaunchOutcome:
+    def _launch(self, data: bytes | IO[bytes], identity: SheetIdentity, fmt: SheetFormat,
+                report: tuple[str, str] | None, dry_run: bool = False,
+                refused: SheetError | None = None) -> LaunchOutcome:
         """`refused`: the sheet is rejected without being read (over the size cap)."""
         submission_id = identity.submission_id
         outcome = LaunchOutcome(submission_id, "", identity.label, identity.request_id)
@@ -230,7 +230,7 @@ class Launcher:
             if not dry_run:
                 self.repository.release_lease(lease, self.owner)
 
-    def _validate(self, data: bytes, fmt: SheetFormat, submission_id: str) -> Validated:
+    def _validate(self, data: bytes | IO[bytes], fmt: SheetFormat, submission_id: str) -> Validated:
         with without_cyclic_gc():
             sheet = parse(data, fmt)
             return validate(sheet, self.config.default_run_setting(), submission_id, self.config.policy())

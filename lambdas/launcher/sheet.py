@@ -27,6 +27,7 @@ JSON (UTF-8): {"batchName": ..., "tags": {...}, <defaultRunSetting fields>..., "
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -36,7 +37,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Literal
+from typing import IO, Any, Literal, TextIO
 
 from shared.api_limits import MAX_RUNS
 
@@ -151,14 +152,24 @@ class Sheet:
     truncated: bool = False  # more than MAX_RUNS runs: reading stopped (already one error for it)
 
 
-def detect_format(name: str | None, data: bytes) -> SheetFormat:
-    """By file extension; otherwise a document starting with `{` is JSON, anything else CSV."""
+def detect_format(name: str | None, data: bytes | IO[bytes]) -> SheetFormat:
+    """By file extension; otherwise a document starting with `{` is JSON, anything else CSV. `data`: the
+    sheet's bytes, or a seekable file of them (read up to its first non-blank byte, then rewound)."""
     lowered = (name or "").lower()
     if lowered.endswith(".json"):
         return "json"
     if lowered.endswith((".csv", ".txt")):
         return "csv"
-    return "json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
+    if isinstance(data, bytes | bytearray):
+        return "json" if data.lstrip(_BLANK)[:1] == b"{" else "csv"
+    head = data.read(64)
+    while head and not head.lstrip(_BLANK):  # only blank bytes so far: what follows decides
+        head = data.read(1 << 16)
+    data.seek(0)
+    return "json" if head.lstrip(_BLANK)[:1] == b"{" else "csv"
+
+
+_BLANK = b"\xef\xbb\xbf \t\r\n"
 
 
 def decode(data: bytes) -> tuple[str | None, SheetError | None]:
@@ -175,14 +186,63 @@ def decode(data: bytes) -> tuple[str | None, SheetError | None]:
     return text.removeprefix("\ufeff"), None
 
 
-def parse(data: bytes, fmt: SheetFormat) -> Sheet:
-    text, error = decode(data)
+def parse(source: bytes | IO[bytes], fmt: SheetFormat) -> Sheet:
+    """`source`: the sheet's bytes, or a seekable binary file of them (the launcher's spooled S3 body).
+
+    Both formats are decoded as they are read: the sheet is never held whole as bytes and text at once,
+    next to what is parsed from it. A JSON sheet that cannot be read that way (any error) is read again
+    whole by parse_json, which says what is wrong."""
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    if stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return Sheet(fmt, {}, [], [SheetError(None, None, "sheet is UTF-16 encoded; save it as UTF-8 (e.g. "
+                                                          "'CSV UTF-8')")])
+    stream.seek(0)
+    if fmt == "csv":
+        return _parse_csv_stream(stream)
+    text_stream = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        return _parse_json_stream(text_stream)
+    except _RunsOverflow:  # as parse_json says, once the rest of the sheet is known to be UTF-8 too
+        with contextlib.suppress(UnicodeDecodeError):
+            while text_stream.read(CHUNK_CHARS):
+                pass
+            return Sheet("json", {}, [], [too_many_runs()], truncated=True)
+    except Exception:  # anything but a well-formed sheet: read whole, for the exact same error
+        pass
+    finally:
+        text_stream.detach()
+    stream.seek(0)
+    data = source if isinstance(source, bytes | bytearray) else stream.read()
+    text, error = decode(bytes(data) if isinstance(data, bytearray) else data)
+    del data
     if text is None:
         assert error is not None
         return Sheet(fmt, {}, [], [error])
     if not text.strip():
         return Sheet(fmt, {}, [], [SheetError(None, None, "sheet is empty")])
-    return parse_csv(text) if fmt == "csv" else parse_json(text)
+    return parse_json(text)
+
+
+def _parse_csv_stream(stream: IO[bytes]) -> Sheet:
+    """parse_csv over an incremental UTF-8 decoder. Bytes that are not UTF-8 anywhere in the sheet (also
+    after where reading stopped) reject it as decode() does, with the same message (read again: errors only).
+    A sheet of only whitespace is "empty" for parse_csv too: no row has a non-blank cell."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        sheet = parse_csv(text)
+        while text.read(CHUNK_CHARS):  # the rest must be UTF-8 as well
+            pass
+        return sheet
+    except UnicodeDecodeError:
+        stream.seek(0)
+        _, error = decode(stream.read())
+        assert error is not None
+        return Sheet("csv", {}, [], [error])
+    finally:
+        text.detach()  # the caller's file stays open
+
+
+CHUNK_CHARS = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------- CSV
@@ -277,13 +337,13 @@ def too_many_runs() -> SheetError:
                                   "(reading stopped there)")
 
 
-def parse_csv(text: str) -> Sheet:
+def parse_csv(text: str | TextIO) -> Sheet:
     """Rows are read by the csv module, then typed column by column: each distinct cell text of a column is
     typed once (sample sheets repeat most values), which keeps a 100,000-row sheet to a few seconds.
 
     Rows are numbered by record, as a spreadsheet shows them (a quoted cell that spans lines is one row);
     reading stops after MAX_RUNS + 1 rows, so a sheet far over the limit costs no more than one just over."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text, strict=True)
     errors: list[SheetError] = []
     lines: Any = []
     rows: Any = []
@@ -328,7 +388,11 @@ def parse_csv(text: str) -> Sheet:
 def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
     """(spreadsheet row numbers, cells) of the non-empty records, at most MAX_RUNS + 1 of them (C-speed
     reading; row numbers are only listed one by one when blank lines make them differ from a range)."""
-    rows = list(islice(reader, MAX_RUNS + 1))
+    # Each distinct cell text is kept once (sample sheets repeat most values): equal cells of a wide sheet
+    # share one string instead of holding millions of copies (setdefault at C speed, one dict per sheet).
+    memo: dict[str, str] = {}
+    keep = memo.setdefault
+    rows = [list(map(keep, cells, cells)) if cells else cells for cells in islice(reader, MAX_RUNS + 1)]
     if [] not in rows:
         return range(first, first + len(rows)), rows
     numbered = [(row, cells) for row, cells in enumerate(rows, start=first) if cells]
@@ -341,9 +405,11 @@ def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
     return [row for row, _ in numbered], [cells for _, cells in numbered]
 
 
-def _failing_row(text: str) -> int:
+def _failing_row(text: str | TextIO) -> int:
     """The spreadsheet row of the record the csv module cannot read (counted again: errors only)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    if not isinstance(text, str):
+        text.seek(0)
+    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text, strict=True)
     row = 0
     try:
         for row, _ in enumerate(reader, start=1):  # noqa: B007
@@ -547,6 +613,105 @@ def parse_json(text: str) -> Sheet:
     if runs is not None:
         document["runs"] = runs
     return from_document(document)
+
+
+class _Window:
+    """A JSON document's text read WINDOW_CHARS at a time: only what is not decoded yet is held. A value
+    is taken only when text follows it (or the document ends): a number cut at the window's end is not."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.text, self.eof = stream, "", False
+
+    def more(self, pos: int) -> int:
+        """Drop the decoded text before `pos`, read more; the new position of `pos`."""
+        piece = self.stream.read(max(WINDOW_CHARS, len(self.text) - pos))  # doubling: linear re-reads
+        self.eof = not piece
+        self.text = self.text[pos:] + piece
+        return 0
+
+    def space(self, pos: int) -> int:
+        while True:
+            pos = _SPACE.match(self.text, pos).end()  # type: ignore[union-attr]
+            if pos < len(self.text) or self.eof:
+                return pos
+            pos = self.more(pos)
+
+    def char(self, pos: int) -> tuple[str, int]:
+        while pos >= len(self.text) and not self.eof:
+            pos = self.more(pos)
+        return self.text[pos : pos + 1], pos
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, pos)
+                if end < len(self.text) or self.eof:
+                    return value, end
+            except json.JSONDecodeError:
+                if self.eof:
+                    raise
+            pos = self.more(pos)
+
+
+WINDOW_CHARS = 1 << 20
+
+
+def _parse_json_stream(stream: TextIO) -> Sheet:
+    """parse_json for a well-formed sheet of the usual shape ({... "runs": [...] ...}), read window by
+    window; raises on anything else (the caller then reads the sheet whole with parse_json)."""
+    window = _Window(stream)
+    char, pos = window.char(window.space(0))
+    if char != "{":
+        raise ValueError("not a JSON object")
+    document: dict[str, Any] = {}
+    runs: list[Any] | None = None
+    char, pos = window.char(window.space(pos + 1))
+    while char != "}":
+        if char != '"':
+            raise ValueError("expecting a key")
+        key, pos = window.value(pos)
+        char, pos = window.char(window.space(pos))
+        if char != ":" or key in document:
+            raise ValueError("expecting ':' or a new key")
+        char, pos = window.char(window.space(pos + 1))
+        if key == "runs" and char == "[":
+            runs, pos = _window_runs(window, pos)
+            document[key] = None
+        else:
+            document[key], pos = window.value(pos)
+        char, pos = window.char(window.space(pos))
+        if char == ",":
+            char, pos = window.char(window.space(pos + 1))
+            if char == "}":
+                raise ValueError("trailing comma")
+        elif char != "}":
+            raise ValueError("expecting ',' or '}'")
+    char, pos = window.char(window.space(pos + 1))
+    if char:
+        raise ValueError("extra data")
+    if runs is not None:
+        document["runs"] = runs
+    return from_document(document)
+
+
+def _window_runs(window: _Window, pos: int) -> tuple[list[Any], int]:
+    runs: list[Any] = []
+    append = runs.append
+    char, pos = window.char(window.space(pos + 1))
+    if char == "]":
+        return runs, pos + 1
+    while True:
+        if len(runs) == MAX_RUNS:
+            raise _RunsOverflow
+        run, pos = window.value(pos)
+        append(run)
+        char, pos = window.char(window.space(pos))
+        if char == ",":
+            pos = window.space(pos + 1)
+        elif char == "]":
+            return runs, pos + 1
+        else:
+            raise ValueError("expecting ',' or ']'")
 
 
 class _At(Exception):

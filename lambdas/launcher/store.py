@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from shared.errors import PermanentError, RetryableError
 
+SPOOL_BYTES = 1 << 20  # a sheet larger than this waits for parsing in /tmp, not in memory
 PART_BYTES = 8 << 20  # S3 multipart parts (≥ 5 MiB except the last)
 _RETRYABLE = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500",
                         "ThrottlingException", "ConditionalRequestConflict", "OperationAborted"})
@@ -41,7 +43,7 @@ class SettingsFileMismatch(PermanentError):
 
 @dataclass(frozen=True)
 class SheetObject:
-    data: bytes
+    body: IO[bytes]  # the sheet's bytes, read from the start (a spooled temporary file: close it)
     sha256: str
     version_id: str | None
     etag: str | None
@@ -88,16 +90,23 @@ class LauncherStore:
             _raise(error, f"read s3://{bucket}/{key}")
             raise SheetUnreadable(f"cannot read s3://{bucket}/{key}: {_code(error)}") from error
         digest = hashlib.sha256()
-        parts = []
+        # Spooled to /tmp past SPOOL_BYTES: the function's memory never holds a large sheet's bytes, only
+        # what is parsed from them (the parser reads and decodes the file as it goes).
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by the caller)
         read = 0
-        for chunk in response["Body"].iter_chunks(1 << 20):
-            read += len(chunk)
-            if read > max_bytes:  # replaced since the HEAD (no version pinned): never hold more than the cap
-                response["Body"].close()
-                raise SheetTooLarge(read, etag, version_id)
-            digest.update(chunk)
-            parts.append(chunk)
-        return SheetObject(b"".join(parts), digest.hexdigest(), response.get("VersionId") or version_id,
+        try:
+            for chunk in response["Body"].iter_chunks(1 << 20):
+                read += len(chunk)
+                if read > max_bytes:  # replaced since the HEAD (no version pinned): never hold more than the cap
+                    response["Body"].close()
+                    raise SheetTooLarge(read, etag, version_id)
+                digest.update(chunk)
+                body.write(chunk)
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        return SheetObject(body, digest.hexdigest(), response.get("VersionId") or version_id,
                            str(response.get("ETag", "")).strip('"') or None)
 
     def put_report(self, bucket: str, key: str, report: dict[str, Any]) -> None:

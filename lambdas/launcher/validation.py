@@ -7,9 +7,11 @@ lineage tags), encoded once as compact JSON in pieces of ENCODE_GROUP entries fo
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +64,37 @@ def compact(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+SPOOL_BYTES = 1 << 20  # encoded runs beyond this wait for the upload in /tmp, not in memory
+
+
+class EncodedRuns:
+    """The settings file's entries as compact JSON pieces (each: consecutive entries joined by ","), kept
+    as UTF-8 in a spooled temporary file: a 100,000-run file (tens of MB) is not held in memory while it
+    is hashed and uploaded. Iterating reads the pieces back as text, any number of times."""
+
+    def __init__(self, pieces: Iterable[str] = ()) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (lives with self)
+        self._sizes: list[int] = []
+        for piece in pieces:
+            self.append(piece)
+
+    def append(self, piece: str) -> None:
+        data = piece.encode()
+        self._file.seek(0, io.SEEK_END)
+        self._file.write(data)
+        self._sizes.append(len(data))
+
+    def __iter__(self) -> Iterator[str]:
+        offset = 0
+        for size in self._sizes:
+            self._file.seek(offset)
+            yield self._file.read(size).decode()
+            offset += size
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+
 @dataclass
 class Validated:
     """What a valid sheet becomes (errors empty), or every reason it is not."""
@@ -72,7 +105,7 @@ class Validated:
     batch_tags: dict[str, str] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)
     # The settings file's entries as compact JSON pieces: each piece is consecutive entries joined by ","
-    encoded: list[str] = field(default_factory=list)
+    encoded: EncodedRuns = field(default_factory=EncodedRuns)
     # How many runs; `entries` is kept only for a batch that may go inline (≤ the API's inline maximum)
     run_count: int = 0
 
@@ -121,12 +154,12 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
         # Only the settings file's bytes are needed from here on: encode the entries group by group and let
         # each group's dicts (and the sheet's rows) go, so they never coexist whole with their encoding.
         sheet.runs.clear()
-        encoded = []
+        encoded = EncodedRuns()
         while entries:
             encoded.append(compact(entries[:ENCODE_GROUP])[1:-1])
             del entries[:ENCODE_GROUP]
     else:
-        encoded = [compact(entries)[1:-1]] if entries else []
+        encoded = EncodedRuns([compact(entries)[1:-1]] if entries else [])
     return Validated([], default, batch_name, batch_tags, entries, encoded, run_count)
 
 
