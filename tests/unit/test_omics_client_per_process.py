@@ -42,7 +42,9 @@ def _launcher_client() -> Any:
 def _recorder_client() -> Any:
     from recorder.handler import _recorder
 
-    return _recorder().omics
+    recorder = _recorder()  # cached for the process: another test may have built it with other limits
+    recorder._omics = None
+    return recorder.omics
 
 
 def _pruner_client() -> Any:
