@@ -121,6 +121,17 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+def _list_value(value: Any) -> list[Any]:
+    """A list key as cdk.json (a JSON list) or `-c key=a,b` (a comma-separated string) gives it; blank: []."""
+    value = _blank_to_none(value)
+    if value is None:
+        return []
+    items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("must be a list or a comma-separated string")
+    return items
+
+
 _BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 
 
@@ -225,12 +236,7 @@ class AutopilotConfig(BaseModel):
     @field_validator("sheet_workflows", "sheet_output_prefixes", "sheet_run_group_ids", mode="before")
     @classmethod
     def _sheet_lists(cls, value: Any, info: ValidationInfo) -> Any:
-        value = _blank_to_none(value)
-        if value is None:
-            return []
-        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise ValueError("must be a list or a comma-separated string")
+        items = _list_value(value)
         items = [str(item) if type(item) is int else item for item in items]
         pattern = {"sheet_workflows": r"\*|[0-9]{1,18}(:[A-Za-z0-9][A-Za-z0-9\-._]{0,63})?",
                    "sheet_output_prefixes": r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f]*)?",
@@ -296,10 +302,7 @@ class AutopilotConfig(BaseModel):
     @field_validator("prune_allow_unversioned_buckets", mode="before")
     @classmethod
     def _bucket_names(cls, value: Any) -> Any:
-        value = _blank_to_none(value)
-        if value is None:
-            return []
-        names = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        names = _list_value(value)
         for name in names:
             if not isinstance(name, str) or not re.fullmatch(_BUCKET_NAME, name):
                 raise ValueError(f"{name!r} is not an S3 bucket name")
@@ -309,10 +312,7 @@ class AutopilotConfig(BaseModel):
     @classmethod
     def _cache_locations(cls, value: Any) -> Any:
         """s3://bucket/prefix or a bare bucket name (the cache is the whole bucket), as s3://bucket/prefix/."""
-        value = _blank_to_none(value)
-        if value is None:
-            return []
-        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+        items = _list_value(value)
         locations = []
         for item in items:
             if isinstance(item, str) and re.fullmatch(_BUCKET_NAME, item):
@@ -350,12 +350,7 @@ class AutopilotConfig(BaseModel):
                      mode="before")
     @classmethod
     def _service_role_data(cls, value: Any, info: ValidationInfo) -> Any:
-        value = _blank_to_none(value)
-        if value is None:
-            return []
-        items = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise ValueError("must be a list (or a comma-separated string)")
+        items = _list_value(value)
         kms = info.field_name == "service_role_kms_key_arns"
         pattern, what = (_KMS_KEY_ARN, "a KMS key ARN") if kms else (_S3_LOCATION, "s3://bucket[/prefix]")
         for item in items:

@@ -26,3 +26,20 @@ class AlarmNotifications(Construct):
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
         return alarm
+
+    def when_any(
+        self, scope: Construct, alarm_id: str, *, description: str, metric: cloudwatch.IMetric
+    ) -> cloudwatch.Alarm:
+        """An alarm, notified here, as soon as `metric` is above zero in one period (no data: all is well)."""
+        return self.notify(
+            cloudwatch.Alarm(
+                scope,
+                alarm_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )

@@ -211,23 +211,17 @@ class CachePruner(Construct):
         }
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for alarm_id, (metric_name, description) in alarmed.items():
-            self.alarms[alarm_id] = notifications.notify(
-                cloudwatch.Alarm(
-                    self,
-                    alarm_id,
-                    alarm_description=description,
-                    metric=cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name=metric_name,
-                        dimensions_map={"service": "pruner"},
-                        period=cdk.Duration.hours(1),
-                        statistic="Sum",
-                    ),
-                    threshold=0,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
+            self.alarms[alarm_id] = notifications.when_any(
+                self,
+                alarm_id,
+                description=description,
+                metric=cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=metric_name,
+                    dimensions_map={"service": "pruner"},
+                    period=cdk.Duration.hours(1),
+                    statistic="Sum",
+                ),
             )
         self.floor_jump_alarm = self.alarms["FloorJumpHeld"]
 

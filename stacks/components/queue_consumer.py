@@ -91,32 +91,20 @@ class QueueConsumer(Construct):
         assert isinstance(cfn_esm, lambda_.CfnEventSourceMapping)
         cfn_esm.add_metadata(ESM_METADATA_KEY, {"consumer": consumer})
 
-        self.dlq_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "DeadLetterQueueNotEmpty",
-                alarm_description=f"{consumer}: messages in the dead-letter queue "
-                f"(failed {max_receive_count} receives)",
-                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=cdk.Duration.minutes(1), statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        self.dlq_alarm = notifications.when_any(
+            self,
+            "DeadLetterQueueNotEmpty",
+            description=f"{consumer}: messages in the dead-letter queue "
+            f"(failed {max_receive_count} receives)",
+            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=cdk.Duration.minutes(1), statistic="Maximum"
+            ),
         )
-        self.errors_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "FunctionErrors",
-                alarm_description=f"{consumer}: function invocations failed",
-                metric=function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        self.errors_alarm = notifications.when_any(
+            self,
+            "FunctionErrors",
+            description=f"{consumer}: function invocations failed",
+            metric=function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
         )
         age = max_message_age or cdk.Duration.hours(1)
         self.backlog_alarm = notifications.notify(

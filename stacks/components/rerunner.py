@@ -165,25 +165,19 @@ class Rerunner(Construct):
             description="Processed HealthOmics batches (failed members re-run as one follow-up batch) -> re-run queue",
         )
 
-        self.brake_alarm = notifications.notify(
-            cloudwatch.Alarm(
-                self,
-                "BrakeEngaged",
-                alarm_description="rerunner: automatic re-runs of a workflow were paused by the failure brake "
-                "(see BRAKE#<workflowId> in the provenance table; release with "
-                '{"action": "release-brake", "workflowId": ...})',
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=BRAKE_METRIC,
-                    dimensions_map={"service": "rerunner"},
-                    period=cdk.Duration.minutes(5),
-                    statistic="Sum",
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        self.brake_alarm = notifications.when_any(
+            self,
+            "BrakeEngaged",
+            description="rerunner: automatic re-runs of a workflow were paused by the failure brake "
+            "(see BRAKE#<workflowId> in the provenance table; release with "
+            '{"action": "release-brake", "workflowId": ...})',
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=BRAKE_METRIC,
+                dimensions_map={"service": "rerunner"},
+                period=cdk.Duration.minutes(5),
+                statistic="Sum",
+            ),
         )
 
         role = self.function.role

@@ -90,32 +90,20 @@ def schedule_invocation(
         retry_attempts=2,
         max_event_age=max_event_age,
     )
-    alarm = notifications.notify(
-        cloudwatch.Alarm(
-            scope,
-            "ScheduleDeadLetterQueueNotEmpty",
-            alarm_description=f"{what}: scheduled invocations failed or could not be delivered",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+    alarm = notifications.when_any(
+        scope,
+        "ScheduleDeadLetterQueueNotEmpty",
+        description=f"{what}: scheduled invocations failed or could not be delivered",
+        metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=cdk.Duration.minutes(5), statistic="Maximum"
+        ),
     )
 
-    errors_alarm = notifications.notify(
-        cloudwatch.Alarm(
-            scope,
-            "FunctionErrors",
-            alarm_description=f"{what}: a scheduled invocation failed",
-            metric=function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+    errors_alarm = notifications.when_any(
+        scope,
+        "FunctionErrors",
+        description=f"{what}: a scheduled invocation failed",
+        metric=function.metric_errors(period=cdk.Duration.minutes(5), statistic="Sum"),
     )
 
     acknowledge(dead_letter_queue, f"This queue is itself a dead-letter queue (of the {what}'s schedule).",
