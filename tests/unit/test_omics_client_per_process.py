@@ -42,9 +42,7 @@ def _launcher_client() -> Any:
 def _recorder_client() -> Any:
     from recorder.handler import _recorder
 
-    recorder = _recorder()  # cached for the process: another test may have built it with other limits
-    recorder._omics = None
-    return recorder.omics
+    return _recorder().omics
 
 
 def _pruner_client() -> Any:
@@ -65,11 +63,15 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("PROVENANCE_TABLE", "provenance")
     monkeypatch.setenv("OMICS_RATE_LIMITS", LIMITS)
     monkeypatch.setenv("PRUNE_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/prune")
-    get_settings.cache_clear()
-    omics_client_for.cache_clear()
+    from recorder.handler import _recorder
+
+    # The recorder's handler keeps one Recorder per process (as a warm Lambda does): build it from this
+    # test's environment, and leave none behind for the next test in this process (the sandbox's).
+    for clear in (get_settings.cache_clear, omics_client_for.cache_clear, _recorder.cache_clear):
+        clear()
     yield
-    get_settings.cache_clear()
-    omics_client_for.cache_clear()
+    for clear in (get_settings.cache_clear, omics_client_for.cache_clear, _recorder.cache_clear):
+        clear()
 
 
 def _start_run(client: Any) -> None:
