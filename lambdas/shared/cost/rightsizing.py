@@ -105,8 +105,21 @@ def fitting_type(cpus_peak: float, memory_peak_gib: float, headroom: float, regi
     return chosen.name if chosen else None
 
 
+class _Saving:
+    """Current minus recommended cost; unknown when either is."""
+
+    current_usd: Decimal | None
+    recommended_usd: Decimal | None
+
+    @property
+    def saving_usd(self) -> Decimal | None:
+        if self.current_usd is None or self.recommended_usd is None:
+            return None
+        return self.current_usd - self.recommended_usd
+
+
 @dataclass(frozen=True)
-class Recommendation:
+class Recommendation(_Saving):
     name: str
     arn: str
     current_type: str | None
@@ -115,12 +128,6 @@ class Recommendation:
     current_usd: Decimal | None
     recommended_usd: Decimal | None
     price: PriceRef
-
-    @property
-    def saving_usd(self) -> Decimal | None:
-        if self.current_usd is None or self.recommended_usd is None:
-            return None
-        return self.current_usd - self.recommended_usd
 
 
 def recommend(usage: TaskUsage, prices: PriceList, headroom: float = DEFAULT_HEADROOM) -> Recommendation:
@@ -193,7 +200,7 @@ class NameAggregate:
 
 
 @dataclass(frozen=True)
-class NameRecommendation:
+class NameRecommendation(_Saving):
     name: str
     tasks: int
     current_types: tuple[str, ...]
@@ -201,12 +208,6 @@ class NameRecommendation:
     current_usd: Decimal | None
     recommended_usd: Decimal | None
     price: PriceRef
-
-    @property
-    def saving_usd(self) -> Decimal | None:
-        if self.current_usd is None or self.recommended_usd is None:
-            return None
-        return self.current_usd - self.recommended_usd
 
 
 class BatchRightsizing:
