@@ -9,7 +9,10 @@ serves the property test and the 100k+ entry benchmark, where moto would take mi
 from __future__ import annotations
 
 import bisect
+import csv
 import functools
+import gzip
+import hashlib
 import io
 import json
 import random
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 from botocore.exceptions import ClientError
 
@@ -342,3 +346,65 @@ class FakeS3:
         data = Body.read() if hasattr(Body, "read") else bytes(Body)
         self.put(Bucket, Key, data, len(data), datetime.now(UTC))
         return {"ETag": '"x"'}
+
+
+# ---------------------------------------------------------------------- S3 Inventory reports
+INVENTORY_COLUMNS = ("Bucket", "Key", "Size", "LastModifiedDate", "ETag", "StorageClass")
+INVENTORY_VERSION_COLUMNS = ("Bucket", "Key", "VersionId", "IsLatest", "IsDeleteMarker", "Size", "LastModifiedDate")
+
+
+def inventory_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def write_inventory(
+    put: Callable[[str, bytes], None],
+    *,
+    destination_bucket: str,
+    destination_prefix: str,
+    source_bucket: str,
+    config_id: str,
+    created: datetime,
+    rows: list[dict[str, Any]],
+    files: int = 1,
+    columns: tuple[str, ...] = INVENTORY_COLUMNS,
+    rng: random.Random | None = None,
+) -> str:
+    """An S3 Inventory report as S3 publishes it (S3 User Guide, "Locating your inventory list", "Inventory
+    manifest"): CSV data files compressed with GZIP, no header, every field quoted, the key URL-encoded, in
+    no particular order (nothing documents one), under <prefix><source>/<config>/data/, and
+    <prefix><source>/<config>/<YYYY-MM-DDTHH-MMZ>/manifest.json + manifest.checksum (MD5 of manifest.json).
+    `rows` hold column values by name (Bucket defaults to the source bucket). Returns the manifest key."""
+    base = f"{destination_prefix}{source_bucket}/{config_id}/"
+    rows = list(rows)
+    (rng or random.Random(0)).shuffle(rows)
+    listed = []
+    for n in range(files):
+        text = io.StringIO()
+        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for row in rows[n::files]:
+            values = {"Bucket": source_bucket, "ETag": "etag", "StorageClass": "STANDARD", **row}
+            values["Key"] = quote_plus(values["Key"], safe="")
+            if isinstance(values.get("LastModifiedDate"), datetime):
+                values["LastModifiedDate"] = inventory_time(values["LastModifiedDate"])
+            writer.writerow([str(values.get(column, "")) for column in columns])
+        body = gzip.compress(text.getvalue().encode())
+        key = f"{base}data/{uuid.UUID(int=n + 1)}.csv.gz"
+        put(key, body)
+        listed.append({"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()})
+    manifest = json.dumps(
+        {
+            "sourceBucket": source_bucket,
+            "destinationBucket": f"arn:aws:s3:::{destination_bucket}",
+            "version": "2016-11-30",
+            "creationTimestamp": str(int(created.timestamp() * 1000)),
+            "fileFormat": "CSV",
+            "fileSchema": ", ".join(columns),
+            "files": listed,
+        },
+        indent=2,
+    ).encode()
+    directory = f"{base}{created.astimezone(UTC):%Y-%m-%dT%H-%MZ}/"
+    put(f"{directory}manifest.json", manifest)
+    put(f"{directory}manifest.checksum", hashlib.md5(manifest).hexdigest().encode())
+    return f"{directory}manifest.json"

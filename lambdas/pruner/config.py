@@ -6,7 +6,9 @@ sandbox; `PrunerConfig.from_env()` is the only reader.
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -25,6 +27,9 @@ ENV_LEASE_SECONDS = "PRUNE_LEASE_SECONDS"
 ENV_ITEM_LEASE_SECONDS = "PRUNE_ITEM_LEASE_SECONDS"
 # Cache buckets an enforce pass may delete in although they are not versioned (no undo): comma list.
 ENV_ALLOW_UNVERSIONED = "PRUNE_ALLOW_UNVERSIONED_BUCKETS"
+# Caches whose pass takes its listing from an S3 Inventory report: JSON {cacheId: {location, frequency}}.
+ENV_INVENTORIES = "PRUNE_INVENTORIES"
+STACK_CACHE = "runCache"  # a PRUNE_INVENTORIES key: the stack's own run cache (its id is known only once deployed)
 
 FLOOR_JUMP_METRIC = "PruneFloorJumpHeld"  # emitted by a pass that held a version jump; alarmed by the stack
 # Emitted by a pass that found manifests but none of this cache (it would prune nothing, forever); alarmed.
@@ -34,6 +39,36 @@ REFUSED_METRIC = "PrunePassRefused"
 
 Mode = Literal["dry-run", "enforce"]
 ALL_CACHES = "*"
+
+
+PERIODS = {"Daily": timedelta(days=1), "Weekly": timedelta(days=7)}  # S3 Inventory frequencies
+
+
+class InventorySource(BaseModel):
+    """A cache bucket's S3 Inventory configuration, as the pruner reads its reports: `destination` is its
+    destination bucket and prefix (s3://bucket/prefix/), `configId` its id; S3 publishes the reports under
+    <destination>/<source bucket>/<configId>/ (S3 User Guide, "Locating your inventory list"). A report older
+    than its `frequency` (Daily or Weekly) is not used (pruner/inventory.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    destination: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9!_.'()=-][A-Za-z0-9!_.'()=/-]*/)?$")
+    config_id: str = Field(alias="configId", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    frequency: Literal["Daily", "Weekly"] = "Daily"
+
+    def location(self, cache_bucket: str) -> str:
+        """Where the reports of `cache_bucket` are: s3://bucket/prefix/<cache bucket>/<configId>/."""
+        return f"{self.destination}{cache_bucket}/{self.config_id}/"
+
+
+class InventoryFile(BaseModel):
+    """One data file of an inventory report: the listing of one work item."""
+
+    bucket: str
+    key: str
+    md5: str
+    columns: list[str]
+    created: str  # the report's creationTimestamp (ISO): when S3 began listing the bucket
 
 
 class RulesModel(BaseModel):
@@ -58,6 +93,7 @@ class PrunerConfig(BaseModel):
     item_lease_seconds: int = Field(default=960, ge=60)
     max_rounds: int = Field(default=3, ge=1)
     allow_unversioned_buckets: list[str] = Field(default_factory=list)
+    inventories: dict[str, InventorySource] = Field(default_factory=dict)
 
     @classmethod
     def from_env(cls, default_cache_id: str | None = None) -> PrunerConfig:
@@ -82,6 +118,10 @@ class PrunerConfig(BaseModel):
             lease_seconds=optional_int(ENV_LEASE_SECONDS) or 6 * 3600,
             item_lease_seconds=optional_int(ENV_ITEM_LEASE_SECONDS) or 960,
             allow_unversioned_buckets=[b.strip() for b in env.get(ENV_ALLOW_UNVERSIONED, "").split(",") if b.strip()],
+            inventories={
+                (default_cache_id or STACK_CACHE) if cache == STACK_CACHE else cache: source
+                for cache, source in json.loads(env.get(ENV_INVENTORIES) or "{}").items()
+            },
         )
 
 
@@ -121,6 +161,7 @@ class WorkItem(BaseModel):
     floor: int
     ceiling: int  # highest version the floor may rise to (rules.version_ceiling)
     unchanged_before: str | None = None  # incremental: manifests modified before this are not re-read
+    inventory: InventoryFile | None = None  # the listing is this inventory data file, not a LIST of start..end
     previous_floor: int | None = None
     mode: Mode
     rules: RulesModel

@@ -136,6 +136,14 @@ class S3Store:
             return ManifestInfo(ManifestState.READ_FAILED, problem=f"GetObject failed: {code}")
         return parse_manifest(body)
 
+    def get_bytes(self, bucket: str, key: str, limit: int | None) -> bytes:
+        """One object's bytes (at most `limit`): inventory manifests and data files."""
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read(limit) if limit is not None else body.read())
+        except ClientError as error:
+            raise S3AccessError(f"GetObject s3://{bucket}/{key}: {_code(error)}") from error
+
     # ------------------------------------------------------------------ DELETE
     def delete(self, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
         """Delete up to 1,000 keys; retry per-key retryable errors with backoff; report the rest."""

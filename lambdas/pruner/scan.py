@@ -28,9 +28,9 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pruner.entries import Entry, Stray, group_entries
+from pruner.entries import Entry, S3Object, Stray, group_entries
 from pruner.manifest import ManifestInfo
-from pruner.rules import DELETE_REASONS, TRANSIENT_REASONS, Reason, Rules, decide, floor_after, ours
+from pruner.rules import DELETE_REASONS, TRANSIENT_REASONS, Decision, Reason, Rules, decide, floor_after, ours
 from pruner.s3_store import DELETE_BATCH, S3Store
 from shared.status import iso_time
 
@@ -317,7 +317,12 @@ class RangeScanner:
         on_checkpoint: Callable[[ScanState], None] | None = None,
         checkpoint_every: int = 40,
         window: int = WINDOW,
+        listing: Callable[[str | None], Iterator[S3Object]] | None = None,
+        verify: Callable[[Entry], Entry | None] | None = None,
     ) -> None:
+        """`listing` replaces the LIST of the cache prefix (an inventory report's rows after a key, in key
+        order); `verify` returns the entry as S3 holds it now, or None when it is gone: called before an
+        entry the rules would delete is counted or deleted (inventory passes)."""
         self.store = store
         self.scope = scope
         self.rules = rules
@@ -329,6 +334,8 @@ class RangeScanner:
         self.on_checkpoint = on_checkpoint
         self.checkpoint_every = checkpoint_every
         self.window = window
+        self.listing = listing
+        self.verify = verify
 
     # ------------------------------------------------------------------ driver
     def run(self, state: ScanState) -> ScanState:
@@ -394,7 +401,10 @@ class RangeScanner:
 
     def _entries(self, start_after: str | None, start: str | None, end: str | None) -> Iterator[Entry | Stray]:
         prefix = self.scope.cache_prefix
-        objects = self.store.list_objects(self.scope.bucket, prefix, start_after)
+        if self.listing is not None:
+            objects = self.listing(start_after)
+        else:
+            objects = self.store.list_objects(self.scope.bucket, prefix, start_after)
         yield from group_entries(_bounded(objects, start, end), prefix)
 
     # ------------------------------------------------------------------ judging
@@ -456,6 +466,12 @@ class RangeScanner:
                 active_runs=self.active_runs,
                 previous_floor=previous_floor,
             )
+            if decision.delete and self.verify is not None:
+                live = self.verify(entry)
+                if live is None:
+                    decision = Decision(Reason.VANISHED)
+                else:
+                    entry = live
             size, objects = entry.size, len(entry.objects)
             if first_look:
                 counts.entries_scanned += 1

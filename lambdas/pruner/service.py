@@ -38,11 +38,21 @@ from pruner.config import (
     FLOOR_JUMP_METRIC,
     NONE_OF_THIS_CACHE_METRIC,
     REFUSED_METRIC,
+    InventoryFile,
     Mode,
     PrunerConfig,
     PruneRequest,
     WorkItem,
     ceiling_from,
+)
+from pruner.entries import Entry
+from pruner.inventory import (
+    InventoryListing,
+    InventoryReport,
+    InventoryUnusable,
+    latest_report,
+    live_entry,
+    manifest_rows,
 )
 from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
@@ -254,7 +264,12 @@ class Pruner:
         floor = initial_floor(self.config.rules.rules(), recorded)
         ceiling = version_ceiling(self.config.rules.rules(), recorded)
         since = None if full else self.incremental_since(target, floor)
-        ranges = self.plan_ranges(bucket, prefix)
+        report, listing = self.inventory_report(target, bucket)
+        ranges: list[tuple[str | None, str | None, InventoryFile | None]] = (
+            [(None, None, file) for file in report.files]
+            if report is not None
+            else [(start, end, None) for start, end in self.plan_ranges(bucket, prefix)]
+        )
         pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
         items = [
             WorkItem(
@@ -270,11 +285,12 @@ class Pruner:
                 floor=floor,
                 ceiling=ceiling,
                 unchanged_before=since,
+                inventory=file,
                 mode=mode,
                 rules=self.config.rules,
                 started_at=started_at,
             )
-            for i, (start, end) in enumerate(ranges)
+            for i, (start, end, file) in enumerate(ranges)
         ]
         report_uri = self._report_uri(target.cache_id, pass_id, "summary.json")
         self.repository.put_record(
@@ -291,6 +307,10 @@ class Pruner:
                 "initial_floor": floor,
                 "ceiling": ceiling,
                 "incremental_since": since,
+                # What the pass saw: entries listed (or in the inventory report) as of this time; the next
+                # incremental pass re-reads whatever was modified since.
+                "listed_at": iso_time(report.created) if report is not None else started_at,
+                **listing,
                 "rules": self.config.rules.model_dump(exclude_none=True),
                 "round": 1,
                 "items_total": len(items),
@@ -302,7 +322,8 @@ class Pruner:
         self._put_items(items)
         self.send(items)
         logger.info(
-            "prune pass started", extra={**result, "items": len(items), "floor": floor, "incremental": bool(since)}
+            "prune pass started",
+            extra={**result, "items": len(items), "floor": floor, "incremental": bool(since), **listing},
         )
         return {
             **result,
@@ -310,8 +331,21 @@ class Pruner:
             "items": len(items),
             "floor": floor,
             "incrementalSince": since,
+            "listing": listing["listing"],
             "reportUri": report_uri,
         }
+
+    def inventory_report(self, target: CacheTarget, bucket: str) -> tuple[InventoryReport | None, dict[str, Any]]:
+        """The cache's latest usable S3 Inventory report, if one is configured; else the pass lists the bucket."""
+        source = self.config.inventories.get(target.cache_id)
+        if source is None:
+            return None, {"listing": "list"}
+        try:
+            report = latest_report(self.store, source, bucket, self.clock())
+        except InventoryUnusable as error:
+            logger.warning("prune inventory not used", extra={"cache_id": target.cache_id, "reason": str(error)})
+            return None, {"listing": "list", "inventory_unused": str(error)}
+        return report, {"listing": "inventory", "inventory_manifest": f"s3://{report.bucket}/{report.manifest_key}"}
 
     def incremental_since(self, target: CacheTarget, floor: int) -> str | None:
         """The watermark of an incremental pass, or None for a full one (see the module docstring)."""
@@ -327,7 +361,7 @@ class Pruner:
         )
         if not clean:
             return None
-        since = iso_time(_parse_time(last["started_at"]) - INCREMENTAL_MARGIN)
+        since = iso_time(_parse_time(last.get("listed_at") or last["started_at"]) - INCREMENTAL_MARGIN)
         revisit = last.get("revisit_since")
         return min(since, revisit) if revisit else since
 
@@ -361,6 +395,7 @@ class Pruner:
                 "end": i.end,
                 "floor": i.floor,
                 "previous_floor": i.previous_floor,
+                "inventory": i.inventory.model_dump() if i.inventory else None,
             }
             for i in items
         ]
@@ -400,6 +435,18 @@ class Pruner:
         sequence = int(record.get("invocations", 0))
         since = _parse_time(item.unchanged_before) if item.unchanged_before else None
         scope = ScanScope(item.bucket, item.cache_prefix, item.cache_id, item.ceiling, item.start, item.end, since)
+        listing, verify = None, None
+        if item.inventory is not None:
+            # An inventory file names candidates; each one the rules would delete is checked against S3 first.
+            try:
+                rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
+            except InventoryUnusable as error:
+                self._complete(item, None, {"aborted": str(error)})  # judges nothing: the pass is ABORTED
+                return "aborted"
+            listing = InventoryListing(rows)
+
+            def verify(entry: Entry) -> Entry | None:
+                return live_entry(self.store, item.bucket, entry)
 
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as sink:
             report = ReportWriter(sink, enforce=item.mode == "enforce")
@@ -427,6 +474,8 @@ class Pruner:
                 on_checkpoint=checkpoint,
                 window=self.scan_window,
                 checkpoint_every=self.checkpoint_every,
+                listing=listing,
+                verify=verify,
             )
             try:
                 state = scanner.run(state)
@@ -503,6 +552,7 @@ class Pruner:
                 cache_prefix=prefix,
                 start=i.get("start"),
                 end=i.get("end"),
+                inventory=i.get("inventory"),
                 floor=highest,
                 # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
                 ceiling=int(pass_record.get("ceiling") or ceiling_from(rules, pass_record.get("initial_floor", 0))),
@@ -586,6 +636,10 @@ class Pruner:
                 "final_floor",
                 "ceiling",
                 "incremental_since",
+                "listing",
+                "listed_at",
+                "inventory_manifest",
+                "inventory_unused",
                 "held_version",
                 "none_of_this_cache",
                 "rules",
