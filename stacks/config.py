@@ -25,6 +25,10 @@ from pydantic import (
 
 from stacks.runtime_contract import omics_quotas
 
+# isort: off
+from pruner.config import STACK_CACHE, InventorySource  # lambdas/ is on sys.path once runtime_contract is imported
+# isort: on
+
 # Retention values CloudWatch Logs accepts (RetentionInDays), each with its CDK enum member.
 # "Never expire" is deliberately not offered: HIPAA checks require a retention period.
 _RETENTION = logs.RetentionDays
@@ -82,6 +86,7 @@ CONTEXT_KEYS = (
     "pruneAllowUnversionedBuckets",
     "pruneUndoRetentionDays",
     "pruneWorkerConcurrency",
+    "pruneInventories",
     # data the created HealthOmics service role may read and write (beyond the stack's own buckets)
     "serviceRoleReadLocations",
     "serviceRoleWriteLocations",
@@ -292,6 +297,36 @@ class AutopilotConfig(BaseModel):
         description="Days the run-cache bucket keeps noncurrent versions: the window of `autopilot cache restore`.",
     )
     prune_worker_concurrency: int = Field(default=2, ge=2, le=50)
+    prune_inventories: dict[str, InventorySource] = Field(
+        default_factory=dict,
+        description="Caches whose passes take their listing from an S3 Inventory report: cache id (or runCache, "
+                    "the stack's own) -> {destination: s3://bucket/prefix/, configId, frequency: Daily|Weekly}.",
+    )
+
+    @field_validator("prune_inventories", mode="before")
+    @classmethod
+    def _inventories(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("must be a JSON object of cache id -> inventory") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of cache id -> inventory")
+        for cache in value:
+            if cache != STACK_CACHE and not re.fullmatch(r"[0-9]{1,18}", str(cache)):
+                raise ValueError(f"{cache!r} is not a run cache id or {STACK_CACHE!r}")
+        return value
+
+    @property
+    def prune_inventories_json(self) -> str:
+        return json.dumps(
+            {cache: source.model_dump(by_alias=True) for cache, source in self.prune_inventories.items()},
+            sort_keys=True, separators=(",", ":"),
+        )
 
     @field_validator("prune_cache_ids", "prune_min_version", "prune_max_age_days", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from pruner.config import (
     ENV_ALLOW_UNVERSIONED,
     FLOOR_JUMP_METRIC,
     ENV_CACHE_IDS,
+    ENV_INVENTORIES,
     ENV_ITEM_LEASE_SECONDS,
     ENV_MAX_AGE_DAYS,
     ENV_MIN_VERSION,
@@ -88,6 +89,7 @@ class CachePruner(Construct):
             ENV_MIN_VERSION: str(config.prune_min_version or ""),
             ENV_MAX_AGE_DAYS: str(config.prune_max_age_days or ""),
             ENV_ALLOW_UNVERSIONED: ",".join(config.prune_allow_unversioned_buckets),
+            ENV_INVENTORIES: config.prune_inventories_json if config.prune_inventories else "",
             ENV_REPORT_BUCKET: reports_bucket.bucket_name,
             ENV_REPORT_PREFIX: REPORT_PREFIX,
             # An item lease outlives one worker invocation, so a crashed one is taken over after it.
@@ -164,6 +166,25 @@ class CachePruner(Construct):
                     actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(prefix + CACHE_KEYS)]
                 )
             )
+        # S3 Inventory reports (pruneInventories): S3 publishes them under
+        # <destination prefix><source bucket>/<configId>/; the source bucket of an external cache is known only
+        # at run time, hence `*` for it. The planner lists the report directories and reads manifest.json and
+        # manifest.checksum, the worker reads its data file; nothing else of the destination bucket.
+        inventory_grants = sorted(
+            {(_split_s3(source.destination), source.config_id) for source in config.prune_inventories.values()}
+        )
+        for (name, prefix), config_id in inventory_grants:
+            pattern = f"{prefix}*/{config_id}/*"
+            self.planner.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{stack.partition}:s3:::{name}"],
+                    conditions={"StringLike": {"s3:prefix": [pattern]}},
+                )
+            )
+            objects = f"arn:{stack.partition}:s3:::{name}/{pattern}"
+            for function in (self.planner, self.worker):
+                function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
         key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
         reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
 
@@ -246,6 +267,10 @@ class CachePruner(Construct):
                     for name, prefix in config.prune_cache_locations
                     for keys in (MANIFEST_KEYS, CACHE_KEYS)
                 ),
+                *(
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/{prefix}*/{config_id}/*]"
+                    for (name, prefix), config_id in inventory_grants
+                ),
             )
             acknowledge(
                 role,
@@ -261,6 +286,12 @@ class CachePruner(Construct):
                 wildcard_action("kms:ReEncrypt*"),
                 wildcard_action("s3:Abort*"),
             )
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    """s3://bucket/prefix/ -> ("bucket", "prefix/")."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix
 
 
 def _cfn(bucket: s3.IBucket) -> cdk.CfnElement:

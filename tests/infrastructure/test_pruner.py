@@ -9,6 +9,7 @@ import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
 from stacks.synth import synth_template
+from tests.infrastructure import iam_reference
 from tests.infrastructure.cfn import resources
 
 
@@ -198,3 +199,57 @@ def test_the_conditions_a_pass_cannot_settle_alone_are_alarmed(template_dict: di
     ]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "pruner"}]
     assert alarm["Threshold"] == 0 and alarm["AlarmActions"]
+
+
+def test_inventory_reports_are_read_only_under_their_configured_location() -> None:
+    """pruneInventories: S3 publishes a report under <destination prefix><source bucket>/<configId>/ (S3 User
+    Guide, "Locating your inventory list"). The planner may list that location (ListBucket with an s3:prefix
+    condition) and both functions read objects there; nothing else of the destination bucket, and each grant
+    is on a resource type the action authorizes on (the IAM reference cfn-lint ships)."""
+    template = synth_template(
+        {
+            "pruneInventories": json.dumps(
+                {"runCache": {"destination": "s3://inventory-reports/inv/", "configId": "cache-daily"}}
+            )
+        }
+    )
+    _, planner = function(template, "pruner.handler.lambda_handler")
+    _, worker = function(template, "pruner.handler.worker_handler")
+
+    def on_inventory(props: dict[str, Any]) -> set[tuple[str, str, str]]:
+        """(action, rendered resource ARN, condition) of every grant on the inventory bucket."""
+        grants = set()
+        for statement in statements(template, props):
+            listed = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in listed:
+                arn = iam_reference.render_arn(resource, template)
+                if "inventory-reports" in arn:
+                    grants |= {(a, arn, json.dumps(statement.get("Condition"))) for a in actions(statement)}
+        return grants
+
+    objects = "arn:aws:s3:::inventory-reports/inv/*/cache-daily/*"
+    listing = ("s3:ListBucket", "arn:aws:s3:::inventory-reports",
+               json.dumps({"StringLike": {"s3:prefix": ["inv/*/cache-daily/*"]}}))
+    assert on_inventory(planner) == {listing, ("s3:GetObject", objects, "null")}
+    assert on_inventory(worker) == {("s3:GetObject", objects, "null")}
+    for action, arn, _ in on_inventory(planner):
+        assert all(iam_reference.authorizes(info, arn) for info in iam_reference.expand(action)), (action, arn)
+    variables = worker["Environment"]["Variables"]
+    assert json.loads(variables["PRUNE_INVENTORIES"]) == {
+        "runCache": {"destination": "s3://inventory-reports/inv/", "configId": "cache-daily", "frequency": "Daily"}
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"abc": {"destination": "s3://inv/x/", "configId": "c"}}',  # not a cache id
+        '{"runCache": {"destination": "s3://inv/x", "configId": "c"}}',  # the prefix must end with /
+        '{"runCache": {"destination": "s3://inv/x/", "configId": "c", "frequency": "Hourly"}}',
+        '{"runCache": {"destination": "s3://inv/", "configId": "c", "extra": 1}}',
+        "not json",
+    ],
+)
+def test_invalid_inventory_configuration_names_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match="pruneInventories"):
+        AutopilotConfig.from_context({"pruneInventories": value})
