@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,3 +125,51 @@ def cli(account: LocalAccount, *argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     code = main(list(argv), target=SandboxTarget(account), stdout=stdout, stderr=stderr)
     return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_a_pass_from_an_s3_inventory_report_prunes_through_the_stacks_planner_and_worker() -> None:
+    """pruneInventories for the stack's own cache (`runCache`): a report generated in (moto) S3 as S3 Inventory
+    publishes one (tests/pruner_synthetic.write_inventory) drives the pass; an entry written after the report
+    is not considered."""
+    from tests.pruner_synthetic import write_inventory
+
+    inventories = {"runCache": {"destination": "s3://inventory-reports/inv/", "configId": "cache-daily"}}
+    with LocalAccount({"pruneInventories": inventories}) as account:
+        emulator = account.emulator
+        cache_id = account.outputs["RunCacheId"]
+        workflow_id = emulator.register_workflow("germline", tasks=TASKS)
+        # Given run A's entries (version 1), a version bump and run B's entries (version 2)
+        run_a = run(account, workflow_id, "run-a")
+        assert emulator.bump_manifest_version() == 2
+        run_b = run(account, workflow_id, "run-b")
+        bucket = emulator.cache_store.entries(cache_id)[0].bucket
+        listed = account.s3.list_objects_v2(Bucket=bucket)["Contents"]
+        # And a daily report of the cache bucket made an hour ago
+        account.s3.create_bucket(Bucket="inventory-reports")
+        write_inventory(
+            lambda key, body: account.s3.put_object(Bucket="inventory-reports", Key=key, Body=body),
+            destination_bucket="inventory-reports",
+            destination_prefix="inv/",
+            source_bucket=bucket,
+            config_id="cache-daily",
+            created=account.clock.now() - timedelta(hours=1),
+            rows=[{"Key": o["Key"], "Size": o["Size"], "LastModifiedDate": o["LastModified"]} for o in listed],
+        )
+        # And a stale-looking copy of run A's entries written after the report, under another run id
+        late = [o["Key"] for o in listed if f"/{run_a}/" in o["Key"]]
+        for key in late:
+            body = account.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            account.s3.put_object(Bucket=bucket, Key=key.replace(f"/{run_a}/", "/99999/"), Body=body)
+        # When the stack's planner runs an enforce pass
+        result = account.invoke(function(account, "pruner.handler.lambda_handler"), {"mode": "enforce"})
+        account.deliver()
+        # Then it used the report and deleted run A's entries; the late copies were not considered
+        [started] = result["passes"]
+        assert started["status"] == "STARTED" and started["listing"] == "inventory"
+        [record] = account.repository.prune_history(cache_id)
+        assert record["status"] == "COMPLETED" and record["entries_deleted"] == 2
+        assert record["entries_scanned"] == 4  # the report's four manifests, not the two written after it
+        left = {o["Key"] for o in account.s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+        assert not any(f"/{run_a}/" in key for key in left)
+        assert any(f"/{run_b}/" in key for key in left)
+        assert {key.replace(f"/{run_a}/", "/99999/") for key in late} <= left
