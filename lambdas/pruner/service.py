@@ -69,6 +69,10 @@ FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
 # A manifest listed by the previous pass was written well before it started; the margin covers clock
 # skew between S3's LastModified and the pass's clock, and a write in flight when the listing passed.
 INCREMENTAL_MARGIN = timedelta(hours=1)
+# An incremental pass reads the manifests of new entries only (about 1 % a day), so its work items hold this
+# many times the runs of a full pass's: fewer partial LIST pages and DeleteObjects tails (each item sends its
+# own last batch of manifests), while an item still fits a few minutes of one worker.
+INCREMENTAL_RANGE_FACTOR = 10
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,12 @@ class Pruner:
         ranges: list[tuple[str | None, str | None, InventoryFile | None]] = (
             [(None, None, file) for file in report.files]
             if report is not None
-            else [(start, end, None) for start, end in self.plan_ranges(bucket, prefix)]
+            else [
+                (start, end, None)
+                for start, end in self.plan_ranges(
+                    bucket, prefix, self.config.runs_per_item * (INCREMENTAL_RANGE_FACTOR if since else 1)
+                )
+            ]
         )
         pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
         items = [
@@ -365,17 +374,20 @@ class Pruner:
         revisit = last.get("revisit_since")
         return min(since, revisit) if revisit else since
 
-    def plan_ranges(self, bucket: str, prefix: str) -> list[tuple[str | None, str | None]]:
+    def plan_ranges(
+        self, bucket: str, prefix: str, runs_per_item: int | None = None
+    ) -> list[tuple[str | None, str | None]]:
         """Key ranges of `runs_per_item` consecutive run prefixes ({cacheUuid}/{runId}/), in key order.
 
         Only every `runs_per_item`-th run prefix is kept (as a boundary), so memory stays bounded.
         The first range starts at the cache prefix and the last one runs to its end.
         """
+        per_item = runs_per_item or self.config.runs_per_item
         boundaries: list[str] = []
         count = 0
         for cache_uuid in self.store.list_prefixes(bucket, prefix):
             for run_prefix in self.store.list_prefixes(bucket, cache_uuid):
-                if count and count % self.config.runs_per_item == 0:
+                if count and count % per_item == 0:
                     boundaries.append(run_prefix)
                 count += 1
         starts: list[str | None] = [None, *boundaries]
