@@ -470,8 +470,19 @@ class RangeScanner:
                 live = self.verify(entry)
                 if live is None:
                     decision = Decision(Reason.VANISHED)
-                else:
+                else:  # judged again on the objects S3 holds now (their age: maxAgeDays)
                     entry = live
+                    decision = decide(
+                        entry,
+                        manifest,
+                        cache_id=self.scope.cache_id,
+                        bucket=self.scope.bucket,
+                        floor=state.floor,
+                        rules=self.rules,
+                        now=self.now,
+                        active_runs=self.active_runs,
+                        previous_floor=previous_floor,
+                    )
             size, objects = entry.size, len(entry.objects)
             if first_look:
                 counts.entries_scanned += 1

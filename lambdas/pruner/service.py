@@ -15,7 +15,13 @@ A pass over a cache:
 Incremental passes: when the last enforce pass over the cache completed cleanly at the same floor, under
 the same rules, the next pass re-reads only manifests modified since it started (less a margin, and
 back to the oldest entry it kept for a transient reason); see scan.py. A rise of the floor, a change of
-rules, an unclean last pass or `{"full": true}` makes a full pass.
+rules, an unclean last pass or `{"full": true}` makes a full pass. Incremental ranges hold
+INCREMENTAL_RANGE_FACTOR times the runs (their work is mostly LIST pages).
+
+S3 Inventory (`pruneInventories`, pruner/inventory.py): for a cache too large to list within a pass, the
+planner takes the latest usable report and queues one item per data file instead of key ranges; the
+report names candidates only, each verified against S3 before it is deleted. The pass records the
+report's creation as `listed_at`, the time the next incremental pass reads from.
 """
 
 from __future__ import annotations
