@@ -291,8 +291,8 @@ class FakeS3:
         if prefixes:
             page["CommonPrefixes"] = prefixes
         if truncated and last is not None:
-            common = Delimiter and last.endswith(Delimiter)
-            page["NextContinuationToken"] = last + _HIGHEST if common else last
+            ends_a_prefix = bool(Delimiter) and last.endswith(Delimiter or "")
+            page["NextContinuationToken"] = last + _HIGHEST if ends_a_prefix else last
         return page
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
