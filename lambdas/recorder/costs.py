@@ -125,7 +125,10 @@ def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceLi
     if hits:
         parent = RunContext(run_id=details.parent_run_id or "", region=context.region,
                             workflow_id=details.workflow_id)
-        by_name = producers(parent_tasks(), parent) if details.parent_run_id else {}
+        recorded = parent_tasks() if details.parent_run_id else []
+        by_name = producers(recorded, parent)
+        # The parent attempt is not recorded yet (events reorder): its enrichment reprices this run.
+        pending = bool(details.parent_run_id and details.parent_run_uuid and not recorded)
         same_name: list[CostItem] | None = None
         for hit in hits:
             producer = by_name.get(hit.name or "")
@@ -135,7 +138,10 @@ def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceLi
             items.append(avoided)
             attributes[hit.task_id]["avoided"] = cost_map(avoided)
     means = {name: str(sum(values, Decimal(0)) / len(values)) for name, values in sums.items()}
-    return RunCost(context, items, run_totals(items), attributes, means)
+    totals = run_totals(items)
+    if hits and pending:
+        totals["avoided_pending"] = len(hits)
+    return RunCost(context, items, totals, attributes, means)
 
 
 def region(details: RunDetails) -> str | None:

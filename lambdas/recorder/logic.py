@@ -214,7 +214,26 @@ class Recorder:
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+        self._reprice_later_attempts(details)
         return cost
+
+    def _reprice_later_attempts(self, details: RunDetails) -> None:
+        """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
+        now they are recorded, price its hits again (one Query of the lineage index to find it)."""
+        for child in self.repository.attempt_chain(details.root_run_id, details.root_run_uuid):
+            if child.get("parent_run_id") != details.run_id or child.get("parent_run_uuid") != details.uuid:
+                continue
+            if not (child.get("cost") or {}).get("avoided_pending") or not child.get("details_recorded_at"):
+                continue
+            child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
+            stored = self.costs.run_tasks(child_id, child_uuid)
+            tasks = [TaskDetails.model_validate(t) for t in stored]
+            cost = self._price(RunDetails.model_validate(child), tasks)
+            hits = [t for t in tasks if t.cache_hit]
+            recorded_at = str(child["details_recorded_at"])
+            if self.repository.put_tasks(hits, recorded_at, cost.task_attributes):
+                raise RetryableError(f"repriced cache hits of run {child_id} were not all written")
+            self.costs.record_run_cost(cost.line(child_uuid), cost.totals, cost.task_means)
 
     def _price(self, details: RunDetails, tasks: list[TaskDetails]) -> RunCost:
         """Cost from what was fetched: no HealthOmics call. Producers of cache hits are read from the

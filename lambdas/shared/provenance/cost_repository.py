@@ -13,6 +13,7 @@ Every write is a fact recomputed from the same inputs: re-recording a run rewrit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from shared.cost.calculator import combine
@@ -116,3 +117,18 @@ def _roll_up(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Sum the run summaries among one index Query's items (members, batches, submissions are skipped)."""
     runs = [{**_dimensions(item), "cost": item.get("cost")} for item in items if item.get("entity") == "RUN"]
     return {**combine(run["cost"] for run in runs), "per_run": runs}
+
+
+def attempt_estimate(costs: CostRepository, run_id: str, run_uuid: str) -> dict[str, Any]:
+    """For a re-run decision, from what the recorder stored (empty when it has not priced the run yet):
+    what the failed attempt cost, and an estimate of what resuming from its cache avoids (the cost of its
+    completed tasks, whose outputs are cached), marked as an estimate."""
+    summary = costs.repository.run_summary(run_id, run_uuid) or {}
+    total = summary.get("cost")
+    if not total:
+        return {}
+    cached = [t for t in costs.run_tasks(run_id, run_uuid) if t.get("status") == "COMPLETED"]
+    figures = [((t.get("avoided") if t.get("cache_hit") else t.get("cost")) or {}).get("usd") for t in cached]
+    avoided = None if any(f is None for f in figures) else str(sum((Decimal(str(f)) for f in figures), Decimal(0)))
+    return {"failed_attempt_cost_usd": total.get("usd"), "cache_avoided_cost_usd": avoided, "cost_estimate": True,
+            "cost_price_list": f"{total.get('price_list_id')}@{total.get('price_list_date')}"}
