@@ -101,8 +101,9 @@ def test_cohort_cost_sample_chain_batch_and_what_the_cache_saved(make: Callable[
     assert day["usd"] == batch["usd"] and day["runs"] == 4
 
     # and the re-run decision recorded what the failed attempt cost and estimated what the cache saves
-    (decision,) = [d for d in h.repository.items_with_prefix(f"RUN#{attempts[0]['run_id']}", f"UUID#{attempts[0]['run_uuid']}#RERUN#")
-                   if d.get("entity") == "RERUN_DECISION"]
+    first = attempts[0]
+    records = h.repository.items_with_prefix(f"RUN#{first['run_id']}", f"UUID#{first['run_uuid']}#RERUN#")
+    (decision,) = [d for d in records if d.get("entity") == "RERUN_DECISION"]
     assert decision["failed_attempt_cost_usd"] == failed["usd"]
     assert decision["cache_avoided_cost_usd"] == rerun["avoided_usd"] and decision["cost_estimate"] is True
 
