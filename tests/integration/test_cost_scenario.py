@@ -7,6 +7,8 @@ its own list from TEST FIGURES (not AWS prices): every omics instance type of th
 
 from __future__ import annotations
 
+import io
+import json
 import random
 from collections.abc import Callable
 from decimal import Decimal
@@ -14,6 +16,8 @@ from typing import Any
 
 import boto3
 
+from autopilot_cli.app import main
+from autopilot_cli.target import TableTarget
 from recorder.logic import Recorder
 from sandbox.omics import FaultPlan, RunFault
 from shared.cost.calculator import billed_seconds
@@ -106,6 +110,22 @@ def test_cohort_cost_sample_chain_batch_and_what_the_cache_saved(make: Callable[
     (decision,) = [d for d in records if d.get("entity") == "RERUN_DECISION"]
     assert decision["failed_attempt_cost_usd"] == failed["usd"]
     assert decision["cache_avoided_cost_usd"] == rerun["avoided_usd"] and decision["cost_estimate"] is True
+
+    # and the operator CLI shows the same figures, as tables and as JSON
+    target = TableTarget(h.repository.table_name, boto3.Session(region_name=REGION))
+
+    def cli(*argv: str) -> str:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        assert main(list(argv), target=target, stdout=stdout, stderr=stderr) == 0, stderr.getvalue()
+        return stdout.getvalue()
+
+    assert json.loads(cli("--json", "cost", "batch", batch_id))["usd"] == batch["usd"]
+    assert json.loads(cli("cost", "sample", "s2", "--json"))["avoided_usd"] == rerun["avoided_usd"]
+    shown = json.loads(cli("--json", "cost", "run", attempts[1]["run_id"]))
+    assert shown["usd"] == rerun["usd"] and shown["attempt_chain"]["usd"] == s2["usd"]
+    assert json.loads(cli("--json", "cost", "workflow", h.workflow_id, "--day", "2026-03-01"))["runs"] == 4
+    table = cli("cost", "run", attempts[1]["run_id"])
+    assert f"${_usd(rerun['avoided_usd']):,.4f}" in table and "producer" in table and "test-prices@2026-03-01" in table
 
     # When the same events reach a fresh table in reverse (every re-run before the attempt it resumes),
     # a third of them twice

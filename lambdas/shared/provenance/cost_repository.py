@@ -101,8 +101,8 @@ class CostRepository:
 
 
 def _dimensions(item: Mapping[str, Any]) -> dict[str, Any]:
-    names = ("run_id", "run_uuid", "sample", "attempt", "root_run_id", "workflow_id", "root_batch_id", "batch_id",
-             "outcome", "day")
+    names = ("run_id", "run_uuid", "sample", "attempt", "root_run_id", "root_run_uuid", "workflow_id",
+             "root_batch_id", "batch_id", "outcome", "day")
     return {name: item.get(name) for name in names if item.get(name) is not None}
 
 
