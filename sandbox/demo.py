@@ -339,6 +339,26 @@ def announce_faults(report: Report) -> None:
                          f"within {events.reorder_window}")
 
 
+def cohort_cost(account: LocalAccount) -> dict[str, Any]:
+    """The cohort's cost, the cost of its failed attempts and what the run cache saved, as the recorder
+    priced them: one batch roll-up per root batch (follow-ups included). None when any part is unknown."""
+    from shared.cost.calculator import combine
+    from shared.provenance.cost_repository import CostRepository
+
+    costs = CostRepository(account.repository)
+    roots = [b.id for b in account.emulator.batches.values() if "autopilot:parent-batch" not in b.tags]
+    runs = [run for root in roots for run in costs.batch_cost(root)["per_run"]]
+    total = combine(r.get("cost") for r in runs)
+    failed = combine(r.get("cost") for r in runs if r.get("outcome") == "FAILED")
+    lists = total["price_lists"]
+    return {"cost_usd": total["usd"], "failures_cost_usd": failed["usd"] if failed["runs"] else "0",
+            "cache_saved_usd": total["avoided_usd"], "price_list": ", ".join(lists) or None}
+
+
+def _usd(value: str | None, price_list: str | None) -> str:
+    return f"${float(value):,.2f}" if value is not None else f"unknown ({price_list or 'no price list'})"
+
+
 def summary_table(summary: dict[str, Any], narrator: Narrator, statuses: Counter[str]) -> list[str]:
     """The closing table: plain words and numbers."""
     rows = [
@@ -359,6 +379,9 @@ def summary_table(summary: dict[str, Any], narrator: Narrator, statuses: Counter
         ("handler invocations", summary["handler_invocations"]),
         ("HealthOmics API calls", summary["omics_calls"]),
         ("messages in dead-letter queues", summary["dlq_messages"]),
+        ("cohort cost", _usd(summary["cost_usd"], summary["price_list"])),
+        ("  of which failed attempts", _usd(summary["failures_cost_usd"], summary["price_list"])),
+        ("saved by the run cache", _usd(summary["cache_saved_usd"], summary["price_list"])),
         ("provenance matches HealthOmics", "yes" if summary["ok"] else "NO"),
     ]
     width = max(len(name) for name, _ in rows)
@@ -412,6 +435,7 @@ def play(seed: int = 7, echo: Callable[[str], None] = print) -> tuple[dict[str, 
             "omics_calls": sum(account.emulator.calls.values()),
             "samples": len(rows),
             "ok": not problems,
+            **cohort_cost(account),
         }
         report.phase("verify", f"provenance matches HealthOmics for every run; {narrator.duplicates} duplicated "
                                f"and {narrator.reordered} reordered events absorbed" if not problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from recorder.costs import snapshot_prices
 from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
@@ -25,7 +27,9 @@ from shared.settings import get_settings
 @lru_cache(maxsize=1)
 def _recorder() -> Recorder:
     settings = get_settings()
-    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits))
+    # prices: region -> PriceList. The snapshot for now; a table-backed loader (scheduled refresh) plugs in here.
+    return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits),
+                    prices=snapshot_prices)
 
 
 @logger.inject_lambda_context
@@ -35,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     recorder = _recorder()
     recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
     counts: Counter[str] = Counter()  # one metric value per batch, not one per record
+    dollars: dict[str, Decimal] = {}  # RunCostUSD / CacheAvoidedCostUSD: only figures that are known
 
     def handle(record: SQSRecord) -> list[dict[str, Any]]:
         raw = body_json(record)
@@ -56,6 +61,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return []
         counts[f"{outcome.kind.title()}Events"] += 1
         counts["RunsEnriched"] += int(outcome.enriched)
+        if outcome.cost is not None:
+            for name, usd in (("RunCostUSD", outcome.cost.usd), ("CacheAvoidedCostUSD", outcome.cost.avoided_usd)):
+                if usd is not None:
+                    dollars[name] = dollars.get(name, Decimal(0)) + usd
         return outcome.history
 
     def flush(histories: dict[str, list[dict[str, Any]]]) -> set[str]:
@@ -67,4 +76,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for name, value in counts.items():
         if value:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, usd in dollars.items():
+        metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(usd))
     return response

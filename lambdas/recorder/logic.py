@@ -14,12 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from recorder.costs import PriceProvider, RunCost, price_run, region, snapshot_prices
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
 from shared.omics import RETRYABLE_OMICS_CODES, paginate
 from shared.provenance import keys
+from shared.provenance.cost_repository import CostRepository
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
@@ -40,6 +42,7 @@ class RecordOutcome:
     enriched: bool = False
     members_recorded: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    cost: RunCost | None = None  # the enriched run's cost (metrics RunCostUSD / CacheAvoidedCostUSD)
 
 
 def _time(value: Any) -> str | None:
@@ -127,8 +130,11 @@ class Recorder:
         omics: Callable[[], Any],
         now: Callable[[], datetime] = utc_now,
         time_left: Callable[[], float] = lambda: float("inf"),
+        prices: PriceProvider = snapshot_prices,
     ) -> None:
         self.repository = repository
+        self.costs = CostRepository(repository)
+        self.prices = prices  # region -> PriceList (the snapshot by default; a table-backed list when wired)
         self._omics_factory = omics
         self._omics: Any = None
         self.now = now
@@ -171,10 +177,10 @@ class Recorder:
             if self.time_left() < ENRICH_BUDGET_SECONDS:
                 # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
                 raise RetryableError(f"run {observation.entity_id}: no time left to enrich; retried")
-            self._enrich_run(observation.entity_id, d.uuid, final)
+            outcome.cost = self._enrich_run(observation.entity_id, d.uuid, final)
             outcome.enriched = True
 
-    def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> None:
+    def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
         """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
         says is kept beside it (api_status), never over it. GetRun takes the id alone: when it answers
         with another uuid, the id was reused after this run was deleted and this run is gone."""
@@ -184,7 +190,7 @@ class Recorder:
             if details.uuid != run_uuid:
                 self._record_gone(run_id, run_uuid, final, recorded_at,
                                   f"run id {run_id} now belongs to another run: this run was deleted")
-                return
+                return None
             if details.status not in RUN_TERMINAL and details.status != RunStatus.DELETED:
                 # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
@@ -195,16 +201,55 @@ class Recorder:
             if isinstance(failure, PermanentError):
                 # The run is gone (deleted, or a REMOVE-retention run aged out): record that, do not retry.
                 self._record_gone(run_id, run_uuid, final, recorded_at, str(failure))
-                return
+                return None
             raise failure from error
-        if self.repository.put_tasks(tasks, recorded_at):
-            raise RetryableError(f"task details of run {run_id} were not all written")
         details = self._with_parent_uuid(details)
+        cost = self._price(details, tasks)
+        if self.repository.put_tasks(tasks, recorded_at, cost.task_attributes):
+            raise RetryableError(f"task details of run {run_id} were not all written")
+        # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
+        self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
         self.repository.record_run_details(details, recorded_at, final)
         if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+        self._reprice_later_attempts(details)
+        return cost
+
+    def _reprice_later_attempts(self, details: RunDetails) -> None:
+        """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
+        now they are recorded, price its hits again (one Query of the lineage index to find it)."""
+        for child in self.repository.attempt_chain(details.root_run_id, details.root_run_uuid):
+            if child.get("parent_run_id") != details.run_id or child.get("parent_run_uuid") != details.uuid:
+                continue
+            if not (child.get("cost") or {}).get("avoided_pending") or not child.get("details_recorded_at"):
+                continue
+            child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
+            stored = self.costs.run_tasks(child_id, child_uuid)
+            tasks = [TaskDetails.model_validate(t) for t in stored]
+            cost = self._price(RunDetails.model_validate(child), tasks)
+            hits = [t for t in tasks if t.cache_hit]
+            recorded_at = str(child["details_recorded_at"])
+            if self.repository.put_tasks(hits, recorded_at, cost.task_attributes):
+                raise RetryableError(f"repriced cache hits of run {child_id} were not all written")
+            self.costs.record_run_cost(cost.line(child_uuid), cost.totals, cost.task_means)
+
+    def _price(self, details: RunDetails, tasks: list[TaskDetails]) -> RunCost:
+        """Cost from what was fetched: no HealthOmics call. Producers of cache hits are read from the
+        parent attempt's recorded tasks; estimates from the workflow's recent cost lines."""
+        parent_id, parent_uuid = details.parent_run_id, details.parent_run_uuid
+
+        def parent_tasks() -> list[dict[str, Any]]:
+            return self.costs.run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else []
+
+        def workflow_lines() -> list[dict[str, Any]]:
+            if not details.workflow_id:
+                return []
+            return self.costs.recent_task_means(details.workflow_id, exclude_run_uuid=details.uuid)
+
+        return price_run(details, tasks, self.prices(region(details)), parent_tasks=parent_tasks,
+                         workflow_lines=workflow_lines)
 
     def _record_gone(self, run_id: str, run_uuid: str, final: str, recorded_at: str, why: str) -> None:
         self.repository.record_run_details(

@@ -51,6 +51,7 @@ from shared.lineage import (
 )
 from shared.observability import logger
 from shared.provenance import keys
+from shared.provenance.cost_repository import CostRepository, attempt_estimate
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, RunStatus, iso_time
@@ -691,7 +692,12 @@ class Rerunner:
             "root_run_id": failed.root_run_id,
             "workflow_id": failed.workflow_id,
             "decided_at": iso_time(self.now()),
+            **self._cost_estimate(failed),
         }
+
+    def _cost_estimate(self, failed: RunDetails) -> dict[str, Any]:
+        """What the failed attempt cost and what resuming from its cache may avoid (recorded figures)."""
+        return attempt_estimate(CostRepository(self.repository), failed.run_id, str(failed.uuid)) if failed.uuid else {}
 
     def _decide(
         self, outcome: Outcome, pk: str, sk: str, record: dict[str, Any], decision: str, count: bool = True
@@ -715,7 +721,8 @@ class Rerunner:
         }
         if member.run is not None:
             pk, sk = keys.run_pk(member.run.run_id), keys.run_sk(str(member.run.uuid), decision_sk(d.attempt))
-            record.update(run_id=member.run.run_id, run_uuid=member.run.uuid, root_run_id=member.run.root_run_id)
+            record.update(run_id=member.run.run_id, run_uuid=member.run.uuid, root_run_id=member.run.root_run_id,
+                          **self._cost_estimate(member.run))
         else:
             pk, sk = (
                 keys.batch_pk(context["parent_batch_id"]),

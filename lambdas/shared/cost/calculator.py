@@ -17,7 +17,7 @@ A missing price or duration makes that item unknown (usd None), never 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -237,3 +237,69 @@ def per_batch(items: Iterable[CostItem], kinds: tuple[str, ...] = SPENT_KINDS) -
 
 def per_workflow_day(items: Iterable[CostItem], kinds: tuple[str, ...] = SPENT_KINDS) -> dict[Any, Total]:
     return roll_up(items, lambda c: (c.run.workflow_id, c.run.day) if c.run.workflow_id else None, kinds)
+
+
+# ---------------------------------------------------------------- stored figures (provenance)
+# A run's totals are stored as one small map (money as strings, unknown as absent), so roll-ups over many
+# runs read those maps, never the runs' tasks.
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def run_totals(items: Iterable[CostItem]) -> dict[str, Any]:
+    """One run's stored cost: what it spent (storage + tasks) and what its cache hits avoided. `usd` is
+    present only when every item is known; `known_usd` is the sum of what is known."""
+    spent, avoided, storage = Total(), Total(), Total()
+    for item in items:
+        if item.kind == AVOIDED:
+            avoided.add(item)
+        else:
+            spent.add(item)
+            if item.kind == RUN_STORAGE:
+                storage.add(item)
+    refs = sorted(spent.price_lists | avoided.price_lists, key=lambda p: (p.date, p.list_id))
+    latest = refs[-1] if refs else None
+    return {
+        "usd": _money(spent.usd if spent.complete else None), "known_usd": str(spent.usd),
+        "items": spent.items, "unknown": spent.unknown,
+        "storage_usd": _money(storage.usd if storage.items and storage.complete else None),
+        "avoided_usd": _money(avoided.usd if avoided.complete else None), "avoided_known_usd": str(avoided.usd),
+        "avoided_items": avoided.items, "avoided_unknown": avoided.unknown, "avoided_estimated": avoided.estimated,
+        "price_list_id": latest.list_id if latest else None, "price_list_date": latest.date if latest else None,
+    }
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def combine(totals: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Sum stored run totals (a roll-up). A run with no stored cost (not enriched yet, or gone) counts in
+    `runs_without_cost` and makes the total unknown, as an unknown item does."""
+    runs = without = items = unknown = avoided_items = avoided_unknown = avoided_estimated = 0
+    known, avoided_known = Decimal(0), Decimal(0)
+    lists: set[str] = set()
+    for total in totals:
+        runs += 1
+        if not total:
+            without += 1
+            continue
+        known += _decimal_or_none(total.get("known_usd")) or Decimal(0)
+        avoided_known += _decimal_or_none(total.get("avoided_known_usd")) or Decimal(0)
+        items += int(total.get("items") or 0)
+        unknown += int(total.get("unknown") or 0)
+        avoided_items += int(total.get("avoided_items") or 0)
+        avoided_unknown += int(total.get("avoided_unknown") or 0)
+        avoided_estimated += int(total.get("avoided_estimated") or 0)
+        if total.get("price_list_id"):
+            lists.add(f"{total['price_list_id']}@{total.get('price_list_date')}")
+    complete = runs > 0 and without == 0 and unknown == 0
+    return {
+        "runs": runs, "runs_without_cost": without, "usd": _money(known if complete else None),
+        "known_usd": str(known), "items": items, "unknown": unknown,
+        "avoided_usd": _money(avoided_known if runs and without == 0 and avoided_unknown == 0 else None),
+        "avoided_known_usd": str(avoided_known), "avoided_items": avoided_items,
+        "avoided_unknown": avoided_unknown, "avoided_estimated": avoided_estimated,
+        "price_lists": sorted(lists),
+    }

@@ -9,7 +9,9 @@ What goes where:
   status and failure; an OrganizeAction per attempt stands for HealthOmics (the engine) orchestrating it;
 - every task is a CreateAction (instrument = its tool) with times, status, resource usage and cache reuse
   (`cacheHit`, `cacheS3Uri`), tied to its step by a ControlAction;
-- attempts link to the run they re-ran (`isBasedOn`), with attempt number and re-run reason.
+- attempts link to the run they re-ran (`isBasedOn`), with attempt number and re-run reason;
+- each attempt's cost as the recorder priced it (`costUSD`, `cacheAvoidedCostUSD`, with `priceList` and
+  `priceListDate`): a figure with any unknown part is absent, never 0 (`costUnknownItems` says how many).
 Container images are not in what HealthOmics' GetRun/ListRunTasks return (the recorder's sources), so
 task actions carry no `containerImage`; the crate says so in its description.
 """
@@ -51,6 +53,13 @@ CONTEXT: list[Any] = [
         "cacheBehavior": "autopilot:cacheBehavior",
         "healedBy": "autopilot:healedBy",
         "workflowDigest": "autopilot:workflowDigest",
+        "costUSD": "autopilot:costUSD",
+        "costKnownUSD": "autopilot:costKnownUSD",
+        "costUnknownItems": "autopilot:costUnknownItems",
+        "cacheAvoidedCostUSD": "autopilot:cacheAvoidedCostUSD",
+        "cacheAvoidedCostEstimated": "autopilot:cacheAvoidedCostEstimated",
+        "priceList": "autopilot:priceList",
+        "priceListDate": "autopilot:priceListDate",
     },
 ]
 ENGINE_ID = "https://aws.amazon.com/healthomics/"
@@ -248,6 +257,7 @@ def _attempt_actions(graph: _Graph, attempt: AttemptRecord, lineage: RunLineage,
         else None,
         "runCache": s.get("cache_id"), "cacheBehavior": s.get("cache_behavior"),
         "healedBy": [h.get("source") for h in attempt.heals] or None,
+        **_cost(s.get("cost")),
         "description": _attempt_description(attempt)})
     controls: list[str] = []
     task_actions: list[str] = []
@@ -264,6 +274,17 @@ def _attempt_actions(graph: _Graph, attempt: AttemptRecord, lineage: RunLineage,
         "result": _ref(run_action), "object": _refs(controls),
         "startTime": _time(s.get("creation_time")), "endTime": _time(s.get("stop_time"))})
     return [organize, run_action, *task_actions]
+
+
+def _cost(cost: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's stored cost totals as properties of its action; unknown figures are left out."""
+    if not cost:
+        return {}
+    avoided = cost.get("avoided_usd") if cost.get("avoided_items") else None
+    return {"costUSD": cost.get("usd"), "costKnownUSD": cost.get("known_usd") if cost.get("unknown") else None,
+            "costUnknownItems": cost.get("unknown") or None, "cacheAvoidedCostUSD": avoided,
+            "cacheAvoidedCostEstimated": bool(cost.get("avoided_estimated")) if avoided is not None else None,
+            "priceList": cost.get("price_list_id"), "priceListDate": cost.get("price_list_date")}
 
 
 def _attempt_description(attempt: AttemptRecord) -> str:

@@ -21,6 +21,11 @@ Items (pk / sk):
   SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its batch
   CACHE#<cacheId>  / PRUNE#<time>#<passId>               prune pass audit record
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)
+  COST#WORKFLOW#<workflowId> / DAY#<day>#RUN#<runId>#<uuid>   a run's cost line under its workflow and start day
+
+Cost (issue 14): a run's cost totals are the `cost` map of its run summary, so the lineage, sample and batch
+indexes already answer the chain, sample and batch roll-ups in one Query each; each task item carries its
+own `cost` (and a cache hit its `avoided`) map; the per-workflow-per-day roll-up is the COST#WORKFLOW line.
 
 GSIs (all projections ALL, all sparse):
   lineage:    lineage_pk = ROOT#<rootRunId>#<rootUuid>  lineage_sk = <attempt:04>#<runId>#<uuid>  attempt chain
@@ -109,6 +114,19 @@ def task_sk(task_id: str) -> str:
 
 def member_sk(run_setting_id: str) -> str:
     return f"MEMBER#{run_setting_id}"
+
+
+def cost_workflow_pk(workflow_id: str) -> str:
+    return f"COST#WORKFLOW#{workflow_id}"
+
+
+def cost_day_prefix(day: str) -> str:
+    return f"DAY#{day}#"
+
+
+def cost_workflow_sk(day: str, run_id: str, run_uuid: str) -> str:
+    """Sorted by day, so a day is one begins_with Query and the latest days come first in reverse."""
+    return f"{cost_day_prefix(day)}RUN#{run_id}#{run_uuid}"
 
 
 def lineage_pk(root_run_id: str, root_run_uuid: str | None) -> str:

@@ -353,10 +353,14 @@ class ProvenanceRepository:
         """A later attempt of the parent run exists: the parent's failure is no longer unresolved."""
         self._clear_unresolved(parent_run_id, parent_run_uuid, child_run_id)
 
-    def put_tasks(self, tasks: Iterable[TaskDetails], recorded_at: str) -> list[dict[str, Any]]:
+    def put_tasks(self, tasks: Iterable[TaskDetails], recorded_at: str,
+                  annotations: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """`annotations`: extra attributes per task id (its cost), written in the same item."""
+        extra = annotations or {}
         items = [
             {keys.PK: keys.run_pk(t.run_id), keys.SK: keys.run_sk(t.run_uuid, keys.task_sk(t.task_id)),
-             "entity": "TASK", "recorded_at": recorded_at, **t.model_dump(exclude_none=True)}
+             "entity": "TASK", "recorded_at": recorded_at, **t.model_dump(exclude_none=True),
+             **extra.get(t.task_id, {})}
             for t in tasks
         ]
         return self.put_items(items)

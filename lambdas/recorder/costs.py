@@ -1,0 +1,148 @@
+"""A run's cost, from what the recorder already fetched (GetRun + ListRunTasks): zero HealthOmics calls.
+
+Cache hits: a hit task did not run; what it avoided is the cost of the task that produced the entry. Our
+re-runs resume from the failed attempt's cache, so the producer is the same-name task that completed in the
+parent attempt (or, when that one was itself a hit, the parent's own producer). Without a recorded producer,
+the mean cost of the same task name in the workflow's recent runs stands in, marked `estimated`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from shared.cost.calculator import (
+    TASK,
+    CostItem,
+    RunContext,
+    avoided_cost,
+    region_of,
+    run_cost_items,
+    run_totals,
+)
+from shared.cost.prices import PriceList, PriceRef, load_snapshot
+from shared.provenance.items import RunDetails, TaskDetails
+
+# The price provider the recorder is given: region (None when the run's ARN has none) -> price list.
+PriceProvider = Callable[[str | None], PriceList]
+_DROPPED = ("kind", "run_id", "entity_id", "name", "instance_type")
+
+
+@lru_cache(maxsize=1)
+def _snapshot() -> PriceList:
+    return load_snapshot()
+
+
+def snapshot_prices(region: str | None) -> PriceList:
+    """The default provider: the repository's dated snapshot, one list for every region (read once)."""
+    return _snapshot()
+
+
+@dataclass
+class RunCost:
+    context: RunContext
+    items: list[CostItem]
+    totals: dict[str, Any]
+    task_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> {"cost", "avoided"}
+    task_means: dict[str, str] = field(default_factory=dict)  # name -> mean priced cost of that name here
+
+    @property
+    def usd(self) -> Decimal | None:
+        return None if self.totals.get("usd") is None else Decimal(self.totals["usd"])
+
+    @property
+    def avoided_usd(self) -> Decimal | None:
+        avoided = self.totals.get("avoided_usd")
+        return None if avoided is None or not self.totals.get("avoided_items") else Decimal(avoided)
+
+    def line(self, run_uuid: str) -> dict[str, Any]:
+        c = self.context
+        return {"run_id": c.run_id, "run_uuid": run_uuid, "workflow_id": c.workflow_id, "day": c.day,
+                "sample": c.sample, "attempt": c.attempt, "root_run_id": c.root_run_id, "root_batch_id": c.batch_id}
+
+
+def cost_map(item: CostItem) -> dict[str, Any]:
+    """What a task item stores about its cost: usd (absent when unknown), basis, the price list used."""
+    return {k: v for k, v in item.record().items() if k not in _DROPPED and v is not None}
+
+
+def _stored(task: Mapping[str, Any], context: RunContext) -> CostItem | None:
+    """The cost a recorded task item produced a cache entry at (its own, or its producer's when a hit)."""
+    if task.get("status") not in (None, "COMPLETED"):
+        return None  # a failed or cancelled task wrote no cache entry
+    cost, avoided = task.get("cost") or {}, task.get("avoided") or {}
+    if not task.get("cache_hit") and cost.get("usd") is not None and cost.get("basis") == "priced":
+        ref = PriceRef(str(cost.get("price_list_id")), str(cost.get("price_list_date")))
+        return CostItem(TASK, context, str(task.get("task_id")), task.get("name"), Decimal(str(cost["usd"])),
+                        "priced", ref)
+    if task.get("cache_hit") and avoided.get("basis") == "producer" and avoided.get("usd") is not None:
+        ref = PriceRef(str(avoided.get("price_list_id")), str(avoided.get("price_list_date")))
+        producer = RunContext(run_id=str(avoided.get("producer_run_id")), region=context.region,
+                              workflow_id=context.workflow_id)
+        return CostItem(TASK, producer, str(avoided.get("producer_task_id")), task.get("name"),
+                        Decimal(str(avoided["usd"])), "priced", ref)
+    return None
+
+
+def producers(parent_tasks: Iterable[Mapping[str, Any]], parent: RunContext) -> dict[str, CostItem]:
+    found: dict[str, CostItem] = {}
+    for task in parent_tasks:
+        item = _stored(task, parent)
+        if item is not None and item.name:
+            found[item.name] = item
+    return found
+
+
+def estimates(lines: Iterable[Mapping[str, Any]], workflow_id: str | None) -> list[CostItem]:
+    """Same-name task costs of the workflow's recent runs (their cost lines' per-name means)."""
+    found = []
+    for line in lines:
+        cost = line.get("cost") or {}
+        ref = PriceRef(str(cost.get("price_list_id")), str(cost.get("price_list_date")))
+        context = RunContext(run_id=str(line.get("run_id")), region=None, workflow_id=workflow_id)
+        for name, usd in (line.get("task_means") or {}).items():
+            found.append(CostItem(TASK, context, "", name, Decimal(str(usd)), "priced", ref))
+    return found
+
+
+def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceList, *,
+              parent_tasks: Callable[[], list[dict[str, Any]]],
+              workflow_lines: Callable[[], list[dict[str, Any]]]) -> RunCost:
+    """Spent cost (storage + tasks) and avoided cost (hits) of one run. The two readers are called only
+    when the run has cache hits (a DynamoDB Query each, no HealthOmics call)."""
+    items = list(run_cost_items(details, tasks, prices))
+    context = items[0].run
+    attributes: dict[str, dict[str, Any]] = {}
+    sums: dict[str, list[Decimal]] = {}
+    for task, item in zip(tasks, items[1:], strict=True):
+        attributes[task.task_id] = {"cost": cost_map(item)}
+        if item.basis == "priced" and item.usd is not None and task.name:
+            sums.setdefault(task.name, []).append(item.usd)
+    hits = [task for task in tasks if task.cache_hit]
+    if hits:
+        parent = RunContext(run_id=details.parent_run_id or "", region=context.region,
+                            workflow_id=details.workflow_id)
+        recorded = parent_tasks() if details.parent_run_id else []
+        by_name = producers(recorded, parent)
+        # The parent attempt is not recorded yet (events reorder): its enrichment reprices this run.
+        pending = bool(details.parent_run_id and details.parent_run_uuid and not recorded)
+        same_name: list[CostItem] | None = None
+        for hit in hits:
+            producer = by_name.get(hit.name or "")
+            if producer is None and same_name is None:
+                same_name = estimates(workflow_lines(), details.workflow_id)
+            avoided = avoided_cost(hit, context, prices, producer=producer, same_name=same_name or ())
+            items.append(avoided)
+            attributes[hit.task_id]["avoided"] = cost_map(avoided)
+    means = {name: str(sum(values, Decimal(0)) / len(values)) for name, values in sums.items()}
+    totals = run_totals(items)
+    if hits and pending:
+        totals["avoided_pending"] = len(hits)
+    return RunCost(context, items, totals, attributes, means)
+
+
+def region(details: RunDetails) -> str | None:
+    return region_of(details.arn)

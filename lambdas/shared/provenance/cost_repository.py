@@ -1,0 +1,134 @@
+"""Cost data access (issue 14): where a run's cost lives in the provenance table, and the roll-ups.
+
+Layout (keys.py): a run's totals are the `cost` map of its run summary; each task item carries `cost` (and a
+cache hit `avoided`); one COST#WORKFLOW line per run under its workflow and start day. So:
+- per run: the run summary (one GetItem, or the run's one Query for its tasks too);
+- per attempt chain, per sample, per batch (with its follow-ups): the lineage, sample and batch indexes,
+  which already hold every run summary (projection ALL): one Query each;
+- per workflow per day: one Query of the workflow's cost lines for that day.
+A 10,000-task run writes no extra task item (its task items carry their cost) and 1 cost line.
+Every write is a fact recomputed from the same inputs: re-recording a run rewrites the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from shared.cost.calculator import combine
+from shared.provenance import keys
+from shared.provenance.repository import ProvenanceRepository, _Update, deserialize, serialize
+
+# Recent runs of a workflow read to estimate a cache hit whose producer is unknown.
+ESTIMATE_RUNS = 20
+# Per-task-name means kept on a run's cost line (for those estimates), bounded for the 400 KB item limit.
+MAX_NAMES_PER_LINE = 2000
+
+
+class CostRepository:
+    def __init__(self, repository: ProvenanceRepository) -> None:
+        self.repository = repository
+
+    # ------------------------------------------------------------------ writes (the recorder)
+    def record_run_cost(self, run: Mapping[str, Any], totals: Mapping[str, Any],
+                        task_means: Mapping[str, str]) -> None:
+        """A run's totals on its summary and its line under its workflow's day. `run` holds run_id,
+        run_uuid, workflow_id, day, sample, attempt, root_run_id (the dimensions shown with the line)."""
+        run_id, run_uuid = str(run["run_id"]), str(run["run_uuid"])
+        self.repository._update(ProvenanceRepository.run_summary_key(run_id, run_uuid),
+                                _Update(sets={"cost": dict(totals)}))
+        if run.get("workflow_id") and run.get("day"):
+            names = dict(sorted(task_means.items())[:MAX_NAMES_PER_LINE])
+            self.repository.put_record({
+                keys.PK: keys.cost_workflow_pk(str(run["workflow_id"])),
+                keys.SK: keys.cost_workflow_sk(str(run["day"]), run_id, run_uuid),
+                "entity": "COST_LINE", **{k: v for k, v in run.items() if v is not None},
+                "cost": dict(totals), "task_means": names, "task_means_truncated": len(task_means) > len(names),
+            })
+
+    def annotate_tasks(self, run_id: str, run_uuid: str, annotations: Mapping[str, Mapping[str, Any]]) -> None:
+        """Rewrite the cost maps of already-recorded task items (a later repricing of cache hits)."""
+        for task_id, sets in annotations.items():
+            self.repository._update({keys.PK: keys.run_pk(run_id),
+                                     keys.SK: keys.run_sk(run_uuid, keys.task_sk(task_id))}, _Update(sets=dict(sets)))
+
+    # ------------------------------------------------------------------ reads
+    def run_tasks(self, run_id: str, run_uuid: str) -> list[dict[str, Any]]:
+        """A run's task items (ListRunTasks rows with their cost), one Query, no status history."""
+        return [item for item in self.repository.items_with_prefix(keys.run_pk(run_id),
+                                                                   keys.run_sk(run_uuid, "TASK#"))
+                if item.get("entity") == "TASK"]
+
+    def recent_task_means(self, workflow_id: str, exclude_run_uuid: str | None = None) -> list[dict[str, Any]]:
+        """The per-task-name means of the workflow's latest runs (newest first): one Query."""
+        response = self.repository._call(
+            "query", KeyConditionExpression="#pk = :pk", ExpressionAttributeNames={"#pk": keys.PK},
+            ExpressionAttributeValues=serialize({":pk": keys.cost_workflow_pk(workflow_id)}),
+            ScanIndexForward=False, Limit=ESTIMATE_RUNS)
+        lines = [deserialize(item) for item in response.get("Items", [])]
+        return [line for line in lines if line.get("run_uuid") != exclude_run_uuid]
+
+    # ------------------------------------------------------------------ roll-ups (one Query each)
+    def run_cost(self, run_id: str, run_uuid: str | None = None) -> dict[str, Any]:
+        """One run: its summary's totals and its tasks' costs (the run's own partition, one Query)."""
+        items = self.repository.run_items(run_id, run_uuid)
+        summary = next((i for i in items if i.get(keys.SK) == keys.SUMMARY), {})
+        tasks = [i for i in items if i.get("entity") == "TASK"]
+        return {"run": _dimensions(summary), **combine([summary.get("cost")] if summary else []),
+                "tasks": [_task_row(t) for t in tasks]}
+
+    def chain_cost(self, root_run_id: str, root_run_uuid: str | None = None) -> dict[str, Any]:
+        """A sample's attempt chain: the root run and every re-run of it."""
+        return _roll_up(self.repository.attempt_chain(root_run_id, root_run_uuid))
+
+    def sample_cost(self, sample: str) -> dict[str, Any]:
+        return _roll_up(self.repository.sample_runs(sample))
+
+    def batch_cost(self, root_batch_id: str) -> dict[str, Any]:
+        """A batch with its follow-up (re-run) batches; per sample as well."""
+        rolled = _roll_up(self.repository.batch_view(root_batch_id))
+        samples: dict[str, list[Mapping[str, Any] | None]] = {}
+        for run in rolled["per_run"]:
+            samples.setdefault(run.get("sample") or "-", []).append(run.get("cost"))
+        rolled["per_sample"] = {sample: combine(costs) for sample, costs in sorted(samples.items())}
+        return rolled
+
+    def workflow_day_cost(self, workflow_id: str, day: str) -> dict[str, Any]:
+        lines = self.repository.items_with_prefix(keys.cost_workflow_pk(workflow_id), keys.cost_day_prefix(day))
+        runs = [{**_dimensions(line), "cost": line.get("cost")} for line in lines]
+        return {**combine(run["cost"] for run in runs), "per_run": runs}
+
+
+def _dimensions(item: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("run_id", "run_uuid", "sample", "attempt", "root_run_id", "root_run_uuid", "workflow_id",
+             "root_batch_id", "batch_id", "outcome", "day")
+    return {name: item.get(name) for name in names if item.get(name) is not None}
+
+
+def _task_row(task: Mapping[str, Any]) -> dict[str, Any]:
+    cost, avoided = task.get("cost") or {}, task.get("avoided") or {}
+    return {"task_id": task.get("task_id"), "name": task.get("name"), "instance_type": task.get("instance_type"),
+            "cache_hit": bool(task.get("cache_hit")), "usd": cost.get("usd"), "basis": cost.get("basis"),
+            "avoided_usd": avoided.get("usd"), "avoided_basis": avoided.get("basis")}
+
+
+def _roll_up(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sum the run summaries among one index Query's items (members, batches, submissions are skipped)."""
+    runs = [{**_dimensions(item), "cost": item.get("cost")} for item in items if item.get("entity") == "RUN"]
+    return {**combine(run["cost"] for run in runs), "per_run": runs}
+
+
+def attempt_estimate(costs: CostRepository, run_id: str, run_uuid: str) -> dict[str, Any]:
+    """For a re-run decision, from what the recorder stored (empty when it has not priced the run yet):
+    what the failed attempt cost, and an estimate of what resuming from its cache avoids (the cost of its
+    completed tasks, whose outputs are cached), marked as an estimate."""
+    summary = costs.repository.run_summary(run_id, run_uuid) or {}
+    total = summary.get("cost")
+    if not total:
+        return {}
+    cached = [t for t in costs.run_tasks(run_id, run_uuid) if t.get("status") == "COMPLETED"]
+    figures = [((t.get("avoided") if t.get("cache_hit") else t.get("cost")) or {}).get("usd") for t in cached]
+    avoided = None if any(f is None for f in figures) else str(sum((Decimal(str(f)) for f in figures), Decimal(0)))
+    return {"failed_attempt_cost_usd": total.get("usd"), "cache_avoided_cost_usd": avoided, "cost_estimate": True,
+            "cost_price_list": f"{total.get('price_list_id')}@{total.get('price_list_date')}"}

@@ -1,0 +1,143 @@
+"""The recorder prices a run from the GetRun and ListRunTasks answers it already fetched (issue 14): moto
+DynamoDB, HealthOmics answered by botocore's Stubber (which raises on any call not queued, so "no extra
+HealthOmics call" is enforced by the stub itself). Test prices are TEST FIGURES, not AWS prices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+import recorder.handler as handler_module
+from recorder.logic import Recorder
+from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, load_snapshot, price_list
+from shared.provenance.cost_repository import CostRepository
+from shared.provenance.repository import ProvenanceRepository
+from shared.settings import get_settings
+from tests.factories import (
+    REGION,
+    FakeLambdaContext,
+    get_run_response,
+    list_run_tasks_response,
+    run_event,
+    sqs_event,
+)
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+TEST_PRICES = price_list([PriceLine("omics.c.large", REGION, Decimal("0.36"), "Hrs"),
+                          PriceLine(STATIC_RUN_STORAGE, REGION, Decimal("0.0001"), "GB-Hours")],
+                         list_id="test-prices", date="2026-03-01", source="test figures")
+
+
+def _static(run_id: str, status: str = "COMPLETED") -> dict[str, Any]:
+    # one hour, static 1,000 GiB requested (1,200 provisioned)
+    return get_run_response(run_id, status, storageType="STATIC", storageCapacity=1000)
+
+
+@pytest.fixture
+def omics() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("omics", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def invoke(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    get_settings.cache_clear()
+    handler_module._recorder.cache_clear()
+    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
+
+    def _invoke(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        return handler_module.lambda_handler(sqs_event(bodies), FakeLambdaContext())
+
+    yield _invoke
+    handler_module._recorder.cache_clear()
+    get_settings.cache_clear()
+
+
+def _emitted_metrics(out: str) -> dict[str, Any]:
+    """The EMF documents Powertools printed: metric name -> value."""
+    found: dict[str, Any] = {}
+    for line in out.splitlines():
+        if '"_aws"' in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    found[metric["Name"]] = document[metric["Name"]]
+    return found
+
+
+def test_with_the_repository_snapshot_every_cost_is_unknown_never_zero(invoke, omics, table_name, capsys) -> None:
+    # Given the handler's default prices: the repository's snapshot, which has no lines
+    _, stub = omics
+    stub.add_response("get_run", _static("111"), {"id": "111"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("111", 4), {"id": "111"})
+    # When a completed run is recorded (GetRun + one ListRunTasks page, nothing more: the Stubber)
+    assert invoke([run_event("111", "COMPLETED", T0)]) == {"batchItemFailures": []}
+    # Then its cost is stored as unknown, with the snapshot's id and date, and no figure is a 0
+    snapshot = load_snapshot()
+    run = CostRepository(ProvenanceRepository(table_name, boto3.client("dynamodb"))).run_cost("111")
+    assert run["usd"] is None and run["known_usd"] == "0" and run["unknown"] == 3  # storage + 2 run tasks
+    assert run["price_lists"] == [f"{snapshot.list_id}@{snapshot.date}"]
+    ran = [t for t in run["tasks"] if not t["cache_hit"]]
+    assert [t["basis"] for t in ran] == ["price_unknown", "price_unknown"] and all(t["usd"] is None for t in ran)
+    # and no cost metric is emitted from unknown figures
+    assert {"RunCostUSD", "CacheAvoidedCostUSD"}.isdisjoint(_emitted_metrics(capsys.readouterr().out))
+
+
+def test_a_priced_run_emits_its_cost_metric(invoke, omics, table_name, monkeypatch, capsys) -> None:
+    # Given a price provider with test figures (the lead wires a table-backed provider the same way)
+    monkeypatch.setattr(handler_module, "snapshot_prices", lambda region: TEST_PRICES)
+    _, stub = omics
+    tasks = list_run_tasks_response("222", 2)  # task-0 a cache hit, task-1 ran 0 s (billed 60 s)
+    stub.add_response("get_run", _static("222"), {"id": "222"})
+    stub.add_response("list_run_tasks", tasks, {"id": "222"})
+    assert invoke([run_event("222", "COMPLETED", T0)]) == {"batchItemFailures": []}
+    # Then storage 1,200 GiB x 1 h x 0.0001 = 0.12, task-1 0.36 x 60 / 3600 = 0.006: 0.126 in all
+    metrics = _emitted_metrics(capsys.readouterr().out)
+    assert metrics["RunCostUSD"] == [pytest.approx(0.126)]
+    # and the hit's avoided cost is unknown here (no parent attempt, no same-name history): not emitted
+    assert "CacheAvoidedCostUSD" not in metrics
+
+
+def test_re_recording_a_run_rewrites_the_same_cost(table_name, omics) -> None:
+    # Given a run priced once
+    client, stub = omics
+    repository = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    recorder = Recorder(repository, omics=lambda: client, now=lambda: T0 + timedelta(hours=2),
+                        prices=lambda region: TEST_PRICES)
+    for _ in range(2):
+        stub.add_response("get_run", _static("333"), {"id": "333"})
+        stub.add_response("list_run_tasks", list_run_tasks_response("333", 3), {"id": "333"})
+    recorder._enrich_run("333", "uuid-333", "COMPLETED")
+    first = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    # When it is priced again (a retry after a partial failure)
+    recorder._enrich_run("333", "uuid-333", "COMPLETED")
+    # Then the table holds exactly the same items
+    again = boto3.client("dynamodb").scan(TableName=table_name)["Items"]
+    key = lambda i: (i["pk"]["S"], i["sk"]["S"])  # noqa: E731
+    assert sorted(again, key=key) == sorted(first, key=key)
+    assert Decimal(CostRepository(repository).run_cost("333")["usd"]) == Decimal("0.126")
+
+
+def test_price_provider_is_asked_for_the_runs_region(table_name, omics) -> None:
+    client, stub = omics
+    asked: list[str | None] = []
+
+    def prices(region: str | None) -> PriceList:
+        asked.append(region)
+        return TEST_PRICES
+
+    stub.add_response("get_run", _static("444"), {"id": "444"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "444"})
+    Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client,
+             prices=prices)._enrich_run("444", "uuid-444", "COMPLETED")
+    assert asked == [REGION]
