@@ -19,8 +19,10 @@ duplicate or retried event rewrites the same items.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
+from shared.cost.rightsizing import NameAggregate
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository, serialize
 
@@ -81,3 +83,18 @@ class RightsizingRepository:
         return self.base._query(keys.GSI_BATCH[0], KeyConditionExpression="#pk = :pk",
                                 ExpressionAttributeNames={"#pk": keys.GSI_BATCH[1]},
                                 ExpressionAttributeValues=serialize({":pk": batch_partition(root_batch_id)}))
+
+
+def name_aggregate(item: Mapping[str, Any]) -> NameAggregate:
+    """A stored task-name item as one run's share of the name's batch-wide aggregate (GPU tasks left out:
+    they keep their accelerator type)."""
+    region = item.get("region")
+    agg = NameAggregate(tasks=int(item.get("tasks", 0)) - int(item.get("gpu_tasks", 0)),
+                        cpus_peak=_float(item.get("cpus_peak")), memory_peak_gib=_float(item.get("memory_peak_gib")))
+    if not item.get("gpu_tasks"):
+        agg.seconds_by_type = {(t, region): Decimal(str(s)) for t, s in (item.get("seconds_by_type") or {}).items()}
+    return agg
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
