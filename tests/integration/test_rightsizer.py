@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 import pytest
+
 import rightsizer.handler as handler_module
 from rightsizer.dal import ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
-
 from shared.cost.prices import PriceLine, price_list
 from shared.cost.rightsizing import LOG_GROUP, BatchRightsizing
 from shared.errors import RetryableError
