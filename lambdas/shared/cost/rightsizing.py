@@ -281,6 +281,8 @@ class RunNameAggregate:
     recommended_by_task: dict[str, int] = field(default_factory=dict)  # recommended type -> tasks
 
     def add(self, usage: TaskUsage, rec: Recommendation) -> None:
+        """Costs and billed seconds count the tasks the advice covers (measured, or GPU: kept as they are);
+        a task without utilisation figures (a cache hit ran nothing) is only counted."""
         self.tasks += 1
         self.region = self.region or usage.region
         if usage.gpus:
@@ -289,6 +291,8 @@ class RunNameAggregate:
             self.measured += 1
             self.cpus_peak = max(self.cpus_peak or 0.0, usage.cpus_maximum)
             self.memory_peak_gib = max(self.memory_peak_gib or 0.0, usage.memory_maximum_gib)
+        if rec.recommended_type is None:
+            return
         if usage.billed_seconds is not None and usage.instance_type:
             self.seconds_by_type[usage.instance_type] = (self.seconds_by_type.get(usage.instance_type, Decimal(0))
                                                          + usage.billed_seconds)
