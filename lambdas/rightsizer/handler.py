@@ -32,10 +32,17 @@ def _prices() -> PriceList:
     return load_snapshot()
 
 
+@lru_cache(maxsize=1)
+def _logs_client() -> Any:
+    """One CloudWatch Logs client per process (adaptive retries: GetLogEvents is an account-wide quota)."""
+    return boto3.client("logs", config=RETRY_CONFIG)
+
+
 def _consumer() -> ManifestConsumer:
+    """Built per invocation from the environment (nothing at import time)."""
     settings, own = get_settings(), RightsizingSettings.from_env()
     repository = RightsizingRepository(ProvenanceRepository(settings.table_name))
-    logs = ManifestLogs(lambda: boto3.client("logs", config=RETRY_CONFIG))
+    logs = ManifestLogs(_logs_client)
     return ManifestConsumer(repository, logs, _prices, Config(own.headroom, own.manifest_attempts))
 
 

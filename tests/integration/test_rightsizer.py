@@ -93,6 +93,7 @@ def invoke(table_name: str, logs: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("RIGHTSIZING_HEADROOM", "0.1")
     monkeypatch.setenv("RIGHTSIZING_MANIFEST_ATTEMPTS", "3")
     get_settings.cache_clear()
+    handler_module._logs_client.cache_clear()
     monkeypatch.setattr(handler_module, "_prices", lambda: PRICES)
 
     def _invoke(bodies: list[dict[str, Any]], receives: int = 1) -> dict[str, Any]:
@@ -103,6 +104,7 @@ def invoke(table_name: str, logs: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
 
     yield _invoke
     get_settings.cache_clear()
+    handler_module._logs_client.cache_clear()
 
 
 def test_the_guides_completed_run_is_sized_from_its_manifest(invoke, repo, logs) -> None:
