@@ -76,7 +76,7 @@ def task_record(run: Run, task: Task, region: str, account: str) -> dict[str, An
         "creationTime": _time(task.creation_time), "gpus": spec.gpus,
         "image": image,
         "imageDigest": "sha256:" + hashlib.sha256(image.encode()).hexdigest(),
-        "instanceType": spec.instance_type, "memory": spec.memory, "name": task.name, "run": run.arn,
+        "instanceType": task.instance_type, "memory": spec.memory, "name": task.name, "run": run.arn,
         "startTime": _time(task.start_time), "status": _TASK_STATUS.get(task.status, task.status),
         "stopTime": _time(task.stop_time), "uuid": task.uuid,
     }

@@ -32,7 +32,7 @@ from sandbox.omics.errors import (
     ValidationException,
 )
 from sandbox.omics.faults import NO_CACHE_REASONS, RunView
-from sandbox.omics.specs import TaskSpec
+from sandbox.omics.specs import TaskSpec, service_instance_type
 from sandbox.omics.state import RUN_TERMINAL, TASK_TERMINAL, Run, Task
 
 MAX_PARAMETER_BYTES = 50_000
@@ -285,7 +285,8 @@ class RunsMixin(EmulatorCore):
     def _create_task(self, run: Run, spec: TaskSpec, upstream: list[str]) -> None:
         task_id = self.new_id()
         key = task_cache_key(run.workflow.id, spec.name, run.parameters, upstream)
-        task = Task(id=task_id, uuid=self.new_uuid(), spec=spec, cache_key=key, creation_time=self.now())
+        task = Task(id=task_id, uuid=self.new_uuid(), spec=spec, cache_key=key, creation_time=self.now(),
+                    instance_type=service_instance_type(spec.cpus, spec.memory, spec.gpus, self.region))
         cache = self.run_caches.get(run.cache_id) if run.cache_id else None
         if cache is not None:
             entry = self.cache_store.lookup(cache, key)
