@@ -69,6 +69,7 @@ class RightsizingRepository:
                                 "entity": ENTITY_RUN, "run_id": run_id, "run_uuid": run_uuid, **fields}
         if root_batch_id:
             item.update(batch_pk=batch_partition(root_batch_id), batch_sk=f"RUN#{run_id}#{run_uuid}")
+        keys.check_key_sizes(item)
         return item
 
     def write_run(self, names: list[dict[str, Any]], marker: dict[str, Any]) -> None:
