@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli import cache_restore, cost, doctor
+from autopilot_cli import cache_restore, cost, doctor, rightsize
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import (
     SANDBOX_FILE_ENV,
@@ -562,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.set_defaults(handler=cmd_reconcile)
     doctor.register(commands)
     cost.register(commands)
+    rightsize.register(commands)
     return parser
 
 

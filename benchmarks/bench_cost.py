@@ -1,10 +1,13 @@
-"""Cost enrichment benchmark (issue 14): a completed run of N tasks, priced and right-sized from data the
-recorder already holds (GetRun + ListRunTasks rows, in memory) plus one read of the run's manifest
-stream (simulated here: a generator of log events, counted as one read).
+"""Cost enrichment benchmark (issue 14): a completed run of N tasks, priced from data the recorder already
+holds (GetRun + ListRunTasks rows, generated lazily) and right-sized by the real manifest consumer
+(rightsizer.logic) reading the run's manifest stream from (moto) CloudWatch Logs and writing its per task
+name items to (moto) DynamoDB.
 
-Printed, not asserted: HealthOmics calls (must be 0), log reads (1), and the tracemalloc peak of the
-enrichment at 1,000 and at 10,000 tasks (flat: the tasks are streamed, aggregates are per task name).
-Sizes: COST_BENCH_SIZES="1000,10000" (comma-separated).
+Printed, not asserted: HealthOmics calls (must be 0: an emulator answers every omics call in the process
+and counts them), manifest streams read (1) and their GetLogEvents pages, items written, and the
+tracemalloc peak of the enrichment at each size (flat: one log page and one aggregate per task name).
+Sizes: COST_BENCH_SIZES="1000,10000" (comma-separated); page size: COST_BENCH_PAGE_EVENTS (default: the
+consumer's).
 """
 
 from __future__ import annotations
@@ -13,14 +16,24 @@ import json
 import os
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import boto3
+from moto import mock_aws
+
+from rightsizer.dal import PAGE_EVENTS, ManifestLogs
+from rightsizer.logic import Config, ManifestConsumer
+from sandbox.omics import OmicsEmulator, mock_omics
 from shared.cost.calculator import TASK, Total, run_cost_items
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, price_list
-from shared.cost.rightsizing import BatchRightsizing, manifest_stream
+from shared.cost.rightsizing import LOG_GROUP, manifest_stream
 from shared.provenance.items import RunDetails, TaskDetails
+from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.rightsizing_repository import RightsizingRepository
+from tests.factories import create_provenance_table
 
 REGION = "us-east-1"
 NAMES = [f"step{i:02d}" for i in range(20)]
@@ -38,72 +51,83 @@ def bench_prices() -> PriceList:
     return price_list(lines, list_id="bench", date="2026-11-01", source="benchmark figures")
 
 
-class CountingOmics:
-    """Any HealthOmics call would be counted here; enrichment must make none."""
+def manifest_records(tasks: int) -> Iterator[str]:
+    """The run's manifest in the guide's format: the run record, then one record per task."""
+    yield json.dumps({"arn": RUN.arn, "uuid": RUN.uuid, "status": "COMPLETED", "storageType": "STATIC",
+                      "storageCapacity": 5000, "startTime": "2026-11-02T10:00:00.000Z",
+                      "stopTime": "2026-11-02T14:00:00.000Z", "metrics": {"storageMaximumGiB": 900}})
+    for i in range(tasks):
+        yield json.dumps({
+            "arn": f"arn:aws:omics:{REGION}:123456789012:task/{i}", "name": NAMES[i % len(NAMES)],
+            "instanceType": TYPES[i % len(TYPES)], "cpus": 2, "memory": 4, "run": RUN.arn, "status": "SUCCESS",
+            "startTime": "2026-11-02T10:00:00.000Z", "stopTime": f"2026-11-02T10:{i % 60:02d}:30.000Z",
+            "metrics": {"cpusMaximum": 1.5, "memoryMaximumGiB": 2.5, "cpusReserved": 2, "memoryReservedGiB": 4}})
 
-    def __init__(self) -> None:
-        self.calls = 0
 
-    def __getattr__(self, name: str) -> Any:
-        def call(**_: Any) -> dict[str, Any]:
-            self.calls += 1
-            return {}
-        return call
-
-
-class SimulatedLogs:
-    """One read of the manifest stream, yielding its events lazily (as GetLogEvents pages would)."""
-
-    def __init__(self, tasks: int) -> None:
-        self.tasks, self.reads = tasks, 0
-
-    def read(self, stream: str) -> Iterator[dict[str, Any]]:
-        self.reads += 1
-        yield {"timestamp": 0, "message": json.dumps({"arn": RUN.arn, "storageCapacity": 5000})}
-        for i in range(self.tasks):
-            yield {"timestamp": i + 1, "message": json.dumps({
-                "arn": f"arn:aws:omics:{REGION}:123456789012:task/{i}", "name": NAMES[i % len(NAMES)],
-                "instanceType": TYPES[i % len(TYPES)], "cpus": 2, "memory": 4,
-                "startTime": "2026-11-02T10:00:00.000Z", "stopTime": f"2026-11-02T10:{i % 60:02d}:30.000Z",
-                "metrics": {"cpusMaximum": 1.5, "memoryMaximumGiB": 2.5}})}
+def write_manifest(logs: Any, tasks: int) -> None:
+    stream = manifest_stream(RUN.run_id, RUN.uuid or "")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    now, batch = int(time.time() * 1000), []
+    for message in manifest_records(tasks):
+        batch.append({"timestamp": now, "message": message})
+        if len(batch) == 5000:
+            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+            batch = []
+    if batch:
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
 
 
 def task_rows(count: int) -> Iterator[TaskDetails]:
     """The ListRunTasks rows the recorder fetched (generated lazily: they are not part of the measure)."""
     for i in range(count):
-        yield TaskDetails(task_id=str(i), run_id=RUN.run_id, name=NAMES[i % len(NAMES)],
+        yield TaskDetails(task_id=str(i), run_id=RUN.run_id, run_uuid=RUN.uuid or "", name=NAMES[i % len(NAMES)],
                           instance_type=TYPES[i % len(TYPES)], cache_hit=(i % 10 == 0),
                           start_time="2026-11-02T10:00:00.000000Z", stop_time=f"2026-11-02T10:{i % 60:02d}:30.000000Z")
 
 
-def enrich(tasks: int) -> dict[str, Any]:
-    omics, logs, prices = CountingOmics(), SimulatedLogs(tasks), bench_prices()
-    tracemalloc.start()
-    started = time.perf_counter()
-    # One pass over the streamed items: the run total and per-task-name totals, items not kept.
-    run_total, by_name = Total(), dict[str | None, Total]()
-    for item in run_cost_items(RUN, task_rows(tasks), prices):
-        run_total.add(item)
-        if item.kind == TASK:
-            by_name.setdefault(item.name, Total()).add(item)
-    sizing = BatchRightsizing(prices)
-    sizing.add_manifest(logs.read(manifest_stream(RUN.run_id, RUN.uuid or "")))
-    advice = list(sizing.results())
-    seconds = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return {"tasks": tasks, "omics_calls": omics.calls, "log_reads": logs.reads, "peak_kib": peak / 1024,
-            "seconds": seconds, "run_usd": run_total.usd, "names": len(advice), "name_totals": len(by_name)}
+def enrich(tasks: int, page_events: int) -> dict[str, Any]:
+    prices = bench_prices()
+    with mock_aws():
+        logs, dynamodb = boto3.client("logs", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
+        write_manifest(logs, tasks)
+        repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
+        repository.record_run_details(RUN, "2026-11-02T14:00:01.000000Z", "COMPLETED")  # the recorder's part
+        requests: Counter[str] = Counter()
+        logs.meta.events.register("provide-client-params.logs.GetLogEvents",
+                                  lambda params, **_: requests.update([params["logStreamName"]]))
+        consumer = ManifestConsumer(RightsizingRepository(repository), ManifestLogs(lambda: logs, page_events),
+                                    lambda: prices, Config(headroom=0.05, manifest_attempts=4))
+        emulator = OmicsEmulator()  # answers (and counts) any HealthOmics call made in this process
+        with mock_omics(emulator):
+            tracemalloc.start()
+            started = time.perf_counter()
+            # One pass over the streamed ListRunTasks rows: the run total and per-task-name totals.
+            run_total, by_name = Total(), dict[str | None, Total]()
+            for item in run_cost_items(RUN, task_rows(tasks), prices):
+                run_total.add(item)
+                if item.kind == TASK:
+                    by_name.setdefault(item.name, Total()).add(item)
+            outcome = consumer.handle(RUN.run_id, RUN.uuid or "")
+            seconds = time.perf_counter() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        items = list(RightsizingRepository(repository).batch_items(RUN.root_batch_id or ""))
+    return {"tasks": tasks, "omics_calls": sum(emulator.calls.values()), "streams_read": len(requests),
+            "log_pages": sum(requests.values()), "peak_kib": peak / 1024, "seconds": seconds,
+            "run_usd": run_total.usd, "names": outcome.names, "items": len(items), "kind": outcome.kind}
 
 
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("COST_BENCH_SIZES", "1000,10000").split(",")]
-    enrich(10)  # warm-up: the instance table and module caches load once, outside the measure
-    results = [enrich(n) for n in sizes]
+    page_events = int(os.environ.get("COST_BENCH_PAGE_EVENTS") or PAGE_EVENTS)
+    enrich(10, page_events)  # warm-up: the instance table and module caches load once, outside the measure
+    results = [enrich(n, page_events) for n in sizes]
     for r in results:
-        print(f"tasks={r['tasks']:>6}  HealthOmics calls={r['omics_calls']}  log reads={r['log_reads']}  "
+        print(f"tasks={r['tasks']:>6}  HealthOmics calls={r['omics_calls']}  manifest streams read="
+              f"{r['streams_read']} (GetLogEvents pages={r['log_pages']}, {page_events} events/page)  "
               f"peak={r['peak_kib']:.0f} KiB  time={r['seconds']:.2f} s  run cost (bench prices)={r['run_usd']:.4f}"
-              f"  task names advised={r['names']}  per-name totals={r['name_totals']}")
+              f"  {r['kind']}: task names={r['names']}, right-sizing items written={r['items']}")
     if len(results) > 1:
         print(f"peak memory ratio {results[-1]['tasks']}/{results[0]['tasks']} tasks: "
               f"{results[-1]['peak_kib'] / results[0]['peak_kib']:.2f} (flat ~ 1.0)")

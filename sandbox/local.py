@@ -175,8 +175,9 @@ class LocalAccount:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.scheduler = boto3.client("scheduler", region_name=REGION)
         kwargs: dict[str, Any] = {"timings": self.timings} if self.timings else {}
+        self.logs = boto3.client("logs", region_name=REGION)
         self.emulator = OmicsEmulator(clock=self.clock, s3=self.s3, events=self.events, account_id=ACCOUNT_ID,
-                                      region=REGION, seed=self.seed, faults=self.faults, **kwargs)
+                                      region=REGION, seed=self.seed, faults=self.faults, logs=self.logs, **kwargs)
         self._stack.enter_context(mock_omics(self.emulator))
         self.omics = boto3.client("omics", region_name=REGION)
         if self._prepare is not None:

@@ -25,6 +25,7 @@ from stacks.components.queue_consumer import QueueConsumer
 from stacks.components.reconciler import Reconciler
 from stacks.components.recorder import ProvenanceRecorder
 from stacks.components.rerunner import Rerunner
+from stacks.components.rightsizing import Rightsizing
 from stacks.components.storage import Storage
 from stacks.config import AutopilotConfig
 from stacks.runtime_contract import (
@@ -128,6 +129,18 @@ class AutopilotStack(cdk.Stack):
             config=config,
             outputs=self.storage.outputs,
             run_cache_bucket=self.storage.run_cache,
+        )
+
+        self.rightsizing = Rightsizing(
+            self,
+            "Rightsizing",
+            factory=factory,
+            table=self.provenance.table,
+            routing=self.routing,
+            key=key,
+            notifications=self.notifications,
+            headroom=config.rightsizing_headroom,
+            manifest_attempts=config.rightsizing_manifest_attempts,
         )
 
         cdk.CfnOutput(self, "ProvenanceTableName", value=self.provenance.table.table_name)

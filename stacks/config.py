@@ -59,6 +59,9 @@ CONTEXT_KEYS = (
     "rerunForeignRuns",
     "reconcileSchedule",
     "reconcileStaleMinutes",
+    # right-sizing from run manifests
+    "rightsizingHeadroom",
+    "rightsizingManifestAttempts",
     # launcher: batch-level defaults a sample sheet falls back to
     "workflowId",
     "workflowVersionName",
@@ -200,6 +203,17 @@ class AutopilotConfig(BaseModel):
     rerun_foreign_runs: bool = Field(
         default=False,
         description="Also re-run failed runs and batches this stack did not start (docs/RERUN_POLICY.md).",
+    )
+
+    rightsizing_headroom: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Right-sizing: fraction added to a task's peak vCPUs and memory before fitting a type "
+                    "(the guide: at least 5 %).",
+    )
+    rightsizing_manifest_attempts: int = Field(
+        default=4, ge=1, le=10,
+        description="Right-sizing: receives of a COMPLETED run whose manifest stream is missing before it is "
+                    "recorded as MANIFEST_MISSING.",
     )
 
     # launcher: batch-level defaults of every sample sheet (a JSON sheet may override all but the role)

@@ -269,7 +269,7 @@ def _task_item(task: Task) -> dict[str, Any]:
         "startTime": task.start_time,
         "stopTime": task.stop_time,
         "gpus": task.spec.gpus,
-        "instanceType": task.spec.instance_type,
+        "instanceType": task.instance_type,
         "uuid": task.uuid,
     }
 

@@ -16,6 +16,7 @@ from sandbox.omics.caching import CacheStore
 from sandbox.omics.clock import VirtualClock
 from sandbox.omics.events import EventPublisher, EventSink
 from sandbox.omics.faults import FaultPlan
+from sandbox.omics.manifests import ManifestWriter
 from sandbox.omics.state import Batch, Run, RunCache, Workflow
 
 
@@ -53,6 +54,7 @@ class EmulatorCore:
         manifest_version: int,
         max_output_body_bytes: int,
         max_runs: int,
+        logs: Any | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.clock = clock or VirtualClock()
@@ -81,6 +83,7 @@ class EmulatorCore:
             manifest_version=manifest_version,
             max_output_body_bytes=max_output_body_bytes,
         )
+        self.manifests = ManifestWriter(logs, region, account_id)
         self.calls: Counter[str] = Counter()
         self.workflows: dict[str, Workflow] = {}
         self.runs: dict[str, Run] = {}

@@ -43,7 +43,9 @@ class OmicsEmulator(BatchesMixin):
         manifest_version: int = 1,
         max_output_body_bytes: int = 64 * 1024,
         max_runs: int = 100_000,
+        logs: Any | None = None,
     ) -> None:
+        """`logs`: a CloudWatch Logs client (moto) for run manifests; without one none are written."""
         super().__init__(
             clock=clock,
             s3=s3,
@@ -57,6 +59,7 @@ class OmicsEmulator(BatchesMixin):
             manifest_version=manifest_version,
             max_output_body_bytes=max_output_body_bytes,
             max_runs=max_runs,
+            logs=logs,
         )
 
     # ---- wire ----------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ Guide sections: run lifecycle (실행 수명 주기), task lifecycle (작업 수
 Two behaviours a scenario switches on (attributes of the emulator, off by default):
 - ``reuse_deleted_run_ids``: a new run takes the id of the most recently deleted run (with a new uuid);
 - ``get_run_lag_seconds``: GetRun keeps answering a run's previous status for that many virtual seconds
-  after a transition, while the event already says the new one (the API is eventually consistent).
+  after a transition, while the event already says the new one (the API is eventually consistent);
+- ``manifest_delay_seconds``: a terminal run's manifest (sandbox/omics/manifests.py) reaches CloudWatch
+  Logs that many virtual seconds after its status event (the guide only says "after the run completes");
+  ``None``: never written.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sandbox.omics.errors import (
     ValidationException,
 )
 from sandbox.omics.faults import NO_CACHE_REASONS, RunView
-from sandbox.omics.specs import TaskSpec
+from sandbox.omics.specs import TaskSpec, service_instance_type
 from sandbox.omics.state import RUN_TERMINAL, TASK_TERMINAL, Run, Task
 
 MAX_PARAMETER_BYTES = 50_000
@@ -53,6 +56,7 @@ def parameters_size(parameters: dict[str, Any]) -> int:
 class RunsMixin(EmulatorCore):
     reuse_deleted_run_ids: bool = False
     get_run_lag_seconds: float = 0.0
+    manifest_delay_seconds: float | None = 0.0
 
     # ---- StartRun ------------------------------------------------------------------------------
     def start_run(
@@ -281,7 +285,8 @@ class RunsMixin(EmulatorCore):
     def _create_task(self, run: Run, spec: TaskSpec, upstream: list[str]) -> None:
         task_id = self.new_id()
         key = task_cache_key(run.workflow.id, spec.name, run.parameters, upstream)
-        task = Task(id=task_id, uuid=self.new_uuid(), spec=spec, cache_key=key, creation_time=self.now())
+        task = Task(id=task_id, uuid=self.new_uuid(), spec=spec, cache_key=key, creation_time=self.now(),
+                    instance_type=service_instance_type(spec.cpus, spec.memory, spec.gpus, self.region))
         cache = self.run_caches.get(run.cache_id) if run.cache_id else None
         if cache is not None:
             entry = self.cache_store.lookup(cache, key)
@@ -399,7 +404,11 @@ class RunsMixin(EmulatorCore):
             run.status_message = message or _FAILURE_MESSAGES.get(reason or "", reason)
         elif final == "CANCELLED":
             run.status_message = run.status_message or "Run cancelled"
+        if self.manifest_delay_seconds == 0:
+            self.manifests.write(run, final)  # before the status event: a consumer of the event finds it
         self._set_run_status(run, final)
+        if self.manifest_delay_seconds:
+            self.schedule(self.manifest_delay_seconds, lambda: self.manifests.write(run, final))
         if run.batch_id:
             self.on_batch_run_terminal(run.batch_id)
 

@@ -6,14 +6,21 @@ A workflow's ``definitionZip`` may contain ``sandbox-workflow.json``::
         {"name": "align", "durationSeconds": 600, "cpus": 8, "memory": 32,
          "outputs": [{"name": "bam", "sizeBytes": 1048576}]},
         {"name": "call", "dependsOn": ["align"], "durationSeconds": 300,
-         "outputs": [{"name": "vcf", "sizeBytes": 4096}]}
+         "outputs": [{"name": "vcf", "sizeBytes": 4096}],
+         "usage": {"cpusMaximum": 1.5, "memoryMaximumGiB": 3.2}}
     ]}
 
 Without it the workflow gets ``DEFAULT_TASKS`` (align → call).
+
+``usage`` declares the utilisation figures the run manifest reports for the task (the guide's manifest
+statistics cpusAverage, cpusMaximum, memoryAverageGiB, memoryMaximumGiB); figures left out default to
+fractions of what the task asked (``DEFAULT_USAGE``). The task's instance type is the service's choice:
+the smallest omics type that fits the requested vCPUs, memory and GPUs (shared.cost.instances).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -22,8 +29,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.omics.errors import ValidationException
+from shared.cost.instances import smallest_fitting
 
 SPEC_FILE = "sandbox-workflow.json"
+USAGE_KEYS = ("cpusAverage", "cpusMaximum", "memoryAverageGiB", "memoryMaximumGiB")
+# Undeclared figures: a task that peaks at 3/4 of its vCPUs and 3/5 of its memory, averaging half of each.
+DEFAULT_USAGE = {"cpusAverage": 0.5, "cpusMaximum": 0.75, "memoryAverageGiB": 0.5, "memoryMaximumGiB": 0.6}
+
+
+@functools.lru_cache(maxsize=256)
+def service_instance_type(cpus: int, memory: int, gpus: int, region: str | None = None) -> str | None:
+    """The guide ('Instance types'): HealthOmics runs a task on the smallest type that fits what it asks;
+    None when nothing does (the guide: the run then fails)."""
+    chosen = smallest_fitting(cpus, memory, gpus, region=region)
+    return chosen.name if chosen else None
 
 
 @dataclass(frozen=True)
@@ -46,14 +65,18 @@ class TaskSpec:
     cpus: int = 2
     memory: int = 4
     gpus: int = 0
+    usage: tuple[tuple[str, float], ...] = ()  # declared manifest figures (USAGE_KEYS), absolute values
 
     @property
-    def instance_type(self) -> str:
-        size = (
-            "large" if self.cpus <= 2 else "xlarge" if self.cpus <= 4 else f"{max(2, self.cpus // 4)}xlarge"
-        )
-        family = "r" if self.memory >= self.cpus * 8 else "m" if self.memory >= self.cpus * 4 else "c"
-        return f"omics.{family}.{size}"
+    def instance_type(self) -> str | None:
+        return service_instance_type(self.cpus, self.memory, self.gpus)
+
+    def usage_figures(self) -> dict[str, float]:
+        """cpusAverage, cpusMaximum, memoryAverageGiB, memoryMaximumGiB: declared, else DEFAULT_USAGE."""
+        declared = dict(self.usage)
+        return {key: declared.get(key, round(DEFAULT_USAGE[key] * (self.cpus if key.startswith("cpus")
+                                                                     else self.memory), 3))
+                for key in USAGE_KEYS}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +94,7 @@ class TaskSpec:
             "cpus": self.cpus,
             "memory": self.memory,
             "gpus": self.gpus,
+            **({"usage": dict(self.usage)} if self.usage else {}),
         }
 
 
@@ -140,11 +164,19 @@ def spec_from_json(doc: Mapping[str, Any]) -> WorkflowSpec:
                     cpus=int(raw.get("cpus", 2)),
                     memory=int(raw.get("memory", 4)),
                     gpus=int(raw.get("gpus", 0)),
+                    usage=_usage(raw.get("usage") or {}),
                 )
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationException(f"invalid {SPEC_FILE}: {exc}") from exc
     return WorkflowSpec(tuple(tasks))
+
+
+def _usage(raw: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    unknown = set(raw) - set(USAGE_KEYS)
+    if unknown:
+        raise ValueError(f"usage: unknown figures {sorted(unknown)} (known: {list(USAGE_KEYS)})")
+    return tuple(sorted((str(k), float(v)) for k, v in raw.items()))
 
 
 def spec_from_zip(data: bytes) -> WorkflowSpec | None:

@@ -47,6 +47,7 @@ class Task:
     failure_reason: str | None = None
     cache_hit: bool = False
     cache_s3_uri: str | None = None
+    instance_type: str | None = None  # the service's placement (specs.service_instance_type), in its region
     will_fail: bool = False
     cancel_requested: bool = False
 

@@ -227,6 +227,17 @@ class BatchRightsizing:
         if not usage.gpus:  # GPU tasks keep their accelerator type
             self.by_name.setdefault(usage.name, NameAggregate()).add(usage)
 
+    def merge(self, name: str, part: NameAggregate) -> None:
+        """One run's stored aggregate of a task name (what the manifest consumer wrote)."""
+        agg = self.by_name.setdefault(name, NameAggregate())
+        agg.tasks += part.tasks
+        for peak in ("cpus_peak", "memory_peak_gib"):
+            mine, theirs = getattr(agg, peak), getattr(part, peak)
+            if theirs is not None:
+                setattr(agg, peak, max(mine or 0.0, theirs))
+        for key, seconds in part.seconds_by_type.items():
+            agg.seconds_by_type[key] = agg.seconds_by_type.get(key, Decimal(0)) + seconds
+
     def results(self) -> Iterator[NameRecommendation]:
         for name in sorted(self.by_name):
             agg = self.by_name[name]
@@ -246,3 +257,100 @@ class BatchRightsizing:
                     recommended = None if then is None else recommended + then
             yield NameRecommendation(name, agg.tasks, tuple(sorted(i for i, _ in agg.seconds_by_type if i)),
                                      target, current, recommended, self.prices.ref)
+
+
+def needed_units(peak: float, headroom: float) -> int:
+    """What to request for a peak plus headroom (whole vCPUs / GiB, at least 1)."""
+    return max(1, math.ceil(peak * (1 + headroom)))
+
+
+@dataclass
+class RunNameAggregate:
+    """One task name within one run: what the consumer stores (bounded by task names, not tasks)."""
+
+    name: str
+    region: str | None = None
+    tasks: int = 0
+    measured: int = 0  # tasks with utilisation figures
+    gpu_tasks: int = 0
+    cpus_peak: float | None = None
+    memory_peak_gib: float | None = None
+    seconds_by_type: dict[str, Decimal] = field(default_factory=dict)  # current type -> billed seconds
+    current_usd: Decimal | None = Decimal(0)
+    recommended_usd: Decimal | None = Decimal(0)  # sum of each task's own recommendation
+    recommended_by_task: dict[str, int] = field(default_factory=dict)  # recommended type -> tasks
+
+    def add(self, usage: TaskUsage, rec: Recommendation) -> None:
+        """Costs and billed seconds count the tasks the advice covers (measured, or GPU: kept as they are);
+        a task without utilisation figures (a cache hit ran nothing) is only counted."""
+        self.tasks += 1
+        self.region = self.region or usage.region
+        if usage.gpus:
+            self.gpu_tasks += 1
+        if usage.cpus_maximum is not None and usage.memory_maximum_gib is not None:
+            self.measured += 1
+            self.cpus_peak = max(self.cpus_peak or 0.0, usage.cpus_maximum)
+            self.memory_peak_gib = max(self.memory_peak_gib or 0.0, usage.memory_maximum_gib)
+        if rec.recommended_type is None:
+            return
+        if usage.billed_seconds is not None and usage.instance_type:
+            self.seconds_by_type[usage.instance_type] = (self.seconds_by_type.get(usage.instance_type, Decimal(0))
+                                                         + usage.billed_seconds)
+        self.current_usd = None if self.current_usd is None or rec.current_usd is None else \
+            self.current_usd + rec.current_usd
+        self.recommended_usd = None if self.recommended_usd is None or rec.recommended_usd is None else \
+            self.recommended_usd + rec.recommended_usd
+        if rec.recommended_type:
+            self.recommended_by_task[rec.recommended_type] = self.recommended_by_task.get(rec.recommended_type, 0) + 1
+
+    @property
+    def saving_usd(self) -> Decimal | None:
+        if self.current_usd is None or self.recommended_usd is None:
+            return None
+        return self.current_usd - self.recommended_usd
+
+    def as_name_aggregate(self) -> NameAggregate:
+        """For a batch: this run's share of the task name's batch-wide aggregate."""
+        agg = NameAggregate(tasks=self.tasks - self.gpu_tasks, cpus_peak=self.cpus_peak,
+                            memory_peak_gib=self.memory_peak_gib)
+        agg.seconds_by_type = {(t, self.region): s for t, s in self.seconds_by_type.items()}
+        return agg
+
+
+@dataclass
+class RunRightsizing:
+    """One run's manifest, consumed record by record: per task name aggregates and the run record."""
+
+    prices: PriceList
+    headroom: float = DEFAULT_HEADROOM
+    by_name: dict[str, RunNameAggregate] = field(default_factory=dict)
+    run_record: dict[str, Any] | None = None
+    tasks: int = 0
+
+    def add_events(self, events: Iterable[str | Mapping[str, Any]]) -> None:
+        for record in manifest_records(events):
+            kind = _kind(record)
+            if kind == "run":
+                # Kept without its parameters and digests: only the figures storage needs.
+                self.run_record = {k: record.get(k) for k in ("arn", "storageType", "storageCapacity",
+                                                               "startTime", "stopTime", "metrics") if k in record}
+            elif kind == "task":
+                usage = TaskUsage.of(record)
+                self.tasks += 1
+                self.by_name.setdefault(usage.name, RunNameAggregate(usage.name)).add(
+                    usage, recommend(usage, self.prices, self.headroom))
+
+    def name_recommendation(self, agg: RunNameAggregate) -> str | None:
+        """One type for the task name in this run: fits its peak (GPU names keep theirs: not advised)."""
+        if agg.gpu_tasks or agg.cpus_peak is None or agg.memory_peak_gib is None:
+            return None
+        return fitting_type(agg.cpus_peak, agg.memory_peak_gib, self.headroom, agg.region)
+
+    def storage(self) -> StorageRecommendation | None:
+        return recommend_storage(self.run_record, self.prices, self.headroom) if self.run_record else None
+
+    def storage_average_gib(self) -> float | None:
+        return _metric(self.run_record, "storageAverageGiB") if self.run_record else None
+
+    def storage_maximum_gib(self) -> float | None:
+        return _metric(self.run_record, "storageMaximumGiB") if self.run_record else None

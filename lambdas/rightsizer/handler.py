@@ -1,0 +1,90 @@
+"""Right-sizing Lambda: SQS (Run Status Change COMPLETED) -> the run's manifest -> provenance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from rightsizer.dal import RETRY_CONFIG, ManifestLogs
+from rightsizer.logic import Config, ManifestConsumer
+from rightsizer.settings import RightsizingSettings
+from shared.consumer import body_json, process_sqs_batch
+from shared.cost.prices import PriceList, load_snapshot
+from shared.events import IgnoredEvent, MalformedEvent, RunStatusChange, parse_omics_event
+from shared.observability import logger, metrics, tracer
+from shared.provenance.keys import KeyTooLarge
+from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.rightsizing_repository import RightsizingRepository
+from shared.rejections import record_rejected_event
+from shared.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def _prices() -> PriceList:
+    """The repository's dated price snapshot (the offline default every cost figure names)."""
+    return load_snapshot()
+
+
+@lru_cache(maxsize=1)
+def _logs_client() -> Any:
+    """One CloudWatch Logs client per process (adaptive retries: GetLogEvents is an account-wide quota)."""
+    return boto3.client("logs", config=RETRY_CONFIG)
+
+
+def _consumer() -> ManifestConsumer:
+    """Built per invocation from the environment (nothing at import time)."""
+    settings, own = get_settings(), RightsizingSettings.from_env()
+    repository = RightsizingRepository(ProvenanceRepository(settings.table_name))
+    logs = ManifestLogs(_logs_client)
+    return ManifestConsumer(repository, logs, _prices, Config(own.headroom, own.manifest_attempts))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    consumer = _consumer()
+    consumer.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+    counts: Counter[str] = Counter()
+
+    def handle(record: SQSRecord) -> None:
+        raw = body_json(record)
+        try:
+            parsed = parse_omics_event(raw)
+        except IgnoredEvent:
+            counts["IgnoredEvents"] += 1
+            return
+        except (ValidationError, MalformedEvent) as error:
+            record_rejected_event(consumer.repository.base, raw, str(error))
+            counts["RejectedEvents"] += 1
+            return
+        if not isinstance(parsed, RunStatusChange) or parsed.detail.status != "COMPLETED":
+            counts["IgnoredEvents"] += 1  # the rule routes only COMPLETED runs; anything else is not ours
+            return
+        receives = int(record.attributes.approximate_receive_count or 1)
+        try:
+            outcome = consumer.handle(parsed.detail.run_id, parsed.detail.uuid, receives)
+        except KeyTooLarge as error:
+            record_rejected_event(consumer.repository.base, raw, str(error))
+            counts["RejectedEvents"] += 1
+            return
+        counts[f"Runs{outcome.kind.title()}"] += 1
+        counts["ManifestTasks"] += outcome.tasks
+        counts["ManifestLogPages"] += outcome.pages
+        # Run id and counts only: task names and sample ids stay in the table.
+        logger.info("run right-sized", extra={"run_id": parsed.detail.run_id, "outcome": outcome.kind,
+                                              "tasks": outcome.tasks, "names": outcome.names,
+                                              "log_pages": outcome.pages})
+
+    response = process_sqs_batch(event, handle)
+    for name, value in counts.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return response

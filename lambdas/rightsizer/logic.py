@@ -1,0 +1,116 @@
+"""Right-sizing of one COMPLETED run from its manifest, read once, streamed.
+
+Off the recorder's hot path (its own queue). Zero HealthOmics calls: the run's batch comes from what the
+recorder stored (its GetRun enrichment), the tasks and their use from the manifest stream. Memory is bounded
+by one log page plus one aggregate per task name. Nothing is written until the whole stream is read, so a
+read cut short (time, throttling) writes nothing and the record is retried.
+
+Duplicates and reordering: a run whose marker says DONE is skipped (one GetItem); otherwise everything is
+recomputed from the manifest and written as full puts, so two concurrent deliveries write the same items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rightsizer.dal import ManifestLogs, ManifestMissing
+from shared.clock import utc_now
+from shared.cost.instances import by_name
+from shared.cost.prices import PriceList
+from shared.cost.rightsizing import RunNameAggregate, RunRightsizing, manifest_stream, needed_units
+from shared.errors import RetryableError
+from shared.provenance.rightsizing_repository import DONE, MANIFEST_MISSING, RightsizingRepository
+from shared.status import iso_time
+
+# Seconds kept in hand after the last page for the writes (one BatchWriteItem per 25 task names).
+WRITE_BUDGET_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Config:
+    headroom: float
+    manifest_attempts: int
+
+
+@dataclass
+class Outcome:
+    kind: str  # SIZED | DUPLICATE | MISSING
+    tasks: int = 0
+    names: int = 0
+    pages: int = 0
+
+
+class ManifestConsumer:
+    def __init__(self, repository: RightsizingRepository, logs: ManifestLogs, prices: Callable[[], PriceList],
+                 config: Config, now: Callable[[], datetime] = utc_now,
+                 time_left: Callable[[], float] = lambda: float("inf")) -> None:
+        self.repository, self.logs, self.prices, self.config = repository, logs, prices, config
+        self.now, self.time_left = now, time_left
+
+    def handle(self, run_id: str, run_uuid: str, receive_count: int = 1) -> Outcome:
+        marker = self.repository.marker(run_id, run_uuid)
+        if marker and marker.get("status") == DONE:
+            return Outcome("DUPLICATE")
+        last_chance = receive_count >= self.config.manifest_attempts
+        summary = self.repository.run_summary(run_id, run_uuid) or {}
+        if "details_recorded_at" not in summary and not last_chance:
+            # The recorder enriches the same COMPLETED event; its batch lineage indexes our items. Without it
+            # by the last attempt the run is still sized, only outside any batch.
+            raise RetryableError(f"run {run_id}: details not recorded yet; retried")
+        root_batch_id = summary.get("root_batch_id")
+        prices = self.prices()
+        sizing = RunRightsizing(prices, self.config.headroom)
+        pages_before = self.logs.pages_read
+        try:
+            for page in self.logs.pages(manifest_stream(run_id, run_uuid),
+                                        stop=lambda: self.time_left() < WRITE_BUDGET_SECONDS):
+                sizing.add_events(page)
+        except ManifestMissing:
+            if not last_chance:
+                raise RetryableError(f"run {run_id}: manifest stream not written yet; retried") from None
+            self.repository.write_run([], self.repository.marker_item(run_id, run_uuid, root_batch_id, {
+                "status": MANIFEST_MISSING, "reason": f"no stream {manifest_stream(run_id, run_uuid)} after "
+                f"{receive_count} receives", "recorded_at": iso_time(self.now())}))
+            return Outcome("MISSING", pages=self.logs.pages_read - pages_before)
+        pages = self.logs.pages_read - pages_before
+        recorded_at = iso_time(self.now())
+        common = {"headroom": self.config.headroom, "price_list_id": prices.list_id, "price_date": prices.date,
+                  "recorded_at": recorded_at}
+        names = [self.repository.name_item(run_id, run_uuid, root_batch_id, {**self._name_fields(sizing, agg),
+                                                                             **common})
+                 for agg in sizing.by_name.values()]
+        self.repository.write_run(names, self.repository.marker_item(run_id, run_uuid, root_batch_id, {
+            "status": DONE, "tasks": sizing.tasks, "names": len(names), "log_pages": pages,
+            "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
+        return Outcome("SIZED", tasks=sizing.tasks, names=len(names), pages=pages)
+
+    def _name_fields(self, sizing: RunRightsizing, agg: RunNameAggregate) -> dict[str, Any]:
+        target = sizing.name_recommendation(agg)
+        fields: dict[str, Any] = {
+            "task_name": agg.name, "region": agg.region, "tasks": agg.tasks, "measured_tasks": agg.measured,
+            "gpu_tasks": agg.gpu_tasks, "cpus_peak": agg.cpus_peak, "memory_peak_gib": agg.memory_peak_gib,
+            "seconds_by_type": {t: s for t, s in agg.seconds_by_type.items()},
+            "task_recommendations": dict(agg.recommended_by_task), "recommended_type": target,
+            "current_usd": agg.current_usd, "recommended_usd": agg.recommended_usd, "saving_usd": agg.saving_usd,
+        }
+        if target and agg.cpus_peak is not None and agg.memory_peak_gib is not None:
+            fields["request_cpus"] = needed_units(agg.cpus_peak, sizing.headroom)
+            fields["request_memory_gib"] = needed_units(agg.memory_peak_gib, sizing.headroom)
+            fitted = by_name(target)
+            fields["recommended_vcpus"], fields["recommended_memory_gib"] = (
+                (fitted.vcpus, fitted.memory_gib) if fitted else (None, None))
+        return fields
+
+    @staticmethod
+    def _storage_fields(sizing: RunRightsizing) -> dict[str, Any]:
+        storage = sizing.storage()
+        if storage is None:
+            return {}
+        return {"storage_type": storage.storage_type, "storage_capacity_gib": storage.current_gib,
+                "storage_average_gib": sizing.storage_average_gib(),
+                "storage_maximum_gib": sizing.storage_maximum_gib(),
+                "storage_recommended_gib": storage.recommended_gib, "storage_current_usd": storage.current_usd,
+                "storage_recommended_usd": storage.recommended_usd}

@@ -1,0 +1,20 @@
+"""The right-sizing consumer's own settings (set by stacks/components/rightsizing.py)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, Field
+
+ENV_HEADROOM = "RIGHTSIZING_HEADROOM"
+ENV_MANIFEST_ATTEMPTS = "RIGHTSIZING_MANIFEST_ATTEMPTS"
+
+
+class RightsizingSettings(BaseModel):
+    headroom: float = Field(default=0.05, ge=0, le=1)
+    manifest_attempts: int = Field(default=4, ge=1)
+
+    @classmethod
+    def from_env(cls) -> RightsizingSettings:
+        return cls(headroom=float(os.environ.get(ENV_HEADROOM) or 0.05),
+                   manifest_attempts=int(os.environ.get(ENV_MANIFEST_ATTEMPTS) or 4))

@@ -1,0 +1,114 @@
+"""Right-sizing: Run Status Change COMPLETED -> right-sizing queue -> manifest consumer -> provenance table.
+
+Off the recorder's hot path: a run of thousands of tasks is read from its manifest stream in CloudWatch
+Logs (`/aws/omics/WorkflowLog`, `manifest/run/<run id>/<run uuid>`, written by HealthOmics) by its own
+function, which makes no HealthOmics call.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import RUN_STATUS_CHANGE, EventRouting
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.queue_consumer import QueueConsumer
+from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on the import path)
+
+# isort: off
+from rightsizer.settings import ENV_HEADROOM, ENV_MANIFEST_ATTEMPTS
+from shared.cost.rightsizing import LOG_GROUP
+# isort: on
+
+RIGHTSIZER_HANDLER = "rightsizer.handler.lambda_handler"
+# The guide's log stream form (`manifest/run/<id>/<uuid>`); the IAM reference's log-stream ARN is
+# arn:...:logs:<region>:<account>:log-group:<group>:log-stream:<stream>.
+MANIFEST_STREAMS = f"log-group:{LOG_GROUP}:log-stream:manifest/run/*"
+MAX_CONCURRENCY = 2  # GetLogEvents is a per-account quota shared with every other reader
+
+
+class Rightsizing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        routing: EventRouting,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        headroom: float,
+        manifest_attempts: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        self.function = factory.create(
+            self,
+            "Rightsizer",
+            FunctionSpec(
+                capability="rightsizer",
+                handler=RIGHTSIZER_HANDLER,
+                description="Right-sizes completed HealthOmics runs from their run manifest in CloudWatch Logs",
+                timeout=cdk.Duration.minutes(2),
+                memory_mb=512,
+                reserved_concurrency=MAX_CONCURRENCY,
+                environment={ENV_HEADROOM: str(headroom), ENV_MANIFEST_ATTEMPTS: str(manifest_attempts)},
+            ),
+        )
+        table.grant_read_write_data(self.function)
+        self.manifest_streams_arn = stack.format_arn(
+            service="logs", resource=MANIFEST_STREAMS.split(":", 1)[0],
+            resource_name=MANIFEST_STREAMS.split(":", 1)[1], arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadRunManifests", actions=["logs:GetLogEvents"], resources=[self.manifest_streams_arn]))
+
+        self.consumer = QueueConsumer(
+            self,
+            "Rightsizing",
+            consumer="rightsizer",
+            function=self.function,
+            key=key,
+            notifications=notifications,
+            batch_size=5,
+            max_concurrency=MAX_CONCURRENCY,
+            # A missing manifest is retried `manifest_attempts` times and then recorded (MANIFEST_MISSING)
+            # before SQS would move the message to the DLQ.
+            max_receive_count=manifest_attempts + 2,
+            max_message_age=cdk.Duration.hours(3),
+        )
+        self.rule = routing.route(
+            "RightsizingRule",
+            detail_types=[RUN_STATUS_CHANGE],
+            detail={"status": ["COMPLETED"]},
+            consumer=self.consumer,
+            description="HealthOmics runs COMPLETED -> right-sizing queue (run manifest)",
+        )
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "HealthOmics writes each run's manifest to its own stream manifest/run/<run id>/<run uuid> in "
+            "/aws/omics/WorkflowLog (the guide); the ids are known only at run time, so GetLogEvents is scoped "
+            "to that group's manifest/run/* streams and nothing else.",
+            wildcard_arn("logs", MANIFEST_STREAMS),
+        )
+        acknowledge(
+            role,
+            "Right-sizing items are indexed on the provenance table's batch GSI (<table>/index/*); access is "
+            "limited to this one table (grant_read_write_data).",
+            wildcard_under(table, "/index/*"),
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
+            "and apply to that single key only.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )

@@ -1,0 +1,206 @@
+"""The right-sizing consumer against moto (DynamoDB + CloudWatch Logs).
+
+Oracles: the guide's COMPLETED run event and run manifest example (tests/fixtures/guide: the task geno-123
+asking 16 vCPUs and 32 GiB, run on omics.c.4xlarge as the service places it), the guide's stream name
+manifest/run/<run id>/<run uuid> in /aws/omics/WorkflowLog, and moto's GetLogEvents paging. Utilisation
+figures and prices here are TEST FIGURES (stated where added)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+import rightsizer.handler as handler_module
+from rightsizer.dal import ManifestLogs
+from rightsizer.logic import Config, ManifestConsumer
+from shared.cost.prices import PriceLine, price_list
+from shared.cost.rightsizing import LOG_GROUP, BatchRightsizing
+from shared.errors import RetryableError
+from shared.provenance.items import RunDetails
+from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.rightsizing_repository import DONE, MANIFEST_MISSING, RightsizingRepository, name_aggregate
+from shared.settings import get_settings
+from tests.factories import REFERENCE_EVENTS, FakeLambdaContext, reference_event, sqs_event
+
+EVENT = reference_event("run-status-change.completed")
+RUN_ID, RUN_UUID = EVENT["detail"]["runId"], EVENT["detail"]["uuid"]
+STREAM = f"manifest/run/{RUN_ID}/{RUN_UUID}"
+REGION = "us-east-1"  # the guide's manifest records are in us-east-1
+PRICES = price_list([
+    PriceLine("omics.c.4xlarge", REGION, Decimal("0.72"), "Hrs"),
+    PriceLine("omics.m.xlarge", REGION, Decimal("0.24"), "Hrs"),
+    PriceLine("omics.c.large", REGION, Decimal("0.09"), "Hrs"),
+], list_id="test-list", date="2026-11-01", source="test figures")
+
+
+def guide_records(tasks: int = 1, names: int = 1) -> list[dict[str, Any]]:
+    """The guide's run record, then `tasks` copies of its task (spread over `names` names) with our
+    figures: peak 3.2 vCPUs and 10 GiB, one minute of running."""
+    run, task = json.loads((REFERENCE_EVENTS / "run-manifest.example.json").read_text())
+    records = [run]
+    for i in range(tasks):
+        copy_ = copy.deepcopy(task)
+        copy_.update(arn=f"{task['arn']}{i}", name=f"geno-{i % names}", stopTime="2022-08-24T20:09:22.278Z",
+                     metrics={"cpusMaximum": 3.2, "memoryMaximumGiB": 10})
+        records.append(copy_)
+    return records
+
+
+def write_manifest(logs: Any, records: list[dict[str, Any]], stream: str = STREAM) -> None:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    now = int(time.time() * 1000)  # CloudWatch Logs (and moto) take events of the last 14 days only
+    for start in range(0, len(records), 5000):
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
+            {"timestamp": now, "message": json.dumps(r)} for r in records[start:start + 5000]])
+
+
+def record_details(repo: ProvenanceRepository, run_id: str = RUN_ID, run_uuid: str = RUN_UUID,
+                   batch: str | None = "B1") -> None:
+    """What the recorder's GetRun enrichment stores (lineage from our tags: the run's root batch)."""
+    repo.record_run_details(RunDetails(run_id=run_id, uuid=run_uuid, root_run_id=run_id, root_batch_id=batch,
+                                       workflow_id="1234567"), "2022-10-20T22:07:40.000000Z", "COMPLETED")
+
+
+@pytest.fixture
+def logs(aws: None) -> Any:
+    return boto3.client("logs", region_name=REGION)
+
+
+@pytest.fixture
+def repo(table_name: str) -> ProvenanceRepository:
+    return ProvenanceRepository(table_name, boto3.client("dynamodb"))
+
+
+@pytest.fixture
+def consumer(repo: ProvenanceRepository, logs: Any) -> ManifestConsumer:
+    return ManifestConsumer(RightsizingRepository(repo), ManifestLogs(lambda: logs, page_events=50),
+                            lambda: PRICES, Config(headroom=0.1, manifest_attempts=3))
+
+
+@pytest.fixture
+def invoke(table_name: str, logs: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    monkeypatch.setenv("RIGHTSIZING_HEADROOM", "0.1")
+    monkeypatch.setenv("RIGHTSIZING_MANIFEST_ATTEMPTS", "3")
+    get_settings.cache_clear()
+    handler_module._logs_client.cache_clear()
+    monkeypatch.setattr(handler_module, "_prices", lambda: PRICES)
+
+    def _invoke(bodies: list[dict[str, Any]], receives: int = 1) -> dict[str, Any]:
+        event = sqs_event(bodies)
+        for record in event["Records"]:
+            record["attributes"]["ApproximateReceiveCount"] = str(receives)
+        return handler_module.lambda_handler(event, FakeLambdaContext())
+
+    yield _invoke
+    get_settings.cache_clear()
+    handler_module._logs_client.cache_clear()
+
+
+def test_the_guides_completed_run_is_sized_from_its_manifest(invoke, repo, logs) -> None:
+    # Given the guide's COMPLETED event, the recorder's details of that run, and its manifest stream,
+    record_details(repo)
+    write_manifest(logs, guide_records())
+    # When the consumer gets the event,
+    assert invoke([EVENT]) == {"batchItemFailures": []}
+    # then the run's task name has its advice: peak 3.2 vCPUs / 10 GiB + 10 % -> 4 vCPUs, 11 GiB ->
+    # omics.m.xlarge; billed 60 s: current 0.72 x 60/3600 = 0.012, recommended 0.24 x 60/3600 = 0.004.
+    rightsizing = RightsizingRepository(repo)
+    marker = rightsizing.marker(RUN_ID, RUN_UUID)
+    assert marker is not None and (marker["status"], marker["tasks"], marker["names"]) == (DONE, 1, 1)
+    assert (marker["storage_type"], marker["storage_capacity_gib"]) == ("STATIC", 9600)  # the guide's run
+    (item,) = [i for i in rightsizing.batch_items("B1") if i["entity"] == "RIGHTSIZE_NAME"]
+    assert (item["task_name"], item["recommended_type"], item["request_cpus"], item["request_memory_gib"]) == (
+        "geno-0", "omics.m.xlarge", 4, 11)
+    assert item["seconds_by_type"] == {"omics.c.4xlarge": 60}
+    assert (item["current_usd"], item["recommended_usd"], item["saving_usd"]) == (0.012, 0.004, 0.008)
+    assert item["price_list_id"] == "test-list"
+
+
+def test_a_duplicate_event_reads_nothing_again(consumer, repo, logs) -> None:
+    record_details(repo)
+    write_manifest(logs, guide_records(tasks=120, names=3))
+    first = consumer.handle(RUN_ID, RUN_UUID)
+    # 121 records in pages of 50: 3 pages with events, plus the one that says the stream ended.
+    assert (first.kind, first.tasks, first.names, first.pages) == ("SIZED", 120, 3, 4)
+    pages = consumer.logs.pages_read
+    # When the same run arrives again (a duplicated or replayed event), it is one GetItem, no log read.
+    assert consumer.handle(RUN_ID, RUN_UUID).kind == "DUPLICATE"
+    assert consumer.logs.pages_read == pages
+    # Items are bounded by task names (3), not tasks (120).
+    items = list(RightsizingRepository(repo).batch_items("B1"))
+    assert sorted(i["entity"] for i in items) == ["RIGHTSIZE_NAME"] * 3 + ["RIGHTSIZE_RUN"]
+    assert sum(i["tasks"] for i in items if i["entity"] == "RIGHTSIZE_NAME") == 120
+
+
+def test_a_missing_stream_is_retried_then_recorded_and_a_later_event_sizes_it(consumer, repo, logs) -> None:
+    # Given a run whose manifest is not written yet,
+    record_details(repo)
+    rightsizing = RightsizingRepository(repo)
+    # when its event arrives (receives 1 and 2 of 3), it is retried and nothing is written,
+    for receive in (1, 2):
+        with pytest.raises(RetryableError, match="manifest stream not written yet"):
+            consumer.handle(RUN_ID, RUN_UUID, receive)
+        assert rightsizing.marker(RUN_ID, RUN_UUID) is None
+    # at the last attempt the run is recorded as MANIFEST_MISSING (never lost),
+    assert consumer.handle(RUN_ID, RUN_UUID, 3).kind == "MISSING"
+    marker = rightsizing.marker(RUN_ID, RUN_UUID)
+    assert marker is not None and marker["status"] == MANIFEST_MISSING and STREAM in marker["reason"]
+    # and once the stream exists, a later event (replay, reconciler) sizes the run.
+    write_manifest(logs, guide_records())
+    assert consumer.handle(RUN_ID, RUN_UUID).kind == "SIZED"
+    assert rightsizing.marker(RUN_ID, RUN_UUID)["status"] == DONE  # type: ignore[index]
+
+
+def test_a_run_not_yet_enriched_is_retried_and_at_the_last_attempt_sized_outside_any_batch(consumer, repo,
+                                                                                          logs) -> None:
+    write_manifest(logs, guide_records())
+    with pytest.raises(RetryableError, match="details not recorded"):
+        consumer.handle(RUN_ID, RUN_UUID, 1)
+    assert consumer.logs.pages_read == 0  # nothing read before the run's lineage is known
+    assert consumer.handle(RUN_ID, RUN_UUID, 3).kind == "SIZED"
+    marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID)
+    assert marker is not None and marker["status"] == DONE and "batch_pk" not in marker
+
+
+def test_no_time_left_writes_nothing_and_retries(consumer, repo, logs) -> None:
+    record_details(repo)
+    write_manifest(logs, guide_records(tasks=120))
+    consumer.time_left = lambda: 1.0
+    with pytest.raises(RetryableError, match="no time left"):
+        consumer.handle(RUN_ID, RUN_UUID)
+    assert RightsizingRepository(repo).marker(RUN_ID, RUN_UUID) is None
+    assert list(RightsizingRepository(repo).batch_items("B1")) == []
+
+
+def test_the_batch_aggregate_is_one_query_over_the_runs_items(consumer, repo, logs) -> None:
+    # Given two runs of batch B1 sized: the second peaks higher (our figures: 6 vCPUs, 20 GiB).
+    record_details(repo)
+    write_manifest(logs, guide_records())
+    consumer.handle(RUN_ID, RUN_UUID)
+    second = guide_records()
+    second[1]["metrics"] = {"cpusMaximum": 6, "memoryMaximumGiB": 20}
+    record_details(repo, "7654321", "uuid-2")
+    write_manifest(logs, second, "manifest/run/7654321/uuid-2")
+    consumer.handle("7654321", "uuid-2")
+    # When the batch's items are read (one Query) and merged by task name,
+    batch = BatchRightsizing(PRICES, headroom=0.1)
+    for item in RightsizingRepository(repo).batch_items("B1"):
+        if item["entity"] == "RIGHTSIZE_NAME":
+            batch.merge(item["task_name"], name_aggregate(item))
+    (advice,) = batch.results()
+    # then the name fits the batch-wide peak: ceil(6.6) = 7 vCPUs, 22 GiB -> omics.m.2xlarge (unpriced
+    # here: no saving), over 2 x 60 billed seconds on omics.c.4xlarge (0.72 x 120 / 3600 = 0.024).
+    assert (advice.name, advice.tasks, advice.current_types, advice.recommended_type) == (
+        "geno-0", 2, ("omics.c.4xlarge",), "omics.m.2xlarge")
+    assert (advice.current_usd, advice.saving_usd) == (Decimal("0.024"), None)
