@@ -19,6 +19,7 @@ from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.launcher import SheetLauncher
 from stacks.components.omics_budgets import OmicsBudgets
 from stacks.components.omics_resources import OmicsResources
+from stacks.components.pricing import PriceRefresh
 from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.pruner import CachePruner
 from stacks.components.queue_consumer import QueueConsumer
@@ -156,6 +157,16 @@ class AutopilotStack(cdk.Stack):
         )
         cdk.CfnOutput(self, "PrunerFunctionName", value=self.pruner.planner.function_name)
 
+        self.prices = PriceRefresh(
+            self,
+            "Prices",
+            factory=factory,
+            table=self.provenance.table,
+            key=key,
+            notifications=self.notifications,
+            config=config,
+        )
+
         # Keep last (with the dashboard): healed observations reach every consumer routed above.
         self.reconciler.forward_routes_of(self.routing)
         # Keep last: graphs every function and dead-letter queue defined above.
@@ -172,7 +183,9 @@ class AutopilotStack(cdk.Stack):
         queues = [(f"{c.consumer} DLQ", c.dead_letter_queue) for c in self.queue_consumers()]
         queues.append(("reconciler schedule DLQ", self.reconciler.dead_letter_queue))
         queues.append(("pruner schedule DLQ", self.pruner.dead_letter_queue))
-        return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues)
+        queues.append(("price refresh schedule DLQ", self.prices.dead_letter_queue))
+        return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues,
+                                   price_refresh=self.prices)
 
     def _logical_id(self, construct: IConstruct) -> str:
         cfn = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child

@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from pricing.config import ENV_PRICE_LIST_ENDPOINT, ENV_PRICE_REGION, LINES_METRIC, UNUSABLE_METRIC
 from pricing.logic import fetch_pages, refresh
 from shared.clock import utc_now
 from shared.cost.price_source import PriceStore
@@ -25,10 +26,6 @@ from shared.observability import logger, metrics, tracer
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import get_settings
 
-ENV_PRICE_REGION = "PRICE_REGION"
-ENV_PRICE_LIST_ENDPOINT = "PRICE_LIST_ENDPOINT_REGION"
-UNUSABLE_METRIC = "PriceRefreshUnusable"
-LINES_METRIC = "PriceListLines"
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
 
 

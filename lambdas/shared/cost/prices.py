@@ -167,6 +167,15 @@ def price_list_endpoints(region: str) -> tuple[str, ...]:
     return ()
 
 
+def all_price_list_endpoints() -> tuple[str, ...]:
+    """Every Price List API endpoint region of every partition (botocore's endpoint data)."""
+    import botocore.session
+
+    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
+    return tuple(region for partition in partitions
+                 for region in ((partition["services"].get("api.pricing") or {}).get("endpoints") or {}))
+
+
 def price_list_endpoint(region: str, override: str | None = None) -> str:
     """Which Price List API endpoint reads `region`'s prices: `override` if it is one, else the region itself
     if it has one, else one on the same continent (same first name part: eu-west-1 -> eu-central-1), else the
