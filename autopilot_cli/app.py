@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli import cache_restore, doctor
+from autopilot_cli import cache_restore, doctor, prices
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import (
     SANDBOX_FILE_ENV,
@@ -561,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--at", help="reference time of the sweep (ISO 8601; default now)")
     reconcile.set_defaults(handler=cmd_reconcile)
     doctor.register(commands)
+    prices.register(commands, _Parser)
     return parser
 
 

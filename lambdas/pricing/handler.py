@@ -48,7 +48,7 @@ def refresh_time(event: dict[str, Any] | None) -> datetime:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    region = os.environ.get(ENV_PRICE_REGION) or os.environ["AWS_REGION"]
+    region = os.environ.get(ENV_PRICE_REGION) or boto3.session.Session().region_name
     endpoint = price_list_endpoint(region, os.environ.get(ENV_PRICE_LIST_ENDPOINT) or None)
     store = PriceStore(ProvenanceRepository(get_settings().table_name))
     report = refresh(fetch_pages(pricing_client(endpoint), region), region=region, endpoint=endpoint,

@@ -7,7 +7,7 @@ Items (pk / sk), one partition per region whose prices they hold:
   PRICES#<region> / REFRESH#<time>                  what one refresh did (REFRESHED / UNCHANGED / EMPTY /
                                                     FAILED), kept REFRESH_RECORD_DAYS
 Lists are never deleted: every recorded cost names the list (id and date) it was priced with, and that
-list stays readable. A list id starts with its date, so a region's lists sort by date.
+list stays readable. A refreshed list's id starts with its date, so a region's AWS lists sort by date.
 
 `current_price_list(region)` is the recorder's price provider: the table's current list for the region,
 else the repository's dated snapshot (whose lines are all unknown: costs are then unknown, never 0). It
