@@ -34,6 +34,7 @@ from stacks.runtime_contract import (
     ENV_RUN_CACHE_ID,
     ENV_STACK_ID,
     ENV_TABLE,
+    ENV_TAG_SAMPLE,
 )
 
 # Template-level metadata: logical ids of what the sandbox builds from the template.
@@ -75,6 +76,7 @@ class AutopilotStack(cdk.Stack):
                 ENV_OMICS_ROLE_ARN: self.omics.service_role_arn,
                 ENV_ALARM_TOPIC_ARN: self.notifications.topic.topic_arn,
                 ENV_STACK_ID: cdk.Aws.STACK_NAME,  # as deployed: tags what this stack starts (autopilot:stack)
+                ENV_TAG_SAMPLE: "true" if config.cost_tag_sample else "false",  # autopilot:sample on runs
             },
             reserve_concurrency=config.reserved_concurrency,
         )
