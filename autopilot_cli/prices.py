@@ -27,10 +27,11 @@ def cmd_prices_show(args: argparse.Namespace, target: Any, out: Any) -> int:
     in_use = current or load_snapshot()
     lists = store.lists(region)
     refreshes = store.refreshes(region)[-5:]
-    doc = {
+    origin = "provenance table" if current else "repository snapshot (no list in the table)"
+    doc: dict[str, Any] = {
         "region": region,
         "current": {"list_id": in_use.list_id, "date": in_use.date, "source": in_use.source,
-                    "from": "provenance table" if current else "repository snapshot (no list in the table)",
+                    "from": origin,
                     "lines": [dict(zip(("resource", "region", "usd_per_unit", "unit"), row, strict=True))
                               for row in _price_rows(in_use)]},
         "lists": [vars(stored) for stored in lists],
@@ -39,7 +40,7 @@ def cmd_prices_show(args: argparse.Namespace, target: Any, out: Any) -> int:
 
     def human() -> None:
         out.fields(f"prices in use for {region}", [("list", in_use.list_id), ("date", in_use.date),
-                                                    ("from", doc["current"]["from"]), ("source", in_use.source),
+                                                    ("from", origin), ("source", in_use.source),
                                                     ("lines", len(in_use.lines))])
         if in_use.lines:
             out.table("lines (USD per unit, as published)", ("resource", "region", "USD", "unit"),
