@@ -191,7 +191,16 @@ class LocalAccount:
                                                          self.omics).create_all()
         for schedule in self.resources.schedules:
             self._register_template_schedule(schedule)
+        self._install_prices()
         return self
+
+    def _install_prices(self) -> None:
+        """moto has no Price List API: the sandbox's prices are synthetic and say so (sandbox/prices.py)."""
+        from sandbox.prices import install_synthetic_prices
+        from shared.cost.price_source import clear_price_cache
+
+        install_synthetic_prices(self.repository, REGION, self.clock.now())
+        clear_price_cache()  # a warm process must not keep a list read before this deployment
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()

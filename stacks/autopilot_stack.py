@@ -19,6 +19,7 @@ from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.launcher import SheetLauncher
 from stacks.components.omics_budgets import OmicsBudgets
 from stacks.components.omics_resources import OmicsResources
+from stacks.components.pricing import PriceRefresh
 from stacks.components.provenance_table import ProvenanceTable
 from stacks.components.pruner import CachePruner
 from stacks.components.queue_consumer import QueueConsumer
@@ -34,6 +35,7 @@ from stacks.runtime_contract import (
     ENV_RUN_CACHE_ID,
     ENV_STACK_ID,
     ENV_TABLE,
+    ENV_TAG_SAMPLE,
 )
 
 # Template-level metadata: logical ids of what the sandbox builds from the template.
@@ -75,6 +77,7 @@ class AutopilotStack(cdk.Stack):
                 ENV_OMICS_ROLE_ARN: self.omics.service_role_arn,
                 ENV_ALARM_TOPIC_ARN: self.notifications.topic.topic_arn,
                 ENV_STACK_ID: cdk.Aws.STACK_NAME,  # as deployed: tags what this stack starts (autopilot:stack)
+                ENV_TAG_SAMPLE: "true" if config.cost_tag_sample else "false",  # autopilot:sample on runs
             },
             reserve_concurrency=config.reserved_concurrency,
         )
@@ -169,6 +172,16 @@ class AutopilotStack(cdk.Stack):
         )
         cdk.CfnOutput(self, "PrunerFunctionName", value=self.pruner.planner.function_name)
 
+        self.prices = PriceRefresh(
+            self,
+            "Prices",
+            factory=factory,
+            table=self.provenance.table,
+            key=key,
+            notifications=self.notifications,
+            config=config,
+        )
+
         # Keep last (with the dashboard): healed observations reach every consumer routed above.
         self.reconciler.forward_routes_of(self.routing)
         # Keep last: graphs every function and dead-letter queue defined above.
@@ -185,7 +198,9 @@ class AutopilotStack(cdk.Stack):
         queues = [(f"{c.consumer} DLQ", c.dead_letter_queue) for c in self.queue_consumers()]
         queues.append(("reconciler schedule DLQ", self.reconciler.dead_letter_queue))
         queues.append(("pruner schedule DLQ", self.pruner.dead_letter_queue))
-        return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues)
+        queues.append(("price refresh schedule DLQ", self.prices.dead_letter_queue))
+        return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues,
+                                   price_refresh=self.prices)
 
     def _logical_id(self, construct: IConstruct) -> str:
         cfn = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child

@@ -62,6 +62,10 @@ CONTEXT_KEYS = (
     # right-sizing from run manifests
     "rightsizingHeadroom",
     "rightsizingManifestAttempts",
+    # prices and cost allocation
+    "priceRefreshSchedule",
+    "priceListEndpointRegion",
+    "costTagSample",
     # launcher: batch-level defaults a sample sheet falls back to
     "workflowId",
     "workflowVersionName",
@@ -215,6 +219,39 @@ class AutopilotConfig(BaseModel):
         description="Right-sizing: receives of a COMPLETED run whose manifest stream is missing before it is "
                     "recorded as MANIFEST_MISSING.",
     )
+
+    # prices (docs in README, "Cost")
+    price_refresh_schedule: str = Field(
+        default="rate(1 day)",
+        pattern=r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$",
+        description="EventBridge Scheduler expression of the price refresh (AWS Price List API).",
+    )
+    price_list_endpoint_region: str | None = Field(
+        default=None,
+        description="Price List API endpoint to read prices from; absent: the stack's region if it has one, "
+                    "else one on the same continent (botocore's endpoint data).",
+    )
+    cost_tag_sample: bool = Field(
+        default=True,
+        description="Tag runs with autopilot:sample (the sample id). false leaves it out of run tags, and so "
+                    "out of billing data, for teams that consider sample ids sensitive.",
+    )
+
+    @field_validator("price_list_endpoint_region", mode="before")
+    @classmethod
+    def _price_list_endpoint(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return None
+        # isort: off
+        from stacks import runtime_contract  # noqa: F401  (puts lambdas/ on sys.path)
+        from shared.cost.prices import all_price_list_endpoints
+
+        # isort: on
+        endpoints = all_price_list_endpoints()
+        if value not in endpoints:
+            raise ValueError(f"{value!r} is not a Price List API endpoint region (one of {', '.join(endpoints)})")
+        return value
 
     # launcher: batch-level defaults of every sample sheet (a JSON sheet may override all but the role)
     workflow_id: str | None = Field(default=None, pattern=r"^[0-9]{1,18}$",

@@ -18,7 +18,7 @@ if str(LAMBDAS_DIR) not in sys.path:
 
 from shared import omics_quotas  # noqa: E402
 from shared import settings as _settings  # noqa: E402
-from shared.lineage import ENV_STACK_ID  # noqa: E402
+from shared.lineage import ENV_STACK_ID, ENV_TAG_SAMPLE  # noqa: E402
 from shared.provenance import keys as table_keys  # noqa: E402
 
 ENV_TABLE = _settings.ENV_TABLE
@@ -37,6 +37,7 @@ __all__ = [
     "ENV_RUN_CACHE_ID",
     "ENV_STACK_ID",
     "ENV_TABLE",
+    "ENV_TAG_SAMPLE",
     "LAMBDAS_DIR",
     "LAMBDA_REQUIREMENTS",
     "METRICS_NAMESPACE",

@@ -27,14 +27,15 @@ from launcher.sheet import (
     too_many_runs,
 )
 from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
-from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION, stack_id_from_env, stack_tags
+from shared.lineage import ALL_TAGS, launch_tags, stack_id_from_env
 
 MAX_PARAMETER_BYTES = 50_000
 MAX_TAGS_PER_RUN = 50
-# Every autopilot:* lineage tag a run of this product may carry at some attempt (shared/lineage.py):
-# submission, sample, root-run, parent-run, attempt, root-batch, rerun-reason, remediation, stack. They are
-# reserved up front so a follow-up batch (re-runner) can always add its lineage without breaking the limit.
-RESERVED_TAGS = 9
+# Every autopilot:* lineage tag a run of this product may carry at some attempt (shared/lineage.py ALL_TAGS:
+# submission, sample, chain, root-run and parent-run with their uuids, attempt, root-batch, rerun-reason,
+# remediation, stack). They are reserved up front so a follow-up batch (re-runner) can always add its lineage
+# without breaking the limit.
+RESERVED_TAGS = len(ALL_TAGS)
 MAX_USER_TAGS = MAX_TAGS_PER_RUN - RESERVED_TAGS
 MAX_BATCH_TAGS = 50 - 2  # the launcher adds autopilot:submission and autopilot:stack to the batch's
 ENCODE_GROUP = 1_000  # entries encoded per json.dumps call (C speed, bounded piece size)
@@ -308,11 +309,9 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     if len(errors) > before:
         return None
     if type(tags) is dict:
-        tags[TAG_SUBMISSION] = submission_id
-        tags[TAG_SAMPLE] = run_id
-        tags.update(stack_tags(stack_id_from_env()))
+        tags.update(launch_tags(submission_id, run_id, stack_id_from_env()))
     else:
-        entry["runTags"] = {TAG_SUBMISSION: submission_id, TAG_SAMPLE: run_id, **stack_tags(stack_id_from_env())}
+        entry["runTags"] = launch_tags(submission_id, run_id, stack_id_from_env())
     return entry
 
 

@@ -39,6 +39,7 @@ from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.lineage import (
     TAG_ATTEMPT,
+    TAG_CHAIN,
     TAG_PREFIX,
     TAG_RERUN_REASON,
     TAG_ROOT_BATCH,
@@ -47,6 +48,7 @@ from shared.lineage import (
     TAG_SUBMISSION,
     Lineage,
     lineage_tags,
+    sample_tags,
     stack_tags,
 )
 from shared.observability import logger
@@ -160,9 +162,9 @@ def _cache_behavior(current: str | None) -> str:
 
 
 def _kept_tags(tags: dict[str, str]) -> dict[str, str]:
-    """A failed run's tags the next attempt keeps: the owner's own, and sample/submission/root batch."""
+    """A failed run's tags the next attempt keeps: the owner's own, and sample/submission/root batch/chain."""
     kept = {k: v for k, v in tags.items() if not k.startswith(TAG_PREFIX)}
-    kept.update({k: tags[k] for k in (TAG_SAMPLE, TAG_SUBMISSION, TAG_ROOT_BATCH) if tags.get(k)})
+    kept.update({k: tags[k] for k in (TAG_SAMPLE, TAG_SUBMISSION, TAG_ROOT_BATCH, TAG_CHAIN) if tags.get(k)})
     return kept
 
 
@@ -674,7 +676,7 @@ class Rerunner:
             TAG_ATTEMPT: str(member.decision.attempt),
             TAG_ROOT_BATCH: root_batch_id,
             TAG_RERUN_REASON: member.decision.reason,
-            TAG_SAMPLE: member.run_setting_id,
+            **sample_tags(member.run_setting_id),
             **self._stack_tags(ours),
         }
 

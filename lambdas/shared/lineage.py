@@ -9,6 +9,7 @@ tagged with their uuids too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 
@@ -30,11 +31,43 @@ TAG_REMEDIATION = "autopilot:remediation"
 # account and region), which the stack hands every function as AUTOPILOT_STACK_ID.
 TAG_STACK = "autopilot:stack"
 ENV_STACK_ID = "AUTOPILOT_STACK_ID"
+# The attempt chain a launched sample's runs belong to, known before any run exists (the root run's id is
+# not): an opaque digest of (submission, sample), set by the launcher and kept by every re-run, so billing
+# data (cost-allocation tags) can group a chain's attempts even when the sample tag is left out.
+TAG_CHAIN = "autopilot:chain"
+CHAIN_ID_CHARS = 16
+# Every autopilot:* tag a run of this product may carry at some attempt (the launcher reserves room for all).
+ALL_TAGS = (TAG_SUBMISSION, TAG_SAMPLE, TAG_CHAIN, TAG_ROOT_RUN, TAG_ROOT_RUN_UUID, TAG_PARENT_RUN,
+            TAG_PARENT_RUN_UUID, TAG_ATTEMPT, TAG_ROOT_BATCH, TAG_RERUN_REASON, TAG_REMEDIATION, TAG_STACK)
+# Config costTagSample=false: runs are not tagged with their sample id (kept out of tags and billing data).
+ENV_TAG_SAMPLE = "AUTOPILOT_TAG_SAMPLE"
 
 
 def stack_id_from_env() -> str | None:
     """This function's stack (ENV_STACK_ID); None outside a stack (scripts, older deployments)."""
     return os.environ.get(ENV_STACK_ID) or None
+
+
+def sample_tag_enabled() -> bool:
+    """Whether runs carry autopilot:sample (ENV_TAG_SAMPLE; on unless the deployment says "false")."""
+    return os.environ.get(ENV_TAG_SAMPLE, "true").strip().lower() != "false"
+
+
+def chain_id(submission_id: str, sample: str) -> str:
+    """The attempt chain of `sample` in a submission: stable, opaque (no sample id in it)."""
+    return hashlib.sha256(f"{submission_id}\0{sample}".encode()).hexdigest()[:CHAIN_ID_CHARS]
+
+
+def sample_tags(sample: str | None) -> dict[str, str]:
+    """autopilot:sample, unless the deployment leaves sample ids out of tags."""
+    return {TAG_SAMPLE: sample} if sample and sample_tag_enabled() else {}
+
+
+def launch_tags(submission_id: str, sample: str | None, stack_id: str | None) -> dict[str, str]:
+    """The tags the launcher puts on every run of a submission: submission, sample (unless left out), the
+    attempt chain, and the stack."""
+    chain = {TAG_CHAIN: chain_id(submission_id, sample)} if sample else {}
+    return {TAG_SUBMISSION: submission_id, **sample_tags(sample), **chain, **stack_tags(stack_id)}
 
 
 def stack_tags(stack_id: str | None) -> dict[str, str]:
@@ -100,7 +133,7 @@ def lineage_tags(lineage: Lineage) -> dict[str, str]:
         TAG_PARENT_RUN: lineage.parent_run_id,
         TAG_PARENT_RUN_UUID: lineage.parent_run_uuid,
         TAG_ATTEMPT: str(lineage.attempt),
-        TAG_SAMPLE: lineage.sample,
+        TAG_SAMPLE: lineage.sample if sample_tag_enabled() else None,
         TAG_ROOT_BATCH: lineage.root_batch_id,
         TAG_SUBMISSION: lineage.submission_id,
         TAG_RERUN_REASON: lineage.rerun_reason,

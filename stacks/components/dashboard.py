@@ -16,7 +16,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.components.pricing import PriceRefresh
 from stacks.runtime_contract import METRICS_NAMESPACE
+
+# Emitted by the recorder per priced run (USD): what runs cost, and what cache hits avoided.
+RUN_COST_METRIC = "RunCostUSD"
+CACHE_AVOIDED_COST_METRIC = "CacheAvoidedCostUSD"
 
 WIDTH = 24
 HALF = 12
@@ -42,6 +47,7 @@ class OperationsDashboard(Construct):
         *,
         functions: Sequence[tuple[str, lambda_.IFunction]],
         dead_letter_queues: Sequence[tuple[str, sqs.IQueue]],
+        price_refresh: PriceRefresh | None = None,
         period: cdk.Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -97,6 +103,30 @@ class OperationsDashboard(Construct):
                     for label, queue in dead_letter_queues],
             ),
         )
+        day = cdk.Duration.days(1)
+        # A run priced with an unknown price emits no figure: these are sums of what could be priced.
+        cost: list[cloudwatch.IWidget] = [
+            cloudwatch.SingleValueWidget(
+                title="Run cost and cost avoided by the cache (USD, time range)", width=THIRD, height=6,
+                metrics=[search(RUN_COST_METRIC, "Sum", day, "run cost"),
+                         search(CACHE_AVOIDED_COST_METRIC, "Sum", day, "avoided by cache")],
+                set_period_to_time_range=True,
+            ),
+            cloudwatch.GraphWidget(
+                title="Run cost and cost avoided by the cache (USD per day)",
+                width=THIRD if price_refresh else 2 * THIRD,
+                left=[search(RUN_COST_METRIC, "Sum", day, ""), search(CACHE_AVOIDED_COST_METRIC, "Sum", day, "")],
+            ),
+        ]
+        if price_refresh is not None:
+            cost.append(cloudwatch.GraphWidget(
+                title="Price refresh: lines read, refreshes that kept the previous list, errors",
+                width=THIRD,
+                left=[price_refresh.lines_metric.with_(label="price lines read")],
+                right=[price_refresh.unusable_metric.with_(label="unusable refreshes"),
+                       price_refresh.function.metric_errors(label="refresh errors", period=hour, statistic="Sum")],
+            ))
+        self.dashboard.add_widgets(*cost)
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Handler errors", width=HALF,

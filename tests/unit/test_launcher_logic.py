@@ -11,7 +11,7 @@ from moto import mock_aws
 from launcher.logic import classify_batch_failure
 from sandbox.omics import BatchFault, FaultPlan
 from shared.events import parse_omics_event
-from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
+from shared.lineage import TAG_CHAIN, TAG_SAMPLE, TAG_SUBMISSION, chain_id
 from shared.provenance import views
 from tests.factories import reference_event
 from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
@@ -48,7 +48,7 @@ def test_sheet_becomes_one_batch_inline_up_to_100_runs_then_through_a_settings_f
     assert first["parameters"] == {"input_bam": "s3://lab-data/S000000.bam", "coverage": 30, "call_indels": False,
                                    "intervals": ["chr1", "chr2"]}
     assert first["runTags"] == {"project": "cohort-a", TAG_SUBMISSION: outcome.submission_id,
-                                TAG_SAMPLE: "S000000"}
+                                TAG_SAMPLE: "S000000", TAG_CHAIN: chain_id(outcome.submission_id, "S000000")}
     # And provenance maps the submission to the batch and holds the exact request
     submission = env.repository.get_submission(outcome.submission_id)
     assert submission is not None

@@ -33,7 +33,7 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
     ("oversize parameters", "big.csv", (HEADER + f"S1,{BIG}\n").encode(),
      [(2, "parameters", "parameters are 50016 bytes after merging with the batch defaults; at most 50000")]),
     ("too many tags", "tags.csv", (_tags_header(42) + "S1," + ",".join("v" for _ in range(42)) + "\n").encode(),
-     [(2, "runTags", "42 run tags after merging with the batch runTags; at most 41 (50 per run minus 9 "
+     [(2, "runTags", "42 run tags after merging with the batch runTags; at most 38 (50 per run minus 12 "
                      "reserved for autopilot:* lineage tags)")]),
     ("reserved tag", "reserved.csv", b"sample_id,tag:autopilot:sample\nS1,other\n",
      [(1, "tag:autopilot:sample", "tag key 'autopilot:sample' uses the reserved prefix 'autopilot:'")]),

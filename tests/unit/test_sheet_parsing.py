@@ -10,7 +10,7 @@ import pytest
 from launcher.plan import SheetIdentity, build_plan, settings_chunks, settings_digest
 from launcher.sheet import detect_format, parse, typed_cell
 from launcher.validation import validate
-from shared.lineage import TAG_SAMPLE, TAG_SUBMISSION
+from shared.lineage import TAG_CHAIN, TAG_SAMPLE, TAG_SUBMISSION, chain_id
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sheets"
 DEFAULTS = {"workflowId": "1234567", "roleArn": "arn:aws:iam::123456789012:role/omics", "outputUri": "s3://lab-out/",
@@ -47,9 +47,11 @@ def test_valid_sheet_becomes_entries_with_lineage_tags_and_defaults_from_the_dep
     assert result.default_run_setting == DEFAULTS
     assert result.entries == [
         {"runSettingId": "A1", "name": "A1", "parameters": {"bam": "s3://lab/a1.bam"},
-         "runTags": {TAG_SUBMISSION: "sub-9", TAG_SAMPLE: "A1"}},
+         "runTags": {TAG_SUBMISSION: "sub-9", TAG_SAMPLE: "A1",
+          TAG_CHAIN: chain_id("sub-9", "A1")}},
         {"runSettingId": "A2", "name": "A2", "parameters": {"bam": "s3://lab/a2.bam"},
-         "runTags": {TAG_SUBMISSION: "sub-9", TAG_SAMPLE: "A2"}},
+         "runTags": {TAG_SUBMISSION: "sub-9", TAG_SAMPLE: "A2",
+          TAG_CHAIN: chain_id("sub-9", "A2")}},
     ]
     assert json.loads("[" + ",".join(result.encoded) + "]") == result.entries
 
@@ -65,7 +67,8 @@ def test_json_sheet_settings_override_the_deployment_and_merge_tags() -> None:
                                           "cacheBehavior": "CACHE_ALWAYS", "runTags": {"lab": "core"},
                                           "parameters": {"ref": "s3://lab-ref/hg38.fa"}}
     assert result.batch_name == "wgs-2026-03" and result.batch_tags == {"cost-center": "42"}
-    assert result.entries[0]["runTags"] == {"x": "1", TAG_SUBMISSION: "sub", TAG_SAMPLE: "S1"}
+    assert result.entries[0]["runTags"] == {"x": "1", TAG_SUBMISSION: "sub", TAG_SAMPLE: "S1",
+          TAG_CHAIN: chain_id("sub", "S1")}
 
 
 def test_merged_parameter_size_counts_batch_defaults() -> None:
@@ -93,7 +96,8 @@ def test_plan_inline_vs_settings_file_and_identity() -> None:
     body = b"".join(settings_chunks(large.encoded, chunk_bytes=64))
     assert not plan.inline and [e["runSettingId"] for e in json.loads(body)] == [f"S{i}" for i in range(101)]
     assert json.loads(body)[0] == {"runSettingId": "S0", "name": "S0",
-                                   "runTags": {TAG_SUBMISSION: "s", TAG_SAMPLE: "S0"}}
+                                   "runTags": {TAG_SUBMISSION: "s", TAG_SAMPLE: "S0",
+          TAG_CHAIN: chain_id("s", "S0")}}
     assert large.run_count == plan.run_count == 101 and large.entries == []  # only the encoding is kept
     digest, size = settings_digest(large.encoded)
     assert plan.settings_key == f"batch-settings/{digest}.json" and plan.settings_bytes == size == len(body)

@@ -153,3 +153,41 @@ def from_snapshot(document: Mapping[str, Any]) -> PriceList:
 def load_snapshot(path: Path = SNAPSHOT_FILE) -> PriceList:
     """The repository's dated snapshot: the offline default (sandbox, tests)."""
     return from_snapshot(json.loads(path.read_text()))
+
+
+def price_list_endpoints(region: str) -> tuple[str, ...]:
+    """The regions of the Price List API's endpoints in `region`'s partition, from botocore's endpoint
+    data (the service has only a few, e.g. one per continent; any of them serves every region's prices)."""
+    import botocore.session  # the Lambda asset bundles botocore; imported here so the stack can import us cheaply
+
+    for partition in botocore.session.get_session().get_data("endpoints")["partitions"]:
+        if region in partition.get("regions", {}) or re.fullmatch(partition["regionRegex"], region):
+            endpoints = (partition["services"].get("api.pricing") or {}).get("endpoints") or {}
+            return tuple(endpoints)
+    return ()
+
+
+def all_price_list_endpoints() -> tuple[str, ...]:
+    """Every Price List API endpoint region of every partition (botocore's endpoint data)."""
+    import botocore.session
+
+    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
+    return tuple(region for partition in partitions
+                 for region in ((partition["services"].get("api.pricing") or {}).get("endpoints") or {}))
+
+
+def price_list_endpoint(region: str, override: str | None = None) -> str:
+    """Which Price List API endpoint reads `region`'s prices: `override` if it is one, else the region itself
+    if it has one, else one on the same continent (same first name part: eu-west-1 -> eu-central-1), else the
+    partition's first. Raises ValueError when the partition has none (or the override is not one)."""
+    endpoints = price_list_endpoints(region)
+    if not endpoints:
+        raise ValueError(f"no Price List API endpoint in the partition of {region}")
+    if override:
+        if override not in endpoints:
+            raise ValueError(f"{override} is not a Price List API endpoint region ({', '.join(endpoints)})")
+        return override
+    if region in endpoints:
+        return region
+    continent = region.split("-", 1)[0]
+    return next((e for e in endpoints if e.split("-", 1)[0] == continent), endpoints[0])

@@ -432,6 +432,12 @@ class ProvenanceRepository:
         if failed:
             raise ProvenanceError(f"could not write record {item[keys.PK]}/{item[keys.SK]}", True)
 
+    def advance_record(self, pk: str, sk: str, order: str, attributes: Mapping[str, Any]) -> bool:
+        """Set a pointer record's attributes only if `order` is later than the one it holds (e.g. a
+        region's current price list): a late or repeated write never moves it back. Returns whether it moved."""
+        return self._ordered_update({keys.PK: pk, keys.SK: sk}, order, _Update(sets=_plain(dict(attributes))),
+                                    order_attribute="record_order").applied
+
     def note_started(self, kind: str, entity_id: str, started_at: str, run_uuid: str | None = None) -> None:
         """Whoever starts a run or batch notes it as in flight before any event arrives, so that even if
         every one of its events is lost, the reconciler's `active` index finds it and heals it. Written

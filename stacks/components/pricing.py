@@ -1,0 +1,118 @@
+"""The price refresh: HealthOmics prices from the AWS Price List API into the provenance table.
+
+EventBridge Scheduler (config `priceRefreshSchedule`) --invoke--> price refresh Lambda
+  pricing GetProducts (service code AmazonOmics, regionCode = the stack's region), from the Price List
+  API endpoint botocore's data gives for the region (or `priceListEndpointRegion`), paginated
+  -> a dated list + the region's CURRENT pointer in the provenance table (lambdas/shared/cost/price_source.py).
+A refresh with no usable line never replaces the current list: it is recorded and alarmed
+(metric PriceRefreshUnusable). `autopilot prices refresh` invokes the same function on demand.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.components.alarms import AlarmNotifications
+from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.nag import acknowledge, wildcard_action, wildcard_under
+from stacks.components.scheduled_invocation import schedule_invocation
+from stacks.config import AutopilotConfig
+from stacks.runtime_contract import LAMBDAS_DIR, METRICS_NAMESPACE  # noqa: F401  (puts lambdas/ on sys.path)
+
+# isort: off
+from pricing.config import ENV_PRICE_LIST_ENDPOINT, LINES_METRIC, UNUSABLE_METRIC
+# isort: on
+
+PRICE_REFRESH_HANDLER = "pricing.handler.lambda_handler"
+# GetProducts supports no resource-level permission (IAM Service Authorization Reference): "*" only.
+PRICING_ACTIONS = ("pricing:GetProducts",)
+
+
+class PriceRefresh(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+        notifications: AlarmNotifications,
+        config: AutopilotConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {ENV_PRICE_LIST_ENDPOINT: config.price_list_endpoint_region} \
+            if config.price_list_endpoint_region else {}
+        self.function = factory.create(
+            self,
+            "PriceRefresh",
+            FunctionSpec(
+                capability="pricing",
+                handler=PRICE_REFRESH_HANDLER,
+                description="Refreshes HealthOmics prices from the AWS Price List API into provenance (scheduled)",
+                timeout=cdk.Duration.minutes(2),
+                memory_mb=256,
+                reserved_concurrency=1,
+                environment=environment,
+            ),
+        )
+        table.grant_read_write_data(self.function)
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(sid="PriceListRead", actions=list(PRICING_ACTIONS), resources=["*"])
+        )
+
+        scheduled = schedule_invocation(
+            self,
+            function=self.function,
+            expression=config.price_refresh_schedule,
+            description="Refresh HealthOmics prices from the AWS Price List API",
+            what="price refresh",
+            key=key,
+            notifications=notifications,
+            max_event_age=cdk.Duration.hours(6),
+        )
+        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
+        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
+        self.errors_alarm = scheduled.errors_alarm
+        self.unusable_metric = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE, metric_name=UNUSABLE_METRIC, dimensions_map={"service": "pricing"},
+            period=cdk.Duration.hours(6), statistic="Sum",
+        )
+        self.lines_metric = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE, metric_name=LINES_METRIC, dimensions_map={"service": "pricing"},
+            period=cdk.Duration.hours(6), statistic="Maximum",
+        )
+        self.unusable_alarm = notifications.when_any(
+            self,
+            "RefreshUnusable",
+            description="price refresh: the AWS Price List API gave no usable HealthOmics price (or refused); "
+                        "the previous price list stays current (see `autopilot prices show`)",
+            metric=self.unusable_metric,
+        )
+
+        role = self.function.role
+        assert role is not None
+        acknowledge(
+            role,
+            "pricing:GetProducts supports no resource-level permission (IAM Service Authorization Reference), "
+            "so it is granted on * (besides X-Ray's resource-less actions); it reads public prices only.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            role,
+            "grant_read_write_data on the provenance table includes <table>/index/*; access is limited to "
+            "this one table.",
+            wildcard_under(table, "/index/*"),
+        )
+        acknowledge(
+            role,
+            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
+            "and apply to that single key only.",
+            wildcard_action("kms:GenerateDataKey*"),
+            wildcard_action("kms:ReEncrypt*"),
+        )
