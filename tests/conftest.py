@@ -30,6 +30,10 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OmicsAutopilot")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
+    # A price list cached by an earlier test's process must not price this test's runs.
+    from shared.cost.price_source import clear_price_cache
+
+    clear_price_cache()
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from recorder.costs import snapshot_prices
 from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
+from shared.cost.price_source import current_price_list
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client_for
@@ -27,9 +27,9 @@ from shared.settings import get_settings
 @lru_cache(maxsize=1)
 def _recorder() -> Recorder:
     settings = get_settings()
-    # prices: region -> PriceList. The snapshot for now; a table-backed loader (scheduled refresh) plugs in here.
+    # prices: the run's region -> the table's current list (scheduled refresh), else the repository snapshot.
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits),
-                    prices=snapshot_prices)
+                    prices=lambda region: current_price_list(region or ""))
 
 
 @logger.inject_lambda_context

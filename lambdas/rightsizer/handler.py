@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from functools import lru_cache
 from typing import Any
@@ -16,7 +17,8 @@ from rightsizer.dal import RETRY_CONFIG, ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
 from rightsizer.settings import RightsizingSettings
 from shared.consumer import body_json, process_sqs_batch
-from shared.cost.prices import PriceList, load_snapshot
+from shared.cost.price_source import current_price_list
+from shared.cost.prices import PriceList
 from shared.events import IgnoredEvent, MalformedEvent, RunStatusChange, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.provenance.keys import KeyTooLarge
@@ -26,10 +28,10 @@ from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
 
-@lru_cache(maxsize=1)
 def _prices() -> PriceList:
-    """The repository's dated price snapshot (the offline default every cost figure names)."""
-    return load_snapshot()
+    """This region's current price list (the scheduled refresh's, cached per process), else the repository's
+    dated snapshot: every figure names the list it used."""
+    return current_price_list(os.environ.get("AWS_REGION", ""))
 
 
 @lru_cache(maxsize=1)

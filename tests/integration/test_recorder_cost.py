@@ -95,7 +95,7 @@ def test_with_the_repository_snapshot_every_cost_is_unknown_never_zero(invoke, o
 
 def test_a_priced_run_emits_its_cost_metric(invoke, omics, table_name, monkeypatch, capsys) -> None:
     # Given a price provider with test figures (the lead wires a table-backed provider the same way)
-    monkeypatch.setattr(handler_module, "snapshot_prices", lambda region: TEST_PRICES)
+    monkeypatch.setattr(handler_module, "current_price_list", lambda region: TEST_PRICES)
     _, stub = omics
     tasks = list_run_tasks_response("222", 2)  # task-0 a cache hit, task-1 ran 0 s (billed 60 s)
     stub.add_response("get_run", _static("222"), {"id": "222"})

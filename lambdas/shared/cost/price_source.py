@@ -17,6 +17,7 @@ is cached per process for CACHE_SECONDS so a warm function does not read the tab
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from shared.cost.prices import PriceLine, PriceList, load_snapshot, price_list
 from shared.observability import logger
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
-from shared.settings import get_settings
+from shared.settings import ENV_TABLE, get_settings
 
 PRICES_PREFIX = "PRICES#"
 CURRENT_SK = "CURRENT"
@@ -175,23 +176,25 @@ class PriceSource:
 
     def __init__(self, store: Callable[[], PriceStore | None], ttl: float = CACHE_SECONDS,
                  clock: Callable[[], float] = time.monotonic,
-                 fallback: Callable[[], PriceList] = load_snapshot) -> None:
+                 fallback: Callable[[], PriceList] = load_snapshot,
+                 scope: Callable[[], str] = lambda: "") -> None:
         self._store = store
+        self._scope = scope  # which table the store reads: a cached list never crosses tables
         self._ttl = ttl
         self._clock = clock
         self._fallback = fallback
-        self._cached: dict[str, tuple[float, PriceList]] = {}
+        self._cached: dict[tuple[str, str], tuple[float, PriceList]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, region: str) -> PriceList:
-        now = self._clock()
+        now, key = self._clock(), (self._scope(), region)
         with self._lock:
-            hit = self._cached.get(region)
+            hit = self._cached.get(key)
             if hit is not None and now < hit[0]:
                 return hit[1]
         prices = self._load(region)
         with self._lock:
-            self._cached[region] = (now + self._ttl, prices)
+            self._cached[key] = (now + self._ttl, prices)
         return prices
 
     def _load(self, region: str) -> PriceList:
@@ -222,7 +225,7 @@ def _table_store() -> PriceStore | None:
     return PriceStore(ProvenanceRepository(settings.table_name))
 
 
-_process_source = PriceSource(_table_store)
+_process_source = PriceSource(_table_store, scope=lambda: os.environ.get(ENV_TABLE, ""))
 
 
 def current_price_list(region: str) -> PriceList:
