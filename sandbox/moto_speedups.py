@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import string
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -42,12 +43,27 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+from moto.core.serialize import (
+    DEFAULT_ALIAS_PROVIDERS,
+    AttributePicker,
+    BaseJSONSerializer,
+    DefaultAttributePicker,
+    XFormedAttributePicker,
+)
 from moto.core.utils import unix_time
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    DepthFirstTraverser,
+    Node,
+    UpdateExpression,
+)
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 from moto.events.utils import EventTemplateParser
-from moto.sqs.models import Queue, SQSBackend
+from moto.moto_api._internal import mock_random
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _original_parse = EventTemplateParser.parse
 
@@ -98,11 +114,25 @@ def _find_clauses(self: Node, clause_types: Any) -> list[Any]:
     return list(seen[key])
 
 
-def _remembering_clauses(traverse: Callable[..., Any]) -> Callable[..., Any]:
-    """A validator's pass with `find_clauses` remembered: these validators only read the tree."""
+def _remembering_clauses(traverse: Callable[..., Any], check: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """A validator's pass that first runs the validator's own check on the whole expression.
+
+    moto runs the check at every UpdateExpression node of the tree, bottom up (every clause, action and path
+    is one), each collecting the actions below it: quadratic in the number of actions. Each node's actions
+    are some of the whole expression's, and both checks (clause counts, duplicate or overlapping paths)
+    fail for a part whenever they fail for it, so when the whole expression passes, every node passes and
+    the pass changes nothing. Only when it fails does moto's pass run, so the error is the one moto raises
+    at the first failing node; that pass remembers each node's clauses, so each subtree is collected once."""
 
     @functools.wraps(traverse)
     def wrapper(self: Any, node: Any) -> Any:
+        if isinstance(node, UpdateExpression):
+            try:
+                check(self, node)
+            except Exception:  # moto's own pass below raises the error moto raises
+                pass
+            else:
+                return node
         token = _clauses_seen.set({})
         try:
             return traverse(self, node)
@@ -160,6 +190,195 @@ class _VisibleMessages:
         return sum(1 for m in self._queue._messages if m.visible and not m.delayed)
 
 
+# ------------------------------------------------------------------ DynamoDB response serialisation
+class _NotWireForm(Exception):
+    """An AttributeValue moto's generic serializer must handle itself (binary, or not a plain wire value)."""
+
+
+def _wire_attribute_value(value: Any) -> dict[str, Any]:
+    """A copy of a DynamoDB AttributeValue that is already in wire form, exactly as moto's serializer emits
+    it: one type key; strings and numbers as str, booleans as bool, maps and lists recursively. Anything
+    else (B/BS, which moto base64-encodes, or an unexpected shape) raises, and moto serializes it."""
+    if type(value) is not dict or len(value) != 1:
+        raise _NotWireForm
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N") and type(inner) is str:
+        return {kind: inner}
+    if kind == "M" and type(inner) is dict:
+        return {"M": {name: _wire_attribute_value(member) for name, member in inner.items()}}
+    if kind == "L" and type(inner) is list:
+        return {"L": [_wire_attribute_value(member) for member in inner]}
+    if kind in ("BOOL", "NULL") and type(inner) is bool:
+        return {kind: inner}
+    if kind in ("SS", "NS") and type(inner) is list and all(type(member) is str for member in inner):
+        return {kind: list(inner)}
+    raise _NotWireForm
+
+
+_original_json_structure = BaseJSONSerializer._serialize_type_structure
+
+
+def _plain_value_picker(picker: Any) -> bool:
+    """A picker that can only find an AttributeValue's members under their own names (no transformers)."""
+    if type(picker) is DefaultAttributePicker:
+        return True
+    return (type(picker) in (AttributePicker, XFormedAttributePicker)
+            and picker.alias_providers == DEFAULT_ALIAS_PROVIDERS and not picker.response_transformers)
+
+
+def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    if (key and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb"
+            and _plain_value_picker(self._value_picker)):
+        try:
+            wire = _wire_attribute_value(value)
+        except _NotWireForm:
+            pass
+        else:
+            self._default_serialize(serialized, wire, shape, key)
+            return
+    _original_json_structure(self, serialized, value, shape, key)
+
+
+# ------------------------------------------------------------------ DynamoDB UpdateItem
+_original_make = UpdateExpressionParser.make.__func__
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_update_expression(cls: type, expression: str) -> Any:
+    return _original_make(cls, expression)
+
+
+def _make(cls: type, expression: str) -> Any:
+    """The parsed expression, parsed once per distinct text; every caller gets its own copy of the tree
+    (a refused expression is not cached: it raises again, the same way, each time)."""
+    return copy.deepcopy(_parsed_update_expression(cls, expression))
+
+
+_ATOMIC = frozenset({str, int, bool, float, type(None)})
+_MISSING = object()
+
+
+def _node_deepcopy(self: Node, memo: dict[int, Any]) -> Node:
+    """What `copy.deepcopy` does for a node (a new instance, every attribute deep-copied, an object reached
+    twice copied once through `memo`), without the generic `__reduce_ex__` round trip for each node and
+    each children list; immutable values are shared, as deepcopy shares them."""
+    clone = object.__new__(type(self))
+    memo[id(self)] = clone
+    state = clone.__dict__
+    for name, value in self.__dict__.items():
+        state[name] = value if type(value) in _ATOMIC else _copied(value, memo)
+    return clone
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    known = memo.get(id(value), _MISSING)
+    if known is not _MISSING:
+        return known
+    kind = type(value)
+    if kind is list:
+        copied: list[Any] = []
+        memo[id(value)] = copied
+        copied.extend(member if type(member) in _ATOMIC else _copied(member, memo) for member in value)
+        return copied
+    is_node = _is_node.get(kind)
+    if is_node is None:
+        is_node = _is_node[kind] = isinstance(value, Node)
+    return _node_deepcopy(value, memo) if is_node else copy.deepcopy(value, memo)
+
+
+_is_node: dict[type, bool] = {}
+
+
+_original_pre_processing_of_child = DepthFirstTraverser.pre_processing_of_child
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's depth-first traversal with the processor's (constant) node types read once per pass instead
+    of being rebuilt at every node, and each isinstance answer (abc checks) computed once per class; the
+    visiting order, the hooks and the processing are moto's."""
+    plan = self.__dict__.get("_speedups_plan")
+    if plan is None:
+        hook = (None if type(self).pre_processing_of_child is _original_pre_processing_of_child
+                else self.pre_processing_of_child)
+        plan = self.__dict__["_speedups_plan"] = (self.nodes_to_be_processed(), hook, {})
+    types, hook, processed = plan
+    kind = type(node)
+    is_node = _is_node.get(kind)
+    if is_node is None:
+        is_node = _is_node[kind] = isinstance(node, Node)
+    if is_node:
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                if hook is not None:
+                    hook(node, i)
+                _traverse_node_recursively(self, child_node, i)
+        wanted = processed.get(kind)
+        if wanted is None:
+            wanted = processed[kind] = isinstance(node, types)
+        if wanted:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+    return node
+
+
+def _dynamo_type_size(self: DynamoType) -> int:
+    """`DynamoType.size` without re-wrapping every nested value in a new DynamoType: the same sum of the
+    same parts (moto's 400 KB item-size check adds these up for every attribute on every SET)."""
+    kind, value = self.type, self.value
+    if kind == "N":
+        return len(str(value))
+    if kind in ("SS", "NS", "BS"):
+        if kind == "NS":
+            return sum(len(str(member)) for member in value)
+        return sum(_dynamo_type_size(DynamoType({kind[0]: member})) for member in value)
+    if kind == "L":
+        return sum(member.size() if type(member) is DynamoType else DynamoType(member).size() for member in value)
+    if kind == "M":
+        return sum(bytesize(name) + (_dynamo_type_size(member) if type(member) is DynamoType
+                                     else DynamoType(member).size()) for name, member in value.items())
+    if isinstance(value, bool):
+        return 1
+    return bytesize(value)
+
+
+# ------------------------------------------------------------------ SQS receive and delete
+def _generate_receipt_handle() -> str:
+    """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
+    instead of 185."""
+    return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+
+_original_mark_received = Message.mark_received
+_original_delete_message = Queue.delete_message
+# receipt handle -> the message it was drawn for, while `speedups()` is active (a stack: blocks may nest)
+_received: list[dict[str, Message]] = []
+
+
+def _mark_received(self: Message, visibility_timeout: int | None = None) -> None:
+    _original_mark_received(self, visibility_timeout)
+    if _received:
+        _received[-1][self.receipt_handle] = self  # type: ignore[index]
+
+
+def _delete_message(self: Queue, receipt_handle: str) -> None:
+    """moto's delete: drop the message that had this receipt handle (handles are drawn at random, one per
+    receive), found by its handle instead of by asking every message of the queue for its handles twice.
+    Anything else (an unknown handle, a message no longer in this queue) goes to moto's own path."""
+    if receipt_handle in self.deleted_messages:
+        return
+    message = _received[-1].get(receipt_handle) if _received else None
+    if message is None or not message.had_receipt_handle(receipt_handle) \
+            or not any(m is message for m in self._messages):
+        _original_delete_message(self, receipt_handle)
+        return
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)
+    self._messages = [m for m in self._messages if m is not message]
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -171,6 +390,22 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         stack.enter_context(mock.patch.object(Queue, "attributes", property(_QueueAttributes)))
         stack.enter_context(mock.patch.object(Node, "find_clauses", _find_clauses))
-        for validator in (ActionCountValidator, OverlappingPathsValidator):
-            stack.enter_context(mock.patch.object(validator, "traverse", _remembering_clauses(validator.traverse)))
-        yield
+        for validator, check in ((ActionCountValidator, ActionCountValidator.verify_action_counts),
+                                 (OverlappingPathsValidator, OverlappingPathsValidator.check_for_overlapping_paths)):
+            stack.enter_context(mock.patch.object(validator, "traverse",
+                                                  _remembering_clauses(validator.traverse, check)))
+        stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_structure",
+                                              _serialize_type_structure))
+        stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(_make)))
+        stack.enter_context(mock.patch.object(Node, "__deepcopy__", _node_deepcopy, create=True))
+        stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
+                                              _traverse_node_recursively))
+        stack.enter_context(mock.patch.object(DynamoType, "size", _dynamo_type_size))
+        stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
+        stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
+        stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
+        _received.append({})
+        try:
+            yield
+        finally:
+            _received.pop()
