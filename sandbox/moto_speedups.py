@@ -1,4 +1,4 @@
-"""Two hot spots of moto that make a cohort-sized sandbox slow, replaced with equivalent fast paths.
+"""Hot spots of moto that make a cohort-sized sandbox slow, replaced with equivalent fast paths.
 
 All are pure performance fixes with moto's own semantics, scoped to a `with speedups():` block:
 - EventBridge -> target without an InputTransformer: moto renders its default template through
@@ -11,24 +11,32 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - SQS ReceiveMessage: moto lists every visible message of the queue (checking each one's visibility
   against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
   what it returns, not the queue's depth.
+- SQS receipt handles: 185 random letters drawn in one call instead of 185 (moto's random source).
+- SQS DeleteMessage: moto asks every message of the queue for all its receipt handles, twice per delete
+  (quadratic in the depth); the fast path finds the message by the handle it was received with.
+- SQS SendMessage: moto reads the queue's `ContentBasedDeduplication` from `queue.attributes`, which
+  computes every attribute, counting all the queue's messages three times, on each send (quadratic in
+  the queue's depth); the fast path computes the attributes only when something reads one other than
+  that flag.
 - DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
   the fast path hands moto only the queried partition (moto already stores items by partition), so a
   query costs the size of its partition, as in DynamoDB.
 - DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
   again by the index's key; the fast path skips the first sort, whose order the second one replaces
-  (the index key plus the table key is unique per item, so the result does not depend on it).
-- SQS SendMessage: moto reads the queue's `ContentBasedDeduplication` from `queue.attributes`, which
-  computes every attribute, counting all the queue's messages three times, on each send (quadratic in
-  the queue's depth); the fast path computes the attributes only when something reads one other than
-  that flag.
-- DynamoDB UpdateItem validation: moto's action-count and overlapping-path validators visit every node
-  of the parsed expression and collect the clauses below each one again (`find_clauses`), which is
-  quadratic in the number of actions (seconds for a 150-action SET); the fast path remembers each
-  node's clauses for the length of one validator's pass, so each subtree is collected once. The
-  validators themselves, their order and their errors are moto's.
+  (the index key plus the table key is unique per item, so the result does not depend on it), and
+  drops items whose string partition key differs with a plain comparison before moto's own checks.
+- DynamoDB responses: moto's generic serializer looks every member of every AttributeValue up under
+  several aliases (~350 lookups per attribute); an AttributeValue already in wire form (every type but
+  binary, which moto encodes) is copied as the serializer would emit it.
+- DynamoDB UpdateItem: the expression text is parsed once (each caller gets its own copy of the tree);
+  tree copies skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
+  processor's node types once instead of at every node; the clause-count and overlapping-path validators,
+  which moto runs at every node of the tree (quadratic in the number of actions), check the whole
+  expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
+  check sums the same parts without re-wrapping every nested value in a new DynamoType.
 
-tests/sandbox/test_moto_speedups.py runs the same calls with and without each fast path and compares
-the answers, so the sandbox keeps moto's behaviour when moto changes.
+tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
+the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
 """
 
 from __future__ import annotations
@@ -82,12 +90,21 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 _original_query = Table.query
 
 
+def _is_string(attribute: Any, value: str) -> bool:
+    return type(attribute) is DynamoType and attribute.type == "S" and attribute.value == value
+
+
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
     if index_name:
+        # moto keeps an index item only if its value equals each queried key value; for string keys, a
+        # plain comparison drops the others first, and moto still checks every candidate itself
+        strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
+                   if type(value) is DynamoType and value.type == "S"]
         candidates = [item for entry in self.items.values()
-                      for item in (entry.values() if self.range_key_attr else (entry,))]
+                      for item in (entry.values() if self.range_key_attr else (entry,))
+                      if all(_is_string(item.attrs.get(name), value) for name, value in strings)]
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
