@@ -21,7 +21,7 @@ import io
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +54,7 @@ class MotoRequests:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
 
     @contextmanager
     def counting(self) -> Iterator[None]:
@@ -78,10 +78,11 @@ class MotoRequests:
         served = sum(self.seconds.values())
         lines = [f"moto: {sum(self.calls.values())} requests, {served / cpu:.0%} of the cohort's CPU time "
                  "(operation: requests, share of the cohort's CPU time, CPU ms per request)"]
-        for operation, seconds in self.seconds.most_common(top):
+        ranked = sorted(self.seconds.items(), key=lambda entry: entry[1], reverse=True)
+        for operation, seconds in ranked[:top]:
             count = self.calls[operation]
             lines.append(f"  {operation}: {count}, {seconds / cpu:.1%}, {seconds / count * 1000:.2f} ms")
-        rest = [op for op, _ in self.seconds.most_common()[top:]]
+        rest = [op for op, _ in ranked[top:]]
         if rest:
             lines.append(f"  {len(rest)} other operations: {sum(self.calls[op] for op in rest)} requests, "
                          f"{sum(self.seconds[op] for op in rest) / cpu:.1%}")

@@ -59,7 +59,7 @@ from moto.core.serialize import (
     XFormedAttributePicker,
 )
 from moto.core.utils import unix_time
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
@@ -104,7 +104,8 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
                    if type(value) is DynamoType and value.type == "S"]
         candidates = [item for entry in self.items.values()
                       for item in (entry.values() if self.range_key_attr else (entry,))
-                      if all(_is_string(item.attrs.get(name), value) for name, value in strings)]
+                      if not isinstance(item, Item)  # moto skips these itself
+                      or all(_is_string(item.attrs.get(name), value) for name, value in strings)]
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
@@ -392,7 +393,7 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
         _original_delete_message(self, receipt_handle)
         return
     self.pending_messages.discard(message)
-    self.deleted_messages.update(message.all_receipt_handles)
+    self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
     self._messages = [m for m in self._messages if m is not message]
 
 
