@@ -1,4 +1,4 @@
-"""Two hot spots of moto that make a cohort-sized sandbox slow, replaced with equivalent fast paths.
+"""Hot spots of moto that make a cohort-sized sandbox slow, replaced with equivalent fast paths.
 
 All are pure performance fixes with moto's own semantics, scoped to a `with speedups():` block:
 - EventBridge -> target without an InputTransformer: moto renders its default template through
@@ -11,30 +11,40 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - SQS ReceiveMessage: moto lists every visible message of the queue (checking each one's visibility
   against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
   what it returns, not the queue's depth.
+- SQS receipt handles: 185 random letters drawn in one call instead of 185 (moto's random source).
+- SQS DeleteMessage: moto asks every message of the queue for all its receipt handles, twice per delete
+  (quadratic in the depth); the fast path finds the message by the handle it was received with.
+- SQS SendMessage: moto reads the queue's `ContentBasedDeduplication` from `queue.attributes`, which
+  computes every attribute, counting all the queue's messages three times, on each send (quadratic in
+  the queue's depth); the fast path computes the attributes only when something reads one other than
+  that flag.
 - DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
   the fast path hands moto only the queried partition (moto already stores items by partition), so a
   query costs the size of its partition, as in DynamoDB.
 - DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
   again by the index's key; the fast path skips the first sort, whose order the second one replaces
-  (the index key plus the table key is unique per item, so the result does not depend on it).
-- SQS SendMessage: moto reads the queue's `ContentBasedDeduplication` from `queue.attributes`, which
-  computes every attribute, counting all the queue's messages three times, on each send (quadratic in
-  the queue's depth); the fast path computes the attributes only when something reads one other than
-  that flag.
-- DynamoDB UpdateItem validation: moto's action-count and overlapping-path validators visit every node
-  of the parsed expression and collect the clauses below each one again (`find_clauses`), which is
-  quadratic in the number of actions (seconds for a 150-action SET); the fast path remembers each
-  node's clauses for the length of one validator's pass, so each subtree is collected once. The
-  validators themselves, their order and their errors are moto's.
+  (the index key plus the table key is unique per item, so the result does not depend on it), and
+  drops items whose string partition key differs with a plain comparison before moto's own checks.
+- DynamoDB responses: moto's generic serializer looks every member of every AttributeValue up under
+  several aliases (~350 lookups per attribute); an AttributeValue already in wire form (every type but
+  binary, which moto encodes) is copied as the serializer would emit it.
+- DynamoDB UpdateItem: the expression text is parsed once (each caller gets its own copy of the tree);
+  tree copies skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
+  processor's node types once instead of at every node; the clause-count and overlapping-path validators,
+  which moto runs at every node of the tree (quadratic in the number of actions), check the whole
+  expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
+  check, which moto repeats over the whole item on every attribute set, sums the same parts without
+  re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings.
 
-tests/sandbox/test_moto_speedups.py runs the same calls with and without each fast path and compares
-the answers, so the sandbox keeps moto's behaviour when moto changes.
+tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
+the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import string
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -42,12 +52,28 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+from moto.core.serialize import (
+    DEFAULT_ALIAS_PROVIDERS,
+    AttributePicker,
+    BaseJSONSerializer,
+    DefaultAttributePicker,
+    XFormedAttributePicker,
+)
 from moto.core.utils import unix_time
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
+    DepthFirstTraverser,
+    Node,
+    UpdateExpression,
+)
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 from moto.events.utils import EventTemplateParser
-from moto.sqs.models import Queue, SQSBackend
+from moto.moto_api._internal import mock_random
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _original_parse = EventTemplateParser.parse
 
@@ -66,12 +92,22 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 _original_query = Table.query
 
 
+def _is_string(attribute: Any, value: str) -> bool:
+    return type(attribute) is DynamoType and attribute.type == "S" and attribute.value == value
+
+
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
     if index_name:
+        # moto keeps an index item only if its value equals each queried key value; for string keys, a
+        # plain comparison drops the others first, and moto still checks every candidate itself
+        strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
+                   if type(value) is DynamoType and value.type == "S"]
         candidates = [item for entry in self.items.values()
-                      for item in (entry.values() if self.range_key_attr else (entry,))]
+                      for item in (entry.values() if self.range_key_attr else (entry,))
+                      if not isinstance(item, Item)  # moto skips these itself
+                      or all(_is_string(item.attrs.get(name), value) for name, value in strings)]
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
@@ -98,11 +134,25 @@ def _find_clauses(self: Node, clause_types: Any) -> list[Any]:
     return list(seen[key])
 
 
-def _remembering_clauses(traverse: Callable[..., Any]) -> Callable[..., Any]:
-    """A validator's pass with `find_clauses` remembered: these validators only read the tree."""
+def _remembering_clauses(traverse: Callable[..., Any], check: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """A validator's pass that first runs the validator's own check on the whole expression.
+
+    moto runs the check at every UpdateExpression node of the tree, bottom up (every clause, action and path
+    is one), each collecting the actions below it: quadratic in the number of actions. Each node's actions
+    are some of the whole expression's, and both checks (clause counts, duplicate or overlapping paths)
+    fail for a part whenever they fail for it, so when the whole expression passes, every node passes and
+    the pass changes nothing. Only when it fails does moto's pass run, so the error is the one moto raises
+    at the first failing node; that pass remembers each node's clauses, so each subtree is collected once."""
 
     @functools.wraps(traverse)
     def wrapper(self: Any, node: Any) -> Any:
+        if isinstance(node, UpdateExpression):
+            try:
+                check(self, node)
+            except Exception:  # moto's own pass below raises the error moto raises
+                pass
+            else:
+                return node
         token = _clauses_seen.set({})
         try:
             return traverse(self, node)
@@ -160,6 +210,211 @@ class _VisibleMessages:
         return sum(1 for m in self._queue._messages if m.visible and not m.delayed)
 
 
+# ------------------------------------------------------------------ DynamoDB response serialisation
+class _NotWireForm(Exception):
+    """An AttributeValue moto's generic serializer must handle itself (binary, or not a plain wire value)."""
+
+
+def _wire_attribute_value(value: Any) -> dict[str, Any]:
+    """A copy of a DynamoDB AttributeValue that is already in wire form, exactly as moto's serializer emits
+    it: one type key; strings and numbers as str, booleans as bool, maps and lists recursively. Anything
+    else (B/BS, which moto base64-encodes, or an unexpected shape) raises, and moto serializes it."""
+    if type(value) is not dict or len(value) != 1:
+        raise _NotWireForm
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N") and type(inner) is str:
+        return {kind: inner}
+    if kind == "M" and type(inner) is dict:
+        return {"M": {name: _wire_attribute_value(member) for name, member in inner.items()}}
+    if kind == "L" and type(inner) is list:
+        return {"L": [_wire_attribute_value(member) for member in inner]}
+    if kind in ("BOOL", "NULL") and type(inner) is bool:
+        return {kind: inner}
+    if kind in ("SS", "NS") and type(inner) is list and all(type(member) is str for member in inner):
+        return {kind: list(inner)}
+    raise _NotWireForm
+
+
+_original_json_structure = BaseJSONSerializer._serialize_type_structure
+
+
+def _plain_value_picker(picker: Any) -> bool:
+    """A picker that can only find an AttributeValue's members under their own names (no transformers)."""
+    if type(picker) is DefaultAttributePicker:
+        return True
+    return (type(picker) in (AttributePicker, XFormedAttributePicker)
+            and picker.alias_providers == DEFAULT_ALIAS_PROVIDERS and not picker.response_transformers)
+
+
+def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    if (key and shape.name == "AttributeValue" and self.service_model.service_name == "dynamodb"
+            and _plain_value_picker(self._value_picker)):
+        try:
+            wire = _wire_attribute_value(value)
+        except _NotWireForm:
+            pass
+        else:
+            self._default_serialize(serialized, wire, shape, key)
+            return
+    _original_json_structure(self, serialized, value, shape, key)
+
+
+# ------------------------------------------------------------------ DynamoDB UpdateItem
+_original_make = UpdateExpressionParser.make.__func__
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_update_expression(cls: type, expression: str) -> Any:
+    return _original_make(cls, expression)
+
+
+def _make(cls: type, expression: str) -> Any:
+    """The parsed expression, parsed once per distinct text; every caller gets its own copy of the tree
+    (a refused expression is not cached: it raises again, the same way, each time)."""
+    return copy.deepcopy(_parsed_update_expression(cls, expression))
+
+
+_ATOMIC = frozenset({str, int, bool, float, type(None)})
+_MISSING = object()
+
+
+def _node_deepcopy(self: Node, memo: dict[int, Any]) -> Node:
+    """What `copy.deepcopy` does for a node (a new instance, every attribute deep-copied, an object reached
+    twice copied once through `memo`), without the generic `__reduce_ex__` round trip for each node and
+    each children list; immutable values are shared, as deepcopy shares them."""
+    clone = object.__new__(type(self))
+    memo[id(self)] = clone
+    state = clone.__dict__
+    for name, value in self.__dict__.items():
+        state[name] = value if type(value) in _ATOMIC else _copied(value, memo)
+    return clone
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    known = memo.get(id(value), _MISSING)
+    if known is not _MISSING:
+        return known
+    kind = type(value)
+    if kind is list:
+        copied: list[Any] = []
+        memo[id(value)] = copied
+        copied.extend(member if type(member) in _ATOMIC else _copied(member, memo) for member in value)
+        return copied
+    is_node = _is_node.get(kind)
+    if is_node is None:
+        is_node = _is_node[kind] = isinstance(value, Node)
+    return _node_deepcopy(value, memo) if is_node else copy.deepcopy(value, memo)
+
+
+_is_node: dict[type, bool] = {}
+
+
+_original_pre_processing_of_child = DepthFirstTraverser.pre_processing_of_child
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's depth-first traversal with the processor's (constant) node types read once per pass instead
+    of being rebuilt at every node, and each isinstance answer (abc checks) computed once per class; the
+    visiting order, the hooks and the processing are moto's."""
+    plan = self.__dict__.get("_speedups_plan")
+    if plan is None:
+        hook = (None if type(self).pre_processing_of_child is _original_pre_processing_of_child
+                else self.pre_processing_of_child)
+        plan = self.__dict__["_speedups_plan"] = (self.nodes_to_be_processed(), hook, {})
+    types, hook, processed = plan
+    kind = type(node)
+    is_node = _is_node.get(kind)
+    if is_node is None:
+        is_node = _is_node[kind] = isinstance(node, Node)
+    if is_node:
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                if hook is not None:
+                    hook(node, i)
+                _traverse_node_recursively(self, child_node, i)
+        wanted = processed.get(kind)
+        if wanted is None:
+            wanted = processed[kind] = isinstance(node, types)
+        if wanted:
+            node = self.process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+    return node
+
+
+def _dynamo_type_size(self: DynamoType) -> int:
+    """`DynamoType.size` without re-wrapping every nested value in a new DynamoType: the same sum of the
+    same parts (moto's 400 KB item-size check adds these up for every attribute on every SET)."""
+    kind, value = self.type, self.value
+    if kind == "N":
+        return len(str(value))
+    if kind in ("SS", "NS", "BS"):
+        if kind == "NS":
+            return sum(len(str(member)) for member in value)
+        return sum(_dynamo_type_size(DynamoType({kind[0]: member})) for member in value)
+    if kind == "L":
+        return sum(member.size() if type(member) is DynamoType else DynamoType(member).size() for member in value)
+    if kind == "M":
+        return sum(_bytesize(name) + (_dynamo_type_size(member) if type(member) is DynamoType
+                                     else DynamoType(member).size()) for name, member in value.items())
+    if isinstance(value, bool):
+        return 1
+    return _bytesize(value)
+
+
+def _bytesize(value: Any) -> int:
+    """moto's `bytesize` (UTF-8 length); an ASCII string's is its length, without encoding it."""
+    return len(value) if type(value) is str and value.isascii() else bytesize(value)
+
+
+def _limited_size_setitem(self: LimitedSizeDict, key: str, value: Any) -> None:
+    """moto's 400 KB check on every attribute set, with the same sum of the same parts (each attribute's
+    name and value, then the new pair), without building the lists it sums."""
+    current = sum(item.size() if type(item) is DynamoType else _bytesize(str(item))
+                  for items in (self.keys(), self.values()) for item in items)
+    new = _bytesize(key) + (value.size() if type(value) is DynamoType else _bytesize(str(value)))
+    if current + new > 405000:  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+
+
+# ------------------------------------------------------------------ SQS receive and delete
+def _generate_receipt_handle() -> str:
+    """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
+    instead of 185."""
+    return "".join(mock_random.choices(string.ascii_lowercase, k=185))
+
+
+_original_mark_received = Message.mark_received
+_original_delete_message = Queue.delete_message
+# receipt handle -> the message it was drawn for, while `speedups()` is active (a stack: blocks may nest)
+_received: list[dict[str, Message]] = []
+
+
+def _mark_received(self: Message, visibility_timeout: int | None = None) -> None:
+    _original_mark_received(self, visibility_timeout)
+    if _received:
+        _received[-1][self.receipt_handle] = self  # type: ignore[index]
+
+
+def _delete_message(self: Queue, receipt_handle: str) -> None:
+    """moto's delete: drop the message that had this receipt handle (handles are drawn at random, one per
+    receive), found by its handle instead of by asking every message of the queue for its handles twice.
+    Anything else (an unknown handle, a message no longer in this queue) goes to moto's own path."""
+    if receipt_handle in self.deleted_messages:
+        return
+    message = _received[-1].get(receipt_handle) if _received else None
+    if message is None or not message.had_receipt_handle(receipt_handle) \
+            or not any(m is message for m in self._messages):
+        _original_delete_message(self, receipt_handle)
+        return
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+    self._messages = [m for m in self._messages if m is not message]
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -171,6 +426,23 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         stack.enter_context(mock.patch.object(Queue, "attributes", property(_QueueAttributes)))
         stack.enter_context(mock.patch.object(Node, "find_clauses", _find_clauses))
-        for validator in (ActionCountValidator, OverlappingPathsValidator):
-            stack.enter_context(mock.patch.object(validator, "traverse", _remembering_clauses(validator.traverse)))
-        yield
+        for validator, check in ((ActionCountValidator, ActionCountValidator.verify_action_counts),
+                                 (OverlappingPathsValidator, OverlappingPathsValidator.check_for_overlapping_paths)):
+            stack.enter_context(mock.patch.object(validator, "traverse",
+                                                  _remembering_clauses(validator.traverse, check)))
+        stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_structure",
+                                              _serialize_type_structure))
+        stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(_make)))
+        stack.enter_context(mock.patch.object(Node, "__deepcopy__", _node_deepcopy, create=True))
+        stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
+                                              _traverse_node_recursively))
+        stack.enter_context(mock.patch.object(DynamoType, "size", _dynamo_type_size))
+        stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
+        stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
+        stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
+        stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
+        _received.append({})
+        try:
+            yield
+        finally:
+            _received.pop()

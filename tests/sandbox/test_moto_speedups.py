@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.models import sqs_backends
 
+from sandbox import moto_speedups
 from sandbox.moto_speedups import speedups
 
 REGION = "us-east-1"
@@ -34,11 +36,13 @@ def _stable(value: Any) -> Any:
 
 
 def _call(fn: Callable[[], Any]) -> Any:
-    """A call's answer, or its error code and message (errors are part of the contract too)."""
+    """A call's answer, or its error code, message and whatever else the error carries (e.g. the item of a
+    refused conditional write): errors are part of the contract too."""
     try:
         return _stable(fn())
     except ClientError as error:
-        return {"error": error.response["Error"]["Code"], "message": error.response["Error"]["Message"]}
+        return {"error": error.response["Error"]["Code"], "message": error.response["Error"]["Message"],
+                **_stable({k: v for k, v in error.response.items() if k != "Error"})}
 
 
 def plain_and_fast(scenario: Callable[[], Any]) -> tuple[Any, Any]:
@@ -272,3 +276,170 @@ def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() ->
 
     assert fast == plain
     assert sum("error" in answer for answer in plain) >= 6  # the refusals were exercised
+
+
+# ------------------------------------------------------------------- DynamoDB item serialisation
+def _every_type(i: int) -> dict[str, Any]:
+    """An item with every AttributeValue type, nested, empty and binary ones included."""
+    return {
+        "pk": {"S": f"P#{i % 3}"}, "sk": {"S": f"S#{i:03d}"}, "s": {"S": ""}, "n": {"N": str(i * 1.5)},
+        "b": {"B": bytes([i, 0, 255])}, "ss": {"SS": ["x", f"y{i}"]}, "ns": {"NS": ["1", "2.5", str(-i)]},
+        "bs": {"BS": [b"\x00\x01", bytes([i])]}, "null": {"NULL": True}, "yes": {"BOOL": i % 2 == 0},
+        "empty_m": {"M": {}}, "empty_l": {"L": []},
+        "m": {"M": {"deep": {"M": {"list": {"L": [{"S": "a"}, {"N": "1"}, {"B": b"\x02"}, {"NULL": True},
+                                                   {"M": {"k": {"SS": ["q"]}}}, {"L": [{"BOOL": False}]}]}}},
+                    "text": {"S": "ünïcode ✓"}}},
+        "l": {"L": [{"M": {"name": {"S": f"task-{j}"}, "size": {"N": str(j * 1000)}}} for j in range(4)]},
+    }
+
+
+def _item_read_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="items", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    out: list[Any] = []
+    for i in range(12):
+        out.append(_call(lambda i=i: ddb.put_item(TableName="items", Item=_every_type(i), ReturnValues="ALL_OLD")))
+    out.append(_call(lambda: ddb.put_item(TableName="items", Item=_every_type(3), ReturnValues="ALL_OLD")))
+    key = {"pk": {"S": "P#1"}, "sk": {"S": "S#004"}}
+    out.append(_call(lambda: ddb.get_item(TableName="items", Key=key)))
+    out.append(_call(lambda: ddb.get_item(TableName="items", Key=key, ProjectionExpression="m.deep, l[1], b, bs")))
+    out.append(_call(lambda: ddb.get_item(TableName="items", Key={"pk": {"S": "none"}, "sk": {"S": "none"}})))
+    out.append(_call(lambda: ddb.query(TableName="items", KeyConditionExpression="pk = :p",
+                                       ExpressionAttributeValues={":p": {"S": "P#2"}})))
+    out.append(_call(lambda: ddb.scan(TableName="items", FilterExpression="yes = :t",
+                                      ExpressionAttributeValues={":t": {"BOOL": True}})))
+    out.append(_call(lambda: ddb.batch_get_item(RequestItems={"items": {"Keys": [
+        {"pk": {"S": f"P#{i % 3}"}, "sk": {"S": f"S#{i:03d}"}} for i in range(0, 12, 3)]}})))
+    out.append(_call(lambda: ddb.transact_get_items(TransactItems=[
+        {"Get": {"TableName": "items", "Key": key}}])))
+    for return_values in ("ALL_NEW", "ALL_OLD", "UPDATED_NEW", "UPDATED_OLD"):
+        out.append(_call(lambda rv=return_values: ddb.update_item(
+            TableName="items", Key=key, ReturnValues=rv,
+            UpdateExpression="SET m.deep.list[0] = :v, l = list_append(l, :more), b = :b ADD ns :n",
+            ExpressionAttributeValues={":v": {"M": {"new": {"S": "x"}}}, ":more": {"L": [{"NULL": True}]},
+                                       ":b": {"B": b"\xff"}, ":n": {"NS": ["7"]}})))
+    # a refused conditional update returns the item as it is (ReturnValuesOnConditionCheckFailure)
+    out.append(_call(lambda: ddb.update_item(
+        TableName="items", Key=key, UpdateExpression="SET s = :s", ConditionExpression="attribute_not_exists(pk)",
+        ExpressionAttributeValues={":s": {"S": "never"}}, ReturnValuesOnConditionCheckFailure="ALL_OLD")))
+    out.append(_call(lambda: ddb.delete_item(TableName="items", Key=key, ReturnValues="ALL_OLD")))
+    return out
+
+
+def test_dynamodb_items_of_every_type_are_answered_as_moto_does() -> None:
+    """Given items holding every AttributeValue type (S, N, B, SS, NS, BS, M, L, NULL, BOOL; nested, empty,
+    binary, non-ASCII), when they are put, got, projected, queried, scanned, batch- and transact-read,
+    updated with each ReturnValues, refused by a condition and deleted, then every answer and every error
+    (with the item it returns) equals plain moto's."""
+    with mock.patch.object(moto_speedups, "_wire_attribute_value", wraps=moto_speedups._wire_attribute_value) as wire:
+        plain, fast = plain_and_fast(_item_read_scenario)
+
+    assert fast == plain
+    assert any(answer.get("error") == "ConditionalCheckFailedException" for answer in plain)
+    assert wire.call_count > 100  # the fast path served them (binary values went to moto's own path)
+
+
+def _sqs_delete_scenario() -> list[Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="work", Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(6)])
+    out: list[Any] = []
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    handles = {m["Body"]: m["ReceiptHandle"] for m in first}
+    out.append([(m["Body"], len(m["ReceiptHandle"]), m["ReceiptHandle"].isalpha() and m["ReceiptHandle"].islower())
+                for m in first + again])
+    # an older handle of a message still deletes it; deleting again is fine; a made-up handle is refused
+    out.append(_call(lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["m0"])))
+    out.append(_call(lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["m0"])))
+    out.append(_call(lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="x" * 185)))
+    out.append(_call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "ReceiptHandle": handles["m1"]}, {"Id": "b", "ReceiptHandle": "nope"}])))
+    # a third receive moves the rest to the DLQ: their handles no longer delete from the source queue
+    out.append(_stable(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)))
+    out.append(_call(lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["m2"])))
+    moved = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    out.append(sorted(m["Body"] for m in moved))
+    out.append([_call(lambda m=m: sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])) for m in moved])
+    for queue in (url, dlq):
+        out.append(_call(lambda q=queue: sqs.get_queue_attributes(QueueUrl=q, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])))
+    return out
+
+
+def test_sqs_receipt_handles_and_deletes_answer_as_moto_does() -> None:
+    """Given a queue with a DLQ (two receives), when messages are received twice, deleted by an older
+    handle, deleted twice, with a made-up handle, in a batch with a bad entry, and after moving to the DLQ,
+    then every answer and error equals plain moto's, and receipt handles keep moto's form (185 lowercase
+    letters)."""
+    plain, fast = plain_and_fast(_sqs_delete_scenario)
+
+    assert fast == plain
+    assert all(length == 185 and lower for _, length, lower in fast[0])
+    assert any("error" in answer for answer in plain if isinstance(answer, dict))
+
+
+def _size_and_repeat_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="z", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    out: list[Any] = []
+    big = "x" * 100_000
+    nested = {"M": {"l": {"L": [{"S": big[:50_000]}, {"NS": ["1", "22.5"]}, {"SS": ["é" * 10]},
+                                {"BS": [b"\x00" * 10]}, {"BOOL": True}, {"NULL": True}]}}}
+    out.append(_call(lambda: ddb.put_item(TableName="z", Item={"pk": {"S": "k"}, "a": {"S": big}, "n": nested})))
+    # updates that bring the item up to, and over, DynamoDB's 400 KB: the same refusals, the same item
+    for name, value in (("b", {"S": big}), ("c", {"S": big}), ("d", {"S": big}), ("e", {"S": "y" * 6_000})):
+        out.append(_call(lambda n=name, v=value: ddb.update_item(
+            TableName="z", Key={"pk": {"S": "k"}}, UpdateExpression="SET #n = :v, n.l[0] = :s",
+            ExpressionAttributeNames={"#n": n}, ExpressionAttributeValues={":v": v, ":s": {"S": n}},
+            ReturnValues="UPDATED_NEW")))
+    out.append(_call(lambda: ddb.put_item(TableName="z", Item={"pk": {"S": "huge"}, "a": {"S": big * 5}})))
+    # the same expression text again and again (parsed once), a malformed one twice (refused twice)
+    for i in range(3):
+        out.append(_call(lambda i=i: ddb.update_item(
+            TableName="z", Key={"pk": {"S": f"r{i % 2}"}}, UpdateExpression="SET a = :a, b = if_not_exists(b, :a)",
+            ExpressionAttributeValues={":a": {"N": str(i)}}, ReturnValues="ALL_NEW")))
+    for _ in range(2):
+        out.append(_call(lambda: ddb.update_item(TableName="z", Key={"pk": {"S": "r0"}},
+                                                 UpdateExpression="SET a = :a,", ExpressionAttributeValues={
+                                                     ":a": {"N": "1"}})))
+        out.append(_call(lambda: ddb.update_item(TableName="z", Key={"pk": {"S": "r0"}},
+                                                 UpdateExpression="SET a = :a ADD c :a ADD d :a",
+                                                 ExpressionAttributeValues={":a": {"N": "1"}})))
+    out.append(_call(lambda: ddb.get_item(TableName="z", Key={"pk": {"S": "k"}})))
+    return out
+
+
+def test_item_size_limits_and_repeated_expressions_answer_as_moto_does() -> None:
+    """Given an item of every type near DynamoDB's 400 KB, when updates grow it past the limit and an
+    oversized item is put, and when one update expression is sent repeatedly and malformed ones twice, then
+    every answer and every refusal (ValidationException, same message) equals plain moto's."""
+    plain, fast = plain_and_fast(_size_and_repeat_scenario)
+
+    assert fast == plain
+    assert sum("error" in answer for answer in plain) >= 6  # size refusals and expression refusals
+
+
+@pytest.mark.parametrize("value", [
+    {"S": "ünï"}, {"N": "-12.50"}, {"B": b"\x00\x01"}, {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"\x01"]},
+    {"BOOL": False}, {"NULL": True}, {"L": [{"S": "a"}, {"M": {"k": {"N": "1"}}}]},
+    {"M": {"k": {"L": [{"SS": ["x"]}, {"NULL": True}]}, "é": {"M": {}}}},
+])
+def test_item_size_parts_are_moto_s(value: dict[str, Any]) -> None:
+    """The fast `DynamoType.size` (summed for the 400 KB check) counts what moto counts, for every type."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    plain = DynamoType(value).size()
+    with speedups():
+        fast = DynamoType(value).size()
+
+    assert fast == plain
