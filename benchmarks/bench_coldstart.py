@@ -12,10 +12,14 @@ Lambda's /var/task is read-only, so nothing is written at run time: the copies a
 every interpreter runs with -B; -S -E keep the host's site-packages and environment out of sys.path.
 
 The reference is `import boto3` from the bytecode layout (what a function that only imports boto3 pays).
-Handler and reference alternate in fresh interpreters and the median of the pair ratios is reported,
-so it holds while the shared machine's speed drifts. BENCH_COLDSTART_PAIRS sets the pairs (default 9);
+Handler and reference alternate in fresh interpreters and the median (and min) of the pair ratios is
+reported, so it holds while the shared machine's speed drifts. Two clocks: wall time (the goal's), and the
+CPU time (user + system) the import costs its process, which a loaded machine disturbs far less (waiting
+for a core is not in it). BENCH_COLDSTART_PAIRS sets the pairs (default 9);
 BENCH_COLDSTART_PROFILE=1 also prints each handler's heaviest imports (-X importtime, bytecode layout);
-BENCH_COLDSTART_BASELINE=<git revision> also measures that revision's lambdas/ (bytecode) in the same pairs.
+BENCH_COLDSTART_BASELINE=<git revision> also measures that revision's lambdas/ (bytecode) in the same pairs;
+BENCH_COLDSTART_SOURCES=0 leaves out the sources-only layout; BENCH_COLDSTART_HANDLERS=recorder,launcher
+measures only those handlers.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -83,17 +88,30 @@ def _interpreter(*options: str) -> list[str]:
     return [sys.executable, "-S", "-E", "-B", *options, "-c"]
 
 
-def import_seconds(layout: Path, statement: str) -> float:
-    """Seconds `statement` takes in a fresh interpreter whose only import path besides the stdlib is `layout`."""
-    code = (f"import sys, time; sys.path.insert(0, {str(layout)!r}); t = time.perf_counter(); "
-            f"{statement}; print(time.perf_counter() - t)")
+def import_seconds(layout: Path, statement: str) -> tuple[float, float]:
+    """(wall, CPU) seconds `statement` takes in a fresh interpreter whose only import path besides the stdlib
+    is `layout`; CPU = user + system time of that process during the statement."""
+    code = (f"import resource, sys, time; sys.path.insert(0, {str(layout)!r}); "
+            "cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); c = cpu(); t = time.perf_counter(); "
+            f"{statement}; print(time.perf_counter() - t, cpu() - c)")
     result = subprocess.run([*_interpreter(), code], cwd=layout, capture_output=True, text=True, check=True)
-    return float(result.stdout)
+    wall, cpu = result.stdout.split()
+    return float(wall), float(cpu)
 
 
-def ratios(variants: dict[str, Path], reference: Path, modules: list[str],
-           pairs: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """{module: {variant: (median ms, median of the pair ratios)}, "boto3": (median ms, 1)}.
+class Figure(NamedTuple):
+    """One variant of one module over the pairs: median ms, and the min / median of the pair ratios."""
+
+    wall_ms: float
+    wall_min: float
+    wall_median: float
+    cpu_ms: float
+    cpu_min: float
+    cpu_median: float
+
+
+def ratios(variants: dict[str, Path], reference: Path, modules: list[str], pairs: int) -> dict[str, dict[str, Figure]]:
+    """{module: {variant: Figure, "boto3": Figure of the reference (ratios 1)}}.
 
     Each pair imports the module from every variant's layout, then `import boto3` from `reference`; a
     variant's ratio in a pair divides by that pair's boto3 time, so all variants share the same drift."""
@@ -103,9 +121,15 @@ def ratios(variants: dict[str, Path], reference: Path, modules: list[str],
         for _ in range(pairs):
             times = {name: import_seconds(layout, f"import {module}") for name, layout in variants.items()}
             samples.append((times, import_seconds(reference, "import boto3")))
-        figures[module] = {name: (statistics.median(t[name] for t, _ in samples) * 1000,
-                                  statistics.median(t[name] / b for t, b in samples)) for name in variants}
-        figures[module]["boto3"] = (statistics.median(b for _, b in samples) * 1000, 1.0)
+        figures[module] = {}
+        for name in [*variants, "boto3"]:
+            pick = (lambda t, b, name=name: t[name]) if name != "boto3" else (lambda t, b: b)
+            wall = [pick(t, b)[0] / b[0] for t, b in samples]
+            cpu = [pick(t, b)[1] / b[1] for t, b in samples]
+            figures[module][name] = Figure(statistics.median(pick(t, b)[0] for t, b in samples) * 1000, min(wall),
+                                           statistics.median(wall),
+                                           statistics.median(pick(t, b)[1] for t, b in samples) * 1000, min(cpu),
+                                           statistics.median(cpu))
     return figures
 
 
@@ -134,22 +158,30 @@ def heaviest_imports(layout: Path, module: str, top: int = 8) -> list[tuple[int,
 def main() -> None:
     pairs = int(os.environ.get("BENCH_COLDSTART_PAIRS", "9"))
     baseline = os.environ.get("BENCH_COLDSTART_BASELINE")
-    modules = handler_modules()
+    chosen = [name for name in os.environ.get("BENCH_COLDSTART_HANDLERS", "").split(",") if name]
+    modules = [m for m in handler_modules() if not chosen or m.split(".")[0] in chosen]
     with tempfile.TemporaryDirectory(prefix="coldstart-") as scratch:
         work = Path(scratch)
         try:
-            variants = {"bytecode": build_layout(work / "bytecode", bytecode=True),
-                        "sources only": build_layout(work / "sources", bytecode=False)}
+            variants = {"bytecode": build_layout(work / "bytecode", bytecode=True)}
+            if os.environ.get("BENCH_COLDSTART_SOURCES", "1") != "0":
+                variants["sources only"] = build_layout(work / "sources", bytecode=False)
             if baseline:
                 old = _baseline_sources(baseline, work / "baseline-src")
                 variants[f"{baseline} bytecode"] = build_layout(work / "baseline", bytecode=True, sources=old)
+            load_before = os.getloadavg()
             figures = ratios(variants, variants["bytecode"], modules, pairs)
+            print(f"load average before: {' '.join(f'{x:.1f}' for x in load_before)}; {pairs} pairs; "
+                  "ratios as min/median of the pairs; wall is the goal's clock, CPU the load-robust one")
             for module in modules:
-                ratio = figures[module]["bytecode"][1]
-                print(f"import {module} / import boto3 ({figures[module]['boto3'][0]:.0f} ms), median of {pairs} "
-                      f"pairs: {ratio:.2f}x with bytecode ({'ok' if ratio <= GOAL else 'OVER'}; goal <= {GOAL:g}x); "
-                      + "; ".join(f"{name}: {ms:.0f} ms, {r:.2f}x" for name, (ms, r) in figures[module].items()
-                                  if name != "boto3"))
+                boto3, ours = figures[module]["boto3"], figures[module]["bytecode"]
+                print(f"import {module} / import boto3 ({boto3.wall_ms:.0f} ms wall, {boto3.cpu_ms:.0f} ms CPU): "
+                      f"{ours.wall_min:.2f}/{ours.wall_median:.2f}x wall, {ours.cpu_min:.2f}/{ours.cpu_median:.2f}x "
+                      f"CPU with bytecode ({'ok' if ours.wall_median <= GOAL else 'OVER'}; goal <= {GOAL:g}x); "
+                      + "; ".join(f"{name}: {f.wall_ms:.0f} ms, {f.wall_min:.2f}/{f.wall_median:.2f}x wall, "
+                                  f"{f.cpu_min:.2f}/{f.cpu_median:.2f}x CPU"
+                                  for name, f in figures[module].items() if name not in ("boto3", "bytecode")))
+            print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
             if os.environ.get("BENCH_COLDSTART_PROFILE") == "1":
                 for module in modules:
                     print(f"{module} heaviest imports: " + ", ".join(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from launcher.policy import DEFAULT_MAX_SHEET_BYTES, DEFAULT_MAX_STORAGE_GIB, SheetPolicy, as_prefix
 from shared.settings import ENV_OMICS_ROLE_ARN, ENV_RUN_CACHE_ID
@@ -41,6 +41,8 @@ ERRORS_SUFFIX = ".errors.json"
 
 
 class LauncherConfig(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflow_id: str | None = None
     workflow_version_name: str | None = None
     role_arn: str | None = None

@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class S3Bucket(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     name: str
 
 
 class S3Object(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     key: str
     size: int | None = None
@@ -23,12 +25,14 @@ class S3Object(BaseModel):
 
 
 class ObjectCreatedDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bucket: S3Bucket
     object: S3Object
 
 
 class ObjectCreated(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
     source: str
     detail_type: str = Field(alias="detail-type")

@@ -72,7 +72,7 @@ class InventoryFile(BaseModel):
 
 
 class RulesModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     min_version: int | None = Field(default=None, ge=1)
     max_age_days: int | None = Field(default=None, ge=1)
@@ -82,6 +82,8 @@ class RulesModel(BaseModel):
 
 
 class PrunerConfig(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     default_mode: Mode = "dry-run"
     cache_ids: list[str] = Field(default_factory=list)  # [] = the stack's cache; ["*"] = all
     rules: RulesModel = Field(default_factory=RulesModel)
@@ -128,7 +130,7 @@ class PrunerConfig(BaseModel):
 class PruneRequest(BaseModel):
     """What EventBridge Scheduler (or the CLI) sends: everything optional."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     mode: Mode | None = None
     cacheIds: list[str] | None = None
@@ -148,6 +150,8 @@ class PruneRequest(BaseModel):
 
 class WorkItem(BaseModel):
     """One key range of one cache in one round of a pass: the fan-out unit (an SQS message)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     cache_id: str
     pass_id: str

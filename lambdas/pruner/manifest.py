@@ -29,7 +29,7 @@ _ENTRY_ARN = re.compile(
 
 
 class ManifestFile(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, strict=True, extra="allow")
 
     name: StrictStr
     path: StrictStr
@@ -39,7 +39,7 @@ class ManifestFile(BaseModel):
 class CacheEntryManifest(BaseModel):
     """The guide's manifest format. Extra fields are tolerated (the service may add some)."""
 
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(defer_build=True, strict=True, extra="allow")
 
     arn: StrictStr = Field(pattern=f"^{_ENTRY_ARN.pattern}$")
     s3uri: StrictStr = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")

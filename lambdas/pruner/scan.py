@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pruner.entries import Entry, S3Object, Stray, group_entries
 from pruner.manifest import ManifestInfo
@@ -39,6 +39,8 @@ WINDOW = 256  # entries whose manifests are read together (and between which a s
 
 class Counts(BaseModel):
     """Counters of a scan; additive across invocations, items and rounds."""
+
+    model_config = ConfigDict(defer_build=True)
 
     entries_scanned: int = 0
     objects_scanned: int = 0
@@ -70,12 +72,16 @@ class Counts(BaseModel):
 class Rise(BaseModel):
     """Where the floor rose during the main scan: entries before `at` were judged under `floor_before`."""
 
+    model_config = ConfigDict(defer_build=True)
+
     at: str
     floor_before: int
 
 
 class ScanState(BaseModel):
     """Checkpointed progress of one work item (a key range)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     phase: Literal["main", "rescan", "done"] = "main"
     start_after: str | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from rerunner.policy import RerunPolicy, load_policy
 from shared.lineage import stack_id_from_env
@@ -33,6 +33,8 @@ ENV_NAMES = (
 
 
 class RerunnerSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     policy: RerunPolicy = RerunPolicy()
     queue_url: str | None = None  # the re-run queue: delayed work (SQS DelaySeconds) and released work
     queue_arn: str | None = None  # the same queue, as the target of one-time Scheduler schedules

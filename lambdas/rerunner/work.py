@@ -23,7 +23,7 @@ WORK_VERSION = 1
 class Work(BaseModel):
     """One unit of re-run work: a failed standalone run, or a processed batch."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: Literal["run", "batch"]
     id: str

@@ -37,7 +37,7 @@ def resource_id(arn: str) -> str:
 
 
 class _Detail(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
     omicsVersion: str | None = None
     arn: str
@@ -130,7 +130,7 @@ class _OmicsEvent(BaseModel):
     """The EventBridge envelope (Powertools' EventBridgeModel has the same fields; importing its
     parser package costs ~40 ms of cold start for five fields, so the envelope is declared here)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
     id: str
     source: str
     time: datetime

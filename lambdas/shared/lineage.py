@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 TAG_PREFIX = "autopilot:"
 TAG_SUBMISSION = "autopilot:submission"
@@ -76,6 +76,8 @@ def stack_tags(stack_id: str | None) -> dict[str, str]:
 
 
 class Lineage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     root_run_id: str
     root_run_uuid: str | None = None
     parent_run_id: str | None = None

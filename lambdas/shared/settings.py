@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.omics import RateLimits
 
@@ -18,6 +18,8 @@ ENV_ALARM_TOPIC_ARN = "ALARM_TOPIC_ARN"
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     table_name: str = Field(min_length=1)
     # The stack's per-instance share of each HealthOmics quota (stacks/components/omics_budgets.py).
     omics_rate_limits: str = ""

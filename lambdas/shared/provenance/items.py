@@ -12,7 +12,7 @@ from shared.lineage import Lineage
 class StatusObservation(BaseModel):
     """One status event of a run, task or batch, as recorded in its history (idempotent on event id)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: str  # RUN | TASK | BATCH
     entity_id: str  # run id, task id or batch id
@@ -64,6 +64,8 @@ class RunDetails(Lineage):
 class TaskDetails(BaseModel):
     """One row of ListRunTasks."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     run_id: str
     run_uuid: str
@@ -83,6 +85,8 @@ class TaskDetails(BaseModel):
 
 class BatchMember(BaseModel):
     """One row of ListRunsInBatch: runSettingId -> runId and the submission's outcome."""
+
+    model_config = ConfigDict(defer_build=True)
 
     batch_id: str
     run_setting_id: str
