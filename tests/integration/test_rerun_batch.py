@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
+from shared.api_limits import api_limits
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
 from tests.integration.rerun_harness import BUCKET
 
@@ -157,18 +158,23 @@ def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> 
 
 
 def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
-    faults = FaultPlan(
-        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", predicate=lambda r: int(r.run_setting_id[1:]) % 2 == 0)]
-    )
+    # Given more failed members than StartRunBatch's inlineSettings can hold (botocore's model: 100), all
+    # but one of a batch failing (one more member than that limit fails: the smallest batch that shows it)
+    too_many = api_limits().inline_max + 1
+    samples = [f"s{i}" for i in range(too_many + 1)]
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
+                                      predicate=lambda r: r.run_setting_id != samples[-1])])
     h = make(faults=faults)
-    batch_id = h.start_batch([f"s{i}" for i in range(240)], via_s3=True)
+    batch_id = h.start_batch(samples, via_s3=True)
+    # When the account runs until quiet
     h.run()
+    # Then the one follow-up carries every failed member in an S3 settings file, not inline
     (follow_up,) = h.follow_ups(batch_id)
     assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
-    assert len(follow_up.entries) == 120
+    assert len(follow_up.entries) == too_many
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
     finals = {s: o.final.status for s, o in batch_view(h.repository, batch_id).samples.items()}
-    assert set(finals.values()) == {"COMPLETED"} and len(finals) == 240
+    assert set(finals.values()) == {"COMPLETED"} and len(finals) == len(samples)
 
 
 def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:
