@@ -19,9 +19,10 @@ def pytest_configure(config: pytest.Config) -> None:
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
 
 
-@pytest.fixture(autouse=True)
-def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach a real AWS account: fake credentials and a fixed region."""
+def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real AWS account: fake credentials and a fixed region. Module-scoped fixtures
+    (one moto setup shared by a module's tests) call it with their own `pytest.MonkeyPatch.context()`:
+    they are set up before this function-scoped autouse fixture runs."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -30,6 +31,11 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OmicsAutopilot")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(autouse=True)
+def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    offline_aws(monkeypatch)
 
 
 @pytest.fixture
