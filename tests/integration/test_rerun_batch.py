@@ -13,6 +13,14 @@ from tests.integration.rerun_harness import BUCKET
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
 
+def _max_page(operation: str, member: str) -> int:
+    """The largest page an omics list operation answers, from botocore's model."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("omics").operation_model(operation).input_shape
+    return int(shape.members[member].metadata["max"])
+
+
 def test_failed_members_become_one_follow_up_batch(make) -> None:
     # Given a batch of 6 where s2 fails with SERVICE_ERROR after two tasks, s4 with RUN_TASK_FAILED,
     # s5 with a configuration error, and s6's submission fails with a retryable quota error
@@ -145,14 +153,16 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
 
 
 def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> None:
-    faults = FaultPlan(
-        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=f"s{i}") for i in (3, 50, 120)]
-    )
+    # Given a batch from an S3 settings file one member longer than a ListRunsInBatch page (botocore's
+    # maxItems), with failed members on the first page and the first member of the second
+    page = _max_page("ListRunsInBatch", "maxItems")
+    failed = [f"s{i}" for i in (3, page // 2, page)]
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=s) for s in failed])
     h = make(faults=faults)
-    batch_id = h.start_batch([f"s{i}" for i in range(150)], via_s3=True)
+    batch_id = h.start_batch([f"s{i}" for i in range(page + 1)], via_s3=True)
     h.run()
     (follow_up,) = h.follow_ups(batch_id)
-    assert sorted(e.run_setting_id for e in follow_up.entries) == ["s120", "s3", "s50"]
+    assert sorted(e.run_setting_id for e in follow_up.entries) == sorted(failed)
     assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
 
