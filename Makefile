@@ -40,8 +40,10 @@ sandbox: install
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile
 
+# The inner loop: the unit tests less the slow ones (tests/conftest.py says which and why); collecting only
+# tests/unit spares importing the sandbox and the CDK.
 test-fast: install
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+	$(PY) -m pytest -n 2 tests/unit -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,15 +13,35 @@ import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before 
 from tests import synth_cache
 from tests.factories import create_provenance_table
 
+# `make test-fast` (-m "not slow") is the inner loop, under 30 s on 2 cores: the unit tests. These are
+# slow by where they live (whole-system scenarios, synthesis, the sandbox) or, for the unit modules below,
+# by what they run (moto accounts per test, property tests over moto, RO-Crate validation): seconds
+# each as measured with --durations. `make test` runs everything.
+SLOW_FOLDERS = frozenset({"e2e", "integration", "infrastructure", "sandbox"})
+SLOW_UNIT_MODULES = frozenset({
+    "test_batch_resubmission.py", "test_cli_target.py", "test_export.py", "test_launcher_allowlists.py",
+    "test_launcher_handler.py", "test_launcher_logic.py", "test_omics_deadline.py", "test_recorder_convergence.py",
+    "test_recorder_identity.py", "test_sheet_malformed.py",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = config.rootpath / "tests"
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if parts and (parts[0] in SLOW_FOLDERS or (parts[0] == "unit" and parts[-1] in SLOW_UNIT_MODULES)):
+            item.add_marker(pytest.mark.slow)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every process of the run (each xdist worker too) shares one synthesis per stack context."""
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
 
 
-@pytest.fixture(autouse=True)
-def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach a real AWS account: fake credentials and a fixed region."""
+def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real AWS account: fake credentials and a fixed region. Module-scoped fixtures
+    (one moto setup shared by a module's tests) call it with their own `pytest.MonkeyPatch.context()`:
+    they are set up before this function-scoped autouse fixture runs."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -34,6 +54,11 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.cost.price_source import clear_price_cache
 
     clear_price_cache()
+
+
+@pytest.fixture(autouse=True)
+def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    offline_aws(monkeypatch)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from rerunner.dal import AwsAccess
 from rerunner.logic import Config, Outcome, Rerunner
 from rerunner.policy import RerunPolicy, load_policy
 from rerunner.work import NotOurs, Work, parse_work
+from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, TaskSpec, Timings, VirtualClock, mock_omics
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
@@ -267,7 +268,11 @@ class Harness:
 
 @pytest.fixture
 def make(aws: None) -> Iterator[Callable[..., Harness]]:
-    """Build harnesses inside the test's moto context (the `aws` fixture); closed after the test."""
+    """Build harnesses inside the test's moto context (the `aws` fixture); closed after the test.
+
+    With the sandbox's moto fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto
+    in tests/sandbox/test_moto_speedups.py): a batch of a hundred members updates its DynamoDB items with
+    long SET expressions whose validation in plain moto is quadratic."""
     made: list[Harness] = []
 
     def build(**kwargs: Any) -> Harness:
@@ -275,6 +280,9 @@ def make(aws: None) -> Iterator[Callable[..., Harness]]:
         made.append(harness)
         return harness
 
-    yield build
-    for harness in made:
-        harness.close()
+    with speedups():
+        try:
+            yield build
+        finally:
+            for harness in made:
+                harness.close()

@@ -13,6 +13,7 @@ import pytest
 
 from sandbox.local import LocalAccount
 from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec
+from shared.api_limits import api_limits
 from shared.provenance.views import batch_view
 from tests.launcher_env import csv_sheet
 
@@ -25,7 +26,9 @@ def _prepare(emulator: OmicsEmulator) -> dict[str, Any]:
     return {"workflowId": emulator.register_workflow("germline", tasks=TASKS)}
 
 
-@pytest.mark.parametrize("rows", [3, 120])
+# A few rows go inline; one row more than StartRunBatch's inlineSettings holds (botocore's model) goes through
+# an S3 settings file: the smallest sheet that shows it.
+@pytest.mark.parametrize("rows", [3, api_limits().inline_max + 1])
 def test_uploaded_sheet_becomes_a_batch_whose_every_sample_is_in_provenance(rows: int) -> None:
     faults = FaultPlan(runs=[RunFault(reason="OUT_OF_MEMORY_ERROR", at_task="call", run_setting_id="S000001")])
     with LocalAccount(prepare=_prepare, faults=faults) as account:
@@ -48,7 +51,7 @@ def test_uploaded_sheet_becomes_a_batch_whose_every_sample_is_in_provenance(rows
         assert first["S000001"].status == "FAILED" and first["S000000"].status == "COMPLETED"
         request = account.repository.get_batch_request(batch.id)
         assert request is not None and request["origin"] == "launcher"
-        assert ("inlineSettings" in request["request"]["batchRunSettings"]) is (rows <= 100)
+        assert ("inlineSettings" in request["request"]["batchRunSettings"]) is (rows <= api_limits().inline_max)
         # a second delivery of the same upload (same bytes, same key) starts nothing
         account.s3.put_object(Bucket=bucket, Key="submissions/cohort.csv", Body=csv_sheet(rows).encode())
         assert account.run_until_quiet()

@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
+from shared.api_limits import api_limits
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
 from tests.integration.rerun_harness import BUCKET
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
+
+
+def _max_page(operation: str, member: str) -> int:
+    """The largest page an omics list operation answers, from botocore's model."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("omics").operation_model(operation).input_shape
+    return int(shape.members[member].metadata["max"])
 
 
 def test_failed_members_become_one_follow_up_batch(make) -> None:
@@ -144,31 +153,38 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
 
 
 def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> None:
-    faults = FaultPlan(
-        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=f"s{i}") for i in (3, 50, 120)]
-    )
+    # Given a batch from an S3 settings file one member longer than a ListRunsInBatch page (botocore's
+    # maxItems), with failed members on the first page and the first member of the second
+    page = _max_page("ListRunsInBatch", "maxItems")
+    failed = [f"s{i}" for i in (3, page // 2, page)]
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=s) for s in failed])
     h = make(faults=faults)
-    batch_id = h.start_batch([f"s{i}" for i in range(150)], via_s3=True)
+    batch_id = h.start_batch([f"s{i}" for i in range(page + 1)], via_s3=True)
     h.run()
     (follow_up,) = h.follow_ups(batch_id)
-    assert sorted(e.run_setting_id for e in follow_up.entries) == ["s120", "s3", "s50"]
+    assert sorted(e.run_setting_id for e in follow_up.entries) == sorted(failed)
     assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
 
 
 def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
-    faults = FaultPlan(
-        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", predicate=lambda r: int(r.run_setting_id[1:]) % 2 == 0)]
-    )
+    # Given more failed members than StartRunBatch's inlineSettings can hold (botocore's model: 100), all
+    # but one of a batch failing (one more member than that limit fails: the smallest batch that shows it)
+    too_many = api_limits().inline_max + 1
+    samples = [f"s{i}" for i in range(too_many + 1)]
+    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
+                                      predicate=lambda r: r.run_setting_id != samples[-1])])
     h = make(faults=faults)
-    batch_id = h.start_batch([f"s{i}" for i in range(240)], via_s3=True)
+    batch_id = h.start_batch(samples, via_s3=True)
+    # When the account runs until quiet
     h.run()
+    # Then the one follow-up carries every failed member in an S3 settings file, not inline
     (follow_up,) = h.follow_ups(batch_id)
     assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
-    assert len(follow_up.entries) == 120
+    assert len(follow_up.entries) == too_many
     assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
     finals = {s: o.final.status for s, o in batch_view(h.repository, batch_id).samples.items()}
-    assert set(finals.values()) == {"COMPLETED"} and len(finals) == 240
+    assert set(finals.values()) == {"COMPLETED"} and len(finals) == len(samples)
 
 
 def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:

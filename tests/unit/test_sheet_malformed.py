@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from launcher.sheet import parse
 from launcher.validation import validate
+from tests.conftest import offline_aws
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
 HEADER = "sample_id,input_bam\n"
@@ -85,36 +86,45 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
 ]
 
 
-@pytest.fixture
-def env() -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
-        yield environment
-
-
 def test_at_least_fifteen_distinct_malformed_sheets() -> None:
     assert len({name for name, *_ in MALFORMED}) >= 15
 
 
-@pytest.mark.parametrize(("name", "filename", "body", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_sheet_is_rejected_with_its_exact_message_and_no_healthomics_call(
-    env: LauncherEnv, name: str, filename: str, body: bytes,
-    expected: list[tuple[int | None, str | None, str]],
-) -> None:
-    # Given a malformed sheet uploaded under submissions/
-    key = f"submissions/malformed/{filename}"
-    env.upload(key, body)
-    calls_before = env.omics_calls
-    # When the launcher handles it
-    outcome = env.launcher.launch_object(BUCKET, key)
-    # Then it is rejected with exactly these errors, a report beside it, and no HealthOmics call
-    assert outcome is not None and outcome.status == "REJECTED", name
-    assert [(e["row"], e["column"], e["reason"]) for e in outcome.errors] == expected
-    assert env.omics_calls == calls_before
-    report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
-    assert [(e["row"], e["column"], e["reason"]) for e in report["errors"]] == expected
-    submission = env.repository.get_submission(outcome.submission_id)
-    assert submission is not None and submission["status"] == "REJECTED"
-    assert submission["error_count"] == len(expected)
+class TestEachMalformedSheet:
+    """One moto account for the class (its fixture ends with the class, before the module's other tests
+    set up their own): each malformed sheet has its own key, so its own submission and report, and a
+    rejection costs no HealthOmics call, so the tests do not see each other's work."""
+
+    @pytest.fixture(scope="class")
+    def env(self) -> Iterator[LauncherEnv]:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            offline_aws(monkeypatch)
+            with mock_aws(), launcher_env() as environment:
+                yield environment
+
+    def test_every_malformed_sheet_has_its_own_key(self) -> None:
+        assert len({filename for _, filename, *_ in MALFORMED}) == len(MALFORMED)
+
+    @pytest.mark.parametrize(("name", "filename", "body", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
+    def test_malformed_sheet_is_rejected_with_its_exact_message_and_no_healthomics_call(
+        self, env: LauncherEnv, name: str, filename: str, body: bytes,
+        expected: list[tuple[int | None, str | None, str]],
+    ) -> None:
+        # Given a malformed sheet uploaded under submissions/
+        key = f"submissions/malformed/{filename}"
+        env.upload(key, body)
+        calls_before = env.omics_calls
+        # When the launcher handles it
+        outcome = env.launcher.launch_object(BUCKET, key)
+        # Then it is rejected with exactly these errors, a report beside it, and no HealthOmics call
+        assert outcome is not None and outcome.status == "REJECTED", name
+        assert [(e["row"], e["column"], e["reason"]) for e in outcome.errors] == expected
+        assert env.omics_calls == calls_before
+        report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
+        assert [(e["row"], e["column"], e["reason"]) for e in report["errors"]] == expected
+        submission = env.repository.get_submission(outcome.submission_id)
+        assert submission is not None and submission["status"] == "REJECTED"
+        assert submission["error_count"] == len(expected)
 
 
 def test_every_error_of_a_sheet_is_reported_at_once() -> None:
