@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
+from sandbox.moto_speedups import speedups
 from tests import synth_cache
 from tests.factories import create_provenance_table
 
@@ -63,7 +64,8 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mock_aws():
+    # moto with the sandbox's fast paths, each contract-tested against plain moto (tests/sandbox/test_moto_speedups.py)
+    with mock_aws(), speedups():
         yield
 
 
