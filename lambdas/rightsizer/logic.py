@@ -7,6 +7,8 @@ read cut short (time, throttling) writes nothing and the record is retried.
 
 Duplicates and reordering: a run whose marker says DONE is skipped (one GetItem); otherwise everything is
 recomputed from the manifest and written as full puts, so two concurrent deliveries write the same items.
+A DYNAMIC run's storage cost needs the manifest's average use: after the marker, the run's stored totals are
+completed with it (a duplicate does it again: the same values).
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class ManifestConsumer:
             "status": DONE, "tasks": sizing.tasks, "names": len(names), "log_pages": pages,
             "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
         storage = sizing.storage()
-        self._price_dynamic_storage(run_id, run_uuid, storage and storage.storage_type,
+        self._price_dynamic_storage(run_id, run_uuid, storage.storage_type if storage else None,
                                     sizing.storage_average_gib(), lambda: prices)
         return Outcome("SIZED", tasks=sizing.tasks, names=len(names), pages=pages)
 

@@ -35,7 +35,7 @@ from rightsizer.logic import Config, ManifestConsumer
 from shared.cost.prices import DYNAMIC_RUN_STORAGE, PriceLine, price_list
 from shared.cost.rightsizing import LOG_GROUP, manifest_stream
 from shared.provenance.cost_repository import CostRepository
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceRepository, _Update
 from shared.provenance.rightsizing_repository import RightsizingRepository
 from shared.settings import get_settings
 from tests.factories import (
@@ -179,3 +179,27 @@ def test_without_a_manifest_the_dynamic_storage_stays_unknown_never_zero(record,
     assert summary_cost["storage"]["basis"] == "usage_unknown" and "usd" not in summary_cost["storage"]
     assert summary_cost.get("storage_usd") is None and summary_cost.get("usd") is None
     assert (Decimal(summary_cost["known_usd"]), summary_cost["unknown"]) == (Decimal("0.006"), 1)
+
+
+def test_totals_changed_while_the_storage_is_priced_are_read_again_not_overwritten(
+        record, repo, monkeypatch) -> None:
+    # Given a recorded DYNAMIC run, and the recorder repricing its cache hits just after our read of its totals
+    record("444")
+    costs = CostRepository(repo)
+    read = repo.run_summary
+    concurrent = {"avoided_known_usd": "0.5", "avoided_usd": "0.5", "avoided_unknown": 0}
+
+    def read_then_concurrent_write(run_id: str, run_uuid: str) -> Any:
+        summary = read(run_id, run_uuid)
+        if summary and summary["cost"].get("avoided_known_usd") != "0.5":
+            repo._update(repo.run_summary_key(run_id, run_uuid),
+                         _Update(sets={"cost": {**summary["cost"], **concurrent}}))
+        return summary
+
+    monkeypatch.setattr(repo, "run_summary", read_then_concurrent_write)
+    # When the storage is priced on the manifest's average
+    updated = costs.record_dynamic_storage("444", "uuid-444", AVERAGE_GIB, PRICES)
+    # Then the write over the stale totals was refused, and the totals read again keep both changes
+    stored_cost = read("444", "uuid-444")["cost"]
+    assert updated == stored_cost
+    assert stored_cost["avoided_known_usd"] == "0.5" and Decimal(stored_cost["storage_usd"]) == Decimal("0.05")
