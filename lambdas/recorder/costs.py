@@ -110,10 +110,12 @@ def estimates(lines: Iterable[Mapping[str, Any]], workflow_id: str | None) -> li
 
 def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceList, *,
               parent_tasks: Callable[[], list[dict[str, Any]]],
-              workflow_lines: Callable[[], list[dict[str, Any]]]) -> RunCost:
+              workflow_lines: Callable[[], list[dict[str, Any]]],
+              dynamic_average_gib: float | None = None) -> RunCost:
     """Spent cost (storage + tasks) and avoided cost (hits) of one run. The two readers are called only
-    when the run has cache hits (a DynamoDB Query each, no HealthOmics call)."""
-    items = list(run_cost_items(details, tasks, prices))
+    when the run has cache hits (a DynamoDB Query each, no HealthOmics call). A DYNAMIC run's storage
+    needs its manifest's average use (`dynamic_average_gib`): without it, that figure stays unknown."""
+    items = list(run_cost_items(details, tasks, prices, dynamic_average_gib=dynamic_average_gib))
     context = items[0].run
     attributes: dict[str, dict[str, Any]] = {}
     sums: dict[str, list[Decimal]] = {}

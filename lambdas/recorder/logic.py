@@ -210,6 +210,12 @@ class Recorder:
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
         self.repository.record_run_details(details, recorded_at, final)
+        if cost.totals.get("storage", {}).get("basis") == "usage_unknown" and details.storage_type == "DYNAMIC":
+            # The right-sizer may have stored the average between our read and our writes, seen no details
+            # and left the storage to us: read its marker again, now our details are written.
+            average = self.costs.storage_average_gib(run_id, run_uuid)
+            if average is not None:
+                self.costs.record_dynamic_storage(run_id, run_uuid, average, self.prices(region(details)))
         if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
@@ -248,8 +254,12 @@ class Recorder:
                 return []
             return self.costs.recent_task_means(details.workflow_id, exclude_run_uuid=details.uuid)
 
+        # A DYNAMIC run's storage is billed on its average use, which only the manifest has: the right-sizer
+        # stores it (one GetItem of its marker; when it comes later, it completes these totals itself).
+        average = (self.costs.storage_average_gib(details.run_id, details.uuid)
+                   if details.storage_type == "DYNAMIC" and details.uuid else None)
         return price_run(details, tasks, self.prices(region(details)), parent_tasks=parent_tasks,
-                         workflow_lines=workflow_lines)
+                         workflow_lines=workflow_lines, dynamic_average_gib=average)
 
     def _record_gone(self, run_id: str, run_uuid: str, final: str, recorded_at: str, why: str) -> None:
         self.repository.record_run_details(

@@ -7,6 +7,8 @@ read cut short (time, throttling) writes nothing and the record is retried.
 
 Duplicates and reordering: a run whose marker says DONE is skipped (one GetItem); otherwise everything is
 recomputed from the manifest and written as full puts, so two concurrent deliveries write the same items.
+A DYNAMIC run's storage cost needs the manifest's average use: after the marker, the run's stored totals are
+completed with it (a duplicate does it again: the same values).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared.cost.instances import by_name
 from shared.cost.prices import PriceList
 from shared.cost.rightsizing import RunNameAggregate, RunRightsizing, manifest_stream, needed_units
 from shared.errors import RetryableError
+from shared.provenance.cost_repository import CostRepository
 from shared.provenance.rightsizing_repository import DONE, MANIFEST_MISSING, RightsizingRepository
 from shared.status import iso_time
 
@@ -49,10 +52,14 @@ class ManifestConsumer:
                  time_left: Callable[[], float] = lambda: float("inf")) -> None:
         self.repository, self.logs, self.prices, self.config = repository, logs, prices, config
         self.now, self.time_left = now, time_left
+        self.costs = CostRepository(repository.base)
 
     def handle(self, run_id: str, run_uuid: str, receive_count: int = 1) -> Outcome:
         marker = self.repository.marker(run_id, run_uuid)
         if marker and marker.get("status") == DONE:
+            # A retry after the marker was written: the run's dynamic storage cost may still be unwritten.
+            self._price_dynamic_storage(run_id, run_uuid, marker.get("storage_type"),
+                                        marker.get("storage_average_gib"), self.prices)
             return Outcome("DUPLICATE")
         last_chance = receive_count >= self.config.manifest_attempts
         summary = self.repository.run_summary(run_id, run_uuid) or {}
@@ -85,7 +92,17 @@ class ManifestConsumer:
         self.repository.write_run(names, self.repository.marker_item(run_id, run_uuid, root_batch_id, {
             "status": DONE, "tasks": sizing.tasks, "names": len(names), "log_pages": pages,
             "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
+        storage = sizing.storage()
+        self._price_dynamic_storage(run_id, run_uuid, storage.storage_type if storage else None,
+                                    sizing.storage_average_gib(), lambda: prices)
         return Outcome("SIZED", tasks=sizing.tasks, names=len(names), pages=pages)
+
+    def _price_dynamic_storage(self, run_id: str, run_uuid: str, storage_type: str | None, average_gib: Any,
+                               prices: Callable[[], PriceList]) -> None:
+        """A DYNAMIC run is billed on its average used storage, which only the manifest has: after the marker
+        (which the recorder reads when it prices later), complete the totals the recorder already stored."""
+        if storage_type == "DYNAMIC" and average_gib is not None:
+            self.costs.record_dynamic_storage(run_id, run_uuid, float(average_gib), prices())
 
     def _name_fields(self, sizing: RunRightsizing, agg: RunNameAggregate) -> dict[str, Any]:
         target = sizing.name_recommendation(agg)

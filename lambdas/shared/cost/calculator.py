@@ -251,23 +251,54 @@ def run_totals(items: Iterable[CostItem]) -> dict[str, Any]:
     """One run's stored cost: what it spent (storage + tasks) and what its cache hits avoided. `usd` is
     present only when every item is known; `known_usd` is the sum of what is known."""
     spent, avoided, storage = Total(), Total(), Total()
+    storage_items = []
     for item in items:
         if item.kind == AVOIDED:
             avoided.add(item)
+        elif item.kind == RUN_STORAGE:
+            storage_items.append(item)
         else:
             spent.add(item)
-            if item.kind == RUN_STORAGE:
-                storage.add(item)
+    for item in storage_items:  # added last, as `with_storage` adds it: either order stores the same sum
+        spent.add(item)
+        storage.add(item)
     refs = sorted(spent.price_lists | avoided.price_lists, key=lambda p: (p.date, p.list_id))
     latest = refs[-1] if refs else None
     return {
         "usd": _money(spent.usd if spent.complete else None), "known_usd": str(spent.usd),
         "items": spent.items, "unknown": spent.unknown,
         "storage_usd": _money(storage.usd if storage.items and storage.complete else None),
+        **({"storage": stored_figure(storage_items[0])} if len(storage_items) == 1 else {}),
         "avoided_usd": _money(avoided.usd if avoided.complete else None), "avoided_known_usd": str(avoided.usd),
         "avoided_items": avoided.items, "avoided_unknown": avoided.unknown, "avoided_estimated": avoided.estimated,
         "price_list_id": latest.list_id if latest else None, "price_list_date": latest.date if latest else None,
     }
+
+
+def stored_figure(item: CostItem) -> dict[str, Any]:
+    """One item as a run's totals keep it: usd (absent when unknown), basis, the price list used, detail."""
+    return {k: v for k, v in item.record().items() if k not in ("kind", "run_id", "entity_id", "name")
+            and v is not None}
+
+
+def with_storage(totals: Mapping[str, Any], storage: CostItem) -> dict[str, Any]:
+    """A run's stored totals with its storage figure replaced by `storage`: how a DYNAMIC run's storage,
+    unknown until the manifest's average use is read, completes totals priced before. From the same run
+    totals and the same storage item, the result equals `run_totals` over all the run's items."""
+    figure = stored_figure(storage)
+    if totals.get("storage") == figure:
+        return dict(totals)
+    old_usd = _decimal_or_none(totals.get("storage_usd"))  # present only when the old figure was known
+    known = Decimal(str(totals.get("known_usd") or 0)) - (old_usd or Decimal(0))
+    if storage.usd is not None:
+        known += storage.usd
+    unknown = int(totals.get("unknown") or 0) - (old_usd is None) + (storage.usd is None)
+    refs = [storage.price] + ([PriceRef(str(totals["price_list_id"]), str(totals.get("price_list_date")))]
+                              if totals.get("price_list_id") else [])
+    latest = max(refs, key=lambda p: (p.date, p.list_id))
+    return {**totals, "usd": _money(known if unknown == 0 else None), "known_usd": str(known),
+            "unknown": unknown, "storage_usd": _money(storage.usd), "storage": figure,
+            "price_list_id": latest.list_id, "price_list_date": latest.date}
 
 
 def _decimal_or_none(value: Any) -> Decimal | None:

@@ -8,6 +8,9 @@ cache hit `avoided`); one COST#WORKFLOW line per run under its workflow and star
 - per workflow per day: one Query of the workflow's cost lines for that day.
 A 10,000-task run writes no extra task item (its task items carry their cost) and 1 cost line.
 Every write is a fact recomputed from the same inputs: re-recording a run rewrites the same values.
+A DYNAMIC run's storage is billed on the manifest's average use, which the right-sizer reads: the recorder
+prices with the average from its marker when there, else the right-sizer completes the stored totals
+(`record_dynamic_storage`); whichever comes last writes the full figure, both the same values.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shared.cost.calculator import combine
+from botocore.exceptions import ClientError
+
+from shared.cost.calculator import RunContext, combine, storage_cost, with_storage
+from shared.cost.prices import PriceList
 from shared.provenance import keys
-from shared.provenance.repository import ProvenanceRepository, _Update, deserialize, serialize
+from shared.provenance.items import RunDetails
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository, _Update, deserialize, serialize
+from shared.provenance.rightsizing_repository import rightsize_sk
 
 # Recent runs of a workflow read to estimate a cache hit whose producer is unknown.
 ESTIMATE_RUNS = 20
 # Per-task-name means kept on a run's cost line (for those estimates), bounded for the 400 KB item limit.
 MAX_NAMES_PER_LINE = 2000
+# Read-and-write rounds of a run's totals when another writer changes them in between.
+STORAGE_WRITE_ATTEMPTS = 3
 
 
 class CostRepository:
@@ -46,6 +56,48 @@ class CostRepository:
                 "entity": "COST_LINE", **{k: v for k, v in run.items() if v is not None},
                 "cost": dict(totals), "task_means": names, "task_means_truncated": len(task_means) > len(names),
             })
+
+    def record_dynamic_storage(self, run_id: str, run_uuid: str, average_gib: float | None,
+                               prices: PriceList) -> dict[str, Any] | None:
+        """A DYNAMIC run's storage priced on its manifest's average use, replacing the storage figure in the
+        totals already stored (the run summary's and its workflow-day line's); the new totals, or None when
+        there is nothing to complete yet: the run is not priced and detailed (whoever records it then reads
+        the right-sizing marker), or not DYNAMIC. The same inputs write the same values."""
+        for _ in range(STORAGE_WRITE_ATTEMPTS):
+            summary = self.repository.run_summary(run_id, run_uuid) or {}
+            totals = summary.get("cost")
+            if not totals or "details_recorded_at" not in summary or summary.get("storage_type") != "DYNAMIC":
+                return None
+            run = RunDetails.model_validate(summary)
+            context = RunContext.of(run)
+            updated = with_storage(totals, storage_cost(run, context, prices, average_gib))
+            if updated == totals:
+                return updated
+            try:
+                # Only over the totals just read: the recorder may be repricing the run's cache hits meanwhile.
+                self.repository._call(
+                    "update_item", Key=serialize(ProvenanceRepository.run_summary_key(run_id, run_uuid)),
+                    UpdateExpression="SET #cost = :new", ConditionExpression="#cost = :read",
+                    ExpressionAttributeNames={"#cost": "cost"},
+                    ExpressionAttributeValues=serialize({":new": updated, ":read": totals}))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # the totals changed under us: read them again
+            if run.workflow_id and context.day:
+                line_key = {keys.PK: keys.cost_workflow_pk(run.workflow_id),
+                            keys.SK: keys.cost_workflow_sk(context.day, run_id, run_uuid)}
+                if self.repository.get_item(line_key[keys.PK], line_key[keys.SK]) is not None:
+                    self.repository._update(line_key, _Update(sets={"cost": updated}))  # else its write failed
+            return updated
+        raise ProvenanceError(f"run {run_id}: its cost kept changing while its storage was priced", True)
+
+    def storage_average_gib(self, run_id: str, run_uuid: str) -> float | None:
+        """The run manifest's storageAverageGiB as the right-sizer stored it (one GetItem of its marker);
+        None until the manifest is read, or when it never appeared (MANIFEST_MISSING)."""
+        marker = self.repository.get_item(keys.run_pk(run_id), rightsize_sk(run_uuid)) or {}
+        average = marker.get("storage_average_gib")
+        return None if average is None else float(average)
 
     def annotate_tasks(self, run_id: str, run_uuid: str, annotations: Mapping[str, Mapping[str, Any]]) -> None:
         """Rewrite the cost maps of already-recorded task items (a later repricing of cache hits)."""
