@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility before pydantic)
+
+# isort: split
+
 from collections import Counter
 from decimal import Decimal
 from functools import lru_cache
