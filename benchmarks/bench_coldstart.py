@@ -20,6 +20,9 @@ BENCH_COLDSTART_PROFILE=1 also prints each handler's heaviest imports (-X import
 BENCH_COLDSTART_BASELINE=<git revision> also measures that revision's lambdas/ (bytecode) in the same pairs;
 BENCH_COLDSTART_SOURCES=0 leaves out the sources-only layout; BENCH_COLDSTART_HANDLERS=recorder,launcher
 measures only those handlers.
+BENCH_COLDSTART_INSTRUCTIONS=1 counts instructions instead of timing (valgrind's cachegrind, no cache
+simulation: one run each, which machine load does not disturb): each import's count minus an empty
+interpreter's, divided by `import boto3`'s, for every variant.
 """
 
 from __future__ import annotations
@@ -99,6 +102,26 @@ def import_seconds(layout: Path, statement: str) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
+def import_instructions(layout: Path, statement: str) -> int:
+    """Instructions a fresh interpreter (as in import_seconds) executes to run `statement` and exit."""
+    code = f"import sys; sys.path.insert(0, {str(layout)!r}); {statement}"
+    result = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                             *_interpreter(), code], cwd=layout, capture_output=True, text=True, check=True)
+    line = next(line for line in result.stderr.splitlines() if "I" in line and "refs:" in line)
+    return int(line.split("refs:")[1].replace(",", ""))
+
+
+def instruction_ratios(variants: dict[str, Path], reference: Path, modules: list[str]) -> None:
+    """Print each module's import instructions / `import boto3`'s, both net of an empty interpreter."""
+    empty = import_instructions(reference, "pass")
+    boto3 = import_instructions(reference, "import boto3") - empty
+    print(f"import boto3: {boto3 / 1e6:.0f} M instructions (empty interpreter {empty / 1e6:.0f} M, subtracted)")
+    for module in modules:
+        counts = {name: import_instructions(layout, f"import {module}") - empty for name, layout in variants.items()}
+        print(f"import {module} / import boto3 (instructions): " + "; ".join(
+            f"{name}: {count / boto3:.2f}x ({count / 1e6:.0f} M)" for name, count in counts.items()))
+
+
 class Figure(NamedTuple):
     """One variant of one module over the pairs: median ms, and the min / median of the pair ratios."""
 
@@ -169,6 +192,9 @@ def main() -> None:
             if baseline:
                 old = _baseline_sources(baseline, work / "baseline-src")
                 variants[f"{baseline} bytecode"] = build_layout(work / "baseline", bytecode=True, sources=old)
+            if os.environ.get("BENCH_COLDSTART_INSTRUCTIONS") == "1":
+                instruction_ratios(variants, variants["bytecode"], modules)
+                return
             load_before = os.getloadavg()
             figures = ratios(variants, variants["bytecode"], modules, pairs)
             print(f"load average before: {' '.join(f'{x:.1f}' for x in load_before)}; {pairs} pairs; "

@@ -7,6 +7,10 @@ or on demand (CLI / `aws lambda invoke`): starts one pass per cache and fans its
 
 from __future__ import annotations
 
+import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility before pydantic)
+
+# isort: split
+
 from functools import lru_cache
 from typing import Any
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility before pydantic)
+
+# isort: split
+
 from collections import Counter
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -14,7 +18,6 @@ from pydantic import ValidationError
 
 from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
-from shared.cost.price_source import current_price_list
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client_for
@@ -23,13 +26,23 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
+if TYPE_CHECKING:
+    from shared.cost.prices import PriceList
+
+
+def _current_prices(region: str | None) -> PriceList:
+    """The run's region -> the table's current list (scheduled refresh), else the repository snapshot."""
+    # Imported here: only a run's enrichment prices it, and most events are not that (cold start, issue 13).
+    from shared.cost.price_source import current_price_list
+
+    return current_price_list(region or "")
+
 
 @lru_cache(maxsize=1)
 def _recorder() -> Recorder:
     settings = get_settings()
-    # prices: the run's region -> the table's current list (scheduled refresh), else the repository snapshot.
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits),
-                    prices=lambda region: current_price_list(region or ""))
+                    prices=_current_prices)
 
 
 @logger.inject_lambda_context

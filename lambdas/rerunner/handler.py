@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility before pydantic)
+
+# isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit

@@ -140,10 +140,13 @@ class RerunPolicy(_Strict):
     """The whole policy. `rules` given in configuration are merged over the defaults reason by reason."""
 
     rules: dict[str, Rule] = Field(default_factory=default_rules)
-    unknownReason: Rule = Rule(action=Action.NEVER, why="unknown failure reason: a person decides")
+    # default_factory, not instances: an instance here would build the models' validators at import
+    # (cold start, issue 13) instead of on first use; the models are frozen, so sharing changes nothing.
+    unknownReason: Rule = Field(default_factory=lambda: Rule(action=Action.NEVER,
+                                                             why="unknown failure reason: a person decides"))
     maxAttempts: int = Field(default=3, ge=0, le=10)  # global cap over every reason
-    storage: StorageRemediation = StorageRemediation()
-    brake: BrakeConfig = BrakeConfig()
+    storage: StorageRemediation = Field(default_factory=StorageRemediation)
+    brake: BrakeConfig = Field(default_factory=BrakeConfig)
     retryableSubmissionReasons: frozenset[str] = RETRYABLE_SUBMISSION_REASONS
     submissionMaxAttempts: int = Field(default=3, ge=0, le=10)
 

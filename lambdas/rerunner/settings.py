@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rerunner.policy import RerunPolicy, load_policy
 from shared.lineage import stack_id_from_env
@@ -35,7 +35,7 @@ ENV_NAMES = (
 class RerunnerSettings(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
-    policy: RerunPolicy = RerunPolicy()
+    policy: RerunPolicy = Field(default_factory=RerunPolicy)  # built on first use, not at import (cold start)
     queue_url: str | None = None  # the re-run queue: delayed work (SQS DelaySeconds) and released work
     queue_arn: str | None = None  # the same queue, as the target of one-time Scheduler schedules
     scheduler_role_arn: str | None = None  # the role EventBridge Scheduler assumes to send to the queue

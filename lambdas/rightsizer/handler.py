@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility before pydantic)
+
+# isort: split
+
 import os
 from collections import Counter
 from functools import lru_cache

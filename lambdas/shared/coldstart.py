@@ -1,8 +1,9 @@
 """Import order that keeps cold starts short.
 
 Powertools' batch module imports every parser model (~80 ms) when pydantic is already loaded, and
-none otherwise; it needs none of them for SQS records. Each capability package imports this module
-first (from its __init__), so the batch utility is always loaded before pydantic.
+none otherwise; it needs none of them for SQS records. Each handler that consumes SQS through the batch
+utility imports this module first (its handler.py's first import), so the batch utility is loaded before
+pydantic; handlers that never use it (reconciler, pricing) do not pay for it.
 """
 
 import aws_lambda_powertools.utilities.batch  # noqa: F401

@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 
 import recorder.handler as handler_module
 from recorder.logic import Recorder
+from shared.cost import price_source
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, load_snapshot, price_list
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository
@@ -95,7 +96,7 @@ def test_with_the_repository_snapshot_every_cost_is_unknown_never_zero(invoke, o
 
 def test_a_priced_run_emits_its_cost_metric(invoke, omics, table_name, monkeypatch, capsys) -> None:
     # Given a price provider with test figures (the lead wires a table-backed provider the same way)
-    monkeypatch.setattr(handler_module, "current_price_list", lambda region: TEST_PRICES)
+    monkeypatch.setattr(price_source, "current_price_list", lambda region: TEST_PRICES)  # imported on use
     _, stub = omics
     tasks = list_run_tasks_response("222", 2)  # task-0 a cache hit, task-1 ran 0 s (billed 60 s)
     stub.add_response("get_run", _static("222"), {"id": "222"})
