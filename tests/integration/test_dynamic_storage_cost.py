@@ -32,6 +32,7 @@ from botocore.stub import Stubber
 import recorder.handler as handler_module
 from rightsizer.dal import ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
+from shared.cost import price_source
 from shared.cost.prices import DYNAMIC_RUN_STORAGE, PriceLine, price_list
 from shared.cost.rightsizing import LOG_GROUP, manifest_stream
 from shared.provenance.cost_repository import CostRepository
@@ -81,7 +82,7 @@ def record(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.Monk
     get_settings.cache_clear()
     handler_module._recorder.cache_clear()
     monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
-    monkeypatch.setattr(handler_module, "current_price_list", lambda region: PRICES)
+    monkeypatch.setattr(price_source, "current_price_list", lambda region: PRICES)  # imported on use
 
     def _record(run_id: str) -> None:
         queue_enrichment(omics[1], run_id)
