@@ -103,8 +103,10 @@ def enrich(tasks: int, priced: bool, trace: bool = False) -> dict[str, Any]:
         finally:
             logic.price_run = original  # type: ignore[assignment]
         elapsed = time.perf_counter() - started
-        items = boto3.client("dynamodb", region_name=REGION).scan(TableName=repository.table_name,
-                                                                  Select="COUNT")["Count"]
+        # A Scan page stops at 1 MB (priced task items are larger): count every page.
+        pages = boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(
+            TableName=repository.table_name, Select="COUNT")
+        items = sum(page["Count"] for page in pages)
     return {"omics": dict(omics.calls), "requests": dict(requests), "items": items, "peak": peak,
             "seconds": elapsed}
 

@@ -11,7 +11,7 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from launcher.sheet import (
     too_many_runs,
 )
 from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
-from shared.lineage import ALL_TAGS, launch_tags, stack_id_from_env
+from shared.lineage import ALL_TAGS, launch_tagger, stack_id_from_env
 
 MAX_PARAMETER_BYTES = 50_000
 MAX_TAGS_PER_RUN = 50
@@ -143,9 +143,10 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     has_default_name = "name" in default
     first_seen: dict[str, int] = {}
     entries: list[dict[str, Any]] = []
+    tags_for = launch_tagger(submission_id, stack_id_from_env())
     for run in sheet.runs:
         entry = _run_entry(run, errors, first_seen, default_params, default_params_size, default_tags,
-                           has_default_output, has_default_name, submission_id, sheet.ids_known, limits, policy)
+                           has_default_output, has_default_name, tags_for, sheet.ids_known, limits, policy)
         if entry is not None and not errors:
             entries.append(entry)
     if errors:
@@ -255,8 +256,9 @@ def _check_allowed(settings: Mapping[str, Any], merged: Mapping[str, Any], polic
 # ----------------------------------------------------------------------------------------- per run
 def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int],
                default_params: Mapping[str, Any], default_params_size: int, default_tags: Mapping[str, str],
-               has_default_output: bool, has_default_name: bool, submission_id: str,
-               ids_known: bool, limits: ApiLimits, policy: SheetPolicy) -> dict[str, Any] | None:
+               has_default_output: bool, has_default_name: bool,
+               tags_for: Callable[[str | None], dict[str, str]], ids_known: bool, limits: ApiLimits,
+               policy: SheetPolicy) -> dict[str, Any] | None:
     """Check one run and turn its fields (a fresh dict per run) into its batch entry, in place."""
     entry = run.fields
     row = run.row
@@ -309,9 +311,9 @@ def _run_entry(run: RunRow, errors: list[SheetError], first_seen: dict[str, int]
     if len(errors) > before:
         return None
     if type(tags) is dict:
-        tags.update(launch_tags(submission_id, run_id, stack_id_from_env()))
+        tags.update(tags_for(run_id))
     else:
-        entry["runTags"] = launch_tags(submission_id, run_id, stack_id_from_env())
+        entry["runTags"] = tags_for(run_id)
     return entry
 
 
