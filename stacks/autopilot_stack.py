@@ -196,9 +196,9 @@ class AutopilotStack(cdk.Stack):
         functions = [(f.node.scope.node.id if f.node.scope else f.node.id, f)
                      for f in self.node.find_all() if isinstance(f, lambda_.Function)]
         queues = [(f"{c.consumer} DLQ", c.dead_letter_queue) for c in self.queue_consumers()]
-        queues.append(("reconciler schedule DLQ", self.reconciler.dead_letter_queue))
-        queues.append(("pruner schedule DLQ", self.pruner.dead_letter_queue))
-        queues.append(("price refresh schedule DLQ", self.prices.dead_letter_queue))
+        queues.append(("reconciler schedule DLQ", self.reconciler.scheduled.dead_letter_queue))
+        queues.append(("pruner schedule DLQ", self.pruner.scheduled.dead_letter_queue))
+        queues.append(("price refresh schedule DLQ", self.prices.scheduled.dead_letter_queue))
         return OperationsDashboard(self, "Operations", functions=functions, dead_letter_queues=queues,
                                    price_refresh=self.prices)
 

@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of
 from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
@@ -67,7 +68,7 @@ LAUNCHER_OMICS_ACTIONS = {
 }
 
 
-class SheetLauncher(Construct):
+class SheetLauncher(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -85,7 +86,7 @@ class SheetLauncher(Construct):
         outputs: s3.IBucket | None = None,
         run_cache_bucket: s3.IBucket | None = None,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
         # The deployer's allow-lists (launcher/policy.py). Outputs default to the stack's outputs bucket;
         # run-cache buckets (the stack's and pruneCacheBuckets) are refused as output locations at run time.
         output_prefixes = config.sheet_output_prefixes or ([f"s3://{outputs.bucket_name}/"] if outputs else [])
@@ -116,8 +117,7 @@ class SheetLauncher(Construct):
         }
         environment.update({name: value for name, value in optional.items() if value is not None})
         environment = {name: value for name, value in environment.items() if value != ""}
-        self.function = factory.create(
-            self,
+        self.function = self.table_function(
             "Launcher",
             FunctionSpec(
                 capability="launcher",
@@ -129,8 +129,8 @@ class SheetLauncher(Construct):
                 reserved_concurrency=config.launcher_max_concurrency,
                 environment=environment,
             ),
+            index_use="The launcher reads the provenance table's GSIs for the batch view",
         )
-        table.grant_read_write_data(self.function)
         notifications.topic.grant_publish(self.function)
 
         self.consumer = QueueConsumer(
@@ -189,8 +189,7 @@ class SheetLauncher(Construct):
         grant_omics(self.function, LAUNCHER_OMICS_ACTIONS)
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
 
-        role = self.function.role
-        assert role is not None
+        role = role_of(self.function)
         acknowledge(
             role,
             "Batch and run ids are created by StartRunBatch itself and the workflow / run group come from "
@@ -203,20 +202,12 @@ class SheetLauncher(Construct):
             role,
             "Sheets are read under submissions/ (keys chosen by submitters), their error reports written "
             "beside them (submissions/*.errors.json), and content-addressed settings files written and "
-            "checked under batch-settings/ only; the provenance table's GSIs are read for the batch view.",
+            "checked under batch-settings/ only.",
             wildcard_under(submissions, f"/{DEFAULT_SUBMISSIONS_PREFIX}*"),
             wildcard_under(submissions, f"/{DEFAULT_SUBMISSIONS_PREFIX}*{ERRORS_SUFFIX}"),
             wildcard_under(submissions, f"/{DEFAULT_SETTINGS_PREFIX}*"),
-            wildcard_under(table, "/index/*"),
             wildcard_action("s3:GetObject*"),
             wildcard_action("s3:GetBucket*"),
             wildcard_action("s3:List*"),
             wildcard_action("s3:Abort*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grants on the stack's customer-managed key "
-            "(table, queue, bucket, topic) and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )

@@ -11,18 +11,17 @@ A refresh with no usable line never replaces the current list: it is recorded an
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of, service_metric
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
-from stacks.components.nag import acknowledge, wildcard_action, wildcard_under
-from stacks.components.scheduled_invocation import schedule_invocation
+from stacks.components.nag import acknowledge
 from stacks.config import AutopilotConfig
-from stacks.runtime_contract import LAMBDAS_DIR, METRICS_NAMESPACE  # noqa: F401  (puts lambdas/ on sys.path)
+from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
 
 # isort: off
 from pricing.config import ENV_PRICE_LIST_ENDPOINT, LINES_METRIC, UNUSABLE_METRIC
@@ -33,7 +32,7 @@ PRICE_REFRESH_HANDLER = "pricing.handler.lambda_handler"
 PRICING_ACTIONS = ("pricing:GetProducts",)
 
 
-class PriceRefresh(Construct):
+class PriceRefresh(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -45,11 +44,10 @@ class PriceRefresh(Construct):
         notifications: AlarmNotifications,
         config: AutopilotConfig,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
         environment = {ENV_PRICE_LIST_ENDPOINT: config.price_list_endpoint_region} \
             if config.price_list_endpoint_region else {}
-        self.function = factory.create(
-            self,
+        self.function = self.table_function(
             "PriceRefresh",
             FunctionSpec(
                 capability="pricing",
@@ -60,33 +58,21 @@ class PriceRefresh(Construct):
                 reserved_concurrency=1,
                 environment=environment,
             ),
+            index_use=None,
         )
-        table.grant_read_write_data(self.function)
         self.function.add_to_role_policy(
             iam.PolicyStatement(sid="PriceListRead", actions=list(PRICING_ACTIONS), resources=["*"])
         )
 
-        scheduled = schedule_invocation(
-            self,
-            function=self.function,
+        self.scheduled = self.invoke_on_schedule(
+            self.function,
             expression=config.price_refresh_schedule,
             description="Refresh HealthOmics prices from the AWS Price List API",
             what="price refresh",
-            key=key,
-            notifications=notifications,
             max_event_age=cdk.Duration.hours(6),
         )
-        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
-        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
-        self.errors_alarm = scheduled.errors_alarm
-        self.unusable_metric = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE, metric_name=UNUSABLE_METRIC, dimensions_map={"service": "pricing"},
-            period=cdk.Duration.hours(6), statistic="Sum",
-        )
-        self.lines_metric = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE, metric_name=LINES_METRIC, dimensions_map={"service": "pricing"},
-            period=cdk.Duration.hours(6), statistic="Maximum",
-        )
+        self.unusable_metric = service_metric("pricing", UNUSABLE_METRIC, period=cdk.Duration.hours(6))
+        self.lines_metric = service_metric("pricing", LINES_METRIC, period=cdk.Duration.hours(6), statistic="Maximum")
         self.unusable_alarm = notifications.when_any(
             self,
             "RefreshUnusable",
@@ -95,24 +81,9 @@ class PriceRefresh(Construct):
             metric=self.unusable_metric,
         )
 
-        role = self.function.role
-        assert role is not None
         acknowledge(
-            role,
+            role_of(self.function),
             "pricing:GetProducts supports no resource-level permission (IAM Service Authorization Reference), "
             "so it is granted on * (besides X-Ray's resource-less actions); it reads public prices only.",
             "AwsSolutions-IAM5[Resource::*]",
-        )
-        acknowledge(
-            role,
-            "grant_read_write_data on the provenance table includes <table>/index/*; access is limited to "
-            "this one table.",
-            wildcard_under(table, "/index/*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
-            "and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )

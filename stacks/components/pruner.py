@@ -24,6 +24,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of, service_metric
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import (
     acknowledge,
@@ -33,12 +34,8 @@ from stacks.components.nag import (
 )
 from stacks.components.omics_resources import RUN_CACHE_PREFIX
 from stacks.components.queue_consumer import QueueConsumer
-from stacks.components.scheduled_invocation import schedule_invocation
 from stacks.config import AutopilotConfig
-from stacks.runtime_contract import (
-    LAMBDAS_DIR,  # noqa: F401  (puts lambdas/ on sys.path)
-    METRICS_NAMESPACE,
-)
+from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
 
 # isort: off
 from launcher.policy import PRUNE_REPORTS_PREFIX
@@ -67,7 +64,7 @@ MANIFEST_KEYS = "*.json"
 WORKER_TIMEOUT = cdk.Duration.minutes(15)
 
 
-class CachePruner(Construct):
+class CachePruner(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -81,7 +78,7 @@ class CachePruner(Construct):
         reports_bucket: s3.IBucket,
         config: AutopilotConfig,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
         stack = cdk.Stack.of(self)
         environment = {
             ENV_MODE: config.prune_mode,
@@ -136,7 +133,7 @@ class CachePruner(Construct):
         )
 
         for function in (self.planner, self.worker):
-            table.grant_read_write_data(function)
+            self.grant_table(function, index_use="The pruner queries the provenance table's `active` GSI")
             self.consumer.queue.grant_send_messages(function)  # fan-out, continuations, catch-up rounds
         # S3: listing the cache bucket (planner: run prefixes; worker: entries), the bucket's versioning
         # (planner: enforce needs undo), reading manifests and deleting keys at entry depth (worker only),
@@ -198,18 +195,13 @@ class CachePruner(Construct):
                 iam.PolicyStatement(sid="ListRunCaches", actions=["omics:ListRunCaches"], resources=["*"])
             )
 
-        scheduled = schedule_invocation(
-            self,
-            function=self.planner,
+        self.scheduled = self.invoke_on_schedule(
+            self.planner,
             expression=config.prune_schedule,
             description=f"Prune stale run-cache entries ({config.prune_mode})",
             what="run-cache prune planner",
-            key=key,
-            notifications=notifications,
             max_event_age=cdk.Duration.hours(1),
         )
-        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
-        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
 
         # One alarm per condition a pass cannot settle alone; one dimension (no cache id): every cache.
         alarmed = {
@@ -236,21 +228,13 @@ class CachePruner(Construct):
                 self,
                 alarm_id,
                 description=description,
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=metric_name,
-                    dimensions_map={"service": "pruner"},
-                    period=cdk.Duration.hours(1),
-                    statistic="Sum",
-                ),
+                metric=service_metric("pruner", metric_name, period=cdk.Duration.hours(1)),
             )
         self.floor_jump_alarm = self.alarms["FloorJumpHeld"]
 
         for function in (self.planner, self.worker):
-            role = function.role
-            assert role is not None
             acknowledge(
-                role,
+                role_of(function),
                 "Run caches are created and named by HealthOmics at run time, so GetRunCache is scoped to this "
                 "account and region's runCache/*. Cache entries are objects whose keys (cache uuid, run, task, "
                 "entry uuid) are chosen by the service: reads are granted on <cache prefix>*.json (manifests), "
@@ -261,7 +245,7 @@ class CachePruner(Construct):
                 "AwsSolutions-IAM5[Resource::*]",
                 wildcard_under(cache_bucket, f"/{RUN_CACHE_PREFIX}{MANIFEST_KEYS}"),
                 wildcard_under(cache_bucket, f"/{RUN_CACHE_PREFIX}{CACHE_KEYS}"),
-                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(_cfn(reports_bucket))}.Arn>/{REPORT_PREFIX}*]",
+                wildcard_under(reports_bucket, f"/{REPORT_PREFIX}*"),
                 *(
                     f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/{prefix}{keys}]"
                     for name, prefix in config.prune_cache_locations
@@ -272,29 +256,15 @@ class CachePruner(Construct):
                     for (name, prefix), config_id in inventory_grants
                 ),
             )
-            acknowledge(
-                role,
-                "Queries on the provenance table's `active` GSI need <table>/index/*; access is limited to this "
-                "one table (grant_read_write_data).",
-                wildcard_under(table, "/index/*"),
-            )
-            acknowledge(
-                role,
-                "kms:GenerateDataKey*/ReEncrypt* and s3:Abort* come from CDK's grants on the stack's single "
-                "customer-managed key and on the reports prefix of the outputs bucket.",
-                wildcard_action("kms:GenerateDataKey*"),
-                wildcard_action("kms:ReEncrypt*"),
-                wildcard_action("s3:Abort*"),
-            )
+        acknowledge(
+            role_of(self.worker),
+            "s3:Abort* comes from CDK's grant_put on the reports prefix (prune-reports/*) of the outputs bucket: "
+            "aborting the worker's own multipart uploads of reports.",
+            wildcard_action("s3:Abort*"),
+        )
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
     """s3://bucket/prefix/ -> ("bucket", "prefix/")."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     return bucket, prefix
-
-
-def _cfn(bucket: s3.IBucket) -> cdk.CfnElement:
-    cfn = bucket.node.default_child
-    assert isinstance(cfn, cdk.CfnElement)
-    return cfn

@@ -21,6 +21,18 @@ ESM_METADATA_KEY = "OmicsAutopilot::EventSourceMapping"
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS guidance for SQS event sources: visibility >= 6x function timeout
 
 
+def encrypted_dead_letter_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> sqs.Queue:
+    """A dead-letter queue (of a consumer or a schedule): KMS, TLS-only, kept 14 days (SQS's maximum)."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=cdk.Duration.days(14),
+    )
+
+
 class QueueConsumer(Construct):
     def __init__(
         self,
@@ -47,14 +59,7 @@ class QueueConsumer(Construct):
         self.batch_size = batch_size
         self.max_batching_window = max_batching_window
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
+        self.dead_letter_queue = encrypted_dead_letter_queue(self, "DeadLetterQueue", key=key)
         self.queue = sqs.Queue(
             self,
             "Queue",

@@ -16,16 +16,11 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of
 from stacks.components.event_routing import OMICS_SOURCE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
-from stacks.components.nag import (
-    acknowledge,
-    wildcard_action,
-    wildcard_arn,
-    wildcard_under,
-)
+from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.permissions import NO_RESOURCE_TYPE, grant_omics
-from stacks.components.scheduled_invocation import schedule_invocation
 
 RECONCILER_HANDLER = "reconciler.handler.lambda_handler"
 # GetRun / ListRunTasks on run (the sweep and the recorder's terminal enrichment);
@@ -41,7 +36,7 @@ ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
 ENV_FORWARD_ROUTES = "RECONCILE_FORWARD_ROUTES"
 
 
-class Reconciler(Construct):
+class Reconciler(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -54,9 +49,8 @@ class Reconciler(Construct):
         schedule_expression: str,
         stale_minutes: int,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.function = factory.create(
-            self,
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        self.function = self.table_function(
             "Reconciler",
             FunctionSpec(
                 capability="reconciler",
@@ -69,28 +63,20 @@ class Reconciler(Construct):
                 reserved_concurrency=1,
                 environment={ENV_STALE_MINUTES: str(stale_minutes), ENV_LIST_RUNS_ABOVE: "25"},
             ),
+            index_use="The sweep queries the provenance table's `active` and `unresolved` GSIs",
         )
-        table.grant_read_write_data(self.function)
         grant_omics(self.function, RECONCILER_OMICS_ACTIONS)
 
-        scheduled = schedule_invocation(
-            self,
-            function=self.function,
+        self.scheduled = self.invoke_on_schedule(
+            self.function,
             expression=schedule_expression,
             description="Reconcile provenance with HealthOmics (stale non-terminal runs and batches)",
             what="reconciler",
-            key=key,
-            notifications=notifications,
             max_event_age=cdk.Duration.minutes(30),
         )
-        self.dead_letter_queue, self.scheduler_role = scheduled.dead_letter_queue, scheduled.role
-        self.schedule, self.dlq_alarm = scheduled.schedule, scheduled.dead_letter_alarm
-        self.errors_alarm = scheduled.errors_alarm
 
-        role = self.function.role
-        assert role is not None
         acknowledge(
-            role,
+            role_of(self.function),
             "HealthOmics run and batch ids are assigned by the service at run time, so the read-only actions "
             "(GetRun, ListRunTasks on run; GetBatch, ListRunsInBatch on runBatch) are scoped to this "
             "account and region's run/* and runBatch/* resources; no write action is granted. ListRuns "
@@ -99,19 +85,6 @@ class Reconciler(Construct):
             wildcard_arn("omics", "run/*"),
             wildcard_arn("omics", "runBatch/*"),
             "AwsSolutions-IAM5[Resource::*]",
-        )
-        acknowledge(
-            role,
-            "The sweep queries the provenance table's `active` and `unresolved` GSIs, which needs "
-            "<table>/index/*; access is limited to this one table (grant_read_write_data).",
-            wildcard_under(table, "/index/*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
-            "and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )
 
     def forward_routes_of(self, routing: EventRouting, except_consumers: Sequence[str] = ("recorder",)) -> None:

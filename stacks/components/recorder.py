@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of
 from stacks.components.event_routing import (
     RUN_STATUS_CHANGE,
     RUNBATCH_STATUS_CHANGE,
@@ -15,7 +16,7 @@ from stacks.components.event_routing import (
     EventRouting,
 )
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
-from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.permissions import grant_omics
 from stacks.components.queue_consumer import QueueConsumer
 
@@ -25,7 +26,7 @@ RECORDER_OMICS_RUN_ACTIONS = ("omics:GetRun", "omics:ListRunTasks")
 RECORDER_OMICS_BATCH_ACTIONS = ("omics:ListRunsInBatch",)
 
 
-class ProvenanceRecorder(Construct):
+class ProvenanceRecorder(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -38,9 +39,8 @@ class ProvenanceRecorder(Construct):
         notifications: AlarmNotifications,
         max_concurrency: int,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.function = factory.create(
-            self,
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        self.function = self.table_function(
             "Recorder",
             FunctionSpec(
                 capability="recorder",
@@ -50,9 +50,8 @@ class ProvenanceRecorder(Construct):
                 memory_mb=512,
                 reserved_concurrency=max_concurrency,
             ),
+            index_use="The recorder queries the provenance table's GSIs (lineage, batch, sample, unresolved, active)",
         )
-        table.grant_read_write_data(self.function)
-
         grant_omics(self.function, {"run": RECORDER_OMICS_RUN_ACTIONS, "runBatch": RECORDER_OMICS_BATCH_ACTIONS})
 
         self.consumer = QueueConsumer(
@@ -75,26 +74,11 @@ class ProvenanceRecorder(Construct):
             consumer=self.consumer,
             description="HealthOmics run, task and batch status changes -> provenance recorder queue",
         )
-        role = self.function.role
-        assert role is not None
         acknowledge(
-            role,
+            role_of(self.function),
             "HealthOmics run and batch ids are assigned by the service at run time, so the three read "
             "actions (GetRun, ListRunTasks on run; ListRunsInBatch on runBatch) are scoped to this "
             "account and region's run/* and runBatch/* resources; no write action is granted.",
             wildcard_arn("omics", "run/*"),
             wildcard_arn("omics", "runBatch/*"),
-        )
-        acknowledge(
-            role,
-            "Queries on the provenance table's GSIs (lineage, batch, sample, unresolved, active) need "
-            "<table>/index/*; access is limited to this one table (grant_read_write_data).",
-            wildcard_under(table, "/index/*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
-            "and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )

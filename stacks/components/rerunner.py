@@ -7,7 +7,6 @@ schedules named `autopilot-rerun-*` in the default group), and an alarm when the
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of, service_metric
 from stacks.components.event_routing import RUN_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import (
@@ -27,7 +27,6 @@ from stacks.components.nag import (
 )
 from stacks.components.permissions import NO_RESOURCE_TYPE, grant_omics, grant_pass_role
 from stacks.components.queue_consumer import QueueConsumer
-from stacks.runtime_contract import METRICS_NAMESPACE
 
 # isort: off
 # The runtime contract (imported above) puts lambdas/ on sys.path: the names come from the code itself.
@@ -60,7 +59,7 @@ RERUNNER_OMICS_ACTIONS = {
 BRAKE_METRIC = "RerunBrakeEngaged"
 
 
-class Rerunner(Construct):
+class Rerunner(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -77,10 +76,9 @@ class Rerunner(Construct):
         max_concurrency: int,
         rerun_foreign_runs: bool = False,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
         stack = cdk.Stack.of(self)
-        self.function = factory.create(
-            self,
+        self.function = self.table_function(
             "Rerunner",
             FunctionSpec(
                 capability="rerunner",
@@ -97,8 +95,8 @@ class Rerunner(Construct):
                     ENV_FOREIGN_RUNS: "true" if rerun_foreign_runs else "false",
                 },
             ),
+            index_use="The re-runner queries the provenance table's GSIs (lineage chain, batch view)",
         )
-        table.grant_read_write_data(self.function)
 
         self.consumer = QueueConsumer(
             self,
@@ -171,17 +169,10 @@ class Rerunner(Construct):
             description="rerunner: automatic re-runs of a workflow were paused by the failure brake "
             "(see BRAKE#<workflowId> in the provenance table; release with "
             '{"action": "release-brake", "workflowId": ...})',
-            metric=cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=BRAKE_METRIC,
-                dimensions_map={"service": "rerunner"},
-                period=cdk.Duration.minutes(5),
-                statistic="Sum",
-            ),
+            metric=service_metric("rerunner", BRAKE_METRIC, period=cdk.Duration.minutes(5)),
         )
 
-        role = self.function.role
-        assert role is not None
+        role = role_of(self.function)
         acknowledge(
             role,
             "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
@@ -201,23 +192,14 @@ class Rerunner(Construct):
         )
         acknowledge(
             role,
-            "The provenance table's GSIs (lineage chain, batch view) are queried: <table>/index/*, this "
-            "table only. Batch settings files are read from the submissions bucket (object keys chosen by "
-            "submitters) and follow-up settings files written under reruns/ only.",
-            wildcard_under(table, "/index/*"),
+            "Batch settings files are read from the submissions bucket (object keys chosen by submitters) and "
+            "follow-up settings files written under reruns/ only.",
             wildcard_under(settings_bucket, "/*"),
             wildcard_under(settings_bucket, f"/{SETTINGS_PREFIX}*"),
             wildcard_action("s3:GetObject*"),
             wildcard_action("s3:GetBucket*"),
             wildcard_action("s3:List*"),
             wildcard_action("s3:Abort*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grants on the stack's customer-managed key "
-            "(table, queue, bucket) and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )
         acknowledge(
             self.scheduler_role,

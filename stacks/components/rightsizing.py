@@ -14,9 +14,10 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.capability import Capability, role_of
 from stacks.components.event_routing import RUN_STATUS_CHANGE, EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
-from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
+from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on the import path)
 
@@ -32,7 +33,7 @@ MANIFEST_STREAMS = f"log-group:{LOG_GROUP}:log-stream:manifest/run/*"
 MAX_CONCURRENCY = 2  # GetLogEvents is a per-account quota shared with every other reader
 
 
-class Rightsizing(Construct):
+class Rightsizing(Capability):
     def __init__(
         self,
         scope: Construct,
@@ -46,10 +47,9 @@ class Rightsizing(Construct):
         headroom: float,
         manifest_attempts: int,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
         stack = cdk.Stack.of(self)
-        self.function = factory.create(
-            self,
+        self.function = self.table_function(
             "Rightsizer",
             FunctionSpec(
                 capability="rightsizer",
@@ -60,8 +60,8 @@ class Rightsizing(Construct):
                 reserved_concurrency=MAX_CONCURRENCY,
                 environment={ENV_HEADROOM: str(headroom), ENV_MANIFEST_ATTEMPTS: str(manifest_attempts)},
             ),
+            index_use="Right-sizing items are indexed on the provenance table's batch GSI",
         )
-        table.grant_read_write_data(self.function)
         self.manifest_streams_arn = stack.format_arn(
             service="logs", resource=MANIFEST_STREAMS.split(":", 1)[0],
             resource_name=MANIFEST_STREAMS.split(":", 1)[1], arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
@@ -90,25 +90,10 @@ class Rightsizing(Construct):
             consumer=self.consumer,
             description="HealthOmics runs COMPLETED -> right-sizing queue (run manifest)",
         )
-        role = self.function.role
-        assert role is not None
         acknowledge(
-            role,
+            role_of(self.function),
             "HealthOmics writes each run's manifest to its own stream manifest/run/<run id>/<run uuid> in "
             "/aws/omics/WorkflowLog (the guide); the ids are known only at run time, so GetLogEvents is scoped "
             "to that group's manifest/run/* streams and nothing else.",
             wildcard_arn("logs", MANIFEST_STREAMS),
-        )
-        acknowledge(
-            role,
-            "Right-sizing items are indexed on the provenance table's batch GSI (<table>/index/*); access is "
-            "limited to this one table (grant_read_write_data).",
-            wildcard_under(table, "/index/*"),
-        )
-        acknowledge(
-            role,
-            "kms:GenerateDataKey*/ReEncrypt* come from CDK's grant on the table's customer-managed key "
-            "and apply to that single key only.",
-            wildcard_action("kms:GenerateDataKey*"),
-            wildcard_action("kms:ReEncrypt*"),
         )

@@ -25,6 +25,7 @@ from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.nag import INLINE_POLICY, INLINE_POLICY_REASON, acknowledge, wildcard_action
+from stacks.components.queue_consumer import encrypted_dead_letter_queue
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,7 @@ def schedule_invocation(
     """Invoke `function` on `expression` with {"scheduledTime": <the schedule's time>} as its event
     (a stable key: a duplicated invocation of the same tick can be recognised)."""
     stack = cdk.Stack.of(scope)
-    dead_letter_queue = sqs.Queue(
-        scope,
-        "ScheduleDeadLetterQueue",
-        encryption=sqs.QueueEncryption.KMS,
-        encryption_master_key=key,
-        enforce_ssl=True,
-        retention_period=cdk.Duration.days(14),
-    )
+    dead_letter_queue = encrypted_dead_letter_queue(scope, "ScheduleDeadLetterQueue", key=key)
     role = iam.Role(
         scope,
         "ScheduleRole",
