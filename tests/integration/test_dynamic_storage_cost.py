@@ -20,7 +20,7 @@ import contextlib
 import copy
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,16 +38,15 @@ from shared.cost.rightsizing import LOG_GROUP, manifest_stream
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository, _Update
 from shared.provenance.rightsizing_repository import RightsizingRepository
-from shared.settings import get_settings
 from tests.factories import (
     REFERENCE_EVENTS,
     REGION,
-    FakeLambdaContext,
     get_run_response,
     list_run_tasks_response,
     run_event,
-    sqs_event,
 )
+
+pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics`, `invoke` and `repo` fixtures
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)  # the factories' GetRun: started then, stopped one hour later
 PRICES = price_list([PriceLine("omics.c.large", REGION, Decimal("0.36"), "Hrs"),
@@ -58,40 +57,21 @@ ATTEMPTS = 3
 
 
 @pytest.fixture
-def omics() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("omics", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def repo(table_name: str) -> ProvenanceRepository:
-    return ProvenanceRepository(table_name, boto3.client("dynamodb"))
-
-
-@pytest.fixture
 def logs(aws: None) -> Any:
     return boto3.client("logs", region_name=REGION)
 
 
 @pytest.fixture
-def record(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def record(invoke: Callable[..., dict[str, Any]], omics: tuple[Any, Stubber],
+           monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """The recorder's handler recording a run's COMPLETED event (GetRun + one ListRunTasks page queued)."""
-    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
-    get_settings.cache_clear()
-    handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
     monkeypatch.setattr(price_source, "current_price_list", lambda region: PRICES)  # imported on use
 
     def _record(run_id: str) -> None:
         queue_enrichment(omics[1], run_id)
-        assert handler_module.lambda_handler(sqs_event([run_event(run_id, "COMPLETED", T0)]),
-                                             FakeLambdaContext()) == {"batchItemFailures": []}
+        assert invoke([run_event(run_id, "COMPLETED", T0)]) == {"batchItemFailures": []}
 
-    yield _record
-    handler_module._recorder.cache_clear()
-    get_settings.cache_clear()
+    return _record
 
 
 @pytest.fixture

@@ -5,30 +5,26 @@ HealthOmics call" is enforced by the stub itself). Test prices are TEST FIGURES,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
-import recorder.handler as handler_module
 from recorder.logic import Recorder
 from shared.cost import price_source
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, load_snapshot, price_list
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository
-from shared.settings import get_settings
 from tests.factories import (
     REGION,
-    FakeLambdaContext,
     get_run_response,
     list_run_tasks_response,
     run_event,
-    sqs_event,
 )
+
+pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` and `invoke` fixtures
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TEST_PRICES = price_list([PriceLine("omics.c.large", REGION, Decimal("0.36"), "Hrs"),
@@ -39,29 +35,6 @@ TEST_PRICES = price_list([PriceLine("omics.c.large", REGION, Decimal("0.36"), "H
 def _static(run_id: str, status: str = "COMPLETED") -> dict[str, Any]:
     # one hour, static 1,000 GiB requested (1,200 provisioned)
     return get_run_response(run_id, status, storageType="STATIC", storageCapacity=1000)
-
-
-@pytest.fixture
-def omics() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("omics", region_name=REGION)
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def invoke(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
-    get_settings.cache_clear()
-    handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
-
-    def _invoke(bodies: list[dict[str, Any]]) -> dict[str, Any]:
-        return handler_module.lambda_handler(sqs_event(bodies), FakeLambdaContext())
-
-    yield _invoke
-    handler_module._recorder.cache_clear()
-    get_settings.cache_clear()
 
 
 def _emitted_metrics(out: str) -> dict[str, Any]:

@@ -4,18 +4,13 @@ which validates every request and response against the service model."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
-import recorder.handler as handler_module
-from shared.provenance.repository import ProvenanceRepository
 from shared.provenance.views import batch_view, run_view, run_views, unresolved_failures
-from shared.settings import get_settings
 from tests.factories import (
     FakeLambdaContext,
     batch_event,
@@ -23,39 +18,12 @@ from tests.factories import (
     list_run_tasks_response,
     reference_event,
     run_event,
-    sqs_event,
     task_event,
 )
 
+pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics`, `invoke` and `repo` fixtures
+
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def omics() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client("omics", region_name="us-east-1")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def invoke(table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
-    get_settings.cache_clear()
-    handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
-
-    def _invoke(bodies: list[dict[str, Any]]) -> dict[str, Any]:
-        return handler_module.lambda_handler(sqs_event(bodies), FakeLambdaContext())
-
-    yield _invoke
-    handler_module._recorder.cache_clear()
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def repo(table_name: str) -> ProvenanceRepository:
-    return ProvenanceRepository(table_name, boto3.client("dynamodb"))
 
 
 def test_completed_run_is_enriched_once_with_one_get_run_and_task_pages(invoke, omics, repo) -> None:
@@ -191,20 +159,14 @@ def test_get_run_lagging_behind_the_event_is_retried_not_frozen(invoke, omics, r
     assert [f["run_id"] for f in unresolved_failures(repo)] == ["901"]
 
 
-def test_no_time_left_fails_the_terminal_record_alone(table_name, omics, monkeypatch, repo) -> None:
+def test_no_time_left_fails_the_terminal_record_alone(invoke, repo) -> None:
     # Given an invocation with 5 seconds left: enrichment (GetRun + ListRunTasks) must not start
-    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
-    get_settings.cache_clear()
-    handler_module._recorder.cache_clear()
-    monkeypatch.setattr(handler_module, "omics_client_for", lambda *_a, **_k: omics[0])
-    result = handler_module.lambda_handler(
-        sqs_event([run_event("902", "COMPLETED", T0), task_event("902", "t1", "RUNNING", T0)]),
-        FakeLambdaContext(remaining_ms=5_000))
+    result = invoke([run_event("902", "COMPLETED", T0), task_event("902", "t1", "RUNNING", T0)],
+                    FakeLambdaContext(remaining_ms=5_000))
     # Then only the terminal record is retried; the task event and the status itself are recorded
     assert len(result["batchItemFailures"]) == 1
     view = run_view(repo, "902")
     assert view is not None and view.status == "COMPLETED" and len(view.tasks) == 1
-    handler_module._recorder.cache_clear()
 
 
 def test_a_cancelled_rerun_does_not_resolve_its_parents_failure(invoke, omics, repo) -> None:
