@@ -11,6 +11,7 @@ import contextlib
 import copy
 import json
 import time
+import weakref
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -204,3 +205,35 @@ def test_the_batch_aggregate_is_one_query_over_the_runs_items(consumer, repo, lo
     assert (advice.name, advice.tasks, advice.current_types, advice.recommended_type) == (
         "geno-0", 2, ("omics.c.4xlarge",), "omics.m.2xlarge")
     assert (advice.current_usd, advice.saving_usd) == (Decimal("0.024"), None)
+
+
+class _Event(dict):  # type: ignore[type-arg]
+    """A log event that can be watched with a weak reference (a plain dict cannot)."""
+
+
+def test_a_page_is_released_before_the_next_one_is_read(repo, logs) -> None:
+    """Memory is bounded by one page, whatever the run's size: the issue's benchmark showed the peak growing
+    from 1,000 to 10,000 tasks (1.43x) because the previous page was still referenced (by the reader and by
+    the consumer's loop) while the next one was fetched and parsed."""
+    # Given a run of 120 tasks read in pages of 50, through a client that watches every event it returns,
+    record_details(repo)
+    write_manifest(logs, guide_records(tasks=120, names=3))
+    watched: list[weakref.ref[_Event]] = []
+    alive_at_request: list[int] = []
+
+    class WatchingLogs:
+        def get_log_events(self, **params: Any) -> dict[str, Any]:
+            alive_at_request.append(sum(ref() is not None for ref in watched))
+            response = logs.get_log_events(**params)
+            response["events"] = [_Event(event) for event in response["events"]]
+            watched.extend(weakref.ref(event) for event in response["events"])
+            return response  # type: ignore[no-any-return]
+
+    consumer = ManifestConsumer(RightsizingRepository(repo), ManifestLogs(WatchingLogs, page_events=50),
+                                lambda: PRICES, Config(headroom=0.1, manifest_attempts=3))
+    # When the consumer sizes the run,
+    outcome = consumer.handle(RUN_ID, RUN_UUID)
+    # then every request (3 pages of events, then the one that says the stream ended) finds at most the one
+    # event being handed over still held, never an earlier page: one page at a time.
+    assert (outcome.kind, outcome.tasks, outcome.pages) == ("SIZED", 120, 4)
+    assert alive_at_request[0] == 0 and max(alive_at_request) <= 1, alive_at_request
