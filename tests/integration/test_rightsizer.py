@@ -22,7 +22,8 @@ import pytest
 import rightsizer.handler as handler_module
 from rightsizer.dal import ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
-from shared.cost.prices import PriceLine, price_list
+from shared.cost.price_source import clear_price_cache
+from shared.cost.prices import PriceLine, load_snapshot, price_list
 from shared.cost.rightsizing import LOG_GROUP, BatchRightsizing
 from shared.errors import RetryableError
 from shared.provenance.items import RunDetails
@@ -237,3 +238,34 @@ def test_a_page_is_released_before_the_next_one_is_read(repo, logs) -> None:
     # event being handed over still held, never an earlier page: one page at a time.
     assert (outcome.kind, outcome.tasks, outcome.pages) == ("SIZED", 120, 4)
     assert alive_at_request[0] == 0 and max(alive_at_request) <= 1, alive_at_request
+
+
+def test_before_the_first_price_list_is_loaded_the_saving_is_unknown_never_zero(
+        table_name, repo, logs, monkeypatch) -> None:
+    """A stack whose price refresh has not run yet (no list in the table): the handler's own price source
+    falls back to the repository's snapshot, which has no line."""
+    # Given no price list in the table and the handler's real price source (not a test list),
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("RIGHTSIZING_HEADROOM", "0.1")
+    get_settings.cache_clear()
+    clear_price_cache()
+    handler_module._logs_client.cache_clear()
+    record_details(repo)
+    write_manifest(logs, guide_records())
+    try:
+        # When the run is right-sized,
+        assert handler_module.lambda_handler(sqs_event([EVENT]), FakeLambdaContext()) == {"batchItemFailures": []}
+    finally:
+        get_settings.cache_clear()
+        clear_price_cache()
+        handler_module._logs_client.cache_clear()
+    # then the advice is there (it needs no price), but every figure in dollars is unknown, not 0, and names
+    # the snapshot it was priced with.
+    snapshot = load_snapshot()
+    (item,) = [i for i in RightsizingRepository(repo).batch_items("B1") if i["entity"] == "RIGHTSIZE_NAME"]
+    assert item["recommended_type"] == "omics.m.xlarge"
+    assert (item.get("current_usd"), item.get("recommended_usd"), item.get("saving_usd")) == (None, None, None)
+    assert (item["price_list_id"], item["price_date"]) == (snapshot.list_id, snapshot.date)
+    marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID)
+    assert marker is not None and marker.get("storage_current_usd") is None
