@@ -135,8 +135,13 @@ def refresh_on_deploy(scope: Construct, function: lambda_.Function,
     assert isinstance(cfn_function, lambda_.CfnFunction)
     code = cfn_function.code
     assert isinstance(code, lambda_.CfnFunction.CodeProperty)
-    return cdk.CustomResource(
+    resource = cdk.CustomResource(
         scope, "RefreshOnDeploy", service_token=function.function_arn, resource_type="Custom::PriceRefresh",
         service_timeout=DEPLOY_ANSWER_TIMEOUT,
         properties={"Code": code.s3_key, "Configuration": dict(sorted(configuration.items()))},
     )
+    # After the function's asynchronous invoke configuration: the first refresh's failures reach its queue.
+    invoke_config = function.node.try_find_child("EventInvokeConfig")
+    assert invoke_config is not None, "configure the function's asynchronous invocation first"
+    resource.node.add_dependency(invoke_config)
+    return resource

@@ -59,8 +59,11 @@ def test_a_deployment_refreshes_the_prices_through_the_function_itself(
     assert properties["Code"] == function["Properties"]["Code"]["S3Key"]
     # CloudFormation's wait is bounded (1 to 3,600 s, default 3,600): the function answers before refreshing
     assert 60 <= int(properties["ServiceTimeout"]) < 3600
-    (config,) = [c["Properties"] for c in resources(template_dict, "AWS::Lambda::EventInvokeConfig").values()
-                 if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    ((config_id, config),) = [(lid, c["Properties"])
+                              for lid, c in resources(template_dict, "AWS::Lambda::EventInvokeConfig").items()
+                              if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    # created first: the deploy-time invocation's failures already have their on-failure destination
+    assert config_id in on_deploy["DependsOn"]
     dead_letter = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert any(d["Value"] == {"Fn::GetAtt": [dead_letter, "QueueName"]}
                and a["Properties"]["AlarmActions"] == [{"Ref": wiring["alarmTopic"]}]
