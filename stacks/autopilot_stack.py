@@ -17,6 +17,7 @@ from stacks.components.encryption import EncryptionKey
 from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import LambdaFactory
 from stacks.components.launcher import SheetLauncher
+from stacks.components.omics_alarms import omics_call_alarms
 from stacks.components.omics_budgets import OmicsBudgets
 from stacks.components.omics_resources import OmicsResources
 from stacks.components.pricing import PriceRefresh
@@ -186,6 +187,8 @@ class AutopilotStack(cdk.Stack):
         self.reconciler.forward_routes_of(self.routing)
         # Keep last: graphs every function and dead-letter queue defined above.
         self.dashboard = self._operations_dashboard()
+        # Keep last too: alarms on the HealthOmics calls of every function granted them above.
+        self.omics_call_alarms = omics_call_alarms(self, self.notifications, config.omics_quotas)
 
         # Written by an aspect at synthesis, so every capability added to this stack is included.
         cdk.Aspects.of(self).add(_WriteWiring())

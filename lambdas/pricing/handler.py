@@ -1,7 +1,8 @@
 """Price refresh Lambda: invoked by EventBridge Scheduler (config `priceRefreshSchedule`) or on demand
 (`autopilot prices refresh`).
 
-Payload: {"scheduledTime": "<aws.scheduler.scheduled-time>"} (optional): the refresh's date. Reads the
+Payload: {"scheduledTime": "<aws.scheduler.scheduled-time>"} (optional): the refresh's date; or a
+CloudFormation custom resource request (the deploy-time refresh, pricing/deploy.py), answered first. Reads the
 prices of the function's own region (PRICE_REGION) from the Price List API endpoint botocore's data
 gives for it (or PRICE_LIST_ENDPOINT_REGION), and stores them as a dated list in the provenance table.
 """
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from pricing.config import ENV_PRICE_LIST_ENDPOINT, ENV_PRICE_REGION, LINES_METRIC, UNUSABLE_METRIC
+from pricing.deploy import answer_deploy_request, is_deploy_request
 from pricing.logic import fetch_pages, refresh
 from shared.clock import utc_now
 from shared.cost.price_source import PriceStore
@@ -48,6 +50,8 @@ def refresh_time(event: dict[str, Any] | None) -> datetime:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_deploy_request(event) and not answer_deploy_request(event):
+        return {"request": event["RequestType"]}  # a Delete: price lists are kept
     region = os.environ.get(ENV_PRICE_REGION) or boto3.session.Session().region_name
     endpoint = price_list_endpoint(region, os.environ.get(ENV_PRICE_LIST_ENDPOINT) or None)
     store = PriceStore(ProvenanceRepository(get_settings().table_name))

@@ -32,29 +32,35 @@ class ManifestLogs:
             self._client = self._factory()
         return self._client
 
-    def pages(self, stream: str, stop: Callable[[], bool] = lambda: False) -> Iterator[list[dict[str, Any]]]:
-        """Each page's events, oldest first. `stop` is asked before every request: when it says so, the read
-        ends with RetryableError (the caller has written nothing yet). The end is the page whose
-        nextForwardToken is the token that asked for it (CloudWatch Logs' documented end condition)."""
+    def events(self, stream: str, stop: Callable[[], bool] = lambda: False) -> Iterator[dict[str, Any]]:
+        """The stream's events, oldest first, one page in memory at a time: a page is let go before the next
+        request (a caller holding pages would keep two alive while the next one is fetched and parsed).
+        `stop` is asked before every request: when it says so, the read ends with RetryableError (the caller
+        has written nothing yet). The end is the page whose nextForwardToken is the token that asked for it
+        (CloudWatch Logs' documented end condition)."""
         token: str | None = None
         while True:
             if stop():
                 raise RetryableError(f"no time left to read {stream}; retried")
-            params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True,
-                                      "limit": self.page_events}
-            if token:
-                params["nextToken"] = token
-            try:
-                response = self.client.get_log_events(**params)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    raise ManifestMissing(stream) from error
-                raise RetryableError(f"GetLogEvents: {error.response.get('Error', {}).get('Code')}") from error
-            self.pages_read += 1
-            events = response.get("events", [])
-            if events:
-                yield events
-            following = response.get("nextForwardToken")
-            if not following or following == token or not events:
+            page, following = self._page(stream, token)
+            ended = not page or not following or following == token
+            yield from page
+            del page  # before the next request
+            if ended:
                 return
             token = following
+
+    def _page(self, stream: str, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One GetLogEvents page: its events and nextForwardToken (the rest of the response is dropped)."""
+        params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True,
+                                  "limit": self.page_events}
+        if token:
+            params["nextToken"] = token
+        try:
+            response = self.client.get_log_events(**params)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise ManifestMissing(stream) from error
+            raise RetryableError(f"GetLogEvents: {error.response.get('Error', {}).get('Code')}") from error
+        self.pages_read += 1
+        return response.get("events") or [], response.get("nextForwardToken")

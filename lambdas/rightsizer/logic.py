@@ -72,9 +72,8 @@ class ManifestConsumer:
         sizing = RunRightsizing(prices, self.config.headroom)
         pages_before = self.logs.pages_read
         try:
-            for page in self.logs.pages(manifest_stream(run_id, run_uuid),
-                                        stop=lambda: self.time_left() < WRITE_BUDGET_SECONDS):
-                sizing.add_events(page)
+            sizing.add_events(self.logs.events(manifest_stream(run_id, run_uuid),
+                                               stop=lambda: self.time_left() < WRITE_BUDGET_SECONDS))
         except ManifestMissing:
             if not last_chance:
                 raise RetryableError(f"run {run_id}: manifest stream not written yet; retried") from None

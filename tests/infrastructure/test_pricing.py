@@ -44,6 +44,39 @@ def test_get_products_is_granted_on_star_as_the_iam_reference_requires(
     assert services <= {"pricing", "dynamodb", "kms", "logs", "xray", "sqs"}, services
 
 
+def test_a_deployment_refreshes_the_prices_through_the_function_itself(
+        template_dict: dict[str, Any], wiring: dict[str, Any], refresh: tuple[str, dict[str, Any]]) -> None:
+    """A fresh stack must not price every cost as unknown until the first scheduled refresh: a custom
+    resource has CloudFormation invoke the refresh at deploy, and again when its code or configuration
+    changes. Its provider is the refresh function (no other function, role or grant); CloudFormation invokes
+    it asynchronously, so its failures reach the same alarmed queue as the schedule's."""
+    function_id, function = refresh
+    (on_deploy,) = [r for r in template_dict["Resources"].values()
+                    if r["Type"].startswith("Custom::") or r["Type"] == "AWS::CloudFormation::CustomResource"]
+    properties = on_deploy["Properties"]
+    assert properties["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    # an Update whenever the function's code changes (the asset's key is its content hash)
+    assert properties["Code"] == function["Properties"]["Code"]["S3Key"]
+    # CloudFormation's wait is bounded (1 to 3,600 s, default 3,600): the function answers before refreshing
+    assert 60 <= int(properties["ServiceTimeout"]) < 3600
+    ((config_id, config),) = [(lid, c["Properties"])
+                              for lid, c in resources(template_dict, "AWS::Lambda::EventInvokeConfig").items()
+                              if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    # created first: the deploy-time invocation's failures already have their on-failure destination
+    assert config_id in on_deploy["DependsOn"]
+    dead_letter = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert any(d["Value"] == {"Fn::GetAtt": [dead_letter, "QueueName"]}
+               and a["Properties"]["AlarmActions"] == [{"Ref": wiring["alarmTopic"]}]
+               for a in resources(template_dict, "AWS::CloudWatch::Alarm").values()
+               for d in a["Properties"].get("Dimensions", []))
+    # and the deployment's own permission to invoke it is one the IAM reference scopes to the function
+    (invoke,) = iam_reference.expand("lambda:InvokeFunction")
+    assert invoke.resource_types and any(p.fullmatch("arn:aws:lambda:us-east-1:123456789012:function:refresh")
+                                         for p in invoke.arn_patterns)
+    assert not [p for p in resources(template_dict, "AWS::Lambda::Permission").values()
+                if p["Properties"]["FunctionName"] in ({"Ref": function_id}, {"Fn::GetAtt": [function_id, "Arn"]})]
+
+
 def test_an_unusable_refresh_alarms(template_dict: dict[str, Any], wiring: dict[str, Any]) -> None:
     alarms = [a["Properties"] for a in resources(template_dict, "AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("MetricName") == "PriceRefreshUnusable"]

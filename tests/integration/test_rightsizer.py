@@ -11,6 +11,7 @@ import contextlib
 import copy
 import json
 import time
+import weakref
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,8 @@ import pytest
 import rightsizer.handler as handler_module
 from rightsizer.dal import ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
-from shared.cost.prices import PriceLine, price_list
+from shared.cost.price_source import clear_price_cache
+from shared.cost.prices import PriceLine, load_snapshot, price_list
 from shared.cost.rightsizing import LOG_GROUP, BatchRightsizing
 from shared.errors import RetryableError
 from shared.provenance.items import RunDetails
@@ -204,3 +206,66 @@ def test_the_batch_aggregate_is_one_query_over_the_runs_items(consumer, repo, lo
     assert (advice.name, advice.tasks, advice.current_types, advice.recommended_type) == (
         "geno-0", 2, ("omics.c.4xlarge",), "omics.m.2xlarge")
     assert (advice.current_usd, advice.saving_usd) == (Decimal("0.024"), None)
+
+
+class _Event(dict):  # type: ignore[type-arg]
+    """A log event that can be watched with a weak reference (a plain dict cannot)."""
+
+
+def test_a_page_is_released_before_the_next_one_is_read(repo, logs) -> None:
+    """Memory is bounded by one page, whatever the run's size: the issue's benchmark showed the peak growing
+    from 1,000 to 10,000 tasks (1.43x) because the previous page was still referenced (by the reader and by
+    the consumer's loop) while the next one was fetched and parsed."""
+    # Given a run of 120 tasks read in pages of 50, through a client that watches every event it returns,
+    record_details(repo)
+    write_manifest(logs, guide_records(tasks=120, names=3))
+    watched: list[weakref.ref[_Event]] = []
+    alive_at_request: list[int] = []
+
+    class WatchingLogs:
+        def get_log_events(self, **params: Any) -> dict[str, Any]:
+            alive_at_request.append(sum(ref() is not None for ref in watched))
+            response = logs.get_log_events(**params)
+            response["events"] = [_Event(event) for event in response["events"]]
+            watched.extend(weakref.ref(event) for event in response["events"])
+            return response  # type: ignore[no-any-return]
+
+    consumer = ManifestConsumer(RightsizingRepository(repo), ManifestLogs(WatchingLogs, page_events=50),
+                                lambda: PRICES, Config(headroom=0.1, manifest_attempts=3))
+    # When the consumer sizes the run,
+    outcome = consumer.handle(RUN_ID, RUN_UUID)
+    # then every request (3 pages of events, then the one that says the stream ended) finds at most the one
+    # event being handed over still held, never an earlier page: one page at a time.
+    assert (outcome.kind, outcome.tasks, outcome.pages) == ("SIZED", 120, 4)
+    assert alive_at_request[0] == 0 and max(alive_at_request) <= 1, alive_at_request
+
+
+def test_before_the_first_price_list_is_loaded_the_saving_is_unknown_never_zero(
+        table_name, repo, logs, monkeypatch) -> None:
+    """A stack whose price refresh has not run yet (no list in the table): the handler's own price source
+    falls back to the repository's snapshot, which has no line."""
+    # Given no price list in the table and the handler's real price source (not a test list),
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("RIGHTSIZING_HEADROOM", "0.1")
+    get_settings.cache_clear()
+    clear_price_cache()
+    handler_module._logs_client.cache_clear()
+    record_details(repo)
+    write_manifest(logs, guide_records())
+    try:
+        # When the run is right-sized,
+        assert handler_module.lambda_handler(sqs_event([EVENT]), FakeLambdaContext()) == {"batchItemFailures": []}
+    finally:
+        get_settings.cache_clear()
+        clear_price_cache()
+        handler_module._logs_client.cache_clear()
+    # then the advice is there (it needs no price), but every figure in dollars is unknown, not 0, and names
+    # the snapshot it was priced with.
+    snapshot = load_snapshot()
+    (item,) = [i for i in RightsizingRepository(repo).batch_items("B1") if i["entity"] == "RIGHTSIZE_NAME"]
+    assert item["recommended_type"] == "omics.m.xlarge"
+    assert (item.get("current_usd"), item.get("recommended_usd"), item.get("saving_usd")) == (None, None, None)
+    assert (item["price_list_id"], item["price_date"]) == (snapshot.list_id, snapshot.date)
+    marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID)
+    assert marker is not None and marker.get("storage_current_usd") is None
