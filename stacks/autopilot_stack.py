@@ -12,6 +12,7 @@ from constructs import Construct, IConstruct
 
 from stacks.components.alarms import AlarmNotifications
 from stacks.components.bundling import lambda_code
+from stacks.components.capability import CapabilityContext
 from stacks.components.dashboard import OperationsDashboard
 from stacks.components.encryption import EncryptionKey
 from stacks.components.event_routing import EventRouting
@@ -82,25 +83,15 @@ class AutopilotStack(cdk.Stack):
             },
             reserve_concurrency=config.reserved_concurrency,
         )
-        self.recorder = ProvenanceRecorder(
-            self,
-            "Recorder",
-            factory=factory,
-            table=self.provenance.table,
-            routing=self.routing,
-            key=key,
-            notifications=self.notifications,
-            max_concurrency=config.recorder_max_concurrency,
-        )
+        # What every capability builds with; each one below states only what differs.
+        context = CapabilityContext(factory=factory, table=self.provenance.table, key=key,
+                                    notifications=self.notifications, routing=self.routing)
+        self.recorder = ProvenanceRecorder(self, "Recorder", context, max_concurrency=config.recorder_max_concurrency)
 
         self.rerunner = Rerunner(
             self,
             "Rerunner",
-            factory=factory,
-            table=self.provenance.table,
-            routing=self.routing,
-            key=key,
-            notifications=self.notifications,
+            context,
             settings_bucket=self.storage.submissions,
             omics_service_role_arn=self.omics.service_role_arn,
             policy_json=config.rerun_policy_json,
@@ -109,24 +100,14 @@ class AutopilotStack(cdk.Stack):
         )
 
         self.reconciler = Reconciler(
-            self,
-            "Reconciler",
-            factory=factory,
-            table=self.provenance.table,
-            key=key,
-            notifications=self.notifications,
-            schedule_expression=config.reconcile_schedule,
-            stale_minutes=config.reconcile_stale_minutes,
+            self, "Reconciler", context,
+            schedule_expression=config.reconcile_schedule, stale_minutes=config.reconcile_stale_minutes,
         )
 
         self.launcher = SheetLauncher(
             self,
             "Launcher",
-            factory=factory,
-            table=self.provenance.table,
-            routing=self.routing,
-            key=key,
-            notifications=self.notifications,
+            context,
             submissions=self.storage.submissions,
             default_output_uri=self.storage.outputs.s3_url_for_object("runs/"),
             omics_service_role_arn=self.omics.service_role_arn,
@@ -136,15 +117,8 @@ class AutopilotStack(cdk.Stack):
         )
 
         self.rightsizing = Rightsizing(
-            self,
-            "Rightsizing",
-            factory=factory,
-            table=self.provenance.table,
-            routing=self.routing,
-            key=key,
-            notifications=self.notifications,
-            headroom=config.rightsizing_headroom,
-            manifest_attempts=config.rightsizing_manifest_attempts,
+            self, "Rightsizing", context,
+            headroom=config.rightsizing_headroom, manifest_attempts=config.rightsizing_manifest_attempts,
         )
 
         cdk.CfnOutput(self, "ProvenanceTableName", value=self.provenance.table.table_name)
@@ -163,25 +137,14 @@ class AutopilotStack(cdk.Stack):
         self.pruner = CachePruner(
             self,
             "Pruner",
-            factory=factory,
-            table=self.provenance.table,
-            key=key,
-            notifications=self.notifications,
+            context,
             cache_bucket=self.storage.run_cache,
             reports_bucket=self.storage.outputs,
             config=config,
         )
         cdk.CfnOutput(self, "PrunerFunctionName", value=self.pruner.planner.function_name)
 
-        self.prices = PriceRefresh(
-            self,
-            "Prices",
-            factory=factory,
-            table=self.provenance.table,
-            key=key,
-            notifications=self.notifications,
-            config=config,
-        )
+        self.prices = PriceRefresh(self, "Prices", context, config=config)
 
         # Keep last (with the dashboard): healed observations reach every consumer routed above.
         self.reconciler.forward_routes_of(self.routing)

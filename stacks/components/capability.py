@@ -3,13 +3,16 @@
 A capability (recorder, re-runner, launcher, reconciler, right-sizer, pruner, price refresh) is one
 construct whose functions come from the LambdaFactory, read and write the provenance table, are fed by
 their own queue (QueueConsumer) or a schedule (schedule_invocation), and alarm through the stack's alarm
-topic. Subclasses state only what differs: their FunctionSpecs, extra grants, routes and alarms.
+topic. Subclasses take those stack-wide pieces as one CapabilityContext and state only what differs:
+their FunctionSpecs, extra grants, routes and alarms.
 
 Everything is created under the capability itself with the ids the subclass gives, as the components
 did before this class existed: construct paths, and so CloudFormation logical ids, do not depend on it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -20,6 +23,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.components.alarms import AlarmNotifications
+from stacks.components.event_routing import EventRouting
 from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_under
 from stacks.components.scheduled_invocation import ScheduledInvocation, schedule_invocation
@@ -47,24 +51,27 @@ def service_metric(
     )
 
 
-class Capability(Construct):
-    """The stack-wide pieces a capability builds with, and the helpers that use them."""
+@dataclass(frozen=True)
+class CapabilityContext:
+    """The stack-wide pieces every capability builds with (the stack makes one and hands it to each)."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
-    ) -> None:
+    factory: LambdaFactory  # every function
+    table: dynamodb.ITable  # the provenance table
+    key: kms.IKey  # the stack's customer-managed key: queues, logs, table
+    notifications: AlarmNotifications  # the alarm topic
+    routing: EventRouting  # aws.omics (and S3) events -> consumer queues
+
+
+class Capability(Construct):
+    """A capability's construct: the context's pieces as attributes, and the helpers that use them."""
+
+    def __init__(self, scope: Construct, construct_id: str, context: CapabilityContext) -> None:
         super().__init__(scope, construct_id)
-        self.factory = factory
-        self.table = table
-        self.key = key
-        self.notifications = notifications
+        self.factory = context.factory
+        self.table = context.table
+        self.key = context.key
+        self.notifications = context.notifications
+        self.routing = context.routing
 
     def table_function(self, construct_id: str, spec: FunctionSpec, *, index_use: str | None) -> lambda_.Function:
         """A factory function (child `construct_id`) with read/write access to the provenance table."""

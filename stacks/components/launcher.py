@@ -8,17 +8,14 @@ same function directly ({"sheet": ...}).
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of
-from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, EventRouting
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.capability import Capability, CapabilityContext, role_of
+from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
 from stacks.components.permissions import grant_omics, grant_pass_role
 from stacks.components.queue_consumer import QueueConsumer
@@ -73,12 +70,8 @@ class SheetLauncher(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        routing: EventRouting,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         submissions: s3.Bucket,
         default_output_uri: str,
         omics_service_role_arn: str,
@@ -86,7 +79,7 @@ class SheetLauncher(Capability):
         outputs: s3.IBucket | None = None,
         run_cache_bucket: s3.IBucket | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         # The deployer's allow-lists (launcher/policy.py). Outputs default to the stack's outputs bucket;
         # run-cache buckets (the stack's and pruneCacheBuckets) are refused as output locations at run time.
         output_prefixes = config.sheet_output_prefixes or ([f"s3://{outputs.bucket_name}/"] if outputs else [])
@@ -131,15 +124,15 @@ class SheetLauncher(Capability):
             ),
             index_use="The launcher reads the provenance table's GSIs for the batch view",
         )
-        notifications.topic.grant_publish(self.function)
+        self.notifications.topic.grant_publish(self.function)
 
         self.consumer = QueueConsumer(
             self,
             "Launch",
             consumer="launcher",
             function=self.function,
-            key=key,
-            notifications=notifications,
+            key=self.key,
+            notifications=self.notifications,
             batch_size=1,  # one sheet per invocation: each gets the whole time and memory budget
             max_concurrency=config.launcher_max_concurrency,
         )
@@ -151,7 +144,7 @@ class SheetLauncher(Capability):
         self.sheet_rule = events.Rule(
             self,
             "SheetUploadedRule",
-            event_bus=routing.bus,
+            event_bus=self.routing.bus,
             description=f"Sample sheets uploaded under {DEFAULT_SUBMISSIONS_PREFIX} -> launch queue "
             f"(the launcher skips its own *{ERRORS_SUFFIX} reports)",
             event_pattern=events.EventPattern(
@@ -169,10 +162,10 @@ class SheetLauncher(Capability):
         cfn_rule = self.sheet_rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": "launcher", "route": "SheetUploadedRule"})
-        routing.routes.append((self.sheet_rule, self.consumer))
+        self.routing.routes.append((self.sheet_rule, self.consumer))
 
         # A batch that fails as a whole is resubmitted (transient) or recorded and alarmed.
-        self.batch_failed_rule = routing.route(
+        self.batch_failed_rule = self.routing.route(
             "LaunchBatchFailedRule",
             detail_types=[RUNBATCH_STATUS_CHANGE],
             detail={"status": ["FAILED"]},

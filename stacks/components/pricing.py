@@ -12,15 +12,12 @@ CloudFormation does at deploy (`refresh_on_deploy`): a new stack prices with AWS
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of, service_metric
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.capability import Capability, CapabilityContext, role_of, service_metric
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge
 from stacks.config import AutopilotConfig
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on sys.path)
@@ -42,14 +39,11 @@ class PriceRefresh(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         config: AutopilotConfig,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         environment = {ENV_PRICE_LIST_ENDPOINT: config.price_list_endpoint_region} \
             if config.price_list_endpoint_region else {}
         self.function = self.table_function(
@@ -79,7 +73,7 @@ class PriceRefresh(Capability):
         self.on_deploy = refresh_on_deploy(self, self.function, environment)
         self.unusable_metric = service_metric("pricing", UNUSABLE_METRIC, period=cdk.Duration.hours(6))
         self.lines_metric = service_metric("pricing", LINES_METRIC, period=cdk.Duration.hours(6), statistic="Maximum")
-        self.unusable_alarm = notifications.when_any(
+        self.unusable_alarm = self.notifications.when_any(
             self,
             "RefreshUnusable",
             description="price refresh: the AWS Price List API gave no usable HealthOmics price (or refused); "

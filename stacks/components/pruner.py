@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of, service_metric
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.capability import Capability, CapabilityContext, role_of, service_metric
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import (
     acknowledge,
     wildcard_action,
@@ -69,16 +66,13 @@ class CachePruner(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         cache_bucket: s3.IBucket,
         reports_bucket: s3.IBucket,
         config: AutopilotConfig,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         stack = cdk.Stack.of(self)
         environment = {
             ENV_MODE: config.prune_mode,
@@ -92,7 +86,7 @@ class CachePruner(Capability):
             # An item lease outlives one worker invocation, so a crashed one is taken over after it.
             ENV_ITEM_LEASE_SECONDS: str(int(WORKER_TIMEOUT.to_seconds()) + 60),
         }
-        self.worker = factory.create(
+        self.worker = self.factory.create(
             self,
             "Worker",
             FunctionSpec(
@@ -110,15 +104,15 @@ class CachePruner(Capability):
             "Prune",
             consumer="pruner",
             function=self.worker,
-            key=key,
-            notifications=notifications,
+            key=self.key,
+            notifications=self.notifications,
             batch_size=1,  # one key range per invocation: each may use most of the 15 minutes
             max_concurrency=config.prune_worker_concurrency,
             max_message_age=cdk.Duration.hours(6),
         )
         queue_url = self.consumer.queue.queue_url
         self.worker.add_environment(ENV_QUEUE_URL, queue_url)
-        self.planner = factory.create(
+        self.planner = self.factory.create(
             self,
             "Planner",
             FunctionSpec(
@@ -182,7 +176,7 @@ class CachePruner(Capability):
             objects = f"arn:{stack.partition}:s3:::{name}/{pattern}"
             for function in (self.planner, self.worker):
                 function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
-        key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
+        self.key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
         reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
 
         # HealthOmics: where each cache's data lives (GetRunCache), or every cache (ListRunCaches).
@@ -224,7 +218,7 @@ class CachePruner(Capability):
         }
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         for alarm_id, (metric_name, description) in alarmed.items():
-            self.alarms[alarm_id] = notifications.when_any(
+            self.alarms[alarm_id] = self.notifications.when_any(
                 self,
                 alarm_id,
                 description=description,

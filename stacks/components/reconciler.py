@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of
+from stacks.components.capability import Capability, CapabilityContext, role_of
 from stacks.components.event_routing import OMICS_SOURCE, EventRouting
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.permissions import NO_RESOURCE_TYPE, grant_omics
 
@@ -41,15 +38,12 @@ class Reconciler(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         schedule_expression: str,
         stale_minutes: int,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         self.function = self.table_function(
             "Reconciler",
             FunctionSpec(
@@ -96,7 +90,7 @@ class Reconciler(Capability):
 
         stack = cdk.Stack.of(self)
         routes = []
-        for rule, consumer in routing.routes:
+        for rule, consumer in self.routing.routes:
             if consumer.consumer in except_consumers:
                 continue
             cfn_rule = rule.node.default_child

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of
+from stacks.components.capability import Capability, CapabilityContext, role_of
 from stacks.components.event_routing import (
     RUN_STATUS_CHANGE,
     RUNBATCH_STATUS_CHANGE,
     TASK_STATUS_CHANGE,
-    EventRouting,
 )
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.permissions import grant_omics
 from stacks.components.queue_consumer import QueueConsumer
@@ -31,15 +27,11 @@ class ProvenanceRecorder(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        routing: EventRouting,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         max_concurrency: int,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         self.function = self.table_function(
             "Recorder",
             FunctionSpec(
@@ -59,8 +51,8 @@ class ProvenanceRecorder(Capability):
             "Provenance",
             consumer="recorder",
             function=self.function,
-            key=key,
-            notifications=notifications,
+            key=self.key,
+            notifications=self.notifications,
             batch_size=100,
             max_batching_window=cdk.Duration.seconds(5),
             # The mapping bounds the recorder's concurrency (and so its HealthOmics call rate); with
@@ -68,7 +60,7 @@ class ProvenanceRecorder(Capability):
             # throttled and burn receive counts towards the DLQ.
             max_concurrency=max_concurrency,
         )
-        self.rule = routing.route(
+        self.rule = self.routing.route(
             "ProvenanceRule",
             detail_types=[RUN_STATUS_CHANGE, TASK_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE],
             consumer=self.consumer,

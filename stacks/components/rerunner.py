@@ -7,16 +7,13 @@ schedules named `autopilot-rerun-*` in the default group), and an alarm when the
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of, service_metric
-from stacks.components.event_routing import RUN_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE, EventRouting
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.capability import Capability, CapabilityContext, role_of, service_metric
+from stacks.components.event_routing import RUN_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import (
     INLINE_POLICY,
     INLINE_POLICY_REASON,
@@ -64,19 +61,15 @@ class Rerunner(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        routing: EventRouting,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         settings_bucket: s3.IBucket,
         omics_service_role_arn: str,
         policy_json: str,
         max_concurrency: int,
         rerun_foreign_runs: bool = False,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         stack = cdk.Stack.of(self)
         self.function = self.table_function(
             "Rerunner",
@@ -103,8 +96,8 @@ class Rerunner(Capability):
             "Rerun",
             consumer="rerunner",
             function=self.function,
-            key=key,
-            notifications=notifications,
+            key=self.key,
+            notifications=self.notifications,
             batch_size=5,
             # StartRun's default quota is a few TPS per account: two pollers at most.
             max_concurrency=max_concurrency,
@@ -148,14 +141,14 @@ class Rerunner(Capability):
 
         # A CANCELLED run was stopped by a person: never routed. A batch-level FAILED batch created no runs
         # (the launcher resubmits it): not routed either.
-        self.run_rule = routing.route(
+        self.run_rule = self.routing.route(
             "RerunFailedRunRule",
             detail_types=[RUN_STATUS_CHANGE],
             detail={"status": ["FAILED"]},
             consumer=self.consumer,
             description="Failed HealthOmics runs -> re-run queue",
         )
-        self.batch_rule = routing.route(
+        self.batch_rule = self.routing.route(
             "RerunProcessedBatchRule",
             detail_types=[RUNBATCH_STATUS_CHANGE],
             detail={"status": ["PROCESSED"]},
@@ -163,7 +156,7 @@ class Rerunner(Capability):
             description="Processed HealthOmics batches (failed members re-run as one follow-up batch) -> re-run queue",
         )
 
-        self.brake_alarm = notifications.when_any(
+        self.brake_alarm = self.notifications.when_any(
             self,
             "BrakeEngaged",
             description="rerunner: automatic re-runs of a workflow were paused by the failure brake "

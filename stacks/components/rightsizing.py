@@ -8,15 +8,12 @@ function, which makes no HealthOmics call.
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.components.alarms import AlarmNotifications
-from stacks.components.capability import Capability, role_of
-from stacks.components.event_routing import RUN_STATUS_CHANGE, EventRouting
-from stacks.components.lambda_factory import FunctionSpec, LambdaFactory
+from stacks.components.capability import Capability, CapabilityContext, role_of
+from stacks.components.event_routing import RUN_STATUS_CHANGE
+from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.queue_consumer import QueueConsumer
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on the import path)
@@ -38,16 +35,12 @@ class Rightsizing(Capability):
         self,
         scope: Construct,
         construct_id: str,
+        context: CapabilityContext,
         *,
-        factory: LambdaFactory,
-        table: dynamodb.ITable,
-        routing: EventRouting,
-        key: kms.IKey,
-        notifications: AlarmNotifications,
         headroom: float,
         manifest_attempts: int,
     ) -> None:
-        super().__init__(scope, construct_id, factory=factory, table=table, key=key, notifications=notifications)
+        super().__init__(scope, construct_id, context)
         stack = cdk.Stack.of(self)
         self.function = self.table_function(
             "Rightsizer",
@@ -74,8 +67,8 @@ class Rightsizing(Capability):
             "Rightsizing",
             consumer="rightsizer",
             function=self.function,
-            key=key,
-            notifications=notifications,
+            key=self.key,
+            notifications=self.notifications,
             batch_size=5,
             max_concurrency=MAX_CONCURRENCY,
             # A missing manifest is retried `manifest_attempts` times and then recorded (MANIFEST_MISSING)
@@ -83,7 +76,7 @@ class Rightsizing(Capability):
             max_receive_count=manifest_attempts + 2,
             max_message_age=cdk.Duration.hours(3),
         )
-        self.rule = routing.route(
+        self.rule = self.routing.route(
             "RightsizingRule",
             detail_types=[RUN_STATUS_CHANGE],
             detail={"status": ["COMPLETED"]},
