@@ -461,34 +461,14 @@ class RangeScanner:
                 if first_look:
                     counts.held += 1
                 self._revisit(state, entry)
-            decision = decide(
-                entry,
-                manifest,
-                cache_id=self.scope.cache_id,
-                bucket=self.scope.bucket,
-                floor=state.floor,
-                rules=self.rules,
-                now=self.now,
-                active_runs=self.active_runs,
-                previous_floor=previous_floor,
-            )
+            decision = self._decide(entry, manifest, state.floor, previous_floor)
             if decision.delete and self.verify is not None:
                 live = self.verify(entry)
                 if live is None:
                     decision = Decision(Reason.VANISHED)
                 else:  # judged again on the objects S3 holds now (their age: maxAgeDays)
                     entry = live
-                    decision = decide(
-                        entry,
-                        manifest,
-                        cache_id=self.scope.cache_id,
-                        bucket=self.scope.bucket,
-                        floor=state.floor,
-                        rules=self.rules,
-                        now=self.now,
-                        active_runs=self.active_runs,
-                        previous_floor=previous_floor,
-                    )
+                    decision = self._decide(entry, manifest, state.floor, previous_floor)
             size, objects = entry.size, len(entry.objects)
             if first_look:
                 counts.entries_scanned += 1
@@ -509,6 +489,11 @@ class RangeScanner:
                 batcher.add(entry, self._judged(decision.reason, size, objects, first_look))
         last = window[-1]
         state.start_after = last.last_key if isinstance(last, Entry) else last.obj.key
+
+    def _decide(self, entry: Entry, manifest: ManifestInfo | None, floor: int, previous_floor: int | None) -> Decision:
+        """The rules' decision on one entry under this scan's scope, rules, time and active runs."""
+        return decide(entry, manifest, cache_id=self.scope.cache_id, bucket=self.scope.bucket, floor=floor,
+                      rules=self.rules, now=self.now, active_runs=self.active_runs, previous_floor=previous_floor)
 
     def _judged(self, reason: Reason, size: int, objects: int, first_look: bool) -> Counts:
         """The counts judging one entry adds (as in _judge)."""

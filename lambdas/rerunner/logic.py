@@ -59,19 +59,8 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, RunStatus, iso_time
 
 TAG_PARENT_BATCH = "autopilot:parent-batch"
-MAX_INLINE_SETTINGS = 100
 MAX_INLINE_BYTES = 300_000  # keeps the recorded request (BATCH#<id>/REQUEST) well under DynamoDB's 400 KB
 CLAIM_TTL_DAYS = 400
-PER_RUN_FIELDS = (
-    "runSettingId",
-    "name",
-    "outputUri",
-    "priority",
-    "parameters",
-    "outputBucketOwnerId",
-    "runTags",
-    "engineSettings",
-)
 
 
 class Decided:
@@ -282,12 +271,7 @@ class Rerunner:
             return outcome
 
         request = self._run_request(failed, decision)
-        self.repository.claim(
-            pk,
-            sk + "#CLAIM",
-            {"entity": "RERUN_CLAIM", "request_id": request["requestId"], "claimed_at": iso_time(self.now())},
-            self._claim_ttl(),
-        )
+        self._claim(pk, sk, request)
         # Won, or lost to an attempt that recorded no result (crash, timeout, concurrent call): either way
         # the derived requestId makes this call return the run the first one created, never a second run.
         try:
@@ -547,12 +531,7 @@ class Rerunner:
         if not live:
             return
         request = self._batch_request(batch_id, root_batch_id, attempt, group, live, originals)
-        self.repository.claim(
-            pk,
-            sk + "#CLAIM",
-            {"entity": "RERUN_CLAIM", "request_id": request["requestId"], "claimed_at": iso_time(self.now())},
-            self._claim_ttl(),
-        )
+        self._claim(pk, sk, request)
         try:
             new_batch_id = self.aws.start_batch(
                 self.repository,
@@ -641,8 +620,9 @@ class Rerunner:
             default.pop("storageCapacity", None)
             default.update(storage.request_fields())
         entries = []
+        per_run = api_limits().per_run_fields
         for member in sorted(members, key=lambda m: m.run_setting_id):
-            entry = {k: v for k, v in originals[member.run_setting_id].items() if k in PER_RUN_FIELDS}
+            entry = {k: v for k, v in originals[member.run_setting_id].items() if k in per_run}
             entry["runTags"] = _with_lineage(
                 dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt, started_here)
             )
@@ -655,7 +635,7 @@ class Rerunner:
                      **self._stack_tags(started_here)},
         }
         inline_size = len(encode(entries))
-        if len(entries) <= MAX_INLINE_SETTINGS and inline_size <= MAX_INLINE_BYTES:
+        if len(entries) <= api_limits().inline_max and inline_size <= MAX_INLINE_BYTES:
             request["batchRunSettings"] = {"inlineSettings": entries}
         else:
             if not self.config.settings_bucket:
@@ -733,8 +713,14 @@ class Rerunner:
             record["submission_failed"] = True
         self._decide(outcome, pk, sk, record, decision)
 
-    def _claim_ttl(self) -> int:
-        return int((self.now() + timedelta(days=CLAIM_TTL_DAYS)).timestamp())
+    def _claim(self, pk: str, sk: str, request: dict[str, Any]) -> None:
+        """Claim the decision at `sk` for the start `request` (its requestId), before the start is attempted."""
+        self.repository.claim(
+            pk,
+            sk + "#CLAIM",
+            {"entity": "RERUN_CLAIM", "request_id": request["requestId"], "claimed_at": iso_time(self.now())},
+            int((self.now() + timedelta(days=CLAIM_TTL_DAYS)).timestamp()),
+        )
 
     # ================================================================== delays
     def _due(self, pk: str, sk: str, delay_seconds: int) -> datetime | None:

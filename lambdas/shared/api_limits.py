@@ -77,6 +77,7 @@ class ApiLimits:
     batch_name: TextRule
     request_id_max: int
     inline_max: int
+    per_run_fields: frozenset[str]  # what one inline run setting may set; the rest is the batch's
     priority_max: int
     storage_max: int
     uri_max: int
@@ -106,6 +107,7 @@ def api_limits() -> ApiLimits:
         batch_name=_text(request.members["batchName"]),
         request_id_max=int(request.members["requestId"].metadata["max"]),
         inline_max=int(inline.metadata["max"]),
+        per_run_fields=frozenset(entry.members),
         priority_max=int(entry.members["priority"].metadata["max"]),
         storage_max=int(default.members["storageCapacity"].metadata["max"]),
         uri_max=int(entry.members["outputUri"].metadata["max"]),

@@ -20,23 +20,16 @@ from sandbox.omics.errors import (
     ValidationException,
 )
 from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
+from sandbox.omics.model import service_model
 from sandbox.omics.runs import RunsMixin
 from sandbox.omics.state import BATCH_TERMINAL, RUN_TERMINAL, Batch, BatchEntry
 
-MAX_INLINE = 100
+# From botocore's model of StartRunBatch, as the service validates it.
+_INLINE = service_model().operation_model("StartRunBatch").input_shape.members["batchRunSettings"]
+_INLINE = _INLINE.members["inlineSettings"]
+MAX_INLINE = int(_INLINE.metadata["max"])
 MAX_RUNS_PER_BATCH = 100_000
-PER_RUN_FIELDS = frozenset(
-    {
-        "runSettingId",
-        "name",
-        "outputUri",
-        "priority",
-        "parameters",
-        "outputBucketOwnerId",
-        "runTags",
-        "engineSettings",
-    }
-)
+PER_RUN_FIELDS = frozenset(_INLINE.member.members)  # what one run setting may set; the rest is the batch's
 RUN_STATUS_COUNTS = {
     "PENDING": "pendingRunCount",
     "STARTING": "startingRunCount",

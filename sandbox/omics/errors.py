@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sandbox.omics.model import service_model
+
 
 class OmicsError(Exception):
     """Base class: ``code`` is the modelled exception shape name, ``status`` its HTTP status."""
 
     code = "InternalServerException"
     status = 500
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        modelled = next((e for e in service_model().error_shapes if e.name == cls.__name__), None)
+        if modelled is not None:  # one of the model's errors: its shape name and status, as the service sends
+            cls.code, cls.status = modelled.name, int(modelled.metadata["error"]["httpStatusCode"])
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -17,39 +27,33 @@ class OmicsError(Exception):
         return {"message": self.message}
 
 
+# Named after the model's error shapes: their code and HTTP status come from it (OmicsError.__init_subclass__).
 class ValidationException(OmicsError):
-    code = "ValidationException"
-    status = 400
+    pass
 
 
 class AccessDeniedException(OmicsError):
-    code = "AccessDeniedException"
-    status = 403
+    pass
 
 
 class ResourceNotFoundException(OmicsError):
-    code = "ResourceNotFoundException"
-    status = 404
+    pass
 
 
 class ConflictException(OmicsError):
-    code = "ConflictException"
-    status = 409
+    pass
 
 
 class ServiceQuotaExceededException(OmicsError):
-    code = "ServiceQuotaExceededException"
-    status = 402
+    pass
 
 
 class ThrottlingException(OmicsError):
-    code = "ThrottlingException"
-    status = 429
+    pass
 
 
 class InternalServerException(OmicsError):
-    code = "InternalServerException"
-    status = 500
+    pass
 
 
 class NotImplementedByEmulator(OmicsError):

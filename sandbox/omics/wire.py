@@ -16,10 +16,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import botocore.session
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import OperationModel, Shape
 
 from sandbox.omics.errors import NotImplementedByEmulator, OmicsError, ValidationException
+from sandbox.omics.model import service_model
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,6 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     literal_weight: int
-
-
-@lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("omics")
 
 
 def _compile(uri: str) -> tuple[re.Pattern[str], int]:

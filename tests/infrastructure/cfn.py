@@ -50,6 +50,16 @@ def policies_of_role(template: dict[str, Any], role_logical_id: str) -> list[dic
     return statements
 
 
+def omics_actions_by_resource(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Each HealthOmics action in the statements -> every resource it is granted on (as join_text)."""
+    omics: dict[str, set[str]] = {}
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            if action.startswith("omics:"):
+                omics.setdefault(action, set()).update(join_text(r) for r in as_list(statement["Resource"]))
+    return omics
+
+
 def join_text(value: Any) -> str:
     """Render an Fn::Join / Ref / GetAtt value as text with <Ref> placeholders (for pattern checks)."""
     if isinstance(value, str):

@@ -8,7 +8,7 @@ import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
 from stacks.synth import synth_template
-from tests.infrastructure.cfn import as_list, join_text, policies_of_role, props, resources
+from tests.infrastructure.cfn import as_list, join_text, omics_actions_by_resource, policies_of_role, props, resources
 
 ARN = "arn:<AWS::Partition>:omics:<AWS::Region>:<AWS::AccountId>:"
 
@@ -61,12 +61,7 @@ def test_queue_semantics(template_dict, launcher) -> None:
 
 def test_healthomics_permissions_are_dual_authorization_and_nothing_wider(template_dict, launcher) -> None:
     statements = policies_of_role(template_dict, _role_of(template_dict, launcher))
-    omics: dict[str, set[str]] = {}
-    for statement in statements:
-        for action in as_list(statement["Action"]):
-            if action.startswith("omics:"):
-                omics.setdefault(action, set()).update(join_text(r) for r in as_list(statement["Resource"]))
-    assert omics == {
+    assert omics_actions_by_resource(statements) == {
         "omics:StartRunBatch": {f"{ARN}runBatch/*"},
         "omics:GetBatch": {f"{ARN}runBatch/*"},
         "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup", "runCache")},

@@ -9,7 +9,7 @@ import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
 from stacks.synth import synth_template
-from tests.infrastructure.cfn import as_list, join_text, policies_of_role, props, resources
+from tests.infrastructure.cfn import as_list, join_text, omics_actions_by_resource, policies_of_role, props, resources
 
 ARN = "arn:<AWS::Partition>:omics:<AWS::Region>:<AWS::AccountId>:"
 
@@ -62,12 +62,7 @@ def test_the_function_gets_its_queue_scheduler_role_settings_bucket_and_policy(t
 
 def test_healthomics_permissions_are_exactly_what_the_code_calls(template_dict, rerunner) -> None:
     statements = policies_of_role(template_dict, _role_of(template_dict, rerunner["function"]))
-    omics: dict[str, set[str]] = {}
-    for statement in statements:
-        for action in as_list(statement["Action"]):
-            if action.startswith("omics:"):
-                omics.setdefault(action, set()).update(join_text(r) for r in as_list(statement["Resource"]))
-    assert omics == {
+    assert omics_actions_by_resource(statements) == {
         "omics:GetRun": {f"{ARN}run/*"},
         "omics:ListRuns": {"*"},  # no resource-level permission (cfn-lint's IAM data, test_real_account)
         "omics:GetBatch": {f"{ARN}runBatch/*"},

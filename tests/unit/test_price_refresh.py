@@ -55,6 +55,13 @@ def run(client: Any, store: PriceStore, now: datetime = DAY1) -> Any:
     return refresh(fetch_pages(client, REGION), region=REGION, endpoint=REGION, store=store, now=now)
 
 
+def current_pointer(store: PriceStore) -> dict[str, Any]:
+    """The region's CURRENT pointer, which the test expects to exist."""
+    pointer = store.current_pointer(REGION)
+    assert pointer is not None, "no current price list"
+    return pointer
+
+
 def test_paginated_products_become_the_regions_current_dated_list(store: PriceStore) -> None:
     """Given two GetProducts pages (an instance, static and dynamic run storage, and a product of another
     region the filter let through), When the refresh runs, Then the region's current list holds the three
@@ -96,7 +103,7 @@ def test_a_refresh_without_usable_lines_keeps_the_good_list_and_is_recorded(stor
                 '"terms": {"Reserved": {}}}', "not json", product("omics.c.large", "eu-west-1", "0.2")]
     report = run(stubbed([unusable])[0], store, now=DAY2)
     assert report.outcome == EMPTY and not report.usable and report.products == 3
-    assert store.current_pointer(REGION)["list_id"] == good.list_id
+    assert current_pointer(store)["list_id"] == good.list_id
     assert [r["outcome"] for r in store.refreshes(REGION)] == [REFRESHED, EMPTY]
 
 
@@ -106,7 +113,7 @@ def test_a_refused_request_is_recorded_and_keeps_the_list(store: PriceStore) -> 
     good = run(stubbed([[product("omics.c.large", REGION, "0.1")]])[0], store)
     report = run(stubbed(error="AccessDeniedException")[0], store, now=DAY2)
     assert report.outcome == FAILED and "AccessDeniedException" in (report.error or "")
-    assert store.current_pointer(REGION)["list_id"] == good.list_id
+    assert current_pointer(store)["list_id"] == good.list_id
     assert store.refreshes(REGION)[-1]["outcome"] == FAILED
 
 
@@ -125,7 +132,7 @@ def test_the_pointer_never_moves_back_and_old_lists_stay_readable(store: PriceSt
     old = run(stubbed([[product("omics.c.large", REGION, "0.1")]])[0], store)
     new = run(stubbed([[product("omics.c.large", REGION, "0.2")]])[0], store, now=DAY2)
     run(stubbed([[product("omics.c.large", REGION, "0.3")]])[0], store, now=DAY1.replace(hour=4))
-    assert store.current_pointer(REGION)["list_id"] == new.list_id
+    assert current_pointer(store)["list_id"] == new.list_id
     assert old.list_id and store.get(REGION, old.list_id) is not None
     assert store.get(REGION, old.list_id).instance_hourly("omics.c.large", REGION) == Decimal("0.1")  # type: ignore[union-attr]
 
@@ -140,7 +147,7 @@ def test_a_large_list_is_stored_in_bounded_chunks(store: PriceStore, table_name:
               if i.get("entity") == "PRICE_LINES"]
     assert len(chunks) > 1 and all(len(c["lines"].encode()) <= LINES_CHUNK_BYTES for c in chunks)
     assert report.line_count == 1200 and len(store.current(REGION).lines) == 1200  # type: ignore[union-attr]
-    assert store.current_pointer(REGION)["sk"] == CURRENT_SK
+    assert current_pointer(store)["sk"] == CURRENT_SK
 
 
 def test_endpoint_regions_come_from_botocores_endpoint_data() -> None:
