@@ -15,6 +15,8 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 
+_create_loader: Any = botocore.loaders.create_loader  # botocore's own, before install() replaces it in the session
+
 
 class _SearchPaths(list[str]):
     """boto3 appends its own data folder to the loader of every session it creates: once is enough."""
@@ -29,9 +31,6 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     loader = _create_loader(search_path_string)
     loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]
     return loader
-
-
-_create_loader: Any = botocore.loaders.create_loader
 
 
 def install() -> None:
