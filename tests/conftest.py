@@ -11,7 +11,7 @@ from moto import mock_aws
 
 import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
 from sandbox.moto_speedups import speedups
-from tests import synth_cache
+from tests import shared_loader, synth_cache
 from tests.factories import create_provenance_table
 
 # `make test-fast` (-m "not slow") is the inner loop, under 30 s on 2 cores: the unit tests. These are
@@ -35,8 +35,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Every process of the run (each xdist worker too) shares one synthesis per stack context."""
+    """Every process of the run (each xdist worker too) shares one synthesis per stack context, and
+    its boto3 sessions share one botocore loader (tests/shared_loader.py)."""
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
+    shared_loader.install()
 
 
 def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ import boto3
 from launcher.config import LauncherConfig
 from launcher.logic import Launcher
 from launcher.store import LauncherStore
+from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, VirtualClock, mock_omics
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
@@ -88,7 +89,8 @@ def launcher_env(faults: FaultPlan | None = None, with_workflow_default: bool = 
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     emu = OmicsEmulator(clock=VirtualClock(), s3=s3, events=boto3.client("events"), faults=faults)
     workflow_id = emu.register_workflow("germline")
-    with mock_omics(emu):
+    # with the sandbox's moto fast paths (contract-tested against plain moto: tests/sandbox/test_moto_speedups.py)
+    with mock_omics(emu), speedups():
         omics = omics_client(1000)
         cache_id = omics.create_run_cache(cacheS3Location="s3://lab-cache/cache/", requestId="cache-1")["id"]
         settings = {"workflow_id": workflow_id if with_workflow_default else None, "role_arn": ROLE,

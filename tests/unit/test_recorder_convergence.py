@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from recorder.logic import Recorder
+from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
 from tests.factories import batch_event, create_provenance_table, get_run_response, run_lifecycle
@@ -59,7 +60,7 @@ VOLATILE = {"details_recorded_at", "recorded_at", "members_recorded_at"}
 
 
 def _final_items(order: list[int]) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
-    with mock_aws():
+    with mock_aws(), speedups():
         client = boto3.client("dynamodb", region_name="us-east-1")
         repository = ProvenanceRepository(create_provenance_table(client), client)
         omics = FakeOmics()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from recorder.logic import Recorder
+from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.provenance.views import run_view, run_views
@@ -86,13 +87,13 @@ def _play(order: list[int]) -> tuple[dict[tuple[str, str], dict[str, Any]], list
     return final, omics.calls, repository
 
 
-with mock_aws():
+with mock_aws(), speedups():
     BASELINE, BASELINE_CALLS, _ = _play(list(range(len(TRACE))))
 
 
 def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
     # Given the trace in true time order (the baseline)
-    with mock_aws():
+    with mock_aws(), speedups():
         _, _, repository = _play(list(range(len(TRACE))))
         # When every run that carried id 1 is asked for
         views = run_views(repository, "1")
@@ -115,7 +116,7 @@ def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
     lambda extra: st.permutations(list(range(len(TRACE))) + extra)))
 def test_any_order_with_duplicates_converges_and_keeps_every_outcome(order: list[int]) -> None:
     # Given any permutation of the trace with duplicates (DELETED may come before the terminal event)
-    with mock_aws():
+    with mock_aws(), speedups():
         final, calls, _ = _play(order)
     # Then the table is exactly the in-order one
     assert final == BASELINE
