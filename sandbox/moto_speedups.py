@@ -45,7 +45,7 @@ from __future__ import annotations
 import copy
 import functools
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -92,10 +92,6 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 _original_query = Table.query
 
 
-def _is_string(attribute: Any, value: str) -> bool:
-    return type(attribute) is DynamoType and attribute.type == "S" and attribute.value == value
-
-
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
@@ -104,10 +100,13 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         # plain comparison drops the others first, and moto still checks every candidate itself
         strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
                    if type(value) is DynamoType and value.type == "S"]
-        candidates = [item for entry in self.items.values()
-                      for item in (entry.values() if self.range_key_attr else (entry,))
-                      if not isinstance(item, Item)  # moto skips these itself
-                      or all(_is_string(item.attrs.get(name), value) for name, value in strings)]
+        pool: Iterable[Any] = (item for entry in self.items.values()
+                               for item in (entry.values() if self.range_key_attr else (entry,)))
+        for name, value in strings:  # one pass per key attribute, no call per item (the table is large)
+            pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
+                    or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
+                        and attribute.value == value and attribute.type == "S")]
+        candidates = list(pool)
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
@@ -369,15 +368,35 @@ def _bytesize(value: Any) -> int:
     return len(value) if type(value) is str and value.isascii() else bytesize(value)
 
 
+_ITEM_LIMIT = 405000  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
+
+
 def _limited_size_setitem(self: LimitedSizeDict, key: str, value: Any) -> None:
     """moto's 400 KB check on every attribute set, with the same sum of the same parts (each attribute's
     name and value, then the new pair), without building the lists it sums."""
     current = sum(item.size() if type(item) is DynamoType else _bytesize(str(item))
                   for items in (self.keys(), self.values()) for item in items)
     new = _bytesize(key) + (value.size() if type(value) is DynamoType else _bytesize(str(value)))
-    if current + new > 405000:  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
+    if current + new > _ITEM_LIMIT:
         raise ItemSizeTooLarge
     dict.__setitem__(self, key, value)
+
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's Item: each attribute wrapped and set in order, refused at the first one that takes the item
+    past the limit. moto re-sums every attribute set so far on each set (quadratic in the attributes); the
+    running total is the same sum at each step, so the same attribute is refused (a new item: nothing of
+    it is kept either way)."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        wrapped = DynamoType(value)
+        total += _bytesize(key) + wrapped.size()
+        if total > _ITEM_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, wrapped)
 
 
 # ------------------------------------------------------------------ SQS receive and delete
@@ -438,6 +457,7 @@ def speedups() -> Iterator[None]:
                                               _traverse_node_recursively))
         stack.enter_context(mock.patch.object(DynamoType, "size", _dynamo_type_size))
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
+        stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))

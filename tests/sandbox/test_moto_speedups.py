@@ -443,3 +443,33 @@ def test_item_size_parts_are_moto_s(value: dict[str, Any]) -> None:
         fast = DynamoType(value).size()
 
     assert fast == plain
+
+
+def _built_item(attrs: dict[str, Any]) -> Any:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    try:
+        item = Item(DynamoType({"S": "h"}), None, attrs)
+    except ItemSizeTooLarge as error:
+        return {"error": type(error).__name__, "message": str(error)}
+    return {"json": item.to_json(), "attrs": type(item.attrs).__name__, "size": item.size()}
+
+
+@pytest.mark.parametrize("attrs", [
+    {},
+    {"pk": {"S": "h"}, "n": {"N": "1.5"}, "é": {"SS": ["ü", "x"]}, "m": {"M": {"l": {"L": [{"NULL": True}]}}}},
+    {f"a{i}": {"S": "x" * 1000} for i in range(400)},  # 400 KB of names and values: just under moto's limit
+    {f"a{i}": {"S": "x" * 1000} for i in range(410)},  # past it, refused at the attribute that crosses it
+    {"big": {"S": "y" * 410_000}, "small": {"N": "1"}},
+    {"first": {"N": "1"}, "b": {"B": b"\x00" * 404_000}},
+])
+def test_items_are_built_and_refused_as_moto_does(attrs: dict[str, Any]) -> None:
+    """Given attributes under, at and past the 400 KB limit (the refusal on the first or a later attribute),
+    when moto builds an Item of them, then the item (its attributes, their order, its size) or the refusal
+    equals plain moto's."""
+    plain = _built_item(attrs)
+    with speedups():
+        fast = _built_item(attrs)
+
+    assert fast == plain
