@@ -273,6 +273,16 @@ def _make(cls: type, expression: str) -> Any:
     return copy.deepcopy(_parsed_update_expression(cls, expression))
 
 
+class _ReadOnlyUpdateExpressionParser:
+    """The parser as moto's request handler uses it: only to list the expression's placeholders
+    (`find_clauses`, which reads the tree), so it gets the one cached tree instead of its own copy; the
+    backend, which validates and executes a tree in place, still gets a copy (`_make`)."""
+
+    @staticmethod
+    def make(expression: str) -> Any:
+        return _parsed_update_expression(UpdateExpressionParser, expression)
+
+
 _ATOMIC = frozenset({str, int, bool, float, type(None)})
 _MISSING = object()
 
@@ -452,6 +462,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_structure",
                                               _serialize_type_structure))
         stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(_make)))
+        stack.enter_context(mock.patch("moto.dynamodb.responses.UpdateExpressionParser",
+                                       _ReadOnlyUpdateExpressionParser))
         stack.enter_context(mock.patch.object(Node, "__deepcopy__", _node_deepcopy, create=True))
         stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
                                               _traverse_node_recursively))

@@ -473,3 +473,39 @@ def test_items_are_built_and_refused_as_moto_does(attrs: dict[str, Any]) -> None
         fast = _built_item(attrs)
 
     assert fast == plain
+
+
+def _shared_parse_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="p", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    expression = "SET #a = :a, #m.#k = if_not_exists(#m.#k, :a) REMOVE #gone ADD #n :one"
+    names = {"#a": "a", "#m": "m", "#k": "k", "#gone": "gone", "#n": "n"}
+    out: list[Any] = []
+    for i in range(3):  # the same text through UpdateItem and TransactWriteItems, one placeholder unused last
+        values = {":a": {"S": f"v{i}"}, ":one": {"N": "1"}}
+        out.append(_call(lambda i=i, values=values: ddb.put_item(TableName="p", Item={
+            "pk": {"S": f"k{i}"}, "m": {"M": {}}, "gone": {"S": "x"}})))
+        out.append(_call(lambda i=i, values=values: ddb.update_item(
+            TableName="p", Key={"pk": {"S": f"k{i}"}}, UpdateExpression=expression, ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")))
+        out.append(_call(lambda i=i, values=values: ddb.transact_write_items(TransactItems=[{"Update": {
+            "TableName": "p", "Key": {"pk": {"S": f"k{i}"}}, "UpdateExpression": expression,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}])))
+    out.append(_call(lambda: ddb.update_item(
+        TableName="p", Key={"pk": {"S": "k0"}}, UpdateExpression=expression,
+        ExpressionAttributeNames={**names, "#unused": "u"}, ExpressionAttributeValues={":a": {"S": "z"},
+                                                                                   ":one": {"N": "1"}})))
+    out.append(_call(lambda: ddb.scan(TableName="p")))
+    return out
+
+
+def test_one_expression_parsed_for_the_request_handler_and_the_backend_answers_as_moto_does() -> None:
+    """Given one update expression sent again and again through UpdateItem and TransactWriteItems (the
+    request handler lists its placeholders from a shared parse, the backend executes its own copy), when an
+    unused placeholder is sent too, then every item and every refusal equals plain moto's."""
+    plain, fast = plain_and_fast(_shared_parse_scenario)
+
+    assert fast == plain
+    assert any("error" in answer for answer in plain)
