@@ -24,12 +24,16 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
   again by the index's key; the fast path skips the first sort, whose order the second one replaces
   (the index key plus the table key is unique per item, so the result does not depend on it), and
-  drops items whose string partition key differs with a plain comparison before moto's own checks.
+  drops items whose string partition key differs with a plain comparison (one pass, no call per item)
+  before moto's own checks.
+- DynamoDB items: moto builds an Item attribute by attribute, re-summing the whole item's size at each
+  one (quadratic in the attributes); the fast path keeps the running sum, refusing the same attribute.
 - DynamoDB responses: moto's generic serializer looks every member of every AttributeValue up under
   several aliases (~350 lookups per attribute); an AttributeValue already in wire form (every type but
   binary, which moto encodes) is copied as the serializer would emit it.
-- DynamoDB UpdateItem: the expression text is parsed once (each caller gets its own copy of the tree);
-  tree copies skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
+- DynamoDB UpdateItem: the expression text is parsed once and the tree shared (moto's handler only reads
+  it; its validator copies it before changing it: one copy per request instead of three); tree copies
+  skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
   processor's node types once instead of at every node; the clause-count and overlapping-path validators,
   which moto runs at every node of the tree (quadratic in the number of actions), check the whole
   expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
@@ -268,19 +272,11 @@ def _parsed_update_expression(cls: type, expression: str) -> Any:
 
 
 def _make(cls: type, expression: str) -> Any:
-    """The parsed expression, parsed once per distinct text; every caller gets its own copy of the tree
-    (a refused expression is not cached: it raises again, the same way, each time)."""
-    return copy.deepcopy(_parsed_update_expression(cls, expression))
-
-
-class _ReadOnlyUpdateExpressionParser:
-    """The parser as moto's request handler uses it: only to list the expression's placeholders
-    (`find_clauses`, which reads the tree), so it gets the one cached tree instead of its own copy; the
-    backend, which validates and executes a tree in place, still gets a copy (`_make`)."""
-
-    @staticmethod
-    def make(expression: str) -> Any:
-        return _parsed_update_expression(UpdateExpressionParser, expression)
+    """The parsed expression, parsed once per distinct text and shared: moto's request handler only lists
+    its placeholders (`find_clauses` reads the tree) and the backend hands it to a validator, which copies
+    it before working on it (`Validator.__init__`), so no caller changes it (a refused expression is not
+    cached: it raises again, the same way, each time)."""
+    return _parsed_update_expression(cls, expression)
 
 
 _ATOMIC = frozenset({str, int, bool, float, type(None)})
@@ -462,8 +458,6 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_structure",
                                               _serialize_type_structure))
         stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(_make)))
-        stack.enter_context(mock.patch("moto.dynamodb.responses.UpdateExpressionParser",
-                                       _ReadOnlyUpdateExpressionParser))
         stack.enter_context(mock.patch.object(Node, "__deepcopy__", _node_deepcopy, create=True))
         stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
                                               _traverse_node_recursively))
