@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -75,6 +76,7 @@ from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
 )
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import EventTemplateParser
 from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -84,8 +86,69 @@ _original_parse = EventTemplateParser.parse
 
 def _parse(input_template: str | None, input_paths_map: dict[str, Any] | None, event: dict[str, Any]) -> Any:
     if not input_template and not input_paths_map:  # the event itself, less moto's own bookkeeping field
-        return {key: copy.deepcopy(value) for key, value in event.items() if key != "ingestion-time"}
+        # a new top-level dict: targets change only its top-level `time` (and serialize it at once)
+        return {key: value for key, value in event.items() if key != "ingestion-time"}
     return _original_parse(input_template, input_paths_map, event)  # type: ignore[arg-type]
+
+
+_original_put_events = EventsBackend.put_events
+# Top-level fields moto draws per entry or per rule (the event id, its times): a rule whose pattern names
+# one is always left to moto, which matches it against the message it builds.
+_DRAWN_FIELDS = ("id", "time", "ingestion-time", "$or")
+
+
+def _put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's PutEvents, entry by entry, each seeing only the rules whose pattern can match it.
+
+    For every entry moto builds a message per rule of the bus (a deep copy of its base message, the detail
+    parsed again) and hands it to the rule, which JSON round-trips and flattens it to test its pattern and
+    drops it unless it matches (most rules of a bus match few events). Here the entry is flattened once and
+    the rules it cannot match are hidden from moto while it serves that entry; everything else (validation,
+    ids, messages, targets, errors) is moto's. Entries are independent in moto, so serving them one at a
+    time answers the same entries."""
+    if len(events) > 10:
+        return _original_put_events(self, events)
+    entries: list[dict[str, Any]] = []
+    for event in events:
+        bus = _matching_rules_bus(self, event)
+        if bus is None:
+            entries += _original_put_events(self, [event])
+            continue
+        rules, matching = bus.rules, _matching_rules(bus.rules, self, event)
+        bus.rules = matching
+        try:
+            entries += _original_put_events(self, [event])
+        finally:
+            bus.rules = rules
+    return entries
+
+
+def _matching_rules_bus(backend: EventsBackend, event: dict[str, Any]) -> Any:
+    """The bus an entry goes to, when moto would deliver it (else None: moto answers it unchanged)."""
+    if not (event.get("Source") and event.get("DetailType") and event.get("Detail")):
+        return None
+    try:
+        detail = json.loads(event["Detail"])
+    except ValueError:
+        return None
+    if not isinstance(detail, dict):
+        return None
+    name = backend._normalize_event_bus_arn(event.get("EventBusName")) or "default"
+    return backend.event_buses.get(name.split(f"{backend.account_id}:event-bus/")[-1])
+
+
+def _matching_rules(rules: Any, backend: EventsBackend, event: dict[str, Any]) -> Any:
+    probe = {"version": "0", "detail-type": event["DetailType"], "source": event["Source"],
+             "account": backend.account_id, "region": backend.region_name,
+             "resources": event.get("Resources", []), "detail": json.loads(event["Detail"])}
+    flat = EventPattern._flatten_dict(json.loads(json.dumps(probe)))
+    kept = type(rules)()
+    for name, rule in rules.items():
+        pattern = rule.event_pattern._pattern
+        if not pattern or any(field in pattern for field in _DRAWN_FIELDS) \
+                or rule.event_pattern._does_event_match(flat, pattern):
+            kept[name] = rule
+    return kept
 
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -444,6 +507,7 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(EventTemplateParser, "parse", staticmethod(_parse)))
+        stack.enter_context(mock.patch.object(EventsBackend, "put_events", _put_events))
         stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
                                               _is_message_valid_based_on_retention_period))
         stack.enter_context(mock.patch.object(Table, "query", _query))
