@@ -4,6 +4,10 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - EventBridge -> target without an InputTransformer: moto renders its default template through
   jsonpath for every event and target (~10 ms each, and it drops the `account` field); the real
   service delivers the event itself, which is what the fast path does.
+- EventBridge PutEvents: for every entry moto builds a message per rule of the bus and JSON round-trips
+  and flattens it to test the rule's pattern, though most rules match few events; the fast path flattens
+  each entry once and lets moto serve it with only the rules that can match (rules on the drawn id or
+  times always go to moto).
 - SQS retention check on receive: moto computes every queue attribute (counting all messages) for
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
 - EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
