@@ -30,6 +30,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   (the index key plus the table key is unique per item, so the result does not depend on it), and
   drops items whose string partition key differs with a plain comparison (one pass, no call per item)
   before moto's own checks.
+- DynamoDB copies: moto deep-copies whole items on every UpdateItem and Query result; nested values are
+  copied by direct recursion instead of `copy.deepcopy`'s dispatch for each one.
 - DynamoDB items: moto builds an Item attribute by attribute, re-summing the whole item's size at each
   one (quadratic in the attributes); the fast path keeps the running sum, refusing the same attribute.
 - DynamoDB responses: moto's generic serializer looks every member of every AttributeValue up under
@@ -436,6 +438,34 @@ def _dynamo_type_size(self: DynamoType) -> int:
     return _bytesize(value)
 
 
+_SETS = frozenset({"SS", "NS", "BS"})
+
+
+def _dynamo_type_deepcopy(self: DynamoType, memo: dict[int, Any]) -> DynamoType:
+    """moto's `DynamoType.__deepcopy__` (a new value of the same type; lists and maps copied member by
+    member through `memo`, sets as new lists, scalars shared), recursing into nested DynamoTypes directly
+    instead of through `copy.deepcopy`'s dispatch for each one (moto copies whole items on every UpdateItem
+    and every Query result)."""
+    known = memo.get(id(self))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    result = self.__class__.__new__(self.__class__)
+    memo[id(self)] = result
+    kind, value = self.type, self.value
+    result.type = kind
+    if kind == "L":
+        result.value = [_dynamo_type_deepcopy(member, memo) if type(member) is DynamoType
+                        else copy.deepcopy(member, memo) for member in value]
+    elif kind == "M":
+        result.value = {name: _dynamo_type_deepcopy(member, memo) if type(member) is DynamoType
+                        else copy.deepcopy(member, memo) for name, member in value.items()}
+    elif kind in _SETS:
+        result.value = list(value)
+    else:
+        result.value = value
+    return result
+
+
 def _bytesize(value: Any) -> int:
     """moto's `bytesize` (UTF-8 length); an ASCII string's is its length, without encoding it."""
     return len(value) if type(value) is str and value.isascii() else bytesize(value)
@@ -530,6 +560,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
                                               _traverse_node_recursively))
         stack.enter_context(mock.patch.object(DynamoType, "size", _dynamo_type_size))
+        stack.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _dynamo_type_deepcopy))
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
         stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
