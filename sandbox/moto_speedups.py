@@ -4,6 +4,10 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - EventBridge -> target without an InputTransformer: moto renders its default template through
   jsonpath for every event and target (~10 ms each, and it drops the `account` field); the real
   service delivers the event itself, which is what the fast path does.
+- EventBridge PutEvents: for every entry moto builds a message per rule of the bus and JSON round-trips
+  and flattens it to test the rule's pattern, though most rules match few events; the fast path flattens
+  each entry once and lets moto serve it with only the rules that can match (rules on the drawn id or
+  times always go to moto).
 - SQS retention check on receive: moto computes every queue attribute (counting all messages) for
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
 - EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
@@ -24,12 +28,18 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
   again by the index's key; the fast path skips the first sort, whose order the second one replaces
   (the index key plus the table key is unique per item, so the result does not depend on it), and
-  drops items whose string partition key differs with a plain comparison before moto's own checks.
+  drops items whose string partition key differs with a plain comparison (one pass, no call per item)
+  before moto's own checks.
+- DynamoDB copies: moto deep-copies whole items on every UpdateItem and Query result; nested values are
+  copied by direct recursion instead of `copy.deepcopy`'s dispatch for each one.
+- DynamoDB items: moto builds an Item attribute by attribute, re-summing the whole item's size at each
+  one (quadratic in the attributes); the fast path keeps the running sum, refusing the same attribute.
 - DynamoDB responses: moto's generic serializer looks every member of every AttributeValue up under
   several aliases (~350 lookups per attribute); an AttributeValue already in wire form (every type but
   binary, which moto encodes) is copied as the serializer would emit it.
-- DynamoDB UpdateItem: the expression text is parsed once (each caller gets its own copy of the tree);
-  tree copies skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
+- DynamoDB UpdateItem: the expression text is parsed once and the tree shared (moto's handler only reads
+  it; its validator copies it before changing it: one copy per request instead of three); tree copies
+  skip deepcopy's generic `__reduce_ex__` path; the validators' traversal reads each
   processor's node types once instead of at every node; the clause-count and overlapping-path validators,
   which moto runs at every node of the tree (quadratic in the number of actions), check the whole
   expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
@@ -44,8 +54,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -71,6 +82,7 @@ from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
 )
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import EventTemplateParser
 from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
@@ -80,8 +92,69 @@ _original_parse = EventTemplateParser.parse
 
 def _parse(input_template: str | None, input_paths_map: dict[str, Any] | None, event: dict[str, Any]) -> Any:
     if not input_template and not input_paths_map:  # the event itself, less moto's own bookkeeping field
-        return {key: copy.deepcopy(value) for key, value in event.items() if key != "ingestion-time"}
+        # a new top-level dict: targets change only its top-level `time` (and serialize it at once)
+        return {key: value for key, value in event.items() if key != "ingestion-time"}
     return _original_parse(input_template, input_paths_map, event)  # type: ignore[arg-type]
+
+
+_original_put_events = EventsBackend.put_events
+# Top-level fields moto draws per entry or per rule (the event id, its times): a rule whose pattern names
+# one is always left to moto, which matches it against the message it builds.
+_DRAWN_FIELDS = ("id", "time", "ingestion-time", "$or")
+
+
+def _put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's PutEvents, entry by entry, each seeing only the rules whose pattern can match it.
+
+    For every entry moto builds a message per rule of the bus (a deep copy of its base message, the detail
+    parsed again) and hands it to the rule, which JSON round-trips and flattens it to test its pattern and
+    drops it unless it matches (most rules of a bus match few events). Here the entry is flattened once and
+    the rules it cannot match are hidden from moto while it serves that entry; everything else (validation,
+    ids, messages, targets, errors) is moto's. Entries are independent in moto, so serving them one at a
+    time answers the same entries."""
+    if len(events) > 10:
+        return _original_put_events(self, events)
+    entries: list[dict[str, Any]] = []
+    for event in events:
+        bus = _matching_rules_bus(self, event)
+        if bus is None:
+            entries += _original_put_events(self, [event])
+            continue
+        rules, matching = bus.rules, _matching_rules(bus.rules, self, event)
+        bus.rules = matching
+        try:
+            entries += _original_put_events(self, [event])
+        finally:
+            bus.rules = rules
+    return entries
+
+
+def _matching_rules_bus(backend: EventsBackend, event: dict[str, Any]) -> Any:
+    """The bus an entry goes to, when moto would deliver it (else None: moto answers it unchanged)."""
+    if not (event.get("Source") and event.get("DetailType") and event.get("Detail")):
+        return None
+    try:
+        detail = json.loads(event["Detail"])
+    except ValueError:
+        return None
+    if not isinstance(detail, dict):
+        return None
+    name = backend._normalize_event_bus_arn(event.get("EventBusName")) or "default"
+    return backend.event_buses.get(name.split(f"{backend.account_id}:event-bus/")[-1])
+
+
+def _matching_rules(rules: Any, backend: EventsBackend, event: dict[str, Any]) -> Any:
+    probe = {"version": "0", "detail-type": event["DetailType"], "source": event["Source"],
+             "account": backend.account_id, "region": backend.region_name,
+             "resources": event.get("Resources", []), "detail": json.loads(event["Detail"])}
+    flat = EventPattern._flatten_dict(json.loads(json.dumps(probe)))
+    kept = type(rules)()
+    for name, rule in rules.items():
+        pattern = rule.event_pattern._pattern
+        if not pattern or any(field in pattern for field in _DRAWN_FIELDS) \
+                or rule.event_pattern._does_event_match(flat, pattern):
+            kept[name] = rule
+    return kept
 
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
@@ -92,10 +165,6 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 _original_query = Table.query
 
 
-def _is_string(attribute: Any, value: str) -> bool:
-    return type(attribute) is DynamoType and attribute.type == "S" and attribute.value == value
-
-
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
@@ -104,10 +173,13 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         # plain comparison drops the others first, and moto still checks every candidate itself
         strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
                    if type(value) is DynamoType and value.type == "S"]
-        candidates = [item for entry in self.items.values()
-                      for item in (entry.values() if self.range_key_attr else (entry,))
-                      if not isinstance(item, Item)  # moto skips these itself
-                      or all(_is_string(item.attrs.get(name), value) for name, value in strings)]
+        pool: Iterable[Any] = (item for entry in self.items.values()
+                               for item in (entry.values() if self.range_key_attr else (entry,)))
+        for name, value in strings:  # one pass per key attribute, no call per item (the table is large)
+            pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
+                    or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
+                        and attribute.value == value and attribute.type == "S")]
+        candidates = list(pool)
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
@@ -269,9 +341,11 @@ def _parsed_update_expression(cls: type, expression: str) -> Any:
 
 
 def _make(cls: type, expression: str) -> Any:
-    """The parsed expression, parsed once per distinct text; every caller gets its own copy of the tree
-    (a refused expression is not cached: it raises again, the same way, each time)."""
-    return copy.deepcopy(_parsed_update_expression(cls, expression))
+    """The parsed expression, parsed once per distinct text and shared: moto's request handler only lists
+    its placeholders (`find_clauses` reads the tree) and the backend hands it to a validator, which copies
+    it before working on it (`Validator.__init__`), so no caller changes it (a refused expression is not
+    cached: it raises again, the same way, each time)."""
+    return _parsed_update_expression(cls, expression)
 
 
 _ATOMIC = frozenset({str, int, bool, float, type(None)})
@@ -364,9 +438,40 @@ def _dynamo_type_size(self: DynamoType) -> int:
     return _bytesize(value)
 
 
+_SETS = frozenset({"SS", "NS", "BS"})
+
+
+def _dynamo_type_deepcopy(self: DynamoType, memo: dict[int, Any]) -> DynamoType:
+    """moto's `DynamoType.__deepcopy__` (a new value of the same type; lists and maps copied member by
+    member through `memo`, sets as new lists, scalars shared), recursing into nested DynamoTypes directly
+    instead of through `copy.deepcopy`'s dispatch for each one (moto copies whole items on every UpdateItem
+    and every Query result)."""
+    known = memo.get(id(self))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    result = self.__class__.__new__(self.__class__)
+    memo[id(self)] = result
+    kind, value = self.type, self.value
+    result.type = kind
+    if kind == "L":
+        result.value = [_dynamo_type_deepcopy(member, memo) if type(member) is DynamoType
+                        else copy.deepcopy(member, memo) for member in value]
+    elif kind == "M":
+        result.value = {name: _dynamo_type_deepcopy(member, memo) if type(member) is DynamoType
+                        else copy.deepcopy(member, memo) for name, member in value.items()}
+    elif kind in _SETS:
+        result.value = list(value)
+    else:
+        result.value = value
+    return result
+
+
 def _bytesize(value: Any) -> int:
     """moto's `bytesize` (UTF-8 length); an ASCII string's is its length, without encoding it."""
     return len(value) if type(value) is str and value.isascii() else bytesize(value)
+
+
+_ITEM_LIMIT = 405000  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
 
 
 def _limited_size_setitem(self: LimitedSizeDict, key: str, value: Any) -> None:
@@ -375,9 +480,26 @@ def _limited_size_setitem(self: LimitedSizeDict, key: str, value: Any) -> None:
     current = sum(item.size() if type(item) is DynamoType else _bytesize(str(item))
                   for items in (self.keys(), self.values()) for item in items)
     new = _bytesize(key) + (value.size() if type(value) is DynamoType else _bytesize(str(value)))
-    if current + new > 405000:  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
+    if current + new > _ITEM_LIMIT:
         raise ItemSizeTooLarge
     dict.__setitem__(self, key, value)
+
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's Item: each attribute wrapped and set in order, refused at the first one that takes the item
+    past the limit. moto re-sums every attribute set so far on each set (quadratic in the attributes); the
+    running total is the same sum at each step, so the same attribute is refused (a new item: nothing of
+    it is kept either way)."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        wrapped = DynamoType(value)
+        total += _bytesize(key) + wrapped.size()
+        if total > _ITEM_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, wrapped)
 
 
 # ------------------------------------------------------------------ SQS receive and delete
@@ -419,6 +541,7 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(EventTemplateParser, "parse", staticmethod(_parse)))
+        stack.enter_context(mock.patch.object(EventsBackend, "put_events", _put_events))
         stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
                                               _is_message_valid_based_on_retention_period))
         stack.enter_context(mock.patch.object(Table, "query", _query))
@@ -437,7 +560,9 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",
                                               _traverse_node_recursively))
         stack.enter_context(mock.patch.object(DynamoType, "size", _dynamo_type_size))
+        stack.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _dynamo_type_deepcopy))
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
+        stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))

@@ -443,3 +443,158 @@ def test_item_size_parts_are_moto_s(value: dict[str, Any]) -> None:
         fast = DynamoType(value).size()
 
     assert fast == plain
+
+
+def _built_item(attrs: dict[str, Any]) -> Any:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    try:
+        item = Item(DynamoType({"S": "h"}), None, attrs)
+    except ItemSizeTooLarge as error:
+        return {"error": type(error).__name__, "message": str(error)}
+    return {"json": item.to_json(), "attrs": type(item.attrs).__name__, "size": item.size()}
+
+
+@pytest.mark.parametrize("attrs", [
+    {},
+    {"pk": {"S": "h"}, "n": {"N": "1.5"}, "é": {"SS": ["ü", "x"]}, "m": {"M": {"l": {"L": [{"NULL": True}]}}}},
+    {f"a{i}": {"S": "x" * 1000} for i in range(400)},  # 400 KB of names and values: just under moto's limit
+    {f"a{i}": {"S": "x" * 1000} for i in range(410)},  # past it, refused at the attribute that crosses it
+    {"big": {"S": "y" * 410_000}, "small": {"N": "1"}},
+    {"first": {"N": "1"}, "b": {"B": b"\x00" * 404_000}},
+])
+def test_items_are_built_and_refused_as_moto_does(attrs: dict[str, Any]) -> None:
+    """Given attributes under, at and past the 400 KB limit (the refusal on the first or a later attribute),
+    when moto builds an Item of them, then the item (its attributes, their order, its size) or the refusal
+    equals plain moto's."""
+    plain = _built_item(attrs)
+    with speedups():
+        fast = _built_item(attrs)
+
+    assert fast == plain
+
+
+def _shared_parse_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="p", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    expression = "SET #a = :a, #m.#k = if_not_exists(#m.#k, :a) REMOVE #gone ADD #n :one"
+    names = {"#a": "a", "#m": "m", "#k": "k", "#gone": "gone", "#n": "n"}
+    out: list[Any] = []
+    for i in range(3):  # the same text through UpdateItem and TransactWriteItems, one placeholder unused last
+        values = {":a": {"S": f"v{i}"}, ":one": {"N": "1"}}
+        out.append(_call(lambda i=i, values=values: ddb.put_item(TableName="p", Item={
+            "pk": {"S": f"k{i}"}, "m": {"M": {}}, "gone": {"S": "x"}})))
+        out.append(_call(lambda i=i, values=values: ddb.update_item(
+            TableName="p", Key={"pk": {"S": f"k{i}"}}, UpdateExpression=expression, ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")))
+        out.append(_call(lambda i=i, values=values: ddb.transact_write_items(TransactItems=[{"Update": {
+            "TableName": "p", "Key": {"pk": {"S": f"k{i}"}}, "UpdateExpression": expression,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}])))
+    out.append(_call(lambda: ddb.update_item(
+        TableName="p", Key={"pk": {"S": "k0"}}, UpdateExpression=expression,
+        ExpressionAttributeNames={**names, "#unused": "u"}, ExpressionAttributeValues={":a": {"S": "z"},
+                                                                                   ":one": {"N": "1"}})))
+    out.append(_call(lambda: ddb.scan(TableName="p")))
+    return out
+
+
+def test_one_expression_parsed_for_the_request_handler_and_the_backend_answers_as_moto_does() -> None:
+    """Given one update expression sent again and again through UpdateItem and TransactWriteItems (the
+    request handler lists its placeholders from a shared parse, the backend executes its own copy), when an
+    unused placeholder is sent too, then every item and every refusal equals plain moto's."""
+    plain, fast = plain_and_fast(_shared_parse_scenario)
+
+    assert fast == plain
+    assert any("error" in answer for answer in plain)
+
+
+def _many_rules_scenario() -> list[Any]:
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+    events.create_event_bus(Name="other")
+    patterns: dict[str, Any] = {
+        "runs": {"source": ["aws.omics"], "detail-type": ["Run Status Change"]},
+        "failed": {"source": ["aws.omics"], "detail": {"status": ["FAILED"]}},
+        "prefix": {"detail": {"runId": [{"prefix": "9"}]}},
+        "not_completed": {"detail": {"status": [{"anything-but": "COMPLETED"}]}},
+        "either": {"$or": [{"detail": {"status": ["RUNNING"]}}, {"resources": ["arn:aws:omics:run/2"]}]},
+        "by_id": {"id": [{"exists": True}], "source": ["aws.omics"]},
+        "by_time": {"time": [{"exists": False}]},
+        "absent": {"detail": {"missing": [{"exists": False}]}, "region": [REGION]},
+        "nested_list": {"detail": {"nested": {"a": [2]}}},
+        "other_source": {"source": ["aws.batch"]},
+    }
+    urls = {}
+    for name, pattern in patterns.items():
+        urls[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": arn + name}])
+    events.put_rule(Name="everything", EventBusName="other", EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+    urls["everything"] = sqs.create_queue(QueueName="everything")["QueueUrl"]
+    events.put_targets(Rule="everything", EventBusName="other", Targets=[{"Id": "e", "Arn": arn + "everything"}])
+    out: list[Any] = []
+    entries: list[dict[str, Any]] = []
+    for run, status in (("1", "RUNNING"), ("2", "COMPLETED"), ("93", "FAILED"), ("4", "COMPLETED")):
+        entries.append({**EVENT, "Resources": [f"arn:aws:omics:run/{run}"],
+                        "Detail": json.dumps({"runId": run, "status": status, "nested": {"a": [1, 2]}})})
+    entries += [{**EVENT, "Source": "aws.batch"}, {**EVENT, "EventBusName": "other"},
+                {**EVENT, "Source": ""}, {**EVENT, "DetailType": ""}, {**EVENT, "Detail": "{not json"}]
+    out.append(_call(lambda: events.put_events(Entries=entries[:10])))
+    out.append(_call(lambda: events.put_events(Entries=entries[:10] + entries[:1])))  # 11: refused
+    out.append(_call(lambda: events.put_events(Entries=[{**EVENT, "EventBusName": "missing"}])))
+    for name, url in urls.items():
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+                  .get("Messages", [])]
+        out.append((name, sorted((_stable(b) for b in bodies),  # in one order, `account` aside (see the test)
+                                 key=lambda b: json.dumps({k: v for k, v in b.items() if k != "account"}))))
+    return out
+
+
+def test_put_events_with_many_rules_delivers_what_moto_delivers() -> None:
+    """Given buses with many rules (exact, prefix, anything-but, exists, $or, nested, on the event's id and
+    time, none matching), when entries are put (matching several rules, none, another bus; malformed,
+    incomplete, too many, to a missing bus; a detail that is not an object is left out: moto renders it
+    through its default template, the fast path of that rendering delivers it as sent), then every answer,
+    every refusal and every queue's messages equal plain moto's (the `account` field aside, which only the
+    fast path delivers)."""
+    def without_account(answer: Any) -> Any:
+        if isinstance(answer, tuple):
+            return answer[0], [{k: v for k, v in body.items() if k != "account"} for body in answer[1]]
+        return answer
+
+    plain, fast = plain_and_fast(_many_rules_scenario)
+
+    assert [without_account(a) for a in fast] == [without_account(a) for a in plain]
+    assert any("error" in answer for answer in plain if isinstance(answer, dict))
+    assert sum(len(answer[1]) for answer in plain if isinstance(answer, tuple)) >= 10  # rules did match
+
+
+@pytest.mark.parametrize("value", [
+    {"S": "ünï"}, {"N": "-12.50"}, {"B": b"\x00\x01"}, {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"\x01"]},
+    {"BOOL": False}, {"NULL": True}, {"L": [{"S": "a"}, {"M": {"k": {"N": "1"}}}]},
+    {"M": {"k": {"L": [{"SS": ["x"]}, {"NULL": True}]}, "é": {"M": {}}, "l": {"L": []}}},
+])
+def test_value_copies_are_moto_s(value: dict[str, Any]) -> None:
+    """The fast `DynamoType` deep copy gives what moto's gives: an equal value with nothing shared that can
+    change (lists, maps and sets are new; a value reached twice is copied once)."""
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def copied() -> tuple[Any, Any, bool, bool]:
+        original = DynamoType(value)
+        twice = copy.deepcopy([original, original])
+        mutable = type(original.value) in (list, dict)
+        return (twice[0].to_json(), type(twice[0].value), twice[0] is twice[1],
+                mutable and twice[0].value is original.value)
+
+    plain = copied()
+    with speedups():
+        fast = copied()
+
+    assert fast == plain
+    assert plain[2] and not plain[3]

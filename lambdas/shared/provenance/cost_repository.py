@@ -47,7 +47,7 @@ class CostRepository:
         run_uuid, workflow_id, day, sample, attempt, root_run_id (the dimensions shown with the line)."""
         run_id, run_uuid = str(run["run_id"]), str(run["run_uuid"])
         self.repository._update(ProvenanceRepository.run_summary_key(run_id, run_uuid),
-                                _Update(sets={"cost": dict(totals)}))
+                                _Update(sets={"cost": dict(totals)}), returns="NONE")
         if run.get("workflow_id") and run.get("day"):
             names = dict(sorted(task_means.items())[:MAX_NAMES_PER_LINE])
             self.repository.put_record({

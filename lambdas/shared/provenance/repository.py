@@ -126,7 +126,8 @@ class _Update:
 
 @dataclass(frozen=True)
 class UpdateOutcome:
-    """Result of an ordered summary update: whether it moved the item forward, and the item now."""
+    """Result of an ordered summary update: whether it moved the item forward, and the item now (empty when
+    the caller did not ask for it back)."""
 
     applied: bool
     item: dict[str, Any]
@@ -172,8 +173,11 @@ class ProvenanceRepository:
         return failed
 
     def _ordered_update(
-        self, key: dict[str, str], order: str, update: _Update, order_attribute: str = "status_order"
+        self, key: dict[str, str], order: str, update: _Update, order_attribute: str = "status_order",
+        item: bool = True,
     ) -> UpdateOutcome:
+        """`item=False`: the caller needs only whether it applied, so the table sends no item back (a
+        summary grows large once enriched; duplicates and late events would read it back for nothing)."""
         update.sets[order_attribute] = order
         built = update.build()
         built["ExpressionAttributeNames"]["#order"] = order_attribute
@@ -184,16 +188,17 @@ class ProvenanceRepository:
                 "update_item",
                 Key=serialize(key),
                 ConditionExpression="attribute_not_exists(#order) OR #order < :order",
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValues="ALL_NEW" if item else "NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD" if item else "NONE",
                 **built,
             )
         except ClientError as error:
             return UpdateOutcome(False, deserialize(error.response.get("Item", {})))
         return UpdateOutcome(True, deserialize(response.get("Attributes", {})))
 
-    def _update(self, key: dict[str, str], update: _Update, **extra: Any) -> dict[str, Any]:
-        response = self._call("update_item", Key=serialize(key), ReturnValues="ALL_NEW", **update.build(), **extra)
+    def _update(self, key: dict[str, str], update: _Update, returns: str = "ALL_NEW", **extra: Any) -> dict[str, Any]:
+        """`returns="NONE"` where the caller does not read the item back (it comes back empty)."""
+        response = self._call("update_item", Key=serialize(key), ReturnValues=returns, **update.build(), **extra)
         return deserialize(response.get("Attributes", {}))
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
@@ -263,7 +268,8 @@ class ProvenanceRepository:
         """Move a run's summary to this status if it is newer than what is recorded.
 
         A terminal status is also the run's `outcome`, ordered on its own (`outcome_order`): DELETED
-        outranks every status, and when it arrives first the terminal event must still set the outcome."""
+        outranks every status, and when it arrives first the terminal event must still set the outcome.
+        The item comes back for a terminal status only (whether to enrich the run is decided on it)."""
         assert observation.run_uuid is not None
         run_id, run_uuid = observation.entity_id, observation.run_uuid
         update = _Update(sets={"entity": "RUN", "run_id": run_id, "run_uuid": run_uuid, "status": observation.status,
@@ -279,7 +285,7 @@ class ProvenanceRepository:
             update.sets["active_pk"] = "ACTIVE#RUN"
             update.sets["active_sk"] = f"{observation.event_time}#{run_id}"
         key = self.run_summary_key(run_id, run_uuid)
-        result = self._ordered_update(key, observation.order, update)
+        result = self._ordered_update(key, observation.order, update, item=terminal)
         if terminal and not result.applied and str(result.item.get("outcome_order", "")) < observation.order:
             # A later status (DELETED) is recorded: keep it, and record the outcome beside it.
             outcome = _Update(sets={"outcome": observation.status, "outcome_time": observation.event_time})
@@ -287,7 +293,7 @@ class ProvenanceRepository:
                                                                order_attribute="outcome_order").item)
         return result
 
-    def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> dict[str, Any]:
+    def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> None:
         """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
 
         `outcome` is the run's terminal status as the ordered event history established it; GetRun's own
@@ -326,11 +332,13 @@ class ProvenanceRepository:
         if outcome == RunStatus.FAILED:
             update.sets["unresolved_pk"] = keys.UNRESOLVED
             update.sets["unresolved_sk"] = f"{details.stop_time or recorded_at}#{details.run_id}#{run_uuid}"
+        if outcome != RunStatus.FAILED:  # only a failure is indexed as unresolved: nothing to read back
+            self._update(self.run_summary_key(details.run_id, run_uuid), update, returns="NONE")
+            return
         item = self._update(self.run_summary_key(details.run_id, run_uuid), update)
-        if "unresolved_pk" in item and item.get("superseded_by"):
+        if item.get("superseded_by"):
             # A later attempt was recorded first (events reorder): this failure is already handled.
-            item = self._clear_unresolved(details.run_id, run_uuid, item["superseded_by"])
-        return item
+            self._clear_unresolved(details.run_id, run_uuid, item["superseded_by"])
 
     @staticmethod
     def _digest_chunks(digests: Mapping[str, str]) -> list[dict[str, str]]:
@@ -345,9 +353,9 @@ class ProvenanceRepository:
             size += entry
         return chunks
 
-    def _clear_unresolved(self, run_id: str, run_uuid: str, child_run_id: str) -> dict[str, Any]:
+    def _clear_unresolved(self, run_id: str, run_uuid: str, child_run_id: str) -> None:
         update = _Update(sets={"superseded_by": child_run_id}, removes=["unresolved_pk", "unresolved_sk"])
-        return self._update(self.run_summary_key(run_id, run_uuid), update)
+        self._update(self.run_summary_key(run_id, run_uuid), update, returns="NONE")
 
     def supersede(self, parent_run_id: str, parent_run_uuid: str, child_run_id: str) -> None:
         """A later attempt of the parent run exists: the parent's failure is no longer unresolved."""
@@ -395,7 +403,7 @@ class ProvenanceRepository:
                      _Update(sets={"batch_pk": keys.batch_pk(root_batch_id),
                                    "batch_sk": f"BATCH#{attempt:04d}#{batch_id}",
                                    "root_batch_id": root_batch_id, "attempt": attempt,
-                                   "batch_id": batch_id, "entity": "BATCH"}))
+                                   "batch_id": batch_id, "entity": "BATCH"}), returns="NONE")
 
     def put_batch_members(self, root_batch_id: str, attempt: int, members: Sequence[BatchMember],
                           recorded_at: str) -> list[dict[str, Any]]:
@@ -414,7 +422,7 @@ class ProvenanceRepository:
 
     def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int) -> None:
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count}))
+                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count}), returns="NONE")
 
     def mark_batch_members_recorded(self, batch_id: str, root_batch_id: str, attempt: int, count: int,
                                     recorded_at: str) -> None:
@@ -423,7 +431,7 @@ class ProvenanceRepository:
                              sets={"members_recorded_at": recorded_at, "members_recorded": count,
                                    "root_batch_id": root_batch_id, "attempt": attempt,
                                    "batch_pk": keys.batch_pk(root_batch_id),
-                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}"}))
+                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}"}), returns="NONE")
 
     # ------------------------------------------------------------------ generic records
     def put_record(self, item: Mapping[str, Any]) -> None:
@@ -705,7 +713,7 @@ class ProvenanceRepository:
 
     def complete_claim(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:
         """Record what a won claim produced (e.g. the run it started), so duplicates can skip."""
-        self._update({keys.PK: pk, keys.SK: sk}, _Update(sets=_plain(dict(attributes))))
+        self._update({keys.PK: pk, keys.SK: sk}, _Update(sets=_plain(dict(attributes))), returns="NONE")
 
     def count_once(self, pk: str, sk: str, member: str, count: int, expires_at: int) -> int:
         """Add `count` to a counter item once per `member` (a run or batch id); returns the total.
