@@ -34,7 +34,6 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Literal, TextIO
@@ -427,12 +426,13 @@ _UNSET: Any = object()
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
-                  convert: Any, check: Any = None) -> list[Any]:
+                  convert: Any, check: Any = None, kept: set[str] | None = None) -> list[Any]:
     """Each distinct text converted (and checked) once; `convert(text) -> (value, error)`,
-    `check(value) -> error | None`; empty cells -> _UNSET."""
-    table: dict[str, Any] = {}
+    `check(value) -> error | None`; empty cells -> _UNSET. `kept`: texts known to be their own value
+    without a problem (neither converted nor checked again)."""
+    table: dict[str, Any] = dict(zip(kept, kept, strict=True)) if kept else {}
     bad: dict[str, str] = {}
-    for text in set(values):
+    for text in set(values).difference(kept) if kept else set(values):
         if not text:
             table[text] = _UNSET
             continue
@@ -448,6 +448,18 @@ def _typed_column(values: list[str], lines: list[int], label: str, errors: list[
         errors.extend(SheetError(line, label, bad[text]) for line, text in zip(lines, values, strict=True)
                       if text in bad)
     return list(map(table.__getitem__, values))
+
+
+# First characters of the cells typed_cell types (booleans, numbers, JSON); it keeps any other text as it is.
+_TYPED_FIRST = frozenset("tTfF-0123456789[{\"")
+
+
+def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> list[Any]:
+    """_typed_column with typed_cell and parameter_value_problem; the texts typed_cell keeps as they are (most
+    distinct cells of a sheet: ids, paths, labels) are taken without a call each, S3 URIs among them checked."""
+    kept = {text for text in set(values) if text and text[0] not in _TYPED_FIRST}
+    kept.difference_update([text for text in kept if text.startswith(S3_LIKE_PREFIXES) and s3_uri_problem(text)])
+    return _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem, kept)
 
 
 def _int(text: str) -> tuple[Any, str | None]:
@@ -510,7 +522,7 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         if kind == "id" and name == id_column:
             ids = [v or None for v in values]
         elif kind == "param":
-            params.append((name, _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem)))
+            params.append((name, _parameter_column(values, lines, label, errors)))
         elif kind == "tag":
             tags.append((name, _typed_column(values, lines, label, errors, _text, _tag_value_problem)))
         elif kind == "field":
@@ -861,28 +873,28 @@ def from_document(document: Any, run_chars: list[int] | None = None) -> Sheet:
     if not isinstance(raw_runs, list):
         errors.append(SheetError(None, "runs", '"runs" must be a list of run objects'))
         return Sheet("json", settings, [], errors)
-    runs = [run for run in _json_runs(raw_runs, errors, run_chars) if run is not None]
-    return Sheet("json", settings, runs, errors)
+    return Sheet("json", settings, _json_runs(raw_runs, errors, run_chars), errors)
 
 
 _JSON_LABELS = {"runSettingId": "runSettingId"}
 _JSON_BYTES_PER_CHAR = 8
 
 
-def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[int] | None) -> Iterator[RunRow | None]:
+def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[int] | None) -> list[RunRow]:
     # A run's parameters as compact JSON take at most 8 bytes per character the sheet spent on the whole run:
     # a character of text becomes at most 4 UTF-8 bytes, an escape at most 6 (as many as \uXXXX has
     # characters), integers and literals keep their characters, structure and spacing only shrink, and a
     # float of at least 3 characters ("1e5") is re-encoded in at most 24 ("100000.0", "Infinity").
     bounds: list[Any] = [_JSON_BYTES_PER_CHAR * chars for chars in run_chars] \
         if run_chars is not None and len(run_chars) == len(raw_runs) else [None] * len(raw_runs)
+    runs: list[RunRow] = []
+    append = runs.append
     for index, (raw, bound) in enumerate(zip(raw_runs, bounds, strict=True), start=1):
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
-            yield None
             continue
         if "runSettingId" in raw and raw.keys() <= PER_RUN_FIELDS:  # the usual run: taken as it is
-            yield RunRow(index, raw, _JSON_LABELS, bound)
+            append(RunRow(index, raw, _JSON_LABELS, bound))
             continue
         fields: dict[str, Any] = {}
         present_ids = [k for k in ID_COLUMNS if k in raw]
@@ -898,4 +910,5 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
             else:
                 errors.append(SheetError(index, key, f"unknown run field {key!r} (workflow parameters go in "
                                                      f'"parameters")'))
-        yield RunRow(index, fields, {"runSettingId": present_ids[0]} if present_ids else {}, bound)
+        append(RunRow(index, fields, {"runSettingId": present_ids[0]} if present_ids else {}, bound))
+    return runs
