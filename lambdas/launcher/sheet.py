@@ -34,7 +34,6 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Literal, TextIO
@@ -83,8 +82,11 @@ def s3_uri_problem(value: Any) -> str | None:
     return None
 
 
+S3_LIKE_PREFIXES = ("s3:", "S3:")  # a value starting so is meant as an S3 URI, and checked as one
+
+
 def _s3_like(value: Any) -> bool:
-    return type(value) is str and value[:1] in "sS" and value[:3].lower() == "s3:"
+    return type(value) is str and value.startswith(S3_LIKE_PREFIXES)
 
 
 def parameter_value_problem(value: Any) -> str | None:
@@ -133,8 +135,9 @@ class RunRow:
     row: int
     fields: dict[str, Any]
     columns: dict[str, str] = field(default_factory=dict)
-    # CSV: characters of the raw parameter cells (a cheap bound of the encoded size); None: unknown
-    param_chars: int | None = None
+    # A cheap upper bound of the run's own parameters as compact JSON (UTF-8 bytes), from the characters the
+    # sheet spent on the run; None: unknown (validation then encodes them to know)
+    param_bytes: int | None = None
     # CSV: parameter values and tags were already checked column by column (each distinct cell once)
     values_checked: bool = False
 
@@ -423,12 +426,13 @@ _UNSET: Any = object()
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
-                  convert: Any, check: Any = None) -> list[Any]:
+                  convert: Any, check: Any = None, kept: set[str] | None = None) -> list[Any]:
     """Each distinct text converted (and checked) once; `convert(text) -> (value, error)`,
-    `check(value) -> error | None`; empty cells -> _UNSET."""
-    table: dict[str, Any] = {}
+    `check(value) -> error | None`; empty cells -> _UNSET. `kept`: texts known to be their own value
+    without a problem (neither converted nor checked again)."""
+    table: dict[str, Any] = dict(zip(kept, kept, strict=True)) if kept else {}
     bad: dict[str, str] = {}
-    for text in set(values):
+    for text in set(values).difference(kept) if kept else set(values):
         if not text:
             table[text] = _UNSET
             continue
@@ -444,6 +448,18 @@ def _typed_column(values: list[str], lines: list[int], label: str, errors: list[
         errors.extend(SheetError(line, label, bad[text]) for line, text in zip(lines, values, strict=True)
                       if text in bad)
     return list(map(table.__getitem__, values))
+
+
+# First characters of the cells typed_cell types (booleans, numbers, JSON); it keeps any other text as it is.
+_TYPED_FIRST = frozenset("tTfF-0123456789[{\"")
+
+
+def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> list[Any]:
+    """_typed_column with typed_cell and parameter_value_problem; the texts typed_cell keeps as they are (most
+    distinct cells of a sheet: ids, paths, labels) are taken without a call each, S3 URIs among them checked."""
+    kept = {text for text in set(values) if text and text[0] not in _TYPED_FIRST}
+    kept.difference_update([text for text in kept if text.startswith(S3_LIKE_PREFIXES) and s3_uri_problem(text)])
+    return _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem, kept)
 
 
 def _int(text: str) -> tuple[Any, str | None]:
@@ -506,18 +522,20 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         if kind == "id" and name == id_column:
             ids = [v or None for v in values]
         elif kind == "param":
-            params.append((name, _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem)))
+            params.append((name, _parameter_column(values, lines, label, errors)))
         elif kind == "tag":
             tags.append((name, _typed_column(values, lines, label, errors, _text, _tag_value_problem)))
         elif kind == "field":
             convert = _priority if name == "priority" else _engine_settings if name == "engineSettings" else _text
             fields.append((name, _typed_column(values, lines, label, errors, convert)))
-    # A bound of each row's encoded parameter size: every character of the row and of the names (see
-    # validation._merged_size); exact sizes are only computed for rows whose bound is too large.
+    # A bound of each row's parameters as compact JSON (validation._merged_size computes exact sizes only
+    # above it): each character of the row's cells and of the names becomes at most 6 bytes (a \uXXXX
+    # escape), plus 6 bytes of quotes and separators a parameter and 2 of braces.
     names = sum(len(name) for name, _ in params)
-    widest = sum(max(map(len, column)) for column in columns) + names  # bounds every row at once
-    chars: Any = [widest] * count if 6 * widest + 6 * len(params) + 2 <= 50_000 else \
-        [sum(cells) + names for cells in zip(*(map(len, column) for column in columns), strict=True)]
+    extra = 6 * len(params) + 2
+    widest = 6 * (sum(max(map(len, column)) for column in columns) + names) + extra  # bounds every row at once
+    bounds: Any = [widest] * count if widest <= 50_000 else \
+        [6 * (sum(cells) + names) + extra for cells in zip(*(map(len, column) for column in columns), strict=True)]
     del columns
     param_dicts = _row_dicts(params, count)
     tag_dicts = _row_dicts(tags, count)
@@ -535,7 +553,7 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
             if row_tags:
                 row_fields["runTags"] = row_tags
             entries.append(row_fields)
-    return [RunRow(line, entry, labels, count, True) for line, entry, count in zip(lines, entries, chars, strict=True)]
+    return [RunRow(line, entry, labels, bound, True) for line, entry, bound in zip(lines, entries, bounds, strict=True)]
 
 
 def _row_dicts(columns: list[tuple[str, list[Any]]], count: int) -> list[dict[str, Any]]:
@@ -598,7 +616,7 @@ def parse_json(text: str) -> Sheet:
     """The top-level object is read key by key and its "runs" list run by run (json's own C decoder for each
     value), so duplicate keys are found where they are and reading stops after MAX_RUNS + 1 runs."""
     try:
-        document, runs = _read_document(text)
+        document, runs, run_chars = _read_document(text)
     except _RunsOverflow:
         return Sheet("json", {}, [], [too_many_runs()], truncated=True)
     except json.JSONDecodeError as error:
@@ -612,7 +630,7 @@ def parse_json(text: str) -> Sheet:
         return Sheet("json", {}, [], [SheetError(*where, f"sheet is not valid JSON: {_value_error(cause)}")])
     if runs is not None:
         document["runs"] = runs
-    return from_document(document)
+    return from_document(document, run_chars)
 
 
 class _Window:
@@ -665,6 +683,7 @@ def _parse_json_stream(stream: TextIO) -> Sheet:
         raise ValueError("not a JSON object")
     document: dict[str, Any] = {}
     runs: list[Any] | None = None
+    run_chars: list[int] | None = None
     char, pos = window.char(window.space(pos + 1))
     while char != "}":
         if char != '"':
@@ -675,7 +694,7 @@ def _parse_json_stream(stream: TextIO) -> Sheet:
             raise ValueError("expecting ':' or a new key")
         char, pos = window.char(window.space(pos + 1))
         if key == "runs" and char == "[":
-            runs, pos = _window_runs(window, pos)
+            runs, run_chars, pos = _window_runs(window, pos)
             document[key] = None
         else:
             document[key], pos = window.value(pos)
@@ -691,25 +710,47 @@ def _parse_json_stream(stream: TextIO) -> Sheet:
         raise ValueError("extra data")
     if runs is not None:
         document["runs"] = runs
-    return from_document(document)
+    return from_document(document, run_chars)
 
 
-def _window_runs(window: _Window, pos: int) -> tuple[list[Any], int]:
+def _window_runs(window: _Window, pos: int) -> tuple[list[Any], list[int], int]:
+    """The "runs" array from its "[" at `pos`: (runs, each run's characters in the sheet, position after "]").
+    Runs are decoded straight from the window's text; its methods (which read more) only at its end."""
     runs: list[Any] = []
-    append = runs.append
+    chars: list[int] = []
+    append, count = runs.append, chars.append
+    scan, space = _DECODER.scan_once, _SPACE.match  # type: ignore[attr-defined]
     char, pos = window.char(window.space(pos + 1))
     if char == "]":
-        return runs, pos + 1
+        return runs, chars, pos + 1
     while True:
         if len(runs) == MAX_RUNS:
             raise _RunsOverflow
-        run, pos = window.value(pos)
+        text = window.text
+        try:
+            run, end = scan(text, pos)  # raw_decode without its Python wrapper
+        except (StopIteration, json.JSONDecodeError):
+            end = len(text)
+        if end < len(text):
+            count(end - pos)
+        else:  # at the window's end (or malformed): value() reads more (the run then starts at 0) or raises
+            run, end = window.value(pos)
+            count(end - (pos if window.text is text else 0))
+            text = window.text
         append(run)
-        char, pos = window.char(window.space(pos))
+        pos = space(text, end).end()  # type: ignore[union-attr]
+        if pos < len(text):
+            char = text[pos]
+        else:
+            char, pos = window.char(window.space(end))
+            text = window.text
         if char == ",":
-            pos = window.space(pos + 1)
+            end = pos + 1
+            pos = space(text, end).end()  # type: ignore[union-attr]
+            if pos >= len(text):
+                pos = window.space(end)
         elif char == "]":
-            return runs, pos + 1
+            return runs, chars, pos + 1
         else:
             raise ValueError("expecting ',' or ']'")
 
@@ -731,16 +772,19 @@ def _decode(text: str, pos: int, row: int | None, column: str | None) -> tuple[A
         raise _At(row, column, error) from error
 
 
-def _read_document(text: str) -> tuple[Any, list[Any] | None]:
+def _read_document(text: str) -> tuple[Any, list[Any] | None, list[int] | None]:
+    """(the document with "runs" left None, its runs, each run's characters); a document that is not an
+    object: (it, None, None)."""
     pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     if text[pos : pos + 1] != "{":
         value, end = _decode(text, pos, None, None)
         end = _SPACE.match(text, end).end()  # type: ignore[union-attr]
         if end != len(text):
             raise json.JSONDecodeError("Extra data", text, end)
-        return value, None
+        return value, None, None
     document: dict[str, Any] = {}
     runs: list[Any] | None = None
+    run_chars: list[int] | None = None
     pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
     if text[pos : pos + 1] == "}":
         pos += 1
@@ -756,7 +800,7 @@ def _read_document(text: str) -> tuple[Any, list[Any] | None]:
             if key in document:
                 raise _At(None, key, DuplicateKey(key))
             if key == "runs" and text[pos : pos + 1] == "[":
-                runs, pos = _read_runs(text, pos)
+                runs, run_chars, pos = _read_runs(text, pos)
                 document[key] = None  # placeholder: the key was seen
             else:
                 document[key], pos = _decode(text, pos, None, key)
@@ -771,40 +815,43 @@ def _read_document(text: str) -> tuple[Any, list[Any] | None]:
     end = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
-    return document, runs
+    return document, runs, run_chars
 
 
-def _read_runs(text: str, pos: int) -> tuple[list[Any], int]:
-    """The "runs" array from its "[" at `pos`: (runs, position after "]")."""
+def _read_runs(text: str, pos: int) -> tuple[list[Any], list[int], int]:
+    """The "runs" array from its "[" at `pos`: (runs, each run's characters, position after "]")."""
     runs: list[Any] = []
+    chars: list[int] = []
     decode = _DECODER.raw_decode
     space = _SPACE.match
     pos = space(text, pos + 1).end()  # type: ignore[union-attr]
     if text[pos : pos + 1] == "]":
-        return runs, pos + 1
-    append = runs.append
+        return runs, chars, pos + 1
+    append, count = runs.append, chars.append
     while True:
         if len(runs) == MAX_RUNS:
             raise _RunsOverflow
         try:
-            run, pos = decode(text, pos)
+            run, end = decode(text, pos)
         except json.JSONDecodeError:
             raise
         except ValueError as error:
             raise _At(len(runs) + 1, None, error) from error
         append(run)
-        pos = space(text, pos).end()  # type: ignore[union-attr]
+        count(end - pos)
+        pos = space(text, end).end()  # type: ignore[union-attr]
         char = text[pos : pos + 1]
         if char == ",":
             pos = space(text, pos + 1).end()  # type: ignore[union-attr]
         elif char == "]":
-            return runs, pos + 1
+            return runs, chars, pos + 1
         else:
             raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
 
 
-def from_document(document: Any) -> Sheet:
-    """A parsed JSON sheet (also what the CLI/direct invocation may send as an object)."""
+def from_document(document: Any, run_chars: list[int] | None = None) -> Sheet:
+    """A parsed JSON sheet (also what the CLI/direct invocation may send as an object); `run_chars`: each
+    run's characters in the sheet's text, when it was read from one (they bound its parameters' size)."""
     errors: list[SheetError] = []
     if not isinstance(document, dict):
         return Sheet("json", {}, [], [SheetError(None, None, 'a JSON sheet is an object with batch settings '
@@ -826,21 +873,28 @@ def from_document(document: Any) -> Sheet:
     if not isinstance(raw_runs, list):
         errors.append(SheetError(None, "runs", '"runs" must be a list of run objects'))
         return Sheet("json", settings, [], errors)
-    runs = [run for run in _json_runs(raw_runs, errors) if run is not None]
-    return Sheet("json", settings, runs, errors)
+    return Sheet("json", settings, _json_runs(raw_runs, errors, run_chars), errors)
 
 
 _JSON_LABELS = {"runSettingId": "runSettingId"}
+_JSON_BYTES_PER_CHAR = 8
 
 
-def _json_runs(raw_runs: list[Any], errors: list[SheetError]) -> Iterator[RunRow | None]:
-    for index, raw in enumerate(raw_runs, start=1):
+def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[int] | None) -> list[RunRow]:
+    # A run's parameters as compact JSON take at most 8 bytes per character the sheet spent on the whole run:
+    # a character of text becomes at most 4 UTF-8 bytes, an escape at most 6 (as many as \uXXXX has
+    # characters), integers and literals keep their characters, structure and spacing only shrink, and a
+    # float of at least 3 characters ("1e5") is re-encoded in at most 24 ("100000.0", "Infinity").
+    bounds: list[Any] = [_JSON_BYTES_PER_CHAR * chars for chars in run_chars] \
+        if run_chars is not None and len(run_chars) == len(raw_runs) else [None] * len(raw_runs)
+    runs: list[RunRow] = []
+    append = runs.append
+    for index, (raw, bound) in enumerate(zip(raw_runs, bounds, strict=True), start=1):
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
-            yield None
             continue
         if "runSettingId" in raw and raw.keys() <= PER_RUN_FIELDS:  # the usual run: taken as it is
-            yield RunRow(index, raw, _JSON_LABELS)
+            append(RunRow(index, raw, _JSON_LABELS, bound))
             continue
         fields: dict[str, Any] = {}
         present_ids = [k for k in ID_COLUMNS if k in raw]
@@ -856,4 +910,5 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError]) -> Iterator[RunRow
             else:
                 errors.append(SheetError(index, key, f"unknown run field {key!r} (workflow parameters go in "
                                                      f'"parameters")'))
-        yield RunRow(index, fields, {"runSettingId": present_ids[0]} if present_ids else {})
+        append(RunRow(index, fields, {"runSettingId": present_ids[0]} if present_ids else {}, bound))
+    return runs

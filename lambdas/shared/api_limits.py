@@ -52,6 +52,16 @@ class TextRule:
             return True  # the common case, without a per-character lookup
         return all(unicodedata.category(char)[0] in classes for char in value)
 
+    def allows_all(self, values: list[str]) -> bool:
+        """allows() of every value, in passes over them all at C speed (a sheet's 100,000 ids)."""
+        if not values:
+            return True
+        if not (self.min_length <= min(map(len, values)) and max(map(len, values)) <= self.max_length):
+            return False
+        if self.classes >= _PRINTABLE_ASCII and all(map(str.isascii, values)) and all(map(str.isprintable, values)):
+            return True
+        return all(map(self.allows, values))
+
     def first_forbidden(self, value: str) -> str | None:
         """The first character the pattern forbids, as U+XXXX, or None."""
         for char in value:

@@ -19,7 +19,7 @@ from moto import mock_aws
 from launcher import sheet as sheet_module
 from launcher.plan import SheetIdentity, batch_name_for
 from launcher.sheet import parse
-from launcher.validation import validate
+from launcher.validation import compact, validate
 from shared.api_limits import MAX_RUNS, api_limits, category_classes
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
@@ -121,6 +121,33 @@ def test_json_errors_keep_their_line_and_column() -> None:
         (None, None, "sheet is not valid JSON: Extra data at line 1 column 14")]
     assert _errors("[1, 2]", "json") == [
         (None, None, 'a JSON sheet is an object with batch settings and a "runs" list')]
+
+
+# Parameter values whose compact JSON is longer than the text that wrote them (or as long, per character).
+GROWING_VALUES = ["1e5", "1e15", "-9e15", "1e-7", "-2.2250738585072014e-308", "1e400", '"\\u001f\\"\\\\"', '"é😀\\/"',
+                  '"\\u00e9\\ud83d\\ude00"', '"😀😀😀😀😀😀"', '[1E2,{"a":[0.1,true,null]}]', "12345678901234567890"]
+
+
+@pytest.mark.parametrize("value", GROWING_VALUES)
+def test_a_json_runs_parameter_bound_holds_for_values_whose_encoding_grows(value: str) -> None:
+    # Given a run whose parameter is written as briefly as JSON allows (its encoding as the settings file
+    # writes it may be longer than the sheet's text)
+    many = ",".join([value] * 1000)  # the value, not the run's other text, makes the size
+    body = f'{{"runs": [{{"runSettingId": "S1","parameters":{{"v":[{many}],"w":{value}}}}}]}}'
+    for reading in (parse(body.encode(), "json"), sheet_module.parse_json(body)):  # window by window, whole text
+        run = reading.runs[0]
+        # Then the size bound the launcher takes from the sheet's text is never below the exact size
+        exact = len(compact(run.fields["parameters"]).encode())
+        assert run.param_bytes is not None and run.param_bytes >= exact
+
+
+def test_json_parameters_over_the_limit_are_measured_exactly_and_under_it_accepted() -> None:
+    # Given JSON runs with parameters over the limit, and under it by far less than the bound says
+    big = {"runs": [{"runSettingId": "S1", "parameters": {"bam": "x" * 50_000}},
+                    {"runSettingId": "S2", "parameters": {"bam": "x" * 10_000, "n": 1e5}}]}
+    # Then only the first is rejected, with its exact size, as a CSV row's
+    assert _errors(json.dumps(big), "json") == [
+        (1, "parameters", "parameters are 50010 bytes after merging with the batch defaults; at most 50000")]
 
 
 # ------------------------------------------------------------------------------------------ CSV

@@ -24,6 +24,8 @@ JSON_SHEETS = [
     '{"workflowId": "1", "runs": [{"runSettingId": "S1", "parameters": {"n": 1234567890123}}], "logLevel": "ALL"}',
     '{"runs": [{"runSettingId": "S1"}, 7, {"runSettingId": "S3", "cacheId": "9"}]}',
     '{"priority": 1234567}',
+    '{"runs": [ {"runSettingId": "S1", "parameters": {"x": 1e5}} ,\n {"runSettingId": "S2", "parameters": '
+    '{"y": "\\u00e9\\ud83d\\ude00"}},{"sample_id":"S3", "runTags": {"k": "v"}}  ]}',
 ]
 MALFORMED_JSON = [
     '{"runs": [{"runSettingId": "S1"} {"runSettingId": "S2"}]}',
@@ -39,8 +41,8 @@ MALFORMED_JSON = [
 
 
 def _as_tuple(sheet: Sheet) -> tuple[object, ...]:
-    return (sheet.format, sheet.settings, [(r.row, r.fields, r.columns) for r in sheet.runs], sheet.errors,
-            sheet.ids_known, sheet.truncated)
+    runs = [(r.row, r.fields, r.columns, r.param_bytes) for r in sheet.runs]
+    return (sheet.format, sheet.settings, runs, sheet.errors, sheet.ids_known, sheet.truncated)
 
 
 def _whole(body: bytes, fmt: str) -> Sheet:
