@@ -34,6 +34,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Literal, TextIO
@@ -274,6 +275,8 @@ def typed_cell(text: str) -> tuple[Any, str | None]:
             return None, f"invalid JSON value: {_value_error(error)}"
         if first == "\"" and not isinstance(value, str):
             return None, "invalid JSON value: a quoted cell must be one JSON string"
+        if _SURROGATE_ESCAPE.search(text) and (escape := lone_surrogate(value)):
+            return None, f"invalid JSON value: {escape} is {_SURROGATE_ADVICE}"
         return value, None
     return text, None
 
@@ -604,6 +607,29 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# JSON may escape half of a UTF-16 surrogate pair ("\ud800"): json decodes it to a lone surrogate, which is
+# no character, so no UTF-8 text (the settings file, an API request) can carry it. Only text holding such an
+# escape (found at C speed) is searched value by value.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ADVICE = "half of a UTF-16 surrogate pair and no character on its own; write the character itself " \
+                    "(or both halves of its pair)"
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a decoded JSON value's strings (keys included), as its escape."""
+    if isinstance(value, str):
+        found = _LONE_SURROGATE.search(value)
+        return f"\\u{ord(found.group()):04x}" if found else None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((escape for item in items if (escape := lone_surrogate(item))), None)
+
+
+def _surrogate_error(row: int | None, name: str, value: Any) -> SheetError | None:
+    escape = lone_surrogate(value)
+    return SheetError(row, name, f"{escape} in {name} is {_SURROGATE_ADVICE}") if escape else None
+
+
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 _SPACE = re.compile(r"[ \t\n\r]*")
 
@@ -630,7 +656,7 @@ def parse_json(text: str) -> Sheet:
         return Sheet("json", {}, [], [SheetError(*where, f"sheet is not valid JSON: {_value_error(cause)}")])
     if runs is not None:
         document["runs"] = runs
-    return from_document(document, run_chars)
+    return from_document(document, run_chars, may_hold_surrogates=bool(_SURROGATE_ESCAPE.search(text)))
 
 
 class _Window:
@@ -639,12 +665,14 @@ class _Window:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream, self.text, self.eof = stream, "", False
+        self.surrogate_escapes = False  # seen in the text read so far
 
     def more(self, pos: int) -> int:
         """Drop the decoded text before `pos`, read more; the new position of `pos`."""
         piece = self.stream.read(max(WINDOW_CHARS, len(self.text) - pos))  # doubling: linear re-reads
         self.eof = not piece
         self.text = self.text[pos:] + piece
+        self.surrogate_escapes = self.surrogate_escapes or bool(_SURROGATE_ESCAPE.search(self.text))
         return 0
 
     def space(self, pos: int) -> int:
@@ -710,7 +738,7 @@ def _parse_json_stream(stream: TextIO) -> Sheet:
         raise ValueError("extra data")
     if runs is not None:
         document["runs"] = runs
-    return from_document(document, run_chars)
+    return from_document(document, run_chars, may_hold_surrogates=window.surrogate_escapes)
 
 
 def _window_runs(window: _Window, pos: int) -> tuple[list[Any], list[int], int]:
@@ -849,10 +877,14 @@ def _read_runs(text: str, pos: int) -> tuple[list[Any], list[int], int]:
             raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
 
 
-def from_document(document: Any, run_chars: list[int] | None = None) -> Sheet:
+def from_document(document: Any, run_chars: list[int] | None = None, *, may_hold_surrogates: bool = True) -> Sheet:
     """A parsed JSON sheet (also what the CLI/direct invocation may send as an object); `run_chars`: each
-    run's characters in the sheet's text, when it was read from one (they bound its parameters' size)."""
+    run's characters in the sheet's text, when it was read from one (they bound its parameters' size);
+    `may_hold_surrogates`: False when that text escapes no surrogate (its strings then need no search)."""
     errors: list[SheetError] = []
+    unsendable: set[int] = set()
+    if may_hold_surrogates and isinstance(document, dict):
+        document, unsendable = _without_lone_surrogates(document, errors)
     if not isinstance(document, dict):
         return Sheet("json", {}, [], [SheetError(None, None, 'a JSON sheet is an object with batch settings '
                                                              'and a "runs" list')])
@@ -873,14 +905,35 @@ def from_document(document: Any, run_chars: list[int] | None = None) -> Sheet:
     if not isinstance(raw_runs, list):
         errors.append(SheetError(None, "runs", '"runs" must be a list of run objects'))
         return Sheet("json", settings, [], errors)
-    return Sheet("json", settings, _json_runs(raw_runs, errors, run_chars), errors)
+    return Sheet("json", settings, _json_runs(raw_runs, errors, run_chars, unsendable), errors)
+
+
+def _without_lone_surrogates(document: dict[str, Any], errors: list[SheetError]) -> tuple[dict[str, Any], set[int]]:
+    """The document less each batch setting that holds a lone surrogate, and the rows of the runs that hold
+    one (one error each, at its first such field): nothing of them could be sent."""
+    kept: dict[str, Any] = {}
+    rows: set[int] = set()
+    for key, value in document.items():
+        if key == "runs" and isinstance(value, list):
+            for row, run in enumerate(value, start=1):
+                fields = run.items() if isinstance(run, dict) else ()
+                if error := next((e for name, item in fields if (e := _surrogate_error(row, name, item))), None):
+                    errors.append(error)
+                    rows.add(row)
+            kept[key] = value
+        elif (error := _surrogate_error(None, key, value)) is not None:
+            errors.append(error)
+        else:
+            kept[key] = value
+    return kept, rows
 
 
 _JSON_LABELS = {"runSettingId": "runSettingId"}
 _JSON_BYTES_PER_CHAR = 8
 
 
-def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[int] | None) -> list[RunRow]:
+def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[int] | None,
+               unsendable: Collection[int] = ()) -> list[RunRow]:
     # A run's parameters as compact JSON take at most 8 bytes per character the sheet spent on the whole run:
     # a character of text becomes at most 4 UTF-8 bytes, an escape at most 6 (as many as \uXXXX has
     # characters), integers and literals keep their characters, structure and spacing only shrink, and a
@@ -890,6 +943,8 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
     runs: list[RunRow] = []
     append = runs.append
     for index, (raw, bound) in enumerate(zip(raw_runs, bounds, strict=True), start=1):
+        if index in unsendable:  # already one error for it
+            continue
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
             continue

@@ -79,6 +79,22 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
      json.dumps({"runs": [{"runSettingId": "S1", "parameters": {"bam": None}}]}).encode(),
      [(1, "parameters.bam", "null is not a parameter value; leave the cell empty (or omit the key) to leave "
                             "it unset")]),
+    # JSON can escape half of a UTF-16 surrogate pair ("\ud800"): no character, so no UTF-8 request carries it
+    ("JSON lone surrogate in a parameter", "surrogate.json",
+     b'{"runs": [{"runSettingId": "S1", "parameters": {"x": "a\\ud800b"}}, '
+     b'{"runSettingId": "S2", "parameters": {"y": "s3:/lab"}}]}',
+     [(1, "parameters", "\\ud800 in parameters is half of a UTF-16 surrogate pair and no character on its own; "
+                        "write the character itself (or both halves of its pair)"),
+      (2, "parameters.y", "'s3:/lab' is not a well-formed s3://bucket/key URI")]),
+    ("JSON lone surrogate in a tag key", "surrogate-tag.json",
+     b'{"runTags": {"t": "\\udc00"}, "runs": [{"runSettingId": "S1", "runTags": {"k\\ud800": "v"}}]}',
+     [(None, "runTags", "\\udc00 in runTags is half of a UTF-16 surrogate pair and no character on its own; "
+                        "write the character itself (or both halves of its pair)"),
+      (1, "runTags", "\\ud800 in runTags is half of a UTF-16 surrogate pair and no character on its own; "
+                     "write the character itself (or both halves of its pair)")]),
+    ("CSV JSON cell with a lone surrogate", "surrogate.csv", b'sample_id,x\nS1,"[""a\\ud800""]"\n',
+     [(2, "x", "invalid JSON value: \\ud800 is half of a UTF-16 surrogate pair and no character on its own; "
+               "write the character itself (or both halves of its pair)")]),
     ("bad batch enum and storage", "enum.json",
      json.dumps({"storageType": "STATIC", "logLevel": "DEBUG", "runs": [{"runSettingId": "S1"}]}).encode(),
      [(None, "logLevel", "logLevel must be one of OFF, FATAL, ERROR, ALL, not 'DEBUG'"),
