@@ -50,7 +50,7 @@ class InventorySource(BaseModel):
     <destination>/<source bucket>/<configId>/ (S3 User Guide, "Locating your inventory list"). A report older
     than its `frequency` (Daily or Weekly) is not used (pruner/inventory.py)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", populate_by_name=True)
 
     destination: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9!_.'()=-][A-Za-z0-9!_.'()=/-]*/)?$")
     config_id: str = Field(alias="configId", pattern=r"^[A-Za-z0-9._-]{1,64}$")
@@ -63,6 +63,8 @@ class InventorySource(BaseModel):
 
 class InventoryFile(BaseModel):
     """One data file of an inventory report: the listing of one work item."""
+
+    model_config = ConfigDict(defer_build=True)
 
     bucket: str
     key: str

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from pruner.config import PERIODS, InventoryFile, InventorySource
 from pruner.entries import Entry, S3Object, entry_prefix_of
@@ -58,6 +58,8 @@ class InventoryUnusable(Exception):
 
 
 class InventoryReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bucket: str
     manifest_key: str
     created: datetime

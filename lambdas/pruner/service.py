@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
@@ -52,14 +52,6 @@ from pruner.config import (
     ceiling_from,
 )
 from pruner.entries import Entry
-from pruner.inventory import (
-    InventoryListing,
-    InventoryReport,
-    InventoryUnusable,
-    latest_report,
-    live_entry,
-    manifest_rows,
-)
 from pruner.rules import initial_floor, version_ceiling
 from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
@@ -70,6 +62,9 @@ from shared.omics import paginate
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
+
+if TYPE_CHECKING:
+    from pruner.inventory import InventoryReport
 
 FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
 # A manifest listed by the previous pass was written well before it started; the margin covers clock
@@ -355,6 +350,9 @@ class Pruner:
         source = self.config.inventories.get(target.cache_id)
         if source is None:
             return None, {"listing": "list"}
+        # Imported here, as below: only caches with an inventory configured read one (cold start, issue 13).
+        from pruner.inventory import InventoryUnusable, latest_report
+
         try:
             report = latest_report(self.store, source, bucket, self.clock())
         except InventoryUnusable as error:
@@ -456,6 +454,8 @@ class Pruner:
         listing, verify = None, None
         if item.inventory is not None:
             # An inventory file names candidates; each one the rules would delete is checked against S3 first.
+            from pruner.inventory import InventoryListing, InventoryUnusable, live_entry, manifest_rows
+
             try:
                 rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
             except InventoryUnusable as error:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recorder.logic import run_details
 from rerunner.dal import AwsAccess, NotFound, StartRejected
 from rerunner.policy import (
     MAX_RUN_TAGS,
@@ -33,7 +32,6 @@ from rerunner.policy import (
 )
 from rerunner.settings_file import encode
 from rerunner.work import Work
-from shared.api_limits import api_limits
 from shared.batch_submit import BatchRejected
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
@@ -53,7 +51,6 @@ from shared.lineage import (
 )
 from shared.observability import logger
 from shared.provenance import keys
-from shared.provenance.cost_repository import CostRepository, attempt_estimate
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, RunStatus, iso_time
@@ -304,7 +301,7 @@ class Rerunner:
         summary = found if found is not None else (self.repository.live_run_summaries([run_id]).get(run_id) or {})
         if _enriched(summary) and (run_uuid is None or summary.get("uuid") == run_uuid):
             return RunDetails.model_validate(summary)
-        details = run_details(self.aws.get_run(run_id))
+        details = _run_details(self.aws.get_run(run_id))
         if run_uuid is not None and details.uuid != run_uuid:
             raise NotFound(f"run {run_id} ({run_uuid}) was deleted; its id now names run {details.uuid}")
         return details
@@ -452,7 +449,7 @@ class Rerunner:
         retention) is left out and logged, so it cannot cancel the follow-up of every other member.
         GetRun lagging behind the FAILED status fails the whole work, to come back (never decided on)."""
         try:
-            details = run_details(self.aws.get_run(run_id))
+            details = _run_details(self.aws.get_run(run_id))
         except NotFound as gone:
             logger.warning("failed batch member is gone: not re-run", extra={"run_id": run_id, "error": str(gone)})
             return None
@@ -679,6 +676,10 @@ class Rerunner:
 
     def _cost_estimate(self, failed: RunDetails) -> dict[str, Any]:
         """What the failed attempt cost and what resuming from its cache may avoid (recorded figures)."""
+        # Imported here: the cost modules serve decisions only, not the events skipped before one (batch
+        # members, runs no longer failed, duplicates), so they are not part of the cold start (issue 13).
+        from shared.provenance.cost_repository import CostRepository, attempt_estimate
+
         return attempt_estimate(CostRepository(self.repository), failed.run_id, str(failed.uuid)) if failed.uuid else {}
 
     def _decide(
@@ -853,6 +854,14 @@ class Rerunner:
         }
 
 
+def _run_details(response: dict[str, Any]) -> RunDetails:
+    """A GetRun response as the recorder maps it. Imported on first use: the recorder's module brings its
+    pricing, and a run the recorder has already enriched needs no GetRun (cold start, issue 13)."""
+    from recorder.logic import run_details
+
+    return run_details(response)
+
+
 def _started_here(tags: dict[str, str] | None, stack_id: str | None) -> bool:
     """Tagged by this very stack: autopilot:stack equal to its id. Any autopilot:* tag is not enough, every
     deployment in the account (dev beside prod) writes those; without a stack id nothing is ours by tag."""
@@ -879,6 +888,9 @@ def _paused(state: dict[str, Any], now: datetime) -> bool:
 
 def _batch_name(batch_id: str, attempt: int, group: str) -> str:
     """batchName within StartRunBatch's bounds (botocore's model); a cut name keeps a hash of the whole."""
+    # Imported here: only a follow-up batch needs the service model's bounds (cold start, issue 13).
+    from shared.api_limits import api_limits
+
     name, longest = f"rerun-{batch_id}-a{attempt}-{group}", api_limits().batch_name.max_length
     if len(name) <= longest:
         return name

@@ -9,7 +9,7 @@ import shared.coldstart  # noqa: F401  (must stay first: loads the batch utility
 import os
 from collections import Counter
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,8 +21,6 @@ from rightsizer.dal import RETRY_CONFIG, ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
 from rightsizer.settings import RightsizingSettings
 from shared.consumer import body_json, process_sqs_batch
-from shared.cost.price_source import current_price_list
-from shared.cost.prices import PriceList
 from shared.events import IgnoredEvent, MalformedEvent, RunStatusChange, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.provenance.keys import KeyTooLarge
@@ -31,10 +29,17 @@ from shared.provenance.rightsizing_repository import RightsizingRepository
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 
+if TYPE_CHECKING:
+    from shared.cost.prices import PriceList
+
 
 def _prices() -> PriceList:
     """This region's current price list (the scheduled refresh's, cached per process), else the repository's
     dated snapshot: every figure names the list it used."""
+    # Imported here: only a run still to right-size prices it, not an ignored, rejected or duplicate event
+    # (cold start, issue 13).
+    from shared.cost.price_source import current_price_list
+
     return current_price_list(os.environ.get("AWS_REGION", ""))
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 ENV_HEADROOM = "RIGHTSIZING_HEADROOM"
 ENV_MANIFEST_ATTEMPTS = "RIGHTSIZING_MANIFEST_ATTEMPTS"
 
 
 class RightsizingSettings(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # validators built on first use, not at cold start
+
     headroom: float = Field(default=0.05, ge=0, le=1)
     manifest_attempts: int = Field(default=4, ge=1)
 

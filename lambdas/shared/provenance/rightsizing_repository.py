@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.cost.rightsizing import NameAggregate
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository, serialize
+
+if TYPE_CHECKING:
+    from shared.cost.rightsizing import NameAggregate
 
 DONE, MANIFEST_MISSING = "DONE", "MANIFEST_MISSING"
 ENTITY_NAME, ENTITY_RUN = "RIGHTSIZE_NAME", "RIGHTSIZE_RUN"
@@ -89,6 +91,10 @@ class RightsizingRepository:
 def name_aggregate(item: Mapping[str, Any]) -> NameAggregate:
     """A stored task-name item as one run's share of the name's batch-wide aggregate (GPU tasks left out:
     they keep their accelerator type)."""
+    # Imported here: only readers of the advice aggregate it, and the cost repository's key helpers above
+    # must not pull the right-sizing arithmetic into every function's cold start (issue 13).
+    from shared.cost.rightsizing import NameAggregate
+
     region = item.get("region")
     agg = NameAggregate(tasks=int(item.get("tasks", 0)) - int(item.get("gpu_tasks", 0)),
                         cpus_peak=_float(item.get("cpus_peak")), memory_peak_gib=_float(item.get("memory_peak_gib")))
