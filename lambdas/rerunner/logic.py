@@ -616,8 +616,12 @@ class Rerunner:
         if storage is not None:
             default.pop("storageCapacity", None)
             default.update(storage.request_fields())
+        # Imported here: only a follow-up batch needs the service model's bounds (cold start, issue 13).
+        from shared.api_limits import api_limits
+
+        limits = api_limits()
         entries = []
-        per_run = api_limits().per_run_fields
+        per_run = limits.per_run_fields
         for member in sorted(members, key=lambda m: m.run_setting_id):
             entry = {k: v for k, v in originals[member.run_setting_id].items() if k in per_run}
             entry["runTags"] = _with_lineage(
@@ -632,7 +636,7 @@ class Rerunner:
                      **self._stack_tags(started_here)},
         }
         inline_size = len(encode(entries))
-        if len(entries) <= api_limits().inline_max and inline_size <= MAX_INLINE_BYTES:
+        if len(entries) <= limits.inline_max and inline_size <= MAX_INLINE_BYTES:
             request["batchRunSettings"] = {"inlineSettings": entries}
         else:
             if not self.config.settings_bucket:

@@ -70,6 +70,15 @@ def groups_called(operations: Iterable[str]) -> set[str]:
     return groups
 
 
+def _share(quota: float, count: int, scale: int) -> float:
+    """quota / count rounded down to 1/scale, such that count x share <= quota also in float arithmetic
+    (999 / 185 floors to 5.4, yet 185 x 5.4 is 999.0000000000001)."""
+    units = math.floor(quota / count * scale)
+    while units > 0 and count * (units / scale) > quota:
+        units -= 1
+    return units / scale
+
+
 def per_instance_rates(
     quotas: Mapping[str, float], callers: Mapping[str, tuple[int, Iterable[str]]]
 ) -> dict[str, dict[str, float]]:
@@ -86,7 +95,7 @@ def per_instance_rates(
         for group in set(groups):
             instances[group] = instances.get(group, 0) + concurrency
     scale = 10**RATE_DECIMALS
-    share = {group: math.floor(quotas[group] / count * scale) / scale for group, count in instances.items()}
+    share = {group: _share(quotas[group], count, scale) for group, count in instances.items()}
     for group, rate in share.items():
         if rate <= 0:
             raise ValueError(f"the {group} quota ({quotas[group]:g}/s) is too small to share over {instances[group]} "

@@ -7,7 +7,7 @@ import json
 
 import botocore.session
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from shared.omics import RateLimits, TokenBucket
@@ -69,6 +69,8 @@ quotas_strategy = st.fixed_dictionaries(
 
 
 @given(callers=callers_strategy, quotas=quotas_strategy)
+@example(callers={"a": (185, {"StartRun"})},  # found by hypothesis: 185 x floor(999 / 185) > 999 in floats
+         quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 999.0})
 def test_shares_never_add_up_to_more_than_the_quota(callers, quotas) -> None:
     """Property: for every group, sum over its callers of max concurrency x per-instance rate <= quota,
     every caller gets a positive rate for every group it calls, and little of the quota is left unused."""
