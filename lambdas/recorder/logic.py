@@ -220,17 +220,26 @@ class Recorder:
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+        if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
+            # After this run's details: the parent reprices only re-runs whose details are recorded. Then
+            # read the parent's tasks again: if it was recorded meanwhile, it may have missed the marker.
+            self.costs.await_parent_costs(details.parent_run_id, details.parent_run_uuid, run_id, run_uuid)
+            if self.costs.run_tasks(details.parent_run_id, details.parent_run_uuid):
+                self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
-        now they are recorded, price its hits again (one Query of the lineage index to find it)."""
-        for child in self.repository.attempt_chain(details.root_run_id, details.root_run_uuid):
-            if child.get("parent_run_id") != details.run_id or child.get("parent_run_uuid") != details.uuid:
-                continue
-            if not (child.get("cost") or {}).get("avoided_pending") or not child.get("details_recorded_at"):
-                continue
+        now they are recorded, price its hits again. Such a re-run left a marker in this run's partition
+        (one Query of the partition; no index Query per enriched run)."""
+        for child_id, child_uuid in self.costs.waiting_reprices(details.run_id, str(details.uuid)):
+            self._reprice(self.repository.run_summary(child_id, child_uuid) or {})
+
+    def _reprice(self, child: dict[str, Any]) -> None:
+        """Price a re-run's cache hits again from its recorded summary and tasks (the same inputs write
+        the same values, so the re-run and its parent may both do it)."""
+        if (child.get("cost") or {}).get("avoided_pending") and child.get("details_recorded_at"):
             child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
             stored = self.costs.run_tasks(child_id, child_uuid)
             tasks = [TaskDetails.model_validate(t) for t in stored]
