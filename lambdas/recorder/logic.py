@@ -14,12 +14,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.costs import PriceProvider, RunCost, price_run, region, snapshot_prices
+from recorder.costs import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of
-from shared.omics import RETRYABLE_OMICS_CODES, paginate
+from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -194,8 +194,14 @@ class Recorder:
             if details.status not in RUN_TERMINAL and details.status != RunStatus.DELETED:
                 # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
-            tasks = [task_details(run_id, run_uuid, t)
-                     for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
+            details = self._with_parent_uuid(details)
+            pricer = self._pricer(details)
+            # Each ListRunTasks page is priced and written as it arrives: memory stays one page, however
+            # many tasks the run has (the task items are facts: a retry rewrites the same values).
+            for page in self.omics.get_paginator("list_run_tasks").paginate(id=run_id):
+                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                    raise RetryableError(f"task details of run {run_id} were not all written")
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
@@ -203,10 +209,7 @@ class Recorder:
                 self._record_gone(run_id, run_uuid, final, recorded_at, str(failure))
                 return None
             raise failure from error
-        details = self._with_parent_uuid(details)
-        cost = self._price(details, tasks)
-        if self.repository.put_tasks(tasks, recorded_at, cost.task_attributes):
-            raise RetryableError(f"task details of run {run_id} were not all written")
+        cost = pricer.finish()
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
         self.repository.record_run_details(details, recorded_at, final)
@@ -243,20 +246,21 @@ class Recorder:
             child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
             stored = self.costs.run_tasks(child_id, child_uuid)
             tasks = [TaskDetails.model_validate(t) for t in stored]
-            cost = self._price(RunDetails.model_validate(child), tasks)
+            pricer = self._pricer(RunDetails.model_validate(child))
+            cost = pricer.finish(pricer.add(tasks))
             hits = [t for t in tasks if t.cache_hit]
             recorded_at = str(child["details_recorded_at"])
             if self.repository.put_tasks(hits, recorded_at, cost.task_attributes):
                 raise RetryableError(f"repriced cache hits of run {child_id} were not all written")
             self.costs.record_run_cost(cost.line(child_uuid), cost.totals, cost.task_means)
 
-    def _price(self, details: RunDetails, tasks: list[TaskDetails]) -> RunCost:
+    def _pricer(self, details: RunDetails) -> RunPricer:
         """Cost from what was fetched: no HealthOmics call. Producers of cache hits are read from the
         parent attempt's recorded tasks; estimates from the workflow's recent cost lines."""
         parent_id, parent_uuid = details.parent_run_id, details.parent_run_uuid
 
-        def parent_tasks() -> list[dict[str, Any]]:
-            return self.costs.run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else []
+        def parent_tasks() -> Iterable[dict[str, Any]]:
+            return self.costs.iter_run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else ()
 
         def workflow_lines() -> list[dict[str, Any]]:
             if not details.workflow_id:
@@ -267,7 +271,7 @@ class Recorder:
         # stores it (one GetItem of its marker; when it comes later, it completes these totals itself).
         average = (self.costs.storage_average_gib(details.run_id, details.uuid)
                    if details.storage_type == "DYNAMIC" and details.uuid else None)
-        return price_run(details, tasks, self.prices(region(details)), parent_tasks=parent_tasks,
+        return RunPricer(details, self.prices(region(details)), parent_tasks=parent_tasks,
                          workflow_lines=workflow_lines, dynamic_average_gib=average)
 
     def _record_gone(self, run_id: str, run_uuid: str, final: str, recorded_at: str, why: str) -> None:

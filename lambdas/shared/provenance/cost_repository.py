@@ -15,7 +15,7 @@ prices with the average from its marker when there, else the right-sizer complet
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -127,9 +127,17 @@ class CostRepository:
     # ------------------------------------------------------------------ reads
     def run_tasks(self, run_id: str, run_uuid: str) -> list[dict[str, Any]]:
         """A run's task items (ListRunTasks rows with their cost), one Query, no status history."""
-        return [item for item in self.repository.items_with_prefix(keys.run_pk(run_id),
-                                                                   keys.run_sk(run_uuid, "TASK#"))
-                if item.get("entity") == "TASK"]
+        return list(self.iter_run_tasks(run_id, run_uuid))
+
+    def iter_run_tasks(self, run_id: str, run_uuid: str) -> Iterator[dict[str, Any]]:
+        """`run_tasks` a Query page at a time (a 10,000-task run is never held whole)."""
+        for item in self.repository._query(
+                None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+                ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id),
+                                                     ":prefix": keys.run_sk(run_uuid, "TASK#")})):
+            if item.get("entity") == "TASK":
+                yield item
 
     def recent_task_means(self, workflow_id: str, exclude_run_uuid: str | None = None) -> list[dict[str, Any]]:
         """The per-task-name means of the workflow's latest runs (newest first): one Query."""
