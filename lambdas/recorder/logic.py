@@ -18,7 +18,7 @@ from recorder.costs import PriceProvider, RunCost, RunPricer, region, snapshot_p
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import lineage_of
+from shared.lineage import lineage_of, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
@@ -106,7 +106,8 @@ def task_details(run_id: str, run_uuid: str, item: dict[str, Any]) -> TaskDetail
 def member(batch_id: str, item: dict[str, Any]) -> BatchMember:
     return BatchMember(
         batch_id=batch_id, run_setting_id=item["runSettingId"], run_id=item.get("runId") or None,
-        run_arn=item.get("runArn") or None, submission_status=item.get("submissionStatus"),
+        run_uuid=item.get("runInternalUuid") or None, run_arn=item.get("runArn") or None,
+        submission_status=item.get("submissionStatus"),
         submission_failure_reason=item.get("submissionFailureReason"),
         submission_failure_message=item.get("submissionFailureMessage"),
     )
@@ -213,6 +214,12 @@ class Recorder:
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
         self.repository.record_run_details(details, recorded_at, final)
+        if not details.sample and details.batch_id and not sample_tag_enabled():
+            # No sample tag: the batch's members say which sample this run is. Read after our details are
+            # written, so a member list recorded meanwhile (which adopts recorded runs) is never missed.
+            sample = self.repository.run_sample(run_id, run_uuid)
+            if sample:
+                self.repository.adopt_sample(run_id, run_uuid, sample)
         if cost.totals.get("storage", {}).get("basis") == "usage_unknown" and details.storage_type == "DYNAMIC":
             # The right-sizer may have stored the average between our read and our writes, seen no details
             # and left the storage to us: read its marker again, now our details are written.
@@ -343,4 +350,10 @@ class Recorder:
         members = list(members)
         if self.repository.put_batch_members(root, attempt, members, recorded_at):
             raise RetryableError("batch members were not all written")
+        if not sample_tag_enabled():  # runs carry no sample tag: record each run's sample beside it
+            if self.repository.put_run_samples(members):
+                raise RetryableError("run samples were not all written")
+            for m in members:  # and index the runs already recorded (the others read it when recorded)
+                if m.run_id and m.run_uuid:
+                    self.repository.adopt_sample(m.run_id, m.run_uuid, m.run_setting_id)
         return len(members)

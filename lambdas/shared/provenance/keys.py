@@ -14,6 +14,7 @@ Items (pk / sk):
   RUN#<runId>      / UUID#<uuid>#DIGESTS#<chunk:04>      resourceDigests of a run with too many inputs to inline
   RUN#<runId>      / UUID#<uuid>#<capability record>     re-run decisions and claims, heals (RERUN#, HEALED#)
   RUN#<runId>      / UUID#<uuid>#REPRICE#<childId>#<childUuid>   a re-run priced before this run was recorded
+  RUN#<runId>      / UUID#<uuid>#SAMPLE                  an untagged run's sample (ListRunsInBatch; costTagSample=false)
   BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
@@ -114,6 +115,7 @@ def task_sk(task_id: str) -> str:
 
 
 REPRICE = "REPRICE#"
+RUN_SAMPLE = "SAMPLE"
 
 
 def reprice_sk(child_run_id: str, child_run_uuid: str) -> str:
