@@ -234,7 +234,7 @@ class Recorder:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then
             # read the parent's tasks again: if it was recorded meanwhile, it may have missed the marker.
             self.costs.await_parent_costs(details.parent_run_id, details.parent_run_uuid, run_id, run_uuid)
-            if self.costs.run_tasks(details.parent_run_id, details.parent_run_uuid):
+            if next(self.costs.iter_run_tasks(details.parent_run_id, details.parent_run_uuid), None) is not None:
                 self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
