@@ -2,7 +2,8 @@
 
 A generated stream of 1,000 runs x 20 tasks (the emulator's own events, duplicated 10 % and shuffled
 within windows) through the real recorder handler in SQS batches of 100: HealthOmics calls per run and
-DynamoDB requests per event, counted with botocore event hooks.
+DynamoDB requests per event, counted with botocore event hooks. moto runs with the sandbox's fast paths
+(sandbox/moto_speedups.py, as the sandbox and the tests do). Size: BENCH_RECORDER_RUNS (1000).
 Each handler's import time against `import boto3` (cold start) is bench_coldstart's.
 """
 
