@@ -2,7 +2,8 @@
 
 A generated stream of 1,000 runs x 20 tasks (the emulator's own events, duplicated 10 % and shuffled
 within windows) through the real recorder handler in SQS batches of 100: HealthOmics calls per run and
-DynamoDB requests per event, counted with botocore event hooks.
+DynamoDB requests per event, counted with botocore event hooks. moto runs with the sandbox's fast paths
+(sandbox/moto_speedups.py, as the sandbox and the tests do). Size: BENCH_RECORDER_RUNS (1000).
 Each handler's import time against `import boto3` (cold start) is bench_coldstart's.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = 1000
+RUNS = int(os.environ.get("BENCH_RECORDER_RUNS", "1000"))
 TASKS = 20
 BATCH = 100
 
@@ -60,11 +62,10 @@ def _sqs_batches(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def stream_costs() -> None:
-    import os
-
     import boto3
     from moto import mock_aws
 
+    from sandbox.moto_speedups import speedups
     from sandbox.omics import mock_omics
     from tests.factories import FakeLambdaContext, create_provenance_table
 
@@ -78,7 +79,8 @@ def stream_costs() -> None:
     os.environ.update({"POWERTOOLS_LOG_LEVEL": "ERROR",
                        "POWERTOOLS_TRACE_DISABLED": "true", "OMICS_RATE_LIMITS": '{"*": 100000}',
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
-    with mock_aws(), mock_omics(emulator):
+    # moto with the sandbox's fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto)
+    with mock_aws(), speedups(), mock_omics(emulator):
         os.environ["PROVENANCE_TABLE"] = create_provenance_table(boto3.client("dynamodb"))
         import recorder.handler as handler
         from shared.settings import get_settings

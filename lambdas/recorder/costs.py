@@ -8,7 +8,7 @@ the mean cost of the same task name in the workflow's recent runs stands in, mar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -18,10 +18,11 @@ from shared.cost.calculator import (
     TASK,
     CostItem,
     RunContext,
+    RunTotals,
     avoided_cost,
     region_of,
-    run_cost_items,
-    run_totals,
+    storage_cost,
+    task_cost,
 )
 from shared.cost.prices import PriceList, PriceRef, load_snapshot
 from shared.provenance.items import RunDetails, TaskDetails
@@ -44,7 +45,6 @@ def snapshot_prices(region: str | None) -> PriceList:
 @dataclass
 class RunCost:
     context: RunContext
-    items: list[CostItem]
     totals: dict[str, Any]
     task_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> {"cost", "avoided"}
     task_means: dict[str, str] = field(default_factory=dict)  # name -> mean priced cost of that name here
@@ -108,42 +108,82 @@ def estimates(lines: Iterable[Mapping[str, Any]], workflow_id: str | None) -> li
     return found
 
 
+class RunPricer:
+    """Spent cost (storage + tasks) and avoided cost (hits) of one run, priced a page of tasks at a time:
+    it keeps running totals and one sum per task name, never the priced tasks, so its memory does not grow
+    with the run's tasks. The two readers are called at most once, and only when the run has cache hits (a
+    DynamoDB Query each, no HealthOmics call). A DYNAMIC run's storage needs its manifest's average use
+    (`dynamic_average_gib`): without it, that figure stays unknown."""
+
+    def __init__(self, details: RunDetails, prices: PriceList, *,
+                 parent_tasks: Callable[[], Iterable[Mapping[str, Any]]],
+                 workflow_lines: Callable[[], list[dict[str, Any]]],
+                 dynamic_average_gib: float | None = None) -> None:
+        self.details, self.prices = details, prices
+        self.context = RunContext.of(details)
+        self._parent_tasks, self._workflow_lines = parent_tasks, workflow_lines
+        self.totals = RunTotals()
+        self.totals.add(storage_cost(details, self.context, prices, dynamic_average_gib))
+        self._sums: dict[str, tuple[Decimal, int]] = {}  # name -> (sum, count) of its priced tasks
+        self._producers: dict[str, CostItem] | None = None  # read on the first hit
+        self._same_name: list[CostItem] | None = None  # read on the first hit without a producer
+        self._pending = False
+        self.hits = 0
+
+    def add(self, tasks: Iterable[TaskDetails]) -> dict[str, dict[str, Any]]:
+        """Price these tasks: what each task item stores about its cost (task id -> {"cost", "avoided"})."""
+        attributes: dict[str, dict[str, Any]] = {}
+        for task in tasks:
+            item = task_cost(task, self.context, self.prices)
+            self.totals.add(item)
+            attributes[task.task_id] = {"cost": cost_map(item)}
+            if item.basis == "priced" and item.usd is not None and task.name:
+                total, count = self._sums.get(task.name, (Decimal(0), 0))
+                self._sums[task.name] = (total + item.usd, count + 1)
+            if task.cache_hit:
+                avoided = self._avoided(task)
+                self.totals.add(avoided)
+                attributes[task.task_id]["avoided"] = cost_map(avoided)
+        return attributes
+
+    def _avoided(self, hit: TaskDetails) -> CostItem:
+        self.hits += 1
+        details = self.details
+        if self._producers is None:
+            parent = RunContext(run_id=details.parent_run_id or "", region=self.context.region,
+                                workflow_id=details.workflow_id)
+            read = 0
+
+            def recorded() -> Iterator[Mapping[str, Any]]:  # streamed: one per name is kept
+                nonlocal read
+                for task in self._parent_tasks() if details.parent_run_id else ():
+                    read += 1
+                    yield task
+
+            self._producers = producers(recorded(), parent)
+            # The parent attempt is not recorded yet (events reorder): its enrichment reprices this run.
+            self._pending = bool(details.parent_run_id and details.parent_run_uuid and not read)
+        producer = self._producers.get(hit.name or "")
+        if producer is None and self._same_name is None:
+            self._same_name = estimates(self._workflow_lines(), details.workflow_id)
+        return avoided_cost(hit, self.context, self.prices, producer=producer, same_name=self._same_name or ())
+
+    def finish(self, task_attributes: dict[str, dict[str, Any]] | None = None) -> RunCost:
+        means = {name: str(total / count) for name, (total, count) in self._sums.items()}
+        totals = self.totals.record()
+        if self.hits and self._pending:
+            totals["avoided_pending"] = self.hits
+        return RunCost(self.context, totals, task_attributes or {}, means)
+
+
 def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceList, *,
-              parent_tasks: Callable[[], list[dict[str, Any]]],
+              parent_tasks: Callable[[], Iterable[Mapping[str, Any]]],
               workflow_lines: Callable[[], list[dict[str, Any]]],
               dynamic_average_gib: float | None = None) -> RunCost:
-    """Spent cost (storage + tasks) and avoided cost (hits) of one run. The two readers are called only
-    when the run has cache hits (a DynamoDB Query each, no HealthOmics call). A DYNAMIC run's storage
-    needs its manifest's average use (`dynamic_average_gib`): without it, that figure stays unknown."""
-    items = list(run_cost_items(details, tasks, prices, dynamic_average_gib=dynamic_average_gib))
-    context = items[0].run
-    attributes: dict[str, dict[str, Any]] = {}
-    sums: dict[str, list[Decimal]] = {}
-    for task, item in zip(tasks, items[1:], strict=True):
-        attributes[task.task_id] = {"cost": cost_map(item)}
-        if item.basis == "priced" and item.usd is not None and task.name:
-            sums.setdefault(task.name, []).append(item.usd)
-    hits = [task for task in tasks if task.cache_hit]
-    if hits:
-        parent = RunContext(run_id=details.parent_run_id or "", region=context.region,
-                            workflow_id=details.workflow_id)
-        recorded = parent_tasks() if details.parent_run_id else []
-        by_name = producers(recorded, parent)
-        # The parent attempt is not recorded yet (events reorder): its enrichment reprices this run.
-        pending = bool(details.parent_run_id and details.parent_run_uuid and not recorded)
-        same_name: list[CostItem] | None = None
-        for hit in hits:
-            producer = by_name.get(hit.name or "")
-            if producer is None and same_name is None:
-                same_name = estimates(workflow_lines(), details.workflow_id)
-            avoided = avoided_cost(hit, context, prices, producer=producer, same_name=same_name or ())
-            items.append(avoided)
-            attributes[hit.task_id]["avoided"] = cost_map(avoided)
-    means = {name: str(sum(values, Decimal(0)) / len(values)) for name, values in sums.items()}
-    totals = run_totals(items)
-    if hits and pending:
-        totals["avoided_pending"] = len(hits)
-    return RunCost(context, items, totals, attributes, means)
+    """A run's cost from all its tasks at once, with every task's attributes (`RunPricer` in one page)."""
+    pricer = RunPricer(details, prices, parent_tasks=parent_tasks, workflow_lines=workflow_lines,
+                       dynamic_average_gib=dynamic_average_gib)
+    return pricer.finish(pricer.add(tasks))
 
 
 def region(details: RunDetails) -> str | None:

@@ -14,12 +14,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.costs import PriceProvider, RunCost, price_run, region, snapshot_prices
+from recorder.costs import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import lineage_of
-from shared.omics import RETRYABLE_OMICS_CODES, paginate
+from shared.lineage import lineage_of, sample_tag_enabled
+from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -106,7 +106,8 @@ def task_details(run_id: str, run_uuid: str, item: dict[str, Any]) -> TaskDetail
 def member(batch_id: str, item: dict[str, Any]) -> BatchMember:
     return BatchMember(
         batch_id=batch_id, run_setting_id=item["runSettingId"], run_id=item.get("runId") or None,
-        run_arn=item.get("runArn") or None, submission_status=item.get("submissionStatus"),
+        run_uuid=item.get("runInternalUuid") or None, run_arn=item.get("runArn") or None,
+        submission_status=item.get("submissionStatus"),
         submission_failure_reason=item.get("submissionFailureReason"),
         submission_failure_message=item.get("submissionFailureMessage"),
     )
@@ -194,8 +195,14 @@ class Recorder:
             if details.status not in RUN_TERMINAL and details.status != RunStatus.DELETED:
                 # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
-            tasks = [task_details(run_id, run_uuid, t)
-                     for t in paginate(self.omics, "list_run_tasks", "items", id=run_id)]
+            details = self._with_parent_uuid(details)
+            pricer = self._pricer(details)
+            # Each ListRunTasks page is priced and written as it arrives: memory stays one page, however
+            # many tasks the run has (the task items are facts: a retry rewrites the same values).
+            for page in self.omics.get_paginator("list_run_tasks").paginate(id=run_id):
+                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                    raise RetryableError(f"task details of run {run_id} were not all written")
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
@@ -203,13 +210,16 @@ class Recorder:
                 self._record_gone(run_id, run_uuid, final, recorded_at, str(failure))
                 return None
             raise failure from error
-        details = self._with_parent_uuid(details)
-        cost = self._price(details, tasks)
-        if self.repository.put_tasks(tasks, recorded_at, cost.task_attributes):
-            raise RetryableError(f"task details of run {run_id} were not all written")
+        cost = pricer.finish()
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
         self.repository.record_run_details(details, recorded_at, final)
+        if not details.sample and details.batch_id and not sample_tag_enabled():
+            # No sample tag: the batch's members say which sample this run is. Read after our details are
+            # written, so a member list recorded meanwhile (which adopts recorded runs) is never missed.
+            sample = self.repository.run_sample(run_id, run_uuid)
+            if sample:
+                self.repository.adopt_sample(run_id, run_uuid, sample)
         if cost.totals.get("storage", {}).get("basis") == "usage_unknown" and details.storage_type == "DYNAMIC":
             # The right-sizer may have stored the average between our read and our writes, seen no details
             # and left the storage to us: read its marker again, now our details are written.
@@ -220,34 +230,44 @@ class Recorder:
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
             # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+        if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
+            # After this run's details: the parent reprices only re-runs whose details are recorded. Then
+            # read the parent's tasks again: if it was recorded meanwhile, it may have missed the marker.
+            self.costs.await_parent_costs(details.parent_run_id, details.parent_run_uuid, run_id, run_uuid)
+            if next(self.costs.iter_run_tasks(details.parent_run_id, details.parent_run_uuid), None) is not None:
+                self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
-        now they are recorded, price its hits again (one Query of the lineage index to find it)."""
-        for child in self.repository.attempt_chain(details.root_run_id, details.root_run_uuid):
-            if child.get("parent_run_id") != details.run_id or child.get("parent_run_uuid") != details.uuid:
-                continue
-            if not (child.get("cost") or {}).get("avoided_pending") or not child.get("details_recorded_at"):
-                continue
+        now they are recorded, price its hits again. Such a re-run left a marker in this run's partition
+        (one Query of the partition; no index Query per enriched run)."""
+        for child_id, child_uuid in self.costs.waiting_reprices(details.run_id, str(details.uuid)):
+            self._reprice(self.repository.run_summary(child_id, child_uuid) or {})
+
+    def _reprice(self, child: dict[str, Any]) -> None:
+        """Price a re-run's cache hits again from its recorded summary and tasks (the same inputs write
+        the same values, so the re-run and its parent may both do it)."""
+        if (child.get("cost") or {}).get("avoided_pending") and child.get("details_recorded_at"):
             child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
             stored = self.costs.run_tasks(child_id, child_uuid)
             tasks = [TaskDetails.model_validate(t) for t in stored]
-            cost = self._price(RunDetails.model_validate(child), tasks)
+            pricer = self._pricer(RunDetails.model_validate(child))
+            cost = pricer.finish(pricer.add(tasks))
             hits = [t for t in tasks if t.cache_hit]
             recorded_at = str(child["details_recorded_at"])
             if self.repository.put_tasks(hits, recorded_at, cost.task_attributes):
                 raise RetryableError(f"repriced cache hits of run {child_id} were not all written")
             self.costs.record_run_cost(cost.line(child_uuid), cost.totals, cost.task_means)
 
-    def _price(self, details: RunDetails, tasks: list[TaskDetails]) -> RunCost:
+    def _pricer(self, details: RunDetails) -> RunPricer:
         """Cost from what was fetched: no HealthOmics call. Producers of cache hits are read from the
         parent attempt's recorded tasks; estimates from the workflow's recent cost lines."""
         parent_id, parent_uuid = details.parent_run_id, details.parent_run_uuid
 
-        def parent_tasks() -> list[dict[str, Any]]:
-            return self.costs.run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else []
+        def parent_tasks() -> Iterable[dict[str, Any]]:
+            return self.costs.iter_run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else ()
 
         def workflow_lines() -> list[dict[str, Any]]:
             if not details.workflow_id:
@@ -258,7 +278,7 @@ class Recorder:
         # stores it (one GetItem of its marker; when it comes later, it completes these totals itself).
         average = (self.costs.storage_average_gib(details.run_id, details.uuid)
                    if details.storage_type == "DYNAMIC" and details.uuid else None)
-        return price_run(details, tasks, self.prices(region(details)), parent_tasks=parent_tasks,
+        return RunPricer(details, self.prices(region(details)), parent_tasks=parent_tasks,
                          workflow_lines=workflow_lines, dynamic_average_gib=average)
 
     def _record_gone(self, run_id: str, run_uuid: str, final: str, recorded_at: str, why: str) -> None:
@@ -330,4 +350,10 @@ class Recorder:
         members = list(members)
         if self.repository.put_batch_members(root, attempt, members, recorded_at):
             raise RetryableError("batch members were not all written")
+        if not sample_tag_enabled():  # runs carry no sample tag: record each run's sample beside it
+            if self.repository.put_run_samples(members):
+                raise RetryableError("run samples were not all written")
+            for m in members:  # and index the runs already recorded (the others read it when recorded)
+                if m.run_id and m.run_uuid:
+                    self.repository.adopt_sample(m.run_id, m.run_uuid, m.run_setting_id)
         return len(members)

@@ -11,7 +11,7 @@ import pytest
 from sandbox.local import LocalAccount
 from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec
 from shared.lineage import TAG_CHAIN, TAG_ROOT_RUN, TAG_SAMPLE, TAG_SUBMISSION
-from shared.provenance.views import batch_view
+from shared.provenance.views import batch_view, sample_view
 from tests.launcher_env import csv_sheet
 
 TASKS = [TaskSpec("align", (), 600.0, (OutputSpec("bam", 4096),)), TaskSpec("call", ("align",), 300.0, ())]
@@ -45,3 +45,8 @@ def test_without_the_sample_tag_attempts_share_their_chain_and_the_batch_view_ho
         view = batch_view(account.repository, root_batch.id)
         assert set(view.samples) == {"S000000", "S000001", "S000002"}
         assert [a.status for a in view.samples["S000001"].attempts] == ["FAILED", "COMPLETED"]
+        # and so does the sample view, each attempt with its status: the recorder takes a run's sample from
+        # its batch membership (runSettingId) or its parent attempt when the run carries no sample tag
+        shown = sample_view(account.repository, "S000001")
+        assert [(a.attempt, a.status) for a in shown] == [(0, "FAILED"), (1, "COMPLETED")], shown
+        assert [a.status for a in sample_view(account.repository, "S000000")] == ["COMPLETED"]

@@ -115,3 +115,23 @@ def test_price_provider_is_asked_for_the_runs_region(table_name, omics) -> None:
     Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client,
              prices=prices)._enrich_run("444", "uuid-444", "COMPLETED")
     assert asked == [REGION]
+
+
+def test_enriching_a_run_reads_no_index(table_name, omics) -> None:
+    # Given a completed first attempt (it may have re-runs recorded before it, waiting to be repriced)
+    client, stub = omics
+    stub.add_response("get_run", _static("555"), {"id": "555"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("555", 3), {"id": "555"})
+    dynamodb = boto3.client("dynamodb")
+    queries: list[dict[str, Any]] = []
+    dynamodb.meta.events.register("provide-client-params.dynamodb.Query",
+                                  lambda params, **_: queries.append(dict(params)))
+    # When it is enriched
+    Recorder(ProvenanceRepository(table_name, dynamodb), omics=lambda: client,
+             prices=lambda region: TEST_PRICES)._enrich_run("555", "uuid-555", "COMPLETED")
+    # Then it looks for those re-runs in its own partition, strongly consistent: not in the lineage index,
+    # which is eventually consistent (a re-run written just before may not be in it yet) and whose Query
+    # the sandbox's moto answers by reading the whole table (quadratic in a cohort)
+    assert queries and not [q for q in queries if "IndexName" in q]
+    own = [q for q in queries if q["ExpressionAttributeValues"][":pk"] == {"S": "RUN#555"}]
+    assert own and all(q.get("ConsistentRead") for q in own)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -247,32 +247,49 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def run_totals(items: Iterable[CostItem]) -> dict[str, Any]:
-    """One run's stored cost: what it spent (storage + tasks) and what its cache hits avoided. `usd` is
-    present only when every item is known; `known_usd` is the sum of what is known."""
-    spent, avoided, storage = Total(), Total(), Total()
-    storage_items = []
-    for item in items:
+class RunTotals:
+    """One run's stored cost, added up item by item (a run's tasks can be priced page by page, never all
+    held): what it spent (storage + tasks) and what its cache hits avoided."""
+
+    def __init__(self) -> None:
+        self.spent, self.avoided = Total(), Total()
+        self.storage_items: list[CostItem] = []
+
+    def add(self, item: CostItem) -> None:
         if item.kind == AVOIDED:
-            avoided.add(item)
+            self.avoided.add(item)
         elif item.kind == RUN_STORAGE:
-            storage_items.append(item)
+            self.storage_items.append(item)
         else:
+            self.spent.add(item)
+
+    def record(self) -> dict[str, Any]:
+        """`usd` is present only when every item is known; `known_usd` is the sum of what is known."""
+        spent, avoided, storage = replace(self.spent, price_lists=set(self.spent.price_lists)), self.avoided, Total()
+        storage_items = self.storage_items
+        for item in storage_items:  # added last, as `with_storage` adds it: either order stores the same sum
             spent.add(item)
-    for item in storage_items:  # added last, as `with_storage` adds it: either order stores the same sum
-        spent.add(item)
-        storage.add(item)
-    refs = sorted(spent.price_lists | avoided.price_lists, key=lambda p: (p.date, p.list_id))
-    latest = refs[-1] if refs else None
-    return {
-        "usd": _money(spent.usd if spent.complete else None), "known_usd": str(spent.usd),
-        "items": spent.items, "unknown": spent.unknown,
-        "storage_usd": _money(storage.usd if storage.items and storage.complete else None),
-        **({"storage": stored_figure(storage_items[0])} if len(storage_items) == 1 else {}),
-        "avoided_usd": _money(avoided.usd if avoided.complete else None), "avoided_known_usd": str(avoided.usd),
-        "avoided_items": avoided.items, "avoided_unknown": avoided.unknown, "avoided_estimated": avoided.estimated,
-        "price_list_id": latest.list_id if latest else None, "price_list_date": latest.date if latest else None,
-    }
+            storage.add(item)
+        refs = sorted(spent.price_lists | avoided.price_lists, key=lambda p: (p.date, p.list_id))
+        latest = refs[-1] if refs else None
+        return {
+            "usd": _money(spent.usd if spent.complete else None), "known_usd": str(spent.usd),
+            "items": spent.items, "unknown": spent.unknown,
+            "storage_usd": _money(storage.usd if storage.items and storage.complete else None),
+            **({"storage": stored_figure(storage_items[0])} if len(storage_items) == 1 else {}),
+            "avoided_usd": _money(avoided.usd if avoided.complete else None), "avoided_known_usd": str(avoided.usd),
+            "avoided_items": avoided.items, "avoided_unknown": avoided.unknown,
+            "avoided_estimated": avoided.estimated,
+            "price_list_id": latest.list_id if latest else None, "price_list_date": latest.date if latest else None,
+        }
+
+
+def run_totals(items: Iterable[CostItem]) -> dict[str, Any]:
+    """One run's stored cost from all its items (`RunTotals`, in one pass)."""
+    totals = RunTotals()
+    for item in items:
+        totals.add(item)
+    return totals.record()
 
 
 def stored_figure(item: CostItem) -> dict[str, Any]:

@@ -15,7 +15,7 @@ prices with the average from its marker when there, else the right-sizer complet
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +92,25 @@ class CostRepository:
             return updated
         raise ProvenanceError(f"run {run_id}: its cost kept changing while its storage was priced", True)
 
+    def await_parent_costs(self, parent_run_id: str, parent_run_uuid: str, run_id: str, run_uuid: str) -> None:
+        """A re-run priced before the attempt it resumes was recorded: a marker in the parent's partition,
+        which the parent's enrichment reads (`waiting_reprices`) to price the re-run's cache hits again."""
+        self.repository.put_record({
+            keys.PK: keys.run_pk(parent_run_id),
+            keys.SK: keys.run_sk(parent_run_uuid, keys.reprice_sk(run_id, run_uuid)),
+            "entity": "REPRICE", "child_run_id": run_id, "child_run_uuid": run_uuid})
+
+    def waiting_reprices(self, run_id: str, run_uuid: str) -> list[tuple[str, str]]:
+        """The re-runs that left a marker on this run (id, uuid): one strongly consistent Query of the run's
+        own partition, which sees a marker written just before, where the lineage index might not yet."""
+        markers = self.repository._query(
+            None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+            ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id),
+                                                 ":prefix": keys.run_sk(run_uuid, keys.REPRICE)}),
+            ConsistentRead=True)
+        return [(str(m["child_run_id"]), str(m["child_run_uuid"])) for m in markers]
+
     def storage_average_gib(self, run_id: str, run_uuid: str) -> float | None:
         """The run manifest's storageAverageGiB as the right-sizer stored it (one GetItem of its marker);
         None until the manifest is read, or when it never appeared (MANIFEST_MISSING)."""
@@ -108,9 +127,17 @@ class CostRepository:
     # ------------------------------------------------------------------ reads
     def run_tasks(self, run_id: str, run_uuid: str) -> list[dict[str, Any]]:
         """A run's task items (ListRunTasks rows with their cost), one Query, no status history."""
-        return [item for item in self.repository.items_with_prefix(keys.run_pk(run_id),
-                                                                   keys.run_sk(run_uuid, "TASK#"))
-                if item.get("entity") == "TASK"]
+        return list(self.iter_run_tasks(run_id, run_uuid))
+
+    def iter_run_tasks(self, run_id: str, run_uuid: str) -> Iterator[dict[str, Any]]:
+        """`run_tasks` a Query page at a time (a 10,000-task run is never held whole)."""
+        for item in self.repository._query(
+                None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+                ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id),
+                                                     ":prefix": keys.run_sk(run_uuid, "TASK#")})):
+            if item.get("entity") == "TASK":
+                yield item
 
     def recent_task_means(self, workflow_id: str, exclude_run_uuid: str | None = None) -> list[dict[str, Any]]:
         """The per-task-name means of the workflow's latest runs (newest first): one Query."""

@@ -91,6 +91,7 @@ class BatchMember(BaseModel):
     batch_id: str
     run_setting_id: str
     run_id: str | None = None
+    run_uuid: str | None = None  # runInternalUuid
     run_arn: str | None = None
     submission_status: str | None = None
     submission_failure_reason: str | None = None

@@ -13,6 +13,8 @@ Items (pk / sk):
   RUN#<runId>      / UUID#<uuid>#TASK#<taskId>           task details from ListRunTasks (name, cacheHit, ...)
   RUN#<runId>      / UUID#<uuid>#DIGESTS#<chunk:04>      resourceDigests of a run with too many inputs to inline
   RUN#<runId>      / UUID#<uuid>#<capability record>     re-run decisions and claims, heals (RERUN#, HEALED#)
+  RUN#<runId>      / UUID#<uuid>#REPRICE#<childId>#<childUuid>   a re-run priced before this run was recorded
+  RUN#<runId>      / UUID#<uuid>#SAMPLE                  an untagged run's sample (ListRunsInBatch; costTagSample=false)
   BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
@@ -110,6 +112,15 @@ def task_status_sk(task_id: str, rank: int, time: str, status: str) -> str:
 
 def task_sk(task_id: str) -> str:
     return f"TASK#{task_id}"
+
+
+REPRICE = "REPRICE#"
+RUN_SAMPLE = "SAMPLE"
+
+
+def reprice_sk(child_run_id: str, child_run_uuid: str) -> str:
+    """Under the parent attempt's uuid (run_sk): a re-run whose cache hits wait for the parent's task costs."""
+    return f"{REPRICE}{child_run_id}#{child_run_uuid}"
 
 
 def member_sk(run_setting_id: str) -> str:

@@ -322,8 +322,10 @@ class ProvenanceRepository:
         update.sets.update(keys.lineage_keys(details.root_run_id, details.root_run_uuid, details.attempt,
                                              details.run_id, run_uuid))
         when = details.creation_time or recorded_at
+        sample_index = keys.sample_keys(details.sample or "", when, details.run_id, run_uuid)
+        update.sets["sample_sk"] = sample_index["sample_sk"]  # indexed once its sample is known (adopt_sample)
         if details.sample:
-            update.sets.update(keys.sample_keys(details.sample, when, details.run_id, run_uuid))
+            update.sets["sample_pk"] = sample_index["sample_pk"]
         if details.root_batch_id:
             update.sets["batch_pk"] = keys.batch_pk(details.root_batch_id)
             update.sets["batch_sk"] = f"RUN#{details.sample or '-'}#{details.attempt:04d}#{details.run_id}#{run_uuid}"
@@ -419,6 +421,33 @@ class ProvenanceRepository:
                 **m.model_dump(exclude_none=True),
             })
         return self.put_items(items)
+
+    def put_run_samples(self, members: Sequence[BatchMember]) -> list[dict[str, Any]]:
+        """Each listed run's sample (runSettingId) under the run (id, uuid): how the recorder finds the sample
+        of a run that carries no sample tag (costTagSample=false)."""
+        return self.put_items([
+            {keys.PK: keys.run_pk(m.run_id), keys.SK: keys.run_sk(m.run_uuid, keys.RUN_SAMPLE),
+             "entity": "RUN_SAMPLE", "sample": m.run_setting_id, "batch_id": m.batch_id}
+            for m in members if m.run_id and m.run_uuid])
+
+    def run_sample(self, run_id: str, run_uuid: str) -> str | None:
+        item = self.get_item(keys.run_pk(run_id), keys.run_sk(run_uuid, keys.RUN_SAMPLE)) or {}
+        return str(item["sample"]) if item.get("sample") else None
+
+    def adopt_sample(self, run_id: str, run_uuid: str, sample: str) -> bool:
+        """Index a recorded run (details written, so its sample_sk is) under `sample`, unless it has one."""
+        try:
+            self._call("update_item", Key=serialize(self.run_summary_key(run_id, run_uuid)),
+                       UpdateExpression="SET #sample = :sample, #pk = :pk",
+                       ConditionExpression="attribute_exists(#recorded) AND attribute_not_exists(#pk)",
+                       ExpressionAttributeNames={"#sample": "sample", "#pk": "sample_pk",
+                                                 "#recorded": "details_recorded_at"},
+                       ExpressionAttributeValues=serialize({":sample": sample, ":pk": f"SAMPLE#{sample}"}))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int) -> None:
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
