@@ -55,7 +55,10 @@ BATCH_FIELDS = frozenset({"workflowId", "workflowType", "workflowVersionName", "
                           "outputBucketOwnerId", "networkingMode", "configurationName", "engineSettings",
                           "scratchStorageMode"})
 SHEET_ONLY_FIELDS = frozenset({"batchName", "tags"})
-FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy"})
+# The deployment's alone: the role and its session policy bound what runs may read and write; reading
+# requester-pays inputs bills this account. tests/unit/test_sheet_fields_model.py checks that these and
+# BATCH_FIELDS are exactly botocore's defaultRunSetting members.
+FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy", "requesterPaysEnabled"})
 BATCH_ONLY_FIELDS = (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - PER_RUN_FIELDS
 TAG_PREFIX = "tag:"
 PARAM_PREFIX = "param:"

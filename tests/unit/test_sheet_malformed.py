@@ -73,6 +73,11 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
     ("JSON sets the role", "role.json",
      json.dumps({"roleArn": "arn:aws:iam::1:role/x", "runs": [{"runSettingId": "S1"}]}).encode(),
      [(None, "roleArn", "roleArn is fixed by the deployment and cannot be set in a sheet")]),
+    # botocore's StartRunBatch model accepts it; reading requester-pays inputs bills this account
+    ("JSON sets requester pays", "requester-pays.json",
+     json.dumps({"requesterPaysEnabled": True, "runs": [{"runSettingId": "S1"}]}).encode(),
+     [(None, "requesterPaysEnabled", "requesterPaysEnabled is fixed by the deployment and cannot be set in a "
+                                     "sheet")]),
     ("JSON runs not a list", "runs.json", json.dumps({"runs": {"S1": {}}}).encode(),
      [(None, "runs", '"runs" must be a list of run objects')]),
     ("JSON null parameter", "null.json",
