@@ -133,3 +133,19 @@ def test_roll_ups_sample_is_sum_of_attempts_batch_is_sum_of_samples() -> None:
     assert per_workflow_day(items)[("wf1", "2026-11-02")].usd == per_batch(items)["B1"].usd
     # Avoided cost is its own roll-up: the producer's cost of the hit task.
     assert per_sample(items, kinds=(AVOIDED,))["S1"].usd == Decimal("0.36")
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
+def test_a_run_that_never_started_has_no_storage_cost(status: str) -> None:
+    # Run storage is provisioned when the run starts running (its startTime) until it stops: a run that
+    # ended without a startTime had none. The Run Analyzer (awslabs/amazon-omics-tools,
+    # omics/cli/run_analyzer/__main__.py, add_metrics) likewise takes 0 running seconds without it.
+    never = run("r1").model_copy(update={"status": status, "start_time": None})
+    item = next(run_cost_items(never, [], PRICES))
+    assert (item.usd, item.basis) == (Decimal(0), "never_started")
+    assert per_run([item])["r1"].complete
+
+
+def test_a_completed_run_without_a_start_time_stays_unknown() -> None:
+    odd = run("r1").model_copy(update={"status": "COMPLETED", "start_time": None})
+    assert next(run_cost_items(odd, [], PRICES)).basis == "duration_unknown"

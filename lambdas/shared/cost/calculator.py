@@ -93,7 +93,7 @@ class CostItem:
     entity_id: str  # the task id, or the run id for storage
     name: str | None
     usd: Decimal | None  # None: unknown (a price or a duration is missing)
-    basis: str  # priced | price_unknown | duration_unknown | cache_hit | producer | estimated | unknown
+    basis: str  # priced | price_unknown | duration_unknown | never_started | cache_hit | producer | estimated | unknown
     price: PriceRef
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -129,6 +129,9 @@ def task_cost(task: TaskDetails, run: RunContext, prices: PriceList) -> CostItem
     return item(hourly * seconds / SECONDS_PER_HOUR, "priced", billed_seconds=seconds, usd_per_hour=hourly)
 
 
+NEVER_STARTED_OUTCOMES = frozenset({"FAILED", "CANCELLED"})  # ends a run can reach without starting
+
+
 def storage_cost(run: RunDetails, context: RunContext, prices: PriceList,
                  dynamic_average_gib: float | None = None) -> CostItem:
     """The run's storage for its startTime..stopTime. Dynamic storage needs the manifest's average use."""
@@ -138,6 +141,10 @@ def storage_cost(run: RunDetails, context: RunContext, prices: PriceList,
         return CostItem(RUN_STORAGE, context, run.run_id, storage_type, usd, basis, prices.ref,
                         {"storage_type": storage_type, **detail})
 
+    if run.start_time is None and run.status in NEVER_STARTED_OUTCOMES:
+        # Storage exists from the run's start (startTime) until it stops: a run that ended before it
+        # started had none (the Run Analyzer, too, counts 0 running seconds without a startTime).
+        return item(Decimal(0), "never_started")
     seconds = elapsed_seconds(run.start_time, run.stop_time)
     if storage_type == "DYNAMIC":
         gib = None if dynamic_average_gib is None else Decimal(str(dynamic_average_gib))
