@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -351,12 +352,18 @@ def cohort_cost(account: LocalAccount) -> dict[str, Any]:
     total = combine(r.get("cost") for r in runs)
     failed = combine(r.get("cost") for r in runs if r.get("outcome") == "FAILED")
     lists = total["price_lists"]
-    return {"cost_usd": total["usd"], "failures_cost_usd": failed["usd"] if failed["runs"] else "0",
-            "cache_saved_usd": total["avoided_usd"], "price_list": ", ".join(lists) or None}
+    return {"cost_usd": cents(total["usd"]), "failures_cost_usd": cents(failed["usd"] if failed["runs"] else "0"),
+            "cache_saved_usd": cents(total["avoided_usd"]), "price_list": ", ".join(lists) or None}
+
+
+def cents(value: str | None) -> str | None:
+    """A roll-up's sum (a Decimal string at full precision) as the demo shows money: a string in cents, half up.
+    The table and the JSON line print the same figure."""
+    return None if value is None else str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _usd(value: str | None, price_list: str | None) -> str:
-    return f"${float(value):,.2f}" if value is not None else f"unknown ({price_list or 'no price list'})"
+    return f"${Decimal(value):,.2f}" if value is not None else f"unknown ({price_list or 'no price list'})"
 
 
 def summary_table(summary: dict[str, Any], narrator: Narrator, statuses: Counter[str]) -> list[str]:

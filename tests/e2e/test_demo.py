@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 
 import pytest
 
@@ -26,6 +28,9 @@ def test_demo_cohort_outcome_is_what_the_scenario_expects(capsys: pytest.Capture
                 "cache_entries_pruned", "provenance_items", "events_delivered", "dlq_messages"):
         assert isinstance(summary[key], int), key
     assert summary["runs_completed"] + summary["runs_failed_unresolved"] <= summary["runs_total"]
+    for key in ("cost_usd", "failures_cost_usd", "cache_saved_usd"):  # money: a string in cents, as in the table
+        assert re.fullmatch(r"\d+\.\d{2}", summary[key]), (key, summary[key])
+        assert any(line.endswith(f"${Decimal(summary[key]):,.2f}") for line in lines[:-1]), key
     # And the story was told while it happened (issue 12): every injected fault by its reason, the re-run
     # decisions, the cache hits, the absorbed duplicates and reorderings, a closing table without reprs
     story = lines[:-1]
