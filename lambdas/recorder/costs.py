@@ -8,7 +8,7 @@ the mean cost of the same task name in the workflow's recent runs stands in, mar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -175,15 +175,10 @@ class RunPricer:
             totals["avoided_pending"] = self.hits
         return RunCost(self.context, totals, task_attributes or {}, means)
 
-
-def price_run(details: RunDetails, tasks: Sequence[TaskDetails], prices: PriceList, *,
-              parent_tasks: Callable[[], Iterable[Mapping[str, Any]]],
-              workflow_lines: Callable[[], list[dict[str, Any]]],
-              dynamic_average_gib: float | None = None) -> RunCost:
-    """A run's cost from all its tasks at once, with every task's attributes (`RunPricer` in one page)."""
-    pricer = RunPricer(details, prices, parent_tasks=parent_tasks, workflow_lines=workflow_lines,
-                       dynamic_average_gib=dynamic_average_gib)
-    return pricer.finish(pricer.add(tasks))
+    def price_all(self, tasks: Iterable[TaskDetails]) -> RunCost:
+        """The run's cost from all its tasks at once, with every task's attributes (a repricing from the
+        recorded tasks, where the run is read back whole)."""
+        return self.finish(self.add(tasks))
 
 
 def region(details: RunDetails) -> str | None:

@@ -253,8 +253,7 @@ class Recorder:
             child_id, child_uuid = str(child["run_id"]), str(child["run_uuid"])
             stored = self.costs.run_tasks(child_id, child_uuid)
             tasks = [TaskDetails.model_validate(t) for t in stored]
-            pricer = self._pricer(RunDetails.model_validate(child))
-            cost = pricer.finish(pricer.add(tasks))
+            cost = self._pricer(RunDetails.model_validate(child)).price_all(tasks)
             hits = [t for t in tasks if t.cache_hit]
             recorded_at = str(child["details_recorded_at"])
             if self.repository.put_tasks(hits, recorded_at, cost.task_attributes):

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from recorder.costs import price_run
+from recorder.costs import RunPricer
 from recorder.logic import run_details, task_details
 from shared.cost.calculator import combine
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, price_list
@@ -49,7 +49,7 @@ def _none(*_: Any) -> list[dict[str, Any]]:
 
 def test_guide_run_as_printed_costs_its_task_minimum_and_no_storage_time() -> None:
     details, tasks = _guide()
-    cost = price_run(details, tasks, PRICES, parent_tasks=_none, workflow_lines=_none)
+    cost = RunPricer(details, PRICES, parent_tasks=_none, workflow_lines=_none).price_all(tasks)
     # task geno-123: 0 s running -> billed 60 s (minimum): 0.72 x 60 / 3600 = 0.012
     # storage: 9,600 GiB (4 x 2,400: kept) x 0 s (startTime == stopTime) = 0
     assert Decimal(cost.totals["usd"]) == Decimal("0.012") and Decimal(cost.totals["storage_usd"]) == 0
@@ -60,7 +60,7 @@ def test_guide_run_as_printed_costs_its_task_minimum_and_no_storage_time() -> No
 def test_guide_run_one_hour_with_a_capacity_the_service_rounds_up() -> None:
     # Given the guide's run stopping one hour after it started, asking 9,601 GiB
     details, tasks = _guide(run_stop="2022-08-24T21:08:22.582Z", capacity=9601)
-    cost = price_run(details, tasks, PRICES, parent_tasks=_none, workflow_lines=_none)
+    cost = RunPricer(details, PRICES, parent_tasks=_none, workflow_lines=_none).price_all(tasks)
     # Then storage is provisioned as ceil(9,601 / 2,400) x 2,400 = 12,000 GiB: 12,000 x 1 h x 0.0002 = 2.4
     # and the run is 2.4 + 0.012 = 2.412
     assert Decimal(cost.totals["storage_usd"]) == Decimal("2.4")
@@ -73,7 +73,7 @@ def test_guide_run_one_hour_with_a_capacity_the_service_rounds_up() -> None:
 def test_unknown_price_is_stored_absent_and_the_roll_up_is_unknown_not_zero() -> None:
     details, tasks = _guide()
     empty = price_list([], list_id="snapshot-empty", date="2026-12-02", source="no lines")
-    cost = price_run(details, tasks, empty, parent_tasks=_none, workflow_lines=_none)
+    cost = RunPricer(details, empty, parent_tasks=_none, workflow_lines=_none).price_all(tasks)
     assert cost.totals["usd"] is None and cost.totals["unknown"] == 2 and cost.usd is None
     assert "usd" not in cost.task_attributes["1245938"]["cost"]
     rolled = combine([cost.totals, None])  # and a run not priced yet

@@ -118,12 +118,6 @@ class CostRepository:
         average = marker.get("storage_average_gib")
         return None if average is None else float(average)
 
-    def annotate_tasks(self, run_id: str, run_uuid: str, annotations: Mapping[str, Mapping[str, Any]]) -> None:
-        """Rewrite the cost maps of already-recorded task items (a later repricing of cache hits)."""
-        for task_id, sets in annotations.items():
-            self.repository._update({keys.PK: keys.run_pk(run_id),
-                                     keys.SK: keys.run_sk(run_uuid, keys.task_sk(task_id))}, _Update(sets=dict(sets)))
-
     # ------------------------------------------------------------------ reads
     def run_tasks(self, run_id: str, run_uuid: str) -> list[dict[str, Any]]:
         """A run's task items (ListRunTasks rows with their cost), one Query, no status history."""
