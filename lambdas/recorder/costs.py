@@ -8,7 +8,7 @@ the mean cost of the same task name in the workflow's recent runs stands in, mar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -112,11 +112,12 @@ class RunPricer:
     """Spent cost (storage + tasks) and avoided cost (hits) of one run, priced a page of tasks at a time:
     it keeps running totals and one sum per task name, never the priced tasks, so its memory does not grow
     with the run's tasks. The two readers are called at most once, and only when the run has cache hits (a
-    DynamoDB Query each, no HealthOmics call). A DYNAMIC run's storage needs its manifest's average use
+    DynamoDB Query each, no HealthOmics call); `parent_tasks` answers None while the parent attempt's tasks
+    are not all recorded. A DYNAMIC run's storage needs its manifest's average use
     (`dynamic_average_gib`): without it, that figure stays unknown."""
 
     def __init__(self, details: RunDetails, prices: PriceList, *,
-                 parent_tasks: Callable[[], Iterable[Mapping[str, Any]]],
+                 parent_tasks: Callable[[], Iterable[Mapping[str, Any]] | None],
                  workflow_lines: Callable[[], list[dict[str, Any]]],
                  dynamic_average_gib: float | None = None) -> None:
         self.details, self.prices = details, prices
@@ -152,17 +153,11 @@ class RunPricer:
         if self._producers is None:
             parent = RunContext(run_id=details.parent_run_id or "", region=self.context.region,
                                 workflow_id=details.workflow_id)
-            read = 0
-
-            def recorded() -> Iterator[Mapping[str, Any]]:  # streamed: one per name is kept
-                nonlocal read
-                for task in self._parent_tasks() if details.parent_run_id else ():
-                    read += 1
-                    yield task
-
-            self._producers = producers(recorded(), parent)
-            # The parent attempt is not recorded yet (events reorder): its enrichment reprices this run.
-            self._pending = bool(details.parent_run_id and details.parent_run_uuid and not read)
+            recorded = self._parent_tasks() if details.parent_run_id else ()
+            # None: the parent attempt is not (wholly) recorded yet (events reorder, its enrichment may be
+            # half done): its enrichment reprices this run. Streamed otherwise: one task per name is kept.
+            self._pending = recorded is None
+            self._producers = producers(recorded or (), parent)
         producer = self._producers.get(hit.name or "")
         if producer is None and self._same_name is None:
             self._same_name = estimates(self._workflow_lines(), details.workflow_id)

@@ -233,8 +233,10 @@ class Recorder:
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then
             # read the parent's tasks again: if it was recorded meanwhile, it may have missed the marker.
+            # Then see whether the parent's details were recorded meanwhile: it may have read its markers before
+            # ours was written (both reads strongly consistent, so one of the two sides sees the other).
             self.costs.await_parent_costs(details.parent_run_id, details.parent_run_uuid, run_id, run_uuid)
-            if next(self.costs.iter_run_tasks(details.parent_run_id, details.parent_run_uuid), None) is not None:
+            if self.costs.details_recorded(details.parent_run_id, details.parent_run_uuid):
                 self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
@@ -265,8 +267,14 @@ class Recorder:
         parent attempt's recorded tasks; estimates from the workflow's recent cost lines."""
         parent_id, parent_uuid = details.parent_run_id, details.parent_run_uuid
 
-        def parent_tasks() -> Iterable[dict[str, Any]]:
-            return self.costs.iter_run_tasks(parent_id, parent_uuid) if parent_id and parent_uuid else ()
+        def parent_tasks() -> Iterable[dict[str, Any]] | None:
+            if not (parent_id and parent_uuid):
+                return ()
+            # A run's tasks are all written before its details: with its details recorded (checked first),
+            # its tasks are whole; a parent halfway through its enrichment would give only some producers.
+            if not self.costs.details_recorded(parent_id, parent_uuid):
+                return None
+            return self.costs.iter_run_tasks(parent_id, parent_uuid)
 
         def workflow_lines() -> list[dict[str, Any]]:
             if not details.workflow_id:

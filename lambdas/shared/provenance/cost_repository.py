@@ -111,6 +111,14 @@ class CostRepository:
             ConsistentRead=True)
         return [(str(m["child_run_id"]), str(m["child_run_uuid"])) for m in markers]
 
+    def details_recorded(self, run_id: str, run_uuid: str) -> bool:
+        """Whether the run's enrichment wrote its details (after all its tasks): one strongly consistent
+        GetItem of the summary's marker attribute alone (an enriched summary can be large)."""
+        response = self.repository._call(
+            "get_item", Key=serialize(ProvenanceRepository.run_summary_key(run_id, run_uuid)), ConsistentRead=True,
+            ProjectionExpression="#d", ExpressionAttributeNames={"#d": "details_recorded_at"})
+        return "details_recorded_at" in response.get("Item", {})
+
     def storage_average_gib(self, run_id: str, run_uuid: str) -> float | None:
         """The run manifest's storageAverageGiB as the right-sizer stored it (one GetItem of its marker);
         None until the manifest is read, or when it never appeared (MANIFEST_MISSING)."""
@@ -124,12 +132,14 @@ class CostRepository:
         return list(self.iter_run_tasks(run_id, run_uuid))
 
     def iter_run_tasks(self, run_id: str, run_uuid: str) -> Iterator[dict[str, Any]]:
-        """`run_tasks` a Query page at a time (a 10,000-task run is never held whole)."""
+        """`run_tasks` a Query page at a time (a 10,000-task run is never held whole). Strongly consistent:
+        the tasks are read just after another writer recorded them (a parent and its re-run price each other)."""
         for item in self.repository._query(
                 None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
                 ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
                 ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id),
-                                                     ":prefix": keys.run_sk(run_uuid, "TASK#")})):
+                                                     ":prefix": keys.run_sk(run_uuid, "TASK#")}),
+                ConsistentRead=True):
             if item.get("entity") == "TASK":
                 yield item
 
