@@ -25,7 +25,16 @@ from shared.provenance.cost_repository import CostRepository
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import BATCH_MEMBERS_KNOWN, RUN_TERMINAL, RunStatus, batch_rank, iso_time, order_key, run_rank
+from shared.status import (
+    BATCH_MEMBERS_KNOWN,
+    RUN_TERMINAL,
+    BatchStatus,
+    RunStatus,
+    batch_rank,
+    iso_time,
+    order_key,
+    run_rank,
+)
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
@@ -172,14 +181,23 @@ class Recorder:
         outcome.advanced = update.applied
         item = update.item
         # Enrich once: the first time a terminal status is recorded (even after DELETED), or on a retry
-        # after enrichment failed.
+        # after enrichment failed, even after the details were written (the run is still in the active index
+        # until everything that follows them is done too).
         final = item.get("outcome")
-        if observation.status in RUN_TERMINAL and final in RUN_TERMINAL and "details_recorded_at" not in item:
-            if self.time_left() < ENRICH_BUDGET_SECONDS:
-                # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
-                raise RetryableError(f"run {observation.entity_id}: no time left to enrich; retried")
-            outcome.cost = self._enrich_run(observation.entity_id, d.uuid, final)
+        if observation.status in RUN_TERMINAL and final in RUN_TERMINAL and (
+                "details_recorded_at" not in item or "active_pk" in item):
+            outcome.cost = self.finish_run(observation.entity_id, d.uuid, final)
             outcome.enriched = True
+
+    def finish_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
+        """Enrich a run whose terminal status `final` is recorded (an event, or the reconciler finishing an
+        enrichment that failed); the run then leaves the active index."""
+        if self.time_left() < ENRICH_BUDGET_SECONDS:
+            # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
+            raise RetryableError(f"run {run_id}: no time left to enrich; retried")
+        cost = self._enrich_run(run_id, run_uuid, final)
+        self.repository.finish_run(run_id, run_uuid)
+        return cost
 
     def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
         """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
@@ -326,8 +344,16 @@ class Recorder:
             attributes["counts"] = counts
         update = self.repository.advance_batch(observation, attributes)
         outcome.advanced = update.applied
-        if observation.status in BATCH_MEMBERS_KNOWN and "members_recorded_at" not in update.item:
-            outcome.members_recorded = self._record_members(observation.entity_id, update.item)
+        self.finish_batch(observation.status, update.item, outcome)
+
+    def finish_batch(self, status: str, summary: dict[str, Any], outcome: RecordOutcome) -> None:
+        """Record the batch's members when its status says they are known and they are not recorded yet; a
+        PROCESSED batch then leaves the active index (the reconciler finishes one whose members failed)."""
+        batch_id = str(summary.get("batch_id") or outcome.entity_id)
+        if status in BATCH_MEMBERS_KNOWN and "members_recorded_at" not in summary:
+            outcome.members_recorded = self._record_members(batch_id, summary)
+        if status == BatchStatus.PROCESSED and "active_pk" in summary:
+            self.repository.finish_batch(batch_id)
 
     def _record_members(self, batch_id: str, summary: dict[str, Any]) -> int:
         """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry."""

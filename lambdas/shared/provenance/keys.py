@@ -34,7 +34,7 @@ GSIs (all projections ALL, all sparse):
   batch:      batch_pk   = BATCH#<rootBatchId>     batch_sk   = kind-prefixed sort key  batch view
   sample:     sample_pk  = SAMPLE#<sample>         sample_sk  = <time>#<runId>#<uuid>   every run of a sample
   unresolved: unresolved_pk = UNRESOLVED           unresolved_sk = <time>#<runId>#<uuid> failed, no later attempt
-  active:     active_pk  = ACTIVE#RUN|ACTIVE#BATCH active_sk  = <lastEventTime>#<id>    non-terminal (reconciler)
+  active:     active_pk  = ACTIVE#RUN|ACTIVE#BATCH active_sk  = <lastEventTime>#<id>    not finished (reconciler)
 
 Key attributes are bounded by DynamoDB (partition keys 2,048 bytes, sort keys 1,024 bytes, UTF-8): a key
 built from an event's fields is checked before any write (`check_key_sizes`), so an oversized field makes

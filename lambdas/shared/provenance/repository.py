@@ -269,7 +269,10 @@ class ProvenanceRepository:
 
         A terminal status is also the run's `outcome`, ordered on its own (`outcome_order`): DELETED
         outranks every status, and when it arrives first the terminal event must still set the outcome.
-        The item comes back for a terminal status only (whether to enrich the run is decided on it)."""
+        The item comes back for a terminal status only (whether to enrich the run is decided on it).
+        A terminal run stays in the `active` index, under its terminal event's time, until its enrichment
+        is finished (`finish_run`): one whose enrichment failed where nothing retries it (the reconciler's
+        heal, a message gone to the DLQ) is found there and finished by a later sweep."""
         assert observation.run_uuid is not None
         run_id, run_uuid = observation.entity_id, observation.run_uuid
         update = _Update(sets={"entity": "RUN", "run_id": run_id, "run_uuid": run_uuid, "status": observation.status,
@@ -278,8 +281,7 @@ class ProvenanceRepository:
         if terminal:
             update.sets.update(outcome=observation.status, outcome_order=observation.order,
                                outcome_time=observation.event_time)
-            update.removes += ["active_pk", "active_sk"]
-        elif observation.status == RunStatus.DELETED:
+        if observation.status == RunStatus.DELETED:
             update.removes += ["active_pk", "active_sk"]
         else:
             update.sets["active_pk"] = "ACTIVE#RUN"
@@ -292,6 +294,11 @@ class ProvenanceRepository:
             result = UpdateOutcome(False, self._ordered_update(key, observation.order, outcome,
                                                                order_attribute="outcome_order").item)
         return result
+
+    def finish_run(self, run_id: str, run_uuid: str) -> None:
+        """The run's enrichment is finished (details, tasks, cost and what follows): it leaves the `active` index."""
+        self._update(self.run_summary_key(run_id, run_uuid), _Update(removes=["active_pk", "active_sk"]),
+                     returns="NONE")
 
     def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> None:
         """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
@@ -383,13 +390,20 @@ class ProvenanceRepository:
                   "status_time": observation.event_time, **attributes},
             set_if_absent={"batch_pk": keys.batch_pk(batch_id), "batch_sk": f"BATCH#0000#{batch_id}"},
         )
-        if observation.status in ("PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"):
+        # PROCESSED stays in the `active` index until its members are recorded (`finish_batch`), like a run
+        # until its enrichment is finished.
+        if observation.status in ("FAILED", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"):
             update.removes += ["active_pk", "active_sk"]
         else:
             update.sets["active_pk"] = "ACTIVE#BATCH"
             update.sets["active_sk"] = f"{observation.event_time}#{batch_id}"
         key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
         return self._ordered_update(key, observation.order, update)
+
+    def finish_batch(self, batch_id: str) -> None:
+        """A PROCESSED batch's members are recorded: it leaves the `active` index."""
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(removes=["active_pk", "active_sk"]), returns="NONE")
 
     def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
         return self.get_item(keys.batch_pk(batch_id), "LINK")
@@ -638,7 +652,8 @@ class ProvenanceRepository:
         ))
 
     def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
-        """Runs or batches (kind RUN|BATCH) still non-terminal whose last event is older than `before`."""
+        """Runs or batches (kind RUN|BATCH) still non-terminal, or terminal but not finished (a run not
+        enriched, a PROCESSED batch without its members), whose last event is older than `before`."""
         name, pk_attr, sk_attr = keys.GSI_ACTIVE
         return list(self._query(
             name,
