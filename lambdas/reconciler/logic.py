@@ -11,7 +11,10 @@ event for the same observation that arrives later rewrites the same items.
 HealthOmics calls are few and rate-limited (the client's token bucket): with few stale runs, one GetRun
 each; with many, ListRuns pages per active status (100 runs a page) tell which runs are unchanged, and
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
-Batches cost one GetBatch each. Every heal is recorded once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
+Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
+was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
+recorder would have; so with a PROCESSED batch whose members were not recorded. Every heal is recorded
+once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
 A run is (run id, run uuid): HealthOmics reuses the ids of deleted runs. GetRun takes the id alone, so an
@@ -32,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.logic import Recorder
+from recorder.logic import Recorder, RecordOutcome, observe
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.observability import logger
@@ -375,6 +378,12 @@ class Reconciler:
         if not run_uuid:  # every run summary is written under its uuid; an item without one is not a run's
             report.unchanged += 1
             return
+        if item.get("outcome") in RUN_TERMINAL and recorded != RunStatus.DELETED:
+            # Its terminal status is recorded, its enrichment never finished (a heal whose enrichment failed,
+            # a message gone to the DLQ): finish it as the recorder would have (GetRun + ListRunTasks).
+            self.recorder.finish_run(run_id, run_uuid, str(item["outcome"]))
+            report.enriched += 1
+            return
         if listed is not None and run_id in listed:
             truth, source = {**listed[run_id], "uuid": run_uuid}, "ListRuns"
         else:
@@ -404,11 +413,9 @@ class Reconciler:
             return
         event = run_event(run, status, when)
         self._forward(event, report)
-        outcome = self.recorder.record(parse_omics_event(event))
-        self._write_history(outcome.history)
+        heal = Heal("RUN", run["id"], recorded, status, source, run.get("uuid"))
+        outcome = self._record(event, heal, when, report)
         report.enriched += int(outcome.enriched)
-        if outcome.advanced:
-            self._note_heal(Heal("RUN", run["id"], recorded, status, source, run.get("uuid")), when, report)
 
     # ------------------------------------------------------------------ batches
     def _reconcile_batch(self, item: dict[str, Any], now: datetime, report: SweepReport) -> None:
@@ -421,19 +428,48 @@ class Reconciler:
             report.unchanged += 1  # DeleteBatch removed it; its runs stay recorded on their own
             return
         status = batch["status"]
+        if status == recorded == BatchStatus.PROCESSED:
+            # Recorded PROCESSED, its members never recorded (a heal whose ListRunsInBatch failed, a message
+            # gone to the DLQ): record them as the recorder would have.
+            finished = RecordOutcome("BATCH", batch_id, status)
+            self.recorder.finish_batch(status, item, finished)
+            report.members_recorded += finished.members_recorded
+            return
         if status == recorded or batch_rank(status) < batch_rank(recorded or ""):
             report.unchanged += 1
             return
         when = batch_status_time(batch, status, _second(now))
         event = batch_event(batch, status, when)
         self._forward(event, report)
-        outcome = self.recorder.record(parse_omics_event(event))
-        self._write_history(outcome.history)
+        outcome = self._record(event, Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)
         report.members_recorded += outcome.members_recorded
-        if outcome.advanced:
-            self._note_heal(Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)
 
     # ------------------------------------------------------------------ records
+    def _record(self, event: dict[str, Any], heal: Heal, when: datetime, report: SweepReport) -> RecordOutcome:
+        """Record a healed observation through the recorder. Its enrichment may fail after the status moved
+        (the entity then stays in the active index, and a later sweep finishes it): the history item and the
+        heal are written all the same."""
+        parsed = parse_omics_event(event)
+        observation = observe(parsed)
+        try:
+            outcome = self.recorder.record(parsed)
+        except RetryableError:
+            self._write_history([self.repository.history_item(observation)])
+            if self._order_of(heal) == observation.order:  # the status moved: by this heal
+                self._note_heal(heal, when, report)
+            raise
+        self._write_history(outcome.history)
+        if outcome.advanced:
+            self._note_heal(heal, when, report)
+        return outcome
+
+    def _order_of(self, heal: Heal) -> str | None:
+        if heal.kind == "RUN":
+            summary = self.repository.run_summary(heal.entity_id, str(heal.run_uuid))
+        else:
+            summary = self.repository.get_item(keys.batch_pk(heal.entity_id), keys.SUMMARY)
+        return None if summary is None else summary.get("status_order")
+
     def _forward(self, event: dict[str, Any], report: SweepReport) -> None:
         """Before recording: if recording succeeds the entity leaves the active index, so a forward that
         failed after it would never be retried. Forwarded twice (a failed sweep redone) is harmless."""
