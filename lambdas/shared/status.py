@@ -34,6 +34,7 @@ class BatchStatus(StrEnum):
     FAILED = "FAILED"
     RUNS_DELETING = "RUNS_DELETING"
     RUNS_DELETED = "RUNS_DELETED"
+    RUNS_DELETE_FAILED = "RUNS_DELETE_FAILED"  # the service model's; not in the guide's event list
 
 
 # Runs and tasks share one lifecycle. DELETED follows a terminal state (metadata removed later).
@@ -60,8 +61,12 @@ BATCH_RANK: dict[str, int] = {
     BatchStatus.CANCELLED: 6,
     BatchStatus.RUNS_DELETING: 7,
     BatchStatus.RUNS_DELETED: 8,
+    BatchStatus.RUNS_DELETE_FAILED: 8,  # the other outcome of RUNS_DELETING
 }
 BATCH_TERMINAL = frozenset({BatchStatus.PROCESSED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+# No longer in flight (not the reconciler's to watch); PROCESSED too, once its members are recorded.
+BATCH_SETTLED = frozenset({BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.RUNS_DELETING,
+                           BatchStatus.RUNS_DELETED, BatchStatus.RUNS_DELETE_FAILED})
 # Once every submission was attempted, ListRunsInBatch holds the complete runSettingId -> runId map.
 BATCH_MEMBERS_KNOWN = frozenset({BatchStatus.INPROGRESS, BatchStatus.PROCESSED})
 

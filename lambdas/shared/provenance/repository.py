@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from shared.provenance import keys
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
-from shared.status import RUN_TERMINAL, RunStatus
+from shared.status import BATCH_SETTLED, RUN_TERMINAL, RunStatus
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -392,7 +392,7 @@ class ProvenanceRepository:
         )
         # PROCESSED stays in the `active` index until its members are recorded (`finish_batch`), like a run
         # until its enrichment is finished.
-        if observation.status in ("FAILED", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"):
+        if observation.status in BATCH_SETTLED:
             update.removes += ["active_pk", "active_sk"]
         else:
             update.sets["active_pk"] = "ACTIVE#BATCH"
