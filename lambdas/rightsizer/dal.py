@@ -37,13 +37,13 @@ class ManifestLogs:
         request (a caller holding pages would keep two alive while the next one is fetched and parsed).
         `stop` is asked before every request: when it says so, the read ends with RetryableError (the caller
         has written nothing yet). The end is the page whose nextForwardToken is the token that asked for it
-        (CloudWatch Logs' documented end condition)."""
+        (CloudWatch Logs' documented end condition): a partly full or empty page before it is not the end."""
         token: str | None = None
         while True:
             if stop():
                 raise RetryableError(f"no time left to read {stream}; retried")
             page, following = self._page(stream, token)
-            ended = not page or not following or following == token
+            ended = not following or following == token
             yield from page
             del page  # before the next request
             if ended:
