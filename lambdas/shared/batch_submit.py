@@ -60,15 +60,16 @@ class BatchRejected(PermanentError):
 
 
 def request_summary(request: Mapping[str, Any]) -> dict[str, Any]:
-    """What to log about a request without logging every run's parameters."""
+    """What to log about a request: its derived requestId, workflow and run count, never every run's
+    parameters, and neither its batch name (a sheet's file name, which a lab may make of a sample id) nor
+    its settings file's S3 key: the recorded request (BATCH#<id>/REQUEST) has both."""
     settings = request.get("batchRunSettings", {})
     inline = settings.get("inlineSettings")
     return {
         "request_id": request.get("requestId"),
-        "batch_name": request.get("batchName"),
         "workflow_id": request.get("defaultRunSetting", {}).get("workflowId"),
+        "settings": "inline" if inline is not None else "s3" if settings.get("s3UriSettings") else None,
         "inline_runs": len(inline) if inline is not None else None,
-        "s3_settings": settings.get("s3UriSettings"),
     }
 
 
