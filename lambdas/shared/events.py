@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 OMICS_SOURCE = "aws.omics"
 RUN_STATUS_CHANGE = "Run Status Change"
@@ -65,6 +65,13 @@ class TaskDetail(_Detail):
     workflowId: str | None = None
     workflowName: str | None = None
 
+    @model_validator(mode="after")
+    def _names_its_run(self) -> TaskDetail:
+        # Checked when parsed: a task event that names no run is malformed (rejected), never retried.
+        if not (self.runId or self.runArn):
+            raise ValueError("Task Status Change carries neither runId nor runArn")
+        return self
+
     @property
     def task_id(self) -> str:
         # The event has no task id field: the guide says to take it from the task ARN.
@@ -72,11 +79,7 @@ class TaskDetail(_Detail):
 
     @property
     def run_id(self) -> str:
-        if self.runId:
-            return self.runId
-        if self.runArn:
-            return resource_id(self.runArn)
-        raise ValueError("Task Status Change carries neither runId nor runArn")
+        return self.runId or resource_id(str(self.runArn))
 
 
 class RunBatchDetail(_Detail):
