@@ -61,7 +61,7 @@ from shared.observability import NAMESPACE, logger
 from shared.omics import paginate
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import iso_time
+from shared.status import RUN_TERMINAL, iso_time
 
 if TYPE_CHECKING:
     from pruner.inventory import InventoryReport
@@ -442,7 +442,10 @@ class Pruner:
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
             self._complete(item, None, {"aborted": "cache lease lost"})
             return "aborted"
-        active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE) if "run_id" in i}
+        # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
+        # more cache entries.
+        active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
+                       if "run_id" in i and i.get("outcome") not in RUN_TERMINAL}
         state = (
             ScanState.model_validate(record["checkpoint"])
             if record.get("checkpoint")
