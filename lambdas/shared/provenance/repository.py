@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +31,10 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 BATCH_WRITE_LIMIT = 25
+# UnprocessedItems (a throttled BatchWriteItem answers 200 with them) are not retried by the SDK: they are
+# sent again after an exponential pause (equal jitter), at most this many sends in all (pauses < 3.2 s).
+BATCH_WRITE_TRIES = 7
+UNPROCESSED_BASE_PAUSE_SECONDS = 0.05
 # resourceDigests are inlined in the run summary up to this size; beyond it (thousands of inputs) they go to
 # chunk items under the run, each well under DynamoDB's 400 KB item limit.
 INLINE_DIGESTS_BYTES = 64 * 1024
@@ -134,9 +140,11 @@ class UpdateOutcome:
 
 
 class ProvenanceRepository:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
+    def __init__(self, table_name: str, client: Any | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.table_name = table_name
         self.client = client or boto3.client("dynamodb")
+        self.sleep = sleep
 
     # ------------------------------------------------------------------ low level
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
@@ -158,7 +166,10 @@ class ProvenanceRepository:
         failed: list[dict[str, Any]] = []
         for start in range(0, len(pending), BATCH_WRITE_LIMIT):
             chunk = [{"PutRequest": {"Item": serialize(i)}} for i in pending[start : start + BATCH_WRITE_LIMIT]]
-            for _ in range(5):  # unprocessed items are retried; the SDK already backs off per request
+            for attempt in range(BATCH_WRITE_TRIES):
+                if attempt:  # the SDK backed off a failed request already, but not unprocessed items
+                    cap = UNPROCESSED_BASE_PAUSE_SECONDS * 2 ** (attempt - 1)
+                    self.sleep(cap / 2 + random.random() * cap / 2)  # jitter: concurrent writers spread out
                 try:
                     response = self.client.batch_write_item(RequestItems={self.table_name: chunk})
                 except ClientError as error:
