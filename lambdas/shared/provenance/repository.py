@@ -31,9 +31,11 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 BATCH_WRITE_LIMIT = 25
-# UnprocessedItems (a throttled BatchWriteItem answers 200 with them) are not retried by the SDK: they are
-# sent again after an exponential pause (equal jitter), at most this many sends in all (pauses < 3.2 s).
+# UnprocessedItems / UnprocessedKeys (what a throttled BatchWriteItem / BatchGetItem answers, with HTTP 200)
+# are not retried by the SDK: they are sent again after an exponential pause (equal jitter), at most this
+# many sends in all (pauses under 3.2 s for writes, 6.4 s for reads).
 BATCH_WRITE_TRIES = 7
+BATCH_GET_TRIES = 8
 UNPROCESSED_BASE_PAUSE_SECONDS = 0.05
 # resourceDigests are inlined in the run summary up to this size; beyond it (thousands of inputs) they go to
 # chunk items under the run, each well under DynamoDB's 400 KB item limit.
@@ -157,6 +159,12 @@ class ProvenanceRepository:
                 raise
             raise ProvenanceError(f"{operation} failed: {code}: {error}", code in _RETRYABLE_CODES) from error
 
+    def _pause(self, attempt: int) -> None:
+        """Before sending unprocessed items or keys again (try `attempt`, from 1): the SDK backs off a failed
+        request, not these. Exponential with equal jitter, so concurrent writers spread out."""
+        cap = UNPROCESSED_BASE_PAUSE_SECONDS * 2 ** (attempt - 1)
+        self.sleep(cap / 2 + random.random() * cap / 2)
+
     def put_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Unconditional idempotent puts in batches of 25; returns the items that could not be written."""
         unique: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -167,9 +175,8 @@ class ProvenanceRepository:
         for start in range(0, len(pending), BATCH_WRITE_LIMIT):
             chunk = [{"PutRequest": {"Item": serialize(i)}} for i in pending[start : start + BATCH_WRITE_LIMIT]]
             for attempt in range(BATCH_WRITE_TRIES):
-                if attempt:  # the SDK backed off a failed request already, but not unprocessed items
-                    cap = UNPROCESSED_BASE_PAUSE_SECONDS * 2 ** (attempt - 1)
-                    self.sleep(cap / 2 + random.random() * cap / 2)  # jitter: concurrent writers spread out
+                if attempt:
+                    self._pause(attempt)
                 try:
                     response = self.client.batch_write_item(RequestItems={self.table_name: chunk})
                 except ClientError as error:
@@ -714,7 +721,9 @@ class ProvenanceRepository:
             request: dict[str, Any] = {self.table_name: {
                 "Keys": [serialize({keys.PK: pk, keys.SK: sk}) for pk, sk in unique[start:start + 100]],
                 "ConsistentRead": True}}
-            for _ in range(8):
+            for attempt in range(BATCH_GET_TRIES):
+                if attempt:
+                    self._pause(attempt)
                 try:
                     response = self.client.batch_get_item(RequestItems=request)
                 except ClientError as error:
