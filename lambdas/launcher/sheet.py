@@ -153,10 +153,81 @@ class RunRow:
 class Sheet:
     format: SheetFormat
     settings: dict[str, Any]
-    runs: list[RunRow]
+    _runs: list[RunRow]
     errors: list[SheetError]
     ids_known: bool = True  # False when the header has no usable id column (already one error for it)
     truncated: bool = False  # more than MAX_RUNS runs: reading stopped (already one error for it)
+    # CSV: the runs column by column, made into RunRows on first use of `runs` (validation encodes a plainly
+    # valid sheet's entries straight from the columns: no dict per run)
+    table: CsvTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runs(self) -> list[RunRow]:
+        if self.table is not None:
+            self._runs, self.table = self.table.run_rows(), None
+        return self._runs
+
+    @property
+    def run_count(self) -> int:
+        return len(self.table) if self.table is not None else len(self._runs)
+
+    def release_runs(self) -> None:
+        """Let the runs go (their entries are encoded): they need not coexist with the encoding."""
+        self.table = None
+        self._runs.clear()
+
+
+@dataclass(slots=True)
+class CsvColumn:
+    """A typed column of a CSV sheet: the field, parameter or tag key it sets, each run's cell text
+    (stripped), and each distinct text's value (_UNSET: empty, or rejected with an error)."""
+
+    name: str
+    texts: list[str]
+    values: dict[str, Any]
+
+    def run_values(self) -> list[Any]:
+        return list(map(self.values.__getitem__, self.texts))
+
+
+@dataclass
+class CsvTable:
+    """A CSV sheet's runs, column by column (blank lines left out; as many entries in each list as runs)."""
+
+    lines: list[int]  # each run's spreadsheet row
+    ids: list[str] | None  # each run's id text ("": none); None without a usable id column
+    fields: list[CsvColumn]
+    params: list[CsvColumn]
+    tags: list[CsvColumn]
+    labels: dict[str, str]  # RunRow.columns, shared by every run
+    param_bytes: list[int]  # each run's RunRow.param_bytes
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def run_rows(self) -> list[RunRow]:
+        count = len(self.lines)
+        ids: list[Any] = [v or None for v in self.ids] if self.ids is not None else [None] * count
+        param_dicts = _row_dicts(self.params, count)
+        tag_dicts = _row_dicts(self.tags, count)
+        field_dicts = _row_dicts(self.fields, count)
+        if not self.fields and None not in ids and all(param_dicts) and (not self.tags or all(tag_dicts)):
+            entries = [{"runSettingId": i, "parameters": p, "runTags": t} if self.tags else
+                       {"runSettingId": i, "parameters": p}
+                       for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
+        else:
+            entries = []
+            for run_id, row_fields, row_params, row_tags in zip(ids, field_dicts, param_dicts, tag_dicts, strict=True):
+                if run_id is not None:
+                    row_fields["runSettingId"] = run_id
+                if row_params:
+                    row_fields["parameters"] = row_params
+                if row_tags:
+                    row_fields["runTags"] = row_tags
+                entries.append(row_fields)
+        labels = self.labels
+        return [RunRow(line, entry, labels, bound, True)
+                for line, entry, bound in zip(self.lines, entries, self.param_bytes, strict=True)]
 
 
 def detect_format(name: str | None, data: bytes | IO[bytes]) -> SheetFormat:
@@ -390,8 +461,8 @@ def parse_csv(text: str | TextIO) -> Sheet:
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
     if not isinstance(rows, list):
         rows = list(rows)
-    runs = _csv_runs(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
-    return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
+    table = _csv_table(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
+    return Sheet("csv", {}, [], errors, ids_known=id_column is not None, table=table)
 
 
 def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
@@ -432,8 +503,8 @@ _UNSET: Any = object()
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
-                  convert: Any, check: Any = None, kept: set[str] | None = None) -> list[Any]:
-    """Each distinct text converted (and checked) once; `convert(text) -> (value, error)`,
+                  convert: Any, check: Any = None, kept: set[str] | None = None) -> dict[str, Any]:
+    """Each distinct text's value, converted (and checked) once; `convert(text) -> (value, error)`,
     `check(value) -> error | None`; empty cells -> _UNSET. `kept`: texts known to be their own value
     without a problem (neither converted nor checked again)."""
     table: dict[str, Any] = dict(zip(kept, kept, strict=True)) if kept else {}
@@ -453,14 +524,14 @@ def _typed_column(values: list[str], lines: list[int], label: str, errors: list[
     if bad:
         errors.extend(SheetError(line, label, bad[text]) for line, text in zip(lines, values, strict=True)
                       if text in bad)
-    return list(map(table.__getitem__, values))
+    return table
 
 
 # First characters of the cells typed_cell types (booleans, numbers, JSON); it keeps any other text as it is.
 _TYPED_FIRST = frozenset("tTfF-0123456789[{\"")
 
 
-def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> list[Any]:
+def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> dict[str, Any]:
     """_typed_column with typed_cell and parameter_value_problem; the texts typed_cell keeps as they are (most
     distinct cells of a sheet: ids, paths, labels) are taken without a call each, S3 URIs among them checked."""
     kept = {text for text in set(values) if text and text[0] not in _TYPED_FIRST}
@@ -503,10 +574,10 @@ def _tag_value_problem(value: str) -> str | None:
     return f"tag value must be at most {MAX_TAG_VALUE} characters" if len(value) > MAX_TAG_VALUE else None
 
 
-def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, str, str]], id_column: str | None,
-              errors: list[SheetError]) -> list[RunRow]:
+def _csv_table(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, str, str]], id_column: str | None,
+               errors: list[SheetError]) -> CsvTable | None:
     if not rows:
-        return []
+        return None
     labels = _column_labels(kinds, id_column)
     columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
     count = len(rows)
@@ -519,56 +590,40 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         columns = [[column[i] for i in keep] for column in columns]
         count = len(keep)
         if not count:
-            return []
-    ids: list[Any] = [None] * count
-    fields: list[tuple[str, list[Any]]] = []
-    params: list[tuple[str, list[Any]]] = []
-    tags: list[tuple[str, list[Any]]] = []
+            return None
+    ids: list[str] | None = None
+    fields: list[CsvColumn] = []
+    params: list[CsvColumn] = []
+    tags: list[CsvColumn] = []
     for (kind, name, label), values in zip(kinds, columns, strict=True):
         if kind == "id" and name == id_column:
-            ids = [v or None for v in values]
+            ids = values
         elif kind == "param":
-            params.append((name, _parameter_column(values, lines, label, errors)))
+            params.append(CsvColumn(name, values, _parameter_column(values, lines, label, errors)))
         elif kind == "tag":
-            tags.append((name, _typed_column(values, lines, label, errors, _text, _tag_value_problem)))
+            tags.append(CsvColumn(name, values, _typed_column(values, lines, label, errors, _text,
+                                                              _tag_value_problem)))
         elif kind == "field":
             convert = _priority if name == "priority" else _engine_settings if name == "engineSettings" else _text
-            fields.append((name, _typed_column(values, lines, label, errors, convert)))
+            fields.append(CsvColumn(name, values, _typed_column(values, lines, label, errors, convert)))
     # A bound of each row's parameters as compact JSON (validation._merged_size computes exact sizes only
     # above it): each character of the row's cells and of the names becomes at most 6 bytes (a \uXXXX
     # escape), plus 6 bytes of quotes and separators a parameter and 2 of braces.
-    names = sum(len(name) for name, _ in params)
+    names = sum(len(column.name) for column in params)
     extra = 6 * len(params) + 2
     widest = 6 * (sum(max(map(len, column)) for column in columns) + names) + extra  # bounds every row at once
-    bounds: Any = [widest] * count if widest <= 50_000 else \
+    bounds = [widest] * count if widest <= 50_000 else \
         [6 * (sum(cells) + names) + extra for cells in zip(*(map(len, column) for column in columns), strict=True)]
-    del columns
-    param_dicts = _row_dicts(params, count)
-    tag_dicts = _row_dicts(tags, count)
-    field_dicts = _row_dicts(fields, count)
-    if not fields and None not in ids and all(param_dicts) and (not tags or all(tag_dicts)):
-        entries = [{"runSettingId": i, "parameters": p, "runTags": t} if tags else {"runSettingId": i, "parameters": p}
-                   for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
-    else:
-        entries = []
-        for run_id, row_fields, row_params, row_tags in zip(ids, field_dicts, param_dicts, tag_dicts, strict=True):
-            if run_id is not None:
-                row_fields["runSettingId"] = run_id
-            if row_params:
-                row_fields["parameters"] = row_params
-            if row_tags:
-                row_fields["runTags"] = row_tags
-            entries.append(row_fields)
-    return [RunRow(line, entry, labels, bound, True) for line, entry, bound in zip(lines, entries, bounds, strict=True)]
+    return CsvTable(lines, ids, fields, params, tags, labels, bounds)
 
 
-def _row_dicts(columns: list[tuple[str, list[Any]]], count: int) -> list[dict[str, Any]]:
+def _row_dicts(columns: list[CsvColumn], count: int) -> list[dict[str, Any]]:
     """Per row {name: value} of the given columns, leaving out unset cells."""
     if not columns:
         return [{} for _ in range(count)]
-    names = [name for name, _ in columns]
-    values = [column for _, column in columns]
-    if not any(_UNSET in column for column in values):
+    names = [column.name for column in columns]
+    values = [column.run_values() for column in columns]
+    if not any(_UNSET in column.values.values() for column in columns):
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
     return [{n: v for n, v in zip(names, row, strict=True) if v is not _UNSET} for row in zip(*values, strict=True)]
 
