@@ -180,7 +180,7 @@ class Sheet:
 @dataclass(slots=True)
 class CsvColumn:
     """A typed column of a CSV sheet: the field, parameter or tag key it sets, each run's cell text
-    (stripped), and each distinct text's value (_UNSET: empty, or rejected with an error)."""
+    (stripped), and each distinct text's value (UNSET: empty, or rejected with an error)."""
 
     name: str
     texts: list[str]
@@ -499,26 +499,26 @@ def _failing_row(text: str | TextIO) -> int:
     return row
 
 
-_UNSET: Any = object()
+UNSET: Any = object()
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
                   convert: Any, check: Any = None, kept: set[str] | None = None) -> dict[str, Any]:
     """Each distinct text's value, converted (and checked) once; `convert(text) -> (value, error)`,
-    `check(value) -> error | None`; empty cells -> _UNSET. `kept`: texts known to be their own value
+    `check(value) -> error | None`; empty cells -> UNSET. `kept`: texts known to be their own value
     without a problem (neither converted nor checked again)."""
     table: dict[str, Any] = dict(zip(kept, kept, strict=True)) if kept else {}
     bad: dict[str, str] = {}
     for text in set(values).difference(kept) if kept else set(values):
         if not text:
-            table[text] = _UNSET
+            table[text] = UNSET
             continue
         value, problem = convert(text)
         if not problem and check is not None:
             problem = check(value)
         if problem:
             bad[text] = problem
-            table[text] = _UNSET
+            table[text] = UNSET
         else:
             table[text] = value
     if bad:
@@ -623,9 +623,9 @@ def _row_dicts(columns: list[CsvColumn], count: int) -> list[dict[str, Any]]:
         return [{} for _ in range(count)]
     names = [column.name for column in columns]
     values = [column.run_values() for column in columns]
-    if not any(_UNSET in column.values.values() for column in columns):
+    if not any(UNSET in column.values.values() for column in columns):
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-    return [{n: v for n, v in zip(names, row, strict=True) if v is not _UNSET} for row in zip(*values, strict=True)]
+    return [{n: v for n, v in zip(names, row, strict=True) if v is not UNSET} for row in zip(*values, strict=True)]
 
 
 def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> dict[str, str]:
