@@ -32,6 +32,7 @@ from launcher.sheet import (
     SheetError,
     parameter_value_problem,
     s3_uri_problem,
+    s3_uris_fine,
     tag_key_problem,
     too_many_runs,
 )
@@ -314,7 +315,7 @@ def _values_plain(params: list[Any]) -> bool:
     uris = [value for value in values if type(value) is str]
     uris += [item for value in values if type(value) is list for item in value
              if type(item) is str and item.startswith(S3_LIKE_PREFIXES)]
-    return not any(map(s3_uri_problem, uris))
+    return s3_uris_fine(uris)
 
 
 def _tags_plain(tags: list[dict[str, Any]]) -> bool:
@@ -400,11 +401,14 @@ def _table_pieces(table: CsvTable, name_from_id: bool, tagger: LaunchTagger) -> 
 def _member_json(name: str, values: dict[str, Any]) -> dict[str, str]:
     """Each distinct cell text of a column -> ',"name":<its value as compact JSON>' ("" when unset)."""
     key = f",{compact(name)}:"
-    strings = {text: value for text, value in values.items() if type(value) is str}
-    members = dict(zip(strings, map(key.__add__, map(encode_string, strings.values())), strict=True))
-    members.update((text, "" if value is UNSET else key + compact(value))
-                   for text, value in values.items() if type(value) is not str)
-    return members
+    kinds = set(map(type, values.values()))
+    if kinds <= {str}:  # texts (ids, paths, labels): often one per run
+        encoded = map(encode_string, values.values())
+    elif kinds <= {int}:
+        encoded = map(int.__repr__, values.values())  # as json writes an int
+    else:
+        return {text: "" if value is UNSET else key + compact(value) for text, value in values.items()}
+    return dict(zip(values, map(key.__add__, encoded), strict=True))
 
 
 def _members(columns: list[tuple[dict[str, str], list[str]]], start: int, end: int) -> Iterator[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from launcher import validation
 from launcher.plan import settings_chunks
-from launcher.sheet import CsvTable, parse
+from launcher.sheet import MAX_URI, CsvTable, parse, s3_uri_problem, s3_uris_fine
 from launcher.validation import ENCODE_GROUP, validate
 from shared.api_limits import api_limits
 from shared.lineage import ENV_STACK_ID, ENV_TAG_SAMPLE, launch_tagger
@@ -118,3 +118,15 @@ def test_lineage_tags_column_by_column_are_each_samples_tags(
     per_sample = [{key: value if isinstance(value, str) else value[i] for key, value in columns}
                   for i in range(len(samples))]
     assert [list(tags.items()) for tags in per_sample] == [list(tagger(s).items()) for s in samples]
+
+
+URIS = ["s3://lab/a.bam", "s3://lab", "s3://la/x", "s3://a.b-c/..//x", "s3://a..b/x", "s3://ab../x", "s3://ab.-/x",
+        "s3://Lab/x", "S3://lab/x", "s3:/lab/x", "s3://lab/\x1fx", "s3://lab/é ü", "s3://" + "b" * 63 + "/x",
+        "s3://" + "b" * 64 + "/x", "s3://lab/" + "k" * (MAX_URI - 9), "s3://lab/" + "k" * (MAX_URI - 8), "s3://lab/\n",
+        "s3://lab.", "s3://-lab/x", "s3://lab/x\u2028", "s3://lab/a\ns3://lab/b", "s3://a..b\ns3://lab/b"]
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_s3_uris_are_fine_together_as_each_is_alone(uri: str) -> None:
+    assert s3_uris_fine([uri]) == (s3_uri_problem(uri) is None)
+    assert s3_uris_fine(["s3://lab/a", uri, "s3://lab/b"]) == (s3_uri_problem(uri) is None)
