@@ -36,17 +36,15 @@ import re
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import compress, islice, repeat
 from typing import IO, Any, Literal, TextIO
 
-from shared.api_limits import MAX_RUNS
+from shared.api_limits import MAX_RUNS, api_limits
 
 SheetFormat = Literal["csv", "json"]
 
 ID_COLUMNS = ("runSettingId", "sample_id")
-# Per-run fields the batch API accepts (HEALTHOMICS.md §3); everything else is batch-level only.
-PER_RUN_FIELDS = frozenset({"runSettingId", "name", "outputUri", "priority", "parameters",
-                            "outputBucketOwnerId", "runTags", "engineSettings"})
 # Fields of defaultRunSetting that a sheet may set (roleArn is the deployment's: it is the only role the
 # launcher may pass to HealthOmics). Sheet-level-only extras: batchName, tags (batch resource tags).
 BATCH_FIELDS = frozenset({"workflowId", "workflowType", "workflowVersionName", "workflowOwnerId", "name",
@@ -59,10 +57,32 @@ SHEET_ONLY_FIELDS = frozenset({"batchName", "tags"})
 # requester-pays inputs bills this account. tests/unit/test_sheet_fields_model.py checks that these and
 # BATCH_FIELDS are exactly botocore's defaultRunSetting members.
 FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy", "requesterPaysEnabled"})
-BATCH_ONLY_FIELDS = (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - PER_RUN_FIELDS
+# Per-run fields a CSV column sets as they are: not the id, nor the objects made of many columns.
+_NOT_COLUMN_FIELDS = frozenset({"runSettingId", "parameters", "runTags"})
+
+
+def per_run_fields() -> frozenset[str]:
+    """The fields one run of a batch may set (everything else is batch-level only): botocore's StartRunBatch
+    inline run setting, read with the first sheet (as validation's limits are), not at import."""
+    return api_limits().per_run_fields
+
+
+@lru_cache(maxsize=1)
+def batch_only_fields() -> frozenset[str]:
+    return (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - per_run_fields()
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    """PER_RUN_FIELDS and BATCH_ONLY_FIELDS, as module constants, read from the model on first use."""
+    if name == "PER_RUN_FIELDS":
+        return per_run_fields()
+    if name == "BATCH_ONLY_FIELDS":
+        return batch_only_fields()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 TAG_PREFIX = "tag:"
 PARAM_PREFIX = "param:"
-STRING_COLUMNS = frozenset({"name", "outputUri", "outputBucketOwnerId"})
 
 MAX_URI = 750
 MAX_TAG_KEY = 128
@@ -376,6 +396,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
     kinds: list[tuple[str, str, str]] = []
     seen: dict[str, int] = {}
     id_columns = [name for name in header if name in ID_COLUMNS]
+    field_columns, batch_only = per_run_fields() - _NOT_COLUMN_FIELDS, batch_only_fields()
     for index, raw in enumerate(header, start=1):
         name = raw.strip()
         if not name:
@@ -389,7 +410,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
         seen[name] = index
         if name in ID_COLUMNS:
             kinds.append(("id", name, name))
-        elif name in ("name", "outputUri", "priority", "outputBucketOwnerId", "engineSettings"):
+        elif name in field_columns:
             kinds.append(("field", name, name))
         elif name.startswith(TAG_PREFIX):
             key = name[len(TAG_PREFIX):]
@@ -408,7 +429,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
                 kinds.append(("skip", name, name))
             else:
                 kinds.append(("param", param, name))
-        elif name in BATCH_ONLY_FIELDS or name in ("parameters", "runTags"):
+        elif name in batch_only or name in ("parameters", "runTags"):
             reason = (f"{name} is a batch-level setting and cannot vary per run; set it in the deploy "
                       f"configuration or a JSON sheet (name a workflow parameter param:{name})")
             if name in ("parameters", "runTags"):
@@ -1021,13 +1042,14 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
         if run_chars is not None and len(run_chars) == len(raw_runs) else [None] * len(raw_runs)
     runs: list[RunRow] = []
     append = runs.append
+    per_run, batch_only = per_run_fields(), batch_only_fields()
     for index, (raw, bound) in enumerate(zip(raw_runs, bounds, strict=True), start=1):
         if index in unsendable:  # already one error for it
             continue
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
             continue
-        if "runSettingId" in raw and raw.keys() <= PER_RUN_FIELDS:  # the usual run: taken as it is
+        if "runSettingId" in raw and raw.keys() <= per_run:  # the usual run: taken as it is
             append(RunRow(index, raw, _JSON_LABELS, bound))
             continue
         fields: dict[str, Any] = {}
@@ -1037,9 +1059,9 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
         for key, value in raw.items():
             if key in ID_COLUMNS:
                 fields["runSettingId"] = value
-            elif key in PER_RUN_FIELDS:
+            elif key in per_run:
                 fields[key] = value
-            elif key in BATCH_ONLY_FIELDS:
+            elif key in batch_only:
                 errors.append(SheetError(index, key, f"{key} is a batch-level setting and cannot be set per run"))
             else:
                 errors.append(SheetError(index, key, f"unknown run field {key!r} (workflow parameters go in "
