@@ -107,8 +107,8 @@ def s3_uri_problem(value: Any) -> str | None:
 
 
 # Lines of what s3_uri_problem passes, but the length: _S3_URI, with no ".." in the bucket (up to the first "/").
-_WELL_FORMED_S3_URI_LINES = re.compile(
-    r"(?:s3://(?![a-z0-9.-]*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[^\x00-\x1f]*)?\n)*+")
+# Compiled on first use (re's cache), not by every cold start.
+_WELL_FORMED_S3_URI_LINES = r"(?:s3://(?![a-z0-9.-]*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[^\x00-\x1f]*)?\n)*+"
 
 
 def s3_uris_fine(values: Collection[str]) -> bool:
@@ -118,7 +118,7 @@ def s3_uris_fine(values: Collection[str]) -> bool:
         return True
     lines = "\n".join(values) + "\n"
     return max(map(len, values)) <= MAX_URI and lines.count("\n") == len(values) and \
-        _WELL_FORMED_S3_URI_LINES.fullmatch(lines) is not None
+        re.fullmatch(_WELL_FORMED_S3_URI_LINES, lines) is not None
 
 
 S3_LIKE_PREFIXES = ("s3:", "S3:")  # a value starting so is meant as an S3 URI, and checked as one
@@ -212,30 +212,30 @@ class Sheet:
         self._runs.clear()
 
 
-@dataclass(slots=True)
 class CsvColumn:
     """A typed column of a CSV sheet: the field, parameter or tag key it sets, each run's cell text
     (stripped), and each distinct text's value (UNSET: empty, or rejected with an error)."""
 
-    name: str
-    texts: list[str]
-    values: dict[str, Any]
+    __slots__ = ("name", "texts", "values")  # a plain class: a dataclass costs every cold start its making
+
+    def __init__(self, name: str, texts: list[str], values: dict[str, Any]) -> None:
+        self.name, self.texts, self.values = name, texts, values
 
     def run_values(self) -> list[Any]:
         return list(map(self.values.__getitem__, self.texts))
 
 
-@dataclass
 class CsvTable:
-    """A CSV sheet's runs, column by column (blank lines left out; as many entries in each list as runs)."""
+    """A CSV sheet's runs, column by column (blank lines left out; as many entries in each list as runs):
+    each run's spreadsheet row, id text ("": none; `ids` None without a usable id column), field, parameter
+    and tag columns, RunRow.columns (shared by every run) and each run's RunRow.param_bytes."""
 
-    lines: list[int]  # each run's spreadsheet row
-    ids: list[str] | None  # each run's id text ("": none); None without a usable id column
-    fields: list[CsvColumn]
-    params: list[CsvColumn]
-    tags: list[CsvColumn]
-    labels: dict[str, str]  # RunRow.columns, shared by every run
-    param_bytes: list[int]  # each run's RunRow.param_bytes
+    __slots__ = ("fields", "ids", "labels", "lines", "param_bytes", "params", "tags")
+
+    def __init__(self, lines: list[int], ids: list[str] | None, fields: list[CsvColumn], params: list[CsvColumn],
+                 tags: list[CsvColumn], labels: dict[str, str], param_bytes: list[int]) -> None:
+        self.lines, self.ids, self.fields, self.params, self.tags = lines, ids, fields, params, tags
+        self.labels, self.param_bytes = labels, param_bytes
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -565,9 +565,9 @@ def _typed_column(values: list[str], lines: list[int], label: str, errors: list[
     return table
 
 
-# First characters of the cells typed_cell types (booleans, numbers, JSON); it keeps any other text as it is.
-_TYPED_FIRST = frozenset("tTfF-0123456789[{\"")
-_KEPT_AS_IS = re.compile(r'[^tTfF\-0-9\[{"]')  # matches a text (at its start) that typed_cell keeps as it is
+# Matches (at its start) a cell that typed_cell keeps as it is: one whose first character is none of those of
+# the cells it types (booleans, numbers, JSON).
+_KEPT_AS_IS = re.compile(r'[^tTfF\-0-9\[{"]')
 
 
 def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> dict[str, Any]:
