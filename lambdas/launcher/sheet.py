@@ -72,15 +72,6 @@ def batch_only_fields() -> frozenset[str]:
     return (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - per_run_fields()
 
 
-def __getattr__(name: str) -> frozenset[str]:
-    """PER_RUN_FIELDS and BATCH_ONLY_FIELDS, as module constants, read from the model on first use."""
-    if name == "PER_RUN_FIELDS":
-        return per_run_fields()
-    if name == "BATCH_ONLY_FIELDS":
-        return batch_only_fields()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 TAG_PREFIX = "tag:"
 PARAM_PREFIX = "param:"
 
@@ -535,7 +526,7 @@ def _failing_row(text: str | TextIO) -> int:
     return row
 
 
-UNSET: Any = object()
+UNSET: Any = object()  # the value of a cell that sets nothing: empty, or rejected (with an error)
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
