@@ -387,8 +387,8 @@ def _table_pieces(table: CsvTable, name_from_id: bool, tagger: LaunchTagger) -> 
         if params:  # ',"p1":v1,"p2":v2' less its first comma, for each run
             parts += [repeat(',"parameters":{'), _members(params, start, end), repeat("}")]
         lineage = [repeat(f",{compact(key)}:{encode_string(value)}") if isinstance(value, str) else
-                   map(f",{compact(key)}:".__add__, map(encode_string, value))
-                   for key, value in tagger.columns(group)]
+                   map(f",{compact(key)}:".__add__, id_json if value is group else map(encode_string, value))
+                   for key, value in tagger.columns(group)]  # the sample tag: the run's id
         name = [repeat(',"name":'), id_json] if name_from_id else []
         if tags:  # the run's own tags, then the lineage tags; its name after them
             parts += [repeat(',"runTags":{'), _members(tags, start, end), *lineage, repeat("}"), *name]
