@@ -36,17 +36,15 @@ import re
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from itertools import islice
+from functools import lru_cache
+from itertools import compress, islice, repeat
 from typing import IO, Any, Literal, TextIO
 
-from shared.api_limits import MAX_RUNS
+from shared.api_limits import MAX_RUNS, api_limits
 
 SheetFormat = Literal["csv", "json"]
 
 ID_COLUMNS = ("runSettingId", "sample_id")
-# Per-run fields the batch API accepts (HEALTHOMICS.md §3); everything else is batch-level only.
-PER_RUN_FIELDS = frozenset({"runSettingId", "name", "outputUri", "priority", "parameters",
-                            "outputBucketOwnerId", "runTags", "engineSettings"})
 # Fields of defaultRunSetting that a sheet may set (roleArn is the deployment's: it is the only role the
 # launcher may pass to HealthOmics). Sheet-level-only extras: batchName, tags (batch resource tags).
 BATCH_FIELDS = frozenset({"workflowId", "workflowType", "workflowVersionName", "workflowOwnerId", "name",
@@ -59,10 +57,23 @@ SHEET_ONLY_FIELDS = frozenset({"batchName", "tags"})
 # requester-pays inputs bills this account. tests/unit/test_sheet_fields_model.py checks that these and
 # BATCH_FIELDS are exactly botocore's defaultRunSetting members.
 FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy", "requesterPaysEnabled"})
-BATCH_ONLY_FIELDS = (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - PER_RUN_FIELDS
+# Per-run fields a CSV column sets as they are: not the id, nor the objects made of many columns.
+_NOT_COLUMN_FIELDS = frozenset({"runSettingId", "parameters", "runTags"})
+
+
+def per_run_fields() -> frozenset[str]:
+    """The fields one run of a batch may set (everything else is batch-level only): botocore's StartRunBatch
+    inline run setting, read with the first sheet (as validation's limits are), not at import."""
+    return api_limits().per_run_fields
+
+
+@lru_cache(maxsize=1)
+def batch_only_fields() -> frozenset[str]:
+    return (BATCH_FIELDS | FIXED_BY_DEPLOYMENT) - per_run_fields()
+
+
 TAG_PREFIX = "tag:"
 PARAM_PREFIX = "param:"
-STRING_COLUMNS = frozenset({"name", "outputUri", "outputBucketOwnerId"})
 
 MAX_URI = 750
 MAX_TAG_KEY = 128
@@ -84,6 +95,21 @@ def s3_uri_problem(value: Any) -> str | None:
     if not match or ".." in match.group(1):
         return f"{value!r} is not a well-formed s3://bucket/key URI"
     return None
+
+
+# Lines of what s3_uri_problem passes, but the length: _S3_URI, with no ".." in the bucket (up to the first "/").
+# Compiled on first use (re's cache), not by every cold start.
+_WELL_FORMED_S3_URI_LINES = r"(?:s3://(?![a-z0-9.-]*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[^\x00-\x1f]*)?\n)*+"
+
+
+def s3_uris_fine(values: Collection[str]) -> bool:
+    """No s3_uri_problem in any of `values` (strings), shown at C speed for them all at once (a sheet's
+    100,000 inputs): one match over their lines (no well-formed URI holds a line break)."""
+    if not values:
+        return True
+    lines = "\n".join(values) + "\n"
+    return max(map(len, values)) <= MAX_URI and lines.count("\n") == len(values) and \
+        re.fullmatch(_WELL_FORMED_S3_URI_LINES, lines) is not None
 
 
 S3_LIKE_PREFIXES = ("s3:", "S3:")  # a value starting so is meant as an S3 URI, and checked as one
@@ -153,10 +179,81 @@ class RunRow:
 class Sheet:
     format: SheetFormat
     settings: dict[str, Any]
-    runs: list[RunRow]
+    _runs: list[RunRow]
     errors: list[SheetError]
     ids_known: bool = True  # False when the header has no usable id column (already one error for it)
     truncated: bool = False  # more than MAX_RUNS runs: reading stopped (already one error for it)
+    # CSV: the runs column by column, made into RunRows on first use of `runs` (validation encodes a plainly
+    # valid sheet's entries straight from the columns: no dict per run)
+    table: CsvTable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runs(self) -> list[RunRow]:
+        if self.table is not None:
+            self._runs, self.table = self.table.run_rows(), None
+        return self._runs
+
+    @property
+    def run_count(self) -> int:
+        return len(self.table) if self.table is not None else len(self._runs)
+
+    def release_runs(self) -> None:
+        """Let the runs go (their entries are encoded): they need not coexist with the encoding."""
+        self.table = None
+        self._runs.clear()
+
+
+class CsvColumn:
+    """A typed column of a CSV sheet: the field, parameter or tag key it sets, each run's cell text
+    (stripped), and each distinct text's value (UNSET: empty, or rejected with an error)."""
+
+    __slots__ = ("name", "texts", "values")  # a plain class: a dataclass costs every cold start its making
+
+    def __init__(self, name: str, texts: list[str], values: dict[str, Any]) -> None:
+        self.name, self.texts, self.values = name, texts, values
+
+    def run_values(self) -> list[Any]:
+        return list(map(self.values.__getitem__, self.texts))
+
+
+class CsvTable:
+    """A CSV sheet's runs, column by column (blank lines left out; as many entries in each list as runs):
+    each run's spreadsheet row, id text ("": none; `ids` None without a usable id column), field, parameter
+    and tag columns, RunRow.columns (shared by every run) and each run's RunRow.param_bytes."""
+
+    __slots__ = ("fields", "ids", "labels", "lines", "param_bytes", "params", "tags")
+
+    def __init__(self, lines: list[int], ids: list[str] | None, fields: list[CsvColumn], params: list[CsvColumn],
+                 tags: list[CsvColumn], labels: dict[str, str], param_bytes: list[int]) -> None:
+        self.lines, self.ids, self.fields, self.params, self.tags = lines, ids, fields, params, tags
+        self.labels, self.param_bytes = labels, param_bytes
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def run_rows(self) -> list[RunRow]:
+        count = len(self.lines)
+        ids: list[Any] = [v or None for v in self.ids] if self.ids is not None else [None] * count
+        param_dicts = _row_dicts(self.params, count)
+        tag_dicts = _row_dicts(self.tags, count)
+        field_dicts = _row_dicts(self.fields, count)
+        if not self.fields and None not in ids and all(param_dicts) and (not self.tags or all(tag_dicts)):
+            entries = [{"runSettingId": i, "parameters": p, "runTags": t} if self.tags else
+                       {"runSettingId": i, "parameters": p}
+                       for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
+        else:
+            entries = []
+            for run_id, row_fields, row_params, row_tags in zip(ids, field_dicts, param_dicts, tag_dicts, strict=True):
+                if run_id is not None:
+                    row_fields["runSettingId"] = run_id
+                if row_params:
+                    row_fields["parameters"] = row_params
+                if row_tags:
+                    row_fields["runTags"] = row_tags
+                entries.append(row_fields)
+        labels = self.labels
+        return [RunRow(line, entry, labels, bound, True)
+                for line, entry, bound in zip(self.lines, entries, self.param_bytes, strict=True)]
 
 
 def detect_format(name: str | None, data: bytes | IO[bytes]) -> SheetFormat:
@@ -290,6 +387,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
     kinds: list[tuple[str, str, str]] = []
     seen: dict[str, int] = {}
     id_columns = [name for name in header if name in ID_COLUMNS]
+    field_columns, batch_only = per_run_fields() - _NOT_COLUMN_FIELDS, batch_only_fields()
     for index, raw in enumerate(header, start=1):
         name = raw.strip()
         if not name:
@@ -303,7 +401,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
         seen[name] = index
         if name in ID_COLUMNS:
             kinds.append(("id", name, name))
-        elif name in ("name", "outputUri", "priority", "outputBucketOwnerId", "engineSettings"):
+        elif name in field_columns:
             kinds.append(("field", name, name))
         elif name.startswith(TAG_PREFIX):
             key = name[len(TAG_PREFIX):]
@@ -322,7 +420,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
                 kinds.append(("skip", name, name))
             else:
                 kinds.append(("param", param, name))
-        elif name in BATCH_ONLY_FIELDS or name in ("parameters", "runTags"):
+        elif name in batch_only or name in ("parameters", "runTags"):
             reason = (f"{name} is a batch-level setting and cannot vary per run; set it in the deploy "
                       f"configuration or a JSON sheet (name a workflow parameter param:{name})")
             if name in ("parameters", "runTags"):
@@ -390,8 +488,8 @@ def parse_csv(text: str | TextIO) -> Sheet:
         return Sheet("csv", {}, [], errors, ids_known=id_column is not None)
     if not isinstance(rows, list):
         rows = list(rows)
-    runs = _csv_runs(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
-    return Sheet("csv", {}, runs, errors, ids_known=id_column is not None)
+    table = _csv_table(list(lines), rows, kinds, id_column, errors)  # takes the rows: they are emptied
+    return Sheet("csv", {}, [], errors, ids_known=id_column is not None, table=table)
 
 
 def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
@@ -428,44 +526,50 @@ def _failing_row(text: str | TextIO) -> int:
     return row
 
 
-_UNSET: Any = object()
+UNSET: Any = object()  # the value of a cell that sets nothing: empty, or rejected (with an error)
 
 
 def _typed_column(values: list[str], lines: list[int], label: str, errors: list[SheetError],
-                  convert: Any, check: Any = None, kept: set[str] | None = None) -> list[Any]:
-    """Each distinct text converted (and checked) once; `convert(text) -> (value, error)`,
-    `check(value) -> error | None`; empty cells -> _UNSET. `kept`: texts known to be their own value
-    without a problem (neither converted nor checked again)."""
+                  convert: Any, check: Any = None, kept: set[str] | None = None,
+                  distinct: set[str] | None = None) -> dict[str, Any]:
+    """Each distinct text's value, converted (and checked) once; `convert(text) -> (value, error)`,
+    `check(value) -> error | None`; empty cells -> UNSET. `kept`: texts known to be their own value
+    without a problem (neither converted nor checked again); `distinct`: set(values), when known."""
     table: dict[str, Any] = dict(zip(kept, kept, strict=True)) if kept else {}
     bad: dict[str, str] = {}
-    for text in set(values).difference(kept) if kept else set(values):
+    distinct = set(values) if distinct is None else distinct
+    for text in distinct.difference(kept) if kept else distinct:
         if not text:
-            table[text] = _UNSET
+            table[text] = UNSET
             continue
         value, problem = convert(text)
         if not problem and check is not None:
             problem = check(value)
         if problem:
             bad[text] = problem
-            table[text] = _UNSET
+            table[text] = UNSET
         else:
             table[text] = value
     if bad:
         errors.extend(SheetError(line, label, bad[text]) for line, text in zip(lines, values, strict=True)
                       if text in bad)
-    return list(map(table.__getitem__, values))
+    return table
 
 
-# First characters of the cells typed_cell types (booleans, numbers, JSON); it keeps any other text as it is.
-_TYPED_FIRST = frozenset("tTfF-0123456789[{\"")
+# Matches (at its start) a cell that typed_cell keeps as it is: one whose first character is none of those of
+# the cells it types (booleans, numbers, JSON).
+_KEPT_AS_IS = re.compile(r'[^tTfF\-0-9\[{"]')
 
 
-def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> list[Any]:
+def _parameter_column(values: list[str], lines: list[int], label: str, errors: list[SheetError]) -> dict[str, Any]:
     """_typed_column with typed_cell and parameter_value_problem; the texts typed_cell keeps as they are (most
     distinct cells of a sheet: ids, paths, labels) are taken without a call each, S3 URIs among them checked."""
-    kept = {text for text in set(values) if text and text[0] not in _TYPED_FIRST}
-    kept.difference_update([text for text in kept if text.startswith(S3_LIKE_PREFIXES) and s3_uri_problem(text)])
-    return _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem, kept)
+    distinct = set(values)
+    kept = set(filter(_KEPT_AS_IS.match, distinct))
+    uris = list(compress(kept, map(str.startswith, kept, repeat(S3_LIKE_PREFIXES))))
+    if not s3_uris_fine(uris):
+        kept.difference_update([text for text in uris if s3_uri_problem(text)])
+    return _typed_column(values, lines, label, errors, typed_cell, parameter_value_problem, kept, distinct)
 
 
 def _int(text: str) -> tuple[Any, str | None]:
@@ -503,10 +607,10 @@ def _tag_value_problem(value: str) -> str | None:
     return f"tag value must be at most {MAX_TAG_VALUE} characters" if len(value) > MAX_TAG_VALUE else None
 
 
-def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, str, str]], id_column: str | None,
-              errors: list[SheetError]) -> list[RunRow]:
+def _csv_table(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, str, str]], id_column: str | None,
+               errors: list[SheetError]) -> CsvTable | None:
     if not rows:
-        return []
+        return None
     labels = _column_labels(kinds, id_column)
     columns = [list(map(str.strip, column)) for column in zip(*rows, strict=True)]
     count = len(rows)
@@ -519,58 +623,42 @@ def _csv_runs(lines: list[int], rows: list[list[str]], kinds: list[tuple[str, st
         columns = [[column[i] for i in keep] for column in columns]
         count = len(keep)
         if not count:
-            return []
-    ids: list[Any] = [None] * count
-    fields: list[tuple[str, list[Any]]] = []
-    params: list[tuple[str, list[Any]]] = []
-    tags: list[tuple[str, list[Any]]] = []
+            return None
+    ids: list[str] | None = None
+    fields: list[CsvColumn] = []
+    params: list[CsvColumn] = []
+    tags: list[CsvColumn] = []
     for (kind, name, label), values in zip(kinds, columns, strict=True):
         if kind == "id" and name == id_column:
-            ids = [v or None for v in values]
+            ids = values
         elif kind == "param":
-            params.append((name, _parameter_column(values, lines, label, errors)))
+            params.append(CsvColumn(name, values, _parameter_column(values, lines, label, errors)))
         elif kind == "tag":
-            tags.append((name, _typed_column(values, lines, label, errors, _text, _tag_value_problem)))
+            tags.append(CsvColumn(name, values, _typed_column(values, lines, label, errors, _text,
+                                                              _tag_value_problem)))
         elif kind == "field":
             convert = _priority if name == "priority" else _engine_settings if name == "engineSettings" else _text
-            fields.append((name, _typed_column(values, lines, label, errors, convert)))
+            fields.append(CsvColumn(name, values, _typed_column(values, lines, label, errors, convert)))
     # A bound of each row's parameters as compact JSON (validation._merged_size computes exact sizes only
     # above it): each character of the row's cells and of the names becomes at most 6 bytes (a \uXXXX
     # escape), plus 6 bytes of quotes and separators a parameter and 2 of braces.
-    names = sum(len(name) for name, _ in params)
+    names = sum(len(column.name) for column in params)
     extra = 6 * len(params) + 2
     widest = 6 * (sum(max(map(len, column)) for column in columns) + names) + extra  # bounds every row at once
-    bounds: Any = [widest] * count if widest <= 50_000 else \
+    bounds = [widest] * count if widest <= 50_000 else \
         [6 * (sum(cells) + names) + extra for cells in zip(*(map(len, column) for column in columns), strict=True)]
-    del columns
-    param_dicts = _row_dicts(params, count)
-    tag_dicts = _row_dicts(tags, count)
-    field_dicts = _row_dicts(fields, count)
-    if not fields and None not in ids and all(param_dicts) and (not tags or all(tag_dicts)):
-        entries = [{"runSettingId": i, "parameters": p, "runTags": t} if tags else {"runSettingId": i, "parameters": p}
-                   for i, p, t in zip(ids, param_dicts, tag_dicts, strict=True)]
-    else:
-        entries = []
-        for run_id, row_fields, row_params, row_tags in zip(ids, field_dicts, param_dicts, tag_dicts, strict=True):
-            if run_id is not None:
-                row_fields["runSettingId"] = run_id
-            if row_params:
-                row_fields["parameters"] = row_params
-            if row_tags:
-                row_fields["runTags"] = row_tags
-            entries.append(row_fields)
-    return [RunRow(line, entry, labels, bound, True) for line, entry, bound in zip(lines, entries, bounds, strict=True)]
+    return CsvTable(lines, ids, fields, params, tags, labels, bounds)
 
 
-def _row_dicts(columns: list[tuple[str, list[Any]]], count: int) -> list[dict[str, Any]]:
+def _row_dicts(columns: list[CsvColumn], count: int) -> list[dict[str, Any]]:
     """Per row {name: value} of the given columns, leaving out unset cells."""
     if not columns:
         return [{} for _ in range(count)]
-    names = [name for name, _ in columns]
-    values = [column for _, column in columns]
-    if not any(_UNSET in column for column in values):
+    names = [column.name for column in columns]
+    values = [column.run_values() for column in columns]
+    if not any(UNSET in column.values.values() for column in columns):
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-    return [{n: v for n, v in zip(names, row, strict=True) if v is not _UNSET} for row in zip(*values, strict=True)]
+    return [{n: v for n, v in zip(names, row, strict=True) if v is not UNSET} for row in zip(*values, strict=True)]
 
 
 def _column_labels(kinds: list[tuple[str, str, str]], id_column: str | None) -> dict[str, str]:
@@ -945,13 +1033,14 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
         if run_chars is not None and len(run_chars) == len(raw_runs) else [None] * len(raw_runs)
     runs: list[RunRow] = []
     append = runs.append
+    per_run, batch_only = per_run_fields(), batch_only_fields()
     for index, (raw, bound) in enumerate(zip(raw_runs, bounds, strict=True), start=1):
         if index in unsendable:  # already one error for it
             continue
         if not isinstance(raw, dict):
             errors.append(SheetError(index, None, "a run must be a JSON object"))
             continue
-        if "runSettingId" in raw and raw.keys() <= PER_RUN_FIELDS:  # the usual run: taken as it is
+        if "runSettingId" in raw and raw.keys() <= per_run:  # the usual run: taken as it is
             append(RunRow(index, raw, _JSON_LABELS, bound))
             continue
         fields: dict[str, Any] = {}
@@ -961,9 +1050,9 @@ def _json_runs(raw_runs: list[Any], errors: list[SheetError], run_chars: list[in
         for key, value in raw.items():
             if key in ID_COLUMNS:
                 fields["runSettingId"] = value
-            elif key in PER_RUN_FIELDS:
+            elif key in per_run:
                 fields[key] = value
-            elif key in BATCH_ONLY_FIELDS:
+            elif key in batch_only:
                 errors.append(SheetError(index, key, f"{key} is a batch-level setting and cannot be set per run"))
             else:
                 errors.append(SheetError(index, key, f"unknown run field {key!r} (workflow parameters go in "

@@ -13,6 +13,9 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
+from json.encoder import encode_basestring as encode_string  # what compact() does with a str, at C speed
+from operator import itemgetter
 from typing import Any
 
 from launcher.policy import SheetPolicy, as_prefix
@@ -21,16 +24,20 @@ from launcher.sheet import (
     MAX_TAG_VALUE,
     RESERVED_TAG_PREFIX,
     S3_LIKE_PREFIXES,
+    UNSET,
+    CsvColumn,
+    CsvTable,
     RunRow,
     Sheet,
     SheetError,
     parameter_value_problem,
     s3_uri_problem,
+    s3_uris_fine,
     tag_key_problem,
     too_many_runs,
 )
 from shared.api_limits import MAX_RUNS, ApiLimits, api_limits
-from shared.lineage import ALL_TAGS, launch_tagger, stack_id_from_env
+from shared.lineage import ALL_TAGS, LaunchTagger, launch_tagger, stack_id_from_env
 
 MAX_PARAMETER_BYTES = 50_000
 MAX_TAGS_PER_RUN = 50
@@ -134,7 +141,7 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     limits = api_limits()
     policy = policy or default_policy(deploy_defaults)
     default, batch_name, batch_tags = _batch_settings(sheet.settings, deploy_defaults, errors, limits, policy)
-    count = len(sheet.runs)
+    count = sheet.run_count
     if count == 0 and not sheet.errors:
         errors.append(SheetError(None, None, "sheet has no runs"))
     if count > MAX_RUNS and not sheet.truncated:
@@ -147,8 +154,14 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     first_seen: dict[str, int] = {}
     entries: list[dict[str, Any]] = []
     tags_for = launch_tagger(submission_id, stack_id_from_env())
-    if not errors and has_default_output and sheet.ids_known and \
-            _plainly_valid(sheet.runs, default_params_size, len(default_tags), limits):
+    plain = not errors and has_default_output and sheet.ids_known
+    if plain and sheet.table is not None and count > limits.inline_max and \
+            _table_plainly_valid(sheet.table, default_params_size, len(default_tags), limits):
+        # A CSV sheet the batch gets from the settings file: its entries' JSON straight from the columns
+        encoded = EncodedRuns(_table_pieces(sheet.table, not has_default_name, tags_for))
+        sheet.release_runs()
+        return Validated([], default, batch_name, batch_tags, [], encoded, count)
+    if plain and _plainly_valid(sheet.runs, default_params_size, len(default_tags), limits):
         entries = _plain_entries(sheet.runs, not has_default_name, tags_for)
     else:  # row by row: every problem with its row and column
         for run in sheet.runs:
@@ -162,7 +175,7 @@ def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: st
     if run_count > limits.inline_max:
         # Only the settings file's bytes are needed from here on: encode the entries group by group and let
         # each group's dicts (and the sheet's rows) go, so they never coexist whole with their encoding.
-        sheet.runs.clear()
+        sheet.release_runs()
         encoded = EncodedRuns()
         while entries:
             encoded.append(compact(entries[:ENCODE_GROUP])[1:-1])
@@ -302,7 +315,7 @@ def _values_plain(params: list[Any]) -> bool:
     uris = [value for value in values if type(value) is str]
     uris += [item for value in values if type(value) is list for item in value
              if type(item) is str and item.startswith(S3_LIKE_PREFIXES)]
-    return not any(map(s3_uri_problem, uris))
+    return s3_uris_fine(uris)
 
 
 def _tags_plain(tags: list[dict[str, Any]]) -> bool:
@@ -330,6 +343,78 @@ def _plain_entries(runs: list[RunRow], name_from_id: bool, tags_for: Callable[[s
             tags.update(tags_for(run_id))
         append(entry)
     return entries
+
+
+def _table_plainly_valid(table: CsvTable, default_params_size: int, default_tag_count: int,
+                         limits: ApiLimits) -> bool:
+    """_plainly_valid of the table's runs, shown from its columns, for the sheets whose entries all have one
+    shape (what _table_pieces encodes): an id, parameters if the sheet has parameter columns, tags if it
+    has tag columns, in every run. False: the runs are made and checked as rows."""
+    ids = table.ids
+    if ids is None or table.fields or "" in ids or len(set(ids)) != len(ids) or any(map(str.isspace, ids)) \
+            or not limits.run_setting_id.allows_all(ids):
+        return False
+    if max(table.param_bytes) + default_params_size > MAX_PARAMETER_BYTES:
+        return False
+    if default_tag_count + len(table.tags) > MAX_USER_TAGS:
+        return False
+    return _every_run_sets(table.params) and _every_run_sets(table.tags)
+
+
+def _every_run_sets(columns: list[CsvColumn]) -> bool:
+    """Every run sets one of the columns (or there are none); values are checked (CSV): only "" is unset."""
+    if not columns or any("" not in column.values for column in columns):
+        return True
+    return all(map(any, zip(*(column.texts for column in columns), strict=True)))
+
+
+_AFTER_FIRST = itemgetter(slice(1, None))
+
+
+def _table_pieces(table: CsvTable, name_from_id: bool, tagger: LaunchTagger) -> Iterator[str]:
+    """What _plain_entries and the settings file's encoding make of a plainly valid table, ENCODE_GROUP
+    entries a piece: each entry's compact JSON put together from its cells' (each distinct cell encoded once),
+    with the same keys in the same order, byte for byte."""
+    ids = table.ids
+    assert ids is not None
+    params = [(_member_json(column.name, column.values), column.texts) for column in table.params]
+    tags = [(_member_json(column.name, column.values), column.texts) for column in table.tags]
+    for start in range(0, len(ids), ENCODE_GROUP):
+        end = start + ENCODE_GROUP
+        group = ids[start:end]
+        id_json = list(map(encode_string, group))
+        parts: list[Iterable[str]] = [repeat('{"runSettingId":'), id_json]
+        if params:  # ',"p1":v1,"p2":v2' less its first comma, for each run
+            parts += [repeat(',"parameters":{'), _members(params, start, end), repeat("}")]
+        lineage = [repeat(f",{compact(key)}:{encode_string(value)}") if isinstance(value, str) else
+                   map(f",{compact(key)}:".__add__, id_json if value is group else map(encode_string, value))
+                   for key, value in tagger.columns(group)]  # the sample tag: the run's id
+        name = [repeat(',"name":'), id_json] if name_from_id else []
+        if tags:  # the run's own tags, then the lineage tags; its name after them
+            parts += [repeat(',"runTags":{'), _members(tags, start, end), *lineage, repeat("}"), *name]
+        else:
+            parts += [*name, repeat(',"runTags":{'), map(_AFTER_FIRST, lineage[0]), *lineage[1:], repeat("}")]
+        parts.append(repeat("}"))
+        yield ",".join(map("".join, zip(*parts, strict=False)))  # to the lists' end
+
+
+def _member_json(name: str, values: dict[str, Any]) -> dict[str, str]:
+    """Each distinct cell text of a column -> ',"name":<its value as compact JSON>' ("" when unset)."""
+    key = f",{compact(name)}:"
+    kinds = set(map(type, values.values()))
+    if kinds <= {str}:  # texts (ids, paths, labels): often one per run
+        encoded = map(encode_string, values.values())
+    elif kinds <= {int}:
+        encoded = map(int.__repr__, values.values())  # as json writes an int
+    else:
+        return {text: "" if value is UNSET else key + compact(value) for text, value in values.items()}
+    return dict(zip(values, map(key.__add__, encoded), strict=True))
+
+
+def _members(columns: list[tuple[dict[str, str], list[str]]], start: int, end: int) -> Iterator[str]:
+    """Each run's members of the columns, rows start to end, as a JSON object's inside (no braces)."""
+    joined = map("".join, zip(*(map(members.__getitem__, texts[start:end]) for members, texts in columns), strict=True))
+    return map(_AFTER_FIRST, joined)
 
 
 # ----------------------------------------------------------------------------------------- per run

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from operator import itemgetter, methodcaller
 
 from pydantic import BaseModel, ConfigDict
 
@@ -69,21 +70,41 @@ def launch_tags(submission_id: str, sample: str | None, stack_id: str | None) ->
     return launch_tagger(submission_id, stack_id)(sample)
 
 
-def launch_tagger(submission_id: str, stack_id: str | None) -> Callable[[str | None], dict[str, str]]:
+def launch_tagger(submission_id: str, stack_id: str | None) -> LaunchTagger:
     """launch_tags for one submission, with what every run shares worked out once (a sheet has up to
     100,000 runs: no environment read and no re-hash of the submission id per run)."""
-    with_sample, stack = sample_tag_enabled(), stack_tags(stack_id)
-    submission_hash = hashlib.sha256(f"{submission_id}\0".encode())  # chain_id's prefix
+    return LaunchTagger(submission_id, stack_id)
 
-    def tags(sample: str | None) -> dict[str, str]:
+
+class LaunchTagger:
+    """launch_tags(submission_id, sample, stack_id) for the samples of one submission."""
+
+    def __init__(self, submission_id: str, stack_id: str | None) -> None:
+        self.submission_id = submission_id
+        self.with_sample, self.stack = sample_tag_enabled(), stack_tags(stack_id)
+        self.prefix = f"{submission_id}\0".encode()  # chain_id's hashed text, up to the sample
+        self.submission_hash = hashlib.sha256(self.prefix)
+
+    def __call__(self, sample: str | None) -> dict[str, str]:
         if not sample:
-            return {TAG_SUBMISSION: submission_id, **stack}
-        chain = submission_hash.copy()
+            return {TAG_SUBMISSION: self.submission_id, **self.stack}
+        chain = self.submission_hash.copy()
         chain.update(sample.encode())
-        return {TAG_SUBMISSION: submission_id, **({TAG_SAMPLE: sample} if with_sample else {}),
-                TAG_CHAIN: chain.hexdigest()[:CHAIN_ID_CHARS], **stack}
+        return {TAG_SUBMISSION: self.submission_id, **({TAG_SAMPLE: sample} if self.with_sample else {}),
+                TAG_CHAIN: chain.hexdigest()[:CHAIN_ID_CHARS], **self.stack}
 
-    return tags
+    def columns(self, samples: list[str]) -> list[tuple[str, str | list[str]]]:
+        """The tags of each of `samples` (none empty) column by column, in the order of their keys in
+        self(sample): (key, each sample's value), or (key, the one value every sample shares). Made in
+        passes at C speed (a sheet's 100,000 chain digests), not one call per sample."""
+        digests = map(hashlib.sha256, map(self.prefix.__add__, map(str.encode, samples)))
+        chains = list(map(_CHAIN_CHARS, map(_HEXDIGEST, digests)))
+        return [(TAG_SUBMISSION, self.submission_id), *([(TAG_SAMPLE, samples)] if self.with_sample else []),
+                (TAG_CHAIN, chains), *self.stack.items()]
+
+
+_HEXDIGEST = methodcaller("hexdigest")
+_CHAIN_CHARS = itemgetter(slice(None, CHAIN_ID_CHARS))
 
 
 def stack_tags(stack_id: str | None) -> dict[str, str]:
