@@ -18,7 +18,9 @@ import pytest
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
+from shared.events import parse_omics_event
 from shared.provenance import keys
+from shared.provenance.repository import ProvenanceError
 from shared.provenance.views import batch_view
 from tests.integration.rerun_harness import Harness
 
@@ -140,3 +142,102 @@ def test_follow_up_members_land_under_the_root_batch_in_every_order(make, monkey
     h.repository.put_batch_link(follow_up.id, root, root, 1, {"group": link["group"], "origin": "rerunner"})
     h.deliver([inprogress], rerun=False)
     assert h.repository.batch_items(follow_up.id) == before
+
+
+def _expect_members_under_root(h: Harness, root: str, follow_up: str) -> None:
+    assert _members_under(h, root) == [("s1", 0, root), ("s2", 0, root), ("s2", 1, follow_up), ("s3", 0, root)]
+    assert _members_under(h, follow_up) == []
+    summary = h.repository.get_item(keys.batch_pk(follow_up), keys.SUMMARY) or {}
+    assert (summary["root_batch_id"], summary["attempt"], "members_refiling" in summary) == (root, 1, False)
+
+
+def test_a_rerunner_stopped_between_the_link_and_its_claim_writes_the_link_on_retry(make, monkeypatch) -> None:
+    # Given a re-runner whose link write fails once, right after StartRunBatch
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
+    root = h.start_batch(SAMPLES)
+    work = parse_work(h.advance_until_event(_batch_event(root, "PROCESSED")))
+    h.deliver(rerun=False)
+    put_link = h.repository.put_batch_link
+    monkeypatch.setattr(h.repository, "put_batch_link", _fails_once(put_link, "throttled link write"))
+    with pytest.raises(RetryableError):
+        h.handle(work)
+    # When its work comes back
+    outcome = h.handle(work)
+    h.run()
+    # Then it found the batch it had started (same requestId) and linked it: the claim did not skip it
+    (follow_up,) = h.follow_ups(root)
+    assert outcome.started == [follow_up.id]
+    link = h.repository.get_batch_link(follow_up.id)
+    assert link is not None and (link["root_batch_id"], link["attempt"]) == (root, 1)
+    _expect_members_under_root(h, root, follow_up.id)
+
+
+def test_a_recorder_stopped_before_reading_the_link_again_refiles_on_redelivery(make, monkeypatch) -> None:
+    # Given members recorded under the follow-up itself while its link was written (after the recorder's
+    # read, before its mark: the link's writer saw no members), and the recorder stopping before its
+    # second read of the link
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
+    root, work = _follow_up_started_then_stopped(h, monkeypatch)
+    (follow_up,) = h.follow_ups(root)
+    read_link = h.repository.get_batch_link
+    reads: list[str] = []
+
+    def link_lands_then_recorder_stops(batch_id: str) -> Any:
+        if batch_id != follow_up.id:
+            return read_link(batch_id)
+        reads.append(batch_id)
+        if len(reads) == 2:
+            raise RetryableError("the recorder stopped before reading the link again")
+        found = read_link(batch_id)
+        h.handle(work)
+        return found
+
+    monkeypatch.setattr(h.repository, "get_batch_link", link_lands_then_recorder_stops)
+    inprogress = h.advance_until_event(_batch_event(follow_up.id, "INPROGRESS"))
+    with pytest.raises(RetryableError):
+        h.deliver(rerun=False)
+    monkeypatch.undo()
+    assert _members_under(h, follow_up.id) != []  # the defect's state, before the redelivery
+    # When the INPROGRESS event is delivered again (SQS: the record failed)
+    outcome = h.recorder.record(parse_omics_event(inprogress))
+    # Then the redelivery re-filed the members
+    assert (outcome.advanced, outcome.members_refiled) == (False, 1)
+    h.run()
+    _expect_members_under_root(h, root, follow_up.id)
+
+
+def test_a_refile_stopped_half_way_is_finished_by_the_next_one(make, monkeypatch) -> None:
+    # Given members recorded under the follow-up before its link, and the link writer's re-file failing
+    # once after the summary was marked
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
+    root, work = _follow_up_started_then_stopped(h, monkeypatch)
+    (follow_up,) = h.follow_ups(root)
+    h.advance_until_event(_batch_event(follow_up.id, "INPROGRESS"))
+    h.deliver(rerun=False)
+    put_items = h.repository.put_items
+    # a table that stays throttled for the member writes
+    monkeypatch.setattr(h.repository, "put_items", lambda items: [i for i in items if i.get("entity") == "MEMBER"]
+                        or put_items(items))
+    with pytest.raises(ProvenanceError):
+        h.handle(work)
+    monkeypatch.setattr(h.repository, "put_items", put_items)
+    summary = h.repository.get_item(keys.batch_pk(follow_up.id), keys.SUMMARY) or {}
+    assert summary["members_refiling"] == root and summary["root_batch_id"] == follow_up.id
+    # When the re-runner's work comes back
+    outcome = h.handle(work)
+    h.run()
+    # Then the re-file is finished, and the one batch is linked
+    assert outcome.started == [follow_up.id]
+    _expect_members_under_root(h, root, follow_up.id)
+
+
+def _fails_once(real: Callable[..., Any], why: str) -> Callable[..., Any]:
+    calls: list[bool] = []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if not calls:
+            calls.append(True)
+            raise RetryableError(why)
+        return real(*args, **kwargs)
+
+    return failing

@@ -432,9 +432,9 @@ class ProvenanceRepository:
         StartRunBatch returned). Returns how many members it re-filed: the recorder may have recorded them
         under the batch itself before the link existed (it reads the link again after its mark; this side
         sees the mark, so one of the two re-files them)."""
-        self.put_items([{keys.PK: keys.batch_pk(batch_id), keys.SK: "LINK", "entity": "BATCH_LINK",
+        self.put_record({keys.PK: keys.batch_pk(batch_id), keys.SK: "LINK", "entity": "BATCH_LINK",
                          "batch_id": batch_id, "parent_batch_id": parent_batch_id,
-                         "root_batch_id": root_batch_id, "attempt": attempt, **(attributes or {})}])
+                         "root_batch_id": root_batch_id, "attempt": attempt, **(attributes or {})})
         # Index the follow-up's summary under its root so the root's batch view shows it, unless its members
         # are recorded elsewhere (or half re-filed): then the summary moves with them, last.
         update = _Update(sets=self._filed_under(batch_id, root_batch_id, attempt)).build()
