@@ -487,7 +487,9 @@ class Rerunner:
             return
         live = []
         for member in members:
-            if member.summary.get("superseded_by"):
+            # Claimed, not completed: an earlier try may have started the batch whose runs superseded these
+            # members. Send its request again (same requestId: that batch) to link it, not skip it.
+            if member.summary.get("superseded_by") and claim is None:
                 self._decide_member(
                     outcome,
                     member,

@@ -241,3 +241,21 @@ def _fails_once(real: Callable[..., Any], why: str) -> Callable[..., Any]:
         return real(*args, **kwargs)
 
     return failing
+
+
+def test_a_rerunner_whose_work_comes_back_after_the_follow_up_finished_still_links_it(make, monkeypatch) -> None:
+    # Given a follow-up batch started by a re-runner that stopped before writing its link, whose runs all
+    # completed (superseding the root's failed member) before the work came back
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
+    root, work = _follow_up_started_then_stopped(h, monkeypatch)
+    (follow_up,) = h.follow_ups(root)
+    h.advance_until_event(_batch_event(follow_up.id, "PROCESSED"))
+    h.deliver(rerun=False)
+    # When the work comes back
+    outcome = h.handle(work)
+    h.run()
+    # Then it found the batch it had started (no second one) and linked it under the root
+    assert outcome.started == [follow_up.id] and h.follow_ups(root) == [follow_up]
+    _expect_members_under_root(h, root, follow_up.id)
+    view = batch_view(h.repository, root)
+    assert [(a.attempt, a.status) for a in view.samples["s2"].attempts] == [(0, "FAILED"), (1, "COMPLETED")]
