@@ -11,17 +11,20 @@ every order. moto + emulator + the real recorder and re-runner (tests/integratio
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from recorder.logic import Recorder
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.events import parse_omics_event
 from shared.provenance import keys
-from shared.provenance.repository import ProvenanceError
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
+from tests.factories import batch_event
 from tests.integration.rerun_harness import Harness
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
@@ -259,3 +262,36 @@ def test_a_rerunner_whose_work_comes_back_after_the_follow_up_finished_still_lin
     _expect_members_under_root(h, root, follow_up.id)
     view = batch_view(h.repository, root)
     assert [(a.attempt, a.status) for a in view.samples["s2"].attempts] == [(0, "FAILED"), (1, "COMPLETED")]
+
+
+class _TwoPages:
+    """ListRunsInBatch of a batch too large for one invocation: two pages (s1, then s2)."""
+
+    def list_runs_in_batch(self, batchId: str, maxItems: int, startingToken: str | None = None) -> dict[str, Any]:
+        if startingToken is None:
+            return {"runs": [{"runSettingId": "s1", "runId": "1", "submissionStatus": "SUCCESS"}], "nextToken": "p2"}
+        return {"runs": [{"runSettingId": "s2", "runId": "2", "submissionStatus": "SUCCESS"}]}
+
+
+def test_members_recorded_across_invocations_around_the_link_all_land_under_the_root(table_name: str) -> None:
+    # Given a follow-up batch whose members' first page was recorded (under itself: no link yet) when the
+    # invocation ran out of time, and its link written before the retry
+    repository = ProvenanceRepository(table_name)
+    seconds_left = [5.0]
+    recorder = Recorder(repository, omics=_TwoPages, time_left=lambda: seconds_left[0])
+    event = parse_omics_event(batch_event("fu", "INPROGRESS", datetime(2026, 3, 1, tzinfo=UTC)))
+    with pytest.raises(RetryableError, match="resumes"):
+        recorder.record(event)
+    assert _filed(repository, "fu") == [("s1", 0)]
+    assert repository.put_batch_link("fu", "root", "root", 1) == 0  # nothing marked recorded yet
+    # When the event comes back with time to finish
+    seconds_left[0] = float("inf")
+    outcome = recorder.record(event)
+    # Then the second page went under the root, and the first was re-filed there
+    assert outcome.members_recorded == 2
+    assert _filed(repository, "root") == [("s1", 1), ("s2", 1)] and _filed(repository, "fu") == []
+
+
+def _filed(repository: ProvenanceRepository, root: str) -> list[tuple[str, int]]:
+    return sorted((i["run_setting_id"], int(i["attempt"])) for i in repository.batch_view(root)
+                  if i.get("entity") == "MEMBER")
