@@ -209,13 +209,14 @@ def test_a_recorder_stopped_before_reading_the_link_again_refiles_on_redelivery(
     _expect_members_under_root(h, root, follow_up.id)
 
 
-def test_a_refile_stopped_half_way_is_finished_by_the_next_one(make, monkeypatch) -> None:
+@pytest.mark.parametrize("finisher", ["rerunner", "recorder"])
+def test_a_refile_stopped_half_way_is_finished_by_the_next_one(make, monkeypatch, finisher: str) -> None:
     # Given members recorded under the follow-up before its link, and the link writer's re-file failing
     # once after the summary was marked
     h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
     root, work = _follow_up_started_then_stopped(h, monkeypatch)
     (follow_up,) = h.follow_ups(root)
-    h.advance_until_event(_batch_event(follow_up.id, "INPROGRESS"))
+    inprogress = h.advance_until_event(_batch_event(follow_up.id, "INPROGRESS"))
     h.deliver(rerun=False)
     put_items = h.repository.put_items
     # a table that stays throttled for the member writes
@@ -226,7 +227,9 @@ def test_a_refile_stopped_half_way_is_finished_by_the_next_one(make, monkeypatch
     monkeypatch.setattr(h.repository, "put_items", put_items)
     summary = h.repository.get_item(keys.batch_pk(follow_up.id), keys.SUMMARY) or {}
     assert summary["members_refiling"] == root and summary["root_batch_id"] == follow_up.id
-    # When the re-runner's work comes back
+    # When the re-runner's work comes back, or the recorder gets the INPROGRESS event again
+    if finisher == "recorder":
+        assert h.recorder.record(parse_omics_event(inprogress)).members_refiled == 1
     outcome = h.handle(work)
     h.run()
     # Then the re-file is finished, and the one batch is linked

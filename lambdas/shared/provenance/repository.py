@@ -471,8 +471,8 @@ class ProvenanceRepository:
                  if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
         if self.put_items(moved):
             raise ProvenanceError(f"batch {batch_id}: re-filed members were not all written", True)
-        names = self._filed_under(batch_id, root_batch_id, attempt)
-        self._update(key, _Update(sets=names, removes=["members_refiling"]), returns="NONE")
+        place = self._filed_under(batch_id, root_batch_id, attempt)
+        self._update(key, _Update(sets=place, removes=["members_refiling"]), returns="NONE")
         return len(moved)
 
     @staticmethod
