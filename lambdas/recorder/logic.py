@@ -50,6 +50,7 @@ class RecordOutcome:
     advanced: bool = False
     enriched: bool = False
     members_recorded: int = 0
+    members_refiled: int = 0  # members moved under the root batch their LINK, written after them, names
     history: list[dict[str, Any]] = field(default_factory=list)
     cost: RunCost | None = None  # the enriched run's cost (metrics RunCostUSD / CacheAvoidedCostUSD)
 
@@ -350,8 +351,14 @@ class Recorder:
         """Record the batch's members when its status says they are known and they are not recorded yet; a
         PROCESSED batch then leaves the active index (the reconciler finishes one whose members failed)."""
         batch_id = str(summary.get("batch_id") or outcome.entity_id)
-        if status in BATCH_MEMBERS_KNOWN and "members_recorded_at" not in summary:
-            outcome.members_recorded = self._record_members(batch_id, summary)
+        if status in BATCH_MEMBERS_KNOWN:
+            if "members_recorded_at" not in summary:
+                outcome.members_recorded = self._record_members(batch_id, summary)
+            elif summary.get("members_refiling") or (
+                    not outcome.advanced and summary.get("root_batch_id", batch_id) == batch_id):
+                # A re-file stopped half-way, or this is the redelivery of an event whose recording may have
+                # stopped between marking members filed under the batch itself and reading the LINK again.
+                outcome.members_refiled = self._relink(batch_id, (batch_id, 0), bool(summary.get("members_refiling")))
         if status == BatchStatus.PROCESSED and "active_pk" in summary:
             self.repository.finish_batch(batch_id)
 
@@ -362,6 +369,7 @@ class Recorder:
         recorded_at = iso_time(self.now())
         token: str | None = summary.get("members_cursor")
         count = int(summary.get("members_count_so_far", 0)) if token else 0
+        earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
         while True:
             try:
                 page = self.omics.list_runs_in_batch(batchId=batch_id, maxItems=100,
@@ -374,10 +382,28 @@ class Recorder:
             if not token:
                 break
             if self.time_left() < 10:
-                self.repository.checkpoint_batch_members(batch_id, token, count)
+                self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt)
                 raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at)
+        if not link:
+            # A follow-up batch's LINK is written once StartRunBatch returned: it may have come after our
+            # read. Read it again now the members are marked (consistent reads both): either we see it here,
+            # or its writer sees our mark and re-files them itself.
+            self._relink(batch_id, (root, attempt))
+        elif earlier is not None and earlier != f"{attempt:04d}#{root}":
+            self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
+
+    def _relink(self, batch_id: str, filed: tuple[str, int], force: bool = False) -> int:
+        """Re-file the members filed under `filed` (root batch, attempt) when the batch's LINK says they
+        belong elsewhere (or, `force`, finish a re-file). Returns how many members moved."""
+        link = self.repository.get_batch_link(batch_id)
+        if not link:
+            return 0
+        target = (str(link["root_batch_id"]), int(link.get("attempt", 0)))
+        if not force and target == filed:
+            return 0
+        return self.repository.refile_batch_members(batch_id, *target)
 
     def _write_members(self, root: str, attempt: int, members: Iterable[BatchMember], recorded_at: str) -> int:
         members = list(members)

@@ -487,7 +487,9 @@ class Rerunner:
             return
         live = []
         for member in members:
-            if member.summary.get("superseded_by"):
+            # Claimed, not completed: an earlier try may have started the batch whose runs superseded these
+            # members. Send its request again (same requestId: that batch) to link it, not skip it.
+            if member.summary.get("superseded_by") and claim is None:
                 self._decide_member(
                     outcome,
                     member,
@@ -545,10 +547,16 @@ class Rerunner:
             for member in live:
                 self._decide_member(outcome, member, {**context, "why": str(rejected)}, Decided.REJECTED)
             return
-        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_batch_id": new_batch_id})
-        self.repository.put_batch_link(
+        # The link before the claim's completion: a retry after a stop in between starts the same batch
+        # again (same requestId) and writes the link; a completed claim would skip it. Members the recorder
+        # filed under the new batch before its link existed are re-filed under the root here.
+        refiled = self.repository.put_batch_link(
             new_batch_id, batch_id, root_batch_id, attempt, {"group": group, "origin": "rerunner"}
         )
+        if refiled:
+            logger.info("follow-up batch members re-filed under their root batch",
+                        extra={"batch_id": new_batch_id, "root_batch_id": root_batch_id, "members": refiled})
+        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_batch_id": new_batch_id})
         self._decide(
             outcome,
             pk,

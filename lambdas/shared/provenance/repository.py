@@ -427,17 +427,59 @@ class ProvenanceRepository:
         return self.get_item(keys.batch_pk(batch_id), "LINK")
 
     def put_batch_link(self, batch_id: str, parent_batch_id: str, root_batch_id: str, attempt: int,
-                       attributes: Mapping[str, Any] | None = None) -> None:
-        """A follow-up batch's place in its root batch's history (written by whoever starts it)."""
-        self.put_items([{keys.PK: keys.batch_pk(batch_id), keys.SK: "LINK", "entity": "BATCH_LINK",
+                       attributes: Mapping[str, Any] | None = None) -> int:
+        """A follow-up batch's place in its root batch's history (written by whoever starts it, after
+        StartRunBatch returned). Returns how many members it re-filed: the recorder may have recorded them
+        under the batch itself before the link existed (it reads the link again after its mark; this side
+        sees the mark, so one of the two re-files them)."""
+        self.put_record({keys.PK: keys.batch_pk(batch_id), keys.SK: "LINK", "entity": "BATCH_LINK",
                          "batch_id": batch_id, "parent_batch_id": parent_batch_id,
-                         "root_batch_id": root_batch_id, "attempt": attempt, **(attributes or {})}])
-        # Index the follow-up's summary under its root so the root's batch view shows it.
-        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(sets={"batch_pk": keys.batch_pk(root_batch_id),
-                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}",
-                                   "root_batch_id": root_batch_id, "attempt": attempt,
-                                   "batch_id": batch_id, "entity": "BATCH"}), returns="NONE")
+                         "root_batch_id": root_batch_id, "attempt": attempt, **(attributes or {})})
+        # Index the follow-up's summary under its root so the root's batch view shows it, unless its members
+        # are recorded elsewhere (or half re-filed): then the summary moves with them, last.
+        update = _Update(sets=self._filed_under(batch_id, root_batch_id, attempt)).build()
+        update["ExpressionAttributeNames"].update({"#recorded": "members_recorded_at", "#root": "root_batch_id",
+                                                   "#attempt": "attempt", "#refiling": "members_refiling"})
+        update["ExpressionAttributeValues"].update(serialize({":root": root_batch_id, ":attempt": attempt}))
+        try:
+            self._call("update_item", Key=serialize({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}),
+                       ConditionExpression="attribute_not_exists(#recorded) OR (#root = :root AND "
+                                           "#attempt = :attempt AND attribute_not_exists(#refiling))",
+                       **update)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.refile_batch_members(batch_id, root_batch_id, attempt)
+        return 0
+
+    @staticmethod
+    def _filed_under(batch_id: str, root_batch_id: str, attempt: int) -> dict[str, Any]:
+        """A batch summary's place in the batch index: under its root batch, at its attempt."""
+        return {"batch_pk": keys.batch_pk(root_batch_id), "batch_sk": f"BATCH#{attempt:04d}#{batch_id}",
+                "root_batch_id": root_batch_id, "attempt": attempt, "batch_id": batch_id, "entity": "BATCH"}
+
+    def refile_batch_members(self, batch_id: str, root_batch_id: str, attempt: int) -> int:
+        """File a batch's recorded members under `root_batch_id` at `attempt` (its LINK came after them),
+        from what the table holds; returns how many moved. A member's key is its batch's partition, so
+        rewriting its index attributes takes it out of the wrong root's view: nothing else to delete.
+        Idempotent: every re-filer writes the same values. The summary is marked first and moved last, so a
+        re-file stopped half-way is finished by the next one (`members_refiling`)."""
+        key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
+        self._update(key, _Update(sets={"members_refiling": root_batch_id}), returns="NONE")
+        moved = [{**item, **self._member_filed_under(root_batch_id, attempt, item["run_setting_id"])}
+                 for item in self.items_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""))
+                 if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
+        if self.put_items(moved):
+            raise ProvenanceError(f"batch {batch_id}: re-filed members were not all written", True)
+        place = self._filed_under(batch_id, root_batch_id, attempt)
+        self._update(key, _Update(sets=place, removes=["members_refiling"]), returns="NONE")
+        return len(moved)
+
+    @staticmethod
+    def _member_filed_under(root_batch_id: str, attempt: int, run_setting_id: str) -> dict[str, Any]:
+        """A member's place in the batch index: under its root batch, at its batch's attempt."""
+        return {"root_batch_id": root_batch_id, "attempt": attempt, "batch_pk": keys.batch_pk(root_batch_id),
+                "batch_sk": f"MEMBER#{run_setting_id}#{attempt:04d}"}
 
     def put_batch_members(self, root_batch_id: str, attempt: int, members: Sequence[BatchMember],
                           recorded_at: str) -> list[dict[str, Any]]:
@@ -445,9 +487,8 @@ class ProvenanceRepository:
         for m in members:
             items.append({
                 keys.PK: keys.batch_pk(m.batch_id), keys.SK: keys.member_sk(m.run_setting_id),
-                "entity": "MEMBER", "attempt": attempt, "root_batch_id": root_batch_id, "recorded_at": recorded_at,
-                "batch_pk": keys.batch_pk(root_batch_id),
-                "batch_sk": f"MEMBER#{m.run_setting_id}#{attempt:04d}",
+                "entity": "MEMBER", "recorded_at": recorded_at,
+                **self._member_filed_under(root_batch_id, attempt, m.run_setting_id),
                 "sample_pk": f"SAMPLE#{m.run_setting_id}",
                 "sample_sk": f"MEMBER#{m.batch_id}#{m.run_id or '-'}",
                 **m.model_dump(exclude_none=True),
@@ -481,14 +522,17 @@ class ProvenanceRepository:
             return False
         return True
 
-    def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int) -> None:
+    def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int, root_batch_id: str,
+                                 attempt: int) -> None:
+        """Members recorded so far (under `root_batch_id` at `attempt`: a resume under another root re-files)."""
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count}), returns="NONE")
+                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count,
+                                   "members_cursor_root": f"{attempt:04d}#{root_batch_id}"}), returns="NONE")
 
     def mark_batch_members_recorded(self, batch_id: str, root_batch_id: str, attempt: int, count: int,
                                     recorded_at: str) -> None:
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(removes=["members_cursor", "members_count_so_far"],
+                     _Update(removes=["members_cursor", "members_count_so_far", "members_cursor_root"],
                              sets={"members_recorded_at": recorded_at, "members_recorded": count,
                                    "root_batch_id": root_batch_id, "attempt": attempt,
                                    "batch_pk": keys.batch_pk(root_batch_id),
