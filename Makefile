@@ -37,8 +37,9 @@ demo: install
 sandbox: install
 	@$(PY) -m sandbox serve
 
+# Whole modules to each of two workers (module-scoped setups run once), in the order tests/conftest.py gives.
 test: install
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The inner loop: the unit tests less the slow ones (tests/conftest.py says which and why); collecting only
 # tests/unit spares importing the sandbox and the CDK.
