@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 
 import boto3
@@ -32,6 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
         if parts and (parts[0] in SLOW_FOLDERS or (parts[0] == "unit" and parts[-1] in SLOW_UNIT_MODULES)):
             item.add_marker(pytest.mark.slow)
+    # `make test` hands whole modules to its two workers in this order (--dist loadfile --no-loadscope-reorder):
+    # slow modules first, and among them those with the fewest tests (one long scenario each), so that what
+    # is left at the end is many short modules that even out the workers' finishing times. xdist's default
+    # order (most tests first) left the one-test scenario modules for last, each setting the run's tail.
+    # A stable sort by module: modules stay whole.
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    tests_in = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in slow_modules, tests_in[item.path]))
 
 
 def pytest_configure(config: pytest.Config) -> None:

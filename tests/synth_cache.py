@@ -16,6 +16,7 @@ import hashlib
 import importlib.abc
 import importlib.machinery
 import os
+import runpy
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ FILES = ("cdk.json", "app.py")
 PACKAGES = ("aws-cdk-lib", "constructs", "cdk-nag", "jsii")
 TEMPLATE = "template.json"
 MODULE = "stacks.synth"
+_installed: list[Path] = []  # the cache directory this process uses, once install() ran
 
 
 def source_fingerprint(root: Path = ROOT) -> str:
@@ -112,7 +114,22 @@ class _WrapOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def install(cache_dir: Path) -> None:
     """Route `stacks.synth`'s synthesis through the shared cache in this process, now or on import."""
+    _installed[:] = [cache_dir]
     if MODULE in sys.modules:
         _wrap(sys.modules[MODULE], cache_dir)
     elif not any(isinstance(f, _WrapOnImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _WrapOnImport(cache_dir))
+
+
+def python_m(module: str, *args: str) -> list[str]:
+    """The command line of `python -m <module> <args>` for a subprocess (a served sandbox) that synthesizes
+    through this run's cache too: a cold process pays seconds of Node start-up for each synthesis."""
+    if not _installed:
+        return [sys.executable, "-m", module, *args]
+    return [sys.executable, "-m", __name__, str(_installed[0]), module, *args]
+
+
+if __name__ == "__main__":  # python -m tests.synth_cache CACHE_DIR MODULE ARGS...: MODULE as `python -m` runs it
+    install(Path(sys.argv[1]))
+    sys.argv = [sys.argv[2], *sys.argv[3:]]
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)

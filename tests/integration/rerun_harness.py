@@ -41,6 +41,8 @@ THREE_TASKS = (
     TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),
     TaskSpec("report", ("call",), 60.0, (OutputSpec("html", 512),)),
 )
+# One task: for scenarios about batch membership (pages, settings files), where tasks add only events to record.
+ONE_TASK = (TaskSpec("call", (), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),)
 
 
 class CountingAccess(AwsAccess):

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 from botocore.config import Config
 
 from autopilot_cli.app import main
+from tests import synth_cache
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     endpoints_file = directory / "endpoints.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--seed", "11", "--endpoints-file", str(endpoints_file)],
+        synth_cache.python_m("sandbox", "serve", "--seed", "11", "--endpoints-file", str(endpoints_file)),
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(directory / "serve.err").open("w"))
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT

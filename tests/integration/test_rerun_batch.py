@@ -8,7 +8,7 @@ from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
 from shared.api_limits import api_limits
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
-from tests.integration.rerun_harness import BUCKET
+from tests.integration.rerun_harness import BUCKET, ONE_TASK
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -158,7 +158,7 @@ def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> 
     page = _max_page("ListRunsInBatch", "maxItems")
     failed = [f"s{i}" for i in (3, page // 2, page)]
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=s) for s in failed])
-    h = make(faults=faults)
+    h = make(faults=faults, tasks=ONE_TASK)  # paging is about members: their tasks would only add events
     batch_id = h.start_batch([f"s{i}" for i in range(page + 1)], via_s3=True)
     h.run()
     (follow_up,) = h.follow_ups(batch_id)
@@ -174,7 +174,7 @@ def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
     samples = [f"s{i}" for i in range(too_many + 1)]
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
                                       predicate=lambda r: r.run_setting_id != samples[-1])])
-    h = make(faults=faults)
+    h = make(faults=faults, tasks=ONE_TASK)  # the limit is on members: their tasks would only add events
     batch_id = h.start_batch(samples, via_s3=True)
     # When the account runs until quiet
     h.run()

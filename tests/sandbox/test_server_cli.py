@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests import synth_cache
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 120  # seconds; synthesis without --template takes ~10 s, the rest ~2 s
 STOP_TIMEOUT = 30
@@ -63,7 +65,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     processes: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> Served:
-        process = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", *args], cwd=ROOT, env=_clean_env(),
+        process = subprocess.Popen(synth_cache.python_m("sandbox", "serve", *args), cwd=ROOT, env=_clean_env(),
                                    stdout=subprocess.PIPE, stderr=(tmp_path / "serve.err").open("w"), text=True)
         processes.append(process)
         line = _first_line(process, STARTUP_TIMEOUT)
@@ -173,7 +175,9 @@ def test_an_invalid_fault_plan_file_is_refused_before_serving(tmp_path: Path, te
 
 @pytest.mark.slow
 def test_serve_synthesizes_the_stack_when_no_template_is_given(serve: Any) -> None:
-    served = serve("-c", "reconcileStaleMinutes=90")
+    # A user's -c overrides the demo configuration's value (here by the same value): the synthesized context is
+    # test_cli_against_sandbox_server's (same seed, same demo workflow id), one synthesis for both per run.
+    served = serve("--seed", "11", "-c", 'serviceRoleWriteLocations=["s3://lab-outputs/trio/"]')
     assert served.control("GET", "/health")["status"] == "ok"
     handlers = {q["handler"] for q in served.control("GET", "/state")["queues"]}
     assert "recorder.handler.lambda_handler" in handlers

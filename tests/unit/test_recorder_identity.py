@@ -8,6 +8,7 @@ runs, so a run and a deleted run can have the same run ID"; the run uuid tells t
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,8 +88,12 @@ def _play(order: list[int]) -> tuple[dict[tuple[str, str], dict[str, Any]], list
     return final, omics.calls, repository
 
 
-with mock_aws(), speedups():
-    BASELINE, BASELINE_CALLS, _ = _play(list(range(len(TRACE))))
+@functools.cache
+def _baseline() -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    """The trace in order, played once where this module runs (not at each xdist worker's collection)."""
+    with mock_aws(), speedups():
+        final, calls, _ = _play(list(range(len(TRACE))))
+    return final, calls
 
 
 def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
@@ -118,10 +123,11 @@ def test_any_order_with_duplicates_converges_and_keeps_every_outcome(order: list
     # Given any permutation of the trace with duplicates (DELETED may come before the terminal event)
     with mock_aws(), speedups():
         final, calls, _ = _play(order)
+    baseline, baseline_calls = _baseline()
     # Then the table is exactly the in-order one
-    assert final == BASELINE
+    assert final == baseline
     # and every run that reached a terminal status has its outcome, DELETED or not
     outcomes = {k[1]: v.get("outcome") for k, v in final.items() if k[1].startswith("SUMMARY#")}
     assert outcomes == {"SUMMARY#uuid-a": "FAILED", "SUMMARY#uuid-b": "COMPLETED", "SUMMARY#uuid-2": "COMPLETED"}
     # and HealthOmics was asked once per run, whatever the order (ListRunTasks only for the live run)
-    assert sorted(calls) == sorted(BASELINE_CALLS) == ["GetRun 1", "GetRun 1", "GetRun 2", "ListRunTasks 1"]
+    assert sorted(calls) == sorted(baseline_calls) == ["GetRun 1", "GetRun 1", "GetRun 2", "ListRunTasks 1"]
