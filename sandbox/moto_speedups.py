@@ -25,11 +25,14 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
   the fast path hands moto only the queried partition (moto already stores items by partition), so a
   query costs the size of its partition, as in DynamoDB.
-- DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
-  again by the index's key; the fast path skips the first sort, whose order the second one replaces
-  (the index key plus the table key is unique per item, so the result does not depend on it), and
-  drops items whose string partition key differs with a plain comparison (one pass, no call per item)
-  before moto's own checks.
+- DynamoDB Query on an index: moto sorts the whole table (`all_items`), compares every item's key with the
+  queried one, then sorts the matching items again by the index's key (a query costs the table's size,
+  not its partition's: the cohort's index queries grew with the table). The fast path skips the first sort,
+  whose order the second one replaces (the index key plus the table key is unique per item, so the result
+  does not depend on it), and hands moto only the queried partition of a string partition key: the items
+  by key value, kept per index from the first query on, updated by every write that changes a stored item
+  (put, delete, update, also inside batches, transactions and PartiQL); other keys are filtered from the
+  whole table with a plain comparison. moto still checks every candidate itself.
 - DynamoDB copies: moto deep-copies whole items on every UpdateItem and Query result; nested values are
   copied by direct recursion instead of `copy.deepcopy`'s dispatch for each one.
 - DynamoDB items: moto builds an Item attribute by attribute, re-summing the whole item's size at each
@@ -72,6 +75,7 @@ from moto.core.serialize import (
 )
 from moto.core.utils import unix_time
 from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
@@ -163,23 +167,129 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 
 
 _original_query = Table.query
+_original_table_put_item = Table.put_item
+_original_table_delete_item = Table.delete_item
+_original_backend_update_item = DynamoDBBackend.update_item
+
+
+class _IndexPartitions:
+    """A table's items by the string value of an index's partition-key attribute, so a Query on the index
+    reads its partition instead of every item of the table (moto compares the key of every item, on every
+    index Query). Kept up to date by the only writes that change stored items (the table's put and delete,
+    the backend's update, which changes an item in place); a table that was replaced (a transaction rolled
+    back, a restore) is a new table object, indexed afresh on its first index Query."""
+
+    def __init__(self, attribute: str, items: Iterable[Any]) -> None:
+        self.attribute = attribute
+        self.items_by_value: dict[str, dict[tuple[Any, Any], Item]] = {}
+        self.value_by_key: dict[tuple[Any, Any], str] = {}
+        for item in items:
+            self.add(item)
+
+    def add(self, item: Any) -> None:
+        if not isinstance(item, Item):
+            return  # moto skips these itself
+        value = item.attrs.get(self.attribute)
+        if type(value) is DynamoType and value.type == "S":
+            key = (item.hash_key, item.range_key)
+            self.items_by_value.setdefault(value.value, {})[key] = item
+            self.value_by_key[key] = value.value
+
+    def discard(self, key: tuple[Any, Any]) -> None:
+        value = self.value_by_key.pop(key, None)
+        if value is not None:
+            partition = self.items_by_value[value]
+            del partition[key]
+            if not partition:
+                del self.items_by_value[value]
+
+
+# id(table) -> (the table, its index partitions by index name), while `speedups()` is active (a stack: blocks
+# may nest; entering or leaving one forgets every level's partitions, as writes outside a level's block would
+# not have kept them up to date)
+_partitions: list[dict[int, tuple[Table, dict[str, _IndexPartitions]]]] = []
+
+
+def _table_items(table: Table) -> Iterator[Any]:
+    for entry in table.items.values():
+        yield from (entry.values() if table.range_key_attr else (entry,))
+
+
+def _index_partitions(table: Table, index_name: str, attribute: str) -> _IndexPartitions:
+    entry = _partitions[-1].get(id(table))
+    if entry is None or entry[0] is not table:
+        entry = _partitions[-1][id(table)] = (table, {})
+    partitions = entry[1].get(index_name)
+    if partitions is None or partitions.attribute != attribute:
+        partitions = entry[1][index_name] = _IndexPartitions(attribute, _table_items(table))
+    return partitions
+
+
+def _reindex(table: Table, key: tuple[Any, Any], item: Any) -> None:
+    entry = _partitions[-1].get(id(table)) if _partitions else None
+    if entry is None or entry[0] is not table:
+        return  # no index of this table was queried yet
+    for partitions in entry[1].values():
+        partitions.discard(key)
+        if item is not None:
+            partitions.add(item)
+
+
+def _table_put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    item = _original_table_put_item(self, *args, **kwargs)
+    _reindex(self, (item.hash_key, item.range_key), item)
+    return item
+
+
+def _table_delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    item = _original_table_delete_item(self, *args, **kwargs)
+    if item is not None:
+        _reindex(self, (item.hash_key, item.range_key), None)
+    return item
+
+
+def _backend_update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any,
+                         **kwargs: Any) -> Any:
+    """moto's UpdateItem changes the stored item in place (also when it then refuses the update, e.g. an
+    item grown past the size limit): the item at the key is indexed again, whatever the outcome."""
+    try:
+        return _original_backend_update_item(self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        if table is not None and _partitions:
+            try:
+                hash_key, range_key = self.get_keys_value(table, key)
+                current = table.get_item(hash_key, range_key)
+            except Exception:  # a key moto refused: index this table afresh on its next index Query
+                _partitions[-1].pop(id(table), None)
+            else:
+                _reindex(table, (hash_key, range_key), current)
 
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
     if index_name:
-        # moto keeps an index item only if its value equals each queried key value; for string keys, a
-        # plain comparison drops the others first, and moto still checks every candidate itself
-        strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
-                   if type(value) is DynamoType and value.type == "S"]
-        pool: Iterable[Any] = (item for entry in self.items.values()
-                               for item in (entry.values() if self.range_key_attr else (entry,)))
-        for name, value in strings:  # one pass per key attribute, no call per item (the table is large)
-            pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
-                    or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
-                        and attribute.value == value and attribute.type == "S")]
-        candidates = list(pool)
+        # moto keeps an index item only if its value equals each queried key value: a string partition key
+        # is looked up in the index's partitions (moto still checks every candidate itself); anything else
+        # is filtered from the whole table with a plain comparison, one pass per key attribute
+        conditions: list[tuple[str, Any]] = list(kwargs.get("hash_key_conditions") or ())
+        index = next((i for i in self.all_indexes() if i.name == index_name), None)
+        hash_attributes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
+        if (_partitions and len(conditions) == 1 and hash_attributes == [conditions[0][0]]
+                and type(conditions[0][1]) is DynamoType and conditions[0][1].type == "S"):
+            (queried, wanted), = conditions
+            partitions = _index_partitions(self, index_name, queried)
+            candidates = list(partitions.items_by_value.get(wanted.value, {}).values())
+        else:
+            strings = [(name, value.value) for name, value in conditions
+                       if type(value) is DynamoType and value.type == "S"]
+            pool: Iterable[Any] = _table_items(self)
+            for name, value in strings:  # no call per item (the table is large)
+                pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
+                        or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
+                            and attribute.value == value and attribute.type == "S")]
+            candidates = list(pool)
     elif hash_key is None or not self.has_range_key:
         return _original_query(self, hash_key, *args, **kwargs)
     else:
@@ -566,8 +676,17 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
+        stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
+        stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
+        stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
         _received.append({})
+        for level in _partitions:
+            level.clear()
+        _partitions.append({})
         try:
             yield
         finally:
             _received.pop()
+            _partitions.pop()
+            for level in _partitions:
+                level.clear()
