@@ -48,6 +48,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
   check, which moto repeats over the whole item on every attribute set, sums the same parts without
   re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings.
+- Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
+  action's method, and draws the 52-character request id one character at a time; the fast path lists each
+  class once per block and draws the id in one call (same pool, same random source).
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -66,6 +69,8 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+from moto.core import responses as moto_core_responses
+from moto.core import utils as moto_core_utils
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
@@ -256,7 +261,8 @@ def _backend_update_item(self: DynamoDBBackend, table_name: str, key: dict[str, 
         return _original_backend_update_item(self, table_name, key, *args, **kwargs)
     finally:
         table = self.tables.get(table_name)
-        if table is not None and _partitions:
+        entry = _partitions[-1].get(id(table)) if _partitions and table is not None else None
+        if entry is not None and entry[0] is table:  # else no index of this table was queried yet
             try:
                 hash_key, range_key = self.get_keys_value(table, key)
                 current = table.get_item(hash_key, range_key)
@@ -612,6 +618,35 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
         dict.__setitem__(self.attrs, key, wrapped)
 
 
+# ------------------------------------------------------------------ every request
+_original_method_names_from_class = moto_core_utils.method_names_from_class
+# class -> its action method names, while `speedups()` is active (a stack: blocks may nest)
+_method_names: list[dict[type, list[str]]] = []
+
+
+def _method_names_from_class(clazz: Any) -> list[str]:
+    """moto's list of a response class's methods (`inspect.getmembers` over the class and its bases, ~100
+    members, on every request to find the action's method), listed once per class and block."""
+    if not _method_names:
+        return _original_method_names_from_class(clazz)  # type: ignore[no-any-return]
+    names = _method_names[-1].get(clazz)
+    if names is None:
+        names = _method_names[-1][clazz] = _original_method_names_from_class(clazz)
+    return list(names)
+
+
+_REQUEST_ID_POOL = string.ascii_letters + string.digits  # moto's pool for get_random_string
+
+
+def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id (52 random letters and digits, from moto's random source, set as the response's
+    x-amzn-requestid header), drawn in one call instead of 52."""
+    request_id = "".join(mock_random.choices(_REQUEST_ID_POOL, k=52))
+    if headerdict is not None and isinstance(headerdict, dict):
+        headerdict.update({"x-amzn-requestid": request_id})
+    return request_id
+
+
 # ------------------------------------------------------------------ SQS receive and delete
 def _generate_receipt_handle() -> str:
     """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
@@ -676,10 +711,15 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
+        stack.enter_context(mock.patch.object(moto_core_responses, "method_names_from_class",
+                                              _method_names_from_class))
+        stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
+                                              _gen_amzn_requestid_long))
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
         _received.append({})
+        _method_names.append({})
         for level in _partitions:
             level.clear()
         _partitions.append({})
@@ -687,6 +727,7 @@ def speedups() -> Iterator[None]:
             yield
         finally:
             _received.pop()
+            _method_names.pop()
             _partitions.pop()
             for level in _partitions:
                 level.clear()

@@ -745,3 +745,26 @@ def test_index_queries_after_every_kind_of_write_answer_as_moto_does() -> None:
 
     assert fast == plain
     assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) >= 5  # refusals exercised
+
+
+
+# ------------------------------------------------------------------ every request
+def test_every_request_finds_moto_s_action_methods_and_gets_a_request_id_of_moto_s_form() -> None:
+    """Given moto's response classes, when their action methods are listed with the fast paths (once per
+    class) and requests are answered, then the lists equal plain moto's and every answer carries a fresh
+    request id of moto's form (52 letters and digits), in the header and the response metadata."""
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.events.responses import EventsHandler
+    from moto.sqs.responses import SQSResponse
+
+    with mock_aws(), speedups():
+        from moto.core import responses
+
+        listed = [responses.method_names_from_class(c) for c in (DynamoHandler, SQSResponse, EventsHandler) * 2]
+        sqs = boto3.client("sqs", region_name=REGION)
+        ids = [sqs.list_queues()["ResponseMetadata"] for _ in range(3)]
+    assert listed == [method_names_from_class(c) for c in (DynamoHandler, SQSResponse, EventsHandler) * 2]
+    request_ids = [meta["RequestId"] for meta in ids] + [meta["HTTPHeaders"]["x-amzn-requestid"] for meta in ids]
+    assert all(len(i) == 52 and i.isalnum() and i.isascii() for i in request_ids)
+    assert len(set(request_ids)) == 3
