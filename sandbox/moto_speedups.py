@@ -48,6 +48,10 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
   check, which moto repeats over the whole item on every attribute set, sums the same parts without
   re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings.
+- DynamoDB Query results: moto deep-copies the items it found before projecting (new items) and filtering
+  (reads) them, and its response converts them to new plain dicts without changing them: the fast path
+  hands them over uncopied; each result's size (summed twice per item for the 1 MB page limit) is computed
+  once per query.
 - Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
   action's method, and draws the 52-character request id one character at a time; the fast path lists each
   class once per block and draws the id in one call (same pool, same random source).
@@ -62,6 +66,7 @@ import copy
 import functools
 import json
 import string
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -81,6 +86,7 @@ from moto.core.serialize import (
 from moto.core.utils import unix_time
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
@@ -297,14 +303,48 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
                             and attribute.value == value and attribute.type == "S")]
             candidates = list(pool)
     elif hash_key is None or not self.has_range_key:
-        return _original_query(self, hash_key, *args, **kwargs)
+        return _without_result_copies(_original_query, self, hash_key, *args, **kwargs)
     else:
         candidates = list(self.items.get(hash_key, {}).values())
     self.all_items = lambda: candidates  # type: ignore[method-assign]  # this call only
     try:
-        return _original_query(self, hash_key, *args, **kwargs)
+        return _without_result_copies(_original_query, self, hash_key, *args, **kwargs)
     finally:
         del self.all_items
+
+
+def _without_result_copies(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    global _query_sizes
+    sizes, _query_sizes = _query_sizes, {}
+    table_module.copy = _results_copy  # type: ignore[assignment]
+    try:
+        return query(*args, **kwargs)
+    finally:
+        _query_sizes = sizes
+        table_module.copy = copy  # type: ignore[attr-defined]
+
+
+# Stands in for the `copy` module in moto's Table.query: moto deep-copies the items it found (its only use of
+# `copy` there) before projecting them (which builds new items) and filtering them (which reads them); moto's
+# Query response then converts each one's attributes to new plain dicts (`dynamo_to_dict`) without changing
+# them. Nothing changes the copies, so the items themselves serve: a new list of the same items.
+_results_copy = types.SimpleNamespace(deepcopy=list)
+
+
+# id(item) -> its size, during one Query: moto sizes each result twice (for the 1 MB page limit, then to
+# add it up), and nothing changes an item during a query
+_query_sizes: dict[int, int] | None = None
+
+
+def _item_size(self: Item) -> int:
+    """moto's `Item.size` (each attribute's name and value), computed once per item and Query."""
+    sizes = _query_sizes
+    if sizes is None:
+        return sum(_bytesize(key) + value.size() for key, value in self.attrs.items())
+    size = sizes.get(id(self))
+    if size is None:
+        size = sizes[id(self)] = sum(_bytesize(key) + value.size() for key, value in self.attrs.items())
+    return size
 
 
 _original_find_clauses = Node.find_clauses
@@ -715,6 +755,7 @@ def speedups() -> Iterator[None]:
                                               _method_names_from_class))
         stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
                                               _gen_amzn_requestid_long))
+        stack.enter_context(mock.patch.object(Item, "size", _item_size))
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
