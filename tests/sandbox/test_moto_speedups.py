@@ -814,3 +814,49 @@ def test_query_results_are_sized_projected_and_left_unchanged_as_moto_does() -> 
 
     assert fast == plain
     assert len(plain[0]) > 1  # the 1 MB page limit was exercised
+
+
+def _growing_item_scenario() -> list[Any]:
+    """One item updated again and again near the 400 KB limit: scalar attributes replaced by larger and
+    smaller ones, removed and set again, a map and a list grown in place, sets added to: each SET is checked
+    against the item as it is then, so a part remembered for a replaced or changed value would accept or
+    refuse the wrong update."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="g", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.put_item(TableName="g", Item={"pk": {"S": "k"}, "m": {"M": {"x": {"S": "x"}}}, "l": {"L": []},
+                                      "n": {"N": "1"}, "ss": {"SS": ["a"]}})
+    kb = 1000
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("SET a = :v, b = :w", {":v": {"S": "a" * 150 * kb}, ":w": {"S": "b" * 150 * kb}}),
+        ("SET a = :v, c = :w", {":v": {"S": "a" * 10 * kb}, ":w": {"S": "c" * 200 * kb}}),  # fits: a shrank
+        ("SET a = :v", {":v": {"S": "a" * 60 * kb}}),  # refused: a grew back
+        ("SET m.y = :v", {":v": {"S": "m" * 40 * kb}}),
+        ("SET d = :v", {":v": {"S": "d" * 10 * kb}}),  # refused: the map grew in place
+        ("REMOVE b SET d = :v", {":v": {"S": "d" * 100 * kb}}),
+        ("SET l = list_append(l, :v)", {":v": {"L": [{"S": "l" * 30 * kb}]}}),
+        ("SET e = :v", {":v": {"S": "e" * 20 * kb}}),  # refused: the list grew
+        ("ADD n :v, ss :s", {":v": {"N": "123456789"}, ":s": {"SS": ["s" * 5 * kb]}}),
+        ("SET n = :v, f = :w", {":v": {"N": "2"}, ":w": {"B": b"\x00" * 20 * kb}}),
+        ("SET #r = :v", {":v": {"BOOL": True}}),
+    ]
+    out: list[Any] = []
+    for expression, values in steps:
+        args: dict[str, Any] = {"TableName": "g", "Key": {"pk": {"S": "k"}}, "UpdateExpression": expression,
+                                "ExpressionAttributeValues": values, "ReturnValues": "UPDATED_NEW"}
+        if "#r" in expression:
+            args["ExpressionAttributeNames"] = {"#r": "r"}
+        out.append(_call(lambda args=args: ddb.update_item(**args)))
+        out.append(_call(lambda: ddb.get_item(TableName="g", Key={"pk": {"S": "k"}}, ProjectionExpression="pk, n, r")))
+    return out
+
+
+def test_an_item_grown_near_the_size_limit_is_refused_when_moto_refuses_it() -> None:
+    """Given an item near 400 KB, when its scalar attributes are replaced by larger and smaller ones and its
+    map, list and sets grow in place, then every update is accepted or refused (same error) as plain moto
+    does it."""
+    plain, fast = plain_and_fast(_growing_item_scenario)
+
+    assert fast == plain
+    assert sum(1 for answer in plain if "error" in answer) >= 3  # the refusals were exercised
