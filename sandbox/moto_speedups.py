@@ -54,6 +54,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   (reads) them, and its response converts them to new plain dicts without changing them: the fast path
   hands them over uncopied; each result's size (summed twice per item for the 1 MB page limit) is computed
   once per query.
+- DynamoDB requests: moto's parser reads every AttributeValue of a request member by member through the
+  service model (ten lookups and a dispatch per value); one already in wire form (every type but binary)
+  parses to a copy of itself, which the fast path builds directly.
 - Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
   action's method, and draws the 52-character request id one character at a time; the fast path lists each
   class once per block and draws the id in one call (same pool, same random source).
@@ -78,6 +81,7 @@ from unittest import mock
 import jsonpath_ng.ext
 from moto.core import responses as moto_core_responses
 from moto.core import utils as moto_core_utils
+from moto.core.parse import JSONParser
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
@@ -489,6 +493,24 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _original_json_structure(self, serialized, value, shape, key)
 
 
+_original_parse_json_structure = JSONParser._parse_structure
+
+
+def _parse_json_structure(self: JSONParser, shape: Any, value: Any) -> Any:
+    """moto's request parser reads an AttributeValue by looking up each of its ten members in turn and
+    parsing the one present by its shape (strings, numbers as strings, booleans and their lists and maps
+    are kept as they are; binary is base64-decoded): an AttributeValue already in wire form (every type
+    but binary) parses to a copy of itself, which is what `_wire_attribute_value` builds. Anything else
+    (binary, an unexpected shape) goes to moto's parser."""
+    if (shape.name == "AttributeValue" and self.MAP_TYPE is dict
+            and self.operation_model.service_model.service_name == "dynamodb"):
+        try:
+            return _wire_attribute_value(value)
+        except _NotWireForm:
+            pass
+    return _original_parse_json_structure(self, shape, value)
+
+
 # ------------------------------------------------------------------ DynamoDB UpdateItem
 _original_make = UpdateExpressionParser.make.__func__
 
@@ -775,6 +797,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
                                               _gen_amzn_requestid_long))
         stack.enter_context(mock.patch.object(Item, "size", _item_size))
+        stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _parse_json_structure))
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))

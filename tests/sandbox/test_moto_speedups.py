@@ -860,3 +860,57 @@ def test_an_item_grown_near_the_size_limit_is_refused_when_moto_refuses_it() -> 
 
     assert fast == plain
     assert sum(1 for answer in plain if "error" in answer) >= 3  # the refusals were exercised
+
+
+# ------------------------------------------------------------------ DynamoDB request parsing
+_ODD_VALUES: list[Any] = [
+    {"S": "x"}, {"N": "-1.5e3"}, {"B": "AAH/"}, {"SS": ["a", "b"]}, {"NS": ["1", "2"]}, {"BS": ["AA==", "AQ=="]},
+    {"BOOL": False}, {"NULL": True}, {"NULL": False}, {"M": {}}, {"L": []}, {"S": ""},
+    {"M": {"a": {"L": [{"S": "x"}, {"B": "AQ=="}, {"M": {"n": {"NULL": True}}}]}, "é": {"SS": ["ü"]}}},
+    {"S": "x", "N": "1"}, {"S": None}, {"BOOL": "true"}, {"N": 1}, {"X": "y"}, {}, {"M": {"k": {"S": 1}}},
+    {"L": [{"S": "x", "BOOL": True}]}, {"SS": ["a", 1]}, None, "text",
+]
+
+
+def _parsed_requests() -> list[Any]:
+    """What moto's DynamoDB request parser makes of PutItem, UpdateItem, BatchWriteItem and Query bodies
+    carrying every AttributeValue type and shapes a client would not send (several types, nulls, wrong
+    inner types, unknown types), as moto's request handler reads them."""
+    from moto.core.model import ServiceModel
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    model: ServiceModel = get_service_model("dynamodb")
+    bodies: list[tuple[str, dict[str, Any]]] = []
+    for value in _ODD_VALUES:
+        bodies += [
+            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
+            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
+                            "ExpressionAttributeValues": {":v": value}}),
+            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
+                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
+            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
+                       "ExpressionAttributeValues": {":v": value}}),
+        ]
+    out: list[Any] = []
+    for operation, body in bodies:
+        parser = JSONParser(model.operation_model(operation), map_type=dict)
+        try:
+            out.append(parser.parse({"method": "POST", "values": {}, "headers": {},
+                                     "body": json.dumps(body).encode(), "url_path": "/", "url_params": {}}))
+        except Exception as error:  # a refusal is part of the contract too
+            out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_dynamodb_requests_are_parsed_as_moto_parses_them() -> None:
+    """Given request bodies with every AttributeValue type (binary, sets, nested maps and lists, empty ones)
+    and malformed values, when moto's JSON request parser reads them, then every parsed request (values,
+    types, decoded binary, dropped members) equals plain moto's."""
+    with mock_aws():
+        plain = _parsed_requests()
+    with mock_aws(), speedups():
+        fast = _parsed_requests()
+
+    assert fast == plain
+    assert any(isinstance(v, bytes) for p in plain if "Item" in p for v in p["Item"]["v"].values())  # binary decoded
