@@ -71,7 +71,6 @@ import copy
 import functools
 import json
 import string
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -319,32 +318,40 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         del self.all_items
 
 
+# id(item) -> its size, while this thread serves a Query (None otherwise; the sandbox's server serves
+# requests on several threads): moto sizes each result twice (for the 1 MB page limit, then to add it up),
+# and nothing changes an item during a query
+_query_sizes: ContextVar[dict[int, int] | None] = ContextVar("_query_sizes", default=None)
+
+
 def _without_result_copies(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    global _query_sizes
-    sizes, _query_sizes = _query_sizes, {}
-    table_module.copy = _results_copy  # type: ignore[assignment]
+    token = _query_sizes.set({})
     try:
         return query(*args, **kwargs)
     finally:
-        _query_sizes = sizes
-        table_module.copy = copy  # type: ignore[attr-defined]
+        _query_sizes.reset(token)
 
 
-# Stands in for the `copy` module in moto's Table.query: moto deep-copies the items it found (its only use of
-# `copy` there) before projecting them (which builds new items) and filtering them (which reads them); moto's
-# Query response then converts each one's attributes to new plain dicts (`dynamo_to_dict`) without changing
-# them. Nothing changes the copies, so the items themselves serve: a new list of the same items.
-_results_copy = types.SimpleNamespace(deepcopy=list)
+class _TableModuleCopy:
+    """The `copy` module as moto's table module sees it under `speedups()`: moto's Table.query deep-copies
+    the items it found (its only use of `copy` there) before projecting them (which builds new items) and
+    filtering them (which reads them), and moto's Query response converts each one's attributes to new plain
+    dicts (`dynamo_to_dict`) without changing them. Nothing changes the copies, so while a thread serves a
+    Query the items themselves serve (a new list of the same items); every other use is the copy module's."""
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
 
-# id(item) -> its size, during one Query: moto sizes each result twice (for the 1 MB page limit, then to
-# add it up), and nothing changes an item during a query
-_query_sizes: dict[int, int] | None = None
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if _query_sizes.get() is not None and memo is None and type(value) is list:
+            return list(value)
+        return copy.deepcopy(value, memo)
 
 
 def _item_size(self: Item) -> int:
     """moto's `Item.size` (each attribute's name and value), computed once per item and Query."""
-    sizes = _query_sizes
+    sizes = _query_sizes.get()
     if sizes is None:
         return sum(_bytesize(key) + value.size() for key, value in self.attrs.items())
     size = sizes.get(id(self))
@@ -797,6 +804,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
                                               _gen_amzn_requestid_long))
         stack.enter_context(mock.patch.object(Item, "size", _item_size))
+        stack.enter_context(mock.patch.object(table_module, "copy", _TableModuleCopy()))
         stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _parse_json_structure))
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
