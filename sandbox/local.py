@@ -10,6 +10,7 @@ template) + the real handlers, driven with Lambda's SQS semantics on one virtual
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import io
 import json
@@ -130,6 +131,23 @@ def _at_time(expression: str) -> datetime | None:
     return datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC) if match else None
 
 
+# Allocations between young-generation collections while an account is open (Python's default is 700). The
+# account holds everything in this process (every DynamoDB item and message, the deployed code): at the
+# default, a 250-sample cohort ran ~4,400 young collections and 13 full ones over that heap (4-5 CPU s of
+# ~40); with these, ~35 young ones and none full. Cyclic garbage is still collected, in fewer passes.
+_GC_THRESHOLDS = (50_000, 20, 20)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    saved = gc.get_threshold()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
 class LocalAccount:
     """The embedded default: everything the stack does, offline, on a virtual clock."""
 
@@ -167,6 +185,7 @@ class LocalAccount:
         for key, value in {**SANDBOX_ENV, **self._environment}.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
+        self._stack.enter_context(_fewer_collections())
         self._stack.enter_context(mock_aws())
         self._stack.enter_context(speedups())
         self.s3 = boto3.client("s3", region_name=REGION)

@@ -25,11 +25,14 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - DynamoDB Query on a table's own key: moto compares every item of the table with the partition key;
   the fast path hands moto only the queried partition (moto already stores items by partition), so a
   query costs the size of its partition, as in DynamoDB.
-- DynamoDB Query on an index: moto sorts the whole table (`all_items`) and then sorts the matching items
-  again by the index's key; the fast path skips the first sort, whose order the second one replaces
-  (the index key plus the table key is unique per item, so the result does not depend on it), and
-  drops items whose string partition key differs with a plain comparison (one pass, no call per item)
-  before moto's own checks.
+- DynamoDB Query on an index: moto sorts the whole table (`all_items`), compares every item's key with the
+  queried one, then sorts the matching items again by the index's key (a query costs the table's size,
+  not its partition's: the cohort's index queries grew with the table). The fast path skips the first sort,
+  whose order the second one replaces (the index key plus the table key is unique per item, so the result
+  does not depend on it), and hands moto only the queried partition of a string partition key: the items
+  by key value, kept per index from the first query on, updated by every write that changes a stored item
+  (put, delete, update, also inside batches, transactions and PartiQL); other keys are filtered from the
+  whole table with a plain comparison. moto still checks every candidate itself.
 - DynamoDB copies: moto deep-copies whole items on every UpdateItem and Query result; nested values are
   copied by direct recursion instead of `copy.deepcopy`'s dispatch for each one.
 - DynamoDB items: moto builds an Item attribute by attribute, re-summing the whole item's size at each
@@ -44,7 +47,19 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   which moto runs at every node of the tree (quadratic in the number of actions), check the whole
   expression first and run moto's pass only when it fails, so the error is moto's; the 400 KB item-size
   check, which moto repeats over the whole item on every attribute set, sums the same parts without
-  re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings.
+  re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings, and
+  remembers a scalar attribute's part while the same value is stored (a 16-action SET re-summed a 40-
+  attribute item 16 times; lists, maps and sets, which change in place, are sized each time).
+- DynamoDB Query results: moto deep-copies the items it found before projecting (new items) and filtering
+  (reads) them, and its response converts them to new plain dicts without changing them: the fast path
+  hands them over uncopied; each result's size (summed twice per item for the 1 MB page limit) is computed
+  once per query.
+- DynamoDB requests: moto's parser reads every AttributeValue of a request member by member through the
+  service model (ten lookups and a dispatch per value); one already in wire form (every type but binary)
+  parses to a copy of itself, which the fast path builds directly.
+- Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
+  action's method, and draws the 52-character request id one character at a time; the fast path lists each
+  class once per block and draws the id in one call (same pool, same random source).
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -63,6 +78,9 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+from moto.core import responses as moto_core_responses
+from moto.core import utils as moto_core_utils
+from moto.core.parse import JSONParser
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
@@ -72,6 +90,8 @@ from moto.core.serialize import (
 )
 from moto.core.utils import unix_time
 from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import bytesize
@@ -163,32 +183,181 @@ def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: st
 
 
 _original_query = Table.query
+_original_table_put_item = Table.put_item
+_original_table_delete_item = Table.delete_item
+_original_backend_update_item = DynamoDBBackend.update_item
+
+
+class _IndexPartitions:
+    """A table's items by the string value of an index's partition-key attribute, so a Query on the index
+    reads its partition instead of every item of the table (moto compares the key of every item, on every
+    index Query). Kept up to date by the only writes that change stored items (the table's put and delete,
+    the backend's update, which changes an item in place); a table that was replaced (a transaction rolled
+    back, a restore) is a new table object, indexed afresh on its first index Query."""
+
+    def __init__(self, attribute: str, items: Iterable[Any]) -> None:
+        self.attribute = attribute
+        self.items_by_value: dict[str, dict[tuple[Any, Any], Item]] = {}
+        self.value_by_key: dict[tuple[Any, Any], str] = {}
+        for item in items:
+            self.add(item)
+
+    def add(self, item: Any) -> None:
+        if not isinstance(item, Item):
+            return  # moto skips these itself
+        value = item.attrs.get(self.attribute)
+        if type(value) is DynamoType and value.type == "S":
+            key = (item.hash_key, item.range_key)
+            self.items_by_value.setdefault(value.value, {})[key] = item
+            self.value_by_key[key] = value.value
+
+    def discard(self, key: tuple[Any, Any]) -> None:
+        value = self.value_by_key.pop(key, None)
+        if value is not None:
+            partition = self.items_by_value[value]
+            del partition[key]
+            if not partition:
+                del self.items_by_value[value]
+
+
+# id(table) -> (the table, its index partitions by index name), while `speedups()` is active (a stack: blocks
+# may nest; entering or leaving one forgets every level's partitions, as writes outside a level's block would
+# not have kept them up to date)
+_partitions: list[dict[int, tuple[Table, dict[str, _IndexPartitions]]]] = []
+
+
+def _table_items(table: Table) -> Iterator[Any]:
+    for entry in table.items.values():
+        yield from (entry.values() if table.range_key_attr else (entry,))
+
+
+def _index_partitions(table: Table, index_name: str, attribute: str) -> _IndexPartitions:
+    entry = _partitions[-1].get(id(table))
+    if entry is None or entry[0] is not table:
+        entry = _partitions[-1][id(table)] = (table, {})
+    partitions = entry[1].get(index_name)
+    if partitions is None or partitions.attribute != attribute:
+        partitions = entry[1][index_name] = _IndexPartitions(attribute, _table_items(table))
+    return partitions
+
+
+def _reindex(table: Table, key: tuple[Any, Any], item: Any) -> None:
+    entry = _partitions[-1].get(id(table)) if _partitions else None
+    if entry is None or entry[0] is not table:
+        return  # no index of this table was queried yet
+    for partitions in entry[1].values():
+        partitions.discard(key)
+        if item is not None:
+            partitions.add(item)
+
+
+def _table_put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    item = _original_table_put_item(self, *args, **kwargs)
+    _reindex(self, (item.hash_key, item.range_key), item)
+    return item
+
+
+def _table_delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
+    item = _original_table_delete_item(self, *args, **kwargs)
+    if item is not None:
+        _reindex(self, (item.hash_key, item.range_key), None)
+    return item
+
+
+def _backend_update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any,
+                         **kwargs: Any) -> Any:
+    """moto's UpdateItem changes the stored item in place (also when it then refuses the update, e.g. an
+    item grown past the size limit): the item at the key is indexed again, whatever the outcome."""
+    try:
+        return _original_backend_update_item(self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        entry = _partitions[-1].get(id(table)) if _partitions and table is not None else None
+        if entry is not None and entry[0] is table:  # else no index of this table was queried yet
+            try:
+                hash_key, range_key = self.get_keys_value(table, key)
+                current = table.get_item(hash_key, range_key)
+            except Exception:  # a key moto refused: index this table afresh on its next index Query
+                _partitions[-1].pop(id(table), None)
+            else:
+                _reindex(table, (hash_key, range_key), current)
 
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
     candidates: list[Any]
     if index_name:
-        # moto keeps an index item only if its value equals each queried key value; for string keys, a
-        # plain comparison drops the others first, and moto still checks every candidate itself
-        strings = [(name, value.value) for name, value in kwargs.get("hash_key_conditions") or ()
-                   if type(value) is DynamoType and value.type == "S"]
-        pool: Iterable[Any] = (item for entry in self.items.values()
-                               for item in (entry.values() if self.range_key_attr else (entry,)))
-        for name, value in strings:  # one pass per key attribute, no call per item (the table is large)
-            pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
-                    or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
-                        and attribute.value == value and attribute.type == "S")]
-        candidates = list(pool)
+        # moto keeps an index item only if its value equals each queried key value: a string partition key
+        # is looked up in the index's partitions (moto still checks every candidate itself); anything else
+        # is filtered from the whole table with a plain comparison, one pass per key attribute
+        conditions: list[tuple[str, Any]] = list(kwargs.get("hash_key_conditions") or ())
+        index = next((i for i in self.all_indexes() if i.name == index_name), None)
+        hash_attributes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
+        if (_partitions and len(conditions) == 1 and hash_attributes == [conditions[0][0]]
+                and type(conditions[0][1]) is DynamoType and conditions[0][1].type == "S"):
+            (queried, wanted), = conditions
+            partitions = _index_partitions(self, index_name, queried)
+            candidates = list(partitions.items_by_value.get(wanted.value, {}).values())
+        else:
+            strings = [(name, value.value) for name, value in conditions
+                       if type(value) is DynamoType and value.type == "S"]
+            pool: Iterable[Any] = _table_items(self)
+            for name, value in strings:  # no call per item (the table is large)
+                pool = [item for item in pool if not isinstance(item, Item)  # moto skips these itself
+                        or ((attribute := item.attrs.get(name)) is not None and type(attribute) is DynamoType
+                            and attribute.value == value and attribute.type == "S")]
+            candidates = list(pool)
     elif hash_key is None or not self.has_range_key:
-        return _original_query(self, hash_key, *args, **kwargs)
+        return _without_result_copies(_original_query, self, hash_key, *args, **kwargs)
     else:
         candidates = list(self.items.get(hash_key, {}).values())
     self.all_items = lambda: candidates  # type: ignore[method-assign]  # this call only
     try:
-        return _original_query(self, hash_key, *args, **kwargs)
+        return _without_result_copies(_original_query, self, hash_key, *args, **kwargs)
     finally:
         del self.all_items
+
+
+# id(item) -> its size, while this thread serves a Query (None otherwise; the sandbox's server serves
+# requests on several threads): moto sizes each result twice (for the 1 MB page limit, then to add it up),
+# and nothing changes an item during a query
+_query_sizes: ContextVar[dict[int, int] | None] = ContextVar("_query_sizes", default=None)
+
+
+def _without_result_copies(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    token = _query_sizes.set({})
+    try:
+        return query(*args, **kwargs)
+    finally:
+        _query_sizes.reset(token)
+
+
+class _TableModuleCopy:
+    """The `copy` module as moto's table module sees it under `speedups()`: moto's Table.query deep-copies
+    the items it found (its only use of `copy` there) before projecting them (which builds new items) and
+    filtering them (which reads them), and moto's Query response converts each one's attributes to new plain
+    dicts (`dynamo_to_dict`) without changing them. Nothing changes the copies, so while a thread serves a
+    Query the items themselves serve (a new list of the same items); every other use is the copy module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if _query_sizes.get() is not None and memo is None and type(value) is list:
+            return list(value)
+        return copy.deepcopy(value, memo)
+
+
+def _item_size(self: Item) -> int:
+    """moto's `Item.size` (each attribute's name and value), computed once per item and Query."""
+    sizes = _query_sizes.get()
+    if sizes is None:
+        return sum(_bytesize(key) + value.size() for key, value in self.attrs.items())
+    size = sizes.get(id(self))
+    if size is None:
+        size = sizes[id(self)] = sum(_bytesize(key) + value.size() for key, value in self.attrs.items())
+    return size
 
 
 _original_find_clauses = Node.find_clauses
@@ -329,6 +498,24 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
             self._default_serialize(serialized, wire, shape, key)
             return
     _original_json_structure(self, serialized, value, shape, key)
+
+
+_original_parse_json_structure = JSONParser._parse_structure
+
+
+def _parse_json_structure(self: JSONParser, shape: Any, value: Any) -> Any:
+    """moto's request parser reads an AttributeValue by looking up each of its ten members in turn and
+    parsing the one present by its shape (strings, numbers as strings, booleans and their lists and maps
+    are kept as they are; binary is base64-decoded): an AttributeValue already in wire form (every type
+    but binary) parses to a copy of itself, which is what `_wire_attribute_value` builds. Anything else
+    (binary, an unexpected shape) goes to moto's parser."""
+    if (shape.name == "AttributeValue" and self.MAP_TYPE is dict
+            and self.operation_model.service_model.service_name == "dynamodb"):
+        try:
+            return _wire_attribute_value(value)
+        except _NotWireForm:
+            pass
+    return _original_parse_json_structure(self, shape, value)
 
 
 # ------------------------------------------------------------------ DynamoDB UpdateItem
@@ -474,11 +661,28 @@ def _bytesize(value: Any) -> int:
 _ITEM_LIMIT = 405000  # moto's limit, between DynamoDB's documented 400 KB and the measured 410 KB
 
 
+_SCALARS = frozenset({"S", "N", "B", "BOOL", "NULL"})
+
+
 def _limited_size_setitem(self: LimitedSizeDict, key: str, value: Any) -> None:
     """moto's 400 KB check on every attribute set, with the same sum of the same parts (each attribute's
-    name and value, then the new pair), without building the lists it sums."""
-    current = sum(item.size() if type(item) is DynamoType else _bytesize(str(item))
-                  for items in (self.keys(), self.values()) for item in items)
+    name and value, then the new pair), without building the lists it sums. moto re-sums the whole item on
+    every SET of an UpdateItem (quadratic in the attributes); a scalar attribute's part is remembered with
+    the value it was computed for, and used again while that same value is stored (a scalar DynamoType is
+    never changed in place; lists, maps and sets can be, and are sized each time)."""
+    parts: dict[Any, tuple[Any, int]] | None = self.__dict__.get("_speedups_parts")
+    if parts is None:
+        parts = self.__dict__["_speedups_parts"] = {}
+    current = 0
+    for name, item in dict.items(self):
+        known = parts.get(name)
+        if known is not None and known[0] is item:
+            current += known[1]
+            continue
+        part = _bytesize(str(name)) + (item.size() if type(item) is DynamoType else _bytesize(str(item)))
+        if type(item) is DynamoType and item.type in _SCALARS:
+            parts[name] = (item, part)
+        current += part
     new = _bytesize(key) + (value.size() if type(value) is DynamoType else _bytesize(str(value)))
     if current + new > _ITEM_LIMIT:
         raise ItemSizeTooLarge
@@ -500,6 +704,35 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
         if total > _ITEM_LIMIT:
             raise ItemSizeTooLarge
         dict.__setitem__(self.attrs, key, wrapped)
+
+
+# ------------------------------------------------------------------ every request
+_original_method_names_from_class = moto_core_utils.method_names_from_class
+# class -> its action method names, while `speedups()` is active (a stack: blocks may nest)
+_method_names: list[dict[type, list[str]]] = []
+
+
+def _method_names_from_class(clazz: Any) -> list[str]:
+    """moto's list of a response class's methods (`inspect.getmembers` over the class and its bases, ~100
+    members, on every request to find the action's method), listed once per class and block."""
+    if not _method_names:
+        return _original_method_names_from_class(clazz)  # type: ignore[no-any-return]
+    names = _method_names[-1].get(clazz)
+    if names is None:
+        names = _method_names[-1][clazz] = _original_method_names_from_class(clazz)
+    return list(names)
+
+
+_REQUEST_ID_POOL = string.ascii_letters + string.digits  # moto's pool for get_random_string
+
+
+def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id (52 random letters and digits, from moto's random source, set as the response's
+    x-amzn-requestid header), drawn in one call instead of 52."""
+    request_id = "".join(mock_random.choices(_REQUEST_ID_POOL, k=52))
+    if headerdict is not None and isinstance(headerdict, dict):
+        headerdict.update({"x-amzn-requestid": request_id})
+    return request_id
 
 
 # ------------------------------------------------------------------ SQS receive and delete
@@ -566,8 +799,26 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
+        stack.enter_context(mock.patch.object(moto_core_responses, "method_names_from_class",
+                                              _method_names_from_class))
+        stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
+                                              _gen_amzn_requestid_long))
+        stack.enter_context(mock.patch.object(Item, "size", _item_size))
+        stack.enter_context(mock.patch.object(table_module, "copy", _TableModuleCopy()))
+        stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _parse_json_structure))
+        stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
+        stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
+        stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
         _received.append({})
+        _method_names.append({})
+        for level in _partitions:
+            level.clear()
+        _partitions.append({})
         try:
             yield
         finally:
             _received.pop()
+            _method_names.pop()
+            _partitions.pop()
+            for level in _partitions:
+                level.clear()

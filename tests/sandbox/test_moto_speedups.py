@@ -598,3 +598,371 @@ def test_value_copies_are_moto_s(value: dict[str, Any]) -> None:
 
     assert fast == plain
     assert plain[2] and not plain[3]
+
+
+# ------------------------------------------------------------------ DynamoDB index partitions
+def _index_writes_scenario() -> list[Any]:
+    """Index queries after every kind of write that can move an item into, out of or within an index
+    partition, so a partition kept up to date by the fast path must answer what moto's full scan answers."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    attributes = (("pk", "S"), ("sk", "S"), ("g", "S"), ("r", "S"), ("n", "N"))
+    ddb.create_table(
+        TableName="w", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attributes],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                                {"AttributeName": "r", "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "g_only", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "KEYS_ONLY"}},
+            {"IndexName": "by_n", "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "ALL"}}])
+    ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "g", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "flat_g",
+                                              "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "ALL"}}])
+    out: list[Any] = []
+
+    def key(i: int) -> dict[str, Any]:
+        return {"pk": {"S": f"P#{i % 3}"}, "sk": {"S": f"S#{i:02d}"}}
+
+    def queries() -> None:
+        for group in ("A", "B", "C", "none"):
+            for request in (
+                {"TableName": "w", "IndexName": "by_g", "KeyConditionExpression": "g = :g", "Limit": 4},
+                {"TableName": "w", "IndexName": "by_g", "KeyConditionExpression": "g = :g AND r > :r",
+                 "ScanIndexForward": False, "FilterExpression": "attribute_exists(extra)",
+                 "ExpressionAttributeValues": {":r": {"S": "R#3"}}},
+                {"TableName": "w", "IndexName": "g_only", "KeyConditionExpression": "g = :g",
+                 "ProjectionExpression": "pk, sk"},
+                {"TableName": "flat", "IndexName": "flat_g", "KeyConditionExpression": "g = :g", "Limit": 2},
+            ):
+                values = {**request.get("ExpressionAttributeValues", {}), ":g": {"S": group}}
+                pages, start = [], None
+                while True:
+                    args = {**request, "ExpressionAttributeValues": values,
+                            **({"ExclusiveStartKey": start} if start else {})}
+                    page = _call(lambda args=args: ddb.query(**args))
+                    pages.append(page)
+                    start = page.get("LastEvaluatedKey")
+                    if not start:
+                        break
+                out.append(pages)
+        out.append(_call(lambda: ddb.query(TableName="w", IndexName="by_n", KeyConditionExpression="n = :n",
+                                           ExpressionAttributeValues={":n": {"N": "1"}})))
+        out.append(_call(lambda: ddb.query(TableName="w", IndexName="by_g", ConsistentRead=True,
+                                           KeyConditionExpression="g = :g",
+                                           ExpressionAttributeValues={":g": {"S": "A"}})))
+
+    for i in range(24):  # some items without the index keys (sparse), one with a number where g is expected
+        item: dict[str, Any] = {**key(i), "n": {"N": str(i % 2)}}
+        if i % 4:
+            item["g"] = {"S": "ABC"[i % 3]}
+            item["r"] = {"S": f"R#{(i * 7) % 10}"}
+        if i % 5 == 0:
+            item["extra"] = {"S": "x"}
+        ddb.put_item(TableName="w", Item=item)
+        ddb.put_item(TableName="flat", Item={"pk": {"S": f"F#{i}"}, **({"g": {"S": "ABC"[i % 3]}} if i % 4 else {})})
+    queries()
+    # puts that replace items: into another partition, out of the index, into it
+    ddb.put_item(TableName="w", Item={**key(1), "g": {"S": "C"}, "r": {"S": "R#0"}})
+    ddb.put_item(TableName="w", Item={**key(2)})
+    ddb.put_item(TableName="w", Item={**key(4), "g": {"S": "A"}, "r": {"S": "R#9"}, "extra": {"S": "y"}})
+    ddb.put_item(TableName="flat", Item={"pk": {"S": "F#1"}, "g": {"S": "B"}})
+    out.append(_call(lambda: ddb.put_item(TableName="w", Item={**key(5), "g": {"S": "A"}},
+                                          ConditionExpression="attribute_not_exists(pk)")))  # refused
+    queries()
+    # updates that change, remove and add the index key; a refused one; one that creates the item
+    for i, expression, values in (
+        (3, "SET g = :g", {":g": {"S": "B"}}),
+        (5, "REMOVE g", {}),
+        (8, "SET g = :g, r = :r", {":g": {"S": "A"}, ":r": {"S": "R#5"}}),
+        (9, "SET g = :g", {":g": {"S": "none"}}),
+        (30, "SET g = :g, r = :r", {":g": {"S": "C"}, ":r": {"S": "R#1"}}),
+    ):
+        args: dict[str, Any] = {"TableName": "w", "Key": key(i), "UpdateExpression": expression,
+                                "ReturnValues": "ALL_NEW"}
+        if values:
+            args["ExpressionAttributeValues"] = values
+        out.append(_call(lambda args=args: ddb.update_item(**args)))
+    out.append(_call(lambda: ddb.update_item(TableName="w", Key=key(6), UpdateExpression="SET g = :g",
+                                             ConditionExpression="attribute_not_exists(pk)",
+                                             ExpressionAttributeValues={":g": {"S": "C"}})))  # refused
+    out.append(_call(lambda: ddb.update_item(TableName="w", Key=key(7), UpdateExpression="SET g = :g, big = :b",
+                                             ExpressionAttributeValues={":g": {"S": "C"},
+                                                                        ":b": {"S": "x" * 500_000}})))  # too large
+    out.append(_call(lambda: ddb.update_item(TableName="flat", Key={"pk": {"S": "F#2"}}, UpdateExpression="SET g = :g",
+                                             ExpressionAttributeValues={":g": {"S": "A"}})))
+    queries()
+    # deletes, batch writes, transactions (applied and cancelled), PartiQL
+    ddb.delete_item(TableName="w", Key=key(10))
+    out.append(_call(lambda: ddb.delete_item(TableName="w", Key=key(11), ConditionExpression="attribute_exists(nope)")))
+    ddb.batch_write_item(RequestItems={"w": [
+        {"PutRequest": {"Item": {**key(12), "g": {"S": "B"}, "r": {"S": "R#2"}}}},
+        {"DeleteRequest": {"Key": key(13)}},
+        {"PutRequest": {"Item": {**key(40), "g": {"S": "A"}, "r": {"S": "R#4"}}}}]})
+    ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "w", "Key": key(14), "UpdateExpression": "SET g = :g",
+                    "ExpressionAttributeValues": {":g": {"S": "C"}}}},
+        {"Delete": {"TableName": "w", "Key": key(15)}},
+        {"Put": {"TableName": "w", "Item": {**key(41), "g": {"S": "B"}, "r": {"S": "R#7"}}}}])
+    queries()
+    out.append(_call(lambda: ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "w", "Key": key(16), "UpdateExpression": "SET g = :g",
+                    "ExpressionAttributeValues": {":g": {"S": "A"}}}},
+        {"Put": {"TableName": "w", "Item": {**key(42), "g": {"S": "A"}, "r": {"S": "R#1"}}}},
+        {"ConditionCheck": {"TableName": "w", "Key": key(17), "ConditionExpression": "attribute_exists(nope)"}}])))
+    queries()
+    out.append(_call(lambda: ddb.execute_statement(Statement="UPDATE w SET g = 'B' WHERE pk = 'P#0' AND sk = 'S#18'")))
+    out.append(_call(lambda: ddb.execute_statement(Statement="DELETE FROM w WHERE pk = 'P#1' AND sk = 'S#19'")))
+    queries()
+    # the table deleted and created again under the same name
+    ddb.delete_table(TableName="flat")
+    ddb.get_waiter("table_not_exists").wait(TableName="flat")
+    ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "g", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "flat_g",
+                                              "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "ALL"}}])
+    ddb.put_item(TableName="flat", Item={"pk": {"S": "F#new"}, "g": {"S": "A"}})
+    queries()
+    return out
+
+
+def test_index_queries_after_every_kind_of_write_answer_as_moto_does() -> None:
+    """Given tables with sparse string and number GSIs (with and without a range key) queried once, when
+    items move into, out of and between index partitions through puts, conditional puts, updates (refused,
+    too large, creating), deletes, batch writes, transactions (applied and cancelled), PartiQL and a table
+    re-created under the same name, then every index query (every page, filters, projections, both
+    directions, the ConsistentRead refusal) after each step equals plain moto's."""
+    plain, fast = plain_and_fast(_index_writes_scenario)
+
+    assert fast == plain
+    assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) >= 5  # refusals exercised
+
+
+
+# ------------------------------------------------------------------ every request
+def test_every_request_finds_moto_s_action_methods_and_gets_a_request_id_of_moto_s_form() -> None:
+    """Given moto's response classes, when their action methods are listed with the fast paths (once per
+    class) and requests are answered, then the lists equal plain moto's and every answer carries a fresh
+    request id of moto's form (52 letters and digits), in the header and the response metadata."""
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.events.responses import EventsHandler
+    from moto.sqs.responses import SQSResponse
+
+    with mock_aws(), speedups():
+        from moto.core import responses
+
+        listed = [responses.method_names_from_class(c) for c in (DynamoHandler, SQSResponse, EventsHandler) * 2]
+        sqs = boto3.client("sqs", region_name=REGION)
+        ids = [sqs.list_queues()["ResponseMetadata"] for _ in range(3)]
+    assert listed == [method_names_from_class(c) for c in (DynamoHandler, SQSResponse, EventsHandler) * 2]
+    request_ids = [meta["RequestId"] for meta in ids] + [meta["HTTPHeaders"]["x-amzn-requestid"] for meta in ids]
+    assert all(len(i) == 52 and i.isalnum() and i.isascii() for i in request_ids)
+    assert len(set(request_ids)) == 3
+
+
+def _query_results_scenario() -> list[Any]:
+    """Queries whose results moto copies, projects, filters and sizes: pages cut by the 1 MB limit, an
+    INCLUDE index, projections of nested paths; then the stored items are read back unchanged."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="big", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "inc", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["m"]}}])
+    for i in range(30):
+        ddb.put_item(TableName="big", Item={
+            "pk": {"S": "P"}, "sk": {"S": f"S#{i:02d}"}, "g": {"S": f"G#{i % 2}"}, "pad": {"S": "x" * 90_000},
+            "m": {"M": {"a": {"L": [{"N": str(i)}, {"SS": ["u", "v"]}]}, "b": {"S": f"b{i}"}}}})
+    out: list[Any] = []
+    for request in (
+        {"TableName": "big", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P"}}},
+        {"TableName": "big", "KeyConditionExpression": "pk = :p", "ScanIndexForward": False,
+         "ProjectionExpression": "sk, m.a[1], m.b", "ExpressionAttributeValues": {":p": {"S": "P"}}},
+        {"TableName": "big", "IndexName": "inc", "KeyConditionExpression": "g = :g",
+         "FilterExpression": "m.b <> :b", "ExpressionAttributeValues": {":g": {"S": "G#1"}, ":b": {"S": "b3"}}},
+    ):
+        pages, start = [], None
+        while True:
+            args = {**request, **({"ExclusiveStartKey": start} if start else {})}
+            page = _call(lambda args=args: ddb.query(**args))
+            pages.append(page)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        out.append(pages)
+    out.extend(_call(lambda i=i: ddb.get_item(TableName="big", Key={"pk": {"S": "P"}, "sk": {"S": f"S#{i:02d}"}}))
+               for i in range(30))
+    return out
+
+
+def test_query_results_are_sized_projected_and_left_unchanged_as_moto_does() -> None:
+    """Given a partition of 30 items of ~90 KB, when it is queried whole, projected to nested paths and
+    through an INCLUDE index with a filter, then every page (cut by the 1 MB limit), every projection and
+    every stored item read back afterwards equals plain moto's."""
+    plain, fast = plain_and_fast(_query_results_scenario)
+
+    assert fast == plain
+    assert len(plain[0]) > 1  # the 1 MB page limit was exercised
+
+
+def _growing_item_scenario() -> list[Any]:
+    """One item updated again and again near the 400 KB limit: scalar attributes replaced by larger and
+    smaller ones, removed and set again, a map and a list grown in place, sets added to: each SET is checked
+    against the item as it is then, so a part remembered for a replaced or changed value would accept or
+    refuse the wrong update."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="g", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.put_item(TableName="g", Item={"pk": {"S": "k"}, "m": {"M": {"x": {"S": "x"}}}, "l": {"L": []},
+                                      "n": {"N": "1"}, "ss": {"SS": ["a"]}})
+    kb = 1000
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("SET a = :v, b = :w", {":v": {"S": "a" * 150 * kb}, ":w": {"S": "b" * 150 * kb}}),
+        ("SET a = :v, c = :w", {":v": {"S": "a" * 10 * kb}, ":w": {"S": "c" * 200 * kb}}),  # fits: a shrank
+        ("SET a = :v", {":v": {"S": "a" * 60 * kb}}),  # refused: a grew back
+        ("SET m.y = :v", {":v": {"S": "m" * 40 * kb}}),
+        ("SET d = :v", {":v": {"S": "d" * 10 * kb}}),  # refused: the map grew in place
+        ("REMOVE b SET d = :v", {":v": {"S": "d" * 100 * kb}}),
+        ("SET l = list_append(l, :v)", {":v": {"L": [{"S": "l" * 30 * kb}]}}),
+        ("SET e = :v", {":v": {"S": "e" * 20 * kb}}),  # refused: the list grew
+        ("ADD n :v, ss :s", {":v": {"N": "123456789"}, ":s": {"SS": ["s" * 5 * kb]}}),
+        ("SET n = :v, f = :w", {":v": {"N": "2"}, ":w": {"B": b"\x00" * 20 * kb}}),
+        ("SET #r = :v", {":v": {"BOOL": True}}),
+    ]
+    out: list[Any] = []
+    for expression, values in steps:
+        args: dict[str, Any] = {"TableName": "g", "Key": {"pk": {"S": "k"}}, "UpdateExpression": expression,
+                                "ExpressionAttributeValues": values, "ReturnValues": "UPDATED_NEW"}
+        if "#r" in expression:
+            args["ExpressionAttributeNames"] = {"#r": "r"}
+        out.append(_call(lambda args=args: ddb.update_item(**args)))
+        out.append(_call(lambda: ddb.get_item(TableName="g", Key={"pk": {"S": "k"}}, ProjectionExpression="pk, n, r")))
+    return out
+
+
+def test_an_item_grown_near_the_size_limit_is_refused_when_moto_refuses_it() -> None:
+    """Given an item near 400 KB, when its scalar attributes are replaced by larger and smaller ones and its
+    map, list and sets grow in place, then every update is accepted or refused (same error) as plain moto
+    does it."""
+    plain, fast = plain_and_fast(_growing_item_scenario)
+
+    assert fast == plain
+    assert sum(1 for answer in plain if "error" in answer) >= 3  # the refusals were exercised
+
+
+# ------------------------------------------------------------------ DynamoDB request parsing
+_ODD_VALUES: list[Any] = [
+    {"S": "x"}, {"N": "-1.5e3"}, {"B": "AAH/"}, {"SS": ["a", "b"]}, {"NS": ["1", "2"]}, {"BS": ["AA==", "AQ=="]},
+    {"BOOL": False}, {"NULL": True}, {"NULL": False}, {"M": {}}, {"L": []}, {"S": ""},
+    {"M": {"a": {"L": [{"S": "x"}, {"B": "AQ=="}, {"M": {"n": {"NULL": True}}}]}, "é": {"SS": ["ü"]}}},
+    {"S": "x", "N": "1"}, {"S": None}, {"BOOL": "true"}, {"N": 1}, {"X": "y"}, {}, {"M": {"k": {"S": 1}}},
+    {"L": [{"S": "x", "BOOL": True}]}, {"SS": ["a", 1]}, None, "text",
+]
+
+
+def _parsed_requests() -> list[Any]:
+    """What moto's DynamoDB request parser makes of PutItem, UpdateItem, BatchWriteItem and Query bodies
+    carrying every AttributeValue type and shapes a client would not send (several types, nulls, wrong
+    inner types, unknown types), as moto's request handler reads them."""
+    from moto.core.model import ServiceModel
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    model: ServiceModel = get_service_model("dynamodb")
+    bodies: list[tuple[str, dict[str, Any]]] = []
+    for value in _ODD_VALUES:
+        bodies += [
+            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
+            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
+                            "ExpressionAttributeValues": {":v": value}}),
+            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
+                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
+            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
+                       "ExpressionAttributeValues": {":v": value}}),
+        ]
+    out: list[Any] = []
+    for operation, body in bodies:
+        parser = JSONParser(model.operation_model(operation), map_type=dict)
+        try:
+            out.append(parser.parse({"method": "POST", "values": {}, "headers": {},
+                                     "body": json.dumps(body).encode(), "url_path": "/", "url_params": {}}))
+        except Exception as error:  # a refusal is part of the contract too
+            out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_dynamodb_requests_are_parsed_as_moto_parses_them() -> None:
+    """Given request bodies with every AttributeValue type (binary, sets, nested maps and lists, empty ones)
+    and malformed values, when moto's JSON request parser reads them, then every parsed request (values,
+    types, decoded binary, dropped members) equals plain moto's."""
+    with mock_aws():
+        plain = _parsed_requests()
+    with mock_aws(), speedups():
+        fast = _parsed_requests()
+
+    assert fast == plain
+    assert any(isinstance(v, bytes) for p in plain if "Item" in p for v in p["Item"]["v"].values())  # binary decoded
+
+
+# ------------------------------------------------------------------ DynamoDB UpdateItem old images
+def _old_images_scenario() -> list[Any]:
+    """Updates that change nested values in place, answered with every ReturnValues mode, on a table
+    without a stream and on one with a stream (whose records carry the old and the new image)."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    out: list[Any] = []
+    with_images = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    for table, stream in (("plain", None), ("streamed", with_images)):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         **({"StreamSpecification": stream} if stream else {}))
+        ddb.put_item(TableName=table, Item={
+            "pk": {"S": "k"}, "m": {"M": {"x": {"N": "1"}, "deep": {"M": {"y": {"S": "a"}}}}},
+            "l": {"L": [{"S": "a"}, {"M": {"z": {"N": "0"}}}]}, "ss": {"SS": ["a"]}, "n": {"N": "1"}})
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("SET m.x = :v, m.deep.y = :s", {":v": {"N": "2"}, ":s": {"S": "b"}}),
+            ("SET l[1].z = :v, l = list_append(l, :l)", {":v": {"N": "5"}, ":l": {"L": [{"S": "c"}]}}),
+            ("ADD ss :ss, n :v", {":ss": {"SS": ["b"]}, ":v": {"N": "3"}}),
+            ("REMOVE m.deep.y, l[0]", {}),
+            ("SET m.fresh = :v", {":v": {"M": {"q": {"BOOL": True}}}}),
+        ]
+        for returns in ("ALL_OLD", "UPDATED_OLD", "UPDATED_NEW", "ALL_NEW", "NONE"):
+            for expression, values in steps:
+                args: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": "k"}}, "UpdateExpression": expression,
+                                        "ReturnValues": returns}
+                if values:
+                    args["ExpressionAttributeValues"] = values
+                out.append(_call(lambda args=args: ddb.update_item(**args)))
+        out.append(_call(lambda t=table: ddb.update_item(TableName=t, Key={"pk": {"S": "new"}}, ReturnValues="ALL_OLD",
+                                                         UpdateExpression="SET a = :a",
+                                                         ExpressionAttributeValues={":a": {"S": "x"}})))
+        out.append(_call(lambda t=table: ddb.get_item(TableName=t, Key={"pk": {"S": "k"}})))
+        if stream:  # the stream's records as moto keeps them (moto serves no DynamoDB Streams API here)
+            from moto.dynamodb.models import dynamodb_backends
+
+            shard = dynamodb_backends[ACCOUNT][REGION].tables[table].stream_shard
+            out.append([{k: v for k, v in r.to_json()["dynamodb"].items() if k in ("Keys", "OldImage", "NewImage")}
+                        for r in shard.items])
+    return out
+
+
+def test_update_item_old_and_new_images_answer_as_moto_does() -> None:
+    """Given items with nested maps, lists and sets, when updates change them in place and every
+    ReturnValues mode is asked for, on a table without and one with a NEW_AND_OLD_IMAGES stream, then every
+    answer, the stored items and the stream's old and new images equal plain moto's."""
+    plain, fast = plain_and_fast(_old_images_scenario)
+
+    assert fast == plain
+    assert sum("OldImage" in record for record in plain[-1]) >= 25  # every update's old image was streamed
