@@ -357,7 +357,10 @@ class Rerunner:
     def handle_batch(self, work: Work) -> Outcome:
         outcome = Outcome(work)
         batch_id = work.id
-        link = self.repository.get_batch_link(batch_id) or {}
+        # A follow-up's place in its root's history: its LINK, or, when that write was lost or has not
+        # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
+        # same root and attempt. Only a batch with neither is its own root, attempt 0.
+        link = self.repository.get_batch_link(batch_id) or self.repository.get_batch_request(batch_id) or {}
         root_batch_id = str(link.get("root_batch_id") or batch_id)
         batch_attempt = int(link.get("attempt", 0))
         owned = bool(link) or self._batch_started_here(batch_id)
