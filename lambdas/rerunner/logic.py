@@ -50,6 +50,7 @@ from shared.lineage import (
     stack_tags,
 )
 from shared.observability import logger
+from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
@@ -121,7 +122,7 @@ def brake_pk(workflow_id: str) -> str:
 def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
     """Derived from the failed run's identity (id, uuid: HealthOmics reuses the ids of deleted runs)."""
     request_id = f"autopilot-rerun-{run_id}-{run_uuid}-{attempt}"
-    if len(request_id) > 128:  # StartRun's requestId limit; a uuid is usually 36 characters
+    if len(request_id) > input_max("StartRun", "requestId"):  # a uuid is usually 36 characters
         request_id = f"autopilot-rerun-{run_id}-{hashlib.sha256(run_uuid.encode()).hexdigest()[:32]}-{attempt}"
     return request_id
 
@@ -651,7 +652,8 @@ class Rerunner:
             request["batchRunSettings"] = {"inlineSettings": entries}
         else:
             if not self.config.settings_bucket:
-                raise PermanentError("a follow-up batch of more than 100 runs needs RERUN_SETTINGS_BUCKET")
+                raise PermanentError(f"a follow-up batch of more than {limits.inline_max} runs needs "
+                                     "RERUN_SETTINGS_BUCKET")
             body = encode(entries)
             # Content-addressed: written once (If-None-Match), reused only with the same bytes.
             digest = hashlib.sha256(body).hexdigest()[:16]
