@@ -38,7 +38,7 @@ from botocore.exceptions import ClientError
 from recorder.logic import Recorder, RecordOutcome, observe
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
-from shared.observability import logger
+from shared.observability import log_error
 from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
 from shared.omics_model import input_max
 from shared.provenance import keys
@@ -355,7 +355,7 @@ class Reconciler:
             return False
         except RetryableError as error:
             report.deferred += 1
-            logger.warning("stale entity left for the next sweep", extra={"error": str(error)[:300]})
+            log_error("warning", "stale entity left for the next sweep", error)
         return True
 
     @staticmethod

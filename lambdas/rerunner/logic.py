@@ -49,7 +49,7 @@ from shared.lineage import (
     sample_tags,
     stack_tags,
 )
-from shared.observability import logger
+from shared.observability import log_error, logger
 from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.items import RunDetails
@@ -455,7 +455,7 @@ class Rerunner:
         try:
             details = _run_details(self.aws.get_run(run_id))
         except NotFound as gone:
-            logger.warning("failed batch member is gone: not re-run", extra={"run_id": run_id, "error": str(gone)})
+            log_error("warning", "failed batch member is gone: not re-run", gone, {"run_id": run_id})
             return None
         if details.status != RunStatus.FAILED:
             _raise_if_lagging(details)
