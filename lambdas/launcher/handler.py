@@ -27,7 +27,7 @@ from launcher.store import LauncherStore
 from shared.consumer import body_json, process_sqs_batch
 from shared.errors import PermanentError, RetryableError
 from shared.events import IgnoredEvent, RunBatchStatusChange, parse_omics_event
-from shared.observability import logger, metrics, tracer
+from shared.observability import log_error, logger, metrics, tracer
 from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
@@ -81,7 +81,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             outcome = launcher.launch_document(event["sheet"], name=event.get("name"), fmt=event.get("format"),
                                                dry_run=bool(event.get("dryRun", False)))
         except (RetryableError, PermanentError) as error:  # the caller sees why, and whether to try again
-            logger.warning("direct submission not completed", extra={"error": str(error)})
+            log_error("warning", "direct submission not completed", error)  # the caller gets the text
             return {"error": str(error), "retryable": isinstance(error, RetryableError)}
         return outcome.as_dict()
 

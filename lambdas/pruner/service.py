@@ -57,7 +57,7 @@ from pruner.s3_store import S3Store
 from pruner.scan import WINDOW, Counts, RangeScanner, ReportWriter, ScanScope, ScanState, lowest_kept
 from shared.clock import utc_now
 from shared.errors import RetryableError
-from shared.observability import NAMESPACE, logger
+from shared.observability import NAMESPACE, log_error, logger
 from shared.omics import paginate
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
@@ -202,7 +202,7 @@ class Pruner:
             try:
                 results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full))
             except Exception as error:  # one cache's failure must not stop the others
-                logger.exception("prune pass could not start", extra={"cache_id": target.cache_id})
+                log_error("error", "prune pass could not start", error, {"cache_id": target.cache_id})
                 failures.append(f"{target.cache_id}: {error}")
         if failures:
             # Fail the invocation so the scheduler retries; caches already started skip by their claims.
@@ -356,7 +356,7 @@ class Pruner:
         try:
             report = latest_report(self.store, source, bucket, self.clock())
         except InventoryUnusable as error:
-            logger.warning("prune inventory not used", extra={"cache_id": target.cache_id, "reason": str(error)})
+            log_error("warning", "prune inventory not used", error, {"cache_id": target.cache_id})
             return None, {"listing": "list", "inventory_unused": str(error)}
         return report, {"listing": "inventory", "inventory_manifest": f"s3://{report.bucket}/{report.manifest_key}"}
 

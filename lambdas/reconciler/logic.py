@@ -38,8 +38,9 @@ from botocore.exceptions import ClientError
 from recorder.logic import Recorder, RecordOutcome, observe
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
-from shared.observability import logger
+from shared.observability import log_error
 from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
+from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
 
@@ -47,7 +48,6 @@ RECONCILED_PREFIX = "reconciled"
 HEALED = "HEALED"
 ALL_ACTIVE = "~"  # sorts after every `<time>#<id>` sort key of the active index
 ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.STARTING, RunStatus.RUNNING, RunStatus.STOPPING)
-LIST_PAGE = 100
 SWEEP_RETENTION_DAYS = 90
 
 
@@ -336,7 +336,7 @@ class Reconciler:
         for status in ACTIVE_RUN_STATUSES:
             try:
                 for run in paginate(self.recorder.omics, "list_runs", "items", status=status,
-                                    PaginationConfig={"PageSize": LIST_PAGE}):
+                                    PaginationConfig={"PageSize": input_max("ListRuns", "maxResults")}):
                     listed[run["id"]] = run
             except ClientError as error:
                 raise self._failure(error, "ListRuns") from error
@@ -355,7 +355,7 @@ class Reconciler:
             return False
         except RetryableError as error:
             report.deferred += 1
-            logger.warning("stale entity left for the next sweep", extra={"error": str(error)[:300]})
+            log_error("warning", "stale entity left for the next sweep", error)
         return True
 
     @staticmethod

@@ -20,6 +20,7 @@ from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
 from shared.lineage import lineage_of, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
+from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -372,7 +373,8 @@ class Recorder:
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
         while True:
             try:
-                page = self.omics.list_runs_in_batch(batchId=batch_id, maxItems=100,
+                page = self.omics.list_runs_in_batch(batchId=batch_id,
+                                                     maxItems=input_max("ListRunsInBatch", "maxItems"),
                                                      **({"startingToken": token} if token else {}))
             except ClientError as error:
                 raise _omics_error(error, f"ListRunsInBatch {batch_id}") from error

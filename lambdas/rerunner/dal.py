@@ -20,6 +20,7 @@ from rerunner.settings_file import select_entries
 from shared.batch_submit import start_batch
 from shared.errors import PermanentError, RetryableError
 from shared.omics import RETRYABLE_OMICS_CODES
+from shared.omics_model import input_max
 from shared.provenance.repository import ProvenanceRepository
 
 
@@ -87,12 +88,13 @@ class AwsAccess:
             raise _domain_error(error, f"GetBatch {batch_id}") from error
 
     def failed_run_ids(self, batch_id: str) -> Iterator[str]:
-        """ListRuns(batchId, status=FAILED): the ids of a batch's failed runs, 100 a page."""
+        """ListRuns(batchId, status=FAILED): the ids of a batch's failed runs, the largest page the API allows."""
         token: str | None = None
         while True:
             try:
                 page = self.omics.list_runs(
-                    batchId=batch_id, status="FAILED", maxResults=100, **({"startingToken": token} if token else {})
+                    batchId=batch_id, status="FAILED", maxResults=input_max("ListRuns", "maxResults"),
+                    **({"startingToken": token} if token else {}),
                 )
             except ClientError as error:
                 raise _domain_error(error, f"ListRuns {batch_id}") from error
@@ -102,7 +104,7 @@ class AwsAccess:
                 return
 
     def batch_members(self, batch_id: str, submission_status: str | None = None) -> Iterator[dict[str, Any]]:
-        """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), 100 a page."""
+        """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), the largest page the API allows."""
         params: dict[str, Any] = {"batchId": batch_id}
         if submission_status:
             params["submissionStatus"] = submission_status
@@ -110,7 +112,8 @@ class AwsAccess:
         while True:
             try:
                 page = self.omics.list_runs_in_batch(
-                    maxItems=100, **params, **({"startingToken": token} if token else {})
+                    maxItems=input_max("ListRunsInBatch", "maxItems"), **params,
+                    **({"startingToken": token} if token else {}),
                 )
             except ClientError as error:
                 raise _domain_error(error, f"ListRunsInBatch {batch_id}") from error

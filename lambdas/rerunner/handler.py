@@ -21,7 +21,7 @@ from rerunner.settings import RerunnerSettings
 from rerunner.work import NotOurs, parse_work
 from shared.consumer import body_json, process_sqs_batch
 from shared.errors import PermanentError
-from shared.observability import logger, metrics, tracer
+from shared.observability import log_error, logger, metrics, tracer
 from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.rejections import record_rejected_event
@@ -89,7 +89,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             # Never succeeds on a retry (a deleted run, a misconfiguration): recorded and alarmed, not retried.
             record_rejected_event(rerunner.repository, raw, f"{type(error).__name__}: {error}")
             metrics.add_metric(name="RerunPermanentErrors", unit=MetricUnit.Count, value=1)
-            logger.error("re-run work cannot succeed", extra={"kind": work.kind, "id": work.id, "error": str(error)})
+            log_error("error", "re-run work cannot succeed", error, {"kind": work.kind, "id": work.id})
             return
         for decision, count in outcome.decisions.items():
             metrics.add_metric(name=f"Rerun{decision.title()}", unit=MetricUnit.Count, value=count)

@@ -49,7 +49,8 @@ from shared.lineage import (
     sample_tags,
     stack_tags,
 )
-from shared.observability import logger
+from shared.observability import log_error, logger
+from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
@@ -121,7 +122,7 @@ def brake_pk(workflow_id: str) -> str:
 def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
     """Derived from the failed run's identity (id, uuid: HealthOmics reuses the ids of deleted runs)."""
     request_id = f"autopilot-rerun-{run_id}-{run_uuid}-{attempt}"
-    if len(request_id) > 128:  # StartRun's requestId limit; a uuid is usually 36 characters
+    if len(request_id) > input_max("StartRun", "requestId"):  # a uuid is usually 36 characters
         request_id = f"autopilot-rerun-{run_id}-{hashlib.sha256(run_uuid.encode()).hexdigest()[:32]}-{attempt}"
     return request_id
 
@@ -357,7 +358,10 @@ class Rerunner:
     def handle_batch(self, work: Work) -> Outcome:
         outcome = Outcome(work)
         batch_id = work.id
-        link = self.repository.get_batch_link(batch_id) or {}
+        # A follow-up's place in its root's history: its LINK, or, when that write was lost or has not
+        # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
+        # same root and attempt. Only a batch with neither is its own root, attempt 0.
+        link = self.repository.get_batch_link(batch_id) or self.repository.get_batch_request(batch_id) or {}
         root_batch_id = str(link.get("root_batch_id") or batch_id)
         batch_attempt = int(link.get("attempt", 0))
         owned = bool(link) or self._batch_started_here(batch_id)
@@ -451,7 +455,7 @@ class Rerunner:
         try:
             details = _run_details(self.aws.get_run(run_id))
         except NotFound as gone:
-            logger.warning("failed batch member is gone: not re-run", extra={"run_id": run_id, "error": str(gone)})
+            log_error("warning", "failed batch member is gone: not re-run", gone, {"run_id": run_id})
             return None
         if details.status != RunStatus.FAILED:
             _raise_if_lagging(details)
@@ -648,7 +652,8 @@ class Rerunner:
             request["batchRunSettings"] = {"inlineSettings": entries}
         else:
             if not self.config.settings_bucket:
-                raise PermanentError("a follow-up batch of more than 100 runs needs RERUN_SETTINGS_BUCKET")
+                raise PermanentError(f"a follow-up batch of more than {limits.inline_max} runs needs "
+                                     "RERUN_SETTINGS_BUCKET")
             body = encode(entries)
             # Content-addressed: written once (If-None-Match), reused only with the same bytes.
             digest = hashlib.sha256(body).hexdigest()[:16]

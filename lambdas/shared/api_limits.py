@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from shared.omics_model import omics_model
+
 # HEALTHOMICS.md ("Other limits"): 100,000 runs per batch. Not in the service model (a quota).
 MAX_RUNS = 100_000
 
@@ -103,9 +105,7 @@ def _text(shape: Any) -> TextRule:
 
 @lru_cache(maxsize=1)
 def api_limits() -> ApiLimits:
-    import botocore.session  # deferred: only validation needs the model
-
-    model = botocore.session.get_session().get_service_model("omics")
+    model = omics_model()
     request = model.operation_model("StartRunBatch").input_shape
     default = request.members["defaultRunSetting"]
     inline = request.members["batchRunSettings"].members["inlineSettings"]

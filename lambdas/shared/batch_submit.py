@@ -211,6 +211,7 @@ def resubmit_batch(
         "request_id": request.get("requestId"), "submission_id": recorded.get("submission_id"),
         "batch_arn": response.get("arn"), "batch_uuid": response.get("uuid"), "started_at": at,
         "resubmission_of": failed_batch_id, "resubmission_count": count, "root_batch_id": root_batch_id,
+        "attempt": attempt,  # with root_batch_id: the LINK's facts, should the LINK write be lost
     })
     repository.note_started("BATCH", batch_id, at)
     repository.put_batch_link(batch_id, failed_batch_id, root_batch_id, attempt,

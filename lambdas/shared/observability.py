@@ -27,6 +27,32 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+def error_fields(error: BaseException) -> dict[str, str]:
+    """What a log at INFO or above may say about an error: its type and, for an AWS error (itself or the
+    one it was raised from), the code and operation. Never its text: a HealthOmics validation message
+    quotes the value it refused (an S3 URI, a sample name). The text goes to DEBUG (`log_error`) and,
+    where it is provenance, to the DynamoDB record."""
+    fields = {"error_type": type(error).__name__}
+    cause: BaseException | None = error
+    while cause is not None:
+        response = getattr(cause, "response", None)  # botocore's ClientError, without importing botocore
+        if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+            fields["error_code"] = str(response["Error"].get("Code", ""))
+            fields["operation"] = str(getattr(cause, "operation_name", ""))
+            return fields
+        code = getattr(cause, "code", None)  # our own domain errors that carry the service's code
+        if isinstance(code, str) and "error_code" not in fields:
+            fields["error_code"] = code
+        cause = cause.__cause__
+    return fields
+
+
+def log_error(level: str, message: str, error: BaseException, extra: dict[str, Any] | None = None) -> None:
+    """`message` at `level` (info | warning | error) with `error_fields`; the error's text at DEBUG only."""
+    getattr(logger, level)(message, extra={**(extra or {}), **error_fields(error)})
+    logger.debug(message, extra={**(extra or {}), "error": str(error)}, exc_info=error)
+
+
 class _Tracer:
     """`tracer.capture_lambda_handler` / `capture_method`: Powertools Tracer when enabled, else identity."""
 

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.cost.prices import PriceLine, PriceList, load_snapshot, price_list
-from shared.observability import logger
+from shared.observability import log_error
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.settings import ENV_TABLE, get_settings
@@ -204,8 +204,7 @@ class PriceSource:
                 current = store.current(region)
             except ProvenanceError as error:
                 # Costs then name the snapshot (all unknown): visible, never a wrong figure.
-                logger.warning("price list unreadable; using the repository snapshot",
-                               extra={"region": region, "error": str(error)})
+                log_error("warning", "price list unreadable; using the repository snapshot", error, {"region": region})
                 current = None
             if current is not None:
                 return current
