@@ -234,6 +234,33 @@ def cmd_sample_show(args: argparse.Namespace, target: Target, out: Output) -> in
     return EXIT_OK
 
 
+def cmd_submission_show(args: argparse.Namespace, target: Target, out: Output) -> int:
+    """A sheet's submission: what the launcher decided and, for a rejected sheet, every recorded error and
+    where the full errors report is (the launcher's logs and alarm e-mail name only the submission id)."""
+    record = target.repository.get_submission(args.submission_id)
+    if record is None:
+        raise NotFound(f"submission {args.submission_id} is not recorded")
+    sheet = record.get("sheet") or {}
+    doc = {field: record.get(field) for field in (
+        "submission_id", "status", "status_time", "batch_id", "request_id", "error_count", "errors",
+        "errors_truncated", "errors_report")}
+    doc["sheet"] = sheet
+
+    def human() -> None:
+        out.fields(f"submission {args.submission_id}", [
+            ("status", record.get("status")), ("at", record.get("status_time")),
+            ("sheet", sheet.get("label") or sheet.get("key")), ("batch", record.get("batch_id")),
+            ("errors", record.get("error_count")), ("errors report", record.get("errors_report"))])
+        errors = record.get("errors") or []
+        if errors:
+            more = " (the first ones; every error is in the errors report)" if record.get("errors_truncated") else ""
+            out.table(f"errors{more}", ("row", "column", "reason"),
+                      [(e.get("row"), e.get("column"), e.get("reason")) for e in errors])
+
+    out.emit(doc, human)
+    return EXIT_OK
+
+
 def cmd_failures(args: argparse.Namespace, target: Target, out: Output) -> int:
     failures = unresolved_failures(target.repository)
     if args.reason:
@@ -517,6 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = sample.add_parser("show", help="a sample across batches and attempts")
     show.add_argument("sample_id")
     show.set_defaults(handler=cmd_sample_show)
+
+    submission = commands.add_parser("submission", help="sheet submissions").add_subparsers(
+        dest="action", required=True, parser_class=_Parser)
+    show = submission.add_parser("show", help="a submission: status, batch, every recorded error of a rejected sheet")
+    show.add_argument("submission_id")
+    show.set_defaults(handler=cmd_submission_show)
 
     failures = commands.add_parser("failures", help="unresolved failures: failed runs with no later attempt")
     failures.add_argument("--reason", help="only this failure reason")

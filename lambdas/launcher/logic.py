@@ -292,10 +292,12 @@ class Launcher:
                         extra={"submission_id": outcome.submission_id})
             return outcome
         # Errors name samples and S3 locations (PHI under HIPAA): logs and the alarm e-mail carry counts and
-        # where to read them (the report beside the sheet, the REJECTED record), never the errors themselves.
-        summary = {"submission_id": outcome.submission_id, "error_count": len(errors),
-                   "errors_report": outcome.errors_report,
-                   "details": "every error is in the errors report and the REJECTED submission record"}
+        # where to read them, never the errors themselves. Nor the report's key: it is the sheet's key, and labs
+        # name sheets after patients or samples; the submission id leads to both (`autopilot submission show`).
+        details = "every error is in the REJECTED submission record (autopilot submission show <submission_id>)"
+        if report:
+            details += f" and in the errors report beside the sheet (<sheet key>{ERRORS_SUFFIX})"
+        summary = {"submission_id": outcome.submission_id, "error_count": len(errors), "details": details}
         logger.warning("sheet rejected", extra=summary)
         self.metric("SheetsRejected", 1)
         self.store.alarm(self.alarm_topic_arn, f"Sample sheet rejected ({len(errors)} errors)", summary)
