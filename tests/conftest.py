@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -83,3 +84,18 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def table_name(aws: None) -> str:
     return create_provenance_table(boto3.client("dynamodb"))
+
+
+@pytest.fixture
+def shipped_logs() -> Iterator[io.StringIO]:
+    """What the functions' logger writes at the stack's level (INFO): what reaches CloudWatch Logs. Tests of
+    what must never be logged (sample ids, S3 keys, service messages) read it; DEBUG lines are not shipped."""
+    from shared.observability import logger
+
+    handler = logger.registered_handler
+    before_level, stream = logger.log_level, io.StringIO()
+    before_stream = handler.setStream(stream)  # type: ignore[attr-defined]
+    logger.setLevel("INFO")
+    yield stream
+    logger.setLevel(before_level)
+    handler.setStream(before_stream)  # type: ignore[attr-defined]

@@ -4,20 +4,17 @@ and operation only; the text goes to DEBUG and, where it is provenance, to Dynam
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import pytest
 from botocore.exceptions import ClientError
 from reconciler.logic import Reconciler, SweepReport
 
 import rerunner.handler as rerunner_handler
 from rerunner.dal import _domain_error
 from shared.errors import RetryableError
-from shared.observability import error_fields, logger
+from shared.observability import error_fields
 from shared.provenance.repository import ProvenanceRepository
 from tests.factories import FakeLambdaContext, reference_event, sqs_event
 
@@ -39,7 +36,7 @@ def test_error_fields_name_the_code_and_operation_not_the_text() -> None:
     assert fields == {"error_type": "PermanentError", "error_code": "ValidationException", "operation": "GetRun"}
 
 
-def test_the_rerunner_logs_a_permanent_error_without_its_text(table_name, monkeypatch, logs) -> None:
+def test_the_rerunner_logs_a_permanent_error_without_its_text(table_name, monkeypatch, shipped_logs) -> None:
     repository = ProvenanceRepository(table_name)
     cause = _client_error(operation="GetObject")
 
@@ -50,7 +47,7 @@ def test_the_rerunner_logs_a_permanent_error_without_its_text(table_name, monkey
     result = rerunner_handler.lambda_handler(sqs_event([reference_event("runbatch-status-change.processed")]),
                                              FakeLambdaContext())
     assert result == {"batchItemFailures": []}
-    out = logs.getvalue()
+    out = shipped_logs.getvalue()
     assert "re-run work cannot succeed" in out and '"error_code":"ValidationException"' in out
     assert '"operation":"GetObject"' in out
     assert URI not in out and SAMPLE not in out
@@ -60,26 +57,15 @@ def test_the_rerunner_logs_a_permanent_error_without_its_text(table_name, monkey
     assert URI in rejected["reason"]["S"]
 
 
-def test_the_reconciler_logs_a_deferred_entity_without_the_error_text(logs) -> None:
+def test_the_reconciler_logs_a_deferred_entity_without_the_error_text(shipped_logs) -> None:
     def reconcile() -> None:
         cause = _client_error(code="ThrottlingException")
         raise RetryableError(f"GetRun: ThrottlingException: {cause}") from cause
 
     report = SweepReport(now="", threshold="")
     assert Reconciler._item(report, reconcile) is True
-    out = logs.getvalue()
+    out = shipped_logs.getvalue()
     assert "stale entity left for the next sweep" in out and '"error_code":"ThrottlingException"' in out
     assert URI not in out
 
 
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    """What the functions' logger writes, at the stack's level (INFO: the DEBUG lines that keep the text
-    are not shipped)."""
-    handler = logger.registered_handler
-    before_level, stream = logger.log_level, io.StringIO()
-    before_stream = handler.setStream(stream)  # type: ignore[attr-defined]
-    logger.setLevel("INFO")
-    yield stream
-    logger.setLevel(before_level)
-    handler.setStream(before_stream)  # type: ignore[attr-defined]

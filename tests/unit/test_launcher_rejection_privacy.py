@@ -15,7 +15,6 @@ from moto import mock_aws
 
 from autopilot_cli.app import main
 from autopilot_cli.target import TableTarget
-from shared.observability import logger
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
 SAMPLE_NAMED_KEY = "submissions/NA12878-smith-family/trio.csv"
@@ -27,19 +26,8 @@ def env() -> Iterator[LauncherEnv]:
         yield environment
 
 
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    handler = logger.registered_handler
-    before_level, stream = logger.log_level, io.StringIO()
-    before_stream = handler.setStream(stream)  # type: ignore[attr-defined]
-    logger.setLevel("INFO")
-    yield stream
-    logger.setLevel(before_level)
-    handler.setStream(before_stream)  # type: ignore[attr-defined]
-
-
 def test_a_rejected_sheet_named_after_a_sample_is_alarmed_without_its_key(env: LauncherEnv,
-                                                                            logs: io.StringIO) -> None:
+                                                                            shipped_logs: io.StringIO) -> None:
     env.upload(SAMPLE_NAMED_KEY, "sample_id,input_bam\nNA12878,s3:/bad/uri\n")
     outcome = env.launcher.launch_object(BUCKET, SAMPLE_NAMED_KEY)
 
@@ -50,7 +38,7 @@ def test_a_rejected_sheet_named_after_a_sample_is_alarmed_without_its_key(env: L
     assert record is not None and record["errors_report"] == outcome.errors_report
     alarms = env.alarms()
     assert len(alarms) == 1 and alarms[0]["submission_id"] == outcome.submission_id
-    shipped = logs.getvalue() + json.dumps(alarms)
+    shipped = shipped_logs.getvalue() + json.dumps(alarms)
     assert "sheet rejected" in shipped
     for private in ("NA12878", "smith", "trio.csv", SAMPLE_NAMED_KEY):
         assert private not in shipped, private
