@@ -35,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.logic import Recorder, RecordOutcome, observe
+from recorder.logic import Recorder, RecordOutcome, enrichment_due, observe
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.observability import log_error
@@ -379,6 +379,10 @@ class Reconciler:
             report.unchanged += 1
             return
         if item.get("outcome") in RUN_TERMINAL and recorded != RunStatus.DELETED:
+            if not enrichment_due(item):  # enriched; a later terminal event put it back in the index
+                self.repository.finish_run(run_id, run_uuid)
+                report.unchanged += 1
+                return
             # Its terminal status is recorded, its enrichment never finished (a heal whose enrichment failed,
             # a message gone to the DLQ): finish it as the recorder would have (GetRun + ListRunTasks).
             self.recorder.finish_run(run_id, run_uuid, str(item["outcome"]))

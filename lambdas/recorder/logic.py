@@ -7,7 +7,7 @@ run map is complete (INPROGRESS or PROCESSED). Duplicates and late events cost o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -133,6 +133,12 @@ def _omics_error(error: ClientError, what: str) -> Exception:
     return RetryableError(f"{what}: {code}: {error}")
 
 
+def enrichment_due(summary: Mapping[str, Any]) -> bool:
+    """A terminal run's enrichment is due: never done, or done only as far as its details (a step after them
+    failed; `finish_run` clears the mark). Runs recorded before the mark existed count as done."""
+    return "details_recorded_at" not in summary or "enrichment_pending" in summary
+
+
 class Recorder:
     """Records one event at a time; the caller writes the returned history items in batches."""
 
@@ -183,13 +189,15 @@ class Recorder:
         outcome.advanced = update.applied
         item = update.item
         # Enrich once: the first time a terminal status is recorded (even after DELETED), or on a retry
-        # after enrichment failed, even after the details were written (the run is still in the active index
-        # until everything that follows them is done too).
+        # after enrichment failed, even after the details were written (`enrichment_due`). A later terminal
+        # event of an enriched run (same rank, later time: applied) only takes it out of the active index again.
         final = item.get("outcome")
-        if observation.status in RUN_TERMINAL and final in RUN_TERMINAL and (
-                "details_recorded_at" not in item or "active_pk" in item):
-            outcome.cost = self.finish_run(observation.entity_id, d.uuid, final)
-            outcome.enriched = True
+        if observation.status in RUN_TERMINAL and final in RUN_TERMINAL:
+            if enrichment_due(item):
+                outcome.cost = self.finish_run(observation.entity_id, d.uuid, final)
+                outcome.enriched = True
+            elif "active_pk" in item:
+                self.repository.finish_run(observation.entity_id, d.uuid)
 
     def finish_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
         """Enrich a run whose terminal status `final` is recorded (an event, or the reconciler finishing an

@@ -314,9 +314,10 @@ class ProvenanceRepository:
         return result
 
     def finish_run(self, run_id: str, run_uuid: str) -> None:
-        """The run's enrichment is finished (details, tasks, cost and what follows): it leaves the `active` index."""
-        self._update(self.run_summary_key(run_id, run_uuid), _Update(removes=["active_pk", "active_sk"]),
-                     returns="NONE")
+        """The run's enrichment is finished (details, tasks, cost and what follows), or was already and a later
+        terminal event put the run back in the `active` index: it leaves the index."""
+        self._update(self.run_summary_key(run_id, run_uuid),
+                     _Update(removes=["active_pk", "active_sk", "enrichment_pending"]), returns="NONE")
 
     def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> None:
         """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
@@ -328,8 +329,10 @@ class ProvenanceRepository:
         run_uuid = details.uuid
         facts = details.model_dump(exclude_none=True, exclude={"run_id", "status"})
         digests = facts.pop("resource_digests", None)
+        # `enrichment_pending` until `finish_run`: a retry, or a later terminal event, knows the details alone
+        # are written and what follows them (supersede, adoption, storage, reprice) is not.
         update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "run_uuid": run_uuid,
-                               "details_recorded_at": recorded_at})
+                               "details_recorded_at": recorded_at, "enrichment_pending": True})
         if details.status:  # a run that is gone has no API status
             update.sets["api_status"] = details.status
         if digests:
