@@ -310,14 +310,16 @@ class Reconciler:
 
     def _gauges(self, runs: list[dict[str, Any]], batches: list[dict[str, Any]], report: SweepReport) -> None:
         status = {(i["run_id"], i.get("run_uuid")): i.get("status") or "UNKNOWN" for i in runs}
-        healed_batches = 0
+        healed_batches, processed = 0, batch_rank(BatchStatus.PROCESSED)
         for heal in report.healed:
             if heal.kind == "RUN":
                 status[(heal.entity_id, heal.run_uuid)] = heal.status
             else:
-                healed_batches += int(batch_rank(heal.status) >= batch_rank(BatchStatus.PROCESSED))
+                healed_batches += int(batch_rank(heal.recorded_status or "") < processed <= batch_rank(heal.status))
         report.active_runs_by_status = dict(Counter(s for s in status.values() if s in ACTIVE_RUN_STATUSES))
-        report.batches_in_flight = len(batches) - healed_batches
+        # A PROCESSED batch stays in the index until its members are recorded: processed, not in flight.
+        in_flight = [b for b in batches if batch_rank(b.get("status") or "") < processed]
+        report.batches_in_flight = len(in_flight) - healed_batches
         report.unresolved_by_reason = dict(Counter(i.get("failure_reason") or "UNKNOWN"
                                                    for i in self.repository.unresolved_failures()))
 
@@ -429,7 +431,10 @@ class Reconciler:
         except ClientError as error:
             if _code(error) != "ResourceNotFoundException":
                 raise self._failure(error, f"GetBatch {batch_id}") from error
-            report.unchanged += 1  # DeleteBatch removed it; its runs stay recorded on their own
+            # DeleteBatch removed it (a terminal batch only); its runs stay recorded on their own. Its members
+            # can no longer be listed: it leaves the index rather than cost a GetBatch every sweep.
+            self.repository.finish_batch(batch_id)
+            report.unchanged += 1
             return
         status = batch["status"]
         if status == recorded == BatchStatus.PROCESSED:

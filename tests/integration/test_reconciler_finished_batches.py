@@ -1,0 +1,61 @@
+"""A PROCESSED batch stays in the reconciler's active index until its members are recorded. Two consequences
+must not follow: the BatchesInFlight gauge must not count it (it is not in flight, it is processed), and a
+batch the user deleted (DeleteBatch works only in a terminal state, HEALTHOMICS.md §3: PROCESSED is one)
+before its members were recorded must leave the index instead of costing a GetBatch on every sweep forever."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from reconciler.logic import Reconciler
+
+from recorder.logic import Recorder
+from shared.errors import PermanentError, RetryableError
+from shared.events import parse_omics_event
+from shared.provenance.repository import ProvenanceRepository
+from tests.factories import batch_event, create_provenance_table
+
+T0 = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+class _DeletedBatches:
+    """HealthOmics after DeleteBatch: GetBatch and ListRunsInBatch answer ResourceNotFoundException."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def _gone(self, operation: str) -> ClientError:
+        self.calls.append(operation)
+        return ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}, operation)
+
+    def get_batch(self, **_: Any) -> Any:
+        raise self._gone("GetBatch")
+
+    def list_runs_in_batch(self, **_: Any) -> Any:
+        raise self._gone("ListRunsInBatch")
+
+
+def test_a_processed_batch_is_not_in_flight_and_a_deleted_one_leaves_the_index() -> None:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        repository = ProvenanceRepository(create_provenance_table(client, "t"), client)
+        omics = _DeletedBatches()
+        recorder = Recorder(repository, omics=lambda: omics)
+        # PROCESSED recorded, its members not: ListRunsInBatch failed (the batch was deleted meanwhile)
+        with pytest.raises((RetryableError, PermanentError)):
+            recorder.record(parse_omics_event(batch_event("b1", "PROCESSED", T0)))
+        assert [i["batch_id"] for i in repository.active_since_before("BATCH", "~")] == ["b1"]
+        reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
+
+        report = reconciler.sweep(T0 + timedelta(hours=1))
+
+        assert report.batches_in_flight == 0
+        assert repository.active_since_before("BATCH", "~") == []
+        calls = len(omics.calls)
+        reconciler.sweep(T0 + timedelta(hours=2))
+        assert len(omics.calls) == calls  # nothing left to ask about
