@@ -289,7 +289,8 @@ class Reconciler:
         stale_runs = [i for i in active_runs if i.get("active_sk", "") < threshold]
         report.runs_checked = len(stale_runs)
         known: dict[str, dict[str, Any]] = {}
-        listed = self._listed_active(stale_runs, report)
+        # Terminal runs here only await their enrichment's end: a ListRuns pass is for runs still active.
+        listed = self._listed_active([i for i in stale_runs if i.get("outcome") not in RUN_TERMINAL], report)
         raw_omics = self.recorder.omics
         self.recorder._omics = _RememberingOmics(raw_omics, known)
         try:

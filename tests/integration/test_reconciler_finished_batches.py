@@ -59,3 +59,38 @@ def test_a_processed_batch_is_not_in_flight_and_a_deleted_one_leaves_the_index()
         calls = len(omics.calls)
         reconciler.sweep(T0 + timedelta(hours=2))
         assert len(omics.calls) == calls  # nothing left to ask about
+
+
+class _UnfinishedRuns(ProvenanceRepository):
+    """A provenance table (moto) whose active index holds only terminal runs whose enrichment is unfinished."""
+
+    def __init__(self, client: Any, count: int) -> None:
+        super().__init__(create_provenance_table(client, "t"), client)
+        self.items = [{"run_id": str(n), "run_uuid": f"u{n}", "status": "COMPLETED", "outcome": "COMPLETED",
+                       "details_recorded_at": "2026-02-01T00:00:00Z", "enrichment_pending": True,
+                       "active_sk": f"2026-02-01T00:00:00Z#{n}"} for n in range(count)]
+
+    def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
+        return self.items if kind == "RUN" else []
+
+
+class _FinishingRecorder:
+    def __init__(self, repository: ProvenanceRepository) -> None:
+        self.repository, self.finished = repository, []
+        self.omics = self._omics = _DeletedBatches()  # no ListRuns: a ListRuns pass fails the test
+
+    def finish_run(self, run_id: str, run_uuid: str, final: str) -> None:
+        self.finished.append(run_id)
+
+
+def test_unfinished_terminal_runs_do_not_switch_the_sweep_to_list_runs() -> None:
+    # Terminal runs are finished from their own records (GetRun + ListRunTasks in the recorder), never from
+    # a ListRuns pass over the active statuses: they must not count towards the ListRuns threshold.
+    with mock_aws():
+        recorder = _FinishingRecorder(_UnfinishedRuns(boto3.client("dynamodb", region_name="us-east-1"), 5))
+        reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30),  # type: ignore[arg-type]
+                                list_runs_above=2)
+
+        report = reconciler.sweep(T0 + timedelta(hours=1))
+
+    assert not report.used_list_runs and recorder.finished == ["0", "1", "2", "3", "4"]
