@@ -42,6 +42,7 @@ from shared.observability import log_error
 from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
 from shared.omics_model import input_max
 from shared.provenance import keys
+from shared.provenance.repository import ProvenanceError
 from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
 
 RECONCILED_PREFIX = "reconciled"
@@ -356,7 +357,9 @@ class Reconciler:
             report.deferred += 1
             report.stopped_early = True
             return False
-        except RetryableError as error:
+        except (RetryableError, ProvenanceError) as error:
+            if isinstance(error, ProvenanceError) and not error.retryable:
+                raise
             report.deferred += 1
             log_error("warning", "stale entity left for the next sweep", error)
         return True

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from reconciler.logic import Reconciler
+from reconciler.logic import Reconciler, SweepReport
 
 from recorder.logic import Recorder
 from shared.errors import PermanentError, RetryableError
 from shared.events import parse_omics_event
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from tests.factories import batch_event, create_provenance_table
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -94,3 +94,14 @@ def test_unfinished_terminal_runs_do_not_switch_the_sweep_to_list_runs() -> None
         report = reconciler.sweep(T0 + timedelta(hours=1))
 
     assert not report.used_list_runs and recorder.finished == ["0", "1", "2", "3", "4"]
+
+
+def test_a_table_write_that_may_succeed_later_defers_one_entity_not_the_whole_sweep() -> None:
+    # e.g. a re-file of a batch's members whose BatchWriteItem left items unprocessed after its retries
+    report = SweepReport(now="2026-02-01T01:00:00Z", threshold="2026-02-01T00:30:00Z")
+
+    def throttled() -> None:
+        raise ProvenanceError("batch b1: re-filed members were not all written", True)
+
+    assert Reconciler._item(report, throttled) is True
+    assert report.deferred == 1
