@@ -79,6 +79,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     stale = timedelta(minutes=float(os.environ.get(ENV_STALE_MINUTES, "30")))
     recorder = _recorder()
     recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+    recorder.repository.time_left = recorder.time_left  # its pauses before resending stop short of the timeout
     reconciler = Reconciler(recorder, stale_after=stale,
                             list_runs_above=int(os.environ.get(ENV_LIST_RUNS_ABOVE, "25")),
                             time_left=recorder.time_left, safety_seconds=SAFETY_SECONDS,

@@ -7,7 +7,9 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-from shared.provenance.repository import ProvenanceRepository
+import pytest
+
+from shared.provenance.repository import UNPROCESSED_RESERVE_SECONDS, ProvenanceError, ProvenanceRepository
 
 
 class _ThrottledTable:
@@ -69,3 +71,50 @@ def test_unprocessed_keys_are_read_again_after_growing_pauses() -> None:
     # Then they are all read in the end, after pauses that grow between the tries
     assert sorted(found) == [("RUN#1", "SUMMARY"), ("RUN#2", "SUMMARY")]
     assert len(pauses) == 7 and all(b > a for a, b in pairwise(pauses))
+
+
+class _InvocationClock:
+    """A Lambda invocation's remaining time that the repository's pauses use up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left, self.pauses = seconds, []
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.left -= seconds
+
+    def time_left(self) -> float:
+        return self.left
+
+
+def test_pauses_stop_before_the_invocation_runs_out_and_the_items_are_reported_unwritten() -> None:
+    # Given a table that stays busy, in an invocation with little time left (the recorder after 4 chunks of a
+    # 100-task page would otherwise sleep up to 12.6 s, past its 10 s enrichment budget, into the timeout)
+    clock = _InvocationClock(UNPROCESSED_RESERVE_SECONDS + 0.5)
+    repository = ProvenanceRepository("t", client=_ThrottledTable(busy=99), sleep=clock.sleep,
+                                      time_left=clock.time_left)
+    # When items are written, and when keys are read
+    failed = repository.put_items(_items(3))
+    # Then it stops pausing while the reserve is still left: the caller reports them unwritten and is retried
+    assert len(failed) == 3 and clock.left >= UNPROCESSED_RESERVE_SECONDS
+    reads = ProvenanceRepository("t", client=_ThrottledReads(busy=99), sleep=clock.sleep, time_left=clock.time_left)
+    with pytest.raises(ProvenanceError) as raised:
+        reads.get_items([("RUN#1", "SUMMARY")])
+    assert raised.value.retryable and clock.left >= UNPROCESSED_RESERVE_SECONDS
+
+
+@pytest.mark.parametrize("function", ["recorder", "reconciler"])
+def test_the_handlers_give_the_repository_the_invocations_time(function: str, table_name: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from recorder.logic import Recorder
+    from tests.factories import FakeLambdaContext, sqs_event
+
+    handler = importlib.import_module(f"{function}.handler")
+    recorder = Recorder(ProvenanceRepository(table_name), omics=lambda: None)
+    monkeypatch.setattr(handler, "_recorder", lambda: recorder)
+
+    handler.lambda_handler(sqs_event([]) if function == "recorder" else {}, FakeLambdaContext(remaining_ms=42_000))
+
+    assert recorder.repository.time_left() == 42.0

@@ -37,6 +37,9 @@ BATCH_WRITE_LIMIT = 25
 BATCH_WRITE_TRIES = 7
 BATCH_GET_TRIES = 8
 UNPROCESSED_BASE_PAUSE_SECONDS = 0.05
+# Seconds of the invocation a pause before resending unprocessed items may not eat into: the caller still has to
+# report them unwritten (and be retried) before the Lambda timeout, which would fail every record it holds.
+UNPROCESSED_RESERVE_SECONDS = 5.0
 # resourceDigests are inlined in the run summary up to this size; beyond it (thousands of inputs) they go to
 # chunk items under the run, each well under DynamoDB's 400 KB item limit.
 INLINE_DIGESTS_BYTES = 64 * 1024
@@ -143,10 +146,12 @@ class UpdateOutcome:
 
 class ProvenanceRepository:
     def __init__(self, table_name: str, client: Any | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 time_left: Callable[[], float] = lambda: float("inf")) -> None:
         self.table_name = table_name
         self.client = client or boto3.client("dynamodb")
         self.sleep = sleep
+        self.time_left = time_left  # seconds of the invocation left (handlers set it from the Lambda context)
 
     # ------------------------------------------------------------------ low level
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
@@ -159,11 +164,16 @@ class ProvenanceRepository:
                 raise
             raise ProvenanceError(f"{operation} failed: {code}: {error}", code in _RETRYABLE_CODES) from error
 
-    def _pause(self, attempt: int) -> None:
+    def _pause(self, attempt: int) -> bool:
         """Before sending unprocessed items or keys again (try `attempt`, from 1): the SDK backs off a failed
-        request, not these. Exponential with equal jitter, so concurrent writers spread out."""
+        request, not these. Exponential with equal jitter, so concurrent writers spread out. False, without
+        pausing, when the pause would leave less than the reserve of the invocation: give up and report."""
         cap = UNPROCESSED_BASE_PAUSE_SECONDS * 2 ** (attempt - 1)
-        self.sleep(cap / 2 + random.random() * cap / 2)
+        pause = cap / 2 + random.random() * cap / 2
+        if self.time_left() - pause < UNPROCESSED_RESERVE_SECONDS:
+            return False
+        self.sleep(pause)
+        return True
 
     def put_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Unconditional idempotent puts in batches of 25; returns the items that could not be written."""
@@ -175,8 +185,8 @@ class ProvenanceRepository:
         for start in range(0, len(pending), BATCH_WRITE_LIMIT):
             chunk = [{"PutRequest": {"Item": serialize(i)}} for i in pending[start : start + BATCH_WRITE_LIMIT]]
             for attempt in range(BATCH_WRITE_TRIES):
-                if attempt:
-                    self._pause(attempt)
+                if attempt and not self._pause(attempt):
+                    break
                 try:
                     response = self.client.batch_write_item(RequestItems={self.table_name: chunk})
                 except ClientError as error:
@@ -769,8 +779,8 @@ class ProvenanceRepository:
                 "Keys": [serialize({keys.PK: pk, keys.SK: sk}) for pk, sk in unique[start:start + 100]],
                 "ConsistentRead": True}}
             for attempt in range(BATCH_GET_TRIES):
-                if attempt:
-                    self._pause(attempt)
+                if attempt and not self._pause(attempt):
+                    break
                 try:
                     response = self.client.batch_get_item(RequestItems=request)
                 except ClientError as error:
