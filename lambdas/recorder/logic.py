@@ -259,10 +259,9 @@ class Recorder:
             # the parent's failure; a cancelled re-run does not.
             self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
-            # After this run's details: the parent reprices only re-runs whose details are recorded. Then
-            # read the parent's tasks again: if it was recorded meanwhile, it may have missed the marker.
-            # Then see whether the parent's details were recorded meanwhile: it may have read its markers before
-            # ours was written (both reads strongly consistent, so one of the two sides sees the other).
+            # After this run's details: the parent reprices only re-runs whose details are recorded. Then see
+            # whether the parent's details were recorded meanwhile: it may have read its markers before ours
+            # was written (both reads strongly consistent, so one of the two sides sees the other).
             self.costs.await_parent_costs(details.parent_run_id, details.parent_run_uuid, run_id, run_uuid)
             if self.costs.details_recorded(details.parent_run_id, details.parent_run_uuid):
                 self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
@@ -400,7 +399,7 @@ class Recorder:
             # read. Read it again now the members are marked (consistent reads both): either we see it here,
             # or its writer sees our mark and re-files them itself.
             self._relink(batch_id, (root, attempt))
-        elif earlier is not None and earlier != f"{attempt:04d}#{root}":
+        elif earlier is not None and earlier != self.repository.members_place(root, attempt):
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
 

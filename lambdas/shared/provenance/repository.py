@@ -540,16 +540,20 @@ class ProvenanceRepository:
         """Members recorded so far (under `root_batch_id` at `attempt`: a resume under another root re-files)."""
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
                      _Update(sets={"members_cursor": cursor, "members_count_so_far": count,
-                                   "members_cursor_root": f"{attempt:04d}#{root_batch_id}"}), returns="NONE")
+                                   "members_cursor_root": self.members_place(root_batch_id, attempt)}),
+                     returns="NONE")
+
+    @staticmethod
+    def members_place(root_batch_id: str, attempt: int) -> str:
+        """Where a batch's members are filed (`members_cursor_root`): a resume compares it with its own."""
+        return f"{attempt:04d}#{root_batch_id}"
 
     def mark_batch_members_recorded(self, batch_id: str, root_batch_id: str, attempt: int, count: int,
                                     recorded_at: str) -> None:
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
                      _Update(removes=["members_cursor", "members_count_so_far", "members_cursor_root"],
                              sets={"members_recorded_at": recorded_at, "members_recorded": count,
-                                   "root_batch_id": root_batch_id, "attempt": attempt,
-                                   "batch_pk": keys.batch_pk(root_batch_id),
-                                   "batch_sk": f"BATCH#{attempt:04d}#{batch_id}"}), returns="NONE")
+                                   **self._filed_under(batch_id, root_batch_id, attempt)}), returns="NONE")
 
     # ------------------------------------------------------------------ generic records
     def put_record(self, item: Mapping[str, Any]) -> None:
