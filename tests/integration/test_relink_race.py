@@ -22,6 +22,7 @@ from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.events import parse_omics_event
 from shared.provenance import keys
+from shared.provenance.items import BatchMember
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
 from tests.factories import batch_event
@@ -298,3 +299,35 @@ def test_members_recorded_across_invocations_around_the_link_all_land_under_the_
 def _filed(repository: ProvenanceRepository, root: str) -> list[tuple[str, int]]:
     return sorted((i["run_setting_id"], int(i["attempt"])) for i in repository.batch_view(root)
                   if i.get("entity") == "MEMBER")
+
+
+def test_a_large_refile_stops_before_the_invocation_ends_and_the_next_one_finishes_it(
+        table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a follow-up batch of 2,500 members recorded under itself before its link (a 100,000-member batch
+    # re-filed in one go would hold every member in memory and run into the Lambda timeout, which fails every
+    # record of the SQS batch, not this one alone)
+    repository = ProvenanceRepository(table_name)
+    members = [BatchMember(batch_id="fu", run_setting_id=f"s{i:05d}", run_id=f"{1000000 + i}")
+               for i in range(2500)]
+    assert repository.put_batch_members("fu", 0, members, "2026-03-01T00:00:00Z") == []
+    repository.mark_batch_members_recorded("fu", "fu", 0, len(members), "2026-03-01T00:00:00Z")
+    written: list[int] = []
+    put_items = repository.put_items
+    monkeypatch.setattr(repository, "put_items", lambda items: written.append(
+        sum(item.get("entity") == "MEMBER" for item in items)) or put_items(items))
+    # When its re-file finds the invocation's time running out after its first writes
+    repository.time_left = lambda: 60.0 if not any(written) else 1.0
+    with pytest.raises(ProvenanceError) as stopped:
+        repository.put_batch_link("fu", "root", "root", 1)
+    # Then it stops with a retryable error, some members moved and the summary still marked half re-filed
+    assert stopped.value.retryable
+    moved = len(_filed(repository, "root"))
+    assert 0 < moved < len(members) and moved == sum(written)
+    assert repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)["members_refiling"] == "root"
+    # And the next try (the re-runner's redelivered work, or the recorder's) finishes it, a bounded page of
+    # members at a time
+    repository.time_left = lambda: float("inf")
+    assert repository.put_batch_link("fu", "root", "root", 1) == len(members) - moved
+    assert len(_filed(repository, "root")) == len(members) and _filed(repository, "fu") == []
+    assert "members_refiling" not in repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)
+    assert max(written) <= 1000

@@ -118,3 +118,20 @@ def test_the_handlers_give_the_repository_the_invocations_time(function: str, ta
     handler.lambda_handler(sqs_event([]) if function == "recorder" else {}, FakeLambdaContext(remaining_ms=42_000))
 
     assert recorder.repository.time_left() == 42.0
+
+
+def test_the_rerunner_gives_the_repository_the_invocations_time(table_name: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-runner links a follow-up batch, which may re-file its members (a long loop that stops with
+    time left): it needs the invocation's time as the recorder does."""
+    from types import SimpleNamespace
+
+    from rerunner import handler
+    from tests.factories import FakeLambdaContext, sqs_event
+
+    rerunner = SimpleNamespace(repository=ProvenanceRepository(table_name))
+    monkeypatch.setattr(handler, "_rerunner", lambda: rerunner)
+
+    handler.lambda_handler(sqs_event([]), FakeLambdaContext(remaining_ms=42_000))
+
+    assert rerunner.repository.time_left() == 42.0
