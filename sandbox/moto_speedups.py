@@ -647,7 +647,9 @@ _original_pre_processing_of_child = DepthFirstTraverser.pre_processing_of_child
 def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
     """moto's depth-first traversal with the processor's (constant) node types read once per pass instead
     of being rebuilt at every node, and each isinstance answer (abc checks) computed once per class; the
-    visiting order, the hooks and the processing are moto's."""
+    visiting order, the hooks and the processing are moto's. moto's `process` builds the processor's map
+    (a dict of bound methods) for every node it processes to find the node's method, the first whose class
+    the node is an instance of: that method is found once per class and pass."""
     plan = self.__dict__.get("_speedups_plan")
     if plan is None:
         hook = (None if type(self).pre_processing_of_child is _original_pre_processing_of_child
@@ -665,15 +667,26 @@ def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
                 if hook is not None:
                     hook(node, i)
                 _traverse_node_recursively(self, child_node, i)
-        wanted = processed.get(kind)
-        if wanted is None:
-            wanted = processed[kind] = isinstance(node, types)
-        if wanted:
-            node = self.process(node)
+        method = processed.get(kind)
+        if method is None:
+            method = processed[kind] = _processing_method(self, node) if isinstance(node, types) else False
+        if method:
+            node = method(node)
             node.parent = parent_node
             if parent_node:
                 parent_node.children[child_id] = node
     return node
+
+
+_original_process = DepthFirstTraverser.process
+
+
+def _processing_method(traverser: Any, node: Any) -> Any:
+    """What moto's `process` calls for `node`: the method of the first class of the map it is an instance of
+    (the traverser's own `process`, should a subclass have one)."""
+    if type(traverser).process is not _original_process:
+        return traverser.process
+    return next(method for kind, method in traverser._processing_map().items() if isinstance(node, kind))
 
 
 def _dynamo_type_size(self: DynamoType) -> int:

@@ -546,6 +546,37 @@ def test_a_parse_holding_more_than_nodes_and_values_is_copied_by_deepcopy() -> N
     assert not moto_speedups._is_plain_tree(tree, None)
 
 
+def test_each_node_is_processed_by_the_method_moto_s_process_picks() -> None:
+    """The fast traversal calls, for each node it processes, the method moto's `process` would call: the
+    first of the processor's map whose class the node is an instance of; a processor with its own `process`
+    keeps it."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    class Base(Node):  # type: ignore[misc]
+        pass
+
+    class Derived(Base):
+        pass
+
+    class Processor(DepthFirstTraverser):  # type: ignore[misc]
+        def _processing_map(self) -> dict[type, Any]:
+            return {Derived: self.derived, Base: self.base}
+
+        def derived(self, node: Any) -> str:
+            return "derived"
+
+        def base(self, node: Any) -> str:
+            return "base"
+
+    class OwnProcess(Processor):
+        def process(self, node: Any) -> str:
+            return "own"
+
+    for node in (Derived(), Base()):
+        assert moto_speedups._processing_method(Processor(), node)(node) == Processor().process(node)
+    assert moto_speedups._processing_method(OwnProcess(), Derived())(Derived()) == "own"
+
+
 @pytest.mark.parametrize("value", [
     {"S": "ünï"}, {"N": "-12.50"}, {"B": b"\x00\x01"}, {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"\x01"]},
     {"BOOL": False}, {"NULL": True}, {"L": [{"S": "a"}, {"M": {"k": {"N": "1"}}}]},
