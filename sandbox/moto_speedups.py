@@ -316,13 +316,26 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         if not index_name:
             candidates = _in_key_range(candidates, _QUERY_PARAMETERS.bind(self, hash_key, *args, **kwargs).arguments)
-        self.all_items = lambda: candidates  # type: ignore[method-assign]  # this call only
+        handed = _query_candidates.set((self, candidates))  # this call's, on this thread only
         try:
             return _original_query(self, hash_key, *args, **kwargs)
         finally:
-            del self.all_items
+            _query_candidates.reset(handed)
     finally:
         _query_sizes.reset(token)
+
+
+_original_all_items = Table.all_items
+# (table, items) while this thread serves a Query of that table: what moto's query reads as the table's items.
+# A context variable, not an attribute of the shared table: the sandbox's server serves requests on threads.
+_query_candidates: ContextVar[tuple[Table, list[Any]] | None] = ContextVar("_query_candidates", default=None)
+
+
+def _table_all_items(self: Table) -> Any:
+    handed = _query_candidates.get()
+    if handed is not None and handed[0] is self:
+        return handed[1]
+    return _original_all_items(self)
 
 
 _QUERY_PARAMETERS = inspect.signature(_original_query)
@@ -334,8 +347,11 @@ def _in_key_range(partition: list[Any], query: dict[str, Any]) -> list[Any]:
     moto sizes every item of the partition for its 1 MB page limit before testing its sort key, so a
     `begins_with` that keeps 1 item of 70 sized all 70 (most of a Query's time in the sandbox). The items
     it would skip change nothing when left out: its result, count and page end depend on them only if one
-    could take the page over 1 MB, impossible while the kept items add up to less than 1 MB less any
-    item moto stores; a `Limit`, or a filter on other attributes, gets every item, as moto has them."""
+    could take the page over 1 MB, impossible while the kept items add up to less than 1 MB less twice
+    DynamoDB's 400 KB item limit; a `Limit`, or a filter on other attributes, gets every item, as moto has
+    them. One difference remains: moto checks the limit on top-level writes only, so a nested SET can grow
+    an item past 810 KB, which DynamoDB never stores; skipped, such an item ends no page here (DynamoDB's
+    answer), where moto would end one at it."""
     comparison = query.get("range_comparison")
     if not comparison or query.get("limit") is not None or query.get("filter_kwargs"):
         return partition
@@ -348,7 +364,7 @@ def _in_key_range(partition: list[Any], query: dict[str, Any]) -> list[Any]:
         return bool((value if value else item.range_key).compare(comparison, objects))
 
     in_range = [item for item in partition if kept(item)]
-    # moto refuses to store an item larger than _ITEM_LIMIT: twice that leaves room for an item grown in place
+    # twice moto's limit on a stored item: room for one grown in place by a nested SET
     if sum(item.size() for item in in_range) > RESULT_SIZE_LIMIT - 2 * _ITEM_LIMIT:
         return partition
     return in_range
@@ -862,6 +878,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
                                               _is_message_valid_based_on_retention_period))
         stack.enter_context(mock.patch.object(Table, "query", _query))
+        stack.enter_context(mock.patch.object(Table, "all_items", _table_all_items))
         stack.enter_context(mock.patch.object(jsonpath_ng.ext, "parse", _cached_jsonpath))
         stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         stack.enter_context(mock.patch.object(Queue, "attributes", property(_QueueAttributes)))

@@ -246,6 +246,49 @@ def test_table_queries_by_sort_key_answer_as_moto_does() -> None:
     assert any("LastEvaluatedKey" in page and not page["limited"] for page in plain)  # pages ended at 1 MB
 
 
+def test_concurrent_queries_of_one_table_each_get_their_own_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sandbox serve` answers requests on several threads: two Queries of the same partition with different
+    sort key ranges, interleaved (the first thread paused inside moto's query, the second running to its
+    end meanwhile), each get their own items (found by a reviewer: the candidates were handed to moto on the
+    shared table object, so one query got the other's, or an AttributeError)."""
+    import threading
+    import time
+
+    real = moto_speedups._original_query
+
+    def paused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep({"first": 0.3, "second": 0.0}.get(threading.current_thread().name, 0.0))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(moto_speedups, "_original_query", paused)
+    with mock_aws(), speedups():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        for i in range(10):
+            ddb.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"{'xy'[i % 2]}#{i:03}"}})
+        answers: dict[str, Any] = {}
+
+        def query(prefix: str) -> None:
+            client = boto3.client("dynamodb", region_name=REGION)
+            answers[prefix] = _call(lambda: [item["sk"]["S"] for item in client.query(
+                TableName="t", KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":p": {"S": "p"}, ":s": {"S": prefix}})["Items"]])
+
+        first = threading.Thread(target=query, args=("x",), name="first")
+        second = threading.Thread(target=query, args=("y",), name="second")
+        first.start()
+        time.sleep(0.1)
+        second.start()
+        first.join()
+        second.join()
+
+    assert answers == {"x": [f"x#{i:03}" for i in range(0, 10, 2)], "y": [f"y#{i:03}" for i in range(1, 10, 2)]}
+
+
 # -------------------------------------------------------------------------------------- EventBridge
 EVENT = {"Source": "aws.omics", "DetailType": "Run Status Change", "Resources": ["arn:aws:omics:run/1"],
          "Detail": json.dumps({"runId": "1", "status": "COMPLETED", "nested": {"a": [1, 2]}})}
