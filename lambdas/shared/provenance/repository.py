@@ -483,25 +483,34 @@ class ProvenanceRepository:
         Idempotent: every re-filer writes the same values. The summary is marked first and moved last, so a
         re-file stopped half-way is finished by the next one (`members_refiling`)."""
         key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
-        self._update(key, _Update(sets={"members_refiling": root_batch_id}), returns="NONE")
+        self.mark_members_refiling(batch_id, root_batch_id)
         # A chunk of members at a time, each written before the next is read: memory stays one chunk, and a
         # 100,000-member batch stops with time left (its record alone retried) instead of at the timeout,
-        # which would fail every record of the invocation.
+        # which would fail every record of the invocation. Each try moves at least one chunk (members an
+        # earlier try moved are skipped), and stops only with members still to move.
         members = self.iter_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""), ConsistentRead=True)
         moved = 0
         while chunk := list(itertools.islice(members, REFILE_CHUNK)):
             stale = [{**item, **self._member_filed_under(root_batch_id, attempt, item["run_setting_id"])}
                      for item in chunk
                      if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
+            if not stale:
+                continue
+            if moved and self.time_left() < WORK_RESERVE_SECONDS:
+                raise ProvenanceError(f"batch {batch_id}: re-file stopped for time after {moved} members; resumes",
+                                      True)
             if self.put_items(stale):
                 raise ProvenanceError(f"batch {batch_id}: re-filed members were not all written", True)
             moved += len(stale)
-            if self.time_left() < WORK_RESERVE_SECONDS:
-                raise ProvenanceError(f"batch {batch_id}: re-file stopped for time after {moved} members; resumes",
-                                      True)
         place = self._filed_under(batch_id, root_batch_id, attempt)
         self._update(key, _Update(sets=place, removes=["members_refiling"]), returns="NONE")
         return moved
+
+    def mark_members_refiling(self, batch_id: str, root_batch_id: str) -> None:
+        """The batch's members belong under `root_batch_id` and some may not be there: whoever sees the mark
+        re-files them from the LINK (`refile_batch_members` clears it once they and the summary moved)."""
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(sets={"members_refiling": root_batch_id}), returns="NONE")
 
     @staticmethod
     def _member_filed_under(root_batch_id: str, attempt: int, run_setting_id: str) -> dict[str, Any]:
