@@ -209,16 +209,35 @@ class _BatchRecords:
         return self.repository.get_batch_request(self.batch_id)
 
     @functools.cached_property
+    def batch(self) -> dict[str, Any] | None:
+        """GetBatch (None once HealthOmics no longer knows the batch): only when provenance lacks an answer."""
+        try:
+            return dict(self.aws.get_batch(self.batch_id))
+        except NotFound:
+            return None
+
+    @property
+    def place(self) -> dict[str, Any]:
+        """The batch's root and attempt: its LINK, else its recorded request (which carries the same), else,
+        should both writes have been lost, the lineage tags a follow-up carries; a batch with none of these
+        is its own root, attempt 0 (a follow-up counted so could escape the attempt limit)."""
+        recorded = self.link or self.request
+        if recorded:
+            return recorded
+        if not self.started_here:  # a foreign batch's tags do not say where it belongs here
+            return {}
+        tags = (self.batch or {}).get("tags") or {}
+        if not tags.get(TAG_ROOT_BATCH):
+            return {}
+        return {"root_batch_id": tags[TAG_ROOT_BATCH], "attempt": int(tags.get(TAG_ATTEMPT, 0))}
+
+    @functools.cached_property
     def started_here(self) -> bool:
         """A batch this stack started: linked, or its request recorded in provenance (launcher, re-runner),
         or, should those writes have been lost, the product's tags on the batch (one GetBatch)."""
         if self.link is not None or self.request is not None:
             return True
-        try:
-            tags = self.aws.get_batch(self.batch_id).get("tags") or {}
-        except NotFound:
-            return False
-        return _started_here(tags, self.stack_id)
+        return self.batch is not None and _started_here(self.batch.get("tags") or {}, self.stack_id)
 
 
 class Rerunner:
@@ -395,7 +414,7 @@ class Rerunner:
         # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
         # same root and attempt. Only a batch with neither is its own root, attempt 0.
         records = _BatchRecords(self.repository, self.aws, self.config.stack_id, batch_id)
-        link = records.link or records.request or {}
+        link = records.place
         root_batch_id = str(link.get("root_batch_id") or batch_id)
         batch_attempt = int(link.get("attempt", 0))
         if not records.started_here and not self.config.rerun_foreign_runs:
@@ -599,7 +618,9 @@ class Rerunner:
     def _batch_default(self, records: _BatchRecords) -> dict[str, Any]:
         if records.request:
             return dict(records.request["request"]["defaultRunSetting"])
-        return dict(self.aws.get_batch(records.batch_id).get("defaultRunSetting") or {})
+        if records.batch is None:
+            raise NotFound(f"batch {records.batch_id} no longer exists")
+        return dict(records.batch.get("defaultRunSetting") or {})
 
     def _original_entries(self, records: _BatchRecords, members: list[_Member]) -> dict[str, dict[str, Any]]:
         """Each member's ORIGINAL per-run settings: from the recorded request (inline, or its S3 settings
