@@ -72,6 +72,8 @@ import functools
 import inspect
 import json
 import string
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -574,18 +576,31 @@ def _parse_json_structure(self: JSONParser, shape: Any, value: Any) -> Any:
 _original_make = UpdateExpressionParser.make.__func__
 
 
-@functools.lru_cache(maxsize=512)
-def _parsed_update_expression(cls: type, expression: str) -> Any:
-    tree = _original_make(cls, expression)
-    if _is_plain_tree(tree, None):
-        _plain_trees[id(tree)] = tree
-    return tree
-
-
-# id(root) -> root, for the parsed expressions (shared, never changed) whose copy can be `_clone_tree`'s: each
-# validation copies the whole tree, which was a tenth of the sandbox's CPU (2,200 updates of ~40 SET actions
-# in a 250-sample cohort), and a plain tree is copied ~6x faster top-down than through deepcopy's memo
+_PARSES_KEPT = 512
+# (parser class, expression) -> its parse, the most recently used last; and id(root) -> root for the kept
+# parses whose copy can be `_clone_tree`'s (each validation copies the whole tree: a 40-action SET's copy
+# took 0.82 ms through deepcopy's memo, 0.40 ms top down). Evicted together (the server serves on threads).
+_parses: OrderedDict[tuple[type, str], Any] = OrderedDict()
 _plain_trees: dict[int, Any] = {}
+_parses_lock = threading.Lock()
+
+
+def _parsed_update_expression(cls: type, expression: str) -> Any:
+    key = (cls, expression)
+    with _parses_lock:
+        tree = _parses.get(key)
+        if tree is not None:
+            _parses.move_to_end(key)
+            return tree
+    tree = _original_make(cls, expression)  # raises for a refused expression: nothing kept
+    with _parses_lock:
+        tree = _parses.setdefault(key, tree)
+        if _is_plain_tree(tree, None):
+            _plain_trees[id(tree)] = tree
+        while len(_parses) > _PARSES_KEPT:
+            _, evicted = _parses.popitem(last=False)
+            _plain_trees.pop(id(evicted), None)
+    return tree
 
 
 def _is_plain_tree(node: Any, parent: Any) -> bool:

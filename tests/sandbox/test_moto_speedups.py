@@ -575,6 +575,20 @@ def test_parsed_expression_copies_are_moto_s(expression: str) -> None:
     assert not original & reached
 
 
+def test_parses_kept_for_copies_are_as_many_as_the_parse_cache_keeps() -> None:
+    """A long-running sandbox sees many distinct expressions: a parse the cache lets go is no longer kept
+    for fast copies either (found by a reviewer: they were kept for good)."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    with speedups():
+        for i in range(moto_speedups._PARSES_KEPT + 100):
+            UpdateExpressionParser.make(f"SET a{i} = :v")
+        kept = {id(tree) for tree in moto_speedups._parses.values()}
+
+    assert len(moto_speedups._parses) == moto_speedups._PARSES_KEPT
+    assert set(moto_speedups._plain_trees) <= kept
+
+
 def test_a_parse_holding_more_than_nodes_and_values_is_copied_by_deepcopy() -> None:
     """A tree the fast copy cannot prove it copies whole (a node holding another object, or a node whose
     `parent` is not the node holding it) is not taken for a plain one: deepcopy copies it, as in moto."""
