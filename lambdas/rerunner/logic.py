@@ -304,7 +304,8 @@ class Rerunner:
                 Decided.SUPERSEDED,
             )
             return outcome
-        if braked and work.origin != "release":
+        # A claimed attempt may be running (an earlier try stopped after StartRun): it goes on, to be recorded.
+        if braked and work.origin != "release" and claim is None:
             self._hold(failed.workflow_id, work, record)
             self._decide(
                 outcome,
@@ -454,16 +455,21 @@ class Rerunner:
                 self._decide_member(outcome, member, context, member.decision.verdict.value)
         if not rerun:
             return outcome
-        if braked and work.origin != "release":
-            self._hold(workflow_id, work, {"batch_id": batch_id, "members": len(rerun)})
-            for member in rerun:
-                self._decide_member(outcome, member, {**context, "why": "automatic re-runs are paused"}, Decided.BRAKED)
-            return outcome
-
         attempt = batch_attempt + 1
         groups: dict[str, list[_Member]] = defaultdict(list)
         for member in rerun:
             groups[group_id(member.decision)].append(member)
+        if braked and work.origin != "release":
+            # A group already claimed may have its follow-up running (an earlier try stopped after
+            # StartRunBatch): it goes on, to be linked (same requestId); only the others wait for a release.
+            pk = keys.batch_pk(batch_id)
+            claimed = {g for g in groups if self.repository.get_item(pk, group_decision_sk(attempt, g) + "#CLAIM")}
+            held = [m for g, members in groups.items() if g not in claimed for m in members]
+            if held:
+                self._hold(workflow_id, work, {"batch_id": batch_id, "members": len(held)})
+            for member in held:
+                self._decide_member(outcome, member, {**context, "why": "automatic re-runs are paused"}, Decided.BRAKED)
+            groups = {g: members for g, members in groups.items() if g in claimed}
         for group, group_members in sorted(groups.items()):
             self._follow_up(outcome, work, records, root_batch_id, attempt, group, group_members, context)
         return outcome

@@ -409,3 +409,4 @@ def test_a_chain_without_the_link_that_stops_for_time_after_another_recorded_the
     # Then every member is under the root (found by a reviewer: the first page stayed under the batch for good)
     assert _filed(repository, "root") == [("s0", 1), ("s1", 1), ("s2", 1), ("s3", 1)]
     assert _filed(repository, "fu") == []
+
