@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import boto3
@@ -36,11 +37,17 @@ def _recorder() -> Recorder:
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits))
 
 
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
+    """One SQS client per process: each sweep reuses its connections (a client per invocation was a new one)."""
+    return boto3.client("sqs")
+
+
 def _forwarder() -> Forwarder | None:
     routes = parse_routes(os.environ.get(ENV_FORWARD_ROUTES))
     if not routes:
         return None
-    sqs = boto3.client("sqs")
+    sqs = _sqs()
 
     def send(queue_url: str, body: str) -> None:
         try:

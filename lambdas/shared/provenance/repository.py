@@ -11,8 +11,10 @@ Queries answer DESIGN.md's questions with one DynamoDB Query each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -149,12 +151,21 @@ class UpdateOutcome:
     item: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=8)
+def _dynamodb_client(region: str | None, endpoint_url: str | None) -> Any:
+    """One DynamoDB client per process and region/endpoint (what boto3 reads from the environment): the
+    functions that build their repository per invocation reuse its connections and retry state when warm."""
+    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+
+
 class ProvenanceRepository:
     def __init__(self, table_name: str, client: Any | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  time_left: Callable[[], float] = lambda: float("inf")) -> None:
         self.table_name = table_name
-        self.client = client or boto3.client("dynamodb")
+        self.client = client or _dynamodb_client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                                                 os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+                                                 or os.environ.get("AWS_ENDPOINT_URL"))
         self.sleep = sleep
         self.time_left = time_left  # seconds of the invocation left (handlers set it from the Lambda context)
 
