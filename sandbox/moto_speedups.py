@@ -60,6 +60,12 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
   action's method, and draws the 52-character request id one character at a time; the fast path lists each
   class once per block and draws the id in one call (same pool, same random source).
+- Responses: moto's serializer asks six alias providers, built anew for each member of each result, which
+  names a member may go by; for a plain dict result the names depend only on the member's shape, so they are
+  listed once per shape (the lookup in moto's order and its response transformers are moto's).
+- Client side, SigV4 (botocore): the signing key (four HMACs of the secret, the day, the region and the
+  service) is derived once per day instead of per request, the host of a URL is remembered, and the body the
+  signer hashes is prepared alone instead of with a copy of the whole request; the signature is botocore's.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -78,14 +84,19 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+from botocore import auth as botocore_auth
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from moto.core import responses as moto_core_responses
 from moto.core import utils as moto_core_utils
 from moto.core.parse import JSONParser
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
+    AttributePickerContext,
     BaseJSONSerializer,
     DefaultAttributePicker,
+    ResponseSerializer,
     XFormedAttributePicker,
 )
 from moto.core.utils import unix_time
@@ -770,6 +781,86 @@ def _delete_message(self: Queue, receipt_handle: str) -> None:
     self._messages = [m for m in self._messages if m is not message]
 
 
+# ------------------------------------------------------------------ responses: member lookup
+_original_get_value = ResponseSerializer.get_value
+_DEFAULT_PROVIDERS = tuple(DEFAULT_ALIAS_PROVIDERS)
+# (picker class, shape, its parent, member name) -> (shape, parent, the names moto tries in order): shapes come
+# from moto's cached service models; the entry keeps both alive, so their ids are not reused while it is here
+_member_names: dict[tuple[type, int, int, str], tuple[Any, Any, tuple[str, ...]]] = {}
+
+
+def _serializer_get_value(self: ResponseSerializer, value: Any, key: str, shape: Any) -> Any:
+    """moto's response serializer finds each member of a result by asking its picker for every name the
+    member may go by (six alias providers built per member, each looking at the shape, its parent and the
+    result's class) and taking the first the result has. For a plain dict result the names depend only on
+    the member, its shape and that shape's parent (a dict has no `Meta` and its class is always `dict`), so
+    they are listed once; the lookup in that order, and the response transformers, are moto's."""
+    picker = self._value_picker
+    if type(value) is not dict or type(picker) not in (AttributePicker, XFormedAttributePicker) \
+            or tuple(picker.alias_providers) != _DEFAULT_PROVIDERS:
+        return _original_get_value(self, value, key, shape)
+    parent = getattr(shape, "parent", None)
+    memo = (type(picker), id(shape), id(parent), key)
+    entry = _member_names.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not parent:
+        context = AttributePickerContext(obj={}, key=key, shape=shape)
+        entry = _member_names[memo] = (shape, parent, tuple(picker.get_possible_keys(context)))
+    names = entry[2]
+    for name in names:
+        if "." in name:  # a path: moto walks it
+            return _original_get_value(self, value, key, shape)
+    found = None
+    for name in names:
+        if name in value:
+            found = value[name]
+            break
+    if picker.response_transformers:
+        key_path = f"{'.'.join(self.path)}.{key}"
+        for transform_path, transform in picker.response_transformers.items():
+            if key_path.endswith(transform_path):
+                return transform(found)
+    return found
+
+
+# ------------------------------------------------------------------ client side: SigV4 signing
+_original_signature = SigV4Auth.signature
+_original_sign = SigV4Auth._sign
+# (secret key, date, region, service) -> the SigV4 signing key derived from them (four HMACs)
+_signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+
+
+def _signature(self: SigV4Auth, string_to_sign: str, request: Any) -> str:
+    """botocore's SigV4 signature: the signing key is four HMACs of the secret key, the request's date, the
+    region and the service, the same for every request of a day; it is derived once per day and kept (the
+    signature, an HMAC of the request's string to sign with that key, is computed for each request)."""
+    if type(self)._sign is not _original_sign:
+        return _original_signature(self, string_to_sign, request)  # type: ignore[no-any-return]
+    scope = (self.credentials.secret_key, request.context["timestamp"][0:8], self._region_name, self._service_name)
+    key = _signing_keys.get(scope)
+    if key is None:
+        if len(_signing_keys) > 64:
+            _signing_keys.clear()
+        secret, date, region, service = scope
+        key = self._sign(self._sign(self._sign(self._sign(f"AWS4{secret}".encode(), date), region), service),
+                         "aws4_request")
+        _signing_keys[scope] = key
+    return self._sign(key, string_to_sign, hex=True)  # type: ignore[no-any-return]
+
+
+# botocore's host header for a URL (lowercase, without the default port or user info): a pure function of
+# the URL, computed twice per signed request
+_host_from_url = functools.lru_cache(maxsize=1024)(botocore_auth._host_from_url)
+
+
+def _request_body(self: AWSRequest) -> Any:
+    """`AWSRequest.body` (the signer hashes it): botocore prepares the whole request (its URL, a copy of its
+    headers, its body) to read the prepared body; only the body is prepared here, by the same preparer."""
+    body = self._request_preparer._prepare_body(self)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return body
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -809,6 +900,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
+        stack.enter_context(mock.patch.object(ResponseSerializer, "get_value", _serializer_get_value))
+        stack.enter_context(mock.patch.object(SigV4Auth, "signature", _signature))
+        stack.enter_context(mock.patch.object(botocore_auth, "_host_from_url", _host_from_url))
+        stack.enter_context(mock.patch.object(AWSRequest, "body", property(_request_body)))
         _received.append({})
         _method_names.append({})
         for level in _partitions:

@@ -966,3 +966,121 @@ def test_update_item_old_and_new_images_answer_as_moto_does() -> None:
 
     assert fast == plain
     assert sum("OldImage" in record for record in plain[-1]) >= 25  # every update's old image was streamed
+
+
+# ------------------------------------------------------------------ responses: member lookup
+def _result_for(shape: Any, depth: int = 0) -> Any:
+    """A result for an output shape as a response class could hand it over: every member present, under
+    its model name or one of the aliases moto's picker looks for (snake_case, the shape's name), in turn."""
+    from botocore import xform_name
+
+    kind = shape.type_name
+    if kind == "structure":
+        result: dict[str, Any] = {}
+        if depth > 4:
+            return result
+        for i, (name, member) in enumerate(shape.members.items()):
+            key = (name, xform_name(name), member.name)[i % 3]
+            result[key] = _result_for(member, depth + 1)
+        return result
+    if kind == "list":
+        return [] if depth > 4 else [_result_for(shape.member, depth + 1)]
+    if kind == "map":
+        return {} if depth > 4 else {"key": _result_for(shape.value, depth + 1)}
+    return {"string": "text", "integer": 7, "long": 7, "boolean": True, "double": 1.5, "float": 1.5,
+            "blob": b"bytes", "timestamp": 1767225600}.get(kind, "text")
+
+
+def _serialized_results(services: tuple[str, ...]) -> list[Any]:
+    """Every operation's result of these services serialized as moto's response classes have them
+    serialized (moto's value picker, a response class's transformers), or the error it raises."""
+    from moto.core.responses import ActionContext, ActionResult
+    from moto.core.serialize import get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.sns.responses import SNSResponse
+
+    out: list[Any] = []
+    for service in services:
+        model = get_service_model(service)
+        serializer = get_serializer_class(service, model.protocol)
+        response = SNSResponse() if service == "sns" else None  # a class with response transformers
+        for operation in model.operation_names:
+            operation_model = model.operation_model(operation)
+            if operation_model.output_shape is None:
+                continue
+            try:
+                out.append(ActionResult(_result_for(operation_model.output_shape)).execute_result(
+                    ActionContext(model, operation_model, serializer, response)))  # type: ignore[arg-type]
+            except Exception as error:  # a refusal is part of the contract too
+                out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_every_operation_s_result_is_serialized_as_moto_serializes_it() -> None:
+    """Given results for every operation of services over each protocol (JSON, query, REST-JSON, REST-XML),
+    their members under their model names and moto's aliases, when moto's serializers answer them (one class
+    with response transformers), then every response (status, headers, body) or error equals plain moto's."""
+    services = ("dynamodb", "sqs", "events", "logs", "sns", "scheduler", "s3", "cloudformation")
+    with mock_aws():
+        plain = _serialized_results(services)
+    with mock_aws(), speedups():
+        fast = _serialized_results(services)
+        again = _serialized_results(services)  # the names remembered by the first pass serve the second
+
+    assert fast == plain
+    assert again == plain
+    assert len(plain) > 400
+
+
+# ------------------------------------------------------------------ client side: SigV4 signing
+def _signed_requests() -> list[Any]:
+    """Requests as botocore's SigV4 signers sign them (plain and S3's, two secrets, a session token, days,
+    regions and services in turn, URLs with ports, user info, IPv6 hosts, query strings, bodies of every
+    kind): every header, the Authorization header above all, and the body the signer hashed."""
+    from datetime import datetime as _datetime
+
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    urls = ["https://dynamodb.us-east-1.amazonaws.com/", "https://sqs.eu-west-1.amazonaws.com/123/q?x=1&a=2",
+            "http://localhost:4566/path/with%20space", "https://user:pw@Example.COM:443/a/../b",
+            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
+    bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
+    out: list[Any] = []
+    for day in ("20260105T080000Z", "20260106T235959Z"):
+        moment = _datetime.strptime(day, "%Y%m%dT%H%M%SZ")
+        with mock.patch("botocore.auth.get_current_datetime", return_value=moment):
+            for i, url in enumerate(urls):
+                for j, body in enumerate(bodies):
+                    credentials = Credentials("AKIDEXAMPLE", ("secret", "other/secret")[(i + j) % 2],
+                                              "token" if j == 2 else None)
+                    signer_class = S3SigV4Auth if "s3." in url else SigV4Auth
+                    signer = signer_class(credentials, ("dynamodb", "sqs", "s3")[i % 3],
+                                          ("us-east-1", "eu-west-1")[j % 2])
+                    request = AWSRequest(method=("POST", "GET")[j % 2], url=url, data=body,
+                                         params={"p": "1 2"} if j == 3 else None,
+                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t"})
+                    if j == 4:
+                        request.context["payload_signing_enabled"] = False
+                    try:
+                        signer.add_auth(request)
+                    except Exception as error:  # a refusal is part of the contract too
+                        out.append({"error": type(error).__name__, "message": str(error)})
+                        continue
+                    out.append((dict(request.headers.items()), request.body, request.prepare().body))
+    return out
+
+
+def test_requests_are_signed_as_botocore_signs_them() -> None:
+    """Given requests over several days, secrets, regions, services and URL and body shapes, when botocore's
+    SigV4 signers sign them with the fast paths (signing keys kept per day), then every header (the
+    Authorization header byte for byte) and the body equal what botocore alone produces."""
+    plain = _signed_requests()
+    with speedups():
+        fast = _signed_requests()
+        again = _signed_requests()  # signed with the keys the first pass kept
+
+    assert fast == plain
+    assert again == plain
+    assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
