@@ -66,6 +66,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Client side, SigV4 (botocore): the signing key (four HMACs of the secret, the day, the region and the
   service) is derived once per day instead of per request, the host of a URL is remembered, and the body the
   signer hashes is prepared alone instead of with a copy of the whole request; the signature is botocore's.
+- Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
+  by member through the model; one in wire form (every type but binary) passes validation, serializes and
+  parses to a copy of itself, which is what the fast paths accept or build directly.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -85,8 +88,11 @@ from unittest import mock
 
 import jsonpath_ng.ext
 from botocore import auth as botocore_auth
+from botocore import parsers as botocore_parsers
+from botocore import serialize as botocore_serialize
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.validate import ParamValidator
 from moto.core import responses as moto_core_responses
 from moto.core import utils as moto_core_utils
 from moto.core.parse import JSONParser
@@ -861,6 +867,95 @@ def _request_body(self: AWSRequest) -> Any:
     return body
 
 
+# ------------------------------------------------------------------ client side: DynamoDB AttributeValues
+_AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
+               "L": "list", "NULL": "boolean", "BOOL": "boolean"}
+_CONSTRAINTS = {"required", "min", "document", "union"}  # what botocore's validator checks beyond types
+# id(shape) -> (shape, whether it is DynamoDB's AttributeValue as this module reads it)
+_attribute_value_shapes: dict[int, tuple[Any, bool]] = {}
+
+
+def _unconstrained(shape: Any) -> bool:
+    return not (_CONSTRAINTS & set(shape.metadata)) and not shape.serialization
+
+
+def _is_attribute_value(shape: Any) -> bool:
+    """Whether a botocore shape is DynamoDB's AttributeValue: a plain structure (no union, document or
+    constraint) of exactly its ten members, unrenamed, of their types, maps and lists of AttributeValues,
+    sets of unconstrained strings. Checked once per shape object."""
+    known = _attribute_value_shapes.get(id(shape))
+    if known is not None and known[0] is shape:
+        return known[1]
+    verdict = False
+    if shape.type_name == "structure" and shape.name == "AttributeValue" and not shape.is_document_type \
+            and not shape.is_tagged_union and _unconstrained(shape):
+        members = shape.members
+        if {name: member.type_name for name, member in members.items()} == _AV_MEMBERS \
+                and list(members) == list(_AV_MEMBERS):
+            verdict = (all(_unconstrained(member) for member in members.values())
+                       and members["M"].value.name == "AttributeValue" and members["L"].member.name == "AttributeValue"
+                       and members["M"].key.type_name == "string" and _unconstrained(members["M"].key)
+                       and all(members[s].member.type_name == "string" and _unconstrained(members[s].member)
+                               for s in ("SS", "NS")))
+    _attribute_value_shapes[id(shape)] = (shape, verdict)
+    return verdict
+
+
+def _is_wire_attribute_value(value: Any) -> bool:
+    """Whether a value is an AttributeValue in wire form that `_wire_attribute_value` copies (every type but
+    binary, plain str, bool, list and dict values; map keys strings)."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind in ("S", "N"):
+        return type(inner) is str
+    if kind == "M":
+        return type(inner) is dict and all(type(name) is str and _is_wire_attribute_value(member)
+                                           for name, member in inner.items())
+    if kind == "L":
+        return type(inner) is list and all(_is_wire_attribute_value(member) for member in inner)
+    if kind in ("BOOL", "NULL"):
+        return type(inner) is bool
+    if kind in ("SS", "NS"):
+        return type(inner) is list and all(type(member) is str for member in inner)
+    return False
+
+
+_original_validate_structure = ParamValidator._validate_structure
+
+
+def _validate_structure(self: ParamValidator, params: Any, shape: Any, errors: Any, name: str) -> None:
+    """botocore's parameter validation reports nothing for an AttributeValue in wire form (one known member
+    of its type, none constrained): it is accepted without walking it; anything else is botocore's walk."""
+    if _is_wire_attribute_value(params) and _is_attribute_value(shape):
+        return
+    _original_validate_structure(self, params, shape, errors, name)
+
+
+_original_request_structure = botocore_serialize.JSONSerializer._serialize_type_structure
+
+
+def _serialize_request_structure(self: Any, serialized: Any, value: Any, shape: Any, key: Any) -> None:
+    """botocore's JSON request serializer copies an AttributeValue in wire form member by member through the
+    model (strings and booleans as they are, maps and lists recursively): the copy is built directly."""
+    if key is not None and self.MAP_TYPE is dict and _is_wire_attribute_value(value) and _is_attribute_value(shape):
+        serialized[key] = _wire_attribute_value(value)
+        return
+    _original_request_structure(self, serialized, value, shape, key)
+
+
+_original_response_structure = botocore_parsers.BaseJSONParser._handle_structure
+
+
+def _parse_response_structure(self: Any, shape: Any, value: Any) -> Any:
+    """botocore's JSON response parser reads an AttributeValue in wire form member by member through the
+    model (strings and booleans as they are, maps and lists recursively): it parses to a copy of itself,
+    built directly. Binary (base64-decoded) and anything else is botocore's parse."""
+    if type(self) is botocore_parsers.JSONParser and _is_wire_attribute_value(value) and _is_attribute_value(shape):
+        return _wire_attribute_value(value)
+    return _original_response_structure(self, shape, value)
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -904,6 +999,11 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(SigV4Auth, "signature", _signature))
         stack.enter_context(mock.patch.object(botocore_auth, "_host_from_url", _host_from_url))
         stack.enter_context(mock.patch.object(AWSRequest, "body", property(_request_body)))
+        stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
+        stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_structure",
+                                              _serialize_request_structure))
+        stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_structure",
+                                              _parse_response_structure))
         _received.append({})
         _method_names.append({})
         for level in _partitions:

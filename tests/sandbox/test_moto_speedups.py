@@ -1084,3 +1084,71 @@ def test_requests_are_signed_as_botocore_signs_them() -> None:
     assert fast == plain
     assert again == plain
     assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
+
+
+# ------------------------------------------------------------------ client side: DynamoDB AttributeValues
+def _client_side_attribute_values() -> list[Any]:
+    """What botocore's DynamoDB client makes of AttributeValues of every type and of malformed ones: the
+    validation errors of requests carrying them, the requests it serializes, and the responses it parses
+    (also values a client would not send: several types, nulls, wrong inner types, unknown types, tuples)."""
+    import base64
+
+    from botocore.parsers import create_parser
+    from botocore.serialize import create_serializer
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+
+    model = get_session().get_service_model("dynamodb")
+    odd = [*_ODD_VALUES, {"L": ({"S": "tuple"},)}, {"SS": ("a",)}, {"M": {1: {"S": "x"}}}, {"S": True},
+           {"BOOL": 1}, {"B": b"\x00\xff"}, {"BS": [b"\x01"]}, _every_type(4)["m"], _every_type(5)["l"]]
+    out: list[Any] = []
+    for value in odd + [{"M": _every_type(i)} for i in range(3)]:
+        requests = [
+            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
+            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
+                            "ExpressionAttributeValues": {":v": value}}),
+            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
+                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
+            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
+                       "ExpressionAttributeValues": {":v": value}}),
+        ]
+        for operation, params in requests:
+            operation_model = model.operation_model(operation)
+            errors = ParamValidator().validate(params, operation_model.input_shape)
+            out.append(errors.generate_report())
+            try:
+                out.append(create_serializer("json").serialize_to_request(params, operation_model))
+            except Exception as error:  # a refusal is part of the contract too
+                out.append({"error": type(error).__name__, "message": str(error)})
+    wire = [v for v in odd if not isinstance(v, dict) or ("B" not in v and "BS" not in v)] + [
+        {"B": base64.b64encode(b"\x00\xff").decode()}, {"BS": ["AA=="]}, {"M": {"b": {"B": "AQ=="}}}, {"S": None},
+        {"NULL": None}]
+    for value in wire:
+        responses = [
+            ("GetItem", {"Item": {"pk": {"S": "k"}, "v": value}}),
+            ("Query", {"Items": [{"pk": {"S": "k"}, "v": value}], "Count": 1, "LastEvaluatedKey": {"pk": value}}),
+            ("UpdateItem", {"Attributes": {"v": value}}),
+            ("BatchGetItem", {"Responses": {"t": [{"v": value}]}, "UnprocessedKeys": {}}),
+        ]
+        for operation, body in responses:
+            try:
+                out.append(create_parser("json").parse(
+                    {"status_code": 200, "headers": {}, "body": json.dumps(body).encode()},
+                    model.operation_model(operation).output_shape))
+            except Exception as error:
+                out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_dynamodb_attribute_values_are_validated_serialized_and_parsed_as_botocore_does() -> None:
+    """Given AttributeValues of every type (nested, empty, binary) and malformed ones, when botocore's DynamoDB
+    client validates and serializes requests carrying them and parses responses carrying them, then every
+    validation report, serialized request, parsed response and error equals botocore's own."""
+    plain = _client_side_attribute_values()
+    with speedups():
+        fast = _client_side_attribute_values()
+
+    assert fast == plain
+    assert sum(1 for report in plain if isinstance(report, str) and "Invalid type" in report) >= 5  # refusals
+    items = [p["Item"] for p in plain if isinstance(p, dict) and isinstance(p.get("Item"), dict)]
+    assert any(isinstance(item["v"].get("B"), bytes) for item in items if isinstance(item.get("v"), dict))  # decoded
