@@ -60,6 +60,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
   action's method, and draws the 52-character request id one character at a time; the fast path lists each
   class once per block and draws the id in one call (same pool, same random source).
+- Every request: moto's stubber matches the URL against every service's pattern (~180 regular expressions),
+  then rebuilds the service's URL table to match it again; the service and handler of a URL are found once
+  (moto's passthrough and allow-list checks and its backend lookup still run for every request).
 - Responses: moto's serializer asks six alias providers, built anew for each member of each result, which
   names a member may go by; for a plain dict result the names depend only on the member's shape, so they are
   listed once per shape (the lookup in moto's order and its response transformers are moto's).
@@ -79,6 +82,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -87,6 +91,7 @@ from typing import Any
 from unittest import mock
 
 import jsonpath_ng.ext
+import moto.backend_index as backend_index
 from botocore import auth as botocore_auth
 from botocore import parsers as botocore_parsers
 from botocore import serialize as botocore_serialize
@@ -95,7 +100,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.validate import ParamValidator
 from moto.core import responses as moto_core_responses
 from moto.core import utils as moto_core_utils
+from moto.core.base_backend import BackendDict
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+from moto.core.exceptions import ServiceNotWhitelisted
 from moto.core.parse import JSONParser
+from moto.core.request import normalize_request
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
@@ -105,7 +115,7 @@ from moto.core.serialize import (
     ResponseSerializer,
     XFormedAttributePicker,
 )
-from moto.core.utils import unix_time
+from moto.core.utils import get_equivalent_url_in_aws_domain, unix_time
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_module
@@ -956,6 +966,84 @@ def _parse_response_structure(self: Any, shape: Any, value: Any) -> Any:
     return _original_response_structure(self, shape, value)
 
 
+# ------------------------------------------------------------------ every request: routing
+_original_process_request = BotocoreStubber.process_request
+# URL without its query -> (service, backend, handler) moto routes it to, while `speedups()` is active (a stack)
+_routes: list[dict[str, tuple[str, Any, Any]]] = []
+
+
+def _service_backend(service: str) -> Any:
+    """The backend moto's stubber hands a service's requests to (the default account's)."""
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+    if isinstance(backend_dict, BackendDict):
+        if "us-east-1" in backend_dict[DEFAULT_ACCOUNT_ID]:
+            return backend_dict[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        return backend_dict[DEFAULT_ACCOUNT_ID]["aws"]
+    return backend_dict["global"]
+
+
+def _process_request(self: BotocoreStubber, request: Any) -> Any:
+    """moto's stubber matches every request's URL against each service's pattern in turn (~180 regular
+    expressions), then rebuilds the backend's URL table to match it against each entry. Both lists are
+    fixed, so the service and handler a URL goes to are found once; every request still passes moto's
+    passthrough and allow-list checks and reaches the backend moto would pick (a backend replaced by a
+    reset is routed afresh). URLs moto does not route to a handler of the first matching service go to
+    moto's own path."""
+    if not _routes:
+        return _original_process_request(self, request)
+    parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+    clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+    routes = _routes[-1]
+    route = routes.get(clean_url)
+    if route is None:
+        _learn_route(routes, clean_url)
+        return _original_process_request(self, request)
+    if passthrough_url(clean_url):
+        return None
+    service, known_backend, handler = route
+    if passthrough_service(service):
+        return None
+    if not service_whitelisted(service):
+        raise ServiceNotWhitelisted(service)
+    if _service_backend(service) is not known_backend:
+        del routes[clean_url]
+        return _original_process_request(self, request)
+    from moto.core.exceptions import HTTPException
+    from moto.moto_api import recorder
+
+    normalized_request = normalize_request(request)
+    try:
+        recorder._record_request(normalized_request)
+        status, headers, body = handler(normalized_request, normalized_request.raw_url, normalized_request.headers)
+    except HTTPException as e:
+        status = e.code
+        headers = e.get_headers()
+        body = e.get_body()
+    return status, headers, body
+
+
+def _learn_route(routes: dict[str, tuple[str, Any, Any]], clean_url: str) -> None:
+    """The service and handler moto's loop picks for a URL, when the first service whose pattern matches
+    has a handler for it (else nothing is learnt and moto routes it each time)."""
+    if passthrough_url(clean_url):
+        return
+    for service, pattern in backend_index.backend_url_patterns:
+        if pattern.match(clean_url):
+            if passthrough_service(service) or not service_whitelisted(service):
+                return
+            backend = _service_backend(service)
+            for url, handler in backend.urls.items():
+                if re.compile(url).match(clean_url):
+                    if len(routes) > 4096:  # object URLs of S3 are many
+                        routes.clear()
+                    routes[clean_url] = (service, backend, handler)
+                    return
+            return
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -1004,6 +1092,8 @@ def speedups() -> Iterator[None]:
                                               _serialize_request_structure))
         stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_structure",
                                               _parse_response_structure))
+        stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
+        _routes.append({})
         _received.append({})
         _method_names.append({})
         for level in _partitions:
@@ -1012,6 +1102,7 @@ def speedups() -> Iterator[None]:
         try:
             yield
         finally:
+            _routes.pop()
             _received.pop()
             _method_names.pop()
             _partitions.pop()

@@ -1152,3 +1152,59 @@ def test_dynamodb_attribute_values_are_validated_serialized_and_parsed_as_botoco
     assert sum(1 for report in plain if isinstance(report, str) and "Invalid type" in report) >= 5  # refusals
     items = [p["Item"] for p in plain if isinstance(p, dict) and isinstance(p.get("Item"), dict)]
     assert any(isinstance(item["v"].get("B"), bytes) for item in items if isinstance(item.get("v"), dict))  # decoded
+
+
+# ------------------------------------------------------------------ every request: routing
+def _routing_round(round_: int) -> list[Any]:
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.config import Config
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    out: list[Any] = []
+    s3 = boto3.client("s3", region_name=REGION)
+    virtual = boto3.client("s3", region_name=REGION, config=Config(s3={"addressing_style": "virtual"}))
+    sqs = boto3.client("sqs", region_name=REGION)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    logs = boto3.client("logs", region_name=REGION)
+    out.append(_call(lambda: s3.list_buckets()["Buckets"]))
+    out.append(_call(lambda: s3.create_bucket(Bucket="b")))
+    for key in ("plain", "a/b/c.txt", "sp ace+plus%/ü", "a/b/c.txt"):
+        out.append(_call(lambda key=key: virtual.put_object(Bucket="b", Key=key, Body=b"x")))
+        out.append(_call(lambda key=key: s3.get_object(Bucket="b", Key=key)["Body"].read()))
+    out.append(_call(lambda: s3.list_objects_v2(Bucket="b")["Contents"]))
+    out.append(_call(lambda: s3.get_object(Bucket="missing", Key="k")))
+    out.append(_call(lambda: sqs.list_queues()))
+    out.append(_call(lambda: sqs.create_queue(QueueName=f"q{round_}")))
+    out.append(_call(lambda: ddb.list_tables()))
+    out.append(_call(lambda: ddb.describe_table(TableName="missing")))
+    out.append(_call(lambda: events.list_rules()))
+    out.append(_call(lambda: logs.create_log_group(logGroupName="g")))
+    out.append(_call(lambda: [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]))
+    stubber = BotocoreStubber()
+    for url in ("https://example.com/x", "https://nothing-here.us-east-1.amazonaws.com/",
+                "https://sqs.us-east-1.amazonaws.com/"):
+        answer = stubber.process_request(AWSPreparedRequest("POST", url, {}, b"", False))
+        out.append(answer if answer is None else answer[0])
+    return out
+
+
+def _routing_scenario() -> list[Any]:
+    """Requests to several services (S3 buckets and keys with odd characters, path and host styles, SQS,
+    DynamoDB, EventBridge, CloudWatch Logs), a URL of no service and one of an AWS service moto does not
+    serve, repeated after moto's backends are reset (new backends must answer, with their empty state)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    first = _routing_round(0)
+    moto_api_backend.reset()
+    return first + _routing_round(1)
+
+
+def test_requests_reach_the_handlers_moto_routes_them_to() -> None:
+    """Given requests to several services, S3 object URLs of every kind, URLs of no service or of one moto
+    does not serve, before and after moto's backends are reset, when they are routed with the fast path
+    (each URL's service and handler found once), then every answer and error equals plain moto's."""
+    plain, fast = plain_and_fast(_routing_scenario)
+
+    assert fast == plain
+    assert plain[-3:] == [None, 404, 404]  # no service; a service moto does not serve; SQS without an action
