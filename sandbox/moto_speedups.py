@@ -63,6 +63,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Every request: moto's stubber matches the URL against every service's pattern (~180 regular expressions),
   then rebuilds the service's URL table to match it again; the service and handler of a URL are found once
   (moto's passthrough and allow-list checks and its backend lookup still run for every request).
+- Every request: moto turns each request into a werkzeug Request through werkzeug's EnvironBuilder (headers
+  objects, URL parsing and IRI quoting each time); for a request with a body, the environ's URL part is built
+  by werkzeug once per URL and the rest (body, length, content type, headers) as the builder lays it out.
 - Responses: moto's serializer asks six alias providers, built anew for each member of each result, which
   names a member may go by; for a plain dict result the names depend only on the member's shape, so they are
   listed once per shape (the lookup in moto's order and its response transformers are moto's).
@@ -84,11 +87,14 @@ import functools
 import json
 import re
 import string
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
+from io import BytesIO
 from typing import Any
 from unittest import mock
+from urllib.parse import urlparse
 
 import jsonpath_ng.ext
 import moto.backend_index as backend_index
@@ -105,7 +111,13 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
 from moto.core.exceptions import ServiceNotWhitelisted
 from moto.core.parse import JSONParser
-from moto.core.request import normalize_request
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    normalize_request,
+    should_preserve_original_header_name,
+)
+from moto.core.request import Request as MotoRequest
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePicker,
@@ -133,6 +145,7 @@ from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import EventTemplateParser
 from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
+from werkzeug.test import EnvironBuilder
 
 _original_parse = EventTemplateParser.parse
 
@@ -1044,6 +1057,62 @@ def _learn_route(routes: dict[str, tuple[str, Any, Any]], clean_url: str) -> Non
             return
 
 
+# ------------------------------------------------------------------ every request: the WSGI request
+_original_from_primitives = MotoRequest.from_primitives.__func__  # type: ignore[attr-defined]
+# (method, scheme://host, path, query) -> the part of werkzeug's environ that depends only on them, while
+# `speedups()` is active (a stack: blocks may nest)
+_url_environs: list[dict[tuple[str, str, str, str], dict[str, Any]]] = []
+
+
+def _from_primitives(cls: type, method: str, url: str, headers: Any, body: Any = None) -> Any:
+    """moto's request (a werkzeug Request over the environ werkzeug's EnvironBuilder builds) for a request
+    with a body. The builder's environ is the URL's part (method, script name, path, query, raw URI, server
+    name and port, host, protocol and WSGI keys: what werkzeug builds for that method and URL, built by
+    werkzeug once per URL), the body's stream and length, its Content-Type, and every other header as
+    HTTP_<NAME> (repeated ones joined by ", "), in the builder's order; the rest is moto's `from_primitives`.
+    A request without a body, with a streamed one, or with headers werkzeug refuses goes to moto's path."""
+    if not _url_environs or type(body) not in (bytes, str) or not body:
+        return _original_from_primitives(cls, method, url, headers, body)
+    header_items = [(key, value.decode("utf-8") if isinstance(value, bytes) else value)
+                    for key, value in headers.items() if key.lower() not in ["transfer-encoding"]]
+    if not all(type(key) is str and type(value) is str and "\n" not in value and "\r" not in value
+               for key, value in header_items):
+        return _original_from_primitives(cls, method, url, headers, body)
+    data = body.encode() if isinstance(body, str) else body
+    parsed_url = urlparse(url)
+    base_url = f"{parsed_url.scheme}://{parsed_url.netloc}"
+    url_environs = _url_environs[-1]
+    key = (method, base_url, parsed_url.path, parsed_url.query)
+    template = url_environs.get(key)
+    if template is None:
+        try:
+            template = EnvironBuilder(method=method, base_url=base_url, path=parsed_url.path,
+                                      query_string=parsed_url.query).get_environ()
+        except Exception:  # werkzeug refuses this URL: moto's path raises what it raises
+            return _original_from_primitives(cls, method, url, headers, body)
+        if len(url_environs) > 4096:
+            url_environs.clear()
+        url_environs[key] = template
+    environ = dict(template)
+    environ["wsgi.input"] = BytesIO(data)
+    environ["wsgi.errors"] = sys.stderr
+    content_type = next((value for name, value in header_items if name.lower() == "content-type"), None)
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    environ["CONTENT_LENGTH"] = str(len(data))
+    combined: dict[str, list[str]] = {}
+    for name, value in header_items:
+        if name.lower() not in ("content-type", "content-length"):
+            combined.setdefault(f"HTTP_{name.upper().replace('-', '_')}", []).append(value)
+    for name, values in combined.items():
+        environ[name] = ", ".join(values)
+    request = cls(environ)
+    request.environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = {
+        environ_key_for_header(name): name for name, _ in header_items if should_preserve_original_header_name(name)}
+    request.environ.setdefault("CONTENT_LENGTH", "0")
+    return request
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -1093,6 +1162,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_structure",
                                               _parse_response_structure))
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
+        stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
+        _url_environs.append({})
         _routes.append({})
         _received.append({})
         _method_names.append({})
@@ -1103,6 +1174,7 @@ def speedups() -> Iterator[None]:
             yield
         finally:
             _routes.pop()
+            _url_environs.pop()
             _received.pop()
             _method_names.pop()
             _partitions.pop()

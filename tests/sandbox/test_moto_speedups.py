@@ -5,6 +5,7 @@ and the answers are compared), so the sandbox cannot drift from moto's behaviour
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -1208,3 +1209,69 @@ def test_requests_reach_the_handlers_moto_routes_them_to() -> None:
 
     assert fast == plain
     assert plain[-3:] == [None, 404, 404]  # no service; a service moto does not serve; SQS without an action
+
+
+# ------------------------------------------------------------------ every request: the WSGI request
+def _requests_as_moto_sees_them() -> list[Any]:
+    """moto's requests (werkzeug Requests) for requests of every shape botocore sends and some it does not:
+    JSON and query bodies (bytes and str, unicode), S3 uploads with metadata (an underscore kept in a name),
+    repeated headers, a Host header, query strings, percent-encoded and non-ASCII paths, ports, IPv6 hosts,
+    no body, a header werkzeug refuses: the environ (the body's stream read back), and what handlers read."""
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto.core.request import normalize_request
+
+    json_headers = {"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0",
+                    "Content-Length": "2", "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/x", "X-Amz-Date": "d"}
+    cases: list[tuple[str, str, Any, Any]] = [
+        ("POST", "https://dynamodb.us-east-1.amazonaws.com/", json_headers, b'{"TableName": "t", "v": "\xc3\xbc"}'),
+        ("POST", "https://sqs.us-east-1.amazonaws.com/", {"Content-Type": "application/x-www-form-urlencoded"},
+         "Action=ListQueues&Version=2012-11-05"),
+        ("PUT", "https://b.s3.amazonaws.com/a/key%20x%2Fy/%C3%BC?uploadId=1&partNumber=2",
+         {"x-amz-meta-my_key": "v", "X-Amz-Meta-Other": b"bytes", "Content-MD5": "m", "Transfer-Encoding": "chunked"},
+         b"object body"),
+        ("POST", "http://localhost:5000/path/ü?x=ä", {"Host": "elsewhere:1", "content-type": "text/plain"}, "ünï"),
+        ("POST", "http://[::1]:8080/", {"Content-Type": "application/json"}, b"{}"),
+        ("GET", "https://s3.amazonaws.com/b?list-type=2", {"Accept": "*/*"}, None),
+        ("POST", "https://events.us-east-1.amazonaws.com/", {"Bad": "new\nline"}, b"{}"),
+        ("DELETE", "https://s3.us-east-1.amazonaws.com/b/k", {}, b""),
+    ]
+    repeated = HTTPHeaders()
+    for name, value in (("X-Dup", "1"), ("Content-Type", "a/b"), ("x-dup", "2"), ("Content-Length", "9")):
+        repeated[name] = value
+    cases.append(("POST", "https://logs.us-east-1.amazonaws.com/", repeated, b'{"a": 1}'))
+    out: list[Any] = []
+    for method, url, headers, body in cases * 2:  # the second time with what the first one left behind
+        if not isinstance(headers, HTTPHeaders):
+            wrapped = HTTPHeaders()
+            for name, value in headers.items():
+                wrapped[name] = value
+            headers = wrapped
+        try:
+            request = normalize_request(AWSPreparedRequest(method, url, headers, body, False))
+        except Exception as error:  # a refusal is part of the contract too
+            out.append({"error": type(error).__name__, "message": str(error)})
+            continue
+        environ = dict(request.environ)
+        stream = environ.pop("wsgi.input")
+        assert environ.pop("wsgi.errors") is sys.stderr
+        assert environ.pop("werkzeug.request") is request
+        sent = (stream.getvalue(), stream.tell())
+        out.append((list(environ.items()), sent, list(request.headers), request.data, request.url, request.raw_url,
+                    request.host, list(request.args.items(multi=True)), list(request.form.items(multi=True)),
+                    request.content_type, request.content_length))
+    return out
+
+
+def test_requests_reach_moto_as_moto_builds_them() -> None:
+    """Given requests of every shape (bodies as bytes and str, metadata and repeated headers, query strings,
+    encoded and non-ASCII paths, ports, IPv6 hosts, no body, a refused header), when moto turns them into its
+    request objects with the fast path (werkzeug's URL part built once per URL), then every environ (keys,
+    values and order), body and what handlers read from it equal plain moto's, or the same error is raised."""
+    with mock_aws():
+        plain = _requests_as_moto_sees_them()
+    with mock_aws(), speedups():
+        fast = _requests_as_moto_sees_them()
+
+    assert fast == plain
+    assert any(isinstance(answer, dict) and "newline" in answer["message"] for answer in plain)
