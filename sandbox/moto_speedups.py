@@ -66,6 +66,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Every request: moto turns each request into a werkzeug Request through werkzeug's EnvironBuilder (headers
   objects, URL parsing and IRI quoting each time); for a request with a body, the environ's URL part is built
   by werkzeug once per URL and the rest (body, length, content type, headers) as the builder lays it out.
+- Client side, response timestamps (botocore): dateutil parses each ISO 8601 time (~100 us); HealthOmics
+  answers repeat the same times (every sweep lists the same runs), so each text's datetime (immutable) is
+  remembered per local time zone.
 - Responses: moto's serializer asks six alias providers, built anew for each member of each result, which
   names a member may go by; for a plain dict result the names depend only on the member's shape, so they are
   listed once per shape (the lookup in moto's order and its response transformers are moto's).
@@ -88,6 +91,7 @@ import json
 import re
 import string
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -101,6 +105,7 @@ import moto.backend_index as backend_index
 from botocore import auth as botocore_auth
 from botocore import parsers as botocore_parsers
 from botocore import serialize as botocore_serialize
+from botocore import utils as botocore_utils
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.validate import ParamValidator
@@ -1113,6 +1118,28 @@ def _from_primitives(cls: type, method: str, url: str, headers: Any, body: Any =
     return request
 
 
+# ------------------------------------------------------------------ client side: response timestamps
+# (text, the process's time zone names) -> the datetime botocore parsed it to: dateutil's parser, which botocore
+# uses for ISO 8601 and RFC 822 text, costs ~100 us per value, and HealthOmics answers repeat the same times
+# (ListRuns on every sweep, the virtual clock's steps); datetimes are immutable, so one serves every repeat
+_timestamps: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _parse_timestamp(value: Any) -> Any:
+    """botocore's `parse_timestamp`, remembered per text and local time zone (dateutil picks the local zone
+    for a time in it); numbers, and text botocore refuses (which raises each time), are parsed each time."""
+    if type(value) is not str:
+        return botocore_utils.parse_timestamp(value)
+    key = (value, tuple(time.tzname))
+    parsed = _timestamps.get(key)
+    if parsed is None:
+        parsed = botocore_utils.parse_timestamp(value)
+        if len(_timestamps) > 8192:
+            _timestamps.clear()
+        _timestamps[key] = parsed
+    return parsed
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -1163,6 +1190,7 @@ def speedups() -> Iterator[None]:
                                               _parse_response_structure))
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
+        stack.enter_context(mock.patch.object(botocore_parsers, "DEFAULT_TIMESTAMP_PARSER", _parse_timestamp))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -1275,3 +1276,53 @@ def test_requests_reach_moto_as_moto_builds_them() -> None:
 
     assert fast == plain
     assert any(isinstance(answer, dict) and "newline" in answer["message"] for answer in plain)
+
+
+# ------------------------------------------------------------------ client side: response timestamps
+_TIMESTAMPS: list[Any] = [
+    "2026-01-05T08:00:00Z", "2026-01-05T08:00:00.123456Z", "2026-01-05T08:00:00+00:00", "2026-01-05T10:00:00+02:00",
+    "2026-01-05T08:00:00", "Mon, 05 Jan 2026 08:00:00 GMT", "2026-01-05", "1767600000", "1767600000.5", 1767600000,
+    1767600000.25, "not a time", "", "2026-13-45T99:00:00Z",
+]
+
+
+def _parsed_timestamps() -> list[Any]:
+    """Timestamps as botocore's response parsers read them (ISO 8601 with and without zone and fraction, RFC
+    822, dates, epoch text and numbers, refused text), each twice, and through a parsed HealthOmics answer."""
+    from botocore.parsers import create_parser
+    from botocore.session import get_session
+
+    out: list[Any] = []
+    for zone in (None, "Europe/Berlin", None):  # dateutil picks the local zone for a time in it
+        with mock.patch.dict("os.environ", {"TZ": zone} if zone else {}):
+            time.tzset()
+            for value in _TIMESTAMPS * 2:
+                parser = create_parser("rest-json")
+                try:
+                    parsed = parser._handle_timestamp(None, value)
+                except Exception as error:  # a refusal is part of the contract too
+                    out.append({"error": type(error).__name__, "message": str(error)})
+                    continue
+                out.append((parsed, type(parsed.tzinfo), parsed.utcoffset(), parsed.tzname()))
+        time.tzset()
+    model = get_session().get_service_model("omics")
+    body = {"id": "1", "creationTime": _TIMESTAMPS[0], "startTime": _TIMESTAMPS[1], "stopTime": _TIMESTAMPS[3]}
+    out.append(create_parser("rest-json").parse({"status_code": 200, "headers": {}, "body": json.dumps(body).encode()},
+                                                model.operation_model("GetRun").output_shape))
+    return out
+
+
+def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
+    """Given timestamps of every form botocore accepts and some it refuses, when botocore's response parsers
+    read them (each twice: the second time from what the fast path remembered), then every datetime (its
+    time zone's type and offset included) and every error equals botocore's own, also after the local time
+    zone changed."""
+    from dateutil.tz import tzlocal, tzutc
+
+    plain = _parsed_timestamps()
+    with speedups():
+        fast = _parsed_timestamps()
+
+    assert fast == plain
+    assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) >= 4  # refusals
+    assert {answer[1] for answer in plain if isinstance(answer, tuple)} >= {tzlocal, tzutc}  # both zones seen
