@@ -62,7 +62,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   class once per block and draws the id in one call (same pool, same random source).
 - Every request: moto's stubber matches the URL against every service's pattern (~180 regular expressions),
   then rebuilds the service's URL table to match it again; the service and handler of a URL are found once
-  (moto's passthrough and allow-list checks and its backend lookup still run for every request).
+  (moto's passthrough and allow-list checks and its backend lookup still run for every request), and so is a
+  URL no service matches (the HealthOmics emulator's: moto answers 404, the emulator's hook answered first).
 - Every request: moto turns each request into a werkzeug Request through werkzeug's EnvironBuilder (headers
   objects, URL parsing and IRI quoting each time); for a request with a body, the environ's URL part is built
   by werkzeug once per URL and the rest (body, length, content type, headers) as the builder lays it out.
@@ -1006,21 +1007,23 @@ def _service_backend(service: str) -> Any:
 def _process_request(self: BotocoreStubber, request: Any) -> Any:
     """moto's stubber matches every request's URL against each service's pattern in turn (~180 regular
     expressions), then rebuilds the backend's URL table to match it against each entry. Both lists are
-    fixed, so the service and handler a URL goes to are found once; every request still passes moto's
-    passthrough and allow-list checks and reaches the backend moto would pick (a backend replaced by a
-    reset is routed afresh). URLs moto does not route to a handler of the first matching service go to
-    moto's own path."""
+    fixed, so the service and handler a URL goes to (or that no service's pattern matches it, as for the
+    HealthOmics emulator's requests: moto answers them 404, the emulator's hook answered them first) are found
+    once; every request still passes moto's passthrough and allow-list checks and reaches the backend moto
+    would pick (a backend replaced by a reset is routed afresh). A URL whose first matching service has no
+    handler for it, or is passed through, goes to moto's own path."""
     if not _routes:
         return _original_process_request(self, request)
     parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
     clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
     routes = _routes[-1]
-    route = routes.get(clean_url)
+    route = routes.get(clean_url) or _learn_route(routes, clean_url)
     if route is None:
-        _learn_route(routes, clean_url)
         return _original_process_request(self, request)
     if passthrough_url(clean_url):
         return None
+    if route is _NO_SERVICE:
+        return (404, {}, "Not yet implemented") if _AMAZONAWS_URL.match(clean_url) else None
     service, known_backend, handler = route
     if passthrough_service(service):
         return None
@@ -1043,23 +1046,30 @@ def _process_request(self: BotocoreStubber, request: Any) -> Any:
     return status, headers, body
 
 
-def _learn_route(routes: dict[str, tuple[str, Any, Any]], clean_url: str) -> None:
-    """The service and handler moto's loop picks for a URL, when the first service whose pattern matches
-    has a handler for it (else nothing is learnt and moto routes it each time)."""
+_NO_SERVICE: tuple[str, Any, Any] = ("", None, None)  # no service's pattern matches the URL
+_AMAZONAWS_URL = re.compile(r"https?://.+\.amazonaws.com/.*")  # what moto answers 404 when no service matches
+
+
+def _learn_route(routes: dict[str, tuple[str, Any, Any]], clean_url: str) -> tuple[str, Any, Any] | None:
+    """The service and handler moto's loop picks for a URL, or `_NO_SERVICE`, remembered; None (nothing
+    learnt, moto routes it) when the first service whose pattern matches is passed through, not allowed, or
+    has no handler for the URL."""
     if passthrough_url(clean_url):
-        return
+        return None
+    if len(routes) > 4096:  # object URLs of S3, run URLs of HealthOmics are many
+        routes.clear()
     for service, pattern in backend_index.backend_url_patterns:
         if pattern.match(clean_url):
             if passthrough_service(service) or not service_whitelisted(service):
-                return
+                return None
             backend = _service_backend(service)
             for url, handler in backend.urls.items():
                 if re.compile(url).match(clean_url):
-                    if len(routes) > 4096:  # object URLs of S3 are many
-                        routes.clear()
-                    routes[clean_url] = (service, backend, handler)
-                    return
-            return
+                    route = routes[clean_url] = (service, backend, handler)
+                    return route
+            return None
+    routes[clean_url] = _NO_SERVICE
+    return _NO_SERVICE
 
 
 # ------------------------------------------------------------------ every request: the WSGI request
