@@ -76,6 +76,8 @@ def handle_event(launcher: Launcher, raw: dict[str, Any]) -> dict[str, Any] | No
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     launcher = _launcher()
     launcher.owner = context.aws_request_id
+    # Its long loops (a resubmitted batch's members re-filed) and pauses stop short of the timeout.
+    launcher.repository.time_left = lambda: context.get_remaining_time_in_millis() / 1000
     if "sheet" in event:
         try:
             outcome = launcher.launch_document(event["sheet"], name=event.get("name"), fmt=event.get("format"),

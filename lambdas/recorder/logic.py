@@ -392,6 +392,11 @@ class Recorder:
                 break
             if self.time_left() < 10:
                 self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt)
+                if not link:
+                    # As at the end: a LINK may have come since our read, and another invocation (a duplicate
+                    # event) may have recorded every member under its root already, so that no resume of ours
+                    # comes back here. Read it again after our writes: marked, the next try re-files.
+                    self._mark_refile_if_linked(batch_id, (root, attempt))
                 raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at)
         if not link:
@@ -402,6 +407,11 @@ class Recorder:
         elif earlier is not None and earlier != self.repository.members_place(root, attempt):
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
+
+    def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> None:
+        link = self.repository.get_batch_link(batch_id)
+        if link and (str(link["root_batch_id"]), int(link.get("attempt", 0))) != filed:
+            self.repository.mark_members_refiling(batch_id, str(link["root_batch_id"]))
 
     def _relink(self, batch_id: str, filed: tuple[str, int], force: bool = False) -> int:
         """Re-file the members filed under `filed` (root batch, attempt) when the batch's LINK says they

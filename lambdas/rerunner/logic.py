@@ -12,6 +12,7 @@ and why; a follow-up batch gets BATCH#<batchId>/RERUN#<attempt:02>#<group>.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -188,6 +189,57 @@ class _Member:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _BatchRecords:
+    """A failed batch's LINK and recorded request, each read when first needed and at most once while one
+    work is handled (the request can hold 100 members' inline settings: up to 400 KB, 100 read units a
+    strongly consistent read), and whether this stack started it."""
+
+    repository: ProvenanceRepository
+    aws: AwsAccess
+    stack_id: str | None
+    batch_id: str
+
+    @functools.cached_property
+    def link(self) -> dict[str, Any] | None:
+        return self.repository.get_batch_link(self.batch_id)
+
+    @functools.cached_property
+    def request(self) -> dict[str, Any] | None:
+        return self.repository.get_batch_request(self.batch_id)
+
+    @functools.cached_property
+    def batch(self) -> dict[str, Any] | None:
+        """GetBatch (None once HealthOmics no longer knows the batch): only when provenance lacks an answer."""
+        try:
+            return dict(self.aws.get_batch(self.batch_id))
+        except NotFound:
+            return None
+
+    @property
+    def place(self) -> dict[str, Any]:
+        """The batch's root and attempt: its LINK, else its recorded request (which carries the same), else,
+        should both writes have been lost, the lineage tags a follow-up carries; a batch with none of these
+        is its own root, attempt 0 (a follow-up counted so could escape the attempt limit)."""
+        recorded = self.link or self.request
+        if recorded:
+            return recorded
+        if not self.started_here:  # a foreign batch's tags do not say where it belongs here
+            return {}
+        tags = (self.batch or {}).get("tags") or {}
+        if not tags.get(TAG_ROOT_BATCH):
+            return {}
+        return {"root_batch_id": tags[TAG_ROOT_BATCH], "attempt": int(tags.get(TAG_ATTEMPT, 0))}
+
+    @functools.cached_property
+    def started_here(self) -> bool:
+        """A batch this stack started: linked, or its request recorded in provenance (launcher, re-runner),
+        or, should those writes have been lost, the product's tags on the batch (one GetBatch)."""
+        if self.link is not None or self.request is not None:
+            return True
+        return self.batch is not None and _started_here(self.batch.get("tags") or {}, self.stack_id)
+
+
 class Rerunner:
     def __init__(
         self,
@@ -361,11 +413,11 @@ class Rerunner:
         # A follow-up's place in its root's history: its LINK, or, when that write was lost or has not
         # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
         # same root and attempt. Only a batch with neither is its own root, attempt 0.
-        link = self.repository.get_batch_link(batch_id) or self.repository.get_batch_request(batch_id) or {}
+        records = _BatchRecords(self.repository, self.aws, self.config.stack_id, batch_id)
+        link = records.place
         root_batch_id = str(link.get("root_batch_id") or batch_id)
         batch_attempt = int(link.get("attempt", 0))
-        owned = bool(link) or self._batch_started_here(batch_id)
-        if not owned and not self.config.rerun_foreign_runs:
+        if not records.started_here and not self.config.rerun_foreign_runs:
             record = {"entity": "RERUN_BATCH", "batch_id": batch_id, "attempt": batch_attempt + 1,
                       "why": NOT_STARTED_HERE, "decided_at": iso_time(self.now())}
             self._decide(outcome, keys.batch_pk(batch_id), group_decision_sk(batch_attempt + 1, "foreign"),
@@ -382,7 +434,7 @@ class Rerunner:
             return outcome
         workflow_id = next((r.workflow_id for r in runs.values() if r.workflow_id), None)
         if workflow_id is None:
-            workflow_id = self._batch_default(batch_id).get("workflowId")
+            workflow_id = self._batch_default(records).get("workflowId")
 
         candidates: list[_Member] = []
         for run_id in failed_ids:
@@ -413,7 +465,7 @@ class Rerunner:
         for member in rerun:
             groups[group_id(member.decision)].append(member)
         for group, group_members in sorted(groups.items()):
-            self._follow_up(outcome, work, batch_id, root_batch_id, attempt, group, group_members, context)
+            self._follow_up(outcome, work, records, root_batch_id, attempt, group, group_members, context)
         return outcome
 
     def _failed_runs(
@@ -462,28 +514,18 @@ class Rerunner:
             return None
         return details
 
-    def _batch_started_here(self, batch_id: str) -> bool:
-        """A batch this stack started: its request recorded in provenance (launcher, re-runner), or, should
-        that write have been lost, the product's tags on the batch (one GetBatch, foreign batches only)."""
-        if self.repository.get_batch_request(batch_id) is not None:
-            return True
-        try:
-            tags = self.aws.get_batch(batch_id).get("tags") or {}
-        except NotFound:
-            return False
-        return _started_here(tags, self.config.stack_id)
-
     def _follow_up(
         self,
         outcome: Outcome,
         work: Work,
-        batch_id: str,
+        records: _BatchRecords,
         root_batch_id: str,
         attempt: int,
         group: str,
         members: list[_Member],
         context: dict[str, Any],
     ) -> None:
+        batch_id = records.batch_id
         pk, sk = keys.batch_pk(batch_id), group_decision_sk(attempt, group)
         claim = self.repository.get_item(pk, sk + "#CLAIM")
         if claim and claim.get("new_batch_id"):
@@ -525,7 +567,7 @@ class Rerunner:
                 self._decide_member(outcome, member, {**context, "due_at": iso_time(due)}, Decided.DELAYED)
             return
 
-        originals = self._original_entries(batch_id, live)
+        originals = self._original_entries(records, live)
         unknown = [m for m in live if m.run_setting_id not in originals]
         for member in unknown:  # a failed submission of a batch this product did not start
             why = "its original per-run settings are unknown (the batch was not started by this product)"
@@ -533,7 +575,7 @@ class Rerunner:
         live = [m for m in live if m.run_setting_id in originals]
         if not live:
             return
-        request = self._batch_request(batch_id, root_batch_id, attempt, group, live, originals)
+        request = self._batch_request(records, root_batch_id, attempt, group, live, originals)
         self._claim(pk, sk, request)
         try:
             new_batch_id = self.aws.start_batch(
@@ -573,20 +615,20 @@ class Rerunner:
             self._decide_member(outcome, member, {**context, "new_batch_id": new_batch_id}, Decided.STARTED)
         outcome.started.append(new_batch_id)
 
-    def _batch_default(self, batch_id: str) -> dict[str, Any]:
-        recorded = self.repository.get_batch_request(batch_id)
-        if recorded:
-            return dict(recorded["request"]["defaultRunSetting"])
-        return dict(self.aws.get_batch(batch_id).get("defaultRunSetting") or {})
+    def _batch_default(self, records: _BatchRecords) -> dict[str, Any]:
+        if records.request:
+            return dict(records.request["request"]["defaultRunSetting"])
+        if records.batch is None:
+            raise NotFound(f"batch {records.batch_id} no longer exists")
+        return dict(records.batch.get("defaultRunSetting") or {})
 
-    def _original_entries(self, batch_id: str, members: list[_Member]) -> dict[str, dict[str, Any]]:
+    def _original_entries(self, records: _BatchRecords, members: list[_Member]) -> dict[str, dict[str, Any]]:
         """Each member's ORIGINAL per-run settings: from the recorded request (inline, or its S3 settings
         file read as a stream), else rebuilt from GetRun (a batch started outside this product)."""
         wanted = {m.run_setting_id for m in members}
         entries: dict[str, dict[str, Any]] = {}
-        recorded = self.repository.get_batch_request(batch_id)
-        if recorded:
-            settings = recorded["request"].get("batchRunSettings", {})
+        if records.request:
+            settings = records.request["request"].get("batchRunSettings", {})
             if settings.get("inlineSettings") is not None:
                 entries = {e["runSettingId"]: e for e in settings["inlineSettings"] if e["runSettingId"] in wanted}
             elif settings.get("s3UriSettings"):
@@ -608,18 +650,19 @@ class Rerunner:
 
     def _batch_request(
         self,
-        batch_id: str,
+        records: _BatchRecords,
         root_batch_id: str,
         attempt: int,
         group: str,
         members: list[_Member],
         originals: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
-        default = self._batch_default(batch_id)
+        batch_id = records.batch_id
+        default = self._batch_default(records)
         if not default.get("workflowId") or not default.get("roleArn"):
             raise PermanentError(f"batch {batch_id}: its default run setting is unknown")
         # The stack's cache goes only to batches the stack started: a foreign one keeps its own (or none).
-        started_here = self.repository.get_batch_link(batch_id) is not None or self._batch_started_here(batch_id)
+        started_here = records.started_here
         cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
         if cache_id:
             default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)

@@ -46,3 +46,30 @@ def test_a_follow_up_without_its_link_keeps_its_root_and_attempt(make, monkeypat
     ]
     recorded = [h.repository.get_batch_request(b) for b in chain[1:]]
     assert [(r["root_batch_id"], int(r["attempt"])) for r in recorded] == [(root, 1), (root, 2), (root, 3)]
+
+
+def test_a_follow_up_without_its_link_and_request_takes_its_root_and_attempt_from_its_tags(make, monkeypatch) -> None:
+    # Given s1 fails on every attempt, and no follow-up's LINK nor recorded request is ever written (both
+    # writes lost after StartRunBatch returned): only the batch's own tags still say where it belongs
+    faults = FaultPlan(
+        runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1", first_attempt_only=False)]
+    )
+    h = make(faults=faults)
+    monkeypatch.setattr(h.repository, "put_batch_link", lambda *_, **__: 0)
+    put_request = h.repository.put_batch_request
+
+    def lose_follow_up_requests(batch_id: str, request: Any, origin: str, *args: Any, **kwargs: Any) -> Any:
+        return None if origin == "rerunner" else put_request(batch_id, request, origin, *args, **kwargs)
+
+    monkeypatch.setattr(h.repository, "put_batch_request", lose_follow_up_requests)
+    root = h.start_batch(["s1", "s2"])
+    # When the account runs for a day
+    h.run(seconds=86400)
+    chain = [root]
+    while nxt := h.follow_ups(chain[-1]):
+        chain.append(nxt[0].id)
+    # Then the chain still stops at the policy's last attempt (found by a reviewer: each follow-up counted
+    # as its own root at attempt 0, so the attempt limit never came), every follow-up under the root
+    assert len(chain) == 4
+    assert [(h.emulator.batches[b].tags["autopilot:root-batch"], h.emulator.batches[b].tags["autopilot:attempt"])
+            for b in chain[1:]] == [(root, "1"), (root, "2"), (root, "3")]

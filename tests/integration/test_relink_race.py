@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from recorder.logic import Recorder
+from recorder.logic import Recorder, RecordOutcome
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.events import parse_omics_event
 from shared.provenance import keys
+from shared.provenance.items import BatchMember
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
 from tests.factories import batch_event
@@ -298,3 +299,113 @@ def test_members_recorded_across_invocations_around_the_link_all_land_under_the_
 def _filed(repository: ProvenanceRepository, root: str) -> list[tuple[str, int]]:
     return sorted((i["run_setting_id"], int(i["attempt"])) for i in repository.batch_view(root)
                   if i.get("entity") == "MEMBER")
+
+
+def test_a_large_refile_stops_before_the_invocation_ends_and_the_next_one_finishes_it(
+        table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a follow-up batch of 2,500 members recorded under itself before its link (a 100,000-member batch
+    # re-filed in one go would hold every member in memory and run into the Lambda timeout, which fails every
+    # record of the SQS batch, not this one alone)
+    repository = ProvenanceRepository(table_name)
+    members = [BatchMember(batch_id="fu", run_setting_id=f"s{i:05d}", run_id=f"{1000000 + i}")
+               for i in range(2500)]
+    assert repository.put_batch_members("fu", 0, members, "2026-03-01T00:00:00Z") == []
+    repository.mark_batch_members_recorded("fu", "fu", 0, len(members), "2026-03-01T00:00:00Z")
+    written: list[int] = []
+    put_items = repository.put_items
+    monkeypatch.setattr(repository, "put_items", lambda items: written.append(
+        sum(item.get("entity") == "MEMBER" for item in items)) or put_items(items))
+    # When its re-file finds the invocation's time running out after its first writes
+    repository.time_left = lambda: 60.0 if not any(written) else 1.0
+    with pytest.raises(ProvenanceError) as stopped:
+        repository.put_batch_link("fu", "root", "root", 1)
+    # Then it stops with a retryable error, some members moved and the summary still marked half re-filed
+    assert stopped.value.retryable
+    moved = len(_filed(repository, "root"))
+    assert 0 < moved < len(members) and moved == sum(written)
+    assert repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)["members_refiling"] == "root"
+    # And the next try (the re-runner's redelivered work, or the recorder's) finishes it, a bounded page of
+    # members at a time
+    repository.time_left = lambda: float("inf")
+    assert repository.put_batch_link("fu", "root", "root", 1) == len(members) - moved
+    assert len(_filed(repository, "root")) == len(members) and _filed(repository, "fu") == []
+    assert "members_refiling" not in repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)
+    assert max(written) <= 1000
+
+
+def _recorded_before_link(repository: ProvenanceRepository, n: int) -> None:
+    members = [BatchMember(batch_id="fu", run_setting_id=f"s{i:05d}", run_id=f"{1000000 + i}") for i in range(n)]
+    assert repository.put_batch_members("fu", 0, members, "2026-03-01T00:00:00Z") == []
+    repository.mark_batch_members_recorded("fu", "fu", 0, n, "2026-03-01T00:00:00Z")
+
+
+def test_a_refile_that_moved_every_member_moves_the_summary_however_little_time_is_left(table_name: str) -> None:
+    # Given 5 members recorded under their follow-up batch before its link, and 9 s left (under the reserve)
+    repository = ProvenanceRepository(table_name, time_left=lambda: 9.0)
+    _recorded_before_link(repository, 5)
+    # When the link's writer re-files them: one chunk, nothing after it
+    assert repository.put_batch_link("fu", "root", "root", 1) == 5
+    # Then the summary moved too: no retry is left with nothing but the summary to move (found by a reviewer)
+    summary = repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)
+    assert "members_refiling" not in summary and summary["batch_pk"] == keys.batch_pk("root")
+
+
+def test_tries_that_start_short_of_time_still_move_members_each_time(table_name: str) -> None:
+    # Given 2,500 members to re-file, and tries that each start with less than the reserve left
+    repository = ProvenanceRepository(table_name, time_left=lambda: 9.0)
+    _recorded_before_link(repository, 2500)
+    # When the link's writer and its retries re-file them
+    for _ in range(2):
+        with pytest.raises(ProvenanceError):
+            repository.put_batch_link("fu", "root", "root", 1)
+    # Then each try moved a chunk (the members moved by earlier tries are skipped, not a chunk's work each:
+    # found by a reviewer, every try re-read and stopped on the same first 1,000), and the third finishes
+    assert len(_filed(repository, "root")) == 2000
+    assert repository.put_batch_link("fu", "root", "root", 1) == 500
+    assert _filed(repository, "fu") == []
+
+
+class _FourMembers:
+    """ListRunsInBatch of a 4-member batch, 2 a page; `hooks[(call, token)]` runs before answering that call."""
+
+    def __init__(self) -> None:
+        self.hooks: dict[tuple[int, str | None], Callable[[], Any]] = {}
+        self.calls = 0
+
+    def list_runs_in_batch(self, batchId: str, maxItems: int, startingToken: str | None = None) -> dict[str, Any]:
+        self.calls += 1
+        hook = self.hooks.pop((self.calls, startingToken), None)
+        if hook:
+            hook()
+        start = int(startingToken or 0)
+        runs = [{"runSettingId": f"s{i}", "runId": f"{100 + i}", "submissionStatus": "SUCCESS"}
+                for i in range(start, min(start + 2, 4))]
+        return {"runs": runs, **({"nextToken": str(start + 2)} if start + 2 < 4 else {})}
+
+
+def test_a_chain_without_the_link_that_stops_for_time_after_another_recorded_the_members_refiles_them(
+        table_name: str) -> None:
+    # Given two recorder invocations recording the same follow-up batch's members (its INPROGRESS event
+    # delivered twice), the first having read no LINK, the LINK written and the second recording every
+    # member under the root while the first waits for its ListRunsInBatch page
+    repository = ProvenanceRepository(table_name)
+    pages = _FourMembers()
+    first = Recorder(repository, omics=lambda: pages, time_left=lambda: 5.0)  # near its end: checkpoints
+    second = Recorder(repository, omics=lambda: pages)
+
+    def summary() -> dict[str, Any]:
+        return repository.get_item(keys.batch_pk("fu"), keys.SUMMARY) or {"batch_id": "fu"}
+
+    def link_then_the_second_records_all() -> None:
+        assert repository.put_batch_link("fu", "root", "root", 1) == 0
+        second.finish_batch("INPROGRESS", summary(), RecordOutcome("BATCH", "fu", "INPROGRESS", advanced=True))
+
+    pages.hooks[(1, None)] = link_then_the_second_records_all
+    # When the first writes its page under the batch itself and stops for time, then comes back
+    with pytest.raises(RetryableError):
+        first.finish_batch("INPROGRESS", summary(), RecordOutcome("BATCH", "fu", "INPROGRESS", advanced=True))
+    first.time_left = lambda: 60.0
+    first.finish_batch("INPROGRESS", summary(), RecordOutcome("BATCH", "fu", "INPROGRESS", advanced=False))
+    # Then every member is under the root (found by a reviewer: the first page stayed under the batch for good)
+    assert _filed(repository, "root") == [("s0", 1), ("s1", 1), ("s2", 1), ("s3", 1)]
+    assert _filed(repository, "fu") == []

@@ -118,3 +118,38 @@ def test_the_handlers_give_the_repository_the_invocations_time(function: str, ta
     handler.lambda_handler(sqs_event([]) if function == "recorder" else {}, FakeLambdaContext(remaining_ms=42_000))
 
     assert recorder.repository.time_left() == 42.0
+
+
+def test_the_rerunner_gives_the_repository_the_invocations_time(table_name: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-runner links a follow-up batch, which may re-file its members (a long loop that stops with
+    time left): it needs the invocation's time as the recorder does."""
+    from types import SimpleNamespace
+
+    from rerunner import handler
+    from tests.factories import FakeLambdaContext, sqs_event
+
+    rerunner = SimpleNamespace(repository=ProvenanceRepository(table_name))
+    monkeypatch.setattr(handler, "_rerunner", lambda: rerunner)
+
+    handler.lambda_handler(sqs_event([]), FakeLambdaContext(remaining_ms=42_000))
+
+    assert rerunner.repository.time_left() == 42.0
+
+
+def test_the_launcher_gives_the_repository_the_invocations_time(table_name: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher resubmits a transiently failed batch and links it, which may re-file its members (a long
+    loop that stops with time left), and its writes pause before resending unprocessed items: both need the
+    invocation's time (found by a reviewer: it stayed infinite)."""
+    from types import SimpleNamespace
+
+    from launcher import handler
+    from tests.factories import FakeLambdaContext, sqs_event
+
+    launcher = SimpleNamespace(repository=ProvenanceRepository(table_name), owner=None)
+    monkeypatch.setattr(handler, "_launcher", lambda: launcher)
+
+    handler.lambda_handler(sqs_event([]), FakeLambdaContext(remaining_ms=42_000))
+
+    assert launcher.repository.time_left() == 42.0

@@ -11,6 +11,7 @@ Queries answer DESIGN.md's questions with one DynamoDB Query each.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import random
 import time
@@ -40,6 +41,10 @@ UNPROCESSED_BASE_PAUSE_SECONDS = 0.05
 # Seconds of the invocation a pause before resending unprocessed items may not eat into: the caller still has to
 # report them unwritten (and be retried) before the Lambda timeout, which would fail every record it holds.
 UNPROCESSED_RESERVE_SECONDS = 5.0
+# A long loop over items (a batch's members re-filed) stops with this much of the invocation left, and a
+# chunk of that many items is what it holds and writes between two looks at the time.
+WORK_RESERVE_SECONDS = 10.0
+REFILE_CHUNK = 1000
 # resourceDigests are inlined in the run summary up to this size; beyond it (thousands of inputs) they go to
 # chunk items under the run, each well under DynamoDB's 400 KB item limit.
 INLINE_DIGESTS_BYTES = 64 * 1024
@@ -478,15 +483,34 @@ class ProvenanceRepository:
         Idempotent: every re-filer writes the same values. The summary is marked first and moved last, so a
         re-file stopped half-way is finished by the next one (`members_refiling`)."""
         key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
-        self._update(key, _Update(sets={"members_refiling": root_batch_id}), returns="NONE")
-        moved = [{**item, **self._member_filed_under(root_batch_id, attempt, item["run_setting_id"])}
-                 for item in self.items_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""))
-                 if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
-        if self.put_items(moved):
-            raise ProvenanceError(f"batch {batch_id}: re-filed members were not all written", True)
+        self.mark_members_refiling(batch_id, root_batch_id)
+        # A chunk of members at a time, each written before the next is read: memory stays one chunk, and a
+        # 100,000-member batch stops with time left (its record alone retried) instead of at the timeout,
+        # which would fail every record of the invocation. Each try moves at least one chunk (members an
+        # earlier try moved are skipped), and stops only with members still to move.
+        members = self.iter_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""), ConsistentRead=True)
+        moved = 0
+        while chunk := list(itertools.islice(members, REFILE_CHUNK)):
+            stale = [{**item, **self._member_filed_under(root_batch_id, attempt, item["run_setting_id"])}
+                     for item in chunk
+                     if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
+            if not stale:
+                continue
+            if moved and self.time_left() < WORK_RESERVE_SECONDS:
+                raise ProvenanceError(f"batch {batch_id}: re-file stopped for time after {moved} members; resumes",
+                                      True)
+            if self.put_items(stale):
+                raise ProvenanceError(f"batch {batch_id}: re-filed members were not all written", True)
+            moved += len(stale)
         place = self._filed_under(batch_id, root_batch_id, attempt)
         self._update(key, _Update(sets=place, removes=["members_refiling"]), returns="NONE")
-        return len(moved)
+        return moved
+
+    def mark_members_refiling(self, batch_id: str, root_batch_id: str) -> None:
+        """The batch's members belong under `root_batch_id` and some may not be there: whoever sees the mark
+        re-files them from the LINK (`refile_batch_members` clears it once they and the summary moved)."""
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
+                     _Update(sets={"members_refiling": root_batch_id}), returns="NONE")
 
     @staticmethod
     def _member_filed_under(root_batch_id: str, attempt: int, run_setting_id: str) -> dict[str, Any]:
@@ -801,12 +825,13 @@ class ProvenanceRepository:
         return found
 
     def items_with_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        return list(self._query(
-            None,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
-            ExpressionAttributeValues=serialize({":pk": pk, ":prefix": prefix}),
-        ))
+        return list(self.iter_with_prefix(pk, prefix))
+
+    def iter_with_prefix(self, pk: str, prefix: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """The items of partition `pk` whose sort key begins with `prefix`, a Query page at a time."""
+        return self._query(None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                           ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+                           ExpressionAttributeValues=serialize({":pk": pk, ":prefix": prefix}), **params)
 
     def delete_item(self, pk: str, sk: str) -> None:
         self._call("delete_item", Key=serialize({keys.PK: pk, keys.SK: sk}))
