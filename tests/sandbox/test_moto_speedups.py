@@ -5,6 +5,8 @@ and the answers are compared), so the sandbox cannot drift from moto's behaviour
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -1171,3 +1173,361 @@ def test_update_item_old_and_new_images_answer_as_moto_does() -> None:
 
     assert fast == plain
     assert sum("OldImage" in record for record in plain[-1]) >= 25  # every update's old image was streamed
+
+
+# ------------------------------------------------------------------ responses: member lookup
+def _result_for(shape: Any, depth: int = 0) -> Any:
+    """A result for an output shape as a response class could hand it over: every member present, under
+    its model name or one of the aliases moto's picker looks for (snake_case, the shape's name), in turn."""
+    from botocore import xform_name
+
+    kind = shape.type_name
+    if kind == "structure":
+        result: dict[str, Any] = {}
+        if depth > 4:
+            return result
+        for i, (name, member) in enumerate(shape.members.items()):
+            key = (name, xform_name(name), member.name)[i % 3]
+            result[key] = _result_for(member, depth + 1)
+        return result
+    if kind == "list":
+        return [] if depth > 4 else [_result_for(shape.member, depth + 1)]
+    if kind == "map":
+        return {} if depth > 4 else {"key": _result_for(shape.value, depth + 1)}
+    return {"string": "text", "integer": 7, "long": 7, "boolean": True, "double": 1.5, "float": 1.5,
+            "blob": b"bytes", "timestamp": 1767225600}.get(kind, "text")
+
+
+def _serialized_results(services: tuple[str, ...]) -> list[Any]:
+    """Every operation's result of these services serialized as moto's response classes have them
+    serialized (moto's value picker, a response class's transformers), or the error it raises."""
+    from moto.core.responses import ActionContext, ActionResult
+    from moto.core.serialize import get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.sns.responses import SNSResponse
+
+    out: list[Any] = []
+    for service in services:
+        model = get_service_model(service)
+        serializer = get_serializer_class(service, model.protocol)
+        response = SNSResponse() if service == "sns" else None  # a class with response transformers
+        for operation in model.operation_names:
+            operation_model = model.operation_model(operation)
+            if operation_model.output_shape is None:
+                continue
+            try:
+                out.append(ActionResult(_result_for(operation_model.output_shape)).execute_result(
+                    ActionContext(model, operation_model, serializer, response)))  # type: ignore[arg-type]
+            except Exception as error:  # a refusal is part of the contract too
+                out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_every_operation_s_result_is_serialized_as_moto_serializes_it() -> None:
+    """Given results for every operation of services over each protocol (JSON, query, REST-JSON, REST-XML),
+    their members under their model names and moto's aliases, when moto's serializers answer them (one class
+    with response transformers), then every response (status, headers, body) or error equals plain moto's."""
+    services = ("dynamodb", "sqs", "events", "logs", "sns", "scheduler", "s3", "cloudformation")
+    with mock_aws():
+        plain = _serialized_results(services)
+    with mock_aws(), speedups():
+        fast = _serialized_results(services)
+        again = _serialized_results(services)  # the names remembered by the first pass serve the second
+
+    assert fast == plain
+    assert again == plain
+    assert len(plain) > 400
+
+
+# ------------------------------------------------------------------ client side: SigV4 signing
+def _signed_requests() -> list[Any]:
+    """Requests as botocore's SigV4 signers sign them (plain and S3's, two secrets, a session token, days,
+    regions and services in turn, URLs with ports, user info, IPv6 hosts, query strings, bodies of every
+    kind): every header, the Authorization header above all, and the body the signer hashed."""
+    from datetime import datetime as _datetime
+
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    urls = ["https://dynamodb.us-east-1.amazonaws.com/", "https://sqs.eu-west-1.amazonaws.com/123/q?x=1&a=2",
+            "http://localhost:4566/path/with%20space", "https://user:pw@Example.COM:443/a/../b",
+            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
+    bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
+    out: list[Any] = []
+    for day in ("20260105T080000Z", "20260106T235959Z"):
+        moment = _datetime.strptime(day, "%Y%m%dT%H%M%SZ")
+        with mock.patch("botocore.auth.get_current_datetime", return_value=moment):
+            for i, url in enumerate(urls):
+                for j, body in enumerate(bodies):
+                    credentials = Credentials("AKIDEXAMPLE", ("secret", "other/secret")[(i + j) % 2],
+                                              "token" if j == 2 else None)
+                    signer_class = S3SigV4Auth if "s3." in url else SigV4Auth
+                    signer = signer_class(credentials, ("dynamodb", "sqs", "s3")[i % 3],
+                                          ("us-east-1", "eu-west-1")[j % 2])
+                    request = AWSRequest(method=("POST", "GET")[j % 2], url=url, data=body,
+                                         params={"p": "1 2"} if j == 3 else None,
+                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t"})
+                    if j == 4:
+                        request.context["payload_signing_enabled"] = False
+                    try:
+                        signer.add_auth(request)
+                    except Exception as error:  # a refusal is part of the contract too
+                        out.append({"error": type(error).__name__, "message": str(error)})
+                        continue
+                    out.append((dict(request.headers.items()), request.body, request.prepare().body))
+    return out
+
+
+def test_requests_are_signed_as_botocore_signs_them() -> None:
+    """Given requests over several days, secrets, regions, services and URL and body shapes, when botocore's
+    SigV4 signers sign them with the fast paths (signing keys kept per day), then every header (the
+    Authorization header byte for byte) and the body equal what botocore alone produces."""
+    plain = _signed_requests()
+    with speedups():
+        fast = _signed_requests()
+        again = _signed_requests()  # signed with the keys the first pass kept
+
+    assert fast == plain
+    assert again == plain
+    assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
+
+
+# ------------------------------------------------------------------ client side: DynamoDB AttributeValues
+def _client_side_attribute_values() -> list[Any]:
+    """What botocore's DynamoDB client makes of AttributeValues of every type and of malformed ones: the
+    validation errors of requests carrying them, the requests it serializes, and the responses it parses
+    (also values a client would not send: several types, nulls, wrong inner types, unknown types, tuples)."""
+    import base64
+
+    from botocore.parsers import create_parser
+    from botocore.serialize import create_serializer
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+
+    model = get_session().get_service_model("dynamodb")
+    odd = [*_ODD_VALUES, {"L": ({"S": "tuple"},)}, {"SS": ("a",)}, {"M": {1: {"S": "x"}}}, {"S": True},
+           {"BOOL": 1}, {"B": b"\x00\xff"}, {"BS": [b"\x01"]}, _every_type(4)["m"], _every_type(5)["l"]]
+    out: list[Any] = []
+    for value in odd + [{"M": _every_type(i)} for i in range(3)]:
+        requests = [
+            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
+            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
+                            "ExpressionAttributeValues": {":v": value}}),
+            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
+                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
+            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
+                       "ExpressionAttributeValues": {":v": value}}),
+        ]
+        for operation, params in requests:
+            operation_model = model.operation_model(operation)
+            errors = ParamValidator().validate(params, operation_model.input_shape)
+            out.append(errors.generate_report())
+            try:
+                out.append(create_serializer("json").serialize_to_request(params, operation_model))
+            except Exception as error:  # a refusal is part of the contract too
+                out.append({"error": type(error).__name__, "message": str(error)})
+    wire = [v for v in odd if not isinstance(v, dict) or ("B" not in v and "BS" not in v)] + [
+        {"B": base64.b64encode(b"\x00\xff").decode()}, {"BS": ["AA=="]}, {"M": {"b": {"B": "AQ=="}}}, {"S": None},
+        {"NULL": None}]
+    for value in wire:
+        responses = [
+            ("GetItem", {"Item": {"pk": {"S": "k"}, "v": value}}),
+            ("Query", {"Items": [{"pk": {"S": "k"}, "v": value}], "Count": 1, "LastEvaluatedKey": {"pk": value}}),
+            ("UpdateItem", {"Attributes": {"v": value}}),
+            ("BatchGetItem", {"Responses": {"t": [{"v": value}]}, "UnprocessedKeys": {}}),
+        ]
+        for operation, body in responses:
+            try:
+                out.append(create_parser("json").parse(
+                    {"status_code": 200, "headers": {}, "body": json.dumps(body).encode()},
+                    model.operation_model(operation).output_shape))
+            except Exception as error:
+                out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_dynamodb_attribute_values_are_validated_serialized_and_parsed_as_botocore_does() -> None:
+    """Given AttributeValues of every type (nested, empty, binary) and malformed ones, when botocore's DynamoDB
+    client validates and serializes requests carrying them and parses responses carrying them, then every
+    validation report, serialized request, parsed response and error equals botocore's own."""
+    plain = _client_side_attribute_values()
+    with speedups():
+        fast = _client_side_attribute_values()
+
+    assert fast == plain
+    assert sum(1 for report in plain if isinstance(report, str) and "Invalid type" in report) >= 5  # refusals
+    items = [p["Item"] for p in plain if isinstance(p, dict) and isinstance(p.get("Item"), dict)]
+    assert any(isinstance(item["v"].get("B"), bytes) for item in items if isinstance(item.get("v"), dict))  # decoded
+
+
+# ------------------------------------------------------------------ every request: routing
+def _routing_round(round_: int) -> list[Any]:
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.config import Config
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    out: list[Any] = []
+    s3 = boto3.client("s3", region_name=REGION)
+    virtual = boto3.client("s3", region_name=REGION, config=Config(s3={"addressing_style": "virtual"}))
+    sqs = boto3.client("sqs", region_name=REGION)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    logs = boto3.client("logs", region_name=REGION)
+    out.append(_call(lambda: s3.list_buckets()["Buckets"]))
+    out.append(_call(lambda: s3.create_bucket(Bucket="b")))
+    for key in ("plain", "a/b/c.txt", "sp ace+plus%/ü", "a/b/c.txt"):
+        out.append(_call(lambda key=key: virtual.put_object(Bucket="b", Key=key, Body=b"x")))
+        out.append(_call(lambda key=key: s3.get_object(Bucket="b", Key=key)["Body"].read()))
+    out.append(_call(lambda: s3.list_objects_v2(Bucket="b")["Contents"]))
+    out.append(_call(lambda: s3.get_object(Bucket="missing", Key="k")))
+    out.append(_call(lambda: sqs.list_queues()))
+    out.append(_call(lambda: sqs.create_queue(QueueName=f"q{round_}")))
+    out.append(_call(lambda: ddb.list_tables()))
+    out.append(_call(lambda: ddb.describe_table(TableName="missing")))
+    out.append(_call(lambda: events.list_rules()))
+    out.append(_call(lambda: logs.create_log_group(logGroupName="g")))
+    out.append(_call(lambda: [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]))
+    stubber = BotocoreStubber()
+    for url in ("https://example.com/x", "https://nothing-here.us-east-1.amazonaws.com/",
+                "https://sqs.us-east-1.amazonaws.com/"):
+        answer = stubber.process_request(AWSPreparedRequest("POST", url, {}, b"", False))
+        out.append(answer if answer is None else answer[0])
+    return out
+
+
+def _routing_scenario() -> list[Any]:
+    """Requests to several services (S3 buckets and keys with odd characters, path and host styles, SQS,
+    DynamoDB, EventBridge, CloudWatch Logs), a URL of no service and one of an AWS service moto does not
+    serve, repeated after moto's backends are reset (new backends must answer, with their empty state)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    first = _routing_round(0)
+    moto_api_backend.reset()
+    return first + _routing_round(1)
+
+
+def test_requests_reach_the_handlers_moto_routes_them_to() -> None:
+    """Given requests to several services, S3 object URLs of every kind, URLs of no service or of one moto
+    does not serve, before and after moto's backends are reset, when they are routed with the fast path
+    (each URL's service and handler found once), then every answer and error equals plain moto's."""
+    plain, fast = plain_and_fast(_routing_scenario)
+
+    assert fast == plain
+    assert plain[-3:] == [None, 404, 404]  # no service; a service moto does not serve; SQS without an action
+
+
+# ------------------------------------------------------------------ every request: the WSGI request
+def _requests_as_moto_sees_them() -> list[Any]:
+    """moto's requests (werkzeug Requests) for requests of every shape botocore sends and some it does not:
+    JSON and query bodies (bytes and str, unicode), S3 uploads with metadata (an underscore kept in a name),
+    repeated headers, a Host header, query strings, percent-encoded and non-ASCII paths, ports, IPv6 hosts,
+    no body, a header werkzeug refuses: the environ (the body's stream read back), and what handlers read."""
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto.core.request import normalize_request
+
+    json_headers = {"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0",
+                    "Content-Length": "2", "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/x", "X-Amz-Date": "d"}
+    cases: list[tuple[str, str, Any, Any]] = [
+        ("POST", "https://dynamodb.us-east-1.amazonaws.com/", json_headers, b'{"TableName": "t", "v": "\xc3\xbc"}'),
+        ("POST", "https://sqs.us-east-1.amazonaws.com/", {"Content-Type": "application/x-www-form-urlencoded"},
+         "Action=ListQueues&Version=2012-11-05"),
+        ("PUT", "https://b.s3.amazonaws.com/a/key%20x%2Fy/%C3%BC?uploadId=1&partNumber=2",
+         {"x-amz-meta-my_key": "v", "X-Amz-Meta-Other": b"bytes", "Content-MD5": "m", "Transfer-Encoding": "chunked"},
+         b"object body"),
+        ("POST", "http://localhost:5000/path/ü?x=ä", {"Host": "elsewhere:1", "content-type": "text/plain"}, "ünï"),
+        ("POST", "http://[::1]:8080/", {"Content-Type": "application/json"}, b"{}"),
+        ("GET", "https://s3.amazonaws.com/b?list-type=2", {"Accept": "*/*"}, None),
+        ("POST", "https://events.us-east-1.amazonaws.com/", {"Bad": "new\nline"}, b"{}"),
+        ("DELETE", "https://s3.us-east-1.amazonaws.com/b/k", {}, b""),
+    ]
+    repeated = HTTPHeaders()
+    for name, value in (("X-Dup", "1"), ("Content-Type", "a/b"), ("x-dup", "2"), ("Content-Length", "9")):
+        repeated[name] = value
+    cases.append(("POST", "https://logs.us-east-1.amazonaws.com/", repeated, b'{"a": 1}'))
+    out: list[Any] = []
+    for method, url, headers, body in cases * 2:  # the second time with what the first one left behind
+        if not isinstance(headers, HTTPHeaders):
+            wrapped = HTTPHeaders()
+            for name, value in headers.items():
+                wrapped[name] = value
+            headers = wrapped
+        try:
+            request = normalize_request(AWSPreparedRequest(method, url, headers, body, False))
+        except Exception as error:  # a refusal is part of the contract too
+            out.append({"error": type(error).__name__, "message": str(error)})
+            continue
+        environ = dict(request.environ)
+        stream = environ.pop("wsgi.input")
+        assert environ.pop("wsgi.errors") is sys.stderr
+        assert environ.pop("werkzeug.request") is request
+        sent = (stream.getvalue(), stream.tell())
+        out.append((list(environ.items()), sent, list(request.headers), request.data, request.url, request.raw_url,
+                    request.host, list(request.args.items(multi=True)), list(request.form.items(multi=True)),
+                    request.content_type, request.content_length))
+    return out
+
+
+def test_requests_reach_moto_as_moto_builds_them() -> None:
+    """Given requests of every shape (bodies as bytes and str, metadata and repeated headers, query strings,
+    encoded and non-ASCII paths, ports, IPv6 hosts, no body, a refused header), when moto turns them into its
+    request objects with the fast path (werkzeug's URL part built once per URL), then every environ (keys,
+    values and order), body and what handlers read from it equal plain moto's, or the same error is raised."""
+    with mock_aws():
+        plain = _requests_as_moto_sees_them()
+    with mock_aws(), speedups():
+        fast = _requests_as_moto_sees_them()
+
+    assert fast == plain
+    assert any(isinstance(answer, dict) and "newline" in answer["message"] for answer in plain)
+
+
+# ------------------------------------------------------------------ client side: response timestamps
+_TIMESTAMPS: list[Any] = [
+    "2026-01-05T08:00:00Z", "2026-01-05T08:00:00.123456Z", "2026-01-05T08:00:00+00:00", "2026-01-05T10:00:00+02:00",
+    "2026-01-05T08:00:00", "Mon, 05 Jan 2026 08:00:00 GMT", "2026-01-05", "1767600000", "1767600000.5", 1767600000,
+    1767600000.25, "not a time", "", "2026-13-45T99:00:00Z",
+]
+
+
+def _parsed_timestamps() -> list[Any]:
+    """Timestamps as botocore's response parsers read them (ISO 8601 with and without zone and fraction, RFC
+    822, dates, epoch text and numbers, refused text), each twice, and through a parsed HealthOmics answer."""
+    from botocore.parsers import create_parser
+    from botocore.session import get_session
+
+    out: list[Any] = []
+    for zone in (None, "Europe/Berlin", None):  # dateutil picks the local zone for a time in it
+        with mock.patch.dict("os.environ", {"TZ": zone} if zone else {}):
+            time.tzset()
+            for value in _TIMESTAMPS * 2:
+                parser = create_parser("rest-json")
+                try:
+                    parsed = parser._handle_timestamp(None, value)
+                except Exception as error:  # a refusal is part of the contract too
+                    out.append({"error": type(error).__name__, "message": str(error)})
+                    continue
+                out.append((parsed, type(parsed.tzinfo), parsed.utcoffset(), parsed.tzname()))
+        time.tzset()
+    model = get_session().get_service_model("omics")
+    body = {"id": "1", "creationTime": _TIMESTAMPS[0], "startTime": _TIMESTAMPS[1], "stopTime": _TIMESTAMPS[3]}
+    out.append(create_parser("rest-json").parse({"status_code": 200, "headers": {}, "body": json.dumps(body).encode()},
+                                                model.operation_model("GetRun").output_shape))
+    return out
+
+
+def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
+    """Given timestamps of every form botocore accepts and some it refuses, when botocore's response parsers
+    read them (each twice: the second time from what the fast path remembered), then every datetime (its
+    time zone's type and offset included) and every error equals botocore's own, also after the local time
+    zone changed."""
+    from dateutil.tz import tzlocal, tzutc
+
+    plain = _parsed_timestamps()
+    with speedups():
+        fast = _parsed_timestamps()
+
+    assert fast == plain
+    assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) >= 4  # refusals
+    assert {answer[1] for answer in plain if isinstance(answer, tuple)} >= {tzlocal, tzutc}  # both zones seen
