@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from botocore.config import Config as BotoConfig
 
@@ -269,12 +271,17 @@ class Harness:
 
 
 @pytest.fixture
-def make(aws: None) -> Iterator[Callable[..., Harness]]:
+def make(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Harness]]:
     """Build harnesses inside the test's moto context (the `aws` fixture); closed after the test.
 
     With the sandbox's moto fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto
     in tests/sandbox/test_moto_speedups.py): a batch of a hundred members updates its DynamoDB items with
-    long SET expressions whose validation in plain moto is quadratic."""
+    long SET expressions whose validation in plain moto is quadratic.
+
+    botocore's retry back-off is not waited (as the harness's own back-offs, `sleep=lambda _: None`): time is
+    virtual here, and the throttling scenarios slept 20 s of wall-clock time for nothing they check. botocore
+    still decides every retry; only its `time.sleep` in botocore.endpoint is skipped."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _seconds: None))
     made: list[Harness] = []
 
     def build(**kwargs: Any) -> Harness:
