@@ -63,7 +63,9 @@ class FakeCondition:
         self.lock.__exit__(*exc)
 
     def wait(self, timeout: float) -> bool:
-        self.clock.sleep(timeout)
+        # A real wait lasts at least a scheduler tick. The fake clock (a float near 1000) cannot advance by a
+        # sub-ulp remainder, which botocore's bucket can ask for after rounding: it would wait forever.
+        self.clock.sleep(max(timeout, 0.001))
         return False
 
     def notify(self) -> None:
