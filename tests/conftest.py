@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from collections import Counter
@@ -49,6 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
     its boto3 sessions share one botocore loader (tests/shared_loader.py)."""
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
     shared_loader.install()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Nothing of the run is left to collect: the interpreter's closing garbage collections would walk each
+    process's whole heap (every service model, moto's backends) as it exits, 2.4-2.5 s of a worker's exit
+    (0.3-0.5 s frozen, measured on three modules)."""
+    gc.freeze()
 
 
 def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
