@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -138,6 +139,9 @@ def serve(args: argparse.Namespace) -> int:
         server.wait()
     finally:
         server.stop()
+        # The interpreter's closing garbage collections walk the whole heap (moto's backends and models): 0.85
+        # of the 1.4 s the process took to exit after SIGTERM. Nothing is left to finalize: all is stopped.
+        gc.freeze()
         with contextlib.suppress(OSError):  # only our own file: another sandbox may have started since
             if endpoints_file.read_text(encoding="utf-8").strip() == line:
                 endpoints_file.unlink()

@@ -56,6 +56,7 @@ from sandbox.omics import (
     serve_http,
 )
 from sandbox.omics.state import BATCH_TERMINAL, RUN_TERMINAL
+from sandbox.omics.transport_http import SHUTDOWN_POLL_SECONDS
 from sandbox.stack_api import SandboxStack, StackApiServer
 
 MAX_ADVANCE_SECONDS = 7 * 86400.0  # one control request moves the clock at most a week
@@ -270,7 +271,8 @@ class SandboxServer:
             self._stack_api = StackApiServer(stack, self.host)
             self._control = ThreadingHTTPServer((self.host, control_port), _control_handler(self))
             self._control.daemon_threads = True
-            self._spawn("sandbox-control", self._control.serve_forever)
+            control = self._control
+            self._spawn("sandbox-control", lambda: control.serve_forever(SHUTDOWN_POLL_SECONDS))
             self._spawn("sandbox-autoplay", self._autoplay)
         except BaseException:
             self.stop()
@@ -287,8 +289,13 @@ class SandboxServer:
         self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop autoplay, then the three servers, then the account (idempotent)."""
+        """Stop autoplay, then the servers, then the account (idempotent)."""
         self._stop.set()
+        # moto's server checks for shutdown every 0.5 s (werkzeug's default): it stops while the others do
+        moto, self._moto = self._moto, None
+        stopping_moto = threading.Thread(target=moto.stop, name="sandbox-moto-stop") if moto is not None else None
+        if stopping_moto is not None:
+            stopping_moto.start()
         if self._control is not None:
             self._control.shutdown()
             self._control.server_close()
@@ -302,9 +309,8 @@ class SandboxServer:
         if self._omics is not None:
             self._omics.shutdown()
             self._omics = None
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        if stopping_moto is not None:
+            stopping_moto.join(timeout=10)
         if self._entered:
             with self.lock:
                 self.account.__exit__(None, None, None)

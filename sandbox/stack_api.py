@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
+from sandbox.omics.transport_http import SHUTDOWN_POLL_SECONDS
+
 CFN_NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 INVOKE_PREFIX = "/2015-03-31/functions/"
 CREATED = "2026-01-05T08:00:00Z"
@@ -203,7 +205,8 @@ class StackApiServer:
         self._server = ThreadingHTTPServer((host, port), _handler(stack))
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-stack-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,),
+                                        name="sandbox-stack-api", daemon=True)
         self._thread.start()
 
     @property

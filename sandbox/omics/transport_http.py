@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sandbox.omics.emulator import OmicsEmulator
 
+# How often a serving thread checks for shutdown (socketserver's default is 0.5 s): stopping a sandbox waited
+# that long for each of its servers, one after the other.
+SHUTDOWN_POLL_SECONDS = 0.05
+
 
 class OmicsHTTPServer:
     """A running emulator endpoint. ``url``, ``env`` (variables for clients), ``shutdown()``."""
@@ -24,7 +28,8 @@ class OmicsHTTPServer:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.host, self.port = str(self._server.server_address[0]), int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="omics-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,),
+                                        name="omics-emulator", daemon=True)
         self._thread.start()
 
     @property

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from botocore.config import Config as BotoConfig
+from moto import mock_aws
 
 from recorder.logic import Recorder
 from rerunner.dal import AwsAccess
@@ -268,13 +272,39 @@ class Harness:
         return [b for b in self.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
 
 
+def _skip_retry_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry back-off is not waited, as the harness's own back-offs (`sleep=lambda _: None`): time
+    is virtual here, and the throttling scenarios slept 20 s of wall-clock time for nothing they check.
+    botocore still decides every retry; only its `time.sleep` in botocore.endpoint is skipped."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _seconds: None))
+
+
+@contextmanager
+def module_harness(**kwargs: Any) -> Iterator[Harness]:
+    """A harness in a moto account of its own, as `make` builds it, for a module-scoped scenario that several
+    tests only read: module-scoped fixtures are set up before the function-scoped `aws` and environment."""
+    from tests.conftest import offline_aws
+
+    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws(), speedups():
+        offline_aws(monkeypatch)
+        _skip_retry_back_off(monkeypatch)
+        harness = Harness(**kwargs)
+        try:
+            yield harness
+        finally:
+            harness.close()
+
+
 @pytest.fixture
-def make(aws: None) -> Iterator[Callable[..., Harness]]:
+def make(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Harness]]:
     """Build harnesses inside the test's moto context (the `aws` fixture); closed after the test.
 
     With the sandbox's moto fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto
     in tests/sandbox/test_moto_speedups.py): a batch of a hundred members updates its DynamoDB items with
-    long SET expressions whose validation in plain moto is quadratic."""
+    long SET expressions whose validation in plain moto is quadratic.
+
+    botocore's retry back-off is not waited (`_skip_retry_back_off`)."""
+    _skip_retry_back_off(monkeypatch)
     made: list[Harness] = []
 
     def build(**kwargs: Any) -> Harness:

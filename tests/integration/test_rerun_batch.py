@@ -4,11 +4,17 @@ settings + lineage runTags); chained until max attempts. moto + emulator + real 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
 from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
 from shared.api_limits import api_limits
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
-from tests.integration.rerun_harness import BUCKET, ONE_TASK
+from tests.integration.rerun_harness import BUCKET, ONE_TASK, module_harness
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -152,39 +158,61 @@ def test_out_of_space_members_get_their_own_follow_up_with_more_storage(make) ->
     assert run.tags["autopilot:remediation"] == "storage=STATIC:2400GiB"
 
 
-def test_members_from_an_s3_settings_file_keep_their_original_settings(make) -> None:
-    # Given a batch from an S3 settings file one member longer than a ListRunsInBatch page (botocore's
-    # maxItems), with failed members on the first page and the first member of the second
+@dataclass(frozen=True)
+class WideBatch:
+    """What the tests below read of one wide batch, played once."""
+
+    samples: list[str]
+    failed: list[str]
+    follow_ups: list[Any]
+    follow_up_statuses: dict[str, str]  # run setting id -> status of its follow-up run
+    finals: dict[str, str | None]  # sample -> final status, from provenance
+
+
+@pytest.fixture(scope="module")
+def wide_batch() -> Iterator[WideBatch]:
+    """One batch from an S3 settings file, played once for the two tests that read it (each played a batch of
+    its own, of 101 and 102 members: 9 and 19 CPU-s): more failed members than StartRunBatch's inlineSettings
+    can hold (botocore's model: 100; one more fails, the smallest number that shows it), more members than a
+    ListRunsInBatch page (botocore's maxItems), and a member that completes on each page."""
     page = _max_page("ListRunsInBatch", "maxItems")
-    failed = [f"s{i}" for i in (3, page // 2, page)]
-    faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=s) for s in failed])
-    h = make(faults=faults, tasks=ONE_TASK)  # paging is about members: their tasks would only add events
-    batch_id = h.start_batch([f"s{i}" for i in range(page + 1)], via_s3=True)
-    h.run()
-    (follow_up,) = h.follow_ups(batch_id)
-    assert sorted(e.run_setting_id for e in follow_up.entries) == sorted(failed)
-    assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
-    assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
-
-
-def test_more_than_100_failed_members_go_through_a_settings_file(make) -> None:
-    # Given more failed members than StartRunBatch's inlineSettings can hold (botocore's model: 100), all
-    # but one of a batch failing (one more member than that limit fails: the smallest batch that shows it)
     too_many = api_limits().inline_max + 1
-    samples = [f"s{i}" for i in range(too_many + 1)]
+    samples = [f"s{i}" for i in range(too_many + 2)]
+    completed = {samples[1], samples[-1]}
+    failed = [s for s in samples if s not in completed]
+    assert len(samples) > page and samples[page] in failed  # the first member of the second page fails
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
-                                      predicate=lambda r: r.run_setting_id != samples[-1])])
-    h = make(faults=faults, tasks=ONE_TASK)  # the limit is on members: their tasks would only add events
-    batch_id = h.start_batch(samples, via_s3=True)
-    # When the account runs until quiet
-    h.run()
+                                      predicate=lambda r: r.run_setting_id not in completed)])
+    # ONE_TASK: the limits are on members; their tasks would only add events
+    with module_harness(faults=faults, tasks=ONE_TASK) as h:
+        batch_id = h.start_batch(samples, via_s3=True)
+        # When the account runs until quiet
+        h.run()
+        follow_ups = h.follow_ups(batch_id)
+        statuses = {e.run_setting_id: h.runs()[e.run_id].status for f in follow_ups for e in f.entries}
+        finals = {s: o.final.status for s, o in batch_view(h.repository, batch_id).samples.items()}
+    yield WideBatch(samples, failed, follow_ups, statuses, finals)
+
+
+def test_members_from_an_s3_settings_file_keep_their_original_settings(wide_batch: WideBatch) -> None:
+    # Given a batch from an S3 settings file longer than a ListRunsInBatch page, with failed members on the
+    # first page and the first member of the second, and a completed member on each (`wide_batch`)
+    # Then the follow-up holds exactly the failed members, each with its original settings, completed
+    (follow_up,) = wide_batch.follow_ups
+    assert sorted(e.run_setting_id for e in follow_up.entries) == sorted(wide_batch.failed)
+    assert all(e.setting["parameters"] == {"sample": e.run_setting_id} for e in follow_up.entries)
+    assert set(wide_batch.follow_up_statuses.values()) == {"COMPLETED"}
+
+
+def test_more_than_100_failed_members_go_through_a_settings_file(wide_batch: WideBatch) -> None:
+    # Given more failed members than StartRunBatch's inlineSettings can hold (botocore's model: 100)
+    assert len(wide_batch.failed) == api_limits().inline_max + 1
     # Then the one follow-up carries every failed member in an S3 settings file, not inline
-    (follow_up,) = h.follow_ups(batch_id)
+    (follow_up,) = wide_batch.follow_ups
     assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
-    assert len(follow_up.entries) == too_many
-    assert all(h.runs()[e.run_id].status == "COMPLETED" for e in follow_up.entries)
-    finals = {s: o.final.status for s, o in batch_view(h.repository, batch_id).samples.items()}
-    assert set(finals.values()) == {"COMPLETED"} and len(finals) == len(samples)
+    assert len(follow_up.entries) == len(wide_batch.failed) == len(wide_batch.follow_up_statuses)
+    assert set(wide_batch.follow_up_statuses.values()) == {"COMPLETED"}
+    assert set(wide_batch.finals.values()) == {"COMPLETED"} and len(wide_batch.finals) == len(wide_batch.samples)
 
 
 def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:

@@ -5,6 +5,7 @@ PROV-JSON through the `prov` library; and the mermaid diagram."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -45,8 +46,33 @@ _CONTEXT_1_1 = {
 }
 
 
+@pytest.fixture(scope="module")
+def sparql_parsed_once() -> Iterator[None]:
+    """pyshacl has rdflib parse the profiles' SPARQL queries again at every validation, the same ~25 queries
+    each time (pyparsing: a third of this module's time). Each query string is parsed and translated once,
+    with rdflib's own `prepareQuery`, whose result is made to be evaluated again (rdflib's query() takes it
+    as it takes a string); the evaluation is rdflib's as before."""
+    from rdflib.plugins.sparql import processor
+
+    query = processor.SPARQLProcessor.query
+
+    @functools.cache
+    def prepared(text: str, base: str | None, namespaces: frozenset[tuple[str, Any]]) -> Any:
+        return processor.prepareQuery(text, initNs=dict(namespaces), base=base)
+
+    def query_prepared_once(self: Any, str_or_query: Any, initBindings: Any = None, initNs: Any = None,
+                            base: str | None = None, DEBUG: bool = False) -> Any:
+        if isinstance(str_or_query, str):
+            str_or_query = prepared(str_or_query, base, frozenset((initNs or {}).items()))
+        return query(self, str_or_query, initBindings, initNs, base, DEBUG)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(processor.SPARQLProcessor, "query", query_prepared_once)
+        yield
+
+
 @pytest.fixture
-def offline_context(monkeypatch: pytest.MonkeyPatch) -> None:
+def offline_context(monkeypatch: pytest.MonkeyPatch, sparql_parsed_once: None) -> None:
     def get(self: Any, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         if url.rstrip("/") != "https://w3id.org/ro/crate/1.1/context":
             raise AssertionError(f"the validator wanted the network: {url}")

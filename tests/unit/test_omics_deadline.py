@@ -1,18 +1,21 @@
 """Every HealthOmics call is bounded by the time the invocation has left: a slow or throttled call
 fails fast (retryable), so the rest of the SQS batch and its partial-batch response still have time.
 
-Time is a fake clock throughout: botocore's retry back-off sleep and the token buckets advance it,
-and a fake HTTP layer (a `before-send` responder) says how long each attempt takes.
+Time is a fake clock throughout: botocore's retry back-off sleep, its adaptive rate limiter and the token
+buckets advance it, and a fake HTTP layer (a `before-send` responder) says how long each attempt takes.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import botocore.endpoint
+import botocore.retries.bucket
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
@@ -41,6 +44,32 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+    def current_time(self) -> float:  # as botocore.retries.bucket.Clock
+        return self.now
+
+
+class FakeCondition:
+    """botocore's adaptive token bucket waits on a condition for the next token: in fake time here (nothing
+    else takes its tokens, so a wait lasts its whole timeout, as with the real condition)."""
+
+    def __init__(self, clock: FakeClock, lock: Any) -> None:
+        self.clock, self.lock = clock, lock
+
+    def __enter__(self) -> Any:
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
+
+    def wait(self, timeout: float) -> bool:
+        # A real wait lasts at least a scheduler tick. The fake clock (a float near 1000) cannot advance by a
+        # sub-ulp remainder, which botocore's bucket can ask for after rounding: it would wait forever.
+        self.clock.sleep(max(timeout, 0.001))
+        return False
+
+    def notify(self) -> None:
+        pass
 
 
 class _Raw:
@@ -78,6 +107,11 @@ THROTTLED = (429, {"__type": "ThrottlingException", "message": "Rate exceeded"})
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(botocore.endpoint.time, "sleep", fake.sleep)  # botocore's retry back-off
+    # botocore's adaptive rate limiter (its clock and its token bucket's waits), which the clients below
+    # create with their retry handler: it waited real seconds (11 s in this module) once throttled
+    monkeypatch.setattr(botocore.retries.bucket, "Clock", lambda: fake)
+    monkeypatch.setattr(botocore.retries.bucket, "threading", SimpleNamespace(
+        Lock=threading.Lock, Condition=lambda lock: FakeCondition(fake, lock)))
     return fake
 
 
