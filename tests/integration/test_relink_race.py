@@ -22,6 +22,7 @@ from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.events import parse_omics_event
 from shared.provenance import keys
+from shared.provenance import repository as repository_module
 from shared.provenance.items import BatchMember
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
@@ -301,14 +302,21 @@ def _filed(repository: ProvenanceRepository, root: str) -> list[tuple[str, int]]
                   if i.get("entity") == "MEMBER")
 
 
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Re-files move 10 members a chunk (1,000 deployed): 25 members show what 2,500 would."""
+    monkeypatch.setattr(repository_module, "REFILE_CHUNK", 10)
+    return 10
+
+
 def test_a_large_refile_stops_before_the_invocation_ends_and_the_next_one_finishes_it(
-        table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a follow-up batch of 2,500 members recorded under itself before its link (a 100,000-member batch
-    # re-filed in one go would hold every member in memory and run into the Lambda timeout, which fails every
-    # record of the SQS batch, not this one alone)
+        table_name: str, monkeypatch: pytest.MonkeyPatch, small_chunks: int) -> None:
+    # Given a follow-up batch of 2.5 chunks of members recorded under itself before its link (a 100,000-member
+    # batch re-filed in one go would hold every member in memory and run into the Lambda timeout, which fails
+    # every record of the SQS batch, not this one alone)
     repository = ProvenanceRepository(table_name)
     members = [BatchMember(batch_id="fu", run_setting_id=f"s{i:05d}", run_id=f"{1000000 + i}")
-               for i in range(2500)]
+               for i in range(small_chunks * 5 // 2)]
     assert repository.put_batch_members("fu", 0, members, "2026-03-01T00:00:00Z") == []
     repository.mark_batch_members_recorded("fu", "fu", 0, len(members), "2026-03-01T00:00:00Z")
     written: list[int] = []
@@ -330,7 +338,7 @@ def test_a_large_refile_stops_before_the_invocation_ends_and_the_next_one_finish
     assert repository.put_batch_link("fu", "root", "root", 1) == len(members) - moved
     assert len(_filed(repository, "root")) == len(members) and _filed(repository, "fu") == []
     assert "members_refiling" not in repository.get_item(keys.batch_pk("fu"), keys.SUMMARY)
-    assert max(written) <= 1000
+    assert max(written) <= small_chunks
 
 
 def _recorded_before_link(repository: ProvenanceRepository, n: int) -> None:
@@ -350,18 +358,18 @@ def test_a_refile_that_moved_every_member_moves_the_summary_however_little_time_
     assert "members_refiling" not in summary and summary["batch_pk"] == keys.batch_pk("root")
 
 
-def test_tries_that_start_short_of_time_still_move_members_each_time(table_name: str) -> None:
-    # Given 2,500 members to re-file, and tries that each start with less than the reserve left
+def test_tries_that_start_short_of_time_still_move_members_each_time(table_name: str, small_chunks: int) -> None:
+    # Given 2.5 chunks of members to re-file, and tries that each start with less than the reserve left
     repository = ProvenanceRepository(table_name, time_left=lambda: 9.0)
-    _recorded_before_link(repository, 2500)
+    _recorded_before_link(repository, small_chunks * 5 // 2)
     # When the link's writer and its retries re-file them
     for _ in range(2):
         with pytest.raises(ProvenanceError):
             repository.put_batch_link("fu", "root", "root", 1)
     # Then each try moved a chunk (the members moved by earlier tries are skipped, not a chunk's work each:
-    # found by a reviewer, every try re-read and stopped on the same first 1,000), and the third finishes
-    assert len(_filed(repository, "root")) == 2000
-    assert repository.put_batch_link("fu", "root", "root", 1) == 500
+    # found by a reviewer, every try re-read and stopped on the same first chunk), and the third finishes
+    assert len(_filed(repository, "root")) == 2 * small_chunks
+    assert repository.put_batch_link("fu", "root", "root", 1) == small_chunks // 2
     assert _filed(repository, "fu") == []
 
 
