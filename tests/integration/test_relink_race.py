@@ -156,8 +156,9 @@ def _expect_members_under_root(h: Harness, root: str, follow_up: str) -> None:
     assert (summary["root_batch_id"], summary["attempt"], "members_refiling" in summary) == (root, 1, False)
 
 
-def test_a_rerunner_stopped_between_the_link_and_its_claim_writes_the_link_on_retry(make, monkeypatch) -> None:
-    # Given a re-runner whose link write fails once, right after StartRunBatch
+def _link_write_failed_once(make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch) -> tuple[Harness, str, Work]:
+    """A root batch of three where s2 fails; the re-runner started its follow-up, and its link write failed
+    once right after StartRunBatch (the work comes back). Returns the harness, the root batch and the work."""
     h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
     root = h.start_batch(SAMPLES)
     work = parse_work(h.advance_until_event(_batch_event(root, "PROCESSED")))
@@ -166,6 +167,12 @@ def test_a_rerunner_stopped_between_the_link_and_its_claim_writes_the_link_on_re
     monkeypatch.setattr(h.repository, "put_batch_link", _fails_once(put_link, "throttled link write"))
     with pytest.raises(RetryableError):
         h.handle(work)
+    return h, root, work
+
+
+def test_a_rerunner_stopped_between_the_link_and_its_claim_writes_the_link_on_retry(make, monkeypatch) -> None:
+    # Given a re-runner whose link write fails once, right after StartRunBatch
+    h, root, work = _link_write_failed_once(make, monkeypatch)
     # When its work comes back
     outcome = h.handle(work)
     h.run()

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from rerunner.logic import Decided, brake_pk
-from rerunner.work import Work, parse_work
+from rerunner.work import Work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.provenance import keys
 from tests.integration.rerun_harness import Harness
-from tests.integration.test_relink_race import SAMPLES, _batch_event, _fails_once
+from tests.integration.test_relink_race import _link_write_failed_once
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -53,14 +53,7 @@ def test_a_rerun_started_before_the_brake_engaged_is_recorded_when_its_work_come
 def test_a_follow_up_started_before_the_brake_engaged_is_linked_when_its_work_comes_back(make, monkeypatch) -> None:
     # Given a re-runner that started a follow-up batch and stopped before linking it (its work comes back),
     # and the workflow's brake engaged meanwhile (a failure storm elsewhere)
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="report", run_setting_id="s2")]))
-    root = h.start_batch(SAMPLES)
-    work = parse_work(h.advance_until_event(_batch_event(root, "PROCESSED")))
-    h.deliver(rerun=False)
-    put_link = h.repository.put_batch_link
-    monkeypatch.setattr(h.repository, "put_batch_link", _fails_once(put_link, "throttled link write"))
-    with pytest.raises(RetryableError):
-        h.handle(work)
+    h, root, work = _link_write_failed_once(make, monkeypatch)
     _brake_engaged(h)
     # When its work comes back
     outcome = h.handle(work)

@@ -191,17 +191,23 @@ def test_dynamodb_queries_on_tables_and_indexes_answer_as_moto_does() -> None:
     assert sum(len(pages) for pages in plain) > len(plain)  # pagination was exercised
 
 
+def _table_with_sort_key(name: str) -> Any:
+    """A DynamoDB client, after creating table `name` keyed by string `pk` and `sk`."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    return ddb
+
+
 def _sort_key_scenario() -> list[Any]:
     """Partitions mixing small items and items of 100-350 KB under sort keys of several prefixes, queried
     with every sort key condition: small results beside large items left out, and kept items large enough
     to end pages at 1 MB (where moto also counts, at each item it skips, whether that item would have
     crossed the limit)."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="s", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    ddb = _table_with_sort_key("s")
     kb = 1000
     for i in range(12):
         ddb.put_item(TableName="s", Item={"pk": {"S": "P"}, "sk": {"S": f"A#{i:02d}"}, "big": {"S": "a" * 150 * kb}})
@@ -264,12 +270,7 @@ def test_concurrent_queries_of_one_table_each_get_their_own_answer(monkeypatch: 
 
     monkeypatch.setattr(moto_speedups, "_original_query", paused)
     with mock_aws(), speedups():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        ddb = _table_with_sort_key("t")
         for i in range(10):
             ddb.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"{'xy'[i % 2]}#{i:03}"}})
         answers: dict[str, Any] = {}
@@ -1079,6 +1080,19 @@ _ODD_VALUES: list[Any] = [
 ]
 
 
+def _requests_carrying(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """PutItem, UpdateItem, BatchWriteItem and Query requests each carrying `value` as an AttributeValue."""
+    return [
+        ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
+        ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": value}}),
+        ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
+                                                   {"DeleteRequest": {"Key": {"pk": value}}}]}}),
+        ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
+                   "ExpressionAttributeValues": {":v": value}}),
+    ]
+
+
 def _parsed_requests() -> list[Any]:
     """What moto's DynamoDB request parser makes of PutItem, UpdateItem, BatchWriteItem and Query bodies
     carrying every AttributeValue type and shapes a client would not send (several types, nulls, wrong
@@ -1090,15 +1104,7 @@ def _parsed_requests() -> list[Any]:
     model: ServiceModel = get_service_model("dynamodb")
     bodies: list[tuple[str, dict[str, Any]]] = []
     for value in _ODD_VALUES:
-        bodies += [
-            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
-            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
-                            "ExpressionAttributeValues": {":v": value}}),
-            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
-                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
-            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
-                       "ExpressionAttributeValues": {":v": value}}),
-        ]
+        bodies += _requests_carrying(value)
     out: list[Any] = []
     for operation, body in bodies:
         parser = JSONParser(model.operation_model(operation), map_type=dict)
@@ -1310,15 +1316,7 @@ def _client_side_attribute_values() -> list[Any]:
            {"BOOL": 1}, {"B": b"\x00\xff"}, {"BS": [b"\x01"]}, _every_type(4)["m"], _every_type(5)["l"]]
     out: list[Any] = []
     for value in odd + [{"M": _every_type(i)} for i in range(3)]:
-        requests = [
-            ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "k"}, "v": value}}),
-            ("UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET v = :v",
-                            "ExpressionAttributeValues": {":v": value}}),
-            ("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "k"}, "v": value}}},
-                                                       {"DeleteRequest": {"Key": {"pk": value}}}]}}),
-            ("Query", {"TableName": "t", "KeyConditionExpression": "pk = :v", "ExclusiveStartKey": {"pk": value},
-                       "ExpressionAttributeValues": {":v": value}}),
-        ]
+        requests = _requests_carrying(value)
         for operation, params in requests:
             operation_model = model.operation_model(operation)
             errors = ParamValidator().validate(params, operation_model.input_shape)
