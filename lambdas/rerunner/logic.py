@@ -413,7 +413,7 @@ class Rerunner:
         batch_id = work.id
         # A follow-up's place in its root's history: its LINK, or, when that write was lost or has not
         # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
-        # same root and attempt. Only a batch with neither is its own root, attempt 0.
+        # same root and attempt, or its lineage tags (`_BatchRecords.place`).
         records = _BatchRecords(self.repository, self.aws, self.config.stack_id, batch_id)
         link = records.place
         root_batch_id = str(link.get("root_batch_id") or batch_id)
