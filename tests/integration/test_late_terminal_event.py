@@ -8,13 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-from moto import mock_aws
-
 from recorder.logic import Recorder
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
-from tests.factories import create_provenance_table, get_run_response, run_event
+from tests.factories import get_run_response, run_event
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -44,18 +41,16 @@ def _completed(at: datetime) -> Any:
     return parse_omics_event(event)
 
 
-def test_a_later_terminal_event_of_an_enriched_run_does_not_enrich_it_again() -> None:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        repository = ProvenanceRepository(create_provenance_table(client, "t"), client)
-        omics = _Omics()
-        recorder = Recorder(repository, omics=lambda: omics)
+def test_a_later_terminal_event_of_an_enriched_run_does_not_enrich_it_again(table_name: str) -> None:
+    repository = ProvenanceRepository(table_name)
+    omics = _Omics()
+    recorder = Recorder(repository, omics=lambda: omics)
 
-        first = recorder.record(_completed(T0))
-        second = recorder.record(_completed(T0 + timedelta(seconds=4)))
+    first = recorder.record(_completed(T0))
+    second = recorder.record(_completed(T0 + timedelta(seconds=4)))
 
-        assert second.advanced  # the later time is applied (same rank, later event)
-        assert first.enriched and not second.enriched
-        assert omics.calls == ["GetRun", "ListRunTasks"]
-        summary = repository.run_summary("1", "u1")
-        assert summary is not None and "active_pk" not in summary
+    assert second.advanced  # the later time is applied (same rank, later event)
+    assert first.enriched and not second.enriched
+    assert omics.calls == ["GetRun", "ListRunTasks"]
+    summary = repository.run_summary("1", "u1")
+    assert summary is not None and "active_pk" not in summary

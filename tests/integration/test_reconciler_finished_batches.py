@@ -40,25 +40,23 @@ class _DeletedBatches:
         raise self._gone("ListRunsInBatch")
 
 
-def test_a_processed_batch_is_not_in_flight_and_a_deleted_one_leaves_the_index() -> None:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        repository = ProvenanceRepository(create_provenance_table(client, "t"), client)
-        omics = _DeletedBatches()
-        recorder = Recorder(repository, omics=lambda: omics)
-        # PROCESSED recorded, its members not: ListRunsInBatch failed (the batch was deleted meanwhile)
-        with pytest.raises((RetryableError, PermanentError)):
-            recorder.record(parse_omics_event(batch_event("b1", "PROCESSED", T0)))
-        assert [i["batch_id"] for i in repository.active_since_before("BATCH", "~")] == ["b1"]
-        reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
+def test_a_processed_batch_is_not_in_flight_and_a_deleted_one_leaves_the_index(table_name: str) -> None:
+    repository = ProvenanceRepository(table_name)
+    omics = _DeletedBatches()
+    recorder = Recorder(repository, omics=lambda: omics)
+    # PROCESSED recorded, its members not: ListRunsInBatch failed (the batch was deleted meanwhile)
+    with pytest.raises((RetryableError, PermanentError)):
+        recorder.record(parse_omics_event(batch_event("b1", "PROCESSED", T0)))
+    assert [i["batch_id"] for i in repository.active_since_before("BATCH", "~")] == ["b1"]
+    reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
 
-        report = reconciler.sweep(T0 + timedelta(hours=1))
+    report = reconciler.sweep(T0 + timedelta(hours=1))
 
-        assert report.batches_in_flight == 0
-        assert repository.active_since_before("BATCH", "~") == []
-        calls = len(omics.calls)
-        reconciler.sweep(T0 + timedelta(hours=2))
-        assert len(omics.calls) == calls  # nothing left to ask about
+    assert report.batches_in_flight == 0
+    assert repository.active_since_before("BATCH", "~") == []
+    calls = len(omics.calls)
+    reconciler.sweep(T0 + timedelta(hours=2))
+    assert len(omics.calls) == calls  # nothing left to ask about
 
 
 class _UnfinishedRuns(ProvenanceRepository):
