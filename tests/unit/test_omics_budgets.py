@@ -71,6 +71,8 @@ quotas_strategy = st.fixed_dictionaries(
 @given(callers=callers_strategy, quotas=quotas_strategy)
 @example(callers={"a": (185, {"StartRun"})},  # found by hypothesis: 185 x floor(999 / 185) > 999 in floats
          quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 999.0})
+@example(callers={"a": (9, {"StartRun"}), "aa": (191, {"StartRun"})},  # found by hypothesis: 200 x 0.195 is 39.0,
+         quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 39.0})  # 9 x 0.195 + 191 x 0.195 is not
 def test_shares_never_add_up_to_more_than_the_quota(callers, quotas) -> None:
     """Property: for every group, sum over its callers of max concurrency x per-instance rate <= quota,
     every caller gets a positive rate for every group it calls, and little of the quota is left unused."""
