@@ -11,7 +11,15 @@ from aws_cdk.assertions import Template
 from stacks.synth import synth_assembly_dir, synth_template
 from tests.infrastructure.cfn import WIRING
 
-# A deployment that brings its own HealthOmics role and run cache and wants e-mail alarms.
+# A deployment that brings its own HealthOmics role and run cache, wants e-mail alarms, and sets away from their
+# defaults the options whose tests check that they reach the functions (re-run policy, foreign runs, the
+# launcher's run defaults, pruning every cache, inventory reports): one synthesis for all of them (each context
+# is a synthesis of its own, ~2-3 s), and cfn-lint and the IAM reference check them all (test_real_account).
+RERUN_POLICY_OVERRIDE = {"rules": {"RUN_TASK_FAILED": {"action": "NEVER"}}, "brake": {"maxFailures": 50}}
+LAUNCHER_DEFAULTS = {"workflowId": 1234567, "workflowVersionName": "v2", "runStorageType": "STATIC",
+                     "runStorageCapacity": 1200, "runRetentionMode": "REMOVE", "runLogLevel": "ERROR",
+                     "runGroupId": "42", "runOutputUri": "s3://lab-out/runs/"}
+PRUNE_INVENTORIES = {"runCache": {"destination": "s3://inventory-reports/inv/", "configId": "cache-daily"}}
 BRING_YOUR_OWN = {
     "omicsServiceRoleArn": "arn:aws:iam::123456789012:role/existing-omics-service-role",
     "runCacheId": "7654321",
@@ -21,6 +29,13 @@ BRING_YOUR_OWN = {
     "omicsQuotas": '{"run": 20}',  # as `-c omicsQuotas=...` passes it
     "recorderMaxConcurrency": 3,
     "reservedConcurrency": "true",  # the opt-in, as `-c reservedConcurrency=true` passes it
+    "rerunPolicy": json.dumps(RERUN_POLICY_OVERRIDE),
+    "rerunForeignRuns": "true",
+    **LAUNCHER_DEFAULTS,
+    "pruneCacheIds": "*",
+    "pruneCacheBuckets": "s3://legacy-cache-bucket/omics/cache,whole-cache-bucket",
+    "pruneMode": "enforce",
+    "pruneInventories": json.dumps(PRUNE_INVENTORIES),
 }
 
 

@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
-from stacks.synth import synth_template
-from tests.infrastructure.cfn import as_list, join_text, omics_actions_by_resource, policies_of_role, props, resources
+from tests.infrastructure.cfn import (
+    WIRING,
+    as_list,
+    join_text,
+    omics_actions_by_resource,
+    policies_of_role,
+    props,
+    resources,
+)
 
 ARN = "arn:<AWS::Partition>:omics:<AWS::Region>:<AWS::AccountId>:"
 
@@ -106,11 +113,10 @@ def test_the_healthomics_service_role_can_read_settings_files(template_dict, wir
     assert any(_submissions_bucket(wiring) in r and r.endswith("/*") for r in readable)
 
 
-def test_deploy_defaults_reach_the_function(launcher) -> None:
-    template = synth_template({"workflowId": 1234567, "workflowVersionName": "v2", "runStorageType": "STATIC",
-                               "runStorageCapacity": 1200, "runRetentionMode": "REMOVE", "runLogLevel": "ERROR",
-                               "runGroupId": "42", "runOutputUri": "s3://lab-out/runs/"})
-    env = props(template, launcher["function"])["Environment"]["Variables"]
+def test_deploy_defaults_reach_the_function(byo_template_dict) -> None:
+    # byo_template_dict: deployed with LAUNCHER_DEFAULTS
+    launcher = byo_template_dict["Metadata"][WIRING]["consumers"]["launcher"]
+    env = props(byo_template_dict, launcher["function"])["Environment"]["Variables"]
     assert {k: env[k] for k in ("WORKFLOW_ID", "WORKFLOW_VERSION_NAME", "RUN_STORAGE_TYPE", "RUN_STORAGE_CAPACITY",
                                 "RUN_RETENTION_MODE", "RUN_LOG_LEVEL", "RUN_GROUP_ID", "RUN_OUTPUT_URI",
                                 "RUN_CACHE_BEHAVIOR")} == {

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
-from stacks.synth import synth_template
 from tests.infrastructure import iam_reference
 from tests.infrastructure.cfn import resources
 
@@ -102,14 +101,10 @@ def _bucket(template: dict[str, Any], name: str) -> str:
     return lid
 
 
-def test_pruning_every_cache_grants_list_run_caches_and_deletes_only_under_the_named_cache_locations() -> None:
-    template = synth_template(
-        {
-            "pruneCacheIds": "*",
-            "pruneCacheBuckets": "s3://legacy-cache-bucket/omics/cache,whole-cache-bucket",
-            "pruneMode": "enforce",
-        }
-    )
+def test_pruning_every_cache_grants_list_run_caches_and_deletes_only_under_the_named_cache_locations(
+        byo_template_dict) -> None:
+    # byo_template_dict: deployed with pruneCacheIds=*, these pruneCacheBuckets and pruneMode=enforce
+    template = byo_template_dict
     _, planner = function(template, "pruner.handler.lambda_handler")
     _, worker = function(template, "pruner.handler.worker_handler")
     assert any("omics:ListRunCaches" in actions(s) for s in statements(template, planner))
@@ -201,18 +196,12 @@ def test_the_conditions_a_pass_cannot_settle_alone_are_alarmed(template_dict: di
     assert alarm["Threshold"] == 0 and alarm["AlarmActions"]
 
 
-def test_inventory_reports_are_read_only_under_their_configured_location() -> None:
+def test_inventory_reports_are_read_only_under_their_configured_location(byo_template_dict) -> None:
     """pruneInventories: S3 publishes a report under <destination prefix><source bucket>/<configId>/ (S3 User
     Guide, "Locating your inventory list"). The planner may list that location (ListBucket with an s3:prefix
     condition) and both functions read objects there; nothing else of the destination bucket, and each grant
     is on a resource type the action authorizes on (the IAM reference cfn-lint ships)."""
-    template = synth_template(
-        {
-            "pruneInventories": json.dumps(
-                {"runCache": {"destination": "s3://inventory-reports/inv/", "configId": "cache-daily"}}
-            )
-        }
-    )
+    template = byo_template_dict  # deployed with pruneInventories=PRUNE_INVENTORIES
     _, planner = function(template, "pruner.handler.lambda_handler")
     _, worker = function(template, "pruner.handler.worker_handler")
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from stacks.config import AutopilotConfig, ConfigError
-from stacks.synth import synth_template
 from tests.infrastructure.cfn import as_list, join_text, omics_actions_by_resource, policies_of_role, props, resources
+from tests.infrastructure.conftest import RERUN_POLICY_OVERRIDE
 
 ARN = "arn:<AWS::Partition>:omics:<AWS::Region>:<AWS::AccountId>:"
 
@@ -118,12 +118,11 @@ def test_the_brake_is_alarmed(template_dict) -> None:
     assert alarm["AlarmActions"] and alarm["Threshold"] == 0
 
 
-def test_policy_override_reaches_the_function_validated() -> None:
-    override = {"rules": {"RUN_TASK_FAILED": {"action": "NEVER"}}, "brake": {"maxFailures": 50}}
-    template = synth_template({"rerunPolicy": json.dumps(override)})
-    (function,) = [f for f in resources(template, "AWS::Lambda::Function").values()
+def test_policy_override_reaches_the_function_validated(byo_template_dict) -> None:
+    # byo_template_dict: deployed with rerunPolicy=RERUN_POLICY_OVERRIDE
+    (function,) = [f for f in resources(byo_template_dict, "AWS::Lambda::Function").values()
                    if f["Properties"]["Handler"] == "rerunner.handler.lambda_handler"]
-    assert json.loads(function["Properties"]["Environment"]["Variables"]["RERUN_POLICY"]) == override
+    assert json.loads(function["Properties"]["Environment"]["Variables"]["RERUN_POLICY"]) == RERUN_POLICY_OVERRIDE
 
 
 @pytest.mark.parametrize("value", ['{"rules": {"SERVICE_ERROR": {"action": "OFTEN"}}}', "[1]", "{not json"])
@@ -137,13 +136,13 @@ def test_max_concurrency_has_a_floor_of_two() -> None:
         AutopilotConfig.from_context({"rerunnerMaxConcurrency": 1})
 
 
-def test_rerun_foreign_runs_is_validated_and_reaches_the_function() -> None:
+def test_rerun_foreign_runs_is_validated_and_reaches_the_function(byo_template_dict) -> None:
     assert AutopilotConfig.from_context({"rerunForeignRuns": "true"}).rerun_foreign_runs is True
     assert AutopilotConfig.from_context({}).rerun_foreign_runs is False
     with pytest.raises(ConfigError, match="rerunForeignRuns"):
         AutopilotConfig.from_context({"rerunForeignRuns": "sometimes"})
-    template = synth_template({"rerunForeignRuns": "true"})
-    (function,) = [f for f in resources(template, "AWS::Lambda::Function").values()
+    # byo_template_dict: deployed with rerunForeignRuns=true
+    (function,) = [f for f in resources(byo_template_dict, "AWS::Lambda::Function").values()
                    if f["Properties"]["Handler"] == "rerunner.handler.lambda_handler"]
     assert function["Properties"]["Environment"]["Variables"]["RERUN_FOREIGN_RUNS"] == "true"
 
