@@ -49,8 +49,7 @@ class Sandbox:
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    # The cohort's workflow is registered after synthesis and named by the sheets: allow every workflow.
-    with LocalAccount({**CONTEXT, "sheetWorkflows": "*"}, seed=5, faults=FaultPlan(runs=failing_faults())) as account:
+    with LocalAccount(CONTEXT, seed=5, faults=FaultPlan(runs=failing_faults())) as account:
         cohort = play_cohort(account, samples=4, batch_size=5)
         yield Sandbox(account, cohort)
 
