@@ -14,7 +14,7 @@ from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
 from shared.api_limits import api_limits
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
-from tests.integration.rerun_harness import BUCKET, ONE_TASK, module_harness
+from tests.integration.rerun_harness import BUCKET, ONE_TASK, module_harness, outcomes_only
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -183,8 +183,8 @@ def wide_batch() -> Iterator[WideBatch]:
     assert len(samples) > page and samples[page] in failed  # the first member of the second page fails
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call",
                                       predicate=lambda r: r.run_setting_id not in completed)])
-    # ONE_TASK: the limits are on members; their tasks would only add events
-    with module_harness(faults=faults, tasks=ONE_TASK) as h:
+    # ONE_TASK and outcomes_only: the limits are on members; tasks and intermediate statuses would only add events
+    with module_harness(faults=faults, tasks=ONE_TASK, record=outcomes_only) as h:
         batch_id = h.start_batch(samples, via_s3=True)
         # When the account runs until quiet
         h.run()
