@@ -445,15 +445,22 @@ class LocalAccount:
                 last[entity] = id(event) in dropped_ids
                 if last[entity]:
                     dropped.add(entity)
-        healed: set[tuple[str, str]] = set()
-        for kind, entity_id in last:
-            pk = keys.run_pk(entity_id) if kind == "RUN" else keys.batch_pk(entity_id)
-            for page in self.dynamodb.get_paginator("query").paginate(
-                    TableName=self.table_name, KeyConditionExpression="#pk = :pk", FilterExpression="entity = :healed",
-                    ExpressionAttributeNames={"#pk": keys.PK},
-                    ExpressionAttributeValues={":pk": {"S": pk}, ":healed": {"S": "HEALED"}}):
-                healed.update((item["kind"]["S"], item["entity_id"]["S"]) for item in page["Items"])
+        partitions = [keys.run_pk(entity_id) if kind == "RUN" else keys.batch_pk(entity_id) for kind, entity_id in last]
+        healed = {(item["kind"]["S"], item["entity_id"]["S"]) for pk in partitions
+                  for item in self.partition_items(pk, "entity = :healed", {":healed": {"S": "HEALED"}})}
         return HealAudit(healed, dropped, {entity for entity, lost in last.items() if lost})
+
+    def partition_items(self, pk: str, filter_expression: str,
+                        values: dict[str, dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """The provenance items (wire form) of one partition that the filter keeps: one Query. The sandbox's own
+        reports read this way, never with a Scan of the whole table, which moto makes quadratic (each page walks
+        the table from its first item and copies what it scans)."""
+        from shared.provenance import keys
+
+        for page in self.dynamodb.get_paginator("query").paginate(
+                TableName=self.table_name, KeyConditionExpression="#pk = :pk", FilterExpression=filter_expression,
+                ExpressionAttributeNames={"#pk": keys.PK}, ExpressionAttributeValues={":pk": {"S": pk}, **values}):
+            yield from page["Items"]
 
     def _pending_one_time_schedules(self) -> bool:
         return any(self.scheduler.list_schedules(GroupName=g).get("Schedules") for g in self._schedule_groups())
