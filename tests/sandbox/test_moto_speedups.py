@@ -1529,3 +1529,39 @@ def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
     assert fast == plain
     assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) >= 4  # refusals
     assert {answer[1] for answer in plain if isinstance(answer, tuple)} >= {tzlocal, tzutc}  # both zones seen
+
+
+# ---------------------------------------------------------------------------------- event name aliases
+def _aliased_event_names(names: list[str]) -> tuple[list[str], list[str]]:
+    """Each name as a new session's aliaser renames it (twice: the second from the cache), and the names
+    a DynamoDB client emitted for a call, as its emitter received them."""
+    import botocore.session
+
+    first = [botocore.session.Session()._events._alias_event_name(n) for n in names]  # type: ignore[attr-defined]
+    second = [botocore.session.Session()._events._alias_event_name(n) for n in names]  # type: ignore[attr-defined]
+    received: list[str] = []
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.meta.events.register("before-call", lambda event_name, **_: received.append(event_name))
+    client.list_tables()
+    return first + second, received
+
+
+def test_event_names_are_aliased_as_botocore_aliases_them() -> None:
+    """Given event names that botocore's aliases rename (dotted and plain parts) and names they leave alone,
+    when new sessions' aliasers rename them (the second time from the shared cache) and a client emits its
+    events, then every name is botocore's own; an aliaser with aliases of its own keeps a cache of its own."""
+    from botocore.hooks import EVENT_ALIASES, EventAliaser
+
+    names = [f"before-call.{old}.Operation" for old in EVENT_ALIASES]
+    names += ["before-call.dynamodb.PutItem", "needs-retry.sqs.SendMessage", "before-send.omics.GetRun",
+              "after-call.apigateway.GetRestApi", "creating-client-class.s3", "before-call.s3", "provide-client-params"]
+    with mock_aws():
+        plain = _aliased_event_names(names)
+    with mock_aws(), speedups():
+        fast = _aliased_event_names(names)
+        own = EventAliaser(None, {"dynamodb": "renamed"})
+        assert own._alias_event_name("before-call.dynamodb.PutItem") == "before-call.renamed.PutItem"
+        assert EventAliaser(None)._alias_event_name("before-call.dynamodb.PutItem") == "before-call.dynamodb.PutItem"
+    assert fast == plain
+    assert any(a != n for a, n in zip(plain[0], names, strict=False))  # some names were renamed
+    assert plain[1]  # the client's events were seen
