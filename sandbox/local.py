@@ -281,9 +281,20 @@ class LocalAccount:
                     os.environ[key] = value
 
     # ------------------------------------------------------------------ SQS -> Lambda
+    def _holds_messages(self, queue_url: str) -> bool:
+        """Whether moto's queue holds any message at all (visible, delayed or in flight). A ReceiveMessage of a
+        queue that holds none answers nothing, and most polls are of such queues (each step polls every
+        consumer's queue until a round handles nothing): 6 % of a `make test` run's samples were
+        ReceiveMessage calls. A look at moto's own list of the queue's messages, O(1); counting only the
+        visible ones walks every message (47 ms for 5,000). An unknown queue is asked, for moto's answer."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT_ID][REGION].queues.get(queue_url.rsplit("/", 1)[-1])
+        return queue is None or bool(queue._messages)
+
     def _receive(self, consumer: ConsumerSpec) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
-        while len(messages) < consumer.batch_size:
+        while len(messages) < consumer.batch_size and self._holds_messages(consumer.queue_url):
             response = self.sqs.receive_message(
                 QueueUrl=consumer.queue_url, MaxNumberOfMessages=min(10, consumer.batch_size - len(messages)),
                 VisibilityTimeout=max(consumer.visibility_timeout, 3600), AttributeNames=["All"],
@@ -403,7 +414,7 @@ class LocalAccount:
 
     def pending_messages(self) -> int:
         total = 0
-        for consumer in self.resources.consumers:
+        for consumer in filter(lambda c: self._holds_messages(c.queue_url), self.resources.consumers):
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=consumer.queue_url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
