@@ -1565,3 +1565,38 @@ def test_event_names_are_aliased_as_botocore_aliases_them() -> None:
     assert fast == plain
     assert any(a != n for a, n in zip(plain[0], names, strict=False))  # some names were renamed
     assert plain[1]  # the client's events were seen
+
+
+def _handler_with_kwargs(a: int, **kwargs: Any) -> None: ...
+
+
+def _handler_without_kwargs(a: int, b: int = 2) -> None: ...
+
+
+class _Handlers:
+    def with_kwargs(self, **named: Any) -> None: ...
+
+    def without_kwargs(self, event_name: str) -> None: ...
+
+    def __call__(self, **kwargs: Any) -> None: ...
+
+
+def test_handlers_are_checked_for_kwargs_as_botocore_checks_them() -> None:
+    """Given functions, bound methods (of two instances), a lambda, a partial and a callable instance, with
+    and without **kwargs, when botocore's registration check reads them (twice: the second from what the fast
+    path remembered), then every answer is botocore's, and a handler without **kwargs is still refused."""
+    import functools
+
+    import botocore.hooks
+
+    one, two = _Handlers(), _Handlers()
+    handlers = [_handler_with_kwargs, _handler_without_kwargs, one.with_kwargs, one.without_kwargs,
+                two.with_kwargs, two.without_kwargs, lambda **kw: None, lambda event: None,
+                functools.partial(_handler_with_kwargs, 1), functools.partial(_handler_without_kwargs, 1), one]
+    plain = [botocore.hooks.accepts_kwargs(h) for h in handlers]
+    with speedups():
+        fast = [botocore.hooks.accepts_kwargs(h) for h in handlers * 2]
+        with pytest.raises(ValueError, match="must accept keyword arguments"):
+            botocore.hooks.HierarchicalEmitter().register("before-call", two.without_kwargs)
+    assert fast == plain * 2
+    assert {bool(answer) for answer in plain} == {True, False}
