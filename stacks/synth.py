@@ -2,6 +2,12 @@
 
 Tests and the sandbox use this; it builds the app exactly as app.py does (same builder, cdk-nag on),
 so a cdk-nag finding raises here too. Results are cached per context: one synth per test session.
+
+CDK's built-in CloudFormation validation (aws-cdk-lib's rule engine in WebAssembly, on in `cdk synth`) takes
+4.2-4.6 s to start in each process and 1.3 s per synthesis (a Node CPU profile), a third of a synthesis: it
+runs for the default app, as `cdk synth` builds it, and wherever a caller asks for it (the infrastructure
+tests' fully configured app); the sandbox's and the tests' other contexts skip it (cfn-lint checks both
+templates in every HealthOmics region, tests/infrastructure/test_real_account.py).
 """
 
 from __future__ import annotations
@@ -23,31 +29,42 @@ def _freeze(context: dict[str, Any]) -> str:
     return json.dumps(context, sort_keys=True, default=str)
 
 
+# Not a context key of the app: whether this synthesis runs CDK's built-in CloudFormation validation.
+BUILTIN_VALIDATION = "builtinCloudFormationValidation"
+
+
 @lru_cache(maxsize=16)
 def _synth(frozen_context: str) -> tuple[str, str]:
     context = {**default_context(), **json.loads(frozen_context), BUNDLING_CONTEXT_KEY: "false"}
+    builtin_validation = bool(context.pop(BUILTIN_VALIDATION, False))
     outdir = tempfile.mkdtemp(prefix="omics-autopilot-cdk-")
     atexit.register(shutil.rmtree, outdir, ignore_errors=True)
-    app = cdk.App(context=context, outdir=outdir)
+    app = cdk.App(context=context, outdir=outdir, builtin_cloud_formation_validation=builtin_validation)
     stack = build_app(app)
     assembly = app.synth()
     template = assembly.get_stack_artifact(stack.artifact_id).template
     return json.dumps(template), assembly.directory
 
 
-def synth_template(context: dict[str, Any] | None = None) -> dict[str, Any]:
+def _frozen(context: dict[str, Any] | None, builtin_validation: bool | None) -> str:
+    context = context or {}
+    return _freeze({**context, BUILTIN_VALIDATION: not context if builtin_validation is None else builtin_validation})
+
+
+def synth_template(context: dict[str, Any] | None = None, *, builtin_validation: bool | None = None) -> dict[str, Any]:
     """The synthesized CloudFormation template of the autopilot stack (a fresh copy each call).
 
-    `context` overrides cdk.json's context, like `-c key=value`; bundling is always off.
+    `context` overrides cdk.json's context, like `-c key=value`; bundling is always off. CDK's built-in
+    CloudFormation validation runs if `builtin_validation`, by default for the default context only.
     """
-    template_json, _ = _synth(_freeze(context or {}))
+    template_json, _ = _synth(_frozen(context, builtin_validation))
     return json.loads(template_json)
 
 
-def synth_assembly_dir(context: dict[str, Any] | None = None) -> Path:
+def synth_assembly_dir(context: dict[str, Any] | None = None, *, builtin_validation: bool | None = None) -> Path:
     """The cloud assembly directory of the cached synth (holds validation-report.json, if any)."""
-    _, directory = _synth(_freeze(context or {}))
+    _, directory = _synth(_frozen(context, builtin_validation))
     return Path(directory)
 
 
-__all__ = ["STACK_ID", "default_context", "synth_assembly_dir", "synth_template"]
+__all__ = ["BUILTIN_VALIDATION", "STACK_ID", "default_context", "synth_assembly_dir", "synth_template"]

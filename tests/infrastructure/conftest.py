@@ -66,4 +66,4 @@ def validation_report(template_dict: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def byo_template_dict() -> dict[str, Any]:
-    return synth_template(BRING_YOUR_OWN)
+    return synth_template(BRING_YOUR_OWN, builtin_validation=True)  # as `cdk synth` validates it
