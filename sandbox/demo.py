@@ -121,14 +121,16 @@ class Narrator:
 
     def _decisions(self) -> list[dict[str, Any]]:
         """The re-runner's decision records (RUN#…/UUID#…#RERUN#…, BATCH#…/RERUN#…), in the order taken: read
-        from the partitions of the runs that failed and of the batches (the only ones that hold any), one
-        Query each; a Scan of the whole table at every poll cost 11 % of the demo (moto copies what it scans)."""
+        from the partitions where the re-runner writes them, those of the runs that failed (deleted since, too)
+        and of the batches, one Query each; a Scan of the whole table at every poll cost 11 % of the demo
+        (moto copies what it scans)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         from shared.provenance import keys
 
         emulator, deserializer = self.account.emulator, TypeDeserializer()
-        partitions = [keys.run_pk(run.id) for run in list(emulator.runs.values()) if run.status == "FAILED"]
+        partitions = [keys.run_pk(run.id) for run in list(emulator.runs.values())
+                      if run.status in ("FAILED", "DELETED")]
         partitions += [keys.batch_pk(batch_id) for batch_id in list(emulator.batches)]
         items = [{k: deserializer.deserialize(v) for k, v in raw.items()}
                  for pk in partitions

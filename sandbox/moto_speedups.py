@@ -102,6 +102,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -994,7 +995,9 @@ def _aliaser_init(self: EventAliaser, event_emitter: Any, event_aliases: Any = N
 
 
 _original_accepts_kwargs = botocore_hooks.accepts_kwargs
-_kwargs_names: dict[Any, str | None] = {}  # function -> the name of its **kwargs parameter, or None
+# function -> the name of its **kwargs parameter, or None; weak: a handler made per session (Powertools makes
+# one) is not kept alive by having been registered once
+_kwargs_names: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
 
 
 def _accepts_kwargs(func: Any) -> str | None:

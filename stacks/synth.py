@@ -33,13 +33,19 @@ def _freeze(context: dict[str, Any]) -> str:
 BUILTIN_VALIDATION = "builtinCloudFormationValidation"
 
 
+def _new_app(context: dict[str, Any], outdir: str) -> cdk.App:
+    """The app of a synthesis: cdk.json's context under `context`, bundling off, CDK's built-in validation as
+    `context[BUILTIN_VALIDATION]` says (the key is not passed on as context)."""
+    context = {**default_context(), **context, BUNDLING_CONTEXT_KEY: "false"}
+    builtin_validation = bool(context.pop(BUILTIN_VALIDATION, False))
+    return cdk.App(context=context, outdir=outdir, builtin_cloud_formation_validation=builtin_validation)
+
+
 @lru_cache(maxsize=16)
 def _synth(frozen_context: str) -> tuple[str, str]:
-    context = {**default_context(), **json.loads(frozen_context), BUNDLING_CONTEXT_KEY: "false"}
-    builtin_validation = bool(context.pop(BUILTIN_VALIDATION, False))
     outdir = tempfile.mkdtemp(prefix="omics-autopilot-cdk-")
     atexit.register(shutil.rmtree, outdir, ignore_errors=True)
-    app = cdk.App(context=context, outdir=outdir, builtin_cloud_formation_validation=builtin_validation)
+    app = _new_app(json.loads(frozen_context), outdir)
     stack = build_app(app)
     assembly = app.synth()
     template = assembly.get_stack_artifact(stack.artifact_id).template

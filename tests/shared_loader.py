@@ -44,7 +44,8 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 _register_builtin_handlers: Any = botocore.session.Session._register_builtin_handlers  # botocore's own
-_registered_builtins: dict[tuple[int, ...], botocore.hooks.HierarchicalEmitter] = {}
+# keyed by the built-in handler specs themselves (moto appends its own at import): a changed list registers anew
+_registered_builtins: dict[tuple[Any, ...], botocore.hooks.HierarchicalEmitter] = {}
 
 
 def _copy_builtin_handlers(session: botocore.session.Session, events: Any) -> None:
@@ -55,7 +56,7 @@ def _copy_builtin_handlers(session: botocore.session.Session, events: Any) -> No
             or emitter._handlers._root["children"]):  # hooks of the caller's own: botocore's way
         _register_builtin_handlers(session, events)
         return
-    key = tuple(map(id, botocore.handlers.BUILTIN_HANDLERS))
+    key = tuple(botocore.handlers.BUILTIN_HANDLERS)
     registered = _registered_builtins.get(key)
     if registered is None:
         _register_builtin_handlers(session, events)

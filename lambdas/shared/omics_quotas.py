@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from functools import lru_cache
 
 # group -> how its operation names look in botocore's model; checked in this order (first match wins).
@@ -70,19 +71,12 @@ def groups_called(operations: Iterable[str]) -> set[str]:
     return groups
 
 
-# A group's callers add up their own products (9 x 0.195 + 191 x 0.195 is 39.00000000000001 where 200 x 0.195
-# is 39.0): the share keeps this relative margin below the quota, far above float rounding (about 1e-16 per
-# addition) and far below one rate unit, so that any such sum stays <= the quota.
-_SUM_MARGIN = 1e-9
-
-
 def _share(quota: float, count: int, scale: int) -> float:
-    """quota / count rounded down to 1/scale, such that count x share <= quota also in float arithmetic
-    (999 / 185 floors to 5.4, yet 185 x 5.4 is 999.0000000000001), however the count is split over callers."""
-    units = math.floor(quota / count * scale)
-    while units > 0 and count * (units / scale) > quota * (1 - _SUM_MARGIN):
-        units -= 1
-    return units / scale
+    """quota / count rounded down to 1/scale, computed exactly: count x share <= quota holds for the share as
+    deployed, a decimal of RATE_DECIMALS places (999 / 185 is 5.4, and 185 x 5.4 is 999). Float arithmetic
+    would round either way (185 x 5.4 is 999.0000000000001 in floats; 9 x 0.195 + 191 x 0.195 is
+    39.00000000000001 where 200 x 0.195 is 39.0)."""
+    return math.floor(Fraction(quota) * scale / count) / scale
 
 
 def per_instance_rates(

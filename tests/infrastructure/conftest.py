@@ -36,6 +36,8 @@ BRING_YOUR_OWN = {
     "pruneCacheBuckets": "s3://legacy-cache-bucket/omics/cache,whole-cache-bucket",
     "pruneMode": "enforce",
     "pruneInventories": json.dumps(PRUNE_INVENTORIES),
+    "reconcileSchedule": "rate(7 days)",  # the operations scenario's (tests/operations_scenario.py), validated here
+    "sheetWorkflows": "*",
 }
 
 

@@ -76,3 +76,20 @@ def test_a_non_compliant_resource_fails_synthesis(tmp_path: Path) -> None:
         "OmicsAutopilot/PlainBucket/Resource",
     ) in findings
     assert {path for _, _, path in findings} == {"OmicsAutopilot/PlainBucket/Resource"}
+
+
+def test_in_process_synthesis_runs_the_builtin_validation_for_the_default_app_and_where_asked(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """stacks/synth.py: CDK's built-in CloudFormation validation (the control above shows it rejecting a
+    template) runs for the default app, as `cdk synth` builds it, and where a caller asks for it; the flag
+    reaches cdk.App and never the app's context."""
+    from stacks import synth
+
+    made: list[dict[str, object]] = []
+    monkeypatch.setattr(synth.cdk, "App", lambda **kwargs: made.append(kwargs))
+    configured = {"alarmEmail": "a@example.org"}
+    for context, asked in (({}, None), (configured, None), (configured, True)):
+        synth._new_app(json.loads(synth._frozen(context, asked)), str(tmp_path))
+    assert [app["builtin_cloud_formation_validation"] for app in made] == [True, False, True]
+    assert not any(synth.BUILTIN_VALIDATION in app["context"] for app in made)  # type: ignore[operator]
+    assert made[1]["context"]["alarmEmail"] == "a@example.org"  # type: ignore[index]

@@ -4,6 +4,7 @@ one, and only a queue that holds none at all is skipped (sandbox/local.py, Local
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -16,16 +17,24 @@ def account() -> Iterator[LocalAccount]:
         yield local
 
 
-def _receives(account: LocalAccount) -> list[str]:
+@contextmanager
+def _receives(account: LocalAccount) -> Iterator[list[str]]:
+    """The queue of every ReceiveMessage the account's poller sends meanwhile."""
     calls: list[str] = []
-    account.sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage",
-                                     lambda params, **_: calls.append(params["QueueUrl"]))
-    return calls
+
+    def count(params: dict[str, str], **_: object) -> None:
+        calls.append(params["QueueUrl"])
+
+    account.sqs.meta.events.register("before-parameter-build.sqs.ReceiveMessage", count)
+    try:
+        yield calls
+    finally:
+        account.sqs.meta.events.unregister("before-parameter-build.sqs.ReceiveMessage", count)
 
 
 def test_queues_that_hold_no_message_are_not_asked(account: LocalAccount) -> None:
-    calls = _receives(account)
-    assert account.deliver() == 0 and account.pending_messages() == 0
+    with _receives(account) as calls:
+        assert account.deliver() == 0 and account.pending_messages() == 0
     assert calls == []
 
 
@@ -34,9 +43,9 @@ def test_a_queue_whose_only_message_is_in_flight_is_asked_and_its_message_delive
     consumer = account.resources.consumers[0]
     account.sqs.send_message(QueueUrl=consumer.queue_url, MessageBody="{}")
     (message,) = account.sqs.receive_message(QueueUrl=consumer.queue_url, VisibilityTimeout=3600)["Messages"]
-    calls = _receives(account)
-    # moto is the oracle: the message is in flight, so the queue is asked and answers nothing
-    assert account.deliver() == 0 and calls == [consumer.queue_url]
+    with _receives(account) as calls:  # moto is the oracle: the message is in flight, asked, answers nothing
+        assert account.deliver() == 0
+    assert calls == [consumer.queue_url]
     account.sqs.change_message_visibility(QueueUrl=consumer.queue_url, ReceiptHandle=message["ReceiptHandle"],
                                           VisibilityTimeout=0)
     assert account.deliver() == 1  # delivered to its function once visible again (which refuses "{}")

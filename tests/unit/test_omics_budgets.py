@@ -4,6 +4,7 @@ function instance, and the rate limits a function reads from its environment."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
 import botocore.session
 import pytest
@@ -14,6 +15,7 @@ from shared.omics import RateLimits, TokenBucket
 from shared.omics_quotas import (
     DEFAULT_QUOTAS,
     GROUP_PATTERNS,
+    RATE_DECIMALS,
     group_of,
     groups_called,
     operations_by_group,
@@ -71,22 +73,29 @@ quotas_strategy = st.fixed_dictionaries(
 @given(callers=callers_strategy, quotas=quotas_strategy)
 @example(callers={"a": (185, {"StartRun"})},  # found by hypothesis: 185 x floor(999 / 185) > 999 in floats
          quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 999.0})
-@example(callers={"a": (9, {"StartRun"}), "aa": (191, {"StartRun"})},  # found by hypothesis: 200 x 0.195 is 39.0,
-         quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 39.0})  # 9 x 0.195 + 191 x 0.195 is not
+@example(callers={"a": (9, {"StartRun"}), "aa": (191, {"StartRun"})},  # found by hypothesis: in floats, 200 x
+         quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}, "StartRun": 39.0})  # 0.195 is 39 but 9 x + 191 x is not
+@example(callers={"f": (10_000, {"StartRun"})},  # the smallest share there is, exactly: 1/s over 10,000 instances
+         quotas={**{group: 1.0 for group in DEFAULT_QUOTAS}})
 def test_shares_never_add_up_to_more_than_the_quota(callers, quotas) -> None:
     """Property: for every group, sum over its callers of max concurrency x per-instance rate <= quota,
     every caller gets a positive rate for every group it calls, and little of the quota is left unused."""
     rates = per_instance_rates(quotas, callers)
+    scale = 10**RATE_DECIMALS
     for group, quota in quotas.items():
         users = [(concurrency, rates[name][group]) for name, (concurrency, groups) in callers.items()
                  if group in groups]
         if not users:
             continue
-        used = sum(concurrency * rate for concurrency, rate in users)
+        # Exactly, on the decimals the functions get (RATE_DECIMALS places): a float sum of the products
+        # rounds either way (9 x 0.195 + 191 x 0.195 is 39.00000000000001 in floats, 39 in decimals).
+        units = [round(rate * scale) for _, rate in users]
+        assert all(rate == unit / scale for (_, rate), unit in zip(users, units, strict=True))
+        used = sum(Fraction(concurrency * unit, scale) for (concurrency, _), unit in zip(users, units, strict=True))
         instances = sum(concurrency for concurrency, _ in users)
-        assert used <= quota
+        assert used <= Fraction(quota)
         assert all(rate > 0 for _, rate in users)
-        assert quota - used <= instances * 1e-4 + 1e-9  # only rounding is held back
+        assert Fraction(quota) - used < Fraction(instances, scale)  # only rounding is held back
     for name, (_, groups) in callers.items():
         assert set(rates[name]) == set(groups)
 
