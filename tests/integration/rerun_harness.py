@@ -28,7 +28,7 @@ from rerunner.logic import Config, Outcome, Rerunner
 from rerunner.policy import RerunPolicy, load_policy
 from rerunner.work import NotOurs, Work, parse_work
 from sandbox.moto_speedups import speedups
-from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, TaskSpec, Timings, VirtualClock, mock_omics
+from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, Timings, VirtualClock, mock_omics
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL
@@ -272,6 +272,15 @@ class Harness:
     def follow_ups(self, batch_id: str) -> list[Any]:
         """The emulator's batches started as follow-ups of `batch_id`."""
         return [b for b in self.emulator.batches.values() if b.tags.get("autopilot:parent-batch") == batch_id]
+
+
+def one_failed_run(make: Callable[..., Harness], **kwargs: Any) -> tuple[Harness, str]:
+    """A harness (built by the `make` fixture with `kwargs`) whose run s1 failed with SERVICE_ERROR at its "call"
+    task: the run is played until HealthOmics is idle and its events wait in `events`, not yet delivered."""
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]), **kwargs)
+    failed = h.start_run("s1")
+    h.emulator.run_until_idle()
+    return h, failed
 
 
 def outcomes_only(event: dict[str, Any]) -> bool:

@@ -11,10 +11,9 @@ import pytest
 
 from rerunner.logic import Decided, brake_pk
 from rerunner.work import Work
-from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.provenance import keys
-from tests.integration.rerun_harness import Harness
+from tests.integration.rerun_harness import Harness, one_failed_run
 from tests.integration.test_relink_race import _link_write_failed_once
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
@@ -27,9 +26,7 @@ def _brake_engaged(h: Harness) -> None:
 
 def test_a_rerun_started_before_the_brake_engaged_is_recorded_when_its_work_comes_back(make) -> None:
     # Given a re-runner that started a re-run and stopped before recording it, and the brake engaged meanwhile
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]))
-    failed = h.start_run("s1")
-    h.emulator.run_until_idle()
+    h, failed = one_failed_run(make)
     h.deliver(rerun=False)
     start = h.access.start_run
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from rerunner.logic import Decided
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
-from tests.integration.rerun_harness import SCHEDULER_ROLE, Harness
+from tests.integration.rerun_harness import SCHEDULER_ROLE, Harness, one_failed_run
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -58,9 +58,7 @@ def test_instance_reservation_failed_waits_through_a_one_time_schedule(make) -> 
 
 def test_short_delays_use_sqs_delay_seconds(make) -> None:
     policy = {"rules": {"SERVICE_ERROR": {"action": "RERUN", "maxAttempts": 2, "delaySeconds": 300}}}
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]), policy=policy)
-    failed = h.start_run("s1")
-    h.emulator.run_until_idle()
+    h, failed = one_failed_run(make, policy=policy)
     h.deliver()
     # the wake-up is on the queue, delayed by SQS itself, and no schedule was created
     attributes = h.sqs.get_queue_attributes(QueueUrl=h.queue_url, AttributeNames=["All"])["Attributes"]

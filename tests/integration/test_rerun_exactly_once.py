@@ -13,7 +13,7 @@ from rerunner.work import Work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.lineage import Lineage, lineage_tags
-from tests.integration.rerun_harness import BUCKET, ROLE
+from tests.integration.rerun_harness import BUCKET, ROLE, one_failed_run
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -54,9 +54,7 @@ def test_three_times_duplicated_and_shuffled_events_start_exactly_one_rerun_each
 
 
 def test_redelivery_after_a_crash_between_start_and_record_starts_nothing_twice(make) -> None:
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]))
-    failed = h.start_run("s1")
-    h.emulator.run_until_idle()
+    h, failed = one_failed_run(make)
     h.deliver(rerun=False)
     real_start = h.access.start_run
     crashes = {"left": 1}
@@ -86,9 +84,7 @@ def test_concurrent_handlers_of_the_same_failure_start_one_run(make) -> None:
     from rerunner.logic import Rerunner
 
     # Given two Lambda instances handling the same failure at the same moment
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]))
-    failed = h.start_run("s1")
-    h.emulator.run_until_idle()
+    h, failed = one_failed_run(make)
     work = Work(kind="run", id=failed)
     other = Rerunner(h.repository, AwsAccess(omics=lambda: h.omics), h.config, now=h.clock.now)
     seen_by_other: list[Any] = []
@@ -108,9 +104,7 @@ def test_concurrent_handlers_of_the_same_failure_start_one_run(make) -> None:
 
 def test_a_later_successful_attempt_supersedes_the_failure(make) -> None:
     # Given a failed run that someone already re-ran successfully before its failure event got to us
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]))
-    failed = h.start_run("s1")
-    h.emulator.run_until_idle()
+    h, failed = one_failed_run(make)
     events = list(h.events)
     del h.events[:]
     h.deliver(events, rerun=False)
