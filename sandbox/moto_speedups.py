@@ -478,6 +478,8 @@ _clauses_seen: ContextVar[dict[tuple[int, tuple[type, ...]], list[Any]] | None] 
 def _find_clauses(self: Node, clause_types: Any) -> list[Any]:
     seen = _clauses_seen.get()
     if seen is None:
+        if _plain_trees.get(id(self)) is self:  # a shared parse (`_make`): nobody changes it, so neither its clauses
+            return _shared_parse_clauses(self, tuple(clause_types))
         return _original_find_clauses(self, clause_types)  # type: ignore[no-any-return]
     key = (id(self), tuple(clause_types))
     if key not in seen:  # the recursion into children comes back here, so each subtree is collected once
@@ -638,6 +640,7 @@ _PARSES_KEPT = 512
 # took 0.82 ms through deepcopy's memo, 0.40 ms top down). Evicted together (the server serves on threads).
 _parses: OrderedDict[tuple[type, str], Any] = OrderedDict()
 _plain_trees: dict[int, Any] = {}
+_clauses_of_parses: dict[int, dict[tuple[type, ...], list[Any]]] = {}  # id(root) -> its clauses by type
 _parses_lock = threading.Lock()
 
 
@@ -656,7 +659,23 @@ def _parsed_update_expression(cls: type, expression: str) -> Any:
         while len(_parses) > _PARSES_KEPT:
             _, evicted = _parses.popitem(last=False)
             _plain_trees.pop(id(evicted), None)
+            _clauses_of_parses.pop(id(evicted), None)
     return tree
+
+
+def _shared_parse_clauses(tree: Node, clause_types: tuple[type, ...]) -> list[Any]:
+    """moto's request handler lists the placeholders of every UpdateItem's expression (`find_clauses`, a walk
+    of the whole tree, twice per request): for a shared parse the list is the same every time, kept with it
+    (the same nodes, in a new list for each caller; dropped when the parse is)."""
+    with _parses_lock:
+        kept = _clauses_of_parses.get(id(tree))
+        clauses = None if kept is None else kept.get(clause_types)
+    if clauses is None:
+        clauses = _original_find_clauses(tree, list(clause_types))
+        with _parses_lock:
+            if _plain_trees.get(id(tree)) is tree:  # still kept: an evicted parse's id may be reused
+                _clauses_of_parses.setdefault(id(tree), {})[clause_types] = clauses
+    return list(clauses)
 
 
 def _is_plain_tree(node: Any, parent: Any) -> bool:

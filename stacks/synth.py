@@ -18,11 +18,10 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_cdk as cdk
-
-from stacks.app_builder import BUNDLING_CONTEXT_KEY, STACK_ID, build_app, default_context
+if TYPE_CHECKING:
+    import aws_cdk as cdk
 
 
 def _freeze(context: dict[str, Any]) -> str:
@@ -36,6 +35,12 @@ BUILTIN_VALIDATION = "builtinCloudFormationValidation"
 def _new_app(context: dict[str, Any], outdir: str) -> cdk.App:
     """The app of a synthesis: cdk.json's context under `context`, bundling off, CDK's built-in validation as
     `context[BUILTIN_VALIDATION]` says (the key is not passed on as context)."""
+    # Imported here, not at the top: importing the CDK starts Node (jsii, seconds), which a caller whose
+    # synthesis is already at hand (the tests' shared cache, tests/synth_cache.py) does not need.
+    import aws_cdk as cdk
+
+    from stacks.app_builder import BUNDLING_CONTEXT_KEY, default_context
+
     context = {**default_context(), **context, BUNDLING_CONTEXT_KEY: "false"}
     builtin_validation = bool(context.pop(BUILTIN_VALIDATION, False))
     return cdk.App(context=context, outdir=outdir, builtin_cloud_formation_validation=builtin_validation)
@@ -45,6 +50,8 @@ def _new_app(context: dict[str, Any], outdir: str) -> cdk.App:
 def _synth(frozen_context: str) -> tuple[str, str]:
     outdir = tempfile.mkdtemp(prefix="omics-autopilot-cdk-")
     atexit.register(shutil.rmtree, outdir, ignore_errors=True)
+    from stacks.app_builder import build_app
+
     app = _new_app(json.loads(frozen_context), outdir)
     stack = build_app(app)
     assembly = app.synth()
@@ -73,4 +80,4 @@ def synth_assembly_dir(context: dict[str, Any] | None = None, *, builtin_validat
     return Path(directory)
 
 
-__all__ = ["BUILTIN_VALIDATION", "STACK_ID", "default_context", "synth_assembly_dir", "synth_template"]
+__all__ = ["BUILTIN_VALIDATION", "synth_assembly_dir", "synth_template"]

@@ -55,13 +55,18 @@ def source_fingerprint(root: Path = ROOT) -> str:
     return digest.hexdigest()
 
 
+def entry_key(fingerprint: str, frozen_context: str) -> str:
+    """The name of a synthesis's entry in the cache directory: its sources and its context."""
+    return hashlib.sha256(f"{fingerprint}\0{frozen_context}".encode()).hexdigest()[:32]
+
+
 def cached_synth(synth: Callable[[str], tuple[str, str]], cache_dir: Path,
                  fingerprint: str) -> Callable[[str], tuple[str, str]]:
     """Wrap `stacks.synth._synth(frozen_context) -> (template_json, assembly_dir)` with the file cache."""
 
     @functools.lru_cache(maxsize=32)
     def _synth(frozen_context: str) -> tuple[str, str]:
-        key = hashlib.sha256(f"{fingerprint}\0{frozen_context}".encode()).hexdigest()[:32]
+        key = entry_key(fingerprint, frozen_context)
         entry = cache_dir / key
         cache_dir.mkdir(parents=True, exist_ok=True)
         with open(cache_dir / f"{key}.lock", "w") as lock:

@@ -86,7 +86,7 @@ def test_in_process_synthesis_runs_the_builtin_validation_for_the_default_app_an
     from stacks import synth
 
     made: list[dict[str, object]] = []
-    monkeypatch.setattr(synth.cdk, "App", lambda **kwargs: made.append(kwargs))
+    monkeypatch.setattr(cdk, "App", lambda **kwargs: made.append(kwargs))
     configured = {"alarmEmail": "a@example.org"}
     for context, asked in (({}, None), (configured, None), (configured, True)):
         synth._new_app(json.loads(synth._frozen(context, asked)), str(tmp_path))

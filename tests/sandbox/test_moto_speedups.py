@@ -578,18 +578,46 @@ def test_parsed_expression_copies_are_moto_s(expression: str) -> None:
     assert not original & reached
 
 
+@pytest.mark.parametrize("expression", _EXPRESSIONS)
+def test_clauses_of_a_shared_parse_are_the_ones_moto_finds(expression: str) -> None:
+    """moto's request handler lists an expression's placeholders (`find_clauses`) at every UpdateItem: for a
+    shared parse the kept answer is moto's own walk of the same tree (the same nodes, in the same order), in
+    a new list for each caller, so a caller that changes its list changes no other caller's."""
+    from moto.dynamodb.parsing.ast_nodes import (
+        ExpressionAttributeName,
+        ExpressionAttributeValue,
+        ExpressionPathDescender,
+        UpdateExpressionSetAction,
+    )
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    kinds = ([ExpressionAttributeName], [ExpressionAttributeValue],
+             [UpdateExpressionSetAction, ExpressionPathDescender])
+    with speedups():
+        shared = UpdateExpressionParser.make(expression)
+        for clause_types in kinds:
+            plain = moto_speedups._original_find_clauses(shared, clause_types)
+            first = shared.find_clauses(clause_types)
+            first.clear()
+            again = shared.find_clauses(clause_types)
+            assert [id(node) for node in again] == [id(node) for node in plain]
+            assert again is not shared.find_clauses(clause_types)
+
+
 def test_parses_kept_for_copies_are_as_many_as_the_parse_cache_keeps() -> None:
     """A long-running sandbox sees many distinct expressions: a parse the cache lets go is no longer kept
-    for fast copies either (found by a reviewer: they were kept for good)."""
+    for fast copies (found by a reviewer: they were kept for good), nor are its clauses."""
+    from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeValue
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     with speedups():
         for i in range(moto_speedups._PARSES_KEPT + 100):
-            UpdateExpressionParser.make(f"SET a{i} = :v")
+            UpdateExpressionParser.make(f"SET a{i} = :v").find_clauses([ExpressionAttributeValue])
         kept = {id(tree) for tree in moto_speedups._parses.values()}
 
     assert len(moto_speedups._parses) == moto_speedups._PARSES_KEPT
     assert set(moto_speedups._plain_trees) <= kept
+    assert set(moto_speedups._clauses_of_parses) <= kept  # and neither are its clauses
 
 
 def test_a_parse_holding_more_than_nodes_and_values_is_copied_by_deepcopy() -> None:

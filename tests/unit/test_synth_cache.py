@@ -64,3 +64,30 @@ def test_fingerprint_follows_stack_and_lambda_sources(tmp_path: Path) -> None:
     (tmp_path / "lambdas" / "shared" / "settings.py").write_text("y = 2\n")
 
     assert unchanged == before != source_fingerprint(tmp_path)
+
+
+def test_a_cached_synthesis_does_not_start_the_cdk(tmp_path: Path) -> None:
+    """Given a context already in the cache, when a fresh process (a served sandbox, an xdist worker) asks
+    for its template, then it gets it without importing the CDK, whose import starts Node (jsii, seconds)."""
+    import subprocess
+    import sys
+
+    from stacks.synth import _frozen
+    from tests import synth_cache
+
+    cache = tmp_path / "cache"
+    entry = cache / synth_cache.entry_key(synth_cache.source_fingerprint(), _frozen({"x": 1}, None))
+    entry.mkdir(parents=True)
+    (entry / synth_cache.TEMPLATE).write_text(json.dumps({"Resources": {"Cached": {}}}))
+    script = ("import json, sys\n"
+              "from pathlib import Path\n"
+              "from tests import synth_cache\n"
+              "synth_cache.install(Path(sys.argv[1]))\n"
+              "from stacks.synth import synth_template\n"
+              "print(json.dumps([synth_template({'x': 1}), 'aws_cdk' in sys.modules, 'jsii' in sys.modules]))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(cache)], cwd=synth_cache.ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+
+    template, cdk_imported, jsii_imported = json.loads(result.stdout.strip().splitlines()[-1])
+    assert template == {"Resources": {"Cached": {}}}
+    assert not cdk_imported and not jsii_imported
