@@ -293,6 +293,25 @@ def test_unknown_path_and_wrong_method(user: User) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- autoplay
+def test_a_stop_ends_autoplay_between_steps_not_after_its_catch_up() -> None:
+    """A slow step makes autoplay catch up (up to AUTOPLAY_MAX_LAG_SECONDS of real time, many steps) under the
+    server's lock: a stop (Ctrl-C, SIGTERM) must not wait for the whole catch-up, only for the step under way.
+    No account is deployed: the one autoplay drives is a stand-in that asks for the stop at its third step."""
+    server = SandboxServer(autoplay_speed=10**6, step_seconds=60)
+    steps: list[float] = []
+
+    class Account:
+        def step(self, seconds: float) -> None:
+            steps.append(seconds)
+            if len(steps) == 3:
+                server.request_stop()
+
+    server.account = Account()  # type: ignore[assignment]
+    server._autoplay()  # returns once stopped
+    assert steps == [60, 60, 60]  # a catch-up of 200,000 virtual seconds or more was due
+    assert server.autoplayed_seconds == 180
+
+
 def test_autoplay_advances_the_clock_in_the_background(user: User) -> None:
     run_id = user.start_run(user.workflow("autoplayed"), "auto-1")
     assert user.ok("POST", "/autoplay", {"speed": 3600}) == {"autoplay_speed": 3600}

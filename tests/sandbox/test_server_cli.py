@@ -156,11 +156,11 @@ def test_serve_prints_endpoints_first_and_serves_a_users_script_until_sigterm(se
     assert served.process.stdout is not None and served.process.stdout.read() == ""  # one line, nothing else
 
 
-def test_serve_stops_on_sigint_with_autoplay_running(serve: Any, template_file: Path) -> None:
+def test_serve_stops_on_sigint_with_autoplay_running(serve: Any, template_file: Path, tmp_path: Path) -> None:
     served = serve("--template", str(template_file), "--autoplay-speed", "600")
     assert served.endpoints["autoplay_speed"] == 600
     served.process.send_signal(signal.SIGINT)
-    assert served.process.wait(timeout=STOP_TIMEOUT) == 0
+    assert served.process.wait(timeout=STOP_TIMEOUT) == 0, (tmp_path / "serve.err").read_text()[-3000:]
 
 
 def test_an_invalid_fault_plan_file_is_refused_before_serving(tmp_path: Path, template_file: Path) -> None:
