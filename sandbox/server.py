@@ -571,11 +571,13 @@ class SandboxServer:
                         return
                     step = min(self.step_seconds, seconds)
                     remaining = seconds
-                    while remaining > 1e-9 and not self._stop.is_set():  # a stop (Ctrl-C) ends a long catch-up
-                        chunk = min(step, remaining)
-                        self.account.step(chunk)
-                        remaining -= chunk
-                    self.autoplayed_seconds += seconds - max(remaining, 0.0)
+                    try:
+                        while remaining > 1e-9 and not self._stop.is_set():  # a stop (Ctrl-C) ends a catch-up
+                            chunk = min(step, remaining)
+                            self.account.step(chunk)
+                            remaining -= chunk
+                    finally:  # the steps taken, also when one of them failed
+                        self.autoplayed_seconds += seconds - remaining
                     self.autoplay_error = None
             except Exception as exc:  # keep serving; the error is visible in GET /state
                 self.autoplay_error = f"{type(exc).__name__}: {exc}"

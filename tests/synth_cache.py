@@ -92,8 +92,8 @@ def _wrap(module: ModuleType, cache_dir: Path) -> None:
 
 
 class _WrapOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Wraps `stacks.synth` when something first imports it: importing it starts jsii (seconds), which
-    a run of unit tests alone must not pay."""
+    """Wraps `stacks.synth`'s `_synth` when something first imports the module, before anything calls it:
+    the hook itself imports nothing (a run of unit tests alone imports no synthesis at all)."""
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir

@@ -602,6 +602,7 @@ def test_clauses_of_a_shared_parse_are_the_ones_moto_finds(expression: str) -> N
             again = shared.find_clauses(clause_types)
             assert [id(node) for node in again] == [id(node) for node in plain]
             assert again is not shared.find_clauses(clause_types)
+            assert tuple(clause_types) in moto_speedups._clauses_of_parses[id(shared)]  # the kept answer served
 
 
 def test_parses_kept_for_copies_are_as_many_as_the_parse_cache_keeps() -> None:
@@ -617,7 +618,7 @@ def test_parses_kept_for_copies_are_as_many_as_the_parse_cache_keeps() -> None:
 
     assert len(moto_speedups._parses) == moto_speedups._PARSES_KEPT
     assert set(moto_speedups._plain_trees) <= kept
-    assert set(moto_speedups._clauses_of_parses) <= kept  # and neither are its clauses
+    assert set(moto_speedups._clauses_of_parses) == kept  # each kept parse's clauses, no evicted one's
 
 
 def test_a_parse_holding_more_than_nodes_and_values_is_copied_by_deepcopy() -> None:

@@ -160,7 +160,11 @@ def test_serve_stops_on_sigint_with_autoplay_running(serve: Any, template_file: 
     served = serve("--template", str(template_file), "--autoplay-speed", "600")
     assert served.endpoints["autoplay_speed"] == 600
     served.process.send_signal(signal.SIGINT)
-    assert served.process.wait(timeout=STOP_TIMEOUT) == 0, (tmp_path / "serve.err").read_text()[-3000:]
+    try:
+        returncode = served.process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"not stopped within {STOP_TIMEOUT} s: {(tmp_path / 'serve.err').read_text()[-3000:]}")
+    assert returncode == 0, (tmp_path / "serve.err").read_text()[-3000:]
 
 
 def test_an_invalid_fault_plan_file_is_refused_before_serving(tmp_path: Path, template_file: Path) -> None:
