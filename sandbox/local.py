@@ -430,11 +430,13 @@ class LocalAccount:
                 total += int(attributes["ApproximateNumberOfMessages"])
         return total
 
-    def run_until_quiet(self, max_seconds: float = 7 * 86400, step_seconds: float = 60) -> bool:
-        """Advance in steps until HealthOmics is idle and every queue is drained (or time runs out)."""
+    def run_until_quiet(self, max_seconds: float = 7 * 86400, step_seconds: float = 60,
+                        stopped: Callable[[], bool] = lambda: False) -> bool:
+        """Advance in steps until HealthOmics is idle and every queue is drained (or time runs out, or
+        `stopped()` says so between steps: the served sandbox's Ctrl-C)."""
         deadline = self.clock.now() + timedelta(seconds=max_seconds)
         self.deliver()
-        while self.clock.now() < deadline:
+        while self.clock.now() < deadline and not stopped():
             if self.emulator.is_idle() and self.pending_messages() == 0 and not self._pending_one_time_schedules():
                 return True
             self.step(step_seconds)

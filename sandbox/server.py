@@ -403,11 +403,11 @@ class SandboxServer:
         with self.lock:
             before = self._delivery_totals()
             remaining = seconds
-            while remaining > 1e-9:
+            while remaining > 1e-9 and not self._stop.is_set():  # a stop (Ctrl-C) ends it between steps
                 chunk = min(step, remaining)
                 self.account.step(chunk)
                 remaining -= chunk
-            return {"advanced_seconds": seconds, **self._delivery_delta(before), **self._brief()}
+            return {"advanced_seconds": seconds - remaining, **self._delivery_delta(before), **self._brief()}
 
     def run_until_quiet(self, max_seconds: float, step_seconds: float) -> dict[str, Any]:
         if max_seconds / step_seconds > MAX_STEPS_PER_REQUEST:
@@ -415,7 +415,8 @@ class SandboxServer:
                              [{"field": "step_seconds", "message": "too many steps for one request"}])
         with self.lock:
             before, started = self._delivery_totals(), self.account.clock.now()
-            quiet = self.account.run_until_quiet(max_seconds=max_seconds, step_seconds=step_seconds)
+            quiet = self.account.run_until_quiet(max_seconds=max_seconds, step_seconds=step_seconds,
+                                                 stopped=self._stop.is_set)
             advanced = (self.account.clock.now() - started).total_seconds()
             return {"quiet": quiet, "advanced_seconds": advanced, **self._delivery_delta(before), **self._brief()}
 

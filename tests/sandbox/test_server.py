@@ -13,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -20,6 +22,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sandbox.local import LocalAccount
 from sandbox.omics import OutputSpec, TaskSpec, definition_zip
 from sandbox.server import SandboxServer
 from shared.provenance.repository import ProvenanceRepository
@@ -293,23 +296,58 @@ def test_unknown_path_and_wrong_method(user: User) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- autoplay
-def test_a_stop_ends_autoplay_between_steps_not_after_its_catch_up() -> None:
-    """A slow step makes autoplay catch up (up to AUTOPLAY_MAX_LAG_SECONDS of real time, many steps) under the
-    server's lock: a stop (Ctrl-C, SIGTERM) must not wait for the whole catch-up, only for the step under way.
-    No account is deployed: the one autoplay drives is a stand-in that asks for the stop at its third step."""
-    server = SandboxServer(autoplay_speed=10**6, step_seconds=60)
-    steps: list[float] = []
+class _BusyAccount:
+    """A stand-in for the account under a server's control operations: never quiet, stepping its own clock, it
+    asks the server to stop at its third step (the loops under test are the server's and LocalAccount's)."""
 
-    class Account:
-        def step(self, seconds: float) -> None:
-            steps.append(seconds)
-            if len(steps) == 3:
-                server.request_stop()
+    def __init__(self, server: SandboxServer) -> None:
+        self.server, self.steps, self.now = server, [], datetime(2026, 1, 1, tzinfo=UTC)
+        self.clock = SimpleNamespace(now=lambda: self.now)
+        self.stats = SimpleNamespace(invocations={}, records={}, record_failures={})
+        self.emulator = SimpleNamespace(is_idle=lambda: False, active_runs=lambda: 1)
 
-    server.account = Account()  # type: ignore[assignment]
-    server._autoplay()  # returns once stopped
-    assert steps == [60, 60, 60]  # a catch-up of 200,000 virtual seconds or more was due
-    assert server.autoplayed_seconds == 180
+    def step(self, seconds: float) -> None:
+        self.steps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        if len(self.steps) == 3:
+            self.server.request_stop()
+
+    def deliver(self) -> None:
+        pass
+
+    def pending_messages(self) -> int:
+        return 0
+
+    def dlq_messages(self) -> int:
+        return 0
+
+    def _pending_one_time_schedules(self) -> bool:
+        return False
+
+    def run_until_quiet(self, **kwargs: Any) -> bool:
+        return LocalAccount.run_until_quiet(self, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("operation", ["autoplay", "advance", "run_until_quiet"])
+def test_a_stop_ends_a_long_clock_operation_between_steps(operation: str) -> None:
+    """Autoplay's catch-up (up to AUTOPLAY_MAX_LAG_SECONDS of real time), POST /clock/advance and POST
+    /run-until-quiet (up to 20,000 steps each) step the clock under the server's lock, which stopping the
+    server waits for: a stop (Ctrl-C, SIGTERM) must end them at the step under way, and the seconds they
+    report are the seconds stepped. No account is deployed (a stand-in that asks for the stop at its third step)."""
+    server = SandboxServer(autoplay_speed=10**6 if operation == "autoplay" else 0, step_seconds=60)
+    account = _BusyAccount(server)
+    server.account = account  # type: ignore[assignment]
+    if operation == "autoplay":
+        server._autoplay()  # returns once stopped; a catch-up of 200,000 virtual seconds or more was due
+        advanced = server.autoplayed_seconds
+    elif operation == "advance":
+        advanced = server.advance(6000)["advanced_seconds"]
+    else:
+        answer = server.run_until_quiet(max_seconds=6000, step_seconds=60)
+        assert answer["quiet"] is False
+        advanced = answer["advanced_seconds"]
+    assert account.steps == [60, 60, 60]
+    assert advanced == 180
 
 
 def test_autoplay_advances_the_clock_in_the_background(user: User) -> None:
