@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -402,12 +402,20 @@ class SandboxServer:
                              [{"field": "step_seconds", "message": "too many steps for one request"}])
         with self.lock:
             before = self._delivery_totals()
-            remaining = seconds
-            while remaining > 1e-9 and not self._stop.is_set():  # a stop (Ctrl-C) ends it between steps
-                chunk = min(step, remaining)
-                self.account.step(chunk)
-                remaining -= chunk
-            return {"advanced_seconds": seconds - remaining, **self._delivery_delta(before), **self._brief()}
+            stepped = sum(self._steps(seconds, step))
+            # all of it unless stopped: a float sum of the steps may differ from the request in its last digit
+            advanced = stepped if self._stop.is_set() else seconds
+            return {"advanced_seconds": advanced, **self._delivery_delta(before), **self._brief()}
+
+    def _steps(self, seconds: float, step: float) -> Iterator[float]:
+        """Step the account's clock by `seconds`, `step` at a time, yielding each step's seconds once taken. A stop
+        (Ctrl-C, SIGTERM) ends it between steps: callers hold the lock, which stopping the server waits for."""
+        remaining = seconds
+        while remaining > 1e-9 and not self._stop.is_set():
+            chunk = min(step, remaining)
+            self.account.step(chunk)
+            remaining -= chunk
+            yield chunk
 
     def run_until_quiet(self, max_seconds: float, step_seconds: float) -> dict[str, Any]:
         if max_seconds / step_seconds > MAX_STEPS_PER_REQUEST:
@@ -570,15 +578,8 @@ class SandboxServer:
                 with self.lock:
                     if self._stop.is_set():
                         return
-                    step = min(self.step_seconds, seconds)
-                    remaining = seconds
-                    try:
-                        while remaining > 1e-9 and not self._stop.is_set():  # a stop (Ctrl-C) ends a catch-up
-                            chunk = min(step, remaining)
-                            self.account.step(chunk)
-                            remaining -= chunk
-                    finally:  # the steps taken, also when one of them failed
-                        self.autoplayed_seconds += seconds - remaining
+                    for chunk in self._steps(seconds, min(self.step_seconds, seconds)):
+                        self.autoplayed_seconds += chunk  # the steps taken, also when a later one fails
                     self.autoplay_error = None
             except Exception as exc:  # keep serving; the error is visible in GET /state
                 self.autoplay_error = f"{type(exc).__name__}: {exc}"
