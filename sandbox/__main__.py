@@ -118,8 +118,12 @@ def serve(args: argparse.Namespace) -> int:
                            template=args.template, faults=args.faults, autoplay_speed=args.autoplay_speed,
                            step_seconds=args.step_seconds, demo_workflow=args.demo_workflow)
 
+    received: list[int] = []
+
     def request_stop(signum: int, _frame: object) -> None:
-        _say(sys.stderr, f"sandbox: {signal.Signals(signum).name}, stopping")
+        # Only what takes no lock: the handler runs in the main thread, which may hold one (sys.stderr's buffer,
+        # an Event's) at that very moment. The main thread says what it received once wait() returns.
+        received.append(signum)
         server.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -137,6 +141,8 @@ def serve(args: argparse.Namespace) -> int:
                          f"sandbox: for your scripts: export {exports}\n"
                          f"sandbox: control API {server.control_url} (docs/SANDBOX.md); Ctrl-C to stop")
         server.wait()
+        if received:
+            _say(sys.stderr, f"sandbox: {signal.Signals(received[0]).name}, stopping")
     finally:
         server.stop()
         # The interpreter's closing garbage collections walk the whole heap (moto's backends and models): 0.85

@@ -63,6 +63,7 @@ MAX_ADVANCE_SECONDS = 7 * 86400.0  # one control request moves the clock at most
 MAX_STEPS_PER_REQUEST = 20_000  # seconds / step_seconds, so that one request stays bounded
 DEFAULT_STEP_SECONDS = 60.0
 AUTOPLAY_TICK_SECONDS = 0.2  # real seconds between autoplay advances
+WAIT_POLL_SECONDS = 0.1  # how soon wait() returns after a stop is requested
 AUTOPLAY_MAX_LAG_SECONDS = 5.0  # real time that autoplay catches up at most after a slow step
 
 REASON_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -243,7 +244,8 @@ class SandboxServer:
         self.autoplay_speed = autoplay_speed
         self.step_seconds = step_seconds
         self.lock = threading.RLock()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # set by stop(): wakes autoplay's tick at once
+        self._stop_requested = False  # set by request_stop(): a plain flag, which a signal handler may set
         self._moto: Any = None
         self._omics: OmicsHTTPServer | None = None
         self._control: ThreadingHTTPServer | None = None
@@ -323,13 +325,18 @@ class SandboxServer:
         self.stop()
 
     def request_stop(self) -> None:
-        """Ask ``wait()`` to return (safe from a signal handler); ``stop()`` does the shutdown."""
-        self._stop.set()
+        """Ask ``wait()`` to return and the clock operations under way to end; ``stop()`` does the shutdown.
+        Safe from a signal handler because it takes no lock: Python runs the handler in the main thread, which
+        may hold a lock at that moment (Event.set from a handler that landed inside Event.wait deadlocked)."""
+        self._stop_requested = True
+
+    def stopping(self) -> bool:
+        return self._stop_requested or self._stop.is_set()
 
     def wait(self) -> None:
-        """Block until ``stop()`` is called (from a signal handler or another thread)."""
-        while not self._stop.wait(0.5):
-            pass
+        """Block until a stop is requested (``request_stop``, from a signal handler too) or ``stop()`` is called."""
+        while not self.stopping():
+            time.sleep(WAIT_POLL_SECONDS)  # a signal's handler runs during the sleep; the sleep then resumes
 
     # ------------------------------------------------------------------ endpoints
     def _url(self, port: int) -> str:
@@ -404,14 +411,14 @@ class SandboxServer:
             before = self._delivery_totals()
             stepped = sum(self._steps(seconds, step))
             # all of it unless stopped: a float sum of the steps may differ from the request in its last digit
-            advanced = stepped if self._stop.is_set() else seconds
+            advanced = stepped if self.stopping() else seconds
             return {"advanced_seconds": advanced, **self._delivery_delta(before), **self._brief()}
 
     def _steps(self, seconds: float, step: float) -> Iterator[float]:
         """Step the account's clock by `seconds`, `step` at a time, yielding each step's seconds once taken. A stop
         (Ctrl-C, SIGTERM) ends it between steps: callers hold the lock, which stopping the server waits for."""
         remaining = seconds
-        while remaining > 1e-9 and not self._stop.is_set():
+        while remaining > 1e-9 and not self.stopping():
             chunk = min(step, remaining)
             self.account.step(chunk)
             remaining -= chunk
@@ -424,7 +431,7 @@ class SandboxServer:
         with self.lock:
             before, started = self._delivery_totals(), self.account.clock.now()
             quiet = self.account.run_until_quiet(max_seconds=max_seconds, step_seconds=step_seconds,
-                                                 stopped=self._stop.is_set)
+                                                 stopped=self.stopping)
             advanced = (self.account.clock.now() - started).total_seconds()
             return {"quiet": quiet, "advanced_seconds": advanced, **self._delivery_delta(before), **self._brief()}
 
@@ -567,7 +574,7 @@ class SandboxServer:
     def _autoplay(self) -> None:
         """Advance ``autoplay_speed`` virtual seconds per real second while the speed is above zero."""
         last = time.monotonic()
-        while not self._stop.wait(AUTOPLAY_TICK_SECONDS):
+        while not self._stop.wait(AUTOPLAY_TICK_SECONDS) and not self.stopping():
             now = time.monotonic()
             elapsed, last = min(now - last, AUTOPLAY_MAX_LAG_SECONDS), now
             speed = self.autoplay_speed
@@ -576,7 +583,7 @@ class SandboxServer:
             seconds = speed * elapsed
             try:
                 with self.lock:
-                    if self._stop.is_set():
+                    if self.stopping():
                         return
                     for chunk in self._steps(seconds, min(self.step_seconds, seconds)):
                         self.autoplayed_seconds += chunk  # the steps taken, also when a later one fails

@@ -9,6 +9,7 @@ same way a user's script is; the handlers are the real ones, run by the sandbox.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -348,6 +349,27 @@ def test_a_stop_ends_a_long_clock_operation_between_steps(operation: str) -> Non
         advanced = answer["advanced_seconds"]
     assert account.steps == [60, 60, 60]
     assert advanced == 180
+
+
+def test_a_stop_request_takes_no_lock_so_a_signal_handler_may_make_it() -> None:
+    """`python -m sandbox serve`'s SIGINT / SIGTERM handler asks for the stop. Python runs a handler in the main
+    thread, between two of its bytecodes: here, inside `wait()`, possibly while that thread holds the lock of the
+    threading.Event it waits on. A request that takes the same lock (Event.set) never returns: the served
+    sandbox hung on Ctrl-C, about one CI run in three (py-spy: MainThread in Event.set, under Event.wait)."""
+    server = SandboxServer(autoplay_speed=0)
+    returned = threading.Event()
+
+    def handler_inside_wait() -> None:  # the main thread's state when the signal lands, made deterministic
+        with server._stop._cond:  # type: ignore[attr-defined]  # Event.wait holds it between its checks
+            server.request_stop()
+        returned.set()
+
+    threading.Thread(target=handler_inside_wait, name="signal-lands-in-wait", daemon=True).start()
+    assert returned.wait(10), "request_stop() blocked on the lock the interrupted wait() holds"
+    waiting = threading.Thread(target=server.wait, daemon=True)
+    waiting.start()
+    waiting.join(10)
+    assert not waiting.is_alive(), "wait() did not return after request_stop()"
 
 
 def test_autoplay_advances_the_clock_in_the_background(user: User) -> None:
