@@ -138,6 +138,18 @@ def sqs_event(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     } for i, body in enumerate(bodies)]}
 
 
+def sqs_batches(items: list[Any], sizes: list[int]) -> list[list[Any]]:
+    """`items` cut into consecutive batches of the given sizes in turn (the last size repeats), as an SQS event
+    source hands a queue's messages to a function: batch by batch, each of any size up to its maximum."""
+    batches: list[list[Any]] = []
+    start = 0
+    while start < len(items):
+        size = sizes[min(len(batches), len(sizes) - 1)]
+        batches.append(items[start : start + size])
+        start += size
+    return batches
+
+
 def deep_copy(event: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(event)
 

@@ -23,7 +23,7 @@ from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.provenance.views import run_view, run_views
-from tests.factories import create_provenance_table, get_run_response, run_event, run_lifecycle
+from tests.factories import create_provenance_table, get_run_response, run_event, run_lifecycle, sqs_batches
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 VOLATILE = {"details_recorded_at", "recorded_at"}
@@ -74,13 +74,17 @@ class TruthOmics:
         return _Paginator()
 
 
-def _play(order: list[int]) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str], ProvenanceRepository]:
+def _play(order: list[int], batch_sizes: list[int] | None = None,
+          ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str], ProvenanceRepository]:
+    """The events in `order`, in SQS batches of `batch_sizes` (one event each by default): the recorder's handler
+    writes a batch's history items at its end, in bulk."""
     client = boto3.client("dynamodb", region_name="us-east-1")
     repository = ProvenanceRepository(create_provenance_table(client, f"t{len(order)}-{hash(tuple(order))}"), client)
     omics = TruthOmics()
     recorder = Recorder(repository, omics=lambda: omics, now=lambda: T0)
-    for index in order:
-        repository.put_items(recorder.record(parse_omics_event(TRACE[index])).history)
+    for batch in sqs_batches(order, batch_sizes or [1]):
+        history = [item for index in batch for item in recorder.record(parse_omics_event(TRACE[index])).history]
+        repository.put_items(history)
     final = {}
     for raw in client.scan(TableName=repository.table_name)["Items"]:
         item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
@@ -118,11 +122,13 @@ def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(min_value=0, max_value=len(TRACE) - 1), max_size=len(TRACE)).flatmap(
-    lambda extra: st.permutations(list(range(len(TRACE))) + extra)))
-def test_any_order_with_duplicates_converges_and_keeps_every_outcome(order: list[int]) -> None:
-    # Given any permutation of the trace with duplicates (DELETED may come before the terminal event)
+    lambda extra: st.permutations(list(range(len(TRACE))) + extra)),
+       st.lists(st.integers(min_value=1, max_value=2 * len(TRACE)), min_size=1, max_size=8))
+def test_any_order_with_duplicates_converges_and_keeps_every_outcome(order: list[int], batch_sizes: list[int]) -> None:
+    # Given any permutation of the trace with duplicates (DELETED may come before the terminal event), in any
+    # SQS batches
     with mock_aws(), speedups():
-        final, calls, _ = _play(order)
+        final, calls, _ = _play(order, batch_sizes)
     baseline, baseline_calls = _baseline()
     # Then the table is exactly the in-order one
     assert final == baseline
