@@ -64,7 +64,8 @@ class _Tracer:
             self._tracer = Tracer(service=SERVICE)
 
     def capture_lambda_handler(self, handler: Handler) -> Handler:
-        traced = self._tracer.capture_lambda_handler(handler) if self._tracer else handler
+        guarded = leaving_error_text_behind(handler)  # inside the tracer: X-Ray records what leaves, too
+        traced = self._tracer.capture_lambda_handler(guarded) if self._tracer else guarded
         return bounded_by_remaining_time(traced)
 
     def capture_method(self, method: Handler) -> Handler:
@@ -72,6 +73,23 @@ class _Tracer:
 
 
 tracer = _Tracer()
+
+
+def leaving_error_text_behind(handler: Handler) -> Handler:
+    """An error that escapes the handler is logged with `error_fields` and leaves as `HandlerFailed`, which
+    names its type, code and operation only: Lambda's runtime logs an escaping error's message at ERROR."""
+    from shared.errors import HandlerFailed
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(event, context, *args, **kwargs)
+        except Exception as error:
+            log_error("error", "invocation failed", error)
+            raise HandlerFailed(error, error_fields(error)) from None
+
+    wrapper.leaves_error_text_behind = True  # type: ignore[attr-defined]  # the decorators above copy it
+    return cast(Handler, wrapper)
 
 
 def bounded_by_remaining_time(handler: Handler) -> Handler:

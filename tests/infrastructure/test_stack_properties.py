@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 from typing import Any
 
@@ -429,3 +430,15 @@ def test_wiring_index_points_at_resources_of_the_right_types(template_dict, wiri
         assert esm.get("MaximumBatchingWindowInSeconds", 0) == consumer["maximumBatchingWindowInSeconds"]
         assert props(template_dict, consumer["function"])["Handler"] == consumer["handler"]
     json.dumps(wiring)  # plain JSON: the sandbox reads it without CDK
+
+
+def test_every_deployed_handler_leaves_error_texts_behind(template_dict: dict[str, Any]) -> None:
+    """Each of our handlers the stack deploys (its functions' Handler settings) goes through the guard that
+    lets no error text escape into Lambda's ERROR log line (tests/unit/test_followups_error_logs.py)."""
+    ours = {path.name for path in LAMBDAS_DIR.iterdir() if (path / "handler.py").is_file()}
+    handlers = sorted({r["Properties"]["Handler"] for r in template_dict["Resources"].values()
+                       if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].split(".")[0] in ours})
+    assert {h.split(".")[0] for h in handlers} == ours  # every function folder is deployed, and checked
+    unguarded = [h for h in handlers if not getattr(
+        getattr(importlib.import_module(h.rsplit(".", 1)[0]), h.rsplit(".", 1)[1]), "leaves_error_text_behind", False)]
+    assert unguarded == []

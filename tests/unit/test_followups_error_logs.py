@@ -4,10 +4,12 @@ and operation only; the text goes to DEBUG and, where it is provenance, to Dynam
 
 from __future__ import annotations
 
+import traceback
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 from reconciler.logic import Reconciler, SweepReport
 
@@ -68,4 +70,29 @@ def test_the_reconciler_logs_a_deferred_entity_without_the_error_text(shipped_lo
     assert "stale entity left for the next sweep" in out and '"error_code":"ThrottlingException"' in out
     assert URI not in out
 
+
+
+
+def test_an_error_that_escapes_a_handler_leaves_its_text_behind(monkeypatch, shipped_logs) -> None:
+    """Lambda's runtime writes an unhandled exception's type, message and stack frames into the function's log
+    at ERROR (and X-Ray records it with its message). The pruner's scheduled start raised one listing each
+    cache's error text; a direct invocation's ValidationError quotes the payload. What leaves a handler names
+    the error's type, code and operation; the original stays on the exception for a caller in-process."""
+    import pruner.handler as pruner_handler
+
+    cause = _client_error(operation="GetRunCache")
+
+    def start(_: Any) -> None:
+        raise RuntimeError(f"prune passes could not start for 1 cache(s): cache-1: {cause}") from cause
+
+    monkeypatch.setattr(pruner_handler, "_pruner", lambda: SimpleNamespace(start=start))
+    with pytest.raises(Exception) as raised:
+        pruner_handler.lambda_handler({}, FakeLambdaContext())
+    escaped = raised.value
+    printed = "".join(traceback.format_exception(escaped))  # the runtime prints less: message and frames
+    assert URI not in printed and SAMPLE not in printed
+    assert "RuntimeError" in str(escaped) and "ValidationException" in str(escaped) and "GetRunCache" in str(escaped)
+    out = shipped_logs.getvalue()
+    assert "invocation failed" in out and '"error_type":"RuntimeError"' in out and URI not in out
+    assert escaped.__context__ is not None and URI in str(escaped.__context__)  # for tests and the sandbox
 

@@ -20,7 +20,7 @@ import pytest
 import pricing.handler as handler_module
 from pricing.logic import FAILED, REFRESHED
 from shared.cost.price_source import PriceStore
-from shared.errors import RetryableError
+from shared.errors import HandlerFailed, RetryableError
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import get_settings
 from tests.factories import FakeLambdaContext
@@ -154,16 +154,18 @@ def test_a_throttled_refresh_is_answered_then_retried_by_lambda(happened, table_
     # SUCCESS and the invocation fails with the retryable error: Lambda's asynchronous retries, then the
     # schedule's alarmed dead-letter queue (the function's on-failure destination), take over.
     use_client(monkeypatch, happened, error="ThrottlingException")
-    with pytest.raises(RetryableError, match="ThrottlingException"):
+    with pytest.raises(HandlerFailed, match="error_type=RetryableError, error_code=ThrottlingException") as raised:
         handler_module.lambda_handler(request("Create"), FakeLambdaContext())
+    assert isinstance(raised.value.error, RetryableError)
     assert answer_of(happened[0])["Status"] == "SUCCESS"
     assert [r["outcome"] for r in store_of(table_name).refreshes(REGION)] == [FAILED]
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://example.org/answer"])
 def test_only_an_https_response_url_is_answered(happened, url) -> None:
-    with pytest.raises(ValueError, match="https"):
+    with pytest.raises(HandlerFailed, match="error_type=ValueError") as raised:
         handler_module.lambda_handler(request("Create", ResponseURL=url), FakeLambdaContext())
+    assert "https" in str(raised.value.error)
     assert happened == []
 
 
