@@ -234,7 +234,9 @@ class StackTarget(TableTarget):
         result = json.loads(body) if body else None
         if response.get("FunctionError"):
             message = result.get("errorMessage") if isinstance(result, dict) else body
-            raise CliError(f"{capability} function failed: {message}")
+            # a deployed function's error names its type, code and operation only (docs/OPERATIONS.md)
+            raise CliError(f"{capability} function failed: {message} (the error's text, if any, is in the "
+                           f"function's log at DEBUG only)")
         return result
 
     def archive(self) -> tuple[str, str]:

@@ -262,6 +262,7 @@ class LocalAccount:
         os.environ.update(HANDLER_ENV_OVERRIDES)
         try:
             from shared.clock import use_clock
+            from shared.errors import HandlerFailed
             from shared.settings import get_settings
 
             get_settings.cache_clear()
@@ -273,12 +274,18 @@ class LocalAccount:
                 # An invocation that had nothing to count is normal here, as it is in Lambda.
                 warnings.filterwarnings("ignore", message="No application metrics to publish")
                 return handler(event, SandboxContext(spec))
+        except HandlerFailed as failed:
+            # A deployed function's error leaves naming its type, code and operation only (its text may quote a
+            # sample or an S3 key, and Lambda logs it); a local account has no shipped log: say what failed
+            # (raised below, outside this block, so that it is not chained to the wrapper it came in).
+            original = failed.error
         finally:
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+        raise original
 
     # ------------------------------------------------------------------ SQS -> Lambda
     def _holds_messages(self, queue_url: str) -> bool:

@@ -141,6 +141,7 @@ def sqs_event(bodies: list[dict[str, Any]]) -> dict[str, Any]:
 def sqs_batches(items: list[Any], sizes: list[int]) -> list[list[Any]]:
     """`items` cut into consecutive batches of the given sizes in turn (the last size repeats), as an SQS event
     source hands a queue's messages to a function: batch by batch, each of any size up to its maximum."""
+    assert sizes and min(sizes) >= 1, sizes
     batches: list[list[Any]] = []
     start = 0
     while start < len(items):

@@ -3,6 +3,8 @@
 X-Ray SDK instrumentation is opt-in (ENABLE_XRAY_SDK=true): importing it costs ~90 ms of every cold
 start, more than the rest of a handler's own imports, while Lambda's active tracing (always on in
 the stack) already records each invocation. Turn it on when per-call subsegments are worth that.
+Its subsegments record a failed AWS call's error message, which can quote a sample or an S3 key
+(docs/OPERATIONS.md).
 
 `tracer.capture_lambda_handler` is the entry point every function's handler goes through: it also
 bounds the invocation's HealthOmics calls by the time Lambda says is left (shared.omics).

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from autopilot_cli.app import main
 from autopilot_cli.target import SandboxTarget
@@ -67,9 +68,14 @@ def test_version_bump_then_prune_reclaims_bytes_and_current_entries_still_hit() 
         run_b = run(account, workflow_id, "run-b")
         assert not any(t["cacheHit"] for t in tasks(account, run_b))
         # And the pruner runs on demand (enforce) through the stack's planner, queue and worker
-        result = account.invoke(function(account, "pruner.handler.lambda_handler"), {"mode": "enforce"})
+        planner = function(account, "pruner.handler.lambda_handler")
+        result = account.invoke(planner, {"mode": "enforce"})
         assert [p["status"] for p in result["passes"]] == ["STARTED"]
         account.deliver()
+        # (a request the planner refuses fails with its own reason here: a deployed function's error names its
+        # type, code and operation only, but a local account has no shipped log to keep the text out of)
+        with pytest.raises(ValidationError, match="mode"):
+            account.invoke(planner, {"mode": "bogus"})
         # Then exactly run A's entries are gone, with their bytes reclaimed and recorded
         [record] = account.repository.prune_history(cache_id)
         assert record["status"] == "COMPLETED" and record["mode"] == "enforce"

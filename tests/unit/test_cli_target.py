@@ -116,7 +116,8 @@ def test_the_entry_function_output_wins_and_a_function_error_is_reported(session
     lam.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
                                 "Payload": StreamingBody(io.BytesIO(body), len(body))},
                      {"FunctionName": "rec-fn", "InvocationType": "RequestResponse", "Payload": b"{}"})
-    with pytest.raises(CliError, match="recorder function failed: boom"):
+    with pytest.raises(CliError, match=r"recorder function failed: boom \(the error's text, if any, is in the "
+                                       r"function's log at DEBUG only\)"):
         StackTarget(STACK, session).invoke("recorder", {})  # type: ignore[arg-type]
 
 

@@ -96,3 +96,29 @@ def test_an_error_that_escapes_a_handler_leaves_its_text_behind(monkeypatch, shi
     assert "invocation failed" in out and '"error_type":"RuntimeError"' in out and URI not in out
     assert escaped.__context__ is not None and URI in str(escaped.__context__)  # for tests and the sandbox
 
+
+
+def test_with_the_x_ray_sdk_on_the_tracer_gets_the_guarded_handler() -> None:
+    """ENABLE_XRAY_SDK=true: Powertools' Tracer records what leaves the handler it wraps (an exception with its
+    message): it must wrap the guard, not the handler itself."""
+    from shared.errors import HandlerFailed
+    from shared.observability import _Tracer
+
+    wrapped: list[Any] = []
+
+    class RecordingTracer:
+        def capture_lambda_handler(self, handler: Any) -> Any:
+            wrapped.append(handler)
+            return handler
+
+    tracer = _Tracer()
+    tracer._tracer = RecordingTracer()
+
+    def handler(event: Any, context: Any) -> None:
+        raise RuntimeError(f"no access to {URI}")
+
+    tracer.capture_lambda_handler(handler)
+    (traced,) = wrapped
+    with pytest.raises(HandlerFailed) as raised:
+        traced({}, FakeLambdaContext())
+    assert URI not in str(raised.value)
