@@ -1,0 +1,476 @@
+"""Batch follow-ups: a processed batch's failed members (failed runs, failed submissions) become at most one
+follow-up batch (StartRunBatch) a group, members needing the same batch-level settings and delay together."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rerunner.brake import Brake
+from rerunner.common import (
+    NOT_STARTED_HERE,
+    Decided,
+    Outcome,
+    _cache_behavior,
+    _enriched,
+    _raise_if_lagging,
+    _run_details,
+    _started_here,
+    _with_lineage,
+    decision_sk,
+    next_lineage,
+)
+from rerunner.dal import AwsAccess, NotFound
+from rerunner.policy import Decision, Storage, decide, decide_submission
+from rerunner.settings_file import encode
+from rerunner.work import Work
+from shared.batch_submit import BatchRejected
+from shared.errors import PermanentError
+from shared.lineage import TAG_ATTEMPT, TAG_RERUN_REASON, TAG_ROOT_BATCH, lineage_tags, sample_tags
+from shared.observability import log_error, logger
+from shared.provenance import keys
+from shared.provenance.items import RunDetails
+from shared.provenance.repository import ProvenanceRepository
+from shared.status import RunStatus, iso_time
+
+TAG_PARENT_BATCH = "autopilot:parent-batch"
+MAX_INLINE_BYTES = 300_000  # keeps the recorded request (BATCH#<id>/REQUEST) well under DynamoDB's 400 KB
+
+
+def group_decision_sk(attempt: int, group: str) -> str:
+    return f"RERUN#{attempt:02d}#{group}"
+
+
+def batch_request_id(batch_id: str, attempt: int, group: str) -> str:
+    return f"autopilot-rerun-batch-{batch_id}-{attempt}-{group}"
+
+
+def group_id(decision: Decision) -> str:
+    """Members that need the same batch-level settings (storage) and wait as long share one follow-up."""
+    storage = decision.storage
+    if storage is None:
+        label = "same"
+    elif storage.storageType == "DYNAMIC":
+        label = "dynamic"
+    else:
+        label = f"static{storage.storageCapacity}"
+    return f"{label}-d{decision.delay_seconds}" if decision.delay_seconds else label
+
+
+@dataclass
+class _Member:
+    """One failed batch entry: a failed run or a failed submission."""
+
+    run_setting_id: str
+    decision: Decision
+    run: RunDetails | None = None  # None for a failed submission
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _BatchRecords:
+    """A failed batch's LINK and recorded request, each read when first needed and at most once while one
+    work is handled (the request can hold 100 members' inline settings: up to 400 KB, 100 read units a
+    strongly consistent read), and whether this stack started it."""
+
+    repository: ProvenanceRepository
+    aws: AwsAccess
+    stack_id: str | None
+    batch_id: str
+
+    @functools.cached_property
+    def link(self) -> dict[str, Any] | None:
+        return self.repository.get_batch_link(self.batch_id)
+
+    @functools.cached_property
+    def request(self) -> dict[str, Any] | None:
+        return self.repository.get_batch_request(self.batch_id)
+
+    @functools.cached_property
+    def batch(self) -> dict[str, Any] | None:
+        """GetBatch (None once HealthOmics no longer knows the batch): only when provenance lacks an answer."""
+        try:
+            return dict(self.aws.get_batch(self.batch_id))
+        except NotFound:
+            return None
+
+    @property
+    def place(self) -> dict[str, Any]:
+        """The batch's root and attempt: its LINK, else its recorded request (which carries the same), else,
+        should both writes have been lost, the lineage tags a follow-up carries; a batch with none of these
+        is its own root, attempt 0 (a follow-up counted so could escape the attempt limit)."""
+        recorded = self.link or self.request
+        if recorded:
+            return recorded
+        if not self.started_here:  # a foreign batch's tags do not say where it belongs here
+            return {}
+        tags = (self.batch or {}).get("tags") or {}
+        if not tags.get(TAG_ROOT_BATCH):
+            return {}
+        return {"root_batch_id": tags[TAG_ROOT_BATCH], "attempt": int(tags.get(TAG_ATTEMPT, 0))}
+
+    @functools.cached_property
+    def started_here(self) -> bool:
+        """A batch this stack started: linked, or its request recorded in provenance (launcher, re-runner),
+        or, should those writes have been lost, the product's tags on the batch (one GetBatch)."""
+        if self.link is not None or self.request is not None:
+            return True
+        return self.batch is not None and _started_here(self.batch.get("tags") or {}, self.stack_id)
+
+
+class FollowUps(Brake):
+    """A PROCESSED batch's failed members: decided each, re-run together as a follow-up batch a group."""
+
+    def handle_batch(self, work: Work) -> Outcome:
+        outcome = Outcome(work)
+        batch_id = work.id
+        # A follow-up's place in its root's history: its LINK, or, when that write was lost or has not
+        # happened yet (its starter stopped after StartRunBatch), its recorded request, which carries the
+        # same root and attempt, or its lineage tags (`_BatchRecords.place`).
+        records = _BatchRecords(self.repository, self.aws, self.config.stack_id, batch_id)
+        link = records.place
+        root_batch_id = str(link.get("root_batch_id") or batch_id)
+        batch_attempt = int(link.get("attempt", 0))
+        if not records.started_here and not self.config.rerun_foreign_runs:
+            record = {"entity": "RERUN_BATCH", "batch_id": batch_id, "attempt": batch_attempt + 1,
+                      "why": NOT_STARTED_HERE, "decided_at": iso_time(self.now())}
+            self._decide(outcome, keys.batch_pk(batch_id), group_decision_sk(batch_attempt + 1, "foreign"),
+                         record, Decided.FOREIGN)
+            return outcome
+
+        members = list(self.aws.batch_members(batch_id))
+        by_run = {m["runId"]: m for m in members if m.get("runId")}
+        runs, summaries = self._failed_runs(batch_id, list(by_run))
+        failed_ids = list(runs)
+        failed_submissions = [m for m in members if m.get("submissionStatus") == "FAILED"]
+        if not failed_ids and not failed_submissions:
+            outcome.skipped = "no failed members"
+            return outcome
+        workflow_id = next((r.workflow_id for r in runs.values() if r.workflow_id), None)
+        if workflow_id is None:
+            workflow_id = self._batch_default(records).get("workflowId")
+
+        candidates: list[_Member] = []
+        for run_id in failed_ids:
+            run = runs[run_id]
+            storage = Storage(storageType=run.storage_type or "STATIC", storageCapacity=run.storage_capacity)
+            decision = decide(self.policy, run.failure_reason, run.attempt, storage)
+            candidates.append(_Member(by_run[run_id]["runSettingId"], decision, run, summaries.get(run_id, {})))
+        for entry in failed_submissions:
+            decision = decide_submission(self.policy, entry.get("submissionFailureReason"), batch_attempt)
+            candidates.append(_Member(entry["runSettingId"], decision))
+
+        braked = self._count_and_check_brake(workflow_id, f"batch:{batch_id}", len(candidates), work, outcome)
+        context = {"parent_batch_id": batch_id, "root_batch_id": root_batch_id, "workflow_id": workflow_id}
+        rerun = [m for m in candidates if m.decision.reruns]
+        for member in candidates:
+            if not member.decision.reruns:
+                self._decide_member(outcome, member, context, member.decision.verdict.value)
+        if not rerun:
+            return outcome
+        attempt = batch_attempt + 1
+        groups: dict[str, list[_Member]] = defaultdict(list)
+        for member in rerun:
+            groups[group_id(member.decision)].append(member)
+        if braked and work.origin != "release":
+            # A group already claimed may have its follow-up running (an earlier try stopped after
+            # StartRunBatch): it goes on, to be linked (same requestId); only the others wait for a release.
+            pk = keys.batch_pk(batch_id)
+            claimed = {g for g in groups if self.repository.get_item(pk, group_decision_sk(attempt, g) + "#CLAIM")}
+            held = [m for g, members in groups.items() if g not in claimed for m in members]
+            if held:
+                self._hold(workflow_id, work, {"batch_id": batch_id, "members": len(held)})
+            for member in held:
+                self._decide_member(outcome, member, {**context, "why": "automatic re-runs are paused"}, Decided.BRAKED)
+            groups = {g: members for g, members in groups.items() if g in claimed}
+        for group, group_members in sorted(groups.items()):
+            self._follow_up(outcome, work, records, root_batch_id, attempt, group, group_members, context)
+        return outcome
+
+    def _failed_runs(
+        self, batch_id: str, run_ids: list[str]
+    ) -> tuple[dict[str, RunDetails], dict[str, dict[str, Any]]]:
+        """The batch's failed runs with their facts, in as few HealthOmics calls as possible.
+
+        The recorder has usually recorded every member's terminal status and GetRun details by the time
+        the batch is PROCESSED: those cost one BatchGetItem per 100 members and no HealthOmics call.
+        Only when GetBatch's failed-run count (exact at PROCESSED) says failed runs are unaccounted for,
+        ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
+        """
+        # Members name runs by id alone: the latest run that carried each id, when it is this batch's.
+        live = self.repository.live_run_summaries(run_ids)
+        summaries = {r: s if (s := live.get(r, {})).get("batch_id") in (None, batch_id) else {} for r in run_ids}
+        failed: dict[str, RunDetails] = {}
+        unknown: list[str] = []
+        for run_id, summary in summaries.items():
+            outcome = summary.get("outcome")
+            if outcome == "FAILED":
+                details = RunDetails.model_validate(summary) if _enriched(summary) else self._get_run(run_id)
+                if details is not None:
+                    failed[run_id] = details
+            elif outcome not in ("COMPLETED", "CANCELLED"):
+                unknown.append(run_id)
+        if unknown:
+            expected = int((self.aws.get_batch(batch_id).get("runSummary") or {}).get("failedRunCount", 0))
+            if len(failed) < expected:
+                waiting = set(unknown)
+                for run_id in self.aws.failed_run_ids(batch_id):
+                    if run_id in waiting and (details := self._get_run(run_id)) is not None:
+                        failed[run_id] = details
+        return {r: failed[r] for r in run_ids if r in failed}, summaries
+
+    def _get_run(self, run_id: str) -> RunDetails | None:
+        """GetRun of one failed member; a member whose metadata is gone (deleted, or aged out under REMOVE
+        retention) is left out and logged, so it cannot cancel the follow-up of every other member.
+        GetRun lagging behind the FAILED status fails the whole work, to come back (never decided on)."""
+        try:
+            details = _run_details(self.aws.get_run(run_id))
+        except NotFound as gone:
+            log_error("warning", "failed batch member is gone: not re-run", gone, {"run_id": run_id})
+            return None
+        if details.status != RunStatus.FAILED:
+            _raise_if_lagging(details)
+            return None
+        return details
+
+    def _follow_up(
+        self,
+        outcome: Outcome,
+        work: Work,
+        records: _BatchRecords,
+        root_batch_id: str,
+        attempt: int,
+        group: str,
+        members: list[_Member],
+        context: dict[str, Any],
+    ) -> None:
+        batch_id = records.batch_id
+        pk, sk = keys.batch_pk(batch_id), group_decision_sk(attempt, group)
+        claim = self.repository.get_item(pk, sk + "#CLAIM")
+        if claim and claim.get("new_batch_id"):
+            outcome.skipped = "duplicate: this follow-up batch was already started"
+            return
+        live = []
+        for member in members:
+            # Claimed, not completed: an earlier try may have started the batch whose runs superseded these
+            # members. Send its request again (same requestId: that batch) to link it, not skip it.
+            if member.summary.get("superseded_by") and claim is None:
+                self._decide_member(
+                    outcome,
+                    member,
+                    {
+                        **context,
+                        "why": "a later attempt already exists",
+                        "superseded_by": member.summary["superseded_by"],
+                    },
+                    Decided.SUPERSEDED,
+                )
+            else:
+                live.append(member)
+        if not live:
+            return
+        delay = max(m.decision.delay_seconds for m in live)
+        record = {
+            "entity": "RERUN_BATCH",
+            "group": group,
+            "attempt": attempt,
+            "members": len(live),
+            "decided_at": iso_time(self.now()),
+            **context,
+        }
+        due = self._due(pk, sk, delay)
+        if due is not None:
+            self._wake_later(work, due, f"batch-{batch_id}-{attempt}-{group}")
+            self._decide(outcome, pk, sk, {**record, "due_at": iso_time(due)}, Decided.DELAYED, count=False)
+            for member in live:
+                self._decide_member(outcome, member, {**context, "due_at": iso_time(due)}, Decided.DELAYED)
+            return
+
+        originals = self._original_entries(records, live)
+        unknown = [m for m in live if m.run_setting_id not in originals]
+        for member in unknown:  # a failed submission of a batch this product did not start
+            why = "its original per-run settings are unknown (the batch was not started by this product)"
+            self._decide_member(outcome, member, {**context, "why": why}, Decided.REJECTED)
+        live = [m for m in live if m.run_setting_id in originals]
+        if not live:
+            return
+        request = self._batch_request(records, root_batch_id, attempt, group, live, originals)
+        self._claim(pk, sk, request)
+        try:
+            new_batch_id = self.aws.start_batch(
+                self.repository,
+                request,
+                {
+                    "root_batch_id": root_batch_id,
+                    "parent_batch_id": batch_id,
+                    "attempt": attempt,
+                    "group": group,
+                },
+            )
+        except BatchRejected as rejected:
+            self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED, count=False)
+            for member in live:
+                self._decide_member(outcome, member, {**context, "why": str(rejected)}, Decided.REJECTED)
+            return
+        # The link before the claim's completion: a retry after a stop in between starts the same batch
+        # again (same requestId) and writes the link; a completed claim would skip it. Members the recorder
+        # filed under the new batch before its link existed are re-filed under the root here.
+        refiled = self.repository.put_batch_link(
+            new_batch_id, batch_id, root_batch_id, attempt, {"group": group, "origin": "rerunner"}
+        )
+        if refiled:
+            logger.info("follow-up batch members re-filed under their root batch",
+                        extra={"batch_id": new_batch_id, "root_batch_id": root_batch_id, "members": refiled})
+        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_batch_id": new_batch_id})
+        self._decide(
+            outcome,
+            pk,
+            sk,
+            {**record, "new_batch_id": new_batch_id, "request_id": request["requestId"]},
+            Decided.STARTED,
+            count=False,
+        )
+        for member in live:
+            self._decide_member(outcome, member, {**context, "new_batch_id": new_batch_id}, Decided.STARTED)
+        outcome.started.append(new_batch_id)
+
+    def _batch_default(self, records: _BatchRecords) -> dict[str, Any]:
+        if records.request:
+            return dict(records.request["request"]["defaultRunSetting"])
+        if records.batch is None:
+            raise NotFound(f"batch {records.batch_id} no longer exists")
+        return dict(records.batch.get("defaultRunSetting") or {})
+
+    def _original_entries(self, records: _BatchRecords, members: list[_Member]) -> dict[str, dict[str, Any]]:
+        """Each member's ORIGINAL per-run settings: from the recorded request (inline, or its S3 settings
+        file read as a stream), else rebuilt from GetRun (a batch started outside this product)."""
+        wanted = {m.run_setting_id for m in members}
+        entries: dict[str, dict[str, Any]] = {}
+        if records.request:
+            settings = records.request["request"].get("batchRunSettings", {})
+            if settings.get("inlineSettings") is not None:
+                entries = {e["runSettingId"]: e for e in settings["inlineSettings"] if e["runSettingId"] in wanted}
+            elif settings.get("s3UriSettings"):
+                try:
+                    entries = self.aws.read_settings(settings["s3UriSettings"], wanted)
+                except (PermanentError, ValueError):
+                    entries = {}  # unreadable or changed file: fall back to what GetRun knows
+        for member in members:
+            if member.run_setting_id not in entries and member.run is not None:
+                run = member.run
+                rebuilt = {
+                    "runSettingId": member.run_setting_id,
+                    "name": run.name,
+                    "outputUri": run.output_uri,
+                    "parameters": run.parameters,
+                }
+                entries[member.run_setting_id] = {k: v for k, v in rebuilt.items() if v is not None}
+        return entries
+
+    def _batch_request(
+        self,
+        records: _BatchRecords,
+        root_batch_id: str,
+        attempt: int,
+        group: str,
+        members: list[_Member],
+        originals: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        batch_id = records.batch_id
+        default = self._batch_default(records)
+        if not default.get("workflowId") or not default.get("roleArn"):
+            raise PermanentError(f"batch {batch_id}: its default run setting is unknown")
+        # The stack's cache goes only to batches the stack started: a foreign one keeps its own (or none).
+        started_here = records.started_here
+        cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
+        if cache_id:
+            default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)
+            default["cacheId"] = cache_id
+        storage = members[0].decision.storage  # the same for the whole group
+        if storage is not None:
+            default.pop("storageCapacity", None)
+            default.update(storage.request_fields())
+        # Imported here: only a follow-up batch needs the service model's bounds (cold start, issue 13).
+        from shared.api_limits import api_limits
+
+        limits = api_limits()
+        entries = []
+        per_run = limits.per_run_fields
+        for member in sorted(members, key=lambda m: m.run_setting_id):
+            entry = {k: v for k, v in originals[member.run_setting_id].items() if k in per_run}
+            entry["runTags"] = _with_lineage(
+                dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt, started_here)
+            )
+            entries.append(entry)
+        request: dict[str, Any] = {
+            "requestId": batch_request_id(batch_id, attempt, group),
+            "batchName": _batch_name(batch_id, attempt, group),
+            "defaultRunSetting": default,
+            "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt),
+                     **self._stack_tags(started_here)},
+        }
+        inline_size = len(encode(entries))
+        if len(entries) <= limits.inline_max and inline_size <= MAX_INLINE_BYTES:
+            request["batchRunSettings"] = {"inlineSettings": entries}
+        else:
+            if not self.config.settings_bucket:
+                raise PermanentError(f"a follow-up batch of more than {limits.inline_max} runs needs "
+                                     "RERUN_SETTINGS_BUCKET")
+            body = encode(entries)
+            # Content-addressed: written once (If-None-Match), reused only with the same bytes.
+            digest = hashlib.sha256(body).hexdigest()[:16]
+            key = f"reruns/{root_batch_id}/{batch_id}/attempt-{attempt:02d}-{group}-{digest}.json"
+            uri = self.aws.write_settings(self.config.settings_bucket, key, body)
+            request["batchRunSettings"] = {"s3UriSettings": uri}
+        return request
+
+    def _member_tags(self, member: _Member, root_batch_id: str, attempt: int, ours: bool) -> dict[str, str]:
+        if member.run is not None:
+            return {**lineage_tags(next_lineage(member.run, member.decision, root_batch_id)), **self._stack_tags(ours)}
+        # A failed submission never became a run: its first run will be its own root.
+        return {
+            TAG_ATTEMPT: str(member.decision.attempt),
+            TAG_ROOT_BATCH: root_batch_id,
+            TAG_RERUN_REASON: member.decision.reason,
+            **sample_tags(member.run_setting_id),
+            **self._stack_tags(ours),
+        }
+
+    def _decide_member(self, outcome: Outcome, member: _Member, context: dict[str, Any], decision: str) -> None:
+        d = member.decision
+        record = {
+            "entity": "RERUN_DECISION",
+            "run_setting_id": member.run_setting_id,
+            "attempt": d.attempt,
+            "failure_reason": d.reason,
+            "remediation": d.remediation,
+            "delay_seconds": d.delay_seconds or None,
+            "decided_at": iso_time(self.now()),
+            "why": d.why,
+            **context,
+        }
+        if member.run is not None:
+            pk, sk = keys.run_pk(member.run.run_id), keys.run_sk(str(member.run.uuid), decision_sk(d.attempt))
+            record.update(run_id=member.run.run_id, run_uuid=member.run.uuid, root_run_id=member.run.root_run_id,
+                          **self._cost_estimate(member.run))
+        else:
+            pk, sk = (
+                keys.batch_pk(context["parent_batch_id"]),
+                f"{decision_sk(d.attempt)}#SETTING#{member.run_setting_id}",
+            )
+            record["submission_failed"] = True
+        self._decide(outcome, pk, sk, record, decision)
+
+
+def _batch_name(batch_id: str, attempt: int, group: str) -> str:
+    """batchName within StartRunBatch's bounds (botocore's model); a cut name keeps a hash of the whole."""
+    # Imported here: only a follow-up batch needs the service model's bounds (cold start, issue 13).
+    from shared.api_limits import api_limits
+
+    name, longest = f"rerun-{batch_id}-a{attempt}-{group}", api_limits().batch_name.max_length
+    if len(name) <= longest:
+        return name
+    return name[: longest - 13] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
