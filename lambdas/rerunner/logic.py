@@ -11,71 +11,20 @@ and why; a follow-up batch gets BATCH#<batchId>/RERUN#<attempt:02>#<group>.
 
 `Rerunner` combines the decisions, each in a module of its own: standalone.py (a failed run), follow_up.py
 (a processed batch's failed members), brake.py (pausing a workflow's re-runs); common.py holds what they
-share. The names they define stay importable from here.
+share. What callers take from the re-runner stays importable from here.
 """
 
 from __future__ import annotations
 
-from rerunner.brake import _paused, brake_pk
-from rerunner.common import (
-    CLAIM_TTL_DAYS,
-    NOT_STARTED_HERE,
-    Config,
-    Decided,
-    Outcome,
-    _cache_behavior,
-    _enriched,
-    _raise_if_lagging,
-    _run_details,
-    _schedule_name,
-    _started_here,
-    _with_lineage,
-    decision_sk,
-    next_lineage,
-)
-from rerunner.follow_up import (
-    MAX_INLINE_BYTES,
-    TAG_PARENT_BATCH,
-    FollowUps,
-    _batch_name,
-    _BatchRecords,
-    _Member,
-    batch_request_id,
-    group_decision_sk,
-    group_id,
-)
-from rerunner.standalone import StandaloneRuns, _kept_tags, run_request_id
+from rerunner.brake import brake_pk
+from rerunner.common import NOT_STARTED_HERE, Config, Decided, Outcome
+from rerunner.follow_up import FollowUps, _batch_name, batch_request_id
+from rerunner.standalone import StandaloneRuns, run_request_id
 from rerunner.work import Work
 
-__all__ = [
-    "CLAIM_TTL_DAYS",
-    "MAX_INLINE_BYTES",
-    "NOT_STARTED_HERE",
-    "TAG_PARENT_BATCH",
-    "Config",
-    "Decided",
-    "Outcome",
-    "Rerunner",
-    "_BatchRecords",
-    "_Member",
-    "_batch_name",
-    "_cache_behavior",
-    "_enriched",
-    "_kept_tags",
-    "_paused",
-    "_raise_if_lagging",
-    "_run_details",
-    "_schedule_name",
-    "_started_here",
-    "_with_lineage",
-    "batch_request_id",
-    "brake_pk",
-    "decision_sk",
-    "group_decision_sk",
-    "group_id",
-    "next_lineage",
-    "run_request_id",
-]
+# what the handler, tests and benchmarks take from here
+__all__ = ["NOT_STARTED_HERE", "Config", "Decided", "Outcome", "Rerunner", "_batch_name", "batch_request_id",
+           "brake_pk", "run_request_id"]
 
 
 class Rerunner(StandaloneRuns, FollowUps):
