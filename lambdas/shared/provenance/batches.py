@@ -95,7 +95,7 @@ class BatchesMixin(RepositoryBase):
         # earlier try moved are skipped), and stops only with members still to move.
         members = self.iter_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""), ConsistentRead=True)
         moved = 0
-        while chunk := list(itertools.islice(members, self._refile_chunk())):
+        while chunk := list(itertools.islice(members, REFILE_CHUNK)):
             stale = [{**item, **self._member_filed_under(root_batch_id, attempt, item["run_setting_id"])}
                      for item in chunk
                      if (item.get("root_batch_id"), int(item.get("attempt", 0))) != (root_batch_id, attempt)]
@@ -156,10 +156,6 @@ class BatchesMixin(RepositoryBase):
                      _Update(removes=["members_cursor", "members_count_so_far", "members_cursor_root"],
                              sets={"members_recorded_at": recorded_at, "members_recorded": count,
                                    **self._filed_under(batch_id, root_batch_id, attempt)}), returns="NONE")
-
-    def _refile_chunk(self) -> int:
-        """How many members a re-file holds and writes between two looks at the time (REFILE_CHUNK)."""
-        return REFILE_CHUNK
 
     # ------------------------------------------------------------------ batch requests
     def put_batch_request(self, batch_id: str, request: Mapping[str, Any], origin: str,
