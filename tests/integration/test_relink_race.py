@@ -21,8 +21,8 @@ from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.events import parse_omics_event
+from shared.provenance import batches as provenance_batches
 from shared.provenance import keys
-from shared.provenance import repository as repository_module
 from shared.provenance.items import BatchMember
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
@@ -312,7 +312,7 @@ def _filed(repository: ProvenanceRepository, root: str) -> list[tuple[str, int]]
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Re-files move 10 members a chunk (1,000 deployed): 25 members show what 2,500 would."""
-    monkeypatch.setattr(repository_module, "REFILE_CHUNK", 10)
+    monkeypatch.setattr(provenance_batches, "REFILE_CHUNK", 10)
     return 10
 
 
