@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 from moto import mock_aws
@@ -126,9 +127,10 @@ def _rate_seconds(expression: str) -> float | None:
     return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
 
 
-def _at_time(expression: str) -> datetime | None:
+def _at_time(expression: str, timezone: str = "UTC") -> datetime | None:
+    """When a one-time schedule fires: its `at(...)` time in the schedule's time zone (UTC unless it says)."""
     match = re.fullmatch(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)", expression.strip())
-    return datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC) if match else None
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=ZoneInfo(timezone)) if match else None
 
 
 # Allocations between young-generation collections while an account is open (Python's default is 700). The
@@ -177,6 +179,7 @@ class LocalAccount:
         self.lambda_output = LambdaOutput()
         self._invisible: list[_Invisible] = []
         self._schedule_next: dict[str, datetime] = {}
+        self._completed_schedules: set[str] = set()  # one-time schedules fired and kept (ActionAfterCompletion NONE)
         self._stack = contextlib.ExitStack()
         self._saved_env: dict[str, str | None] = {}
 
@@ -395,17 +398,29 @@ class LocalAccount:
                 self._fire(schedule.target_arn, schedule.input)
                 due += timedelta(seconds=every)
             self._schedule_next[schedule.name] = due
-        for group in self._schedule_groups():
-            for entry in self.scheduler.list_schedules(GroupName=group).get("Schedules", []):
-                detail = self.scheduler.get_schedule(Name=entry["Name"], GroupName=group)
-                when = _at_time(detail.get("ScheduleExpression", ""))
-                if when is None or when > now:
-                    continue
-                self._fire(detail["Target"]["Arn"], detail["Target"].get("Input"))
-                self.scheduler.delete_schedule(Name=entry["Name"], GroupName=group)
+        for when, schedule in self._one_time_schedules():
+            if when > now:
+                continue
+            self._fire(schedule.target["Arn"], schedule.target.get("Input"))
+            if schedule.action_after_completion == "DELETE":
+                self.scheduler.delete_schedule(Name=schedule.name, GroupName=schedule.group_name)
+            else:  # a completed one-time schedule stays in the account and does not fire again
+                self._completed_schedules.add(schedule.arn)
 
-    def _schedule_groups(self) -> list[str]:
-        return [g["Name"] for g in self.scheduler.list_schedule_groups().get("ScheduleGroups", [])] or ["default"]
+    def _one_time_schedules(self) -> list[tuple[datetime, Any]]:
+        """The enabled `at(...)` schedules of the account's EventBridge Scheduler that have not fired, with their
+        times, read from moto's scheduler as the service reads its own: a ListScheduleGroups, a ListSchedules per
+        group and a GetSchedule per schedule at every step were 3,100 of a test run's 47,700 API calls, none of
+        them the product's."""
+        from moto.scheduler.models import scheduler_backends
+
+        pending = []
+        for group in scheduler_backends[ACCOUNT_ID][REGION].schedule_groups.values():
+            for schedule in list(group.schedules.values()):
+                when = _at_time(schedule.schedule_expression, schedule.schedule_expression_timezone)
+                if when is not None and schedule.state == "ENABLED" and schedule.arn not in self._completed_schedules:
+                    pending.append((when, schedule))
+        return pending
 
     # ------------------------------------------------------------------ time
     def step(self, seconds: float) -> None:
@@ -483,7 +498,7 @@ class LocalAccount:
             yield from page["Items"]
 
     def _pending_one_time_schedules(self) -> bool:
-        return any(self.scheduler.list_schedules(GroupName=g).get("Schedules") for g in self._schedule_groups())
+        return bool(self._one_time_schedules())
 
     @contextlib.contextmanager
     def http(self) -> Iterator[str]:
