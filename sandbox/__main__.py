@@ -3,7 +3,7 @@
 The first line on stdout is ONE JSON object with the endpoints, the client environment and the stack
 outputs; everything else (progress, errors) goes to stderr. The same line is written to a file that
 `autopilot --sandbox` reads (removed at exit). Serves until SIGINT or SIGTERM, and stops cleanly even
-when whoever read its output is gone (a closed pipe).
+when whoever read its output is gone (a closed pipe); a second signal during that stop exits at once.
 """
 
 from __future__ import annotations
@@ -112,22 +112,35 @@ def _say(stream: Any, text: str) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
+class StopSignals:
+    """The handler of SIGINT and SIGTERM: the first asks the server to stop cleanly; a second one, while that
+    stop is under way (a clock operation finishing its step, a thread slow to join), exits at once, as a
+    second Ctrl-C does in most tools. It does only what takes no lock: Python runs it in the main thread,
+    which may hold one (sys.stderr's buffer, an Event's) at that very moment; the main thread says what it
+    received once `wait()` returns."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+        self.received: list[int] = []
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if len(self.received) > 1:
+            # os.write is one system call: no Python-level lock to meet, unlike sys.stderr.write
+            os.write(2, b"sandbox: stopped at once, without a clean shutdown\n")
+            os._exit(128 + signum)
+        self.server.request_stop()
+
+
 def serve(args: argparse.Namespace) -> int:
     server = SandboxServer(host=args.host, aws_port=args.aws_port, omics_port=args.omics_port,
                            control_port=args.control_port, seed=args.seed, context=dict(args.context),
                            template=args.template, faults=args.faults, autoplay_speed=args.autoplay_speed,
                            step_seconds=args.step_seconds, demo_workflow=args.demo_workflow)
 
-    received: list[int] = []
-
-    def request_stop(signum: int, _frame: object) -> None:
-        # Only what takes no lock: the handler runs in the main thread, which may hold one (sys.stderr's buffer,
-        # an Event's) at that very moment. The main thread says what it received once wait() returns.
-        received.append(signum)
-        server.request_stop()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_signals = StopSignals(server)
+    signal.signal(signal.SIGTERM, stop_signals)
+    signal.signal(signal.SIGINT, stop_signals)
     endpoints_file: Path = args.endpoints_file or default_sandbox_file()
     with _stdout_to_stderr():
         server.start()
@@ -141,8 +154,9 @@ def serve(args: argparse.Namespace) -> int:
                          f"sandbox: for your scripts: export {exports}\n"
                          f"sandbox: control API {server.control_url} (docs/SANDBOX.md); Ctrl-C to stop")
         server.wait()
-        if received:
-            _say(sys.stderr, f"sandbox: {signal.Signals(received[0]).name}, stopping")
+        if stop_signals.received:
+            _say(sys.stderr, f"sandbox: {signal.Signals(stop_signals.received[0]).name}, stopping "
+                             "(once more to exit at once)")
     finally:
         server.stop()
         # The interpreter's closing garbage collections walk the whole heap (moto's backends and models): 0.85

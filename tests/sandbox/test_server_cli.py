@@ -196,3 +196,44 @@ def test_serve_synthesizes_the_stack_when_no_template_is_given(serve: Any) -> No
     assert "recorder.handler.lambda_handler" in handlers
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=STOP_TIMEOUT) == 0
+
+
+
+HUNG_STOP = textwrap.dedent('''
+    """`python -m sandbox serve` whose clean stop never ends (a clock operation that does not finish its step,
+    a thread that does not join): the main thread blocks in stop() as it would then."""
+    import sys, threading
+    from sandbox import __main__ as cli
+    from sandbox.server import SandboxServer
+
+    SandboxServer.stop = lambda self: threading.Event().wait()
+    sys.exit(cli.main(sys.argv[1:]))
+''')
+
+
+def test_a_second_ctrl_c_exits_at_once_while_the_clean_stop_hangs(template_file: Path, tmp_path: Path) -> None:
+    # Given a served sandbox whose clean stop hangs after the first Ctrl-C
+    errors = tmp_path / "serve.err"
+    process = subprocess.Popen([sys.executable, "-c", HUNG_STOP, "serve", "--template", str(template_file),
+                                "--endpoints-file", str(tmp_path / "endpoints.json")],
+                               cwd=ROOT, env={**_clean_env(), "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                               stderr=errors.open("w"), text=True)
+    try:
+        assert _first_line(process, STARTUP_TIMEOUT), errors.read_text()[-2000:]
+        # When Ctrl-C is pressed, and pressed again once the sandbox says it is stopping
+        process.send_signal(signal.SIGINT)
+        deadline = threading.Event()
+        for _ in range(STOP_TIMEOUT * 10):
+            if "stopping" in errors.read_text():
+                break
+            deadline.wait(0.1)
+        assert "once more to exit at once" in errors.read_text()
+        assert process.poll() is None  # the clean stop hangs
+        process.send_signal(signal.SIGINT)
+        # Then the process exits at once, with the shell's code for a SIGINT, and says it did not stop cleanly
+        assert process.wait(timeout=STOP_TIMEOUT) == 128 + signal.SIGINT
+        assert "stopped at once, without a clean shutdown" in errors.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
