@@ -67,8 +67,8 @@ def enrich(tasks: int, priced: bool, trace: bool = False) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from recorder.logic import Recorder
     from shared.provenance.repository import ProvenanceRepository
+    from shared.recorder import Recorder
     from tests.factories import create_provenance_table
 
     with mock_aws():
@@ -123,8 +123,8 @@ class _Unpriced:
         return {}
 
     def finish(self) -> Any:
-        from recorder.costs import RunCost
         from shared.cost.calculator import RunContext
+        from shared.cost.run_cost import RunCost
 
         return RunCost(RunContext.of(self.details), {})
 

@@ -22,9 +22,9 @@ from reconciler.logic import Reconciler  # noqa: E402
 
 from autopilot_cli.app import main as cli  # noqa: E402
 from autopilot_cli.target import SandboxTarget  # noqa: E402
-from recorder.logic import Recorder  # noqa: E402
 from sandbox.local import LocalAccount  # noqa: E402
 from sandbox.omics import EventFaults, FaultPlan  # noqa: E402
+from shared.recorder import Recorder  # noqa: E402
 from tests.operations_scenario import CONTEXT, failing_faults, play_cohort, scan  # noqa: E402
 
 SAMPLES, BATCH = 20, 40

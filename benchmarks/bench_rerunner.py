@@ -63,7 +63,6 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from recorder.logic import run_details
     from rerunner.dal import AwsAccess
     from rerunner.logic import Config, Rerunner
     from rerunner.policy import load_policy
@@ -71,6 +70,7 @@ def main() -> None:
     from sandbox.moto_speedups import speedups
     from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, VirtualClock, mock_omics
     from shared.batch_submit import start_batch
+    from shared.provenance.from_omics import run_details
     from shared.provenance.repository import ProvenanceRepository
     from tests.factories import create_provenance_table
 

@@ -17,12 +17,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from reconciler.logic import Forwarder, Reconciler, parse_routes
-from recorder.logic import Recorder
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from shared.settings import get_settings
 
 ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"

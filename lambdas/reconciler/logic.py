@@ -35,7 +35,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.logic import Recorder, RecordOutcome, enrichment_due, observe
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.observability import log_error
@@ -43,6 +42,7 @@ from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
 from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError
+from shared.recorder import Recorder, RecordOutcome, enrichment_due, observe
 from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
 
 RECONCILED_PREFIX = "reconciled"

@@ -16,13 +16,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from recorder.logic import Recorder
 from shared.consumer import body_json, process_sqs_batch
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client_for
 from shared.provenance.keys import KeyTooLarge
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from shared.rejections import record_rejected_event
 from shared.settings import get_settings
 

@@ -74,12 +74,12 @@ def decision_sk(attempt: int) -> str:
     return f"RERUN#{attempt:02d}"
 
 
-def _cache_behavior(current: str | None) -> str:
+def rerun_cache_behavior(current: str | None) -> str:
     # CACHE_ALWAYS also saves on failure; anything else becomes the guide's CACHE_ON_FAILURE.
     return "CACHE_ALWAYS" if current == "CACHE_ALWAYS" else "CACHE_ON_FAILURE"
 
 
-def _with_lineage(tags: dict[str, str], lineage: dict[str, str]) -> dict[str, str]:
+def with_lineage(tags: dict[str, str], lineage: dict[str, str]) -> dict[str, str]:
     merged = {**tags, **lineage}
     if len(merged) > MAX_RUN_TAGS:  # lineage wins over the owner's tags when the 50-tag limit bites
         extra = [k for k in tags if k not in lineage][: len(merged) - MAX_RUN_TAGS]
@@ -182,28 +182,20 @@ class RerunnerCore:
         )
 
 
-def _run_details(response: dict[str, Any]) -> RunDetails:
-    """A GetRun response as the recorder maps it. Imported on first use: the recorder's module brings its
-    pricing, and a run the recorder has already enriched needs no GetRun (cold start, issue 13)."""
-    from recorder.logic import run_details
-
-    return run_details(response)
-
-
-def _started_here(tags: dict[str, str] | None, stack_id: str | None) -> bool:
+def tagged_by_stack(tags: dict[str, str] | None, stack_id: str | None) -> bool:
     """Tagged by this very stack: autopilot:stack equal to its id. Any autopilot:* tag is not enough, every
     deployment in the account (dev beside prod) writes those; without a stack id nothing is ours by tag."""
     return bool(stack_id) and (tags or {}).get(TAG_STACK) == stack_id
 
 
-def _raise_if_lagging(run: RunDetails) -> None:
+def raise_if_lagging(run: RunDetails) -> None:
     """GetRun is eventually consistent and can still answer STOPPING (or RUNNING) after the FAILED event:
     fail this work so it comes back through the queue (bounded by its redrive policy), never drop it."""
     if run.status not in RUN_TERMINAL and run.status != RunStatus.DELETED:
         raise RetryableError(f"GetRun {run.run_id} still says {run.status} after a FAILED event; retried")
 
 
-def _enriched(summary: dict[str, Any]) -> bool:
+def is_enriched(summary: dict[str, Any]) -> bool:
     return bool(summary.get("details_recorded_at") and summary.get("root_run_id") and summary.get("status"))
 
 

@@ -14,14 +14,13 @@ from rerunner.common import (
     NOT_STARTED_HERE,
     Decided,
     Outcome,
-    _cache_behavior,
-    _enriched,
-    _raise_if_lagging,
-    _run_details,
-    _started_here,
-    _with_lineage,
     decision_sk,
+    is_enriched,
     next_lineage,
+    raise_if_lagging,
+    rerun_cache_behavior,
+    tagged_by_stack,
+    with_lineage,
 )
 from rerunner.dal import AwsAccess, NotFound
 from rerunner.policy import Decision, Storage, decide, decide_submission
@@ -32,6 +31,7 @@ from shared.errors import PermanentError
 from shared.lineage import TAG_ATTEMPT, TAG_RERUN_REASON, TAG_ROOT_BATCH, lineage_tags, sample_tags
 from shared.observability import log_error, logger
 from shared.provenance import keys
+from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RunStatus, iso_time
@@ -118,7 +118,7 @@ class _BatchRecords:
         or, should those writes have been lost, the product's tags on the batch (one GetBatch)."""
         if self.link is not None or self.request is not None:
             return True
-        return self.batch is not None and _started_here(self.batch.get("tags") or {}, self.stack_id)
+        return self.batch is not None and tagged_by_stack(self.batch.get("tags") or {}, self.stack_id)
 
 
 class FollowUps(Brake):
@@ -208,7 +208,7 @@ class FollowUps(Brake):
         for run_id, summary in summaries.items():
             outcome = summary.get("outcome")
             if outcome == "FAILED":
-                details = RunDetails.model_validate(summary) if _enriched(summary) else self._get_run(run_id)
+                details = RunDetails.model_validate(summary) if is_enriched(summary) else self._get_run(run_id)
                 if details is not None:
                     failed[run_id] = details
             elif outcome not in ("COMPLETED", "CANCELLED"):
@@ -227,12 +227,12 @@ class FollowUps(Brake):
         retention) is left out and logged, so it cannot cancel the follow-up of every other member.
         GetRun lagging behind the FAILED status fails the whole work, to come back (never decided on)."""
         try:
-            details = _run_details(self.aws.get_run(run_id))
+            details = run_details(self.aws.get_run(run_id))
         except NotFound as gone:
             log_error("warning", "failed batch member is gone: not re-run", gone, {"run_id": run_id})
             return None
         if details.status != RunStatus.FAILED:
-            _raise_if_lagging(details)
+            raise_if_lagging(details)
             return None
         return details
 
@@ -387,7 +387,8 @@ class FollowUps(Brake):
         started_here = records.started_here
         cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
         if cache_id:
-            default["cacheBehavior"] = _cache_behavior(default.get("cacheBehavior") if default.get("cacheId") else None)
+            chosen = default.get("cacheBehavior") if default.get("cacheId") else None
+            default["cacheBehavior"] = rerun_cache_behavior(chosen)
             default["cacheId"] = cache_id
         storage = members[0].decision.storage  # the same for the whole group
         if storage is not None:
@@ -401,13 +402,13 @@ class FollowUps(Brake):
         per_run = limits.per_run_fields
         for member in sorted(members, key=lambda m: m.run_setting_id):
             entry = {k: v for k, v in originals[member.run_setting_id].items() if k in per_run}
-            entry["runTags"] = _with_lineage(
+            entry["runTags"] = with_lineage(
                 dict(entry.get("runTags") or {}), self._member_tags(member, root_batch_id, attempt, started_here)
             )
             entries.append(entry)
         request: dict[str, Any] = {
             "requestId": batch_request_id(batch_id, attempt, group),
-            "batchName": _batch_name(batch_id, attempt, group),
+            "batchName": follow_up_batch_name(batch_id, attempt, group),
             "defaultRunSetting": default,
             "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt),
                      **self._stack_tags(started_here)},
@@ -465,7 +466,7 @@ class FollowUps(Brake):
         self._decide(outcome, pk, sk, record, decision)
 
 
-def _batch_name(batch_id: str, attempt: int, group: str) -> str:
+def follow_up_batch_name(batch_id: str, attempt: int, group: str) -> str:
     """batchName within StartRunBatch's bounds (botocore's model); a cut name keeps a hash of the whole."""
     # Imported here: only a follow-up batch needs the service model's bounds (cold start, issue 13).
     from shared.api_limits import api_limits

@@ -18,13 +18,22 @@ from __future__ import annotations
 
 from rerunner.brake import brake_pk
 from rerunner.common import NOT_STARTED_HERE, Config, Decided, Outcome
-from rerunner.follow_up import FollowUps, _batch_name, batch_request_id
+from rerunner.follow_up import FollowUps, batch_request_id, follow_up_batch_name
 from rerunner.standalone import StandaloneRuns, run_request_id
 from rerunner.work import Work
 
 # what the handler, tests and benchmarks take from here
-__all__ = ["NOT_STARTED_HERE", "Config", "Decided", "Outcome", "Rerunner", "_batch_name", "batch_request_id",
-           "brake_pk", "run_request_id"]
+__all__ = [
+    "NOT_STARTED_HERE",
+    "Config",
+    "Decided",
+    "Outcome",
+    "Rerunner",
+    "batch_request_id",
+    "brake_pk",
+    "follow_up_batch_name",
+    "run_request_id",
+]
 
 
 class Rerunner(StandaloneRuns, FollowUps):

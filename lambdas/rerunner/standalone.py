@@ -10,14 +10,13 @@ from rerunner.common import (
     NOT_STARTED_HERE,
     Decided,
     Outcome,
-    _cache_behavior,
-    _enriched,
-    _raise_if_lagging,
-    _run_details,
-    _started_here,
-    _with_lineage,
     decision_sk,
+    is_enriched,
     next_lineage,
+    raise_if_lagging,
+    rerun_cache_behavior,
+    tagged_by_stack,
+    with_lineage,
 )
 from rerunner.dal import NotFound, StartRejected
 from rerunner.policy import Decision, Storage, decide
@@ -26,6 +25,7 @@ from shared.errors import PermanentError
 from shared.lineage import TAG_CHAIN, TAG_PREFIX, TAG_ROOT_BATCH, TAG_SAMPLE, TAG_SUBMISSION, lineage_tags
 from shared.omics_model import input_max
 from shared.provenance import keys
+from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.status import iso_time
 
@@ -56,7 +56,7 @@ class StandaloneRuns(Brake):
             outcome.skipped = "run no longer exists"
             return outcome
         if failed.status != "FAILED":
-            _raise_if_lagging(failed)
+            raise_if_lagging(failed)
             outcome.skipped = f"run is {failed.status}"
             return outcome
         if failed.batch_id:
@@ -138,9 +138,9 @@ class StandaloneRuns(Brake):
         A run is (id, uuid): GetRun answering with another uuid means the id was reused, this run is gone."""
         found = self.repository.run_summary(run_id, run_uuid) if run_uuid else None
         summary = found if found is not None else (self.repository.live_run_summaries([run_id]).get(run_id) or {})
-        if _enriched(summary) and (run_uuid is None or summary.get("uuid") == run_uuid):
+        if is_enriched(summary) and (run_uuid is None or summary.get("uuid") == run_uuid):
             return RunDetails.model_validate(summary)
-        details = _run_details(self.aws.get_run(run_id))
+        details = run_details(self.aws.get_run(run_id))
         if run_uuid is not None and details.uuid != run_uuid:
             raise NotFound(f"run {run_id} ({run_uuid}) was deleted; its id now names run {details.uuid}")
         return details
@@ -157,13 +157,13 @@ class StandaloneRuns(Brake):
             "roleArn": role,
             "outputUri": failed.output_uri,
             "requestId": run_request_id(failed.run_id, str(failed.uuid), decision.attempt),
-            "tags": _with_lineage(_kept_tags(failed.tags), {**lineage_tags(lineage), **self._stack_tags(ours)}),
+            "tags": with_lineage(_kept_tags(failed.tags), {**lineage_tags(lineage), **self._stack_tags(ours)}),
         }
         # The stack's cache goes only to runs the stack started: a foreign run keeps its own (or none).
         cache_id = failed.cache_id or (self.config.run_cache_id if ours else None)
         if cache_id:
             request["cacheId"] = cache_id
-            request["cacheBehavior"] = _cache_behavior(failed.cache_behavior if failed.cache_id else None)
+            request["cacheBehavior"] = rerun_cache_behavior(failed.cache_behavior if failed.cache_id else None)
         if decision.storage is not None:
             request.update(decision.storage.request_fields())
         return request
@@ -177,7 +177,7 @@ class StandaloneRuns(Brake):
                 keys.run_pk(parent), keys.run_sk(parent_uuid, decision_sk(failed.attempt)) + "#CLAIM") or {}
             if claim.get("new_run_id") == failed.run_id and claim.get("new_run_uuid") in (None, failed.uuid):
                 return True
-        return _started_here(failed.tags, self.config.stack_id)
+        return tagged_by_stack(failed.tags, self.config.stack_id)
 
     def _later_success(self, failed: RunDetails) -> int | None:
         for item in self.repository.attempt_chain(failed.root_run_id, failed.root_run_uuid):

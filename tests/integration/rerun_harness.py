@@ -22,7 +22,6 @@ import pytest
 from botocore.config import Config as BotoConfig
 from moto import mock_aws
 
-from recorder.logic import Recorder
 from rerunner.dal import AwsAccess
 from rerunner.logic import Config, Outcome, Rerunner
 from rerunner.policy import RerunPolicy, load_policy
@@ -31,6 +30,7 @@ from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, Timings, VirtualClock, mock_omics
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from shared.status import RUN_TERMINAL
 from tests.factories import ACCOUNT, REGION, create_provenance_table
 

@@ -18,13 +18,13 @@ import boto3
 
 from autopilot_cli.app import main
 from autopilot_cli.target import TableTarget
-from recorder.logic import Recorder
 from sandbox.omics import FaultPlan, RunFault
 from shared.cost.calculator import billed_seconds
 from shared.cost.instances import instance_types
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, price_list
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import REGION, create_provenance_table
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recorder.logic import Recorder
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import get_run_response, run_event
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)

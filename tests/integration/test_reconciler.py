@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from reconciler.logic import HEALED, Reconciler, synthetic_event_id
 
-from recorder.logic import Recorder
 from sandbox.local import LocalAccount
 from sandbox.omics import EventFaults, FaultPlan
 from shared.provenance import keys
+from shared.recorder import Recorder
 from shared.status import RUN_TERMINAL
 from tests.operations_scenario import CONTEXT, FAILING_SAMPLE, failing_faults, later, play_cohort, scan
 

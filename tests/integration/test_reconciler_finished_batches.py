@@ -14,10 +14,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from reconciler.logic import Reconciler, SweepReport
 
-from recorder.logic import Recorder
 from shared.errors import PermanentError, RetryableError
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import batch_event, create_provenance_table
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)

@@ -13,10 +13,10 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from reconciler.logic import HEALED, Reconciler
 
-from recorder.logic import Recorder
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
 from shared.provenance.views import run_views
+from shared.recorder import Recorder
 from tests.factories import create_provenance_table, get_run_response, run_event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

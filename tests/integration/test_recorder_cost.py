@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-from recorder.logic import Recorder
 from shared.cost import price_source
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, load_snapshot, price_list
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import (
     REGION,
     get_run_response,

@@ -220,8 +220,8 @@ def test_a_task_event_whose_key_dynamodb_refuses_is_rejected_and_the_rest_of_the
     else:
         bad["detail"]["arn"] = "arn:aws:omics:us-east-1:123456789012:task/" + "9" * 1510
     # and DynamoDB itself (moto as the oracle) refuses the history item it would make
-    from recorder.logic import observe
     from shared.events import parse_omics_event
+    from shared.recorder import observe
     item = repo.history_item(observe(parse_omics_event(bad)))  # type: ignore[arg-type]
     from shared.provenance.repository import serialize
     with pytest.raises(repo.client.exceptions.ClientError, match=r"1024|size"):

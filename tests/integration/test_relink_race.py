@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from recorder.logic import Recorder, RecordOutcome
 from rerunner.work import Work, parse_work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
@@ -26,6 +25,7 @@ from shared.provenance import keys
 from shared.provenance.items import BatchMember
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import batch_view
+from shared.recorder import Recorder, RecordOutcome
 from tests.factories import batch_event
 from tests.integration.rerun_harness import Harness
 

@@ -13,11 +13,11 @@ import pytest
 from botocore.stub import Stubber
 from reconciler.logic import Reconciler, heals_of
 
-from recorder.logic import Recorder
 from shared.events import parse_omics_event
 from shared.lineage import TAG_PARENT_RUN, TAG_PARENT_RUN_UUID, TAG_ROOT_RUN, TAG_ROOT_RUN_UUID
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import batch_event, get_run_response, list_run_tasks_response, run_event
 
 pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` fixture

@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from recorder.logic import Recorder
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, price_list
 from shared.errors import RetryableError
 from shared.lineage import TAG_PARENT_RUN, TAG_PARENT_RUN_UUID, TAG_ROOT_RUN, TAG_ROOT_RUN_UUID
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import REGION, get_run_response
 
 pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` fixture

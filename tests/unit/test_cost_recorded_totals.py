@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from recorder.costs import RunPricer
-from recorder.logic import run_details, task_details
 from shared.cost.calculator import combine
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, price_list
+from shared.cost.run_cost import RunPricer
+from shared.provenance.from_omics import run_details, task_details
 from tests.factories import REFERENCE_EVENTS
 
 REGION = "us-east-1"

@@ -16,10 +16,10 @@ import pytest
 from botocore.stub import Stubber
 from reconciler.logic import Reconciler, SweepReport
 
-from recorder.logic import Recorder
 from rerunner.dal import AwsAccess
 from rerunner.logic import run_request_id
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 

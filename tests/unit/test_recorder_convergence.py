@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from recorder.logic import Recorder
 from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from tests.factories import batch_event, create_provenance_table, get_run_response, run_lifecycle, sqs_batches
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)

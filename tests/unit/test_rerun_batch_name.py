@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import botocore.session
 
-from rerunner.logic import _batch_name
+from rerunner.logic import follow_up_batch_name
 
 
 def test_a_follow_up_batch_name_fits_the_api_however_long_its_parts() -> None:
@@ -16,9 +16,9 @@ def test_a_follow_up_batch_name_fits_the_api_however_long_its_parts() -> None:
         "StartRunBatch").input_shape.members["batchName"]
     longest = int(shape.metadata["max"])
     batch_id = "9" * 40
-    names = {_batch_name(batch_id, 3, f"static{capacity}-d3600") for capacity in (1200, 2400)}
+    names = {follow_up_batch_name(batch_id, 3, f"static{capacity}-d3600") for capacity in (1200, 2400)}
     assert len(names) == 2
     for name in names:
         assert int(shape.metadata.get("min", 1)) <= len(name) <= longest
         assert name.startswith(f"rerun-{batch_id[:10]}")
-    assert _batch_name("1234567", 1, "same") == "rerun-1234567-a1-same"  # short names are kept whole
+    assert follow_up_batch_name("1234567", 1, "same") == "rerun-1234567-a1-same"  # short names are kept whole

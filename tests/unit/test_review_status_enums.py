@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import botocore.session
 
-from recorder.logic import Recorder
 from shared.events import parse_omics_event
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
+from shared.recorder import Recorder
 from shared.status import batch_rank, run_rank
 from tests.factories import batch_event
 

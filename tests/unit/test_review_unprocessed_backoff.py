@@ -108,7 +108,7 @@ def test_the_handlers_give_the_repository_the_invocations_time(function: str, ta
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    from recorder.logic import Recorder
+    from shared.recorder import Recorder
     from tests.factories import FakeLambdaContext, sqs_event
 
     handler = importlib.import_module(f"{function}.handler")

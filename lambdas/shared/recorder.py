@@ -14,15 +14,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recorder.costs import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.clock import utc_now
+from shared.cost.run_cost import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import lineage_of, sample_tag_enabled
+from shared.lineage import sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
+from shared.provenance.from_omics import batch_member, run_details, task_details
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
@@ -56,10 +57,6 @@ class RecordOutcome:
     cost: RunCost | None = None  # the enriched run's cost (metrics RunCostUSD / CacheAvoidedCostUSD)
 
 
-def _time(value: Any) -> str | None:
-    return iso_time(value) if isinstance(value, datetime) else None
-
-
 def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> StatusObservation:
     """Map a wire event to the status observation recorded in history."""
     detail = event.detail
@@ -79,48 +76,6 @@ def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) ->
         event_time=iso_time(event.time), order=order_key(rank, event.time, detail.status),
         replay_name=event.replay_name,
         attributes={"task_id": entity} if kind == "TASK" else {},
-    )
-
-
-def run_details(response: dict[str, Any]) -> RunDetails:
-    """Map a GetRun response to what we record about a run, including its lineage."""
-    run_id = response["id"]
-    tags = response.get("tags") or {}
-    lineage = lineage_of(run_id, tags, response.get("runId"), response.get("batchId"), response.get("uuid"))
-    return RunDetails(
-        run_id=run_id, status=response.get("status"), name=response.get("name"), uuid=response.get("uuid"),
-        arn=response.get("arn"), workflow_id=response.get("workflowId"),
-        workflow_type=response.get("workflowType"), workflow_version_name=response.get("workflowVersionName"),
-        failure_reason=response.get("failureReason"), status_message=response.get("statusMessage"),
-        batch_id=response.get("batchId"), source_run_id=response.get("runId"), cache_id=response.get("cacheId"),
-        cache_behavior=response.get("cacheBehavior"), parameters=response.get("parameters"),
-        digest=response.get("digest"), resource_digests=response.get("resourceDigests"),
-        started_by=response.get("startedBy"), role_arn=response.get("roleArn"),
-        output_uri=response.get("outputUri"), run_output_uri=response.get("runOutputUri"),
-        storage_type=response.get("storageType"), storage_capacity=response.get("storageCapacity"),
-        retention_mode=response.get("retentionMode"), run_group_id=response.get("runGroupId"),
-        creation_time=_time(response.get("creationTime")), start_time=_time(response.get("startTime")),
-        stop_time=_time(response.get("stopTime")), tags=tags, **lineage.model_dump(),
-    )
-
-
-def task_details(run_id: str, run_uuid: str, item: dict[str, Any]) -> TaskDetails:
-    return TaskDetails(
-        task_id=item["taskId"], run_id=run_id, run_uuid=run_uuid, name=item.get("name"), status=item.get("status"),
-        cache_hit=item.get("cacheHit"), cache_s3_uri=item.get("cacheS3Uri"), cpus=item.get("cpus"),
-        memory=item.get("memory"), gpus=item.get("gpus"), instance_type=item.get("instanceType"),
-        creation_time=_time(item.get("creationTime")), start_time=_time(item.get("startTime")),
-        stop_time=_time(item.get("stopTime")),
-    )
-
-
-def member(batch_id: str, item: dict[str, Any]) -> BatchMember:
-    return BatchMember(
-        batch_id=batch_id, run_setting_id=item["runSettingId"], run_id=item.get("runId") or None,
-        run_uuid=item.get("runInternalUuid") or None, run_arn=item.get("runArn") or None,
-        submission_status=item.get("submissionStatus"),
-        submission_failure_reason=item.get("submissionFailureReason"),
-        submission_failure_message=item.get("submissionFailureMessage"),
     )
 
 
@@ -385,7 +340,7 @@ class Recorder:
                                                      **({"startingToken": token} if token else {}))
             except ClientError as error:
                 raise _omics_error(error, f"ListRunsInBatch {batch_id}") from error
-            count += self._write_members(root, attempt, [member(batch_id, r) for r in page.get("runs", [])],
+            count += self._write_members(root, attempt, [batch_member(batch_id, r) for r in page.get("runs", [])],
                                          recorded_at)
             token = page.get("nextToken")
             if not token:
