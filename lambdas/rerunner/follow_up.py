@@ -387,8 +387,8 @@ class FollowUps(Brake):
         started_here = records.started_here
         cache_id = default.get("cacheId") or (self.config.run_cache_id if started_here else None)
         if cache_id:
-            chosen = default.get("cacheBehavior") if default.get("cacheId") else None
-            default["cacheBehavior"] = rerun_cache_behavior(chosen)
+            own_behavior = default.get("cacheBehavior") if default.get("cacheId") else None  # with its own cache
+            default["cacheBehavior"] = rerun_cache_behavior(own_behavior)
             default["cacheId"] = cache_id
         storage = members[0].decision.storage  # the same for the whole group
         if storage is not None:
