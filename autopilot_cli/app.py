@@ -243,14 +243,17 @@ def cmd_submission_show(args: argparse.Namespace, target: Target, out: Output) -
     sheet = record.get("sheet") or {}
     doc = {field: record.get(field) for field in (
         "submission_id", "status", "status_time", "batch_id", "request_id", "error_count", "errors",
-        "errors_truncated", "errors_report")}
+        "errors_truncated", "errors_report", "batch_failure")}
     doc["sheet"] = sheet
+    failure = record.get("batch_failure") or {}  # the service's words, which the alarm e-mail leaves out
 
     def human() -> None:
         out.fields(f"submission {args.submission_id}", [
             ("status", record.get("status")), ("at", record.get("status_time")),
             ("sheet", sheet.get("label") or sheet.get("key")), ("batch", record.get("batch_id")),
-            ("errors", record.get("error_count")), ("errors report", record.get("errors_report"))])
+            ("errors", record.get("error_count")), ("errors report", record.get("errors_report")),
+            *([("batch failure", f"{failure.get('kind')}: {failure.get('message') or failure.get('reason')}")]
+              if failure else [])])
         errors = record.get("errors") or []
         if errors:
             more = " (the first ones; every error is in the errors report)" if record.get("errors_truncated") else ""

@@ -327,8 +327,10 @@ class Launcher:
             reason, message = self._failure_from_service(batch_id, message)
         kind = classify_batch_failure(reason, message)
         submission_id = recorded.get("submission_id")
+        # Provenance keeps the service's words; alarms and logs only the event's category (`reason_code`).
         failure = {"batch_id": batch_id, "reason": reason, "message": message, "kind": kind,
-                   "event_id": event.id, "recorded_at": iso_time(self.now())}
+                   "reason_code": failure_category(detail.failureReason), "event_id": event.id,
+                   "recorded_at": iso_time(self.now())}
         if kind == "TRANSIENT":
             return self._resubmit(batch_id, recorded, failure, submission_id)
         if submission_id:
@@ -336,7 +338,7 @@ class Launcher:
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
-        self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed: {reason}",
+        self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} failed: {failure['reason_code'] or kind}",
                          {**_alarm_safe(failure), "submission_id": submission_id,
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
@@ -348,6 +350,9 @@ class Launcher:
             raise RetryableError(f"GetBatch {batch_id}: {error}") from error
 
     def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
+        """GetBatch's failureReason: the service's free-text message (the guide's example: "Batch has 100001 runs
+        but 100000 runs is the max."), read when the event carries no category (one the reconciler healed). It
+        classifies the failure and is recorded; it is never shown (it can name a sample or an S3 key)."""
         try:
             response = self.omics.get_batch(batchId=batch_id)
         except ClientError as error:
@@ -396,12 +401,23 @@ class Launcher:
                                                                 "resubmissions": result.count})
         self.metric("BatchesResubmitted", 1)
         logger.info("batch resubmitted after a transient failure",
-                    extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason"],
+                    extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason_code"],
                            "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)
 
 
+# A failure category as the service's events name one (the guide's example event: VALIDATION_EXCEPTION): one word.
+_CATEGORY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def failure_category(reason: str | None) -> str | None:
+    """An event's failureReason when it is a category; None for anything else (free text may quote the request)."""
+    return reason if reason is not None and _CATEGORY.fullmatch(reason) else None
+
+
 def _alarm_safe(failure: Mapping[str, Any]) -> dict[str, Any]:
-    """A batch failure as an alarm e-mail may carry it: the service's free-text message can name S3
-    locations and samples (PHI), so it stays in the provenance record, not in the e-mail."""
-    return {key: value for key, value in failure.items() if key != "message"}
+    """A batch failure as an alarm e-mail may carry it: identifiers, the classification and the event's category.
+    The service's words (the event's failureMessage, GetBatch's failureReason) can name S3 locations and samples
+    (PHI): they stay in the provenance record, not in the e-mail."""
+    return {"batch_id": failure["batch_id"], "kind": failure["kind"], "reason": failure["reason_code"],
+            "event_id": failure["event_id"], "recorded_at": failure["recorded_at"]}

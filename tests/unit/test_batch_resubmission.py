@@ -7,10 +7,14 @@ shared.batch_submit.resubmit_batch / the launcher handle all three."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import boto3
 from moto import mock_aws
 
+from autopilot_cli.app import main
+from autopilot_cli.target import TableTarget
 from sandbox.omics import BatchFault, FaultPlan
 from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_NEW_BATCH, RESUBMIT_SAME_BATCH
 from shared.batch_submit import NEW_BATCH, NOT_RESTARTED, SAME_BATCH
@@ -115,3 +119,81 @@ def test_a_persistent_failure_gives_up_after_the_bounded_resubmissions() -> None
 
 def test_answers_are_named_alike_in_the_emulator_and_the_submitter() -> None:
     assert (RESUBMIT_SAME_BATCH, RESUBMIT_NEW_BATCH) == (SAME_BATCH, NEW_BATCH)
+
+
+# GetBatch's failureReason is the service's free-text message (the guide's GetBatch example: "Batch has 100001
+# runs but 100000 runs is the max."), while the event's failureReason is a category (the guide's example event:
+# VALIDATION_EXCEPTION). A FAILED event healed by the reconciler carries no category, so the launcher reads
+# GetBatch: that text can name a sample or an S3 key and must stay in provenance, out of alarms and logs.
+SAMPLE = "PATIENT-S000001"
+
+
+def _alarm_subjects(env: LauncherEnv) -> list[str]:
+    """The Subject of every alarm the launcher publishes from now on (the alarm queue gets raw messages)."""
+    subjects: list[str] = []
+    env.launcher.store.sns.meta.events.register(
+        "before-call.sns.Publish", lambda params, **_: subjects.append(params["body"]["Subject"]))
+    return subjects
+
+
+def _healed_event(env: LauncherEnv, batch_id: str) -> Any:
+    from datetime import UTC, datetime
+
+    from reconciler.logic import batch_event
+
+    answer = env.launcher.omics.get_batch(batchId=batch_id)
+    event = parse_omics_event(batch_event(answer, "FAILED", datetime(2026, 1, 5, tzinfo=UTC)))
+    assert event.detail.failureReason is None  # the reconciler's event: the text is the message
+    return event
+
+
+def test_a_healed_batch_failure_alarms_without_the_services_text(shipped_logs: Any) -> None:
+    message = f"Run setting {SAMPLE}: input s3://lab-data/{SAMPLE}.bam is not accessible"
+    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION",
+                                                                       message=message)])) as env:
+        # Given a launched batch that failed validation, whose FAILED event was lost and healed from GetBatch
+        batch_id = _launch(env)
+        subjects = _alarm_subjects(env)
+        # When the launcher handles the healed event
+        result = env.launcher.on_batch_failed(_healed_event(env, batch_id))
+        # Then it is recorded and alarmed once, and neither the alarm (subject, body) nor the logs quote the text
+        assert result.action == "RECORDED"
+        (alarm,) = env.alarms()
+        assert SAMPLE not in str(alarm) and "lab-data" not in str(alarm)
+        assert subjects == [f"HealthOmics batch {batch_id} failed: {result.kind}"]
+        assert SAMPLE not in shipped_logs.getvalue()
+        # and provenance keeps the whole text (nothing lost), which `autopilot submission show` prints
+        claim = env.repository.get_item(keys.batch_pk(batch_id), "FAILURE_ALARM")
+        assert claim is not None and claim["message"] == message
+        submission_id = str(env.repository.get_batch_request(batch_id)["submission_id"])  # type: ignore[index]
+        for argv in (["--json", "submission", "show", submission_id], ["submission", "show", submission_id]):
+            stdout = io.StringIO()
+            assert main(argv, target=TableTarget(env.repository.table_name, boto3.Session()), stdout=stdout) == 0
+            assert message in stdout.getvalue()
+
+
+def test_a_healed_transient_failure_is_resubmitted_without_logging_the_services_text(shipped_logs: Any) -> None:
+    message = f"The service encountered a transient error reading s3://lab-data/{SAMPLE}.bam. Retry the batch."
+    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=message)],
+                                                   batch_resubmission=RESUBMIT_NEW_BATCH)) as env:
+        # Given a batch that failed transiently, whose FAILED event was lost and healed from GetBatch
+        batch_id = _launch(env)
+        # When the launcher handles the healed event
+        result = env.launcher.on_batch_failed(_healed_event(env, batch_id))
+        # Then the text still classifies it (transient) and the batch is resubmitted,
+        # and the INFO line that says so does not quote the text
+        assert result.action == "RESUBMITTED" and result.new_batch_id not in (None, batch_id)
+        assert "batch resubmitted" in shipped_logs.getvalue() and SAMPLE not in shipped_logs.getvalue()
+        claim = env.repository.get_item(keys.batch_pk(batch_id), "RESUBMISSION")
+        assert claim is not None and claim["message"] == message and env.alarms() == []
+
+
+def test_an_events_failure_category_still_names_the_alarm() -> None:
+    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION",
+                                                                       message=f"{SAMPLE} is invalid")])) as env:
+        batch_id = _launch(env)
+        subjects = _alarm_subjects(env)
+        env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1"))
+        (alarm,) = env.alarms()
+        assert subjects == [f"HealthOmics batch {batch_id} failed: VALIDATION_EXCEPTION"]
+        assert alarm["reason"] == "VALIDATION_EXCEPTION" and alarm["kind"] == "VALIDATION" and SAMPLE not in str(alarm)
