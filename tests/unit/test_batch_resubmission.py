@@ -121,8 +121,9 @@ def test_answers_are_named_alike_in_the_emulator_and_the_submitter() -> None:
     assert (RESUBMIT_SAME_BATCH, RESUBMIT_NEW_BATCH) == (SAME_BATCH, NEW_BATCH)
 
 
-# GetBatch's failureReason is the service's free-text message (the guide's GetBatch example: "Batch has 100001
-# runs but 100000 runs is the max."), while the event's failureReason is a category (the guide's example event:
+# GetBatch's failureReason is the service's free-text message (guide: 실패한 실행 처리 > 배치 수준 실패, its table of
+# "failureReason 메시지 예": "배치에 100001회 실행이 있지만 100000회 실행이 최대입니다." and the like), while the
+# event's failureReason is a category (the guide's example event, runbatch-status-change.failed:
 # VALIDATION_EXCEPTION). A FAILED event healed by the reconciler carries no category, so the launcher reads
 # GetBatch: that text can name a sample or an S3 key and must stay in provenance, out of alarms and logs.
 SAMPLE = "PATIENT-S000001"
