@@ -28,7 +28,7 @@ from rerunner.settings_file import encode
 from rerunner.work import Work
 from shared.batch_submit import BatchRejected
 from shared.errors import PermanentError
-from shared.lineage import TAG_ATTEMPT, TAG_RERUN_REASON, TAG_ROOT_BATCH, lineage_tags, sample_tags
+from shared.lineage import TAG_ATTEMPT, TAG_RERUN_REASON, TAG_ROOT_BATCH, lineage_tags, sample_tags, tagged_attempt
 from shared.observability import log_error, logger
 from shared.provenance import keys
 from shared.provenance.from_omics import run_details
@@ -110,7 +110,7 @@ class _BatchRecords:
         tags = (self.batch or {}).get("tags") or {}
         if not tags.get(TAG_ROOT_BATCH):
             return {}
-        return {"root_batch_id": tags[TAG_ROOT_BATCH], "attempt": int(tags.get(TAG_ATTEMPT, 0))}
+        return {"root_batch_id": tags[TAG_ROOT_BATCH], "attempt": tagged_attempt(tags, 0)}
 
     @functools.cached_property
     def started_here(self) -> bool:

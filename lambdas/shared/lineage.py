@@ -127,6 +127,16 @@ class Lineage(BaseModel):
     remediation: str | None = None
 
 
+def tagged_attempt(tags: Mapping[str, str], first: int) -> int:
+    """The autopilot:attempt tag of a run or batch, never below `first` (the chain's first attempt it can be):
+    whoever starts a run may set its tags, and an attempt below that (-20) would buy re-runs beyond the
+    deployer's maxAttempts. A tag that is not a number counts as `first`."""
+    try:
+        return max(int(tags.get(TAG_ATTEMPT, first)), first)
+    except ValueError:
+        return first
+
+
 def lineage_of(
     run_id: str, tags: Mapping[str, str], source_run_id: str | None, batch_id: str | None,
     run_uuid: str | None = None,
@@ -138,10 +148,7 @@ def lineage_of(
     names the source by id only: its uuid is then unknown here (the recorder resolves it from the table).
     """
     parent = tags.get(TAG_PARENT_RUN) or source_run_id
-    try:
-        attempt = int(tags.get(TAG_ATTEMPT, "1" if parent else "0"))
-    except ValueError:
-        attempt = 1 if parent else 0
+    attempt = tagged_attempt(tags, 1 if parent else 0)
     root = tags.get(TAG_ROOT_RUN) or parent or run_id
     parent_uuid = tags.get(TAG_PARENT_RUN_UUID) if parent else None
     if tags.get(TAG_ROOT_RUN_UUID):

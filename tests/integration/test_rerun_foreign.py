@@ -159,3 +159,30 @@ def test_a_re_run_recorded_here_is_ours_even_without_the_stack_tag(make) -> None
                                 {"new_run_id": child, "new_run_uuid": h.omics.get_run(id=child)["uuid"]})
     h.run()
     assert len(h.reruns_of(child)) == 1
+
+
+ALWAYS_FAILING = FaultPlan(runs=[RunFault(reason="RUN_TASK_FAILED", at_task="report", run_name="s1",
+                                          first_attempt_only=False)])
+
+
+def _reruns(h) -> int:
+    return sum(len(o.started) for o in h.outcomes)
+
+
+def test_a_hand_set_negative_attempt_tag_buys_no_extra_reruns(make) -> None:
+    # Given a run started by hand and opted in (autopilot:stack, as the README says), whose starter also set
+    # autopilot:attempt to -20, failing every time with a reason the default policy re-runs once (RUN_TASK_FAILED)
+    h = make(faults=ALWAYS_FAILING)
+    h.start_run("s1", tags={"autopilot:stack": STACK_ID, "autopilot:attempt": "-20"})
+    # When the account runs until quiet
+    h.run()
+    # Then it is re-run as a run with no attempt behind it would be: once, not 21 times
+    assert _reruns(h) == 1
+
+
+def test_a_foreign_runs_negative_attempt_tag_buys_no_extra_reruns(make) -> None:
+    # Given rerunForeignRuns (foreign runs re-run under the same policy) and a foreign run tagged attempt -20
+    h = make(faults=ALWAYS_FAILING, rerun_foreign_runs=True)
+    h.start_run("s1", tags={"team": "beta", "autopilot:attempt": "-20"})
+    h.run()
+    assert _reruns(h) == 1
