@@ -985,6 +985,9 @@ def from_document(document: Any, run_chars: list[int] | None = None, *, may_hold
             continue
         if key in FIXED_BY_DEPLOYMENT:
             errors.append(SheetError(None, key, f"{key} is fixed by the deployment and cannot be set in a sheet"))
+        elif value is None and (key in BATCH_FIELDS or key in SHEET_ONLY_FIELDS):
+            # null is no value StartRunBatch takes (botocore refuses it before sending): a clear error instead
+            errors.append(SheetError(None, key, f"{key} is null: leave it out to use the deployment's value"))
         elif key in BATCH_FIELDS or key in SHEET_ONLY_FIELDS:
             settings[key] = value
         else:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from launcher.sheet import parse
+from launcher.sheet import BATCH_FIELDS, FIXED_BY_DEPLOYMENT, SHEET_ONLY_FIELDS, parse
 from launcher.validation import validate
 from tests.conftest import offline_aws
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
@@ -100,6 +100,11 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
     ("CSV JSON cell with a lone surrogate", "surrogate.csv", b'sample_id,x\nS1,"[""a\\ud800""]"\n',
      [(2, "x", "invalid JSON value: \\ud800 is half of a UTF-16 surrogate pair and no character on its own; "
                "write the character itself (or both halves of its pair)")]),
+    # botocore refuses None before sending: a null batch setting crashed StartRunBatch (the message went to the DLQ)
+    ("JSON null batch settings", "null-settings.json",
+     json.dumps({"runGroupId": None, "cacheId": None, "runs": [{"runSettingId": "S1"}]}).encode(),
+     [(None, "cacheId", "cacheId is null: leave it out to use the deployment's value"),
+      (None, "runGroupId", "runGroupId is null: leave it out to use the deployment's value")]),
     ("bad batch enum and storage", "enum.json",
      json.dumps({"storageType": "STATIC", "logLevel": "DEBUG", "runs": [{"runSettingId": "S1"}]}).encode(),
      [(None, "logLevel", "logLevel must be one of OFF, FATAL, ERROR, ALL, not 'DEBUG'"),
@@ -183,3 +188,16 @@ def test_missing_deploy_settings_are_reported() -> None:
         (2, "outputUri", "no output location: set outputUri for this run, in the sheet, or in the deploy "
                          "configuration"),
     ]
+
+
+@pytest.mark.parametrize("field", sorted((BATCH_FIELDS | SHEET_ONLY_FIELDS) - FIXED_BY_DEPLOYMENT))
+def test_a_null_batch_setting_is_an_error_of_the_sheet_not_a_failed_request(field: str) -> None:
+    # Given a JSON sheet that sets a batch setting (any of botocore's defaultRunSetting members, or the sheet's
+    # own batchName and tags) to null
+    sheet = parse(json.dumps({field: None, "runs": [{"runSettingId": "S1"}]}).encode(), "json")
+    defaults = {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r", "outputUri": "s3://lab-out/",
+                "runGroupId": "2", "cacheId": "3", "storageType": "STATIC", "storageCapacity": 1200}
+    # Then the sheet is refused with one error naming the field (never a request botocore would refuse)
+    result = validate(sheet, defaults, "sub")
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (None, field, f"{field} is null: leave it out to use the deployment's value")]
