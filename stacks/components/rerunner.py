@@ -37,6 +37,7 @@ from rerunner.settings import (
     ENV_SCHEDULER_ROLE_ARN,
     ENV_SETTINGS_BUCKET,
 )
+from launcher.config import DEFAULT_SETTINGS_PREFIX as LAUNCHER_SETTINGS_PREFIX
 # isort: on
 
 RERUNNER_HANDLER = "rerunner.handler.lambda_handler"
@@ -134,9 +135,11 @@ class Rerunner(Capability):
         grant_pass_role(self.function, self.scheduler_role.role_arn, "scheduler.amazonaws.com", "PassSchedulerRole")
         grant_omics(self.function, RERUNNER_OMICS_ACTIONS)
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
-        # Original settings files are read from the submissions bucket; follow-up settings files (> 100
-        # runs) are written under reruns/ there, where the HealthOmics service role reads settings.
-        settings_bucket.grant_read(self.function)
+        # Settings files only: the launcher's (a batch's recorded s3UriSettings) and the follow-ups' (> 100 runs,
+        # written under reruns/, where the HealthOmics service role reads settings). Never the sheets beside
+        # them, which name samples.
+        settings_bucket.grant_read(self.function, f"{LAUNCHER_SETTINGS_PREFIX}*")
+        settings_bucket.grant_read(self.function, f"{SETTINGS_PREFIX}*")
         settings_bucket.grant_put(self.function, f"{SETTINGS_PREFIX}*")
 
         # A CANCELLED run was stopped by a person: never routed. A batch-level FAILED batch created no runs
@@ -185,9 +188,9 @@ class Rerunner(Capability):
         )
         acknowledge(
             role,
-            "Batch settings files are read from the submissions bucket (object keys chosen by submitters) and "
-            "follow-up settings files written under reruns/ only.",
-            wildcard_under(settings_bucket, "/*"),
+            f"Settings files only: the launcher's under {LAUNCHER_SETTINGS_PREFIX} (content-addressed keys) are "
+            f"read, the follow-ups' under {SETTINGS_PREFIX} read and written; never the submitted sheets.",
+            wildcard_under(settings_bucket, f"/{LAUNCHER_SETTINGS_PREFIX}*"),
             wildcard_under(settings_bucket, f"/{SETTINGS_PREFIX}*"),
             wildcard_action("s3:GetObject*"),
             wildcard_action("s3:GetBucket*"),

@@ -109,6 +109,19 @@ def test_follow_up_settings_files_are_written_only_under_reruns(template_dict, r
     assert [join_text(r) for s in puts for r in as_list(s["Resource"])] == [f"<{bucket}.Arn>/reruns/*"]
 
 
+def test_only_settings_files_are_read_never_a_submitted_sheet(template_dict, rerunner, wiring) -> None:
+    # The re-runner reads settings files only: the launcher's (a batch's recorded s3UriSettings, under the
+    # launcher's settings prefix) and its own follow-ups' under reruns/ (rerunner/dal.py). The sheets beside
+    # them name samples and patients: nothing it needs.
+    from launcher.config import DEFAULT_SETTINGS_PREFIX
+
+    statements = policies_of_role(template_dict, _role_of(template_dict, rerunner["function"]))
+    bucket = wiring["buckets"]["submissions"]
+    reads = sorted(join_text(r) for s in statements if {"s3:GetObject", "s3:GetObject*"} & set(as_list(s["Action"]))
+                   for r in as_list(s["Resource"]) if join_text(r).startswith(f"<{bucket}.Arn>/"))
+    assert reads == sorted([f"<{bucket}.Arn>/{DEFAULT_SETTINGS_PREFIX}*", f"<{bucket}.Arn>/reruns/*"])
+
+
 def test_the_brake_is_alarmed(template_dict) -> None:
     alarms = [a["Properties"] for a in resources(template_dict, "AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("MetricName") == "RerunBrakeEngaged"]
