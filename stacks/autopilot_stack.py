@@ -114,6 +114,7 @@ class AutopilotStack(cdk.Stack):
             config=config,
             outputs=self.storage.outputs,
             run_cache_bucket=self.storage.run_cache,
+            run_cache_id=self.omics.run_cache_id,
         )
 
         self.rightsizing = Rightsizing(

@@ -54,8 +54,9 @@ S3_SOURCE = "aws.s3"
 OBJECT_CREATED = "Object Created"
 # What the launcher calls, by the resource type each action authorizes on. StartRunBatch needs
 # StartRunBatch on the batch AND StartRun on the runs, workflow and run group it creates runs with
-# (the guide's dual authorization) and the run cache every run attaches; TagResource because batches and
-# runs are tagged at creation; GetBatch only when a FAILED event carries no failure reason.
+# (the guide's dual authorization) and the run cache every run attaches (the stack's: granted by its id);
+# TagResource because batches and runs are tagged at creation; GetBatch only when a FAILED event carries no
+# failure reason.
 LAUNCHER_OMICS_ACTIONS = {
     "runBatch": ("omics:StartRunBatch", "omics:GetBatch", "omics:TagResource"),
     "run": ("omics:StartRun", "omics:TagResource"),
@@ -77,6 +78,7 @@ class SheetLauncher(Capability):
         omics_service_role_arn: str,
         config: AutopilotConfig,
         outputs: s3.IBucket | None = None,
+        run_cache_id: str,
         run_cache_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id, context)
@@ -179,7 +181,9 @@ class SheetLauncher(Capability):
         submissions.grant_read(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")  # HEAD before writing
         submissions.grant_put(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")
 
-        grant_omics(self.function, LAUNCHER_OMICS_ACTIONS)
+        # Runs attach the stack's run cache only (policy.cache_problem refuses any other; a resubmission sends
+        # the recorded request): StartRun on that cache, not on every cache of the account.
+        grant_omics(self.function, LAUNCHER_OMICS_ACTIONS, names={"runCache": run_cache_id})
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
 
         role = role_of(self.function)
@@ -187,9 +191,9 @@ class SheetLauncher(Capability):
             role,
             "Batch and run ids are created by StartRunBatch itself and the workflow / run group come from "
             "each sheet, so HealthOmics actions are scoped to this account and region's runBatch/*, run/*, "
-            "workflow/* and runGroup/* (the guide's policy for StartRunBatch's dual authorization) and "
-            "runCache/* (runs attach the run cache), plus GetBatch and tag-on-create on the same resources.",
-            *(wildcard_arn("omics", f"{t}/*") for t in LAUNCHER_OMICS_ACTIONS),
+            "workflow/* and runGroup/* (the guide's policy for StartRunBatch's dual authorization), plus "
+            "GetBatch and tag-on-create on the same resources; the run cache is the stack's own, by its id.",
+            *(wildcard_arn("omics", f"{t}/*") for t in LAUNCHER_OMICS_ACTIONS if t != "runCache"),
         )
         acknowledge(
             role,

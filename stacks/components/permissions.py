@@ -13,19 +13,22 @@ from aws_cdk import aws_lambda as lambda_
 NO_RESOURCE_TYPE = "*"
 
 
-def grant_omics(function: lambda_.IFunction, actions_by_resource: Mapping[str, Sequence[str]]) -> None:
+def grant_omics(function: lambda_.IFunction, actions_by_resource: Mapping[str, Sequence[str]],
+                names: Mapping[str, str] | None = None) -> None:
     """One statement per HealthOmics resource type (run, runBatch, workflow...): the actions on
-    `arn:...:omics:<region>:<account>:<type>/*` of this account and region only. Ids are assigned by
-    the service at run time, so the resource name is a wildcard (each capability's nag suppression
-    says so). Actions listed under NO_RESOURCE_TYPE are granted on `*` (the IAM Service Authorization
-    Reference lists no resource type for them; tests check every grant against it)."""
+    `arn:...:omics:<region>:<account>:<type>/<name>` of this account and region only. Ids are mostly assigned
+    by the service at run time, so the name is a wildcard (each capability's nag suppression says so) unless
+    `names` gives the one resource of that type the function may use (e.g. the stack's run cache). Actions
+    listed under NO_RESOURCE_TYPE are granted on `*` (the IAM Service Authorization Reference lists no resource
+    type for them; tests check every grant against it)."""
     stack = cdk.Stack.of(function)
     for resource_type, actions in actions_by_resource.items():
         if resource_type == NO_RESOURCE_TYPE:
             sid, resources = "OmicsNoResourceLevel", ["*"]
         else:
             sid = f"Omics{resource_type[0].upper()}{resource_type[1:]}"
-            resources = [stack.format_arn(service="omics", resource=resource_type, resource_name="*")]
+            name = (names or {}).get(resource_type, "*")
+            resources = [stack.format_arn(service="omics", resource=resource_type, resource_name=name)]
         function.add_to_role_policy(iam.PolicyStatement(sid=sid, actions=list(actions), resources=resources))
 
 

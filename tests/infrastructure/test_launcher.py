@@ -16,6 +16,7 @@ from tests.infrastructure.cfn import (
     props,
     resources,
 )
+from tests.infrastructure.conftest import BRING_YOUR_OWN
 
 ARN = "arn:<AWS::Partition>:omics:<AWS::Region>:<AWS::AccountId>:"
 
@@ -66,12 +67,25 @@ def test_queue_semantics(template_dict, launcher) -> None:
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == 2
 
 
-def test_healthomics_permissions_are_dual_authorization_and_nothing_wider(template_dict, launcher) -> None:
-    statements = policies_of_role(template_dict, _role_of(template_dict, launcher))
+def _run_cache(template_dict: dict[str, Any]) -> str:
+    """The stack's own run cache as a policy names it: created here (its Id attribute) or configured (runCacheId)."""
+    created = list(resources(template_dict, "AWS::Omics::RunCache"))
+    return f"<{created[0]}.Id>" if created else BRING_YOUR_OWN["runCacheId"]
+
+
+@pytest.mark.parametrize("which", ["default", "bring-your-own"])
+def test_healthomics_permissions_are_dual_authorization_and_nothing_wider(which: str, template_dict,
+                                                                          byo_template_dict) -> None:
+    # A sheet may attach only the stack's run cache (launcher/policy.py cache_problem) and a resubmission sends
+    # the recorded request: StartRun is granted on that cache alone, not on every cache of the account.
+    template = template_dict if which == "default" else byo_template_dict
+    launcher = template["Metadata"][WIRING]["consumers"]["launcher"]
+    statements = policies_of_role(template, _role_of(template, launcher))
     assert omics_actions_by_resource(statements) == {
         "omics:StartRunBatch": {f"{ARN}runBatch/*"},
         "omics:GetBatch": {f"{ARN}runBatch/*"},
-        "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup", "runCache")},
+        "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup")}
+                          | {f"{ARN}runCache/{_run_cache(template)}"},
         "omics:TagResource": {f"{ARN}run/*", f"{ARN}runBatch/*"},
     }
 
