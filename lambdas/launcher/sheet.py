@@ -50,13 +50,13 @@ ID_COLUMNS = ("runSettingId", "sample_id")
 BATCH_FIELDS = frozenset({"workflowId", "workflowType", "workflowVersionName", "workflowOwnerId", "name",
                           "cacheId", "cacheBehavior", "runGroupId", "priority", "parameters", "storageCapacity",
                           "storageType", "outputUri", "logLevel", "runTags", "retentionMode",
-                          "outputBucketOwnerId", "networkingMode", "configurationName", "engineSettings",
-                          "scratchStorageMode"})
+                          "outputBucketOwnerId", "networkingMode", "engineSettings", "scratchStorageMode"})
 SHEET_ONLY_FIELDS = frozenset({"batchName", "tags"})
 # The deployment's alone: the role and its session policy bound what runs may read and write; reading
-# requester-pays inputs bills this account. tests/unit/test_sheet_fields_model.py checks that these and
-# BATCH_FIELDS are exactly botocore's defaultRunSetting members.
-FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy", "requesterPaysEnabled"})
+# requester-pays inputs bills this account; a HealthOmics configuration (VPC networking) opens the runs'
+# network and StartRun authorizes on it, which the stack grants for none. tests/unit/test_sheet_fields_model.py
+# checks that these and BATCH_FIELDS are exactly botocore's defaultRunSetting members.
+FIXED_BY_DEPLOYMENT = frozenset({"roleArn", "sessionPolicy", "requesterPaysEnabled", "configurationName"})
 # Per-run fields a CSV column sets as they are: not the id, nor the objects made of many columns.
 _NOT_COLUMN_FIELDS = frozenset({"runSettingId", "parameters", "runTags"})
 

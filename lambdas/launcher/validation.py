@@ -208,6 +208,10 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any], erro
         value = merged.get(key)
         if value is not None and value not in allowed:
             errors.append(SheetError(None, key, f"{key} must be one of {', '.join(allowed)}, not {value!r}"))
+    if merged.get("networkingMode") == "VPC":
+        errors.append(SheetError(None, "networkingMode", "networkingMode VPC needs a HealthOmics configuration, "
+                                                         "which this deployment does not grant; leave networkingMode "
+                                                         "out (RESTRICTED)"))
     version = merged.get("workflowVersionName")
     if version is not None and not (isinstance(version, str) and _VERSION.fullmatch(version)):
         errors.append(SheetError(None, "workflowVersionName", f"invalid workflow version name {version!r}"))

@@ -78,6 +78,14 @@ MALFORMED: list[tuple[str, str, bytes, list[tuple[int | None, str | None, str]]]
      json.dumps({"requesterPaysEnabled": True, "runs": [{"runSettingId": "S1"}]}).encode(),
      [(None, "requesterPaysEnabled", "requesterPaysEnabled is fixed by the deployment and cannot be set in a "
                                      "sheet")]),
+    # StartRun authorizes on the HealthOmics configuration too (the IAM Service Authorization Reference, as
+    # cfn-lint ships it: configuration, run, runBatch, ...), and the stack grants none: every run would fail
+    ("JSON sets a VPC configuration", "vpc.json",
+     json.dumps({"networkingMode": "VPC", "configurationName": "open-egress",
+                 "runs": [{"runSettingId": "S1"}]}).encode(),
+     [(None, "configurationName", "configurationName is fixed by the deployment and cannot be set in a sheet"),
+      (None, "networkingMode", "networkingMode VPC needs a HealthOmics configuration, which this deployment does "
+                               "not grant; leave networkingMode out (RESTRICTED)")]),
     ("JSON runs not a list", "runs.json", json.dumps({"runs": {"S1": {}}}).encode(),
      [(None, "runs", '"runs" must be a list of run objects')]),
     ("JSON null parameter", "null.json",
