@@ -30,6 +30,8 @@ _SAMPLE_ARN = {
     "AWS::IAM::Role": "arn:aws:iam::123456789012:role/role-name",
     "AWS::SNS::Topic": "arn:aws:sns:us-east-1:123456789012:topic-name",
 }
+# Sample ids for `<LogicalId.Id>`: a run cache id matches botocore's RunCacheId pattern (digits).
+_SAMPLE_ID = {"AWS::Omics::RunCache": "1234567"}
 # `Ref` of these types is an ARN as well (SNS topic); of a bucket, its name (used inside `arn:...:s3:::`).
 _REF_ARN = {"AWS::SNS::Topic"}
 
@@ -90,8 +92,11 @@ def render_arn(value: Any, template: dict[str, Any]) -> str:
         return _SAMPLE_ARN[kind] if kind in _REF_ARN else f"{name.lower()}-name"
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         name, attribute = value["Fn::GetAtt"]
+        kind = template["Resources"][name]["Type"]
+        if attribute == "Id":  # a resource name inside an ARN the statement builds (the stack's run cache)
+            return _SAMPLE_ID[kind]
         assert attribute == "Arn", value
-        return _SAMPLE_ARN[template["Resources"][name]["Type"]]
+        return _SAMPLE_ARN[kind]
     raise ValueError(f"unsupported Resource value: {value!r}")
 
 
