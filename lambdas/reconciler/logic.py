@@ -448,7 +448,10 @@ class Reconciler:
             self.recorder.finish_batch(status, item, finished)
             report.members_recorded += finished.members_recorded
             return
-        if status == recorded or batch_rank(status) < batch_rank(recorded or ""):
+        failed_again = (status == recorded == BatchStatus.FAILED
+                        and str(item.get("restarted_at") or "") > str(item.get("status_time") or ""))
+        if not failed_again and (status == recorded or batch_rank(status) < batch_rank(recorded or "")):
+            # (a batch restarted in place after its recorded failure that failed again is a new failure: healed)
             report.unchanged += 1
             return
         when = batch_status_time(batch, status, _second(now))

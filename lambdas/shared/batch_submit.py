@@ -192,7 +192,8 @@ def resubmit_batch(
       batch under the same root and attempt (so `batch show` of the original reaches its runs), and on the
       failed batch a RESUBMITTED#<n> item naming the new one;
     - SAME_BATCH: the failed batch's REQUEST counts the resubmission (`resubmission_count`,
-      `resubmitted_at`), so its next failure is told from a duplicate of this one;
+      `resubmitted_at`), so its next failure is told from a duplicate of this one, and the batch is back in the
+      `active` index (`restarted_at`), so the reconciler heals its second life's lost events;
     - NOT_RESTARTED: nothing (the caller records and alarms).
     """
     request = dict(recorded["request"])
@@ -206,6 +207,7 @@ def resubmit_batch(
         kept = {k: v for k, v in recorded.items() if k not in _RECORD_FIELDS}
         repository.put_batch_request(batch_id, request, str(recorded.get("origin") or "launcher"),
                                      attributes={**kept, "resubmission_count": count, "resubmitted_at": at})
+        repository.note_restarted(batch_id, at)
         return Resubmission(failed_batch_id, batch_id, SAME_BATCH, count)
     repository.put_batch_request(batch_id, request, "resubmission", attributes={
         "request_id": request.get("requestId"), "submission_id": recorded.get("submission_id"),

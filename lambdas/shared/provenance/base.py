@@ -322,6 +322,14 @@ class RepositoryBase:
             self._call("update_item", Key=serialize(key),
                        ConditionExpression="attribute_not_exists(status_order)", **update.build())
 
+    def note_restarted(self, batch_id: str, restarted_at: str) -> None:
+        """A batch the service restarted in place (StartRunBatch's SAME_BATCH answer to a resubmission) is in
+        flight again: back in the `active` index, whatever its record says (FAILED took it out), with the time of
+        its restart, so the reconciler heals the events of its second life should they be lost."""
+        update = _Update(sets={"entity": "BATCH", "batch_id": batch_id, "restarted_at": restarted_at,
+                               "active_pk": "ACTIVE#BATCH", "active_sk": f"{restarted_at}#{batch_id}"})
+        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}, update, returns="NONE")
+
     def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
         """Runs or batches (kind RUN|BATCH) still non-terminal, or terminal but not finished (a run not
         enriched, a PROCESSED batch without its members), whose last event is older than `before`."""
