@@ -87,15 +87,40 @@ def refresh(pages: Iterable[Mapping[str, Any]], *, region: str, endpoint: str, s
         store.record_refresh(region, at, EMPTY, expires_at, endpoint=endpoint, products=products)
         return RefreshReport(region, endpoint, EMPTY, date, products)
 
+    lines, ambiguous = one_price_each(lines)
+    current = store.current(region)
+    carried = sorted(current.lines.keys() - {(line.resource, line.region) for line in lines}) if current else []
+    if current and carried:  # a partial answer: what it lacks keeps the current list's price, and says so
+        lines += [current.lines[key] for key in carried]
     digest = lines_digest(lines)
     list_id = list_id_for(region, date, digest)
     source = (f"AWS Price List API: pricing GetProducts, service code {SERVICE_CODE}, regionCode {region}, "
-              f"endpoint {endpoint}, read {at}: {len(lines)} on-demand USD lines of {products} products")
+              f"endpoint {endpoint}, read {at}: {len(lines) - len(carried)} on-demand USD lines of {products} "
+              f"products")
+    if ambiguous:
+        source += f"; several prices for {', '.join(ambiguous)}: the highest kept"
+    if current and carried:
+        source += f"; carried from {current.list_id} (absent from this answer): {', '.join(r for r, _ in carried)}"
     prices = price_list(lines, list_id=list_id, date=date, source=source)
-    previous = (store.current_pointer(region) or {}).get("list_id")
+    previous = current.list_id if current else None
     store.save(prices, region, at, digest)
     store.make_current(prices, region, at)
     outcome = UNCHANGED if previous == list_id else REFRESHED
     store.record_refresh(region, at, outcome, expires_at, endpoint=endpoint, products=products,
-                         line_count=len(prices.lines), list_id=list_id, previous_list_id=previous)
+                         line_count=len(prices.lines), list_id=list_id, previous_list_id=previous,
+                         ambiguous=ambiguous or None, carried=[r for r, _ in carried] or None)
     return RefreshReport(region, endpoint, outcome, date, products, len(prices.lines), list_id)
+
+
+def one_price_each(lines: list[PriceLine]) -> tuple[list[PriceLine], list[str]]:
+    """One line per (resource, region), whatever order the pages came in: the same answer always makes the same
+    list (its id is a digest of its lines). Where the answer priced a resource twice, the higher price is kept
+    (a cost estimate that errs high, not low) and the resource is named."""
+    kept: dict[tuple[str, str], PriceLine] = {}
+    ambiguous: set[str] = set()
+    for line in sorted(lines, key=lambda line: (line.usd_per_unit, line.sku or "")):
+        key = (line.resource, line.region)
+        if key in kept and kept[key].usd_per_unit != line.usd_per_unit:
+            ambiguous.add(line.resource)
+        kept[key] = line
+    return list(kept.values()), sorted(ambiguous)

@@ -166,3 +166,31 @@ def test_endpoint_regions_come_from_botocores_endpoint_data() -> None:
             assert chosen.split("-")[0] == region.split("-")[0]
     with pytest.raises(ValueError, match="not a Price List API endpoint"):
         price_list_endpoint("us-east-1", "us-west-2")
+
+
+def test_two_products_of_one_resource_give_one_price_whatever_the_page_order(store: PriceStore) -> None:
+    # Given two on-demand products of one resourceType in the region, at different prices (found by reviewer 3)
+    a = product("omics.c.large", REGION, "0.10", sku="A")
+    b = product("omics.c.large", REGION, "0.30", sku="B")
+    first = run(stubbed([[a, b]])[0], store)
+    second = run(stubbed([[b, a]])[0], store, now=DAY1.replace(hour=9))  # the same answer, pages reordered
+    # Then one list id, one price: the higher (a cost estimate errs high, not low), and the refresh says so
+    assert first.list_id == second.list_id
+    prices = store.get(REGION, str(first.list_id))
+    assert prices is not None and prices.instance_hourly("omics.c.large", REGION) == Decimal("0.30")
+    assert "omics.c.large" in prices.source and "highest" in prices.source
+    assert store.refreshes(REGION)[-1]["ambiguous"] == ["omics.c.large"]
+
+
+def test_a_list_missing_lines_of_the_current_one_keeps_them_and_says_so(store: PriceStore) -> None:
+    full = run(stubbed([[product("omics.c.large", REGION, "0.1", sku="A"),
+                         product("Run Storage", REGION, "0.0001", unit="GB-Mo", sku="B")]])[0], store)
+    # When the next day's answer lacks the instance type (a partial answer)
+    partial = run(stubbed([[product("Run Storage", REGION, "0.0002", unit="GB-Mo", sku="B")]])[0], store, now=DAY2)
+    # Then the new list is current with the new storage price and the instance's price carried over, named
+    current = store.current(REGION)
+    assert current is not None and current.list_id == partial.list_id != full.list_id
+    assert current.instance_hourly("omics.c.large", REGION) == Decimal("0.1")
+    assert current.lines[("Run Storage", REGION)].usd_per_unit == Decimal("0.0002")
+    assert f"carried from {full.list_id}" in current.source and "omics.c.large" in current.source
+    assert store.refreshes(REGION)[-1]["carried"] == ["omics.c.large"]
