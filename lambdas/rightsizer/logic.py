@@ -82,6 +82,14 @@ class ManifestConsumer:
                 f"{receive_count} receives", "recorded_at": iso_time(self.now())}))
             return Outcome("MISSING", pages=self.logs.pages_read - pages_before)
         pages = self.logs.pages_read - pages_before
+        # A stream can exist before all its events are visible (CloudWatch Logs shows them seconds after
+        # PutLogEvents; a big manifest takes several calls): complete means its run record and as many task
+        # records as the recorder listed (ListRunTasks, written before `details_recorded_at`).
+        listed = self._listed_tasks(run_id, run_uuid) if "details_recorded_at" in summary else 0
+        complete = sizing.run_record is not None and sizing.tasks >= listed
+        if not complete and not last_chance:
+            raise RetryableError(f"run {run_id}: manifest incomplete so far ({sizing.tasks} of {listed} tasks"
+                                 f"{', no run record' if sizing.run_record is None else ''}); retried")
         recorded_at = iso_time(self.now())
         common = {"headroom": self.config.headroom, "price_list_id": prices.list_id, "price_date": prices.date,
                   "recorded_at": recorded_at}
@@ -89,12 +97,16 @@ class ManifestConsumer:
                                                                              **common})
                  for agg in sizing.by_name.values()]
         self.repository.write_run(names, self.repository.marker_item(run_id, run_uuid, root_batch_id, {
-            "status": DONE, "tasks": sizing.tasks, "names": len(names), "log_pages": pages,
-            "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
+            "status": DONE, "tasks": sizing.tasks, "manifest_complete": complete, "names": len(names),
+            "log_pages": pages, "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
         storage = sizing.storage()
         self._price_dynamic_storage(run_id, run_uuid, storage.storage_type if storage else None,
                                     sizing.storage_average_gib(), lambda: prices)
         return Outcome("SIZED", tasks=sizing.tasks, names=len(names), pages=pages)
+
+    def _listed_tasks(self, run_id: str, run_uuid: str) -> int:
+        """How many tasks the recorder stored from ListRunTasks (streamed a Query page at a time: flat memory)."""
+        return sum(1 for _ in self.costs.iter_run_tasks(run_id, run_uuid))
 
     def _price_dynamic_storage(self, run_id: str, run_uuid: str, storage_type: str | None, average_gib: Any,
                                prices: Callable[[], PriceList]) -> None:

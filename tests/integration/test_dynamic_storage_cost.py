@@ -87,8 +87,10 @@ def queue_enrichment(stub: Stubber, run_id: str) -> None:
 
 
 def write_manifest(logs: Any, run_id: str) -> None:
-    """The guide's manifest run record and task, as this DYNAMIC run's, with the average use above."""
+    """The guide's manifest run record and task, as this DYNAMIC run's, with the average use above; one task
+    record per task ListRunTasks listed (two): the right-sizer waits for a manifest that holds them all."""
     run, task = json.loads((REFERENCE_EVENTS / "run-manifest.example.json").read_text())
+    tasks = [{**copy.deepcopy(task), "arn": f"{task['arn']}{i}"} for i in range(2)]
     run = {**copy.deepcopy(run), "arn": get_run_response(run_id, "COMPLETED")["arn"], "uuid": f"uuid-{run_id}",
            "storageType": "DYNAMIC", "metrics": {"storageAverageGiB": AVERAGE_GIB, "storageMaximumGiB": 400.0}}
     run.pop("storageCapacity", None)
@@ -98,7 +100,7 @@ def write_manifest(logs: Any, run_id: str) -> None:
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
     now = int(time.time() * 1000)
     logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-        {"timestamp": now, "message": json.dumps(r)} for r in (run, task)])
+        {"timestamp": now, "message": json.dumps(r)} for r in (run, *tasks)])
 
 
 def stored(repo: ProvenanceRepository, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,7 +26,7 @@ from shared.cost.price_source import clear_price_cache
 from shared.cost.prices import PriceLine, load_snapshot, price_list
 from shared.cost.rightsizing import LOG_GROUP, BatchRightsizing
 from shared.errors import RetryableError
-from shared.provenance.items import RunDetails
+from shared.provenance.items import RunDetails, TaskDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.provenance.rightsizing_repository import DONE, MANIFEST_MISSING, RightsizingRepository, name_aggregate
 from shared.settings import get_settings
@@ -269,3 +269,37 @@ def test_before_the_first_price_list_is_loaded_the_saving_is_unknown_never_zero(
     assert (item["price_list_id"], item["price_date"]) == (snapshot.list_id, snapshot.date)
     marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID)
     assert marker is not None and marker.get("storage_current_usd") is None
+
+
+def test_a_stream_whose_events_are_not_all_visible_yet_is_retried_not_taken_whole(consumer, repo, logs) -> None:
+    # Given a run whose manifest stream exists but whose events are not visible yet (CloudWatch Logs shows
+    # events seconds after PutLogEvents; a big manifest takes several calls; found by reviewer 3)
+    record_details(repo)
+    write_manifest(logs, [])
+    rightsizing = RightsizingRepository(repo)
+    # When its event arrives, it is retried, nothing written
+    with pytest.raises(RetryableError, match="manifest incomplete"):
+        consumer.handle(RUN_ID, RUN_UUID, 1)
+    assert rightsizing.marker(RUN_ID, RUN_UUID) is None
+    # and once the events are visible, the next delivery sizes the whole run
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=STREAM,
+                        logEvents=[{"timestamp": now, "message": json.dumps(r)} for r in guide_records(tasks=3)])
+    assert consumer.handle(RUN_ID, RUN_UUID, 2).kind == "SIZED"
+    marker = rightsizing.marker(RUN_ID, RUN_UUID) or {}
+    assert marker.get("tasks") == 3 and marker.get("manifest_complete") is True
+
+
+def test_fewer_task_records_than_the_recorder_listed_is_retried_then_sized_as_incomplete(consumer, repo,
+                                                                                         logs) -> None:
+    # Given the recorder listed 3 tasks (ListRunTasks) and the manifest shows 2 of them so far
+    record_details(repo)
+    repo.put_tasks([TaskDetails(task_id=f"t{i}", run_id=RUN_ID, run_uuid=RUN_UUID, name="geno") for i in range(3)],
+                   "2022-10-20T22:07:40.000000Z")
+    write_manifest(logs, guide_records(tasks=2))
+    with pytest.raises(RetryableError, match="2 of 3 tasks"):
+        consumer.handle(RUN_ID, RUN_UUID, 1)
+    # At the last attempt it is sized from what there is, and the marker says the manifest was incomplete
+    assert consumer.handle(RUN_ID, RUN_UUID, 3).kind == "SIZED"
+    marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID) or {}
+    assert marker.get("tasks") == 2 and marker.get("manifest_complete") is False
