@@ -103,9 +103,10 @@ def refresh(pages: Iterable[Mapping[str, Any]], *, region: str, endpoint: str, s
         source += f"; carried from {current.list_id} (absent from this answer): {', '.join(r for r, _ in carried)}"
     prices = price_list(lines, list_id=list_id, date=date, source=source)
     previous = current.list_id if current else None
-    store.save(prices, region, at, digest)
-    store.make_current(prices, region, at)
     outcome = UNCHANGED if previous == list_id else REFRESHED
+    if outcome == REFRESHED:  # the current list read again is kept as first written (its source names its origins)
+        store.save(prices, region, at, digest)
+        store.make_current(prices, region, at)
     store.record_refresh(region, at, outcome, expires_at, endpoint=endpoint, products=products,
                          line_count=len(prices.lines), list_id=list_id, previous_list_id=previous,
                          ambiguous=ambiguous or None, carried=[r for r, _ in carried] or None)

@@ -455,6 +455,8 @@ class Reconciler:
             report.unchanged += 1
             return
         when = batch_status_time(batch, status, _second(now))
+        if failed_again:  # a failure of the batch's second life is no older than its restart (whatever GetBatch says)
+            when = max(when, datetime.fromisoformat(str(item["restarted_at"]).replace("Z", "+00:00")))
         event = batch_event(batch, status, when)
         self._forward(event, report)
         outcome = self._record(event, Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)

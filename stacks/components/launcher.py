@@ -182,8 +182,11 @@ class SheetLauncher(Capability):
         submissions.grant_put(self.function, f"{DEFAULT_SETTINGS_PREFIX}*")
 
         # Runs attach the stack's run cache only (policy.cache_problem refuses any other; a resubmission sends
-        # the recorded request): StartRun on that cache, not on every cache of the account.
-        grant_omics(self.function, LAUNCHER_OMICS_ACTIONS, names={"runCache": run_cache_id})
+        # the recorded request): StartRun on that cache, not on every cache of the account. Under
+        # rerunForeignRuns a re-runner follow-up keeps a foreign batch's own cache, and the launcher resubmits a
+        # follow-up that failed as a whole: then any cache of the account, as the re-runner has.
+        cache_name = "*" if config.rerun_foreign_runs else run_cache_id
+        grant_omics(self.function, LAUNCHER_OMICS_ACTIONS, names={"runCache": cache_name})
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
 
         role = role_of(self.function)
@@ -192,8 +195,10 @@ class SheetLauncher(Capability):
             "Batch and run ids are created by StartRunBatch itself and the workflow / run group come from "
             "each sheet, so HealthOmics actions are scoped to this account and region's runBatch/*, run/*, "
             "workflow/* and runGroup/* (the guide's policy for StartRunBatch's dual authorization), plus "
-            "GetBatch and tag-on-create on the same resources; the run cache is the stack's own, by its id.",
-            *(wildcard_arn("omics", f"{t}/*") for t in LAUNCHER_OMICS_ACTIONS if t != "runCache"),
+            "GetBatch and tag-on-create on the same resources; the run cache is the stack's own, by its id, or "
+            "under rerunForeignRuns any (a follow-up of a foreign batch keeps its cache and may be resubmitted).",
+            *(wildcard_arn("omics", f"{t}/*") for t in LAUNCHER_OMICS_ACTIONS
+              if t != "runCache" or config.rerun_foreign_runs),
         )
         acknowledge(
             role,

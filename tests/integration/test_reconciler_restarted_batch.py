@@ -26,13 +26,14 @@ class _Omics:
 
     def __init__(self) -> None:
         self.status = "FAILED"
+        self.failed_time = T0 + timedelta(minutes=40)
 
     def start_run_batch(self, **request: Any) -> dict[str, Any]:
         self.status = "PENDING"
         return {"id": "b1", "arn": ARN, "status": "PENDING", "uuid": "uuid-b1"}
 
     def get_batch(self, **_: Any) -> dict[str, Any]:
-        times = {"processedTime": T0 + timedelta(minutes=40), "failedTime": T0 + timedelta(minutes=40)}
+        times = {"processedTime": T0 + timedelta(minutes=40), "failedTime": self.failed_time}
         return {"id": "b1", "arn": ARN, "uuid": "uuid-b1", "status": self.status, "totalRuns": 1, **times}
 
     def list_runs_in_batch(self, **_: Any) -> dict[str, Any]:
@@ -81,3 +82,17 @@ def test_a_restarted_batch_whose_second_failed_event_was_lost_is_healed(table_na
     # and a later sweep leaves it alone
     again = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=6))
     assert again.batches_checked == 0
+
+
+def test_a_second_failure_timed_before_the_restart_is_healed_once_not_every_sweep(table_name: str) -> None:
+    # Given GetBatch answers the second failure with the first one's time (not documented either way)
+    repository, omics = ProvenanceRepository(table_name), _Omics()
+    recorder = Recorder(repository, omics=lambda: omics)
+    _restarted(repository, recorder, omics)
+    omics.status = "FAILED"
+    omics.failed_time = T0  # the first failure's time, before the restart
+    first = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=3))
+    # Then it is healed once (recorded at the restart's time at the earliest), and the next sweep leaves it
+    summary = repository.get_item(keys.batch_pk("b1"), keys.SUMMARY) or {}
+    assert len(first.healed) == 1 and "active_pk" not in summary
+    assert Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=6)).healed == []

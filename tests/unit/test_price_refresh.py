@@ -194,3 +194,15 @@ def test_a_list_missing_lines_of_the_current_one_keeps_them_and_says_so(store: P
     assert current.lines[("Run Storage", REGION)].usd_per_unit == Decimal("0.0002")
     assert f"carried from {full.list_id}" in current.source and "omics.c.large" in current.source
     assert store.refreshes(REGION)[-1]["carried"] == ["omics.c.large"]
+
+
+def test_the_same_partial_answer_read_again_keeps_the_lists_own_record(store: PriceStore) -> None:
+    full = run(stubbed([[product("omics.c.large", REGION, "0.1", sku="A"),
+                         product("Run Storage", REGION, "0.0001", unit="GB-Mo", sku="B")]])[0], store)
+    answer = [[product("Run Storage", REGION, "0.0002", unit="GB-Mo", sku="B")]]
+    partial = run(stubbed(answer)[0], store, now=DAY2)
+    again = run(stubbed(answer)[0], store, now=DAY2.replace(hour=9))
+    # Then the second read is the same list, UNCHANGED, and the list still names where its carried line came from
+    assert (again.list_id, again.outcome) == (partial.list_id, UNCHANGED)
+    current = store.current(REGION)
+    assert current is not None and f"carried from {full.list_id}" in current.source
