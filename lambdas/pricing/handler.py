@@ -27,6 +27,7 @@ from shared.cost.prices import price_list_endpoint
 from shared.observability import logger, metrics, tracer
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import get_settings
+from shared.status import from_iso_time
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
 
@@ -39,7 +40,7 @@ def refresh_time(event: dict[str, Any] | None) -> datetime:
     value = (event or {}).get("scheduledTime")
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = from_iso_time(value)
         except ValueError:
             return utc_now()
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict
 from pruner.config import PERIODS, InventoryFile, InventorySource
 from pruner.entries import Entry, S3Object, entry_prefix_of
 from pruner.s3_store import S3AccessError, S3Store
+from shared.status import from_iso_time
 
 REQUIRED_COLUMNS = ("Bucket", "Key", "Size", "LastModifiedDate")
 MAX_MANIFEST_JSON_BYTES = 16 * 1024 * 1024
@@ -152,7 +153,7 @@ def manifest_rows(store: S3Store, file: InventoryFile, cache_bucket: str, cache_
             if not key.startswith(cache_prefix) or not is_manifest_key(key[len(cache_prefix) :]):
                 continue
             try:
-                modified = datetime.fromisoformat(row[at_modified].replace("Z", "+00:00"))
+                modified = from_iso_time(row[at_modified])
                 size = int(row[at_size] or 0)
             except ValueError:
                 continue  # a row we cannot read names no candidate

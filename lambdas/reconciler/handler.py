@@ -24,6 +24,7 @@ from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.recorder import Recorder
 from shared.settings import get_settings
+from shared.status import from_iso_time
 
 ENV_STALE_MINUTES = "RECONCILE_STALE_MINUTES"
 ENV_LIST_RUNS_ABOVE = "RECONCILE_LIST_RUNS_ABOVE"
@@ -64,7 +65,7 @@ def reference_time(event: dict[str, Any] | None) -> datetime:
     value = (event or {}).get("scheduledTime")
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = from_iso_time(value)
         except ValueError:
             moment = None
         if moment is not None:

@@ -43,7 +43,7 @@ from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError
 from shared.recorder import Recorder, RecordOutcome, enrichment_due, observe
-from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, iso_time, run_rank
+from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, from_iso_time, iso_time, run_rank
 
 RECONCILED_PREFIX = "reconciled"
 HEALED = "HEALED"
@@ -456,7 +456,7 @@ class Reconciler:
             return
         when = batch_status_time(batch, status, _second(now))
         if failed_again:  # a failure of the batch's second life is no older than its restart (whatever GetBatch says)
-            when = max(when, datetime.fromisoformat(str(item["restarted_at"]).replace("Z", "+00:00")))
+            when = max(when, from_iso_time(str(item["restarted_at"])))
         event = batch_event(batch, status, when)
         self._forward(event, report)
         outcome = self._record(event, Heal("BATCH", batch_id, recorded, status, "GetBatch"), when, report)
@@ -516,7 +516,7 @@ class Reconciler:
 
     def _record_sweep(self, report: SweepReport) -> None:
         """One audit record per sweep (kept 90 days): what was checked and healed."""
-        expires = int(datetime.fromisoformat(report.now.replace("Z", "+00:00")).timestamp()) + \
+        expires = int(from_iso_time(report.now).timestamp()) + \
             SWEEP_RETENTION_DAYS * 86_400
         self.repository.put_record({keys.PK: "RECONCILE#SWEEPS", keys.SK: f"SWEEP#{report.now}",
                                     "entity": "RECONCILE_SWEEP", keys.TTL_ATTRIBUTE: expires, **report.summary()})

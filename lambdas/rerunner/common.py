@@ -19,7 +19,7 @@ from shared.errors import PermanentError, RetryableError
 from shared.lineage import TAG_STACK, Lineage, stack_tags
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import RUN_TERMINAL, RunStatus, iso_time
+from shared.status import RUN_TERMINAL, RunStatus, from_iso_time, iso_time
 
 CLAIM_TTL_DAYS = 400
 
@@ -155,7 +155,7 @@ class RerunnerCore:
         """None when the work may start now; else when it may (first decision time + delay)."""
         if delay_seconds <= 0:
             return None
-        first = datetime.fromisoformat(self.repository.first_seen(pk, sk, iso_time(self.now())).replace("Z", "+00:00"))
+        first = from_iso_time(self.repository.first_seen(pk, sk, iso_time(self.now())))
         due = first + timedelta(seconds=delay_seconds)
         return due if self.now() < due else None
 

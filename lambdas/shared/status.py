@@ -88,6 +88,11 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def from_iso_time(text: str) -> datetime:
+    """An ISO 8601 timestamp (ours, `iso_time`, or an AWS one ending in Z) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def order_key(rank: int, moment: datetime, status: str) -> str:
     """Total order of status observations: rank first, then event time, then status name (tie-break)."""
     return f"{rank:02d}#{iso_time(moment)}#{status}"

@@ -25,6 +25,7 @@ from typing import Any
 
 from shared.cost.prices import PriceList, PriceRef
 from shared.provenance.items import RunDetails, TaskDetails
+from shared.status import from_iso_time
 
 MINIMUM_BILLED_SECONDS = 60
 STATIC_MINIMUM_GIB = 1200
@@ -44,7 +45,7 @@ def static_capacity_gib(requested: int | None) -> int:
 
 
 def _parse(moment: str | None) -> datetime | None:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment else None
+    return from_iso_time(moment) if moment else None
 
 
 def elapsed_seconds(start: str | None, stop: str | None) -> Decimal | None:

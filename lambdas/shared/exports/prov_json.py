@@ -14,6 +14,7 @@ from typing import Any
 from prov.model import PROV_TYPE, Namespace, ProvDocument
 
 from shared.exports.lineage import AttemptRecord, RunLineage
+from shared.status import from_iso_time
 
 AUTOPILOT = Namespace("autopilot", "https://w3id.org/omics-autopilot/terms#")
 OMICS = Namespace("omics", "https://w3id.org/omics-autopilot/healthomics/")
@@ -23,9 +24,8 @@ PROV_PLAN = "prov:Plan"
 def _datetime(value: Any) -> Any:
     if not value:
         return None
-    from datetime import datetime
 
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return from_iso_time(str(value))
 
 
 class _Once:

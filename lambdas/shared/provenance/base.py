@@ -317,7 +317,7 @@ class RepositoryBase:
         else:
             key, identity = {keys.PK: keys.batch_pk(entity_id), keys.SK: keys.SUMMARY}, {"batch_id": entity_id}
         update = _Update(sets={"entity": kind, **identity, "started_at": started_at,
-                               "active_pk": f"ACTIVE#{kind}", "active_sk": f"{started_at}#{entity_id}"})
+                               **keys.active_keys(kind, started_at, entity_id)})
         with contextlib.suppress(ClientError):  # an event was recorded first: nothing to note
             self._call("update_item", Key=serialize(key),
                        ConditionExpression="attribute_not_exists(status_order)", **update.build())
@@ -327,7 +327,7 @@ class RepositoryBase:
         flight again: back in the `active` index, whatever its record says (FAILED took it out), with the time of
         its restart, so the reconciler heals the events of its second life should they be lost."""
         update = _Update(sets={"entity": "BATCH", "batch_id": batch_id, "restarted_at": restarted_at,
-                               "active_pk": "ACTIVE#BATCH", "active_sk": f"{restarted_at}#{batch_id}"})
+                               **keys.active_keys("BATCH", restarted_at, batch_id)})
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}, update, returns="NONE")
 
     def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
@@ -338,5 +338,5 @@ class RepositoryBase:
             name,
             KeyConditionExpression="#pk = :pk AND #sk < :before",
             ExpressionAttributeNames={"#pk": pk_attr, "#sk": sk_attr},
-            ExpressionAttributeValues=serialize({":pk": f"ACTIVE#{kind}", ":before": before}),
+            ExpressionAttributeValues=serialize({":pk": keys.active_pk(kind), ":before": before}),
         ))

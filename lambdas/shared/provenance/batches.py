@@ -36,8 +36,7 @@ class BatchesMixin(RepositoryBase):
         if observation.status in BATCH_SETTLED:
             update.removes += ["active_pk", "active_sk"]
         else:
-            update.sets["active_pk"] = "ACTIVE#BATCH"
-            update.sets["active_sk"] = f"{observation.event_time}#{batch_id}"
+            update.sets.update(keys.active_keys("BATCH", observation.event_time, batch_id))
         key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
         return self._ordered_update(key, observation.order, update)
 

@@ -90,6 +90,16 @@ def batch_pk(batch_id: str) -> str:
     return f"BATCH#{batch_id}"
 
 
+def active_pk(kind: str) -> str:
+    """The `active` index's partition of runs or batches (kind RUN | BATCH) not finished yet."""
+    return f"ACTIVE#{kind}"
+
+
+def active_keys(kind: str, since: str, entity_id: str) -> dict[str, str]:
+    """A run's or batch's keys in the `active` index: in flight since `since` (its last event, start or restart)."""
+    return {"active_pk": active_pk(kind), "active_sk": f"{since}#{entity_id}"}
+
+
 def submission_pk(submission_id: str) -> str:
     return f"SUBMISSION#{submission_id}"
 

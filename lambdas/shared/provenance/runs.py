@@ -83,8 +83,7 @@ class RunsMixin(RepositoryBase):
         if observation.status == RunStatus.DELETED:
             update.removes += ["active_pk", "active_sk"]
         else:
-            update.sets["active_pk"] = "ACTIVE#RUN"
-            update.sets["active_sk"] = f"{observation.event_time}#{run_id}"
+            update.sets.update(keys.active_keys("RUN", observation.event_time, run_id))
         key = self.run_summary_key(run_id, run_uuid)
         result = self._ordered_update(key, observation.order, update, item=terminal)
         if terminal and not result.applied and str(result.item.get("outcome_order", "")) < observation.order:
