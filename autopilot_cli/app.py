@@ -513,9 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Operate the HealthOmics autopilot: provenance you can query, export, replay "
                                  "and trust.")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--stack", default=os.environ.get(ENV_STACK),
+    # No defaults from the environment here: an explicit flag must win over either variable (_target).
+    where.add_argument("--stack",
                        help=f"deployed stack name (default ${ENV_STACK}); resolves table, functions, archive")
-    where.add_argument("--table", default=os.environ.get(ENV_TABLE),
+    where.add_argument("--table",
                        help=f"provenance table name only (default ${ENV_TABLE}): queries, no actions")
     where.add_argument("--sandbox", action="store_true",
                        help="the running local sandbox (`make sandbox`): its stack, as --stack would find it; "
@@ -609,10 +610,16 @@ def _target(args: argparse.Namespace) -> Target:
         session, services = sandbox_session(endpoints)
         return StackTarget(str(endpoints["stack_name"]), session, endpoints=services)
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    if args.stack:
-        return StackTarget(args.stack, session, args.endpoint_url)
-    if args.table:
-        return TableTarget(args.table, session, args.endpoint_url)
+    # A flag typed on the line first, then the environment (the stack before the table: it can do more).
+    # Were the variables argparse defaults, AUTOPILOT_STACK=prod would turn `--table dev` into prod.
+    if args.stack or args.table:
+        stack, table = args.stack, args.table
+    else:
+        stack, table = os.environ.get(ENV_STACK), os.environ.get(ENV_TABLE)
+    if stack:
+        return StackTarget(stack, session, args.endpoint_url)
+    if table:
+        return TableTarget(table, session, args.endpoint_url)
     raise UsageError(f"say where: --stack NAME (or ${ENV_STACK}), --table NAME (or ${ENV_TABLE}), "
                      "or --sandbox (a running `make sandbox`)")
 

@@ -199,3 +199,31 @@ def test_the_lambda_client_waits_for_the_longest_function_and_never_invokes_twic
     assert client.meta.config.retries["total_max_attempts"] == 1
     other = StackTarget(STACK, session).clients.client("cloudformation")
     assert other.meta.config.read_timeout == 60  # only invocations wait that long
+
+
+@pytest.mark.parametrize(("environment", "argv", "expected"), [
+    # an explicit flag wins over either variable: with AUTOPILOT_STACK=prod exported, `--table dev` is dev's
+    # table, never prod (whose functions an action such as `cache prune --enforce` would then invoke)
+    ({"AUTOPILOT_STACK": "prod"}, ["--table", "dev-table"], ("table", "dev-table")),
+    ({"AUTOPILOT_TABLE": "prod-table"}, ["--stack", "dev"], ("stack", "dev")),
+    ({"AUTOPILOT_STACK": "prod", "AUTOPILOT_TABLE": "prod-table"}, ["--table", "dev-table"], ("table", "dev-table")),
+    # without a flag the variables say where, the stack first (it can do everything the table can)
+    ({"AUTOPILOT_STACK": "prod", "AUTOPILOT_TABLE": "prod-table"}, [], ("stack", "prod")),
+    ({"AUTOPILOT_TABLE": "prod-table"}, [], ("table", "prod-table")),
+])
+def test_an_explicit_target_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], argv: list[str], expected: tuple[str, str],
+) -> None:
+    from autopilot_cli.app import _target, build_parser
+    from autopilot_cli.target import TableTarget
+
+    for name in ("AUTOPILOT_STACK", "AUTOPILOT_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    target = _target(build_parser().parse_args([*argv, "failures"]))
+    kind, name = expected
+    if kind == "table":
+        assert isinstance(target, TableTarget) and target.table == name, target.description
+    else:
+        assert isinstance(target, StackTarget) and target.stack == name, target.description
