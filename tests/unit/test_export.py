@@ -240,3 +240,33 @@ def test_mermaid_diagram_shows_the_attempt_chain_and_cache_hits(lineage: RunLine
 
 def test_metadata_file_name_is_the_standard_one() -> None:
     assert METADATA_FILE == "ro-crate-metadata.json"
+
+
+REPLACED = "etag:0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c"
+
+
+def test_an_input_replaced_between_attempts_is_credited_to_each_attempt_with_what_it_read(
+        lineage: RunLineage, tmp_path: Path, offline_context: None) -> None:
+    # Given the re-run read the same S3 URI after it was replaced in place (a corrected FASTQ uploaded again):
+    # GetRun's resourceDigests differ between the attempts
+    first = lineage.attempts[0].digests[READS]
+    lineage.attempts[1].summary["resource_digests"] = {READS: REPLACED}
+    # When exported as a crate
+    path = write_crate(lineage, tmp_path / "crate", created=datetime(2026, 1, 6, tzinfo=UTC))
+    graph = {e["@id"]: e for e in json.loads(path.read_text())["@graph"]}
+    # Then each attempt's action reads the entity with its own digest; the first keeps the plain URI, the
+    # replaced content is another File of the same contentUrl
+    read = {graph[f"#run-{run}"]["identifier"]: [graph[o["@id"]] for o in graph[f"#run-{run}"]["object"]
+                                                 if o["@id"].startswith(READS)] for run in (ROOT, RERUN)}
+    assert [(e["@id"], e["resourceDigest"]) for e in read[ROOT]] == [(READS, first)]
+    ((rerun_read,),) = [read[RERUN]]
+    assert rerun_read["resourceDigest"] == REPLACED and rerun_read["contentUrl"] == READS
+    assert rerun_read["@id"] != READS
+    # and the crate still passes every REQUIRED check of the profile (roc-validator)
+    result = _validate(tmp_path / "crate", "provenance-run-crate")
+    assert [(i.check.identifier, i.message) for i in result.get_issues()] == [] and result.passed()
+    # and PROV says the same: each run used the entity with its own digest
+    data = json.loads(prov_json(lineage))
+    used = {u["prov:activity"]: data["entity"][u["prov:entity"]].get("autopilot:resourceDigest")
+            for u in data["used"].values() if data["entity"].get(u["prov:entity"], {}).get("prov:location") == READS}
+    assert used == {f"omics:run/{ROOT}": first, f"omics:run/{RERUN}": REPLACED}

@@ -65,6 +65,16 @@ class RunLineage:
     def workflow_id(self) -> str | None:
         return next((a.summary.get("workflow_id") for a in self.attempts if a.summary.get("workflow_id")), None)
 
+    def input_version(self, uri: str, digest: str | None) -> str | None:
+        """None when `digest` is the first content of `uri` read in this lineage (attempt order), else `digest`.
+        An input replaced in place between attempts (a corrected FASTQ uploaded again) is another entity in an
+        export, so that no attempt is credited with content it did not read; the first keeps the plain URI."""
+        for attempt in self.attempts:
+            if uri in attempt.inputs.values():
+                first = attempt.digests.get(uri)
+                return None if digest == first else digest or "unknown"
+        return None
+
 
 def _attempt(run_id: str, items: list[dict[str, Any]]) -> AttemptRecord:
     summary: dict[str, Any] = {}

@@ -65,7 +65,7 @@ def build_prov(lineage: RunLineage) -> ProvDocument:
     runs: dict[str, Any] = {}
     once = _Once(doc)
     for attempt in lineage.attempts:
-        runs[attempt.run_id] = _attempt(doc, once, attempt, engine, workflow)
+        runs[attempt.run_id] = _attempt(doc, once, lineage, attempt, engine, workflow)
     for attempt in lineage.attempts:
         parent = attempt.summary.get("parent_run_id")
         if parent and parent in runs:
@@ -75,7 +75,8 @@ def build_prov(lineage: RunLineage) -> ProvDocument:
     return doc
 
 
-def _attempt(doc: ProvDocument, once: _Once, attempt: AttemptRecord, engine: Any, workflow: Any) -> Any:
+def _attempt(doc: ProvDocument, once: _Once, lineage: RunLineage, attempt: AttemptRecord, engine: Any,
+             workflow: Any) -> Any:
     s = attempt.summary
     run = doc.activity(OMICS[f"run/{attempt.run_id}"], _datetime(s.get("start_time") or s.get("creation_time")),
                        _datetime(s.get("stop_time")), {
@@ -93,8 +94,10 @@ def _attempt(doc: ProvDocument, once: _Once, attempt: AttemptRecord, engine: Any
         doc.actedOnBehalfOf(engine, starter, run)
     for name, value in sorted(attempt.inputs.items()):
         if isinstance(value, str) and value.startswith(("s3://", "omics://", "https://")):
-            entity = once.entity(AUTOPILOT[f"input/{value}"], {"prov:label": value, "prov:location": value,
-                                                              **_attrs({"resourceDigest": attempt.digests.get(value)})})
+            digest = attempt.digests.get(value)
+            version = lineage.input_version(value, digest)
+            entity = once.entity(AUTOPILOT[f"input/{value}" + (f"#{version}" if version else "")], {
+                "prov:label": value, "prov:location": value, **_attrs({"resourceDigest": digest})})
         else:
             entity = doc.entity(AUTOPILOT[f"parameter/{attempt.run_id}/{name}"],
                                 {"prov:label": name, "prov:value": str(value)})

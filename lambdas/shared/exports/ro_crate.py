@@ -5,8 +5,9 @@ What goes where:
 - the HealthOmics workflow is the crate's mainEntity (ComputationalWorkflow + HowTo): its tasks are
   HowToSteps, each with a SoftwareApplication tool; inputs/outputs are FormalParameters;
 - every attempt (root run, re-runs) is a CreateAction (instrument = workflow) with its inputs (S3 files
-  with HealthOmics' resource digests; other parameters as PropertyValues), its output prefix, times,
-  status and failure; an OrganizeAction per attempt stands for HealthOmics (the engine) orchestrating it;
+  with HealthOmics' resource digests: an S3 object replaced between attempts is one File per content read,
+  the later ones `<uri>#<digest>` with `contentUrl` the URI; other parameters as PropertyValues), its output
+  prefix, times, status and failure; an OrganizeAction per attempt stands for HealthOmics (the engine) orchestrating it;
 - every task is a CreateAction (instrument = its tool) with times, status, resource usage and cache reuse
   (`cacheHit`, `cacheS3Uri`), tied to its step by a ControlAction;
 - attempts link to the run they re-ran (`isBasedOn`), with attempt number and re-run reason;
@@ -228,8 +229,11 @@ def _attempt_actions(graph: _Graph, attempt: AttemptRecord, lineage: RunLineage,
     for name, value in sorted(attempt.inputs.items()):
         param = f"#param-input-{_slug(name)}"
         if _is_file(value):
-            entity = graph.add({"@id": value, "@type": "File", "name": value.rsplit("/", 1)[-1] or value,
-                                "exampleOfWork": [_ref(param)], "resourceDigest": attempt.digests.get(value)})
+            digest = attempt.digests.get(value)
+            version = lineage.input_version(value, digest)
+            entity = graph.add({"@id": value if version is None else f"{value}#{_slug(version)}", "@type": "File",
+                                "name": value.rsplit("/", 1)[-1] or value, "exampleOfWork": [_ref(param)],
+                                "contentUrl": None if version is None else value, "resourceDigest": digest})
         else:
             entity = graph.add({"@id": f"#pv-{_slug(attempt.run_id)}-{_slug(name)}", "@type": "PropertyValue",
                                 "name": name, "value": json.dumps(value) if isinstance(value, dict | list) else value,
