@@ -70,6 +70,9 @@ def batch_document(items: list[dict[str, Any]], prices: PriceList, headroom: flo
     return {
         "headroom": used, "price_list": {"id": prices.list_id, "date": prices.date},
         "runs_sized": sum(1 for r in runs if r.get("status") == DONE),
+        # sized at the right-sizer's last attempt from the part of the manifest that was visible: peaks may be low
+        "runs_sized_from_partial_manifest": sum(1 for r in runs if r.get("status") == DONE
+                                                and r.get("manifest_complete") is False),
         "runs_manifest_missing": sum(1 for r in runs if r.get("status") != DONE),
         "task_names": rows, "nextflow_config": nextflow_snippet(rows),
     }
@@ -104,8 +107,8 @@ def cmd_rightsize_batch(args: argparse.Namespace, target: Target, out: Output) -
 
     def human() -> None:
         out.table(f"right-sizing of batch {args.batch_id} (headroom {doc['headroom']:.0%}, prices "
-                  f"{prices.list_id} {prices.date}; runs sized {doc['runs_sized']}, manifest missing "
-                  f"{doc['runs_manifest_missing']})",
+                  f"{prices.list_id} {prices.date}; runs sized {doc['runs_sized']} (from a partial manifest "
+                  f"{doc['runs_sized_from_partial_manifest']}), manifest missing {doc['runs_manifest_missing']})",
                   ("task name", "tasks", "runs", "peak vCPU / GiB", "current", "recommended", "current $",
                    "recommended $", "saving $"),
                   [(r["task_name"], r["tasks"], r["runs"], f"{r['cpus_peak']} / {r['memory_peak_gib']}",
