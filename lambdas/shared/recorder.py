@@ -2,7 +2,8 @@
 
 HealthOmics calls are few: task events cost none; a run costs one GetRun plus ListRunTasks pages,
 once, when it first reaches a terminal status; a batch costs ListRunsInBatch pages, once, when its
-run map is complete (INPROGRESS or PROCESSED). Duplicates and late events cost one DynamoDB request.
+run map is complete (INPROGRESS, PROCESSED, or the deletion of its runs that follows). Duplicates and late
+events cost one DynamoDB request.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from shared.provenance.items import BatchMember, RunDetails, StatusObservation, 
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import (
+    BATCH_ENDED,
     BATCH_MEMBERS_KNOWN,
     RUN_TERMINAL,
-    BatchStatus,
     RunStatus,
     batch_rank,
     iso_time,
@@ -311,8 +312,9 @@ class Recorder:
         self.finish_batch(observation.status, update.item, outcome)
 
     def finish_batch(self, status: str, summary: dict[str, Any], outcome: RecordOutcome) -> None:
-        """Record the batch's members when its status says they are known and they are not recorded yet; a
-        PROCESSED batch then leaves the active index (the reconciler finishes one whose members failed)."""
+        """Record the batch's members when its status says they are known and they are not recorded yet; an
+        ended batch then leaves the active index (the reconciler finishes one whose members failed). Whatever
+        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed)."""
         batch_id = str(summary.get("batch_id") or outcome.entity_id)
         if status in BATCH_MEMBERS_KNOWN:
             if "members_recorded_at" not in summary:
@@ -322,7 +324,7 @@ class Recorder:
                 # A re-file stopped half-way, or this is the redelivery of an event whose recording may have
                 # stopped between marking members filed under the batch itself and reading the LINK again.
                 outcome.members_refiled = self._relink(batch_id, (batch_id, 0), bool(summary.get("members_refiling")))
-        if status == BatchStatus.PROCESSED and "active_pk" in summary:
+        if status in BATCH_ENDED and "active_pk" in summary:
             self.repository.finish_batch(batch_id)
 
     def _record_members(self, batch_id: str, summary: dict[str, Any]) -> int:
