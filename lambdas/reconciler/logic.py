@@ -13,8 +13,8 @@ each; with many, ListRuns pages per active status (100 runs a page) tell which r
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
 was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
-recorder would have; so with an ended batch (PROCESSED, or its runs deleted) whose members were not
-recorded. Every heal is recorded
+recorder would have; so with an ended batch (PROCESSED, or its runs deleted) whose members were not recorded
+(one HealthOmics no longer knows, DeleteBatch, is recorded as such). Every heal is recorded
 once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
@@ -446,8 +446,8 @@ class Reconciler:
             if _code(error) != "ResourceNotFoundException":
                 raise self._failure(error, f"GetBatch {batch_id}") from error
             # DeleteBatch removed it (a terminal batch only); its runs stay recorded on their own. Its members
-            # can no longer be listed: it leaves the index rather than cost a GetBatch every sweep.
-            self.repository.finish_batch(batch_id)
+            # can no longer be listed: recorded as such, it leaves the index rather than cost a GetBatch every sweep.
+            self.recorder.batch_gone(batch_id, item, f"GetBatch {batch_id}: ResourceNotFoundException")
             report.unchanged += 1
             return
         status = batch["status"]

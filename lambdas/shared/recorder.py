@@ -327,21 +327,35 @@ class Recorder:
         if status in BATCH_ENDED and "active_pk" in summary:
             self.repository.finish_batch(batch_id)
 
-    def _record_members(self, batch_id: str, summary: dict[str, Any]) -> int:
-        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry."""
+    def batch_gone(self, batch_id: str, summary: dict[str, Any], why: str) -> None:
+        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be. The
+        record says so, and the batch leaves the active index."""
+        if "members_recorded_at" not in summary:
+            self._record_members(batch_id, summary, unlisted=why)
+        self.repository.finish_batch(batch_id)
+
+    def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
+        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`
+        (or ListRunsInBatch answering ResourceNotFoundException) says why the rest can never be listed: the
+        members are then marked recorded as far as they went, with that error, rather than retried."""
         link = self.repository.get_batch_link(batch_id) or {}
         root, attempt = link.get("root_batch_id", batch_id), int(link.get("attempt", 0))
         recorded_at = iso_time(self.now())
         token: str | None = summary.get("members_cursor")
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
-        while True:
+        while unlisted is None:
             try:
                 page = self.omics.list_runs_in_batch(batchId=batch_id,
                                                      maxItems=input_max("ListRunsInBatch", "maxItems"),
                                                      **({"startingToken": token} if token else {}))
             except ClientError as error:
-                raise _omics_error(error, f"ListRunsInBatch {batch_id}") from error
+                failure = _omics_error(error, f"ListRunsInBatch {batch_id}")
+                if not isinstance(failure, PermanentError):
+                    raise failure from error
+                # DeleteBatch removed it: no retry can list it, a retried message would only end in the DLQ.
+                unlisted = str(failure)
+                break
             count += self._write_members(root, attempt, [batch_member(batch_id, r) for r in page.get("runs", [])],
                                          recorded_at)
             token = page.get("nextToken")
@@ -355,7 +369,9 @@ class Recorder:
                     # comes back here. Read it again after our writes: marked, the next try re-files.
                     self._mark_refile_if_linked(batch_id, (root, attempt))
                 raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
-        self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at)
+        why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
+               f" {count} recorded") if unlisted else None
+        self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
         if not link:
             # A follow-up batch's LINK is written once StartRunBatch returned: it may have come after our
             # read. Read it again now the members are marked (consistent reads both): either we see it here,
