@@ -13,7 +13,8 @@ each; with many, ListRuns pages per active status (100 runs a page) tell which r
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
 was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
-recorder would have; so with a PROCESSED batch whose members were not recorded. Every heal is recorded
+recorder would have; so with an ended batch (PROCESSED, or its runs deleted) whose members were not recorded
+(one HealthOmics no longer knows, DeleteBatch, is recorded as such). Every heal is recorded
 once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
@@ -43,7 +44,16 @@ from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError
 from shared.recorder import Recorder, RecordOutcome, enrichment_due, observe
-from shared.status import RUN_TERMINAL, BatchStatus, RunStatus, batch_rank, from_iso_time, iso_time, run_rank
+from shared.status import (
+    BATCH_ENDED,
+    RUN_TERMINAL,
+    BatchStatus,
+    RunStatus,
+    batch_rank,
+    from_iso_time,
+    iso_time,
+    run_rank,
+)
 
 RECONCILED_PREFIX = "reconciled"
 HEALED = "HEALED"
@@ -319,7 +329,7 @@ class Reconciler:
             else:
                 healed_batches += int(batch_rank(heal.recorded_status or "") < processed <= batch_rank(heal.status))
         report.active_runs_by_status = dict(Counter(s for s in status.values() if s in ACTIVE_RUN_STATUSES))
-        # A PROCESSED batch stays in the index until its members are recorded: processed, not in flight.
+        # An ended batch stays in the index until its members are recorded: ended, not in flight.
         in_flight = [b for b in batches if batch_rank(b.get("status") or "") < processed]
         report.batches_in_flight = len(in_flight) - healed_batches
         report.unresolved_by_reason = dict(Counter(i.get("failure_reason") or "UNKNOWN"
@@ -436,16 +446,16 @@ class Reconciler:
             if _code(error) != "ResourceNotFoundException":
                 raise self._failure(error, f"GetBatch {batch_id}") from error
             # DeleteBatch removed it (a terminal batch only); its runs stay recorded on their own. Its members
-            # can no longer be listed: it leaves the index rather than cost a GetBatch every sweep.
-            self.repository.finish_batch(batch_id)
+            # can no longer be listed: recorded as such, it leaves the index rather than cost a GetBatch every sweep.
+            self.recorder.batch_gone(batch_id, item, f"GetBatch {batch_id}: ResourceNotFoundException")
             report.unchanged += 1
             return
         status = batch["status"]
-        if status == recorded == BatchStatus.PROCESSED:
-            # Recorded PROCESSED, its members never recorded (a heal whose ListRunsInBatch failed, a message
-            # gone to the DLQ): record them as the recorder would have.
-            finished = RecordOutcome("BATCH", batch_id, status)
-            self.recorder.finish_batch(status, item, finished)
+        if recorded in BATCH_ENDED and (status == recorded or batch_rank(status) < batch_rank(recorded)):
+            # Recorded ended, its members never recorded (a heal whose ListRunsInBatch failed, a message gone to
+            # the DLQ): record them as the recorder would have (the API may lag the record: its status is not needed).
+            finished = RecordOutcome("BATCH", batch_id, recorded)
+            self.recorder.finish_batch(recorded, item, finished)
             report.members_recorded += finished.members_recorded
             return
         failed_again = (status == recorded == BatchStatus.FAILED

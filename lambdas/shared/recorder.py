@@ -2,7 +2,8 @@
 
 HealthOmics calls are few: task events cost none; a run costs one GetRun plus ListRunTasks pages,
 once, when it first reaches a terminal status; a batch costs ListRunsInBatch pages, once, when its
-run map is complete (INPROGRESS or PROCESSED). Duplicates and late events cost one DynamoDB request.
+run map is complete (INPROGRESS, PROCESSED, or the deletion of its runs that follows). Duplicates and late
+events cost one DynamoDB request.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from shared.provenance.items import BatchMember, RunDetails, StatusObservation, 
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import (
+    BATCH_ENDED,
     BATCH_MEMBERS_KNOWN,
     RUN_TERMINAL,
-    BatchStatus,
     RunStatus,
     batch_rank,
     iso_time,
@@ -311,8 +312,9 @@ class Recorder:
         self.finish_batch(observation.status, update.item, outcome)
 
     def finish_batch(self, status: str, summary: dict[str, Any], outcome: RecordOutcome) -> None:
-        """Record the batch's members when its status says they are known and they are not recorded yet; a
-        PROCESSED batch then leaves the active index (the reconciler finishes one whose members failed)."""
+        """Record the batch's members when its status says they are known and they are not recorded yet; an
+        ended batch then leaves the active index (the reconciler finishes one whose members failed). Whatever
+        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed)."""
         batch_id = str(summary.get("batch_id") or outcome.entity_id)
         if status in BATCH_MEMBERS_KNOWN:
             if "members_recorded_at" not in summary:
@@ -322,24 +324,38 @@ class Recorder:
                 # A re-file stopped half-way, or this is the redelivery of an event whose recording may have
                 # stopped between marking members filed under the batch itself and reading the LINK again.
                 outcome.members_refiled = self._relink(batch_id, (batch_id, 0), bool(summary.get("members_refiling")))
-        if status == BatchStatus.PROCESSED and "active_pk" in summary:
+        if status in BATCH_ENDED and "active_pk" in summary:
             self.repository.finish_batch(batch_id)
 
-    def _record_members(self, batch_id: str, summary: dict[str, Any]) -> int:
-        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry."""
+    def batch_gone(self, batch_id: str, summary: dict[str, Any], why: str) -> None:
+        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be. The
+        record says so, and the batch leaves the active index."""
+        if "members_recorded_at" not in summary:
+            self._record_members(batch_id, summary, unlisted=why)
+        self.repository.finish_batch(batch_id)
+
+    def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
+        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`
+        (or ListRunsInBatch answering ResourceNotFoundException) says why the rest can never be listed: the
+        members are then marked recorded as far as they went, with that error, rather than retried."""
         link = self.repository.get_batch_link(batch_id) or {}
         root, attempt = link.get("root_batch_id", batch_id), int(link.get("attempt", 0))
         recorded_at = iso_time(self.now())
         token: str | None = summary.get("members_cursor")
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
-        while True:
+        while unlisted is None:
             try:
                 page = self.omics.list_runs_in_batch(batchId=batch_id,
                                                      maxItems=input_max("ListRunsInBatch", "maxItems"),
                                                      **({"startingToken": token} if token else {}))
             except ClientError as error:
-                raise _omics_error(error, f"ListRunsInBatch {batch_id}") from error
+                failure = _omics_error(error, f"ListRunsInBatch {batch_id}")
+                if not isinstance(failure, PermanentError):
+                    raise failure from error
+                # DeleteBatch removed it: no retry can list it, a retried message would only end in the DLQ.
+                unlisted = str(failure)
+                break
             count += self._write_members(root, attempt, [batch_member(batch_id, r) for r in page.get("runs", [])],
                                          recorded_at)
             token = page.get("nextToken")
@@ -353,7 +369,9 @@ class Recorder:
                     # comes back here. Read it again after our writes: marked, the next try re-files.
                     self._mark_refile_if_linked(batch_id, (root, attempt))
                 raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
-        self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at)
+        why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
+               f" {count} recorded") if unlisted else None
+        self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
         if not link:
             # A follow-up batch's LINK is written once StartRunBatch returned: it may have come after our
             # read. Read it again now the members are marked (consistent reads both): either we see it here,

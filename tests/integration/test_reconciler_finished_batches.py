@@ -14,8 +14,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from reconciler.logic import Reconciler, SweepReport
 
-from shared.errors import PermanentError, RetryableError
+from shared.errors import RetryableError
 from shared.events import parse_omics_event
+from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.recorder import Recorder
 from tests.factories import batch_event, create_provenance_table
@@ -24,14 +25,17 @@ T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 class _DeletedBatches:
-    """HealthOmics after DeleteBatch: GetBatch and ListRunsInBatch answer ResourceNotFoundException."""
+    """HealthOmics after DeleteBatch: GetBatch and ListRunsInBatch answer ResourceNotFoundException (before it,
+    while `throttled`, ListRunsInBatch answers ThrottlingException)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.throttled = False
 
     def _gone(self, operation: str) -> ClientError:
         self.calls.append(operation)
-        return ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}, operation)
+        code = "ThrottlingException" if self.throttled else "ResourceNotFoundException"
+        return ClientError({"Error": {"Code": code, "Message": "no"}}, operation)
 
     def get_batch(self, **_: Any) -> Any:
         raise self._gone("GetBatch")
@@ -44,16 +48,21 @@ def test_a_processed_batch_is_not_in_flight_and_a_deleted_one_leaves_the_index(t
     repository = ProvenanceRepository(table_name)
     omics = _DeletedBatches()
     recorder = Recorder(repository, omics=lambda: omics)
-    # PROCESSED recorded, its members not: ListRunsInBatch failed (the batch was deleted meanwhile)
-    with pytest.raises((RetryableError, PermanentError)):
+    # PROCESSED recorded, its members not: ListRunsInBatch was throttled (the message went to the DLQ)
+    omics.throttled = True
+    with pytest.raises(RetryableError):
         recorder.record(parse_omics_event(batch_event("b1", "PROCESSED", T0)))
     assert [i["batch_id"] for i in repository.active_since_before("BATCH", "~")] == ["b1"]
+    omics.throttled = False  # and the batch was deleted meanwhile
     reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
 
     report = reconciler.sweep(T0 + timedelta(hours=1))
 
     assert report.batches_in_flight == 0
     assert repository.active_since_before("BATCH", "~") == []
+    # its members can no longer be listed: the record says so, rather than nothing
+    summary = repository.get_item(keys.batch_pk("b1"), keys.SUMMARY) or {}
+    assert "ResourceNotFoundException" in summary.get("members_error", ""), summary
     calls = len(omics.calls)
     reconciler.sweep(T0 + timedelta(hours=2))
     assert len(omics.calls) == calls  # nothing left to ask about

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from shared.provenance import keys
 from shared.provenance.views import batch_view, run_view, run_views, unresolved_failures
 from tests.factories import (
     FakeLambdaContext,
@@ -126,6 +127,25 @@ def test_batch_members_recorded_once_across_inprogress_and_processed(invoke, omi
     view = batch_view(repo, "77")
     assert view.batches[0]["status"] == "PROCESSED"
     assert sorted(view.samples) == ["s0", "s1", "s2"]
+
+
+def test_a_batch_deleted_before_its_members_were_listed_is_recorded_as_such_not_retried(invoke, omics, repo) -> None:
+    # Given a batch deleted (DeleteBatch) before its PROCESSED event was recorded: ListRunsInBatch can no longer
+    # be called on it (HEALTHOMICS.md §3; the guide's [배치 메타데이터 삭제]), it answers ResourceNotFoundException
+    _, stub = omics
+    stub.add_client_error("list_runs_in_batch", "ResourceNotFoundException", "Batch 78 not found", 404,
+                          expected_params={"batchId": "78", "maxItems": 100})
+    # When its PROCESSED event is recorded
+    result = invoke([batch_event("78", "PROCESSED", T0)])
+    # Then the record succeeds (retrying cannot help: it would only end in the DLQ), the batch says why its
+    # members are missing, and it leaves the reconciler's active index
+    assert result == {"batchItemFailures": []}
+    summary = repo.get_item(keys.batch_pk("78"), keys.SUMMARY) or {}
+    assert "ResourceNotFoundException" in summary.get("members_error", ""), summary
+    assert summary.get("members_recorded") == 0 and "active_pk" not in summary
+    assert [i["status"] for i in repo.batch_items("78") if i["sk"].startswith("STATUS#")] == ["PROCESSED"]
+    # and a redelivery costs no HealthOmics call (the stub refuses any call not queued)
+    assert invoke([batch_event("78", "PROCESSED", T0)]) == {"batchItemFailures": []}
 
 
 def test_duplicate_under_a_new_event_id_is_the_same_observation(invoke, repo) -> None:

@@ -332,7 +332,7 @@ class RepositoryBase:
 
     def active_since_before(self, kind: str, before: str) -> list[dict[str, Any]]:
         """Runs or batches (kind RUN|BATCH) still non-terminal, or terminal but not finished (a run not
-        enriched, a PROCESSED batch without its members), whose last event is older than `before`."""
+        enriched, an ended batch without its members), whose last event is older than `before`."""
         name, pk_attr, sk_attr = keys.GSI_ACTIVE
         return list(self._query(
             name,

@@ -31,8 +31,8 @@ class BatchesMixin(RepositoryBase):
                   "status_time": observation.event_time, **attributes},
             set_if_absent={"batch_pk": keys.batch_pk(batch_id), "batch_sk": f"BATCH#0000#{batch_id}"},
         )
-        # PROCESSED stays in the `active` index until its members are recorded (`finish_batch`), like a run
-        # until its enrichment is finished.
+        # PROCESSED and the deletion of its runs stay in the `active` index until the members are recorded
+        # (`finish_batch`), like a run until its enrichment is finished.
         if observation.status in BATCH_SETTLED:
             update.removes += ["active_pk", "active_sk"]
         else:
@@ -41,7 +41,7 @@ class BatchesMixin(RepositoryBase):
         return self._ordered_update(key, observation.order, update)
 
     def finish_batch(self, batch_id: str) -> None:
-        """A PROCESSED batch's members are recorded: it leaves the `active` index."""
+        """An ended batch's members are recorded (or can no longer be): it leaves the `active` index."""
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
                      _Update(removes=["active_pk", "active_sk"]), returns="NONE")
 
@@ -150,10 +150,12 @@ class BatchesMixin(RepositoryBase):
         return f"{attempt:04d}#{root_batch_id}"
 
     def mark_batch_members_recorded(self, batch_id: str, root_batch_id: str, attempt: int, count: int,
-                                    recorded_at: str) -> None:
+                                    recorded_at: str, error: str | None = None) -> None:
+        """`error`: why the members (after the first `count`) can never be recorded; no one tries again."""
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
                      _Update(removes=["members_cursor", "members_count_so_far", "members_cursor_root"],
                              sets={"members_recorded_at": recorded_at, "members_recorded": count,
+                                   **({"members_error": error} if error else {}),
                                    **self._filed_under(batch_id, root_batch_id, attempt)}), returns="NONE")
 
     # ------------------------------------------------------------------ batch requests
