@@ -191,7 +191,9 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
     doc = {
         "batch_id": args.batch_id,
         "batches": [{"batch_id": b.get("batch_id"), "attempt": b.get("attempt", 0), "status": b.get("status"),
-                     "name": b.get("batch_name"), "counts": b.get("counts"), "failure_reason": b.get("failure_reason")}
+                     "name": b.get("batch_name"), "counts": b.get("counts"), "failure_reason": b.get("failure_reason"),
+                     # the sample -> run map: how many members were recorded, and why not all when they cannot be
+                     "members_recorded": b.get("members_recorded"), "members_error": b.get("members_error")}
                     for b in view.batches],
         "submission": view.submission,
         "samples": {s: {"final": o.final.model_dump(), "attempts": [a.model_dump() for a in o.attempts]}
@@ -200,8 +202,14 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
     }
 
     def human() -> None:
-        out.table(f"batch {args.batch_id} and its follow-ups", ("attempt", "batch", "name", "status", "failure"),
-                  [(b["attempt"], b["batch_id"], b["name"], b["status"], b["failure_reason"]) for b in doc["batches"]])
+        out.table(f"batch {args.batch_id} and its follow-ups",
+                  ("attempt", "batch", "name", "status", "failure", "members recorded"),
+                  [(b["attempt"], b["batch_id"], b["name"], b["status"], b["failure_reason"],
+                    b["members_recorded"]) for b in doc["batches"]])
+        for b in doc["batches"]:
+            if b["members_error"]:
+                out.console.print(f"batch {b['batch_id']}: members not all recorded: {b['members_error']}",
+                                  markup=False)
         if view.submission:
             out.fields("submission", [("id", view.submission.get("submission_id")),
                                       ("status", view.submission.get("status")),

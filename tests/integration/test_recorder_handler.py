@@ -3,6 +3,7 @@ which validates every request and response against the service model."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
+from autopilot_cli.app import main as cli_main
+from autopilot_cli.target import TableTarget
 from shared.provenance import keys
 from shared.provenance.views import batch_view, run_view, run_views, unresolved_failures
 from tests.factories import (
@@ -146,6 +149,12 @@ def test_a_batch_deleted_before_its_members_were_listed_is_recorded_as_such_not_
     assert [i["status"] for i in repo.batch_items("78") if i["sk"].startswith("STATUS#")] == ["PROCESSED"]
     # and a redelivery costs no HealthOmics call (the stub refuses any call not queued)
     assert invoke([batch_event("78", "PROCESSED", T0)]) == {"batchItemFailures": []}
+    # and `autopilot batch show` tells the operator why the batch has no members
+    stdout = io.StringIO()
+    target = TableTarget(repo.table_name, boto3.Session(region_name="us-east-1"))
+    assert cli_main(["batch", "show", "78", "--json"], target=target, stdout=stdout, stderr=io.StringIO()) == 0
+    (shown,) = json.loads(stdout.getvalue())["batches"]
+    assert shown["members_recorded"] == 0 and "ResourceNotFoundException" in shown["members_error"]
 
 
 def test_duplicate_under_a_new_event_id_is_the_same_observation(invoke, repo) -> None:
