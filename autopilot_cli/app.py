@@ -296,21 +296,32 @@ def cmd_cache_report(args: argparse.Namespace, target: Target, out: Output) -> i
     cache_id = _cache_id(args, target)
     passes = target.repository.prune_history(cache_id)
     version = target.repository.get_item(keys.cache_pk(cache_id), "VERSION")
-    reclaimed = sum(int(p.get("bytes_reclaimed") or 0) for p in passes if p.get("mode") == "enforce")
+    enforced = [p for p in passes if p.get("mode") == "enforce"]
+    # What `cache restore` brought back (restored_bytes/restored_entries in the pass record) is no longer
+    # reclaimed nor deleted: totals are net of restores. Per pass, never below 0: a restore counts every key
+    # of the report, the pass's own counts miss what an invocation deleted before it failed.
+    restored = sum(int(p.get("restored_bytes") or 0) for p in enforced)
+    restored_entries = sum(int(p.get("restored_entries") or 0) for p in enforced)
+    reclaimed = sum(max(0, int(p.get("bytes_reclaimed") or 0) - int(p.get("restored_bytes") or 0)) for p in enforced)
+    deleted = sum(max(0, int(p.get("entries_deleted") or 0) - int(p.get("restored_entries") or 0)) for p in passes)
     doc = {"cache_id": cache_id, "highest_manifest_version": (version or {}).get("max_version"),
-           "passes": passes, "bytes_reclaimed_total": reclaimed,
-           "entries_deleted_total": sum(int(p.get("entries_deleted") or 0) for p in passes)}
+           "passes": passes, "bytes_reclaimed_total": reclaimed, "bytes_restored_total": restored,
+           "entries_deleted_total": deleted, "entries_restored_total": restored_entries}
 
     def human() -> None:
         out.fields(f"run cache {cache_id}", [("highest manifest version seen", doc["highest_manifest_version"]),
                                              ("prune passes", len(passes)),
-                                             ("bytes reclaimed (enforced passes)", _bytes(reclaimed)),
-                                             ("entries deleted", doc["entries_deleted_total"])])
+                                             ("bytes reclaimed (enforced passes, less restores)", _bytes(reclaimed)),
+                                             ("entries deleted (less restored)", doc["entries_deleted_total"]),
+                                             ("bytes restored (cache restore)", _bytes(restored)),
+                                             ("entries restored", restored_entries)])
         if passes:
-            out.table("prune history", ("started", "mode", "status", "scanned", "stale", "deleted", "reclaimed"),
+            out.table("prune history",
+                      ("started", "mode", "status", "scanned", "stale", "deleted", "reclaimed", "restored"),
                       [(p.get("started_at") or p["sk"].split("#")[1], p.get("mode"), p.get("status"),
                         p.get("entries_scanned"), p.get("stale"), p.get("entries_deleted"),
-                        _bytes(int(p.get("bytes_reclaimed") or 0))) for p in passes])
+                        _bytes(int(p.get("bytes_reclaimed") or 0)),
+                        _bytes(int(p["restored_bytes"])) if "restored_bytes" in p else None) for p in passes])
 
     out.emit(doc, human)
     return EXIT_OK
