@@ -343,23 +343,32 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
         progress.add_task(f"pruner: {payload['mode']} pass over run cache {cache_id}", total=None)
         result = target.invoke("pruner", payload)
         target.settle()
-    passes = target.repository.prune_history(cache_id)
-    # The pass this request started (passes started in the same second sort by their random id)
-    started = {p.get("passId") for p in (result or {}).get("passes", [])
-               if isinstance(p, dict) and p.get("cacheId") == cache_id} if isinstance(result, dict) else set()
-    latest = next((p for p in reversed(passes) if p.get("pass_id") in started), passes[-1] if passes else None)
+    answers = [p for p in (result.get("passes") or []) if isinstance(p, dict) and p.get("cacheId") == cache_id] \
+        if isinstance(result, dict) else []
+    answer = answers[0] if answers else {}
+    # Only the pass this request started (or the refusal it recorded): an earlier pass shown as "latest"
+    # after a SKIPPED start would read as this request's outcome.
+    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED") else None
+    latest = next((p for p in target.repository.prune_history(cache_id) if p.get("pass_id") == pass_id), None) \
+        if pass_id else None
     doc = {"request": payload, "response": result, "latest_pass": latest}
 
     def human() -> None:
         mode = "ENFORCE: stale entries are deleted" if args.enforce else "dry run: nothing is deleted"
         out.console.print(f"prune of run cache {cache_id} ({mode})")
         if latest:
-            out.fields("latest pass", [(name, latest.get(name)) for name in PASS_FIELDS])
+            out.fields("this request's pass", [(name, latest.get(name)) for name in (*PASS_FIELDS, "reason")])
         else:
             out.console.print(json.dumps(result, default=str))
 
     out.emit(doc, human)
-    return EXIT_OK
+    if answer.get("status") == "STARTED":
+        return EXIT_OK
+    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, or no answer for this cache
+    reason = answer.get("reason") or "the pruner's answer names no pass of this cache"
+    out.err.print(f"autopilot: no {payload['mode']} pass of run cache {cache_id} ran "
+                  f"({answer.get('status') or 'no answer'}): {reason}", markup=False, soft_wrap=True)
+    return EXIT_FAILURE
 
 
 # ====================================================================== submit / reconcile

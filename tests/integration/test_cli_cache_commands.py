@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +63,61 @@ def cli(target: Any, *argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     code = main(list(argv), target=target, stdout=stdout, stderr=stderr)
     return code, stdout.getvalue(), stderr.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- cache prune
+def test_a_prune_skipped_for_the_lease_shows_no_earlier_pass_and_exits_1(s3: Any, table_name: str) -> None:
+    # Given a cache with an earlier, completed enforce pass
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    earlier = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    time.sleep(0.01)
+    # and another prune of that cache in progress (it holds the cache's lease)
+    target = CacheTargetInProcess(table_name, s3)
+    assert target.repository.acquire_lease(f"prune:{CACHE_ID}", "someone-else", int(time.time()), 900)
+    # When the operator asks for an enforce prune
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the pruner started nothing, the CLI says why and exits 1, and shows no pass as this request's
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert answer["status"] == "SKIPPED"
+    assert code == 1 and "another prune of this cache holds its lease" in err
+    assert doc["latest_pass"] is None, f"an earlier pass ({earlier['passId']}) shown as this request's"
+    # And the human output does not show it either
+    code, out, err = cli(target, "cache", "prune", "--enforce")
+    assert code == 1 and earlier["passId"] not in out and "no enforce pass of run cache 0123456 ran (SKIPPED)" in err
+
+
+def test_a_refused_enforce_prune_shows_its_refused_pass_and_exits_1(s3: Any, table_name: str) -> None:
+    # Given a cache bucket whose versioning was suspended (an enforce pass could not be undone)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"})
+    target = CacheTargetInProcess(table_name, s3)
+    # When the operator asks for an enforce prune
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the refused pass (this request's, recorded) is shown, the reason is on stderr, and the exit is 1
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert answer["status"] == "REFUSED"
+    assert doc["latest_pass"]["pass_id"] == answer["passId"] and doc["latest_pass"]["status"] == "REFUSED"
+    assert code == 1 and "bucket versioning is Suspended" in err
+    assert keys(s3) == set(current) | set(stale)  # nothing deleted
+
+
+def test_a_started_prune_shows_its_own_pass_and_exits_0(s3: Any, table_name: str) -> None:
+    # Given a cache with stale entries
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    # When the operator enforces a prune
+    code, out, _ = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the pass shown is the one this request started, and it completed
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert code == 0 and doc["latest_pass"]["pass_id"] == answer["passId"]
+    assert doc["latest_pass"]["status"] == "COMPLETED" and doc["latest_pass"]["entries_deleted"] == 2
+    assert keys(s3) == set(current)
 
 
 # ---------------------------------------------------------------------------------------------- cache restore
