@@ -304,21 +304,32 @@ def cmd_cache_report(args: argparse.Namespace, target: Target, out: Output) -> i
     cache_id = _cache_id(args, target)
     passes = target.repository.prune_history(cache_id)
     version = target.repository.get_item(keys.cache_pk(cache_id), "VERSION")
-    reclaimed = sum(int(p.get("bytes_reclaimed") or 0) for p in passes if p.get("mode") == "enforce")
+    enforced = [p for p in passes if p.get("mode") == "enforce"]
+    # What `cache restore` brought back (restored_bytes/restored_entries in the pass record) is no longer
+    # reclaimed nor deleted: totals are net of restores. Per pass, never below 0: a restore counts every key
+    # of the report, the pass's own counts miss what an invocation deleted before it failed.
+    restored = sum(int(p.get("restored_bytes") or 0) for p in enforced)
+    restored_entries = sum(int(p.get("restored_entries") or 0) for p in enforced)
+    reclaimed = sum(max(0, int(p.get("bytes_reclaimed") or 0) - int(p.get("restored_bytes") or 0)) for p in enforced)
+    deleted = sum(max(0, int(p.get("entries_deleted") or 0) - int(p.get("restored_entries") or 0)) for p in passes)
     doc = {"cache_id": cache_id, "highest_manifest_version": (version or {}).get("max_version"),
-           "passes": passes, "bytes_reclaimed_total": reclaimed,
-           "entries_deleted_total": sum(int(p.get("entries_deleted") or 0) for p in passes)}
+           "passes": passes, "bytes_reclaimed_total": reclaimed, "bytes_restored_total": restored,
+           "entries_deleted_total": deleted, "entries_restored_total": restored_entries}
 
     def human() -> None:
         out.fields(f"run cache {cache_id}", [("highest manifest version seen", doc["highest_manifest_version"]),
                                              ("prune passes", len(passes)),
-                                             ("bytes reclaimed (enforced passes)", _bytes(reclaimed)),
-                                             ("entries deleted", doc["entries_deleted_total"])])
+                                             ("bytes reclaimed (enforced passes, less restores)", _bytes(reclaimed)),
+                                             ("entries deleted (less restored)", doc["entries_deleted_total"]),
+                                             ("bytes restored (cache restore)", _bytes(restored)),
+                                             ("entries restored", restored_entries)])
         if passes:
-            out.table("prune history", ("started", "mode", "status", "scanned", "stale", "deleted", "reclaimed"),
+            out.table("prune history",
+                      ("started", "mode", "status", "scanned", "stale", "deleted", "reclaimed", "restored"),
                       [(p.get("started_at") or p["sk"].split("#")[1], p.get("mode"), p.get("status"),
                         p.get("entries_scanned"), p.get("stale"), p.get("entries_deleted"),
-                        _bytes(int(p.get("bytes_reclaimed") or 0))) for p in passes])
+                        _bytes(int(p.get("bytes_reclaimed") or 0)),
+                        _bytes(int(p["restored_bytes"])) if "restored_bytes" in p else None) for p in passes])
 
     out.emit(doc, human)
     return EXIT_OK
@@ -340,23 +351,32 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
         progress.add_task(f"pruner: {payload['mode']} pass over run cache {cache_id}", total=None)
         result = target.invoke("pruner", payload)
         target.settle()
-    passes = target.repository.prune_history(cache_id)
-    # The pass this request started (passes started in the same second sort by their random id)
-    started = {p.get("passId") for p in (result or {}).get("passes", [])
-               if isinstance(p, dict) and p.get("cacheId") == cache_id} if isinstance(result, dict) else set()
-    latest = next((p for p in reversed(passes) if p.get("pass_id") in started), passes[-1] if passes else None)
+    answers = [p for p in (result.get("passes") or []) if isinstance(p, dict) and p.get("cacheId") == cache_id] \
+        if isinstance(result, dict) else []
+    answer = answers[0] if answers else {}
+    # Only the pass this request started (or the refusal it recorded): an earlier pass shown as "latest"
+    # after a SKIPPED start would read as this request's outcome.
+    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED") else None
+    latest = next((p for p in target.repository.prune_history(cache_id) if p.get("pass_id") == pass_id), None) \
+        if pass_id else None
     doc = {"request": payload, "response": result, "latest_pass": latest}
 
     def human() -> None:
         mode = "ENFORCE: stale entries are deleted" if args.enforce else "dry run: nothing is deleted"
         out.console.print(f"prune of run cache {cache_id} ({mode})")
         if latest:
-            out.fields("latest pass", [(name, latest.get(name)) for name in PASS_FIELDS])
+            out.fields("this request's pass", [(name, latest.get(name)) for name in (*PASS_FIELDS, "reason")])
         else:
             out.console.print(json.dumps(result, default=str))
 
     out.emit(doc, human)
-    return EXIT_OK
+    if answer.get("status") == "STARTED":
+        return EXIT_OK
+    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, or no answer for this cache
+    reason = answer.get("reason") or "the pruner's answer names no pass of this cache"
+    out.err.print(f"autopilot: no {payload['mode']} pass of run cache {cache_id} ran "
+                  f"({answer.get('status') or 'no answer'}): {reason}", markup=False, soft_wrap=True)
+    return EXIT_FAILURE
 
 
 # ====================================================================== submit / reconcile

@@ -5,8 +5,16 @@ and the object becomes a noncurrent version (kept `pruneUndoRetentionDays` by th
 The pass report lists every key it deleted with the version id of the marker it created
 (`{"action": "deleted", "key", "deleteMarkerVersionId"}` lines); removing exactly that marker makes the
 previous version current again. Removing a version that is already gone is a no-op in S3, so a restore
-can be repeated. Data objects are restored before manifests, so HealthOmics never sees a manifest whose
-files are not back (the reverse of the pruner's delete order).
+can be repeated, and a repeat after an interruption ends where one uninterrupted restore would have.
+Deleted keys are grouped by cache entry (`{cacheUuid}/{runId}/{taskId}/{entryUuid}/`): an entry's data
+objects are restored first, and its manifest only once every one of them is current again, so HealthOmics
+never sees a manifest whose files are not back (the reverse of the pruner's delete order). An entry with a
+data object that did not come back (its version expired, an unversioned bucket, an error) keeps its manifest
+deleted and is reported as partial.
+
+Only a finished pass is restored: while a pass runs, its workers (a redelivered message, a continuation)
+may still delete, and would delete again what a restore brought back. A restore is not an exemption
+either: a later enforce pass under the same rules judges the restored entries stale again and deletes them.
 
 A restore deletes object versions, so it trusts its input no more than the pruner does: it reads only the
 pass's own report parts (service.REPORT_PART, directly under the pass's report prefix), skips keys outside
@@ -22,12 +30,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pruner.entries import entry_prefix_of
 from pruner.service import REPORT_PART, split_s3_uri
 from shared.provenance.repository import ProvenanceRepository
 
 
 class RestoreError(Exception):
-    """The pass cannot be restored (unknown, not an enforce pass, no report)."""
+    """The pass cannot be restored (not an enforce pass, no report, not finished)."""
+
+
+class PassNotFound(RestoreError):
+    """No such pass of this run cache."""
+
+
+# What Pruner._close writes, with finished_at, once every work item is done: no worker of the pass deletes
+# again (a redelivered message is a duplicate). Until then the pass is RUNNING.
+FINISHED_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "ABORTED"})
 
 
 @dataclass
@@ -36,17 +54,31 @@ class RestoreResult:
     pass_id: str
     bucket: str
     restored: int = 0  # keys whose previous version is current again
+    restored_bytes: int = 0  # their sizes: storage the pass no longer reclaims
     not_restorable: list[str] = field(default_factory=list)  # no marker (unversioned) or version expired
     failed: dict[str, str] = field(default_factory=dict)  # key -> error code
+    entries_restored: int = 0  # entries whose every deleted key is current again, manifest included
+    partial_entries: list[str] = field(default_factory=list)  # entry prefixes whose manifest stays deleted
+
+    @property
+    def complete(self) -> bool:
+        return not (self.not_restorable or self.failed or self.partial_entries)
 
     def as_dict(self) -> dict[str, Any]:
+        """Counts under their historical names, and the keys themselves for the operator (never logged)."""
         return {
             "cache_id": self.cache_id,
             "pass_id": self.pass_id,
             "bucket": self.bucket,
             "restored": self.restored,
+            "restored_bytes": self.restored_bytes,
             "not_restorable": len(self.not_restorable),
             "failed": len(self.failed),
+            "entries_restored": self.entries_restored,
+            "entries_partial": len(self.partial_entries),
+            "not_restorable_keys": sorted(self.not_restorable),
+            "failed_keys": dict(sorted(self.failed.items())),
+            "partial_entries": sorted(self.partial_entries),
         }
 
 
@@ -54,12 +86,31 @@ def find_pass(repository: ProvenanceRepository, cache_id: str, pass_id: str) -> 
     for record in repository.prune_history(cache_id):
         if record.get("pass_id") == pass_id:
             return record
-    raise RestoreError(f"no prune pass {pass_id} of run cache {cache_id}")
+    raise PassNotFound(f"no prune pass {pass_id} of run cache {cache_id}")
 
 
-def _is_manifest(key: str) -> bool:
-    directory, _, name = key.rpartition("/")
-    return name == directory.rpartition("/")[2] + ".json"
+@dataclass
+class _Entry:
+    """The keys a pass deleted of one cache entry (or of one key outside any entry directory)."""
+
+    data: list[str] = field(default_factory=list)
+    manifest: str | None = None
+
+
+def group_by_entry(deleted: dict[str, str | None], cache_prefix: str) -> dict[str, _Entry]:
+    """Entry prefix -> its deleted data keys and manifest. The manifest is `{entryUuid}.json` directly in
+    the entry directory (a data file of the same name deeper down is data). A key outside any entry
+    directory (the pruner deletes none) is a group of its own, without a manifest."""
+    entries: dict[str, _Entry] = {}
+    for key in sorted(deleted):
+        parts = entry_prefix_of(key[len(cache_prefix) :])
+        prefix = cache_prefix + "/".join(parts) + "/" if parts else key
+        entry = entries.setdefault(prefix, _Entry())
+        if parts and key == f"{prefix}{parts[3]}.json":
+            entry.manifest = key
+        else:
+            entry.data.append(key)
+    return entries
 
 
 def deleted_keys(s3: Any, report_uri: str) -> Iterator[tuple[str, str | None]]:
@@ -95,39 +146,65 @@ def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_
     record = find_pass(repository, cache_id, pass_id)
     if record.get("mode") != "enforce":
         raise RestoreError(f"pass {pass_id} was a {record.get('mode')} pass: it deleted nothing")
+    if record.get("status") == "REFUSED":
+        raise RestoreError(f"pass {pass_id} was refused ({record.get('reason')}): it deleted nothing")
+    if record.get("status") not in FINISHED_STATUSES or not record.get("finished_at"):
+        raise RestoreError(
+            f"pass {pass_id} is still {record.get('status')}: its workers may still delete, and would delete "
+            "again what a restore brings back; restore it once it has finished (autopilot cache report)"
+        )
     if not record.get("report_uri"):
         raise RestoreError(f"pass {pass_id} wrote no report (no report bucket): nothing says what it deleted")
     bucket, cache_prefix = split_s3_uri(record["cache_s3_uri"])
     result = RestoreResult(cache_id, pass_id, bucket)
     deleted = {key: marker for key, marker in deleted_keys(s3, record["report_uri"]) if key.startswith(cache_prefix)}
-    for key in sorted(deleted, key=lambda k: (_is_manifest(k), k)):
-        marker = deleted[key]
-        if marker is None:
-            result.not_restorable.append(key)  # deleted from an unversioned bucket: gone
+    for prefix, entry in group_by_entry(deleted, cache_prefix).items():
+        # Every data key is tried (a list, not a generator): one lost file does not keep the others deleted.
+        whole = all([_restore_key(s3, bucket, key, deleted[key], result) for key in entry.data])
+        if entry.manifest is None:
             continue
-        try:
-            kind = is_delete_marker(s3, bucket, key, marker)
-            if kind is False:
-                result.failed[key] = "NotADeleteMarker"  # a data version: never removed by a restore
-                continue
-            if kind:
-                s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
-            s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-            if code in ("404", "NoSuchKey", "NoSuchVersion"):
-                result.not_restorable.append(key)  # the noncurrent version expired
-            else:
-                result.failed[key] = code
-            continue
-        result.restored += 1
+        if whole and _restore_key(s3, bucket, entry.manifest, deleted[entry.manifest], result):
+            result.entries_restored += 1
+        else:
+            # Not whole: a manifest of it would be a cache hit naming a file that is gone. When only the
+            # manifest failed, its data is back but HealthOmics does not see the entry either.
+            result.partial_entries.append(prefix)
     repository.update_prune_record(
         cache_id,
         record["sk"],
         {
             "restored_objects": result.restored,
+            "restored_bytes": result.restored_bytes,
+            "restored_entries": result.entries_restored,
             "restore_not_restorable": len(result.not_restorable),
             "restore_failed": len(result.failed),
+            "restore_partial_entries": len(result.partial_entries),
         },
     )
     return result
+
+
+def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: RestoreResult) -> bool:
+    """Make `key`'s version from before the pass current again by removing the pass's delete marker; True
+    when the key is current afterwards (also when an earlier restore already removed the marker)."""
+    if marker is None:
+        result.not_restorable.append(key)  # deleted from an unversioned bucket: gone
+        return False
+    try:
+        kind = is_delete_marker(s3, bucket, key, marker)
+        if kind is False:
+            result.failed[key] = "NotADeleteMarker"  # a data version: never removed by a restore
+            return False
+        if kind:
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+        if code in ("404", "NoSuchKey", "NoSuchVersion"):
+            result.not_restorable.append(key)  # the noncurrent version expired
+        else:
+            result.failed[key] = code
+        return False
+    result.restored += 1
+    result.restored_bytes += int(head.get("ContentLength") or 0)
+    return True

@@ -16,7 +16,16 @@ from pruner.restore import RestoreError, restore_pass
 from pruner.s3_store import S3Store
 from pruner.service import CacheTarget, Pruner
 from shared.provenance.repository import ProvenanceRepository
-from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, REPORTS, a_cache, keys, prune, put_all
+from tests.integration.test_pruner_hostile import (
+    BUCKET,
+    CACHE_ID,
+    CACHE_UUID,
+    REPORTS,
+    a_cache,
+    keys,
+    prune,
+    put_all,
+)
 from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
 
 
@@ -133,3 +142,129 @@ def test_restore_removes_only_delete_markers_of_the_cache_named_by_the_passs_own
     assert bodies(s3, {current_key, "notes/keep.txt"}) == {current_key: current[current_key], **outside}
     assert restored.restored == len(stale)
     assert restored.failed == {current_key: "NotADeleteMarker"}  # outside the prefix: not even looked at
+
+
+def expire_noncurrent(s3: Any, key: str) -> None:
+    """What the bucket's lifecycle does to a deleted key's data version after `pruneUndoRetentionDays`."""
+    for version in s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []):
+        if version["Key"] == key:
+            s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version["VersionId"])
+
+
+def test_an_entry_whose_data_file_expired_keeps_its_manifest_deleted(
+    s3: Any, table_name: str, shipped_logs: Any
+) -> None:
+    """HealthOmics must never see a manifest whose files are not back: it would serve a cache hit naming a
+    file that is gone."""
+    # Given an enforce pass that deleted two stale entries, and one entry's data file past the undo window
+    # (its noncurrent version expired) while its manifest is not yet
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    data_key = sorted(k for k in stale if not k.endswith(".json"))[0]
+    entry = data_key.split("out/")[0]
+    manifest_key = next(k for k in stale if k.startswith(entry) and k.endswith(".json"))
+    whole = {k: v for k, v in stale.items() if not k.startswith(entry)}
+    expire_noncurrent(s3, data_key)
+    repository = ProvenanceRepository(table_name)
+    logged_before = len(shipped_logs.getvalue())
+    # When the pass is restored
+    restored = restore_pass(repository, s3, CACHE_ID, result["passId"])
+    # Then the other entry is back whole, and the broken entry's manifest stays deleted: the entry is partial
+    assert keys(s3) == set(current) | set(whole)
+    assert bodies(s3, set(whole)) == whole
+    assert (restored.restored, restored.not_restorable, restored.failed) == (len(whole), [data_key], {})
+    assert (restored.entries_restored, restored.partial_entries) == (1, [entry])
+    record = repository.prune_history(CACHE_ID)[-1]
+    assert (record["restored_objects"], record["restored_entries"], record["restore_partial_entries"]) == (2, 1, 1)
+    assert record["restored_bytes"] == sum(len(body) for body in whole.values())
+    # And a second restore gives the same answer (idempotent), the manifest still deleted
+    again = restore_pass(repository, s3, CACHE_ID, result["passId"])
+    assert manifest_key not in keys(s3)
+    assert (again.restored, again.not_restorable, again.partial_entries) == (2, [data_key], [entry])
+    # And no key reached the shipped (INFO) logs
+    assert CACHE_UUID not in shipped_logs.getvalue()[logged_before:]
+
+
+def test_a_pass_still_running_is_refused_then_restored_once_it_finished(s3: Any, table_name: str) -> None:
+    """A restore of a pass whose workers are still deleting would bring objects back that the pass's own
+    redelivered work deletes again, while saying it restored them."""
+    # Given an enforce pass whose worker deleted the stale entries' data files and died (the message will
+    # be redelivered): the pass is still RUNNING
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    queue = InlineQueue()
+    repository = ProvenanceRepository(table_name)
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+
+    def pruner(client: Any) -> Pruner:
+        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
+
+    started = pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
+    [item] = list(queue.items)
+    queue.items.clear()
+    with pytest.raises(ConnectionResetError):
+        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+    assert repository.prune_history(CACHE_ID)[-1]["status"] == "RUNNING"
+    deleted_so_far = keys(s3)
+    # When the operator restores it: refused, and nothing is touched
+    with pytest.raises(RestoreError, match="RUNNING"):
+        restore_pass(repository, s3, CACHE_ID, started["passId"])
+    assert keys(s3) == deleted_so_far and "restored_objects" not in repository.prune_history(CACHE_ID)[-1]
+    # Then once the pass has finished, the restore brings back everything it deleted
+    queue([item])
+    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    restored = restore_pass(repository, s3, CACHE_ID, started["passId"])
+    assert keys(s3) == set(current) | set(stale)
+    assert (restored.restored, restored.not_restorable, restored.failed) == (len(stale), [], {})
+
+
+def test_a_restore_is_no_exemption_the_next_full_pass_under_the_same_rules_deletes_again(
+    s3: Any, table_name: str
+) -> None:
+    # Given an enforce pass that deleted the stale entries, restored whole
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    repository = ProvenanceRepository(table_name)
+    restore_pass(repository, s3, CACHE_ID, result["passId"])
+    assert keys(s3) == set(current) | set(stale)
+    # When a full pass runs under the same rules
+    queue = InlineQueue()
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+    pruner = Pruner(repository, S3Store(s3, sleep=lambda _: None), lambda: None, config, queue)
+    pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce", full=True)
+    queue.drain(lambda item: pruner.work(item, lambda: False, invocation_id="later"))
+    # Then the restored entries are stale again and deleted again (docs/OPERATIONS.md says so)
+    assert keys(s3) == set(current)
+
+
+OPEN_DEFECT = (
+    "open defect (found with the restore's byte counts, branch fix-4): the counts of a worker invocation that "
+    "deleted and then failed are lost with it; the redelivery counts only what is left of each entry"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=OPEN_DEFECT)
+def test_what_a_failed_invocation_deleted_is_counted_in_the_pass(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose worker dies after deleting the stale entries' data objects, then completes
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    queue = InlineQueue()
+    repository = ProvenanceRepository(table_name)
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+
+    def pruner(client: Any) -> Pruner:
+        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
+
+    pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
+    [item] = list(queue.items)
+    queue.items.clear()
+    with pytest.raises(ConnectionResetError):
+        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+    queue([item])
+    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    # Then the pass record counts every object and byte it deleted (today: the manifests only, 2 and 1,252
+    # of 4 objects and 1,459 bytes; `cache report` keeps a restored pass's net at 0 rather than below)
+    record = repository.prune_history(CACHE_ID)[-1]
+    assert (record["objects_deleted"], record["bytes_reclaimed"]) == (len(stale), sum(map(len, stale.values())))

@@ -139,3 +139,14 @@ def test_cache_prune_reports_the_pass_it_started_not_the_last_in_sort_order() ->
     code, out, _ = _cli(["--json", "cache", "prune"], target)
     # Then the pass reported is the one this request started
     assert code == 0 and json.loads(out)["latest_pass"]["pass_id"] == "aaaa"
+
+
+def test_cache_prune_that_started_no_pass_shows_none_and_exits_1() -> None:
+    # Given a pruner that could not read the run cache (GetRunCache failed: no pass id) and an earlier pass
+    target = PrunedTarget({"passes": [{"cacheId": "1234567", "status": "SKIPPED",
+                                       "reason": "GetRunCache: ResourceNotFoundException"}]})
+    # When the operator prunes
+    code, out, err = _cli(["--json", "cache", "prune"], target)
+    # Then no pass is shown as this request's, the reason is on stderr, and the exit is 1
+    assert json.loads(out)["latest_pass"] is None
+    assert code == 1 and "GetRunCache: ResourceNotFoundException" in err

@@ -1,0 +1,183 @@
+"""`autopilot cache prune | restore | report` as an operator reads them: exit codes (docs/OPERATIONS.md: 0
+ok, 1 failure, 3 not found), the pass a prune reports, what a restore could not bring back, and what a report
+counts as reclaimed once a pass was restored. The pruner runs in-process over moto's S3 and the table."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from autopilot_cli.app import main
+from pruner.config import PrunerConfig, PruneRequest
+from pruner.dispatch import InlineQueue
+from pruner.s3_store import S3Store
+from pruner.service import CacheTarget, Pruner
+from shared.provenance.repository import ProvenanceRepository
+from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, REPORTS, a_cache, keys, prune, put_all
+from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
+from tests.integration.test_pruner_restore import expire_noncurrent
+
+
+class _Clients:
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def client(self, service: str) -> Any:
+        assert service == "s3"
+        return self._s3
+
+
+class _Omics:
+    def get_run_cache(self, id: str) -> dict[str, Any]:  # the API's parameter name
+        return {"id": id, "cacheS3Uri": f"s3://{BUCKET}/cache"}
+
+
+class CacheTargetInProcess:
+    """What the cache commands use of a target: the table, the stack's cache id, an S3 client, and the
+    stack's pruner entry function run in-process (what `target.invoke("pruner", ...)` returns)."""
+
+    def __init__(self, table_name: str, s3: Any) -> None:
+        self.repository = ProvenanceRepository(table_name)
+        self.clients = _Clients(s3)
+        self.queue = InlineQueue()
+        self.pruner = Pruner(self.repository, S3Store(s3, sleep=lambda _: None), omics=_Omics,
+                             config=PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS), send=self.queue,
+                             clock=lambda: datetime.now(UTC))
+
+    def run_cache_id(self) -> str:
+        return CACHE_ID
+
+    def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
+        assert capability == "pruner"
+        return {"passes": self.pruner.start(PruneRequest.model_validate(payload))}
+
+    def settle(self) -> None:
+        self.queue.drain(lambda item: self.pruner.work(item, lambda: False, invocation_id="inv"))
+
+
+def cli(target: Any, *argv: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(list(argv), target=target, stdout=stdout, stderr=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- cache prune
+def test_a_prune_skipped_for_the_lease_shows_no_earlier_pass_and_exits_1(s3: Any, table_name: str) -> None:
+    # Given a cache with an earlier, completed enforce pass
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    earlier = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    time.sleep(0.01)
+    # and another prune of that cache in progress (it holds the cache's lease)
+    target = CacheTargetInProcess(table_name, s3)
+    assert target.repository.acquire_lease(f"prune:{CACHE_ID}", "someone-else", int(time.time()), 900)
+    # When the operator asks for an enforce prune
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the pruner started nothing, the CLI says why and exits 1, and shows no pass as this request's
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert answer["status"] == "SKIPPED"
+    assert code == 1 and "another prune of this cache holds its lease" in err
+    assert doc["latest_pass"] is None, f"an earlier pass ({earlier['passId']}) shown as this request's"
+    # And the human output does not show it either
+    code, out, err = cli(target, "cache", "prune", "--enforce")
+    assert code == 1 and earlier["passId"] not in out and "no enforce pass of run cache 0123456 ran (SKIPPED)" in err
+
+
+def test_a_refused_enforce_prune_shows_its_refused_pass_and_exits_1(s3: Any, table_name: str) -> None:
+    # Given a cache bucket whose versioning was suspended (an enforce pass could not be undone)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"})
+    target = CacheTargetInProcess(table_name, s3)
+    # When the operator asks for an enforce prune
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the refused pass (this request's, recorded) is shown, the reason is on stderr, and the exit is 1
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert answer["status"] == "REFUSED"
+    assert doc["latest_pass"]["pass_id"] == answer["passId"] and doc["latest_pass"]["status"] == "REFUSED"
+    assert code == 1 and "bucket versioning is Suspended" in err
+    assert keys(s3) == set(current) | set(stale)  # nothing deleted
+
+
+def test_a_started_prune_shows_its_own_pass_and_exits_0(s3: Any, table_name: str) -> None:
+    # Given a cache with stale entries
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    # When the operator enforces a prune
+    code, out, _ = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the pass shown is the one this request started, and it completed
+    doc = json.loads(out)
+    [answer] = doc["response"]["passes"]
+    assert code == 0 and doc["latest_pass"]["pass_id"] == answer["passId"]
+    assert doc["latest_pass"]["status"] == "COMPLETED" and doc["latest_pass"]["entries_deleted"] == 2
+    assert keys(s3) == set(current)
+
+
+# ---------------------------------------------------------------------------------------------- cache restore
+def test_a_restore_that_brought_nothing_back_exits_1_and_names_the_keys(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose deleted versions have all expired (past the undo window)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    for key in stale:
+        expire_noncurrent(s3, key)
+    target = CacheTargetInProcess(table_name, s3)
+    # When the operator restores it
+    code, out, _ = cli(target, "--json", "cache", "restore", result["passId"])
+    # Then nothing came back, the exit is 1, and the JSON names every key that did not come back
+    doc = json.loads(out)
+    assert keys(s3) == set(current)
+    assert code == 1, f"exit {code} after restoring nothing: {out}"
+    assert (doc["restored"], doc["not_restorable"], doc["entries_partial"]) == (0, 2, 2)
+    data_keys = sorted(k for k in stale if not k.endswith(".json"))
+    assert doc["not_restorable_keys"] == data_keys
+    assert doc["partial_entries"] == sorted(k.split("out/")[0] for k in data_keys)
+    # And the human output names them too, one whole line each (to copy)
+    code, out, _ = cli(target, "cache", "restore", result["passId"])
+    assert code == 1 and all(f"not restorable: {key}" in out.splitlines() for key in data_keys)
+
+
+def test_a_restore_of_a_running_pass_exits_1_and_an_unknown_pass_3(s3: Any, table_name: str) -> None:
+    # Given an enforce pass started and not yet finished (its work item still queued)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    started = target.pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
+    # When the operator restores it: refused with the reason, exit 1 (the pass exists: not "not found")
+    code, _, err = cli(target, "cache", "restore", started["passId"])
+    assert code == 1 and "RUNNING" in err
+    # And a pass that does not exist is not found: exit 3
+    code, _, err = cli(target, "cache", "restore", "0000000000000000")
+    assert code == 3 and "no prune pass" in err
+
+
+# ---------------------------------------------------------------------------------------------- cache report
+def test_a_restored_pass_is_not_counted_as_reclaimed(s3: Any, table_name: str) -> None:
+    # Given an enforce pass that deleted two stale entries, then restored whole
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    target = CacheTargetInProcess(table_name, s3)
+    assert cli(target, "cache", "restore", result["passId"])[0] == 0
+    assert keys(s3) == set(current) | set(stale)
+    # When the operator reads the cache's report
+    code, out, _ = cli(target, "--json", "cache", "report")
+    # Then nothing counts as reclaimed or deleted any more, and the restore is counted as such
+    doc = json.loads(out)
+    stale_bytes = sum(len(body) for body in stale.values())
+    assert code == 0 and (doc["bytes_reclaimed_total"], doc["entries_deleted_total"]) == (0, 0)
+    assert (doc["bytes_restored_total"], doc["entries_restored_total"]) == (stale_bytes, 2)
+    [record] = doc["passes"]
+    assert record["bytes_reclaimed"] == record["restored_bytes"] == stale_bytes
+    # And the human table shows the pass's restored bytes next to what it reclaimed
+    code, out, _ = cli(target, "cache", "report")
+    [history_row] = [line for line in out.splitlines() if "│ enforce" in line]
+    assert code == 0 and history_row.split("│")[-3:-1] == [" 1.4 KiB   ", " 1.4 KiB  "]  # reclaimed, restored
+    assert re.search(r"bytes reclaimed \(enforced passes, less restores\) *│ 0 B", out)
