@@ -82,6 +82,7 @@ CONTEXT_KEYS = (
     "sheetOutputPrefixes",
     "sheetRunGroupIds",
     "sheetMaxStorageGib",
+    "sheetAllowDynamicStorage",
     "sheetMaxBytes",
     # pruner: scheduled run-cache cleanup
     "pruneSchedule",
@@ -286,6 +287,11 @@ class AutopilotConfig(BaseModel):
     )
     sheet_max_storage_gib: int = Field(default=4_800, ge=0, le=100_000,
                                        description="Cap of storageCapacity (GiB) a sheet may ask for.")
+    sheet_allow_dynamic_storage: bool = Field(
+        default=False,
+        description="Let sheets choose DYNAMIC run storage, which grows with use past sheetMaxStorageGib; "
+                    "false: only when runStorageType is DYNAMIC.",
+    )
     sheet_max_bytes: int = Field(default=64 << 20, ge=1024, le=512 << 20,
                                  description="Largest sample sheet read; larger ones are rejected unread.")
 

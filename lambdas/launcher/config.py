@@ -32,6 +32,7 @@ ENV_SHEET_WORKFLOWS = "SHEET_WORKFLOWS"  # id or id:version
 ENV_SHEET_OUTPUT_PREFIXES = "SHEET_OUTPUT_PREFIXES"
 ENV_SHEET_RUN_GROUP_IDS = "SHEET_RUN_GROUP_IDS"
 ENV_SHEET_MAX_STORAGE_GIB = "SHEET_MAX_STORAGE_GIB"
+ENV_SHEET_ALLOW_DYNAMIC_STORAGE = "SHEET_ALLOW_DYNAMIC_STORAGE"  # "true" | "false" (the default)
 ENV_SHEET_MAX_BYTES = "SHEET_MAX_BYTES"
 ENV_RUN_CACHE_BUCKETS = "RUN_CACHE_BUCKETS"  # never an output location
 
@@ -61,6 +62,7 @@ class LauncherConfig(BaseModel):
     allowed_output_prefixes: list[str] = Field(default_factory=list)
     allowed_run_group_ids: list[str] = Field(default_factory=list)
     max_storage_gib: int = Field(default=DEFAULT_MAX_STORAGE_GIB, ge=0)
+    allow_dynamic_storage: bool = False
     max_sheet_bytes: int = Field(default=DEFAULT_MAX_SHEET_BYTES, ge=1)
     run_cache_buckets: list[str] = Field(default_factory=list)
 
@@ -88,12 +90,13 @@ class LauncherConfig(BaseModel):
             allowed_workflows=listed(ENV_SHEET_WORKFLOWS), allowed_output_prefixes=listed(ENV_SHEET_OUTPUT_PREFIXES),
             allowed_run_group_ids=listed(ENV_SHEET_RUN_GROUP_IDS), run_cache_buckets=listed(ENV_RUN_CACHE_BUCKETS),
             max_storage_gib=int(max_storage) if max_storage else DEFAULT_MAX_STORAGE_GIB,
+            allow_dynamic_storage=(get(ENV_SHEET_ALLOW_DYNAMIC_STORAGE) or "").strip().lower() == "true",
             max_sheet_bytes=int(max_bytes) if max_bytes else DEFAULT_MAX_SHEET_BYTES,
         )
 
     def policy(self) -> SheetPolicy:
-        """The allow-lists; the deployment's own defaults (workflow, output location, run group) are always
-        allowed, since a sheet that sets nothing runs with them."""
+        """The allow-lists; the deployment's own defaults (workflow, output location, run group, storage type)
+        are always allowed, since a sheet that sets nothing runs with them."""
         workflows = {(wid, version or None) for wid, _, version in (w.partition(":") for w in self.allowed_workflows)}
         if self.workflow_id:
             # with no list, every version of the default workflow; with one, the default exactly ("" = none named)
@@ -102,7 +105,8 @@ class LauncherConfig(BaseModel):
         if self.output_uri:
             prefixes.append(as_prefix(self.output_uri))
         groups = set(self.allowed_run_group_ids) | ({self.run_group_id} if self.run_group_id else set())
-        return SheetPolicy(frozenset(workflows), tuple(prefixes), frozenset(groups), self.max_storage_gib,
+        dynamic = self.allow_dynamic_storage or self.storage_type == "DYNAMIC"
+        return SheetPolicy(frozenset(workflows), tuple(prefixes), frozenset(groups), self.max_storage_gib, dynamic,
                            self.cache_id, frozenset(self.run_cache_buckets))
 
     def default_run_setting(self) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Whoever may upload a sheet acts through the HealthOmics service role; these lists bound what they can make
 it do: which workflows (and versions) run, where outputs go, which run groups and how much static storage
-are used. The run cache is always the stack's, and run outputs never go into a run-cache bucket, whatever
-the lists say (the pruner would take them for cache entries).
+are used, and whether dynamic storage (which no capacity bounds) may be chosen. The run cache is always the
+stack's, and run outputs never go into a run-cache bucket, whatever the lists say (the pruner would take them
+for cache entries).
 
 Every refusal names the deploy setting to change (the cdk.json context key), so the sheet's author knows
 whom to ask and the deployer knows what to edit.
@@ -18,6 +19,7 @@ SETTING_WORKFLOWS = "sheetWorkflows"
 SETTING_OUTPUT_PREFIXES = "sheetOutputPrefixes"
 SETTING_RUN_GROUPS = "sheetRunGroupIds"
 SETTING_MAX_STORAGE = "sheetMaxStorageGib"
+SETTING_DYNAMIC_STORAGE = "sheetAllowDynamicStorage"
 SETTING_MAX_BYTES = "sheetMaxBytes"
 SETTING_RUN_CACHE = "runCacheId"
 
@@ -51,6 +53,7 @@ class SheetPolicy:
     output_prefixes: tuple[tuple[str, str], ...] = ()
     run_group_ids: frozenset[str] = frozenset()
     max_storage_gib: int = DEFAULT_MAX_STORAGE_GIB
+    dynamic_storage: bool = False  # sheets may choose DYNAMIC storage (unbounded by max_storage_gib)
     cache_id: str | None = None
     cache_buckets: frozenset[str] = frozenset()
 
@@ -84,6 +87,14 @@ class SheetPolicy:
             return None
         return (f"storageCapacity {capacity} GiB is over the deployment's cap of {self.max_storage_gib} GiB "
                 f"({SETTING_MAX_STORAGE})")
+
+    def storage_type_problem(self, storage_type: str) -> str | None:
+        # DYNAMIC storage takes no capacity and grows with use (the guide): max_storage_gib cannot bound it.
+        if storage_type != "DYNAMIC" or self.dynamic_storage:
+            return None
+        return (f"storageType DYNAMIC grows with the run's use, past the deployment's cap of "
+                f"{self.max_storage_gib} GiB ({SETTING_MAX_STORAGE}): the deployment does not let sheets choose it "
+                f"({SETTING_DYNAMIC_STORAGE})")
 
     def cache_problem(self, cache_id: str) -> str | None:
         if cache_id == self.cache_id:

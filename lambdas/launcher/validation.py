@@ -126,11 +126,13 @@ class Validated:
 
 
 def default_policy(deploy_defaults: Mapping[str, Any]) -> SheetPolicy:
-    """The narrowest allow-lists: exactly the deployment's own workflow, output location, run group, cache."""
+    """The narrowest allow-lists: exactly the deployment's own workflow, output location, run group, cache,
+    storage type."""
     workflow, group, output = (deploy_defaults.get(k) for k in ("workflowId", "runGroupId", "outputUri"))
     return SheetPolicy(workflows=frozenset({(workflow, None)} if workflow else ()),
                        output_prefixes=(as_prefix(output),) if output else (),
-                       run_group_ids=frozenset({group} if group else ()), cache_id=deploy_defaults.get("cacheId"))
+                       run_group_ids=frozenset({group} if group else ()), cache_id=deploy_defaults.get("cacheId"),
+                       dynamic_storage=deploy_defaults.get("storageType") == "DYNAMIC")
 
 
 def validate(sheet: Sheet, deploy_defaults: Mapping[str, Any], submission_id: str,
@@ -193,6 +195,8 @@ def _error_order(error: SheetError) -> tuple[int, str, str]:
 def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any], errors: list[SheetError],
                     limits: ApiLimits, policy: SheetPolicy) -> tuple[dict[str, Any], str | None, dict[str, str]]:
     merged = {**deploy, **{k: v for k, v in settings.items() if k not in ("batchName", "tags")}}
+    if merged.get("storageType") == "DYNAMIC" and "storageCapacity" not in settings:
+        merged.pop("storageCapacity", None)  # the deployment's STATIC capacity: HealthOmics refuses it with DYNAMIC
     if "cacheId" in settings and "cacheBehavior" not in settings and merged.get("cacheId"):
         merged["cacheBehavior"] = deploy.get("cacheBehavior", "CACHE_ON_FAILURE")
     if not merged.get("workflowId"):
@@ -228,6 +232,9 @@ def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any], erro
         errors.append(SheetError(None, "storageCapacity", problem))
     if merged.get("storageType") == "STATIC" and capacity is None:
         errors.append(SheetError(None, "storageCapacity", "STATIC storage needs storageCapacity (GiB)"))
+    elif merged.get("storageType") == "DYNAMIC" and capacity is not None:
+        errors.append(SheetError(None, "storageCapacity", "storageCapacity applies to STATIC storage only; "
+                                                          "DYNAMIC storage takes none"))
     if "priority" in merged and not _int_in(merged["priority"], 0, limits.priority_max):
         errors.append(SheetError(None, "priority", f"priority must be a whole number from 0 to {limits.priority_max}"))
     if "name" in merged and (problem := limits.run_name.problem("name", merged["name"])):
@@ -275,6 +282,9 @@ def _check_allowed(settings: Mapping[str, Any], merged: Mapping[str, Any], polic
     cache = settings.get("cacheId")
     if type(cache) is str and _DIGITS.fullmatch(cache) and (problem := policy.cache_problem(cache)):
         errors.append(SheetError(None, "cacheId", problem))
+    storage_type = merged.get("storageType")
+    if type(storage_type) is str and (problem := policy.storage_type_problem(storage_type)):
+        errors.append(SheetError(None, "storageType", problem))
 
 
 # ------------------------------------------------------------------------------------ whole sheet

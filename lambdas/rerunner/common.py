@@ -17,6 +17,7 @@ from rerunner.work import Work
 from shared.clock import utc_now
 from shared.errors import PermanentError, RetryableError
 from shared.lineage import TAG_STACK, Lineage, stack_tags
+from shared.provenance import keys
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, RunStatus, from_iso_time, iso_time
@@ -71,7 +72,7 @@ class Config:
 
 
 def decision_sk(attempt: int) -> str:
-    return f"RERUN#{attempt:02d}"
+    return keys.rerun_sk(attempt)  # the recorder reads it too: one spelling (shared/supersede.py)
 
 
 def rerun_cache_behavior(current: str | None) -> str:

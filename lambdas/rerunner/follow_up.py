@@ -35,6 +35,7 @@ from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RunStatus, iso_time
+from shared.supersede import settle_waiting_batch
 
 TAG_PARENT_BATCH = "autopilot:parent-batch"
 MAX_INLINE_BYTES = 300_000  # keeps the recorded request (BATCH#<id>/REQUEST) well under DynamoDB's 400 KB
@@ -324,7 +325,12 @@ class FollowUps(Brake):
         if refiled:
             logger.info("follow-up batch members re-filed under their root batch",
                         extra={"batch_id": new_batch_id, "root_batch_id": root_batch_id, "members": refiled})
-        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_batch_id": new_batch_id})
+        # The decisions too, before the claim's completion, for the same reason: each member's STARTED
+        # decision naming the follow-up is what proves its runs are our re-runs (shared/supersede.py). The
+        # recorder may have recorded some of them first (a retry after a stop here): they wait in the batch.
+        for member in live:
+            self._decide_member(outcome, member, {**context, "new_batch_id": new_batch_id}, Decided.STARTED)
+        settle_waiting_batch(self.repository, new_batch_id)
         self._decide(
             outcome,
             pk,
@@ -333,8 +339,7 @@ class FollowUps(Brake):
             Decided.STARTED,
             count=False,
         )
-        for member in live:
-            self._decide_member(outcome, member, {**context, "new_batch_id": new_batch_id}, Decided.STARTED)
+        self.repository.complete_claim(pk, sk + "#CLAIM", {"new_batch_id": new_batch_id})
         outcome.started.append(new_batch_id)
 
     def _batch_default(self, records: _BatchRecords) -> dict[str, Any]:

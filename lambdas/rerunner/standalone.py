@@ -28,6 +28,7 @@ from shared.provenance import keys
 from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.status import iso_time
+from shared.supersede import settle_waiting_run
 
 
 def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
@@ -74,6 +75,9 @@ class StandaloneRuns(Brake):
 
         claim = self.repository.get_item(pk, sk + "#CLAIM")
         if claim and claim.get("new_run_id"):
+            if claim.get("new_run_uuid"):  # an earlier try may have stopped between naming the run and settling it
+                settle_waiting_run(self.repository, failed.run_id, str(failed.uuid), str(claim["new_run_id"]),
+                                   str(claim["new_run_uuid"]))
             outcome.skipped = "duplicate: this attempt was already started"
             return outcome
         if not decision.reruns:
@@ -116,6 +120,9 @@ class StandaloneRuns(Brake):
             self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
             return outcome
         self.repository.complete_claim(pk, sk + "#CLAIM", {"new_run_id": new_run_id, "new_run_uuid": new_run_uuid})
+        # The claim proves the new run is our re-run: if the recorder recorded it before (a retry after a stop
+        # here), it left it waiting for this proof (shared/supersede.py).
+        settle_waiting_run(self.repository, failed.run_id, str(failed.uuid), new_run_id, new_run_uuid)
         self.repository.note_started("RUN", new_run_id, iso_time(self.now()), new_run_uuid)
         self._decide(
             outcome,
@@ -180,10 +187,15 @@ class StandaloneRuns(Brake):
         return tagged_by_stack(failed.tags, self.config.stack_id)
 
     def _later_success(self, failed: RunDetails) -> int | None:
-        for item in self.repository.attempt_chain(failed.root_run_id, failed.root_run_uuid):
+        chain = self.repository.attempt_chain(failed.root_run_id, failed.root_run_uuid)
+        # Any run can tag itself into a chain: a later attempt counts only once the recorder proved it ours
+        # (its parent is superseded by it: shared/supersede.py), or a forged success would stop our re-run.
+        ours = {str(item["superseded_by"]) for item in chain if item.get("superseded_by")}
+        for item in chain:
             if (
                 int(item.get("attempt", 0)) > failed.attempt
                 and (item.get("outcome") or item.get("status")) == "COMPLETED"
+                and item.get("run_id") in ours
             ):
                 return int(item["attempt"])
         return None

@@ -40,6 +40,7 @@ from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
+from shared.supersede import settle_waiting_batch
 
 # Errors that no retry can fix: the request itself is wrong or not allowed.
 PERMANENT_CODES = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
@@ -218,6 +219,8 @@ def resubmit_batch(
     repository.note_started("BATCH", batch_id, at)
     repository.put_batch_link(batch_id, failed_batch_id, root_batch_id, attempt,
                               {"reason": "RESUBMISSION", "failure_reason": reason, "origin": "resubmission"})
+    # The LINK carries a follow-up's re-runs over to the new batch: members recorded before it wait for it.
+    settle_waiting_batch(repository, batch_id)
     repository.put_record({keys.PK: keys.batch_pk(failed_batch_id), keys.SK: f"RESUBMITTED#{count:02d}",
                            "entity": "BATCH_RESUBMISSION", "batch_id": failed_batch_id,
                            "new_batch_id": batch_id, "resubmitted_at": at, "failure_reason": reason})

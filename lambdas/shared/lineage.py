@@ -186,3 +186,62 @@ def lineage_tags(lineage: Lineage) -> dict[str, str]:
         TAG_REMEDIATION: lineage.remediation,
     }
     return {key: value for key, value in values.items() if value}
+
+
+# ---------------------------------------------------------------------------------------------- re-run proof
+# Whoever starts a run sets its tags: lineage tags say which run a run claims to re-run, never that this stack
+# re-ran it. A re-run settles (supersedes) its parent's failure only when the re-runner's own records on the
+# parent name it (shared/supersede.py does the reads and writes; these functions only decide).
+RERUN_STARTED = "STARTED"  # rerunner.common.Decided.STARTED: the decision record of a started attempt
+
+
+class ClaimedRerun(BaseModel):
+    """A recorded run whose lineage names a parent: what it claims, to be proven or not."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    run_id: str
+    run_uuid: str
+    parent_run_id: str
+    parent_run_uuid: str
+    attempt: int
+    batch_id: str | None = None  # GetRun.batchId: set by the service, not by whoever started the run
+
+
+class StartedRerun(BaseModel):
+    """What the re-runner recorded starting as a failed run's attempt: a run (standalone) or a follow-up batch."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    run_id: str | None = None
+    run_uuid: str | None = None
+    batch_id: str | None = None
+
+
+def started_rerun(decision: Mapping[str, object] | None, claim: Mapping[str, object] | None) -> StartedRerun:
+    """The parent's re-run decision (RERUN#<attempt>) and claim (…#CLAIM) as what they say was started. The
+    claim names a standalone re-run as soon as StartRun returned; a batch member's decision names its follow-up
+    batch once STARTED (no claim of its own: the batch's claim is on the batch)."""
+    claim, decision = claim or {}, decision or {}
+    run_id, run_uuid = claim.get("new_run_id"), claim.get("new_run_uuid")
+    batch_id = None
+    if decision.get("decision") == RERUN_STARTED:
+        run_id, run_uuid = run_id or decision.get("new_run_id"), run_uuid or decision.get("new_run_uuid")
+        batch_id = decision.get("new_batch_id")
+    return StartedRerun(run_id=_text(run_id), run_uuid=_text(run_uuid), batch_id=_text(batch_id))
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def names_run(started: StartedRerun, child: ClaimedRerun) -> bool:
+    """The records name this very run (a uuid, when recorded, must match: run ids are reused)."""
+    return started.run_id == child.run_id and started.run_uuid in (None, child.run_uuid)
+
+
+def names_batch(started: StartedRerun, batches: list[str]) -> bool:
+    """The records name the child's batch, or a batch that `batches` (the child's batch, then each batch it
+    was a resubmission of) leads back to: a follow-up that failed as a whole and was resubmitted unchanged
+    under a new id carries the same re-runs."""
+    return started.batch_id is not None and started.batch_id in batches

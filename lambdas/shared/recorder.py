@@ -19,7 +19,7 @@ from shared.clock import utc_now
 from shared.cost.run_cost import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import sample_tag_enabled
+from shared.lineage import ClaimedRerun, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.omics_model import input_max
 from shared.provenance import keys
@@ -38,6 +38,7 @@ from shared.status import (
     order_key,
     run_rank,
 )
+from shared.supersede import settle
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
@@ -212,8 +213,11 @@ class Recorder:
                 self.costs.record_dynamic_storage(run_id, run_uuid, average, self.prices(region(details)))
         if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
-            # the parent's failure; a cancelled re-run does not.
-            self.repository.supersede(details.parent_run_id, details.parent_run_uuid, run_id)
+            # the parent's failure; a cancelled re-run does not. Its tags only claim it is one: settled when
+            # the re-runner's records prove it, now or when they are written (shared/supersede.py).
+            settle(self.repository, ClaimedRerun(
+                run_id=run_id, run_uuid=run_uuid, parent_run_id=details.parent_run_id,
+                parent_run_uuid=details.parent_run_uuid, attempt=details.attempt, batch_id=details.batch_id))
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then see
             # whether the parent's details were recorded meanwhile: it may have read its markers before ours

@@ -34,6 +34,7 @@ from launcher.config import (
     ENV_RUN_CACHE_BUCKETS,
     ENV_RUN_GROUP_ID,
     ENV_SETTINGS_PREFIX,
+    ENV_SHEET_ALLOW_DYNAMIC_STORAGE,
     ENV_SHEET_MAX_BYTES,
     ENV_SHEET_MAX_STORAGE_GIB,
     ENV_SHEET_OUTPUT_PREFIXES,
@@ -97,6 +98,7 @@ class SheetLauncher(Capability):
             ENV_SHEET_OUTPUT_PREFIXES: cdk.Fn.join(",", output_prefixes) if output_prefixes else "",
             ENV_RUN_CACHE_BUCKETS: cdk.Fn.join(",", cache_buckets) if cache_buckets else "",
             ENV_SHEET_MAX_STORAGE_GIB: str(config.sheet_max_storage_gib),
+            ENV_SHEET_ALLOW_DYNAMIC_STORAGE: "true" if config.sheet_allow_dynamic_storage else "false",
             ENV_SHEET_MAX_BYTES: str(config.sheet_max_bytes),
         }
         optional = {

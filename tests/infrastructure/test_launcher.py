@@ -156,6 +156,7 @@ def test_allow_lists_reach_the_function_outputs_bucket_by_default_and_the_cache_
     assert join_text(env["RUN_CACHE_BUCKETS"]) == f"<{wiring['buckets']['runCache']}>"
     assert env["SHEET_MAX_BYTES"] == str(64 << 20) and env["SHEET_MAX_STORAGE_GIB"] == "4800"
     assert "SHEET_WORKFLOWS" not in env and "SHEET_RUN_GROUP_IDS" not in env  # the deploy defaults only
+    assert env["SHEET_ALLOW_DYNAMIC_STORAGE"] == "false"  # DYNAMIC storage escapes sheetMaxStorageGib: opt-in
 
 
 @pytest.mark.parametrize(("context", "message"), [

@@ -13,6 +13,7 @@ from rerunner.work import Work
 from sandbox.omics import FaultPlan, RunFault
 from shared.errors import RetryableError
 from shared.lineage import Lineage, lineage_tags
+from shared.provenance import keys
 from tests.integration.rerun_harness import BUCKET, ROLE, one_failed_run
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
@@ -103,22 +104,39 @@ def test_concurrent_handlers_of_the_same_failure_start_one_run(make) -> None:
 
 
 def test_a_later_successful_attempt_supersedes_the_failure(make) -> None:
-    # Given a failed run that someone already re-ran successfully before its failure event got to us
+    # Given a failed run that the re-runner re-ran successfully (proven ours: the failure is superseded)
+    h, failed = one_failed_run(make)
+    failure = [e for e in h.events if e["detail"].get("status") == "FAILED" and e["detail-type"] == "Run Status Change"]
+    h.run()
+    (rerun,) = h.reruns_of(failed)
+    assert rerun.status == "COMPLETED"
+    # and its claim gone (its TTL expired: CLAIM_TTL_DAYS)
+    uuid = h.runs()[failed].uuid
+    h.repository.delete_item(keys.run_pk(failed), keys.run_sk(uuid, keys.rerun_sk(1) + keys.RERUN_CLAIM))
+    # When the failure event arrives again (an archive replay)
+    outcomes = h.deliver(failure)
+    # Then nothing is started: the chain's later attempt, proven ours, already succeeded
+    assert [o.decisions for o in outcomes] == [{Decided.SUPERSEDED: 1}]
+    assert h.reruns_of(failed) == [rerun]
+
+
+def test_a_later_success_started_outside_the_stack_does_not_stop_the_rerun(make) -> None:
+    # Given a failed run that someone re-ran by hand with our lineage tags before its failure event got to us
     h, failed = one_failed_run(make)
     events = list(h.events)
     del h.events[:]
     h.deliver(events, rerun=False)
     tags = lineage_tags(Lineage(root_run_id=failed, parent_run_id=failed, attempt=1))
-    h.omics.start_run(runId=failed, roleArn=ROLE, outputUri=f"s3://{BUCKET}/out", requestId="manual", tags=tags)
+    manual = h.omics.start_run(runId=failed, roleArn=ROLE, outputUri=f"s3://{BUCKET}/out", requestId="manual",
+                               tags=tags)["id"]
     h.run()  # the manual re-run completes and is recorded
     # When the failure event arrives (late)
     outcomes = h.deliver(
         [e for e in events if e["detail"].get("status") == "FAILED" and e["detail-type"] == "Run Status Change"]
     )
-    # Then nothing is started and the decision says why
-    assert [o.decisions for o in outcomes] == [{Decided.SUPERSEDED: 1}]
-    assert len(h.reruns_of(failed)) == 1
-    assert "already succeeded" in h.decisions(failed)[0]["why"]
+    # Then the re-runner re-runs it anyway: tags are whoever started the run's word, not this stack's
+    assert [o.decisions for o in outcomes] == [{Decided.STARTED: 1}]
+    assert [r.id for r in h.reruns_of(failed) if r.id != manual] == outcomes[0].started
 
 
 def test_throttled_start_run_is_retried_none_lost_none_doubled(make) -> None:

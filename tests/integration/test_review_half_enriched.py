@@ -76,6 +76,10 @@ def test_a_rerun_whose_enrichment_failed_after_its_details_supersedes_its_parent
     rerun = get_run_response("3000002", "COMPLETED", runId="3000001", tags={
         TAG_PARENT_RUN: "3000001", TAG_PARENT_RUN_UUID: "uuid-3000001", TAG_ROOT_RUN: "3000001",
         TAG_ROOT_RUN_UUID: "uuid-3000001", "autopilot:attempt": "2"})
+    # started by the re-runner: its claim on the parent names the re-run (what proves it ours)
+    recorder.repository.put_record({keys.PK: keys.run_pk("3000001"),
+                                    keys.SK: keys.run_sk("uuid-3000001", keys.rerun_sk(2) + keys.RERUN_CLAIM),
+                                    "new_run_id": "3000002", "new_run_uuid": "uuid-3000002"})
     # and the table throttling the write that settles the parent's failure, once
     supersede = recorder.repository.supersede
     calls = []

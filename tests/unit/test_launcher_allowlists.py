@@ -98,6 +98,41 @@ def test_run_groups_storage_and_another_cache_are_refused(env: LauncherEnv) -> N
     ]
 
 
+DYNAMIC_REFUSED = ("storageType DYNAMIC grows with the run's use, past the deployment's cap of 4800 GiB "
+                   "(sheetMaxStorageGib): the deployment does not let sheets choose it (sheetAllowDynamicStorage)")
+
+
+def test_dynamic_storage_escapes_no_storage_cap(env: LauncherEnv) -> None:
+    # DYNAMIC storage takes no storageCapacity and grows with use: it must not slip past sheetMaxStorageGib
+    assert _launch(env, {"storageType": "DYNAMIC", "runs": _runs()}) == [(None, "storageType", DYNAMIC_REFUSED)]
+    # nor per run (storage is batch-level only): no way around the cap
+    per_run = _launch(env, {"runs": _runs(storageType="DYNAMIC")}, "p.json")
+    assert [(row, column) for row, column, _ in per_run] == [(1, "storageType")]
+    assert env.emu.calls["StartRunBatch"] == 0
+
+
+@pytest.mark.parametrize("config", [{"allow_dynamic_storage": True}, {"storage_type": "DYNAMIC"}],
+                         ids=["sheetAllowDynamicStorage", "runStorageType-DYNAMIC"])
+def test_dynamic_storage_the_deployment_allows_is_submitted(config: dict[str, Any]) -> None:
+    # Given the deployer let sheets choose DYNAMIC storage, or chose it for every sheet itself
+    with mock_aws(), launcher_env(**config) as env:
+        assert _launch(env, {"storageType": "DYNAMIC", "runs": _runs()}) == []
+        (batch,) = env.emu.batches.values()
+        assert batch.default_run_setting["storageType"] == "DYNAMIC"
+        assert "storageCapacity" not in batch.default_run_setting
+
+
+def test_a_sheet_choosing_dynamic_storage_does_not_inherit_the_deployments_static_capacity() -> None:
+    with mock_aws(), launcher_env(allow_dynamic_storage=True, storage_type="STATIC", storage_capacity=2400) as env:
+        assert _launch(env, {"storageType": "DYNAMIC", "runs": _runs()}) == []
+        (batch,) = env.emu.batches.values()
+        assert batch.default_run_setting["storageType"] == "DYNAMIC"
+        assert "storageCapacity" not in batch.default_run_setting
+        # and a capacity it names itself is refused, naming the field: DYNAMIC takes none
+        assert _launch(env, {"storageType": "DYNAMIC", "storageCapacity": 1200, "runs": _runs()}, "c.json") == [
+            (None, "storageCapacity", "storageCapacity applies to STATIC storage only; DYNAMIC storage takes none")]
+
+
 def test_what_the_lists_allow_is_submitted() -> None:
     with mock_aws(), launcher_env(max_storage_gib=9600) as env:
         sheet = {"storageType": "STATIC", "storageCapacity": 9600, "cacheId": env.cache_id,
@@ -115,6 +150,9 @@ def test_allow_lists_come_from_the_environment_the_stack_sets() -> None:
     assert policy.workflows == {("1", ""), ("2", None), ("3", "v1")}
     assert policy.output_prefixes == (("out", ""), ("shared", "team-a/"), ("out", "runs/"))
     assert policy.run_group_ids == {"9"} and policy.max_storage_gib == 2400
+    assert not policy.dynamic_storage  # unless the deployment says so
+    assert LauncherConfig.from_env({"SHEET_ALLOW_DYNAMIC_STORAGE": "true"}).policy().dynamic_storage
+    assert LauncherConfig.from_env({"RUN_STORAGE_TYPE": "DYNAMIC"}).policy().dynamic_storage
     assert policy.cache_buckets == {"cache-b", "cache-c"} and config.max_sheet_bytes == 1 << 20
 
 
@@ -131,6 +169,8 @@ def test_configuration_keys_are_validated() -> None:
                                            "sheetOutputPrefixes": ["s3://lab-out/runs/"]})
     assert config.sheet_workflows == ["123", "456:v2"] and config.sheet_run_group_ids == ["42"]
     assert config.sheet_max_bytes == 64 << 20 and config.sheet_max_storage_gib == 4800
+    assert config.sheet_allow_dynamic_storage is False
+    assert AutopilotConfig.from_context({"sheetAllowDynamicStorage": "true"}).sheet_allow_dynamic_storage is True
     for context, hint in [
         ({"sheetWorkflows": "abc"}, "sheetWorkflows: 'abc' does not match"),
         ({"sheetOutputPrefixes": "https://x/"}, "sheetOutputPrefixes: 'https://x/' does not match"),
@@ -139,6 +179,7 @@ def test_configuration_keys_are_validated() -> None:
         ({"runStorageType": "STATIC", "runStorageCapacity": 9600},
          "runStorageCapacity: 9600 GiB is over sheetMaxStorageGib (4800 GiB)"),
         ({"sheetMaxBytes": 10}, "sheetMaxBytes"),
+        ({"sheetAllowDynamicStorage": "sometimes"}, "sheetAllowDynamicStorage"),
     ]:
         with pytest.raises(ConfigError, match="Invalid configuration") as raised:
             AutopilotConfig.from_context(context)

@@ -57,13 +57,15 @@ def test_valid_sheet_becomes_entries_with_lineage_tags_and_defaults_from_the_dep
 
 
 def test_json_sheet_settings_override_the_deployment_and_merge_tags() -> None:
-    document = {"batchName": "wgs-2026-03", "workflowVersionName": "v2", "storageType": "DYNAMIC",
-                "cacheBehavior": "CACHE_ALWAYS", "runTags": {"lab": "core"}, "tags": {"cost-center": "42"},
+    document = {"batchName": "wgs-2026-03", "workflowVersionName": "v2", "storageType": "STATIC",
+                "storageCapacity": 2400, "cacheBehavior": "CACHE_ALWAYS", "runTags": {"lab": "core"},
+                "tags": {"cost-center": "42"},
                 "parameters": {"ref": "s3://lab-ref/hg38.fa"},
                 "runs": [{"runSettingId": "S1", "parameters": {"bam": "s3://lab/s1.bam"}, "runTags": {"x": "1"}}]}
     result = validate(parse(json.dumps(document).encode(), "json"), DEFAULTS, "sub")
     assert result.ok
-    assert result.default_run_setting == {**DEFAULTS, "workflowVersionName": "v2", "storageType": "DYNAMIC",
+    assert result.default_run_setting == {**DEFAULTS, "workflowVersionName": "v2", "storageType": "STATIC",
+                                          "storageCapacity": 2400,
                                           "cacheBehavior": "CACHE_ALWAYS", "runTags": {"lab": "core"},
                                           "parameters": {"ref": "s3://lab-ref/hg38.fa"}}
     assert result.batch_name == "wgs-2026-03" and result.batch_tags == {"cost-center": "42"}

@@ -15,11 +15,14 @@ Items (pk / sk):
   RUN#<runId>      / UUID#<uuid>#<capability record>     re-run decisions and claims, heals (RERUN#, HEALED#)
   RUN#<runId>      / UUID#<uuid>#REPRICE#<childId>#<childUuid>   a re-run priced before this run was recorded
   RUN#<runId>      / UUID#<uuid>#SAMPLE                  an untagged run's sample (ListRunsInBatch; costTagSample=false)
+  RUN#<runId>      / UUID#<uuid>#WAITING_RERUN#<childId>#<childUuid>  a run whose tags call it this run's re-run,
+                                                         not (yet) proven by the re-runner's claim (standalone)
   BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
   BATCH#<batchId>  / LINK                                follow-up batch -> parent/root batch, attempt
   BATCH#<batchId>  / REQUEST                             the StartRunBatch request (for resubmission / re-runs)
+  BATCH#<batchId>  / WAITING_RERUN#<childId>#<childUuid> a member whose tags call it a re-run, not (yet) proven
   SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its batch
   CACHE#<cacheId>  / PRUNE#<time>#<passId>               prune pass audit record
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)
@@ -131,6 +134,22 @@ RUN_SAMPLE = "SAMPLE"
 def reprice_sk(child_run_id: str, child_run_uuid: str) -> str:
     """Under the parent attempt's uuid (run_sk): a re-run whose cache hits wait for the parent's task costs."""
     return f"{REPRICE}{child_run_id}#{child_run_uuid}"
+
+
+def rerun_sk(attempt: int) -> str:
+    """Under a failed run's uuid (run_sk): the re-runner's decision on its next attempt `attempt`; the claim
+    that makes the start happen once is this key + RERUN_CLAIM."""
+    return f"RERUN#{attempt:02d}"
+
+
+RERUN_CLAIM = "#CLAIM"
+WAITING_RERUN = "WAITING_RERUN#"
+
+
+def waiting_rerun_sk(child_run_id: str, child_run_uuid: str) -> str:
+    """A run whose lineage tags name a parent that no record of ours names back (yet): under the parent's uuid
+    (run_sk) for a standalone run, in its own batch's partition for a batch member (shared/supersede.py)."""
+    return f"{WAITING_RERUN}{child_run_id}#{child_run_uuid}"
 
 
 def member_sk(run_setting_id: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.lineage import ClaimedRerun
 from shared.provenance import keys
 from shared.provenance.base import ProvenanceError, RepositoryBase, UpdateOutcome, _Update, serialize
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -168,8 +169,54 @@ class RunsMixin(RepositoryBase):
         self._update(self.run_summary_key(run_id, run_uuid), update, returns="NONE")
 
     def supersede(self, parent_run_id: str, parent_run_uuid: str, child_run_id: str) -> None:
-        """A later attempt of the parent run exists: the parent's failure is no longer unresolved."""
+        """A later attempt of the parent run exists: the parent's failure is no longer unresolved. Only after
+        the re-runner's records proved it (shared/supersede.py): a run's lineage tags alone prove nothing."""
         self._clear_unresolved(parent_run_id, parent_run_uuid, child_run_id)
+
+    # ------------------------------------------------------------------ re-run proof (shared/supersede.py)
+    def rerun_records(self, run_id: str, run_uuid: str,
+                      attempt: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The re-runner's decision and claim on `attempt` of a failed run (id, uuid): one consistent
+        BatchGetItem of both."""
+        decision = (keys.run_pk(run_id), keys.run_sk(run_uuid, keys.rerun_sk(attempt)))
+        claim = (decision[0], decision[1] + keys.RERUN_CLAIM)
+        found = self.get_items([decision, claim])
+        return found.get(decision), found.get(claim)
+
+    @staticmethod
+    def waiting_rerun_key(child: ClaimedRerun) -> tuple[str, str]:
+        """Where a re-run not proven yet waits: where the record that can prove it is written afterwards looks
+        (a follow-up batch's members: their batch, one Query; a standalone run: its parent, one GetItem)."""
+        sk = keys.waiting_rerun_sk(child.run_id, child.run_uuid)
+        if child.batch_id:
+            return keys.batch_pk(child.batch_id), sk
+        return keys.run_pk(child.parent_run_id), keys.run_sk(child.parent_run_uuid, sk)
+
+    def put_waiting_rerun(self, child: ClaimedRerun) -> None:
+        # child_* names: a run partition groups its items by `run_uuid` (runs_with_id), which is the parent's here.
+        pk, sk = self.waiting_rerun_key(child)
+        self.put_record({keys.PK: pk, keys.SK: sk, "entity": "WAITING_RERUN", "child_run_id": child.run_id,
+                         "child_run_uuid": child.run_uuid, "child_batch_id": child.batch_id,
+                         "parent_run_id": child.parent_run_id, "parent_run_uuid": child.parent_run_uuid,
+                         "attempt": child.attempt})
+
+    @staticmethod
+    def _waiting(item: Mapping[str, Any]) -> ClaimedRerun:
+        return ClaimedRerun(run_id=str(item["child_run_id"]), run_uuid=str(item["child_run_uuid"]),
+                            batch_id=item.get("child_batch_id"), parent_run_id=str(item["parent_run_id"]),
+                            parent_run_uuid=str(item["parent_run_uuid"]), attempt=int(item["attempt"]))
+
+    def waiting_rerun(self, parent_run_id: str, parent_run_uuid: str, run_id: str,
+                      run_uuid: str) -> ClaimedRerun | None:
+        """The standalone run (id, uuid) waiting to be proven a re-run of the parent, if it was recorded."""
+        item = self.get_item(keys.run_pk(parent_run_id),
+                             keys.run_sk(parent_run_uuid, keys.waiting_rerun_sk(run_id, run_uuid)))
+        return self._waiting(item) if item else None
+
+    def waiting_reruns_in_batch(self, batch_id: str) -> list[ClaimedRerun]:
+        """The batch's members recorded as re-runs that no record proved yet (consistent Query)."""
+        return [self._waiting(item)
+                for item in self.iter_with_prefix(keys.batch_pk(batch_id), keys.WAITING_RERUN, ConsistentRead=True)]
 
     def put_tasks(self, tasks: Iterable[TaskDetails], recorded_at: str,
                   annotations: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,104 @@
+"""What proves a re-run ours (shared/lineage.py, pure) and the order-independent settle (shared/supersede.py).
+
+A run's lineage tags are whoever started it's word. What proves it is the re-runner's own record on the parent:
+its claim naming the run (standalone), its STARTED decision naming the follow-up batch the run is in (batch
+members), and a resubmission's LINK carrying that batch over to the batch that replaced it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from shared.lineage import ClaimedRerun, StartedRerun, names_batch, names_run, started_rerun
+from shared.provenance import keys
+from shared.provenance.repository import ProvenanceRepository
+from shared.supersede import proven, settle, settle_waiting_batch, settle_waiting_run
+
+
+def _child(**fields: Any) -> ClaimedRerun:
+    return ClaimedRerun(**{"run_id": "C", "run_uuid": "uc", "parent_run_id": "P", "parent_run_uuid": "up",
+                           "attempt": 1, **fields})
+
+
+# ------------------------------------------------------------------------------------------------ pure
+def test_a_claim_names_the_run_it_started() -> None:
+    started = started_rerun(None, {"new_run_id": "C", "new_run_uuid": "uc"})
+    assert names_run(started, _child())
+    assert not names_run(started, _child(run_uuid="other"))  # the id reused by another run
+    assert not names_run(started, _child(run_id="D"))
+    # a claim written before uuids were recorded names the run by id
+    assert names_run(started_rerun(None, {"new_run_id": "C"}), _child())
+
+
+def test_only_a_started_decision_names_a_follow_up_batch() -> None:
+    started = started_rerun({"decision": "STARTED", "new_batch_id": "B2"}, None)
+    assert started == StartedRerun(batch_id="B2") and names_batch(started, ["B2"])
+    for decision in ("DELAYED", "BRAKED", "SUPERSEDED", None):
+        assert started_rerun({"decision": decision, "new_batch_id": "B2"}, None) == StartedRerun()
+    assert not names_batch(started_rerun(None, None), ["B2"])
+    assert not names_batch(started, ["B3"])
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+@pytest.fixture
+def repository(table_name: str) -> ProvenanceRepository:
+    repo = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    # the parent: a failed run, unresolved
+    repo.put_record({keys.PK: keys.run_pk("P"), keys.SK: keys.run_summary_sk("up"), "entity": "RUN", "run_id": "P",
+                     "run_uuid": "up", "unresolved_pk": keys.UNRESOLVED, "unresolved_sk": "t#P#up"})
+    return repo
+
+
+def _decision(repo: ProvenanceRepository, **attributes: Any) -> None:
+    repo.record_decision(keys.run_pk("P"), keys.run_sk("up", keys.rerun_sk(1)), attributes)
+
+
+def _superseded_by(repo: ProvenanceRepository) -> Any:
+    return (repo.run_summary("P", "up") or {}).get("superseded_by")
+
+
+def test_a_member_of_a_resubmission_of_the_named_follow_up_is_proven(repository: ProvenanceRepository) -> None:
+    # Given the parent's decision names follow-up B2, which failed as a whole and was resubmitted as B3, then B4
+    _decision(repository, decision="STARTED", new_batch_id="B2")
+    repository.put_batch_link("B3", "B2", "B1", 1, {"origin": "resubmission"})
+    repository.put_batch_link("B4", "B3", "B1", 1, {"origin": "resubmission"})
+    # Then a run of B4 (its tags naming the parent) is proven; one of a follow-up of B2 is not (its own attempt)
+    assert proven(repository, _child(batch_id="B4"))
+    repository.put_batch_link("B5", "B2", "B1", 2, {"origin": "rerunner"})
+    assert not proven(repository, _child(batch_id="B5"))
+    assert not proven(repository, _child(batch_id="FOREIGN"))
+    assert not proven(repository, _child())  # no batch, and no claim names it
+
+
+def test_a_run_recorded_before_the_proof_is_settled_when_the_proof_comes(repository: ProvenanceRepository) -> None:
+    # Given a standalone re-run recorded before the re-runner's claim named it
+    assert not settle(repository, _child())
+    assert _superseded_by(repository) is None and repository.unresolved_failures()
+    # When the claim names it and the re-runner looks for it
+    repository.put_record({keys.PK: keys.run_pk("P"), keys.SK: keys.run_sk("up", keys.rerun_sk(1) + keys.RERUN_CLAIM),
+                           "new_run_id": "C", "new_run_uuid": "uc"})
+    assert settle_waiting_run(repository, "P", "up", "C", "uc")
+    # Then the failure is settled
+    assert _superseded_by(repository) == "C" and repository.unresolved_failures() == []
+
+
+def test_a_follow_up_member_recorded_before_the_decision_is_settled_when_it_comes(
+        repository: ProvenanceRepository) -> None:
+    assert not settle(repository, _child(batch_id="B2"))
+    assert settle_waiting_batch(repository, "B2") == 0  # nothing proves it yet: still waiting
+    _decision(repository, decision="STARTED", new_batch_id="B2")
+    assert settle_waiting_batch(repository, "B2") == 1
+    assert _superseded_by(repository) == "C" and repository.unresolved_failures() == []
+
+
+def test_a_forged_run_waits_for_ever_and_settles_nothing(repository: ProvenanceRepository) -> None:
+    # Given the re-runner started attempt 1 of P as run R (its claim), and a foreign run F claims to be it
+    repository.put_record({keys.PK: keys.run_pk("P"), keys.SK: keys.run_sk("up", keys.rerun_sk(1) + keys.RERUN_CLAIM),
+                           "new_run_id": "R", "new_run_uuid": "ur"})
+    assert not settle(repository, _child(run_id="F", run_uuid="uf"))
+    assert not settle_waiting_run(repository, "P", "up", "F", "uf")
+    assert _superseded_by(repository) is None and len(repository.unresolved_failures()) == 1
+    # and its waiting marker, in the parent's partition, is no run of the parent's id
+    assert list(repository.runs_with_id("P")) == ["up"]
