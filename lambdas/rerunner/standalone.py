@@ -28,7 +28,6 @@ from shared.provenance import keys
 from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.status import iso_time
-from shared.supersede import settle_waiting_run
 
 
 def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
@@ -75,9 +74,6 @@ class StandaloneRuns(Brake):
 
         claim = self.repository.get_item(pk, sk + "#CLAIM")
         if claim and claim.get("new_run_id"):
-            if claim.get("new_run_uuid"):  # an earlier try may have stopped between naming the run and settling it
-                settle_waiting_run(self.repository, failed.run_id, str(failed.uuid), str(claim["new_run_id"]),
-                                   str(claim["new_run_uuid"]))
             outcome.skipped = "duplicate: this attempt was already started"
             return outcome
         if not decision.reruns:
@@ -119,10 +115,9 @@ class StandaloneRuns(Brake):
         except StartRejected as rejected:
             self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
             return outcome
+        # The re-run is a copy of the failed run (StartRun runId): GetRun.runId names it, which is what lets the
+        # recorder supersede the failure whichever of the two is written first (shared/supersede.py).
         self.repository.complete_claim(pk, sk + "#CLAIM", {"new_run_id": new_run_id, "new_run_uuid": new_run_uuid})
-        # The claim proves the new run is our re-run: if the recorder recorded it before (a retry after a stop
-        # here), it left it waiting for this proof (shared/supersede.py).
-        settle_waiting_run(self.repository, failed.run_id, str(failed.uuid), new_run_id, new_run_uuid)
         self.repository.note_started("RUN", new_run_id, iso_time(self.now()), new_run_uuid)
         self._decide(
             outcome,

@@ -206,6 +206,14 @@ class ClaimedRerun(BaseModel):
     parent_run_uuid: str
     attempt: int
     batch_id: str | None = None  # GetRun.batchId: set by the service, not by whoever started the run
+    source_run_id: str | None = None  # GetRun.runId: the run it copied (StartRun runId), set by the service
+
+
+def copies_parent(child: ClaimedRerun) -> bool:
+    """The service itself says the child re-ran its parent (StartRun with the parent's runId): a person who
+    re-ran a failure by hand settles it, with a run recorded as started outside the autopilot. Tags alone never
+    prove it; this link cannot be set by whoever starts the run."""
+    return child.source_run_id is not None and child.source_run_id == child.parent_run_id
 
 
 class StartedRerun(BaseModel):

@@ -217,7 +217,8 @@ class Recorder:
             # the re-runner's records prove it, now or when they are written (shared/supersede.py).
             settle(self.repository, ClaimedRerun(
                 run_id=run_id, run_uuid=run_uuid, parent_run_id=details.parent_run_id,
-                parent_run_uuid=details.parent_run_uuid, attempt=details.attempt, batch_id=details.batch_id))
+                parent_run_uuid=details.parent_run_uuid, attempt=details.attempt, batch_id=details.batch_id,
+                source_run_id=details.source_run_id))
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then see
             # whether the parent's details were recorded meanwhile: it may have read its markers before ours

@@ -1,17 +1,20 @@
 """A re-run settles its parent's failure only when this stack proves it started that re-run.
 
 Whoever starts a run sets its tags, so a run started outside the stack can carry lineage tags naming one of
-our failed runs. The proof is the re-runner's own record on the parent (shared/lineage.started_rerun): its
-claim naming the new run (standalone), its STARTED decision naming the follow-up batch (batch members; a run's
-batch id comes from GetRun, set by the service). Order-independent: the recorder writes the child's details,
-then reads the proof, and when it finds none leaves the child waiting (a marker) and reads the proof again;
-whoever writes a proof afterwards (the re-runner, a batch resubmission) reads the waiting children after it.
-Every read is strongly consistent, so one of the two sides sees the other. Supersede writes are idempotent.
-"""
+our failed runs. The proof is what whoever starts a run cannot set:
+- a standalone re-run is a copy of the failed run (StartRun with its runId), and GetRun.runId, set by the
+  service, names the run it copied; a person's re-run of a failure by hand settles it the same way;
+- a batch member: the re-runner's STARTED decision on the parent naming the follow-up batch the run is in
+  (GetRun.batchId, set by the service), or a batch a resubmission LINK carries that follow-up over to.
+Order-independent: the recorder writes the child's details, then reads the proof, and when it finds none leaves
+the child waiting (a marker) and reads the proof again; whoever writes a batch proof afterwards (the re-runner's
+decisions, a resubmission's LINK) reads the waiting children after it. Every read is strongly consistent, so one
+of the two sides sees the other. A standalone child left waiting (tags alone) stays so: nothing proves it later,
+and the marker is the evidence. Supersede writes are idempotent."""
 
 from __future__ import annotations
 
-from shared.lineage import ClaimedRerun, names_batch, names_run, started_rerun
+from shared.lineage import ClaimedRerun, copies_parent, names_batch, names_run, started_rerun
 from shared.provenance.repository import ProvenanceRepository
 
 # A follow-up batch that failed as a whole is resubmitted as a new batch at most this many times
@@ -29,13 +32,6 @@ def settle(repository: ProvenanceRepository, child: ClaimedRerun) -> bool:
     return _supersede_if_proven(repository, child)
 
 
-def settle_waiting_run(repository: ProvenanceRepository, parent_run_id: str, parent_run_uuid: str,
-                       run_id: str, run_uuid: str) -> bool:
-    """After the re-runner's claim names the run it started: settle it if it was recorded first."""
-    child = repository.waiting_rerun(parent_run_id, parent_run_uuid, run_id, run_uuid)
-    return child is not None and _supersede_if_proven(repository, child)
-
-
 def settle_waiting_batch(repository: ProvenanceRepository, batch_id: str) -> int:
     """After a record names a follow-up batch (the re-runner's decisions, a resubmission's LINK): settle its
     members that were recorded first. Returns how many parents were superseded."""
@@ -50,8 +46,11 @@ def _supersede_if_proven(repository: ProvenanceRepository, child: ClaimedRerun) 
 
 
 def proven(repository: ProvenanceRepository, child: ClaimedRerun) -> bool:
-    """Whether this stack's records say it started `child` as its parent's attempt: one BatchGetItem, plus a
-    LINK read a step back only for a batch member its parent's records do not name directly."""
+    """Whether `child` is proven its parent's re-run: at once when the service says it copied the parent; else
+    the parent's re-run records (one BatchGetItem), plus a LINK read a step back only for a batch member those
+    records do not name directly."""
+    if copies_parent(child):
+        return True
     started = started_rerun(*repository.rerun_records(child.parent_run_id, child.parent_run_uuid, child.attempt))
     if names_run(started, child):
         return True

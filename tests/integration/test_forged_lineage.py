@@ -4,7 +4,8 @@ Whoever starts a run sets its tags: a run started outside the stack can carry au
 autopilot:stack) naming one of our failed runs as its parent. The recorder must not take that for a re-run:
 the failure stays unresolved (and the re-runner still re-runs it). The proof is the re-runner's own record in
 the parent's partition: its claim naming the new run (standalone), its STARTED decision naming the follow-up
-batch (batch members). Whichever comes first, the child's record or that proof, the supersede completes.
+batch (batch members), or the service's own link: a copy of the failed run (StartRun runId, GetRun.runId), which
+is a person's re-run by hand. Whichever comes first, the child's record or that proof, the supersede completes.
 
 Given/When/Then against moto + the HealthOmics emulator, the real recorder and the real re-runner."""
 
@@ -44,20 +45,39 @@ def _summary(h: Harness, run_id: str) -> dict[str, Any]:
     return h.repository.run_summaries(run_id)[-1]
 
 
-@pytest.mark.parametrize("copied", [False, True], ids=["tags-only", "copy-of-the-failed-run"])
-def test_a_foreign_run_with_forged_parent_tags_does_not_settle_our_failure(make, copied: bool) -> None:
+def test_a_foreign_run_with_forged_parent_tags_does_not_settle_our_failure(make) -> None:
     # Given one of our runs failed for a reason the policy never re-runs (a person must look at it)
     h = make(faults=FaultPlan(runs=[RunFault(reason="OUT_OF_MEMORY_ERROR", at_task="call", run_name="s1")]))
     failed = h.start_run("s1")
     h.run()
     assert [u["run_id"] for u in unresolved_failures(h.repository)] == [failed]
-    # When a run started outside the stack, tagged as its attempt 1 (a copy of it, or tags alone), completes
-    forged = _forged_rerun(h, failed, **({"runId": failed} if copied else {}))
+    # When a run started outside the stack, tagged as its attempt 1 but not a copy of it, completes
+    forged = _forged_rerun(h, failed)
     h.run()
     assert h.runs()[forged].status == "COMPLETED" and _summary(h, forged)["parent_run_id"] == failed
     # Then our failure is still unresolved: nothing this stack started settled it
     assert [u["run_id"] for u in unresolved_failures(h.repository)] == [failed]
     assert "superseded_by" not in _summary(h, failed)
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "with-lineage-tags"])
+def test_a_person_s_rerun_of_the_failure_settles_it(make, tagged: bool) -> None:
+    # Given one of our runs failed for a reason the policy never re-runs (a person must look at it)
+    h = make(faults=FaultPlan(runs=[RunFault(reason="OUT_OF_MEMORY_ERROR", at_task="call", run_name="s1")]))
+    failed = h.start_run("s1")
+    h.run()
+    # When a person re-runs it by hand (StartRun with its runId: GetRun.runId names it, set by the service;
+    # HEALTHOMICS.md, "Re-run an existing run") and the copy completes
+    if tagged:
+        rerun = _forged_rerun(h, failed, runId=failed)
+    else:
+        rerun = str(h.omics.start_run(runId=failed, roleArn=ROLE, outputUri=f"s3://{BUCKET}/by-hand",
+                                      requestId="by-hand")["id"])
+    h.run()
+    assert h.runs()[rerun].status == "COMPLETED"
+    # Then the failure is settled by that run, which provenance keeps as started outside the autopilot
+    assert _summary(h, failed)["superseded_by"] == rerun and unresolved_failures(h.repository) == []
+    assert _summary(h, rerun)["parent_run_id"] == failed
 
 
 def test_a_forged_completed_attempt_does_not_stop_our_rerun(make) -> None:
@@ -79,7 +99,7 @@ def test_a_forged_completed_attempt_does_not_stop_our_rerun(make) -> None:
     assert _summary(h, failed)["superseded_by"] == rerun.id and unresolved_failures(h.repository) == []
 
 
-def test_our_rerun_recorded_before_the_claim_names_it_settles_the_failure_once_it_does(
+def test_our_rerun_recorded_before_the_claim_names_it_settles_the_failure_at_once(
         make, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given one of our runs failed with SERVICE_ERROR, and the re-runner stops after StartRun, before its
     # claim names the new run (a timeout, a throttled write)
@@ -97,18 +117,17 @@ def test_our_rerun_recorded_before_the_claim_names_it_settles_the_failure_once_i
     monkeypatch.setattr(h.repository, "complete_claim", stop_once)
     with pytest.raises(RetryableError):
         h.deliver()
-    # and the re-run completes and is recorded before the re-runner's retry
+    # When the re-run completes and is recorded before the re-runner's retry
     h.emulator.run_until_idle()
     h.deliver()
     (rerun,) = h.reruns_of(failed)
     assert rerun.status == "COMPLETED" and _summary(h, rerun.id)["details_recorded_at"]
-    # (nothing of ours names it yet: not settled)
-    assert [u["run_id"] for u in unresolved_failures(h.repository)] == [failed]
-    # When SQS delivers the failure to the re-runner again
-    h.deliver(ours)
-    # Then its claim names the run it started (the same one: same requestId), and that settles the failure
-    assert h.reruns_of(failed) == [rerun]
+    # Then it settles the failure at once: it is a copy of the failed run (GetRun.runId, set by the service)
     assert _summary(h, failed)["superseded_by"] == rerun.id and unresolved_failures(h.repository) == []
+    # and SQS delivering the failure to the re-runner again starts nothing more (the same requestId)
+    h.deliver(ours)
+    assert h.reruns_of(failed) == [rerun]
+    assert _summary(h, failed)["superseded_by"] == rerun.id
 
 
 def test_a_follow_up_recorded_before_the_rerunner_named_it_settles_its_members_once_it_does(

@@ -120,23 +120,24 @@ def test_a_later_successful_attempt_supersedes_the_failure(make) -> None:
     assert h.reruns_of(failed) == [rerun]
 
 
-def test_a_later_success_started_outside_the_stack_does_not_stop_the_rerun(make) -> None:
-    # Given a failed run that someone re-ran by hand with our lineage tags before its failure event got to us
+def test_a_person_s_successful_rerun_by_hand_supersedes_the_failure(make) -> None:
+    # Given a failed run that a person re-ran by hand (a copy of it: StartRun runId, GetRun.runId names it) and
+    # that completed before its failure event got to us
     h, failed = one_failed_run(make)
     events = list(h.events)
     del h.events[:]
     h.deliver(events, rerun=False)
     tags = lineage_tags(Lineage(root_run_id=failed, parent_run_id=failed, attempt=1))
-    manual = h.omics.start_run(runId=failed, roleArn=ROLE, outputUri=f"s3://{BUCKET}/out", requestId="manual",
-                               tags=tags)["id"]
+    h.omics.start_run(runId=failed, roleArn=ROLE, outputUri=f"s3://{BUCKET}/out", requestId="manual", tags=tags)
     h.run()  # the manual re-run completes and is recorded
     # When the failure event arrives (late)
     outcomes = h.deliver(
         [e for e in events if e["detail"].get("status") == "FAILED" and e["detail-type"] == "Run Status Change"]
     )
-    # Then the re-runner re-runs it anyway: tags are whoever started the run's word, not this stack's
-    assert [o.decisions for o in outcomes] == [{Decided.STARTED: 1}]
-    assert [r.id for r in h.reruns_of(failed) if r.id != manual] == outcomes[0].started
+    # Then nothing is started (the service says the copy re-ran it) and the decision says why
+    assert [o.decisions for o in outcomes] == [{Decided.SUPERSEDED: 1}]
+    assert len(h.reruns_of(failed)) == 1
+    assert "already succeeded" in h.decisions(failed)[0]["why"]
 
 
 def test_throttled_start_run_is_retried_none_lost_none_doubled(make) -> None:

@@ -1,8 +1,9 @@
 """What proves a re-run ours (shared/lineage.py, pure) and the order-independent settle (shared/supersede.py).
 
-A run's lineage tags are whoever started it's word. What proves it is the re-runner's own record on the parent:
-its claim naming the run (standalone), its STARTED decision naming the follow-up batch the run is in (batch
-members), and a resubmission's LINK carrying that batch over to the batch that replaced it."""
+A run's lineage tags are whoever started it's word. What proves it is what the service sets: a copy of the parent
+(StartRun runId; GetRun.runId), which every standalone re-run is; or the re-runner's own record on the parent: its
+claim naming the run, its STARTED decision naming the follow-up batch the run is in (batch members), and a
+resubmission's LINK carrying that batch over to the batch that replaced it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.lineage import ClaimedRerun, StartedRerun, names_batch, names_run, started_rerun
+from shared.lineage import ClaimedRerun, StartedRerun, copies_parent, names_batch, names_run, started_rerun
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
-from shared.supersede import proven, settle, settle_waiting_batch, settle_waiting_run
+from shared.supersede import proven, settle, settle_waiting_batch
 
 
 def _child(**fields: Any) -> ClaimedRerun:
@@ -72,16 +73,16 @@ def test_a_member_of_a_resubmission_of_the_named_follow_up_is_proven(repository:
     assert not proven(repository, _child())  # no batch, and no claim names it
 
 
-def test_a_run_recorded_before_the_proof_is_settled_when_the_proof_comes(repository: ProvenanceRepository) -> None:
-    # Given a standalone re-run recorded before the re-runner's claim named it
-    assert not settle(repository, _child())
+def test_only_the_service_s_copy_link_to_the_parent_proves_a_run_without_records(
+        repository: ProvenanceRepository) -> None:
+    # A copy of the parent (GetRun.runId names it) is its re-run, by the stack or by a person: settled at once
+    assert copies_parent(_child(source_run_id="P")) and not copies_parent(_child(source_run_id="Q"))
+    assert not copies_parent(_child())
+    # one that copied another run, its tags naming P, is not
+    assert not settle(repository, _child(source_run_id="Q"))
     assert _superseded_by(repository) is None and repository.unresolved_failures()
-    # When the claim names it and the re-runner looks for it
-    repository.put_record({keys.PK: keys.run_pk("P"), keys.SK: keys.run_sk("up", keys.rerun_sk(1) + keys.RERUN_CLAIM),
-                           "new_run_id": "C", "new_run_uuid": "uc"})
-    assert settle_waiting_run(repository, "P", "up", "C", "uc")
-    # Then the failure is settled
-    assert _superseded_by(repository) == "C" and repository.unresolved_failures() == []
+    assert settle(repository, _child(run_id="D", run_uuid="ud", source_run_id="P"))
+    assert _superseded_by(repository) == "D" and repository.unresolved_failures() == []
 
 
 def test_a_follow_up_member_recorded_before_the_decision_is_settled_when_it_comes(
@@ -98,7 +99,6 @@ def test_a_forged_run_waits_for_ever_and_settles_nothing(repository: ProvenanceR
     repository.put_record({keys.PK: keys.run_pk("P"), keys.SK: keys.run_sk("up", keys.rerun_sk(1) + keys.RERUN_CLAIM),
                            "new_run_id": "R", "new_run_uuid": "ur"})
     assert not settle(repository, _child(run_id="F", run_uuid="uf"))
-    assert not settle_waiting_run(repository, "P", "up", "F", "uf")
     assert _superseded_by(repository) is None and len(repository.unresolved_failures()) == 1
     # and its waiting marker, in the parent's partition, is no run of the parent's id
     assert list(repository.runs_with_id("P")) == ["up"]

@@ -186,7 +186,8 @@ class RunsMixin(RepositoryBase):
     @staticmethod
     def waiting_rerun_key(child: ClaimedRerun) -> tuple[str, str]:
         """Where a re-run not proven yet waits: where the record that can prove it is written afterwards looks
-        (a follow-up batch's members: their batch, one Query; a standalone run: its parent, one GetItem)."""
+        (a follow-up batch's members: their batch, one Query); a standalone run waits under its parent, as the
+        evidence of a run that claimed to re-run it (a copy of it is proven at once, shared/supersede.py)."""
         sk = keys.waiting_rerun_sk(child.run_id, child.run_uuid)
         if child.batch_id:
             return keys.batch_pk(child.batch_id), sk
@@ -205,13 +206,6 @@ class RunsMixin(RepositoryBase):
         return ClaimedRerun(run_id=str(item["child_run_id"]), run_uuid=str(item["child_run_uuid"]),
                             batch_id=item.get("child_batch_id"), parent_run_id=str(item["parent_run_id"]),
                             parent_run_uuid=str(item["parent_run_uuid"]), attempt=int(item["attempt"]))
-
-    def waiting_rerun(self, parent_run_id: str, parent_run_uuid: str, run_id: str,
-                      run_uuid: str) -> ClaimedRerun | None:
-        """The standalone run (id, uuid) waiting to be proven a re-run of the parent, if it was recorded."""
-        item = self.get_item(keys.run_pk(parent_run_id),
-                             keys.run_sk(parent_run_uuid, keys.waiting_rerun_sk(run_id, run_uuid)))
-        return self._waiting(item) if item else None
 
     def waiting_reruns_in_batch(self, batch_id: str) -> list[ClaimedRerun]:
         """The batch's members recorded as re-runs that no record proved yet (consistent Query)."""
