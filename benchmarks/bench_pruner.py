@@ -5,7 +5,8 @@ DeleteObjects batches (ceil(stale keys / 1000)). For an incremental pass (issue 
 after a clean pass at the same floor) = LIST pages + one GET per *new* manifest + DeleteObjects
 batches; the planner's delimiter LIST pages are counted on top. A scan sends one DeleteObjects batch
 over the minimum at its tail: a manifest is deleted only after its entry's data (never in the same
-request), so the manifests of the last data batch need a request of their own.
+request), so the manifests of the last data batch need a request of their own. Where stale keys are
+sparse it also sends a partial batch once an entry has waited MAX_UNSETTLED_WINDOWS windows (pruner/scan.py).
 
 The incremental figure runs the deployed pipeline (Pruner.start_pass + one work item per range, so the
 planner's delimiter pages, each range's partial last page and each item's DeleteObjects tail count) for a

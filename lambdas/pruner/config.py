@@ -40,6 +40,11 @@ REFUSED_METRIC = "PrunePassRefused"
 Mode = Literal["dry-run", "enforce"]
 ALL_CACHES = "*"
 
+# The planner function's timeout (the stack sets it from here): a planner that started a pass holds its
+# planning lease (service.Pruner.start_pass) this long and a minute more, so it never loses it while alive.
+PLANNER_TIMEOUT_SECONDS = 300
+PLAN_LEASE_SECONDS = PLANNER_TIMEOUT_SECONDS + 60
+
 
 PERIODS = {"Daily": timedelta(days=1), "Weekly": timedelta(days=7)}  # S3 Inventory frequencies
 

@@ -28,7 +28,8 @@ from shared.omics import omics_client_for
 from shared.provenance.repository import ProvenanceRepository
 from shared.settings import Settings, get_settings
 
-# Stop scanning while this much of the invocation is left: drain deletes, checkpoint, hand over.
+# Stop while this much of the invocation is left: no DeleteObjects is sent from then on (one under throttling
+# could outlast the invocation), the report and the checkpoint are written, the next invocation resumes.
 SAFETY_SECONDS = 90
 
 

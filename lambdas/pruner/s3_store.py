@@ -5,7 +5,8 @@
 - DELETE: DeleteObjects with up to 1,000 keys a request, verbose: on a versioned bucket each deleted key
   comes back with the id of the delete marker it got, which the pass report keeps so that
   `autopilot cache restore` can remove exactly those markers. Keys that fail with a retryable code
-  (SlowDown, InternalError, ...) are retried with exponential backoff, the rest are returned.
+  (SlowDown, InternalError, ...) are retried with exponential backoff, the rest are returned. A retry is
+  not sent once the caller's `should_stop` says stop: those keys come back unsent.
 Whole-request throttling (503 SlowDown) is retried by botocore's adaptive retry mode.
 """
 
@@ -40,6 +41,7 @@ class S3AccessError(Exception):
 class DeleteOutcome:
     deleted: dict[str, str | None] = field(default_factory=dict)  # key -> delete marker version id
     failed: dict[str, str] = field(default_factory=dict)  # key -> error code
+    unsent: list[str] = field(default_factory=list)  # not deleted: a retry was due when told to stop
 
 
 def _code(error: ClientError) -> str:
@@ -145,8 +147,11 @@ class S3Store:
             raise S3AccessError(f"GetObject s3://{bucket}/{key}: {_code(error)}") from error
 
     # ------------------------------------------------------------------ DELETE
-    def delete(self, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
-        """Delete up to 1,000 keys; retry per-key retryable errors with backoff; report the rest."""
+    def delete(
+        self, bucket: str, keys: Sequence[str], should_stop: Callable[[], bool] | None = None
+    ) -> DeleteOutcome:
+        """Delete up to 1,000 keys; retry per-key retryable errors with backoff (unless `should_stop()`:
+        those keys are returned unsent); report the rest."""
         if len(keys) > DELETE_BATCH:
             raise ValueError(f"DeleteObjects takes at most {DELETE_BATCH} keys, got {len(keys)}")
         outcome = DeleteOutcome()
@@ -156,6 +161,11 @@ class S3Store:
                 break
             if attempt:
                 self._sleep(self.backoff_base * (2 ** (attempt - 1)) * (0.5 + self._rng.random()))
+                if should_stop is not None and should_stop():
+                    # A retry under throttling can outlast the invocation: the caller leaves these keys'
+                    # entries to its next invocation.
+                    outcome.unsent = pending
+                    return outcome
             try:
                 response = self.client.delete_objects(
                     Bucket=bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": False}

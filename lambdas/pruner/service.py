@@ -3,14 +3,18 @@ resumably), finish (catch-up round when the floor rose, audit record, report, me
 
 A pass over a cache:
   start()  lease `prune:<cacheId>` (owned by the pass) → floor = max(configured minimum, highest
-           version recorded by earlier passes) → ranges of `runs_per_item` run prefixes → items sent.
+           version recorded by earlier passes) → ranges of `runs_per_item` run prefixes → items recorded,
+           then the pass record, then items sent. A retry of a scheduled pass whose items were not all
+           sent continues that pass (same record key, from its claim) and sends its recorded items again.
   work()   per item: item lease, checkpoint in the item record, RangeScanner, continuation message
            when the Lambda's time runs low; on completion the item's counts are added to the pass
            record exactly once (transaction) and the highest version seen is recorded.
   finish() when every item is done: if some range was judged under a floor below the highest
            version any range saw, a catch-up round re-scans those ranges (only entries that became
            stale are touched); else the pass record is closed, the report summary written, metrics
-           emitted and the lease released.
+           emitted and the lease released. A round's finish is done once (its claim's outcome); when it
+           fails (e.g. its catch-up items not all queued), the redelivered message of the item that
+           ended the round finishes it.
 
 Incremental passes: when the last enforce pass over the cache completed cleanly at the same floor, under
 the same rules, the next pass re-reads only manifests modified since it started (less a margin, and
@@ -43,6 +47,7 @@ from pruner.config import (
     ALL_CACHES,
     FLOOR_JUMP_METRIC,
     NONE_OF_THIS_CACHE_METRIC,
+    PLAN_LEASE_SECONDS,
     REFUSED_METRIC,
     InventoryFile,
     Mode,
@@ -242,24 +247,112 @@ class Pruner:
             )
             alarm_metric(REFUSED_METRIC)
             return {**result, "status": "REFUSED", "reason": refusal}
+        pk, claim_sk = keys.cache_pk(target.cache_id), f"PRUNECLAIM#{pass_id}"
         if not self.repository.claim(
-            keys.cache_pk(target.cache_id),
-            f"PRUNECLAIM#{pass_id}",
-            {"entity": "PRUNE_CLAIM", "claimed_at": started_at},
+            pk, claim_sk, {"entity": "PRUNE_CLAIM", "claimed_at": started_at},
             expires_at=int(now.timestamp()) + 7 * 86_400,
         ):
+            claim = self.repository.get_item(pk, claim_sk) or {}
+            if claim.get("outcome") or "claimed_at" not in claim:
+                return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
+            # A retry of a pass whose items were not all queued: the same pass, under its first key (a new
+            # started_at would start another pass and leave this one, and the items it queued, unfinished).
+            started_at = str(claim["claimed_at"])
+        # One planner at a time per pass (duplicate invocations of one schedule tick may overlap); a planner
+        # that died holding it is outlived after its timeout.
+        planner, plan_lease = uuid.uuid4().hex, f"prune-plan:{target.cache_id}:{pass_id}"
+        if not self.repository.acquire_lease(plan_lease, planner, int(now.timestamp()), PLAN_LEASE_SECONDS):
+            raise RetryableError(f"prune pass {pass_id} of cache {target.cache_id} is being planned elsewhere")
+        try:
+            return self._start_claimed(target, mode, pass_id, started_at, result, full)
+        finally:
+            self.repository.release_lease(plan_lease, planner)
+
+    def _start_claimed(
+        self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any], full: bool
+    ) -> dict[str, Any]:
+        pk, claim_sk = keys.cache_pk(target.cache_id), f"PRUNECLAIM#{pass_id}"
+        pass_sk = ProvenanceRepository.prune_pass_sk(started_at, pass_id)
+        recorded = self.repository.get_item(pk, pass_sk)
+        if recorded is not None and recorded.get("status") != "RUNNING":
+            self.repository.complete_claim(pk, claim_sk, {"outcome": "FINISHED"})
             return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
         if not self.repository.acquire_lease(
-            self._lease(target.cache_id), pass_id, int(now.timestamp()), self.config.lease_seconds
+            self._lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
         ):
+            if recorded is None:  # nothing of this pass exists: a later duplicate must not start it
+                self.repository.complete_claim(pk, claim_sk, {"outcome": "SKIPPED"})
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
         try:
-            return self._plan_and_queue(target, mode, pass_id, started_at, result, full)
+            if recorded is not None:
+                started = self._queue_again(target, recorded, result)
+            else:
+                started = self._plan_and_queue(target, mode, pass_id, started_at, result, full)
         except Exception:
-            # Nothing was queued for certain: give the claim and the lease back, so a retry can start.
-            self.repository.release_lease(self._lease(target.cache_id), pass_id)
-            self.repository.delete_item(keys.cache_pk(target.cache_id), f"PRUNECLAIM#{pass_id}")
+            # The claim stays: a retry continues this pass. The lease stays once the pass is recorded: items
+            # of it may be queued, and work only under it.
+            if not self._pass_recorded(pk, pass_sk):
+                self.repository.release_lease(self._lease(target.cache_id), pass_id)
             raise
+        self.repository.complete_claim(pk, claim_sk, {"outcome": "STARTED", "queued_at": iso_time(self.clock())})
+        return started
+
+    def _pass_recorded(self, pk: str, pass_sk: str) -> bool:
+        try:
+            return self.repository.get_item(pk, pass_sk) is not None
+        except Exception:  # unknown: as if recorded (the lease expires on its own)
+            return True
+
+    def _queue_again(self, target: CacheTarget, record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Send the recorded items of a pass not yet done, as first planned: some were sent already, and a
+        second message of an item finds it leased or done (Pruner.work), so it is neither lost nor counted
+        twice, and items_total stays the plan's."""
+        items = self._recorded_items(record, int(record.get("round", 1)))
+        self.send(items)
+        logger.info(
+            "prune pass items queued again",
+            extra={**result, "items": len(items), "items_total": int(record.get("items_total", 0))},
+        )
+        return {
+            **result,
+            "status": "STARTED",
+            "resumed": True,
+            "items": len(items),
+            "floor": int(record.get("initial_floor", 0)),
+            "incrementalSince": record.get("incremental_since"),
+            "listing": record.get("listing", "list"),
+            "reportUri": record.get("report_uri"),
+        }
+
+    def _recorded_items(self, record: dict[str, Any], round_number: int) -> list[WorkItem]:
+        """The work items of one round of a pass as recorded (item records + pass record), those not done."""
+        bucket, prefix = split_s3_uri(record["cache_s3_uri"])
+        rules = record.get("rules", {})
+        return [
+            WorkItem(
+                cache_id=record["cache_id"],
+                pass_id=record["pass_id"],
+                pass_sk=record["sk"],
+                round=round_number,
+                item_id=i["item_id"],
+                bucket=bucket,
+                cache_prefix=prefix,
+                start=i.get("start"),
+                end=i.get("end"),
+                inventory=i.get("inventory"),
+                floor=int(i["floor"]),
+                # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
+                ceiling=int(record.get("ceiling") or ceiling_from(rules, record.get("initial_floor", 0))),
+                # A catch-up round reads every manifest (as _catch_up sends it)
+                unchanged_before=record.get("incremental_since") if round_number == 1 else None,
+                previous_floor=int(i["previous_floor"]) if i.get("previous_floor") is not None else None,
+                mode=record["mode"],
+                rules=rules,
+                started_at=record["started_at"],
+            )
+            for i in self.repository.prune_items(record["cache_id"], record["pass_id"], round_number)
+            if not i.get("done")
+        ]
 
     def _plan_and_queue(
         self, target: CacheTarget, mode: Mode, pass_id: str, started_at: str, result: dict[str, Any], full: bool
@@ -303,6 +396,13 @@ class Pruner:
             for i, (start, end, file) in enumerate(ranges)
         ]
         report_uri = self._report_uri(target.cache_id, pass_id, "summary.json")
+        # Items first, the pass record next, then the messages: a recorded pass has every item recorded, so a
+        # retry sends the plan as recorded; nothing was sent of a pass not recorded, so a retry plans it anew.
+        self._put_items(items)
+        planned = {i.item_id for i in items}
+        for stale in self.repository.prune_items(target.cache_id, pass_id, 1):  # an earlier attempt's plan
+            if stale["item_id"] not in planned:
+                self.repository.delete_item(keys.cache_pk(target.cache_id), stale["sk"])
         self.repository.put_record(
             {
                 keys.PK: keys.cache_pk(target.cache_id),
@@ -329,7 +429,6 @@ class Pruner:
                 "report_uri": report_uri,
             }
         )
-        self._put_items(items)
         self.send(items)
         logger.info(
             "prune pass started",
@@ -435,6 +534,7 @@ class Pruner:
         item_sk = self._item_sk(item)
         record = self.repository.get_item(keys.cache_pk(item.cache_id), item_sk) or {}
         if record.get("done"):
+            self._finish_if_due(item)
             return "duplicate"
         if not self.repository.acquire_lease(
             self._lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
@@ -541,25 +641,66 @@ class Pruner:
             self.finish(item.cache_id, pass_record)
 
     # ================================================================== finish
-    def finish(self, cache_id: str, pass_record: dict[str, Any]) -> None:
-        pass_id, round_number = pass_record["pass_id"], int(pass_record.get("round", 1))
-        if not self.repository.claim(
-            keys.cache_pk(cache_id), f"PRUNEFINAL#{pass_id}#r{round_number:02d}", {"entity": "PRUNE_CLAIM"}
+    def _finish_if_due(self, item: WorkItem) -> None:
+        """A redelivered message of a done item: the invocation that completed it may have failed to finish
+        its round (a catch-up round not all queued, the pass not closed). Finish it now, if so."""
+        pk = keys.cache_pk(item.cache_id)
+        final = self.repository.get_item(pk, self._final_sk(item.pass_id, item.round))
+        if final is not None and final.get("outcome"):
+            return
+        pass_record = self.repository.get_item(pk, item.pass_sk)
+        if pass_record is None or pass_record.get("status") != "RUNNING":
+            return
+        if final is None and (  # that round's finish never began: due once every item of it is done
+            int(pass_record.get("round", 1)) != item.round
+            or int(pass_record.get("items_done", 0)) < int(pass_record.get("items_total", 0))
         ):
             return
-        items = self.repository.prune_items(cache_id, pass_id, round_number)
-        recorded = self.repository.cache_version(cache_id) or 0
-        highest = max([recorded, *(int(i.get("max_seen", 0)) for i in items)])
-        # Ranges that kept entries of a version below the highest one seen anywhere in the cache.
-        behind = [i for i in items if i.get("lowest_kept") is not None and int(i["lowest_kept"]) < highest]
-        if behind and round_number < self.config.max_rounds:
-            self._catch_up(cache_id, pass_record, behind, highest)
-            return
-        self._close(cache_id, pass_record, items, highest, unfinished=len(behind))
+        self.finish(item.cache_id, pass_record, item.round)
 
-    def _catch_up(self, cache_id: str, pass_record: dict[str, Any], behind: list[dict[str, Any]], highest: int) -> None:
+    def finish(self, cache_id: str, pass_record: dict[str, Any], round_number: int | None = None) -> None:
+        """Finish a round: a catch-up round, or the pass closed. Done once (the round's claim records its
+        outcome), one invocation at a time; redone in full when it failed (each step may be repeated)."""
+        pass_id = pass_record["pass_id"]
+        round_number = round_number or int(pass_record.get("round", 1))
+        pk, final_sk = keys.cache_pk(cache_id), self._final_sk(pass_id, round_number)
+        self.repository.claim(pk, final_sk, {"entity": "PRUNE_CLAIM"})
+        owner, lease = uuid.uuid4().hex, f"prune-finish:{pass_id}:r{round_number:02d}"
+        if not self.repository.acquire_lease(
+            lease, owner, int(self.clock().timestamp()), self.config.item_lease_seconds
+        ):
+            raise RetryableError(f"round {round_number} of prune pass {pass_id} is being finished elsewhere")
+        try:
+            if (self.repository.get_item(pk, final_sk) or {}).get("outcome"):
+                return
+            pass_record = self.repository.get_item(pk, pass_record["sk"]) or pass_record  # as of this lease
+            if int(pass_record.get("round", 1)) > round_number:
+                # This round's catch-up had moved the pass on (its plan recorded) when it failed: its items,
+                # as recorded, not a plan made again from what the cache looks like now.
+                self.send(self._recorded_items(pass_record, round_number + 1))
+                self.repository.complete_claim(pk, final_sk, {"outcome": "CAUGHT_UP"})
+                return
+            items = self.repository.prune_items(cache_id, pass_id, round_number)
+            recorded = self.repository.cache_version(cache_id) or 0
+            highest = max([recorded, *(int(i.get("max_seen", 0)) for i in items)])
+            # Ranges that kept entries of a version below the highest one seen anywhere in the cache.
+            behind = [i for i in items if i.get("lowest_kept") is not None and int(i["lowest_kept"]) < highest]
+            if behind and round_number < self.config.max_rounds:
+                self._catch_up(cache_id, pass_record, round_number, behind, highest)
+                outcome = "CAUGHT_UP"
+            else:
+                self._close(cache_id, pass_record, items, highest, unfinished=len(behind))
+                outcome = "CLOSED"
+            self.repository.complete_claim(pk, final_sk, {"outcome": outcome})
+        finally:
+            self.repository.release_lease(lease, owner)
+
+    def _catch_up(
+        self, cache_id: str, pass_record: dict[str, Any], finished_round: int, behind: list[dict[str, Any]],
+        highest: int,
+    ) -> None:
         """Re-scan the ranges judged under a lower floor than the highest version seen in the cache."""
-        round_number = int(pass_record.get("round", 1)) + 1
+        round_number = finished_round + 1
         bucket, prefix = split_s3_uri(pass_record["cache_s3_uri"])
         rules = pass_record.get("rules", {})
         items = [
@@ -584,9 +725,14 @@ class Pruner:
             )
             for i in behind
         ]
+        # Items recorded, then the pass moved to the round, then sent: none is sent before the whole plan is
+        # recorded, so items of an earlier attempt that failed before the move are replaced.
         self._put_items(items)
-        total = int(pass_record.get("items_total", 0)) + len(items)
-        self.repository.update_prune_record(cache_id, pass_record["sk"], {"round": round_number, "items_total": total})
+        planned = {i.item_id for i in items}
+        for stale in self.repository.prune_items(cache_id, pass_record["pass_id"], round_number):
+            if stale["item_id"] not in planned:
+                self.repository.delete_item(keys.cache_pk(cache_id), stale["sk"])
+        self.repository.start_prune_round(cache_id, pass_record["sk"], round_number, len(items))
         logger.info(
             "prune catch-up round",
             extra={"cache_id": cache_id, "round": round_number, "items": len(items), "floor": highest},
@@ -685,6 +831,10 @@ class Pruner:
     @staticmethod
     def _lease(cache_id: str) -> str:
         return f"prune:{cache_id}"
+
+    @staticmethod
+    def _final_sk(pass_id: str, round_number: int) -> str:
+        return f"PRUNEFINAL#{pass_id}#r{round_number:02d}"
 
     @staticmethod
     def _item_sk(item: WorkItem) -> str:

@@ -49,6 +49,7 @@ from pruner.config import (
     ENV_REPORT_BUCKET,
     ENV_REPORT_PREFIX,
     NONE_OF_THIS_CACHE_METRIC,
+    PLANNER_TIMEOUT_SECONDS,
     REFUSED_METRIC,
 )
 # isort: on
@@ -119,7 +120,7 @@ class CachePruner(Capability):
                 capability="pruner",
                 handler=PLANNER_HANDLER,
                 description="Starts a prune pass per run cache: lease, version floor, key ranges to the queue",
-                timeout=cdk.Duration.minutes(5),
+                timeout=cdk.Duration.seconds(PLANNER_TIMEOUT_SECONDS),
                 memory_mb=512,
                 reserved_concurrency=1,
                 environment={**environment, ENV_QUEUE_URL: queue_url},

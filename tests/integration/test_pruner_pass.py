@@ -5,18 +5,24 @@ active-run entries, plus keys outside the cache prefix. Manifests are in the gui
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from pruner.config import PrunerConfig, RulesModel
-from pruner.dispatch import InlineQueue
+from pruner.config import PrunerConfig, RulesModel, WorkItem
+from pruner.dispatch import InlineQueue, SqsDispatcher
 from pruner.s3_store import S3Store
+from pruner.scan import MAX_UNSETTLED_WINDOWS
 from pruner.service import CacheTarget, Pruner
+from shared.errors import RetryableError
 from shared.provenance.items import StatusObservation
+from shared.provenance.keys import cache_pk
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time, order_key, run_rank
 from tests.pruner_synthetic import GUIDE_MANIFEST_TEXT, REFERENCE_MANIFEST
@@ -365,9 +371,16 @@ def test_interrupted_invocations_resume_to_the_same_state_and_counts(world: dict
     queue = InlineQueue()
     pruner = make_pruner(world, queue, scan_window=1)
     pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
-    outcomes = queue.drain(lambda item: pruner.work(item, lambda: True, invocation_id="inv"))
-    # Every invocation stops after one entry and hands over to the next one
-    assert outcomes.count("continued") >= 7 and outcomes[-1] == "done"
+
+    def work(item: Any) -> str:
+        # Each invocation is told to stop a few checks (between one-entry windows, or before a DeleteObjects)
+        # after it has judged enough windows to send its first deletions, and stays told: it sends nothing
+        # after, and hands over to the next one
+        checks = itertools.count(1)
+        return pruner.work(item, lambda: next(checks) > MAX_UNSETTLED_WINDOWS + 2, invocation_id="inv")
+
+    outcomes = queue.drain(work)
+    assert outcomes.count("continued") >= 1 and outcomes[-1] == "done"
     keep, freed = expected(world, "v1", "legacy")
     assert remaining(world) == keep
     record = last_pass(world)
@@ -375,7 +388,7 @@ def test_interrupted_invocations_resume_to_the_same_state_and_counts(world: dict
     assert record["bytes_reclaimed"] == freed
 
 
-def test_a_pass_that_fails_before_queueing_gives_back_its_claim_and_lease(world: dict[str, Any]) -> None:
+def test_a_pass_whose_items_could_not_be_queued_is_continued_by_the_retry(world: dict[str, Any]) -> None:
     # Given the work queue refuses the pass's items once (e.g. SQS unavailable)
     queue = InlineQueue()
     calls = {"n": 0}
@@ -393,6 +406,176 @@ def test_a_pass_that_fails_before_queueing_gives_back_its_claim_and_lease(world:
         failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
     # When the scheduler retries the same scheduled pass
     retried = failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
-    # Then it starts (neither the claim nor the lease was left behind) and its items are queued
+    # Then it continues that pass (one record) and queues its items; a later duplicate starts nothing
     assert retried["status"] == "STARTED" and retried["items"] >= 1
     assert len(queue.items) == retried["items"]
+    assert len(world["repository"].prune_history(CACHE_ID)) == 1
+    again = failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    assert again["status"] == "SKIPPED" and len(queue.items) == retried["items"]
+
+
+class FailingList:
+    """The moto client, except that its first ListObjectsV2 is refused."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.failed = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def list_objects_v2(self, **request: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "ListObjectsV2")
+        return self.client.list_objects_v2(**request)
+
+
+def test_a_plan_that_fails_before_recording_its_pass_gives_its_lease_back_and_the_retry_keeps_its_start(
+    world: dict[str, Any],
+) -> None:
+    # Given the planner's first listing of the cache fails
+    queue, clock = InlineQueue(), [datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)]
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+    pruner = Pruner(world["repository"], S3Store(FailingList(world["s3"]), sleep=lambda _: None),
+                    omics=lambda: None, config=config, send=queue, clock=lambda: clock[0])
+    target = CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache")
+    with pytest.raises(Exception, match="ListObjectsV2"):
+        pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")
+    # Then nothing of the pass is recorded and the cache's lease is free
+    assert world["repository"].prune_history(CACHE_ID) == []
+    assert world["repository"].acquire_lease(f"prune:{CACHE_ID}", "probe", int(clock[0].timestamp()), 60)
+    world["repository"].release_lease(f"prune:{CACHE_ID}", "probe")
+    # When the retry comes a minute later, it starts the pass as of the first attempt
+    clock[0] += timedelta(minutes=1)
+    assert pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")["status"] == "STARTED"
+    (record,) = world["repository"].prune_history(CACHE_ID)
+    assert record["started_at"] == "2026-01-01T00:00:05.000000Z"
+
+
+def test_a_duplicate_invocation_while_the_pass_is_being_planned_fails_to_be_retried(world: dict[str, Any]) -> None:
+    # Given the scheduled pass is claimed and being planned by another invocation
+    queue = InlineQueue()
+    pruner = make_pruner(world, queue)
+    target = CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache")
+    pass_id = hashlib.sha256(f"{CACHE_ID}#2026-01-01T00:00:00Z".encode()).hexdigest()[:16]
+    repository: ProvenanceRepository = world["repository"]
+    now = datetime.now(UTC)
+    assert repository.claim(cache_pk(CACHE_ID), f"PRUNECLAIM#{pass_id}", {"claimed_at": iso_time(now)})
+    assert repository.acquire_lease(f"prune-plan:{CACHE_ID}:{pass_id}", "other", int(now.timestamp()), 60)
+    # When a duplicate invocation of the same tick comes, it neither plans nor skips: it fails, to be retried
+    with pytest.raises(RetryableError, match="being planned"):
+        pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    assert queue.sent == 0 and repository.prune_history(CACHE_ID) == []
+    # and once the other invocation is gone, its retry plans the pass
+    repository.release_lease(f"prune-plan:{CACHE_ID}:{pass_id}", "other")
+    assert pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")["status"] == "STARTED"
+
+
+class PartlySentBatches:
+    """The moto SQS client, except that its `fail_on`-th SendMessageBatch queues only the first `keep` of its
+    messages and then reports the rest failed ("partial") or raises after queueing them ("raise")."""
+
+    def __init__(self, client: Any, fail_on: int, keep: int, how: str) -> None:
+        self.client, self.fail_on, self.keep, self.how, self.calls = client, fail_on, keep, how, 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls != self.fail_on:
+            return self.client.send_message_batch(QueueUrl=QueueUrl, Entries=Entries)  # type: ignore[no-any-return]
+        if self.keep:
+            self.client.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[: self.keep])
+        if self.how == "raise":
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "SendMessageBatch")
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in Entries[self.keep :]]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries[: self.keep]], "Failed": failed}
+
+
+def drain_sqs(sqs: Any, url: str, pruner: Pruner) -> list[WorkItem]:
+    """Workers: every message (continuations and duplicates included) until the queue is empty."""
+    seen: list[WorkItem] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            item = WorkItem.model_validate_json(message["Body"])
+            seen.append(item)
+            pruner.work(item, lambda: False, invocation_id=f"inv-{len(seen)}")
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return seen
+
+
+@pytest.mark.parametrize("how", ["partial", "raise"])
+def test_a_plan_retried_after_its_items_were_queued_in_part_continues_the_same_pass(
+    world: dict[str, Any], how: str
+) -> None:
+    # Given twelve more runs of version-1 entries: one run per item makes 15 items, two SendMessageBatch calls
+    s3 = world["s3"]
+    new = {}
+    for run in range(2000, 2012):
+        new |= cached(str(run), "3000", f"cccc{run}", 1, (10,))
+    for key, body in new.items():
+        s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="prune-items")["QueueUrl"]
+    sending = PartlySentBatches(sqs, fail_on=2, keep=3, how=how)
+    clock = [datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)]
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS, runs_per_item=1)
+    pruner = Pruner(world["repository"], S3Store(s3, sleep=lambda _: None), omics=lambda: None, config=config,
+                    send=SqsDispatcher(sending, url), clock=lambda: clock[0])
+    target = CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache")
+    # When the second batch is queued in part and the invocation fails (13 of 15 items queued)
+    with pytest.raises(RetryableError):
+        pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")
+    # And Lambda retries the same scheduled invocation a minute later
+    clock[0] += timedelta(minutes=1)
+    retried = pruner.start_pass(target, "enforce", scheduled_time="2026-01-01T00:00:00Z")
+    # Then the retry continues the same pass: one pass record, under the first attempt's key
+    assert retried["status"] == "STARTED"
+    (record,) = world["repository"].prune_history(CACHE_ID)
+    assert record["started_at"] == "2026-01-01T00:00:05.000000Z" and record["items_total"] == 15
+    # And when the workers take every message, the items queued twice included, the pass finishes once
+    clock[0] += timedelta(minutes=1)
+    seen = drain_sqs(sqs, url, pruner)
+    assert {item.pass_sk for item in seen} == {record["sk"]}
+    assert len({item.item_id for item in seen if item.round == 1}) == 15
+    (record,) = world["repository"].prune_history(CACHE_ID)
+    assert record["status"] == "COMPLETED"
+    assert int(record["items_done"]) == int(record["items_total"])
+    # with every stale entry deleted and counted once
+    assert remaining(world) == expected(world, "v1", "legacy")[0]
+    assert (record["stale"], record["entries_deleted"]) == (14, 14)
+    assert world["repository"].acquire_lease(f"prune:{CACHE_ID}", "next-pass", int(clock[0].timestamp()), 60)
+
+
+def test_a_catch_up_round_whose_items_could_not_be_queued_is_queued_by_the_redelivery(world: dict[str, Any]) -> None:
+    # Given a pass that needs a catch-up round (run 1000's range is judged before version 2 is seen)
+    s3 = world["s3"]
+    early = cached("1000", "2000", "bbbb0001", 1, (123,))
+    for key, body in early.items():
+        s3.put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
+    queue = InlineQueue()
+    pruner = make_pruner(world, queue, runs_per_item=1)
+    pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
+    # And the queue refuses the catch-up round's items once
+    refused = []
+
+    def send(items: list[WorkItem]) -> None:
+        if items[0].round == 2 and not refused:
+            refused.append(items)
+            raise RetryableError("SendMessageBatch failed")
+        queue(items)
+
+    pruner.send = send  # type: ignore[method-assign]
+    last = None
+    while queue.items:
+        item = queue.items.popleft()
+        try:
+            pruner.work(item, lambda: False, invocation_id="inv")
+        except RetryableError:
+            last = item  # the worker's message is not deleted: SQS delivers it again
+    assert refused and last is not None
+    # When SQS delivers the message of the item that finished the round again
+    assert pruner.work(last, lambda: False, invocation_id="inv-again") == "duplicate"
+    queue.drain(lambda item: pruner.work(item, lambda: False, invocation_id="inv"))
+    # Then the catch-up round ran and the pass finished
+    record = last_pass(world)
+    assert record["status"] == "COMPLETED" and record["round"] == 2
+    assert not set(early) & remaining(world)

@@ -45,6 +45,18 @@ class CachesAndPrunesMixin(RepositoryBase):
     def update_prune_record(self, cache_id: str, sk: str, sets: Mapping[str, Any]) -> dict[str, Any]:
         return self._update({keys.PK: keys.cache_pk(cache_id), keys.SK: sk}, _Update(sets=dict(sets)))
 
+    def start_prune_round(self, cache_id: str, pass_sk: str, round_number: int, items: int) -> None:
+        """Move a pass from the round before to `round_number`, adding that round's items to its total, once:
+        a catch-up redone after its items were not all queued changes nothing here."""
+        # ConditionalCheckFailed: the pass is in that round already.
+        with contextlib.suppress(ClientError):
+            self._call("update_item", Key=serialize({keys.PK: keys.cache_pk(cache_id), keys.SK: pass_sk}),
+                       UpdateExpression="SET #round = :round ADD items_total :items",
+                       ConditionExpression="#round = :before",
+                       ExpressionAttributeNames={"#round": "round"},
+                       ExpressionAttributeValues=serialize({":round": round_number, ":items": items,
+                                                            ":before": round_number - 1}))
+
     def prune_items(self, cache_id: str, pass_id: str, round_number: int) -> list[dict[str, Any]]:
         """Every work item of one round of a pass."""
         return list(self._query(
