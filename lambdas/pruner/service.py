@@ -432,7 +432,8 @@ class Pruner:
         self.send(items)
         logger.info(
             "prune pass started",
-            extra={**result, "items": len(items), "floor": floor, "incremental": bool(since), **listing},
+            extra={**result, "items": len(items), "floor": floor, "incremental": bool(since),
+                   **_without_locations(listing)},
         )
         return {
             **result,
@@ -825,7 +826,7 @@ class Pruner:
         self.repository.update_prune_record(cache_id, pass_record["sk"], sets)
         self.repository.release_lease(self._lease(cache_id), pass_record["pass_id"])
         emit_metrics(cache_id, pass_record["mode"], record)
-        logger.info("prune pass finished", extra={"cache_id": cache_id, **summary})
+        logger.info("prune pass finished", extra={"cache_id": cache_id, **_without_locations(summary)})
 
     # ================================================================== helpers
     @staticmethod
@@ -885,3 +886,12 @@ def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:
             default_dimensions={"CacheId": cache_id, "Mode": mode},
         ):
             pass
+
+
+# S3 locations a pass records (its record and report keep them; `autopilot cache report` shows them): never in
+# INFO logs, where keys could name samples. The inventory error text may quote a key too.
+_S3_LOCATIONS = frozenset({"cache_s3_uri", "inventory_manifest", "inventory_unused", "details"})
+
+
+def _without_locations(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if name not in _S3_LOCATIONS}

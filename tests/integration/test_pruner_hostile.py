@@ -9,6 +9,7 @@ the version").
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -327,3 +328,21 @@ def test_a_refused_enforce_pass_is_recorded_and_alarmed(
     assert (record["status"], record["pass_id"], record["mode"]) == ("REFUSED", refused["passId"], "enforce")
     assert "versioning" in record["reason"]
     assert '"PrunePassRefused"' in capsys.readouterr().out
+
+
+def test_info_logs_of_a_pass_name_no_s3_location(s3: Any, table_name: str, shipped_logs: io.StringIO) -> None:
+    """S3 keys stay out of INFO logs (genomics keys carry sample names): the pass's cache location, report and
+    inventory manifest are in its record and report, which `autopilot cache report` shows."""
+    # Given a cache with current and stale entries
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    # When an enforce pass runs from start to finish
+    result = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    assert result["record"]["status"] == "COMPLETED" and result["record"]["cache_s3_uri"]
+    # Then no INFO line names a bucket or an S3 URI
+    lines = [json.loads(line) for line in shipped_logs.getvalue().splitlines() if line.startswith("{")]
+    info = [line for line in lines if line.get("level") == "INFO"]
+    assert {line["message"] for line in info} >= {"prune pass started", "prune pass finished"}
+    leaked = [line for line in info if "s3://" in json.dumps(line) or BUCKET in json.dumps(line)
+              or REPORTS in json.dumps(line)]
+    assert leaked == []
