@@ -637,7 +637,9 @@ def _target(args: argparse.Namespace) -> Target:
     if args.sandbox:  # the sandbox's own stack, found exactly as a deployed one
         endpoints = sandbox_endpoints()
         session, services = sandbox_session(endpoints)
-        return StackTarget(str(endpoints["stack_name"]), session, endpoints=services)
+        # a service the endpoints line does not name (IAM for doctor...) goes to the sandbox's AWS endpoint
+        return StackTarget(str(endpoints["stack_name"]), session, endpoints["env"].get("AWS_ENDPOINT_URL"),
+                           endpoints=services)
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     # A flag typed on the line first, then the environment (the stack before the table: it can do more).
     # Were the variables argparse defaults, AUTOPILOT_STACK=prod would turn `--table dev` into prod.
