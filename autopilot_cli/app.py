@@ -500,6 +500,11 @@ def cmd_replay(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 # ====================================================================== export
+def crate_directory(out: Path, run_id: str) -> Path:
+    """Where `export --format ro-crate --out OUT` writes a run's crate: its own directory under OUT."""
+    return out / f"run-{run_id}-crate"
+
+
 def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
     lineage = _lineage(target, args.run_id)
     directory = Path(args.out)
@@ -508,7 +513,7 @@ def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
     if args.format == "ro-crate":
         from shared.exports.ro_crate import write_crate
 
-        crate_dir = directory / f"run-{args.run_id}-crate"
+        crate_dir = crate_directory(directory, args.run_id)
         write_crate(lineage, crate_dir)
         written = [str(p) for p in sorted(crate_dir.rglob("*")) if p.is_file()]
     elif args.format == "prov":
