@@ -40,7 +40,8 @@ def notice(major: int | None) -> str | None:
     if major in SUPPORTED_NODE_MAJORS:
         return None
     supported = " or ".join(str(m) for m in SUPPORTED_NODE_MAJORS)
-    return f"Node.js {major} is not supported by the CDK's jsii runtime; use Node.js {supported} (see README, Quick start)."
+    return (f"Node.js {major} is not supported by the CDK's jsii runtime; use Node.js {supported} "
+            "(see README, Quick start).")
 
 
 def quiet_jsii_node_banner(environ: dict[str, str] | None = None, major: int | None = None) -> str | None:
