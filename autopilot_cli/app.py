@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -41,6 +42,21 @@ ENV_STACK = "AUTOPILOT_STACK"
 ENV_TABLE = "AUTOPILOT_TABLE"
 SUBMISSIONS_PREFIX = "submissions/"
 MAX_INVOKE_SHEET_BYTES = 5_000_000  # Lambda's synchronous payload limit is 6 MB
+# Options whose value is a time (parse_time): their relative values, `-24h`, start with a dash.
+TIME_OPTIONS = ("--from", "--to", "--at")
+RELATIVE_TIME = re.compile(r"^-\d+[mhd]$")
+
+
+def attach_relative_times(argv: Sequence[str]) -> list[str]:
+    """`--from -24h` as `--from=-24h`: argparse reads a value that starts with a dash (and is not a
+    negative number) as an option, so `replay --from -24h` would be a usage error."""
+    result: list[str] = []
+    for arg in argv:
+        if result and result[-1] in TIME_OPTIONS and RELATIVE_TIME.match(arg):
+            result[-1] = f"{result[-1]}={arg}"
+        else:
+            result.append(arg)
+    return result
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +71,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see: {self.prog} --help)")
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        return super().parse_known_args(attach_relative_times(sys.argv[1:] if args is None else args), namespace)
 
 
 class Output:
@@ -430,7 +450,8 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, target: Target, out: Output) -> int:
-    payload = {"scheduledTime": args.at} if args.at else {}
+    # the reconciler reads an ISO 8601 time (and sweeps at "now" when it cannot): resolve `now`, `-2h`... here
+    payload = {"scheduledTime": parse_time(args.at).isoformat()} if args.at else {}
     with out.progress() as progress:
         progress.add_task("reconciler: sweeping stale runs and batches", total=None)
         result = target.invoke("reconciler", payload)
@@ -499,6 +520,11 @@ def cmd_replay(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 # ====================================================================== export
+def crate_directory(out: Path, run_id: str) -> Path:
+    """Where `export --format ro-crate --out OUT` writes a run's crate: its own directory under OUT."""
+    return out / f"run-{run_id}-crate"
+
+
 def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
     lineage = _lineage(target, args.run_id)
     directory = Path(args.out)
@@ -507,7 +533,7 @@ def cmd_export(args: argparse.Namespace, target: Target, out: Output) -> int:
     if args.format == "ro-crate":
         from shared.exports.ro_crate import write_crate
 
-        crate_dir = directory / f"run-{args.run_id}-crate"
+        crate_dir = crate_directory(directory, args.run_id)
         write_crate(lineage, crate_dir)
         written = [str(p) for p in sorted(crate_dir.rglob("*")) if p.is_file()]
     elif args.format == "prov":
@@ -608,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="replay archived aws.omics events of a time range")
     replay.add_argument("--from", dest="start", required=True, help="ISO 8601, 'now' or -<n>m|h|d")
-    replay.add_argument("--to", dest="end", default="now")
+    replay.add_argument("--to", dest="end", default="now", help="ISO 8601, 'now' or -<n>m|h|d (default now)")
     replay.add_argument("--name", help="replay name (default derived from the range)")
     replay.add_argument("--all-rules", action="store_true",
                         help="replay to every rule (default: only the provenance recorder's rules)")
@@ -623,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
 
     reconcile = commands.add_parser("reconcile", help="run the reconciler's sweep now")
-    reconcile.add_argument("--at", help="reference time of the sweep (ISO 8601; default now)")
+    reconcile.add_argument("--at", help="reference time of the sweep: ISO 8601, 'now' or -<n>m|h|d (default now)")
     reconcile.set_defaults(handler=cmd_reconcile)
     doctor.register(commands)
     cost.register(commands)
@@ -636,7 +662,9 @@ def _target(args: argparse.Namespace) -> Target:
     if args.sandbox:  # the sandbox's own stack, found exactly as a deployed one
         endpoints = sandbox_endpoints()
         session, services = sandbox_session(endpoints)
-        return StackTarget(str(endpoints["stack_name"]), session, endpoints=services)
+        # a service the endpoints line does not name (IAM for doctor...) goes to the sandbox's AWS endpoint
+        return StackTarget(str(endpoints["stack_name"]), session, endpoints["env"].get("AWS_ENDPOINT_URL"),
+                           endpoints=services)
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     # A flag typed on the line first, then the environment (the stack before the table: it can do more).
     # Were the variables argparse defaults, AUTOPILOT_STACK=prod would turn `--table dev` into prod.

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from rich.markup import escape
 
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, NotFound, UsageError
@@ -179,6 +180,11 @@ def check_service_role(view: StackView, input_uri: str | None, output_uri: str |
         except (ClientError, BotoCoreError, NotImplementedError) as error:
             yield Finding("service role", "warn", f"could not simulate {action} for {role}: {_code(error)}",
                           "run as an identity allowed iam:SimulatePrincipalPolicy on the role")
+            continue
+        except ResponseParserError:  # not IAM's answer: a moto server (the sandbox) does not implement the call
+            yield Finding("service role", "warn", f"could not simulate {action} for {role}: the IAM endpoint does "
+                          "not implement SimulatePrincipalPolicy (moto, as in the sandbox)",
+                          "check the role's policies with the IAM policy simulator of a real account")
             continue
         decision = result[0]["EvalDecision"] if result else "no result"
         if decision == "allowed":

@@ -7,12 +7,27 @@ from typing import Any
 
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK
 from shared.cost.price_source import PriceStore
-from shared.cost.prices import load_snapshot
+from shared.cost.prices import PriceList, load_snapshot
+
+FROM_TABLE = "provenance table"
+FROM_SNAPSHOT = "repository snapshot (no list in the table)"
+
+
+def table_region(target: Any) -> str:
+    """The region the target's provenance table is in (the stack's: whose prices its costs use)."""
+    return str(target.repository.client.meta.region_name)
 
 
 def _region(args: argparse.Namespace, target: Any) -> str:
     """Whose prices: --price-region, else the region the target's provenance table is in."""
-    return str(args.price_region or target.repository.client.meta.region_name)
+    return str(args.price_region or table_region(target))
+
+
+def prices_in_use(target: Any, region: str) -> tuple[PriceList, str]:
+    """The price list costs in `region` are computed with, and where it came from: the table's current list
+    (as the recorder and the right-sizer read it), else the repository's snapshot, which holds no line."""
+    current = PriceStore(target.repository).current(region)
+    return (current, FROM_TABLE) if current is not None else (load_snapshot(), FROM_SNAPSHOT)
 
 
 def _price_rows(prices: Any) -> list[tuple[str, str, str, str]]:
@@ -23,11 +38,9 @@ def _price_rows(prices: Any) -> list[tuple[str, str, str, str]]:
 def cmd_prices_show(args: argparse.Namespace, target: Any, out: Any) -> int:
     region = _region(args, target)
     store = PriceStore(target.repository)
-    current = store.current(region)
-    in_use = current or load_snapshot()
+    in_use, origin = prices_in_use(target, region)
     lists = store.lists(region)
     refreshes = store.refreshes(region)[-5:]
-    origin = "provenance table" if current else "repository snapshot (no list in the table)"
     doc: dict[str, Any] = {
         "region": region,
         "current": {"list_id": in_use.list_id, "date": in_use.date, "source": in_use.source,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -116,7 +117,10 @@ def sandbox_endpoints(path: Path | None = None, timeout: float = 3.0) -> dict[st
 def sandbox_session(endpoints: dict[str, Any]) -> tuple[boto3.Session, dict[str, str]]:
     """The session and per-service endpoints a client of the sandbox uses (what its `env` says)."""
     env = endpoints["env"]
-    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+    core = botocore.session.Session()
+    if str(env.get("AWS_DISABLE_HOST_PREFIX_INJECTION", "")).lower() == "true":  # the emulator's endpoint
+        core.set_config_variable("disable_host_prefix_injection", True)
+    session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"], botocore_session=core,
                             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_REGION"])
     default = env.get("AWS_ENDPOINT_URL")
     services = {key.removeprefix("AWS_ENDPOINT_URL_").lower(): value for key, value in env.items()

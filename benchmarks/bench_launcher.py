@@ -7,8 +7,8 @@
    multipart settings upload, DynamoDB records, StartRunBatch in the emulator), for reference.
 2. Submitting N = 10,000 runs: HealthOmics calls of the launcher (one StartRunBatch) against one StartRun per
    row, both made for real against the emulator, and the time each needs under the default quotas
-   (StartRunBatch 1 TPS, StartRun 1 TPS; HEALTHOMICS.md §5), plus the virtual seconds the service itself needs
-   to create the batch's runs (its progressive submission is paced by the same StartRun quota).
+   (StartRunBatch 1 TPS, StartRun 1 TPS; the guide, 'HealthOmics service quotas'), plus the virtual seconds the
+   service itself needs to create the batch's runs (its progressive submission is paced by the same StartRun quota).
 3. Peak RSS of the launcher's whole path (parse from the sheet's file as LauncherStore spools it to /tmp, validate,
    plan, settings file stream) in a fresh process (its getrusage peak, read by the small process that started it),
    for the worst sheet it accepts (sheetMaxBytes = 64 MiB of 100,000 rows) and for a 1,000,000-row sheet (37 MB:

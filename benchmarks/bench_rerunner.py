@@ -6,7 +6,8 @@ Measured in one run against the HealthOmics emulator (moto for DynamoDB and S3):
 - one StartRun(runId=...) per failed run (what a per-run tool does: a GetRun to read the failure reason,
   then a StartRun), for comparison.
 Figures: HealthOmics calls by API, and the time those calls need under the default quotas
-(HEALTHOMICS.md §5; StartRun is 1 TPS in the guide's table and 5 in the service-quota table, both shown),
+(the guide, 'HealthOmics service quotas'; StartRun is 1 TPS in the guide's table and 5 in the service-quota
+table, both shown),
 plus the virtual seconds the service needs to create the 500 new runs (batch submission is paced by the
 same StartRun quota). Sizes: BENCH_RERUN_RUNS (10000) and BENCH_RERUN_FAILED (500).
 """

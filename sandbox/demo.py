@@ -295,6 +295,7 @@ def _cli(account: LocalAccount, argv: list[str]) -> str:
 
 def show_lineage(account: LocalAccount, report: Report, out_dir: Path) -> None:
     """End as an operator would: one re-run sample's lineage, and its Workflow Run RO-Crate."""
+    from autopilot_cli.app import crate_directory
     from shared.provenance.views import sample_view
 
     attempts = sample_view(account.repository, LINEAGE_SAMPLE)
@@ -304,8 +305,8 @@ def show_lineage(account: LocalAccount, report: Report, out_dir: Path) -> None:
     run_id = attempts[-1].run_id
     report.phase("lineage", f"autopilot run lineage {run_id} (sample {LINEAGE_SAMPLE}, {len(attempts)} attempts)")
     print(_cli(account, ["run", "lineage", run_id]).rstrip())
-    crate_dir = out_dir / f"run-{run_id}-crate"
-    _cli(account, ["export", run_id, "--format", "ro-crate", "--out", str(crate_dir)])
+    _cli(account, ["export", run_id, "--format", "ro-crate", "--out", str(out_dir)])
+    crate_dir = crate_directory(out_dir, run_id)  # the export writes the crate in a directory of its own
     report.phase("export", f"Workflow Run RO-Crate of run {run_id} written to {crate_dir}/")
 
 

@@ -2,13 +2,17 @@
 stack makes, answered for the sandbox's one stack.
 
 A client of a deployed autopilot (the `autopilot` CLI, a user's script) finds the stack's resources with
-CloudFormation (`DescribeStacks` outputs, `GetTemplate` metadata, `DescribeStackResource(s)` physical
-ids) and acts through Lambda (`Invoke`). moto can do neither for this stack: the sandbox creates the
+CloudFormation (`DescribeStacks` outputs, `GetTemplate` metadata, `DescribeStackResource(s)` and
+`ListStackResources` physical ids) and acts through Lambda (`Invoke`; `autopilot doctor` also reads each
+function's code package with `GetFunction`). moto can do neither for this stack: the sandbox creates the
 resources itself from the template (sandbox.cloudformation), and moto's Lambda runs code in Docker. So
 this endpoint speaks those few operations, on the wire protocols botocore uses (CloudFormation: query
 protocol, XML; Lambda: REST-JSON), and `Invoke` runs the function's real handler in the sandbox process,
 as `LocalAccount.invoke` does for everything else. Clients reach it with `AWS_ENDPOINT_URL_CLOUDFORMATION`
 and `AWS_ENDPOINT_URL_LAMBDA`: unchanged code, one code path for a deployed stack and the sandbox.
+Every function's handler runs in the sandbox process, so `GetFunction` names one code package for all of
+them: a zip holding that process's botocore `omics` service model (what the handlers call HealthOmics with),
+served by this endpoint.
 
 Read-only for CloudFormation (the stack exists as long as the sandbox runs); any other action gets the
 error a real endpoint gives to an unknown action.
@@ -16,11 +20,17 @@ error a real endpoint gives to an unknown action.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import io
 import json
 import threading
 import traceback
 import uuid
+import zipfile
 from collections.abc import Callable
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -30,8 +40,30 @@ from sandbox.omics.transport_http import SHUTDOWN_POLL_SECONDS
 
 CFN_NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 INVOKE_PREFIX = "/2015-03-31/functions/"
+CODE_PATH = "/sandbox/function-code.zip"  # GetFunction's code location (every function's: one process)
 CREATED = "2026-01-05T08:00:00Z"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+
+
+@cache
+def function_code_package() -> bytes:
+    """The code package GetFunction points at: the omics service model of the botocore this process (and so
+    every handler the sandbox runs) uses, where a bundled asset carries it."""
+    import botocore
+    import botocore.loaders
+
+    loader = botocore.loaders.Loader()
+    version = loader.determine_latest_version("omics", "service-2")
+    model = loader.load_service_model("omics", "service-2", api_version=version)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo(f"botocore/data/omics/{version}/service-2.json.gz", (2026, 1, 5, 8, 0, 0)),
+                         gzip.compress(json.dumps(model, sort_keys=True).encode(), mtime=0))
+        archive.writestr(zipfile.ZipInfo("README.txt", (2026, 1, 5, 8, 0, 0)),
+                         f"omics-autopilot sandbox: every function's handler runs in the sandbox process, with its "
+                         f"botocore {botocore.__version__}; this package holds that botocore's omics service "
+                         f"model only, so that `autopilot doctor` can check it.\n")
+    return buffer.getvalue()
 
 
 class StackApiError(Exception):
@@ -79,6 +111,11 @@ class SandboxStack:
                 "PhysicalResourceId": physical.get("Ref", logical_id), "ResourceType": resource["Type"],
                 "Timestamp": CREATED, "LastUpdatedTimestamp": CREATED, "ResourceStatus": "CREATE_COMPLETE"}
 
+    def _summary(self, logical_id: str) -> dict[str, Any]:
+        resource = self._resource(logical_id)
+        return {key: resource[key] for key in ("LogicalResourceId", "PhysicalResourceId", "ResourceType",
+                                               "LastUpdatedTimestamp", "ResourceStatus")}
+
     def cloudformation(self, action: str, params: dict[str, str]) -> dict[str, Any]:
         self._check_stack(params)
         if action == "DescribeStacks":
@@ -94,6 +131,8 @@ class SandboxStack:
             wanted = params.get("LogicalResourceId")
             ids = [wanted] if wanted else list(self.template.get("Resources", {}))
             return {"StackResources": [self._resource(i) for i in ids]}
+        if action == "ListStackResources":  # one page: the sandbox's stack is small enough
+            return {"StackResourceSummaries": [self._summary(i) for i in self.template.get("Resources", {})]}
         raise StackApiError(400, "InvalidAction", f"the sandbox stack endpoint does not serve {action}")
 
     # ------------------------------------------------------------------ Lambda
@@ -103,6 +142,20 @@ class SandboxStack:
             if spec.arn.rsplit(":", 1)[-1] == name:
                 return spec
         raise StackApiError(404, "ResourceNotFoundException", f"Function not found: {name_or_arn}")
+
+    def get_function(self, name_or_arn: str, base_url: str) -> dict[str, Any]:
+        """GetFunction: the function's configuration and where its code package is (`function_code_package`)."""
+        spec = self.function(name_or_arn)
+        package = function_code_package()
+        return {
+            "Configuration": {
+                "FunctionName": spec.arn.rsplit(":", 1)[-1], "FunctionArn": spec.arn, "Handler": spec.handler,
+                "Timeout": spec.timeout, "CodeSize": len(package),
+                "CodeSha256": base64.b64encode(hashlib.sha256(package).digest()).decode(),
+                "Description": "sandbox: the handler runs in the sandbox process", "LastModified": CREATED,
+                "State": "Active", "PackageType": "Zip"},
+            "Code": {"RepositoryType": "S3", "Location": f"{base_url}{CODE_PATH}"},
+        }
 
     def invoke(self, name_or_arn: str, payload: bytes) -> tuple[bytes, str | None]:
         """Run the function's handler; then what it sent to queues is handled, as the stack's event
@@ -151,9 +204,13 @@ def _handler(stack: SandboxStack) -> type[BaseHTTPRequestHandler]:
         def _lambda(self) -> None:
             path = self.path.split("?", 1)[0]
             name, _, rest = path[len(INVOKE_PREFIX):].partition("/")
+            if self.command == "GET" and rest == "":
+                document = stack.get_function(unquote(name), f"http://{self.headers.get('Host', 'localhost')}")
+                self._send(200, json.dumps(document).encode(), "application/json")
+                return
             if self.command != "POST" or rest != "invocations":
                 raise StackApiError(400, "InvalidRequestContentException",
-                                    "the sandbox Lambda endpoint serves Invoke only")
+                                    "the sandbox Lambda endpoint serves Invoke and GetFunction only")
             body = self._body()
             if (self.headers.get("X-Amz-Invocation-Type") or "RequestResponse") != "RequestResponse":
                 raise StackApiError(400, "InvalidRequestContentException",
@@ -176,7 +233,9 @@ def _handler(stack: SandboxStack) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             is_lambda = self.path.startswith(INVOKE_PREFIX)
             try:
-                if is_lambda:
+                if self.command == "GET" and self.path.split("?", 1)[0] == CODE_PATH:
+                    self._send(200, function_code_package(), "application/zip")
+                elif is_lambda:
                     self._lambda()
                 else:
                     self._send(200, self._cloudformation().encode(), "text/xml")

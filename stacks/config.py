@@ -101,7 +101,7 @@ CONTEXT_KEYS = (
     "serviceRoleKmsKeyArns",
 )
 
-# HealthOmics quota groups and the guide's default quotas (HEALTHOMICS.md §5), from the Lambda code.
+# HealthOmics quota groups and the guide's default quotas ('HealthOmics service quotas'), from the Lambda code.
 DEFAULT_QUOTAS = omics_quotas.DEFAULT_QUOTAS
 MAX_QUOTA = 1000  # calls/s: far above any HealthOmics quota, catches a typo'd extra digit or two
 # Keys of earlier releases: naming one stops synthesis with what replaced it, instead of ignoring it.

@@ -36,11 +36,12 @@ def node_major(node: str | None = None) -> int | None:
 def notice(major: int | None) -> str | None:
     """One readable line about an unsupported Node, or None when it is supported."""
     if major is None:
-        return "Node.js not found: the CDK needs Node.js 22 or 24 (see README, Deploy)."
+        return "Node.js not found: the CDK needs Node.js 22 or 24 (see README, Quick start)."
     if major in SUPPORTED_NODE_MAJORS:
         return None
     supported = " or ".join(str(m) for m in SUPPORTED_NODE_MAJORS)
-    return f"Node.js {major} is not supported by the CDK's jsii runtime; use Node.js {supported} (see README, Deploy)."
+    return (f"Node.js {major} is not supported by the CDK's jsii runtime; use Node.js {supported} "
+            "(see README, Quick start).")
 
 
 def quiet_jsii_node_banner(environ: dict[str, str] | None = None, major: int | None = None) -> str | None:

@@ -1,6 +1,7 @@
 """The re-run policy: what to do with a failed run, by its failure reason. Pure: no I/O, no clock.
 
-Every default follows the HealthOmics guide (`HEALTHOMICS.md` §2, §4); docs/RERUN_POLICY.md gives
+Every default follows the HealthOmics guide ('Run failure reasons', 'Rerun a run in HealthOmics', 'Call
+caching for HealthOmics runs'); docs/RERUN_POLICY.md gives
 the reason for each. Operators override any part with the `rerunPolicy` context key (cdk.json or
 `-c rerunPolicy='{...}'`), which reaches the function as the RERUN_POLICY environment variable and is
 validated by the same models at synthesis and at cold start.

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.omics_model import omics_model
 
-# HEALTHOMICS.md ("Other limits"): 100,000 runs per batch. Not in the service model (a quota).
+# The guide ('Batch runs in HealthOmics'): 100,000 runs per batch. Not in the service model (a quota).
 MAX_RUNS = 100_000
 
 # Printable ASCII is letters, digits, punctuation, symbols and the space.

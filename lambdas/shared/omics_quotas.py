@@ -1,7 +1,7 @@
 """HealthOmics API quotas as call budgets: which operation counts against which quota, and how an
 account's quota is shared by every function instance that may call it.
 
-Quota groups follow the guide's quota table (HEALTHOMICS.md §5): StartRun 1 TPS, StartRunBatch 1 TPS,
+Quota groups follow the guide's quota table ('HealthOmics service quotas'): StartRun 1 TPS, StartRunBatch 1 TPS,
 the batch APIs (GetBatch, CancelRunBatch, ListRunsInBatch) 10, the run APIs (GetRun, GetRunTask,
 ListRunTasks, ListRuns, CancelRun, DeleteRun) 10, the run-cache APIs 10. The operations of each group
 are derived from botocore's `omics` service model by name, so an operation botocore adds to a family

@@ -100,7 +100,7 @@ class Rerunner(Capability):
             key=self.key,
             notifications=self.notifications,
             batch_size=5,
-            # StartRun's default quota is a few TPS per account: two pollers at most.
+            # StartRun's default quota is 1 TPS per account (the guide's quota table): two pollers at most.
             max_concurrency=max_concurrency,
             # A re-run's delay can be up to a week (EventBridge Scheduler); the queue only holds work
             # that is due (SQS delays are at most 15 minutes), so the default retention is enough.

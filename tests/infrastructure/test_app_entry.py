@@ -28,3 +28,16 @@ def test_a_supported_node_changes_nothing_and_an_operator_choice_is_kept() -> No
     chosen = {"JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}
     assert node_support.quiet_jsii_node_banner(chosen, major=20) is None
     assert chosen == {"JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1"}
+
+
+def test_the_notice_points_at_the_readme_section_that_gives_the_node_requirement() -> None:
+    import re
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for major in (None, 20):
+        message = node_support.notice(major)
+        assert message is not None
+        (section,) = re.findall(r"see README, ([^)]+)\)", message)
+        body = re.split(r"^## ", readme, flags=re.MULTILINE)
+        (text,) = [part for part in body if part.startswith(section)]
+        assert "Node.js 22 or 24" in text and "nvm install" in text, section

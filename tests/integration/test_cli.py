@@ -147,6 +147,21 @@ def test_export_prov_and_mermaid(sandbox: Sandbox, tmp_path: Path) -> None:
     assert Path(mermaid["files"][0]).read_text().startswith("flowchart LR")
 
 
+def test_the_demo_prints_the_directory_its_crate_is_in(sandbox: Sandbox, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` ends by exporting a re-run sample's crate and saying where it is: that directory holds the
+    crate (the export adds `run-<id>-crate/` under `--out` itself)."""
+    from sandbox import demo
+
+    monkeypatch.setattr(demo, "LINEAGE_SAMPLE", FAILING_SAMPLE)
+    report = demo.Report()
+    demo.show_lineage(sandbox.account, report, tmp_path / "demo-output")
+    (line,) = [line for line in report.lines if "Workflow Run RO-Crate" in line]
+    printed = Path(line.rsplit(" written to ", 1)[1].rstrip("/"))
+    assert printed == tmp_path / "demo-output" / f"run-{sandbox.cohort.rerun_id}-crate"
+    assert (printed / "ro-crate-metadata.json").is_file(), sorted(str(p) for p in tmp_path.rglob("*"))
+
+
 def test_export_unknown_run_exits_3_and_bad_format_exits_2(sandbox: Sandbox, tmp_path: Path) -> None:
     assert sandbox.cli("export", "0000000", "--out", str(tmp_path))[0] == 3
     code, _, err = sandbox.cli("export", "1", "--format", "pdf", "--out", str(tmp_path))

@@ -83,6 +83,19 @@ def test_a_cohort_is_right_sized_from_manifests_written_after_completion(tmp_pat
         assert main(["rightsize", "batch", batch, "--prices", str(prices)], target=SandboxTarget(account),
                     stdout=human, stderr=stderr) == 0
         assert "omics.m.xlarge" in human.getvalue() and "withName" in human.getvalue()
+        # Without --prices the advice is priced with the region's current list in the table, the one
+        # `autopilot prices show` reports (the sandbox installs its synthetic list at deploy): every $ column
+        # has a figure, none is unknown.
+        shown, priced = io.StringIO(), io.StringIO()
+        assert main(["--json", "prices", "show"], target=SandboxTarget(account), stdout=shown, stderr=stderr) == 0
+        assert main(["--json", "rightsize", "batch", batch], target=SandboxTarget(account), stdout=priced,
+                    stderr=stderr) == 0, stderr.getvalue()
+        current, doc = json.loads(shown.getvalue())["current"], json.loads(priced.getvalue())
+        assert current["list_id"].startswith("sandbox-synthetic-") and current["from"] == "provenance table"
+        assert doc["price_list"] == {"id": current["list_id"], "date": current["date"], "from": "provenance table"}
+        assert all(row[column] is not None for row in doc["task_names"]
+                   for column in ("current_usd", "recommended_usd", "saving_usd")), doc["task_names"]
+        assert Decimal(next(r for r in doc["task_names"] if r["task_name"] == "align")["saving_usd"]) > 0
 
 
 def test_a_run_whose_manifest_never_appears_is_recorded_as_such() -> None:

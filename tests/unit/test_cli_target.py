@@ -227,3 +227,27 @@ def test_an_explicit_target_wins_over_the_environment(
         assert isinstance(target, TableTarget) and target.table == name, target.description
     else:
         assert isinstance(target, StackTarget) and target.stack == name, target.description
+
+
+def test_sandbox_clients_never_leave_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--sandbox`: every client goes to one of the sandbox's endpoints, the services the endpoints line does
+    not name (IAM for `doctor`'s policy simulation, ...) to its AWS endpoint, never to AWS itself; and
+    HealthOmics calls without a host prefix, as the sandbox's `env` says (`doctor`'s GetRunCache)."""
+    import autopilot_cli.app as app
+
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:5001", "AWS_ENDPOINT_URL_OMICS": "http://127.0.0.1:5002",
+           "AWS_ENDPOINT_URL_CLOUDFORMATION": "http://127.0.0.1:5003",
+           "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:5003", "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+    monkeypatch.setattr(app, "sandbox_endpoints", lambda: {"env": env, "stack_name": STACK,
+                                                           "control_url": "http://127.0.0.1:5004"})
+    target = app._target(app.build_parser().parse_args(["--sandbox", "doctor"]))
+    assert isinstance(target, StackTarget)
+    endpoint = {service: target.clients.client(service).meta.endpoint_url
+                for service in ("iam", "sts", "logs", "dynamodb", "omics", "cloudformation", "lambda")}
+    assert endpoint == {"iam": "http://127.0.0.1:5001", "sts": "http://127.0.0.1:5001",
+                        "logs": "http://127.0.0.1:5001", "dynamodb": "http://127.0.0.1:5001",
+                        "omics": "http://127.0.0.1:5002", "cloudformation": "http://127.0.0.1:5003",
+                        "lambda": "http://127.0.0.1:5003"}
+    # the emulator serves every HealthOmics operation at its endpoint: no `workflows-`/`storage-` host prefix
+    assert target.clients.client("omics").meta.config.inject_host_prefix is False

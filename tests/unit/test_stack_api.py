@@ -115,3 +115,37 @@ def test_a_handler_error_is_a_function_error_and_an_unknown_function_is_not_foun
     with pytest.raises(ClientError) as missing:
         lambda_client.invoke(FunctionName="nope", Payload=b"{}")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_list_stack_resources_and_get_function_answer_what_doctor_reads(clients: tuple[Any, Any]) -> None:
+    """`autopilot doctor` lists the stack's resources and reads the botocore model in each function's code
+    package: the sandbox answers both, the package holding the omics model of the botocore its handlers run
+    with (the sandbox process's own)."""
+    import urllib.request
+
+    import botocore.loaders
+
+    from autopilot_cli.doctor import BATCH_FEATURES, model_from_package, model_has
+
+    cloudformation, lambda_client = clients
+    # When a client lists the stack's resources (paginated, as doctor does)
+    summaries = [s for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=STACK)
+                 for s in page["StackResourceSummaries"]]
+    # Then botocore parses every resource with its type and physical id
+    assert {(s["LogicalResourceId"], s["ResourceType"], s["PhysicalResourceId"]) for s in summaries} == {
+        ("Archive1", "AWS::Events::Archive", "omics-autopilot-archive1"),
+        ("LauncherFn", "AWS::Lambda::Function", "omics-autopilot-launcherfn")}
+    # When it asks for a function's code, by name and by ARN, and downloads the package
+    for name in ("omics-autopilot-launcherfn", LAUNCHER_ARN):
+        function = lambda_client.get_function(FunctionName=name)
+        assert function["Configuration"]["FunctionArn"] == LAUNCHER_ARN
+        assert function["Configuration"]["Handler"] == "launcher.handler.lambda_handler"
+        with urllib.request.urlopen(function["Code"]["Location"], timeout=10) as response:
+            package = response.read()
+        source, model = model_from_package(package)
+        # Then the package carries this process's omics model: the batch APIs are there
+        assert model == botocore.loaders.Loader().load_service_model("omics", "service-2")
+        assert model_has(model, BATCH_FEATURES) == [] and "omics API" in source
+    with pytest.raises(ClientError) as missing:
+        lambda_client.get_function(FunctionName="nope")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -5,7 +5,7 @@ Billing rules, as the HealthOmics Run Analyzer applies them (awslabs/amazon-omic
 omics/cli/run_analyzer/__main__.py, `add_metrics`):
 - a task: its instance type's hourly price x max(60, stopTime - startTime) seconds / 3600;
 - static run storage: the provisioned capacity (minimum 1,200 GiB, then multiples of 2,400 GiB, rounded
-  up: the guide, 'Run storage types' / HEALTHOMICS.md section 2) x the run's startTime..stopTime hours;
+  up: the guide, 'Run storage types') x the run's startTime..stopTime hours;
 - dynamic run storage: the run's average used GiB (the run manifest's storageAverageGiB) x the same hours.
 The 60-second minimum was added to the Run Analyzer by awslabs/aws-healthomics-tools issue #60 ("tasks
 that run for < 1 minute are billed for 1 whole minute", PR #62). Its issue #84 (the run's estimatedUSD
