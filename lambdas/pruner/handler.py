@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pruner.config import PrunerConfig, PruneRequest, WorkItem
 from pruner.dispatch import SqsDispatcher
-from pruner.s3_store import S3_CONFIG, S3Store
+from pruner.s3_store import S3_CONFIG, S3_DELETE_CONFIG, S3Store
 from pruner.service import Pruner
 from shared.consumer import process_sqs_batch
 from shared.observability import logger, metrics, tracer
@@ -48,7 +48,7 @@ def _build(settings_json: str, config_json: str) -> Pruner:
         raise RuntimeError("PRUNE_QUEUE_URL is not set")
     return Pruner(
         ProvenanceRepository(settings.table_name),
-        S3Store(boto3.client("s3", config=S3_CONFIG)),
+        S3Store(boto3.client("s3", config=S3_CONFIG), delete_client=boto3.client("s3", config=S3_DELETE_CONFIG)),
         omics=lambda: omics_client_for(settings.omics_limits),
         config=config,
         send=SqsDispatcher(boto3.client("sqs"), config.queue_url),

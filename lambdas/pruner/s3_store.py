@@ -7,7 +7,8 @@
   `autopilot cache restore` can remove exactly those markers. Keys that fail with a retryable code
   (SlowDown, InternalError, ...) are retried with exponential backoff, the rest are returned. A retry is
   not sent once the caller's `should_stop` says stop: those keys come back unsent.
-Whole-request throttling (503 SlowDown) is retried by botocore's adaptive retry mode.
+Whole-request throttling (503 SlowDown) of LIST and GET is retried by botocore's adaptive retry mode; a refused
+DeleteObjects mostly by `delete` itself (S3_DELETE_CONFIG), so that no call outlasts the worker's stop margin.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from pruner.manifest import MAX_MANIFEST_BYTES, ManifestInfo, ManifestState, par
 PAGE_SIZE = 1000
 DELETE_BATCH = 1000
 S3_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+# DeleteObjects: S3Store.delete retries refused requests itself, asking `should_stop` first; botocore's retries
+# inside one call cannot be interrupted. Two attempts with these timeouts end within the worker's stop margin
+# (pruner.handler.SAFETY_SECONDS; tests/unit/test_pruner_delete_time_bound.py derives the bound). With S3_CONFIG
+# one call could take 11 attempts of up to 60 + 60 s each.
+S3_DELETE_CONFIG = Config(retries={"mode": "adaptive", "total_max_attempts": 2}, connect_timeout=5, read_timeout=20)
 RETRYABLE_DELETE_CODES = frozenset(
     {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "OperationAborted", "Throttling"}
 )
@@ -53,6 +59,7 @@ class S3Store:
         self,
         client: Any,
         *,
+        delete_client: Any | None = None,
         max_workers: int = 16,
         max_delete_attempts: int = 6,
         backoff_base: float = 0.2,
@@ -60,6 +67,7 @@ class S3Store:
         rng: random.Random | None = None,
     ) -> None:
         self.client = client
+        self.delete_client = delete_client or client  # the deployed worker's: S3_DELETE_CONFIG
         self.max_workers = max_workers
         self.max_delete_attempts = max_delete_attempts
         self.backoff_base = backoff_base
@@ -167,7 +175,7 @@ class S3Store:
                     outcome.unsent = pending
                     return outcome
             try:
-                response = self.client.delete_objects(
+                response = self.delete_client.delete_objects(
                     Bucket=bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": False}
                 )
             except ClientError as error:
