@@ -7,8 +7,9 @@ The pass report lists every key it deleted with the version id of the marker it 
 previous version current again. Removing a version that is already gone is a no-op in S3, so a restore
 can be repeated, and a repeat after an interruption ends where one uninterrupted restore would have.
 Deleted keys are grouped by cache entry (`{cacheUuid}/{runId}/{taskId}/{entryUuid}/`): an entry's data
-objects are restored first, and its manifest only once every one of them is current again, so HealthOmics
-never sees a manifest whose files are not back (the reverse of the pruner's delete order). An entry with a
+objects are restored first, and its manifest only once every one of them, and every file the manifest names
+(an earlier pass may have deleted some), is current again, so HealthOmics never sees a manifest whose files are
+not back (the reverse of the pruner's delete order). An entry with a
 data object that did not come back (its version expired, an unversioned bucket, an error) keeps its manifest
 deleted and is reported as partial.
 
@@ -29,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from pruner.entries import entry_prefix_of
+from pruner.manifest import MAX_MANIFEST_BYTES, CacheEntryManifest
 from pruner.service import REPORT_PART, split_s3_uri
 from shared.provenance.repository import ProvenanceRepository
 
@@ -163,7 +166,8 @@ def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_
         whole = all([_restore_key(s3, bucket, key, deleted[key], result) for key in entry.data])
         if entry.manifest is None:
             continue
-        if whole and _restore_key(s3, bucket, entry.manifest, deleted[entry.manifest], result):
+        if whole and _named_files_current(s3, bucket, prefix, entry.manifest) \
+                and _restore_key(s3, bucket, entry.manifest, deleted[entry.manifest], result):
             result.entries_restored += 1
         else:
             # Not whole: a manifest of it would be a cache hit naming a file that is gone. When only the
@@ -182,6 +186,26 @@ def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_
         },
     )
     return result
+
+
+def _named_files_current(s3: Any, bucket: str, entry_prefix: str, manifest_key: str) -> bool:
+    """Every file the hidden manifest names is current under its entry directory. This pass's report lists only
+    what this pass deleted: an earlier pass may have deleted part of the entry's data (a refused key kept the
+    manifest then), and its files are not back unless that pass is restored too. A manifest that cannot be
+    read or parsed proves nothing: False."""
+    versions = [v for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=manifest_key)
+                for v in page.get("Versions", []) if v["Key"] == manifest_key]
+    if not versions:
+        return False
+    hidden = max(versions, key=lambda v: v["LastModified"])  # the pass's delete marker is still above it
+    try:
+        body = s3.get_object(Bucket=bucket, Key=manifest_key, VersionId=hidden["VersionId"])["Body"]
+        manifest = CacheEntryManifest.model_validate_json(body.read(MAX_MANIFEST_BYTES + 1))
+    except (ClientError, ValidationError):
+        return False
+    current = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=entry_prefix)
+               for item in page.get("Contents", [])}
+    return all(entry_prefix + file.path in current for file in manifest.files)
 
 
 def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: RestoreResult) -> bool:

@@ -22,6 +22,7 @@ from tests.integration.test_pruner_hostile import (
     CACHE_UUID,
     REPORTS,
     a_cache,
+    cache_entry,
     keys,
     prune,
     put_all,
@@ -268,3 +269,53 @@ def test_what_a_failed_invocation_deleted_is_counted_in_the_pass(s3: Any, table_
     # of 4 objects and 1,459 bytes; `cache report` keeps a restored pass's net at 0 rather than below)
     record = repository.prune_history(CACHE_ID)[-1]
     assert (record["objects_deleted"], record["bytes_reclaimed"]) == (len(stale), sum(map(len, stale.values())))
+
+
+class DeniesOneKey:
+    """The real (moto) client, except DeleteObjects refuses `key` (AccessDenied), as S3 does per key."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self._client, self.key = client, key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        allowed = [o for o in Delete["Objects"] if o["Key"] != self.key]
+        response = self._client.delete_objects(Bucket=Bucket, Delete={**Delete, "Objects": allowed}) if allowed \
+            else {}
+        if len(allowed) < len(Delete["Objects"]):
+            response.setdefault("Errors", []).append({"Key": self.key, "Code": "AccessDenied", "Message": "no"})
+        return response
+
+
+def test_restoring_the_pass_that_finished_an_entry_keeps_its_manifest_deleted_while_its_data_is_not_back(
+        s3: Any, table_name: str) -> None:
+    # Given a stale entry (version 1, floor 2 set by a current entry) with two data files
+    current = cache_entry("cache/", "1001", "2001", 1, 2)
+    stale = cache_entry("cache/", "1002", "2003", 3, 1)
+    manifest = next(k for k in stale if k.endswith(".json"))
+    first_data = next(k for k in stale if not k.endswith(".json"))
+    second_data = first_data.replace("outfile.txt", "outfile2.txt")
+    stale[second_data] = b"y" * 200
+    put_all(s3, {**current, **stale})
+    # And a first enforce pass that deleted one data file, was refused the other, and kept the manifest
+    prune(DeniesOneKey(s3, second_data), table_name, f"s3://{BUCKET}/cache")
+    assert first_data not in keys(s3) and {second_data, manifest} <= keys(s3)
+    # And a second pass that finished the entry (the other data file, then the manifest)
+    second = prune(s3, table_name, f"s3://{BUCKET}/cache")
+    assert not set(stale) & keys(s3)
+    # When the operator restores the second pass
+    restored = restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, second["passId"])
+    # Then the manifest must not be current while a file of its entry is still deleted
+    back = keys(s3)
+    assert not (manifest in back and first_data not in back), (
+        f"manifest restored without {first_data.rsplit('/', 1)[1]} (deleted by the first pass); "
+        f"entries_restored={restored.entries_restored}, partial={restored.partial_entries}, "
+        f"complete={restored.complete}")
+    assert restored.partial_entries and not restored.complete
+    # and restoring the first pass too brings the whole entry back, manifest last
+    first_pass = ProvenanceRepository(table_name).prune_history(CACHE_ID)[0]["pass_id"]
+    restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, first_pass)
+    again = restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, second["passId"])
+    assert set(stale) <= keys(s3) and again.complete and again.entries_restored == 1
