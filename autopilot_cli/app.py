@@ -450,8 +450,10 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, target: Target, out: Output) -> int:
-    # the reconciler reads an ISO 8601 time (and sweeps at "now" when it cannot): resolve `now`, `-2h`... here
-    payload = {"scheduledTime": parse_time(args.at).isoformat()} if args.at else {}
+    # The reconciler reads an ISO 8601 time; `-2h` is resolved here against the target's clock (a sandbox's is
+    # virtual), and `now` is the reconciler's own (no time sent), as without --at.
+    at = args.at.strip() if args.at else None
+    payload = {"scheduledTime": parse_time(at, lambda: target.now()).isoformat()} if at and at != "now" else {}
     with out.progress() as progress:
         progress.add_task("reconciler: sweeping stale runs and batches", total=None)
         result = target.invoke("reconciler", payload)
@@ -461,15 +463,18 @@ def cmd_reconcile(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 # ====================================================================== replay
-def parse_time(value: str, now: datetime | None = None) -> datetime:
-    """ISO 8601 (`2026-01-05T08:00:00Z`, a date, ...), `now`, or relative to now: `-2h`, `-30m`, `-7d`."""
-    now = now or datetime.now(UTC)
+def parse_time(value: str, now: datetime | Callable[[], datetime] | None = None) -> datetime:
+    """ISO 8601 (`2026-01-05T08:00:00Z`, a date, ...), `now`, or relative to now: `-2h`, `-30m`, `-7d`. `now`:
+    the moment, or the clock read only for a relative time (a target's: the sandbox's is virtual)."""
+    def current() -> datetime:
+        return (now() if callable(now) else now) or datetime.now(UTC)
+
     text = value.strip()
     if text == "now":
-        return now
+        return current()
     if text.startswith("-") and text[1:-1].isdigit() and text[-1] in "mhd":
         unit = {"m": "minutes", "h": "hours", "d": "days"}[text[-1]]
-        return now - timedelta(**{unit: int(text[1:-1])})
+        return current() - timedelta(**{unit: int(text[1:-1])})
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -478,7 +483,8 @@ def parse_time(value: str, now: datetime | None = None) -> datetime:
 
 
 def cmd_replay(args: argparse.Namespace, target: Target, out: Output) -> int:
-    start, end = parse_time(args.start), parse_time(args.end)
+    now = target.now()  # once: --from and --to count from the same moment
+    start, end = parse_time(args.start, now), parse_time(args.end, now)
     if start >= end:
         raise UsageError("--from must be before --to")
     archive_arn, bus_arn = target.archive()

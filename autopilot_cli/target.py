@@ -19,6 +19,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +49,10 @@ class Target(Protocol):
     def repository(self) -> ProvenanceRepository: ...
 
     def run_cache_id(self) -> str | None: ...
+
+    def now(self) -> datetime:
+        """The target's clock: what `now` and `-2h` count from (the sandbox's is virtual)."""
+        ...
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any: ...
 
@@ -149,6 +154,9 @@ class TableTarget:
         self.table = table
         self.clients = _Clients(session, endpoint_url)
         self.description = f"table {table}" + (f" at {endpoint_url}" if endpoint_url else "")
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
     @cached_property
     def repository(self) -> ProvenanceRepository:
@@ -268,6 +276,9 @@ class SandboxTarget:
     def __init__(self, account: Any) -> None:
         self.account = account
         self.description = "in-process sandbox"
+
+    def now(self) -> datetime:
+        return self.account.clock.now()  # type: ignore[no-any-return]
 
     @property
     def repository(self) -> ProvenanceRepository:

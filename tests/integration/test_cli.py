@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from autopilot_cli.app import main, parse_time
 from autopilot_cli.target import SandboxTarget, TableTarget
 from sandbox.local import LocalAccount
 from sandbox.omics import FaultPlan
+from shared.status import from_iso_time
 from tests.operations_scenario import (
     CONTEXT,
     FAILING_SAMPLE,
@@ -279,3 +281,14 @@ def test_submit_a_sheet_then_follow_its_batch(sandbox: Sandbox, tmp_path: Path) 
     assert sorted(batch["samples"]) == ["C-0", "C-1", "C-2"]
     assert batch["final_outcomes"] == {"COMPLETED": 3}
     assert batch["submission"]["submission_id"] == submitted["submission_id"]
+
+
+@pytest.mark.parametrize(("at", "hours_back"), [("now", 0), ("-1h", 1)])
+def test_reconcile_at_a_relative_time_counts_from_the_sandbox_s_clock(sandbox: Sandbox, at: str,
+                                                                      hours_back: int) -> None:
+    # Given the in-process sandbox, whose clock is virtual (months from this machine's)
+    # When the reconciler is asked to sweep at `now`, or an hour before it
+    doc = sandbox.cli_json("reconcile", "--at", at)
+    # Then it sweeps at the sandbox's time (OPERATIONS.md: --at defaults to now), not this machine's
+    expected = sandbox.account.clock.now() - timedelta(hours=hours_back)
+    assert abs((from_iso_time(doc["now"]) - expected).total_seconds()) < 60, (doc["now"], expected)

@@ -35,6 +35,9 @@ def test_reconcile_at_takes_a_relative_time_and_sends_the_moment_it_names() -> N
         def settle(self) -> None:
             return None
 
+        def now(self) -> datetime:
+            return datetime.now(UTC)
+
     target = Target()
     stdout, stderr = io.StringIO(), io.StringIO()
     before = datetime.now(UTC)
