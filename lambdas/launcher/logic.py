@@ -38,6 +38,7 @@ from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
 from shared.observability import logger
+from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
@@ -218,6 +219,9 @@ class Launcher:
             outcome.run_count = validated.run_count
             if not validated.ok:
                 return self._reject(outcome, identity, validated.errors, report, existing, dry_run)
+            inherited = self._inherited_storage_problem(validated.default_run_setting)
+            if inherited is not None:
+                return self._reject(outcome, identity, [inherited], report, existing, dry_run)
             plan = build_plan(validated, identity, self.config.settings_prefix)
             outcome.inline = plan.inline
             if dry_run:
@@ -234,6 +238,36 @@ class Launcher:
         with without_cyclic_gc():
             sheet = parse(data, fmt)
             return validate(sheet, self.config.default_run_setting(), submission_id, self.config.policy())
+
+    def _inherited_storage_problem(self, settings: Mapping[str, Any]) -> SheetError | None:
+        """A sheet that names no storageType (nor does the deployment) runs with its workflow's own default
+        (CreateWorkflow / CreateWorkflowVersion take a storageType), which may be DYNAMIC: bounded as a sheet's
+        choice would be. One GetWorkflow (or GetWorkflowVersion) a sheet, only while sheets may not choose
+        DYNAMIC."""
+        policy = self.config.policy()
+        if policy.dynamic_storage or settings.get("storageType"):
+            return None
+        workflow, version = str(settings["workflowId"]), settings.get("workflowVersionName")
+        owner = {"workflowOwnerId": settings["workflowOwnerId"]} if settings.get("workflowOwnerId") else {}
+        kind = {"type": settings["workflowType"]} if settings.get("workflowType") else {}
+        named = f"workflow {workflow}" + (f" version {version}" if version else "")
+        try:
+            described = (self.omics.get_workflow_version(workflowId=workflow, versionName=version, **kind, **owner)
+                         if version else self.omics.get_workflow(id=workflow, **kind, **owner))
+        except ClientError as error:
+            operation = "GetWorkflowVersion" if version else "GetWorkflow"
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in RETRYABLE_OMICS_CODES:
+                raise RetryableError(f"{operation}: {code}") from error
+            message = error.response.get("Error", {}).get("Message", "")
+            return SheetError(None, "workflowVersionName" if version else "workflowId",
+                              f"{named}: HealthOmics refused {operation}: {code}: {message}".rstrip(": "))
+        storage_type = str(described.get("storageType") or "STATIC")  # the service's default (the guide)
+        problem = policy.storage_type_problem(storage_type)
+        if problem is None:
+            return None
+        return SheetError(None, "storageType", f"{named} runs with {storage_type} storage unless told otherwise: "
+                                               f"{problem}; name storageType STATIC and a storageCapacity")
 
     def _submit(self, outcome: LaunchOutcome, identity: SheetIdentity, validated: Validated, plan: Plan,
                 report: tuple[str, str] | None, existing: Mapping[str, Any] | None) -> LaunchOutcome:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.omics.errors import ResourceNotFoundException, ValidationException
 from sandbox.omics.specs import WorkflowSpec, spec_from_zip
-from sandbox.omics.state import Batch, Run, RunCache, Task, Workflow
+from sandbox.omics.state import Batch, Run, RunCache, Task, Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
     from sandbox.omics.emulator import OmicsEmulator
@@ -109,6 +109,33 @@ def get_workflow(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
         "uuid": wf.uuid,
         "metadata": {"sandboxTasks": ",".join(t.name for t in wf.spec.tasks)},
     }
+
+
+@operation("CreateWorkflowVersion")
+def create_workflow_version(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
+    """A version of a workflow with its own run defaults (the guide: workflow versioning). Only what runs and
+    the launcher read is kept: its storage type and capacity."""
+    wf = _workflow(emu, p["workflowId"])
+    version = wf.versions.get(p["versionName"])
+    if version is None:
+        version = WorkflowVersion(name=p["versionName"], arn=f"{wf.arn}/version/{p['versionName']}",
+                                  storage_type=p.get("storageType"), storage_capacity=p.get("storageCapacity"),
+                                  creation_time=emu.now())
+        wf.versions[version.name] = version
+    return {"arn": version.arn, "workflowId": wf.id, "versionName": version.name, "status": version.status,
+            "uuid": wf.uuid}
+
+
+@operation("GetWorkflowVersion")
+def get_workflow_version(emu: OmicsEmulator, p: dict[str, Any]) -> dict[str, Any]:
+    wf = _workflow(emu, p["workflowId"])
+    version = wf.versions.get(p["versionName"])
+    if version is None:
+        raise ResourceNotFoundException(f"Workflow version {p['versionName']} of workflow {wf.id} not found")
+    return {"arn": version.arn, "workflowId": wf.id, "versionName": version.name, "status": version.status,
+            "type": "PRIVATE", "engine": wf.engine, "main": wf.main, "digest": wf.digest,
+            "storageType": version.storage_type, "storageCapacity": version.storage_capacity,
+            "creationTime": version.creation_time, "uuid": wf.uuid}
 
 
 @operation("ListWorkflows")

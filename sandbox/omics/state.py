@@ -31,6 +31,18 @@ class Workflow:
     creation_time: datetime
     request_id: str
     status: str = "ACTIVE"
+    # versionName -> its own defaults (CreateWorkflowVersion): storageType and storageCapacity, as the workflow's
+    versions: dict[str, WorkflowVersion] = field(default_factory=dict)
+
+
+@dataclass
+class WorkflowVersion:
+    name: str
+    arn: str
+    storage_type: str | None
+    storage_capacity: int | None
+    creation_time: datetime
+    status: str = "ACTIVE"
 
 
 @dataclass

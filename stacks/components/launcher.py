@@ -57,11 +57,12 @@ OBJECT_CREATED = "Object Created"
 # StartRunBatch on the batch AND StartRun on the runs, workflow and run group it creates runs with
 # (the guide's dual authorization) and the run cache every run attaches (the stack's: granted by its id);
 # TagResource because batches and runs are tagged at creation; GetBatch only when a FAILED event carries no
-# failure reason.
+# failure reason; GetWorkflow(Version) for the default storage type of a sheet that names none (both authorize
+# on workflow/..., a version's ARN being workflow/<id>/version/<name>).
 LAUNCHER_OMICS_ACTIONS = {
     "runBatch": ("omics:StartRunBatch", "omics:GetBatch", "omics:TagResource"),
     "run": ("omics:StartRun", "omics:TagResource"),
-    "workflow": ("omics:StartRun",),
+    "workflow": ("omics:StartRun", "omics:GetWorkflow", "omics:GetWorkflowVersion"),
     "runGroup": ("omics:StartRun",),
     "runCache": ("omics:StartRun",),
 }

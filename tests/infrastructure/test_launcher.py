@@ -89,6 +89,9 @@ def test_healthomics_permissions_are_dual_authorization_and_nothing_wider(which:
         "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup")}
                           | {f"{ARN}runCache/{'*' if which == 'bring-your-own' else _run_cache(template)}"},
         "omics:TagResource": {f"{ARN}run/*", f"{ARN}runBatch/*"},
+        # the default storage of a sheet's workflow (or version: workflow/<id>/version/<name>) when it names none
+        "omics:GetWorkflow": {f"{ARN}workflow/*"},
+        "omics:GetWorkflowVersion": {f"{ARN}workflow/*"},
     }
 
 

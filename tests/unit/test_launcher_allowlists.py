@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -226,3 +227,32 @@ def test_a_genuine_settings_file_is_reused_after_its_hash_is_checked(env: Launch
     outcome = env.launcher.launch_object(BUCKET, "submissions/big.csv")
     assert outcome is not None and outcome.status == "SUBMITTED"
     assert env.emu.calls["StartRunBatch"] == 1
+
+
+def test_a_workflow_s_own_dynamic_default_is_bounded_like_a_sheet_s_choice() -> None:
+    # A sheet that names no storageType runs with its workflow's default (CreateWorkflow and
+    # CreateWorkflowVersion take a storageType: botocore's omics model), which may be DYNAMIC
+    with mock_aws(), launcher_env() as env:
+        dynamic = env.emu.register_workflow("germline-dynamic", storage_type="DYNAMIC")
+        omics = boto3.client("omics")
+        omics.create_workflow_version(workflowId=env.workflow_id, versionName="v2-dynamic", storageType="DYNAMIC",
+                                      requestId="v2", definitionUri="s3://lab/germline-v2.zip")
+        env.launcher.config.allowed_workflows = [dynamic, env.workflow_id]
+        # When sheets name that workflow, or that version of the allowed one, and no storageType
+        for name, sheet in (("w.json", {"workflowId": dynamic}),
+                            ("v.json", {"workflowId": env.workflow_id, "workflowVersionName": "v2-dynamic"})):
+            env.upload(f"submissions/{name}", json.dumps({**sheet, "runs": _runs()}))
+            outcome = env.launcher.launch_object(BUCKET, f"submissions/{name}")
+            # Then each is REJECTED on storageType, with no batch started
+            assert outcome is not None and outcome.status == "REJECTED", name
+            (error,) = outcome.errors
+            assert error["column"] == "storageType" and "runs with DYNAMIC storage unless told otherwise" in \
+                error["reason"] and "sheetAllowDynamicStorage" in error["reason"]
+        assert env.emu.batches == {}
+        # and naming STATIC storage with a capacity runs the same workflow
+        env.upload("submissions/s.json", json.dumps({"workflowId": dynamic, "storageType": "STATIC",
+                                                     "storageCapacity": 1200, "runs": _runs()}))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/s.json")
+        assert outcome is not None and outcome.status == "SUBMITTED"
+        (batch,) = env.emu.batches.values()
+        assert batch.default_run_setting["storageType"] == "STATIC"

@@ -182,12 +182,23 @@ def test_rejected_sheet_records_every_error_writes_report_alarms_once_and_calls_
 
 
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
-    with mock_aws(), launcher_env(workflow_id="4242") as env:
+    # the deployment names its storage, so nothing asks for the workflow's default before StartRunBatch
+    with mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
         env.upload("submissions/c.csv", csv_sheet(2))
         outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
     assert outcome is not None and outcome.status == "REJECTED"
     reason = "HealthOmics refused the batch: ResourceNotFoundException: Workflow 4242 not found"
     assert outcome.errors == [{"row": None, "column": None, "reason": reason}]
+
+
+def test_a_workflow_the_service_does_not_know_is_a_rejection_with_the_service_message() -> None:
+    # when the launcher first asks for the workflow's default storage (no storageType named anywhere)
+    with mock_aws(), launcher_env(workflow_id="4242") as env:
+        env.upload("submissions/c.csv", csv_sheet(2))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
+    assert outcome is not None and outcome.status == "REJECTED"
+    reason = "workflow 4242: HealthOmics refused GetWorkflow: ResourceNotFoundException: Workflow 4242 not found"
+    assert outcome.errors == [{"row": None, "column": "workflowId", "reason": reason}]
 
 
 @pytest.mark.parametrize(("reason", "message", "kind"), [
