@@ -326,29 +326,12 @@ class Pruner:
 
     def _recorded_items(self, record: dict[str, Any], round_number: int) -> list[WorkItem]:
         """The work items of one round of a pass as recorded (item records + pass record), those not done."""
-        bucket, prefix = split_s3_uri(record["cache_s3_uri"])
-        rules = record.get("rules", {})
         return [
-            WorkItem(
-                cache_id=record["cache_id"],
-                pass_id=record["pass_id"],
-                pass_sk=record["sk"],
-                round=round_number,
-                item_id=i["item_id"],
-                bucket=bucket,
-                cache_prefix=prefix,
-                start=i.get("start"),
-                end=i.get("end"),
-                inventory=i.get("inventory"),
-                floor=int(i["floor"]),
-                # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
-                ceiling=int(record.get("ceiling") or ceiling_from(rules, record.get("initial_floor", 0))),
+            _round_item(
+                record, round_number, i, floor=int(i["floor"]),
+                previous_floor=int(i["previous_floor"]) if i.get("previous_floor") is not None else None,
                 # A catch-up round reads every manifest (as _catch_up sends it)
                 unchanged_before=record.get("incremental_since") if round_number == 1 else None,
-                previous_floor=int(i["previous_floor"]) if i.get("previous_floor") is not None else None,
-                mode=record["mode"],
-                rules=rules,
-                started_at=record["started_at"],
             )
             for i in self.repository.prune_items(record["cache_id"], record["pass_id"], round_number)
             if not i.get("done")
@@ -702,28 +685,9 @@ class Pruner:
     ) -> None:
         """Re-scan the ranges judged under a lower floor than the highest version seen in the cache."""
         round_number = finished_round + 1
-        bucket, prefix = split_s3_uri(pass_record["cache_s3_uri"])
-        rules = pass_record.get("rules", {})
         items = [
-            WorkItem(
-                cache_id=cache_id,
-                pass_id=pass_record["pass_id"],
-                pass_sk=pass_record["sk"],
-                round=round_number,
-                item_id=i["item_id"],
-                bucket=bucket,
-                cache_prefix=prefix,
-                start=i.get("start"),
-                end=i.get("end"),
-                inventory=i.get("inventory"),
-                floor=highest,
-                # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
-                ceiling=int(pass_record.get("ceiling") or ceiling_from(rules, pass_record.get("initial_floor", 0))),
-                previous_floor=int(i["applied_floor"]),
-                mode=pass_record["mode"],
-                rules=rules,
-                started_at=pass_record["started_at"],
-            )
+            _round_item(pass_record, round_number, i, floor=highest, previous_floor=int(i["applied_floor"]),
+                        unchanged_before=None)
             for i in behind
         ]
         # Items recorded, then the pass moved to the round, then sent: none is sent before the whole plan is
@@ -895,3 +859,30 @@ _S3_LOCATIONS = frozenset({"cache_s3_uri", "inventory_manifest", "inventory_unus
 
 def _without_locations(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if name not in _S3_LOCATIONS}
+
+
+def _round_item(record: dict[str, Any], round_number: int, item: dict[str, Any], *, floor: int,
+                previous_floor: int | None, unchanged_before: str | None) -> WorkItem:
+    """The work item of a recorded item record in a round of the pass `record`."""
+    bucket, prefix = split_s3_uri(record["cache_s3_uri"])
+    rules = record.get("rules", {})
+    return WorkItem(
+        cache_id=record["cache_id"],
+        pass_id=record["pass_id"],
+        pass_sk=record["sk"],
+        round=round_number,
+        item_id=item["item_id"],
+        bucket=bucket,
+        cache_prefix=prefix,
+        start=item.get("start"),
+        end=item.get("end"),
+        inventory=item.get("inventory"),
+        floor=floor,
+        # A pass started by an earlier release has no ceiling: derive it from the recorded floor.
+        ceiling=int(record.get("ceiling") or ceiling_from(rules, record.get("initial_floor", 0))),
+        unchanged_before=unchanged_before,
+        previous_floor=previous_floor,
+        mode=record["mode"],
+        rules=rules,
+        started_at=record["started_at"],
+    )
