@@ -6,6 +6,8 @@ deleting a marker version makes the previous version current again)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,6 +35,40 @@ from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cach
 def bodies(s3: Any, names: set[str]) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in names}
 
+
+
+@dataclass
+class _DiedPass:
+    current: dict[str, bytes]
+    stale: dict[str, bytes]
+    repository: ProvenanceRepository
+    started: dict[str, Any]
+    redeliver: Callable[[], None]  # the work item's message again, to a worker that completes it
+
+
+def _a_pass_whose_worker_died_after_deleting_data(s3: Any, table_name: str) -> _DiedPass:
+    """An enforce pass whose worker deleted the stale entries' data objects (first DeleteObjects call) and died
+    before their manifests (second call): the pass is RUNNING, its message to be redelivered."""
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    queue = InlineQueue()
+    repository = ProvenanceRepository(table_name)
+    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
+
+    def pruner(client: Any) -> Pruner:
+        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
+
+    started = pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
+    [item] = list(queue.items)
+    queue.items.clear()
+    with pytest.raises(ConnectionResetError):
+        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+
+    def redeliver() -> None:
+        queue([item])
+        queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+
+    return _DiedPass(current, stale, repository, started, redeliver)
 
 def test_restore_brings_back_exactly_what_an_enforce_pass_deleted(s3: Any, table_name: str) -> None:
     # Given a cache whose stale entries an enforce pass deleted
@@ -86,23 +122,10 @@ class DropsAfterDeleting:
 def test_what_a_failed_invocation_deleted_is_in_the_report_and_restored(s3: Any, table_name: str) -> None:
     # Given an enforce pass whose worker dies after deleting the stale entries' data objects (first
     # DeleteObjects call) and before their manifests (second call)
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    queue = InlineQueue()
-    repository = ProvenanceRepository(table_name)
-    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
-
-    def pruner(client: Any) -> Pruner:
-        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
-
-    started = pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
-    [item] = list(queue.items)
-    queue.items.clear()
-    with pytest.raises(ConnectionResetError):
-        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+    died = _a_pass_whose_worker_died_after_deleting_data(s3, table_name)
+    current, stale, repository, started = died.current, died.stale, died.repository, died.started
     # When the message is redelivered, the pass completes, and the pass is restored
-    queue([item])
-    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    died.redeliver()
     assert keys(s3) == set(current)
     restored = restore_pass(repository, s3, CACHE_ID, started["passId"])
     # Then everything the pass deleted, in either invocation, is back
@@ -192,20 +215,8 @@ def test_a_pass_still_running_is_refused_then_restored_once_it_finished(s3: Any,
     redelivered work deletes again, while saying it restored them."""
     # Given an enforce pass whose worker deleted the stale entries' data files and died (the message will
     # be redelivered): the pass is still RUNNING
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    queue = InlineQueue()
-    repository = ProvenanceRepository(table_name)
-    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
-
-    def pruner(client: Any) -> Pruner:
-        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
-
-    started = pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
-    [item] = list(queue.items)
-    queue.items.clear()
-    with pytest.raises(ConnectionResetError):
-        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
+    died = _a_pass_whose_worker_died_after_deleting_data(s3, table_name)
+    current, stale, repository, started = died.current, died.stale, died.repository, died.started
     assert repository.prune_history(CACHE_ID)[-1]["status"] == "RUNNING"
     deleted_so_far = keys(s3)
     # When the operator restores it: refused, and nothing is touched
@@ -213,8 +224,7 @@ def test_a_pass_still_running_is_refused_then_restored_once_it_finished(s3: Any,
         restore_pass(repository, s3, CACHE_ID, started["passId"])
     assert keys(s3) == deleted_so_far and "restored_objects" not in repository.prune_history(CACHE_ID)[-1]
     # Then once the pass has finished, the restore brings back everything it deleted
-    queue([item])
-    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    died.redeliver()
     restored = restore_pass(repository, s3, CACHE_ID, started["passId"])
     assert keys(s3) == set(current) | set(stale)
     assert (restored.restored, restored.not_restorable, restored.failed) == (len(stale), [], {})
@@ -249,22 +259,9 @@ OPEN_DEFECT = (
 @pytest.mark.xfail(strict=True, reason=OPEN_DEFECT)
 def test_what_a_failed_invocation_deleted_is_counted_in_the_pass(s3: Any, table_name: str) -> None:
     # Given an enforce pass whose worker dies after deleting the stale entries' data objects, then completes
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    queue = InlineQueue()
-    repository = ProvenanceRepository(table_name)
-    config = PrunerConfig(cache_ids=[CACHE_ID], report_bucket=REPORTS)
-
-    def pruner(client: Any) -> Pruner:
-        return Pruner(repository, S3Store(client, sleep=lambda _: None), lambda: None, config, queue)
-
-    pruner(s3).start_pass(CacheTarget(CACHE_ID, f"s3://{BUCKET}/cache"), "enforce")
-    [item] = list(queue.items)
-    queue.items.clear()
-    with pytest.raises(ConnectionResetError):
-        pruner(DropsAfterDeleting(s3, fail_on=2)).work(item, lambda: False, invocation_id="first")
-    queue([item])
-    queue.drain(lambda again: pruner(s3).work(again, lambda: False, invocation_id="second"))
+    died = _a_pass_whose_worker_died_after_deleting_data(s3, table_name)
+    stale, repository = died.stale, died.repository
+    died.redeliver()
     # Then the pass record counts every object and byte it deleted (today: the manifests only, 2 and 1,252
     # of 4 objects and 1,459 bytes; `cache report` keeps a restored pass's net at 0 rather than below)
     record = repository.prune_history(CACHE_ID)[-1]
