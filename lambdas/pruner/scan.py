@@ -525,9 +525,18 @@ class RangeScanner:
         try:
             return self._run(state, batcher)
         except BaseException:
-            # A failing invocation resumes from its last checkpoint: report every decision it took, as
-            # before decisions were held (a line may repeat; none of an entry deleted since goes missing).
-            self.report.release()
+            if batcher is not None and batcher.boundaries and not batcher.stopped:
+                # A failing enforce scan (S3 or DynamoDB raised) checkpoints where a stop would have: the
+                # retry resumes there, with the counts of what this one deleted since (the objects of the
+                # request that raised are not known: judged again, counted if they are still there).
+                try:
+                    self._stopped(state, batcher)
+                except Exception:  # the first error is the one to raise
+                    self.report.release()
+            else:
+                # It resumes from its last checkpoint: report every decision it took, as before decisions
+                # were held (a line may repeat; none of an entry deleted since goes missing).
+                self.report.release()
             raise
 
     def _run(self, state: ScanState, batcher: DeleteBatcher | None) -> ScanState:
