@@ -17,6 +17,10 @@ Only a finished pass is restored: while a pass runs, its workers (a redelivered 
 may still delete, and would delete again what a restore brought back. A restore is not an exemption
 either: a later enforce pass under the same rules judges the restored entries stale again and deletes them.
 
+A DeleteObjects that answered a whole-request error after deleting was sent again by the pruner, which put a
+second delete marker on each key it had deleted; the report keeps the last. Under the pass's marker, the restore
+also removes the markers made while the pass ran (at most one a retry), and no version of data.
+
 A restore deletes object versions, so it trusts its input no more than the pruner does: it reads only the
 pass's own report parts (service.REPORT_PART, directly under the pass's report prefix), skips keys outside
 the cache prefix, and removes a version only when S3 lists it as a delete marker of that key.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,6 +41,7 @@ from pruner.entries import entry_prefix_of
 from pruner.manifest import MAX_MANIFEST_BYTES, CacheEntryManifest
 from pruner.service import REPORT_PART, split_s3_uri
 from shared.provenance.repository import ProvenanceRepository
+from shared.status import from_iso_time
 
 
 class RestoreError(Exception):
@@ -49,6 +55,8 @@ class PassNotFound(RestoreError):
 # What Pruner._close writes, with finished_at, once every work item is done: no worker of the pass deletes
 # again (a redelivered message is a duplicate). Until then the pass is RUNNING.
 FINISHED_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "ABORTED"})
+# A retried DeleteObjects stacks at most one marker a try (S3Store's retries of a refused request).
+MAX_STACKED_MARKERS = 6
 
 
 @dataclass
@@ -159,15 +167,17 @@ def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_
     if not record.get("report_uri"):
         raise RestoreError(f"pass {pass_id} wrote no report (no report bucket): nothing says what it deleted")
     bucket, cache_prefix = split_s3_uri(record["cache_s3_uri"])
+    # S3 times its versions to the second: a marker of the pass's first second must fall inside
+    window = (from_iso_time(record["started_at"]) - timedelta(seconds=1), from_iso_time(record["finished_at"]))
     result = RestoreResult(cache_id, pass_id, bucket)
     deleted = {key: marker for key, marker in deleted_keys(s3, record["report_uri"]) if key.startswith(cache_prefix)}
     for prefix, entry in group_by_entry(deleted, cache_prefix).items():
         # Every data key is tried (a list, not a generator): one lost file does not keep the others deleted.
-        whole = all([_restore_key(s3, bucket, key, deleted[key], result) for key in entry.data])
+        whole = all([_restore_key(s3, bucket, key, deleted[key], result, window) for key in entry.data])
         if entry.manifest is None:
             continue
         if whole and _named_files_current(s3, bucket, prefix, entry.manifest) \
-                and _restore_key(s3, bucket, entry.manifest, deleted[entry.manifest], result):
+                and _restore_key(s3, bucket, entry.manifest, deleted[entry.manifest], result, window):
             result.entries_restored += 1
         else:
             # Not whole: a manifest of it would be a cache hit naming a file that is gone. When only the
@@ -208,7 +218,24 @@ def _named_files_current(s3: Any, bucket: str, entry_prefix: str, manifest_key: 
     return all(entry_prefix + file.path in current for file in manifest.files)
 
 
-def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: RestoreResult) -> bool:
+def _stacked_markers(s3: Any, bucket: str, key: str, window: tuple[datetime, datetime]) -> list[str]:
+    """Delete markers on top of `key`'s versions, newest first, made while the pass ran: a DeleteObjects that
+    answered a whole-request error after deleting was sent again, which put a second marker on each key it had
+    deleted (the report keeps the last). Stops at the first version that is data or older than the pass."""
+    listed = [(v["LastModified"], v["VersionId"], marker) for page in
+              s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+              for marker, kind in ((True, "DeleteMarkers"), (False, "Versions"))
+              for v in page.get(kind, []) if v["Key"] == key]
+    stacked = []
+    for when, version_id, marker in sorted(listed, key=lambda v: v[0], reverse=True)[:MAX_STACKED_MARKERS]:
+        if not marker or not window[0] <= when <= window[1]:
+            break
+        stacked.append(version_id)
+    return stacked
+
+
+def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: RestoreResult,
+                 window: tuple[datetime, datetime]) -> bool:
     """Make `key`'s version from before the pass current again by removing the pass's delete marker; True
     when the key is current afterwards (also when an earlier restore already removed the marker)."""
     if marker is None:
@@ -221,6 +248,8 @@ def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: Res
             return False
         if kind:
             s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
+            for stacked in _stacked_markers(s3, bucket, key, window):
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=stacked)
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from pruner.config import PrunerConfig
 from pruner.dispatch import InlineQueue
@@ -309,3 +310,36 @@ def test_restoring_the_pass_that_finished_an_entry_keeps_its_manifest_deleted_wh
     restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, first_pass)
     again = restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, second["passId"])
     assert set(stale) <= keys(s3) and again.complete and again.entries_restored == 1
+
+
+class FailsAfterDeletingOnce:
+    """The real (moto) client, except the first DeleteObjects deletes and then answers a whole-request 500
+    (InternalError), as S3 may: the pruner sends the same keys again, and each gets a second delete marker."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.failed = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        response = self._client.delete_objects(Bucket=Bucket, Delete=Delete)
+        if not self.failed:
+            self.failed = True
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error"}},
+                              "DeleteObjects")
+        return dict(response)
+
+
+def test_a_delete_retried_after_a_500_that_had_deleted_is_restored_whole(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose first DeleteObjects deleted the stale data files and still answered 500: its
+    # retry put a second delete marker on each, and the report holds that second one
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    result = prune(FailsAfterDeletingOnce(s3), table_name, f"s3://{BUCKET}/cache")
+    assert keys(s3) == set(current) and result["record"]["status"] == "COMPLETED"
+    # When the operator restores the pass
+    restored = restore_pass(ProvenanceRepository(table_name), s3, CACHE_ID, result["passId"])
+    # Then every key it deleted is back, the markers its retry stacked removed too
+    assert keys(s3) == set(current) | set(stale) and bodies(s3, set(stale)) == stale
+    assert restored.complete and restored.entries_restored == len(stale) // 2
