@@ -17,6 +17,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             process.wait(timeout=30)
 
 
-@pytest.fixture
-def cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _sandbox_cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`autopilot --sandbox ...` as a user types it: the endpoints come from the sandbox's file only."""
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
@@ -89,29 +89,52 @@ def cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Any:
     return run
 
 
+@pytest.fixture
+def cli(served: Served, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return _sandbox_cli(served, monkeypatch)
+
+
+@dataclass
+class Launched:
+    dry_run: dict[str, Any]  # the CSV example checked before anything was submitted
+    runs_after_dry_run: dict[str, Any]
+    batches: list[str]  # one batch per shipped example, run until quiet
+
+
+@pytest.fixture(scope="module")
+def launched(served: Served) -> Launched:
+    """The story every later step needs, played once whichever tests run (-k too): a fault on one sample, the
+    CSV example dry-run, then both shipped examples submitted and run until quiet."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cli = _sandbox_cli(served, monkeypatch)
+        served.control("POST", "/faults", {"runs": [{"reason": "RUN_TASK_FAILED", "at_task": "call",
+                                                     "run_setting_id": FAILING_SAMPLE}]})
+        dry_run = _json(cli("submit", str(SHEETS / "germline-cohort.csv"), "--dry-run", "--json"))
+        runs_after_dry_run = served.control("GET", "/state")["omics"]["runs_by_status"]
+        batches = []
+        for sheet in ("germline-cohort.csv", "germline-cohort.json"):
+            submitted = _json(cli("--json", "submit", str(SHEETS / sheet)))
+            assert submitted["status"] == "SUBMITTED" and submitted["batch_id"], submitted
+            batches.append(submitted["batch_id"])
+        served.quiet()
+    return Launched(dry_run, runs_after_dry_run, batches)
+
+
 def _json(result: tuple[int, str, str]) -> Any:
     code, out, err = result
     assert code == 0, err
     return json.loads(out)
 
 
-def test_the_shipped_sheets_validate_and_launch_in_the_sandbox(served: Served, cli: Any) -> None:
+def test_the_shipped_sheets_validate_and_launch_in_the_sandbox(launched: Launched, cli: Any) -> None:
     # Given a fresh sandbox (its demo workflow is the stack's default) and a fault on one sample
-    served.control("POST", "/faults", {"runs": [{"reason": "RUN_TASK_FAILED", "at_task": "call",
-                                                 "run_setting_id": FAILING_SAMPLE}]})
     # When the CSV example is dry-run, nothing starts
-    checked = _json(cli("submit", str(SHEETS / "germline-cohort.csv"), "--dry-run", "--json"))
+    checked = launched.dry_run
     assert checked["status"] == "VALID" and checked["run_count"] == 3 and checked["errors"] == []
-    assert served.control("GET", "/state")["omics"]["runs_by_status"] == {}
-    # When both examples are submitted, each becomes one batch
-    batches = []
-    for sheet in ("germline-cohort.csv", "germline-cohort.json"):
-        submitted = _json(cli("--json", "submit", str(SHEETS / sheet)))
-        assert submitted["status"] == "SUBMITTED" and submitted["batch_id"], submitted
-        batches.append(submitted["batch_id"])
-    served.quiet()
+    assert launched.runs_after_dry_run == {}
+    # When both examples are submitted, each becomes one batch (the fixture), run until quiet
     # Then every sample completes, the failed one after a re-run from the run cache
-    for batch_id in batches:
+    for batch_id in launched.batches:
         outcome = _json(cli("batch", "show", batch_id, "--json"))
         assert outcome["final_outcomes"] == {"COMPLETED": 3}, outcome
     sample = _json(cli("sample", "show", FAILING_SAMPLE, "--json"))
@@ -119,7 +142,7 @@ def test_the_shipped_sheets_validate_and_launch_in_the_sandbox(served: Served, c
     assert "FAILED" in statuses and statuses.count("COMPLETED") == 2  # one per batch, the failure re-run
 
 
-def test_cache_prune_dry_run_then_enforce(served: Served, cli: Any) -> None:
+def test_cache_prune_dry_run_then_enforce(served: Served, launched: Launched, cli: Any) -> None:
     # Given the cache entries the failed run wrote, then a service update (manifest version bump) and a
     # run started by a user's script that writes entries of the new version
     served.control("POST", "/manifest-version/bump")
@@ -148,7 +171,7 @@ def test_cache_prune_dry_run_then_enforce(served: Served, cli: Any) -> None:
     assert sorted(p["mode"] for p in report["passes"]) == ["dry-run", "enforce"]
 
 
-def test_reconcile_and_replay(served: Served, cli: Any) -> None:
+def test_reconcile_and_replay(served: Served, launched: Launched, cli: Any) -> None:
     # When the operator sweeps now, the reconciler answers with its sweep
     sweep = _json(cli("--json", "reconcile"))
     assert {"runs_checked", "healed"} <= sweep.keys()
