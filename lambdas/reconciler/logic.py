@@ -13,7 +13,7 @@ each; with many, ListRuns pages per active status (100 runs a page) tell which r
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
 was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
-recorder would have; so with an ended batch (PROCESSED, or its runs deleted) whose members were not recorded
+recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs deleted) whose members were not recorded
 (one HealthOmics no longer knows, DeleteBatch, is recorded as such). Every heal is recorded
 once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).

@@ -2,7 +2,7 @@
 
 HealthOmics calls are few: task events cost none; a run costs one GetRun plus ListRunTasks pages,
 once, when it first reaches a terminal status; a batch costs ListRunsInBatch pages, once, when its
-run map is complete (INPROGRESS, PROCESSED, or the deletion of its runs that follows). Duplicates and late
+run map is complete (INPROGRESS, PROCESSED, CANCELLED, or the deletion of its runs that follows). Duplicates and late
 events cost one DynamoDB request.
 """
 

@@ -64,13 +64,13 @@ BATCH_RANK: dict[str, int] = {
     BatchStatus.RUNS_DELETE_FAILED: 8,  # the other outcome of RUNS_DELETING
 }
 BATCH_TERMINAL = frozenset({BatchStatus.PROCESSED, BatchStatus.FAILED, BatchStatus.CANCELLED})
-# No longer in flight, no members left to record (FAILED created no run; CANCELLED's were recorded at INPROGRESS
-# if it got there): out of the reconciler's `active` index at once.
-BATCH_SETTLED = frozenset({BatchStatus.FAILED, BatchStatus.CANCELLED})
-# Every run ended, or its runs are being (were) deleted (DeleteRunBatch: on PROCESSED or CANCELLED only): not
-# in flight, but in the `active` index until the members are recorded, whichever of these comes first.
-BATCH_ENDED = frozenset({BatchStatus.PROCESSED, BatchStatus.RUNS_DELETING, BatchStatus.RUNS_DELETED,
-                         BatchStatus.RUNS_DELETE_FAILED})
+# No longer in flight, no members to record (FAILED created no run): out of the reconciler's `active` index at once.
+BATCH_SETTLED = frozenset({BatchStatus.FAILED})
+# Every run ended, or was cancelled (a batch cancelled while submitting may never have reached INPROGRESS, and its
+# runs cost what they ran), or its runs are being (were) deleted (DeleteRunBatch: on PROCESSED or CANCELLED only):
+# not in flight, but in the `active` index until the members are recorded, whichever of these comes first.
+BATCH_ENDED = frozenset({BatchStatus.PROCESSED, BatchStatus.CANCELLED, BatchStatus.RUNS_DELETING,
+                         BatchStatus.RUNS_DELETED, BatchStatus.RUNS_DELETE_FAILED})
 # Once every submission was attempted, ListRunsInBatch holds the complete runSettingId -> runId map; deleting
 # the runs keeps their entries (submissionStatus DELETE_SUCCESS | DELETE_FAILED); DeleteBatch removes them.
 BATCH_MEMBERS_KNOWN = frozenset({BatchStatus.INPROGRESS}) | BATCH_ENDED

@@ -132,6 +132,26 @@ def test_batch_members_recorded_once_across_inprogress_and_processed(invoke, omi
     assert sorted(view.samples) == ["s0", "s1", "s2"]
 
 
+def test_a_batch_cancelled_before_inprogress_records_the_runs_it_had_created(invoke, omics, repo) -> None:
+    # Given a batch cancelled while it was still submitting (CancelRunBatch: SUBMITTING -> STOPPING -> CANCELLED;
+    # HEALTHOMICS.md, batch statuses): two of its three samples got runs, which were then cancelled, and its
+    # INPROGRESS never came
+    _, stub = omics
+    stub.add_response("list_runs_in_batch", {"runs": [
+        {"runSettingId": "s0", "runId": "900", "submissionStatus": "SUCCESS"},
+        {"runSettingId": "s1", "runId": "901", "submissionStatus": "SUCCESS"},
+        {"runSettingId": "s2", "submissionStatus": "CANCEL_SUCCESS"}]}, {"batchId": "79", "maxItems": 100})
+    # When its CANCELLED event is recorded (and again: a duplicate)
+    assert invoke([batch_event("79", "CANCELLED", T0)]) == {"batchItemFailures": []}
+    assert invoke([batch_event("79", "CANCELLED", T0)]) == {"batchItemFailures": []}
+    # Then the sample -> run map of what it created is recorded once (what those cancelled runs cost, by sample),
+    # and the batch leaves the reconciler's active index
+    view = batch_view(repo, "79")
+    assert {s: o.attempts[0].run_id for s, o in view.samples.items()} == {"s0": "900", "s1": "901", "s2": None}
+    summary = repo.get_item(keys.batch_pk("79"), keys.SUMMARY) or {}
+    assert summary.get("members_recorded") == 3 and "active_pk" not in summary
+
+
 def test_a_batch_deleted_before_its_members_were_listed_is_recorded_as_such_not_retried(invoke, omics, repo) -> None:
     # Given a batch deleted (DeleteBatch) before its PROCESSED event was recorded: ListRunsInBatch can no longer
     # be called on it (HEALTHOMICS.md §3; the guide's [배치 메타데이터 삭제]), it answers ResourceNotFoundException
