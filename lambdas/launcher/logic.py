@@ -33,12 +33,11 @@ from launcher.policy import SETTING_MAX_BYTES
 from launcher.sheet import SheetError, SheetFormat, detect_format, parse
 from launcher.store import LauncherStore, SettingsFileMismatch, SheetTooLarge, SheetUnreadable
 from launcher.validation import Validated, validate
-from shared.batch_submit import BatchRejected, resubmit_batch, start_batch
+from shared.batch_submit import BatchRejected, is_transient, resubmit_batch, start_batch
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
 from shared.observability import logger
-from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
@@ -257,7 +256,7 @@ class Launcher:
         except ClientError as error:
             operation = "GetWorkflowVersion" if version else "GetWorkflow"
             code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in RETRYABLE_OMICS_CODES:
+            if is_transient(error):  # as StartRunBatch's answers are judged
                 raise RetryableError(f"{operation}: {code}") from error
             message = error.response.get("Error", {}).get("Message", "")
             return SheetError(None, "workflowVersionName" if version else "workflowId",

@@ -139,7 +139,7 @@ def _start_run_batch(omics: Any, params: dict[str, Any], max_attempts: int, back
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", str(error))
-            if code in RETRYABLE_OMICS_CODES or (code not in PERMANENT_CODES and _is_server_fault(error)):
+            if is_transient(error):
                 logger.warning("StartRunBatch not accepted yet; retrying with the same requestId",
                                extra={**summary, "code": code, "attempt": attempt})
                 if attempt < max_attempts:
@@ -227,6 +227,13 @@ def resubmit_batch(
     logger.info("failed batch resubmitted as a new batch",
                 extra={"failed_batch_id": failed_batch_id, "batch_id": batch_id, "resubmission": count})
     return Resubmission(failed_batch_id, batch_id, NEW_BATCH, count)
+
+
+def is_transient(error: ClientError) -> bool:
+    """A HealthOmics answer worth the same request again: throttled or unavailable, or a server fault that is
+    not one of the answers a retry cannot change."""
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in RETRYABLE_OMICS_CODES or (code not in PERMANENT_CODES and _is_server_fault(error))
 
 
 def _is_server_fault(error: ClientError) -> bool:
