@@ -139,20 +139,6 @@ def deleted_keys(s3: Any, report_uri: str) -> Iterator[tuple[str, str | None]]:
                     yield record["key"], record.get("deleteMarkerVersionId")
 
 
-def is_delete_marker(s3: Any, bucket: str, key: str, version_id: str) -> bool | None:
-    """True: `version_id` is a delete marker of `key`; False: it is a version of data; None: no such version
-    (already removed by an earlier restore, or expired)."""
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
-        for marker in page.get("DeleteMarkers", []):
-            if marker["Key"] == key and marker["VersionId"] == version_id:
-                return True
-        for version in page.get("Versions", []):
-            if version["Key"] == key and version["VersionId"] == version_id:
-                return False
-    return None
-
-
 def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_id: str) -> RestoreResult:
     record = find_pass(repository, cache_id, pass_id)
     if record.get("mode") != "enforce":
@@ -218,17 +204,25 @@ def _named_files_current(s3: Any, bucket: str, entry_prefix: str, manifest_key: 
     return all(entry_prefix + file.path in current for file in manifest.files)
 
 
-def _stacked_markers(s3: Any, bucket: str, key: str, window: tuple[datetime, datetime]) -> list[str]:
-    """Delete markers on top of `key`'s versions, newest first, made while the pass ran: a DeleteObjects that
-    answered a whole-request error after deleting was sent again, which put a second marker on each key it had
-    deleted (the report keeps the last). Stops at the first version that is data or older than the pass."""
+def _versions(s3: Any, bucket: str, key: str) -> list[tuple[datetime, str, bool]]:
+    """`key`'s versions and delete markers, newest first: (LastModified, VersionId, is a delete marker)."""
     listed = [(v["LastModified"], v["VersionId"], marker) for page in
               s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
               for marker, kind in ((True, "DeleteMarkers"), (False, "Versions"))
               for v in page.get(kind, []) if v["Key"] == key]
+    return sorted(listed, key=lambda v: v[0], reverse=True)
+
+
+def _stacked_under(versions: list[tuple[datetime, str, bool]], marker: str,
+                   window: tuple[datetime, datetime]) -> list[str]:
+    """Delete markers right under the pass's marker (while it is the newest), made while the pass ran: a
+    DeleteObjects that answered a whole-request error after deleting was sent again, which put a second marker
+    on each key it had deleted (the report keeps the last). Stops at data or at what is older than the pass."""
+    if not versions or versions[0][1] != marker:
+        return []
     stacked = []
-    for when, version_id, marker in sorted(listed, key=lambda v: v[0], reverse=True)[:MAX_STACKED_MARKERS]:
-        if not marker or not window[0] <= when <= window[1]:
+    for when, version_id, is_marker in versions[1 : 1 + MAX_STACKED_MARKERS]:
+        if not is_marker or not window[0] <= when <= window[1]:
             break
         stacked.append(version_id)
     return stacked
@@ -242,14 +236,15 @@ def _restore_key(s3: Any, bucket: str, key: str, marker: str | None, result: Res
         result.not_restorable.append(key)  # deleted from an unversioned bucket: gone
         return False
     try:
-        kind = is_delete_marker(s3, bucket, key, marker)
+        versions = _versions(s3, bucket, key)
+        # None: no such version (removed by an earlier restore, or expired)
+        kind = next((is_marker for _, version_id, is_marker in versions if version_id == marker), None)
         if kind is False:
             result.failed[key] = "NotADeleteMarker"  # a data version: never removed by a restore
             return False
         if kind:
-            s3.delete_object(Bucket=bucket, Key=key, VersionId=marker)
-            for stacked in _stacked_markers(s3, bucket, key, window):
-                s3.delete_object(Bucket=bucket, Key=key, VersionId=stacked)
+            for version_id in [marker, *_stacked_under(versions, marker, window)]:
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))
