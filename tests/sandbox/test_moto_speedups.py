@@ -381,6 +381,97 @@ def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() ->
     assert sum("error" in answer for answer in plain) >= 6  # the refusals were exercised
 
 
+def _flat_update_scenario() -> list[Any]:
+    """Flat expressions (`SET name = :value`, `REMOVE name`), validated action by action by the fast path,
+    on a table whose index keys make moto's type and empty-key checks bite, through every way in."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="f", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
+                                           for a, t in (("pk", "S"), ("sk", "S"), ("gs", "S"), ("gn", "N"))],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     GlobalSecondaryIndexes=[
+                         {"IndexName": "by-s", "KeySchema": [{"AttributeName": "gs", "KeyType": "HASH"}],
+                          "Projection": {"ProjectionType": "ALL"}},
+                         {"IndexName": "by-n", "KeySchema": [{"AttributeName": "gn", "KeyType": "HASH"}],
+                          "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+    ddb.put_item(TableName="f", Item={"pk": {"S": "k"}, "sk": {"S": "1"}, "a": {"S": "old"}, "b": {"N": "1"},
+                                      "c": {"L": [{"S": "x"}]}, "gs": {"S": "g"}})
+    key = {"pk": {"S": "k"}, "sk": {"S": "1"}}
+    value = {":s": {"S": "x"}, ":n": {"N": "7"}, ":e": {"S": ""}, ":m": {"M": {"d": {"SS": ["p", "q"]}}},
+             ":b": {"B": b"\x00\x01"}, ":z": {"NULL": True}, ":l": {"L": [{"N": "1"}, {"BOOL": False}]}}
+    cases: list[tuple[str, dict[str, str], list[str], dict[str, Any]]] = [
+        # applied: plain names and placeholders, every value type, SET with REMOVE, REMOVEs in any order
+        ("SET a = :s, #b = :n", {"#b": "b"}, [":s", ":n"], {"ReturnValues": "ALL_NEW"}),
+        ("SET #m = :m, #x = :b, #y = :z, #w = :l", {"#m": "m", "#x": "x", "#y": "y", "#w": "w"},
+         [":m", ":b", ":z", ":l"], {"ReturnValues": "UPDATED_OLD"}),
+        ("SET gs = :s, gn = :n REMOVE c, #y, a", {"#y": "y"}, [":s", ":n"], {"ReturnValues": "UPDATED_NEW"}),
+        ("REMOVE #x, b, #m", {"#x": "x", "#m": "m"}, [], {"ReturnValues": "ALL_OLD"}),
+        ("SET #e = :e", {"#e": "gs"}, [":e"], {"ReturnValues": "ALL_NEW"}),  # moto checks plain names only
+        # refused by moto: each must be refused the same way
+        ("SET a = :s, b = :nope", {}, [":s"], {}),  # a value not defined
+        ("SET #k = :s", {"#k": "sk"}, [":s"], {}),  # a key attribute
+        ("SET pk = :s", {}, [":s"], {}),
+        ("SET gn = :s", {}, [":s"], {}),  # an index key of another type
+        ("SET gs = :e", {}, [":e"], {}),  # an empty index key
+        ("SET #p = :s, #q = :n", {"#p": "a", "#q": "a"}, [":s", ":n"], {}),  # one attribute twice
+        ("SET a = :s REMOVE a", {}, [":s"], {}),
+        ("SET a = :s SET b = :n", {}, [":s", ":n"], {}),  # two SET clauses
+        ("SET #s = :s", {"#s": "status"}, [":s"], {}),  # a reserved word through a placeholder: allowed
+        ("SET a = :s REMOVE size", {}, [":s"], {}),  # a reserved word as a plain name: refused
+        ("SET a = :s", {}, [":s"], {"ConditionExpression": "attribute_exists(zz)",
+                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
+    ]
+    out: list[Any] = []
+    for expression, names, used, extra in cases:
+        for item_key in (key, {"pk": {"S": "new"}, "sk": {"S": expression[:20]}}):  # an item there, and none
+            args: dict[str, Any] = {"TableName": "f", "Key": item_key, "UpdateExpression": expression, **extra}
+            if names:
+                args["ExpressionAttributeNames"] = names
+            if used:
+                args["ExpressionAttributeValues"] = {name: value[name] for name in used if name in value}
+            out.append(_call(lambda args=args: ddb.update_item(**args)))
+    # the same through a transaction, applied and refused as a whole
+    out.append(_call(lambda: ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "f", "Key": key, "UpdateExpression": "SET a = :s, #n = :n",
+                    "ExpressionAttributeNames": {"#n": "n2"}, "ExpressionAttributeValues": {":s": {"S": "t"},
+                                                                                          ":n": {"N": "3"}}}},
+        {"Update": {"TableName": "f", "Key": {"pk": {"S": "t"}, "sk": {"S": "1"}}, "UpdateExpression": "REMOVE a"}},
+    ])))
+    out.append(_call(lambda: ddb.transact_write_items(TransactItems=[
+        {"Update": {"TableName": "f", "Key": key, "UpdateExpression": "SET b = :s",
+                    "ExpressionAttributeValues": {":s": {"S": "u"}}}},
+        {"Update": {"TableName": "f", "Key": key | {"sk": {"S": "2"}}, "UpdateExpression": "SET gn = :s",
+                    "ExpressionAttributeValues": {":s": {"S": "u"}}}},
+    ])))
+    out.append(_call(lambda: ddb.scan(TableName="f")["Items"]))
+    out.append(_call(lambda: ddb.query(TableName="f", IndexName="by-n", KeyConditionExpression="gn = :n",
+                                       ExpressionAttributeValues={":n": {"N": "7"}})["Items"]))
+    return out
+
+
+def test_flat_update_expressions_are_validated_and_applied_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a table with index keys of two types, when flat SET/REMOVE expressions update an item and a new
+    one (every value type, placeholders and plain names, return values, a condition, a transaction), some
+    applied and some refused (undefined value, key attribute, index key type, empty index key,
+    duplicates, two clauses), then every answer and every refusal equals plain moto's, and the applied ones
+    went through the fast path."""
+    validated: list[Any] = []
+    original = moto_speedups._validated_flat
+
+    def counted(*args: Any) -> Any:
+        tree = original(*args)
+        validated.append(tree)
+        return tree
+
+    monkeypatch.setattr(moto_speedups, "_validated_flat", counted)
+    plain, fast = plain_and_fast(_flat_update_scenario)
+
+    assert fast == plain
+    assert sum("error" in answer for answer in plain) >= 21  # the refusals were exercised
+    assert len(validated) >= 10  # the applied updates were validated by the fast path
+
+
 # ------------------------------------------------------------------- DynamoDB item serialisation
 def _every_type(i: int) -> dict[str, Any]:
     """An item with every AttributeValue type, nested, empty and binary ones included."""
