@@ -49,10 +49,11 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   check, which moto repeats over the whole item on every attribute set, sums the same parts without
   re-wrapping every nested value in a new DynamoType, building lists, or encoding ASCII strings, and
   remembers a scalar attribute's part while the same value is stored (a 16-action SET re-summed a 40-
-  attribute item 16 times; lists, maps and sets, which change in place, are sized each time). A flat
-  expression (`SET name = :value, ...`, `REMOVE name, ...`: most of the recorder's writes) skips moto's ten
-  passes over the whole tree: the same checks and replacements, moto's own methods, are called on its
-  actions directly, and moto's passes run only when one fails (so the error is moto's).
+  attribute item 16 times; lists, maps and sets, which change in place, are sized each time). The
+  validator's ten passes over the whole tree run action by action, each pass over the actions in order:
+  on a copy of an action as moto's pass, and on a flat one (`SET name = :value`, `REMOVE name`: most of the
+  recorder's actions) as the calls, moto's own methods, that the pass makes on it; should any fail, moto's
+  passes run on the whole tree (so the error is moto's).
 - DynamoDB Query results: moto deep-copies the items it found before projecting (new items) and filtering
   (reads) them, and its response converts them to new plain dicts without changing them: the fast path
   hands them over uncopied; each result's size (summed twice per item for the 1 MB page limit) is computed
@@ -665,7 +666,7 @@ _PARSES_KEPT = 512
 _parses: OrderedDict[tuple[type, str], Any] = OrderedDict()
 _plain_trees: dict[int, Any] = {}
 _clauses_of_parses: dict[int, dict[tuple[type, ...], list[Any]]] = {}  # id(root) -> its clauses by type
-_flat_actions_of_parses: dict[int, list[Any] | None] = {}  # id(root) -> its actions if flat (`_flat_actions`)
+_actions_of_parses: dict[int, list[tuple[Any, bool]] | None] = {}  # id(root) -> its actions (`_actions`)
 _parses_lock = threading.Lock()
 
 
@@ -685,7 +686,7 @@ def _parsed_update_expression(cls: type, expression: str) -> Any:
             _, evicted = _parses.popitem(last=False)
             _plain_trees.pop(id(evicted), None)
             _clauses_of_parses.pop(id(evicted), None)
-            _flat_actions_of_parses.pop(id(evicted), None)
+            _actions_of_parses.pop(id(evicted), None)
     return tree
 
 
@@ -821,10 +822,9 @@ def _processing_method(traverser: Any, node: Any) -> Any:
     return next(method for kind, method in traverser._processing_map().items() if isinstance(node, kind))
 
 
-# The structure above the actions of `SET a = :v, ... REMOVE b, ...` (moto's parser nests one node per action).
-_FLAT_STRUCTURE = frozenset({
-    "UpdateExpression", "UpdateExpressionSetClause", "UpdateExpressionSetActions", "UpdateExpressionRemoveClause",
-    "UpdateExpressionRemoveActions"})
+# The nodes moto's parser puts above an expression's actions: one per clause, one per action.
+_STRUCTURE = frozenset({"UpdateExpression"} | {f"UpdateExpression{clause}{suffix}" for clause in (
+    "Set", "Remove", "Add", "Delete") for suffix in ("Clause", "Actions")})
 _ACTION_TYPES = [UpdateExpressionSetAction, UpdateExpressionAddAction, UpdateExpressionRemoveAction,
                  UpdateExpressionDeleteAction]
 _NAME_TYPES = (ExpressionAttribute, ExpressionAttributeName)
@@ -842,40 +842,49 @@ def _is_name_path(node: Any) -> bool:
             and type(node.children[0]) in _NAME_TYPES)
 
 
-def _is_flat(node: Any) -> bool:
-    """Whether the tree holds only SET actions of one name to one :value and REMOVE actions of one name."""
-    kind = type(node)
-    if kind is UpdateExpressionSetAction:
-        if len(node.children) != 2:
-            return False
-        path, value = node.children
-        return (_is_name_path(path) and type(value) is UpdateExpressionValue and len(value.children) == 1
-                and type(value.children[0]) is ExpressionAttributeValue)
+def _is_flat(action: Any) -> bool:
+    """`SET name = :value` or `REMOVE name` (a name: one attribute or #placeholder; a value: one :placeholder)."""
+    kind, children = type(action), action.children
     if kind is UpdateExpressionRemoveAction:
-        return len(node.children) == 1 and _is_name_path(node.children[0])
-    return kind.__name__ in _FLAT_STRUCTURE and type(node.children) is list and all(map(_is_flat, node.children))
+        return len(children) == 1 and _is_name_path(children[0])
+    if kind is not UpdateExpressionSetAction or len(children) != 2:
+        return False
+    path, value = children
+    return (_is_name_path(path) and type(value) is UpdateExpressionValue and len(value.children) == 1
+            and type(value.children[0]) is ExpressionAttributeValue)
 
 
-def _flat_actions(tree: Any) -> list[Any] | None:
-    """The actions of a shared parse (`_make`) that is flat (`_is_flat`), in the order moto's passes meet them;
-    None for any other tree. Worked out once per parse and kept with it."""
+def _structure_holds_only_actions(node: Any) -> bool:
+    if type(node) in _ACTION_TYPES:
+        return True
+    return type(node).__name__ in _STRUCTURE and type(node.children) is list and all(
+        map(_structure_holds_only_actions, node.children))
+
+
+def _actions(tree: Any) -> list[tuple[Any, bool]] | None:
+    """The actions of a shared parse (`_make`), in the order moto's passes meet them, each with whether it is
+    flat (`_is_flat`); None for a tree that is not a shared parse or holds more than clauses and actions.
+    Worked out once per parse and kept with it."""
     with _parses_lock:
         if _plain_trees.get(id(tree)) is not tree:
             return None
-        known = _flat_actions_of_parses.get(id(tree), _MISSING)
+        known = _actions_of_parses.get(id(tree), _MISSING)
     if known is not _MISSING:
         return known  # type: ignore[return-value]
-    actions = _original_find_clauses(tree, _ACTION_TYPES) if _is_flat(tree) else None
+    actions = None
+    if _structure_holds_only_actions(tree):
+        actions = [(action, _is_flat(action)) for action in _original_find_clauses(tree, _ACTION_TYPES)]
     with _parses_lock:
         if _plain_trees.get(id(tree)) is tree:  # still kept: an evicted parse's id may be reused
-            _flat_actions_of_parses[id(tree)] = actions
+            _actions_of_parses[id(tree)] = actions
     return actions
 
 
 def _validator_init(self: UpdateExpressionValidator, expression: Any, expression_attribute_names: Any,
                     expression_attribute_values: Any, item: Any, table: Any) -> None:
-    """moto's validator, which copies the expression first; for a flat one (`_validate`) the copy waits."""
-    actions = _flat_actions(expression)
+    """moto's validator, which copies the whole expression first; for a shared parse (`_validate`) each action
+    is copied when, and if, it is worked on."""
+    actions = _actions(expression)
     if actions is None:
         _original_validator_init(self, expression, expression_attribute_names, expression_attribute_values, item,
                                  table)
@@ -884,26 +893,30 @@ def _validator_init(self: UpdateExpressionValidator, expression: Any, expression
     self.expression_attribute_values = expression_attribute_values
     self.item = item
     self.table = table
-    self._speedups_flat = (expression, actions)  # type: ignore[attr-defined]
+    self._speedups_actions = (expression, actions)  # type: ignore[attr-defined]
 
 
 def _validate(self: UpdateExpressionValidator) -> Any:
-    """moto's ten passes run each over the whole tree (one node per action above the actions, four to six
-    below: a 40-action SET is ~300 nodes, visited ten times, ~2 ms a request). On a flat expression
-    (`_is_flat`) each pass acts on the actions only, so the same checks and replacements of moto's passes
-    (their own methods, from the validator's own passes) are called on the actions directly: the clause
-    counts and overlapping paths on the root (a node's actions are some of the root's: when the root passes,
-    every node passes), the key, value and name checks on each action's path and value, a value of one
-    operand replaced by it (ExecuteOperations), the type and empty-key checks on each action. What comes out
-    is the validated tree moto's executor needs after `normalize()`: a root holding the actions in order,
-    each with its (shared, unchanged) path and its typed value. Should any check fail, moto's own passes run
-    on a copy of the tree, so the error is moto's, raised where moto raises it."""
-    flat = self.__dict__.pop("_speedups_flat", None)
-    if flat is None:
+    """moto's ten passes, each over the whole tree (a node per clause and per action above the actions, four to
+    six in each: a 40-action SET is ~300 nodes, visited ten times, ~2 ms a request), action by action instead.
+
+    Apart from the first two, which check the root (clause counts, overlapping paths: `_remembering_clauses`),
+    every pass works on an action's own nodes only (its path, value, functions), and a pass over the tree meets
+    the actions in order: so each pass runs over the actions in order, as moto's own pass (on a copy of the
+    action) for most, and for a flat action (`_is_flat`) as the calls that pass makes on it, made directly:
+    the key check on its path, its value replaced by its typed value (ExpressionAttributeValueProcessor, then
+    ExecuteOperations, which replaces a value of one operand by that operand), its name resolved (a path
+    is resolved, not replaced, as an action's first child), the type and empty-key checks. The calls are
+    moto's own methods, of the validator's own passes. What comes out is the tree moto's executor reads after
+    `normalize()`: a root holding the validated actions in order (a flat action's path is the parse's own,
+    which nothing changes). Should anything fail, moto's passes run on a copy of the whole tree, so the
+    error is moto's, raised where moto raises it."""
+    work = self.__dict__.pop("_speedups_actions", None)
+    if work is None:
         return _original_validate(self)
-    expression, actions = flat
+    expression, actions = work
     try:
-        return _validated_flat(self, expression, actions)
+        return _validated_actions(self, expression, actions)
     except Exception:  # moto's own passes below raise the error moto raises
         pass
     _original_validator_init(self, expression, self.expression_attribute_names, self.expression_attribute_values,
@@ -911,36 +924,59 @@ def _validate(self: UpdateExpressionValidator) -> Any:
     return _original_validate(self)
 
 
-def _validated_flat(validator: UpdateExpressionValidator, expression: Any, actions: list[Any]) -> Any:
+def _validated_actions(validator: UpdateExpressionValidator, expression: Any, actions: list[tuple[Any, bool]]) -> Any:
     passes = {type(each): each for each in validator.get_ast_processors()}
     if tuple(passes) != _VALIDATOR_PASSES:  # a moto whose passes are not these: its own passes decide
         raise LookupError("unknown validator passes")
     passes[ActionCountValidator].verify_action_counts(expression)
     passes[OverlappingPathsValidator].check_for_overlapping_paths(expression)
-    for action in actions:
-        passes[UpdateHashRangeKeyValidator].check_for_hash_or_range_key(action.children[0])
-    values = passes[ExpressionAttributeValueProcessor]
-    typed = [values.replace_expression_attribute_value_with_value(action.children[1].children[0])
-             if type(action) is UpdateExpressionSetAction else None for action in actions]
-    resolver = passes[ExpressionAttributeResolvingProcessor]
-    for action in actions:  # a path is an action's first child: moto resolves it with resolving off
-        resolver.resolving = False
-        resolver.process_expression_path_node(action.children[0])
     root = object.__new__(UpdateExpression)
-    validated = []
-    for action, value in zip(actions, typed, strict=True):
-        clone = object.__new__(type(action))
-        clone.__dict__ = {"type": action.type, "parent": root,
-                          "children": [action.children[0]] if value is None else [action.children[0], value]}
-        if value is not None:
-            value.parent = clone
-        validated.append(clone)
-    root.__dict__ = {"type": "UpdateExpression", "parent": None, "children": validated}
-    for check in (passes[TypeMismatchValidator].check_for_type_mismatch,
-                  passes[EmptyStringKeyValueValidator].check_for_empty_string_key_value):
-        for clone in validated:
-            if type(clone) is UpdateExpressionSetAction:
-                check(clone)
+    root.__dict__ = {"type": "UpdateExpression", "parent": None, "children": None}
+    # each action as it goes through the passes: a flat one's typed value, or a copy of another one
+    worked: list[Any] = [None if flat else _clone_tree(action, None) for action, flat in actions]
+
+    def each_pass(kind: type, on_flat: Callable[[Any, int], None] | None) -> None:
+        traverser = passes[kind]
+        for i, (action, flat) in enumerate(actions):
+            if not flat:
+                worked[i] = traverser.traverse(worked[i])
+            elif on_flat is not None:
+                on_flat(action, i)
+
+    def typed_value(action: Any, i: int) -> None:
+        if type(action) is UpdateExpressionSetAction:
+            worked[i] = passes[ExpressionAttributeValueProcessor].replace_expression_attribute_value_with_value(
+                action.children[1].children[0])
+
+    def resolved(action: Any, i: int) -> None:
+        resolver = passes[ExpressionAttributeResolvingProcessor]
+        resolver.resolving = False  # a path is an action's first child
+        resolver.process_expression_path_node(action.children[0])
+
+    each_pass(UpdateHashRangeKeyValidator, lambda action, i: passes[
+        UpdateHashRangeKeyValidator].check_for_hash_or_range_key(action.children[0]))
+    each_pass(ExpressionAttributeValueProcessor, typed_value)
+    each_pass(ExpressionAttributeResolvingProcessor, resolved)
+    each_pass(UpdateExpressionFunctionEvaluator, None)
+    each_pass(NoneExistingPathChecker, None)
+    each_pass(ExecuteOperations, None)
+    for i, (action, flat) in enumerate(actions):  # a flat action as ExecuteOperations leaves it
+        if flat:
+            value = worked[i]
+            clone = worked[i] = object.__new__(type(action))
+            clone.__dict__ = {"type": action.type, "parent": root,
+                              "children": [action.children[0]] if value is None else [action.children[0], value]}
+            if value is not None:
+                value.parent = clone
+    def set_action_check(check: Callable[[Any], Any]) -> Callable[[Any, int], None]:
+        return lambda action, i: None if type(action) is not UpdateExpressionSetAction else check(worked[i])
+
+    each_pass(TypeMismatchValidator, set_action_check(passes[TypeMismatchValidator].check_for_type_mismatch))
+    each_pass(EmptyStringKeyValueValidator,
+              set_action_check(passes[EmptyStringKeyValueValidator].check_for_empty_string_key_value))
+    for validated in worked:
+        validated.parent = root
+    root.children = worked
     return root
 
 

@@ -4,6 +4,7 @@ and the answers are compared), so the sandbox cannot drift from moto's behaviour
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -382,8 +383,9 @@ def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() ->
 
 
 def _flat_update_scenario() -> list[Any]:
-    """Flat expressions (`SET name = :value`, `REMOVE name`), validated action by action by the fast path,
-    on a table whose index keys make moto's type and empty-key checks bite, through every way in."""
+    """Expressions validated action by action by the fast path, flat ones (`SET name = :value`, `REMOVE
+    name`) and flat actions among others, on a table whose index keys make moto's type and empty-key checks
+    bite, through every way in."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.create_table(TableName="f", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
@@ -396,10 +398,12 @@ def _flat_update_scenario() -> list[Any]:
                          {"IndexName": "by-n", "KeySchema": [{"AttributeName": "gn", "KeyType": "HASH"}],
                           "Projection": {"ProjectionType": "KEYS_ONLY"}}])
     ddb.put_item(TableName="f", Item={"pk": {"S": "k"}, "sk": {"S": "1"}, "a": {"S": "old"}, "b": {"N": "1"},
-                                      "c": {"L": [{"S": "x"}]}, "gs": {"S": "g"}})
+                                      "c": {"L": [{"S": "x"}]}, "gs": {"S": "g"}, "d": {"M": {"z": {"S": "1"}}},
+                                      "lst": {"L": [{"S": "1"}, {"S": "2"}]}, "num": {"N": "5"}})
     key = {"pk": {"S": "k"}, "sk": {"S": "1"}}
     value = {":s": {"S": "x"}, ":n": {"N": "7"}, ":e": {"S": ""}, ":m": {"M": {"d": {"SS": ["p", "q"]}}},
-             ":b": {"B": b"\x00\x01"}, ":z": {"NULL": True}, ":l": {"L": [{"N": "1"}, {"BOOL": False}]}}
+             ":b": {"B": b"\x00\x01"}, ":z": {"NULL": True}, ":l": {"L": [{"N": "1"}, {"BOOL": False}]},
+             ":ss": {"SS": ["p"]}}
     cases: list[tuple[str, dict[str, str], list[str], dict[str, Any]]] = [
         # applied: plain names and placeholders, every value type, SET with REMOVE, REMOVEs in any order
         ("SET a = :s, #b = :n", {"#b": "b"}, [":s", ":n"], {"ReturnValues": "ALL_NEW"}),
@@ -419,6 +423,17 @@ def _flat_update_scenario() -> list[Any]:
         ("SET a = :s SET b = :n", {}, [":s", ":n"], {}),  # two SET clauses
         ("SET #s = :s", {"#s": "status"}, [":s"], {}),  # a reserved word through a placeholder: allowed
         ("SET a = :s REMOVE size", {}, [":s"], {}),  # a reserved word as a plain name: refused
+        # flat actions among others (functions, arithmetic, nested paths, ADD, DELETE), applied and refused
+        ("SET a = :s, #b = if_not_exists(#b, :n), #c = list_append(if_not_exists(#c, :l), :l), d.e = :s, "
+         "f = :n REMOVE g ADD h :n DELETE i :ss", {"#b": "b", "#c": "c"}, [":s", ":n", ":l", ":ss"],
+         {"ReturnValues": "ALL_NEW"}),
+        ("SET #n = #n + :n, a = :s REMOVE lst[0], x ADD h :n", {"#n": "num"}, [":n", ":s"],
+         {"ReturnValues": "ALL_NEW"}),
+        ("SET a = :s, b = list_append(a, :l)", {}, [":s", ":l"], {}),  # list_append on a string
+        ("SET a = :s, b = nope + :n", {}, [":s", ":n"], {}),  # an attribute that does not exist
+        ("SET a = :s, q.r = :s", {}, [":s"], {}),  # a path under an attribute that does not exist
+        ("SET a = :s, gn = if_not_exists(gn, :s)", {}, [":s"], {}),  # an index key's type, through a function
+        ("SET a = :s ADD #k :n", {"#k": "pk"}, [":s", ":n"], {}),  # a key attribute, added to
         ("SET a = :s", {}, [":s"], {"ConditionExpression": "attribute_exists(zz)",
                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
     ]
@@ -450,26 +465,25 @@ def _flat_update_scenario() -> list[Any]:
     return out
 
 
-def test_flat_update_expressions_are_validated_and_applied_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Given a table with index keys of two types, when flat SET/REMOVE expressions update an item and a new
-    one (every value type, placeholders and plain names, return values, a condition, a transaction), some
-    applied and some refused (undefined value, key attribute, index key type, empty index key,
-    duplicates, two clauses), then every answer and every refusal equals plain moto's, and the applied ones
-    went through the fast path."""
-    validated: list[Any] = []
-    original = moto_speedups._validated_flat
-
-    def counted(*args: Any) -> Any:
-        tree = original(*args)
-        validated.append(tree)
-        return tree
-
-    monkeypatch.setattr(moto_speedups, "_validated_flat", counted)
+def test_update_expressions_validated_action_by_action_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a table with index keys of two types, when flat SET/REMOVE expressions, and flat actions among
+    functions, arithmetic, nested paths, ADD and DELETE, update an item and a new one (every value type,
+    placeholders and plain names, return values, a condition, a transaction), some applied and some refused
+    (undefined value, key attribute, index key type, empty index key, duplicates, two clauses, a function on
+    the wrong type, a missing attribute or path), then every answer and every refusal equals plain moto's,
+    and the applied ones went through the fast path."""
+    validated: list[Any] = []  # trees the fast path validated
+    passed_moto: list[Any] = []  # trees moto's own passes validated (after the fast path failed)
+    for name, kept in (("_validated_actions", validated), ("_original_validate", passed_moto)):
+        monkeypatch.setattr(moto_speedups, name, functools.partial(
+            lambda original, kept, *args: kept.append(original(*args)) or kept[-1],
+            getattr(moto_speedups, name), kept))
     plain, fast = plain_and_fast(_flat_update_scenario)
 
     assert fast == plain
-    assert sum("error" in answer for answer in plain) >= 21  # the refusals were exercised
-    assert len(validated) >= 10  # the applied updates were validated by the fast path
+    assert sum("error" in answer for answer in plain) >= 30  # the refusals were exercised
+    assert len(validated) >= 20  # the applied updates were validated by the fast path
+    assert passed_moto == []  # moto's passes ran only to raise moto's error
 
 
 # ------------------------------------------------------------------- DynamoDB item serialisation
