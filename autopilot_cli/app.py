@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli import cache_restore, cost, doctor, prices, rightsize
+from autopilot_cli import cache_restore, cache_settle, cost, doctor, prices, rightsize
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import (
     SANDBOX_FILE_ENV,
@@ -629,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--enforce", action="store_true", help="really delete stale entries")
     prune.set_defaults(handler=cmd_cache_prune)
     cache_restore.register(cache)
+    cache_settle.register(cache)
 
     submit = commands.add_parser("submit", help="submit a sample sheet (CSV or JSON) to the launcher")
     submit.add_argument("sheet")

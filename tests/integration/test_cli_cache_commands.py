@@ -20,6 +20,7 @@ from shared.provenance.repository import ProvenanceRepository
 from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, REPORTS, a_cache, keys, prune, put_all
 from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
 from tests.integration.test_pruner_restore import expire_noncurrent
+from tests.integration.test_pruner_settle import a_pass_with_a_dead_lettered_item
 
 
 class _Clients:
@@ -50,6 +51,9 @@ class CacheTargetInProcess:
 
     def run_cache_id(self) -> str:
         return CACHE_ID
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
         assert capability == "pruner"
@@ -156,6 +160,29 @@ def test_a_restore_of_a_running_pass_exits_1_and_an_unknown_pass_3(s3: Any, tabl
     # And a pass that does not exist is not found: exit 3
     code, _, err = cli(target, "cache", "restore", "0000000000000000")
     assert code == 3 and "no prune pass" in err
+
+
+def test_a_dead_lettered_pass_settled_by_the_operator_is_restored(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose last work item was dead-lettered (the pass is RUNNING, its lease held)
+    stuck = a_pass_with_a_dead_lettered_item(s3, table_name)
+    target = CacheTargetInProcess(table_name, s3)
+    code, _, err = cli(target, "cache", "restore", stuck.pass_id)
+    assert code == 1 and "cache settle" in err
+    # When the operator settles it
+    code, out, err = cli(target, "--json", "cache", "settle", stuck.pass_id)
+    # Then it is INCOMPLETE with what it deleted counted, and the unfinished item named
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["status"] == "INCOMPLETE" and doc["items_unfinished"] == 1
+    assert doc["objects_deleted"] == len(stuck.deleted)
+    # And the restore brings back everything the pass deleted
+    code, out, err = cli(target, "--json", "cache", "restore", stuck.pass_id)
+    assert code == 0, err
+    assert json.loads(out)["restored"] == len(stuck.deleted) and keys(s3) == set(stuck.everything)
+    # And a pass already settled (or finished) is not settled again: exit 1; an unknown pass: exit 3
+    code, _, err = cli(target, "cache", "settle", stuck.pass_id)
+    assert code == 1 and "INCOMPLETE" in err
+    assert cli(target, "cache", "settle", "0000000000000000")[0] == 3
 
 
 # ---------------------------------------------------------------------------------------------- cache report
