@@ -4,8 +4,9 @@ resumably), finish (catch-up round when the floor rose, audit record, report, me
 A pass over a cache:
   start()  lease `prune:<cacheId>` (owned by the pass) → floor = max(configured minimum, highest
            version recorded by earlier passes) → ranges of `runs_per_item` run prefixes → items recorded,
-           then the pass record, then items sent. A retry of a scheduled pass whose items were not all
-           sent continues that pass (same record key, from its claim) and sends its recorded items again.
+           then the pass record, then items sent. A retry of a scheduled pass (same tick) or of an on-demand
+           one (same requestId) whose items were not all sent continues that pass (same record key, from
+           its claim) and sends its recorded items again.
   work()   per item: item lease, checkpoint in the item record, RangeScanner, continuation message
            when the Lambda's time runs low; on completion the item's counts are added to the pass
            record exactly once (transaction) and the highest version seen is recorded.
@@ -115,6 +116,24 @@ def finish_lease(pass_id: str, round_number: int) -> str:
     return f"prune-finish:{pass_id}:r{round_number:02d}"
 
 
+def pass_id_of(cache_id: str, mode: Mode, scheduled_time: str | None, request_id: str | None) -> str:
+    """A scheduled pass's id derives from its schedule tick, an on-demand one's from its request (and mode: the
+    same token in another mode is another request); so an invocation retried continues its pass."""
+    if scheduled_time:
+        return hashlib.sha256(f"{cache_id}#{scheduled_time}".encode()).hexdigest()[:16]
+    if request_id:
+        return hashlib.sha256(f"{cache_id}#request#{mode}#{request_id}".encode()).hexdigest()[:16]
+    return uuid.uuid4().hex[:16]
+
+
+def _started_before(result: dict[str, Any]) -> dict[str, Any]:
+    """The answer for a pass an earlier invocation started: a duplicate schedule tick is skipped; the same
+    on-demand request sent again is answered with its pass (what the CLI shows), starting nothing."""
+    if "requestId" in result:
+        return {**result, "status": "STARTED", "repeated": True}
+    return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
+
+
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
@@ -222,7 +241,8 @@ class Pruner:
                 results.append(target)
                 continue
             try:
-                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full))
+                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full,
+                                               request_id=request.requestId))
             except Exception as error:  # one cache's failure must not stop the others
                 log_error("error", "prune pass could not start", error, {"cache_id": target.cache_id})
                 failures.append(f"{target.cache_id}: {error}")
@@ -232,16 +252,15 @@ class Pruner:
         return results
 
     def start_pass(
-        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False
+        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
         started_at = iso_time(now)
-        pass_id = (
-            hashlib.sha256(f"{target.cache_id}#{scheduled_time}".encode()).hexdigest()[:16]
-            if scheduled_time
-            else uuid.uuid4().hex[:16]
-        )
+        pass_id = pass_id_of(target.cache_id, mode, scheduled_time, request_id)
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
+        if request_id and not scheduled_time:
+            result["requestId"] = request_id
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
             # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
@@ -270,10 +289,14 @@ class Pruner:
             expires_at=int(now.timestamp()) + 7 * 86_400,
         ):
             claim = self.repository.get_item(pk, claim_sk) or {}
+            if claim.get("outcome") == "SKIPPED" and "requestId" in result:
+                return {**result, "status": "SKIPPED",
+                        "reason": "another prune of this cache held its lease when this request was first sent"}
             if claim.get("outcome") or "claimed_at" not in claim:
-                return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
-            # A retry of a pass whose items were not all queued: the same pass, under its first key (a new
-            # started_at would start another pass and leave this one, and the items it queued, unfinished).
+                return _started_before(result)
+            # A retry of a pass whose items were not all queued (a scheduled invocation retried by Lambda, an
+            # on-demand request sent again): the same pass, under its first key (a new started_at would start
+            # another pass and leave this one, and the items it queued, unfinished).
             started_at = str(claim["claimed_at"])
         # One planner at a time per pass (duplicate invocations of one schedule tick may overlap); a planner
         # that died holding it is outlived after its timeout.
@@ -293,7 +316,7 @@ class Pruner:
         recorded = self.repository.get_item(pk, pass_sk)
         if recorded is not None and recorded.get("status") != "RUNNING":
             self.repository.complete_claim(pk, claim_sk, {"outcome": "FINISHED"})
-            return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
+            return _started_before(result)
         if not self.repository.acquire_lease(
             cache_lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
         ):
