@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autopilot_cli import cache_restore, cost, doctor, prices, rightsize
+from autopilot_cli import cache_restore, cache_settle, cost, doctor, prices, rightsize
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, NotFound, UsageError
 from autopilot_cli.target import (
     SANDBOX_FILE_ENV,
@@ -308,6 +308,13 @@ def cmd_failures(args: argparse.Namespace, target: Target, out: Output) -> int:
 
 
 # ====================================================================== cache
+def _request_id(value: str) -> str:
+    """What the pruner accepts as a request's idempotency token (pruner.config.PruneRequest.requestId)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", value):
+        raise argparse.ArgumentTypeError("a request id is 1-128 letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
 def _cache_id(args: argparse.Namespace, target: Target) -> str:
     cache_id = args.cache_id or target.run_cache_id()
     if not cache_id:
@@ -364,12 +371,39 @@ def _bytes(value: int) -> str:
     return str(value)
 
 
+# A failed attempt of `cache prune` is sent again, as Lambda retries a failed scheduled invocation.
+PRUNE_ATTEMPTS = 3
+PRUNE_RETRY_PAUSE_SECONDS = 5.0
+
+
+def _invoke_pruner(target: Target, payload: dict[str, Any], again: str, out: Output) -> Any:
+    """The pruner invoked with `payload`, the same request (its requestId) sent again when an attempt fails: the
+    pruner continues the pass a failed attempt recorded (a new request would be refused the cache's lease,
+    which that pass holds, and leave it unfinished)."""
+    for attempt in range(1, PRUNE_ATTEMPTS + 1):
+        try:
+            return target.invoke("pruner", payload)
+        except (UsageError, NotFound):
+            raise
+        except Exception as error:
+            if attempt == PRUNE_ATTEMPTS:
+                raise CliError(f"{error} ({PRUNE_ATTEMPTS} attempts); the pass may be recorded: send the same "
+                               f"request again to continue it: {again}") from error
+            out.err.print(f"autopilot: pruner attempt {attempt} of {PRUNE_ATTEMPTS} failed ({type(error).__name__}):"
+                          f" sending the same request again", markup=False, soft_wrap=True)
+            time.sleep(PRUNE_RETRY_PAUSE_SECONDS * attempt)
+    raise AssertionError("unreachable")
+
+
 def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> int:
     cache_id = _cache_id(args, target)
-    payload = {"mode": "enforce" if args.enforce else "dry-run", "cacheIds": [cache_id]}
+    request_id = args.request_id or uuid.uuid4().hex
+    payload = {"mode": "enforce" if args.enforce else "dry-run", "cacheIds": [cache_id], "requestId": request_id}
+    again = " ".join(["autopilot cache prune", *(["--cache-id", cache_id] if args.cache_id else []),
+                      *(["--enforce"] if args.enforce else []), "--request-id", request_id])
     with out.progress() as progress:
         progress.add_task(f"pruner: {payload['mode']} pass over run cache {cache_id}", total=None)
-        result = target.invoke("pruner", payload)
+        result = _invoke_pruner(target, payload, again, out)
         target.settle()
     answers = [p for p in (result.get("passes") or []) if isinstance(p, dict) and p.get("cacheId") == cache_id] \
         if isinstance(result, dict) else []
@@ -627,8 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune = cache.add_parser("prune", help="run a prune pass now (dry run unless --enforce)")
     prune.add_argument("--cache-id", help="default: the stack's run cache")
     prune.add_argument("--enforce", action="store_true", help="really delete stale entries")
+    prune.add_argument("--request-id", type=_request_id,
+                       help="send an earlier request again (the id a failed `cache prune` printed): continues its pass")
     prune.set_defaults(handler=cmd_cache_prune)
     cache_restore.register(cache)
+    cache_settle.register(cache)
 
     submit = commands.add_parser("submit", help="submit a sample sheet (CSV or JSON) to the launcher")
     submit.add_argument("sheet")

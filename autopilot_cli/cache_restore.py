@@ -8,7 +8,7 @@ from typing import Any
 from autopilot_cli.errors import EXIT_FAILURE, EXIT_OK, CliError, NotFound, UsageError
 
 
-def _s3(target: Any) -> Any:
+def s3_client(target: Any) -> Any:
     """The target's S3 client: a deployed stack's or table's session, or the sandbox account's."""
     clients = getattr(target, "clients", None)
     if clients is not None:
@@ -26,7 +26,7 @@ def cmd_cache_restore(args: argparse.Namespace, target: Any, out: Any) -> int:
     if not cache_id:
         raise UsageError("no run cache given: pass --cache-id (a --table target does not know the stack's cache)")
     try:
-        result = restore_pass(target.repository, _s3(target), str(cache_id), args.pass_id)
+        result = restore_pass(target.repository, s3_client(target), str(cache_id), args.pass_id)
     except PassNotFound as error:
         raise NotFound(str(error)) from error
     except RestoreError as error:  # the pass exists but cannot be restored (yet): a failure, not "not found"

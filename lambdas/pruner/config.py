@@ -146,6 +146,10 @@ class PruneRequest(BaseModel):
     scheduledTime: str | None = None
     # Re-read every manifest even when an earlier clean pass allows an incremental one.
     full: bool = False
+    # On demand (`autopilot cache prune`): the request's idempotency token. The pass id derives from it (and the
+    # cache and mode), so the same request sent again after a failed attempt continues the pass that attempt
+    # recorded, as Lambda's retry of a scheduled invocation does with scheduledTime.
+    requestId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
 
     @field_validator("cacheIds", mode="before")
     @classmethod

@@ -14,8 +14,10 @@ data object that did not come back (its version expired, an unversioned bucket, 
 deleted and is reported as partial.
 
 Only a finished pass is restored: while a pass runs, its workers (a redelivered message, a continuation)
-may still delete, and would delete again what a restore brought back. A restore is not an exemption
-either: a later enforce pass under the same rules judges the restored entries stale again and deletes them.
+may still delete, and would delete again what a restore brought back. A pass that cannot finish (a work item
+dead-lettered) is settled INCOMPLETE first (settle.py); its report lists what it deleted, as a finished one's.
+A restore is not an exemption either: a later enforce pass under the same rules judges the restored entries
+stale again and deletes them.
 
 A DeleteObjects that answered a whole-request error after deleting was sent again by the pruner, which put a
 second delete marker on each key it had deleted; the report keeps the last. Under the pass's marker, the restore
@@ -52,9 +54,10 @@ class PassNotFound(RestoreError):
     """No such pass of this run cache."""
 
 
-# What Pruner._close writes, with finished_at, once every work item is done: no worker of the pass deletes
-# again (a redelivered message is a duplicate). Until then the pass is RUNNING.
-FINISHED_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "ABORTED"})
+# What Pruner._close writes, with finished_at, once every work item is done, and what settle.py writes for a
+# pass that could not finish (INCOMPLETE): no worker of the pass deletes again (a redelivered message is a
+# duplicate, or finds the pass settled). Until then the pass is RUNNING.
+FINISHED_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "ABORTED", "INCOMPLETE"})
 # A retried DeleteObjects stacks at most one marker a try (S3Store's retries of a refused request).
 MAX_STACKED_MARKERS = 6
 
@@ -148,7 +151,8 @@ def restore_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_
     if record.get("status") not in FINISHED_STATUSES or not record.get("finished_at"):
         raise RestoreError(
             f"pass {pass_id} is still {record.get('status')}: its workers may still delete, and would delete "
-            "again what a restore brings back; restore it once it has finished (autopilot cache report)"
+            "again what a restore brings back; restore it once it has finished (autopilot cache report), or, if "
+            "a work item of it was dead-lettered, once it is settled (autopilot cache settle)"
         )
     if not record.get("report_uri"):
         raise RestoreError(f"pass {pass_id} wrote no report (no report bucket): nothing says what it deleted")

@@ -4,8 +4,9 @@ resumably), finish (catch-up round when the floor rose, audit record, report, me
 A pass over a cache:
   start()  lease `prune:<cacheId>` (owned by the pass) → floor = max(configured minimum, highest
            version recorded by earlier passes) → ranges of `runs_per_item` run prefixes → items recorded,
-           then the pass record, then items sent. A retry of a scheduled pass whose items were not all
-           sent continues that pass (same record key, from its claim) and sends its recorded items again.
+           then the pass record, then items sent. A retry of a scheduled pass (same tick) or of an on-demand
+           one (same requestId) whose items were not all sent continues that pass (same record key, from
+           its claim) and sends its recorded items again.
   work()   per item: item lease, checkpoint in the item record, RangeScanner, continuation message
            when the Lambda's time runs low; on completion the item's counts are added to the pass
            record exactly once (transaction) and the highest version seen is recorded.
@@ -15,6 +16,8 @@ A pass over a cache:
            emitted and the lease released. A round's finish is done once (its claim's outcome); when it
            fails (e.g. its catch-up items not all queued), the redelivered message of the item that
            ended the round finishes it.
+  settle   a pass that cannot finish (an item's message dead-lettered) is settled INCOMPLETE by the next
+           pass that takes the cache, or by the operator (pruner/settle.py); its late messages touch nothing.
 
 Incremental passes: when the last enforce pass over the cache completed cleanly at the same floor, under
 the same rules, the next pass re-reads only manifests modified since it started (less a margin, and
@@ -96,6 +99,39 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
         raise ValueError(f"no bucket in {uri!r}")
     key = key.strip("/")
     return bucket, f"{key}/" if key else ""
+
+
+def cache_lease(cache_id: str) -> str:
+    """One pass of a cache at a time: held by the pass (its id the owner) while it may delete."""
+    return f"prune:{cache_id}"
+
+
+def item_lease(pass_id: str, round_number: int, item_id: str) -> str:
+    """One worker invocation of a work item at a time (settle.py takes it too)."""
+    return f"prune-item:{pass_id}:r{round_number}:{item_id}"
+
+
+def finish_lease(pass_id: str, round_number: int) -> str:
+    """One finish of a round at a time (settle.py takes it too)."""
+    return f"prune-finish:{pass_id}:r{round_number:02d}"
+
+
+def pass_id_of(cache_id: str, mode: Mode, scheduled_time: str | None, request_id: str | None) -> str:
+    """A scheduled pass's id derives from its schedule tick, an on-demand one's from its request (and mode: the
+    same token in another mode is another request); so an invocation retried continues its pass."""
+    if scheduled_time:
+        return hashlib.sha256(f"{cache_id}#{scheduled_time}".encode()).hexdigest()[:16]
+    if request_id:
+        return hashlib.sha256(f"{cache_id}#request#{mode}#{request_id}".encode()).hexdigest()[:16]
+    return uuid.uuid4().hex[:16]
+
+
+def _started_before(result: dict[str, Any]) -> dict[str, Any]:
+    """The answer for a pass an earlier invocation started: a duplicate schedule tick is skipped; the same
+    on-demand request sent again is answered with its pass (what the CLI shows), starting nothing."""
+    if "requestId" in result:
+        return {**result, "status": "STARTED", "repeated": True}
+    return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
 
 
 def _parse_time(value: str) -> datetime:
@@ -205,7 +241,8 @@ class Pruner:
                 results.append(target)
                 continue
             try:
-                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full))
+                results.append(self.start_pass(target, mode, request.scheduledTime, full=request.full,
+                                               request_id=request.requestId))
             except Exception as error:  # one cache's failure must not stop the others
                 log_error("error", "prune pass could not start", error, {"cache_id": target.cache_id})
                 failures.append(f"{target.cache_id}: {error}")
@@ -215,16 +252,15 @@ class Pruner:
         return results
 
     def start_pass(
-        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False
+        self, target: CacheTarget, mode: Mode, scheduled_time: str | None = None, *, full: bool = False,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
         started_at = iso_time(now)
-        pass_id = (
-            hashlib.sha256(f"{target.cache_id}#{scheduled_time}".encode()).hexdigest()[:16]
-            if scheduled_time
-            else uuid.uuid4().hex[:16]
-        )
+        pass_id = pass_id_of(target.cache_id, mode, scheduled_time, request_id)
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
+        if request_id and not scheduled_time:
+            result["requestId"] = request_id
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
             # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
@@ -253,10 +289,14 @@ class Pruner:
             expires_at=int(now.timestamp()) + 7 * 86_400,
         ):
             claim = self.repository.get_item(pk, claim_sk) or {}
+            if claim.get("outcome") == "SKIPPED" and "requestId" in result:
+                return {**result, "status": "SKIPPED",
+                        "reason": "another prune of this cache held its lease when this request was first sent"}
             if claim.get("outcome") or "claimed_at" not in claim:
-                return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
-            # A retry of a pass whose items were not all queued: the same pass, under its first key (a new
-            # started_at would start another pass and leave this one, and the items it queued, unfinished).
+                return _started_before(result)
+            # A retry of a pass whose items were not all queued (a scheduled invocation retried by Lambda, an
+            # on-demand request sent again): the same pass, under its first key (a new started_at would start
+            # another pass and leave this one, and the items it queued, unfinished).
             started_at = str(claim["claimed_at"])
         # One planner at a time per pass (duplicate invocations of one schedule tick may overlap); a planner
         # that died holding it is outlived after its timeout.
@@ -276,13 +316,14 @@ class Pruner:
         recorded = self.repository.get_item(pk, pass_sk)
         if recorded is not None and recorded.get("status") != "RUNNING":
             self.repository.complete_claim(pk, claim_sk, {"outcome": "FINISHED"})
-            return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
+            return _started_before(result)
         if not self.repository.acquire_lease(
-            self._lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
+            cache_lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
         ):
             if recorded is None:  # nothing of this pass exists: a later duplicate must not start it
                 self.repository.complete_claim(pk, claim_sk, {"outcome": "SKIPPED"})
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
+        self._settle_abandoned(target.cache_id, pass_id)
         try:
             if recorded is not None:
                 started = self._queue_again(target, recorded, result)
@@ -292,10 +333,31 @@ class Pruner:
             # The claim stays: a retry continues this pass. The lease stays once the pass is recorded: items
             # of it may be queued, and work only under it.
             if not self._pass_recorded(pk, pass_sk):
-                self.repository.release_lease(self._lease(target.cache_id), pass_id)
+                self.repository.release_lease(cache_lease(target.cache_id), pass_id)
             raise
         self.repository.complete_claim(pk, claim_sk, {"outcome": "STARTED", "queued_at": iso_time(self.clock())})
         return started
+
+    def _settle_abandoned(self, cache_id: str, own_pass_id: str) -> None:
+        """Settle the passes of this cache still RUNNING although this pass holds the cache's lease: theirs
+        expired (no worker of theirs started for `lease_seconds`), so an item of theirs never finished, its
+        message dead-lettered. A pass that cannot be settled now (a worker of it is running) is left for later:
+        it must not stop this pass."""
+        from pruner.settle import settle_pass  # settle.py builds on this module
+
+        for record in self.repository.prune_history(cache_id):
+            if record.get("status") != "RUNNING" or record.get("pass_id") == own_pass_id:
+                continue
+            try:
+                settled = settle_pass(self.repository, self.report_store.client, cache_id, record["pass_id"],
+                                      now=self.clock(), settled_by="next pass")
+            except Exception as error:
+                log_error("warning", "abandoned prune pass not settled", error,
+                          {"cache_id": cache_id, "pass_id": record["pass_id"]})
+                continue
+            logger.warning("abandoned prune pass settled", extra={
+                "cache_id": cache_id, "pass_id": record["pass_id"], "status": settled["status"],
+                "items_unfinished": settled["items_unfinished"]})
 
     def _pass_recorded(self, pk: str, pass_sk: str) -> bool:
         try:
@@ -504,15 +566,15 @@ class Pruner:
 
     # ================================================================== work
     def work(self, item: WorkItem, should_stop: Callable[[], bool], invocation_id: str) -> str:
-        """Scan one range until done or `should_stop()`; returns done | continued | duplicate | aborted."""
+        """Scan one range until done or `should_stop()`; returns done | continued | duplicate | aborted | settled."""
         now_epoch = int(self.clock().timestamp())
-        item_lease = f"prune-item:{item.pass_id}:r{item.round}:{item.item_id}"
-        if not self.repository.acquire_lease(item_lease, invocation_id, now_epoch, self.config.item_lease_seconds):
-            raise RetryableError(f"work item {item_lease} is being processed by another invocation")
+        lease = item_lease(item.pass_id, item.round, item.item_id)
+        if not self.repository.acquire_lease(lease, invocation_id, now_epoch, self.config.item_lease_seconds):
+            raise RetryableError(f"work item {lease} is being processed by another invocation")
         try:
             return self._work(item, should_stop, now_epoch)
         finally:
-            self.repository.release_lease(item_lease, invocation_id)
+            self.repository.release_lease(lease, invocation_id)
 
     def _work(self, item: WorkItem, should_stop: Callable[[], bool], now_epoch: int) -> str:
         item_sk = self._item_sk(item)
@@ -520,8 +582,13 @@ class Pruner:
         if record.get("done"):
             self._finish_if_due(item)
             return "duplicate"
+        pass_record = self.repository.get_item(keys.cache_pk(item.cache_id), item.pass_sk)
+        if pass_record is not None and pass_record.get("status") != "RUNNING":
+            # Settled while this message waited (a DLQ redrive, a late delivery; settle.py held this item's lease
+            # to do it): the pass's counts are final and a restore may be bringing back what it deleted.
+            return "settled"
         if not self.repository.acquire_lease(
-            self._lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
+            cache_lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
             self._complete(item, None, {"aborted": "cache lease lost"})
@@ -649,7 +716,7 @@ class Pruner:
         round_number = round_number or int(pass_record.get("round", 1))
         pk, final_sk = keys.cache_pk(cache_id), self._final_sk(pass_id, round_number)
         self.repository.claim(pk, final_sk, {"entity": "PRUNE_CLAIM"})
-        owner, lease = uuid.uuid4().hex, f"prune-finish:{pass_id}:r{round_number:02d}"
+        owner, lease = uuid.uuid4().hex, finish_lease(pass_id, round_number)
         if not self.repository.acquire_lease(
             lease, owner, int(self.clock().timestamp()), self.config.item_lease_seconds
         ):
@@ -658,6 +725,8 @@ class Pruner:
             if (self.repository.get_item(pk, final_sk) or {}).get("outcome"):
                 return
             pass_record = self.repository.get_item(pk, pass_record["sk"]) or pass_record  # as of this lease
+            if pass_record.get("status") != "RUNNING":
+                return  # settled (settle.py, under this lease): final as it is
             if int(pass_record.get("round", 1)) > round_number:
                 # This round's catch-up had moved the pass on (its plan recorded) when it failed: its items,
                 # as recorded, not a plan made again from what the cache looks like now.
@@ -753,33 +822,7 @@ class Pruner:
         }
         sets = {name: value for name, value in sets.items() if value is not None}
         record = {**pass_record, **sets}
-        summary = {
-            name: record.get(name)
-            for name in (
-                "cache_id",
-                "pass_id",
-                "mode",
-                "status",
-                "started_at",
-                "finished_at",
-                "duration_seconds",
-                "cache_s3_uri",
-                "initial_floor",
-                "final_floor",
-                "ceiling",
-                "incremental_since",
-                "listing",
-                "listed_at",
-                "inventory_manifest",
-                "inventory_unused",
-                "held_version",
-                "none_of_this_cache",
-                "rules",
-                "round",
-                *Counts.model_fields,
-            )
-        }
-        summary["details"] = self._report_uri(cache_id, pass_record["pass_id"], "")
+        summary = pass_summary(record)
         self._put_report(
             cache_id,
             pass_record["pass_id"],
@@ -788,15 +831,11 @@ class Pruner:
             "application/json",
         )
         self.repository.update_prune_record(cache_id, pass_record["sk"], sets)
-        self.repository.release_lease(self._lease(cache_id), pass_record["pass_id"])
+        self.repository.release_lease(cache_lease(cache_id), pass_record["pass_id"])
         emit_metrics(cache_id, pass_record["mode"], record)
         logger.info("prune pass finished", extra={"cache_id": cache_id, **_without_locations(summary)})
 
     # ================================================================== helpers
-    @staticmethod
-    def _lease(cache_id: str) -> str:
-        return f"prune:{cache_id}"
-
     @staticmethod
     def _final_sk(pass_id: str, round_number: int) -> str:
         return f"PRUNEFINAL#{pass_id}#r{round_number:02d}"
@@ -828,6 +867,20 @@ METRICS = {
     "held": ("PruneEntriesHeld", MetricUnit.Count),
     "duration_seconds": ("PruneDurationSeconds", MetricUnit.Seconds),
 }
+
+
+SUMMARY_FIELDS = (
+    "cache_id", "pass_id", "mode", "status", "started_at", "finished_at", "duration_seconds", "cache_s3_uri",
+    "initial_floor", "final_floor", "ceiling", "incremental_since", "listing", "listed_at", "inventory_manifest",
+    "inventory_unused", "held_version", "none_of_this_cache", "rules", "round", *Counts.model_fields,
+)
+
+
+def pass_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The report's summary.json of a pass record as finished; `details`: the report's location."""
+    summary = {name: record.get(name) for name in SUMMARY_FIELDS}
+    summary["details"] = record["report_uri"].rsplit("/", 1)[0] + "/" if record.get("report_uri") else None
+    return summary
 
 
 def alarm_metric(name: str) -> None:

@@ -178,7 +178,9 @@ class CachePruner(Capability):
             for function in (self.planner, self.worker):
                 function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
         self.key.grant_decrypt(self.worker)  # manifests are SSE-KMS objects
-        reports_bucket.grant_put(self.worker, f"{REPORT_PREFIX}*")
+        # Reports: the worker's parts and summaries; the planner's summary of a pass it settles (pruner/settle.py).
+        for function in (self.planner, self.worker):
+            reports_bucket.grant_put(function, f"{REPORT_PREFIX}*")
 
         # HealthOmics: where each cache's data lives (GetRunCache), or every cache (ListRunCaches).
         cache_arns = stack.format_arn(service="omics", resource="runCache", resource_name="*")
@@ -251,12 +253,13 @@ class CachePruner(Capability):
                     for (name, prefix), config_id in inventory_grants
                 ),
             )
-        acknowledge(
-            role_of(self.worker),
-            "s3:Abort* comes from CDK's grant_put on the reports prefix (prune-reports/*) of the outputs bucket: "
-            "aborting the worker's own multipart uploads of reports.",
-            wildcard_action("s3:Abort*"),
-        )
+        for function in (self.planner, self.worker):
+            acknowledge(
+                role_of(function),
+                "s3:Abort* comes from CDK's grant_put on the reports prefix (prune-reports/*) of the outputs bucket: "
+                "aborting the function's own multipart uploads of reports.",
+                wildcard_action("s3:Abort*"),
+            )
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

@@ -11,15 +11,19 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from autopilot_cli.app import main
 from pruner.config import PrunerConfig, PruneRequest
 from pruner.dispatch import InlineQueue
 from pruner.s3_store import S3Store
 from pruner.service import CacheTarget, Pruner
+from shared.errors import RetryableError
 from shared.provenance.repository import ProvenanceRepository
 from tests.integration.test_pruner_hostile import BUCKET, CACHE_ID, REPORTS, a_cache, keys, prune, put_all
 from tests.integration.test_pruner_hostile import s3 as s3  # the versioned cache bucket fixture
 from tests.integration.test_pruner_restore import expire_noncurrent
+from tests.integration.test_pruner_settle import a_pass_with_a_dead_lettered_item
 
 
 class _Clients:
@@ -50,6 +54,9 @@ class CacheTargetInProcess:
 
     def run_cache_id(self) -> str:
         return CACHE_ID
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
         assert capability == "pruner"
@@ -120,6 +127,72 @@ def test_a_started_prune_shows_its_own_pass_and_exits_0(s3: Any, table_name: str
     assert keys(s3) == set(current)
 
 
+class RefusesSending:
+    """The work queue refusing the first `times` sends of a pass's items (SQS unavailable): the planner's
+    invocation fails after the pass is recorded, as a deployed one would (FunctionError)."""
+
+    def __init__(self, queue: InlineQueue, times: int) -> None:
+        self.queue, self.times = queue, times
+
+    def __call__(self, items: list[Any]) -> None:
+        if self.times:
+            self.times -= 1
+            raise RetryableError("2 work items could not be queued")
+        self.queue(items)
+
+
+def test_a_failed_on_demand_prune_is_retried_as_the_same_pass_and_finishes_once(
+    s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
+    # Given a cache with stale entries, and a work queue that refuses the pass's items once
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    target.pruner.send = RefusesSending(target.queue, times=1)  # type: ignore[method-assign]
+    # When the operator enforces a prune
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce")
+    # Then the CLI's retry of the same request continues the pass the failed attempt recorded: one pass, finished
+    history = target.repository.prune_history(CACHE_ID)
+    assert code == 0, err
+    assert [(p["status"], p["entries_deleted"]) for p in history] == [("COMPLETED", 2)]
+    doc = json.loads(out)
+    assert doc["latest_pass"]["pass_id"] == history[0]["pass_id"] and keys(s3) == set(current)
+    assert target.repository.acquire_lease(f"prune:{CACHE_ID}", "next-pass", int(time.time()), 60)
+
+
+def test_an_on_demand_prune_that_kept_failing_is_continued_with_its_request_id(
+    s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
+    # Given an enforce prune whose every attempt failed to queue the pass's items: the CLI gives up, naming the
+    # request so that it can be sent again
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    target.pruner.send = RefusesSending(target.queue, times=10)  # type: ignore[method-assign]
+    code, _, err = cli(target, "cache", "prune", "--enforce")
+    match = re.search(r"--request-id ([0-9a-f]{32})", err)
+    assert code == 1 and match, err
+    [stuck] = target.repository.prune_history(CACHE_ID)
+    assert stuck["status"] == "RUNNING"
+    # When the queue is back and the operator sends the same request again
+    target.pruner.send = target.queue  # type: ignore[method-assign]
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce", "--request-id", match.group(1))
+    # Then it continues that pass, which finishes: still one pass
+    assert code == 0, err
+    [record] = target.repository.prune_history(CACHE_ID)
+    assert record["pass_id"] == stuck["pass_id"] and record["status"] == "COMPLETED"
+    assert json.loads(out)["latest_pass"]["pass_id"] == stuck["pass_id"] and keys(s3) == set(current)
+    # And the same request sent once more answers with that pass again, starting nothing
+    code, out, _ = cli(target, "--json", "cache", "prune", "--enforce", "--request-id", match.group(1))
+    assert code == 0 and json.loads(out)["latest_pass"]["pass_id"] == stuck["pass_id"]
+    assert len(target.repository.prune_history(CACHE_ID)) == 1 and target.queue.sent == 1
+    # But the same request id in dry-run mode is another request: never a continuation of the enforce pass
+    code, out, _ = cli(target, "--json", "cache", "prune", "--request-id", match.group(1))
+    assert code == 0 and json.loads(out)["latest_pass"]["mode"] == "dry-run"
+
+
 # ---------------------------------------------------------------------------------------------- cache restore
 def test_a_restore_that_brought_nothing_back_exits_1_and_names_the_keys(s3: Any, table_name: str) -> None:
     # Given an enforce pass whose deleted versions have all expired (past the undo window)
@@ -156,6 +229,29 @@ def test_a_restore_of_a_running_pass_exits_1_and_an_unknown_pass_3(s3: Any, tabl
     # And a pass that does not exist is not found: exit 3
     code, _, err = cli(target, "cache", "restore", "0000000000000000")
     assert code == 3 and "no prune pass" in err
+
+
+def test_a_dead_lettered_pass_settled_by_the_operator_is_restored(s3: Any, table_name: str) -> None:
+    # Given an enforce pass whose last work item was dead-lettered (the pass is RUNNING, its lease held)
+    stuck = a_pass_with_a_dead_lettered_item(s3, table_name)
+    target = CacheTargetInProcess(table_name, s3)
+    code, _, err = cli(target, "cache", "restore", stuck.pass_id)
+    assert code == 1 and "cache settle" in err
+    # When the operator settles it
+    code, out, err = cli(target, "--json", "cache", "settle", stuck.pass_id)
+    # Then it is INCOMPLETE with what it deleted counted, and the unfinished item named
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["status"] == "INCOMPLETE" and doc["items_unfinished"] == 1
+    assert doc["objects_deleted"] == len(stuck.deleted)
+    # And the restore brings back everything the pass deleted
+    code, out, err = cli(target, "--json", "cache", "restore", stuck.pass_id)
+    assert code == 0, err
+    assert json.loads(out)["restored"] == len(stuck.deleted) and keys(s3) == set(stuck.everything)
+    # And a pass already settled (or finished) is not settled again: exit 1; an unknown pass: exit 3
+    code, _, err = cli(target, "cache", "settle", stuck.pass_id)
+    assert code == 1 and "INCOMPLETE" in err
+    assert cli(target, "cache", "settle", "0000000000000000")[0] == 3
 
 
 # ---------------------------------------------------------------------------------------------- cache report

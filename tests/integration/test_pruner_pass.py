@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from pruner.config import PrunerConfig, RulesModel, WorkItem
+from pruner.config import PrunerConfig, PruneRequest, RulesModel, WorkItem
 from pruner.dispatch import InlineQueue, SqsDispatcher
 from pruner.s3_store import S3Store
 from pruner.scan import MAX_UNSETTLED_WINDOWS
@@ -412,6 +412,42 @@ def test_a_pass_whose_items_could_not_be_queued_is_continued_by_the_retry(world:
     assert len(world["repository"].prune_history(CACHE_ID)) == 1
     again = failing.start_pass(target, "dry-run", scheduled_time="2026-01-01T00:00:00Z")  # type: ignore[arg-type]
     assert again["status"] == "SKIPPED" and len(queue.items) == retried["items"]
+
+
+def test_an_on_demand_pass_whose_items_could_not_be_queued_is_continued_by_the_same_request(
+    world: dict[str, Any],
+) -> None:
+    # Given an on-demand request (the CLI's token) whose pass was recorded but whose items the queue refused
+    queue = InlineQueue()
+    refused = []
+
+    def flaky_send(items: Any) -> None:
+        if not refused:
+            refused.append(items)
+            raise RuntimeError("SQS unavailable")
+        queue(items)
+
+    target = CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache")
+    pruner = make_pruner(world, queue)
+    pruner.send = flaky_send  # type: ignore[method-assign]
+    request = PruneRequest.model_validate({"mode": "enforce", "requestId": "5f0c2a9e"})
+    with pytest.raises(RuntimeError, match="SQS unavailable"):
+        pruner.start_pass(target, "enforce", request_id=request.requestId)
+    # When the same request is sent again
+    retried = pruner.start_pass(target, "enforce", request_id=request.requestId)
+    # Then it continues that pass (one record), which finishes once its items are worked
+    assert retried["status"] == "STARTED" and retried["resumed"] and retried["requestId"] == "5f0c2a9e"
+    queue.drain(lambda item: pruner.work(item, lambda: False, invocation_id="inv"))
+    [record] = world["repository"].prune_history(CACHE_ID)
+    assert record["pass_id"] == retried["passId"] and record["status"] == "COMPLETED"
+    assert remaining(world) == expected(world, "v1", "legacy")[0]
+    # And sent once more it answers with that pass, starting nothing
+    again = pruner.start_pass(target, "enforce", request_id=request.requestId)
+    assert (again["status"], again["passId"], again["repeated"]) == ("STARTED", record["pass_id"], True)
+    assert queue.sent == retried["items"] and len(world["repository"].prune_history(CACHE_ID)) == 1
+    # A token is what a CLI would send: no spaces, quotes or path characters
+    with pytest.raises(ValueError, match="requestId"):
+        PruneRequest.model_validate({"requestId": "a b/c"})
 
 
 class FailingList:

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.provenance import keys
-from shared.provenance.base import ProvenanceError, RepositoryBase, _Update, serialize
+from shared.provenance.base import ProvenanceError, RepositoryBase, _Update, deserialize, serialize
 
 
 class CachesAndPrunesMixin(RepositoryBase):
@@ -99,6 +99,36 @@ class CachesAndPrunesMixin(RepositoryBase):
             code = error.response.get("Error", {}).get("Code", "")
             raise ProvenanceError(f"TransactWriteItems failed: {code}: {error}", True) from error
         return self.get_item(pk, pass_sk)
+
+    def prune_pass_items(self, cache_id: str, pass_id: str) -> list[dict[str, Any]]:
+        """Every work item of a pass, all rounds, read consistently: settling a pass needs each item's last
+        checkpoint, written by a worker just before."""
+        return list(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+            ExpressionAttributeValues=serialize({":pk": keys.cache_pk(cache_id), ":prefix": f"PRUNEITEM#{pass_id}#"}),
+            ConsistentRead=True,
+        ))
+
+    def settle_prune_pass(self, cache_id: str, pass_sk: str, sets: Mapping[str, Any],
+                          counters: Mapping[str, int]) -> dict[str, Any] | None:
+        """Give a RUNNING pass its final `sets` and add `counters` (what its unfinished items did) in one
+        conditional write. Returns the pass record afterwards, or None when the pass is no longer RUNNING."""
+        built = _Update(sets=dict(sets)).build()
+        adds = {name: value for name, value in counters.items() if value}
+        if adds:
+            built["UpdateExpression"] += " ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds)))
+            built["ExpressionAttributeNames"].update({f"#a{i}": name for i, name in enumerate(adds)})
+            built["ExpressionAttributeValues"].update(serialize({f":a{i}": v for i, v in enumerate(adds.values())}))
+        built["ExpressionAttributeNames"]["#status_"] = "status"
+        built["ExpressionAttributeValues"].update(serialize({":running": "RUNNING"}))
+        try:
+            response = self._call("update_item", Key=serialize({keys.PK: keys.cache_pk(cache_id), keys.SK: pass_sk}),
+                                  ConditionExpression="#status_ = :running", ReturnValues="ALL_NEW", **built)
+        except ClientError:  # ConditionalCheckFailed: closed or settled meanwhile
+            return None
+        return deserialize(response.get("Attributes", {}))
 
     # ------------------------------------------------------------------ queries (one Query each)
     def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
