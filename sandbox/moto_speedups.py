@@ -54,6 +54,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   on a copy of an action as moto's pass, and on a flat one (`SET name = :value`, `REMOVE name`: most of the
   recorder's actions) as the calls, moto's own methods, that the pass makes on it; should any fail, moto's
   passes run on the whole tree (so the error is moto's).
+- DynamoDB results: moto converts every response's items to plain values through a chain of isinstance and
+  hasattr tests at every level of every attribute; plain values, dicts, lists, AttributeValues (not binary)
+  and stored items are converted by their exact type, anything else by moto.
 - DynamoDB Query results: moto deep-copies the items it found before projecting (new items) and filtering
   (reads) them, and its response converts them to new plain dicts without changing them: the fast path
   hands them over uncopied; each result's size (summed twice per item for the 1 MB page limit) is computed
@@ -151,9 +154,11 @@ from moto.core.serialize import (
     XFormedAttributePicker,
 )
 from moto.core.utils import get_equivalent_url_in_aws_domain, unix_time
+from moto.dynamodb import responses as moto_dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_module
+from moto.dynamodb.models import utilities as moto_dynamodb_utilities
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.models.utilities import bytesize
@@ -611,6 +616,32 @@ def _wire_attribute_value(value: Any) -> dict[str, Any]:
     if kind in ("SS", "NS") and type(inner) is list and all(type(member) is str for member in inner):
         return {kind: list(inner)}
     raise _NotWireForm
+
+
+_original_dynamo_to_dict = moto_dynamodb_utilities.dynamo_to_dict
+_PLAIN_RESULT_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _dynamo_to_dict(value: Any) -> Any:
+    """moto's conversion of a result to plain values (every DynamoDB response: each attribute of each item,
+    recursively, through a chain of isinstance and hasattr tests at every level), with its plain cases taken by
+    their exact type: a str, number, bool or None as it is, a dict or list member by member, an AttributeValue
+    (not binary) as {type: its value}, an object with `to_json` as what that gives. Anything else (binary,
+    datetimes, subclasses) is converted by moto."""
+    kind = type(value)
+    if kind in _PLAIN_RESULT_TYPES:
+        return value
+    if kind is dict:
+        return {name: _dynamo_to_dict(member) for name, member in value.items()}
+    if kind is list:
+        return [_dynamo_to_dict(member) for member in value]
+    if kind is DynamoType:
+        if value.type in ("B", "BS"):
+            return _original_dynamo_to_dict(value)
+        return {value.type: _dynamo_to_dict(value.value)}
+    if kind is Item:
+        return _dynamo_to_dict(value.to_json())
+    return _original_dynamo_to_dict(value)
 
 
 _original_json_structure = BaseJSONSerializer._serialize_type_structure
@@ -1530,6 +1561,7 @@ def speedups() -> Iterator[None]:
                                                   _remembering_clauses(validator.traverse, check)))
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_structure",
                                               _serialize_type_structure))
+        stack.enter_context(mock.patch.object(moto_dynamodb_responses, "dynamo_to_dict", _dynamo_to_dict))
         stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(_make)))
         stack.enter_context(mock.patch.object(Node, "__deepcopy__", _node_deepcopy, create=True))
         stack.enter_context(mock.patch.object(DepthFirstTraverser, "traverse_node_recursively",

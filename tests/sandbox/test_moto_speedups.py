@@ -942,6 +942,35 @@ def test_value_copies_are_moto_s(value: dict[str, Any]) -> None:
     assert plain[2] and not plain[3]
 
 
+def test_results_are_converted_to_plain_values_as_moto_converts_them() -> None:
+    """The fast conversion of a DynamoDB result to plain values (every response's) gives what moto's gives, for
+    items of every type (binary, nested, empty), items as moto stores them, datetimes, odd shapes and a
+    subclass of a plain type, and changes nothing it was given."""
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    class Text(str):
+        pass
+
+    values = [_every_type(i) for i in range(3)] + [v for v in _ODD_VALUES if isinstance(v, dict) and len(v) == 1
+                                                   and next(iter(v)) in ("S", "N", "M", "L", "BOOL", "NULL", "SS")]
+    typed = {f"a{i}": DynamoType(value) for i, value in enumerate(values[3:])}
+    stored = Item(DynamoType({"S": "k"}), None, {name: value for name, value in _every_type(4).items()})
+    result = {"Items": [{name: DynamoType(value) for name, value in item.items()} for item in values[:3]],
+              "Attributes": typed, "Item": stored, "Count": 3, "ScannedCount": 3.0, "Flag": True, "None": None,
+              "When": datetime(2026, 1, 2, tzinfo=UTC), "Text": Text("sub"), "Tuple": ("a", 1), "Raw": b"\x00"}
+    before = repr(result)
+
+    plain = dynamo_to_dict(result)
+    with speedups():
+        fast = moto_speedups._dynamo_to_dict(result)
+
+    assert fast == plain and repr(fast) == repr(plain)
+    assert repr(result) == before
+
+
 # ------------------------------------------------------------------ DynamoDB index partitions
 def _index_writes_scenario() -> list[Any]:
     """Index queries after every kind of write that can move an item into, out of or within an index
