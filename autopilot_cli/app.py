@@ -213,7 +213,9 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
         "batches": [{"batch_id": b.get("batch_id"), "attempt": b.get("attempt", 0), "status": b.get("status"),
                      "name": b.get("batch_name"), "counts": b.get("counts"), "failure_reason": b.get("failure_reason"),
                      # the sample -> run map: how many members were recorded, and why not all when they cannot be
-                     "members_recorded": b.get("members_recorded"), "members_error": b.get("members_error")}
+                     "members_recorded": b.get("members_recorded"), "members_error": b.get("members_error"),
+                     # HealthOmics no longer knows it (DeleteBatch): its status may have moved on unrecorded
+                     "gone": b.get("gone")}
                     for b in view.batches],
         "submission": view.submission,
         "samples": {s: {"final": o.final.model_dump(), "attempts": [a.model_dump() for a in o.attempts]}
@@ -230,6 +232,8 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
             if b["members_error"]:
                 out.console.print(f"batch {b['batch_id']}: members not all recorded: {b['members_error']}",
                                   markup=False)
+            if b["gone"]:
+                out.console.print(f"batch {b['batch_id']}: {b['gone']}", markup=False)
         if view.submission:
             out.fields("submission", [("id", view.submission.get("submission_id")),
                                       ("status", view.submission.get("status")),

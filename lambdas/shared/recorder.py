@@ -31,6 +31,7 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.status import (
     BATCH_ENDED,
     BATCH_MEMBERS_KNOWN,
+    BATCH_TRANSITIONAL,
     RUN_TERMINAL,
     RunStatus,
     batch_rank,
@@ -319,7 +320,9 @@ class Recorder:
     def finish_batch(self, status: str, summary: dict[str, Any], outcome: RecordOutcome) -> None:
         """Record the batch's members when its status says they are known and they are not recorded yet; an
         ended batch then leaves the active index (the reconciler finishes one whose members failed). Whatever
-        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed)."""
+        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed). A batch
+        whose recorded status is transitional (RUNS_DELETING) stays in the index whatever event this is: its
+        next status may be lost, and only the reconciler would then record it."""
         batch_id = str(summary.get("batch_id") or outcome.entity_id)
         if status in BATCH_MEMBERS_KNOWN:
             if "members_recorded_at" not in summary:
@@ -329,15 +332,17 @@ class Recorder:
                 # A re-file stopped half-way, or this is the redelivery of an event whose recording may have
                 # stopped between marking members filed under the batch itself and reading the LINK again.
                 outcome.members_refiled = self._relink(batch_id, (batch_id, 0), bool(summary.get("members_refiling")))
-        if status in BATCH_ENDED and "active_pk" in summary:
+        if status in BATCH_ENDED and "active_pk" in summary and summary.get("status") not in BATCH_TRANSITIONAL:
             self.repository.finish_batch(batch_id)
 
     def batch_gone(self, batch_id: str, summary: dict[str, Any], why: str) -> None:
-        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be. The
-        record says so, and the batch leaves the active index."""
+        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be, and a
+        status not recorded yet can no longer be learnt. The record says so (its last status stays: DeleteBatch
+        follows any of several final statuses), and the batch leaves the active index."""
         if "members_recorded_at" not in summary:
             self._record_members(batch_id, summary, unlisted=why)
-        self.repository.finish_batch(batch_id)
+        gone = f"{why}: the batch was deleted (DeleteBatch); its last recorded status then: {summary.get('status')}"
+        self.repository.finish_batch(batch_id, gone=gone, gone_at=iso_time(self.now()))
 
     def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
         """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`
