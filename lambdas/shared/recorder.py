@@ -19,7 +19,7 @@ from shared.clock import utc_now
 from shared.cost.run_cost import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import ClaimedRerun, sample_tag_enabled
+from shared.lineage import RunClaim, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.omics_model import input_max
 from shared.provenance import keys
@@ -39,7 +39,7 @@ from shared.status import (
     order_key,
     run_rank,
 )
-from shared.supersede import settle
+from shared.supersede import prove, settle, waiting_expiry
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
@@ -199,7 +199,11 @@ class Recorder:
         cost = pricer.finish()
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
-        self.repository.record_run_details(details, recorded_at, final)
+        # Its tags may claim a place (another run's chain, our root batch, an attempt of a sample): whoever starts
+        # a run sets them, so the run is placed there only if the table proves it (shared/supersede.py).
+        claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
+        proof = prove(self.repository, claim) if claim else None
+        self.repository.record_run_details(details, recorded_at, final, placed=proof is None or proof.placed)
         if not details.sample and details.batch_id and not sample_tag_enabled():
             # No sample tag: the batch's members say which sample this run is. Read after our details are
             # written, so a member list recorded meanwhile (which adopts recorded runs) is never missed.
@@ -212,14 +216,12 @@ class Recorder:
             average = self.costs.storage_average_gib(run_id, run_uuid)
             if average is not None:
                 self.costs.record_dynamic_storage(run_id, run_uuid, average, self.prices(region(details)))
-        if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
+        if claim is not None and proof is not None:
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
-            # the parent's failure; a cancelled re-run does not. Its tags only claim it is one: settled when
-            # the re-runner's records prove it, now or when they are written (shared/supersede.py).
-            settle(self.repository, ClaimedRerun(
-                run_id=run_id, run_uuid=run_uuid, parent_run_id=details.parent_run_id,
-                parent_run_uuid=details.parent_run_uuid, attempt=details.attempt, batch_id=details.batch_id,
-                source_run_id=details.source_run_id))
+            # the parent's failure; a cancelled re-run does not. Its tags only claim it is one: settled (and
+            # placed) when the re-runner's records prove it, now or when they are written (shared/supersede.py).
+            settle(self.repository, claim, proof, index_keys=self.repository.run_index_keys(details),
+                   supersedes=final in (RunStatus.COMPLETED, RunStatus.FAILED), expires_at=waiting_expiry(self.now()))
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then see
             # whether the parent's details were recorded meanwhile: it may have read its markers before ours
