@@ -136,6 +136,10 @@ def run_document(lineage: RunLineage) -> dict[str, Any]:
         "created": s.get("creation_time"), "started": s.get("start_time"), "stopped": s.get("stop_time"),
         "inputs": subject.inputs, "resource_digests": subject.digests, "workflow_digest": s.get("digest"),
         "root_run_id": lineage.root_run_id, "attempt": subject.attempt, "superseded_by": s.get("superseded_by"),
+        # what its tags claim and no record of this stack proves (shared/supersede.py): kept out of every view
+        "unproven_claim": {"root_run_id": s.get("root_run_id"), "parent_run_id": s.get("parent_run_id"),
+                           "attempt": s.get("attempt"), "root_batch_id": s.get("root_batch_id"),
+                           "sample": s.get("sample")} if s.get("unproven_claim") else None,
         "history": subject.history,
         "attempts": [{"attempt": a.attempt, "run_id": a.run_id, "status": a.status,
                       "failure_reason": a.summary.get("failure_reason"), "rerun_reason": a.summary.get("rerun_reason"),
@@ -149,6 +153,15 @@ def run_document(lineage: RunLineage) -> dict[str, Any]:
         "healed": [{"status": h.get("status"), "from": h.get("from_status"), "source": h.get("source"),
                     "healed_at": h.get("healed_at")} for h in subject.heals],
     }
+
+
+def _claim_text(claim: dict[str, Any] | None) -> str | None:
+    if not claim:
+        return None
+    places = [f"attempt {claim['attempt']} of root run {claim['root_run_id']}",
+              *([f"re-run of {claim['parent_run_id']}"] if claim["parent_run_id"] else []),
+              *([f"root batch {claim['root_batch_id']}"] if claim["root_batch_id"] else [])]
+    return f"its tags say {', '.join(places)}; no record of this stack proves it: shown in no batch, sample or chain"
 
 
 def cmd_run_show(args: argparse.Namespace, target: Target, out: Output) -> int:
@@ -170,7 +183,8 @@ def _show_run(doc: dict[str, Any], out: Output, emit: bool = True) -> int:
             ("status", doc["status"]), ("failure reason", doc["failure_reason"]),
             ("status message", doc["status_message"]), ("name", doc["name"]), ("sample", doc["sample"]),
             ("workflow", doc["workflow_id"]), ("batch", doc["batch_id"]), ("submission", doc["submission_id"]),
-            ("attempt", f"{doc['attempt']} of root run {doc['root_run_id']}"),
+            ("attempt", f"{doc['attempt']} of root run {doc['root_run_id']}" if not doc["unproven_claim"] else None),
+            ("unproven claim", _claim_text(doc["unproven_claim"])),
             ("superseded by", doc["superseded_by"]),
             ("run cache", f"{doc['cache_id']} ({doc['cache_behavior']})" if doc["cache_id"] else None),
             ("cache hits", f"{doc['cache_hits']} of {len(doc['tasks'])} tasks"), ("outputs", doc["run_output_uri"]),
@@ -213,7 +227,9 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
         "batches": [{"batch_id": b.get("batch_id"), "attempt": b.get("attempt", 0), "status": b.get("status"),
                      "name": b.get("batch_name"), "counts": b.get("counts"), "failure_reason": b.get("failure_reason"),
                      # the sample -> run map: how many members were recorded, and why not all when they cannot be
-                     "members_recorded": b.get("members_recorded"), "members_error": b.get("members_error")}
+                     "members_recorded": b.get("members_recorded"), "members_error": b.get("members_error"),
+                     # HealthOmics no longer knows it (DeleteBatch): its status may have moved on unrecorded
+                     "gone": b.get("gone")}
                     for b in view.batches],
         "submission": view.submission,
         "samples": {s: {"final": o.final.model_dump(), "attempts": [a.model_dump() for a in o.attempts]}
@@ -230,6 +246,8 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
             if b["members_error"]:
                 out.console.print(f"batch {b['batch_id']}: members not all recorded: {b['members_error']}",
                                   markup=False)
+            if b["gone"]:
+                out.console.print(f"batch {b['batch_id']}: {b['gone']}", markup=False)
         if view.submission:
             out.fields("submission", [("id", view.submission.get("submission_id")),
                                       ("status", view.submission.get("status")),

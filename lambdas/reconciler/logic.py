@@ -14,7 +14,8 @@ only runs that left every active status cost a GetRun, which the recorder's enri
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
 was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
 recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs deleted) whose members were not recorded
-(one HealthOmics no longer knows, DeleteBatch, is recorded as such). Every heal is recorded
+(one HealthOmics no longer knows, DeleteBatch, is recorded as such). A batch at RUNS_DELETING stays in the index
+until the status that follows it is recorded: its GetBatch heals a lost RUNS_DELETED. Every heal is recorded
 once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
@@ -445,8 +446,9 @@ class Reconciler:
         except ClientError as error:
             if _code(error) != "ResourceNotFoundException":
                 raise self._failure(error, f"GetBatch {batch_id}") from error
-            # DeleteBatch removed it (a terminal batch only); its runs stay recorded on their own. Its members
-            # can no longer be listed: recorded as such, it leaves the index rather than cost a GetBatch every sweep.
+            # DeleteBatch removed it (a final status only); its runs stay recorded on their own. Its members and a
+            # status not recorded yet (RUNS_DELETING's successor) can no longer be learnt: recorded as such, it
+            # leaves the index rather than cost a GetBatch every sweep.
             self.recorder.batch_gone(batch_id, item, f"GetBatch {batch_id}: ResourceNotFoundException")
             report.unchanged += 1
             return
@@ -454,9 +456,11 @@ class Reconciler:
         if recorded in BATCH_ENDED and (status == recorded or batch_rank(status) < batch_rank(recorded)):
             # Recorded ended, its members never recorded (a heal whose ListRunsInBatch failed, a message gone to
             # the DLQ): record them as the recorder would have (the API may lag the record: its status is not needed).
+            # A transitional batch (RUNS_DELETING) whose members are recorded is only awaiting its next status.
             finished = RecordOutcome("BATCH", batch_id, recorded)
             self.recorder.finish_batch(recorded, item, finished)
             report.members_recorded += finished.members_recorded
+            report.unchanged += int("members_recorded_at" in item)
             return
         failed_again = (status == recorded == BatchStatus.FAILED
                         and str(item.get("restarted_at") or "") > str(item.get("status_time") or ""))

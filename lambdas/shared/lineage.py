@@ -209,6 +209,77 @@ class ClaimedRerun(BaseModel):
     source_run_id: str | None = None  # GetRun.runId: the run it copied (StartRun runId), set by the service
 
 
+class RunClaim(BaseModel):
+    """Where a recorded run's tags place it beyond what the service says about it: in an attempt chain other than
+    its own (a root, a parent, an attempt number) or under a root batch that is not its own batch. Whoever starts a
+    run sets its tags, so the claim places the run (the lineage, batch and sample indexes: the views, the cost
+    roll-ups) only once proven (`placement_proven`); until then the run is recorded, with its tags, as an
+    unproven claim."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    run_id: str
+    run_uuid: str
+    batch_id: str | None = None  # GetRun.batchId: set by the service
+    source_run_id: str | None = None  # GetRun.runId: set by the service
+    root_run_id: str
+    parent_run_id: str | None = None
+    parent_run_uuid: str | None = None
+    attempt: int = 0
+    root_batch_id: str | None = None
+
+    @classmethod
+    def of(cls, run_id: str, run_uuid: str, lineage: Lineage, batch_id: str | None,
+           source_run_id: str | None) -> RunClaim | None:
+        """What a run's lineage claims; None when it places the run only where the service does (its own chain
+        at attempt 0, its own batch or none)."""
+        claim = cls(run_id=run_id, run_uuid=run_uuid, batch_id=batch_id, source_run_id=source_run_id,
+                    root_run_id=lineage.root_run_id, parent_run_id=lineage.parent_run_id,
+                    parent_run_uuid=lineage.parent_run_uuid, attempt=lineage.attempt,
+                    root_batch_id=lineage.root_batch_id)
+        return claim if claim.in_chain or claim.under_batch or claim.attempt > 0 else None
+
+    @classmethod
+    def of_rerun(cls, child: ClaimedRerun) -> RunClaim:
+        return cls(run_id=child.run_id, run_uuid=child.run_uuid, batch_id=child.batch_id,
+                   source_run_id=child.source_run_id, root_run_id=child.parent_run_id,
+                   parent_run_id=child.parent_run_id, parent_run_uuid=child.parent_run_uuid, attempt=child.attempt)
+
+    @property
+    def in_chain(self) -> bool:
+        """It claims a place in another run's attempt chain."""
+        return self.root_run_id != self.run_id
+
+    @property
+    def under_batch(self) -> bool:
+        """It claims a root batch that is not the batch the service says it is in."""
+        return self.root_batch_id is not None and self.root_batch_id != self.batch_id
+
+    @property
+    def copies_parent(self) -> bool:
+        """The service says it copies the parent it names (see `copies_parent`), the parent's uuid known or not."""
+        return self.source_run_id is not None and self.source_run_id == self.parent_run_id
+
+    def rerun(self) -> ClaimedRerun | None:
+        """The re-run of its parent it claims to be, when the parent is known by (id, uuid): a proof can settle it."""
+        if not (self.parent_run_id and self.parent_run_uuid):
+            return None
+        return ClaimedRerun(run_id=self.run_id, run_uuid=self.run_uuid, parent_run_id=self.parent_run_id,
+                            parent_run_uuid=self.parent_run_uuid, attempt=self.attempt, batch_id=self.batch_id,
+                            source_run_id=self.source_run_id)
+
+
+def placement_proven(claim: RunClaim, rerun_proven: bool, link_root_batch_id: str | None) -> bool:
+    """Whether every place `claim` gives its run is proven: a chain by the proof that it re-ran the parent it names
+    (`rerun_proven`: the service's copy link or the re-runner's records); a root batch by the LINK of the batch the
+    service says it is in (`link_root_batch_id`: written only by this stack, for the follow-ups and resubmissions it
+    starts); an attempt number by either (a follow-up member whose submission failed has no parent, only its LINK)."""
+    chain = not claim.in_chain or (claim.parent_run_id is not None and rerun_proven)
+    batch = not claim.under_batch or (claim.batch_id is not None and link_root_batch_id == claim.root_batch_id)
+    attempt = claim.attempt == 0 or (claim.in_chain and chain) or (claim.under_batch and batch)
+    return chain and batch and attempt
+
+
 def copies_parent(child: ClaimedRerun) -> bool:
     """The service itself says the child re-ran its parent (StartRun with the parent's runId): a person who
     re-ran a failure by hand settles it, with a run recorded as started outside the autopilot. Tags alone never

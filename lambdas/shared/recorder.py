@@ -19,7 +19,7 @@ from shared.clock import utc_now
 from shared.cost.run_cost import PriceProvider, RunCost, RunPricer, region, snapshot_prices
 from shared.errors import PermanentError, RetryableError
 from shared.events import RunBatchStatusChange, RunStatusChange, TaskStatusChange
-from shared.lineage import ClaimedRerun, sample_tag_enabled
+from shared.lineage import RunClaim, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.omics_model import input_max
 from shared.provenance import keys
@@ -31,6 +31,7 @@ from shared.provenance.repository import ProvenanceRepository
 from shared.status import (
     BATCH_ENDED,
     BATCH_MEMBERS_KNOWN,
+    BATCH_TRANSITIONAL,
     RUN_TERMINAL,
     RunStatus,
     batch_rank,
@@ -38,7 +39,7 @@ from shared.status import (
     order_key,
     run_rank,
 )
-from shared.supersede import settle
+from shared.supersede import prove, settle, waiting_expiry
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
@@ -198,7 +199,11 @@ class Recorder:
         cost = pricer.finish()
         # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
         self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
-        self.repository.record_run_details(details, recorded_at, final)
+        # Its tags may claim a place (another run's chain, our root batch, an attempt of a sample): whoever starts
+        # a run sets them, so the run is placed there only if the table proves it (shared/supersede.py).
+        claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
+        proof = prove(self.repository, claim) if claim else None
+        self.repository.record_run_details(details, recorded_at, final, placed=proof is None or proof.placed)
         if not details.sample and details.batch_id and not sample_tag_enabled():
             # No sample tag: the batch's members say which sample this run is. Read after our details are
             # written, so a member list recorded meanwhile (which adopts recorded runs) is never missed.
@@ -211,14 +216,12 @@ class Recorder:
             average = self.costs.storage_average_gib(run_id, run_uuid)
             if average is not None:
                 self.costs.record_dynamic_storage(run_id, run_uuid, average, self.prices(region(details)))
-        if details.parent_run_id and details.parent_run_uuid and final in (RunStatus.COMPLETED, RunStatus.FAILED):
+        if claim is not None and proof is not None:
             # A later attempt that completed, or failed itself (and is then the unresolved one), settles
-            # the parent's failure; a cancelled re-run does not. Its tags only claim it is one: settled when
-            # the re-runner's records prove it, now or when they are written (shared/supersede.py).
-            settle(self.repository, ClaimedRerun(
-                run_id=run_id, run_uuid=run_uuid, parent_run_id=details.parent_run_id,
-                parent_run_uuid=details.parent_run_uuid, attempt=details.attempt, batch_id=details.batch_id,
-                source_run_id=details.source_run_id))
+            # the parent's failure; a cancelled re-run does not. Its tags only claim it is one: settled (and
+            # placed) when the re-runner's records prove it, now or when they are written (shared/supersede.py).
+            settle(self.repository, claim, proof, index_keys=self.repository.run_index_keys(details),
+                   supersedes=final in (RunStatus.COMPLETED, RunStatus.FAILED), expires_at=waiting_expiry(self.now()))
         if cost.totals.get("avoided_pending") and details.parent_run_id and details.parent_run_uuid:
             # After this run's details: the parent reprices only re-runs whose details are recorded. Then see
             # whether the parent's details were recorded meanwhile: it may have read its markers before ours
@@ -319,7 +322,9 @@ class Recorder:
     def finish_batch(self, status: str, summary: dict[str, Any], outcome: RecordOutcome) -> None:
         """Record the batch's members when its status says they are known and they are not recorded yet; an
         ended batch then leaves the active index (the reconciler finishes one whose members failed). Whatever
-        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed)."""
+        ended status comes first records them: RUNS_DELETED may be the only one delivered (or healed). A batch
+        whose recorded status is transitional (RUNS_DELETING) stays in the index whatever event this is: its
+        next status may be lost, and only the reconciler would then record it."""
         batch_id = str(summary.get("batch_id") or outcome.entity_id)
         if status in BATCH_MEMBERS_KNOWN:
             if "members_recorded_at" not in summary:
@@ -329,15 +334,17 @@ class Recorder:
                 # A re-file stopped half-way, or this is the redelivery of an event whose recording may have
                 # stopped between marking members filed under the batch itself and reading the LINK again.
                 outcome.members_refiled = self._relink(batch_id, (batch_id, 0), bool(summary.get("members_refiling")))
-        if status in BATCH_ENDED and "active_pk" in summary:
+        if status in BATCH_ENDED and "active_pk" in summary and summary.get("status") not in BATCH_TRANSITIONAL:
             self.repository.finish_batch(batch_id)
 
     def batch_gone(self, batch_id: str, summary: dict[str, Any], why: str) -> None:
-        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be. The
-        record says so, and the batch leaves the active index."""
+        """HealthOmics no longer knows the batch (DeleteBatch): members never recorded can no longer be, and a
+        status not recorded yet can no longer be learnt. The record says so (its last status stays: DeleteBatch
+        follows any of several final statuses), and the batch leaves the active index."""
         if "members_recorded_at" not in summary:
             self._record_members(batch_id, summary, unlisted=why)
-        self.repository.finish_batch(batch_id)
+        gone = f"{why}: the batch was deleted (DeleteBatch); its last recorded status then: {summary.get('status')}"
+        self.repository.finish_batch(batch_id, gone=gone, gone_at=iso_time(self.now()))
 
     def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
         """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`

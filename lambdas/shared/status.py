@@ -68,9 +68,14 @@ BATCH_TERMINAL = frozenset({BatchStatus.PROCESSED, BatchStatus.FAILED, BatchStat
 BATCH_SETTLED = frozenset({BatchStatus.FAILED})
 # Every run ended, or was cancelled (a batch cancelled while submitting may never have reached INPROGRESS, and its
 # runs cost what they ran), or its runs are being (were) deleted (DeleteRunBatch: on PROCESSED or CANCELLED only):
-# not in flight, but in the `active` index until the members are recorded, whichever of these comes first.
+# not in flight, but in the `active` index until the members are recorded, whichever of these comes first
+# (and, for a transitional one, until the status that follows it is recorded: BATCH_TRANSITIONAL).
 BATCH_ENDED = frozenset({BatchStatus.PROCESSED, BatchStatus.CANCELLED, BatchStatus.RUNS_DELETING,
                          BatchStatus.RUNS_DELETED, BatchStatus.RUNS_DELETE_FAILED})
+# Ended, yet a later status is certain: DeleteRunBatch's deletion of the runs ends RUNS_DELETED (or
+# RUNS_DELETE_FAILED). Such a batch stays in the `active` index, members recorded or not, until that status is
+# recorded or GetBatch no longer knows it (DeleteBatch), so the reconciler heals the status if its event is lost.
+BATCH_TRANSITIONAL = frozenset({BatchStatus.RUNS_DELETING})
 # Once every submission was attempted, ListRunsInBatch holds the complete runSettingId -> runId map; deleting
 # the runs keeps their entries (submissionStatus DELETE_SUCCESS | DELETE_FAILED); DeleteBatch removes them.
 BATCH_MEMBERS_KNOWN = frozenset({BatchStatus.INPROGRESS}) | BATCH_ENDED

@@ -1,47 +1,110 @@
-"""A re-run settles its parent's failure only when this stack proves it started that re-run.
+"""A run's tags prove nothing: a re-run settles its parent's failure, and a run takes the place its tags claim (an
+attempt chain, a root batch, a sample: the indexes the views read), only when this stack proves them.
 
-Whoever starts a run sets its tags, so a run started outside the stack can carry lineage tags naming one of
-our failed runs. The proof is what whoever starts a run cannot set:
+Whoever starts a run sets its tags, so a run started outside the stack can carry lineage tags naming one of our
+failed runs, root batches or samples. The proof is what whoever starts a run cannot set:
 - a standalone re-run is a copy of the failed run (StartRun with its runId), and GetRun.runId, set by the
   service, names the run it copied; a person's re-run of a failure by hand settles it the same way;
 - a batch member: the re-runner's STARTED decision on the parent naming the follow-up batch the run is in
-  (GetRun.batchId, set by the service), or a batch a resubmission LINK carries that follow-up over to.
-Order-independent: the recorder writes the child's details, then reads the proof, and when it finds none leaves
-the child waiting (a marker) and reads the proof again; whoever writes a batch proof afterwards (the re-runner's
-decisions, a resubmission's LINK) reads the waiting children after it. Every read is strongly consistent, so one
-of the two sides sees the other. A standalone child left waiting (tags alone) stays so: nothing proves it later,
-and the marker is the evidence. Supersede writes are idempotent."""
+  (GetRun.batchId, set by the service), or a batch a resubmission LINK carries that follow-up over to;
+- a root batch: the LINK of the run's own batch naming it (written by this stack for the follow-ups and
+  resubmissions it starts).
+Order-independent: the recorder reads the proofs, writes the run's details (placed where its tags say only if
+proven), and when something is left unproven leaves the run waiting (a marker) and reads the proofs again; whoever
+writes a batch proof afterwards (the re-runner's decisions, a resubmission's LINK) settles the waiting runs after
+it. Every read is strongly consistent, so one of the two sides sees the other. A marker settled is deleted; one
+that nothing proves (a claim made by tags alone) expires (WAITING_DAYS, the table's TTL), and the run's summary
+keeps `unproven_claim` as the record of what it claimed. Every write here is idempotent."""
 
 from __future__ import annotations
 
-from shared.lineage import ClaimedRerun, copies_parent, names_batch, names_run, started_rerun
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from shared.clock import utc_now
+from shared.lineage import (
+    ClaimedRerun,
+    RunClaim,
+    copies_parent,
+    names_batch,
+    names_run,
+    placement_proven,
+    started_rerun,
+)
 from shared.provenance.repository import ProvenanceRepository
 
 # A follow-up batch that failed as a whole is resubmitted as a new batch at most this many times
 # (launcher.logic.MAX_RESUBMISSIONS), each LINKed to the one before: the walk back is bounded by it.
 MAX_RESUBMISSION_LINKS = 3
+# How long a run waits for a proof. A proof is written within the invocation that started the follow-up or its
+# retries, which SQS keeps at most 4 days in the queue and 14 in its dead-letter queue: past that, none will come.
+WAITING_DAYS = 30
 
 
-def settle(repository: ProvenanceRepository, child: ClaimedRerun) -> bool:
-    """Called once the child's details are written: supersede its parent if proven, else leave it waiting.
-    Returns whether the parent is superseded."""
-    if _supersede_if_proven(repository, child):
-        return True
-    repository.put_waiting_rerun(child)
-    # A proof written between our read and our marker did not see the marker: read it again.
-    return _supersede_if_proven(repository, child)
+class Proof(NamedTuple):
+    rerun: bool  # it re-ran the parent it names: the parent's failure is settled by it (if it completed or failed)
+    placed: bool  # every place its tags claim is proven: it is indexed there
+
+
+def waiting_expiry(now: datetime) -> int:
+    """The TTL (epoch seconds) of a marker written at `now`."""
+    return int((now + timedelta(days=WAITING_DAYS)).timestamp())
+
+
+def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
+    """What the table proves of `claim`: the parent's re-run records (one BatchGetItem, none for a copy), and the
+    LINK of its batch when it claims another root batch (one GetItem)."""
+    child = claim.rerun()
+    rerun = claim.copies_parent or (child is not None and proven(repository, child))
+    link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
+    return Proof(rerun, placement_proven(claim, rerun, str((link or {}).get("root_batch_id") or "") or None))
+
+
+def settle(repository: ProvenanceRepository, claim: RunClaim | ClaimedRerun, proof: Proof | None = None, *,
+           index_keys: Mapping[str, Any] | None = None, supersedes: bool = True,
+           expires_at: int | None = None) -> bool:
+    """Called once the run's details are written, placed by `index_keys` if `proof.placed` (read before them):
+    supersede its parent if proven and the run `supersedes` (it completed, or failed itself), place it once proven,
+    and leave it waiting for what is not. Returns whether the parent is superseded."""
+    claim = claim if isinstance(claim, RunClaim) else RunClaim.of_rerun(claim)
+    proof = proof or prove(repository, claim)
+    if not _settled(proof, supersedes):
+        waiting = repository.put_waiting_claim(claim, index_keys or {}, supersedes,
+                                               expires_at or waiting_expiry(utc_now()))
+        if waiting:
+            # A proof written between our read and our marker did not see the marker: read it again.
+            placed_before, proof = proof.placed, prove(repository, claim)
+            if proof.placed and not placed_before and index_keys:
+                repository.admit_run(claim.run_id, claim.run_uuid, index_keys)
+            if _settled(proof, supersedes):
+                repository.delete_waiting_claim(claim)
+    return _supersede(repository, claim, proof, supersedes)
 
 
 def settle_waiting_batch(repository: ProvenanceRepository, batch_id: str) -> int:
     """After a record names a follow-up batch (the re-runner's decisions, a resubmission's LINK): settle its
     members that were recorded first. Returns how many parents were superseded."""
-    return sum(_supersede_if_proven(repository, child) for child in repository.waiting_reruns_in_batch(batch_id))
+    superseded = 0
+    for waiting in repository.waiting_claims_in_batch(batch_id):
+        proof = prove(repository, waiting.claim)
+        if proof.placed and waiting.index_keys:
+            repository.admit_run(waiting.claim.run_id, waiting.claim.run_uuid, waiting.index_keys)
+        superseded += _supersede(repository, waiting.claim, proof, waiting.supersedes)
+        if _settled(proof, waiting.supersedes):
+            repository.delete_waiting_claim(waiting.claim)
+    return superseded
 
 
-def _supersede_if_proven(repository: ProvenanceRepository, child: ClaimedRerun) -> bool:
-    if not proven(repository, child):
+def _settled(proof: Proof, supersedes: bool) -> bool:
+    """Nothing left for a later record to prove."""
+    return proof.placed and (proof.rerun or not supersedes)
+
+
+def _supersede(repository: ProvenanceRepository, claim: RunClaim, proof: Proof, supersedes: bool) -> bool:
+    if not (supersedes and proof.rerun and claim.parent_run_id and claim.parent_run_uuid):
         return False
-    repository.supersede(child.parent_run_id, child.parent_run_uuid, child.run_id)
+    repository.supersede(claim.parent_run_id, claim.parent_run_uuid, claim.run_id)
     return True
 
 

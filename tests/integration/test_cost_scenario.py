@@ -23,7 +23,7 @@ from shared.cost.calculator import billed_seconds
 from shared.cost.instances import instance_types
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, price_list
 from shared.provenance.cost_repository import CostRepository
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.recorder import Recorder
 from tests.factories import REGION, create_provenance_table
 
@@ -130,6 +130,11 @@ def test_cohort_cost_sample_chain_batch_and_what_the_cache_saved(make: Callable[
     # When the same events reach a fresh table in reverse (every re-run before the attempt it resumes),
     # a third of them twice
     replay = ProvenanceRepository(create_provenance_table(boto3.client("dynamodb", region_name=REGION), "replay"))
+    # with what the re-runner wrote (its decisions, the follow-up's LINK): they prove the follow-up's run is our
+    # re-run, which places it in the batch, sample and chain (a run's tags alone do not: shared/supersede.py)
+    scanned = h.repository.client.scan(TableName=h.repository.table_name)["Items"]
+    assert not replay.put_items([i for i in map(deserialize, scanned)
+                                 if i.get("entity") in ("RERUN_DECISION", "RERUN_CLAIM", "BATCH_LINK")])
     recorder = Recorder(replay, omics=lambda: h.omics, now=h.clock.now, prices=_test_prices)
     stream = events[::-1] + random.Random(7).sample(events, len(events) // 3)
     before = dict(h.emulator.calls)

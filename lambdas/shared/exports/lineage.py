@@ -112,6 +112,9 @@ def load_lineage(repository: ProvenanceRepository, run_id: str, run_uuid: str | 
     if not items:
         return None
     subject = _attempt(run_id, items)
+    if subject.summary.get("unproven_claim"):
+        # Its tags name a chain nothing proves it belongs to (shared/supersede.py): it is shown alone.
+        return RunLineage(run_id=run_id, root_run_id=run_id, attempts=[subject])
     root = str(subject.summary.get("root_run_id") or run_id)
     root_uuid = subject.summary.get("root_run_uuid") or (subject.summary.get("run_uuid") if root == run_id else None)
     attempts = {(subject.run_id, subject.summary.get("run_uuid")): subject}

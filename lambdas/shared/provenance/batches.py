@@ -32,7 +32,7 @@ class BatchesMixin(RepositoryBase):
             set_if_absent={"batch_pk": keys.batch_pk(batch_id), "batch_sk": f"BATCH#0000#{batch_id}"},
         )
         # PROCESSED and the deletion of its runs stay in the `active` index until the members are recorded
-        # (`finish_batch`), like a run until its enrichment is finished.
+        # (`finish_batch`), like a run until its enrichment is finished; RUNS_DELETING until what follows it.
         if observation.status in BATCH_SETTLED:
             update.removes += ["active_pk", "active_sk"]
         else:
@@ -40,10 +40,12 @@ class BatchesMixin(RepositoryBase):
         key = {keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}
         return self._ordered_update(key, observation.order, update)
 
-    def finish_batch(self, batch_id: str) -> None:
-        """An ended batch's members are recorded (or can no longer be): it leaves the `active` index."""
+    def finish_batch(self, batch_id: str, gone: str | None = None, gone_at: str | None = None) -> None:
+        """An ended batch's members are recorded (or can no longer be): it leaves the `active` index. `gone`:
+        why HealthOmics can no longer tell anything more about it (noted once, at `gone_at`)."""
+        note = {"gone": gone, "gone_at": gone_at} if gone else {}
         self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(removes=["active_pk", "active_sk"]), returns="NONE")
+                     _Update(set_if_absent=note, removes=["active_pk", "active_sk"]), returns="NONE")
 
     def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
         return self.get_item(keys.batch_pk(batch_id), "LINK")

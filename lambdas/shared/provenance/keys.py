@@ -16,13 +16,14 @@ Items (pk / sk):
   RUN#<runId>      / UUID#<uuid>#REPRICE#<childId>#<childUuid>   a re-run priced before this run was recorded
   RUN#<runId>      / UUID#<uuid>#SAMPLE                  an untagged run's sample (ListRunsInBatch; costTagSample=false)
   RUN#<runId>      / UUID#<uuid>#WAITING_RERUN#<childId>#<childUuid>  a run whose tags call it this run's re-run,
-                                                         not (yet) proven by the re-runner's claim (standalone)
+                                                         not (yet) proven by the re-runner's claim (standalone; TTL)
   BATCH#<batchId>  / STATUS#<rank:02>#<time>#<status>    batch status history
   BATCH#<batchId>  / SUMMARY                             batch: latest status and counts
   BATCH#<batchId>  / MEMBER#<runSettingId>               ListRunsInBatch row (runId, submission status)
   BATCH#<batchId>  / LINK                                follow-up batch -> parent/root batch, attempt
   BATCH#<batchId>  / REQUEST                             the StartRunBatch request (for resubmission / re-runs)
-  BATCH#<batchId>  / WAITING_RERUN#<childId>#<childUuid> a member whose tags call it a re-run, not (yet) proven
+  BATCH#<batchId>  / WAITING_RERUN#<childId>#<childUuid> a member whose tags claim a place (a re-run, a root batch)
+                                                         not (yet) proven (TTL; deleted once proven)
   SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its batch
   CACHE#<cacheId>  / PRUNE#<time>#<passId>               prune pass audit record
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)
@@ -31,6 +32,9 @@ Items (pk / sk):
 Cost (issue 14): a run's cost totals are the `cost` map of its run summary, so the lineage, sample and batch
 indexes already answer the chain, sample and batch roll-ups in one Query each; each task item carries its
 own `cost` (and a cache hit its `avoided`) map; the per-workflow-per-day roll-up is the COST#WORKFLOW line.
+
+A run whose tags claim a place no record proves (shared/supersede.py) is recorded with `unproven_claim` and is
+left out of the lineage, batch and sample indexes until proven.
 
 GSIs (all projections ALL, all sparse):
   lineage:    lineage_pk = ROOT#<rootRunId>#<rootUuid>  lineage_sk = <attempt:04>#<runId>#<uuid>  attempt chain
@@ -147,7 +151,7 @@ WAITING_RERUN = "WAITING_RERUN#"
 
 
 def waiting_rerun_sk(child_run_id: str, child_run_uuid: str) -> str:
-    """A run whose lineage tags name a parent that no record of ours names back (yet): under the parent's uuid
+    """A run whose lineage tags claim a place that no record of ours proves (yet): under the parent's uuid
     (run_sk) for a standalone run, in its own batch's partition for a batch member (shared/supersede.py)."""
     return f"{WAITING_RERUN}{child_run_id}#{child_run_uuid}"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from shared.lineage import ClaimedRerun
+from shared.lineage import RunClaim
 from shared.provenance import keys
 from shared.provenance.base import ProvenanceError, RepositoryBase, UpdateOutcome, _Update, serialize
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -29,6 +29,14 @@ def _run_order(summary: Mapping[str, Any]) -> str:
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, default=str).encode())
+
+
+class WaitingClaim(NamedTuple):
+    """A run whose claim is not proven yet (shared/supersede.py), as its marker records it."""
+
+    claim: RunClaim
+    index_keys: dict[str, Any]  # where the run is indexed once proven
+    supersedes: bool  # it completed or failed: once proven a re-run, it settles its parent's failure
 
 
 class RunsMixin(RepositoryBase):
@@ -100,12 +108,27 @@ class RunsMixin(RepositoryBase):
         self._update(self.run_summary_key(run_id, run_uuid),
                      _Update(removes=["active_pk", "active_sk", "enrichment_pending"]), returns="NONE")
 
-    def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None) -> None:
+    @staticmethod
+    def run_index_keys(details: RunDetails) -> dict[str, Any]:
+        """Where a run's lineage places it: its attempt chain, its sample (when known), its root batch (if any)."""
+        index: dict[str, Any] = keys.lineage_keys(details.root_run_id, details.root_run_uuid, details.attempt,
+                                                  details.run_id, str(details.uuid))
+        if details.sample:
+            index["sample_pk"] = f"SAMPLE#{details.sample}"
+        if details.root_batch_id:
+            index["batch_pk"] = keys.batch_pk(details.root_batch_id)
+            index["batch_sk"] = f"RUN#{details.sample or '-'}#{details.attempt:04d}#{details.run_id}#{details.uuid}"
+        return index
+
+    def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None,
+                           placed: bool = True) -> None:
         """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
 
         `outcome` is the run's terminal status as the ordered event history established it; GetRun's own
         status is kept as `api_status` and never overwrites the ordered `status`/`outcome`. A digest list
-        too large to inline goes to chunk items under the run first, so the summary never exceeds 400 KB."""
+        too large to inline goes to chunk items under the run first, so the summary never exceeds 400 KB.
+        `placed=False`: its lineage claims a place no record proves yet (shared/supersede.py): recorded with its
+        tags, as an `unproven_claim`, but out of the lineage, sample and batch indexes until `admit_run`."""
         assert details.uuid, "a run's details are recorded under its uuid"
         run_uuid = details.uuid
         facts = details.model_dump(exclude_none=True, exclude={"run_id", "status"})
@@ -128,16 +151,13 @@ class RunsMixin(RepositoryBase):
                     raise ProvenanceError(f"digest chunks of run {details.run_id} were not all written", True)
                 update.sets["resource_digests_chunks"] = len(chunks)
                 update.removes.append("resource_digests")
-        update.sets.update(keys.lineage_keys(details.root_run_id, details.root_run_uuid, details.attempt,
-                                             details.run_id, run_uuid))
         when = details.creation_time or recorded_at
-        sample_index = keys.sample_keys(details.sample or "", when, details.run_id, run_uuid)
-        update.sets["sample_sk"] = sample_index["sample_sk"]  # indexed once its sample is known (adopt_sample)
-        if details.sample:
-            update.sets["sample_pk"] = sample_index["sample_pk"]
-        if details.root_batch_id:
-            update.sets["batch_pk"] = keys.batch_pk(details.root_batch_id)
-            update.sets["batch_sk"] = f"RUN#{details.sample or '-'}#{details.attempt:04d}#{details.run_id}#{run_uuid}"
+        # indexed under its sample once known (here, admit_run or adopt_sample)
+        update.sets["sample_sk"] = keys.sample_keys(details.sample or "", when, details.run_id, run_uuid)["sample_sk"]
+        if placed:
+            update.sets.update(self.run_index_keys(details))
+        else:
+            update.sets["unproven_claim"] = True
         if outcome:  # already set by the ordered event history; only fills a summary no event reached yet
             update.set_if_absent.update({"outcome": outcome, "status": outcome})
         if outcome == RunStatus.FAILED:
@@ -183,32 +203,56 @@ class RunsMixin(RepositoryBase):
         found = self.get_items([decision, claim])
         return found.get(decision), found.get(claim)
 
-    @staticmethod
-    def waiting_rerun_key(child: ClaimedRerun) -> tuple[str, str]:
-        """Where a re-run not proven yet waits: where the record that can prove it is written afterwards looks
-        (a follow-up batch's members: their batch, one Query); a standalone run waits under its parent, as the
-        evidence of a run that claimed to re-run it (a copy of it is proven at once, shared/supersede.py)."""
-        sk = keys.waiting_rerun_sk(child.run_id, child.run_uuid)
-        if child.batch_id:
-            return keys.batch_pk(child.batch_id), sk
-        return keys.run_pk(child.parent_run_id), keys.run_sk(child.parent_run_uuid, sk)
+    def admit_run(self, run_id: str, run_uuid: str, index_keys: Mapping[str, Any]) -> None:
+        """A run's claimed place is proven (shared/supersede.py): indexed there, no longer an unproven claim."""
+        self._update(self.run_summary_key(run_id, run_uuid), _Update(sets=dict(index_keys), removes=["unproven_claim"]),
+                     returns="NONE")
 
-    def put_waiting_rerun(self, child: ClaimedRerun) -> None:
+    @staticmethod
+    def waiting_claim_key(claim: RunClaim) -> tuple[str, str] | None:
+        """Where a run whose claim is not proven waits: where the record that can prove it is written afterwards
+        looks (a batch's members: their batch, one Query); a standalone run under the parent it names (a copy of
+        it is proven at once; anything else never is). None: nowhere (no batch, no parent known by its uuid)."""
+        sk = keys.waiting_rerun_sk(claim.run_id, claim.run_uuid)
+        if claim.batch_id:
+            return keys.batch_pk(claim.batch_id), sk
+        if claim.parent_run_id and claim.parent_run_uuid:
+            return keys.run_pk(claim.parent_run_id), keys.run_sk(claim.parent_run_uuid, sk)
+        return None
+
+    def put_waiting_claim(self, claim: RunClaim, index_keys: Mapping[str, Any], supersedes: bool,
+                          expires_at: int) -> bool:
+        """Leave the run waiting for a proof, until `expires_at` (the table's TTL). False: nowhere to wait."""
+        key = self.waiting_claim_key(claim)
+        if key is None:
+            return False
         # child_* names: a run partition groups its items by `run_uuid` (runs_with_id), which is the parent's here.
-        pk, sk = self.waiting_rerun_key(child)
-        self.put_record({keys.PK: pk, keys.SK: sk, "entity": "WAITING_RERUN", "child_run_id": child.run_id,
-                         "child_run_uuid": child.run_uuid, "child_batch_id": child.batch_id,
-                         "parent_run_id": child.parent_run_id, "parent_run_uuid": child.parent_run_uuid,
-                         "attempt": child.attempt})
+        self.put_record({keys.PK: key[0], keys.SK: key[1], "entity": "WAITING_RERUN", "child_run_id": claim.run_id,
+                         "child_run_uuid": claim.run_uuid, "child_batch_id": claim.batch_id,
+                         "child_source_run_id": claim.source_run_id, "root_run_id": claim.root_run_id,
+                         "root_batch_id": claim.root_batch_id, "parent_run_id": claim.parent_run_id,
+                         "parent_run_uuid": claim.parent_run_uuid, "attempt": claim.attempt,
+                         "supersedes": supersedes, "index_keys": dict(index_keys), keys.TTL_ATTRIBUTE: expires_at})
+        return True
+
+    def delete_waiting_claim(self, claim: RunClaim) -> None:
+        key = self.waiting_claim_key(claim)
+        if key is not None:
+            self.delete_item(*key)
 
     @staticmethod
-    def _waiting(item: Mapping[str, Any]) -> ClaimedRerun:
-        return ClaimedRerun(run_id=str(item["child_run_id"]), run_uuid=str(item["child_run_uuid"]),
-                            batch_id=item.get("child_batch_id"), parent_run_id=str(item["parent_run_id"]),
-                            parent_run_uuid=str(item["parent_run_uuid"]), attempt=int(item["attempt"]))
+    def _waiting(item: Mapping[str, Any]) -> WaitingClaim:
+        # A marker written before claims were placed names a parent and waits only to supersede it.
+        parent = item.get("parent_run_id")
+        claim = RunClaim(run_id=str(item["child_run_id"]), run_uuid=str(item["child_run_uuid"]),
+                         batch_id=item.get("child_batch_id"), source_run_id=item.get("child_source_run_id"),
+                         root_run_id=str(item.get("root_run_id") or parent), root_batch_id=item.get("root_batch_id"),
+                         parent_run_id=parent, parent_run_uuid=item.get("parent_run_uuid"),
+                         attempt=int(item["attempt"]))
+        return WaitingClaim(claim, dict(item.get("index_keys") or {}), bool(item.get("supersedes", True)))
 
-    def waiting_reruns_in_batch(self, batch_id: str) -> list[ClaimedRerun]:
-        """The batch's members recorded as re-runs that no record proved yet (consistent Query)."""
+    def waiting_claims_in_batch(self, batch_id: str) -> list[WaitingClaim]:
+        """The batch's members whose claims no record proved yet (consistent Query)."""
         return [self._waiting(item)
                 for item in self.iter_with_prefix(keys.batch_pk(batch_id), keys.WAITING_RERUN, ConsistentRead=True)]
 
