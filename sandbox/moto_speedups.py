@@ -999,6 +999,7 @@ def _validated_actions(validator: UpdateExpressionValidator, expression: Any, ac
                               "children": [action.children[0]] if value is None else [action.children[0], value]}
             if value is not None:
                 value.parent = clone
+
     def set_action_check(check: Callable[[Any], Any]) -> Callable[[Any, int], None]:
         return lambda action, i: None if type(action) is not UpdateExpressionSetAction else check(worked[i])
 
