@@ -28,6 +28,7 @@ from rerunner.policy import RerunPolicy, load_policy
 from rerunner.work import NotOurs, Work, parse_work
 from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, Timings, VirtualClock, mock_omics
+from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.provenance.repository import ProvenanceRepository
 from shared.recorder import Recorder
@@ -281,6 +282,34 @@ def one_failed_run(make: Callable[..., Harness], **kwargs: Any) -> tuple[Harness
     failed = h.start_run("s1")
     h.emulator.run_until_idle()
     return h, failed
+
+
+def follow_up_recorded_before_its_proof(make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+                                       ) -> tuple[Harness, str, Any, list[dict[str, Any]]]:
+    """A batch whose s2 failed with SERVICE_ERROR; the re-runner stopped after StartRunBatch of the follow-up,
+    before it recorded anything naming it (its LINK write throttled once), and the follow-up's run completed
+    and was recorded before the re-runner's retry. Returns the harness, the batch id, the follow-up batch and
+    the batch's PROCESSED events (what SQS delivers to the re-runner again)."""
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s2")]))
+    batch_id = h.start_batch(["s1", "s2"])
+    h.emulator.run_until_idle()
+    processed = [e for e in h.events if e.get("detail", {}).get("status") == "PROCESSED"]
+    put_batch_link = h.repository.put_batch_link
+    stops: list[Any] = []
+
+    def stop_once(*args: Any, **kwargs: Any) -> int:
+        if not stops:
+            stops.append(args)
+            raise RetryableError("put_item: ThrottlingException")
+        return put_batch_link(*args, **kwargs)
+
+    monkeypatch.setattr(h.repository, "put_batch_link", stop_once)
+    with pytest.raises(RetryableError):
+        h.deliver()
+    (follow_up,) = h.follow_ups(batch_id)
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    return h, batch_id, follow_up, processed
 
 
 def outcomes_only(event: dict[str, Any]) -> bool:

@@ -27,7 +27,14 @@ from shared.lineage import (
     TAG_STACK,
 )
 from shared.provenance.views import unresolved_failures
-from tests.integration.rerun_harness import BUCKET, ROLE, STACK_ID, Harness, one_failed_run
+from tests.integration.rerun_harness import (
+    BUCKET,
+    ROLE,
+    STACK_ID,
+    Harness,
+    follow_up_recorded_before_its_proof,
+    one_failed_run,
+)
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -132,28 +139,9 @@ def test_our_rerun_recorded_before_the_claim_names_it_settles_the_failure_at_onc
 
 def test_a_follow_up_recorded_before_the_rerunner_named_it_settles_its_members_once_it_does(
         make, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a batch whose s2 fails with SERVICE_ERROR, and the re-runner stops after StartRunBatch of the
-    # follow-up, before it recorded anything naming it
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s2")]))
-    batch_id = h.start_batch(["s1", "s2"])
-    h.emulator.run_until_idle()
-    processed = [e for e in h.events if e.get("detail", {}).get("status") == "PROCESSED"]
-    put_batch_link = h.repository.put_batch_link
-    stops = []
-
-    def stop_once(*args: Any, **kwargs: Any) -> int:
-        if not stops:
-            stops.append(args)
-            raise RetryableError("put_item: ThrottlingException")
-        return put_batch_link(*args, **kwargs)
-
-    monkeypatch.setattr(h.repository, "put_batch_link", stop_once)
-    with pytest.raises(RetryableError):
-        h.deliver()
-    # and the follow-up's run completes and is recorded before the re-runner's retry
-    (follow_up,) = h.follow_ups(batch_id)
-    h.emulator.run_until_idle()
-    h.deliver(rerun=False)
+    # Given a batch whose s2 failed, a follow-up the re-runner started but did not name yet (it stopped), and
+    # the follow-up's run completed and recorded before the re-runner's retry
+    h, batch_id, follow_up, processed = follow_up_recorded_before_its_proof(make, monkeypatch)
     s2 = {e.run_setting_id: e.run_id for e in h.emulator.batches[batch_id].entries}["s2"]
     (entry,) = follow_up.entries
     assert h.runs()[entry.run_id].status == "COMPLETED"

@@ -21,7 +21,6 @@ import pytest
 from autopilot_cli.app import main as cli_main
 from autopilot_cli.target import TableTarget
 from sandbox.omics import FaultPlan, RunFault
-from shared.errors import RetryableError
 from shared.lineage import (
     TAG_ATTEMPT,
     TAG_PARENT_RUN,
@@ -35,7 +34,14 @@ from shared.lineage import (
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.views import attempt_chain, batch_view, sample_view
-from tests.integration.rerun_harness import BUCKET, ROLE, STACK_ID, START, Harness
+from tests.integration.rerun_harness import (
+    BUCKET,
+    ROLE,
+    STACK_ID,
+    START,
+    Harness,
+    follow_up_recorded_before_its_proof,
+)
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -148,27 +154,9 @@ def test_run_show_says_what_a_forged_run_claims_and_shows_it_alone(make) -> None
 
 def test_our_follow_up_run_recorded_before_its_proof_is_placed_once_the_proof_is_written(
         make, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a batch whose s2 fails with SERVICE_ERROR, and the re-runner stops after StartRunBatch of the
-    # follow-up, before its LINK and decisions (the proofs) are written
-    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s2")]))
-    batch_id = h.start_batch(["s1", "s2"])
-    h.emulator.run_until_idle()
-    processed = [e for e in h.events if e.get("detail", {}).get("status") == "PROCESSED"]
-    put_batch_link = h.repository.put_batch_link
-    stops: list[Any] = []
-
-    def stop_once(*args: Any, **kwargs: Any) -> int:
-        if not stops:
-            stops.append(args)
-            raise RetryableError("put_item: ThrottlingException")
-        return put_batch_link(*args, **kwargs)
-
-    monkeypatch.setattr(h.repository, "put_batch_link", stop_once)
-    with pytest.raises(RetryableError):
-        h.deliver()
-    (follow_up,) = h.follow_ups(batch_id)
-    h.emulator.run_until_idle()
-    h.deliver(rerun=False)
+    # Given a batch whose s2 failed, a follow-up the re-runner started before its LINK and decisions (the
+    # proofs) were written (it stopped), and the follow-up's run completed and recorded first
+    h, batch_id, follow_up, processed = follow_up_recorded_before_its_proof(make, monkeypatch)
     (entry,) = follow_up.entries
     # When its run completed and was recorded first, it waits: no attempt of s2 yet, a marker in its batch
     assert h.runs()[entry.run_id].status == "COMPLETED"
