@@ -134,6 +134,14 @@ def _started_before(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
 
 
+def _answer_recorded(result: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The answer for a tick or request whose pass is recorded and final: it starts nothing."""
+    if record.get("status") == "REFUSED":
+        return {**result, "status": "REFUSED", "repeated": True,
+                "reason": f"{record.get('reason')} (when first sent: a new request is needed to try again)"}
+    return _started_before(result)
+
+
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
@@ -261,11 +269,22 @@ class Pruner:
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
         if request_id and not scheduled_time:
             result["requestId"] = request_id
+        # A derived pass id names one pass record for ever, while its claim expires after 7 days: a tick or
+        # request sent again answers from that record (a second record under the id would never close, and a
+        # restore of the id would undo both).
+        earlier = self.repository.prune_pass(target.cache_id, pass_id) if scheduled_time or request_id else None
+        if earlier is not None and earlier.get("status") != "RUNNING":
+            return _answer_recorded(result, earlier)
+        if earlier is not None:  # not final: continued under its first key, whether or not its claim is still there
+            started_at = str(earlier["started_at"])
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
             # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
             # pass that found nothing to do.
             logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            if earlier is not None:  # the id's record is that RUNNING pass's: left to be settled, not overwritten
+                alarm_metric(REFUSED_METRIC)
+                return {**result, "status": "REFUSED", "reason": refusal}
             self.repository.put_record(
                 {
                     keys.PK: keys.cache_pk(target.cache_id),

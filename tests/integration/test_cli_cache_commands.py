@@ -112,6 +112,24 @@ def test_a_refused_enforce_prune_shows_its_refused_pass_and_exits_1(s3: Any, tab
     assert keys(s3) == set(current) | set(stale)  # nothing deleted
 
 
+def test_a_refused_request_sent_again_records_no_second_pass_under_its_id(s3: Any, table_name: str) -> None:
+    # Given an enforce request refused for the bucket's versioning
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"})
+    target = CacheTargetInProcess(table_name, s3)
+    code, out, _ = cli(target, "--json", "cache", "prune", "--enforce")
+    request_id = json.loads(out)["request"]["requestId"]
+    time.sleep(0.01)
+    # When the same request is sent again
+    code, out, err = cli(target, "--json", "cache", "prune", "--enforce", "--request-id", request_id)
+    # Then it is answered from the refusal recorded, with no second record under that pass id, and exits 1
+    [answer] = json.loads(out)["response"]["passes"]
+    assert answer["status"] == "REFUSED" and "new request" in answer["reason"]
+    assert [p["status"] for p in target.repository.prune_history(CACHE_ID)] == ["REFUSED"]
+    assert code == 1 and "bucket versioning is Suspended" in err
+
+
 def test_a_started_prune_shows_its_own_pass_and_exits_0(s3: Any, table_name: str) -> None:
     # Given a cache with stale entries
     current, stale = a_cache("cache/")

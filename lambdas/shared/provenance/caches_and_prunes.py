@@ -131,6 +131,17 @@ class CachesAndPrunesMixin(RepositoryBase):
         return deserialize(response.get("Attributes", {}))
 
     # ------------------------------------------------------------------ queries (one Query each)
+    def prune_pass(self, cache_id: str, pass_id: str) -> dict[str, Any] | None:
+        """The record of pass `pass_id` of a cache, if one exists (a pass id names one record: service.py)."""
+        return next(iter(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="#pass_id = :pass_id",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK, "#pass_id": "pass_id"},
+            ExpressionAttributeValues=serialize({":pk": keys.cache_pk(cache_id), ":prefix": "PRUNE#",
+                                                 ":pass_id": pass_id}),
+        )), None)
+
     def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
         """Every prune pass over one run cache, oldest first."""
         return list(self._query(
