@@ -68,6 +68,7 @@ from shared.errors import RetryableError
 from shared.observability import NAMESPACE, log_error, logger
 from shared.omics import paginate
 from shared.provenance import keys
+from shared.provenance.caches_and_prunes import PrunePassFinal
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, iso_time
 
@@ -237,6 +238,34 @@ class Pruner:
         if status == "Enabled":
             return None
         return f"bucket versioning is {status}: deletions could not be undone (see pruneAllowUnversionedBuckets)"
+
+    def handle(self, request: PruneRequest) -> dict[str, Any]:
+        """The entry function's answer: {"passes": [...]} for a prune, {"settle": {...}} for a settle."""
+        if request.action == "settle":
+            if not request.passId or not request.cacheIds or len(request.cacheIds) != 1:
+                raise ValueError("a settle names one cache (cacheIds) and one pass (passId)")
+            return {"settle": self.settle(request.cacheIds[0], request.passId)}
+        return {"passes": self.start(request)}
+
+    def settle(self, cache_id: str, pass_id: str) -> dict[str, Any]:
+        """The operator's settle of a pass (settle.py), by this function's clock, the one its workers lease by.
+        Answers SETTLED (with the record), BUSY, NOT_RUNNING or NOT_FOUND, with the reason."""
+        from pruner.restore import PassNotFound
+        from pruner.settle import PassBusy, SettleError, settle_pass
+
+        answer: dict[str, Any] = {"cacheId": cache_id, "passId": pass_id}
+        try:
+            record = settle_pass(self.repository, self.report_store.client, cache_id, pass_id, now=self.clock(),
+                                 settled_by="operator")
+        except PassNotFound as error:
+            return {**answer, "status": "NOT_FOUND", "reason": str(error)}
+        except PassBusy as error:
+            return {**answer, "status": "BUSY", "reason": str(error)}
+        except SettleError as error:
+            return {**answer, "status": "NOT_RUNNING", "reason": str(error)}
+        logger.warning("prune pass settled by the operator", extra={
+            "cache_id": cache_id, "pass_id": pass_id, "items_unfinished": record["items_unfinished"]})
+        return {**answer, "status": "SETTLED", "pass": record}
 
     def start(self, request: PruneRequest) -> list[dict[str, Any]]:
         mode = request.mode or self.config.default_mode
@@ -610,8 +639,7 @@ class Pruner:
             cache_lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
-            self._complete(item, None, {"aborted": "cache lease lost"})
-            return "aborted"
+            return self._complete(item, None, {"aborted": "cache lease lost"}) or "aborted"
         # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
         # more cache entries.
         active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
@@ -632,8 +660,8 @@ class Pruner:
             try:
                 rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
             except InventoryUnusable as error:
-                self._complete(item, None, {"aborted": str(error)})  # judges nothing: the pass is ABORTED
-                return "aborted"
+                # judges nothing: the pass is ABORTED
+                return self._complete(item, None, {"aborted": str(error)}) or "aborted"
             listing = InventoryListing(rows)
 
             def verify(entry: Entry) -> Entry | None:
@@ -686,10 +714,10 @@ class Pruner:
             return "continued"
         if state.max_seen:
             self.repository.raise_cache_version(item.cache_id, state.max_seen, iso_time(self.clock()))
-        self._complete(item, state, {"invocations": sequence + 1})
-        return "done"
+        return self._complete(item, state, {"invocations": sequence + 1}) or "done"
 
-    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> None:
+    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> str | None:
+        """Record the item done, its counts added to its pass; "settled" when the pass was final by then."""
         counts = state.counts if state else Counts()
         sets = {
             **extra,
@@ -704,11 +732,19 @@ class Pruner:
         if state:
             sets["checkpoint"] = state.model_dump()
         sets = {name: value for name, value in sets.items() if value is not None}
-        pass_record = self.repository.complete_prune_item(
-            item.cache_id, item.pass_sk, self._item_sk(item), sets, counts.model_dump()
-        )
+        try:
+            pass_record = self.repository.complete_prune_item(
+                item.cache_id, item.pass_sk, self._item_sk(item), sets, counts.model_dump()
+            )
+        except PrunePassFinal:
+            # Settled while this worker ran: its counts stay in its item record (its report parts are stored, so
+            # a restore brings back what it deleted); the pass's are final.
+            logger.warning("prune work item completed after its pass was settled",
+                           extra={"cache_id": item.cache_id, "pass_id": item.pass_id, "item": item.item_id})
+            return "settled"
         if pass_record and int(pass_record.get("items_done", 0)) >= int(pass_record.get("items_total", 0)):
             self.finish(item.cache_id, pass_record)
+        return None
 
     # ================================================================== finish
     def _finish_if_due(self, item: WorkItem) -> None:

@@ -60,7 +60,7 @@ class CacheTargetInProcess:
 
     def invoke(self, capability: str, payload: dict[str, Any]) -> Any:
         assert capability == "pruner"
-        return {"passes": self.pruner.start(PruneRequest.model_validate(payload))}
+        return self.pruner.handle(PruneRequest.model_validate(payload))
 
     def settle(self) -> None:
         self.queue.drain(lambda item: self.pruner.work(item, lambda: False, invocation_id="inv"))

@@ -160,3 +160,35 @@ def test_a_settle_waits_for_the_workers_of_the_pass_and_its_late_message_then_de
     before = keys(s3)
     assert stuck.pruner(s3).work(stuck.dead[0], lambda: False, invocation_id="late") == "settled"
     assert keys(s3) == before
+
+
+def test_a_worker_whose_pass_was_settled_while_it_ran_adds_nothing_to_its_counts(s3: Any, table_name: str) -> None:
+    from pruner.settle import TAKEOVER_GRACE_SECONDS, settle_pass
+
+    # Given the pass with a dead-lettered item, whose message is redriven, and a settle run (between two of the
+    # worker's DeleteObjects) by a clock so far ahead that the worker's item lease looks long expired to it
+    stuck = a_pass_with_a_dead_lettered_item(s3, table_name)
+    far_ahead = stuck.clock[0] + timedelta(seconds=stuck.config.item_lease_seconds + TAKEOVER_GRACE_SECONDS + 1)
+    settled: list[dict[str, Any]] = []
+
+    class SettlesBeforeDeleting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(s3, name)
+
+        def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+            if not settled:
+                settled.append(settle_pass(stuck.repository, s3, CACHE_ID, stuck.pass_id, now=far_ahead,
+                                           settled_by="operator"))
+            return s3.delete_objects(Bucket=Bucket, Delete=Delete)  # type: ignore[no-any-return]
+
+    # When the worker completes its item after the settle
+    outcome = stuck.pruner(SettlesBeforeDeleting()).work(stuck.dead[0], lambda: False, invocation_id="redrive")
+    # Then its completion is refused by the final pass: the pass's counts are the settle's, not added to again
+    assert outcome == "settled"
+    record = stuck.record()
+    assert record["status"] == "INCOMPLETE"
+    assert (record["objects_deleted"], record["items_done"]) == (settled[0]["objects_deleted"],
+                                                                  settled[0]["items_done"])
+    # and the item's own record keeps what it did, marked done after the pass was final
+    [item] = [i for i in stuck.repository.prune_pass_items(CACHE_ID, stuck.pass_id) if i["item_id"] == "00002"]
+    assert item["done"] and item["after_final"]
