@@ -445,7 +445,7 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
     answer = answers[0] if answers else {}
     # Only the pass this request started (or the refusal it recorded): an earlier pass shown as "latest"
     # after a SKIPPED start would read as this request's outcome.
-    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED") else None
+    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED", "SPENT") else None
     latest = next((p for p in target.repository.prune_history(cache_id) if p.get("pass_id") == pass_id), None) \
         if pass_id else None
     doc = {"request": payload, "response": result, "latest_pass": latest}
@@ -461,7 +461,8 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
     out.emit(doc, human)
     if answer.get("status") == "STARTED":
         return EXIT_OK
-    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, or no answer for this cache
+    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, SPENT (the request's pass ended
+    # unfinished: a new request is needed), or no answer for this cache
     reason = answer.get("reason") or "the pruner's answer names no pass of this cache"
     out.err.print(f"autopilot: no {payload['mode']} pass of run cache {cache_id} ran "
                   f"({answer.get('status') or 'no answer'}): {reason}", markup=False, soft_wrap=True)

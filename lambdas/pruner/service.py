@@ -140,12 +140,21 @@ def _answer_recorded(result: dict[str, Any], record: dict[str, Any]) -> dict[str
     if record.get("status") == "REFUSED":
         return {**result, "status": "REFUSED", "repeated": True,
                 "reason": f"{record.get('reason')} (when first sent: a new request is needed to try again)"}
+    if "requestId" in result and record.get("status") in UNFINISHED_STATUSES:
+        # Its pass ended without finishing its work (settled, or its items aborted): "STARTED" would read as if it
+        # were running now. What it did not judge needs another pass, so another request.
+        return {**result, "status": "SPENT", "passStatus": record.get("status"),
+                "reason": f"this request's pass ended {record.get('status')} without finishing (nothing was "
+                          "started): send a new request (cache prune without --request-id)"}
     return _started_before(result)
 
 
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
+
+# Final statuses of a pass that ended before it judged the whole cache.
+UNFINISHED_STATUSES = frozenset({"INCOMPLETE", "ABORTED"})
 
 REPORT_PART = re.compile(r"r[0-9]{2}-[0-9]{5}-[0-9]{4}(-[0-9a-f]{12}-[0-9]{4})?\.jsonl")
 
@@ -364,7 +373,7 @@ class Pruner:
         recorded = self.repository.get_item(pk, pass_sk)
         if recorded is not None and recorded.get("status") != "RUNNING":
             self.repository.complete_claim(pk, claim_sk, {"outcome": "FINISHED"})
-            return _started_before(result)
+            return _answer_recorded(result, recorded)
         if not self.repository.acquire_lease(
             cache_lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
         ):
