@@ -380,8 +380,9 @@ class Pruner:
             if recorded is None:  # nothing of this pass exists: a later duplicate must not start it
                 self.repository.complete_claim(pk, claim_sk, {"outcome": "SKIPPED"})
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
-        self._settle_abandoned(target.cache_id, pass_id)
         try:
+            # Under the try: a failure here (the history read throttled) must release the lease like any other.
+            self._settle_abandoned(target.cache_id, pass_id)
             if recorded is not None:
                 started = self._queue_again(target, recorded, result)
             else:
