@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import uuid
@@ -413,11 +414,27 @@ def _invoke_pruner(target: Target, payload: dict[str, Any], again: str, out: Out
     raise AssertionError("unreachable")
 
 
+def _target_flags(args: argparse.Namespace, target: Target) -> list[str]:
+    """The flags that name this command's target, for a command printed to run later: from a shell whose
+    AUTOPILOT_STACK names another stack it must still reach this one (a stack from the environment is named)."""
+    flags: list[str] = []
+    if args.sandbox:
+        flags.append("--sandbox")
+    elif args.stack or getattr(target, "stack", None):
+        flags += ["--stack", str(args.stack or getattr(target, "stack", ""))]
+    elif args.table or getattr(target, "table", None):
+        flags += ["--table", str(args.table or getattr(target, "table", ""))]
+    for flag, value in (("--region", args.region), ("--profile", args.profile), ("--endpoint-url", args.endpoint_url)):
+        if value:
+            flags += [flag, value]
+    return [shlex.quote(flag) for flag in flags]
+
+
 def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> int:
     cache_id = _cache_id(args, target)
     request_id = args.request_id or uuid.uuid4().hex
     payload = {"mode": "enforce" if args.enforce else "dry-run", "cacheIds": [cache_id], "requestId": request_id}
-    again = " ".join(["autopilot cache prune", *(["--cache-id", cache_id] if args.cache_id else []),
+    again = " ".join(["autopilot", *_target_flags(args, target), "cache prune", "--cache-id", shlex.quote(cache_id),
                       *(["--enforce"] if args.enforce else []), "--request-id", request_id])
     with out.progress() as progress:
         progress.add_task(f"pruner: {payload['mode']} pass over run cache {cache_id}", total=None)
@@ -428,7 +445,7 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
     answer = answers[0] if answers else {}
     # Only the pass this request started (or the refusal it recorded): an earlier pass shown as "latest"
     # after a SKIPPED start would read as this request's outcome.
-    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED") else None
+    pass_id = answer.get("passId") if answer.get("status") in ("STARTED", "REFUSED", "SPENT") else None
     latest = next((p for p in target.repository.prune_history(cache_id) if p.get("pass_id") == pass_id), None) \
         if pass_id else None
     doc = {"request": payload, "response": result, "latest_pass": latest}
@@ -444,7 +461,8 @@ def cmd_cache_prune(args: argparse.Namespace, target: Target, out: Output) -> in
     out.emit(doc, human)
     if answer.get("status") == "STARTED":
         return EXIT_OK
-    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, or no answer for this cache
+    # SKIPPED (another prune holds the cache's lease, GetRunCache failed), REFUSED, SPENT (the request's pass ended
+    # unfinished: a new request is needed), or no answer for this cache
     reason = answer.get("reason") or "the pruner's answer names no pass of this cache"
     out.err.print(f"autopilot: no {payload['mode']} pass of run cache {cache_id} ran "
                   f"({answer.get('status') or 'no answer'}): {reason}", markup=False, soft_wrap=True)

@@ -1,11 +1,13 @@
-"""`autopilot cache settle <passId>`: end a prune pass that cannot finish (see lambdas/pruner/settle.py)."""
+"""`autopilot cache settle <passId>`: end a prune pass that cannot finish (see lambdas/pruner/settle.py).
+
+The stack's pruner settles it (action "settle"): whether a worker of the pass still holds its lease is judged by
+the clock the workers lease by, never the operator's."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from autopilot_cli.cache_restore import s3_client
 from autopilot_cli.errors import EXIT_OK, CliError, NotFound, UsageError
 
 SHOWN = ("pass_id", "mode", "status", "settled_by", "items_unfinished", "started_at", "finished_at",
@@ -13,19 +15,20 @@ SHOWN = ("pass_id", "mode", "status", "settled_by", "items_unfinished", "started
 
 
 def cmd_cache_settle(args: argparse.Namespace, target: Any, out: Any) -> int:
-    from pruner.restore import PassNotFound  # the pruner's modules load only here
-    from pruner.settle import SettleError, settle_pass
-
     cache_id = args.cache_id or target.run_cache_id()
     if not cache_id:
         raise UsageError("no run cache given: pass --cache-id (a --table target does not know the stack's cache)")
-    try:
-        record = settle_pass(target.repository, s3_client(target), str(cache_id), args.pass_id, now=target.now(),
-                             settled_by="operator")
-    except PassNotFound as error:
-        raise NotFound(str(error)) from error
-    except SettleError as error:  # not RUNNING, or a worker of it is running now
-        raise CliError(str(error)) from error
+    # mode dry-run: a pruner deployed before the settle action ignores `action` and starts a pass, deleting nothing
+    payload = {"action": "settle", "cacheIds": [str(cache_id)], "passId": args.pass_id, "mode": "dry-run"}
+    result = target.invoke("pruner", payload)
+    answer = result.get("settle") if isinstance(result, dict) else None
+    if not isinstance(answer, dict):
+        raise CliError("the stack's pruner does not know `cache settle` (deployed before it): deploy this release")
+    if answer.get("status") == "NOT_FOUND":
+        raise NotFound(str(answer.get("reason")))
+    if answer.get("status") != "SETTLED":  # not RUNNING, or a worker of it is running now
+        raise CliError(str(answer.get("reason") or answer.get("status")))
+    record = answer["pass"]
     out.emit(record, lambda: out.fields(f"prune pass {args.pass_id} settled (run cache {cache_id})",
                                         [(name, record.get(name)) for name in SHOWN]))
     return EXIT_OK

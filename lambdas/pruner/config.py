@@ -150,6 +150,10 @@ class PruneRequest(BaseModel):
     # cache and mode), so the same request sent again after a failed attempt continues the pass that attempt
     # recorded, as Lambda's retry of a scheduled invocation does with scheduledTime.
     requestId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    # `autopilot cache settle`: settle pass `passId` of the one cache in cacheIds instead of starting a pass. Done
+    # here, not by the CLI, so that the leases of the pass's workers are judged by AWS's clock, not a laptop's.
+    action: Literal["prune", "settle"] = "prune"
+    passId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("cacheIds", mode="before")
     @classmethod

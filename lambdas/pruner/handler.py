@@ -1,7 +1,8 @@
 """Run-cache pruner Lambdas.
 
 `lambda_handler`: invoked by EventBridge Scheduler (payload {"mode"?, "cacheIds"?, "scheduledTime"?})
-or on demand (CLI / `aws lambda invoke`): starts one pass per cache and fans its work out.
+or on demand (CLI / `aws lambda invoke`): starts one pass per cache and fans its work out; with
+{"action": "settle", "cacheIds": [id], "passId"} (`autopilot cache settle`) settles that pass instead.
 `worker_handler`: the SQS consumer of the fan-out queue: scans one key range per message.
 """
 
@@ -59,9 +60,7 @@ def _build(settings_json: str, config_json: str) -> Pruner:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = PruneRequest.model_validate(event or {})
-    results = _pruner().start(request)
-    return {"passes": results}
+    return _pruner().handle(PruneRequest.model_validate(event or {}))
 
 
 @logger.inject_lambda_context

@@ -97,9 +97,9 @@ class RestoreResult:
 
 
 def find_pass(repository: ProvenanceRepository, cache_id: str, pass_id: str) -> dict[str, Any]:
-    for record in repository.prune_history(cache_id):
-        if record.get("pass_id") == pass_id:
-            return record
+    record = repository.prune_pass(cache_id, pass_id)
+    if record is not None:
+        return record
     raise PassNotFound(f"no prune pass {pass_id} of run cache {cache_id}")
 
 

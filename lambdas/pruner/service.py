@@ -68,6 +68,7 @@ from shared.errors import RetryableError
 from shared.observability import NAMESPACE, log_error, logger
 from shared.omics import paginate
 from shared.provenance import keys
+from shared.provenance.caches_and_prunes import PrunePassFinal
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RUN_TERMINAL, iso_time
 
@@ -134,9 +135,26 @@ def _started_before(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "status": "SKIPPED", "reason": "this scheduled pass was already started"}
 
 
+def _answer_recorded(result: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The answer for a tick or request whose pass is recorded and final: it starts nothing."""
+    if record.get("status") == "REFUSED":
+        return {**result, "status": "REFUSED", "repeated": True,
+                "reason": f"{record.get('reason')} (when first sent: a new request is needed to try again)"}
+    if "requestId" in result and record.get("status") in UNFINISHED_STATUSES:
+        # Its pass ended without finishing its work (settled, or its items aborted): "STARTED" would read as if it
+        # were running now. What it did not judge needs another pass, so another request.
+        return {**result, "status": "SPENT", "passStatus": record.get("status"),
+                "reason": f"this request's pass ended {record.get('status')} without finishing (nothing was "
+                          "started): send a new request (cache prune without --request-id)"}
+    return _started_before(result)
+
+
 def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
+
+# Final statuses of a pass that ended before it judged the whole cache.
+UNFINISHED_STATUSES = frozenset({"INCOMPLETE", "ABORTED"})
 
 REPORT_PART = re.compile(r"r[0-9]{2}-[0-9]{5}-[0-9]{4}(-[0-9a-f]{12}-[0-9]{4})?\.jsonl")
 
@@ -230,6 +248,34 @@ class Pruner:
             return None
         return f"bucket versioning is {status}: deletions could not be undone (see pruneAllowUnversionedBuckets)"
 
+    def handle(self, request: PruneRequest) -> dict[str, Any]:
+        """The entry function's answer: {"passes": [...]} for a prune, {"settle": {...}} for a settle."""
+        if request.action == "settle":
+            if not request.passId or not request.cacheIds or len(request.cacheIds) != 1:
+                raise ValueError("a settle names one cache (cacheIds) and one pass (passId)")
+            return {"settle": self.settle(request.cacheIds[0], request.passId)}
+        return {"passes": self.start(request)}
+
+    def settle(self, cache_id: str, pass_id: str) -> dict[str, Any]:
+        """The operator's settle of a pass (settle.py), by this function's clock, the one its workers lease by.
+        Answers SETTLED (with the record), BUSY, NOT_RUNNING or NOT_FOUND, with the reason."""
+        from pruner.restore import PassNotFound
+        from pruner.settle import PassBusy, SettleError, settle_pass
+
+        answer: dict[str, Any] = {"cacheId": cache_id, "passId": pass_id}
+        try:
+            record = settle_pass(self.repository, self.report_store.client, cache_id, pass_id, now=self.clock(),
+                                 settled_by="operator")
+        except PassNotFound as error:
+            return {**answer, "status": "NOT_FOUND", "reason": str(error)}
+        except PassBusy as error:
+            return {**answer, "status": "BUSY", "reason": str(error)}
+        except SettleError as error:
+            return {**answer, "status": "NOT_RUNNING", "reason": str(error)}
+        logger.warning("prune pass settled by the operator", extra={
+            "cache_id": cache_id, "pass_id": pass_id, "items_unfinished": record["items_unfinished"]})
+        return {**answer, "status": "SETTLED", "pass": record}
+
     def start(self, request: PruneRequest) -> list[dict[str, Any]]:
         mode = request.mode or self.config.default_mode
         cache_ids = request.cacheIds or self.config.cache_ids
@@ -261,11 +307,22 @@ class Pruner:
         result: dict[str, Any] = {"cacheId": target.cache_id, "passId": pass_id, "mode": mode}
         if request_id and not scheduled_time:
             result["requestId"] = request_id
+        # A derived pass id names one pass record for ever, while its claim expires after 7 days: a tick or
+        # request sent again answers from that record (a second record under the id would never close, and a
+        # restore of the id would undo both).
+        earlier = self.repository.prune_pass(target.cache_id, pass_id) if scheduled_time or request_id else None
+        if earlier is not None and earlier.get("status") != "RUNNING":
+            return _answer_recorded(result, earlier)
+        if earlier is not None:  # not final: continued under its first key, whether or not its claim is still there
+            started_at = str(earlier["started_at"])
         refusal = self.unversioned_refusal(target, mode)
         if refusal:
             # Recorded (autopilot cache report shows it) and alarmed: a refused pass must not look like a
             # pass that found nothing to do.
             logger.warning("prune pass refused", extra={"cache_id": target.cache_id, "reason": refusal})
+            if earlier is not None:  # the id's record is that RUNNING pass's: left to be settled, not overwritten
+                alarm_metric(REFUSED_METRIC)
+                return {**result, "status": "REFUSED", "reason": refusal}
             self.repository.put_record(
                 {
                     keys.PK: keys.cache_pk(target.cache_id),
@@ -316,15 +373,16 @@ class Pruner:
         recorded = self.repository.get_item(pk, pass_sk)
         if recorded is not None and recorded.get("status") != "RUNNING":
             self.repository.complete_claim(pk, claim_sk, {"outcome": "FINISHED"})
-            return _started_before(result)
+            return _answer_recorded(result, recorded)
         if not self.repository.acquire_lease(
             cache_lease(target.cache_id), pass_id, int(self.clock().timestamp()), self.config.lease_seconds
         ):
             if recorded is None:  # nothing of this pass exists: a later duplicate must not start it
                 self.repository.complete_claim(pk, claim_sk, {"outcome": "SKIPPED"})
             return {**result, "status": "SKIPPED", "reason": "another prune of this cache holds its lease"}
-        self._settle_abandoned(target.cache_id, pass_id)
         try:
+            # Under the try: a failure here (the history read throttled) must release the lease like any other.
+            self._settle_abandoned(target.cache_id, pass_id)
             if recorded is not None:
                 started = self._queue_again(target, recorded, result)
             else:
@@ -591,8 +649,7 @@ class Pruner:
             cache_lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
-            self._complete(item, None, {"aborted": "cache lease lost"})
-            return "aborted"
+            return self._complete(item, None, {"aborted": "cache lease lost"}) or "aborted"
         # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
         # more cache entries.
         active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
@@ -613,8 +670,8 @@ class Pruner:
             try:
                 rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
             except InventoryUnusable as error:
-                self._complete(item, None, {"aborted": str(error)})  # judges nothing: the pass is ABORTED
-                return "aborted"
+                # judges nothing: the pass is ABORTED
+                return self._complete(item, None, {"aborted": str(error)}) or "aborted"
             listing = InventoryListing(rows)
 
             def verify(entry: Entry) -> Entry | None:
@@ -667,10 +724,10 @@ class Pruner:
             return "continued"
         if state.max_seen:
             self.repository.raise_cache_version(item.cache_id, state.max_seen, iso_time(self.clock()))
-        self._complete(item, state, {"invocations": sequence + 1})
-        return "done"
+        return self._complete(item, state, {"invocations": sequence + 1}) or "done"
 
-    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> None:
+    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> str | None:
+        """Record the item done, its counts added to its pass; "settled" when the pass was final by then."""
         counts = state.counts if state else Counts()
         sets = {
             **extra,
@@ -685,11 +742,19 @@ class Pruner:
         if state:
             sets["checkpoint"] = state.model_dump()
         sets = {name: value for name, value in sets.items() if value is not None}
-        pass_record = self.repository.complete_prune_item(
-            item.cache_id, item.pass_sk, self._item_sk(item), sets, counts.model_dump()
-        )
+        try:
+            pass_record = self.repository.complete_prune_item(
+                item.cache_id, item.pass_sk, self._item_sk(item), sets, counts.model_dump()
+            )
+        except PrunePassFinal:
+            # Settled while this worker ran: its counts stay in its item record (its report parts are stored, so
+            # a restore brings back what it deleted); the pass's are final.
+            logger.warning("prune work item completed after its pass was settled",
+                           extra={"cache_id": item.cache_id, "pass_id": item.pass_id, "item": item.item_id})
+            return "settled"
         if pass_record and int(pass_record.get("items_done", 0)) >= int(pass_record.get("items_total", 0)):
             self.finish(item.cache_id, pass_record)
+        return None
 
     # ================================================================== finish
     def _finish_if_due(self, item: WorkItem) -> None:

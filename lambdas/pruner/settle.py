@@ -5,14 +5,18 @@ queue's dead-letter queue: the pass stays RUNNING, and `autopilot cache restore`
 workers may still delete, and would delete again what a restore brought back). Settling ends that:
   - by the next pass that takes the cache's lease (service.Pruner._settle_abandoned): the stuck pass's lease
     expired, so none of its workers started for `lease_seconds`;
-  - by the operator, `autopilot cache settle <passId>`, as soon as no worker of the pass is running.
+  - by the operator, `autopilot cache settle <passId>`, as soon as no worker of the pass is running: the CLI
+    invokes the stack's pruner (Pruner.settle), so leases are judged by the clock the workers lease by.
 
 No worker of the pass runs while it is settled, and none deletes after: the settle holds the lease of every
 unfinished item and of every round's finish (what a worker and a finish hold while they work), and a worker
 that takes an item's lease afterwards finds the pass no longer RUNNING and touches nothing (Pruner._work), as
 does a finish (Pruner.finish). Under those leases the items' checkpoints are final: what the unfinished items
 deleted up to their last checkpoint (a failing invocation checkpoints too) is added to the pass's counts, in
-the same conditional write that sets the status, so a restore and `cache report` see every deletion.
+the same conditional write that sets the status, so a restore and `cache report` see every deletion. A lease
+is taken from its holder only TAKEOVER_GRACE_SECONDS after it expired (a clock ahead of the holder's cannot take
+a running worker's lease), and a worker's completion is refused by a pass no longer RUNNING (caches_and_prunes:
+complete_prune_item), so a worker that outlived a settle never adds to its counts.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from shared.status import from_iso_time, iso_time
 SETTLED_STATUS = "INCOMPLETE"
 # A settle that dies holding the item leases delays the pass's workers this long, no more.
 SETTLE_LEASE_SECONDS = 300
+# A lease of a worker or finish of the pass is taken over only once it expired this long ago (a worker's
+# whole timeout): the settle's clock may be ahead of the one the holder set its lease by.
+TAKEOVER_GRACE_SECONDS = 900
 
 
 class SettleError(Exception):
@@ -66,7 +73,7 @@ def settle_pass(repository: ProvenanceRepository, s3: Any, cache_id: str, pass_i
             if not missing:
                 break
             for name in missing:
-                if not repository.acquire_lease(name, owner, epoch, SETTLE_LEASE_SECONDS):
+                if not repository.acquire_lease(name, owner, epoch, SETTLE_LEASE_SECONDS, TAKEOVER_GRACE_SECONDS):
                     raise PassBusy(f"{wanted[name]} of pass {pass_id} is running: settle it once that ends "
                                    "(within the worker's timeout, 15 minutes)")
                 held.add(name)

@@ -125,6 +125,11 @@ def test_an_enforce_pass_that_deleted_current_entries_is_undone_and_a_rerun_hits
         hits = tasks(account, run_b)
         assert hits and all(t["cacheHit"] for t in hits)
         assert all(f"/{run_a}/" in t["cacheS3Uri"] for t in hits)
+        # And `cache settle`, answered by the stack's pruner function, refuses the finished pass (exit 1) and does
+        # not find an unknown one (exit 3)
+        code, _, err = cli(account, "cache", "settle", pass_id)
+        assert code == 1 and "COMPLETED" in err, err
+        assert cli(account, "cache", "settle", "0000000000000000")[0] == 3
 
 
 def cli(account: LocalAccount, *argv: str) -> tuple[int, str, str]:

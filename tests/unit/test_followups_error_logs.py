@@ -85,7 +85,7 @@ def test_an_error_that_escapes_a_handler_leaves_its_text_behind(monkeypatch, shi
     def start(_: Any) -> None:
         raise RuntimeError(f"prune passes could not start for 1 cache(s): cache-1: {cause}") from cause
 
-    monkeypatch.setattr(pruner_handler, "_pruner", lambda: SimpleNamespace(start=start))
+    monkeypatch.setattr(pruner_handler, "_pruner", lambda: SimpleNamespace(handle=start))
     with pytest.raises(Exception) as raised:
         pruner_handler.lambda_handler({}, FakeLambdaContext())
     escaped = raised.value

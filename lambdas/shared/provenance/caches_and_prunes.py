@@ -13,6 +13,10 @@ from shared.provenance import keys
 from shared.provenance.base import ProvenanceError, RepositoryBase, _Update, deserialize, serialize
 
 
+class PrunePassFinal(Exception):
+    """A work item completed after its pass was closed or settled: nothing was added to the pass."""
+
+
 class CachesAndPrunesMixin(RepositoryBase):
     """Reads and writes of run caches' versions and prune passes."""
 
@@ -69,9 +73,11 @@ class CachesAndPrunesMixin(RepositoryBase):
 
     def complete_prune_item(self, cache_id: str, pass_sk: str, item_sk: str, item_sets: Mapping[str, Any],
                             counters: Mapping[str, int]) -> dict[str, Any] | None:
-        """Mark a work item done and add its counters to the pass, atomically and exactly once.
+        """Mark a work item done and add its counters to the pass, atomically and exactly once, while the pass
+        is RUNNING: a final pass's counts never change (settle.py counted its unfinished items already).
 
         Returns the pass record afterwards, or None when the item was already completed (a redelivery).
+        Raises PrunePassFinal when the pass is no longer RUNNING: the item is marked done, counting nothing.
         """
         pk = keys.cache_pk(cache_id)
         done = _Update(sets={**item_sets, "done": True}).build()
@@ -87,15 +93,22 @@ class CachesAndPrunesMixin(RepositoryBase):
                             "ExpressionAttributeValues": done["ExpressionAttributeValues"]}},
                 {"Update": {"TableName": self.table_name, "Key": serialize({keys.PK: pk, keys.SK: pass_sk}),
                             "UpdateExpression": "ADD " + ", ".join(f"{n} :a{i}" for i, n in enumerate(names)),
-                            "ConditionExpression": "attribute_exists(#pk)",
-                            "ExpressionAttributeNames": {**names, "#pk": keys.PK},
-                            "ExpressionAttributeValues": serialize(values)}},
+                            "ConditionExpression": "#status_ = :running",
+                            "ExpressionAttributeNames": {**names, "#status_": "status"},
+                            "ExpressionAttributeValues": serialize({**values, ":running": "RUNNING"})}},
             ])
         except ClientError as error:
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException" and \
-                    reasons and reasons[0] == "ConditionalCheckFailed":
-                return None
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException" and reasons:
+                if reasons[0] == "ConditionalCheckFailed":
+                    return None
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    # The item's own record keeps what it did (and it is done: a redelivery is a duplicate).
+                    with contextlib.suppress(ClientError):
+                        self._call("update_item", Key=serialize({keys.PK: pk, keys.SK: item_sk}),
+                                   ConditionExpression="attribute_not_exists(done)",
+                                   **_Update(sets={**item_sets, "done": True, "after_final": True}).build())
+                    raise PrunePassFinal(f"prune pass {pass_sk} is no longer RUNNING") from error
             code = error.response.get("Error", {}).get("Code", "")
             raise ProvenanceError(f"TransactWriteItems failed: {code}: {error}", True) from error
         return self.get_item(pk, pass_sk)
@@ -131,6 +144,17 @@ class CachesAndPrunesMixin(RepositoryBase):
         return deserialize(response.get("Attributes", {}))
 
     # ------------------------------------------------------------------ queries (one Query each)
+    def prune_pass(self, cache_id: str, pass_id: str) -> dict[str, Any] | None:
+        """The record of pass `pass_id` of a cache, if one exists (a pass id names one record: service.py)."""
+        return next(iter(self._query(
+            None,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="#pass_id = :pass_id",
+            ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK, "#pass_id": "pass_id"},
+            ExpressionAttributeValues=serialize({":pk": keys.cache_pk(cache_id), ":prefix": "PRUNE#",
+                                                 ":pass_id": pass_id}),
+        )), None)
+
     def prune_history(self, cache_id: str) -> list[dict[str, Any]]:
         """Every prune pass over one run cache, oldest first."""
         return list(self._query(

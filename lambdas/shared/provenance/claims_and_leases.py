@@ -28,9 +28,10 @@ class ClaimsAndLeasesMixin(RepositoryBase):
             return False
         return True
 
-    def acquire_lease(self, name: str, owner: str, now_epoch: int, ttl_seconds: int) -> bool:
+    def acquire_lease(self, name: str, owner: str, now_epoch: int, ttl_seconds: int, grace_seconds: int = 0) -> bool:
         """A time-bounded exclusive lease (e.g. one prune of a cache at a time); re-entrant for `owner`,
-        taken over once expired, so a crashed holder never blocks for longer than `ttl_seconds`."""
+        taken over once expired (`grace_seconds` ago), so a crashed holder never blocks for longer than
+        `ttl_seconds` (+ grace)."""
         try:
             self._call(
                 "put_item",
@@ -39,7 +40,7 @@ class ClaimsAndLeasesMixin(RepositoryBase):
                                 keys.TTL_ATTRIBUTE: now_epoch + ttl_seconds + 86_400}),
                 ConditionExpression="attribute_not_exists(#pk) OR lease_until < :now OR #owner = :owner",
                 ExpressionAttributeNames={"#pk": keys.PK, "#owner": "owner"},
-                ExpressionAttributeValues=serialize({":now": now_epoch, ":owner": owner}),
+                ExpressionAttributeValues=serialize({":now": now_epoch - grace_seconds, ":owner": owner}),
             )
         except ClientError:
             return False
