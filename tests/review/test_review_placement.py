@@ -1,6 +1,6 @@
 """Review of dc51bf0 (a run's autopilot:* tags place it only once proven; waiting markers expire).
 
-Each test FAILS on main at 3e6bf0b and would pass once the defect it names is fixed. Given/When/Then against moto +
+Each test FAILS on main (3e6bf0b; 83f4771, the same code) and would pass once the defect it names is fixed. Given/When/Then against moto +
 the HealthOmics emulator, the real recorder and the real re-runner (tests/integration/rerun_harness.py)."""
 
 from __future__ import annotations
