@@ -69,6 +69,7 @@ def settle(repository: ProvenanceRepository, claim: RunClaim | ClaimedRerun, pro
     and leave it waiting for what is not. Returns whether the parent is superseded."""
     claim = claim if isinstance(claim, RunClaim) else RunClaim.of_rerun(claim)
     proof = proof or prove(repository, claim)
+    supersedes = _may_supersede(claim, supersedes)
     if not _settled(proof, supersedes):
         waiting = repository.put_waiting_claim(claim, index_keys or {}, supersedes,
                                                expires_at or waiting_expiry(utc_now()))
@@ -88,12 +89,20 @@ def settle_waiting_batch(repository: ProvenanceRepository, batch_id: str) -> int
     superseded = 0
     for waiting in repository.waiting_claims_in_batch(batch_id):
         proof = prove(repository, waiting.claim)
+        supersedes = _may_supersede(waiting.claim, waiting.supersedes)
         if proof.placed and waiting.index_keys:
             repository.admit_run(waiting.claim.run_id, waiting.claim.run_uuid, waiting.index_keys)
-        superseded += _supersede(repository, waiting.claim, proof, waiting.supersedes)
-        if _settled(proof, waiting.supersedes):
+        superseded += _supersede(repository, waiting.claim, proof, supersedes)
+        if _settled(proof, supersedes):
             repository.delete_waiting_claim(waiting.claim)
     return superseded
+
+
+def _may_supersede(claim: RunClaim, supersedes: bool) -> bool:
+    """Whether the run may supersede anything: it completed or failed itself, and names a parent by (id, uuid).
+    A run with no such parent (a follow-up's run of a failed submission: its first run) has nothing to settle, and
+    once placed nothing is left for a later record to prove."""
+    return supersedes and claim.rerun() is not None
 
 
 def _settled(proof: Proof, supersedes: bool) -> bool:
