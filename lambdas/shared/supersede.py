@@ -32,6 +32,7 @@ from shared.lineage import (
     placement_proven,
     started_rerun,
 )
+from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 
 # A follow-up batch that failed as a whole is resubmitted as a new batch at most this many times
@@ -58,7 +59,19 @@ def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
     child = claim.rerun()
     rerun = claim.copies_parent or (child is not None and proven(repository, child))
     link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
-    return Proof(rerun, placement_proven(claim, rerun, str((link or {}).get("root_batch_id") or "") or None))
+    link_root = str((link or {}).get("root_batch_id") or "") or None
+    parent_root = None
+    if claim.under_batch and link_root != claim.root_batch_id and rerun and child is not None:
+        parent_root = _placed_root_batch(repository.run_summary(child.parent_run_id, child.parent_run_uuid))
+    return Proof(rerun, placement_proven(claim, rerun, link_root, parent_root))
+
+
+def _placed_root_batch(summary: Mapping[str, Any] | None) -> str | None:
+    """The root batch a recorded run is placed under (its batch index; none while it is an unproven claim)."""
+    if not summary or summary.get("unproven_claim"):
+        return None
+    batch_pk, prefix = str(summary.get("batch_pk") or ""), keys.batch_pk("")
+    return batch_pk[len(prefix):] or None if batch_pk.startswith(prefix) else None
 
 
 def settle(repository: ProvenanceRepository, claim: RunClaim | ClaimedRerun, proof: Proof | None = None, *,
