@@ -223,6 +223,7 @@ class RunClaim(BaseModel):
     batch_id: str | None = None  # GetRun.batchId: set by the service
     source_run_id: str | None = None  # GetRun.runId: set by the service
     root_run_id: str
+    root_run_uuid: str | None = None
     parent_run_id: str | None = None
     parent_run_uuid: str | None = None
     attempt: int = 0
@@ -234,7 +235,8 @@ class RunClaim(BaseModel):
         """What a run's lineage claims; None when it places the run only where the service does (its own chain
         at attempt 0, its own batch or none)."""
         claim = cls(run_id=run_id, run_uuid=run_uuid, batch_id=batch_id, source_run_id=source_run_id,
-                    root_run_id=lineage.root_run_id, parent_run_id=lineage.parent_run_id,
+                    root_run_id=lineage.root_run_id, root_run_uuid=lineage.root_run_uuid,
+                    parent_run_id=lineage.parent_run_id,
                     parent_run_uuid=lineage.parent_run_uuid, attempt=lineage.attempt,
                     root_batch_id=lineage.root_batch_id)
         return claim if claim.in_chain or claim.under_batch or claim.attempt > 0 else None

@@ -60,10 +60,30 @@ def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
     rerun = claim.copies_parent or (child is not None and proven(repository, child))
     link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
     link_root = str((link or {}).get("root_batch_id") or "") or None
-    parent_root = None
-    if claim.under_batch and link_root != claim.root_batch_id and rerun and child is not None:
-        parent_root = _placed_root_batch(repository.run_summary(child.parent_run_id, child.parent_run_uuid))
-    return Proof(rerun, placement_proven(claim, rerun, link_root, parent_root))
+    parent_root, continues = None, True
+    needs_parent = claim.in_chain or (claim.under_batch and link_root != claim.root_batch_id)
+    if rerun and child is not None and needs_parent:
+        parent = repository.run_summary(child.parent_run_id, child.parent_run_uuid)
+        parent_root = _placed_root_batch(parent)
+        continues = not claim.in_chain or _continues_chain(claim, parent)
+    return Proof(rerun, continues and placement_proven(claim, rerun, link_root, parent_root))
+
+
+def _continues_chain(claim: RunClaim, parent: Mapping[str, Any] | None) -> bool:
+    """The proof names the parent, not the chain: the run's root and attempt must be its parent's root (or the
+    parent itself) and an attempt after the parent's, as the parent is recorded. A parent not recorded yet (events out
+    of order) leaves the re-run proof alone to place it, as before."""
+    if not parent:
+        return True
+    root = str(parent.get("root_run_id") or claim.parent_run_id)
+    root_uuid = str(parent.get("root_run_uuid") or parent.get("run_uuid") or "")
+    claimed_uuid = claim.root_run_uuid
+    after = int(parent.get("attempt") or 0)
+    # A copy is the parent's next attempt; the re-runner's decision names the attempt it started (a failed
+    # submission's re-run skips the attempt that never ran).
+    attempt = claim.attempt == after + 1 or (not claim.copies_parent and claim.attempt > after)
+    same_root = claim.root_run_id == root and (claimed_uuid is None or not root_uuid or claimed_uuid == root_uuid)
+    return same_root and attempt
 
 
 def _placed_root_batch(summary: Mapping[str, Any] | None) -> str | None:
@@ -124,7 +144,8 @@ def _settled(proof: Proof, supersedes: bool) -> bool:
 
 
 def _supersede(repository: ProvenanceRepository, claim: RunClaim, proof: Proof, supersedes: bool) -> bool:
-    if not (supersedes and proof.rerun and claim.parent_run_id and claim.parent_run_uuid):
+    # Only a placed run supersedes: a failure is never settled by a run that no view (chain, batch, sample) shows.
+    if not (supersedes and proof.rerun and proof.placed and claim.parent_run_id and claim.parent_run_uuid):
         return False
     repository.supersede(claim.parent_run_id, claim.parent_run_uuid, claim.run_id)
     return True
