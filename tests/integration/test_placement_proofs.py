@@ -1,7 +1,9 @@
-"""Review of dc51bf0 (a run's autopilot:* tags place it only once proven; waiting markers expire).
+"""Placement proofs seen through the views (shared/supersede.py, shared/lineage.py): our own follow-up runs are
+always proven, a placed run with nothing to supersede leaves no waiting marker, a person's proven copy of a failed
+member is where the member was, and a copy cannot tag itself into another run's chain.
 
-Each test FAILS on main (3e6bf0b; 83f4771, the same code) and would pass once the defect it names is fixed. Given/When/Then against moto +
-the HealthOmics emulator, the real recorder and the real re-runner (tests/integration/rerun_harness.py)."""
+Written in review of dc51bf0 (each failed there). Given/When/Then against moto + the HealthOmics emulator, the real
+recorder and the real re-runner (tests/integration/rerun_harness.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def _members(h: Harness, batch_id: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 1. Our own follow-up run of a follow-up's failed submission is recorded as an unproven claim for ever.
+# 1. (fixed) Our own follow-up run of a follow-up's failed submission is recorded as an unproven claim for ever.
 # ------------------------------------------------------------------------------------------------------------------
 def _follow_up_whose_submission_failed(make: Any) -> tuple[Harness, str, str, Any]:
     """Batch (s1, s2); s2 fails with SERVICE_ERROR; its follow-up B2 fails to submit s2 (a quota error, the first
@@ -65,7 +67,7 @@ def _follow_up_whose_submission_failed(make: Any) -> tuple[Harness, str, str, An
 
 def test_our_rerun_of_a_follow_up_s_failed_submission_is_in_the_sample_batch_and_cost_views(make) -> None:
     # Given our root batch's s2 failed, its follow-up could not submit it, and the next follow-up ran it: COMPLETED
-    h, batch_id, failed, entry = _follow_up_whose_submission_failed(make)
+    h, batch_id, _failed, entry = _follow_up_whose_submission_failed(make)
     # Then that run (started by our re-runner, in a batch LINKed to our root) is no unproven claim
     summary = _summary(h, entry.run_id)
     assert "unproven_claim" not in summary, \
@@ -79,16 +81,16 @@ def test_our_rerun_of_a_follow_up_s_failed_submission_is_in_the_sample_batch_and
 
 def test_a_sample_completed_by_a_later_follow_up_leaves_no_unresolved_failure(make) -> None:
     # Given the same: s2's root run failed, its re-run could not be submitted, the next follow-up completed s2
-    h, batch_id, failed, entry = _follow_up_whose_submission_failed(make)
+    h, batch_id, _failed, _entry = _follow_up_whose_submission_failed(make)
     assert batch_view(h.repository, batch_id).samples["s2"].final.status == "COMPLETED"
-    # Then the root run's failure is settled by our re-run (pre-existing: it stays unresolved for ever)
+    # Then the root run's failure is settled by our re-run (before the fix it stayed unresolved for ever)
     assert [u["run_id"] for u in unresolved_failures(h.repository)] == [], \
         "a failure our own later follow-up completed is still unresolved"
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 2. A failed submission's follow-up run is placed at once, yet leaves a WAITING_RERUN marker that nothing deletes
-#    (the 2,412th item of `make demo`).
+# 2. (fixed) A failed submission's follow-up run, placed at once, left a WAITING_RERUN marker nothing deleted
+#    (the demo's 2,412th item, before the fix).
 # ------------------------------------------------------------------------------------------------------------------
 def test_a_placed_follow_up_run_of_a_failed_submission_leaves_no_waiting_marker(make) -> None:
     # Given a batch whose s2 submission fails (a quota error, the root batch only) and is re-run in a follow-up
@@ -111,7 +113,7 @@ def test_a_placed_follow_up_run_of_a_failed_submission_leaves_no_waiting_marker(
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 3. A person's re-run by hand (StartRun runId) of a failed batch member, tagged as the re-runner tags re-runs,
+# 3. (fixed) A person's re-run by hand (StartRun runId) of a failed batch member, tagged as the re-runner tags re-runs,
 #    supersedes the member yet is shown in no batch, sample or chain (it was before dc51bf0).
 # ------------------------------------------------------------------------------------------------------------------
 def test_a_person_s_copy_of_a_failed_member_that_settles_it_is_the_member_s_final_outcome(make) -> None:
@@ -138,8 +140,8 @@ def test_a_person_s_copy_of_a_failed_member_that_settles_it_is_the_member_s_fina
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# 4. The copy link proves a run re-ran its parent, not the chain its tags put it in: a copy of any of our runs can
-#    be tagged into another chain.
+# 4. (fixed) The copy link proves a run re-ran its parent, not the chain its tags put it in: a copy of any of our runs
+#    could be tagged into another chain.
 # ------------------------------------------------------------------------------------------------------------------
 def test_a_copy_of_one_of_our_runs_cannot_tag_itself_into_another_run_s_chain(make) -> None:
     # Given two of our standalone runs: s1 failed (never re-run), s2 failed too (never re-run), each its own chain
