@@ -28,14 +28,24 @@ from rerunner.settings_file import encode
 from rerunner.work import Work
 from shared.batch_submit import BatchRejected
 from shared.errors import PermanentError
-from shared.lineage import TAG_ATTEMPT, TAG_RERUN_REASON, TAG_ROOT_BATCH, lineage_tags, sample_tags, tagged_attempt
+from shared.lineage import (
+    TAG_ATTEMPT,
+    TAG_PARENT_RUN,
+    TAG_PARENT_RUN_UUID,
+    TAG_RERUN_REASON,
+    TAG_ROOT_BATCH,
+    ClaimedRerun,
+    lineage_tags,
+    sample_tags,
+    tagged_attempt,
+)
 from shared.observability import log_error, logger
 from shared.provenance import keys
 from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import RunStatus, iso_time
-from shared.supersede import settle_waiting_batch
+from shared.supersede import proven, settle_waiting_batch
 
 TAG_PARENT_BATCH = "autopilot:parent-batch"
 MAX_INLINE_BYTES = 300_000  # keeps the recorded request (BATCH#<id>/REQUEST) well under DynamoDB's 400 KB
@@ -330,6 +340,8 @@ class FollowUps(Brake):
         # recorder may have recorded some of them first (a retry after a stop here): they wait in the batch.
         for member in live:
             self._decide_member(outcome, member, {**context, "new_batch_id": new_batch_id}, Decided.STARTED)
+            self._prove_resubmitted(outcome, member, originals[member.run_setting_id], batch_id, new_batch_id,
+                                    context)
         settle_waiting_batch(self.repository, new_batch_id)
         self._decide(
             outcome,
@@ -444,6 +456,38 @@ class FollowUps(Brake):
             **sample_tags(member.run_setting_id),
             **self._stack_tags(ours),
         }
+
+    def _prove_resubmitted(self, outcome: Outcome, member: _Member, original: dict[str, Any], batch_id: str,
+                           new_batch_id: str, context: dict[str, Any]) -> None:
+        """A failed submission that was itself our re-run of a failed run P (a follow-up's entry, tagged with its
+        parent) is P's next attempt: its run keeps P as its parent, so the proof the recorder reads for it is P's
+        re-run decision at that attempt (shared/supersede.py). Written on P, naming the new follow-up, only when
+        P's own records prove the failed batch held P's re-run (its tags are this stack's, not a claim)."""
+        tags = original.get("runTags") or {}
+        parent_id, parent_uuid = tags.get(TAG_PARENT_RUN), tags.get(TAG_PARENT_RUN_UUID)
+        if member.run is not None or not parent_id or not parent_uuid:
+            return
+        entry = ClaimedRerun(run_id="", run_uuid="", parent_run_id=parent_id, parent_run_uuid=parent_uuid,
+                             attempt=tagged_attempt(tags, 1), batch_id=batch_id)
+        if not proven(self.repository, entry):
+            return
+        d = member.decision
+        record = {
+            "entity": "RERUN_DECISION",
+            "run_id": parent_id,
+            "run_uuid": parent_uuid,
+            "run_setting_id": member.run_setting_id,
+            "attempt": d.attempt,
+            "failure_reason": d.reason,
+            "remediation": d.remediation,
+            "decided_at": iso_time(self.now()),
+            "why": f"its attempt {entry.attempt} could not be submitted in batch {batch_id}: {d.why}",
+            "submission_failed": True,
+            "new_batch_id": new_batch_id,
+            **context,
+        }
+        self._decide(outcome, keys.run_pk(parent_id), keys.run_sk(parent_uuid, decision_sk(d.attempt)), record,
+                     Decided.STARTED, count=False)
 
     def _decide_member(self, outcome: Outcome, member: _Member, context: dict[str, Any], decision: str) -> None:
         d = member.decision

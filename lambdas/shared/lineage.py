@@ -223,6 +223,7 @@ class RunClaim(BaseModel):
     batch_id: str | None = None  # GetRun.batchId: set by the service
     source_run_id: str | None = None  # GetRun.runId: set by the service
     root_run_id: str
+    root_run_uuid: str | None = None
     parent_run_id: str | None = None
     parent_run_uuid: str | None = None
     attempt: int = 0
@@ -234,7 +235,8 @@ class RunClaim(BaseModel):
         """What a run's lineage claims; None when it places the run only where the service does (its own chain
         at attempt 0, its own batch or none)."""
         claim = cls(run_id=run_id, run_uuid=run_uuid, batch_id=batch_id, source_run_id=source_run_id,
-                    root_run_id=lineage.root_run_id, parent_run_id=lineage.parent_run_id,
+                    root_run_id=lineage.root_run_id, root_run_uuid=lineage.root_run_uuid,
+                    parent_run_id=lineage.parent_run_id,
                     parent_run_uuid=lineage.parent_run_uuid, attempt=lineage.attempt,
                     root_batch_id=lineage.root_batch_id)
         return claim if claim.in_chain or claim.under_batch or claim.attempt > 0 else None
@@ -269,13 +271,17 @@ class RunClaim(BaseModel):
                             source_run_id=self.source_run_id)
 
 
-def placement_proven(claim: RunClaim, rerun_proven: bool, link_root_batch_id: str | None) -> bool:
+def placement_proven(claim: RunClaim, rerun_proven: bool, link_root_batch_id: str | None,
+                     parent_root_batch_id: str | None = None) -> bool:
     """Whether every place `claim` gives its run is proven: a chain by the proof that it re-ran the parent it names
     (`rerun_proven`: the service's copy link or the re-runner's records); a root batch by the LINK of the batch the
     service says it is in (`link_root_batch_id`: written only by this stack, for the follow-ups and resubmissions it
-    starts); an attempt number by either (a follow-up member whose submission failed has no parent, only its LINK)."""
+    starts), or, for a proven re-run, by its parent's place (`parent_root_batch_id`: the root batch the parent is
+    placed under: a person's copy of a failed batch member is in no batch, yet settles the member where it was); an
+    attempt number by either (a follow-up member whose submission failed has no parent, only its LINK)."""
     chain = not claim.in_chain or (claim.parent_run_id is not None and rerun_proven)
-    batch = not claim.under_batch or (claim.batch_id is not None and link_root_batch_id == claim.root_batch_id)
+    batch = not claim.under_batch or (claim.batch_id is not None and link_root_batch_id == claim.root_batch_id) or (
+        rerun_proven and claim.parent_run_id is not None and parent_root_batch_id == claim.root_batch_id)
     attempt = claim.attempt == 0 or (claim.in_chain and chain) or (claim.under_batch and batch)
     return chain and batch and attempt
 

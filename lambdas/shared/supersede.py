@@ -32,6 +32,7 @@ from shared.lineage import (
     placement_proven,
     started_rerun,
 )
+from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 
 # A follow-up batch that failed as a whole is resubmitted as a new batch at most this many times
@@ -58,7 +59,39 @@ def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
     child = claim.rerun()
     rerun = claim.copies_parent or (child is not None and proven(repository, child))
     link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
-    return Proof(rerun, placement_proven(claim, rerun, str((link or {}).get("root_batch_id") or "") or None))
+    link_root = str((link or {}).get("root_batch_id") or "") or None
+    parent_root, continues = None, True
+    needs_parent = claim.in_chain or (claim.under_batch and link_root != claim.root_batch_id)
+    if rerun and child is not None and needs_parent:
+        parent = repository.run_summary(child.parent_run_id, child.parent_run_uuid)
+        parent_root = _placed_root_batch(parent)
+        continues = not claim.in_chain or _continues_chain(claim, parent)
+    return Proof(rerun, continues and placement_proven(claim, rerun, link_root, parent_root))
+
+
+def _continues_chain(claim: RunClaim, parent: Mapping[str, Any] | None) -> bool:
+    """The proof names the parent, not the chain: the run's root and attempt must be its parent's root (or the
+    parent itself) and an attempt after the parent's, as the parent is recorded. A parent not recorded yet (events out
+    of order) leaves the re-run proof alone to place it, as before."""
+    if not parent:
+        return True
+    root = str(parent.get("root_run_id") or claim.parent_run_id)
+    root_uuid = str(parent.get("root_run_uuid") or parent.get("run_uuid") or "")
+    claimed_uuid = claim.root_run_uuid
+    after = int(parent.get("attempt") or 0)
+    # A copy is the parent's next attempt; the re-runner's decision names the attempt it started (a failed
+    # submission's re-run skips the attempt that never ran).
+    attempt = claim.attempt == after + 1 or (not claim.copies_parent and claim.attempt > after)
+    same_root = claim.root_run_id == root and (claimed_uuid is None or not root_uuid or claimed_uuid == root_uuid)
+    return same_root and attempt
+
+
+def _placed_root_batch(summary: Mapping[str, Any] | None) -> str | None:
+    """The root batch a recorded run is placed under (its batch index; none while it is an unproven claim)."""
+    if not summary or summary.get("unproven_claim"):
+        return None
+    batch_pk, prefix = str(summary.get("batch_pk") or ""), keys.batch_pk("")
+    return batch_pk[len(prefix):] or None if batch_pk.startswith(prefix) else None
 
 
 def settle(repository: ProvenanceRepository, claim: RunClaim | ClaimedRerun, proof: Proof | None = None, *,
@@ -69,6 +102,7 @@ def settle(repository: ProvenanceRepository, claim: RunClaim | ClaimedRerun, pro
     and leave it waiting for what is not. Returns whether the parent is superseded."""
     claim = claim if isinstance(claim, RunClaim) else RunClaim.of_rerun(claim)
     proof = proof or prove(repository, claim)
+    supersedes = _may_supersede(claim, supersedes)
     if not _settled(proof, supersedes):
         waiting = repository.put_waiting_claim(claim, index_keys or {}, supersedes,
                                                expires_at or waiting_expiry(utc_now()))
@@ -88,12 +122,20 @@ def settle_waiting_batch(repository: ProvenanceRepository, batch_id: str) -> int
     superseded = 0
     for waiting in repository.waiting_claims_in_batch(batch_id):
         proof = prove(repository, waiting.claim)
+        supersedes = _may_supersede(waiting.claim, waiting.supersedes)
         if proof.placed and waiting.index_keys:
             repository.admit_run(waiting.claim.run_id, waiting.claim.run_uuid, waiting.index_keys)
-        superseded += _supersede(repository, waiting.claim, proof, waiting.supersedes)
-        if _settled(proof, waiting.supersedes):
+        superseded += _supersede(repository, waiting.claim, proof, supersedes)
+        if _settled(proof, supersedes):
             repository.delete_waiting_claim(waiting.claim)
     return superseded
+
+
+def _may_supersede(claim: RunClaim, supersedes: bool) -> bool:
+    """Whether the run may supersede anything: it completed or failed itself, and names a parent by (id, uuid).
+    A run with no such parent (a follow-up's run of a failed submission: its first run) has nothing to settle, and
+    once placed nothing is left for a later record to prove."""
+    return supersedes and claim.rerun() is not None
 
 
 def _settled(proof: Proof, supersedes: bool) -> bool:
@@ -102,7 +144,8 @@ def _settled(proof: Proof, supersedes: bool) -> bool:
 
 
 def _supersede(repository: ProvenanceRepository, claim: RunClaim, proof: Proof, supersedes: bool) -> bool:
-    if not (supersedes and proof.rerun and claim.parent_run_id and claim.parent_run_uuid):
+    # Only a placed run supersedes: a failure is never settled by a run that no view (chain, batch, sample) shows.
+    if not (supersedes and proof.rerun and proof.placed and claim.parent_run_id and claim.parent_run_uuid):
         return False
     repository.supersede(claim.parent_run_id, claim.parent_run_uuid, claim.run_id)
     return True

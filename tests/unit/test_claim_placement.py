@@ -51,3 +51,16 @@ def test_a_copy_of_its_parent_is_proven_by_the_service_even_without_the_parent_s
     assert claim is not None and claim.copies_parent and claim.rerun() is None  # no uuid: nothing to supersede
     other = _claim({"root_run_id": "P", "parent_run_id": "P", "parent_run_uuid": "up", "attempt": 1}, source="Q")
     assert other is not None and not other.copies_parent and other.rerun() is not None
+
+
+@pytest.mark.parametrize("rerun, parent_root, placed", [
+    (True, "B1", True),  # a person's copy of a failed member of B1: settles it where it was
+    (True, "B9", False),  # its parent is placed under another root batch
+    (True, None, False),  # its parent is placed under none (or is itself an unproven claim)
+    (False, "B1", False),  # the parent's place proves nothing of a run not proven its re-run
+], ids=["parent's root batch", "parent under another", "parent under none", "re-run unproven"])
+def test_a_proven_re_run_s_root_batch_is_proven_by_its_parent_s_place(rerun: bool, parent_root: str | None,
+                                                                      placed: bool) -> None:
+    claim = _claim({"parent_run_id": "P", "root_run_id": "P", "attempt": 1, "root_batch_id": "B1"}, source="P")
+    assert claim is not None
+    assert placement_proven(claim, rerun, None, parent_root) is placed
