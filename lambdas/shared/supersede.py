@@ -18,7 +18,7 @@ keeps `unproven_claim` as the record of what it claimed. Every write here is ide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -57,7 +57,14 @@ def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
     """What the table proves of `claim`: the parent's re-run records (one BatchGetItem, none for a copy), and the
     LINK of its batch when it claims another root batch (one GetItem)."""
     child = claim.rerun()
-    rerun = claim.copies_parent or (child is not None and proven(repository, child))
+    recorded: list[bool] = []  # the re-runner's own records prove it (read once, only when needed)
+
+    def by_records() -> bool:
+        if not recorded:
+            recorded.append(child is not None and proven(repository, child))
+        return recorded[0]
+
+    rerun = claim.copies_parent or by_records()
     link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
     link_root = str((link or {}).get("root_batch_id") or "") or None
     parent_root, continues = None, True
@@ -65,11 +72,11 @@ def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
     if rerun and child is not None and needs_parent:
         parent = repository.run_summary(child.parent_run_id, child.parent_run_uuid)
         parent_root = _placed_root_batch(parent)
-        continues = not claim.in_chain or _continues_chain(claim, parent)
+        continues = not claim.in_chain or _continues_chain(claim, parent, by_records)
     return Proof(rerun, continues and placement_proven(claim, rerun, link_root, parent_root))
 
 
-def _continues_chain(claim: RunClaim, parent: Mapping[str, Any] | None) -> bool:
+def _continues_chain(claim: RunClaim, parent: Mapping[str, Any] | None, by_records: Callable[[], bool]) -> bool:
     """The proof names the parent, not the chain: the run's root and attempt must be its parent's root (or the
     parent itself) and an attempt after the parent's, as the parent is recorded. A parent not recorded yet (events out
     of order) leaves the re-run proof alone to place it, as before."""
@@ -79,9 +86,9 @@ def _continues_chain(claim: RunClaim, parent: Mapping[str, Any] | None) -> bool:
     root_uuid = str(parent.get("root_run_uuid") or parent.get("run_uuid") or "")
     claimed_uuid = claim.root_run_uuid
     after = int(parent.get("attempt") or 0)
-    # A copy is the parent's next attempt; the re-runner's decision names the attempt it started (a failed
-    # submission's re-run skips the attempt that never ran).
-    attempt = claim.attempt == after + 1 or (not claim.copies_parent and claim.attempt > after)
+    # A copy made by hand is the parent's next attempt; the re-runner's own records name the attempt it started,
+    # which may skip one (a failed submission's re-run skips the attempt that never ran), copy or not.
+    attempt = claim.attempt == after + 1 or (claim.attempt > after and by_records())
     same_root = claim.root_run_id == root and (claimed_uuid is None or not root_uuid or claimed_uuid == root_uuid)
     return same_root and attempt
 
