@@ -84,6 +84,20 @@ def cli(target: Any, *argv: str) -> tuple[int, str, str]:
 
 
 # ---------------------------------------------------------------------------------------------- cache prune
+def a_prune_that_kept_failing(s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch, *flags: str
+                              ) -> tuple[Any, dict[str, bytes], dict[str, bytes], int, str]:
+    """`cache prune --enforce` (after `flags`) over a cache of current and stale entries, every attempt failing to
+    queue the pass's items (the CLI gives up and prints the command that continues it): the target, the current
+    and stale entries, the CLI's exit code and stderr."""
+    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
+    current, stale = a_cache("cache/")
+    put_all(s3, {**current, **stale})
+    target = CacheTargetInProcess(table_name, s3)
+    target.pruner.send = RefusesSending(target.queue, times=10)  # type: ignore[method-assign]
+    code, _, err = cli(target, *flags, "cache", "prune", "--enforce")
+    return target, current, stale, code, err
+
+
 def test_a_prune_skipped_for_the_lease_shows_no_earlier_pass_and_exits_1(s3: Any, table_name: str) -> None:
     # Given a cache with an earlier, completed enforce pass
     current, stale = a_cache("cache/")
@@ -193,14 +207,9 @@ def test_a_failed_on_demand_prune_is_retried_as_the_same_pass_and_finishes_once(
 def test_an_on_demand_prune_that_kept_failing_is_continued_with_its_request_id(
     s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
     # Given an enforce prune whose every attempt failed to queue the pass's items: the CLI gives up, naming the
     # request so that it can be sent again
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    target = CacheTargetInProcess(table_name, s3)
-    target.pruner.send = RefusesSending(target.queue, times=10)  # type: ignore[method-assign]
-    code, _, err = cli(target, "cache", "prune", "--enforce")
+    target, current, _, code, err = a_prune_that_kept_failing(s3, table_name, monkeypatch)
     match = re.search(r"--request-id ([0-9a-f]{32})", err)
     assert code == 1 and match, err
     [stuck] = target.repository.prune_history(CACHE_ID)
@@ -349,14 +358,9 @@ def test_a_request_id_sent_again_after_its_claim_expired_does_not_start_a_second
 def test_a_request_resent_after_its_pass_was_settled_does_not_claim_it_started(
     s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
     # Given an enforce prune whose every attempt failed to queue its items: the CLI printed the command that
     # "continues that pass later"
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    target = CacheTargetInProcess(table_name, s3)
-    target.pruner.send = RefusesSending(target.queue, times=10)  # type: ignore[method-assign]
-    code, _, err = cli(target, "cache", "prune", "--enforce")
+    target, current, stale, code, err = a_prune_that_kept_failing(s3, table_name, monkeypatch)
     match = re.search(r"--request-id ([0-9a-f]{32})", err)
     assert code == 1 and match, err
     [stuck] = target.repository.prune_history(CACHE_ID)
@@ -379,13 +383,9 @@ def test_a_request_resent_after_its_pass_was_settled_does_not_claim_it_started(
 def test_the_printed_command_that_continues_a_failed_prune_names_the_stack_and_cache_it_ran_on(
     s3: Any, table_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("autopilot_cli.app.PRUNE_RETRY_PAUSE_SECONDS", 0, raising=False)
     # Given an enforce prune against an explicitly named stack (its default run cache), every attempt failing
-    current, stale = a_cache("cache/")
-    put_all(s3, {**current, **stale})
-    target = CacheTargetInProcess(table_name, s3)
-    target.pruner.send = RefusesSending(target.queue, times=10)  # type: ignore[method-assign]
-    code, _, err = cli(target, "--stack", "prod-genomics", "--region", "eu-west-1", "cache", "prune", "--enforce")
+    _, _, _, code, err = a_prune_that_kept_failing(s3, table_name, monkeypatch, "--stack", "prod-genomics",
+                                                   "--region", "eu-west-1")
     assert code == 1
     printed = re.search(r"autopilot [^\n]*--request-id [0-9a-f]{32}", err)
     assert printed, err

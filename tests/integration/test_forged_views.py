@@ -106,16 +106,23 @@ def test_a_forged_attempt_is_not_our_sample_s_final_outcome(make, claim: str) ->
     assert summary["tags"][TAG_ROOT_BATCH] == batch_id and summary.get("unproven_claim") is True
 
 
-def test_the_marker_of_a_claim_no_record_may_prove_expires(make) -> None:
-    # Given one of our runs failed for a reason never re-run
+def _forged_attempt_of_a_failure(make: Any) -> tuple[Harness, str, str, str]:
+    """Our run s1 failed for a reason never re-run; a run started outside the stack, tagged as its attempt 1,
+    completed and was recorded: the harness, the failed run's id and uuid, the forged run's id."""
     h = make(faults=FaultPlan(runs=[RunFault(reason=NEVER_RERUN, at_task="call", run_name="s1")]))
     failed = h.start_run("s1")
     h.run()
-    # When a run started outside the stack, tagged as its attempt 1, completes and is recorded
     uuid = h.runs()[failed].uuid
     forged = _forged(h, {TAG_PARENT_RUN: failed, TAG_PARENT_RUN_UUID: uuid, TAG_ROOT_RUN: failed,
                          TAG_ROOT_RUN_UUID: uuid, TAG_ATTEMPT: "1"})
     h.run()
+    return h, failed, uuid, forged
+
+
+def test_the_marker_of_a_claim_no_record_may_prove_expires(make) -> None:
+    # Given one of our runs failed for a reason never re-run, and a run started outside the stack, tagged as its
+    # attempt 1, completed and recorded
+    h, failed, uuid, forged = _forged_attempt_of_a_failure(make)
     # Then the marker it left waiting for a proof expires (the table's TTL), weeks after it was written
     (marker,) = [i for i in h.repository.items_with_prefix(keys.run_pk(failed), keys.run_sk(uuid, keys.WAITING_RERUN))]
     assert marker["child_run_id"] == forged
@@ -127,13 +134,7 @@ def test_the_marker_of_a_claim_no_record_may_prove_expires(make) -> None:
 
 def test_run_show_says_what_a_forged_run_claims_and_shows_it_alone(make) -> None:
     # Given a forged "attempt 1" of our failed run, recorded
-    h = make(faults=FaultPlan(runs=[RunFault(reason=NEVER_RERUN, at_task="call", run_name="s1")]))
-    failed = h.start_run("s1")
-    h.run()
-    uuid = h.runs()[failed].uuid
-    forged = _forged(h, {TAG_PARENT_RUN: failed, TAG_PARENT_RUN_UUID: uuid, TAG_ROOT_RUN: failed,
-                         TAG_ROOT_RUN_UUID: uuid, TAG_ATTEMPT: "1"})
-    h.run()
+    h, failed, _, forged = _forged_attempt_of_a_failure(make)
     target = TableTarget(h.repository.table_name, boto3.Session(region_name="us-east-1"))
     # When the operator asks about it
     stdout = io.StringIO()
