@@ -55,14 +55,14 @@ class ManifestConsumer:
         self.costs = CostRepository(repository.base)
 
     def handle(self, run_id: str, run_uuid: str, receive_count: int = 1) -> Outcome:
-        marker = self.repository.marker(run_id, run_uuid)
+        marker, recorded = self.repository.marker_and_summary(run_id, run_uuid)
         if marker and marker.get("status") == DONE:
             # A retry after the marker was written: the run's dynamic storage cost may still be unwritten.
             self._price_dynamic_storage(run_id, run_uuid, marker.get("storage_type"),
                                         marker.get("storage_average_gib"), self.prices)
             return Outcome("DUPLICATE")
         last_chance = receive_count >= self.config.manifest_attempts
-        summary = self.repository.run_summary(run_id, run_uuid) or {}
+        summary = recorded or {}
         if "details_recorded_at" not in summary and not last_chance:
             # The recorder enriches the same COMPLETED event; its batch lineage indexes our items. Without it
             # by the last attempt the run is still sized, only outside any batch.

@@ -145,6 +145,19 @@ def test_a_duplicate_event_reads_nothing_again(consumer, repo, logs) -> None:
     assert sum(i["tasks"] for i in items if i["entity"] == "RIGHTSIZE_NAME") == 120
 
 
+def test_a_run_is_sized_with_one_read_of_its_marker_and_summary_and_one_query_of_its_tasks(consumer, repo,
+                                                                                          logs) -> None:
+    # Given a run the recorder enriched and its manifest
+    record_details(repo)
+    write_manifest(logs, guide_records(tasks=3))
+    reads: list[str] = []
+    repo.client.meta.events.register("before-call.dynamodb", lambda model, **_: reads.append(model.name))
+    # When it is sized
+    assert consumer.handle(RUN_ID, RUN_UUID).kind == "SIZED"
+    # Then its marker and its summary came in one strongly consistent request, its listed tasks in one Query
+    assert [r for r in reads if r in ("GetItem", "BatchGetItem", "Query")] == ["BatchGetItem", "Query"]
+
+
 def test_a_missing_stream_is_retried_then_recorded_and_a_later_event_sizes_it(consumer, repo, logs) -> None:
     # Given a run whose manifest is not written yet,
     record_details(repo)

@@ -48,12 +48,16 @@ class RightsizingRepository:
     def __init__(self, repository: ProvenanceRepository) -> None:
         self.base = repository
 
-    def run_summary(self, run_id: str, run_uuid: str) -> dict[str, Any] | None:
-        key = ProvenanceRepository.run_summary_key(run_id, run_uuid)
-        return self.base.get_item(key[keys.PK], key[keys.SK])
-
     def marker(self, run_id: str, run_uuid: str) -> dict[str, Any] | None:
         return self.base.get_item(keys.run_pk(run_id), rightsize_sk(run_uuid))
+
+    def marker_and_summary(self, run_id: str, run_uuid: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The run's right-sizing marker and its summary: one strongly consistent BatchGetItem."""
+        marker_key = (keys.run_pk(run_id), rightsize_sk(run_uuid))
+        summary = ProvenanceRepository.run_summary_key(run_id, run_uuid)
+        summary_key = (summary[keys.PK], summary[keys.SK])
+        found = self.base.get_items([marker_key, summary_key])
+        return found.get(marker_key), found.get(summary_key)
 
     def name_item(self, run_id: str, run_uuid: str, root_batch_id: str | None,
                   fields: Mapping[str, Any]) -> dict[str, Any]:
