@@ -197,13 +197,15 @@ class Recorder:
                 return None
             raise failure from error
         cost = pricer.finish()
-        # Before the details: a failure here leaves the run unenriched, so a retry prices it again.
-        self.costs.record_run_cost(cost.line(run_uuid), cost.totals, cost.task_means)
+        # The workflow-day line before the details, the totals with them: a failure before the details are
+        # written leaves the run unenriched, so a retry prices it again (the same inputs write the same values).
+        self.costs.record_cost_line(cost.line(run_uuid), cost.totals, cost.task_means)
         # Its tags may claim a place (another run's chain, our root batch, an attempt of a sample): whoever starts
         # a run sets them, so the run is placed there only if the table proves it (shared/supersede.py).
         claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
         proof = prove(self.repository, claim) if claim else None
-        self.repository.record_run_details(details, recorded_at, final, placed=proof is None or proof.placed)
+        self.repository.record_run_details(details, recorded_at, final, placed=proof is None or proof.placed,
+                                           cost=cost.totals)
         if not details.sample and details.batch_id and not sample_tag_enabled():
             # No sample tag: the batch's members say which sample this run is. Read after our details are
             # written, so a member list recorded meanwhile (which adopts recorded runs) is never missed.

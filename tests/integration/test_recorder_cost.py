@@ -135,3 +135,26 @@ def test_enriching_a_run_reads_no_index(table_name, omics) -> None:
     assert queries and not [q for q in queries if "IndexName" in q]
     own = [q for q in queries if q["ExpressionAttributeValues"][":pk"] == {"S": "RUN#555"}]
     assert own and all(q.get("ConsistentRead") for q in own)
+
+
+def test_enriching_a_run_writes_its_summary_once_with_its_details_and_its_cost(table_name, omics) -> None:
+    # Given a completed run whose tasks are priced
+    client, stub = omics
+    stub.add_response("get_run", _static("666"), {"id": "666"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("666", 3), {"id": "666"})
+    dynamodb = boto3.client("dynamodb")
+    updates: list[dict[str, Any]] = []
+    dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem",
+                                  lambda params, **_: updates.append(dict(params)))
+    repository = ProvenanceRepository(table_name, dynamodb)
+    # When it is enriched
+    Recorder(repository, omics=lambda: client, prices=lambda region: TEST_PRICES)._enrich_run(
+        "666", "uuid-666", "COMPLETED")
+    # Then its summary is written once, its details and its cost in the same request: a reader never sees
+    # one without the other, and an enrichment costs one request less
+    summary_key = ProvenanceRepository.run_summary_key("666", "uuid-666")
+    on_summary = [u for u in updates if u["Key"] == {"pk": {"S": summary_key["pk"]}, "sk": {"S": summary_key["sk"]}}]
+    assert len(on_summary) == 1
+    summary = repository.run_summary("666", "uuid-666")
+    assert summary is not None and "details_recorded_at" in summary
+    assert Decimal(summary["cost"]["usd"]) == Decimal("0.126")

@@ -48,6 +48,13 @@ class CostRepository:
         run_id, run_uuid = str(run["run_id"]), str(run["run_uuid"])
         self.repository._update(ProvenanceRepository.run_summary_key(run_id, run_uuid),
                                 _Update(sets={"cost": dict(totals)}), returns="NONE")
+        self.record_cost_line(run, totals, task_means)
+
+    def record_cost_line(self, run: Mapping[str, Any], totals: Mapping[str, Any],
+                         task_means: Mapping[str, str]) -> None:
+        """A run's line under its workflow's day (nothing without a workflow or a day); its summary's totals
+        are written by `record_run_cost`, or with its details (`record_run_details(cost=...)`)."""
+        run_id, run_uuid = str(run["run_id"]), str(run["run_uuid"])
         if run.get("workflow_id") and run.get("day"):
             names = dict(sorted(task_means.items())[:MAX_NAMES_PER_LINE])
             self.repository.put_record({

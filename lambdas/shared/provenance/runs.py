@@ -121,14 +121,15 @@ class RunsMixin(RepositoryBase):
         return index
 
     def record_run_details(self, details: RunDetails, recorded_at: str, outcome: str | None = None,
-                           placed: bool = True) -> None:
+                           placed: bool = True, cost: Mapping[str, Any] | None = None) -> None:
         """Write what GetRun said about a run (idempotent) and index it for lineage/sample/batch/unresolved.
 
         `outcome` is the run's terminal status as the ordered event history established it; GetRun's own
         status is kept as `api_status` and never overwrites the ordered `status`/`outcome`. A digest list
         too large to inline goes to chunk items under the run first, so the summary never exceeds 400 KB.
         `placed=False`: its lineage claims a place no record proves yet (shared/supersede.py): recorded with its
-        tags, as an `unproven_claim`, but out of the lineage, sample and batch indexes until `admit_run`."""
+        tags, as an `unproven_claim`, but out of the lineage, sample and batch indexes until `admit_run`.
+        `cost`: the run's cost totals, written with its details (a reader sees both or neither)."""
         assert details.uuid, "a run's details are recorded under its uuid"
         run_uuid = details.uuid
         facts = details.model_dump(exclude_none=True, exclude={"run_id", "status"})
@@ -139,6 +140,8 @@ class RunsMixin(RepositoryBase):
                                "details_recorded_at": recorded_at, "enrichment_pending": True})
         if details.status:  # a run that is gone has no API status
             update.sets["api_status"] = details.status
+        if cost is not None:
+            update.sets["cost"] = dict(cost)
         if digests:
             chunks = self._digest_chunks(digests)
             if len(chunks) == 1 and _size(digests) <= INLINE_DIGESTS_BYTES:
