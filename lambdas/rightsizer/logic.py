@@ -5,8 +5,8 @@ recorder stored (its GetRun enrichment), the tasks and their use from the manife
 by one log page plus one aggregate per task name. Nothing is written until the whole stream is read, so a
 read cut short (time, throttling) writes nothing and the record is retried.
 
-Duplicates and reordering: a run whose marker says DONE is skipped (its marker and summary are read in one
-BatchGetItem, the only DynamoDB request of a duplicate); otherwise everything is
+Duplicates and reordering: a run whose marker says DONE is skipped (one BatchGetItem reads its marker and
+summary); otherwise everything is
 recomputed from the manifest and written as full puts, so two concurrent deliveries write the same items.
 A DYNAMIC run's storage cost needs the manifest's average use: after the marker, the run's stored totals are
 completed with it (a duplicate does it again: the same values).
