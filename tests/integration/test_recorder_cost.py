@@ -117,18 +117,25 @@ def test_price_provider_is_asked_for_the_runs_region(table_name, omics) -> None:
     assert asked == [REGION]
 
 
-def test_enriching_a_run_reads_no_index(table_name, omics) -> None:
-    # Given a completed first attempt (it may have re-runs recorded before it, waiting to be repriced)
+def _enriched(table_name: str, omics: Any, run_id: str, operation: str) -> tuple[ProvenanceRepository, list[Any]]:
+    """A completed static run with 3 tasks, enriched; the parameters of every `operation` request it made."""
     client, stub = omics
-    stub.add_response("get_run", _static("555"), {"id": "555"})
-    stub.add_response("list_run_tasks", list_run_tasks_response("555", 3), {"id": "555"})
+    stub.add_response("get_run", _static(run_id), {"id": run_id})
+    stub.add_response("list_run_tasks", list_run_tasks_response(run_id, 3), {"id": run_id})
     dynamodb = boto3.client("dynamodb")
-    queries: list[dict[str, Any]] = []
-    dynamodb.meta.events.register("provide-client-params.dynamodb.Query",
-                                  lambda params, **_: queries.append(dict(params)))
-    # When it is enriched
-    Recorder(ProvenanceRepository(table_name, dynamodb), omics=lambda: client,
-             prices=lambda region: TEST_PRICES)._enrich_run("555", "uuid-555", "COMPLETED")
+    requests: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(f"provide-client-params.dynamodb.{operation}",
+                                  lambda params, **_: requests.append(dict(params)))
+    repository = ProvenanceRepository(table_name, dynamodb)
+    Recorder(repository, omics=lambda: client, prices=lambda region: TEST_PRICES)._enrich_run(
+        run_id, f"uuid-{run_id}", "COMPLETED")
+    return repository, requests
+
+
+def test_enriching_a_run_reads_no_index(table_name, omics) -> None:
+    # Given a completed first attempt (it may have re-runs recorded before it, waiting to be repriced),
+    # when it is enriched
+    _, queries = _enriched(table_name, omics, "555", "Query")
     # Then it looks for those re-runs in its own partition, strongly consistent: not in the lineage index,
     # which is eventually consistent (a re-run written just before may not be in it yet) and whose Query
     # the sandbox's moto answers by reading the whole table (quadratic in a cohort)
@@ -138,18 +145,8 @@ def test_enriching_a_run_reads_no_index(table_name, omics) -> None:
 
 
 def test_enriching_a_run_writes_its_summary_once_with_its_details_and_its_cost(table_name, omics) -> None:
-    # Given a completed run whose tasks are priced
-    client, stub = omics
-    stub.add_response("get_run", _static("666"), {"id": "666"})
-    stub.add_response("list_run_tasks", list_run_tasks_response("666", 3), {"id": "666"})
-    dynamodb = boto3.client("dynamodb")
-    updates: list[dict[str, Any]] = []
-    dynamodb.meta.events.register("provide-client-params.dynamodb.UpdateItem",
-                                  lambda params, **_: updates.append(dict(params)))
-    repository = ProvenanceRepository(table_name, dynamodb)
-    # When it is enriched
-    Recorder(repository, omics=lambda: client, prices=lambda region: TEST_PRICES)._enrich_run(
-        "666", "uuid-666", "COMPLETED")
+    # Given a completed run whose tasks are priced, when it is enriched
+    repository, updates = _enriched(table_name, omics, "666", "UpdateItem")
     # Then its summary is written once, its details and its cost in the same request: a reader never sees
     # one without the other, and an enrichment costs one request less
     summary_key = ProvenanceRepository.run_summary_key("666", "uuid-666")
