@@ -649,7 +649,7 @@ class Pruner:
             cache_lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
-            return self._complete(item, None, {"aborted": "cache lease lost"}) or "aborted"
+            return self._complete(item, None, {"aborted": "cache lease lost"}, _checkpointed(record)) or "aborted"
         # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
         # more cache entries.
         active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
@@ -670,8 +670,8 @@ class Pruner:
             try:
                 rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
             except InventoryUnusable as error:
-                # judges nothing: the pass is ABORTED
-                return self._complete(item, None, {"aborted": str(error)}) or "aborted"
+                # judges nothing more: the pass is ABORTED
+                return self._complete(item, None, {"aborted": str(error)}, _checkpointed(record)) or "aborted"
             listing = InventoryListing(rows)
 
             def verify(entry: Entry) -> Entry | None:
@@ -726,9 +726,12 @@ class Pruner:
             self.repository.raise_cache_version(item.cache_id, state.max_seen, iso_time(self.clock()))
         return self._complete(item, state, {"invocations": sequence + 1}) or "done"
 
-    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any]) -> str | None:
-        """Record the item done, its counts added to its pass; "settled" when the pass was final by then."""
-        counts = state.counts if state else Counts()
+    def _complete(self, item: WorkItem, state: ScanState | None, extra: dict[str, Any],
+                  checkpointed: Counts | None = None) -> str | None:
+        """Record the item done, its counts added to its pass; "settled" when the pass was final by then.
+        An aborted item has no `state` (its range was not judged to the end: it reports no floor, versions or
+        kept entries a later pass could rely on) but counts what it did up to its last checkpoint."""
+        counts = state.counts if state else checkpointed or Counts()
         sets = {
             **extra,
             "completed_at": iso_time(self.clock()),
@@ -973,6 +976,12 @@ def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:
 # S3 locations a pass records (its record and report keep them; `autopilot cache report` shows them): never in
 # INFO logs, where keys could name samples. The inventory error text may quote a key too.
 _S3_LOCATIONS = frozenset({"cache_s3_uri", "inventory_manifest", "inventory_unused", "details"})
+
+
+def _checkpointed(record: dict[str, Any]) -> Counts:
+    """What earlier invocations of a work item did (deletions included), as of its last checkpoint."""
+    checkpoint = record.get("checkpoint")
+    return Counts.model_validate(checkpoint["counts"]) if checkpoint else Counts()
 
 
 def _without_locations(fields: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pruner.config import PrunerConfig
 from pruner.dispatch import InlineQueue
 from pruner.restore import RestoreError, restore_pass
 from pruner.s3_store import S3Store
-from pruner.service import CacheTarget, Pruner
+from pruner.service import CacheTarget, Pruner, cache_lease
 from shared.provenance.repository import ProvenanceRepository
 from tests.integration.test_pruner_hostile import (
     BUCKET,
@@ -260,6 +261,36 @@ def test_what_a_failed_invocation_deleted_is_counted_in_the_pass(s3: Any, table_
     # manifests only, 2 and 1,252 of 4 objects and 1,459 bytes: the failing one checkpointed nothing)
     record = repository.prune_history(CACHE_ID)[-1]
     assert (record["objects_deleted"], record["bytes_reclaimed"]) == (len(stale), sum(map(len, stale.values())))
+
+
+def test_what_an_item_deleted_before_it_lost_the_cache_lease_is_counted_in_its_aborted_pass(
+    s3: Any, table_name: str
+) -> None:
+    # Given an enforce pass whose worker deleted the stale entries' data objects, checkpointed and died
+    died = _a_pass_whose_worker_died_after_deleting_data(s3, table_name)
+    current, stale, repository = died.current, died.stale, died.repository
+    data = {key: body for key, body in stale.items() if not key.endswith(".json")}
+    assert keys(s3) == set(current) | set(stale) - set(data)
+    # And the pass's lease expired and another pass holds the cache now
+    later = int(datetime.now(UTC).timestamp()) + PrunerConfig().lease_seconds + 1
+    assert repository.acquire_lease(cache_lease(CACHE_ID), "another-pass", later, 3600)
+    # When the message is redelivered: the item touches nothing more and is aborted
+    died.redeliver()
+    assert keys(s3) == set(current) | set(stale) - set(data)
+    # Then the pass is ABORTED and its record counts what the item deleted before the abort (before: 0 and 0)
+    record = repository.prune_history(CACHE_ID)[-1]
+    assert record["status"] == "ABORTED" and record["aborted_items"] == 1
+    assert (record["objects_deleted"], record["bytes_reclaimed"]) == (len(data), sum(map(len, data.values())))
+    # And the aborted range reports no floor state a later pass could skip by
+    [item] = repository.prune_items(CACHE_ID, record["pass_id"], 1)
+    assert item["aborted"] == "cache lease lost" and "lowest_kept" not in item and "revisit_since" not in item
+    assert int(item["max_seen"]) == 0 and int(item["held_version"]) == 0
+    # And once the cache is free, the next pass (not asked to be full) re-reads every manifest of that range
+    repository.release_lease(cache_lease(CACHE_ID), "another-pass")
+    following = prune(s3, table_name, f"s3://{BUCKET}/cache")["record"]
+    assert following["status"] == "COMPLETED" and following.get("incremental_since") is None
+    assert int(following["unchanged"]) == 0 and int(following["entries_scanned"]) == len(current) // 2 + 2
+    assert keys(s3) == set(current)
 
 
 class DeniesOneKey:
