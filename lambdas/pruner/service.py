@@ -649,7 +649,7 @@ class Pruner:
             cache_lease(item.cache_id), item.pass_id, now_epoch, self.config.lease_seconds
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
-            return self._complete(item, None, {"aborted": "cache lease lost"}, _checkpointed(record)) or "aborted"
+            return self._complete(item, None, {"aborted": "cache lease lost"}, checkpointed_counts(record)) or "aborted"
         # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
         # more cache entries.
         active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
@@ -671,7 +671,7 @@ class Pruner:
                 rows = manifest_rows(self.store, item.inventory, item.bucket, item.cache_prefix)
             except InventoryUnusable as error:
                 # judges nothing more: the pass is ABORTED
-                return self._complete(item, None, {"aborted": str(error)}, _checkpointed(record)) or "aborted"
+                return self._complete(item, None, {"aborted": str(error)}, checkpointed_counts(record)) or "aborted"
             listing = InventoryListing(rows)
 
             def verify(entry: Entry) -> Entry | None:
@@ -978,7 +978,7 @@ def emit_metrics(cache_id: str, mode: str, record: dict[str, Any]) -> None:
 _S3_LOCATIONS = frozenset({"cache_s3_uri", "inventory_manifest", "inventory_unused", "details"})
 
 
-def _checkpointed(record: dict[str, Any]) -> Counts:
+def checkpointed_counts(record: dict[str, Any]) -> Counts:
     """What earlier invocations of a work item did (deletions included), as of its last checkpoint."""
     checkpoint = record.get("checkpoint")
     return Counts.model_validate(checkpoint["counts"]) if checkpoint else Counts()

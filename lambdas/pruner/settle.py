@@ -28,7 +28,7 @@ from typing import Any
 
 from pruner.restore import find_pass
 from pruner.scan import Counts
-from pruner.service import cache_lease, finish_lease, item_lease, pass_summary
+from pruner.service import cache_lease, checkpointed_counts, finish_lease, item_lease, pass_summary
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import from_iso_time, iso_time
@@ -87,8 +87,7 @@ def _settle(repository: ProvenanceRepository, s3: Any, record: dict[str, Any], u
             now: datetime, settled_by: str) -> dict[str, Any]:
     checkpointed = Counts()  # what the unfinished items did up to their last checkpoints
     for item in unfinished:
-        if item.get("checkpoint"):
-            checkpointed = checkpointed.add(Counts.model_validate(item["checkpoint"]["counts"]))
+        checkpointed = checkpointed.add(checkpointed_counts(item))
     if unfinished:
         reason = (f"{len(unfinished)} work item(s) never finished: their messages went to the prune queue's "
                   "dead-letter queue (or were still queued); what they deleted is counted and restorable, what "
