@@ -108,10 +108,11 @@ class BatchView(BaseModel):
 
 def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
     """Join ListRunsInBatch members with run summaries by (batch id, run id): members carry no run uuid,
-    and within one batch a run id names one run. Group by runSettingId (sample)."""
+    and within one batch a run id names one run. Group by runSettingId (sample); within a sample, in attempt
+    order, and within an attempt the runs of no batch (oldest first) before the batches' members."""
     runs = {(i.get("batch_id") or "", i["run_id"], i.get("run_uuid")): i for i in items if i.get("entity") == "RUN"}
     by_member = {(batch, run_id): (batch, run_id, run_uuid) for batch, run_id, run_uuid in runs}
-    by_sample: dict[str, dict[tuple[int, str], Attempt]] = defaultdict(dict)
+    by_sample: dict[str, dict[tuple[int, str, str], Attempt]] = defaultdict(dict)
     for item in items:
         if item.get("entity") != "MEMBER":
             continue
@@ -123,14 +124,22 @@ def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
                           failure_reason=run.get("failure_reason"),
                           submission_status=item.get("submission_status"),
                           submission_failure_reason=item.get("submission_failure_reason"))
-        by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id", ""))] = attempt
+        by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id") or "", "")] = attempt
     for run in runs.values():  # runs whose membership was not listed (yet): known from their own tags
         sample = run.get("sample") or run["run_id"]
         attempt = Attempt(attempt=int(run.get("attempt", 0)), run_id=run["run_id"], run_uuid=run.get("run_uuid"),
                           batch_id=run.get("batch_id"),
                           status=run.get("outcome") or run.get("status"), failure_reason=run.get("failure_reason"))
-        by_sample[sample][(attempt.attempt, run.get("batch_id") or "")] = attempt
+        # A batch has one run per sample and attempt; runs of no batch do not: each keeps its own row, in the
+        # sample index's order (<time>#<runId>#<uuid>), so one attempt-0 run never hides another.
+        alone = "" if run.get("batch_id") else (run.get("sample_sk") or _started(run))
+        by_sample[sample][(attempt.attempt, run.get("batch_id") or "", alone)] = attempt
     return {s: [a for _, a in sorted(found.items())] for s, found in by_sample.items()}
+
+
+def _started(run: dict[str, Any]) -> str:
+    """A run summary's place in time, shaped as the sample index's sort key, for one not (yet) given it."""
+    return f"{run.get('creation_time') or run.get('status_time') or ''}#{run['run_id']}#{run.get('run_uuid') or ''}"
 
 
 def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
