@@ -810,7 +810,10 @@ class Pruner:
                 self._catch_up(cache_id, pass_record, round_number, behind, highest)
                 outcome = "CAUGHT_UP"
             else:
-                self._close(cache_id, pass_record, items, highest, unfinished=len(behind))
+                # Earlier rounds' items too: a catch-up round re-scans only the ranges left behind, so an item of an
+                # earlier round that aborted, held a floor jump or asked for a re-read still speaks for its range.
+                earlier = [i for r in range(1, round_number) for i in self.repository.prune_items(cache_id, pass_id, r)]
+                self._close(cache_id, pass_record, [*earlier, *items], highest, unfinished=len(behind))
                 outcome = "CLOSED"
             self.repository.complete_claim(pk, final_sk, {"outcome": outcome})
         finally:
@@ -849,6 +852,8 @@ class Pruner:
         highest: int,
         unfinished: int,
     ) -> None:
+        """Close the pass from the items of every round (an earlier round's abort, floor jump or re-read mark
+        stands: catch-up rounds re-scan only the ranges left behind)."""
         finished = self.clock()
         started = _parse_time(pass_record["started_at"])
         errors = int(pass_record.get("errors", 0))
