@@ -27,7 +27,7 @@ from rerunner.policy import Decision, Storage, decide, decide_submission
 from rerunner.settings_file import encode
 from rerunner.work import Work
 from shared.batch_submit import BatchRejected
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetryableError
 from shared.lineage import (
     TAG_ATTEMPT,
     TAG_PARENT_RUN,
@@ -152,9 +152,17 @@ class FollowUps(Brake):
                          record, Decided.FOREIGN)
             return outcome
 
+        # The service's own counts first (one GetBatch, the one `records` may already hold): a PROCESSED batch
+        # they prove free of failures needs none of its members read (up to 1,000 ListRunsInBatch pages and
+        # 100,000 Queries at 100,000 runs). Any doubt (another status, a count missing or not 0, an error):
+        # the members are read as always. The same GetBatch serves `_failed_runs` (no second one).
+        batch = _batch_or_none(records)
+        if nothing_failed(batch):
+            outcome.skipped = "no failed members"
+            return outcome
         members = list(self.aws.batch_members(batch_id))
         by_run = {m["runId"]: m for m in members if m.get("runId")}
-        runs, summaries = self._failed_runs(batch_id, list(by_run))
+        runs, summaries = self._failed_runs(batch_id, list(by_run), batch)
         failed_ids = list(runs)
         failed_submissions = [m for m in members if m.get("submissionStatus") == "FAILED"]
         if not failed_ids and not failed_submissions:
@@ -202,13 +210,15 @@ class FollowUps(Brake):
         return outcome
 
     def _failed_runs(
-        self, batch_id: str, run_ids: list[str]
+        self, batch_id: str, run_ids: list[str], batch: dict[str, Any] | None = None
     ) -> tuple[dict[str, RunDetails], dict[str, dict[str, Any]]]:
         """The batch's failed runs with their facts, in as few HealthOmics calls as possible.
 
         The recorder has usually recorded every member's terminal status and GetRun details by the time
-        the batch is PROCESSED: those cost one BatchGetItem per 100 members and no HealthOmics call.
-        Only when GetBatch's failed-run count (exact at PROCESSED) says failed runs are unaccounted for,
+        the batch is PROCESSED: those cost one strongly consistent DynamoDB Query per member (a member is
+        known by its run id alone, not its uuid, so its summary cannot be read by key in a BatchGetItem)
+        and no HealthOmics call. Only when GetBatch's failed-run count (exact at PROCESSED; `batch` when
+        the caller already has it, else one GetBatch) says failed runs are unaccounted for,
         ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
         """
         # Members name runs by id alone: the latest run that carried each id, when it is this batch's.
@@ -225,7 +235,8 @@ class FollowUps(Brake):
             elif outcome not in ("COMPLETED", "CANCELLED"):
                 unknown.append(run_id)
         if unknown:
-            expected = int((self.aws.get_batch(batch_id).get("runSummary") or {}).get("failedRunCount", 0))
+            got = batch if batch is not None else self.aws.get_batch(batch_id)
+            expected = int((got.get("runSummary") or {}).get("failedRunCount", 0))
             if len(failed) < expected:
                 waiting = set(unknown)
                 for run_id in self.aws.failed_run_ids(batch_id):
@@ -513,6 +524,49 @@ class FollowUps(Brake):
             )
             record["submission_failed"] = True
         self._decide(outcome, pk, sk, record, decision)
+
+
+def _batch_or_none(records: _BatchRecords) -> dict[str, Any] | None:
+    """The batch as GetBatch answers (`records.batch`, fetched at most once); None when HealthOmics no longer
+    knows it or the call failed: the caller then reads the members as it always did."""
+    try:
+        return records.batch
+    except (RetryableError, PermanentError) as error:
+        log_error("warning", "GetBatch failed: the batch's members are read instead", error,
+                  {"batch_id": records.batch_id})
+        return None
+
+
+# Counts that must all be present and 0 for a PROCESSED batch to have nothing to follow up (botocore's
+# GetBatch model: runSummary, submissionSummary). deletedRunCount too: a failed member deleted since is no
+# longer counted as failed, but its recorded failure would still be followed up from its members.
+_ZERO_RUN_COUNTS = ("failedRunCount", "deletedRunCount", "pendingRunCount", "startingRunCount",
+                    "runningRunCount", "stoppingRunCount")
+_ZERO_SUBMISSION_COUNTS = ("failedStartSubmissionCount", "pendingStartSubmissionCount")
+
+
+def nothing_failed(batch: dict[str, Any] | None) -> bool:
+    """Whether GetBatch's own counts prove a batch has no failed member (guide, "Batch runs": PROCESSED means
+    every run is terminal; runSummary is eventually consistent but exact at PROCESSED; submissionSummary
+    counts the failed StartSubmissions): status PROCESSED, no failed, deleted or unfinished run, no failed
+    or pending submission, and every submitted run COMPLETED or CANCELLED. False on any doubt."""
+    if not batch or batch.get("status") != "PROCESSED":
+        return False
+    runs, submissions = batch.get("runSummary") or {}, batch.get("submissionSummary") or {}
+    counts = {name: _count(runs, name) for name in (*_ZERO_RUN_COUNTS, "completedRunCount", "cancelledRunCount")}
+    counts.update({name: _count(submissions, name)
+                   for name in (*_ZERO_SUBMISSION_COUNTS, "successfulStartSubmissionCount")})
+    return (
+        all(counts[name] == 0 for name in (*_ZERO_RUN_COUNTS, *_ZERO_SUBMISSION_COUNTS))
+        and counts["completedRunCount"] is not None and counts["cancelledRunCount"] is not None
+        and counts["completedRunCount"] + counts["cancelledRunCount"] == counts["successfulStartSubmissionCount"]
+    )
+
+
+def _count(summary: dict[str, Any], name: str) -> int | None:
+    """A count as GetBatch answers it (an integer), None when missing or anything else."""
+    value = summary.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def follow_up_batch_name(batch_id: str, attempt: int, group: str) -> str:

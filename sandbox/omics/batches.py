@@ -288,15 +288,21 @@ class BatchesMixin(RunsMixin):
             entry.submission_failure_message = err.message
             return
         entry.submission_status = "SUCCESS"
-        entry.run_id = run.id
+        entry.run_id, entry.run_uuid = run.id, run.uuid
 
     def on_batch_run_terminal(self, batch_id: str) -> None:
         batch = self.batches.get(batch_id)
         if batch is not None:
             self._maybe_finish_batch(batch)
 
+    def entry_run(self, entry: BatchEntry) -> Any | None:
+        """The run an entry created; None once its id is another run's (guide: the ids of deleted runs are
+        reused, the uuid tells the runs apart): the entry's own run was deleted."""
+        run = self.runs.get(entry.run_id or "")
+        return run if run is not None and run.uuid == entry.run_uuid else None
+
     def batch_runs(self, batch: Batch) -> list[Any]:
-        return [self.runs[e.run_id] for e in batch.entries if e.run_id and e.run_id in self.runs]
+        return [run for e in batch.entries if e.run_id and (run := self.entry_run(e)) is not None]
 
     def _maybe_finish_batch(self, batch: Batch) -> None:
         if batch.status not in ("INPROGRESS", "STOPPING"):
@@ -317,7 +323,7 @@ class BatchesMixin(RunsMixin):
             )
         self._set_batch_status(batch, "STOPPING")  # not-yet-submitted entries are never submitted
         for entry in batch.entries:
-            run = self.runs.get(entry.run_id or "")
+            run = self.entry_run(entry)
             if run is None or run.status in RUN_TERMINAL or run.ending:
                 continue
             self.cancel_run(run)
@@ -338,10 +344,8 @@ class BatchesMixin(RunsMixin):
         per_tick, interval = self._pace()
         entries = [e for e in batch.entries if e.run_id]
         for entry in entries[index : index + per_tick]:
-            run = self.runs.get(entry.run_id or "")
-            if run is None:
-                continue
-            if run.status == "DELETED":
+            run = self.entry_run(entry)
+            if run is None or run.status == "DELETED":  # None: deleted, its id since reused
                 entry.submission_status = "DELETE_SUCCESS"
                 batch.successful_delete += 1
                 continue
@@ -393,6 +397,8 @@ class BatchesMixin(RunsMixin):
 
     def run_summary(self, batch: Batch) -> dict[str, int]:
         counts = Counter(r.status for r in self.batch_runs(batch))
+        # A member whose id another run took was deleted (its own run is no longer in `runs`).
+        counts["DELETED"] += sum(1 for e in batch.entries if e.run_id and self.entry_run(e) is None)
         return {field: counts.get(status, 0) for status, field in RUN_STATUS_COUNTS.items()}
 
     def _emit_batch(self, batch: Batch) -> None:

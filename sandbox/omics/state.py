@@ -139,6 +139,7 @@ class BatchEntry:
     submission_failure_reason: str | None = None
     submission_failure_message: str | None = None
     run_id: str | None = None
+    run_uuid: str | None = None  # the run this entry created (a deleted run's id may be reused by another run)
 
 
 @dataclass

@@ -248,7 +248,8 @@ def test_recorded_members_cost_no_getrun_and_unrecorded_ones_are_looked_up(make)
     before = dict(h.emulator.calls)
     assert h.handle(Work(kind="batch", id=batch_id)).started
     calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
-    assert calls == {"ListRunsInBatch": 1, "StartRunBatch": 1}
+    # one GetBatch: its counts say a member failed, so the members are read (one page) and followed up
+    assert calls == {"GetBatch": 1, "ListRunsInBatch": 1, "StartRunBatch": 1}
 
 
 def test_unrecorded_failed_members_are_found_with_listruns_not_a_getrun_each(make) -> None:
@@ -263,3 +264,51 @@ def test_unrecorded_failed_members_are_found_with_listruns_not_a_getrun_each(mak
     calls = {op: n - before.get(op, 0) for op, n in h2.emulator.calls.items() if n != before.get(op, 0)}
     # one GetBatch (exact failed count), one ListRuns page naming the failed run, one GetRun for its reason
     assert calls == {"ListRunsInBatch": 1, "GetBatch": 1, "ListRuns": 1, "GetRun": 1, "StartRunBatch": 1}
+
+
+def test_a_processed_batch_with_no_failed_member_is_closed_by_one_getbatch(make) -> None:
+    """Guide, "Batch runs" (HEALTHOMICS.md section 3; the guide's GetBatch note, 배치 진행 상황 모니터링):
+    PROCESSED means every run is terminal; GetBatch's runSummary counts are eventually consistent but exact
+    at PROCESSED; submissionSummary.failedStartSubmissionCount counts the entries that never became runs.
+    So a PROCESSED batch whose failedRunCount and failedStartSubmissionCount are 0 has nothing to follow up:
+    no member is read (ListRunsInBatch, 100 a page) and no member's summary is queried (one Query each),
+    which at HealthOmics' 100,000 runs a batch would be 1,000 pages and 100,000 Queries."""
+    from rerunner.work import Work
+
+    # Given a batch of 5 whose runs all completed, recorded by the recorder
+    h = make(tasks=ONE_TASK)
+    batch_id = h.start_batch([f"s{i}" for i in range(5)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    assert h.emulator.batches[batch_id].status == "PROCESSED"
+    queries: list[str] = []
+    h.repository.client.meta.events.register(
+        "before-call.dynamodb.Query", lambda model, **_: queries.append(model.name))
+    before = dict(h.emulator.calls)
+    # When the re-runner handles its PROCESSED batch
+    outcome = h.handle(Work(kind="batch", id=batch_id))
+    # Then it concludes "no failed members" from one GetBatch: no ListRunsInBatch, no member Query
+    assert outcome.skipped == "no failed members" and not outcome.started and not outcome.decisions
+    calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
+    assert (calls, queries) == ({"GetBatch": 1}, [])
+
+
+def test_a_failing_getbatch_leaves_the_members_read_as_before(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rerunner.work import Work
+    from shared.errors import RetryableError
+
+    # Given a recorded batch with one failed member, and GetBatch throttled (after the client's retries)
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1")]))
+    batch_id = h.start_batch([f"s{i}" for i in range(3)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+
+    def throttled(batch: str) -> Any:
+        raise RetryableError(f"GetBatch {batch}: ThrottlingException")
+
+    monkeypatch.setattr(h.access, "get_batch", throttled)
+    before = dict(h.emulator.calls)
+    # When the re-runner handles it: its members are read and the failed one followed up, as without counts
+    assert h.handle(Work(kind="batch", id=batch_id)).started
+    calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
+    assert calls == {"ListRunsInBatch": 1, "StartRunBatch": 1}

@@ -326,3 +326,27 @@ def test_cancel_and_delete_preconditions(client: Any, emu: OmicsEmulator, workfl
         "DELETE_SUCCESS"
     }
     assert batch_statuses(emu, b["id"])[-4:] == ["STOPPING", "CANCELLED", "RUNS_DELETING", "RUNS_DELETED"]
+
+
+def test_run_summary_at_processed_counts_a_member_deleted_and_its_id_reused_as_deleted(
+    client: Any, emu: OmicsEmulator, workflow_id: str
+) -> None:
+    """Guide, "Batch runs" (HealthOmics 배치 실행, GetBatch): runSummary counts the batch's runs per status and is
+    exact at PROCESSED (DELETED is one of its statuses); guide, "Working with HealthOmics runs": the ids of
+    deleted runs are reused, the uuid tells the runs apart. A new run that took a deleted member's id is not
+    a member: the member is counted DELETED, the stranger not at all."""
+    emu.reuse_deleted_run_ids = True
+    emu.faults.runs.append(RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s1"))
+    b = client.start_run_batch(requestId="reuse", defaultRunSetting=default(workflow_id), batchRunSettings=inline(3))
+    emu.run_until_idle()
+    failed = client.list_runs_in_batch(batchId=b["id"], runSettingId="s1")["runs"][0]["runId"]
+    # Given the failed member was deleted and a standalone run took its id and completed
+    client.delete_run(id=failed)
+    stranger = client.start_run(workflowId=workflow_id, roleArn=ROLE, outputUri=OUT, requestId="stranger")
+    assert stranger["id"] == failed
+    emu.run_until_idle()
+    # Then GetBatch counts the member as deleted and the stranger not at all
+    got = client.get_batch(batchId=b["id"])
+    assert got["status"] == "PROCESSED"
+    counts = {k: v for k, v in got["runSummary"].items() if v}
+    assert counts == {"completedRunCount": 2, "deletedRunCount": 1}
