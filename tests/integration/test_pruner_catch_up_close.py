@@ -27,13 +27,12 @@ def _put(world: dict[str, Any], objects: dict[str, bytes]) -> None:
         world["s3"].put_object(Bucket=CACHE_BUCKET, Key=key, Body=body)
 
 
-def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_up_round(
-    world: dict[str, Any],
-) -> None:
-    # Given one work item per run prefix; run 1000 (first in key order) holds only version-1 entries, so its
-    # range needs a catch-up round once run 1001's version 2 is seen (as test_pruner_pass's fan-out test)
+def _pass_with_a_round_1_abort(world: dict[str, Any]) -> tuple[list[tuple[int, str | None, str]], dict[str, bytes]]:
+    """An enforce pass, one work item per run prefix: run 1000 (first in key order) holds only version-1 entries, so
+    its range needs a catch-up round once run 1001's version 2 is seen (as test_pruner_pass's fan-out test); run
+    1002's range holds a stale version-1 entry of this cache, and its round-1 invocation finds the cache's lease
+    taken by another pass (ours had expired). The outcomes (round, range start, outcome) and the stale entry."""
     _put(world, cached("1000", "2000", "bbbb0001", 1, (123,)))
-    # and run 1002's range holds a stale version-1 entry of this cache
     stale = cached("1002", "2010", "cccc0001", 1, (55,))
     _put(world, stale)
     repository = world["repository"]
@@ -46,7 +45,7 @@ def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_
 
     def work(item: Any) -> str:
         lost = item.round == 1 and (item.start or "").endswith("/1002/")
-        if lost:  # this item's invocation finds the cache's lease taken by another pass (ours had expired)
+        if lost:
             assert repository.acquire_lease(cache_lease(CACHE_ID), "another-pass", later, 3600)
         try:
             outcome = pruner.work(item, lambda: False, invocation_id=f"inv-{len(outcomes)}")
@@ -57,11 +56,18 @@ def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_
         return outcome
 
     queue.drain(work)
-    # (the item of run 1002's range was aborted, and a catch-up round ran)
+    return outcomes, stale
+
+
+def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_up_round(
+    world: dict[str, Any],
+) -> None:
+    # Given a pass whose run-1002 item was aborted in round 1, and a catch-up round for run 1000's range
+    outcomes, _ = _pass_with_a_round_1_abort(world)
     assert (1, next(s for r, s, _ in outcomes if (s or "").endswith("/1002/")), "aborted") in outcomes
     assert any(r == 2 for r, _, _ in outcomes)
     record = last_pass(world)
-    [aborted] = [i for i in repository.prune_items(CACHE_ID, record["pass_id"], 1) if i.get("aborted")]
+    [aborted] = [i for i in world["repository"].prune_items(CACHE_ID, record["pass_id"], 1) if i.get("aborted")]
     assert aborted["aborted"] == "cache lease lost"
     # Then the pass is ABORTED (README: an item that finds the cache's lease taken is aborted and its pass
     # ends ABORTED, an unclean pass), not COMPLETED as if every range had been judged
@@ -73,27 +79,8 @@ def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_
 def test_the_pass_after_one_whose_round_1_item_aborted_judges_the_aborted_range_again(
     world: dict[str, Any],
 ) -> None:
-    # Given the same pass as above: run 1002's range aborted in round 1, a catch-up round for run 1000's
-    _put(world, cached("1000", "2000", "bbbb0001", 1, (123,)))
-    stale = cached("1002", "2010", "cccc0001", 1, (55,))
-    _put(world, stale)
-    repository = world["repository"]
-    queue = InlineQueue()
-    pruner = make_pruner(world, queue, runs_per_item=1, clock_days=1)
-    pruner.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
-    later = int(pruner.clock().timestamp()) + PrunerConfig().lease_seconds + 1
-
-    def work(item: Any) -> str:
-        lost = item.round == 1 and (item.start or "").endswith("/1002/")
-        if lost:
-            assert repository.acquire_lease(cache_lease(CACHE_ID), "another-pass", later, 3600)
-        try:
-            return pruner.work(item, lambda: False, invocation_id="inv")
-        finally:
-            if lost:
-                repository.release_lease(cache_lease(CACHE_ID), "another-pass")
-
-    queue.drain(work)
+    # Given the same pass: run 1002's range aborted in round 1, a catch-up round for run 1000's
+    _, stale = _pass_with_a_round_1_abort(world)
     assert set(stale) <= remaining(world)  # the aborted item never judged it
     # When the next scheduled pass runs (not asked to be full), a day later
     queue2 = InlineQueue()
