@@ -221,37 +221,47 @@ class FollowUps(Brake):
         the caller already has it, else one GetBatch) says failed runs are unaccounted for,
         ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
         """
-        # Members name runs by id alone: the latest run that carried each id, when it is this batch's.
+        # Members name runs by id alone: the latest run that carried each id, when it is this batch's. GetRun's
+        # batch (recorded with `api_status`) settles it: a member's run deleted, its id taken by a run of another
+        # batch or of none, is not this member (a standalone run's failure is the standalone path's to re-run).
         live = self.repository.live_run_summaries(run_ids)
-        summaries = {r: s if (s := live.get(r, {})).get("batch_id") in (None, batch_id) else {} for r in run_ids}
+        summaries = {r: s if _this_batchs(s := live.get(r, {}), batch_id) else {} for r in run_ids}
         failed: dict[str, RunDetails] = {}
         unknown: list[str] = []
         for run_id, summary in summaries.items():
             outcome = summary.get("outcome")
             if outcome == "FAILED":
-                details = RunDetails.model_validate(summary) if is_enriched(summary) else self._get_run(run_id)
+                details = (RunDetails.model_validate(summary) if is_enriched(summary)
+                           else self._get_run(run_id, batch_id))
                 if details is not None:
                     failed[run_id] = details
             elif outcome not in ("COMPLETED", "CANCELLED"):
                 unknown.append(run_id)
         if unknown:
             got = batch if batch is not None else self.aws.get_batch(batch_id)
-            expected = int((got.get("runSummary") or {}).get("failedRunCount", 0))
-            if len(failed) < expected:
+            # Exact at PROCESSED only (guide, "Batch runs"): a count missing, or not yet (or no longer) exact,
+            # proves nothing, and every unrecorded member is looked for among the batch's failed runs.
+            exact = got.get("status") == "PROCESSED"
+            expected = _count(got.get("runSummary") or {}, "failedRunCount") if exact else None
+            if expected is None or len(failed) < expected:
                 waiting = set(unknown)
                 for run_id in self.aws.failed_run_ids(batch_id):
-                    if run_id in waiting and (details := self._get_run(run_id)) is not None:
+                    if run_id in waiting and (details := self._get_run(run_id, batch_id)) is not None:
                         failed[run_id] = details
         return {r: failed[r] for r in run_ids if r in failed}, summaries
 
-    def _get_run(self, run_id: str) -> RunDetails | None:
+    def _get_run(self, run_id: str, batch_id: str) -> RunDetails | None:
         """GetRun of one failed member; a member whose metadata is gone (deleted, or aged out under REMOVE
-        retention) is left out and logged, so it cannot cancel the follow-up of every other member.
-        GetRun lagging behind the FAILED status fails the whole work, to come back (never decided on)."""
+        retention, or its id now another run's) is left out and logged, so it cannot cancel the follow-up of
+        every other member. GetRun lagging behind the FAILED status fails the whole work, to come back."""
         try:
             details = run_details(self.aws.get_run(run_id))
         except NotFound as gone:
             log_error("warning", "failed batch member is gone: not re-run", gone, {"run_id": run_id})
+            return None
+        if details.batch_id != batch_id:  # GetRun takes the id alone: another run holds it now
+            logger.warning("failed batch member is gone: its run id is another run's now; not re-run",
+                           extra={"run_id": run_id, "batch_id": batch_id})
             return None
         if details.status != RunStatus.FAILED:
             raise_if_lagging(details)
@@ -561,6 +571,14 @@ def nothing_failed(batch: dict[str, Any] | None) -> bool:
         and counts["completedRunCount"] is not None and counts["cancelledRunCount"] is not None
         and counts["completedRunCount"] + counts["cancelledRunCount"] == counts["successfulStartSubmissionCount"]
     )
+
+
+def _this_batchs(summary: dict[str, Any], batch_id: str) -> bool:
+    """Whether a run summary found under a member's run id may be that member's run: once GetRun's answer is
+    recorded (`api_status`), only if its batch is this one; before, unless it names another batch."""
+    if summary.get("api_status"):
+        return summary.get("batch_id") == batch_id
+    return summary.get("batch_id") in (None, batch_id)
 
 
 def _count(summary: dict[str, Any], name: str) -> int | None:
