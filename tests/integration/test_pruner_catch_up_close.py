@@ -59,6 +59,15 @@ def _pass_with_a_round_1_abort(world: dict[str, Any]) -> tuple[list[tuple[int, s
     return outcomes, stale
 
 
+def _next_pass(world: dict[str, Any]) -> dict[str, Any]:
+    """The next scheduled enforce pass (not asked to be full), a day later, run to its end; its start answer."""
+    queue = InlineQueue()
+    following = make_pruner(world, queue, runs_per_item=1, clock_days=2)
+    started = following.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
+    queue.drain(lambda item: following.work(item, lambda: False, invocation_id="inv2"))
+    return started
+
+
 def test_a_pass_whose_round_1_item_aborted_is_not_closed_completed_by_its_catch_up_round(
     world: dict[str, Any],
 ) -> None:
@@ -83,10 +92,7 @@ def test_the_pass_after_one_whose_round_1_item_aborted_judges_the_aborted_range_
     _, stale = _pass_with_a_round_1_abort(world)
     assert set(stale) <= remaining(world)  # the aborted item never judged it
     # When the next scheduled pass runs (not asked to be full), a day later
-    queue2 = InlineQueue()
-    following = make_pruner(world, queue2, runs_per_item=1, clock_days=2)
-    started = following.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
-    queue2.drain(lambda item: following.work(item, lambda: False, invocation_id="inv2"))
+    started = _next_pass(world)
     # Then it is full (README: after an aborted item "the next one is full") and deletes the stale entry the
     # aborted range held
     assert not set(stale) & remaining(world), (
@@ -120,10 +126,7 @@ def test_an_entry_kept_for_an_active_run_in_round_1_is_read_again_after_a_catch_
     assert revisits, "no round-1 item asked for a re-read"
     # When the run has finished and the next (incremental) pass runs
     observe(world["repository"], ACTIVE_RUN, "COMPLETED", datetime.now(UTC) + timedelta(days=1, hours=1))
-    queue2 = InlineQueue()
-    following = make_pruner(world, queue2, runs_per_item=1, clock_days=2)
-    started = following.start_pass(CacheTarget(CACHE_ID, f"s3://{CACHE_BUCKET}/cache"), "enforce")
-    queue2.drain(lambda item: following.work(item, lambda: False, invocation_id="inv2"))
+    started = _next_pass(world)
     # Then the entry kept for the active run is read again and deleted (as without a catch-up round)
     assert not set(active) & remaining(world), (
         f"pass revisit_since={record.get('revisit_since')} though round-1 item asked "
