@@ -221,11 +221,10 @@ class FollowUps(Brake):
         the caller already has it, else one GetBatch) says failed runs are unaccounted for,
         ListRuns(batchId, status=FAILED) names them (100 a page) and each gets one GetRun.
         """
-        # Members name runs by id alone: the latest run that carried each id, when it is this batch's. GetRun's
-        # batch (recorded with `api_status`) settles it: a member's run deleted, its id taken by a run of another
-        # batch or of none, is not this member (a standalone run's failure is the standalone path's to re-run).
-        live = self.repository.live_run_summaries(run_ids)
-        summaries = {r: s if _this_batchs(s := live.get(r, {}), batch_id) else {} for r in run_ids}
+        # Members name runs by id alone, and ids of deleted runs are reused: of the runs recorded under a member's
+        # id, the one GetRun placed in this batch (`_member_summary`); anything less proves nothing and the
+        # member is looked for among the batch's failed runs below.
+        summaries = {r: _member_summary(self.repository.run_summaries(r), batch_id) for r in dict.fromkeys(run_ids)}
         failed: dict[str, RunDetails] = {}
         unknown: list[str] = []
         for run_id, summary in summaries.items():
@@ -573,12 +572,18 @@ def nothing_failed(batch: dict[str, Any] | None) -> bool:
     )
 
 
-def _this_batchs(summary: dict[str, Any], batch_id: str) -> bool:
-    """Whether a run summary found under a member's run id may be that member's run: once GetRun's answer is
-    recorded (`api_status`), only if its batch is this one; before, unless it names another batch."""
-    if summary.get("api_status"):
-        return summary.get("batch_id") == batch_id
-    return summary.get("batch_id") in (None, batch_id)
+def _member_summary(recorded: list[dict[str, Any]], batch_id: str) -> dict[str, Any]:
+    """A batch member's run among the runs recorded under its id (oldest first): the one whose recorded GetRun
+    answer (`api_status`) names this batch, whenever it ran (a later run may have taken the id since); else the
+    latest, when it is a failure no GetRun was recorded for yet (GetRun, checked against this batch, tells);
+    else nothing (a run of another batch or of none, a run recorded as gone, a status from events alone)."""
+    placed = [s for s in recorded if s.get("api_status") and s.get("batch_id") == batch_id]
+    if placed:
+        return placed[-1]
+    latest = recorded[-1] if recorded else {}
+    if latest.get("outcome") == "FAILED" and "details_recorded_at" not in latest and not latest.get("batch_id"):
+        return latest
+    return {}
 
 
 def _count(summary: dict[str, Any], name: str) -> int | None:
