@@ -49,6 +49,7 @@ THREE_TASKS = (
 )
 # One task: for scenarios about batch membership (pages, settings files), where tasks add only events to record.
 ONE_TASK = (TaskSpec("call", (), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),)
+NEVER_RERUN = "OUT_OF_MEMORY_ERROR"  # a failure reason the policy never re-runs: a person must look at it
 
 
 class CountingAccess(AwsAccess):

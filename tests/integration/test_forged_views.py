@@ -36,6 +36,7 @@ from shared.provenance.cost_repository import CostRepository
 from shared.provenance.views import attempt_chain, batch_view, sample_view
 from tests.integration.rerun_harness import (
     BUCKET,
+    NEVER_RERUN,
     ROLE,
     STACK_ID,
     START,
@@ -44,8 +45,6 @@ from tests.integration.rerun_harness import (
 )
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
-
-NEVER_RERUN = "OUT_OF_MEMORY_ERROR"  # the policy never re-runs it: a person must look at it
 
 
 def _our_batch_with_a_failure(make: Any) -> tuple[Harness, str, str]:

@@ -23,11 +23,9 @@ from shared.lineage import (
 from shared.provenance import keys
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.views import attempt_chain, batch_view, sample_view, unresolved_failures
-from tests.integration.rerun_harness import BUCKET, ROLE, STACK_ID, Harness
+from tests.integration.rerun_harness import BUCKET, NEVER_RERUN, ROLE, STACK_ID, Harness
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
-
-NEVER_RERUN = "OUT_OF_MEMORY_ERROR"  # the policy never re-runs it: a person must look at it
 
 
 def _summary(h: Harness, run_id: str) -> dict[str, Any]:
