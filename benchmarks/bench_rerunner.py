@@ -45,11 +45,15 @@ def _delta(before: Counter[str], after: Counter[str]) -> Counter[str]:
     return Counter({op: after[op] - before[op] for op in after if after[op] != before[op]})
 
 
-def _measure(emulator: Any, action: Callable[[], Any]) -> tuple[Any, Counter[str], float]:
-    before = Counter(emulator.calls)
+def _measure(emulator: Any, action: Callable[[], Any],
+             requests: Counter[str] | None = None) -> tuple[Any, Counter[str], float, Counter[str]]:
+    """What `action` returns, the HealthOmics calls it made, its wall time and the DynamoDB requests it made
+    (`requests`: a counter the repository's client adds to)."""
+    before, before_requests = Counter(emulator.calls), Counter(requests or {})
     started = time.perf_counter()
     result = action()
-    return result, _delta(before, Counter(emulator.calls)), time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return result, _delta(before, Counter(emulator.calls)), wall, _delta(before_requests, Counter(requests or {}))
 
 
 def main() -> None:
@@ -72,6 +76,7 @@ def main() -> None:
     from sandbox.omics import FaultPlan, OmicsEmulator, OutputSpec, RunFault, TaskSpec, VirtualClock, mock_omics
     from shared.batch_submit import start_batch
     from shared.provenance.from_omics import run_details
+    from shared.provenance.items import BatchMember
     from shared.provenance.repository import ProvenanceRepository
     from tests.factories import create_provenance_table
 
@@ -160,12 +165,18 @@ def main() -> None:
                 }
                 if run.status == "FAILED":
                     details = run_details(emulator.dispatch("GetRun", {"id": run.id}))
-                    item.update(details.model_dump(exclude_none=True), details_recorded_at=clock.now().isoformat())
+                    item.update(details.model_dump(exclude_none=True), details_recorded_at=clock.now().isoformat(),
+                                api_status=details.status)  # GetRun's status, kept beside the ordered one
                 items.append(item)
             assert not warm.put_items(items)
+            # and every ListRunsInBatch row (BATCH#<id>/MEMBER#), which it records with checkpoints
+            members = [BatchMember(batch_id=batch_id, run_setting_id=e.run_setting_id, run_id=e.run_id,
+                                   submission_status=e.submission_status) for e in batch.entries]
+            assert not warm.put_batch_members(batch_id, 0, members, clock.now().isoformat())
+            warm.mark_batch_members_recorded(batch_id, batch_id, 0, len(members), clock.now().isoformat())
             print(
-                f"provenance seeded as the recorder leaves it: {len(items)} run summaries "
-                f"({time.perf_counter() - started:.0f} s)"
+                f"provenance seeded as the recorder leaves it: {len(items)} run summaries and {len(members)} "
+                f"members ({time.perf_counter() - started:.0f} s)"
             )
 
             config = Config(
@@ -176,14 +187,17 @@ def main() -> None:
             )
             access = AwsAccess(omics=lambda: omics, sleep=lambda _: None)
             work = Work(kind="batch", id=batch_id)
-            results: dict[str, tuple[Counter[str], float]] = {}
+            results: dict[str, tuple[Counter[str], float, Counter[str]]] = {}
+            requests: Counter[str] = Counter()
+            for client in {id(r.client): r.client for r in (warm, cold)}.values():  # the two may share one
+                client.meta.events.register("before-call.dynamodb", lambda model, **_: requests.update([model.name]))
             for label, repository in (
                 ("follow-up batch, recorder caught up", warm),
                 ("follow-up batch, nothing recorded", cold),
             ):
                 rerunner = Rerunner(repository, access, config, now=clock.now)
-                outcome, calls, wall = _measure(emulator, partial(rerunner.handle, work))
-                results[label] = (calls, wall)
+                outcome, calls, wall, made = _measure(emulator, partial(rerunner.handle, work), requests)
+                results[label] = (calls, wall, made)
                 follow_up = outcome.started[0]
             submitted_at = clock.now()
             while emulator.batches[follow_up].status in ("CREATING", "PENDING", "SUBMITTING"):
@@ -203,18 +217,19 @@ def main() -> None:
                         requestId=f"bench-per-run-{run_id}-{attempt}",
                     )
 
-            _, calls, wall = _measure(emulator, per_run)
-            results["one StartRun per failed run"] = (calls, wall)
+            _, calls, wall, made = _measure(emulator, per_run, requests)
+            results["one StartRun per failed run"] = (calls, wall, made)
 
     print(
         f"\nrecovering K={len(failed_ids)} failed members of a {runs}-run batch (follow-up batch holds {created} runs)"
     )
-    print(f"{'approach':40} {'HealthOmics calls':>18} {'quota s (StartRun 1/5 TPS)':>28} {'wall s':>8}  calls by API")
-    for label, (calls, wall) in results.items():
+    print(f"{'approach':40} {'HealthOmics calls':>18} {'quota s (StartRun 1/5 TPS)':>28} {'wall s':>8}  calls by API;"
+          " DynamoDB requests")
+    for label, (calls, wall, made) in results.items():
         total = sum(calls.values())
         print(
             f"{label:40} {total:>18} {_quota_seconds(calls, 1.0):>17.1f} / {_quota_seconds(calls, 5.0):<8.1f}"
-            f" {wall:>8.2f}  {dict(sorted(calls.items()))}"
+            f" {wall:>8.2f}  {dict(sorted(calls.items()))}; {sum(made.values())} {dict(sorted(made.items()))}"
         )
     per_run_calls = sum(results["one StartRun per failed run"][0].values())
     for label in ("follow-up batch, recorder caught up", "follow-up batch, nothing recorded"):

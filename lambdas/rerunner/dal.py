@@ -103,11 +103,15 @@ class AwsAccess:
             if not token:
                 return
 
-    def batch_members(self, batch_id: str, submission_status: str | None = None) -> Iterator[dict[str, Any]]:
-        """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), the largest page the API allows."""
+    def batch_members(self, batch_id: str, submission_status: str | None = None,
+                      run_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """ListRunsInBatch rows (runSettingId, runId, submissionStatus...), the largest page the API allows;
+        filtered by submission status or run id (the API takes one filter at a time)."""
         params: dict[str, Any] = {"batchId": batch_id}
         if submission_status:
             params["submissionStatus"] = submission_status
+        if run_id:
+            params["runId"] = run_id
         token: str | None = None
         while True:
             try:

@@ -40,6 +40,7 @@ from shared.lineage import (
     tagged_attempt,
 )
 from shared.observability import log_error, logger
+from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.from_omics import run_details
 from shared.provenance.items import RunDetails
@@ -79,6 +80,15 @@ class _Member:
     decision: Decision
     run: RunDetails | None = None  # None for a failed submission
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Failures:
+    """A batch's failed members: each failed run (its runSettingId, GetRun's facts, its recorded summary) and
+    each failed submission (its ListRunsInBatch row)."""
+
+    runs: list[tuple[str, RunDetails, dict[str, Any]]]
+    submissions: list[dict[str, Any]]
 
 
 @dataclass
@@ -160,25 +170,23 @@ class FollowUps(Brake):
         if nothing_failed(batch):
             outcome.skipped = "no failed members"
             return outcome
-        members = list(self.aws.batch_members(batch_id))
-        by_run = {m["runId"]: m for m in members if m.get("runId")}
-        runs, summaries = self._failed_runs(batch_id, list(by_run), batch)
-        failed_ids = list(runs)
-        failed_submissions = [m for m in members if m.get("submissionStatus") == "FAILED"]
-        if not failed_ids and not failed_submissions:
+        # Counted, the failed members alone are read; else every member (`_counted_failures`).
+        failures = self._counted_failures(batch_id, batch)
+        if failures is None:
+            failures = self._listed_failures(batch_id, batch)
+        if not failures.runs and not failures.submissions:
             outcome.skipped = "no failed members"
             return outcome
-        workflow_id = next((r.workflow_id for r in runs.values() if r.workflow_id), None)
+        workflow_id = next((run.workflow_id for _, run, _ in failures.runs if run.workflow_id), None)
         if workflow_id is None:
             workflow_id = self._batch_default(records).get("workflowId")
 
         candidates: list[_Member] = []
-        for run_id in failed_ids:
-            run = runs[run_id]
+        for run_setting_id, run, summary in failures.runs:
             storage = Storage(storageType=run.storage_type or "STATIC", storageCapacity=run.storage_capacity)
             decision = decide(self.policy, run.failure_reason, run.attempt, storage)
-            candidates.append(_Member(by_run[run_id]["runSettingId"], decision, run, summaries.get(run_id, {})))
-        for entry in failed_submissions:
+            candidates.append(_Member(run_setting_id, decision, run, summary))
+        for entry in failures.submissions:
             decision = decide_submission(self.policy, entry.get("submissionFailureReason"), batch_attempt)
             candidates.append(_Member(entry["runSettingId"], decision))
 
@@ -209,6 +217,56 @@ class FollowUps(Brake):
             self._follow_up(outcome, work, records, root_batch_id, attempt, group, group_members, context)
         return outcome
 
+    def _counted_failures(self, batch_id: str, batch: dict[str, Any] | None) -> _Failures | None:
+        """The failed members alone, when GetBatch's counts are exact and account for every member
+        (`exact_failures`): the failed submissions from ListRunsInBatch(submissionStatus=FAILED), the failed
+        runs from ListRuns(batchId, status=FAILED) (100 a page each), each run's runSettingId from the members
+        the recorder recorded (else ListRunsInBatch, `_run_setting_ids`) and its facts from its recorded
+        summary (else GetRun). At 100,000 runs with F failures that is F/100 pages, a few dozen pages of
+        recorded members and F Queries, where reading every member is 1,000 pages and 100,000 Queries: more
+        than one invocation can do. None when an answer falls short of the counts (a listing that lags them):
+        the members are then read as without counts."""
+        counts = exact_failures(batch)
+        if batch is None or counts is None:
+            return None
+        failed_runs, failed_submissions = counts
+        submissions = list(self.aws.batch_members(batch_id, submission_status="FAILED")) if failed_submissions else []
+        run_ids = list(dict.fromkeys(self.aws.failed_run_ids(batch_id))) if failed_runs else []
+        settings = self._run_setting_ids(batch_id, run_ids, _count(batch, "totalRuns") or 0)
+        if (len(submissions), len(run_ids), len(settings)) != (failed_submissions, failed_runs, failed_runs):
+            logger.warning("the failed members listed fall short of GetBatch's counts: every member is read",
+                           extra={"batch_id": batch_id, "failed_runs": failed_runs, "listed_runs": len(run_ids),
+                                  "failed_submissions": failed_submissions, "listed_submissions": len(submissions)})
+            return None
+        runs = []
+        for run_id in run_ids:
+            summary = _member_summary(self.repository.run_summaries(run_id), batch_id)
+            if (details := self._member_run(run_id, batch_id, summary)) is not None:
+                runs.append((settings[run_id], details, summary))
+        return _Failures(runs, submissions)
+
+    def _run_setting_ids(self, batch_id: str, run_ids: list[str], total_runs: int) -> dict[str, str]:
+        """Each run's runSettingId: from the batch's members the recorder recorded (no HealthOmics call), else
+        from ListRunsInBatch, by run id (one call each) or, for more runs than the batch has pages, every page."""
+        found = self.repository.recorded_member_settings(batch_id, run_ids) if run_ids else {}
+        missing = {r for r in run_ids if r not in found}
+        if missing:
+            pages = -(-total_runs // input_max("ListRunsInBatch", "maxItems"))
+            rows = ((row for r in sorted(missing) for row in self.aws.batch_members(batch_id, run_id=r))
+                    if len(missing) <= pages else self.aws.batch_members(batch_id))
+            found.update({row["runId"]: row["runSettingId"] for row in rows if row.get("runId") in missing})
+        return found
+
+    def _listed_failures(self, batch_id: str, batch: dict[str, Any] | None) -> _Failures:
+        """Every member read (ListRunsInBatch, 100 a page) and each one's recorded run looked up: what it takes
+        when GetBatch's counts do not bound the failures (a batch not PROCESSED, a member deleted since, a
+        count missing, a listing that lags them)."""
+        members = list(self.aws.batch_members(batch_id))
+        by_run = {m["runId"]: m for m in members if m.get("runId")}
+        runs, summaries = self._failed_runs(batch_id, list(by_run), batch)
+        return _Failures([(by_run[r]["runSettingId"], details, summaries.get(r, {})) for r, details in runs.items()],
+                         [m for m in members if m.get("submissionStatus") == "FAILED"])
+
     def _failed_runs(
         self, batch_id: str, run_ids: list[str], batch: dict[str, Any] | None = None
     ) -> tuple[dict[str, RunDetails], dict[str, dict[str, Any]]]:
@@ -230,9 +288,7 @@ class FollowUps(Brake):
         for run_id, summary in summaries.items():
             outcome = summary.get("outcome")
             if outcome == "FAILED":
-                details = (RunDetails.model_validate(summary) if is_enriched(summary)
-                           else self._get_run(run_id, batch_id))
-                if details is not None:
+                if (details := self._member_run(run_id, batch_id, summary)) is not None:
                     failed[run_id] = details
             elif outcome not in ("COMPLETED", "CANCELLED"):
                 unknown.append(run_id)
@@ -248,6 +304,12 @@ class FollowUps(Brake):
                     if run_id in waiting and (details := self._get_run(run_id, batch_id)) is not None:
                         failed[run_id] = details
         return {r: failed[r] for r in run_ids if r in failed}, summaries
+
+    def _member_run(self, run_id: str, batch_id: str, summary: dict[str, Any]) -> RunDetails | None:
+        """A failed member's facts: its recorded GetRun answer, else GetRun (checked against the batch)."""
+        if summary.get("outcome") == "FAILED" and is_enriched(summary):
+            return RunDetails.model_validate(summary)
+        return self._get_run(run_id, batch_id)
 
     def _get_run(self, run_id: str, batch_id: str) -> RunDetails | None:
         """GetRun of one failed member; a member whose metadata is gone (deleted, or aged out under REMOVE
@@ -546,30 +608,36 @@ def _batch_or_none(records: _BatchRecords) -> dict[str, Any] | None:
         return None
 
 
-# Counts that must all be present and 0 for a PROCESSED batch to have nothing to follow up (botocore's
-# GetBatch model: runSummary, submissionSummary). deletedRunCount too: a failed member deleted since is no
-# longer counted as failed, but its recorded failure would still be followed up from its members.
-_ZERO_RUN_COUNTS = ("failedRunCount", "deletedRunCount", "pendingRunCount", "startingRunCount",
-                    "runningRunCount", "stoppingRunCount")
-_ZERO_SUBMISSION_COUNTS = ("failedStartSubmissionCount", "pendingStartSubmissionCount")
+# Counts that must all be present and 0 for GetBatch's counts to account for every member (botocore's GetBatch
+# model: runSummary, submissionSummary). deletedRunCount too: a failed member deleted since is no longer
+# counted as failed, but its recorded failure is still followed up from its members.
+_ZERO_RUN_COUNTS = ("deletedRunCount", "pendingRunCount", "startingRunCount", "runningRunCount", "stoppingRunCount")
+_ZERO_SUBMISSION_COUNTS = ("pendingStartSubmissionCount",)
+
+
+def exact_failures(batch: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(failed runs, failed submissions) as GetBatch counts them, when its counts account for every member
+    (guide, "Batch runs": PROCESSED means every run is terminal; runSummary is eventually consistent but exact
+    at PROCESSED; submissionSummary counts the failed StartSubmissions): status PROCESSED, no deleted or
+    unfinished run, no pending submission, and every submitted run COMPLETED, CANCELLED or FAILED. None on
+    any doubt."""
+    if not batch or batch.get("status") != "PROCESSED":
+        return None
+    runs, submissions = batch.get("runSummary") or {}, batch.get("submissionSummary") or {}
+    if any(_count(runs, name) != 0 for name in _ZERO_RUN_COUNTS) or any(
+            _count(submissions, name) != 0 for name in _ZERO_SUBMISSION_COUNTS):
+        return None
+    failed, completed, cancelled = (_count(runs, f"{s}RunCount") for s in ("failed", "completed", "cancelled"))
+    failed_submissions = _count(submissions, "failedStartSubmissionCount")
+    submitted = _count(submissions, "successfulStartSubmissionCount")
+    if failed is None or completed is None or cancelled is None or failed_submissions is None or submitted is None:
+        return None
+    return (failed, failed_submissions) if failed + completed + cancelled == submitted else None
 
 
 def nothing_failed(batch: dict[str, Any] | None) -> bool:
-    """Whether GetBatch's own counts prove a batch has no failed member (guide, "Batch runs": PROCESSED means
-    every run is terminal; runSummary is eventually consistent but exact at PROCESSED; submissionSummary
-    counts the failed StartSubmissions): status PROCESSED, no failed, deleted or unfinished run, no failed
-    or pending submission, and every submitted run COMPLETED or CANCELLED. False on any doubt."""
-    if not batch or batch.get("status") != "PROCESSED":
-        return False
-    runs, submissions = batch.get("runSummary") or {}, batch.get("submissionSummary") or {}
-    counts = {name: _count(runs, name) for name in (*_ZERO_RUN_COUNTS, "completedRunCount", "cancelledRunCount")}
-    counts.update({name: _count(submissions, name)
-                   for name in (*_ZERO_SUBMISSION_COUNTS, "successfulStartSubmissionCount")})
-    return (
-        all(counts[name] == 0 for name in (*_ZERO_RUN_COUNTS, *_ZERO_SUBMISSION_COUNTS))
-        and counts["completedRunCount"] is not None and counts["cancelledRunCount"] is not None
-        and counts["completedRunCount"] + counts["cancelledRunCount"] == counts["successfulStartSubmissionCount"]
-    )
+    """Whether GetBatch's own counts prove a batch has no failed member (`exact_failures`). False on any doubt."""
+    return exact_failures(batch) == (0, 0)
 
 
 def _member_summary(recorded: list[dict[str, Any]], batch_id: str) -> dict[str, Any]:

@@ -248,8 +248,8 @@ def test_recorded_members_cost_no_getrun_and_unrecorded_ones_are_looked_up(make)
     before = dict(h.emulator.calls)
     assert h.handle(Work(kind="batch", id=batch_id)).started
     calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
-    # one GetBatch: its counts say a member failed, so the members are read (one page) and followed up
-    assert calls == {"GetBatch": 1, "ListRunsInBatch": 1, "StartRunBatch": 1}
+    # one GetBatch: its counts say a member failed; one ListRuns page names it; its facts and its row are recorded
+    assert calls == {"GetBatch": 1, "ListRuns": 1, "StartRunBatch": 1}
 
 
 def test_unrecorded_failed_members_are_found_with_listruns_not_a_getrun_each(make) -> None:
@@ -312,3 +312,111 @@ def test_a_failing_getbatch_leaves_the_members_read_as_before(make, monkeypatch:
     assert h.handle(Work(kind="batch", id=batch_id)).started
     calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
     assert calls == {"ListRunsInBatch": 1, "StartRunBatch": 1}
+
+
+def _count_reads(h: Any) -> list[dict[str, Any]]:
+    """Every DynamoDB Query the harness's repository makes from now on (its parameters)."""
+    queries: list[dict[str, Any]] = []
+    h.repository.client.meta.events.register("provide-client-params.dynamodb.Query",
+                                             lambda params, **_: queries.append(params))
+    return queries
+
+
+def _omics_params(h: Any, operation: str) -> list[dict[str, Any]]:
+    """The parameters of every `operation` call the re-runner's HealthOmics client makes from now on."""
+    seen: list[dict[str, Any]] = []
+    h.omics.meta.events.register(f"provide-client-params.omics.{operation}", lambda params, **_: seen.append(params))
+    return seen
+
+
+def test_a_recorded_failed_member_is_followed_up_without_reading_every_member(make) -> None:
+    """Guide, "Batch runs" (HEALTHOMICS.md section 3): at PROCESSED GetBatch's runSummary is exact, so
+    failedRunCount says how many runs failed; ListRuns filters a batch's runs by status (botocore's model:
+    ListRuns batchId + status) and the recorder records every ListRunsInBatch row (BATCH#<id>/MEMBER#). A
+    follow-up needs the failed members only: reading every member (a ListRunsInBatch page per 100 and one
+    strongly consistent Query per member) is 1,000 pages and 100,000 Queries at 100,000 runs, more than one
+    invocation of the re-runner can do, so one failure in such a batch was never re-run."""
+    from rerunner.work import Work
+    from shared.provenance import keys
+
+    # Given a recorded batch of 12 where only s3 failed
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s3")]),
+             tasks=ONE_TASK)
+    batch_id = h.start_batch([f"s{i}" for i in range(12)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    failed = {r.id for r in h.emulator.batch_runs(h.emulator.batches[batch_id]) if r.status == "FAILED"}
+    completed = {r.id for r in h.emulator.batch_runs(h.emulator.batches[batch_id])} - failed
+    queries, listed = _count_reads(h), _omics_params(h, "ListRunsInBatch")
+    before = dict(h.emulator.calls)
+    # When the re-runner handles the PROCESSED batch
+    outcome = h.handle(Work(kind="batch", id=batch_id))
+    h.emulator.run_until_idle()
+    # Then s3 alone is followed up, and no completed member's summary nor every member's row was read
+    (follow_up,) = h.follow_ups(batch_id)
+    assert outcome.started == [follow_up.id] and [e.run_setting_id for e in follow_up.entries] == ["s3"]
+    read = [q["ExpressionAttributeValues"][":pk"]["S"] for q in queries if ":pk" in q["ExpressionAttributeValues"]]
+    assert not {keys.run_pk(r) for r in completed} & set(read), "a completed member's summary was read"
+    assert not listed, f"every member was listed: {listed}"
+    calls = {op: n - before.get(op, 0) for op, n in h.emulator.calls.items() if n != before.get(op, 0)}
+    assert calls == {"GetBatch": 1, "ListRuns": 1, "StartRunBatch": 1}
+
+
+def test_failed_submissions_are_listed_by_their_status_alone(make) -> None:
+    """botocore's model: ListRunsInBatch takes one filter, submissionStatus among them (HEALTHOMICS.md section 3),
+    and GetBatch's submissionSummary.failedStartSubmissionCount is the number of entries that never became runs."""
+    from rerunner.work import Work
+
+    # Given a batch of 4 whose s1 submission fails with a retryable quota error, recorded
+    h = make(tasks=ONE_TASK)
+    h.emulator.faults.submissions.append(SubmissionFault(run_setting_ids=frozenset({"s1"}),
+                                                         reason="ServiceQuotaExceededException"))
+    batch_id = h.start_batch([f"s{i}" for i in range(4)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    h.emulator.faults.submissions.clear()
+    listed = _omics_params(h, "ListRunsInBatch")
+    # When the re-runner handles the PROCESSED batch
+    h.handle(Work(kind="batch", id=batch_id))
+    h.emulator.run_until_idle()
+    # Then s1 is followed up, found with the failed submissions' filter alone
+    (follow_up,) = h.follow_ups(batch_id)
+    assert [e.run_setting_id for e in follow_up.entries] == ["s1"]
+    assert listed == [{"batchId": batch_id, "submissionStatus": "FAILED",
+                       "maxItems": _max_page("ListRunsInBatch", "maxItems")}]
+
+
+def test_an_unrecorded_failed_member_s_setting_is_looked_up_by_its_run_id(make) -> None:
+    """botocore's model: ListRunsInBatch filters by runId; one call per failed run that the recorder has not
+    recorded yet is fewer than every page of a batch with fewer failures than pages."""
+    from rerunner.work import Work
+
+    # Given nothing recorded yet, a batch of 5 where s0 failed
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="s0")]))
+    batch_id = h.start_batch([f"s{i}" for i in range(5)])
+    h.emulator.run_until_idle()
+    (failed,) = [r.id for r in h.emulator.batch_runs(h.emulator.batches[batch_id]) if r.status == "FAILED"]
+    listed = _omics_params(h, "ListRunsInBatch")
+    # When the re-runner handles the PROCESSED batch
+    assert h.handle(Work(kind="batch", id=batch_id)).started
+    # Then s0's row is read by its run id alone
+    assert listed == [{"batchId": batch_id, "runId": failed, "maxItems": _max_page("ListRunsInBatch", "maxItems")}]
+
+
+def test_a_listruns_that_lags_the_exact_count_leaves_the_members_read_as_before(
+        make, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ListRuns is not documented as exact at PROCESSED, GetBatch's counts are: fewer failed runs listed than
+    counted proves nothing, and the members are read as without counts (no failed member dropped)."""
+    from rerunner.work import Work
+
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id=s)
+                                    for s in ("s1", "s2")]), tasks=ONE_TASK)
+    batch_id = h.start_batch([f"s{i}" for i in range(4)])
+    h.emulator.run_until_idle()
+    h.deliver(rerun=False)
+    listed = h.access.failed_run_ids
+    monkeypatch.setattr(h.access, "failed_run_ids", lambda batch: list(listed(batch))[:1])
+    assert h.handle(Work(kind="batch", id=batch_id)).started
+    h.emulator.run_until_idle()
+    (follow_up,) = h.follow_ups(batch_id)
+    assert [e.run_setting_id for e in follow_up.entries] == ["s1", "s2"]

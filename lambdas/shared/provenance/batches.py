@@ -4,7 +4,7 @@ that started them, over the BATCH#<batchId> partition (keys.py) and the batch in
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -137,6 +137,14 @@ class BatchesMixin(RepositoryBase):
                 **m.model_dump(exclude_none=True),
             })
         return self.put_items(items)
+
+    def recorded_member_settings(self, batch_id: str, run_ids: Collection[str]) -> dict[str, str]:
+        """The runSettingId of each of `run_ids` among the batch's recorded ListRunsInBatch rows (strongly
+        consistent; the rows' two ids alone are returned: a 100,000-member batch is a few dozen pages)."""
+        wanted = set(run_ids)
+        rows = self.iter_with_prefix(keys.batch_pk(batch_id), keys.member_sk(""), ConsistentRead=True,
+                                     ProjectionExpression="run_id, run_setting_id")
+        return {row["run_id"]: row["run_setting_id"] for row in rows if row.get("run_id") in wanted}
 
     def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int, root_batch_id: str,
                                  attempt: int) -> None:
