@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rerunner.common import Outcome, RerunnerCore
+from rerunner.common import CLAIM_TTL_DAYS, Outcome, RerunnerCore
 from rerunner.work import Work
 from shared.errors import PermanentError
 from shared.provenance import keys
-from shared.status import iso_time
+from shared.status import from_iso_time, iso_time
 
 
 def brake_pk(workflow_id: str) -> str:
@@ -21,27 +21,36 @@ class Brake(RerunnerCore):
     """The failure brake, which both kinds of re-run consult before they start anything."""
 
     def _count_and_check_brake(
-        self, workflow_id: str | None, member: str, failures: int, work: Work, outcome: Outcome
+        self, workflow_id: str | None, failure: str, failures: int, work: Work, outcome: Outcome
     ) -> bool:
-        """Count these failures once in the workflow's current window; engage the brake above the
-        threshold. Returns whether automatic re-runs of the workflow are paused."""
+        """Count a failure (a run, or a batch's failed members) once, in the window it was first handled in;
+        engage the brake when that window's count exceeds the threshold. Returns whether automatic re-runs of
+        the workflow are paused."""
         brake = self.policy.brake
         if not brake.enabled or not workflow_id or failures <= 0:
             return False
         now = self.now()
-        window = brake.windowMinutes * 60
-        start_epoch = int(now.timestamp()) // window * window
-        window_start = iso_time(datetime.fromtimestamp(start_epoch, UTC))
         pk = brake_pk(workflow_id)
+        if work.origin != "event":
+            # A delayed re-run waking up, or work released from the brake: counted when its event was handled;
+            # counting it again in the window it comes back in would pause the workflow for old failures.
+            return _paused(self.repository.get_item(pk, "STATE") or {}, now)
+        # Its first handling fixes its window, so a duplicate event or a retry, even in a later window, counts
+        # nothing more; the marker lives as long as a claim (an archived event replayed must not count).
+        expires_at = int((now + timedelta(days=CLAIM_TTL_DAYS)).timestamp())
+        first = from_iso_time(self.repository.first_seen(pk, f"COUNTED#{failure}", iso_time(now), expires_at))
+        window = brake.windowMinutes * 60
+        start_epoch = int(first.timestamp()) // window * window
+        window_start = iso_time(datetime.fromtimestamp(start_epoch, UTC))
         total = self.repository.count_once(
-            pk, f"WINDOW#{window_start}", member, failures, start_epoch + window + 86_400
+            pk, f"WINDOW#{window_start}", failure, failures, start_epoch + window + 86_400
         )
         state = self.repository.get_item(pk, "STATE") or {}
         if _paused(state, now):
             return True
         # At most one pause per window: once a pause ended (cool-down or release), the failures already
-        # counted in its window do not pause the workflow again; the next window counts afresh.
-        if total > brake.maxFailures and state.get("window_start") != window_start:
+        # counted in its window, or an earlier one, do not pause the workflow again; a later window counts afresh.
+        if total > brake.maxFailures and str(state.get("window_start") or "") < window_start:
             until = now + timedelta(minutes=brake.coolDownMinutes) if brake.coolDownMinutes else None
             self.repository.put_record(
                 {

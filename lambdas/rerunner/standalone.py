@@ -51,7 +51,7 @@ class StandaloneRuns(Brake):
     def handle_run(self, work: Work) -> Outcome:
         outcome = Outcome(work)
         try:
-            failed = self._failed_run(work.id, work.uuid)
+            failed, answered_now = self._failed_run(work.id, work.uuid)
         except NotFound:
             outcome.skipped = "run no longer exists"
             return outcome
@@ -106,6 +106,12 @@ class StandaloneRuns(Brake):
             self._decide(outcome, pk, sk, {**record, "due_at": iso_time(due)}, Decided.DELAYED)
             return outcome
 
+        # StartRun copies whatever run the id names when it is called: a failure that waited (a delay, the
+        # brake) may have been deleted and its id given to another run since it was recorded.
+        gone = None if answered_now else self._gone(failed)
+        if gone:
+            self._decide(outcome, pk, sk, {**record, "why": gone}, Decided.GONE)
+            return outcome
         request = self._run_request(failed, decision)
         self._claim(pk, sk, request)
         # Won, or lost to an attempt that recorded no result (crash, timeout, concurrent call): either way
@@ -135,17 +141,30 @@ class StandaloneRuns(Brake):
         outcome.started.append(new_run_id)
         return outcome
 
-    def _failed_run(self, run_id: str, run_uuid: str | None) -> RunDetails:
-        """The failed run's facts: the recorder's GetRun details when already recorded, else one GetRun.
+    def _failed_run(self, run_id: str, run_uuid: str | None) -> tuple[RunDetails, bool]:
+        """The failed run's facts: the recorder's GetRun details when already recorded, else one GetRun;
+        and whether GetRun answered them now (which proves the id still names the run).
         A run is (id, uuid): GetRun answering with another uuid means the id was reused, this run is gone."""
         found = self.repository.run_summary(run_id, run_uuid) if run_uuid else None
         summary = found if found is not None else (self.repository.live_run_summaries([run_id]).get(run_id) or {})
         if is_enriched(summary) and (run_uuid is None or summary.get("uuid") == run_uuid):
-            return RunDetails.model_validate(summary)
+            return RunDetails.model_validate(summary), False
         details = run_details(self.aws.get_run(run_id))
         if run_uuid is not None and details.uuid != run_uuid:
             raise NotFound(f"run {run_id} ({run_uuid}) was deleted; its id now names run {details.uuid}")
-        return details
+        return details, True
+
+    def _gone(self, failed: RunDetails) -> str | None:
+        """Why StartRun(runId) can no longer copy the failed run (one GetRun), or None when its id still
+        names it. HealthOmics reuses the ids of deleted runs and their DELETED events can be lost."""
+        try:
+            named = run_details(self.aws.get_run(failed.run_id)).uuid
+        except NotFound:
+            return f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start"
+        if failed.uuid and named != failed.uuid:
+            return (f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start; "
+                    f"its id now names run {named}, which StartRun would have copied")
+        return None
 
     def _run_request(self, failed: RunDetails, decision: Decision) -> dict[str, Any]:
         role = failed.role_arn or self.config.omics_role_arn

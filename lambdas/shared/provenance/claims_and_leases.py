@@ -56,6 +56,7 @@ class ClaimsAndLeasesMixin(RepositoryBase):
     # RUN#<runId>/RERUN#<attempt:02>            why a failed run was (not) re-run as that attempt
     # BATCH#<batchId>/RERUN#<attempt:02>#<group> one follow-up batch of a batch's failed members
     # BRAKE#<workflowId>/WINDOW#<start>          failures of a workflow in one fixed window (TTL)
+    # BRAKE#<workflowId>/COUNTED#<failure>      when a failure was first counted: its window (TTL)
     # BRAKE#<workflowId>/STATE                   the workflow's automatic re-runs are paused (or released)
     # BRAKE#<workflowId>/HELD#<kind>#<id>        work skipped while paused, re-queued on release
     def record_decision(self, pk: str, sk: str, attributes: Mapping[str, Any],
@@ -78,9 +79,11 @@ class ClaimsAndLeasesMixin(RepositoryBase):
             return False
         return True
 
-    def first_seen(self, pk: str, sk: str, seen_at: str) -> str:
-        """When a decision was first taken (set once; every later call reads the first value)."""
-        item = self._update({keys.PK: pk, keys.SK: sk}, _Update(set_if_absent={"first_seen_at": seen_at}))
+    def first_seen(self, pk: str, sk: str, seen_at: str, expires_at: int | None = None) -> str:
+        """When something (a decision, a failure the brake counted) was first seen: set once, every later call
+        reads the first value. `expires_at`: the item's TTL, for items that exist only to remember that."""
+        first = {"first_seen_at": seen_at, **({keys.TTL_ATTRIBUTE: expires_at} if expires_at else {})}
+        item = self._update({keys.PK: pk, keys.SK: sk}, _Update(set_if_absent=first))
         return str(item["first_seen_at"])
 
     def complete_claim(self, pk: str, sk: str, attributes: Mapping[str, Any]) -> None:
