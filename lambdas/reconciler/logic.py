@@ -268,6 +268,11 @@ class _RememberingOmics:
         return getattr(self._client, name)
 
 
+def _deferrable(error: Exception) -> bool:
+    """An error that leaves one stale entity for the next sweep (the rest of the sweep goes on)."""
+    return isinstance(error, RetryableError) or (isinstance(error, ProvenanceError) and error.retryable)
+
+
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -369,7 +374,7 @@ class Reconciler:
             report.stopped_early = True
             return False
         except (RetryableError, ProvenanceError) as error:
-            if isinstance(error, ProvenanceError) and not error.retryable:
+            if not _deferrable(error):
                 raise
             report.deferred += 1
             log_error("warning", "stale entity left for the next sweep", error)
@@ -485,7 +490,10 @@ class Reconciler:
         observation = observe(parsed)
         try:
             outcome = self.recorder.record(parsed)
-        except RetryableError:
+        except (RetryableError, ProvenanceError) as error:
+            if not _deferrable(error):
+                raise
+            # Deferred by `_item` (a throttled HealthOmics call or table write): the status may have moved already
             self._write_history([self.repository.history_item(observation)])
             if self._order_of(heal) == observation.order:  # the status moved: by this heal
                 self._note_heal(heal, when, report)

@@ -7,17 +7,21 @@ Guide, "Working with HealthOmics runs" (HealthOmics 실행 사용): HealthOmics 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from reconciler.logic import HEALED, Reconciler
+from reconciler.logic import HEALED, Reconciler, heals_of
 
 from shared.events import parse_omics_event
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import run_views
 from shared.recorder import Recorder
-from tests.factories import create_provenance_table, get_run_response, run_event
+from tests.factories import create_provenance_table, get_run_response, list_run_tasks_response, run_event
+
+pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` fixture
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -72,6 +76,45 @@ def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> N
         assert [(h.entity_id, h.status) for h in report.healed] == [("962", "CANCELLED")]
         assert report.summary()["deferred"] == 1 and not report.stopped_early
         assert [i["run_id"] for i in repository.active_since_before("RUN", "~")] == ["961"]
+
+
+def test_a_heal_deferred_by_a_throttled_table_write_keeps_its_status_history(
+        table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen: a run whose FAILED event was lost (events are best effort, guide §1) was healed by the sweep, but a
+    throttled table write during its enrichment (a retryable ProvenanceError, after the SDK's retries) deferred it;
+    the next sweep finished the enrichment, yet the run's status history still ended at RUNNING under a summary
+    saying FAILED, and no HEALED record said the failure was healed. The heal's history item and HEALED record
+    were written on a throttled HealthOmics call (RetryableError) only, not on the table errors the sweep defers
+    all the same."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    repository.put_items(recorder.record(parse_omics_event(run_event("5000001", "RUNNING", T0))).history)
+    reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
+    real = repository.record_run_details
+    throttled_once: list[bool] = []
+
+    def record_run_details(*args: Any, **kwargs: Any) -> None:
+        if not throttled_once:
+            throttled_once.append(True)
+            raise ProvenanceError("update_item failed: ProvisionedThroughputExceededException", True)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "record_run_details", record_run_details)
+    failed = get_run_response("5000001", "FAILED", creationTime=T0, startTime=T0,
+                              stopTime=T0 + timedelta(minutes=20))
+    for _ in range(2):  # the deferred sweep, then the one that finishes the enrichment
+        stub.add_response("get_run", failed, {"id": "5000001"})
+        stub.add_response("list_run_tasks", list_run_tasks_response("5000001", 1), {"id": "5000001"})
+    assert reconciler.sweep(T0 + timedelta(hours=1)).deferred == 1
+    reconciler.sweep(T0 + timedelta(hours=2))
+
+    items = repository.run_items("5000001", "uuid-5000001")
+    summary = next(i for i in items if i["sk"] == "SUMMARY")
+    history = [i["status"] for i in items if i.get("entity") == "RUN_STATUS"]
+    assert summary["status"] == "FAILED" and "details_recorded_at" in summary
+    assert history == ["RUNNING", "FAILED"] and [h["status"] for h in heals_of(items)] == ["FAILED"], (
+        f"summary FAILED (enriched) but status history {history} and HEALED records {heals_of(items)}")
 
 
 def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> None:
