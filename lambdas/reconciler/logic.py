@@ -12,11 +12,11 @@ HealthOmics calls are few and rate-limited (the client's token bucket): with few
 each; with many, ListRuns pages per active status (100 runs a page) tell which runs are unchanged, and
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
-was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
-recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs deleted) whose members were not recorded
-(one HealthOmics no longer knows, DeleteBatch, is recorded as such). A batch at RUNS_DELETING stays in the index
-until the status that follows it is recorded: its GetBatch heals a lost RUNS_DELETED. Every heal is recorded
-once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
+was throttled, a recorder message gone to the DLQ, a terminal event lost before DELETED) stays in the `active`
+index: the sweep finishes it as the recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs
+deleted) whose members were not recorded (one HealthOmics no longer knows, DeleteBatch, is recorded as such).
+A batch at RUNS_DELETING stays in the index until the status that follows it is recorded: its GetBatch heals a
+lost RUNS_DELETED. Every heal is recorded once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
 A run is (run id, run uuid): HealthOmics reuses the ids of deleted runs. GetRun takes the id alone, so an
@@ -268,6 +268,11 @@ class _RememberingOmics:
         return getattr(self._client, name)
 
 
+def _awaits_enrichment_only(run: dict[str, Any]) -> bool:
+    """A run in the `active` index whose status can no longer change (terminal, or deleted before its enrichment)."""
+    return run.get("outcome") in RUN_TERMINAL or run.get("status") == RunStatus.DELETED
+
+
 def _deferrable(error: Exception) -> bool:
     """An error that leaves one stale entity for the next sweep (the rest of the sweep goes on)."""
     return isinstance(error, RetryableError) or (isinstance(error, ProvenanceError) and error.retryable)
@@ -306,8 +311,8 @@ class Reconciler:
         stale_runs = [i for i in active_runs if i.get("active_sk", "") < threshold]
         report.runs_checked = len(stale_runs)
         known: dict[str, dict[str, Any]] = {}
-        # Terminal runs here only await their enrichment's end: a ListRuns pass is for runs still active.
-        listed = self._listed_active([i for i in stale_runs if i.get("outcome") not in RUN_TERMINAL], report)
+        # Terminal and deleted runs here only await their enrichment's end: a ListRuns pass is for runs still active.
+        listed = self._listed_active([i for i in stale_runs if not _awaits_enrichment_only(i)], report)
         raw_omics = self.recorder.omics
         self.recorder._omics = _RememberingOmics(raw_omics, known)
         try:
@@ -400,14 +405,15 @@ class Reconciler:
         if not run_uuid:  # every run summary is written under its uuid; an item without one is not a run's
             report.unchanged += 1
             return
-        if item.get("outcome") in RUN_TERMINAL and recorded != RunStatus.DELETED:
+        if _awaits_enrichment_only(item):
             if not enrichment_due(item):  # enriched; a later terminal event put it back in the index
                 self.repository.finish_run(run_id, run_uuid)
                 report.unchanged += 1
                 return
-            # Its terminal status is recorded, its enrichment never finished (a heal whose enrichment failed,
-            # a message gone to the DLQ): finish it as the recorder would have (GetRun + ListRunTasks).
-            self.recorder.finish_run(run_id, run_uuid, str(item["outcome"]))
+            # Its terminal status (or its deletion) is recorded, its enrichment never finished (a heal whose
+            # enrichment failed, a message gone to the DLQ, a terminal event lost before DELETED): finish it as the
+            # recorder would have (GetRun + ListRunTasks; a run GetRun no longer knows is recorded gone).
+            self.recorder.finish_run(run_id, run_uuid, str(item.get("outcome") or recorded))
             report.enriched += 1
             return
         if listed is not None and run_id in listed:
@@ -420,6 +426,7 @@ class Reconciler:
                 # the service no longer knows this run.
                 self._heal_run({"id": run_id, "uuid": run_uuid, "arn": item.get("arn")}, RunStatus.DELETED,
                                _second(now), recorded, gone, report)
+                self.repository.finish_run(run_id, run_uuid)  # nothing is left to enrich it from
                 return
             assert fetched is not None
             truth, source = fetched, "GetRun"
@@ -430,6 +437,11 @@ class Reconciler:
             known.pop(run_id, None)
             return
         self._heal_run(truth, status, run_status_time(truth, status, _second(now)), recorded, source, report)
+        if status == RunStatus.DELETED:
+            # A deleted run stays in the index until enriched (its terminal status was never recorded): enrich it
+            # now, from the GetRun answer in hand.
+            self.recorder.finish_run(run_id, run_uuid, RunStatus.DELETED)
+            report.enriched += 1
         known.pop(run_id, None)
 
     def _heal_run(self, run: dict[str, Any], status: str, when: datetime, recorded: str | None, source: str,

@@ -52,6 +52,36 @@ def test_a_stale_run_whose_id_now_names_another_run_is_healed_to_deleted() -> No
         assert repository.active_since_before("RUN", "~") == []
 
 
+def test_a_run_whose_terminal_event_was_lost_before_its_deleted_event_is_enriched_by_a_sweep(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: a run recorded RUNNING whose FAILED event was lost (events are best effort, guide §1) and whose DELETED
+    event arrived kept no failure reason, inputs, digests or tasks, and no sweep ever asked GetRun: DELETED took it
+    out of the `active` index at once and only a terminal event enriches. It now stays in the index until a sweep
+    has enriched it (GetRun still answers a deleted run under its uuid, status DELETED: guide §2 lists DELETED among
+    run statuses); so does a run whose only recorded event is DELETED."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id, status, minutes in (("3000002", "RUNNING", 10), ("3000002", "DELETED", 50),
+                                    ("3000003", "DELETED", 50)):
+        repository.put_items(recorder.record(
+            parse_omics_event(run_event(run_id, status, T0 + timedelta(minutes=minutes)))).history)
+    for run_id in ("3000002", "3000003"):
+        stub.add_response("get_run", get_run_response(run_id, "DELETED"), {"id": run_id})
+        stub.add_response("list_run_tasks", list_run_tasks_response(run_id, 1), {"id": run_id})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=3))
+
+    for run_id in ("3000002", "3000003"):
+        summary = repository.run_summary(run_id, f"uuid-{run_id}") or {}
+        assert "details_recorded_at" in summary, (
+            f"run {run_id} recorded {summary.get('status')} with no GetRun details ever "
+            f"(digest={summary.get('digest')}); active index: {repository.active_since_before('RUN', '~')}")
+        assert (summary["status"], summary.get("outcome"), summary["api_status"]) == ("DELETED", None, "DELETED")
+    assert report.enriched == 2 and not report.used_list_runs and report.healed == []
+    assert repository.active_since_before("RUN", "~") == []
+
+
 def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> None:
     """A throttled GetRun for one stale run (the service already retried) leaves that run for the next
     sweep; the other stale runs are still healed and the sweep is recorded."""
