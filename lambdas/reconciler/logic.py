@@ -87,6 +87,8 @@ def _arn_parts(arn: str | None) -> tuple[str | None, str | None]:
 def run_status_time(run: dict[str, Any], status: str, fallback: datetime) -> datetime:
     """The API's own time for a run status (GetRun or a ListRuns item)."""
     candidates: tuple[str, ...]
+    if status == RunStatus.DELETED:
+        return fallback  # the API keeps no deletion time: it happened after stopTime, at the latest by now
     if status in RUN_TERMINAL:
         candidates = ("stopTime", "startTime", "creationTime")
     elif status in (RunStatus.RUNNING, RunStatus.STOPPING):

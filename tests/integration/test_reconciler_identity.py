@@ -17,7 +17,7 @@ from reconciler.logic import HEALED, Reconciler, heals_of
 
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
-from shared.provenance.views import run_views
+from shared.provenance.views import run_view, run_views
 from shared.recorder import Recorder
 from tests.factories import create_provenance_table, get_run_response, list_run_tasks_response, run_event
 
@@ -80,6 +80,31 @@ def test_a_run_whose_terminal_event_was_lost_before_its_deleted_event_is_enriche
         assert (summary["status"], summary.get("outcome"), summary["api_status"]) == ("DELETED", None, "DELETED")
     assert report.enriched == 2 and not report.used_list_runs and report.healed == []
     assert repository.active_since_before("RUN", "~") == []
+
+
+def test_a_run_healed_to_deleted_is_not_recorded_as_deleted_before_it_ran(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: a run created at T0 and recorded RUNNING at T0+10 min, its terminal and DELETED events lost (guide §1),
+    was healed by a sweep whose GetRun answered DELETED (same uuid); the heal was timed at the run's creationTime,
+    so its status history read DELETED (T0) before RUNNING (T0+10 min). GetRun keeps no deletion time (guide §2:
+    creation, start and stop times): a deletion follows stopTime, so the heal takes the sweep's time."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    recorder.repository.put_items(
+        recorder.record(parse_omics_event(run_event("3000001", "RUNNING", T0 + timedelta(minutes=10)))).history)
+    stub.add_response("get_run", get_run_response(
+        "3000001", "DELETED", creationTime=T0, startTime=T0 + timedelta(minutes=10),
+        stopTime=T0 + timedelta(minutes=40)), {"id": "3000001"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("3000001", 1), {"id": "3000001"})
+
+    Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=2))
+
+    view = run_view(recorder.repository, "3000001", "uuid-3000001")
+    assert view is not None and view.status == "DELETED"
+    times = {h["status"]: h["time"] for h in view.history}
+    assert times["DELETED"] > times["RUNNING"], (
+        f"DELETED recorded at {times['DELETED']}, before the run's RUNNING at {times['RUNNING']}")
+    assert times["DELETED"].startswith("2026-03-01T02:00:00")  # the sweep's time, to the second
 
 
 def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> None:
