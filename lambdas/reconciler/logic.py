@@ -22,8 +22,8 @@ lost RUNS_DELETED. Every heal is recorded once (`RUN#<id>`/`UUID#<uuid>#HEALED#.
 A run is (run id, run uuid): HealthOmics reuses the ids of deleted runs. GetRun takes the id alone, so an
 answer with another uuid means the recorded run was deleted (and its id given to a new run): the recorded
 run is healed to DELETED, and the new run is left to its own events. ListRuns items carry no uuid: a listed
-id is taken as the recorded run (a reused id needs the recorded run terminal and deleted first, which the
-GetRun path then finds out once the listing no longer shows it active).
+id is taken as the recorded run unless its creationTime is later than the recorded run's last event (a run
+created since took the id): that run is checked by GetRun.
 """
 
 from __future__ import annotations
@@ -275,6 +275,13 @@ def _awaits_enrichment_only(run: dict[str, Any]) -> bool:
     return run.get("outcome") in RUN_TERMINAL or run.get("status") == RunStatus.DELETED
 
 
+def _created_after(listed: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    """A listed run (ListRuns items carry no uuid) created after the recorded run's last event is another run that
+    took its id once it was deleted. Compared to the second: event times are truncated, creation times are not."""
+    created = listed.get("creationTime")
+    return isinstance(created, datetime) and iso_time(_second(created)) > str(recorded.get("status_time") or "")
+
+
 def _deferrable(error: Exception) -> bool:
     """An error that leaves one stale entity for the next sweep (the rest of the sweep goes on)."""
     return isinstance(error, RetryableError) or (isinstance(error, ProvenanceError) and error.retryable)
@@ -418,9 +425,10 @@ class Reconciler:
             self.recorder.finish_run(run_id, run_uuid, str(item.get("outcome") or recorded))
             report.enriched += 1
             return
-        if listed is not None and run_id in listed:
-            truth, source = {**listed[run_id], "uuid": run_uuid}, "ListRuns"
-        else:
+        listed_run = listed.get(run_id) if listed is not None else None
+        if listed_run is not None and not _created_after(listed_run, item):
+            truth, source = {**listed_run, "uuid": run_uuid}, "ListRuns"
+        else:  # not listed, or listed but another run's (GetRun tells them apart by uuid)
             fetched = self._get_run(run_id)
             gone = "NotFound" if fetched is None else "IdReused" if fetched.get("uuid") != run_uuid else None
             if gone:

@@ -13,13 +13,20 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from reconciler.logic import HEALED, Reconciler, heals_of
+from reconciler.logic import ACTIVE_RUN_STATUSES, HEALED, Reconciler, heals_of
 
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.provenance.views import run_view, run_views
 from shared.recorder import Recorder
-from tests.factories import create_provenance_table, get_run_response, list_run_tasks_response, run_event
+from tests.factories import (
+    ACCOUNT,
+    REGION,
+    create_provenance_table,
+    get_run_response,
+    list_run_tasks_response,
+    run_event,
+)
 
 pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` fixture
 
@@ -105,6 +112,45 @@ def test_a_run_healed_to_deleted_is_not_recorded_as_deleted_before_it_ran(
     assert times["DELETED"] > times["RUNNING"], (
         f"DELETED recorded at {times['DELETED']}, before the run's RUNNING at {times['RUNNING']}")
     assert times["DELETED"].startswith("2026-03-01T02:00:00")  # the sweep's time, to the second
+
+
+def _listed(run_id: str, status: str, created: datetime) -> dict[str, Any]:
+    """A ListRuns item (no uuid)."""
+    return {"arn": f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{run_id}", "id": run_id, "status": status,
+            "workflowId": "1234567", "name": f"run-{run_id}", "creationTime": created,
+            "startTime": created + timedelta(minutes=5)}
+
+
+def test_a_deleted_runs_record_is_not_healed_with_the_status_of_the_new_run_that_took_its_id(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: run 4000001 (uuid-4000001), recorded PENDING, its later events lost, ended and was deleted; HealthOmics
+    gave its id to a new run created two hours later, now RUNNING. A sweep with many stale runs used ListRuns, took
+    the listed id for the recorded run and healed the deleted run to RUNNING with the new run's start time, every
+    sweep until the new run ended. ListRuns items carry no uuid but do carry creationTime; the ids of deleted runs
+    are reused (guide, "Working with HealthOmics runs"; §2: GetRun returns the uuid): a listed run created after the
+    recorded run's last event is another run, so the recorded run is checked by GetRun, which finds it gone."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id, status in (("4000001", "PENDING"), ("4000002", "RUNNING")):
+        repository.put_items(recorder.record(parse_omics_event(run_event(run_id, status, T0))).history)
+    new_run_created = T0 + timedelta(hours=2)
+    for status in ACTIVE_RUN_STATUSES:
+        items = [_listed("4000001", "RUNNING", new_run_created), _listed("4000002", "RUNNING", T0)] \
+            if status == "RUNNING" else []
+        stub.add_response("list_runs", {"items": items}, {"status": status, "maxResults": 100})
+    stub.add_response("get_run", get_run_response("4000001", "RUNNING", uuid="uuid-new", creationTime=new_run_created),
+                      {"id": "4000001"})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30), list_runs_above=1).sweep(T0 + timedelta(hours=3))
+
+    healed = [(h.entity_id, h.run_uuid, h.recorded_status, h.status, h.source) for h in report.healed]
+    summary = repository.run_summary("4000001", "uuid-4000001") or {}
+    assert healed == [("4000001", "uuid-4000001", "PENDING", "DELETED", "IdReused")], (
+        f"deleted run uuid-4000001 healed from the new run's listing: {healed}; its record now says "
+        f"{summary.get('status')} since {summary.get('status_time')}")
+    assert report.used_list_runs and report.unchanged == 1  # 4000002: listed, created before its own events
+    assert [i["run_id"] for i in repository.active_since_before("RUN", "~")] == ["4000002"]
 
 
 def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> None:
