@@ -320,8 +320,7 @@ class Reconciler:
         stale_runs = [i for i in active_runs if i.get("active_sk", "") < threshold]
         report.runs_checked = len(stale_runs)
         known: dict[str, dict[str, Any]] = {}
-        # Terminal and deleted runs here only await their enrichment's end: a ListRuns pass is for runs still active.
-        listed = self._listed_active([i for i in stale_runs if not _awaits_enrichment_only(i)], report)
+        stale_runs, listed = self._listing(stale_runs, report)
         raw_omics = self.recorder.omics
         self.recorder._omics = _RememberingOmics(raw_omics, known)
         try:
@@ -359,6 +358,21 @@ class Reconciler:
         if self.time_left() < self.safety_seconds:
             report.stopped_early = True  # the rest is still stale: the next sweep picks it up
         return report.stopped_early
+
+    def _listing(self, stale_runs: list[dict[str, Any]],
+                 report: SweepReport) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+        """The stale runs to reconcile now, and the ListRuns pass over those still active (None: a GetRun each).
+        Terminal and deleted runs here only await their enrichment's end: a ListRuns pass is for runs still active."""
+        still_active = [i for i in stale_runs if not _awaits_enrichment_only(i)]
+        try:
+            return stale_runs, self._listed_active(still_active, report)
+        except RetryableError as error:
+            # Without the listing the active runs wait for the next sweep (a GetRun each is what the listing
+            # spares the quota); the runs awaiting their enrichment and the batches are reconciled all the same.
+            report.deferred += len(still_active)
+            report.stopped_early = isinstance(error, DeadlineExceeded)
+            log_error("warning", "ListRuns failed: the stale active runs are left for the next sweep", error)
+            return [i for i in stale_runs if _awaits_enrichment_only(i)], None
 
     def _listed_active(self, stale: list[dict[str, Any]], report: SweepReport) -> dict[str, dict[str, Any]] | None:
         """With many stale runs, one ListRuns pass per active status (100 runs a page) instead of a

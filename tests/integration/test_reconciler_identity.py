@@ -22,6 +22,7 @@ from shared.recorder import Recorder
 from tests.factories import (
     ACCOUNT,
     REGION,
+    batch_event,
     create_provenance_table,
     get_run_response,
     list_run_tasks_response,
@@ -216,6 +217,31 @@ def test_a_heal_deferred_by_a_throttled_table_write_keeps_its_status_history(
     assert summary["status"] == "FAILED" and "details_recorded_at" in summary
     assert history == ["RUNNING", "FAILED"] and [h["status"] for h in heals_of(items)] == ["FAILED"], (
         f"summary FAILED (enriched) but status history {history} and HEALED records {heals_of(items)}")
+
+
+def test_a_failed_list_runs_pass_leaves_the_active_runs_for_the_next_sweep_not_the_whole_sweep(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """With many stale runs the sweep lists the active statuses with ListRuns (quota 10 TPS, guide §5). A throttled
+    ListRuns (the service already retried) must leave those runs for the next sweep as a throttled GetRun leaves
+    one run: the stale batch is still reconciled and the sweep recorded."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id in ("6000001", "6000002"):
+        repository.put_items(recorder.record(parse_omics_event(run_event(run_id, "RUNNING", T0))).history)
+    repository.put_items(recorder.record(parse_omics_event(batch_event("b6", "SUBMITTING", T0))).history)
+    stub.add_client_error("list_runs", "ThrottlingException", "Rate exceeded", 400,
+                          expected_params={"status": "PENDING", "maxResults": 100})
+    stub.add_response("get_batch", {"id": "b6", "status": "INPROGRESS", "submittedTime": T0 + timedelta(minutes=5)},
+                      {"batchId": "b6"})
+    stub.add_response("list_runs_in_batch", {"runs": []}, {"batchId": "b6", "maxItems": 100})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30), list_runs_above=1).sweep(T0 + timedelta(hours=1))
+
+    assert [(h.kind, h.entity_id, h.status) for h in report.healed] == [("BATCH", "b6", "INPROGRESS")]
+    assert report.deferred == 2 and not report.stopped_early
+    assert len(repository.items_with_prefix("RECONCILE#SWEEPS", "SWEEP#")) == 1
+    assert sorted(i["run_id"] for i in repository.active_since_before("RUN", "~")) == ["6000001", "6000002"]
 
 
 def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> None:
