@@ -70,7 +70,7 @@ from shared.omics import paginate
 from shared.provenance import keys
 from shared.provenance.caches_and_prunes import PrunePassFinal
 from shared.provenance.repository import ProvenanceRepository
-from shared.status import RUN_TERMINAL, iso_time
+from shared.status import RUN_TERMINAL, RunStatus, iso_time
 
 if TYPE_CHECKING:
     from pruner.inventory import InventoryReport
@@ -650,10 +650,11 @@ class Pruner:
         ):
             # The pass outlived its lease and another pass owns the cache now: touch nothing.
             return self._complete(item, None, {"aborted": "cache lease lost"}, checkpointed_counts(record)) or "aborted"
-        # Runs still running; a finished run whose recording is not finished yet (in the index too) writes no
-        # more cache entries.
+        # Runs still running; a finished or deleted run whose recording is not finished yet (in the index too)
+        # writes no more cache entries.
         active_runs = {i["run_id"] for i in self.repository.active_since_before("RUN", FAR_FUTURE)
-                       if "run_id" in i and i.get("outcome") not in RUN_TERMINAL}
+                       if "run_id" in i and i.get("outcome") not in RUN_TERMINAL
+                       and i.get("status") != RunStatus.DELETED}
         state = (
             ScanState.model_validate(record["checkpoint"])
             if record.get("checkpoint")

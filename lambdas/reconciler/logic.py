@@ -12,18 +12,18 @@ HealthOmics calls are few and rate-limited (the client's token bucket): with few
 each; with many, ListRuns pages per active status (100 runs a page) tell which runs are unchanged, and
 only runs that left every active status cost a GetRun, which the recorder's enrichment then reuses.
 Batches cost one GetBatch each. A terminal run whose enrichment never finished (a heal whose ListRunTasks
-was throttled, a recorder message gone to the DLQ) stays in the `active` index: the sweep finishes it as the
-recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs deleted) whose members were not recorded
-(one HealthOmics no longer knows, DeleteBatch, is recorded as such). A batch at RUNS_DELETING stays in the index
-until the status that follows it is recorded: its GetBatch heals a lost RUNS_DELETED. Every heal is recorded
-once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
+was throttled, a recorder message gone to the DLQ, a terminal event lost before DELETED) stays in the `active`
+index: the sweep finishes it as the recorder would have; so with an ended batch (PROCESSED, CANCELLED, or its runs
+deleted) whose members were not recorded (one HealthOmics no longer knows, DeleteBatch, is recorded as such).
+A batch at RUNS_DELETING stays in the index until the status that follows it is recorded: its GetBatch heals a
+lost RUNS_DELETED. Every heal is recorded once (`RUN#<id>`/`UUID#<uuid>#HEALED#...`,
 `BATCH#<id>`/`HEALED#...`, entity HEALED, a conditional create) and counted (metric RecordsHealed).
 
 A run is (run id, run uuid): HealthOmics reuses the ids of deleted runs. GetRun takes the id alone, so an
 answer with another uuid means the recorded run was deleted (and its id given to a new run): the recorded
 run is healed to DELETED, and the new run is left to its own events. ListRuns items carry no uuid: a listed
-id is taken as the recorded run (a reused id needs the recorded run terminal and deleted first, which the
-GetRun path then finds out once the listing no longer shows it active).
+id is taken as the recorded run unless its creationTime is later than the recorded run's last event (a run
+created since took the id): that run is checked by GetRun.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def _arn_parts(arn: str | None) -> tuple[str | None, str | None]:
 def run_status_time(run: dict[str, Any], status: str, fallback: datetime) -> datetime:
     """The API's own time for a run status (GetRun or a ListRuns item)."""
     candidates: tuple[str, ...]
+    if status == RunStatus.DELETED:
+        return fallback  # the API keeps no deletion time: it happened after stopTime, at the latest by now
     if status in RUN_TERMINAL:
         candidates = ("stopTime", "startTime", "creationTime")
     elif status in (RunStatus.RUNNING, RunStatus.STOPPING):
@@ -268,6 +270,23 @@ class _RememberingOmics:
         return getattr(self._client, name)
 
 
+def _awaits_enrichment_only(run: dict[str, Any]) -> bool:
+    """A run in the `active` index whose status can no longer change (terminal, or deleted before its enrichment)."""
+    return run.get("outcome") in RUN_TERMINAL or run.get("status") == RunStatus.DELETED
+
+
+def _created_after(listed: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    """A listed run (ListRuns items carry no uuid) created after the recorded run's last event is another run that
+    took its id once it was deleted. Compared to the second: event times are truncated, creation times are not."""
+    created = listed.get("creationTime")
+    return isinstance(created, datetime) and iso_time(_second(created)) > str(recorded.get("status_time") or "")
+
+
+def _deferrable(error: Exception) -> bool:
+    """An error that leaves one stale entity for the next sweep (the rest of the sweep goes on)."""
+    return isinstance(error, RetryableError) or (isinstance(error, ProvenanceError) and error.retryable)
+
+
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -301,8 +320,7 @@ class Reconciler:
         stale_runs = [i for i in active_runs if i.get("active_sk", "") < threshold]
         report.runs_checked = len(stale_runs)
         known: dict[str, dict[str, Any]] = {}
-        # Terminal runs here only await their enrichment's end: a ListRuns pass is for runs still active.
-        listed = self._listed_active([i for i in stale_runs if i.get("outcome") not in RUN_TERMINAL], report)
+        stale_runs, listed = self._listing(stale_runs, report)
         raw_omics = self.recorder.omics
         self.recorder._omics = _RememberingOmics(raw_omics, known)
         try:
@@ -341,6 +359,21 @@ class Reconciler:
             report.stopped_early = True  # the rest is still stale: the next sweep picks it up
         return report.stopped_early
 
+    def _listing(self, stale_runs: list[dict[str, Any]],
+                 report: SweepReport) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+        """The stale runs to reconcile now, and the ListRuns pass over those still active (None: a GetRun each).
+        Terminal and deleted runs here only await their enrichment's end: a ListRuns pass is for runs still active."""
+        still_active = [i for i in stale_runs if not _awaits_enrichment_only(i)]
+        try:
+            return stale_runs, self._listed_active(still_active, report)
+        except RetryableError as error:
+            # Without the listing the active runs wait for the next sweep (a GetRun each is what the listing
+            # spares the quota); the runs awaiting their enrichment and the batches are reconciled all the same.
+            report.deferred += len(still_active)
+            report.stopped_early = isinstance(error, DeadlineExceeded)
+            log_error("warning", "ListRuns failed: the stale active runs are left for the next sweep", error)
+            return [i for i in stale_runs if _awaits_enrichment_only(i)], None
+
     def _listed_active(self, stale: list[dict[str, Any]], report: SweepReport) -> dict[str, dict[str, Any]] | None:
         """With many stale runs, one ListRuns pass per active status (100 runs a page) instead of a
         GetRun per run. A run absent from every listing has left the active statuses (or is gone)."""
@@ -369,7 +402,7 @@ class Reconciler:
             report.stopped_early = True
             return False
         except (RetryableError, ProvenanceError) as error:
-            if isinstance(error, ProvenanceError) and not error.retryable:
+            if not _deferrable(error):
                 raise
             report.deferred += 1
             log_error("warning", "stale entity left for the next sweep", error)
@@ -395,19 +428,21 @@ class Reconciler:
         if not run_uuid:  # every run summary is written under its uuid; an item without one is not a run's
             report.unchanged += 1
             return
-        if item.get("outcome") in RUN_TERMINAL and recorded != RunStatus.DELETED:
+        if _awaits_enrichment_only(item):
             if not enrichment_due(item):  # enriched; a later terminal event put it back in the index
                 self.repository.finish_run(run_id, run_uuid)
                 report.unchanged += 1
                 return
-            # Its terminal status is recorded, its enrichment never finished (a heal whose enrichment failed,
-            # a message gone to the DLQ): finish it as the recorder would have (GetRun + ListRunTasks).
-            self.recorder.finish_run(run_id, run_uuid, str(item["outcome"]))
+            # Its terminal status (or its deletion) is recorded, its enrichment never finished (a heal whose
+            # enrichment failed, a message gone to the DLQ, a terminal event lost before DELETED): finish it as the
+            # recorder would have (GetRun + ListRunTasks; a run GetRun no longer knows is recorded gone).
+            self.recorder.finish_run(run_id, run_uuid, str(item.get("outcome") or recorded))
             report.enriched += 1
             return
-        if listed is not None and run_id in listed:
-            truth, source = {**listed[run_id], "uuid": run_uuid}, "ListRuns"
-        else:
+        listed_run = listed.get(run_id) if listed is not None else None
+        if listed_run is not None and not _created_after(listed_run, item):
+            truth, source = {**listed_run, "uuid": run_uuid}, "ListRuns"
+        else:  # not listed, or listed but another run's (GetRun tells them apart by uuid)
             fetched = self._get_run(run_id)
             gone = "NotFound" if fetched is None else "IdReused" if fetched.get("uuid") != run_uuid else None
             if gone:
@@ -415,6 +450,7 @@ class Reconciler:
                 # the service no longer knows this run.
                 self._heal_run({"id": run_id, "uuid": run_uuid, "arn": item.get("arn")}, RunStatus.DELETED,
                                _second(now), recorded, gone, report)
+                self.repository.finish_run(run_id, run_uuid)  # nothing is left to enrich it from
                 return
             assert fetched is not None
             truth, source = fetched, "GetRun"
@@ -425,6 +461,11 @@ class Reconciler:
             known.pop(run_id, None)
             return
         self._heal_run(truth, status, run_status_time(truth, status, _second(now)), recorded, source, report)
+        if status == RunStatus.DELETED:
+            # A deleted run stays in the index until enriched (its terminal status was never recorded): enrich it
+            # now, from the GetRun answer in hand.
+            self.recorder.finish_run(run_id, run_uuid, RunStatus.DELETED)
+            report.enriched += 1
         known.pop(run_id, None)
 
     def _heal_run(self, run: dict[str, Any], status: str, when: datetime, recorded: str | None, source: str,
@@ -485,7 +526,10 @@ class Reconciler:
         observation = observe(parsed)
         try:
             outcome = self.recorder.record(parsed)
-        except RetryableError:
+        except (RetryableError, ProvenanceError) as error:
+            if not _deferrable(error):
+                raise
+            # Deferred by `_item` (a throttled HealthOmics call or table write): the status may have moved already
             self._write_history([self.repository.history_item(observation)])
             if self._order_of(heal) == observation.order:  # the status moved: by this heal
                 self._note_heal(heal, when, report)

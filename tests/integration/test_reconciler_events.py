@@ -39,6 +39,7 @@ def test_each_status_takes_the_api_time_that_belongs_to_it(status: str, field: s
 def test_without_an_api_time_the_sweep_time_is_used() -> None:
     fallback = datetime(2026, 1, 5, 9, tzinfo=UTC)
     assert run_status_time({"id": "1"}, "RUNNING", fallback) == fallback
+    assert run_status_time(GET_RUN, "DELETED", fallback) == fallback  # GetRun keeps no deletion time
 
 
 def test_a_healed_batch_event_carries_counts_as_strings_like_the_guide() -> None:

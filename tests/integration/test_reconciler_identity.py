@@ -7,17 +7,29 @@ Guide, "Working with HealthOmics runs" (HealthOmics 실행 사용): HealthOmics 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from reconciler.logic import HEALED, Reconciler
+from reconciler.logic import ACTIVE_RUN_STATUSES, HEALED, Reconciler, heals_of
 
 from shared.events import parse_omics_event
-from shared.provenance.repository import ProvenanceRepository
-from shared.provenance.views import run_views
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository
+from shared.provenance.views import run_view, run_views
 from shared.recorder import Recorder
-from tests.factories import create_provenance_table, get_run_response, run_event
+from tests.factories import (
+    ACCOUNT,
+    REGION,
+    batch_event,
+    create_provenance_table,
+    get_run_response,
+    list_run_tasks_response,
+    run_event,
+)
+
+pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics` fixture
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -48,6 +60,100 @@ def test_a_stale_run_whose_id_now_names_another_run_is_healed_to_deleted() -> No
         assert repository.active_since_before("RUN", "~") == []
 
 
+def test_a_run_whose_terminal_event_was_lost_before_its_deleted_event_is_enriched_by_a_sweep(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: a run recorded RUNNING whose FAILED event was lost (events are best effort, guide §1) and whose DELETED
+    event arrived kept no failure reason, inputs, digests or tasks, and no sweep ever asked GetRun: DELETED took it
+    out of the `active` index at once and only a terminal event enriches. It now stays in the index until a sweep
+    has enriched it (GetRun still answers a deleted run under its uuid, status DELETED: guide §2 lists DELETED among
+    run statuses); so does a run whose only recorded event is DELETED."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id, status, minutes in (("3000002", "RUNNING", 10), ("3000002", "DELETED", 50),
+                                    ("3000003", "DELETED", 50)):
+        repository.put_items(recorder.record(
+            parse_omics_event(run_event(run_id, status, T0 + timedelta(minutes=minutes)))).history)
+    for run_id in ("3000002", "3000003"):
+        stub.add_response("get_run", get_run_response(run_id, "DELETED"), {"id": run_id})
+        stub.add_response("list_run_tasks", list_run_tasks_response(run_id, 1), {"id": run_id})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=3))
+
+    for run_id in ("3000002", "3000003"):
+        summary = repository.run_summary(run_id, f"uuid-{run_id}") or {}
+        assert "details_recorded_at" in summary, (
+            f"run {run_id} recorded {summary.get('status')} with no GetRun details ever "
+            f"(digest={summary.get('digest')}); active index: {repository.active_since_before('RUN', '~')}")
+        assert (summary["status"], summary.get("outcome"), summary["api_status"]) == ("DELETED", None, "DELETED")
+    assert report.enriched == 2 and not report.used_list_runs and report.healed == []
+    assert repository.active_since_before("RUN", "~") == []
+
+
+def test_a_run_healed_to_deleted_is_not_recorded_as_deleted_before_it_ran(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: a run created at T0 and recorded RUNNING at T0+10 min, its terminal and DELETED events lost (guide §1),
+    was healed by a sweep whose GetRun answered DELETED (same uuid); the heal was timed at the run's creationTime,
+    so its status history read DELETED (T0) before RUNNING (T0+10 min). GetRun keeps no deletion time (guide §2:
+    creation, start and stop times): a deletion follows stopTime, so the heal takes the sweep's time."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    recorder.repository.put_items(
+        recorder.record(parse_omics_event(run_event("3000001", "RUNNING", T0 + timedelta(minutes=10)))).history)
+    stub.add_response("get_run", get_run_response(
+        "3000001", "DELETED", creationTime=T0, startTime=T0 + timedelta(minutes=10),
+        stopTime=T0 + timedelta(minutes=40)), {"id": "3000001"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("3000001", 1), {"id": "3000001"})
+
+    Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=2))
+
+    view = run_view(recorder.repository, "3000001", "uuid-3000001")
+    assert view is not None and view.status == "DELETED"
+    times = {h["status"]: h["time"] for h in view.history}
+    assert times["DELETED"] > times["RUNNING"], (
+        f"DELETED recorded at {times['DELETED']}, before the run's RUNNING at {times['RUNNING']}")
+    assert times["DELETED"].startswith("2026-03-01T02:00:00")  # the sweep's time, to the second
+
+
+def _listed(run_id: str, status: str, created: datetime) -> dict[str, Any]:
+    """A ListRuns item (no uuid)."""
+    return {"arn": f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{run_id}", "id": run_id, "status": status,
+            "workflowId": "1234567", "name": f"run-{run_id}", "creationTime": created,
+            "startTime": created + timedelta(minutes=5)}
+
+
+def test_a_deleted_runs_record_is_not_healed_with_the_status_of_the_new_run_that_took_its_id(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """Seen: run 4000001 (uuid-4000001), recorded PENDING, its later events lost, ended and was deleted; HealthOmics
+    gave its id to a new run created two hours later, now RUNNING. A sweep with many stale runs used ListRuns, took
+    the listed id for the recorded run and healed the deleted run to RUNNING with the new run's start time, every
+    sweep until the new run ended. ListRuns items carry no uuid but do carry creationTime; the ids of deleted runs
+    are reused (guide, "Working with HealthOmics runs"; §2: GetRun returns the uuid): a listed run created after the
+    recorded run's last event is another run, so the recorded run is checked by GetRun, which finds it gone."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id, status in (("4000001", "PENDING"), ("4000002", "RUNNING")):
+        repository.put_items(recorder.record(parse_omics_event(run_event(run_id, status, T0))).history)
+    new_run_created = T0 + timedelta(hours=2)
+    for status in ACTIVE_RUN_STATUSES:
+        items = [_listed("4000001", "RUNNING", new_run_created), _listed("4000002", "RUNNING", T0)] \
+            if status == "RUNNING" else []
+        stub.add_response("list_runs", {"items": items}, {"status": status, "maxResults": 100})
+    stub.add_response("get_run", get_run_response("4000001", "RUNNING", uuid="uuid-new", creationTime=new_run_created),
+                      {"id": "4000001"})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30), list_runs_above=1).sweep(T0 + timedelta(hours=3))
+
+    healed = [(h.entity_id, h.run_uuid, h.recorded_status, h.status, h.source) for h in report.healed]
+    summary = repository.run_summary("4000001", "uuid-4000001") or {}
+    assert healed == [("4000001", "uuid-4000001", "PENDING", "DELETED", "IdReused")], (
+        f"deleted run uuid-4000001 healed from the new run's listing: {healed}; its record now says "
+        f"{summary.get('status')} since {summary.get('status_time')}")
+    assert report.used_list_runs and report.unchanged == 1  # 4000002: listed, created before its own events
+    assert [i["run_id"] for i in repository.active_since_before("RUN", "~")] == ["4000002"]
+
+
 def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> None:
     """A throttled GetRun for one stale run (the service already retried) leaves that run for the next
     sweep; the other stale runs are still healed and the sweep is recorded."""
@@ -72,6 +178,70 @@ def test_one_stale_run_that_cannot_be_checked_now_does_not_fail_the_sweep() -> N
         assert [(h.entity_id, h.status) for h in report.healed] == [("962", "CANCELLED")]
         assert report.summary()["deferred"] == 1 and not report.stopped_early
         assert [i["run_id"] for i in repository.active_since_before("RUN", "~")] == ["961"]
+
+
+def test_a_heal_deferred_by_a_throttled_table_write_keeps_its_status_history(
+        table_name: str, omics: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen: a run whose FAILED event was lost (events are best effort, guide §1) was healed by the sweep, but a
+    throttled table write during its enrichment (a retryable ProvenanceError, after the SDK's retries) deferred it;
+    the next sweep finished the enrichment, yet the run's status history still ended at RUNNING under a summary
+    saying FAILED, and no HEALED record said the failure was healed. The heal's history item and HEALED record
+    were written on a throttled HealthOmics call (RetryableError) only, not on the table errors the sweep defers
+    all the same."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    repository.put_items(recorder.record(parse_omics_event(run_event("5000001", "RUNNING", T0))).history)
+    reconciler = Reconciler(recorder, stale_after=timedelta(minutes=30))
+    real = repository.record_run_details
+    throttled_once: list[bool] = []
+
+    def record_run_details(*args: Any, **kwargs: Any) -> None:
+        if not throttled_once:
+            throttled_once.append(True)
+            raise ProvenanceError("update_item failed: ProvisionedThroughputExceededException", True)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "record_run_details", record_run_details)
+    failed = get_run_response("5000001", "FAILED", creationTime=T0, startTime=T0,
+                              stopTime=T0 + timedelta(minutes=20))
+    for _ in range(2):  # the deferred sweep, then the one that finishes the enrichment
+        stub.add_response("get_run", failed, {"id": "5000001"})
+        stub.add_response("list_run_tasks", list_run_tasks_response("5000001", 1), {"id": "5000001"})
+    assert reconciler.sweep(T0 + timedelta(hours=1)).deferred == 1
+    reconciler.sweep(T0 + timedelta(hours=2))
+
+    items = repository.run_items("5000001", "uuid-5000001")
+    summary = next(i for i in items if i["sk"] == "SUMMARY")
+    history = [i["status"] for i in items if i.get("entity") == "RUN_STATUS"]
+    assert summary["status"] == "FAILED" and "details_recorded_at" in summary
+    assert history == ["RUNNING", "FAILED"] and [h["status"] for h in heals_of(items)] == ["FAILED"], (
+        f"summary FAILED (enriched) but status history {history} and HEALED records {heals_of(items)}")
+
+
+def test_a_failed_list_runs_pass_leaves_the_active_runs_for_the_next_sweep_not_the_whole_sweep(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
+    """With many stale runs the sweep lists the active statuses with ListRuns (quota 10 TPS, guide §5). A throttled
+    ListRuns (the service already retried) must leave those runs for the next sweep as a throttled GetRun leaves
+    one run: the stale batch is still reconciled and the sweep recorded."""
+    client, stub = omics
+    recorder = Recorder(ProvenanceRepository(table_name, boto3.client("dynamodb")), omics=lambda: client)
+    repository = recorder.repository
+    for run_id in ("6000001", "6000002"):
+        repository.put_items(recorder.record(parse_omics_event(run_event(run_id, "RUNNING", T0))).history)
+    repository.put_items(recorder.record(parse_omics_event(batch_event("b6", "SUBMITTING", T0))).history)
+    stub.add_client_error("list_runs", "ThrottlingException", "Rate exceeded", 400,
+                          expected_params={"status": "PENDING", "maxResults": 100})
+    stub.add_response("get_batch", {"id": "b6", "status": "INPROGRESS", "submittedTime": T0 + timedelta(minutes=5)},
+                      {"batchId": "b6"})
+    stub.add_response("list_runs_in_batch", {"runs": []}, {"batchId": "b6", "maxItems": 100})
+
+    report = Reconciler(recorder, stale_after=timedelta(minutes=30), list_runs_above=1).sweep(T0 + timedelta(hours=1))
+
+    assert [(h.kind, h.entity_id, h.status) for h in report.healed] == [("BATCH", "b6", "INPROGRESS")]
+    assert report.deferred == 2 and not report.stopped_early
+    assert len(repository.items_with_prefix("RECONCILE#SWEEPS", "SWEEP#")) == 1
+    assert sorted(i["run_id"] for i in repository.active_since_before("RUN", "~")) == ["6000001", "6000002"]
 
 
 def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> None:

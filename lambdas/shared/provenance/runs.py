@@ -80,21 +80,25 @@ class RunsMixin(RepositoryBase):
         The item comes back for a terminal status only (whether to enrich the run is decided on it).
         A terminal run stays in the `active` index, under its terminal event's time, until its enrichment
         is finished (`finish_run`): one whose enrichment failed where nothing retries it (the reconciler's
-        heal, a message gone to the DLQ) is found there and finished by a later sweep."""
+        heal, a message gone to the DLQ) is found there and finished by a later sweep. DELETED leaves the index
+        as it is: an enriched run has left it, and one deleted before its enrichment (its terminal event lost)
+        stays there so that a sweep enriches it from GetRun, which still answers a deleted run for a while."""
         assert observation.run_uuid is not None
         run_id, run_uuid = observation.entity_id, observation.run_uuid
         update = _Update(sets={"entity": "RUN", "run_id": run_id, "run_uuid": run_uuid, "status": observation.status,
                                "status_time": observation.event_time, **attributes})
         terminal = observation.status in RUN_TERMINAL
+        deleted = observation.status == RunStatus.DELETED
         if terminal:
             update.sets.update(outcome=observation.status, outcome_order=observation.order,
                                outcome_time=observation.event_time)
-        if observation.status == RunStatus.DELETED:
-            update.removes += ["active_pk", "active_sk"]
-        else:
+        if not deleted:
             update.sets.update(keys.active_keys("RUN", observation.event_time, run_id))
         key = self.run_summary_key(run_id, run_uuid)
-        result = self._ordered_update(key, observation.order, update, item=terminal)
+        result = self._ordered_update(key, observation.order, update, item=terminal or deleted)
+        if deleted and result.applied and "active_pk" not in result.item and "details_recorded_at" not in result.item:
+            # DELETED is the first event recorded for this run: into the index, to be enriched like the others
+            self._update(key, _Update(sets=keys.active_keys("RUN", observation.event_time, run_id)), returns="NONE")
         if terminal and not result.applied and str(result.item.get("outcome_order", "")) < observation.order:
             # A later status (DELETED) is recorded: keep it, and record the outcome beside it.
             outcome = _Update(sets={"outcome": observation.status, "outcome_time": observation.event_time})
@@ -161,7 +165,7 @@ class RunsMixin(RepositoryBase):
             update.sets.update(self.run_index_keys(details))
         else:
             update.sets["unproven_claim"] = True
-        if outcome:  # already set by the ordered event history; only fills a summary no event reached yet
+        if outcome in RUN_TERMINAL:  # set by the ordered event history; only fills a summary no event reached yet
             update.set_if_absent.update({"outcome": outcome, "status": outcome})
         if outcome == RunStatus.FAILED:
             update.sets["unresolved_pk"] = keys.UNRESOLVED
