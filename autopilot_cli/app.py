@@ -214,6 +214,16 @@ def _show_run(doc: dict[str, Any], out: Output, emit: bool = True) -> int:
     return EXIT_OK
 
 
+def sheet_label(sheet: dict[str, Any] | None) -> str | None:
+    """Where a submission's sheet came from, read from the `sheet` map the launcher records
+    (SheetIdentity.as_dict) and named as the launcher names it (SheetIdentity.label)."""
+    if not sheet:
+        return None
+    if sheet.get("source") == "s3":
+        return f"s3://{sheet.get('bucket')}/{sheet.get('key')}"
+    return f"direct:{sheet.get('name') or str(sheet.get('content_sha256') or '')[:12]}"
+
+
 def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int:
     view = batch_view(target.repository, args.batch_id)
     if not view.batches and not view.samples and view.submission is None:
@@ -252,7 +262,7 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
         if view.submission:
             out.fields("submission", [("id", view.submission.get("submission_id")),
                                       ("status", view.submission.get("status")),
-                                      ("sheet", view.submission.get("label") or view.submission.get("key"))])
+                                      ("sheet", sheet_label(view.submission.get("sheet")))])
         out.table("samples: final outcome after re-runs",
                   ("sample", "attempts", "final run", "final status", "failure reason", "submission"),
                   [(s, len(o.attempts), o.final.run_id, o.final.status, o.final.failure_reason,
