@@ -307,7 +307,7 @@ def cmd_submission_show(args: argparse.Namespace, target: Target, out: Output) -
     def human() -> None:
         out.fields(f"submission {args.submission_id}", [
             ("status", record.get("status")), ("at", record.get("status_time")),
-            ("sheet", sheet.get("label") or sheet.get("key")), ("batch", record.get("batch_id")),
+            ("sheet", sheet_label(sheet)), ("batch", record.get("batch_id")),
             ("errors", record.get("error_count")), ("errors report", record.get("errors_report")),
             *([("batch failure", f"{failure.get('kind')}: {failure.get('message') or failure.get('reason')}")]
               if failure else [])])

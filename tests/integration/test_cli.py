@@ -13,9 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from rocrate.rocrate import ROCrate
 
 from autopilot_cli.app import main, parse_time
@@ -23,7 +21,6 @@ from autopilot_cli.target import SandboxTarget, TableTarget
 from sandbox.local import LocalAccount
 from sandbox.omics import FaultPlan
 from shared.status import from_iso_time
-from tests.launcher_env import BUCKET, csv_sheet, launcher_env
 from tests.operations_scenario import (
     CONTEXT,
     FAILING_SAMPLE,
@@ -110,22 +107,6 @@ def test_batch_show_json_lists_every_sample_with_its_final_outcome(sandbox: Sand
 def test_batch_show_unknown_batch_exits_3(sandbox: Sandbox) -> None:
     code, _, err = sandbox.cli("--json", "batch", "show", "9999999")
     assert code == 3 and "batch 9999999" in err
-
-
-def test_batch_show_names_the_sheet_the_batch_came_from() -> None:
-    """What went wrong: `autopilot batch show <id>` read the sheet from the submission record's top-level
-    `label` / `key`, but the launcher records it as a nested `sheet` map (SheetIdentity.as_dict: bucket, key,
-    version_id, name): the "sheet" line was always dropped, so an operator could not see which sample sheet
-    started a batch."""
-    with mock_aws(), launcher_env() as env:
-        key = "submissions/cohort-7.csv"
-        outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
-        assert outcome is not None and outcome.status == "SUBMITTED"
-        stdout, stderr = io.StringIO(), io.StringIO()
-        target = TableTarget(env.repository.table_name, boto3.Session())
-        code = main(["batch", "show", str(outcome.batch_id)], target=target, stdout=stdout, stderr=stderr)
-        assert code == 0, stderr.getvalue()
-        assert f"s3://{BUCKET}/{key}" in stdout.getvalue(), f"batch show names no sheet:\n{stdout.getvalue()}"
 
 
 def test_sample_show_lists_every_attempt(sandbox: Sandbox) -> None:
