@@ -19,6 +19,8 @@ from autopilot_cli.app import main
 from autopilot_cli.errors import NotFound
 from autopilot_cli.target import TableTarget
 from sandbox.__main__ import _say
+from shared.provenance.items import RunDetails
+from shared.provenance.repository import ProvenanceRepository
 from tests.launcher_env import BUCKET, csv_sheet, launcher_env
 
 REJECTED = {"status": "REJECTED", "submission_id": "s1", "run_count": 0, "errors": [
@@ -185,3 +187,21 @@ def test_submission_show_names_a_sheet_sent_by_submit() -> None:
         code = main(["submission", "show", outcome.submission_id], target=target, stdout=stdout, stderr=stderr)
         assert code == 0, stderr.getvalue()
         assert "direct:trio-7.csv" in stdout.getvalue(), f"submission show names no sheet:\n{stdout.getvalue()}"
+
+
+def test_run_show_gives_the_digest_of_each_file_of_a_list_parameter(table_name: str) -> None:
+    """What went wrong: `autopilot run show` looked a parameter's digest up only when its value was one URI;
+    a list of files (paired FASTQs) showed its digest as "-", though GetRun's resourceDigests for both files
+    were recorded: the operator could not see which content of each FASTQ the run read."""
+    r1, r2 = "s3://cohort/inputs/S-0042_R1.fastq.gz", "s3://cohort/inputs/S-0042_R2.fastq.gz"
+    repository = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    repository.record_run_details(RunDetails(
+        run_id="1111111", uuid="u-1", status="COMPLETED", root_run_id="1111111", root_run_uuid="u-1",
+        parameters={"reads": [r1, r2], "lane": 2},
+        resource_digests={r1: "etag:1111aaaa", r2: "etag:2222bbbb"}), "2026-01-05T09:00:00.000000Z", "COMPLETED")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["run", "show", "1111111"], target=TableTarget(table_name, boto3.Session()), stdout=stdout,
+                stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    text = stdout.getvalue()  # a digest is shown in the inputs table only
+    assert "etag:1111aaaa" in text and "etag:2222bbbb" in text, f"run show gives no digest:\n{text}"
