@@ -33,7 +33,7 @@ from autopilot_cli.target import (
     sandbox_endpoints,
     sandbox_session,
 )
-from shared.exports.lineage import RunLineage, load_lineage
+from shared.exports.lineage import RunLineage, files_named, load_lineage, names_only_files
 from shared.exports.mermaid import lineage_mermaid
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError
@@ -195,9 +195,7 @@ def _show_run(doc: dict[str, Any], out: Output, emit: bool = True) -> int:
                     a["failure_reason"], a["rerun_reason"], f"{a['cache_hits']}/{a['tasks']}")
                    for a in doc["attempts"]])
         if doc["inputs"]:
-            out.table("inputs", ("parameter", "value", "digest"),
-                      [(k, v, doc["resource_digests"].get(v) if isinstance(v, str) else None)
-                       for k, v in sorted(doc["inputs"].items())])
+            out.table("inputs", ("parameter", "value", "digest"), _input_rows(doc["inputs"], doc["resource_digests"]))
         if doc["tasks"]:
             out.table("tasks", ("task", "name", "status", "cache hit", "cache entry"),
                       [(t["task_id"], t["name"], t["status"], "yes" if t["cache_hit"] else "no", t["cache_s3_uri"])
@@ -212,6 +210,27 @@ def _show_run(doc: dict[str, Any], out: Output, emit: bool = True) -> int:
     elif not out.as_json:
         human()
     return EXIT_OK
+
+
+def sheet_label(sheet: dict[str, Any] | None) -> str | None:
+    """Where a submission's sheet came from, read from the `sheet` map the launcher records
+    (SheetIdentity.as_dict) and named as the launcher names it (SheetIdentity.label)."""
+    if not sheet:
+        return None
+    if sheet.get("source") == "s3":
+        return f"s3://{sheet.get('bucket')}/{sheet.get('key')}"
+    return f"direct:{sheet.get('name') or str(sheet.get('content_sha256') or '')[:12]}"
+
+
+def _input_rows(inputs: dict[str, Any], digests: dict[str, str]) -> list[tuple[str, Any, str | None]]:
+    """A row per file a parameter names (each of a list's too, as the exports record them) with its digest;
+    a parameter's literal value when files do not say all of it."""
+    rows: list[tuple[str, Any, str | None]] = []
+    for name, value in sorted(inputs.items()):
+        rows += [(name, uri, digests.get(uri)) for uri in files_named(value)]
+        if not names_only_files(value):
+            rows.append((name, value, None))
+    return rows
 
 
 def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int:
@@ -252,7 +271,7 @@ def cmd_batch_show(args: argparse.Namespace, target: Target, out: Output) -> int
         if view.submission:
             out.fields("submission", [("id", view.submission.get("submission_id")),
                                       ("status", view.submission.get("status")),
-                                      ("sheet", view.submission.get("label") or view.submission.get("key"))])
+                                      ("sheet", sheet_label(view.submission.get("sheet")))])
         out.table("samples: final outcome after re-runs",
                   ("sample", "attempts", "final run", "final status", "failure reason", "submission"),
                   [(s, len(o.attempts), o.final.run_id, o.final.status, o.final.failure_reason,
@@ -297,7 +316,7 @@ def cmd_submission_show(args: argparse.Namespace, target: Target, out: Output) -
     def human() -> None:
         out.fields(f"submission {args.submission_id}", [
             ("status", record.get("status")), ("at", record.get("status_time")),
-            ("sheet", sheet.get("label") or sheet.get("key")), ("batch", record.get("batch_id")),
+            ("sheet", sheet_label(sheet)), ("batch", record.get("batch_id")),
             ("errors", record.get("error_count")), ("errors report", record.get("errors_report")),
             *([("batch failure", f"{failure.get('kind')}: {failure.get('message') or failure.get('reason')}")]
               if failure else [])])

@@ -1,6 +1,7 @@
 """The CLI's edges a newcomer meets first (issue 12): `--json` anywhere on the line, a rejected sheet's
 problems as a table, a non-UTF-8 sheet answered with the launcher's own message, `--sandbox` without a
-running sandbox, and the exit codes the README documents (0 ok, 1 failure, 2 usage, 3 not found)."""
+running sandbox, and the exit codes the README documents (0 ok, 1 failure, 2 usage, 3 not found); and the
+sheet a batch or submission came from, named from what the launcher records (its `sheet` map)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from autopilot_cli.app import main
 from autopilot_cli.errors import NotFound
+from autopilot_cli.target import TableTarget
 from sandbox.__main__ import _say
+from shared.provenance.items import RunDetails
+from shared.provenance.repository import ProvenanceRepository
+from tests.launcher_env import BUCKET, csv_sheet, launcher_env
 
 REJECTED = {"status": "REJECTED", "submission_id": "s1", "run_count": 0, "errors": [
     {"row": None, "column": None, "reason": "sheet is empty"},
@@ -150,3 +157,51 @@ def test_cache_prune_that_started_no_pass_shows_none_and_exits_1() -> None:
     # Then no pass is shown as this request's, the reason is on stderr, and the exit is 1
     assert json.loads(out)["latest_pass"] is None
     assert code == 1 and "GetRunCache: ResourceNotFoundException" in err
+
+
+def test_batch_show_names_the_sheet_the_batch_came_from() -> None:
+    """What went wrong: `autopilot batch show <id>` read the sheet from the submission record's top-level
+    `label` / `key`, but the launcher records it as a nested `sheet` map (SheetIdentity.as_dict: bucket, key,
+    version_id, name): the "sheet" line was always dropped, so an operator could not see which sample sheet
+    started a batch."""
+    with mock_aws(), launcher_env() as env:
+        key = "submissions/cohort-7.csv"
+        outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
+        assert outcome is not None and outcome.status == "SUBMITTED"
+        stdout, stderr = io.StringIO(), io.StringIO()
+        target = TableTarget(env.repository.table_name, boto3.Session())
+        code = main(["batch", "show", str(outcome.batch_id)], target=target, stdout=stdout, stderr=stderr)
+        assert code == 0, stderr.getvalue()
+        assert f"s3://{BUCKET}/{key}" in stdout.getvalue(), f"batch show names no sheet:\n{stdout.getvalue()}"
+
+
+def test_submission_show_names_a_sheet_sent_by_submit() -> None:
+    """What went wrong: `autopilot submission show <id>` named the sheet by the `sheet` map's `label` or `key`;
+    the launcher records no label, and a sheet sent by `autopilot submit` (source "direct") has no key, only
+    its file name: the "sheet" line was dropped for every sheet submitted from the CLI."""
+    with mock_aws(), launcher_env() as env:
+        outcome = env.launcher.launch_document(csv_sheet(2), name="trio-7.csv")
+        assert outcome.status == "SUBMITTED"
+        stdout, stderr = io.StringIO(), io.StringIO()
+        target = TableTarget(env.repository.table_name, boto3.Session())
+        code = main(["submission", "show", outcome.submission_id], target=target, stdout=stdout, stderr=stderr)
+        assert code == 0, stderr.getvalue()
+        assert "direct:trio-7.csv" in stdout.getvalue(), f"submission show names no sheet:\n{stdout.getvalue()}"
+
+
+def test_run_show_gives_the_digest_of_each_file_of_a_list_parameter(table_name: str) -> None:
+    """What went wrong: `autopilot run show` looked a parameter's digest up only when its value was one URI;
+    a list of files (paired FASTQs) showed its digest as "-", though GetRun's resourceDigests for both files
+    were recorded: the operator could not see which content of each FASTQ the run read."""
+    r1, r2 = "s3://cohort/inputs/S-0042_R1.fastq.gz", "s3://cohort/inputs/S-0042_R2.fastq.gz"
+    repository = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    repository.record_run_details(RunDetails(
+        run_id="1111111", uuid="u-1", status="COMPLETED", root_run_id="1111111", root_run_uuid="u-1",
+        parameters={"reads": [r1, r2], "lane": 2},
+        resource_digests={r1: "etag:1111aaaa", r2: "etag:2222bbbb"}), "2026-01-05T09:00:00.000000Z", "COMPLETED")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["run", "show", "1111111"], target=TableTarget(table_name, boto3.Session()), stdout=stdout,
+                stderr=stderr)
+    assert code == 0, stderr.getvalue()
+    text = stdout.getvalue()  # a digest is shown in the inputs table only
+    assert "etag:1111aaaa" in text and "etag:2222bbbb" in text, f"run show gives no digest:\n{text}"

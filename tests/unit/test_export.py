@@ -23,7 +23,7 @@ from rocrate_validator import models, services
 from rocrate_validator.utils import http
 from runcrate.report import dump_crate_actions
 
-from shared.exports.lineage import RunLineage, load_lineage
+from shared.exports.lineage import AttemptRecord, RunLineage, TaskRecord, load_lineage
 from shared.exports.mermaid import lineage_mermaid
 from shared.exports.prov_json import prov_json
 from shared.exports.ro_crate import METADATA_FILE, PROFILES, build_crate, write_crate
@@ -270,3 +270,48 @@ def test_an_input_replaced_between_attempts_is_credited_to_each_attempt_with_wha
     used = {u["prov:activity"]: data["entity"][u["prov:entity"]].get("autopilot:resourceDigest")
             for u in data["used"].values() if data["entity"].get(u["prov:entity"], {}).get("prov:location") == READS}
     assert used == {f"omics:run/{ROOT}": first, f"omics:run/{RERUN}": REPLACED}
+
+
+R1, R2 = "s3://cohort/inputs/S-0042_R1.fastq.gz", "s3://cohort/inputs/S-0042_R2.fastq.gz"
+PAIRED_DIGESTS = {R1: "etag:1111aaaa", R2: "etag:2222bbbb"}
+
+
+def _paired_reads_lineage() -> RunLineage:
+    """Sample S-0042's run, whose paired reads are one list parameter (the README's own CSV example types a
+    `"[""r1.fq"",""r2.fq""]"` cell as a JSON list), and the resource digests GetRun recorded for both files."""
+    summary = {"run_id": ROOT, "run_uuid": "u-1", "status": "COMPLETED", "workflow_id": "9876543",
+               "parameters": {"reads": [R1, R2], "lane": 2}, "resource_digests": PAIRED_DIGESTS,
+               "sample": "S-0042", "creation_time": "2026-01-05T08:00:00.000000Z",
+               "stop_time": "2026-01-05T09:00:00.000000Z", "run_output_uri": f"s3://cohort/runs/{ROOT}/u-1"}
+    align = TaskRecord("101", "align", "COMPLETED", False, None)  # a workflow crate's workflow has a step
+    return RunLineage(ROOT, ROOT, [AttemptRecord(ROOT, summary, [], [align])])
+
+
+def test_prov_json_records_the_input_files_and_digests_of_a_list_parameter() -> None:
+    """What went wrong: PROV-JSON made an input entity with its digest only of a parameter whose value was one
+    URI; a list of files (paired FASTQs) became the bare string "['s3://…R1…', 's3://…R2…']" and the digests
+    GetRun gave for them were dropped, so an auditor could not tell which content of a FASTQ the run read."""
+    data = json.loads(prov_json(_paired_reads_lineage()))
+    digests = {e["prov:location"]: e.get("autopilot:resourceDigest") for e in data["entity"].values()
+               if "prov:location" in e and e["prov:location"] in PAIRED_DIGESTS}
+    assert digests == PAIRED_DIGESTS
+    used = [u["prov:entity"] for u in data["used"].values() if u["prov:role"]["$"] == "autopilot:input/reads"]
+    assert sorted(used) == [f"autopilot:input/{R1}", f"autopilot:input/{R2}"]
+
+
+def test_ro_crate_records_the_input_files_and_digests_of_a_list_parameter(tmp_path: Path,
+                                                                         offline_context: None) -> None:
+    """What went wrong: the RO-Crate made File entities (with resourceDigest) only of single-URI parameters; a
+    list of files was a PropertyValue holding its JSON text, so the files were not data entities of the crate
+    and their digests were absent."""
+    lineage = _paired_reads_lineage()
+    path = write_crate(lineage, tmp_path / "crate", created=datetime(2026, 1, 6, tzinfo=UTC))
+    graph = {e["@id"]: e for e in json.loads(path.read_text())["@graph"]}
+    assert {uri: graph[uri]["resourceDigest"] for uri in (R1, R2)} == PAIRED_DIGESTS
+    assert [o["@id"] for o in graph[f"#run-{ROOT}"]["object"] if o["@id"] in PAIRED_DIGESTS] == [R1, R2]
+    assert {R1, R2} <= {part["@id"] for part in graph["./"]["hasPart"]}
+    reads = graph["#param-input-reads"]
+    assert reads["additionalType"] == "File" and reads["multipleValues"] is True
+    # and the crate still passes every REQUIRED check of the profile (roc-validator)
+    result = _validate(tmp_path / "crate", "provenance-run-crate")
+    assert [(i.check.identifier, i.message) for i in result.get_issues()] == [] and result.passed()

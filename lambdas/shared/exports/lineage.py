@@ -9,6 +9,30 @@ from typing import Any
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
 
+FILE_SCHEMES = ("s3://", "omics://", "https://")
+
+
+def is_file_uri(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FILE_SCHEMES)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [leaf for element in value for leaf in _leaves(element)]
+    return [value]
+
+
+def files_named(value: Any) -> list[str]:
+    """The files a run parameter names: its value when that is one URI, else each URI in a list (paired FASTQs,
+    a cohort's BAMs; lists of lists too), in order. Both exports make an input entity with its digest of each."""
+    return [leaf for leaf in _leaves(value) if is_file_uri(leaf)]
+
+
+def names_only_files(value: Any) -> bool:
+    """Whether the files a parameter names say all of its value (a mixed list also keeps its literal value)."""
+    leaves = _leaves(value)
+    return bool(leaves) and all(is_file_uri(leaf) for leaf in leaves)
+
 
 @dataclass
 class TaskRecord:
@@ -47,6 +71,10 @@ class AttemptRecord:
         return dict(self.summary.get("parameters") or {})
 
     @property
+    def input_files(self) -> list[str]:
+        return [uri for value in self.inputs.values() for uri in files_named(value)]
+
+    @property
     def digests(self) -> dict[str, str]:
         return dict(self.summary.get("resource_digests") or {})
 
@@ -70,7 +98,7 @@ class RunLineage:
         An input replaced in place between attempts (a corrected FASTQ uploaded again) is another entity in an
         export, so that no attempt is credited with content it did not read; the first keeps the plain URI."""
         for attempt in self.attempts:
-            if uri in attempt.inputs.values():
+            if uri in attempt.input_files:
                 first = attempt.digests.get(uri)
                 return None if digest == first else digest or "unknown"
         return None

@@ -2,8 +2,9 @@
 
 - activities: one per attempt (HealthOmics run) and one per task; a task `wasInformedBy` its run, and
   a re-run `wasInformedBy` the run it re-ran (with the reason);
-- entities: the workflow (a prov:Plan), inputs (with HealthOmics resource digests), run outputs, and the
-  call-cache entries a task reused (the task `used` them: cache reuse as provenance);
+- entities: the workflow (a prov:Plan), inputs (each file, a list parameter's too, with HealthOmics resource
+  digests), run outputs, and the call-cache entries a task reused (the task `used` them: cache reuse as
+  provenance);
 - agents: HealthOmics (the engine, acting on the workflow plan), and the principal that started the run.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from prov.model import PROV_TYPE, Namespace, ProvDocument
 
-from shared.exports.lineage import AttemptRecord, RunLineage
+from shared.exports.lineage import AttemptRecord, RunLineage, files_named, names_only_files
 from shared.status import from_iso_time
 
 AUTOPILOT = Namespace("autopilot", "https://w3id.org/omics-autopilot/terms#")
@@ -93,15 +94,17 @@ def _attempt(doc: ProvDocument, once: _Once, lineage: RunLineage, attempt: Attem
                          other_attributes=_attrs({"startedBy": s["started_by"]}))
         doc.actedOnBehalfOf(engine, starter, run)
     for name, value in sorted(attempt.inputs.items()):
-        if isinstance(value, str) and value.startswith(("s3://", "omics://", "https://")):
-            digest = attempt.digests.get(value)
-            version = lineage.input_version(value, digest)
-            entity = once.entity(AUTOPILOT[f"input/{value}" + (f"#{version}" if version else "")], {
-                "prov:label": value, "prov:location": value, **_attrs({"resourceDigest": digest})})
-        else:
+        role = {"prov:role": AUTOPILOT[f"input/{name}"]}
+        for uri in files_named(value):
+            digest = attempt.digests.get(uri)
+            version = lineage.input_version(uri, digest)
+            entity = once.entity(AUTOPILOT[f"input/{uri}" + (f"#{version}" if version else "")], {
+                "prov:label": uri, "prov:location": uri, **_attrs({"resourceDigest": digest})})
+            doc.used(run, entity, other_attributes=role)
+        if not names_only_files(value):
             entity = doc.entity(AUTOPILOT[f"parameter/{attempt.run_id}/{name}"],
                                 {"prov:label": name, "prov:value": str(value)})
-        doc.used(run, entity, other_attributes={"prov:role": AUTOPILOT[f"input/{name}"]})
+            doc.used(run, entity, other_attributes=role)
     if s.get("run_output_uri"):
         output = doc.entity(AUTOPILOT[f"output/{s['run_output_uri']}"],
                             {"prov:label": f"outputs of run {attempt.run_id}", "prov:location": s["run_output_uri"]})

@@ -4,10 +4,11 @@
 What goes where:
 - the HealthOmics workflow is the crate's mainEntity (ComputationalWorkflow + HowTo): its tasks are
   HowToSteps, each with a SoftwareApplication tool; inputs/outputs are FormalParameters;
-- every attempt (root run, re-runs) is a CreateAction (instrument = workflow) with its inputs (S3 files
-  with HealthOmics' resource digests: an S3 object replaced between attempts is one File per content read,
-  the later ones `<uri>#<digest>` with `contentUrl` the URI; other parameters as PropertyValues), its output
-  prefix, times, status and failure; an OrganizeAction per attempt stands for HealthOmics (the engine) orchestrating it;
+- every attempt (root run, re-runs) is a CreateAction (instrument = workflow) with its inputs (S3 files,
+  each URI of a list parameter too, with HealthOmics' resource digests: an S3 object replaced between attempts
+  is one File per content read, the later ones `<uri>#<digest>` with `contentUrl` the URI; other parameters as
+  PropertyValues), its output prefix, times, status and failure; an OrganizeAction per attempt stands for
+  HealthOmics (the engine) orchestrating it;
 - every task is a CreateAction (instrument = its tool) with times, status, resource usage and cache reuse
   (`cacheHit`, `cacheS3Uri`), tied to its step by a ControlAction;
 - attempts link to the run they re-ran (`isBasedOn`), with attempt number and re-run reason;
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.clock import utc_now
-from shared.exports.lineage import AttemptRecord, RunLineage, TaskRecord
+from shared.exports.lineage import AttemptRecord, RunLineage, TaskRecord, files_named, names_only_files
 
 RO_CRATE = "https://w3id.org/ro/crate/1.1"
 PROFILES = {
@@ -87,10 +88,6 @@ def _status(status: str | None) -> str:
     return _STATUS.get(status or "", "http://schema.org/ActiveActionStatus")
 
 
-def _is_file(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(("s3://", "omics://", "https://"))
-
-
 def _clean(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entity.items() if v not in (None, [], "")}
 
@@ -138,8 +135,8 @@ def build_crate(lineage: RunLineage, created: datetime | None = None) -> dict[st
         example = next(a.inputs[name] for a in lineage.attempts if name in a.inputs)
         input_params.append(graph.add({
             "@id": f"#param-input-{_slug(name)}", "@type": "FormalParameter", "name": name,
-            "additionalType": "File" if _is_file(example) else _additional_type(example),
-            "valueRequired": True}))
+            "additionalType": "File" if names_only_files(example) else _additional_type(example),
+            "multipleValues": True if isinstance(example, list) else None, "valueRequired": True}))
     output_param = graph.add({"@id": "#param-output-run-output", "@type": "FormalParameter", "name": "runOutputUri",
                               "additionalType": "Dataset",
                               "description": "The run's output prefix {outputUri}/{runId}/{runUuid}/"})
@@ -228,18 +225,21 @@ def _attempt_actions(graph: _Graph, attempt: AttemptRecord, lineage: RunLineage,
     objects: list[str] = []
     for name, value in sorted(attempt.inputs.items()):
         param = f"#param-input-{_slug(name)}"
-        if _is_file(value):
-            digest = attempt.digests.get(value)
-            version = lineage.input_version(value, digest)
-            entity = graph.add({"@id": value if version is None else f"{value}#{_slug(version)}", "@type": "File",
-                                "name": value.rsplit("/", 1)[-1] or value, "exampleOfWork": [_ref(param)],
-                                "contentUrl": None if version is None else value, "resourceDigest": digest})
-        else:
-            entity = graph.add({"@id": f"#pv-{_slug(attempt.run_id)}-{_slug(name)}", "@type": "PropertyValue",
-                                "name": name, "value": json.dumps(value) if isinstance(value, dict | list) else value,
-                                "exampleOfWork": [_ref(param)]})
-        graph.add({"@id": param, "@type": "FormalParameter", "workExample": [_ref(entity)]})
-        objects.append(entity)
+        entities: list[str] = []
+        for uri in files_named(value):
+            digest = attempt.digests.get(uri)
+            version = lineage.input_version(uri, digest)
+            entities.append(graph.add({
+                "@id": uri if version is None else f"{uri}#{_slug(version)}", "@type": "File",
+                "name": uri.rsplit("/", 1)[-1] or uri, "exampleOfWork": [_ref(param)],
+                "contentUrl": None if version is None else uri, "resourceDigest": digest}))
+        if not names_only_files(value):
+            entities.append(graph.add({
+                "@id": f"#pv-{_slug(attempt.run_id)}-{_slug(name)}", "@type": "PropertyValue", "name": name,
+                "value": json.dumps(value) if isinstance(value, dict | list) else value,
+                "exampleOfWork": [_ref(param)]}))
+        graph.add({"@id": param, "@type": "FormalParameter", "workExample": _refs(entities)})
+        objects += entities
     results: list[str] = []
     if s.get("run_output_uri"):
         uri = str(s["run_output_uri"]).rstrip("/") + "/"
