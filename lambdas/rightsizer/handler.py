@@ -1,4 +1,5 @@
-"""Right-sizing Lambda: SQS (Run Status Change COMPLETED) -> the run's manifest -> provenance."""
+"""Right-sizing Lambda: SQS (Run Status Change COMPLETED, or FAILED for its storage use) -> the run's
+manifest -> provenance."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from rightsizer.dal import RETRY_CONFIG, ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
-from rightsizer.settings import RightsizingSettings
+from rightsizer.settings import SIZED_STATUSES, RightsizingSettings
 from shared.consumer import body_json, process_sqs_batch
 from shared.events import IgnoredEvent, MalformedEvent, RunStatusChange, parse_omics_event
 from shared.observability import logger, metrics, tracer
@@ -76,12 +77,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             record_rejected_event(consumer.repository.base, raw, str(error))
             counts["RejectedEvents"] += 1
             return
-        if not isinstance(parsed, RunStatusChange) or parsed.detail.status != "COMPLETED":
-            counts["IgnoredEvents"] += 1  # the rule routes only COMPLETED runs; anything else is not ours
+        if not isinstance(parsed, RunStatusChange) or parsed.detail.status not in SIZED_STATUSES:
+            counts["IgnoredEvents"] += 1  # the rule routes only COMPLETED and FAILED runs; nothing else is ours
             return
         receives = int(record.attributes.approximate_receive_count or 1)
         try:
-            outcome = consumer.handle(parsed.detail.run_id, parsed.detail.uuid, receives)
+            outcome = consumer.handle(parsed.detail.run_id, parsed.detail.uuid, receives, parsed.detail.status)
         except KeyTooLarge as error:
             record_rejected_event(consumer.repository.base, raw, str(error))
             counts["RejectedEvents"] += 1

@@ -1,4 +1,5 @@
-"""Right-sizing of one COMPLETED run from its manifest, read once, streamed.
+"""Right-sizing of one COMPLETED run from its manifest, read once, streamed; and a FAILED DYNAMIC run's
+storage use from its manifest (HealthOmics writes it for failed runs too).
 
 Off the recorder's hot path (its own queue). Zero HealthOmics calls: the run's batch comes from what the
 recorder stored (its GetRun enrichment), the tasks and their use from the manifest stream. Memory is bounded
@@ -10,6 +11,12 @@ summary); otherwise everything is
 recomputed from the manifest and written as full puts, so two concurrent deliveries write the same items.
 A DYNAMIC run's storage cost needs the manifest's average use: after the marker, the run's stored totals are
 completed with it (a duplicate does it again: the same values).
+
+A FAILED run (the guide, 'CloudWatch의 로그': every workflow log, the run manifest included, is written for
+failed runs as for successful ones) is read only for that storage figure: its peaks are those of a partial
+run, so it gets no task-name advice, no storage recommendation, and its marker stays out of the batch's
+right-sizing (which counts sized, complete runs). A failed run that never started, or on STATIC storage (priced
+from GetRun alone), is not read at all.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from rightsizer.dal import ManifestLogs, ManifestMissing
+from rightsizer.settings import COMPLETED, FAILED
 from shared.clock import utc_now
 from shared.cost.instances import by_name
 from shared.cost.prices import PriceList
@@ -41,7 +49,7 @@ class Config:
 
 @dataclass
 class Outcome:
-    kind: str  # SIZED | DUPLICATE | MISSING
+    kind: str  # SIZED | DUPLICATE | MISSING | SKIPPED
     tasks: int = 0
     names: int = 0
     pages: int = 0
@@ -55,7 +63,7 @@ class ManifestConsumer:
         self.now, self.time_left = now, time_left
         self.costs = CostRepository(repository.base)
 
-    def handle(self, run_id: str, run_uuid: str, receive_count: int = 1) -> Outcome:
+    def handle(self, run_id: str, run_uuid: str, receive_count: int = 1, run_status: str = COMPLETED) -> Outcome:
         marker, recorded = self.repository.marker_and_summary(run_id, run_uuid)
         if marker and marker.get("status") == DONE:
             # A retry after the marker was written: the run's dynamic storage cost may still be unwritten.
@@ -65,10 +73,14 @@ class ManifestConsumer:
         last_chance = receive_count >= self.config.manifest_attempts
         summary = recorded or {}
         if "details_recorded_at" not in summary and not last_chance:
-            # The recorder enriches the same COMPLETED event; its batch lineage indexes our items. Without it
+            # The recorder enriches the same terminal event; its batch lineage indexes our items. Without it
             # by the last attempt the run is still sized, only outside any batch.
             raise RetryableError(f"run {run_id}: details not recorded yet; retried")
-        root_batch_id = summary.get("root_batch_id")
+        failed = run_status == FAILED
+        if failed and "details_recorded_at" in summary and not _storage_use_unpriced(summary):
+            return Outcome("SKIPPED")
+        # A failed run's marker is kept out of the batch's right-sizing advice (only its storage use is read).
+        root_batch_id = None if failed else summary.get("root_batch_id")
         prices = self.prices()
         sizing = RunRightsizing(prices, self.config.headroom)
         pages_before = self.logs.pages_read
@@ -94,12 +106,14 @@ class ManifestConsumer:
         recorded_at = iso_time(self.now())
         common = {"headroom": self.config.headroom, "price_list_id": prices.list_id, "price_date": prices.date,
                   "recorded_at": recorded_at}
-        names = [self.repository.name_item(run_id, run_uuid, root_batch_id, {**self._name_fields(sizing, agg),
-                                                                             **common})
-                 for agg in sizing.by_name.values()]
+        names = [] if failed else [
+            self.repository.name_item(run_id, run_uuid, root_batch_id, {**self._name_fields(sizing, agg), **common})
+            for agg in sizing.by_name.values()]
+        storage_fields = self._storage_use_fields(sizing) if failed else self._storage_fields(sizing)
         self.repository.write_run(names, self.repository.marker_item(run_id, run_uuid, root_batch_id, {
-            "status": DONE, "tasks": sizing.tasks, "manifest_complete": complete, "names": len(names),
-            "log_pages": pages, "workflow_id": summary.get("workflow_id"), **self._storage_fields(sizing), **common}))
+            "status": DONE, "run_status": run_status, "tasks": sizing.tasks, "manifest_complete": complete,
+            "names": len(names), "log_pages": pages, "workflow_id": summary.get("workflow_id"), **storage_fields,
+            **common}))
         storage = sizing.storage()
         self._price_dynamic_storage(run_id, run_uuid, storage.storage_type if storage else None,
                                     sizing.storage_average_gib(), lambda: prices)
@@ -134,6 +148,16 @@ class ManifestConsumer:
         return fields
 
     @staticmethod
+    def _storage_use_fields(sizing: RunRightsizing) -> dict[str, Any]:
+        """What a failed run's manifest says it used (what its storage is priced on), no recommendation."""
+        storage = sizing.storage()
+        if storage is None:
+            return {}
+        return {"storage_type": storage.storage_type, "storage_capacity_gib": storage.current_gib,
+                "storage_average_gib": sizing.storage_average_gib(),
+                "storage_maximum_gib": sizing.storage_maximum_gib()}
+
+    @staticmethod
     def _storage_fields(sizing: RunRightsizing) -> dict[str, Any]:
         storage = sizing.storage()
         if storage is None:
@@ -143,3 +167,9 @@ class ManifestConsumer:
                 "storage_maximum_gib": sizing.storage_maximum_gib(),
                 "storage_recommended_gib": storage.recommended_gib, "storage_current_usd": storage.current_usd,
                 "storage_recommended_usd": storage.recommended_usd}
+
+
+def _storage_use_unpriced(summary: dict[str, Any]) -> bool:
+    """Whether a recorded failed run's storage needs its manifest: it ran (a start time) on DYNAMIC storage,
+    billed on the average use only the manifest has (STATIC is priced from GetRun's capacity)."""
+    return summary.get("storage_type") == "DYNAMIC" and summary.get("start_time") is not None

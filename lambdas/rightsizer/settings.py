@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ENV_HEADROOM = "RIGHTSIZING_HEADROOM"
 ENV_MANIFEST_ATTEMPTS = "RIGHTSIZING_MANIFEST_ATTEMPTS"
+# The run statuses the event rule routes here (and the handler takes): a COMPLETED run is right-sized; a
+# FAILED one (its manifest is written too) only has its DYNAMIC storage use read, which prices it.
+COMPLETED, FAILED = "COMPLETED", "FAILED"
+SIZED_STATUSES = (COMPLETED, FAILED)
 
 
 class RightsizingSettings(BaseModel):

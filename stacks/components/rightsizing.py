@@ -1,4 +1,5 @@
-"""Right-sizing: Run Status Change COMPLETED -> right-sizing queue -> manifest consumer -> provenance table.
+"""Right-sizing: Run Status Change COMPLETED or FAILED -> right-sizing queue -> manifest consumer -> provenance
+table (a FAILED run's manifest is read for its DYNAMIC storage use alone, which prices it).
 
 Off the recorder's hot path: a run of thousands of tasks is read from its manifest stream in CloudWatch
 Logs (`/aws/omics/WorkflowLog`, `manifest/run/<run id>/<run uuid>`, written by HealthOmics) by its own
@@ -19,7 +20,7 @@ from stacks.components.queue_consumer import QueueConsumer
 from stacks.runtime_contract import LAMBDAS_DIR  # noqa: F401  (puts lambdas/ on the import path)
 
 # isort: off
-from rightsizer.settings import ENV_HEADROOM, ENV_MANIFEST_ATTEMPTS
+from rightsizer.settings import ENV_HEADROOM, ENV_MANIFEST_ATTEMPTS, SIZED_STATUSES
 from shared.cost.rightsizing import LOG_GROUP
 # isort: on
 
@@ -79,9 +80,9 @@ class Rightsizing(Capability):
         self.rule = self.routing.route(
             "RightsizingRule",
             detail_types=[RUN_STATUS_CHANGE],
-            detail={"status": ["COMPLETED"]},
+            detail={"status": list(SIZED_STATUSES)},
             consumer=self.consumer,
-            description="HealthOmics runs COMPLETED -> right-sizing queue (run manifest)",
+            description="HealthOmics runs COMPLETED or FAILED -> right-sizing queue (run manifest)",
         )
         acknowledge(
             role_of(self.function),

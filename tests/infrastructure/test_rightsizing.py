@@ -1,4 +1,5 @@
-"""The right-sizing construct: its own queue for COMPLETED runs, and read access to run manifests only.
+"""The right-sizing construct: its own queue for COMPLETED runs (and FAILED ones, for their DYNAMIC storage
+use), and read access to run manifests only.
 
 Oracles: the guide (run manifests in /aws/omics/WorkflowLog, stream manifest/run/<run id>/<run uuid>) and
 the IAM Service Authorization Reference that cfn-lint ships (logs:GetLogEvents authorizes on log-stream,
@@ -28,11 +29,13 @@ def _statements(template_dict: dict[str, Any], rightsizer: dict[str, Any]) -> li
     return policies_of_role(template_dict, role)
 
 
-def test_only_completed_runs_reach_the_rightsizing_queue(template_dict, rightsizer) -> None:
+def test_only_completed_and_failed_runs_reach_the_rightsizing_queue(template_dict, rightsizer) -> None:
+    # FAILED too: the guide ('CloudWatch의 로그') writes the run manifest for failed runs as well, and a failed
+    # DYNAMIC run's storage is priced on its manifest's average use.
     (rule,) = rightsizer["rules"]
     pattern = props(template_dict, rule)["EventPattern"]
     assert (pattern["source"], pattern["detail-type"], pattern["detail"]) == (
-        ["aws.omics"], ["Run Status Change"], {"status": ["COMPLETED"]})
+        ["aws.omics"], ["Run Status Change"], {"status": ["COMPLETED", "FAILED"]})
     (target,) = props(template_dict, rule)["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [rightsizer["queue"], "Arn"]}
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [rightsizer["deadLetterQueue"], "Arn"]}

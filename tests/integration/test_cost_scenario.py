@@ -18,7 +18,8 @@ import boto3
 
 from autopilot_cli.app import main
 from autopilot_cli.target import TableTarget
-from sandbox.omics import FaultPlan, RunFault
+from rerunner.logic import Decided
+from sandbox.omics import FaultPlan, OutputSpec, RunFault, TaskSpec
 from shared.cost.calculator import billed_seconds
 from shared.cost.instances import instance_types
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, price_list
@@ -26,6 +27,7 @@ from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.recorder import Recorder
 from tests.factories import REGION, create_provenance_table
+from tests.integration.rerun_harness import ROLE, STACK_ID
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
 
@@ -149,3 +151,49 @@ def test_cohort_cost_sample_chain_batch_and_what_the_cache_saved(make: Callable[
     assert again.batch_cost(batch_id)["usd"] == batch["usd"]
     assert again.sample_cost("s2")["avoided_usd"] == rerun["avoided_usd"]
     assert again.sample_cost("s2")["usd"] == s2["usd"]
+
+
+def _decision_claims_no_saving(decision: dict[str, Any]) -> None:
+    assert decision["decision"] == Decided.STARTED
+    assert decision.get("failed_attempt_cost_usd") is not None  # the failed attempt was priced
+    avoided = decision.get("cache_avoided_cost_usd")
+    assert avoided in (None, "0"), f"decision claims the cache avoids {avoided} USD for a re-run with nothing cached"
+
+
+def test_out_of_space_decision_does_not_claim_the_cache_will_save_money(make: Callable[..., Any]) -> None:
+    """What went wrong: a run failed with FILE_SYSTEM_OUT_OF_SPACE after its first task completed, and the
+    STARTED decision told the operator that resuming from the cache avoided that task's cost
+    (cache_avoided_cost_usd 0.08...). The guide ('HealthOmics 실행을 위한 호출 캐싱', '실행 캐시에 대한 오류 사례')
+    says call caching saves no task output when a run fails out of file-system space (nor on a run
+    timeout): the re-run recomputes everything, and indeed has no cache hit."""
+    gib = 1024**3
+    tasks = (
+        TaskSpec("align", (), 600.0, (OutputSpec("bam", 1000 * gib),), cpus=8, memory=32),
+        TaskSpec("call", ("align",), 300.0, (OutputSpec("vcf", 900 * gib),), cpus=4, memory=16),
+    )
+    h = make(tasks=tasks)
+    h.recorder.prices = _test_prices
+    failed = h.start_run("s1")
+    h.run()
+    assert h.runs()[failed].failure_reason == "FILE_SYSTEM_OUT_OF_SPACE"
+    (rerun,) = h.reruns_of(failed)
+    assert not any(t.cache_hit for t in rerun.tasks.values())  # nothing was cached, as the guide says
+    (decision,) = h.decisions(failed)
+    _decision_claims_no_saving(decision)
+
+
+def test_a_run_without_a_cache_does_not_claim_the_cache_will_save_money(make: Callable[..., Any]) -> None:
+    """What went wrong: our standalone run, started without a run cache, failed (SERVICE_ERROR) after its
+    first task completed, and the decision still estimated that resuming from the cache avoided the
+    completed task's cost. A run cache is attached per run, by cacheId (guide, 'HealthOmics 실행을 위한 호출
+    캐싱'): a run without one cached nothing, so the re-run (which gets the stack's cache) recomputes every task."""
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_name="s1")]))
+    h.recorder.prices = _test_prices
+    failed = str(h.omics.start_run(
+        workflowId=h.workflow_id, roleArn=ROLE, outputUri="s3://autopilot-data/out", name="s1",
+        requestId="no-cache", tags={"autopilot:sample": "s1", "autopilot:stack": STACK_ID})["id"])
+    h.run()
+    (rerun,) = h.reruns_of(failed)
+    assert not any(t.cache_hit for t in rerun.tasks.values())  # nothing was cached to resume from
+    (decision,) = h.decisions(failed)
+    _decision_claims_no_saving(decision)

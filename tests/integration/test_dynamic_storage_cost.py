@@ -30,6 +30,7 @@ import pytest
 from botocore.stub import Stubber
 
 import recorder.handler as handler_module
+import rightsizer.handler as rightsizer_handler
 from rightsizer.dal import ManifestLogs
 from rightsizer.logic import Config, ManifestConsumer
 from shared.cost import price_source
@@ -38,12 +39,15 @@ from shared.cost.rightsizing import LOG_GROUP, manifest_stream
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.repository import ProvenanceRepository, _Update
 from shared.provenance.rightsizing_repository import RightsizingRepository
+from shared.settings import get_settings
 from tests.factories import (
     REFERENCE_EVENTS,
     REGION,
+    FakeLambdaContext,
     get_run_response,
     list_run_tasks_response,
     run_event,
+    sqs_event,
 )
 
 pytest_plugins = ["tests.integration.recorder_stub"]  # the `omics`, `invoke` and `repo` fixtures
@@ -186,3 +190,57 @@ def test_totals_changed_while_the_storage_is_priced_are_read_again_not_overwritt
     stored_cost = read("444", "uuid-444")["cost"]
     assert updated == stored_cost
     assert stored_cost["avoided_known_usd"] == "0.5" and Decimal(stored_cost["storage_usd"]) == Decimal("0.05")
+
+
+def record_failed(invoke: Callable[..., dict[str, Any]], stub: Stubber, run_id: str, **get_run: Any) -> None:
+    """The recorder's handler recording a run's FAILED event (its GetRun, a field given None left out, + one
+    ListRunTasks page)."""
+    response = {k: v for k, v in get_run_response(run_id, "FAILED", **get_run).items() if v is not None}
+    stub.add_response("get_run", response, {"id": run_id})
+    stub.add_response("list_run_tasks", list_run_tasks_response(run_id, 2), {"id": run_id})
+    assert invoke([run_event(run_id, "FAILED", T0)]) == {"batchItemFailures": []}
+
+
+def test_a_failed_dynamic_run_gets_its_storage_cost_from_its_manifest(
+        invoke: Callable[..., dict[str, Any]], omics: tuple[Any, Stubber], repo: ProvenanceRepository,
+        logs: Any, table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What went wrong: a run on DYNAMIC storage (the guide's default and recommendation) failed, and its
+    storage, so its cost, its sample's, its batch's and the re-run decisions' failed_attempt_cost_usd, stayed
+    unknown forever: only COMPLETED runs reached the right-sizer (its rule and its handler), the only
+    component that reads the manifest, where the average use a dynamic run is billed on is. The guide
+    ('CloudWatch의 로그': every workflow log but the engine's is written for failed and successful runs; run
+    manifest logs: 'manifest/run/<runID>/<runUUID>'; and 'HealthOmics 워크플로에서 스토리지 유형 실행': after a
+    run ends, on the success or the failure path, the run manifest log has its storage figures)."""
+    monkeypatch.setattr(price_source, "current_price_list", lambda region: PRICES)
+    record_failed(invoke, omics[1], "333")  # storageType DYNAMIC, ran one hour
+    write_manifest(logs, "333")  # HealthOmics writes the manifest of a failed run too
+    # The run's only terminal event, FAILED, as the right-sizing rule routes it to the right-sizer
+    monkeypatch.setenv("PROVENANCE_TABLE", table_name)
+    monkeypatch.setattr(rightsizer_handler, "_prices", lambda: PRICES)
+    monkeypatch.setattr(rightsizer_handler, "_logs_client", lambda: logs)
+    get_settings.cache_clear()
+    assert rightsizer_handler.lambda_handler(sqs_event([run_event("333", "FAILED", T0)]),
+                                             FakeLambdaContext()) == {"batchItemFailures": []}
+    summary_cost, line_cost = stored(repo, "333")
+    storage_basis = summary_cost.get("storage", {}).get("basis")
+    assert summary_cost.get("storage_usd") is not None, (
+        f"failed DYNAMIC run: storage {storage_basis}, run usd {summary_cost.get('usd')}")
+    # 0.0002 x 250 GiB x 1 h = 0.05, plus the tasks' 0.006
+    assert Decimal(summary_cost["usd"]) == Decimal("0.056") and summary_cost == line_cost
+    # A failed run's peaks are a partial run's: no task-name advice, no storage recommendation, no batch index
+    rightsizing = RightsizingRepository(repo)
+    marker = rightsizing.marker("333", "uuid-333") or {}
+    assert (marker.get("status"), marker.get("run_status"), marker.get("names")) == ("DONE", "FAILED", 0)
+    assert "storage_recommended_gib" not in marker and "batch_pk" not in marker
+
+
+def test_a_failed_static_run_or_one_that_never_started_is_not_read(
+        invoke: Callable[..., dict[str, Any]], omics: tuple[Any, Stubber], consumer: ManifestConsumer,
+        logs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # STATIC storage is priced from GetRun's capacity; a run that never started had none: no manifest read
+    monkeypatch.setattr(price_source, "current_price_list", lambda region: PRICES)
+    record_failed(invoke, omics[1], "555", storageType="STATIC", storageCapacity=1200)
+    record_failed(invoke, omics[1], "666", startTime=None)
+    assert consumer.handle("555", "uuid-555", run_status="FAILED").kind == "SKIPPED"
+    assert consumer.handle("666", "uuid-666", run_status="FAILED").kind == "SKIPPED"
+    assert consumer.logs.pages_read == 0

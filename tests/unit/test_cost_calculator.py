@@ -22,6 +22,7 @@ from shared.cost.calculator import (
     per_sample,
     per_workflow_day,
     run_cost_items,
+    run_totals,
     static_capacity_gib,
     task_cost,
 )
@@ -149,3 +150,29 @@ def test_a_run_that_never_started_has_no_storage_cost(status: str) -> None:
 def test_a_completed_run_without_a_start_time_stays_unknown() -> None:
     odd = run("r1").model_copy(update={"status": "COMPLETED", "start_time": None})
     assert next(run_cost_items(odd, [], PRICES)).basis == "duration_unknown"
+
+
+def test_a_task_cancelled_before_it_started_costs_nothing_and_keeps_the_run_cost_known() -> None:
+    """What went wrong: a run failed while its second task was still PENDING; HealthOmics cancelled that
+    task (ListRunTasks: CANCELLED, a creationTime and a stopTime, no startTime). It was priced as
+    `duration_unknown` (usd None), which made the whole failed run's cost unknown (and its sample's, its
+    batch's, the workflow's day and the re-run decision's failed_attempt_cost_usd). The guide ('실행 상태의
+    요금 영향', and '취소됨': no charge for what is cancelled while pending or starting) bills running tasks
+    only: a task that never started costs 0, as a run that never started has no storage cost."""
+    failed = run("r1", capacity=1200).model_copy(update={"status": "FAILED"})
+    ran = TaskDetails(task_id="1", run_id="r1", run_uuid="u1", name="align", status="FAILED",
+                      instance_type="omics.c.large", creation_time="2026-11-02T10:01:00Z",
+                      start_time="2026-11-02T10:02:00Z", stop_time="2026-11-02T10:32:00Z")
+    never_ran = TaskDetails(task_id="2", run_id="r1", run_uuid="u1", name="qc", status="CANCELLED",
+                            instance_type=None, creation_time="2026-11-02T10:31:00Z",
+                            start_time=None, stop_time="2026-11-02T10:32:00Z")
+    item = task_cost(never_ran, RunContext.of(failed), PRICES)
+    totals = run_totals(run_cost_items(failed, [ran, never_ran], PRICES))
+    run_usd = None if totals["usd"] is None else Decimal(totals["usd"])
+    # storage 1,200 GiB x 1 h x 0.0001 = 0.12; the task that ran: 0.36 $/h x 30 min = 0.18
+    assert (item.usd, item.basis, run_usd) == (Decimal(0), "never_started", Decimal("0.30")), (
+        f"never-started task: usd {item.usd} ({item.basis}); run total usd {totals['usd']} "
+        f"({totals['unknown']} unknown item(s), known {totals['known_usd']})")
+    # A task that COMPLETED without a startTime did run: its duration stays unknown, never 0.
+    odd = never_ran.model_copy(update={"status": "COMPLETED"})
+    assert task_cost(odd, RunContext.of(failed), PRICES).basis == "duration_unknown"

@@ -19,6 +19,7 @@ from shared.cost.calculator import RunContext, task_cost
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, price_list
 from shared.cost.rightsizing import (
     BatchRightsizing,
+    RunRightsizing,
     TaskUsage,
     manifest_records,
     manifest_stream,
@@ -92,8 +93,8 @@ def test_static_storage_hand_calculation_on_the_guide_run() -> None:
     # With our figures: stopTime one hour later, peak use 1,000 GiB, headroom 10 %:
     run = {**run, "stopTime": "2022-08-24T21:08:22.582Z", "metrics": {"storageMaximumGiB": 1000}}
     rec = recommend_storage(run, PRICES, headroom=0.1)
-    # current 9,600 GiB x 1 h x 0.0002 = 1.92 ; need ceil(1,100) -> rounded up to the 1,200 GiB minimum:
-    # 1,200 x 1 x 0.0002 = 0.24.
+    # current 9,600 GiB x 1 h x 0.0002 = 1.92 ; need ceil(1,100) / 0.93 (the file system's 7 %) = 1,183 ->
+    # rounded up to the 1,200 GiB minimum: 1,200 x 1 x 0.0002 = 0.24.
     assert (rec.current_gib, rec.recommended_gib) == (9600, 1200)
     assert (rec.current_usd, rec.recommended_usd) == (Decimal("1.92"), Decimal("0.24"))
     # A requested 5,000 GiB is provisioned (and priced) as 7,200 GiB: 7,200 x 1 x 0.0002 = 1.44.
@@ -121,3 +122,34 @@ def test_unreadable_log_lines_are_skipped_and_the_stream_name_matches_the_guide(
     assert [r["name"] for r in manifest_records(events)] == ["geno-123"]
     assert manifest_stream("1695324", "a3b0ca7e-9597-4ecc-94a4-6ed45481aeab") == (
         "manifest/run/1695324/a3b0ca7e-9597-4ecc-94a4-6ed45481aeab")
+
+
+def _dynamic_guide_run(peak_gib: int, average_gib: int) -> dict[str, Any]:
+    """The guide's run, one hour long, on DYNAMIC storage with our peak and average use."""
+    return {**guide_manifest()[0], "storageType": "DYNAMIC", "stopTime": "2022-08-24T21:08:22.582Z",
+            "metrics": {"storageMaximumGiB": peak_gib, "storageAverageGiB": average_gib}}
+
+
+def test_recommended_static_storage_leaves_room_for_the_file_systems_7_percent() -> None:
+    """What went wrong: a DYNAMIC run peaked at 1,130 GiB and the right-sizer recommended 1,200 GiB of
+    STATIC storage (ceil(1,130 x 1.05) = 1,187 -> 1,200). The guide ('HealthOmics 워크플로에서 스토리지 유형
+    실행', '필요한 정적 실행 스토리지 계산': static storage required = dynamic maximum + 0.07 x static size)
+    says the static file system's installation takes 7 % of its capacity: 1,130 + 0.07 x 1,200 = 1,214 GiB
+    > 1,200, so a user following the advice got FILE_SYSTEM_OUT_OF_SPACE. 2,400 GiB holds it."""
+    rec = recommend_storage(_dynamic_guide_run(1130, 700), PRICES)  # default headroom 5 %
+    assert rec.recommended_gib is not None
+    assert rec.recommended_gib - 0.07 * rec.recommended_gib >= 1130, (
+        f"recommended {rec.recommended_gib} GiB static storage leaves "
+        f"{rec.recommended_gib * 0.93:.0f} GiB usable for a 1,130 GiB peak")
+    assert rec.recommended_gib == 2400
+
+
+def test_right_sizer_stores_a_static_size_that_fits_the_guides_own_formula() -> None:
+    """The same through the manifest consumer's aggregate (what lands in provenance as
+    storage_recommended_gib): a 2,250 GiB peak was recommended 2,400 GiB (ceil(2,362.5) -> 2,400), but
+    2,250 + 0.07 x 2,400 = 2,418 GiB is needed (guide, '필요한 정적 실행 스토리지 계산'): 4,800 GiB is right."""
+    sizing = RunRightsizing(PRICES)
+    sizing.add_events([json.dumps(_dynamic_guide_run(2250, 1000))])
+    storage = sizing.storage()
+    assert storage is not None
+    assert storage.recommended_gib == 4800, f"recommended {storage.recommended_gib} GiB for a 2,250 GiB peak"

@@ -112,15 +112,22 @@ class CostItem:
         }
 
 
+NEVER_STARTED_OUTCOMES = frozenset({"FAILED", "CANCELLED"})  # ends a run or a task can reach without starting
+
+
 def task_cost(task: TaskDetails, run: RunContext, prices: PriceList) -> CostItem:
     """One task's compute cost. A cache hit did not run on an instance: it costs nothing here, its
-    avoided cost is `avoided_cost`."""
+    avoided cost is `avoided_cost`. Nor did a task that ended without a startTime."""
     def item(usd: Decimal | None, basis: str, **detail: Any) -> CostItem:
         return CostItem(TASK, run, task.task_id, task.name, usd, basis, prices.ref,
                         {"instance_type": task.instance_type, **detail})
 
     if task.cache_hit:
         return item(Decimal(0), "cache_hit")
+    if task.start_time is None and task.status in NEVER_STARTED_OUTCOMES:
+        # The guide ('실행 상태의 요금 영향'): only running tasks are billed; a task cancelled while PENDING
+        # or STARTING (its run failed or was cancelled first) never ran on an instance.
+        return item(Decimal(0), "never_started")
     seconds = billed_seconds(task.start_time, task.stop_time)
     if seconds is None:
         return item(None, "duration_unknown")
@@ -128,9 +135,6 @@ def task_cost(task: TaskDetails, run: RunContext, prices: PriceList) -> CostItem
     if hourly is None:
         return item(None, "price_unknown", billed_seconds=seconds)
     return item(hourly * seconds / SECONDS_PER_HOUR, "priced", billed_seconds=seconds, usd_per_hour=hourly)
-
-
-NEVER_STARTED_OUTCOMES = frozenset({"FAILED", "CANCELLED"})  # ends a run can reach without starting
 
 
 def storage_cost(run: RunDetails, context: RunContext, prices: PriceList,

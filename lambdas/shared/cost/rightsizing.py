@@ -29,6 +29,9 @@ from shared.cost.prices import PriceList, PriceRef
 LOG_GROUP = "/aws/omics/WorkflowLog"
 # The guide (run optimisation): include at least 5 % headroom for background OS processes.
 DEFAULT_HEADROOM = 0.05
+# The guide ('필요한 정적 실행 스토리지 계산'): the static file system's own installation takes 7 % of its
+# capacity, so only 93 % of a static size holds the run's data (as a fraction: exact integer arithmetic).
+STATIC_USABLE_PERCENT = 93
 
 
 def manifest_stream(run_id: str, run_uuid: str) -> str:
@@ -154,23 +157,30 @@ def recommendations(events: Iterable[str | Mapping[str, Any]], prices: PriceList
 class StorageRecommendation:
     storage_type: str
     current_gib: int | None  # static: the provisioned (rounded) capacity
-    recommended_gib: int | None  # static capacity that fits the peak + headroom, rounded as the service does
+    recommended_gib: int | None  # static size whose usable 93 % holds peak + headroom (rounded as the service)
     seconds: Decimal | None
     current_usd: Decimal | None
     recommended_usd: Decimal | None
     price: PriceRef
 
 
+def static_size_for_peak(peak_gib: float, headroom: float) -> int:
+    """The smallest static size S the service provisions with S - 0.07 x S >= peak x (1 + headroom)."""
+    needed = needed_units(peak_gib, headroom)
+    return static_capacity_gib(-(-needed * 100 // STATIC_USABLE_PERCENT))  # ceil(needed / 0.93)
+
+
 def recommend_storage(run_record: Mapping[str, Any], prices: PriceList,
                       headroom: float = DEFAULT_HEADROOM) -> StorageRecommendation:
-    """Static storage sized to the run's storageMaximumGiB (plus headroom), priced for the run's duration."""
+    """Static storage sized to the run's storageMaximumGiB (plus headroom and the file system's 7 %), priced
+    for the run's duration."""
     storage_type = str(run_record.get("storageType") or "STATIC")
     region = region_of(run_record.get("arn"))
     seconds = elapsed_seconds(run_record.get("startTime"), run_record.get("stopTime"))
     rate = prices.storage_gib_hourly("STATIC", region)
     peak = _metric(run_record, "storageMaximumGiB")
     current = static_capacity_gib(run_record.get("storageCapacity")) if storage_type == "STATIC" else None
-    recommended = static_capacity_gib(math.ceil(peak * (1 + headroom))) if peak is not None else None
+    recommended = static_size_for_peak(peak, headroom) if peak is not None else None
 
     def cost(gib: int | None) -> Decimal | None:
         return None if gib is None or rate is None or seconds is None else rate * gib * seconds / SECONDS_PER_HOUR

@@ -1,9 +1,11 @@
 """A run's cost, from what the recorder already fetched (GetRun + ListRunTasks): zero HealthOmics calls.
 
 Cache hits: a hit task did not run; what it avoided is the cost of the task that produced the entry. Our
-re-runs resume from the failed attempt's cache, so the producer is the same-name task that completed in the
-parent attempt (or, when that one was itself a hit, the parent's own producer). Without a recorded producer,
-the mean cost of the same task name in the workflow's recent runs stands in, marked `estimated`.
+re-runs resume from the failed attempt's cache, so the producer is a task that completed in the parent
+attempt (or, when that one was itself a hit, the parent's own producer): the one the hit's cacheS3Uri names
+(the guide, '실행 캐시의 내용': `s3://{cache.S3location}/{cache.uuid}/runID/taskID/{cacheentry.uuid}/`),
+else the parent's task of the same name. Without a recorded producer, the mean cost of the same task name
+in the workflow's recent runs stands in, marked `estimated`.
 """
 
 from __future__ import annotations
@@ -87,12 +89,43 @@ def _stored(task: Mapping[str, Any], context: RunContext) -> CostItem | None:
     return None
 
 
-def producers(parent_tasks: Iterable[Mapping[str, Any]], parent: RunContext) -> dict[str, CostItem]:
-    found: dict[str, CostItem] = {}
+def entry_origin(cache_s3_uri: str | None) -> tuple[str, str] | None:
+    """The (run id, task id) that wrote a cache entry, from its location
+    `s3://{cache.S3location}/{cache.uuid}/{runId}/{taskId}/{cacheEntryUuid}/` (or its manifest file)."""
+    if not cache_s3_uri or not cache_s3_uri.startswith("s3://"):
+        return None
+    parts = [part for part in cache_s3_uri[len("s3://"):].split("/") if part]
+    if parts and parts[-1].endswith(".json"):
+        parts.pop()
+    if len(parts) < 5:  # bucket, cache uuid, run id, task id, entry uuid at least
+        return None
+    return parts[-3], parts[-2]
+
+
+@dataclass
+class Producers:
+    """The parent attempt's cache entries' costs, by the (run id, task id) that wrote each, and by task
+    name (the last of each name) for hits whose location names none of them."""
+
+    by_origin: dict[tuple[str, str], CostItem] = field(default_factory=dict)
+    by_name: dict[str, CostItem] = field(default_factory=dict)
+
+    def of(self, hit: TaskDetails) -> CostItem | None:
+        origin = entry_origin(hit.cache_s3_uri)
+        found = self.by_origin.get(origin) if origin else None
+        return found or self.by_name.get(hit.name or "")
+
+
+def producers(parent_tasks: Iterable[Mapping[str, Any]], parent: RunContext) -> Producers:
+    found = Producers()
     for task in parent_tasks:
         item = _stored(task, parent)
-        if item is not None and item.name:
-            found[item.name] = item
+        if item is None:
+            continue
+        # A parent task's own run and id, or (for a parent hit) its producer's: who wrote the entry.
+        found.by_origin[(item.run.run_id, item.entity_id)] = item
+        if item.name:
+            found.by_name[item.name] = item
     return found
 
 
@@ -126,7 +159,7 @@ class RunPricer:
         self.totals = RunTotals()
         self.totals.add(storage_cost(details, self.context, prices, dynamic_average_gib))
         self._sums: dict[str, tuple[Decimal, int]] = {}  # name -> (sum, count) of its priced tasks
-        self._producers: dict[str, CostItem] | None = None  # read on the first hit
+        self._producers: Producers | None = None  # read on the first hit
         self._same_name: list[CostItem] | None = None  # read on the first hit without a producer
         self._pending = False
         self.hits = 0
@@ -155,10 +188,11 @@ class RunPricer:
                                 workflow_id=details.workflow_id)
             recorded = self._parent_tasks() if details.parent_run_id else ()
             # None: the parent attempt is not (wholly) recorded yet (events reorder, its enrichment may be
-            # half done): its enrichment reprices this run. Streamed otherwise: one task per name is kept.
+            # half done): its enrichment reprices this run. Streamed otherwise: one small item per parent
+            # task that wrote an entry is kept.
             self._pending = recorded is None
             self._producers = producers(recorded or (), parent)
-        producer = self._producers.get(hit.name or "")
+        producer = self._producers.of(hit)
         if producer is None and self._same_name is None:
             self._same_name = estimates(self._workflow_lines(), details.workflow_id)
         return avoided_cost(hit, self.context, self.prices, producer=producer, same_name=self._same_name or ())

@@ -209,16 +209,33 @@ def _roll_up(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {**combine(run["cost"] for run in runs), "per_run": runs}
 
 
+# The guide ('HealthOmics 실행을 위한 호출 캐싱', '실행 캐시에 대한 오류 사례'): call caching saves no task
+# output when the run fails out of file-system space or hits its run time limit.
+NOTHING_CACHED_ON_FAILURE = frozenset({"FILE_SYSTEM_OUT_OF_SPACE", "RUN_TIMED_OUT"})
+
+
+def cached_anything(summary: Mapping[str, Any]) -> bool:
+    """Whether a failed run's completed tasks can have been saved to a run cache: it ran with one (a cache
+    is attached per run, by cacheId) and did not fail in a way that saves nothing."""
+    return bool(summary.get("cache_id")) and summary.get("failure_reason") not in NOTHING_CACHED_ON_FAILURE
+
+
 def attempt_estimate(costs: CostRepository, run_id: str, run_uuid: str) -> dict[str, Any]:
     """For a re-run decision, from what the recorder stored (empty when it has not priced the run yet):
     what the failed attempt cost, and an estimate of what resuming from its cache avoids (the cost of its
-    completed tasks, whose outputs are cached), marked as an estimate."""
+    completed tasks, whose outputs are cached; 0 when nothing was cached), marked as an estimate."""
     summary = costs.repository.run_summary(run_id, run_uuid) or {}
     total = summary.get("cost")
     if not total:
         return {}
+    if not cached_anything(summary):
+        return _estimate(total, "0")
     cached = [t for t in costs.run_tasks(run_id, run_uuid) if t.get("status") == "COMPLETED"]
     figures = [((t.get("avoided") if t.get("cache_hit") else t.get("cost")) or {}).get("usd") for t in cached]
     avoided = None if any(f is None for f in figures) else str(sum((Decimal(str(f)) for f in figures), Decimal(0)))
-    return {"failed_attempt_cost_usd": total.get("usd"), "cache_avoided_cost_usd": avoided, "cost_estimate": True,
+    return _estimate(total, avoided)
+
+
+def _estimate(total: Mapping[str, Any], avoided_usd: str | None) -> dict[str, Any]:
+    return {"failed_attempt_cost_usd": total.get("usd"), "cache_avoided_cost_usd": avoided_usd, "cost_estimate": True,
             "cost_price_list": f"{total.get('price_list_id')}@{total.get('price_list_date')}"}
