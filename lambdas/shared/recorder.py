@@ -43,6 +43,20 @@ from shared.supersede import prove, settle, waiting_expiry
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
+# Seconds left at which a page loop (ListRunsInBatch, ListRunTasks) saves its cursor and stops: what follows
+# the pages (the checkpoint, the marks, the history flush) still fits before the timeout.
+CHECKPOINT_RESERVE_SECONDS = 10.0
+
+
+class Checkpointed(RetryableError):
+    """A page loop stopped for time with its cursor saved in the table: a continuation (the same event, sent
+    again as a new message) resumes from there. A RetryableError to every caller that cannot send one (the
+    reconciler: its next sweep resumes). `carried_on_elsewhere`: another invocation moved the cursor first
+    and carries the work on itself, so no continuation is needed."""
+
+    def __init__(self, message: str, carried_on_elsewhere: bool = False) -> None:
+        super().__init__(message)
+        self.carried_on_elsewhere = carried_on_elsewhere
 
 
 @dataclass
@@ -58,6 +72,9 @@ class RecordOutcome:
     members_refiled: int = 0  # members moved under the root batch their LINK, written after them, names
     history: list[dict[str, Any]] = field(default_factory=list)
     cost: RunCost | None = None  # the enriched run's cost (metrics RunCostUSD / CacheAvoidedCostUSD)
+    # Why the event must be recorded again by a continuation message: its page loop stopped for time with its
+    # progress saved. A continuation is a new message, so progress never counts towards the queue's DLQ.
+    continuation: str | None = None
 
 
 def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> StatusObservation:
@@ -132,10 +149,15 @@ class Recorder:
             check_key_sizes({keys.SK: summary_sk, "active_sk": f"{observation.event_time}#{observation.entity_id}",
                              "batch_sk": f"BATCH#0000#{observation.entity_id}"})
         outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status, history=[history])
-        if isinstance(event, RunStatusChange):
-            self._record_run(event, observation, outcome)
-        elif isinstance(event, RunBatchStatusChange):
-            self._record_batch(event, observation, outcome)
+        try:
+            if isinstance(event, RunStatusChange):
+                self._record_run(event, observation, outcome)
+            elif isinstance(event, RunBatchStatusChange):
+                self._record_batch(event, observation, outcome)
+        except Checkpointed as stopped:
+            # Progress is saved: this record succeeds, and a continuation resumes unless another invocation does.
+            if not stopped.carried_on_elsewhere:
+                outcome.continuation = str(stopped)
         return outcome
 
     # ------------------------------------------------------------------ runs
@@ -349,13 +371,15 @@ class Recorder:
         self.repository.finish_batch(batch_id, gone=gone, gone_at=iso_time(self.now()))
 
     def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
-        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`
+        """Page through ListRunsInBatch; short of time, the cursor is saved and Checkpointed raised, so a huge batch
+        resumes (a continuation, or a retry) where it stopped. `unlisted`
         (or ListRunsInBatch answering ResourceNotFoundException) says why the rest can never be listed: the
         members are then marked recorded as far as they went, with that error, rather than retried."""
         link = self.repository.get_batch_link(batch_id) or {}
         root, attempt = link.get("root_batch_id", batch_id), int(link.get("attempt", 0))
         recorded_at = iso_time(self.now())
         token: str | None = summary.get("members_cursor")
+        resumed_from = token  # the checkpoint moves the cursor on only from where this invocation read it
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
         while unlisted is None:
@@ -375,14 +399,16 @@ class Recorder:
             token = page.get("nextToken")
             if not token:
                 break
-            if self.time_left() < 10:
-                self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt)
-                if not link:
-                    # As at the end: a LINK may have come since our read, and another invocation (a duplicate
-                    # event) may have recorded every member under its root already, so that no resume of ours
-                    # comes back here. Read it again after our writes: marked, the next try re-files.
-                    self._mark_refile_if_linked(batch_id, (root, attempt))
-                raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
+            if self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                # False: another invocation (a duplicate event or continuation) moved the cursor first, or
+                # finished: it lists the rest.
+                moved = self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt, resumed_from)
+                # As at the end: a LINK may have come since our read, and another invocation (a duplicate
+                # event) may have recorded every member under its root already, so that no resume of ours
+                # comes back here. Read it again after our writes: marked, the next try re-files.
+                refile = not link and self._mark_refile_if_linked(batch_id, (root, attempt))
+                raise Checkpointed(f"batch {batch_id}: time budget used after {count} members; resumes",
+                                   carried_on_elsewhere=not moved and not refile)
         why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
                f" {count} recorded") if unlisted else None
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
@@ -395,10 +421,12 @@ class Recorder:
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
 
-    def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> None:
+    def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> bool:
         link = self.repository.get_batch_link(batch_id)
         if link and (str(link["root_batch_id"]), int(link.get("attempt", 0))) != filed:
             self.repository.mark_members_refiling(batch_id, str(link["root_batch_id"]))
+            return True
+        return False
 
     def _relink(self, batch_id: str, filed: tuple[str, int], force: bool = False) -> int:
         """Re-file the members filed under `filed` (root batch, attempt) when the batch's LINK says they
