@@ -8,6 +8,7 @@ events cost one DynamoDB request.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -174,25 +175,31 @@ class Recorder:
         final = item.get("outcome")
         if observation.status in RUN_TERMINAL and final in RUN_TERMINAL:
             if enrichment_due(item):
-                outcome.cost = self.finish_run(observation.entity_id, d.uuid, final)
+                outcome.cost = self.finish_run(observation.entity_id, d.uuid, final, item)
                 outcome.enriched = True
             elif "active_pk" in item:
                 self.repository.finish_run(observation.entity_id, d.uuid)
 
-    def finish_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
+    def finish_run(self, run_id: str, run_uuid: str, final: str,
+                   summary: Mapping[str, Any] | None = None) -> RunCost | None:
         """Enrich a run whose terminal status `final` is recorded (an event, or the reconciler finishing an
-        enrichment that failed); the run then leaves the active index."""
+        enrichment that failed); the run then leaves the active index. `summary`: the run's summary as just
+        read (its task cursor, when an earlier try stopped part-way); read here when not given."""
         if self.time_left() < ENRICH_BUDGET_SECONDS:
             # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
             raise RetryableError(f"run {run_id}: no time left to enrich; retried")
-        cost = self._enrich_run(run_id, run_uuid, final)
+        if summary is None:
+            summary = self.repository.run_summary(run_id, run_uuid) or {}
+        cost = self._enrich_run(run_id, run_uuid, final, summary.get("tasks_cursor"))
         self.repository.finish_run(run_id, run_uuid)
         return cost
 
-    def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
+    def _enrich_run(self, run_id: str, run_uuid: str, final: str,
+                    tasks_cursor: str | None = None) -> RunCost | None:
         """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
         says is kept beside it (api_status), never over it. GetRun takes the id alone: when it answers
-        with another uuid, the id was reused after this run was deleted and this run is gone."""
+        with another uuid, the id was reused after this run was deleted and this run is gone. `tasks_cursor`:
+        where an earlier try's ListRunTasks pages stopped (saved in the summary)."""
         recorded_at = iso_time(self.now())
         try:
             details = run_details(self.omics.get_run(id=run_id))
@@ -205,12 +212,7 @@ class Recorder:
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
             details = self._with_parent_uuid(details)
             pricer = self._pricer(details)
-            # Each ListRunTasks page is priced and written as it arrives: memory stays one page, however
-            # many tasks the run has (the task items are facts: a retry rewrites the same values).
-            for page in self.omics.get_paginator("list_run_tasks").paginate(id=run_id):
-                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
-                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
-                    raise RetryableError(f"task details of run {run_id} were not all written")
+            self._record_tasks(run_id, run_uuid, recorded_at, pricer, tasks_cursor)
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
@@ -255,6 +257,33 @@ class Recorder:
                 self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
+
+    def _record_tasks(self, run_id: str, run_uuid: str, recorded_at: str, pricer: RunPricer,
+                      resumed_from: str | None) -> None:
+        """Page through ListRunTasks, pricing and writing each page as it arrives: memory stays one page, however
+        many tasks the run has (the task items are facts: a retry rewrites the same values). Short of time, the
+        cursor is saved and Checkpointed raised, so a run with thousands of tasks resumes rather than restarts."""
+        recorded: set[str] = set()
+        if resumed_from:
+            # The pages before the cursor are recorded: priced again from the table (no HealthOmics call) so the
+            # totals cover every task. Pages after it may be too (a try that stopped before its next checkpoint):
+            # those tasks are recorded and priced already, and are skipped below (each task priced once).
+            stored = self.costs.iter_run_tasks(run_id, run_uuid)
+            while chunk := [TaskDetails.model_validate(t) for t in itertools.islice(stored, 100)]:
+                pricer.add(chunk)
+                recorded.update(t.task_id for t in chunk)
+        pages = self.omics.get_paginator("list_run_tasks").paginate(
+            id=run_id, **({"startingToken": resumed_from} if resumed_from else {}))
+        for page in pages:
+            tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+            tasks = [t for t in tasks if t.task_id not in recorded]
+            if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                raise RetryableError(f"task details of run {run_id} were not all written")
+            next_token = page.get("nextToken")
+            if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
+                raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
+                                   carried_on_elsewhere=not moved)
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
