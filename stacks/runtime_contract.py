@@ -26,12 +26,14 @@ ENV_OMICS_RATE_LIMITS = _settings.ENV_OMICS_RATE_LIMITS
 ENV_RUN_CACHE_ID = _settings.ENV_RUN_CACHE_ID
 ENV_OMICS_ROLE_ARN = _settings.ENV_OMICS_ROLE_ARN
 ENV_ALARM_TOPIC_ARN = _settings.ENV_ALARM_TOPIC_ARN
+ENV_CONTINUATION_QUEUE_URL = _settings.ENV_CONTINUATION_QUEUE_URL
 
 # Powertools reads these (service name per function, one metrics namespace for the product).
 METRICS_NAMESPACE = "OmicsAutopilot"
 
 __all__ = [
     "ENV_ALARM_TOPIC_ARN",
+    "ENV_CONTINUATION_QUEUE_URL",
     "ENV_OMICS_RATE_LIMITS",
     "ENV_OMICS_ROLE_ARN",
     "ENV_RUN_CACHE_ID",

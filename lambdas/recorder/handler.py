@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from shared.consumer import body_json, process_sqs_batch
+from shared.errors import RetryableError
 from shared.events import IgnoredEvent, MalformedEvent, parse_omics_event
 from shared.observability import logger, metrics, tracer
 from shared.omics import omics_client_for
@@ -43,6 +45,26 @@ def _recorder() -> Recorder:
     settings = get_settings()
     return Recorder(ProvenanceRepository(settings.table_name), omics=lambda: omics_client_for(settings.omics_limits),
                     prices=_current_prices)
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> Any:
+    import boto3  # only a continuation needs it
+
+    return boto3.client("sqs")
+
+
+def _send_continuation(body: str, why: str) -> None:
+    """The same event again, as a new message on the recorder's own queue: recorded again, it resumes from the
+    cursor its page loop saved. A new message has a receive count of its own, so progress never counts towards
+    the DLQ; a record that makes none fails and is redelivered as before."""
+    queue_url = get_settings().continuation_queue_url
+    if not queue_url:  # nowhere to continue (a deployment without it): SQS redelivers this message instead
+        raise RetryableError(why)
+    try:
+        _sqs().send_message(QueueUrl=queue_url, MessageBody=body)
+    except ClientError as error:  # the cursor is saved: the redelivery resumes from it
+        raise RetryableError(f"{why}; continuation not sent: {error.response.get('Error', {}).get('Code')}") from error
 
 
 @logger.inject_lambda_context
@@ -73,6 +95,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             record_rejected_event(recorder.repository, raw, str(error))
             counts["RejectedEvents"] += 1
             return []
+        if outcome.continuation:
+            _send_continuation(record.body, outcome.continuation)
+            counts["Continuations"] += 1
+            logger.info("continuation sent", extra={"kind": outcome.kind, "entity_id": outcome.entity_id})
         counts[f"{outcome.kind.title()}Events"] += 1
         counts["RunsEnriched"] += int(outcome.enriched)
         if outcome.cost is not None:

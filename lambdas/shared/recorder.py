@@ -8,6 +8,7 @@ events cost one DynamoDB request.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +44,20 @@ from shared.supersede import prove, settle, waiting_expiry
 
 # Seconds an enrichment (one GetRun + ListRunTasks pages, rate-limited) may need before the timeout.
 ENRICH_BUDGET_SECONDS = 10.0
+# Seconds left at which a page loop (ListRunsInBatch, ListRunTasks) saves its cursor and stops: what follows
+# the pages (the checkpoint, the marks, the history flush) still fits before the timeout.
+CHECKPOINT_RESERVE_SECONDS = 10.0
+
+
+class Checkpointed(RetryableError):
+    """A page loop stopped for time with its cursor saved in the table: a continuation (the same event, sent
+    again as a new message) resumes from there. A RetryableError to every caller that cannot send one (the
+    reconciler: its next sweep resumes). `carried_on_elsewhere`: another invocation moved the cursor first
+    and carries the work on itself, so no continuation is needed."""
+
+    def __init__(self, message: str, carried_on_elsewhere: bool = False) -> None:
+        super().__init__(message)
+        self.carried_on_elsewhere = carried_on_elsewhere
 
 
 @dataclass
@@ -58,6 +73,9 @@ class RecordOutcome:
     members_refiled: int = 0  # members moved under the root batch their LINK, written after them, names
     history: list[dict[str, Any]] = field(default_factory=list)
     cost: RunCost | None = None  # the enriched run's cost (metrics RunCostUSD / CacheAvoidedCostUSD)
+    # Why the event must be recorded again by a continuation message: its page loop stopped for time with its
+    # progress saved. A continuation is a new message, so progress never counts towards the queue's DLQ.
+    continuation: str | None = None
 
 
 def observe(event: RunStatusChange | TaskStatusChange | RunBatchStatusChange) -> StatusObservation:
@@ -132,10 +150,15 @@ class Recorder:
             check_key_sizes({keys.SK: summary_sk, "active_sk": f"{observation.event_time}#{observation.entity_id}",
                              "batch_sk": f"BATCH#0000#{observation.entity_id}"})
         outcome = RecordOutcome(observation.kind, observation.entity_id, observation.status, history=[history])
-        if isinstance(event, RunStatusChange):
-            self._record_run(event, observation, outcome)
-        elif isinstance(event, RunBatchStatusChange):
-            self._record_batch(event, observation, outcome)
+        try:
+            if isinstance(event, RunStatusChange):
+                self._record_run(event, observation, outcome)
+            elif isinstance(event, RunBatchStatusChange):
+                self._record_batch(event, observation, outcome)
+        except Checkpointed as stopped:
+            # Progress is saved: this record succeeds, and a continuation resumes unless another invocation does.
+            if not stopped.carried_on_elsewhere:
+                outcome.continuation = str(stopped)
         return outcome
 
     # ------------------------------------------------------------------ runs
@@ -152,25 +175,31 @@ class Recorder:
         final = item.get("outcome")
         if observation.status in RUN_TERMINAL and final in RUN_TERMINAL:
             if enrichment_due(item):
-                outcome.cost = self.finish_run(observation.entity_id, d.uuid, final)
+                outcome.cost = self.finish_run(observation.entity_id, d.uuid, final, item)
                 outcome.enriched = True
             elif "active_pk" in item:
                 self.repository.finish_run(observation.entity_id, d.uuid)
 
-    def finish_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
+    def finish_run(self, run_id: str, run_uuid: str, final: str,
+                   summary: Mapping[str, Any] | None = None) -> RunCost | None:
         """Enrich a run whose terminal status `final` is recorded (an event, or the reconciler finishing an
-        enrichment that failed); the run then leaves the active index."""
+        enrichment that failed); the run then leaves the active index. `summary`: the run's summary as just
+        read (its task cursor, when an earlier try stopped part-way); read here when not given."""
         if self.time_left() < ENRICH_BUDGET_SECONDS:
             # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
             raise RetryableError(f"run {run_id}: no time left to enrich; retried")
-        cost = self._enrich_run(run_id, run_uuid, final)
+        if summary is None:
+            summary = self.repository.run_summary(run_id, run_uuid) or {}
+        cost = self._enrich_run(run_id, run_uuid, final, summary.get("tasks_cursor"))
         self.repository.finish_run(run_id, run_uuid)
         return cost
 
-    def _enrich_run(self, run_id: str, run_uuid: str, final: str) -> RunCost | None:
+    def _enrich_run(self, run_id: str, run_uuid: str, final: str,
+                    tasks_cursor: str | None = None) -> RunCost | None:
         """Record GetRun + ListRunTasks once. `final` is the run's ordered terminal status: what GetRun
         says is kept beside it (api_status), never over it. GetRun takes the id alone: when it answers
-        with another uuid, the id was reused after this run was deleted and this run is gone."""
+        with another uuid, the id was reused after this run was deleted and this run is gone. `tasks_cursor`:
+        where an earlier try's ListRunTasks pages stopped (saved in the summary)."""
         recorded_at = iso_time(self.now())
         try:
             details = run_details(self.omics.get_run(id=run_id))
@@ -183,12 +212,7 @@ class Recorder:
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
             details = self._with_parent_uuid(details)
             pricer = self._pricer(details)
-            # Each ListRunTasks page is priced and written as it arrives: memory stays one page, however
-            # many tasks the run has (the task items are facts: a retry rewrites the same values).
-            for page in self.omics.get_paginator("list_run_tasks").paginate(id=run_id):
-                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
-                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
-                    raise RetryableError(f"task details of run {run_id} were not all written")
+            self._record_tasks(run_id, run_uuid, recorded_at, pricer, tasks_cursor)
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
@@ -233,6 +257,33 @@ class Recorder:
                 self._reprice(self.repository.run_summary(run_id, run_uuid) or {})
         self._reprice_later_attempts(details)
         return cost
+
+    def _record_tasks(self, run_id: str, run_uuid: str, recorded_at: str, pricer: RunPricer,
+                      resumed_from: str | None) -> None:
+        """Page through ListRunTasks, pricing and writing each page as it arrives: memory stays one page, however
+        many tasks the run has (the task items are facts: a retry rewrites the same values). Short of time, the
+        cursor is saved and Checkpointed raised, so a run with thousands of tasks resumes rather than restarts."""
+        recorded: set[str] = set()
+        if resumed_from:
+            # The pages before the cursor are recorded: priced again from the table (no HealthOmics call) so the
+            # totals cover every task. Pages after it may be too (a try that stopped before its next checkpoint):
+            # those tasks are recorded and priced already, and are skipped below (each task priced once).
+            stored = self.costs.iter_run_tasks(run_id, run_uuid)
+            while chunk := [TaskDetails.model_validate(t) for t in itertools.islice(stored, 100)]:
+                pricer.add(chunk)
+                recorded.update(t.task_id for t in chunk)
+        pages = self.omics.get_paginator("list_run_tasks").paginate(
+            id=run_id, **({"startingToken": resumed_from} if resumed_from else {}))
+        for page in pages:
+            tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+            tasks = [t for t in tasks if t.task_id not in recorded]
+            if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                raise RetryableError(f"task details of run {run_id} were not all written")
+            next_token = page.get("nextToken")
+            if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
+                raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
+                                   carried_on_elsewhere=not moved)
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
@@ -349,13 +400,15 @@ class Recorder:
         self.repository.finish_batch(batch_id, gone=gone, gone_at=iso_time(self.now()))
 
     def _record_members(self, batch_id: str, summary: dict[str, Any], unlisted: str | None = None) -> int:
-        """Page through ListRunsInBatch, checkpointing the cursor so a huge batch resumes on retry. `unlisted`
+        """Page through ListRunsInBatch; short of time, the cursor is saved and Checkpointed raised, so a huge batch
+        resumes (a continuation, or a retry) where it stopped. `unlisted`
         (or ListRunsInBatch answering ResourceNotFoundException) says why the rest can never be listed: the
         members are then marked recorded as far as they went, with that error, rather than retried."""
         link = self.repository.get_batch_link(batch_id) or {}
         root, attempt = link.get("root_batch_id", batch_id), int(link.get("attempt", 0))
         recorded_at = iso_time(self.now())
         token: str | None = summary.get("members_cursor")
+        resumed_from = token  # the checkpoint moves the cursor on only from where this invocation read it
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
         while unlisted is None:
@@ -375,14 +428,16 @@ class Recorder:
             token = page.get("nextToken")
             if not token:
                 break
-            if self.time_left() < 10:
-                self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt)
-                if not link:
-                    # As at the end: a LINK may have come since our read, and another invocation (a duplicate
-                    # event) may have recorded every member under its root already, so that no resume of ours
-                    # comes back here. Read it again after our writes: marked, the next try re-files.
-                    self._mark_refile_if_linked(batch_id, (root, attempt))
-                raise RetryableError(f"batch {batch_id}: time budget used after {count} members; resumes")
+            if self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                # False: another invocation (a duplicate event or continuation) moved the cursor first, or
+                # finished: it lists the rest.
+                moved = self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt, resumed_from)
+                # As at the end: a LINK may have come since our read, and another invocation (a duplicate
+                # event) may have recorded every member under its root already, so that no resume of ours
+                # comes back here. Read it again after our writes: marked, the next try re-files.
+                refile = not link and self._mark_refile_if_linked(batch_id, (root, attempt))
+                raise Checkpointed(f"batch {batch_id}: time budget used after {count} members; resumes",
+                                   carried_on_elsewhere=not moved and not refile)
         why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
                f" {count} recorded") if unlisted else None
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
@@ -395,10 +450,12 @@ class Recorder:
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
 
-    def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> None:
+    def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> bool:
         link = self.repository.get_batch_link(batch_id)
         if link and (str(link["root_batch_id"]), int(link.get("attempt", 0))) != filed:
             self.repository.mark_members_refiling(batch_id, str(link["root_batch_id"]))
+            return True
+        return False
 
     def _relink(self, batch_id: str, filed: tuple[str, int], force: bool = False) -> int:
         """Re-file the members filed under `filed` (root batch, attempt) when the batch's LINK says they

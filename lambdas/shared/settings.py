@@ -15,6 +15,7 @@ ENV_OMICS_RATE_LIMITS = "OMICS_RATE_LIMITS"  # JSON: quota group -> calls/s of o
 ENV_RUN_CACHE_ID = "RUN_CACHE_ID"
 ENV_OMICS_ROLE_ARN = "OMICS_ROLE_ARN"
 ENV_ALARM_TOPIC_ARN = "ALARM_TOPIC_ARN"
+ENV_CONTINUATION_QUEUE_URL = "CONTINUATION_QUEUE_URL"  # the recorder's own queue: work resumed from a checkpoint
 
 
 class Settings(BaseModel):
@@ -26,6 +27,7 @@ class Settings(BaseModel):
     run_cache_id: str | None = None
     omics_role_arn: str | None = None
     alarm_topic_arn: str | None = None
+    continuation_queue_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +37,7 @@ class Settings(BaseModel):
             run_cache_id=os.environ.get(ENV_RUN_CACHE_ID) or None,
             omics_role_arn=os.environ.get(ENV_OMICS_ROLE_ARN) or None,
             alarm_topic_arn=os.environ.get(ENV_ALARM_TOPIC_ARN) or None,
+            continuation_queue_url=os.environ.get(ENV_CONTINUATION_QUEUE_URL) or None,
         )
 
     @field_validator("omics_rate_limits")

@@ -15,6 +15,7 @@ from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_arn
 from stacks.components.permissions import grant_omics
 from stacks.components.queue_consumer import QueueConsumer
+from stacks.runtime_contract import ENV_CONTINUATION_QUEUE_URL
 
 RECORDER_HANDLER = "recorder.handler.lambda_handler"
 # The only HealthOmics actions the recorder calls, and the resource type each one authorizes on.
@@ -60,6 +61,13 @@ class ProvenanceRecorder(Capability):
             # throttled and burn receive counts towards the DLQ.
             max_concurrency=max_concurrency,
         )
+        # Continuations: a page loop (a huge batch's members, a run's thousands of tasks) that stops for time saves
+        # its cursor and sends its event again to this queue, as a new message, so progress never counts towards
+        # the DLQ. SendMessage on this queue alone (its key's data-key grant: the KMS-encrypted queue needs it).
+        queue = self.consumer.queue
+        self.function.add_environment(ENV_CONTINUATION_QUEUE_URL, queue.queue_url)
+        queue.grant(self.function, "sqs:SendMessage")
+        self.key.grant(self.function, "kms:GenerateDataKey")
         self.rule = self.routing.route(
             "ProvenanceRule",
             detail_types=[RUN_STATUS_CHANGE, TASK_STATUS_CHANGE, RUNBATCH_STATUS_CHANGE],

@@ -43,16 +43,21 @@ def test_recorder_reads_and_writes_only_the_provenance_table(template_dict, wiri
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"} <= actions
 
 
-def test_recorder_consumes_only_its_own_queue_and_writes_only_its_log_group(template_dict, recorder) -> None:
+def test_recorder_consumes_and_continues_only_on_its_own_queue_and_writes_only_its_log_group(
+        template_dict, recorder) -> None:
     statements = policies_of_role(template_dict, _role_of(template_dict, recorder["function"]))
+    queue_actions: set[str] = set()
     for statement in statements:
         actions = as_list(statement["Action"])
         if any(a.startswith("sqs:") for a in actions):
             assert statement["Resource"] == {"Fn::GetAtt": [recorder["queue"], "Arn"]}
-            assert "sqs:SendMessage" not in actions
+            queue_actions.update(actions)
         if any(a.startswith("logs:") for a in actions):
             log_group = props(template_dict, recorder["function"])["LoggingConfig"]["LogGroup"]["Ref"]
             assert statement["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert "sqs:SendMessage" in queue_actions  # continuations of checkpointed work go to its own queue only
+    environment = props(template_dict, recorder["function"])["Environment"]["Variables"]
+    assert environment["CONTINUATION_QUEUE_URL"] == {"Ref": recorder["queue"]}
 
 
 def test_service_role_cannot_delete_objects_or_touch_foreign_buckets(template_dict, wiring) -> None:

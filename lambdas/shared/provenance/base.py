@@ -214,6 +214,31 @@ class RepositoryBase:
             return UpdateOutcome(False, deserialize(error.response.get("Item", {})))
         return UpdateOutcome(True, deserialize(response.get("Attributes", {})))
 
+    def _move_cursor(self, key: dict[str, str], cursor_attribute: str, moved_from: str | None, update: _Update,
+                     unless: str | None = None) -> bool:
+        """Write `update` (a page cursor checkpoint) only if `cursor_attribute` still holds `moved_from` (absent
+        for None) and, when given, attribute `unless` is absent. False: another writer moved the cursor (or
+        finished) since it was read, and carries the work on itself (a duplicate or reordered message)."""
+        built = update.build()
+        names, values = built["ExpressionAttributeNames"], built["ExpressionAttributeValues"]
+        names["#cursor"] = cursor_attribute
+        if moved_from is None:
+            condition = "attribute_not_exists(#cursor)"
+        else:
+            condition = "#cursor = :moved_from"
+            values[":moved_from"] = _serializer.serialize(moved_from)
+        if unless:
+            names["#unless"] = unless
+            condition += " AND attribute_not_exists(#unless)"
+        try:
+            self._call("update_item", Key=serialize(key), ConditionExpression=condition, ReturnValues="NONE",
+                       **built)
+        except ClientError as error:  # only ConditionalCheckFailedException comes back as a ClientError
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def _update(self, key: dict[str, str], update: _Update, returns: str = "ALL_NEW", **extra: Any) -> dict[str, Any]:
         """`returns="NONE"` where the caller does not read the item back (it comes back empty)."""
         response = self._call("update_item", Key=serialize(key), ReturnValues=returns, **update.build(), **extra)

@@ -147,12 +147,15 @@ class BatchesMixin(RepositoryBase):
         return {row["run_id"]: row["run_setting_id"] for row in rows if row.get("run_id") in wanted}
 
     def checkpoint_batch_members(self, batch_id: str, cursor: str, count: int, root_batch_id: str,
-                                 attempt: int) -> None:
-        """Members recorded so far (under `root_batch_id` at `attempt`: a resume under another root re-files)."""
-        self._update({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY},
-                     _Update(sets={"members_cursor": cursor, "members_count_so_far": count,
-                                   "members_cursor_root": self.members_place(root_batch_id, attempt)}),
-                     returns="NONE")
+                                 attempt: int, resumed_from: str | None) -> bool:
+        """Members recorded so far (under `root_batch_id` at `attempt`: a resume under another root re-files),
+        if the cursor is still `resumed_from` and the members are not marked recorded. False: another
+        invocation moved it first (or finished) and carries the listing on."""
+        return self._move_cursor({keys.PK: keys.batch_pk(batch_id), keys.SK: keys.SUMMARY}, "members_cursor",
+                                 resumed_from,
+                                 _Update(sets={"members_cursor": cursor, "members_count_so_far": count,
+                                               "members_cursor_root": self.members_place(root_batch_id, attempt)}),
+                                 unless="members_recorded_at")
 
     @staticmethod
     def members_place(root_batch_id: str, attempt: int) -> str:

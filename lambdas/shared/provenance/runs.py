@@ -110,7 +110,14 @@ class RunsMixin(RepositoryBase):
         """The run's enrichment is finished (details, tasks, cost and what follows), or was already and a later
         terminal event put the run back in the `active` index: it leaves the index."""
         self._update(self.run_summary_key(run_id, run_uuid),
-                     _Update(removes=["active_pk", "active_sk", "enrichment_pending"]), returns="NONE")
+                     _Update(removes=["active_pk", "active_sk", "enrichment_pending", "tasks_cursor"]),
+                     returns="NONE")
+
+    def checkpoint_run_tasks(self, run_id: str, run_uuid: str, cursor: str, resumed_from: str | None) -> bool:
+        """The ListRunTasks cursor after the task pages recorded so far, if it is still `resumed_from`. False:
+        another invocation (a duplicate event or continuation) moved it first and carries the enrichment on."""
+        return self._move_cursor(self.run_summary_key(run_id, run_uuid), "tasks_cursor", resumed_from,
+                                 _Update(sets={"tasks_cursor": cursor}))
 
     @staticmethod
     def run_index_keys(details: RunDetails) -> dict[str, Any]:
@@ -141,7 +148,8 @@ class RunsMixin(RepositoryBase):
         # `enrichment_pending` until `finish_run`: a retry, or a later terminal event, knows the details alone
         # are written and what follows them (supersede, adoption, storage, reprice) is not.
         update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "run_uuid": run_uuid,
-                               "details_recorded_at": recorded_at, "enrichment_pending": True})
+                               "details_recorded_at": recorded_at, "enrichment_pending": True},
+                         removes=["tasks_cursor"])  # every task page is recorded: a later enrichment starts over
         if details.status:  # a run that is gone has no API status
             update.sets["api_status"] = details.status
         if cost is not None:
