@@ -153,14 +153,17 @@ def test_a_heal_is_the_same_observation_a_late_event_would_have_made_and_reaches
         assert len(heal) == 1 and heal[0]["from_status"] == "RUNNING" and heal[0]["source"] == "GetRun"
         assert summary_out["healed"] == 1
         assert synthetic_event_id(run_id, "FAILED") == f"reconciled-{run_id}-FAILED"
-        # and the healed FAILED went to the re-runner as the lost event would have; the re-runner had
-        # already re-run this failure, so nothing new starts (its claims make a re-run exactly-once)
-        try:
-            account.function("rerunner")
-        except KeyError:
-            assert summary_out["forwarded"] == 0
-        else:
-            assert summary_out["forwarded"] == 1
+        # and the healed FAILED went where the lost event would have: the re-runner (which had already re-run
+        # this failure, so nothing new starts: its claims make a re-run exactly-once) and the right-sizer (a
+        # failed run's storage is priced from its manifest), each when deployed
+        deployed = []
+        for consumer in ("rerunner", "rightsizer"):
+            try:
+                account.function(consumer)
+            except KeyError:
+                continue
+            deployed.append(consumer)
+        assert summary_out["forwarded"] == len(deployed)
         assert len(account.emulator.runs) == runs_before
         assert account.dlq_messages() == 0
 
