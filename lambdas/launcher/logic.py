@@ -33,7 +33,7 @@ from launcher.policy import SETTING_MAX_BYTES
 from launcher.sheet import SheetError, SheetFormat, detect_format, parse
 from launcher.store import LauncherStore, SettingsFileMismatch, SheetTooLarge, SheetUnreadable
 from launcher.validation import Validated, validate
-from shared.batch_submit import BatchRejected, is_transient, resubmit_batch, start_batch
+from shared.batch_submit import BatchRejected, RequestTooLarge, is_transient, resubmit_batch, start_batch
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
@@ -294,6 +294,9 @@ class Launcher:
             batch_id = start_batch(self.omics, self.repository, request, "launcher", submission_id,
                                    attributes={"sheet": identity.as_dict(), "run_count": plan.run_count},
                                    sleep=self.sleep, now=self.now)
+        except RequestTooLarge as too_large:  # refused before the service was called: not HealthOmics' answer
+            return self._reject(outcome, identity, [SheetError(None, None, too_large.message)], report, existing,
+                                dry_run=False)
         except BatchRejected as rejected:
             error = SheetError(None, None, f"HealthOmics refused the batch: {rejected.code}: {rejected.message}")
             return self._reject(outcome, identity, [error], report, existing, dry_run=False)

@@ -60,6 +60,23 @@ class BatchRejected(PermanentError):
         self.message = message
 
 
+class RequestTooLarge(BatchRejected):
+    """The request is too large for its provenance record: refused before the service is called."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("RequestTooLarge", f"the batch request is {size} bytes, more than the "
+                                            f"{MAX_RECORDED_REQUEST_BYTES} its provenance record can hold: "
+                                            "its runs must go through an S3 settings file (s3UriSettings)")
+        self.size = size
+
+
+def recorded_request_bytes(request: Mapping[str, Any]) -> int:
+    """The size of a request as BATCH#<id>/REQUEST records it: compact JSON in UTF-8, as DynamoDB counts a
+    string. The one measure for the launcher's inline-or-file choice and for start_batch's check (ASCII-escaped
+    JSON counts a Hangul character 6 bytes, not 3: the two disagreed and a valid sheet was stuck)."""
+    return len(json.dumps(request, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
 def request_summary(request: Mapping[str, Any]) -> dict[str, Any]:
     """What to log about a request: its derived requestId, workflow and run count, never every run's
     parameters, and neither its batch name (a sheet's file name, which a lab may make of a sample id) nor
@@ -99,7 +116,8 @@ def start_batch(
 
     Raises RetryableError when the service stays throttled/unavailable after `max_attempts` calls (each
     already retried by botocore): the caller lets the message come back later, with the same requestId.
-    Raises BatchRejected when the request can never succeed.
+    Raises BatchRejected when the request can never succeed (RequestTooLarge, before any call, when it is too
+    large to record).
     """
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {sorted(ORIGINS)}, not {origin!r}")
@@ -107,10 +125,9 @@ def start_batch(
     if not request_id:
         raise ValueError("a StartRunBatch request needs a requestId derived from a stable key")
     params = dict(request)
-    size = len(json.dumps(params, separators=(",", ":"), default=str).encode())
+    size = recorded_request_bytes(params)
     if size > MAX_RECORDED_REQUEST_BYTES:
-        raise ValueError(f"request is {size} bytes, more than the {MAX_RECORDED_REQUEST_BYTES} that "
-                         "provenance can record: put the runs in an S3 settings file (s3UriSettings)")
+        raise RequestTooLarge(size)
     summary = request_summary(params)
     response = _start_run_batch(omics, params, max_attempts, backoff_seconds, sleep)
     batch_id = str(response["id"])

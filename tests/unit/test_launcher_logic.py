@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
+from launcher import plan
 from launcher.logic import classify_batch_failure
 from sandbox.omics import BatchFault, FaultPlan
 from shared.events import parse_omics_event
@@ -72,6 +73,41 @@ def test_settings_file_is_content_addressed_and_readable_as_the_batch_runs(env: 
     env.emu.run_until_idle()
     batch = env.emu.batches[outcome.batch_id]
     assert batch.status == "PROCESSED" and batch.total_runs == 150
+
+
+@pytest.mark.parametrize(("characters", "inline"), [(600, True), (1_200, False)])
+def test_a_100_sample_sheet_with_non_ascii_parameters_is_launched_not_stuck(env: LauncherEnv, characters: int,
+                                                                            inline: bool) -> None:
+    """A Korean lab's 100 samples with Hangul descriptions (parameters may hold 50,000 bytes a run, the guide,
+    2. Runs) were planned inline by counting characters, then refused by start_batch, which measured the request
+    as ASCII-escaped JSON (6 bytes a Hangul character) against its provenance record's 350,000 bytes with a bare
+    ValueError: no batch, no REJECTED record, the submission left ACCEPTED and the SQS message retried to the
+    DLQ. Both now measure the request as DynamoDB records it (UTF-8): 600 characters a run (180 KB) go inline,
+    1,200 (360 KB, more than one record holds) through the S3 settings file (s3UriSettings, the guide, 3.)."""
+    note = ("환자검체설명" * 200)[:characters]
+    rows = ["sample_id,note"] + [f"S{i:03d},{note}{i}" for i in range(100)]
+    env.upload("submissions/hangul.csv", "\n".join(rows) + "\n")
+    outcome = env.launcher.launch_object(BUCKET, "submissions/hangul.csv")
+    assert outcome is not None and outcome.status == "SUBMITTED", outcome
+    assert outcome.inline is inline and env.emu.calls["StartRunBatch"] == 1
+    batch = env.emu.batches[outcome.batch_id]
+    entries = batch.inline_settings if inline else env.read_json(batch.s3_uri_settings)
+    assert entries[99]["parameters"]["note"] == f"{note}99"
+
+
+def test_a_request_still_too_large_to_record_is_a_recorded_rejection(env: LauncherEnv,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What start_batch still refuses before calling the service (a request its provenance record cannot hold)
+    is a REJECTED submission with the reason, not an exception that leaves it ACCEPTED and retries to the DLQ."""
+    monkeypatch.setattr(plan, "recorded_request_bytes", lambda request: 0)  # the plan misjudges: inline
+    note = "환자검체설명" * 200
+    rows = ["sample_id,note"] + [f"S{i:03d},{note}" for i in range(100)]
+    env.upload("submissions/hangul.csv", "\n".join(rows) + "\n")
+    outcome = env.launcher.launch_object(BUCKET, "submissions/hangul.csv")
+    assert outcome is not None and outcome.status == "REJECTED" and env.emu.calls["StartRunBatch"] == 0
+    assert "more than the 350000 its provenance record can hold" in outcome.errors[0]["reason"]
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None and submission["status"] == "REJECTED"
 
 
 @pytest.mark.slow
