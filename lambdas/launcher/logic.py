@@ -240,11 +240,12 @@ class Launcher:
 
     def _inherited_storage_problem(self, settings: Mapping[str, Any]) -> SheetError | None:
         """A sheet that names no storageType (nor does the deployment) runs with its workflow's own default
-        (CreateWorkflow / CreateWorkflowVersion take a storageType), which may be DYNAMIC: bounded as a sheet's
-        choice would be. One GetWorkflow (or GetWorkflowVersion) a sheet, only while sheets may not choose
-        DYNAMIC."""
+        (CreateWorkflow / CreateWorkflowVersion take a storageType and a storageCapacity, botocore's omics model),
+        which may be DYNAMIC or a STATIC capacity over the cap: bounded as a sheet's choice would be. One
+        GetWorkflow (or GetWorkflowVersion) a sheet that leaves either to the workflow."""
         policy = self.config.policy()
-        if policy.dynamic_storage or settings.get("storageType"):
+        own_capacity = settings.get("storageCapacity") is not None
+        if settings.get("storageType") or (own_capacity and policy.dynamic_storage):
             return None
         workflow, version = str(settings["workflowId"]), settings.get("workflowVersionName")
         owner = {"workflowOwnerId": settings["workflowOwnerId"]} if settings.get("workflowOwnerId") else {}
@@ -263,10 +264,18 @@ class Launcher:
                               f"{named}: HealthOmics refused {operation}: {code}: {message}".rstrip(": "))
         storage_type = str(described.get("storageType") or "STATIC")  # the service's default (the guide)
         problem = policy.storage_type_problem(storage_type)
+        if problem is not None:
+            return SheetError(None, "storageType", f"{named} runs with {storage_type} storage unless told "
+                                                   f"otherwise: {problem}; name storageType STATIC and a "
+                                                   "storageCapacity")
+        capacity = described.get("storageCapacity")
+        if storage_type != "STATIC" or own_capacity or not isinstance(capacity, int):
+            return None
+        problem = policy.storage_problem(capacity)
         if problem is None:
             return None
-        return SheetError(None, "storageType", f"{named} runs with {storage_type} storage unless told otherwise: "
-                                               f"{problem}; name storageType STATIC and a storageCapacity")
+        return SheetError(None, "storageCapacity", f"{named} runs with its own STATIC storage unless told otherwise: "
+                                                   f"{problem}; name a storageCapacity within the cap")
 
     def _submit(self, outcome: LaunchOutcome, identity: SheetIdentity, validated: Validated, plan: Plan,
                 report: tuple[str, str] | None, existing: Mapping[str, Any] | None) -> LaunchOutcome:

@@ -279,3 +279,25 @@ def test_a_workflow_s_own_dynamic_default_is_bounded_like_a_sheet_s_choice() -> 
         assert outcome is not None and outcome.status == "SUBMITTED"
         (batch,) = env.emu.batches.values()
         assert batch.default_run_setting["storageType"] == "STATIC"
+
+
+def test_a_workflow_s_own_static_capacity_over_the_cap_is_bounded_like_a_sheet_s_choice() -> None:
+    """The deployer caps static run storage (sheetMaxStorageGib, 4,800 GiB by default). A workflow whose own
+    default is STATIC 9,600 GiB (CreateWorkflow takes storageType and storageCapacity, GetWorkflow returns both:
+    botocore's omics model) was not checked: a sheet naming that allowed workflow and no storage started every
+    run with 9,600 GiB, twice what the deployment allows (a sheet naming 9,600 itself is REJECTED). Now REJECTED
+    the same way, with no batch started; naming a capacity within the cap runs it."""
+    with mock_aws(), launcher_env() as env:
+        big = env.emu.register_workflow("germline-big", storage_type="STATIC", storage_capacity=9_600)
+        env.launcher.config.allowed_workflows = [big, env.workflow_id]
+        env.upload("submissions/big.json", json.dumps({"workflowId": big, "runs": _runs()}))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/big.json")
+        assert outcome is not None and outcome.status == "REJECTED" and env.emu.batches == {}
+        (error,) = outcome.errors
+        assert error["column"] == "storageCapacity" and "storageCapacity 9600 GiB is over the deployment's cap " \
+            "of 4800 GiB (sheetMaxStorageGib)" in error["reason"]
+        env.upload("submissions/small.json", json.dumps({"workflowId": big, "storageCapacity": 2400, "runs": _runs()}))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/small.json")
+        assert outcome is not None and outcome.status == "SUBMITTED", outcome.errors
+        (batch,) = env.emu.batches.values()
+        assert batch.default_run_setting["storageCapacity"] == 2400
