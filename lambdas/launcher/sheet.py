@@ -386,6 +386,7 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
     errors: list[SheetError] = []
     kinds: list[tuple[str, str, str]] = []
     seen: dict[str, int] = {}
+    parameters: dict[str, str] = {}  # parameter -> the column setting it (`ref` and `param:ref` both name ref)
     id_columns = [name for name in header if name in ID_COLUMNS]
     field_columns, batch_only = per_run_fields() - _NOT_COLUMN_FIELDS, batch_only_fields()
     for index, raw in enumerate(header, start=1):
@@ -429,6 +430,13 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
             kinds.append(("skip", name, name))
         else:
             kinds.append(("param", name, name))
+        kind, target, _ = kinds[-1]
+        if kind == "param" and target in parameters:
+            errors.append(SheetError(row, name, f"column sets parameter {target!r}, as column "
+                                                f"{parameters[target]} does; keep one"))
+            kinds[-1] = ("skip", name, name)
+        elif kind == "param":
+            parameters[target] = name
     id_column: str | None = None
     if not id_columns:
         errors.append(SheetError(row, None, "header has no runSettingId or sample_id column"))
