@@ -297,7 +297,8 @@ class Launcher:
                 self.metric("SettingsFileMismatches", 1)
                 return self._reject(outcome, identity, [SheetError(None, None, str(mismatch))], report, existing,
                                     dry_run=False)
-            logger.info("settings file ready", extra={"uri": settings_uri, "file_created": created,
+            # Not its URI: an S3 location in the logs (the ACCEPTED record and the batch's request keep it).
+            logger.info("settings file ready", extra={"submission_id": submission_id, "file_created": created,
                                                       "bytes": plan.settings_bytes, "runs": plan.run_count})
         try:
             batch_id = start_batch(self.omics, self.repository, request, "launcher", submission_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
@@ -121,6 +122,22 @@ def test_one_hundred_thousand_rows_go_through_the_s3_settings_file(env: Launcher
     assert entries[-1]["runTags"][TAG_SAMPLE] == "S099999"
     uploads = env.s3.list_object_versions(Bucket=BUCKET, Prefix="batch-settings/")["Versions"]
     assert len(uploads) == 1 and uploads[0]["Size"] > 8 << 20  # large enough to need a multipart upload
+
+
+def test_launching_a_large_sheet_ships_no_s3_location_to_the_logs(shipped_logs: io.StringIO) -> None:
+    """Developers' guide: no S3 keys or URIs in INFO logs (shared.batch_submit.request_summary leaves out the
+    settings file's key for that reason). Yet every launch of more than 100 runs logged "settings file ready"
+    with `uri: s3://<submissions bucket>/batch-settings/<sha>.json` at INFO: an S3 location shipped to
+    CloudWatch Logs. It now names the submission; the ACCEPTED record and the batch's request keep the URI."""
+    with mock_aws(), launcher_env() as env:
+        env.upload("submissions/cohort-101.csv", csv_sheet(101))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/cohort-101.csv")
+        assert outcome is not None and outcome.status == "SUBMITTED" and outcome.inline is False
+        submission = env.repository.get_submission(outcome.submission_id)
+        assert submission is not None and submission["settings_uri"] == outcome.settings_uri
+    logs = shipped_logs.getvalue()
+    assert "settings file ready" in logs
+    assert [line for line in logs.splitlines() if "s3://" in line or "batch-settings/" in line] == []
 
 
 def test_duplicate_delivery_and_duplicate_upload_start_exactly_one_batch(env: LauncherEnv) -> None:
