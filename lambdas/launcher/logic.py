@@ -206,6 +206,7 @@ class Launcher:
             self.metric("DuplicateSheets", 1)
             outcome.status, outcome.batch_id = "DUPLICATE", existing.get("batch_id")
             outcome.run_count = int(existing.get("run_count", 0))
+            self._supersede_report(report, outcome, identity)  # in case a stop came between start and report
             return outcome
         lease = f"submission-{submission_id}"
         if not dry_run and not self.repository.acquire_lease(lease, self.owner, self._epoch(), LEASE_SECONDS):
@@ -314,7 +315,24 @@ class Launcher:
         self.metric("RunsSubmitted", plan.run_count)
         outcome.status, outcome.batch_id = "SUBMITTED", batch_id
         outcome.settings_uri = settings_uri
+        self._supersede_report(report, outcome, identity)
         return outcome
+
+    def _supersede_report(self, report: tuple[str, str] | None, outcome: LaunchOutcome,
+                          identity: SheetIdentity) -> None:
+        """A sheet fixed in place (same key) and launched must not keep an earlier version's REJECTED report
+        beside it: a user or the lab's automation would take the fixed sheet for refused and upload it again
+        (a second batch of the same samples). The report is replaced by one naming the launched submission;
+        not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy)."""
+        if report is None:
+            return
+        stale = self.store.read_report(*report)
+        if stale is None or stale.get("submission_id") == outcome.submission_id:
+            return
+        self.store.put_report(report[0], report[1], {
+            **_report_sheet(identity), "submission_id": outcome.submission_id, "status": "SUBMITTED",
+            "batch_id": outcome.batch_id, "error_count": 0, "errors": [],
+            "supersedes": {"submission_id": stale.get("submission_id"), "status": stale.get("status")}})
 
     def _reject(self, outcome: LaunchOutcome, identity: SheetIdentity, errors: list[SheetError],
                 report: tuple[str, str] | None, existing: Mapping[str, Any] | None, dry_run: bool) -> LaunchOutcome:
@@ -323,7 +341,7 @@ class Launcher:
         if dry_run:
             return outcome
         digest = hashlib.sha256(json.dumps(outcome.errors, sort_keys=True).encode()).hexdigest()
-        body = {"sheet": identity.label, "submission_id": outcome.submission_id, "status": "REJECTED",
+        body = {**_report_sheet(identity), "submission_id": outcome.submission_id, "status": "REJECTED",
                 "error_count": len(errors), "errors": outcome.errors}
         if report:
             self.store.put_report(report[0], report[1], body)
@@ -450,6 +468,12 @@ class Launcher:
                     extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason_code"],
                            "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)
+
+
+def _report_sheet(identity: SheetIdentity) -> dict[str, Any]:
+    """Which sheet, and which version of it, a report beside it is about."""
+    return {"sheet": identity.label, "sheet_version_id": identity.version_id,
+            "sheet_sha256": identity.content_sha256}
 
 
 # A failure category as the service's events name one (the guide's example event: VALIDATION_EXCEPTION): one word.

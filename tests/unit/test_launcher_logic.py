@@ -234,6 +234,32 @@ def test_rejected_sheet_records_every_error_writes_report_alarms_once_and_calls_
     assert env.omics_calls == 1  # the fixture's CreateRunCache only: nothing for the sheet
 
 
+def test_fixing_a_rejected_sheet_in_place_does_not_leave_its_rejection_report_beside_the_launched_sheet(
+        env: LauncherEnv) -> None:
+    """A rejected sheet gets `<sheet key>.errors.json` beside it (README: "an `<sheet>.errors.json` report is
+    written beside it"). The user fixed the sheet and uploaded it again under the same key; it was launched, but
+    the report beside it still said REJECTED with the old errors and named no sheet version: the user, or the
+    lab's automation watching for `.errors.json`, took the fixed sheet for refused and uploaded it elsewhere (a
+    second batch of the same samples). The report is now replaced by one naming the launched submission and
+    the sheet version each report is about (not deleted: the launcher deletes nothing in the bucket)."""
+    key = "submissions/cohort.csv"
+    bad = env.upload(key, csv_sheet(3).replace("S000001", "S000000"))  # a duplicate runSettingId
+    first = env.launcher.launch_object(BUCKET, key, bad)
+    assert first is not None and first.status == "REJECTED"
+    fixed = env.upload(key, csv_sheet(3))
+    second = env.launcher.launch_object(BUCKET, key, fixed)
+    assert second is not None and second.status == "SUBMITTED"
+    report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
+    assert (report["status"], report["submission_id"], report["batch_id"], report["errors"]) == (
+        "SUBMITTED", second.submission_id, second.batch_id, [])
+    assert report["sheet_version_id"] == fixed and report["supersedes"] == {"submission_id": first.submission_id,
+                                                                           "status": "REJECTED"}
+    # a sheet never rejected gets no report
+    env.upload("submissions/other.csv", csv_sheet(2))
+    assert env.launcher.launch_object(BUCKET, "submissions/other.csv") is not None
+    assert "Contents" not in env.s3.list_objects_v2(Bucket=BUCKET, Prefix="submissions/other.csv.errors.json")
+
+
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
     # the deployment names its storage, so nothing asks for the workflow's default before StartRunBatch
     with mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
