@@ -103,6 +103,7 @@ class LaunchOutcome:
     settings_uri: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_report: str | None = None
+    attempt: int | None = None  # a launch after the sheet's batch failed as a whole: 2, 3, ...
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -200,14 +201,19 @@ class Launcher:
         submission_id = identity.submission_id
         outcome = LaunchOutcome(submission_id, "", identity.label, identity.request_id)
         existing = None if dry_run else self.repository.get_submission(submission_id)
-        if existing and existing.get("status") == "SUBMITTED":
+        attempt = launch_attempt(existing, identity)
+        if attempt is None:
+            assert existing is not None
             logger.info("sheet already submitted; nothing to do",
                         extra={"submission_id": submission_id, "batch_id": existing.get("batch_id")})
             self.metric("DuplicateSheets", 1)
             outcome.status, outcome.batch_id = "DUPLICATE", existing.get("batch_id")
             outcome.run_count = int(existing.get("run_count", 0))
-            self._supersede_report(report, outcome, identity)  # in case a stop came between start and report
+            if existing.get("status") == "SUBMITTED":  # in case a stop came between start and report
+                self._supersede_report(report, outcome, identity)
             return outcome
+        if attempt > 1:
+            outcome.attempt, outcome.request_id = attempt, identity.request_id_for(attempt)
         lease = f"submission-{submission_id}"
         if not dry_run and not self.repository.acquire_lease(lease, self.owner, self._epoch(), LEASE_SECONDS):
             raise RetryableError(f"submission {submission_id} is being launched by another invocation")
@@ -222,7 +228,7 @@ class Launcher:
             inherited = self._inherited_storage_problem(validated.default_run_setting)
             if inherited is not None:
                 return self._reject(outcome, identity, [inherited], report, existing, dry_run)
-            plan = build_plan(validated, identity, self.config.settings_prefix)
+            plan = build_plan(validated, identity, self.config.settings_prefix, attempt=attempt)
             outcome.inline = plan.inline
             if dry_run:
                 outcome.status = "VALID"
@@ -285,10 +291,14 @@ class Launcher:
         request = plan.with_settings_uri(bucket)
         recorded_at = iso_time(self.now())
         settings_uri = None if plan.inline else str(request["batchRunSettings"]["s3UriSettings"])
+        attempt = outcome.attempt or 1
         facts: dict[str, Any] = {
-            "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": identity.request_id,
+            "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": request["requestId"],
             "inline": plan.inline, "settings_uri": settings_uri, "recorded_at": recorded_at}
-        self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts)
+        accepted = self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts, attempt=attempt)
+        if existing and existing.get("status") == "FAILED" and not accepted.applied:
+            # Another invocation took this attempt since `existing` was read: its record decides, next delivery.
+            raise RetryableError(f"submission {submission_id}: launch attempt {attempt} already taken")
         if not plan.inline:
             assert plan.settings_key is not None and plan.settings_sha256 is not None
             try:
@@ -304,7 +314,7 @@ class Launcher:
         try:
             batch_id = start_batch(self.omics, self.repository, request, "launcher", submission_id,
                                    attributes={"sheet": identity.as_dict(), "run_count": plan.run_count},
-                                   sleep=self.sleep, now=self.now)
+                                   submission_attempt=attempt, sleep=self.sleep, now=self.now)
         except RequestTooLarge as too_large:  # refused before the service was called: not HealthOmics' answer
             return self._reject(outcome, identity, [SheetError(None, None, too_large.message)], report, existing,
                                 dry_run=False)
@@ -348,9 +358,10 @@ class Launcher:
             outcome.errors_report = f"s3://{report[0]}/{report[1]}"
         now = iso_time(self.now())
         self.repository.record_submission(outcome.submission_id, "REJECTED", now, {
-            "sheet": identity.as_dict(), "request_id": identity.request_id, "error_count": len(errors),
+            "sheet": identity.as_dict(), "request_id": outcome.request_id, "error_count": len(errors),
             "errors": outcome.errors[:MAX_RECORDED_ERRORS], "errors_truncated": len(errors) > MAX_RECORDED_ERRORS,
-            "errors_report": outcome.errors_report, "errors_digest": digest, "recorded_at": now})
+            "errors_report": outcome.errors_report, "errors_digest": digest, "recorded_at": now},
+            attempt=outcome.attempt or 1)
         if existing and existing.get("status") == "REJECTED" and existing.get("errors_digest") == digest:
             logger.info("sheet rejected again for the same reasons; not alarming twice",
                         extra={"submission_id": outcome.submission_id})
@@ -399,6 +410,7 @@ class Launcher:
             return self._resubmit(batch_id, recorded, failure, submission_id)
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_failure": failure})
+            self._reopen_submission(str(submission_id), batch_id, failure)
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
@@ -406,6 +418,16 @@ class Launcher:
                          {**_alarm_safe(failure), "submission_id": submission_id,
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
+
+    def _reopen_submission(self, submission_id: str, batch_id: str, failure: Mapping[str, Any]) -> None:
+        """A submission whose batch failed as a whole and is not resubmitted becomes FAILED, so the sheet can be
+        launched again once its cause is fixed (the guide, batch-level failures: fix it and submit a new batch).
+        Only while this batch is still its batch: a late failure of an earlier attempt reopens nothing."""
+        submission = self.repository.get_submission(submission_id) or {}
+        if submission.get("status") != "SUBMITTED" or submission.get("batch_id") != batch_id:
+            return
+        self.repository.record_submission(submission_id, "FAILED", str(failure["recorded_at"]),
+                                          {"failed_batch_id": batch_id}, attempt=int(submission.get("attempt", 1)))
 
     def _running_again(self, batch_id: str) -> bool:
         try:
@@ -468,6 +490,27 @@ class Launcher:
                     extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason_code"],
                            "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)
+
+
+def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) -> int | None:
+    """Which launch attempt of its submission a sheet's delivery is; None: a duplicate of a launched one.
+
+    A submission whose batch FAILED as a whole (not resubmitted) is launched again as the next attempt (a new
+    requestId) when the sheet comes back as a new upload (another S3 version of the same bytes) or a direct
+    submission; the upload that was launched, delivered again, stays a duplicate. An unversioned object cannot
+    be told from its redelivery: a duplicate too. Any other status resumes its own attempt (same requestId)."""
+    if not existing:
+        return 1
+    attempt = int(existing.get("attempt", 1))
+    status = existing.get("status")
+    if status == "SUBMITTED":
+        return None
+    if status == "FAILED":
+        launched = (existing.get("sheet") or {}).get("version_id")
+        if identity.source == "s3" and (identity.version_id is None or identity.version_id == launched):
+            return None
+        return attempt + 1
+    return attempt
 
 
 def _report_sheet(identity: SheetIdentity) -> dict[str, Any]:

@@ -44,6 +44,11 @@ class SheetIdentity:
     def request_id(self) -> str:
         return f"autopilot-sheet-{self.submission_id}"
 
+    def request_id_for(self, attempt: int) -> str:
+        """The requestId of a launch attempt: the first is the sheet's own; a launch after its batch failed as a
+        whole needs another (StartRunBatch would answer the old one with the failed batch)."""
+        return self.request_id if attempt <= 1 else f"{self.request_id}-{attempt}"
+
     @property
     def label(self) -> str:
         if self.source == "s3":
@@ -122,10 +127,10 @@ class Plan:
 
 
 def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: str,
-               sheet_batch_name: str | None = None) -> Plan:
+               sheet_batch_name: str | None = None, attempt: int = 1) -> Plan:
     assert validated.ok, "only a valid sheet becomes a plan"
     request: dict[str, Any] = {
-        "requestId": identity.request_id,
+        "requestId": identity.request_id_for(attempt),
         "batchName": batch_name_for(identity, validated.batch_name or sheet_batch_name),
         "defaultRunSetting": validated.default_run_setting,
     }

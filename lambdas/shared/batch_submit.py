@@ -99,6 +99,7 @@ def start_batch(
     submission_id: str | None = None,
     *,
     attributes: Mapping[str, Any] | None = None,
+    submission_attempt: int = 1,
     max_attempts: int = 3,
     backoff_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
@@ -108,7 +109,8 @@ def start_batch(
 
     `omics` is a client from `shared.omics.omics_client` (rate limited, adaptive retries). `origin` says
     who started the batch (launcher | rerunner | resubmission) and is stored with the request.
-    `submission_id`, when given, links SUBMISSION#<id> to the batch. `attributes` are extra facts stored
+    `submission_id`, when given, links SUBMISSION#<id> to the batch (at its launch `submission_attempt`: a
+    sheet launched again after its batch failed as a whole). `attributes` are extra facts stored
     on BATCH#<id>/REQUEST (e.g. root_batch_id, attempt, parent_batch_id for a follow-up batch).
 
     Calling it again with the same request (same requestId) is safe at any point: the service returns the
@@ -140,7 +142,8 @@ def start_batch(
     if submission_id:
         repository.record_submission(submission_id, "SUBMITTED", recorded_at,
                                      {"batch_id": batch_id, "request_id": request_id,
-                                      "batch_arn": response.get("arn"), "submitted_at": recorded_at})
+                                      "batch_arn": response.get("arn"), "submitted_at": recorded_at},
+                                     attempt=submission_attempt)
     logger.info("batch started", extra={**summary, "batch_id": batch_id, "origin": origin,
                                         "submission_id": submission_id})
     return batch_id

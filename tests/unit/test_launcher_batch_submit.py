@@ -177,5 +177,6 @@ class _MemoryRepository(ProvenanceRepository):
     def note_started(self, kind: str, entity_id: str, started_at: str) -> None:
         self.started.append((kind, entity_id))
 
-    def record_submission(self, submission_id: str, status: str, recorded_at: str, attributes: Any) -> Any:
+    def record_submission(self, submission_id: str, status: str, recorded_at: str, attributes: Any,
+                          attempt: int = 1) -> Any:
         self.submissions.append((submission_id, status, attributes["batch_id"]))

@@ -161,11 +161,11 @@ def test_a_crash_after_start_is_recovered_by_the_same_request_id(env: LauncherEn
     original = env.repository.record_submission
     calls = {"n": 0}
 
-    def crash_on_submitted(submission_id, status, recorded_at, attributes):  # type: ignore[no-untyped-def]
+    def crash_on_submitted(submission_id, status, recorded_at, attributes, attempt=1):  # type: ignore[no-untyped-def]
         if status == "SUBMITTED" and calls["n"] == 0:
             calls["n"] += 1
             raise RuntimeError("Lambda timed out")
-        return original(submission_id, status, recorded_at, attributes)
+        return original(submission_id, status, recorded_at, attributes, attempt)
 
     env.repository.record_submission = crash_on_submitted  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
@@ -344,6 +344,50 @@ def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env
     # The alarm e-mail carries the reason, not the service's free text (it can name samples and S3 keys).
     alarms = env.alarms()
     assert len(alarms) == 1 and alarms[0]["reason"] == "VALIDATION_EXCEPTION" and "message" not in alarms[0]
+
+
+def test_a_sheet_whose_batch_failed_validation_can_be_launched_again() -> None:
+    """A batch FAILED as a whole for a validation reason (the guide, batch-level failures: not retryable, fix
+    the configuration and submit a new batch). The launcher recorded and alarmed it but the submission stayed
+    SUBMITTED: once the cause was fixed and the same sheet uploaded again, the launcher answered DUPLICATE with
+    the failed batch and started nothing (its requestId, from the same bytes, would return the failed batch
+    anyway): the samples never ran. Now the submission becomes FAILED, a new upload of the sheet is launch
+    attempt 2 with its own requestId (exactly once: the same upload delivered again, or another upload, is a
+    duplicate of it), and the first batch's late failure reopens nothing."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
+                                           "configuration", times=1)])
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        launched = env.upload(key, csv_sheet(3))
+        first = env.launcher.launch_object(BUCKET, key, launched)
+        assert first is not None and first.status == "SUBMITTED" and first.batch_id
+        env.emu.run_until_idle()
+        assert env.emu.batches[first.batch_id].status == "FAILED"
+        event = _failed_event(first.batch_id, "VALIDATION_EXCEPTION", "Invalid JSON format in run configuration")
+        handled = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        assert (handled.kind, handled.action) == ("VALIDATION", "RECORDED")
+        assert (env.repository.get_submission(first.submission_id) or {}).get("status") == "FAILED"
+        # the upload that was launched, delivered again, is still a duplicate
+        again = env.launcher.launch_object(BUCKET, key, launched)
+        assert again is not None and (again.status, again.batch_id) == ("DUPLICATE", first.batch_id)
+        # the cause fixed, the same sheet uploaded again: a new batch, with a new requestId
+        reupload = env.upload(key, csv_sheet(3))
+        second = env.launcher.launch_object(BUCKET, key, reupload)
+        assert second is not None and second.status == "SUBMITTED" and second.batch_id != first.batch_id
+        assert second.submission_id == first.submission_id and second.attempt == 2
+        assert second.request_id == f"autopilot-sheet-{first.submission_id}-2"
+        env.emu.run_until_idle()
+        assert env.emu.batches[second.batch_id].status == "PROCESSED"
+        # exactly once: the new upload delivered again, and yet another upload, start nothing
+        for version in (reupload, env.upload(key, csv_sheet(3))):
+            duplicate = env.launcher.launch_object(BUCKET, key, version)
+            assert duplicate is not None and (duplicate.status, duplicate.batch_id) == ("DUPLICATE", second.batch_id)
+        # and the first batch's failure delivered late does not reopen the submission
+        env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        submission = env.repository.get_submission(first.submission_id) or {}
+        assert (submission["status"], submission["batch_id"], submission["attempt"]) == ("SUBMITTED",
+                                                                                        second.batch_id, 2)
+        assert env.emu.calls["StartRunBatch"] == 2
 
 
 def test_failed_batch_not_started_here_is_left_alone(env: LauncherEnv) -> None:
