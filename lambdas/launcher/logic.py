@@ -33,7 +33,7 @@ from launcher.policy import SETTING_MAX_BYTES
 from launcher.sheet import SheetError, SheetFormat, detect_format, parse
 from launcher.store import LauncherStore, SettingsFileMismatch, SheetTooLarge, SheetUnreadable
 from launcher.validation import Validated, validate
-from shared.batch_submit import BatchRejected, is_transient, resubmit_batch, start_batch
+from shared.batch_submit import BatchRejected, RequestTooLarge, is_transient, resubmit_batch, start_batch
 from shared.clock import utc_now
 from shared.errors import RetryableError
 from shared.events import RunBatchStatusChange
@@ -103,6 +103,7 @@ class LaunchOutcome:
     settings_uri: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_report: str | None = None
+    attempt: int | None = None  # a launch after the sheet's batch failed as a whole: 2, 3, ...
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -200,13 +201,19 @@ class Launcher:
         submission_id = identity.submission_id
         outcome = LaunchOutcome(submission_id, "", identity.label, identity.request_id)
         existing = None if dry_run else self.repository.get_submission(submission_id)
-        if existing and existing.get("status") == "SUBMITTED":
+        attempt = launch_attempt(existing, identity)
+        if attempt is None:
+            assert existing is not None
             logger.info("sheet already submitted; nothing to do",
                         extra={"submission_id": submission_id, "batch_id": existing.get("batch_id")})
             self.metric("DuplicateSheets", 1)
             outcome.status, outcome.batch_id = "DUPLICATE", existing.get("batch_id")
             outcome.run_count = int(existing.get("run_count", 0))
+            if existing.get("status") == "SUBMITTED":  # in case a stop came between start and report
+                self._supersede_report(report, outcome, identity)
             return outcome
+        if attempt > 1:
+            outcome.attempt, outcome.request_id = attempt, identity.request_id_for(attempt)
         lease = f"submission-{submission_id}"
         if not dry_run and not self.repository.acquire_lease(lease, self.owner, self._epoch(), LEASE_SECONDS):
             raise RetryableError(f"submission {submission_id} is being launched by another invocation")
@@ -221,7 +228,7 @@ class Launcher:
             inherited = self._inherited_storage_problem(validated.default_run_setting)
             if inherited is not None:
                 return self._reject(outcome, identity, [inherited], report, existing, dry_run)
-            plan = build_plan(validated, identity, self.config.settings_prefix)
+            plan = build_plan(validated, identity, self.config.settings_prefix, attempt=attempt)
             outcome.inline = plan.inline
             if dry_run:
                 outcome.status = "VALID"
@@ -240,11 +247,12 @@ class Launcher:
 
     def _inherited_storage_problem(self, settings: Mapping[str, Any]) -> SheetError | None:
         """A sheet that names no storageType (nor does the deployment) runs with its workflow's own default
-        (CreateWorkflow / CreateWorkflowVersion take a storageType), which may be DYNAMIC: bounded as a sheet's
-        choice would be. One GetWorkflow (or GetWorkflowVersion) a sheet, only while sheets may not choose
-        DYNAMIC."""
+        (CreateWorkflow / CreateWorkflowVersion take a storageType and a storageCapacity, botocore's omics model),
+        which may be DYNAMIC or a STATIC capacity over the cap: bounded as a sheet's choice would be. One
+        GetWorkflow (or GetWorkflowVersion) a sheet that leaves either to the workflow."""
         policy = self.config.policy()
-        if policy.dynamic_storage or settings.get("storageType"):
+        own_capacity = settings.get("storageCapacity") is not None
+        if settings.get("storageType") or (own_capacity and policy.dynamic_storage):
             return None
         workflow, version = str(settings["workflowId"]), settings.get("workflowVersionName")
         owner = {"workflowOwnerId": settings["workflowOwnerId"]} if settings.get("workflowOwnerId") else {}
@@ -263,10 +271,18 @@ class Launcher:
                               f"{named}: HealthOmics refused {operation}: {code}: {message}".rstrip(": "))
         storage_type = str(described.get("storageType") or "STATIC")  # the service's default (the guide)
         problem = policy.storage_type_problem(storage_type)
+        if problem is not None:
+            return SheetError(None, "storageType", f"{named} runs with {storage_type} storage unless told "
+                                                   f"otherwise: {problem}; name storageType STATIC and a "
+                                                   "storageCapacity")
+        capacity = described.get("storageCapacity")
+        if storage_type != "STATIC" or own_capacity or not isinstance(capacity, int):
+            return None
+        problem = policy.storage_problem(capacity)
         if problem is None:
             return None
-        return SheetError(None, "storageType", f"{named} runs with {storage_type} storage unless told otherwise: "
-                                               f"{problem}; name storageType STATIC and a storageCapacity")
+        return SheetError(None, "storageCapacity", f"{named} runs with its own STATIC storage unless told otherwise: "
+                                                   f"{problem}; name a storageCapacity within the cap")
 
     def _submit(self, outcome: LaunchOutcome, identity: SheetIdentity, validated: Validated, plan: Plan,
                 report: tuple[str, str] | None, existing: Mapping[str, Any] | None) -> LaunchOutcome:
@@ -275,10 +291,14 @@ class Launcher:
         request = plan.with_settings_uri(bucket)
         recorded_at = iso_time(self.now())
         settings_uri = None if plan.inline else str(request["batchRunSettings"]["s3UriSettings"])
+        attempt = outcome.attempt or 1
         facts: dict[str, Any] = {
-            "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": identity.request_id,
+            "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": request["requestId"],
             "inline": plan.inline, "settings_uri": settings_uri, "recorded_at": recorded_at}
-        self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts)
+        accepted = self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts, attempt=attempt)
+        if existing and existing.get("status") == "FAILED" and not accepted.applied:
+            # Another invocation took this attempt since `existing` was read: its record decides, next delivery.
+            raise RetryableError(f"submission {submission_id}: launch attempt {attempt} already taken")
         if not plan.inline:
             assert plan.settings_key is not None and plan.settings_sha256 is not None
             try:
@@ -288,12 +308,16 @@ class Launcher:
                 self.metric("SettingsFileMismatches", 1)
                 return self._reject(outcome, identity, [SheetError(None, None, str(mismatch))], report, existing,
                                     dry_run=False)
-            logger.info("settings file ready", extra={"uri": settings_uri, "file_created": created,
+            # Not its URI: an S3 location in the logs (the ACCEPTED record and the batch's request keep it).
+            logger.info("settings file ready", extra={"submission_id": submission_id, "file_created": created,
                                                       "bytes": plan.settings_bytes, "runs": plan.run_count})
         try:
             batch_id = start_batch(self.omics, self.repository, request, "launcher", submission_id,
                                    attributes={"sheet": identity.as_dict(), "run_count": plan.run_count},
-                                   sleep=self.sleep, now=self.now)
+                                   submission_attempt=attempt, sleep=self.sleep, now=self.now)
+        except RequestTooLarge as too_large:  # refused before the service was called: not HealthOmics' answer
+            return self._reject(outcome, identity, [SheetError(None, None, too_large.message)], report, existing,
+                                dry_run=False)
         except BatchRejected as rejected:
             error = SheetError(None, None, f"HealthOmics refused the batch: {rejected.code}: {rejected.message}")
             return self._reject(outcome, identity, [error], report, existing, dry_run=False)
@@ -301,7 +325,24 @@ class Launcher:
         self.metric("RunsSubmitted", plan.run_count)
         outcome.status, outcome.batch_id = "SUBMITTED", batch_id
         outcome.settings_uri = settings_uri
+        self._supersede_report(report, outcome, identity)
         return outcome
+
+    def _supersede_report(self, report: tuple[str, str] | None, outcome: LaunchOutcome,
+                          identity: SheetIdentity) -> None:
+        """A sheet fixed in place (same key) and launched must not keep an earlier version's REJECTED report
+        beside it: a user or the lab's automation would take the fixed sheet for refused and upload it again
+        (a second batch of the same samples). The report is replaced by one naming the launched submission;
+        not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy)."""
+        if report is None:
+            return
+        stale = self.store.read_report(*report)
+        if stale is None or stale.get("submission_id") == outcome.submission_id:
+            return
+        self.store.put_report(report[0], report[1], {
+            **_report_sheet(identity), "submission_id": outcome.submission_id, "status": "SUBMITTED",
+            "batch_id": outcome.batch_id, "error_count": 0, "errors": [],
+            "supersedes": {"submission_id": stale.get("submission_id"), "status": stale.get("status")}})
 
     def _reject(self, outcome: LaunchOutcome, identity: SheetIdentity, errors: list[SheetError],
                 report: tuple[str, str] | None, existing: Mapping[str, Any] | None, dry_run: bool) -> LaunchOutcome:
@@ -310,16 +351,17 @@ class Launcher:
         if dry_run:
             return outcome
         digest = hashlib.sha256(json.dumps(outcome.errors, sort_keys=True).encode()).hexdigest()
-        body = {"sheet": identity.label, "submission_id": outcome.submission_id, "status": "REJECTED",
+        body = {**_report_sheet(identity), "submission_id": outcome.submission_id, "status": "REJECTED",
                 "error_count": len(errors), "errors": outcome.errors}
         if report:
             self.store.put_report(report[0], report[1], body)
             outcome.errors_report = f"s3://{report[0]}/{report[1]}"
         now = iso_time(self.now())
         self.repository.record_submission(outcome.submission_id, "REJECTED", now, {
-            "sheet": identity.as_dict(), "request_id": identity.request_id, "error_count": len(errors),
+            "sheet": identity.as_dict(), "request_id": outcome.request_id, "error_count": len(errors),
             "errors": outcome.errors[:MAX_RECORDED_ERRORS], "errors_truncated": len(errors) > MAX_RECORDED_ERRORS,
-            "errors_report": outcome.errors_report, "errors_digest": digest, "recorded_at": now})
+            "errors_report": outcome.errors_report, "errors_digest": digest, "recorded_at": now},
+            attempt=outcome.attempt or 1)
         if existing and existing.get("status") == "REJECTED" and existing.get("errors_digest") == digest:
             logger.info("sheet rejected again for the same reasons; not alarming twice",
                         extra={"submission_id": outcome.submission_id})
@@ -368,6 +410,7 @@ class Launcher:
             return self._resubmit(batch_id, recorded, failure, submission_id)
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_failure": failure})
+            self._reopen_submission(str(submission_id), batch_id, failure)
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
@@ -375,6 +418,16 @@ class Launcher:
                          {**_alarm_safe(failure), "submission_id": submission_id,
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
+
+    def _reopen_submission(self, submission_id: str, batch_id: str, failure: Mapping[str, Any]) -> None:
+        """A submission whose batch failed as a whole and is not resubmitted becomes FAILED, so the sheet can be
+        launched again once its cause is fixed (the guide, batch-level failures: fix it and submit a new batch).
+        Only while this batch is still its batch: a late failure of an earlier attempt reopens nothing."""
+        submission = self.repository.get_submission(submission_id) or {}
+        if submission.get("status") != "SUBMITTED" or submission.get("batch_id") != batch_id:
+            return
+        self.repository.record_submission(submission_id, "FAILED", str(failure["recorded_at"]),
+                                          {"failed_batch_id": batch_id}, attempt=int(submission.get("attempt", 1)))
 
     def _running_again(self, batch_id: str) -> bool:
         try:
@@ -437,6 +490,33 @@ class Launcher:
                     extra={"failed_batch_id": batch_id, "batch_id": new_batch_id, "reason": failure["reason_code"],
                            "answer": result.answer})
         return BatchFailureOutcome(batch_id, "TRANSIENT", "RESUBMITTED", new_batch_id)
+
+
+def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) -> int | None:
+    """Which launch attempt of its submission a sheet's delivery is; None: a duplicate of a launched one.
+
+    A submission whose batch FAILED as a whole (not resubmitted) is launched again as the next attempt (a new
+    requestId) when the sheet comes back as a new upload (another S3 version of the same bytes) or a direct
+    submission; the upload that was launched, delivered again, stays a duplicate. An unversioned object cannot
+    be told from its redelivery: a duplicate too. Any other status resumes its own attempt (same requestId)."""
+    if not existing:
+        return 1
+    attempt = int(existing.get("attempt", 1))
+    status = existing.get("status")
+    if status == "SUBMITTED":
+        return None
+    if status == "FAILED":
+        launched = (existing.get("sheet") or {}).get("version_id")
+        if identity.source == "s3" and (identity.version_id is None or identity.version_id == launched):
+            return None
+        return attempt + 1
+    return attempt
+
+
+def _report_sheet(identity: SheetIdentity) -> dict[str, Any]:
+    """Which sheet, and which version of it, a report beside it is about."""
+    return {"sheet": identity.label, "sheet_version_id": identity.version_id,
+            "sheet_sha256": identity.content_sha256}
 
 
 # A failure category as the service's events name one (the guide's example event: VALIDATION_EXCEPTION): one word.

@@ -3,7 +3,8 @@
 - Identity: a submission is (where the sheet came from, the SHA-256 of its bytes). The submission id and
   the StartRunBatch requestId are derived from it, so the same sheet delivered twice, or uploaded again
   unchanged to the same key, maps to the same submission and the same batch.
-- ≤ 100 runs whose request stays small go inline; anything else goes through an S3 settings file whose
+- ≤ 100 runs whose whole request fits its provenance record (measured as start_batch measures it) go
+  inline; anything else goes through an S3 settings file whose
   key is the SHA-256 of its own bytes (content-addressed: a key never holds two different contents, so the
   file a batch was started with never changes under it).
 """
@@ -17,10 +18,9 @@ from typing import Any, Literal
 
 from launcher.validation import Validated
 from shared.api_limits import api_limits
+from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, recorded_request_bytes
 from shared.lineage import stack_id_from_env, stack_tags
 
-# Inline requests are recorded whole in provenance (one DynamoDB item); larger ones use a settings file.
-MAX_INLINE_REQUEST_BYTES = 256_000
 CHUNK_BYTES = 1 << 20
 
 
@@ -43,6 +43,11 @@ class SheetIdentity:
     @property
     def request_id(self) -> str:
         return f"autopilot-sheet-{self.submission_id}"
+
+    def request_id_for(self, attempt: int) -> str:
+        """The requestId of a launch attempt: the first is the sheet's own; a launch after its batch failed as a
+        whole needs another (StartRunBatch would answer the old one with the failed batch)."""
+        return self.request_id if attempt <= 1 else f"{self.request_id}-{attempt}"
 
     @property
     def label(self) -> str:
@@ -122,20 +127,21 @@ class Plan:
 
 
 def build_plan(validated: Validated, identity: SheetIdentity, settings_prefix: str,
-               sheet_batch_name: str | None = None) -> Plan:
+               sheet_batch_name: str | None = None, attempt: int = 1) -> Plan:
     assert validated.ok, "only a valid sheet becomes a plan"
     request: dict[str, Any] = {
-        "requestId": identity.request_id,
+        "requestId": identity.request_id_for(attempt),
         "batchName": batch_name_for(identity, validated.batch_name or sheet_batch_name),
         "defaultRunSetting": validated.default_run_setting,
     }
     tags = {**validated.batch_tags, "autopilot:submission": identity.submission_id, **stack_tags(stack_id_from_env())}
     request["tags"] = tags
     count = validated.run_count
-    inline_size = sum(len(e) for e in validated.encoded) if count <= api_limits().inline_max else None
-    if inline_size is not None and inline_size <= MAX_INLINE_REQUEST_BYTES:
-        request["batchRunSettings"] = {"inlineSettings": validated.entries}
-        return Plan(identity, request, count, inline=True)
+    if count <= api_limits().inline_max:
+        inline = {**request, "batchRunSettings": {"inlineSettings": validated.entries}}
+        # Inline requests are recorded whole (one DynamoDB item): too large a one goes through a settings file.
+        if recorded_request_bytes(inline) <= MAX_RECORDED_REQUEST_BYTES:
+            return Plan(identity, inline, count, inline=True)
     digest, size = settings_digest(validated.encoded)
     key = f"{settings_prefix}{digest}.json"
     return Plan(identity, request, count, inline=False, settings_key=key, settings_bytes=size, settings_sha256=digest)

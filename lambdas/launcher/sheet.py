@@ -386,7 +386,8 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
     errors: list[SheetError] = []
     kinds: list[tuple[str, str, str]] = []
     seen: dict[str, int] = {}
-    id_columns = [name for name in header if name in ID_COLUMNS]
+    parameters: dict[str, str] = {}  # parameter -> the column setting it (`ref` and `param:ref` both name ref)
+    id_columns = [name for name in map(str.strip, header) if name in ID_COLUMNS]  # as the cells are classified
     field_columns, batch_only = per_run_fields() - _NOT_COLUMN_FIELDS, batch_only_fields()
     for index, raw in enumerate(header, start=1):
         name = raw.strip()
@@ -429,6 +430,13 @@ def _classify(header: list[str], row: int = 1) -> tuple[list[tuple[str, str, str
             kinds.append(("skip", name, name))
         else:
             kinds.append(("param", name, name))
+        kind, target, _ = kinds[-1]
+        if kind == "param" and target in parameters:
+            errors.append(SheetError(row, name, f"column sets parameter {target!r}, as column "
+                                                f"{parameters[target]} does; keep one"))
+            kinds[-1] = ("skip", name, name)
+        elif kind == "param":
+            parameters[target] = name
     id_column: str | None = None
     if not id_columns:
         errors.append(SheetError(row, None, "header has no runSettingId or sample_id column"))
@@ -500,16 +508,24 @@ def _records(reader: Any, first: int) -> tuple[Any, list[list[str]]]:
     memo: dict[str, str] = {}
     keep = memo.setdefault
     rows = [list(map(keep, cells, cells)) if cells else cells for cells in islice(reader, MAX_RUNS + 1)]
-    if [] not in rows:
+    full = len(rows) > MAX_RUNS
+    if [] not in rows and not full:
         return range(first, first + len(rows)), rows
-    numbered = [(row, cells) for row, cells in enumerate(rows, start=first) if cells]
-    if len(rows) > MAX_RUNS:  # the slice was full of blank lines too: runs may follow it
+    # Over the limit, records of blank cells (",,,,," a spreadsheet exports) are left out here, not only in
+    # _csv_table: they are not runs, so they must not count towards the limit either.
+    is_run = _has_text if full else bool
+    numbered = [(row, cells) for row, cells in enumerate(rows, start=first) if is_run(cells)]
+    if full and len(numbered) <= MAX_RUNS:  # the slice held blank records: runs may follow it
         for row, cells in enumerate(reader, start=first + len(rows)):
-            if cells:
+            if _has_text(cells):
                 numbered.append((row, cells))
                 if len(numbered) > MAX_RUNS:
                     break
     return [row for row, _ in numbered], [cells for _, cells in numbered]
+
+
+def _has_text(cells: list[str]) -> bool:
+    return any(map(str.strip, cells))
 
 
 def _failing_row(text: str | TextIO) -> int:

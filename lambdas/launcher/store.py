@@ -117,6 +117,20 @@ class LauncherStore:
             _raise(error, f"PutObject s3://{bucket}/{key}")
             raise
 
+    def read_report(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """The errors report at `key`, or None when there is none (or it is not a JSON object)."""
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            _raise(error, f"GetObject s3://{bucket}/{key}")
+            raise
+        with contextlib.suppress(ValueError):
+            report = json.loads(body)
+            return report if isinstance(report, dict) else None
+        return None
+
     # ---------------------------------------------------------------------------- settings files
     def exists(self, bucket: str, key: str) -> bool:
         try:

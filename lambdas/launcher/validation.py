@@ -195,6 +195,8 @@ def _error_order(error: SheetError) -> tuple[int, str, str]:
 def _batch_settings(settings: Mapping[str, Any], deploy: Mapping[str, Any], errors: list[SheetError],
                     limits: ApiLimits, policy: SheetPolicy) -> tuple[dict[str, Any], str | None, dict[str, str]]:
     merged = {**deploy, **{k: v for k, v in settings.items() if k not in ("batchName", "tags")}}
+    if merged.get("workflowId") != deploy.get("workflowId") and "workflowVersionName" not in settings:
+        merged.pop("workflowVersionName", None)  # names a version of the deployment's workflow, not the sheet's
     if merged.get("storageType") == "DYNAMIC" and "storageCapacity" not in settings:
         merged.pop("storageCapacity", None)  # the deployment's STATIC capacity: HealthOmics refuses it with DYNAMIC
     if "cacheId" in settings and "cacheBehavior" not in settings and merged.get("cacheId"):

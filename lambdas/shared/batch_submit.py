@@ -60,6 +60,23 @@ class BatchRejected(PermanentError):
         self.message = message
 
 
+class RequestTooLarge(BatchRejected):
+    """The request is too large for its provenance record: refused before the service is called."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("RequestTooLarge", f"the batch request is {size} bytes, more than the "
+                                            f"{MAX_RECORDED_REQUEST_BYTES} its provenance record can hold: "
+                                            "its runs must go through an S3 settings file (s3UriSettings)")
+        self.size = size
+
+
+def recorded_request_bytes(request: Mapping[str, Any]) -> int:
+    """The size of a request as BATCH#<id>/REQUEST records it: compact JSON in UTF-8, as DynamoDB counts a
+    string. The one measure for the launcher's inline-or-file choice and for start_batch's check (ASCII-escaped
+    JSON counts a Hangul character 6 bytes, not 3: the two disagreed and a valid sheet was stuck)."""
+    return len(json.dumps(request, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+
+
 def request_summary(request: Mapping[str, Any]) -> dict[str, Any]:
     """What to log about a request: its derived requestId, workflow and run count, never every run's
     parameters, and neither its batch name (a sheet's file name, which a lab may make of a sample id) nor
@@ -82,6 +99,7 @@ def start_batch(
     submission_id: str | None = None,
     *,
     attributes: Mapping[str, Any] | None = None,
+    submission_attempt: int = 1,
     max_attempts: int = 3,
     backoff_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
@@ -91,7 +109,8 @@ def start_batch(
 
     `omics` is a client from `shared.omics.omics_client` (rate limited, adaptive retries). `origin` says
     who started the batch (launcher | rerunner | resubmission) and is stored with the request.
-    `submission_id`, when given, links SUBMISSION#<id> to the batch. `attributes` are extra facts stored
+    `submission_id`, when given, links SUBMISSION#<id> to the batch (at its launch `submission_attempt`: a
+    sheet launched again after its batch failed as a whole). `attributes` are extra facts stored
     on BATCH#<id>/REQUEST (e.g. root_batch_id, attempt, parent_batch_id for a follow-up batch).
 
     Calling it again with the same request (same requestId) is safe at any point: the service returns the
@@ -99,7 +118,8 @@ def start_batch(
 
     Raises RetryableError when the service stays throttled/unavailable after `max_attempts` calls (each
     already retried by botocore): the caller lets the message come back later, with the same requestId.
-    Raises BatchRejected when the request can never succeed.
+    Raises BatchRejected when the request can never succeed (RequestTooLarge, before any call, when it is too
+    large to record).
     """
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {sorted(ORIGINS)}, not {origin!r}")
@@ -107,10 +127,9 @@ def start_batch(
     if not request_id:
         raise ValueError("a StartRunBatch request needs a requestId derived from a stable key")
     params = dict(request)
-    size = len(json.dumps(params, separators=(",", ":"), default=str).encode())
+    size = recorded_request_bytes(params)
     if size > MAX_RECORDED_REQUEST_BYTES:
-        raise ValueError(f"request is {size} bytes, more than the {MAX_RECORDED_REQUEST_BYTES} that "
-                         "provenance can record: put the runs in an S3 settings file (s3UriSettings)")
+        raise RequestTooLarge(size)
     summary = request_summary(params)
     response = _start_run_batch(omics, params, max_attempts, backoff_seconds, sleep)
     batch_id = str(response["id"])
@@ -123,7 +142,8 @@ def start_batch(
     if submission_id:
         repository.record_submission(submission_id, "SUBMITTED", recorded_at,
                                      {"batch_id": batch_id, "request_id": request_id,
-                                      "batch_arn": response.get("arn"), "submitted_at": recorded_at})
+                                      "batch_arn": response.get("arn"), "submitted_at": recorded_at},
+                                     attempt=submission_attempt)
     logger.info("batch started", extra={**summary, "batch_id": batch_id, "origin": origin,
                                         "submission_id": submission_id})
     return batch_id

@@ -88,6 +88,29 @@ def test_workflows_and_versions_outside_the_list_are_refused(env: LauncherEnv) -
     assert opted_in.workflow_problem("123456", "any") is None  # sheetWorkflows=*: the deployer's explicit choice
 
 
+def test_a_sheet_naming_another_workflow_does_not_inherit_the_default_workflow_s_version() -> None:
+    """The deployment runs W1 at version "v1" and allows sheets to run W2. A sheet naming only `workflowId: W2`
+    was started with W2 *and* "v1", the deployment's version name merged under it key by key: every sample ran
+    W2's "v1", a version nobody chose (or a valid sheet was refused when W2 had none). workflowVersionName
+    names a version OF workflowId (StartRunBatch defaultRunSetting, botocore's omics model): it does not
+    outlive a change of workflow; a sheet naming W1 itself still runs the deployment's version."""
+    with mock_aws(), launcher_env(workflow_version_name="v1", allowed_workflows=[]) as env:
+        omics = boto3.client("omics")
+        omics.create_workflow_version(workflowId=env.workflow_id, versionName="v1", requestId="w1v1",
+                                      definitionUri="s3://lab/germline-v1.zip")
+        other = env.emu.register_workflow("somatic")
+        omics.create_workflow_version(workflowId=other, versionName="v1", requestId="w2v1",
+                                      definitionUri="s3://lab/somatic-v1.zip")
+        env.launcher.config.allowed_workflows = [other, env.workflow_id]
+        versions = {}
+        for name, workflow in (("w2.json", other), ("w1.json", env.workflow_id)):
+            env.upload(f"submissions/{name}", json.dumps({"workflowId": workflow, "runs": _runs()}))
+            outcome = env.launcher.launch_object(BUCKET, f"submissions/{name}")
+            assert outcome is not None and outcome.status == "SUBMITTED", (name, outcome.errors)
+            versions[workflow] = env.emu.batches[outcome.batch_id].default_run_setting.get("workflowVersionName")
+        assert versions == {other: None, env.workflow_id: "v1"}
+
+
 def test_run_groups_storage_and_another_cache_are_refused(env: LauncherEnv) -> None:
     errors = _launch(env, {"runGroupId": "4242", "cacheId": "31337", "storageType": "STATIC",
                            "storageCapacity": 100_000, "runs": _runs()})
@@ -256,3 +279,25 @@ def test_a_workflow_s_own_dynamic_default_is_bounded_like_a_sheet_s_choice() -> 
         assert outcome is not None and outcome.status == "SUBMITTED"
         (batch,) = env.emu.batches.values()
         assert batch.default_run_setting["storageType"] == "STATIC"
+
+
+def test_a_workflow_s_own_static_capacity_over_the_cap_is_bounded_like_a_sheet_s_choice() -> None:
+    """The deployer caps static run storage (sheetMaxStorageGib, 4,800 GiB by default). A workflow whose own
+    default is STATIC 9,600 GiB (CreateWorkflow takes storageType and storageCapacity, GetWorkflow returns both:
+    botocore's omics model) was not checked: a sheet naming that allowed workflow and no storage started every
+    run with 9,600 GiB, twice what the deployment allows (a sheet naming 9,600 itself is REJECTED). Now REJECTED
+    the same way, with no batch started; naming a capacity within the cap runs it."""
+    with mock_aws(), launcher_env() as env:
+        big = env.emu.register_workflow("germline-big", storage_type="STATIC", storage_capacity=9_600)
+        env.launcher.config.allowed_workflows = [big, env.workflow_id]
+        env.upload("submissions/big.json", json.dumps({"workflowId": big, "runs": _runs()}))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/big.json")
+        assert outcome is not None and outcome.status == "REJECTED" and env.emu.batches == {}
+        (error,) = outcome.errors
+        assert error["column"] == "storageCapacity" and "storageCapacity 9600 GiB is over the deployment's cap " \
+            "of 4800 GiB (sheetMaxStorageGib)" in error["reason"]
+        env.upload("submissions/small.json", json.dumps({"workflowId": big, "storageCapacity": 2400, "runs": _runs()}))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/small.json")
+        assert outcome is not None and outcome.status == "SUBMITTED", outcome.errors
+        (batch,) = env.emu.batches.values()
+        assert batch.default_run_setting["storageCapacity"] == 2400

@@ -10,7 +10,13 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from sandbox.omics import FaultPlan, OmicsEmulator, VirtualClock, mock_omics
-from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, BatchRejected, start_batch
+from shared.batch_submit import (
+    MAX_RECORDED_REQUEST_BYTES,
+    BatchRejected,
+    RequestTooLarge,
+    recorded_request_bytes,
+    start_batch,
+)
 from shared.errors import RetryableError
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
@@ -140,8 +146,14 @@ def test_request_too_large_to_record_is_refused_before_any_call() -> None:
     request = _request("1234567", runs=100)
     for entry in request["batchRunSettings"]["inlineSettings"]:
         entry["parameters"] = {"blob": "x" * (MAX_RECORDED_REQUEST_BYTES // 90)}
-    with Stubber(client), pytest.raises(ValueError, match="S3 settings file"):
+    with Stubber(client), pytest.raises(RequestTooLarge, match="S3 settings file"):
         start_batch(client, _MemoryRepository(), request, "rerunner", None)
+
+
+def test_a_request_is_measured_as_its_record_holds_it_in_utf8_not_ascii_escaped() -> None:
+    """DynamoDB counts a string's UTF-8 bytes: a Hangul character is 3 bytes of the record, not the 6 of its
+    ASCII-escaped JSON (which made start_batch refuse a request the launcher had measured as fitting)."""
+    assert recorded_request_bytes({"note": "환자"}) == len('{"note":"환자"}'.encode()) == 17
 
 
 def test_request_without_request_id_or_with_unknown_origin_is_refused() -> None:
@@ -165,5 +177,6 @@ class _MemoryRepository(ProvenanceRepository):
     def note_started(self, kind: str, entity_id: str, started_at: str) -> None:
         self.started.append((kind, entity_id))
 
-    def record_submission(self, submission_id: str, status: str, recorded_at: str, attributes: Any) -> Any:
+    def record_submission(self, submission_id: str, status: str, recorded_at: str, attributes: Any,
+                          attempt: int = 1) -> Any:
         self.submissions.append((submission_id, status, attributes["batch_id"]))

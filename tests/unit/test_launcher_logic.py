@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
 
+from launcher import plan
 from launcher.logic import classify_batch_failure
 from sandbox.omics import BatchFault, FaultPlan
 from shared.events import parse_omics_event
@@ -74,6 +76,41 @@ def test_settings_file_is_content_addressed_and_readable_as_the_batch_runs(env: 
     assert batch.status == "PROCESSED" and batch.total_runs == 150
 
 
+@pytest.mark.parametrize(("characters", "inline"), [(600, True), (1_200, False)])
+def test_a_100_sample_sheet_with_non_ascii_parameters_is_launched_not_stuck(env: LauncherEnv, characters: int,
+                                                                            inline: bool) -> None:
+    """A Korean lab's 100 samples with Hangul descriptions (parameters may hold 50,000 bytes a run, the guide,
+    2. Runs) were planned inline by counting characters, then refused by start_batch, which measured the request
+    as ASCII-escaped JSON (6 bytes a Hangul character) against its provenance record's 350,000 bytes with a bare
+    ValueError: no batch, no REJECTED record, the submission left ACCEPTED and the SQS message retried to the
+    DLQ. Both now measure the request as DynamoDB records it (UTF-8): 600 characters a run (180 KB) go inline,
+    1,200 (360 KB, more than one record holds) through the S3 settings file (s3UriSettings, the guide, 3.)."""
+    note = ("환자검체설명" * 200)[:characters]
+    rows = ["sample_id,note"] + [f"S{i:03d},{note}{i}" for i in range(100)]
+    env.upload("submissions/hangul.csv", "\n".join(rows) + "\n")
+    outcome = env.launcher.launch_object(BUCKET, "submissions/hangul.csv")
+    assert outcome is not None and outcome.status == "SUBMITTED", outcome
+    assert outcome.inline is inline and env.emu.calls["StartRunBatch"] == 1
+    batch = env.emu.batches[outcome.batch_id]
+    entries = batch.inline_settings if inline else env.read_json(batch.s3_uri_settings)
+    assert entries[99]["parameters"]["note"] == f"{note}99"
+
+
+def test_a_request_still_too_large_to_record_is_a_recorded_rejection(env: LauncherEnv,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What start_batch still refuses before calling the service (a request its provenance record cannot hold)
+    is a REJECTED submission with the reason, not an exception that leaves it ACCEPTED and retries to the DLQ."""
+    monkeypatch.setattr(plan, "recorded_request_bytes", lambda request: 0)  # the plan misjudges: inline
+    note = "환자검체설명" * 200
+    rows = ["sample_id,note"] + [f"S{i:03d},{note}" for i in range(100)]
+    env.upload("submissions/hangul.csv", "\n".join(rows) + "\n")
+    outcome = env.launcher.launch_object(BUCKET, "submissions/hangul.csv")
+    assert outcome is not None and outcome.status == "REJECTED" and env.emu.calls["StartRunBatch"] == 0
+    assert "more than the 350000 its provenance record can hold" in outcome.errors[0]["reason"]
+    submission = env.repository.get_submission(outcome.submission_id)
+    assert submission is not None and submission["status"] == "REJECTED"
+
+
 @pytest.mark.slow
 def test_one_hundred_thousand_rows_go_through_the_s3_settings_file(env: LauncherEnv) -> None:
     env.upload("submissions/national.csv", csv_sheet(100_000))
@@ -85,6 +122,22 @@ def test_one_hundred_thousand_rows_go_through_the_s3_settings_file(env: Launcher
     assert entries[-1]["runTags"][TAG_SAMPLE] == "S099999"
     uploads = env.s3.list_object_versions(Bucket=BUCKET, Prefix="batch-settings/")["Versions"]
     assert len(uploads) == 1 and uploads[0]["Size"] > 8 << 20  # large enough to need a multipart upload
+
+
+def test_launching_a_large_sheet_ships_no_s3_location_to_the_logs(shipped_logs: io.StringIO) -> None:
+    """Developers' guide: no S3 keys or URIs in INFO logs (shared.batch_submit.request_summary leaves out the
+    settings file's key for that reason). Yet every launch of more than 100 runs logged "settings file ready"
+    with `uri: s3://<submissions bucket>/batch-settings/<sha>.json` at INFO: an S3 location shipped to
+    CloudWatch Logs. It now names the submission; the ACCEPTED record and the batch's request keep the URI."""
+    with mock_aws(), launcher_env() as env:
+        env.upload("submissions/cohort-101.csv", csv_sheet(101))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/cohort-101.csv")
+        assert outcome is not None and outcome.status == "SUBMITTED" and outcome.inline is False
+        submission = env.repository.get_submission(outcome.submission_id)
+        assert submission is not None and submission["settings_uri"] == outcome.settings_uri
+    logs = shipped_logs.getvalue()
+    assert "settings file ready" in logs
+    assert [line for line in logs.splitlines() if "s3://" in line or "batch-settings/" in line] == []
 
 
 def test_duplicate_delivery_and_duplicate_upload_start_exactly_one_batch(env: LauncherEnv) -> None:
@@ -108,11 +161,11 @@ def test_a_crash_after_start_is_recovered_by_the_same_request_id(env: LauncherEn
     original = env.repository.record_submission
     calls = {"n": 0}
 
-    def crash_on_submitted(submission_id, status, recorded_at, attributes):  # type: ignore[no-untyped-def]
+    def crash_on_submitted(submission_id, status, recorded_at, attributes, attempt=1):  # type: ignore[no-untyped-def]
         if status == "SUBMITTED" and calls["n"] == 0:
             calls["n"] += 1
             raise RuntimeError("Lambda timed out")
-        return original(submission_id, status, recorded_at, attributes)
+        return original(submission_id, status, recorded_at, attributes, attempt)
 
     env.repository.record_submission = crash_on_submitted  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
@@ -179,6 +232,32 @@ def test_rejected_sheet_records_every_error_writes_report_alarms_once_and_calls_
     assert len(alarms) == 1 and alarms[0]["error_count"] == 3
     assert env.metrics["SheetsRejected"] == 1
     assert env.omics_calls == 1  # the fixture's CreateRunCache only: nothing for the sheet
+
+
+def test_fixing_a_rejected_sheet_in_place_does_not_leave_its_rejection_report_beside_the_launched_sheet(
+        env: LauncherEnv) -> None:
+    """A rejected sheet gets `<sheet key>.errors.json` beside it (README: "an `<sheet>.errors.json` report is
+    written beside it"). The user fixed the sheet and uploaded it again under the same key; it was launched, but
+    the report beside it still said REJECTED with the old errors and named no sheet version: the user, or the
+    lab's automation watching for `.errors.json`, took the fixed sheet for refused and uploaded it elsewhere (a
+    second batch of the same samples). The report is now replaced by one naming the launched submission and
+    the sheet version each report is about (not deleted: the launcher deletes nothing in the bucket)."""
+    key = "submissions/cohort.csv"
+    bad = env.upload(key, csv_sheet(3).replace("S000001", "S000000"))  # a duplicate runSettingId
+    first = env.launcher.launch_object(BUCKET, key, bad)
+    assert first is not None and first.status == "REJECTED"
+    fixed = env.upload(key, csv_sheet(3))
+    second = env.launcher.launch_object(BUCKET, key, fixed)
+    assert second is not None and second.status == "SUBMITTED"
+    report = env.read_json(f"s3://{BUCKET}/{key}.errors.json")
+    assert (report["status"], report["submission_id"], report["batch_id"], report["errors"]) == (
+        "SUBMITTED", second.submission_id, second.batch_id, [])
+    assert report["sheet_version_id"] == fixed and report["supersedes"] == {"submission_id": first.submission_id,
+                                                                           "status": "REJECTED"}
+    # a sheet never rejected gets no report
+    env.upload("submissions/other.csv", csv_sheet(2))
+    assert env.launcher.launch_object(BUCKET, "submissions/other.csv") is not None
+    assert "Contents" not in env.s3.list_objects_v2(Bucket=BUCKET, Prefix="submissions/other.csv.errors.json")
 
 
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
@@ -265,6 +344,50 @@ def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env
     # The alarm e-mail carries the reason, not the service's free text (it can name samples and S3 keys).
     alarms = env.alarms()
     assert len(alarms) == 1 and alarms[0]["reason"] == "VALIDATION_EXCEPTION" and "message" not in alarms[0]
+
+
+def test_a_sheet_whose_batch_failed_validation_can_be_launched_again() -> None:
+    """A batch FAILED as a whole for a validation reason (the guide, batch-level failures: not retryable, fix
+    the configuration and submit a new batch). The launcher recorded and alarmed it but the submission stayed
+    SUBMITTED: once the cause was fixed and the same sheet uploaded again, the launcher answered DUPLICATE with
+    the failed batch and started nothing (its requestId, from the same bytes, would return the failed batch
+    anyway): the samples never ran. Now the submission becomes FAILED, a new upload of the sheet is launch
+    attempt 2 with its own requestId (exactly once: the same upload delivered again, or another upload, is a
+    duplicate of it), and the first batch's late failure reopens nothing."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
+                                           "configuration", times=1)])
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        launched = env.upload(key, csv_sheet(3))
+        first = env.launcher.launch_object(BUCKET, key, launched)
+        assert first is not None and first.status == "SUBMITTED" and first.batch_id
+        env.emu.run_until_idle()
+        assert env.emu.batches[first.batch_id].status == "FAILED"
+        event = _failed_event(first.batch_id, "VALIDATION_EXCEPTION", "Invalid JSON format in run configuration")
+        handled = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        assert (handled.kind, handled.action) == ("VALIDATION", "RECORDED")
+        assert (env.repository.get_submission(first.submission_id) or {}).get("status") == "FAILED"
+        # the upload that was launched, delivered again, is still a duplicate
+        again = env.launcher.launch_object(BUCKET, key, launched)
+        assert again is not None and (again.status, again.batch_id) == ("DUPLICATE", first.batch_id)
+        # the cause fixed, the same sheet uploaded again: a new batch, with a new requestId
+        reupload = env.upload(key, csv_sheet(3))
+        second = env.launcher.launch_object(BUCKET, key, reupload)
+        assert second is not None and second.status == "SUBMITTED" and second.batch_id != first.batch_id
+        assert second.submission_id == first.submission_id and second.attempt == 2
+        assert second.request_id == f"autopilot-sheet-{first.submission_id}-2"
+        env.emu.run_until_idle()
+        assert env.emu.batches[second.batch_id].status == "PROCESSED"
+        # exactly once: the new upload delivered again, and yet another upload, start nothing
+        for version in (reupload, env.upload(key, csv_sheet(3))):
+            duplicate = env.launcher.launch_object(BUCKET, key, version)
+            assert duplicate is not None and (duplicate.status, duplicate.batch_id) == ("DUPLICATE", second.batch_id)
+        # and the first batch's failure delivered late does not reopen the submission
+        env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
+        submission = env.repository.get_submission(first.submission_id) or {}
+        assert (submission["status"], submission["batch_id"], submission["attempt"]) == ("SUBMITTED",
+                                                                                        second.batch_id, 2)
+        assert env.emu.calls["StartRunBatch"] == 2
 
 
 def test_failed_batch_not_started_here_is_left_alone(env: LauncherEnv) -> None:

@@ -21,7 +21,7 @@ from launcher.plan import SheetIdentity, batch_name_for
 from launcher.sheet import parse
 from launcher.validation import compact, validate
 from shared.api_limits import MAX_RUNS, api_limits, category_classes
-from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
+from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
 
 DEFAULTS = {"workflowId": "1", "roleArn": "arn:aws:iam::123456789012:role/r", "outputUri": "s3://lab-out/"}
 MODEL = botocore.session.get_session().get_service_model("omics")
@@ -169,6 +169,18 @@ def test_csv_reading_stops_after_the_batch_limit() -> None:
     body = "sample_id\n" + "".join(f"S{i}\n" for i in range(2 * MAX_RUNS))
     sheet = parse(body.encode(), "csv")
     assert sheet.truncated and not sheet.runs and len(sheet.errors) == 1
+
+
+def test_a_full_100000_sample_csv_with_a_trailing_row_of_commas_is_not_refused_as_too_many_runs() -> None:
+    """Spreadsheets export trailing rows of empty cells (",,,,,") after the data. They are not runs (the parser
+    leaves them out), but the 100,000-runs-a-batch limit (the guide, 3. Batch runs / 5. Quotas) was applied
+    before that, to records counted with them: a valid sheet of exactly 100,000 samples was REJECTED with "sheet
+    has more than 100000 runs". Blank records no longer count; 100,001 samples still do not fit."""
+    sheet = parse((csv_sheet(100_000) + ",,,,,\n,,\n").encode(), "csv")
+    assert sheet.errors == [] and sheet.run_count == MAX_RUNS
+    over = parse((csv_sheet(100_001) + ",,,,,\n").encode(), "csv")
+    assert [e.reason for e in over.errors] == [
+        "sheet has more than 100000 runs; one batch holds at most 100000 (reading stopped there)"]
 
 
 def test_a_numeric_cell_over_the_int_digit_limit_is_a_clear_rejection(env: LauncherEnv) -> None:

@@ -178,6 +178,19 @@ def test_every_error_of_a_sheet_is_reported_at_once() -> None:
     ]
 
 
+def test_csv_parameter_set_by_two_aliased_columns_is_rejected_not_silently_dropped() -> None:
+    """A `ref` column and a `param:ref` column both name the workflow parameter `ref` (launcher/sheet.py's CSV
+    format: `param:<name>` and a bare `<name>` are the same parameter; a run's parameters are one JSON object,
+    StartRunBatch in botocore's omics model). Duplicates were found by header text only, so the last column won
+    and the sample ran against a reference the user did not choose, with nothing said. Now refused like a column
+    that appears twice, on the second column."""
+    sheet = parse(b"sample_id,ref,param:ref\nS1,s3://lab-data/hg19.fa,s3://lab-data/hg38.fa\n", "csv")
+    result = validate(sheet, {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r", "outputUri": "s3://lab-out/"},
+                      "sub")
+    assert [(e.row, e.column, e.reason) for e in result.errors] == [
+        (1, "param:ref", "column sets parameter 'ref', as column ref does; keep one")]
+
+
 def test_more_than_one_hundred_thousand_runs_is_rejected() -> None:
     body = ("sample_id\n" + "".join(f"S{i}\n" for i in range(100_001))).encode()
     result = validate(parse(body, "csv"), {"workflowId": "1", "roleArn": "arn:aws:iam::1:role/r",

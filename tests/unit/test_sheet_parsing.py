@@ -40,6 +40,18 @@ def test_csv_columns_map_to_per_run_fields_tags_and_parameters() -> None:
     assert [r.row for r in sheet.runs] == [2, 3]
 
 
+def test_an_id_header_with_a_trailing_space_is_read_as_the_id_column() -> None:
+    """Spreadsheets leave stray spaces in header cells, and every other header cell is stripped before it is
+    classified; the id column alone was looked for among the raw cells, so a sheet whose header read
+    `sample_id ` was REJECTED with "header has no runSettingId or sample_id column" while the user was looking
+    at one. The id column is now found among the stripped cells (the CSV format in launcher/sheet.py)."""
+    sheet = parse(b"sample_id ,input\nS1,s3://lab-data/S1.bam\n", "csv")
+    assert sheet.errors == []
+    result = validate(sheet, DEFAULTS, "sub-1")
+    assert result.ok and [(e["runSettingId"], e["parameters"]) for e in result.entries] == [
+        ("S1", {"input": "s3://lab-data/S1.bam"})]
+
+
 def test_valid_sheet_becomes_entries_with_lineage_tags_and_defaults_from_the_deployment() -> None:
     body = b"\xef\xbb\xbfsample_id,bam\r\nA1,s3://lab/a1.bam\r\n\r\nA2,s3://lab/a2.bam\r\n"  # BOM, CRLF, blank line
     result = validate(parse(body, "csv"), DEFAULTS, "sub-9")
