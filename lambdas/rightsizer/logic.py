@@ -157,16 +157,14 @@ class ManifestConsumer:
                 "storage_average_gib": sizing.storage_average_gib(),
                 "storage_maximum_gib": sizing.storage_maximum_gib()}
 
-    @staticmethod
-    def _storage_fields(sizing: RunRightsizing) -> dict[str, Any]:
+    @classmethod
+    def _storage_fields(cls, sizing: RunRightsizing) -> dict[str, Any]:
+        """What a completed run's manifest says it used, and the storage it should have had."""
         storage = sizing.storage()
         if storage is None:
             return {}
-        return {"storage_type": storage.storage_type, "storage_capacity_gib": storage.current_gib,
-                "storage_average_gib": sizing.storage_average_gib(),
-                "storage_maximum_gib": sizing.storage_maximum_gib(),
-                "storage_recommended_gib": storage.recommended_gib, "storage_current_usd": storage.current_usd,
-                "storage_recommended_usd": storage.recommended_usd}
+        return {**cls._storage_use_fields(sizing), "storage_recommended_gib": storage.recommended_gib,
+                "storage_current_usd": storage.current_usd, "storage_recommended_usd": storage.recommended_usd}
 
 
 def _storage_use_unpriced(summary: dict[str, Any]) -> bool:
