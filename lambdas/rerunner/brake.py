@@ -42,15 +42,26 @@ class Brake(RerunnerCore):
         window = brake.windowMinutes * 60
         start_epoch = int(first.timestamp()) // window * window
         window_start = iso_time(datetime.fromtimestamp(start_epoch, UTC))
-        total = self.repository.count_once(
-            pk, f"WINDOW#{window_start}", failure, failures, start_epoch + window + 86_400
-        )
+        window_sk = f"WINDOW#{window_start}"
+        counted = self.repository.count_once(pk, window_sk, failure, failures, start_epoch + window + 86_400)
+        total = counted.total
         state = self.repository.get_item(pk, "STATE") or {}
         if _paused(state, now):
+            if total > brake.maxFailures:
+                # This window's storm is held by the pause already on: that is its one pause, and a release (or
+                # the cool-down's end) must not be followed by a second pause for the same window.
+                self.repository.mark_window_paused(pk, window_sk, iso_time(now))
             return True
-        # At most one pause per window: once a pause ended (cool-down or release), the failures already
-        # counted in its window, or an earlier one, do not pause the workflow again; a later window counts afresh.
-        if total > brake.maxFailures and str(state.get("window_start") or "") < window_start:
+        # At most one pause per window: once a pause ended (cool-down or release), the failures counted in its
+        # window, in an earlier one, or in a window that went over the limit while paused, do not pause the
+        # workflow again; a later window counts afresh. Only a failure counted now can start one: a duplicate
+        # or a retry adds nothing (a crossing lost to a crash is caught by the window's next failure).
+        if (
+            counted.added
+            and total > brake.maxFailures
+            and str(state.get("window_start") or "") < window_start
+            and not (self.repository.get_item(pk, window_sk) or {}).get("paused_at")
+        ):
             until = now + timedelta(minutes=brake.coolDownMinutes) if brake.coolDownMinutes else None
             self.repository.put_record(
                 {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from rerunner.brake import Brake
 from rerunner.common import (
@@ -36,6 +36,13 @@ def run_request_id(run_id: str, run_uuid: str, attempt: int) -> str:
     if len(request_id) > input_max("StartRun", "requestId"):  # a uuid is usually 36 characters
         request_id = f"autopilot-rerun-{run_id}-{hashlib.sha256(run_uuid.encode()).hexdigest()[:32]}-{attempt}"
     return request_id
+
+
+class Gone(NamedTuple):
+    """A failed run StartRun(runId) can no longer copy: why, and the run (uuid) its id names now, if any."""
+
+    why: str
+    id_taken_by: str | None = None
 
 
 def _kept_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -109,8 +116,11 @@ class StandaloneRuns(Brake):
         # StartRun copies whatever run the id names when it is called: a failure that waited (a delay, the
         # brake) may have been deleted and its id given to another run since it was recorded.
         gone = None if answered_now else self._gone(failed)
-        if gone:
-            self._decide(outcome, pk, sk, {**record, "why": gone}, Decided.GONE)
+        # A claimed attempt (an earlier try stopped, perhaps after StartRun) is not given up because its failed
+        # run was deleted: the same requestId returns the re-run already started, or is refused when none was.
+        # An id now naming another run still stops it: were ours never started, StartRun would copy that run.
+        if gone and (claim is None or gone.id_taken_by):
+            self._decide(outcome, pk, sk, {**record, "why": gone.why}, Decided.GONE)
             return outcome
         request = self._run_request(failed, decision)
         self._claim(pk, sk, request)
@@ -119,7 +129,10 @@ class StandaloneRuns(Brake):
         try:
             new_run_id, new_run_uuid = self.aws.start_run(request)
         except StartRejected as rejected:
-            self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
+            if gone:  # the claimed try had started nothing, and there is no run left to copy
+                self._decide(outcome, pk, sk, {**record, "why": f"{gone.why} ({rejected})"}, Decided.GONE)
+            else:
+                self._decide(outcome, pk, sk, {**record, "why": str(rejected)}, Decided.REJECTED)
             return outcome
         # The re-run is a copy of the failed run (StartRun runId): GetRun.runId names it, which is what lets the
         # recorder supersede the failure whichever of the two is written first (shared/supersede.py).
@@ -154,16 +167,16 @@ class StandaloneRuns(Brake):
             raise NotFound(f"run {run_id} ({run_uuid}) was deleted; its id now names run {details.uuid}")
         return details, True
 
-    def _gone(self, failed: RunDetails) -> str | None:
+    def _gone(self, failed: RunDetails) -> Gone | None:
         """Why StartRun(runId) can no longer copy the failed run (one GetRun), or None when its id still
         names it. HealthOmics reuses the ids of deleted runs and their DELETED events can be lost."""
         try:
             named = run_details(self.aws.get_run(failed.run_id)).uuid
         except NotFound:
-            return f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start"
+            return Gone(f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start")
         if failed.uuid and named != failed.uuid:
-            return (f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start; "
-                    f"its id now names run {named}, which StartRun would have copied")
+            return Gone(f"run {failed.run_id} ({failed.uuid}) was deleted before its re-run could start; "
+                        f"its id now names run {named}, which StartRun would have copied", id_taken_by=named)
         return None
 
     def _run_request(self, failed: RunDetails, decision: Decision) -> dict[str, Any]:

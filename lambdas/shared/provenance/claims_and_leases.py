@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from shared.provenance import keys
 from shared.provenance.base import RepositoryBase, _plain, _serializer, _Update, deserialize, serialize
+
+
+class Counted(NamedTuple):
+    """A counter's total after `count_once`, and whether this call added its member (False: already counted)."""
+
+    total: int
+    added: bool
 
 
 class ClaimsAndLeasesMixin(RepositoryBase):
@@ -55,7 +62,7 @@ class ClaimsAndLeasesMixin(RepositoryBase):
     # ------------------------------------------------------------------ re-runner: decisions, claims, brake
     # RUN#<runId>/RERUN#<attempt:02>            why a failed run was (not) re-run as that attempt
     # BATCH#<batchId>/RERUN#<attempt:02>#<group> one follow-up batch of a batch's failed members
-    # BRAKE#<workflowId>/WINDOW#<start>          failures of a workflow in one fixed window (TTL)
+    # BRAKE#<workflowId>/WINDOW#<start>          failures of a workflow in one fixed window; paused_at (TTL)
     # BRAKE#<workflowId>/COUNTED#<failure>      when a failure was first counted: its window (TTL)
     # BRAKE#<workflowId>/STATE                   the workflow's automatic re-runs are paused (or released)
     # BRAKE#<workflowId>/HELD#<kind>#<id>        work skipped while paused, re-queued on release
@@ -90,9 +97,15 @@ class ClaimsAndLeasesMixin(RepositoryBase):
         """Record what a won claim produced (e.g. the run it started), so duplicates can skip."""
         self._update({keys.PK: pk, keys.SK: sk}, _Update(sets=_plain(dict(attributes))), returns="NONE")
 
-    def count_once(self, pk: str, sk: str, member: str, count: int, expires_at: int) -> int:
-        """Add `count` to a counter item once per `member` (a run or batch id); returns the total.
-        A duplicate delivery of the same member adds nothing (members are kept in a string set)."""
+    def mark_window_paused(self, pk: str, sk: str, paused_at: str) -> None:
+        """Remember that a brake window (`count_once`'s counter item) went over its limit while its workflow was
+        already paused: that pause was the window's one pause (the first time is kept)."""
+        self._update({keys.PK: pk, keys.SK: sk}, _Update(set_if_absent={"paused_at": paused_at}), returns="NONE")
+
+    def count_once(self, pk: str, sk: str, member: str, count: int, expires_at: int) -> Counted:
+        """Add `count` to a counter item once per `member` (a run or batch id); returns the total and whether
+        this call added it. A duplicate delivery of the same member adds nothing (members are kept in a
+        string set)."""
         try:
             response = self._call(
                 "update_item", Key=serialize({keys.PK: pk, keys.SK: sk}),
@@ -106,5 +119,5 @@ class ClaimsAndLeasesMixin(RepositoryBase):
             )
         except ClientError:
             item = self.get_item(pk, sk) or {}
-            return int(item.get("failures", 0))
-        return int(deserialize(response.get("Attributes", {})).get("failures", 0))
+            return Counted(int(item.get("failures", 0)), added=False)
+        return Counted(int(deserialize(response.get("Attributes", {})).get("failures", 0)), added=True)
