@@ -109,6 +109,14 @@ def _omics_error(error: ClientError, what: str) -> Exception:
     return RetryableError(f"{what}: {code}: {error}")
 
 
+def outcome_after_enrichment(summary: Mapping[str, Any]) -> bool:
+    """The run was enriched before its terminal outcome was known (deleted first, enriched by a sweep as DELETED)
+    and the outcome is recorded now: what depends on it (superseding the parent, the unresolved index) is still to
+    do. Runs enriched before `details_outcome` existed count as done."""
+    enriched_as = summary.get("details_outcome")
+    return enriched_as is not None and enriched_as not in RUN_TERMINAL and summary.get("outcome") in RUN_TERMINAL
+
+
 def enrichment_due(summary: Mapping[str, Any]) -> bool:
     """A terminal run's enrichment is due: never done, or done only as far as its details (a step after them
     failed; `finish_run` clears the mark). Runs recorded before the mark existed count as done."""
@@ -177,7 +185,10 @@ class Recorder:
             if enrichment_due(item):
                 outcome.cost = self.finish_run(observation.entity_id, d.uuid, final, item)
                 outcome.enriched = True
-            elif "active_pk" in item:
+                return
+            if outcome_after_enrichment(item):
+                self._settle_late_outcome(item)
+            if "active_pk" in item:
                 self.repository.finish_run(observation.entity_id, d.uuid)
 
     def finish_run(self, run_id: str, run_uuid: str, final: str,
@@ -191,8 +202,27 @@ class Recorder:
         if summary is None:
             summary = self.repository.run_summary(run_id, run_uuid) or {}
         cost = self._enrich_run(run_id, run_uuid, final, summary.get("tasks_cursor"))
+        if final not in RUN_TERMINAL:
+            # Enriched without its outcome (a sweep, as DELETED): a terminal event recorded meanwhile may have read
+            # the summary before our details were written and left the outcome's steps to us. Read it again.
+            latest = self.repository.run_summary(run_id, run_uuid) or {}
+            if outcome_after_enrichment(latest):
+                self._settle_late_outcome(latest)
         self.repository.finish_run(run_id, run_uuid)
         return cost
+
+    def _settle_late_outcome(self, summary: Mapping[str, Any]) -> None:
+        """The steps of an enrichment that depend on the run's outcome, for a run enriched before it was known:
+        from its recorded details, no HealthOmics call. A completed or failed re-run supersedes its parent's
+        failure; a failed run is unresolved. Marked done last, so a retry does them again (they are idempotent)."""
+        details = RunDetails.model_validate(summary)
+        run_id, run_uuid, final = details.run_id, str(details.uuid), str(summary["outcome"])
+        claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
+        if claim is not None:
+            settle(self.repository, claim, index_keys=self.repository.run_index_keys(details),
+                   supersedes=final in (RunStatus.COMPLETED, RunStatus.FAILED), expires_at=waiting_expiry(self.now()))
+        failed_at = str(details.stop_time or summary.get("outcome_time") or summary["details_recorded_at"])
+        self.repository.record_late_outcome(run_id, run_uuid, final, failed_at)
 
     def _enrich_run(self, run_id: str, run_uuid: str, final: str,
                     tasks_cursor: str | None = None) -> RunCost | None:
