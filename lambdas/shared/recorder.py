@@ -141,6 +141,23 @@ class Recorder:
         self._omics: Any = None
         self.now = now
         self.time_left = time_left  # seconds of the invocation left, to checkpoint long batch maps
+        # Seconds the invocation had when its first record began (`begin_invocation`; None: no queue to continue on)
+        self.invocation_began_with: float | None = None
+
+    def begin_invocation(self, time_left: Callable[[], float]) -> None:
+        """A new invocation of the queue's handler: its clock, and the time it starts with."""
+        self.time_left = time_left
+        self.invocation_began_with = time_left()
+
+    def _reached_without_time(self, what: str) -> Exception:
+        """A record reached when the records before it used the invocation's time: it did nothing, as nothing
+        failed it, so it continues as a new message (a receive of its own) rather than using up a receive of
+        its message towards the DLQ. Bounded: only when the invocation began with the time this record needed,
+        so each such continuation follows another record's work, which is finite; an invocation that never has
+        the time (a timeout configured too short) fails the record as before, and its DLQ alarm tells."""
+        if self.invocation_began_with is not None and self.invocation_began_with >= ENRICH_BUDGET_SECONDS:
+            return Checkpointed(f"{what}: reached after the records before it used the invocation; continues")
+        return RetryableError(f"{what}: no time left; retried")
 
     @property
     def omics(self) -> Any:
@@ -197,8 +214,8 @@ class Recorder:
         enrichment that failed); the run then leaves the active index. `summary`: the run's summary as just
         read (its task cursor, when an earlier try stopped part-way); read here when not given."""
         if self.time_left() < ENRICH_BUDGET_SECONDS:
-            # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
-            raise RetryableError(f"run {run_id}: no time left to enrich; retried")
+            # Stop this record alone, now, rather than the whole batch at the Lambda timeout.
+            raise self._reached_without_time(f"run {run_id}: enrichment")
         if summary is None:
             summary = self.repository.run_summary(run_id, run_uuid) or {}
         cost = self._enrich_run(run_id, run_uuid, final, summary.get("tasks_cursor"))
@@ -441,6 +458,11 @@ class Recorder:
         resumed_from = token  # the checkpoint moves the cursor on only from where this invocation read it
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
+        if unlisted is None and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+            # Its first page would fail at once (the client keeps the invocation's last seconds): the cursor stays.
+            reached = self._reached_without_time(f"batch {batch_id}: members")
+            if isinstance(reached, Checkpointed):
+                raise reached
         while unlisted is None:
             try:
                 page = self.omics.list_runs_in_batch(batchId=batch_id,
