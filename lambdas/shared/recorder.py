@@ -321,16 +321,24 @@ class Recorder:
                 recorded.update(t.task_id for t in chunk)
         pages = self.omics.get_paginator("list_run_tasks").paginate(
             id=run_id, **({"startingToken": resumed_from} if resumed_from else {}))
-        for page in pages:
-            tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
-            tasks = [t for t in tasks if t.task_id not in recorded]
-            if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
-                raise RetryableError(f"task details of run {run_id} were not all written")
-            next_token = page.get("nextToken")
-            if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
-                moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
-                raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
-                                   carried_on_elsewhere=not moved)
+        written_to = resumed_from  # the cursor after the last page written
+        try:
+            for page in pages:
+                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+                tasks = [t for t in tasks if t.task_id not in recorded]
+                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                    raise RetryableError(f"task details of run {run_id} were not all written")
+                next_token = page.get("nextToken")
+                if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                    moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
+                    raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
+                                       carried_on_elsewhere=not moved)
+                written_to = next_token
+        except (ClientError, RetryableError) as error:
+            if not isinstance(error, Checkpointed) and written_to and written_to != resumed_from:
+                # A page call failed (throttled): the retry resumes after the pages written, not where we began.
+                self.repository.checkpoint_run_tasks(run_id, run_uuid, written_to, resumed_from)
+            raise
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
@@ -458,6 +466,11 @@ class Recorder:
         resumed_from = token  # the checkpoint moves the cursor on only from where this invocation read it
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
+
+        def keep_progress() -> None:
+            if token and token != resumed_from:
+                # A page call failed (throttled): the retry resumes after the pages written, not where we began.
+                self._save_members_cursor(batch_id, token, count, (root, attempt), resumed_from, link)
         if unlisted is None and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
             # Its first page would fail at once (the client keeps the invocation's last seconds): the cursor stays.
             reached = self._reached_without_time(f"batch {batch_id}: members")
@@ -468,9 +481,13 @@ class Recorder:
                 page = self.omics.list_runs_in_batch(batchId=batch_id,
                                                      maxItems=input_max("ListRunsInBatch", "maxItems"),
                                                      **({"startingToken": token} if token else {}))
+            except RetryableError:  # the bounded client's DeadlineExceeded
+                keep_progress()
+                raise
             except ClientError as error:
                 failure = _omics_error(error, f"ListRunsInBatch {batch_id}")
                 if not isinstance(failure, PermanentError):
+                    keep_progress()
                     raise failure from error
                 # DeleteBatch removed it: no retry can list it, a retried message would only end in the DLQ.
                 unlisted = str(failure)
@@ -481,15 +498,9 @@ class Recorder:
             if not token:
                 break
             if self.time_left() < CHECKPOINT_RESERVE_SECONDS:
-                # False: another invocation (a duplicate event or continuation) moved the cursor first, or
-                # finished: it lists the rest.
-                moved = self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt, resumed_from)
-                # As at the end: a LINK may have come since our read, and another invocation (a duplicate
-                # event) may have recorded every member under its root already, so that no resume of ours
-                # comes back here. Read it again after our writes: marked, the next try re-files.
-                refile = not link and self._mark_refile_if_linked(batch_id, (root, attempt))
+                resumes = self._save_members_cursor(batch_id, token, count, (root, attempt), resumed_from, link)
                 raise Checkpointed(f"batch {batch_id}: time budget used after {count} members; resumes",
-                                   carried_on_elsewhere=not moved and not refile)
+                                   carried_on_elsewhere=not resumes)
         why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
                f" {count} recorded") if unlisted else None
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
@@ -501,6 +512,18 @@ class Recorder:
         elif earlier is not None and earlier != self.repository.members_place(root, attempt):
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
+
+    def _save_members_cursor(self, batch_id: str, token: str, count: int, filed: tuple[str, int],
+                             resumed_from: str | None, link: Mapping[str, Any]) -> bool:
+        """Save the ListRunsInBatch cursor after the pages written. False: nothing is left for a resume of ours,
+        another invocation (a duplicate event or continuation) moved the cursor first, or finished: it lists the
+        rest."""
+        moved = self.repository.checkpoint_batch_members(batch_id, token, count, *filed, resumed_from)
+        # As at the end: a LINK may have come since our read, and another invocation (a duplicate event) may have
+        # recorded every member under its root already, so that no resume of ours comes back here. Read it again
+        # after our writes: marked, the next try re-files.
+        refile = not link and self._mark_refile_if_linked(batch_id, filed)
+        return moved or refile
 
     def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> bool:
         link = self.repository.get_batch_link(batch_id)
