@@ -40,7 +40,7 @@ from botocore.exceptions import ClientError
 from shared.errors import RetryableError
 from shared.events import RUN_BATCH_STATUS_CHANGE, RUN_STATUS_CHANGE, parse_omics_event
 from shared.observability import log_error
-from shared.omics import RETRYABLE_OMICS_CODES, DeadlineExceeded, paginate
+from shared.omics import RETRYABLE_OMICS_CODES, paginate
 from shared.omics_model import input_max
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceError
@@ -369,8 +369,9 @@ class Reconciler:
         except RetryableError as error:
             # Without the listing the active runs wait for the next sweep (a GetRun each is what the listing
             # spares the quota); the runs awaiting their enrichment and the batches are reconciled all the same.
+            # DeadlineExceeded included: the bounded client raises it when a throttled call's retries outgrow its
+            # own budget, with the invocation's time mostly left. Only `_out_of_time` stops the sweep.
             report.deferred += len(still_active)
-            report.stopped_early = isinstance(error, DeadlineExceeded)
             log_error("warning", "ListRuns failed: the stale active runs are left for the next sweep", error)
             return [i for i in stale_runs if _awaits_enrichment_only(i)], None
 
@@ -392,15 +393,13 @@ class Reconciler:
 
     @staticmethod
     def _item(report: SweepReport, reconcile: Callable[..., None], *args: Any) -> bool:
-        """Reconcile one stale entity; False when the sweep should stop. One entity that cannot be
+        """Reconcile one stale entity; True: the sweep goes on (it stops only out of time). One entity that cannot be
         reconciled now (a throttled or lagging answer, an error) is left for the next sweep instead of
-        failing the whole sweep; out of call time, the rest is left too."""
+        failing the whole sweep. A DeadlineExceeded is one too: the bounded client raises it for a call out of
+        its own budget (a throttled call) as well as for the invocation's end, which `_out_of_time` (checked
+        before the next entity) tells apart."""
         try:
             reconcile(*args)
-        except DeadlineExceeded:
-            report.deferred += 1
-            report.stopped_early = True
-            return False
         except (RetryableError, ProvenanceError) as error:
             if not _deferrable(error):
                 raise

@@ -72,7 +72,7 @@ def _send_continuation(body: str, why: str) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     recorder = _recorder()
-    recorder.time_left = lambda: context.get_remaining_time_in_millis() / 1000
+    recorder.begin_invocation(lambda: context.get_remaining_time_in_millis() / 1000)
     recorder.repository.time_left = recorder.time_left  # its pauses before resending stop short of the timeout
     counts: Counter[str] = Counter()  # one metric value per batch, not one per record
     dollars: dict[str, Decimal] = {}  # RunCostUSD / CacheAvoidedCostUSD: only figures that are known

@@ -109,6 +109,14 @@ def _omics_error(error: ClientError, what: str) -> Exception:
     return RetryableError(f"{what}: {code}: {error}")
 
 
+def outcome_after_enrichment(summary: Mapping[str, Any]) -> bool:
+    """The run was enriched before its terminal outcome was known (deleted first, enriched by a sweep as DELETED)
+    and the outcome is recorded now: what depends on it (superseding the parent, the unresolved index) is still to
+    do. Runs enriched before `details_outcome` existed count as done."""
+    enriched_as = summary.get("details_outcome")
+    return enriched_as is not None and enriched_as not in RUN_TERMINAL and summary.get("outcome") in RUN_TERMINAL
+
+
 def enrichment_due(summary: Mapping[str, Any]) -> bool:
     """A terminal run's enrichment is due: never done, or done only as far as its details (a step after them
     failed; `finish_run` clears the mark). Runs recorded before the mark existed count as done."""
@@ -133,6 +141,23 @@ class Recorder:
         self._omics: Any = None
         self.now = now
         self.time_left = time_left  # seconds of the invocation left, to checkpoint long batch maps
+        # Seconds the invocation had when its first record began (`begin_invocation`; None: no queue to continue on)
+        self.invocation_began_with: float | None = None
+
+    def begin_invocation(self, time_left: Callable[[], float]) -> None:
+        """A new invocation of the queue's handler: its clock, and the time it starts with."""
+        self.time_left = time_left
+        self.invocation_began_with = time_left()
+
+    def _reached_without_time(self, what: str) -> Exception:
+        """A record reached when the records before it used the invocation's time: it did nothing, as nothing
+        failed it, so it continues as a new message (a receive of its own) rather than using up a receive of
+        its message towards the DLQ. Bounded: only when the invocation began with the time this record needed,
+        so each such continuation follows another record's work, which is finite; an invocation that never has
+        the time (a timeout configured too short) fails the record as before, and its DLQ alarm tells."""
+        if self.invocation_began_with is not None and self.invocation_began_with >= ENRICH_BUDGET_SECONDS:
+            return Checkpointed(f"{what}: reached after the records before it used the invocation; continues")
+        return RetryableError(f"{what}: no time left; retried")
 
     @property
     def omics(self) -> Any:
@@ -177,7 +202,10 @@ class Recorder:
             if enrichment_due(item):
                 outcome.cost = self.finish_run(observation.entity_id, d.uuid, final, item)
                 outcome.enriched = True
-            elif "active_pk" in item:
+                return
+            if outcome_after_enrichment(item):
+                self._settle_late_outcome(item)
+            if "active_pk" in item:
                 self.repository.finish_run(observation.entity_id, d.uuid)
 
     def finish_run(self, run_id: str, run_uuid: str, final: str,
@@ -186,13 +214,32 @@ class Recorder:
         enrichment that failed); the run then leaves the active index. `summary`: the run's summary as just
         read (its task cursor, when an earlier try stopped part-way); read here when not given."""
         if self.time_left() < ENRICH_BUDGET_SECONDS:
-            # Fail this record alone, now, rather than the whole batch at the Lambda timeout.
-            raise RetryableError(f"run {run_id}: no time left to enrich; retried")
+            # Stop this record alone, now, rather than the whole batch at the Lambda timeout.
+            raise self._reached_without_time(f"run {run_id}: enrichment")
         if summary is None:
             summary = self.repository.run_summary(run_id, run_uuid) or {}
         cost = self._enrich_run(run_id, run_uuid, final, summary.get("tasks_cursor"))
+        if final not in RUN_TERMINAL:
+            # Enriched without its outcome (a sweep, as DELETED): a terminal event recorded meanwhile may have read
+            # the summary before our details were written and left the outcome's steps to us. Read it again.
+            latest = self.repository.run_summary(run_id, run_uuid) or {}
+            if outcome_after_enrichment(latest):
+                self._settle_late_outcome(latest)
         self.repository.finish_run(run_id, run_uuid)
         return cost
+
+    def _settle_late_outcome(self, summary: Mapping[str, Any]) -> None:
+        """The steps of an enrichment that depend on the run's outcome, for a run enriched before it was known:
+        from its recorded details, no HealthOmics call. A completed or failed re-run supersedes its parent's
+        failure; a failed run is unresolved. Marked done last, so a retry does them again (they are idempotent)."""
+        details = RunDetails.model_validate(summary)
+        run_id, run_uuid, final = details.run_id, str(details.uuid), str(summary["outcome"])
+        claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
+        if claim is not None:
+            settle(self.repository, claim, index_keys=self.repository.run_index_keys(details),
+                   supersedes=final in (RunStatus.COMPLETED, RunStatus.FAILED), expires_at=waiting_expiry(self.now()))
+        failed_at = str(details.stop_time or summary.get("outcome_time") or summary["details_recorded_at"])
+        self.repository.record_late_outcome(run_id, run_uuid, final, failed_at)
 
     def _enrich_run(self, run_id: str, run_uuid: str, final: str,
                     tasks_cursor: str | None = None) -> RunCost | None:
@@ -274,16 +321,24 @@ class Recorder:
                 recorded.update(t.task_id for t in chunk)
         pages = self.omics.get_paginator("list_run_tasks").paginate(
             id=run_id, **({"startingToken": resumed_from} if resumed_from else {}))
-        for page in pages:
-            tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
-            tasks = [t for t in tasks if t.task_id not in recorded]
-            if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
-                raise RetryableError(f"task details of run {run_id} were not all written")
-            next_token = page.get("nextToken")
-            if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
-                moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
-                raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
-                                   carried_on_elsewhere=not moved)
+        written_to = resumed_from  # the cursor after the last page written
+        try:
+            for page in pages:
+                tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
+                tasks = [t for t in tasks if t.task_id not in recorded]
+                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
+                    raise RetryableError(f"task details of run {run_id} were not all written")
+                next_token = page.get("nextToken")
+                if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+                    moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
+                    raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
+                                       carried_on_elsewhere=not moved)
+                written_to = next_token
+        except (ClientError, RetryableError) as error:
+            if not isinstance(error, Checkpointed) and written_to and written_to != resumed_from:
+                # A page call failed (throttled): the retry resumes after the pages written, not where we began.
+                self.repository.checkpoint_run_tasks(run_id, run_uuid, written_to, resumed_from)
+            raise
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:
@@ -411,14 +466,28 @@ class Recorder:
         resumed_from = token  # the checkpoint moves the cursor on only from where this invocation read it
         count = int(summary.get("members_count_so_far", 0)) if token else 0
         earlier = summary.get("members_cursor_root") if token else None  # where earlier pages were filed
+
+        def keep_progress() -> None:
+            if token and token != resumed_from:
+                # A page call failed (throttled): the retry resumes after the pages written, not where we began.
+                self._save_members_cursor(batch_id, token, count, (root, attempt), resumed_from, link)
+        if unlisted is None and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
+            # Its first page would fail at once (the client keeps the invocation's last seconds): the cursor stays.
+            reached = self._reached_without_time(f"batch {batch_id}: members")
+            if isinstance(reached, Checkpointed):
+                raise reached
         while unlisted is None:
             try:
                 page = self.omics.list_runs_in_batch(batchId=batch_id,
                                                      maxItems=input_max("ListRunsInBatch", "maxItems"),
                                                      **({"startingToken": token} if token else {}))
+            except RetryableError:  # the bounded client's DeadlineExceeded
+                keep_progress()
+                raise
             except ClientError as error:
                 failure = _omics_error(error, f"ListRunsInBatch {batch_id}")
                 if not isinstance(failure, PermanentError):
+                    keep_progress()
                     raise failure from error
                 # DeleteBatch removed it: no retry can list it, a retried message would only end in the DLQ.
                 unlisted = str(failure)
@@ -429,15 +498,9 @@ class Recorder:
             if not token:
                 break
             if self.time_left() < CHECKPOINT_RESERVE_SECONDS:
-                # False: another invocation (a duplicate event or continuation) moved the cursor first, or
-                # finished: it lists the rest.
-                moved = self.repository.checkpoint_batch_members(batch_id, token, count, root, attempt, resumed_from)
-                # As at the end: a LINK may have come since our read, and another invocation (a duplicate
-                # event) may have recorded every member under its root already, so that no resume of ours
-                # comes back here. Read it again after our writes: marked, the next try re-files.
-                refile = not link and self._mark_refile_if_linked(batch_id, (root, attempt))
+                resumes = self._save_members_cursor(batch_id, token, count, (root, attempt), resumed_from, link)
                 raise Checkpointed(f"batch {batch_id}: time budget used after {count} members; resumes",
-                                   carried_on_elsewhere=not moved and not refile)
+                                   carried_on_elsewhere=not resumes)
         why = (f"{unlisted}: the batch was deleted (DeleteBatch) before its members were all listed;"
                f" {count} recorded") if unlisted else None
         self.repository.mark_batch_members_recorded(batch_id, root, attempt, count, recorded_at, why)
@@ -449,6 +512,18 @@ class Recorder:
         elif earlier is not None and earlier != self.repository.members_place(root, attempt):
             self.repository.refile_batch_members(batch_id, root, attempt)  # earlier pages came before the link
         return count
+
+    def _save_members_cursor(self, batch_id: str, token: str, count: int, filed: tuple[str, int],
+                             resumed_from: str | None, link: Mapping[str, Any]) -> bool:
+        """Save the ListRunsInBatch cursor after the pages written. False: nothing is left for a resume of ours,
+        another invocation (a duplicate event or continuation) moved the cursor first, or finished: it lists the
+        rest."""
+        moved = self.repository.checkpoint_batch_members(batch_id, token, count, *filed, resumed_from)
+        # As at the end: a LINK may have come since our read, and another invocation (a duplicate event) may have
+        # recorded every member under its root already, so that no resume of ours comes back here. Read it again
+        # after our writes: marked, the next try re-files.
+        refile = not link and self._mark_refile_if_linked(batch_id, filed)
+        return moved or refile
 
     def _mark_refile_if_linked(self, batch_id: str, filed: tuple[str, int]) -> bool:
         link = self.repository.get_batch_link(batch_id)

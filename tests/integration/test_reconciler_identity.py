@@ -250,8 +250,11 @@ def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> 
         repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
         from shared.omics import DeadlineExceeded
 
+        invocation_left = [600.0]
+
         class OutOfTime:
             def get_run(self, **_: object) -> None:
+                invocation_left[0] = 6.0  # the call waited until the invocation's own deadline
                 raise DeadlineExceeded("GetRun: 1.0 s left for the call, not started")
 
         recorder = Recorder(repository, omics=lambda: OutOfTime())
@@ -259,6 +262,7 @@ def test_out_of_call_time_the_sweep_stops_and_leaves_the_rest_for_the_next() -> 
             running = run_event(run_id, "RUNNING", T0)
             running["detail"]["uuid"] = f"uuid-{run_id}"
             repository.put_items(recorder.record(parse_omics_event(running)).history)
-        report = Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
+        report = Reconciler(recorder, stale_after=timedelta(minutes=30),
+                            time_left=lambda: invocation_left[0]).sweep(T0 + timedelta(hours=1))
         assert report.stopped_early and report.summary()["deferred"] == 1 and report.healed == []
         assert len(repository.active_since_before("RUN", "~")) == 2

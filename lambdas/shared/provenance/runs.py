@@ -148,7 +148,8 @@ class RunsMixin(RepositoryBase):
         # `enrichment_pending` until `finish_run`: a retry, or a later terminal event, knows the details alone
         # are written and what follows them (supersede, adoption, storage, reprice) is not.
         update = _Update(sets={**facts, "entity": "RUN", "run_id": details.run_id, "run_uuid": run_uuid,
-                               "details_recorded_at": recorded_at, "enrichment_pending": True},
+                               "details_recorded_at": recorded_at, "enrichment_pending": True,
+                               "details_outcome": outcome or "UNKNOWN"},
                          removes=["tasks_cursor"])  # every task page is recorded: a later enrichment starts over
         if details.status:  # a run that is gone has no API status
             update.sets["api_status"] = details.status
@@ -185,6 +186,18 @@ class RunsMixin(RepositoryBase):
         if item.get("superseded_by"):
             # A later attempt was recorded first (events reorder): this failure is already handled.
             self._clear_unresolved(details.run_id, run_uuid, item["superseded_by"])
+
+    def record_late_outcome(self, run_id: str, run_uuid: str, outcome: str, failed_at: str) -> None:
+        """The terminal outcome of a run whose details were recorded before it was known (deleted first and
+        enriched by a sweep): recorded as the details' outcome, a failure indexed as unresolved (unless a later
+        attempt superseded it already)."""
+        update = _Update(sets={"details_outcome": outcome})
+        if outcome == RunStatus.FAILED:
+            update.sets["unresolved_pk"] = keys.UNRESOLVED
+            update.sets["unresolved_sk"] = f"{failed_at}#{run_id}#{run_uuid}"
+        item = self._update(self.run_summary_key(run_id, run_uuid), update)
+        if outcome == RunStatus.FAILED and item.get("superseded_by"):
+            self._clear_unresolved(run_id, run_uuid, item["superseded_by"])
 
     @staticmethod
     def _digest_chunks(digests: Mapping[str, str]) -> list[dict[str, str]]:
