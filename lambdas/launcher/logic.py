@@ -398,8 +398,16 @@ class Launcher:
             logger.info("failed batch was not started by this stack", extra={"batch_id": batch_id})
             return BatchFailureOutcome(batch_id, "NOT_OURS", "NONE")
         reason, message = detail.failureReason, detail.failureMessage
+        service: Mapping[str, Any] | None = None
         if not reason:
-            reason, message = self._failure_from_service(batch_id, message)
+            service = self._get_batch(batch_id)
+            if service.get("status") != "FAILED":
+                # A reasonless copy (healed, or redelivered) of a failure the service has since restarted in
+                # place: the batch runs again, so this copy is stale and must neither fail nor alarm anything.
+                logger.info("failed batch is running again; stale failure ignored", extra={"batch_id": batch_id})
+                return BatchFailureOutcome(batch_id, "IGNORED", "NONE")
+            reason = service.get("failureReason")
+            message = message or reason
         kind = classify_batch_failure(reason, message)
         submission_id = recorded.get("submission_id")
         # Provenance keeps the service's words; alarms and logs only the event's category (`reason_code`).
@@ -410,7 +418,7 @@ class Launcher:
             return self._resubmit(batch_id, recorded, failure, submission_id)
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_failure": failure})
-            self._reopen_submission(str(submission_id), batch_id, failure)
+            self._reopen_submission(str(submission_id), batch_id, recorded, failure, service)
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
@@ -419,32 +427,40 @@ class Launcher:
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
 
-    def _reopen_submission(self, submission_id: str, batch_id: str, failure: Mapping[str, Any]) -> None:
+    def _reopen_submission(self, submission_id: str, batch_id: str, recorded: Mapping[str, Any],
+                           failure: Mapping[str, Any], service: Mapping[str, Any] | None = None) -> None:
         """A submission whose batch failed as a whole and is not resubmitted becomes FAILED, so the sheet can be
         launched again once its cause is fixed (the guide, batch-level failures: fix it and submit a new batch).
-        Only while this batch is still its batch: a late failure of an earlier attempt reopens nothing."""
+        Only while this batch is still its batch (a late failure of an earlier attempt reopens nothing), and only
+        when GetBatch proves it still FAILED and no resubmission of it is under way: an event (or a healed copy)
+        can outlive the failure it reports, and a second batch of the same samples is the costlier mistake."""
         submission = self.repository.get_submission(submission_id) or {}
         if submission.get("status") != "SUBMITTED" or submission.get("batch_id") != batch_id:
+            return
+        if self._resubmission_in_flight(batch_id, recorded):
+            return
+        if (service or self._get_batch(batch_id)).get("status") != "FAILED":
             return
         self.repository.record_submission(submission_id, "FAILED", str(failure["recorded_at"]),
                                           {"failed_batch_id": batch_id}, attempt=int(submission.get("attempt", 1)))
 
-    def _running_again(self, batch_id: str) -> bool:
-        try:
-            return bool(self.omics.get_batch(batchId=batch_id).get("status") != "FAILED")
-        except ClientError as error:
-            raise RetryableError(f"GetBatch {batch_id}: {error}") from error
+    def _resubmission_in_flight(self, batch_id: str, recorded: Mapping[str, Any]) -> bool:
+        """Another invocation claimed this failure's resubmission and has not recorded its answer yet."""
+        claim = self.repository.get_item(*_resubmission_claim_key(batch_id, int(recorded.get("resubmission_count", 0))))
+        return claim is not None and not claim.get("new_batch_id")
 
-    def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
-        """GetBatch's failureReason: the service's free-text message (the guide's example: "Batch has 100001 runs
-        but 100000 runs is the max."), read when the event carries no category (one the reconciler healed). It
-        classifies the failure and is recorded; it is never shown (it can name a sample or an S3 key)."""
+    def _running_again(self, batch_id: str) -> bool:
+        return bool(self._get_batch(batch_id).get("status") != "FAILED")
+
+    def _get_batch(self, batch_id: str) -> dict[str, Any]:
+        """GetBatch: the batch's status now, and its failureReason (the service's free-text message, the guide's
+        example: "Batch has 100001 runs but 100000 runs is the max.") for an event that carries no category (one
+        the reconciler healed). The reason classifies the failure and is recorded; it is never shown (it can
+        name a sample or an S3 key)."""
         try:
-            response = self.omics.get_batch(batchId=batch_id)
+            return dict(self.omics.get_batch(batchId=batch_id))
         except ClientError as error:
             raise RetryableError(f"GetBatch {batch_id}: {error}") from error
-        reason = response.get("failureReason")
-        return reason, message or reason
 
     def _resubmit(self, batch_id: str, recorded: Mapping[str, Any], failure: dict[str, Any],
                   submission_id: str | None) -> BatchFailureOutcome:
@@ -452,7 +468,7 @@ class Launcher:
         if count and self._running_again(batch_id):
             # Restarted in place (the service's SAME_BATCH answer): this is a late copy of an earlier failure.
             return BatchFailureOutcome(batch_id, "TRANSIENT", "ALREADY_HANDLED", batch_id)
-        claim_key = (keys.batch_pk(batch_id), f"RESUBMISSION#{count:02d}" if count else "RESUBMISSION")
+        claim_key = _resubmission_claim_key(batch_id, count)
         fresh = self.repository.claim(*claim_key, {"entity": "CLAIM", **failure})
         if not fresh:
             claim = self.repository.get_item(*claim_key) or {}
@@ -511,6 +527,11 @@ def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) 
             return None
         return attempt + 1
     return attempt
+
+
+def _resubmission_claim_key(batch_id: str, count: int) -> tuple[str, str]:
+    """The claim on resubmitting a batch after its `count`-th failure (0: its first)."""
+    return keys.batch_pk(batch_id), f"RESUBMISSION#{count:02d}" if count else "RESUBMISSION"
 
 
 def _report_sheet(identity: SheetIdentity) -> dict[str, Any]:

@@ -332,12 +332,13 @@ def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env
     env.upload("submissions/v.csv", csv_sheet(2))
     outcome = env.launcher.launch_object(BUCKET, "submissions/v.csv")
     assert outcome is not None and outcome.batch_id
-    calls = env.omics_calls
+    calls = dict(env.emu.calls)
     event = _failed_event(outcome.batch_id, "VALIDATION_EXCEPTION", "Expected 2 unique runSettingIds but there were 1")
     first = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
     second = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
     assert (first.kind, first.action, second.action) == ("VALIDATION", "RECORDED", "ALREADY_HANDLED")
-    assert env.omics_calls == calls
+    # Nothing started; only GetBatch, which must prove the batch FAILED before its submission is reopened.
+    assert {k: v - calls.get(k, 0) for k, v in env.emu.calls.items() if v != calls.get(k, 0)} == {"GetBatch": 2}
     submission = env.repository.get_submission(outcome.submission_id)
     assert submission is not None and submission["batch_failure"]["reason"] == "VALIDATION_EXCEPTION"
     assert submission["batch_failure"]["message"] == "Expected 2 unique runSettingIds but there were 1"

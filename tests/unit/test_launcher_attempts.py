@@ -1,0 +1,62 @@
+"""Launcher: launch attempts of a sheet whose batch FAILED as a whole, and when a failure reopens its submission.
+moto + the HealthOmics emulator (sandbox/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto import mock_aws
+
+from sandbox.omics import BatchFault, FaultPlan
+from sandbox.omics.faults import RESUBMIT_SAME_BATCH
+from shared.events import parse_omics_event
+from tests.factories import reference_event
+from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
+
+TRANSIENT = ("INTERNAL_SERVER_EXCEPTION", "The service encountered a transient error. Retry the batch.")
+
+
+def _failed_event(env: LauncherEnv, batch_id: str, event_id: str, reason: str | None,
+                  message: str | None) -> Any:
+    batch = env.emu.batches[batch_id]
+    raw = reference_event("runbatch-status-change.failed")
+    raw["id"] = event_id
+    raw["detail"].update({"batchId": batch_id, "arn": batch.arn})
+    raw["detail"].pop("failureReason", None)
+    raw["detail"].pop("failureMessage", None)
+    if reason is not None:
+        raw["detail"].update({"failureReason": reason, "failureMessage": message})
+    return parse_omics_event(raw)
+
+
+def test_a_reasonless_copy_of_a_transient_failure_does_not_fail_a_batch_restarted_in_place() -> None:
+    """Seen: a batch restarted in place after a transient failure (SAME_BATCH, same id) got a reasonless copy of
+    its FAILED event (healed by the reconciler, or redelivered); GetBatch had no reason any more, the failure was
+    classed UNKNOWN, the submission marked FAILED although its batch ran, and the next upload of the sheet started
+    a second batch of the same samples. Rests on the guide (batch-level failures: only a batch that failed and is
+    not resubmitted is fixed and submitted again) and on GetBatch's status: the submission is reopened only when
+    GetBatch proves the batch still FAILED; a copy of a failure the service has restarted is ignored."""
+    faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=1)],
+                       batch_resubmission=RESUBMIT_SAME_BATCH)
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        version = env.upload(key, csv_sheet(3))
+        first = env.launcher.launch_object(BUCKET, key, version)
+        assert first is not None and first.batch_id
+        env.emu.run_until_idle()
+        assert env.emu.batches[first.batch_id].status == "FAILED"
+        # the event carries no category: the launcher reads it from GetBatch (TRANSIENT) and resubmits
+        handled = env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", None, None))
+        assert (handled.kind, handled.action, handled.new_batch_id) == ("TRANSIENT", "RESUBMITTED", first.batch_id)
+        assert env.emu.batches[first.batch_id].status != "FAILED"  # running again, same id
+        # a duplicate delivery of that same event, while the batch runs again
+        env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", None, None))
+        submission = env.repository.get_submission(first.submission_id) or {}
+        # the sheet uploaded again
+        again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert again is not None
+        assert submission.get("status") == "SUBMITTED" and again.status == "DUPLICATE", (
+            f"batch {first.batch_id} restarted in place and running ({env.emu.batches[first.batch_id].status}), "
+            f"yet the submission was made {submission.get('status')} and a re-upload was {again.status} with "
+            f"batch {again.batch_id}: {env.emu.calls['StartRunBatch']} StartRunBatch calls, "
+            f"{len(env.emu.batches)} batches of the same samples")
