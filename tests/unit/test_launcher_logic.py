@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -12,6 +14,7 @@ from moto import mock_aws
 from launcher import plan
 from launcher.logic import classify_batch_failure
 from sandbox.omics import BatchFault, FaultPlan
+from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, recorded_request_bytes
 from shared.events import parse_omics_event
 from shared.lineage import TAG_CHAIN, TAG_SAMPLE, TAG_SUBMISSION, chain_id
 from shared.provenance import views
@@ -94,6 +97,57 @@ def test_a_100_sample_sheet_with_non_ascii_parameters_is_launched_not_stuck(env:
     batch = env.emu.batches[outcome.batch_id]
     entries = batch.inline_settings if inline else env.read_json(batch.s3_uri_settings)
     assert entries[99]["parameters"]["note"] == f"{note}99"
+
+
+_DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+
+
+def _number_bytes(value: Any) -> int:
+    digits = Decimal(str(value)).normalize().as_tuple().digits
+    return (len(digits) + 1) // 2 + 1  # 1 byte per two significant digits, plus 1 byte
+
+
+def _ddb_size(value: Any) -> int:
+    """An attribute value's size as DynamoDB counts it ("Item sizes and formats", developer guide): strings in
+    UTF-8; numbers 1 byte per two significant digits + 1; null/boolean 1; a list or map 3 bytes, plus 1 byte per
+    element, plus its elements (a map's also their names). moto counts no list/map overhead, so it cannot tell."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return _number_bytes(value)
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, list):
+        return 3 + sum(1 + _ddb_size(v) for v in value)
+    if isinstance(value, dict):
+        return 3 + sum(len(str(k).encode()) + 1 + _ddb_size(v) for k, v in value.items())
+    raise TypeError(type(value))
+
+
+def test_an_inline_request_within_the_json_measure_fits_the_dynamodb_item_that_records_it() -> None:
+    """Seen: 100 samples, each with a list-of-numbers parameter (1,600 one-digit weights: 3.2 KB a run, far under
+    the run's 50,000 bytes), measured as compact JSON under MAX_RECORDED_REQUEST_BYTES and planned inline; but
+    BATCH#<id>/REQUEST stores the request as a DynamoDB map, where such a list costs 3 bytes an element: the item
+    was ~1.5x the measure, over DynamoDB's 400 KB, and in AWS its write failed AFTER StartRunBatch had started
+    the batch (unrecorded, the message retried into the DLQ). moto counts no list/map overhead, so the stored
+    item is sized here by DynamoDB's documented rules ("DynamoDB item sizes and formats"); the launcher now
+    measures the request the same way (recorded_request_bytes) and sends it through a settings file."""
+    weights = "[" + ",".join("1" for _ in range(1600)) + "]"
+    sheet = "sample_id,input_bam,weights\n" + "".join(
+        f"S{i:06d},s3://lab-data/S{i:06d}.bam,\"{weights}\"\n" for i in range(100))
+    key = "submissions/panel.csv"
+    with mock_aws(), launcher_env() as env:
+        outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, sheet))
+        assert outcome is not None and outcome.status == "SUBMITTED", outcome
+        assert outcome.batch_id
+        item = env.repository.get_batch_request(outcome.batch_id)
+        assert item is not None
+        measured = recorded_request_bytes(item["request"])
+        size = sum(len(k.encode()) + _ddb_size(v) for k, v in item.items())
+        assert outcome.inline is False or size <= _DYNAMODB_MAX_ITEM_BYTES, (
+            f"inline request measured {measured} bytes (<= {MAX_RECORDED_REQUEST_BYTES}) but its "
+            f"BATCH#/REQUEST item is {size} bytes as DynamoDB counts it, over {_DYNAMODB_MAX_ITEM_BYTES}: "
+            "PutItem fails after StartRunBatch started the batch")
 
 
 def test_a_request_still_too_large_to_record_is_a_recorded_rejection(env: LauncherEnv,
