@@ -433,16 +433,25 @@ class Launcher:
         launched again once its cause is fixed (the guide, batch-level failures: fix it and submit a new batch).
         Only while this batch is still its batch (a late failure of an earlier attempt reopens nothing), and only
         when GetBatch proves it still FAILED and no resubmission of it is under way: an event (or a healed copy)
-        can outlive the failure it reports, and a second batch of the same samples is the costlier mistake."""
+        can outlive the failure it reports, and a second batch of the same samples is the costlier mistake.
+        A submission still ACCEPTED with this batch's requestId (the launcher stopped between StartRunBatch and
+        recording SUBMITTED) is reopened too: FAILED ranks above the SUBMITTED its redelivery would record."""
         submission = self.repository.get_submission(submission_id) or {}
-        if submission.get("status") != "SUBMITTED" or submission.get("batch_id") != batch_id:
+        status = submission.get("status")
+        if status == "SUBMITTED":
+            its_batch = submission.get("batch_id") == batch_id
+        else:
+            request_id = recorded.get("request_id") or (recorded.get("request") or {}).get("requestId")
+            its_batch = status == "ACCEPTED" and bool(request_id) and submission.get("request_id") == request_id
+        if not its_batch:
             return
         if self._resubmission_in_flight(batch_id, recorded):
             return
         if (service or self._get_batch(batch_id)).get("status") != "FAILED":
             return
         self.repository.record_submission(submission_id, "FAILED", str(failure["recorded_at"]),
-                                          {"failed_batch_id": batch_id}, attempt=int(submission.get("attempt", 1)))
+                                          {"failed_batch_id": batch_id, "batch_id": batch_id},
+                                          attempt=int(submission.get("attempt", 1)))
 
     def _resubmission_in_flight(self, batch_id: str, recorded: Mapping[str, Any]) -> bool:
         """Another invocation claimed this failure's resubmission and has not recorded its answer yet."""

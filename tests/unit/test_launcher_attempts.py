@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from moto import mock_aws
 
 from sandbox.omics import BatchFault, FaultPlan
-from sandbox.omics.faults import RESUBMIT_SAME_BATCH
+from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
 from shared.events import parse_omics_event
 from tests.factories import reference_event
 from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
@@ -60,3 +61,43 @@ def test_a_reasonless_copy_of_a_transient_failure_does_not_fail_a_batch_restarte
             f"yet the submission was made {submission.get('status')} and a re-upload was {again.status} with "
             f"batch {again.batch_id}: {env.emu.calls['StartRunBatch']} StartRunBatch calls, "
             f"{len(env.emu.batches)} batches of the same samples")
+
+
+def test_a_batch_that_failed_before_its_submission_was_recorded_submitted_still_reopens_it() -> None:
+    """Seen: the launcher started batch B1 and stopped (Lambda timeout) before recording SUBMITTED; B1 FAILED
+    validation while the submission was ACCEPTED, so its failure reopened nothing (its alarm claim taken, no
+    redelivery retried it); the sheet's message came back, the same requestId returned B1 and SUBMITTED was
+    recorded with a FAILED batch: every re-upload after the fix was a DUPLICATE and the samples never ran. Rests
+    on the guide (batch-level failures: fix the cause and submit a new batch) and on BATCH#<id>/REQUEST naming
+    the submission and requestId: an ACCEPTED submission with this batch's requestId is reopened (FAILED ranks
+    above the SUBMITTED the resumed launch would record)."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
+                                           "configuration", times=1)], batch_resubmission=RESUBMIT_FAILED_BATCH)
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        version = env.upload(key, csv_sheet(3))
+        original = env.repository.record_submission
+        crashed = {"n": 0}
+
+        def crash_on_submitted(submission_id, status, recorded_at, attributes, attempt=1):  # type: ignore[no-untyped-def]
+            if status == "SUBMITTED" and not crashed["n"]:
+                crashed["n"] += 1
+                raise RuntimeError("Lambda timed out")
+            return original(submission_id, status, recorded_at, attributes, attempt)
+
+        env.repository.record_submission = crash_on_submitted  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="Lambda timed out"):
+            env.launcher.launch_object(BUCKET, key, version)
+        (batch_id,) = env.emu.batches
+        env.emu.run_until_idle()
+        assert env.emu.batches[batch_id].status == "FAILED"
+        env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1", "VALIDATION_EXCEPTION",
+                                                   "Invalid JSON format in run configuration"))
+        resumed = env.launcher.launch_object(BUCKET, key, version)  # the sheet's message comes back
+        assert resumed is not None
+        reupload = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert reupload is not None
+        submission = env.repository.get_submission(resumed.submission_id) or {}
+        assert reupload.status == "SUBMITTED", (
+            f"batch {batch_id} FAILED validation; the submission is {submission.get('status')} with batch "
+            f"{submission.get('batch_id')} and a re-upload after the fix is {reupload.status}: the samples never run")
