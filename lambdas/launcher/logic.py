@@ -416,9 +416,7 @@ class Launcher:
                    "recorded_at": iso_time(self.now())}
         if kind == "TRANSIENT":
             return self._resubmit(batch_id, recorded, failure, submission_id)
-        if submission_id:
-            self.repository.annotate_submission(submission_id, {"batch_failure": failure})
-            self._reopen_submission(str(submission_id), batch_id, recorded, failure, service)
+        self._not_resubmitted(submission_id, batch_id, recorded, failure, service)
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
@@ -426,6 +424,14 @@ class Launcher:
                          {**_alarm_safe(failure), "submission_id": submission_id,
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
+
+    def _not_resubmitted(self, submission_id: str | None, batch_id: str, recorded: Mapping[str, Any],
+                         failure: Mapping[str, Any], service: Mapping[str, Any] | None = None) -> None:
+        """A batch failure that nothing will resubmit (not transient, the service did not restart it, or given up
+        on): its submission records it and is reopened."""
+        if submission_id:
+            self.repository.annotate_submission(submission_id, {"batch_failure": dict(failure)})
+            self._reopen_submission(str(submission_id), batch_id, recorded, failure, service)
 
     def _reopen_submission(self, submission_id: str, batch_id: str, recorded: Mapping[str, Any],
                            failure: Mapping[str, Any], service: Mapping[str, Any] | None = None) -> None:
@@ -491,6 +497,7 @@ class Launcher:
             self.metric("BatchResubmissionsExhausted", 1)
             self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM",
                                         **failure, "new_batch_id": "-", "gave_up": True})
+            self._not_resubmitted(submission_id, batch_id, recorded, failure)
             return BatchFailureOutcome(batch_id, "TRANSIENT", "GAVE_UP")
         link = self.repository.get_batch_link(batch_id)
         root = (link or {}).get("root_batch_id") or recorded.get("root_batch_id") or batch_id
@@ -506,6 +513,7 @@ class Launcher:
             self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} could not be resubmitted",
                              {**_alarm_safe(failure), "submission_id": submission_id,
                               "action": "resubmitted with the same requestId; the service returned the same batch"})
+            self._not_resubmitted(submission_id, batch_id, recorded, failure)
             return BatchFailureOutcome(batch_id, "TRANSIENT", "RECORDED", new_batch_id)
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_id": new_batch_id, "batch_failure": failure,

@@ -101,3 +101,46 @@ def test_a_batch_that_failed_before_its_submission_was_recorded_submitted_still_
         assert reupload.status == "SUBMITTED", (
             f"batch {batch_id} FAILED validation; the submission is {submission.get('status')} with batch "
             f"{submission.get('batch_id')} and a re-upload after the fix is {reupload.status}: the samples never run")
+
+
+def test_a_transient_failure_the_service_does_not_restart_leaves_the_sheet_launchable_again() -> None:
+    """Seen: a batch FAILED transiently; resubmitted with the same requestId, the service answered with the failed
+    batch itself (NOT_RESTARTED: nothing runs). The failure was recorded and alarmed, but only the non-transient
+    path reopened a submission: it stayed SUBMITTED with a FAILED batch and every re-upload was a DUPLICATE, so
+    the samples never ran. Rests on the guide (batch-level failures: a batch not resubmitted is fixed and
+    submitted again): every path that resubmits nothing (not transient, NOT_RESTARTED, given up) reopens it."""
+    faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=1)],
+                       batch_resubmission=RESUBMIT_FAILED_BATCH)
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert first is not None and first.batch_id
+        env.emu.run_until_idle()
+        handled = env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", *TRANSIENT))
+        assert handled.action == "RECORDED" and env.emu.batches[first.batch_id].status == "FAILED"
+        again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert again is not None
+        status = (env.repository.get_submission(first.submission_id) or {}).get("status")
+        assert again.status == "SUBMITTED", (
+            f"batch {first.batch_id} FAILED and was not restarted, yet the submission is {status} and a re-upload "
+            f"is {again.status} (batch {again.batch_id}): the samples never run")
+
+
+def test_a_transient_failure_given_up_on_leaves_the_sheet_launchable_again() -> None:
+    """Seen: a batch that kept failing transiently was resubmitted MAX_RESUBMISSIONS times and then given up on
+    (alarmed), but its submission stayed SUBMITTED: every re-upload of the sheet was a DUPLICATE. Rests on the
+    guide (batch-level failures): once nothing resubmits it, the sheet can be launched again."""
+    faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=None)],
+                       batch_resubmission=RESUBMIT_SAME_BATCH)
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert first is not None and first.batch_id
+        actions = []
+        for n in range(1, 5):
+            env.emu.run_until_idle()
+            actions.append(env.launcher.on_batch_failed(_failed_event(env, first.batch_id, f"e{n}", *TRANSIENT)).action)
+        assert actions == ["RESUBMITTED"] * 3 + ["GAVE_UP"]
+        assert (env.repository.get_submission(first.submission_id) or {}).get("status") == "FAILED"
+        again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert again is not None and (again.status, again.attempt) == ("SUBMITTED", 2)
