@@ -332,12 +332,15 @@ class Launcher:
                           identity: SheetIdentity) -> None:
         """A sheet fixed in place (same key) and launched must not keep an earlier version's REJECTED report
         beside it: a user or the lab's automation would take the fixed sheet for refused and upload it again
-        (a second batch of the same samples). The report is replaced by one naming the launched submission;
-        not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy)."""
+        (a second batch of the same samples). The report is replaced by one naming the launched submission and
+        batch; not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy). The same
+        submission's own rejection is stale too (the same bytes refused for a cause outside the sheet, then
+        launched once it was fixed): only a report already naming this launch is left as it is."""
         if report is None:
             return
         stale = self.store.read_report(*report)
-        if stale is None or stale.get("submission_id") == outcome.submission_id:
+        if stale is None or (stale.get("submission_id"), stale.get("status"), stale.get("batch_id")) == (
+                outcome.submission_id, "SUBMITTED", outcome.batch_id):
             return
         self.store.put_report(report[0], report[1], {
             **_report_sheet(identity), "submission_id": outcome.submission_id, "status": "SUBMITTED",

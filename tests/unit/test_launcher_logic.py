@@ -314,6 +314,28 @@ def test_fixing_a_rejected_sheet_in_place_does_not_leave_its_rejection_report_be
     assert "Contents" not in env.s3.list_objects_v2(Bucket=BUCKET, Prefix="submissions/other.csv.errors.json")
 
 
+def test_a_report_rejecting_the_same_submission_is_superseded_when_it_launches() -> None:
+    """Seen: a sheet refused by HealthOmics for a cause outside the sheet (its workflow not ACTIVE yet:
+    ResourceNotFoundException; likewise AccessDenied before an IAM fix) was REJECTED with `<key>.errors.json`;
+    once the cause was fixed the same bytes, uploaded again, launched under the same submission, but the report
+    beside the sheet kept saying REJECTED (a report of the launched submission was never superseded), and a user
+    or automation reading it would upload again or give up. Rests on the report's contract (it tells what became
+    of the sheet beside it): replaced unless it already names this launch (submission, SUBMITTED, batch)."""
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env() as env:
+        env.emu.workflows[env.workflow_id].status = "INACTIVE"
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert first is not None and first.status == "REJECTED"
+        env.emu.workflows[env.workflow_id].status = "ACTIVE"
+        second = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert second is not None and second.status == "SUBMITTED"
+        assert second.submission_id == first.submission_id
+        report = json.loads(env.s3.get_object(Bucket=BUCKET, Key=key + ".errors.json")["Body"].read())
+        assert report["status"] != "REJECTED", (
+            f"submission {second.submission_id} is SUBMITTED (batch {second.batch_id}) but the report beside the "
+            f"sheet still says {report['status']}: {report['errors']}")
+
+
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
     # the deployment names its storage, so nothing asks for the workflow's default before StartRunBatch
     with mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
