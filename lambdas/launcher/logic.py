@@ -295,6 +295,8 @@ class Launcher:
         facts: dict[str, Any] = {
             "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": request["requestId"],
             "inline": plan.inline, "settings_uri": settings_uri, "recorded_at": recorded_at}
+        if identity.version_id is not None:
+            facts["launched_versions"] = list(dict.fromkeys([*launched_versions(existing), identity.version_id]))
         accepted = self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts, attempt=attempt)
         if existing and existing.get("status") == "FAILED" and not accepted.applied:
             # Another invocation took this attempt since `existing` was read: its record decides, next delivery.
@@ -533,8 +535,9 @@ def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) 
 
     A submission whose batch FAILED as a whole (not resubmitted) is launched again as the next attempt (a new
     requestId) when the sheet comes back as a new upload (another S3 version of the same bytes) or a direct
-    submission; the upload that was launched, delivered again, stays a duplicate. An unversioned object cannot
-    be told from its redelivery: a duplicate too. Any other status resumes its own attempt (same requestId)."""
+    submission; any upload already launched, delivered again (S3 notifications are at-least-once and may come
+    late and out of order), stays a duplicate. An unversioned object cannot be told from its redelivery: a
+    duplicate too. Any other status resumes its own attempt (same requestId)."""
     if not existing:
         return 1
     attempt = int(existing.get("attempt", 1))
@@ -542,11 +545,23 @@ def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) 
     if status == "SUBMITTED":
         return None
     if status == "FAILED":
-        launched = (existing.get("sheet") or {}).get("version_id")
-        if identity.source == "s3" and (identity.version_id is None or identity.version_id == launched):
+        if identity.source == "s3" and (identity.version_id is None
+                                        or identity.version_id in launched_versions(existing)):
             return None
         return attempt + 1
     return attempt
+
+
+def launched_versions(existing: Mapping[str, Any] | None) -> list[str]:
+    """The S3 versions of a sheet its submission has taken up for launch, oldest first: a late delivery of any
+    of them is a duplicate (a record written before they were kept names only its last, in `sheet`)."""
+    if not existing:
+        return []
+    kept = existing.get("launched_versions")
+    if kept:
+        return [str(v) for v in kept]
+    last = (existing.get("sheet") or {}).get("version_id")
+    return [str(last)] if last else []
 
 
 def _resubmission_claim_key(batch_id: str, count: int) -> tuple[str, str]:

@@ -144,3 +144,29 @@ def test_a_transient_failure_given_up_on_leaves_the_sheet_launchable_again() -> 
         assert (env.repository.get_submission(first.submission_id) or {}).get("status") == "FAILED"
         again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert again is not None and (again.status, again.attempt) == ("SUBMITTED", 2)
+
+
+def test_a_late_redelivery_of_an_earlier_upload_does_not_launch_another_attempt() -> None:
+    """Seen: upload v1 launched attempt 1 (batch FAILED validation), upload v2 attempt 2 (FAILED again); a late
+    redelivery of v1's Object Created event (S3 event notifications are delivered at least once and may come out
+    of order) was compared only with the last launched version (v2) and launched attempt 3: a batch nobody
+    uploaded for, while the operator was still fixing the cause. Rests on S3's notification semantics: the
+    submission keeps every version it launched (`launched_versions`), and any of them again is a DUPLICATE."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
+                                           "configuration", times=2)])
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        v1 = env.upload(key, csv_sheet(3))
+        batches = []
+        for n, version in enumerate((v1, env.upload(key, csv_sheet(3))), start=1):
+            outcome = env.launcher.launch_object(BUCKET, key, version)
+            assert outcome is not None and outcome.status == "SUBMITTED" and outcome.batch_id
+            env.emu.run_until_idle()
+            env.launcher.on_batch_failed(_failed_event(env, outcome.batch_id, f"e{n}", "VALIDATION_EXCEPTION",
+                                                       "Invalid JSON format in run configuration"))
+            batches.append(outcome.batch_id)
+        stale = env.launcher.launch_object(BUCKET, key, v1)  # v1's notification, delivered again
+        assert stale is not None
+        assert stale.status == "DUPLICATE", (
+            f"a redelivery of upload v1 (already launched as attempt 1, batch {batches[0]}) was {stale.status} "
+            f"as attempt {stale.attempt}, batch {stale.batch_id}: {env.emu.calls['StartRunBatch']} StartRunBatch")
