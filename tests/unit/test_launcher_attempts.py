@@ -3,31 +3,14 @@ moto + the HealthOmics emulator (sandbox/)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from moto import mock_aws
 
 from sandbox.omics import BatchFault, FaultPlan
 from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
-from shared.events import parse_omics_event
-from tests.factories import reference_event
-from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
+from tests.launcher_env import BUCKET, batch_failed_event, csv_sheet, launcher_env
 
 TRANSIENT = ("INTERNAL_SERVER_EXCEPTION", "The service encountered a transient error. Retry the batch.")
-
-
-def _failed_event(env: LauncherEnv, batch_id: str, event_id: str, reason: str | None,
-                  message: str | None) -> Any:
-    batch = env.emu.batches[batch_id]
-    raw = reference_event("runbatch-status-change.failed")
-    raw["id"] = event_id
-    raw["detail"].update({"batchId": batch_id, "arn": batch.arn})
-    raw["detail"].pop("failureReason", None)
-    raw["detail"].pop("failureMessage", None)
-    if reason is not None:
-        raw["detail"].update({"failureReason": reason, "failureMessage": message})
-    return parse_omics_event(raw)
 
 
 def test_a_reasonless_copy_of_a_transient_failure_does_not_fail_a_batch_restarted_in_place() -> None:
@@ -47,11 +30,11 @@ def test_a_reasonless_copy_of_a_transient_failure_does_not_fail_a_batch_restarte
         env.emu.run_until_idle()
         assert env.emu.batches[first.batch_id].status == "FAILED"
         # the event carries no category: the launcher reads it from GetBatch (TRANSIENT) and resubmits
-        handled = env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", None, None))
+        handled = env.launcher.on_batch_failed(batch_failed_event(env, first.batch_id, "e1", None, None))
         assert (handled.kind, handled.action, handled.new_batch_id) == ("TRANSIENT", "RESUBMITTED", first.batch_id)
         assert env.emu.batches[first.batch_id].status != "FAILED"  # running again, same id
         # a duplicate delivery of that same event, while the batch runs again
-        env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", None, None))
+        env.launcher.on_batch_failed(batch_failed_event(env, first.batch_id, "e1", None, None))
         submission = env.repository.get_submission(first.submission_id) or {}
         # the sheet uploaded again
         again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
@@ -91,7 +74,7 @@ def test_a_batch_that_failed_before_its_submission_was_recorded_submitted_still_
         (batch_id,) = env.emu.batches
         env.emu.run_until_idle()
         assert env.emu.batches[batch_id].status == "FAILED"
-        env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1", "VALIDATION_EXCEPTION",
+        env.launcher.on_batch_failed(batch_failed_event(env, batch_id, "e1", "VALIDATION_EXCEPTION",
                                                    "Invalid JSON format in run configuration"))
         resumed = env.launcher.launch_object(BUCKET, key, version)  # the sheet's message comes back
         assert resumed is not None
@@ -116,7 +99,7 @@ def test_a_transient_failure_the_service_does_not_restart_leaves_the_sheet_launc
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert first is not None and first.batch_id
         env.emu.run_until_idle()
-        handled = env.launcher.on_batch_failed(_failed_event(env, first.batch_id, "e1", *TRANSIENT))
+        handled = env.launcher.on_batch_failed(batch_failed_event(env, first.batch_id, "e1", *TRANSIENT))
         assert handled.action == "RECORDED" and env.emu.batches[first.batch_id].status == "FAILED"
         again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert again is not None
@@ -139,7 +122,8 @@ def test_a_transient_failure_given_up_on_leaves_the_sheet_launchable_again() -> 
         actions = []
         for n in range(1, 5):
             env.emu.run_until_idle()
-            actions.append(env.launcher.on_batch_failed(_failed_event(env, first.batch_id, f"e{n}", *TRANSIENT)).action)
+            event = batch_failed_event(env, first.batch_id, f"e{n}", *TRANSIENT)
+            actions.append(env.launcher.on_batch_failed(event).action)
         assert actions == ["RESUBMITTED"] * 3 + ["GAVE_UP"]
         assert (env.repository.get_submission(first.submission_id) or {}).get("status") == "FAILED"
         again = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
@@ -162,7 +146,7 @@ def test_a_late_redelivery_of_an_earlier_upload_does_not_launch_another_attempt(
             outcome = env.launcher.launch_object(BUCKET, key, version)
             assert outcome is not None and outcome.status == "SUBMITTED" and outcome.batch_id
             env.emu.run_until_idle()
-            env.launcher.on_batch_failed(_failed_event(env, outcome.batch_id, f"e{n}", "VALIDATION_EXCEPTION",
+            env.launcher.on_batch_failed(batch_failed_event(env, outcome.batch_id, f"e{n}", "VALIDATION_EXCEPTION",
                                                        "Invalid JSON format in run configuration"))
             batches.append(outcome.batch_id)
         stale = env.launcher.launch_object(BUCKET, key, v1)  # v1's notification, delivered again
