@@ -309,17 +309,26 @@ def cmd_submission_show(args: argparse.Namespace, target: Target, out: Output) -
     sheet = record.get("sheet") or {}
     doc = {field: record.get(field) for field in (
         "submission_id", "status", "status_time", "batch_id", "request_id", "error_count", "errors",
-        "errors_truncated", "errors_report", "batch_failure")}
+        "errors_truncated", "errors_report")}
     doc["sheet"] = sheet
-    failure = record.get("batch_failure") or {}  # the service's words, which the alarm e-mail leaves out
+    doc["attempt"] = int(record.get("attempt", 1))  # > 1: launched again after its batch failed as a whole
+    recorded_failure = record.get("batch_failure") or {}  # the service's words, which the alarm e-mail leaves out
+    # A failure is the submission's only while its batch is the one that failed: after a new launch attempt (or a
+    # resubmission as a new batch) it is history, which must not read as the running batch's.
+    current = not recorded_failure or recorded_failure.get("batch_id") in (None, record.get("batch_id"))
+    failure = recorded_failure if current else {}
+    doc["batch_failure"] = failure or None
+    doc["earlier_batch_failure"] = None if current else recorded_failure
 
     def human() -> None:
         out.fields(f"submission {args.submission_id}", [
             ("status", record.get("status")), ("at", record.get("status_time")),
+            ("attempt", doc["attempt"]),
             ("sheet", sheet_label(sheet)), ("batch", record.get("batch_id")),
             ("errors", record.get("error_count")), ("errors report", record.get("errors_report")),
             *([("batch failure", f"{failure.get('kind')}: {failure.get('message') or failure.get('reason')}")]
-              if failure else [])])
+              if failure else []),
+            *([("earlier batch failed", recorded_failure.get("batch_id"))] if not current else [])])
         errors = record.get("errors") or []
         if errors:
             more = " (the first ones; every error is in the errors report)" if record.get("errors_truncated") else ""

@@ -18,9 +18,10 @@ from launcher.logic import Launcher
 from launcher.store import LauncherStore
 from sandbox.moto_speedups import speedups
 from sandbox.omics import FaultPlan, OmicsEmulator, VirtualClock, mock_omics
+from shared.events import parse_omics_event
 from shared.omics import omics_client
 from shared.provenance.repository import ProvenanceRepository
-from tests.factories import create_provenance_table
+from tests.factories import create_provenance_table, reference_event
 
 BUCKET = "lab-submissions"
 OUTPUTS = "s3://lab-outputs/runs/"
@@ -120,3 +121,18 @@ def csv_sheet(rows: int, *, id_column: str = "sample_id", extra: dict[str, str] 
         writer.writerow([f"{prefix}{i:06d}", f"s3://lab-data/{prefix}{i:06d}.bam", 30 + i % 10,
                          "true" if i % 2 else "false", '["chr1","chr2"]', "cohort-a", *(extra or {}).values()])
     return out.getvalue()
+
+
+def batch_failed_event(env: LauncherEnv, batch_id: str, event_id: str, reason: str | None,
+                       message: str | None) -> Any:
+    """A RunBatch Status Change FAILED event for `batch_id`; without failureReason/failureMessage when `reason` is
+    None (as the reconciler heals a lost one)."""
+    batch = env.emu.batches[batch_id]
+    raw = reference_event("runbatch-status-change.failed")
+    raw["id"] = event_id
+    raw["detail"].update({"batchId": batch_id, "arn": batch.arn})
+    raw["detail"].pop("failureReason", None)
+    raw["detail"].pop("failureMessage", None)
+    if reason is not None:
+        raw["detail"].update({"failureReason": reason, "failureMessage": message})
+    return parse_omics_event(raw)

@@ -295,6 +295,8 @@ class Launcher:
         facts: dict[str, Any] = {
             "sheet": identity.as_dict(), "run_count": plan.run_count, "request_id": request["requestId"],
             "inline": plan.inline, "settings_uri": settings_uri, "recorded_at": recorded_at}
+        if identity.version_id is not None:
+            facts["launched_versions"] = list(dict.fromkeys([*launched_versions(existing), identity.version_id]))
         accepted = self.repository.record_submission(submission_id, "ACCEPTED", recorded_at, facts, attempt=attempt)
         if existing and existing.get("status") == "FAILED" and not accepted.applied:
             # Another invocation took this attempt since `existing` was read: its record decides, next delivery.
@@ -332,12 +334,15 @@ class Launcher:
                           identity: SheetIdentity) -> None:
         """A sheet fixed in place (same key) and launched must not keep an earlier version's REJECTED report
         beside it: a user or the lab's automation would take the fixed sheet for refused and upload it again
-        (a second batch of the same samples). The report is replaced by one naming the launched submission;
-        not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy)."""
+        (a second batch of the same samples). The report is replaced by one naming the launched submission and
+        batch; not deleted: the launcher deletes nothing in the submissions bucket (its IAM policy). The same
+        submission's own rejection is stale too (the same bytes refused for a cause outside the sheet, then
+        launched once it was fixed): only a report already naming this launch is left as it is."""
         if report is None:
             return
         stale = self.store.read_report(*report)
-        if stale is None or stale.get("submission_id") == outcome.submission_id:
+        if stale is None or (stale.get("submission_id"), stale.get("status"), stale.get("batch_id")) == (
+                outcome.submission_id, "SUBMITTED", outcome.batch_id):
             return
         self.store.put_report(report[0], report[1], {
             **_report_sheet(identity), "submission_id": outcome.submission_id, "status": "SUBMITTED",
@@ -398,8 +403,16 @@ class Launcher:
             logger.info("failed batch was not started by this stack", extra={"batch_id": batch_id})
             return BatchFailureOutcome(batch_id, "NOT_OURS", "NONE")
         reason, message = detail.failureReason, detail.failureMessage
+        service: Mapping[str, Any] | None = None
         if not reason:
-            reason, message = self._failure_from_service(batch_id, message)
+            service = self._get_batch(batch_id)
+            if service.get("status") != "FAILED":
+                # A reasonless copy (healed, or redelivered) of a failure the service has since restarted in
+                # place: the batch runs again, so this copy is stale and must neither fail nor alarm anything.
+                logger.info("failed batch is running again; stale failure ignored", extra={"batch_id": batch_id})
+                return BatchFailureOutcome(batch_id, "IGNORED", "NONE")
+            reason = service.get("failureReason")
+            message = message or reason
         kind = classify_batch_failure(reason, message)
         submission_id = recorded.get("submission_id")
         # Provenance keeps the service's words; alarms and logs only the event's category (`reason_code`).
@@ -408,9 +421,7 @@ class Launcher:
                    "recorded_at": iso_time(self.now())}
         if kind == "TRANSIENT":
             return self._resubmit(batch_id, recorded, failure, submission_id)
-        if submission_id:
-            self.repository.annotate_submission(submission_id, {"batch_failure": failure})
-            self._reopen_submission(str(submission_id), batch_id, failure)
+        self._not_resubmitted(submission_id, batch_id, recorded, failure, service)
         if not self.repository.claim(keys.batch_pk(batch_id), "FAILURE_ALARM", {"entity": "CLAIM", **failure}):
             return BatchFailureOutcome(batch_id, kind, "ALREADY_HANDLED")
         self.metric("BatchFailures", 1)
@@ -419,32 +430,57 @@ class Launcher:
                           "action": "recorded, not resubmitted"})
         return BatchFailureOutcome(batch_id, kind, "RECORDED")
 
-    def _reopen_submission(self, submission_id: str, batch_id: str, failure: Mapping[str, Any]) -> None:
+    def _not_resubmitted(self, submission_id: str | None, batch_id: str, recorded: Mapping[str, Any],
+                         failure: Mapping[str, Any], service: Mapping[str, Any] | None = None) -> None:
+        """A batch failure that nothing will resubmit (not transient, the service did not restart it, or given up
+        on): its submission records it and is reopened."""
+        if submission_id:
+            self.repository.annotate_submission(submission_id, {"batch_failure": dict(failure)})
+            self._reopen_submission(str(submission_id), batch_id, recorded, failure, service)
+
+    def _reopen_submission(self, submission_id: str, batch_id: str, recorded: Mapping[str, Any],
+                           failure: Mapping[str, Any], service: Mapping[str, Any] | None = None) -> None:
         """A submission whose batch failed as a whole and is not resubmitted becomes FAILED, so the sheet can be
         launched again once its cause is fixed (the guide, batch-level failures: fix it and submit a new batch).
-        Only while this batch is still its batch: a late failure of an earlier attempt reopens nothing."""
+        Only while this batch is still its batch (a late failure of an earlier attempt reopens nothing), and only
+        when GetBatch proves it still FAILED and no resubmission of it is under way: an event (or a healed copy)
+        can outlive the failure it reports, and a second batch of the same samples is the costlier mistake.
+        A submission still ACCEPTED with this batch's requestId (the launcher stopped between StartRunBatch and
+        recording SUBMITTED) is reopened too: FAILED ranks above the SUBMITTED its redelivery would record."""
         submission = self.repository.get_submission(submission_id) or {}
-        if submission.get("status") != "SUBMITTED" or submission.get("batch_id") != batch_id:
+        status = submission.get("status")
+        if status == "SUBMITTED":
+            its_batch = submission.get("batch_id") == batch_id
+        else:
+            request_id = recorded.get("request_id") or (recorded.get("request") or {}).get("requestId")
+            its_batch = status == "ACCEPTED" and bool(request_id) and submission.get("request_id") == request_id
+        if not its_batch:
+            return
+        if self._resubmission_in_flight(batch_id, recorded):
+            return
+        if (service or self._get_batch(batch_id)).get("status") != "FAILED":
             return
         self.repository.record_submission(submission_id, "FAILED", str(failure["recorded_at"]),
-                                          {"failed_batch_id": batch_id}, attempt=int(submission.get("attempt", 1)))
+                                          {"failed_batch_id": batch_id, "batch_id": batch_id},
+                                          attempt=int(submission.get("attempt", 1)))
+
+    def _resubmission_in_flight(self, batch_id: str, recorded: Mapping[str, Any]) -> bool:
+        """Another invocation claimed this failure's resubmission and has not recorded its answer yet."""
+        claim = self.repository.get_item(*_resubmission_claim_key(batch_id, int(recorded.get("resubmission_count", 0))))
+        return claim is not None and not claim.get("new_batch_id")
 
     def _running_again(self, batch_id: str) -> bool:
-        try:
-            return bool(self.omics.get_batch(batchId=batch_id).get("status") != "FAILED")
-        except ClientError as error:
-            raise RetryableError(f"GetBatch {batch_id}: {error}") from error
+        return bool(self._get_batch(batch_id).get("status") != "FAILED")
 
-    def _failure_from_service(self, batch_id: str, message: str | None) -> tuple[str | None, str | None]:
-        """GetBatch's failureReason: the service's free-text message (the guide's example: "Batch has 100001 runs
-        but 100000 runs is the max."), read when the event carries no category (one the reconciler healed). It
-        classifies the failure and is recorded; it is never shown (it can name a sample or an S3 key)."""
+    def _get_batch(self, batch_id: str) -> dict[str, Any]:
+        """GetBatch: the batch's status now, and its failureReason (the service's free-text message, the guide's
+        example: "Batch has 100001 runs but 100000 runs is the max.") for an event that carries no category (one
+        the reconciler healed). The reason classifies the failure and is recorded; it is never shown (it can
+        name a sample or an S3 key)."""
         try:
-            response = self.omics.get_batch(batchId=batch_id)
+            return dict(self.omics.get_batch(batchId=batch_id))
         except ClientError as error:
             raise RetryableError(f"GetBatch {batch_id}: {error}") from error
-        reason = response.get("failureReason")
-        return reason, message or reason
 
     def _resubmit(self, batch_id: str, recorded: Mapping[str, Any], failure: dict[str, Any],
                   submission_id: str | None) -> BatchFailureOutcome:
@@ -452,7 +488,7 @@ class Launcher:
         if count and self._running_again(batch_id):
             # Restarted in place (the service's SAME_BATCH answer): this is a late copy of an earlier failure.
             return BatchFailureOutcome(batch_id, "TRANSIENT", "ALREADY_HANDLED", batch_id)
-        claim_key = (keys.batch_pk(batch_id), f"RESUBMISSION#{count:02d}" if count else "RESUBMISSION")
+        claim_key = _resubmission_claim_key(batch_id, count)
         fresh = self.repository.claim(*claim_key, {"entity": "CLAIM", **failure})
         if not fresh:
             claim = self.repository.get_item(*claim_key) or {}
@@ -466,6 +502,7 @@ class Launcher:
             self.metric("BatchResubmissionsExhausted", 1)
             self.repository.put_record({keys.PK: claim_key[0], keys.SK: claim_key[1], "entity": "CLAIM",
                                         **failure, "new_batch_id": "-", "gave_up": True})
+            self._not_resubmitted(submission_id, batch_id, recorded, failure)
             return BatchFailureOutcome(batch_id, "TRANSIENT", "GAVE_UP")
         link = self.repository.get_batch_link(batch_id)
         root = (link or {}).get("root_batch_id") or recorded.get("root_batch_id") or batch_id
@@ -481,6 +518,7 @@ class Launcher:
             self.store.alarm(self.alarm_topic_arn, f"HealthOmics batch {batch_id} could not be resubmitted",
                              {**_alarm_safe(failure), "submission_id": submission_id,
                               "action": "resubmitted with the same requestId; the service returned the same batch"})
+            self._not_resubmitted(submission_id, batch_id, recorded, failure)
             return BatchFailureOutcome(batch_id, "TRANSIENT", "RECORDED", new_batch_id)
         if submission_id:
             self.repository.annotate_submission(submission_id, {"batch_id": new_batch_id, "batch_failure": failure,
@@ -497,8 +535,9 @@ def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) 
 
     A submission whose batch FAILED as a whole (not resubmitted) is launched again as the next attempt (a new
     requestId) when the sheet comes back as a new upload (another S3 version of the same bytes) or a direct
-    submission; the upload that was launched, delivered again, stays a duplicate. An unversioned object cannot
-    be told from its redelivery: a duplicate too. Any other status resumes its own attempt (same requestId)."""
+    submission; any upload already launched, delivered again (S3 notifications are at-least-once and may come
+    late and out of order), stays a duplicate. An unversioned object cannot be told from its redelivery: a
+    duplicate too. Any other status resumes its own attempt (same requestId)."""
     if not existing:
         return 1
     attempt = int(existing.get("attempt", 1))
@@ -506,11 +545,28 @@ def launch_attempt(existing: Mapping[str, Any] | None, identity: SheetIdentity) 
     if status == "SUBMITTED":
         return None
     if status == "FAILED":
-        launched = (existing.get("sheet") or {}).get("version_id")
-        if identity.source == "s3" and (identity.version_id is None or identity.version_id == launched):
+        if identity.source == "s3" and (identity.version_id is None
+                                        or identity.version_id in launched_versions(existing)):
             return None
         return attempt + 1
     return attempt
+
+
+def launched_versions(existing: Mapping[str, Any] | None) -> list[str]:
+    """The S3 versions of a sheet its submission has taken up for launch, oldest first: a late delivery of any
+    of them is a duplicate (a record written before they were kept names only its last, in `sheet`)."""
+    if not existing:
+        return []
+    kept = existing.get("launched_versions")
+    if kept:
+        return [str(v) for v in kept]
+    last = (existing.get("sheet") or {}).get("version_id")
+    return [str(last)] if last else []
+
+
+def _resubmission_claim_key(batch_id: str, count: int) -> tuple[str, str]:
+    """The claim on resubmitting a batch after its `count`-th failure (0: its first)."""
+    return keys.batch_pk(batch_id), f"RESUBMISSION#{count:02d}" if count else "RESUBMISSION"
 
 
 def _report_sheet(identity: SheetIdentity) -> dict[str, Any]:

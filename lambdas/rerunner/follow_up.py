@@ -26,7 +26,7 @@ from rerunner.dal import AwsAccess, NotFound
 from rerunner.policy import Decision, Storage, decide, decide_submission
 from rerunner.settings_file import encode
 from rerunner.work import Work
-from shared.batch_submit import BatchRejected
+from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, BatchRejected, recorded_request_bytes
 from shared.errors import PermanentError, RetryableError
 from shared.lineage import (
     TAG_ATTEMPT,
@@ -49,7 +49,6 @@ from shared.status import RunStatus, iso_time
 from shared.supersede import proven, settle_waiting_batch
 
 TAG_PARENT_BATCH = "autopilot:parent-batch"
-MAX_INLINE_BYTES = 300_000  # keeps the recorded request (BATCH#<id>/REQUEST) well under DynamoDB's 400 KB
 
 
 def group_decision_sk(attempt: int, group: str) -> str:
@@ -512,13 +511,14 @@ class FollowUps(Brake):
             "tags": {TAG_ROOT_BATCH: root_batch_id, TAG_PARENT_BATCH: batch_id, TAG_ATTEMPT: str(attempt),
                      **self._stack_tags(started_here)},
         }
-        inline_size = len(encode(entries))
-        if len(entries) <= limits.inline_max and inline_size <= MAX_INLINE_BYTES:
-            request["batchRunSettings"] = {"inlineSettings": entries}
+        inline = {**request, "batchRunSettings": {"inlineSettings": entries}}
+        # Inline only when the whole request fits its record (start_batch's one measure), or it would be refused.
+        if len(entries) <= limits.inline_max and recorded_request_bytes(inline) <= MAX_RECORDED_REQUEST_BYTES:
+            request = inline
         else:
             if not self.config.settings_bucket:
-                raise PermanentError(f"a follow-up batch of more than {limits.inline_max} runs needs "
-                                     "RERUN_SETTINGS_BUCKET")
+                raise PermanentError(f"a follow-up batch of more than {limits.inline_max} runs, or too large to "
+                                     "record inline, needs RERUN_SETTINGS_BUCKET")
             body = encode(entries)
             # Content-addressed: written once (If-None-Match), reused only with the same bytes.
             digest = hashlib.sha256(body).hexdigest()[:16]

@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from shared.errors import PermanentError, RetryableError
 from shared.observability import logger
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.provenance import keys
+from shared.provenance.base import stored_size
 from shared.provenance.repository import ProvenanceRepository
 from shared.status import iso_time
 from shared.supersede import settle_waiting_batch
@@ -46,8 +46,10 @@ from shared.supersede import settle_waiting_batch
 PERMANENT_CODES = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
 
 ORIGINS = frozenset({"launcher", "rerunner", "resubmission"})
-# BATCH#<id>/REQUEST is one DynamoDB item (400 KB at most): a request larger than this must put its runs in
-# an S3 settings file (s3UriSettings) instead of inline settings. Checked before calling the service.
+# BATCH#<id>/REQUEST is one DynamoDB item (400 KB at most, DynamoDB's quotas): a request whose `request`
+# attribute takes more than this must put its runs in an S3 settings file (s3UriSettings) instead of inline
+# settings. Checked before calling the service; the rest of the 409,600 bytes is headroom for the item's other
+# attributes (keys, origin, ids, the batch ARN, times, lineage: well under 2 KB).
 MAX_RECORDED_REQUEST_BYTES = 350_000
 
 
@@ -71,10 +73,12 @@ class RequestTooLarge(BatchRejected):
 
 
 def recorded_request_bytes(request: Mapping[str, Any]) -> int:
-    """The size of a request as BATCH#<id>/REQUEST records it: compact JSON in UTF-8, as DynamoDB counts a
-    string. The one measure for the launcher's inline-or-file choice and for start_batch's check (ASCII-escaped
-    JSON counts a Hangul character 6 bytes, not 3: the two disagreed and a valid sheet was stuck)."""
-    return len(json.dumps(request, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    """The size of a request as BATCH#<id>/REQUEST stores it: the `request` attribute, a DynamoDB map, by
+    DynamoDB's item-size rules. The one measure for the launcher's and the re-runner's inline-or-file choice and
+    for start_batch's check. Not its JSON: a list element or a number costs DynamoDB more than its JSON text (a
+    list of one-digit numbers 3 bytes an element, not 2), and a request measured as JSON failed its record's
+    write after StartRunBatch had started the batch."""
+    return stored_size("request", dict(request))
 
 
 def request_summary(request: Mapping[str, Any]) -> dict[str, Any]:

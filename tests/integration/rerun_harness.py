@@ -157,16 +157,18 @@ class Harness:
         )
 
     def start_batch(
-        self, run_setting_ids: list[str], name: str = "cohort", via_s3: bool = False, **default: Any
+        self, run_setting_ids: list[str], name: str = "cohort", via_s3: bool = False,
+        parameters: dict[str, Any] | None = None, **default: Any
     ) -> str:
-        """A batch as the launcher starts it (its exact request recorded in provenance)."""
+        """A batch as the launcher starts it (its exact request recorded in provenance); `parameters` are added
+        to every run's own."""
         from shared.batch_submit import start_batch
 
         entries = [
             {
                 "runSettingId": s,
                 "name": f"run-{s}",
-                "parameters": {"sample": s},
+                "parameters": {"sample": s, **(parameters or {})},
                 "runTags": {"autopilot:sample": s},
             }
             for s in run_setting_ids

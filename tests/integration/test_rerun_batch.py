@@ -215,6 +215,28 @@ def test_more_than_100_failed_members_go_through_a_settings_file(wide_batch: Wid
     assert set(wide_batch.finals.values()) == {"COMPLETED"} and len(wide_batch.finals) == len(wide_batch.samples)
 
 
+def test_a_follow_up_too_large_to_record_inline_goes_through_its_settings_file(make) -> None:
+    """Seen: 7 failed members, each with a list of 20,000 one-digit numbers (a 40 KB parameter, under the run's
+    50,000 bytes): the re-runner measured only the entries, as ASCII-escaped JSON (280 KB, under its own
+    300,000), and went inline; start_batch measures the whole request as DynamoDB stores BATCH#<id>/REQUEST (3
+    bytes a list element here: 420 KB, over MAX_RECORDED_REQUEST_BYTES), refused it as RequestTooLarge, and the
+    members were REJECTED instead of re-run. Rests on DynamoDB's item-size rules ("DynamoDB item sizes and
+    formats") and the 400 KB item: inline only when the whole request fits (recorded_request_bytes, one measure)."""
+    from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES
+
+    samples = [f"s{i}" for i in range(7)]
+    # a re-run is spared (RunFault's first_attempt_only): the follow-up completes
+    h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call")]), tasks=ONE_TASK,
+             record=outcomes_only)
+    batch_id = h.start_batch(samples, via_s3=True, parameters={"weights": [1] * 20_000})
+    h.run()
+    (follow_up,) = h.follow_ups(batch_id)
+    assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
+    assert sorted(e.run_setting_id for e in follow_up.entries) == samples
+    assert h.repository.get_batch_request(follow_up.id) is not None
+    assert MAX_RECORDED_REQUEST_BYTES < 7 * 3 * 20_000
+
+
 def test_a_batch_started_outside_the_product_falls_back_to_getbatch_and_getrun(make) -> None:
     # Given an operator who opted in to re-running batches this stack did not start (rerunForeignRuns)
     faults = FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call", run_setting_id="x2")])

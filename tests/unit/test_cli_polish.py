@@ -19,9 +19,10 @@ from autopilot_cli.app import main
 from autopilot_cli.errors import NotFound
 from autopilot_cli.target import TableTarget
 from sandbox.__main__ import _say
+from sandbox.omics import BatchFault, FaultPlan
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
-from tests.launcher_env import BUCKET, csv_sheet, launcher_env
+from tests.launcher_env import BUCKET, batch_failed_event, csv_sheet, launcher_env
 
 REJECTED = {"status": "REJECTED", "submission_id": "s1", "run_count": 0, "errors": [
     {"row": None, "column": None, "reason": "sheet is empty"},
@@ -205,3 +206,32 @@ def test_run_show_gives_the_digest_of_each_file_of_a_list_parameter(table_name: 
     assert code == 0, stderr.getvalue()
     text = stdout.getvalue()  # a digest is shown in the inputs table only
     assert "etag:1111aaaa" in text and "etag:2222bbbb" in text, f"run show gives no digest:\n{text}"
+
+
+def test_submission_show_of_a_relaunched_sheet_does_not_report_the_earlier_batch_failure_as_current() -> None:
+    """Seen: attempt 1's batch FAILED validation; once the cause was fixed the sheet, uploaded again, launched
+    attempt 2, whose batch is PROCESSED. `autopilot submission show` still printed `batch failure: VALIDATION:
+    ...` beside `status SUBMITTED` and attempt 2's batch id (attempt 1's `batch_failure` was never tied to its
+    batch, and no attempt was shown): the operator read that the processed batch had failed validation, and
+    might launch the sheet again. Rests on the submission record (SUBMISSION#<id>/SUMMARY: its batch_id, its
+    attempt, and batch_failure.batch_id): a failure of another batch than the current one is shown as earlier."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
+                                           "configuration", times=1)])
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert first is not None and first.batch_id
+        env.emu.run_until_idle()
+        env.launcher.on_batch_failed(batch_failed_event(env, first.batch_id, "e1", "VALIDATION_EXCEPTION",
+                                                   "Invalid JSON format in run configuration"))
+        second = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert second is not None and second.status == "SUBMITTED" and second.attempt == 2
+        env.emu.run_until_idle()
+        assert env.emu.batches[str(second.batch_id)].status == "PROCESSED"
+        stdout = io.StringIO()
+        target = TableTarget(env.repository.table_name, boto3.Session())
+        assert main(["submission", "show", first.submission_id], target=target, stdout=stdout) == 0
+        shown = stdout.getvalue()
+        assert str(second.batch_id) in shown
+        assert "VALIDATION" not in shown, (
+            f"attempt 2's batch {second.batch_id} is PROCESSED, yet `submission show` says:\n{shown}")

@@ -152,8 +152,9 @@ def test_request_too_large_to_record_is_refused_before_any_call() -> None:
 
 def test_a_request_is_measured_as_its_record_holds_it_in_utf8_not_ascii_escaped() -> None:
     """DynamoDB counts a string's UTF-8 bytes: a Hangul character is 3 bytes of the record, not the 6 of its
-    ASCII-escaped JSON (which made start_batch refuse a request the launcher had measured as fitting)."""
-    assert recorded_request_bytes({"note": "환자"}) == len('{"note":"환자"}'.encode()) == 17
+    ASCII-escaped JSON (which made start_batch refuse a request the launcher had measured as fitting). The
+    `request` attribute (7) is a map (3) whose element costs 1 byte beside its name (4) and value (6)."""
+    assert recorded_request_bytes({"note": "환자"}) == 7 + 3 + 4 + 1 + len("환자".encode()) == 21
 
 
 def test_request_without_request_id_or_with_unknown_origin_is_refused() -> None:

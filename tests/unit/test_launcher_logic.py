@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -12,6 +14,7 @@ from moto import mock_aws
 from launcher import plan
 from launcher.logic import classify_batch_failure
 from sandbox.omics import BatchFault, FaultPlan
+from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, recorded_request_bytes
 from shared.events import parse_omics_event
 from shared.lineage import TAG_CHAIN, TAG_SAMPLE, TAG_SUBMISSION, chain_id
 from shared.provenance import views
@@ -94,6 +97,57 @@ def test_a_100_sample_sheet_with_non_ascii_parameters_is_launched_not_stuck(env:
     batch = env.emu.batches[outcome.batch_id]
     entries = batch.inline_settings if inline else env.read_json(batch.s3_uri_settings)
     assert entries[99]["parameters"]["note"] == f"{note}99"
+
+
+_DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+
+
+def _number_bytes(value: Any) -> int:
+    digits = Decimal(str(value)).normalize().as_tuple().digits
+    return (len(digits) + 1) // 2 + 1  # 1 byte per two significant digits, plus 1 byte
+
+
+def _ddb_size(value: Any) -> int:
+    """An attribute value's size as DynamoDB counts it ("Item sizes and formats", developer guide): strings in
+    UTF-8; numbers 1 byte per two significant digits + 1; null/boolean 1; a list or map 3 bytes, plus 1 byte per
+    element, plus its elements (a map's also their names). moto counts no list/map overhead, so it cannot tell."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return _number_bytes(value)
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, list):
+        return 3 + sum(1 + _ddb_size(v) for v in value)
+    if isinstance(value, dict):
+        return 3 + sum(len(str(k).encode()) + 1 + _ddb_size(v) for k, v in value.items())
+    raise TypeError(type(value))
+
+
+def test_an_inline_request_within_the_json_measure_fits_the_dynamodb_item_that_records_it() -> None:
+    """Seen: 100 samples, each with a list-of-numbers parameter (1,600 one-digit weights: 3.2 KB a run, far under
+    the run's 50,000 bytes), measured as compact JSON under MAX_RECORDED_REQUEST_BYTES and planned inline; but
+    BATCH#<id>/REQUEST stores the request as a DynamoDB map, where such a list costs 3 bytes an element: the item
+    was ~1.5x the measure, over DynamoDB's 400 KB, and in AWS its write failed AFTER StartRunBatch had started
+    the batch (unrecorded, the message retried into the DLQ). moto counts no list/map overhead, so the stored
+    item is sized here by DynamoDB's documented rules ("DynamoDB item sizes and formats"); the launcher now
+    measures the request the same way (recorded_request_bytes) and sends it through a settings file."""
+    weights = "[" + ",".join("1" for _ in range(1600)) + "]"
+    sheet = "sample_id,input_bam,weights\n" + "".join(
+        f"S{i:06d},s3://lab-data/S{i:06d}.bam,\"{weights}\"\n" for i in range(100))
+    key = "submissions/panel.csv"
+    with mock_aws(), launcher_env() as env:
+        outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, sheet))
+        assert outcome is not None and outcome.status == "SUBMITTED", outcome
+        assert outcome.batch_id
+        item = env.repository.get_batch_request(outcome.batch_id)
+        assert item is not None
+        measured = recorded_request_bytes(item["request"])
+        size = sum(len(k.encode()) + _ddb_size(v) for k, v in item.items())
+        assert outcome.inline is False or size <= _DYNAMODB_MAX_ITEM_BYTES, (
+            f"inline request measured {measured} bytes (<= {MAX_RECORDED_REQUEST_BYTES}) but its "
+            f"BATCH#/REQUEST item is {size} bytes as DynamoDB counts it, over {_DYNAMODB_MAX_ITEM_BYTES}: "
+            "PutItem fails after StartRunBatch started the batch")
 
 
 def test_a_request_still_too_large_to_record_is_a_recorded_rejection(env: LauncherEnv,
@@ -260,6 +314,28 @@ def test_fixing_a_rejected_sheet_in_place_does_not_leave_its_rejection_report_be
     assert "Contents" not in env.s3.list_objects_v2(Bucket=BUCKET, Prefix="submissions/other.csv.errors.json")
 
 
+def test_a_report_rejecting_the_same_submission_is_superseded_when_it_launches() -> None:
+    """Seen: a sheet refused by HealthOmics for a cause outside the sheet (its workflow not ACTIVE yet:
+    ResourceNotFoundException; likewise AccessDenied before an IAM fix) was REJECTED with `<key>.errors.json`;
+    once the cause was fixed the same bytes, uploaded again, launched under the same submission, but the report
+    beside the sheet kept saying REJECTED (a report of the launched submission was never superseded), and a user
+    or automation reading it would upload again or give up. Rests on the report's contract (it tells what became
+    of the sheet beside it): replaced unless it already names this launch (submission, SUBMITTED, batch)."""
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env() as env:
+        env.emu.workflows[env.workflow_id].status = "INACTIVE"
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert first is not None and first.status == "REJECTED"
+        env.emu.workflows[env.workflow_id].status = "ACTIVE"
+        second = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
+        assert second is not None and second.status == "SUBMITTED"
+        assert second.submission_id == first.submission_id
+        report = json.loads(env.s3.get_object(Bucket=BUCKET, Key=key + ".errors.json")["Body"].read())
+        assert report["status"] != "REJECTED", (
+            f"submission {second.submission_id} is SUBMITTED (batch {second.batch_id}) but the report beside the "
+            f"sheet still says {report['status']}: {report['errors']}")
+
+
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
     # the deployment names its storage, so nothing asks for the workflow's default before StartRunBatch
     with mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
@@ -332,12 +408,13 @@ def test_validation_batch_failure_is_recorded_and_alarmed_once_without_calls(env
     env.upload("submissions/v.csv", csv_sheet(2))
     outcome = env.launcher.launch_object(BUCKET, "submissions/v.csv")
     assert outcome is not None and outcome.batch_id
-    calls = env.omics_calls
+    calls = dict(env.emu.calls)
     event = _failed_event(outcome.batch_id, "VALIDATION_EXCEPTION", "Expected 2 unique runSettingIds but there were 1")
     first = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
     second = env.launcher.on_batch_failed(event)  # type: ignore[arg-type]
     assert (first.kind, first.action, second.action) == ("VALIDATION", "RECORDED", "ALREADY_HANDLED")
-    assert env.omics_calls == calls
+    # Nothing started; only GetBatch, which must prove the batch FAILED before its submission is reopened.
+    assert {k: v - calls.get(k, 0) for k, v in env.emu.calls.items() if v != calls.get(k, 0)} == {"GetBatch": 2}
     submission = env.repository.get_submission(outcome.submission_id)
     assert submission is not None and submission["batch_failure"]["reason"] == "VALIDATION_EXCEPTION"
     assert submission["batch_failure"]["message"] == "Expected 2 unique runSettingIds but there were 1"

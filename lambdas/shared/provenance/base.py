@@ -63,6 +63,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def stored_size(name: str, value: Any) -> int:
+    """The bytes an attribute `name` holding `value` adds to its item, as DynamoDB counts them ("DynamoDB item
+    sizes and formats", DynamoDB developer guide): names and strings in UTF-8; a number about 1 byte per two
+    significant digits plus 1; binary its raw bytes; null or Boolean 1; a list or map 3 bytes plus, per element,
+    1 byte and the element (a map's also its name). Values as `_plain` stores them (a None in a map is dropped)."""
+    return len(name.encode()) + _stored_value_size(_plain(value))
+
+
+def _stored_value_size(value: Any) -> int:
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int | Decimal):
+        digits = len(Decimal(value).normalize().as_tuple().digits)  # leading and trailing zeroes trimmed
+        return (digits + 1) // 2 + 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(len(str(k).encode()) + 1 + _stored_value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):  # a set costs no more than a list of its elements
+        return 3 + sum(1 + _stored_value_size(v) for v in value)
+    return len(str(value).encode())
+
+
 def _from_ddb(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
