@@ -38,3 +38,33 @@ def test_the_original_batch_reaches_the_runs_of_its_resubmission_and_their_rerun
     assert {s: o.final.status for s, o in view.samples.items()} == {f"s{i}": "COMPLETED" for i in range(3)}
     assert [a.attempt for a in view.samples["s1"].attempts] == [0, 1]
     assert {b["batch_id"] for b in view.batches} >= {result.batch_id, follow_up.id}
+
+
+def test_the_original_batch_keeps_its_members_runs_after_one_run_id_is_reused_by_another_sample(make) -> None:
+    """Seen: `autopilot batch show <original>` of a batch resubmitted after a transient failure looked its
+    members' runs (indexed under the resubmitted batch) up by id alone, as "the live run that carries each id".
+    Once s0's COMPLETED run was deleted and HealthOmics gave its id to a standalone run of another sample, the
+    view lost s0's outcome and listed that stranger's run as a sample of the batch."""
+    # Given a batch resubmitted after a transient failure, whose runs all completed
+    h = make(faults=FaultPlan(batches=[BatchFault(batch_name="cohort", times=1)]))
+    h.emulator.reuse_deleted_run_ids = True
+    failed = h.start_batch(["s0", "s1"])
+    h.run()
+    recorded = h.repository.get_batch_request(failed)
+    assert recorded is not None
+    result = resubmit_batch(h.omics, h.repository, failed, recorded, root_batch_id=failed, attempt=0,
+                            reason="INTERNAL_SERVER_EXCEPTION", sleep=lambda _: None, now=h.clock.now)
+    assert result.answer == NEW_BATCH
+    h.run()
+    # When s0's run is deleted and its id taken by a standalone run of another sample, which completes
+    member = next(e for e in h.emulator.batches[result.batch_id].entries if e.run_setting_id == "s0")
+    h.omics.delete_run(id=member.run_id)
+    stranger = h.start_run("stranger")
+    assert stranger == member.run_id
+    h.run()
+    # Then the original's view still shows s0's own run, and no run from outside the batch
+    view = batch_view(h.repository, failed)
+    seen = {s: (o.final.run_id, o.final.status) for s, o in view.samples.items()}
+    assert set(seen) == {"s0", "s1"} and seen["s0"][1] in ("COMPLETED", "DELETED"), (
+        f"batch {failed} (resubmitted as {result.batch_id}) after s0's run {member.run_id} was deleted and its id "
+        f"reused by standalone sample 'stranger': samples {seen}")

@@ -142,16 +142,27 @@ def _started(run: dict[str, Any]) -> str:
     return f"{run.get('creation_time') or run.get('status_time') or ''}#{run['run_id']}#{run.get('run_uuid') or ''}"
 
 
+def _member_run(recorded: list[dict[str, Any]], member: dict[str, Any]) -> dict[str, Any] | None:
+    """The member's run among the runs recorded under its id (oldest first): the latest whose recorded batch is
+    the member's (and uuid, when ListRunsInBatch gave one); None when no run of that batch is recorded yet."""
+    in_batch = [s for s in recorded if s.get("batch_id") == member.get("batch_id")
+                and (not member.get("run_uuid") or s.get("run_uuid") == member["run_uuid"])]
+    return in_batch[-1] if in_batch else None
+
+
 def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
     """A batch: its submission, its follow-ups, and every runSettingId's attempts and final outcome."""
     items = repository.batch_view(batch_id)
     # A batch resubmitted under a new id (transient batch failure) runs the request unchanged: its runs carry
     # no root-batch tag and are indexed under their own batch. Its members (recorded under the root) name them.
     indexed = {i["run_id"] for i in items if i.get("entity") == "RUN"}
-    unindexed = sorted({i["run_id"] for i in items if i.get("entity") == "MEMBER" and i.get("run_id")} - indexed)
+    unindexed = [i for i in items if i.get("entity") == "MEMBER" and i.get("run_id") and i["run_id"] not in indexed]
     if unindexed:
-        # Members name runs by id alone (ListRunsInBatch): the live run that carries each id.
-        items = items + list(repository.live_run_summaries(unindexed).values())
+        # A member names its run by id, which HealthOmics reuses once the run is deleted: the run is the one
+        # recorded in the member's batch, never whichever run carries the id now.
+        recorded = {run_id: repository.run_summaries(run_id) for run_id in sorted({m["run_id"] for m in unindexed})}
+        found = (_member_run(recorded[m["run_id"]], m) for m in unindexed)
+        items = items + [run for run in found if run is not None]
     view = BatchView(batch_id=batch_id)
     view.batches = sorted((i for i in items if i.get("entity") == "BATCH"), key=lambda i: i["batch_sk"])
     view.submission = next((i for i in items if i.get("entity") == "SUBMISSION"), None)
