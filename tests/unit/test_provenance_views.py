@@ -51,7 +51,8 @@ def test_two_standalone_runs_of_a_sample_with_the_same_attempt_are_both_shown_ol
     assert attempts[-1].status == "COMPLETED"
 
 
-def test_standalone_runs_beside_batch_members_keep_today_s_order_and_joins(repository: ProvenanceRepository) -> None:
+def test_standalone_runs_and_batch_members_of_an_attempt_interleave_by_time_and_keep_their_joins(
+        repository: ProvenanceRepository) -> None:
     # Given the sample's batch member (joined to its run by batch id and run id), its follow-up's member listed
     # before its run is recorded, another batch whose submission failed (no run), and two standalone runs
     repository.put_batch_members("b-1", 0, [BatchMember(batch_id="b-1", run_setting_id=SAMPLE, run_id="3000001",
@@ -66,15 +67,37 @@ def test_standalone_runs_beside_batch_members_keep_today_s_order_and_joins(repos
     _run(repository, "4000001", "u-s1", "04", "FAILED")
     # When the sample is shown
     attempts = sample_view(repository, SAMPLE)
-    # Then: attempt order; within an attempt the standalone runs (oldest first) before the batches' members
+    # Then: attempt order; within an attempt, time order, batch members and standalone runs alike (a member
+    # with no run at its listing)
     assert [(a.attempt, a.run_id, a.run_uuid, a.batch_id, a.status, a.submission_status) for a in attempts] == [
-        (0, "4000001", "u-s1", None, "FAILED", None),
-        (0, "4000002", "u-s2", None, "COMPLETED", None),
         (0, "3000001", "u-b1", "b-1", "FAILED", "SUCCESS"),
         (0, None, None, "b-3", None, "FAILED"),
+        (0, "4000001", "u-s1", None, "FAILED", None),
+        (0, "4000002", "u-s2", None, "COMPLETED", None),
         (1, "3000002", None, "b-2", None, "SUCCESS"),
     ]
     # and the batch view of b-1 still joins its member to its run
     view = batch_view(repository, "b-1")
     assert [(a.attempt, a.run_id, a.run_uuid, a.status) for a in view.samples[SAMPLE].attempts] == [
         (0, "3000001", "u-b1", "FAILED")]
+
+
+def test_a_samples_final_outcome_is_its_latest_run_not_the_batch_with_the_larger_id(
+        repository: ProvenanceRepository) -> None:
+    """Seen: `autopilot sample show` (and --json `final`) of a sample that failed OUT_OF_MEMORY_ERROR in one
+    batch (never re-run: it needs a workflow change) and, submitted again in a new sheet, COMPLETED in a later
+    batch, both attempt 0: the rows of an attempt were ordered by batch id string, so whenever the first batch's
+    id sorted after the second's the listing ("oldest first") put the later run first and named the old
+    failure the final outcome."""
+    # Given the sample's failed run in batch 9000001, then its completed run in the later batch 1000002
+    for batch_id, run_id, day, outcome in (("9000001", "5000001", "02", "FAILED"),
+                                           ("1000002", "5000002", "06", "COMPLETED")):
+        repository.put_batch_members(batch_id, 0, [BatchMember(batch_id=batch_id, run_setting_id=SAMPLE,
+                                                               run_id=run_id, submission_status="SUCCESS")],
+                                     f"2026-01-{day}T00:00:00Z")
+        _run(repository, run_id, f"u-{run_id}", day, outcome, batch_id=batch_id, root_batch_id=batch_id)
+    # When the sample is shown
+    attempts = sample_view(repository, SAMPLE)
+    # Then oldest first, and the final outcome is the later batch's
+    assert [(a.batch_id, a.status) for a in attempts] == [("9000001", "FAILED"), ("1000002", "COMPLETED")]
+    assert attempts[-1].status == "COMPLETED"

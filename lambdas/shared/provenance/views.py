@@ -6,6 +6,7 @@ The repository fetches; these pure functions shape the items into what a person 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -109,10 +110,12 @@ class BatchView(BaseModel):
 def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
     """Join ListRunsInBatch members with run summaries by (batch id, run id): members carry no run uuid,
     and within one batch a run id names one run. Group by runSettingId (sample); within a sample, in attempt
-    order, and within an attempt the runs of no batch (oldest first) before the batches' members."""
+    order, and within an attempt in time order (a run's creation, a member without a run its listing), batch
+    members and runs of no batch alike: the last row is the sample's latest run, its final outcome."""
     runs = {(i.get("batch_id") or "", i["run_id"], i.get("run_uuid")): i for i in items if i.get("entity") == "RUN"}
     by_member = {(batch, run_id): (batch, run_id, run_uuid) for batch, run_id, run_uuid in runs}
-    by_sample: dict[str, dict[tuple[int, str, str], Attempt]] = defaultdict(dict)
+    # row identity -> (place in time, row): a batch has one row per sample and attempt
+    by_sample: dict[str, dict[tuple[int, str, str], tuple[tuple[str, ...], Attempt]]] = defaultdict(dict)
     for item in items:
         if item.get("entity") != "MEMBER":
             continue
@@ -124,22 +127,44 @@ def _attempts(items: list[dict[str, Any]]) -> dict[str, list[Attempt]]:
                           failure_reason=run.get("failure_reason"),
                           submission_status=item.get("submission_status"),
                           submission_failure_reason=item.get("submission_failure_reason"))
-        by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id") or "", "")] = attempt
+        when = _run_time(run) if run else _instant(item.get("recorded_at"))
+        by_sample[item["run_setting_id"]][(attempt.attempt, item.get("batch_id") or "", "")] = (
+            _row_order(attempt, when), attempt)
     for run in runs.values():  # runs whose membership was not listed (yet): known from their own tags
         sample = run.get("sample") or run["run_id"]
         attempt = Attempt(attempt=int(run.get("attempt", 0)), run_id=run["run_id"], run_uuid=run.get("run_uuid"),
                           batch_id=run.get("batch_id"),
                           status=run.get("outcome") or run.get("status"), failure_reason=run.get("failure_reason"))
-        # A batch has one run per sample and attempt; runs of no batch do not: each keeps its own row, in the
-        # sample index's order (<time>#<runId>#<uuid>), so one attempt-0 run never hides another.
-        alone = "" if run.get("batch_id") else (run.get("sample_sk") or _started(run))
-        by_sample[sample][(attempt.attempt, run.get("batch_id") or "", alone)] = attempt
-    return {s: [a for _, a in sorted(found.items())] for s, found in by_sample.items()}
+        # A batch has one run per sample and attempt; runs of no batch do not: each keeps its own row, so one
+        # attempt-0 run never hides another.
+        alone = "" if run.get("batch_id") else f"{run['run_id']}#{run.get('run_uuid') or ''}"
+        by_sample[sample][(attempt.attempt, run.get("batch_id") or "", alone)] = (
+            _row_order(attempt, _run_time(run)), attempt)
+    return {s: [a for _, a in sorted(found.values(), key=lambda row: row[0])] for s, found in by_sample.items()}
 
 
-def _started(run: dict[str, Any]) -> str:
-    """A run summary's place in time, shaped as the sample index's sort key, for one not (yet) given it."""
-    return f"{run.get('creation_time') or run.get('status_time') or ''}#{run['run_id']}#{run.get('run_uuid') or ''}"
+def _row_order(attempt: Attempt, when: str) -> tuple[str, ...]:
+    """Attempt, then time; ids only break ties (a batch id or run id says nothing about when)."""
+    return (f"{attempt.attempt:06d}", when, attempt.batch_id or "", attempt.run_id or "", attempt.run_uuid or "")
+
+
+def _run_time(run: dict[str, Any]) -> str:
+    """When a run began: its creation time (GetRun), else when it was first recorded."""
+    return _instant(run.get("creation_time") or run.get("status_time"))
+
+
+def _instant(text: Any) -> str:
+    """An ISO-8601 time in one shape (UTC, microseconds), so that times written by different sources compare as
+    strings; anything else as it is."""
+    if not text:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _member_run(recorded: list[dict[str, Any]], member: dict[str, Any]) -> dict[str, Any] | None:
