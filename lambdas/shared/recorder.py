@@ -29,6 +29,7 @@ from shared.provenance.from_omics import batch_member, run_details, task_details
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
 from shared.provenance.keys import check_key_sizes
 from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.runs import run_first_seen
 from shared.status import (
     BATCH_ENDED,
     BATCH_MEMBERS_KNOWN,
@@ -399,7 +400,7 @@ class Recorder:
             return details
         created = details.creation_time or "~"
         candidates = [s for s in self.repository.run_summaries(details.parent_run_id)
-                      if str(s.get("creation_time") or s.get("status_time") or "") <= created]
+                      if run_first_seen(s) <= created]
         if not candidates:
             return details
         parent = candidates[-1]

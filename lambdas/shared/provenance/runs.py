@@ -21,10 +21,17 @@ INLINE_DIGESTS_BYTES = 64 * 1024
 DIGEST_CHUNK_BYTES = 256 * 1024
 
 
-def _run_order(summary: Mapping[str, Any]) -> str:
+def run_first_seen(summary: Mapping[str, Any]) -> str:
+    """When a run began: its creation time (GetRun), else when the stack started it, else its first recorded
+    event. Never its latest status time: a deleted run healed by a sweep would look newer than the run that
+    reused its id."""
+    return str(summary.get("creation_time") or summary.get("started_at") or summary.get("first_seen_at") or "")
+
+
+def _run_order(summary: Mapping[str, Any]) -> tuple[str, str]:
     """Runs that carried one id, in time order: a reused id belongs to a run created after the previous
-    one was deleted, so creation time (or, before enrichment, the latest event time) orders them."""
-    return str(summary.get("creation_time") or summary.get("status_time") or summary.get("started_at") or "")
+    one was deleted (the uuid only breaks ties)."""
+    return run_first_seen(summary), str(summary.get("run_uuid") or "")
 
 
 def _size(value: Any) -> int:
@@ -94,6 +101,7 @@ class RunsMixin(RepositoryBase):
                                outcome_time=observation.event_time)
         if not deleted:
             update.sets.update(keys.active_keys("RUN", observation.event_time, run_id))
+        update.set_if_absent["first_seen_at"] = observation.event_time  # set once: orders runs sharing an id
         key = self.run_summary_key(run_id, run_uuid)
         result = self._ordered_update(key, observation.order, update, item=terminal or deleted)
         if deleted and result.applied and "active_pk" not in result.item and "details_recorded_at" not in result.item:
@@ -174,6 +182,7 @@ class RunsMixin(RepositoryBase):
             update.sets.update(self.run_index_keys(details))
         else:
             update.sets["unproven_claim"] = True
+        update.set_if_absent["first_seen_at"] = recorded_at  # a run enriched before any event was recorded
         if outcome in RUN_TERMINAL:  # set by the ordered event history; only fills a summary no event reached yet
             update.set_if_absent.update({"outcome": outcome, "status": outcome})
         if outcome == RunStatus.FAILED:

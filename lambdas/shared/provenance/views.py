@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.runs import run_first_seen
 
 
 class TaskView(BaseModel):
@@ -149,8 +150,8 @@ def _row_order(attempt: Attempt, when: str) -> tuple[str, ...]:
 
 
 def _run_time(run: dict[str, Any]) -> str:
-    """When a run began: its creation time (GetRun), else when it was first recorded."""
-    return _instant(run.get("creation_time") or run.get("status_time"))
+    """When a run began (runs.run_first_seen), else its place in the sample index (creation or recording)."""
+    return _instant(run_first_seen(run) or str(run.get("sample_sk") or "").split("#")[0])
 
 
 def _instant(text: Any) -> str:
