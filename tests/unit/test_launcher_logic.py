@@ -467,6 +467,31 @@ def test_a_sheet_whose_batch_failed_validation_can_be_launched_again() -> None:
         assert env.emu.calls["StartRunBatch"] == 2
 
 
+def test_the_failed_first_batch_keeps_its_submission_after_the_sheet_is_relaunched() -> None:
+    """Seen: `autopilot batch show <B1>` (the batch the failure alarm names) showed the submission that started
+    it until the fixed sheet was uploaded again (launch attempt 2, batch B2): the one SUBMISSION#<id>/SUMMARY
+    item's batch-index keys moved to B2, so B1's view had no submission at all, and nothing said B1 was attempt
+    1 of that sheet. Now each launch attempt keeps its own record under its batch (SUBMISSION#<id>/ATTEMPT#<n>)."""
+    faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON", times=1)])
+    key = "submissions/cohort.csv"
+    with mock_aws(), launcher_env(faults=faults) as env:
+        # Given a sheet whose first batch failed validation as a whole
+        first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
+        assert first is not None and first.batch_id
+        env.emu.run_until_idle()
+        env.launcher.on_batch_failed(_failed_event(first.batch_id, "VALIDATION_EXCEPTION", "Invalid JSON"))  # type: ignore[arg-type]
+        # When the fixed sheet is launched again, as a new batch
+        second = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
+        assert second is not None and second.status == "SUBMITTED" and second.batch_id != first.batch_id
+        # Then each batch's view shows the submission, at the launch attempt that started that batch
+        shown = {batch: views.batch_view(env.repository, str(batch)).submission for batch in (first.batch_id,
+                                                                                            second.batch_id)}
+        seen = {b: s and (s["submission_id"], int(s.get("attempt", 1)), s["status"]) for b, s in shown.items()}
+        assert seen == {first.batch_id: (first.submission_id, 1, "FAILED"),
+                        second.batch_id: (first.submission_id, 2, "SUBMITTED")}, (
+            f"submission {first.submission_id} relaunched as batch {second.batch_id}: batch views show {seen}")
+
+
 def test_failed_batch_not_started_here_is_left_alone(env: LauncherEnv) -> None:
     result = env.launcher.on_batch_failed(_failed_event("7123456", "INTERNAL_SERVER_EXCEPTION", "x"))  # type: ignore[arg-type]
     assert (result.kind, result.action) == ("NOT_OURS", "NONE")

@@ -24,7 +24,9 @@ Items (pk / sk):
   BATCH#<batchId>  / REQUEST                             the StartRunBatch request (for resubmission / re-runs)
   BATCH#<batchId>  / WAITING_RERUN#<childId>#<childUuid> a member whose tags claim a place (a re-run, a root batch)
                                                          not (yet) proven (TTL; deleted once proven)
-  SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its batch
+  SUBMISSION#<id>  / SUMMARY                             a sample sheet submission and its current batch
+  SUBMISSION#<id>  / ATTEMPT#<attempt:04>                one launch attempt of it, filed under that attempt's
+                                                         batch (a relaunch leaves the failed batch its record)
   CACHE#<cacheId>  / PRUNE#<time>#<passId>               prune pass audit record
   LEASE#<name>     / LEASE                               transient leases / claims (TTL)
   COST#WORKFLOW#<workflowId> / DAY#<day>#RUN#<runId>#<uuid>   a run's cost line under its workflow and start day
@@ -109,6 +111,17 @@ def active_keys(kind: str, since: str, entity_id: str) -> dict[str, str]:
 
 def submission_pk(submission_id: str) -> str:
     return f"SUBMISSION#{submission_id}"
+
+
+def submission_attempt_sk(attempt: int) -> str:
+    return f"ATTEMPT#{attempt:04d}"
+
+
+def submission_batch_keys(batch_id: str, submission_id: str, attempt: int | None = None) -> dict[str, str]:
+    """Where a submission shows in its batch's view: the SUMMARY (no attempt) under its current batch, and
+    each launch attempt's record under that attempt's batch."""
+    suffix = f"#{submission_attempt_sk(attempt)}" if attempt is not None else ""
+    return {"batch_pk": batch_pk(batch_id), "batch_sk": f"SUBMISSION#{submission_id}{suffix}"}
 
 
 def cache_pk(cache_id: str) -> str:

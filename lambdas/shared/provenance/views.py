@@ -191,9 +191,23 @@ def batch_view(repository: ProvenanceRepository, batch_id: str) -> BatchView:
         items = items + [run for run in found if run is not None]
     view = BatchView(batch_id=batch_id)
     view.batches = sorted((i for i in items if i.get("entity") == "BATCH"), key=lambda i: i["batch_sk"])
-    view.submission = next((i for i in items if i.get("entity") == "SUBMISSION"), None)
+    view.submission = _submission(items)
     view.samples = {s: SampleOutcome(run_setting_id=s, attempts=a) for s, a in sorted(_attempts(items).items())}
     return view
+
+
+def _submission(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The submission that started this batch: its launch attempt's record here (the latest, should a batch
+    hold more), or the summary when it is of that same attempt (it carries later annotations). A summary alone
+    is one recorded before attempts had records."""
+    summary = next((i for i in items if i.get("entity") == "SUBMISSION"), None)
+    attempts = sorted((i for i in items if i.get("entity") == "SUBMISSION_ATTEMPT"),
+                      key=lambda i: int(i.get("attempt", 1)))
+    if not attempts:
+        return summary
+    if summary is not None and int(summary.get("attempt", 1)) == int(attempts[-1].get("attempt", 1)):
+        return summary
+    return attempts[-1]
 
 
 def sample_view(repository: ProvenanceRepository, sample: str) -> list[Attempt]:
