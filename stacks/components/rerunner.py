@@ -137,10 +137,20 @@ class Rerunner(Capability):
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
         # Settings files only: the launcher's (a batch's recorded s3UriSettings) and the follow-ups' (> 100 runs,
         # written under reruns/, where the HealthOmics service role reads settings). Never the sheets beside
-        # them, which name samples.
-        settings_bucket.grant_read(self.function, f"{LAUNCHER_SETTINGS_PREFIX}*")
-        settings_bucket.grant_read(self.function, f"{SETTINGS_PREFIX}*")
-        settings_bucket.grant_put(self.function, f"{SETTINGS_PREFIX}*")
+        # them, which name samples. By key only (rerunner/dal.py: GetObject, conditional PutObject): no List or
+        # GetBucket*, which grant_read adds on the bucket itself and would list the sheets' keys.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadSettingsFiles",
+            actions=["s3:GetObject"],
+            resources=[settings_bucket.arn_for_objects(f"{prefix}*")
+                       for prefix in (LAUNCHER_SETTINGS_PREFIX, SETTINGS_PREFIX)],
+        ))
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            sid="WriteFollowUpSettings", actions=["s3:PutObject"],
+            resources=[settings_bucket.arn_for_objects(f"{SETTINGS_PREFIX}*")],
+        ))
+        if settings_bucket.encryption_key:  # SSE-KMS objects: decrypt to read, a data key to write
+            settings_bucket.encryption_key.grant(self.function, "kms:Decrypt", "kms:GenerateDataKey")
 
         # A CANCELLED run was stopped by a person: never routed. A batch-level FAILED batch created no runs
         # (the launcher resubmits it): not routed either.
@@ -192,10 +202,6 @@ class Rerunner(Capability):
             f"read, the follow-ups' under {SETTINGS_PREFIX} read and written; never the submitted sheets.",
             wildcard_under(settings_bucket, f"/{LAUNCHER_SETTINGS_PREFIX}*"),
             wildcard_under(settings_bucket, f"/{SETTINGS_PREFIX}*"),
-            wildcard_action("s3:GetObject*"),
-            wildcard_action("s3:GetBucket*"),
-            wildcard_action("s3:List*"),
-            wildcard_action("s3:Abort*"),
         )
         acknowledge(
             self.scheduler_role,

@@ -1,0 +1,39 @@
+"""Grants no broader than what the functions' code calls (review G). The IAM Service Authorization Reference as
+cfn-lint ships it (tests/infrastructure/iam_reference.py) is the oracle for what a granted action authorizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infrastructure.cfn import as_list, getatt, policies_of_role, resources
+from tests.infrastructure.iam_reference import expand
+
+
+def _role(template: dict[str, Any], prefix: str) -> str:
+    (role,) = [lid for lid in resources(template, "AWS::IAM::Role") if lid.startswith(prefix)]
+    return role
+
+
+def _bucket(template: dict[str, Any], prefix: str) -> str:
+    (bucket,) = [lid for lid in resources(template, "AWS::S3::Bucket") if lid.startswith(prefix)]
+    return bucket
+
+
+def test_rerunner_cannot_list_the_submitted_sheets(template_dict: dict[str, Any]) -> None:
+    """Regression (review G, LOW): the re-runner only gets and puts settings files by key (lambdas/rerunner/dal.py:
+    GetObject, conditional PutObject; no List call in lambdas/rerunner), and its cdk-nag justification says "never
+    the submitted sheets". `settings_bucket.grant_read(prefix)` also granted s3:List* and s3:GetBucket* on the
+    submissions bucket itself (s3:ListBucket / ListBucketVersions authorize on the `bucket` resource type), so
+    the role could list every key under submissions/: the sheets' names, which labs make of sample/patient ids.
+    Now stacks/components/rerunner.py grants s3:GetObject on batch-settings/* and reruns/*, s3:PutObject on
+    reruns/* only."""
+    submissions = getatt(_bucket(template_dict, "StorageSubmissions"))
+    listing = set()
+    for statement in policies_of_role(template_dict, _role(template_dict, "RerunnerRole")):
+        if statement["Effect"] != "Allow" or submissions not in as_list(statement["Resource"]):
+            continue
+        for action in as_list(statement["Action"]):
+            if action.startswith("s3:"):
+                listing |= {info.action for info in expand(action)
+                            if "bucket" in info.resource_types and info.action.lower().startswith("s3:list")}
+    assert not listing, f"re-runner role may list the submissions bucket (sheet keys): {sorted(listing)}"
