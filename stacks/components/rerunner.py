@@ -68,6 +68,7 @@ class Rerunner(Capability):
         omics_service_role_arn: str,
         policy_json: str,
         max_concurrency: int,
+        run_cache_id: str,
         rerun_foreign_runs: bool = False,
     ) -> None:
         super().__init__(scope, construct_id, context)
@@ -133,7 +134,10 @@ class Rerunner(Capability):
             )
         )
         grant_pass_role(self.function, self.scheduler_role.role_arn, "scheduler.amazonaws.com", "PassSchedulerRole")
-        grant_omics(self.function, RERUNNER_OMICS_ACTIONS)
+        # The launcher's rule (stacks/components/launcher.py): runs this stack started carry its cache only, so
+        # StartRun on that cache by id; a foreign run (rerunForeignRuns) keeps its own cache: then any.
+        grant_omics(self.function, RERUNNER_OMICS_ACTIONS,
+                    names={"runCache": "*" if rerun_foreign_runs else run_cache_id})
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
         # Settings files only: the launcher's (a batch's recorded s3UriSettings) and the follow-ups' (> 100 runs,
         # written under reruns/, where the HealthOmics service role reads settings). Never the sheets beside
@@ -181,13 +185,15 @@ class Rerunner(Capability):
         role = role_of(self.function)
         acknowledge(
             role,
-            "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
-            "run's, its batch's, the workflow it used), so the re-runner's actions are scoped to this "
-            "account and region's run/*, runBatch/*, workflow/*, runGroup/* and runCache/* resources: "
-            "reads of one run or batch, StartRun/StartRunBatch (which need StartRun on each resource "
-            "they use) and tagging at start. ListRuns supports no resource-level permission (IAM Service "
-            "Authorization Reference), so it is granted on * (besides X-Ray's resource-less actions).",
-            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS if t != NO_RESOURCE_TYPE),
+            "HealthOmics run, batch, workflow and run group ids are chosen at run time (the failed run's, its "
+            "batch's, the workflow it used), so the re-runner's actions are scoped to this account and region's "
+            "run/*, runBatch/*, workflow/* and runGroup/* resources: reads of one run or batch, "
+            "StartRun/StartRunBatch (which need StartRun on each resource they use) and tagging at start; the run "
+            "cache is the stack's own, by its id, or under rerunForeignRuns any (a foreign run keeps its cache). "
+            "ListRuns supports no resource-level permission (IAM Service Authorization Reference), so it is "
+            "granted on * (besides X-Ray's resource-less actions).",
+            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS
+              if t != NO_RESOURCE_TYPE and (t != "runCache" or rerun_foreign_runs)),
             "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(

@@ -3,7 +3,10 @@ cfn-lint ships it (tests/infrastructure/iam_reference.py) is the oracle for what
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from tests.infrastructure.cfn import as_list, getatt, policies_of_role, resources
 from tests.infrastructure.iam_reference import expand
@@ -37,3 +40,26 @@ def test_rerunner_cannot_list_the_submitted_sheets(template_dict: dict[str, Any]
                 listing |= {info.action for info in expand(action)
                             if "bucket" in info.resource_types and info.action.lower().startswith("s3:list")}
     assert not listing, f"re-runner role may list the submissions bucket (sheet keys): {sorted(listing)}"
+
+
+@pytest.mark.parametrize("fixture", ["template_dict", "byo_template_dict"])  # rerunForeignRuns off, on
+def test_rerunner_starts_runs_only_with_the_stacks_run_cache(fixture: str, request: pytest.FixtureRequest) -> None:
+    """Regression (review G, LOW): without rerunForeignRuns (the default) the re-runner only re-runs runs this
+    stack started, and the launcher may attach only the stack's run cache (StartRun on runCache/<its id>,
+    stacks/components/launcher.py). The re-runner's RERUNNER_OMICS_ACTIONS (stacks/components/rerunner.py)
+    granted omics:StartRun on runCache/* in every configuration: it could attach any run cache of the account
+    (and have the service role write cache data to that cache's bucket). Now it follows the launcher's rule:
+    the stack's cache by id, any cache only under rerunForeignRuns (as the launcher then has)."""
+    template_dict = request.getfixturevalue(fixture)
+
+    def caches(role: str) -> set[str]:
+        found = set()
+        for statement in policies_of_role(template_dict, _role(template_dict, role)):
+            if "omics:StartRun" in as_list(statement["Action"]):
+                found |= {json.dumps(r, sort_keys=True) for r in as_list(statement["Resource"])
+                          if "runCache/" in json.dumps(r)}
+        return found
+
+    launcher, rerunner = caches("LauncherRole"), caches("RerunnerRole")
+    assert launcher and rerunner <= launcher, (
+        f"re-runner StartRun run caches {sorted(rerunner - launcher)} beyond the launcher's {sorted(launcher)}")
