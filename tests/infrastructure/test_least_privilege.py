@@ -63,3 +63,22 @@ def test_rerunner_starts_runs_only_with_the_stacks_run_cache(fixture: str, reque
     launcher, rerunner = caches("LauncherRole"), caches("RerunnerRole")
     assert launcher and rerunner <= launcher, (
         f"re-runner StartRun run caches {sorted(rerunner - launcher)} beyond the launcher's {sorted(launcher)}")
+
+
+def test_service_role_writes_the_run_cache_bucket_only_under_the_cache_prefix(template_dict: dict[str, Any]) -> None:
+    """Regression (review G, LOW): the stack's run cache lives under s3://<run cache bucket>/cache/
+    (stacks/components/omics_resources.py, so that the pruner's deletes and inventory cover the cache), and sheets
+    may never write outputs into a run-cache bucket (lambdas/launcher/policy.py); outputs go to the outputs
+    bucket. The created HealthOmics service role was nevertheless granted s3:PutObject (and GetObject) on
+    `<run cache bucket>/*`: any run could write anywhere in that bucket, outside the cache. Now both are on
+    `<run cache bucket>/cache/*`."""
+    cache = getatt(_bucket(template_dict, "StorageRunCache"))
+    whole = {"Fn::Join": ["", [cache, "/*"]]}
+    wide = [statement["Action"] for statement in
+            policies_of_role(template_dict, _role(template_dict, "OmicsServiceRole"))
+            if "s3:PutObject" in as_list(statement["Action"]) and whole in as_list(statement["Resource"])]
+    assert not wide, f"service role: {wide} on the whole run cache bucket (<bucket>/*), not <bucket>/cache/*"
+    cached = {"Fn::Join": ["", [cache, "/cache/*"]]}
+    objects = {action for statement in policies_of_role(template_dict, _role(template_dict, "OmicsServiceRole"))
+               if cached in as_list(statement["Resource"]) for action in as_list(statement["Action"])}
+    assert {"s3:GetObject", "s3:PutObject"} <= objects, objects  # the cache itself stays readable and writable
