@@ -96,6 +96,7 @@ class AutopilotStack(cdk.Stack):
             omics_service_role_arn=self.omics.service_role_arn,
             policy_json=config.rerun_policy_json,
             max_concurrency=config.rerunner_max_concurrency,
+            run_cache_id=self.omics.run_cache_id,
             rerun_foreign_runs=config.rerun_foreign_runs,
         )
 

@@ -11,8 +11,8 @@ from constructs import Construct
 class EncryptionKey(Construct):
     """A rotating CMK whose key policy lets the AWS services that write into our resources use it:
 
-    - EventBridge, to deliver events to the encrypted queues and to encrypt the event archive (both
-      statements are added by CDK: the SQS rule target and `events.Archive(kms_key=...)`);
+    - EventBridge, to deliver events to the encrypted queues (below) and to encrypt the event archive
+      (added by CDK: `events.Archive(kms_key=...)`);
     - CloudWatch Logs, to encrypt the function log groups (scoped by encryption context);
     - CloudWatch, to publish alarm notifications to the encrypted SNS topic.
     Identity principals (function roles, the HealthOmics service role) get access through grant_*.
@@ -58,6 +58,19 @@ class EncryptionKey(Construct):
                 sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        # EventBridge encrypts what it delivers to the consumer queues (the SQS guide's two actions). Only on
+        # aws:SourceAccount: naming the rules here would be a cycle (key -> rule -> queue -> key: the key policy
+        # is part of the key, CDK issue #11158). The gate is each queue's policy, which admits only its own rules
+        # (event_routing.ConsumerQueueTarget); this key serves no queue of another's.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeToDeliverToEncryptedQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )

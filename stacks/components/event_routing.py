@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.components.queue_consumer import QueueConsumer
@@ -18,6 +20,38 @@ RUN_STATUS_CHANGE = "Run Status Change"
 TASK_STATUS_CHANGE = "Task Status Change"
 RUNBATCH_STATUS_CHANGE = "RunBatch Status Change"
 RULE_METADATA_KEY = "OmicsAutopilot::Rule"
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+
+
+def admit_rule(queue: sqs.IQueue, rule: events.IRule) -> None:
+    """Lets EventBridge send to `queue` on behalf of `rule` only (aws:SourceArn), as CDK does for a DLQ."""
+    queue.add_to_resource_policy(iam.PolicyStatement(
+        sid=f"AllowEventRule{cdk.Names.node_unique_id(rule.node)}",
+        principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
+        actions=["sqs:SendMessage"],
+        resources=[queue.queue_arn],
+        conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+    ))
+
+
+@jsii.implements(events.IRuleTarget)
+class ConsumerQueueTarget:
+    """A rule target for a consumer's KMS-encrypted queue. CDK's `targets.SqsQueue` admits EventBridge on
+    aws:SourceAccount alone for an encrypted queue (its key policy would otherwise need the rule: a cycle), so
+    any rule of the account could put forged events on it; here the queue policy names the rule itself. The
+    key statement EventBridge needs is the stack key's (stacks/components/encryption.py)."""
+
+    def __init__(self, consumer: QueueConsumer) -> None:
+        self.consumer = consumer
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+        admit_rule(self.consumer.queue, rule)
+        admit_rule(self.consumer.dead_letter_queue, rule)  # events EventBridge cannot deliver
+        return events.RuleTargetConfig(
+            arn=self.consumer.queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.consumer.dead_letter_queue.queue_arn),
+            target_resource=self.consumer.queue,
+        )
 
 
 class EventRouting(Construct):
@@ -63,7 +97,7 @@ class EventRouting(Construct):
                 detail=dict(detail) if detail else None,
             ),
         )
-        rule.add_target(targets.SqsQueue(consumer.queue, dead_letter_queue=consumer.dead_letter_queue))
+        rule.add_target(ConsumerQueueTarget(consumer))
         cfn_rule = rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": consumer.consumer, "route": construct_id})

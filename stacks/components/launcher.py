@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.components.capability import Capability, CapabilityContext, role_of
-from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE
+from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, ConsumerQueueTarget
 from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
 from stacks.components.permissions import grant_omics, grant_pass_role
@@ -161,9 +160,7 @@ class SheetLauncher(Capability):
                 },
             ),
         )
-        self.sheet_rule.add_target(
-            targets.SqsQueue(self.consumer.queue, dead_letter_queue=self.consumer.dead_letter_queue)
-        )
+        self.sheet_rule.add_target(ConsumerQueueTarget(self.consumer))
         cfn_rule = self.sheet_rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": "launcher", "route": "SheetUploadedRule"})

@@ -87,7 +87,10 @@ class OmicsResources(Construct):
             ),
         )
         readable = (storage.submissions, storage.outputs, storage.run_cache)
-        writable = (storage.outputs, storage.run_cache)
+        # Runs touch the run-cache bucket only under the cache's own prefix: outputs go to the outputs bucket
+        # (launcher/policy.py refuses a run-cache bucket as an output location), and the pruner's deletes and
+        # inventory cover cache/ alone.
+        cache_objects = storage.run_cache.arn_for_objects(f"{RUN_CACHE_PREFIX}*")
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListStackBuckets",
@@ -99,14 +102,15 @@ class OmicsResources(Construct):
             iam.PolicyStatement(
                 sid="ReadInputsSettingsAndCache",
                 actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects("*") for bucket in readable],
+                resources=[storage.submissions.arn_for_objects("*"), storage.outputs.arn_for_objects("*"),
+                           cache_objects],
             )
         )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOutputsAndCache",
                 actions=["s3:PutObject"],
-                resources=[bucket.arn_for_objects("*") for bucket in writable],
+                resources=[storage.outputs.arn_for_objects("*"), cache_objects],
             )
         )
         role.add_to_policy(
@@ -156,8 +160,11 @@ class OmicsResources(Construct):
             role,
             "HealthOmics reads sample inputs and settings files and writes run outputs and cache "
             "entries under object keys chosen at run time (run ids, cache entry uuids), so object "
-            "actions are granted per stack bucket on <bucket>/*.",
-            *(wildcard_under(bucket, "/*") for bucket in readable),
+            "actions are granted per stack bucket on <bucket>/*, and on the run-cache bucket under its "
+            f"{RUN_CACHE_PREFIX} prefix only.",
+            wildcard_under(storage.submissions, "/*"),
+            wildcard_under(storage.outputs, "/*"),
+            wildcard_under(storage.run_cache, f"/{RUN_CACHE_PREFIX}*"),
         )
         acknowledge(
             role,

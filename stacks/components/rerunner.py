@@ -68,6 +68,7 @@ class Rerunner(Capability):
         omics_service_role_arn: str,
         policy_json: str,
         max_concurrency: int,
+        run_cache_id: str,
         rerun_foreign_runs: bool = False,
     ) -> None:
         super().__init__(scope, construct_id, context)
@@ -133,14 +134,27 @@ class Rerunner(Capability):
             )
         )
         grant_pass_role(self.function, self.scheduler_role.role_arn, "scheduler.amazonaws.com", "PassSchedulerRole")
-        grant_omics(self.function, RERUNNER_OMICS_ACTIONS)
+        # The launcher's rule (stacks/components/launcher.py): runs this stack started carry its cache only, so
+        # StartRun on that cache by id; a foreign run (rerunForeignRuns) keeps its own cache: then any.
+        grant_omics(self.function, RERUNNER_OMICS_ACTIONS,
+                    names={"runCache": "*" if rerun_foreign_runs else run_cache_id})
         grant_pass_role(self.function, omics_service_role_arn, "omics.amazonaws.com", "PassOmicsServiceRole")
         # Settings files only: the launcher's (a batch's recorded s3UriSettings) and the follow-ups' (> 100 runs,
         # written under reruns/, where the HealthOmics service role reads settings). Never the sheets beside
-        # them, which name samples.
-        settings_bucket.grant_read(self.function, f"{LAUNCHER_SETTINGS_PREFIX}*")
-        settings_bucket.grant_read(self.function, f"{SETTINGS_PREFIX}*")
-        settings_bucket.grant_put(self.function, f"{SETTINGS_PREFIX}*")
+        # them, which name samples. By key only (rerunner/dal.py: GetObject, conditional PutObject): no List or
+        # GetBucket*, which grant_read adds on the bucket itself and would list the sheets' keys.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadSettingsFiles",
+            actions=["s3:GetObject"],
+            resources=[settings_bucket.arn_for_objects(f"{prefix}*")
+                       for prefix in (LAUNCHER_SETTINGS_PREFIX, SETTINGS_PREFIX)],
+        ))
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            sid="WriteFollowUpSettings", actions=["s3:PutObject"],
+            resources=[settings_bucket.arn_for_objects(f"{SETTINGS_PREFIX}*")],
+        ))
+        if settings_bucket.encryption_key:  # SSE-KMS objects: decrypt to read, a data key to write
+            settings_bucket.encryption_key.grant(self.function, "kms:Decrypt", "kms:GenerateDataKey")
 
         # A CANCELLED run was stopped by a person: never routed. A batch-level FAILED batch created no runs
         # (the launcher resubmits it): not routed either.
@@ -171,13 +185,15 @@ class Rerunner(Capability):
         role = role_of(self.function)
         acknowledge(
             role,
-            "HealthOmics run, batch, workflow, run group and run cache ids are chosen at run time (the failed "
-            "run's, its batch's, the workflow it used), so the re-runner's actions are scoped to this "
-            "account and region's run/*, runBatch/*, workflow/*, runGroup/* and runCache/* resources: "
-            "reads of one run or batch, StartRun/StartRunBatch (which need StartRun on each resource "
-            "they use) and tagging at start. ListRuns supports no resource-level permission (IAM Service "
-            "Authorization Reference), so it is granted on * (besides X-Ray's resource-less actions).",
-            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS if t != NO_RESOURCE_TYPE),
+            "HealthOmics run, batch, workflow and run group ids are chosen at run time (the failed run's, its "
+            "batch's, the workflow it used), so the re-runner's actions are scoped to this account and region's "
+            "run/*, runBatch/*, workflow/* and runGroup/* resources: reads of one run or batch, "
+            "StartRun/StartRunBatch (which need StartRun on each resource they use) and tagging at start; the run "
+            "cache is the stack's own, by its id, or under rerunForeignRuns any (a foreign run keeps its cache). "
+            "ListRuns supports no resource-level permission (IAM Service Authorization Reference), so it is "
+            "granted on * (besides X-Ray's resource-less actions).",
+            *(wildcard_arn("omics", f"{t}/*") for t in RERUNNER_OMICS_ACTIONS
+              if t != NO_RESOURCE_TYPE and (t != "runCache" or rerun_foreign_runs)),
             "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(
@@ -192,10 +208,6 @@ class Rerunner(Capability):
             f"read, the follow-ups' under {SETTINGS_PREFIX} read and written; never the submitted sheets.",
             wildcard_under(settings_bucket, f"/{LAUNCHER_SETTINGS_PREFIX}*"),
             wildcard_under(settings_bucket, f"/{SETTINGS_PREFIX}*"),
-            wildcard_action("s3:GetObject*"),
-            wildcard_action("s3:GetBucket*"),
-            wildcard_action("s3:List*"),
-            wildcard_action("s3:Abort*"),
         )
         acknowledge(
             self.scheduler_role,

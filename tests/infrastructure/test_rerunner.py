@@ -68,7 +68,9 @@ def test_healthomics_permissions_are_exactly_what_the_code_calls(template_dict, 
         "omics:GetBatch": {f"{ARN}runBatch/*"},
         "omics:ListRunsInBatch": {f"{ARN}runBatch/*"},
         "omics:StartRunBatch": {f"{ARN}runBatch/*"},
-        "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup", "runCache")},
+        # the stack's run cache only (rerunForeignRuns off): the launcher's rule (test_least_privilege.py)
+        "omics:StartRun": {f"{ARN}{t}/*" for t in ("run", "workflow", "runGroup")}
+        | {f"{ARN}runCache/<{cache}.Id>" for cache in resources(template_dict, "AWS::Omics::RunCache")},
         "omics:TagResource": {f"{ARN}run/*", f"{ARN}runBatch/*"},
     }
 

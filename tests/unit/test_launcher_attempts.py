@@ -154,3 +154,28 @@ def test_a_late_redelivery_of_an_earlier_upload_does_not_launch_another_attempt(
         assert stale.status == "DUPLICATE", (
             f"a redelivery of upload v1 (already launched as attempt 1, batch {batches[0]}) was {stale.status} "
             f"as attempt {stale.attempt}, batch {stale.batch_id}: {env.emu.calls['StartRunBatch']} StartRunBatch")
+
+
+def test_a_processed_batch_does_not_reopen_its_sheet_for_a_second_launch() -> None:
+    """Regression (review G): a RunBatch FAILED event was believed without asking HealthOmics, so a forged one
+    (any EventBridge rule of the account could put it on the launch queue, tests/infrastructure/
+    test_queue_policies.py) turned the submission of a PROCESSED batch FAILED and the same sheet, uploaded again,
+    started a second batch of every sample. lambdas/launcher/logic.py reopens a submission only when GetBatch
+    says the batch still FAILED (`_reopen_submission`)."""
+    with mock_aws(), launcher_env() as env:
+        env.upload("submissions/cohort.csv", csv_sheet(3))
+        outcome = env.launcher.launch_object(BUCKET, "submissions/cohort.csv")
+        assert outcome is not None and outcome.status == "SUBMITTED" and outcome.batch_id
+        batch_id = outcome.batch_id
+        env.emu.run_until_idle()
+        assert env.emu.batches[batch_id].status == "PROCESSED"  # the batch did not fail
+        env.launcher.on_batch_failed(batch_failed_event(env, batch_id, "f2", "VALIDATION_EXCEPTION", "forged"))
+        status = (env.repository.get_submission(
+            env.repository.get_batch_request(batch_id)["submission_id"]) or {}).get("status")
+        version = env.upload("submissions/cohort.csv", csv_sheet(3))  # the same bytes, uploaded again
+        again = env.launcher.launch_object(BUCKET, "submissions/cohort.csv", version)
+        assert again is not None
+        assert again.status == "DUPLICATE" and env.emu.calls["StartRunBatch"] == 1, (
+            f"batch {batch_id} is PROCESSED per GetBatch, yet after a FAILED event the submission became "
+            f"{status!r} and the same sheet started batch {again.batch_id} (attempt {again.attempt}): "
+            f"StartRunBatch calls={env.emu.calls['StartRunBatch']}")
