@@ -22,10 +22,16 @@ DIGEST_CHUNK_BYTES = 256 * 1024
 
 
 def run_first_seen(summary: Mapping[str, Any]) -> str:
-    """When a run began: its creation time (GetRun), else when the stack started it, else its first recorded
-    event. Never its latest status time: a deleted run healed by a sweep would look newer than the run that
-    reused its id."""
+    """When a run began: its creation time (GetRun), else when the stack started it, else its earliest recorded
+    status (`first_seen_at`, read from its history by `run_summaries` / `runs_with_id`, never stored: a stored
+    first-seen time would depend on the order events arrive in). Never its latest status time: a deleted run
+    healed by a sweep would look newer than the run that reused its id."""
     return str(summary.get("creation_time") or summary.get("started_at") or summary.get("first_seen_at") or "")
+
+
+def _status_time(status_sk: str) -> str:
+    """The time in a status history sort key relative to its run: STATUS#<rank>#<time>#<status>."""
+    return status_sk.split("#")[2]
 
 
 def _run_order(summary: Mapping[str, Any]) -> tuple[str, str]:
@@ -101,7 +107,6 @@ class RunsMixin(RepositoryBase):
                                outcome_time=observation.event_time)
         if not deleted:
             update.sets.update(keys.active_keys("RUN", observation.event_time, run_id))
-        update.set_if_absent["first_seen_at"] = observation.event_time  # set once: orders runs sharing an id
         key = self.run_summary_key(run_id, run_uuid)
         result = self._ordered_update(key, observation.order, update, item=terminal or deleted)
         if deleted and result.applied and "active_pk" not in result.item and "details_recorded_at" not in result.item:
@@ -182,7 +187,6 @@ class RunsMixin(RepositoryBase):
             update.sets.update(self.run_index_keys(details))
         else:
             update.sets["unproven_claim"] = True
-        update.set_if_absent["first_seen_at"] = recorded_at  # a run enriched before any event was recorded
         if outcome in RUN_TERMINAL:  # set by the ordered event history; only fills a summary no event reached yet
             update.set_if_absent.update({"outcome": outcome, "status": outcome})
         if outcome == RunStatus.FAILED:
@@ -371,6 +375,11 @@ class RunsMixin(RepositoryBase):
                 for part in sorted(parts, key=lambda p: p[keys.SK]):
                     joined.update(part.get("resource_digests") or {})
                 summaries[run_uuid]["resource_digests"] = joined
+        for run_uuid, summary in summaries.items():
+            history = [str(i[keys.SK]) for i in grouped.get(run_uuid, []) if str(i[keys.SK]).startswith("STATUS#")]
+            if history:
+                summaries[run_uuid] = summary = {**summary, "first_seen_at": _status_time(min(history))}
+                grouped[run_uuid] = [summary if i[keys.SK] == keys.SUMMARY else i for i in grouped[run_uuid]]
         order = sorted(grouped, key=lambda u: _run_order(summaries.get(u, {})))
         return {u: sorted(grouped[u], key=lambda i: i[keys.SK]) for u in order}
 
@@ -383,7 +392,22 @@ class RunsMixin(RepositoryBase):
             ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id), ":prefix": keys.run_summary_sk("")}),
             ConsistentRead=True,
         ))
+        if len(items) > 1:  # runs sharing an id: those without a creation time are placed by their history
+            items = [item if run_first_seen(item) else {**item, **self._first_status(run_id, str(item["run_uuid"]))}
+                     for item in items]
         return sorted(items, key=_run_order)
+
+    def _first_status(self, run_id: str, run_uuid: str) -> dict[str, str]:
+        """`first_seen_at`: the time of a run's lowest-ranked recorded status (its history sorts by rank, then
+        time), one item read; none without a history."""
+        first = next(self._query(None, KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                                 ExpressionAttributeNames={"#pk": keys.PK, "#sk": keys.SK},
+                                 ExpressionAttributeValues=serialize({":pk": keys.run_pk(run_id),
+                                                                      ":prefix": keys.run_sk(run_uuid, "STATUS#")}),
+                                 ConsistentRead=True, Limit=1), None)
+        if first is None:
+            return {}
+        return {"first_seen_at": _status_time(str(first[keys.SK])[len(keys.run_sk(run_uuid, "")):])}
 
     def run_summary(self, run_id: str, run_uuid: str) -> dict[str, Any] | None:
         key = self.run_summary_key(run_id, run_uuid)
