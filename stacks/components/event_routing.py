@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
@@ -54,6 +54,11 @@ class ConsumerQueueTarget:
         )
 
 
+def consumer_queue_target(consumer: QueueConsumer) -> events.IRuleTarget:
+    """`ConsumerQueueTarget` as the rule target it is (jsii.implements declares it to jsii, not to type checkers)."""
+    return cast(events.IRuleTarget, ConsumerQueueTarget(consumer))
+
+
 class EventRouting(Construct):
     """Rules live on the default bus (HealthOmics publishes nowhere else). Each rule targets one
     consumer queue; events EventBridge cannot deliver go to that consumer's DLQ, so a redrive of the
@@ -97,7 +102,7 @@ class EventRouting(Construct):
                 detail=dict(detail) if detail else None,
             ),
         )
-        rule.add_target(ConsumerQueueTarget(consumer))
+        rule.add_target(consumer_queue_target(consumer))
         cfn_rule = rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": consumer.consumer, "route": construct_id})

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.components.capability import Capability, CapabilityContext, role_of
-from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, ConsumerQueueTarget
+from stacks.components.event_routing import RULE_METADATA_KEY, RUNBATCH_STATUS_CHANGE, consumer_queue_target
 from stacks.components.lambda_factory import FunctionSpec
 from stacks.components.nag import acknowledge, wildcard_action, wildcard_arn, wildcard_under
 from stacks.components.permissions import grant_omics, grant_pass_role
@@ -160,7 +160,7 @@ class SheetLauncher(Capability):
                 },
             ),
         )
-        self.sheet_rule.add_target(ConsumerQueueTarget(self.consumer))
+        self.sheet_rule.add_target(consumer_queue_target(self.consumer))
         cfn_rule = self.sheet_rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
         cfn_rule.add_metadata(RULE_METADATA_KEY, {"consumer": "launcher", "route": "SheetUploadedRule"})
