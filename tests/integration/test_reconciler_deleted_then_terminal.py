@@ -43,6 +43,17 @@ def _rerun_get_run(status: str) -> dict[str, Any]:
         TAG_ROOT_RUN_UUID: "uuid-3000001", "autopilot:attempt": "2"})
 
 
+def _deleted_first_then(recorder: Any, stub: Stubber, terminal: str, *, sweep: bool) -> None:
+    """The re-run ended (`terminal`) and was deleted; its DELETED event arrives first, then (when `sweep`) a sweep
+    30 min later enriches the deleted run from GetRun, then the delayed terminal event arrives."""
+    recorder.record(parse_omics_event(run_event("3000002", "DELETED", T0 + timedelta(hours=3))))
+    stub.add_response("get_run", _rerun_get_run("DELETED"), {"id": "3000002"})
+    stub.add_response("list_run_tasks", {"items": []}, {"id": "3000002"})
+    if sweep:
+        Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=4))
+    recorder.record(parse_omics_event(run_event("3000002", terminal, T0 + timedelta(hours=2, minutes=50))))
+
+
 def test_a_completed_rerun_whose_deleted_event_came_first_settles_its_parent_even_if_a_sweep_ran_between(
         table_name: str, omics: tuple[Any, Stubber]) -> None:
     """A user sees the parent run's failure still listed as unresolved (UnresolvedFailures gauge, `failures`
@@ -51,14 +62,7 @@ def test_a_completed_rerun_whose_deleted_event_came_first_settles_its_parent_eve
     the intervening sweep (as before b047cb3) the same events settle the parent."""
     client, stub = omics
     recorder = _rerun_of_a_failed_run(table_name, client, stub)
-    # The re-run completed, then was deleted; its DELETED event arrives first, its COMPLETED event is delayed
-    recorder.record(parse_omics_event(run_event("3000002", "DELETED", T0 + timedelta(hours=3))))
-    # A sweep (30 min later) enriches the deleted run from GetRun
-    stub.add_response("get_run", _rerun_get_run("DELETED"), {"id": "3000002"})
-    stub.add_response("list_run_tasks", {"items": []}, {"id": "3000002"})
-    Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=4))
-    # Then the delayed COMPLETED event arrives
-    recorder.record(parse_omics_event(run_event("3000002", "COMPLETED", T0 + timedelta(hours=2, minutes=50))))
+    _deleted_first_then(recorder, stub, "COMPLETED", sweep=True)
     summary = recorder.repository.run_summary("3000002", "uuid-3000002") or {}
     assert summary.get("outcome") == "COMPLETED"
     unresolved = [f["run_id"] for f in recorder.repository.unresolved_failures()]
@@ -72,10 +76,7 @@ def test_control_without_the_sweep_the_same_events_settle_the_parent(
     """The same events with no sweep between them: the parent's failure is settled (this passes)."""
     client, stub = omics
     recorder = _rerun_of_a_failed_run(table_name, client, stub)
-    recorder.record(parse_omics_event(run_event("3000002", "DELETED", T0 + timedelta(hours=3))))
-    stub.add_response("get_run", _rerun_get_run("DELETED"), {"id": "3000002"})
-    stub.add_response("list_run_tasks", {"items": []}, {"id": "3000002"})
-    recorder.record(parse_omics_event(run_event("3000002", "COMPLETED", T0 + timedelta(hours=2, minutes=50))))
+    _deleted_first_then(recorder, stub, "COMPLETED", sweep=False)
     assert recorder.repository.unresolved_failures() == []
 
 
@@ -85,11 +86,7 @@ def test_a_failed_rerun_whose_deleted_event_came_first_is_itself_unresolved_afte
     unresolved one (as when its FAILED event comes first)."""
     client, stub = omics
     recorder = _rerun_of_a_failed_run(table_name, client, stub)
-    recorder.record(parse_omics_event(run_event("3000002", "DELETED", T0 + timedelta(hours=3))))
-    stub.add_response("get_run", _rerun_get_run("DELETED"), {"id": "3000002"})
-    stub.add_response("list_run_tasks", {"items": []}, {"id": "3000002"})
-    Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=4))
-    recorder.record(parse_omics_event(run_event("3000002", "FAILED", T0 + timedelta(hours=2, minutes=50))))
+    _deleted_first_then(recorder, stub, "FAILED", sweep=True)
     assert [f["run_id"] for f in recorder.repository.unresolved_failures()] == ["3000002"]
     # A duplicate of the FAILED event changes nothing
     recorder.record(parse_omics_event(run_event("3000002", "FAILED", T0 + timedelta(hours=2, minutes=50))))

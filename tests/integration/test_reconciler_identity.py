@@ -60,33 +60,31 @@ def test_a_stale_run_whose_id_now_names_another_run_is_healed_to_deleted() -> No
         assert repository.active_since_before("RUN", "~") == []
 
 
-def test_run_show_without_a_uuid_is_the_run_that_now_carries_the_id_not_the_deleted_one_healed_later() -> None:
+def test_run_show_without_a_uuid_is_the_run_that_now_carries_the_id_not_the_deleted_one_healed_later(
+        table_name: str, omics: tuple[Any, Stubber]) -> None:
     """Seen: run 960 (uuid-a) seen RUNNING, then deleted (its DELETED event lost) and id 960 given to uuid-b,
     RUNNING and recorded; the sweep healed uuid-a to DELETED, timed at the sweep. Runs sharing an id were
     ordered by creation time or else their latest status time, so the healed uuid-a sorted after uuid-b:
     `autopilot run show 960` (the latest run that carried the id) showed the deleted run, and the runs of id 960
     ("oldest first") were listed newest first."""
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
-        omics = boto3.client("omics", region_name="us-east-1")
-        with Stubber(omics) as stub:
-            recorder = Recorder(repository, omics=lambda: omics)
-            # Given uuid-a seen RUNNING, and uuid-b, which took its id, seen RUNNING 45 minutes later
-            for uuid, when in (("uuid-a", T0), ("uuid-b", T0 + timedelta(minutes=45))):
-                event = run_event("960", "RUNNING", when)
-                event["detail"]["uuid"] = uuid
-                event["id"] = f"evt-{uuid}"
-                repository.put_items(recorder.record(parse_omics_event(event)).history)
-            # When a sweep heals uuid-a to DELETED (GetRun 960 answers uuid-b)
-            stub.add_response("get_run", get_run_response("960", "RUNNING", uuid="uuid-b"), {"id": "960"})
-            Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
-        # Then `run show 960` is uuid-b, and the runs of id 960 are in the order they began
-        shown = run_view(repository, "960")
-        order = [(v.run_uuid, v.status) for v in run_views(repository, "960")]
-        assert order == [("uuid-a", "DELETED"), ("uuid-b", "RUNNING")], f"runs of id 960, oldest first: {order}"
-        assert shown is not None and (shown.run_uuid, shown.status) == ("uuid-b", "RUNNING"), (
-            f"`run show 960` answers {shown.run_uuid if shown else None} ({shown.status if shown else None})")
+    client, stub = omics
+    repository = ProvenanceRepository(table_name, boto3.client("dynamodb"))
+    recorder = Recorder(repository, omics=lambda: client)
+    # Given uuid-a seen RUNNING, and uuid-b, which took its id, seen RUNNING 45 minutes later
+    for uuid, when in (("uuid-a", T0), ("uuid-b", T0 + timedelta(minutes=45))):
+        event = run_event("960", "RUNNING", when)
+        event["detail"]["uuid"] = uuid
+        event["id"] = f"evt-{uuid}"
+        repository.put_items(recorder.record(parse_omics_event(event)).history)
+    # When a sweep heals uuid-a to DELETED (GetRun 960 answers uuid-b)
+    stub.add_response("get_run", get_run_response("960", "RUNNING", uuid="uuid-b"), {"id": "960"})
+    Reconciler(recorder, stale_after=timedelta(minutes=30)).sweep(T0 + timedelta(hours=1))
+    # Then `run show 960` is uuid-b, and the runs of id 960 are in the order they began
+    shown = run_view(repository, "960")
+    order = [(v.run_uuid, v.status) for v in run_views(repository, "960")]
+    assert order == [("uuid-a", "DELETED"), ("uuid-b", "RUNNING")], f"runs of id 960, oldest first: {order}"
+    assert shown is not None and (shown.run_uuid, shown.status) == ("uuid-b", "RUNNING"), (
+        f"`run show 960` answers {shown.run_uuid if shown else None} ({shown.status if shown else None})")
 
 
 def test_a_run_whose_terminal_event_was_lost_before_its_deleted_event_is_enriched_by_a_sweep(

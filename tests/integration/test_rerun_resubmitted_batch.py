@@ -6,11 +6,24 @@ requestId. The emulator's default answer is a new batch (FaultPlan.batch_resubmi
 
 from __future__ import annotations
 
+from typing import Any
+
 from sandbox.omics import BatchFault, FaultPlan, RunFault
 from shared.batch_submit import NEW_BATCH, resubmit_batch
 from shared.provenance.views import batch_view
 
 pytest_plugins = ["tests.integration.rerun_harness"]  # the `make` fixture
+
+
+def _resubmitted(h: Any, failed: str) -> Any:
+    """`failed` resubmitted as the guide says (same request, same requestId), and the account run until quiet."""
+    recorded = h.repository.get_batch_request(failed)
+    assert recorded is not None
+    result = resubmit_batch(h.omics, h.repository, failed, recorded, root_batch_id=failed, attempt=0,
+                            reason="INTERNAL_SERVER_EXCEPTION", sleep=lambda _: None, now=h.clock.now)
+    assert result.answer == NEW_BATCH
+    h.run()
+    return result
 
 
 def test_the_original_batch_reaches_the_runs_of_its_resubmission_and_their_reruns(make) -> None:
@@ -24,12 +37,7 @@ def test_the_original_batch_reaches_the_runs_of_its_resubmission_and_their_rerun
     h.run()
     assert h.emulator.batches[failed].status == "FAILED"
     # When it is resubmitted as the guide says (same request, same requestId) and the account runs on
-    recorded = h.repository.get_batch_request(failed)
-    assert recorded is not None
-    result = resubmit_batch(h.omics, h.repository, failed, recorded, root_batch_id=failed, attempt=0,
-                            reason="INTERNAL_SERVER_EXCEPTION", sleep=lambda _: None, now=h.clock.now)
-    assert result.answer == NEW_BATCH
-    h.run()
+    result = _resubmitted(h, failed)
     # Then the re-runner followed the new batch up (it is the stack's own: linked, request recorded)
     (follow_up,) = h.follow_ups(result.batch_id)
     assert [e.run_setting_id for e in follow_up.entries] == ["s1"]
@@ -50,12 +58,7 @@ def test_the_original_batch_keeps_its_members_runs_after_one_run_id_is_reused_by
     h.emulator.reuse_deleted_run_ids = True
     failed = h.start_batch(["s0", "s1"])
     h.run()
-    recorded = h.repository.get_batch_request(failed)
-    assert recorded is not None
-    result = resubmit_batch(h.omics, h.repository, failed, recorded, root_batch_id=failed, attempt=0,
-                            reason="INTERNAL_SERVER_EXCEPTION", sleep=lambda _: None, now=h.clock.now)
-    assert result.answer == NEW_BATCH
-    h.run()
+    result = _resubmitted(h, failed)
     # When s0's run is deleted and its id taken by a standalone run of another sample, which completes
     member = next(e for e in h.emulator.batches[result.batch_id].entries if e.run_setting_id == "s0")
     h.omics.delete_run(id=member.run_id)
