@@ -7,11 +7,17 @@ batch and finished no enrichment, with minutes left. Found by review D. Now only
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
+import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.retries import bucket
 from reconciler.logic import Reconciler
 
 from shared.events import parse_omics_event
@@ -36,11 +42,49 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
                        _Raw(json.dumps(body).encode()))
 
 
-def test_a_throttled_list_runs_through_the_bounded_client_still_reconciles_the_stale_batch(table_name: str) -> None:
+class _FakeTime:
+    """One clock for every wait a throttled call makes: botocore's retry back-off (endpoint), its adaptive
+    client-side rate limiter (clock and condition wait), and the bounded client's deadline. Each wait moves the
+    clock instead of sleeping, so the call runs out of its 15 s budget exactly as it would, in no real time."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+        self.slept = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        # at least a microsecond, as any real wait takes: botocore's token bucket can be left a rounding error
+        # short of a token, and a wait too small to move the clock would then loop for ever
+        seconds = max(seconds, 1e-6)
+        self.now += seconds
+        self.slept += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> _FakeTime:
+    fake = _FakeTime()
+
+    class _Condition(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            fake.sleep(timeout or 0.0)
+            return False
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=fake.sleep))
+    monkeypatch.setattr(bucket.Clock, "sleep", lambda _self, amount: fake.sleep(amount))
+    monkeypatch.setattr(bucket.Clock, "current_time", lambda _self: fake.clock())
+    monkeypatch.setattr(bucket, "threading", SimpleNamespace(Lock=threading.Lock, Condition=_Condition))
+    return fake
+
+
+def test_a_throttled_list_runs_through_the_bounded_client_still_reconciles_the_stale_batch(
+        table_name: str, fake_time: _FakeTime) -> None:
     """What an operator sees: while ListRuns is throttled (10 TPS shared by every function, guide §5), each sweep
     records stopped_early and heals no batch (here a batch whose INPROGRESS event was lost), though only one call
     failed and the invocation had its whole time left."""
-    client = omics_client(100.0, region_name=REGION, count=lambda *_: None)
+    client = omics_client(100.0, region_name=REGION, count=lambda *_: None, clock=fake_time.clock,
+                          sleep=fake_time.sleep)
     calls: list[str] = []
 
     def answer(request: Any, **_: Any) -> AWSResponse:
@@ -65,7 +109,7 @@ def test_a_throttled_list_runs_through_the_bounded_client_still_reconciles_the_s
 
     report = Reconciler(recorder, stale_after=timedelta(minutes=30), list_runs_above=1).sweep(T0 + timedelta(hours=1))
 
-    assert "ListRuns" in calls
+    assert calls.count("ListRuns") > 1 and fake_time.slept > 0  # retried, backing off, until its budget ran out
     assert [(h.kind, h.entity_id, h.status) for h in report.healed] == [("BATCH", "b6", "INPROGRESS")], (
         f"a throttled ListRuns (calls {calls}) stopped the sweep: stopped_early={report.stopped_early}, "
         f"healed {report.healed}, batch b6 still {(repository.get_item('BATCH#b6', 'SUMMARY') or {}).get('status')}")
