@@ -353,6 +353,52 @@ def _table_delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
     return item
 
 
+class _UpdateWithoutImages:
+    """The backend as moto's UpdateItem handler sees it when the request asks for no attributes back
+    (ReturnValues NONE, the default): the handler deep-copies the stored item and renders it as JSON before the
+    update, renders the updated item after it, and compares the two, only to drop all of it from the answer.
+    Here the same backend calls are made (their refusals are the handler's), and what they return for those
+    images is an item without attributes; the answer is the same ConsumedCapacity alone."""
+
+    class _NoAttributes:
+        @staticmethod
+        def to_json() -> dict[str, Any]:
+            return {"Attributes": {}}
+
+    def __init__(self, backend: DynamoDBBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def get_item(self, *args: Any, **kwargs: Any) -> None:
+        self._backend.get_item(*args, **kwargs)
+
+    def update_item(self, *args: Any, **kwargs: Any) -> Any:
+        self._backend.update_item(*args, **kwargs)
+        return self._NoAttributes
+
+
+_without_images: ContextVar[bool] = ContextVar("moto_speedups_update_without_images", default=False)
+_original_handler_update_item = moto_dynamodb_responses.DynamoHandler.update_item
+_original_handler_backend: property = moto_dynamodb_responses.DynamoHandler.dynamodb_backend  # type: ignore[assignment]
+
+
+def _handler_update_item(self: Any) -> Any:
+    if self.body.get("ReturnValues", "NONE") != "NONE":
+        return _original_handler_update_item(self)
+    token = _without_images.set(True)
+    try:
+        return _original_handler_update_item(self)
+    finally:
+        _without_images.reset(token)
+
+
+def _handler_backend(self: Any) -> Any:
+    backend = _original_handler_backend.fget(self)  # type: ignore[misc]
+    return _UpdateWithoutImages(backend) if _without_images.get() else backend
+
+
 def _backend_update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any,
                          **kwargs: Any) -> Any:
     """moto's UpdateItem changes the stored item in place (also when it then refuses the update, e.g. an
@@ -1586,6 +1632,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
+        stack.enter_context(mock.patch.object(moto_dynamodb_responses.DynamoHandler, "update_item",
+                                              _handler_update_item))
+        stack.enter_context(mock.patch.object(moto_dynamodb_responses.DynamoHandler, "dynamodb_backend",
+                                              property(_handler_backend)))
         stack.enter_context(mock.patch.object(ResponseSerializer, "get_value", _serializer_get_value))
         stack.enter_context(mock.patch.object(SigV4Auth, "signature", _signature))
         stack.enter_context(mock.patch.object(EventAliaser, "__init__", _aliaser_init))

@@ -1324,6 +1324,23 @@ def _old_images_scenario() -> list[Any]:
         out.append(_call(lambda t=table: ddb.update_item(TableName=t, Key={"pk": {"S": "new"}}, ReturnValues="ALL_OLD",
                                                          UpdateExpression="SET a = :a",
                                                          ExpressionAttributeValues={":a": {"S": "x"}})))
+        # refusals without ReturnValues (NONE, the default: moto's handler images no item then, under speedups)
+        refused: list[dict[str, Any]] = [
+            {"Key": {"pk": {"N": "1"}}, "UpdateExpression": "SET a = :a"},  # the key's type is not the table's
+            {"Key": {"pk": {"S": "k"}, "sk": {"S": "x"}}, "UpdateExpression": "SET a = :a"},  # not the key schema
+            {"Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET a = :a", "ConditionExpression": "n = :a",
+             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},  # a failed condition, the old item in the error
+            {"Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET a = :a", "ExpressionAttributeValues": {
+                ":a": {"S": "x"}, ":unused": {"S": "y"}}},
+            {"Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET m.absent.deeper = :a"},
+            {"Key": {"pk": {"S": "k"}}, "UpdateExpression": "SET a = :a", "ReturnValues": "SOMETIMES"},
+        ]
+        for args in refused:
+            call = {"TableName": table, "ExpressionAttributeValues": {":a": {"S": "x"}}, **args}
+            out.append(_call(lambda call=call: ddb.update_item(**call)))
+        out.append(_call(lambda: ddb.update_item(TableName="no-such-table", Key={"pk": {"S": "k"}},
+                                                 UpdateExpression="SET a = :a",
+                                                 ExpressionAttributeValues={":a": {"S": "x"}})))
         out.append(_call(lambda t=table: ddb.get_item(TableName=t, Key={"pk": {"S": "k"}})))
         if stream:  # the stream's records as moto keeps them (moto serves no DynamoDB Streams API here)
             from moto.dynamodb.models import dynamodb_backends
