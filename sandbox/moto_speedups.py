@@ -71,6 +71,10 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   then rebuilds the service's URL table to match it again; the service and handler of a URL are found once
   (moto's passthrough and allow-list checks and its backend lookup still run for every request), and so is a
   URL no service matches (the HealthOmics emulator's: moto answers 404, the emulator's hook answered first).
+- Every response: moto writes its request id into the body's `<RequestId>` element (XML answers) with a
+  regular expression whose look-behind is tried at every character of every body, JSON answers included
+  (~0.4 ms per 100 KB: a 1 MB DynamoDB page ~1.5 ms); a text body without `<RequestId>` cannot match, so it is
+  left as it is without the search (the request id is drawn and set in the header as moto does).
 - Every request: moto turns each request into a werkzeug Request through werkzeug's EnvironBuilder (headers
   objects, URL parsing and IRI quoting each time); for a request with a body, the environ's URL part is built
   by werkzeug once per URL and the rest (body, length, content type, headers) as the builder lays it out.
@@ -1188,6 +1192,21 @@ def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
     return request_id
 
 
+_original_enrich_response: Any = moto_core_responses.BaseResponse._enrich_response
+
+
+def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """moto's `BaseResponse._enrich_response`: the status header as text, a request id drawn and set in the
+    headers, and written into the body's `<RequestId>` element. A text body without that tag is what moto's
+    substitution (which looks behind for it) returns unchanged, so the search is skipped; anything else is moto's."""
+    if type(body) is not str or "<RequestId>" in body:
+        return _original_enrich_response(headers, body)  # type: ignore[no-any-return]
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    moto_core_responses.gen_amzn_requestid_long(headers)
+    return headers, body
+
+
 # ------------------------------------------------------------------ SQS receive and delete
 def _generate_receipt_handle() -> str:
     """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
@@ -1626,6 +1645,8 @@ def speedups() -> Iterator[None]:
                                               _method_names_from_class))
         stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
                                               _gen_amzn_requestid_long))
+        stack.enter_context(mock.patch.object(moto_core_responses.BaseResponse, "_enrich_response",
+                                              staticmethod(_enrich_response)))
         stack.enter_context(mock.patch.object(Item, "size", _item_size))
         stack.enter_context(mock.patch.object(table_module, "copy", _TableModuleCopy()))
         stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _parse_json_structure))

@@ -1141,6 +1141,51 @@ def test_every_request_finds_moto_s_action_methods_and_gets_a_request_id_of_moto
     assert len(set(request_ids)) == 3
 
 
+def _enriched(bodies: list[Any]) -> list[Any]:
+    """moto's response enrichment of each body (with and without a status header), request ids drawn in turn."""
+    from moto.core.responses import BaseResponse
+
+    drawn = iter(range(100))
+
+    def request_id(headerdict: dict[str, Any] | None = None) -> str:
+        value = f"id{next(drawn):050d}"
+        if headerdict is not None:
+            headerdict["x-amzn-requestid"] = value
+        return value
+
+    with mock.patch("moto.core.responses.gen_amzn_requestid_long", request_id):
+        return [BaseResponse._enrich_response(headers, body) for body in bodies
+                for headers in ({"status": 200, "content-type": "text/xml"}, {})]
+
+
+def test_responses_are_enriched_as_moto_enriches_them() -> None:
+    """Given response bodies of every kind moto hands over (XML with a RequestId element, JSON text, JSON text
+    naming the tag without its end, empty text, a 1 MB page, bytes, none), when moto's response enrichment
+    runs on them with the fast path (the search for `<RequestId>` skipped where the tag is absent), then every
+    header and body equals plain moto's, with the same request ids; and through a client, the request id of an
+    XML answer (SNS: read from the body) and of a JSON one (DynamoDB: from the header) is the header's."""
+    from moto.core.responses import BaseResponse
+
+    bodies = ["<R><ResponseMetadata><RequestId>old</RequestId></ResponseMetadata></R>",
+              '{"Items": [{"pk": {"S": "P"}}], "Count": 1}', '{"message": "<RequestId> without its end"}', "",
+              json.dumps({"Items": [{"big": {"S": "x" * 1_000_000}}]}), b"<RequestId>old</RequestId>", None]
+
+    def client_request_ids() -> list[bool]:
+        metadata = [boto3.client("sns", region_name=REGION).list_topics()["ResponseMetadata"],
+                    boto3.client("dynamodb", region_name=REGION).list_tables()["ResponseMetadata"]]
+        return [m["RequestId"] == m["HTTPHeaders"]["x-amzn-requestid"] for m in metadata]
+
+    with mock_aws():
+        plain = _enriched(bodies), client_request_ids()
+    with mock_aws(), speedups():
+        assert BaseResponse._enrich_response is moto_speedups._enrich_response  # the fast path answered
+        fast = _enriched(bodies), client_request_ids()
+
+    assert fast == plain
+    assert plain[0][0][1] == f"<R><ResponseMetadata><RequestId>id{0:050d}</RequestId></ResponseMetadata></R>"
+    assert plain[1] == [True, True]
+
+
 def _query_results_scenario() -> list[Any]:
     """Queries whose results moto copies, projects, filters and sizes: pages cut by the 1 MB limit, an
     INCLUDE index, projections of nested paths; then the stored items are read back unchanged."""

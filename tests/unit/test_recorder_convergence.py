@@ -3,19 +3,21 @@ SQS batches they arrive in (the recorder's handler writes a batch's history item
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
 from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.recorder import Recorder
+from tests.conftest import offline_aws
 from tests.factories import batch_event, create_provenance_table, get_run_response, run_lifecycle, sqs_batches
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -61,29 +63,42 @@ EVENTS = _events()
 VOLATILE = {"details_recorded_at", "recorded_at", "members_recorded_at"}
 
 
-def _final_items(order: list[int], batch_sizes: list[int] | None = None,
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    """One moto context for the module's examples (entering moto, a new default session and client, the table's
+    first creation in a fresh backend: ~0.1 s an example). Each play creates its table in a backend that holds
+    no table, checks it, and deletes the table after (moto drops the table object with its items; the fast
+    paths index a new table object afresh), so each starts from an empty table as in a fresh context."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        offline_aws(monkeypatch)
+        with mock_aws(), speedups():
+            yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+def _final_items(client: Any, order: list[int], batch_sizes: list[int] | None = None,
                  ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
-    with mock_aws(), speedups():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        repository = ProvenanceRepository(create_provenance_table(client), client)
+    assert client.list_tables()["TableNames"] == []  # nothing left by an earlier play
+    repository = ProvenanceRepository(create_provenance_table(client), client)
+    try:
         omics = FakeOmics()
         recorder = Recorder(repository, omics=lambda: omics, now=lambda: T0)
         for batch in sqs_batches(order, batch_sizes or [1]):
             history = [item for index in batch for item in recorder.record(parse_omics_event(EVENTS[index])).history]
             repository.put_items(history)  # the handler's flush, once per batch
         items = client.scan(TableName=repository.table_name)["Items"]
-        from shared.provenance.repository import deserialize
-        final = {}
-        for raw in items:
-            item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
-            final[(item["pk"], item["sk"])] = item
-        return final, omics.calls
+    finally:
+        client.delete_table(TableName=repository.table_name)
+    final = {}
+    for raw in items:
+        item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
+        final[(item["pk"], item["sk"])] = item
+    return final, omics.calls
 
 
-@functools.cache
-def _baseline() -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+@pytest.fixture(scope="module")
+def baseline(dynamodb: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
     """The events in order, recorded once where this module runs (not at each xdist worker's collection)."""
-    return _final_items(list(range(len(EVENTS))))
+    return _final_items(dynamodb, list(range(len(EVENTS))))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,19 +107,21 @@ def _baseline() -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
     lambda extra: st.permutations(list(range(len(EVENTS))) + extra[: len(EVENTS)])),
        st.one_of(st.just([1]),  # one event a batch, history written before the next: about half the examples
                  st.lists(st.integers(min_value=1, max_value=2 * len(EVENTS)), min_size=1, max_size=8)))
-def test_any_permutation_with_duplicates_converges(order: list[int], batch_sizes: list[int]) -> None:
-    final, calls = _final_items(order, batch_sizes)
-    baseline, baseline_calls = _baseline()
-    assert final == baseline
+def test_any_permutation_with_duplicates_converges(
+        dynamodb: Any, baseline: tuple[dict[tuple[str, str], dict[str, Any]], list[str]],
+        order: list[int], batch_sizes: list[int]) -> None:
+    final, calls = _final_items(dynamodb, order, batch_sizes)
+    baseline_items, baseline_calls = baseline
+    assert final == baseline_items
     # HealthOmics is asked once per run and once per batch, whatever the order and duplication.
     assert sorted(calls) == sorted(baseline_calls)
 
 
-def test_baseline_is_what_the_events_say() -> None:
-    baseline, baseline_calls = _baseline()
-    summary_1 = baseline[("RUN#1", "SUMMARY#uuid-1")]
-    summary_2 = baseline[("RUN#2", "SUMMARY#uuid-2")]
+def test_baseline_is_what_the_events_say(baseline: tuple[dict[tuple[str, str], dict[str, Any]], list[str]]) -> None:
+    items, baseline_calls = baseline
+    summary_1 = items[("RUN#1", "SUMMARY#uuid-1")]
+    summary_2 = items[("RUN#2", "SUMMARY#uuid-2")]
     assert summary_1["status"] == "COMPLETED" and "unresolved_pk" not in summary_1
     assert summary_2["status"] == "FAILED" and summary_2["unresolved_pk"] == "UNRESOLVED"
-    assert baseline[("BATCH#B1", "SUMMARY")]["status"] == "PROCESSED"
+    assert items[("BATCH#B1", "SUMMARY")]["status"] == "PROCESSED"
     assert sorted(baseline_calls) == ["GetRun", "GetRun", "ListRunTasks", "ListRunTasks", "ListRunsInBatch"]

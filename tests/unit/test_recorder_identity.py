@@ -8,11 +8,13 @@ runs, so a run and a deleted run can have the same run ID"; the run uuid tells t
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +25,7 @@ from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.provenance.views import run_view, run_views
 from shared.recorder import Recorder
+from tests.conftest import offline_aws
 from tests.factories import create_provenance_table, get_run_response, run_event, run_lifecycle, sqs_batches
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -74,36 +77,55 @@ class TruthOmics:
         return _Paginator()
 
 
-def _play(order: list[int], batch_sizes: list[int] | None = None,
-          ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str], ProvenanceRepository]:
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    """One moto context for the module's examples (entering moto, a new default session and client, the table's
+    first creation in a fresh backend: ~0.1 s an example). Each play creates its table in a backend that holds
+    no table, checks it, and deletes the table after (moto drops the table object with its items; the fast
+    paths index a new table object afresh), so each starts from an empty table as in a fresh context."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        offline_aws(monkeypatch)
+        with mock_aws(), speedups():
+            yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+@contextmanager
+def _played(client: Any, order: list[int], batch_sizes: list[int] | None = None,
+            ) -> Iterator[tuple[dict[tuple[str, str], dict[str, Any]], list[str], ProvenanceRepository]]:
     """The events in `order`, in SQS batches of `batch_sizes` (one event each by default): the recorder's handler
-    writes a batch's history items at its end, in bulk."""
-    client = boto3.client("dynamodb", region_name="us-east-1")
+    writes a batch's history items at its end, in bulk. The table is there until the block ends."""
+    assert client.list_tables()["TableNames"] == []  # nothing left by an earlier play
     repository = ProvenanceRepository(create_provenance_table(client, f"t{len(order)}-{hash(tuple(order))}"), client)
-    omics = TruthOmics()
-    recorder = Recorder(repository, omics=lambda: omics, now=lambda: T0)
-    for batch in sqs_batches(order, batch_sizes or [1]):
-        history = [item for index in batch for item in recorder.record(parse_omics_event(TRACE[index])).history]
-        repository.put_items(history)
-    final = {}
-    for raw in client.scan(TableName=repository.table_name)["Items"]:
-        item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
-        final[(item["pk"], item["sk"])] = item
-    return final, omics.calls, repository
+    try:
+        omics = TruthOmics()
+        recorder = Recorder(repository, omics=lambda: omics, now=lambda: T0)
+        for batch in sqs_batches(order, batch_sizes or [1]):
+            history = [item for index in batch for item in recorder.record(parse_omics_event(TRACE[index])).history]
+            repository.put_items(history)
+        final = {}
+        for raw in client.scan(TableName=repository.table_name)["Items"]:
+            item = {k: v for k, v in deserialize(raw).items() if k not in VOLATILE}
+            final[(item["pk"], item["sk"])] = item
+        yield final, omics.calls, repository
+    finally:
+        client.delete_table(TableName=repository.table_name)
 
 
-@functools.cache
-def _baseline() -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+def _play(client: Any, order: list[int], batch_sizes: list[int] | None = None,
+          ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    with _played(client, order, batch_sizes) as (final, calls, _):
+        return final, calls
+
+
+@pytest.fixture(scope="module")
+def baseline(dynamodb: Any) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
     """The trace in order, played once where this module runs (not at each xdist worker's collection)."""
-    with mock_aws(), speedups():
-        final, calls, _ = _play(list(range(len(TRACE))))
-    return final, calls
+    return _play(dynamodb, list(range(len(TRACE))))
 
 
-def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
+def test_in_order_trace_records_both_runs_that_carried_the_id(dynamodb: Any) -> None:
     # Given the trace in true time order (the baseline)
-    with mock_aws(), speedups():
-        _, _, repository = _play(list(range(len(TRACE))))
+    with _played(dynamodb, list(range(len(TRACE)))) as (_, _, repository):
         # When every run that carried id 1 is asked for
         views = run_views(repository, "1")
         # Then there are two, told apart by uuid, oldest first, each with its own outcome and tasks
@@ -125,14 +147,15 @@ def test_in_order_trace_records_both_runs_that_carried_the_id() -> None:
     lambda extra: st.permutations(list(range(len(TRACE))) + extra)),
        st.one_of(st.just([1]),  # one event a batch, history written before the next: about half the examples
                  st.lists(st.integers(min_value=1, max_value=2 * len(TRACE)), min_size=1, max_size=8)))
-def test_any_order_with_duplicates_converges_and_keeps_every_outcome(order: list[int], batch_sizes: list[int]) -> None:
+def test_any_order_with_duplicates_converges_and_keeps_every_outcome(
+        dynamodb: Any, baseline: tuple[dict[tuple[str, str], dict[str, Any]], list[str]],
+        order: list[int], batch_sizes: list[int]) -> None:
     # Given any permutation of the trace with duplicates (DELETED may come before the terminal event), in any
     # SQS batches
-    with mock_aws(), speedups():
-        final, calls, _ = _play(order, batch_sizes)
-    baseline, baseline_calls = _baseline()
+    final, calls = _play(dynamodb, order, batch_sizes)
+    baseline_items, baseline_calls = baseline
     # Then the table is exactly the in-order one
-    assert final == baseline
+    assert final == baseline_items
     # and every run that reached a terminal status has its outcome, DELETED or not
     outcomes = {k[1]: v.get("outcome") for k, v in final.items() if k[1].startswith("SUMMARY#")}
     assert outcomes == {"SUMMARY#uuid-a": "FAILED", "SUMMARY#uuid-b": "COMPLETED", "SUMMARY#uuid-2": "COMPLETED"}
