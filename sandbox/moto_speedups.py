@@ -114,7 +114,7 @@ import threading
 import time
 import types
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -159,6 +159,7 @@ from moto.core.serialize import (
 )
 from moto.core.utils import get_equivalent_url_in_aws_domain, unix_time
 from moto.dynamodb import responses as moto_dynamodb_responses
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models import table as table_module
@@ -628,6 +629,31 @@ class _QueueAttributes(Mapping[str, Any]):
 
 
 _cached_jsonpath = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
+
+
+# A condition expression's tokens (nonterminal, text) by its text: moto lexes every ConditionExpression and
+# FilterExpression of every request anew, six regular expressions tried at each token (moto's lexer looks up
+# each pattern in re's cache on every token), though the tokens depend on the text alone.
+_condition_tokens: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()
+_CONDITION_TOKENS_KEPT = 1024
+_original_lex_condition = ConditionExpressionParser._lex_condition_expression
+
+
+def _lex_condition_expression(self: ConditionExpressionParser) -> Any:
+    """moto's lexer, once per expression text: the same nodes (all of moto's lexer's nodes are literals whose
+    value is their text, with no children), built new for each parse (moto's later stages build on them); an
+    expression moto cannot lex is refused by moto's own lexer each time."""
+    text = self.condition_expression
+    tokens = _condition_tokens.get(text)  # type: ignore[arg-type]
+    if tokens is None:
+        nodes = _original_lex_condition(self)
+        _condition_tokens[text] = tuple((node.nonterminal, node.text) for node in nodes)  # type: ignore[index]
+        if len(_condition_tokens) > _CONDITION_TOKENS_KEPT:
+            _condition_tokens.popitem(last=False)
+        return nodes
+    node, literal = self.Node, self.Kind.LITERAL
+    return deque(node(nonterminal=nonterminal, kind=literal, text=token, value=token, children=[])
+                 for nonterminal, token in tokens)
 
 
 class _VisibleMessages:
@@ -1618,6 +1644,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Table, "query", _query))
         stack.enter_context(mock.patch.object(Table, "all_items", _table_all_items))
         stack.enter_context(mock.patch.object(jsonpath_ng.ext, "parse", _cached_jsonpath))
+        stack.enter_context(mock.patch.object(ConditionExpressionParser, "_lex_condition_expression",
+                                              _lex_condition_expression))
         stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         stack.enter_context(mock.patch.object(Queue, "attributes", property(_QueueAttributes)))
         stack.enter_context(mock.patch.object(Node, "find_clauses", _find_clauses))

@@ -594,6 +594,67 @@ def test_sqs_receipt_handles_and_deletes_answer_as_moto_does() -> None:
     assert any("error" in answer for answer in plain if isinstance(answer, dict))
 
 
+def _condition_scenario() -> list[Any]:
+    """Condition and filter expressions, each text used twice or more (lexed once under speedups), with names
+    and values that differ between uses, and texts moto cannot lex or parse (refused each time)."""
+    def call(fn: Callable[[], Any]) -> Any:
+        try:
+            return _call(fn)
+        except ValueError as error:  # plain moto lets some parse errors out as they are: the same ones
+            return {"raised": type(error).__name__, "message": str(error)}
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="c", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    out: list[Any] = []
+    for i in range(4):
+        ddb.put_item(TableName="c", Item={"pk": {"S": "p"}, "sk": {"S": f"s{i}"}, "n": {"N": str(i)},
+                                          "m": {"M": {"x": {"S": f"v{i % 2}"}}}, "l": {"L": [{"N": str(i)}]}})
+    conditions = [
+        "attribute_not_exists(pk)", "attribute_exists(pk) AND #n < :v", "#n <> :v OR (size(l) >= :v)",
+        "NOT begins_with(m.x, :s)", "#n BETWEEN :v AND :w", "#n IN (:v, :w)", "m.x = :s AND l[0] = :v",
+        "attribute_type(m, :t)", "contains(m.x, :s)",
+        "#n <= :v AND", "#n ~ :v", "(#n = :v", "#n = :v)", "size(l) > :v AND ((#n = :w))",
+    ]
+    for round_ in range(2):
+        for i, condition in enumerate(conditions):
+            values = {":v": {"N": str((i + round_) % 4)}, ":w": {"N": "3"}, ":s": {"S": f"v{round_}"}, ":t": {"S": "M"}}
+            names = {"#n": "n"}
+            used = {k: v for k, v in values.items() if k in condition}
+            args: dict[str, Any] = {"ConditionExpression": condition}
+            if used:
+                args["ExpressionAttributeValues"] = used
+            if "#n" in condition:
+                args["ExpressionAttributeNames"] = names
+            key = {"pk": {"S": "p"}, "sk": {"S": f"s{(i + round_) % 5}"}}
+            out.append(call(lambda a=args, k=key: ddb.update_item(
+                TableName="c", Key=k, UpdateExpression="SET touched = :one", ReturnValues="ALL_NEW",
+                **{**a, "ExpressionAttributeValues": {**a.get("ExpressionAttributeValues", {}), ":one": {"N": "1"}}})))
+            if round_:
+                out.append(call(lambda a=args, k=key: ddb.delete_item(TableName="c", Key=k, ReturnValues="ALL_OLD",
+                                                                      **a)))
+            else:
+                out.append(call(lambda a=args, k=key: ddb.put_item(TableName="c", Item={**k, "n": {"N": "9"}}, **a)))
+            filtered = {("FilterExpression" if k == "ConditionExpression" else k): v for k, v in args.items()}
+            out.append(call(lambda f=filtered: ddb.query(
+                TableName="c", KeyConditionExpression="pk = :p",
+                **{**f, "ExpressionAttributeValues": {**f.get("ExpressionAttributeValues", {}), ":p": {"S": "p"}}})))
+            out.append(call(lambda f=filtered: ddb.scan(TableName="c", **f)))
+    return out
+
+
+def test_condition_and_filter_expressions_answer_as_moto_does() -> None:
+    plain, fast = plain_and_fast(_condition_scenario)
+
+    assert fast == plain
+    refused = [answer for answer in plain if isinstance(answer, dict) and {"error", "raised"} & set(answer)]
+    assert any(answer.get("error") == "ConditionalCheckFailedException" for answer in refused)
+    assert len([a for a in refused if a.get("error") != "ConditionalCheckFailedException"]) >= 8  # each time used
+
+
 def _size_and_repeat_scenario() -> list[Any]:
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.create_table(TableName="z", BillingMode="PAY_PER_REQUEST",
