@@ -114,7 +114,7 @@ import threading
 import time
 import types
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
@@ -631,29 +631,70 @@ class _QueueAttributes(Mapping[str, Any]):
 _cached_jsonpath = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
 
 
-# A condition expression's tokens (nonterminal, text) by its text: moto lexes every ConditionExpression and
-# FilterExpression of every request anew, six regular expressions tried at each token (moto's lexer looks up
-# each pattern in re's cache on every token), though the tokens depend on the text alone.
-_condition_tokens: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()
-_CONDITION_TOKENS_KEPT = 1024
-_original_lex_condition = ConditionExpressionParser._lex_condition_expression
+class _Slot:
+    """Where an expression attribute value goes in a condition's parse kept for its text and names."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-def _lex_condition_expression(self: ConditionExpressionParser) -> Any:
-    """moto's lexer, once per expression text: the same nodes (all of moto's lexer's nodes are literals whose
-    value is their text, with no children), built new for each parse (moto's later stages build on them); an
-    expression moto cannot lex is refused by moto's own lexer each time."""
-    text = self.condition_expression
-    tokens = _condition_tokens.get(text)  # type: ignore[arg-type]
-    if tokens is None:
-        nodes = _original_lex_condition(self)
-        _condition_tokens[text] = tuple((node.nonterminal, node.text) for node in nodes)  # type: ignore[index]
-        if len(_condition_tokens) > _CONDITION_TOKENS_KEPT:
-            _condition_tokens.popitem(last=False)
-        return nodes
-    node, literal = self.Node, self.Kind.LITERAL
-    return deque(node(nonterminal=nonterminal, kind=literal, text=token, value=token, children=[])
-                 for nonterminal, token in tokens)
+# A condition's syntax tree (its values as slots) and the names and values it uses, by its text, its names and
+# the names of its values: moto lexes and parses every ConditionExpression and FilterExpression of every
+# request anew (an UpdateItem twice: its handler checks which names and values are used, its backend
+# evaluates), though all of it but the values depends on those alone.
+_condition_parses: OrderedDict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = OrderedDict()
+_CONDITION_PARSES_KEPT = 1024
+_original_condition_parse = ConditionExpressionParser.parse
+
+
+def _condition_tree(parser: ConditionExpressionParser) -> Any:
+    """moto's `ConditionExpressionParser.parse` up to the checked syntax tree: the same stages in its order."""
+    nodes = parser._lex_condition_expression()
+    nodes = parser._parse_paths(nodes)
+    nodes = parser._apply_functions(nodes)
+    nodes = parser._apply_comparator(nodes)
+    nodes = parser._apply_in(nodes)
+    nodes = parser._apply_between(nodes)
+    nodes = parser._apply_parens_and_booleans(nodes)
+    node = nodes[0]
+    parser._assert_no_redundant_parentheses(node)
+    return node
+
+
+def _filled(node: Any, values: Mapping[str, Any]) -> Any:
+    if type(node.value) is _Slot:
+        return node._replace(value=values[node.value.name])
+    if node.children:
+        return node._replace(children=[_filled(child, values) for child in node.children])
+    return node
+
+
+def _condition_parse(self: ConditionExpressionParser) -> Any:
+    """moto's parse, its tree built once per text, names and value names with a slot for each value (no stage
+    before the conversion to operators reads a value: the lookup only fails on a missing name, which the slots
+    reproduce) and filled with this request's values; the names and values used are moto's lists of it. A
+    condition moto refuses at any stage is moto's to parse and refuse, each time."""
+    text, names, values = self.condition_expression, self.expression_attribute_names, self.expression_attribute_values
+    if not text or type(names) not in (dict, type(None)) or type(values) not in (dict, type(None)):
+        return _original_condition_parse(self)
+    key = (text, None if names is None else tuple(names.items()), None if values is None else tuple(values))
+    kept = _condition_parses.get(key)
+    if kept is None:
+        slots: Any = None if values is None else {name: _Slot(name) for name in values}
+        probe = ConditionExpressionParser(text, names, slots)
+        try:
+            tree = _condition_tree(probe)
+        except Exception:
+            return _original_condition_parse(self)
+        kept = _condition_parses[key] = (tree, probe._find_literals(tree), probe._find_expr_attr_values(tree))
+        if len(_condition_parses) > _CONDITION_PARSES_KEPT:
+            _condition_parses.popitem(last=False)
+    tree, names_found, values_found = kept
+    self.expr_attr_names_found.extend(names_found)
+    self.expr_attr_values_found.extend(values_found)
+    return self._make_op_condition(_filled(tree, values or {}))
 
 
 class _VisibleMessages:
@@ -1644,8 +1685,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Table, "query", _query))
         stack.enter_context(mock.patch.object(Table, "all_items", _table_all_items))
         stack.enter_context(mock.patch.object(jsonpath_ng.ext, "parse", _cached_jsonpath))
-        stack.enter_context(mock.patch.object(ConditionExpressionParser, "_lex_condition_expression",
-                                              _lex_condition_expression))
+        stack.enter_context(mock.patch.object(ConditionExpressionParser, "parse", _condition_parse))
         stack.enter_context(mock.patch.object(Queue, "messages", property(_VisibleMessages)))
         stack.enter_context(mock.patch.object(Queue, "attributes", property(_QueueAttributes)))
         stack.enter_context(mock.patch.object(Node, "find_clauses", _find_clauses))
