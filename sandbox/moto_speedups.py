@@ -785,6 +785,30 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _original_json_structure(self, serialized, value, shape, key)
 
 
+_original_json_map = BaseJSONSerializer._serialize_type_map
+
+
+def _serialize_json_map(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    """moto's JSON serializer writes a map member by member through `_serialize`; for a map of AttributeValues
+    (an item) each member is its wire copy (`_serialize_type_structure` above), so the copies are put in the map
+    directly. A member not in wire form (binary), an empty attribute name, or a renamed member go through moto."""
+    value_shape = shape.value
+    if not (type(value) is dict and value_shape.name == "AttributeValue" and "name" not in value_shape.serialization
+            and self.service_model.service_name == "dynamodb" and _plain_value_picker(self._value_picker)):
+        _original_json_map(self, serialized, value, shape, key)
+        return
+    map_obj: Any = self.MAP_TYPE()
+    self._default_serialize(serialized, map_obj, shape, key)
+    for sub_key, sub_value in value.items():
+        if sub_key:
+            try:
+                map_obj[sub_key] = _wire_attribute_value(sub_value)
+                continue
+            except _NotWireForm:
+                pass
+        self._serialize(map_obj, sub_value, value_shape, sub_key)
+
+
 _original_parse_json_structure = JSONParser._parse_structure
 
 
@@ -1510,6 +1534,26 @@ def _parse_response_structure(self: Any, shape: Any, value: Any) -> Any:
     return _original_response_structure(self, shape, value)
 
 
+_original_response_map = botocore_parsers.BaseJSONParser._handle_map
+
+
+def _parse_response_map(self: Any, shape: Any, value: Any) -> Any:
+    """botocore's JSON response parser reads a map key by key (a string key parses to itself) and value by value;
+    for a map of AttributeValues (an item) each value in wire form parses to its copy (`_parse_response_structure`
+    above): the copies are made directly. Binary and anything else is botocore's parse of that value."""
+    value_shape = shape.value
+    if not (type(self) is botocore_parsers.JSONParser and type(value) is dict and shape.key.type_name == "string"
+            and _is_attribute_value(value_shape)):
+        return _original_response_map(self, shape, value)
+    parsed = {}
+    for name, member in value.items():
+        try:
+            parsed[name] = _wire_attribute_value(member)
+        except _NotWireForm:
+            parsed[name] = self._parse_shape(value_shape, member)
+    return parsed
+
+
 # ------------------------------------------------------------------ every request: routing
 _original_process_request = BotocoreStubber.process_request
 # URL without its query -> (service, backend, handler) moto routes it to, while `speedups()` is active (a stack)
@@ -1736,6 +1780,8 @@ def speedups() -> Iterator[None]:
                                               _serialize_request_structure))
         stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_structure",
                                               _parse_response_structure))
+        stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_map", _parse_response_map))
+        stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_map", _serialize_json_map))
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
         stack.enter_context(mock.patch.object(botocore_parsers, "DEFAULT_TIMESTAMP_PARSER", _parse_timestamp))
