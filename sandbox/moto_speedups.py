@@ -785,6 +785,27 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _original_json_structure(self, serialized, value, shape, key)
 
 
+_original_parse_json_map = JSONParser._parse_map
+
+
+def _parse_json_map(self: JSONParser, shape: Any, value: Any) -> Any:
+    """moto's JSON request parser reads a map key by key (a string key parses to itself) and value by value; for
+    a map of AttributeValues (an item, ExpressionAttributeValues) each value in wire form parses to its copy
+    (`_parse_json_structure` below): the copies are made directly. Binary and anything else is moto's parse."""
+    value_shape = shape.value
+    if not (type(self) is JSONParser and self.MAP_TYPE is dict and type(value) is dict
+            and shape.key.type_name == "string" and value_shape.name == "AttributeValue"
+            and self.operation_model.service_model.service_name == "dynamodb"):
+        return _original_parse_json_map(self, shape, value)
+    parsed = {}
+    for name, member in value.items():
+        try:
+            parsed[name] = _wire_attribute_value(member)
+        except _NotWireForm:
+            parsed[name] = self._parse_shape(value_shape, member)
+    return parsed
+
+
 _original_json_map = BaseJSONSerializer._serialize_type_map
 
 
@@ -1510,6 +1531,44 @@ def _validate_structure(self: ParamValidator, params: Any, shape: Any, errors: A
     _original_validate_structure(self, params, shape, errors, name)
 
 
+_original_validate_map = ParamValidator._validate_map
+
+
+def _validate_map(self: ParamValidator, params: Any, shape: Any, errors: Any, name: str) -> None:
+    """botocore validates a map key by key (a string key of an unconstrained shape: its type alone) and value by
+    value, naming each in an f-string first; for a map of AttributeValues a pair of a str key and a wire-form
+    value reports nothing (`_validate_structure` above), so it is passed over. Any other pair is botocore's."""
+    key_shape, value_shape = shape.key, shape.value
+    if not (type(params) is dict and key_shape.type_name == "string" and _unconstrained(key_shape)
+            and not key_shape.enum and _is_attribute_value(value_shape)):
+        _original_validate_map(self, params, shape, errors, name)
+        return
+    for key, value in params.items():
+        if type(key) is str and _is_wire_attribute_value(value):
+            continue
+        self._validate(key, key_shape, errors, f"{name} (key: {key})")
+        self._validate(value, value_shape, errors, f"{name}.{key}")
+
+
+_original_request_map = botocore_serialize.JSONSerializer._serialize_type_map
+
+
+def _serialize_request_map(self: Any, serialized: Any, value: Any, shape: Any, key: Any) -> None:
+    """botocore's JSON request serializer writes a map value by value through `_serialize`; for a map of
+    AttributeValues each wire-form value is its copy (`_serialize_request_structure` below), made directly."""
+    value_shape = shape.value
+    if not (self.MAP_TYPE is dict and type(value) is dict and _is_attribute_value(value_shape)):
+        _original_request_map(self, serialized, value, shape, key)
+        return
+    map_obj: Any = self.MAP_TYPE()
+    serialized[key] = map_obj
+    for sub_key, sub_value in value.items():
+        if sub_key is not None and _is_wire_attribute_value(sub_value):
+            map_obj[sub_key] = _wire_attribute_value(sub_value)
+        else:
+            self._serialize(map_obj, sub_value, value_shape, sub_key)
+
+
 _original_request_structure = botocore_serialize.JSONSerializer._serialize_type_structure
 
 
@@ -1776,6 +1835,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(botocore_auth, "_host_from_url", _host_from_url))
         stack.enter_context(mock.patch.object(AWSRequest, "body", property(_request_body)))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
+        stack.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
+        stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_map",
+                                              _serialize_request_map))
+        stack.enter_context(mock.patch.object(JSONParser, "_parse_map", _parse_json_map))
         stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_structure",
                                               _serialize_request_structure))
         stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_structure",
