@@ -594,6 +594,59 @@ def test_sqs_receipt_handles_and_deletes_answer_as_moto_does() -> None:
     assert any("error" in answer for answer in plain if isinstance(answer, dict))
 
 
+def _sqs_batch_delete_scenario() -> list[Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    for start in range(0, 40, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"}
+                                                      for i in range(start, start + 10)])
+    sqs.send_message(QueueUrl=other, MessageBody="elsewhere")
+    older = {m["Body"]: m["ReceiptHandle"] for m in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]}
+    newer = {m["Body"]: m["ReceiptHandle"] for m in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]}
+    foreign = sqs.receive_message(QueueUrl=other)["Messages"][0]["ReceiptHandle"]
+    bodies = sorted(set(older) & set(newer))
+    out: list[Any] = [bodies]
+    # every entry valid (the cohort's case), then every kind mixed in one batch: an older and a newer handle of
+    # one message, an entry already deleted, a made-up handle, another queue's handle, valid ones between them
+    out.append(_call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": f"v{i}", "ReceiptHandle": newer[body]} for i, body in enumerate(bodies[:4])])))
+    mixed = _call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "old", "ReceiptHandle": older[bodies[4]]}, {"Id": "new", "ReceiptHandle": newer[bodies[4]]},
+        {"Id": "again", "ReceiptHandle": newer[bodies[0]]}, {"Id": "nope", "ReceiptHandle": "x" * 185},
+        {"Id": "valid", "ReceiptHandle": newer[bodies[5]]}, {"Id": "foreign", "ReceiptHandle": foreign},
+        {"Id": "last", "ReceiptHandle": older[bodies[6]]}]))
+    # valid handles beside one of a message in another queue (drawn for it, not deleting from this one)
+    astray = _call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "here", "ReceiptHandle": newer[bodies[7]]}, {"Id": "foreign", "ReceiptHandle": foreign},
+        {"Id": "there", "ReceiptHandle": newer[bodies[8]]}]))
+    for answer in (mixed, astray):
+        out.append(json.loads(json.dumps(answer).replace(foreign, "<drawn at random>")))  # quoted in its error
+    out.append(_call(lambda: sqs.delete_message_batch(QueueUrl="nowhere", Entries=[
+        {"Id": "q", "ReceiptHandle": newer[bodies[9]]}])))
+    left: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        left += [m["Body"] for m in batch]
+    out.append(sorted(left))
+    for queue in (url, other):
+        out.append(_call(lambda q=queue: sqs.get_queue_attributes(QueueUrl=q, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])))
+    return out
+
+
+def test_sqs_batch_deletes_answer_as_moto_does() -> None:
+    """Given a queue of 40 messages, some received twice, when batches delete them with valid handles only, then
+    with an older and a newer handle of one message, an entry already deleted, a made-up handle and another
+    queue's handle among valid ones, with valid ones beside another queue's alone, and from an unknown queue,
+    then every answer, error and the messages left equal plain moto's."""
+    plain, fast = plain_and_fast(_sqs_batch_delete_scenario)
+
+    assert fast == plain
+    assert plain[1].get("Successful") and plain[2].get("Failed") and plain[3].get("Failed")  # every path taken
+
+
 def _size_and_repeat_scenario() -> list[Any]:
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.create_table(TableName="z", BillingMode="PAY_PER_REQUEST",
