@@ -12,6 +12,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
 - EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
   expressions again for every event; the fast path caches the compiled expressions (they are pure).
+- EventBridge targets with an input template and no paths of their own (moto's archive rule): moto evaluates
+  its eight default paths against every event though the template holds none of their placeholders; such
+  a template is filled with the event and its ingestion time alone, as moto then fills it.
 - SQS ReceiveMessage: moto lists every visible message of the queue (checking each one's visibility
   against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
   what it returns, not the queue's depth.
@@ -201,10 +204,21 @@ from werkzeug.test import EnvironBuilder
 _original_parse = EventTemplateParser.parse
 
 
+# The placeholders moto fills from an event when a template comes without its own paths (its default map).
+_DEFAULT_PLACEHOLDERS = tuple(f"<{name}>" for name in EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP)
+
+
 def _parse(input_template: str | None, input_paths_map: dict[str, Any] | None, event: dict[str, Any]) -> Any:
     if not input_template and not input_paths_map:  # the event itself, less moto's own bookkeeping field
         # a new top-level dict: targets change only its top-level `time` (and serialize it at once)
         return {key: value for key, value in event.items() if key != "ingestion-time"}
+    if input_template and not input_paths_map and not any(p in input_template for p in _DEFAULT_PLACEHOLDERS):
+        # A template without paths of its own (moto's archive rule's): moto evaluates its eight default paths
+        # against the event, for placeholders this template does not hold, so none is filled; the rest as moto.
+        defaults = {"aws.events.event.json": event, "aws.events.event.ingestion-time": event["ingestion-time"]}
+        for name, value in defaults.items():
+            input_template = input_template.replace(f"<{name}>", EventTemplateParser._stringify(value))
+        return json.loads(input_template)
     return _original_parse(input_template, input_paths_map, event)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -330,6 +331,41 @@ def test_eventbridge_targets_get_what_moto_delivers_and_the_event_itself_without
     assert fast[1:] == plain[1:]
     assert [{k: v for k, v in body.items() if k != "account"} for body in fast[0][1]] == plain[0][1]
     assert all(body["account"] == ACCOUNT for body in fast[0][1])
+
+
+def _events_template_scenario() -> list[Any]:
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+    templates = {  # no paths of their own: moto's default paths apply, and fill the placeholders they name
+        "event": '{"kind": "whole", "event": <aws.events.event.json>}',
+        "named": '{"src": "<source>", "type": "<detail-type>", "event": <aws.events.event.json>}',
+        "constant": '{"fixed": [1, "<none>"]}'}
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.omics"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": name, "Arn": arn + sqs.create_queue(QueueName=name)["QueueUrl"]
+                                           .rsplit("/", 1)[-1], "InputTransformer": {"InputTemplate": template}}
+                                          for name, template in templates.items()])
+    archive = events.create_archive(ArchiveName="all", EventSourceArn=events.describe_event_bus()["Arn"])
+    for status in ("RUNNING", "COMPLETED"):
+        events.put_events(Entries=[{**EVENT, "Detail": json.dumps({**json.loads(EVENT["Detail"]), "status": status})}])
+    out: list[Any] = [archive["State"], _call(lambda: events.describe_archive(ArchiveName="all")["EventCount"])]
+    for name in templates:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        # the ingestion time is the wall clock's: whether it is there, not its value
+        text = json.dumps(_stable(bodies))
+        out.append((name, re.sub(r'"ingestion-time": [0-9.]+', '"ingestion-time": "<a time>"', text)))
+    return out
+
+
+def test_eventbridge_templates_without_paths_are_filled_as_moto_fills_them() -> None:
+    """Given targets whose input template has no paths of its own (the event alone, default placeholders beside
+    it, a constant) and an archive of the bus (moto's archive rule has such a template), when
+    events are put, then every target receives what plain moto delivers, and the archive counts them alike."""
+    plain, fast = plain_and_fast(_events_template_scenario)
+
+    assert fast == plain
+    assert all(f'"runId": "1"' in text for name, text in plain[2:] if name != "constant")
 
 
 @pytest.mark.parametrize("value", [Decimal("1.5"), "text"])
