@@ -365,7 +365,7 @@ def test_eventbridge_templates_without_paths_are_filled_as_moto_fills_them() -> 
     plain, fast = plain_and_fast(_events_template_scenario)
 
     assert fast == plain
-    assert all(f'"runId": "1"' in text for name, text in plain[2:] if name != "constant")
+    assert all('"runId": "1"' in text for name, text in plain[2:] if name != "constant")
 
 
 @pytest.mark.parametrize("value", [Decimal("1.5"), "text"])
