@@ -19,6 +19,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
   what it returns, not the queue's depth.
 - SQS receipt handles: 185 random letters drawn in one call instead of 185 (moto's random source).
+- moto's clock (`unix_time`, behind every SQS visibility check and EventBridge entry): the epoch it subtracts
+  is built once instead of at every call.
 - SQS DeleteMessage: moto asks every message of the queue for all its receipt handles, twice per delete
   (quadratic in the depth); the fast path finds the message by the handle it was received with.
 - SQS DeleteMessageBatch: moto deletes entry by entry, rebuilding the queue's message list for each; a batch of
@@ -1158,6 +1160,26 @@ def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
     return request_id
 
 
+# ------------------------------------------------------------------ moto's clock
+_original_unix_time = moto_core_utils.unix_time
+_EPOCH = moto_core_utils.utcfromtimestamp(0)
+
+
+def _unix_time(dt: Any = None) -> float:
+    """moto's `unix_time`: the same arithmetic from the same epoch, which moto builds anew at every call (every
+    SQS message's visibility check and every EventBridge entry asks the time: 1 % of the cohort's samples)."""
+    dt = dt or moto_core_utils.utcnow()
+    delta = dt - _EPOCH
+    return (delta.days * 86400) + (delta.seconds + (delta.microseconds / 1e6))  # type: ignore[no-any-return]
+
+
+def _modules_using_unix_time() -> list[types.ModuleType]:
+    """The loaded moto modules that hold moto's `unix_time` (imported by name, or moto.core.utils itself, whose
+    `unix_time_millis` calls it)."""
+    return [module for name, module in list(sys.modules.items())
+            if name.startswith("moto.") and getattr(module, "unix_time", None) is _original_unix_time]
+
+
 # ------------------------------------------------------------------ SQS receive and delete
 def _generate_receipt_handle() -> str:
     """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
@@ -1647,6 +1669,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
         stack.enter_context(mock.patch.object(botocore_parsers, "DEFAULT_TIMESTAMP_PARSER", _parse_timestamp))
+        for module in _modules_using_unix_time():
+            stack.enter_context(mock.patch.object(module, "unix_time", _unix_time))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

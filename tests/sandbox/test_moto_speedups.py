@@ -10,6 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -681,6 +682,27 @@ def test_sqs_batch_deletes_answer_as_moto_does() -> None:
 
     assert fast == plain
     assert plain[1].get("Successful") and plain[2].get("Failed") and plain[3].get("Failed")  # every path taken
+
+
+@pytest.mark.parametrize("when", [None, datetime(1970, 1, 1), datetime(2026, 12, 3, 23, 59, 59, 999999),
+                                  datetime(1969, 12, 31, 23, 0, 0, 1), datetime(2038, 1, 19, 3, 14, 8, 500000)])
+def test_moto_s_clock_answers_as_moto_s(when: datetime | None) -> None:
+    """Given a time (or none: now, frozen here), when moto's `unix_time` and `unix_time_millis` read it with
+    and without the fast path, then they answer the same float, and every loaded moto module that held moto's
+    function holds the fast one inside the block and moto's again after it."""
+    from moto.core import utils as moto_utils
+    from moto.events import models as events_models
+    from moto.sqs import models as sqs_models
+
+    now = datetime(2026, 12, 3, 22, 50, 1, 123456)
+    with mock.patch.object(moto_utils, "utcnow", lambda: now):
+        plain = (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when))
+        with speedups():
+            patched = [sqs_models.unix_time, events_models.unix_time, moto_utils.unix_time]
+            fast = (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when))
+    assert fast == plain
+    assert all(f is moto_speedups._unix_time for f in patched)
+    assert moto_utils.unix_time is moto_speedups._original_unix_time
 
 
 def _size_and_repeat_scenario() -> list[Any]:
