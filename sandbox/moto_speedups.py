@@ -8,6 +8,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   and flattens it to test the rule's pattern, though most rules match few events; the fast path flattens
   each entry once and lets moto serve it with only the rules that can match (rules on the drawn id or
   times always go to moto).
+  Each message starts as a deep copy of moto's base message (text, an empty list and an empty dict): built
+  directly, without deepcopy's dispatch for each value.
 - SQS retention check on receive: moto computes every queue attribute (counting all messages) for
   each message it looks at, which is quadratic in the queue depth; the fast path reads the one value.
 - EventBridge targets with an input template (moto's archive rule): moto compiles the same jsonpath
@@ -160,7 +162,7 @@ from moto.core.serialize import (
     ResponseSerializer,
     XFormedAttributePicker,
 )
-from moto.core.utils import get_equivalent_url_in_aws_domain, unix_time
+from moto.core.utils import get_equivalent_url_in_aws_domain
 from moto.dynamodb import responses as moto_dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
@@ -197,8 +199,9 @@ from moto.dynamodb.parsing.validators import (
     UpdateExpressionValidator,
     UpdateHashRangeKeyValidator,
 )
+from moto.events import models as moto_events_models
 from moto.events.models import EventPattern, EventsBackend
-from moto.events.utils import EventTemplateParser
+from moto.events.utils import _BASE_EVENT_MESSAGE, EventTemplateParser
 from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.test import EnvironBuilder
@@ -222,6 +225,31 @@ def _parse(input_template: str | None, input_paths_map: dict[str, Any] | None, e
             input_template = input_template.replace(f"<{name}>", EventTemplateParser._stringify(value))
         return json.loads(input_template)
     return _original_parse(input_template, input_paths_map, event)  # type: ignore[arg-type]
+
+
+class _EventsModuleCopy:
+    """The `copy` module as moto's events module sees it under `speedups()`: moto deep-copies its base event
+    message (its only use of `copy`) for every entry and rule; that message's values are text, an empty list
+    and an empty dict, so the copy is a new dict of the same text and new copies of the rest (deepcopy's
+    answer, without its dispatch for each value). Every other use is the copy module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if value is _BASE_EVENT_MESSAGE and memo is None:
+            return {key: _fresh(item) for key, item in value.items()}
+        return copy.deepcopy(value, memo)
+
+
+def _fresh(value: Any) -> Any:
+    """deepcopy's answer for text (itself) and an empty list or dict (a new one); anything else is deepcopy's."""
+    if type(value) is str:
+        return value
+    if type(value) in (list, dict) and not value:
+        return type(value)()
+    return copy.deepcopy(value)
 
 
 _original_put_events = EventsBackend.put_events
@@ -286,7 +314,7 @@ def _matching_rules(rules: Any, backend: EventsBackend, event: dict[str, Any]) -
 
 def _is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Any) -> bool:
     retention_period = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
-    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+    return bool(retention_period + message.sent_timestamp / 1000 > _unix_time())
 
 
 _original_query = Table.query
@@ -1616,6 +1644,7 @@ def speedups() -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(EventTemplateParser, "parse", staticmethod(_parse)))
         stack.enter_context(mock.patch.object(EventsBackend, "put_events", _put_events))
+        stack.enter_context(mock.patch.object(moto_events_models, "copy", _EventsModuleCopy()))
         stack.enter_context(mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
                                               _is_message_valid_based_on_retention_period))
         stack.enter_context(mock.patch.object(Table, "query", _query))

@@ -369,6 +369,24 @@ def test_eventbridge_templates_without_paths_are_filled_as_moto_fills_them() -> 
     assert all('"runId": "1"' in text for name, text in plain[2:] if name != "constant")
 
 
+def test_moto_s_base_event_message_is_copied_as_deepcopy_copies_it() -> None:
+    """Given moto's base event message (and other values), when moto's events module deep-copies it under the
+    fast path, then the copy equals deepcopy's and shares no list or dict with the base, nor with another copy;
+    anything else is deepcopy's own answer."""
+    from moto.events import models as events_models
+    from moto.events.utils import _BASE_EVENT_MESSAGE
+
+    with speedups():
+        first, second = (events_models.copy.deepcopy(_BASE_EVENT_MESSAGE) for _ in range(2))
+        other = {"resources": ["a"], "detail": {"k": [1]}}
+        copied = events_models.copy.deepcopy(other)
+    assert first == second == __import__("copy").deepcopy(_BASE_EVENT_MESSAGE)
+    assert all(first[k] is not _BASE_EVENT_MESSAGE[k] and first[k] is not second[k]
+               for k in ("resources", "detail"))
+    assert copied == other and copied["detail"]["k"] is not other["detail"]["k"]
+    assert events_models.copy is __import__("copy")  # moto's again after the block
+
+
 @pytest.mark.parametrize("value", [Decimal("1.5"), "text"])
 def test_values_survive_untouched(value: Any) -> None:
     """The harness itself: `_stable` keeps every non-volatile value as it is."""
