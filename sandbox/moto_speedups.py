@@ -1190,6 +1190,7 @@ def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
 
 # ------------------------------------------------------------------ moto's clock
 _original_unix_time = moto_core_utils.unix_time
+_original_unix_time_millis = moto_core_utils.unix_time_millis
 _EPOCH = moto_core_utils.utcfromtimestamp(0)
 
 
@@ -1201,11 +1202,21 @@ def _unix_time(dt: Any = None) -> float:
     return (delta.days * 86400) + (delta.seconds + (delta.microseconds / 1e6))  # type: ignore[no-any-return]
 
 
-def _modules_using_unix_time() -> list[types.ModuleType]:
-    """The loaded moto modules that hold moto's `unix_time` (imported by name, or moto.core.utils itself, whose
-    `unix_time_millis` calls it)."""
-    return [module for name, module in list(sys.modules.items())
-            if name.startswith("moto.") and getattr(module, "unix_time", None) is _original_unix_time]
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+_CLOCK = {"unix_time": (_original_unix_time, _unix_time),
+          "unix_time_millis": (_original_unix_time_millis, _unix_time_millis)}
+
+
+def _clock_users() -> list[tuple[types.ModuleType, str, Callable[..., float]]]:
+    """Where the loaded moto modules hold moto's clock functions, imported by name, with the fast function for
+    each. moto.core.utils keeps its own: a module imported inside a block then takes moto's, not a patch that
+    would outlive the block."""
+    return [(module, name, fast) for module_name, module in list(sys.modules.items())
+            if module_name.startswith("moto.") and module is not moto_core_utils
+            for name, (original, fast) in _CLOCK.items() if getattr(module, name, None) is original]
 
 
 # ------------------------------------------------------------------ SQS receive and delete
@@ -1698,8 +1709,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
         stack.enter_context(mock.patch.object(botocore_parsers, "DEFAULT_TIMESTAMP_PARSER", _parse_timestamp))
-        for module in _modules_using_unix_time():
-            stack.enter_context(mock.patch.object(module, "unix_time", _unix_time))
+        for module, name, fast in _clock_users():
+            stack.enter_context(mock.patch.object(module, name, fast))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

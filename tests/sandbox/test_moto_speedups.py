@@ -706,21 +706,26 @@ def test_sqs_batch_deletes_answer_as_moto_does() -> None:
                                   datetime(1969, 12, 31, 23, 0, 0, 1), datetime(2038, 1, 19, 3, 14, 8, 500000)])
 def test_moto_s_clock_answers_as_moto_s(when: datetime | None) -> None:
     """Given a time (or none: now, frozen here), when moto's `unix_time` and `unix_time_millis` read it with
-    and without the fast path, then they answer the same float, and every loaded moto module that held moto's
-    function holds the fast one inside the block and moto's again after it."""
+    and without the fast path, then they answer the same floats; the loaded moto modules that imported them
+    hold the fast ones inside the block and moto's after it, and moto.core.utils keeps moto's throughout."""
     from moto.core import utils as moto_utils
     from moto.events import models as events_models
     from moto.sqs import models as sqs_models
 
+    def read() -> tuple[float, ...]:
+        return (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when),
+                events_models.unix_time_millis(when), sqs_models.unix_time(when), sqs_models.unix_time_millis(when))
+
     now = datetime(2026, 12, 3, 22, 50, 1, 123456)
     with mock.patch.object(moto_utils, "utcnow", lambda: now):
-        plain = (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when))
+        plain = read()
         with speedups():
-            patched = [sqs_models.unix_time, events_models.unix_time, moto_utils.unix_time]
-            fast = (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when))
+            fast = read()
+            inside = (sqs_models.unix_time, events_models.unix_time_millis, moto_utils.unix_time)
     assert fast == plain
-    assert all(f is moto_speedups._unix_time for f in patched)
-    assert moto_utils.unix_time is moto_speedups._original_unix_time
+    assert inside == (moto_speedups._unix_time, moto_speedups._unix_time_millis, moto_speedups._original_unix_time)
+    assert (sqs_models.unix_time, events_models.unix_time_millis) == (
+        moto_speedups._original_unix_time, moto_speedups._original_unix_time_millis)
 
 
 def _size_and_repeat_scenario() -> list[Any]:
