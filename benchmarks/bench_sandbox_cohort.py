@@ -93,7 +93,7 @@ def main() -> None:
     from sandbox import demo
     from sandbox.local import LocalAccount
     from sandbox.omics import EventFaults, FaultPlan, RunFault
-    from shared.provenance.views import run_view, unresolved_failures
+    from shared.provenance.views import unresolved_failures
 
     phases: dict[str, float] = {}
     started = time.perf_counter()
@@ -126,10 +126,13 @@ def main() -> None:
             phases["run (HealthOmics + recorder + re-runner + reconciler, until quiet)"] = time.perf_counter() - mark
             mark = time.perf_counter()
             runs = list(account.emulator.runs.values())
+            # run_view's status of each run (the latest run that carried its id), read from the summaries alone:
+            # one Query of the partition's summaries, not of all its history and tasks (3.3x cheaper at 200)
+            latest = account.repository.live_run_summaries([run.id for run in runs])
             mismatched = 0
             for run in runs:
-                view = run_view(account.repository, run.id)
-                mismatched += view is None or view.status != run.status
+                summary = latest.get(run.id)
+                mismatched += summary is None or summary.get("status") != run.status
             unresolved = len(unresolved_failures(account.repository))
             phases["verify (provenance vs HealthOmics, every run)"] = time.perf_counter() - mark
             if profiler:

@@ -120,8 +120,8 @@ class ManifestConsumer:
         return Outcome("SIZED", tasks=sizing.tasks, names=len(names), pages=pages)
 
     def _listed_tasks(self, run_id: str, run_uuid: str) -> int:
-        """How many tasks the recorder stored from ListRunTasks (streamed a Query page at a time: flat memory)."""
-        return sum(1 for _ in self.costs.iter_run_tasks(run_id, run_uuid))
+        """How many tasks the recorder stored from ListRunTasks (counted by the Query: none is read)."""
+        return self.costs.count_run_tasks(run_id, run_uuid)
 
     def _price_dynamic_storage(self, run_id: str, run_uuid: str, storage_type: str | None, average_gib: Any,
                                prices: Callable[[], PriceList]) -> None:

@@ -85,6 +85,9 @@ def test_run_show_without_a_uuid_is_the_run_that_now_carries_the_id_not_the_dele
     assert order == [("uuid-a", "DELETED"), ("uuid-b", "RUNNING")], f"runs of id 960, oldest first: {order}"
     assert shown is not None and (shown.run_uuid, shown.status) == ("uuid-b", "RUNNING"), (
         f"`run show 960` answers {shown.run_uuid if shown else None} ({shown.status if shown else None})")
+    # and the latest summary of the id (what the cohort benchmark compares, one Query of summaries) is that run
+    latest = repository.live_run_summaries(["960"])["960"]
+    assert (latest["run_uuid"], latest["status"]) == ("uuid-b", "RUNNING")
 
 
 def test_a_run_whose_terminal_event_was_lost_before_its_deleted_event_is_enriched_by_a_sweep(

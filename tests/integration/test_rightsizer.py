@@ -316,3 +316,24 @@ def test_fewer_task_records_than_the_recorder_listed_is_retried_then_sized_as_in
     assert consumer.handle(RUN_ID, RUN_UUID, 3).kind == "SIZED"
     marker = RightsizingRepository(repo).marker(RUN_ID, RUN_UUID) or {}
     assert marker.get("tasks") == 2 and marker.get("manifest_complete") is False
+
+
+def test_the_listed_tasks_are_counted_not_read(consumer, repo, logs) -> None:
+    """The completeness check needs how many tasks the recorder listed, not the tasks: the Query counts them
+    (Select COUNT), so no task item, nor its status history (which shares the TASK# prefix), is sent back."""
+    # Given 3 listed tasks, each with a status history, and a manifest showing 2 of them so far
+    record_details(repo)
+    repo.put_tasks([TaskDetails(task_id=f"t{i}", run_id=RUN_ID, run_uuid=RUN_UUID, name="geno") for i in range(3)],
+                   "2022-10-20T22:07:40.000000Z")
+    repo.put_items([{"pk": f"RUN#{RUN_ID}", "sk": f"UUID#{RUN_UUID}#TASK#t{i}#STATUS#0{rank}#2022-10-20T22:0{rank}"
+                     f":00.000000Z#{status}", "entity": "TASK_STATUS", "status": status, "run_uuid": RUN_UUID}
+                    for i in range(3) for rank, status in ((1, "PENDING"), (5, "COMPLETED"))])
+    write_manifest(logs, guide_records(tasks=2))
+    queries: list[dict[str, Any]] = []
+    repo.client.meta.events.register("provide-client-params.dynamodb.Query",
+                                     lambda params, **_: queries.append(dict(params)))
+    # When its event arrives, it is retried: 2 of the 3 tasks (not of their 9 items)
+    with pytest.raises(RetryableError, match="2 of 3 tasks"):
+        consumer.handle(RUN_ID, RUN_UUID, 1)
+    # Then the tasks were counted, consistently, none of their items read
+    assert [(q.get("Select"), q.get("ConsistentRead")) for q in queries] == [("COUNT", True)]

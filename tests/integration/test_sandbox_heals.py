@@ -67,7 +67,10 @@ def test_the_reconciler_heals_only_what_lost_an_event() -> None:
         # When it runs to the end and sweeps keep firing
         _play(account)
         _settle(account)
+        requests: list[str] = []
+        account.dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: requests.append(model.name))
         audit = account.heal_audit()
+        audit_requests = list(requests)
 
         # Then each heal is of a run or batch that lost an event, every one that lost its last event is
         # healed, and provenance matches HealthOmics
@@ -75,3 +78,9 @@ def test_the_reconciler_heals_only_what_lost_an_event() -> None:
         assert audit.unexplained == set()
         assert audit.unhealed == set()
         assert _recorded_status_mismatches(account) == []
+        # and the audit read the heal records a Query of each run's and batch's partition finds, with no request
+        entities = {(kind, entity_id) for kind, entity_id in audit.dropped | audit.healed} | {
+            ("RUN", run.id) for run in account.emulator.runs.values()}
+        queried = {(item["kind"]["S"], item["entity_id"]["S"]) for kind, entity_id in entities
+                   for item in account.partition_items(f"{kind}#{entity_id}", "entity = :h", {":h": {"S": "HEALED"}})}
+        assert audit.healed == queried and audit_requests == []

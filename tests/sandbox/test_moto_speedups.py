@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -330,6 +332,59 @@ def test_eventbridge_targets_get_what_moto_delivers_and_the_event_itself_without
     assert fast[1:] == plain[1:]
     assert [{k: v for k, v in body.items() if k != "account"} for body in fast[0][1]] == plain[0][1]
     assert all(body["account"] == ACCOUNT for body in fast[0][1])
+
+
+def _events_template_scenario() -> list[Any]:
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:"
+    templates = {  # no paths of their own: moto's default paths apply, and fill the placeholders they name
+        "event": '{"kind": "whole", "event": <aws.events.event.json>}',
+        "named": '{"src": "<source>", "type": "<detail-type>", "event": <aws.events.event.json>}',
+        "constant": '{"fixed": [1, "<none>"]}'}
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.omics"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": name, "Arn": arn + sqs.create_queue(QueueName=name)["QueueUrl"]
+                                           .rsplit("/", 1)[-1], "InputTransformer": {"InputTemplate": template}}
+                                          for name, template in templates.items()])
+    archive = events.create_archive(ArchiveName="all", EventSourceArn=events.describe_event_bus()["Arn"])
+    for status in ("RUNNING", "COMPLETED"):
+        events.put_events(Entries=[{**EVENT, "Detail": json.dumps({**json.loads(EVENT["Detail"]), "status": status})}])
+    out: list[Any] = [archive["State"], _call(lambda: events.describe_archive(ArchiveName="all")["EventCount"])]
+    for name in templates:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        # the ingestion time is the wall clock's: whether it is there, not its value
+        text = json.dumps(_stable(bodies))
+        out.append((name, re.sub(r'"ingestion-time": [0-9.]+', '"ingestion-time": "<a time>"', text)))
+    return out
+
+
+def test_eventbridge_templates_without_paths_are_filled_as_moto_fills_them() -> None:
+    """Given targets whose input template has no paths of its own (the event alone, default placeholders beside
+    it, a constant) and an archive of the bus (moto's archive rule has such a template), when
+    events are put, then every target receives what plain moto delivers, and the archive counts them alike."""
+    plain, fast = plain_and_fast(_events_template_scenario)
+
+    assert fast == plain
+    assert all('"runId": "1"' in text for name, text in plain[2:] if name != "constant")
+
+
+def test_moto_s_base_event_message_is_copied_as_deepcopy_copies_it() -> None:
+    """Given moto's base event message (and other values), when moto's events module deep-copies it under the
+    fast path, then the copy equals deepcopy's and shares no list or dict with the base, nor with another copy;
+    anything else is deepcopy's own answer."""
+    from moto.events import models as events_models
+    from moto.events.utils import _BASE_EVENT_MESSAGE
+
+    with speedups():
+        first, second = (events_models.copy.deepcopy(_BASE_EVENT_MESSAGE) for _ in range(2))
+        other = {"resources": ["a"], "detail": {"k": [1]}}
+        copied = events_models.copy.deepcopy(other)
+    assert first == second == __import__("copy").deepcopy(_BASE_EVENT_MESSAGE)
+    assert all(first[k] is not _BASE_EVENT_MESSAGE[k] and first[k] is not second[k]
+               for k in ("resources", "detail"))
+    assert copied == other and copied["detail"]["k"] is not other["detail"]["k"]
+    assert events_models.copy is __import__("copy")  # moto's again after the block
 
 
 @pytest.mark.parametrize("value", [Decimal("1.5"), "text"])
@@ -654,6 +709,85 @@ def test_condition_and_filter_expressions_answer_as_moto_does() -> None:
     refused = [answer for answer in plain if isinstance(answer, dict) and {"error", "raised"} & set(answer)]
     assert any(answer.get("error") == "ConditionalCheckFailedException" for answer in refused)
     assert len([a for a in refused if a.get("error") != "ConditionalCheckFailedException"]) >= 8  # each time used
+
+
+def _sqs_batch_delete_scenario() -> list[Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    for start in range(0, 40, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"}
+                                                      for i in range(start, start + 10)])
+    sqs.send_message(QueueUrl=other, MessageBody="elsewhere")
+    older = {m["Body"]: m["ReceiptHandle"] for m in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]}
+    newer = {m["Body"]: m["ReceiptHandle"] for m in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]}
+    foreign = sqs.receive_message(QueueUrl=other)["Messages"][0]["ReceiptHandle"]
+    bodies = sorted(set(older) & set(newer))
+    out: list[Any] = [bodies]
+    # every entry valid (the cohort's case), then every kind mixed in one batch: an older and a newer handle of
+    # one message, an entry already deleted, a made-up handle, another queue's handle, valid ones between them
+    out.append(_call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": f"v{i}", "ReceiptHandle": newer[body]} for i, body in enumerate(bodies[:4])])))
+    mixed = _call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "old", "ReceiptHandle": older[bodies[4]]}, {"Id": "new", "ReceiptHandle": newer[bodies[4]]},
+        {"Id": "again", "ReceiptHandle": newer[bodies[0]]}, {"Id": "nope", "ReceiptHandle": "x" * 185},
+        {"Id": "valid", "ReceiptHandle": newer[bodies[5]]}, {"Id": "foreign", "ReceiptHandle": foreign},
+        {"Id": "last", "ReceiptHandle": older[bodies[6]]}]))
+    # valid handles beside one of a message in another queue (drawn for it, not deleting from this one)
+    astray = _call(lambda: sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "here", "ReceiptHandle": newer[bodies[7]]}, {"Id": "foreign", "ReceiptHandle": foreign},
+        {"Id": "there", "ReceiptHandle": newer[bodies[8]]}]))
+    for answer in (mixed, astray):
+        out.append(json.loads(json.dumps(answer).replace(foreign, "<drawn at random>")))  # quoted in its error
+    out.append(_call(lambda: sqs.delete_message_batch(QueueUrl="nowhere", Entries=[
+        {"Id": "q", "ReceiptHandle": newer[bodies[9]]}])))
+    left: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        left += [m["Body"] for m in batch]
+    out.append(sorted(left))
+    for queue in (url, other):
+        out.append(_call(lambda q=queue: sqs.get_queue_attributes(QueueUrl=q, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])))
+    return out
+
+
+def test_sqs_batch_deletes_answer_as_moto_does() -> None:
+    """Given a queue of 40 messages, some received twice, when batches delete them with valid handles only, then
+    with an older and a newer handle of one message, an entry already deleted, a made-up handle and another
+    queue's handle among valid ones, with valid ones beside another queue's alone, and from an unknown queue,
+    then every answer, error and the messages left equal plain moto's."""
+    plain, fast = plain_and_fast(_sqs_batch_delete_scenario)
+
+    assert fast == plain
+    assert plain[1].get("Successful") and plain[2].get("Failed") and plain[3].get("Failed")  # every path taken
+
+
+@pytest.mark.parametrize("when", [None, datetime(1970, 1, 1), datetime(2026, 12, 3, 23, 59, 59, 999999),
+                                  datetime(1969, 12, 31, 23, 0, 0, 1), datetime(2038, 1, 19, 3, 14, 8, 500000)])
+def test_moto_s_clock_answers_as_moto_s(when: datetime | None) -> None:
+    """Given a time (or none: now, frozen here), when moto's `unix_time` and `unix_time_millis` read it with
+    and without the fast path, then they answer the same floats; the loaded moto modules that imported them
+    hold the fast ones inside the block and moto's after it, and moto.core.utils keeps moto's throughout."""
+    from moto.core import utils as moto_utils
+    from moto.events import models as events_models
+    from moto.sqs import models as sqs_models
+
+    def read() -> tuple[float, ...]:
+        return (moto_utils.unix_time(when), moto_utils.unix_time_millis(when), events_models.unix_time(when),
+                events_models.unix_time_millis(when), sqs_models.unix_time(when), sqs_models.unix_time_millis(when))
+
+    now = datetime(2026, 12, 3, 22, 50, 1, 123456)
+    with mock.patch.object(moto_utils, "utcnow", lambda: now):
+        plain = read()
+        with speedups():
+            fast = read()
+            inside = (sqs_models.unix_time, events_models.unix_time_millis, moto_utils.unix_time)
+    assert fast == plain
+    assert inside == (moto_speedups._unix_time, moto_speedups._unix_time_millis, moto_speedups._original_unix_time)
+    assert (sqs_models.unix_time, events_models.unix_time_millis) == (
+        moto_speedups._original_unix_time, moto_speedups._original_unix_time_millis)
 
 
 def _size_and_repeat_scenario() -> list[Any]:

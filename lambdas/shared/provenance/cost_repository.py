@@ -150,6 +150,23 @@ class CostRepository:
             if item.get("entity") == "TASK":
                 yield item
 
+    def count_run_tasks(self, run_id: str, run_uuid: str) -> int:
+        """How many task items `iter_run_tasks` yields, counted by DynamoDB (Select COUNT, strongly consistent):
+        no item is sent back, neither the tasks nor their status histories, which share the TASK# prefix."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)", "FilterExpression": "#e = :task",
+            "ExpressionAttributeNames": {"#pk": keys.PK, "#sk": keys.SK, "#e": "entity"},
+            "ExpressionAttributeValues": serialize({":pk": keys.run_pk(run_id), ":task": "TASK",
+                                                    ":prefix": keys.run_sk(run_uuid, "TASK#")}),
+            "ConsistentRead": True, "Select": "COUNT"}
+        count = 0
+        while True:  # a page ends at 1 MB of items examined, counted or not
+            response = self.repository._call("query", **request)
+            count += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def recent_task_means(self, workflow_id: str, exclude_run_uuid: str | None = None) -> list[dict[str, Any]]:
         """The per-task-name means of the workflow's latest runs (newest first): one Query."""
         response = self.repository._call(
