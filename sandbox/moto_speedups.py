@@ -831,6 +831,17 @@ def _serialize_type_structure(self: BaseJSONSerializer, serialized: Any, value: 
     _original_json_structure(self, serialized, value, shape, key)
 
 
+def _wire_copies(value: dict[str, Any], parse: Callable[[Any], Any]) -> dict[str, Any]:
+    """A parsed map of AttributeValues: each value in wire form as its copy, any other as `parse` makes it."""
+    parsed = {}
+    for name, member in value.items():
+        try:
+            parsed[name] = _wire_attribute_value(member)
+        except _NotWireForm:
+            parsed[name] = parse(member)
+    return parsed
+
+
 _original_parse_json_map = JSONParser._parse_map
 
 
@@ -843,13 +854,7 @@ def _parse_json_map(self: JSONParser, shape: Any, value: Any) -> Any:
             and shape.key.type_name == "string" and value_shape.name == "AttributeValue"
             and self.operation_model.service_model.service_name == "dynamodb"):
         return _original_parse_json_map(self, shape, value)
-    parsed = {}
-    for name, member in value.items():
-        try:
-            parsed[name] = _wire_attribute_value(member)
-        except _NotWireForm:
-            parsed[name] = self._parse_shape(value_shape, member)
-    return parsed
+    return _wire_copies(value, lambda member: self._parse_shape(value_shape, member))
 
 
 _original_json_map = BaseJSONSerializer._serialize_type_map
@@ -1711,13 +1716,7 @@ def _parse_response_map(self: Any, shape: Any, value: Any) -> Any:
     if not (type(self) is botocore_parsers.JSONParser and type(value) is dict and shape.key.type_name == "string"
             and _is_attribute_value(value_shape)):
         return _original_response_map(self, shape, value)
-    parsed = {}
-    for name, member in value.items():
-        try:
-            parsed[name] = _wire_attribute_value(member)
-        except _NotWireForm:
-            parsed[name] = self._parse_shape(value_shape, member)
-    return parsed
+    return _wire_copies(value, lambda member: self._parse_shape(value_shape, member))
 
 
 # ------------------------------------------------------------------ every request: routing

@@ -7,6 +7,8 @@ import io
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import boto3
 import pytest
@@ -87,6 +89,19 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.cost.price_source import clear_price_cache
 
     clear_price_cache()
+
+
+@contextmanager
+def module_moto_dynamodb() -> Iterator[Any]:
+    """One moto context (with the fast paths) for a module's examples, for a module-scoped fixture: entering
+    moto, a new default session and client, the table's first creation in a fresh backend cost ~0.1 s an example.
+    Each play then creates its table in a backend that holds no table, checks it, and deletes the table after
+    (moto drops the table object with its items; the fast paths index a new table object afresh), so each starts
+    from an empty table as in a fresh context."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        offline_aws(monkeypatch)
+        with mock_aws(), speedups():
+            yield boto3.client("dynamodb", region_name="us-east-1")
 
 
 @pytest.fixture(autouse=True)

@@ -7,17 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from sandbox.moto_speedups import speedups
 from shared.events import parse_omics_event
 from shared.provenance.repository import ProvenanceRepository, deserialize
 from shared.recorder import Recorder
-from tests.conftest import offline_aws
+from tests.conftest import module_moto_dynamodb
 from tests.factories import batch_event, create_provenance_table, get_run_response, run_lifecycle, sqs_batches
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -65,14 +62,8 @@ VOLATILE = {"details_recorded_at", "recorded_at", "members_recorded_at"}
 
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
-    """One moto context for the module's examples (entering moto, a new default session and client, the table's
-    first creation in a fresh backend: ~0.1 s an example). Each play creates its table in a backend that holds
-    no table, checks it, and deletes the table after (moto drops the table object with its items; the fast
-    paths index a new table object afresh), so each starts from an empty table as in a fresh context."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        offline_aws(monkeypatch)
-        with mock_aws(), speedups():
-            yield boto3.client("dynamodb", region_name="us-east-1")
+    with module_moto_dynamodb() as client:  # each play checks its backend holds no table, and deletes its own
+        yield client
 
 
 def _final_items(client: Any, order: list[int], batch_sizes: list[int] | None = None,
