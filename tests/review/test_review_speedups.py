@@ -110,3 +110,46 @@ def test_with_moto_s_random_source_seeded_request_and_message_ids_are_moto_s() -
     plain, fast = plain_and_fast(_seeded_ids_scenario)
 
     assert fast == plain
+
+
+# ------------------------------------------------------------------ condition parses: the cache's bound
+def _evicting_condition_scenario() -> list[Any]:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    _table(ddb)
+    ddb.put_item(TableName="t", Item={"pk": {"S": "k"}, "a": {"N": "5"}})
+    out: list[Any] = []
+    for round_ in range(2):  # the first text is parsed, pushed out by the others, and parsed anew
+        out.append(_answer(lambda r=round_: ddb.scan(TableName="t", FilterExpression="a = :v",
+                                                     ExpressionAttributeValues={":v": {"N": str(5 + r)}})))
+    return out
+
+
+def test_condition_parses_stay_bounded_and_an_evicted_text_is_parsed_anew() -> None:
+    """Given more distinct condition texts than `_CONDITION_PARSES_KEPT`, when they are parsed with the fast path
+    (249f863), then the cache keeps at most that many parses, and a text pushed out answers as plain moto does
+    when used again with other values. Not covered by the contract tests (they never fill the cache).
+    Observation, not a failure: the cache evicts first-in first-out (`get` does not move an entry to the end),
+    so a condition used on every request is parsed again after every 1024 other distinct texts."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    def fill() -> None:
+        for i in range(moto_speedups._CONDITION_PARSES_KEPT + 50):
+            ConditionExpressionParser(f"a{i} = :v", {}, {":v": {"S": "x"}}).parse()
+
+    with mock_aws():
+        plain = _evicting_condition_scenario()
+    with mock_aws(), speedups():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        _table(ddb)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "k"}, "a": {"N": "5"}})
+        first = _answer(lambda: ddb.scan(TableName="t", FilterExpression="a = :v",
+                                         ExpressionAttributeValues={":v": {"N": "5"}}))
+        fill()
+        kept = len(moto_speedups._condition_parses)
+        evicted = not any(key[0] == "a = :v" for key in moto_speedups._condition_parses)
+        second = _answer(lambda: ddb.scan(TableName="t", FilterExpression="a = :v",
+                                          ExpressionAttributeValues={":v": {"N": "6"}}))
+
+    assert kept <= moto_speedups._CONDITION_PARSES_KEPT
+    assert evicted
+    assert [first, second] == plain
