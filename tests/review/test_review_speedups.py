@@ -107,7 +107,12 @@ def test_with_moto_s_random_source_seeded_request_and_message_ids_are_moto_s() -
     draws 52 characters with one `choices` call where moto makes 52 `choice` calls: other characters, and the
     source left in another state for every later id. Not covered: the contract tests drop ResponseMetadata and
     MessageId as volatile and never seed moto."""
-    plain, fast = plain_and_fast(_seeded_ids_scenario)
+    from moto.moto_api._internal import mock_random
+
+    try:
+        plain, fast = plain_and_fast(_seeded_ids_scenario)
+    finally:
+        mock_random.seed(None)  # leave moto's random source unseeded for the tests after this one
 
     assert fast == plain
 
