@@ -117,7 +117,6 @@ import functools
 import inspect
 import json
 import re
-import string
 import sys
 import threading
 import time
@@ -207,7 +206,6 @@ from moto.dynamodb.parsing.validators import (
 from moto.events import models as moto_events_models
 from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import _BASE_EVENT_MESSAGE, EventTemplateParser
-from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.test import EnvironBuilder
 
@@ -727,7 +725,9 @@ def _condition_parse(self: ConditionExpressionParser) -> Any:
         return _original_condition_parse(self)
     key = (text, None if names is None else tuple(names.items()), None if values is None else tuple(values))
     kept = _condition_parses.get(key)
-    if kept is None:
+    if kept is not None:
+        _condition_parses.move_to_end(key)  # least recently used out first: a text every request uses stays
+    else:
         slots: Any = None if values is None else {name: _Slot(name) for name in values}
         probe = ConditionExpressionParser(text, names, slots)
         try:
@@ -770,7 +770,7 @@ def _wire_attribute_value(value: Any) -> dict[str, Any]:
     ((kind, inner),) = value.items()
     if kind in ("S", "N") and type(inner) is str:
         return {kind: inner}
-    if kind == "M" and type(inner) is dict:
+    if kind == "M" and type(inner) is dict and "" not in inner:  # moto misplaces an empty name: its own path
         return {"M": {name: _wire_attribute_value(member) for name, member in inner.items()}}
     if kind == "L" and type(inner) is list:
         return {"L": [_wire_attribute_value(member) for member in inner]}
@@ -1343,18 +1343,6 @@ def _method_names_from_class(clazz: Any) -> list[str]:
     return list(names)
 
 
-_REQUEST_ID_POOL = string.ascii_letters + string.digits  # moto's pool for get_random_string
-
-
-def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
-    """moto's request id (52 random letters and digits, from moto's random source, set as the response's
-    x-amzn-requestid header), drawn in one call instead of 52."""
-    request_id = "".join(mock_random.choices(_REQUEST_ID_POOL, k=52))
-    if headerdict is not None and isinstance(headerdict, dict):
-        headerdict.update({"x-amzn-requestid": request_id})
-    return request_id
-
-
 _original_enrich_response: Any = moto_core_responses.BaseResponse._enrich_response
 
 
@@ -1402,12 +1390,6 @@ def _clock_users() -> list[tuple[types.ModuleType, str, Callable[..., float]]]:
 
 
 # ------------------------------------------------------------------ SQS receive and delete
-def _generate_receipt_handle() -> str:
-    """moto's receipt handle (185 random lowercase letters, from moto's random source), drawn in one call
-    instead of 185."""
-    return "".join(mock_random.choices(string.ascii_lowercase, k=185))
-
-
 _original_mark_received = Message.mark_received
 _original_delete_message = Queue.delete_message
 # receipt handle -> the message it was drawn for, while `speedups()` is active (a stack: blocks may nest)
@@ -1582,8 +1564,9 @@ def _request_body(self: AWSRequest) -> Any:
 _AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
                "L": "list", "NULL": "boolean", "BOOL": "boolean"}
 _CONSTRAINTS = {"required", "min", "document", "union"}  # what botocore's validator checks beyond types
-# id(shape) -> (shape, whether it is DynamoDB's AttributeValue as this module reads it)
-_attribute_value_shapes: dict[int, tuple[Any, bool]] = {}
+# shape -> whether it is DynamoDB's AttributeValue as this module reads it; weak: botocore builds new shapes for
+# every client's service model, and a shape's verdict goes with it
+_attribute_value_shapes: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _unconstrained(shape: Any) -> bool:
@@ -1594,9 +1577,9 @@ def _is_attribute_value(shape: Any) -> bool:
     """Whether a botocore shape is DynamoDB's AttributeValue: a plain structure (no union, document or
     constraint) of exactly its ten members, unrenamed, of their types, maps and lists of AttributeValues,
     sets of unconstrained strings. Checked once per shape object."""
-    known = _attribute_value_shapes.get(id(shape))
-    if known is not None and known[0] is shape:
-        return known[1]
+    known = _attribute_value_shapes.get(shape)
+    if known is not None:
+        return known
     verdict = False
     if shape.type_name == "structure" and shape.name == "AttributeValue" and not shape.is_document_type \
             and not shape.is_tagged_union and _unconstrained(shape):
@@ -1608,20 +1591,20 @@ def _is_attribute_value(shape: Any) -> bool:
                        and members["M"].key.type_name == "string" and _unconstrained(members["M"].key)
                        and all(members[s].member.type_name == "string" and _unconstrained(members[s].member)
                                for s in ("SS", "NS")))
-    _attribute_value_shapes[id(shape)] = (shape, verdict)
+    _attribute_value_shapes[shape] = verdict
     return verdict
 
 
 def _is_wire_attribute_value(value: Any) -> bool:
     """Whether a value is an AttributeValue in wire form that `_wire_attribute_value` copies (every type but
-    binary, plain str, bool, list and dict values; map keys strings)."""
+    binary, plain str, bool, list and dict values; map keys non-empty strings: moto misplaces an empty one)."""
     if type(value) is not dict or len(value) != 1:
         return False
     ((kind, inner),) = value.items()
     if kind in ("S", "N"):
         return type(inner) is str
     if kind == "M":
-        return type(inner) is dict and all(type(name) is str and _is_wire_attribute_value(member)
+        return type(inner) is dict and all(type(name) is str and name and _is_wire_attribute_value(member)
                                            for name, member in inner.items())
     if kind == "L":
         return type(inner) is list and all(_is_wire_attribute_value(member) for member in inner)
@@ -1916,14 +1899,11 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _dynamo_type_deepcopy))
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
         stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
-        stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
         stack.enter_context(mock.patch.object(SQSBackend, "delete_message_batch", _delete_message_batch))
         stack.enter_context(mock.patch.object(moto_core_responses, "method_names_from_class",
                                               _method_names_from_class))
-        stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
-                                              _gen_amzn_requestid_long))
         stack.enter_context(mock.patch.object(moto_core_responses.BaseResponse, "_enrich_response",
                                               staticmethod(_enrich_response)))
         stack.enter_context(mock.patch.object(Item, "size", _item_size))
