@@ -116,7 +116,10 @@ import copy
 import functools
 import inspect
 import json
+import random
 import re
+import string
+import struct
 import sys
 import threading
 import time
@@ -206,6 +209,7 @@ from moto.dynamodb.parsing.validators import (
 from moto.events import models as moto_events_models
 from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import _BASE_EVENT_MESSAGE, EventTemplateParser
+from moto.moto_api._internal import mock_random
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.test import EnvironBuilder
 
@@ -1343,6 +1347,44 @@ def _method_names_from_class(clazz: Any) -> list[str]:
     return list(names)
 
 
+def _choices(pool: str, length: int) -> str:
+    """`length` of moto's `mock_random.choice(pool)` draws: the same characters, the source left in the same state
+    (seeded or not). `Random.choice` takes `_randbelow(len(pool))`: `getrandbits(bits)`, the top bits of one 32-bit
+    output of the generator, redrawn while out of range. `getrandbits(32 * n)` is n such outputs, the first in
+    the lowest word, so the draws are made n at a time, n never more than the characters still missing (no output
+    is drawn that moto would not draw). 185 draws a receipt handle, 52 a request id: moto's method layers around
+    each were half of a ReceiveMessage's time."""
+    getrandbits = mock_random.getrandbits
+    size = len(pool)
+    shift = 32 - size.bit_length()
+    drawn: list[str] = []
+    while len(drawn) < length:
+        missing = length - len(drawn)
+        words = struct.unpack(f"<{missing}I", getrandbits(32 * missing).to_bytes(4 * missing, "little"))
+        drawn.extend(pool[index] for index in (word >> shift for word in words) if index < size)
+    return "".join(drawn)
+
+
+# moto's own draws can be taken this way only while its random source is moto's Random, whose `_randbelow` is
+# the getrandbits one (a subclass overriding `random` alone would draw otherwise)
+_CHOICES_ARE_MOTO_S = (type(mock_random)._randbelow  # type: ignore[attr-defined]
+                       is random.Random._randbelow_with_getrandbits)  # type: ignore[attr-defined]
+_REQUEST_ID_POOL = string.ascii_letters + string.digits  # moto's get_random_string pool
+
+
+def _gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id (`mock_random.get_random_string(length=52)`, set as the x-amzn-requestid header)."""
+    request_id = _choices(_REQUEST_ID_POOL, 52)
+    if headerdict is not None and isinstance(headerdict, dict):
+        headerdict.update({"x-amzn-requestid": request_id})
+    return request_id
+
+
+def _generate_receipt_handle() -> str:
+    """moto's receipt handle: 185 of `mock_random.choice(string.ascii_lowercase)`."""
+    return _choices(string.ascii_lowercase, 185)
+
+
 _original_enrich_response: Any = moto_core_responses.BaseResponse._enrich_response
 
 
@@ -1900,6 +1942,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
         stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
+        if _CHOICES_ARE_MOTO_S:
+            stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))
+            stack.enter_context(mock.patch.object(moto_core_responses, "gen_amzn_requestid_long",
+                                                  _gen_amzn_requestid_long))
         stack.enter_context(mock.patch.object(Queue, "delete_message", _delete_message))
         stack.enter_context(mock.patch.object(SQSBackend, "delete_message_batch", _delete_message_batch))
         stack.enter_context(mock.patch.object(moto_core_responses, "method_names_from_class",
