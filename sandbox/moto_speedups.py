@@ -20,7 +20,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - SQS ReceiveMessage: moto lists every visible message of the queue (checking each one's visibility
   against the clock) before taking the first 10; the fast path yields them lazily, so a receive costs
   what it returns, not the queue's depth.
-- SQS receipt handles: 185 random letters drawn in one call instead of 185 (moto's random source).
+- SQS receipt handles: moto's 185 `choice` draws made from the same generator outputs taken many at a time
+  (the same letters, moto's random source left in the same state, seeded or not).
 - moto's clock (`unix_time`, behind every SQS visibility check and EventBridge entry): the epoch it subtracts
   is built once instead of at every call.
 - SQS DeleteMessage: moto asks every message of the queue for all its receipt handles, twice per delete
@@ -72,10 +73,14 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   once per query.
 - DynamoDB requests: moto's parser reads every AttributeValue of a request member by member through the
   service model (ten lookups and a dispatch per value); one already in wire form (every type but binary)
-  parses to a copy of itself, which the fast path builds directly.
+  parses to a copy of itself, which the fast path builds directly; so does a map of them (an item), whole.
+- DynamoDB UpdateItem without ReturnValues: moto's handler deep-copies and renders the item before and after
+  the update to compare them, then drops both; it is handed a backend whose item images are empty.
+- DynamoDB conditions (ConditionExpression, FilterExpression): parsed once per text, names and value names,
+  values in slots filled per request; moto parsed each anew (an UpdateItem's twice).
 - Every request: moto lists the response class's methods (`inspect.getmembers`, ~100 members) to find the
   action's method, and draws the 52-character request id one character at a time; the fast path lists each
-  class once per block and draws the id in one call (same pool, same random source).
+  class once per block and draws the id as the receipt handles above (the same characters, the same state).
 - Every request: moto's stubber matches the URL against every service's pattern (~180 regular expressions),
   then rebuilds the service's URL table to match it again; the service and handler of a URL are found once
   (moto's passthrough and allow-list checks and its backend lookup still run for every request), and so is a
@@ -104,7 +109,7 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   run's samples); a function's answer, or a bound method's function's, is remembered.
 - Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
   by member through the model; one in wire form (every type but binary) passes validation, serializes and
-  parses to a copy of itself, which is what the fast paths accept or build directly.
+  parses to a copy of itself, which is what the fast paths accept or build directly, a map of them whole.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
