@@ -1315,6 +1315,106 @@ def test_index_queries_after_every_kind_of_write_answer_as_moto_does() -> None:
 
 
 
+
+def _transactions_scenario() -> list[Any]:
+    """Transactions applied and cancelled after earlier operations changed items (moto rolls the tables back),
+    on a table with a sort key and an index, a table with a hash key only (partition order), a table with a
+    stream, and refused requests; every table read in full after each."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="ranged", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}])
+    ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    ddb.create_table(TableName="streamed", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    for i in range(12):
+        ddb.put_item(TableName="ranged", Item={"pk": {"S": f"P#{i % 3}"}, "sk": {"S": f"S#{i:02d}"},
+                                               "g": {"S": "AB"[i % 2]}, "n": {"N": str(i)}})
+        ddb.put_item(TableName="flat", Item={"pk": {"S": f"F#{i}"}, "n": {"N": str(i)}})
+        ddb.put_item(TableName="streamed", Item={"pk": {"S": f"T#{i}"}})
+    out: list[Any] = []
+
+    def read_all() -> None:
+        for table in ("ranged", "flat", "streamed"):
+            out.append(_call(lambda table=table: ddb.scan(TableName=table)))
+        out.append(_call(lambda: ddb.query(TableName="ranged", KeyConditionExpression="pk = :p",
+                                           ExpressionAttributeValues={":p": {"S": "P#1"}})))
+        out.append(_call(lambda: ddb.query(TableName="ranged", IndexName="by_g", KeyConditionExpression="g = :g",
+                                           ExpressionAttributeValues={":g": {"S": "A"}})))
+
+    def ranged(i: int) -> dict[str, Any]:
+        return {"pk": {"S": f"P#{i % 3}"}, "sk": {"S": f"S#{i:02d}"}}
+
+    def flat(i: int) -> dict[str, Any]:
+        return {"pk": {"S": f"F#{i}"}}
+
+    failing = {"ConditionCheck": {"TableName": "ranged", "Key": ranged(0),
+                                  "ConditionExpression": "attribute_exists(nope)"}}
+    transactions: list[list[dict[str, Any]]] = [
+        # applied: every kind of operation, on two tables
+        [{"Put": {"TableName": "ranged", "Item": {**ranged(20), "g": {"S": "A"}}}},
+         {"Update": {"TableName": "ranged", "Key": ranged(1), "UpdateExpression": "SET g = :g",
+                     "ExpressionAttributeValues": {":g": {"S": "B"}}}},
+         {"Delete": {"TableName": "flat", "Key": flat(2)}},
+         {"ConditionCheck": {"TableName": "flat", "Key": flat(3), "ConditionExpression": "attribute_exists(pk)"}}],
+        # cancelled by the last condition after a put (a new partition too), an update, deletes (a partition emptied)
+        [{"Put": {"TableName": "ranged", "Item": {**ranged(4), "g": {"S": "A"}, "new": {"S": "x"}}}},
+         {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "P#new"}, "sk": {"S": "S#0"}, "g": {"S": "A"}}}},
+         {"Update": {"TableName": "ranged", "Key": ranged(5), "UpdateExpression": "SET n = n + :one REMOVE g",
+                     "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+         {"Delete": {"TableName": "ranged", "Key": {"pk": {"S": "P#new"}, "sk": {"S": "S#0"}}}},
+         {"Delete": {"TableName": "flat", "Key": flat(0)}},
+         {"Put": {"TableName": "flat", "Item": {"pk": {"S": "F#new"}}}},
+         {"Update": {"TableName": "flat", "Key": flat(7), "UpdateExpression": "SET m = :m",
+                     "ExpressionAttributeValues": {":m": {"S": "y"}}}},
+         failing],
+        # cancelled: an update refused by moto's validation, a put refused by its condition
+        [{"Delete": {"TableName": "flat", "Key": flat(5)}},
+         {"Update": {"TableName": "ranged", "Key": ranged(6), "UpdateExpression": "SET n = n + :s",
+                     "ExpressionAttributeValues": {":s": {"S": "text"}}}}],
+        [{"Delete": {"TableName": "flat", "Key": flat(6)}},
+         {"Put": {"TableName": "ranged", "Item": {**ranged(7)}, "ConditionExpression": "attribute_not_exists(pk)"}}],
+        # refused: one item twice (moto rolls back and raises), a missing table, an unknown key, a streamed table
+        [{"Delete": {"TableName": "flat", "Key": flat(8)}}, {"Delete": {"TableName": "flat", "Key": flat(8)}}],
+        [{"Delete": {"TableName": "flat", "Key": flat(9)}}, {"Put": {"TableName": "missing", "Item": flat(1)}}],
+        [{"Delete": {"TableName": "flat", "Key": flat(10)}},
+         {"Delete": {"TableName": "flat", "Key": {"other": {"S": "x"}}}}],
+        [{"Delete": {"TableName": "streamed", "Key": {"pk": {"S": "T#1"}}}},
+         {"Put": {"TableName": "streamed", "Item": {"pk": {"S": "T#new"}}}},
+         {"ConditionCheck": {"TableName": "streamed", "Key": {"pk": {"S": "T#2"}},
+                             "ConditionExpression": "attribute_exists(nope)"}}],
+        # applied again after the roll-backs, on the tables put back
+        [{"Update": {"TableName": "ranged", "Key": ranged(8), "UpdateExpression": "SET g = :g",
+                     "ExpressionAttributeValues": {":g": {"S": "A"}}}},
+         {"Delete": {"TableName": "flat", "Key": flat(11)}}],
+    ]
+    read_all()
+    for transaction in transactions:
+        out.append(_call(lambda transaction=transaction: ddb.transact_write_items(TransactItems=transaction)))
+        read_all()
+    return out
+
+
+def test_transactions_applied_and_rolled_back_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given tables of items, when transactions are applied, cancelled after earlier operations changed items
+    (each table put back as it was), and refused, then every answer and every table's content, in order, after
+    each equals plain moto's, and the fast path (a copy of the named partitions only) put tables back."""
+    restored = []
+    original = moto_speedups._RollbackTable.restored
+    monkeypatch.setattr(moto_speedups._RollbackTable, "restored", lambda self: restored.append(1) or original(self))
+    plain, fast = plain_and_fast(_transactions_scenario)
+
+    assert fast == plain
+    assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) == 7
+    assert len(restored) >= 5
+
 # ------------------------------------------------------------------ every request
 def test_every_request_finds_moto_s_action_methods_and_gets_a_request_id_of_moto_s_form() -> None:
     """Given moto's response classes, when their action methods are listed with the fast paths (once per
