@@ -49,6 +49,7 @@ THREE_TASKS = (
 )
 # One task: for scenarios about batch membership (pages, settings files), where tasks add only events to record.
 ONE_TASK = (TaskSpec("call", (), 300.0, (OutputSpec("vcf", 1024),), cpus=4, memory=16),)
+RECORDER_BATCH = 100  # records per invocation of the recorder (stacks/components/recorder.py: batch_size)
 NEVER_RERUN = "OUT_OF_MEMORY_ERROR"  # a failure reason the policy never re-runs: a person must look at it
 
 
@@ -203,9 +204,17 @@ class Harness:
         else:
             pending = list(events)
         outcomes = []
-        for raw in filter(self.record, pending):
-            outcome = self.recorder.record(parse_omics_event(raw))
-            failed = self.repository.put_items(outcome.history)
+        recorded = list(filter(self.record, pending))
+        # the recorder's handler writes its records' history items once per SQS batch (process_sqs_batch's
+        # flush; the stack's batch size); one BatchWriteItem per event was most of a delivery's writes
+        # (a record that raises leaves the history of those before it written, as before)
+        for start in range(0, len(recorded), RECORDER_BATCH):
+            history: list[dict[str, Any]] = []
+            try:
+                for raw in recorded[start : start + RECORDER_BATCH]:
+                    history += self.recorder.record(parse_omics_event(raw)).history
+            finally:
+                failed = self.repository.put_items(history)
             assert not failed
         if rerun:
             for raw in pending:

@@ -225,11 +225,14 @@ def test_a_follow_up_too_large_to_record_inline_goes_through_its_settings_file(m
     from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES
 
     samples = [f"s{i}" for i in range(7)]
-    # a re-run is spared (RunFault's first_attempt_only): the follow-up completes
     h = make(faults=FaultPlan(runs=[RunFault(reason="SERVICE_ERROR", at_task="call")]), tasks=ONE_TASK,
              record=outcomes_only)
     batch_id = h.start_batch(samples, via_s3=True, parameters={"weights": [1] * 20_000})
-    h.run()
+    h.emulator.run_until_idle()
+    h.deliver()
+    # the follow-up read its settings file and ran; its events are left undelivered: recording them would only
+    # record 7 more runs of these parameters (2.5 of 6 CPU-s), and the re-runner would find nothing to do
+    h.emulator.run_until_idle()
     (follow_up,) = h.follow_ups(batch_id)
     assert follow_up.s3_uri_settings is not None and follow_up.s3_uri_settings.startswith(f"s3://{BUCKET}/reruns/")
     assert sorted(e.run_setting_id for e in follow_up.entries) == samples

@@ -971,6 +971,10 @@ def test_each_node_is_processed_by_the_method_moto_s_process_picks() -> None:
     {"S": "ünï"}, {"N": "-12.50"}, {"B": b"\x00\x01"}, {"SS": ["a", "bé"]}, {"NS": ["1", "2.5"]}, {"BS": [b"\x01"]},
     {"BOOL": False}, {"NULL": True}, {"L": [{"S": "a"}, {"M": {"k": {"N": "1"}}}]},
     {"M": {"k": {"L": [{"SS": ["x"]}, {"NULL": True}]}, "é": {"M": {}}}},
+    # members of every kind in one list or map: numbers and ASCII strings are summed in the loop
+    {"L": [{"N": "1"}, {"N": "-0.25"}, {"S": "ascii"}, {"S": "ünï"}, {"S": ""}, {"BOOL": True}, {"B": b"\x02"},
+           {"L": [{"N": "12"}]}, {"M": {"é": {"S": "x"}}}, {"NS": ["3"]}]},
+    {"M": {"n": {"N": "10"}, "s": {"S": "abc"}, "ü": {"S": "ü"}, "l": {"L": [{"N": "1"}] * 3}, "": {"NULL": True}}},
 ])
 def test_item_size_parts_are_moto_s(value: dict[str, Any]) -> None:
     """The fast `DynamoType.size` (summed for the 400 KB check) counts what moto counts, for every type."""
@@ -1140,8 +1144,8 @@ def test_value_copies_are_moto_s(value: dict[str, Any]) -> None:
 
 def test_results_are_converted_to_plain_values_as_moto_converts_them() -> None:
     """The fast conversion of a DynamoDB result to plain values (every response's) gives what moto's gives, for
-    items of every type (binary, nested, empty), items as moto stores them, datetimes, odd shapes and a
-    subclass of a plain type, and changes nothing it was given."""
+    items of every type (binary, nested, empty), items as moto stores them and their attributes' dict (GetItem's
+    result), datetimes, odd shapes and a subclass of a plain type, and changes nothing it was given."""
     from datetime import UTC, datetime
 
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -1155,7 +1159,8 @@ def test_results_are_converted_to_plain_values_as_moto_converts_them() -> None:
     typed = {f"a{i}": DynamoType(value) for i, value in enumerate(values[3:])}
     stored = Item(DynamoType({"S": "k"}), None, {name: value for name, value in _every_type(4).items()})
     result = {"Items": [{name: DynamoType(value) for name, value in item.items()} for item in values[:3]],
-              "Attributes": typed, "Item": stored, "Count": 3, "ScannedCount": 3.0, "Flag": True, "None": None,
+              "Attributes": typed, "Item": stored, "Stored": stored.attrs, "Count": 3, "ScannedCount": 3.0,
+              "Flag": True, "None": None,
               "When": datetime(2026, 1, 2, tzinfo=UTC), "Text": Text("sub"), "Tuple": ("a", 1), "Raw": b"\x00"}
     before = repr(result)
 
