@@ -37,7 +37,8 @@ demo: install
 sandbox: install
 	@$(PY) -m sandbox serve
 
-# Whole modules to each of two workers (module-scoped setups run once), in the order tests/conftest.py gives.
+# Whole modules to each of two workers (module-scoped setups run once; the synthesizing ones as one unit), in the
+# order tests/conftest.py gives.
 # Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE=1): every worker and every
 # synthesis subprocess would compile the same sources again (collection 9.4 -> 5.9 CPU-s per process measured).
 # The Lambda asset never takes host bytecode (stacks/components/bundling.py excludes __pycache__).

@@ -47,6 +47,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: (item.path not in slow_modules, tests_in[item.path]))
 
 
+# Under `make test` the modules that synthesize (tests/infrastructure, but for the asset's build) go to one worker, as
+# one unit: the process that first runs CDK's built-in CloudFormation validation pays ~6 CPU-s to start its
+# WebAssembly engine (stacks/synth.py), and the default and bring-your-own syntheses, cdk-nag's control and the
+# real-account checks all run it; spread over both workers, both paid it. Early in the order, like its modules.
+CDK_FOLDER = "tests/infrastructure/"
+CDK_ALONE = frozenset({"tests/infrastructure/test_lambda_asset.py"})  # builds the asset, synthesizes nothing
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class OneSynthesizingWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return CDK_FOLDER if scope.startswith(CDK_FOLDER) and scope not in CDK_ALONE else scope
+
+    return OneSynthesizingWorker(config, log)
+
+
 # Allocations between young-generation collections in a test process (Python's default: 700, 10, 10), as the
 # sandbox's accounts use (sandbox/local.py): a test process holds every imported service model and moto's
 # backends, which each full collection walks. Five moto-heavy modules in one process: 26 full collections,

@@ -10,7 +10,8 @@ boto3/botocore too (lambdas/requirements.txt): the runtime's copy lags the Healt
 The asset ships bytecode for the Lambda's Python (3.13), so a cold start does not compile every module
 (the host's Python is another version, whose bytecode Lambda would ignore). The compiler is CPython 3.13
 itself, as Pyodide (WebAssembly) from the npm registry, run by the Node.js the CDK already needs
-(`make install` puts it in `.venv/node`; compile_pyc.mjs). Without it the asset ships sources only.
+(`make install` puts it in `.venv/node`; compile_pyc.mjs, which keeps a memory snapshot of the started
+interpreter beside it for the next compile). Without it the asset ships sources only.
 CDK only falls back to the Docker
 image in `BundlingOptions` when local bundling returns False, which happens only if pip fails; in that
 case we raise instead, so a deploy never silently needs Docker.
