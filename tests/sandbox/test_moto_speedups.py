@@ -1321,17 +1321,22 @@ def test_index_queries_after_every_kind_of_write_answer_as_moto_does() -> None:
 
 
 
+def _create_table_with_index_on_g(ddb: Any, name: str, index: str, projection: dict[str, Any]) -> None:
+    """A table keyed by pk and sk with one index keyed by g."""
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": index, "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": projection}])
+
+
 def _transactions_scenario() -> list[Any]:
     """Transactions applied and cancelled after earlier operations changed items (moto rolls the tables back),
     on a table with a sort key and an index, a table with a hash key only (partition order), a table with a
     stream, and refused requests; every table read in full after each."""
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="ranged", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "ALL"}}])
+    _create_table_with_index_on_g(ddb, "ranged", "by_g", {"ProjectionType": "ALL"})
     ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
@@ -1491,12 +1496,7 @@ def _query_results_scenario() -> list[Any]:
     """Queries whose results moto copies, projects, filters and sizes: pages cut by the 1 MB limit, an
     INCLUDE index, projections of nested paths; then the stored items are read back unchanged."""
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="big", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{"IndexName": "inc", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["m"]}}])
+    _create_table_with_index_on_g(ddb, "big", "inc", {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["m"]})
     for i in range(30):
         ddb.put_item(TableName="big", Item={
             "pk": {"S": "P"}, "sk": {"S": f"S#{i:02d}"}, "g": {"S": f"G#{i % 2}"}, "pad": {"S": "x" * 90_000},
