@@ -194,14 +194,18 @@ def test_dynamodb_queries_on_tables_and_indexes_answer_as_moto_does() -> None:
     assert sum(len(pages) for pages in plain) > len(plain)  # pagination was exercised
 
 
-def _table_with_sort_key(name: str) -> Any:
-    """A DynamoDB client, after creating table `name` keyed by string `pk` and `sk`."""
+def _table_with_sort_key(name: str, index_on_g: tuple[str, dict[str, Any]] | None = None) -> Any:
+    """A DynamoDB client, after creating table `name` keyed by string `pk` and `sk` (and, given `index_on_g`'s
+    name and projection, an index keyed by string `g`)."""
     ddb = boto3.client("dynamodb", region_name=REGION)
+    keys = ("pk", "sk") if index_on_g is None else ("pk", "sk", "g")
+    indexes = [] if index_on_g is None else [{"IndexName": index_on_g[0], "Projection": index_on_g[1],
+                                              "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}]
     ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in keys],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     **({"GlobalSecondaryIndexes": indexes} if indexes else {}))
     return ddb
 
 
@@ -557,12 +561,7 @@ def _every_type(i: int) -> dict[str, Any]:
 
 
 def _item_read_scenario() -> list[Any]:
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="items", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    ddb = _table_with_sort_key("items")
     out: list[Any] = []
     for i in range(12):
         out.append(_call(lambda i=i: ddb.put_item(TableName="items", Item=_every_type(i), ReturnValues="ALL_OLD")))
@@ -659,12 +658,7 @@ def _condition_scenario() -> list[Any]:
         except (ValueError, KeyError) as error:  # plain moto lets some parse errors out as they are: the same ones
             return {"raised": type(error).__name__, "message": str(error)}
 
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="c", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    ddb = _table_with_sort_key("c")
     out: list[Any] = []
     for i in range(4):
         ddb.put_item(TableName="c", Item={"pk": {"S": "p"}, "sk": {"S": f"s{i}"}, "n": {"N": str(i)},
@@ -1321,22 +1315,11 @@ def test_index_queries_after_every_kind_of_write_answer_as_moto_does() -> None:
 
 
 
-def _create_table_with_index_on_g(ddb: Any, name: str, index: str, projection: dict[str, Any]) -> None:
-    """A table keyed by pk and sk with one index keyed by g."""
-    ddb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{"IndexName": index, "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                                 "Projection": projection}])
-
-
 def _transactions_scenario() -> list[Any]:
     """Transactions applied and cancelled after earlier operations changed items (moto rolls the tables back),
     on a table with a sort key and an index, a table with a hash key only (partition order), a table with a
     stream, and refused requests; every table read in full after each."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    _create_table_with_index_on_g(ddb, "ranged", "by_g", {"ProjectionType": "ALL"})
+    ddb = _table_with_sort_key("ranged", ("by_g", {"ProjectionType": "ALL"}))
     ddb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
@@ -1495,8 +1478,7 @@ def test_responses_are_enriched_as_moto_enriches_them() -> None:
 def _query_results_scenario() -> list[Any]:
     """Queries whose results moto copies, projects, filters and sizes: pages cut by the 1 MB limit, an
     INCLUDE index, projections of nested paths; then the stored items are read back unchanged."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    _create_table_with_index_on_g(ddb, "big", "inc", {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["m"]})
+    ddb = _table_with_sort_key("big", ("inc", {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["m"]}))
     for i in range(30):
         ddb.put_item(TableName="big", Item={
             "pk": {"S": "P"}, "sk": {"S": f"S#{i:02d}"}, "g": {"S": f"G#{i % 2}"}, "pad": {"S": "x" * 90_000},
