@@ -1793,18 +1793,97 @@ def _signed_requests() -> list[Any]:
     return out
 
 
+def _unsigned(signed: list[Any]) -> list[Any]:
+    """The signed requests with the signature cut out of each Authorization header (every other byte kept)."""
+    out: list[Any] = []
+    for entry in signed:
+        if isinstance(entry, dict):
+            out.append(entry)
+            continue
+        headers, body, prepared = entry
+        head, signature = headers["Authorization"].rsplit(", Signature=", 1)
+        assert re.fullmatch(r"[0-9a-f]{64}", signature)
+        out.append(({**headers, "Authorization": head}, body, prepared))
+    return out
+
+
 def test_requests_are_signed_as_botocore_signs_them() -> None:
     """Given requests over several days, secrets, regions, services and URL and body shapes, when botocore's
-    SigV4 signers sign them with the fast paths (signing keys kept per day), then every header (the
-    Authorization header byte for byte) and the body equal what botocore alone produces."""
+    SigV4 signers sign them with the fast paths, then every header and the body equal what botocore alone
+    produces: while moto checks no signature (its default), all but the signature, which is not computed; once
+    a test turns moto's signature checks on, the Authorization header byte for byte (signing keys kept per day)."""
     plain = _signed_requests()
     with speedups():
         fast = _signed_requests()
-        again = _signed_requests()  # signed with the keys the first pass kept
+        with mock.patch.object(moto_speedups.moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0):
+            checked = _signed_requests()
+            again = _signed_requests()  # signed with the keys the first pass kept
 
-    assert fast == plain
+    assert _unsigned(fast) == _unsigned(plain)
+    assert {headers["Authorization"].rsplit("=", 1)[1] for headers, *_ in fast if not isinstance(headers, str)} == {
+        moto_speedups.UNCOMPUTED_SIGNATURE}
+    assert checked == plain
     assert again == plain
     assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
+
+
+def _presigned_urls() -> list[str]:
+    from botocore.config import Config
+
+    urls = []
+    with mock.patch("botocore.auth.get_current_datetime", return_value=datetime(2026, 1, 5, 8, 0)):
+        for version in ("s3v4", "s3"):
+            s3 = boto3.client("s3", region_name="eu-west-1", config=Config(signature_version=version))
+            urls += [s3.generate_presigned_url("get_object", Params={"Bucket": "bucket-one", "Key": "a/b c"}),
+                     str(s3.generate_presigned_post("bucket-one", "k"))]
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        urls.append(sqs.generate_presigned_url("list_queues"))
+    return urls
+
+
+def test_presigned_urls_and_posts_are_signed_in_full() -> None:
+    """Given URLs and POST forms presigned for a user (they leave the process, to be checked by S3), when they
+    are made with the fast paths, then they are botocore's, signature and all."""
+    with mock_aws():
+        plain = _presigned_urls()
+    with mock_aws(), speedups():
+        fast = _presigned_urls()
+
+    assert fast == plain
+    assert all("Signature" in url or "signature" in url for url in plain)
+
+
+def _signature_checks() -> list[Any]:
+    """moto with IAM authorization on: a user's access key signing with its secret passes the signature check
+    (and is refused by authorization, as it has no policy); the same key with another secret is refused for its
+    signature; with the checks off, moto answers the caller as before."""
+    with mock.patch.object(moto_speedups.moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf")):
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="someone")
+        key = iam.create_access_key(UserName="someone")["AccessKey"]
+    out: list[Any] = [boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]]
+    with mock.patch.object(moto_speedups.moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0):
+        for secret in (key["SecretAccessKey"], "not-the-secret"):
+            client = boto3.client("sns", region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                                  aws_secret_access_key=secret)
+            try:
+                client.list_topics()
+                out.append("answered")
+            except ClientError as error:
+                out.append(error.response["Error"]["Code"])
+    return out
+
+
+def test_moto_checks_signatures_as_it_does_without_the_fast_paths() -> None:
+    """Given moto's IAM authorization turned on, when requests are signed with a user's right and wrong secret,
+    then moto tells them apart as without the fast paths: the signature is computed whenever moto checks it."""
+    with mock_aws():
+        plain = _signature_checks()
+    with mock_aws(), speedups():
+        fast = _signature_checks()
+
+    assert fast == plain
+    assert plain[1:] == ["AccessDenied", "SignatureDoesNotMatch"]
 
 
 # ------------------------------------------------------------------ client side: DynamoDB AttributeValues
