@@ -345,6 +345,13 @@ def outcomes_only(event: dict[str, Any]) -> bool:
     return detail_type == RUN_BATCH_STATUS_CHANGE or (detail_type == RUN_STATUS_CHANGE and status in RUN_TERMINAL)
 
 
+def batch_events_only(event: dict[str, Any]) -> bool:
+    """For `Harness(record=...)`: the batch events alone, for scenarios about the re-runner's follow-up request,
+    where recording the runs only adds work: the re-runner finds unrecorded failed members in HealthOmics
+    (GetBatch, ListRuns, GetRun), and reads their original settings from the batch's recorded request either way."""
+    return bool(event.get("detail-type") == RUN_BATCH_STATUS_CHANGE)
+
+
 def _skip_retry_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's retry back-off is not waited, as the harness's own back-offs (`sleep=lambda _: None`): time
     is virtual here, and the throttling scenarios slept 20 s of wall-clock time for nothing they check.
