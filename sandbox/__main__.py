@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autopilot_cli.target import SANDBOX_FILE_ENV, default_sandbox_file
+from sandbox import shared_loader
 from sandbox.server import DEFAULT_STEP_SECONDS, BadRequest, SandboxServer
 
 
@@ -133,6 +134,9 @@ class StopSignals:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # The process's botocore sessions (boto3's default twice, moto's regions) and moto's models share their
+    # parsed service models: 12.5 + 3.7 % of the instructions from start to stop, measured with cachegrind.
+    shared_loader.install()
     server = SandboxServer(host=args.host, aws_port=args.aws_port, omics_port=args.omics_port,
                            control_port=args.control_port, seed=args.seed, context=dict(args.context),
                            template=args.template, faults=args.faults, autoplay_speed=args.autoplay_speed,
