@@ -15,8 +15,9 @@ import pytest
 from moto import mock_aws
 
 import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
+from sandbox import shared_loader
 from sandbox.moto_speedups import speedups
-from tests import shared_loader, synth_cache
+from tests import synth_cache
 from tests.factories import create_provenance_table
 
 # `make test-fast` (-m "not slow") is the inner loop, under 30 s on 2 cores: the unit tests. These are
@@ -78,7 +79,7 @@ GC_THRESHOLDS = (50_000, 20, 20)
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every process of the run (each xdist worker too) shares one synthesis per stack context, its boto3
-    sessions share one botocore loader (tests/shared_loader.py), and it collects garbage less often."""
+    sessions share one botocore loader (sandbox/shared_loader.py), and it collects garbage less often."""
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
     shared_loader.install()
     gc.set_threshold(*GC_THRESHOLDS)

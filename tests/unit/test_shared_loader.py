@@ -1,13 +1,16 @@
-"""The test processes' shared botocore loader (tests/shared_loader.py, installed by tests/conftest.py)."""
+"""The shared botocore loader (sandbox/shared_loader.py) that tests/conftest.py and `python -m sandbox serve` use."""
 
 from __future__ import annotations
 
 import boto3
 import botocore.handlers
+import botocore.loaders
 import botocore.session
+import moto.core.loaders
+import moto.core.utils
 from moto import mock_aws
 
-from tests import shared_loader
+from sandbox import shared_loader
 
 
 def test_every_new_session_uses_the_one_loader() -> None:
@@ -31,6 +34,14 @@ def test_a_client_of_a_fresh_moto_session_works() -> None:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="shared-loader")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["shared-loader"]
+
+
+def test_moto_loads_its_models_through_one_loader_with_its_own_extras() -> None:
+    shared = moto.core.utils.create_loader()
+    assert shared is moto.core.utils.create_loader() and isinstance(shared, moto.core.loaders.Loader)
+    sqs = shared.load_service_model("sqs", "service-2")
+    assert sqs == moto.core.loaders.create_loader().load_service_model("sqs", "service-2")
+    assert sqs != botocore.loaders.create_loader().load_service_model("sqs", "service-2")  # with moto's extras
 
 
 def _handlers_by_event(session: botocore.session.Session) -> dict[str, list[object]]:

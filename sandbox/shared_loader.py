@@ -1,11 +1,13 @@
-"""One botocore data loader, and one registration of botocore's built-in handlers, for every session a test
-process creates.
+"""One botocore data loader, and one registration of botocore's built-in handlers, for every session a process
+creates: the served sandbox's (`python -m sandbox serve`) and each test process's (tests/conftest.py).
 
 moto's `mock_aws()` starts each test with a new default boto3 session, and `botocore.session.get_session()`
-makes a new one per call; each new session has its own loader, which parses the service models and the
-~1 MB endpoints.json again for the first client of each service (~60 ms of CPU per client, thousands of
-times a run). The files do not change during a run and botocore already hands the same parsed objects
-to every client of one session, so sharing the loader across sessions changes nothing but the cost.
+makes a new one per call; each new session has its own loader, which lists the ~400 service folders and parses
+the service models and the ~1 MB endpoints.json again for the first client of each service (~60 ms of CPU per
+client, thousands of times a test run; a served sandbox makes four sessions as it starts). The files do not
+change while a process runs and botocore already hands the same parsed objects to every client of one session,
+so sharing the loader across sessions changes nothing but the cost. moto parses the models its responses read
+through a loader of its own, a new one (listing botocore's and moto's folders) for each model: one serves all.
 
 Each new session also registers botocore's ~150 built-in event handlers one by one, through the alias
 checks of its event emitter: 3.9 % of a `make test` run's samples (py-spy), nearly all of it in sessions
@@ -24,6 +26,8 @@ import botocore.handlers
 import botocore.hooks
 import botocore.loaders
 import botocore.session
+import moto.core.loaders
+import moto.core.utils
 
 _create_loader: Any = botocore.loaders.create_loader  # botocore's own, before install() replaces it in the session
 
@@ -41,6 +45,11 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     loader = _create_loader(search_path_string)
     loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]
     return loader
+
+
+@functools.cache
+def _shared_moto_loader() -> moto.core.loaders.Loader:
+    return moto.core.loaders.create_loader()
 
 
 _register_builtin_handlers: Any = botocore.session.Session._register_builtin_handlers  # botocore's own
@@ -69,6 +78,7 @@ def _copy_builtin_handlers(session: botocore.session.Session, events: Any) -> No
 
 def install() -> None:
     """Sessions created from now on in this process share one loader per data path (AWS_DATA_PATH) and copy
-    one registration of botocore's built-in handlers."""
+    one registration of botocore's built-in handlers; moto's service models load through one loader."""
     botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
     botocore.session.Session._register_builtin_handlers = _copy_builtin_handlers  # type: ignore[method-assign]
+    moto.core.utils.create_loader = _shared_moto_loader  # type: ignore[attr-defined]
