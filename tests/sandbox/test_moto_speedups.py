@@ -2076,11 +2076,21 @@ _TIMESTAMPS: list[Any] = [
 ]
 
 
+def _answer(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except Exception as error:  # a refusal is part of the contract too
+        return {"error": type(error).__name__, "message": str(error)}
+
+
 def _parsed_timestamps() -> list[Any]:
     """Timestamps as botocore's response parsers read them (ISO 8601 with and without zone and fraction, RFC
-    822, dates, epoch text and numbers, refused text), each twice, and through a parsed HealthOmics answer."""
+    822, dates, epoch text and numbers, refused text), each twice, and through a parsed HealthOmics answer; as
+    botocore makes them aware (request timestamps) and moto's serializers write them in each format it knows."""
     from botocore.parsers import create_parser
     from botocore.session import get_session
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core.serialize import TimestampSerializer
 
     out: list[Any] = []
     for zone in (None, "Europe/Berlin", None):  # dateutil picks the local zone for a time in it
@@ -2094,6 +2104,11 @@ def _parsed_timestamps() -> list[Any]:
                     out.append({"error": type(error).__name__, "message": str(error)})
                     continue
                 out.append((parsed, type(parsed.tzinfo), parsed.utcoffset(), parsed.tzname()))
+                aware = parse_to_aware_datetime(value)
+                out.append((aware, type(aware.tzinfo), aware.utcoffset()))
+                for form in ("iso8601", "iso8601_zeroed", "rfc822", "unixtimestamp"):
+                    serializer = TimestampSerializer(form)
+                    out.append(_answer(lambda: serializer._convert_timestamp_to_str(value, form)))  # noqa: B023
         time.tzset()
     model = get_session().get_service_model("omics")
     body = {"id": "1", "creationTime": _TIMESTAMPS[0], "startTime": _TIMESTAMPS[1], "stopTime": _TIMESTAMPS[3]}
@@ -2104,9 +2119,9 @@ def _parsed_timestamps() -> list[Any]:
 
 def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
     """Given timestamps of every form botocore accepts and some it refuses, when botocore's response parsers
-    read them (each twice: the second time from what the fast path remembered), then every datetime (its
-    time zone's type and offset included) and every error equals botocore's own, also after the local time
-    zone changed."""
+    read them, botocore makes them aware and moto's serializers write them (each twice: the second time from
+    what the fast path remembered), then every datetime (its time zone's type and offset included), every text
+    and every error equals botocore's and moto's own, also after the local time zone changed."""
     from dateutil.tz import tzlocal, tzutc
 
     plain = _parsed_timestamps()
