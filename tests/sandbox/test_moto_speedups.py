@@ -784,6 +784,28 @@ def test_moto_s_clock_answers_as_moto_s(when: datetime | None) -> None:
         moto_speedups._original_unix_time, moto_speedups._original_unix_time_millis)
 
 
+def test_a_moto_module_loaded_between_blocks_holds_the_fast_clock_in_the_next() -> None:
+    """Given a block that listed the loaded moto modules, when a moto module importing moto's clock by name is
+    loaded after it, then the next block patches it too (and restores it after), as it would have if the
+    module had been loaded first."""
+    import types
+
+    from moto.core import utils as moto_utils
+
+    with speedups():
+        pass
+    late = types.ModuleType("moto.loaded_late")
+    late.unix_time = moto_utils.unix_time  # type: ignore[attr-defined]
+    sys.modules[late.__name__] = late
+    try:
+        with speedups():
+            inside = late.unix_time  # type: ignore[attr-defined]
+        after = late.unix_time  # type: ignore[attr-defined]
+    finally:
+        del sys.modules[late.__name__]
+    assert (inside, after) == (moto_speedups._unix_time, moto_speedups._original_unix_time)
+
+
 def _size_and_repeat_scenario() -> list[Any]:
     ddb = boto3.client("dynamodb", region_name=REGION)
     ddb.create_table(TableName="z", BillingMode="PAY_PER_REQUEST",
