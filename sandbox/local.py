@@ -209,8 +209,10 @@ class LocalAccount:
             from stacks.synth import synth_template  # imported late: synthesis needs Node (jsii)
 
             template = synth_template(self.context)
-        self.resources: StackResources = TemplateSandbox(template, ACCOUNT_ID, REGION, STACK_NAME,
-                                                         self.omics).create_all()
+        clients = {"s3": self.s3, "sqs": self.sqs, "events": self.events, "dynamodb": self.dynamodb,
+                   "scheduler": self.scheduler}
+        self.resources: StackResources = TemplateSandbox(template, ACCOUNT_ID, REGION, STACK_NAME, self.omics,
+                                                         clients).create_all()
         for schedule in self.resources.schedules:
             self._register_template_schedule(schedule)
         self._install_prices()

@@ -117,6 +117,13 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   the aliased name of an event name depends on nothing else, so those aliasers share one cache. Each handler
   registered (a dozen per new client) has its signature read to check that it takes **kwargs (1 % of the
   run's samples); a function's answer, or a bound method's function's, is remembered.
+- Client side, creating a client (botocore; a test run creates thousands, ~5 ms of CPU each): each client builds a
+  new service model over the loader's description of its service (the loader caches the description, not the
+  model), and with it every operation model and shape again, at its creation (a method per operation) and at its
+  first calls; and a new endpoint provider over the service's ruleset (its rules parsed again), whose resolutions
+  botocore caches per provider, so a new client's first call resolves its endpoint anew. The models and providers
+  only read what they were built from: the clients of one description share one model, those of one ruleset one
+  provider. The copy of the session's handlers each client takes is made directly, node by node.
 - Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
   by member through the model; one in wire form (every type but binary) passes validation, serializes and
   parses to a copy of itself, which is what the fast paths accept or build directly, a map of them whole.
@@ -155,12 +162,16 @@ import moto.backend_index as backend_index
 from botocore import auth as botocore_auth
 from botocore import hooks as botocore_hooks
 from botocore import parsers as botocore_parsers
+from botocore import regions as botocore_regions
 from botocore import serialize as botocore_serialize
 from botocore import utils as botocore_utils
 from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.client import ClientCreator
+from botocore.endpoint_provider import EndpointProvider
 from botocore.exceptions import NoCredentialsError
-from botocore.hooks import EVENT_ALIASES, EventAliaser
+from botocore.hooks import EVENT_ALIASES, EventAliaser, NodeList, _PrefixTrie
+from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 from moto import settings as moto_settings
 from moto.core import responses as moto_core_responses
@@ -1652,6 +1663,81 @@ def _serializer_get_value(self: ResponseSerializer, value: Any, key: str, shape:
     return found
 
 
+# ------------------------------------------------------------------ client side: creating a client
+_original_trie_copy = _PrefixTrie.__copy__
+_TRIE_NODE_KEYS = {"chunk", "values", "children"}
+
+
+class _NotBotocoresNode(Exception):
+    """A node of a handler trie not laid out as botocore lays its nodes out: copied by botocore."""
+
+
+def _copied_trie_node(node: dict[str, Any]) -> dict[str, Any]:
+    """A node as botocore's `_PrefixTrie._recursive_copy` copies it: the node, its children and its handler lists
+    copied, the handlers not."""
+    if node.keys() != _TRIE_NODE_KEYS:
+        raise _NotBotocoresNode
+    values, children = node["values"], node["children"]
+    if values is not None:
+        if type(values) is not NodeList or not type(values.first) is type(values.middle) is type(values.last) is list:
+            raise _NotBotocoresNode
+        values = NodeList(values.first.copy(), values.middle.copy(), values.last.copy())
+    if type(children) is not dict:
+        raise _NotBotocoresNode
+    return {"chunk": node["chunk"], "values": values,
+            "children": {chunk: _copied_trie_node(child) for chunk, child in children.items()}}
+
+
+def _copy_trie(self: _PrefixTrie) -> _PrefixTrie:
+    """`_PrefixTrie.__copy__`: every client copies its session's handlers (~200 nodes), through botocore's generic
+    copy of each node's values (isinstance tests, `copy.copy`'s dispatch for each list); nodes laid out as botocore
+    lays them out are copied directly (half the time), any other trie by botocore."""
+    if self.__dict__.keys() != {"_root"}:
+        return _original_trie_copy(self)
+    try:
+        root = _copied_trie_node(self._root)
+    except _NotBotocoresNode:
+        return _original_trie_copy(self)
+    new = self.__class__()
+    new._root = root
+    return new
+
+
+_original_load_service_model = ClientCreator._load_service_model
+_service_models: dict[str, ServiceModel] = {}  # service name -> the model built over its loaded description
+
+
+def _load_service_model(self: ClientCreator, service_name: str, api_version: str | None = None) -> ServiceModel:
+    """botocore builds a new ServiceModel over the loader's description (the same dict: the loader caches it) for
+    every client, and with it every operation model and shape again, at the client's creation (a method per
+    operation) and at its first calls; the models only read the description and cache what they derive from it,
+    so the clients of one description share one (the latest description of each service is kept)."""
+    description = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
+    model = _service_models.get(service_name)
+    if model is None or model._service_description is not description:
+        model = _service_models[service_name] = _original_load_service_model(self, service_name, api_version)
+    return model
+
+
+# (id of the ruleset, id of the partitions, excluded parameters) -> (ruleset, partitions, provider built of them)
+_endpoint_providers: dict[tuple[int, int, frozenset[str]], tuple[Any, Any, EndpointProvider]] = {}
+
+
+def _endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> EndpointProvider:
+    """botocore's EndpointProvider, which every client builds from its service's endpoint ruleset (the loader's
+    dict): a provider is a pure function of the ruleset, the partitions and the excluded parameters, and caches
+    its answers (botocore's resolution cache is one for all providers, keyed by provider), so the clients of one
+    ruleset share one, and a new client's first call resolves its endpoint from that cache."""
+    key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+    entry = _endpoint_providers.get(key)
+    if entry is None or entry[0] is not ruleset_data or entry[1] is not partition_data:
+        if len(_endpoint_providers) > 64:  # rulesets of loaders no longer used (each session may load its own)
+            _endpoint_providers.clear()
+        entry = _endpoint_providers[key] = (ruleset_data, partition_data,
+                                            EndpointProvider(ruleset_data, partition_data, excluded_params))
+    return entry[2]
+
+
 # ------------------------------------------------------------------ client side: event name aliases
 _original_aliaser_init = EventAliaser.__init__
 _aliased_names: dict[str, str] = {}  # event name -> its name under botocore's own EVENT_ALIASES
@@ -2117,6 +2203,9 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(SigV4Auth, "signature", _signature))
         stack.enter_context(mock.patch.object(SigV4Auth, "add_auth", _add_auth))
         stack.enter_context(mock.patch.object(EventAliaser, "__init__", _aliaser_init))
+        stack.enter_context(mock.patch.object(_PrefixTrie, "__copy__", _copy_trie))
+        stack.enter_context(mock.patch.object(ClientCreator, "_load_service_model", _load_service_model))
+        stack.enter_context(mock.patch.object(botocore_regions, "EndpointProvider", _endpoint_provider))
         stack.enter_context(mock.patch.object(botocore_hooks, "accepts_kwargs", _accepts_kwargs))
         stack.enter_context(mock.patch.object(botocore_auth, "_host_from_url", _host_from_url))
         stack.enter_context(mock.patch.object(AWSRequest, "body", property(_request_body)))

@@ -41,6 +41,7 @@ class LauncherEnv:
     cache_id: str
     alarms_queue_url: str
     metrics: dict[str, float] = field(default_factory=dict)
+    sqs: Any = None  # the client the alarm inbox was created with
 
     def upload(self, key: str, body: bytes | str) -> str | None:
         data = body.encode() if isinstance(body, str) else body
@@ -60,8 +61,7 @@ class LauncherEnv:
         }
 
     def alarms(self) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        messages = sqs.receive_message(QueueUrl=self.alarms_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = self.sqs.receive_message(QueueUrl=self.alarms_queue_url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
 
     @property
@@ -104,10 +104,11 @@ def launcher_env(faults: FaultPlan | None = None, with_workflow_default: bool = 
         def metric(name: str, value: float) -> None:
             env_metrics[name] = env_metrics.get(name, 0) + value
 
-        launcher = Launcher(repository, LauncherStore(s3, sns), omics=lambda: omics_client(1000),
+        # the launcher's client is the one set up above, as a deployed launcher keeps one per process
+        launcher = Launcher(repository, LauncherStore(s3, sns), omics=lambda: omics,
                             config=LauncherConfig(**settings), alarm_topic_arn=topic, metric=metric,
                             now=lambda: FIXED_NOW, sleep=lambda _: None)
-        yield LauncherEnv(emu, launcher, repository, s3, workflow_id, cache_id, queue_url, env_metrics)
+        yield LauncherEnv(emu, launcher, repository, s3, workflow_id, cache_id, queue_url, env_metrics, sqs)
 
 
 def csv_sheet(rows: int, *, id_column: str = "sample_id", extra: dict[str, str] | None = None,

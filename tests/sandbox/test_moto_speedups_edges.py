@@ -7,8 +7,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import boto3
+from botocore.client import ClientCreator
 from moto import mock_aws
 
 from sandbox import moto_speedups
@@ -77,8 +79,10 @@ def test_attribute_value_shape_verdicts_do_not_grow_with_every_client_created() 
     structure paths all ask `_is_attribute_value`), when many DynamoDB clients are created and used in turn (as a
     test suite does, a client per test), then the module's verdict cache (`_attribute_value_shapes`, keyed by
     id(shape) and holding the shape) does not grow with each client: botocore builds new Shape objects for every
-    client's service model, so an entry per shape object per client is kept, and the shapes with it, forever."""
-    with mock_aws(), speedups():
+    client's service model, so an entry per shape object per client is kept, and the shapes with it, forever. Each
+    client gets a service model of its own, as botocore builds it (`speedups()` shares one per loaded description)."""
+    with mock_aws(), speedups(), mock.patch.object(ClientCreator, "_load_service_model",
+                                                   moto_speedups._original_load_service_model):
         _table(boto3.client("dynamodb", region_name=REGION))
         _clients_reading_and_writing(1)
         after_one = len(moto_speedups._attribute_value_shapes)

@@ -1,0 +1,192 @@
+"""Contract tests of the client-creation fast paths in sandbox/moto_speedups.py (the session's handlers copied into
+each client directly, one service model per loaded description, one endpoint provider per ruleset): a client
+created under `speedups()` is the client botocore creates without them (its methods, configuration, endpoint and
+handlers), sends the same requests, and keeps the handlers registered on it its own."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+from botocore.config import Config
+from botocore.hooks import HierarchicalEmitter, _PrefixTrie
+from moto import mock_aws
+
+from sandbox import moto_speedups
+from sandbox.moto_speedups import speedups
+
+REGION = "us-east-1"
+SERVICES = ("s3", "sqs", "dynamodb", "events", "scheduler", "omics", "sns", "logs")
+
+
+def _name(handler: Any) -> str:
+    """A handler by what it is: a function or method by its qualified name (a client's own handlers are methods
+    of objects made for that client), a partial by its function's."""
+    if isinstance(handler, functools.partial):
+        return f"partial({_name(handler.func)})"
+    return getattr(handler, "__qualname__", type(handler).__qualname__)
+
+
+def _handlers(emitter: HierarchicalEmitter) -> dict[str, list[str]]:
+    """Every handler of an emitter by the event name it is registered under, in calling order."""
+    found: dict[str, list[str]] = {}
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        if node["values"]:
+            found[".".join(path)] = [_name(h) for h in (*node["values"].first, *node["values"].middle,
+                                                         *node["values"].last)]
+        for chunk, child in node["children"].items():
+            walk(child, (*path, chunk))
+
+    walk(emitter._handlers._root, ())
+    return found
+
+
+def _described(client: Any) -> dict[str, Any]:
+    meta = client.meta
+    return {"class": type(client).__name__, "methods": sorted(n for n in dir(client) if not n.startswith("_")),
+            "operations": meta.service_model.operation_names, "endpoint": meta.endpoint_url,
+            "region": meta.region_name, "partition": meta.partition, "retries": meta.config.retries,
+            "signature": meta.config.signature_version, "handlers": _handlers(meta.events._emitter)}
+
+
+def _clients_of_every_service() -> list[dict[str, Any]]:
+    """Two clients of each service from one session (the second from what the first left cached), one more from a
+    second session, in other regions and with a configuration of their own."""
+    first, second = boto3.Session(), boto3.Session()
+    described = []
+    for service in SERVICES:
+        described += [_described(first.client(service, region_name=REGION)),
+                      _described(first.client(service, region_name="eu-west-1",
+                                              config=Config(retries={"mode": "standard", "max_attempts": 2}))),
+                      _described(second.client(service, region_name="us-west-2"))]
+    return described
+
+
+def test_clients_created_with_the_fast_paths_are_botocores() -> None:
+    """Given clients of every service the sandbox uses, two from one session and one from another, in three regions
+    and with a configuration of their own, when they are created under plain moto and under `speedups()`, then
+    each has botocore's methods, operations, endpoint, region, partition, retries and signature version, and the
+    same handlers in the same order on every event."""
+    with mock_aws():
+        plain = _clients_of_every_service()
+    with mock_aws(), speedups():
+        fast = _clients_of_every_service()
+    assert fast == plain
+    assert all(d["handlers"] for d in plain) and {d["region"] for d in plain} == {REGION, "eu-west-1", "us-west-2"}
+
+
+def _urls_sent(make: Callable[[str, str], Any]) -> list[str]:
+    """The URL and method of each request botocore sends, for calls whose endpoints its rules resolve differently
+    by region, bucket and operation, from two clients of each service (the second one's from what the first one's
+    first call cached)."""
+    sent: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        sent.append(f"{request.method} {request.url}")
+
+    def client(service: str, region: str) -> Any:
+        made = make(service, region)
+        made.meta.events.register_first("before-send", record)
+        return made
+
+    for region in (REGION, "eu-west-1", REGION):
+        s3 = client("s3", region)
+        bucket = f"contract-{region}"
+        configuration = {} if region == REGION else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **configuration)
+        s3.put_object(Bucket=bucket, Key="a/b.json", Body=b"{}")
+        s3.list_objects_v2(Bucket=bucket, Prefix="a/")
+        s3.list_buckets()
+        sqs = client("sqs", region)
+        sqs.get_queue_url(QueueName=sqs.create_queue(QueueName="q")["QueueUrl"].rsplit("/", 1)[-1])
+        client("dynamodb", region).list_tables()
+        client("events", region).list_rules()
+    return sent
+
+
+def test_clients_created_with_the_fast_paths_send_the_same_requests() -> None:
+    """Given S3 calls in two regions (bucket in the host name or not), SQS, DynamoDB and EventBridge calls, each made
+    by clients created for them (one endpoint provider per ruleset under `speedups()`), when they run under plain
+    moto and under `speedups()`, then botocore sends the same requests to the same URLs."""
+    with mock_aws():
+        plain = _urls_sent(lambda service, region: boto3.client(service, region_name=region))
+    with mock_aws(), speedups():
+        fast = _urls_sent(lambda service, region: boto3.client(service, region_name=region))
+    assert fast == plain
+    assert any("eu-west-1" in url for url in plain) and any("contract-us-east-1." in url for url in plain)
+
+
+def test_a_client_s_handlers_stay_its_own_and_a_copy_is_botocore_s() -> None:
+    """Given a session with handlers of its own (first, last, with a unique id), when it is copied under
+    `speedups()` and by botocore, then both copies hold the same handlers in the same order; and when a client, the
+    session and another client register handlers after the clients were created, each has only its own."""
+
+    def own(**_: Any) -> None: ...
+
+    def other(**_: Any) -> None: ...
+
+    with mock_aws():
+        session = boto3.Session()
+        emitter = session._session._events._emitter
+        emitter.register_first("before-call.sqs", own)
+        emitter.register_last("after-call.sqs.SendMessage", other, unique_id="other")
+        plain_copy = copy.copy(emitter)
+        with speedups():
+            fast_copy = copy.copy(emitter)
+            one, two = session.client("sqs", region_name=REGION), session.client("sqs", region_name=REGION)
+            one.meta.events.register("before-call.sqs.ListQueues", own)
+            one.meta.events.register("before-call.sqs", other)  # where the session has one already
+            session.events.register("before-call.sqs.GetQueueUrl", other)
+            one.list_queues()
+    assert _handlers(fast_copy) == _handlers(plain_copy) and "before-call.sqs" in _handlers(plain_copy)
+    assert fast_copy._unique_id_handlers == plain_copy._unique_id_handlers
+    assert _handlers(one.meta.events._emitter)["before-call.sqs.ListQueues"] == [own.__qualname__]
+    assert "before-call.sqs.ListQueues" not in _handlers(two.meta.events._emitter)
+    assert _handlers(two.meta.events._emitter)["before-call.sqs"] == _handlers(emitter)["before-call.sqs"] \
+        == _handlers(one.meta.events._emitter)["before-call.sqs"][:-1]
+    assert "before-call.sqs.ListQueues" not in _handlers(emitter)
+    assert "before-call.sqs.GetQueueUrl" not in _handlers(one.meta.events._emitter)
+    assert "before-call.sqs.GetQueueUrl" not in _handlers(fast_copy)
+
+
+def test_a_trie_not_laid_out_as_botocore_s_is_copied_by_botocore() -> None:
+    """Given a handler trie with a node holding more than botocore's node does, when it is copied under `speedups()`,
+    then the copy is botocore's, that value included, and its nodes are new."""
+
+    def handler(**_: Any) -> None: ...
+
+    trie = _PrefixTrie()
+    trie.append_item("before-call.sqs", handler)
+    trie._root["children"]["before-call"]["note"] = "kept"
+    with speedups():
+        copied = copy.copy(trie)
+    assert copied.__dict__ == trie._recursive_copy(trie.__dict__)
+    assert copied._root["children"]["before-call"] is not trie._root["children"]["before-call"]
+
+
+def test_clients_of_one_loaded_description_share_its_model_and_another_loader_s_get_their_own() -> None:
+    """Given clients of one session's loader and one of a loader of its own (other description and ruleset objects),
+    when they are created under `speedups()`, then the first two share the service model and the endpoint
+    provider built from their loader's description and ruleset, and the third has its own, built from its loader's,
+    and works."""
+    with mock_aws(), speedups():
+        one, two = boto3.client("sqs", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        session = botocore.session.Session()
+        session.register_component("data_loader", botocore.loaders.create_loader())  # not the tests' shared one
+        own = session.create_client("sqs", region_name=REGION)
+        own.create_queue(QueueName="own")
+        queues = one.list_queues()["QueueUrls"]
+    description = own.meta.service_model._service_description
+    assert one.meta.service_model is two.meta.service_model
+    assert one._ruleset_resolver._provider is two._ruleset_resolver._provider
+    assert own.meta.service_model is not one.meta.service_model
+    assert description is session.get_component("data_loader").load_service_model("sqs", "service-2")
+    assert own._ruleset_resolver._provider is not one._ruleset_resolver._provider
+    assert [url.rsplit("/", 1)[-1] for url in queues] == ["own"]
+    assert moto_speedups._service_models["sqs"] is own.meta.service_model  # the latest description's is kept
