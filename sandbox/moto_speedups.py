@@ -1719,7 +1719,8 @@ def _load_service_model(self: ClientCreator, service_name: str, api_version: str
     return model
 
 
-# (id of the ruleset, id of the partitions, excluded parameters) -> (ruleset, partitions, provider built of them)
+# (id of the ruleset, id of the partitions, excluded parameters) -> (ruleset, partitions, provider built of them):
+# the entry holds the ruleset and the partitions, so their ids name them for as long as it is kept
 _endpoint_providers: dict[tuple[int, int, frozenset[str]], tuple[Any, Any, EndpointProvider]] = {}
 
 
@@ -1730,7 +1731,7 @@ def _endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: 
     ruleset share one, and a new client's first call resolves its endpoint from that cache."""
     key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
     entry = _endpoint_providers.get(key)
-    if entry is None or entry[0] is not ruleset_data or entry[1] is not partition_data:
+    if entry is None:
         if len(_endpoint_providers) > 64:  # rulesets of loaders no longer used (each session may load its own)
             _endpoint_providers.clear()
         entry = _endpoint_providers[key] = (ruleset_data, partition_data,

@@ -40,8 +40,8 @@ class LauncherEnv:
     workflow_id: str
     cache_id: str
     alarms_queue_url: str
+    sqs: Any  # the client the alarm inbox was created with
     metrics: dict[str, float] = field(default_factory=dict)
-    sqs: Any = None  # the client the alarm inbox was created with
 
     def upload(self, key: str, body: bytes | str) -> str | None:
         data = body.encode() if isinstance(body, str) else body
@@ -108,7 +108,7 @@ def launcher_env(faults: FaultPlan | None = None, with_workflow_default: bool = 
         launcher = Launcher(repository, LauncherStore(s3, sns), omics=lambda: omics,
                             config=LauncherConfig(**settings), alarm_topic_arn=topic, metric=metric,
                             now=lambda: FIXED_NOW, sleep=lambda _: None)
-        yield LauncherEnv(emu, launcher, repository, s3, workflow_id, cache_id, queue_url, env_metrics, sqs)
+        yield LauncherEnv(emu, launcher, repository, s3, workflow_id, cache_id, queue_url, sqs, env_metrics)
 
 
 def csv_sheet(rows: int, *, id_column: str = "sample_id", extra: dict[str, str] | None = None,
