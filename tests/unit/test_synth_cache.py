@@ -117,20 +117,20 @@ def test_a_subprocess_asks_its_parent_to_synthesize(tmp_path: Path, monkeypatch:
               "synth_cache.install(Path(sys.argv[1]), parent_pid=os.getppid())\n"  # as `python -m tests.synth_cache`
               "from stacks.synth import synth_template\n"
               "print(json.dumps([synth_template({'x': 1}), 'aws_cdk' in sys.modules]))\n")
-    child = subprocess.Popen([sys.executable, "-c", script, str(cache)], cwd=synth_cache.ROOT,
-                             stdout=subprocess.PIPE, text=True)
+    output = tmp_path / "child.out"  # a file, not a pipe: a child that synthesized itself prints a whole template
+    with output.open("w") as stdout:
+        child = subprocess.Popen([sys.executable, "-c", script, str(cache)], cwd=synth_cache.ROOT, stdout=stdout)
     try:
         deadline = time.monotonic() + 120
         while child.poll() is None and time.monotonic() < deadline:
             synth_cache.answer_requests()
             time.sleep(0.05)
-        out, _ = child.communicate(timeout=10)
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+        child.wait()
 
-    template, cdk_imported = json.loads(out.strip().splitlines()[-1])
+    template, cdk_imported = json.loads(output.read_text().strip().splitlines()[-1])
     assert calls == [_frozen({"x": 1}, None)]
     assert template == {"Resources": {"For": calls[0]}} and not cdk_imported
     assert not list((cache / synth_cache.REQUESTS).iterdir())  # answered requests are gone
