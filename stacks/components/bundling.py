@@ -29,6 +29,7 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
+from stacks.node_support import plain_node
 from stacks.runtime_contract import LAMBDA_REQUIREMENTS, LAMBDAS_DIR, PROJECT_ROOT
 
 PYTHON_VERSION = "3.13"
@@ -97,8 +98,7 @@ class LocalPipBundling:
             print(f"local bundling: no CPython {PYTHON_VERSION} compiler in {self._pyodide} (make install): "
                   "the asset ships sources only", file=sys.stderr)
             return False
-        node = os.environ.get("JSII_NODE", "node")
-        result = subprocess.run([node, str(COMPILE_SCRIPT), str(self._pyodide), output_dir],
+        result = subprocess.run([plain_node(), str(COMPILE_SCRIPT), str(self._pyodide), output_dir],
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"local bundling: bytecode compilation failed:\n{result.stdout}\n{result.stderr}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import app
 from stacks import node_support
 from stacks.runtime_contract import PROJECT_ROOT
@@ -41,3 +43,22 @@ def test_the_notice_points_at_the_readme_section_that_gives_the_node_requirement
         body = re.split(r"^## ", readme, flags=re.MULTILINE)
         (text,) = [part for part in body if part.startswith(section)]
         assert "Node.js 22 or 24" in text and "nvm install" in text, section
+
+
+def test_jsii_starts_node_with_the_tuned_v8_flags_unless_the_operator_chose_a_node() -> None:
+    import subprocess
+
+    env: dict[str, str] = {}
+    node_support.tune_jsii_node(env)
+    assert env == {"JSII_NODE": str(node_support.TUNED_NODE)}
+    assert node_support.plain_node(env) == "node"  # other scripts (the asset's bytecode compile) run Node as is
+    chosen = {"JSII_NODE": "/opt/node22/bin/node"}
+    node_support.tune_jsii_node(chosen)
+    assert chosen == {"JSII_NODE": "/opt/node22/bin/node"} and node_support.plain_node(chosen) == "/opt/node22/bin/node"
+    # The script runs Node with its flags and the caller's arguments (jsii's runtime passes its own flags on to
+    # the Node it starts, process.execArgv)
+    result = subprocess.run([str(node_support.TUNED_NODE), "--max-old-space-size=4069", "-e",
+                             "console.log(JSON.stringify(process.execArgv))"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout) == ["--single-threaded", "--liftoff-only", "--max-old-space-size=4069", "-e",
+                                         "console.log(JSON.stringify(process.execArgv))"]

@@ -64,6 +64,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         while not endpoints_file.exists() or not endpoints_file.read_text().endswith("\n"):
             assert process.poll() is None, (directory / "serve.err").read_text()[-3000:]
             assert time.monotonic() < deadline, "the sandbox did not start in time"
+            synth_cache.answer_requests()  # the sandbox's synthesis, with this process's Node (tests/synth_cache.py)
             time.sleep(0.1)
         yield Served(process, endpoints_file)
     finally:

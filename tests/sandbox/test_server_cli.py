@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,15 +43,20 @@ class Served:
 
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    """The first stdout line, read in a thread so that a silent process cannot hang the test."""
+    """The first stdout line, read in a thread so that a silent process cannot hang the test. Meanwhile this
+    process synthesizes what the served sandbox asks for (tests/synth_cache.py)."""
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     stdout = process.stdout
     threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no endpoints line within {timeout} s") from None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        synth_cache.answer_requests()
+        try:
+            return lines.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    raise AssertionError(f"no endpoints line within {timeout} s")
 
 
 def _clean_env() -> dict[str, str]:

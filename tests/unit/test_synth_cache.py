@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.synth_cache import cached_synth, source_fingerprint
 
@@ -91,3 +94,68 @@ def test_a_cached_synthesis_does_not_start_the_cdk(tmp_path: Path) -> None:
     template, cdk_imported, jsii_imported = json.loads(result.stdout.strip().splitlines()[-1])
     assert template == {"Resources": {"Cached": {}}}
     assert not cdk_imported and not jsii_imported
+
+
+def test_a_subprocess_asks_its_parent_to_synthesize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a subprocess started as `synth_cache.python_m` starts one (a served sandbox), when it needs a context
+    the cache lacks, then the process that started it synthesizes it (its Node is warm) while waiting for it,
+    and the subprocess gets the template without starting the CDK itself."""
+    import subprocess
+    import sys
+
+    import stacks.synth
+    from stacks.synth import _frozen
+    from tests import synth_cache
+
+    calls: list[str] = []
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(synth_cache, "_installed", [cache])
+    monkeypatch.setattr(stacks.synth, "_synth", cached_synth(_fake_synth(tmp_path, calls), cache, source_fingerprint()))
+    script = ("import json, os, sys\n"
+              "from pathlib import Path\n"
+              "from tests import synth_cache\n"
+              "synth_cache.install(Path(sys.argv[1]), parent_pid=os.getppid())\n"  # as `python -m tests.synth_cache`
+              "from stacks.synth import synth_template\n"
+              "print(json.dumps([synth_template({'x': 1}), 'aws_cdk' in sys.modules]))\n")
+    output = tmp_path / "child.out"  # a file, not a pipe: a child that synthesized itself prints a whole template
+    with output.open("w") as stdout:
+        child = subprocess.Popen([sys.executable, "-c", script, str(cache)], cwd=synth_cache.ROOT, stdout=stdout)
+    try:
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline:
+            synth_cache.answer_requests()
+            time.sleep(0.05)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+    template, cdk_imported = json.loads(output.read_text().strip().splitlines()[-1])
+    assert calls == [_frozen({"x": 1}, None)]
+    assert template == {"Resources": {"For": calls[0]}} and not cdk_imported
+    assert not list((cache / synth_cache.REQUESTS).iterdir())  # answered requests are gone
+
+
+def test_an_asking_process_stops_waiting_when_another_process_made_the_entry(tmp_path: Path) -> None:
+    """Given a subprocess waiting for its parent's answer, when another worker writes the entry first, then the
+    subprocess stops waiting and withdraws its request (the parent has nothing left to do)."""
+    import os
+    import threading
+
+    from tests import synth_cache
+
+    cache, key = tmp_path / "cache", "k" * 32
+    parent_pid = os.getppid()  # a live process that never answers
+
+    def another_worker_synthesizes() -> None:
+        while not synth_cache.request_path(cache, parent_pid, key).exists():
+            time.sleep(0.01)
+        (cache / key).mkdir()
+        (cache / key / synth_cache.TEMPLATE).write_text("{}")
+
+    worker = threading.Thread(target=another_worker_synthesizes)
+    worker.start()
+    synth_cache._ask_parent(cache, parent_pid, key, '{"x": 1}')
+    worker.join(timeout=10)
+
+    assert not synth_cache.request_path(cache, parent_pid, key).exists()
