@@ -87,6 +87,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   attribute through `copy.deepcopy`'s dispatch; each attribute is copied by the fast DynamoType copy directly.
 - DynamoDB UpdateItem's expression clean-up: moto strips the spaces around `=`, `+`, `-` of every expression with
   a regular expression, to test the result for emptiness only; the answer for each text is remembered.
+- DynamoDB BatchWriteItem's duplicate check: moto dumps every item and key of the batch to JSON to compare the
+  texts (a list's `in`, quadratic); the texts are compared lazily, an item's made only when its first two
+  attributes (names, string and number values) cannot tell it from another's (equal texts hold them equal).
 - JSON errors (every DynamoDB refusal, e.g. a failed condition): moto renders an XML body with xmltodict, which
   the JSON error replaces at once with its JSON body; the same state is set without the XML.
 - DynamoDB TransactWriteItems: moto deep-copies each table a transaction names, once per operation, to put it
@@ -218,7 +221,7 @@ from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models import utilities as moto_dynamodb_utilities
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
-from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.models.utilities import bytesize, dynamo_json_dump
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
     ExpressionAttribute,
@@ -2300,6 +2303,68 @@ def _json_rest_error_init(self: JsonRESTError, error_type: str, message: str, _:
     self.content_type = "application/json"
 
 
+class _ComparedDump:
+    """moto's `dynamo_json_dump` of a BatchWriteItem request's item or key, as its duplicate check uses it: compared
+    with `==` to the others' (a list's `in`, quadratic) and nothing else. The JSON text (a dump of every whole item
+    of the batch, a few KB each) is made only when two are compared that the first attributes cannot tell apart:
+    two equal texts hold the same attributes in the same order, so two items whose first attributes differ at a
+    string or number value (a key, the recorder's first attributes) have different texts."""
+
+    __slots__ = ("_leading", "_text", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._text: str | None = None
+        self._leading = list(value.items())[:2] if type(value) is dict else None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = dynamo_json_dump(self.value)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not _ComparedDump:
+            return NotImplemented
+        if self._leading is not None and other._leading is not None and _leading_values_differ(self._leading,
+                                                                                               other._leading):
+            return False
+        return self.text() == other.text()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _leading_values_differ(mine: list[tuple[Any, Any]], theirs: list[tuple[Any, Any]]) -> bool:
+    """Whether two items' first attributes differ where their JSON texts must: a name, or a string or number
+    value (an AttributeValue `{"S"|"N": text}`, which the dump writes as it is)."""
+    for (name, value), (other_name, other_value) in zip(mine, theirs, strict=False):
+        if name != other_name:
+            return type(name) is str and type(other_name) is str
+        if (type(value) is dict and type(other_value) is dict and len(value) == 1 and len(other_value) == 1):
+            ((kind, text),), ((other_kind, other_text),) = value.items(), other_value.items()
+            if (kind in ("S", "N") and other_kind in ("S", "N") and type(text) is str and type(other_text) is str
+                    and (kind, text) != (other_kind, other_text)):
+                return True
+    return False
+
+
+# True while this thread's handler serves a BatchWriteItem (its only use of `dynamo_json_dump`: the duplicate check)
+_batch_write_dumps: ContextVar[bool] = ContextVar("moto_speedups_batch_write_dumps", default=False)
+_original_batch_write_item = moto_dynamodb_responses.DynamoHandler.batch_write_item
+
+
+def _handler_batch_write_item(self: Any) -> Any:
+    token = _batch_write_dumps.set(True)
+    try:
+        return _original_batch_write_item(self)
+    finally:
+        _batch_write_dumps.reset(token)
+
+
+def _responses_json_dump(value: Any) -> Any:
+    """`dynamo_json_dump` as moto's DynamoDB handler module sees it: within BatchWriteItem, a `_ComparedDump`."""
+    return _ComparedDump(value) if _batch_write_dumps.get() else dynamo_json_dump(value)
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2385,6 +2450,9 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(Item, "__deepcopy__", _item_deepcopy))
         stack.enter_context(mock.patch.object(moto_dynamodb_models, "re", _BackendModuleRe()))
         stack.enter_context(mock.patch.object(JsonRESTError, "__init__", _json_rest_error_init))
+        stack.enter_context(mock.patch.object(moto_dynamodb_responses.DynamoHandler, "batch_write_item",
+                                              _handler_batch_write_item))
+        stack.enter_context(mock.patch.object(moto_dynamodb_responses, "dynamo_json_dump", _responses_json_dump))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

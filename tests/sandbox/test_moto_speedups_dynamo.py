@@ -333,3 +333,74 @@ def test_if_not_exists_actions_answer_as_moto_does(monkeypatch: pytest.MonkeyPat
     refusals = sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer)
     assert refusals >= 12
     assert len(passed_moto) <= refusals  # moto's passes ran only to raise moto's errors
+
+
+# ------------------------------------------------------------------ BatchWriteItem's duplicate check
+def _batch_write_scenario() -> list[Any]:
+    """Batches of puts and deletes that moto's duplicate check (the JSON text of every item and key) lets through
+    or refuses: distinct keys, one item twice, one key twice with other attributes (texts differ: not duplicates to
+    moto), the same attributes in another order, items alike in their first attributes only, binary and number
+    first attributes, the same item for two tables, deletes of one key twice."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for table in ("t1", "t2"):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+    def item(sk: str, **more: Any) -> dict[str, Any]:
+        return {"pk": {"S": "P"}, "sk": {"S": sk}, **more}
+
+    def puts(*items: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"PutRequest": {"Item": each}} for each in items]
+
+    batches: list[dict[str, Any]] = [
+        {"t1": puts(*(item(f"S#{i:02d}", n={"N": str(i)}, l={"L": [{"S": "x"}]}) for i in range(25)))},
+        {"t1": puts(item("a", v={"S": "1"}), item("b"), item("a", v={"S": "1"}))},  # one item twice
+        {"t1": puts(item("a", v={"S": "1"}), item("a", v={"S": "2"}))},  # one key, other attributes
+        {"t1": puts({"sk": {"S": "a"}, "pk": {"S": "P"}}, item("a"))},  # the same attributes in another order
+        {"t1": puts(item("c", v={"M": {"x": {"N": "1"}}}), item("c", v={"M": {"x": {"N": "1"}}}))},
+        {"t1": puts({"pk": {"S": "P"}, "sk": {"S": "d"}, "b": {"B": b"\x00"}},
+                    {"pk": {"S": "P"}, "sk": {"S": "d"}, "b": {"B": b"\x00"}})},
+        {"t1": puts({"b": {"B": b"\x01"}, "pk": {"S": "P"}, "sk": {"S": "e"}},
+                    {"b": {"B": b"\x02"}, "pk": {"S": "P"}, "sk": {"S": "e"}})},
+        {"t1": puts({"n": {"N": "1"}, "pk": {"S": "P"}, "sk": {"S": "f"}},
+                    {"n": {"N": "1.0"}, "pk": {"S": "P"}, "sk": {"S": "f"}})},
+        {"t1": puts(item("g", v={"S": "1"})), "t2": puts(item("g", v={"S": "1"}))},  # one item for two tables
+        {"t1": [{"DeleteRequest": {"Key": item("a")}}, {"DeleteRequest": {"Key": item("b")}},
+                {"DeleteRequest": {"Key": item("a")}}]},  # one key deleted twice
+        {"t1": [{"DeleteRequest": {"Key": item(f"S#{i:02d}")}} for i in range(0, 25, 2)]
+               + puts(item("S#01", n={"N": "100"}))},
+    ]
+    out: list[Any] = [_call(lambda batch=batch: ddb.batch_write_item(RequestItems=batch)) for batch in batches]
+    out += [_call(lambda t=table: ddb.scan(TableName=t)["Items"]) for table in ("t1", "t2")]
+    return out
+
+
+def test_batch_writes_are_checked_for_duplicates_as_moto_checks_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given batches of puts and deletes that moto's duplicate check lets through or refuses (distinct items, an item
+    twice, a key twice with other attributes, another attribute order, items alike in their first attributes only,
+    binary and number attributes, one item for two tables, a key deleted twice), then every answer and the tables'
+    items equal plain moto's, and most items were never dumped to JSON."""
+    dumped = []
+    original = moto_speedups.dynamo_json_dump
+    monkeypatch.setattr(moto_speedups, "dynamo_json_dump", lambda value: dumped.append(value) or original(value))
+    plain, fast = plain_and_fast(_batch_write_scenario)
+
+    assert fast == plain
+    assert sum(1 for answer in plain if isinstance(answer, dict) and "error" in answer) == 5
+    assert len(dumped) <= 16  # of ~60 items and keys: only those alike in their first attributes
+
+
+def test_dumps_outside_a_batch_write_are_moto_s_text() -> None:
+    """moto's DynamoDB handler module's `dynamo_json_dump` answers its JSON text under `speedups()` outside a
+    BatchWriteItem (only that handler's duplicate check is served comparable dumps)."""
+    from moto.dynamodb import responses
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+
+    value = {"pk": {"S": "k"}, "b": {"B": b"\x00"}}
+    with speedups():
+        fast = responses.dynamo_json_dump(value)
+
+    assert fast == dynamo_json_dump(value) and type(fast) is str
