@@ -66,7 +66,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   recorder's actions; and `SET name = if_not_exists(name, :value)` or `list_append(name, :value)`: 1,500 of the
   2,457 UpdateItems of the recorder's tests hold one, each went through six of moto's traversals of a copy) as
   the calls, moto's own methods, that the pass makes on it; should any fail, moto's passes run on the whole
-  tree (so the error is moto's).
+  tree (so the error is moto's). Those functions' share of a replay of the recorder tests' 6,280 DynamoDB
+  requests: validation 7.4 -> 2.7 % of py-spy's samples.
 - DynamoDB results: moto converts every response's items to plain values through a chain of isinstance and
   hasattr tests at every level of every attribute; plain values, dicts, lists, AttributeValues (not binary),
   stored items and their attributes' dict (GetItem's result) are converted by their exact type, anything else
@@ -81,6 +82,7 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - DynamoDB UpdateItem without ReturnValues or with ALL_NEW: moto's handler deep-copies and renders the item before
   and after the update to compare them, then drops both (NONE) or answers with the item after it alone (ALL_NEW);
   it is handed a backend whose image before is empty, and after it empty (NONE) or the updated item (ALL_NEW).
+  With the four entries below (callgrind, the replay's first 1,500 requests): 11.59 -> 11.07 G instructions.
 - DynamoDB UpdateItem's old image: moto's backend deep-copies the stored item before every update, for the
   stream record of a table that has a stream; for a table without one the copy, unread, is not made.
 - DynamoDB item copies (ALL_OLD and UPDATED_ answers, streams, transactions): moto copies an item attribute by
@@ -89,7 +91,8 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   a regular expression, to test the result for emptiness only; the answer for each text is remembered.
 - DynamoDB BatchWriteItem's duplicate check: moto dumps every item and key of the batch to JSON to compare the
   texts (a list's `in`, quadratic); the texts are compared lazily, an item's made only when its first two
-  attributes (names, string and number values) cannot tell it from another's (equal texts hold them equal).
+  attributes (names, string and number values) cannot tell it from another's (equal texts hold them equal):
+  the replay's first 1,500 requests 11.047 -> 11.028 G instructions.
 - JSON errors (every DynamoDB refusal, e.g. a failed condition): moto renders an XML body with xmltodict, which
   the JSON error replaces at once with its JSON body; the same state is set without the XML.
 - DynamoDB TransactWriteItems: moto deep-copies each table a transaction names, once per operation, to put it
