@@ -1,0 +1,146 @@
+"""Contract tests of the per-request fast paths in sandbox/moto_speedups.py (moto's request setup: the access key
+read from the Authorization header, the response's Date header, moto's clock, the backend lookups): each answers
+as the moto code it replaces, on the same inputs and through whole requests under plain moto and `speedups()`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+from moto.core import responses as moto_responses
+from moto.core import utils as moto_utils
+from moto.core.base_backend import AccountSpecificBackend, BackendDict
+from moto.sqs.models import SQSBackend
+from werkzeug.http import http_date
+
+from sandbox import moto_speedups
+from sandbox.moto_speedups import speedups
+from tests.sandbox.test_moto_speedups import REGION, _call, plain_and_fast
+
+ACCESS_KEY_PATTERN = moto_responses.BaseResponse.access_key_regex
+AUTHORIZATIONS = [
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261204/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64,
+    "AWS4-HMAC-SHA256 Credential=AKIAI44QH8DHBEXAMPLE/20261204/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date, Signature=" + "0" * 64,
+    "AWS4-HMAC-SHA256 Credential=ASIAIOSFODNN7EXAMPLE/20261204/us-east-1/sqs/aws4_request, "
+    "SignedHeaders=host, Signature=" + "ab12" * 16,
+    "AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg=",
+    "AWS4-HMAC-SHA256 Credential=testing/20261204/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLEX/20261204/us-east-1/s3/aws4_request",
+    "Bearer AKIAIOSFODNN7EXAMPLE/", "", "AWS", "aws AKIAIOSFODNN7EXAMPLE:",
+]
+
+
+def _found(match: re.Match[str] | None) -> Any:
+    return None if match is None else (match.group(0), match.group("access_key"), match.span(), match.string)
+
+
+def test_the_access_key_search_answers_as_moto_s_pattern_for_every_header_and_repeat() -> None:
+    """Given Authorization headers with and without an access key (SigV4, SigV2, a placeholder signature, a
+    key too long, none), when the remembering search reads each three times, among the others, then every answer
+    is the pattern's own (the match, the key, where it is, the text searched), as are bounded searches."""
+    searches = moto_speedups._RememberedSearches(ACCESS_KEY_PATTERN)
+    for _ in range(3):
+        for header in AUTHORIZATIONS:
+            assert _found(searches.search(header)) == _found(ACCESS_KEY_PATTERN.search(header))
+            assert _found(searches.search(header, 5)) == _found(ACCESS_KEY_PATTERN.search(header, 5))
+    assert searches.pattern is ACCESS_KEY_PATTERN and searches.flags == ACCESS_KEY_PATTERN.flags
+
+
+def test_requests_signed_with_an_iam_user_s_key_are_that_user_s_under_the_fast_paths() -> None:
+    """Given an IAM user's access key created in moto, when requests are signed with it and with the default
+    key (several of each, so the remembered answers serve), then moto finds the same caller, account and
+    resources under plain moto and under `speedups()`."""
+
+    def scenario() -> list[Any]:
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_user(UserName="alice")
+        key = iam.create_access_key(UserName="alice")["AccessKey"]
+        alice = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                              region_name=REGION)
+        out: list[Any] = []
+        for _ in range(3):  # (the user's id is drawn at random)
+            out.append(_call(lambda: alice.client("sts").get_caller_identity())["Arn"])
+            out.append(_call(lambda: boto3.client("sts", region_name=REGION).get_caller_identity())["Arn"])
+            out.append(_call(lambda: alice.client("sqs").create_queue(QueueName="q")))
+            out.append(_call(lambda: boto3.client("sqs", region_name=REGION).list_queues()))
+        out.append(_call(lambda: iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+                         ["ServiceName"]))
+        return out
+
+    plain, fast = plain_and_fast(scenario)
+    assert fast == plain
+
+
+@pytest.mark.parametrize("times", [
+    [dt.datetime(2026, 12, 4, 10, 0, 0, 1), dt.datetime(2026, 12, 4, 10, 0, 0, 999999),
+     dt.datetime(2026, 12, 4, 10, 0, 1), dt.datetime(2026, 12, 4, 10, 0, 0, 500000)],
+    [dt.datetime(1970, 1, 1), dt.datetime(1969, 12, 31, 23, 59, 59, 999999), dt.datetime(2038, 1, 19, 3, 14, 8)],
+    [dt.datetime(2026, 12, 4, 10, 0, 0, 1), dt.datetime(2026, 12, 4, 10, 0, 0, 2, tzinfo=dt.UTC),
+     dt.datetime(2026, 12, 4, 10, 0, 0, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+     dt.datetime(2026, 12, 4, 10, 0, 0, 4), dt.date(2026, 12, 4), 1_796_400_000, 1_796_400_000.5],
+])
+def test_the_date_header_is_werkzeug_s_for_every_time_in_turn(times: list[Any]) -> None:
+    """Given times in turn (within one second and across seconds, back to an earlier one, at the epoch's edges,
+    aware ones in UTC and elsewhere between naive ones of the same second, a date, numbers), when each is
+    formatted as moto formats a response's Date header, then the text is werkzeug's."""
+    for when in times:
+        assert moto_speedups._http_date(when) == http_date(when)
+
+
+def test_moto_s_clock_reads_the_same_time_and_is_moto_s_again_after_the_block() -> None:
+    """Given `datetime.datetime` replaced by a clock at a fixed time (as a time-freezing test does), when moto's
+    `utcnow` and the fast one read it, then both answer the same naive time; inside the block the request
+    setup's module holds the fast one, after it moto's, and moto.core.utils keeps moto's throughout."""
+    fixed = dt.datetime(2026, 12, 4, 10, 11, 12, 131415, tzinfo=dt.UTC)
+
+    class FrozenDatetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return fixed.astimezone(tz) if tz is not None else fixed.replace(tzinfo=None)
+
+    with mock.patch.object(dt, "datetime", FrozenDatetime):
+        assert moto_speedups._utcnow() == moto_utils.utcnow() == dt.datetime(2026, 12, 4, 10, 11, 12, 131415)
+        assert moto_speedups._utcnow().tzinfo is None
+    with speedups():
+        inside = (moto_responses.utcnow, moto_utils.utcnow)
+    assert inside == (moto_speedups._utcnow, moto_speedups._original_utcnow)
+    assert moto_responses.utcnow is moto_speedups._original_utcnow
+
+
+def _backend_dict_scenario() -> list[Any]:
+    """Lookups in a BackendDict: a new account, the same again, one stored without a lookup (moto lists the
+    dict among those in use at its first lookup), and after moto's reset of every backend."""
+    backends: BackendDict[SQSBackend] = BackendDict(SQSBackend, "sqs")
+    listed = BackendDict._instances  # type: ignore[misc]
+    out: list[Any] = []
+
+    def state() -> tuple[Any, ...]:
+        return (sorted(backends), sum(1 for instance in listed if instance is backends))
+
+    for account in ("111111111111", "111111111111", "222222222222"):
+        out.append((type(backends[account]).__name__, state()))
+    BackendDict.reset()
+    out.append(state())
+    backends["111111111111"]
+    out.append(state())
+    listed.remove(backends)
+    dict.__setitem__(backends, "333333333333",
+                     AccountSpecificBackend("sqs", "333333333333", SQSBackend, True, None))  # type: ignore[arg-type]
+    out.append(state())
+    for account in ("333333333333", "333333333333"):
+        out.append((backends[account].account_id, state()))
+    listed.remove(backends)
+    return out
+
+
+def test_backend_lookups_create_and_list_what_moto_does() -> None:
+    """Given a BackendDict, when accounts are looked up (new, again, stored without a lookup, after a reset),
+    then the accounts it holds and the times it is listed among the backends in use are moto's."""
+    plain, fast = plain_and_fast(_backend_dict_scenario)
+    assert fast == plain
