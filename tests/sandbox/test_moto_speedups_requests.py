@@ -144,3 +144,41 @@ def test_backend_lookups_create_and_list_what_moto_does() -> None:
     then the accounts it holds and the times it is listed among the backends in use are moto's."""
     plain, fast = plain_and_fast(_backend_dict_scenario)
     assert fast == plain
+
+
+URLS = ["https://dynamodb.us-east-1.amazonaws.com/", "https://sqs.us-east-1.amazonaws.com/123456789012/q?Action=x",
+        "https://bucket-b.s3.amazonaws.com/k%2Fa%20b?versionId=1&x=%C3%A9", "http://localhost:5000/bucket/key",
+        "https://s3.amazonaws.com:443/b/k", "http://s3.amazonaws.com:80/b/k", "https://s3.amazonaws.com:8443/b/k",
+        "http://s3.amazonaws.com:443/b/k", "https://s3.amazonaws.com:80/b/k",
+        "http://[::1]:4566/b", "https://xn--bcher-kva.example.com/p", "https://omics.us-east-1.amazonaws.com/run/1"]
+HOST_HEADERS = [None, "dynamodb.us-east-1.amazonaws.com", "other.example.com:8080", "xn--bcher-kva.example.com"]
+
+
+def _request_urls(request: Any) -> dict[str, Any]:
+    """What moto and werkzeug read of a request's URL, and what werkzeug then holds cached on it."""
+    read = {name: getattr(request, name) for name in ("raw_url", "url_root", "root_url", "host", "host_url",
+                                                        "base_url", "url", "raw_path", "path", "full_path")}
+    cached = {name: value for name, value in vars(request).items()
+              if isinstance(value, (str, bytes, tuple, type(None)))}
+    return {**read, "cached": cached}
+
+
+def test_requests_read_werkzeug_s_root_url_for_every_url_and_host_header() -> None:
+    """Given URLs (a port, the default ones and each with the other scheme, IPv6, an IDNA host, escapes in the
+    path and query) sent without a Host header and with several, with and without a body, when moto turns them
+    into its requests under plain moto and under `speedups()` (all twice, so the second reads what the first
+    left), then moto's raw URL and werkzeug's URLs and host read the same, and the requests hold the same cached
+    values."""
+    def requests() -> list[Any]:
+        out = []
+        for url in URLS * 2:
+            for host in HOST_HEADERS:
+                headers = {"Content-Type": "application/x-amz-json-1.0", **({"Host": host} if host else {})}
+                for body in (b'{"a": 1}', None):
+                    out.append(_request_urls(moto_speedups.MotoRequest.from_primitives("POST", url, headers, body)))
+        return out
+
+    plain = requests()
+    with speedups():
+        fast = requests()
+    assert fast == plain
