@@ -11,6 +11,7 @@ from unittest import mock
 
 import boto3
 import pytest
+from moto import mock_aws
 from moto.core import responses as moto_responses
 from moto.core import utils as moto_utils
 from moto.core.base_backend import AccountSpecificBackend, BackendDict
@@ -19,7 +20,7 @@ from werkzeug.http import http_date
 
 from sandbox import moto_speedups
 from sandbox.moto_speedups import speedups
-from tests.sandbox.test_moto_speedups import REGION, _call, plain_and_fast
+from tests.sandbox.test_moto_speedups import REGION, plain_and_fast
 
 ACCESS_KEY_PATTERN = moto_responses.BaseResponse.access_key_regex
 AUTHORIZATIONS = [
@@ -52,29 +53,27 @@ def test_the_access_key_search_answers_as_moto_s_pattern_for_every_header_and_re
     assert searches.pattern is ACCESS_KEY_PATTERN and searches.flags == ACCESS_KEY_PATTERN.flags
 
 
-def test_requests_signed_with_an_iam_user_s_key_are_that_user_s_under_the_fast_paths() -> None:
-    """Given an IAM user's access key created in moto, when requests are signed with it and with the default
-    key (several of each, so the remembered answers serve), then moto finds the same caller, account and
-    resources under plain moto and under `speedups()`."""
+def test_requests_signed_with_several_keys_are_read_as_moto_reads_them() -> None:
+    """Given requests signed with several access keys (one the default account's, one too long to be one, one
+    a test key), several of each in turn so the remembered answers serve, when moto sets each request up, then
+    it reads the same access key, account, service and region under plain moto and under `speedups()`."""
+    from moto.iam import models as iam_models
+
+    keys = ["AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE", "AKIAIOSFODNN7EXAMPLEX", "testing"]
 
     def scenario() -> list[Any]:
-        iam = boto3.client("iam", region_name=REGION)
-        iam.create_user(UserName="alice")
-        key = iam.create_access_key(UserName="alice")["AccessKey"]
-        alice = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
-                              region_name=REGION)
-        out: list[Any] = []
-        for _ in range(3):  # (the user's id is drawn at random)
-            out.append(_call(lambda: alice.client("sts").get_caller_identity())["Arn"])
-            out.append(_call(lambda: boto3.client("sts", region_name=REGION).get_caller_identity())["Arn"])
-            out.append(_call(lambda: alice.client("sqs").create_queue(QueueName="q")))
-            out.append(_call(lambda: boto3.client("sqs", region_name=REGION).list_queues()))
-        out.append(_call(lambda: iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
-                         ["ServiceName"]))
-        return out
+        visits: list[Any] = []
+        with mock.patch.object(iam_models, "mark_account_as_visited", lambda **visit: visits.append(visit)):
+            clients = [boto3.client("sqs", aws_access_key_id=key, aws_secret_access_key="secret",
+                                    region_name=REGION) for key in keys]
+            for _ in range(2):
+                for client in clients:
+                    client.list_queues()
+        return visits
 
     plain, fast = plain_and_fast(scenario)
     assert fast == plain
+    assert [visit["access_key"] for visit in plain[:2]] == keys[:2]
 
 
 @pytest.mark.parametrize("times", [
@@ -182,3 +181,69 @@ def test_requests_read_werkzeug_s_root_url_for_every_url_and_host_header() -> No
     with speedups():
         fast = requests()
     assert fast == plain
+
+
+BODILESS = [
+    ("GET", "https://bucket-b.s3.amazonaws.com/k%2Fa?versionId=1", {"Accept": "*/*"}, None),
+    ("HEAD", "https://bucket-b.s3.amazonaws.com/k", {"Content-Length": "0", "x-amz-meta-my_key": "v"}, b""),
+    ("DELETE", "https://s3.amazonaws.com/b/k", {"Content-Length": " 12", "Content-Type": "text/plain"}, ""),
+    ("GET", "http://localhost:5000/b/ü?x=ä", {"Host": "elsewhere:1", "Content-Length": "x"}, None),
+    ("POST", "https://sqs.us-east-1.amazonaws.com/", {"Content-Type": "application/x-www-form-urlencoded"}, b""),
+    ("GET", "https://omics.us-east-1.amazonaws.com/run/1", {"X-Dup": "1", "x-dup": "2", "Bad": "new\nline"}, None),
+    ("GET", "http://[::1]:4566/b", {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}, None),
+]
+
+
+def _bodiless_requests() -> list[Any]:
+    """moto's requests for requests without a body (None, empty bytes, an empty text): the environ in order, the
+    stream read back, and what handlers read."""
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+
+    out: list[Any] = []
+    for method, url, sent_headers, body in BODILESS * 2:  # the second time with what the first one left behind
+        headers = HTTPHeaders()
+        for name, value in sent_headers.items():
+            headers[name] = value
+        try:
+            request = moto_speedups.normalize_request(AWSPreparedRequest(method, url, headers, body, False))
+            environ = dict(request.environ)
+            stream = environ.pop("wsgi.input")
+            errors = environ.pop("wsgi.errors")
+            assert environ.pop("werkzeug.request") is request
+            out.append((list(environ.items()), stream.getvalue(), stream.tell(), errors.name, list(request.headers),
+                        request.raw_url, request.host, list(request.args.items(multi=True)), request.content_type,
+                        request.content_length, request.data, list(request.form.items(multi=True))))
+        except Exception as error:  # a refusal is part of the contract too
+            out.append({"error": type(error).__name__, "message": str(error)})
+    return out
+
+
+def test_requests_without_a_body_reach_moto_as_moto_builds_them() -> None:
+    """Given requests without a body (None, empty bytes or text) of several methods, with a Content-Length header
+    (zero, spaced, not a number), a Content-Type (plain text, JSON, a form's), metadata, repeated and
+    refused headers, a Host header, when moto turns them into its requests under plain moto and under
+    `speedups()`, then every environ (keys, values, order), stream and what handlers read are moto's."""
+    plain, fast = plain_and_fast(_bodiless_requests)
+    assert fast == plain
+    assert sum(isinstance(answer, dict) for answer in plain) == 2  # the refused header
+
+
+def test_the_routed_backend_is_the_one_moto_s_import_finds_for_every_service() -> None:
+    """Given the services the sandbox calls, services named otherwise than their module or backends (lambda's,
+    moto's own API, DynamoDB's old API), one with a dash and one whose module is not loaded yet, when the
+    stubber's backend of each is looked up, then it is the BackendDict moto's `get_backend` imports, and the
+    backend the same as moto's stubber picks."""
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    services = ["s3", "sqs", "dynamodb", "events", "scheduler", "sns", "logs", "iam", "sts", "lambda", "moto_api",
+                "dynamodb_v20111205", "resource-groups", "xray"]
+    with mock_aws():
+        for service in services:
+            found = moto_speedups._backend_dict(service)
+            assert found is backends.get_backend(service), service  # type: ignore[call-overload]
+            if isinstance(found, BackendDict):
+                accounts = found[DEFAULT_ACCOUNT_ID]
+                expected = accounts["us-east-1"] if "us-east-1" in accounts else accounts["aws"]
+                assert moto_speedups._service_backend(service) is expected, service
