@@ -2201,8 +2201,7 @@ class _RememberedSearches:
     """A compiled pattern whose `search` answers are remembered per text (a pure function of it; match objects
     do not change). moto searches every request's Authorization header for the access key twice (its pattern,
     `AWS.*(?P<access_key>...)`, backtracks from the header's end: 0.6 % of a `make test` run, py-spy), and the
-    header repeats while the signature is not computed (see `_add_auth`); it searches every request's URL and
-    User-Agent (a client's) for the region too."""
+    header repeats while the signature is not computed (see `_add_auth`)."""
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
@@ -2370,9 +2369,8 @@ def speedups() -> Iterator[None]:
         for module, name, fast in _clock_users():
             stack.enter_context(mock.patch.object(module, name, fast))
         # every request: moto's request setup (registered last, as a block of its own)
-        for pattern_name in ("access_key_regex", "region_regex", "region_from_useragent_regex"):
-            stack.enter_context(mock.patch.object(moto_core_responses.BaseResponse, pattern_name, _RememberedSearches(
-                getattr(moto_core_responses.BaseResponse, pattern_name))))
+        stack.enter_context(mock.patch.object(moto_core_responses.BaseResponse, "access_key_regex",
+                                              _RememberedSearches(moto_core_responses.BaseResponse.access_key_regex)))
         stack.enter_context(mock.patch.object(moto_core_responses, "http_date", _http_date))
         stack.enter_context(mock.patch.object(BackendDict, "_create_account_specific_backend",
                                               _create_account_specific_backend))
