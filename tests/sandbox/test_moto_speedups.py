@@ -441,11 +441,9 @@ def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() ->
     assert sum("error" in answer for answer in plain) >= 6  # the refusals were exercised
 
 
-def _flat_update_scenario() -> list[Any]:
-    """Expressions validated action by action by the fast path, flat ones (`SET name = :value`, `REMOVE
-    name`) and flat actions among others, on a table whose index keys make moto's type and empty-key checks
-    bite, through every way in."""
-    ddb = boto3.client("dynamodb", region_name=REGION)
+def _two_index_table(ddb: Any, by_n_projection: str) -> None:
+    """Table "f" (pk, sk) with a string-keyed index projecting everything and a number-keyed one projecting
+    `by_n_projection`: index keys whose types and empty values make moto's update checks bite."""
     ddb.create_table(TableName="f", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
                                            for a, t in (("pk", "S"), ("sk", "S"), ("gs", "S"), ("gn", "N"))],
@@ -455,7 +453,15 @@ def _flat_update_scenario() -> list[Any]:
                          {"IndexName": "by-s", "KeySchema": [{"AttributeName": "gs", "KeyType": "HASH"}],
                           "Projection": {"ProjectionType": "ALL"}},
                          {"IndexName": "by-n", "KeySchema": [{"AttributeName": "gn", "KeyType": "HASH"}],
-                          "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+                          "Projection": {"ProjectionType": by_n_projection}}])
+
+
+def _flat_update_scenario() -> list[Any]:
+    """Expressions validated action by action by the fast path, flat ones (`SET name = :value`, `REMOVE
+    name`) and flat actions among others, on a table whose index keys make moto's type and empty-key checks
+    bite, through every way in."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    _two_index_table(ddb, "KEYS_ONLY")
     ddb.put_item(TableName="f", Item={"pk": {"S": "k"}, "sk": {"S": "1"}, "a": {"S": "old"}, "b": {"N": "1"},
                                       "c": {"L": [{"S": "x"}]}, "gs": {"S": "g"}, "d": {"M": {"z": {"S": "1"}}},
                                       "lst": {"L": [{"S": "1"}, {"S": "2"}]}, "num": {"N": "5"}})

@@ -13,7 +13,7 @@ from moto.dynamodb.models import dynamodb_backends
 
 from sandbox import moto_speedups
 from sandbox.moto_speedups import speedups
-from tests.sandbox.test_moto_speedups import ACCOUNT, REGION, _call, plain_and_fast
+from tests.sandbox.test_moto_speedups import ACCOUNT, REGION, _call, _two_index_table, plain_and_fast
 
 
 # ------------------------------------------------------------------ UpdateItem images, the recorder's way
@@ -259,16 +259,7 @@ def _if_not_exists_scenario() -> list[Any]:
     one not holding it and a new item; a value read from another attribute (a map, then changed in place); and
     the refusals moto makes on such actions."""
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="f", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
-                                           for a, t in (("pk", "S"), ("sk", "S"), ("gs", "S"), ("gn", "N"))],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     GlobalSecondaryIndexes=[
-                         {"IndexName": "by-s", "KeySchema": [{"AttributeName": "gs", "KeyType": "HASH"}],
-                          "Projection": {"ProjectionType": "ALL"}},
-                         {"IndexName": "by-n", "KeySchema": [{"AttributeName": "gn", "KeyType": "HASH"}],
-                          "Projection": {"ProjectionType": "ALL"}}])
+    _two_index_table(ddb, "ALL")
     ddb.put_item(TableName="f", Item={"pk": {"S": "k"}, "sk": {"S": "1"}, "a": {"S": "old"}, "n": {"N": "1"},
                                       "m": {"M": {"x": {"S": "1"}}}, "gs": {"S": "g"}, "l": {"L": [{"S": "x"}]}})
     key = {"pk": {"S": "k"}, "sk": {"S": "1"}}
