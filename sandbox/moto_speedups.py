@@ -2586,7 +2586,6 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(botocore_parsers.BaseJSONParser, "_handle_map", _parse_response_map))
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_map", _serialize_json_map))
         stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", _process_request))
-        stack.enter_context(mock.patch.object(MotoRequest, "from_primitives", classmethod(_from_primitives)))
         stack.enter_context(mock.patch.object(botocore_parsers, "DEFAULT_TIMESTAMP_PARSER", _parse_timestamp))
         stack.enter_context(mock.patch.object(botocore_utils, "parse_timestamp", _parse_timestamp))
         for module, name, fast in _clock_users():

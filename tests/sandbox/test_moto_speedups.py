@@ -441,6 +441,22 @@ def test_dynamodb_update_expressions_are_validated_and_applied_as_moto_does() ->
     assert sum("error" in answer for answer in plain) >= 6  # the refusals were exercised
 
 
+def _update_each(ddb: Any, key: dict[str, Any], cases: list[tuple[str, dict[str, str], list[str], dict[str, Any]]],
+                 values: dict[str, Any], new_key_length: int) -> list[Any]:
+    """Each case `(expression, names, value names used, other arguments)` as an UpdateItem of table "f", on the
+    item at `key` and on a new one (keyed by the expression's first `new_key_length` characters): the answers."""
+    out = []
+    for expression, names, used, extra in cases:
+        for item_key in (key, {"pk": {"S": "new"}, "sk": {"S": expression[:new_key_length]}}):
+            args: dict[str, Any] = {"TableName": "f", "Key": item_key, "UpdateExpression": expression, **extra}
+            if names:
+                args["ExpressionAttributeNames"] = names
+            if used:
+                args["ExpressionAttributeValues"] = {name: values[name] for name in used if name in values}
+            out.append(_call(lambda args=args: ddb.update_item(**args)))
+    return out
+
+
 def _two_index_table(ddb: Any, by_n_projection: str) -> None:
     """Table "f" (pk, sk) with a string-keyed index projecting everything and a number-keyed one projecting
     `by_n_projection`: index keys whose types and empty values make moto's update checks bite."""
@@ -503,14 +519,7 @@ def _flat_update_scenario() -> list[Any]:
                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
     ]
     out: list[Any] = []
-    for expression, names, used, extra in cases:
-        for item_key in (key, {"pk": {"S": "new"}, "sk": {"S": expression[:20]}}):  # an item there, and none
-            args: dict[str, Any] = {"TableName": "f", "Key": item_key, "UpdateExpression": expression, **extra}
-            if names:
-                args["ExpressionAttributeNames"] = names
-            if used:
-                args["ExpressionAttributeValues"] = {name: value[name] for name in used if name in value}
-            out.append(_call(lambda args=args: ddb.update_item(**args)))
+    out += _update_each(ddb, key, cases, value, new_key_length=20)
     # the same through a transaction, applied and refused as a whole
     out.append(_call(lambda: ddb.transact_write_items(TransactItems=[
         {"Update": {"TableName": "f", "Key": key, "UpdateExpression": "SET a = :s, #n = :n",

@@ -13,7 +13,7 @@ from moto.dynamodb.models import dynamodb_backends
 
 from sandbox import moto_speedups
 from sandbox.moto_speedups import speedups
-from tests.sandbox.test_moto_speedups import ACCOUNT, REGION, _call, _two_index_table, plain_and_fast
+from tests.sandbox.test_moto_speedups import ACCOUNT, REGION, _call, _two_index_table, _update_each, plain_and_fast
 
 
 # ------------------------------------------------------------------ UpdateItem images, the recorder's way
@@ -291,15 +291,8 @@ def _if_not_exists_scenario() -> list[Any]:
         ("SET a = if_not_exists(a, :s), b = if_not_exists(#a, :s)", {"#a": "a"}, [":s"]),  # read twice: allowed
     ]
     out: list[Any] = []
-    for expression, names, used in cases:
-        for item_key in (key, {"pk": {"S": "new"}, "sk": {"S": expression[:24]}}):  # an item there, and none
-            args: dict[str, Any] = {"TableName": "f", "Key": item_key, "UpdateExpression": expression,
-                                    "ReturnValues": "ALL_NEW"}
-            if names:
-                args["ExpressionAttributeNames"] = names
-            if used:
-                args["ExpressionAttributeValues"] = {name: values[name] for name in used if name in values}
-            out.append(_call(lambda args=args: ddb.update_item(**args)))
+    out += _update_each(ddb, key, [(expression, names, used, {"ReturnValues": "ALL_NEW"})
+                                   for expression, names, used in cases], values, new_key_length=24)
     out.append(_call(lambda: ddb.transact_write_items(TransactItems=[
         {"Update": {"TableName": "f", "Key": key, "UpdateExpression": "SET #z = if_not_exists(#z, :s)",
                     "ExpressionAttributeNames": {"#z": "z"}, "ExpressionAttributeValues": {":s": {"S": "t"}}}}])))
