@@ -126,7 +126,10 @@ class Harness:
         self.workflow_id = self.emulator.register_workflow(
             "wgs", tasks=list(tasks), storage_type="STATIC", storage_capacity=storage_capacity
         )
-        self.repository = ProvenanceRepository(create_provenance_table(boto3.client("dynamodb", region_name=REGION)))
+        # Its own client, not the process-wide one of shared/provenance/base.py: the handlers a test registers on
+        # it (to count requests) end with the harness.
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.repository = ProvenanceRepository(create_provenance_table(dynamodb), dynamodb)
         self.recorder = Recorder(self.repository, omics=lambda: self.omics, now=self.clock.now)
         policy_model = policy if isinstance(policy, RerunPolicy) else load_policy(policy)
         self.config = Config(

@@ -13,6 +13,7 @@ import pytest
 from rerunner.logic import Decided, batch_request_id
 from sandbox.omics import FaultPlan, OutputSpec, RunFault, SubmissionFault, TaskSpec
 from shared.api_limits import api_limits
+from shared.provenance.repository import ProvenanceRepository
 from shared.provenance.views import attempt_chain, batch_view, unresolved_failures
 from tests.integration.rerun_harness import BUCKET, ONE_TASK, batch_events_only, module_harness, outcomes_only
 
@@ -347,6 +348,21 @@ def _count_reads(h: Any) -> list[dict[str, Any]]:
     h.repository.client.meta.events.register("provide-client-params.dynamodb.Query",
                                              lambda params, **_: queries.append(params))
     return queries
+
+
+def test_a_handler_counting_a_harness_reads_sees_none_of_a_later_test(make) -> None:
+    """Each harness's repository has its own DynamoDB client: a test's counting handler (`_count_reads`) must not
+    stay registered on the process-wide client of shared/provenance/base.py, where it would see (and keep) every
+    later test's requests in this worker."""
+    # Given a harness whose reads a test counted
+    h = make(tasks=ONE_TASK)
+    counted = _count_reads(h)
+    # When code that uses the process-wide client (a later test's, a handler's) reads the table
+    ProvenanceRepository(h.repository.table_name).client.query(
+        TableName=h.repository.table_name, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "RUN#none"}})
+    # Then the counting handler saw nothing of it
+    assert counted == []
 
 
 def _omics_params(h: Any, operation: str) -> list[dict[str, Any]]:
