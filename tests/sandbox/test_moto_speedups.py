@@ -10,8 +10,10 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import ExitStack
+from datetime import UTC, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -1865,11 +1867,25 @@ def test_requests_are_signed_as_botocore_signs_them() -> None:
     assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
 
 
+def _frozen_signing_clocks(now: datetime) -> ExitStack:
+    """Every clock botocore's presigning reads, at `now`: SigV4's date, the POST policy's expiration, SigV2's
+    expiry (from `time.time`)."""
+    import botocore.auth
+    import botocore.signers
+
+    stack = ExitStack()
+    stack.enter_context(mock.patch.object(botocore.auth, "time", SimpleNamespace(time=now.timestamp)))
+    for module in (botocore.auth, botocore.signers):  # botocore's clock: naive UTC, unless asked for its zone
+        stack.enter_context(mock.patch.object(module, "get_current_datetime", lambda remove_tzinfo=True: (
+            now.replace(tzinfo=None) if remove_tzinfo else now)))
+    return stack
+
+
 def _presigned_urls() -> list[str]:
     from botocore.config import Config
 
     urls = []
-    with mock.patch("botocore.auth.get_current_datetime", return_value=datetime(2026, 1, 5, 8, 0)):
+    with _frozen_signing_clocks(datetime(2026, 1, 5, 8, 0, tzinfo=UTC)):
         for version in ("s3v4", "s3"):
             s3 = boto3.client("s3", region_name="eu-west-1", config=Config(signature_version=version))
             urls += [s3.generate_presigned_url("get_object", Params={"Bucket": "bucket-one", "Key": "a/b c"}),
@@ -1879,12 +1895,19 @@ def _presigned_urls() -> list[str]:
     return urls
 
 
+def _clocks_later(seconds: int) -> ExitStack:
+    """botocore's signing clocks `seconds` ahead of the real one."""
+    return _frozen_signing_clocks(datetime.fromtimestamp(time.time() + seconds, UTC))
+
+
 def test_presigned_urls_and_posts_are_signed_in_full() -> None:
     """Given URLs and POST forms presigned for a user (they leave the process, to be checked by S3), when they
-    are made with the fast paths, then they are botocore's, signature and all."""
-    with mock_aws():
+    are made with the fast paths, then they are botocore's, signature and all. The two are made a second apart,
+    as when they straddle a second of the real clock (the comparison failed then: `_presigned_urls` now freezes
+    every clock botocore's presigning reads)."""
+    with mock_aws(), _clocks_later(0):
         plain = _presigned_urls()
-    with mock_aws(), speedups():
+    with mock_aws(), speedups(), _clocks_later(1):
         fast = _presigned_urls()
 
     assert fast == plain
