@@ -20,7 +20,7 @@ from shared.errors import PermanentError
 # same intervals, the same examples for a seed) but named by category: the default's `codec="utf-8"` has
 # hypothesis encode and decode each of the 1.1 million code points (~3 CPU-s) in a process without a
 # .hypothesis/ cache, which a clean clone's (CI's) `make test` is.
-UTF8 = st.characters(exclude_categories=("Cs",))
+UTF8 = st.characters(exclude_categories=["Cs"])
 
 entries = st.lists(
     st.fixed_dictionaries(
