@@ -17,7 +17,8 @@ capabilities land without anyone maintaining a list:
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,16 +41,18 @@ class OmicsCall:
     line: int
 
 
+@functools.cache  # read only; a new botocore session for each scanned module was a sixth of the scan
 def _omics_operations() -> dict[str, str]:
     """snake_case and CamelCase spellings -> CamelCase operation name, from botocore's model."""
     names = botocore.session.get_session().get_service_model("omics").operation_names
     return {**{xform_name(n): n for n in names}, **{n: n for n in names}}
 
 
-def _other_service_methods() -> set[str]:
+@functools.cache
+def _other_service_methods() -> frozenset[str]:
     session = botocore.session.get_session()
-    return {xform_name(op) for service in OTHER_SERVICES
-            for op in session.get_service_model(service).operation_names}
+    return frozenset(xform_name(op) for service in OTHER_SERVICES
+                     for op in session.get_service_model(service).operation_names)
 
 
 def _defined_methods(trees: Iterable[ast.AST]) -> set[str]:
@@ -57,10 +60,10 @@ def _defined_methods(trees: Iterable[ast.AST]) -> set[str]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 
-def _omics_bound_names(tree: ast.AST) -> set[str]:
+def _omics_bound_names(nodes: Iterable[ast.AST]) -> set[str]:
     """Names (and self attributes) assigned from an expression that mentions omics."""
     bound: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None \
                 and "omics" in ast.unparse(node.value).lower():
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -68,18 +71,23 @@ def _omics_bound_names(tree: ast.AST) -> set[str]:
     return bound
 
 
-def scan_source(source: str, path: str, ambiguous: set[str]) -> list[OmicsCall]:
+def scan_source(source: str, path: str, ambiguous: Set[str]) -> list[OmicsCall]:
     """The omics operations called in one module's source (see the module docstring for the rules)."""
+    return scan_tree(ast.parse(source, filename=path), path, ambiguous)
+
+
+def scan_tree(tree: ast.AST, path: str, ambiguous: Set[str]) -> list[OmicsCall]:
+    """The omics operations called in one module's parsed source."""
     operations = _omics_operations()
-    tree = ast.parse(source, filename=path)
-    bound = _omics_bound_names(tree)
+    nodes = list(ast.walk(tree))  # walked once for both passes
+    bound = _omics_bound_names(nodes)
 
     def is_omics(receiver: ast.expr) -> bool:
         text = ast.unparse(receiver)
         return "omics" in text.lower() or text in bound
 
     found: list[OmicsCall] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -103,11 +111,13 @@ def scan_source(source: str, path: str, ambiguous: set[str]) -> list[OmicsCall]:
 
 def scan_lambdas() -> list[OmicsCall]:
     files = sorted(p for p in LAMBDAS.rglob("*.py") if ".venv" not in p.parts)
-    sources = {p: p.read_text(encoding="utf-8") for p in files}
-    ambiguous = _other_service_methods() | _defined_methods(ast.parse(s) for s in sources.values())
+    paths = {p: str(p.relative_to(ROOT)) for p in files}
+    # each module parsed once, for the methods the product defines and for its calls
+    trees = {p: ast.parse(p.read_text(encoding="utf-8"), filename=path) for p, path in paths.items()}
+    ambiguous = _other_service_methods() | _defined_methods(trees.values())
     calls: list[OmicsCall] = []
-    for path, source in sources.items():
-        calls += scan_source(source, str(path.relative_to(ROOT)), ambiguous)
+    for p, tree in trees.items():
+        calls += scan_tree(tree, paths[p], ambiguous)
     return calls
 
 
