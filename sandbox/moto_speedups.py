@@ -205,7 +205,7 @@ from botocore import regions as botocore_regions
 from botocore import serialize as botocore_serialize
 from botocore import utils as botocore_utils
 from botocore.auth import S3SigV4Auth, SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, HeadersDict
 from botocore.client import ClientCreator
 from botocore.endpoint_provider import EndpointProvider
 from botocore.exceptions import NoCredentialsError
@@ -281,9 +281,13 @@ from moto.events import models as moto_events_models
 from moto.events.models import EventPattern, EventsBackend
 from moto.events.utils import _BASE_EVENT_MESSAGE, EventTemplateParser
 from moto.moto_api._internal import mock_random
+from moto.sqs import models as moto_sqs_models
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import FormDataParser
 from werkzeug.test import EnvironBuilder
+from werkzeug.utils import cached_property
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 _original_parse = EventTemplateParser.parse
 
@@ -2206,7 +2210,7 @@ def _from_primitives(cls: type, method: str, url: str, headers: Any, body: Any =
     if not _url_environs or not (body is None or type(body) in (bytes, str)):
         return _original_from_primitives(cls, method, url, headers, body)
     header_items = [(key, value.decode("utf-8") if isinstance(value, bytes) else value)
-                    for key, value in headers.items() if key.lower() not in ["transfer-encoding"]]
+                    for key, value in _header_pairs(headers) if key.lower() not in ["transfer-encoding"]]
     if not all(type(key) is str and type(value) is str and "\n" not in value and "\r" not in value
                for key, value in header_items):
         return _original_from_primitives(cls, method, url, headers, body)
@@ -2509,6 +2513,62 @@ def _from_primitives_with_root_url(cls: type, method: str, url: str, headers: An
     return request
 
 
+# ------------------------------------------------------------------ every request: headers, body and action name
+def _header_pairs(headers: Any) -> Any:
+    """The (name, value) pairs of a request's headers, in order. botocore's HeadersDict lists them through the
+    generic mapping view, which looks each name up again (a lower-cased key object built for it: ~10 us a
+    request); its stored pairs are the same (its keys are unique lower-cased, each kept with its name as given)."""
+    if type(headers) is HeadersDict:
+        return [(str(key), value) for key, value in headers._dict.items()]
+    return headers.items()
+
+
+_original_request_data = WerkzeugRequest.__dict__["data"]
+_original_form_parse = FormDataParser.parse
+_FORM_WORD = "form"  # in the Content-Type of either form werkzeug parses (multipart/form-data, x-www-form-urlencoded)
+
+
+def _request_data(self: WerkzeugRequest) -> bytes:
+    """werkzeug's `Request.data` (moto reads every request's body through it: ~25 us of a request): it parses the
+    Content-Type (mimetype and parameters) and the length, and builds a form parser, which for any type but a
+    form's returns the stream with an empty form and files; then it reads the stream and keeps the bytes. A
+    request whose Content-Type cannot name a form (the mimetype is a part of it, lower-cased), whose form and
+    body were not read yet, with werkzeug's form parser, gets that state directly: the same stream (werkzeug's),
+    read to its end, the same empty form and files, the same bytes and length kept (werkzeug's parsed
+    Content-Type, a cache it fills when first read, is left to be filled then). Anything else is werkzeug's."""
+    state = self.__dict__
+    if (getattr(self, "_cached_data", None) is not None or "form" in state
+            or _FORM_WORD in self.environ.get("CONTENT_TYPE", "").lower()
+            or self.form_data_parser_class is not FormDataParser or FormDataParser.parse is not _original_form_parse):
+        return _original_request_data.fget(self)  # type: ignore[no-any-return]
+    stream = self.stream
+    if self.want_form_data_parsed:  # werkzeug then hands its form parser the length, which it caches
+        self.content_length  # noqa: B018
+    state["stream"], state["form"], state["files"] = (stream, self.parameter_storage_class(),
+                                                     self.parameter_storage_class())
+    data: bytes = stream.read()
+    self._cached_data = data
+    return data
+
+
+_original_camelcase_to_underscores = moto_core_utils.camelcase_to_underscores
+_snake_case_names: dict[str, str] = {}  # text -> moto's snake-case name for it
+
+
+def _camelcase_to_underscores(argument: Any) -> Any:
+    """moto's `camelcase_to_underscores` (every request's action name, ~5 us each; SQS attribute names), a pure
+    function of the text: each text's answer is remembered (the names are few: actions and attributes)."""
+    if type(argument) is not str:
+        return _original_camelcase_to_underscores(argument)
+    try:
+        return _snake_case_names[argument]
+    except KeyError:
+        if len(_snake_case_names) > 4096:
+            _snake_case_names.clear()
+        name = _snake_case_names[argument] = _original_camelcase_to_underscores(argument)
+        return name
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2604,6 +2664,11 @@ def speedups() -> Iterator[None]:
                                               _create_account_specific_backend))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives",
                                               classmethod(_from_primitives_with_root_url)))
+        # every request: headers, body and action name (server side, registered last, as a block of its own)
+        stack.enter_context(mock.patch.object(MotoRequest, "data", cached_property(_request_data, name="data")))
+        stack.enter_context(mock.patch.object(moto_core_responses, "camelcase_to_underscores",
+                                              _camelcase_to_underscores))
+        stack.enter_context(mock.patch.object(moto_sqs_models, "camelcase_to_underscores", _camelcase_to_underscores))
         _url_environs.append({})
         _routes.append({})
         _received.append({})
