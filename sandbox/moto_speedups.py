@@ -2569,6 +2569,25 @@ def _camelcase_to_underscores(argument: Any) -> Any:
         return name
 
 
+
+_original_raw_path = MotoRequest.raw_path
+_raw_paths: dict[str, str] = {}  # the RAW_URI (or werkzeug's path) -> moto's raw path of it
+
+
+def _raw_path(self: MotoRequest) -> str:
+    """moto's `raw_path` (read three times a request: its raw URL twice, and the path itself), which parses the
+    environ's RAW_URI (werkzeug's path when there is none) each time: a pure function of that text, remembered."""
+    raw_uri = self.environ.get("RAW_URI", "") or self.path
+    if type(raw_uri) is not str:
+        return _original_raw_path.fget(self)  # type: ignore[no-any-return, attr-defined]
+    try:
+        return _raw_paths[raw_uri]
+    except KeyError:
+        if len(_raw_paths) > 4096:  # object URLs of S3 are many
+            _raw_paths.clear()
+        path = _raw_paths[raw_uri] = _original_raw_path.fget(self)  # type: ignore[attr-defined]
+        return path  # type: ignore[no-any-return]
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2669,6 +2688,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(moto_core_responses, "camelcase_to_underscores",
                                               _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(moto_sqs_models, "camelcase_to_underscores", _camelcase_to_underscores))
+        stack.enter_context(mock.patch.object(MotoRequest, "raw_path", property(_raw_path)))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -177,3 +177,26 @@ def test_whole_requests_of_every_body_kind_answer_as_under_plain_moto() -> None:
     plain, fast = plain_and_fast(_services_scenario)
     assert fast == plain
     assert plain[-1] == (204, b"uploaded")
+
+
+RAW_URIS = ["/", "/k%2Fa%20b?versionId=1", "https://bucket-b.s3.amazonaws.com/k%2Fa?x=1", "http://h", "//double/slash",
+            "no-slash", "?only=query", "", "https://h:8443/p/../q?y=%C3%A9", "/ü?x=ä"]
+
+
+def test_raw_paths_are_moto_s_for_every_raw_uri_and_repeat() -> None:
+    """Given requests whose environ holds raw URIs (a path, escapes, a whole URL, a scheme without a path, a path
+    starting with two slashes, one without a slash, a query alone, none: werkzeug's path then), when moto's raw
+    path and raw URL are read twice each, then they are moto's."""
+    def reads() -> list[Any]:
+        out = []
+        for raw_uri in RAW_URIS * 2:
+            request = moto_speedups.MotoRequest.from_primitives("GET", "https://s3.amazonaws.com/b/w%2Fp?q=1", {}, None)
+            request.environ["RAW_URI"] = raw_uri
+            out.append((raw_uri, request.raw_path, request.raw_url, request.raw_path))
+        return out
+
+    plain = reads()
+    with speedups():
+        fast = reads()
+    assert fast == plain
+    assert plain[-3][1] == "/b/w/p"  # no RAW_URI: werkzeug's (decoded) path
