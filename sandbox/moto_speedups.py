@@ -2588,6 +2588,44 @@ def _raw_path(self: MotoRequest) -> str:
         path = _raw_paths[raw_uri] = _original_raw_path.fget(self)  # type: ignore[attr-defined]
         return path  # type: ignore[no-any-return]
 
+
+_original_json_list = BaseJSONSerializer._serialize_type_list
+
+
+def _wire_item(item: Any) -> dict[str, Any]:
+    """An item (a map of AttributeValues) as `_serialize_json_map` writes it when every attribute is in wire form;
+    raises for anything it would hand to moto (not a dict, an empty name, binary)."""
+    if type(item) is not dict:
+        raise _NotWireForm
+    wire = {}
+    for name, attribute in item.items():
+        if not name:
+            raise _NotWireForm
+        wire[name] = _wire_attribute_value(attribute)
+    return wire
+
+
+def _serialize_json_list(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    """moto's JSON serializer writes a list member by member through `_serialize` (a wrapper dict each, the
+    member's method looked up by name); for a list of items (DynamoDB's Items of Query and Scan, BatchGetItem's
+    answers) each member is the map `_serialize_json_map` builds, which is put in the list directly. A list with
+    an item it would not build (see `_wire_item`), another member shape, or a serializer whose map or member
+    dispatch is not that one goes through moto."""
+    member = shape.member
+    if not (type(value) is list and member.type_name == "map" and "name" not in member.serialization
+            and member.value.name == "AttributeValue" and "name" not in member.value.serialization
+            and self.service_model.service_name == "dynamodb" and _plain_value_picker(self._value_picker)
+            and type(self)._serialize_type_map is _serialize_json_map  # type: ignore[comparison-overlap]
+            and type(self)._serialize is ResponseSerializer._serialize):
+        _original_json_list(self, serialized, value, shape, key)
+        return
+    try:
+        items = [_wire_item(item) for item in value]
+    except _NotWireForm:
+        _original_json_list(self, serialized, value, shape, key)
+        return
+    self._default_serialize(serialized, items, shape, key)
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2689,6 +2727,7 @@ def speedups() -> Iterator[None]:
                                               _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(moto_sqs_models, "camelcase_to_underscores", _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(MotoRequest, "raw_path", property(_raw_path)))
+        stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_list", _serialize_json_list))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

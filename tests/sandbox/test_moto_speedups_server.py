@@ -200,3 +200,95 @@ def test_raw_paths_are_moto_s_for_every_raw_uri_and_repeat() -> None:
         fast = reads()
     assert fast == plain
     assert plain[-3][1] == "/b/w/p"  # no RAW_URI: werkzeug's (decoded) path
+
+
+ITEMS: list[dict[str, Any]] = [
+    {"pk": {"S": "p"}, "sk": {"S": "1"}, "n": {"N": "1.50"}, "flag": {"BOOL": False}, "none": {"NULL": True},
+     "map": {"M": {"inner": {"L": [{"S": "x"}, {"N": "2"}, {"M": {}}]}, "e": {"S": ""}}}, "ss": {"SS": ["b", "a"]},
+     "ns": {"NS": ["3", "1"]}, "list": {"L": []}},
+    {"pk": {"S": "p"}, "sk": {"S": "2"}, "bin": {"B": b"\x00\xff"}},  # binary: the whole list is moto's
+    {"pk": {"S": "p"}, "sk": {"S": "3"}, "bs": {"BS": [b"a", b"b"]}, "deep": {"M": {"b": {"B": b"z"}}}},
+    {"pk": {"S": "q"}, "sk": {"S": "1"}, "text": {"S": "é\u2028\"quoted\""}, "n": {"N": "-0"}},
+    {"pk": {"S": "q"}, "sk": {"S": "2"}, "m": {"M": {"a": {"M": {"b": {"L": [{"NULL": True}, {"BOOL": True}]}}}}}},
+]
+
+
+def _item_lists_scenario() -> list[Any]:
+    """The lists of items DynamoDB answers with (Query, Scan, BatchGetItem; none, one, several, projected, with
+    and without binary attributes among them, filtered to none), each answer and error read back."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                    {"AttributeName": "sk", "KeyType": "RANGE"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                {"AttributeName": "sk", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    for item in ITEMS:
+        dynamodb.put_item(TableName="t", Item=item)
+    key = {"KeyConditionExpression": "pk = :p"}
+    calls = [
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "p"}}),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "q"}}),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "none"}}),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "p"}}, Limit=1),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "p"}},
+                               ProjectionExpression="sk, #m.inner", ExpressionAttributeNames={"#m": "map"}),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "q"}, ":x": {"S": "no"}},
+                               FilterExpression="sk = :x"),
+        lambda: dynamodb.query(TableName="t", **key, ExpressionAttributeValues={":p": {"S": "q"}}, Select="COUNT"),
+        lambda: dynamodb.scan(TableName="t"),
+        lambda: dynamodb.scan(TableName="t", FilterExpression="attribute_exists(text)"),
+        lambda: dynamodb.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "q"}, "sk": {"S": "1"}},
+                                                                     {"pk": {"S": "q"}, "sk": {"S": "2"}},
+                                                                     {"pk": {"S": "x"}, "sk": {"S": "1"}}]}}),
+        lambda: dynamodb.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "p"}, "sk": {"S": "2"}}]}}),
+        lambda: dynamodb.query(TableName="missing", **key, ExpressionAttributeValues={":p": {"S": "p"}}),
+    ]
+    return [_call(call) for call in calls]
+
+
+def test_lists_of_items_answer_as_under_plain_moto() -> None:
+    """Given items of every attribute type (nested maps and lists, sets, empty strings and lists, text to escape,
+    binary ones), when Query, Scan and BatchGetItem answer with lists of them (none, one, several, projected,
+    filtered, counted; binary ones among them, which moto serializes), under plain moto and under `speedups()`,
+    then every answer and error is moto's."""
+    plain, fast = plain_and_fast(_item_lists_scenario)
+    assert fast == plain
+    assert plain[0]["Items"][1]["bin"] == {"B": b"\x00\xff"} and plain[1]["Count"] == 2
+
+
+
+ODD_ITEM_LISTS: list[Any] = [
+    [{"a": {"S": "x"}}, {"": {"S": "empty name"}}],  # moto's map writes an empty name's members into the item
+    [{"a": {"S": "x"}}, "not an item"],
+    [{"a": {"S": 1}}],  # a number where text belongs: moto's own conversion
+    [{"a": {"N": "1", "S": "two types"}}],
+    [{"a": {"B": "YQ=="}}, {"b": {"BOOL": True}}],
+    [],
+    [{"a": {"L": [{"M": {"b": {"SS": ["x", 1]}}}]}}],
+]
+
+
+@pytest.mark.parametrize("items", ODD_ITEM_LISTS)
+def test_odd_lists_of_items_serialize_as_moto_serializes_them(items: list[Any]) -> None:
+    """Given Query results whose item lists hold what the API never stores (an empty attribute name, a member that
+    is not an item, values of the wrong type or with two types, binary given as text, a set with a number) and an
+    empty list, when moto's JSON serializer writes each with the fast list path and with moto's own, then the
+    answers (or errors) are the same."""
+    from moto.core.serialize import JSONSerializer, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("dynamodb").operation_model("Query")
+
+    def serialize() -> Any:
+        serializer = JSONSerializer(operation_model=operation, value_picker=XFormedAttributePicker())
+        try:
+            return serializer.serialize({"Items": items, "Count": len(items)})
+        except Exception as error:
+            return type(error).__name__, str(error)
+
+    with speedups():
+        fast = serialize()
+        with mock.patch.object(moto_speedups.BaseJSONSerializer, "_serialize_type_list",
+                               moto_speedups._original_json_list):
+            plain = serialize()
+    assert fast == plain
