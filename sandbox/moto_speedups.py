@@ -162,6 +162,15 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   - the routed backend: moto imports the service's module (`importlib.import_module`) for every request and looks
     the account's backends up twice; a loaded module is read from `sys.modules` and the account looked up once
     (-1.2 %); a request without a body gets the WSGI request fast path (see below; -0.7 %).
+- Every request, server side (tests/sandbox/test_moto_speedups_server.py; callgrind, a replay through moto's stubber of
+  requests recorded from four moto-heavy test modules, figures in the commit messages):
+  - the headers: botocore's HeadersDict lists its pairs through the generic mapping view, which looks every name up
+    again (~10 us a request); its stored pairs are read instead;
+  - the body: werkzeug's `Request.data` parses the Content-Type and builds a form parser for every request; a body
+    whose Content-Type cannot name a form is read from werkzeug's stream directly, leaving werkzeug's state;
+  - moto's snake-case action name (`camelcase_to_underscores`, ~5 us) and raw path (parsed three times a request)
+    are remembered per text;
+  - DynamoDB's lists of items (Query, Scan, BatchGetItem) in wire form are written item by item directly.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
