@@ -163,7 +163,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
     the account's backends up twice; a loaded module is read from `sys.modules` and the account looked up once
     (-1.2 %); a request without a body gets the WSGI request fast path (see below; -0.7 %).
 - Every request, server side (tests/sandbox/test_moto_speedups_server.py; callgrind, a replay through moto's stubber of
-  requests recorded from four moto-heavy test modules, figures in the commit messages):
+  the first 3,000 requests recorded from four moto-heavy test modules, mostly DynamoDB BatchWriteItem and UpdateItem:
+  10.59 -> 10.09 G instructions, -4.8 %, -6.2 % without the process's start; 300 Queries of 25 items: 8.39 -> 8.03 M
+  instructions a Query):
   - the headers: botocore's HeadersDict lists its pairs through the generic mapping view, which looks every name up
     again (~10 us a request); its stored pairs are read instead;
   - the body: werkzeug's `Request.data` parses the Content-Type and builds a form parser for every request; a body
