@@ -164,11 +164,13 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
     (-1.2 %); a request without a body gets the WSGI request fast path (see below; -0.7 %).
 - Every new URL (each new S3 key): moto's S3 backend rebuilds its URL table, reloading its urls module twice, and
   the patterns are compiled again (~0.8 ms a URL); each backend class's table is compiled once per value of moto's
-  settings (`MOTO_*`) in the environment, the only input it reads (tests/sandbox/test_moto_speedups_routes.py).
+  settings (`MOTO_*`) in the environment, the only input it reads (tests/sandbox/test_moto_speedups_routes.py):
+  a route lookup of a new S3 key 0.38 -> 0.15 ms; callgrind, a new key's PutObject 6.43 -> 6.03 M instructions.
 - moto's start: `mock_aws()` registers with `responses` (the `requests` library's interception) ~1,300 entries, a
   callback per HTTP method and service URL pattern, each built anew (~5 ms of each start); mock_aws entered inside
   `speedups()` (`with speedups(), mock_aws():`, as tests/conftest.py and sandbox/local.py enter them) registers the
-  same entries, built once, each with an empty call record (tests/sandbox/test_moto_speedups_start.py).
+  same entries, built once, each with an empty call record (tests/sandbox/test_moto_speedups_start.py): callgrind,
+  a `with speedups(), mock_aws():` start and stop 26.2 -> 5.9 M instructions.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
