@@ -80,7 +80,7 @@ def stream_costs() -> None:
                        "POWERTOOLS_TRACE_DISABLED": "true", "OMICS_RATE_LIMITS": '{"*": 100000}',
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
     # moto with the sandbox's fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto)
-    with mock_aws(), speedups(), mock_omics(emulator):
+    with speedups(), mock_aws(), mock_omics(emulator):
         os.environ["PROVENANCE_TABLE"] = create_provenance_table(boto3.client("dynamodb"))
         import recorder.handler as handler
         from shared.settings import get_settings

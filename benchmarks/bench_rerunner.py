@@ -87,7 +87,7 @@ def main() -> None:
     # moto with the sandbox's fast paths (sandbox/moto_speedups.py, each contract-tested against plain moto):
     # plain moto reads and sorts the whole table for every Query, which made this benchmark quadratic in the
     # batch (the warm re-runner reads each member's summary: 10,000 Queries of a 10,000-summary table).
-    with mock_aws(), speedups():
+    with speedups(), mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         ddb = boto3.client("dynamodb")

@@ -189,8 +189,8 @@ class LocalAccount:
             self._saved_env[key] = os.environ.get(key)
             os.environ[key] = value
         self._stack.enter_context(_fewer_collections())
+        self._stack.enter_context(speedups())  # first: moto's start takes its fast path too
         self._stack.enter_context(mock_aws())
-        self._stack.enter_context(speedups())
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.events = boto3.client("events", region_name=REGION)

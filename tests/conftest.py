@@ -123,7 +123,7 @@ def module_moto_dynamodb() -> Iterator[Any]:
     from an empty table as in a fresh context."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         offline_aws(monkeypatch)
-        with mock_aws(), speedups():
+        with speedups(), mock_aws():
             yield boto3.client("dynamodb", region_name="us-east-1")
 
 
@@ -134,8 +134,9 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    # moto with the sandbox's fast paths, each contract-tested against plain moto (tests/sandbox/test_moto_speedups.py)
-    with mock_aws(), speedups():
+    # moto with the sandbox's fast paths, each contract-tested against plain moto (tests/sandbox/test_moto_speedups.py),
+    # entered first: moto's start then takes theirs too
+    with speedups(), mock_aws():
         yield
 
 

@@ -368,7 +368,7 @@ def module_harness(**kwargs: Any) -> Iterator[Harness]:
     tests only read: module-scoped fixtures are set up before the function-scoped `aws` and environment."""
     from tests.conftest import offline_aws
 
-    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws(), speedups():
+    with pytest.MonkeyPatch.context() as monkeypatch, speedups(), mock_aws():
         offline_aws(monkeypatch)
         _skip_retry_back_off(monkeypatch)
         harness = Harness(**kwargs)

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from autopilot_cli.app import main
 from autopilot_cli.target import TableTarget
+from sandbox.moto_speedups import speedups
 from sandbox.omics import BatchFault, FaultPlan
 from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_NEW_BATCH, RESUBMIT_SAME_BATCH
 from shared.batch_submit import NEW_BATCH, NOT_RESTARTED, SAME_BATCH
@@ -50,7 +51,7 @@ def _plan(answer: str, times: int | None = 1) -> FaultPlan:
 
 
 def test_a_new_batch_answer_is_linked_to_the_failed_batch() -> None:
-    with mock_aws(), launcher_env(faults=_plan(RESUBMIT_NEW_BATCH)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=_plan(RESUBMIT_NEW_BATCH)) as env:
         # Given a launched batch that failed as a whole, transiently
         failed = _launch(env)
         # When its FAILED event is handled (twice: duplicated delivery)
@@ -73,7 +74,7 @@ def test_a_new_batch_answer_is_linked_to_the_failed_batch() -> None:
 
 def test_the_same_batch_answer_is_followed_and_a_second_failure_is_not_taken_for_a_duplicate() -> None:
     # Given a service that restarts the failed batch under its own id, and a fault that fails it twice
-    with mock_aws(), launcher_env(faults=_plan(RESUBMIT_SAME_BATCH, times=2)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=_plan(RESUBMIT_SAME_BATCH, times=2)) as env:
         batch_id = _launch(env)
         event = _failed_event(env, batch_id, "e1")
         first = env.launcher.on_batch_failed(event)
@@ -94,7 +95,7 @@ def test_the_same_batch_answer_is_followed_and_a_second_failure_is_not_taken_for
 
 
 def test_the_failed_batch_answer_is_recorded_and_alarmed_once() -> None:
-    with mock_aws(), launcher_env(faults=_plan(RESUBMIT_FAILED_BATCH)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=_plan(RESUBMIT_FAILED_BATCH)) as env:
         batch_id = _launch(env)
         result = env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1"))
         again = env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1"))
@@ -106,7 +107,7 @@ def test_the_failed_batch_answer_is_recorded_and_alarmed_once() -> None:
 
 def test_a_persistent_failure_gives_up_after_the_bounded_resubmissions() -> None:
     # Given a fault that fails every validation, under the same-batch answer (the loop most at risk)
-    with mock_aws(), launcher_env(faults=_plan(RESUBMIT_SAME_BATCH, times=None)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=_plan(RESUBMIT_SAME_BATCH, times=None)) as env:
         batch_id = _launch(env)
         actions = []
         for n in range(1, 6):
@@ -150,8 +151,8 @@ def _healed_event(env: LauncherEnv, batch_id: str) -> Any:
 
 def test_a_healed_batch_failure_alarms_without_the_services_text(shipped_logs: Any) -> None:
     message = f"Run setting {SAMPLE}: input s3://lab-data/{SAMPLE}.bam is not accessible"
-    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION",
-                                                                       message=message)])) as env:
+    with speedups(), mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION",
+                                                                                   message=message)])) as env:
         # Given a launched batch that failed validation, whose FAILED event was lost and healed from GetBatch
         batch_id = _launch(env)
         subjects = _alarm_subjects(env)
@@ -175,8 +176,8 @@ def test_a_healed_batch_failure_alarms_without_the_services_text(shipped_logs: A
 
 def test_a_healed_transient_failure_is_resubmitted_without_logging_the_services_text(shipped_logs: Any) -> None:
     message = f"The service encountered a transient error reading s3://lab-data/{SAMPLE}.bam. Retry the batch."
-    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=message)],
-                                                   batch_resubmission=RESUBMIT_NEW_BATCH)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=FaultPlan(
+            batches=[BatchFault(reason=TRANSIENT[0], message=message)], batch_resubmission=RESUBMIT_NEW_BATCH)) as env:
         # Given a batch that failed transiently, whose FAILED event was lost and healed from GetBatch
         batch_id = _launch(env)
         # When the launcher handles the healed event
@@ -190,8 +191,8 @@ def test_a_healed_transient_failure_is_resubmitted_without_logging_the_services_
 
 
 def test_an_events_failure_category_still_names_the_alarm() -> None:
-    with mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION",
-                                                                       message=f"{SAMPLE} is invalid")])) as env:
+    with speedups(), mock_aws(), launcher_env(faults=FaultPlan(batches=[BatchFault(
+            reason="VALIDATION_EXCEPTION", message=f"{SAMPLE} is invalid")])) as env:
         batch_id = _launch(env)
         subjects = _alarm_subjects(env)
         env.launcher.on_batch_failed(_failed_event(env, batch_id, "e1"))

@@ -19,6 +19,7 @@ from autopilot_cli.app import main
 from autopilot_cli.errors import NotFound
 from autopilot_cli.target import TableTarget
 from sandbox.__main__ import _say
+from sandbox.moto_speedups import speedups
 from sandbox.omics import BatchFault, FaultPlan
 from shared.provenance.items import RunDetails
 from shared.provenance.repository import ProvenanceRepository
@@ -165,7 +166,7 @@ def test_batch_show_names_the_sheet_the_batch_came_from() -> None:
     `label` / `key`, but the launcher records it as a nested `sheet` map (SheetIdentity.as_dict: bucket, key,
     version_id, name): the "sheet" line was always dropped, so an operator could not see which sample sheet
     started a batch."""
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         key = "submissions/cohort-7.csv"
         outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
         assert outcome is not None and outcome.status == "SUBMITTED"
@@ -180,7 +181,7 @@ def test_submission_show_names_a_sheet_sent_by_submit() -> None:
     """What went wrong: `autopilot submission show <id>` named the sheet by the `sheet` map's `label` or `key`;
     the launcher records no label, and a sheet sent by `autopilot submit` (source "direct") has no key, only
     its file name: the "sheet" line was dropped for every sheet submitted from the CLI."""
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         outcome = env.launcher.launch_document(csv_sheet(2), name="trio-7.csv")
         assert outcome.status == "SUBMITTED"
         stdout, stderr = io.StringIO(), io.StringIO()
@@ -218,7 +219,7 @@ def test_submission_show_of_a_relaunched_sheet_does_not_report_the_earlier_batch
     faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
                                            "configuration", times=1)])
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert first is not None and first.batch_id
         env.emu.run_until_idle()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from moto import mock_aws
 
+from sandbox.moto_speedups import speedups
 from sandbox.omics.faults import RESUBMIT_NEW_BATCH
 from tests.launcher_env import launcher_env
 from tests.unit.test_batch_resubmission import _failed_event, _launch, _plan
 
 
 def test_a_resubmitted_batch_records_its_root_and_attempt_with_its_request() -> None:
-    with mock_aws(), launcher_env(faults=_plan(RESUBMIT_NEW_BATCH)) as env:
+    with speedups(), mock_aws(), launcher_env(faults=_plan(RESUBMIT_NEW_BATCH)) as env:
         failed = _launch(env)
         result = env.launcher.on_batch_failed(_failed_event(env, failed, "e1"))
         new = str(result.new_batch_id)

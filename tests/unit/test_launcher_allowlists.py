@@ -20,13 +20,14 @@ from launcher.config import LauncherConfig
 from launcher.plan import SheetIdentity, build_plan, settings_chunks
 from launcher.sheet import parse
 from launcher.validation import validate
+from sandbox.moto_speedups import speedups
 from stacks.config import AutopilotConfig, ConfigError
 from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
 
 
 @pytest.fixture
 def env() -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
+    with speedups(), mock_aws(), launcher_env() as environment:
         yield environment
 
 
@@ -46,7 +47,7 @@ def _runs(**fields: Any) -> list[dict[str, Any]]:
 
 
 def test_outputs_into_the_run_cache_bucket_are_refused_even_when_allowed() -> None:
-    with mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/", "s3://lab-cache/"]) as env:
+    with speedups(), mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/", "s3://lab-cache/"]) as env:
         errors = _launch(env, {"outputUri": "s3://lab-cache/cache/", "runs": _runs()})
         assert errors == [(None, "outputUri", "outputUri is in a run-cache bucket (lab-cache); run outputs never go "
                                               "there, whatever sheetOutputPrefixes says")]
@@ -66,7 +67,7 @@ def test_outputs_outside_the_allowed_prefixes_are_refused(env: LauncherEnv) -> N
 
 
 def test_a_folder_prefix_does_not_allow_its_longer_siblings() -> None:
-    with mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/runs"]) as env:
+    with speedups(), mock_aws(), launcher_env(allowed_output_prefixes=["s3://lab-outputs/runs"]) as env:
         assert _launch(env, {"outputUri": "s3://lab-outputs/runs/a/", "runs": _runs()}) == []
         assert _launch(env, {"outputUri": "s3://lab-outputs/runs-x/", "runs": _runs()}, "b.json") == [
             (None, "outputUri", "outputUri is outside the output locations the deployment allows "
@@ -94,7 +95,7 @@ def test_a_sheet_naming_another_workflow_does_not_inherit_the_default_workflow_s
     W2's "v1", a version nobody chose (or a valid sheet was refused when W2 had none). workflowVersionName
     names a version OF workflowId (StartRunBatch defaultRunSetting, botocore's omics model): it does not
     outlive a change of workflow; a sheet naming W1 itself still runs the deployment's version."""
-    with mock_aws(), launcher_env(workflow_version_name="v1", allowed_workflows=[]) as env:
+    with speedups(), mock_aws(), launcher_env(workflow_version_name="v1", allowed_workflows=[]) as env:
         omics = boto3.client("omics")
         omics.create_workflow_version(workflowId=env.workflow_id, versionName="v1", requestId="w1v1",
                                       definitionUri="s3://lab/germline-v1.zip")
@@ -139,7 +140,7 @@ def test_dynamic_storage_escapes_no_storage_cap(env: LauncherEnv) -> None:
                          ids=["sheetAllowDynamicStorage", "runStorageType-DYNAMIC"])
 def test_dynamic_storage_the_deployment_allows_is_submitted(config: dict[str, Any]) -> None:
     # Given the deployer let sheets choose DYNAMIC storage, or chose it for every sheet itself
-    with mock_aws(), launcher_env(**config) as env:
+    with speedups(), mock_aws(), launcher_env(**config) as env:
         assert _launch(env, {"storageType": "DYNAMIC", "runs": _runs()}) == []
         (batch,) = env.emu.batches.values()
         assert batch.default_run_setting["storageType"] == "DYNAMIC"
@@ -147,7 +148,8 @@ def test_dynamic_storage_the_deployment_allows_is_submitted(config: dict[str, An
 
 
 def test_a_sheet_choosing_dynamic_storage_does_not_inherit_the_deployments_static_capacity() -> None:
-    with mock_aws(), launcher_env(allow_dynamic_storage=True, storage_type="STATIC", storage_capacity=2400) as env:
+    with speedups(), mock_aws(), launcher_env(allow_dynamic_storage=True, storage_type="STATIC",
+                                              storage_capacity=2400) as env:
         assert _launch(env, {"storageType": "DYNAMIC", "runs": _runs()}) == []
         (batch,) = env.emu.batches.values()
         assert batch.default_run_setting["storageType"] == "DYNAMIC"
@@ -158,7 +160,7 @@ def test_a_sheet_choosing_dynamic_storage_does_not_inherit_the_deployments_stati
 
 
 def test_what_the_lists_allow_is_submitted() -> None:
-    with mock_aws(), launcher_env(max_storage_gib=9600) as env:
+    with speedups(), mock_aws(), launcher_env(max_storage_gib=9600) as env:
         sheet = {"storageType": "STATIC", "storageCapacity": 9600, "cacheId": env.cache_id,
                  "outputUri": "s3://lab-outputs/trio/", "runs": _runs()}
         assert _launch(env, sheet) == []
@@ -255,7 +257,7 @@ def test_a_genuine_settings_file_is_reused_after_its_hash_is_checked(env: Launch
 def test_a_workflow_s_own_dynamic_default_is_bounded_like_a_sheet_s_choice() -> None:
     # A sheet that names no storageType runs with its workflow's default (CreateWorkflow and
     # CreateWorkflowVersion take a storageType: botocore's omics model), which may be DYNAMIC
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         dynamic = env.emu.register_workflow("germline-dynamic", storage_type="DYNAMIC")
         omics = boto3.client("omics")
         omics.create_workflow_version(workflowId=env.workflow_id, versionName="v2-dynamic", storageType="DYNAMIC",
@@ -287,7 +289,7 @@ def test_a_workflow_s_own_static_capacity_over_the_cap_is_bounded_like_a_sheet_s
     botocore's omics model) was not checked: a sheet naming that allowed workflow and no storage started every
     run with 9,600 GiB, twice what the deployment allows (a sheet naming 9,600 itself is REJECTED). Now REJECTED
     the same way, with no batch started; naming a capacity within the cap runs it."""
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         big = env.emu.register_workflow("germline-big", storage_type="STATIC", storage_capacity=9_600)
         env.launcher.config.allowed_workflows = [big, env.workflow_id]
         env.upload("submissions/big.json", json.dumps({"workflowId": big, "runs": _runs()}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
+from sandbox.moto_speedups import speedups
 from sandbox.omics import BatchFault, FaultPlan
 from sandbox.omics.faults import RESUBMIT_FAILED_BATCH, RESUBMIT_SAME_BATCH
 from tests.launcher_env import BUCKET, batch_failed_event, csv_sheet, launcher_env
@@ -23,7 +24,7 @@ def test_a_reasonless_copy_of_a_transient_failure_does_not_fail_a_batch_restarte
     faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=1)],
                        batch_resubmission=RESUBMIT_SAME_BATCH)
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         version = env.upload(key, csv_sheet(3))
         first = env.launcher.launch_object(BUCKET, key, version)
         assert first is not None and first.batch_id
@@ -57,7 +58,7 @@ def test_a_batch_that_failed_before_its_submission_was_recorded_submitted_still_
     faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
                                            "configuration", times=1)], batch_resubmission=RESUBMIT_FAILED_BATCH)
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         version = env.upload(key, csv_sheet(3))
         original = env.repository.record_submission
         crashed = {"n": 0}
@@ -95,7 +96,7 @@ def test_a_transient_failure_the_service_does_not_restart_leaves_the_sheet_launc
     faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=1)],
                        batch_resubmission=RESUBMIT_FAILED_BATCH)
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert first is not None and first.batch_id
         env.emu.run_until_idle()
@@ -116,7 +117,7 @@ def test_a_transient_failure_given_up_on_leaves_the_sheet_launchable_again() -> 
     faults = FaultPlan(batches=[BatchFault(reason=TRANSIENT[0], message=TRANSIENT[1], times=None)],
                        batch_resubmission=RESUBMIT_SAME_BATCH)
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert first is not None and first.batch_id
         actions = []
@@ -139,7 +140,7 @@ def test_a_late_redelivery_of_an_earlier_upload_does_not_launch_another_attempt(
     faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
                                            "configuration", times=2)])
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         v1 = env.upload(key, csv_sheet(3))
         batches = []
         for n, version in enumerate((v1, env.upload(key, csv_sheet(3))), start=1):
@@ -162,7 +163,7 @@ def test_a_processed_batch_does_not_reopen_its_sheet_for_a_second_launch() -> No
     test_queue_policies.py) turned the submission of a PROCESSED batch FAILED and the same sheet, uploaded again,
     started a second batch of every sample. lambdas/launcher/logic.py reopens a submission only when GetBatch
     says the batch still FAILED (`_reopen_submission`)."""
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         env.upload("submissions/cohort.csv", csv_sheet(3))
         outcome = env.launcher.launch_object(BUCKET, "submissions/cohort.csv")
         assert outcome is not None and outcome.status == "SUBMITTED" and outcome.batch_id

@@ -11,13 +11,14 @@ from moto import mock_aws
 from launcher import handler
 from launcher.plan import SheetIdentity
 from launcher.store import LauncherStore
+from sandbox.moto_speedups import speedups
 from tests.factories import FakeLambdaContext, reference_event, sqs_event
 from tests.launcher_env import BUCKET, ROLE, LauncherEnv, csv_sheet, launcher_env
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
+    with speedups(), mock_aws(), launcher_env() as environment:
         cache_id = environment.cache_id
         for name, value in {"PROVENANCE_TABLE": environment.repository.table_name, "OMICS_RATE_LIMITS": '{"*": 1000}',
                             "OMICS_ROLE_ARN": ROLE, "RUN_CACHE_ID": cache_id, "WORKFLOW_ID": environment.workflow_id,

@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from launcher import plan
 from launcher.logic import classify_batch_failure
+from sandbox.moto_speedups import speedups
 from sandbox.omics import BatchFault, FaultPlan
 from shared.batch_submit import MAX_RECORDED_REQUEST_BYTES, recorded_request_bytes
 from shared.events import parse_omics_event
@@ -24,7 +25,7 @@ from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
 
 @pytest.fixture
 def env() -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
+    with speedups(), mock_aws(), launcher_env() as environment:
         yield environment
 
 
@@ -136,7 +137,7 @@ def test_an_inline_request_within_the_json_measure_fits_the_dynamodb_item_that_r
     sheet = "sample_id,input_bam,weights\n" + "".join(
         f"S{i:06d},s3://lab-data/S{i:06d}.bam,\"{weights}\"\n" for i in range(100))
     key = "submissions/panel.csv"
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         outcome = env.launcher.launch_object(BUCKET, key, env.upload(key, sheet))
         assert outcome is not None and outcome.status == "SUBMITTED", outcome
         assert outcome.batch_id
@@ -183,7 +184,7 @@ def test_launching_a_large_sheet_ships_no_s3_location_to_the_logs(shipped_logs: 
     settings file's key for that reason). Yet every launch of more than 100 runs logged "settings file ready"
     with `uri: s3://<submissions bucket>/batch-settings/<sha>.json` at INFO: an S3 location shipped to
     CloudWatch Logs. It now names the submission; the ACCEPTED record and the batch's request keep the URI."""
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         env.upload("submissions/cohort-101.csv", csv_sheet(101))
         outcome = env.launcher.launch_object(BUCKET, "submissions/cohort-101.csv")
         assert outcome is not None and outcome.status == "SUBMITTED" and outcome.inline is False
@@ -322,7 +323,7 @@ def test_a_report_rejecting_the_same_submission_is_superseded_when_it_launches()
     or automation reading it would upload again or give up. Rests on the report's contract (it tells what became
     of the sheet beside it): replaced unless it already names this launch (submission, SUBMITTED, batch)."""
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env() as env:
+    with speedups(), mock_aws(), launcher_env() as env:
         env.emu.workflows[env.workflow_id].status = "INACTIVE"
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(3)))
         assert first is not None and first.status == "REJECTED"
@@ -338,7 +339,7 @@ def test_a_report_rejecting_the_same_submission_is_superseded_when_it_launches()
 
 def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
     # the deployment names its storage, so nothing asks for the workflow's default before StartRunBatch
-    with mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
+    with speedups(), mock_aws(), launcher_env(workflow_id="4242", storage_type="STATIC", storage_capacity=1200) as env:
         env.upload("submissions/c.csv", csv_sheet(2))
         outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
     assert outcome is not None and outcome.status == "REJECTED"
@@ -348,7 +349,7 @@ def test_service_refusal_is_a_rejection_with_the_service_message() -> None:
 
 def test_a_workflow_the_service_does_not_know_is_a_rejection_with_the_service_message() -> None:
     # when the launcher first asks for the workflow's default storage (no storageType named anywhere)
-    with mock_aws(), launcher_env(workflow_id="4242") as env:
+    with speedups(), mock_aws(), launcher_env(workflow_id="4242") as env:
         env.upload("submissions/c.csv", csv_sheet(2))
         outcome = env.launcher.launch_object(BUCKET, "submissions/c.csv")
     assert outcome is not None and outcome.status == "REJECTED"
@@ -381,7 +382,7 @@ def _failed_event(batch_id: str, reason: str, message: str, event_id: str = "e1"
 def test_transient_batch_failure_is_resubmitted_once_with_the_same_request() -> None:
     faults = FaultPlan(batches=[BatchFault(predicate=lambda batch_id, name: batch_id == first_id[0])])
     first_id: list[str] = [""]
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         env.upload("submissions/t.csv", csv_sheet(3))
         outcome = env.launcher.launch_object(BUCKET, "submissions/t.csv")
         assert outcome is not None and outcome.batch_id
@@ -434,7 +435,7 @@ def test_a_sheet_whose_batch_failed_validation_can_be_launched_again() -> None:
     faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON format in run "
                                            "configuration", times=1)])
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         launched = env.upload(key, csv_sheet(3))
         first = env.launcher.launch_object(BUCKET, key, launched)
         assert first is not None and first.status == "SUBMITTED" and first.batch_id
@@ -474,7 +475,7 @@ def test_the_failed_first_batch_keeps_its_submission_after_the_sheet_is_relaunch
     1 of that sheet. Now each launch attempt keeps its own record under its batch (SUBMISSION#<id>/ATTEMPT#<n>)."""
     faults = FaultPlan(batches=[BatchFault(reason="VALIDATION_EXCEPTION", message="Invalid JSON", times=1)])
     key = "submissions/cohort.csv"
-    with mock_aws(), launcher_env(faults=faults) as env:
+    with speedups(), mock_aws(), launcher_env(faults=faults) as env:
         # Given a sheet whose first batch failed validation as a whole
         first = env.launcher.launch_object(BUCKET, key, env.upload(key, csv_sheet(2)))
         assert first is not None and first.batch_id

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from autopilot_cli.app import main
 from autopilot_cli.target import TableTarget
+from sandbox.moto_speedups import speedups
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
 SAMPLE_NAMED_KEY = "submissions/NA12878-smith-family/trio.csv"
@@ -22,7 +23,7 @@ SAMPLE_NAMED_KEY = "submissions/NA12878-smith-family/trio.csv"
 
 @pytest.fixture
 def env() -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
+    with speedups(), mock_aws(), launcher_env() as environment:
         yield environment
 
 

@@ -20,6 +20,7 @@ from launcher import sheet as sheet_module
 from launcher.plan import SheetIdentity, batch_name_for
 from launcher.sheet import parse
 from launcher.validation import compact, validate
+from sandbox.moto_speedups import speedups
 from shared.api_limits import MAX_RUNS, api_limits, category_classes
 from tests.launcher_env import BUCKET, LauncherEnv, csv_sheet, launcher_env
 
@@ -36,7 +37,7 @@ def _errors(body: bytes | str, fmt: str = "csv") -> list[tuple[int | None, str |
 
 @pytest.fixture
 def env() -> Iterator[LauncherEnv]:
-    with mock_aws(), launcher_env() as environment:
+    with speedups(), mock_aws(), launcher_env() as environment:
         yield environment
 
 

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from launcher.sheet import BATCH_FIELDS, FIXED_BY_DEPLOYMENT, SHEET_ONLY_FIELDS, parse
 from launcher.validation import validate
+from sandbox.moto_speedups import speedups
 from tests.conftest import offline_aws
 from tests.launcher_env import BUCKET, LauncherEnv, launcher_env
 
@@ -133,7 +134,7 @@ class TestEachMalformedSheet:
     def env(self) -> Iterator[LauncherEnv]:
         with pytest.MonkeyPatch.context() as monkeypatch:
             offline_aws(monkeypatch)
-            with mock_aws(), launcher_env() as environment:
+            with speedups(), mock_aws(), launcher_env() as environment:
                 yield environment
 
     def test_every_malformed_sheet_has_its_own_key(self) -> None:
@@ -200,7 +201,7 @@ def test_more_than_one_hundred_thousand_runs_is_rejected() -> None:
 
 
 def test_missing_deploy_settings_are_reported() -> None:
-    with mock_aws(), launcher_env(with_workflow_default=False, output_uri=None) as env:
+    with speedups(), mock_aws(), launcher_env(with_workflow_default=False, output_uri=None) as env:
         env.upload("submissions/x.csv", HEADER + "S1,s3://lab/a.bam\n")
         outcome = env.launcher.launch_object(BUCKET, "submissions/x.csv")
         assert outcome is not None and env.emu.calls["StartRunBatch"] == 0
