@@ -9,10 +9,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,43 +106,20 @@ def test_list_runs_has_no_resource_type_in_the_reference_and_is_granted_on_star(
 # --- cfn-lint over the template -------------------------------------------------------------------------
 
 
-Lint = Callable[[dict[str, Any], list[str]], list[Any]]  # (template, regions) -> cfn-lint's matches
-
-
-def _fields_once() -> Callable[[Any], tuple[dataclasses.Field[Any], ...]]:
-    """`dataclasses.fields`, looked up once per class: cfn-lint copies its contexts and validators (`evolve`) on
-    every step of a check, each copy asking for the class's fields afresh (87,000 copies per lint of both stacks);
-    a dataclass's fields do not change once it is made."""
-    known: weakref.WeakKeyDictionary[type, tuple[dataclasses.Field[Any], ...]] = weakref.WeakKeyDictionary()
-
-    def fields(class_or_instance: Any) -> tuple[dataclasses.Field[Any], ...]:
-        if not isinstance(class_or_instance, type):
-            return dataclasses.fields(class_or_instance)
-        if class_or_instance not in known:
-            known[class_or_instance] = dataclasses.fields(class_or_instance)
-        return known[class_or_instance]
-
-    return fields
-
-
-@pytest.fixture(scope="module")
-def cfn_lint() -> Iterator[Lint]:
-    """cfn-lint over a template in some regions, as one `cfn-lint` command runs over several templates: its rules
-    loaded once for this module's four lints (each load 0.4 CPU-s). Two lookups are made once that cfn-lint repeats:
-
-    - a template's valid GetAtts, listed afresh for every Fn::GetAtt it checks (496 times per lint of the default
-      stack: a quarter of its time, measured with cProfile). The list depends only on the template's resources and
-      regions, which linting does not change, and its two readers (rules GetAtt and SubNeeded) only read it: one
-      list per template object;
-    - a dataclass's fields (`_fields_once`).
-
-    cfn-lint is imported here, not at the top: both workers of `make test` collect this module and one runs it
-    (cfn-lint with sympy: 0.5 CPU-s of import)."""
+def cfn_lint(template: Mapping[str, Any], regions: list[str]) -> list[Any]:
+    """cfn-lint's matches for a template in these regions. cfn-lint is imported here, not at the top: both workers
+    of `make test` collect this module and one runs it (cfn-lint with sympy: 0.45-0.55 CPU-s of import)."""
     from cfnlint.api import ManualArgs, lint
-    from cfnlint.config import ConfigMixIn
-    from cfnlint.context import context
-    from cfnlint.jsonschema import _filter, validators
-    from cfnlint.runner import Runner
+
+    return lint(json.dumps(template), config=ManualArgs(regions=regions))
+
+
+@pytest.fixture
+def getatts_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cfn-lint lists a template's valid GetAtts afresh for every Fn::GetAtt it checks (496 times per lint of the
+    default stack: a quarter of its time, measured with cProfile). The list depends only on the template's
+    resources and regions, which linting does not change, and its two readers (rules GetAtt and SubNeeded) only
+    read it: one list per template object."""
     from cfnlint.template import Template as CfnLintTemplate
 
     listed: dict[int, tuple[Any, Any]] = {}  # id(template) -> (template, its GetAtts): the id stays its own
@@ -155,29 +130,19 @@ def cfn_lint() -> Iterator[Lint]:
             listed[id(self)] = (self, get_valid_getatts(self))
         return listed[id(self)][1]
 
-    rules = Runner(ConfigMixIn()).rules  # what `lint` loads for each call without `rules`
-
-    def run(template: dict[str, Any], regions: list[str]) -> list[Any]:
-        return lint(json.dumps(template), rules=rules, config=ManualArgs(regions=regions))
-
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(CfnLintTemplate, "get_valid_getatts", once)
-        fields = _fields_once()
-        for module in (context, _filter, validators):
-            monkeypatch.setattr(module, "fields", fields)
-        yield run
+    monkeypatch.setattr(CfnLintTemplate, "get_valid_getatts", once)
 
 
 @pytest.mark.parametrize("which", ["default", "bring-your-own"])
 def test_cfn_lint_finds_no_error_in_any_healthomics_region(which, template_dict, byo_template_dict,
-                                                           cfn_lint: Lint) -> None:
+                                                           getatts_listed_once) -> None:
     template = template_dict if which == "default" else byo_template_dict
     matches = cfn_lint(template, list(supported_regions()))
     errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"]
     assert errors == []
 
 
-def test_supported_regions_are_where_cfn_lint_knows_the_run_cache_resource(template_dict, cfn_lint: Lint) -> None:
+def test_supported_regions_are_where_cfn_lint_knows_the_run_cache_resource(template_dict) -> None:
     """botocore's omics endpoints (our list) and cfn-lint's per-region resource specs (another source)
     agree: the stack lints clean in each listed region (above) and fails on AWS::Omics::RunCache in a
     region outside it."""
@@ -248,7 +213,7 @@ def _synth_warnings(stack: cdk.Stack, outdir: Path) -> list[str]:
             for v in r["violations"] if v["severity"] == "warning"]
 
 
-def test_configured_data_locations_are_readable_and_writable_with_their_keys(tmp_path: Path, cfn_lint: Lint) -> None:
+def test_configured_data_locations_are_readable_and_writable_with_their_keys(tmp_path: Path) -> None:
     stack, omics = _omics_stack(
         outdir=tmp_path,
         serviceRoleReadLocations="s3://lab-data/bams/,s3://reference-genomes",
