@@ -190,11 +190,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
+from email._policybase import compat32 as email_compat32
 from io import BytesIO
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 from urllib.parse import urlparse
 
+import jmespath
 import jsonpath_ng.ext
 import moto.backend_index as backend_index
 import moto.backends as moto_backends
@@ -205,12 +207,14 @@ from botocore import regions as botocore_regions
 from botocore import serialize as botocore_serialize
 from botocore import utils as botocore_utils
 from botocore.auth import S3SigV4Auth, SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, HeadersDict, _HeaderKey
 from botocore.client import ClientCreator
+from botocore.compat import HTTPHeaders
 from botocore.endpoint_provider import EndpointProvider
 from botocore.exceptions import NoCredentialsError
 from botocore.hooks import EVENT_ALIASES, EventAliaser, NodeList, _PrefixTrie
 from botocore.model import ServiceModel
+from botocore.regions import EndpointResolverBuiltins, EndpointRulesetResolver
 from botocore.validate import ParamValidator
 from moto import core as moto_core
 from moto import settings as moto_settings
@@ -1948,6 +1952,177 @@ def _request_body(self: AWSRequest) -> Any:
     return body
 
 
+# ------------------------------------------------------------------ client side: endpoint parameters
+_original_provider_params = EndpointRulesetResolver._get_provider_params
+# the parameters whose value botocore records as a user-agent feature (`_register_endpoint_feature_ids`)
+_FEATURE_PARAMS = frozenset({"AccountIdEndpointMode", "AccountId"})
+
+
+class _ParamSources(NamedTuple):
+    """Where botocore looks a ruleset parameter's value up for one operation, in its order: the operation's static
+    value, the call's member, the operation's JMESPath over the call, the client's context, the builtin."""
+    name: str
+    static: Any
+    member: str | None
+    path: Any
+    client_name: str | None
+    builtin: str | None
+
+
+def _param_sources(resolver: EndpointRulesetResolver, operation_model: Any) -> list[_ParamSources] | None:
+    """The sources of each of the ruleset's parameters for an operation; None if one names a builtin botocore does
+    not know (botocore raises its error at each call)."""
+    known_builtins = set(EndpointResolverBuiltins.__members__.values())
+    definitions = resolver._param_definitions
+    if any(definition.builtin is not None and definition.builtin not in known_builtins
+           for definition in definitions.values()):
+        return None
+    static = resolver._get_static_context_params(operation_model)
+    dynamic = resolver._get_dynamic_context_params(operation_model)
+    client = resolver._get_client_context_params()
+    operation = operation_model.operation_context_parameters
+    return [_ParamSources(name, static.get(name), dynamic.get(name),
+                          jmespath.compile(operation[name]["path"]) if name in operation else None,
+                          client.get(name), definition.builtin)
+            for name, definition in definitions.items()]
+
+
+# resolver -> operation model -> its parameters' sources (None: botocore's); weak: clients come and go
+_resolver_param_sources: weakref.WeakKeyDictionary[Any, dict[Any, list[_ParamSources] | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _get_provider_params(self: EndpointRulesetResolver, operation_model: Any, call_args: Any,
+                         request_context: Any) -> dict[str, Any]:
+    """botocore's endpoint parameters for a call: for each of the ruleset's (~10) parameters it asks four
+    sources in turn, each through methods and caches keyed by the operation, and checks the builtin's name; where
+    each parameter's value comes from depends only on the operation (static values, member names, JMESPath
+    expressions, client context names: the models'), so that is worked out once per operation and the values
+    are read from the call, the client's context and the builtins (after the `before-endpoint-resolution`
+    handlers, as botocore) in botocore's order. A resolver of another class, or a ruleset naming a builtin botocore
+    does not know, is botocore's."""
+    if type(self) is not EndpointRulesetResolver:
+        return _original_provider_params(self, operation_model, call_args, request_context)  # type: ignore[no-any-return]
+    try:
+        plans = _resolver_param_sources[self]
+    except KeyError:
+        plans = _resolver_param_sources[self] = {}
+    try:
+        sources = plans[operation_model]
+    except KeyError:
+        sources = plans[operation_model] = _param_sources(self, operation_model)
+    if sources is None:
+        return _original_provider_params(self, operation_model, call_args, request_context)  # type: ignore[no-any-return]
+    builtins = self._get_customized_builtins(operation_model, call_args, request_context)
+    client_context = self._client_context
+    provider_params = {}
+    for name, value, member, path, client_name, builtin in sources:
+        if value is None and member is not None:
+            value = call_args.get(member)
+        if value is None and path is not None:
+            value = path.search(call_args)
+        if value is None and client_name is not None:
+            value = client_context.get(client_name)
+        if value is None and builtin is not None:
+            value = builtins.get(builtin)
+            if callable(value):
+                value = value()
+        if value is not None:
+            provider_params[name] = value
+            if name in _FEATURE_PARAMS:
+                self._register_endpoint_feature_ids(name, value)
+    return provider_params
+
+
+# ------------------------------------------------------------------ client side: header dicts
+# header name -> its case-insensitive key (botocore makes a new `_HeaderKey`, lowercasing the name, at every read
+# and write of a header: ~40 per call, for the request, the signer and the response)
+_header_keys: dict[str, _HeaderKey] = {}
+
+
+def _header_key(name: Any) -> _HeaderKey:
+    """The key botocore's HeadersDict files a header under: `_HeaderKey(name)`, one kept per name. A key only
+    hashes and compares by its lowercase name and gives its name back, and nothing changes it, so dicts share it."""
+    if type(name) is not str:
+        return _HeaderKey(name)
+    key = _header_keys.get(name)
+    if key is None:
+        if len(_header_keys) > 4096:  # names made per request (metadata headers)
+            _header_keys.clear()
+        key = _header_keys[name] = _HeaderKey(name)
+    return key
+
+
+def _headers_init(self: HeadersDict, *args: Any, **kwargs: Any) -> None:
+    """`HeadersDict(pairs)` (every prepared request, every response): botocore's generic `MutableMapping.update`;
+    a list of pairs (what `HTTPHeaders.items()` gives) is filed directly, anything else is botocore's update."""
+    self._dict = {}
+    if len(args) == 1 and not kwargs and type(args[0]) is list:
+        entries = self._dict
+        for name, value in args[0]:
+            entries[_header_key(name)] = value
+    else:
+        self.update(*args, **kwargs)
+
+
+def _headers_setitem(self: HeadersDict, name: Any, value: Any) -> None:
+    self._dict[_header_key(name)] = value
+
+
+def _headers_getitem(self: HeadersDict, name: Any) -> Any:
+    return self._dict[_header_key(name)]
+
+
+def _headers_delitem(self: HeadersDict, name: Any) -> None:
+    del self._dict[_header_key(name)]
+
+
+def _headers_contains(self: HeadersDict, name: Any) -> bool:
+    """`MutableMapping.__contains__` reads the item and catches the KeyError of a missing one (botocore asks for
+    absent headers at every request: Transfer-Encoding, Content-Length, ...); the key is looked up directly."""
+    if type(self).__getitem__ is not _headers_getitem:  # a subclass reading items its own way
+        return Mapping.__contains__(self, name)
+    return _header_key(name) in self._dict
+
+
+def _headers_get(self: HeadersDict, name: Any, default: Any = None) -> Any:
+    if type(self).__getitem__ is not _headers_getitem:
+        return Mapping.get(self, name, default)
+    return self._dict.get(_header_key(name), default)
+
+
+_original_message_items = HTTPHeaders.items
+_original_message_get = HTTPHeaders.get
+
+
+def _fetched(policy: Any, name: str, value: Any) -> Any:
+    """A header's value as the compat32 policy gives it back: itself unless it is text holding surrogates (then a
+    Header object), which ASCII text cannot hold, so that is answered without the policy's three calls."""
+    if type(value) is str and value.isascii():
+        return value
+    return policy.header_fetch_parse(name, value)
+
+
+def _message_items(self: HTTPHeaders) -> list[tuple[str, Any]]:
+    """A request's headers (`HTTPHeaders`, an email message; listed three times per request), each value through
+    `_fetched`; a message of another policy is the email package's."""
+    policy = self.policy
+    if policy is not email_compat32:
+        return _original_message_items(self)  # type: ignore[no-any-return]
+    return [(name, _fetched(policy, name, value)) for name, value in self._headers]
+
+
+def _message_get(self: HTTPHeaders, name: str, failobj: Any = None) -> Any:
+    policy = self.policy
+    if policy is not email_compat32:
+        return _original_message_get(self, name, failobj)
+    name = name.lower()
+    for field, value in self._headers:
+        if field.lower() == name:
+            return _fetched(policy, field, value)
+    return failobj
+
+
 # ------------------------------------------------------------------ client side: DynamoDB AttributeValues
 _AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
                "L": "list", "NULL": "boolean", "BOOL": "boolean"}
@@ -2574,6 +2749,13 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(botocore_hooks, "accepts_kwargs", _accepts_kwargs))
         stack.enter_context(mock.patch.object(botocore_auth, "_host_from_url", _host_from_url))
         stack.enter_context(mock.patch.object(AWSRequest, "body", property(_request_body)))
+        stack.enter_context(mock.patch.object(EndpointRulesetResolver, "_get_provider_params", _get_provider_params))
+        for name, fast in (("__init__", _headers_init), ("__setitem__", _headers_setitem),
+                           ("__getitem__", _headers_getitem), ("__delitem__", _headers_delitem),
+                           ("__contains__", _headers_contains), ("get", _headers_get)):
+            stack.enter_context(mock.patch.object(HeadersDict, name, fast))
+        stack.enter_context(mock.patch.object(HTTPHeaders, "items", _message_items))
+        stack.enter_context(mock.patch.object(HTTPHeaders, "get", _message_get))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_map",
