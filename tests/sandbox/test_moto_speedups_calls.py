@@ -16,6 +16,7 @@ from botocore.compat import HTTPHeaders
 from botocore.config import Config
 from botocore.context import get_context, start_as_current_context
 from botocore.endpoint_provider import ParameterDefinition
+from botocore.model import OperationModel
 from moto import mock_aws
 
 from sandbox import moto_speedups
@@ -50,6 +51,8 @@ CALLS: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
                                                                                    "Key": "k"}),
     ("s3", {"region_name": "eu-west-1", "config": Config(use_dualstack_endpoint=True)}, "HeadBucket",
      {"Bucket": "bucket-one"}),
+    ("s3", {"config": Config(s3={"disable_s3_express_session_auth": False})}, "CopyObject",  # static over client's
+     {"Bucket": "bucket-one", "Key": "k", "CopySource": "bucket-two/k"}),
     ("events", {}, "PutEvents", {"Entries": [], "EndpointId": "abc.def"}),
     ("events", {}, "PutEvents", {"Entries": []}),
     ("sqs", {"region_name": "eu-west-1"}, "SendMessage", {"QueueUrl": "q", "MessageBody": "m"}),
@@ -94,6 +97,15 @@ def _provider_params() -> list[Any]:
             with start_as_current_context():
                 params = _answer(client._ruleset_resolver._get_provider_params, model, call_args, {})
                 answers.append((service, operation, params, sorted(get_context().features)))
+    # an operation whose JMESPath parameters are also a builtin and a client context parameter (none of botocore's
+    # models has one yet): the call's value comes first, whatever it is, then the client's, then the builtin
+    s3 = boto3.client("s3", region_name=REGION, config=Config(s3={"addressing_style": "path",
+                                                                  "disable_s3_express_session_auth": False}))
+    paths = {"ForcePathStyle": {"path": "Force"}, "DisableS3ExpressSessionAuth": {"path": "Disable"}}
+    model = OperationModel({"name": "Made", "http": {"method": "GET", "requestUri": "/"},
+                            "operationContextParams": paths}, s3.meta.service_model, "Made")
+    for call_args in ({"Force": False, "Disable": True}, {}, {"Force": None}):
+        answers.append(_answer(s3._ruleset_resolver._get_provider_params, model, call_args, {}))
     client = boto3.client("sqs", region_name=REGION)
     resolver = client._ruleset_resolver
     resolver._param_definitions = {**resolver._param_definitions,
@@ -195,7 +207,7 @@ def _headers_dict_answers() -> list[Any]:
             answers.append(headers)
             continue
         answers.append(_answer(_listed_items, headers))  # a name not text cannot be listed
-        for name in ("content-type", "CONTENT-TYPE", "Host", "Transfer-Encoding", "a", b"bytes", 3, None):
+        for name in ("content-type", "CONTENT-TYPE", "Host", "Transfer-Encoding", "a", b"bytes", 3, None, ["a"]):
             answers += [_answer(headers.__getitem__, name), _answer(headers.__contains__, name),
                         _answer(headers.get, name), _answer(headers.get, name, 0)]
         headers["User-Agent"], headers["user-agent"], headers[b"X"] = "u", "v", "x"
@@ -230,8 +242,9 @@ def _message_answers() -> list[Any]:
         headers["X-Raw"] = "bad \udce9 byte" if policy is None else "plain"
         headers["X-Header"] = Header("header object") if policy is None else "text"
         headers["x-note"] = "twice"
+        headers.set_raw("X-Set-Raw", "stored as it is")  # plain text whatever the policy
         answers.append([(name, str(value), type(value).__name__) for name, value in headers.items()])
-        for name in ("content-type", "X-NOTE", "x-raw", "X-Header", "missing"):
+        for name in ("content-type", "X-NOTE", "x-raw", "X-Header", "x-set-raw", "missing"):
             answers += [(str(headers.get(name)), type(headers.get(name)).__name__), str(headers.get(name, "no")),
                         str(_answer(headers.__getitem__, name))]
     return answers
