@@ -1934,8 +1934,32 @@ def _add_auth(self: SigV4Auth, request: Any) -> None:
         raise NoCredentialsError()
     request.context["timestamp"] = botocore_auth.get_current_datetime().strftime(botocore_auth.SIGV4_TIMESTAMP)
     self._modify_request_before_signing(request)
-    self._inject_signature_to_request(request, UNCOMPUTED_SIGNATURE)
+    # botocore's `_inject_signature_to_request`, the signed headers' names remembered
+    request.headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, "
+                                        f"SignedHeaders={_signed_headers(self, request)}, "
+                                        f"Signature={UNCOMPUTED_SIGNATURE}")
     return None
+
+
+# the names of a request's headers, in order -> (the SignedHeaders botocore lists for them, whether they hold no host)
+_signed_header_names: dict[tuple[str, ...], tuple[str, bool]] = {}
+
+
+def _signed_headers(signer: SigV4Auth, request: Any) -> str:
+    """The SignedHeaders of the Authorization header: botocore copies the request's headers but the unsigned ones,
+    lowercased, into a new message (adding the URL's host if none is there) to list their names sorted; the list
+    depends only on the names, so it is made once per list of names (the host is still read from the URL when the
+    request has none, should botocore refuse the URL)."""
+    names = tuple(request.headers.keys())
+    known = _signed_header_names.get(names)
+    if known is None:
+        if len(_signed_header_names) > 1024:
+            _signed_header_names.clear()
+        signed = signer.signed_headers(signer.headers_to_sign(request))
+        known = _signed_header_names[names] = (signed, all(name.lower() != "host" for name in names))
+    elif known[1]:
+        botocore_auth._host_from_url(request.url)
+    return known[0]
 
 
 # botocore's host header for a URL (lowercase, without the default port or user info): a pure function of

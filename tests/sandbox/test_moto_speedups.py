@@ -1805,6 +1805,8 @@ def _signed_requests() -> list[Any]:
             "http://localhost:4566/path/with%20space", "https://user:pw@Example.COM:443/a/../b",
             "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
     bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
+    # headers botocore leaves unsigned, and a Host of the request's own
+    extra_headers = [{}, {"User-Agent": "ua", "Expect": "100-continue"}, {"Host": "own.example", "X-Amzn-Trace-Id": "1"}]
     out: list[Any] = []
     for day in ("20260105T080000Z", "20260106T235959Z"):
         moment = _datetime.strptime(day, "%Y%m%dT%H%M%SZ")
@@ -1818,7 +1820,8 @@ def _signed_requests() -> list[Any]:
                                           ("us-east-1", "eu-west-1")[j % 2])
                     request = AWSRequest(method=("POST", "GET")[j % 2], url=url, data=body,
                                          params={"p": "1 2"} if j == 3 else None,
-                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t"})
+                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t",
+                                                  **extra_headers[(i + j) % 3]})
                     if j == 4:
                         request.context["payload_signing_enabled"] = False
                     try:
