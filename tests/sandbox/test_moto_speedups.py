@@ -1806,7 +1806,8 @@ def _signed_requests() -> list[Any]:
             "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
     bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
     # headers botocore leaves unsigned, and a Host of the request's own
-    extra_headers = [{}, {"User-Agent": "ua", "Expect": "100-continue"}, {"Host": "own.example", "X-Amzn-Trace-Id": "1"}]
+    extra_headers: list[dict[str, str]] = [{}, {"User-Agent": "ua", "Expect": "100-continue"},
+                                           {"Host": "own.example", "X-Amzn-Trace-Id": "1"}]
     out: list[Any] = []
     for day in ("20260105T080000Z", "20260106T235959Z"):
         moment = _datetime.strptime(day, "%Y%m%dT%H%M%SZ")
