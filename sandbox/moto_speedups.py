@@ -1941,25 +1941,23 @@ def _add_auth(self: SigV4Auth, request: Any) -> None:
     return None
 
 
-# the names of a request's headers, in order -> (the SignedHeaders botocore lists for them, whether they hold no host)
-_signed_header_names: dict[tuple[str, ...], tuple[str, bool]] = {}
+# the names of a request's headers, in order -> the SignedHeaders botocore lists for them
+_signed_header_names: dict[tuple[str, ...], str] = {}
 
 
 def _signed_headers(signer: SigV4Auth, request: Any) -> str:
     """The SignedHeaders of the Authorization header: botocore copies the request's headers but the unsigned ones,
     lowercased, into a new message (adding the URL's host if none is there) to list their names sorted; the list
-    depends only on the names, so it is made once per list of names (the host is still read from the URL when the
-    request has none, should botocore refuse the URL)."""
+    depends only on the names, so it is made once per list of names. The URL is still read (remembered per URL):
+    botocore's signing refuses a malformed one."""
+    botocore_auth._host_from_url(request.url)
     names = tuple(request.headers.keys())
-    known = _signed_header_names.get(names)
-    if known is None:
+    signed = _signed_header_names.get(names)
+    if signed is None:
         if len(_signed_header_names) > 1024:
             _signed_header_names.clear()
-        signed = signer.signed_headers(signer.headers_to_sign(request))
-        known = _signed_header_names[names] = (signed, all(name.lower() != "host" for name in names))
-    elif known[1]:
-        botocore_auth._host_from_url(request.url)
-    return known[0]
+        signed = _signed_header_names[names] = signer.signed_headers(signer.headers_to_sign(request))
+    return signed
 
 
 # botocore's host header for a URL (lowercase, without the default port or user info): a pure function of

@@ -1803,7 +1803,8 @@ def _signed_requests() -> list[Any]:
 
     urls = ["https://dynamodb.us-east-1.amazonaws.com/", "https://sqs.eu-west-1.amazonaws.com/123/q?x=1&a=2",
             "http://localhost:4566/path/with%20space", "https://user:pw@Example.COM:443/a/../b",
-            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
+            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3",
+            "http://[::1:8080/"]  # refused: an IPv6 host unclosed
     bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
     # headers botocore leaves unsigned, and a Host of the request's own
     extra_headers: list[dict[str, str]] = [{}, {"User-Agent": "ua", "Expect": "100-continue"},
