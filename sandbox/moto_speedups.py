@@ -215,6 +215,7 @@ from botocore.exceptions import NoCredentialsError
 from botocore.hooks import EVENT_ALIASES, EventAliaser, NodeList, _PrefixTrie
 from botocore.model import ServiceModel
 from botocore.regions import EndpointResolverBuiltins, EndpointRulesetResolver
+from botocore.retries.standard import OrRetryChecker
 from botocore.validate import ParamValidator
 from moto import core as moto_core
 from moto import settings as moto_settings
@@ -2145,6 +2146,16 @@ def _message_get(self: HTTPHeaders, name: str, failobj: Any = None) -> Any:
     return failobj
 
 
+# ------------------------------------------------------------------ client side: retry checks
+def _any_retryable(self: OrRetryChecker, context: Any) -> bool:
+    """botocore's standard and adaptive retries ask every response its checkers (five, one of them two more) through
+    `any()` over a generator; the same checks, in the same order, stopping at the first that says yes."""
+    for checker in self._checkers:  # noqa: SIM110 (the generator any() asks is what this saves)
+        if checker.is_retryable(context):
+            return True
+    return False
+
+
 # ------------------------------------------------------------------ client side: DynamoDB AttributeValues
 _AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
                "L": "list", "NULL": "boolean", "BOOL": "boolean"}
@@ -2778,6 +2789,7 @@ def speedups() -> Iterator[None]:
             stack.enter_context(mock.patch.object(HeadersDict, name, fast))
         stack.enter_context(mock.patch.object(HTTPHeaders, "items", _message_items))
         stack.enter_context(mock.patch.object(HTTPHeaders, "get", _message_get))
+        stack.enter_context(mock.patch.object(OrRetryChecker, "is_retryable", _any_retryable))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_map",

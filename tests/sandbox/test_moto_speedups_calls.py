@@ -6,17 +6,22 @@ and without `speedups()`, errors included."""
 from __future__ import annotations
 
 import email.policy
+import io
+import zlib
 from collections.abc import Callable
 from email.header import Header
 from typing import Any
+from unittest import mock
 
 import boto3
-from botocore.awsrequest import HeadersDict
+from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
 from botocore.context import get_context, start_as_current_context
 from botocore.endpoint_provider import ParameterDefinition
 from botocore.model import OperationModel
+from botocore.retries.adaptive import ClientRateLimiter
+from botocore.retries.standard import OrRetryChecker
 from moto import mock_aws
 
 from sandbox import moto_speedups
@@ -259,3 +264,98 @@ def test_request_headers_are_listed_and_read_as_the_email_package_does() -> None
         fast = _message_answers()
     assert fast == plain
     assert plain[0][2][2] == "Header"  # the text with a surrogate
+
+
+class _RawBody(io.BytesIO):
+    """What AWSResponse reads a body from: a stream of it."""
+
+    def stream(self, **_: Any) -> Any:
+        yield self.getvalue()
+
+
+class _Clock:
+    """The adaptive mode's clock, virtual: time moves a second at each reading and by what is slept, so its rate
+    limiter's bucket (which waits on a condition, not `time.sleep`) finds a token without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, amount: float) -> None:
+        self.now += amount
+
+    def current_time(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class _Checker:
+    """A retry checker answering a fixed value (or raising), recording that it was asked."""
+
+    def __init__(self, answer: Any, asked: list[Any]) -> None:
+        self.answer, self.asked = answer, asked
+
+    def is_retryable(self, context: Any) -> Any:
+        self.asked.append(self.answer)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _or_checker_answers() -> list[Any]:
+    answers = []
+    for values in ([], [None], [0, "", None], [0, 1, 2], [None, "yes", ValueError("late")], [ValueError("first"), 1]):
+        asked: list[Any] = []
+        checker = OrRetryChecker([_Checker(value, asked) for value in values])
+        answers.append((_answer(checker.is_retryable, {}), [repr(value) for value in asked]))
+    return answers
+
+
+def _retried_calls() -> list[Any]:
+    """Calls of clients in botocore's standard and adaptive modes answered with throttling, server errors, a
+    modeled retryable error, a DynamoDB checksum mismatch and success in turn: the attempts each makes, its result
+    or error, and the delays it sleeps."""
+    answers: list[Any] = []
+    wire = {"throttled": (400, b'{"__type": "ThrottlingException", "message": "slow down"}'),
+            "server": (500, b'{"__type": "InternalServerError", "message": "oops"}'),
+            "unavailable": (503, b""),
+            "limit": (400, b'{"__type": "LimitExceededException", "message": "limit"}'),
+            "ok": (200, b'{"TableNames": ["runs"]}')}
+    scripts = [["ok"], ["throttled", "ok"], ["server", "unavailable", "ok"], ["limit", "ok"], ["crc", "ok"],
+               ["throttled"] * 5]
+    for mode in ("standard", "adaptive", "legacy"):
+        for script in scripts:
+            with mock.patch("botocore.retries.bucket.Clock", _Clock):
+                client = boto3.client("dynamodb", region_name=REGION,
+                                      config=Config(retries={"mode": mode, "max_attempts": 4}))
+            sent: list[str] = []
+
+            def answer(request: Any, script: list[str] = script, sent: list[str] = sent, **_: Any) -> Any:
+                step = script[min(len(sent), len(script) - 1)]
+                sent.append(step)
+                status, body = wire.get(step, wire["ok"])
+                headers = {"x-amz-crc32": "1" if step == "crc" else str(zlib.crc32(body))}
+                return AWSResponse(request.url, status, headers, _RawBody(body))
+
+            client.meta.events.register_first("before-send.dynamodb", answer)
+            slept: list[float] = []
+            with mock.patch("time.sleep", slept.append), mock.patch("random.random", return_value=0.5):
+                result = _answer(client.list_tables)
+            limiters = [handler.__self__ for handler in client.meta.events._emitter._handlers.prefix_search(
+                "needs-retry.dynamodb.ListTables") if isinstance(getattr(handler, "__self__", None), ClientRateLimiter)]
+            rates = [(limiter._token_bucket.max_rate, limiter._rate_clocker.measured_rate) for limiter in limiters]
+            answers.append((mode, script, sent, result, len(slept), sum(slept) > 0, rates))
+    return answers
+
+
+def test_retries_ask_the_same_checks_and_retry_as_botocore_does() -> None:
+    """Given retry checkers answering yes, no or raising in every order, and clients in botocore's standard, adaptive
+    and legacy modes whose calls are throttled, fail, are refused with a retryable error or a checksum mismatch,
+    then succeed, when they run under `speedups()` and without, then the same checkers are asked and answer the
+    same, and every call makes the same attempts, sleeps as often and ends the same."""
+    plain = _or_checker_answers(), _retried_calls()
+    with speedups():
+        fast = _or_checker_answers(), _retried_calls()
+    assert fast == plain
+    attempts = [len(sent) for _mode, _script, sent, *_ in plain[1]]
+    assert any(rates for *_, rates in plain[1])  # the adaptive clients' rate limiters
+    assert max(attempts) == 5 and min(attempts) == 1 and 2 in attempts  # 4 retries at most
