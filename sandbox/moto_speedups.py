@@ -177,6 +177,7 @@ import itertools
 import json
 import math
 import operator
+import os
 import random
 import re
 import string
@@ -185,6 +186,7 @@ import sys
 import threading
 import time
 import types
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -201,6 +203,7 @@ import jsonpath_ng.ext
 import moto.backend_index as backend_index
 import moto.backends as moto_backends
 from botocore import auth as botocore_auth
+from botocore import endpoint as botocore_endpoint
 from botocore import hooks as botocore_hooks
 from botocore import parsers as botocore_parsers
 from botocore import regions as botocore_regions
@@ -2156,6 +2159,34 @@ def _any_retryable(self: OrRetryChecker, context: Any) -> bool:
     return False
 
 
+# ------------------------------------------------------------------ client side: invocation ids
+_original_uuid4 = uuid.uuid4
+
+
+def _uuid4_text() -> str:
+    """`str(uuid.uuid4())`: 16 bytes of `os.urandom` with the version and variant bits set, in hex, hyphenated; without
+    the UUID object (its constructor checks every argument it could have been given)."""
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & ~(0xc000 << 48) | 0x8000 << 48) & ~(0xf000 << 64) | 4 << 76
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class _EndpointUuid:
+    """botocore.endpoint's `uuid` module, which it asks for a new request's invocation id (`str(uuid.uuid4())`, every
+    call): the id's text is drawn directly (a str's str() is itself). Anything else, and `uuid4` itself once a test
+    replaced it, is the module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(uuid, name)
+
+    @staticmethod
+    def uuid4() -> Any:
+        if uuid.uuid4 is not _original_uuid4:
+            return uuid.uuid4()
+        return _uuid4_text()
+
+
 # ------------------------------------------------------------------ client side: DynamoDB AttributeValues
 _AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
                "L": "list", "NULL": "boolean", "BOOL": "boolean"}
@@ -2790,6 +2821,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(HTTPHeaders, "items", _message_items))
         stack.enter_context(mock.patch.object(HTTPHeaders, "get", _message_get))
         stack.enter_context(mock.patch.object(OrRetryChecker, "is_retryable", _any_retryable))
+        stack.enter_context(mock.patch.object(botocore_endpoint, "uuid", _EndpointUuid()))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_map",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.policy
 import io
+import random
 import zlib
 from collections.abc import Callable
 from email.header import Header
@@ -14,6 +15,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
@@ -359,3 +361,36 @@ def test_retries_ask_the_same_checks_and_retry_as_botocore_does() -> None:
     attempts = [len(sent) for _mode, _script, sent, *_ in plain[1]]
     assert any(rates for *_, rates in plain[1])  # the adaptive clients' rate limiters
     assert max(attempts) == 5 and min(attempts) == 1 and 2 in attempts  # 4 retries at most
+
+
+def _invocation_ids() -> list[Any]:
+    """The invocation ids of calls (botocore draws one per call from `os.urandom`, here a seeded source), and the
+    ids of the bytes that set every bit, none, and only the version's and the variant's."""
+    source = random.Random(7)
+    with mock.patch("os.urandom", source.randbytes):
+        ids: list[Any] = []
+        client = boto3.client("sqs", region_name=REGION)
+        client.meta.events.register_first(
+            "before-send", lambda request, **_: ids.append(request.headers["amz-sdk-invocation-id"]))
+        for _ in range(3):
+            client.list_queues()
+    for fixed in (b"\xff" * 16, b"\x00" * 16, bytes([0, 0, 0, 0, 0, 0, 0xF0, 0, 0xC0] + [0] * 7)):
+        with mock.patch("os.urandom", lambda size, fixed=fixed: fixed[:size]):
+            ids.append(str(botocore_endpoint.uuid.uuid4()))
+    ids.append(source.random())  # as many bytes drawn
+    return ids
+
+
+def test_invocation_ids_are_drawn_as_uuid4_draws_them() -> None:
+    """Given calls whose invocation ids are drawn from a seeded byte source, and bytes with every bit set, none, and
+    only the version's and the variant's, when botocore draws the ids under plain moto and under `speedups()`,
+    then each id is uuid4's text for the same bytes, as many bytes drawn; and a test's own `uuid4` still serves."""
+    with mock_aws():
+        plain = _invocation_ids()
+    with mock_aws(), speedups():
+        fast = _invocation_ids()
+        with mock.patch("uuid.uuid4", lambda: "replaced"):
+            replaced = botocore_endpoint.uuid.uuid4()
+    assert fast == plain
+    assert len(set(plain[:3])) == 3 and plain[3] == "ffffffff-ffff-4fff-bfff-ffffffffffff"
+    assert replaced == "replaced"
