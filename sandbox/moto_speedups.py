@@ -204,6 +204,7 @@ import moto.backend_index as backend_index
 import moto.backends as moto_backends
 from botocore import auth as botocore_auth
 from botocore import endpoint as botocore_endpoint
+from botocore import handlers as botocore_handlers
 from botocore import hooks as botocore_hooks
 from botocore import parsers as botocore_parsers
 from botocore import regions as botocore_regions
@@ -2187,6 +2188,42 @@ class _EndpointUuid:
         return _uuid4_text()
 
 
+# ------------------------------------------------------------------ client side: the environment's reads
+class _EnvironReads:
+    """`os.environ` as botocore's handlers read it (`in`, `get`; the recursion-detection handler asks for two Lambda
+    variables before every call): `os._Environ` looks a missing name up by catching a KeyError (Mapping's `in` and
+    `get`); the same encoded name is looked up in its data directly. Anything else, or an `os.environ` a test
+    replaced with another mapping, is read as it is."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os.environ, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return os.environ[name]
+
+    def __contains__(self, name: Any) -> bool:
+        environ = os.environ
+        if type(environ) is not os._Environ:
+            return name in environ
+        return environ.encodekey(name) in environ._data  # type: ignore[attr-defined]
+
+    def get(self, name: Any, default: Any = None) -> Any:
+        environ = os.environ
+        if type(environ) is not os._Environ:
+            return environ.get(name, default)
+        value = environ._data.get(environ.encodekey(name))  # type: ignore[attr-defined]
+        return default if value is None else environ.decodevalue(value)  # type: ignore[attr-defined]
+
+
+class _HandlersOs:
+    """botocore.handlers' `os` module: its `environ` read through `_EnvironReads`, anything else the module's."""
+
+    environ = _EnvironReads()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+
 # ------------------------------------------------------------------ client side: DynamoDB AttributeValues
 _AV_MEMBERS = {"S": "string", "N": "string", "B": "blob", "SS": "list", "NS": "list", "BS": "list", "M": "map",
                "L": "list", "NULL": "boolean", "BOOL": "boolean"}
@@ -2822,6 +2859,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(HTTPHeaders, "get", _message_get))
         stack.enter_context(mock.patch.object(OrRetryChecker, "is_retryable", _any_retryable))
         stack.enter_context(mock.patch.object(botocore_endpoint, "uuid", _EndpointUuid()))
+        stack.enter_context(mock.patch.object(botocore_handlers, "os", _HandlersOs()))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_structure", _validate_structure))
         stack.enter_context(mock.patch.object(ParamValidator, "_validate_map", _validate_map))
         stack.enter_context(mock.patch.object(botocore_serialize.JSONSerializer, "_serialize_type_map",

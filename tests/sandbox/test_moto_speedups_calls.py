@@ -15,7 +15,9 @@ from typing import Any
 from unittest import mock
 
 import boto3
+import pytest
 from botocore import endpoint as botocore_endpoint
+from botocore import handlers as botocore_handlers
 from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
@@ -394,3 +396,44 @@ def test_invocation_ids_are_drawn_as_uuid4_draws_them() -> None:
     assert fast == plain
     assert len(set(plain[:3])) == 3 and plain[3] == "ffffffff-ffff-4fff-bfff-ffffffffffff"
     assert replaced == "replaced"
+
+
+def _trace_headers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The trace header botocore's recursion detection adds to a call in and out of a Lambda function (both
+    variables set, one, none, an empty trace id, one needing quoting, an `os.environ` replaced by a test), and what
+    botocore.handlers' `os.environ` answers to `in` and `get` for names set, unset and not text."""
+    sent: list[Any] = []
+    client = boto3.client("sqs", region_name=REGION)
+    client.meta.events.register_first("before-send", lambda request, **_: sent.append(
+        request.headers.get("X-Amzn-Trace-Id")))
+    environments = [{"AWS_LAMBDA_FUNCTION_NAME": "fn", "_X_AMZN_TRACE_ID": "Root=1-abc;Parent=2"},
+                    {"AWS_LAMBDA_FUNCTION_NAME": "fn"}, {"_X_AMZN_TRACE_ID": "Root=1"}, {},
+                    {"AWS_LAMBDA_FUNCTION_NAME": "fn", "_X_AMZN_TRACE_ID": ""},
+                    {"AWS_LAMBDA_FUNCTION_NAME": "", "_X_AMZN_TRACE_ID": "Root=1 x/é"}]
+    answers: list[Any] = []
+    for environment in environments:
+        with monkeypatch.context() as patched:
+            for name in ("AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID"):
+                patched.delenv(name, raising=False)
+            for name, value in environment.items():
+                patched.setenv(name, value)
+            client.list_queues()
+            environ = botocore_handlers.os.environ
+            for name in ("AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID", 3):
+                answers += [_answer(environ.__contains__, name), _answer(environ.get, name),
+                            _answer(environ.get, name, "none")]
+    with mock.patch("os.environ", {"AWS_LAMBDA_FUNCTION_NAME": "fn", "_X_AMZN_TRACE_ID": "Root=replaced"}):
+        client.list_queues()
+    return [sent, answers]
+
+
+def test_the_trace_header_is_botocore_s_in_and_out_of_a_lambda_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given calls made with and without a Lambda function's variables (one, both, empty, needing quoting, and an
+    `os.environ` a test replaced), when botocore adds its recursion-detection header under plain moto and under
+    `speedups()`, then each call carries botocore's header or none, and the environment's reads answer the same."""
+    with mock_aws():
+        plain = _trace_headers(monkeypatch)
+    with mock_aws(), speedups():
+        fast = _trace_headers(monkeypatch)
+    assert fast == plain
+    assert plain[0][0] == b"Root=1-abc;Parent=2" and plain[0][-1] == b"Root=replaced" and None in plain[0]
