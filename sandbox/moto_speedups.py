@@ -146,9 +146,9 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
 - Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
   by member through the model; one in wire form (every type but binary) passes validation, serializes and
   parses to a copy of itself, which is what the fast paths accept or build directly, a map of them whole.
-- Client side, every call (botocore; tests/sandbox/test_moto_speedups_calls.py; callgrind, 60 rounds of 14 calls of
-  DynamoDB, SQS, S3, EventBridge and the HealthOmics emulator: 2,525 -> 2,278 M instructions, -9.8 % of the whole
-  calls, about a quarter of botocore's side):
+- Client side, every call (botocore; tests/sandbox/test_moto_speedups_calls.py; callgrind, 60 rounds of 14 calls
+  of DynamoDB, SQS, S3, EventBridge and the HealthOmics emulator: 2,522-2,525 -> 2,277-2,281 M instructions, -9.7 %
+  of the whole calls, about a quarter of botocore's side):
   - the endpoint parameters: for each of a ruleset's ~10 parameters botocore asks four sources in turn through
     methods and caches keyed by the operation; where each value comes from (a static value, a member, a JMESPath
     expression, a client context name, a builtin) depends only on the operation, so it is worked out once per
