@@ -379,7 +379,7 @@ def _invocation_ids() -> list[Any]:
     for fixed in (b"\xff" * 16, b"\x00" * 16, bytes([0, 0, 0, 0, 0, 0, 0xF0, 0, 0xC0] + [0] * 7)):
         with mock.patch("os.urandom", lambda size, fixed=fixed: fixed[:size]):
             ids.append(str(botocore_endpoint.uuid.uuid4()))
-    ids.append(source.random())  # as many bytes drawn
+    ids.append(f"{source.random()}")  # as many bytes drawn
     return ids
 
 
@@ -387,10 +387,11 @@ def test_invocation_ids_are_drawn_as_uuid4_draws_them() -> None:
     """Given calls whose invocation ids are drawn from a seeded byte source, and bytes with every bit set, none, and
     only the version's and the variant's, when botocore draws the ids under plain moto and under `speedups()`,
     then each id is uuid4's text for the same bytes, as many bytes drawn; and a test's own `uuid4` still serves."""
+    # each block's second pass: whatever draws from os.urandom on a block's first calls (moto's backends) has drawn
     with mock_aws():
-        plain = _invocation_ids()
+        plain = [_invocation_ids() for _ in range(2)][1]
     with mock_aws(), speedups():
-        fast = _invocation_ids()
+        fast = [_invocation_ids() for _ in range(2)][1]
         with mock.patch("uuid.uuid4", lambda: "replaced"):
             replaced = botocore_endpoint.uuid.uuid4()
     assert fast == plain
@@ -419,9 +420,9 @@ def _trace_headers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
                 patched.setenv(name, value)
             client.list_queues()
             environ = botocore_handlers.os.environ
-            for name in ("AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID", 3):
-                answers += [_answer(environ.__contains__, name), _answer(environ.get, name),
-                            _answer(environ.get, name, "none")]
+            for read in ("AWS_LAMBDA_FUNCTION_NAME", "_X_AMZN_TRACE_ID", 3):
+                answers += [_answer(environ.__contains__, read), _answer(environ.get, read),
+                            _answer(environ.get, read, "none")]
     with mock.patch("os.environ", {"AWS_LAMBDA_FUNCTION_NAME": "fn", "_X_AMZN_TRACE_ID": "Root=replaced"}):
         client.list_queues()
     return [sent, answers]
