@@ -1805,8 +1805,12 @@ def _signed_requests() -> list[Any]:
 
     urls = ["https://dynamodb.us-east-1.amazonaws.com/", "https://sqs.eu-west-1.amazonaws.com/123/q?x=1&a=2",
             "http://localhost:4566/path/with%20space", "https://user:pw@Example.COM:443/a/../b",
-            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3"]
+            "http://[::1]:8080/", "https://s3.amazonaws.com/bucket/key%2Fslash?versionId=3",
+            "http://[::1:8080/"]  # refused: an IPv6 host unclosed
     bodies: list[Any] = [b'{"TableName": "t"}', "text body", b"", None, {"Action": "List", "Key": "v/ä"}]
+    # headers botocore leaves unsigned, and a Host of the request's own
+    extra_headers: list[dict[str, str]] = [{}, {"User-Agent": "ua", "Expect": "100-continue"},
+                                           {"Host": "own.example", "X-Amzn-Trace-Id": "1"}]
     out: list[Any] = []
     for day in ("20260105T080000Z", "20260106T235959Z"):
         moment = _datetime.strptime(day, "%Y%m%dT%H%M%SZ")
@@ -1820,7 +1824,8 @@ def _signed_requests() -> list[Any]:
                                           ("us-east-1", "eu-west-1")[j % 2])
                     request = AWSRequest(method=("POST", "GET")[j % 2], url=url, data=body,
                                          params={"p": "1 2"} if j == 3 else None,
-                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t"})
+                                         headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "t",
+                                                  **extra_headers[(i + j) % 3]})
                     if j == 4:
                         request.context["payload_signing_enabled"] = False
                     try:
@@ -1864,7 +1869,9 @@ def test_requests_are_signed_as_botocore_signs_them() -> None:
     assert signatures == {moto_speedups.UNCOMPUTED_SIGNATURE}
     assert checked == plain
     assert again == plain
-    assert len({headers["Authorization"] for headers, *_ in plain}) == len(plain)  # all different
+    plain_signed = [entry for entry in plain if not isinstance(entry, dict)]
+    assert len({headers["Authorization"] for headers, *_ in plain_signed}) == len(plain_signed)  # all different
+    assert len(plain_signed) < len(plain)  # the malformed URL's refusals
 
 
 def _frozen_signing_clocks(now: datetime) -> ExitStack:
