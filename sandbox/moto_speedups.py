@@ -2637,6 +2637,110 @@ def _serialize_json_list(self: BaseJSONSerializer, serialized: Any, value: Any, 
         return
     self._default_serialize(serialized, items, shape, key)
 
+# ------------------------------------------------------------------ responses: the structure walk
+_original_structure_walk = ResponseSerializer._serialize_type_structure
+# a member shape's type -> (moto's method for it, the exact type of value it hands on unchanged); see `_plain_kinds`
+_PLAIN_SCALARS = {"string": ("_serialize_type_string", BaseJSONSerializer._serialize_type_string, str),
+                  "integer": ("_serialize_type_integer", ResponseSerializer._serialize_type_integer, int),
+                  "long": ("_serialize_type_long", ResponseSerializer._serialize_type_integer, int),
+                  "float": ("_serialize_type_float", ResponseSerializer._serialize_type_float, float),
+                  "double": ("_serialize_type_double", ResponseSerializer._serialize_type_float, float),
+                  "boolean": ("_serialize_type_boolean", None, bool)}
+
+
+class _MemberPlan:
+    """How the structure walk finds and writes one member of a structure shape (see `_walk_structure`)."""
+
+    __slots__ = ("key", "names", "plain_type", "shape", "written_as")
+
+    def __init__(self, picker: Any, key: str, shape: Any, plain_types: dict[str, type]) -> None:
+        self.key, self.shape = key, shape
+        names = tuple(picker.get_possible_keys(AttributePickerContext(obj={}, key=key, shape=shape)))
+        # a path (moto walks it) leaves the member to moto's own lookup
+        self.names: tuple[str, ...] | None = None if any("." in name for name in names) else names
+        self.plain_type = plain_types.get(shape.type_name)
+        self.written_as = shape.serialization.get("name", key)
+
+
+def _plain_kinds(serializer_class: type[ResponseSerializer]) -> dict[str, type] | None:
+    """For a serializer class whose member dispatch is moto's (`_serialize`, `_default_serialize`, the member's
+    name): the shape types whose method hands a value of one exact type on unchanged (JSON's string method keeps
+    a `str` as it is, `int(value)` an `int`, `float(value)` a `float`; a boolean has no method, `_default_serialize`
+    writes it as it is). None: every member goes through `_serialize`."""
+    if not (serializer_class._serialize is ResponseSerializer._serialize  # type: ignore[comparison-overlap]
+            and serializer_class._default_serialize is ResponseSerializer._default_serialize  # type: ignore[comparison-overlap]
+            and serializer_class.get_serialized_name is ResponseSerializer.get_serialized_name):  # type: ignore[comparison-overlap]
+        return None
+    return {type_name: plain_type for type_name, (method, moto_s, plain_type) in _PLAIN_SCALARS.items()
+            if getattr(serializer_class, method, None) is moto_s}
+
+
+# (serializer class, picker class, structure shape id) -> (the shape, its members dict, the member plans): shapes come
+# from moto's cached service models (members cached per shape); the entry keeps both alive, so ids are not reused
+_structure_plans: list[dict[tuple[type, type, int], tuple[Any, Any, list[_MemberPlan]]]] = []
+
+
+def _member_plans(serializer: ResponseSerializer, shape: Any) -> list[_MemberPlan] | None:
+    """The member plans of a structure for a serializer whose member lookup is moto's picker on a plain dict (see
+    `_serializer_get_value`), or None when the walk is moto's (another picker, response transformers, a member
+    lookup, value lookup or walk overridden)."""
+    picker = serializer._value_picker
+    serializer_class = type(serializer)
+    if not (_structure_plans and type(picker) in (AttributePicker, XFormedAttributePicker)
+            and not picker.response_transformers and tuple(picker.alias_providers) == _DEFAULT_PROVIDERS
+            and serializer_class._serialize_structure_member is ResponseSerializer._serialize_structure_member
+            and serializer_class.get_value is ResponseSerializer.get_value
+            and ResponseSerializer.get_value in (_original_get_value, _serializer_get_value)):
+        return None
+    plans = _structure_plans[-1]
+    memo = (serializer_class, type(picker), id(shape))
+    members = shape.members
+    entry = plans.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not members:
+        plain_types = _plain_kinds(serializer_class) or {}
+        member_plans = []
+        for key, member_shape in members.items():
+            member_shape.parent = shape  # as moto sets it before looking the member up (its aliases read it)
+            member_plans.append(_MemberPlan(picker, key, member_shape, plain_types))
+        entry = plans[memo] = (shape, members, member_plans)
+    return entry[2]
+
+
+def _walk_structure(self: ResponseSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    """moto's walk over every member of a structure (every answer's output shape: ~13 members per DynamoDB answer,
+    most absent) asks the picker for each member (`_serializer_get_value`: a memo lookup per member), then
+    dispatches it by name through `_serialize` to a method that writes it under its serialized name. For a plain
+    dict result, each member's names are listed once per shape, and a member of a scalar type whose value has the
+    exact type moto's method hands on unchanged is written directly; every other member goes through
+    `_serialize` (or, for a path among its names, moto's member lookup) as moto's walk sends it."""
+    plans = _member_plans(self, shape) if type(value) is dict else None
+    if plans is None:
+        _original_structure_walk(self, serialized, value, shape, key)
+        return
+    wrapper: Any = self.MAP_TYPE() if key else serialized
+    for plan in plans:
+        member_shape = plan.shape
+        member_shape.parent = shape
+        names = plan.names
+        if names is None:
+            self._serialize_structure_member(wrapper, value, member_shape, plan.key)
+            continue
+        for name in names:
+            if name in value:
+                member_value = value[name]
+                break
+        else:
+            continue
+        if member_value is None:
+            continue
+        if type(member_value) is plan.plain_type:
+            wrapper[plan.written_as] = member_value
+        else:
+            self._serialize(wrapper, member_value, member_shape, plan.key)
+    if key:
+        self._default_serialize(serialized, wrapper, shape, key)
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2739,6 +2843,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(moto_sqs_models, "camelcase_to_underscores", _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(MotoRequest, "raw_path", property(_raw_path)))
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_list", _serialize_json_list))
+        # responses: the structure walk (registered last, as a block of its own)
+        stack.enter_context(mock.patch.object(ResponseSerializer, "_serialize_type_structure", _walk_structure))
+        _structure_plans.append({})
+        stack.callback(_structure_plans.pop)
         _url_environs.append({})
         _routes.append({})
         _received.append({})
