@@ -231,7 +231,7 @@ from moto.core.base_backend import BackendDict
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
 from moto.core.exceptions import JsonRESTError, ServiceNotWhitelisted, _RESTError
-from moto.core.parse import JSONParser
+from moto.core.parse import JSONParser, RequestParser
 from moto.core.request import (
     PRESERVED_HEADER_NAMES_ENVIRON_KEY,
     environ_key_for_header,
@@ -2741,6 +2741,53 @@ def _walk_structure(self: ResponseSerializer, serialized: Any, value: Any, shape
         self._default_serialize(serialized, wrapper, shape, key)
 
 
+# ------------------------------------------------------------------ requests: the JSON structure walk
+# (parser class, structure shape id) -> (the shape, its members dict, [(member name, its JSON name, its shape, whether
+# moto keeps its value as it is)]): the shapes are moto's cached ones; the entry keeps both alive (ids not reused)
+_input_plans: list[dict[tuple[type, int], tuple[Any, Any, list[tuple[str, str, Any, bool]]]]] = []
+
+
+def _kept_as_is(parser_class: type, shape: Any) -> bool:
+    """Whether moto's `_parse_shape` hands a value of this shape to the default handler (no `_parse_<type>`
+    method: strings and booleans of the JSON parsers), which returns it as it is."""
+    return (parser_class._parse_shape is RequestParser._parse_shape  # type: ignore[attr-defined]
+            and parser_class._default_handle is RequestParser._default_handle  # type: ignore[attr-defined]
+            and not hasattr(parser_class, f"_parse_{shape.type_name}"))
+
+
+def _input_members(parser: JSONParser, shape: Any) -> list[tuple[str, str, Any, bool]] | None:
+    """The member plans of an input structure for a JSON parser, or None when the walk is moto's (no speedups()
+    block, a document type)."""
+    if not _input_plans or shape.is_document_type:
+        return None
+    plans = _input_plans[-1]
+    memo = (type(parser), id(shape))
+    members = shape.members
+    entry = plans.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not members:
+        member_plans = [(name, member.serialization.get("name", name), member, _kept_as_is(type(parser), member))
+                        for name, member in members.items()]
+        entry = plans[memo] = (shape, members, member_plans)
+    return entry[2]
+
+
+def _walk_json_input(self: JSONParser, shape: Any, value: Any) -> Any:
+    """moto's JSON request parser looks every member of an input structure up (~13 per DynamoDB request) and
+    parses each one present through `_parse_shape`, which looks its handler up by name (a failing attribute lookup
+    for a string, whose default handler returns it as it is). For a dict, the members' JSON names are listed once
+    per shape, and a member moto would keep as it is is kept directly; any other goes through `_parse_shape`. An
+    AttributeValue, or anything but a dict, is parsed as without this walk (`_parse_json_structure`)."""
+    plans = _input_members(self, shape) if type(value) is dict and shape.name != "AttributeValue" else None
+    if plans is None:
+        return _parse_json_structure(self, shape, value)
+    parsed = self.MAP_TYPE()
+    for name, json_name, member_shape, kept_as_is in plans:
+        raw_value = value.get(json_name)
+        if raw_value is not None:
+            parsed[name] = raw_value if kept_as_is else self._parse_shape(member_shape, raw_value)
+    return parsed
+
+
 @contextmanager
 def speedups() -> Iterator[None]:
     with ExitStack() as stack:
@@ -2847,6 +2894,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(ResponseSerializer, "_serialize_type_structure", _walk_structure))
         _structure_plans.append({})
         stack.callback(_structure_plans.pop)
+        # requests: the JSON structure walk (registered last, as a block of its own)
+        stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _walk_json_input))
+        _input_plans.append({})
+        stack.callback(_input_plans.pop)
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -1,16 +1,19 @@
-"""Contract tests of the response structure walk in sandbox/moto_speedups.py (`_walk_structure`): moto's serializers
-write the same answers (body, headers, status, or the same error) with and without `speedups()`, for results of
-every operation of the services the sandbox serves, filled member by member with values of every kind."""
+"""Contract tests of the structure walks in sandbox/moto_speedups.py: moto's serializers write the same answers
+(body, headers, status, or the same error) with and without `speedups()` (`_walk_structure`), and its JSON request
+parser reads the same parameters (`_walk_json_input`), for results and requests of every operation of the services
+the sandbox serves, filled member by member with values of every kind."""
 
 from __future__ import annotations
 
 import enum
 import itertools
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore import xform_name
+from moto.core.parse import JSONParser, XFormedDict
 from moto.core.serialize import (
     AttributePicker,
     DefaultAttributePicker,
@@ -110,8 +113,12 @@ def _serialized(service: str, protocol: str, picker: str, seeds: range,
     return out
 
 
-@pytest.mark.parametrize("picker", list(PICKERS))
-@pytest.mark.parametrize(("service", "protocol"), SERVICES)
+# every service with moto's own picker; DynamoDB's answers with every other picker too
+SERIALIZER_CASES = [(service, protocol, "xformed") for service, protocol in SERVICES] + [
+    ("dynamodb", "json", picker) for picker in PICKERS if picker != "xformed"]
+
+
+@pytest.mark.parametrize(("service", "protocol", "picker"), SERIALIZER_CASES)
 def test_every_operation_s_answers_serialize_as_under_plain_moto(service: str, protocol: str, picker: str) -> None:
     """Given results of every operation of DynamoDB, SQS, EventBridge, SNS, CloudWatch, Lambda and S3 (JSON, query
     XML and JSON, REST serializers), each member under its own name, its snake-case one or both, missing or None,
@@ -173,7 +180,78 @@ def test_serializers_of_their_own_keep_their_own_methods(serializer_class: type[
     """Given JSON serializers that write strings, numbers, booleans or every value their own way, name members
     their own way or look members up their own way, when they serialize DynamoDB's answers under plain moto and
     under `speedups()`, then the answers are the same (their own methods are called)."""
-    plain = _serialized("dynamodb", "json", "xformed", range(4), serializer_class)
+    plain = _serialized("dynamodb", "json", "xformed", range(2), serializer_class)
     with speedups():
-        fast = _serialized("dynamodb", "json", "xformed", range(4), serializer_class)
+        fast = _serialized("dynamodb", "json", "xformed", range(2), serializer_class)
     assert fast == plain
+
+
+# ---------------------------------------------------------------------------------------------- request parsing
+def _ordered(value: Any) -> Any:
+    """A parsed value with every mapping's type and order (moto's XFormedDict has no repr of its contents)."""
+    if hasattr(value, "items"):
+        return type(value).__name__, [(key, _ordered(member)) for key, member in value.items()]
+    if isinstance(value, list):
+        return [_ordered(member) for member in value]
+    return repr(value)
+
+
+def _parsed(service: str, parser_class: type[JSONParser], map_type: Any, seeds: range) -> list[Any]:
+    """moto's JSON parser's reading of sampled requests of every operation of the service with an input shape: the
+    sample itself (any Python values) and its JSON text (a whole request body), each parameter's order kept."""
+    service_model = get_service_model(service)
+    out: list[Any] = []
+    for operation_name in service_model.operation_names:
+        operation = service_model.operation_model(operation_name)
+        if operation.input_shape is None:
+            continue
+        for seed in seeds:
+            sample = _sample(operation.input_shape, itertools.count(seed))
+            body = json.dumps(sample, default=str).encode()
+            request: Any = {"method": "POST", "values": {}, "headers": {}, "body": body, "url_path": "/",
+                            "url_params": {}}
+            for whole in (False, True):
+                parser = parser_class(operation, map_type=map_type)
+                try:
+                    read = parser.parse(request) if whole else parser._parse_shape(operation.input_shape, sample)
+                    out.append((operation_name, _ordered(read)))
+                except Exception as error:  # moto's refusals (e.g. int("five")) are part of the contract
+                    out.append((operation_name, type(error).__name__, str(error)))
+    return out
+
+
+class _OwnStrings(JSONParser):
+    def _parse_string(self, shape: Any, value: Any) -> Any:
+        return f"<{value}>"
+
+
+class _OwnDispatch(JSONParser):
+    def _parse_shape(self, shape: Any, node: Any) -> Any:
+        parsed = super()._parse_shape(shape, node)
+        return ("boolean", parsed) if shape.type_name == "boolean" else parsed
+
+
+class _OwnDefault(JSONParser):
+    def _default_handle(self, shape: Any, value: Any) -> Any:
+        return (shape.type_name, value)
+
+
+# every JSON service with moto's parser; DynamoDB's requests into moto's XFormedDict and with parsers of their own
+PARSER_CASES = [(service, dict, JSONParser) for service in ("dynamodb", "sqs", "events")] + [
+    ("dynamodb", XFormedDict, JSONParser)] + [
+    ("dynamodb", dict, own) for own in (_OwnStrings, _OwnDispatch, _OwnDefault)]
+
+
+@pytest.mark.parametrize(("service", "map_type", "parser_class"), PARSER_CASES)
+def test_every_operation_s_requests_parse_as_under_plain_moto(service: str, map_type: Any,
+                                                              parser_class: type[JSONParser]) -> None:
+    """Given requests of every operation of DynamoDB, SQS and EventBridge (members present, missing, None or under
+    an unknown name, values of every kind, some moto converts or refuses), as Python values and as JSON bodies,
+    when moto's JSON parser (or one parsing strings, dispatching or handling defaults its own way) reads them
+    into dicts or moto's XFormedDict under plain moto and under `speedups()`, then every parameter, in order, and
+    every error is the same."""
+    plain = _parsed(service, parser_class, map_type, range(3))
+    with speedups():
+        fast = _parsed(service, parser_class, map_type, range(3))
+    assert fast == plain
+    assert len(plain) > 20
