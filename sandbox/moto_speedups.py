@@ -173,6 +173,16 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   - moto's snake-case action name (`camelcase_to_underscores`, ~5 us) and raw path (parsed three times a request)
     are remembered per text;
   - DynamoDB's lists of items (Query, Scan, BatchGetItem) in wire form are written item by item directly.
+- Every request, the structure walks (tests/sandbox/test_moto_speedups_serialize.py: every operation of the sandbox's
+  services, results and requests filled with values of every kind):
+  - responses: moto's serializer asks its picker for every member of an output structure (~13 per DynamoDB answer,
+    most absent) and dispatches each one present by name; for a plain dict result each member's names are listed
+    once per shape, and a string, number or boolean of the exact type moto's method hands on unchanged is written
+    directly (DynamoDB BatchWriteItem + UpdateItem answers: 173 -> 130 us a pair; a replay's time in moto's
+    `serialize`: 2.39 -> 1.39 s);
+  - requests: moto's JSON parser looks every member of an input structure up and parses each one present through
+    a handler looked up by name (a failing lookup for a string); the members' JSON names are listed once per shape
+    and a value moto keeps as it is is kept directly (UpdateItem + BatchWriteItem: 449 -> 330 us a pair).
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
