@@ -198,6 +198,16 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   `speedups()` (`with speedups(), mock_aws():`, as tests/conftest.py and sandbox/local.py enter them) registers the
   same entries, built once, each with an empty call record (tests/sandbox/test_moto_speedups_start.py): callgrind,
   a `with speedups(), mock_aws():` start and stop 26.2 -> 5.9 M instructions.
+- Every request, the structure walks (tests/sandbox/test_moto_speedups_serialize.py: every operation of the sandbox's
+  services, results and requests filled with values of every kind):
+  - responses: moto's serializer asks its picker for every member of an output structure (~13 per DynamoDB answer,
+    most absent) and dispatches each one present by name; for a plain dict result each member's names are listed
+    once per shape, and a string, number or boolean of the exact type moto's method hands on unchanged is written
+    directly (DynamoDB BatchWriteItem + UpdateItem answers: 173 -> 130 us a pair; a replay's time in moto's
+    `serialize`: 2.39 -> 1.39 s);
+  - requests: moto's JSON parser looks every member of an input structure up and parses each one present through
+    a handler looked up by name (a failing lookup for a string); the members' JSON names are listed once per shape
+    and a value moto keeps as it is is kept directly (UpdateItem + BatchWriteItem: 449 -> 330 us a pair).
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -269,7 +279,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
 from moto.core.exceptions import JsonRESTError, ServiceNotWhitelisted, _RESTError
 from moto.core.models import MockAWS
-from moto.core.parse import JSONParser
+from moto.core.parse import JSONParser, RequestParser
 from moto.core.request import (
     PRESERVED_HEADER_NAMES_ENVIRON_KEY,
     environ_key_for_header,
@@ -3012,6 +3022,155 @@ def _enable_patching(self: MockAWS, reset: bool = True) -> None:
                 entry._calls = responses.CallList()
         registry._registered[method] += entries
     return None
+# ------------------------------------------------------------------ responses: the structure walk
+_original_structure_walk = ResponseSerializer._serialize_type_structure
+# a member shape's type -> (moto's method for it, the exact type of value it hands on unchanged); see `_plain_kinds`
+_PLAIN_SCALARS = {"string": ("_serialize_type_string", BaseJSONSerializer._serialize_type_string, str),
+                  "integer": ("_serialize_type_integer", ResponseSerializer._serialize_type_integer, int),
+                  "long": ("_serialize_type_long", ResponseSerializer._serialize_type_integer, int),
+                  "float": ("_serialize_type_float", ResponseSerializer._serialize_type_float, float),
+                  "double": ("_serialize_type_double", ResponseSerializer._serialize_type_float, float),
+                  "boolean": ("_serialize_type_boolean", None, bool)}
+
+
+class _MemberPlan:
+    """How the structure walk finds and writes one member of a structure shape (see `_walk_structure`)."""
+
+    __slots__ = ("key", "names", "plain_type", "shape", "written_as")
+
+    def __init__(self, picker: Any, key: str, shape: Any, plain_types: dict[str, type]) -> None:
+        self.key, self.shape = key, shape
+        names = tuple(picker.get_possible_keys(AttributePickerContext(obj={}, key=key, shape=shape)))
+        # a path (moto walks it) leaves the member to moto's own lookup
+        self.names: tuple[str, ...] | None = None if any("." in name for name in names) else names
+        self.plain_type = plain_types.get(shape.type_name)
+        self.written_as = shape.serialization.get("name", key)
+
+
+def _plain_kinds(serializer_class: type[ResponseSerializer]) -> dict[str, type] | None:
+    """For a serializer class whose member dispatch is moto's (`_serialize`, `_default_serialize`, the member's
+    name): the shape types whose method hands a value of one exact type on unchanged (JSON's string method keeps
+    a `str` as it is, `int(value)` an `int`, `float(value)` a `float`; a boolean has no method, `_default_serialize`
+    writes it as it is). None: every member goes through `_serialize`."""
+    if not (serializer_class._serialize is ResponseSerializer._serialize  # type: ignore[comparison-overlap]
+            and serializer_class._default_serialize is ResponseSerializer._default_serialize  # type: ignore[comparison-overlap]
+            and serializer_class.get_serialized_name is ResponseSerializer.get_serialized_name):  # type: ignore[comparison-overlap]
+        return None
+    return {type_name: plain_type for type_name, (method, moto_s, plain_type) in _PLAIN_SCALARS.items()
+            if getattr(serializer_class, method, None) is moto_s}
+
+
+# (serializer class, picker class, structure shape id) -> (the shape, its members dict, the member plans): shapes come
+# from moto's cached service models (members cached per shape); the entry keeps both alive, so ids are not reused
+_structure_plans: list[dict[tuple[type, type, int], tuple[Any, Any, list[_MemberPlan]]]] = []
+
+
+def _member_plans(serializer: ResponseSerializer, shape: Any) -> list[_MemberPlan] | None:
+    """The member plans of a structure for a serializer whose member lookup is moto's picker on a plain dict (see
+    `_serializer_get_value`), or None when the walk is moto's (another picker, response transformers, a member
+    lookup, value lookup or walk overridden)."""
+    picker = serializer._value_picker
+    serializer_class = type(serializer)
+    if not (_structure_plans and type(picker) in (AttributePicker, XFormedAttributePicker)
+            and not picker.response_transformers and tuple(picker.alias_providers) == _DEFAULT_PROVIDERS
+            and serializer_class._serialize_structure_member is ResponseSerializer._serialize_structure_member
+            and serializer_class.get_value is ResponseSerializer.get_value
+            and ResponseSerializer.get_value in (_original_get_value, _serializer_get_value)):
+        return None
+    plans = _structure_plans[-1]
+    memo = (serializer_class, type(picker), id(shape))
+    members = shape.members
+    entry = plans.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not members:
+        plain_types = _plain_kinds(serializer_class) or {}
+        member_plans = []
+        for key, member_shape in members.items():
+            member_shape.parent = shape  # as moto sets it before looking the member up (its aliases read it)
+            member_plans.append(_MemberPlan(picker, key, member_shape, plain_types))
+        entry = plans[memo] = (shape, members, member_plans)
+    return entry[2]
+
+
+def _walk_structure(self: ResponseSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+    """moto's walk over every member of a structure (every answer's output shape: ~13 members per DynamoDB answer,
+    most absent) asks the picker for each member (`_serializer_get_value`: a memo lookup per member), then
+    dispatches it by name through `_serialize` to a method that writes it under its serialized name. For a plain
+    dict result, each member's names are listed once per shape, and a member of a scalar type whose value has the
+    exact type moto's method hands on unchanged is written directly; every other member goes through
+    `_serialize` (or, for a path among its names, moto's member lookup) as moto's walk sends it."""
+    plans = _member_plans(self, shape) if type(value) is dict else None
+    if plans is None:
+        _original_structure_walk(self, serialized, value, shape, key)
+        return
+    wrapper: Any = self.MAP_TYPE() if key else serialized
+    for plan in plans:
+        member_shape = plan.shape
+        member_shape.parent = shape
+        names = plan.names
+        if names is None:
+            self._serialize_structure_member(wrapper, value, member_shape, plan.key)
+            continue
+        for name in names:
+            if name in value:
+                member_value = value[name]
+                break
+        else:
+            continue
+        if member_value is None:
+            continue
+        if type(member_value) is plan.plain_type:
+            wrapper[plan.written_as] = member_value
+        else:
+            self._serialize(wrapper, member_value, member_shape, plan.key)
+    if key:
+        self._default_serialize(serialized, wrapper, shape, key)
+
+
+# ------------------------------------------------------------------ requests: the JSON structure walk
+# (parser class, structure shape id) -> (the shape, its members dict, [(member name, its JSON name, its shape, whether
+# moto keeps its value as it is)]): the shapes are moto's cached ones; the entry keeps both alive (ids not reused)
+_input_plans: list[dict[tuple[type, int], tuple[Any, Any, list[tuple[str, str, Any, bool]]]]] = []
+
+
+def _kept_as_is(parser_class: type, shape: Any) -> bool:
+    """Whether moto's `_parse_shape` hands a value of this shape to the default handler (no `_parse_<type>`
+    method: strings and booleans of the JSON parsers), which returns it as it is."""
+    return (parser_class._parse_shape is RequestParser._parse_shape  # type: ignore[attr-defined]
+            and parser_class._default_handle is RequestParser._default_handle  # type: ignore[attr-defined]
+            and not hasattr(parser_class, f"_parse_{shape.type_name}"))
+
+
+def _input_members(parser: JSONParser, shape: Any) -> list[tuple[str, str, Any, bool]] | None:
+    """The member plans of an input structure for a JSON parser, or None when the walk is moto's (no speedups()
+    block, a document type)."""
+    if not _input_plans or shape.is_document_type:
+        return None
+    plans = _input_plans[-1]
+    memo = (type(parser), id(shape))
+    members = shape.members
+    entry = plans.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not members:
+        member_plans = [(name, member.serialization.get("name", name), member, _kept_as_is(type(parser), member))
+                        for name, member in members.items()]
+        entry = plans[memo] = (shape, members, member_plans)
+    return entry[2]
+
+
+def _walk_json_input(self: JSONParser, shape: Any, value: Any) -> Any:
+    """moto's JSON request parser looks every member of an input structure up (~13 per DynamoDB request) and
+    parses each one present through `_parse_shape`, which looks its handler up by name (a failing attribute lookup
+    for a string, whose default handler returns it as it is). For a dict, the members' JSON names are listed once
+    per shape, and a member moto would keep as it is is kept directly; any other goes through `_parse_shape`. An
+    AttributeValue, or anything but a dict, is parsed as without this walk (`_parse_json_structure`)."""
+    plans = _input_members(self, shape) if type(value) is dict and shape.name != "AttributeValue" else None
+    if plans is None:
+        return _parse_json_structure(self, shape, value)
+    parsed = self.MAP_TYPE()
+    for name, json_name, member_shape, kept_as_is in plans:
+        raw_value = value.get(json_name)
+        if raw_value is not None:
+            parsed[name] = raw_value if kept_as_is else self._parse_shape(member_shape, raw_value)
+    return parsed
 
 
 @contextmanager
@@ -3061,7 +3220,6 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(table_module, "copy", _TableModuleCopy()))
         stack.enter_context(mock.patch.object(moto_dynamodb_models, "copy", _BackendModuleCopy()))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", _transact_write_items))
-        stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _parse_json_structure))
         stack.enter_context(mock.patch.object(Table, "put_item", _table_put_item))
         stack.enter_context(mock.patch.object(Table, "delete_item", _table_delete_item))
         stack.enter_context(mock.patch.object(DynamoDBBackend, "update_item", _backend_update_item))
@@ -3128,6 +3286,15 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_list", _serialize_json_list))
         # moto's start (registered last, as a block of its own): mock_aws entered inside the block takes it
         stack.enter_context(mock.patch.object(MockAWS, "_enable_patching", _enable_patching))
+        # responses: the structure walk (registered last, as a block of its own)
+        stack.enter_context(mock.patch.object(ResponseSerializer, "_serialize_type_structure", _walk_structure))
+        _structure_plans.append({})
+        stack.callback(_structure_plans.pop)
+        # requests: the JSON structure walk (registered last, as a block of its own; it hands AttributeValues and
+        # anything but a dict to the AttributeValue fast path, `_parse_json_structure`)
+        stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _walk_json_input))
+        _input_plans.append({})
+        stack.callback(_input_plans.pop)
         _url_environs.append({})
         _routes.append({})
         _received.append({})
