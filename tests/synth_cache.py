@@ -118,7 +118,7 @@ def _wrap(module: ModuleType, cache_dir: Path, parent_pid: int | None) -> None:
     if not getattr(module._synth, "shared_cache", False):
         wrapped = cached_synth(module._synth, cache_dir, source_fingerprint(), parent_pid)
         wrapped.shared_cache = True  # type: ignore[attr-defined]
-        module._synth = wrapped
+        module._synth = wrapped  # type: ignore[attr-defined]
 
 
 class _WrapOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -127,7 +127,7 @@ def test_a_concurrent_copy_never_changes_the_file_between_check_and_write(s3: An
     theirs = encode([{"runSettingId": "s1", "name": "theirs"}])
     access = _access()
     client = access._client("s3")
-    writes = []
+    writes: list[str] = []
 
     def concurrent_copy(**_: Any) -> None:
         if not writes:
