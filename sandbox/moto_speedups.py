@@ -240,7 +240,7 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from email._policybase import compat32 as email_compat32
 from io import BytesIO
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from unittest import mock
 from urllib.parse import urlparse
 
@@ -2001,6 +2001,22 @@ def _add_auth(self: SigV4Auth, request: Any) -> None:
     return None
 
 
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _remembered(memo: dict[_Key, _Value], key: _Key, make: Callable[[], _Value], limit: int = 4096) -> _Value:
+    """`memo[key]`, made by `make()` the first time. The memo is emptied once it holds more than `limit` answers:
+    some keys are made per request (S3 object URLs, metadata headers, computed signatures)."""
+    try:
+        return memo[key]
+    except KeyError:
+        if len(memo) > limit:
+            memo.clear()
+        value = memo[key] = make()
+        return value
+
+
 # the names of a request's headers, in order -> the SignedHeaders botocore lists for them
 _signed_header_names: dict[tuple[str, ...], str] = {}
 
@@ -2011,13 +2027,8 @@ def _signed_headers(signer: SigV4Auth, request: Any) -> str:
     depends only on the names, so it is made once per list of names. The URL is still read (remembered per URL):
     botocore's signing refuses a malformed one."""
     botocore_auth._host_from_url(request.url)
-    names = tuple(request.headers.keys())
-    signed = _signed_header_names.get(names)
-    if signed is None:
-        if len(_signed_header_names) > 1024:
-            _signed_header_names.clear()
-        signed = _signed_header_names[names] = signer.signed_headers(signer.headers_to_sign(request))
-    return signed
+    return _remembered(_signed_header_names, tuple(request.headers.keys()),
+                       lambda: signer.signed_headers(signer.headers_to_sign(request)), limit=1024)
 
 
 # botocore's host header for a URL (lowercase, without the default port or user info): a pure function of
@@ -2127,7 +2138,7 @@ def _header_key(name: Any) -> _HeaderKey:
     hashes and compares by its lowercase name and gives its name back, and nothing changes it, so dicts share it."""
     if type(name) is not str:
         return _HeaderKey(name)
-    key = _header_keys.get(name)
+    key = _header_keys.get(name)  # inline, not `_remembered`: ~40 reads a call, where a closure each costs as much
     if key is None:
         if len(_header_keys) > 4096:  # names made per request (metadata headers)
             _header_keys.clear()
@@ -2764,13 +2775,7 @@ class _RememberedSearches:
     def search(self, text: Any, *bounds: Any) -> re.Match[str] | None:
         if bounds or type(text) is not str:
             return self.pattern.search(text, *bounds)
-        try:
-            return self._found[text]
-        except KeyError:
-            if len(self._found) > 1024:  # every header differs once signatures are computed
-                self._found.clear()
-            found = self._found[text] = self.pattern.search(text)
-            return found
+        return _remembered(self._found, text, lambda: self.pattern.search(text), limit=1024)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pattern, name)
@@ -2887,14 +2892,7 @@ def _camelcase_to_underscores(argument: Any) -> Any:
     function of the text: each text's answer is remembered (the names are few: actions and attributes)."""
     if type(argument) is not str:
         return _original_camelcase_to_underscores(argument)
-    try:
-        return _snake_case_names[argument]
-    except KeyError:
-        if len(_snake_case_names) > 4096:
-            _snake_case_names.clear()
-        name = _snake_case_names[argument] = _original_camelcase_to_underscores(argument)
-        return name
-
+    return _remembered(_snake_case_names, argument, lambda: _original_camelcase_to_underscores(argument))
 
 
 _original_raw_path = MotoRequest.raw_path
@@ -2907,13 +2905,7 @@ def _raw_path(self: MotoRequest) -> str:
     raw_uri = self.environ.get("RAW_URI", "") or self.path
     if type(raw_uri) is not str:
         return _original_raw_path.fget(self)  # type: ignore[no-any-return, attr-defined]
-    try:
-        return _raw_paths[raw_uri]
-    except KeyError:
-        if len(_raw_paths) > 4096:  # object URLs of S3 are many
-            _raw_paths.clear()
-        path = _raw_paths[raw_uri] = _original_raw_path.fget(self)  # type: ignore[attr-defined]
-        return path  # type: ignore[no-any-return]
+    return _remembered(_raw_paths, raw_uri, lambda: _original_raw_path.fget(self))  # type: ignore[attr-defined]
 
 
 _original_json_list = BaseJSONSerializer._serialize_type_list
@@ -2969,12 +2961,8 @@ def _url_table(backend: Any) -> list[tuple[re.Pattern[str], Any]]:
         return [(re.compile(url), handler) for url, handler in backend.urls.items()]
     key = (type(backend), tuple(sorted((name, value) for name, value in os.environ.items()
                                        if name.startswith("MOTO_"))))
-    table = _url_tables.get(key)
-    if table is None:
-        if len(_url_tables) > 256:  # settings changed often: keep the tables of the latest ones
-            _url_tables.clear()
-        table = _url_tables[key] = [(re.compile(url), handler) for url, handler in backend.urls.items()]
-    return table
+    return _remembered(_url_tables, key, lambda: [(re.compile(url), handler) for url, handler in backend.urls.items()],
+                       limit=256)  # settings changed often: the tables of the latest ones
 
 
 # ------------------------------------------------------------------ moto's start: the requests it intercepts
@@ -3022,6 +3010,8 @@ def _enable_patching(self: MockAWS, reset: bool = True) -> None:
                 entry._calls = responses.CallList()
         registry._registered[method] += entries
     return None
+
+
 # ------------------------------------------------------------------ responses: the structure walk
 _original_structure_walk = ResponseSerializer._serialize_type_structure
 # a member shape's type -> (moto's method for it, the exact type of value it hands on unchanged); see `_plain_kinds`
@@ -3065,6 +3055,17 @@ def _plain_kinds(serializer_class: type[ResponseSerializer]) -> dict[str, type] 
 _structure_plans: list[dict[tuple[type, type, int], tuple[Any, Any, list[_MemberPlan]]]] = []
 
 
+def _per_shape(plans: dict[Any, tuple[Any, Any, _Value]], memo: Any, shape: Any,
+               build: Callable[[Any], _Value]) -> _Value:
+    """`build(shape.members)`, made once per `memo` (which holds the shape's id): the entry keeps the shape and its
+    members alive, and is made again if either is not the one it was made for."""
+    members = shape.members
+    entry = plans.get(memo)
+    if entry is None or entry[0] is not shape or entry[1] is not members:
+        entry = plans[memo] = (shape, members, build(members))
+    return entry[2]
+
+
 def _member_plans(serializer: ResponseSerializer, shape: Any) -> list[_MemberPlan] | None:
     """The member plans of a structure for a serializer whose member lookup is moto's picker on a plain dict (see
     `_serializer_get_value`), or None when the walk is moto's (another picker, response transformers, a member
@@ -3077,18 +3078,16 @@ def _member_plans(serializer: ResponseSerializer, shape: Any) -> list[_MemberPla
             and serializer_class.get_value is ResponseSerializer.get_value
             and ResponseSerializer.get_value in (_original_get_value, _serializer_get_value)):
         return None
-    plans = _structure_plans[-1]
-    memo = (serializer_class, type(picker), id(shape))
-    members = shape.members
-    entry = plans.get(memo)
-    if entry is None or entry[0] is not shape or entry[1] is not members:
+
+    def build(members: Any) -> list[_MemberPlan]:
         plain_types = _plain_kinds(serializer_class) or {}
         member_plans = []
         for key, member_shape in members.items():
             member_shape.parent = shape  # as moto sets it before looking the member up (its aliases read it)
             member_plans.append(_MemberPlan(picker, key, member_shape, plain_types))
-        entry = plans[memo] = (shape, members, member_plans)
-    return entry[2]
+        return member_plans
+
+    return _per_shape(_structure_plans[-1], (serializer_class, type(picker), id(shape)), shape, build)
 
 
 def _walk_structure(self: ResponseSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
@@ -3145,15 +3144,9 @@ def _input_members(parser: JSONParser, shape: Any) -> list[tuple[str, str, Any, 
     block, a document type)."""
     if not _input_plans or shape.is_document_type:
         return None
-    plans = _input_plans[-1]
-    memo = (type(parser), id(shape))
-    members = shape.members
-    entry = plans.get(memo)
-    if entry is None or entry[0] is not shape or entry[1] is not members:
-        member_plans = [(name, member.serialization.get("name", name), member, _kept_as_is(type(parser), member))
-                        for name, member in members.items()]
-        entry = plans[memo] = (shape, members, member_plans)
-    return entry[2]
+    return _per_shape(_input_plans[-1], (type(parser), id(shape)), shape, lambda members: [
+        (name, member.serialization.get("name", name), member, _kept_as_is(type(parser), member))
+        for name, member in members.items()])
 
 
 def _walk_json_input(self: JSONParser, shape: Any, value: Any) -> Any:
@@ -3277,21 +3270,21 @@ def speedups() -> Iterator[None]:
                                               _create_account_specific_backend))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives",
                                               classmethod(_from_primitives_with_root_url)))
-        # every request: headers, body and action name (server side, registered last, as a block of its own)
+        # every request, server side: headers, body, action name, raw path, DynamoDB item lists
         stack.enter_context(mock.patch.object(MotoRequest, "data", cached_property(_request_data, name="data")))
         stack.enter_context(mock.patch.object(moto_core_responses, "camelcase_to_underscores",
                                               _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(moto_sqs_models, "camelcase_to_underscores", _camelcase_to_underscores))
         stack.enter_context(mock.patch.object(MotoRequest, "raw_path", property(_raw_path)))
         stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_type_list", _serialize_json_list))
-        # moto's start (registered last, as a block of its own): mock_aws entered inside the block takes it
+        # moto's start: mock_aws entered inside the block takes it
         stack.enter_context(mock.patch.object(MockAWS, "_enable_patching", _enable_patching))
-        # responses: the structure walk (registered last, as a block of its own)
+        # responses: the structure walk
         stack.enter_context(mock.patch.object(ResponseSerializer, "_serialize_type_structure", _walk_structure))
         _structure_plans.append({})
         stack.callback(_structure_plans.pop)
-        # requests: the JSON structure walk (registered last, as a block of its own; it hands AttributeValues and
-        # anything but a dict to the AttributeValue fast path, `_parse_json_structure`)
+        # requests: the JSON structure walk (it hands AttributeValues and anything but a dict to the AttributeValue
+        # fast path, `_parse_json_structure`)
         stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _walk_json_input))
         _input_plans.append({})
         stack.callback(_input_plans.pop)
