@@ -24,6 +24,7 @@ from shared.lineage import RunClaim, sample_tag_enabled
 from shared.omics import RETRYABLE_OMICS_CODES
 from shared.omics_model import input_max
 from shared.provenance import keys
+from shared.provenance.base import unwritten
 from shared.provenance.cost_repository import CostRepository
 from shared.provenance.from_omics import batch_member, run_details, task_details
 from shared.provenance.items import BatchMember, RunDetails, StatusObservation, TaskDetails
@@ -259,8 +260,7 @@ class Recorder:
                 # GetRun is eventually consistent: it can lag the event. Retry rather than freeze a stale answer.
                 raise RetryableError(f"GetRun {run_id} still says {details.status} after a {final} event")
             details = self._with_parent_uuid(details)
-            pricer = self._pricer(details)
-            self._record_tasks(run_id, run_uuid, recorded_at, pricer, tasks_cursor)
+            cost = self._record_tasks(run_id, run_uuid, recorded_at, self._pricer(details), tasks_cursor)
         except ClientError as error:
             failure = _omics_error(error, f"GetRun/ListRunTasks {run_id}")
             if isinstance(failure, PermanentError):
@@ -268,10 +268,6 @@ class Recorder:
                 self._record_gone(run_id, run_uuid, final, recorded_at, str(failure))
                 return None
             raise failure from error
-        cost = pricer.finish()
-        # The workflow-day line before the details, the totals with them: a failure before the details are
-        # written leaves the run unenriched, so a retry prices it again (the same inputs write the same values).
-        self.costs.record_cost_line(cost.line(run_uuid), cost.totals, cost.task_means)
         # Its tags may claim a place (another run's chain, our root batch, an attempt of a sample): whoever starts
         # a run sets them, so the run is placed there only if the table proves it (shared/supersede.py).
         claim = RunClaim.of(run_id, run_uuid, details, details.batch_id, details.source_run_id)
@@ -307,10 +303,11 @@ class Recorder:
         return cost
 
     def _record_tasks(self, run_id: str, run_uuid: str, recorded_at: str, pricer: RunPricer,
-                      resumed_from: str | None) -> None:
+                      resumed_from: str | None) -> RunCost:
         """Page through ListRunTasks, pricing and writing each page as it arrives: memory stays one page, however
         many tasks the run has (the task items are facts: a retry rewrites the same values). Short of time, the
-        cursor is saved and Checkpointed raised, so a run with thousands of tasks resumes rather than restarts."""
+        cursor is saved and Checkpointed raised, so a run with thousands of tasks resumes rather than restarts.
+        Returns the run's cost, whose workflow-day line is written with the last page's tasks."""
         recorded: set[str] = set()
         if resumed_from:
             # The pages before the cursor are recorded: priced again from the table (no HealthOmics call) so the
@@ -323,13 +320,16 @@ class Recorder:
         pages = self.omics.get_paginator("list_run_tasks").paginate(
             id=run_id, **({"startingToken": resumed_from} if resumed_from else {}))
         written_to = resumed_from  # the cursor after the last page written
+        cost: RunCost | None = None
         try:
             for page in pages:
                 tasks = [task_details(run_id, run_uuid, t) for t in page.get("items", [])]
                 tasks = [t for t in tasks if t.task_id not in recorded]
-                if tasks and self.repository.put_tasks(tasks, recorded_at, pricer.add(tasks)):
-                    raise RetryableError(f"task details of run {run_id} were not all written")
+                items = self.repository.task_items(tasks, recorded_at, pricer.add(tasks)) if tasks else []
                 next_token = page.get("nextToken")
+                if not next_token:  # every task is priced
+                    cost = pricer.finish()
+                self._write_tasks(run_id, run_uuid, items, cost)
                 if next_token and self.time_left() < CHECKPOINT_RESERVE_SECONDS:
                     moved = self.repository.checkpoint_run_tasks(run_id, run_uuid, next_token, resumed_from)
                     raise Checkpointed(f"run {run_id}: time budget used in ListRunTasks; resumes",
@@ -340,6 +340,23 @@ class Recorder:
                 # A page call failed (throttled): the retry resumes after the pages written, not where we began.
                 self.repository.checkpoint_run_tasks(run_id, run_uuid, written_to, resumed_from)
             raise
+        if cost is None:  # no page at all (a paginator sends at least one request)
+            cost = pricer.finish()
+            self._write_tasks(run_id, run_uuid, [], cost)
+        return cost
+
+    def _write_tasks(self, run_id: str, run_uuid: str, items: list[dict[str, Any]], cost: RunCost | None) -> None:
+        """A page's task items; with the last (`cost` known), the run's workflow-day line, in the same request
+        when they fit. The line comes before the details, the totals with them: a failure before the details are
+        written leaves the run unenriched, so a retry prices it again (the same inputs write the same values)."""
+        line = self.costs.cost_line_item(cost.line(run_uuid), cost.totals, cost.task_means) if cost else None
+        if line is not None:
+            items = [*items, line]
+        failed = self.repository.put_items(items) if items else []
+        if any(item.get("entity") == "TASK" for item in failed):
+            raise RetryableError(f"task details of run {run_id} were not all written")
+        if failed:
+            raise unwritten(failed[0])
 
     def _reprice_later_attempts(self, details: RunDetails) -> None:
         """A re-run recorded before this run (its parent) could not find the producers of its cache hits:

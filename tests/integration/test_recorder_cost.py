@@ -14,8 +14,9 @@ import pytest
 
 from shared.cost import price_source
 from shared.cost.prices import STATIC_RUN_STORAGE, PriceLine, PriceList, load_snapshot, price_list
+from shared.errors import RetryableError
 from shared.provenance.cost_repository import CostRepository
-from shared.provenance.repository import ProvenanceRepository
+from shared.provenance.repository import ProvenanceError, ProvenanceRepository
 from shared.recorder import Recorder
 from tests.factories import (
     REGION,
@@ -155,3 +156,41 @@ def test_enriching_a_run_writes_its_summary_once_with_its_details_and_its_cost(t
     summary = repository.run_summary("666", "uuid-666")
     assert summary is not None and "details_recorded_at" in summary
     assert Decimal(summary["cost"]["usd"]) == Decimal("0.126")
+
+
+def test_enriching_a_run_writes_its_tasks_and_its_cost_line_in_one_request(table_name, omics) -> None:
+    # Given a completed run with 3 tasks, priced, when it is enriched
+    repository, writes = _enriched(table_name, omics, "777", "BatchWriteItem")
+    # Then its task items and its workflow-day cost line go in one BatchWriteItem (the line is written once every
+    # task is priced, with the last page's tasks), not one request each
+    assert len(writes) == 1
+    written = [request["PutRequest"]["Item"] for request in writes[0]["RequestItems"][table_name]]
+    assert sorted(item["entity"]["S"] for item in written) == ["COST_LINE", "TASK", "TASK", "TASK"]
+    assert len(CostRepository(repository).run_tasks("777", "uuid-777")) == 3
+
+
+@pytest.mark.parametrize(("unwritten_entity", "raised"), [("TASK", RetryableError), ("COST_LINE", ProvenanceError)])
+def test_a_task_or_cost_line_left_unwritten_fails_the_enrichment_as_before(
+        table_name, omics, monkeypatch, unwritten_entity, raised) -> None:
+    # Given a table that leaves one kind of item of the combined request unprocessed, whatever the retries
+    client, stub = omics
+    stub.add_response("get_run", _static("888"), {"id": "888"})
+    stub.add_response("list_run_tasks", list_run_tasks_response("888", 3), {"id": "888"})
+    dynamodb = boto3.client("dynamodb")
+    write = dynamodb.batch_write_item
+
+    def leaving_unprocessed(**params: Any) -> dict[str, Any]:
+        requests = params["RequestItems"][table_name]
+        kept = [r for r in requests if r["PutRequest"]["Item"]["entity"]["S"] != unwritten_entity]
+        if kept:
+            write(RequestItems={table_name: kept})
+        return {"UnprocessedItems": {table_name: [r for r in requests if r not in kept]}}
+
+    monkeypatch.setattr(dynamodb, "batch_write_item", leaving_unprocessed)
+    repository = ProvenanceRepository(table_name, dynamodb, sleep=lambda _: None)
+    # When the run is enriched, then it fails as the separate writes failed (a task: retried; the line: the
+    # record's error), and its details are not written: a retry enriches it again
+    with pytest.raises(raised):
+        Recorder(repository, omics=lambda: client, prices=lambda region: TEST_PRICES)._enrich_run(
+            "888", "uuid-888", "COMPLETED")
+    assert "details_recorded_at" not in (repository.run_summary("888", "uuid-888") or {})

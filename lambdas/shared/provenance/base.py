@@ -52,6 +52,11 @@ class ProvenanceError(Exception):
         self.retryable = retryable
 
 
+def unwritten(record: Mapping[str, Any]) -> ProvenanceError:
+    """A self-describing record `put_items` could not write (retries exhausted)."""
+    return ProvenanceError(f"could not write record {record[keys.PK]}/{record[keys.SK]}", True)
+
+
 def _plain(value: Any) -> Any:
     """Python values -> DynamoDB-serializable values (floats as Decimal, drop None in maps)."""
     if isinstance(value, float):
@@ -308,7 +313,7 @@ class RepositoryBase:
         """Write one self-describing record (submission, prune pass, brake...) that a capability owns."""
         failed = self.put_items([item])
         if failed:
-            raise ProvenanceError(f"could not write record {item[keys.PK]}/{item[keys.SK]}", True)
+            raise unwritten(item)
 
     def advance_record(self, pk: str, sk: str, order: str, attributes: Mapping[str, Any]) -> bool:
         """Set a pointer record's attributes only if `order` is later than the one it holds (e.g. a

@@ -54,15 +54,25 @@ class CostRepository:
                          task_means: Mapping[str, str]) -> None:
         """A run's line under its workflow's day (nothing without a workflow or a day); its summary's totals
         are written by `record_run_cost`, or with its details (`record_run_details(cost=...)`)."""
+        line = self.cost_line_item(run, totals, task_means)
+        if line is not None:
+            self.repository.put_record(line)
+
+    @staticmethod
+    def cost_line_item(run: Mapping[str, Any], totals: Mapping[str, Any],
+                       task_means: Mapping[str, str]) -> dict[str, Any] | None:
+        """The item `record_cost_line` writes (None without a workflow or a day): the recorder writes it with a
+        run's last task items, in their request."""
+        if not (run.get("workflow_id") and run.get("day")):
+            return None
         run_id, run_uuid = str(run["run_id"]), str(run["run_uuid"])
-        if run.get("workflow_id") and run.get("day"):
-            names = dict(sorted(task_means.items())[:MAX_NAMES_PER_LINE])
-            self.repository.put_record({
-                keys.PK: keys.cost_workflow_pk(str(run["workflow_id"])),
-                keys.SK: keys.cost_workflow_sk(str(run["day"]), run_id, run_uuid),
-                "entity": "COST_LINE", **{k: v for k, v in run.items() if v is not None},
-                "cost": dict(totals), "task_means": names, "task_means_truncated": len(task_means) > len(names),
-            })
+        names = dict(sorted(task_means.items())[:MAX_NAMES_PER_LINE])
+        return {
+            keys.PK: keys.cost_workflow_pk(str(run["workflow_id"])),
+            keys.SK: keys.cost_workflow_sk(str(run["day"]), run_id, run_uuid),
+            "entity": "COST_LINE", **{k: v for k, v in run.items() if v is not None},
+            "cost": dict(totals), "task_means": names, "task_means_truncated": len(task_means) > len(names),
+        }
 
     def record_dynamic_storage(self, run_id: str, run_uuid: str, average_gib: float | None,
                                prices: PriceList) -> dict[str, Any] | None:

@@ -300,14 +300,18 @@ class RunsMixin(RepositoryBase):
     def put_tasks(self, tasks: Iterable[TaskDetails], recorded_at: str,
                   annotations: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
         """`annotations`: extra attributes per task id (its cost), written in the same item."""
+        return self.put_items(self.task_items(tasks, recorded_at, annotations))
+
+    @staticmethod
+    def task_items(tasks: Iterable[TaskDetails], recorded_at: str,
+                   annotations: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
         extra = annotations or {}
-        items = [
+        return [
             {keys.PK: keys.run_pk(t.run_id), keys.SK: keys.run_sk(t.run_uuid, keys.task_sk(t.task_id)),
              "entity": "TASK", "recorded_at": recorded_at, **t.model_dump(exclude_none=True),
              **extra.get(t.task_id, {})}
             for t in tasks
         ]
-        return self.put_items(items)
 
     # ------------------------------------------------------------------ a run's sample
     def put_run_samples(self, members: Sequence[BatchMember]) -> list[dict[str, Any]]:
