@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from shared.clock import utc_now
 from shared.lineage import (
@@ -53,24 +53,77 @@ def waiting_expiry(now: datetime) -> int:
     return int((now + timedelta(days=WAITING_DAYS)).timestamp())
 
 
+class ProofSource(Protocol):
+    """Where a proof reads its records: the table (ProvenanceRepository), or `_ProofReads` over it."""
+
+    def rerun_records(self, run_id: str, run_uuid: str,
+                      attempt: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]: ...
+
+    def get_batch_link(self, batch_id: str) -> dict[str, Any] | None: ...
+
+    def run_summary(self, run_id: str, run_uuid: str) -> dict[str, Any] | None: ...
+
+
+class _ProofReads:
+    """The items one proof of a claim reads, fetched together: the parent's re-run records (unless the run is a
+    copy of it), the LINK of the run's batch (when it claims another root batch) and, when it claims a place in
+    the parent's chain, the parent's summary (read once the re-run is proven: nearly always, a forged claim
+    aside). One strongly consistent BatchGetItem instead of a request each; a single item, or anything further
+    (a LINK a step back), is read from the table as it is asked for."""
+
+    def __init__(self, repository: ProvenanceRepository, claim: RunClaim, child: ClaimedRerun | None) -> None:
+        self.repository = repository
+        wanted: list[tuple[str, str]] = []
+        if child is not None and not claim.copies_parent:
+            wanted += repository.rerun_record_keys(child.parent_run_id, child.parent_run_uuid, child.attempt)
+        if claim.under_batch and claim.batch_id:
+            wanted.append(repository.batch_link_key(claim.batch_id))
+        if child is not None and claim.in_chain:
+            wanted.append(self._summary_key(child.parent_run_id, child.parent_run_uuid))
+        self.prefetched = set(wanted) if len(wanted) > 1 else set()
+        self.found = repository.get_items(wanted) if self.prefetched else {}
+
+    @staticmethod
+    def _summary_key(run_id: str, run_uuid: str) -> tuple[str, str]:
+        key = ProvenanceRepository.run_summary_key(run_id, run_uuid)
+        return key[keys.PK], key[keys.SK]
+
+    def rerun_records(self, run_id: str, run_uuid: str,
+                      attempt: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        decision, claim = self.repository.rerun_record_keys(run_id, run_uuid, attempt)
+        if decision in self.prefetched:
+            return self.found.get(decision), self.found.get(claim)
+        return self.repository.rerun_records(run_id, run_uuid, attempt)
+
+    def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
+        key = self.repository.batch_link_key(batch_id)
+        return self.found.get(key) if key in self.prefetched else self.repository.get_batch_link(batch_id)
+
+    def run_summary(self, run_id: str, run_uuid: str) -> dict[str, Any] | None:
+        key = self._summary_key(run_id, run_uuid)
+        return self.found.get(key) if key in self.prefetched else self.repository.run_summary(run_id, run_uuid)
+
+
 def prove(repository: ProvenanceRepository, claim: RunClaim) -> Proof:
-    """What the table proves of `claim`: the parent's re-run records (one BatchGetItem, none for a copy), and the
-    LINK of its batch when it claims another root batch (one GetItem)."""
+    """What the table proves of `claim`: the parent's re-run records (none for a copy), the LINK of its batch when
+    it claims another root batch, and the parent's summary for a place in its chain (`_ProofReads`: one
+    BatchGetItem for all three)."""
     child = claim.rerun()
+    reads = _ProofReads(repository, claim, child)
     recorded: list[bool] = []  # the re-runner's own records prove it (read once, only when needed)
 
     def by_records() -> bool:
         if not recorded:
-            recorded.append(child is not None and proven(repository, child))
+            recorded.append(child is not None and proven(reads, child))
         return recorded[0]
 
     rerun = claim.copies_parent or by_records()
-    link = repository.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
+    link = reads.get_batch_link(claim.batch_id) if claim.under_batch and claim.batch_id else None
     link_root = str((link or {}).get("root_batch_id") or "") or None
     parent_root, continues = None, True
     needs_parent = claim.in_chain or (claim.under_batch and link_root != claim.root_batch_id)
     if rerun and child is not None and needs_parent:
-        parent = repository.run_summary(child.parent_run_id, child.parent_run_uuid)
+        parent = reads.run_summary(child.parent_run_id, child.parent_run_uuid)
         parent_root = _placed_root_batch(parent)
         continues = not claim.in_chain or _continues_chain(claim, parent, by_records)
     return Proof(rerun, continues and placement_proven(claim, rerun, link_root, parent_root))
@@ -158,7 +211,7 @@ def _supersede(repository: ProvenanceRepository, claim: RunClaim, proof: Proof, 
     return True
 
 
-def proven(repository: ProvenanceRepository, child: ClaimedRerun) -> bool:
+def proven(repository: ProofSource, child: ClaimedRerun) -> bool:
     """Whether `child` is proven its parent's re-run: at once when the service says it copied the parent; else
     the parent's re-run records (one BatchGetItem), plus a LINK read a step back only for a batch member those
     records do not name directly."""

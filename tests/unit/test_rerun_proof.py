@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.lineage import ClaimedRerun, StartedRerun, copies_parent, names_batch, names_run, started_rerun
+from shared.lineage import ClaimedRerun, RunClaim, StartedRerun, copies_parent, names_batch, names_run, started_rerun
 from shared.provenance import keys
 from shared.provenance.repository import ProvenanceRepository
-from shared.supersede import proven, settle, settle_waiting_batch
+from shared.supersede import Proof, prove, proven, settle, settle_waiting_batch
 
 
 def _child(**fields: Any) -> ClaimedRerun:
@@ -102,3 +102,19 @@ def test_a_forged_run_waits_for_ever_and_settles_nothing(repository: ProvenanceR
     assert _superseded_by(repository) is None and len(repository.unresolved_failures()) == 1
     # and its waiting marker, in the parent's partition, is no run of the parent's id
     assert list(repository.runs_with_id("P")) == ["up"]
+
+
+def test_proving_a_follow_up_member_reads_its_proofs_in_one_request(repository: ProvenanceRepository) -> None:
+    # Given the parent's decision names follow-up B2 of root batch B1, and B2's LINK says so
+    _decision(repository, decision="STARTED", new_batch_id="B2")
+    repository.put_batch_link("B2", "B1", "B1", 1, {"origin": "rerunner"})
+    claim = RunClaim(run_id="C", run_uuid="uc", batch_id="B2", root_run_id="P", root_run_uuid="up",
+                     parent_run_id="P", parent_run_uuid="up", attempt=1, root_batch_id="B1")
+    requests: list[str] = []
+    repository.client.meta.events.register("before-call.dynamodb", lambda model, **_: requests.append(model.name))
+    # When a member of B2 claiming to be P's re-run in B1 is proven
+    proof = prove(repository, claim)
+    # Then it is, from the parent's re-run records, B2's LINK and the parent's summary read in one BatchGetItem
+    # (not one request each)
+    assert proof == Proof(rerun=True, placed=True)
+    assert requests == ["BatchGetItem"]

@@ -48,7 +48,11 @@ class BatchesMixin(RepositoryBase):
                      _Update(set_if_absent=note, removes=["active_pk", "active_sk"]), returns="NONE")
 
     def get_batch_link(self, batch_id: str) -> dict[str, Any] | None:
-        return self.get_item(keys.batch_pk(batch_id), "LINK")
+        return self.get_item(*self.batch_link_key(batch_id))
+
+    @staticmethod
+    def batch_link_key(batch_id: str) -> tuple[str, str]:
+        return keys.batch_pk(batch_id), "LINK"
 
     def put_batch_link(self, batch_id: str, parent_batch_id: str, root_batch_id: str, attempt: int,
                        attributes: Mapping[str, Any] | None = None) -> int:

@@ -239,10 +239,15 @@ class RunsMixin(RepositoryBase):
                       attempt: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The re-runner's decision and claim on `attempt` of a failed run (id, uuid): one consistent
         BatchGetItem of both."""
-        decision = (keys.run_pk(run_id), keys.run_sk(run_uuid, keys.rerun_sk(attempt)))
-        claim = (decision[0], decision[1] + keys.RERUN_CLAIM)
+        decision, claim = self.rerun_record_keys(run_id, run_uuid, attempt)
         found = self.get_items([decision, claim])
         return found.get(decision), found.get(claim)
+
+    @staticmethod
+    def rerun_record_keys(run_id: str, run_uuid: str, attempt: int) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The keys of the re-runner's decision and claim on `attempt` of a failed run (id, uuid)."""
+        decision = (keys.run_pk(run_id), keys.run_sk(run_uuid, keys.rerun_sk(attempt)))
+        return decision, (decision[0], decision[1] + keys.RERUN_CLAIM)
 
     def admit_run(self, run_id: str, run_uuid: str, index_keys: Mapping[str, Any]) -> None:
         """A run's claimed place is proven (shared/supersede.py): indexed there, no longer an unproven claim."""
