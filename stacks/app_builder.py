@@ -45,12 +45,13 @@ def build_app(app: cdk.App) -> AutopilotStack:
     `app.synth()` and is written to `validation-report.json` in the cloud assembly. Findings are
     acknowledged per construct with `Validations.of(construct).acknowledge(...)` (see components/nag.py).
     """
-    config = AutopilotConfig.from_context(app.node.try_get_context)
+    context = app.node.get_all_context()  # one call into Node (jsii), not one per key
+    config = AutopilotConfig.from_context(context)
     stack = AutopilotStack(
         app,
         STACK_ID,
         config=config,
-        bundle_lambdas=_flag(app.node.try_get_context(BUNDLING_CONTEXT_KEY), default=True),
+        bundle_lambdas=_flag(context.get(BUNDLING_CONTEXT_KEY), default=True),
         description="Event-driven autopilot for AWS HealthOmics: launch, re-run, prune, record provenance",
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app))

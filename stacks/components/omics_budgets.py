@@ -74,21 +74,27 @@ def _omics_actions(document: Any) -> set[str]:
 def function_budgets(stack: cdk.Stack, quotas: Mapping[str, float]) -> dict[str, FunctionBudget]:
     """Budgets of every function of `stack` that may call a budgeted HealthOmics API, by logical id."""
     resolve = stack.resolve
-    functions = {stack.get_logical_id(n): n for n in stack.node.find_all() if isinstance(n, lambda_.CfnFunction)}
-    role_of = {logical_id: _refs(resolve(fn.role)) for logical_id, fn in functions.items()}
+    nodes = stack.node.find_all()
+    functions = {stack.get_logical_id(n): n for n in nodes if isinstance(n, lambda_.CfnFunction)}
+    # Each resolve() is a call into Node (jsii): the values of one kind are resolved together, in one mapping
+    # (an undefined value leaves its key out, as it would resolve alone to None).
+    roles = resolve({logical_id: fn.role for logical_id, fn in functions.items()})
+    role_of = {logical_id: _refs(roles.get(logical_id)) for logical_id in functions}
 
     actions_of_role: dict[str, set[str]] = {}
-    for node in stack.node.find_all():
-        if isinstance(node, iam.CfnPolicy):
-            for role in _refs(resolve(node.roles)):
-                actions_of_role.setdefault(role, set()).update(_omics_actions(resolve(node.policy_document)))
-        elif isinstance(node, iam.CfnRole):
-            for inline in resolve(node.policies) or []:
-                actions_of_role.setdefault(stack.get_logical_id(node), set()).update(
-                    _omics_actions(inline.get("PolicyDocument")))
+    policies = [node for node in nodes if isinstance(node, iam.CfnPolicy)]
+    attached = resolve([{"roles": node.roles, "document": node.policy_document} for node in policies])
+    for policy in attached:
+        for role in _refs(policy.get("roles")):
+            actions_of_role.setdefault(role, set()).update(_omics_actions(policy.get("document")))
+    inline_policies = resolve({stack.get_logical_id(node): node.policies
+                               for node in nodes if isinstance(node, iam.CfnRole)})
+    for role, inline_policies_of_role in inline_policies.items():
+        for inline in inline_policies_of_role or []:
+            actions_of_role.setdefault(role, set()).update(_omics_actions(inline.get("PolicyDocument")))
 
     invokers: dict[str, list[int | None]] = {logical_id: [] for logical_id in functions}
-    for node in stack.node.find_all():
+    for node in nodes:
         if isinstance(node, lambda_.CfnEventSourceMapping):
             scaling = resolve(node.scaling_config) or {}
             for target in _refs(resolve(node.function_name)) & invokers.keys():
@@ -122,20 +128,25 @@ def function_budgets(stack: cdk.Stack, quotas: Mapping[str, float]) -> dict[str,
 
 @jsii.implements(cdk.IAspect)
 class OmicsBudgets:
-    """Sets OMICS_RATE_LIMITS on every function of the stack it visits (add it to the stack)."""
+    """Sets OMICS_RATE_LIMITS on every function of `stack`, once, on its first visit: add it to a construct of
+    the stack with no children (an aspect visits every construct under the one it is added to)."""
 
-    def __init__(self, quotas: Mapping[str, float]) -> None:
+    def __init__(self, stack: cdk.Stack, quotas: Mapping[str, float]) -> None:
+        self._stack = stack
         self._quotas = dict(quotas)
+        self._applied = False
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, cdk.Stack):
+        if self._applied:
             return
-        budgets = function_budgets(node, self._quotas)
-        for fn in node.node.find_all():
+        self._applied = True
+        stack = self._stack
+        budgets = function_budgets(stack, self._quotas)
+        for fn in stack.node.find_all():
             if isinstance(fn, lambda_.Function):
                 cfn = fn.node.default_child
                 assert isinstance(cfn, lambda_.CfnFunction)
-                budget = budgets.get(node.get_logical_id(cfn))
+                budget = budgets.get(stack.get_logical_id(cfn))
                 # A function granted no budgeted API gets an empty budget: any such call it made would
                 # not be limited here, and IAM denies it anyway.
                 rates = dict(budget.rates) if budget else {}
