@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime
 import decimal
 import io
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
+from botocore import parsers as botocore_parsers
 from botocore import serialize as botocore_serialize
 from botocore import useragent as botocore_useragent
 from botocore.config import Config
@@ -361,3 +363,52 @@ def test_requests_carry_botocore_s_user_agent_and_body() -> None:
         fast = scenario()
     assert fast == plain and len(plain) == 3
     assert io.BytesIO(plain[2][1]).read().startswith(b"{")
+
+
+class _OwnParse(botocore_parsers.JSONParser):
+    """A JSON parser dispatching members its own way: botocore's walk."""
+
+    def _parse_shape(self, shape: Any, node: Any) -> Any:
+        if shape.type_name == "string":
+            return f"own {node}"
+        return super()._parse_shape(shape, node)
+
+
+ANSWERS: list[Any] = [
+    {"Name": "abc", "renamed": "r", "Renamed": "not read", "Count": 3, "Big": 2**40, "Ratio": 0.5, "Weight": 1.5,
+     "Flag": True, "Data": "eA==", "When": 1700000000, "Names": ["a", None], "Ints": [1], "Tags": {"k": "v"},
+     "Nested": {"Name": "x", "Nested": {"Name": "y", "Flag": False}, "Items": []}, "Choice": {"A": "a"},
+     "Doc": {"any": [1, None]}, "Items": [{"Id": "1", "At": "2026-01-02T03:04:05Z"}, {}], "Unknown": 1, "Kind": "NEW"},
+    {"Name": None, "Nested": None, "Choice": {"Z": 1}}, {"Choice": {"A": "a", "B": 1}}, {"Nested": "text"},
+    {"Items": ["text"]}, {},
+]
+
+
+def _parsed_answers() -> list[Any]:
+    """What botocore's JSON and REST-JSON parsers (and one of its own dispatch) make of answers holding members of
+    every kind, null ones, unknown ones, a tagged union's unknown member, and ill-formed ones."""
+    answers: list[Any] = []
+    for protocol in ("json", "rest-json"):
+        shape = _model(protocol).operation_model("Op").input_shape  # every kind of member, as an answer's
+        parsers = [botocore_parsers.create_parser(protocol)] + ([_OwnParse()] if protocol == "json" else [])
+        for parser in parsers:
+            for answer in ANSWERS:
+                try:
+                    answers.append(parser.parse({"status_code": 200, "headers": {},
+                                                 "body": json.dumps(answer).encode()}, shape))
+                except Exception as error:  # errors are part of the contract
+                    answers.append({"error": type(error).__name__, "message": str(error)})
+    return answers
+
+
+def test_json_answers_are_parsed_as_botocore_parses_them() -> None:
+    """Given answers holding members of every kind (renamed, numbers, floats, booleans, blobs, timestamps, lists with
+    nulls, maps, nested and recursive structures, a tagged union, a document, an enum value the model does not
+    list), null, unknown and ill-formed members, when botocore's JSON and REST-JSON parsers and one of its own
+    dispatch read them under `speedups()` and without, then every result and error is botocore's."""
+    plain = _parsed_answers()
+    with speedups():
+        fast = _parsed_answers()
+    assert fast == plain
+    assert plain[0]["Name"] == "abc" and plain[0]["Renamed"] == "r" and isinstance(plain[0]["When"], datetime.datetime)
+    assert any("error" in answer for answer in plain)
