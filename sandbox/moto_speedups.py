@@ -1640,16 +1640,46 @@ def _choices(pool: str, length: int) -> str:
     output of the generator, redrawn while out of range. `getrandbits(32 * n)` is n such outputs, the first in
     the lowest word, so the draws are made n at a time, n never more than the characters still missing (no output
     is drawn that moto would not draw). 185 draws a receipt handle, 52 a request id: moto's method layers around
-    each were half of a ReceiveMessage's time."""
+    each were half of a ReceiveMessage's time. For a pool of one-byte characters (every pool moto draws from)
+    the top bits are those of each output's top byte, which a table turns into the character, dropping a byte
+    out of range (`_byte_draws`), all in C."""
     getrandbits = mock_random.getrandbits
+    table = _byte_draws.get(pool)
+    if table is None:
+        table = _byte_draws[pool] = _byte_draw_table(pool)
+    if table is not _NO_TABLE:
+        characters, out_of_range = table
+        drawn = b""
+        while len(drawn) < length:
+            missing = length - len(drawn)
+            top_bytes = getrandbits(32 * missing).to_bytes(4 * missing, "little")[3::4]
+            drawn += top_bytes.translate(characters, out_of_range)
+        return drawn.decode("ascii")
     size = len(pool)
     shift = 32 - size.bit_length()
-    drawn: list[str] = []
-    while len(drawn) < length:
-        missing = length - len(drawn)
+    picked: list[str] = []
+    while len(picked) < length:
+        missing = length - len(picked)
         words = struct.unpack(f"<{missing}I", getrandbits(32 * missing).to_bytes(4 * missing, "little"))
-        drawn.extend(pool[index] for index in (word >> shift for word in words) if index < size)
-    return "".join(drawn)
+        picked.extend(pool[index] for index in (word >> shift for word in words) if index < size)
+    return "".join(picked)
+
+
+_NO_TABLE: Any = ()
+_byte_draws: dict[str, Any] = {}  # pool -> its `_byte_draw_table`
+
+
+def _byte_draw_table(pool: str) -> Any:
+    """For a pool of ASCII characters no larger than 255 (whose draws are an output's top bits: at most 8 of them,
+    all in its top byte): `bytes.translate`'s table from a top byte to the pool's character it draws, and the top
+    bytes whose draw is out of range (redrawn). `_NO_TABLE` for any other pool."""
+    size = len(pool)
+    if not (0 < size < 256 and pool.isascii()):
+        return _NO_TABLE
+    byte_shift = 8 - size.bit_length()
+    characters = bytes(ord(pool[top >> byte_shift]) if top >> byte_shift < size else 0 for top in range(256))
+    out_of_range = bytes(top for top in range(256) if top >> byte_shift >= size)
+    return characters, out_of_range
 
 
 # moto's own draws can be taken this way only while its random source is moto's Random, whose `_randbelow` is
