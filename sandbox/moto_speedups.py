@@ -1617,6 +1617,41 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
         dict.__setitem__(self.attrs, key, wrapped)
 
 
+# ------------------------------------------------------------------ DynamoDB values and tables
+_original_dynamo_type_init = DynamoType.__init__
+
+
+def _dynamo_type_init(self: DynamoType, type_as_dict: Any) -> None:
+    """moto's DynamoType (every attribute of every item written, read or compared, and each member of its lists and
+    maps): its type and value are read from a one-key dict by building two lists, and its list and map tests are
+    method calls. A DynamoType's or a one-key dict's type and value are read directly, a list's and a map's members
+    wrapped as moto wraps them; anything else (a dict of more keys, a subclass of dict) is moto's."""
+    kind = type(type_as_dict)
+    if kind is DynamoType:
+        value_type, value = type_as_dict.type, type_as_dict.value
+    elif kind is dict and len(type_as_dict) == 1:
+        ((value_type, value),) = type_as_dict.items()
+    else:
+        _original_dynamo_type_init(self, type_as_dict)
+        return
+    self.type = value_type
+    if value_type == "L":
+        value = [DynamoType(member) for member in value]
+    elif value_type == "M":
+        value = {name: DynamoType(member) for name, member in value.items()}
+    self.value = value
+
+
+def _table_attribute_keys(self: Table) -> list[str]:
+    """moto's list of a table's key attributes and every index's (read several times by each UpdateItem, GetItem and
+    write), in moto's order, without its copy-module dispatch, its helper per index and the list of all indexes."""
+    names = list(self.table_key_attrs)
+    for indexes in (self.indexes, self.global_indexes):
+        for index in indexes:
+            names += [attribute["AttributeName"] for attribute in index.schema]
+    return names
+
+
 # ------------------------------------------------------------------ every request
 _original_method_names_from_class = moto_core_utils.method_names_from_class
 # class -> its action method names, while `speedups()` is active (a stack: blocks may nest)
@@ -3228,6 +3263,8 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(DynamoType, "__deepcopy__", _dynamo_type_deepcopy))
         stack.enter_context(mock.patch.object(LimitedSizeDict, "__setitem__", _limited_size_setitem))
         stack.enter_context(mock.patch.object(Item, "__init__", _item_init))
+        stack.enter_context(mock.patch.object(DynamoType, "__init__", _dynamo_type_init))
+        stack.enter_context(mock.patch.object(Table, "attribute_keys", property(_table_attribute_keys)))
         stack.enter_context(mock.patch.object(Message, "mark_received", _mark_received))
         if _CHOICES_ARE_MOTO_S:
             stack.enter_context(mock.patch("moto.sqs.models.generate_receipt_handle", _generate_receipt_handle))

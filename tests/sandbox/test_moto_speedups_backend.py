@@ -9,10 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_api._internal import mock_random
 
 from sandbox import moto_speedups
-from tests.sandbox.test_moto_speedups import REGION, _call, plain_and_fast
+from sandbox.moto_speedups import speedups
+from tests.sandbox.test_moto_speedups import ACCOUNT, REGION, _call, plain_and_fast
 
 # moto's pools (request ids, receipt handles), and others: one character, a power of two, every printable
 # character (100: 7 bits), a pool with a non-ASCII character (drawn the generic way)
@@ -61,4 +64,135 @@ def test_request_ids_and_receipt_handles_drawn_through_requests_are_moto_s() -> 
         plain, fast = plain_and_fast(_drawn_ids_scenario)
     finally:
         mock_random.seed(None)
+    assert fast == plain
+
+
+# ------------------------------------------------------------------ DynamoDB values
+def _state(value: Any) -> Any:
+    """A DynamoType's whole state (its attributes in order, members recursively), to compare two wrappings."""
+    if isinstance(value, DynamoType):
+        return (type(value), [(name, _state(member)) for name, member in vars(value).items()])
+    if isinstance(value, dict):
+        return (type(value), [(name, _state(member)) for name, member in value.items()])
+    if isinstance(value, list):
+        return (type(value), [_state(member) for member in value])
+    return (type(value), value)
+
+
+class _OtherDict(dict):  # type: ignore[type-arg]
+    pass
+
+
+ATTRIBUTE_VALUES: list[Any] = [
+    {"S": "text"}, {"N": "12.5"}, {"B": b"\x00\x01"}, {"BOOL": False}, {"NULL": True}, {"SS": ["a", "b"]},
+    {"NS": ["1", "2"]}, {"BS": [b"x"]}, {"L": []}, {"M": {}},
+    {"L": [{"S": "a"}, {"M": {"k": {"L": [{"N": "1"}, {"NULL": True}]}}}]},
+    {"M": {"a": {"S": "x"}, "": {"N": "1"}, "m": {"M": {"deep": {"SS": ["z"]}}}}},
+    {"S": "first", "N": "second"},  # more than one key: moto takes the first
+    _OtherDict({"M": {"a": {"S": "x"}}}), {"X": "unknown type"}, {"L": ({"S": "a tuple"},)},
+]
+
+
+@pytest.mark.parametrize("value", ATTRIBUTE_VALUES, ids=repr)
+def test_a_dynamo_type_wraps_what_moto_s_wraps(value: Any) -> None:
+    """Given an AttributeValue (every type, nested lists and maps, more than one key, a dict subclass, an unknown
+    type) or a DynamoType of it, when wrapped with and without `speedups()`, then the two have the same state
+    (attributes in order, members recursively), and both refuse the same input the same way."""
+    plain = DynamoType(value)
+    with speedups():
+        fast = DynamoType(value)
+        fast_of_type = DynamoType(plain)
+    assert _state(fast) == _state(plain)
+    assert _state(fast_of_type) == _state(DynamoType(plain))
+    refused_inputs: list[Any] = [{}, [], "S"]
+    for refused in refused_inputs:
+        with pytest.raises(Exception) as plain_error:
+            DynamoType(refused)
+        with speedups(), pytest.raises(Exception) as fast_error:
+            DynamoType(refused)
+        assert (type(fast_error.value), str(fast_error.value)) == (type(plain_error.value), str(plain_error.value))
+
+
+# ------------------------------------------------------------------ DynamoDB tables' key attributes
+def _key_attributes_scenario() -> list[Any]:
+    """Tables without indexes, with local and global ones, and global ones added and removed; each table's key
+    attributes as moto's property lists them, and the requests that read them (writes, updates, reads of keys
+    that are and are not key attributes)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    backend = dynamodb_backends[ACCOUNT][REGION]
+    out: list[Any] = []
+
+    def keys(table: str) -> None:
+        out.append((table, backend.get_table(table).attribute_keys))
+
+    string_attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "g", "h", "l")]
+    dynamodb.create_table(TableName="plain", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=string_attributes[:1], BillingMode="PAY_PER_REQUEST")
+    keys("plain")
+    dynamodb.create_table(
+        TableName="indexed", AttributeDefinitions=[a for a in string_attributes if a["AttributeName"] != "h"],
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        LocalSecondaryIndexes=[{"IndexName": "local", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}]}],
+        GlobalSecondaryIndexes=[{"IndexName": "global", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+            {"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]}])
+    keys("indexed")
+    dynamodb.update_table(TableName="indexed", AttributeDefinitions=string_attributes, GlobalSecondaryIndexUpdates=[
+        {"Create": {"IndexName": "added", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    "KeySchema": [{"AttributeName": "h", "KeyType": "HASH"}]}}])
+    keys("indexed")
+    for item in ({"pk": {"S": "p"}, "sk": {"S": "s"}, "g": {"S": "g"}, "other": {"S": "o"}},
+                 {"pk": {"S": "p"}, "sk": {"S": "t"}, "h": {"S": ""}},  # an empty index key: refused
+                 {"pk": {"S": "p"}, "sk": {"S": "u"}, "l": {"N": "1"}}):  # an index key of another type: refused
+        out.append(_call(lambda item=item: dynamodb.put_item(TableName="indexed", Item=item)))
+    for key in ({"pk": {"S": "p"}, "sk": {"S": "s"}}, {"pk": {"S": "p"}, "other": {"S": "o"}}):
+        out.append(_call(lambda key=key: dynamodb.get_item(TableName="indexed", Key=key)))
+        out.append(_call(lambda key=key: dynamodb.update_item(
+            TableName="indexed", Key=key, UpdateExpression="SET #a = :v", ExpressionAttributeNames={"#a": "other"},
+            ExpressionAttributeValues={":v": {"S": "n"}}, ReturnValues="ALL_NEW")))
+        out.append(_call(lambda key=key: dynamodb.update_item(  # an index key set empty: refused
+            TableName="indexed", Key=key, UpdateExpression="SET g = :v", ExpressionAttributeValues={":v": {"S": ""}})))
+    dynamodb.update_table(TableName="indexed", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "global"}}])
+    keys("indexed")
+    return out
+
+
+def test_a_table_s_key_attributes_are_moto_s() -> None:
+    """Given tables without indexes, with local and global ones, and a global one added then removed, when their
+    key attributes are listed and items written, updated and read (empty and mistyped index keys, keys that are
+    not the table's), then every list, answer and error equals plain moto's."""
+    plain, fast = plain_and_fast(_key_attributes_scenario)
+    assert fast == plain
+
+
+def _nested_values_scenario() -> list[Any]:
+    """Items of nested lists and maps written, updated in place and read back."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(TableName="nested", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    out: list[Any] = []
+    item = {"pk": {"S": "a"}, "m": {"M": {"l": {"L": [{"N": "1"}, {"M": {"x": {"S": "y"}}}]}, "s": {"SS": ["q"]}}},
+            "b": {"B": b"\x01"}, "n": {"NULL": True}}
+    out.append(_call(lambda: dynamodb.put_item(TableName="nested", Item=item, ReturnValues="ALL_OLD")))
+    out.append(_call(lambda: dynamodb.update_item(
+        TableName="nested", Key={"pk": {"S": "a"}}, ReturnValues="ALL_NEW",
+        UpdateExpression="SET m.l[1].x = :v, m.l = list_append(m.l, :more) ADD m.s :s REMOVE n",
+        ExpressionAttributeValues={":v": {"M": {"z": {"L": []}}}, ":more": {"L": [{"BOOL": True}]},
+                                   ":s": {"SS": ["r"]}})))
+    out.append(_call(lambda: dynamodb.update_item(  # a path into a scalar: refused
+        TableName="nested", Key={"pk": {"S": "a"}}, UpdateExpression="SET b.c = :v",
+        ExpressionAttributeValues={":v": {"S": "x"}})))
+    out.append(_call(lambda: dynamodb.get_item(TableName="nested", Key={"pk": {"S": "a"}})))
+    out.append(_call(lambda: dynamodb.scan(TableName="nested", FilterExpression="m.l[0] = :one",
+                                           ExpressionAttributeValues={":one": {"N": "1"}})))
+    return out
+
+
+def test_nested_values_written_updated_and_read_answer_as_moto_does() -> None:
+    """Given an item of nested maps, lists, sets, binary and null, when it is written, updated in place (a list
+    member's map replaced, a list appended to, a set added to, an attribute removed, a path into a scalar
+    refused), read and scanned with a filter on a list member, then every answer and error equals plain moto's."""
+    plain, fast = plain_and_fast(_nested_values_scenario)
     assert fast == plain
