@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import string
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
+from moto.core import responses as moto_core_responses
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_api._internal import mock_random
@@ -196,3 +198,82 @@ def test_nested_values_written_updated_and_read_answer_as_moto_does() -> None:
     refused), read and scanned with a filter on a list member, then every answer and error equals plain moto's."""
     plain, fast = plain_and_fast(_nested_values_scenario)
     assert fast == plain
+
+
+# ------------------------------------------------------------------ every request: the parser's request parts
+def _without_times(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _without_times(member) for name, member in value.items() if not name.endswith("At")}
+    if isinstance(value, list):
+        return [_without_times(member) for member in value]
+    return value
+
+
+def _parsed_parameters_scenario() -> list[Any]:
+    """Requests of each protocol moto parses (query: SNS; JSON: DynamoDB, SQS; REST-JSON and REST-XML with a path,
+    query string arguments and a body: EMR Serverless, CloudFront), refused ones included, with the parameters
+    moto's parser made of each (recorded after each request's setup) and the answers."""
+    parsed: list[Any] = []
+    original_setup = moto_core_responses.BaseResponse.setup_class
+
+    def recording_setup(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            original_setup(self, *args, **kwargs)
+        finally:
+            parsed.append((type(self).__name__, getattr(self, "params", None)))
+
+    out: list[Any] = []
+    mock_random.seed(5)  # the applications' ids
+    with mock.patch.object(moto_core_responses.BaseResponse, "setup_class", recording_setup):
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="parsed", Attributes={"DisplayName": "d"}, Tags=[{"Key": "k", "Value": "v"}])
+        out.append(_call(lambda: sns.publish(TopicArn=topic["TopicArn"], Message="m", MessageAttributes={
+            "a": {"DataType": "String", "StringValue": "x"}})))
+        out.append(_call(lambda: sns.publish(TopicArn=topic["TopicArn"] + "-missing", Message="m")))
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="parsed")["QueueUrl"]
+        out.append(_call(lambda: sqs.send_message(QueueUrl=url, MessageBody="b", DelaySeconds=0)))
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        out.append(_call(lambda: dynamodb.get_item(TableName="missing", Key={"pk": {"S": "p"}})))
+        emr = boto3.client("emr-serverless", region_name=REGION)
+        for name in ("one", "two"):
+            out.append(_call(lambda name=name: emr.create_application(
+                name=name, releaseLabel="emr-6.6.0", type="SPARK", clientToken=f"token-{name}")))
+        out.append(_call(lambda: emr.list_applications(states=["CREATED", "STARTED"], maxResults=5)))
+        out.append(_call(lambda: emr.get_application(applicationId="missing")))
+        cloudfront = boto3.client("cloudfront", region_name=REGION)
+        out.append(_call(lambda: cloudfront.list_distributions(MaxItems="5", Marker="m")))
+        out.append(_call(lambda: cloudfront.get_distribution(Id="missing")))
+    return [_without_times(out), parsed]
+
+
+def test_the_parameters_moto_s_parser_makes_of_each_request_are_moto_s() -> None:
+    """Given requests of every protocol moto parses (query, JSON, REST-JSON with query string arguments), refused
+    ones included, when each is set up and answered, then the parameters moto's parser made of each request, and
+    every answer and error, equal plain moto's."""
+    try:
+        plain, fast = plain_and_fast(_parsed_parameters_scenario)
+    finally:
+        mock_random.seed(None)
+    assert fast == plain
+    assert any(params for _, params in plain[1]) and len(plain[1]) >= 10
+
+
+def test_request_parts_read_the_request_s_values_only_when_asked_for_them() -> None:
+    """Given the parts handed to the parser, when `values` is read, then it is the request's (werkzeug's cached
+    `values`), kept; any other missing part is a KeyError, as in moto's dict."""
+
+    class _Request:
+        reads = 0
+
+        @property
+        def values(self) -> str:
+            self.reads += 1
+            return "the values"
+
+    request = _Request()
+    parts = moto_speedups._RequestParts(request, {"method": "GET"})
+    assert request.reads == 0
+    assert (parts["method"], parts["values"], parts["values"], request.reads) == ("GET", "the values", "the values", 1)
+    with pytest.raises(KeyError):
+        parts["body"]
