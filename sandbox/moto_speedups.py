@@ -219,10 +219,8 @@ import copy
 import datetime
 import functools
 import inspect
-import itertools
 import json
 import math
-import operator
 import os
 import random
 import re
@@ -274,7 +272,7 @@ from moto.core import custom_responses_mock as moto_responses_mock
 from moto.core import models as moto_core_models
 from moto.core import responses as moto_core_responses
 from moto.core import utils as moto_core_utils
-from moto.core.base_backend import BackendDict, BaseBackend
+from moto.core.base_backend import AccountSpecificBackend, BackendDict, BaseBackend
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
 from moto.core.exceptions import JsonRESTError, ServiceNotWhitelisted, _RESTError
@@ -2873,11 +2871,32 @@ def _create_account_specific_backend(self: BackendDict, account_id: str) -> None
     """moto's check, at every backend lookup (several per request), that the account's backend exists and the
     service's BackendDict is listed among those in use: it lists the dict's keys and compares the BackendDict
     with each one listed before it (a Python `__eq__` each). When the account is there and the dict is listed
-    itself, moto changes nothing; anything else is moto's (under its lock)."""
-    if (type(account_id) is str and dict.__contains__(self, account_id)
-            and any(map(operator.is_, BackendDict._instances, itertools.repeat(self)))):  # type: ignore[misc]
-        return
+    itself, moto changes nothing; anything else is moto's (under its lock). Where the dict was last found in the
+    list is kept with it, and looked at first (the list only grows until moto's reset clears it)."""
+    if type(account_id) is str and dict.__contains__(self, account_id):
+        listed = BackendDict._instances  # type: ignore[misc]
+        position = self.__dict__.get("_speedups_listed_at", -1)
+        if 0 <= position < len(listed) and listed[position] is self:
+            return
+        position = next((i for i, each in enumerate(listed) if each is self), -1)
+        if position >= 0:
+            self.__dict__["_speedups_listed_at"] = position
+            return
     _original_create_account_specific_backend(self, account_id)
+
+
+_original_account_backend_getitem = AccountSpecificBackend.__getitem__
+
+
+def _account_backend_getitem(self: AccountSpecificBackend, region_name: str) -> Any:
+    """moto's lookup of a region's backend (several per request: IAM's account search alone tries each partition)
+    tests the name against the dict's keys view before reading it; a backend already there is read directly.
+    Anything else ("global", a backend to create) is moto's."""
+    if type(region_name) is str and region_name != "global":
+        backend = dict.get(self, region_name, _MISSING)
+        if backend is not _MISSING:
+            return backend
+    return _original_account_backend_getitem(self, region_name)
 
 
 # (scheme, Host header, server, root path) -> werkzeug's host and root URL for a request with them (the root URL
@@ -3042,7 +3061,7 @@ def _parse_parameters(self: Any, request: Any) -> None:
         "body": request.data,
         "url_path": request.path,
         "url_params": self.uri_match,
-    }))
+    }))  # type: ignore[arg-type]  # moto's RequestDict, as a dict that reads `values` when asked
     self.params = parsed
 
 
@@ -3370,6 +3389,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(moto_core_responses, "http_date", _http_date))
         stack.enter_context(mock.patch.object(BackendDict, "_create_account_specific_backend",
                                               _create_account_specific_backend))
+        stack.enter_context(mock.patch.object(AccountSpecificBackend, "__getitem__", _account_backend_getitem))
         stack.enter_context(mock.patch.object(MotoRequest, "from_primitives",
                                               classmethod(_from_primitives_with_root_url)))
         # every request, server side: headers, body, action name, raw path, DynamoDB item lists

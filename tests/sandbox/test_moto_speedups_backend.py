@@ -11,9 +11,11 @@ from unittest import mock
 import boto3
 import pytest
 from moto.core import responses as moto_core_responses
+from moto.core.base_backend import BackendDict
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_api._internal import mock_random
+from moto.s3.models import s3_backends
 
 from sandbox import moto_speedups
 from sandbox.moto_speedups import speedups
@@ -277,3 +279,61 @@ def test_request_parts_read_the_request_s_values_only_when_asked_for_them() -> N
     assert (parts["method"], parts["values"], parts["values"], request.reads) == ("GET", "the values", "the values", 1)
     with pytest.raises(KeyError):
         parts["body"]
+
+
+# ------------------------------------------------------------------ every request: backend lookups
+def _backend_lookups_scenario() -> list[Any]:
+    """Backends looked up through requests (the default account, an account found by an IAM access key, S3's
+    partition-wide backend) and directly (a region's, "global", an unknown region), with the services listed in
+    use after each step and after moto's reset."""
+    out: list[Any] = []
+    mock_random.seed(3)  # the user's id
+
+    def listed() -> None:
+        out.append([backends.service_name for backends in BackendDict._instances])
+
+    listed()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    out.append(_call(lambda: dynamodb.list_tables()))
+    listed()
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="u")
+    key = iam.create_access_key(UserName="u")["AccessKey"]
+    listed()
+    as_user = boto3.client("sts", region_name=REGION, aws_access_key_id=key["AccessKeyId"],
+                           aws_secret_access_key=key["SecretAccessKey"])
+    out.append(_call(lambda: as_user.get_caller_identity()))
+    s3 = boto3.client("s3", region_name=REGION)
+    out.append(_call(lambda: s3.create_bucket(Bucket="lookups")))
+    out.append(_call(lambda: s3.list_buckets()["Buckets"][0]["Name"]))
+    listed()
+    last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    out.append({name: value for name, value in last_used.items() if name != "LastUsedDate"})
+    account = s3_backends[ACCOUNT]
+    out.append((account["global"] is account["aws"], dynamodb_backends[ACCOUNT][REGION] is dynamodb_backends[ACCOUNT][
+        REGION], sorted(account)))
+    try:
+        out.append(type(dynamodb_backends[ACCOUNT]["nowhere-1"]).__name__)
+    except Exception as error:  # the refusal is part of the contract
+        out.append((type(error).__name__, str(error)))
+    BackendDict._instances.remove(dynamodb_backends)  # listed no more, its account still there
+    listed()
+    out.append(_call(lambda: dynamodb.list_tables()))  # listed again by the lookup
+    listed()
+    BackendDict.reset()
+    listed()
+    out.append(_call(lambda: dynamodb.list_tables()))
+    listed()
+    out.append(sorted(dynamodb_backends[ACCOUNT]))
+    return out
+
+
+def test_backends_looked_up_through_requests_and_directly_are_moto_s() -> None:
+    """Given requests to several services (one as an IAM user, found by its access key) and direct lookups of a
+    region's backend, of "global" and of an unknown region, before and after moto's reset, when each is answered,
+    then every answer, every lookup, the access key's last use and the services listed in use equal plain moto's."""
+    try:
+        plain, fast = plain_and_fast(_backend_lookups_scenario)
+    finally:
+        mock_random.seed(None)
+    assert fast == plain
