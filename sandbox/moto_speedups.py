@@ -208,6 +208,15 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   - requests: moto's JSON parser looks every member of an input structure up and parses each one present through
     a handler looked up by name (a failing lookup for a string); the members' JSON names are listed once per shape
     and a value moto keeps as it is is kept directly (UpdateItem + BatchWriteItem: 449 -> 330 us a pair).
+- Server side, moto's backends and request setup (tests/sandbox/test_moto_speedups_backend.py):
+  - random draws (request ids, receipt handles; see above): each generator output's top byte becomes its character
+    through a `bytes.translate` table per pool, out-of-range bytes deleted and redrawn, in C;
+  - DynamoType: built from a one-key dict or a DynamoType without moto's two lists and method calls;
+  - a table's key attributes (read several times by every UpdateItem, GetItem and write): listed directly;
+  - the parser's request parts: werkzeug's `values` (query arguments and form) taken only when a parser reads them
+    (the JSON parsers never do);
+  - backend lookups: where a BackendDict was last found in moto's list of those in use is looked at first, and a
+    region's backend already there is read directly.
 
 tests/sandbox/test_moto_speedups.py runs the same calls with and without the fast paths and compares
 the answers and the errors, so the sandbox keeps moto's behaviour when moto changes.
@@ -1774,8 +1783,16 @@ _original_utcnow = moto_core_utils.utcnow
 def _utcnow() -> datetime.datetime:
     """moto's `utcnow` (the time now in UTC, naive), less the import of `datetime.UTC` moto makes at every call
     (half its time; every request's Date header and every SQS or IAM time stamp asks it). `datetime.datetime` is
-    looked up at each call, as moto does, so a test that replaces it is followed."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    looked up at each call, as moto does, so a test that replaces it is followed. The real class's aware time is
+    made naive by combining its date and its time (which drop the zone): ~4x faster than `replace`'s keywords; any
+    other class's is moto's `replace`."""
+    now = datetime.datetime.now(datetime.UTC)
+    if type(now) is _REAL_DATETIME:
+        return _REAL_DATETIME.combine(now.date(), now.time())
+    return now.replace(tzinfo=None)
+
+
+_REAL_DATETIME = datetime.datetime
 
 
 _CLOCK: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {

@@ -4,6 +4,7 @@ same inputs, and through whole requests under plain moto and `speedups()`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 from typing import Any
 from unittest import mock
@@ -11,6 +12,7 @@ from unittest import mock
 import boto3
 import pytest
 from moto.core import responses as moto_core_responses
+from moto.core import utils as moto_utils
 from moto.core.base_backend import BackendDict
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -337,3 +339,31 @@ def test_backends_looked_up_through_requests_and_directly_are_moto_s() -> None:
     finally:
         mock_random.seed(None)
     assert fast == plain
+
+
+# ------------------------------------------------------------------ moto's clock
+def test_the_fast_utcnow_reads_moto_s_time_as_moto_makes_it_naive() -> None:
+    """Given the real clock, when moto's `utcnow` and the fast one are read in turn, then the fast one's answer is a
+    naive `datetime.datetime` between moto's before and after it; and given `datetime.datetime` replaced by a class
+    whose `now` answers fixed aware times (also of its own class, with a fold), then both answer the same naive
+    time, of the same class and fold."""
+    for _ in range(200):
+        before = moto_utils.utcnow()
+        fast = moto_speedups._utcnow()
+        after = moto_utils.utcnow()
+        assert type(fast) is dt.datetime and fast.tzinfo is None and before <= fast <= after
+
+    class FrozenDatetime(dt.datetime):
+        answer: Any = None
+
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return cls.answer
+
+    for answer in (dt.datetime(2026, 12, 4, 10, 11, 12, 131415, tzinfo=dt.UTC),
+                   FrozenDatetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+                   dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC, fold=1)):
+        FrozenDatetime.answer = answer
+        with mock.patch.object(dt, "datetime", FrozenDatetime):
+            plain, fast = moto_utils.utcnow(), moto_speedups._utcnow()
+        assert (fast, type(fast), fast.tzinfo, fast.fold) == (plain, type(plain), plain.tzinfo, plain.fold)
