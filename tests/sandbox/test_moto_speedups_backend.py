@@ -33,15 +33,17 @@ POOLS = [string.ascii_letters + string.digits, string.ascii_lowercase, "x", "ab"
 def test_choices_draw_what_moto_s_choice_draws_and_leave_the_source_as_moto_leaves_it(pool: str) -> None:
     """Given moto's random source seeded, when `length` characters are drawn from a pool, then they are those of
     `length` of moto's `choice(pool)` draws, and the source is left in the state those draws leave it."""
-    for seed in range(40):
-        for length in (0, 1, 7, 52, 185):
-            mock_random.seed(seed)
-            moto_s = "".join(mock_random.choice(pool) for _ in range(length))
-            state_after = mock_random.getstate()
-            mock_random.seed(seed)
-            assert moto_speedups._choices(pool, length) == moto_s
-            assert mock_random.getstate() == state_after
-    mock_random.seed(None)  # leave moto's random source unseeded for the tests after this one
+    try:
+        for seed in range(40):
+            for length in (0, 1, 7, 52, 185):
+                mock_random.seed(seed)
+                moto_s = "".join(mock_random.choice(pool) for _ in range(length))
+                state_after = mock_random.getstate()
+                mock_random.seed(seed)
+                assert moto_speedups._choices(pool, length) == moto_s
+                assert mock_random.getstate() == state_after
+    finally:
+        mock_random.seed(None)  # leave moto's random source unseeded for the tests after this one
 
 
 def _drawn_ids_scenario() -> list[Any]:
