@@ -1916,6 +1916,29 @@ def _endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: 
     return entry[2]
 
 
+_original_create_methods = ClientCreator._create_methods
+# per speedups() block: (id of a loaded service description, id of the creator's event emitter) -> (the description,
+# the emitter, the methods botocore made for them); the entry keeps both alive, so their ids name them while it is kept
+_client_methods: list[dict[tuple[int, int], tuple[Any, Any, dict[str, Any]]]] = []
+
+
+def _create_methods(self: ClientCreator, service_model: ServiceModel) -> dict[str, Any]:
+    """botocore makes every client's class anew, with a new method per operation of its service (a closure and its
+    lazy docstring, ~90 % of the class's cost); the methods depend only on the service's description (the loader's
+    dict, which the model reads) and the emitter the docstrings read, and nothing changes them, so one set is made
+    per block for each, and every class gets a fresh dict of them (the `creating-client-class` handlers still see,
+    and may change, a dict of their own)."""
+    if not _client_methods:
+        return _original_create_methods(self, service_model)  # type: ignore[no-any-return]
+    made = _client_methods[-1]
+    description = service_model._service_description
+    key = (id(description), id(self._event_emitter))
+    entry = made.get(key)
+    if entry is None:
+        entry = made[key] = (description, self._event_emitter, _original_create_methods(self, service_model))
+    return dict(entry[2])
+
+
 # ------------------------------------------------------------------ client side: event name aliases
 _original_aliaser_init = EventAliaser.__init__
 _aliased_names: dict[str, str] = {}  # event name -> its name under botocore's own EVENT_ALIASES
@@ -3288,6 +3311,10 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _walk_json_input))
         _input_plans.append({})
         stack.callback(_input_plans.pop)
+        # creating a client: the API methods of its class
+        stack.enter_context(mock.patch.object(ClientCreator, "_create_methods", _create_methods))
+        _client_methods.append({})
+        stack.callback(_client_methods.pop)
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -190,3 +190,46 @@ def test_clients_of_one_loaded_description_share_its_model_and_another_loader_s_
     assert own._ruleset_resolver._provider is not one._ruleset_resolver._provider
     assert [url.rsplit("/", 1)[-1] for url in queues] == ["own"]
     assert moto_speedups._service_models["sqs"] is own.meta.service_model  # the latest description's is kept
+
+
+def _class_made() -> list[dict[str, Any]]:
+    """Three SQS clients of one session, a `creating-client-class` handler (adding a method and replacing one)
+    registered for the second only: each client's class, methods, answers and docstrings."""
+
+    class Extra:
+        def extra(self) -> str:
+            return "extra"
+
+    def add_and_replace(class_attributes: dict[str, Any], base_classes: list[type], **__: Any) -> None:
+        class_attributes["list_queues"] = lambda self, **kwargs: "replaced"
+        base_classes.insert(0, Extra)
+
+    session = boto3.Session()
+    clients = [session.client("sqs", region_name=REGION)]
+    session.events.register("creating-client-class.sqs", add_and_replace)
+    clients.append(session.client("sqs", region_name=REGION))
+    session.events.unregister("creating-client-class.sqs", add_and_replace)
+    clients.append(session.client("sqs", region_name=REGION))
+    clients[0].create_queue(QueueName="made")
+    return [{"class": type(client).__name__, "bases": [base.__name__ for base in type(client).__mro__],
+             "methods": sorted(n for n in dir(client) if not n.startswith("_")), "listed": client.list_queues(),
+             "own class": all(type(client) is not type(other) for other in clients if other is not client),
+             "doc": str(type(client).send_message.__doc__), "name": type(client).send_message.__name__}
+            for client in clients]
+
+
+def test_client_classes_made_under_speedups_are_botocore_s() -> None:
+    """Given three SQS clients of one session, the second made while a `creating-client-class` handler adds a base
+    and replaces a method, when they are created under plain moto and under `speedups()` (one set of API methods
+    per service model and emitter), then each has a class of its own with botocore's bases, methods, docstrings and
+    answers: the handler's changes reach the second client only."""
+    with mock_aws():
+        plain = _class_made()
+    with mock_aws(), speedups():
+        fast = _class_made()
+    for described in (plain, fast):
+        for one in described:
+            one["listed"] = one["listed"] if isinstance(one["listed"], str) else sorted(one["listed"]["QueueUrls"])
+    assert fast == plain
+    assert plain[1]["listed"] == "replaced" and plain[2]["listed"] == plain[0]["listed"] != "replaced"
+    assert "extra" in plain[1]["methods"] and "extra" not in plain[2]["methods"]
