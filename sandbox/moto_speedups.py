@@ -242,6 +242,7 @@ from email._policybase import compat32 as email_compat32
 from io import BytesIO
 from typing import Any, NamedTuple, TypeVar
 from unittest import mock
+from urllib import request as urllib_request
 from urllib.parse import urlparse
 
 import jmespath
@@ -1939,6 +1940,26 @@ def _create_methods(self: ClientCreator, service_model: ServiceModel) -> dict[st
     return dict(entry[2])
 
 
+_original_get_environ_proxies = botocore_utils.get_environ_proxies
+# (endpoint URL, the environment's *_proxy variables, whether it has REQUEST_METHOD) -> the proxies botocore found
+_environ_proxies: dict[tuple[str, tuple[tuple[bytes, bytes], ...], bool], dict[str, str]] = {}
+
+
+def _get_environ_proxies(url: Any) -> dict[str, str]:
+    """botocore's proxies for a new client's endpoint: urllib reads (and decodes) every environment variable three
+    times to find the `*_proxy` ones (the bypass check, then the proxies); on a platform whose proxies come from
+    the environment alone, the answer depends only on the URL and those variables (and on REQUEST_METHOD being set,
+    which drops an http proxy), so it is remembered for them, read from the environment's raw entries each time."""
+    raw = getattr(os.environ, "_data", None)
+    if (type(url) is not str or type(raw) is not dict
+            or botocore_utils.getproxies is not urllib_request.getproxies_environment
+            or botocore_utils.proxy_bypass is not urllib_request.proxy_bypass_environment):
+        return _original_get_environ_proxies(url)  # type: ignore[no-any-return]
+    variables = tuple((name, value) for name, value in raw.items() if name[-6:].lower() == b"_proxy")
+    key = (url, variables, b"REQUEST_METHOD" in raw)
+    return dict(_remembered(_environ_proxies, key, lambda: _original_get_environ_proxies(url), limit=256))
+
+
 # ------------------------------------------------------------------ client side: event name aliases
 _original_aliaser_init = EventAliaser.__init__
 _aliased_names: dict[str, str] = {}  # event name -> its name under botocore's own EVENT_ALIASES
@@ -3315,6 +3336,7 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(ClientCreator, "_create_methods", _create_methods))
         _client_methods.append({})
         stack.callback(_client_methods.pop)
+        stack.enter_context(mock.patch.object(botocore_endpoint, "get_environ_proxies", _get_environ_proxies))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -233,3 +233,41 @@ def test_client_classes_made_under_speedups_are_botocore_s() -> None:
     assert fast == plain
     assert plain[1]["listed"] == "replaced" and plain[2]["listed"] == plain[0]["listed"] != "replaced"
     assert "extra" in plain[1]["methods"] and "extra" not in plain[2]["methods"]
+
+
+_PROXY_SETTINGS: list[dict[str, str]] = [
+    {}, {"HTTPS_PROXY": "http://proxy.example:3128"}, {"https_proxy": "http://lower.example:3128"},
+    {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "amazonaws.com"},
+    {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "example.org"},
+    {"HTTP_PROXY": "http://plain.example:80", "REQUEST_METHOD": "GET"},
+    {"HTTP_PROXY": "http://plain.example:80"}, {"HTTPS_PROXY": ""}, {}]
+
+
+def _proxies_of_clients(monkeypatch: Any) -> list[Any]:
+    """The proxies of SQS and S3 clients created under each of the settings in turn (the environment changed between
+    clients, back to none at the end), and those of a client whose own endpoint URL is a bypassed host."""
+    proxies = []
+    for settings in _PROXY_SETTINGS:
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "NO_PROXY", "REQUEST_METHOD"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        for service in ("sqs", "s3"):
+            proxies.append(boto3.client(service, region_name=REGION)._endpoint.http_session._proxy_config._proxies)
+        proxies.append(boto3.client("sqs", region_name=REGION, endpoint_url="http://localhost:4566")
+                       ._endpoint.http_session._proxy_config._proxies)
+    return proxies
+
+
+def test_clients_created_under_speedups_get_botocore_s_proxies(monkeypatch: Any) -> None:
+    """Given proxy variables set, changed and removed between clients (upper and lower case, NO_PROXY naming the
+    endpoints' domain or another, an http proxy with REQUEST_METHOD set, an empty one), when clients are created
+    under plain moto and under `speedups()` (proxies remembered per URL and proxy variables), then each gets the
+    proxies botocore finds in the environment at its creation."""
+    with mock_aws():
+        plain = _proxies_of_clients(monkeypatch)
+    with mock_aws(), speedups():
+        fast = _proxies_of_clients(monkeypatch)
+    assert fast == plain
+    assert {"https": "http://proxy.example:3128"} in plain and {"http": "http://plain.example:80"} in plain
+    assert {} in plain
