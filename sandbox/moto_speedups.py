@@ -254,6 +254,7 @@ from botocore import auth as botocore_auth
 from botocore import endpoint as botocore_endpoint
 from botocore import handlers as botocore_handlers
 from botocore import hooks as botocore_hooks
+from botocore import httpsession as botocore_httpsession
 from botocore import parsers as botocore_parsers
 from botocore import regions as botocore_regions
 from botocore import serialize as botocore_serialize
@@ -262,6 +263,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest, HeadersDict, _HeaderKey
 from botocore.client import ClientCreator
 from botocore.compat import HTTPHeaders
+from botocore.endpoint import EndpointCreator
 from botocore.endpoint_provider import EndpointProvider
 from botocore.exceptions import NoCredentialsError
 from botocore.hooks import EVENT_ALIASES, EventAliaser, NodeList, _PrefixTrie
@@ -1953,11 +1955,48 @@ def _get_environ_proxies(url: Any) -> dict[str, str]:
     raw = getattr(os.environ, "_data", None)
     if (type(url) is not str or type(raw) is not dict
             or botocore_utils.getproxies is not urllib_request.getproxies_environment
-            or botocore_utils.proxy_bypass is not urllib_request.proxy_bypass_environment):
+            or botocore_utils.proxy_bypass is not getattr(urllib_request, "proxy_bypass_environment", None)):
         return _original_get_environ_proxies(url)  # type: ignore[no-any-return]
     variables = tuple((name, value) for name, value in raw.items() if name[-6:].lower() == b"_proxy")
     key = (url, variables, b"REQUEST_METHOD" in raw)
-    return dict(_remembered(_environ_proxies, key, lambda: _original_get_environ_proxies(url), limit=256))
+    proxies: dict[str, str] = _remembered(_environ_proxies, key, lambda: _original_get_environ_proxies(url), limit=256)
+    return dict(proxies)  # the caller's own, as botocore's answer is
+
+
+class _PoolsOnDemandSession(botocore_httpsession.URLLib3Session):
+    """botocore's HTTP session, whose connection pool manager is made when first used rather than with the session:
+    its SSL context (OpenSSL's SSL_CTX_new, ~1.4 M instructions) was a quarter of a new client's cost, and under
+    moto no request reaches it. Made at first use, it is the manager botocore makes (same arguments, same context)."""
+
+    _making_pools = True  # once the session is built: every manager made as botocore makes it
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._making_pools = False
+        super().__init__(**kwargs)
+        del self._making_pools, self._manager  # the placeholder botocore's __init__ made (no SSL context)
+
+    def _get_pool_manager_kwargs(self, **extra_kwargs: Any) -> dict[str, Any]:
+        if not self._making_pools:
+            return {}
+        return super()._get_pool_manager_kwargs(**extra_kwargs)  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def _manager(self) -> Any:
+        manager = botocore_httpsession.PoolManager(**self._get_pool_manager_kwargs())
+        manager.pool_classes_by_scheme = self._pool_classes_by_scheme
+        return manager
+
+
+_original_create_endpoint = EndpointCreator.create_endpoint
+
+
+def _create_endpoint(self: EndpointCreator, *args: Any, http_session_cls: Any = botocore_httpsession.URLLib3Session,
+                     **kwargs: Any) -> Any:
+    """botocore's endpoint, with an HTTP session that makes its connection pools when first used when it would have
+    been botocore's own session class."""
+    if http_session_cls is botocore_httpsession.URLLib3Session:
+        http_session_cls = _PoolsOnDemandSession
+    return _original_create_endpoint(self, *args, http_session_cls=http_session_cls, **kwargs)
 
 
 # ------------------------------------------------------------------ client side: event name aliases
@@ -3337,6 +3376,7 @@ def speedups() -> Iterator[None]:
         _client_methods.append({})
         stack.callback(_client_methods.pop)
         stack.enter_context(mock.patch.object(botocore_endpoint, "get_environ_proxies", _get_environ_proxies))
+        stack.enter_context(mock.patch.object(EndpointCreator, "create_endpoint", _create_endpoint))
         _url_environs.append({})
         _routes.append({})
         _received.append({})

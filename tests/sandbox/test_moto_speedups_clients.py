@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.server
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.hooks import HierarchicalEmitter, _PrefixTrie
 from moto import mock_aws
@@ -271,3 +274,55 @@ def test_clients_created_under_speedups_get_botocore_s_proxies(monkeypatch: Any)
     assert fast == plain
     assert {"https": "http://proxy.example:3128"} in plain and {"http": "http://plain.example:80"} in plain
     assert {} in plain
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"answered {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None: ...
+
+
+def _pools_used(url: str) -> list[dict[str, Any]]:
+    """Clients with botocore's defaults and with a configuration of their own (pool size, timeouts, no TLS check, a
+    proxy), each session's pool manager as a request to `url` finds it, and that request sent through it."""
+    described = []
+    for config, verify in ((None, None), (Config(max_pool_connections=3, connect_timeout=2, read_timeout=4), False),
+                           (Config(proxies={"https": "http://proxy.example:3128"}), None)):
+        session = boto3.client("sqs", region_name=REGION, config=config, verify=verify)._endpoint.http_session
+        manager = session._get_connection_manager(url, session._proxy_config.proxy_url_for(url))
+        kw = dict(manager.connection_pool_kw)
+        context = kw.pop("ssl_context")
+        sent = session.send(AWSRequest(method="GET", url=f"{url}/path?x=1").prepare())
+        described.append({
+            "manager": type(manager).__name__, "kw": {k: repr(v) for k, v in kw.items()},
+            "pools": manager.pool_classes_by_scheme, "context": (context.protocol, context.options,
+                                                                  context.verify_mode, context.check_hostname),
+            "proxy": repr(session._get_connection_manager("https://x.example", "http://proxy.example:3128")
+                          .connection_pool_kw.get("_proxy")),
+            "answer": (sent.status_code, sent.content)})
+        session.close()
+    return described
+
+
+def test_http_sessions_made_under_speedups_pool_as_botocore_s() -> None:
+    """Given clients with botocore's defaults, a pool size, timeouts and no TLS check of their own, and a proxy,
+    when they are created under plain moto and under `speedups()` (pool manager made at first use), then each
+    session's pool manager has botocore's arguments, pool classes and SSL context, and a request sent through it
+    to a local server gets the same answer."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Answering)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with mock_aws():
+            plain = _pools_used(url)
+        with mock_aws(), speedups():
+            fast = _pools_used(url)
+    finally:
+        server.shutdown()
+    assert fast == plain
+    assert plain[0]["answer"] == (200, b"answered /path?x=1") and plain[1]["kw"] != plain[0]["kw"]
