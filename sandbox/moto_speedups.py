@@ -1994,6 +1994,8 @@ def _create_endpoint(self: EndpointCreator, *args: Any, http_session_cls: Any = 
                      **kwargs: Any) -> Any:
     """botocore's endpoint, with an HTTP session that makes its connection pools when first used when it would have
     been botocore's own session class."""
+    if len(args) > 7:  # the session class given by position (botocore names it)
+        return _original_create_endpoint(self, *args, **kwargs)
     if http_session_cls is botocore_httpsession.URLLib3Session:
         http_session_cls = _PoolsOnDemandSession
     return _original_create_endpoint(self, *args, http_session_cls=http_session_cls, **kwargs)
