@@ -1871,16 +1871,92 @@ def _copied_trie_node(node: dict[str, Any]) -> dict[str, Any]:
 def _copy_trie(self: _PrefixTrie) -> _PrefixTrie:
     """`_PrefixTrie.__copy__`: every client copies its session's handlers (~200 nodes), through botocore's generic
     copy of each node's values (isinstance tests, `copy.copy`'s dispatch for each list); nodes laid out as botocore
-    lays them out are copied directly (half the time), any other trie by botocore."""
+    lays them out are copied directly (half the time), once per state of the trie in a block (a snapshot no one
+    changes), and each copy shares the snapshot's nodes until it changes one (`_SharingTrie`); any other trie is
+    copied by botocore."""
     if self.__dict__.keys() != {"_root"}:
         return _original_trie_copy(self)
-    try:
-        root = _copied_trie_node(self._root)
-    except _NotBotocoresNode:
-        return _original_trie_copy(self)
-    new = self.__class__()
-    new._root = root
-    return new
+    snapshots = _trie_snapshots[-1] if _trie_snapshots else {}
+    entry = snapshots.get(id(self))
+    changes = _trie_changes.get(id(self), 0)
+    if entry is None or entry[1] != changes:
+        try:
+            entry = snapshots[id(self)] = (self, changes, _copied_trie_node(self._root))
+        except _NotBotocoresNode:
+            return _original_trie_copy(self)
+    if type(self) is not _PrefixTrie:  # a subclass of botocore's: a copy of its own of the snapshot
+        new = self.__class__()
+        new._root = _copied_trie_node(entry[2])
+        return new
+    return _SharingTrie(entry[2])
+
+
+def _node_to_change(node: dict[str, Any]) -> dict[str, Any]:
+    """A node of a shared trie as its copy to change: its children dict and handler lists copied."""
+    values = node["values"]
+    if values is not None:
+        values = NodeList(values.first.copy(), values.middle.copy(), values.last.copy())
+    return {"chunk": node["chunk"], "values": values, "children": dict(node["children"])}
+
+
+class _SharingTrie(_PrefixTrie):
+    """A copy of a handler trie (a client's) sharing its nodes with the snapshot it was copied from (and the other
+    copies of it): before a handler is registered or removed, the nodes on its key's path are copied (the node, its
+    children dict and handler lists), so the change is this trie's alone, as in botocore's full copy."""
+
+    def __init__(self, root: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if root is not None:
+            self._root = root
+        self._own: set[int] = set()  # ids of the nodes this trie copied for itself: changed in place
+
+    def _own_path(self, key: str) -> None:
+        own = self._own
+        node = self._root
+        if id(node) not in own:
+            node = self._root = _node_to_change(node)
+            own.add(id(node))
+        for part in key.split("."):
+            child = node["children"].get(part)
+            if child is None:
+                return  # botocore makes the rest of the path anew
+            if id(child) not in own:
+                child = node["children"][part] = _node_to_change(child)
+                own.add(id(child))
+            node = child
+
+    def append_item(self, key: str, value: Any, section: Any = botocore_hooks._MIDDLE) -> None:
+        self._own_path(key)
+        super().append_item(key, value, section)
+
+    def remove_item(self, key: str, value: Any) -> None:
+        self._own_path(key)
+        super().remove_item(key, value)
+
+    def __copy__(self) -> _PrefixTrie:
+        self._own.clear()  # every node is now shared with the copy too
+        return _SharingTrie(self._root)
+
+
+_original_trie_append = _PrefixTrie.append_item
+_original_trie_remove = _PrefixTrie.remove_item
+# per speedups() block: id of a trie -> (the trie, its latest change then, the snapshot of its nodes); and the latest
+# change (a handler registered or removed: a number never drawn before) of every trie changed in the block, by id
+_trie_snapshots: list[dict[int, tuple[_PrefixTrie, int, dict[str, Any]]]] = []
+_trie_changes: dict[int, int] = {}
+_change_numbers = itertools.count(1)
+
+
+def _trie_append_item(self: _PrefixTrie, key: str, value: Any, section: Any = botocore_hooks._MIDDLE) -> None:
+    """botocore's, numbered: a snapshot of the trie taken before is stale."""
+    _trie_changes[id(self)] = next(_change_numbers)
+    _original_trie_append(self, key, value, section)
+
+
+def _trie_remove_item(self: _PrefixTrie, key: str, value: Any) -> None:
+    """botocore's, numbered: a snapshot of the trie taken before is stale."""
+    _trie_changes[id(self)] = next(_change_numbers)
+    _original_trie_remove(self, key, value)
 
 
 _original_load_service_model = ClientCreator._load_service_model
@@ -3379,6 +3455,12 @@ def speedups() -> Iterator[None]:
         stack.callback(_client_methods.pop)
         stack.enter_context(mock.patch.object(botocore_endpoint, "get_environ_proxies", _get_environ_proxies))
         stack.enter_context(mock.patch.object(EndpointCreator, "create_endpoint", _create_endpoint))
+        # creating a client: the session's handlers, one snapshot per state shared by the clients' copies
+        stack.enter_context(mock.patch.object(_PrefixTrie, "append_item", _trie_append_item))
+        stack.enter_context(mock.patch.object(_PrefixTrie, "remove_item", _trie_remove_item))
+        _trie_snapshots.append({})
+        stack.callback(_trie_snapshots.pop)
+        stack.callback(_trie_changes.clear)
         _url_environs.append({})
         _routes.append({})
         _received.append({})

@@ -326,3 +326,107 @@ def test_http_sessions_made_under_speedups_pool_as_botocore_s() -> None:
         server.shutdown()
     assert fast == plain
     assert plain[0]["answer"] == (200, b"answered /path?x=1") and plain[1]["kw"] != plain[0]["kw"]
+
+
+def _handlers_after_changes() -> list[dict[str, list[str]]]:
+    """A session, its clients and copies of a client's handlers, each changed in turn (registered first, last, on
+    a path the session has, on a new one, removed: one the session gave, one of its own), with clients made between
+    the changes: every one's handlers at the end."""
+
+    def session_s(**_: Any) -> None: ...
+
+    def client_s(**_: Any) -> None: ...
+
+    def copy_s(**_: Any) -> None: ...
+
+    session = boto3.Session()
+    events = session._session._events
+    events.register("before-call.sqs.ListQueues", session_s)
+    one = session.client("sqs", region_name=REGION)
+    two = session.client("sqs", region_name=REGION)
+    events.register_last("before-call.sqs", session_s)  # after the first two clients
+    three = session.client("sqs", region_name=REGION)
+    one.meta.events.register_first("before-call.sqs.ListQueues", client_s)
+    two.meta.events.unregister("before-call.sqs.ListQueues", session_s)
+    three.meta.events.register("before-call.sqs.SendMessage.extra", client_s)
+    copied = copy.copy(three.meta.events)
+    copied.register("before-call.sqs.SendMessage", copy_s)
+    three.meta.events.unregister("before-call.sqs", session_s)
+    events.unregister("before-call.sqs.ListQueues", session_s)
+    four = session.client("sqs", region_name=REGION)
+    copy_of_copy = copy.copy(copied)
+    copied.unregister("before-call.sqs.SendMessage", copy_s)
+    one.list_queues()
+    return [_handlers(emitter) for emitter in (events._emitter, one.meta.events._emitter, two.meta.events._emitter,
+                                               three.meta.events._emitter, copied._emitter, copy_of_copy._emitter,
+                                               four.meta.events._emitter)]
+
+
+def test_handlers_changed_after_clients_are_made_stay_where_botocore_keeps_them() -> None:
+    """Given a session, clients made before and after its handlers change, and copies of a client's handlers, when
+    each registers and removes handlers (first, last, on paths the others share, on new ones) under plain moto and
+    under `speedups()` (clients share a snapshot of the session's handlers until they change one), then every
+    session, client and copy ends with botocore's handlers, in botocore's order."""
+    with mock_aws():
+        plain = _handlers_after_changes()
+    with mock_aws(), speedups():
+        fast = _handlers_after_changes()
+    assert fast == plain
+    assert len({str(sorted(handlers.items())) for handlers in plain}) == len(plain)  # each its own
+
+
+def _clients_around_session_changes() -> list[dict[str, list[str]]]:
+    """A session whose handlers change (one registered, then removed) between its clients: their handlers."""
+
+    def added(**_: Any) -> None: ...
+
+    session = boto3.Session()
+    events = session._session._events
+    clients = [session.client("sqs", region_name=REGION)]
+    events.register("before-call.sqs.ListQueues", added)
+    clients += [session.client("sqs", region_name=REGION), session.client("sqs", region_name=REGION)]
+    events.unregister("before-call.sqs.ListQueues", added)
+    clients.append(session.client("sqs", region_name=REGION))
+    return [_handlers(client.meta.events._emitter) for client in clients]
+
+
+def test_a_client_made_after_its_session_s_handlers_change_gets_the_changed_handlers() -> None:
+    """Given a session whose handlers change (one registered, then removed) between its clients, when the clients
+    are made under plain moto and under `speedups()` (a snapshot of the session's handlers per state), then each
+    has the session's handlers as they were at its creation, as botocore's copy has them."""
+    with mock_aws():
+        plain = _clients_around_session_changes()
+    with mock_aws(), speedups():
+        fast = _clients_around_session_changes()
+    assert fast == plain
+    assert plain[1]["before-call.sqs.ListQueues"] == plain[2]["before-call.sqs.ListQueues"] != []
+    assert "before-call.sqs.ListQueues" not in plain[0] and plain[3]["before-call.sqs.ListQueues"] == []
+
+
+def _copies_around_changes() -> list[dict[str, list[str]]]:
+    """An emitter of botocore's own changed (registered, removed) between copies: the copies' handlers."""
+
+    def first(**_: Any) -> None: ...
+
+    def second(**_: Any) -> None: ...
+
+    emitter = HierarchicalEmitter()
+    emitter.register("before-call.sqs", first)
+    copies = [copy.copy(emitter)]
+    emitter.register("before-call.sqs.ListQueues", second)
+    copies += [copy.copy(emitter), copy.copy(emitter)]
+    emitter.unregister("before-call.sqs", first)
+    copies.append(copy.copy(emitter))
+    copies[1].register_first("before-call.sqs", second)  # one copy's own
+    return [_handlers(each) for each in (emitter, *copies)]
+
+
+def test_copies_of_a_changing_emitter_are_botocore_s() -> None:
+    """Given an emitter of botocore's own whose handlers change between copies, when it is copied under plain moto
+    and under `speedups()` (one snapshot per state of its handlers), then each copy holds the handlers as they were
+    when it was made, and a change to one copy reaches no other."""
+    plain = _copies_around_changes()
+    with speedups():
+        fast = _copies_around_changes()
+    assert fast == plain
+    assert plain[2] != plain[3] != plain[4] == plain[0] and plain[1] != plain[3]
