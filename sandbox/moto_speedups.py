@@ -142,7 +142,13 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   first calls; and a new endpoint provider over the service's ruleset (its rules parsed again), whose resolutions
   botocore caches per provider, so a new client's first call resolves its endpoint anew. The models and providers
   only read what they were built from: the clients of one description share one model, those of one ruleset one
-  provider. The copy of the session's handlers each client takes is made directly, node by node.
+  provider. The copy of the session's handlers each client (and each session, from sandbox/shared_loader's
+  template) takes is one snapshot per state of the source, made directly node by node, whose nodes the copies
+  share until they change one (a node on the changed key's path is copied first). The API methods of a client's
+  class (a closure and a lazy docstring per operation) are made once per service description and session emitter
+  in a block (each class gets a fresh dict of them); the environment's proxies are remembered per endpoint URL and
+  proxy variables; the HTTP session's pool manager (with its SSL context: OpenSSL's SSL_CTX_new) is made at its
+  first use, not with the client. Callgrind, 200 clients of 10 services: 10.3 -> 3.6 M instructions per client.
 - Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
   by member through the model; one in wire form (every type but binary) passes validation, serializes and
   parses to a copy of itself, which is what the fast paths accept or build directly, a map of them whole.
