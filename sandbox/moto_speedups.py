@@ -142,7 +142,13 @@ All are pure performance fixes with moto's own semantics, scoped to a `with spee
   first calls; and a new endpoint provider over the service's ruleset (its rules parsed again), whose resolutions
   botocore caches per provider, so a new client's first call resolves its endpoint anew. The models and providers
   only read what they were built from: the clients of one description share one model, those of one ruleset one
-  provider. The copy of the session's handlers each client takes is made directly, node by node.
+  provider. The copy of the session's handlers each client (and each session, from sandbox/shared_loader's
+  template) takes is one snapshot per state of the source, made directly node by node, whose nodes the copies
+  share until they change one (a node on the changed key's path is copied first). The API methods of a client's
+  class (a closure and a lazy docstring per operation) are made once per service description and session emitter
+  in a block (each class gets a fresh dict of them); the environment's proxies are remembered per endpoint URL and
+  proxy variables; the HTTP session's pool manager (with its SSL context: OpenSSL's SSL_CTX_new) is made at its
+  first use, not with the client. Callgrind, 200 clients of 10 services: 10.3 -> 3.6 M instructions per client.
 - Client side, DynamoDB AttributeValues (botocore): validating, serializing and parsing one walks it member
   by member through the model; one in wire form (every type but binary) passes validation, serializes and
   parses to a copy of itself, which is what the fast paths accept or build directly, a map of them whole.
@@ -270,6 +276,7 @@ from email._policybase import compat32 as email_compat32
 from io import BytesIO
 from typing import Any, NamedTuple, TypeVar
 from unittest import mock
+from urllib import request as urllib_request
 from urllib.parse import urlparse
 
 import jmespath
@@ -281,6 +288,7 @@ from botocore import auth as botocore_auth
 from botocore import endpoint as botocore_endpoint
 from botocore import handlers as botocore_handlers
 from botocore import hooks as botocore_hooks
+from botocore import httpsession as botocore_httpsession
 from botocore import parsers as botocore_parsers
 from botocore import regions as botocore_regions
 from botocore import serialize as botocore_serialize
@@ -290,6 +298,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest, HeadersDict, _HeaderKey
 from botocore.client import ClientCreator
 from botocore.compat import HTTPHeaders
+from botocore.endpoint import EndpointCreator
 from botocore.endpoint_provider import EndpointProvider
 from botocore.exceptions import NoCredentialsError
 from botocore.hooks import EVENT_ALIASES, EventAliaser, HierarchicalEmitter, NodeList, _PrefixTrie
@@ -1971,16 +1980,92 @@ def _copied_trie_node(node: dict[str, Any]) -> dict[str, Any]:
 def _copy_trie(self: _PrefixTrie) -> _PrefixTrie:
     """`_PrefixTrie.__copy__`: every client copies its session's handlers (~200 nodes), through botocore's generic
     copy of each node's values (isinstance tests, `copy.copy`'s dispatch for each list); nodes laid out as botocore
-    lays them out are copied directly (half the time), any other trie by botocore."""
+    lays them out are copied directly (half the time), once per state of the trie in a block (a snapshot no one
+    changes), and each copy shares the snapshot's nodes until it changes one (`_SharingTrie`); any other trie is
+    copied by botocore."""
     if self.__dict__.keys() != {"_root"}:
         return _original_trie_copy(self)
-    try:
-        root = _copied_trie_node(self._root)
-    except _NotBotocoresNode:
-        return _original_trie_copy(self)
-    new = self.__class__()
-    new._root = root
-    return new
+    snapshots = _trie_snapshots[-1] if _trie_snapshots else {}
+    entry = snapshots.get(id(self))
+    changes = _trie_changes.get(id(self), 0)
+    if entry is None or entry[1] != changes:
+        try:
+            entry = snapshots[id(self)] = (self, changes, _copied_trie_node(self._root))
+        except _NotBotocoresNode:
+            return _original_trie_copy(self)
+    if type(self) is not _PrefixTrie:  # a subclass of botocore's: a copy of its own of the snapshot
+        new = self.__class__()
+        new._root = _copied_trie_node(entry[2])
+        return new
+    return _SharingTrie(entry[2])
+
+
+def _node_to_change(node: dict[str, Any]) -> dict[str, Any]:
+    """A node of a shared trie as its copy to change: its children dict and handler lists copied."""
+    values = node["values"]
+    if values is not None:
+        values = NodeList(values.first.copy(), values.middle.copy(), values.last.copy())
+    return {"chunk": node["chunk"], "values": values, "children": dict(node["children"])}
+
+
+class _SharingTrie(_PrefixTrie):
+    """A copy of a handler trie (a client's) sharing its nodes with the snapshot it was copied from (and the other
+    copies of it): before a handler is registered or removed, the nodes on its key's path are copied (the node, its
+    children dict and handler lists), so the change is this trie's alone, as in botocore's full copy."""
+
+    def __init__(self, root: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if root is not None:
+            self._root = root
+        self._own: set[int] = set()  # ids of the nodes this trie copied for itself: changed in place
+
+    def _own_path(self, key: str) -> None:
+        own = self._own
+        node = self._root
+        if id(node) not in own:
+            node = self._root = _node_to_change(node)
+            own.add(id(node))
+        for part in key.split("."):
+            child = node["children"].get(part)
+            if child is None:
+                return  # botocore makes the rest of the path anew
+            if id(child) not in own:
+                child = node["children"][part] = _node_to_change(child)
+                own.add(id(child))
+            node = child
+
+    def append_item(self, key: str, value: Any, section: Any = botocore_hooks._MIDDLE) -> None:
+        self._own_path(key)
+        super().append_item(key, value, section)
+
+    def remove_item(self, key: str, value: Any) -> None:
+        self._own_path(key)
+        super().remove_item(key, value)
+
+    def __copy__(self) -> _PrefixTrie:
+        self._own.clear()  # every node is now shared with the copy too
+        return _SharingTrie(self._root)
+
+
+_original_trie_append = _PrefixTrie.append_item
+_original_trie_remove = _PrefixTrie.remove_item
+# per speedups() block: id of a trie -> (the trie, its latest change then, the snapshot of its nodes); and the latest
+# change (a handler registered or removed: a number never drawn before) of every trie changed in the block, by id
+_trie_snapshots: list[dict[int, tuple[_PrefixTrie, int, dict[str, Any]]]] = []
+_trie_changes: dict[int, int] = {}
+_change_numbers = itertools.count(1)
+
+
+def _trie_append_item(self: _PrefixTrie, key: str, value: Any, section: Any = botocore_hooks._MIDDLE) -> None:
+    """botocore's, numbered: a snapshot of the trie taken before is stale."""
+    _trie_changes[id(self)] = next(_change_numbers)
+    _original_trie_append(self, key, value, section)
+
+
+def _trie_remove_item(self: _PrefixTrie, key: str, value: Any) -> None:
+    """botocore's, numbered: a snapshot of the trie taken before is stale."""
+    _trie_changes[id(self)] = next(_change_numbers)
+    _original_trie_remove(self, key, value)
 
 
 _original_load_service_model = ClientCreator._load_service_model
@@ -2017,6 +2102,88 @@ def _endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: 
         entry = _endpoint_providers[key] = (ruleset_data, partition_data,
                                             EndpointProvider(ruleset_data, partition_data, excluded_params))
     return entry[2]
+
+
+_original_create_methods = ClientCreator._create_methods
+# per speedups() block: (id of a loaded service description, id of the creator's event emitter) -> (the description,
+# the emitter, the methods botocore made for them); the entry keeps both alive, so their ids name them while it is kept
+_client_methods: list[dict[tuple[int, int], tuple[Any, Any, dict[str, Any]]]] = []
+
+
+def _create_methods(self: ClientCreator, service_model: ServiceModel) -> dict[str, Any]:
+    """botocore makes every client's class anew, with a new method per operation of its service (a closure and its
+    lazy docstring, ~90 % of the class's cost); the methods depend only on the service's description (the loader's
+    dict, which the model reads) and the emitter the docstrings read, and nothing changes them, so one set is made
+    per block for each, and every class gets a fresh dict of them (the `creating-client-class` handlers still see,
+    and may change, a dict of their own)."""
+    if not _client_methods:
+        return _original_create_methods(self, service_model)  # type: ignore[no-any-return]
+    made = _client_methods[-1]
+    description = service_model._service_description
+    key = (id(description), id(self._event_emitter))
+    entry = made.get(key)
+    if entry is None:
+        entry = made[key] = (description, self._event_emitter, _original_create_methods(self, service_model))
+    return dict(entry[2])
+
+
+_original_get_environ_proxies = botocore_utils.get_environ_proxies
+# (endpoint URL, the environment's *_proxy variables, whether it has REQUEST_METHOD) -> the proxies botocore found
+_environ_proxies: dict[tuple[str, tuple[tuple[bytes, bytes], ...], bool], dict[str, str]] = {}
+
+
+def _get_environ_proxies(url: Any) -> dict[str, str]:
+    """botocore's proxies for a new client's endpoint: urllib reads (and decodes) every environment variable three
+    times to find the `*_proxy` ones (the bypass check, then the proxies); on a platform whose proxies come from
+    the environment alone, the answer depends only on the URL and those variables (and on REQUEST_METHOD being set,
+    which drops an http proxy), so it is remembered for them, read from the environment's raw entries each time."""
+    raw = getattr(os.environ, "_data", None)
+    if (type(url) is not str or type(raw) is not dict
+            or botocore_utils.getproxies is not urllib_request.getproxies_environment
+            or botocore_utils.proxy_bypass is not getattr(urllib_request, "proxy_bypass_environment", None)):
+        return _original_get_environ_proxies(url)  # type: ignore[no-any-return]
+    variables = tuple((name, value) for name, value in raw.items() if name[-6:].lower() == b"_proxy")
+    key = (url, variables, b"REQUEST_METHOD" in raw)
+    proxies: dict[str, str] = _remembered(_environ_proxies, key, lambda: _original_get_environ_proxies(url), limit=256)
+    return dict(proxies)  # the caller's own, as botocore's answer is
+
+
+class _PoolsOnDemandSession(botocore_httpsession.URLLib3Session):
+    """botocore's HTTP session, whose connection pool manager is made when first used rather than with the session:
+    its SSL context (OpenSSL's SSL_CTX_new, ~1.4 M instructions) was a quarter of a new client's cost, and under
+    moto no request reaches it. Made at first use, it is the manager botocore makes (same arguments, same context)."""
+
+    _making_pools = True  # once the session is built: every manager made as botocore makes it
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._making_pools = False
+        super().__init__(**kwargs)
+        del self._making_pools, self._manager  # the placeholder botocore's __init__ made (no SSL context)
+
+    def _get_pool_manager_kwargs(self, **extra_kwargs: Any) -> dict[str, Any]:
+        if not self._making_pools:
+            return {}
+        return super()._get_pool_manager_kwargs(**extra_kwargs)  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def _manager(self) -> Any:
+        manager = botocore_httpsession.PoolManager(**self._get_pool_manager_kwargs())
+        manager.pool_classes_by_scheme = self._pool_classes_by_scheme
+        return manager
+
+
+_original_create_endpoint = EndpointCreator.create_endpoint
+
+
+def _create_endpoint(self: EndpointCreator, *args: Any, http_session_cls: Any = botocore_httpsession.URLLib3Session,
+                     **kwargs: Any) -> Any:
+    """botocore's endpoint, with an HTTP session that makes its connection pools when first used when it would have
+    been botocore's own session class."""
+    if len(args) > 7:  # the session class given by position (botocore names it)
+        return _original_create_endpoint(self, *args, **kwargs)
+    if http_session_cls is botocore_httpsession.URLLib3Session:
+        http_session_cls = _PoolsOnDemandSession
+    return _original_create_endpoint(self, *args, http_session_cls=http_session_cls, **kwargs)
 
 
 # ------------------------------------------------------------------ client side: event name aliases
@@ -3737,6 +3904,18 @@ def speedups() -> Iterator[None]:
         stack.enter_context(mock.patch.object(JSONParser, "_parse_structure", _walk_json_input))
         _input_plans.append({})
         stack.callback(_input_plans.pop)
+        # creating a client: the API methods of its class
+        stack.enter_context(mock.patch.object(ClientCreator, "_create_methods", _create_methods))
+        _client_methods.append({})
+        stack.callback(_client_methods.pop)
+        stack.enter_context(mock.patch.object(botocore_endpoint, "get_environ_proxies", _get_environ_proxies))
+        stack.enter_context(mock.patch.object(EndpointCreator, "create_endpoint", _create_endpoint))
+        # creating a client: the session's handlers, one snapshot per state shared by the clients' copies
+        stack.enter_context(mock.patch.object(_PrefixTrie, "append_item", _trie_append_item))
+        stack.enter_context(mock.patch.object(_PrefixTrie, "remove_item", _trie_remove_item))
+        _trie_snapshots.append({})
+        stack.callback(_trie_snapshots.pop)
+        stack.callback(_trie_changes.clear)
         _url_environs.append({})
         _routes.append({})
         _received.append({})

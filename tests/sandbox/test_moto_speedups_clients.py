@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import http.server
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.hooks import HierarchicalEmitter, _PrefixTrie
 from moto import mock_aws
@@ -190,3 +193,240 @@ def test_clients_of_one_loaded_description_share_its_model_and_another_loader_s_
     assert own._ruleset_resolver._provider is not one._ruleset_resolver._provider
     assert [url.rsplit("/", 1)[-1] for url in queues] == ["own"]
     assert moto_speedups._service_models["sqs"] is own.meta.service_model  # the latest description's is kept
+
+
+def _class_made() -> list[dict[str, Any]]:
+    """Three SQS clients of one session, a `creating-client-class` handler (adding a method and replacing one)
+    registered for the second only: each client's class, methods, answers and docstrings."""
+
+    class Extra:
+        def extra(self) -> str:
+            return "extra"
+
+    def add_and_replace(class_attributes: dict[str, Any], base_classes: list[type], **__: Any) -> None:
+        class_attributes["list_queues"] = lambda self, **kwargs: "replaced"
+        base_classes.insert(0, Extra)
+
+    session = boto3.Session()
+    clients = [session.client("sqs", region_name=REGION)]
+    session.events.register("creating-client-class.sqs", add_and_replace)
+    clients.append(session.client("sqs", region_name=REGION))
+    session.events.unregister("creating-client-class.sqs", add_and_replace)
+    clients.append(session.client("sqs", region_name=REGION))
+    clients[0].create_queue(QueueName="made")
+    return [{"class": type(client).__name__, "bases": [base.__name__ for base in type(client).__mro__],
+             "methods": sorted(n for n in dir(client) if not n.startswith("_")), "listed": client.list_queues(),
+             "own class": all(type(client) is not type(other) for other in clients if other is not client),
+             "doc": str(type(client).send_message.__doc__), "name": type(client).send_message.__name__}
+            for client in clients]
+
+
+def test_client_classes_made_under_speedups_are_botocore_s() -> None:
+    """Given three SQS clients of one session, the second made while a `creating-client-class` handler adds a base
+    and replaces a method, when they are created under plain moto and under `speedups()` (one set of API methods
+    per service model and emitter), then each has a class of its own with botocore's bases, methods, docstrings and
+    answers: the handler's changes reach the second client only."""
+    with mock_aws():
+        plain = _class_made()
+    with mock_aws(), speedups():
+        fast = _class_made()
+    for described in (plain, fast):
+        for one in described:
+            one["listed"] = one["listed"] if isinstance(one["listed"], str) else sorted(one["listed"]["QueueUrls"])
+    assert fast == plain
+    assert plain[1]["listed"] == "replaced" and plain[2]["listed"] == plain[0]["listed"] != "replaced"
+    assert "extra" in plain[1]["methods"] and "extra" not in plain[2]["methods"]
+
+
+_PROXY_SETTINGS: list[dict[str, str]] = [
+    {}, {"HTTPS_PROXY": "http://proxy.example:3128"}, {"https_proxy": "http://lower.example:3128"},
+    {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "amazonaws.com"},
+    {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "example.org"},
+    {"HTTP_PROXY": "http://plain.example:80", "REQUEST_METHOD": "GET"},
+    {"HTTP_PROXY": "http://plain.example:80"}, {"HTTPS_PROXY": ""}, {}]
+
+
+def _proxies_of_clients(monkeypatch: Any) -> list[Any]:
+    """The proxies of SQS and S3 clients created under each of the settings in turn (the environment changed between
+    clients, back to none at the end), and those of a client whose own endpoint URL is a bypassed host."""
+    proxies = []
+    for settings in _PROXY_SETTINGS:
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "NO_PROXY", "REQUEST_METHOD"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        for service in ("sqs", "s3"):
+            proxies.append(boto3.client(service, region_name=REGION)._endpoint.http_session._proxy_config._proxies)
+        proxies.append(boto3.client("sqs", region_name=REGION, endpoint_url="http://localhost:4566")
+                       ._endpoint.http_session._proxy_config._proxies)
+    return proxies
+
+
+def test_clients_created_under_speedups_get_botocore_s_proxies(monkeypatch: Any) -> None:
+    """Given proxy variables set, changed and removed between clients (upper and lower case, NO_PROXY naming the
+    endpoints' domain or another, an http proxy with REQUEST_METHOD set, an empty one), when clients are created
+    under plain moto and under `speedups()` (proxies remembered per URL and proxy variables), then each gets the
+    proxies botocore finds in the environment at its creation."""
+    with mock_aws():
+        plain = _proxies_of_clients(monkeypatch)
+    with mock_aws(), speedups():
+        fast = _proxies_of_clients(monkeypatch)
+    assert fast == plain
+    assert {"https": "http://proxy.example:3128"} in plain and {"http": "http://plain.example:80"} in plain
+    assert {} in plain
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"answered {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None: ...
+
+
+def _pools_used(url: str) -> list[dict[str, Any]]:
+    """Clients with botocore's defaults and with a configuration of their own (pool size, timeouts, no TLS check, a
+    proxy), each session's pool manager as a request to `url` finds it, and that request sent through it."""
+    described = []
+    for config, verify in ((None, None), (Config(max_pool_connections=3, connect_timeout=2, read_timeout=4), False),
+                           (Config(proxies={"https": "http://proxy.example:3128"}), None)):
+        session = boto3.client("sqs", region_name=REGION, config=config, verify=verify)._endpoint.http_session
+        manager = session._get_connection_manager(url, session._proxy_config.proxy_url_for(url))
+        kw = dict(manager.connection_pool_kw)
+        context = kw.pop("ssl_context")
+        sent = session.send(AWSRequest(method="GET", url=f"{url}/path?x=1").prepare())
+        described.append({
+            "manager": type(manager).__name__, "kw": {k: repr(v) for k, v in kw.items()},
+            "pools": manager.pool_classes_by_scheme, "context": (context.protocol, context.options,
+                                                                  context.verify_mode, context.check_hostname),
+            "proxy": repr(session._get_connection_manager("https://x.example", "http://proxy.example:3128")
+                          .connection_pool_kw.get("_proxy")),
+            "answer": (sent.status_code, sent.content)})
+        session.close()
+    return described
+
+
+def test_http_sessions_made_under_speedups_pool_as_botocore_s() -> None:
+    """Given clients with botocore's defaults, a pool size, timeouts and no TLS check of their own, and a proxy,
+    when they are created under plain moto and under `speedups()` (pool manager made at first use), then each
+    session's pool manager has botocore's arguments, pool classes and SSL context, and a request sent through it
+    to a local server gets the same answer."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Answering)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with mock_aws():
+            plain = _pools_used(url)
+        with mock_aws(), speedups():
+            fast = _pools_used(url)
+    finally:
+        server.shutdown()
+    assert fast == plain
+    assert plain[0]["answer"] == (200, b"answered /path?x=1") and plain[1]["kw"] != plain[0]["kw"]
+
+
+def _handlers_after_changes() -> list[dict[str, list[str]]]:
+    """A session, its clients and copies of a client's handlers, each changed in turn (registered first, last, on
+    a path the session has, on a new one, removed: one the session gave, one of its own), with clients made between
+    the changes: every one's handlers at the end."""
+
+    def session_s(**_: Any) -> None: ...
+
+    def client_s(**_: Any) -> None: ...
+
+    def copy_s(**_: Any) -> None: ...
+
+    session = boto3.Session()
+    events = session._session._events
+    events.register("before-call.sqs.ListQueues", session_s)
+    one = session.client("sqs", region_name=REGION)
+    two = session.client("sqs", region_name=REGION)
+    events.register_last("before-call.sqs", session_s)  # after the first two clients
+    three = session.client("sqs", region_name=REGION)
+    one.meta.events.register_first("before-call.sqs.ListQueues", client_s)
+    two.meta.events.unregister("before-call.sqs.ListQueues", session_s)
+    three.meta.events.register("before-call.sqs.SendMessage.extra", client_s)
+    copied = copy.copy(three.meta.events)
+    copied.register("before-call.sqs.SendMessage", copy_s)
+    three.meta.events.unregister("before-call.sqs", session_s)
+    events.unregister("before-call.sqs.ListQueues", session_s)
+    four = session.client("sqs", region_name=REGION)
+    copy_of_copy = copy.copy(copied)
+    copied.unregister("before-call.sqs.SendMessage", copy_s)
+    one.list_queues()
+    return [_handlers(emitter) for emitter in (events._emitter, one.meta.events._emitter, two.meta.events._emitter,
+                                               three.meta.events._emitter, copied._emitter, copy_of_copy._emitter,
+                                               four.meta.events._emitter)]
+
+
+def test_handlers_changed_after_clients_are_made_stay_where_botocore_keeps_them() -> None:
+    """Given a session, clients made before and after its handlers change, and copies of a client's handlers, when
+    each registers and removes handlers (first, last, on paths the others share, on new ones) under plain moto and
+    under `speedups()` (clients share a snapshot of the session's handlers until they change one), then every
+    session, client and copy ends with botocore's handlers, in botocore's order."""
+    with mock_aws():
+        plain = _handlers_after_changes()
+    with mock_aws(), speedups():
+        fast = _handlers_after_changes()
+    assert fast == plain
+    assert len({str(sorted(handlers.items())) for handlers in plain}) == len(plain)  # each its own
+
+
+def _clients_around_session_changes() -> list[dict[str, list[str]]]:
+    """A session whose handlers change (one registered, then removed) between its clients: their handlers."""
+
+    def added(**_: Any) -> None: ...
+
+    session = boto3.Session()
+    events = session._session._events
+    clients = [session.client("sqs", region_name=REGION)]
+    events.register("before-call.sqs.ListQueues", added)
+    clients += [session.client("sqs", region_name=REGION), session.client("sqs", region_name=REGION)]
+    events.unregister("before-call.sqs.ListQueues", added)
+    clients.append(session.client("sqs", region_name=REGION))
+    return [_handlers(client.meta.events._emitter) for client in clients]
+
+
+def test_a_client_made_after_its_session_s_handlers_change_gets_the_changed_handlers() -> None:
+    """Given a session whose handlers change (one registered, then removed) between its clients, when the clients
+    are made under plain moto and under `speedups()` (a snapshot of the session's handlers per state), then each
+    has the session's handlers as they were at its creation, as botocore's copy has them."""
+    with mock_aws():
+        plain = _clients_around_session_changes()
+    with mock_aws(), speedups():
+        fast = _clients_around_session_changes()
+    assert fast == plain
+    assert plain[1]["before-call.sqs.ListQueues"] == plain[2]["before-call.sqs.ListQueues"] != []
+    assert "before-call.sqs.ListQueues" not in plain[0] and plain[3]["before-call.sqs.ListQueues"] == []
+
+
+def _copies_around_changes() -> list[dict[str, list[str]]]:
+    """An emitter of botocore's own changed (registered, removed) between copies: the copies' handlers."""
+
+    def first(**_: Any) -> None: ...
+
+    def second(**_: Any) -> None: ...
+
+    emitter = HierarchicalEmitter()
+    emitter.register("before-call.sqs", first)
+    copies = [copy.copy(emitter)]
+    emitter.register("before-call.sqs.ListQueues", second)
+    copies += [copy.copy(emitter), copy.copy(emitter)]
+    emitter.unregister("before-call.sqs", first)
+    copies.append(copy.copy(emitter))
+    copies[1].register_first("before-call.sqs", second)  # one copy's own
+    return [_handlers(each) for each in (emitter, *copies)]
+
+
+def test_copies_of_a_changing_emitter_are_botocore_s() -> None:
+    """Given an emitter of botocore's own whose handlers change between copies, when it is copied under plain moto
+    and under `speedups()` (one snapshot per state of its handlers), then each copy holds the handlers as they were
+    when it was made, and a change to one copy reaches no other."""
+    plain = _copies_around_changes()
+    with speedups():
+        fast = _copies_around_changes()
+    assert fast == plain
+    assert plain[2] != plain[3] != plain[4] == plain[0] and plain[1] != plain[3]
