@@ -254,6 +254,7 @@ import copy
 import datetime
 import functools
 import inspect
+import itertools
 import json
 import logging
 import math
