@@ -17,7 +17,7 @@ from moto import mock_aws
 import stacks  # noqa: F401  (first: quiets jsii's raw-bytes Node banner before any test imports aws_cdk)
 from sandbox import shared_loader
 from sandbox.moto_speedups import speedups
-from tests import synth_cache
+from tests import rewrite_share, synth_cache
 from tests.factories import create_provenance_table
 
 # `make test-fast` (-m "not slow") is the inner loop, under 30 s on 2 cores: the unit tests. These are
@@ -28,7 +28,7 @@ SLOW_FOLDERS = frozenset({"e2e", "integration", "infrastructure", "sandbox"})
 SLOW_UNIT_MODULES = frozenset({
     "test_batch_resubmission.py", "test_cli_target.py", "test_export.py", "test_launcher_allowlists.py",
     "test_launcher_handler.py", "test_launcher_logic.py", "test_omics_deadline.py", "test_recorder_convergence.py",
-    "test_recorder_identity.py", "test_sheet_malformed.py",
+    "test_recorder_identity.py", "test_rewrite_share.py", "test_sheet_malformed.py",
 })
 
 
@@ -79,7 +79,10 @@ GC_THRESHOLDS = (50_000, 20, 20)
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every process of the run (each xdist worker too) shares one synthesis per stack context, its boto3
-    sessions share one botocore loader (sandbox/shared_loader.py), and it collects garbage less often."""
+    sessions share one botocore loader (sandbox/shared_loader.py), and it collects garbage less often; the second
+    xdist worker rewrites the test modules' asserts from the last backwards, the first from the first onwards
+    (tests/rewrite_share.py)."""
+    rewrite_share.share_with_the_first_worker(config, os.environ.get("PYTEST_XDIST_WORKER"))
     synth_cache.install(config.rootpath / ".pytest_cache" / "synth")
     shared_loader.install()
     gc.set_threshold(*GC_THRESHOLDS)
