@@ -2668,24 +2668,26 @@ def _serialize_request_map(self: Any, serialized: Any, value: Any, shape: Any, k
 _original_request_structure = botocore_serialize.JSONSerializer._serialize_type_structure
 
 
-# the attribute a botocore structure shape keeps its members' plans in, per serializer class (see `_VALIDITY_CHECK`)
-_REQUEST_MEMBERS = "_speedups_request_members"
+def _kept_on_shape(shape: Any, attribute: str, owner: type, build: Callable[[], _Value]) -> _Value:
+    """`build()`, made once per `owner` (a serializer or parser class) and kept on the botocore shape under
+    `attribute`, as botocore keeps its cached properties (see `_VALIDITY_CHECK`): it goes with the shape."""
+    per_owner = shape.__dict__.get(attribute)
+    if per_owner is None:
+        per_owner = shape.__dict__[attribute] = {}
+    plan = per_owner.get(owner)
+    if plan is None:
+        plan = per_owner[owner] = build()
+    return plan  # type: ignore[no-any-return]
 
 
 def _request_members(serializer_class: type, shape: Any) -> dict[str, tuple[str, Any, bool]]:
     """How botocore's JSON serializer writes each member of a structure: under its serialized name, through the
     method `_serialize` dispatches its type to, `_default_serialize` (the value as it is: strings, numbers but
     floats, booleans) for a type the class has no method for."""
-    per_class = shape.__dict__.get(_REQUEST_MEMBERS)
-    if per_class is None:
-        per_class = shape.__dict__[_REQUEST_MEMBERS] = {}
-    plans = per_class.get(serializer_class)
-    if plans is None:
-        plans = per_class[serializer_class] = {
-            name: (member.serialization.get("name", name), member,
-                   not hasattr(serializer_class, f"_serialize_type_{member.type_name}"))
-            for name, member in shape.members.items()}
-    return plans  # type: ignore[no-any-return]
+    return _kept_on_shape(shape, "_speedups_request_members", serializer_class, lambda: {
+        name: (member.serialization.get("name", name), member,
+               not hasattr(serializer_class, f"_serialize_type_{member.type_name}"))
+        for name, member in shape.members.items()})
 
 
 def _serialize_request_structure(self: Any, serialized: Any, value: Any, shape: Any, key: Any) -> None:
@@ -2718,23 +2720,12 @@ def _serialize_request_structure(self: Any, serialized: Any, value: Any, shape: 
 _original_response_structure = botocore_parsers.BaseJSONParser._handle_structure
 
 
-# the attribute a botocore structure shape keeps its members' plans in, per parser class (see `_VALIDITY_CHECK`)
-_RESPONSE_MEMBERS = "_speedups_response_members"
-
-
 def _response_members(parser_class: type, shape: Any) -> list[tuple[str, str, Any, bool]]:
     """How botocore's JSON parser reads each member of a structure: its name, the JSON name it is read under, its
     shape, and whether the class keeps its value as it is (no `_handle_<type>` method: its default handler)."""
-    per_class = shape.__dict__.get(_RESPONSE_MEMBERS)
-    if per_class is None:
-        per_class = shape.__dict__[_RESPONSE_MEMBERS] = {}
-    plans = per_class.get(parser_class)
-    if plans is None:
-        plans = per_class[parser_class] = [
-            (name, member.serialization.get("name", name), member,
-             not hasattr(parser_class, f"_handle_{member.type_name}"))
-            for name, member in shape.members.items()]
-    return plans  # type: ignore[no-any-return]
+    return _kept_on_shape(shape, "_speedups_response_members", parser_class, lambda: [
+        (name, member.serialization.get("name", name), member, not hasattr(parser_class, f"_handle_{member.type_name}"))
+        for name, member in shape.members.items()])
 
 
 def _parse_response_structure(self: Any, shape: Any, value: Any) -> Any:
